@@ -1,0 +1,246 @@
+/**
+ * Local disk and file shares (NFS/SMB). `create` writes a temp file and `link()`s it
+ * to the final name: link fails if the name exists, atomically, on every POSIX file
+ * system including NFS, and readers never see a partial file.
+ */
+import {
+  assertKey,
+  type Capabilities,
+  compareKeys,
+  type ListEntry,
+  type PutData,
+  type Range,
+  type Store,
+  StoreError,
+} from "./store.ts";
+
+/** Temp files start with this; they are never listed and are swept by GC. */
+export const TEMP_PREFIX = ".tmp-";
+
+export class LocalStore implements Store {
+  readonly capabilities: Capabilities = {
+    atomicCreate: true,
+    rangeReads: true,
+    maxObjectSize: Infinity,
+    parallelism: 8,
+  };
+
+  /**
+   * @param base directory holding the keys (created on first write)
+   * @param root directory that must already exist: a typo in a URL never creates a
+   *   stray tree somewhere on disk.
+   */
+  constructor(readonly base: string, readonly root: string, readonly location: string) {}
+
+  #path(key: string): string {
+    assertKey(key);
+    return `${this.base}/${key}`;
+  }
+
+  async get(key: string, range?: Range): Promise<ReadableStream<Uint8Array> | null> {
+    let file: Deno.FsFile;
+    try {
+      file = await Deno.open(this.#path(key), { read: true });
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) return null;
+      throw this.#wrap(e, key);
+    }
+    if (!range) return file.readable;
+    await file.seek(range.offset, Deno.SeekMode.Start);
+    let left = range.length ?? Infinity;
+    const bufSize = 1 << 20;
+    return new ReadableStream<Uint8Array>({
+      async pull(c) {
+        if (left <= 0) {
+          file.close();
+          c.close();
+          return;
+        }
+        const buf = new Uint8Array(Math.min(bufSize, left));
+        const n = await file.read(buf);
+        if (n === null) {
+          file.close();
+          c.close();
+          return;
+        }
+        left -= n;
+        c.enqueue(buf.subarray(0, n));
+      },
+      cancel() {
+        file.close();
+      },
+    });
+  }
+
+  async put(key: string, data: PutData): Promise<void> {
+    const path = this.#path(key);
+    const tmp = await this.#writeTemp(path, data);
+    try {
+      await Deno.rename(tmp, path);
+    } catch (e) {
+      await Deno.remove(tmp).catch(() => {});
+      throw this.#wrap(e, key);
+    }
+  }
+
+  async create(key: string, data: Uint8Array): Promise<boolean> {
+    const path = this.#path(key);
+    const tmp = await this.#writeTemp(path, data);
+    try {
+      await Deno.link(tmp, path);
+      return true;
+    } catch (e) {
+      if (e instanceof Deno.errors.AlreadyExists) return false;
+      throw this.#wrap(e, key);
+    } finally {
+      await Deno.remove(tmp).catch(() => {});
+    }
+  }
+
+  async list(prefix: string, startAfter?: string): Promise<ListEntry[]> {
+    // Walk only the directory the prefix names, then filter by the full prefix.
+    const slash = prefix.lastIndexOf("/");
+    const dirKey = slash < 0 ? "" : prefix.slice(0, slash);
+    const out: ListEntry[] = [];
+    const walk = async (rel: string): Promise<void> => {
+      const dir = rel ? `${this.base}/${rel}` : this.base;
+      let entries: Deno.DirEntry[];
+      try {
+        entries = await Array.fromAsync(Deno.readDir(dir));
+      } catch (e) {
+        if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) return;
+        throw this.#wrap(e, rel || ".");
+      }
+      const stats: Promise<void>[] = [];
+      for (const ent of entries) {
+        if (ent.name.startsWith(TEMP_PREFIX)) continue;
+        const key = rel ? `${rel}/${ent.name}` : ent.name;
+        if (ent.isDirectory) {
+          if (
+            prefix.startsWith(key + "/") || key.startsWith(prefix) || (key + "/").startsWith(prefix)
+          ) {
+            stats.push(walk(key));
+          }
+          continue;
+        }
+        if (!key.startsWith(prefix)) continue;
+        if (startAfter !== undefined && compareKeys(key, startAfter) <= 0) continue;
+        stats.push(
+          Deno.stat(`${dir}/${ent.name}`).then(
+            (st) => {
+              out.push({ key, size: st.size, modified: st.mtime ?? new Date(0) });
+            },
+            (e) => {
+              // Deleted between readDir and stat (GC): it is simply not there.
+              if (!(e instanceof Deno.errors.NotFound)) throw e;
+            },
+          ),
+        );
+      }
+      await Promise.all(stats);
+    };
+    await this.#checkRoot();
+    await walk(dirKey);
+    out.sort((a, b) => compareKeys(a.key, b.key));
+    return out;
+  }
+
+  async delete(key: string): Promise<void> {
+    try {
+      await Deno.remove(this.#path(key));
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw this.#wrap(e, key);
+    }
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  /** Stale temp files (crashed writers), for GC: key-like paths with their age. */
+  async listTemp(): Promise<{ path: string; modified: Date }[]> {
+    const out: { path: string; modified: Date }[] = [];
+    const walk = async (dir: string): Promise<void> => {
+      let entries: Deno.DirEntry[];
+      try {
+        entries = await Array.fromAsync(Deno.readDir(dir));
+      } catch {
+        return;
+      }
+      for (const ent of entries) {
+        const p = `${dir}/${ent.name}`;
+        if (ent.isDirectory) await walk(p);
+        else if (ent.name.startsWith(TEMP_PREFIX)) {
+          const st = await Deno.stat(p).catch(() => null);
+          if (st) out.push({ path: p, modified: st.mtime ?? new Date(0) });
+        }
+      }
+    };
+    await walk(this.base);
+    return out;
+  }
+
+  async #checkRoot(): Promise<void> {
+    try {
+      const st = await Deno.stat(this.root);
+      if (!st.isDirectory) {
+        throw new StoreError(`store path ${this.root} is not a directory`, "not-found-root");
+      }
+    } catch (e) {
+      if (e instanceof StoreError) throw e;
+      if (e instanceof Deno.errors.NotFound) {
+        throw new StoreError(
+          `store path ${this.root} does not exist; create it or fix the URL`,
+          "not-found-root",
+        );
+      }
+      throw this.#wrap(e, this.root);
+    }
+  }
+
+  async #writeTemp(path: string, data: PutData): Promise<string> {
+    const dir = path.slice(0, path.lastIndexOf("/"));
+    await this.#checkRoot();
+    try {
+      await Deno.mkdir(dir, { recursive: true });
+    } catch (e) {
+      throw this.#wrap(e, dir);
+    }
+    const tmp = `${dir}/${TEMP_PREFIX}${crypto.randomUUID()}`;
+    let file: Deno.FsFile | undefined;
+    try {
+      file = await Deno.open(tmp, { write: true, createNew: true });
+      if (data instanceof Uint8Array) {
+        let at = 0;
+        while (at < data.byteLength) at += await file.write(data.subarray(at));
+      } else {
+        for await (const chunk of data) {
+          let at = 0;
+          while (at < chunk.byteLength) at += await file.write(chunk.subarray(at));
+        }
+      }
+      // Durable before visible: a crash after the rename/link must not leave an empty object.
+      await file.sync();
+      file.close();
+      file = undefined;
+      return tmp;
+    } catch (e) {
+      file?.close();
+      await Deno.remove(tmp).catch(() => {});
+      throw this.#wrap(e, path);
+    }
+  }
+
+  #wrap(e: unknown, what: string): Error {
+    if (e instanceof StoreError) return e;
+    if (e instanceof Deno.errors.PermissionDenied) {
+      return new StoreError(
+        `permission denied on ${what}: check the store path's permissions`,
+        "access-denied",
+        { cause: e },
+      );
+    }
+    const msg = e instanceof Error ? e.message : String(e);
+    return new StoreError(`local store: ${msg}`, "io", { cause: e });
+  }
+}

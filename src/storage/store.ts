@@ -1,0 +1,131 @@
+/**
+ * The Store contract: the only thing the trunk layer knows about storage.
+ *
+ * Five operations (restic-style), plus capability flags (OpenDAL-style). Keys are
+ * relative to the store's base (the trunk's URL), use `/` as separator, never start
+ * with `/`, and contain only characters every backend accepts (see `assertKey`).
+ */
+
+/** A byte range for partial reads: `length` omitted reads to the end. */
+export interface Range {
+  offset: number;
+  length?: number;
+}
+
+/** Data handed to `put`: whole bytes, or a stream with an optional known size. */
+export type PutData = Uint8Array | ReadableStream<Uint8Array>;
+
+/** One listed key. `size` and `modified` are what the backend's listing returns. */
+export interface ListEntry {
+  key: string;
+  size: number;
+  /** Last-modified time, used by GC grace periods. */
+  modified: Date;
+}
+
+export interface Capabilities {
+  /** `create` is a true create-exclusive (atomic, linearizable). */
+  atomicCreate: boolean;
+  /** `get` honours `range` without reading the whole object. */
+  rangeReads: boolean;
+  /** Largest object the backend accepts, in bytes (Infinity if unbounded). */
+  maxObjectSize: number;
+  /** Concurrency a caller should use for many small requests. */
+  parallelism: number;
+}
+
+/** Thrown by backends for conditions callers act on; other errors propagate as-is. */
+export class StoreError extends Error {
+  constructor(
+    message: string,
+    readonly code:
+      | "not-found-root"
+      | "access-denied"
+      | "unreachable"
+      | "invalid-key"
+      | "corrupt"
+      | "unsupported"
+      | "io",
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.name = "StoreError";
+  }
+}
+
+export interface Store {
+  /** A display form of the location, with any secret removed. */
+  readonly location: string;
+  readonly capabilities: Capabilities;
+
+  /** The object's bytes as a stream, or null when the key does not exist. */
+  get(key: string, range?: Range): Promise<ReadableStream<Uint8Array> | null>;
+
+  /** Write an immutable object. Idempotent; readers never see a partial object. */
+  put(key: string, data: PutData): Promise<void>;
+
+  /**
+   * Create-exclusive: true if this call created the key, false if it already
+   * existed. Atomic: exactly one of several racing creators gets true.
+   */
+  create(key: string, data: Uint8Array): Promise<boolean>;
+
+  /** Every key under `prefix` (plain string prefix), in byte order, after `startAfter`. */
+  list(prefix: string, startAfter?: string): Promise<ListEntry[]>;
+
+  /** Remove a key; removing a missing key is not an error. */
+  delete(key: string): Promise<void>;
+
+  /** Release connections. The store is unusable afterwards. */
+  close(): Promise<void>;
+}
+
+const KEY_RE = /^[A-Za-z0-9._=\-]+(\/[A-Za-z0-9._=\-]+)*$/;
+
+/** Keys are a closed alphabet so every backend (and case-folding file shares) accepts them. */
+export function assertKey(key: string): void {
+  if (
+    key.length === 0 || key.length > 900 || !KEY_RE.test(key) ||
+    key.split("/").some((p) => p === "." || p === "..")
+  ) {
+    throw new StoreError(`invalid store key ${JSON.stringify(key)}`, "invalid-key");
+  }
+}
+
+/** Reads a whole object into memory; only for objects known to be small. */
+export async function getBytes(
+  store: Store,
+  key: string,
+  range?: Range,
+): Promise<Uint8Array | null> {
+  const stream = await store.get(key, range);
+  if (!stream) return null;
+  return await readAll(stream);
+}
+
+export async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  let total = 0;
+  for await (const part of stream) {
+    parts.push(part);
+    total += part.byteLength;
+  }
+  if (parts.length === 1) return parts[0];
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.byteLength;
+  }
+  return out;
+}
+
+/** Keys of every entry under prefix, without the metadata. */
+export async function listKeys(store: Store, prefix: string): Promise<string[]> {
+  return (await store.list(prefix)).map((e) => e.key);
+}
+
+/** Byte order of keys; keys are ASCII, so code-unit order is byte order. */
+export function compareKeys(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

@@ -1,0 +1,7 @@
+import { MemoryStore } from "../../src/storage/memory.ts";
+import { storeContract } from "./suite.ts";
+
+storeContract(
+  "memory",
+  () => Promise.resolve(MemoryStore.named(`contract-${crypto.randomUUID()}`)),
+);

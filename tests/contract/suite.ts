@@ -1,0 +1,202 @@
+/**
+ * The Store contract suite (after restic's backend tests and rclone's fstests): every
+ * backend runs exactly these checks against a real server. A backend file in this
+ * folder calls `storeContract` with a factory that returns a fresh, empty store.
+ */
+import { assert, assertEquals, assertRejects } from "../assert.ts";
+import { getBytes, type Store } from "../../src/storage/store.ts";
+
+export interface ContractOptions {
+  /** Keys written by the pagination check; keep above the backend's page size. */
+  manyKeys?: number;
+  /** Size of the streamed object; above the backend's multipart threshold. */
+  bigObject?: number;
+  /** Racers in the create-exclusive check. */
+  racers?: number;
+}
+
+const enc = new TextEncoder();
+
+function pseudoRandom(size: number, seed: number): Uint8Array {
+  const out = new Uint8Array(size);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < size; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = x & 0xff;
+  }
+  return out;
+}
+
+function streamOf(data: Uint8Array, piece: number): ReadableStream<Uint8Array> {
+  let at = 0;
+  return new ReadableStream({
+    pull(c) {
+      if (at >= data.byteLength) return c.close();
+      c.enqueue(data.slice(at, at + piece));
+      at += piece;
+    },
+  });
+}
+
+async function sha256(data: Uint8Array): Promise<string> {
+  const d = new Uint8Array(await crypto.subtle.digest("SHA-256", data as Uint8Array<ArrayBuffer>));
+  return [...d].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+export function storeContract(
+  name: string,
+  factory: () => Promise<Store>,
+  opts: ContractOptions = {},
+  testOpts: { ignore?: boolean } = {},
+): void {
+  const manyKeys = opts.manyKeys ?? 1050;
+  const bigObject = opts.bigObject ?? 12 * 1024 * 1024 + 12345;
+  const racers = opts.racers ?? 16;
+
+  Deno.test({
+    name: `store contract: ${name}`,
+    ignore: testOpts.ignore,
+    sanitizeOps: false,
+    sanitizeResources: false,
+    fn: async (t) => {
+      const store = await factory();
+      try {
+        await t.step("get of a missing key is null", async () => {
+          assertEquals(await store.get("segments/none.pack"), null);
+          assertEquals(await getBytes(store, "a/b/c"), null);
+        });
+
+        await t.step("put then get returns the same bytes; put is idempotent", async () => {
+          const data = enc.encode("hello trunk");
+          await store.put("segments/abc.pack", data);
+          await store.put("segments/abc.pack", data);
+          assertEquals(await getBytes(store, "segments/abc.pack"), data);
+        });
+
+        await t.step("empty object", async () => {
+          await store.put("empty/obj", new Uint8Array());
+          assertEquals((await getBytes(store, "empty/obj"))?.byteLength, 0);
+          assert(await store.create("empty/created", new Uint8Array()));
+          assertEquals((await getBytes(store, "empty/created"))?.byteLength, 0);
+        });
+
+        await t.step("range reads", async () => {
+          const data = pseudoRandom(100_000, 7);
+          await store.put("ranges/obj", data);
+          assertEquals(
+            await getBytes(store, "ranges/obj", { offset: 10, length: 20 }),
+            data.slice(10, 30),
+          );
+          assertEquals(await getBytes(store, "ranges/obj", { offset: 99_990 }), data.slice(99_990));
+          assertEquals(
+            await getBytes(store, "ranges/obj", { offset: 0, length: 1 }),
+            data.slice(0, 1),
+          );
+        });
+
+        await t.step("a streamed put of a large object round-trips", async () => {
+          const data = pseudoRandom(bigObject, 42);
+          await store.put("big/object", streamOf(data, 1 << 20));
+          const back = await getBytes(store, "big/object");
+          assertEquals(back?.byteLength, data.byteLength);
+          assertEquals(await sha256(back!), await sha256(data));
+          const entries = await store.list("big/");
+          assertEquals(entries.map((e) => [e.key, e.size]), [["big/object", data.byteLength]]);
+        });
+
+        await t.step("create is exclusive and never overwrites", async () => {
+          assertEquals(await store.create("refs/r/000000000001", enc.encode("first")), true);
+          assertEquals(await store.create("refs/r/000000000001", enc.encode("second")), false);
+          assertEquals(
+            new TextDecoder().decode((await getBytes(store, "refs/r/000000000001"))!),
+            "first",
+          );
+        });
+
+        await t.step(`${racers} racers creating one key: exactly one wins`, async () => {
+          for (let round = 0; round < 3; round++) {
+            const key = `race/${round}`;
+            const results = await Promise.all(
+              Array.from(
+                { length: racers },
+                (_, i) => store.create(key, enc.encode(`writer-${i}`)),
+              ),
+            );
+            const winners = results.flatMap((ok, i) => ok ? [i] : []);
+            assertEquals(winners.length, 1, `round ${round}: winners ${winners}`);
+            const stored = new TextDecoder().decode((await getBytes(store, key))!);
+            assertEquals(stored, `writer-${winners[0]}`);
+          }
+        });
+
+        await t.step("list: prefix, byte order, sizes, times, startAfter", async () => {
+          const keys = [
+            "l/a",
+            "l/a=2f",
+            "l/aa",
+            "l/b/c",
+            "l/B",
+            "l/a-x",
+            "l/a.y",
+            "l/a_z",
+            "lx/no",
+          ];
+          const before = Date.now() - 120_000;
+          for (const k of keys) await store.put(k, enc.encode(k));
+          const listed = await store.list("l/");
+          const expected = keys.filter((k) => k.startsWith("l/")).sort((a, b) =>
+            a < b ? -1 : a > b ? 1 : 0
+          );
+          assertEquals(listed.map((e) => e.key), expected);
+          for (const e of listed) {
+            assertEquals(e.size, enc.encode(e.key).byteLength, e.key);
+            assert(e.modified.getTime() > before, `${e.key} modified ${e.modified.toISOString()}`);
+          }
+          assertEquals(
+            (await store.list("l/a")).map((e) => e.key),
+            expected.filter((k) => k.startsWith("l/a")),
+          );
+          assertEquals(
+            (await store.list("l/", "l/a=2f")).map((e) => e.key),
+            expected.filter((k) => k > "l/a=2f"),
+          );
+          assertEquals((await store.list("nothing/here/")).length, 0);
+        });
+
+        await t.step(`list of ${manyKeys} keys is complete (pagination)`, async () => {
+          const keys = Array.from(
+            { length: manyKeys },
+            (_, i) => `many/${String(i).padStart(6, "0")}`,
+          );
+          const width = store.capabilities.parallelism * 4;
+          for (let i = 0; i < keys.length; i += width) {
+            await Promise.all(keys.slice(i, i + width).map((k) => store.put(k, enc.encode("x"))));
+          }
+          const listed = await store.list("many/");
+          assertEquals(listed.length, manyKeys);
+          assertEquals(listed.map((e) => e.key), keys);
+          const after = await store.list("many/", keys[manyKeys - 3]);
+          assertEquals(after.map((e) => e.key), keys.slice(manyKeys - 2));
+        });
+
+        await t.step("delete removes; deleting a missing key is fine", async () => {
+          await store.put("del/x", enc.encode("x"));
+          await store.delete("del/x");
+          assertEquals(await store.get("del/x"), null);
+          await store.delete("del/x");
+          assertEquals((await store.list("del/")).length, 0);
+        });
+
+        await t.step("invalid keys are refused before any I/O", async () => {
+          for (const bad of ["", "/abs", "a//b", "../x", "a/../b", "a b", "a\0b", "a%2F"]) {
+            await assertRejects(() => store.put(bad, enc.encode("x")), Error, undefined, bad);
+          }
+        });
+      } finally {
+        await store.close();
+      }
+    },
+  });
+}
