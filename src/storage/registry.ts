@@ -6,41 +6,83 @@ import { type Store, StoreError } from "./store.ts";
 
 /**
  * Options for one storage: non-secret settings (endpoint, region, ...) and secrets
- * (access keys, passwords) already resolved by the caller. Backends fall back to
- * their provider's own environment variables for anything missing here.
+ * (access keys, passwords) already resolved by the caller. Keys are kebab-case, as the
+ * CLI flags. Backends fall back to their provider's own environment variables.
  */
 export type Settings = Record<string, string | undefined>;
 
 export type Opener = (url: URL, settings: Settings) => Promise<Store>;
 
-interface Backend {
-  /** Load the module that opens this scheme. */
-  load: () => Promise<Opener>;
-  description: string;
+/** One option a backend accepts: `--<key>` on `storage add`, `TRUNKS_STORAGE_<NAME>_<KEY>`. */
+export interface SettingSpec {
+  /** kebab-case, as the CLI flag: `secret-key`, `endpoint`, `key-file`. */
+  key: string;
+  /** Secrets stay in the local database only, are masked on display, never sent to a store. */
+  secret?: boolean;
+  help: string;
 }
 
-const backends = new Map<string, Backend>();
+export interface BackendSpec {
+  /** URL schemes; the first is the canonical `--backend` name. */
+  schemes: string[];
+  description: string;
+  settings: SettingSpec[];
+  /**
+   * The storage root URL from `storage add` flags (`--bucket`, `--path`, ...). Throws an
+   * Error with a one-line message naming the missing flag.
+   */
+  rootUrl(flags: Settings): string;
+  /** Load the module that opens this scheme (lazily: SDKs stay unloaded until used). */
+  load: () => Promise<Opener>;
+}
 
-/** Register a backend for one or more URL schemes (without the colon). */
-export function registerBackend(
-  schemes: string[],
-  description: string,
-  load: () => Promise<Opener>,
-): void {
-  for (const s of schemes) backends.set(s, { load, description });
+const backends = new Map<string, BackendSpec>();
+
+export function registerBackend(spec: BackendSpec): void {
+  for (const s of spec.schemes) backends.set(s, spec);
+}
+
+export function backendSpec(scheme: string): BackendSpec | undefined {
+  return backends.get(scheme.replace(/:$/, ""));
 }
 
 export function knownSchemes(): string[] {
   return [...backends.keys()].sort();
 }
 
-registerBackend(["memory"], "in-process memory (tests, library)", async () => {
-  const { openMemory } = await import("./open_memory.ts");
-  return openMemory;
+/** Every secret setting key of every backend (for masking and for leak checks). */
+export function secretKeys(): Set<string> {
+  const out = new Set<string>();
+  for (const b of backends.values()) for (const s of b.settings) if (s.secret) out.add(s.key);
+  return out;
+}
+
+/** The flag's value, or a one-line error naming it. */
+export function requiredFlag(flags: Settings, key: string, backend: string): string {
+  const v = flags[key];
+  if (!v) throw new Error(`--backend ${backend} needs --${key}`);
+  return v;
+}
+
+function absolutePath(p: string): string {
+  if (p === "~" || p.startsWith("~/")) p = `${Deno.env.get("HOME") ?? ""}${p.slice(1)}`;
+  if (!p.startsWith("/") && !/^[A-Za-z]:[\\/]/.test(p)) p = `${Deno.cwd()}/${p}`;
+  return p.replace(/\\/g, "/").replace(/\/+$/, "") || "/";
+}
+
+registerBackend({
+  schemes: ["memory"],
+  description: "in-process memory (tests, library)",
+  settings: [{ key: "path", help: "name of the in-process space" }],
+  rootUrl: (f) => `memory://${f.path ?? "default"}`,
+  load: async () => (await import("./open_memory.ts")).openMemory,
 });
-registerBackend(["local", "file"], "local disk or a mounted file share", async () => {
-  const { openLocal } = await import("./open_local.ts");
-  return openLocal;
+registerBackend({
+  schemes: ["local", "file"],
+  description: "local disk or a mounted file share (NFS, SMB)",
+  settings: [{ key: "path", help: "directory of the storage root (must exist)" }],
+  rootUrl: (f) => `local://${encodeURI(absolutePath(requiredFlag(f, "path", "local")))}`,
+  load: async () => (await import("./open_local.ts")).openLocal,
 });
 
 /** Parse a storage URL, with errors that say what to do. */
@@ -71,12 +113,11 @@ export function parseStoreUrl(url: string): URL {
 
 export async function openStore(url: string, settings: Settings = {}): Promise<Store> {
   const u = parseStoreUrl(url);
-  const backend = backends.get(u.protocol.replace(/:$/, ""))!;
-  const open = await backend.load();
+  const open = await backends.get(u.protocol.replace(/:$/, ""))!.load();
   return await open(u, settings);
 }
 
-/** The URL with any password or secret-looking query parameter removed. */
+/** The URL with any password or secret-looking query parameter masked. */
 export function redactUrl(url: string): string {
   try {
     const u = new URL(url);
