@@ -1,4 +1,7 @@
-export function main(_args: string[]): Promise<number> {
+import { runHelper } from "../helper/helper.ts";
+
+export async function main(args: string[]): Promise<number> {
+  if (args[0] === "remote-helper") return await runHelper(args.slice(1));
   console.error("trunks: not yet");
-  return Promise.resolve(1);
+  return 1;
 }

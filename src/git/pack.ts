@@ -1,0 +1,90 @@
+/**
+ * Building and ingesting packs with git's own pack-objects and index-pack.
+ */
+import { git, GitError } from "./run.ts";
+
+export interface BuiltPack {
+  packPath: string;
+  idxPath: string;
+  objects: number;
+}
+
+/**
+ * A self-contained (not thin) pack of everything reachable from `tips` and not from
+ * `exclude`, written with its index straight by pack-objects. Null when it would be empty.
+ */
+export async function buildPack(
+  tips: string[],
+  exclude: string[],
+  dir: string,
+  opts: { progress?: boolean; omitBlobs?: string[] } = {},
+): Promise<BuiltPack | null> {
+  const input = [...tips, ...exclude.map((o) => `^${o}`)].join("\n") + "\n";
+  const base = `${dir}/segment`;
+  const res = await git(
+    ["pack-objects", "--revs", "--delta-base-offset", opts.progress ? "--progress" : "-q", base],
+    { stdin: input, inheritStderr: opts.progress },
+  );
+  const hash = new TextDecoder().decode(res.stdout).trim();
+  if (!/^[0-9a-f]{40,64}$/.test(hash)) {
+    throw new GitError(`git pack-objects printed no pack name`, "", 0);
+  }
+  const packPath = `${base}-${hash}.pack`;
+  const idxPath = `${base}-${hash}.idx`;
+  const objects = await packObjectCount(packPath);
+  if (objects === 0) {
+    await Promise.all([Deno.remove(packPath), Deno.remove(idxPath)].map((p) => p.catch(() => {})));
+    return null;
+  }
+  return { packPath, idxPath, objects };
+}
+
+/** Object count from the pack header (`PACK`, version, count). */
+export async function packObjectCount(path: string): Promise<number> {
+  using f = await Deno.open(path);
+  const head = new Uint8Array(12);
+  let at = 0;
+  while (at < 12) {
+    const n = await f.read(head.subarray(at));
+    if (n === null) break;
+    at += n;
+  }
+  if (at < 12 || new TextDecoder().decode(head.subarray(0, 4)) !== "PACK") {
+    throw new GitError(`${path} is not a git pack`, "", 0);
+  }
+  return new DataView(head.buffer).getUint32(8);
+}
+
+/**
+ * Verify a downloaded pack with `git index-pack` (every object id recomputed) and
+ * install it into the repository's object store. The pack file becomes
+ * `pack-<hash>.pack` and its index is renamed into place last, so git never sees a
+ * pack without its index.
+ */
+export async function ingestPack(
+  gitDir: string,
+  tmpPack: string,
+  opts: { progress?: boolean } = {},
+): Promise<void> {
+  const tmpIdx = tmpPack.replace(/\.pack$/, ".idx");
+  try {
+    const res = await git(
+      ["index-pack", ...(opts.progress ? ["-v"] : []), "-o", tmpIdx, tmpPack],
+      { inheritStderr: opts.progress },
+    );
+    const hash = new TextDecoder().decode(res.stdout).trim().split(/\s+/).pop()!;
+    const packDir = `${gitDir}/objects/pack`;
+    const finalPack = `${packDir}/pack-${hash}.pack`;
+    const finalIdx = `${packDir}/pack-${hash}.idx`;
+    const exists = await Deno.stat(finalIdx).then(() => true, () => false);
+    if (exists) {
+      await Promise.all([Deno.remove(tmpPack), Deno.remove(tmpIdx)]);
+      return;
+    }
+    await Deno.rename(tmpPack, finalPack);
+    await Deno.rename(tmpIdx, finalIdx);
+  } catch (e) {
+    await Promise.all([Deno.remove(tmpPack).catch(() => {}), Deno.remove(tmpIdx).catch(() => {})]);
+    throw e;
+  }
+}

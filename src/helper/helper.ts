@@ -1,0 +1,169 @@
+/**
+ * git-remote-trunks: git's remote-helper protocol (gitremote-helpers(7)) over a trunk.
+ * Capabilities: option, list, list for-push, fetch, push.
+ */
+import { formatBytes, LineReader, say, writeOut } from "./io.ts";
+import { type RemoteContext, resolveRemote } from "./resolve.ts";
+import { pushRefs, type PushSpec } from "./push.ts";
+import { fetchSegments } from "./fetch.ts";
+import type { RefState } from "../trunk/refs.ts";
+import { Trunk } from "../trunk/trunk.ts";
+import { TrunkError } from "../trunk/errors.ts";
+import { describeError } from "../cli/errors.ts";
+
+export interface HelperOptions {
+  verbosity: number;
+  progress: boolean;
+  dryRun: boolean;
+  force: boolean;
+  /** `option cas <ref>:<expected>` (force-with-lease). */
+  cas: Map<string, string>;
+}
+
+export async function runHelper(args: string[]): Promise<number> {
+  const [remoteName, url] = args;
+  if (!remoteName) {
+    say(
+      "usage: git-remote-trunks <remote> [<url>] (git runs this; use trunks::<url> as a git remote URL)",
+    );
+    return 2;
+  }
+  const opts: HelperOptions = {
+    verbosity: 1,
+    progress: false,
+    dryRun: false,
+    force: false,
+    cas: new Map(),
+  };
+  const lines = new LineReader(Deno.stdin.readable);
+  let ctx: RemoteContext | undefined;
+  const context = async () => ctx ??= await resolveRemote(url ?? remoteName, remoteName);
+  let listed: RefState | undefined;
+  try {
+    for (;;) {
+      const line = await lines.next();
+      if (line === null || line === "") return 0;
+      const [cmd, ...rest] = line.split(" ");
+      switch (cmd) {
+        case "capabilities":
+          await writeOut("option\nfetch\npush\n\n");
+          break;
+        case "option":
+          await writeOut(setOption(opts, rest[0], rest.slice(1).join(" ")) + "\n");
+          break;
+        case "list": {
+          const c = await context();
+          const forPush = rest[0] === "for-push";
+          const trunk = forPush ? await c.trunkIfExists() : await c.trunk();
+          listed = trunk ? await trunk.refState() : undefined;
+          await writeOut(formatList(listed, trunk));
+          break;
+        }
+        case "fetch": {
+          const wants = [rest.join(" ")];
+          for (;;) {
+            const more = await lines.next();
+            if (more === null || more === "") break;
+            if (more.startsWith("fetch ")) wants.push(more.slice(6));
+          }
+          const c = await context();
+          const got = await fetchSegments(await c.trunk(), c, opts);
+          if (opts.verbosity > 1 || (opts.progress && got.segments > 0)) {
+            say(`trunks: fetched ${got.segments} segment(s), ${formatBytes(got.bytes)}`);
+          }
+          await writeOut("\n");
+          break;
+        }
+        case "push": {
+          const specs: PushSpec[] = [parsePushSpec(rest.join(" "))];
+          for (;;) {
+            const more = await lines.next();
+            if (more === null || more === "") break;
+            if (more.startsWith("push ")) specs.push(parsePushSpec(more.slice(5)));
+          }
+          const c = await context();
+          const results = await pushRefs(c, specs, opts, listed);
+          listed = undefined;
+          await writeOut(
+            results.map((r) => r.error ? `error ${r.ref} ${r.error}\n` : `ok ${r.ref}\n`).join("") +
+              "\n",
+          );
+          break;
+        }
+        default:
+          say(`trunks: unknown remote-helper command ${JSON.stringify(cmd)}`);
+          return 1;
+      }
+    }
+  } catch (e) {
+    say(`fatal: trunks: ${describeError(e)}`);
+    return 128;
+  } finally {
+    await ctx?.close();
+  }
+}
+
+function setOption(opts: HelperOptions, name: string, value: string): string {
+  switch (name) {
+    case "verbosity":
+      opts.verbosity = Number(value) || 0;
+      return "ok";
+    case "progress":
+      opts.progress = value === "true";
+      return "ok";
+    case "dry-run":
+      opts.dryRun = value === "true";
+      return "ok";
+    case "force":
+      opts.force = value === "true";
+      return "ok";
+    case "cas": {
+      // <ref>:<expected oid>; an empty expectation means "must not exist".
+      const i = value.lastIndexOf(":");
+      if (i < 0) return "error cas needs <ref>:<oid>";
+      opts.cas.set(value.slice(0, i), value.slice(i + 1));
+      return "ok";
+    }
+    case "followtags":
+    case "cloning":
+    case "check-connectivity":
+    case "update-shallow":
+    case "family":
+      return "ok";
+    default:
+      // depth, deepen, filter, atomic, push-option...: not for a trunk.
+      return "unsupported";
+  }
+}
+
+function parsePushSpec(spec: string): PushSpec {
+  const force = spec.startsWith("+");
+  const body = force ? spec.slice(1) : spec;
+  const i = body.lastIndexOf(":");
+  if (i < 0) {
+    throw new TrunkError(`malformed push refspec ${JSON.stringify(spec)} from git`, "bad-input");
+  }
+  return { src: body.slice(0, i), dst: body.slice(i + 1), force };
+}
+
+function formatList(state: RefState | undefined, trunk: Trunk | null): string {
+  if (!state || !trunk) return "\n";
+  const live = Trunk.liveRefs(state);
+  let out = "";
+  for (const [ref, e] of [...live].sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0)) {
+    if (ref === "HEAD") continue;
+    out += `${e.new} ${ref}\n`;
+  }
+  const head = headTarget(state);
+  if (head) out += `@${head} HEAD\n`;
+  return out + "\n";
+}
+
+/** The branch HEAD names; falls back to main/master/first branch when it was deleted. */
+export function headTarget(state: RefState): string | null {
+  const live = Trunk.liveRefs(state);
+  const named = state.latest.get("HEAD")?.symref;
+  if (named && live.has(named)) return named;
+  for (const c of ["refs/heads/main", "refs/heads/master"]) if (live.has(c)) return c;
+  return [...live.keys()].filter((r) => r.startsWith("refs/heads/")).sort()[0] ?? null;
+}

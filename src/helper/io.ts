@@ -1,0 +1,56 @@
+/** Line-oriented stdin/stdout for git's remote-helper protocol. */
+
+export class LineReader {
+  #reader: ReadableStreamDefaultReader<Uint8Array>;
+  #buf = "";
+  #dec = new TextDecoder();
+  #done = false;
+
+  constructor(stream: ReadableStream<Uint8Array>) {
+    this.#reader = stream.getReader();
+  }
+
+  /** The next line without its newline, or null at end of input. */
+  async next(): Promise<string | null> {
+    for (;;) {
+      const nl = this.#buf.indexOf("\n");
+      if (nl >= 0) {
+        const line = this.#buf.slice(0, nl);
+        this.#buf = this.#buf.slice(nl + 1);
+        return line;
+      }
+      if (this.#done) {
+        if (this.#buf.length === 0) return null;
+        const line = this.#buf;
+        this.#buf = "";
+        return line;
+      }
+      const { value, done } = await this.#reader.read();
+      if (done) this.#done = true;
+      else this.#buf += this.#dec.decode(value, { stream: true });
+    }
+  }
+}
+
+const enc = new TextEncoder();
+
+/** Everything for git goes through here, in one write per reply. */
+export async function writeOut(text: string): Promise<void> {
+  const data = enc.encode(text);
+  let at = 0;
+  while (at < data.byteLength) at += await Deno.stdout.write(data.subarray(at));
+}
+
+/** Human-facing messages go to stderr, never stdout (which belongs to git). */
+export function say(text: string): void {
+  Deno.stderr.writeSync(
+    enc.encode(text.endsWith("\n") || text.endsWith("\r") ? text : text + "\n"),
+  );
+}
+
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} bytes`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(2)} KiB`;
+  if (n < 1024 ** 3) return `${(n / 1024 / 1024).toFixed(2)} MiB`;
+  return `${(n / 1024 ** 3).toFixed(2)} GiB`;
+}

@@ -1,0 +1,173 @@
+/**
+ * A push: one new segment holding only what the trunk lacks, written before any ref
+ * entry; then one exclusive create per ref. Per-ref results use git's own words.
+ */
+import { buildPack } from "../git/pack.ts";
+import {
+  existingObjects,
+  headSymref,
+  isAncestor,
+  isZeroOid,
+  objectFormat,
+  resolve,
+} from "../git/repo.ts";
+import { faultPoint } from "../trunk/faults.ts";
+import type { RefEntry, RefState } from "../trunk/refs.ts";
+import { isDeleted } from "../trunk/refs.ts";
+import { sha256File } from "../trunk/segments.ts";
+import { Trunk } from "../trunk/trunk.ts";
+import { mapLimit } from "../trunk/pool.ts";
+import type { HelperOptions } from "./helper.ts";
+import { formatBytes, say } from "./io.ts";
+import type { RemoteContext } from "./resolve.ts";
+
+export interface PushSpec {
+  src: string;
+  dst: string;
+  force: boolean;
+}
+
+export interface PushResult {
+  ref: string;
+  error?: string;
+}
+
+interface Planned {
+  spec: PushSpec;
+  newOid: string;
+  base: RefEntry | null;
+}
+
+const FORCE_RETRIES = 5;
+
+export async function pushRefs(
+  ctx: RemoteContext,
+  specs: PushSpec[],
+  opts: HelperOptions,
+  listed?: RefState,
+): Promise<PushResult[]> {
+  const trunk = await ctx.trunkForWrite();
+  // The state git compared against in `list for-push`; CAS catches anything newer.
+  const state = listed ?? await trunk.refState();
+  const zero = "0".repeat((await objectFormat()) === "sha256" ? 64 : 40);
+  const results = new Map<string, string | undefined>();
+  const planned: Planned[] = [];
+
+  for (const spec of specs) {
+    const base = state.latest.get(spec.dst) ?? null;
+    const current = base && !isDeleted(base) ? base.new : null;
+    const force = spec.force || opts.force;
+    const expected = opts.cas.get(spec.dst);
+    if (expected !== undefined && (expected || zero) !== (current ?? zero)) {
+      results.set(spec.dst, "stale info");
+      continue;
+    }
+    if (!spec.src) {
+      if (!current) {
+        results.set(spec.dst, "remote ref does not exist");
+        continue;
+      }
+      planned.push({ spec, newOid: zero, base });
+      continue;
+    }
+    let newOid: string;
+    try {
+      newOid = await resolve(spec.src);
+    } catch {
+      results.set(spec.dst, `src refspec ${spec.src} does not match any object`);
+      continue;
+    }
+    if (current && current !== newOid && !force) {
+      if (spec.dst.startsWith("refs/tags/")) {
+        results.set(spec.dst, "already exists");
+        continue;
+      }
+      if ((await existingObjects([current])).size === 0) {
+        results.set(spec.dst, "fetch first");
+        continue;
+      }
+      if (!(await isAncestor(current, newOid))) {
+        results.set(spec.dst, "non-fast-forward");
+        continue;
+      }
+    }
+    planned.push({ spec, newOid, base });
+  }
+
+  const segments: string[] = [];
+  const tips = planned.map((p) => p.newOid).filter((o) => !isZeroOid(o));
+  if (tips.length && !opts.dryRun) {
+    const liveTips = [...Trunk.liveRefs(state).values()].map((e) => e.new);
+    const exclude = [...await existingObjects(liveTips)];
+    const tmp = await Deno.makeTempDir({ dir: ctx.gitDir, prefix: "trunks-push-" });
+    try {
+      const built = await buildPack(tips, exclude, tmp, { progress: opts.progress });
+      faultPoint("push:after-pack");
+      if (built) {
+        const id = await sha256File(built.packPath);
+        const size = (await Deno.stat(built.packPath)).size;
+        await trunk.putSegment(id, built.packPath, built.idxPath);
+        faultPoint("push:after-segments");
+        segments.push(id);
+        // Our repository has every object of this segment already.
+        trunk.cache.markIngested(trunk.id, [id]);
+        if (opts.verbosity > 1 || opts.progress) {
+          say(
+            `trunks: wrote segment ${id.slice(0, 12)} (${built.objects} objects, ${
+              formatBytes(size)
+            })`,
+          );
+        }
+      }
+    } finally {
+      await Deno.remove(tmp, { recursive: true }).catch(() => {});
+    }
+  }
+
+  await mapLimit(planned, trunk.store.capabilities.parallelism, async (p) => {
+    if (opts.dryRun) return results.set(p.spec.dst, undefined);
+    results.set(p.spec.dst, await moveRef(trunk, p, segments, p.spec.force || opts.force));
+  });
+
+  if (!opts.dryRun && !state.latest.has("HEAD")) await setInitialHead(trunk, planned, results);
+  return specs.map((s) => ({ ref: s.dst, error: results.get(s.dst) }));
+}
+
+/** Create the ref's next entry; a lost race is `fetch first` (or retried when forced). */
+async function moveRef(
+  trunk: Trunk,
+  p: Planned,
+  segments: string[],
+  force: boolean,
+): Promise<string | undefined> {
+  let base = p.base;
+  for (let attempt = 0; attempt <= FORCE_RETRIES; attempt++) {
+    faultPoint("push:between-refs");
+    const r = await trunk.updateRef({ ref: p.spec.dst, new: p.newOid, base, segments });
+    if (r.ok) return undefined;
+    if (r.winner && r.winner.new === p.newOid && !r.winner.symref) return undefined;
+    if (!force || !r.winner) return "fetch first";
+    base = r.winner;
+  }
+  return "fetch first";
+}
+
+/** A new trunk's HEAD: the local HEAD's branch if pushed, else main, master, or the first. */
+async function setInitialHead(
+  trunk: Trunk,
+  planned: Planned[],
+  results: Map<string, string | undefined>,
+) {
+  const pushed = planned.filter((p) =>
+    p.spec.dst.startsWith("refs/heads/") && !isZeroOid(p.newOid) &&
+    results.get(p.spec.dst) === undefined
+  ).map((p) => p.spec.dst);
+  if (pushed.length === 0) return;
+  const local = await headSymref();
+  const target =
+    [local, "refs/heads/main", "refs/heads/master"].find((r) => r && pushed.includes(r)) ??
+      pushed.sort()[0];
+  const zero = "0".repeat(trunk.meta.objectFormat === "sha256" ? 64 : 40);
+  // Losing this race is fine: someone else chose HEAD first.
+  await trunk.updateRef({ ref: "HEAD", new: zero, symref: target, base: null, segments: [] });
+}

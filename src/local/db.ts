@@ -1,0 +1,105 @@
+/**
+ * The local state database (`.trunks/<repo>.trunk`, or `$GIT_DIR/trunks.sqlite` for a
+ * repository that never ran `trunks init`): named storages, inline credentials, and
+ * caches of immutable trunk data. node:sqlite is built into Deno: no native addon.
+ */
+import { DatabaseSync } from "node:sqlite";
+import type { TrunkCache } from "../trunk/cache.ts";
+
+const SCHEMA_VERSION = 1;
+
+export class LocalDb implements TrunkCache {
+  readonly db: DatabaseSync;
+
+  constructor(readonly path: string) {
+    this.db = new DatabaseSync(path);
+    // Several git commands (a push and a fetch) may use the same file at once.
+    this.db.exec("PRAGMA journal_mode=WAL; PRAGMA busy_timeout=10000; PRAGMA synchronous=NORMAL;");
+    this.#migrate();
+  }
+
+  #migrate(): void {
+    this.db.exec(`CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`);
+    const row = this.db.prepare(`SELECT value FROM meta WHERE key = 'schema'`).get() as
+      | { value: string }
+      | undefined;
+    const version = row ? Number(row.value) : 0;
+    if (version > SCHEMA_VERSION) {
+      throw new Error(
+        `${this.path} was written by a newer trunks (schema ${version}); upgrade trunks`,
+      );
+    }
+    if (version < 1) {
+      this.db.exec(`
+        BEGIN;
+        CREATE TABLE IF NOT EXISTS ref_entries (trunk TEXT NOT NULL, key TEXT NOT NULL, json TEXT NOT NULL,
+          PRIMARY KEY (trunk, key)) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS ingested (trunk TEXT NOT NULL, segment TEXT NOT NULL,
+          at TEXT NOT NULL, PRIMARY KEY (trunk, segment)) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS storages (name TEXT PRIMARY KEY, role TEXT NOT NULL, url TEXT NOT NULL,
+          backend TEXT NOT NULL, settings TEXT NOT NULL DEFAULT '{}', secrets TEXT NOT NULL DEFAULT '{}',
+          added TEXT NOT NULL);
+        INSERT OR REPLACE INTO meta (key, value) VALUES ('schema', '1');
+        COMMIT;`);
+    }
+  }
+
+  getEntries(trunkId: string, keys: string[]): Map<string, string> {
+    const out = new Map<string, string>();
+    if (keys.length === 0) return out;
+    const stmt = this.db.prepare(`SELECT json FROM ref_entries WHERE trunk = ? AND key = ?`);
+    for (const k of keys) {
+      const row = stmt.get(trunkId, k) as { json: string } | undefined;
+      if (row) out.set(k, row.json);
+    }
+    return out;
+  }
+
+  putEntries(trunkId: string, entries: Map<string, string>): void {
+    const stmt = this.db.prepare(
+      `INSERT OR IGNORE INTO ref_entries (trunk, key, json) VALUES (?, ?, ?)`,
+    );
+    this.#tx(() => {
+      for (const [k, v] of entries) stmt.run(trunkId, k, v);
+    });
+  }
+
+  ingested(trunkId: string): Set<string> {
+    const rows = this.db.prepare(`SELECT segment FROM ingested WHERE trunk = ?`).all(trunkId) as {
+      segment: string;
+    }[];
+    return new Set(rows.map((r) => r.segment));
+  }
+
+  markIngested(trunkId: string, segmentIds: string[]): void {
+    const stmt = this.db.prepare(
+      `INSERT OR IGNORE INTO ingested (trunk, segment, at) VALUES (?, ?, ?)`,
+    );
+    const now = new Date().toISOString();
+    this.#tx(() => {
+      for (const id of segmentIds) stmt.run(trunkId, id, now);
+    });
+  }
+
+  forgetIngested(trunkId: string, segmentIds: string[]): void {
+    const stmt = this.db.prepare(`DELETE FROM ingested WHERE trunk = ? AND segment = ?`);
+    this.#tx(() => {
+      for (const id of segmentIds) stmt.run(trunkId, id);
+    });
+  }
+
+  #tx(fn: () => void): void {
+    this.db.exec("BEGIN IMMEDIATE");
+    try {
+      fn();
+      this.db.exec("COMMIT");
+    } catch (e) {
+      this.db.exec("ROLLBACK");
+      throw e;
+    }
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}

@@ -1,0 +1,56 @@
+/**
+ * Named storages saved by `trunks storage add`, and the credential lookup order:
+ * `TRUNKS_STORAGE_<NAME>_<KEY>`, then the inline value saved locally, then (inside
+ * each backend) the provider's own variables.
+ */
+import { backendSpec, type Settings } from "../storage/registry.ts";
+import type { LocalDb } from "./db.ts";
+
+export interface StorageRow {
+  name: string;
+  role: "primary" | "mirror";
+  url: string;
+  backend: string;
+  settings: Settings;
+  secrets: Settings;
+  added: string;
+}
+
+export function listStorages(db: LocalDb): StorageRow[] {
+  const rows = db.db.prepare(
+    `SELECT name, role, url, backend, settings, secrets, added FROM storages ORDER BY role = 'mirror', added`,
+  ).all() as Record<string, string>[];
+  return rows.map((r) => ({
+    name: r.name,
+    role: r.role as "primary" | "mirror",
+    url: r.url,
+    backend: r.backend,
+    settings: JSON.parse(r.settings),
+    secrets: JSON.parse(r.secrets),
+    added: r.added,
+  }));
+}
+
+function envKey(name: string, key: string): string {
+  return `TRUNKS_STORAGE_${name}_${key}`.toUpperCase().replace(/[^A-Z0-9]/g, "_");
+}
+
+/** Settings for one named storage: env over inline values. */
+export function resolveSettings(
+  row: Pick<StorageRow, "name" | "settings" | "secrets">,
+  keys: string[] = [],
+): Settings {
+  const merged: Settings = { ...row.settings, ...row.secrets };
+  for (const k of new Set([...Object.keys(merged), ...keys])) {
+    const v = Deno.env.get(envKey(row.name, k));
+    if (v !== undefined) merged[k] = v;
+  }
+  return merged;
+}
+
+/** Settings for the storage whose trunk URL is `url`, if one was saved. */
+export function storageSettings(db: LocalDb, url: string): Settings {
+  const row = listStorages(db).find((r) => r.url === url);
+  if (!row) return {};
+  return resolveSettings(row, backendSpec(row.backend)?.settings.map((s) => s.key));
+}

@@ -1,0 +1,45 @@
+/**
+ * What a client remembers about a trunk: ref entries (immutable, so cached forever)
+ * and which segments its local repository has ingested. Implementations: SQLite
+ * (src/local) and memory.
+ */
+export interface TrunkCache {
+  getEntries(trunkId: string, keys: string[]): Map<string, string>;
+  putEntries(trunkId: string, entries: Map<string, string>): void;
+  ingested(trunkId: string): Set<string>;
+  markIngested(trunkId: string, segmentIds: string[]): void;
+  forgetIngested(trunkId: string, segmentIds: string[]): void;
+}
+
+export class MemoryCache implements TrunkCache {
+  #entries = new Map<string, string>();
+  #ingested = new Map<string, Set<string>>();
+
+  getEntries(trunkId: string, keys: string[]): Map<string, string> {
+    const out = new Map<string, string>();
+    for (const k of keys) {
+      const v = this.#entries.get(`${trunkId}\0${k}`);
+      if (v !== undefined) out.set(k, v);
+    }
+    return out;
+  }
+
+  putEntries(trunkId: string, entries: Map<string, string>): void {
+    for (const [k, v] of entries) this.#entries.set(`${trunkId}\0${k}`, v);
+  }
+
+  ingested(trunkId: string): Set<string> {
+    return new Set(this.#ingested.get(trunkId) ?? []);
+  }
+
+  markIngested(trunkId: string, segmentIds: string[]): void {
+    let s = this.#ingested.get(trunkId);
+    if (!s) this.#ingested.set(trunkId, s = new Set());
+    for (const id of segmentIds) s.add(id);
+  }
+
+  forgetIngested(trunkId: string, segmentIds: string[]): void {
+    const s = this.#ingested.get(trunkId);
+    for (const id of segmentIds) s?.delete(id);
+  }
+}

@@ -1,0 +1,17 @@
+/** Errors of the trunk protocol: each message is one line naming the key and what to do. */
+export class TrunkError extends Error {
+  constructor(
+    message: string,
+    readonly code:
+      | "not-a-trunk"
+      | "format"
+      | "corrupt"
+      | "conflict"
+      | "missing-object"
+      | "bad-input",
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.name = "TrunkError";
+  }
+}

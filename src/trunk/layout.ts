@@ -1,0 +1,54 @@
+/**
+ * Keys inside a trunk (format 1, DESIGN.md). Every key the trunk layer reads or
+ * writes is built here, so the layout has one definition.
+ */
+import { decodeRefSegment, encodeRef } from "./refcodec.ts";
+
+export const FORMAT = 1;
+export const TRUNK_JSON = "trunk.json";
+export const REFS_PREFIX = "refs/";
+export const SEGMENTS_PREFIX = "segments/";
+export const CHUNKS_PREFIX = "chunks/";
+export const BLOBS_PREFIX = "blobs/";
+export const STORAGES_PREFIX = "storages/";
+
+const SEQ_WIDTH = 12;
+
+export function seqString(seq: number): string {
+  return String(seq).padStart(SEQ_WIDTH, "0");
+}
+
+export function refEntryKey(ref: string, seq: number): string {
+  return `${REFS_PREFIX}${encodeRef(ref)}/${seqString(seq)}`;
+}
+
+/** `refs/<enc>/<seq>` -> its parts, or null for a key that is not a ref entry. */
+export function parseRefEntryKey(
+  key: string,
+): { enc: string; ref: string | null; seq: number } | null {
+  const m = /^refs\/([^/]+)\/(\d{12})$/.exec(key);
+  if (!m) return null;
+  return { enc: m[1], ref: decodeRefSegment(m[1]), seq: Number(m[2]) };
+}
+
+export function segmentPackKey(id: string): string {
+  return `${SEGMENTS_PREFIX}${id}.pack`;
+}
+
+export function segmentIdxKey(id: string): string {
+  return `${SEGMENTS_PREFIX}${id}.idx`;
+}
+
+export function chunkKey(sha256: string): string {
+  return `${CHUNKS_PREFIX}${sha256}`;
+}
+
+export function blobKey(oid: string): string {
+  return `${BLOBS_PREFIX}${oid}`;
+}
+
+export function storagesKey(seq: number): string {
+  return `${STORAGES_PREFIX}${seqString(seq)}`;
+}
+
+export const SEGMENT_ID_RE = /^[0-9a-f]{64}$/;

@@ -1,0 +1,72 @@
+/** `trunk.json`: identity and format of a trunk, created once, exclusively. */
+import { getBytes, type Store } from "../storage/store.ts";
+import { TrunkError } from "./errors.ts";
+import { FORMAT, TRUNK_JSON } from "./layout.ts";
+
+export interface TrunkMeta {
+  format: number;
+  /** Random id: caches are keyed by it, so a trunk re-created at the same URL is new. */
+  id: string;
+  objectFormat: "sha1" | "sha256";
+  created: string;
+  generator: string;
+}
+
+export const VERSION = "0.2.0";
+
+export async function readMeta(store: Store): Promise<TrunkMeta | null> {
+  const raw = await getBytes(store, TRUNK_JSON);
+  if (!raw) return null;
+  return parseMeta(raw, store.location);
+}
+
+function parseMeta(raw: Uint8Array, where: string): TrunkMeta {
+  let meta: TrunkMeta;
+  try {
+    meta = JSON.parse(new TextDecoder().decode(raw));
+  } catch {
+    throw new TrunkError(
+      `${where}/${TRUNK_JSON} is not valid JSON; the trunk is damaged`,
+      "corrupt",
+    );
+  }
+  if (typeof meta?.format !== "number" || typeof meta.id !== "string") {
+    throw new TrunkError(
+      `${where}/${TRUNK_JSON} lacks format or id; the trunk is damaged`,
+      "corrupt",
+    );
+  }
+  if (meta.format > FORMAT) {
+    throw new TrunkError(
+      `trunk at ${where} uses format ${meta.format}, newer than this trunks (${VERSION}) understands (${FORMAT}); upgrade trunks`,
+      "format",
+    );
+  }
+  return meta;
+}
+
+/** Read trunk.json, creating it when absent. Two racing creators agree on one. */
+export async function ensureMeta(
+  store: Store,
+  objectFormat: "sha1" | "sha256",
+): Promise<TrunkMeta> {
+  const existing = await readMeta(store);
+  if (existing) return existing;
+  const meta: TrunkMeta = {
+    format: FORMAT,
+    id: crypto.randomUUID(),
+    objectFormat,
+    created: new Date().toISOString(),
+    generator: `trunks ${VERSION}`,
+  };
+  if (
+    await store.create(TRUNK_JSON, new TextEncoder().encode(JSON.stringify(meta, null, 2) + "\n"))
+  ) {
+    return meta;
+  }
+  const winner = await readMeta(store);
+  if (!winner) {
+    throw new TrunkError(`${store.location}/${TRUNK_JSON} vanished while creating it`, "corrupt");
+  }
+  return winner;
+}

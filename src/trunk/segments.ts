@@ -1,0 +1,104 @@
+/**
+ * Segments: immutable, self-contained git packs named by the SHA-256 of their bytes,
+ * each with its `.idx`. The pack is written before the index, so a listed index means
+ * a complete segment.
+ */
+import { createHash } from "node:crypto";
+import type { Store } from "../storage/store.ts";
+import { TrunkError } from "./errors.ts";
+import { SEGMENT_ID_RE, segmentIdxKey, segmentPackKey, SEGMENTS_PREFIX } from "./layout.ts";
+
+export interface SegmentInfo {
+  id: string;
+  packSize: number;
+  idxSize: number;
+  modified: Date;
+}
+
+/** Complete segments (pack and index both present), in key order. */
+export async function listSegments(store: Store): Promise<SegmentInfo[]> {
+  const packs = new Map<string, { size: number; modified: Date }>();
+  const idxs = new Map<string, number>();
+  for (const e of await store.list(SEGMENTS_PREFIX)) {
+    const m = /^segments\/([0-9a-f]{64})\.(pack|idx)$/.exec(e.key);
+    if (!m) continue;
+    if (m[2] === "pack") packs.set(m[1], { size: e.size, modified: e.modified });
+    else idxs.set(m[1], e.size);
+  }
+  const out: SegmentInfo[] = [];
+  for (const [id, p] of packs) {
+    const idxSize = idxs.get(id);
+    if (idxSize !== undefined) out.push({ id, packSize: p.size, idxSize, modified: p.modified });
+  }
+  return out;
+}
+
+export async function sha256File(path: string): Promise<string> {
+  const h = createHash("sha256");
+  using f = await Deno.open(path);
+  const buf = new Uint8Array(1 << 20);
+  for (;;) {
+    const n = await f.read(buf);
+    if (n === null) break;
+    h.update(buf.subarray(0, n));
+  }
+  return h.digest("hex");
+}
+
+async function fileStream(path: string): Promise<ReadableStream<Uint8Array>> {
+  return (await Deno.open(path)).readable;
+}
+
+/** Upload pack then index (streamed from disk) under the pack's SHA-256. */
+export async function uploadSegment(
+  store: Store,
+  id: string,
+  packPath: string,
+  idxPath: string,
+): Promise<void> {
+  if (!SEGMENT_ID_RE.test(id)) throw new TrunkError(`bad segment id ${id}`, "bad-input");
+  await store.put(segmentPackKey(id), await fileStream(packPath));
+  await store.put(segmentIdxKey(id), await fileStream(idxPath));
+}
+
+/**
+ * Download a segment's pack to `dest`, hashing as it streams; a pack whose bytes do
+ * not match its name is an error naming the key, and `dest` is removed.
+ */
+export async function downloadSegmentPack(store: Store, id: string, dest: string): Promise<number> {
+  const key = segmentPackKey(id);
+  const stream = await store.get(key);
+  if (!stream) {
+    throw new TrunkError(
+      `segment ${key} is missing from ${store.location} (removed by GC meanwhile?); retry the fetch`,
+      "missing-object",
+    );
+  }
+  const h = createHash("sha256");
+  let size = 0;
+  const file = await Deno.open(dest, { write: true, createNew: true });
+  try {
+    for await (const chunk of stream) {
+      h.update(chunk);
+      size += chunk.byteLength;
+      let at = 0;
+      while (at < chunk.byteLength) at += await file.write(chunk.subarray(at));
+    }
+  } catch (e) {
+    file.close();
+    await Deno.remove(dest).catch(() => {});
+    throw e;
+  }
+  file.close();
+  const got = h.digest("hex");
+  if (got !== id) {
+    await Deno.remove(dest).catch(() => {});
+    throw new TrunkError(
+      `segment ${key} on ${store.location} is corrupt: its SHA-256 is ${
+        got.slice(0, 12)
+      }…, not its name; run trunks check`,
+      "corrupt",
+    );
+  }
+  return size;
+}

@@ -1,0 +1,100 @@
+/**
+ * An open trunk: its store, identity and the client's cache. Everything the helper,
+ * CLI and library do to a trunk goes through these methods, so mirrors and
+ * verification live in one place.
+ */
+import type { Store } from "../storage/store.ts";
+import type { TrunkCache } from "./cache.ts";
+import { TrunkError } from "./errors.ts";
+import { ensureMeta, readMeta, type TrunkMeta } from "./meta.ts";
+import { isDeleted, readRefState, type RefEntry, type RefState, writeRefEntry } from "./refs.ts";
+import { downloadSegmentPack, listSegments, type SegmentInfo, uploadSegment } from "./segments.ts";
+
+export interface RefUpdate {
+  ref: string;
+  /** New value; a zero oid deletes. */
+  new: string;
+  symref?: string;
+  /** Entry the update is based on (null: the ref must not exist yet). */
+  base: RefEntry | null;
+  segments: string[];
+}
+
+export class Trunk {
+  constructor(
+    readonly store: Store,
+    readonly meta: TrunkMeta,
+    readonly cache: TrunkCache,
+    readonly writer: string,
+  ) {}
+
+  /** Open an existing trunk; a location without trunk.json is "not a trunk". */
+  static async open(store: Store, cache: TrunkCache, writer: string): Promise<Trunk> {
+    const meta = await readMeta(store);
+    if (!meta) {
+      throw new TrunkError(
+        `no trunk at ${store.location} (no trunk.json); check the URL, or push to create it`,
+        "not-a-trunk",
+      );
+    }
+    return new Trunk(store, meta, cache, writer);
+  }
+
+  /** Open, creating the trunk when the location is empty (first push). */
+  static async openOrCreate(
+    store: Store,
+    cache: TrunkCache,
+    writer: string,
+    objectFormat: "sha1" | "sha256",
+  ): Promise<Trunk> {
+    const meta = await ensureMeta(store, objectFormat);
+    if (meta.objectFormat !== objectFormat) {
+      throw new TrunkError(
+        `trunk at ${store.location} holds ${meta.objectFormat} objects but this repository uses ${objectFormat}`,
+        "format",
+      );
+    }
+    return new Trunk(store, meta, cache, writer);
+  }
+
+  get id(): string {
+    return this.meta.id;
+  }
+
+  async refState(): Promise<RefState> {
+    return await readRefState(this.store, this.cache, this.id);
+  }
+
+  /** Live refs (deleted ones left out), name -> entry. */
+  static liveRefs(state: RefState): Map<string, RefEntry> {
+    return new Map([...state.latest].filter(([, e]) => !isDeleted(e)));
+  }
+
+  async segments(): Promise<SegmentInfo[]> {
+    return await listSegments(this.store);
+  }
+
+  async putSegment(id: string, packPath: string, idxPath: string): Promise<void> {
+    await uploadSegment(this.store, id, packPath, idxPath);
+  }
+
+  async downloadSegment(id: string, dest: string): Promise<number> {
+    return await downloadSegmentPack(this.store, id, dest);
+  }
+
+  /** Create the next entry of `update.ref`; `{ok:false}` when another writer won. */
+  async updateRef(update: RefUpdate): ReturnType<typeof writeRefEntry> {
+    const zero = "0".repeat(this.meta.objectFormat === "sha256" ? 64 : 40);
+    const entry: RefEntry = {
+      ref: update.ref,
+      seq: (update.base?.seq ?? 0) + 1,
+      old: update.base && !update.base.symref ? update.base.new : zero,
+      new: update.new,
+      ...(update.symref ? { symref: update.symref } : {}),
+      time: new Date().toISOString(),
+      writer: this.writer,
+      segments: update.segments,
+    };
+    return await writeRefEntry(this.store, this.cache, this.id, entry);
+  }
+}
