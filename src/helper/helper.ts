@@ -10,6 +10,7 @@ import type { RefState } from "../trunk/refs.ts";
 import { Trunk } from "../trunk/trunk.ts";
 import { TrunkError } from "../trunk/errors.ts";
 import { describeError } from "../cli/errors.ts";
+import { reportRequestCounts } from "../storage/counting.ts";
 
 export interface HelperOptions {
   verbosity: number;
@@ -100,6 +101,7 @@ export async function runHelper(args: string[]): Promise<number> {
     return 128;
   } finally {
     await ctx?.close();
+    reportRequestCounts(`helper`);
   }
 }
 

@@ -6,6 +6,7 @@ import { gitDir, objectFormat } from "../git/repo.ts";
 import { LocalDb } from "../local/db.ts";
 import { localDbPath } from "../local/paths.ts";
 import { storageSettings } from "../local/storages.ts";
+import { CountingStore } from "../storage/counting.ts";
 import { openStore } from "../storage/registry.ts";
 import type { Store } from "../storage/store.ts";
 import { isTrunkUrl } from "../storage/trunk_url.ts";
@@ -46,7 +47,7 @@ export async function resolveRemote(url: string, _remoteName: string): Promise<R
   }
   const dir = await gitDir();
   const db = new LocalDb(await localDbPath());
-  const store = await openStore(url, storageSettings(db, url));
+  const store = new CountingStore(await openStore(url, storageSettings(db, url)));
   const writer = writerName();
   let trunk: Trunk | null = null;
   const open = async () => trunk ??= await Trunk.open(store, db, writer);

@@ -39,8 +39,27 @@ export class LocalDb implements TrunkCache {
         CREATE TABLE IF NOT EXISTS storages (name TEXT PRIMARY KEY, role TEXT NOT NULL, url TEXT NOT NULL,
           backend TEXT NOT NULL, settings TEXT NOT NULL DEFAULT '{}', secrets TEXT NOT NULL DEFAULT '{}',
           added TEXT NOT NULL);
+        CREATE TABLE IF NOT EXISTS trunk_meta (location TEXT PRIMARY KEY, json TEXT NOT NULL);
         INSERT OR REPLACE INTO meta (key, value) VALUES ('schema', '1');
         COMMIT;`);
+    }
+  }
+
+  getMeta(location: string): string | undefined {
+    const row = this.db.prepare(`SELECT json FROM trunk_meta WHERE location = ?`).get(location) as
+      | { json: string }
+      | undefined;
+    return row?.json;
+  }
+
+  putMeta(location: string, json: string | undefined): void {
+    if (json === undefined) {
+      this.db.prepare(`DELETE FROM trunk_meta WHERE location = ?`).run(location);
+    } else {
+      this.db.prepare(`INSERT OR REPLACE INTO trunk_meta (location, json) VALUES (?, ?)`).run(
+        location,
+        json,
+      );
     }
   }
 

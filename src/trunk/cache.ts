@@ -4,6 +4,9 @@
  * (src/local) and memory.
  */
 export interface TrunkCache {
+  /** trunk.json as last read from a location (it never changes for a given trunk). */
+  getMeta(location: string): string | undefined;
+  putMeta(location: string, json: string | undefined): void;
   getEntries(trunkId: string, keys: string[]): Map<string, string>;
   putEntries(trunkId: string, entries: Map<string, string>): void;
   ingested(trunkId: string): Set<string>;
@@ -14,6 +17,16 @@ export interface TrunkCache {
 export class MemoryCache implements TrunkCache {
   #entries = new Map<string, string>();
   #ingested = new Map<string, Set<string>>();
+  #meta = new Map<string, string>();
+
+  getMeta(location: string): string | undefined {
+    return this.#meta.get(location);
+  }
+
+  putMeta(location: string, json: string | undefined): void {
+    if (json === undefined) this.#meta.delete(location);
+    else this.#meta.set(location, json);
+  }
 
   getEntries(trunkId: string, keys: string[]): Map<string, string> {
     const out = new Map<string, string>();

@@ -17,13 +17,13 @@ export const VERSION = "0.2.0";
 export async function readMeta(store: Store): Promise<TrunkMeta | null> {
   const raw = await getBytes(store, TRUNK_JSON);
   if (!raw) return null;
-  return parseMeta(raw, store.location);
+  return parseMeta(new TextDecoder().decode(raw), store.location);
 }
 
-function parseMeta(raw: Uint8Array, where: string): TrunkMeta {
+export function parseMeta(raw: string, where: string): TrunkMeta {
   let meta: TrunkMeta;
   try {
-    meta = JSON.parse(new TextDecoder().decode(raw));
+    meta = JSON.parse(raw);
   } catch {
     throw new TrunkError(
       `${where}/${TRUNK_JSON} is not valid JSON; the trunk is damaged`,

@@ -10,6 +10,8 @@ import { parseRefEntryKey, refEntryKey, REFS_PREFIX } from "./layout.ts";
 import { mapLimit } from "./pool.ts";
 
 export interface RefEntry {
+  /** The trunk's id: a cache from a trunk since re-created at the same URL is detected. */
+  trunk?: string;
   ref: string;
   seq: number;
   /** Value before this entry (zero oid when the ref did not exist). */
@@ -71,15 +73,21 @@ export async function readRefState(
   trunkId: string,
 ): Promise<RefState> {
   const listed = await store.list(REFS_PREFIX);
-  const latestKey = new Map<string, { key: string; seq: number }>();
-  for (const { key } of listed) {
+  const latestKey = new Map<string, { key: string; seq: number; size: number }>();
+  for (const { key, size } of listed) {
     const k = parseRefEntryKey(key);
     if (!k) continue;
     const cur = latestKey.get(k.enc);
-    if (!cur || k.seq > cur.seq) latestKey.set(k.enc, { key, seq: k.seq });
+    if (!cur || k.seq > cur.seq) latestKey.set(k.enc, { key, seq: k.seq, size });
   }
   const keys = [...latestKey.values()].map((v) => v.key);
   const cached = cache.getEntries(trunkId, keys);
+  for (const { key, size } of latestKey.values()) {
+    const c = cached.get(key);
+    if (c !== undefined && new TextEncoder().encode(c).byteLength !== size) {
+      throw new StaleCacheError(key);
+    }
+  }
   const missing = keys.filter((k) => !cached.has(k));
   const fetched = new Map<string, string>();
   await mapLimit(missing, store.capabilities.parallelism * 2, async (key) => {
@@ -95,6 +103,7 @@ export async function readRefState(
   const latest = new Map<string, RefEntry>();
   for (const key of keys) {
     const e = parseEntry(cached.get(key) ?? fetched.get(key)!, key);
+    if (e.trunk !== undefined && e.trunk !== trunkId) throw new StaleCacheError(key);
     latest.set(e.ref, e);
   }
   if (fetched.size) cache.putEntries(trunkId, fetched);
@@ -123,6 +132,13 @@ export async function readRefLog(
     const raw = cached.get(k) ?? fetched.get(k);
     return raw === undefined ? [] : [parseEntry(raw, k)];
   });
+}
+
+/** The cached identity of the trunk at this URL is out of date (the trunk was re-created). */
+export class StaleCacheError extends Error {
+  constructor(key: string) {
+    super(`cached trunk identity does not match ${key}`);
+  }
 }
 
 export type UpdateResult = { ok: true; entry: RefEntry } | { ok: false; winner: RefEntry | null };

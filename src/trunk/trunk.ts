@@ -6,8 +6,15 @@
 import type { Store } from "../storage/store.ts";
 import type { TrunkCache } from "./cache.ts";
 import { TrunkError } from "./errors.ts";
-import { ensureMeta, readMeta, type TrunkMeta } from "./meta.ts";
-import { isDeleted, readRefState, type RefEntry, type RefState, writeRefEntry } from "./refs.ts";
+import { ensureMeta, parseMeta, readMeta, type TrunkMeta } from "./meta.ts";
+import {
+  isDeleted,
+  readRefState,
+  type RefEntry,
+  type RefState,
+  StaleCacheError,
+  writeRefEntry,
+} from "./refs.ts";
 import { downloadSegmentPack, listSegments, type SegmentInfo, uploadSegment } from "./segments.ts";
 
 export interface RefUpdate {
@@ -23,13 +30,18 @@ export interface RefUpdate {
 export class Trunk {
   constructor(
     readonly store: Store,
-    readonly meta: TrunkMeta,
+    public meta: TrunkMeta,
     readonly cache: TrunkCache,
     readonly writer: string,
   ) {}
 
-  /** Open an existing trunk; a location without trunk.json is "not a trunk". */
+  /**
+   * Open an existing trunk; a location without trunk.json is "not a trunk". trunk.json
+   * is cached per location, so an up-to-date fetch costs a single list.
+   */
   static async open(store: Store, cache: TrunkCache, writer: string): Promise<Trunk> {
+    const cached = cache.getMeta(store.location);
+    if (cached) return new Trunk(store, parseMeta(cached, store.location), cache, writer);
     const meta = await readMeta(store);
     if (!meta) {
       throw new TrunkError(
@@ -37,6 +49,7 @@ export class Trunk {
         "not-a-trunk",
       );
     }
+    cache.putMeta(store.location, JSON.stringify(meta));
     return new Trunk(store, meta, cache, writer);
   }
 
@@ -47,7 +60,9 @@ export class Trunk {
     writer: string,
     objectFormat: "sha1" | "sha256",
   ): Promise<Trunk> {
-    const meta = await ensureMeta(store, objectFormat);
+    const cached = cache.getMeta(store.location);
+    const meta = cached ? parseMeta(cached, store.location) : await ensureMeta(store, objectFormat);
+    cache.putMeta(store.location, JSON.stringify(meta));
     if (meta.objectFormat !== objectFormat) {
       throw new TrunkError(
         `trunk at ${store.location} holds ${meta.objectFormat} objects but this repository uses ${objectFormat}`,
@@ -62,7 +77,20 @@ export class Trunk {
   }
 
   async refState(): Promise<RefState> {
-    return await readRefState(this.store, this.cache, this.id);
+    try {
+      return await readRefState(this.store, this.cache, this.id);
+    } catch (e) {
+      if (!(e instanceof StaleCacheError)) throw e;
+      // The trunk at this location was re-created: forget what we knew and re-read.
+      this.cache.putMeta(this.store.location, undefined);
+      const fresh = await readMeta(this.store);
+      if (!fresh) {
+        throw new TrunkError(`no trunk at ${this.store.location} any more`, "not-a-trunk");
+      }
+      this.meta = fresh;
+      this.cache.putMeta(this.store.location, JSON.stringify(fresh));
+      return await readRefState(this.store, this.cache, this.id);
+    }
   }
 
   /** Live refs (deleted ones left out), name -> entry. */
@@ -86,6 +114,7 @@ export class Trunk {
   async updateRef(update: RefUpdate): ReturnType<typeof writeRefEntry> {
     const zero = "0".repeat(this.meta.objectFormat === "sha256" ? 64 : 40);
     const entry: RefEntry = {
+      trunk: this.id,
       ref: update.ref,
       seq: (update.base?.seq ?? 0) + 1,
       old: update.base && !update.base.symref ? update.base.new : zero,

@@ -1,0 +1,54 @@
+/**
+ * Counts Store operations (get/put/create/list/delete), whatever the backend, for
+ * benchmarks and `TRUNKS_DEBUG_REQUESTS`. Backends count their own HTTP requests too.
+ */
+import { countRequest, requestCounts } from "./metrics.ts";
+import type { ListEntry, PutData, Range, Store } from "./store.ts";
+
+export class CountingStore implements Store {
+  constructor(readonly inner: Store) {}
+
+  get location(): string {
+    return this.inner.location;
+  }
+
+  get capabilities() {
+    return this.inner.capabilities;
+  }
+
+  get(key: string, range?: Range): Promise<ReadableStream<Uint8Array> | null> {
+    countRequest("store", "get");
+    return this.inner.get(key, range);
+  }
+
+  put(key: string, data: PutData): Promise<void> {
+    countRequest("store", "put");
+    return this.inner.put(key, data);
+  }
+
+  create(key: string, data: Uint8Array): Promise<boolean> {
+    countRequest("store", "create");
+    return this.inner.create(key, data);
+  }
+
+  list(prefix: string, startAfter?: string): Promise<ListEntry[]> {
+    countRequest("store", "list");
+    return this.inner.list(prefix, startAfter);
+  }
+
+  delete(key: string): Promise<void> {
+    countRequest("store", "delete");
+    return this.inner.delete(key);
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}
+
+/** With TRUNKS_DEBUG_REQUESTS set, one JSON line of counts on stderr at the end of a command. */
+export function reportRequestCounts(label: string): void {
+  if (!Deno.env.get("TRUNKS_DEBUG_REQUESTS")) return;
+  const c = requestCounts();
+  console.error(`trunks-requests ${label} ${JSON.stringify(c)}`);
+}

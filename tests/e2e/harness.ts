@@ -1,0 +1,188 @@
+/**
+ * End-to-end harness: real git, a real `trunks` (launchers around main.ts, or any
+ * executable named by TRUNKS_BIN, e.g. the compiled binary), temp repositories, and a
+ * storage root per backend under test.
+ */
+import { serverEnv } from "../servers.ts";
+
+export const REPO_ROOT = new URL("../..", import.meta.url).pathname.replace(/\/$/, "");
+export const CORPUS = `${REPO_ROOT}/../shared/corpus/express.bundle`;
+
+let binDir: Promise<string> | undefined;
+
+/** A directory with `trunks` and `git-remote-trunks` on it. */
+export function trunksBinDir(): Promise<string> {
+  return binDir ??= (async () => {
+    const dir = await Deno.makeTempDir({ prefix: "trunks-bin-" });
+    const bin = Deno.env.get("TRUNKS_BIN");
+    const target = bin
+      ? `exec ${JSON.stringify(await Deno.realPath(bin))}`
+      : `exec ${JSON.stringify(Deno.execPath())} run -A --quiet ${
+        JSON.stringify(`${REPO_ROOT}/main.ts`)
+      }`;
+    await Deno.writeTextFile(`${dir}/trunks`, `#!/bin/sh\n${target} "$@"\n`);
+    await Deno.writeTextFile(
+      `${dir}/git-remote-trunks`,
+      `#!/bin/sh\n${target} remote-helper "$@"\n`,
+    );
+    await Deno.chmod(`${dir}/trunks`, 0o755);
+    await Deno.chmod(`${dir}/git-remote-trunks`, 0o755);
+    return dir;
+  })();
+}
+
+export interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface Env {
+  home: string;
+  env: Record<string, string>;
+}
+
+/** A clean HOME and git identity, with trunks on PATH. */
+export async function makeEnv(extra: Record<string, string> = {}): Promise<Env> {
+  const home = await Deno.makeTempDir({ prefix: "trunks-home-" });
+  const env: Record<string, string> = {
+    HOME: home,
+    PATH: `${await trunksBinDir()}:${Deno.env.get("PATH")}`,
+    GIT_CONFIG_NOSYSTEM: "1",
+    GIT_AUTHOR_NAME: "Trunks Test",
+    GIT_AUTHOR_EMAIL: "test@trunks.invalid",
+    GIT_COMMITTER_NAME: "Trunks Test",
+    GIT_COMMITTER_EMAIL: "test@trunks.invalid",
+    GIT_TERMINAL_PROMPT: "0",
+    ...extra,
+  };
+  await Deno.writeTextFile(
+    `${home}/.gitconfig`,
+    "[init]\n\tdefaultBranch = main\n[advice]\n\tdetachedHead = false\n",
+  );
+  return { home, env };
+}
+
+export async function run(
+  e: Env,
+  cmd: string,
+  args: string[],
+  opts: { cwd?: string; stdin?: string; env?: Record<string, string> } = {},
+): Promise<Run> {
+  const child = new Deno.Command(cmd, {
+    args,
+    cwd: opts.cwd,
+    env: { ...e.env, ...opts.env },
+    clearEnv: true,
+    stdin: opts.stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  if (opts.stdin !== undefined) {
+    const w = child.stdin.getWriter();
+    await w.write(new TextEncoder().encode(opts.stdin));
+    await w.close();
+  }
+  const out = await child.output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+/** Run and require success; the error shows the command's stderr. */
+export async function ok(
+  e: Env,
+  cmd: string,
+  args: string[],
+  opts: { cwd?: string; stdin?: string; env?: Record<string, string> } = {},
+): Promise<string> {
+  const r = await run(e, cmd, args, opts);
+  if (r.code !== 0) {
+    throw new Error(`${cmd} ${args.join(" ")} failed (${r.code}):\n${r.stderr}\n${r.stdout}`);
+  }
+  return r.stdout;
+}
+
+export function git(e: Env, cwd: string, ...args: string[]): Promise<string> {
+  return ok(e, "git", args, { cwd });
+}
+
+/** A storage root URL for one backend under test, plus a way to reach its files. */
+export interface Backend {
+  name: string;
+  /** A fresh, empty storage root. */
+  root(): Promise<string>;
+  /** Env the helper needs for this backend (credentials, endpoint). */
+  env: Record<string, string>;
+}
+
+/**
+ * Backends the end-to-end suite runs on: local always, and every real server whose
+ * env is present (required in CI). Backend issues add their entry here.
+ */
+export function e2eBackends(): Backend[] {
+  const out: Backend[] = [{
+    name: "local",
+    root: async () => `local://${await Deno.makeTempDir({ prefix: "trunks-store-" })}`,
+    env: {},
+  }];
+  for (const add of extraBackends) {
+    const b = add();
+    if (b) out.push(b);
+  }
+  return out;
+}
+
+const extraBackends: (() => Backend | null)[] = [
+  // MinIO, Postgres, SFTP, Azure and GCS register here when their backends land.
+];
+
+export { serverEnv };
+
+export async function trunkUrl(b: Backend, name: string): Promise<string> {
+  const root = await b.root();
+  const u = new URL(root);
+  u.pathname = `${u.pathname.replace(/\/+$/, "")}/trunks/${name}.trunk`;
+  return u.toString();
+}
+
+/** A work repository with one commit. */
+export async function newRepo(e: Env, name = "work"): Promise<string> {
+  const dir = `${await Deno.makeTempDir({ prefix: "trunks-repo-" })}/${name}`;
+  await ok(e, "git", ["init", "-q", "-b", "main", dir]);
+  await Deno.writeTextFile(`${dir}/README.md`, "hello\n");
+  await git(e, dir, "add", ".");
+  await git(e, dir, "commit", "-qm", "first");
+  return dir;
+}
+
+export async function commitFile(
+  e: Env,
+  dir: string,
+  file: string,
+  content: string,
+  msg = `edit ${file}`,
+) {
+  await Deno.writeTextFile(`${dir}/${file}`, content);
+  await git(e, dir, "add", file);
+  await git(e, dir, "commit", "-qm", msg);
+}
+
+/** A mirror clone of the corpus (323 refs), made once per test process. */
+let corpus: Promise<string> | undefined;
+export function corpusMirror(e: Env): Promise<string> {
+  return corpus ??= (async () => {
+    const dir = `${await Deno.makeTempDir({ prefix: "trunks-corpus-" })}/express.git`;
+    await ok(e, "git", ["clone", "-q", "--mirror", CORPUS, dir]);
+    return dir;
+  })();
+}
+
+/** `for-each-ref` of heads and tags, as "<oid> <ref>" lines. */
+export async function refList(
+  e: Env,
+  dir: string,
+  prefixes = ["refs/heads/", "refs/tags/"],
+): Promise<string[]> {
+  const out = await git(e, dir, "for-each-ref", "--format=%(objectname) %(refname)", ...prefixes);
+  return out.trim().split("\n").filter(Boolean).sort();
+}
