@@ -16,7 +16,8 @@ type Loader = () => Promise<Command>;
 
 /** name -> lazy module. Add a command by adding one line here. */
 export const commands: Record<string, Loader> = {
-  version: () => Promise.resolve({ summary: "print the version", usage: "trunks --version", run: version }),
+  version: () =>
+    Promise.resolve({ summary: "print the version", usage: "trunks --version", run: version }),
 };
 
 function version(): Promise<number> {

@@ -32,6 +32,7 @@ export async function fetchSegments(
   };
   const packDir = `${ctx.gitDir}/objects/pack`;
   await Deno.mkdir(packDir, { recursive: true });
+  await sweepStaleDownloads(packDir);
   // Downloads overlap; index-pack runs on one segment at a time (it is multi-threaded).
   let indexing = Promise.resolve();
   await mapLimit(need, Math.min(4, trunk.store.capabilities.parallelism), async (seg) => {
@@ -47,4 +48,18 @@ export async function fetchSegments(
   });
   progress(true);
   return { segments: need.length, bytes };
+}
+
+const STALE_MS = 60 * 60 * 1000;
+
+/** Downloads left by a fetch that was killed; an hour old means nobody is writing them. */
+async function sweepStaleDownloads(packDir: string): Promise<void> {
+  for await (const f of Deno.readDir(packDir)) {
+    if (!f.name.startsWith("tmp_trunks_")) continue;
+    const p = `${packDir}/${f.name}`;
+    const st = await Deno.stat(p).catch(() => null);
+    if (st?.mtime && Date.now() - st.mtime.getTime() > STALE_MS) {
+      await Deno.remove(p).catch(() => {});
+    }
+  }
 }

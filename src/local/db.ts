@@ -29,7 +29,8 @@ export class LocalDb implements TrunkCache {
         `${this.path} was written by a newer trunks (schema ${version}); upgrade trunks`,
       );
     }
-    if (version < 1) {
+    // Every statement is idempotent, so older files simply gain what they lack.
+    {
       this.db.exec(`
         BEGIN;
         CREATE TABLE IF NOT EXISTS ref_entries (trunk TEXT NOT NULL, key TEXT NOT NULL, json TEXT NOT NULL,

@@ -8,7 +8,7 @@ const spec = Deno.env.get("TRUNKS_FAULT") ?? "";
 
 export function faultPoint(point: string): void {
   if (!spec) return;
-  const [name, nth] = spec.split(":");
+  const [, name, nth] = /^(.*?)(?::(\d+))?$/.exec(spec)!;
   if (name !== point) return;
   const count = (seen.get(point) ?? 0) + 1;
   seen.set(point, count);

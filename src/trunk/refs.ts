@@ -82,10 +82,14 @@ export async function readRefState(
   }
   const keys = [...latestKey.values()].map((v) => v.key);
   const cached = cache.getEntries(trunkId, keys);
+  // A cached entry whose stored size differs is re-read: the trunk was re-created at
+  // this URL, or the stored entry was damaged (then parsing below names it).
+  const changed = new Set<string>();
   for (const { key, size } of latestKey.values()) {
     const c = cached.get(key);
     if (c !== undefined && new TextEncoder().encode(c).byteLength !== size) {
-      throw new StaleCacheError(key);
+      cached.delete(key);
+      changed.add(key);
     }
   }
   const missing = keys.filter((k) => !cached.has(k));
@@ -104,6 +108,12 @@ export async function readRefState(
   for (const key of keys) {
     const e = parseEntry(cached.get(key) ?? fetched.get(key)!, key);
     if (e.trunk !== undefined && e.trunk !== trunkId) throw new StaleCacheError(key);
+    if (changed.has(key)) {
+      throw new TrunkError(
+        `ref entry ${key} changed after it was written; the trunk is damaged, run trunks check`,
+        "corrupt",
+      );
+    }
     latest.set(e.ref, e);
   }
   if (fetched.size) cache.putEntries(trunkId, fetched);
