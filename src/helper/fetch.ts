@@ -8,7 +8,7 @@ import { mapLimit } from "../trunk/pool.ts";
 import type { Trunk } from "../trunk/trunk.ts";
 import type { HelperOptions } from "./helper.ts";
 import { formatBytes, say } from "./io.ts";
-import type { RemoteContext } from "./resolve.ts";
+import { type RemoteContext, requireGitDir } from "./resolve.ts";
 
 export async function fetchSegments(
   trunk: Trunk,
@@ -30,7 +30,8 @@ export async function fetchSegments(
       }`,
     );
   };
-  const packDir = `${ctx.gitDir}/objects/pack`;
+  const gitDir = requireGitDir(ctx);
+  const packDir = `${gitDir}/objects/pack`;
   await Deno.mkdir(packDir, { recursive: true });
   await sweepStaleDownloads(packDir);
   // Downloads overlap; index-pack runs on one segment at a time (it is multi-threaded).
@@ -39,7 +40,7 @@ export async function fetchSegments(
     const tmp = `${packDir}/tmp_trunks_${crypto.randomUUID()}.pack`;
     bytes += await trunk.downloadSegment(seg.id, tmp);
     faultPoint("fetch:after-download");
-    const mine = indexing.then(() => ingestPack(ctx.gitDir, tmp));
+    const mine = indexing.then(() => ingestPack(gitDir, tmp));
     indexing = mine.catch(() => {});
     await mine;
     trunk.cache.markIngested(trunk.id, [seg.id]);

@@ -19,7 +19,7 @@ import { Trunk } from "../trunk/trunk.ts";
 import { mapLimit } from "../trunk/pool.ts";
 import type { HelperOptions } from "./helper.ts";
 import { formatBytes, say } from "./io.ts";
-import type { RemoteContext } from "./resolve.ts";
+import { type RemoteContext, requireGitDir } from "./resolve.ts";
 
 export interface PushSpec {
   src: string;
@@ -99,7 +99,7 @@ export async function pushRefs(
   if (tips.length && !opts.dryRun) {
     const liveTips = [...Trunk.liveRefs(state).values()].map((e) => e.new);
     const exclude = [...await existingObjects(liveTips)];
-    const tmp = await Deno.makeTempDir({ dir: ctx.gitDir, prefix: "trunks-push-" });
+    const tmp = await Deno.makeTempDir({ dir: requireGitDir(ctx), prefix: "trunks-push-" });
     try {
       const built = await buildPack(tips, exclude, tmp, { progress: opts.progress });
       faultPoint("push:after-pack");

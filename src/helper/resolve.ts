@@ -10,13 +10,15 @@ import { CountingStore } from "../storage/counting.ts";
 import { openStore } from "../storage/registry.ts";
 import type { Store } from "../storage/store.ts";
 import { isTrunkUrl } from "../storage/trunk_url.ts";
+import { MemoryCache, type TrunkCache } from "../trunk/cache.ts";
 import { TrunkError } from "../trunk/errors.ts";
 import { Trunk } from "../trunk/trunk.ts";
 
 export interface RemoteContext {
   url: string;
-  gitDir: string;
-  db: LocalDb;
+  /** Null outside a repository (`git ls-remote`): then only `list` works. */
+  gitDir: string | null;
+  cache: TrunkCache;
   store: Store;
   /** The trunk, which must exist. */
   trunk(): Promise<Trunk>;
@@ -25,6 +27,14 @@ export interface RemoteContext {
   /** The trunk, created on first push. */
   trunkForWrite(): Promise<Trunk>;
   close(): Promise<void>;
+}
+
+/** The repository's git dir; fetch and push need one. */
+export function requireGitDir(ctx: RemoteContext): string {
+  if (!ctx.gitDir) {
+    throw new TrunkError("this needs a git repository (run it inside one)", "bad-input");
+  }
+  return ctx.gitDir;
 }
 
 export function writerName(): string {
@@ -45,16 +55,18 @@ export async function resolveRemote(url: string, _remoteName: string): Promise<R
       "bad-input",
     );
   }
-  const dir = await gitDir();
-  const db = new LocalDb(await localDbPath());
-  const store = new CountingStore(await openStore(url, storageSettings(db, url)));
+  // `git ls-remote` may run outside any repository: then nothing is cached.
+  const dir = await gitDir().catch(() => null);
+  const db = dir ? new LocalDb(await localDbPath()) : null;
+  const cache = db ?? new MemoryCache();
+  const store = new CountingStore(await openStore(url, db ? storageSettings(db, url) : {}));
   const writer = writerName();
   let trunk: Trunk | null = null;
-  const open = async () => trunk ??= await Trunk.open(store, db, writer);
+  const open = async () => trunk ??= await Trunk.open(store, cache, writer);
   return {
     url,
     gitDir: dir,
-    db,
+    cache,
     store,
     trunk: open,
     async trunkIfExists() {
@@ -66,11 +78,11 @@ export async function resolveRemote(url: string, _remoteName: string): Promise<R
       }
     },
     async trunkForWrite() {
-      return trunk ??= await Trunk.openOrCreate(store, db, writer, await objectFormat());
+      return trunk ??= await Trunk.openOrCreate(store, cache, writer, await objectFormat());
     },
     async close() {
       await store.close();
-      db.close();
+      db?.close();
     },
   };
 }

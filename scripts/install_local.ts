@@ -1,0 +1,47 @@
+/**
+ * `deno task install`: put `trunks` and `git-remote-trunks` into $TRUNKS_INSTALL_DIR
+ * (default ~/.local/bin). A compiled binary where `deno compile` can get its runtime
+ * base (or DENORT_BIN names one); otherwise launchers that run main.ts with this Deno.
+ */
+const repo = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+const home = Deno.env.get("HOME") ?? Deno.env.get("USERPROFILE") ?? ".";
+const dir = Deno.env.get("TRUNKS_INSTALL_DIR") ?? `${home}/.local/bin`;
+await Deno.mkdir(dir, { recursive: true });
+
+async function writeExecutable(path: string, text: string): Promise<void> {
+  const tmp = `${path}.tmp-${crypto.randomUUID()}`;
+  await Deno.writeTextFile(tmp, text, { mode: 0o755 });
+  await Deno.rename(tmp, path);
+}
+
+const tmpBin = `${dir}/.trunks-compile-${crypto.randomUUID()}`;
+const compile = await new Deno.Command(Deno.execPath(), {
+  args: ["compile", "-A", "--quiet", "-o", tmpBin, `${repo}/main.ts`],
+  env: { NO_COLOR: "1" },
+  stdout: "null",
+  stderr: "piped",
+}).output();
+
+let mode: string;
+if (compile.success) {
+  await Deno.rename(tmpBin, `${dir}/trunks`);
+  // A shim, not a symlink: a compiled Deno binary cannot see the name it was started by.
+  await writeExecutable(
+    `${dir}/git-remote-trunks`,
+    `#!/bin/sh\nexec "${dir}/trunks" remote-helper "$@"\n`,
+  );
+  mode = "compiled binary";
+} else {
+  await Deno.remove(tmpBin).catch(() => {});
+  const run = `exec "${Deno.execPath()}" run -A --quiet "${repo}/main.ts"`;
+  await writeExecutable(`${dir}/trunks`, `#!/bin/sh\n${run} "$@"\n`);
+  await writeExecutable(`${dir}/git-remote-trunks`, `#!/bin/sh\n${run} remote-helper "$@"\n`);
+  const err = new TextDecoder().decode(compile.stderr);
+  const why = /Setting up base binary/.test(err)
+    ? "its runtime base cannot be downloaded here; set DENORT_BIN to a denort binary to compile"
+    : err.split("\n").find((l) => l.trim())?.replace(/^error: /i, "") ?? "unknown error";
+  mode = `launchers running ${repo}/main.ts (deno compile unavailable: ${why})`;
+}
+console.log(`installed trunks and git-remote-trunks into ${dir} as ${mode}`);
+const onPath = (Deno.env.get("PATH") ?? "").split(":").includes(dir);
+if (!onPath) console.log(`add it to PATH: export PATH="${dir}:$PATH"`);
