@@ -36,7 +36,7 @@ export interface S3Config {
   location: string;
   /** Where requests go, for error messages. */
   where: string;
-  /** The flag/env names to mention when credentials are wrong. */
+  /** Where the credentials in use are set, to mention when they are wrong. */
   credentialHint: string;
 }
 
@@ -277,13 +277,16 @@ export function resolveS3Config(url: URL, settings: Settings, env: Env): S3Confi
     credentialSource: cred.source,
     location: shown,
     where: endpoint ?? `AWS S3${signing ? ` (${signing})` : ""}`,
-    credentialHint: settingsOrEnvHint(p),
+    credentialHint: credentialHint(p, cred.source),
   };
 }
 
-function settingsOrEnvHint(p: Provider): string {
-  const [a, s] = p.creds[0];
-  return `--access-key/--secret-key or ${a}/${s}`;
+/** Where to fix the credentials that were actually used. */
+function credentialHint(p: Provider, source: string): string {
+  if (source === "settings") return "--access-key/--secret-key (or TRUNKS_STORAGE_<NAME>_*)";
+  const pair = p.creds.find(([a]) => a === source);
+  if (pair) return `${pair[0]}/${pair[1]}`;
+  return "the AWS credentials (AWS_PROFILE, ~/.aws/credentials or the instance role)";
 }
 
 /** A query value kept readable: `:` and `/` are legal in a query and stay as they are. */

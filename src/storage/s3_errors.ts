@@ -140,7 +140,10 @@ export function s3Error(e: unknown, c: ErrorContext): StoreError {
     );
   }
   if (name === "CredentialsProviderError" || /could not load credentials/i.test(String(e))) {
-    return mk(`${p} no credentials found; pass ${c.credentialHint}`, "access-denied");
+    return mk(
+      `${p} no credentials found; pass --access-key/--secret-key, set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or configure an AWS profile`,
+      "access-denied",
+    );
   }
   if (/region is missing/i.test((e as Error)?.message ?? "")) {
     return mk(

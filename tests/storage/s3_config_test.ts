@@ -205,6 +205,8 @@ Deno.test("credential precedence: settings > provider env > SDK default chain, n
     sessionToken: "envtok",
   });
   assertEquals(e.credentialSource, "AWS_ACCESS_KEY_ID");
+  assertEquals(e.credentialHint, "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY");
+  assertStringIncludes(s.credentialHint, "--secret-key");
   const chain = resolve("s3://b", {}, none);
   assertEquals(chain.credentials, undefined);
   assertStringIncludes(chain.credentialSource, "default credential chain");
