@@ -124,14 +124,21 @@ export class S3Store implements Store {
     }
     const body = out.Body as { transformToWebStream(): ReadableStream<Uint8Array> } | undefined;
     if (!body) return emptyStream();
-    return body.transformToWebStream().pipeThrough(
-      new TransformStream<Uint8Array, Uint8Array>({
-        transform(chunk, c) {
-          countBytes("down", chunk.byteLength);
-          c.enqueue(chunk);
-        },
-      }),
-    );
+    const reader = body.transformToWebStream().getReader();
+    // A connection dropped mid-body surfaces as a StoreError naming the key, not a socket error.
+    return new ReadableStream<Uint8Array>({
+      pull: async (c) => {
+        try {
+          const { done, value } = await reader.read();
+          if (done) return c.close();
+          countBytes("down", value.byteLength);
+          c.enqueue(value);
+        } catch (e) {
+          throw this.#fail(e, "GetObject (reading the body)", key);
+        }
+      },
+      cancel: (reason) => reader.cancel(reason),
+    }, { highWaterMark: 0 });
   }
 
   async put(key: string, data: PutData): Promise<void> {

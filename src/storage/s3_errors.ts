@@ -152,6 +152,14 @@ export function s3Error(e: unknown, c: ErrorContext): StoreError {
     );
   }
   const net = networkCode(e);
+  if (net && status === undefined && (net === "ETIMEDOUT" || net === "timeout")) {
+    return mk(
+      `${p} ${c.where} did not answer in time (${what}) after ${
+        attempts(e)
+      } attempt(s); check the endpoint and the network`,
+      "unreachable",
+    );
+  }
   if (net && status === undefined) {
     return mk(
       `${p} cannot reach ${c.where} (${net}) after ${

@@ -263,3 +263,34 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "errors: a server that accepts but never answers times out as 'unreachable'",
+  ...opts,
+  fn: async () => {
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const held: Deno.Conn[] = [];
+    const accepting = (async () => {
+      for await (const c of listener) held.push(c);
+    })();
+    const port = (listener.addr as Deno.NetAddr).port;
+    const s = await openS3With(
+      parseStoreUrl(`s3://bucket/x?endpoint=http://127.0.0.1:${port}`),
+      { "access-key": "ak", "secret-key": "sk-never-shown" },
+      noEnv,
+      { maxAttempts: 2, requestTimeout: 300 },
+    );
+    try {
+      const e = await assertRejects(() => s.create("refs/a/1", enc.encode("x")), StoreError);
+      assertEquals((e as StoreError).code, "unreachable");
+      assertStringIncludes(e.message, `http://127.0.0.1:${port} did not answer in time`);
+      assertStringIncludes(e.message, "after 2 attempt(s)");
+      oneLineNoSecret(e, "sk-never-shown");
+    } finally {
+      await s.close();
+      listener.close();
+      for (const c of held) c.close();
+      await accepting.catch(() => {});
+    }
+  },
+});

@@ -353,7 +353,11 @@ Deno.test("error mapping: each failure class gets its code and a what-to-do mess
       "unreachable",
       "cannot reach http://127.0.0.1:9 (ECONNREFUSED) after 5 attempt(s)",
     ],
-    [Object.assign(new Error("x"), { name: "TimeoutError" }), "unreachable", "(timeout)"],
+    [
+      Object.assign(new Error("x"), { name: "TimeoutError" }),
+      "unreachable",
+      "did not answer in time (GetObject refs/x/1)",
+    ],
     [
       Object.assign(new Error("wrapped"), { cause: { code: "ENOTFOUND" } }),
       "unreachable",
