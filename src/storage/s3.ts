@@ -1,0 +1,451 @@
+/**
+ * The S3 family (AWS, MinIO, R2, Tigris, B2, Wasabi, Spaces) as a Store.
+ *
+ * `create` is PutObject with `If-None-Match: *`. A 412 normally means another writer
+ * won; but when the SDK retried (a lost response, a timeout), our own earlier attempt
+ * may be the one that landed, so the object's create-nonce (user metadata) decides.
+ * 409 ConditionalRequestConflict (a concurrent conditional write in flight) is retried
+ * here with backoff and jitter. Streams are uploaded in bounded-memory multipart parts.
+ */
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  UploadPartCommand,
+} from "@aws-sdk/client-s3";
+import { countBytes } from "./metrics.ts";
+import { attempts, type ErrorContext, errorName, httpStatus, s3Error } from "./s3_errors.ts";
+import {
+  assertKey,
+  type Capabilities,
+  compareKeys,
+  type ListEntry,
+  type PutData,
+  type Range,
+  readAll,
+  type Store,
+  StoreError,
+} from "./store.ts";
+
+/** The part of S3Client the store uses; tests pass a fake. */
+export interface S3Sender {
+  // deno-lint-ignore no-explicit-any
+  send(command: any): Promise<any>;
+  destroy?(): void;
+}
+
+export interface S3StoreOptions {
+  bucket: string;
+  /** Key prefix inside the bucket, no leading/trailing slash ("" for the bucket root). */
+  prefix: string;
+  location: string;
+  /** Context for error messages (no secrets except in `secrets`, which are scrubbed). */
+  errors: Omit<ErrorContext, "op" | "key">;
+  /** Multipart part size; S3 needs at least 5 MiB for every part but the last. */
+  partSize?: number;
+  /** Parts uploaded at once; memory is about (partsInFlight + 1) * partSize. */
+  partsInFlight?: number;
+  /** Retries of a create after 409 ConditionalRequestConflict. */
+  conflictRetries?: number;
+  /** Base delay of those retries (ms); full jitter up to base * 2^n, capped. */
+  conflictDelayMs?: number;
+}
+
+/** User-metadata key carrying a create's random nonce (x-amz-meta-trunks-create). */
+export const CREATE_NONCE_META = "trunks-create";
+
+const MIB = 1024 * 1024;
+const MAX_PARTS = 10_000;
+/** S3's largest object. */
+const MAX_OBJECT = 5 * 1024 * 1024 * MIB;
+
+export class S3Store implements Store {
+  readonly capabilities: Capabilities = {
+    atomicCreate: true,
+    rangeReads: true,
+    maxObjectSize: MAX_OBJECT,
+    parallelism: 16,
+  };
+  readonly location: string;
+  readonly #client: S3Sender;
+  readonly #bucket: string;
+  readonly #base: string;
+  readonly #errors: Omit<ErrorContext, "op" | "key">;
+  readonly #partSize: number;
+  readonly #inFlight: number;
+  readonly #conflictRetries: number;
+  readonly #conflictDelay: number;
+
+  constructor(client: S3Sender, opts: S3StoreOptions) {
+    this.#client = client;
+    this.#bucket = opts.bucket;
+    this.#base = opts.prefix ? `${opts.prefix}/` : "";
+    this.location = opts.location;
+    this.#errors = opts.errors;
+    this.#partSize = opts.partSize ?? 8 * MIB;
+    this.#inFlight = opts.partsInFlight ?? 4;
+    this.#conflictRetries = opts.conflictRetries ?? 8;
+    this.#conflictDelay = opts.conflictDelayMs ?? 50;
+  }
+
+  #key(key: string): string {
+    assertKey(key);
+    return this.#base + key;
+  }
+
+  #fail(e: unknown, op: string, key?: string): Error {
+    return s3Error(e, { ...this.#errors, op, key });
+  }
+
+  async get(key: string, range?: Range): Promise<ReadableStream<Uint8Array> | null> {
+    const k = this.#key(key);
+    if (range && range.length === 0) {
+      // "bytes=n-(n-1)" is not a valid range; an empty read only needs to know it exists.
+      return (await this.#head(k, key)) ? emptyStream() : null;
+    }
+    const spec = range
+      ? `bytes=${range.offset}-${range.length === undefined ? "" : range.offset + range.length - 1}`
+      : undefined;
+    let out;
+    try {
+      out = await this.#client.send(
+        new GetObjectCommand({ Bucket: this.#bucket, Key: k, Range: spec }),
+      );
+    } catch (e) {
+      if (isNoSuchKey(e)) return null;
+      // The object exists but is shorter than the offset: nothing to read, like a file.
+      if (httpStatus(e) === 416 && range) return emptyStream();
+      throw this.#fail(e, "GetObject", key);
+    }
+    const body = out.Body as { transformToWebStream(): ReadableStream<Uint8Array> } | undefined;
+    if (!body) return emptyStream();
+    const reader = body.transformToWebStream().getReader();
+    // A connection dropped mid-body surfaces as a StoreError naming the key, not a socket error.
+    return new ReadableStream<Uint8Array>({
+      pull: async (c) => {
+        try {
+          const { done, value } = await reader.read();
+          if (done) return c.close();
+          countBytes("down", value.byteLength);
+          c.enqueue(value);
+        } catch (e) {
+          throw this.#fail(e, "GetObject (reading the body)", key);
+        }
+      },
+      cancel: (reason) => reader.cancel(reason),
+    }, { highWaterMark: 0 });
+  }
+
+  async put(key: string, data: PutData): Promise<void> {
+    const k = this.#key(key);
+    if (data instanceof Uint8Array) {
+      if (data.byteLength <= this.#partSize) return await this.#putObject(k, key, data);
+      return await this.#multipart(k, key, sliceParts(data, (n) => this.#partBytes(n)));
+    }
+    const reader = data.getReader();
+    const parts = readParts(reader, (n) => this.#partBytes(n));
+    try {
+      const first = await parts.next();
+      if (first.done) return await this.#putObject(k, key, new Uint8Array());
+      const second = await parts.next();
+      if (second.done) return await this.#putObject(k, key, first.value);
+      await this.#multipart(k, key, chain([first.value, second.value], parts));
+    } catch (e) {
+      await reader.cancel(e).catch(() => {});
+      throw e;
+    }
+  }
+
+  async create(key: string, data: Uint8Array): Promise<boolean> {
+    const k = this.#key(key);
+    const nonce = crypto.randomUUID();
+    // Set once any earlier request of this call may have reached the server.
+    let ambiguous = false;
+    for (let retry = 0;; retry++) {
+      try {
+        await this.#client.send(
+          new PutObjectCommand({
+            Bucket: this.#bucket,
+            Key: k,
+            Body: data,
+            ContentLength: data.byteLength,
+            IfNoneMatch: "*",
+            Metadata: { [CREATE_NONCE_META]: nonce },
+          }),
+        );
+        return true;
+      } catch (e) {
+        ambiguous ||= attempts(e) > 1;
+        const status = httpStatus(e);
+        if (status === 412 || errorName(e) === "PreconditionFailed") {
+          return ambiguous ? await this.#createdByUs(k, key, nonce, data) : false;
+        }
+        if (
+          (status === 409 || errorName(e) === "ConditionalRequestConflict") &&
+          retry < this.#conflictRetries
+        ) {
+          await sleep(jitter(this.#conflictDelay, retry));
+          continue;
+        }
+        throw this.#fail(e, "PutObject", key);
+      }
+    }
+  }
+
+  async list(prefix: string, startAfter?: string): Promise<ListEntry[]> {
+    if (prefix !== "") assertKeyPrefix(prefix);
+    if (startAfter !== undefined) assertKey(startAfter);
+    const out: ListEntry[] = [];
+    let token: string | undefined;
+    do {
+      let page;
+      try {
+        page = await this.#client.send(
+          new ListObjectsV2Command({
+            Bucket: this.#bucket,
+            Prefix: this.#base + prefix,
+            StartAfter: startAfter === undefined || token ? undefined : this.#base + startAfter,
+            ContinuationToken: token,
+          }),
+        );
+      } catch (e) {
+        throw this.#fail(e, "ListObjectsV2", prefix || "(all)");
+      }
+      for (const o of page.Contents ?? []) {
+        const full: string | undefined = o.Key;
+        if (!full || !full.startsWith(this.#base) || full.endsWith("/")) continue;
+        const key = full.slice(this.#base.length);
+        // Servers that ignore StartAfter are still correct.
+        if (startAfter !== undefined && compareKeys(key, startAfter) <= 0) continue;
+        out.push({ key, size: o.Size ?? 0, modified: o.LastModified ?? new Date(0) });
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+    out.sort((a, b) => compareKeys(a.key, b.key));
+    return out;
+  }
+
+  async delete(key: string): Promise<void> {
+    const k = this.#key(key);
+    try {
+      await this.#client.send(new DeleteObjectCommand({ Bucket: this.#bucket, Key: k }));
+    } catch (e) {
+      if (!isNoSuchKey(e)) throw this.#fail(e, "DeleteObject", key);
+    }
+  }
+
+  close(): Promise<void> {
+    this.#client.destroy?.();
+    return Promise.resolve();
+  }
+
+  /** Part n (1-based): the part size, doubling every 1000 parts so 10,000 parts reach 5 TiB. */
+  #partBytes(n: number): number {
+    return this.#partSize * 2 ** Math.floor((n - 1) / 1000);
+  }
+
+  async #putObject(k: string, key: string, data: Uint8Array): Promise<void> {
+    try {
+      await this.#client.send(
+        new PutObjectCommand({
+          Bucket: this.#bucket,
+          Key: k,
+          Body: data,
+          ContentLength: data.byteLength,
+        }),
+      );
+    } catch (e) {
+      throw this.#fail(e, "PutObject", key);
+    }
+  }
+
+  async #head(
+    k: string,
+    key: string,
+  ): Promise<{ size: number; meta: Record<string, string> } | null> {
+    try {
+      const h = await this.#client.send(new HeadObjectCommand({ Bucket: this.#bucket, Key: k }));
+      return { size: h.ContentLength ?? 0, meta: h.Metadata ?? {} };
+    } catch (e) {
+      if (isNoSuchKey(e)) return null;
+      throw this.#fail(e, "HeadObject", key);
+    }
+  }
+
+  /** After a retried create got 412: is the stored object the one this call wrote? */
+  async #createdByUs(k: string, key: string, nonce: string, data: Uint8Array): Promise<boolean> {
+    const head = await this.#head(k, key);
+    if (!head) return false;
+    const stored = head.meta[CREATE_NONCE_META];
+    if (stored !== undefined) return stored === nonce;
+    // A server that drops user metadata: equal bytes are the best evidence left.
+    if (head.size !== data.byteLength) return false;
+    const stream = await this.get(key);
+    return stream !== null && equalBytes(await readAll(stream), data);
+  }
+
+  /** Multipart upload of parts from `source`, a few in flight, aborted on any failure. */
+  async #multipart(k: string, key: string, source: AsyncIterable<Uint8Array>): Promise<void> {
+    let uploadId: string;
+    try {
+      const r = await this.#client.send(
+        new CreateMultipartUploadCommand({ Bucket: this.#bucket, Key: k }),
+      );
+      uploadId = r.UploadId;
+    } catch (e) {
+      throw this.#fail(e, "CreateMultipartUpload", key);
+    }
+    const done: { PartNumber: number; ETag: string }[] = [];
+    const running = new Set<Promise<void>>();
+    let failure: unknown;
+    let total = 0;
+    try {
+      let n = 0;
+      for await (const part of source) {
+        if (failure) break;
+        if (++n > MAX_PARTS) {
+          throw new StoreError(
+            `${this.#errors.scheme}: ${key} needs more than ${MAX_PARTS} parts; objects are limited to 5 TiB`,
+            "unsupported",
+          );
+        }
+        total += part.byteLength;
+        const number = n;
+        const p = this.#client.send(
+          new UploadPartCommand({
+            Bucket: this.#bucket,
+            Key: k,
+            UploadId: uploadId,
+            PartNumber: number,
+            Body: part,
+            ContentLength: part.byteLength,
+          }),
+        ).then(
+          (r: { ETag?: string }) => {
+            done.push({ PartNumber: number, ETag: r.ETag ?? "" });
+          },
+          (e: unknown) => {
+            failure ??= this.#fail(e, "UploadPart", key);
+          },
+        ).finally(() => running.delete(p));
+        running.add(p);
+        if (running.size >= this.#inFlight) await Promise.race(running);
+      }
+      await Promise.all(running);
+      if (failure) throw failure;
+      done.sort((a, b) => a.PartNumber - b.PartNumber);
+      await this.#complete(k, key, uploadId, done, total);
+    } catch (e) {
+      await Promise.allSettled(running);
+      await this.#client.send(
+        new AbortMultipartUploadCommand({ Bucket: this.#bucket, Key: k, UploadId: uploadId }),
+      ).catch(() => {});
+      throw e;
+    }
+  }
+
+  async #complete(
+    k: string,
+    key: string,
+    uploadId: string,
+    parts: { PartNumber: number; ETag: string }[],
+    total: number,
+  ): Promise<void> {
+    try {
+      await this.#client.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: this.#bucket,
+          Key: k,
+          UploadId: uploadId,
+          MultipartUpload: { Parts: parts },
+        }),
+      );
+    } catch (e) {
+      // A retried complete whose first attempt landed finds the upload gone.
+      if (errorName(e) === "NoSuchUpload" && attempts(e) > 1) {
+        const head = await this.#head(k, key);
+        if (head?.size === total) return;
+      }
+      throw this.#fail(e, "CompleteMultipartUpload", key);
+    }
+  }
+}
+
+function isNoSuchKey(e: unknown): boolean {
+  const n = errorName(e);
+  return n === "NoSuchKey" || n === "NotFound" || (httpStatus(e) === 404 && n !== "NoSuchBucket");
+}
+
+/** A list prefix may end in `/` or be a partial segment; its characters are a key's. */
+function assertKeyPrefix(prefix: string): void {
+  assertKey(prefix.endsWith("/") ? prefix.slice(0, -1) || "x" : prefix);
+}
+
+function emptyStream(): ReadableStream<Uint8Array> {
+  return new ReadableStream({ start: (c) => c.close() });
+}
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.byteLength !== b.byteLength) return false;
+  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Full jitter: uniform in [0, min(cap, base * 2^n)]. */
+export function jitter(base: number, n: number, cap = 5_000): number {
+  return Math.random() * Math.min(cap, base * 2 ** n);
+}
+
+async function* sliceParts(data: Uint8Array, size: (n: number) => number) {
+  let n = 1;
+  for (let at = 0; at < data.byteLength; n++) {
+    const len = size(n);
+    yield data.subarray(at, at + len);
+    at += len;
+  }
+}
+
+/** Full parts from a stream (the last may be short); one part buffer filled at a time. */
+async function* readParts(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  size: (n: number) => number,
+): AsyncGenerator<Uint8Array> {
+  let n = 1;
+  let buf = new Uint8Array(size(n));
+  let fill = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    let at = 0;
+    while (at < value.byteLength) {
+      const take = Math.min(buf.byteLength - fill, value.byteLength - at);
+      buf.set(value.subarray(at, at + take), fill);
+      fill += take;
+      at += take;
+      if (fill === buf.byteLength) {
+        yield buf;
+        buf = new Uint8Array(size(++n));
+        fill = 0;
+      }
+    }
+  }
+  if (fill > 0) yield buf.subarray(0, fill);
+}
+
+async function* chain<T>(head: T[], rest: AsyncIterator<T>): AsyncGenerator<T> {
+  yield* head;
+  for (;;) {
+    const r = await rest.next();
+    if (r.done) return;
+    yield r.value;
+  }
+}
