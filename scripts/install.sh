@@ -68,14 +68,17 @@ detect_target() {
 }
 
 # download URL FILE: curl, or wget when curl is absent.
+# Their own error text is kept (last line only) so a failure stays one line.
 download() {
   if have curl; then
-    curl -fsSL --retry 2 -o "$2" "$1" || die "download failed: $1 (curl could not fetch it; check the version and TRUNKS_RELEASE_URL)"
+    err=$(curl -fsSL --retry 2 -o "$2" "$1" 2>&1) && return 0
   elif have wget; then
-    wget -q -O "$2" "$1" || die "download failed: $1 (wget could not fetch it; check the version and TRUNKS_RELEASE_URL)"
+    err=$(wget -nv -O "$2" "$1" 2>&1) && return 0
   else
     die "neither curl nor wget is installed; install one of them and run this again"
   fi
+  err=$(printf '%s\n' "$err" | sed -e '/^[[:space:]]*$/d' -e 's/^[0-9-]* [0-9:]* //' | tail -n 1)
+  die "download failed: $1 (${err:-no response}); check the version and TRUNKS_RELEASE_URL"
 }
 
 # Pick the checksum tool up front: a die() inside $(...) would only end the subshell.
