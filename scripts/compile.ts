@@ -10,7 +10,9 @@
  * target from Deno's release host. Where that host cannot be reached, point `DENORT_BIN` at a
  * denort binary of the same Deno version. Deno then uses that one file for whatever `--target`
  * is asked, so with `DENORT_BIN` set this script builds one target only: the host's, or the
- * single `--target` given (you vouch that DENORT_BIN is for it).
+ * single `--target` given (you vouch that DENORT_BIN is for it). No package registry ships
+ * denort (the npm and PyPI `deno` packages hold the full CLI only, which cannot serve as the
+ * base), so machines without access to Deno's release host cannot build binaries at all.
  */
 import { createHash } from "node:crypto";
 import { basename, join } from "node:path";
@@ -173,6 +175,21 @@ async function checkDenort(path: string): Promise<void> {
     );
   }
   if (!info.isFile) throw new CompileError(`compile: DENORT_BIN=${path} is not a file`);
+  // The full `deno` CLI is accepted by deno compile but yields a binary that is just deno
+  // again (it never runs the embedded program); denort alone answers "No archive found".
+  const probe = await new Deno.Command(path, {
+    args: ["--version"],
+    stdout: "piped",
+    stderr: "null",
+  })
+    .output()
+    .catch(() => null); // built for another OS or arch: nothing to learn here
+  if (probe && /^deno \d/.test(new TextDecoder().decode(probe.stdout))) {
+    throw new CompileError(
+      `compile: DENORT_BIN=${path} is the deno CLI, not denort (the runtime-only base); ` +
+        `point it at a denort binary`,
+    );
+  }
 }
 
 export async function compile(opts: CompileOptions): Promise<string[]> {

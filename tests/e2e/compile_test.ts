@@ -55,3 +55,24 @@ Deno.test({
     }
   },
 });
+
+Deno.test("compile refuses the full deno CLI as DENORT_BIN in one line", async () => {
+  const out = await Deno.makeTempDir({ prefix: "trunks-dist-" });
+  try {
+    const res = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", SCRIPT, "--out", out],
+      env: { DENORT_BIN: Deno.execPath(), NO_COLOR: "1" },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stderr = new TextDecoder().decode(res.stderr);
+    assertEquals(res.code, 1);
+    assertEquals(
+      stderr,
+      `compile: DENORT_BIN=${Deno.execPath()} is the deno CLI, not denort ` +
+        `(the runtime-only base); point it at a denort binary\n`,
+    );
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});
