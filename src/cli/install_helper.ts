@@ -125,29 +125,44 @@ export async function installHelper(
   return helper;
 }
 
-/** Directories git searches for `git-remote-<name>`: its exec-path, then PATH. */
-export async function helperSearchDirs(): Promise<string[]> {
+/** The first executable called `name` in the PATH-style list `path`. */
+async function which(name: string, path: string): Promise<string | null> {
+  const names = isWindows ? [`${name}.exe`, name] : [name];
+  for (const dir of path.split(delimiter)) {
+    if (!dir) continue;
+    for (const n of names) {
+      const p = join(dir, n);
+      if (await isExecutableFile(p)) return p;
+    }
+  }
+  return null;
+}
+
+/**
+ * Directories git searches for `git-remote-<name>`: its exec-path, then PATH. `path`
+ * defaults to this process's PATH (a parameter so tests need not change the process env).
+ */
+export async function helperSearchDirs(path = Deno.env.get("PATH") ?? ""): Promise<string[]> {
   const dirs: string[] = [];
-  try {
-    const out = await new Deno.Command("git", {
+  const git = await which("git", path);
+  if (git) {
+    const out = await new Deno.Command(git, {
       args: ["--exec-path"],
       stdout: "piped",
       stderr: "null",
-    }).output();
-    const execPath = new TextDecoder().decode(out.stdout).trim();
-    if (out.success && execPath) dirs.push(execPath);
-  } catch {
-    // No git at all: PATH is all there is to search.
+    }).output().catch(() => null);
+    const execPath = out?.success ? new TextDecoder().decode(out.stdout).trim() : "";
+    if (execPath) dirs.push(execPath);
   }
-  for (const d of (Deno.env.get("PATH") ?? "").split(delimiter)) if (d) dirs.push(d);
+  for (const d of path.split(delimiter)) if (d) dirs.push(d);
   return dirs;
 }
 
 /** Where git would find `git-remote-trunks`, or null. */
-export async function findHelper(): Promise<string | null> {
+export async function findHelper(path?: string): Promise<string | null> {
   // Git for Windows runs `<name>.exe` or an extension-less script; never `.cmd`.
   const names = isWindows ? [`${HELPER_NAME}.exe`, HELPER_NAME] : [HELPER_NAME];
-  for (const dir of await helperSearchDirs()) {
+  for (const dir of await helperSearchDirs(path)) {
     for (const name of names) {
       const p = join(dir, name);
       if (await isExecutableFile(p)) return p;
@@ -157,6 +172,6 @@ export async function findHelper(): Promise<string | null> {
 }
 
 /** True when git can find `git-remote-trunks` (so `trunks::` remotes work). */
-export async function helperOnPath(): Promise<boolean> {
-  return (await findHelper()) !== null;
+export async function helperOnPath(path?: string): Promise<boolean> {
+  return (await findHelper(path)) !== null;
 }

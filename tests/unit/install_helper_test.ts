@@ -27,17 +27,6 @@ async function run(cmd: string, args: string[], env?: Record<string, string>) {
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
 }
 
-async function withPath<T>(path: string, fn: () => Promise<T>): Promise<T> {
-  const old = Deno.env.get("PATH");
-  Deno.env.set("PATH", path);
-  try {
-    return await fn();
-  } finally {
-    if (old === undefined) Deno.env.delete("PATH");
-    else Deno.env.set("PATH", old);
-  }
-}
-
 Deno.test("helper script is two lines: #!/bin/sh and exec trunks remote-helper", () => {
   assertEquals(
     helperScript("/opt/bin/trunks"),
@@ -159,17 +148,22 @@ Deno.test({
       await Deno.mkdir(empty);
       const bin = join(tmp, "bin");
       // No git either: only PATH is searched, and it holds nothing.
-      assertEquals(await withPath(empty, () => helperOnPath()), false);
+      assertEquals(await helperOnPath(empty), false);
       const helper = await installHelper(bin, "/x/trunks");
-      assertEquals(await withPath(`${empty}:${bin}`, () => helperOnPath()), true);
-      assertEquals(await withPath(`${empty}:${bin}`, () => findHelper()), helper);
+      assertEquals(await helperOnPath(`${empty}:${bin}`), true);
+      assertEquals(await findHelper(`${empty}:${bin}`), helper);
       // A non-executable file of that name is not something git can run.
       await Deno.chmod(helper, 0o644);
-      assertEquals(await withPath(`${empty}:${bin}`, () => helperOnPath()), false);
+      assertEquals(await helperOnPath(`${empty}:${bin}`), false);
     } finally {
       await Deno.remove(tmp, { recursive: true });
     }
   },
+});
+
+Deno.test("helperOnPath uses the process PATH by default", async () => {
+  // Whatever this machine has, the default must agree with passing PATH explicitly.
+  assertEquals(await helperOnPath(), await helperOnPath(Deno.env.get("PATH") ?? ""));
 });
 
 Deno.test({
@@ -187,9 +181,9 @@ Deno.test({
         `#!/bin/sh\n[ "$1" = --exec-path ] && echo '${execDir}'\n`,
       );
       await Deno.chmod(join(fakeGitDir, "git"), 0o755);
-      assertEquals(await withPath(fakeGitDir, () => helperOnPath()), false);
+      assertEquals(await helperOnPath(fakeGitDir), false);
       const helper = await installHelper(execDir, "/x/trunks");
-      assertEquals(await withPath(fakeGitDir, () => findHelper()), helper);
+      assertEquals(await findHelper(fakeGitDir), helper);
     } finally {
       await Deno.remove(tmp, { recursive: true });
     }
