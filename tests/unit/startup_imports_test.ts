@@ -1,0 +1,62 @@
+/**
+ * Start-up stays fast only while main.ts reaches no npm package through static imports:
+ * backend SDKs (S3, Azure, GCS, Postgres, SFTP) load through the registry's lazy
+ * `import()`, so `trunks --version` and the remote helper on a local trunk never parse them.
+ * This walks `deno info --json main.ts`, following static imports only.
+ */
+import { fileURLToPath } from "node:url";
+import { assertEquals } from "../assert.ts";
+
+/** npm packages that may load at start-up (none so far); add one only with a measurement. */
+const ALLOWED_AT_STARTUP = new Set<string>();
+
+interface InfoModule {
+  specifier: string;
+  dependencies?: { specifier: string; code?: { specifier?: string }; isDynamic?: boolean }[];
+}
+
+function packageName(npmSpecifier: string): string {
+  const m = /^npm:\/?(@[^/]+\/[^@/]+|[^@/]+)/.exec(npmSpecifier);
+  return m ? m[1] : npmSpecifier;
+}
+
+Deno.test("main.ts loads no npm package at start-up (SDKs are lazy imports)", async () => {
+  const main = fileURLToPath(new URL("../../main.ts", import.meta.url));
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json", main],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (!out.success) throw new Error(new TextDecoder().decode(out.stderr));
+  const info = JSON.parse(new TextDecoder().decode(out.stdout)) as {
+    roots: string[];
+    modules: InfoModule[];
+    redirects: Record<string, string>;
+  };
+  const bySpecifier = new Map(info.modules.map((m) => [m.specifier, m]));
+  const parent = new Map<string, string>();
+  const queue = [...info.roots];
+  const seen = new Set(queue);
+  const violations: string[] = [];
+  while (queue.length) {
+    const spec = queue.shift()!;
+    if (spec.startsWith("npm:")) {
+      if (!ALLOWED_AT_STARTUP.has(packageName(spec))) {
+        const chain = [spec];
+        for (let p = parent.get(spec); p; p = parent.get(p)) chain.unshift(p);
+        violations.push(chain.join(" -> "));
+      }
+      continue;
+    }
+    for (const dep of bySpecifier.get(spec)?.dependencies ?? []) {
+      // Dynamic imports load on use; type-only imports (no `code`) are erased.
+      if (dep.isDynamic || !dep.code?.specifier) continue;
+      const next = info.redirects[dep.code.specifier] ?? dep.code.specifier;
+      if (seen.has(next)) continue;
+      seen.add(next);
+      parent.set(next, spec);
+      queue.push(next);
+    }
+  }
+  assertEquals(violations, [], "statically imported npm packages slow every start-up");
+});
