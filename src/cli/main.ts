@@ -2,6 +2,7 @@
  * Command dispatch. Each command lives in `src/cli/commands/<name>.ts` and is loaded
  * only when used, so `trunks --version` and the remote helper start fast.
  */
+import process from "node:process";
 import { runHelper } from "../helper/helper.ts";
 import { VERSION } from "../trunk/meta.ts";
 import { describeError } from "./errors.ts";
@@ -26,8 +27,9 @@ function version(): Promise<number> {
 }
 
 export async function main(args: string[]): Promise<number> {
-  // Invoked through a `git-remote-trunks` link or copy, or explicitly.
-  const invokedAs = Deno.execPath().split(/[\\/]/).pop() ?? "";
+  // Invoked through a `git-remote-trunks` link or copy, or explicitly. execPath follows
+  // symlinks; argv0 keeps the name the process was started by.
+  const invokedAs = (process.argv0 || Deno.execPath()).split(/[\\/]/).pop() ?? "";
   if (invokedAs.startsWith("git-remote-trunks")) return await runHelper(args);
   if (args[0] === "remote-helper") return await runHelper(args.slice(1));
   if (args[0] === "--version" || args[0] === "-V") return await version();

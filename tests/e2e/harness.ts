@@ -31,6 +31,13 @@ export function trunksBinDir(): Promise<string> {
   })();
 }
 
+function denoDir(): string {
+  const explicit = Deno.env.get("DENO_DIR");
+  if (explicit) return explicit;
+  const xdg = Deno.env.get("XDG_CACHE_HOME");
+  return xdg ? `${xdg}/deno` : `${Deno.env.get("HOME")}/.cache/deno`;
+}
+
 export interface Run {
   code: number;
   stdout: string;
@@ -54,6 +61,8 @@ export async function makeEnv(extra: Record<string, string> = {}): Promise<Env> 
     GIT_COMMITTER_NAME: "Trunks Test",
     GIT_COMMITTER_EMAIL: "test@trunks.invalid",
     GIT_TERMINAL_PROMPT: "0",
+    // Launchers run main.ts with Deno: keep its module cache although HOME is fresh.
+    DENO_DIR: denoDir(),
     ...extra,
   };
   await Deno.writeTextFile(
@@ -113,6 +122,8 @@ export interface Backend {
   root(): Promise<string>;
   /** Env the helper needs for this backend (credentials, endpoint). */
   env: Record<string, string>;
+  /** The same credentials as Store settings, for tests that open the store directly. */
+  settings: Record<string, string>;
 }
 
 /**
@@ -124,6 +135,7 @@ export function e2eBackends(): Backend[] {
     name: "local",
     root: async () => `local://${await Deno.makeTempDir({ prefix: "trunks-store-" })}`,
     env: {},
+    settings: {},
   }];
   for (const add of extraBackends) {
     const b = add();
@@ -133,7 +145,31 @@ export function e2eBackends(): Backend[] {
 }
 
 const extraBackends: (() => Backend | null)[] = [
-  // MinIO, Postgres, SFTP, Azure and GCS register here when their backends land.
+  () => {
+    const m = serverEnv("minio", [
+      "TRUNKS_TEST_MINIO_ENDPOINT",
+      "TRUNKS_TEST_MINIO_ACCESS_KEY",
+      "TRUNKS_TEST_MINIO_SECRET_KEY",
+      "TRUNKS_TEST_MINIO_BUCKET",
+    ]);
+    if (!m) return null;
+    return {
+      name: "minio",
+      root: () =>
+        Promise.resolve(
+          `s3://${m.TRUNKS_TEST_MINIO_BUCKET}/e2e-${crypto.randomUUID()}?endpoint=${m.TRUNKS_TEST_MINIO_ENDPOINT}`,
+        ),
+      env: {
+        AWS_ACCESS_KEY_ID: m.TRUNKS_TEST_MINIO_ACCESS_KEY,
+        AWS_SECRET_ACCESS_KEY: m.TRUNKS_TEST_MINIO_SECRET_KEY,
+        AWS_REGION: "us-east-1",
+      },
+      settings: {
+        "access-key": m.TRUNKS_TEST_MINIO_ACCESS_KEY,
+        "secret-key": m.TRUNKS_TEST_MINIO_SECRET_KEY,
+      },
+    };
+  },
 ];
 
 export { serverEnv };
