@@ -95,6 +95,12 @@ async function* blocks(data: PutData, size: number): AsyncGenerator<Uint8Array> 
   if (fill > 0) yield buf.subarray(0, fill);
 }
 
+export interface AzureOptions {
+  retry?: RetryPolicy;
+  /** Blobs per list request (the service's maximum is 5000). */
+  pageSize?: number;
+}
+
 export class AzureStore implements Store {
   readonly capabilities: Capabilities = {
     atomicCreate: true,
@@ -108,10 +114,13 @@ export class AzureStore implements Store {
   /** Without SDK retries: `create` retries itself to know when a try may have applied. */
   #once: ContainerClient;
   #retry: RetryPolicy;
+  #pageSize: number;
 
-  constructor(cfg: AzureConfig, retry: RetryPolicy = DEFAULT_RETRY) {
+  constructor(cfg: AzureConfig, opts: AzureOptions = {}) {
+    const retry = opts.retry ?? DEFAULT_RETRY;
     this.#cfg = cfg;
     this.#retry = retry;
+    this.#pageSize = opts.pageSize ?? 5000;
     this.location = cfg.location;
     const credential = cfg.auth.kind === "shared-key"
       ? new StorageSharedKeyCredential(cfg.auth.account, cfg.auth.key)
@@ -281,7 +290,7 @@ export class AzureStore implements Store {
     try {
       const pages = this.#container
         .listBlobsFlat({ prefix: base + prefix, includeMetadata: true })
-        .byPage({ maxPageSize: 5000 });
+        .byPage({ maxPageSize: this.#pageSize });
       for await (const page of pages) {
         countRequest("azure", "ListBlobs");
         for (const b of page.segment.blobItems as BlobItem[]) {
