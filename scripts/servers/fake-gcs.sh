@@ -3,14 +3,20 @@ FAKE_GCS_VERSION=v1.56.1
 FAKE_GCS_BUCKET=trunks-test
 
 install() {
-  local bin="$GOBIN/fake-gcs-server"
-  if [ -x "$bin" ] && go version -m "$bin" 2>/dev/null | grep -q "mod.*github.com/fsouza/fake-gcs-server.*$FAKE_GCS_VERSION"; then
-    return 0
+  local bin="$GOBIN/fake-gcs-server" stamp="$GOBIN/.fake-gcs-server.version"
+  [ -x "$bin" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$FAKE_GCS_VERSION" ] && return 0
+  if ! command -v go >/dev/null; then
+    if [ -x /usr/local/go/bin/go ]; then
+      PATH="/usr/local/go/bin:$PATH"
+    else
+      apt-get update && apt-get install -y golang-go
+    fi
   fi
-  command -v go >/dev/null || { apt-get update && apt-get install -y golang-go; }
   mkdir -p "$GOBIN"
-  # Builds for a few minutes the first time; cached in $GOBIN afterwards.
-  go install "github.com/fsouza/fake-gcs-server@$FAKE_GCS_VERSION" >&2
+  # A few minutes the first time; cached in $GOBIN afterwards. An older go fetches the
+  # toolchain the module asks for from the Go proxy.
+  GOTOOLCHAIN=${GOTOOLCHAIN:-auto} go install "github.com/fsouza/fake-gcs-server@$FAKE_GCS_VERSION" >&2
+  echo "$FAKE_GCS_VERSION" >"$stamp"
 }
 
 start() {

@@ -11,7 +11,7 @@ import { StoreError } from "./store.ts";
 
 export const SCOPE = "https://www.googleapis.com/auth/devstorage.read_write";
 const GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token";
-/** Refresh this long before the token expires (clock skew, slow requests). */
+/** Refresh this long before a token expires. */
 const EARLY_MS = 5 * 60_000;
 
 export interface ServiceAccountKey {
@@ -96,7 +96,8 @@ export async function signServiceAccountJwt(
 
 interface Token {
   value: string;
-  expiresAt: number;
+  /** When to fetch a new one: well before expiry (clock skew, slow requests). */
+  refreshAt: number;
 }
 
 /** Caches one token; concurrent callers share a single refresh. */
@@ -112,7 +113,7 @@ class TokenAuth implements Auth {
   ) {}
 
   async headers(): Promise<Record<string, string>> {
-    if (!this.#token || Date.now() > this.#token.expiresAt - EARLY_MS) {
+    if (!this.#token || Date.now() >= this.#token.refreshAt) {
       this.#pending ??= this.fetchToken().finally(() => this.#pending = undefined);
       this.#token = await this.#pending;
     }
@@ -156,8 +157,13 @@ async function tokenRequest(
       "access-denied",
     );
   }
-  const expiresIn = typeof body.expires_in === "number" ? body.expires_in : 3600;
-  return { value: body.access_token, expiresAt: Date.now() + expiresIn * 1000 };
+  const lifeMs = (typeof body.expires_in === "number" ? body.expires_in : 3600) * 1000;
+  // A short-lived token (the metadata server hands out ones it already holds) is still
+  // used for half its life rather than refetched on every request.
+  return {
+    value: body.access_token,
+    refreshAt: Date.now() + Math.max(lifeMs - EARLY_MS, lifeMs / 2),
+  };
 }
 
 export function serviceAccountAuth(key: ServiceAccountKey, retry?: RetryPolicy): Auth {
