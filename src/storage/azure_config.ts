@@ -92,16 +92,17 @@ function fromConnectionString(cs: string, source: string): FromConnectionString 
     const proto = (kv.defaultendpointsprotocol ?? "https").toLowerCase();
     endpoint = `${proto}://${account}.blob.${kv.endpointsuffix ?? "core.windows.net"}`;
   }
+  // The SDK's own order: an account key wins over a SAS in the same string.
+  if (kv.accountkey) {
+    if (!account) fail(`the connection string from ${source} has AccountKey but no AccountName`);
+    return { account, endpoint, auth: { kind: "shared-key", account, key: kv.accountkey, source } };
+  }
   if (kv.sharedaccesssignature) {
     return {
       account,
       endpoint,
       auth: { kind: "sas", token: stripSas(kv.sharedaccesssignature), source },
     };
-  }
-  if (kv.accountkey) {
-    if (!account) fail(`the connection string from ${source} has AccountKey but no AccountName`);
-    return { account, endpoint, auth: { kind: "shared-key", account, key: kv.accountkey, source } };
   }
   fail(`the connection string from ${source} has neither AccountKey nor SharedAccessSignature`);
 }
