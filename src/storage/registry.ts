@@ -84,6 +84,52 @@ registerBackend({
   rootUrl: (f) => `local://${encodeURI(absolutePath(requiredFlag(f, "path", "local")))}`,
   load: async () => (await import("./open_local.ts")).openLocal,
 });
+registerBackend({
+  schemes: ["azure"],
+  description: "Azure Blob Storage (and Azurite)",
+  settings: [
+    { key: "account", help: "storage account name" },
+    { key: "container", help: "blob container (must exist)" },
+    { key: "prefix", help: "path inside the container" },
+    { key: "endpoint", help: "blob service URL (emulators, sovereign clouds)" },
+    { key: "connection-string", secret: true, help: "connection string from the portal" },
+    { key: "account-key", secret: true, help: "storage account key" },
+    { key: "sas-token", secret: true, help: "shared access signature" },
+  ],
+  rootUrl: (f) => {
+    const account = f.account ??
+      /(?:^|;)\s*AccountName=([^;]+)/i.exec(f["connection-string"] ?? "")?.[1];
+    if (!account) throw new Error("--backend azure needs --account");
+    const prefix = (f.prefix ?? "").replace(/^\/+|\/+$/g, "");
+    const u = new URL(
+      `azure://${account.toLowerCase()}/${requiredFlag(f, "container", "azure")}/${prefix}`,
+    );
+    if (f.endpoint) u.searchParams.set("endpoint", f.endpoint);
+    return u.toString().replace(/\/(\?|$)/, "$1");
+  },
+  load: async () => (await import("./azure.ts")).openAzure,
+});
+registerBackend({
+  schemes: ["gcs", "gs"],
+  description: "Google Cloud Storage (and fake-gcs-server)",
+  settings: [
+    { key: "bucket", help: "bucket name (must exist)" },
+    { key: "prefix", help: "path inside the bucket" },
+    { key: "endpoint", help: "JSON API URL (emulators, private endpoints)" },
+    {
+      key: "credentials-file",
+      secret: true,
+      help: "service-account or authorized-user JSON key file (kept on this machine only)",
+    },
+  ],
+  rootUrl: (f) => {
+    const prefix = (f.prefix ?? "").replace(/^\/+|\/+$/g, "");
+    const u = new URL(`gcs://${requiredFlag(f, "bucket", "gcs")}/${prefix}`);
+    if (f.endpoint) u.searchParams.set("endpoint", f.endpoint);
+    return u.toString().replace(/\/(\?|$)/, "$1");
+  },
+  load: async () => (await import("./gcs.ts")).openGcs,
+});
 
 // The S3 family: one module, one SDK, loaded only when such a URL is opened.
 const s3Settings = (extra: SettingSpec[] = []): SettingSpec[] => [

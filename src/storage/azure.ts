@@ -1,0 +1,384 @@
+/**
+ * Azure Blob Storage over `@azure/storage-blob`. `create` is a Put Blob with
+ * `If-None-Match: *`; large puts stage blocks (bounded memory, a few in flight) and
+ * commit them with one Put Block List, so readers never see a partial blob.
+ */
+import {
+  AnonymousCredential,
+  type BlobItem,
+  type BlockBlobClient,
+  ContainerClient,
+  newPipeline,
+  type RestError,
+  StorageSharedKeyCredential,
+} from "@azure/storage-blob";
+import { Readable } from "node:stream";
+import { type AzureConfig, azureConfig } from "./azure_config.ts";
+import { countBytes, countRequest } from "./metrics.ts";
+import type { Settings } from "./registry.ts";
+import { backoffMs, DEFAULT_RETRY, type RetryPolicy, sleep } from "./retry.ts";
+import {
+  assertKey,
+  type Capabilities,
+  compareKeys,
+  getBytes,
+  type ListEntry,
+  type PutData,
+  type Range,
+  type Store,
+  StoreError,
+} from "./store.ts";
+
+/** Block size of staged uploads; memory per put is about (IN_FLIGHT + 1) blocks. */
+export const BLOCK_SIZE = 8 * 1024 * 1024;
+const IN_FLIGHT = 4;
+const MAX_BLOCKS = 50_000;
+
+const NETWORK_CODES = new Set([
+  "ECONNREFUSED",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "EPIPE",
+  "REQUEST_SEND_ERROR",
+]);
+
+function restError(e: unknown): RestError | undefined {
+  return e && typeof e === "object" && (e as Error).name === "RestError"
+    ? e as RestError
+    : undefined;
+}
+
+function lostRace(e: unknown): boolean {
+  const r = restError(e);
+  return r?.statusCode === 409 || r?.statusCode === 412;
+}
+
+function retryableError(e: unknown): boolean {
+  const r = restError(e);
+  if (!r) return false;
+  if (r.statusCode === undefined) return NETWORK_CODES.has(r.code ?? "");
+  return r.statusCode === 408 || r.statusCode === 429 || r.statusCode >= 500;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.byteLength !== b.byteLength) return false;
+  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Fixed-size pieces of the data; byte inputs are sliced without copying. */
+async function* blocks(data: PutData, size: number): AsyncGenerator<Uint8Array> {
+  if (data instanceof Uint8Array) {
+    for (let at = 0; at < data.byteLength; at += size) yield data.subarray(at, at + size);
+    return;
+  }
+  let buf = new Uint8Array(size);
+  let fill = 0;
+  for await (const chunk of data) {
+    let at = 0;
+    while (at < chunk.byteLength) {
+      const n = Math.min(size - fill, chunk.byteLength - at);
+      buf.set(chunk.subarray(at, at + n), fill);
+      fill += n;
+      at += n;
+      if (fill === size) {
+        yield buf;
+        buf = new Uint8Array(size);
+        fill = 0;
+      }
+    }
+  }
+  if (fill > 0) yield buf.subarray(0, fill);
+}
+
+export interface AzureOptions {
+  retry?: RetryPolicy;
+  /** Blobs per list request (the service's maximum is 5000). */
+  pageSize?: number;
+}
+
+export class AzureStore implements Store {
+  readonly capabilities: Capabilities = {
+    atomicCreate: true,
+    rangeReads: true,
+    maxObjectSize: BLOCK_SIZE * MAX_BLOCKS,
+    parallelism: 16,
+  };
+  readonly location: string;
+  #cfg: AzureConfig;
+  #container: ContainerClient;
+  /** Without SDK retries: `create` retries itself to know when a try may have applied. */
+  #once: ContainerClient;
+  #retry: RetryPolicy;
+  #pageSize: number;
+
+  constructor(cfg: AzureConfig, opts: AzureOptions = {}) {
+    const retry = opts.retry ?? DEFAULT_RETRY;
+    this.#cfg = cfg;
+    this.#retry = retry;
+    this.#pageSize = opts.pageSize ?? 5000;
+    this.location = cfg.location;
+    const credential = cfg.auth.kind === "shared-key"
+      ? new StorageSharedKeyCredential(cfg.auth.account, cfg.auth.key)
+      : new AnonymousCredential();
+    const url = `${cfg.endpoint}/${cfg.container}${
+      cfg.auth.kind === "sas" ? `?${cfg.auth.token}` : ""
+    }`;
+    const retryOptions = {
+      maxTries: retry.attempts,
+      retryDelayInMs: retry.baseDelayMs,
+      maxRetryDelayInMs: retry.maxDelayMs,
+      // A stalled connection fails and is retried instead of hanging forever.
+      tryTimeoutInMs: 10 * 60_000,
+    };
+    this.#container = new ContainerClient(url, newPipeline(credential, { retryOptions }));
+    this.#once = new ContainerClient(
+      url,
+      newPipeline(credential, { retryOptions: { ...retryOptions, maxTries: 1 } }),
+    );
+  }
+
+  #blob(key: string, client = this.#container): BlockBlobClient {
+    assertKey(key);
+    return client.getBlockBlobClient(this.#cfg.prefix + key);
+  }
+
+  async get(key: string, range?: Range): Promise<ReadableStream<Uint8Array> | null> {
+    const blob = this.#blob(key);
+    if (range?.length === 0) {
+      countRequest("azure", "GetBlobProperties");
+      const exists = await blob.exists().catch((e) => {
+        throw this.#wrap(e, "read", key);
+      });
+      return exists ? new Blob([]).stream() : null;
+    }
+    countRequest("azure", "GetBlob");
+    try {
+      const res = await blob.download(range?.offset ?? 0, range?.length);
+      const body = res.readableStreamBody;
+      if (!body) return new Blob([]).stream();
+      const web = Readable.toWeb(body as Readable) as ReadableStream<Uint8Array>;
+      return web.pipeThrough(
+        new TransformStream<Uint8Array, Uint8Array>({
+          transform(chunk, c) {
+            countBytes("down", chunk.byteLength);
+            // Node Buffers from a shared pool: hand out plain views of their own bytes.
+            c.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+          },
+        }),
+      );
+    } catch (e) {
+      const r = restError(e);
+      if (r?.statusCode === 404 && r.code === "BlobNotFound") return null;
+      // Reading at or past the end: nothing there, as a file read would give.
+      if (r?.statusCode === 416) return new Blob([]).stream();
+      throw this.#wrap(e, "read", key);
+    }
+  }
+
+  async put(key: string, data: PutData): Promise<void> {
+    const blob = this.#blob(key);
+    const it = blocks(data, BLOCK_SIZE);
+    const first = await it.next();
+    const firstBlock = first.done ? new Uint8Array() : first.value;
+    const second = first.done ? first : await it.next();
+    if (second.done) {
+      countRequest("azure", "PutBlob");
+      try {
+        await blob.upload(firstBlock, firstBlock.byteLength);
+        countBytes("up", firstBlock.byteLength);
+      } catch (e) {
+        throw this.#wrap(e, "write", key);
+      }
+      return;
+    }
+    await this.#putBlocks(blob, key, firstBlock, second.value, it);
+  }
+
+  async #putBlocks(
+    blob: BlockBlobClient,
+    key: string,
+    first: Uint8Array,
+    second: Uint8Array,
+    rest: AsyncGenerator<Uint8Array>,
+  ): Promise<void> {
+    // Our own block ids: another writer of the same key stages under different ids.
+    const upload = crypto.randomUUID().replaceAll("-", "").slice(0, 16);
+    const ids: string[] = [];
+    const inFlight = new Set<Promise<void>>();
+    let failure: unknown;
+    let total = 0;
+    const stage = (block: Uint8Array): void => {
+      if (ids.length >= MAX_BLOCKS) {
+        throw new StoreError(
+          `azure: ${key} is larger than ${BLOCK_SIZE * MAX_BLOCKS} bytes (the block limit)`,
+          "unsupported",
+        );
+      }
+      const id = btoa(`${upload}-${String(ids.length).padStart(6, "0")}`);
+      ids.push(id);
+      total += block.byteLength;
+      countRequest("azure", "PutBlock");
+      const p = blob.stageBlock(id, block, block.byteLength).then(
+        () => countBytes("up", block.byteLength),
+        (e) => {
+          failure ??= e;
+        },
+      ).finally(() => inFlight.delete(p));
+      inFlight.add(p);
+    };
+    try {
+      stage(first);
+      stage(second);
+      for await (const block of rest) {
+        while (inFlight.size >= IN_FLIGHT) await Promise.race(inFlight);
+        if (failure) break;
+        stage(block);
+      }
+    } finally {
+      await Promise.all(inFlight);
+    }
+    if (failure) throw this.#wrap(failure, "write", key);
+    countRequest("azure", "PutBlockList");
+    try {
+      await blob.commitBlockList(ids);
+    } catch (e) {
+      const r = restError(e);
+      // A concurrent writer of the same (content-addressed) key committed first, which
+      // discards other writers' uncommitted blocks: its blob is ours if the size matches.
+      if (r?.statusCode === 400 && r.code === "InvalidBlockList") {
+        countRequest("azure", "GetBlobProperties");
+        const props = await blob.getProperties().catch(() => null);
+        if (props?.contentLength === total) return;
+      }
+      throw this.#wrap(e, "write", key);
+    }
+  }
+
+  async create(key: string, data: Uint8Array): Promise<boolean> {
+    const blob = this.#blob(key, this.#once);
+    let mayHaveApplied = false;
+    for (let attempt = 1;; attempt++) {
+      countRequest("azure", "PutBlob");
+      try {
+        await blob.upload(data, data.byteLength, { conditions: { ifNoneMatch: "*" } });
+        countBytes("up", data.byteLength);
+        return true;
+      } catch (e) {
+        if (lostRace(e)) {
+          if (!mayHaveApplied) return false;
+          // An earlier try may have created it and only the answer was lost.
+          const stored = await getBytes(this, key);
+          return stored !== null && sameBytes(stored, data);
+        }
+        if (!retryableError(e) || attempt >= this.#retry.attempts) {
+          throw this.#wrap(e, "write", key);
+        }
+        mayHaveApplied = true;
+        await sleep(backoffMs(this.#retry, attempt));
+      }
+    }
+  }
+
+  async list(prefix: string, startAfter?: string): Promise<ListEntry[]> {
+    const base = this.#cfg.prefix;
+    const out: ListEntry[] = [];
+    try {
+      const pages = this.#container
+        .listBlobsFlat({ prefix: base + prefix, includeMetadata: true })
+        .byPage({ maxPageSize: this.#pageSize });
+      for await (const page of pages) {
+        countRequest("azure", "ListBlobs");
+        for (const b of page.segment.blobItems as BlobItem[]) {
+          // Directory markers of hierarchical-namespace (Data Lake) accounts are not keys.
+          if (b.metadata?.hdi_isfolder === "true") continue;
+          const key = b.name.slice(base.length);
+          if (startAfter !== undefined && compareKeys(key, startAfter) <= 0) continue;
+          out.push({
+            key,
+            size: b.properties.contentLength ?? 0,
+            modified: b.properties.lastModified,
+          });
+        }
+      }
+    } catch (e) {
+      throw this.#wrap(e, "list", prefix || "/");
+    }
+    return out.sort((a, b) => compareKeys(a.key, b.key));
+  }
+
+  async delete(key: string): Promise<void> {
+    const blob = this.#blob(key);
+    countRequest("azure", "DeleteBlob");
+    try {
+      await blob.deleteIfExists({ deleteSnapshots: "include" });
+    } catch (e) {
+      throw this.#wrap(e, "delete", key);
+    }
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  /** One line naming what failed and what to do; never the account key, SAS or connection string. */
+  #wrap(e: unknown, op: string, key: string): Error {
+    if (e instanceof StoreError) return e;
+    const r = restError(e);
+    const { account, container, endpoint, auth } = this.#cfg;
+    const where = `${account}/${container} at ${endpoint}`;
+    if (!r) {
+      const msg = e instanceof Error ? e.message : String(e);
+      return new StoreError(`azure: ${op} ${key} in ${where}: ${msg}`, "io");
+    }
+    const status = r.statusCode;
+    if (status === undefined) {
+      if (NETWORK_CODES.has(r.code ?? "")) {
+        return new StoreError(
+          `azure: cannot reach ${endpoint} (${r.code}); check --endpoint and the network`,
+          "unreachable",
+        );
+      }
+      return new StoreError(`azure: ${op} ${key} in ${where}: ${r.code ?? "request failed"}`, "io");
+    }
+    if (r.code === "ContainerNotFound") {
+      return new StoreError(
+        `azure: container '${container}' does not exist in account '${account}' at ${endpoint}; ` +
+          `create it or fix --container`,
+        "not-found-root",
+      );
+    }
+    const authFailed = r.code === "AuthenticationFailed" ||
+      (r.code === "AuthorizationFailure" && /authenticate/i.test(r.message));
+    if (authFailed || status === 401 || (status === 404 && auth.kind === "anonymous")) {
+      const hint = auth.kind === "anonymous"
+        ? "no credentials were given: set --account-key, --sas-token or --connection-string " +
+          "(or AZURE_STORAGE_CONNECTION_STRING / AZURE_STORAGE_KEY / AZURE_STORAGE_SAS_TOKEN)"
+        : `check the ${auth.kind === "sas" ? "SAS token" : "account key"} from ${auth.source}`;
+      return new StoreError(
+        `azure: authentication failed for ${where}; ${hint}`,
+        "access-denied",
+      );
+    }
+    if (status === 403) {
+      return new StoreError(
+        `azure: not allowed to ${op} ${key} in ${where} (${r.code}); ` +
+          `grant the credential from ${auth.source} access, or check the account's network rules`,
+        "access-denied",
+      );
+    }
+    return new StoreError(
+      `azure: ${op} ${key} in ${where} failed: HTTP ${status} ${r.code ?? ""}`.trimEnd(),
+      "io",
+    );
+  }
+}
+
+/** `azure://account/container/path[?endpoint=...]`. */
+export function openAzure(url: URL, settings: Settings): Promise<Store> {
+  return Promise.resolve(new AzureStore(azureConfig(url, settings)));
+}
