@@ -170,6 +170,44 @@ const extraBackends: (() => Backend | null)[] = [
       },
     };
   },
+  () => {
+    const a = serverEnv("azurite", [
+      "TRUNKS_TEST_AZURITE_ENDPOINT",
+      "TRUNKS_TEST_AZURITE_ACCOUNT",
+      "TRUNKS_TEST_AZURITE_KEY",
+      "TRUNKS_TEST_AZURITE_CONTAINER",
+    ]);
+    if (!a) return null;
+    return {
+      name: "azurite",
+      root: () =>
+        Promise.resolve(
+          `azure://${a.TRUNKS_TEST_AZURITE_ACCOUNT}/${a.TRUNKS_TEST_AZURITE_CONTAINER}/e2e-${crypto.randomUUID()}?endpoint=${
+            encodeURIComponent(a.TRUNKS_TEST_AZURITE_ENDPOINT)
+          }`,
+        ),
+      env: {
+        AZURE_STORAGE_ACCOUNT: a.TRUNKS_TEST_AZURITE_ACCOUNT,
+        AZURE_STORAGE_KEY: a.TRUNKS_TEST_AZURITE_KEY,
+      },
+      settings: { "account-key": a.TRUNKS_TEST_AZURITE_KEY },
+    };
+  },
+  () => {
+    const g = serverEnv("fake-gcs", ["TRUNKS_TEST_GCS_ENDPOINT", "TRUNKS_TEST_GCS_BUCKET"]);
+    if (!g) return null;
+    return {
+      name: "fake-gcs",
+      root: () =>
+        Promise.resolve(
+          `gcs://${g.TRUNKS_TEST_GCS_BUCKET}/e2e-${crypto.randomUUID()}?endpoint=${
+            encodeURIComponent(g.TRUNKS_TEST_GCS_ENDPOINT)
+          }`,
+        ),
+      env: {},
+      settings: {},
+    };
+  },
 ];
 
 export { serverEnv };
