@@ -3,6 +3,7 @@
  * `If-None-Match: *`; large puts stage blocks (bounded memory, a few in flight) and
  * commit them with one Put Block List, so readers never see a partial blob.
  */
+import { equalBytes, fixedParts } from "./bytes.ts";
 import {
   AnonymousCredential,
   type BlobItem,
@@ -62,37 +63,6 @@ function retryableError(e: unknown): boolean {
   if (!r) return false;
   if (r.statusCode === undefined) return NETWORK_CODES.has(r.code ?? "");
   return r.statusCode === 408 || r.statusCode === 429 || r.statusCode >= 500;
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.byteLength !== b.byteLength) return false;
-  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-/** Fixed-size pieces of the data; byte inputs are sliced without copying. */
-async function* blocks(data: PutData, size: number): AsyncGenerator<Uint8Array> {
-  if (data instanceof Uint8Array) {
-    for (let at = 0; at < data.byteLength; at += size) yield data.subarray(at, at + size);
-    return;
-  }
-  let buf = new Uint8Array(size);
-  let fill = 0;
-  for await (const chunk of data) {
-    let at = 0;
-    while (at < chunk.byteLength) {
-      const n = Math.min(size - fill, chunk.byteLength - at);
-      buf.set(chunk.subarray(at, at + n), fill);
-      fill += n;
-      at += n;
-      if (fill === size) {
-        yield buf;
-        buf = new Uint8Array(size);
-        fill = 0;
-      }
-    }
-  }
-  if (fill > 0) yield buf.subarray(0, fill);
 }
 
 export interface AzureOptions {
@@ -182,7 +152,7 @@ export class AzureStore implements Store {
 
   async put(key: string, data: PutData): Promise<void> {
     const blob = this.#blob(key);
-    const it = blocks(data, BLOCK_SIZE);
+    const it = fixedParts(data, BLOCK_SIZE);
     const first = await it.next();
     const firstBlock = first.done ? new Uint8Array() : first.value;
     const second = first.done ? first : await it.next();
@@ -273,7 +243,7 @@ export class AzureStore implements Store {
           if (!mayHaveApplied) return false;
           // An earlier try may have created it and only the answer was lost.
           const stored = await getBytes(this, key);
-          return stored !== null && sameBytes(stored, data);
+          return stored !== null && equalBytes(stored, data);
         }
         if (!retryableError(e) || attempt >= this.#retry.attempts) {
           throw this.#wrap(e, "write", key);

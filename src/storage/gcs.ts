@@ -4,6 +4,7 @@
  * than one chunk use a resumable upload, one chunk in memory at a time, so readers
  * only ever see whole objects.
  */
+import { equalBytes, fixedParts } from "./bytes.ts";
 import { type Auth, loadAuth } from "./gcs_auth.ts";
 import { type GcsConfig, gcsConfig } from "./gcs_config.ts";
 import { countBytes, countRequest } from "./metrics.ts";
@@ -38,37 +39,6 @@ const IDLE_MS = 120_000;
 export interface GcsOptions {
   retry?: RetryPolicy;
   timeoutMs?: number;
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.byteLength !== b.byteLength) return false;
-  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-/** Fixed-size pieces of a stream (the last one shorter). */
-async function* chunks(data: PutData, size: number): AsyncGenerator<Uint8Array> {
-  if (data instanceof Uint8Array) {
-    for (let at = 0; at < data.byteLength; at += size) yield data.subarray(at, at + size);
-    return;
-  }
-  let buf = new Uint8Array(size);
-  let fill = 0;
-  for await (const piece of data) {
-    let at = 0;
-    while (at < piece.byteLength) {
-      const n = Math.min(size - fill, piece.byteLength - at);
-      buf.set(piece.subarray(at, at + n), fill);
-      fill += n;
-      at += n;
-      if (fill === size) {
-        yield buf;
-        buf = new Uint8Array(size);
-        fill = 0;
-      }
-    }
-  }
-  if (fill > 0) yield buf.subarray(0, fill);
 }
 
 /** Bytes a resumable session holds, from a 308's `Range: bytes=0-N` (none: 0). */
@@ -282,7 +252,7 @@ export class GcsStore implements Store {
 
   async put(key: string, data: PutData): Promise<void> {
     const name = this.#name(key);
-    const it = chunks(data, CHUNK_SIZE);
+    const it = fixedParts(data, CHUNK_SIZE);
     const first = await it.next();
     const firstChunk = first.done ? new Uint8Array() : first.value;
     const second = first.done ? first : await it.next();
@@ -470,7 +440,7 @@ export class GcsStore implements Store {
       if (!mayHaveApplied) return false;
       // An earlier try may have created it and only its answer was lost.
       const stored = await getBytes(this, key);
-      return stored !== null && sameBytes(stored, data);
+      return stored !== null && equalBytes(stored, data);
     }
     throw await this.#error(response, "write", key);
   }

@@ -7,6 +7,7 @@
  * 409 ConditionalRequestConflict (a concurrent conditional write in flight) is retried
  * here with backoff and jitter. Streams are uploaded in bounded-memory multipart parts.
  */
+import { equalBytes, fixedParts } from "./bytes.ts";
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -145,10 +146,10 @@ export class S3Store implements Store {
     const k = this.#key(key);
     if (data instanceof Uint8Array) {
       if (data.byteLength <= this.#partSize) return await this.#putObject(k, key, data);
-      return await this.#multipart(k, key, sliceParts(data, (n) => this.#partBytes(n)));
+      return await this.#multipart(k, key, fixedParts(data, (n) => this.#partBytes(n)));
     }
     const reader = data.getReader();
-    const parts = readParts(reader, (n) => this.#partBytes(n));
+    const parts = fixedParts(reader, (n) => this.#partBytes(n));
     try {
       const first = await parts.next();
       if (first.done) return await this.#putObject(k, key, new Uint8Array());
@@ -390,12 +391,6 @@ function emptyStream(): ReadableStream<Uint8Array> {
   return new ReadableStream({ start: (c) => c.close() });
 }
 
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.byteLength !== b.byteLength) return false;
-  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
@@ -403,42 +398,6 @@ function sleep(ms: number): Promise<void> {
 /** Full jitter: uniform in [0, min(cap, base * 2^n)]. */
 export function jitter(base: number, n: number, cap = 5_000): number {
   return Math.random() * Math.min(cap, base * 2 ** n);
-}
-
-async function* sliceParts(data: Uint8Array, size: (n: number) => number) {
-  let n = 1;
-  for (let at = 0; at < data.byteLength; n++) {
-    const len = size(n);
-    yield data.subarray(at, at + len);
-    at += len;
-  }
-}
-
-/** Full parts from a stream (the last may be short); one part buffer filled at a time. */
-async function* readParts(
-  reader: ReadableStreamDefaultReader<Uint8Array>,
-  size: (n: number) => number,
-): AsyncGenerator<Uint8Array> {
-  let n = 1;
-  let buf = new Uint8Array(size(n));
-  let fill = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    let at = 0;
-    while (at < value.byteLength) {
-      const take = Math.min(buf.byteLength - fill, value.byteLength - at);
-      buf.set(value.subarray(at, at + take), fill);
-      fill += take;
-      at += take;
-      if (fill === buf.byteLength) {
-        yield buf;
-        buf = new Uint8Array(size(++n));
-        fill = 0;
-      }
-    }
-  }
-  if (fill > 0) yield buf.subarray(0, fill);
 }
 
 async function* chain<T>(head: T[], rest: AsyncIterator<T>): AsyncGenerator<T> {

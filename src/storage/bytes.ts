@@ -1,0 +1,50 @@
+/** Byte helpers shared by the backends that upload in parts. */
+import type { PutData } from "./store.ts";
+
+export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.byteLength !== b.byteLength) return false;
+  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/**
+ * Full parts of `size` bytes (the last may be short) from bytes, a stream or a reader
+ * already taken from one. Bytes are sliced without copying; a stream fills one part
+ * buffer at a time, so memory stays at one part per generator. `size` may grow with the
+ * part number (S3's 10,000-part limit).
+ */
+export async function* fixedParts(
+  data: PutData | ReadableStreamDefaultReader<Uint8Array>,
+  size: number | ((n: number) => number),
+): AsyncGenerator<Uint8Array> {
+  const sizeOf = typeof size === "number" ? () => size : size;
+  let n = 1;
+  if (data instanceof Uint8Array) {
+    for (let at = 0; at < data.byteLength; n++) {
+      const len = sizeOf(n);
+      yield data.subarray(at, at + len);
+      at += len;
+    }
+    return;
+  }
+  const reader = data instanceof ReadableStream ? data.getReader() : data;
+  let buf = new Uint8Array(sizeOf(n));
+  let fill = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    let at = 0;
+    while (at < value.byteLength) {
+      const take = Math.min(buf.byteLength - fill, value.byteLength - at);
+      buf.set(value.subarray(at, at + take), fill);
+      fill += take;
+      at += take;
+      if (fill === buf.byteLength) {
+        yield buf;
+        buf = new Uint8Array(sizeOf(++n));
+        fill = 0;
+      }
+    }
+  }
+  if (fill > 0) yield buf.subarray(0, fill);
+}
