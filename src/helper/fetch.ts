@@ -43,6 +43,7 @@ export async function fetchSegments(
     const mine = indexing.then(() => ingestPack(gitDir, tmp));
     indexing = mine.catch(() => {});
     await mine;
+    faultPoint("fetch:after-ingest");
     trunk.cache.markIngested(trunk.id, [seg.id]);
     done++;
     progress();

@@ -129,7 +129,9 @@ export async function pushRefs(
     results.set(p.spec.dst, await moveRef(trunk, p, segments, p.spec.force || opts.force));
   });
 
+  faultPoint("push:before-head");
   if (!opts.dryRun && !state.latest.has("HEAD")) await setInitialHead(trunk, planned, results);
+  faultPoint("push:after-refs");
   return specs.map((s) => ({ ref: s.dst, error: results.get(s.dst) }));
 }
 

@@ -2,11 +2,29 @@
  * Injectable crash points for the reliability suite: `TRUNKS_FAULT=<point>` kills the
  * process with SIGKILL when it reaches that point, exactly like a sandbox dying there.
  * `TRUNKS_FAULT=<point>:<n>` fires on the n-th time the point is reached.
+ *
+ * Every point is listed in FAULT_POINTS, so the suite kills a push or fetch at each of
+ * them (tests/reliability/crash_test.ts) and a new point is covered by adding it here.
  */
+export const FAULT_POINTS = {
+  "push:after-pack": "pack built locally, nothing uploaded",
+  "push:mid-segment": "segment pack partly handed to the store, upload unfinished",
+  "push:after-segment-pack": "segment pack stored, its index not yet",
+  "push:after-segments": "every segment stored, no ref entry written",
+  "push:between-refs": "before each ref entry (`:2` = after the first ref moved)",
+  "push:before-head": "every ref moved, a new trunk's HEAD not yet chosen",
+  "push:after-refs": "everything written, git not yet told",
+  "fetch:mid-download": "segment partly downloaded into objects/pack",
+  "fetch:after-download": "segment downloaded and verified, not yet indexed",
+  "fetch:after-ingest": "segment installed in the repository, not yet marked ingested",
+} as const;
+
+export type FaultPointName = keyof typeof FAULT_POINTS;
+
 const seen = new Map<string, number>();
 const spec = Deno.env.get("TRUNKS_FAULT") ?? "";
 
-export function faultPoint(point: string): void {
+export function faultPoint(point: FaultPointName): void {
   if (!spec) return;
   const [, name, nth] = /^(.*?)(?::(\d+))?$/.exec(spec)!;
   if (name !== point) return;

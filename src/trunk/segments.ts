@@ -6,6 +6,7 @@
 import { createHash } from "node:crypto";
 import type { Store } from "../storage/store.ts";
 import { TrunkError } from "./errors.ts";
+import { faultPoint } from "./faults.ts";
 import { SEGMENT_ID_RE, segmentIdxKey, segmentPackKey, SEGMENTS_PREFIX } from "./layout.ts";
 
 export interface SegmentInfo {
@@ -49,6 +50,22 @@ async function fileStream(path: string): Promise<ReadableStream<Uint8Array>> {
   return (await Deno.open(path)).readable;
 }
 
+/** The pack as a stream; the crash point fires once the store holds part of it, not all. */
+async function packStream(path: string): Promise<ReadableStream<Uint8Array>> {
+  let handed = 0;
+  return (await fileStream(path)).pipeThrough(
+    new TransformStream({
+      transform(chunk, c) {
+        if (handed++ === 1) faultPoint("push:mid-segment");
+        c.enqueue(chunk);
+      },
+      flush() {
+        if (handed === 1) faultPoint("push:mid-segment");
+      },
+    }),
+  );
+}
+
 /** Upload pack then index (streamed from disk) under the pack's SHA-256. */
 export async function uploadSegment(
   store: Store,
@@ -57,7 +74,8 @@ export async function uploadSegment(
   idxPath: string,
 ): Promise<void> {
   if (!SEGMENT_ID_RE.test(id)) throw new TrunkError(`bad segment id ${id}`, "bad-input");
-  await store.put(segmentPackKey(id), await fileStream(packPath));
+  await store.put(segmentPackKey(id), await packStream(packPath));
+  faultPoint("push:after-segment-pack");
   await store.put(segmentIdxKey(id), await fileStream(idxPath));
 }
 
@@ -83,6 +101,7 @@ export async function downloadSegmentPack(store: Store, id: string, dest: string
       size += chunk.byteLength;
       let at = 0;
       while (at < chunk.byteLength) at += await file.write(chunk.subarray(at));
+      faultPoint("fetch:mid-download");
     }
   } catch (e) {
     file.close();
