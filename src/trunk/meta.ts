@@ -2,6 +2,7 @@
 import { getBytes, type Store } from "../storage/store.ts";
 import { TrunkError } from "./errors.ts";
 import { FORMAT, TRUNK_JSON } from "./layout.ts";
+import { checkSeal, seal } from "./seal.ts";
 
 export interface TrunkMeta {
   format: number;
@@ -10,6 +11,8 @@ export interface TrunkMeta {
   objectFormat: "sha1" | "sha256";
   created: string;
   generator: string;
+  /** SHA-256 seal (seal.ts); absent in trunks created before seals. */
+  sum?: string;
 }
 
 export const VERSION = "0.2.0";
@@ -36,6 +39,7 @@ export function parseMeta(raw: string, where: string): TrunkMeta {
       "corrupt",
     );
   }
+  checkSeal(meta, `${where}/${TRUNK_JSON}`);
   if (meta.format > FORMAT) {
     throw new TrunkError(
       `trunk at ${where} uses format ${meta.format}, newer than this trunks (${VERSION}) understands (${FORMAT}); upgrade trunks`,
@@ -60,7 +64,10 @@ export async function ensureMeta(
     generator: `trunks ${VERSION}`,
   };
   if (
-    await store.create(TRUNK_JSON, new TextEncoder().encode(JSON.stringify(meta, null, 2) + "\n"))
+    await store.create(
+      TRUNK_JSON,
+      new TextEncoder().encode(JSON.stringify(seal(meta), null, 2) + "\n"),
+    )
   ) {
     return meta;
   }

@@ -8,6 +8,7 @@ import type { TrunkCache } from "./cache.ts";
 import { TrunkError } from "./errors.ts";
 import { parseRefEntryKey, refEntryKey, REFS_PREFIX } from "./layout.ts";
 import { mapLimit } from "./pool.ts";
+import { checkSeal, seal } from "./seal.ts";
 
 export interface RefEntry {
   /** The trunk's id: a cache from a trunk since re-created at the same URL is detected. */
@@ -24,6 +25,8 @@ export interface RefEntry {
   writer: string;
   /** Segments written by the push that made this entry. */
   segments: string[];
+  /** SHA-256 seal of the entry (seal.ts); absent in entries written before seals. */
+  sum?: string;
 }
 
 /** The current state of every ref the log has ever seen (deleted ones included). */
@@ -60,6 +63,7 @@ export function parseEntry(raw: string, key: string): RefEntry {
       "corrupt",
     );
   }
+  checkSeal(e, `ref entry ${key}`);
   return e;
 }
 
@@ -164,7 +168,7 @@ export async function writeRefEntry(
   entry: RefEntry,
 ): Promise<UpdateResult> {
   const key = refEntryKey(entry.ref, entry.seq);
-  const json = JSON.stringify(entry);
+  const json = JSON.stringify(seal(entry));
   if (await store.create(key, new TextEncoder().encode(json))) {
     cache.putEntries(trunkId, new Map([[key, json]]));
     return { ok: true, entry };
