@@ -7,9 +7,10 @@ import { LocalDb } from "../local/db.ts";
 import { localDbPath } from "../local/paths.ts";
 import { storageSettings } from "../local/storages.ts";
 import { CountingStore } from "../storage/counting.ts";
-import { openStore } from "../storage/registry.ts";
+import { withDeadline } from "../storage/deadline.ts";
+import { openStore, parseStoreUrl, redactUrl } from "../storage/registry.ts";
 import type { Store } from "../storage/store.ts";
-import { isTrunkUrl } from "../storage/trunk_url.ts";
+import { isTrunkUrl, trunkNameOf } from "../storage/trunk_url.ts";
 import { MemoryCache, type TrunkCache } from "../trunk/cache.ts";
 import { TrunkError } from "../trunk/errors.ts";
 import { Trunk } from "../trunk/trunk.ts";
@@ -49,17 +50,27 @@ export function writerName(): string {
 }
 
 export async function resolveRemote(url: string, _remoteName: string): Promise<RemoteContext> {
+  parseStoreUrl(url);
   if (!isTrunkUrl(url)) {
     throw new TrunkError(
-      `${url} is not a trunk URL: it must end in /<name>.trunk (e.g. local:///srv/store/trunks/app.trunk), or run trunks storage add`,
+      `${
+        redactUrl(url)
+      } is not a trunk URL: it must end in /<name>.trunk (e.g. local:///srv/store/trunks/app.trunk), or run trunks storage add`,
       "bad-input",
     );
+  }
+  try {
+    trunkNameOf(url);
+  } catch (e) {
+    throw new TrunkError(`${redactUrl(url)}: ${(e as Error).message}`, "bad-input");
   }
   // `git ls-remote` may run outside any repository: then nothing is cached.
   const dir = await gitDir().catch(() => null);
   const db = dir ? new LocalDb(await localDbPath()) : null;
   const cache = db ?? new MemoryCache();
-  const store = new CountingStore(await openStore(url, db ? storageSettings(db, url) : {}));
+  const store = new CountingStore(
+    withDeadline(await openStore(url, db ? storageSettings(db, url) : {})),
+  );
   const writer = writerName();
   let trunk: Trunk | null = null;
   const open = async () => trunk ??= await Trunk.open(store, cache, writer);

@@ -42,8 +42,10 @@ export class LocalStore implements Store {
     try {
       file = await Deno.open(this.#path(key), { read: true });
     } catch (e) {
-      if (e instanceof Deno.errors.NotFound) return null;
-      throw this.#wrap(e, key);
+      if (!(e instanceof Deno.errors.NotFound)) throw this.#wrap(e, key);
+      // Say so when the whole root is missing (a typo in the URL), not just this key.
+      await this.#checkRoot();
+      return null;
     }
     if (!range) return file.readable;
     await file.seek(range.offset, Deno.SeekMode.Start);

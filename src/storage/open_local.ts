@@ -11,9 +11,22 @@ export function openLocal(url: URL): Promise<Store> {
       "invalid-key",
     );
   }
-  let path = decodeURIComponent(url.pathname);
+  let path: string;
+  try {
+    path = decodeURIComponent(url.pathname);
+  } catch {
+    throw new StoreError(`${url.href}: broken %-escape in the path`, "invalid-key");
+  }
   if (Deno.build.os === "windows" && /^\/[A-Za-z]:/.test(path)) path = path.slice(1);
   path = path.replace(/\/+$/, "") || "/";
+  // The URL parser folds literal `..` away, but an encoded one (`%2E%2E`, `..%2F`) would
+  // step out of the root the URL seems to name.
+  if (path.split("/").some((s) => s === "." || s === "..") || path.includes("\0")) {
+    throw new StoreError(
+      `${url.protocol}//${url.pathname}: the path has a "." or ".." segment or a NUL; write the plain absolute path`,
+      "invalid-key",
+    );
+  }
   const { root } = splitTrunkPath(path);
   return Promise.resolve(new LocalStore(path, root, `${url.protocol}//${path}`));
 }

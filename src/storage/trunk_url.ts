@@ -22,6 +22,53 @@ export function isTrunkUrl(url: string): boolean {
 }
 
 /**
+ * The trunk name a trunk URL names, decoded, or a one-line error saying what is wrong
+ * with it. Names are one path segment: a `%2F`, `..`, NUL or control character in the
+ * encoded URL must never reach a backend as a path (`a%2F..%2F..%2Fx.trunk`).
+ */
+export function trunkNameOf(url: string): string {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new Error(`malformed trunk URL: expected scheme://root/trunks/<name>.trunk`);
+  }
+  const raw = splitTrunkPath(u.pathname).name;
+  if (raw === null) {
+    throw new Error(`the URL does not end in /<name>.trunk`);
+  }
+  let name: string;
+  try {
+    name = decodeURIComponent(raw);
+  } catch {
+    throw new Error(`trunk name ${JSON.stringify(raw)} has a broken %-escape`);
+  }
+  const why = badTrunkName(name);
+  if (why) {
+    throw new Error(
+      `trunk name ${JSON.stringify(name)} ${why}; use letters, digits, '.', '-' and '_'`,
+    );
+  }
+  return name;
+}
+
+/** Why a decoded trunk name is unusable, or null when it is fine. */
+export function badTrunkName(name: string): string | null {
+  if (name === "") return "is empty";
+  // deno-lint-ignore no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(name)) return "contains a control character or NUL";
+  if (/[\/\\]/.test(name)) return "contains a path separator";
+  if (/^\.|\.\.|\.$/.test(name)) return "starts or ends with '.' or contains '..'";
+  if (new TextEncoder().encode(name).byteLength > NAME_MAX_BYTES) {
+    return `is longer than ${NAME_MAX_BYTES} bytes`;
+  }
+  return null;
+}
+
+/** One path segment on every file system and object store (255 bytes) with `.trunk` added. */
+const NAME_MAX_BYTES = 200;
+
+/**
  * A repository name made safe as one path segment: no `/`, no `..`, no control
  * characters, bounded length. Unicode letters are kept (URL-encoded where needed).
  */

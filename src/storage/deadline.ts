@@ -1,0 +1,131 @@
+/**
+ * A bound on how long any storage operation may go without progress. Backends have their
+ * own timeouts and retries, but a server that accepts connections and never answers (a
+ * hung proxy, a black-holed route) could hold a push for many minutes; through this
+ * wrapper it fails within `TRUNKS_STORE_TIMEOUT` seconds with a line saying so.
+ *
+ * Streams count as progress: an upload or download that keeps moving bytes is never cut,
+ * only one that stalls for the whole period.
+ */
+import type { ListEntry, PutData, Range, Store } from "./store.ts";
+import { StoreError } from "./store.ts";
+
+/** Seconds without progress before an operation fails, unless TRUNKS_STORE_TIMEOUT says otherwise. */
+export const DEFAULT_STORE_TIMEOUT_S = 120;
+
+/** TRUNKS_STORE_TIMEOUT in ms (0 = no bound), or a one-line error for a bad value. */
+export function storeTimeoutMs(value = Deno.env.get("TRUNKS_STORE_TIMEOUT")): number {
+  if (value === undefined || value.trim() === "") return DEFAULT_STORE_TIMEOUT_S * 1000;
+  const s = Number(value);
+  if (!Number.isFinite(s) || s < 0) {
+    throw new StoreError(
+      `TRUNKS_STORE_TIMEOUT=${
+        JSON.stringify(value)
+      } is not a number of seconds; set e.g. TRUNKS_STORE_TIMEOUT=60 (0 disables the bound)`,
+      "invalid-key",
+    );
+  }
+  return Math.round(s * 1000);
+}
+
+/** `store` bounded by `ms` of no progress per operation; `ms` 0 returns it unchanged. */
+export function withDeadline(store: Store, ms = storeTimeoutMs()): Store {
+  return ms > 0 ? new DeadlineStore(store, ms) : store;
+}
+
+export class DeadlineStore implements Store {
+  constructor(readonly inner: Store, readonly ms: number) {}
+
+  get location(): string {
+    return this.inner.location;
+  }
+
+  get capabilities() {
+    return this.inner.capabilities;
+  }
+
+  async get(key: string, range?: Range): Promise<ReadableStream<Uint8Array> | null> {
+    const stream = await this.#bounded("get", key, () => this.inner.get(key, range));
+    return stream && this.#idleBounded(stream, key);
+  }
+
+  put(key: string, data: PutData): Promise<void> {
+    return this.#bounded("put", key, (touch) => {
+      if (data instanceof Uint8Array) return this.inner.put(key, data);
+      const moving = data.pipeThrough(
+        new TransformStream<Uint8Array, Uint8Array>({
+          transform(chunk, c) {
+            touch();
+            c.enqueue(chunk);
+          },
+        }),
+      );
+      return this.inner.put(key, moving);
+    });
+  }
+
+  create(key: string, data: Uint8Array): Promise<boolean> {
+    return this.#bounded("create", key, () => this.inner.create(key, data));
+  }
+
+  list(prefix: string, startAfter?: string): Promise<ListEntry[]> {
+    return this.#bounded("list", prefix, () => this.inner.list(prefix, startAfter));
+  }
+
+  delete(key: string): Promise<void> {
+    return this.#bounded("delete", key, () => this.inner.delete(key));
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+
+  #expired(op: string, key: string): StoreError {
+    return new StoreError(
+      `${this.location} did not answer (${op} ${key}) within ${
+        this.ms / 1000
+      }s; check the network and the endpoint, or raise TRUNKS_STORE_TIMEOUT (seconds)`,
+      "unreachable",
+    );
+  }
+
+  /** Run `fn`, failing once `ms` pass without `touch()` being called. */
+  async #bounded<T>(op: string, key: string, fn: (touch: () => void) => Promise<T>): Promise<T> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let fail!: (e: Error) => void;
+    const expired = new Promise<never>((_, reject) => fail = reject);
+    const touch = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => fail(this.#expired(op, key)), this.ms);
+    };
+    touch();
+    const work = fn(touch);
+    // The abandoned operation may still fail later; that must not crash the process.
+    work.catch(() => {});
+    try {
+      return await Promise.race([work, expired]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** The download, erroring when no bytes arrive for `ms`. */
+  #idleBounded(stream: ReadableStream<Uint8Array>, key: string): ReadableStream<Uint8Array> {
+    const reader = stream.getReader();
+    return new ReadableStream<Uint8Array>({
+      pull: async (c) => {
+        const next = this.#bounded("get", key, () => reader.read());
+        let r: ReadableStreamReadResult<Uint8Array>;
+        try {
+          r = await next;
+        } catch (e) {
+          reader.cancel().catch(() => {});
+          throw e;
+        }
+        if (r.done) c.close();
+        else c.enqueue(r.value);
+      },
+      cancel: (reason) => reader.cancel(reason),
+    });
+  }
+}
