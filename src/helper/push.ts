@@ -146,7 +146,10 @@ async function moveRef(
   for (let attempt = 0; attempt <= FORCE_RETRIES; attempt++) {
     faultPoint("push:between-refs");
     const r = await trunk.updateRef({ ref: p.spec.dst, new: p.newOid, base, segments });
-    if (r.ok) return undefined;
+    if (r.ok) {
+      faultPoint("push:after-ref");
+      return undefined;
+    }
     if (r.winner && r.winner.new === p.newOid && !r.winner.symref) return undefined;
     if (!force || !r.winner) return "fetch first";
     base = r.winner;
