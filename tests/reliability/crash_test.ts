@@ -13,7 +13,7 @@ const opts = { sanitizeOps: false, sanitizeResources: false };
 const covered = new Set<string>();
 
 /** Every pack git can see has its index: nothing half-installed. */
-async function assertNoHalfPacks(dir: string) {
+function assertNoHalfPacks(dir: string) {
   const names = [...Deno.readDirSync(`${dir}/.git/objects/pack`)].map((f) => f.name);
   for (const n of names.filter((n) => n.startsWith("pack-") && n.endsWith(".pack"))) {
     assert(names.includes(n.replace(/\.pack$/, ".idx")), `${n} has no index`);
@@ -125,12 +125,12 @@ for (const b of reliabilityBackends()) {
           assert(died.code !== 0, `${point}: the fetch should have died:\n${died.stderr}`);
           covered.add(point);
           assertEquals((await git(e, bdir, "rev-parse", "origin/main")).trim(), before);
-          await assertNoHalfPacks(bdir);
+          assertNoHalfPacks(bdir);
           await git(e, bdir, "fsck", "--strict", "--no-dangling");
 
           await git(e, bdir, "fetch", "-q", "origin");
           assertEquals((await git(e, bdir, "rev-parse", "origin/main")).trim(), next);
-          await assertNoHalfPacks(bdir);
+          assertNoHalfPacks(bdir);
           await git(e, bdir, "fsck", "--strict", "--no-dangling");
 
           // A clone killed at the same point leaves nothing; cloning again works.
