@@ -8,7 +8,7 @@ import { localDbPath } from "../local/paths.ts";
 import { storageSettings } from "../local/storages.ts";
 import { CountingStore } from "../storage/counting.ts";
 import { withDeadline } from "../storage/deadline.ts";
-import { openStore, parseStoreUrl, redactUrl } from "../storage/registry.ts";
+import { openStore, parseStoreUrl, redactUrl, secretKeys } from "../storage/registry.ts";
 import type { Store } from "../storage/store.ts";
 import { isTrunkUrl, trunkNameOf } from "../storage/trunk_url.ts";
 import { MemoryCache, type TrunkCache } from "../trunk/cache.ts";
@@ -49,6 +49,26 @@ export function writerName(): string {
   return `${user}@${host}`;
 }
 
+/**
+ * A git remote URL is saved in git config and shown in process lists, so a secret in
+ * it is refused with the places where it belongs instead.
+ */
+function refuseSecretsInUrl(url: string): void {
+  const u = new URL(url);
+  const secret = new Set(secretKeys());
+  const found = [...u.searchParams.keys()].filter((k) =>
+    secret.has(k) || /secret|password|token|credential|^sig$/i.test(k)
+  );
+  if (u.password) found.unshift("a password");
+  if (found.length === 0) return;
+  throw new TrunkError(
+    `${redactUrl(url)} carries a secret (${
+      found.join(", ")
+    }); URLs are saved in git config and visible to other processes, so set it with TRUNKS_STORAGE_<NAME>_<KEY>, trunks storage add, or the provider's variables`,
+    "bad-input",
+  );
+}
+
 export async function resolveRemote(url: string, _remoteName: string): Promise<RemoteContext> {
   parseStoreUrl(url);
   if (!isTrunkUrl(url)) {
@@ -59,6 +79,7 @@ export async function resolveRemote(url: string, _remoteName: string): Promise<R
       "bad-input",
     );
   }
+  refuseSecretsInUrl(url);
   try {
     trunkNameOf(url);
   } catch (e) {
