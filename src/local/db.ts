@@ -46,6 +46,18 @@ export class LocalDb implements TrunkCache {
     }
   }
 
+  /** A value of the database's own key-value table (`repo`: the trunk name chosen by init). */
+  getValue(key: string): string | undefined {
+    const row = this.db.prepare(`SELECT value FROM meta WHERE key = ?`).get(key) as
+      | { value: string }
+      | undefined;
+    return row?.value;
+  }
+
+  setValue(key: string, value: string): void {
+    this.db.prepare(`INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)`).run(key, value);
+  }
+
   getMeta(location: string): string | undefined {
     const row = this.db.prepare(`SELECT json FROM trunk_meta WHERE location = ?`).get(location) as
       | { json: string }
