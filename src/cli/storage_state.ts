@@ -157,16 +157,16 @@ export async function storageStatus(
       // Not a trunk yet: reachable only if the store answers a list.
       await store.list("trunk.json");
     }
-    status.reachable = true;
     if (trunk) {
-      status.trunkExists = true;
       const state = await trunk.refState();
       for (const [ref, e] of Trunk.liveRefs(state)) {
         if (ref === "HEAD") head = e.symref ?? null;
         else refs.set(ref, e.new);
       }
+      status.trunkExists = true;
       status.refs = refs.size;
     }
+    status.reachable = true;
   } catch (e) {
     status.error = describeError(e);
   } finally {

@@ -142,7 +142,10 @@ export function buildTarget(
     const v = given[k];
     if (v === undefined || k === "url") continue;
     if (fromEnv[k] !== undefined && v === fromEnv[k]) continue;
-    (secretKeys.has(k) ? secrets : settings)[k] = v;
+    if (secretKeys.has(k)) secrets[k] = v;
+    // What the URL already says (bucket, prefix, endpoint, a path made absolute) is
+    // not saved twice.
+    else if (k !== "path" && !inUrl(root, v)) settings[k] = v;
   }
   const resolved: Settings = { ...settings, ...secrets };
   for (const k of accepted) {
@@ -172,12 +175,20 @@ function assertNoSecretInUrl(url: string, given: Settings, secretKeys: Set<strin
       }); pass them as flags or TRUNKS_STORAGE_<NAME>_* variables`,
     );
   }
+  const plain = Object.entries(given).filter(([k]) => !secretKeys.has(k)).map(([, v]) => v ?? "");
   for (const k of secretKeys) {
     const v = given[k];
-    if (v && v.length >= 4 && (url.includes(v) || url.includes(encodeURIComponent(v)))) {
+    // A value that is also a non-secret one (a bucket named like its access key) is not news.
+    if (v && v.length >= 4 && inUrl(url, v) && !plain.some((p) => p.includes(v))) {
       throw new UsageError(
         `the storage URL would contain the value of --${k}; pass it only as --${k}`,
       );
     }
   }
+}
+
+function inUrl(url: string, v: string): boolean {
+  if (!v) return false;
+  return url.includes(v) || url.includes(encodeURIComponent(v)) || url.includes(encodeURI(v)) ||
+    url.includes(encodeURIComponent(v).replace(/%3A/gi, ":").replace(/%2F/gi, "/"));
 }

@@ -9,7 +9,8 @@ import {
 } from "../../local/storages.ts";
 import { backendSpec, knownSchemes, openStore, type Settings } from "../../storage/registry.ts";
 import { bool, type OptionSpec, parseCommand, printJson, str } from "../args.ts";
-import { UsageError } from "../errors.ts";
+import { describeError, UsageError } from "../errors.ts";
+import { isTrunkUrl } from "../../storage/trunk_url.ts";
 import type { Command } from "../main.ts";
 import { pingUrl, storageView } from "../storage_state.ts";
 import { backendFlags, buildTarget } from "../storage_target.ts";
@@ -108,6 +109,16 @@ export const command: Command = {
       const dup = listStorages(ctx.db).find((r) => r.url === target.url);
       if (dup) {
         throw new Error(`${target.url} is already connected as storage ${dup.name}`);
+      }
+      const spec = backendSpec(target.backend);
+      if (spec?.ensureRoot && !isTrunkUrl(target.rootUrl)) {
+        try {
+          await spec.ensureRoot(target.rootUrl);
+        } catch (e) {
+          throw new Error(
+            `cannot create the storage root ${target.rootUrl}: ${describeError(e)}`,
+          );
+        }
       }
       const probe = await pingUrl(target.url, target.resolved, {
         name,
