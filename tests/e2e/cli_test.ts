@@ -272,7 +272,7 @@ Deno.test({
     const e = await makeEnv();
     const repo = await newRepo(e, "stat");
     await trunksOk(e, repo, "init");
-    let s = await trunksJson<Record<string, unknown>>(e, repo, "status");
+    const s = await trunksJson<Record<string, unknown>>(e, repo, "status");
     assertEquals(Object.keys(s).sort(), [
       "branch",
       "changes",
