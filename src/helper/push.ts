@@ -130,7 +130,9 @@ export async function pushRefs(
   });
 
   faultPoint("push:before-head");
-  if (!opts.dryRun && !state.latest.has("HEAD")) await setInitialHead(trunk, planned, results);
+  if (!opts.dryRun && !state.latest.has("HEAD")) {
+    await setInitialHead(trunk, state, planned, results);
+  }
   faultPoint("push:after-refs");
   return specs.map((s) => ({ ref: s.dst, error: results.get(s.dst) }));
 }
@@ -157,9 +159,15 @@ async function moveRef(
   return "fetch first";
 }
 
-/** A new trunk's HEAD: the local HEAD's branch if pushed, else main, master, or the first. */
+/**
+ * A trunk's first HEAD: the local HEAD's branch if pushed, else main, master, or the
+ * first. When the trunk already had branches but no HEAD (the first push died before
+ * recording it), clones already show main, master or the first branch: that is recorded,
+ * so a later push from a repository on another branch does not move it.
+ */
 async function setInitialHead(
   trunk: Trunk,
+  state: RefState,
   planned: Planned[],
   results: Map<string, string | undefined>,
 ) {
@@ -168,10 +176,12 @@ async function setInitialHead(
     results.get(p.spec.dst) === undefined
   ).map((p) => p.spec.dst);
   if (pushed.length === 0) return;
-  const local = await headSymref();
+  const had = [...Trunk.liveRefs(state).keys()].filter((r) => r.startsWith("refs/heads/"));
+  const local = had.length ? null : await headSymref();
+  const candidates = had.length ? had : pushed;
   const target =
-    [local, "refs/heads/main", "refs/heads/master"].find((r) => r && pushed.includes(r)) ??
-      pushed.sort()[0];
+    [local, "refs/heads/main", "refs/heads/master"].find((r) => r && candidates.includes(r)) ??
+      candidates.sort()[0];
   const zero = "0".repeat(trunk.meta.objectFormat === "sha256" ? 64 : 40);
   // Losing this race is fine: someone else chose HEAD first.
   await trunk.updateRef({ ref: "HEAD", new: zero, symref: target, base: null, segments: [] });
