@@ -92,6 +92,19 @@ for (const b of reliabilityBackends()) {
             assertEquals((await git(e, c, "rev-parse", "HEAD")).trim(), next);
             assertEquals((await git(e, c, "rev-parse", "origin/feat")).trim(), next);
             await git(e, a, "fsck", "--strict", "--no-dangling");
+            if (fresh) {
+              // HEAD was never recorded; clones show main. A later push of another
+              // branch, from a repository on that branch, must not move what clones see.
+              await git(e, a, "checkout", "-q", "-b", "zz-topic");
+              await commitFile(e, a, "t.txt", "topic\n");
+              await git(e, a, "push", "-q", remote, "zz-topic");
+              const c2 = await freshClone(e, remote);
+              assertEquals(
+                (await git(e, c2, "symbolic-ref", "HEAD")).trim(),
+                "refs/heads/main",
+                "HEAD stays what clones already saw",
+              );
+            }
           } finally {
             await store.close();
           }
