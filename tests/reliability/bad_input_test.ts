@@ -17,7 +17,7 @@ import {
   run,
   trunkUrl,
 } from "../e2e/harness.ts";
-import { openTrunkStore, reliabilityBackends, snapshot, trunksLine } from "./lib.ts";
+import { allBackends, openTrunkStore, reliabilityBackends, snapshot, trunksLine } from "./lib.ts";
 import { getBytes, type Store } from "../../src/storage/store.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
@@ -174,7 +174,7 @@ const MAIN_1 = "refs/refs=2fheads=2fmain/000000000001";
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
-for (const b of reliabilityBackends()) {
+for (const b of allBackends()) {
   Deno.test({
     name: `bad input ${b.name}: damaged trunk.json (not JSON, edited, newer format)`,
     ...opts,

@@ -7,7 +7,7 @@
 import { FAULT_POINTS } from "../../src/trunk/faults.ts";
 import { assert, assertEquals } from "../assert.ts";
 import { commitFile, type Env, git, makeEnv, newRepo, ok, run, trunkUrl } from "../e2e/harness.ts";
-import { openTrunkStore, reliabilityBackends, verifyTrunk } from "./lib.ts";
+import { allBackends, openTrunkStore, verifyTrunk } from "./lib.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const covered = new Set<string>();
@@ -27,7 +27,7 @@ async function freshClone(e: Env, remote: string): Promise<string> {
   return c;
 }
 
-for (const b of reliabilityBackends()) {
+for (const b of allBackends()) {
   Deno.test({
     name: `crash ${b.name}: kill -9 at every push point; refs old or new, retry succeeds`,
     ...opts,
@@ -166,7 +166,7 @@ Deno.test({
   ...opts,
   // Runs after the crash tests of this file (tests in a file run in order).
   fn: () => {
-    if (reliabilityBackends().length === 0) return;
+    if (allBackends().length === 0) return;
     assertEquals([...covered].sort(), Object.keys(FAULT_POINTS).sort());
   },
 });

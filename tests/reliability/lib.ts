@@ -17,6 +17,11 @@ export function reliabilityBackends(): Backend[] {
   return e2eBackends().filter((b) => b.name === "local" || b.name === "minio");
 }
 
+/** Every backend of the e2e suite: local, MinIO, Azurite, fake-gcs (servers required in CI). */
+export function allBackends(): Backend[] {
+  return e2eBackends();
+}
+
 export function openTrunkStore(b: Backend, url: string): Promise<Store> {
   return openStore(url, b.settings);
 }

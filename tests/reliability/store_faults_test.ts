@@ -17,7 +17,7 @@ import { sha256File } from "../../src/trunk/segments.ts";
 import { Trunk } from "../../src/trunk/trunk.ts";
 import { assert, assertEquals, assertMatch, assertRejects } from "../assert.ts";
 import { commitFile, git, makeEnv, newRepo, trunkUrl } from "../e2e/harness.ts";
-import { reliabilityBackends, verifyTrunk } from "./lib.ts";
+import { allBackends, verifyTrunk } from "./lib.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -68,7 +68,7 @@ function targets(): Target[] {
       return openStore(`memory://${name}/trunks/t.trunk`);
     },
   }];
-  for (const b of reliabilityBackends()) {
+  for (const b of allBackends()) {
     out.push({
       name: b.name,
       open: async () => {
