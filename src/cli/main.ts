@@ -70,7 +70,11 @@ export async function main(args: string[]): Promise<number> {
     return await (await load()).run(args.slice(1));
   } catch (e) {
     if (e instanceof Exit) return e.code;
-    console.error(`trunks: ${describeError(e)}`);
-    return e instanceof UsageError ? 2 : 1;
+    const message = describeError(e);
+    const code = e instanceof UsageError ? 2 : 1;
+    console.error(`trunks: ${message}`);
+    // Agents asked for JSON get the failure as JSON too, on stdout.
+    if (args.includes("--json")) console.log(JSON.stringify({ error: message, exitCode: code }));
+    return code;
   }
 }

@@ -117,11 +117,12 @@ export function pingStorage(row: StorageRow): Promise<PingRecord> {
 
 /** Read-only state of one saved storage for `status`: reachable, trunk there, its refs. */
 export interface StorageStatus extends StorageView {
-  reachable: boolean;
+  /** The store answered (null: not checked, `status --offline`). */
+  reachable: boolean | null;
   /** trunk.json exists at the URL (false before the first push). */
-  trunkExists: boolean;
-  /** Live refs in the trunk (branches, tags, HEAD excluded). */
-  refs: number;
+  trunkExists: boolean | null;
+  /** Live refs in the trunk (branches and tags; HEAD not counted). */
+  refs: number | null;
   error: string | null;
 }
 

@@ -5,7 +5,7 @@
  */
 import { basename } from "node:path";
 import { git, GitError, gitText } from "../git/run.ts";
-import { sanitizeTrunkName } from "../storage/trunk_url.ts";
+import { isTrunkUrl, sanitizeTrunkName, splitTrunkPath } from "../storage/trunk_url.ts";
 import { LocalDb } from "./db.ts";
 
 /** The git remote every trunks repository pushes to by default. */
@@ -189,4 +189,27 @@ export async function configureRemote(top: string): Promise<void> {
 /** Point the `trunks` remote at a trunk URL (or back at "unconfigured"). No secret goes here. */
 export async function setRemoteUrl(top: string, trunkUrl: string | null): Promise<void> {
   await configSet(top, `remote.${REMOTE}.url`, trunkUrl ? `trunks::${trunkUrl}` : UNSET_REMOTE_URL);
+}
+
+/** A `trunks::<trunk URL>` remote other than `trunks` (a plain `git clone trunks::...`). */
+export async function findTrunkRemote(
+  top: string,
+): Promise<{ remote: string; url: string } | null> {
+  const r = await git(["config", "--local", "--get-regexp", "^remote\\..*\\.url$"], {
+    cwd: top,
+    okCodes: [1],
+  });
+  const found: { remote: string; url: string }[] = [];
+  for (const line of new TextDecoder().decode(r.stdout).split("\n")) {
+    const m = /^remote\.(.+)\.url trunks::(.+)$/.exec(line.trim());
+    if (!m || m[1] === REMOTE || !isTrunkUrl(m[2])) continue;
+    found.push({ remote: m[1], url: m[2] });
+  }
+  return found.find((f) => f.remote === "origin") ?? found[0] ?? null;
+}
+
+/** The trunk name a trunk URL names (`.../trunks/<name>.trunk`). */
+export function trunkNameOf(url: string): string | null {
+  const name = splitTrunkPath(new URL(url).pathname).name;
+  return name === null ? null : decodeURIComponent(name);
 }

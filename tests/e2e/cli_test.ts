@@ -416,6 +416,19 @@ Deno.test({
     assertEquals(missing.code, 1);
     assertMatch(missing.stderr, /no trunk at/);
     assert(!(await exists(`${sandbox}/nope`)));
+    // A plain `git clone trunks::...` becomes a trunks repository with trunks init.
+    const plain = `${sandbox}/plain`;
+    await ok(e, "git", ["clone", "-q", `trunks::${url}`, plain]);
+    const adopted = await trunksJson<{ repo: string; primary: string; adoptedFrom: string }>(
+      e,
+      plain,
+      "init",
+    );
+    assertEquals(adopted, { ...adopted, repo: "proj", primary: "primary", adoptedFrom: "origin" });
+    assertEquals((await git(e, plain, "remote", "get-url", "trunks")).trim(), `trunks::${url}`);
+    const plainStatus = await trunksJson<{ trunk: { state: string } }>(e, plain, "status");
+    assertEquals(plainStatus.trunk.state, "in-sync");
+
     // -b picks a branch; the repo name and DIR are honoured.
     await git(e, clone, "checkout", "-q", "-b", "other");
     await git(e, clone, "push", "-q");
@@ -708,6 +721,24 @@ Deno.test({
       })).stdout,
     );
     assertEquals(shown.env, ["TRUNKS_STORAGE_PRIMARY_SECRET_KEY"]);
+
+    // trunks clone with the credentials as flags: saved in the clone's .trunks only.
+    const sandbox = await Deno.makeTempDir();
+    const trunkUrl = JSON.parse(await t("storage", "show", "primary", "--json")).url;
+    const cloned = await run(e, "trunks", [
+      "clone",
+      trunkUrl,
+      "--access-key",
+      m.TRUNKS_TEST_MINIO_ACCESS_KEY,
+      "--secret-key",
+      secret,
+    ], { cwd: sandbox });
+    assertEquals(cloned.code, 0, cloned.stderr);
+    assert(!cloned.stdout.includes(secret) && !cloned.stderr.includes(secret));
+    const clone = `${sandbox}/secretive`;
+    assert(!(await git(e, clone, "config", "--list")).includes(secret));
+    await commitFile(e, clone, "c.txt", "from the clone\n");
+    await git(e, clone, "push", "-q");
 
     // A storage added with the secret only in env saves no secret at all.
     const repo2 = await newRepo(e, "envonly");
