@@ -652,6 +652,33 @@ Deno.test({
       assertEquals(r.code, 0, r.stderr);
       return r.stdout;
     };
+    // Wrong credentials: refused, said so without the secret, nothing saved.
+    const denied = await trunks(
+      e,
+      repo,
+      "storage",
+      "add",
+      "--name",
+      "primary",
+      "--backend",
+      "s3",
+      "--bucket",
+      m.TRUNKS_TEST_MINIO_BUCKET,
+      "--endpoint",
+      m.TRUNKS_TEST_MINIO_ENDPOINT,
+      "--access-key",
+      m.TRUNKS_TEST_MINIO_ACCESS_KEY,
+      "--secret-key",
+      "wrong-secret-value",
+    );
+    assertEquals(denied.code, 1);
+    assertMatch(
+      denied.stderr,
+      /^trunks: storage primary \(s3:.*\) refused the credentials: .*nothing was saved\n$/,
+    );
+    assert(!denied.stderr.includes("wrong-secret-value"));
+    assertEquals((await trunksJson<{ storages: [] }>(e, repo, "storage", "list")).storages, []);
+
     await t(
       "storage",
       "add",

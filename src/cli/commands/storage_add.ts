@@ -126,10 +126,13 @@ export const command: Command = {
         singleWriter,
       });
       if (!probe.ok) {
+        const what = probe.reason === "access-denied"
+          ? "refused the credentials"
+          : probe.reason === "unreachable"
+          ? "is unreachable"
+          : "failed its check";
         throw new Error(
-          `storage ${name} (${probe.url}) ${
-            probe.reachable ? "failed its check" : "is unreachable"
-          }: ${probe.error}; nothing was saved`,
+          `storage ${name} (${probe.url}) ${what}: ${probe.error}; nothing was saved`,
         );
       }
       const trunkExists = await existingTrunk(target.url, target.resolved);
