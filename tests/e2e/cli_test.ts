@@ -483,6 +483,29 @@ Deno.test({
 });
 
 Deno.test({
+  name: "cli: the interactive shell (on a pty) shows the trunk in the prompt; exit returns",
+  // util-linux `script` provides the terminal; its flags differ elsewhere.
+  ignore: Deno.build.os !== "linux",
+  ...opts,
+  fn: async () => {
+    const e = await makeEnv();
+    const [repo] = await initRepoWithStore(e, "tty");
+    await Deno.writeTextFile(`${e.home}/.bashrc`, "PS1='mine$ '\n");
+    // Input arrives after the shell started, as typed.
+    const r = await run(e, "sh", [
+      "-c",
+      "(sleep 2; printf 'echo in=$TRUNKS_REPO\\nexit 5\\n') | script -qec trunks /dev/null",
+    ], {
+      cwd: repo,
+      env: { SHELL: "/bin/bash", TERM: "dumb" },
+    });
+    assertEquals(r.code, 5, r.stdout + r.stderr);
+    assertMatch(r.stdout, /\(trunks:tty@primary\) mine\$ /);
+    assertMatch(r.stdout, /in=tty/);
+  },
+});
+
+Deno.test({
   name: "cli: errors are one line, say what to do, and exit non-zero",
   ...opts,
   fn: async () => {
