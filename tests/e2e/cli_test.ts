@@ -161,6 +161,15 @@ Deno.test({
     );
     await git(e, repo, "push", "-q");
     assert(await exists(`${store}/trunks/app.trunk/trunk.json`));
+    // init again repairs a remote someone removed.
+    await git(e, repo, "remote", "remove", "trunks");
+    await trunksOk(e, repo, "init");
+    assertEquals(
+      (await git(e, repo, "remote", "get-url", "trunks")).trim(),
+      `trunks::local://${store}/trunks/app.trunk`,
+    );
+    await commitFile(e, repo, "t2.txt", "t2\n");
+    await git(e, repo, "push", "-q", "trunks", "topic");
     // origin still works, by name, and main still tracks it.
     await git(e, repo, "push", "-q", "origin", "topic");
     const originRefs = await ok(e, "git", [
@@ -755,6 +764,18 @@ Deno.test({
       }
     } finally {
       await store.close();
+    }
+
+    // And the files MinIO keeps on disk for them (data and metadata), when we can see them.
+    const state = Deno.env.get("TRUNKS_TEST_STATE");
+    const onDisk = `${state}/minio/data/${m.TRUNKS_TEST_MINIO_BUCKET}/${prefix}`;
+    if (state && await exists(onDisk)) {
+      const files = await filesUnder(onDisk);
+      assert(files.length > 0);
+      for (const f of files) {
+        const text = new TextDecoder("latin1").decode(await Deno.readFile(f));
+        assert(!text.includes(secret), `secret in ${f}`);
+      }
     }
 
     // Lookup order: TRUNKS_STORAGE_<NAME>_SECRET_KEY wins over the saved value.

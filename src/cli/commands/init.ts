@@ -59,6 +59,8 @@ export const command: Command = {
     }
     const primary = primaryStorage(res.db);
     res.db.close();
+    // Init again repairs: the remote points at the primary whatever happened to git config.
+    if (primary && !adopted) await setRemoteUrl(repo.top, primary.url);
     if (bool(p, "json")) {
       printJson({
         repo: res.name,
