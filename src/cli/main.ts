@@ -4,7 +4,7 @@
  */
 import process from "node:process";
 import { runHelper } from "../helper/helper.ts";
-import { UNSET_REMOTE_URL } from "../local/repo.ts";
+import { UNSET_REMOTE_URL } from "../local/remote.ts";
 import { VERSION } from "../trunk/meta.ts";
 import { describeError, Exit, UsageError } from "./errors.ts";
 

@@ -8,10 +8,9 @@ import { git, GitError, gitText } from "../git/run.ts";
 import { isTrunkUrl, sanitizeTrunkName, splitTrunkPath } from "../storage/trunk_url.ts";
 import { LocalDb } from "./db.ts";
 
-/** The git remote every trunks repository pushes to by default. */
-export const REMOTE = "trunks";
-/** `remote.trunks.url` before any storage is added; the helper answers it with advice. */
-export const UNSET_REMOTE_URL = "trunks::unconfigured";
+import { REMOTE, UNSET_REMOTE_URL } from "./remote.ts";
+
+export { REMOTE, UNSET_REMOTE_URL };
 export const TRUNKS_DIR = ".trunks";
 
 /** A problem the user fixes (one line, says what to do); the CLI exits 1 on it. */
