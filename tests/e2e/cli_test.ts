@@ -869,3 +869,16 @@ Deno.test({
     assertMatch(await trunksOk(e, dir, "--version"), /^trunks \d+\.\d+\.\d+/);
   },
 });
+
+Deno.test({
+  name: "cli: deno task demo (scripts/demo.sh) runs end to end",
+  ...opts,
+  fn: async () => {
+    const e = await makeEnv();
+    const r = await run(e, "bash", [`${REPO_ROOT}/scripts/demo.sh`], { cwd: REPO_ROOT });
+    assertEquals(r.code, 0, r.stdout + r.stderr);
+    assertMatch(r.stdout, /cloned local:\/\/.*\/store\/trunks\/myrepo\.trunk into /);
+    assertMatch(r.stdout, /"state": "in-sync"/);
+    assertMatch(r.stdout, /demo finished/);
+  },
+});
