@@ -98,7 +98,12 @@ export interface InitResult extends Initialized {
  * remote. Running it again changes nothing and says so through `created: false`.
  */
 export async function initRepo(repo: Repo, wanted?: string): Promise<InitResult> {
-  const name = sanitizeTrunkName(wanted ?? basename(repo.top));
+  let name: string;
+  try {
+    name = sanitizeTrunkName(wanted ?? basename(repo.top));
+  } catch (e) {
+    throw new RepoError(`${e instanceof Error ? e.message : e}; pick one with --name`);
+  }
   const existing = await findTrunksDb(repo.top);
   let created = false;
   let dbPath: string;

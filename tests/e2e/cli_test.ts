@@ -613,6 +613,37 @@ Deno.test({
     const show = await trunks(e, repo, "storage", "show", "nope");
     assertEquals(show.code, 1);
     assertMatch(show.stderr, /no storage named "nope"; this repository has: p/);
+    // --json callers get the failure as JSON on stdout too.
+    const showJson = await trunks(e, repo, "storage", "show", "nope", "--json");
+    assertEquals(JSON.parse(showJson.stdout), {
+      error: 'no storage named "nope"; this repository has: p',
+      exitCode: 1,
+    });
+    // A repository named like another project's trunk: warned, not refused.
+    await git(e, repo, "push", "-q");
+    const same = await newRepo(e, "errs");
+    await trunksOk(e, same, "init");
+    const clash = await trunks(
+      e,
+      same,
+      "storage",
+      "add",
+      "--name",
+      "p",
+      "--backend",
+      "local",
+      "--path",
+      store,
+      "--json",
+    );
+    assertEquals(clash.code, 0, clash.stderr);
+    assertEquals(JSON.parse(clash.stdout).unrelatedTrunk, true);
+    assertMatch(clash.stderr, /shares no commit with this repository/);
+    // A name with nothing usable in it asks for --name.
+    const dots = await newRepo(e, "...");
+    const bad = await trunks(e, dots, "init");
+    assertEquals(bad.code, 1);
+    assertMatch(bad.stderr, /no usable characters; pick one with --name/);
   },
 });
 

@@ -15,6 +15,11 @@ import type { Command } from "../main.ts";
 import { pingUrl, storageView } from "../storage_state.ts";
 import { backendFlags, buildTarget } from "../storage_target.ts";
 import { readMeta } from "../../trunk/meta.ts";
+import { Trunk } from "../../trunk/trunk.ts";
+import { MemoryCache } from "../../trunk/cache.ts";
+import { git } from "../../git/run.ts";
+import { existingObjects } from "../../git/repo.ts";
+import { writerName } from "../../helper/resolve.ts";
 
 function usage(): string {
   const lines = [
@@ -136,6 +141,7 @@ export const command: Command = {
         );
       }
       const trunkExists = await existingTrunk(target.url, target.resolved);
+      const unrelated = trunkExists && !mirror && await unrelatedTrunk(target.url, target.resolved);
       const row = insertStorage(ctx.db, {
         name,
         role: mirror ? "mirror" : "primary",
@@ -145,10 +151,16 @@ export const command: Command = {
         secrets: target.secrets,
       });
       if (!mirror) await setRemoteUrl(ctx.repo.top, target.url);
+      if (unrelated) {
+        console.error(
+          `trunks: note: the trunk already at ${target.url} shares no commit with this repository; if it belongs to another project, remove this storage (trunks storage remove ${name}) and re-run trunks init --name <other name>`,
+        );
+      }
       if (json) {
         printJson({
           ...storageView(row),
           trunkExists,
+          unrelatedTrunk: unrelated,
           probe: {
             ok: probe.ok,
             exclusiveCreate: probe.exclusiveCreate,
@@ -184,6 +196,25 @@ async function existingTrunk(url: string, settings: Settings): Promise<boolean> 
   const store = await openStore(url, settings);
   try {
     return (await readMeta(store)) !== null;
+  } finally {
+    await store.close();
+  }
+}
+
+/**
+ * True when the trunk has branches, this repository has commits, and none of the trunk's
+ * tips is known here: likely another project that happens to have the same name.
+ */
+async function unrelatedTrunk(url: string, settings: Settings): Promise<boolean> {
+  const store = await openStore(url, settings);
+  try {
+    const trunk = await Trunk.open(store, new MemoryCache(), writerName());
+    const tips = [...Trunk.liveRefs(await trunk.refState()).values()]
+      .filter((e) => !e.symref).map((e) => e.new);
+    if (tips.length === 0) return false;
+    const hasCommits = (await git(["rev-parse", "-q", "--verify", "HEAD"], { okCodes: [1] }))
+      .code === 0;
+    return hasCommits && (await existingObjects(tips)).size === 0;
   } finally {
     await store.close();
   }
