@@ -153,7 +153,9 @@ export const command: Command = {
       if (!mirror) await setRemoteUrl(ctx.repo.top, target.url);
       if (unrelated) {
         console.error(
-          `trunks: note: the trunk already at ${target.url} shares no commit with this repository; if it belongs to another project, remove this storage (trunks storage remove ${name}) and re-run trunks init --name <other name>`,
+          `trunks: note: the trunk already at ${target.url} shares no commit with this repository; if it belongs to another project, remove this storage (trunks storage remove ${name}) and add it again with --url ${
+            target.url.replace(/\/[^/?]+\.trunk(\?|$)/, "/<other name>.trunk$1")
+          }`,
         );
       }
       if (json) {
