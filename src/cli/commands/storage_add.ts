@@ -40,12 +40,15 @@ function usage(): string {
     "backends and their options:",
   ];
   const seen = new Set<string>();
-  for (const scheme of knownSchemes()) {
+  // Local disk first: it is what the 60-second start uses.
+  const schemes = knownSchemes().sort((a, b) => Number(b === "local") - Number(a === "local"));
+  for (const scheme of schemes) {
     const spec = backendSpec(scheme)!;
     if (seen.has(spec.schemes[0])) continue;
     seen.add(spec.schemes[0]);
     lines.push(`  ${spec.schemes.join(", ")}: ${spec.description}`);
     for (const s of spec.settings) {
+      if (s.key === "single-writer") continue; // a general flag, above
       lines.push(`      --${s.key.padEnd(18)} ${s.help}${s.secret ? " (secret)" : ""}`);
     }
   }
