@@ -6,6 +6,7 @@
 import { assert, assertEquals, assertMatch } from "../assert.ts";
 import {
   commitFile,
+  e2eBackends,
   type Env,
   git,
   makeEnv,
@@ -900,6 +901,59 @@ Deno.test({
     assertMatch(await trunksOk(e, dir, "--version"), /^trunks \d+\.\d+\.\d+/);
   },
 });
+
+for (const backend of e2eBackends()) {
+  Deno.test({
+    name: `cli ${backend.name}: storage add --url, git push, trunks clone, status in sync`,
+    ...opts,
+    fn: async () => {
+      // Credentials from the provider's own variables (the backend's env).
+      const e = await makeEnv(backend.env);
+      const repo = await newRepo(e, "everywhere");
+      await trunksOk(e, repo, "init");
+      const root = await backend.root();
+      const added = await trunksJson<{ url: string; probe: { exclusiveCreate: boolean } }>(
+        e,
+        repo,
+        "storage",
+        "add",
+        "--name",
+        "primary",
+        "--url",
+        root,
+      );
+      assertEquals(added.probe.exclusiveCreate, true);
+      const u = new URL(root);
+      u.pathname = `${u.pathname.replace(/\/+$/, "")}/trunks/everywhere.trunk`;
+      assertEquals(added.url, u.toString());
+      await git(e, repo, "checkout", "-q", "-b", "feature/x");
+      await commitFile(e, repo, "x.txt", "x\n");
+      await git(e, repo, "push", "-q");
+      const sandbox = await Deno.makeTempDir();
+      const cloned = await trunksJson<{ dir: string; branch: string }>(
+        e,
+        sandbox,
+        "clone",
+        added.url,
+        "-b",
+        "feature/x",
+      );
+      assertEquals(
+        (await git(e, cloned.dir, "rev-parse", "HEAD")).trim(),
+        (await git(e, repo, "rev-parse", "HEAD")).trim(),
+      );
+      const st = await trunksJson<{ trunk: { state: string }; storages: { refs: number }[] }>(
+        e,
+        cloned.dir,
+        "status",
+      );
+      assertEquals(st.trunk.state, "in-sync");
+      assertEquals(st.storages[0].refs, 1);
+      const ping = await trunksJson<{ ok: boolean }>(e, repo, "storage", "ping");
+      assertEquals(ping.ok, true);
+    },
+  });
+}
 
 Deno.test({
   name: "cli: deno task demo (scripts/demo.sh) runs end to end",
