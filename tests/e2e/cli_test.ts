@@ -967,3 +967,67 @@ Deno.test({
     assertMatch(r.stdout, /demo finished/);
   },
 });
+
+/** s3rver ignores If-None-Match: storage add must catch that and refuse it for shared use. */
+const s3rver = serverEnv("s3rver", [
+  "TRUNKS_TEST_S3RVER_ENDPOINT",
+  "TRUNKS_TEST_S3RVER_ACCESS_KEY",
+  "TRUNKS_TEST_S3RVER_SECRET_KEY",
+  "TRUNKS_TEST_S3RVER_BUCKET",
+]);
+
+Deno.test({
+  name: "cli s3rver: a store without exclusive create is refused unless --single-writer",
+  ignore: !s3rver,
+  ...opts,
+  fn: async () => {
+    const s = s3rver!;
+    const e = await makeEnv({
+      AWS_ACCESS_KEY_ID: s.TRUNKS_TEST_S3RVER_ACCESS_KEY,
+      AWS_SECRET_ACCESS_KEY: s.TRUNKS_TEST_S3RVER_SECRET_KEY,
+      AWS_REGION: "us-east-1",
+    });
+    const repo = await newRepo(e, "lax");
+    await trunksOk(e, repo, "init");
+    const add = [
+      "storage",
+      "add",
+      "--name",
+      "primary",
+      "--backend",
+      "s3",
+      "--bucket",
+      s.TRUNKS_TEST_S3RVER_BUCKET,
+      "--prefix",
+      `cli-${crypto.randomUUID()}`,
+      "--endpoint",
+      s.TRUNKS_TEST_S3RVER_ENDPOINT,
+    ];
+    const refused = await trunks(e, repo, ...add);
+    assertEquals(refused.code, 1);
+    assertMatch(
+      refused.stderr,
+      /failed its check: .* does not honour exclusive create.*--single-writer.*nothing was saved/,
+    );
+    assertEquals((await trunksJson<{ storages: [] }>(e, repo, "storage", "list")).storages, []);
+    const accepted = await trunksJson<{ singleWriter: boolean }>(
+      e,
+      repo,
+      ...add,
+      "--single-writer",
+    );
+    assertEquals(accepted.singleWriter, true);
+    assertMatch(await trunksOk(e, repo, "storage", "list"), /\(single writer\)/);
+    const ping = await trunksJson<{ ok: boolean; storages: { exclusiveCreate: boolean }[] }>(
+      e,
+      repo,
+      "storage",
+      "ping",
+    );
+    assertEquals([ping.ok, ping.storages[0].exclusiveCreate], [true, false]);
+    await git(e, repo, "push", "-q");
+    const st = await trunksJson<{ trunk: { state: string } }>(e, repo, "status");
+    assertEquals(st.trunk.state, "in-sync");
+    assertMatch(await trunksOk(e, repo, "status"), /primary \(primary, s3, single writer\)/);
+  },
+});

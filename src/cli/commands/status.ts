@@ -229,7 +229,8 @@ export const command: Command = {
         : st.reachable
         ? st.trunkExists ? `ok, ${st.refs} ref(s)` : "ok, no trunk yet (first push creates it)"
         : `UNREACHABLE: ${st.error}`;
-      console.log(`storage:  ${st.name} (${st.role}, ${st.backend}) ${st.url}: ${state}`);
+      const sw = st.singleWriter ? ", single writer" : "";
+      console.log(`storage:  ${st.name} (${st.role}, ${st.backend}${sw}) ${st.url}: ${state}`);
     }
     const c = s.changes;
     console.log(
