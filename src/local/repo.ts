@@ -121,15 +121,25 @@ export async function initRepo(repo: Repo, wanted?: string): Promise<InitResult>
       );
     }
   } else {
-    await Deno.mkdir(`${repo.top}/${TRUNKS_DIR}`, { recursive: true });
+    // Inline secrets live here: readable by the owner only.
+    await Deno.mkdir(`${repo.top}/${TRUNKS_DIR}`, { recursive: true, mode: 0o700 });
     dbPath = `${repo.top}/${TRUNKS_DIR}/${name}.trunk`;
+    await Deno.writeFile(dbPath, new Uint8Array(), { mode: 0o600, createNew: true });
     db = new LocalDb(dbPath);
     db.setValue("repo", name);
     created = true;
   }
+  await ownerOnly(dbPath);
   await excludeTrunksDir(repo.top);
   await configureRemote(repo.top);
   return { repo, db, name: db.getValue("repo") ?? name, dbPath, created };
+}
+
+/** chmod 600 the database (SQLite gives its -wal and -shm files the same mode). */
+export async function ownerOnly(dbPath: string): Promise<void> {
+  if (Deno.build.os === "windows") return;
+  await Deno.chmod(dbPath, 0o600);
+  await Deno.chmod(dbPath.slice(0, dbPath.lastIndexOf("/")), 0o700);
 }
 
 /** Add `/.trunks/` to `info/exclude` (never to a tracked .gitignore: no change to commit). */

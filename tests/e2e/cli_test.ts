@@ -103,7 +103,9 @@ Deno.test({
     const repo = `${parent}/myrepo`;
     assertEquals(await git(e, repo, "status", "--porcelain"), "");
     assert(!(await git(e, repo, "ls-files")).includes(".trunks"));
-    assert(await exists(`${repo}/.trunks/myrepo.trunk`));
+    // Inline secrets may live in it: the owner's only.
+    assertEquals((await Deno.stat(`${repo}/.trunks/myrepo.trunk`)).mode! & 0o777, 0o600);
+    assertEquals((await Deno.stat(`${repo}/.trunks`)).mode! & 0o777, 0o700);
     // The pushed branch is really there: plain git clones it.
     const other = `${await Deno.makeTempDir()}/other`;
     await ok(e, "git", ["clone", "-q", `trunks::local://${trunkDir}`, other]);
