@@ -412,6 +412,11 @@ Deno.test({
     assert(await exists(`${repo}/from-clone.txt`));
     const fetched = await trunks(e, repo, "fetch");
     assertEquals(fetched.code, 0);
+    // --all pushes every branch (no HEAD refspec added beside it).
+    await git(e, repo, "branch", "side");
+    const all = await trunks(e, repo, "push", "--all");
+    assertEquals(all.code, 0, all.stderr);
+    assertMatch(await git(e, repo, "ls-remote", "trunks"), /refs\/heads\/side/);
 
     // The wrappers keep git's exit code: a non-fast-forward push is refused.
     await git(e, repo, "reset", "-q", "--hard", "HEAD~1");
