@@ -1,4 +1,7 @@
 /** `trunks storage add`: connect a named storage after real I/O against it. */
+import { existingObjects } from "../../git/repo.ts";
+import { git } from "../../git/run.ts";
+import { writerName } from "../../helper/resolve.ts";
 import { openInitialized, setRemoteUrl } from "../../local/repo.ts";
 import {
   getStorage,
@@ -8,18 +11,15 @@ import {
   validStorageName,
 } from "../../local/storages.ts";
 import { backendSpec, knownSchemes, openStore, type Settings } from "../../storage/registry.ts";
+import { isTrunkUrl } from "../../storage/trunk_url.ts";
+import { MemoryCache } from "../../trunk/cache.ts";
+import { TrunkError } from "../../trunk/errors.ts";
+import { Trunk } from "../../trunk/trunk.ts";
 import { bool, type OptionSpec, parseCommand, printJson, str } from "../args.ts";
 import { describeError, UsageError } from "../errors.ts";
-import { isTrunkUrl } from "../../storage/trunk_url.ts";
 import type { Command } from "../main.ts";
 import { pingUrl, storageView } from "../storage_state.ts";
 import { backendFlags, buildTarget } from "../storage_target.ts";
-import { readMeta } from "../../trunk/meta.ts";
-import { Trunk } from "../../trunk/trunk.ts";
-import { MemoryCache } from "../../trunk/cache.ts";
-import { git } from "../../git/run.ts";
-import { existingObjects } from "../../git/repo.ts";
-import { writerName } from "../../helper/resolve.ts";
 
 function usage(): string {
   const lines = [
@@ -143,8 +143,7 @@ export const command: Command = {
           `storage ${name} (${probe.url}) ${what}: ${probe.error}; nothing was saved`,
         );
       }
-      const trunkExists = await existingTrunk(target.url, target.resolved);
-      const unrelated = trunkExists && !mirror && await unrelatedTrunk(target.url, target.resolved);
+      const { exists: trunkExists, unrelated } = await inspectTrunk(target.url, target.resolved);
       const row = insertStorage(ctx.db, {
         name,
         role: mirror ? "mirror" : "primary",
@@ -176,7 +175,7 @@ export const command: Command = {
         return 0;
       }
       console.log(
-        `added ${row.role} storage ${row.name} (${row.backend}): ${storageView(row).url}`,
+        `added storage ${row.name} (${row.role}, ${row.backend}): ${storageView(row).url}`,
       );
       console.log(
         `  checked: write, read, list, exclusive create ${
@@ -197,29 +196,31 @@ export const command: Command = {
   },
 };
 
-async function existingTrunk(url: string, settings: Settings): Promise<boolean> {
-  const store = await openStore(url, settings);
-  try {
-    return (await readMeta(store)) !== null;
-  } finally {
-    await store.close();
-  }
-}
-
 /**
- * True when the trunk has branches, this repository has commits, and none of the trunk's
- * tips is known here: likely another project that happens to have the same name.
+ * Is there a trunk already, and does it look like another project's: it has branches,
+ * this repository has commits, and none of the trunk's tips is known here.
  */
-async function unrelatedTrunk(url: string, settings: Settings): Promise<boolean> {
+async function inspectTrunk(
+  url: string,
+  settings: Settings,
+): Promise<{ exists: boolean; unrelated: boolean }> {
   const store = await openStore(url, settings);
   try {
-    const trunk = await Trunk.open(store, new MemoryCache(), writerName());
+    let trunk: Trunk;
+    try {
+      trunk = await Trunk.open(store, new MemoryCache(), writerName());
+    } catch (e) {
+      if (e instanceof TrunkError && e.code === "not-a-trunk") {
+        return { exists: false, unrelated: false };
+      }
+      throw e;
+    }
     const tips = [...Trunk.liveRefs(await trunk.refState()).values()]
       .filter((e) => !e.symref).map((e) => e.new);
-    if (tips.length === 0) return false;
+    if (tips.length === 0) return { exists: true, unrelated: false };
     const hasCommits = (await git(["rev-parse", "-q", "--verify", "HEAD"], { okCodes: [1] }))
       .code === 0;
-    return hasCommits && (await existingObjects(tips)).size === 0;
+    return { exists: true, unrelated: hasCommits && (await existingObjects(tips)).size === 0 };
   } finally {
     await store.close();
   }
