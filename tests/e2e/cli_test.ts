@@ -906,6 +906,11 @@ Deno.test({
       assertMatch(h.stdout, new RegExp(`^usage: trunks storage ${s}`), s);
     }
     assertMatch(await trunksOk(e, dir, "--version"), /^trunks \d+\.\d+\.\d+/);
+    // install-helper writes a shim git can use.
+    const bin = `${dir}/bin`;
+    assertMatch(await trunksOk(e, dir, "install-helper", bin), /installed .*git-remote-trunks/);
+    const shim = await run(e, `${bin}/git-remote-trunks`, [], { cwd: dir });
+    assertMatch(shim.stderr, /usage: git-remote-trunks/);
   },
 });
 
