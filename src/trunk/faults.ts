@@ -3,8 +3,10 @@
  * process with SIGKILL when it reaches that point, exactly like a sandbox dying there.
  * `TRUNKS_FAULT=<point>:<n>` fires on the n-th time the point is reached.
  *
- * Every point is listed in FAULT_POINTS, so the suite kills a push or fetch at each of
- * them (tests/reliability/crash_test.ts) and a new point is covered by adding it here.
+ * The points of a plain push and fetch through the helper are listed in FAULT_POINTS:
+ * tests/reliability/crash_test.ts kills a push or fetch at each of them and fails when
+ * one is not exercised. Other layers (GC, mirrors, large blobs, the library) may use
+ * their own names; list one here once the crash suite can reach it.
  */
 export const FAULT_POINTS = {
   "push:after-pack": "pack built locally, nothing uploaded",
@@ -25,7 +27,7 @@ export type FaultPointName = keyof typeof FAULT_POINTS;
 const seen = new Map<string, number>();
 const spec = Deno.env.get("TRUNKS_FAULT") ?? "";
 
-export function faultPoint(point: FaultPointName): void {
+export function faultPoint(point: string): void {
   if (!spec) return;
   const [, name, nth] = /^(.*?)(?::(\d+))?$/.exec(spec)!;
   if (name !== point) return;
