@@ -231,7 +231,8 @@ if (minio) {
         const took = Date.now() - t0;
         assert(r.code !== 0);
         show(r.stderr);
-        assert(took < 20_000, `took ${took}ms with a 2s bound`);
+        // Far below what one unanswered request costs without the bound (120s per try).
+        assert(took < 45_000, `took ${took}ms with a 2s bound`);
         assertMatch(
           trunksLine(r.stderr),
           /s3:\/\/.* did not answer \(get trunk\.json\) within 2s; check the network and the endpoint, or raise TRUNKS_STORE_TIMEOUT/,

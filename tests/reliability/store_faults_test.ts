@@ -290,7 +290,7 @@ Deno.test({
       const t0 = performance.now();
       const err = await assertRejects(call as () => Promise<unknown>, StoreError);
       const took = performance.now() - t0;
-      assert(took >= 250 && took < 2000, `${what}: failed after ${took}ms`);
+      assert(took >= 250 && took < 5000, `${what}: failed after ${took}ms`);
       assertMatch(
         err.message,
         new RegExp(
