@@ -56,7 +56,23 @@ function keyProblem(data: Uint8Array, passphrase?: string): string | null {
   return null;
 }
 
-export function resolveSftpConfig(url: URL, settings: Settings, env: Env): SftpConfig {
+/**
+ * Settings may also come from the environment, for sandboxes and CI that use a bare
+ * `trunks::sftp://...` remote without `trunks storage add` (names as rclone's):
+ * TRUNKS_SFTP_KEY_FILE, TRUNKS_SFTP_KEY_PASSPHRASE, TRUNKS_SFTP_KNOWN_HOSTS,
+ * TRUNKS_SFTP_HOST_KEY; the password from SSHPASS (as `sshpass -e` reads it).
+ */
+const ENV_FALLBACK: Record<string, string> = {
+  "key-file": "TRUNKS_SFTP_KEY_FILE",
+  "key-passphrase": "TRUNKS_SFTP_KEY_PASSPHRASE",
+  "known-hosts": "TRUNKS_SFTP_KNOWN_HOSTS",
+  "host-key": "TRUNKS_SFTP_HOST_KEY",
+  password: "SSHPASS",
+};
+
+export function resolveSftpConfig(url: URL, given: Settings, env: Env): SftpConfig {
+  const settings: Settings = { ...given };
+  for (const [k, v] of Object.entries(ENV_FALLBACK)) settings[k] ||= env(v);
   if (url.search) fail(`URL parameters are not used by sftp:// URLs (${url.search})`);
   const host = decodeURIComponent(url.hostname).replace(/^\[(.*)\]$/, "$1");
   if (!host) fail(`the URL names no host: sftp://user@host[:port]/path`);
@@ -112,7 +128,8 @@ export function resolveSftpConfig(url: URL, settings: Settings, env: Env): SftpC
       tried.push(`key ${file}`);
     }
   }
-  const password = settings.password || (url.password ? decodeURIComponent(url.password) : "");
+  const password = given.password || (url.password ? decodeURIComponent(url.password) : "") ||
+    settings.password;
   if (password) {
     auth.push({ type: "password", username: user, password });
     tried.push("password");
