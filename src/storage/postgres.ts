@@ -25,7 +25,7 @@ import {
 } from "./store.ts";
 
 /** Values up to this size are stored inline; larger ones in parts of this size. */
-export const PART_SIZE = 8 * 1024 * 1024;
+export const PART_SIZE = 4 * 1024 * 1024;
 /** Parts written concurrently by one put (memory: about this many parts plus one). */
 const PARTS_IN_FLIGHT = 3;
 const LIST_PAGE = 1000;

@@ -8,11 +8,11 @@ const env = serverEnv("postgres", ["TRUNKS_TEST_PG_URL", "TRUNKS_TEST_PG_PASSWOR
 
 const freshUrl = () => `${env!.TRUNKS_TEST_PG_URL}/contract-${crypto.randomUUID()}/trunks/c.trunk`;
 
-// Above the 8 MiB part size: the streamed put is stored in 3 parts.
+// Above the 4 MiB part size: the streamed put is stored in 4 parts.
 storeContract(
   "postgres",
   async () => await openStore(freshUrl(), { password: env!.TRUNKS_TEST_PG_PASSWORD }),
-  { bigObject: 2 * 8 * 1024 * 1024 + 12345 },
+  { bigObject: 3 * 4 * 1024 * 1024 + 12345 },
   { ignore: env === null },
 );
 
