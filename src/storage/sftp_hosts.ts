@@ -104,7 +104,9 @@ export type HostKeyVerdict =
 
 /**
  * Accept `offered` for host:port if a non-revoked known_hosts entry has it or its
- * fingerprint is in `accepted`. The refusal message shows the fingerprint and what to do.
+ * fingerprint is in `accepted` (the user's explicit `--host-key`, which also accepts a
+ * key that differs from known_hosts; a revoked key never). The refusal message shows
+ * the fingerprint and what to do.
  */
 export function verifyHostKey(
   offered: Uint8Array,
@@ -136,7 +138,8 @@ export function verifyHostKey(
       reason: "changed",
       message: `sftp: HOST KEY CHANGED for ${name}: the server offered ${type} ${fp}, ` +
         `but ${where} lists a different key. This may be an attack; if the change is ` +
-        `expected, remove the old entry (ssh-keygen -R '${name}') and add the new one`,
+        `expected, remove the old entry (ssh-keygen -R '${name}') and add the new one, ` +
+        `or accept this key explicitly with --host-key ${fp}`,
     };
   }
   return {
