@@ -521,24 +521,22 @@ export class SftpStore implements Store {
     assertKey(key);
     let mayHaveApplied = false;
     for (let attempt = 1;; attempt++) {
+      if (mayHaveApplied) {
+        // The connection dropped: the last try's rename may have happened, its answer lost.
+        const stored = await getBytes(this, key);
+        if (stored !== null) return equalBytes(stored, data);
+      }
       try {
         return await this.#with(false, async (s, conn) => {
-          if (mayHaveApplied) {
-            // The last try's rename may have happened with only its answer lost.
-            const stored = await getBytes(this, key);
-            if (stored !== null) return equalBytes(stored, data);
-          }
           const tmp = await this.#upload(s, conn, key, data);
           const path = this.#path(conn, key);
           countRequest("sftp", "rename");
           try {
+            // Plain SSH_FXP_RENAME: refused when the target exists. Never posix-rename here.
             await call((cb) => s.rename(tmp, path, cb));
             return true;
           } catch (e) {
-            if (conn.dead) {
-              mayHaveApplied = true;
-              throw new ConnectionLost("connection lost during rename");
-            }
+            if (conn.dead) throw new ConnectionLost("connection lost during rename");
             s.unlink(tmp, () => {});
             const st = await call<Attrs>((cb) => s.stat(path, cb)).catch(() => null);
             if (st && !isDir(st)) return false;
@@ -549,6 +547,7 @@ export class SftpStore implements Store {
         const dropped = e instanceof StoreError && e.code === "unreachable" &&
           /dropped/.test(e.message);
         if (!dropped || attempt >= 3) throw e;
+        mayHaveApplied = true;
       }
     }
   }
