@@ -133,9 +133,9 @@ export function resolvePgConfig(url: URL, settings: Settings, env: Env): PgConfi
     schema,
     prefix,
     sslmode,
-    sslrootcert: q.get("sslrootcert") ?? env("PGSSLROOTCERT") ?? undefined,
-    sslcert: q.get("sslcert") ?? env("PGSSLCERT") ?? undefined,
-    sslkey: q.get("sslkey") ?? env("PGSSLKEY") ?? undefined,
+    sslrootcert: settings.sslrootcert || q.get("sslrootcert") || env("PGSSLROOTCERT") || undefined,
+    sslcert: settings.sslcert || q.get("sslcert") || env("PGSSLCERT") || undefined,
+    sslkey: settings.sslkey || q.get("sslkey") || env("PGSSLKEY") || undefined,
     connectTimeoutMs: seconds(
       q.get("connect_timeout") ?? env("PGCONNECT_TIMEOUT"),
       "connect_timeout",

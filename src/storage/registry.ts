@@ -180,7 +180,9 @@ function hostPort(host: string, port: string | undefined): string {
 const pathSegments = (p: string | undefined): string =>
   (p ?? "").split("/").filter(Boolean).map(encodeURIComponent).join("/");
 
-const PG_QUERY = ["schema", "sslmode", "sslrootcert", "sslcert", "sslkey"];
+// Shared by every machine using the storage, so in the URL; certificate and key files are
+// paths on this machine and stay in its local settings.
+const PG_QUERY = ["schema", "sslmode"];
 registerBackend({
   schemes: ["postgres", "postgresql"],
   description: "PostgreSQL (tables created on first use)",
