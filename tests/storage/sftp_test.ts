@@ -312,7 +312,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "sftp errors: missing root, permission denied, unreachable port",
+  name: "sftp: missing root, permission denied, home-relative paths, unreachable port",
   ignore,
   ...opts,
   fn: async () => {
@@ -332,6 +332,14 @@ Deno.test({
       "permission denied",
     );
     assertEquals((err as StoreError).code, "access-denied");
+
+    // `/~/` is the login's home directory (which exists: it is the storage root here).
+    const home = url(`sftp://${b.username}@${b.host}/~/trunks/t-${crypto.randomUUID()}.trunk`);
+    await withStore(home, keySettings(), async (s) => {
+      assert(await s.create("refs/r/1", enc.encode("home")));
+      assertEquals((await s.list("refs/")).map((e) => e.key), ["refs/r/1"]);
+      await s.delete("refs/r/1");
+    });
 
     const closed = Number(b.port) === 1 ? 2 : Number(b.port) - 1;
     err = await assertRejects(
