@@ -61,8 +61,10 @@ CFG
 TRUNKS_TEST_SFTP_URL=sftp://$user@127.0.0.1:$port$root
 TRUNKS_TEST_SFTP_KEY=$dir/client_ed25519
 TRUNKS_TEST_SFTP_KNOWN_HOSTS=$dir/known_hosts
-TRUNKS_TEST_SFTP_PASSWORD=$SSHD_PASSWORD
 ENV
+  # Only a root sshd can check a password (the test user's, set above).
+  [ "$(id -u)" = 0 ] && echo "TRUNKS_TEST_SFTP_PASSWORD=$SSHD_PASSWORD" >>"$dir/env"
+  return 0
 }
 
 stop() {
