@@ -58,6 +58,15 @@ const textTypes = {
   },
 };
 
+/**
+ * Values are read as `encode(..., 'base64')`: a third of the text of bytea's hex form,
+ * decoded natively (the line breaks PostgreSQL adds are skipped by the decoder).
+ */
+function fromBase64(b64: string): Uint8Array {
+  const b = Buffer.from(b64, "base64");
+  return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+}
+
 const NETWORK_CODES = new Set([
   "ECONNREFUSED",
   "ENOTFOUND",
@@ -328,19 +337,20 @@ export class PostgresStore implements Store {
     const offset = range?.offset ?? 0;
     const want = range?.length ?? Infinity;
     const r = await this.#q<
-      { size: number; part_size: number; upload: string | null; data: Uint8Array | null }
+      { size: number; part_size: number; upload: string | null; b64: string | null }
     >(
       "get",
       key,
       `SELECT size, part_size, upload,
-              CASE WHEN upload IS NULL THEN substring(data FROM $2::int FOR $3::int) END AS data
+              CASE WHEN upload IS NULL
+                THEN encode(substring(data FROM $2::int FOR $3::int), 'base64') END AS b64
          FROM ${this.#objects} WHERE key = $1`,
       [k, Math.min(offset, 2 ** 31 - 2) + 1, Math.min(want, 2 ** 31 - 1)],
     );
     const row = r.rows[0];
     if (!row) return null;
     if (row.upload === null) {
-      const bytes = row.data ?? new Uint8Array();
+      const bytes = fromBase64(row.b64 ?? "");
       countBytes("down", bytes.byteLength);
       return new Blob([bytes as Uint8Array<ArrayBuffer>]).stream();
     }
@@ -366,14 +376,15 @@ export class PostgresStore implements Store {
       const n = Math.floor(from / partSize);
       const inPart = from - n * partSize;
       const len = Math.min(partSize - inPart, end - from);
-      const r = await this.#q<{ data: Uint8Array }>(
+      const r = await this.#q<{ b64: string }>(
         "get-part",
         key,
-        `SELECT substring(data FROM $3::int FOR $4::int) AS data FROM ${this.#parts}
-          WHERE upload = $1 AND n = $2`,
+        `SELECT encode(substring(data FROM $3::int FOR $4::int), 'base64') AS b64
+           FROM ${this.#parts} WHERE upload = $1 AND n = $2`,
         [upload, n, inPart + 1, len],
       );
-      const data = r.rows[0]?.data;
+      const b64 = r.rows[0]?.b64;
+      const data = b64 === undefined ? undefined : fromBase64(b64);
       if (!data || data.byteLength !== len) {
         throw new StoreError(
           `postgres: ${key} changed or was deleted while being read (part ${n} of upload ${upload})`,
