@@ -533,8 +533,16 @@ export class PostgresStore implements Store {
     return { upload, size };
   }
 
+  /**
+   * Remove the parts of an upload that did not become an object. Guarded: when a commit's
+   * answer was lost, the object row may exist after all, and its parts must stay.
+   */
   async #dropParts(upload: string): Promise<void> {
-    await this.#raw(`DELETE FROM ${this.#parts} WHERE upload = $1`, [upload]).catch(() => {});
+    await this.#raw(
+      `DELETE FROM ${this.#parts} WHERE upload = $1
+         AND NOT EXISTS (SELECT 1 FROM ${this.#objects} WHERE upload = $1)`,
+      [upload],
+    ).catch(() => {});
   }
 
   async create(key: string, data: Uint8Array): Promise<boolean> {
@@ -570,6 +578,13 @@ export class PostgresStore implements Store {
         if (upload) await this.#dropParts(upload);
         if (!mayHaveApplied) return false;
         // An earlier try may have committed and only the answer was lost.
+        if (upload) {
+          const row = await this.#raw<{ upload: string | null }>(
+            `SELECT upload FROM ${this.#objects} WHERE key = $1`,
+            [k],
+          );
+          return row.rows[0]?.upload === upload;
+        }
         const stored = await getBytes(this, key);
         return stored !== null && equalBytes(stored, data);
       } catch (e) {
