@@ -43,9 +43,13 @@ start() {
     --auth-local=trust --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 ||
     { cat "$dir/initdb.log" >&2; return 1; }
   rm -f "$data/pwfile"
+  # TLS with a throwaway CA, so sslmode=require / verify-full are tested for real.
+  make_certs "$data" || return 1
+  [ "$(id -u)" = 0 ] && chown "$PG_OS_USER" "$data/server.key" "$data/server.crt"
   # Throwaway data: durability settings off for speed.
   local server=("$bin/postgres" -D "$data/db" -h 127.0.0.1 -p "$port" -k "$data"
-    -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200)
+    -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200
+    -c ssl=on -c "ssl_cert_file=$data/server.crt" -c "ssl_key_file=$data/server.key")
   if [ "$(id -u)" = 0 ]; then
     run_bg "$dir" runuser -u "$PG_OS_USER" -- "${server[@]}"
   else
@@ -62,7 +66,22 @@ start() {
   cat >"$dir/env" <<ENV
 TRUNKS_TEST_PG_URL=postgres://$PG_USER@127.0.0.1:$port/$PG_DB
 TRUNKS_TEST_PG_PASSWORD=$PG_PASSWORD
+TRUNKS_TEST_PG_CA=$dir/ca.crt
 ENV
+  cp "$data/ca.crt" "$dir/ca.crt"
+}
+
+# make_certs DIR: ca.crt, and server.crt/server.key for 127.0.0.1 and localhost signed by it.
+make_certs() {
+  local d=$1
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=trunks test CA" \
+    -keyout "$d/ca.key" -out "$d/ca.crt" >/dev/null 2>&1 || return 1
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
+    -keyout "$d/server.key" -out "$d/server.csr" >/dev/null 2>&1 || return 1
+  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$d/san.ext"
+  openssl x509 -req -in "$d/server.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -CAcreateserial \
+    -days 2 -extfile "$d/san.ext" -out "$d/server.crt" >/dev/null 2>&1 || return 1
+  chmod 600 "$d/server.key"
 }
 
 stop() {

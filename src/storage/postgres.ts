@@ -8,6 +8,7 @@
  */
 import pg from "pg";
 import { Buffer } from "node:buffer";
+import { isIP } from "node:net";
 import { equalBytes, fixedParts } from "./bytes.ts";
 import { countBytes, countRequest } from "./metrics.ts";
 import { type Env, type PgConfig, resolvePgConfig } from "./postgres_config.ts";
@@ -181,7 +182,8 @@ export class PostgresStore implements Store {
       cert: read(c.sslcert),
       key: read(c.sslkey),
       ...(c.sslmode === "verify-ca" ? { checkServerIdentity: () => undefined } : {}),
-      ...(c.host.startsWith("/") ? {} : { servername: c.host }),
+      // SNI names a host; an IP address (or a socket) has none to send.
+      ...(c.host.startsWith("/") || isIP(c.host) ? {} : { servername: c.host }),
     };
   }
 
@@ -202,13 +204,13 @@ export class PostgresStore implements Store {
       const msg = errMessage(e);
       const fallback = (this.#cfg.sslmode === "prefer" && /does not support SSL/i.test(msg)) ||
         (this.#cfg.sslmode === "allow" && errCode(e) === "28000" && /no encryption/i.test(msg));
-      if (!fallback) throw this.#wrap(e, "connect to", this.#where());
+      if (!fallback) throw this.#wrap(e, "connect", "");
       const old = this.#pool;
       this.#tlsOn = !this.#tlsOn;
       this.#pool = this.#newPool();
       await old.end().catch(() => {});
       await this.#checkSchema().catch((e) => {
-        throw this.#wrap(e, "connect to", this.#where());
+        throw this.#wrap(e, "connect", "");
       });
     }
   }
@@ -674,7 +676,8 @@ export class PostgresStore implements Store {
     const c = this.#cfg;
     const code = errCode(e);
     let msg = errMessage(e);
-    if (c.password) msg = msg.replaceAll(c.password, "***");
+    // Defence in depth (server messages carry no passwords); a very short one would only mangle text.
+    if (c.password && c.password.length >= 4) msg = msg.replaceAll(c.password, "***");
     const what = key ? `${op} ${key}` : op;
     const server = `${c.host}:${c.port}`;
     if (
@@ -736,6 +739,13 @@ export class PostgresStore implements Store {
           code || msg
         }); check the host and port and that the server is running`,
         "unreachable",
+        { cause: e },
+      );
+    }
+    if (op === "connect") {
+      return new StoreError(
+        `postgres: cannot connect to ${this.#where()}: ${msg}${code ? ` (${code})` : ""}`,
+        /certificate|self.signed|TLS|SSL/i.test(msg) ? "access-denied" : "unreachable",
         { cause: e },
       );
     }

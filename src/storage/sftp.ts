@@ -646,7 +646,7 @@ export class SftpStore implements Store {
     if (e instanceof StoreError) return e;
     const c = this.#cfg;
     let msg = e instanceof Error ? e.message : String(e);
-    for (const s of c.secrets) if (s) msg = msg.replaceAll(s, "***");
+    for (const s of c.secrets) if (s.length >= 4) msg = msg.replaceAll(s, "***");
     const level = (e as { level?: string } | null)?.level;
     const code = sftpCode(e) ?? (e as { code?: unknown } | null)?.code;
     const host = this.#hostName();

@@ -211,13 +211,142 @@ Deno.test({
       "cannot reach",
     );
     assertEquals((err as StoreError).code, "unreachable");
+  },
+});
 
-    // sslmode=require against a server without TLS: refused, not silently in clear text.
-    await assertRejects(
-      () => withStore(fresh("?sslmode=require"), { password: PASSWORD }, (s) => s.get("x")),
+/**
+ * A stand-in server without TLS: answers the SSL request with "N", then refuses the
+ * plain-text login with a password error (so the client's second try is visible).
+ */
+function noTlsServer(): { port: number; close: () => void } {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  (async () => {
+    for await (const conn of listener) {
+      (async () => {
+        const head = new Uint8Array(8);
+        for (;;) {
+          let got = 0;
+          while (got < 8) {
+            const n = await conn.read(head.subarray(got));
+            if (n === null) return conn.close();
+            got += n;
+          }
+          const view = new DataView(head.buffer);
+          const len = view.getInt32(0);
+          if (view.getInt32(4) === 80877103) {
+            await conn.write(new TextEncoder().encode("N"));
+            continue;
+          }
+          const rest = new Uint8Array(len - 8);
+          for (let at = 0; at < rest.byteLength;) {
+            const n = await conn.read(rest.subarray(at));
+            if (n === null) return conn.close();
+            at += n;
+          }
+          const fields = new TextEncoder().encode(
+            'SFATAL\0C28P01\0Mpassword authentication failed for user "x"\0\0',
+          );
+          const msg = new Uint8Array(5 + fields.byteLength);
+          msg[0] = 0x45; // 'E'
+          new DataView(msg.buffer).setInt32(1, 4 + fields.byteLength);
+          msg.set(fields, 5);
+          await conn.write(msg);
+          return conn.close();
+        }
+      })().catch(() => {});
+    }
+  })().catch(() => {});
+  return { port: (listener.addr as Deno.NetAddr).port, close: () => listener.close() };
+}
+
+Deno.test({
+  name: "postgres sslmode: prefer falls back to plain text on a server without TLS; " +
+    "require refuses it",
+  ...opts,
+  fn: async () => {
+    const server = noTlsServer();
+    try {
+      const at = `postgres://x@127.0.0.1:${server.port}/db`;
+      // The plain-text retry reached the login: the error is the server's password refusal.
+      await assertRejects(
+        () => withStore(url(at), { password: "p" }, (s) => s.get("k")),
+        StoreError,
+        "authentication failed",
+      );
+      await assertRejects(
+        () => withStore(url(`${at}?sslmode=require`), { password: "p" }, (s) => s.get("k")),
+        StoreError,
+        "does not accept TLS but sslmode=require",
+      );
+    } finally {
+      server.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "postgres TLS against the real server: prefer and verify-full encrypt, disable does not, " +
+    "an unknown CA is refused",
+  ignore: ignore || !Deno.env.get("TRUNKS_TEST_PG_CA"),
+  ...opts,
+  fn: async () => {
+    const ca = Deno.env.get("TRUNKS_TEST_PG_CA")!;
+    const usesTls = async (query: string, settings: Settings = {}) => {
+      const app = `trunks-tls-${crypto.randomUUID().slice(0, 8)}`;
+      const sep = query ? "&" : "";
+      return await withStore(
+        fresh(`?application_name=${app}${sep}${query}`),
+        { password: PASSWORD, ...settings },
+        async (s) => {
+          await s.list("");
+          // The pool keeps the connection open: ask the server how it is encrypted.
+          return await admin(async (c) =>
+            (await c.query(
+              `SELECT s.ssl FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid)
+                WHERE a.application_name = $1`,
+              [app],
+            )).rows.map((r: { ssl: boolean }) => r.ssl)
+          );
+        },
+      );
+    };
+    assertEquals(await usesTls(""), [true]);
+    assertEquals(await usesTls("sslmode=disable"), [false]);
+    assertEquals(await usesTls("sslmode=verify-full", { sslrootcert: ca }), [true]);
+    const err = await assertRejects(
+      () => usesTls("sslmode=verify-full", { sslrootcert: `${Deno.execPath()}.nope` }),
       StoreError,
-      "does not accept TLS",
+      "sslrootcert",
     );
+    assertStringIncludes(err.message, "cannot read");
+    const dir = await Deno.makeTempDir();
+    const otherCa = `${dir}/other-ca.crt`;
+    const made = await new Deno.Command("openssl", {
+      args: [
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=some other CA",
+        "-keyout",
+        `${dir}/other-ca.key`,
+        "-out",
+        otherCa,
+      ],
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    assert(made.success);
+    await assertRejects(
+      () => usesTls("sslmode=verify-full", { sslrootcert: otherCa }),
+      StoreError,
+      "certificate",
+    );
+    await Deno.remove(dir, { recursive: true });
   },
 });
 
