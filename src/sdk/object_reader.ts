@@ -1,0 +1,278 @@
+/**
+ * Objects of a trunk, read straight from its segments: each segment's stored index says
+ * where an object sits, and only that object's bytes are fetched (one range read), or
+ * the whole pack when it is small or read a lot. Indexes and whole packs are cached in
+ * memory and, with a cache directory, on disk (segments are immutable, so forever).
+ * Every object returned is verified against its id.
+ */
+import { createHash } from "node:crypto";
+import type { Store } from "../storage/store.ts";
+import { TrunkError } from "../trunk/errors.ts";
+import { segmentIdxKey, segmentPackKey } from "../trunk/layout.ts";
+import { mapLimit } from "../trunk/pool.ts";
+import { readSegmentIndex, readSegmentPack, type SegmentInfo } from "../trunk/segments.ts";
+import { readLargeBlob } from "./large_blob.ts";
+import { type GitObject, type ObjectFormat, objectId } from "./objects.ts";
+import { applyDelta, decodeEntry } from "./pack_format.ts";
+import { PackIndex } from "./pack_index.ts";
+
+export interface ReaderOptions {
+  /** Directory for indexes and whole packs, kept across processes. */
+  cacheDir?: string;
+  /** Packs up to this size are downloaded whole on first use (default 1 MiB). */
+  wholePackBytes?: number;
+  /** After this many range reads of one pack, the whole pack is fetched (default 64). */
+  rangeReadsBeforeWhole?: number;
+}
+
+export interface ReadStats {
+  /** Bytes downloaded from the store (indexes, packs and ranges, blob manifests, chunks). */
+  bytes: number;
+  /** Store requests made by reads. */
+  requests: number;
+  /** Objects served from the disk cache without a request. */
+  diskHits: number;
+}
+
+class Segment {
+  index?: Promise<PackIndex>;
+  pack?: Uint8Array;
+  rangeReads = 0;
+  constructor(readonly info: SegmentInfo) {}
+}
+
+const OBJECT_CACHE_BYTES = 32 * 1024 * 1024;
+
+export class ObjectReader {
+  readonly stats: ReadStats = { bytes: 0, requests: 0, diskHits: 0 };
+  #segments = new Map<string, Segment>();
+  /** Objects made locally and not yet pushed. */
+  readonly local = new Map<string, GitObject>();
+  /** Recently read objects (delta bases and trees), bounded by bytes. */
+  #cache = new Map<string, GitObject>();
+  #cacheBytes = 0;
+
+  constructor(
+    readonly store: Store,
+    readonly format: ObjectFormat,
+    readonly trunkId: string,
+    readonly opts: ReaderOptions = {},
+  ) {}
+
+  /** The segments now listed; known ones keep their cached index and pack. */
+  setSegments(list: SegmentInfo[]): void {
+    const next = new Map<string, Segment>();
+    for (const info of list) next.set(info.id, this.#segments.get(info.id) ?? new Segment(info));
+    this.#segments = next;
+  }
+
+  get segmentIds(): string[] {
+    return [...this.#segments.keys()];
+  }
+
+  #diskPath(id: string, ext: "idx" | "pack"): string | null {
+    return this.opts.cacheDir ? `${this.opts.cacheDir}/${this.trunkId}/${id}.${ext}` : null;
+  }
+
+  async #readDisk(id: string, ext: "idx" | "pack"): Promise<Uint8Array | null> {
+    const p = this.#diskPath(id, ext);
+    if (!p) return null;
+    try {
+      const b = await Deno.readFile(p);
+      this.stats.diskHits++;
+      return b;
+    } catch {
+      return null;
+    }
+  }
+
+  async #writeDisk(id: string, ext: "idx" | "pack", bytes: Uint8Array): Promise<void> {
+    const p = this.#diskPath(id, ext);
+    if (!p) return;
+    try {
+      await Deno.mkdir(p.slice(0, p.lastIndexOf("/")), { recursive: true });
+      const tmp = `${p}.${crypto.randomUUID()}.tmp`;
+      await Deno.writeFile(tmp, bytes);
+      await Deno.rename(tmp, p);
+    } catch {
+      // A cache that cannot be written only costs a download next time.
+    }
+  }
+
+  #index(seg: Segment): Promise<PackIndex> {
+    return seg.index ??= (async () => {
+      const id = seg.info.id;
+      const key = `${this.store.location}/${segmentIdxKey(id)}`;
+      let bytes = await this.#readDisk(id, "idx");
+      if (bytes) {
+        try {
+          return new PackIndex(bytes, seg.info.packSize, this.format, key);
+        } catch {
+          bytes = null; // damaged cache file: fetch it again
+        }
+      }
+      bytes = await readSegmentIndex(this.store, id);
+      this.stats.requests++;
+      this.stats.bytes += bytes.byteLength;
+      const idx = new PackIndex(bytes, seg.info.packSize, this.format, key);
+      await this.#writeDisk(id, "idx", bytes);
+      return idx;
+    })().catch((e) => {
+      seg.index = undefined;
+      throw e;
+    });
+  }
+
+  async #wholePack(seg: Segment): Promise<Uint8Array> {
+    if (seg.pack) return seg.pack;
+    const id = seg.info.id;
+    let bytes = await this.#readDisk(id, "pack");
+    if (!bytes || createHash("sha256").update(bytes).digest("hex") !== id) {
+      bytes = await readSegmentPack(this.store, id);
+      this.stats.requests++;
+      this.stats.bytes += bytes.byteLength;
+      const got = createHash("sha256").update(bytes).digest("hex");
+      if (got !== id) {
+        throw new TrunkError(
+          `segment ${segmentPackKey(id)} on ${this.store.location} is corrupt: its SHA-256 is ${
+            got.slice(0, 12)
+          }…, not its name; run trunks check`,
+          "corrupt",
+        );
+      }
+      await this.#writeDisk(id, "pack", bytes);
+    }
+    return seg.pack = bytes;
+  }
+
+  /** The bytes of one pack entry, from the whole pack or by one range read. */
+  async #entryBytes(seg: Segment, idx: PackIndex, offset: number): Promise<Uint8Array> {
+    const end = idx.end(offset);
+    const whole = this.opts.wholePackBytes ?? 1024 * 1024;
+    if (
+      seg.pack || seg.info.packSize <= whole || !this.store.capabilities.rangeReads ||
+      seg.rangeReads >= (this.opts.rangeReadsBeforeWhole ?? 64)
+    ) {
+      return (await this.#wholePack(seg)).subarray(offset, end);
+    }
+    seg.rangeReads++;
+    const bytes = await readSegmentPack(this.store, seg.info.id, { offset, length: end - offset });
+    this.stats.requests++;
+    this.stats.bytes += bytes.byteLength;
+    if (bytes.byteLength !== end - offset) {
+      throw new TrunkError(
+        `${this.store.location}/${
+          segmentPackKey(seg.info.id)
+        } is shorter than its index says; run trunks check`,
+        "corrupt",
+      );
+    }
+    return bytes;
+  }
+
+  /** The object at `offset` of a segment, deltas resolved (not yet verified). */
+  async #readAt(seg: Segment, idx: PackIndex, offset: number, depth = 0): Promise<GitObject> {
+    const ck = `${seg.info.id}:${offset}`;
+    const hit = this.#cache.get(ck);
+    if (hit) return hit;
+    const where = `${this.store.location}/${segmentPackKey(seg.info.id)}`;
+    if (depth > 10_000) throw new TrunkError(`${where}: delta chain loops`, "corrupt");
+    const entry = decodeEntry(await this.#entryBytes(seg, idx, offset), offset, this.format, where);
+    let obj: GitObject;
+    if (entry.kind === "whole") obj = { type: entry.type, data: entry.data };
+    else {
+      let base: GitObject;
+      if (entry.kind === "ofs-delta") {
+        base = await this.#readAt(seg, idx, entry.baseOffset, depth + 1);
+      } else {
+        const at = idx.find(entry.baseOid);
+        base = at !== undefined
+          ? await this.#readAt(seg, idx, at, depth + 1)
+          : await this.read(entry.baseOid);
+      }
+      obj = { type: base.type, data: applyDelta(base.data, entry.delta, where) };
+    }
+    this.#remember(ck, obj);
+    return obj;
+  }
+
+  #remember(key: string, obj: GitObject): void {
+    if (obj.data.byteLength > OBJECT_CACHE_BYTES / 8) return;
+    this.#cache.set(key, obj);
+    this.#cacheBytes += obj.data.byteLength;
+    for (const [k, v] of this.#cache) {
+      if (this.#cacheBytes <= OBJECT_CACHE_BYTES) break;
+      this.#cache.delete(k);
+      this.#cacheBytes -= v.data.byteLength;
+    }
+  }
+
+  /** Which segment holds `oid`: the hinted ones first, then every other, indexes in parallel. */
+  async #locate(
+    oid: string,
+    hint: string[] = [],
+  ): Promise<{ seg: Segment; idx: PackIndex; offset: number } | null> {
+    const tried = new Set<string>();
+    for (const id of hint) {
+      const seg = this.#segments.get(id);
+      if (!seg || tried.has(id)) continue;
+      tried.add(id);
+      const idx = await this.#index(seg);
+      const offset = idx.find(oid);
+      if (offset !== undefined) return { seg, idx, offset };
+    }
+    const rest = [...this.#segments.values()].filter((s) => !tried.has(s.info.id));
+    let found: { seg: Segment; idx: PackIndex; offset: number } | null = null;
+    await mapLimit(rest, Math.min(8, this.store.capabilities.parallelism), async (seg) => {
+      if (found) return;
+      const idx = await this.#index(seg);
+      const offset = idx.find(oid);
+      if (offset !== undefined) found ??= { seg, idx, offset };
+    });
+    return found;
+  }
+
+  /** True when the trunk (or this session) already has the object. */
+  async has(oid: string): Promise<boolean> {
+    if (this.local.has(oid)) return true;
+    return (await this.#locate(oid)) !== null;
+  }
+
+  /**
+   * A verified object. `hint` names segments likely to hold it (those of the ref entry
+   * being read). A blob in no segment is looked up as a large blob.
+   */
+  async read(oid: string, hint: string[] = []): Promise<GitObject> {
+    const mine = this.local.get(oid) ?? this.#cache.get(oid);
+    if (mine) return mine;
+    const at = await this.#locate(oid, hint);
+    let obj: GitObject;
+    if (at) {
+      obj = await this.#readAt(at.seg, at.idx, at.offset);
+      const got = objectId(this.format, obj.type, obj.data);
+      if (got !== oid) {
+        throw new TrunkError(
+          `object ${oid} in ${this.store.location}/${
+            segmentPackKey(at.seg.info.id)
+          } hashes to ${got}; run trunks check`,
+          "corrupt",
+        );
+      }
+    } else {
+      const data = await readLargeBlob(this.store, oid, this.format, (n) => {
+        this.stats.requests++;
+        this.stats.bytes += n;
+      });
+      if (!data) {
+        this.stats.requests++;
+        throw new TrunkError(
+          `object ${oid} is in no segment of ${this.store.location}; run trunks check`,
+          "missing-object",
+        );
+      }
+      obj = { type: "blob", data };
+    }
+    this.#remember(oid, obj);
+    return obj;
+  }
+}

@@ -1,0 +1,804 @@
+/**
+ * The library API: read and write a trunk from a program, with no git binary. Reads go
+ * straight to the stored segments (index, then one range read per object); commits are
+ * built in memory and pushed as one self-contained segment plus one compare-and-swap
+ * ref entry per branch, exactly the protocol `git push` through the helper uses, so
+ * git and the library read each other's work.
+ */
+import { LocalDb } from "../local/db.ts";
+import { openStore, redactUrl, type Settings } from "../storage/registry.ts";
+import type { Store } from "../storage/store.ts";
+import { isTrunkUrl, trunkUrl } from "../storage/trunk_url.ts";
+import { MemoryCache, type TrunkCache } from "../trunk/cache.ts";
+import { TrunkError } from "../trunk/errors.ts";
+import { isDeleted, type RefEntry, type RefState } from "../trunk/refs.ts";
+import { Trunk as CoreTrunk } from "../trunk/trunk.ts";
+import { ObjectReader, type ReaderOptions, type ReadStats } from "./object_reader.ts";
+import {
+  type Commit,
+  encodeCommit,
+  type GitObject,
+  type ObjectFormat,
+  objectId,
+  parseCommit,
+  parseTag,
+  parseTree,
+  type Signature,
+  type TreeEntry,
+} from "./objects.ts";
+import { buildSegment } from "./pack_format.ts";
+import { applyChanges, type Change, normalizePath, type TreeIo } from "./tree_edit.ts";
+
+export interface OpenOptions {
+  /** A trunk URL, e.g. `s3://bucket/prefix/trunks/app.trunk?endpoint=...`. */
+  url?: string;
+  /** A storage root URL (`s3://company-code`); with `name`, the trunk inside it. */
+  backend?: string;
+  /** The trunk's name under `backend` (`<root>/trunks/<name>.trunk`). */
+  name?: string;
+  /**
+   * Backend settings and secrets, the keys of `trunks storage add` flags: `endpoint`,
+   * `region`, `access-key`, `secret-key`, `path-style`, `account-key`, ... Unset values
+   * fall back to the provider's own environment variables, as in the CLI.
+   */
+  settings?: Settings;
+  /** An already open store (tests, custom backends); `url`/`backend` are then ignored. */
+  store?: Store;
+  /** Create the trunk when the location holds none (default: error "not-a-trunk"). */
+  create?: boolean;
+  /** Object format of a trunk created here (default sha1, as git). */
+  objectFormat?: ObjectFormat;
+  /** Keep ref entries, pack indexes and whole packs here across processes. */
+  cacheDir?: string;
+  /** Recorded in ref entries (the audit trail); default `user@host (sdk)`. */
+  writer?: string;
+  /** Author and committer of commits; default GIT_AUTHOR_* or the writer. */
+  author?: { name: string; email: string };
+  /** Tuning of how segments are read. */
+  reads?: Omit<ReaderOptions, "cacheDir">;
+}
+
+export interface RefInfo {
+  /** Full name: `refs/heads/main`, `refs/tags/v1`. */
+  name: string;
+  oid: string;
+  /** Who moved it last, and when (from the ref log). */
+  writer: string;
+  time: string;
+  seq: number;
+}
+
+export interface ListEntry {
+  /** Path from the repository root. */
+  path: string;
+  name: string;
+  type: "file" | "dir" | "symlink" | "submodule";
+  mode: string;
+  oid: string;
+}
+
+export interface CommitOptions {
+  message: string;
+  /** Branch to commit to (short or full name); default the trunk's HEAD branch. */
+  branch?: string;
+  /** Where a new branch starts (ref or commit id); default the HEAD branch. */
+  from?: string;
+  author?: { name: string; email: string };
+  /** Commit even when the staged changes leave the tree as it was. */
+  allowEmpty?: boolean;
+}
+
+export interface CommitResult {
+  oid: string;
+  /** Full branch name. */
+  branch: string;
+  parents: string[];
+}
+
+export interface PushResult {
+  branch: string;
+  oid: string;
+  /** The segment written (absent when nothing new had to be uploaded). */
+  segment?: string;
+}
+
+/** Another writer moved the branch first; `pull()` rebases local commits, then `push()` again. */
+export class ConflictError extends TrunkError {
+  constructor(message: string, readonly branches: string[]) {
+    super(message, "conflict");
+    this.name = "ConflictError";
+  }
+}
+
+interface LocalCommit {
+  oid: string;
+  changes: Map<string, Change>;
+  message: string;
+  author: Signature;
+  committer: Signature;
+}
+
+interface Pending {
+  /** The ref entry the first local commit was made on (null: the branch did not exist). */
+  base: RefEntry | null;
+  /** The commit the first local commit builds on (null: a root commit). */
+  baseOid: string | null;
+  commits: LocalCommit[];
+}
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+const HEX_RE = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
+
+function envGet(name: string): string | undefined {
+  try {
+    return Deno.env.get(name);
+  } catch {
+    return undefined; // no --allow-env: use the defaults
+  }
+}
+
+function defaultWriter(): string {
+  const user = envGet("USER") ?? envGet("USERNAME") ?? "unknown";
+  let host = "unknown";
+  try {
+    host = Deno.hostname();
+  } catch {
+    // no permission: keep "unknown"
+  }
+  return `${user}@${host} (sdk)`;
+}
+
+function shortRef(ref: string): string {
+  return ref.replace(/^refs\/(heads|tags)\//, "");
+}
+
+function branchRef(name: string): string {
+  const full = name.startsWith("refs/") ? name : `refs/heads/${name}`;
+  if (
+    !/^refs\/[^\0\s~^:?*\[\\]+$/.test(full) || full.includes("..") || full.endsWith("/") ||
+    full.endsWith(".lock") || full.includes("//") || full.includes("@{")
+  ) {
+    throw new TrunkError(`${JSON.stringify(name)} is not a valid branch name`, "bad-input");
+  }
+  return full;
+}
+
+/**
+ * A trunk opened by a program. Open with {@link Trunk.open}; close with `close()` or
+ * `await using`.
+ *
+ * @example Read a file, commit a change, publish it
+ * ```ts
+ * import { Trunk } from "./mod.ts";
+ * await using trunk = await Trunk.open({ backend: "s3://company-code", name: "lazy-lms" });
+ * await trunk.pull();
+ * const readme = await trunk.readText("README.md");
+ * await trunk.write("notes/todo.md", "ship it\n");
+ * await trunk.commit({ message: "agent: notes", branch: "agent/42" });
+ * await trunk.push();
+ * ```
+ */
+export class Trunk {
+  #core: CoreTrunk;
+  #reader: ObjectReader;
+  #state?: RefState;
+  #staged = new Map<string, Change>();
+  #pending = new Map<string, Pending>();
+  #db: LocalDb | null;
+  #ownsStore: boolean;
+  #author?: { name: string; email: string };
+  #closed = false;
+
+  private constructor(
+    core: CoreTrunk,
+    reader: ObjectReader,
+    db: LocalDb | null,
+    ownsStore: boolean,
+    author?: { name: string; email: string },
+  ) {
+    this.#core = core;
+    this.#reader = reader;
+    this.#db = db;
+    this.#ownsStore = ownsStore;
+    this.#author = author;
+  }
+
+  /**
+   * Open a trunk by URL (`url`), or by storage root and name (`backend` + `name`), or an
+   * open `store`. Costs one read of trunk.json (none when cached in `cacheDir`).
+   */
+  static async open(opts: OpenOptions): Promise<Trunk> {
+    let store = opts.store;
+    const owns = !store;
+    if (!store) {
+      let url = opts.url;
+      if (!url && opts.backend) {
+        if (!opts.name) {
+          throw new TrunkError("Trunk.open: `backend` needs `name` (or pass `url`)", "bad-input");
+        }
+        url = trunkUrl(opts.backend, opts.name);
+      }
+      if (!url) {
+        throw new TrunkError(
+          "Trunk.open needs `url` (…/trunks/<name>.trunk), `backend` + `name`, or `store`",
+          "bad-input",
+        );
+      }
+      if (!isTrunkUrl(url)) {
+        throw new TrunkError(
+          `${
+            redactUrl(url)
+          } is not a trunk URL: it must end in /<name>.trunk, or pass backend + name`,
+          "bad-input",
+        );
+      }
+      store = await openStore(url, opts.settings ?? {});
+    }
+    let db: LocalDb | null = null;
+    try {
+      if (opts.cacheDir) {
+        await Deno.mkdir(opts.cacheDir, { recursive: true });
+        db = new LocalDb(`${opts.cacheDir}/cache.sqlite`);
+      }
+      const cache: TrunkCache = db ?? new MemoryCache();
+      const writer = opts.writer ?? defaultWriter();
+      const core = opts.create
+        ? await CoreTrunk.openOrCreate(store, cache, writer, opts.objectFormat ?? "sha1")
+        : await CoreTrunk.open(store, cache, writer);
+      const reader = new ObjectReader(store, core.meta.objectFormat, core.id, {
+        ...opts.reads,
+        cacheDir: opts.cacheDir ? `${opts.cacheDir}/segments` : undefined,
+      });
+      return new Trunk(core, reader, db, owns, opts.author);
+    } catch (e) {
+      db?.close();
+      if (owns) await store.close();
+      throw e;
+    }
+  }
+
+  /** Where the trunk is (no secrets). */
+  get location(): string {
+    return this.#core.store.location;
+  }
+
+  /** The trunk's id (from trunk.json). */
+  get id(): string {
+    return this.#core.id;
+  }
+
+  get objectFormat(): ObjectFormat {
+    return this.#core.meta.objectFormat;
+  }
+
+  /** What reads downloaded so far: bytes, requests, disk-cache hits. */
+  get stats(): ReadStats {
+    return { ...this.#reader.stats };
+  }
+
+  #zero(): string {
+    return "0".repeat(this.objectFormat === "sha256" ? 64 : 40);
+  }
+
+  #open(): void {
+    if (this.#closed) throw new TrunkError("this Trunk is closed", "bad-input");
+  }
+
+  /**
+   * Read the trunk's current refs and segments (one list each), then rebase local
+   * commits onto branches another writer moved. A rebase that would overwrite a path
+   * the other writer also changed throws {@link ConflictError} and changes nothing.
+   */
+  async pull(): Promise<{ refs: number; rebased: string[] }> {
+    this.#open();
+    const [state, segments] = await Promise.all([this.#core.refState(), this.#core.segments()]);
+    this.#reader.setSegments(segments);
+    this.#state = state;
+    const rebased: string[] = [];
+    const plans: [string, Pending][] = [];
+    // Every branch is rebased before any is replaced: a conflict changes nothing.
+    for (const [ref, p] of this.#pending) {
+      const now = state.latest.get(ref) ?? null;
+      if ((now?.seq ?? 0) === (p.base?.seq ?? 0)) continue;
+      plans.push([ref, await this.#rebase(ref, p, now)]);
+    }
+    for (const [ref, p] of plans) {
+      this.#pending.set(ref, p);
+      rebased.push(shortRef(ref));
+    }
+    return { refs: Trunk.liveRefs(state).size, rebased };
+  }
+
+  static liveRefs(state: RefState): Map<string, RefEntry> {
+    return CoreTrunk.liveRefs(state);
+  }
+
+  async #refState(): Promise<RefState> {
+    if (!this.#state) await this.pull();
+    return this.#state!;
+  }
+
+  /** Live refs (branches, tags, others), sorted by name; HEAD is `head()`. */
+  async refs(): Promise<RefInfo[]> {
+    const live = Trunk.liveRefs(await this.#refState());
+    return [...live.values()].filter((e) => e.ref !== "HEAD")
+      .map((e) => ({ name: e.ref, oid: e.new, writer: e.writer, time: e.time, seq: e.seq }))
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  /** Branch names (without `refs/heads/`), local unpushed branches included. */
+  async branches(): Promise<string[]> {
+    const names = new Set(
+      (await this.refs()).filter((r) => r.name.startsWith("refs/heads/"))
+        .map((r) => shortRef(r.name)),
+    );
+    for (const ref of this.#pending.keys()) names.add(shortRef(ref));
+    return [...names].sort();
+  }
+
+  /** Tag names (without `refs/tags/`). */
+  async tags(): Promise<string[]> {
+    return (await this.refs()).filter((r) => r.name.startsWith("refs/tags/"))
+      .map((r) => shortRef(r.name));
+  }
+
+  /** The branch HEAD names (short), as `git clone` would check out; null in an empty trunk. */
+  async head(): Promise<string | null> {
+    const state = await this.#refState();
+    const live = Trunk.liveRefs(state);
+    const named = state.latest.get("HEAD")?.symref;
+    if (named && live.has(named)) return shortRef(named);
+    for (const c of ["refs/heads/main", "refs/heads/master"]) if (live.has(c)) return shortRef(c);
+    const first = [...live.keys()].filter((r) => r.startsWith("refs/heads/")).sort()[0];
+    if (first) return shortRef(first);
+    const local = [...this.#pending.keys()].sort()[0];
+    return local ? shortRef(local) : null;
+  }
+
+  /** Full ref name and value of a branch/tag/ref name, local commits first; null if none. */
+  async #findRef(rev: string): Promise<{ ref: string; oid: string; entry?: RefEntry } | null> {
+    const live = Trunk.liveRefs(await this.#refState());
+    const names = rev === "HEAD"
+      ? [branchRef((await this.head()) ?? "main")]
+      : rev.startsWith("refs/")
+      ? [rev]
+      : [`refs/heads/${rev}`, `refs/tags/${rev}`, `refs/${rev}`];
+    for (const ref of names) {
+      const p = this.#pending.get(ref);
+      if (p) return { ref, oid: p.commits[p.commits.length - 1].oid };
+      const e = live.get(ref);
+      if (e) return { ref, oid: e.new, entry: e };
+    }
+    return null;
+  }
+
+  /**
+   * The commit id a revision names: a branch, tag or full ref name, `HEAD`, or a commit
+   * id. Annotated tags are peeled.
+   */
+  async resolve(rev = "HEAD"): Promise<string> {
+    this.#open();
+    const found = await this.#findRef(rev);
+    let oid: string;
+    let hint: string[] = [];
+    if (found) {
+      oid = found.oid;
+      hint = found.entry?.segments ?? [];
+    } else if (HEX_RE.test(rev)) oid = rev;
+    else {
+      const branches = await this.branches();
+      throw new TrunkError(
+        `no branch, tag or ref named ${JSON.stringify(rev)} in ${this.location}${
+          branches.length ? ` (branches: ${branches.slice(0, 10).join(", ")})` : " (it is empty)"
+        }`,
+        "not-found",
+      );
+    }
+    for (let i = 0; i < 10; i++) {
+      const obj = await this.#reader.read(oid, hint);
+      if (obj.type === "commit") return oid;
+      if (obj.type !== "tag") {
+        throw new TrunkError(`${rev} names a ${obj.type}, not a commit`, "bad-input");
+      }
+      oid = parseTag(oid, obj.data).object;
+    }
+    throw new TrunkError(`${rev}: tag chain too long`, "corrupt");
+  }
+
+  async #object(oid: string, want: GitObject["type"]): Promise<GitObject> {
+    const obj = await this.#reader.read(oid);
+    if (obj.type !== want) {
+      throw new TrunkError(`object ${oid} is a ${obj.type}, expected a ${want}`, "corrupt");
+    }
+    return obj;
+  }
+
+  /** A commit by revision (default HEAD). */
+  async readCommit(rev = "HEAD"): Promise<Commit> {
+    const oid = await this.resolve(rev);
+    return parseCommit(oid, (await this.#object(oid, "commit")).data);
+  }
+
+  async #tree(oid: string): Promise<TreeEntry[]> {
+    return parseTree(oid, (await this.#object(oid, "tree")).data, this.objectFormat);
+  }
+
+  /** The tree entry at `path` of commit `commitOid`'s tree; null when absent. */
+  async #entryAt(treeOid: string, path: string): Promise<TreeEntry | null> {
+    if (path === "") return { mode: "40000", name: "", oid: treeOid, type: "tree" };
+    let cur: TreeEntry = { mode: "40000", name: "", oid: treeOid, type: "tree" };
+    for (const part of path.split("/")) {
+      if (cur.type !== "tree") return null;
+      const next = (await this.#tree(cur.oid)).find((e) => e.name === part);
+      if (!next) return null;
+      cur = next;
+    }
+    return cur;
+  }
+
+  /** A file's bytes at a revision (default HEAD). Large blobs are reassembled and verified. */
+  async read(path: string, opts: { ref?: string } = {}): Promise<Uint8Array> {
+    const p = normalizePath(path);
+    const commit = await this.readCommit(opts.ref);
+    const e = await this.#entryAt(commit.tree, p);
+    const at = `${opts.ref ?? "HEAD"} (${commit.oid.slice(0, 12)})`;
+    if (!e) throw new TrunkError(`${p} does not exist at ${at}`, "not-found");
+    if (e.type !== "blob") {
+      throw new TrunkError(
+        `${p} is a ${e.type === "tree" ? "directory" : "submodule"} at ${at}; use list()`,
+        "bad-input",
+      );
+    }
+    return (await this.#object(e.oid, "blob")).data;
+  }
+
+  /** A file as UTF-8 text. */
+  async readText(path: string, opts: { ref?: string } = {}): Promise<string> {
+    return dec.decode(await this.read(path, opts));
+  }
+
+  /** True when `path` is a file or directory at the revision. */
+  async exists(path: string, opts: { ref?: string } = {}): Promise<boolean> {
+    const commit = await this.readCommit(opts.ref);
+    return (await this.#entryAt(commit.tree, normalizePath(path, true))) !== null;
+  }
+
+  /** Entries of a directory (default the root) at a revision; `recursive` lists files below. */
+  async list(dir = "", opts: { ref?: string; recursive?: boolean } = {}): Promise<ListEntry[]> {
+    const p = normalizePath(dir, true);
+    const commit = await this.readCommit(opts.ref);
+    const e = await this.#entryAt(commit.tree, p);
+    if (!e) throw new TrunkError(`${p} does not exist at ${opts.ref ?? "HEAD"}`, "not-found");
+    if (e.type !== "tree") throw new TrunkError(`${p} is not a directory`, "bad-input");
+    const out: ListEntry[] = [];
+    const walk = async (treeOid: string, prefix: string) => {
+      for (const te of await this.#tree(treeOid)) {
+        const path = prefix ? `${prefix}/${te.name}` : te.name;
+        const type = te.type === "tree"
+          ? "dir"
+          : te.type === "commit"
+          ? "submodule"
+          : te.mode === "120000"
+          ? "symlink"
+          : "file";
+        if (opts.recursive && te.type === "tree") await walk(te.oid, path);
+        else out.push({ path, name: te.name, type, mode: te.mode, oid: te.oid });
+      }
+    };
+    await walk(e.oid, p);
+    return out;
+  }
+
+  /**
+   * Commits reachable from a revision, newest first (by committer time, as `git log`).
+   * With `path`, only commits that changed it (compared with their first parent).
+   */
+  async log(opts: { ref?: string; limit?: number; path?: string } = {}): Promise<Commit[]> {
+    const limit = opts.limit ?? 50;
+    const path = opts.path !== undefined ? normalizePath(opts.path) : undefined;
+    const start = await this.readCommit(opts.ref);
+    const queue: Commit[] = [start];
+    const seen = new Set([start.oid]);
+    const out: Commit[] = [];
+    while (queue.length && out.length < limit) {
+      queue.sort((a, b) => b.committer.timestamp - a.committer.timestamp);
+      const c = queue.shift()!;
+      const parents = await Promise.all(
+        c.parents.filter((p) => !seen.has(p)).map(async (p) => {
+          seen.add(p);
+          return parseCommit(p, (await this.#object(p, "commit")).data);
+        }),
+      );
+      queue.push(...parents);
+      if (path !== undefined) {
+        const mine = (await this.#entryAt(c.tree, path))?.oid;
+        const first = c.parents[0]
+          ? parseCommit(c.parents[0], (await this.#object(c.parents[0], "commit")).data)
+          : null;
+        const theirs = first ? (await this.#entryAt(first.tree, path))?.oid : undefined;
+        if (mine === theirs) continue;
+      }
+      out.push(c);
+    }
+    return out;
+  }
+
+  /** Stage a file for the next commit (text is written as UTF-8). */
+  write(
+    path: string,
+    content: string | Uint8Array,
+    opts: { executable?: boolean; symlink?: boolean } = {},
+  ): void {
+    this.#open();
+    const data = typeof content === "string" ? enc.encode(content) : content;
+    const mode = opts.symlink ? "120000" : opts.executable ? "100755" : "100644";
+    this.#staged.set(normalizePath(path), { data, mode });
+  }
+
+  /** Stage the removal of a file (or of a directory and everything below it). */
+  remove(path: string): void {
+    this.#open();
+    this.#staged.set(normalizePath(path), null);
+  }
+
+  /** Staged paths: `write` or `remove`, not yet committed. */
+  staged(): { path: string; action: "write" | "remove" }[] {
+    return [...this.#staged].map(([path, c]) => ({ path, action: c ? "write" : "remove" }));
+  }
+
+  /** Pending commits per branch, not yet pushed. */
+  unpushed(): { branch: string; commits: string[] }[] {
+    return [...this.#pending].map(([ref, p]) => ({
+      branch: shortRef(ref),
+      commits: p.commits.map((c) => c.oid),
+    }));
+  }
+
+  #treeIo(): TreeIo {
+    return {
+      format: this.objectFormat,
+      readTree: (oid) => this.#tree(oid),
+      store: (obj) => {
+        const oid = objectId(this.objectFormat, obj.type, obj.data);
+        this.#reader.local.set(oid, obj);
+        return oid;
+      },
+    };
+  }
+
+  /** Expand a removal of a directory into removals of the paths below it. */
+  async #expand(
+    treeOid: string | null,
+    changes: Map<string, Change>,
+  ): Promise<Map<string, Change>> {
+    const out = new Map<string, Change>();
+    for (const [path, c] of changes) {
+      const e = c === null && treeOid ? await this.#entryAt(treeOid, path) : null;
+      if (e?.type === "tree") {
+        const walk = async (oid: string, prefix: string) => {
+          for (const te of await this.#tree(oid)) {
+            if (te.type === "tree") await walk(te.oid, `${prefix}/${te.name}`);
+            else out.set(`${prefix}/${te.name}`, null);
+          }
+        };
+        await walk(e.oid, path);
+      } else out.set(path, c);
+    }
+    return out;
+  }
+
+  #signature(who?: { name: string; email: string }): Signature {
+    const w = who ?? this.#author ?? {
+      name: envGet("GIT_AUTHOR_NAME") ?? "trunks",
+      email: envGet("GIT_AUTHOR_EMAIL") ?? this.#core.writer.replace(/ \(sdk\)$/, ""),
+    };
+    return {
+      name: w.name.replace(/[<>\n]/g, ""),
+      email: w.email.replace(/[<>\n]/g, ""),
+      timestamp: Math.floor(Date.now() / 1000),
+      timezoneOffset: -new Date().getTimezoneOffset(),
+    };
+  }
+
+  async #makeCommit(
+    parent: string | null,
+    changes: Map<string, Change>,
+    message: string,
+    author: Signature,
+    committer: Signature,
+  ): Promise<{ oid: string; tree: string; parentTree: string | null }> {
+    const parentTree = parent ? (await this.readCommit(parent)).tree : null;
+    const tree = (await applyChanges(this.#treeIo(), parentTree, changes))!;
+    const data = encodeCommit({
+      tree,
+      parents: parent ? [parent] : [],
+      author,
+      committer,
+      message,
+    });
+    const oid = this.#treeIo().store({ type: "commit", data });
+    return { oid, tree, parentTree };
+  }
+
+  /**
+   * Commit the staged changes to a branch, locally: `push()` publishes. A branch that
+   * does not exist yet starts at `from` (default the HEAD branch; a root commit in an
+   * empty trunk).
+   */
+  async commit(opts: CommitOptions): Promise<CommitResult> {
+    this.#open();
+    if (!opts.message?.trim()) throw new TrunkError("commit needs a message", "bad-input");
+    const ref = branchRef(opts.branch ?? (await this.head()) ?? "main");
+    if (this.#staged.size === 0 && !opts.allowEmpty) {
+      throw new TrunkError("nothing to commit: write() or remove() something first", "bad-input");
+    }
+    let pending = this.#pending.get(ref);
+    let parent: string | null;
+    if (pending) parent = pending.commits[pending.commits.length - 1].oid;
+    else {
+      const live = Trunk.liveRefs(await this.#refState());
+      const entry = (await this.#refState()).latest.get(ref) ?? null;
+      if (live.has(ref)) parent = live.get(ref)!.new;
+      else if (opts.from) parent = await this.resolve(opts.from);
+      else parent = live.size || this.#pending.size ? await this.resolve("HEAD") : null;
+      pending = { base: entry, baseOid: parent, commits: [] };
+    }
+    const changes = await this.#expand(
+      parent ? (await this.readCommit(parent)).tree : null,
+      this.#staged,
+    );
+    const author = this.#signature(opts.author);
+    const committer = this.#signature(opts.author);
+    const made = await this.#makeCommit(parent, changes, opts.message, author, committer);
+    if (made.tree === made.parentTree && !opts.allowEmpty) {
+      throw new TrunkError("nothing to commit: the staged changes match the branch", "bad-input");
+    }
+    pending.commits.push({ oid: made.oid, changes, message: opts.message, author, committer });
+    this.#pending.set(ref, pending);
+    this.#staged.clear();
+    return { oid: made.oid, branch: ref, parents: parent ? [parent] : [] };
+  }
+
+  /** Drop unpushed commits of a branch (all branches when omitted) and staged changes. */
+  discard(branch?: string): void {
+    if (branch === undefined) this.#pending.clear();
+    else this.#pending.delete(branchRef(branch));
+    this.#staged.clear();
+  }
+
+  /** Re-apply a branch's local commits on top of its new remote value. */
+  async #rebase(ref: string, p: Pending, now: RefEntry | null): Promise<Pending> {
+    const tip = now && !isDeleted(now) ? now.new : null;
+    if (tip === p.baseOid) return { ...p, base: now };
+    const touched = new Set<string>();
+    for (const c of p.commits) for (const path of c.changes.keys()) touched.add(path);
+    if (tip) {
+      const oldTree = p.baseOid ? (await this.readCommit(p.baseOid)).tree : null;
+      const newTree = (await this.readCommit(tip)).tree;
+      const clashes: string[] = [];
+      for (const path of touched) {
+        const before = oldTree ? (await this.#entryAt(oldTree, path))?.oid : undefined;
+        const after = (await this.#entryAt(newTree, path))?.oid;
+        if (before !== after) clashes.push(path);
+      }
+      if (clashes.length) {
+        throw new ConflictError(
+          `cannot rebase ${shortRef(ref)}: ${now!.writer} also changed ${
+            clashes.slice(0, 5).join(", ")
+          }${clashes.length > 5 ? ", ..." : ""}; discard("${
+            shortRef(ref)
+          }") and redo the change on the new tip`,
+          [shortRef(ref)],
+        );
+      }
+    }
+    let parent = tip;
+    const commits: LocalCommit[] = [];
+    for (const c of p.commits) {
+      const made = await this.#makeCommit(parent, c.changes, c.message, c.author, c.committer);
+      commits.push({ ...c, oid: made.oid });
+      parent = made.oid;
+    }
+    return { base: now, baseOid: tip, commits };
+  }
+
+  /** Local objects a branch's pending commits need, in pack order (commits, trees, blobs). */
+  #collect(p: Pending, into: Map<string, GitObject>): void {
+    const local = this.#reader.local;
+    const visit = (oid: string) => {
+      const obj = local.get(oid);
+      if (!obj || into.has(oid)) return;
+      into.set(oid, obj);
+      if (obj.type === "commit") {
+        const c = parseCommit(oid, obj.data);
+        visit(c.tree);
+        for (const parent of c.parents) visit(parent);
+      } else if (obj.type === "tree") {
+        for (const e of parseTree(oid, obj.data, this.objectFormat)) visit(e.oid);
+      }
+    };
+    visit(p.commits[p.commits.length - 1].oid);
+  }
+
+  /**
+   * Publish local commits: one segment with every new object, then one compare-and-swap
+   * ref entry per branch, as `git push` does. A branch another writer moved meanwhile
+   * is not touched and throws {@link ConflictError} (after the other branches are
+   * pushed); `pull()` rebases, then `push()` again.
+   */
+  async push(): Promise<PushResult[]> {
+    this.#open();
+    if (this.#pending.size === 0) return [];
+    const state = await this.#refState();
+    const objects = new Map<string, GitObject>();
+    for (const p of this.#pending.values()) this.#collect(p, objects);
+    let segment: string | undefined;
+    if (objects.size) {
+      const built = buildSegment([...objects.values()], this.objectFormat);
+      await this.#core.putSegment(built.id, built.pack, built.idx);
+      segment = built.id;
+    }
+    const results: PushResult[] = [];
+    const conflicts: string[] = [];
+    for (const [ref, p] of [...this.#pending]) {
+      const tip = p.commits[p.commits.length - 1].oid;
+      const r = await this.#core.updateRef({
+        ref,
+        new: tip,
+        base: p.base,
+        segments: segment ? [segment] : [],
+      });
+      const won = r.ok || (r.winner && r.winner.new === tip && !r.winner.symref);
+      if (won) {
+        this.#pending.delete(ref);
+        results.push({ branch: shortRef(ref), oid: tip, segment });
+        continue;
+      }
+      const w = r.ok ? null : r.winner;
+      conflicts.push(
+        `${shortRef(ref)} (now ${
+          w ? `${w.new.slice(0, 12)} by ${w.writer} at ${w.time}` : "moved"
+        })`,
+      );
+    }
+    if (results.length && !state.latest.has("HEAD")) await this.#setInitialHead(results);
+    // Our view of the refs is stale now: the next read lists them again.
+    this.#state = undefined;
+    if (conflicts.length) {
+      throw new ConflictError(
+        `push rejected, another writer moved ${
+          conflicts.join(", ")
+        } first; call pull() to rebase your commits onto it, then push() again`,
+        conflicts.map((c) => c.split(" ")[0]),
+      );
+    }
+    return results;
+  }
+
+  async #setInitialHead(pushed: PushResult[]): Promise<void> {
+    const names = pushed.map((r) => `refs/heads/${r.branch}`);
+    const target = ["refs/heads/main", "refs/heads/master"].find((r) => names.includes(r)) ??
+      names.sort()[0];
+    // Losing this race is fine: someone else chose HEAD first.
+    await this.#core.updateRef({
+      ref: "HEAD",
+      new: this.#zero(),
+      symref: target,
+      base: null,
+      segments: [],
+    });
+  }
+
+  /** Release the store's connections and the cache database. Unpushed work is dropped. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#db?.close();
+    if (this.#ownsStore) await this.#core.store.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
