@@ -48,7 +48,9 @@ export function decodeEntry(
   let inflated: Uint8Array;
   const inflate = (at: number) => {
     try {
-      inflated = inflateSync(buf.subarray(at));
+      const b = inflateSync(buf.subarray(at));
+      // A plain Uint8Array, not a Buffer: callers get what they would get from fetch().
+      inflated = new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
     } catch (e) {
       throw new TrunkError(
         `${where}: object at offset ${offset} does not inflate (${

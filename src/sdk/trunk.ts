@@ -492,11 +492,17 @@ export class Trunk {
 
   /**
    * Commits reachable from a revision, newest first (by committer time, as `git log`).
-   * With `path`, only commits that changed it (compared with their first parent).
+   * With `path`, only commits that changed it, with git's default history
+   * simplification: a commit identical at `path` to one of its parents is skipped and
+   * only that parent is followed.
    */
   async log(opts: { ref?: string; limit?: number; path?: string } = {}): Promise<Commit[]> {
     const limit = opts.limit ?? 50;
     const path = opts.path !== undefined ? normalizePath(opts.path) : undefined;
+    const commitOf = async (oid: string) =>
+      parseCommit(oid, (await this.#object(oid, "commit")).data);
+    const at = async (c: Commit) =>
+      path === undefined ? undefined : (await this.#entryAt(c.tree, path))?.oid;
     const start = await this.readCommit(opts.ref);
     const queue: Commit[] = [start];
     const seen = new Set([start.oid]);
@@ -504,22 +510,29 @@ export class Trunk {
     while (queue.length && out.length < limit) {
       queue.sort((a, b) => b.committer.timestamp - a.committer.timestamp);
       const c = queue.shift()!;
-      const parents = await Promise.all(
-        c.parents.filter((p) => !seen.has(p)).map(async (p) => {
-          seen.add(p);
-          return parseCommit(p, (await this.#object(p, "commit")).data);
-        }),
-      );
-      queue.push(...parents);
+      let follow = await Promise.all(c.parents.map(commitOf));
+      let show = true;
       if (path !== undefined) {
-        const mine = (await this.#entryAt(c.tree, path))?.oid;
-        const first = c.parents[0]
-          ? parseCommit(c.parents[0], (await this.#object(c.parents[0], "commit")).data)
-          : null;
-        const theirs = first ? (await this.#entryAt(first.tree, path))?.oid : undefined;
-        if (mine === theirs) continue;
+        const mine = await at(c);
+        let same: Commit | undefined;
+        for (const p of follow) {
+          if ((await at(p)) === mine) {
+            same = p;
+            break;
+          }
+        }
+        if (same) {
+          show = false;
+          follow = [same];
+        } else if (follow.length === 0 && mine === undefined) show = false;
       }
-      out.push(c);
+      for (const p of follow) {
+        if (!seen.has(p.oid)) {
+          seen.add(p.oid);
+          queue.push(p);
+        }
+      }
+      if (show) out.push(c);
     }
     return out;
   }
