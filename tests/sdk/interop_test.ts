@@ -1,0 +1,161 @@
+/**
+ * The library and plain git on the same trunk, both ways, on local disk and every real
+ * server under test (MinIO, ...): what git pushes the library reads, what the library
+ * commits `git clone trunks::` fetches and `git fsck` accepts; then git builds on it.
+ */
+import { assert, assertEquals } from "../assert.ts";
+import {
+  commitFile,
+  corpusMirror,
+  e2eBackends,
+  git,
+  makeEnv,
+  newRepo,
+  ok,
+  refList,
+  trunkUrl,
+} from "../e2e/harness.ts";
+import { Trunk } from "../../mod.ts";
+import { openStore } from "../../src/storage/registry.ts";
+import { getBytes } from "../../src/storage/store.ts";
+import { segmentIdxKey, segmentPackKey } from "../../src/trunk/layout.ts";
+import { listSegments } from "../../src/trunk/segments.ts";
+
+const opts = { sanitizeOps: false, sanitizeResources: false };
+
+for (const backend of e2eBackends()) {
+  Deno.test({
+    name: `sdk interop ${backend.name}: git pushes, the library reads refs, files, tags and log`,
+    ...opts,
+    fn: async () => {
+      const e = await makeEnv(backend.env);
+      const repo = await newRepo(e);
+      await Deno.mkdir(`${repo}/src`);
+      await commitFile(e, repo, "src/app.js", "console.log(1);\n");
+      await git(e, repo, "tag", "-a", "v1", "-m", "release 1");
+      await git(e, repo, "checkout", "-qb", "feature");
+      await commitFile(e, repo, "src/app.js", "console.log(2);\n");
+      await git(e, repo, "checkout", "-q", "main");
+      const url = await trunkUrl(backend, "app");
+      await git(e, repo, "push", "-q", `trunks::${url}`, "main", "feature", "v1");
+
+      await using t = await Trunk.open({ url, settings: backend.settings });
+      const refs = (await t.refs()).map((r) => `${r.oid} ${r.name}`).sort();
+      assertEquals(refs, await refList(e, repo));
+      assertEquals(await t.head(), "main");
+      assertEquals(await t.tags(), ["v1"]);
+      assertEquals(await t.resolve("v1"), (await git(e, repo, "rev-parse", "v1^{commit}")).trim());
+      assertEquals(
+        await t.readText("src/app.js", { ref: "feature" }),
+        await git(e, repo, "show", "feature:src/app.js"),
+      );
+      assertEquals(await t.readText("src/app.js", { ref: "v1" }), "console.log(1);\n");
+      assertEquals(
+        (await t.log({ ref: "feature" })).map((c) => c.oid).join("\n") + "\n",
+        await git(e, repo, "log", "--format=%H", "feature"),
+      );
+      const c = await t.readCommit("feature");
+      assertEquals(c.author.name, "Trunks Test");
+      assertEquals(c.message, "edit src/app.js\n");
+    },
+  });
+
+  Deno.test({
+    name: `sdk interop ${backend.name}: the library commits, git clones, fscks and builds on it`,
+    ...opts,
+    fn: async () => {
+      const e = await makeEnv(backend.env);
+      const repo = await newRepo(e);
+      const url = await trunkUrl(backend, "app");
+      await git(e, repo, "push", "-q", `trunks::${url}`, "main");
+
+      const binary = new Uint8Array(70_000).map((_, i) => (i * 31) % 256);
+      {
+        await using t = await Trunk.open({
+          url,
+          settings: backend.settings,
+          author: { name: "Agent Smith", email: "agent@example.com" },
+        });
+        t.write("notes/todo.md", "ship it\n");
+        t.write("bin/tool", "#!/bin/sh\necho tool\n", { executable: true });
+        t.write("data/blob.bin", binary);
+        t.write("link", "notes/todo.md", { symlink: true });
+        await t.commit({ message: "agent: notes", branch: "main" });
+        t.remove("README.md");
+        await t.commit({ message: "agent: new branch", branch: "agent/42" });
+        await t.push();
+      }
+
+      const clone = `${await Deno.makeTempDir({ prefix: "trunks-sdk-clone-" })}/c`;
+      await ok(e, "git", ["clone", "-q", `trunks::${url}`, clone]);
+      await git(e, clone, "fsck", "--strict", "--no-dangling");
+      assertEquals(await Deno.readTextFile(`${clone}/notes/todo.md`), "ship it\n");
+      assertEquals(await Deno.readFile(`${clone}/data/blob.bin`), binary);
+      assertEquals(await Deno.readLink(`${clone}/link`), "notes/todo.md");
+      assert(((await Deno.stat(`${clone}/bin/tool`)).mode! & 0o111) !== 0, "executable bit kept");
+      assertEquals(
+        (await git(e, clone, "log", "--format=%an <%ae> %s", "main")).trim().split("\n"),
+        ["Agent Smith <agent@example.com> agent: notes", "Trunks Test <test@trunks.invalid> first"],
+      );
+      await git(e, clone, "checkout", "-q", "agent/42");
+      assert(!(await Deno.stat(`${clone}/README.md`).then(() => true, () => false)));
+
+      // The segment the library wrote is a valid pack with a valid index, as git sees it.
+      const store = await openStore(url, backend.settings);
+      try {
+        const segs = await listSegments(store);
+        assertEquals(segs.length, 2);
+        const dir = await Deno.makeTempDir({ prefix: "trunks-sdk-verify-" });
+        for (const s of segs) {
+          await Deno.writeFile(`${dir}/s.pack`, (await getBytes(store, segmentPackKey(s.id)))!);
+          await Deno.writeFile(`${dir}/s.idx`, (await getBytes(store, segmentIdxKey(s.id)))!);
+          await ok(e, "git", ["verify-pack", `${dir}/s.idx`]);
+        }
+      } finally {
+        await store.close();
+      }
+
+      // git builds on the library's commit (a fast-forward) and the library reads it.
+      await git(e, clone, "checkout", "-q", "main");
+      await commitFile(e, clone, "notes/todo.md", "shipped\n", "human: done");
+      await git(e, clone, "push", "-q", "origin", "main");
+      await using t = await Trunk.open({ url, settings: backend.settings });
+      assertEquals(await t.readText("notes/todo.md"), "shipped\n");
+      assertEquals((await t.log({ limit: 2 })).map((c) => c.message.trim()), [
+        "human: done",
+        "agent: notes",
+      ]);
+      // And git fetches a second library commit on top of that.
+      t.write("notes/todo.md", "shipped twice\n");
+      await t.commit({ message: "agent: again" });
+      await t.push();
+      await git(e, clone, "pull", "-q", "--ff-only");
+      assertEquals(await Deno.readTextFile(`${clone}/notes/todo.md`), "shipped twice\n");
+    },
+  });
+
+  Deno.test({
+    name:
+      `sdk interop ${backend.name}: reading one corpus file fetches the index and a few ranges, not the pack`,
+    ...opts,
+    fn: async () => {
+      const e = await makeEnv(backend.env);
+      const mirror = await corpusMirror(e);
+      const url = await trunkUrl(backend, "express");
+      await git(e, mirror, "push", "-q", "--mirror", `trunks::${url}`);
+      await using t = await Trunk.open({ url, settings: backend.settings });
+      const text = await t.readText("package.json", { ref: "master" });
+      assertEquals(text, await git(e, mirror, "show", "master:package.json"));
+      const store = await openStore(url, backend.settings);
+      const segs = await listSegments(store);
+      await store.close();
+      const packBytes = segs.reduce((n, s) => n + s.packSize, 0);
+      const idxBytes = segs.reduce((n, s) => n + s.idxSize, 0);
+      assert(
+        t.stats.bytes < idxBytes + packBytes / 10,
+        `read ${t.stats.bytes} bytes; the pack is ${packBytes}, its index ${idxBytes}`,
+      );
+      assertEquals((await t.branches()).length, (await refList(e, mirror, ["refs/heads/"])).length);
+    },
+  });
+}
