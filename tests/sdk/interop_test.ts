@@ -159,3 +159,54 @@ for (const backend of e2eBackends()) {
     },
   });
 }
+
+for (const backend of e2eBackends()) {
+  Deno.test({
+    name:
+      `sdk interop ${backend.name}: four library writers race on one branch, exactly one wins, retries land`,
+    ...opts,
+    fn: async () => {
+      const e = await makeEnv(backend.env);
+      const repo = await newRepo(e);
+      const url = await trunkUrl(backend, "race");
+      await git(e, repo, "push", "-q", `trunks::${url}`, "main");
+      const writers = await Promise.all(
+        [0, 1, 2, 3].map((i) => Trunk.open({ url, settings: backend.settings, writer: `w${i}` })),
+      );
+      try {
+        await Promise.all(writers.map((w) => w.pull()));
+        await Promise.all(writers.map((w, i) => {
+          w.write(`w${i}.txt`, `${i}\n`);
+          return w.commit({ message: `w${i}`, branch: "main" });
+        }));
+        const first = await Promise.allSettled(writers.map((w) => w.push()));
+        const winners = first.filter((r) => r.status === "fulfilled");
+        assertEquals(winners.length, 1, "exactly one of the racing pushes wins");
+        for (const r of first) {
+          if (r.status === "rejected") assertEquals(r.reason.code, "conflict");
+        }
+        // Losers retry (pull rebases, push) until every change is in.
+        for (const [i, w] of writers.entries()) {
+          if (first[i].status === "fulfilled") continue;
+          for (let attempt = 0;; attempt++) {
+            try {
+              await w.pull();
+              await w.push();
+              break;
+            } catch (err) {
+              if ((err as { code?: string }).code !== "conflict" || attempt > 5) throw err;
+            }
+          }
+        }
+      } finally {
+        await Promise.all(writers.map((w) => w.close()));
+      }
+      await git(e, repo, "pull", "-q", "--ff-only", `trunks::${url}`, "main");
+      for (let i = 0; i < 4; i++) {
+        assertEquals(await Deno.readTextFile(`${repo}/w${i}.txt`), `${i}\n`);
+      }
+      assertEquals((await git(e, repo, "rev-list", "--count", "HEAD")).trim(), "5");
+      await git(e, repo, "fsck", "--strict", "--no-dangling");
+    },
+  });
+}
