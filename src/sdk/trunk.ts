@@ -11,7 +11,7 @@ import type { Store } from "../storage/store.ts";
 import { isTrunkUrl, trunkUrl } from "../storage/trunk_url.ts";
 import { MemoryCache, type TrunkCache } from "../trunk/cache.ts";
 import { TrunkError } from "../trunk/errors.ts";
-import { isDeleted, type RefEntry, type RefState } from "../trunk/refs.ts";
+import { isDeleted, type RefEntry } from "../trunk/refs.ts";
 import { Trunk as CoreTrunk } from "../trunk/trunk.ts";
 import { ObjectReader, type ReaderOptions, type ReadStats } from "./object_reader.ts";
 import {
@@ -27,6 +27,7 @@ import {
   type TreeEntry,
 } from "./objects.ts";
 import { buildSegment } from "./pack_format.ts";
+import { RefView } from "./ref_view.ts";
 import { applyChanges, type Change, normalizePath, type TreeIo } from "./tree_edit.ts";
 
 export interface OpenOptions {
@@ -182,7 +183,7 @@ function branchRef(name: string): string {
 export class Trunk {
   #core: CoreTrunk;
   #reader: ObjectReader;
-  #state?: RefState;
+  #refs: RefView;
   #staged = new Map<string, Change>();
   #pending = new Map<string, Pending>();
   #db: LocalDb | null;
@@ -199,6 +200,7 @@ export class Trunk {
   ) {
     this.#core = core;
     this.#reader = reader;
+    this.#refs = new RefView(core.store, core.cache, core.id);
     this.#db = db;
     this.#ownsStore = ownsStore;
     this.#author = author;
@@ -286,20 +288,20 @@ export class Trunk {
   }
 
   /**
-   * Read the trunk's current refs and segments (one list each), then rebase local
-   * commits onto branches another writer moved. A rebase that would overwrite a path
-   * the other writer also changed throws {@link ConflictError} and changes nothing.
+   * See what moved: one list of refs and one of segments (entries are fetched when a
+   * call needs them). Local commits on a branch another writer moved are rebased onto
+   * it; a rebase that would overwrite a path the other writer also changed throws
+   * {@link ConflictError} and changes nothing.
    */
-  async pull(): Promise<{ refs: number; rebased: string[] }> {
+  async pull(): Promise<{ rebased: string[] }> {
     this.#open();
-    const [state, segments] = await Promise.all([this.#core.refState(), this.#core.segments()]);
+    const [, segments] = await Promise.all([this.#refs.refresh(), this.#core.segments()]);
     this.#reader.setSegments(segments);
-    this.#state = state;
     const rebased: string[] = [];
     const plans: [string, Pending][] = [];
     // Every branch is rebased before any is replaced: a conflict changes nothing.
     for (const [ref, p] of this.#pending) {
-      const now = state.latest.get(ref) ?? null;
+      const now = await this.#refs.entry(ref);
       if ((now?.seq ?? 0) === (p.base?.seq ?? 0)) continue;
       plans.push([ref, await this.#rebase(ref, p, now)]);
     }
@@ -307,22 +309,18 @@ export class Trunk {
       this.#pending.set(ref, p);
       rebased.push(shortRef(ref));
     }
-    return { refs: Trunk.liveRefs(state).size, rebased };
+    return { rebased };
   }
 
-  static liveRefs(state: RefState): Map<string, RefEntry> {
-    return CoreTrunk.liveRefs(state);
-  }
-
-  async #refState(): Promise<RefState> {
-    if (!this.#state) await this.pull();
-    return this.#state!;
+  async #listed(): Promise<RefView> {
+    if (!this.#refs.listed) await this.pull();
+    return this.#refs;
   }
 
   /** Live refs (branches, tags, others), sorted by name; HEAD is `head()`. */
   async refs(): Promise<RefInfo[]> {
-    const live = Trunk.liveRefs(await this.#refState());
-    return [...live.values()].filter((e) => e.ref !== "HEAD")
+    const all = await (await this.#listed()).all();
+    return [...all.values()].filter((e) => e.ref !== "HEAD" && !isDeleted(e))
       .map((e) => ({ name: e.ref, oid: e.new, writer: e.writer, time: e.time, seq: e.seq }))
       .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
@@ -345,12 +343,15 @@ export class Trunk {
 
   /** The branch HEAD names (short), as `git clone` would check out; null in an empty trunk. */
   async head(): Promise<string | null> {
-    const state = await this.#refState();
-    const live = Trunk.liveRefs(state);
-    const named = state.latest.get("HEAD")?.symref;
-    if (named && live.has(named)) return shortRef(named);
-    for (const c of ["refs/heads/main", "refs/heads/master"]) if (live.has(c)) return shortRef(c);
-    const first = [...live.keys()].filter((r) => r.startsWith("refs/heads/")).sort()[0];
+    const refs = await this.#listed();
+    const named = (await refs.entry("HEAD"))?.symref;
+    if (named && (await refs.live(named))) return shortRef(named);
+    for (const c of ["refs/heads/main", "refs/heads/master"]) {
+      if (await refs.live(c)) return shortRef(c);
+    }
+    const all = await refs.all();
+    const first = [...all.values()].filter((e) => e.ref.startsWith("refs/heads/") && !isDeleted(e))
+      .map((e) => e.ref).sort()[0];
     if (first) return shortRef(first);
     const local = [...this.#pending.keys()].sort()[0];
     return local ? shortRef(local) : null;
@@ -358,7 +359,7 @@ export class Trunk {
 
   /** Full ref name and value of a branch/tag/ref name, local commits first; null if none. */
   async #findRef(rev: string): Promise<{ ref: string; oid: string; entry?: RefEntry } | null> {
-    const live = Trunk.liveRefs(await this.#refState());
+    const refs = await this.#listed();
     const names = rev === "HEAD"
       ? [branchRef((await this.head()) ?? "main")]
       : rev.startsWith("refs/")
@@ -367,7 +368,7 @@ export class Trunk {
     for (const ref of names) {
       const p = this.#pending.get(ref);
       if (p) return { ref, oid: p.commits[p.commits.length - 1].oid };
-      const e = live.get(ref);
+      const e = await refs.live(ref);
       if (e) return { ref, oid: e.new, entry: e };
     }
     return null;
@@ -650,11 +651,10 @@ export class Trunk {
     let parent: string | null;
     if (pending) parent = pending.commits[pending.commits.length - 1].oid;
     else {
-      const live = Trunk.liveRefs(await this.#refState());
-      const entry = (await this.#refState()).latest.get(ref) ?? null;
-      if (live.has(ref)) parent = live.get(ref)!.new;
+      const entry = await (await this.#listed()).entry(ref);
+      if (entry && !isDeleted(entry)) parent = entry.new;
       else if (opts.from) parent = await this.resolve(opts.from);
-      else parent = live.size || this.#pending.size ? await this.resolve("HEAD") : null;
+      else parent = (await this.head()) ? await this.resolve("HEAD") : null;
       pending = { base: entry, baseOid: parent, commits: [] };
     }
     const changes = await this.#expand(
@@ -743,7 +743,8 @@ export class Trunk {
   async push(): Promise<PushResult[]> {
     this.#open();
     if (this.#pending.size === 0) return [];
-    const state = await this.#refState();
+    const refs = await this.#listed();
+    const hadHead = (await refs.entry("HEAD")) !== null;
     const objects = new Map<string, GitObject>();
     for (const p of this.#pending.values()) this.#collect(p, objects);
     let segment: string | undefined;
@@ -762,6 +763,8 @@ export class Trunk {
         base: p.base,
         segments: segment ? [segment] : [],
       });
+      if (r.ok) refs.wrote(r.entry);
+      else if (r.winner) refs.wrote(r.winner);
       const won = r.ok || (r.winner && r.winner.new === tip && !r.winner.symref);
       if (won) {
         this.#pending.delete(ref);
@@ -775,9 +778,7 @@ export class Trunk {
         })`,
       );
     }
-    if (results.length && !state.latest.has("HEAD")) await this.#setInitialHead(results);
-    // Our view of the refs is stale now: the next read lists them again.
-    this.#state = undefined;
+    if (results.length && !hadHead) await this.#setInitialHead(results);
     if (conflicts.length) {
       throw new ConflictError(
         `push rejected, another writer moved ${
@@ -794,13 +795,15 @@ export class Trunk {
     const target = ["refs/heads/main", "refs/heads/master"].find((r) => names.includes(r)) ??
       names.sort()[0];
     // Losing this race is fine: someone else chose HEAD first.
-    await this.#core.updateRef({
+    const r = await this.#core.updateRef({
       ref: "HEAD",
       new: this.#zero(),
       symref: target,
       base: null,
       segments: [],
     });
+    if (r.ok) this.#refs.wrote(r.entry);
+    else if (r.winner) this.#refs.wrote(r.winner);
   }
 
   /** Release the store's connections and the cache database. Unpushed work is dropped. */
