@@ -65,7 +65,14 @@ async function measure(
   }
 }
 
-const e = await makeEnv();
+// git and the helper run with a clean environment: pass the storage's own variables on.
+const e = await makeEnv(
+  Object.fromEntries(
+    Object.entries(Deno.env.toObject()).filter(([k]) =>
+      /^(AWS_|R2_|AZURE_STORAGE_|GOOGLE_|TRUNKS_STORAGE_)/.test(k)
+    ),
+  ),
+);
 const root = values.root ?? `local://${await Deno.makeTempDir({ prefix: "bench-sdk-store-" })}`;
 const url = trunkUrl(root, `express-${crypto.randomUUID().slice(0, 8)}`);
 const mirror = `${await Deno.makeTempDir({ prefix: "bench-sdk-corpus-" })}/express.git`;
