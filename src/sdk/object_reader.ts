@@ -66,9 +66,20 @@ export class ObjectReader {
     this.#segments = next;
   }
 
-  get segmentIds(): string[] {
-    return [...this.#segments.keys()];
+  /** A segment this client just wrote: its index is known, nothing needs a download. */
+  addSegment(info: SegmentInfo, idx: Uint8Array): void {
+    const seg = new Segment(info);
+    seg.index = Promise.resolve(
+      new PackIndex(idx, info.packSize, this.format, segmentIdxKey(info.id)),
+    );
+    this.#segments.set(info.id, seg);
   }
+
+  /**
+   * Called once when an object is in no listed segment, or a listed segment vanished
+   * (compacted by GC meanwhile): re-list the segments, then the read is retried.
+   */
+  relist?: () => Promise<void>;
 
   #diskPath(id: string, ext: "idx" | "pack"): string | null {
     return this.opts.cacheDir ? `${this.opts.cacheDir}/${this.trunkId}/${id}.${ext}` : null;
@@ -245,6 +256,16 @@ export class ObjectReader {
   async read(oid: string, hint: string[] = []): Promise<GitObject> {
     const mine = this.local.get(oid) ?? this.#cache.get(oid);
     if (mine) return mine;
+    try {
+      return await this.#read(oid, hint);
+    } catch (e) {
+      if (!(e instanceof TrunkError) || e.code !== "missing-object" || !this.relist) throw e;
+      await this.relist();
+      return await this.#read(oid, hint);
+    }
+  }
+
+  async #read(oid: string, hint: string[]): Promise<GitObject> {
     const at = await this.#locate(oid, hint);
     let obj: GitObject;
     if (at) {

@@ -201,6 +201,7 @@ export class Trunk {
     this.#core = core;
     this.#reader = reader;
     this.#refs = new RefView(core.store, core.cache, core.id);
+    reader.relist = async () => reader.setSegments(await core.segments());
     this.#db = db;
     this.#ownsStore = ownsStore;
     this.#author = author;
@@ -274,7 +275,7 @@ export class Trunk {
     return this.#core.meta.objectFormat;
   }
 
-  /** What reads downloaded so far: bytes, requests, disk-cache hits. */
+  /** What object reads downloaded so far (indexes, packs, ranges, large blobs). */
   get stats(): ReadStats {
     return { ...this.#reader.stats };
   }
@@ -295,8 +296,9 @@ export class Trunk {
    */
   async pull(): Promise<{ rebased: string[] }> {
     this.#open();
-    const [, segments] = await Promise.all([this.#refs.refresh(), this.#core.segments()]);
-    this.#reader.setSegments(segments);
+    // Refs before segments (DESIGN.md): every ref seen has its segments listed.
+    await this.#refs.refresh();
+    this.#reader.setSegments(await this.#core.segments());
     const rebased: string[] = [];
     const plans: [string, Pending][] = [];
     // Every branch is rebased before any is replaced: a conflict changes nothing.
@@ -683,7 +685,9 @@ export class Trunk {
   /** Re-apply a branch's local commits on top of its new remote value. */
   async #rebase(ref: string, p: Pending, now: RefEntry | null): Promise<Pending> {
     const tip = now && !isDeleted(now) ? now.new : null;
-    if (tip === p.baseOid) return { ...p, base: now };
+    // Unchanged, or deleted meanwhile: the local commits stand as they are (and a push
+    // re-creates the branch).
+    if (tip === p.baseOid || tip === null) return { ...p, base: now };
     const touched = new Set<string>();
     for (const c of p.commits) for (const path of c.changes.keys()) touched.add(path);
     if (tip) {
@@ -748,10 +752,14 @@ export class Trunk {
     const objects = new Map<string, GitObject>();
     for (const p of this.#pending.values()) this.#collect(p, objects);
     let segment: string | undefined;
+    let idx: Uint8Array | undefined;
+    let packSize = 0;
     if (objects.size) {
       const built = buildSegment([...objects.values()], this.objectFormat);
       await this.#core.putSegment(built.id, built.pack, built.idx);
       segment = built.id;
+      idx = built.idx;
+      packSize = built.pack.byteLength;
     }
     const results: PushResult[] = [];
     const conflicts: string[] = [];
@@ -779,6 +787,16 @@ export class Trunk {
       );
     }
     if (results.length && !hadHead) await this.#setInitialHead(results);
+    if (segment && idx && this.#pending.size === 0) {
+      // Everything is published: reads find these objects in the segment from now on.
+      this.#reader.addSegment({
+        id: segment,
+        packSize,
+        idxSize: idx.byteLength,
+        modified: new Date(),
+      }, idx);
+      this.#reader.local.clear();
+    }
     if (conflicts.length) {
       throw new ConflictError(
         `push rejected, another writer moved ${
