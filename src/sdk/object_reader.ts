@@ -23,6 +23,12 @@ export interface ReaderOptions {
   wholePackBytes?: number;
   /** After this many range reads of one pack, the whole pack is fetched (default 64). */
   rangeReadsBeforeWhole?: number;
+  /**
+   * A sequential read (a log, a tree walk) fetches at least this many bytes (default
+   * 16 KiB): git packs keep commits together and trees near each other, so the next
+   * object is mostly in what the previous read brought along.
+   */
+  readAheadBytes?: number;
 }
 
 export interface ReadStats {
@@ -38,7 +44,27 @@ class Segment {
   index?: Promise<PackIndex>;
   pack?: Uint8Array;
   rangeReads = 0;
+  /** Byte ranges already fetched (with read-ahead), newest last. */
+  spans: { start: number; bytes: Uint8Array }[] = [];
+  spanBytes = 0;
   constructor(readonly info: SegmentInfo) {}
+
+  cached(start: number, end: number): Uint8Array | null {
+    for (const s of this.spans) {
+      if (s.start <= start && end <= s.start + s.bytes.byteLength) {
+        return s.bytes.subarray(start - s.start, end - s.start);
+      }
+    }
+    return null;
+  }
+
+  keep(start: number, bytes: Uint8Array, limit: number): void {
+    this.spans.push({ start, bytes });
+    this.spanBytes += bytes.byteLength;
+    while (this.spanBytes > limit && this.spans.length > 1) {
+      this.spanBytes -= this.spans.shift()!.bytes.byteLength;
+    }
+  }
 }
 
 const OBJECT_CACHE_BYTES = 32 * 1024 * 1024;
@@ -157,7 +183,12 @@ export class ObjectReader {
   }
 
   /** The bytes of one pack entry, from the whole pack or by one range read. */
-  async #entryBytes(seg: Segment, idx: PackIndex, offset: number): Promise<Uint8Array> {
+  async #entryBytes(
+    seg: Segment,
+    idx: PackIndex,
+    offset: number,
+    sequential: boolean,
+  ): Promise<Uint8Array> {
     const end = idx.end(offset);
     const whole = this.opts.wholePackBytes ?? 1024 * 1024;
     if (
@@ -166,11 +197,24 @@ export class ObjectReader {
     ) {
       return (await this.#wholePack(seg)).subarray(offset, end);
     }
+    const hit = seg.cached(offset, end);
+    if (hit) return hit;
     seg.rangeReads++;
-    const bytes = await readSegmentPack(this.store, seg.info.id, { offset, length: end - offset });
+    const stop = Math.max(
+      end,
+      Math.min(
+        seg.info.packSize - idx.hl,
+        offset + (sequential ? this.opts.readAheadBytes ?? 16 * 1024 : 0),
+      ),
+    );
+    const bytes = await readSegmentPack(this.store, seg.info.id, {
+      offset,
+      length: stop - offset,
+    });
     this.stats.requests++;
     this.stats.bytes += bytes.byteLength;
-    if (bytes.byteLength !== end - offset) {
+    seg.keep(offset, bytes, 8 * 1024 * 1024);
+    if (bytes.byteLength !== stop - offset) {
       throw new TrunkError(
         `${this.store.location}/${
           segmentPackKey(seg.info.id)
@@ -178,27 +222,38 @@ export class ObjectReader {
         "corrupt",
       );
     }
-    return bytes;
+    return bytes.subarray(0, end - offset);
   }
 
   /** The object at `offset` of a segment, deltas resolved (not yet verified). */
-  async #readAt(seg: Segment, idx: PackIndex, offset: number, depth = 0): Promise<GitObject> {
+  async #readAt(
+    seg: Segment,
+    idx: PackIndex,
+    offset: number,
+    sequential: boolean,
+    depth = 0,
+  ): Promise<GitObject> {
     const ck = `${seg.info.id}:${offset}`;
     const hit = this.#cache.get(ck);
     if (hit) return hit;
     const where = `${this.store.location}/${segmentPackKey(seg.info.id)}`;
     if (depth > 10_000) throw new TrunkError(`${where}: delta chain loops`, "corrupt");
-    const entry = decodeEntry(await this.#entryBytes(seg, idx, offset), offset, this.format, where);
+    const entry = decodeEntry(
+      await this.#entryBytes(seg, idx, offset, sequential),
+      offset,
+      this.format,
+      where,
+    );
     let obj: GitObject;
     if (entry.kind === "whole") obj = { type: entry.type, data: entry.data };
     else {
       let base: GitObject;
       if (entry.kind === "ofs-delta") {
-        base = await this.#readAt(seg, idx, entry.baseOffset, depth + 1);
+        base = await this.#readAt(seg, idx, entry.baseOffset, sequential, depth + 1);
       } else {
         const at = idx.find(entry.baseOid);
         base = at !== undefined
-          ? await this.#readAt(seg, idx, at, depth + 1)
+          ? await this.#readAt(seg, idx, at, sequential, depth + 1)
           : await this.read(entry.baseOid);
       }
       obj = { type: base.type, data: applyDelta(base.data, entry.delta, where) };
@@ -251,25 +306,26 @@ export class ObjectReader {
 
   /**
    * A verified object. `hint` names segments likely to hold it (those of the ref entry
-   * being read). A blob in no segment is looked up as a large blob.
+   * being read); `sequential` reads ahead (walks). A blob in no segment is looked up as
+   * a large blob.
    */
-  async read(oid: string, hint: string[] = []): Promise<GitObject> {
+  async read(oid: string, hint: string[] = [], sequential = false): Promise<GitObject> {
     const mine = this.local.get(oid) ?? this.#cache.get(oid);
     if (mine) return mine;
     try {
-      return await this.#read(oid, hint);
+      return await this.#read(oid, hint, sequential);
     } catch (e) {
       if (!(e instanceof TrunkError) || e.code !== "missing-object" || !this.relist) throw e;
       await this.relist();
-      return await this.#read(oid, hint);
+      return await this.#read(oid, hint, sequential);
     }
   }
 
-  async #read(oid: string, hint: string[]): Promise<GitObject> {
+  async #read(oid: string, hint: string[], sequential: boolean): Promise<GitObject> {
     const at = await this.#locate(oid, hint);
     let obj: GitObject;
     if (at) {
-      obj = await this.#readAt(at.seg, at.idx, at.offset);
+      obj = await this.#readAt(at.seg, at.idx, at.offset, sequential);
       const got = objectId(this.format, obj.type, obj.data);
       if (got !== oid) {
         throw new TrunkError(

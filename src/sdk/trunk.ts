@@ -409,8 +409,8 @@ export class Trunk {
     throw new TrunkError(`${rev}: tag chain too long`, "corrupt");
   }
 
-  async #object(oid: string, want: GitObject["type"]): Promise<GitObject> {
-    const obj = await this.#reader.read(oid);
+  async #object(oid: string, want: GitObject["type"], sequential = false): Promise<GitObject> {
+    const obj = await this.#reader.read(oid, [], sequential);
     if (obj.type !== want) {
       throw new TrunkError(`object ${oid} is a ${obj.type}, expected a ${want}`, "corrupt");
     }
@@ -423,8 +423,8 @@ export class Trunk {
     return parseCommit(oid, (await this.#object(oid, "commit")).data);
   }
 
-  async #tree(oid: string): Promise<TreeEntry[]> {
-    return parseTree(oid, (await this.#object(oid, "tree")).data, this.objectFormat);
+  async #tree(oid: string, sequential = false): Promise<TreeEntry[]> {
+    return parseTree(oid, (await this.#object(oid, "tree", sequential)).data, this.objectFormat);
   }
 
   /** The tree entry at `path` of commit `commitOid`'s tree; null when absent. */
@@ -476,7 +476,7 @@ export class Trunk {
     if (e.type !== "tree") throw new TrunkError(`${p} is not a directory`, "bad-input");
     const out: ListEntry[] = [];
     const walk = async (treeOid: string, prefix: string) => {
-      for (const te of await this.#tree(treeOid)) {
+      for (const te of await this.#tree(treeOid, opts.recursive)) {
         const path = prefix ? `${prefix}/${te.name}` : te.name;
         const type = te.type === "tree"
           ? "dir"
@@ -503,7 +503,7 @@ export class Trunk {
     const limit = opts.limit ?? 50;
     const path = opts.path !== undefined ? normalizePath(opts.path) : undefined;
     const commitOf = async (oid: string) =>
-      parseCommit(oid, (await this.#object(oid, "commit")).data);
+      parseCommit(oid, (await this.#object(oid, "commit", true)).data);
     const at = async (c: Commit) =>
       path === undefined ? undefined : (await this.#entryAt(c.tree, path))?.oid;
     const start = await this.readCommit(opts.ref);
