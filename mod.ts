@@ -25,5 +25,5 @@ export {
   Trunk,
 } from "./src/sdk/trunk.ts";
 export type { Commit, ObjectFormat, Signature } from "./src/sdk/objects.ts";
-export type { ReadStats } from "./src/sdk/object_reader.ts";
+export type { ReaderOptions, ReadStats } from "./src/sdk/object_reader.ts";
 export { TrunkError } from "./src/trunk/errors.ts";

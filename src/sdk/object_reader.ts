@@ -16,6 +16,7 @@ import { type GitObject, type ObjectFormat, objectId } from "./objects.ts";
 import { applyDelta, decodeEntry } from "./pack_format.ts";
 import { PackIndex } from "./pack_index.ts";
 
+/** How segments are read: sizes that pick whole-pack downloads over range reads. */
 export interface ReaderOptions {
   /** Directory for indexes and whole packs, kept across processes. */
   cacheDir?: string;
@@ -31,6 +32,7 @@ export interface ReaderOptions {
   readAheadBytes?: number;
 }
 
+/** What object reads of one `Trunk` downloaded. */
 export interface ReadStats {
   /** Bytes downloaded from the store (indexes, packs and ranges, blob manifests, chunks). */
   bytes: number;

@@ -5,6 +5,7 @@
 import { createHash } from "node:crypto";
 import { TrunkError } from "../trunk/errors.ts";
 
+/** The hash a repository names objects with. */
 export type ObjectFormat = "sha1" | "sha256";
 export type ObjectType = "commit" | "tree" | "blob" | "tag";
 
@@ -42,7 +43,9 @@ export function fromHex(hex: string): Uint8Array {
 
 /** A person line: `Name <email> <unix seconds> <+hhmm>`. */
 export interface Signature {
+  /** Display name. */
   name: string;
+  /** Email address (without the angle brackets). */
   email: string;
   /** Seconds since the epoch. */
   timestamp: number;
@@ -50,12 +53,19 @@ export interface Signature {
   timezoneOffset: number;
 }
 
+/** A parsed commit. */
 export interface Commit {
+  /** The commit's id. */
   oid: string;
+  /** Its root tree's id. */
   tree: string;
+  /** Parent commit ids, first parent first. */
   parents: string[];
+  /** Who wrote the change, and when. */
   author: Signature;
+  /** Who made the commit, and when. */
   committer: Signature;
+  /** The message, as stored (usually ending in a newline). */
   message: string;
 }
 

@@ -30,6 +30,7 @@ import { buildSegment } from "./pack_format.ts";
 import { RefView } from "./ref_view.ts";
 import { applyChanges, type Change, normalizePath, type TreeIo } from "./tree_edit.ts";
 
+/** How to reach a trunk, and how this client reads and writes it. */
 export interface OpenOptions {
   /** A trunk URL, e.g. `s3://bucket/prefix/trunks/app.trunk?endpoint=...`. */
   url?: string;
@@ -59,45 +60,63 @@ export interface OpenOptions {
   reads?: Omit<ReaderOptions, "cacheDir">;
 }
 
+/** One live ref of the trunk, with who moved it last (from the ref log). */
 export interface RefInfo {
   /** Full name: `refs/heads/main`, `refs/tags/v1`. */
   name: string;
+  /** The object it points at (a tag object for annotated tags). */
   oid: string;
-  /** Who moved it last, and when (from the ref log). */
+  /** The writer of its latest ref entry. */
   writer: string;
+  /** When that entry was written (ISO 8601). */
   time: string;
+  /** The entry's sequence number: how many times the ref has moved. */
   seq: number;
 }
 
+/** One entry of a directory listing. */
 export interface ListEntry {
   /** Path from the repository root. */
   path: string;
+  /** The last path component. */
   name: string;
+  /** What the entry is. */
   type: "file" | "dir" | "symlink" | "submodule";
+  /** Git's octal mode: `100644`, `100755`, `120000`, `40000`, `160000`. */
   mode: string;
+  /** The blob, tree or (submodule) commit id. */
   oid: string;
 }
 
+/** What `commit()` records. */
 export interface CommitOptions {
+  /** The commit message. */
   message: string;
   /** Branch to commit to (short or full name); default the trunk's HEAD branch. */
   branch?: string;
   /** Where a new branch starts (ref or commit id); default the HEAD branch. */
   from?: string;
+  /** Author and committer of this commit (default the `author` given to `open`). */
   author?: { name: string; email: string };
   /** Commit even when the staged changes leave the tree as it was. */
   allowEmpty?: boolean;
 }
 
+/** A local commit just made. */
 export interface CommitResult {
+  /** The new commit's id (it changes if `pull()` rebases it). */
   oid: string;
   /** Full branch name. */
   branch: string;
+  /** Its parent (none for the first commit of an empty trunk). */
   parents: string[];
 }
 
+/** A branch `push()` moved. */
 export interface PushResult {
+  /** Short branch name. */
   branch: string;
+  /** The commit the branch now points at. */
   oid: string;
   /** The segment written (absent when nothing new had to be uploaded). */
   segment?: string;
@@ -105,6 +124,7 @@ export interface PushResult {
 
 /** Another writer moved the branch first; `pull()` rebases local commits, then `push()` again. */
 export class ConflictError extends TrunkError {
+  /** `branches`: the short names of the branches that were not pushed. */
   constructor(message: string, readonly branches: string[]) {
     super(message, "conflict");
     this.name = "ConflictError";
@@ -175,7 +195,7 @@ function branchRef(name: string): string {
  * await using trunk = await Trunk.open({ backend: "s3://company-code", name: "lazy-lms" });
  * await trunk.pull();
  * const readme = await trunk.readText("README.md");
- * await trunk.write("notes/todo.md", "ship it\n");
+ * trunk.write("notes/todo.md", "ship it\n");
  * await trunk.commit({ message: "agent: notes", branch: "agent/42" });
  * await trunk.push();
  * ```
@@ -271,6 +291,7 @@ export class Trunk {
     return this.#core.id;
   }
 
+  /** `sha1` or `sha256`: the object ids this trunk holds. */
   get objectFormat(): ObjectFormat {
     return this.#core.meta.objectFormat;
   }
@@ -832,6 +853,7 @@ export class Trunk {
     if (this.#ownsStore) await this.#core.store.close();
   }
 
+  /** For `await using`: the same as `close()`. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
