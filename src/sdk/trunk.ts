@@ -6,7 +6,8 @@
  * git and the library read each other's work.
  */
 import { LocalDb } from "../local/db.ts";
-import { openStore, redactUrl, type Settings } from "../storage/registry.ts";
+import { getStorage, listStorages, primaryStorage, resolveSettings } from "../local/storages.ts";
+import { backendSpec, openStore, redactUrl, type Settings } from "../storage/registry.ts";
 import type { Store } from "../storage/store.ts";
 import { isTrunkUrl, trunkUrl } from "../storage/trunk_url.ts";
 import { MemoryCache, type TrunkCache } from "../trunk/cache.ts";
@@ -44,6 +45,15 @@ export interface OpenOptions {
    * fall back to the provider's own environment variables, as in the CLI.
    */
   settings?: Settings;
+  /**
+   * A trunks database (`.trunks/<repo>.trunk`, made by `trunks init` and `trunks storage
+   * add`): the trunk is its primary storage (or `storage`), with the settings and
+   * credentials saved there and `TRUNKS_STORAGE_<NAME>_*` over them, exactly as the CLI
+   * and the helper use them. Its caches are shared with them too.
+   */
+  database?: string;
+  /** With `database`: the name of the storage to open (default the primary). */
+  storage?: string;
   /** An already open store (tests, custom backends); `url`/`backend` are then ignored. */
   store?: Store;
   /** Create the trunk when the location holds none (default: error "not-a-trunk"). */
@@ -170,6 +180,58 @@ function defaultWriter(): string {
   return `${user}@${host} (sdk)`;
 }
 
+/** The trunk URL from `url`, or `backend` + `name`; one-line errors otherwise. */
+function trunkUrlOf(opts: OpenOptions, url: string | undefined): string {
+  if (!url && opts.backend) {
+    if (!opts.name) {
+      throw new TrunkError("Trunk.open: `backend` needs `name` (or pass `url`)", "bad-input");
+    }
+    url = trunkUrl(opts.backend, opts.name);
+  }
+  if (!url) {
+    throw new TrunkError(
+      "Trunk.open needs `url` (…/trunks/<name>.trunk), `backend` + `name`, `database`, or `store`",
+      "bad-input",
+    );
+  }
+  if (!isTrunkUrl(url)) {
+    throw new TrunkError(
+      `${redactUrl(url)} is not a trunk URL: it must end in /<name>.trunk, or pass backend + name`,
+      "bad-input",
+    );
+  }
+  return url;
+}
+
+/** A trunks database and the trunk URL and settings of one of its storages. */
+async function openDatabase(
+  path: string,
+  name?: string,
+): Promise<{ db: LocalDb; url: string; settings: Settings }> {
+  if (!(await Deno.stat(path).then((st) => st.isFile, () => false))) {
+    throw new TrunkError(
+      `${path} is not a trunks database; pass the .trunks/<repo>.trunk file trunks init made`,
+      "bad-input",
+    );
+  }
+  const db = new LocalDb(path);
+  const row = name ? getStorage(db, name) : primaryStorage(db);
+  if (!row) {
+    const names = listStorages(db).map((r) => r.name);
+    db.close();
+    throw new TrunkError(
+      name
+        ? `no storage named ${JSON.stringify(name)} in ${path}${
+          names.length ? ` (it has: ${names.join(", ")})` : ""
+        }`
+        : `${path} has no primary storage yet; run trunks storage add`,
+      "bad-input",
+    );
+  }
+  const keys = backendSpec(row.backend)?.settings.map((s) => s.key);
+  return { db, url: row.url, settings: resolveSettings(row, keys) };
+}
+
 function shortRef(ref: string): string {
   return ref.replace(/^refs\/(heads|tags)\//, "");
 }
@@ -234,33 +296,25 @@ export class Trunk {
   static async open(opts: OpenOptions): Promise<Trunk> {
     let store = opts.store;
     const owns = !store;
-    if (!store) {
-      let url = opts.url;
-      if (!url && opts.backend) {
-        if (!opts.name) {
-          throw new TrunkError("Trunk.open: `backend` needs `name` (or pass `url`)", "bad-input");
-        }
-        url = trunkUrl(opts.backend, opts.name);
-      }
-      if (!url) {
-        throw new TrunkError(
-          "Trunk.open needs `url` (…/trunks/<name>.trunk), `backend` + `name`, or `store`",
-          "bad-input",
-        );
-      }
-      if (!isTrunkUrl(url)) {
-        throw new TrunkError(
-          `${
-            redactUrl(url)
-          } is not a trunk URL: it must end in /<name>.trunk, or pass backend + name`,
-          "bad-input",
-        );
-      }
-      store = await openStore(url, opts.settings ?? {});
-    }
     let db: LocalDb | null = null;
+    let settings = opts.settings ?? {};
+    let url = opts.url;
+    if (opts.database) {
+      const found = await openDatabase(opts.database, opts.storage);
+      db = found.db;
+      url ??= found.url;
+      settings = { ...found.settings, ...settings };
+    }
+    if (!store) {
+      try {
+        store = await openStore(trunkUrlOf(opts, url), settings);
+      } catch (e) {
+        db?.close();
+        throw e;
+      }
+    }
     try {
-      if (opts.cacheDir) {
+      if (opts.cacheDir && !db) {
         await Deno.mkdir(opts.cacheDir, { recursive: true });
         db = new LocalDb(`${opts.cacheDir}/cache.sqlite`);
       }
