@@ -45,6 +45,7 @@ export interface ReadStats {
 class Segment {
   index?: Promise<PackIndex>;
   pack?: Uint8Array;
+  whole?: Promise<Uint8Array>;
   rangeReads = 0;
   /** Byte ranges already fetched (with read-ahead), newest last. */
   spans: { start: number; bytes: Uint8Array }[] = [];
@@ -162,8 +163,15 @@ export class ObjectReader {
     });
   }
 
-  async #wholePack(seg: Segment): Promise<Uint8Array> {
-    if (seg.pack) return seg.pack;
+  #wholePack(seg: Segment): Promise<Uint8Array> {
+    // One download however many reads wait for it.
+    return seg.whole ??= this.#downloadPack(seg).then((b) => seg.pack = b, (e) => {
+      seg.whole = undefined;
+      throw e;
+    });
+  }
+
+  async #downloadPack(seg: Segment): Promise<Uint8Array> {
     const id = seg.info.id;
     let bytes = await this.#readDisk(id, "pack");
     if (!bytes || createHash("sha256").update(bytes).digest("hex") !== id) {
@@ -181,7 +189,7 @@ export class ObjectReader {
       }
       await this.#writeDisk(id, "pack", bytes);
     }
-    return seg.pack = bytes;
+    return bytes;
   }
 
   /** The bytes of one pack entry, from the whole pack or by one range read. */

@@ -5,6 +5,7 @@
 import { assert, assertEquals, assertMatch, assertRejects } from "../assert.ts";
 import { ConflictError, Trunk, TrunkError } from "../../mod.ts";
 import { openStore } from "../../src/storage/registry.ts";
+import { getBytes } from "../../src/storage/store.ts";
 import { listSegments } from "../../src/trunk/segments.ts";
 
 function memUrl(): string {
@@ -183,4 +184,29 @@ Deno.test("sdk: push writes one self-contained segment; cacheDir serves indexes 
   }
   const store = await openStore(url);
   assertEquals((await listSegments(store)).length, 1);
+});
+
+Deno.test("sdk: a damaged segment is an error naming its key, whole or by range reads", async () => {
+  const url = memUrl();
+  await seeded(url);
+  const store = await openStore(url);
+  const [seg] = await listSegments(store);
+  const key = `segments/${seg.id}.pack`;
+  const bytes = (await getBytes(store, key))!.slice();
+  // Flip one byte inside the last object's compressed data (before the trailer).
+  bytes[bytes.byteLength - 25] ^= 0xff;
+  await store.delete(key);
+  await store.put(key, bytes);
+  for (const reads of [{}, { wholePackBytes: 0 }]) {
+    await using t = await Trunk.open({ url, reads });
+    const names = ["README.md", "src/a.ts", "bin/run"];
+    const got = await Promise.allSettled(names.map((n) => t.read(n)));
+    const bad = got.filter((r) => r.status === "rejected") as PromiseRejectedResult[];
+    assert(bad.length > 0, `a damaged pack must fail a read (${JSON.stringify(reads)})`);
+    for (const r of bad) {
+      assert(r.reason instanceof TrunkError, String(r.reason));
+      assertEquals(r.reason.code, "corrupt");
+      assertMatch(r.reason.message, new RegExp(`segments/${seg.id}\\.pack`));
+    }
+  }
 });
