@@ -11,7 +11,7 @@ import { TrunkError } from "../trunk/errors.ts";
 import { segmentIdxKey, segmentPackKey } from "../trunk/layout.ts";
 import { mapLimit } from "../trunk/pool.ts";
 import { readSegmentIndex, readSegmentPack, type SegmentInfo } from "../trunk/segments.ts";
-import { readLargeBlob } from "./large_blob.ts";
+import { openLargeBlob, readLargeBlob } from "./large_blob.ts";
 import { type GitObject, type ObjectFormat, objectId } from "./objects.ts";
 import { applyDelta, decodeEntry } from "./pack_format.ts";
 import { PackIndex } from "./pack_index.ts";
@@ -361,5 +361,29 @@ export class ObjectReader {
     }
     this.#remember(oid, obj);
     return obj;
+  }
+
+  /**
+   * A blob as a stream: a large blob (chunks) is streamed, a few chunks ahead, verified
+   * as it goes; any other object is read whole and verified first.
+   */
+  async stream(oid: string): Promise<ReadableStream<Uint8Array>> {
+    const whole = (data: Uint8Array) =>
+      new ReadableStream<Uint8Array>({
+        start(c) {
+          c.enqueue(data);
+          c.close();
+        },
+      });
+    const mine = this.local.get(oid) ?? this.#cache.get(oid);
+    if (mine) return whole(mine.data);
+    if (!(await this.#locate(oid))) {
+      const opened = await openLargeBlob(this.store, oid, this.format, (n) => {
+        this.stats.requests++;
+        this.stats.bytes += n;
+      });
+      if (opened) return opened.stream;
+    }
+    return whole((await this.read(oid)).data);
   }
 }

@@ -531,6 +531,21 @@ export class Trunk {
     return (await this.#object(e.oid, "blob")).data;
   }
 
+  /**
+   * A file as a stream, for files too large to hold in memory: a large blob is
+   * streamed chunk by chunk (each verified before it is delivered; the whole blob's id
+   * is checked at the end, erroring the stream on a mismatch).
+   */
+  async readStream(path: string, opts: { ref?: string } = {}): Promise<ReadableStream<Uint8Array>> {
+    const p = normalizePath(path);
+    const commit = await this.readCommit(opts.ref);
+    const e = await this.#entryAt(commit.tree, p);
+    const at = `${opts.ref ?? "HEAD"} (${commit.oid.slice(0, 12)})`;
+    if (!e) throw new TrunkError(`${p} does not exist at ${at}`, "not-found");
+    if (e.type !== "blob") throw new TrunkError(`${p} is not a file at ${at}`, "bad-input");
+    return await this.#reader.stream(e.oid);
+  }
+
   /** A file as UTF-8 text. */
   async readText(path: string, opts: { ref?: string } = {}): Promise<string> {
     return dec.decode(await this.read(path, opts));

@@ -10,7 +10,8 @@ import { encodeBlobManifest } from "../../src/trunk/blob_manifest.ts";
 import { MemoryCache } from "../../src/trunk/cache.ts";
 import { blobKey, chunkKey } from "../../src/trunk/layout.ts";
 import { Trunk as CoreTrunk } from "../../src/trunk/trunk.ts";
-import { encodeCommit, encodeTree, objectId } from "../../src/sdk/objects.ts";
+import { concat, encodeCommit, encodeTree, objectId } from "../../src/sdk/objects.ts";
+
 import { buildSegment } from "../../src/sdk/pack_format.ts";
 
 const sig = { name: "T", email: "t@x", timestamp: 1700000000, timezoneOffset: 0 };
@@ -62,6 +63,14 @@ Deno.test("sdk: a blob in no segment is read from its manifest and chunks, verif
     assertEquals(await t.read("big.bin"), data);
     assertEquals((await t.list())[0].oid, objectId("sha1", "blob", data));
   }
+  {
+    // Streamed chunk by chunk (a fresh instance: nothing cached): the same bytes.
+    await using t = await Trunk.open({ url });
+    const parts: Uint8Array[] = [];
+    for await (const p of await t.readStream("big.bin")) parts.push(p);
+    assertEquals(parts.length, 3);
+    assertEquals(concat(parts), data);
+  }
   // A damaged chunk is an error naming its key, never wrong bytes.
   const bad = chunks[1];
   await store.delete(chunkKey(bad.sha256));
@@ -70,6 +79,16 @@ Deno.test("sdk: a blob in no segment is read from its manifest and chunks, verif
     await using t = await Trunk.open({ url });
     const err = await assertRejects(() => t.read("big.bin"), TrunkError, chunkKey(bad.sha256));
     assertEquals((err as TrunkError).code, "corrupt");
+  }
+  {
+    await using t = await Trunk.open({ url });
+    // The stream delivers the good first chunk, then errors before the damaged one.
+    const got: Uint8Array[] = [];
+    const streamErr = await assertRejects(async () => {
+      for await (const p of await t.readStream("big.bin")) got.push(p);
+    }, TrunkError);
+    assertEquals((streamErr as TrunkError).code, "corrupt");
+    assertEquals(got.length, 1);
   }
   await store.delete(chunkKey(bad.sha256));
   {
