@@ -246,3 +246,28 @@ Deno.test({
     assertEquals(await Deno.readTextFile(`${repo}/b.txt`), "from the library\n");
   },
 });
+
+for (const backend of e2eBackends()) {
+  Deno.test({
+    name: `sdk interop ${backend.name}: a trunk the library creates from nothing, git clones`,
+    ...opts,
+    fn: async () => {
+      const e = await makeEnv(backend.env);
+      const url = await trunkUrl(backend, "fresh");
+      {
+        await using t = await Trunk.open({ url, settings: backend.settings, create: true });
+        t.write("README.md", "# fresh\n");
+        t.write("src/index.ts", "export {};\n");
+        const c = await t.commit({ message: "root commit by the library", branch: "trunk" });
+        assertEquals(c.parents, []);
+        await t.push();
+        assertEquals(await t.head(), "trunk");
+      }
+      const clone = `${await Deno.makeTempDir({ prefix: "trunks-sdk-fresh-" })}/c`;
+      await ok(e, "git", ["clone", "-q", `trunks::${url}`, clone]);
+      assertEquals((await git(e, clone, "branch", "--show-current")).trim(), "trunk");
+      assertEquals(await Deno.readTextFile(`${clone}/src/index.ts`), "export {};\n");
+      await git(e, clone, "fsck", "--strict", "--no-dangling");
+    },
+  });
+}
