@@ -80,6 +80,10 @@ for (const backend of e2eBackends()) {
         t.write("bin/tool", "#!/bin/sh\necho tool\n", { executable: true });
         t.write("data/blob.bin", binary);
         t.write("link", "notes/todo.md", { symlink: true });
+        // Git's tree order puts a directory "a" as if named "a/": fsck --strict checks it.
+        for (const f of ["sort/a.b", "sort/a/x", "sort/a-b", "sort/a0", "sort/a_", "sort/Z"]) {
+          t.write(f, `${f}\n`);
+        }
         await t.commit({ message: "agent: notes", branch: "main" });
         t.remove("README.md");
         await t.commit({ message: "agent: new branch", branch: "agent/42" });
