@@ -16,7 +16,17 @@ import { requestCounts, resetRequestCounts } from "../src/storage/metrics.ts";
 import { openStore } from "../src/storage/registry.ts";
 import { trunkUrl } from "../src/storage/trunk_url.ts";
 import { listSegments } from "../src/trunk/segments.ts";
-import { CORPUS, fmtMs, machineLine, makeEnv, median, ok, table } from "./lib.ts";
+import {
+  CORPUS,
+  fmtMs,
+  formatRequests,
+  machineLine,
+  makeEnv,
+  median,
+  ok,
+  table,
+  timed,
+} from "./lib.ts";
 
 const { values } = parseArgs({
   options: {
@@ -128,6 +138,16 @@ for (let i = 0; i < runs; i++) {
   warm.push(await measure(url, { cacheDir }, async (t) => void await t.readText(file)));
 }
 add(`open + read ${file} (warm cacheDir)`, warm);
+
+// For scale: what plain git downloads to get the same file (a whole clone).
+const cloneDir = await Deno.makeTempDir({ prefix: "bench-sdk-clone-" });
+const cloned = await timed(e, "git", ["clone", "-q", `trunks::${url}`, `${cloneDir}/c`]);
+rows.push([
+  "git clone through the helper (reference)",
+  fmtMs(cloned.ms),
+  kib(packBytes),
+  formatRequests(cloned.requests),
+]);
 
 console.log(`# trunks library read, corpus express (${segs.length} segment(s))`);
 console.log(`${await machineLine()}; storage ${new URL(root).protocol}//; median of ${runs}`);
