@@ -71,6 +71,7 @@ class Segment {
 }
 
 const OBJECT_CACHE_BYTES = 32 * 1024 * 1024;
+const DELTA_LOOK_BEHIND = 32 * 1024;
 
 export class ObjectReader {
   readonly stats: ReadStats = { bytes: 0, requests: 0, diskHits: 0 };
@@ -198,6 +199,7 @@ export class ObjectReader {
     idx: PackIndex,
     offset: number,
     sequential: boolean,
+    isBase: boolean,
   ): Promise<Uint8Array> {
     const end = idx.end(offset);
     const whole = this.opts.wholePackBytes ?? 1024 * 1024;
@@ -210,6 +212,9 @@ export class ObjectReader {
     const hit = seg.cached(offset, end);
     if (hit) return hit;
     seg.rangeReads++;
+    // A delta's base sits before it, and the rest of its chain mostly just before that:
+    // one read reaching back fetches several links at once.
+    const start = isBase ? Math.max(12, offset - DELTA_LOOK_BEHIND) : offset;
     const stop = Math.max(
       end,
       Math.min(
@@ -218,13 +223,13 @@ export class ObjectReader {
       ),
     );
     const bytes = await readSegmentPack(this.store, seg.info.id, {
-      offset,
-      length: stop - offset,
+      offset: start,
+      length: stop - start,
     });
     this.stats.requests++;
     this.stats.bytes += bytes.byteLength;
-    seg.keep(offset, bytes, 8 * 1024 * 1024);
-    if (bytes.byteLength !== stop - offset) {
+    seg.keep(start, bytes, 8 * 1024 * 1024);
+    if (bytes.byteLength !== stop - start) {
       throw new TrunkError(
         `${this.store.location}/${
           segmentPackKey(seg.info.id)
@@ -232,7 +237,7 @@ export class ObjectReader {
         "corrupt",
       );
     }
-    return bytes.subarray(0, end - offset);
+    return bytes.subarray(offset - start, end - start);
   }
 
   /** The object at `offset` of a segment, deltas resolved (not yet verified). */
@@ -249,7 +254,7 @@ export class ObjectReader {
     const where = `${this.store.location}/${segmentPackKey(seg.info.id)}`;
     if (depth > 10_000) throw new TrunkError(`${where}: delta chain loops`, "corrupt");
     const entry = decodeEntry(
-      await this.#entryBytes(seg, idx, offset, sequential),
+      await this.#entryBytes(seg, idx, offset, sequential, depth > 0),
       offset,
       this.format,
       where,

@@ -371,9 +371,10 @@ export class Trunk {
    */
   async pull(): Promise<{ rebased: string[] }> {
     this.#open();
-    // Refs before segments (DESIGN.md): every ref seen has its segments listed.
-    await this.#refs.refresh();
-    this.#reader.setSegments(await this.#core.segments());
+    // Both lists at once. A ref whose segment the segment list missed (it raced a
+    // push) is still read correctly: an object in no listed segment re-lists them.
+    const [, segments] = await Promise.all([this.#refs.refresh(), this.#core.segments()]);
+    this.#reader.setSegments(segments);
     const rebased: string[] = [];
     const plans: [string, Pending][] = [];
     // Every branch is rebased before any is replaced: a conflict changes nothing.
@@ -421,7 +422,11 @@ export class Trunk {
   /** The branch HEAD names (short), as `git clone` would check out; null in an empty trunk. */
   async head(): Promise<string | null> {
     const refs = await this.#listed();
-    const named = (await refs.entry("HEAD"))?.symref;
+    // The likely answers are fetched together: one round trip, not three.
+    const [head] = await Promise.all(
+      ["HEAD", "refs/heads/main", "refs/heads/master"].map((r) => refs.entry(r)),
+    );
+    const named = head?.symref;
     if (named && (await refs.live(named))) return shortRef(named);
     for (const c of ["refs/heads/main", "refs/heads/master"]) {
       if (await refs.live(c)) return shortRef(c);
