@@ -160,6 +160,20 @@ for (const backend of e2eBackends()) {
         `read ${t.stats.bytes} bytes; the pack is ${packBytes}, its index ${idxBytes}`,
       );
       assertEquals((await t.branches()).length, (await refList(e, mirror, ["refs/heads/"])).length);
+      // log, with and without a path, as git log shows it (merges, simplification).
+      const ids = async (...args: string[]) =>
+        (await git(e, mirror, "log", "--format=%H", ...args)).trim().split("\n");
+      assertEquals(
+        (await t.log({ ref: "master", limit: 40 })).map((c) => c.oid),
+        await ids("-40", "master"),
+      );
+      for (const path of ["lib/router/index.js", "History.md", "lib/express.js"]) {
+        assertEquals(
+          (await t.log({ ref: "master", limit: 15, path })).map((c) => c.oid),
+          await ids("-15", "master", "--", path),
+          `log -- ${path}`,
+        );
+      }
     },
   });
 }
