@@ -313,12 +313,6 @@ export class ObjectReader {
     return found;
   }
 
-  /** True when the trunk (or this session) already has the object. */
-  async has(oid: string): Promise<boolean> {
-    if (this.local.has(oid)) return true;
-    return (await this.#locate(oid)) !== null;
-  }
-
   /**
    * A verified object. `hint` names segments likely to hold it (those of the ref entry
    * being read); `sequential` reads ahead (walks). A blob in no segment is looked up as
