@@ -9,6 +9,7 @@ import { LocalDb } from "../local/db.ts";
 import { openStore } from "../storage/registry.ts";
 import { MemoryCache, type TrunkCache } from "../trunk/cache.ts";
 import { TrunkError } from "../trunk/errors.ts";
+import { faultPoint } from "../trunk/faults.ts";
 import { isDeleted, type RefEntry } from "../trunk/refs.ts";
 import { Trunk as CoreTrunk } from "../trunk/trunk.ts";
 import { ObjectReader, type ReadStats } from "./object_reader.ts";
@@ -728,6 +729,7 @@ export class Trunk {
     if (objects.size) {
       const built = buildSegment([...objects.values()], this.objectFormat);
       await this.#core.putSegment(built.id, built.pack, built.idx);
+      faultPoint("sdk:push-after-segment");
       segment = built.id;
       idx = built.idx;
       packSize = built.pack.byteLength;
@@ -735,6 +737,7 @@ export class Trunk {
     const results: PushResult[] = [];
     const conflicts: string[] = [];
     for (const [ref, p] of [...this.#pending]) {
+      faultPoint("sdk:push-between-refs");
       const tip = p.commits[p.commits.length - 1].oid;
       const r = await this.#core.updateRef({
         ref,

@@ -1,6 +1,7 @@
 /**
  * The library needs no git binary: the example agents run in a child Deno whose PATH
  * has no git, against a trunk git pushed; then real git clones what they committed.
+ * Killed mid-push (fault points), they leave the trunk intact and a rerun lands.
  */
 import { assert, assertEquals, assertMatch } from "../assert.ts";
 import { e2eBackends, git, makeEnv, newRepo, ok, REPO_ROOT, trunkUrl } from "../e2e/harness.ts";
@@ -56,6 +57,39 @@ for (const backend of e2eBackends().filter((b) => b.name === "local" || b.name =
         "Summary: done, see plan.md.\n",
       );
       assertMatch(await Deno.readTextFile(`${clone}/work/7/plan.md`), /- \[x\] write the summary/);
+    },
+  });
+}
+
+for (const point of ["sdk:push-after-segment", "sdk:push-between-refs"]) {
+  Deno.test({
+    name: `sdk local: a writer killed at ${point} moves no ref; a rerun lands, git clones`,
+    ...opts,
+    fn: async () => {
+      const e = await makeEnv();
+      const repo = await newRepo(e);
+      const url = await trunkUrl(e2eBackends()[0], "crash");
+      await git(e, repo, "push", "-q", `trunks::${url}`, "main");
+      const env = { ...e.env, PATH: "/nonexistent" };
+      const killed = await denoNoGit(["run", "-A", "examples/agent.ts", url, "9"], {
+        ...env,
+        TRUNKS_FAULT: point,
+      });
+      assertEquals(killed.code, 137, `SIGKILLed at ${point}: ${killed.stderr}`);
+      // The branch never appeared; the trunk is intact for git.
+      const ls = await git(e, repo, "ls-remote", `trunks::${url}`);
+      assert(!ls.includes("agent/9"), ls);
+      const clone = `${await Deno.makeTempDir({ prefix: "trunks-sdk-crash-" })}/c`;
+      await ok(e, "git", ["clone", "-q", `trunks::${url}`, clone]);
+      await git(e, clone, "fsck", "--strict", "--no-dangling");
+      // A fresh process redoes the work.
+      const rerun = await denoNoGit(["run", "-A", "examples/agent.ts", url, "9"], env);
+      assertEquals(rerun.code, 0, rerun.stderr);
+      await git(e, clone, "fetch", "-q");
+      assertEquals(
+        (await git(e, clone, "log", "--format=%s", "origin/agent/9")).trim().split("\n"),
+        ["agent-2: finish task 9", "agent-1: plan for task 9", "first"],
+      );
     },
   });
 }
