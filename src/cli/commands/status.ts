@@ -2,10 +2,10 @@
 import { git, gitText } from "../../git/run.ts";
 import { writerName } from "../../helper/resolve.ts";
 import { openInitialized, REMOTE } from "../../local/repo.ts";
-import { listStorages } from "../../local/storages.ts";
+import { listStorages, type StorageRow } from "../../local/storages.ts";
 import { bool, parseCommand, printJson } from "../args.ts";
 import type { Command } from "../main.ts";
-import { type StorageStatus, storageStatus } from "../storage_state.ts";
+import { type StorageStatus, storageStatus, storageView } from "../storage_state.ts";
 
 const usage = `usage: trunks status [--offline] [--json]
 
@@ -47,7 +47,7 @@ export interface StatusJson {
   dirty: boolean;
   changes: Changes;
   primary: string | null;
-  storages: (StorageStatus | ReturnType<typeof offlineStatus>)[];
+  storages: StorageStatus[];
   trunk: {
     url: string | null;
     ref: string | null;
@@ -93,17 +93,9 @@ async function hasObject(oid: string): Promise<boolean> {
   return r.code === 0;
 }
 
-function offlineStatus(v: ReturnType<typeof listStorages>[number]) {
-  return {
-    name: v.name,
-    role: v.role,
-    backend: v.backend,
-    url: v.url,
-    reachable: null,
-    trunkExists: null,
-    refs: null,
-    error: null,
-  };
+/** A storage's record when --offline: the same fields, its state unknown (null). */
+function offlineStatus(row: StorageRow): StorageStatus {
+  return { ...storageView(row), reachable: null, trunkExists: null, refs: null, error: null };
 }
 
 export async function collectStatus(offline: boolean): Promise<StatusJson> {
@@ -237,7 +229,8 @@ export const command: Command = {
         : st.reachable
         ? st.trunkExists ? `ok, ${st.refs} ref(s)` : "ok, no trunk yet (first push creates it)"
         : `UNREACHABLE: ${st.error}`;
-      console.log(`storage:  ${st.name} (${st.role}, ${st.backend}) ${st.url}: ${state}`);
+      const sw = st.singleWriter ? ", single writer" : "";
+      console.log(`storage:  ${st.name} (${st.role}, ${st.backend}${sw}) ${st.url}: ${state}`);
     }
     const c = s.changes;
     console.log(
