@@ -336,6 +336,7 @@ Deno.test({
     assertEquals(t.storages[0].reachable, true);
     assertEquals(t.storages[0].trunkExists, false);
     assertEquals(t.trunk.state, "not-pushed");
+    assertEquals(t.trunk.ahead, 1);
     assertEquals(t.trunk.ref, "refs/heads/main");
 
     await git(e, repo, "add", ".");
@@ -347,6 +348,17 @@ Deno.test({
     assertEquals(t.trunk.oid, (await git(e, repo, "rev-parse", "HEAD")).trim());
     assertEquals([t.trunk.ahead, t.trunk.behind], [0, 0]);
     assertEquals(t.storages[0].refs, 1);
+
+    // A new branch: only its own commits are to send.
+    await git(e, repo, "checkout", "-q", "-b", "topic");
+    await commitFile(e, repo, "topic.txt", "t\n");
+    t = await trunksJson<Status>(e, repo, "status");
+    assertEquals([t.trunk.state, t.trunk.ahead, t.trunk.oid], ["not-pushed", 1, null]);
+    assertMatch(
+      await trunksOk(e, repo, "status"),
+      /not in the trunk yet \(1 commit\(s\) to send\)/,
+    );
+    await git(e, repo, "checkout", "-q", "main");
 
     await commitFile(e, repo, "a.txt", "a\n");
     await commitFile(e, repo, "b.txt", "b\n");

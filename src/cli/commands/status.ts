@@ -1,4 +1,5 @@
 /** `trunks status`: repo, branch, storages, dirty state, ahead/behind the trunk. */
+import { existingObjects } from "../../git/repo.ts";
 import { git, gitText } from "../../git/run.ts";
 import { writerName } from "../../helper/resolve.ts";
 import { openInitialized, REMOTE } from "../../local/repo.ts";
@@ -147,8 +148,14 @@ export async function collectStatus(offline: boolean): Promise<StatusJson> {
       else {
         const oid = trunkRefs?.get(ref!) ?? null;
         trunk.oid = oid;
-        if (!oid) trunk.state = offline ? "offline-unknown" : "not-pushed";
-        else if (!(await hasObject(oid))) trunk.state = "fetch-needed";
+        if (!oid && offline) trunk.state = "offline-unknown";
+        else if (!oid) {
+          trunk.state = "not-pushed";
+          // What a push would add: commits no branch or tag of the trunk reaches.
+          const known = [...(await existingObjects([...trunkRefs!.values()]))];
+          const revs = [head, ...known.map((o) => `^${o}`)].join("\n") + "\n";
+          trunk.ahead = Number(await gitText(["rev-list", "--count", "--stdin"], { stdin: revs }));
+        } else if (!(await hasObject(oid!))) trunk.state = "fetch-needed";
         else {
           const counts = await gitText(["rev-list", "--left-right", "--count", `${head}...${oid}`]);
           const [a, b] = counts.split(/\s+/).map(Number);
@@ -187,7 +194,7 @@ function describeSync(s: StatusJson): string {
     case "diverged":
       return `diverged from the trunk (${t.ahead} ahead, ${t.behind} behind): trunks pull, then git push`;
     case "not-pushed":
-      return "not in the trunk yet: git push";
+      return `not in the trunk yet (${t.ahead} commit(s) to send): git push`;
     case "fetch-needed":
       return "the trunk has commits this repository lacks: trunks pull";
     case "no-commits":
