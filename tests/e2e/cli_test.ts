@@ -193,6 +193,29 @@ Deno.test({
 });
 
 Deno.test({
+  name: "cli: a linked work tree (git worktree add) shares the main one's .trunks",
+  ...opts,
+  fn: async () => {
+    const e = await makeEnv();
+    const [repo, store] = await initRepoWithStore(e, "wt");
+    const linked = `${await Deno.makeTempDir()}/linked`;
+    await git(e, repo, "worktree", "add", "-q", linked, "-b", "side");
+    const again = await trunksJson<{ created: boolean; repo: string }>(e, linked, "init");
+    assertEquals([again.created, again.repo], [false, "wt"]);
+    assert(!(await exists(`${linked}/.trunks`)));
+    await commitFile(e, linked, "side.txt", "side\n");
+    await git(e, linked, "push", "-q");
+    const st = await trunksJson<{ root: string; trunk: { state: string; url: string } }>(
+      e,
+      linked,
+      "status",
+    );
+    assertEquals([st.root, st.trunk.state], [linked, "in-sync"]);
+    assertEquals(st.trunk.url, `local://${store}/trunks/wt.trunk`);
+  },
+});
+
+Deno.test({
   name: "cli: storage add/list/show/ping/remove with --json shapes",
   ...opts,
   fn: async () => {

@@ -36,7 +36,7 @@ export const command: Command = {
     if (!p) return 0;
     const repo = await findRepo();
     // A clone made by plain git already names its trunk: adopt it as the primary.
-    const adopt = (await findTrunksDb(repo.top)) ? null : await findTrunkRemote(repo.top);
+    const adopt = (await findTrunksDb(repo)) ? null : await findTrunkRemote(repo.top);
     const wanted = str(p, "name") ?? (adopt ? trunkNameOf(adopt.url) ?? undefined : undefined);
     const res = await initRepo(repo, wanted);
     let adopted: string | null = null;
