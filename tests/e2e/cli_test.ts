@@ -314,6 +314,7 @@ Deno.test({
       "database",
       "dirty",
       "head",
+      "helper",
       "primary",
       "repo",
       "root",
@@ -323,6 +324,7 @@ Deno.test({
     assertEquals(s.repo, "stat");
     assertEquals(s.branch, "main");
     assertEquals(s.primary, null);
+    assertEquals(s.helper, `${await trunksBinDir()}/git-remote-trunks`);
     assertEquals((s.trunk as { state: string }).state, "no-storage");
 
     const store = await Deno.makeTempDir();
@@ -506,11 +508,17 @@ Deno.test({
     const onlyTrunks = await Deno.makeTempDir();
     await Deno.copyFile(`${await trunksBinDir()}/trunks`, `${onlyTrunks}/trunks`);
     await Deno.chmod(`${onlyTrunks}/trunks`, 0o755);
-    const env = { PATH: `${onlyTrunks}:${Deno.env.get("PATH")}`, SHELL: "/bin/sh" };
+    // Only system directories besides: a git-remote-trunks installed on this machine
+    // (e.g. in ~/.local/bin) must not make the test pass.
+    const git_ = (await ok(e, "sh", ["-c", "command -v git"])).trim();
+    const path = [onlyTrunks, git_.slice(0, git_.lastIndexOf("/")), "/usr/bin", "/bin"];
+    const env = { PATH: path.join(":"), SHELL: "/bin/sh" };
     const [repo, store] = await initRepoWithStore(e, "shelled");
     await commitFile(e, repo, "s.txt", "s\n");
     const outside = await run(e, "git", ["push", "-q"], { cwd: repo, env });
     assert(outside.code !== 0, "without the helper on PATH, git push cannot work");
+    const warned = await run(e, "trunks", ["status"], { cwd: repo, env });
+    assertMatch(warned.stdout, /git-remote-trunks is not on PATH.*trunks install-helper/);
     const script = [
       'echo "repo=$TRUNKS_REPO shell=$TRUNKS_SHELL"',
       "git push -q",

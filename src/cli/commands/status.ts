@@ -5,6 +5,7 @@ import { writerName } from "../../helper/resolve.ts";
 import { openInitialized, REMOTE } from "../../local/repo.ts";
 import { listStorages, type StorageRow } from "../../local/storages.ts";
 import { bool, parseCommand, printJson } from "../args.ts";
+import { findHelper } from "../install_helper.ts";
 import type { Command } from "../main.ts";
 import { type StorageStatus, storageStatus, storageView } from "../storage_state.ts";
 
@@ -48,6 +49,8 @@ export interface StatusJson {
   dirty: boolean;
   changes: Changes;
   primary: string | null;
+  /** Where git finds `git-remote-trunks`; null when it cannot (plain git push fails then). */
+  helper: string | null;
   storages: StorageStatus[];
   trunk: {
     url: string | null;
@@ -174,6 +177,7 @@ export async function collectStatus(offline: boolean): Promise<StatusJson> {
       dirty: ch.staged + ch.unstaged + ch.untracked + ch.conflicted > 0,
       changes: ch,
       primary: primary?.name ?? null,
+      helper: await findHelper(),
       storages,
       trunk,
     };
@@ -253,6 +257,11 @@ export const command: Command = {
       }`,
     );
     console.log(`trunk:    ${describeSync(s)}`);
+    if (!s.helper) {
+      console.log(
+        "helper:   git-remote-trunks is not on PATH, so plain git push cannot reach the trunk: run trunks install-helper <dir on PATH> (or use trunks push, or the trunks shell)",
+      );
+    }
     return 0;
   },
 };
