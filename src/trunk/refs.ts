@@ -168,10 +168,12 @@ export async function writeRefEntry(
   entry: RefEntry,
 ): Promise<UpdateResult> {
   const key = refEntryKey(entry.ref, entry.seq);
-  const json = JSON.stringify(seal(entry));
+  // The caller gets the entry as stored (sealed), so its JSON size is the listed size.
+  const sealed = seal(entry);
+  const json = JSON.stringify(sealed);
   if (await store.create(key, new TextEncoder().encode(json))) {
     cache.putEntries(trunkId, new Map([[key, json]]));
-    return { ok: true, entry };
+    return { ok: true, entry: sealed };
   }
   const raw = await getBytes(store, key);
   if (!raw) return { ok: false, winner: null };
