@@ -17,7 +17,7 @@ export function reliabilityBackends(): Backend[] {
   return e2eBackends().filter((b) => b.name === "local" || b.name === "minio");
 }
 
-/** Every backend of the e2e suite: local, MinIO, Azurite, fake-gcs (servers required in CI). */
+/** Every backend of the e2e suite (each server required in CI). */
 export function allBackends(): Backend[] {
   return e2eBackends();
 }

@@ -97,7 +97,7 @@ function assertClean(where: string, text: string, secrets: string[]) {
   for (const s of secrets) assert(!text.includes(s), `a secret appears in ${where}`);
 }
 
-/** Every backend under test whose credentials include a secret (MinIO, Azurite). */
+/** Every backend under test whose credentials include a secret (MinIO, Azurite, PostgreSQL). */
 function secretBackends(): Backend[] {
   const secret = secretKeys();
   return e2eBackends().filter((b) => Object.keys(b.settings).some((k) => secret.has(k)));
