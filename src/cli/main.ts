@@ -17,6 +17,7 @@ type Loader = () => Promise<Command>;
 
 /** name -> lazy module. Add a command by adding one line here. */
 export const commands: Record<string, Loader> = {
+  check: () => import("./commands/check.ts").then((m) => m.command),
   version: () =>
     Promise.resolve({ summary: "print the version", usage: "trunks --version", run: version }),
 };

@@ -12,6 +12,7 @@ import {
   resolve,
 } from "../git/repo.ts";
 import { faultPoint } from "../trunk/faults.ts";
+import { collectedBase } from "../trunk/gc_guard.ts";
 import type { RefEntry, RefState } from "../trunk/refs.ts";
 import { isDeleted } from "../trunk/refs.ts";
 import { sha256File } from "../trunk/segments.ts";
@@ -46,6 +47,7 @@ export async function pushRefs(
   opts: HelperOptions,
   listed?: RefState,
 ): Promise<PushResult[]> {
+  const startedAt = Date.now();
   const trunk = await ctx.trunkForWrite();
   // The state git compared against in `list for-push`; CAS catches anything newer.
   const state = listed ?? await trunk.refState();
@@ -95,10 +97,11 @@ export async function pushRefs(
   }
 
   const segments: string[] = [];
+  let exclude: string[] = [];
   const tips = planned.map((p) => p.newOid).filter((o) => !isZeroOid(o));
   if (tips.length && !opts.dryRun) {
     const liveTips = [...Trunk.liveRefs(state).values()].map((e) => e.new);
-    const exclude = [...await existingObjects(liveTips)];
+    exclude = [...await existingObjects(liveTips)];
     const tmp = await Deno.makeTempDir({ dir: requireGitDir(ctx), prefix: "trunks-push-" });
     try {
       const built = await buildPack(tips, exclude, tmp, { progress: opts.progress });
@@ -121,6 +124,15 @@ export async function pushRefs(
       }
     } finally {
       await Deno.remove(tmp, { recursive: true }).catch(() => {});
+    }
+  }
+
+  if (segments.length) {
+    const gone = await collectedBase(trunk.store, trunk.meta.objectFormat, exclude, startedAt);
+    if (gone.length) {
+      for (const p of planned.splice(0)) {
+        results.set(p.spec.dst, "trunk was cleaned meanwhile; fetch, then push again");
+      }
     }
   }
 
