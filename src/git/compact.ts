@@ -21,7 +21,9 @@ export async function initScratch(dir: string, objectFormat: "sha1" | "sha256"):
  */
 export async function indexPackInto(gitDir: string, packPath: string): Promise<string> {
   const tmpIdx = packPath.replace(/\.pack$/, ".idx");
-  const res = await git(["--git-dir", gitDir, "index-pack", "-o", tmpIdx, packPath]);
+  const res = await git(["index-pack", "-o", tmpIdx, packPath], {
+    env: { GIT_DIR: gitDir },
+  });
   const hash = dec.decode(res.stdout).trim().split(/\s+/).pop()!;
   const base = `${gitDir}/objects/pack/pack-${hash}`;
   await Deno.rename(packPath, `${base}.pack`);
@@ -34,8 +36,8 @@ export async function presentIn(gitDir: string, oids: Iterable<string>): Promise
   const unique = [...new Set(oids)];
   if (unique.length === 0) return new Set();
   const res = await git(
-    ["--git-dir", gitDir, "cat-file", "--batch-check=%(objectname) %(objecttype)"],
-    { stdin: unique.join("\n") + "\n" },
+    ["cat-file", "--batch-check=%(objectname) %(objecttype)"],
+    { stdin: unique.join("\n") + "\n", env: { GIT_DIR: gitDir } },
   );
   const out = new Set<string>();
   for (const line of dec.decode(res.stdout).split("\n")) {
@@ -58,8 +60,8 @@ export async function reachableObjects(gitDir: string, tips: string[]): Promise<
   const missing = new Set<string>();
   if (tips.length === 0) return { present, missing };
   const res = await git(
-    ["--git-dir", gitDir, "rev-list", "--objects", "--missing=print", "--stdin"],
-    { stdin: [...new Set(tips)].join("\n") + "\n" },
+    ["rev-list", "--objects", "--missing=print", "--stdin"],
+    { stdin: [...new Set(tips)].join("\n") + "\n", env: { GIT_DIR: gitDir } },
   );
   for (const line of dec.decode(res.stdout).split("\n")) {
     if (!line) continue;
@@ -74,21 +76,6 @@ export async function reachableObjects(gitDir: string, tips: string[]): Promise<
   return { present, missing };
 }
 
-/** The object types of `oids` (present ones only). */
-export async function objectTypes(gitDir: string, oids: string[]): Promise<Map<string, string>> {
-  const out = new Map<string, string>();
-  if (oids.length === 0) return out;
-  const res = await git(
-    ["--git-dir", gitDir, "cat-file", "--batch-check=%(objectname) %(objecttype)"],
-    { stdin: oids.join("\n") + "\n" },
-  );
-  for (const line of dec.decode(res.stdout).split("\n")) {
-    const [oid, type] = line.split(" ");
-    if (type && type !== "missing") out.set(oid, type);
-  }
-  return out;
-}
-
 /**
  * One self-contained pack of exactly `objects` (oid -> path hint), written with its
  * index into `outDir`. Deltas are reused from the input packs where git can.
@@ -101,8 +88,8 @@ export async function packObjectList(
   const input = [...objects].map(([oid, path]) => path ? `${oid} ${path}` : oid).join("\n") + "\n";
   const base = `${outDir}/compact`;
   const res = await git(
-    ["--git-dir", gitDir, "pack-objects", "-q", "--delta-base-offset", base],
-    { stdin: input },
+    ["pack-objects", "-q", "--delta-base-offset", base],
+    { stdin: input, env: { GIT_DIR: gitDir } },
   );
   const hash = dec.decode(res.stdout).trim();
   if (!/^[0-9a-f]{40,64}$/.test(hash)) {

@@ -377,7 +377,11 @@ export async function checkTrunk(
       });
     }
   }
-  const reachable = await reachableObjects(scratch, [...presentTips]);
+  const reachable = await walkRefs(
+    scratch,
+    live.filter((l) => presentTips.has(l.entry.new)),
+    problems,
+  );
   stats.reachableObjects = reachable.present.size + reachable.missing.size;
   const [manifestList, chunkList] = await Promise.all([
     store.list(BLOBS_PREFIX),
@@ -441,6 +445,42 @@ export async function checkTrunk(
     manifests,
     chunks,
   });
+}
+
+/**
+ * Everything the live refs reach. git's walk stops at a missing commit or tree (only
+ * missing blobs are tolerated), so when the walk over all tips fails, each ref is walked
+ * alone and every broken one is named.
+ */
+async function walkRefs(
+  scratch: string,
+  live: ListedEntry[],
+  problems: Problem[],
+): Promise<Reachable> {
+  try {
+    return await reachableObjects(scratch, live.map((l) => l.entry.new));
+  } catch (e) {
+    if (!(e instanceof GitError)) throw e;
+  }
+  const all: Reachable = { present: new Map(), missing: new Set() };
+  for (const l of live) {
+    try {
+      const r = await reachableObjects(scratch, [l.entry.new]);
+      for (const [o, p] of r.present) all.present.set(o, p);
+      for (const o of r.missing) all.missing.add(o);
+    } catch (e) {
+      if (!(e instanceof GitError)) throw e;
+      const oid = /([0-9a-f]{40,64})/.exec(e.stderr)?.[1] ?? "an object";
+      problems.push({
+        key: l.key,
+        kind: "missing-object",
+        message: `the history of ${l.entry.ref} is broken: ${oid} is in no segment`,
+        fix: `push ${l.entry.ref} again from a clone that has it, ` +
+          `or restore the segment that held it from a mirror or backup`,
+      });
+    }
+  }
+  return all;
 }
 
 /** Name, for each object no segment holds, a ref that reaches it. */

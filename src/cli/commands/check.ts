@@ -138,8 +138,8 @@ async function target(arg: string | undefined): Promise<{ url: string; remote?: 
 /** The local side: the repository's objects are connected, the state database is sound. */
 async function checkLocal(ctx: RemoteContext, report: CheckReport): Promise<void> {
   const fsck = await git(
-    ["--git-dir", ctx.gitDir!, "fsck", "--connectivity-only", "--no-dangling", "--no-progress"],
-    { okCodes: [1, 2, 3, 4, 5, 6, 7, 8] },
+    ["fsck", "--connectivity-only", "--no-dangling", "--no-progress"],
+    { okCodes: [1, 2, 3, 4, 5, 6, 7, 8, 128], env: { GIT_DIR: ctx.gitDir! } },
   );
   if (fsck.code !== 0) {
     const first = fsck.stderr.split("\n").find((l) => l.trim()) ?? `exit code ${fsck.code}`;
