@@ -104,7 +104,9 @@ export async function cleanTrunk(
     const replaces = inv.listing.complete.map((s) => s.id).filter((id) => id !== newId);
     if (!inv.listing.complete.some((s) => s.id === newId)) {
       const sidecar = segmentReplacesKey(newId);
-      await store.put(sidecar, encodeReplaces(replaces));
+      // Sidecars of replaced compacted segments go with them: carry what they said.
+      const nested = new Map([...inv.replaces].filter(([id]) => id !== newId));
+      await store.put(sidecar, encodeReplaces(replaces, nested));
       faultPoint("gc:after-sidecar");
       await uploadSegment(store, newId, built.packPath, built.idxPath);
       faultPoint("gc:after-segment");

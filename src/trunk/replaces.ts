@@ -4,7 +4,11 @@
  * holding an older listing (or an older local repository) know that the compacted
  * segment holds nothing it lacks, and that the replaced segments need not be fetched.
  *
- *   {"v":1,"replaces":["<segment id>",...]}
+ *   {"v":1,"replaces":["<segment id>",...],"nested":{"<replaced compacted id>":[...],...}}
+ *
+ * `nested` carries the sidecars of replaced compacted segments, which are deleted with
+ * them: a client that has the inputs of an earlier compaction, but never fetched it,
+ * still knows it has everything.
  *
  * The guarantee compaction gives (src/trunk/gc.ts): a compacted segment's objects are a
  * subset of the union of the segments it replaces, and it holds every object of each
@@ -16,12 +20,32 @@ import { SEGMENT_ID_RE, segmentReplacesKey, SEGMENTS_PREFIX } from "./layout.ts"
 import { mapLimit } from "./pool.ts";
 import type { SegmentInfo } from "./segments.ts";
 
-export function encodeReplaces(ids: string[]): Uint8Array {
-  return new TextEncoder().encode(JSON.stringify({ v: 1, replaces: [...ids].sort() }) + "\n");
+/** Nested sidecars beyond this many ids are dropped (clients then download a bit more). */
+const NESTED_MAX_IDS = 20_000;
+
+export function encodeReplaces(
+  ids: string[],
+  nested: Map<string, string[]> = new Map(),
+): Uint8Array {
+  const keep: Record<string, string[]> = {};
+  let total = ids.length;
+  for (const [id, r] of nested) {
+    if (total + r.length > NESTED_MAX_IDS) break;
+    keep[id] = [...r].sort();
+    total += r.length;
+  }
+  return new TextEncoder().encode(
+    JSON.stringify({ v: 1, replaces: [...ids].sort(), nested: keep }) + "\n",
+  );
 }
 
-export function decodeReplaces(bytes: Uint8Array, key: string): string[] {
-  let o: { v?: unknown; replaces?: unknown };
+export interface Sidecar {
+  replaces: string[];
+  nested: Map<string, string[]>;
+}
+
+export function decodeReplaces(bytes: Uint8Array, key: string): Sidecar {
+  let o: { v?: unknown; replaces?: unknown; nested?: unknown };
   try {
     o = JSON.parse(new TextDecoder().decode(bytes));
   } catch {
@@ -33,7 +57,19 @@ export function decodeReplaces(bytes: Uint8Array, key: string): string[] {
   ) {
     throw new TrunkError(`${key} is not a segment list; run trunks check`, "corrupt");
   }
-  return o.replaces as string[];
+  const nested = new Map<string, string[]>();
+  if (o.nested !== undefined) {
+    const ok = typeof o.nested === "object" && o.nested !== null &&
+      Object.entries(o.nested).every(([id, r]) =>
+        SEGMENT_ID_RE.test(id) && Array.isArray(r) &&
+        r.every((x) => typeof x === "string" && SEGMENT_ID_RE.test(x))
+      );
+    if (!ok) {
+      throw new TrunkError(`${key} has a malformed nested list; run trunks check`, "corrupt");
+    }
+    for (const [id, r] of Object.entries(o.nested as Record<string, string[]>)) nested.set(id, r);
+  }
+  return { replaces: o.replaces as string[], nested };
 }
 
 /** Everything under `segments/`, sorted into complete segments, sidecars and strays. */
@@ -70,7 +106,10 @@ export async function listSegmentKeys(store: Store): Promise<SegmentListing> {
   return { complete, sidecars, strays };
 }
 
-/** Read the sidecars of complete segments: compacted id -> ids it replaces. */
+/**
+ * Read the sidecars of complete segments: compacted id -> ids it replaces, including
+ * the nested lists of compacted segments already deleted.
+ */
 export async function readSidecars(
   store: Store,
   listing: SegmentListing,
@@ -78,17 +117,21 @@ export async function readSidecars(
 ): Promise<Map<string, string[]>> {
   const ids = listing.complete.map((s) => s.id).filter((id) => listing.sidecars.has(id));
   const out = new Map<string, string[]>();
+  const nested = new Map<string, string[]>();
   await mapLimit(ids, store.capabilities.parallelism, async (id) => {
     const key = segmentReplacesKey(id);
     const raw = await getBytes(store, key);
     if (!raw) return;
     try {
-      out.set(id, decodeReplaces(raw, key));
+      const sc = decodeReplaces(raw, key);
+      out.set(id, sc.replaces);
+      for (const [n, r] of sc.nested) nested.set(n, r);
     } catch (e) {
       if (!onBad || !(e instanceof TrunkError)) throw e;
       onBad(key, e);
     }
   });
+  for (const [n, r] of nested) if (!out.has(n)) out.set(n, r);
   return out;
 }
 

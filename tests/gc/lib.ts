@@ -37,10 +37,13 @@ export async function setup(backend: Backend, name = "app"): Promise<Setup> {
   return { e, url, remote, a, backend };
 }
 
+let pushes = 0;
+
 /** `n` small pushes of new commits to `branch`, each its own segment. */
 export async function smallPushes(s: Setup, n: number, branch = "main", dir = s.a) {
   for (let i = 0; i < n; i++) {
-    await commitFile(s.e, dir, `f-${branch.replace(/\W/g, "_")}-${i}.txt`, `${branch} ${i}\n`);
+    const k = ++pushes;
+    await commitFile(s.e, dir, `f-${branch.replace(/\W/g, "_")}-${k}.txt`, `${branch} ${k}\n`);
     await git(s.e, dir, "push", "-q", "origin", `HEAD:refs/heads/${branch}`);
   }
 }
