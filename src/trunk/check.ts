@@ -284,7 +284,6 @@ export async function checkTrunk(
   const scratch = await initScratch(opts.workDir, meta.objectFormat);
   const hashLen = hashLenOf(meta.objectFormat);
   const segmentObjects = new Map<string, string[]>();
-  let indexing = Promise.resolve();
   let checked = 0;
   await mapLimit(listing.complete, Math.min(4, store.capabilities.parallelism), async (seg) => {
     const packKey = segmentPackKey(seg.id);
@@ -309,7 +308,9 @@ export async function checkTrunk(
       });
       return;
     }
-    const mine = indexing.then(async () => {
+    // Up to four index-packs at once: with many small segments, process start-up
+    // dominates and overlaps well.
+    await (async () => {
       let idxPath: string;
       try {
         idxPath = await indexPackInto(scratch, tmp);
@@ -348,9 +349,7 @@ export async function checkTrunk(
         if (!(e instanceof TrunkError)) throw e;
         problems.push({ key: idxKey, kind: "corrupt-index", message: e.message, fix });
       }
-    });
-    indexing = mine.catch(() => {});
-    await mine;
+    })();
     if (++checked % 50 === 0) log(`checked ${checked}/${listing.complete.length} segments`);
   });
   stats.segments = listing.complete.length;
