@@ -7,6 +7,7 @@
 import { parseArgs } from "node:util";
 import { git } from "../../git/run.ts";
 import { LocalDb } from "../../local/db.ts";
+import { REMOTE, UNSET_REMOTE_URL } from "../../local/repo.ts";
 import { type RemoteContext, resolveRemote } from "../../helper/resolve.ts";
 import { type CheckReport, checkTrunk, type Problem } from "../../trunk/check.ts";
 import { type CleanReport, cleanTrunk, DEFAULT_GRACE_MS } from "../../trunk/gc.ts";
@@ -14,10 +15,21 @@ import { TrunkError } from "../../trunk/errors.ts";
 import type { Command } from "../main.ts";
 
 const USAGE = "trunks check [<remote>|<trunk-url>] [--clean] [--grace <age>] [--json]";
+const HELP = `usage: ${USAGE}
+
+Verifies the trunk (trunk.json, every ref entry, every segment's SHA-256 and objects,
+every object the refs reach, large-blob chunks) and, inside a repository, the local
+repository and state database. Exit 0 healthy, 1 problems found, 2 bad usage.
+
+  <remote>        a trunks remote of this repository (default: trunks, origin, or the only one)
+  <trunk-url>     or a trunk URL, e.g. s3://bucket/trunks/app.trunk
+  --clean         compact segments into one, drop what no ref reaches, remove garbage
+  --grace <age>   never delete anything younger than this (default 1d; 90s, 30m, 1h, 2d, 0)
+  --json          print the documented JSON shape (see docs/check.md)`;
 
 export const command: Command = {
   summary: "verify a trunk; --clean compacts segments and collects garbage",
-  usage: USAGE,
+  usage: HELP,
   run,
 };
 
@@ -55,7 +67,7 @@ async function run(args: string[]): Promise<number> {
   }
   const { values, positionals } = parsed;
   if (values.help) {
-    console.log(`usage: ${USAGE}\n\nSee docs/check.md.`);
+    console.log(HELP);
     return 0;
   }
   if (positionals.length > 1) {
@@ -115,10 +127,12 @@ async function target(arg: string | undefined): Promise<{ url: string; remote?: 
   const remotes = new Map<string, string>();
   for (const line of new TextDecoder().decode(res.stdout).split("\n")) {
     const m = /^remote\.(.+)\.url (.*)$/.exec(line);
-    if (m && m[2].startsWith("trunks::")) remotes.set(m[1], m[2].slice("trunks::".length));
+    if (m && m[2].startsWith("trunks::") && m[2] !== UNSET_REMOTE_URL) {
+      remotes.set(m[1], m[2].slice("trunks::".length));
+    }
   }
-  const name = arg ??
-    (remotes.has("origin") ? "origin" : remotes.size === 1 ? [...remotes.keys()][0] : undefined);
+  const name = arg ?? [REMOTE, "origin"].find((r) => remotes.has(r)) ??
+    (remotes.size === 1 ? [...remotes.keys()][0] : undefined);
   if (name && remotes.has(name)) return { url: remotes.get(name)!, remote: name };
   if (arg) {
     throw new TrunkError(
