@@ -308,48 +308,10 @@ export async function checkTrunk(
       });
       return;
     }
-    // Up to four index-packs at once: with many small segments, process start-up
-    // dominates and overlaps well.
-    await (async () => {
-      let idxPath: string;
-      try {
-        idxPath = await indexPackInto(scratch, tmp);
-      } catch (e) {
-        if (!(e instanceof GitError)) throw e;
-        problems.push({
-          key: packKey,
-          kind: "corrupt-segment",
-          message: `${packKey} matches its SHA-256 but ${e.message}`,
-          fix: "the pack was stored damaged by its writer; restore it from a mirror or backup",
-        });
-        return;
-      }
-      const ours = parsePackIndex(await Deno.readFile(idxPath), hashLen, idxPath);
-      segmentObjects.set(seg.id, ours.oids);
-      const idxKey = segmentIdxKey(seg.id);
-      const fix = "delete this key and upload the index git builds for the pack " +
-        "(git index-pack) in its place";
-      const raw = await getBytes(store, idxKey);
-      if (!raw) return;
-      try {
-        const stored = parsePackIndex(raw, hashLen, idxKey);
-        if (
-          stored.oids.length !== ours.oids.length ||
-          stored.oids.some((o, i) => o !== ours.oids[i]) ||
-          stored.packChecksum !== ours.packChecksum
-        ) {
-          problems.push({
-            key: idxKey,
-            kind: "corrupt-index",
-            message: `${idxKey} does not list the objects of ${packKey}`,
-            fix,
-          });
-        }
-      } catch (e) {
-        if (!(e instanceof TrunkError)) throw e;
-        problems.push({ key: idxKey, kind: "corrupt-index", message: e.message, fix });
-      }
-    })();
+    // Up to four index-packs at once (the download pool's size): with many small
+    // segments, process start-up dominates and overlaps well.
+    const objects = await verifyPack(store, scratch, seg.id, tmp, hashLen, problems);
+    if (objects) segmentObjects.set(seg.id, objects);
     if (++checked % 50 === 0) log(`checked ${checked}/${listing.complete.length} segments`);
   });
   stats.segments = listing.complete.length;
@@ -444,6 +406,59 @@ export async function checkTrunk(
     manifests,
     chunks,
   });
+}
+
+/**
+ * `git index-pack` a downloaded pack into the scratch repository and compare the stored
+ * index with git's. Returns the pack's objects, or null when git rejects the pack.
+ */
+async function verifyPack(
+  store: Store,
+  scratch: string,
+  id: string,
+  tmp: string,
+  hashLen: 20 | 32,
+  problems: Problem[],
+): Promise<string[] | null> {
+  const packKey = segmentPackKey(id);
+  let idxPath: string;
+  try {
+    idxPath = await indexPackInto(scratch, tmp);
+  } catch (e) {
+    if (!(e instanceof GitError)) throw e;
+    problems.push({
+      key: packKey,
+      kind: "corrupt-segment",
+      message: `${packKey} matches its SHA-256 but ${e.message}`,
+      fix: "the pack was stored damaged by its writer; restore it from a mirror or backup",
+    });
+    return null;
+  }
+  const ours = parsePackIndex(await Deno.readFile(idxPath), hashLen, idxPath);
+  const idxKey = segmentIdxKey(id);
+  const fix = "delete this key and upload the index git builds for the pack " +
+    "(git index-pack) in its place";
+  const raw = await getBytes(store, idxKey);
+  if (!raw) return ours.oids;
+  try {
+    const stored = parsePackIndex(raw, hashLen, idxKey);
+    if (
+      stored.oids.length !== ours.oids.length ||
+      stored.oids.some((o, i) => o !== ours.oids[i]) ||
+      stored.packChecksum !== ours.packChecksum
+    ) {
+      problems.push({
+        key: idxKey,
+        kind: "corrupt-index",
+        message: `${idxKey} does not list the objects of ${packKey}`,
+        fix,
+      });
+    }
+  } catch (e) {
+    if (!(e instanceof TrunkError)) throw e;
+    problems.push({ key: idxKey, kind: "corrupt-index", message: e.message, fix });
+  }
+  return ours.oids;
 }
 
 /**

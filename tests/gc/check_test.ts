@@ -7,7 +7,13 @@ import { assert, assertEquals, assertMatch } from "../assert.ts";
 import { e2eBackends, git, ok, run } from "../e2e/harness.ts";
 import { getBytes } from "../../src/storage/store.ts";
 import { encodeBlobManifest } from "../../src/trunk/blob_manifest.ts";
-import { blobKey, chunkKey, refEntryKey, segmentPackKey } from "../../src/trunk/layout.ts";
+import {
+  blobKey,
+  chunkKey,
+  refEntryKey,
+  segmentIdxKey,
+  segmentPackKey,
+} from "../../src/trunk/layout.ts";
 import { sha256File } from "../../src/trunk/segments.ts";
 import { check, opts, segmentIds, setup, smallPushes, withStore } from "./lib.ts";
 
@@ -44,6 +50,24 @@ for (const backend of e2eBackends().filter((b) => ["local", "minio"].includes(b.
       assertMatch(human.stdout, new RegExp(`problem: segments/${victim}\\.pack: `));
       assertMatch(human.stderr, /not cleaning: the trunk has problems/);
       assertEquals((await segmentIds(s)).length, 3);
+    },
+  });
+
+  Deno.test({
+    name: `check ${backend.name}: an index that does not match its pack is named`,
+    ...opts,
+    fn: async () => {
+      const s = await setup(backend);
+      await smallPushes(s, 1);
+      const [x, y] = await segmentIds(s);
+      await withStore(s, async (st) => {
+        await st.put(segmentIdxKey(x), (await getBytes(st, segmentIdxKey(y)))!);
+      });
+      const r = await check(s);
+      assertEquals(r.code, 1);
+      assertEquals(r.report.problems.map((p) => `${p.kind} ${p.key}`), [
+        `corrupt-index ${segmentIdxKey(x)}`,
+      ]);
     },
   });
 
