@@ -101,24 +101,31 @@ export async function cleanTrunk(
     log(`compacting ${current.length} segments (${keep.size} objects)`);
     const built = await packObjectList(inv.scratch, keep, opts.workDir);
     newId = await sha256File(built.packPath);
-    const replaces = inv.listing.complete.map((s) => s.id).filter((id) => id !== newId);
-    if (!inv.listing.complete.some((s) => s.id === newId)) {
-      const sidecar = segmentReplacesKey(newId);
-      // Sidecars of replaced compacted segments go with them: carry what they said.
-      const nested = new Map([...inv.replaces].filter(([id]) => id !== newId));
-      await store.put(sidecar, encodeReplaces(replaces, nested));
-      faultPoint("gc:after-sidecar");
-      await uploadSegment(store, newId, built.packPath, built.idxPath);
-      faultPoint("gc:after-segment");
-      const stamp = (await store.list(sidecar)).find((e) => e.key === sidecar)?.modified;
-      if (stamp) serverNow = stamp.getTime();
-      report.compacted = {
-        id: newId,
-        replaces: replaces.length,
-        objects: built.objects,
-        bytes: (await Deno.stat(built.packPath)).size,
-      };
-    }
+    // The result can equal a segment already stored (a push that wrote exactly these
+    // objects). Its sidecar then names itself too, so "has every replaced segment"
+    // still implies "has this one", and the push guard still sees that a clean ran.
+    const exists = inv.listing.complete.some((s) => s.id === newId);
+    const replaces = [
+      ...new Set([
+        ...inv.listing.complete.map((s) => s.id),
+        ...(inv.replaces.get(newId) ?? []),
+      ]),
+    ];
+    const sidecar = segmentReplacesKey(newId);
+    // Sidecars of replaced compacted segments go with them: carry what they said.
+    const nested = new Map([...inv.replaces].filter(([id]) => id !== newId));
+    await store.put(sidecar, encodeReplaces(replaces, nested));
+    faultPoint("gc:after-sidecar");
+    if (!exists) await uploadSegment(store, newId, built.packPath, built.idxPath);
+    faultPoint("gc:after-segment");
+    const stamp = (await store.list(sidecar)).find((e) => e.key === sidecar)?.modified;
+    if (stamp) serverNow = stamp.getTime();
+    report.compacted = {
+      id: newId,
+      replaces: replaces.filter((id) => id !== newId).length,
+      objects: built.objects,
+      bytes: (await Deno.stat(built.packPath)).size,
+    };
     for (const id of replaces) covered.add(id);
   } else if (keep.size === 0) {
     // No ref reaches anything and nothing is in flight: every segment is garbage.
