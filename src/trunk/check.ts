@@ -98,6 +98,8 @@ export interface ListedEntry {
 /** What compaction needs, gathered by the check. */
 export interface Inventory {
   meta: TrunkMeta;
+  /** Local time just before the refs were listed: what the inventory's view is as of. */
+  listedAt: number;
   /** The scratch repository holding every good segment's objects. */
   scratch: string;
   /** Every ref entry that parsed, with the store's time for it. */
@@ -172,6 +174,7 @@ export async function checkTrunk(
 
   // Ref log: every entry parses, belongs to this trunk, and chains to the one before.
   log("checking ref entries");
+  const listedAt = Date.now();
   const refKeys = await store.list(REFS_PREFIX);
   const byRef = new Map<string, { seq: number; key: string; modified: Date }[]>();
   for (const e of refKeys) {
@@ -396,6 +399,7 @@ export async function checkTrunk(
   problems.sort((a, b) => a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
   return done({
     meta,
+    listedAt,
     scratch,
     entries,
     latest,

@@ -2,11 +2,12 @@
  * `trunks check --clean`: compaction and garbage collection that never breaks a
  * concurrent pusher or reader.
  *
- * 1. The retained objects: everything reachable from the live refs and from every ref
- *    value written within the grace period (old and new of recent entries: a push or
- *    fetch that listed refs up to a grace period ago relies on exactly those), plus every
- *    object of every segment younger than the grace period (a push that uploaded its
- *    segment but has not moved its ref yet).
+ * 1. The retained objects (ages measured from when the refs were listed): everything
+ *    reachable from the live refs and from every ref value written within the grace
+ *    period (old and new of recent entries: a push or fetch that listed refs up to a
+ *    grace period ago relies on exactly those), plus every object of every segment
+ *    younger than the grace period (a push that uploaded its segment but has not moved
+ *    its ref yet).
  * 2. Those objects become one new segment, built by `git pack-objects` in the scratch
  *    repository the check filled. Its sidecar `segments/<id>.replaces` (every segment
  *    listed) is written before the segment, so whoever sees the new segment can tell it
@@ -16,8 +17,9 @@
  *    no retained object needs, chunks no remaining manifest lists, and interrupted
  *    uploads go by the same rule.
  *
- * Ages are measured against the store's clock where it can be read (the modified time
- * of the sidecar just written), and never past the local clock.
+ * Deletion ages are measured against the store's clock where it can be read (the
+ * modified time of the sidecar just written), and never past the local clock. The
+ * grace period must exceed the slowest push and any clock skew.
  */
 import { packObjectList, presentIn, reachableObjects } from "../git/compact.ts";
 import { getBytes, type Store } from "../storage/store.ts";
@@ -61,7 +63,10 @@ export async function cleanTrunk(
 ): Promise<CleanReport> {
   const log = opts.log ?? (() => {});
   const grace = Math.max(0, opts.graceMs);
-  const retainCutoff = Date.now() - grace;
+  // Measured from when the refs were listed, not from now: a push that uploaded its
+  // segment just before that listing and moved its ref just after is within the grace
+  // period of the listing, however long the check took since.
+  const retainCutoff = inv.listedAt - grace;
   const report: CleanReport = {
     graceSeconds: grace / 1000,
     compacted: null,

@@ -12,6 +12,8 @@ import { listSegmentKeys } from "./replaces.ts";
 
 /** Store and local clocks may disagree by this much. */
 const SKEW_MS = 10 * 60 * 1000;
+/** Listings retried when a segment vanished while its index was read. */
+const RELISTS = 3;
 
 /** Which of `base` a clean that ran since `since` (ms) removed; empty when none ran. */
 export async function collectedBase(
@@ -21,16 +23,21 @@ export async function collectedBase(
   since: number,
 ): Promise<string[]> {
   if (base.length === 0) return [];
-  const listing = await listSegmentKeys(store);
-  const cleaned = [...listing.sidecars.values()].some((e) =>
-    e.modified.getTime() >= since - SKEW_MS
-  );
-  if (!cleaned) return [];
-  const left = new Set(base);
-  await mapLimit(listing.complete, store.capabilities.parallelism, async (s) => {
-    if (left.size === 0) return;
-    const idx = await readSegmentIndex(store, s.id, hashLenOf(objectFormat)).catch(() => null);
-    for (const o of idx?.oids ?? []) left.delete(o);
-  });
-  return [...left];
+  for (let attempt = 0;; attempt++) {
+    const listing = await listSegmentKeys(store);
+    const cleaned = [...listing.sidecars.values()].some((e) =>
+      e.modified.getTime() >= since - SKEW_MS
+    );
+    if (!cleaned) return [];
+    const left = new Set(base);
+    let vanished = false;
+    await mapLimit(listing.complete, store.capabilities.parallelism, async (s) => {
+      if (left.size === 0) return;
+      const idx = await readSegmentIndex(store, s.id, hashLenOf(objectFormat)).catch(() => null);
+      if (!idx) vanished = true;
+      for (const o of idx?.oids ?? []) left.delete(o);
+    });
+    // A clean still deleting what it replaced: its new segment is complete by now.
+    if (left.size === 0 || !vanished || attempt >= RELISTS) return [...left];
+  }
 }
