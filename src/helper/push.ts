@@ -98,6 +98,7 @@ export async function pushRefs(
 
   const segments: string[] = [];
   let exclude: string[] = [];
+  let collected: string[] = [];
   const tips = planned.map((p) => p.newOid).filter((o) => !isZeroOid(o));
   if (tips.length && !opts.dryRun) {
     const liveTips = [...Trunk.liveRefs(state).values()].map((e) => e.new);
@@ -112,6 +113,10 @@ export async function pushRefs(
         await trunk.putSegment(id, built.packPath, built.idxPath);
         faultPoint("push:after-segments");
         segments.push(id);
+        collected = await collectedBase(trunk.store, trunk.meta.objectFormat, exclude, startedAt, {
+          id,
+          reupload: () => trunk.putSegment(id, built.packPath, built.idxPath),
+        });
         // Our repository has every object of this segment already.
         trunk.cache.markIngested(trunk.id, [id]);
         if (opts.verbosity > 1 || opts.progress) {
@@ -127,12 +132,9 @@ export async function pushRefs(
     }
   }
 
-  if (segments.length) {
-    const gone = await collectedBase(trunk.store, trunk.meta.objectFormat, exclude, startedAt);
-    if (gone.length) {
-      for (const p of planned.splice(0)) {
-        results.set(p.spec.dst, "trunk was cleaned meanwhile; fetch, then push again");
-      }
+  if (collected.length) {
+    for (const p of planned.splice(0)) {
+      results.set(p.spec.dst, "trunk was cleaned meanwhile; fetch, then push again");
     }
   }
 

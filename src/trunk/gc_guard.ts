@@ -1,9 +1,10 @@
 /**
  * The push's guard against a concurrent clean: before any ref moves, make sure the
- * objects the push's segment builds on (the trunk tips it excluded) are still stored.
- * Compaction keeps whatever refs reached within the grace period, so this only fires
- * for a push slower than the grace period; it then fails cleanly instead of writing a
- * ref whose history is gone.
+ * push's own segment and the objects it builds on (the trunk tips it excluded) are
+ * still stored. Compaction keeps whatever was young or referenced within the grace
+ * period, so this only matters for a push slower than the grace period: its own
+ * segment, if deleted, is uploaded again; a missing base fails the push cleanly
+ * instead of writing a ref whose history is gone.
  */
 import type { Store } from "../storage/store.ts";
 import { hashLenOf, readSegmentIndex } from "./idx.ts";
@@ -15,20 +16,35 @@ const SKEW_MS = 10 * 60 * 1000;
 /** Listings retried when a segment vanished while its index was read. */
 const RELISTS = 3;
 
-/** Which of `base` a clean that ran since `since` (ms) removed; empty when none ran. */
+/** The push's own segment, and how to store it again. */
+export interface OwnSegment {
+  id: string;
+  reupload(): Promise<void>;
+}
+
+/**
+ * Which of `base` a clean that ran since `since` (ms) removed; empty when none ran.
+ * Puts `own` back first if that clean deleted it.
+ */
 export async function collectedBase(
   store: Store,
   objectFormat: "sha1" | "sha256",
   base: string[],
   since: number,
+  own?: OwnSegment,
 ): Promise<string[]> {
-  if (base.length === 0) return [];
   for (let attempt = 0;; attempt++) {
     const listing = await listSegmentKeys(store);
     const cleaned = [...listing.sidecars.values()].some((e) =>
       e.modified.getTime() >= since - SKEW_MS
     );
     if (!cleaned) return [];
+    const mine = own;
+    if (mine && !listing.complete.some((s) => s.id === mine.id)) {
+      await mine.reupload();
+      own = undefined;
+    }
+    if (base.length === 0) return [];
     const left = new Set(base);
     let vanished = false;
     await mapLimit(listing.complete, store.capabilities.parallelism, async (s) => {

@@ -136,6 +136,11 @@ Deno.test({
     assertEquals(await collectedBase(store, "sha1", [shown[0], "f".repeat(40)], since), [
       "f".repeat(40),
     ]);
+    // The push's own segment, deleted by that clean, is stored again before refs move.
+    let reuploads = 0;
+    const own = { id: id("b"), reupload: () => Promise.resolve(void reuploads++) };
+    assertEquals(await collectedBase(store, "sha1", [shown[1]], since, own), []);
+    assertEquals(reuploads, 1);
   },
 });
 
