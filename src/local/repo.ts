@@ -5,13 +5,12 @@
  */
 import { basename } from "node:path";
 import { git, GitError, gitText } from "../git/run.ts";
-import { sanitizeTrunkName } from "../storage/trunk_url.ts";
+import { isTrunkUrl, sanitizeTrunkName, splitTrunkPath } from "../storage/trunk_url.ts";
 import { LocalDb } from "./db.ts";
 
-/** The git remote every trunks repository pushes to by default. */
-export const REMOTE = "trunks";
-/** `remote.trunks.url` before any storage is added; the helper answers it with advice. */
-export const UNSET_REMOTE_URL = "trunks::unconfigured";
+import { REMOTE, UNSET_REMOTE_URL } from "./remote.ts";
+
+export { REMOTE, UNSET_REMOTE_URL };
 export const TRUNKS_DIR = ".trunks";
 
 /** A problem the user fixes (one line, says what to do); the CLI exits 1 on it. */
@@ -26,13 +25,24 @@ export interface Repo {
   /** Work tree top (absolute). */
   top: string;
   gitDir: string;
+  /**
+   * The main work tree when this is a linked one (`git worktree add`): its `.trunks`
+   * serves every work tree of the repository. Null otherwise.
+   */
+  mainTop?: string | null;
 }
 
 /** The repository containing `cwd`; a RepoError outside one, or in a bare repository. */
 export async function findRepo(cwd?: string): Promise<Repo> {
   let out: string;
   try {
-    out = await gitText(["rev-parse", "--show-toplevel", "--absolute-git-dir"], { cwd });
+    out = await gitText([
+      "rev-parse",
+      "--show-toplevel",
+      "--absolute-git-dir",
+      "--path-format=absolute",
+      "--git-common-dir",
+    ], { cwd });
   } catch (e) {
     if (e instanceof GitError && e.code === 127) throw e;
     const msg = e instanceof GitError ? e.stderr : "";
@@ -43,15 +53,21 @@ export async function findRepo(cwd?: string): Promise<Repo> {
       "not a git repository (or any parent); cd into one, or run git init first",
     );
   }
-  const [top, gitDir] = out.split("\n");
+  const [top, gitDir, common] = out.split("\n");
   if (!top || !gitDir) {
     throw new RepoError("this is a bare repository; trunks needs a work tree");
   }
-  return { top, gitDir };
+  const main = common && common.endsWith("/.git") ? common.slice(0, -"/.git".length) : null;
+  return { top, gitDir, mainTop: main && main !== top ? main : null };
 }
 
-/** `.trunks/<name>.trunk` if `trunks init` ran here, else null. */
-export async function findTrunksDb(top: string): Promise<string | null> {
+/** `.trunks/<name>.trunk` of this work tree, or of the main one for a linked work tree. */
+export async function findTrunksDb(repo: Repo): Promise<string | null> {
+  return await trunksDbIn(repo.top) ?? (repo.mainTop ? await trunksDbIn(repo.mainTop) : null);
+}
+
+/** `.trunks/<name>.trunk` directly in `top`, or null. */
+async function trunksDbIn(top: string): Promise<string | null> {
   try {
     const names: string[] = [];
     for await (const e of Deno.readDir(`${top}/${TRUNKS_DIR}`)) {
@@ -80,7 +96,7 @@ export interface Initialized {
 /** The initialised repository at `cwd`, with its database open; a RepoError otherwise. */
 export async function openInitialized(cwd?: string): Promise<Initialized> {
   const repo = await findRepo(cwd);
-  const dbPath = await findTrunksDb(repo.top);
+  const dbPath = await findTrunksDb(repo);
   if (!dbPath) {
     throw new RepoError(`${repo.top} is not set up for trunks; run trunks init first`);
   }
@@ -99,8 +115,13 @@ export interface InitResult extends Initialized {
  * remote. Running it again changes nothing and says so through `created: false`.
  */
 export async function initRepo(repo: Repo, wanted?: string): Promise<InitResult> {
-  const name = sanitizeTrunkName(wanted ?? basename(repo.top));
-  const existing = await findTrunksDb(repo.top);
+  let name: string;
+  try {
+    name = sanitizeTrunkName(wanted ?? basename(repo.top));
+  } catch (e) {
+    throw new RepoError(`${e instanceof Error ? e.message : e}; pick one with --name`);
+  }
+  const existing = await findTrunksDb(repo);
   let created = false;
   let dbPath: string;
   let db: LocalDb;
@@ -117,15 +138,25 @@ export async function initRepo(repo: Repo, wanted?: string): Promise<InitResult>
       );
     }
   } else {
-    await Deno.mkdir(`${repo.top}/${TRUNKS_DIR}`, { recursive: true });
+    // Inline secrets live here: readable by the owner only.
+    await Deno.mkdir(`${repo.top}/${TRUNKS_DIR}`, { recursive: true, mode: 0o700 });
     dbPath = `${repo.top}/${TRUNKS_DIR}/${name}.trunk`;
+    await Deno.writeFile(dbPath, new Uint8Array(), { mode: 0o600, createNew: true });
     db = new LocalDb(dbPath);
     db.setValue("repo", name);
     created = true;
   }
+  await ownerOnly(dbPath);
   await excludeTrunksDir(repo.top);
   await configureRemote(repo.top);
   return { repo, db, name: db.getValue("repo") ?? name, dbPath, created };
+}
+
+/** chmod 600 the database (SQLite gives its -wal and -shm files the same mode). */
+export async function ownerOnly(dbPath: string): Promise<void> {
+  if (Deno.build.os === "windows") return;
+  await Deno.chmod(dbPath, 0o600);
+  await Deno.chmod(dbPath.slice(0, dbPath.lastIndexOf("/")), 0o700);
 }
 
 /** Add `/.trunks/` to `info/exclude` (never to a tracked .gitignore: no change to commit). */
@@ -189,4 +220,27 @@ export async function configureRemote(top: string): Promise<void> {
 /** Point the `trunks` remote at a trunk URL (or back at "unconfigured"). No secret goes here. */
 export async function setRemoteUrl(top: string, trunkUrl: string | null): Promise<void> {
   await configSet(top, `remote.${REMOTE}.url`, trunkUrl ? `trunks::${trunkUrl}` : UNSET_REMOTE_URL);
+}
+
+/** A `trunks::<trunk URL>` remote other than `trunks` (a plain `git clone trunks::...`). */
+export async function findTrunkRemote(
+  top: string,
+): Promise<{ remote: string; url: string } | null> {
+  const r = await git(["config", "--local", "--get-regexp", "^remote\\..*\\.url$"], {
+    cwd: top,
+    okCodes: [1],
+  });
+  const found: { remote: string; url: string }[] = [];
+  for (const line of new TextDecoder().decode(r.stdout).split("\n")) {
+    const m = /^remote\.(.+)\.url trunks::(.+)$/.exec(line.trim());
+    if (!m || m[1] === REMOTE || !isTrunkUrl(m[2])) continue;
+    found.push({ remote: m[1], url: m[2] });
+  }
+  return found.find((f) => f.remote === "origin") ?? found[0] ?? null;
+}
+
+/** The trunk name a trunk URL names (`.../trunks/<name>.trunk`). */
+export function trunkNameOf(url: string): string | null {
+  const name = splitTrunkPath(new URL(url).pathname).name;
+  return name === null ? null : decodeURIComponent(name);
 }
