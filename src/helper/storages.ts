@@ -1,0 +1,216 @@
+/**
+ * Which storages a trunk URL stands for: the named storages saved in the local
+ * database (`trunks storage add [--mirror]`), merged with the storage map kept inside
+ * the trunk (`storages/<seq>`), so a plain `git clone trunks::<url>` still pushes to
+ * every mirror and reads can fail over. Local settings win by name; the map only adds.
+ */
+import type { LocalDb } from "../local/db.ts";
+import { listStorages, resolveSettings } from "../local/storages.ts";
+import { CountingStore } from "../storage/counting.ts";
+import { backendSpec, openStore, redactUrl, type Settings } from "../storage/registry.ts";
+import { type Store, StoreError } from "../storage/store.ts";
+import type { TrunkCache } from "../trunk/cache.ts";
+import { isUnavailable, type Member, type Role } from "../trunk/mirrors.ts";
+import {
+  credentialEnvNames,
+  type MapEntry,
+  publicSettings,
+  readLatestMap,
+  type StorageMap,
+} from "../trunk/storage_map.ts";
+
+/** One storage as resolved here: what the map would say about it, and how to open it. */
+export interface Planned extends MapEntry {
+  /** Settings with credentials, for opening only (never written anywhere). */
+  open: Settings;
+  /** Saved in the local database (else known only from the trunk's map). */
+  local: boolean;
+}
+
+export interface Resolved {
+  members: Member[];
+  planned: Planned[];
+  /** The URL git was given is one of the locally saved storages. */
+  localMatch: boolean;
+  /** The map read from the trunk (or cached), if any. */
+  map: StorageMap | null;
+}
+
+/** URLs compare after URL normalisation (query order kept: it is how they were saved). */
+export function sameUrl(a: string, b: string): boolean {
+  if (a === b) return true;
+  try {
+    return new URL(a).toString() === new URL(b).toString();
+  } catch {
+    return false;
+  }
+}
+
+function scheme(url: string): string {
+  try {
+    return new URL(url).protocol.replace(/:$/, "");
+  } catch {
+    return "";
+  }
+}
+
+function settingKeys(backend: string): string[] {
+  return backendSpec(backend)?.settings.map((s) => s.key) ?? [];
+}
+
+const MAP_CACHE_SUFFIX = "#storages";
+
+/** Local rows (if the URL is one of them), else the URL alone as the primary. */
+function localPlan(url: string, db: LocalDb | null): { planned: Planned[]; localMatch: boolean } {
+  const rows = db ? listStorages(db) : [];
+  if (rows.some((r) => sameUrl(r.url, url))) {
+    return {
+      localMatch: true,
+      planned: rows.map((r) => ({
+        name: r.name,
+        role: r.role,
+        url: r.url,
+        backend: r.backend,
+        settings: publicSettings(r.backend, r.settings),
+        open: resolveSettings(r, settingKeys(r.backend)),
+        local: true,
+      })),
+    };
+  }
+  return {
+    localMatch: false,
+    planned: [{
+      name: "primary",
+      role: "primary",
+      url,
+      backend: scheme(url),
+      settings: {},
+      open: {},
+      local: false,
+    }],
+  };
+}
+
+/** Add what the map knows that the local plan does not. */
+function mergeMap(planned: Planned[], map: StorageMap, localMatch: boolean): Planned[] {
+  const out = [...planned];
+  if (!localMatch) {
+    // The URL alone: take its name and role from the map.
+    const self = map.storages.find((s) => sameUrl(s.url, out[0].url));
+    if (self) {
+      out[0] = {
+        ...self,
+        url: out[0].url,
+        open: resolveSettings({ name: self.name, settings: self.settings, secrets: {} }, [
+          ...settingKeys(self.backend),
+        ]),
+        local: false,
+      };
+    }
+  }
+  const hasPrimary = out.some((p) => p.role === "primary");
+  for (const s of map.storages) {
+    if (out.some((p) => sameUrl(p.url, s.url) || p.name === s.name)) continue;
+    if (s.role === "primary" && hasPrimary) continue;
+    out.push({
+      ...s,
+      open: resolveSettings(
+        { name: s.name, settings: s.settings, secrets: {} },
+        settingKeys(s.backend),
+      ),
+      local: false,
+    });
+  }
+  // Primary first, then mirrors in the order they were found.
+  return [...out.filter((p) => p.role === "primary"), ...out.filter((p) => p.role !== "primary")];
+}
+
+/** A storage that could not even be opened: every operation says why. */
+class BrokenStore implements Store {
+  readonly capabilities = {
+    atomicCreate: true,
+    rangeReads: true,
+    maxObjectSize: Infinity,
+    parallelism: 4,
+  };
+  constructor(readonly location: string, readonly why: string) {}
+  #fail(): Promise<never> {
+    return Promise.reject(new StoreError(this.why, "unreachable"));
+  }
+  get() {
+    return this.#fail();
+  }
+  put() {
+    return this.#fail();
+  }
+  create() {
+    return this.#fail();
+  }
+  list() {
+    return this.#fail();
+  }
+  delete() {
+    return this.#fail();
+  }
+  close() {
+    return Promise.resolve();
+  }
+}
+
+async function openMember(p: Planned): Promise<Member> {
+  let store: Store;
+  try {
+    store = new CountingStore(await openStore(p.url, p.open));
+  } catch (e) {
+    const why = e instanceof Error ? e.message.split("\n")[0] : String(e);
+    store = new BrokenStore(redactUrl(p.url), why);
+  }
+  return { name: p.name, role: p.role, url: p.url, store };
+}
+
+/**
+ * Resolve the storages behind `url`. The map is read from the URL's own storage when
+ * `freshMap` (pushes) or when none is cached; if that storage does not answer, the
+ * cached map still names the mirrors to fail over to.
+ */
+export async function resolveStorages(
+  url: string,
+  db: LocalDb | null,
+  cache: TrunkCache,
+  opts: { freshMap: boolean },
+): Promise<Resolved> {
+  const { planned, localMatch } = localPlan(url, db);
+  const self = await openMember(planned.find((p) => sameUrl(p.url, url))!);
+  const cacheKey = `${url}${MAP_CACHE_SUFFIX}`;
+  const cachedJson = cache.getMeta(cacheKey);
+  let map: StorageMap | null = cachedJson ? JSON.parse(cachedJson) as StorageMap : null;
+  if (opts.freshMap || !map) {
+    try {
+      const latest = await readLatestMap(self.store);
+      if (latest) {
+        map = latest.map;
+        cache.putMeta(cacheKey, JSON.stringify(map));
+      }
+    } catch (e) {
+      // Unreachable: go on with what is cached; the real read will report it.
+      if (!isUnavailable(e)) throw e;
+    }
+  }
+  const all = map ? mergeMap(planned, map, localMatch) : planned;
+  const members = await Promise.all(
+    all.map((p) =>
+      sameUrl(p.url, url) ? Promise.resolve({ ...self, name: p.name, role: p.role }) : openMember(p)
+    ),
+  );
+  return { members, planned: all, localMatch, map };
+}
+
+/** "set TRUNKS_STORAGE_BACKUP_ACCESS_KEY, ..." for a storage known only from the map. */
+export function credentialHint(p: Pick<MapEntry, "name" | "backend">): string {
+  const names = credentialEnvNames(p);
+  return names.length
+    ? `if it needs credentials here, set ${names.join(" or ")} (or the provider's own variables)`
+    : "";
+}
+
+export type { Role };
