@@ -209,7 +209,9 @@ export async function resolveStorages(
 export function credentialHint(p: Pick<MapEntry, "name" | "backend">): string {
   const names = credentialEnvNames(p);
   return names.length
-    ? `if it needs credentials here, set ${names.join(" or ")} (or the provider's own variables)`
+    ? `to give "${p.name}" credentials here, set ${
+      names.length > 1 ? `${names.slice(0, -1).join(", ")} or ${names.at(-1)}` : names[0]
+    }, or the provider's own variables`
     : "";
 }
 

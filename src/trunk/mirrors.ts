@@ -70,13 +70,18 @@ function firstLine(e: unknown): string {
 export function memberError(m: Member, e: unknown, doing: string): StorageFailure {
   if (e instanceof StorageFailure) return e;
   const kind = isUnavailable(e) ? "unreachable" : "failed";
+  const what = e instanceof StoreError && e.code === "access-denied"
+    ? "refused access"
+    : kind === "unreachable"
+    ? "is unreachable"
+    : "failed";
   return new StorageFailure(
     m,
     kind,
-    `${describeMember(m)} ${kind === "unreachable" ? "is unreachable" : "failed"} while ${doing}: ${
-      firstLine(e)
-    }`,
-    { cause: e },
+    `${describeMember(m)} ${what} while ${doing}: ${firstLine(e)}`,
+    {
+      cause: e,
+    },
   );
 }
 
