@@ -59,6 +59,17 @@ function settingKeys(backend: string): string[] {
 }
 
 const MAP_CACHE_SUFFIX = "#storages";
+const MAP_REFRESH_MS = 60 * 60 * 1000;
+
+function parseCachedMap(json: string | undefined): { at: number; map: StorageMap | null } | null {
+  if (!json) return null;
+  try {
+    const o = JSON.parse(json);
+    return typeof o?.at === "number" ? { at: o.at, map: o.map ?? null } : null;
+  } catch {
+    return null;
+  }
+}
 
 /** Local rows (if the URL is one of them), else the URL alone as the primary. */
 function localPlan(url: string, db: LocalDb | null): { planned: Planned[]; localMatch: boolean } {
@@ -182,15 +193,14 @@ export async function resolveStorages(
   const { planned, localMatch } = localPlan(url, db);
   const self = await openMember(planned.find((p) => sameUrl(p.url, url))!);
   const cacheKey = `${url}${MAP_CACHE_SUFFIX}`;
-  const cachedJson = cache.getMeta(cacheKey);
-  let map: StorageMap | null = cachedJson ? JSON.parse(cachedJson) as StorageMap : null;
-  if (opts.freshMap || !map) {
+  const cached = parseCachedMap(cache.getMeta(cacheKey));
+  let map = cached?.map ?? null;
+  // Fetches keep the one-list cost: the map (or its absence) is re-read at most hourly.
+  const stale = !cached || Date.now() - cached.at > MAP_REFRESH_MS;
+  if (opts.freshMap || stale) {
     try {
-      const latest = await readLatestMap(self.store);
-      if (latest) {
-        map = latest.map;
-        cache.putMeta(cacheKey, JSON.stringify(map));
-      }
+      map = (await readLatestMap(self.store))?.map ?? null;
+      cache.putMeta(cacheKey, JSON.stringify({ at: Date.now(), map }));
     } catch (e) {
       // Unreachable: go on with what is cached; the real read will report it.
       if (!isUnavailable(e)) throw e;
