@@ -5,7 +5,7 @@
  * every mirror and reads can fail over. Local settings win by name; the map only adds.
  */
 import type { LocalDb } from "../local/db.ts";
-import { listStorages, resolveSettings } from "../local/storages.ts";
+import { listStorages, resolveSettings, type StorageRow } from "../local/storages.ts";
 import { CountingStore } from "../storage/counting.ts";
 import { backendSpec, openStore, redactUrl, type Settings } from "../storage/registry.ts";
 import { type Store, StoreError } from "../storage/store.ts";
@@ -71,34 +71,60 @@ function parseCachedMap(json: string | undefined): { at: number; map: StorageMap
   }
 }
 
-/** Local rows (if the URL is one of them), else the URL alone as the primary. */
-function localPlan(url: string, db: LocalDb | null): { planned: Planned[]; localMatch: boolean } {
-  const rows = db ? listStorages(db) : [];
-  if (rows.some((r) => sameUrl(r.url, url))) {
-    return {
-      localMatch: true,
-      planned: rows.map((r) => ({
-        name: r.name,
-        role: r.role,
-        url: r.url,
-        backend: r.backend,
-        settings: publicSettings(r.backend, r.settings),
-        open: resolveSettings(r, settingKeys(r.backend)),
-        local: true,
-      })),
-    };
+/**
+ * Rows `trunks clone` saved from the trunk's map are marked: the map stays their
+ * authority (a mirror removed from it is dropped here too), they only stand in for it
+ * when it cannot be read.
+ */
+export const FROM_MAP = "from-map";
+
+function isFromMap(r: StorageRow): boolean {
+  return r.settings[FROM_MAP] === "true";
+}
+
+function rowPlan(r: StorageRow, local: boolean): Planned {
+  return {
+    name: r.name,
+    role: r.role,
+    url: r.url,
+    backend: r.backend,
+    settings: publicSettings(r.backend, r.settings),
+    open: resolveSettings(r, settingKeys(r.backend)),
+    local,
+  };
+}
+
+/** Saved rows (if the URL is one of them), else the URL alone as the primary. */
+function localPlan(url: string, rows: StorageRow[]): { planned: Planned[]; localMatch: boolean } {
+  const own = rows.filter((r) => !isFromMap(r));
+  if (own.some((r) => sameUrl(r.url, url))) {
+    return { localMatch: true, planned: own.map((r) => rowPlan(r, true)) };
   }
+  const known = rows.find((r) => sameUrl(r.url, url));
   return {
     localMatch: false,
-    planned: [{
-      name: "primary",
-      role: "primary",
-      url,
-      backend: scheme(url),
-      settings: {},
-      open: {},
-      local: false,
-    }],
+    planned: [
+      known ? { ...rowPlan(known, false), url } : {
+        name: "primary",
+        role: "primary",
+        url,
+        backend: scheme(url),
+        settings: {},
+        open: {},
+        local: false,
+      },
+    ],
+  };
+}
+
+/** What the saved rows say, as a map: used only when the trunk's own map is unreadable. */
+function rowsAsMap(rows: StorageRow[]): StorageMap | null {
+  if (!rows.some((r) => r.role === "primary")) return null;
+  return {
+    seq: 0,
+    time: "",
+    writer: "",
+    storages: rows.map((r) => ({ ...rowPlan(r, false), open: undefined })),
   };
 }
 
@@ -190,7 +216,8 @@ export async function resolveStorages(
   cache: TrunkCache,
   opts: { freshMap: boolean },
 ): Promise<Resolved> {
-  const { planned, localMatch } = localPlan(url, db);
+  const rows = db ? listStorages(db) : [];
+  const { planned, localMatch } = localPlan(url, rows);
   const self = await openMember(planned.find((p) => sameUrl(p.url, url))!);
   const cacheKey = `${url}${MAP_CACHE_SUFFIX}`;
   const cached = parseCachedMap(cache.getMeta(cacheKey));
@@ -206,7 +233,8 @@ export async function resolveStorages(
       if (!isUnavailable(e)) throw e;
     }
   }
-  const all = map ? mergeMap(planned, map, localMatch) : planned;
+  const fallback = map ?? rowsAsMap(rows);
+  const all = fallback ? mergeMap(planned, fallback, localMatch) : planned;
   const members = await Promise.all(
     all.map((p) =>
       sameUrl(p.url, url) ? Promise.resolve({ ...self, name: p.name, role: p.role }) : openMember(p)

@@ -5,6 +5,7 @@ import { openInitialized, REMOTE } from "../../local/repo.ts";
 import { listStorages } from "../../local/storages.ts";
 import { bool, parseCommand, printJson } from "../args.ts";
 import type { Command } from "../main.ts";
+import { describeMirrorState, type MirrorStatus, withMirrorStates } from "../mirror_admin.ts";
 import { type StorageStatus, storageStatus } from "../storage_state.ts";
 
 const usage = `usage: trunks status [--offline] [--json]
@@ -142,6 +143,7 @@ export async function collectStatus(offline: boolean): Promise<StatusJson> {
       const writer = writerName();
       const results = await Promise.all(rows.map((r) => storageStatus(r, ctx.db, writer)));
       storages = results.map((r) => r.status);
+      storages = await withMirrorStates(ctx.db, storages);
       const p = results.find((r) => r.status.role === "primary");
       if (p?.status.reachable) {
         trunkRefs = p.refs;
@@ -237,7 +239,9 @@ export const command: Command = {
         : st.reachable
         ? st.trunkExists ? `ok, ${st.refs} ref(s)` : "ok, no trunk yet (first push creates it)"
         : `UNREACHABLE: ${st.error}`;
-      console.log(`storage:  ${st.name} (${st.role}, ${st.backend}) ${st.url}: ${state}`);
+      const m = "mirror" in st ? st.mirror as MirrorStatus | null : null;
+      const sync = m ? `; ${describeMirrorState(m)}` : "";
+      console.log(`storage:  ${st.name} (${st.role}, ${st.backend}) ${st.url}: ${state}${sync}`);
     }
     const c = s.changes;
     console.log(

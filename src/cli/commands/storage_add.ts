@@ -15,6 +15,7 @@ import type { Command } from "../main.ts";
 import { pingUrl, storageView } from "../storage_state.ts";
 import { backendFlags, buildTarget } from "../storage_target.ts";
 import { readMeta } from "../../trunk/meta.ts";
+import { catchUpNewMirror } from "../mirror_admin.ts";
 
 function usage(): string {
   const lines = [
@@ -142,10 +143,13 @@ export const command: Command = {
         secrets: target.secrets,
       });
       if (!mirror) await setRemoteUrl(ctx.repo.top, target.url);
+      // A new mirror of an existing trunk: copy it there now and record it in the map.
+      const mirrored = mirror ? await catchUpNewMirror(ctx.db, name, json) : null;
       if (json) {
         printJson({
           ...storageView(row),
           trunkExists,
+          ...(mirrored ? { mirror: mirrored } : {}),
           probe: {
             ok: probe.ok,
             exclusiveCreate: probe.exclusiveCreate,
@@ -164,7 +168,9 @@ export const command: Command = {
         } (${probe.latencyMs} ms)`,
       );
       console.log(
-        trunkExists
+        mirrored
+          ? `  ${mirrored.line}`
+          : trunkExists
           ? "  a trunk already exists there: git fetch trunks (or trunks pull) gets it"
           : mirror
           ? "  the next push copies the trunk here"
