@@ -5,7 +5,13 @@
  * Shared by `storage sync`, `storage add --mirror`, `storage remove`, `status`, `clone`.
  */
 import { writerName } from "../helper/resolve.ts";
-import { credentialHint, type Resolved, resolveStorages, sameUrl } from "../helper/storages.ts";
+import {
+  credentialHint,
+  FROM_MAP,
+  type Resolved,
+  resolveStorages,
+  sameUrl,
+} from "../helper/storages.ts";
 import { updateStorageMap } from "../helper/mirror_push.ts";
 import type { LocalDb } from "../local/db.ts";
 import {
