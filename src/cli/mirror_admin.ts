@@ -117,6 +117,7 @@ export async function checkMirrors(
     const reports = await syncMirrors(ts.resolved.members[0], mirrors, db, ts.trunk.id, {
       write: opts.write,
       progress: opts.progress,
+      thorough: true,
     });
     for (const r of reports) {
       if (r.state !== "unreachable") continue;

@@ -50,6 +50,10 @@ export interface SyncOptions {
   write: boolean;
   /** Progress lines for a human (storage sync). */
   progress?: (line: string) => void;
+  /** Also check what a push can skip (storage maps of a mirror with every entry). */
+  thorough?: boolean;
+  /** The primary's `refs/` listing, when the caller already has it (one list per sync). */
+  primaryRefs?: Promise<ListEntry[]>;
 }
 
 const enc = new TextEncoder();
@@ -150,7 +154,7 @@ async function syncInto(
 
   // 2. Ref logs, entry by entry.
   const [pList, mList] = await Promise.all([
-    primary.store.list(REFS_PREFIX),
+    opts.primaryRefs ?? primary.store.list(REFS_PREFIX),
     hasMeta ? onMirror("listing refs/", mirror.store.list(REFS_PREFIX)) : Promise.resolve([]),
   ]);
   const pRefs = pList.filter((e) => parseRefEntryKey(e.key));
@@ -187,8 +191,9 @@ async function syncInto(
       await copyMissing(primary, mirror, prefix, report, opts);
     }
   }
-  // Storage maps: small, always kept level.
-  await copyMissingCreates(primary, mirror, STORAGES_PREFIX);
+  // Storage maps: written everywhere at once, so only a mirror that missed entries (or
+  // an explicit sync) needs them checked.
+  if (missing.length || opts.thorough) await copyMissingCreates(primary, mirror, STORAGES_PREFIX);
 
   // 4. Replay: per ref in seq order, refs in parallel.
   if (missing.length) {
@@ -364,7 +369,13 @@ export async function syncMirrors(
   trunkId: string,
   opts: SyncOptions,
 ): Promise<MirrorReport[]> {
-  return await Promise.all(mirrors.map((m) => syncMirror(primary, m, cache, trunkId, opts)));
+  if (mirrors.length === 0) return [];
+  const primaryRefs = opts.primaryRefs ?? primary.store.list(REFS_PREFIX);
+  // Settled here so a failure is thrown once, by the first mirror that awaits it.
+  primaryRefs.catch(() => {});
+  return await Promise.all(
+    mirrors.map((m) => syncMirror(primary, m, cache, trunkId, { ...opts, primaryRefs })),
+  );
 }
 
 /** One line per mirror for a human: in sync / caught up N entries / behind / diverged. */
