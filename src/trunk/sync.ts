@@ -214,7 +214,7 @@ async function syncInto(
       }
     });
     cache.putEntries(mirrorCacheId(trunkId, mirror), replayed);
-    opts.progress?.(`${mirror.name}: replayed ${report.replayed} ref entries`);
+    opts.progress?.(`${mirror.name}: replayed ${entries(report.replayed)}`);
   }
   report.state = report.replayed > 0 ? "caught-up" : "in-sync";
 }
@@ -235,7 +235,7 @@ async function ensureSameTrunk(
   if (cached && parseMeta(cached, mirror.store.location).id === trunkId) {
     // Still answering? A list is the cheapest real request (and fails on an unmounted path).
     await mirror.store.list(TRUNK_JSON).catch((e) => {
-      throw memberError(mirror, e, "listing");
+      throw memberError(mirror, e, "checking it");
     });
     return true;
   }
@@ -376,6 +376,10 @@ export async function syncMirrors(
   return await Promise.all(
     mirrors.map((m) => syncMirror(primary, m, cache, trunkId, { ...opts, primaryRefs })),
   );
+}
+
+function entries(n: number): string {
+  return `${n} ref entr${n === 1 ? "y" : "ies"}`;
 }
 
 /** One line per mirror for a human: in sync / caught up N entries / behind / diverged. */

@@ -240,7 +240,10 @@ export const command: Command = {
         ? st.trunkExists ? `ok, ${st.refs} ref(s)` : "ok, no trunk yet (first push creates it)"
         : `UNREACHABLE: ${st.error}`;
       const m = "mirror" in st ? st.mirror as MirrorStatus | null : null;
-      const sync = m ? `; ${describeMirrorState(m)}` : "";
+      // An unreachable mirror is said once, by the line above.
+      const sync = m && !(m.state === "unreachable" && st.reachable === false)
+        ? `; ${describeMirrorState(m)}`
+        : "";
       console.log(`storage:  ${st.name} (${st.role}, ${st.backend}) ${st.url}: ${state}${sync}`);
     }
     const c = s.changes;
