@@ -27,6 +27,7 @@ import {
   StorageFailure,
 } from "./mirrors.ts";
 import { mapLimit } from "./pool.ts";
+import { TrunkError } from "./errors.ts";
 
 export type MirrorState = "in-sync" | "behind" | "caught-up" | "diverged" | "unreachable";
 
@@ -316,6 +317,7 @@ async function copyObject(primary: Member, mirror: Member, key: string): Promise
   if (!src) return false; // collected on the primary meanwhile
   const want = expectedSha256(key);
   let body = src;
+  let corrupt: string | null = null;
   if (want) {
     const h = createHash("sha256");
     body = src.pipeThrough(
@@ -326,13 +328,10 @@ async function copyObject(primary: Member, mirror: Member, key: string): Promise
         },
         flush() {
           const got = h.digest("hex");
-          if (got !== want) {
-            throw new Error(
-              `${key} on ${primary.store.location} is corrupt (SHA-256 ${
-                got.slice(0, 12)
-              }…); not copied, run trunks check`,
-            );
-          }
+          if (got === want) return;
+          corrupt = got;
+          // Erroring the stream makes the put fail: the mirror never gets the bad bytes.
+          throw new Error(`${key} does not match its SHA-256`);
         },
       }),
     );
@@ -340,6 +339,14 @@ async function copyObject(primary: Member, mirror: Member, key: string): Promise
   try {
     await mirror.store.put(key, body);
   } catch (e) {
+    if (corrupt) {
+      throw new TrunkError(
+        `${key} on ${describeMember(primary)} is corrupt (its SHA-256 is ${
+          (corrupt as string).slice(0, 12)
+        }…), so it was not copied to ${mirror.role} "${mirror.name}"; run trunks check`,
+        "corrupt",
+      );
+    }
     throw memberError(mirror, e, `writing ${key}`);
   }
   return true;
