@@ -53,8 +53,8 @@ export interface SyncOptions {
   progress?: (line: string) => void;
   /** Also check what a push can skip (storage maps of a mirror with every entry). */
   thorough?: boolean;
-  /** The primary's `refs/` listing, when the caller already has it (one list per sync). */
-  primaryRefs?: Promise<ListEntry[]>;
+  /** The primary's `refs/` listing, started no earlier than the given time (shared). */
+  primaryRefs?: (notBefore: number) => Promise<ListEntry[]>;
 }
 
 const enc = new TextEncoder();
@@ -153,11 +153,11 @@ async function syncInto(
   // 1. The same trunk (same id), or an empty place for one.
   const hasMeta = await ensureSameTrunk(primary, mirror, cache, trunkId, opts.write, diverged);
 
-  // 2. Ref logs, entry by entry.
-  const [pList, mList] = await Promise.all([
-    opts.primaryRefs ?? primary.store.list(REFS_PREFIX),
-    hasMeta ? onMirror("listing refs/", mirror.store.list(REFS_PREFIX)) : Promise.resolve([]),
-  ]);
+  // 2. Ref logs, entry by entry. The mirror is listed first: entries reach the primary
+  // before any mirror, so a primary listed afterwards has every entry the mirror showed
+  // and a concurrent push never looks like divergence.
+  const mList = hasMeta ? await onMirror("listing refs/", mirror.store.list(REFS_PREFIX)) : [];
+  const pList = await (opts.primaryRefs?.(performance.now()) ?? primary.store.list(REFS_PREFIX));
   const pRefs = pList.filter((e) => parseRefEntryKey(e.key));
   const mRefs = mList.filter((e) => parseRefEntryKey(e.key));
   const pSizes = sizesOf(pRefs);
@@ -377,9 +377,14 @@ export async function syncMirrors(
   opts: SyncOptions,
 ): Promise<MirrorReport[]> {
   if (mirrors.length === 0) return [];
-  const primaryRefs = opts.primaryRefs ?? primary.store.list(REFS_PREFIX);
-  // Settled here so a failure is thrown once, by the first mirror that awaits it.
-  primaryRefs.catch(() => {});
+  // One primary list serves every mirror whose own list finished before it started.
+  let shared: { started: number; list: Promise<ListEntry[]> } | null = null;
+  const primaryRefs = opts.primaryRefs ?? ((notBefore: number) => {
+    if (!shared || shared.started < notBefore) {
+      shared = { started: performance.now(), list: primary.store.list(REFS_PREFIX) };
+    }
+    return shared.list;
+  });
   return await Promise.all(
     mirrors.map((m) => syncMirror(primary, m, cache, trunkId, { ...opts, primaryRefs })),
   );

@@ -170,7 +170,7 @@ Deno.test({
       const sync = await trunks(e, repo, ["storage", "sync"]);
       assertEquals(sync.code, 1);
       assertMatch(sync.stderr, /mirror "cloud".*unreachable/);
-      assertMatch(await t("status"), /cloud \(mirror, azure\).*unreachable/);
+      assertMatch(await t("status"), /cloud \(mirror, azure\).*UNREACHABLE/);
       azureProxy.up();
 
       // A fresh sandbox with the primary URL and the provider's variables for it only.

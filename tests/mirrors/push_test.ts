@@ -5,7 +5,7 @@
  * entry and the mirrors' is repaired the same way; a diverged mirror is never overwritten.
  */
 import { assert, assertEquals, assertMatch } from "../assert.ts";
-import { commitFile, git, makeEnv, newRepo, run } from "../e2e/harness.ts";
+import { commitFile, git, makeEnv, newRepo, ok, run } from "../e2e/harness.ts";
 import { refEntryKey } from "../../src/trunk/layout.ts";
 import {
   down,
@@ -205,6 +205,56 @@ Deno.test({
         "the mirror's entry is never overwritten",
       );
       assertEquals((await refsOn(storages[0])).get("refs/heads/main"), first.new);
+    } finally {
+      stopAll(storages);
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "mirrors: concurrent pushers (4 branches, 2 racing on one) leave every storage with the same log, none called diverged",
+  ignore,
+  ...opts,
+  fn: async () => {
+    const storages = await storageSet();
+    try {
+      const e = await makeEnv();
+      const base = await newRepo(e);
+      saveStorages(base, storages);
+      await git(e, base, "remote", "add", "origin", `trunks::${storages[0].url}`);
+      await git(e, base, "push", "-q", "origin", "main");
+      const clones: string[] = [];
+      for (let i = 0; i < 6; i++) {
+        const dir = `${await Deno.makeTempDir()}/c${i}`;
+        await ok(e, "git", ["clone", "-q", base, dir]);
+        saveStorages(dir, storages);
+        await git(e, dir, "remote", "set-url", "origin", `trunks::${storages[0].url}`);
+        await commitFile(e, dir, `f${i}.txt`, `${i}\n`);
+        clones.push(dir);
+      }
+      const results = await Promise.all(
+        clones.map((dir, i) =>
+          run(e, "git", [
+            "push",
+            "origin",
+            i < 4 ? `HEAD:refs/heads/b${i}` : "HEAD:refs/heads/race",
+          ], {
+            cwd: dir,
+          })
+        ),
+      );
+      for (const [i, r] of results.entries()) {
+        assert(!/diverged/.test(r.stderr), `pusher ${i}: ${r.stderr}`);
+        if (i < 4) assertEquals(r.code, 0, `pusher ${i}: ${r.stderr}`);
+      }
+      assertEquals(results.slice(4).filter((r) => r.code === 0).length, 1, "one racer wins");
+      const primaryEntries = await entriesOn(storages[0]);
+      for (const s of storages) {
+        assertEquals(await entriesOn(s), primaryEntries, `${s.name}: same log`);
+      }
+      const refs = await refsOn(storages[0]);
+      for (let i = 0; i < 4; i++) assert(refs.has(`refs/heads/b${i}`));
     } finally {
       stopAll(storages);
     }
