@@ -118,6 +118,7 @@ export async function checkMirrors(
       write: opts.write,
       progress: opts.progress,
       thorough: true,
+      alternates: ts.set?.mirrors,
     });
     for (const r of reports) {
       if (r.state !== "unreachable") continue;

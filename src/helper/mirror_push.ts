@@ -48,6 +48,7 @@ export async function prepareMirrorsForPush(trunk: Trunk, resolved: Resolved): P
   if (set && set.mirrors.length) {
     const reports = await syncMirrors(set.primary, set.mirrors, trunk.cache, trunk.id, {
       write: true,
+      progress: (line) => say(`trunks: ${line}`),
     });
     const bad = reports.filter((r) => r.state === "diverged" || r.state === "unreachable");
     if (bad.length) {

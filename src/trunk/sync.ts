@@ -53,6 +53,8 @@ export interface SyncOptions {
   progress?: (line: string) => void;
   /** Also check what a push can skip (storage maps of a mirror with every entry). */
   thorough?: boolean;
+  /** Other mirrors: where an object corrupt on the primary may be copied from. */
+  alternates?: Member[];
   /** The primary's `refs/` listing, started no earlier than the given time (shared). */
   primaryRefs?: (notBefore: number) => Promise<ListEntry[]>;
 }
@@ -292,7 +294,7 @@ async function copyMissing(
     : [todo];
   for (const phase of phases) {
     await mapLimit(phase, Math.min(4, mirror.store.capabilities.parallelism), async (e) => {
-      if (await copyObject(primary, mirror, e.key)) {
+      if (await copyObject(primary, mirror, e.key, opts)) {
         report.copied++;
         report.copiedBytes += e.size;
       }
@@ -308,13 +310,13 @@ function expectedSha256(key: string): string | null {
 }
 
 /**
- * Stream one object from the primary to the mirror. A segment pack or chunk is hashed
- * on the way and the copy fails (nothing written) when it does not match its name, so
- * a damaged copy never spreads.
+ * Stream one object from `from` to `to`. A segment pack or chunk is hashed on the way
+ * and the copy fails (nothing written) when it does not match its name, so a damaged
+ * copy never spreads. False when `from` does not have it.
  */
-async function copyObject(primary: Member, mirror: Member, key: string): Promise<boolean> {
-  const src = await primary.store.get(key);
-  if (!src) return false; // collected on the primary meanwhile
+async function copyVerified(from: Member, to: Member, key: string): Promise<boolean> {
+  const src = await from.store.get(key);
+  if (!src) return false;
   const want = expectedSha256(key);
   let body = src;
   let corrupt: string | null = null;
@@ -330,26 +332,70 @@ async function copyObject(primary: Member, mirror: Member, key: string): Promise
           const got = h.digest("hex");
           if (got === want) return;
           corrupt = got;
-          // Erroring the stream makes the put fail: the mirror never gets the bad bytes.
+          // Erroring the stream makes the put fail: the target never gets the bad bytes.
           throw new Error(`${key} does not match its SHA-256`);
         },
       }),
     );
   }
   try {
-    await mirror.store.put(key, body);
+    await to.store.put(key, body);
   } catch (e) {
     if (corrupt) {
       throw new TrunkError(
-        `${key} on ${describeMember(primary)} is corrupt (its SHA-256 is ${
+        `${key} on ${describeMember(from)} is corrupt (its SHA-256 is ${
           (corrupt as string).slice(0, 12)
-        }…), so it was not copied to ${mirror.role} "${mirror.name}"; run trunks check`,
+        }…); run trunks check`,
         "corrupt",
       );
     }
-    throw memberError(mirror, e, `writing ${key}`);
+    throw memberError(to, e, `writing ${key}`);
   }
   return true;
+}
+
+/**
+ * Copy one object from the primary to the mirror. When the primary's copy is corrupt,
+ * a good copy on another mirror is used instead and the primary is repaired from it.
+ */
+async function copyObject(
+  primary: Member,
+  mirror: Member,
+  key: string,
+  opts: SyncOptions,
+): Promise<boolean> {
+  try {
+    return await copyVerified(primary, mirror, key);
+  } catch (e) {
+    if (!(e instanceof TrunkError && e.code === "corrupt")) throw e;
+    for (const alt of opts.alternates ?? []) {
+      try {
+        if (!(await copyVerified(alt, mirror, key))) continue;
+      } catch (altError) {
+        // The alternate is down or bad too; a failure writing the mirror is the mirror's.
+        if (altError instanceof StorageFailure && altError.member.name === mirror.name) {
+          throw altError;
+        }
+        continue;
+      }
+      try {
+        await copyVerified(mirror, primary, key);
+        opts.progress?.(
+          `${
+            e.message.replace(/; run trunks check$/, "")
+          }: copied from ${alt.role} "${alt.name}" instead, and repaired the primary's copy`,
+        );
+      } catch (repairError) {
+        opts.progress?.(
+          `${key}: copied from ${alt.role} "${alt.name}"; repairing the primary failed: ${
+            repairError instanceof Error ? repairError.message.split("\n")[0] : repairError
+          }`,
+        );
+      }
+      return true;
+    }
+    throw e;
+  }
 }
 
 /** Exclusive-create keys (storage maps) the mirror lacks, with the primary's bytes. */
@@ -386,7 +432,13 @@ export async function syncMirrors(
     return shared.list;
   });
   return await Promise.all(
-    mirrors.map((m) => syncMirror(primary, m, cache, trunkId, { ...opts, primaryRefs })),
+    mirrors.map((m) =>
+      syncMirror(primary, m, cache, trunkId, {
+        ...opts,
+        primaryRefs,
+        alternates: (opts.alternates ?? mirrors).filter((x) => x !== m),
+      })
+    ),
   );
 }
 

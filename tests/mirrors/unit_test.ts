@@ -225,3 +225,26 @@ Deno.test("a corrupt segment is read from a mirror and repaired where it was bad
   assertEquals(await sha256((await getBytes(p.store, segmentPackKey(id)))!), id);
   assertMatch(notes[0], /repaired the copy on primary "primary"/);
 });
+
+Deno.test("sync: an object corrupt on the primary is copied from another mirror, and the primary repaired", async () => {
+  const p = member("primary", "primary");
+  const a = member("a", "mirror");
+  const b = member("b", "mirror");
+  const id = await trunkWithEntries(p, 1);
+  const cache = new MemoryCache();
+  await syncMirror(p, a, cache, id, { write: true });
+  const good = await sha256(enc.encode("PACK good"));
+  await p.store.put(segmentPackKey(good), enc.encode("PACK bad!"));
+  const lines: string[] = [];
+  const r = await syncMirror(p, b, cache, id, {
+    write: true,
+    alternates: [a],
+    progress: (l) => lines.push(l),
+  });
+  assertEquals(r.state, "caught-up");
+  assertEquals(await getBytes(b.store, segmentPackKey(good)), enc.encode("PACK good"));
+  assertEquals(await getBytes(p.store, segmentPackKey(good)), enc.encode("PACK good"));
+  assert(
+    lines.some((l) => /copied from mirror "a" instead, and repaired the primary's copy/.test(l)),
+  );
+});
