@@ -44,6 +44,11 @@ function refusal(lines: string[]): StorageFailure {
 
 /** Catch every mirror up, or refuse the push. */
 export async function prepareMirrorsForPush(trunk: Trunk, resolved: Resolved): Promise<void> {
+  for (const name of resolved.removed) {
+    say(
+      `trunks: mirror "${name}" was removed from the trunk's storage map (trunks storage remove elsewhere); not pushing there. Forget it here with: trunks storage remove ${name}`,
+    );
+  }
   const set = trunk.mirrored;
   if (set && set.mirrors.length) {
     const reports = await syncMirrors(set.primary, set.mirrors, trunk.cache, trunk.id, {

@@ -34,6 +34,8 @@ export interface Resolved {
   localMatch: boolean;
   /** The map read from the trunk (or cached), if any. */
   map: StorageMap | null;
+  /** Mirrors saved here that the trunk's map dropped after they were saved. */
+  removed: string[];
 }
 
 /** URLs compare after URL normalisation (query order kept: it is how they were saved). */
@@ -233,14 +235,32 @@ export async function resolveStorages(
       if (!isUnavailable(e)) throw e;
     }
   }
+  const removed = map ? removedByOthers(planned, rows, map) : [];
+  const kept = planned.filter((p) => !removed.includes(p.name));
   const fallback = map ?? rowsAsMap(rows);
-  const all = fallback ? mergeMap(planned, fallback, localMatch) : planned;
+  const all = fallback ? mergeMap(kept, fallback, localMatch) : kept;
   const members = await Promise.all(
     all.map((p) =>
       sameUrl(p.url, url) ? Promise.resolve({ ...self, name: p.name, role: p.role }) : openMember(p)
     ),
   );
-  return { members, planned: all, localMatch, map };
+  return { members, planned: all, localMatch, map, removed };
+}
+
+/**
+ * Mirrors saved here before the current map was written that the map no longer lists:
+ * someone ran `trunks storage remove` for them. They are left out (pushes stop going
+ * there for everyone) rather than silently put back into the map.
+ */
+function removedByOthers(planned: Planned[], rows: StorageRow[], map: StorageMap): string[] {
+  const mapTime = Date.parse(map.time);
+  if (!Number.isFinite(mapTime)) return [];
+  return planned.filter((p) => {
+    if (!p.local || p.role !== "mirror") return false;
+    if (map.storages.some((s) => s.name.toLowerCase() === p.name.toLowerCase())) return false;
+    const row = rows.find((r) => r.name === p.name);
+    return !!row && Date.parse(row.added) < mapTime;
+  }).map((p) => p.name);
 }
 
 /** "set TRUNKS_STORAGE_BACKUP_ACCESS_KEY, ..." for a storage known only from the map. */
