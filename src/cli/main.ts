@@ -4,7 +4,7 @@
  */
 import process from "node:process";
 import { runHelper } from "../helper/helper.ts";
-import { UNSET_REMOTE_URL } from "../local/repo.ts";
+import { UNSET_REMOTE_URL } from "../local/remote.ts";
 import { VERSION } from "../trunk/meta.ts";
 import { describeError, Exit, UsageError } from "./errors.ts";
 
@@ -70,7 +70,11 @@ export async function main(args: string[]): Promise<number> {
     return await (await load()).run(args.slice(1));
   } catch (e) {
     if (e instanceof Exit) return e.code;
-    console.error(`trunks: ${describeError(e)}`);
-    return e instanceof UsageError ? 2 : 1;
+    const message = describeError(e);
+    const code = e instanceof UsageError ? 2 : 1;
+    console.error(`trunks: ${message}`);
+    // Agents asked for JSON get the failure as JSON too, on stdout.
+    if (args.includes("--json")) console.log(JSON.stringify({ error: message, exitCode: code }));
+    return code;
   }
 }

@@ -5,7 +5,7 @@
 import { envOverrides, resolveSettings, type StorageRow } from "../local/storages.ts";
 import { probeStore } from "../storage/probe.ts";
 import { backendSpec, openStore, redactUrl, type Settings } from "../storage/registry.ts";
-import type { Store } from "../storage/store.ts";
+import { type Store, StoreError } from "../storage/store.ts";
 import type { TrunkCache } from "../trunk/cache.ts";
 import { TrunkError } from "../trunk/errors.ts";
 import { Trunk } from "../trunk/trunk.ts";
@@ -63,7 +63,12 @@ export interface PingRecord {
   singleWriter: boolean;
   latencyMs: number | null;
   problems: string[];
-  /** The one-line error when the store could not be used at all. */
+  /**
+   * Why `ok` is false: `unreachable` (no answer, no such bucket or path), `access-denied`
+   * (credentials refused), `no-exclusive-create`, `failed` (another step failed); null when ok.
+   */
+  reason: "unreachable" | "access-denied" | "no-exclusive-create" | "failed" | null;
+  /** The one-line error that explains `ok: false`. */
   error: string | null;
 }
 
@@ -81,6 +86,7 @@ export async function pingUrl(
     exclusiveCreate: null,
     latencyMs: null,
     problems: [],
+    reason: null,
     error: null,
   };
   let store: Store | undefined;
@@ -95,11 +101,19 @@ export async function pingUrl(
       probe.problems.every((p) => /create-exclusive/.test(p));
     rec.ok = probe.ok || (onlyCas && who.singleWriter);
     if (!rec.ok && !probe.exclusiveCreate && onlyCas) {
+      rec.reason = "no-exclusive-create";
       rec.error = `${
         redactUrl(url)
       } does not honour exclusive create, so two writers could both win a ref update; use another store, or pass --single-writer if only one machine ever pushes`;
-    } else if (!rec.ok) rec.error = probe.problems[0];
+    } else if (!rec.ok) {
+      rec.reason = "failed";
+      rec.error = probe.problems[0];
+    }
   } catch (e) {
+    const denied = e instanceof StoreError && e.code === "access-denied";
+    // A refusal is an answer: the store is there, the credentials are not right.
+    rec.reachable = denied;
+    rec.reason = denied ? "access-denied" : "unreachable";
     rec.error = describeError(e);
   } finally {
     await store?.close().catch(() => {});
@@ -117,11 +131,12 @@ export function pingStorage(row: StorageRow): Promise<PingRecord> {
 
 /** Read-only state of one saved storage for `status`: reachable, trunk there, its refs. */
 export interface StorageStatus extends StorageView {
-  reachable: boolean;
+  /** The store answered (null: not checked, `status --offline`). */
+  reachable: boolean | null;
   /** trunk.json exists at the URL (false before the first push). */
-  trunkExists: boolean;
-  /** Live refs in the trunk (branches, tags, HEAD excluded). */
-  refs: number;
+  trunkExists: boolean | null;
+  /** Live refs in the trunk (branches and tags; HEAD not counted). */
+  refs: number | null;
   error: string | null;
 }
 

@@ -5,13 +5,12 @@
  */
 import { basename } from "node:path";
 import { git, GitError, gitText } from "../git/run.ts";
-import { sanitizeTrunkName } from "../storage/trunk_url.ts";
+import { isTrunkUrl, sanitizeTrunkName, splitTrunkPath } from "../storage/trunk_url.ts";
 import { LocalDb } from "./db.ts";
 
-/** The git remote every trunks repository pushes to by default. */
-export const REMOTE = "trunks";
-/** `remote.trunks.url` before any storage is added; the helper answers it with advice. */
-export const UNSET_REMOTE_URL = "trunks::unconfigured";
+import { REMOTE, UNSET_REMOTE_URL } from "./remote.ts";
+
+export { REMOTE, UNSET_REMOTE_URL };
 export const TRUNKS_DIR = ".trunks";
 
 /** A problem the user fixes (one line, says what to do); the CLI exits 1 on it. */
@@ -99,7 +98,12 @@ export interface InitResult extends Initialized {
  * remote. Running it again changes nothing and says so through `created: false`.
  */
 export async function initRepo(repo: Repo, wanted?: string): Promise<InitResult> {
-  const name = sanitizeTrunkName(wanted ?? basename(repo.top));
+  let name: string;
+  try {
+    name = sanitizeTrunkName(wanted ?? basename(repo.top));
+  } catch (e) {
+    throw new RepoError(`${e instanceof Error ? e.message : e}; pick one with --name`);
+  }
   const existing = await findTrunksDb(repo.top);
   let created = false;
   let dbPath: string;
@@ -117,15 +121,25 @@ export async function initRepo(repo: Repo, wanted?: string): Promise<InitResult>
       );
     }
   } else {
-    await Deno.mkdir(`${repo.top}/${TRUNKS_DIR}`, { recursive: true });
+    // Inline secrets live here: readable by the owner only.
+    await Deno.mkdir(`${repo.top}/${TRUNKS_DIR}`, { recursive: true, mode: 0o700 });
     dbPath = `${repo.top}/${TRUNKS_DIR}/${name}.trunk`;
+    await Deno.writeFile(dbPath, new Uint8Array(), { mode: 0o600, createNew: true });
     db = new LocalDb(dbPath);
     db.setValue("repo", name);
     created = true;
   }
+  await ownerOnly(dbPath);
   await excludeTrunksDir(repo.top);
   await configureRemote(repo.top);
   return { repo, db, name: db.getValue("repo") ?? name, dbPath, created };
+}
+
+/** chmod 600 the database (SQLite gives its -wal and -shm files the same mode). */
+export async function ownerOnly(dbPath: string): Promise<void> {
+  if (Deno.build.os === "windows") return;
+  await Deno.chmod(dbPath, 0o600);
+  await Deno.chmod(dbPath.slice(0, dbPath.lastIndexOf("/")), 0o700);
 }
 
 /** Add `/.trunks/` to `info/exclude` (never to a tracked .gitignore: no change to commit). */
@@ -189,4 +203,27 @@ export async function configureRemote(top: string): Promise<void> {
 /** Point the `trunks` remote at a trunk URL (or back at "unconfigured"). No secret goes here. */
 export async function setRemoteUrl(top: string, trunkUrl: string | null): Promise<void> {
   await configSet(top, `remote.${REMOTE}.url`, trunkUrl ? `trunks::${trunkUrl}` : UNSET_REMOTE_URL);
+}
+
+/** A `trunks::<trunk URL>` remote other than `trunks` (a plain `git clone trunks::...`). */
+export async function findTrunkRemote(
+  top: string,
+): Promise<{ remote: string; url: string } | null> {
+  const r = await git(["config", "--local", "--get-regexp", "^remote\\..*\\.url$"], {
+    cwd: top,
+    okCodes: [1],
+  });
+  const found: { remote: string; url: string }[] = [];
+  for (const line of new TextDecoder().decode(r.stdout).split("\n")) {
+    const m = /^remote\.(.+)\.url trunks::(.+)$/.exec(line.trim());
+    if (!m || m[1] === REMOTE || !isTrunkUrl(m[2])) continue;
+    found.push({ remote: m[1], url: m[2] });
+  }
+  return found.find((f) => f.remote === "origin") ?? found[0] ?? null;
+}
+
+/** The trunk name a trunk URL names (`.../trunks/<name>.trunk`). */
+export function trunkNameOf(url: string): string | null {
+  const name = splitTrunkPath(new URL(url).pathname).name;
+  return name === null ? null : decodeURIComponent(name);
 }

@@ -86,7 +86,7 @@ registerBackend({
 registerBackend({
   schemes: ["local", "file"],
   description: "local disk or a mounted file share (NFS, SMB)",
-  settings: [{ key: "path", help: "directory of the storage root (must exist)" }],
+  settings: [{ key: "path", help: "directory of the storage root (storage add creates it)" }],
   rootUrl: (f) => `local://${encodeURI(absolutePath(requiredFlag(f, "path", "local")))}`,
   ensureRoot: async (rootUrl) => {
     const u = new URL(rootUrl);

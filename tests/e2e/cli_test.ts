@@ -6,6 +6,7 @@
 import { assert, assertEquals, assertMatch } from "../assert.ts";
 import {
   commitFile,
+  e2eBackends,
   type Env,
   git,
   makeEnv,
@@ -102,7 +103,9 @@ Deno.test({
     const repo = `${parent}/myrepo`;
     assertEquals(await git(e, repo, "status", "--porcelain"), "");
     assert(!(await git(e, repo, "ls-files")).includes(".trunks"));
-    assert(await exists(`${repo}/.trunks/myrepo.trunk`));
+    // Inline secrets may live in it: the owner's only.
+    assertEquals((await Deno.stat(`${repo}/.trunks/myrepo.trunk`)).mode! & 0o777, 0o600);
+    assertEquals((await Deno.stat(`${repo}/.trunks`)).mode! & 0o777, 0o700);
     // The pushed branch is really there: plain git clones it.
     const other = `${await Deno.makeTempDir()}/other`;
     await ok(e, "git", ["clone", "-q", `trunks::local://${trunkDir}`, other]);
@@ -161,6 +164,15 @@ Deno.test({
     );
     await git(e, repo, "push", "-q");
     assert(await exists(`${store}/trunks/app.trunk/trunk.json`));
+    // init again repairs a remote someone removed.
+    await git(e, repo, "remote", "remove", "trunks");
+    await trunksOk(e, repo, "init");
+    assertEquals(
+      (await git(e, repo, "remote", "get-url", "trunks")).trim(),
+      `trunks::local://${store}/trunks/app.trunk`,
+    );
+    await commitFile(e, repo, "t2.txt", "t2\n");
+    await git(e, repo, "push", "-q", "trunks", "topic");
     // origin still works, by name, and main still tracks it.
     await git(e, repo, "push", "-q", "origin", "topic");
     const originRefs = await ok(e, "git", [
@@ -400,6 +412,11 @@ Deno.test({
     assert(await exists(`${repo}/from-clone.txt`));
     const fetched = await trunks(e, repo, "fetch");
     assertEquals(fetched.code, 0);
+    // --all pushes every branch (no HEAD refspec added beside it).
+    await git(e, repo, "branch", "side");
+    const all = await trunks(e, repo, "push", "--all");
+    assertEquals(all.code, 0, all.stderr);
+    assertMatch(await git(e, repo, "ls-remote", "trunks"), /refs\/heads\/side/);
 
     // The wrappers keep git's exit code: a non-fast-forward push is refused.
     await git(e, repo, "reset", "-q", "--hard", "HEAD~1");
@@ -416,6 +433,19 @@ Deno.test({
     assertEquals(missing.code, 1);
     assertMatch(missing.stderr, /no trunk at/);
     assert(!(await exists(`${sandbox}/nope`)));
+    // A plain `git clone trunks::...` becomes a trunks repository with trunks init.
+    const plain = `${sandbox}/plain`;
+    await ok(e, "git", ["clone", "-q", `trunks::${url}`, plain]);
+    const adopted = await trunksJson<{ repo: string; primary: string; adoptedFrom: string }>(
+      e,
+      plain,
+      "init",
+    );
+    assertEquals(adopted, { ...adopted, repo: "proj", primary: "primary", adoptedFrom: "origin" });
+    assertEquals((await git(e, plain, "remote", "get-url", "trunks")).trim(), `trunks::${url}`);
+    const plainStatus = await trunksJson<{ trunk: { state: string } }>(e, plain, "status");
+    assertEquals(plainStatus.trunk.state, "in-sync");
+
     // -b picks a branch; the repo name and DIR are honoured.
     await git(e, clone, "checkout", "-q", "-b", "other");
     await git(e, clone, "push", "-q");
@@ -466,6 +496,29 @@ Deno.test({
       env: { ...env, TRUNKS_SHELL: "1" },
     });
     assertEquals(nested.code, 1);
+  },
+});
+
+Deno.test({
+  name: "cli: the interactive shell (on a pty) shows the trunk in the prompt; exit returns",
+  // util-linux `script` provides the terminal; its flags differ elsewhere.
+  ignore: Deno.build.os !== "linux",
+  ...opts,
+  fn: async () => {
+    const e = await makeEnv();
+    const [repo] = await initRepoWithStore(e, "tty");
+    await Deno.writeTextFile(`${e.home}/.bashrc`, "PS1='mine$ '\n");
+    // Input arrives after the shell started, as typed.
+    const r = await run(e, "sh", [
+      "-c",
+      "(sleep 2; printf 'echo in=$TRUNKS_REPO\\nexit 5\\n') | script -qec trunks /dev/null",
+    ], {
+      cwd: repo,
+      env: { SHELL: "/bin/bash", TERM: "dumb" },
+    });
+    assertEquals(r.code, 5, r.stdout + r.stderr);
+    assertMatch(r.stdout, /\(trunks:tty@primary\) mine\$ /);
+    assertMatch(r.stdout, /in=tty/);
   },
 });
 
@@ -568,6 +621,37 @@ Deno.test({
     const show = await trunks(e, repo, "storage", "show", "nope");
     assertEquals(show.code, 1);
     assertMatch(show.stderr, /no storage named "nope"; this repository has: p/);
+    // --json callers get the failure as JSON on stdout too.
+    const showJson = await trunks(e, repo, "storage", "show", "nope", "--json");
+    assertEquals(JSON.parse(showJson.stdout), {
+      error: 'no storage named "nope"; this repository has: p',
+      exitCode: 1,
+    });
+    // A repository named like another project's trunk: warned, not refused.
+    await git(e, repo, "push", "-q");
+    const same = await newRepo(e, "errs");
+    await trunksOk(e, same, "init");
+    const clash = await trunks(
+      e,
+      same,
+      "storage",
+      "add",
+      "--name",
+      "p",
+      "--backend",
+      "local",
+      "--path",
+      store,
+      "--json",
+    );
+    assertEquals(clash.code, 0, clash.stderr);
+    assertEquals(JSON.parse(clash.stdout).unrelatedTrunk, true);
+    assertMatch(clash.stderr, /shares no commit with this repository/);
+    // A name with nothing usable in it asks for --name.
+    const dots = await newRepo(e, "...");
+    const bad = await trunks(e, dots, "init");
+    assertEquals(bad.code, 1);
+    assertMatch(bad.stderr, /no usable characters; pick one with --name/);
   },
 });
 
@@ -639,6 +723,33 @@ Deno.test({
       assertEquals(r.code, 0, r.stderr);
       return r.stdout;
     };
+    // Wrong credentials: refused, said so without the secret, nothing saved.
+    const denied = await trunks(
+      e,
+      repo,
+      "storage",
+      "add",
+      "--name",
+      "primary",
+      "--backend",
+      "s3",
+      "--bucket",
+      m.TRUNKS_TEST_MINIO_BUCKET,
+      "--endpoint",
+      m.TRUNKS_TEST_MINIO_ENDPOINT,
+      "--access-key",
+      m.TRUNKS_TEST_MINIO_ACCESS_KEY,
+      "--secret-key",
+      "wrong-secret-value",
+    );
+    assertEquals(denied.code, 1);
+    assertMatch(
+      denied.stderr,
+      /^trunks: storage primary \(s3:.*\) refused the credentials: .*nothing was saved\n$/,
+    );
+    assert(!denied.stderr.includes("wrong-secret-value"));
+    assertEquals((await trunksJson<{ storages: [] }>(e, repo, "storage", "list")).storages, []);
+
     await t(
       "storage",
       "add",
@@ -694,6 +805,18 @@ Deno.test({
       await store.close();
     }
 
+    // And the files MinIO keeps on disk for them (data and metadata), when we can see them.
+    const state = Deno.env.get("TRUNKS_TEST_STATE");
+    const onDisk = `${state}/minio/data/${m.TRUNKS_TEST_MINIO_BUCKET}/${prefix}`;
+    if (state && await exists(onDisk)) {
+      const files = await filesUnder(onDisk);
+      assert(files.length > 0);
+      for (const f of files) {
+        const text = new TextDecoder("latin1").decode(await Deno.readFile(f));
+        assert(!text.includes(secret), `secret in ${f}`);
+      }
+    }
+
     // Lookup order: TRUNKS_STORAGE_<NAME>_SECRET_KEY wins over the saved value.
     const wrong = await run(e, "trunks", ["storage", "ping", "--json"], {
       cwd: repo,
@@ -708,6 +831,24 @@ Deno.test({
       })).stdout,
     );
     assertEquals(shown.env, ["TRUNKS_STORAGE_PRIMARY_SECRET_KEY"]);
+
+    // trunks clone with the credentials as flags: saved in the clone's .trunks only.
+    const sandbox = await Deno.makeTempDir();
+    const trunkUrl = JSON.parse(await t("storage", "show", "primary", "--json")).url;
+    const cloned = await run(e, "trunks", [
+      "clone",
+      trunkUrl,
+      "--access-key",
+      m.TRUNKS_TEST_MINIO_ACCESS_KEY,
+      "--secret-key",
+      secret,
+    ], { cwd: sandbox });
+    assertEquals(cloned.code, 0, cloned.stderr);
+    assert(!cloned.stdout.includes(secret) && !cloned.stderr.includes(secret));
+    const clone = `${sandbox}/secretive`;
+    assert(!(await git(e, clone, "config", "--list")).includes(secret));
+    await commitFile(e, clone, "c.txt", "from the clone\n");
+    await git(e, clone, "push", "-q");
 
     // A storage added with the secret only in env saves no secret at all.
     const repo2 = await newRepo(e, "envonly");
@@ -765,5 +906,140 @@ Deno.test({
       assertMatch(h.stdout, new RegExp(`^usage: trunks storage ${s}`), s);
     }
     assertMatch(await trunksOk(e, dir, "--version"), /^trunks \d+\.\d+\.\d+/);
+    // install-helper writes a shim git can use.
+    const bin = `${dir}/bin`;
+    assertMatch(await trunksOk(e, dir, "install-helper", bin), /installed .*git-remote-trunks/);
+    const shim = await run(e, `${bin}/git-remote-trunks`, [], { cwd: dir });
+    assertMatch(shim.stderr, /usage: git-remote-trunks/);
+  },
+});
+
+for (const backend of e2eBackends()) {
+  Deno.test({
+    name: `cli ${backend.name}: storage add --url, git push, trunks clone, status in sync`,
+    ...opts,
+    fn: async () => {
+      // Credentials from the provider's own variables (the backend's env).
+      const e = await makeEnv(backend.env);
+      const repo = await newRepo(e, "everywhere");
+      await trunksOk(e, repo, "init");
+      const root = await backend.root();
+      const added = await trunksJson<{ url: string; probe: { exclusiveCreate: boolean } }>(
+        e,
+        repo,
+        "storage",
+        "add",
+        "--name",
+        "primary",
+        "--url",
+        root,
+      );
+      assertEquals(added.probe.exclusiveCreate, true);
+      const u = new URL(root);
+      u.pathname = `${u.pathname.replace(/\/+$/, "")}/trunks/everywhere.trunk`;
+      assertEquals(added.url, u.toString());
+      await git(e, repo, "checkout", "-q", "-b", "feature/x");
+      await commitFile(e, repo, "x.txt", "x\n");
+      await git(e, repo, "push", "-q");
+      const sandbox = await Deno.makeTempDir();
+      const cloned = await trunksJson<{ dir: string; branch: string }>(
+        e,
+        sandbox,
+        "clone",
+        added.url,
+        "-b",
+        "feature/x",
+      );
+      assertEquals(
+        (await git(e, cloned.dir, "rev-parse", "HEAD")).trim(),
+        (await git(e, repo, "rev-parse", "HEAD")).trim(),
+      );
+      const st = await trunksJson<{ trunk: { state: string }; storages: { refs: number }[] }>(
+        e,
+        cloned.dir,
+        "status",
+      );
+      assertEquals(st.trunk.state, "in-sync");
+      assertEquals(st.storages[0].refs, 1);
+      const ping = await trunksJson<{ ok: boolean }>(e, repo, "storage", "ping");
+      assertEquals(ping.ok, true);
+    },
+  });
+}
+
+Deno.test({
+  name: "cli: deno task demo (scripts/demo.sh) runs end to end",
+  ...opts,
+  fn: async () => {
+    const e = await makeEnv();
+    const r = await run(e, "bash", [`${REPO_ROOT}/scripts/demo.sh`], { cwd: REPO_ROOT });
+    assertEquals(r.code, 0, r.stdout + r.stderr);
+    assertMatch(r.stdout, /cloned local:\/\/.*\/store\/trunks\/myrepo\.trunk into /);
+    assertMatch(r.stdout, /"state": "in-sync"/);
+    assertMatch(r.stdout, /demo finished/);
+  },
+});
+
+/** s3rver ignores If-None-Match: storage add must catch that and refuse it for shared use. */
+const s3rver = serverEnv("s3rver", [
+  "TRUNKS_TEST_S3RVER_ENDPOINT",
+  "TRUNKS_TEST_S3RVER_ACCESS_KEY",
+  "TRUNKS_TEST_S3RVER_SECRET_KEY",
+  "TRUNKS_TEST_S3RVER_BUCKET",
+]);
+
+Deno.test({
+  name: "cli s3rver: a store without exclusive create is refused unless --single-writer",
+  ignore: !s3rver,
+  ...opts,
+  fn: async () => {
+    const s = s3rver!;
+    const e = await makeEnv({
+      AWS_ACCESS_KEY_ID: s.TRUNKS_TEST_S3RVER_ACCESS_KEY,
+      AWS_SECRET_ACCESS_KEY: s.TRUNKS_TEST_S3RVER_SECRET_KEY,
+      AWS_REGION: "us-east-1",
+    });
+    const repo = await newRepo(e, "lax");
+    await trunksOk(e, repo, "init");
+    const add = [
+      "storage",
+      "add",
+      "--name",
+      "primary",
+      "--backend",
+      "s3",
+      "--bucket",
+      s.TRUNKS_TEST_S3RVER_BUCKET,
+      "--prefix",
+      `cli-${crypto.randomUUID()}`,
+      "--endpoint",
+      s.TRUNKS_TEST_S3RVER_ENDPOINT,
+    ];
+    const refused = await trunks(e, repo, ...add);
+    assertEquals(refused.code, 1);
+    assertMatch(
+      refused.stderr,
+      /failed its check: .* does not honour exclusive create.*--single-writer.*nothing was saved/,
+    );
+    assertEquals((await trunksJson<{ storages: [] }>(e, repo, "storage", "list")).storages, []);
+    const accepted = await trunksJson<{ singleWriter: boolean }>(
+      e,
+      repo,
+      ...add,
+      "--single-writer",
+    );
+    assertEquals(accepted.singleWriter, true);
+    assertMatch(await trunksOk(e, repo, "storage", "list"), /\(single writer\)/);
+    const ping = await trunksJson<{ ok: boolean; storages: { exclusiveCreate: boolean }[] }>(
+      e,
+      repo,
+      "storage",
+      "ping",
+    );
+    assertEquals([ping.ok, ping.storages[0].exclusiveCreate], [true, false]);
+    await git(e, repo, "push", "-q");
+    const st = await trunksJson<{ trunk: { state: string } }>(e, repo, "status");
+    assertEquals(st.trunk.state, "in-sync");
+    assertMatch(await trunksOk(e, repo, "status"), /primary \(primary, s3, single writer\)/);
   },
 });

@@ -132,7 +132,9 @@ export const command: Command = {
       }
       await setRemoteUrl(dir, remoteUrl);
       const env = await helperEnv();
-      await git(["fetch", "-q", REMOTE], { cwd: dir, env, inheritStderr: true });
+      // git shows progress on a terminal; elsewhere (agents, CI) it stays quiet.
+      const quiet = Deno.stderr.isTerminal() ? [] : ["-q"];
+      await git(["fetch", ...quiet, REMOTE], { cwd: dir, env, inheritStderr: true });
       if (checkout) {
         const b = checkout.slice("refs/heads/".length);
         await git(["checkout", "-q", "-b", b, "--track", `${REMOTE}/${b}`], { cwd: dir });

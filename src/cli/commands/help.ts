@@ -49,7 +49,11 @@ export const command = {
     const load = commands[name];
     if (!load) throw new UsageError(`'${name}' is not a trunks command; see trunks help`);
     if (name === "storage") {
-      console.log(await (await import("./storage.ts")).storageUsage());
+      const storage = await import("./storage.ts");
+      const sub = args.filter((a) => !a.startsWith("-"))[1];
+      if (sub && storage.storageCommands[sub]) {
+        console.log((await storage.storageCommands[sub]()).usage);
+      } else console.log(await storage.storageUsage());
       return 0;
     }
     console.log((await load()).usage);

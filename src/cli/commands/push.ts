@@ -52,7 +52,9 @@ export const push: Command = {
   async run(args) {
     if (wantsHelp(args)) return (console.log(pushUsage), 0);
     await requirePrimary();
-    const refs = hasPositional(args) ? [] : ["HEAD"];
+    // --all/--branches/--mirror name their own refs and refuse a refspec beside them.
+    const own = args.some((a) => ["--all", "--branches", "--mirror"].includes(a));
+    const refs = hasPositional(args) || own ? [] : ["HEAD"];
     return await runGitInteractive(["push", REMOTE, ...args, ...refs]);
   },
 };

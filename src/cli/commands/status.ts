@@ -2,11 +2,11 @@
 import { git, gitText } from "../../git/run.ts";
 import { writerName } from "../../helper/resolve.ts";
 import { openInitialized, REMOTE } from "../../local/repo.ts";
-import { listStorages } from "../../local/storages.ts";
+import { listStorages, type StorageRow } from "../../local/storages.ts";
 import { bool, parseCommand, printJson } from "../args.ts";
 import type { Command } from "../main.ts";
 import { describeMirrorState, type MirrorStatus, withMirrorStates } from "../mirror_admin.ts";
-import { type StorageStatus, storageStatus } from "../storage_state.ts";
+import { type StorageStatus, storageStatus, storageView } from "../storage_state.ts";
 
 const usage = `usage: trunks status [--offline] [--json]
 
@@ -48,7 +48,7 @@ export interface StatusJson {
   dirty: boolean;
   changes: Changes;
   primary: string | null;
-  storages: (StorageStatus | ReturnType<typeof offlineStatus>)[];
+  storages: StorageStatus[];
   trunk: {
     url: string | null;
     ref: string | null;
@@ -94,17 +94,9 @@ async function hasObject(oid: string): Promise<boolean> {
   return r.code === 0;
 }
 
-function offlineStatus(v: ReturnType<typeof listStorages>[number]) {
-  return {
-    name: v.name,
-    role: v.role,
-    backend: v.backend,
-    url: v.url,
-    reachable: null,
-    trunkExists: null,
-    refs: null,
-    error: null,
-  };
+/** A storage's record when --offline: the same fields, its state unknown (null). */
+function offlineStatus(row: StorageRow): StorageStatus {
+  return { ...storageView(row), reachable: null, trunkExists: null, refs: null, error: null };
 }
 
 export async function collectStatus(offline: boolean): Promise<StatusJson> {
@@ -240,11 +232,14 @@ export const command: Command = {
         ? st.trunkExists ? `ok, ${st.refs} ref(s)` : "ok, no trunk yet (first push creates it)"
         : `UNREACHABLE: ${st.error}`;
       const m = "mirror" in st ? st.mirror as MirrorStatus | null : null;
-      // An unreachable mirror is said once, by the line above.
+      // An unreachable mirror is said once, by the state above.
       const sync = m && !(m.state === "unreachable" && st.reachable === false)
         ? `; ${describeMirrorState(m)}`
         : "";
-      console.log(`storage:  ${st.name} (${st.role}, ${st.backend}) ${st.url}: ${state}${sync}`);
+      const sw = st.singleWriter ? ", single writer" : "";
+      console.log(
+        `storage:  ${st.name} (${st.role}, ${st.backend}${sw}) ${st.url}: ${state}${sync}`,
+      );
     }
     const c = s.changes;
     console.log(

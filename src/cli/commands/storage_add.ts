@@ -1,4 +1,7 @@
 /** `trunks storage add`: connect a named storage after real I/O against it. */
+import { existingObjects } from "../../git/repo.ts";
+import { git } from "../../git/run.ts";
+import { writerName } from "../../helper/resolve.ts";
 import { openInitialized, setRemoteUrl } from "../../local/repo.ts";
 import {
   getStorage,
@@ -8,13 +11,15 @@ import {
   validStorageName,
 } from "../../local/storages.ts";
 import { backendSpec, knownSchemes, openStore, type Settings } from "../../storage/registry.ts";
+import { isTrunkUrl } from "../../storage/trunk_url.ts";
+import { MemoryCache } from "../../trunk/cache.ts";
+import { TrunkError } from "../../trunk/errors.ts";
+import { Trunk } from "../../trunk/trunk.ts";
 import { bool, type OptionSpec, parseCommand, printJson, str } from "../args.ts";
 import { describeError, UsageError } from "../errors.ts";
-import { isTrunkUrl } from "../../storage/trunk_url.ts";
 import type { Command } from "../main.ts";
 import { pingUrl, storageView } from "../storage_state.ts";
 import { backendFlags, buildTarget } from "../storage_target.ts";
-import { readMeta } from "../../trunk/meta.ts";
 import { catchUpNewMirror } from "../mirror_admin.ts";
 
 function usage(): string {
@@ -36,12 +41,15 @@ function usage(): string {
     "backends and their options:",
   ];
   const seen = new Set<string>();
-  for (const scheme of knownSchemes()) {
+  // Local disk first: it is what the 60-second start uses.
+  const schemes = knownSchemes().sort((a, b) => Number(b === "local") - Number(a === "local"));
+  for (const scheme of schemes) {
     const spec = backendSpec(scheme)!;
     if (seen.has(spec.schemes[0])) continue;
     seen.add(spec.schemes[0]);
     lines.push(`  ${spec.schemes.join(", ")}: ${spec.description}`);
     for (const s of spec.settings) {
+      if (s.key === "single-writer") continue; // a general flag, above
       lines.push(`      --${s.key.padEnd(18)} ${s.help}${s.secret ? " (secret)" : ""}`);
     }
   }
@@ -127,13 +135,16 @@ export const command: Command = {
         singleWriter,
       });
       if (!probe.ok) {
+        const what = probe.reason === "access-denied"
+          ? "refused the credentials"
+          : probe.reason === "unreachable"
+          ? "is unreachable"
+          : "failed its check";
         throw new Error(
-          `storage ${name} (${probe.url}) ${
-            probe.reachable ? "failed its check" : "is unreachable"
-          }: ${probe.error}; nothing was saved`,
+          `storage ${name} (${probe.url}) ${what}: ${probe.error}; nothing was saved`,
         );
       }
-      const trunkExists = await existingTrunk(target.url, target.resolved);
+      const { exists: trunkExists, unrelated } = await inspectTrunk(target.url, target.resolved);
       const row = insertStorage(ctx.db, {
         name,
         role: mirror ? "mirror" : "primary",
@@ -145,10 +156,18 @@ export const command: Command = {
       if (!mirror) await setRemoteUrl(ctx.repo.top, target.url);
       // A new mirror of an existing trunk: copy it there now and record it in the map.
       const mirrored = mirror ? await catchUpNewMirror(ctx.db, name, json) : null;
+      if (unrelated) {
+        console.error(
+          `trunks: note: the trunk already at ${target.url} shares no commit with this repository; if it belongs to another project, remove this storage (trunks storage remove ${name}) and add it again with --url ${
+            target.url.replace(/\/[^/?]+\.trunk(\?|$)/, "/<other name>.trunk$1")
+          }`,
+        );
+      }
       if (json) {
         printJson({
           ...storageView(row),
           trunkExists,
+          unrelatedTrunk: unrelated,
           ...(mirrored ? { mirror: mirrored } : {}),
           probe: {
             ok: probe.ok,
@@ -160,7 +179,7 @@ export const command: Command = {
         return 0;
       }
       console.log(
-        `added ${row.role} storage ${row.name} (${row.backend}): ${storageView(row).url}`,
+        `added storage ${row.name} (${row.role}, ${row.backend}): ${storageView(row).url}`,
       );
       console.log(
         `  checked: write, read, list, exclusive create ${
@@ -183,10 +202,31 @@ export const command: Command = {
   },
 };
 
-async function existingTrunk(url: string, settings: Settings): Promise<boolean> {
+/**
+ * Is there a trunk already, and does it look like another project's: it has branches,
+ * this repository has commits, and none of the trunk's tips is known here.
+ */
+async function inspectTrunk(
+  url: string,
+  settings: Settings,
+): Promise<{ exists: boolean; unrelated: boolean }> {
   const store = await openStore(url, settings);
   try {
-    return (await readMeta(store)) !== null;
+    let trunk: Trunk;
+    try {
+      trunk = await Trunk.open(store, new MemoryCache(), writerName());
+    } catch (e) {
+      if (e instanceof TrunkError && e.code === "not-a-trunk") {
+        return { exists: false, unrelated: false };
+      }
+      throw e;
+    }
+    const tips = [...Trunk.liveRefs(await trunk.refState()).values()]
+      .filter((e) => !e.symref).map((e) => e.new);
+    if (tips.length === 0) return { exists: true, unrelated: false };
+    const hasCommits = (await git(["rev-parse", "-q", "--verify", "HEAD"], { okCodes: [1] }))
+      .code === 0;
+    return { exists: true, unrelated: hasCommits && (await existingObjects(tips)).size === 0 };
   } finally {
     await store.close();
   }

@@ -78,7 +78,12 @@ export const command: Command = {
           }`,
         );
       } else {
-        console.error(`${who}: ${r.reachable ? "FAILED" : "unreachable"}: ${r.error}`);
+        const what = r.reason === "access-denied"
+          ? "credentials refused"
+          : r.reason === "unreachable"
+          ? "unreachable"
+          : "FAILED";
+        console.error(`${who}: ${what}: ${r.error}`);
       }
     }
     return ok ? 0 : 1;
