@@ -260,3 +260,41 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "mirrors: an upload failing on one mirror (after the checks passed) fails the push naming it; no storage shows the new ref",
+  ignore,
+  ...opts,
+  fn: async () => {
+    const storages = await storageSet();
+    try {
+      const e = await makeEnv();
+      const repo = await newRepo(e);
+      saveStorages(repo, storages);
+      await git(e, repo, "remote", "add", "origin", `trunks::${storages[0].url}`);
+      await git(e, repo, "push", "-q", "origin", "main");
+      const first = await head(e, repo);
+      // The local mirror answers lists, but no segment can be written there any more.
+      const nas = storages[1];
+      const segDir = `${nas.dir}/trunks/app.trunk/segments`;
+      await Deno.rename(segDir, `${segDir}.moved`);
+      await Deno.writeTextFile(segDir, "not a directory\n");
+      await commitFile(e, repo, "b.txt", "two\n");
+      const r = await run(e, "git", ["push", "origin", "main"], { cwd: repo });
+      assert(r.code !== 0, "the push must fail");
+      assertMatch(r.stderr, /mirror "nas" .*uploading segment/);
+      for (const s of storages) {
+        assertEquals((await refsOn(s)).get("refs/heads/main"), first, `${s.name} unchanged`);
+      }
+      await Deno.remove(segDir);
+      await Deno.rename(`${segDir}.moved`, segDir);
+      await git(e, repo, "push", "-q", "origin", "main");
+      for (const s of storages) {
+        assertEquals((await refsOn(s)).get("refs/heads/main"), await head(e, repo), s.name);
+      }
+    } finally {
+      stopAll(storages);
+    }
+  },
+});
