@@ -16,6 +16,7 @@ import { updateStorageMap } from "../helper/mirror_push.ts";
 import type { LocalDb } from "../local/db.ts";
 import {
   insertStorage,
+  listStorages,
   primaryStorage,
   resolveSettings,
   type StorageRow,
@@ -34,6 +35,7 @@ import {
   writeMap,
 } from "../trunk/storage_map.ts";
 import { backendSpec, openStore } from "../storage/registry.ts";
+import { type PingRecord, pingUrl } from "./storage_state.ts";
 import { describeReport, type MirrorReport, syncMirrors } from "../trunk/sync.ts";
 import { Trunk } from "../trunk/trunk.ts";
 
@@ -338,5 +340,38 @@ export function describeMirrorState(m: MirrorStatus): string {
       return "unreachable";
     case "unknown":
       return `state unknown (${m.detail})`;
+  }
+}
+
+/**
+ * `storage ping`: the storages the trunk's map names that are not saved here, checked
+ * with the credentials this machine has for them (env). Nothing when the map is
+ * unreadable or adds nothing.
+ */
+export async function pingMapOnly(db: LocalDb): Promise<PingRecord[]> {
+  const primary = primaryStorage(db);
+  if (!primary) return [];
+  let resolved: Resolved;
+  try {
+    resolved = await resolveStorages(primary.url, db, db, { freshMap: true });
+  } catch {
+    return [];
+  }
+  try {
+    const saved = listStorages(db);
+    const extra = resolved.planned.filter((p) =>
+      !saved.some((r) => sameUrl(r.url, p.url) || r.name.toLowerCase() === p.name.toLowerCase())
+    );
+    return await Promise.all(
+      extra.map((p) =>
+        pingUrl(p.url, p.open, {
+          name: p.name,
+          role: p.role,
+          singleWriter: p.settings["single-writer"] === "true",
+        })
+      ),
+    );
+  } finally {
+    await Promise.allSettled(resolved.members.map((m) => m.store.close()));
   }
 }
