@@ -234,3 +234,51 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "mirrors cli: storage ping checks a mirror known only from the trunk's storage map",
+  ...opts,
+  fn: async () => {
+    const e = await makeEnv();
+    const repo = await newRepo(e, "pinged");
+    const primary = await Deno.makeTempDir();
+    const mirror = await Deno.makeTempDir();
+    const t = (cwd: string, ...args: string[]) => ok(e, "trunks", args, { cwd });
+    await t(repo, "init");
+    await t(repo, "storage", "add", "--name", "primary", "--backend", "local", "--path", primary);
+    await t(
+      repo,
+      "storage",
+      "add",
+      "--name",
+      "nas",
+      "--backend",
+      "local",
+      "--path",
+      mirror,
+      "--mirror",
+    );
+    await git(e, repo, "push", "-q");
+    // Another repository saves only the primary; the map names the mirror.
+    const other = await newRepo(e, "other");
+    await t(other, "init");
+    await t(
+      other,
+      "storage",
+      "add",
+      "--name",
+      "primary",
+      "--url",
+      `local://${primary}/trunks/pinged.trunk`,
+    );
+    const ping = JSON.parse(await t(other, "storage", "ping", "--json"));
+    assertEquals(
+      ping.storages.map((s: { name: string; ok: boolean }) => [s.name, s.ok]),
+      [["primary", true], ["nas", true]],
+    );
+    await Deno.rename(mirror, `${mirror}.away`);
+    const down = await trunks(e, other, ["storage", "ping"]);
+    assertEquals(down.code, 1);
+    assertMatch(down.stderr, /nas \(mirror\): unreachable/);
+  },
+});
