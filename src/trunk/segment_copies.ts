@@ -18,11 +18,11 @@ import { downloadSegmentPack, uploadSegment } from "./segments.ts";
 export async function uploadSegmentEverywhere(
   set: MirroredStore,
   id: string,
-  packPath: string,
-  idxPath: string,
+  pack: string | Uint8Array,
+  idx: string | Uint8Array,
 ): Promise<void> {
   const results = await Promise.allSettled(
-    set.members.map((m) => uploadSegment(m.store, id, packPath, idxPath)),
+    set.members.map((m) => uploadSegment(m.store, id, pack, idx)),
   );
   const failed = results.flatMap((r, i) =>
     r.status === "rejected"

@@ -111,11 +111,14 @@ export class Trunk {
     return this.store instanceof MirroredStore ? this.store : null;
   }
 
-  /** On every storage in parallel, each streaming from the files; any failure names it. */
-  async putSegment(id: string, packPath: string, idxPath: string): Promise<void> {
+  /**
+   * Pack and index as file paths (streamed) or bytes; on every storage in parallel, each
+   * reading the files itself; any failure names the storage.
+   */
+  async putSegment(id: string, pack: string | Uint8Array, idx: string | Uint8Array): Promise<void> {
     const set = this.mirrored;
-    if (set) await uploadSegmentEverywhere(set, id, packPath, idxPath);
-    else await uploadSegment(this.store, id, packPath, idxPath);
+    if (set) await uploadSegmentEverywhere(set, id, pack, idx);
+    else await uploadSegment(this.store, id, pack, idx);
   }
 
   /**
