@@ -216,10 +216,15 @@ export async function resolveStorages(
   url: string,
   db: LocalDb | null,
   cache: TrunkCache,
-  opts: { freshMap: boolean },
+  opts: { freshMap: boolean; settings?: Settings },
 ): Promise<Resolved> {
   const rows = db ? listStorages(db) : [];
   const { planned, localMatch } = localPlan(url, rows);
+  // Settings handed in for this URL (the library's `settings`) win over saved ones.
+  if (opts.settings) {
+    const self = planned.find((p) => sameUrl(p.url, url))!;
+    self.open = { ...self.open, ...opts.settings };
+  }
   const self = await openMember(planned.find((p) => sameUrl(p.url, url))!);
   const cacheKey = `${url}${MAP_CACHE_SUFFIX}`;
   const cached = parseCachedMap(cache.getMeta(cacheKey));

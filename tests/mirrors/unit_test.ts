@@ -4,7 +4,10 @@
  * missing, storage maps without secrets, segment repair.
  */
 import { assert, assertEquals, assertMatch, assertRejects } from "../assert.ts";
+import { Trunk } from "../../mod.ts";
 import { MemoryStore } from "../../src/storage/memory.ts";
+import { openStore } from "../../src/storage/registry.ts";
+import { readRefState } from "../../src/trunk/refs.ts";
 import { getBytes, type Store, StoreError } from "../../src/storage/store.ts";
 import { MemoryCache } from "../../src/trunk/cache.ts";
 import { TrunkError } from "../../src/trunk/errors.ts";
@@ -247,4 +250,47 @@ Deno.test("sync: an object corrupt on the primary is copied from another mirror,
   assert(
     lines.some((l) => /copied from mirror "a" instead, and repaired the primary's copy/.test(l)),
   );
+});
+
+Deno.test("library: a trunk whose storage map names a mirror pushes there too", async () => {
+  const space = `sdk-mirror-${crypto.randomUUID()}`;
+  const primaryUrl = `memory://${space}-p/trunks/app.trunk`;
+  const mirrorUrl = `memory://${space}-m/trunks/app.trunk`;
+  {
+    await using t = await Trunk.open({ url: primaryUrl, create: true, writer: "seed" });
+    t.write("README.md", "hello\n");
+    await t.commit({ message: "first", branch: "main" });
+    await t.push();
+  }
+  const p = await openStore(primaryUrl);
+  await writeMap(
+    p,
+    [
+      { name: "primary", role: "primary", url: primaryUrl, backend: "memory", settings: {} },
+      { name: "m", role: "mirror", url: mirrorUrl, backend: "memory", settings: {} },
+    ],
+    "test",
+    0,
+  );
+  const m = await openStore(mirrorUrl);
+  // Catch the new mirror up (what storage add --mirror does), then push through the library.
+  const meta = JSON.parse(dec.decode((await getBytes(p, "trunk.json"))!));
+  const caught = await syncMirror(
+    member("primary", "primary", p),
+    member("m", "mirror", m),
+    new MemoryCache(),
+    meta.id,
+    { write: true },
+  );
+  assertEquals(caught.state, "caught-up");
+  {
+    await using t = await Trunk.open({ url: primaryUrl, writer: "lib" });
+    t.write("b.txt", "two\n");
+    await t.commit({ message: "second", branch: "main" });
+    await t.push();
+  }
+  const onP = await readRefState(p, new MemoryCache(), meta.id);
+  const onM = await readRefState(m, new MemoryCache(), meta.id);
+  assertEquals(onM.latest.get("refs/heads/main")?.new, onP.latest.get("refs/heads/main")?.new);
+  assertEquals(onM.latest.get("refs/heads/main")?.seq, 2);
 });
