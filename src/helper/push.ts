@@ -18,6 +18,7 @@ import { isDeleted } from "../trunk/refs.ts";
 import { sha256File } from "../trunk/segments.ts";
 import { Trunk } from "../trunk/trunk.ts";
 import { mapLimit } from "../trunk/pool.ts";
+import { StorageFailure } from "../trunk/mirrors.ts";
 import type { HelperOptions } from "./helper.ts";
 import { formatBytes, say } from "./io.ts";
 import { type RemoteContext, requireGitDir } from "./resolve.ts";
@@ -157,7 +158,20 @@ async function moveRef(
   let base = p.base;
   for (let attempt = 0; attempt <= FORCE_RETRIES; attempt++) {
     faultPoint("push:between-refs");
-    const r = await trunk.updateRef({ ref: p.spec.dst, new: p.newOid, base, segments });
+    let r;
+    try {
+      r = await trunk.updateRef({ ref: p.spec.dst, new: p.newOid, base, segments });
+    } catch (e) {
+      // The primary took the entry but a mirror did not: say so for this ref; the next
+      // push or `trunks storage sync` brings the mirror level.
+      if (e instanceof StorageFailure && e.member.role === "mirror") {
+        say(`trunks: ${p.spec.dst} moved on the primary, but ${e.message}`);
+        return `moved on the primary only; mirror ${e.member.name} ${
+          e.kind === "diverged" ? "has diverged" : "is behind"
+        } (run trunks storage sync)`;
+      }
+      throw e;
+    }
     if (r.ok) return undefined;
     if (r.winner && r.winner.new === p.newOid && !r.winner.symref) return undefined;
     if (!force || !r.winner) return "fetch first";
