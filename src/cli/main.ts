@@ -27,6 +27,7 @@ export const commands: Record<string, Loader> = {
   clone: async () => (await import("./commands/clone.ts")).command,
   shell: async () => (await import("./commands/shell.ts")).command,
   "install-helper": async () => (await import("./commands/install_helper.ts")).command,
+  check: async () => (await import("./commands/check.ts")).command,
   help: async () => (await import("./commands/help.ts")).command,
   version: () =>
     Promise.resolve({

@@ -38,7 +38,9 @@ export async function runHelper(args: string[]): Promise<number> {
   };
   const lines = new LineReader(Deno.stdin.readable);
   let ctx: RemoteContext | undefined;
-  const context = async () => ctx ??= await resolveRemote(url ?? remoteName, remoteName);
+  // A push starts with `list for-push`: then the storage map is read fresh from the trunk.
+  const context = async (forPush = false) =>
+    ctx ??= await resolveRemote(url ?? remoteName, remoteName, { forPush });
   let listed: RefState | undefined;
   try {
     for (;;) {
@@ -53,9 +55,9 @@ export async function runHelper(args: string[]): Promise<number> {
           await writeOut(setOption(opts, rest[0], rest.slice(1).join(" ")) + "\n");
           break;
         case "list": {
-          const c = await context();
           const forPush = rest[0] === "for-push";
-          const trunk = forPush ? await c.trunkIfExists() : await c.trunk();
+          const c = await context(forPush);
+          const trunk = forPush ? await c.trunkForPush() : await c.trunk();
           listed = trunk ? await trunk.refState() : undefined;
           await writeOut(formatList(listed, trunk));
           break;

@@ -12,11 +12,13 @@ import {
   resolve,
 } from "../git/repo.ts";
 import { faultPoint } from "../trunk/faults.ts";
+import { collectedBase } from "../trunk/gc_guard.ts";
 import type { RefEntry, RefState } from "../trunk/refs.ts";
 import { isDeleted } from "../trunk/refs.ts";
 import { sha256File } from "../trunk/segments.ts";
 import { Trunk } from "../trunk/trunk.ts";
 import { mapLimit } from "../trunk/pool.ts";
+import { StorageFailure } from "../trunk/mirrors.ts";
 import type { HelperOptions } from "./helper.ts";
 import { formatBytes, say } from "./io.ts";
 import { type RemoteContext, requireGitDir } from "./resolve.ts";
@@ -46,6 +48,7 @@ export async function pushRefs(
   opts: HelperOptions,
   listed?: RefState,
 ): Promise<PushResult[]> {
+  const startedAt = Date.now();
   const trunk = await ctx.trunkForWrite();
   // The state git compared against in `list for-push`; CAS catches anything newer.
   const state = listed ?? await trunk.refState();
@@ -95,10 +98,12 @@ export async function pushRefs(
   }
 
   const segments: string[] = [];
+  let exclude: string[] = [];
+  let collected: string[] = [];
   const tips = planned.map((p) => p.newOid).filter((o) => !isZeroOid(o));
   if (tips.length && !opts.dryRun) {
     const liveTips = [...Trunk.liveRefs(state).values()].map((e) => e.new);
-    const exclude = [...await existingObjects(liveTips)];
+    exclude = [...await existingObjects(liveTips)];
     const tmp = await Deno.makeTempDir({ dir: requireGitDir(ctx), prefix: "trunks-push-" });
     try {
       const built = await buildPack(tips, exclude, tmp, { progress: opts.progress });
@@ -109,6 +114,10 @@ export async function pushRefs(
         await trunk.putSegment(id, built.packPath, built.idxPath);
         faultPoint("push:after-segments");
         segments.push(id);
+        collected = await collectedBase(trunk.store, trunk.meta.objectFormat, exclude, startedAt, {
+          id,
+          reupload: () => trunk.putSegment(id, built.packPath, built.idxPath),
+        });
         // Our repository has every object of this segment already.
         trunk.cache.markIngested(trunk.id, [id]);
         if (opts.verbosity > 1 || opts.progress) {
@@ -121,6 +130,12 @@ export async function pushRefs(
       }
     } finally {
       await Deno.remove(tmp, { recursive: true }).catch(() => {});
+    }
+  }
+
+  if (collected.length) {
+    for (const p of planned.splice(0)) {
+      results.set(p.spec.dst, "trunk was cleaned meanwhile; fetch, then push again");
     }
   }
 
@@ -147,7 +162,20 @@ async function moveRef(
   let base = p.base;
   for (let attempt = 0; attempt <= FORCE_RETRIES; attempt++) {
     faultPoint("push:between-refs");
-    const r = await trunk.updateRef({ ref: p.spec.dst, new: p.newOid, base, segments });
+    let r;
+    try {
+      r = await trunk.updateRef({ ref: p.spec.dst, new: p.newOid, base, segments });
+    } catch (e) {
+      // The primary took the entry but a mirror did not: say so for this ref; the next
+      // push or `trunks storage sync` brings the mirror level.
+      if (e instanceof StorageFailure && e.member.role === "mirror") {
+        say(`trunks: ${p.spec.dst} moved on the primary, but ${e.message}`);
+        return `moved on the primary only; mirror ${e.member.name} ${
+          e.kind === "diverged" ? "has diverged" : "is behind"
+        } (run trunks storage sync)`;
+      }
+      throw e;
+    }
     if (r.ok) {
       faultPoint("push:after-ref");
       return undefined;

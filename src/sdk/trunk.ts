@@ -6,7 +6,11 @@
  * git and the library read each other's work.
  */
 import { LocalDb } from "../local/db.ts";
-import { openStore } from "../storage/registry.ts";
+import { openStore, type Settings } from "../storage/registry.ts";
+import type { Store } from "../storage/store.ts";
+import { resolveStorages } from "../helper/storages.ts";
+import { MirroredStore } from "../trunk/mirrors.ts";
+import { readLatestMap } from "../trunk/storage_map.ts";
 import { MemoryCache, type TrunkCache } from "../trunk/cache.ts";
 import { TrunkError } from "../trunk/errors.ts";
 import { faultPoint } from "../trunk/faults.ts";
@@ -184,7 +188,7 @@ export class Trunk {
     }
     if (!store) {
       try {
-        store = await openStore(trunkUrlOf(opts, url), settings);
+        store = await openMirrored(trunkUrlOf(opts, url), settings, db);
       } catch (e) {
         db?.close();
         throw e;
@@ -810,4 +814,24 @@ export class Trunk {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
+}
+
+/**
+ * The trunk's storages as one Store: with mirrors (saved in `database`, or named by the
+ * trunk's storage map) writes go to every storage and reads fail over, as in git pushes.
+ */
+async function openMirrored(url: string, settings: Settings, db: LocalDb | null): Promise<Store> {
+  if (!db) {
+    // Settings given here are for this URL; the map (if any) adds the mirrors.
+    const plain = await openStore(url, settings);
+    const map = await readLatestMap(plain).catch(() => null);
+    if (!map || map.map.storages.length < 2) return plain;
+    await plain.close();
+  }
+  const resolved = await resolveStorages(url, db, db ?? new MemoryCache(), {
+    freshMap: true,
+    settings,
+  });
+  if (resolved.members.length < 2) return resolved.members[0].store;
+  return new MirroredStore(resolved.members, { notice: (m) => console.error(m) });
 }

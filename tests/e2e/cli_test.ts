@@ -288,7 +288,7 @@ Deno.test({
     assertMatch(bad.stderr, /backup \(mirror\): unreachable: .*does not exist/);
 
     const removed = await trunksJson(e, repo, "storage", "remove", "backup");
-    assertEquals(removed, { removed: "backup", role: "mirror", url: added.url });
+    assertEquals(removed, { removed: "backup", role: "mirror", url: added.url, unmapped: false });
     const status = await trunksJson<{ storages: unknown[] }>(e, repo, "status");
     assertEquals(status.storages.length, 1);
     // Removing the primary points the remote back at "no storage".

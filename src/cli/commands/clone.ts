@@ -5,10 +5,12 @@ import { headTarget } from "../../helper/helper.ts";
 import { writerName } from "../../helper/resolve.ts";
 import { initRepo, REMOTE, setRemoteUrl } from "../../local/repo.ts";
 import { insertStorage, validStorageName } from "../../local/storages.ts";
-import { openStore, type Settings } from "../../storage/registry.ts";
+import { openStore, redactUrl, type Settings } from "../../storage/registry.ts";
 import { isTrunkUrl, splitTrunkPath } from "../../storage/trunk_url.ts";
 import { MemoryCache } from "../../trunk/cache.ts";
 import { Trunk } from "../../trunk/trunk.ts";
+import { readLatestMap, type StorageMap } from "../../trunk/storage_map.ts";
+import { type DiscoveredStorage, registerFromMap } from "../mirror_admin.ts";
 import { bool, type OptionSpec, parseCommand, printJson, str } from "../args.ts";
 import { UsageError } from "../errors.ts";
 import { helperEnv } from "../helper_env.ts";
@@ -83,8 +85,10 @@ export const command: Command = {
     let trunk: Trunk;
     let head: string | null;
     let branches: string[];
+    let map: StorageMap | null;
     try {
       trunk = await Trunk.open(store, new MemoryCache(), writerName());
+      map = (await readLatestMap(store))?.map ?? null;
       const state = await trunk.refState();
       head = headTarget(state);
       branches = [...Trunk.liveRefs(state).keys()].filter((r) => r.startsWith("refs/heads/"));
@@ -108,19 +112,25 @@ export const command: Command = {
     try {
       await git(["init", "-q", `--object-format=${trunk.meta.objectFormat}`, dir]);
       const res = await initRepo({ top: dir, gitDir: `${dir}/.git` }, trunkName);
+      let remoteUrl = target.url;
+      let discovered: DiscoveredStorage[] = [];
       try {
-        insertStorage(res.db, {
-          name,
-          role: "primary",
+        const row = {
           url: target.url,
           backend: target.backend,
           settings: target.settings,
           secrets: target.secrets,
-        });
+        };
+        if (map) {
+          // The trunk's storage map names its mirrors (and, cloning a mirror, its primary).
+          const r = await registerFromMap(res.db, map, { url: target.url, name, row });
+          remoteUrl = r.remoteUrl;
+          discovered = r.storages;
+        } else insertStorage(res.db, { ...row, name, role: "primary" });
       } finally {
         res.db.close();
       }
-      await setRemoteUrl(dir, target.url);
+      await setRemoteUrl(dir, remoteUrl);
       const env = await helperEnv();
       // git shows progress on a terminal; elsewhere (agents, CI) it stays quiet.
       const quiet = Deno.stderr.isTerminal() ? [] : ["-q"];
@@ -144,9 +154,21 @@ export const command: Command = {
           storage: name,
           branch: checkout ? checkout.slice("refs/heads/".length) : null,
           branches: branches.length,
+          storages: discovered,
         });
       } else {
         console.log(`cloned ${target.url} into ${dir}`);
+        for (const d of discovered) {
+          console.log(
+            `  ${d.role} ${d.name} (${redactUrl(d.url)}): ${
+              d.reachable
+                ? "found in the trunk's storage map, reachable"
+                : `found in the trunk's storage map, NOT reachable from here (${d.error})${
+                  d.needs.length ? `; give it credentials with ${d.needs.join(" or ")}` : ""
+                }`
+            }`,
+          );
+        }
         if (!checkout) console.log("  the trunk is empty: commit, then git push");
         else console.log(`  on branch ${checkout.slice(11)}; git push and trunks pull work here`);
       }

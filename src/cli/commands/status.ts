@@ -7,6 +7,7 @@ import { listStorages, type StorageRow } from "../../local/storages.ts";
 import { bool, parseCommand, printJson } from "../args.ts";
 import { findHelper } from "../install_helper.ts";
 import type { Command } from "../main.ts";
+import { describeMirrorState, type MirrorStatus, withMirrorStates } from "../mirror_admin.ts";
 import { type StorageStatus, storageStatus, storageView } from "../storage_state.ts";
 
 const usage = `usage: trunks status [--offline] [--json]
@@ -138,6 +139,7 @@ export async function collectStatus(offline: boolean): Promise<StatusJson> {
       const writer = writerName();
       const results = await Promise.all(rows.map((r) => storageStatus(r, ctx.db, writer)));
       storages = results.map((r) => r.status);
+      storages = await withMirrorStates(ctx.db, storages);
       const p = results.find((r) => r.status.role === "primary");
       if (p?.status.reachable) {
         trunkRefs = p.refs;
@@ -240,8 +242,15 @@ export const command: Command = {
         : st.reachable
         ? st.trunkExists ? `ok, ${st.refs} ref(s)` : "ok, no trunk yet (first push creates it)"
         : `UNREACHABLE: ${st.error}`;
+      const m = "mirror" in st ? st.mirror as MirrorStatus | null : null;
+      // An unreachable mirror is said once, by the state above.
+      const sync = m && !(m.state === "unreachable" && st.reachable === false)
+        ? `; ${describeMirrorState(m)}`
+        : "";
       const sw = st.singleWriter ? ", single writer" : "";
-      console.log(`storage:  ${st.name} (${st.role}, ${st.backend}${sw}) ${st.url}: ${state}`);
+      console.log(
+        `storage:  ${st.name} (${st.role}, ${st.backend}${sw}) ${st.url}: ${state}${sync}`,
+      );
     }
     const c = s.changes;
     console.log(

@@ -11,6 +11,7 @@ export const storageCommands: Record<string, Loader> = {
   show: async () => (await import("./storage_list.ts")).show,
   ping: async () => (await import("./storage_ping.ts")).command,
   remove: async () => (await import("./storage_remove.ts")).command,
+  sync: async () => (await import("./storage_sync.ts")).command,
 };
 
 async function usage(): Promise<string> {
@@ -24,7 +25,7 @@ async function usage(): Promise<string> {
 
 export const command: Command = {
   summary: "add, list, show, ping and remove storages",
-  usage: "usage: trunks storage add|list|show|ping|remove ...",
+  usage: "usage: trunks storage add|list|show|ping|remove|sync ...",
   async run(args) {
     const [sub, ...rest] = args;
     if (!sub || sub === "-h" || sub === "--help" || sub === "help") {

@@ -20,6 +20,7 @@ import { describeError, UsageError } from "../errors.ts";
 import type { Command } from "../main.ts";
 import { pingUrl, storageView } from "../storage_state.ts";
 import { backendFlags, buildTarget } from "../storage_target.ts";
+import { catchUpNewMirror } from "../mirror_admin.ts";
 
 function usage(): string {
   const lines = [
@@ -153,6 +154,8 @@ export const command: Command = {
         secrets: target.secrets,
       });
       if (!mirror) await setRemoteUrl(ctx.repo.top, target.url);
+      // A new mirror of an existing trunk: copy it there now and record it in the map.
+      const mirrored = mirror ? await catchUpNewMirror(ctx.db, name, json) : null;
       if (unrelated) {
         console.error(
           `trunks: note: the trunk already at ${target.url} shares no commit with this repository; if it belongs to another project, remove this storage (trunks storage remove ${name}) and add it again with --url ${
@@ -165,6 +168,7 @@ export const command: Command = {
           ...storageView(row),
           trunkExists,
           unrelatedTrunk: unrelated,
+          ...(mirrored ? { mirror: mirrored } : {}),
           probe: {
             ok: probe.ok,
             exclusiveCreate: probe.exclusiveCreate,
@@ -183,7 +187,9 @@ export const command: Command = {
         } (${probe.latencyMs} ms)`,
       );
       console.log(
-        trunkExists
+        mirrored
+          ? `  ${mirrored.line}`
+          : trunkExists
           ? "  a trunk already exists there: git fetch trunks (or trunks pull) gets it"
           : mirror
           ? "  the next push copies the trunk here"

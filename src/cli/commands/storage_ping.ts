@@ -5,6 +5,7 @@ import { redactUrl } from "../../storage/registry.ts";
 import { bool, parseCommand, printJson } from "../args.ts";
 import { Exit } from "../errors.ts";
 import type { Command } from "../main.ts";
+import { pingMapOnly } from "../mirror_admin.ts";
 import { type PingRecord, pingStorage, pingUrl } from "../storage_state.ts";
 
 const usage = `usage: trunks storage ping [NAME | URL] [--single-writer] [--json]
@@ -59,6 +60,8 @@ export const command: Command = {
           );
         }
         records = await Promise.all(rows.map(pingStorage));
+        // Mirrors only the trunk's storage map names: pushes go there too, so check them.
+        if (!arg) records.push(...await pingMapOnly(ctx.db));
       } finally {
         ctx.db.close();
       }

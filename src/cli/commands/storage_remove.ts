@@ -3,6 +3,7 @@ import { openInitialized, setRemoteUrl } from "../../local/repo.ts";
 import { deleteStorage, getStorage, listStorages } from "../../local/storages.ts";
 import { bool, parseCommand, printJson } from "../args.ts";
 import type { Command } from "../main.ts";
+import { dropFromMap } from "../mirror_admin.ts";
 
 const usage = `usage: trunks storage remove NAME [--json]
 
@@ -32,13 +33,22 @@ export const command: Command = {
           }`,
         );
       }
+      // Out of the trunk's storage map first, or pushes would keep going to it.
+      const unmapped = await dropFromMap(ctx.db, row).catch((e) => {
+        throw new Error(
+          `cannot take ${row.name} out of the trunk's storage map (${
+            e instanceof Error ? e.message.split("\n")[0] : e
+          }); nothing was removed`,
+        );
+      });
       deleteStorage(ctx.db, row.name);
       if (row.role === "primary") await setRemoteUrl(ctx.repo.top, null);
       if (bool(p, "json")) {
-        printJson({ removed: row.name, role: row.role, url: row.url });
+        printJson({ removed: row.name, role: row.role, url: row.url, unmapped });
         return 0;
       }
       console.log(`removed ${row.role} storage ${row.name} (${row.url}); its data is untouched`);
+      if (unmapped) console.log("  and from the trunk's storage map: pushes no longer go there");
       return 0;
     } finally {
       ctx.db.close();
