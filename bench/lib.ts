@@ -1,7 +1,7 @@
 /** Shared by the benchmarks: timing child processes, request counts, tables. */
-import { CORPUS, type Env, makeEnv, ok } from "../tests/e2e/harness.ts";
+import { CORPUS, type Env, makeEnv, mirrorCorpus, ok } from "../tests/e2e/harness.ts";
 
-export { CORPUS, makeEnv, ok };
+export { CORPUS, makeEnv, mirrorCorpus, ok };
 export type { Env };
 
 export interface Timed {
