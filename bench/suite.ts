@@ -5,13 +5,15 @@
  *   deno task bench [--quick] [--runs 3] [--scenarios push,clone,incremental,fetch,small,swarm]
  *                   [--tools git,trunks-local,trunks-s3,git-remote-s3,python-trunks]
  *                   [--repos corpus,generated] [--commits 20000] [--pushes 100]
- *                   [--swarm 8,32,64] [--heavy-runs 1] [--out FILE.md]
+ *                   [--swarm 8,32,64] [--converge-max 8] [--heavy-runs 1] [--heavy-pushes 20]
+ *                   [--out FILE.md]
  *
  * MinIO comes from `scripts/test-servers.sh up minio` (its env, TRUNKS_TEST_MINIO_*, must be
  * exported); every S3 tool talks to it through bench/proxy.ts, which counts requests and
  * bytes on the wire. Times are wall-clock medians of --runs; git-remote-s3's initial push and
  * clone of a many-ref repository re-upload/download the whole history per ref, so they run
- * --heavy-runs times. --quick: one run, corpus only, 10 small pushes, a swarm of 8.
+ * --heavy-runs times, and it does --heavy-pushes small pushes instead of --pushes.
+ * --quick: one run, corpus only, 10 small pushes, a swarm of 8.
  * Results: markdown on stdout (and --out), raw JSON under bench/results/.
  */
 import { parseArgs } from "node:util";
@@ -105,6 +107,8 @@ interface RepoOpts {
   runs: number;
   heavyRuns: number;
   pushes: number;
+  /** Small pushes for git-remote-s3, which re-uploads the whole history on each. */
+  heavyPushes: number;
   scenarios: Set<Scenario>;
 }
 
@@ -141,13 +145,14 @@ async function benchTool(
 
   log("clone");
   const clones: Measure[] = [];
-  const nClones = o.scenarios.has("clone") ? Math.max(heavy, 2) : 2;
-  for (let i = 0; i < nClones; i++) {
+  for (let i = 0; i < (o.scenarios.has("clone") ? heavy : 1); i++) {
     clones.push(await measure(e, tool, ["clone", "-q", url, `${tmp}/${tool.id}-c${i}`], tmp));
   }
-  if (o.scenarios.has("clone")) rows.push(summarize(label, "clone", tool, clones.slice(0, heavy)));
+  if (o.scenarios.has("clone")) rows.push(summarize(label, "clone", tool, clones));
   const work = `${tmp}/${tool.id}-c0`;
-  const reader = `${tmp}/${tool.id}-c1`;
+  // The reader starts as a copy of a fresh clone (a second clone would only cost time).
+  const reader = `${tmp}/${tool.id}-reader`;
+  await ok(e, "cp", ["-a", work, reader]);
 
   if (o.scenarios.has("incremental")) {
     log("one-commit push");
@@ -168,10 +173,11 @@ async function benchTool(
   }
 
   if (o.scenarios.has("small")) {
-    log(`${o.pushes} small pushes`);
+    const pushes = tool.id === "git-remote-s3" ? o.heavyPushes : o.pushes;
+    log(`${pushes} small pushes`);
     const each: Measure[] = [];
     const t0 = performance.now();
-    for (let i = 0; i < o.pushes; i++) {
+    for (let i = 0; i < pushes; i++) {
       await commit(e, work, 1000 + i);
       each.push(await measure(e, tool, ["push", "-q", "origin", "HEAD"], work));
     }
@@ -181,7 +187,7 @@ async function benchTool(
     const after = await remotes[0].size();
     rows.push({
       repo: label,
-      workload: `${o.pushes} small pushes (total)`,
+      workload: "small pushes (total)",
       tool: tool.label,
       runs: 1,
       ms: total,
@@ -191,11 +197,15 @@ async function benchTool(
       bytesDown: each[0].counts ? sum((m) => m.counts?.bytesDown) : undefined,
       storeBytes: after.bytes,
       storeObjects: after.objects,
-      note: `median push ${(median(each.map((m) => m.ms)) / 1000).toFixed(2)} s`,
+      note: `${pushes} pushes; median push ${(median(each.map((m) => m.ms)) / 1000).toFixed(2)} s` +
+        (each[0].counts
+          ? `, ${sum((m) => m.counts?.requests) / pushes} requests and ` +
+            `${fmtBytes(sum((m) => m.counts?.bytesUp) / pushes)} up per push`
+          : ""),
     });
     log("clone after small pushes");
     const c = await measure(e, tool, ["clone", "-q", url, `${tmp}/${tool.id}-after`], tmp);
-    rows.push(summarize(label, `clone after ${o.pushes} pushes`, tool, [c]));
+    rows.push(summarize(label, "clone after the small pushes", tool, [c]));
   }
   return rows;
 }
@@ -250,7 +260,9 @@ async function main(): Promise<void> {
       repos: { type: "string" },
       commits: { type: "string", default: "20000" },
       pushes: { type: "string" },
+      "heavy-pushes": { type: "string" },
       swarm: { type: "string" },
+      "converge-max": { type: "string", default: "8" },
       out: { type: "string" },
     },
   });
@@ -269,6 +281,10 @@ async function main(): Promise<void> {
     runs,
     heavyRuns: posInt(values["heavy-runs"]!, "--heavy-runs"),
     pushes: posInt(values.pushes ?? (quick ? "10" : "100"), "--pushes"),
+    heavyPushes: posInt(
+      values["heavy-pushes"] ?? values.pushes ?? (quick ? "10" : "20"),
+      "--heavy-pushes",
+    ),
     scenarios,
   };
 
@@ -356,7 +372,12 @@ async function main(): Promise<void> {
       for (const n of swarmNs) {
         if (t.id === "git-remote-s3" && n > 32) continue;
         const start = await sampleLoad();
-        const res = await runSwarm(e, t, n, { quick, tmp, minio: minio as Minio });
+        const res = await runSwarm(e, t, n, {
+          quick,
+          tmp,
+          minio: minio as Minio,
+          convergeMax: posInt(values["converge-max"]!, "--converge-max"),
+        });
         const end = await sampleLoad();
         loads.push(end);
         (json.swarm as SwarmResult[]).push(res);
