@@ -71,7 +71,9 @@ function phase(attempts: Attempt[], wallMs: number): Phase {
 
 function firstError(stderr: string): string {
   const lines = stderr.split("\n").map((l) => l.trim()).filter(Boolean);
-  return (lines.find((l) => /rejected|error|fatal/i.test(l)) ?? lines[0] ?? "").slice(0, 160);
+  // Object ids and temp paths differ per failure; without them the distinct reasons show.
+  return (lines.find((l) => /rejected|error|fatal/i.test(l)) ?? lines[0] ?? "")
+    .replace(/\b[0-9a-f]{40}\b/g, "<oid>").replace(/'\/tmp\/[^']*'/g, "'<path>'").slice(0, 120);
 }
 
 async function push(e: Env, tool: Tool, dir: string, refspec: string): Promise<Attempt> {
