@@ -51,15 +51,18 @@ async function timedRun(
   cmd: string,
   args: string[],
   cwd: string,
-): Promise<{ ms: number; rssKb: number; out: string }> {
+): Promise<{ ms: number; rssKb: number; cpuMs: number; out: string }> {
   const rss = await Deno.makeTempFile();
   const t0 = performance.now();
-  const r = await run(e, "/usr/bin/time", ["-q", "-f", "%M", "-o", rss, cmd, ...args], { cwd });
+  const r = await run(e, "/usr/bin/time", ["-q", "-f", "%M %U %S", "-o", rss, cmd, ...args], {
+    cwd,
+  });
   const ms = performance.now() - t0;
-  const rssKb = Number((await Deno.readTextFile(rss)).trim().split("\n").pop()) || 0;
+  const [rssKb, user, sys] = ((await Deno.readTextFile(rss)).trim().split("\n").pop() ?? "")
+    .split(" ").map((x) => Number(x) || 0);
   await Deno.remove(rss);
   if (r.code !== 0) throw new Error(`${cmd} ${args.join(" ")} failed: ${r.stderr.trim()}`);
-  return { ms, rssKb, out: r.stdout + r.stderr };
+  return { ms, rssKb, cpuMs: (user + sys) * 1000, out: r.stdout + r.stderr };
 }
 
 async function du(dir: string): Promise<{ bytes: number; objects: number }> {
@@ -120,6 +123,7 @@ export async function runPythonTrunks(
       tool,
       runs: 1,
       ms: init.ms + push.ms,
+      cpuMs: init.cpuMs + push.cpuMs,
       rssKb: Math.max(init.rssKb, push.rssKb),
       storeBytes: size.bytes,
       storeObjects: size.objects,
@@ -132,6 +136,7 @@ export async function runPythonTrunks(
       tool,
       runs: 1,
       ms: clone.ms,
+      cpuMs: clone.cpuMs,
       rssKb: clone.rssKb,
       note: "trunks clone (one branch)",
     },

@@ -47,6 +47,8 @@ export interface Row {
   tool: string;
   runs: number;
   ms: number;
+  /** Median CPU time (user + system) of the command's process tree. */
+  cpuMs?: number;
   rssKb: number;
   requests?: number;
   byMethod?: Record<string, number>;
@@ -88,6 +90,7 @@ function summarize(
     tool: tool.label,
     runs: ms.length,
     ms: median(ms.map((m) => m.ms)),
+    cpuMs: median(ms.map((m) => m.cpuMs)),
     rssKb: Math.max(...ms.map((m) => m.rssKb)),
     requests: last.counts?.requests,
     byMethod: last.counts?.byMethod,
@@ -191,6 +194,7 @@ async function benchTool(
       tool: tool.label,
       runs: 1,
       ms: total,
+      cpuMs: each.reduce((a, m) => a + m.cpuMs, 0),
       rssKb: Math.max(...each.map((m) => m.rssKb)),
       requests: each[0].counts ? sum((m) => m.counts?.requests) : undefined,
       bytesUp: each[0].counts ? sum((m) => m.counts?.bytesUp) : undefined,
@@ -227,6 +231,7 @@ export function rowsMarkdown(rows: Row[]): string {
     r.workload,
     r.tool,
     `${fmtS(r.ms)}${r.runs > 1 ? ` (${r.runs})` : ""}`,
+    r.cpuMs === undefined ? "-" : fmtS(r.cpuMs),
     r.requests === undefined ? "-" : String(r.requests),
     fmtBytes(r.bytesUp),
     fmtBytes(r.bytesDown),
@@ -238,6 +243,7 @@ export function rowsMarkdown(rows: Row[]): string {
     "workload",
     "tool",
     "time (median of n)",
+    "CPU",
     "requests",
     "bytes up",
     "bytes down",

@@ -39,12 +39,15 @@ interface Phase {
   wallMs: number;
   p50: number;
   p95: number;
+  /** Median CPU time (user + system) of one push's process tree. */
+  cpuMs: number;
   /** First lines of a few failures, for the report. */
   failures: string[];
 }
 
 interface Attempt {
   ms: number;
+  cpuMs: number;
   ok: boolean;
   stderr: string;
 }
@@ -65,6 +68,7 @@ function phase(attempts: Attempt[], wallMs: number): Phase {
     wallMs,
     p50: median(attempts.map((a) => a.ms)),
     p95: pct(attempts.map((a) => a.ms), 95),
+    cpuMs: median(attempts.map((a) => a.cpuMs)),
     failures: [...new Set(reasons)].slice(0, 3),
   };
 }
@@ -77,9 +81,24 @@ function firstError(stderr: string): string {
 }
 
 async function push(e: Env, tool: Tool, dir: string, refspec: string): Promise<Attempt> {
+  const cpuFile = `${dir}.cpu`;
   const t0 = performance.now();
-  const r = await run(e, "git", ["push", "-q", "origin", refspec], { cwd: dir, env: tool.env });
-  return { ms: performance.now() - t0, ok: r.code === 0, stderr: r.stderr };
+  const r = await run(e, "/usr/bin/time", [
+    "-q",
+    "-f",
+    "%U %S",
+    "-o",
+    cpuFile,
+    "git",
+    "push",
+    "-q",
+    "origin",
+    refspec,
+  ], { cwd: dir, env: tool.env });
+  const ms = performance.now() - t0;
+  const [u, sy] = (await Deno.readTextFile(cpuFile)).trim().split("\n").pop()!.split(" ")
+    .map((x) => Number(x) || 0);
+  return { ms, cpuMs: (u + sy) * 1000, ok: r.code === 0, stderr: r.stderr };
 }
 
 async function commitFile(e: Env, dir: string, file: string): Promise<void> {
@@ -243,6 +262,7 @@ export function swarmMarkdown(r: SwarmResult): string {
       (i.ok / (i.wallMs / 1000)).toFixed(1),
       s(i.p50),
       s(i.p95),
+      s(i.cpuMs),
       i.failures.join("; "),
     ],
     [
@@ -252,6 +272,7 @@ export function swarmMarkdown(r: SwarmResult): string {
       (ra.ok / (ra.wallMs / 1000)).toFixed(1),
       s(ra.p50),
       s(ra.p95),
+      s(ra.cpuMs),
       `winners per round ${
         ra.winners.join(",")
       }; losers told 'fetch first' ${ra.fetchFirst}/${ra.failed}` +
@@ -266,10 +287,20 @@ export function swarmMarkdown(r: SwarmResult): string {
       (c.ok / (c.wallMs / 1000)).toFixed(1),
       s(c.p50),
       s(c.p95),
+      s(c.cpuMs),
       `${c.ok} of ${r.n} agents landed in ${s(c.wallMs)}; lost updates ${c.lost}`,
     ]);
   }
-  const header = ["phase", "ok/attempts", "failed", "ok pushes/s", "p50", "p95", "notes"];
+  const header = [
+    "phase",
+    "ok/attempts",
+    "failed",
+    "ok pushes/s",
+    "p50",
+    "p95",
+    "CPU/push",
+    "notes",
+  ];
   return `#### swarm: ${r.tool}, N = ${r.n}\n\n` +
     "| " + header.join(" | ") + " |\n|" + header.map(() => "---").join("|") + "|\n" +
     rows.map((x) => "| " + x.join(" | ") + " |").join("\n") +

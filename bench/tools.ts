@@ -50,6 +50,9 @@ export interface Measure {
   ms: number;
   /** Peak RSS (KiB) of the largest process in the command's tree (GNU time %M). */
   rssKb: number;
+  /** CPU time (user + system, ms) of the whole process tree: steadier than wall time on a
+   * loaded machine. */
+  cpuMs: number;
   code: number;
   stderr: string;
   /** Requests and bytes on the wire (proxy), or trunks' own store-op counts (local). */
@@ -67,12 +70,13 @@ export async function measure(
   const rssFile = await Deno.makeTempFile({ prefix: "bench-rss-" });
   const before = tool.proxy?.snapshot();
   const t0 = performance.now();
-  const r = await run(e, "/usr/bin/time", ["-q", "-f", "%M", "-o", rssFile, "git", ...args], {
+  const r = await run(e, "/usr/bin/time", ["-q", "-f", "%M %U %S", "-o", rssFile, "git", ...args], {
     cwd,
     env: { ...tool.env, TRUNKS_DEBUG_REQUESTS: tool.id === "trunks-local" ? "1" : "" },
   });
   const ms = performance.now() - t0;
-  const rssKb = Number((await Deno.readTextFile(rssFile)).trim().split("\n").pop()) || 0;
+  const [rss, user, sys] = ((await Deno.readTextFile(rssFile)).trim().split("\n").pop() ?? "")
+    .split(" ").map(Number);
   await Deno.remove(rssFile);
   if (r.code !== 0 && !opts.allowFail) {
     throw new Error(`${tool.label}: git ${args.join(" ")} failed (${r.code}):\n${r.stderr}`);
@@ -82,7 +86,14 @@ export async function measure(
     : tool.id === "trunks-local"
     ? storeOps(r.stderr)
     : undefined;
-  return { ms, rssKb, code: r.code, stderr: r.stderr, counts };
+  return {
+    ms,
+    rssKb: rss || 0,
+    cpuMs: ((user || 0) + (sys || 0)) * 1000,
+    code: r.code,
+    stderr: r.stderr,
+    counts,
+  };
 }
 
 /** trunks' own `trunks-requests` lines (TRUNKS_DEBUG_REQUESTS=1) as Counts. */
