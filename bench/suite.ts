@@ -323,13 +323,14 @@ async function main(): Promise<void> {
   const json: Record<string, unknown> = { rows: [] as Row[], swarm: [] as SwarmResult[] };
   const loads: Load[] = [await sampleLoad()];
 
+  const wantsRepoWork = [...scenarios].some((s) => s !== "swarm");
   const repoDirs: [string, string][] = [];
-  if (repos.includes("corpus")) {
+  if (wantsRepoWork && repos.includes("corpus")) {
     const dir = `${tmp}/express.git`;
     await mirrorCorpus(e, dir);
     repoDirs.push(["corpus (express)", dir]);
   }
-  if (repos.includes("generated")) {
+  if (wantsRepoWork && repos.includes("generated")) {
     const dir = `${tmp}/generated.git`;
     console.error(`bench: generating ${values.commits} commits`);
     await generateRepo(e, dir, {
@@ -342,8 +343,7 @@ async function main(): Promise<void> {
     repoDirs.push(["generated", dir]);
   }
 
-  const wantsRepoWork = [...scenarios].some((s) => s !== "swarm");
-  for (const [label, dir] of wantsRepoWork ? repoDirs : []) {
+  for (const [label, dir] of repoDirs) {
     const objects = await objectCount(e, dir);
     const refs = (await ok(e, "git", ["for-each-ref"], { cwd: dir })).trim().split("\n").length;
     const packBytes = Number(
