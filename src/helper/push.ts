@@ -2,7 +2,7 @@
  * A push: one new segment holding only what the trunk lacks, written before any ref
  * entry; then one exclusive create per ref. Per-ref results use git's own words.
  */
-import { buildPack } from "../git/pack.ts";
+import { buildSplitPack } from "../git/split_pack.ts";
 import {
   existingObjects,
   headSymref,
@@ -19,6 +19,7 @@ import { Trunk } from "../trunk/trunk.ts";
 import { mapLimit } from "../trunk/pool.ts";
 import type { HelperOptions } from "./helper.ts";
 import { formatBytes, say } from "./io.ts";
+import { largeBlobThreshold, pushLargeBlobs } from "./largeblobs.ts";
 import { type RemoteContext, requireGitDir } from "./resolve.ts";
 
 export interface PushSpec {
@@ -101,8 +102,16 @@ export async function pushRefs(
     const exclude = [...await existingObjects(liveTips)];
     const tmp = await Deno.makeTempDir({ dir: requireGitDir(ctx), prefix: "trunks-push-" });
     try {
-      const built = await buildPack(tips, exclude, tmp, { progress: opts.progress });
+      const split = await buildSplitPack(tips, exclude, tmp, largeBlobThreshold(), {
+        progress: opts.progress,
+      });
       faultPoint("push:after-pack");
+      // Large blobs as chunks, before the segment that refers to them.
+      const large = await pushLargeBlobs(trunk, split.largeBlobs, opts);
+      if (large.blobs && (opts.verbosity > 1 || opts.progress)) {
+        say(`trunks: stored ${large.blobs} large blob(s), ${formatBytes(large.bytes)} new`);
+      }
+      const built = split.pack;
       if (built) {
         const id = await sha256File(built.packPath);
         const size = (await Deno.stat(built.packPath)).size;
