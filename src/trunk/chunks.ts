@@ -11,6 +11,7 @@ import { getBytes } from "../storage/store.ts";
 import { type BlobManifest, decodeBlobManifest, encodeBlobManifest } from "./blob_manifest.ts";
 import { type ChunkerParams, chunkStream } from "./chunker.ts";
 import { TrunkError } from "./errors.ts";
+import { faultPoint } from "./faults.ts";
 import { blobKey, BLOBS_PREFIX, chunkKey, CHUNKS_PREFIX } from "./layout.ts";
 import { TaskLimiter } from "./pool.ts";
 
@@ -85,6 +86,7 @@ export async function storeLargeBlob(
       uploadedBytes += chunk.byteLength;
       await limiter.run(async () => {
         await store.put(chunkKey(sha256), chunk);
+        faultPoint("push:after-chunk");
         opts.onChunk?.(chunk.byteLength, true);
       });
     }
