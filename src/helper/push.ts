@@ -47,6 +47,7 @@ export async function pushRefs(
   opts: HelperOptions,
   listed?: RefState,
 ): Promise<PushResult[]> {
+  const threshold = largeBlobThreshold(); // a bad setting fails before anything is written
   const trunk = await ctx.trunkForWrite();
   // The state git compared against in `list for-push`; CAS catches anything newer.
   const state = listed ?? await trunk.refState();
@@ -102,7 +103,7 @@ export async function pushRefs(
     const exclude = [...await existingObjects(liveTips)];
     const tmp = await Deno.makeTempDir({ dir: requireGitDir(ctx), prefix: "trunks-push-" });
     try {
-      const split = await buildSplitPack(tips, exclude, tmp, largeBlobThreshold(), {
+      const split = await buildSplitPack(tips, exclude, tmp, threshold, {
         progress: opts.progress,
       });
       faultPoint("push:after-pack");
