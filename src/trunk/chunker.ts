@@ -16,6 +16,8 @@ export interface ChunkerParams {
   min: number;
   avg: number;
   max: number;
+  /** Normalization level: bits harder below `avg`, easier above (0 = one mask). */
+  level?: number;
 }
 
 /** 256 KiB / 1 MiB / 4 MiB, as restic and borg average around 1 MiB. */
@@ -54,8 +56,9 @@ export class Chunker {
     this.#avg = avg;
     this.#max = max;
     // Normalization level 2: two bits harder below the average, two easier above.
-    this.#maskS = topMask(bits + 2);
-    this.#maskL = topMask(bits - 2);
+    const level = params.level ?? 2;
+    this.#maskS = topMask(bits + level);
+    this.#maskL = topMask(bits - level);
     this.#buf = new Uint8Array(max);
     this.#pos = min;
   }

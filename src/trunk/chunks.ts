@@ -72,8 +72,11 @@ export async function storeLargeBlob(
   let uploadedChunks = 0;
   let uploadedBytes = 0;
   let total = 0;
+  // The manifest promises these bytes are the blob: check before recording it.
+  const hasher = new BlobHasher(oidAlgo(blob.oid), blob.size);
   try {
     for await (const chunk of blob.content.pipeThrough(chunkStream(opts.params))) {
+      hasher.update(chunk);
       const sha256 = await sha256Hex(chunk);
       chunks.push({ sha256, size: chunk.byteLength });
       total += chunk.byteLength;
@@ -96,6 +99,13 @@ export async function storeLargeBlob(
   if (total !== blob.size) {
     throw new TrunkError(
       `blob ${blob.oid} ended after ${total} of ${blob.size} bytes while uploading it; nothing was recorded, retry the push`,
+      "corrupt",
+    );
+  }
+  const got = hasher.digest();
+  if (got !== blob.oid) {
+    throw new TrunkError(
+      `blob ${blob.oid} read back as object ${got} while uploading it; nothing was recorded, retry the push`,
       "corrupt",
     );
   }
