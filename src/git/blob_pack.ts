@@ -8,7 +8,6 @@
  * level 1. The choice is made per blob from its first megabyte.
  */
 import { createHash } from "node:crypto";
-import { Duplex } from "node:stream";
 import zlib from "node:zlib";
 
 export interface PackBlob {
@@ -38,39 +37,48 @@ function compressible(sample: Uint8Array): boolean {
   return zlib.deflateSync(probe, { level: 1 }).byteLength < probe.byteLength * 0.9;
 }
 
-/** Prepend `first` to what is left of `reader`. */
-function rejoin(
-  first: Uint8Array,
-  reader: ReadableStreamDefaultReader<Uint8Array>,
-): ReadableStream<Uint8Array> {
-  let pending: Uint8Array | null = first;
-  return new ReadableStream<Uint8Array>({
-    async pull(ctl) {
-      if (pending) {
-        ctl.enqueue(pending);
-        pending = null;
-        return;
-      }
-      const { done, value } = await reader.read();
-      if (done) ctl.close();
-      else ctl.enqueue(value);
-    },
-    cancel(reason) {
-      return reader.cancel(reason);
-    },
-  }, { highWaterMark: 0 });
-}
-
-async function deflated(content: ReadableStream<Uint8Array>): Promise<ReadableStream<Uint8Array>> {
+/**
+ * Deflate `content` into `write`, one piece at a time: each piece's output is written
+ * before the next piece is read, so memory stays at one piece whatever the size.
+ * (Node's zlib stream wrapped as a web stream does not push back: it would buffer.)
+ */
+async function deflateInto(
+  content: ReadableStream<Uint8Array>,
+  write: (bytes: Uint8Array) => Promise<void>,
+): Promise<void> {
   const reader = content.getReader();
-  const first = await reader.read();
-  const head = first.done ? new Uint8Array(0) : first.value;
-  const level = head.byteLength && compressible(head) ? 1 : 0;
-  const z = Duplex.toWeb(zlib.createDeflate({ level })) as unknown as TransformStream<
-    Uint8Array,
-    Uint8Array
-  >;
-  return rejoin(head, reader).pipeThrough(z);
+  let z: zlib.Deflate | undefined;
+  let failed: Error | undefined;
+  const out: Uint8Array[] = [];
+  const flush = async () => {
+    while (out.length) await write(out.shift()!);
+    if (failed) throw failed;
+  };
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (!z) {
+        z = zlib.createDeflate({ level: compressible(value) ? 1 : 0 });
+        z.on("data", (c: Uint8Array) => out.push(c));
+        z.on("error", (e: Error) => failed = e);
+      }
+      const zz = z;
+      await new Promise<void>((resolve) => zz.write(value, () => resolve()));
+      await flush();
+    }
+    z ??= zlib.createDeflate({ level: 0 });
+    const zz = z;
+    const ended = new Promise<void>((resolve) => zz.once("end", () => resolve()));
+    zz.on("error", () => {}); // reported through `failed`
+    zz.end();
+    await Promise.race([ended, new Promise((r) => zz.once("error", r))]);
+    await flush();
+  } catch (e) {
+    z?.destroy();
+    await reader.cancel(e).catch(() => {});
+    throw e;
+  }
 }
 
 /**
@@ -98,7 +106,7 @@ export async function writeBlobPack(
     await write(head);
     for (const blob of blobs) {
       await write(objectHeader(OBJ_BLOB, blob.size));
-      for await (const piece of await deflated(blob.open())) await write(piece);
+      await deflateInto(blob.open(), write);
     }
     const sum = new Uint8Array(trailer.digest());
     let at = 0;

@@ -67,7 +67,18 @@ class ByteReader {
 export async function* catBlobs(oids: string[]): AsyncGenerator<BlobStream> {
   if (oids.length === 0) return;
   const child = new Deno.Command("git", {
-    args: ["cat-file", "--batch"],
+    // Stream every blob (git's default streams only those above 512 MiB and reads the
+    // rest whole), and keep the pack windows mapped while streaming small.
+    args: [
+      "-c",
+      "core.bigFileThreshold=1",
+      "-c",
+      "core.packedGitWindowSize=32m",
+      "-c",
+      "core.packedGitLimit=64m",
+      "cat-file",
+      "--batch",
+    ],
     stdin: "piped",
     stdout: "piped",
     stderr: "piped",
