@@ -32,6 +32,12 @@ export interface BackendSpec {
    * Error with a one-line message naming the missing flag.
    */
   rootUrl(flags: Settings): string;
+  /**
+   * Optional: make a missing root where that is cheap and unambiguous (a local
+   * directory). Only `storage add` calls it, so a typo in a URL used later by git never
+   * creates a stray tree; a bucket or database is never created.
+   */
+  ensureRoot?(rootUrl: string): Promise<void>;
   /** Load the module that opens this scheme (lazily: SDKs stay unloaded until used). */
   load: () => Promise<Opener>;
 }
@@ -80,8 +86,15 @@ registerBackend({
 registerBackend({
   schemes: ["local", "file"],
   description: "local disk or a mounted file share (NFS, SMB)",
-  settings: [{ key: "path", help: "directory of the storage root (must exist)" }],
+  settings: [{ key: "path", help: "directory of the storage root (storage add creates it)" }],
   rootUrl: (f) => `local://${encodeURI(absolutePath(requiredFlag(f, "path", "local")))}`,
+  ensureRoot: async (rootUrl) => {
+    const u = new URL(rootUrl);
+    if (u.host && u.host !== "localhost") return;
+    let path = decodeURIComponent(u.pathname);
+    if (Deno.build.os === "windows" && /^\/[A-Za-z]:/.test(path)) path = path.slice(1);
+    await Deno.mkdir(path, { recursive: true });
+  },
   load: async () => (await import("./open_local.ts")).openLocal,
 });
 registerBackend({

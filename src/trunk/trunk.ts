@@ -102,8 +102,9 @@ export class Trunk {
     return await listSegments(this.store);
   }
 
-  async putSegment(id: string, packPath: string, idxPath: string): Promise<void> {
-    await uploadSegment(this.store, id, packPath, idxPath);
+  /** Pack and index as file paths (streamed) or bytes. */
+  async putSegment(id: string, pack: string | Uint8Array, idx: string | Uint8Array): Promise<void> {
+    await uploadSegment(this.store, id, pack, idx);
   }
 
   async downloadSegment(id: string, dest: string): Promise<number> {
