@@ -26,6 +26,8 @@ const MiB = 1024 * 1024;
 const REPO_ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 
 const tmp = await Deno.makeTempDir({ prefix: "bench-large-" });
+// Shared machines: the load says how far to trust the times (RSS does not depend on it).
+const loadAtStart = (await Deno.readTextFile("/proc/loadavg").catch(() => "?")).split(" ")[0];
 const rssLog = `${tmp}/helper-rss.log`;
 
 /**
@@ -235,7 +237,7 @@ const rows = [
 console.log([
   `# trunks large-file benchmark`,
   ``,
-  `machine: ${await machineLine()}`,
+  `machine: ${await machineLine()}; load average at start ${loadAtStart}`,
   `storage: ${values.root ?? "local disk (temp dir)"}; git: bare repository over file://`,
   ``,
   table([
