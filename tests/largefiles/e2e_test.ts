@@ -201,8 +201,10 @@ for (const backend of e2eBackends()) {
         backend.settings,
         async (s) => (await knownChunks(s)).size,
       );
-      // Only the missing chunks, the manifest and the segment's two files.
-      assertEquals(again.put, total - before + 3, JSON.stringify(again));
+      // Only missing chunks, the manifest and the segment's two files. At most: uploads in
+      // flight when the pusher died may still land on the server after it was listed.
+      const sent = again.put - 3;
+      assert(sent <= total - before && sent < total - 5, `${JSON.stringify(again)} of ${total}`);
       const b = `${await Deno.makeTempDir()}/b`;
       await ok(e, "git", ["clone", "-q", `trunks::${url}`, b]);
       assert(await sameFile(`${a}/big.bin`, `${b}/big.bin`));
