@@ -25,13 +25,24 @@ export interface Repo {
   /** Work tree top (absolute). */
   top: string;
   gitDir: string;
+  /**
+   * The main work tree when this is a linked one (`git worktree add`): its `.trunks`
+   * serves every work tree of the repository. Null otherwise.
+   */
+  mainTop?: string | null;
 }
 
 /** The repository containing `cwd`; a RepoError outside one, or in a bare repository. */
 export async function findRepo(cwd?: string): Promise<Repo> {
   let out: string;
   try {
-    out = await gitText(["rev-parse", "--show-toplevel", "--absolute-git-dir"], { cwd });
+    out = await gitText([
+      "rev-parse",
+      "--show-toplevel",
+      "--absolute-git-dir",
+      "--path-format=absolute",
+      "--git-common-dir",
+    ], { cwd });
   } catch (e) {
     if (e instanceof GitError && e.code === 127) throw e;
     const msg = e instanceof GitError ? e.stderr : "";
@@ -42,15 +53,21 @@ export async function findRepo(cwd?: string): Promise<Repo> {
       "not a git repository (or any parent); cd into one, or run git init first",
     );
   }
-  const [top, gitDir] = out.split("\n");
+  const [top, gitDir, common] = out.split("\n");
   if (!top || !gitDir) {
     throw new RepoError("this is a bare repository; trunks needs a work tree");
   }
-  return { top, gitDir };
+  const main = common && common.endsWith("/.git") ? common.slice(0, -"/.git".length) : null;
+  return { top, gitDir, mainTop: main && main !== top ? main : null };
 }
 
-/** `.trunks/<name>.trunk` if `trunks init` ran here, else null. */
-export async function findTrunksDb(top: string): Promise<string | null> {
+/** `.trunks/<name>.trunk` of this work tree, or of the main one for a linked work tree. */
+export async function findTrunksDb(repo: Repo): Promise<string | null> {
+  return await trunksDbIn(repo.top) ?? (repo.mainTop ? await trunksDbIn(repo.mainTop) : null);
+}
+
+/** `.trunks/<name>.trunk` directly in `top`, or null. */
+async function trunksDbIn(top: string): Promise<string | null> {
   try {
     const names: string[] = [];
     for await (const e of Deno.readDir(`${top}/${TRUNKS_DIR}`)) {
@@ -79,7 +96,7 @@ export interface Initialized {
 /** The initialised repository at `cwd`, with its database open; a RepoError otherwise. */
 export async function openInitialized(cwd?: string): Promise<Initialized> {
   const repo = await findRepo(cwd);
-  const dbPath = await findTrunksDb(repo.top);
+  const dbPath = await findTrunksDb(repo);
   if (!dbPath) {
     throw new RepoError(`${repo.top} is not set up for trunks; run trunks init first`);
   }
@@ -104,7 +121,7 @@ export async function initRepo(repo: Repo, wanted?: string): Promise<InitResult>
   } catch (e) {
     throw new RepoError(`${e instanceof Error ? e.message : e}; pick one with --name`);
   }
-  const existing = await findTrunksDb(repo.top);
+  const existing = await findTrunksDb(repo);
   let created = false;
   let dbPath: string;
   let db: LocalDb;

@@ -193,6 +193,29 @@ Deno.test({
 });
 
 Deno.test({
+  name: "cli: a linked work tree (git worktree add) shares the main one's .trunks",
+  ...opts,
+  fn: async () => {
+    const e = await makeEnv();
+    const [repo, store] = await initRepoWithStore(e, "wt");
+    const linked = `${await Deno.makeTempDir()}/linked`;
+    await git(e, repo, "worktree", "add", "-q", linked, "-b", "side");
+    const again = await trunksJson<{ created: boolean; repo: string }>(e, linked, "init");
+    assertEquals([again.created, again.repo], [false, "wt"]);
+    assert(!(await exists(`${linked}/.trunks`)));
+    await commitFile(e, linked, "side.txt", "side\n");
+    await git(e, linked, "push", "-q");
+    const st = await trunksJson<{ root: string; trunk: { state: string; url: string } }>(
+      e,
+      linked,
+      "status",
+    );
+    assertEquals([st.root, st.trunk.state], [linked, "in-sync"]);
+    assertEquals(st.trunk.url, `local://${store}/trunks/wt.trunk`);
+  },
+});
+
+Deno.test({
   name: "cli: storage add/list/show/ping/remove with --json shapes",
   ...opts,
   fn: async () => {
@@ -291,6 +314,7 @@ Deno.test({
       "database",
       "dirty",
       "head",
+      "helper",
       "primary",
       "repo",
       "root",
@@ -300,6 +324,7 @@ Deno.test({
     assertEquals(s.repo, "stat");
     assertEquals(s.branch, "main");
     assertEquals(s.primary, null);
+    assertEquals(s.helper, `${await trunksBinDir()}/git-remote-trunks`);
     assertEquals((s.trunk as { state: string }).state, "no-storage");
 
     const store = await Deno.makeTempDir();
@@ -336,6 +361,7 @@ Deno.test({
     assertEquals(t.storages[0].reachable, true);
     assertEquals(t.storages[0].trunkExists, false);
     assertEquals(t.trunk.state, "not-pushed");
+    assertEquals(t.trunk.ahead, 1);
     assertEquals(t.trunk.ref, "refs/heads/main");
 
     await git(e, repo, "add", ".");
@@ -347,6 +373,17 @@ Deno.test({
     assertEquals(t.trunk.oid, (await git(e, repo, "rev-parse", "HEAD")).trim());
     assertEquals([t.trunk.ahead, t.trunk.behind], [0, 0]);
     assertEquals(t.storages[0].refs, 1);
+
+    // A new branch: only its own commits are to send.
+    await git(e, repo, "checkout", "-q", "-b", "topic");
+    await commitFile(e, repo, "topic.txt", "t\n");
+    t = await trunksJson<Status>(e, repo, "status");
+    assertEquals([t.trunk.state, t.trunk.ahead, t.trunk.oid], ["not-pushed", 1, null]);
+    assertMatch(
+      await trunksOk(e, repo, "status"),
+      /not in the trunk yet \(1 commit\(s\) to send\)/,
+    );
+    await git(e, repo, "checkout", "-q", "main");
 
     await commitFile(e, repo, "a.txt", "a\n");
     await commitFile(e, repo, "b.txt", "b\n");
@@ -471,11 +508,17 @@ Deno.test({
     const onlyTrunks = await Deno.makeTempDir();
     await Deno.copyFile(`${await trunksBinDir()}/trunks`, `${onlyTrunks}/trunks`);
     await Deno.chmod(`${onlyTrunks}/trunks`, 0o755);
-    const env = { PATH: `${onlyTrunks}:${Deno.env.get("PATH")}`, SHELL: "/bin/sh" };
+    // Only system directories besides: a git-remote-trunks installed on this machine
+    // (e.g. in ~/.local/bin) must not make the test pass.
+    const git_ = (await ok(e, "sh", ["-c", "command -v git"])).trim();
+    const path = [onlyTrunks, git_.slice(0, git_.lastIndexOf("/")), "/usr/bin", "/bin"];
+    const env = { PATH: path.join(":"), SHELL: "/bin/sh" };
     const [repo, store] = await initRepoWithStore(e, "shelled");
     await commitFile(e, repo, "s.txt", "s\n");
     const outside = await run(e, "git", ["push", "-q"], { cwd: repo, env });
     assert(outside.code !== 0, "without the helper on PATH, git push cannot work");
+    const warned = await run(e, "trunks", ["status"], { cwd: repo, env });
+    assertMatch(warned.stdout, /git-remote-trunks is not on PATH.*trunks install-helper/);
     const script = [
       'echo "repo=$TRUNKS_REPO shell=$TRUNKS_SHELL"',
       "git push -q",

@@ -11,6 +11,7 @@ import {
 import { getStorage, insertStorage, primaryStorage } from "../../local/storages.ts";
 import { parseStoreUrl } from "../../storage/registry.ts";
 import { bool, parseCommand, printJson, str } from "../args.ts";
+import { findHelper } from "../install_helper.ts";
 import type { Command } from "../main.ts";
 
 const usage = `usage: trunks init [--name NAME] [--json]
@@ -36,7 +37,7 @@ export const command: Command = {
     if (!p) return 0;
     const repo = await findRepo();
     // A clone made by plain git already names its trunk: adopt it as the primary.
-    const adopt = (await findTrunksDb(repo.top)) ? null : await findTrunkRemote(repo.top);
+    const adopt = (await findTrunksDb(repo)) ? null : await findTrunkRemote(repo.top);
     const wanted = str(p, "name") ?? (adopt ? trunkNameOf(adopt.url) ?? undefined : undefined);
     const res = await initRepo(repo, wanted);
     let adopted: string | null = null;
@@ -77,6 +78,11 @@ export const command: Command = {
       console.log(`trunks: ${repo.top} is already set up (trunk name ${res.name}); nothing to do`);
     } else {
       console.log(`trunks: initialised ${repo.top} as trunk ${res.name} (${res.dbPath})`);
+    }
+    if (!(await findHelper())) {
+      console.log(
+        "note: git-remote-trunks is not on PATH yet; for plain git push run: trunks install-helper <dir on PATH>",
+      );
     }
     if (adopted && primary) {
       console.log(`primary storage: ${primary.url} (from remote ${adopted})`);

@@ -29,7 +29,7 @@ async function context(): Promise<ShellContext> {
   const env: Record<string, string> = { ...(await helperEnv()), TRUNKS_SHELL: "1" };
   let label = "trunks";
   const repo = await findRepo().catch(() => null);
-  if (repo && await findTrunksDb(repo.top)) {
+  if (repo && await findTrunksDb(repo)) {
     const ctx = await openInitialized();
     try {
       const primary = primaryStorage(ctx.db);

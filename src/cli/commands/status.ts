@@ -1,9 +1,11 @@
 /** `trunks status`: repo, branch, storages, dirty state, ahead/behind the trunk. */
+import { existingObjects } from "../../git/repo.ts";
 import { git, gitText } from "../../git/run.ts";
 import { writerName } from "../../helper/resolve.ts";
 import { openInitialized, REMOTE } from "../../local/repo.ts";
 import { listStorages, type StorageRow } from "../../local/storages.ts";
 import { bool, parseCommand, printJson } from "../args.ts";
+import { findHelper } from "../install_helper.ts";
 import type { Command } from "../main.ts";
 import { type StorageStatus, storageStatus, storageView } from "../storage_state.ts";
 
@@ -47,6 +49,8 @@ export interface StatusJson {
   dirty: boolean;
   changes: Changes;
   primary: string | null;
+  /** Where git finds `git-remote-trunks`; null when it cannot (plain git push fails then). */
+  helper: string | null;
   storages: StorageStatus[];
   trunk: {
     url: string | null;
@@ -147,8 +151,14 @@ export async function collectStatus(offline: boolean): Promise<StatusJson> {
       else {
         const oid = trunkRefs?.get(ref!) ?? null;
         trunk.oid = oid;
-        if (!oid) trunk.state = offline ? "offline-unknown" : "not-pushed";
-        else if (!(await hasObject(oid))) trunk.state = "fetch-needed";
+        if (!oid && offline) trunk.state = "offline-unknown";
+        else if (!oid) {
+          trunk.state = "not-pushed";
+          // What a push would add: commits no branch or tag of the trunk reaches.
+          const known = [...(await existingObjects([...trunkRefs!.values()]))];
+          const revs = [head, ...known.map((o) => `^${o}`)].join("\n") + "\n";
+          trunk.ahead = Number(await gitText(["rev-list", "--count", "--stdin"], { stdin: revs }));
+        } else if (!(await hasObject(oid!))) trunk.state = "fetch-needed";
         else {
           const counts = await gitText(["rev-list", "--left-right", "--count", `${head}...${oid}`]);
           const [a, b] = counts.split(/\s+/).map(Number);
@@ -167,6 +177,7 @@ export async function collectStatus(offline: boolean): Promise<StatusJson> {
       dirty: ch.staged + ch.unstaged + ch.untracked + ch.conflicted > 0,
       changes: ch,
       primary: primary?.name ?? null,
+      helper: await findHelper(),
       storages,
       trunk,
     };
@@ -187,7 +198,7 @@ function describeSync(s: StatusJson): string {
     case "diverged":
       return `diverged from the trunk (${t.ahead} ahead, ${t.behind} behind): trunks pull, then git push`;
     case "not-pushed":
-      return "not in the trunk yet: git push";
+      return `not in the trunk yet (${t.ahead} commit(s) to send): git push`;
     case "fetch-needed":
       return "the trunk has commits this repository lacks: trunks pull";
     case "no-commits":
@@ -246,6 +257,11 @@ export const command: Command = {
       }`,
     );
     console.log(`trunk:    ${describeSync(s)}`);
+    if (!s.helper) {
+      console.log(
+        "helper:   git-remote-trunks is not on PATH, so plain git push cannot reach the trunk: run trunks install-helper <dir on PATH> (or use trunks push, or the trunks shell)",
+      );
+    }
     return 0;
   },
 };
