@@ -3,20 +3,41 @@
  * by SHA-256 as it streams), checked by `git index-pack`, and only then installed.
  */
 import { ingestPack } from "../git/pack.ts";
+import { TrunkError } from "../trunk/errors.ts";
 import { faultPoint } from "../trunk/faults.ts";
 import { mapLimit } from "../trunk/pool.ts";
+import { planFetch } from "../trunk/replaces.ts";
 import type { Trunk } from "../trunk/trunk.ts";
 import type { HelperOptions } from "./helper.ts";
 import { formatBytes, say } from "./io.ts";
 import { type RemoteContext, requireGitDir } from "./resolve.ts";
+
+const RELISTS = 3;
 
 export async function fetchSegments(
   trunk: Trunk,
   ctx: RemoteContext,
   opts: HelperOptions,
 ): Promise<{ segments: number; bytes: number }> {
-  const ingested = trunk.cache.ingested(trunk.id);
-  const need = (await trunk.segments()).filter((s) => !ingested.has(s.id));
+  // A segment listed but gone when downloaded was compacted meanwhile: list again, and
+  // the compacted segment that replaced it is fetched instead.
+  for (let attempt = 0;; attempt++) {
+    try {
+      return await fetchOnce(trunk, ctx, opts);
+    } catch (e) {
+      if (!(e instanceof TrunkError && e.code === "missing-object") || attempt >= RELISTS) throw e;
+    }
+  }
+}
+
+async function fetchOnce(
+  trunk: Trunk,
+  ctx: RemoteContext,
+  opts: HelperOptions,
+): Promise<{ segments: number; bytes: number }> {
+  const plan = await planFetch(trunk.store, trunk.cache.ingested(trunk.id));
+  if (plan.alreadyHave.length) trunk.cache.markIngested(trunk.id, plan.alreadyHave);
+  const need = plan.download.map((d) => d.segment);
   if (need.length === 0) return { segments: 0, bytes: 0 };
   const total = need.reduce((a, s) => a + s.packSize, 0);
   let done = 0;
@@ -36,14 +57,15 @@ export async function fetchSegments(
   await sweepStaleDownloads(packDir);
   // Downloads overlap; index-pack runs on one segment at a time (it is multi-threaded).
   let indexing = Promise.resolve();
-  await mapLimit(need, Math.min(4, trunk.store.capabilities.parallelism), async (seg) => {
+  await mapLimit(plan.download, Math.min(4, trunk.store.capabilities.parallelism), async (d) => {
+    const seg = d.segment;
     const tmp = `${packDir}/tmp_trunks_${crypto.randomUUID()}.pack`;
     bytes += await trunk.downloadSegment(seg.id, tmp);
     faultPoint("fetch:after-download");
     const mine = indexing.then(() => ingestPack(gitDir, tmp));
     indexing = mine.catch(() => {});
     await mine;
-    trunk.cache.markIngested(trunk.id, [seg.id]);
+    trunk.cache.markIngested(trunk.id, [seg.id, ...d.covers]);
     done++;
     progress();
   });

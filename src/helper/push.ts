@@ -2,7 +2,7 @@
  * A push: one new segment holding only what the trunk lacks, written before any ref
  * entry; then one exclusive create per ref. Per-ref results use git's own words.
  */
-import { buildPack } from "../git/pack.ts";
+import { buildSplitPack } from "../git/split_pack.ts";
 import {
   existingObjects,
   headSymref,
@@ -12,13 +12,16 @@ import {
   resolve,
 } from "../git/repo.ts";
 import { faultPoint } from "../trunk/faults.ts";
+import { collectedBase } from "../trunk/gc_guard.ts";
 import type { RefEntry, RefState } from "../trunk/refs.ts";
 import { isDeleted } from "../trunk/refs.ts";
 import { sha256File } from "../trunk/segments.ts";
 import { Trunk } from "../trunk/trunk.ts";
 import { mapLimit } from "../trunk/pool.ts";
+import { StorageFailure } from "../trunk/mirrors.ts";
 import type { HelperOptions } from "./helper.ts";
 import { formatBytes, say } from "./io.ts";
+import { largeBlobThreshold, pushLargeBlobs } from "./largeblobs.ts";
 import { type RemoteContext, requireGitDir } from "./resolve.ts";
 
 export interface PushSpec {
@@ -46,6 +49,8 @@ export async function pushRefs(
   opts: HelperOptions,
   listed?: RefState,
 ): Promise<PushResult[]> {
+  const startedAt = Date.now();
+  const threshold = largeBlobThreshold(); // a bad setting fails before anything is written
   const trunk = await ctx.trunkForWrite();
   // The state git compared against in `list for-push`; CAS catches anything newer.
   const state = listed ?? await trunk.refState();
@@ -95,20 +100,34 @@ export async function pushRefs(
   }
 
   const segments: string[] = [];
+  let exclude: string[] = [];
+  let collected: string[] = [];
   const tips = planned.map((p) => p.newOid).filter((o) => !isZeroOid(o));
   if (tips.length && !opts.dryRun) {
     const liveTips = [...Trunk.liveRefs(state).values()].map((e) => e.new);
-    const exclude = [...await existingObjects(liveTips)];
+    exclude = [...await existingObjects(liveTips)];
     const tmp = await Deno.makeTempDir({ dir: requireGitDir(ctx), prefix: "trunks-push-" });
     try {
-      const built = await buildPack(tips, exclude, tmp, { progress: opts.progress });
+      const split = await buildSplitPack(tips, exclude, tmp, threshold, {
+        progress: opts.progress,
+      });
       faultPoint("push:after-pack");
+      // Large blobs as chunks, before the segment that refers to them.
+      const large = await pushLargeBlobs(trunk, split.largeBlobs, opts);
+      if (large.blobs && (opts.verbosity > 1 || opts.progress)) {
+        say(`trunks: stored ${large.blobs} large blob(s), ${formatBytes(large.bytes)} new`);
+      }
+      const built = split.pack;
       if (built) {
         const id = await sha256File(built.packPath);
         const size = (await Deno.stat(built.packPath)).size;
         await trunk.putSegment(id, built.packPath, built.idxPath);
         faultPoint("push:after-segments");
         segments.push(id);
+        collected = await collectedBase(trunk.store, trunk.meta.objectFormat, exclude, startedAt, {
+          id,
+          reupload: () => trunk.putSegment(id, built.packPath, built.idxPath),
+        });
         // Our repository has every object of this segment already.
         trunk.cache.markIngested(trunk.id, [id]);
         if (opts.verbosity > 1 || opts.progress) {
@@ -121,6 +140,12 @@ export async function pushRefs(
       }
     } finally {
       await Deno.remove(tmp, { recursive: true }).catch(() => {});
+    }
+  }
+
+  if (collected.length) {
+    for (const p of planned.splice(0)) {
+      results.set(p.spec.dst, "trunk was cleaned meanwhile; fetch, then push again");
     }
   }
 
@@ -143,7 +168,20 @@ async function moveRef(
   let base = p.base;
   for (let attempt = 0; attempt <= FORCE_RETRIES; attempt++) {
     faultPoint("push:between-refs");
-    const r = await trunk.updateRef({ ref: p.spec.dst, new: p.newOid, base, segments });
+    let r;
+    try {
+      r = await trunk.updateRef({ ref: p.spec.dst, new: p.newOid, base, segments });
+    } catch (e) {
+      // The primary took the entry but a mirror did not: say so for this ref; the next
+      // push or `trunks storage sync` brings the mirror level.
+      if (e instanceof StorageFailure && e.member.role === "mirror") {
+        say(`trunks: ${p.spec.dst} moved on the primary, but ${e.message}`);
+        return `moved on the primary only; mirror ${e.member.name} ${
+          e.kind === "diverged" ? "has diverged" : "is behind"
+        } (run trunks storage sync)`;
+      }
+      throw e;
+    }
     if (r.ok) return undefined;
     if (r.winner && r.winner.new === p.newOid && !r.winner.symref) return undefined;
     if (!force || !r.winner) return "fetch first";

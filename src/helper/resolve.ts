@@ -5,14 +5,15 @@
 import { gitDir, objectFormat } from "../git/repo.ts";
 import { LocalDb } from "../local/db.ts";
 import { localDbPath } from "../local/paths.ts";
-import { storageSettings } from "../local/storages.ts";
-import { CountingStore } from "../storage/counting.ts";
-import { openStore } from "../storage/registry.ts";
 import type { Store } from "../storage/store.ts";
 import { isTrunkUrl } from "../storage/trunk_url.ts";
 import { MemoryCache, type TrunkCache } from "../trunk/cache.ts";
 import { TrunkError } from "../trunk/errors.ts";
 import { Trunk } from "../trunk/trunk.ts";
+import { MirroredStore } from "../trunk/mirrors.ts";
+import { say } from "./io.ts";
+import { prepareMirrorsForPush, requireReachable } from "./mirror_push.ts";
+import { type Resolved, resolveStorages } from "./storages.ts";
 
 export interface RemoteContext {
   url: string;
@@ -24,8 +25,15 @@ export interface RemoteContext {
   trunk(): Promise<Trunk>;
   /** The trunk, or null when nothing was pushed there yet. */
   trunkIfExists(): Promise<Trunk | null>;
-  /** The trunk, created on first push. */
+  /** The trunk, created on first push; every mirror checked and caught up first. */
   trunkForWrite(): Promise<Trunk>;
+  /**
+   * For `list for-push`: the trunk read from the primary only (null if new), with every
+   * mirror reachable and caught up, so a push refused for a mirror moves nothing.
+   */
+  trunkForPush(): Promise<Trunk | null>;
+  /** The storages behind the URL (primary first), as resolved. */
+  storages: Resolved;
   close(): Promise<void>;
 }
 
@@ -48,7 +56,11 @@ export function writerName(): string {
   return `${user}@${host}`;
 }
 
-export async function resolveRemote(url: string, _remoteName: string): Promise<RemoteContext> {
+export async function resolveRemote(
+  url: string,
+  _remoteName: string,
+  opts: { forPush?: boolean } = {},
+): Promise<RemoteContext> {
   if (!isTrunkUrl(url)) {
     throw new TrunkError(
       `${url} is not a trunk URL: it must end in /<name>.trunk (e.g. local:///srv/store/trunks/app.trunk), or run trunks storage add`,
@@ -59,26 +71,50 @@ export async function resolveRemote(url: string, _remoteName: string): Promise<R
   const dir = await gitDir().catch(() => null);
   const db = dir ? new LocalDb(await localDbPath()) : null;
   const cache = db ?? new MemoryCache();
-  const store = new CountingStore(await openStore(url, db ? storageSettings(db, url) : {}));
+  const storages = await resolveStorages(url, db, cache, { freshMap: opts.forPush ?? false });
+  // One storage: used as is. Several: one Store that writes everywhere, reads with failover.
+  const set = storages.members.length > 1
+    ? new MirroredStore(storages.members, { notice: say })
+    : null;
+  const store: Store = set ?? storages.members[0].store;
   const writer = writerName();
   let trunk: Trunk | null = null;
+  let prepared: Promise<void> | undefined;
   const open = async () => trunk ??= await Trunk.open(store, cache, writer);
+  const ifExists = async () => {
+    try {
+      return await open();
+    } catch (e) {
+      if (e instanceof TrunkError && e.code === "not-a-trunk") return null;
+      throw e;
+    }
+  };
+  const prepare = (t: Trunk) => prepared ??= prepareMirrorsForPush(t, storages);
   return {
     url,
     gitDir: dir,
     cache,
     store,
+    storages,
     trunk: open,
-    async trunkIfExists() {
-      try {
-        return await open();
-      } catch (e) {
-        if (e instanceof TrunkError && e.code === "not-a-trunk") return null;
-        throw e;
+    trunkIfExists: ifExists,
+    async trunkForPush() {
+      if (set) {
+        set.forWrite = true;
+        await requireReachable(set, storages);
       }
+      const t = await ifExists();
+      if (t) await prepare(t);
+      return t;
     },
     async trunkForWrite() {
-      return trunk ??= await Trunk.openOrCreate(store, cache, writer, await objectFormat());
+      if (set) {
+        set.forWrite = true;
+        if (!trunk) await requireReachable(set, storages);
+      }
+      trunk ??= await Trunk.openOrCreate(store, cache, writer, await objectFormat());
+      await prepare(trunk);
+      return trunk;
     },
     async close() {
       await store.close();

@@ -14,7 +14,8 @@ export class LocalDb implements TrunkCache {
   constructor(readonly path: string) {
     this.db = new DatabaseSync(path);
     // Several git commands (a push and a fetch) may use the same file at once.
-    this.db.exec("PRAGMA journal_mode=WAL; PRAGMA busy_timeout=10000; PRAGMA synchronous=NORMAL;");
+    // busy_timeout first: switching to WAL needs a lock another process may hold.
+    this.db.exec("PRAGMA busy_timeout=10000; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;");
     this.#migrate();
   }
 
@@ -32,7 +33,7 @@ export class LocalDb implements TrunkCache {
     // Every statement is idempotent, so older files simply gain what they lack.
     {
       this.db.exec(`
-        BEGIN;
+        BEGIN IMMEDIATE;
         CREATE TABLE IF NOT EXISTS ref_entries (trunk TEXT NOT NULL, key TEXT NOT NULL, json TEXT NOT NULL,
           PRIMARY KEY (trunk, key)) WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS ingested (trunk TEXT NOT NULL, segment TEXT NOT NULL,
@@ -44,6 +45,18 @@ export class LocalDb implements TrunkCache {
         INSERT OR REPLACE INTO meta (key, value) VALUES ('schema', '1');
         COMMIT;`);
     }
+  }
+
+  /** A value of the database's own key-value table (`repo`: the trunk name chosen by init). */
+  getValue(key: string): string | undefined {
+    const row = this.db.prepare(`SELECT value FROM meta WHERE key = ?`).get(key) as
+      | { value: string }
+      | undefined;
+    return row?.value;
+  }
+
+  setValue(key: string, value: string): void {
+    this.db.prepare(`INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)`).run(key, value);
   }
 
   getMeta(location: string): string | undefined {

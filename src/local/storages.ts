@@ -31,7 +31,8 @@ export function listStorages(db: LocalDb): StorageRow[] {
   }));
 }
 
-function envKey(name: string, key: string): string {
+/** `TRUNKS_STORAGE_<NAME>_<KEY>`: upper case, every other character `_`. */
+export function envKey(name: string, key: string): string {
   return `TRUNKS_STORAGE_${name}_${key}`.toUpperCase().replace(/[^A-Z0-9]/g, "_");
 }
 
@@ -53,4 +54,46 @@ export function storageSettings(db: LocalDb, url: string): Settings {
   const row = listStorages(db).find((r) => r.url === url);
   if (!row) return {};
   return resolveSettings(row, backendSpec(row.backend)?.settings.map((s) => s.key));
+}
+
+/** Storage names become env var parts, so they stay short and plain. */
+const NAME_RE = /^[A-Za-z][A-Za-z0-9_-]{0,39}$/;
+
+export function validStorageName(name: string): boolean {
+  return NAME_RE.test(name);
+}
+
+/** One storage by name (case-insensitive: names map to upper-case env variables). */
+export function getStorage(db: LocalDb, name: string): StorageRow | undefined {
+  return listStorages(db).find((r) => r.name.toLowerCase() === name.toLowerCase());
+}
+
+export function primaryStorage(db: LocalDb): StorageRow | undefined {
+  return listStorages(db).find((r) => r.role === "primary");
+}
+
+/** Save a storage; the caller has checked the name is free and the role allowed. */
+export function insertStorage(db: LocalDb, row: Omit<StorageRow, "added">): StorageRow {
+  const added = new Date().toISOString();
+  db.db.prepare(
+    `INSERT INTO storages (name, role, url, backend, settings, secrets, added) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+  ).run(
+    row.name,
+    row.role,
+    row.url,
+    row.backend,
+    JSON.stringify(row.settings),
+    JSON.stringify(row.secrets),
+    added,
+  );
+  return { ...row, added };
+}
+
+export function deleteStorage(db: LocalDb, name: string): void {
+  db.db.prepare(`DELETE FROM storages WHERE name = ?`).run(name);
+}
+
+/** Which `TRUNKS_STORAGE_<NAME>_*` variables are set for this storage (names, not values). */
+export function envOverrides(name: string, keys: string[]): string[] {
+  return keys.map((k) => envKey(name, k)).filter((v) => Deno.env.get(v) !== undefined);
 }

@@ -151,6 +151,27 @@ export class LocalStore implements Store {
     } catch (e) {
       if (!(e instanceof Deno.errors.NotFound)) throw this.#wrap(e, key);
     }
+    await this.#pruneEmptyDirs(key);
+  }
+
+  /**
+   * Remove directories the delete left empty, up to (not including) the root, so a
+   * probe or GC leaves no empty trees behind. Removing a non-empty directory fails,
+   * which ends the walk; a writer racing into a pruned directory re-creates it.
+   */
+  async #pruneEmptyDirs(key: string): Promise<void> {
+    const root = this.root.replace(/\/+$/, "");
+    if (!root) return;
+    let dir = this.#path(key);
+    for (;;) {
+      dir = dir.slice(0, dir.lastIndexOf("/"));
+      if (!dir.startsWith(root + "/") || dir.length <= root.length) return;
+      try {
+        await Deno.remove(dir);
+      } catch {
+        return; // not empty, already gone, or not ours to remove
+      }
+    }
   }
 
   close(): Promise<void> {
@@ -209,7 +230,14 @@ export class LocalStore implements Store {
     const tmp = `${dir}/${TEMP_PREFIX}${crypto.randomUUID()}`;
     let file: Deno.FsFile | undefined;
     try {
-      file = await Deno.open(tmp, { write: true, createNew: true });
+      try {
+        file = await Deno.open(tmp, { write: true, createNew: true });
+      } catch (e) {
+        // A delete pruned the directory between our mkdir and open: make it again.
+        if (!(e instanceof Deno.errors.NotFound)) throw e;
+        await Deno.mkdir(dir, { recursive: true });
+        file = await Deno.open(tmp, { write: true, createNew: true });
+      }
       if (data instanceof Uint8Array) {
         let at = 0;
         while (at < data.byteLength) at += await file.write(data.subarray(at));

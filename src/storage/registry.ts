@@ -32,6 +32,12 @@ export interface BackendSpec {
    * Error with a one-line message naming the missing flag.
    */
   rootUrl(flags: Settings): string;
+  /**
+   * Optional: make a missing root where that is cheap and unambiguous (a local
+   * directory). Only `storage add` calls it, so a typo in a URL used later by git never
+   * creates a stray tree; a bucket or database is never created.
+   */
+  ensureRoot?(rootUrl: string): Promise<void>;
   /** Load the module that opens this scheme (lazily: SDKs stay unloaded until used). */
   load: () => Promise<Opener>;
 }
@@ -80,8 +86,15 @@ registerBackend({
 registerBackend({
   schemes: ["local", "file"],
   description: "local disk or a mounted file share (NFS, SMB)",
-  settings: [{ key: "path", help: "directory of the storage root (must exist)" }],
+  settings: [{ key: "path", help: "directory of the storage root (storage add creates it)" }],
   rootUrl: (f) => `local://${encodeURI(absolutePath(requiredFlag(f, "path", "local")))}`,
+  ensureRoot: async (rootUrl) => {
+    const u = new URL(rootUrl);
+    if (u.host && u.host !== "localhost") return;
+    let path = decodeURIComponent(u.pathname);
+    if (Deno.build.os === "windows" && /^\/[A-Za-z]:/.test(path)) path = path.slice(1);
+    await Deno.mkdir(path, { recursive: true });
+  },
   load: async () => (await import("./open_local.ts")).openLocal,
 });
 registerBackend({
@@ -129,6 +142,128 @@ registerBackend({
     return u.toString().replace(/\/(\?|$)/, "$1");
   },
   load: async () => (await import("./gcs.ts")).openGcs,
+});
+
+/**
+ * A `--url` for a backend whose URLs may carry a password (`user:pw@host`): the password
+ * moves into `flags.password` (a secret, kept in the local database only) and the URL
+ * keeps no secret. An explicit `--password` wins over one in the URL.
+ */
+function urlWithoutPassword(flags: Settings, schemes: string[]): URL {
+  let u: URL;
+  try {
+    u = new URL(flags.url!);
+  } catch {
+    throw new Error(`--url ${JSON.stringify(redactUrl(flags.url!))} is not a URL`);
+  }
+  if (!schemes.includes(u.protocol.replace(/:$/, ""))) {
+    throw new Error(
+      `--url ${redactUrl(flags.url!)} is not a ${schemes.map((s) => `${s}://`).join(" or ")} URL`,
+    );
+  }
+  if (u.password) {
+    flags.password ??= decodeURIComponent(u.password);
+    u.password = "";
+  }
+  return u;
+}
+
+/** `host` or `host:port`, brackets around IPv6 literals. */
+function hostPort(host: string, port: string | undefined): string {
+  const h = host.includes(":") && !host.startsWith("[") ? `[${host}]` : host;
+  if (port !== undefined && !/^\d{1,5}$/.test(port)) {
+    throw new Error(`--port ${JSON.stringify(port)} is not a port number`);
+  }
+  return port ? `${h}:${port}` : h;
+}
+
+const pathSegments = (p: string | undefined): string =>
+  (p ?? "").split("/").filter(Boolean).map(encodeURIComponent).join("/");
+
+// Shared by every machine using the storage, so in the URL; certificate and key files are
+// paths on this machine and stay in its local settings.
+const PG_QUERY = ["schema", "sslmode"];
+registerBackend({
+  schemes: ["postgres", "postgresql"],
+  description: "PostgreSQL (tables created on first use)",
+  settings: [
+    {
+      key: "url",
+      help: "postgres://user@host:port/database[/path] (a password in it is kept locally)",
+    },
+    { key: "host", help: "server host name, or a Unix socket directory" },
+    { key: "port", help: "server port (default 5432)" },
+    { key: "user", help: "database user (default PGUSER, then the OS user)" },
+    { key: "database", help: "database name (must exist)" },
+    { key: "path", help: "path inside the database, to keep several roots apart (optional)" },
+    { key: "schema", help: "schema for the trunks tables (default public)" },
+    { key: "sslmode", help: "disable, allow, prefer (default), require, verify-ca, verify-full" },
+    { key: "sslrootcert", help: "CA certificate file for verify-ca / verify-full" },
+    { key: "sslcert", help: "client certificate file" },
+    { key: "sslkey", help: "client private key file" },
+    {
+      key: "password",
+      secret: true,
+      help: "password (else PGPASSWORD or ~/.pgpass); kept in the local database only",
+    },
+  ],
+  rootUrl: (f) => {
+    let u: URL;
+    if (f.url) {
+      u = urlWithoutPassword(f, ["postgres", "postgresql"]);
+    } else {
+      const host = requiredFlag(f, "host", "postgres");
+      const db = requiredFlag(f, "database", "postgres");
+      const socket = host.startsWith("/");
+      u = new URL(`postgres://${socket ? "" : hostPort(host, f.port)}/`);
+      if (f.user) u.username = encodeURIComponent(f.user);
+      const rest = pathSegments(f.path);
+      u.pathname = `/${encodeURIComponent(db)}${rest ? `/${rest}` : ""}`;
+      if (socket) u.searchParams.set("host", host);
+      if (socket && f.port) u.searchParams.set("port", f.port);
+    }
+    for (const k of PG_QUERY) if (f[k]) u.searchParams.set(k, f[k]!);
+    return u.toString().replace(/%2F/gi, "/").replace(/\/(\?|$)/, "$1");
+  },
+  load: async () => (await import("./postgres.ts")).openPostgres,
+});
+registerBackend({
+  schemes: ["sftp"],
+  description: "SFTP server (OpenSSH and others)",
+  settings: [
+    { key: "url", help: "sftp://user@host:port/path (a password in it is kept locally)" },
+    { key: "host", help: "server host name" },
+    { key: "port", help: "server port (default 22)" },
+    { key: "user", help: "login user (default: the local user)" },
+    {
+      key: "path",
+      help: "directory of the storage root on the server (must exist; ~/dir for home)",
+    },
+    { key: "key-file", help: "private key file (default: ssh-agent, then ~/.ssh/id_*)" },
+    { key: "key-passphrase", secret: true, help: "passphrase of --key-file" },
+    { key: "password", secret: true, help: "login password; kept in the local database only" },
+    { key: "known-hosts", help: "known_hosts file (default ~/.ssh/known_hosts)" },
+    {
+      key: "host-key",
+      help: "accept this host key fingerprint (SHA256:...) even if known_hosts lacks it",
+    },
+  ],
+  rootUrl: (f) => {
+    let u: URL;
+    if (f.url) {
+      u = urlWithoutPassword(f, ["sftp"]);
+    } else {
+      const host = requiredFlag(f, "host", "sftp");
+      const path = requiredFlag(f, "path", "sftp");
+      u = new URL(`sftp://${hostPort(host, f.port)}/`);
+      if (f.user) u.username = encodeURIComponent(f.user);
+      const home = path === "~" || path.startsWith("~/");
+      const rest = pathSegments(home ? path.slice(1) : path);
+      u.pathname = home ? `/~${rest ? `/${rest}` : ""}` : `/${rest}`;
+    }
+    return u.toString().replace(/\/$/, "");
+  },
+  load: async () => (await import("./sftp.ts")).openSftp,
 });
 
 // The S3 family: one module, one SDK, loaded only when such a URL is opened.

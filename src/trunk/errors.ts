@@ -8,7 +8,8 @@ export class TrunkError extends Error {
       | "corrupt"
       | "conflict"
       | "missing-object"
-      | "bad-input",
+      | "bad-input"
+      | "not-found",
     options?: ErrorOptions,
   ) {
     super(message, options);

@@ -39,6 +39,11 @@ export function segmentIdxKey(id: string): string {
   return `${SEGMENTS_PREFIX}${id}.idx`;
 }
 
+/** Sidecar of a compacted segment: the ids of the segments it replaces (written by GC). */
+export function segmentReplacesKey(id: string): string {
+  return `${SEGMENTS_PREFIX}${id}.replaces`;
+}
+
 export function chunkKey(sha256: string): string {
   return `${CHUNKS_PREFIX}${sha256}`;
 }

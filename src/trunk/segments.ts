@@ -4,7 +4,7 @@
  * a complete segment.
  */
 import { createHash } from "node:crypto";
-import type { Store } from "../storage/store.ts";
+import { getBytes, type Range, type Store } from "../storage/store.ts";
 import { TrunkError } from "./errors.ts";
 import { SEGMENT_ID_RE, segmentIdxKey, segmentPackKey, SEGMENTS_PREFIX } from "./layout.ts";
 
@@ -49,16 +49,46 @@ async function fileStream(path: string): Promise<ReadableStream<Uint8Array>> {
   return (await Deno.open(path)).readable;
 }
 
-/** Upload pack then index (streamed from disk) under the pack's SHA-256. */
+/**
+ * Upload pack then index under the pack's SHA-256: streamed from disk when given paths,
+ * as they are when given bytes (the library builds small packs in memory).
+ */
 export async function uploadSegment(
   store: Store,
   id: string,
-  packPath: string,
-  idxPath: string,
+  pack: string | Uint8Array,
+  idx: string | Uint8Array,
 ): Promise<void> {
   if (!SEGMENT_ID_RE.test(id)) throw new TrunkError(`bad segment id ${id}`, "bad-input");
-  await store.put(segmentPackKey(id), await fileStream(packPath));
-  await store.put(segmentIdxKey(id), await fileStream(idxPath));
+  await store.put(segmentPackKey(id), typeof pack === "string" ? await fileStream(pack) : pack);
+  await store.put(segmentIdxKey(id), typeof idx === "string" ? await fileStream(idx) : idx);
+}
+
+/** A segment's whole index (small: about 28 bytes per object). */
+export async function readSegmentIndex(store: Store, id: string): Promise<Uint8Array> {
+  const key = segmentIdxKey(id);
+  const bytes = await getBytes(store, key);
+  if (!bytes) throw missingSegment(store, key);
+  return bytes;
+}
+
+/** A segment's pack, whole or one byte range of it (the caller verifies what it reads). */
+export async function readSegmentPack(
+  store: Store,
+  id: string,
+  range?: Range,
+): Promise<Uint8Array> {
+  const key = segmentPackKey(id);
+  const bytes = await getBytes(store, key, range);
+  if (!bytes) throw missingSegment(store, key);
+  return bytes;
+}
+
+function missingSegment(store: Store, key: string): TrunkError {
+  return new TrunkError(
+    `segment ${key} is missing from ${store.location} (removed by GC meanwhile?); retry`,
+    "missing-object",
+  );
 }
 
 /**

@@ -15,7 +15,9 @@ import {
   StaleCacheError,
   writeRefEntry,
 } from "./refs.ts";
-import { downloadSegmentPack, listSegments, type SegmentInfo, uploadSegment } from "./segments.ts";
+import { listSegments, type SegmentInfo, uploadSegment } from "./segments.ts";
+import { downloadSegmentVerified, uploadSegmentEverywhere } from "./segment_copies.ts";
+import { MirroredStore } from "./mirrors.ts";
 
 export interface RefUpdate {
   ref: string;
@@ -42,6 +44,8 @@ export class Trunk {
   static async open(store: Store, cache: TrunkCache, writer: string): Promise<Trunk> {
     const cached = cache.getMeta(store.location);
     if (cached) return new Trunk(store, parseMeta(cached, store.location), cache, writer);
+    // Nothing known yet (fresh clone): find a storage that answers before reading.
+    if (store instanceof MirroredStore) await store.ensureReader();
     const meta = await readMeta(store);
     if (!meta) {
       throw new TrunkError(
@@ -102,12 +106,27 @@ export class Trunk {
     return await listSegments(this.store);
   }
 
-  async putSegment(id: string, packPath: string, idxPath: string): Promise<void> {
-    await uploadSegment(this.store, id, packPath, idxPath);
+  /** The primary and mirrors, when this trunk has mirrors (or was opened as a set). */
+  get mirrored(): MirroredStore | null {
+    return this.store instanceof MirroredStore ? this.store : null;
   }
 
+  /**
+   * Pack and index as file paths (streamed) or bytes; on every storage in parallel, each
+   * reading the files itself; any failure names the storage.
+   */
+  async putSegment(id: string, pack: string | Uint8Array, idx: string | Uint8Array): Promise<void> {
+    const set = this.mirrored;
+    if (set) await uploadSegmentEverywhere(set, id, pack, idx);
+    else await uploadSegment(this.store, id, pack, idx);
+  }
+
+  /**
+   * Download and verify a segment; a copy that fails verification (or is missing) on
+   * one storage is read from the next, and a corrupt copy is repaired from the good one.
+   */
   async downloadSegment(id: string, dest: string): Promise<number> {
-    return await downloadSegmentPack(this.store, id, dest);
+    return await downloadSegmentVerified(this.store, id, dest);
   }
 
   /** Create the next entry of `update.ref`; `{ok:false}` when another writer won. */

@@ -124,6 +124,8 @@ export interface Backend {
   env: Record<string, string>;
   /** The same credentials as Store settings, for tests that open the store directly. */
   settings: Record<string, string>;
+  /** A list costs one request per directory (SFTP), not one per page of keys. */
+  walksDirectories?: boolean;
 }
 
 /**
@@ -208,7 +210,74 @@ const extraBackends: (() => Backend | null)[] = [
       settings: {},
     };
   },
+  () => {
+    const p = serverEnv("postgres", ["TRUNKS_TEST_PG_URL", "TRUNKS_TEST_PG_PASSWORD"]);
+    if (!p) return null;
+    return {
+      name: "postgres",
+      root: () => Promise.resolve(`${p.TRUNKS_TEST_PG_URL}/e2e-${crypto.randomUUID()}`),
+      env: { PGPASSWORD: p.TRUNKS_TEST_PG_PASSWORD },
+      settings: { password: p.TRUNKS_TEST_PG_PASSWORD },
+    };
+  },
+  () => {
+    const s = serverEnv("sshd", [
+      "TRUNKS_TEST_SFTP_URL",
+      "TRUNKS_TEST_SFTP_KEY",
+      "TRUNKS_TEST_SFTP_KNOWN_HOSTS",
+    ]);
+    if (!s) return null;
+    return {
+      name: "sftp",
+      walksDirectories: true,
+      // A storage root must exist (as on local disk): each run makes its own on the server.
+      root: async () => {
+        const url = `${s.TRUNKS_TEST_SFTP_URL}/e2e-${crypto.randomUUID()}`;
+        await sftpMkdir(url, s.TRUNKS_TEST_SFTP_KEY, s.TRUNKS_TEST_SFTP_KNOWN_HOSTS);
+        return url;
+      },
+      env: {
+        TRUNKS_SFTP_KEY_FILE: s.TRUNKS_TEST_SFTP_KEY,
+        TRUNKS_SFTP_KNOWN_HOSTS: s.TRUNKS_TEST_SFTP_KNOWN_HOSTS,
+      },
+      settings: {
+        "key-file": s.TRUNKS_TEST_SFTP_KEY,
+        "known-hosts": s.TRUNKS_TEST_SFTP_KNOWN_HOSTS,
+      },
+    };
+  },
 ];
+
+/** `mkdir` of an sftp:// URL's path with OpenSSH's own sftp client (batch mode). */
+async function sftpMkdir(url: string, key: string, knownHosts: string): Promise<void> {
+  const u = new URL(url);
+  const out = await new Deno.Command("sftp", {
+    args: [
+      "-q",
+      "-b",
+      "-",
+      "-i",
+      key,
+      "-o",
+      `UserKnownHostsFile=${knownHosts}`,
+      "-o",
+      "StrictHostKeyChecking=yes",
+      "-o",
+      "BatchMode=yes",
+      "-P",
+      u.port || "22",
+      `${decodeURIComponent(u.username)}@${u.hostname}`,
+    ],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const w = out.stdin.getWriter();
+  await w.write(new TextEncoder().encode(`mkdir ${decodeURIComponent(u.pathname)}\n`));
+  await w.close();
+  const r = await out.output();
+  if (r.code !== 0) throw new Error(`sftp mkdir ${url}: ${new TextDecoder().decode(r.stderr)}`);
+}
 
 export { serverEnv };
 

@@ -1,0 +1,93 @@
+/**
+ * Flag parsing for every command, on `node:util` parseArgs: strict (an unknown or
+ * misspelt flag is an error, never silently ignored), `-h`/`--help` everywhere.
+ */
+import { parseArgs } from "node:util";
+import { UsageError } from "./errors.ts";
+
+export interface OptionSpec {
+  type: "string" | "boolean";
+  short?: string;
+  multiple?: boolean;
+}
+
+export interface CommandSpec {
+  /** `storage add`: used in messages. */
+  name: string;
+  usage: string;
+  options?: Record<string, OptionSpec>;
+  /** Positional arguments allowed: [min, max]. */
+  positionals?: [number, number];
+}
+
+export interface Parsed {
+  values: Record<string, string | boolean | string[] | undefined>;
+  positionals: string[];
+}
+
+/** The parsed command line, or null when help was asked for (and printed). */
+export function parseCommand(args: string[], spec: CommandSpec): Parsed | null {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      options: { help: { type: "boolean", short: "h" }, ...(spec.options ?? {}) },
+      allowPositionals: true,
+      strict: true,
+    });
+  } catch (e) {
+    throw new UsageError(`${spec.name}: ${parseErrorText(e)}; see trunks ${spec.name} -h`);
+  }
+  if (parsed.values.help) {
+    console.log(spec.usage);
+    return null;
+  }
+  const [min, max] = spec.positionals ?? [0, 0];
+  const n = parsed.positionals.length;
+  if (n < min) {
+    throw new UsageError(`${spec.name}: missing argument; usage: ${usageLine(spec.usage)}`);
+  }
+  if (n > max) {
+    throw new UsageError(
+      `${spec.name}: unexpected argument ${JSON.stringify(parsed.positionals[max])}; usage: ${
+        usageLine(spec.usage)
+      }`,
+    );
+  }
+  return { values: parsed.values as Parsed["values"], positionals: parsed.positionals };
+}
+
+function usageLine(usage: string): string {
+  return usage.split("\n")[0].replace(/^usage:\s*/, "");
+}
+
+/** parseArgs' messages are long and mention JavaScript; say the same in one short line. */
+function parseErrorText(e: unknown): string {
+  const msg = e instanceof Error ? e.message : String(e);
+  const code = (e as { code?: string }).code;
+  const opt = /'(-[^']*)'/.exec(msg)?.[1];
+  if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") return `unknown option ${opt ?? msg}`;
+  if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE") {
+    if (/argument missing/.test(msg)) return `option ${optName(msg)} needs a value`;
+    return `option ${optName(msg)} takes no value`;
+  }
+  return msg.split("\n")[0];
+}
+
+function optName(msg: string): string {
+  return /'(--?[^' ]+)/.exec(msg)?.[1] ?? "";
+}
+
+export function str(p: Parsed, key: string): string | undefined {
+  const v = p.values[key];
+  return typeof v === "string" ? v : undefined;
+}
+
+export function bool(p: Parsed, key: string): boolean {
+  return p.values[key] === true;
+}
+
+/** Print `value` as the command's --json answer: one JSON document on stdout. */
+export function printJson(value: unknown): void {
+  console.log(JSON.stringify(value, null, 2));
+}

@@ -1,0 +1,187 @@
+/** `trunks clone URL [DIR]`: a fresh machine needs only the trunk's primary URL. */
+import { basename, resolve } from "node:path";
+import { git } from "../../git/run.ts";
+import { headTarget } from "../../helper/helper.ts";
+import { writerName } from "../../helper/resolve.ts";
+import { initRepo, REMOTE, setRemoteUrl } from "../../local/repo.ts";
+import { insertStorage, validStorageName } from "../../local/storages.ts";
+import { openStore, redactUrl, type Settings } from "../../storage/registry.ts";
+import { isTrunkUrl, splitTrunkPath } from "../../storage/trunk_url.ts";
+import { MemoryCache } from "../../trunk/cache.ts";
+import { Trunk } from "../../trunk/trunk.ts";
+import { readLatestMap, type StorageMap } from "../../trunk/storage_map.ts";
+import { type DiscoveredStorage, registerFromMap } from "../mirror_admin.ts";
+import { bool, type OptionSpec, parseCommand, printJson, str } from "../args.ts";
+import { UsageError } from "../errors.ts";
+import { helperEnv } from "../helper_env.ts";
+import type { Command } from "../main.ts";
+import { backendFlags, buildTarget } from "../storage_target.ts";
+
+const usage = `usage: trunks clone URL [DIR] [--name NAME] [-b BRANCH] [backend options] [--json]
+
+Clone the trunk at URL (…/trunks/<name>.trunk) into DIR (default: the trunk's name) and
+set DIR up for trunks: URL becomes its primary storage, so git push and trunks pull work
+at once. Credentials: TRUNKS_STORAGE_<NAME>_<KEY>, then backend options given here
+(saved in DIR/.trunks only), then the provider's variables (AWS_*, AZURE_STORAGE_*, ...).
+
+  --name NAME       name of the primary storage (default: primary)
+  -b, --branch B    check out B instead of the trunk's default branch
+  --json            print the result as JSON
+  backend options   as for trunks storage add (--access-key, --endpoint, ...)`;
+
+function options(): Record<string, OptionSpec> {
+  const o: Record<string, OptionSpec> = {
+    name: { type: "string" },
+    branch: { type: "string", short: "b" },
+    json: { type: "boolean" },
+  };
+  for (const f of backendFlags()) if (f !== "url") o[f] = { type: "string" };
+  return o;
+}
+
+async function emptyOrMissing(dir: string): Promise<"missing" | "empty" | "used"> {
+  try {
+    for await (const _ of Deno.readDir(dir)) return "used";
+    return "empty";
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return "missing";
+    if (e instanceof Deno.errors.NotADirectory) return "used";
+    throw e;
+  }
+}
+
+export const command: Command = {
+  summary: "clone a trunk from its URL and set it up",
+  usage,
+  async run(args) {
+    const p = parseCommand(args, {
+      name: "clone",
+      usage,
+      options: options(),
+      positionals: [1, 2],
+    });
+    if (!p) return 0;
+    const url = p.positionals[0].replace(/^trunks::/, "");
+    if (!isTrunkUrl(url)) {
+      throw new UsageError(
+        `${url} does not name a trunk; give <root>/trunks/<name>.trunk, e.g. local:///srv/store/trunks/app.trunk`,
+      );
+    }
+    const name = str(p, "name") ?? "primary";
+    if (!validStorageName(name)) {
+      throw new UsageError(`--name ${JSON.stringify(name)} is not usable`);
+    }
+    const trunkName = decodeURIComponent(splitTrunkPath(new URL(url).pathname).name!);
+    const dir = resolve(p.positionals[1] ?? basename(trunkName));
+    const flags: Settings = {};
+    for (const f of backendFlags()) {
+      const v = f === "url" ? undefined : str(p, f);
+      if (v !== undefined) flags[f] = v;
+    }
+    const target = buildTarget(name, undefined, { ...flags, url }, trunkName);
+
+    // Read the trunk before creating anything: a wrong URL leaves no empty directory.
+    const store = await openStore(target.url, target.resolved);
+    let trunk: Trunk;
+    let head: string | null;
+    let branches: string[];
+    let map: StorageMap | null;
+    try {
+      trunk = await Trunk.open(store, new MemoryCache(), writerName());
+      map = (await readLatestMap(store))?.map ?? null;
+      const state = await trunk.refState();
+      head = headTarget(state);
+      branches = [...Trunk.liveRefs(state).keys()].filter((r) => r.startsWith("refs/heads/"));
+    } finally {
+      await store.close();
+    }
+    const wanted = str(p, "branch");
+    if (wanted && !branches.includes(`refs/heads/${wanted}`)) {
+      throw new Error(
+        `the trunk has no branch ${wanted}; it has: ${
+          branches.map((b) => b.slice(11)).join(", ") || "none"
+        }`,
+      );
+    }
+    const checkout = wanted ? `refs/heads/${wanted}` : head;
+
+    const state = await emptyOrMissing(dir);
+    if (state === "used") {
+      throw new Error(`destination ${dir} already exists and is not an empty directory`);
+    }
+    try {
+      await git(["init", "-q", `--object-format=${trunk.meta.objectFormat}`, dir]);
+      const res = await initRepo({ top: dir, gitDir: `${dir}/.git` }, trunkName);
+      let remoteUrl = target.url;
+      let discovered: DiscoveredStorage[] = [];
+      try {
+        const row = {
+          url: target.url,
+          backend: target.backend,
+          settings: target.settings,
+          secrets: target.secrets,
+        };
+        if (map) {
+          // The trunk's storage map names its mirrors (and, cloning a mirror, its primary).
+          const r = await registerFromMap(res.db, map, { url: target.url, name, row });
+          remoteUrl = r.remoteUrl;
+          discovered = r.storages;
+        } else insertStorage(res.db, { ...row, name, role: "primary" });
+      } finally {
+        res.db.close();
+      }
+      await setRemoteUrl(dir, remoteUrl);
+      const env = await helperEnv();
+      // git shows progress on a terminal; elsewhere (agents, CI) it stays quiet.
+      const quiet = Deno.stderr.isTerminal() ? [] : ["-q"];
+      await git(["fetch", ...quiet, REMOTE], { cwd: dir, env, inheritStderr: true });
+      if (checkout) {
+        const b = checkout.slice("refs/heads/".length);
+        await git(["checkout", "-q", "-b", b, "--track", `${REMOTE}/${b}`], { cwd: dir });
+        if (head) {
+          await git([
+            "symbolic-ref",
+            `refs/remotes/${REMOTE}/HEAD`,
+            `refs/remotes/${REMOTE}/${head.slice("refs/heads/".length)}`,
+          ], { cwd: dir });
+        }
+      }
+      if (bool(p, "json")) {
+        printJson({
+          dir,
+          repo: res.name,
+          url: target.url,
+          storage: name,
+          branch: checkout ? checkout.slice("refs/heads/".length) : null,
+          branches: branches.length,
+          storages: discovered,
+        });
+      } else {
+        console.log(`cloned ${target.url} into ${dir}`);
+        for (const d of discovered) {
+          console.log(
+            `  ${d.role} ${d.name} (${redactUrl(d.url)}): ${
+              d.reachable
+                ? "found in the trunk's storage map, reachable"
+                : `found in the trunk's storage map, NOT reachable from here (${d.error})${
+                  d.needs.length ? `; give it credentials with ${d.needs.join(" or ")}` : ""
+                }`
+            }`,
+          );
+        }
+        if (!checkout) console.log("  the trunk is empty: commit, then git push");
+        else console.log(`  on branch ${checkout.slice(11)}; git push and trunks pull work here`);
+      }
+      return 0;
+    } catch (e) {
+      // Nothing half-made stays behind.
+      if (state === "missing") await Deno.remove(dir, { recursive: true }).catch(() => {});
+      else {
+        for await (const ent of Deno.readDir(dir)) {
+          await Deno.remove(`${dir}/${ent.name}`, { recursive: true }).catch(() => {});
+        }
+      }
+      throw e;
+    }
+  },
+};

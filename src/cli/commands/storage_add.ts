@@ -1,0 +1,233 @@
+/** `trunks storage add`: connect a named storage after real I/O against it. */
+import { existingObjects } from "../../git/repo.ts";
+import { git } from "../../git/run.ts";
+import { writerName } from "../../helper/resolve.ts";
+import { openInitialized, setRemoteUrl } from "../../local/repo.ts";
+import {
+  getStorage,
+  insertStorage,
+  listStorages,
+  primaryStorage,
+  validStorageName,
+} from "../../local/storages.ts";
+import { backendSpec, knownSchemes, openStore, type Settings } from "../../storage/registry.ts";
+import { isTrunkUrl } from "../../storage/trunk_url.ts";
+import { MemoryCache } from "../../trunk/cache.ts";
+import { TrunkError } from "../../trunk/errors.ts";
+import { Trunk } from "../../trunk/trunk.ts";
+import { bool, type OptionSpec, parseCommand, printJson, str } from "../args.ts";
+import { describeError, UsageError } from "../errors.ts";
+import type { Command } from "../main.ts";
+import { pingUrl, storageView } from "../storage_state.ts";
+import { backendFlags, buildTarget } from "../storage_target.ts";
+import { catchUpNewMirror } from "../mirror_admin.ts";
+
+function usage(): string {
+  const lines = [
+    "usage: trunks storage add --name NAME --backend TYPE [backend options] [--mirror] [--json]",
+    "",
+    "Connect a storage. The trunk goes to <root>/trunks/<repo>.trunk; trunks writes, reads,",
+    "lists and creates the same key twice there (the second must fail) before saving",
+    "anything. Secrets given as flags stay in .trunks/ on this machine, masked on display.",
+    "",
+    "  --name NAME        storage name (letters, digits, - and _); env TRUNKS_STORAGE_<NAME>_<KEY>",
+    "                     overrides any option below",
+    "  --backend TYPE     one of the backends below (or give --url with a scheme)",
+    "  --url URL          the storage root (or trunk) URL, instead of the flags that build it",
+    "  --mirror           add a mirror (pushes fan out to it) instead of the primary",
+    "  --single-writer    accept a store that ignores exclusive create (only one machine pushes)",
+    "  --json             print the result as JSON",
+    "",
+    "backends and their options:",
+  ];
+  const seen = new Set<string>();
+  // Local disk first: it is what the 60-second start uses.
+  const schemes = knownSchemes().sort((a, b) => Number(b === "local") - Number(a === "local"));
+  for (const scheme of schemes) {
+    const spec = backendSpec(scheme)!;
+    if (seen.has(spec.schemes[0])) continue;
+    seen.add(spec.schemes[0]);
+    lines.push(`  ${spec.schemes.join(", ")}: ${spec.description}`);
+    for (const s of spec.settings) {
+      if (s.key === "single-writer") continue; // a general flag, above
+      lines.push(`      --${s.key.padEnd(18)} ${s.help}${s.secret ? " (secret)" : ""}`);
+    }
+  }
+  return lines.join("\n");
+}
+
+function options(): Record<string, OptionSpec> {
+  const o: Record<string, OptionSpec> = {
+    name: { type: "string" },
+    backend: { type: "string" },
+    mirror: { type: "boolean" },
+    "single-writer": { type: "boolean" },
+    json: { type: "boolean" },
+  };
+  for (const f of backendFlags()) o[f] = { type: "string" };
+  return o;
+}
+
+export const command: Command = {
+  summary: "connect a named storage (primary, or --mirror)",
+  get usage() {
+    return usage();
+  },
+  async run(args) {
+    const p = parseCommand(args, { name: "storage add", usage: usage(), options: options() });
+    if (!p) return 0;
+    const name = str(p, "name");
+    if (!name) throw new UsageError("storage add needs --name (e.g. --name primary)");
+    if (!validStorageName(name)) {
+      throw new UsageError(
+        `storage name ${
+          JSON.stringify(name)
+        } is not usable: start with a letter, then letters, digits, - or _ (at most 40)`,
+      );
+    }
+    const flags: Settings = {};
+    for (const f of backendFlags()) {
+      const v = str(p, f);
+      if (v !== undefined) flags[f] = v;
+    }
+    const mirror = bool(p, "mirror");
+    const singleWriter = bool(p, "single-writer");
+    const json = bool(p, "json");
+
+    const ctx = await openInitialized();
+    try {
+      const taken = getStorage(ctx.db, name);
+      if (taken) {
+        throw new Error(
+          `a storage named ${taken.name} already exists (${taken.role}, ${taken.url}); remove it first (trunks storage remove ${taken.name}) or pick another --name`,
+        );
+      }
+      const primary = primaryStorage(ctx.db);
+      if (!mirror && primary) {
+        throw new Error(
+          `this repository already has a primary storage (${primary.name}); add this one with --mirror, or remove ${primary.name} first`,
+        );
+      }
+      if (mirror && !primary) {
+        throw new Error(
+          "add the primary storage first (without --mirror); mirrors copy the primary",
+        );
+      }
+      const target = buildTarget(name, str(p, "backend"), flags, ctx.name);
+      if (singleWriter) target.settings["single-writer"] = "true";
+      const dup = listStorages(ctx.db).find((r) => r.url === target.url);
+      if (dup) {
+        throw new Error(`${target.url} is already connected as storage ${dup.name}`);
+      }
+      const spec = backendSpec(target.backend);
+      if (spec?.ensureRoot && !isTrunkUrl(target.rootUrl)) {
+        try {
+          await spec.ensureRoot(target.rootUrl);
+        } catch (e) {
+          throw new Error(
+            `cannot create the storage root ${target.rootUrl}: ${describeError(e)}`,
+          );
+        }
+      }
+      const probe = await pingUrl(target.url, target.resolved, {
+        name,
+        role: mirror ? "mirror" : "primary",
+        singleWriter,
+      });
+      if (!probe.ok) {
+        const what = probe.reason === "access-denied"
+          ? "refused the credentials"
+          : probe.reason === "unreachable"
+          ? "is unreachable"
+          : "failed its check";
+        throw new Error(
+          `storage ${name} (${probe.url}) ${what}: ${probe.error}; nothing was saved`,
+        );
+      }
+      const { exists: trunkExists, unrelated } = await inspectTrunk(target.url, target.resolved);
+      const row = insertStorage(ctx.db, {
+        name,
+        role: mirror ? "mirror" : "primary",
+        url: target.url,
+        backend: target.backend,
+        settings: target.settings,
+        secrets: target.secrets,
+      });
+      if (!mirror) await setRemoteUrl(ctx.repo.top, target.url);
+      // A new mirror of an existing trunk: copy it there now and record it in the map.
+      const mirrored = mirror ? await catchUpNewMirror(ctx.db, name, json) : null;
+      if (unrelated) {
+        console.error(
+          `trunks: note: the trunk already at ${target.url} shares no commit with this repository; if it belongs to another project, remove this storage (trunks storage remove ${name}) and add it again with --url ${
+            target.url.replace(/\/[^/?]+\.trunk(\?|$)/, "/<other name>.trunk$1")
+          }`,
+        );
+      }
+      if (json) {
+        printJson({
+          ...storageView(row),
+          trunkExists,
+          unrelatedTrunk: unrelated,
+          ...(mirrored ? { mirror: mirrored } : {}),
+          probe: {
+            ok: probe.ok,
+            exclusiveCreate: probe.exclusiveCreate,
+            latencyMs: probe.latencyMs,
+            problems: probe.problems,
+          },
+        });
+        return 0;
+      }
+      console.log(
+        `added storage ${row.name} (${row.role}, ${row.backend}): ${storageView(row).url}`,
+      );
+      console.log(
+        `  checked: write, read, list, exclusive create ${
+          probe.exclusiveCreate ? "ok" : "NOT honoured (single writer only)"
+        } (${probe.latencyMs} ms)`,
+      );
+      console.log(
+        mirrored
+          ? `  ${mirrored.line}`
+          : trunkExists
+          ? "  a trunk already exists there: git fetch trunks (or trunks pull) gets it"
+          : mirror
+          ? "  the next push copies the trunk here"
+          : "  git push sends any branch there",
+      );
+      return 0;
+    } finally {
+      ctx.db.close();
+    }
+  },
+};
+
+/**
+ * Is there a trunk already, and does it look like another project's: it has branches,
+ * this repository has commits, and none of the trunk's tips is known here.
+ */
+async function inspectTrunk(
+  url: string,
+  settings: Settings,
+): Promise<{ exists: boolean; unrelated: boolean }> {
+  const store = await openStore(url, settings);
+  try {
+    let trunk: Trunk;
+    try {
+      trunk = await Trunk.open(store, new MemoryCache(), writerName());
+    } catch (e) {
+      if (e instanceof TrunkError && e.code === "not-a-trunk") {
+        return { exists: false, unrelated: false };
+      }
+      throw e;
+    }
+    const tips = [...Trunk.liveRefs(await trunk.refState()).values()]
+      .filter((e) => !e.symref).map((e) => e.new);
+    if (tips.length === 0) return { exists: true, unrelated: false };
+    const hasCommits = (await git(["rev-parse", "-q", "--verify", "HEAD"], { okCodes: [1] }))
+      .code === 0;
+    return { exists: true, unrelated: hasCommits && (await existingObjects(tips)).size === 0 };
+  } finally {
+    await store.close();
+  }
+}

@@ -1,0 +1,97 @@
+/** `trunks storage list` and `trunks storage show NAME`: saved storages, secrets masked. */
+import { openInitialized } from "../../local/repo.ts";
+import { getStorage, listStorages } from "../../local/storages.ts";
+import { bool, parseCommand, printJson } from "../args.ts";
+import type { Command } from "../main.ts";
+import { storageView } from "../storage_state.ts";
+
+const listUsage = `usage: trunks storage list [--json]
+
+The storages of this repository: primary first, then mirrors. Secrets are never shown.`;
+
+const showUsage = `usage: trunks storage show NAME [--json]
+
+One storage with its settings; every secret is shown as ***, and any
+TRUNKS_STORAGE_<NAME>_* variable that overrides a saved value is named.`;
+
+export const list: Command = {
+  summary: "list the storages of this repository",
+  usage: listUsage,
+  async run(args) {
+    const p = parseCommand(args, {
+      name: "storage list",
+      usage: listUsage,
+      options: { json: { type: "boolean" } },
+    });
+    if (!p) return 0;
+    const ctx = await openInitialized();
+    try {
+      const views = listStorages(ctx.db).map(storageView);
+      if (bool(p, "json")) {
+        printJson({ repo: ctx.name, storages: views });
+        return 0;
+      }
+      if (views.length === 0) {
+        console.log(
+          "no storages yet; add one: trunks storage add --name primary --backend local --path <dir>",
+        );
+        return 0;
+      }
+      const w = Math.max(4, ...views.map((v) => v.name.length));
+      const b = Math.max(7, ...views.map((v) => v.backend.length));
+      console.log(`${"NAME".padEnd(w)}  ROLE     ${"BACKEND".padEnd(b)}  URL`);
+      for (const v of views) {
+        console.log(
+          `${v.name.padEnd(w)}  ${v.role.padEnd(7)}  ${v.backend.padEnd(b)}  ${v.url}${
+            v.singleWriter ? "  (single writer)" : ""
+          }`,
+        );
+      }
+      return 0;
+    } finally {
+      ctx.db.close();
+    }
+  },
+};
+
+export const show: Command = {
+  summary: "show one storage (secrets masked)",
+  usage: showUsage,
+  async run(args) {
+    const p = parseCommand(args, {
+      name: "storage show",
+      usage: showUsage,
+      options: { json: { type: "boolean" } },
+      positionals: [1, 1],
+    });
+    if (!p) return 0;
+    const ctx = await openInitialized();
+    try {
+      const row = getStorage(ctx.db, p.positionals[0]);
+      if (!row) {
+        const names = listStorages(ctx.db).map((r) => r.name);
+        throw new Error(
+          `no storage named ${JSON.stringify(p.positionals[0])}; ${
+            names.length ? `this repository has: ${names.join(", ")}` : "none added yet"
+          }`,
+        );
+      }
+      const v = storageView(row);
+      if (bool(p, "json")) {
+        printJson(v);
+        return 0;
+      }
+      console.log(`name:     ${v.name}`);
+      console.log(`role:     ${v.role}`);
+      console.log(`backend:  ${v.backend}`);
+      console.log(`url:      ${v.url}`);
+      for (const [k, val] of Object.entries(v.settings)) console.log(`${k}: ${val}`);
+      for (const [k, val] of Object.entries(v.secrets)) console.log(`${k}: ${val}`);
+      if (v.env.length) console.log(`env:      ${v.env.join(", ")} (override saved values)`);
+      console.log(`added:    ${v.added}`);
+      return 0;
+    } finally {
+      ctx.db.close();
+    }
+  },
+};

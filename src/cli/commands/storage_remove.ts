@@ -1,0 +1,57 @@
+/** `trunks storage remove NAME`: forget a storage here. Nothing on the storage is touched. */
+import { openInitialized, setRemoteUrl } from "../../local/repo.ts";
+import { deleteStorage, getStorage, listStorages } from "../../local/storages.ts";
+import { bool, parseCommand, printJson } from "../args.ts";
+import type { Command } from "../main.ts";
+import { dropFromMap } from "../mirror_admin.ts";
+
+const usage = `usage: trunks storage remove NAME [--json]
+
+Forget a storage in this repository (its saved settings and secrets). The data on the
+storage stays. Removing the primary leaves git push with nowhere to go until another
+primary is added.`;
+
+export const command: Command = {
+  summary: "forget a storage (its data stays)",
+  usage,
+  async run(args) {
+    const p = parseCommand(args, {
+      name: "storage remove",
+      usage,
+      options: { json: { type: "boolean" } },
+      positionals: [1, 1],
+    });
+    if (!p) return 0;
+    const ctx = await openInitialized();
+    try {
+      const row = getStorage(ctx.db, p.positionals[0]);
+      if (!row) {
+        const names = listStorages(ctx.db).map((r) => r.name);
+        throw new Error(
+          `no storage named ${JSON.stringify(p.positionals[0])}; ${
+            names.length ? `this repository has: ${names.join(", ")}` : "none added yet"
+          }`,
+        );
+      }
+      // Out of the trunk's storage map first, or pushes would keep going to it.
+      const unmapped = await dropFromMap(ctx.db, row).catch((e) => {
+        throw new Error(
+          `cannot take ${row.name} out of the trunk's storage map (${
+            e instanceof Error ? e.message.split("\n")[0] : e
+          }); nothing was removed`,
+        );
+      });
+      deleteStorage(ctx.db, row.name);
+      if (row.role === "primary") await setRemoteUrl(ctx.repo.top, null);
+      if (bool(p, "json")) {
+        printJson({ removed: row.name, role: row.role, url: row.url, unmapped });
+        return 0;
+      }
+      console.log(`removed ${row.role} storage ${row.name} (${row.url}); its data is untouched`);
+      if (unmapped) console.log("  and from the trunk's storage map: pushes no longer go there");
+      return 0;
+    } finally {
+      ctx.db.close();
+    }
+  },
+};

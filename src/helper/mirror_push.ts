@@ -1,0 +1,90 @@
+/**
+ * Before a push moves any ref: every mirror answers, holds this trunk, agrees with the
+ * primary's ref log, and is caught up (missing data copied, missing entries replayed).
+ * Any mirror that is down or diverged refuses the push, naming it. Then the storage map
+ * is rewritten when the locally saved storages differ from it.
+ */
+import { TRUNK_JSON } from "../trunk/layout.ts";
+import {
+  describeMember,
+  memberError,
+  type MirroredStore,
+  StorageFailure,
+} from "../trunk/mirrors.ts";
+import { type MapEntry, sameStorages, writeMap } from "../trunk/storage_map.ts";
+import { describeReport, syncMirrors } from "../trunk/sync.ts";
+import type { Trunk } from "../trunk/trunk.ts";
+import { say } from "./io.ts";
+import { credentialHint, type Resolved } from "./storages.ts";
+
+/** Every storage answers a one-key list; used before a new trunk is created anywhere. */
+export async function requireReachable(set: MirroredStore, resolved: Resolved): Promise<void> {
+  const results = await Promise.allSettled(set.members.map((m) => m.store.list(TRUNK_JSON)));
+  const down = results.flatMap((r, i) =>
+    r.status === "rejected"
+      ? [memberError(set.members[i], r.reason, "checking it before the push")]
+      : []
+  );
+  if (down.length) throw refusal(down.map((e) => withHint(e.message, e.member.name, resolved)));
+}
+
+function withHint(line: string, name: string, resolved: Resolved): string {
+  const p = resolved.planned.find((x) => x.name === name);
+  const hint = p && !p.local ? credentialHint(p) : "";
+  return hint ? `${line} (${hint})` : line;
+}
+
+function refusal(lines: string[]): StorageFailure {
+  return new StorageFailure(
+    { name: "", role: "mirror" },
+    "unreachable",
+    `push refused before any ref moved: ${lines.join("; ")}`,
+  );
+}
+
+/** Catch every mirror up, or refuse the push. */
+export async function prepareMirrorsForPush(trunk: Trunk, resolved: Resolved): Promise<void> {
+  for (const name of resolved.removed) {
+    say(
+      `trunks: mirror "${name}" was removed from the trunk's storage map (trunks storage remove elsewhere); not pushing there. Forget it here with: trunks storage remove ${name}`,
+    );
+  }
+  const set = trunk.mirrored;
+  if (set && set.mirrors.length) {
+    const reports = await syncMirrors(set.primary, set.mirrors, trunk.cache, trunk.id, {
+      write: true,
+      progress: (line) => say(`trunks: ${line}`),
+    });
+    const bad = reports.filter((r) => r.state === "diverged" || r.state === "unreachable");
+    if (bad.length) {
+      throw refusal(bad.map((r) => withHint(describeReport(r), r.name, resolved)));
+    }
+    for (const r of reports) {
+      if (r.state === "caught-up") {
+        const m = set.mirrors.find((x) => x.name === r.name)!;
+        say(
+          `trunks: ${describeMember(m)} was behind by ${r.behind} ref entr${
+            r.behind === 1 ? "y" : "ies"
+          }; caught up`,
+        );
+      }
+    }
+  }
+  await updateStorageMap(trunk, resolved);
+}
+
+/** Write a new `storages/<seq>` when the locally saved storages differ from the map. */
+export async function updateStorageMap(trunk: Trunk, resolved: Resolved): Promise<boolean> {
+  if (!resolved.localMatch) return false;
+  const want: MapEntry[] = resolved.planned.map(({ name, role, url, backend, settings }) => ({
+    name,
+    role,
+    url,
+    backend,
+    settings,
+  }));
+  if (resolved.map ? sameStorages(resolved.map.storages, want) : want.length < 2) return false;
+  const written = await writeMap(trunk.store, want, trunk.writer, resolved.map?.seq ?? 0);
+  resolved.map = written;
+  return true;
+}

@@ -1,0 +1,123 @@
+/**
+ * How `Trunk.open` finds a trunk: a URL, a storage root and name, or a storage saved in
+ * a trunks database (with its credentials, resolved as the CLI does), and defaults for
+ * the writer recorded in ref entries.
+ */
+import { LocalDb } from "../local/db.ts";
+import { getStorage, listStorages, primaryStorage, resolveSettings } from "../local/storages.ts";
+import { backendSpec, redactUrl, type Settings } from "../storage/registry.ts";
+import type { Store } from "../storage/store.ts";
+import { isTrunkUrl, trunkUrl } from "../storage/trunk_url.ts";
+import { TrunkError } from "../trunk/errors.ts";
+import type { ReaderOptions } from "./object_reader.ts";
+import type { ObjectFormat } from "./objects.ts";
+
+/** How to reach a trunk, and how this client reads and writes it. */
+export interface OpenOptions {
+  /** A trunk URL, e.g. `s3://bucket/prefix/trunks/app.trunk?endpoint=...`. */
+  url?: string;
+  /** A storage root URL (`s3://company-code`); with `name`, the trunk inside it. */
+  backend?: string;
+  /** The trunk's name under `backend` (`<root>/trunks/<name>.trunk`). */
+  name?: string;
+  /**
+   * Backend settings and secrets, the keys of `trunks storage add` flags: `endpoint`,
+   * `region`, `access-key`, `secret-key`, `path-style`, `account-key`, ... Unset values
+   * fall back to the provider's own environment variables, as in the CLI.
+   */
+  settings?: Settings;
+  /**
+   * A trunks database (`.trunks/<repo>.trunk`, made by `trunks init` and `trunks storage
+   * add`): the trunk is its primary storage (or `storage`), with the settings and
+   * credentials saved there and `TRUNKS_STORAGE_<NAME>_*` over them, exactly as the CLI
+   * and the helper use them. Its caches are shared with them too.
+   */
+  database?: string;
+  /** With `database`: the name of the storage to open (default the primary). */
+  storage?: string;
+  /** An already open store (tests, custom backends); `url`/`backend` are then ignored. */
+  store?: Store;
+  /** Create the trunk when the location holds none (default: error "not-a-trunk"). */
+  create?: boolean;
+  /** Object format of a trunk created here (default sha1, as git). */
+  objectFormat?: ObjectFormat;
+  /** Keep ref entries, pack indexes and whole packs here across processes. */
+  cacheDir?: string;
+  /** Recorded in ref entries (the audit trail); default `user@host (sdk)`. */
+  writer?: string;
+  /** Author and committer of commits; default GIT_AUTHOR_* or the writer. */
+  author?: { name: string; email: string };
+  /** Tuning of how segments are read. */
+  reads?: Omit<ReaderOptions, "cacheDir">;
+}
+
+export function envGet(name: string): string | undefined {
+  try {
+    return Deno.env.get(name);
+  } catch {
+    return undefined; // no --allow-env: use the defaults
+  }
+}
+
+export function defaultWriter(): string {
+  const user = envGet("USER") ?? envGet("USERNAME") ?? "unknown";
+  let host = "unknown";
+  try {
+    host = Deno.hostname();
+  } catch {
+    // no permission: keep "unknown"
+  }
+  return `${user}@${host} (sdk)`;
+}
+
+/** The trunk URL from `url`, or `backend` + `name`; one-line errors otherwise. */
+export function trunkUrlOf(opts: OpenOptions, url: string | undefined): string {
+  if (!url && opts.backend) {
+    if (!opts.name) {
+      throw new TrunkError("Trunk.open: `backend` needs `name` (or pass `url`)", "bad-input");
+    }
+    url = trunkUrl(opts.backend, opts.name);
+  }
+  if (!url) {
+    throw new TrunkError(
+      "Trunk.open needs `url` (…/trunks/<name>.trunk), `backend` + `name`, `database`, or `store`",
+      "bad-input",
+    );
+  }
+  if (!isTrunkUrl(url)) {
+    throw new TrunkError(
+      `${redactUrl(url)} is not a trunk URL: it must end in /<name>.trunk, or pass backend + name`,
+      "bad-input",
+    );
+  }
+  return url;
+}
+
+/** A trunks database and the trunk URL and settings of one of its storages. */
+export async function openDatabase(
+  path: string,
+  name?: string,
+): Promise<{ db: LocalDb; url: string; settings: Settings }> {
+  if (!(await Deno.stat(path).then((st) => st.isFile, () => false))) {
+    throw new TrunkError(
+      `${path} is not a trunks database; pass the .trunks/<repo>.trunk file trunks init made`,
+      "bad-input",
+    );
+  }
+  const db = new LocalDb(path);
+  const row = name ? getStorage(db, name) : primaryStorage(db);
+  if (!row) {
+    const names = listStorages(db).map((r) => r.name);
+    db.close();
+    throw new TrunkError(
+      name
+        ? `no storage named ${JSON.stringify(name)} in ${path}${
+          names.length ? ` (it has: ${names.join(", ")})` : ""
+        }`
+        : `${path} has no primary storage yet; run trunks storage add`,
+      "bad-input",
+    );
+  }
+  const keys = backendSpec(row.backend)?.settings.map((s) => s.key);
+  return { db, url: row.url, settings: resolveSettings(row, keys) };
+}

@@ -1,0 +1,837 @@
+/**
+ * The library API: read and write a trunk from a program, with no git binary. Reads go
+ * straight to the stored segments (index, then one range read per object); commits are
+ * built in memory and pushed as one self-contained segment plus one compare-and-swap
+ * ref entry per branch, exactly the protocol `git push` through the helper uses, so
+ * git and the library read each other's work.
+ */
+import { LocalDb } from "../local/db.ts";
+import { openStore, type Settings } from "../storage/registry.ts";
+import type { Store } from "../storage/store.ts";
+import { resolveStorages } from "../helper/storages.ts";
+import { MirroredStore } from "../trunk/mirrors.ts";
+import { readLatestMap } from "../trunk/storage_map.ts";
+import { MemoryCache, type TrunkCache } from "../trunk/cache.ts";
+import { TrunkError } from "../trunk/errors.ts";
+import { faultPoint } from "../trunk/faults.ts";
+import { isDeleted, type RefEntry } from "../trunk/refs.ts";
+import { Trunk as CoreTrunk } from "../trunk/trunk.ts";
+import { ObjectReader, type ReadStats } from "./object_reader.ts";
+import { defaultWriter, envGet, openDatabase, type OpenOptions, trunkUrlOf } from "./open.ts";
+import { branchRef, shortRef } from "./ref_names.ts";
+import {
+  type Commit,
+  encodeCommit,
+  type GitObject,
+  type ObjectFormat,
+  objectId,
+  parseCommit,
+  parseTag,
+  parseTree,
+  type Signature,
+  type TreeEntry,
+} from "./objects.ts";
+import { buildSegment } from "./pack_format.ts";
+import { RefView } from "./ref_view.ts";
+import { applyChanges, type Change, normalizePath, type TreeIo } from "./tree_edit.ts";
+
+/** One live ref of the trunk, with who moved it last (from the ref log). */
+export interface RefInfo {
+  /** Full name: `refs/heads/main`, `refs/tags/v1`. */
+  name: string;
+  /** The object it points at (a tag object for annotated tags). */
+  oid: string;
+  /** The writer of its latest ref entry. */
+  writer: string;
+  /** When that entry was written (ISO 8601). */
+  time: string;
+  /** The entry's sequence number: how many times the ref has moved. */
+  seq: number;
+}
+
+/** One entry of a directory listing. */
+export interface ListEntry {
+  /** Path from the repository root. */
+  path: string;
+  /** The last path component. */
+  name: string;
+  /** What the entry is. */
+  type: "file" | "dir" | "symlink" | "submodule";
+  /** Git's octal mode: `100644`, `100755`, `120000`, `40000`, `160000`. */
+  mode: string;
+  /** The blob, tree or (submodule) commit id. */
+  oid: string;
+}
+
+/** What `commit()` records. */
+export interface CommitOptions {
+  /** The commit message. */
+  message: string;
+  /** Branch to commit to (short or full name); default the trunk's HEAD branch. */
+  branch?: string;
+  /** Where a new branch starts (ref or commit id); default the HEAD branch. */
+  from?: string;
+  /** Author and committer of this commit (default the `author` given to `open`). */
+  author?: { name: string; email: string };
+  /** Commit even when the staged changes leave the tree as it was. */
+  allowEmpty?: boolean;
+}
+
+/** A local commit just made. */
+export interface CommitResult {
+  /** The new commit's id (it changes if `pull()` rebases it). */
+  oid: string;
+  /** Full branch name. */
+  branch: string;
+  /** Its parent (none for the first commit of an empty trunk). */
+  parents: string[];
+}
+
+/** A branch `push()` moved. */
+export interface PushResult {
+  /** Short branch name. */
+  branch: string;
+  /** The commit the branch now points at. */
+  oid: string;
+  /** The segment written (absent when nothing new had to be uploaded). */
+  segment?: string;
+}
+
+/** Another writer moved the branch first; `pull()` rebases local commits, then `push()` again. */
+export class ConflictError extends TrunkError {
+  /** `branches`: the short names of the branches that were not pushed. */
+  constructor(message: string, readonly branches: string[]) {
+    super(message, "conflict");
+    this.name = "ConflictError";
+  }
+}
+
+interface LocalCommit {
+  oid: string;
+  changes: Map<string, Change>;
+  message: string;
+  author: Signature;
+  committer: Signature;
+}
+
+interface Pending {
+  /** The ref entry the first local commit was made on (null: the branch did not exist). */
+  base: RefEntry | null;
+  /** The commit the first local commit builds on (null: a root commit). */
+  baseOid: string | null;
+  commits: LocalCommit[];
+}
+
+export type { OpenOptions };
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+const HEX_RE = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
+
+/**
+ * A trunk opened by a program. Open with {@link Trunk.open}; close with `close()` or
+ * `await using`.
+ *
+ * @example Read a file, commit a change, publish it
+ * ```ts
+ * import { Trunk } from "./mod.ts";
+ * await using trunk = await Trunk.open({ backend: "s3://company-code", name: "lazy-lms" });
+ * await trunk.pull();
+ * const readme = await trunk.readText("README.md");
+ * trunk.write("notes/todo.md", "ship it\n");
+ * await trunk.commit({ message: "agent: notes", branch: "agent/42" });
+ * await trunk.push();
+ * ```
+ */
+export class Trunk {
+  #core: CoreTrunk;
+  #reader: ObjectReader;
+  #refs: RefView;
+  #staged = new Map<string, Change>();
+  #pending = new Map<string, Pending>();
+  #db: LocalDb | null;
+  #ownsStore: boolean;
+  #author?: { name: string; email: string };
+  #closed = false;
+
+  private constructor(
+    core: CoreTrunk,
+    reader: ObjectReader,
+    db: LocalDb | null,
+    ownsStore: boolean,
+    author?: { name: string; email: string },
+  ) {
+    this.#core = core;
+    this.#reader = reader;
+    this.#refs = new RefView(core.store, core.cache, core.id);
+    reader.relist = async () => reader.setSegments(await core.segments());
+    this.#db = db;
+    this.#ownsStore = ownsStore;
+    this.#author = author;
+  }
+
+  /**
+   * Open a trunk by URL (`url`), or by storage root and name (`backend` + `name`), or an
+   * open `store`. Costs one read of trunk.json (none when cached in `cacheDir`).
+   */
+  static async open(opts: OpenOptions): Promise<Trunk> {
+    let store = opts.store;
+    const owns = !store;
+    let db: LocalDb | null = null;
+    let settings = opts.settings ?? {};
+    let url = opts.url;
+    if (opts.database) {
+      const found = await openDatabase(opts.database, opts.storage);
+      db = found.db;
+      url ??= found.url;
+      settings = { ...found.settings, ...settings };
+    }
+    if (!store) {
+      try {
+        store = await openMirrored(trunkUrlOf(opts, url), settings, db);
+      } catch (e) {
+        db?.close();
+        throw e;
+      }
+    }
+    try {
+      if (opts.cacheDir && !db) {
+        await Deno.mkdir(opts.cacheDir, { recursive: true });
+        db = new LocalDb(`${opts.cacheDir}/cache.sqlite`);
+      }
+      const cache: TrunkCache = db ?? new MemoryCache();
+      const writer = opts.writer ?? defaultWriter();
+      const core = opts.create
+        ? await CoreTrunk.openOrCreate(store, cache, writer, opts.objectFormat ?? "sha1")
+        : await CoreTrunk.open(store, cache, writer);
+      const reader = new ObjectReader(store, core.meta.objectFormat, core.id, {
+        ...opts.reads,
+        cacheDir: opts.cacheDir ? `${opts.cacheDir}/segments` : undefined,
+      });
+      return new Trunk(core, reader, db, owns, opts.author);
+    } catch (e) {
+      db?.close();
+      if (owns) await store.close();
+      throw e;
+    }
+  }
+
+  /** Where the trunk is (no secrets). */
+  get location(): string {
+    return this.#core.store.location;
+  }
+
+  /** The trunk's id (from trunk.json). */
+  get id(): string {
+    return this.#core.id;
+  }
+
+  /** `sha1` or `sha256`: the object ids this trunk holds. */
+  get objectFormat(): ObjectFormat {
+    return this.#core.meta.objectFormat;
+  }
+
+  /** What object reads downloaded so far (indexes, packs, ranges, large blobs). */
+  get stats(): ReadStats {
+    return { ...this.#reader.stats };
+  }
+
+  #zero(): string {
+    return "0".repeat(this.objectFormat === "sha256" ? 64 : 40);
+  }
+
+  #open(): void {
+    if (this.#closed) throw new TrunkError("this Trunk is closed", "bad-input");
+  }
+
+  /**
+   * See what moved: one list of refs and one of segments (entries are fetched when a
+   * call needs them). Local commits on a branch another writer moved are rebased onto
+   * it; a rebase that would overwrite a path the other writer also changed throws
+   * {@link ConflictError} and changes nothing.
+   */
+  async pull(): Promise<{ rebased: string[] }> {
+    this.#open();
+    // Both lists at once. A ref whose segment the segment list missed (it raced a
+    // push) is still read correctly: an object in no listed segment re-lists them.
+    const [, segments] = await Promise.all([this.#refs.refresh(), this.#core.segments()]);
+    this.#reader.setSegments(segments);
+    const rebased: string[] = [];
+    const plans: [string, Pending][] = [];
+    // Every branch is rebased before any is replaced: a conflict changes nothing.
+    for (const [ref, p] of this.#pending) {
+      const now = await this.#refs.entry(ref);
+      if ((now?.seq ?? 0) === (p.base?.seq ?? 0)) continue;
+      plans.push([ref, await this.#rebase(ref, p, now)]);
+    }
+    for (const [ref, p] of plans) {
+      this.#pending.set(ref, p);
+      rebased.push(shortRef(ref));
+    }
+    return { rebased };
+  }
+
+  async #listed(): Promise<RefView> {
+    if (!this.#refs.listed) await this.pull();
+    return this.#refs;
+  }
+
+  /** Live refs (branches, tags, others), sorted by name; HEAD is `head()`. */
+  async refs(): Promise<RefInfo[]> {
+    const all = await (await this.#listed()).all();
+    return [...all.values()].filter((e) => e.ref !== "HEAD" && !isDeleted(e))
+      .map((e) => ({ name: e.ref, oid: e.new, writer: e.writer, time: e.time, seq: e.seq }))
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  /** Branch names (without `refs/heads/`), local unpushed branches included. */
+  async branches(): Promise<string[]> {
+    const names = new Set(
+      (await this.refs()).filter((r) => r.name.startsWith("refs/heads/"))
+        .map((r) => shortRef(r.name)),
+    );
+    for (const ref of this.#pending.keys()) names.add(shortRef(ref));
+    return [...names].sort();
+  }
+
+  /** Tag names (without `refs/tags/`). */
+  async tags(): Promise<string[]> {
+    return (await this.refs()).filter((r) => r.name.startsWith("refs/tags/"))
+      .map((r) => shortRef(r.name));
+  }
+
+  /** The branch HEAD names (short), as `git clone` would check out; null in an empty trunk. */
+  async head(): Promise<string | null> {
+    const refs = await this.#listed();
+    // The likely answers are fetched together: one round trip, not three.
+    const [head] = await Promise.all(
+      ["HEAD", "refs/heads/main", "refs/heads/master"].map((r) => refs.entry(r)),
+    );
+    const named = head?.symref;
+    if (named && (await refs.live(named))) return shortRef(named);
+    for (const c of ["refs/heads/main", "refs/heads/master"]) {
+      if (await refs.live(c)) return shortRef(c);
+    }
+    const all = await refs.all();
+    const first = [...all.values()].filter((e) => e.ref.startsWith("refs/heads/") && !isDeleted(e))
+      .map((e) => e.ref).sort()[0];
+    if (first) return shortRef(first);
+    const local = [...this.#pending.keys()].sort()[0];
+    return local ? shortRef(local) : null;
+  }
+
+  /** Full ref name and value of a branch/tag/ref name, local commits first; null if none. */
+  async #findRef(rev: string): Promise<{ ref: string; oid: string; entry?: RefEntry } | null> {
+    const refs = await this.#listed();
+    const names = rev === "HEAD"
+      ? [branchRef((await this.head()) ?? "main")]
+      : rev.startsWith("refs/")
+      ? [rev]
+      : [`refs/heads/${rev}`, `refs/tags/${rev}`, `refs/${rev}`];
+    for (const ref of names) {
+      const p = this.#pending.get(ref);
+      if (p) return { ref, oid: p.commits[p.commits.length - 1].oid };
+      const e = await refs.live(ref);
+      if (e) return { ref, oid: e.new, entry: e };
+    }
+    return null;
+  }
+
+  /**
+   * The commit id a revision names: a branch, tag or full ref name, `HEAD`, or a commit
+   * id. Annotated tags are peeled.
+   */
+  async resolve(rev = "HEAD"): Promise<string> {
+    this.#open();
+    const found = await this.#findRef(rev);
+    let oid: string;
+    let hint: string[] = [];
+    if (found) {
+      oid = found.oid;
+      hint = found.entry?.segments ?? [];
+    } else if (HEX_RE.test(rev)) oid = rev;
+    else {
+      const branches = await this.branches();
+      throw new TrunkError(
+        `no branch, tag or ref named ${JSON.stringify(rev)} in ${this.location}${
+          branches.length ? ` (branches: ${branches.slice(0, 10).join(", ")})` : " (it is empty)"
+        }`,
+        "not-found",
+      );
+    }
+    for (let i = 0; i < 10; i++) {
+      const obj = await this.#reader.read(oid, hint);
+      if (obj.type === "commit") return oid;
+      if (obj.type !== "tag") {
+        throw new TrunkError(`${rev} names a ${obj.type}, not a commit`, "bad-input");
+      }
+      oid = parseTag(oid, obj.data).object;
+    }
+    throw new TrunkError(`${rev}: tag chain too long`, "corrupt");
+  }
+
+  async #object(oid: string, want: GitObject["type"], sequential = false): Promise<GitObject> {
+    const obj = await this.#reader.read(oid, [], sequential);
+    if (obj.type !== want) {
+      throw new TrunkError(`object ${oid} is a ${obj.type}, expected a ${want}`, "corrupt");
+    }
+    return obj;
+  }
+
+  /** A commit by revision (default HEAD). */
+  async readCommit(rev = "HEAD"): Promise<Commit> {
+    const oid = await this.resolve(rev);
+    return parseCommit(oid, (await this.#object(oid, "commit")).data);
+  }
+
+  async #tree(oid: string, sequential = false): Promise<TreeEntry[]> {
+    return parseTree(oid, (await this.#object(oid, "tree", sequential)).data, this.objectFormat);
+  }
+
+  /** The tree entry at `path` of commit `commitOid`'s tree; null when absent. */
+  async #entryAt(treeOid: string, path: string): Promise<TreeEntry | null> {
+    if (path === "") return { mode: "40000", name: "", oid: treeOid, type: "tree" };
+    let cur: TreeEntry = { mode: "40000", name: "", oid: treeOid, type: "tree" };
+    for (const part of path.split("/")) {
+      if (cur.type !== "tree") return null;
+      const next = (await this.#tree(cur.oid)).find((e) => e.name === part);
+      if (!next) return null;
+      cur = next;
+    }
+    return cur;
+  }
+
+  /** A file's bytes at a revision (default HEAD). Large blobs are reassembled and verified. */
+  async read(path: string, opts: { ref?: string } = {}): Promise<Uint8Array> {
+    const p = normalizePath(path);
+    const commit = await this.readCommit(opts.ref);
+    const e = await this.#entryAt(commit.tree, p);
+    const at = `${opts.ref ?? "HEAD"} (${commit.oid.slice(0, 12)})`;
+    if (!e) throw new TrunkError(`${p} does not exist at ${at}`, "not-found");
+    if (e.type !== "blob") {
+      throw new TrunkError(
+        `${p} is a ${e.type === "tree" ? "directory" : "submodule"} at ${at}; use list()`,
+        "bad-input",
+      );
+    }
+    return (await this.#object(e.oid, "blob")).data;
+  }
+
+  /**
+   * A file as a stream, for files too large to hold in memory: a large blob is
+   * streamed chunk by chunk (each verified before it is delivered; the whole blob's id
+   * is checked at the end, erroring the stream on a mismatch).
+   */
+  async readStream(path: string, opts: { ref?: string } = {}): Promise<ReadableStream<Uint8Array>> {
+    const p = normalizePath(path);
+    const commit = await this.readCommit(opts.ref);
+    const e = await this.#entryAt(commit.tree, p);
+    const at = `${opts.ref ?? "HEAD"} (${commit.oid.slice(0, 12)})`;
+    if (!e) throw new TrunkError(`${p} does not exist at ${at}`, "not-found");
+    if (e.type !== "blob") throw new TrunkError(`${p} is not a file at ${at}`, "bad-input");
+    return await this.#reader.stream(e.oid);
+  }
+
+  /** A file as UTF-8 text. */
+  async readText(path: string, opts: { ref?: string } = {}): Promise<string> {
+    return dec.decode(await this.read(path, opts));
+  }
+
+  /** True when `path` is a file or directory at the revision. */
+  async exists(path: string, opts: { ref?: string } = {}): Promise<boolean> {
+    const commit = await this.readCommit(opts.ref);
+    return (await this.#entryAt(commit.tree, normalizePath(path, true))) !== null;
+  }
+
+  /** Entries of a directory (default the root) at a revision; `recursive` lists files below. */
+  async list(dir = "", opts: { ref?: string; recursive?: boolean } = {}): Promise<ListEntry[]> {
+    const p = normalizePath(dir, true);
+    const commit = await this.readCommit(opts.ref);
+    const e = await this.#entryAt(commit.tree, p);
+    if (!e) throw new TrunkError(`${p} does not exist at ${opts.ref ?? "HEAD"}`, "not-found");
+    if (e.type !== "tree") throw new TrunkError(`${p} is not a directory`, "bad-input");
+    const out: ListEntry[] = [];
+    const walk = async (treeOid: string, prefix: string) => {
+      for (const te of await this.#tree(treeOid, opts.recursive)) {
+        const path = prefix ? `${prefix}/${te.name}` : te.name;
+        const type = te.type === "tree"
+          ? "dir"
+          : te.type === "commit"
+          ? "submodule"
+          : te.mode === "120000"
+          ? "symlink"
+          : "file";
+        if (opts.recursive && te.type === "tree") await walk(te.oid, path);
+        else out.push({ path, name: te.name, type, mode: te.mode, oid: te.oid });
+      }
+    };
+    await walk(e.oid, p);
+    return out;
+  }
+
+  /**
+   * Commits reachable from a revision, newest first (by committer time, as `git log`).
+   * With `path`, only commits that changed it, with git's default history
+   * simplification: a commit identical at `path` to one of its parents is skipped and
+   * only that parent is followed.
+   */
+  async log(opts: { ref?: string; limit?: number; path?: string } = {}): Promise<Commit[]> {
+    const limit = opts.limit ?? 50;
+    const path = opts.path !== undefined ? normalizePath(opts.path) : undefined;
+    const commitOf = async (oid: string) =>
+      parseCommit(oid, (await this.#object(oid, "commit", true)).data);
+    const at = async (c: Commit) =>
+      path === undefined ? undefined : (await this.#entryAt(c.tree, path))?.oid;
+    const start = await this.readCommit(opts.ref);
+    const queue: Commit[] = [start];
+    const seen = new Set([start.oid]);
+    const out: Commit[] = [];
+    while (queue.length && out.length < limit) {
+      queue.sort((a, b) => b.committer.timestamp - a.committer.timestamp);
+      const c = queue.shift()!;
+      let follow = await Promise.all(c.parents.map(commitOf));
+      let show = true;
+      if (path !== undefined) {
+        const mine = await at(c);
+        let same: Commit | undefined;
+        for (const p of follow) {
+          if ((await at(p)) === mine) {
+            same = p;
+            break;
+          }
+        }
+        if (same) {
+          show = false;
+          follow = [same];
+        } else if (follow.length === 0 && mine === undefined) show = false;
+      }
+      for (const p of follow) {
+        if (!seen.has(p.oid)) {
+          seen.add(p.oid);
+          queue.push(p);
+        }
+      }
+      if (show) out.push(c);
+    }
+    return out;
+  }
+
+  /** Stage a file for the next commit (text is written as UTF-8). */
+  write(
+    path: string,
+    content: string | Uint8Array,
+    opts: { executable?: boolean; symlink?: boolean } = {},
+  ): void {
+    this.#open();
+    const data = typeof content === "string" ? enc.encode(content) : content;
+    const mode = opts.symlink ? "120000" : opts.executable ? "100755" : "100644";
+    this.#staged.set(normalizePath(path), { data, mode });
+  }
+
+  /** Stage the removal of a file (or of a directory and everything below it). */
+  remove(path: string): void {
+    this.#open();
+    this.#staged.set(normalizePath(path), null);
+  }
+
+  /** Staged paths: `write` or `remove`, not yet committed. */
+  staged(): { path: string; action: "write" | "remove" }[] {
+    return [...this.#staged].map(([path, c]) => ({ path, action: c ? "write" : "remove" }));
+  }
+
+  /** Pending commits per branch, not yet pushed. */
+  unpushed(): { branch: string; commits: string[] }[] {
+    return [...this.#pending].map(([ref, p]) => ({
+      branch: shortRef(ref),
+      commits: p.commits.map((c) => c.oid),
+    }));
+  }
+
+  #treeIo(): TreeIo {
+    return {
+      format: this.objectFormat,
+      readTree: (oid) => this.#tree(oid),
+      store: (obj) => {
+        const oid = objectId(this.objectFormat, obj.type, obj.data);
+        this.#reader.local.set(oid, obj);
+        return oid;
+      },
+    };
+  }
+
+  /** Expand a removal of a directory into removals of the paths below it. */
+  async #expand(
+    treeOid: string | null,
+    changes: Map<string, Change>,
+  ): Promise<Map<string, Change>> {
+    const out = new Map<string, Change>();
+    for (const [path, c] of changes) {
+      const e = c === null && treeOid ? await this.#entryAt(treeOid, path) : null;
+      if (e?.type === "tree") {
+        const walk = async (oid: string, prefix: string) => {
+          for (const te of await this.#tree(oid)) {
+            if (te.type === "tree") await walk(te.oid, `${prefix}/${te.name}`);
+            else out.set(`${prefix}/${te.name}`, null);
+          }
+        };
+        await walk(e.oid, path);
+      } else out.set(path, c);
+    }
+    return out;
+  }
+
+  #signature(who?: { name: string; email: string }): Signature {
+    const w = who ?? this.#author ?? {
+      name: envGet("GIT_AUTHOR_NAME") ?? "trunks",
+      email: envGet("GIT_AUTHOR_EMAIL") ?? this.#core.writer.replace(/ \(sdk\)$/, ""),
+    };
+    return {
+      name: w.name.replace(/[<>\n]/g, ""),
+      email: w.email.replace(/[<>\n]/g, ""),
+      timestamp: Math.floor(Date.now() / 1000),
+      timezoneOffset: -new Date().getTimezoneOffset(),
+    };
+  }
+
+  async #makeCommit(
+    parent: string | null,
+    changes: Map<string, Change>,
+    message: string,
+    author: Signature,
+    committer: Signature,
+  ): Promise<{ oid: string; tree: string; parentTree: string | null }> {
+    const parentTree = parent ? (await this.readCommit(parent)).tree : null;
+    const tree = (await applyChanges(this.#treeIo(), parentTree, changes))!;
+    const data = encodeCommit({
+      tree,
+      parents: parent ? [parent] : [],
+      author,
+      committer,
+      message,
+    });
+    const oid = this.#treeIo().store({ type: "commit", data });
+    return { oid, tree, parentTree };
+  }
+
+  /**
+   * Commit the staged changes to a branch, locally: `push()` publishes. A branch that
+   * does not exist yet starts at `from` (default the HEAD branch; a root commit in an
+   * empty trunk).
+   */
+  async commit(opts: CommitOptions): Promise<CommitResult> {
+    this.#open();
+    if (!opts.message?.trim()) throw new TrunkError("commit needs a message", "bad-input");
+    const ref = branchRef(opts.branch ?? (await this.head()) ?? "main");
+    if (this.#staged.size === 0 && !opts.allowEmpty) {
+      throw new TrunkError("nothing to commit: write() or remove() something first", "bad-input");
+    }
+    let pending = this.#pending.get(ref);
+    let parent: string | null;
+    if (pending) parent = pending.commits[pending.commits.length - 1].oid;
+    else {
+      const entry = await (await this.#listed()).entry(ref);
+      if (entry && !isDeleted(entry)) parent = entry.new;
+      else if (opts.from) parent = await this.resolve(opts.from);
+      else parent = (await this.head()) ? await this.resolve("HEAD") : null;
+      pending = { base: entry, baseOid: parent, commits: [] };
+    }
+    const changes = await this.#expand(
+      parent ? (await this.readCommit(parent)).tree : null,
+      this.#staged,
+    );
+    const author = this.#signature(opts.author);
+    const committer = this.#signature(opts.author);
+    const made = await this.#makeCommit(parent, changes, opts.message, author, committer);
+    if (made.tree === made.parentTree && !opts.allowEmpty) {
+      throw new TrunkError("nothing to commit: the staged changes match the branch", "bad-input");
+    }
+    pending.commits.push({ oid: made.oid, changes, message: opts.message, author, committer });
+    this.#pending.set(ref, pending);
+    this.#staged.clear();
+    return { oid: made.oid, branch: ref, parents: parent ? [parent] : [] };
+  }
+
+  /** Drop unpushed commits of a branch (all branches when omitted) and staged changes. */
+  discard(branch?: string): void {
+    if (branch === undefined) this.#pending.clear();
+    else this.#pending.delete(branchRef(branch));
+    this.#staged.clear();
+  }
+
+  /** Re-apply a branch's local commits on top of its new remote value. */
+  async #rebase(ref: string, p: Pending, now: RefEntry | null): Promise<Pending> {
+    const tip = now && !isDeleted(now) ? now.new : null;
+    // Unchanged, or deleted meanwhile: the local commits stand as they are (and a push
+    // re-creates the branch).
+    if (tip === p.baseOid || tip === null) return { ...p, base: now };
+    const touched = new Set<string>();
+    for (const c of p.commits) for (const path of c.changes.keys()) touched.add(path);
+    if (tip) {
+      const oldTree = p.baseOid ? (await this.readCommit(p.baseOid)).tree : null;
+      const newTree = (await this.readCommit(tip)).tree;
+      const clashes: string[] = [];
+      for (const path of touched) {
+        const before = oldTree ? (await this.#entryAt(oldTree, path))?.oid : undefined;
+        const after = (await this.#entryAt(newTree, path))?.oid;
+        if (before !== after) clashes.push(path);
+      }
+      if (clashes.length) {
+        throw new ConflictError(
+          `cannot rebase ${shortRef(ref)}: ${now!.writer} also changed ${
+            clashes.slice(0, 5).join(", ")
+          }${clashes.length > 5 ? ", ..." : ""}; discard("${
+            shortRef(ref)
+          }") and redo the change on the new tip`,
+          [shortRef(ref)],
+        );
+      }
+    }
+    let parent = tip;
+    const commits: LocalCommit[] = [];
+    for (const c of p.commits) {
+      const made = await this.#makeCommit(parent, c.changes, c.message, c.author, c.committer);
+      commits.push({ ...c, oid: made.oid });
+      parent = made.oid;
+    }
+    return { base: now, baseOid: tip, commits };
+  }
+
+  /** Local objects a branch's pending commits need, in pack order (commits, trees, blobs). */
+  #collect(p: Pending, into: Map<string, GitObject>): void {
+    const local = this.#reader.local;
+    const visit = (oid: string) => {
+      const obj = local.get(oid);
+      if (!obj || into.has(oid)) return;
+      into.set(oid, obj);
+      if (obj.type === "commit") {
+        const c = parseCommit(oid, obj.data);
+        visit(c.tree);
+        for (const parent of c.parents) visit(parent);
+      } else if (obj.type === "tree") {
+        for (const e of parseTree(oid, obj.data, this.objectFormat)) visit(e.oid);
+      }
+    };
+    visit(p.commits[p.commits.length - 1].oid);
+  }
+
+  /**
+   * Publish local commits: one segment with every new object, then one compare-and-swap
+   * ref entry per branch, as `git push` does. A branch another writer moved meanwhile
+   * is not touched and throws {@link ConflictError} (after the other branches are
+   * pushed); `pull()` rebases, then `push()` again.
+   */
+  async push(): Promise<PushResult[]> {
+    this.#open();
+    if (this.#pending.size === 0) return [];
+    const refs = await this.#listed();
+    const hadHead = (await refs.entry("HEAD")) !== null;
+    const objects = new Map<string, GitObject>();
+    for (const p of this.#pending.values()) this.#collect(p, objects);
+    let segment: string | undefined;
+    let idx: Uint8Array | undefined;
+    let packSize = 0;
+    if (objects.size) {
+      const built = buildSegment([...objects.values()], this.objectFormat);
+      await this.#core.putSegment(built.id, built.pack, built.idx);
+      faultPoint("sdk:push-after-segment");
+      segment = built.id;
+      idx = built.idx;
+      packSize = built.pack.byteLength;
+    }
+    const results: PushResult[] = [];
+    const conflicts: string[] = [];
+    for (const [ref, p] of [...this.#pending]) {
+      faultPoint("sdk:push-between-refs");
+      const tip = p.commits[p.commits.length - 1].oid;
+      const r = await this.#core.updateRef({
+        ref,
+        new: tip,
+        base: p.base,
+        segments: segment ? [segment] : [],
+      });
+      if (r.ok) refs.wrote(r.entry);
+      else if (r.winner) refs.wrote(r.winner);
+      const won = r.ok || (r.winner && r.winner.new === tip && !r.winner.symref);
+      if (won) {
+        this.#pending.delete(ref);
+        results.push({ branch: shortRef(ref), oid: tip, segment });
+        continue;
+      }
+      const w = r.ok ? null : r.winner;
+      conflicts.push(
+        `${shortRef(ref)} (now ${
+          w ? `${w.new.slice(0, 12)} by ${w.writer} at ${w.time}` : "moved"
+        })`,
+      );
+    }
+    if (results.length && !hadHead) await this.#setInitialHead(results);
+    if (segment && idx && this.#pending.size === 0) {
+      // Everything is published: reads find these objects in the segment from now on.
+      this.#reader.addSegment({
+        id: segment,
+        packSize,
+        idxSize: idx.byteLength,
+        modified: new Date(),
+      }, idx);
+      this.#reader.local.clear();
+    }
+    if (conflicts.length) {
+      throw new ConflictError(
+        `push rejected, another writer moved ${
+          conflicts.join(", ")
+        } first; call pull() to rebase your commits onto it, then push() again`,
+        conflicts.map((c) => c.split(" ")[0]),
+      );
+    }
+    return results;
+  }
+
+  async #setInitialHead(pushed: PushResult[]): Promise<void> {
+    const names = pushed.map((r) => `refs/heads/${r.branch}`);
+    const target = ["refs/heads/main", "refs/heads/master"].find((r) => names.includes(r)) ??
+      names.sort()[0];
+    // Losing this race is fine: someone else chose HEAD first.
+    const r = await this.#core.updateRef({
+      ref: "HEAD",
+      new: this.#zero(),
+      symref: target,
+      base: null,
+      segments: [],
+    });
+    if (r.ok) this.#refs.wrote(r.entry);
+    else if (r.winner) this.#refs.wrote(r.winner);
+  }
+
+  /** Release the store's connections and the cache database. Unpushed work is dropped. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#db?.close();
+    if (this.#ownsStore) await this.#core.store.close();
+  }
+
+  /** For `await using`: the same as `close()`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
+
+/**
+ * The trunk's storages as one Store: with mirrors (saved in `database`, or named by the
+ * trunk's storage map) writes go to every storage and reads fail over, as in git pushes.
+ */
+async function openMirrored(url: string, settings: Settings, db: LocalDb | null): Promise<Store> {
+  if (!db) {
+    // Settings given here are for this URL; the map (if any) adds the mirrors.
+    const plain = await openStore(url, settings);
+    const map = await readLatestMap(plain).catch(() => null);
+    if (!map || map.map.storages.length < 2) return plain;
+    await plain.close();
+  }
+  const resolved = await resolveStorages(url, db, db ?? new MemoryCache(), {
+    freshMap: true,
+    settings,
+  });
+  if (resolved.members.length < 2) return resolved.members[0].store;
+  return new MirroredStore(resolved.members, { notice: (m) => console.error(m) });
+}

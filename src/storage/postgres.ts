@@ -1,0 +1,775 @@
+/**
+ * PostgreSQL over `npm:pg`. One table set per schema, shared by every trunk in the
+ * database: `trunks_objects` holds one row per key (small values inline), large values
+ * are split into `trunks_parts` rows of bounded size, written before the object row so
+ * a reader never sees a partial object. `create` is `INSERT ... ON CONFLICT DO NOTHING`:
+ * the row count says who won. Everything is parameterised; keys sort with `COLLATE "C"`
+ * (byte order).
+ */
+import pg from "pg";
+import { Buffer } from "node:buffer";
+import { isIP } from "node:net";
+import { equalBytes, fixedParts } from "./bytes.ts";
+import { countBytes, countRequest } from "./metrics.ts";
+import { type Env, type PgConfig, resolvePgConfig } from "./postgres_config.ts";
+import type { Settings } from "./registry.ts";
+import { backoffMs, DEFAULT_RETRY, type RetryPolicy, sleep } from "./retry.ts";
+import {
+  assertKey,
+  type Capabilities,
+  getBytes,
+  type ListEntry,
+  type PutData,
+  type Range,
+  type Store,
+  StoreError,
+} from "./store.ts";
+
+/** Values up to this size are stored inline; larger ones in parts of this size. */
+export const PART_SIZE = 4 * 1024 * 1024;
+/** Parts written concurrently by one put (memory: about this many parts plus one). */
+const PARTS_IN_FLIGHT = 3;
+const LIST_PAGE = 1000;
+const SCHEMA_VERSION = 1;
+
+// deno-lint-ignore no-explicit-any
+type PgPool = any;
+// deno-lint-ignore no-explicit-any
+type PgClient = any;
+interface PgResult<R> {
+  rows: R[];
+  rowCount: number | null;
+}
+
+/**
+ * Result parsing for these queries: bytea as bytes (hex text decoded natively; pg's
+ * binary result mode decodes rows as UTF-8 and would corrupt them), int8 as a number
+ * (sizes stay far below 2^53), everything else as pg parses it.
+ */
+const textTypes = {
+  getTypeParser(oid: number, format?: string) {
+    if (oid === 17) {
+      return (v: string) => {
+        const b = Buffer.from(v.startsWith("\\x") ? v.slice(2) : v, "hex");
+        return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+      };
+    }
+    if (oid === 20) return (v: string) => Number(v);
+    return pg.types.getTypeParser(oid, format ?? "text");
+  },
+};
+
+/**
+ * Values are read as `encode(..., 'base64')`: a third of the text of bytea's hex form,
+ * decoded natively (the line breaks PostgreSQL adds are skipped by the decoder).
+ */
+function fromBase64(b64: string): Uint8Array {
+  const b = Buffer.from(b64, "base64");
+  return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+}
+
+const NETWORK_CODES = new Set([
+  "ECONNREFUSED",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "EPIPE",
+]);
+
+function errCode(e: unknown): string {
+  return (e && typeof e === "object" && "code" in e ? String((e as { code: unknown }).code) : "");
+}
+
+function errMessage(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+/** The connection broke or the server is going away: worth another try on a new connection. */
+function transient(e: unknown): boolean {
+  const code = errCode(e);
+  if (NETWORK_CODES.has(code)) return true;
+  // 08: connection exception; 57P01-03: shutdown/cannot connect now; 40001/40P01: retry.
+  if (/^08|^57P0[123]$|^40001$|^40P01$/.test(code)) return true;
+  return /Connection terminated|connection timeout|Client has encountered a connection error/i
+    .test(errMessage(e));
+}
+
+export interface PostgresOptions {
+  /** Part size for large values (tests use a small one). */
+  partSize?: number;
+  retry?: RetryPolicy;
+  /** Connections in the pool. */
+  poolSize?: number;
+}
+
+export class PostgresStore implements Store {
+  readonly capabilities: Capabilities;
+  readonly location: string;
+  #cfg: PgConfig;
+  #partSize: number;
+  #retry: RetryPolicy;
+  #poolSize: number;
+  #pool: PgPool | undefined;
+  #tlsOn: boolean;
+  #ready: Promise<void> | undefined;
+  #closed = false;
+  #objects: string;
+  #parts: string;
+
+  constructor(cfg: PgConfig, opts: PostgresOptions = {}) {
+    this.#cfg = cfg;
+    this.#partSize = opts.partSize ?? PART_SIZE;
+    this.#retry = opts.retry ?? { ...DEFAULT_RETRY, attempts: 3 };
+    this.#poolSize = opts.poolSize ?? 8;
+    this.location = cfg.location;
+    this.capabilities = {
+      atomicCreate: true,
+      rangeReads: true,
+      maxObjectSize: this.#partSize * 2 ** 31,
+      parallelism: this.#poolSize,
+    };
+    this.#objects = `"${cfg.schema}".trunks_objects`;
+    this.#parts = `"${cfg.schema}".trunks_parts`;
+    // libpq's `allow` starts without TLS, `prefer` with it; both fall back once.
+    this.#tlsOn = cfg.sslmode !== "disable" && cfg.sslmode !== "allow";
+  }
+
+  #newPool(): PgPool {
+    const c = this.#cfg;
+    const pool = new pg.Pool({
+      host: c.host,
+      port: c.port,
+      user: c.user,
+      database: c.database,
+      password: c.password ?? "",
+      ssl: this.#tlsOn ? this.#tlsOptions() : false,
+      max: this.#poolSize,
+      idleTimeoutMillis: 10_000,
+      connectionTimeoutMillis: c.connectTimeoutMs,
+      statement_timeout: c.statementTimeoutMs,
+      // Client side too: a server that stops answering must not hang a push forever.
+      query_timeout: c.statementTimeoutMs + 30_000,
+      application_name: c.applicationName,
+      keepAlive: true,
+      allowExitOnIdle: true,
+    });
+    // An idle connection dropped by the server: the next query opens a new one.
+    pool.on("error", () => {});
+    return pool;
+  }
+
+  #tlsOptions(): Record<string, unknown> {
+    const c = this.#cfg;
+    const read = (p?: string) => p ? Deno.readTextFileSync(p) : undefined;
+    const verify = c.sslmode === "verify-ca" || c.sslmode === "verify-full";
+    let ca: string | undefined;
+    try {
+      ca = read(c.sslrootcert ?? (verify ? `${Deno.env.get("HOME")}/.postgresql/root.crt` : ""));
+    } catch (e) {
+      if (c.sslrootcert) {
+        throw new StoreError(
+          `postgres: cannot read sslrootcert ${c.sslrootcert}: ${errMessage(e)}`,
+          "invalid-key",
+        );
+      }
+    }
+    return {
+      rejectUnauthorized: verify,
+      ca,
+      cert: read(c.sslcert),
+      key: read(c.sslkey),
+      ...(c.sslmode === "verify-ca" ? { checkServerIdentity: () => undefined } : {}),
+      // SNI names a host; an IP address (or a socket) has none to send.
+      ...(c.host.startsWith("/") || isIP(c.host) ? {} : { servername: c.host }),
+    };
+  }
+
+  /** Connect, settle TLS, create or check the schema. Memoised; retried after a failure. */
+  #init(): Promise<void> {
+    if (this.#closed) return Promise.reject(new StoreError("postgres: store is closed", "io"));
+    return this.#ready ??= this.#setup().catch((e) => {
+      this.#ready = undefined;
+      throw e;
+    });
+  }
+
+  async #setup(): Promise<void> {
+    this.#pool ??= this.#newPool();
+    try {
+      await this.#checkSchema();
+    } catch (e) {
+      const msg = errMessage(e);
+      const fallback = (this.#cfg.sslmode === "prefer" && /does not support SSL/i.test(msg)) ||
+        (this.#cfg.sslmode === "allow" && errCode(e) === "28000" && /no encryption/i.test(msg));
+      if (!fallback) throw this.#wrap(e, "connect", "");
+      const old = this.#pool;
+      this.#tlsOn = !this.#tlsOn;
+      this.#pool = this.#newPool();
+      await old.end().catch(() => {});
+      await this.#checkSchema().catch((e) => {
+        throw this.#wrap(e, "connect", "");
+      });
+    }
+  }
+
+  async #checkSchema(): Promise<void> {
+    const s = this.#cfg.schema;
+    let version: number | undefined;
+    try {
+      const r = await this.#raw<{ v: number | null }>(
+        `SELECT max(version) AS v FROM "${s}".trunks_schema`,
+        [],
+      );
+      version = r.rows[0]?.v ?? undefined;
+    } catch (e) {
+      // 42P01 undefined table, 3F000 undefined schema: first use of this database.
+      if (!["42P01", "3F000"].includes(errCode(e))) throw e;
+    }
+    if (version === undefined || version < SCHEMA_VERSION) await this.#migrate();
+    else if (version > SCHEMA_VERSION) {
+      throw new StoreError(
+        `postgres: the trunks tables in schema "${s}" of ${this.#where()} have format ${version}; ` +
+          `this trunks knows up to ${SCHEMA_VERSION}: upgrade trunks`,
+        "unsupported",
+      );
+    }
+  }
+
+  async #migrate(): Promise<void> {
+    const s = this.#cfg.schema;
+    await this.#tx(async (c) => {
+      // Two first users at once: one creates, the other waits and finds it done.
+      await c.query({
+        text: `SELECT pg_advisory_xact_lock(hashtext($1))::text AS l`,
+        values: [`trunks-schema:${s}`],
+      });
+      if (s !== "public") await c.query(`CREATE SCHEMA IF NOT EXISTS "${s}"`);
+      await c.query(
+        `CREATE TABLE IF NOT EXISTS "${s}".trunks_schema (
+           version int PRIMARY KEY,
+           applied timestamptz NOT NULL DEFAULT now())`,
+      );
+      await c.query(
+        `CREATE TABLE IF NOT EXISTS ${this.#objects} (
+           key text COLLATE "C" PRIMARY KEY,
+           size bigint NOT NULL,
+           part_size int NOT NULL,
+           upload uuid,
+           data bytea,
+           modified timestamptz NOT NULL DEFAULT clock_timestamp())`,
+      );
+      await c.query(
+        `CREATE INDEX IF NOT EXISTS trunks_objects_upload ON ${this.#objects} (upload)
+           WHERE upload IS NOT NULL`,
+      );
+      await c.query(
+        `CREATE TABLE IF NOT EXISTS ${this.#parts} (
+           upload uuid NOT NULL,
+           n int NOT NULL,
+           data bytea NOT NULL,
+           created timestamptz NOT NULL DEFAULT clock_timestamp(),
+           PRIMARY KEY (upload, n))`,
+      );
+      // Packs and chunks are compressed already: skip TOAST compression, keep it out of line.
+      await c.query(`ALTER TABLE ${this.#parts} ALTER COLUMN data SET STORAGE EXTERNAL`);
+      await c.query(`ALTER TABLE ${this.#objects} ALTER COLUMN data SET STORAGE EXTERNAL`);
+      await c.query({
+        text: `INSERT INTO "${s}".trunks_schema (version) VALUES ($1) ON CONFLICT DO NOTHING`,
+        values: [SCHEMA_VERSION],
+      });
+    }).catch((e) => {
+      throw this.#wrap(e, "create the trunks tables in", `schema "${s}"`);
+    });
+  }
+
+  /** One query on the pool (or a transaction's client). */
+  async #raw<R>(text: string, values: unknown[], client?: PgClient): Promise<PgResult<R>> {
+    return await (client ?? this.#pool).query({ text, values, types: textTypes });
+  }
+
+  /** A query after setup, retried on a broken connection when `idempotent`. */
+  async #q<R>(
+    op: string,
+    key: string,
+    text: string,
+    values: unknown[],
+    idempotent = true,
+  ): Promise<PgResult<R>> {
+    await this.#init();
+    for (let attempt = 1;; attempt++) {
+      countRequest("postgres", op);
+      try {
+        return await this.#raw<R>(text, values);
+      } catch (e) {
+        if (!idempotent || !transient(e) || attempt >= this.#retry.attempts) {
+          throw this.#wrap(e, op, key);
+        }
+        await sleep(backoffMs(this.#retry, attempt));
+      }
+    }
+  }
+
+  async #tx<T>(fn: (c: PgClient) => Promise<T>): Promise<T> {
+    const client = await this.#pool.connect();
+    let broken: unknown;
+    try {
+      await client.query("BEGIN");
+      const out = await fn(client);
+      await client.query("COMMIT");
+      return out;
+    } catch (e) {
+      broken = transient(e) ? e : undefined;
+      await client.query("ROLLBACK").catch(() => {});
+      throw e;
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  #key(key: string): string {
+    assertKey(key);
+    return this.#cfg.prefix + key;
+  }
+
+  async get(key: string, range?: Range): Promise<ReadableStream<Uint8Array> | null> {
+    const k = this.#key(key);
+    const offset = range?.offset ?? 0;
+    const want = range?.length ?? Infinity;
+    const r = await this.#q<
+      { size: number; part_size: number; upload: string | null; b64: string | null }
+    >(
+      "get",
+      key,
+      `SELECT size, part_size, upload,
+              CASE WHEN upload IS NULL
+                THEN encode(substring(data FROM $2::int FOR $3::int), 'base64') END AS b64
+         FROM ${this.#objects} WHERE key = $1`,
+      [k, Math.min(offset, 2 ** 31 - 2) + 1, Math.min(want, 2 ** 31 - 1)],
+    );
+    const row = r.rows[0];
+    if (!row) return null;
+    if (row.upload === null) {
+      const bytes = fromBase64(row.b64 ?? "");
+      countBytes("down", bytes.byteLength);
+      return new Blob([bytes as Uint8Array<ArrayBuffer>]).stream();
+    }
+    return this.#partStream(
+      key,
+      row.upload,
+      row.part_size,
+      offset,
+      Math.min(row.size, offset + want),
+    );
+  }
+
+  /** Bytes [start, end) of a value stored in parts, one part in memory (plus one ahead). */
+  #partStream(
+    key: string,
+    upload: string,
+    partSize: number,
+    start: number,
+    end: number,
+  ): ReadableStream<Uint8Array> {
+    let at = start;
+    const fetchPart = async (from: number): Promise<Uint8Array> => {
+      const n = Math.floor(from / partSize);
+      const inPart = from - n * partSize;
+      const len = Math.min(partSize - inPart, end - from);
+      const r = await this.#q<{ b64: string }>(
+        "get-part",
+        key,
+        `SELECT encode(substring(data FROM $3::int FOR $4::int), 'base64') AS b64
+           FROM ${this.#parts} WHERE upload = $1 AND n = $2`,
+        [upload, n, inPart + 1, len],
+      );
+      const b64 = r.rows[0]?.b64;
+      const data = b64 === undefined ? undefined : fromBase64(b64);
+      if (!data || data.byteLength !== len) {
+        throw new StoreError(
+          `postgres: ${key} changed or was deleted while being read (part ${n} of upload ${upload})`,
+          "corrupt",
+        );
+      }
+      countBytes("down", data.byteLength);
+      return data;
+    };
+    let next: Promise<Uint8Array> | undefined;
+    const nextStart = (from: number) => (Math.floor(from / partSize) + 1) * partSize;
+    return new ReadableStream<Uint8Array>({
+      async pull(c) {
+        if (at >= end) {
+          c.close();
+          return;
+        }
+        const current = next ?? fetchPart(at);
+        const following = nextStart(at);
+        next = following < end ? fetchPart(following) : undefined;
+        // Keep the read-ahead from surfacing as an unhandled rejection if the reader stops.
+        next?.catch(() => {});
+        const data = await current;
+        at = following;
+        c.enqueue(data);
+      },
+    });
+  }
+
+  async put(key: string, data: PutData): Promise<void> {
+    const k = this.#key(key);
+    await this.#init();
+    const it = fixedParts(data, this.#partSize);
+    const first = await it.next();
+    const firstPart = first.done ? new Uint8Array() : first.value;
+    const second = first.done ? first : await it.next();
+    if (second.done) {
+      await this.#writeRow("put", key, k, firstPart.byteLength, null, firstPart);
+      return;
+    }
+    const { upload, size } = await this.#writeParts(key, firstPart, second.value, it);
+    try {
+      await this.#writeRow("put", key, k, size, upload, null);
+    } catch (e) {
+      await this.#dropParts(upload);
+      throw e;
+    }
+  }
+
+  /**
+   * Insert the object row; an existing row is replaced (its old parts removed in the
+   * same transaction), as a put on any other backend overwrites.
+   */
+  async #writeRow(
+    op: string,
+    key: string,
+    k: string,
+    size: number,
+    upload: string | null,
+    inline: Uint8Array | null,
+  ): Promise<void> {
+    const values = [k, size, upload ? this.#partSize : 0, upload, inline && Buffer.from(inline)];
+    const insert = `INSERT INTO ${this.#objects} (key, size, part_size, upload, data)
+                      VALUES ($1, $2, $3, $4, $5) ON CONFLICT (key) DO NOTHING`;
+    const r = await this.#q(op, key, insert, values);
+    if (inline) countBytes("up", inline.byteLength);
+    if (r.rowCount === 1) return;
+    for (let attempt = 1;; attempt++) {
+      countRequest("postgres", `${op}-replace`);
+      try {
+        const done = await this.#tx(async (c) => {
+          const old = await this.#raw<{ upload: string | null }>(
+            `SELECT upload FROM ${this.#objects} WHERE key = $1 FOR UPDATE`,
+            [k],
+            c,
+          );
+          if (old.rows.length === 0) {
+            return (await this.#raw(insert, values, c)).rowCount === 1;
+          }
+          await this.#raw(
+            `UPDATE ${this.#objects} SET size = $2, part_size = $3, upload = $4, data = $5,
+                    modified = clock_timestamp() WHERE key = $1`,
+            values,
+            c,
+          );
+          const was = old.rows[0].upload;
+          if (was && was !== upload) {
+            await this.#raw(`DELETE FROM ${this.#parts} WHERE upload = $1`, [was], c);
+          }
+          return true;
+        });
+        if (done) return;
+      } catch (e) {
+        if (!transient(e) || attempt >= this.#retry.attempts) throw this.#wrap(e, op, key);
+        await sleep(backoffMs(this.#retry, attempt));
+      }
+    }
+  }
+
+  /** Parts of a large value under a fresh upload id; none is visible until its row exists. */
+  async #writeParts(
+    key: string,
+    first: Uint8Array,
+    second: Uint8Array,
+    rest: AsyncGenerator<Uint8Array>,
+  ): Promise<{ upload: string; size: number }> {
+    const upload = crypto.randomUUID();
+    const inFlight = new Set<Promise<void>>();
+    let failure: unknown;
+    let n = 0;
+    let size = 0;
+    const send = (part: Uint8Array) => {
+      const values = [upload, n++, Buffer.from(part.buffer, part.byteOffset, part.byteLength)];
+      size += part.byteLength;
+      const p = this.#q(
+        "put-part",
+        key,
+        `INSERT INTO ${this.#parts} (upload, n, data) VALUES ($1, $2, $3)
+           ON CONFLICT (upload, n) DO UPDATE SET data = EXCLUDED.data`,
+        values,
+      ).then(
+        () => countBytes("up", part.byteLength),
+        (e) => {
+          failure ??= e;
+        },
+      ).finally(() => inFlight.delete(p));
+      inFlight.add(p);
+    };
+    try {
+      send(first);
+      send(second);
+      for await (const part of rest) {
+        while (inFlight.size >= PARTS_IN_FLIGHT) await Promise.race(inFlight);
+        if (failure) break;
+        send(part);
+      }
+    } catch (e) {
+      failure ??= e;
+    } finally {
+      await Promise.all(inFlight);
+    }
+    if (failure) {
+      await this.#dropParts(upload);
+      throw failure instanceof StoreError ? failure : this.#wrap(failure, "put", key);
+    }
+    return { upload, size };
+  }
+
+  /**
+   * Remove the parts of an upload that did not become an object. Guarded: when a commit's
+   * answer was lost, the object row may exist after all, and its parts must stay.
+   */
+  async #dropParts(upload: string): Promise<void> {
+    await this.#raw(
+      `DELETE FROM ${this.#parts} WHERE upload = $1
+         AND NOT EXISTS (SELECT 1 FROM ${this.#objects} WHERE upload = $1)`,
+      [upload],
+    ).catch(() => {});
+  }
+
+  async create(key: string, data: Uint8Array): Promise<boolean> {
+    const k = this.#key(key);
+    await this.#init();
+    let upload: string | null = null;
+    if (data.byteLength > this.#partSize) {
+      const it = fixedParts(data, this.#partSize);
+      const a = await it.next();
+      const b = await it.next();
+      upload = (await this.#writeParts(key, a.value!, b.value!, it)).upload;
+    }
+    const values = [
+      k,
+      data.byteLength,
+      upload ? this.#partSize : 0,
+      upload,
+      upload ? null : Buffer.from(data.buffer, data.byteOffset, data.byteLength),
+    ];
+    let mayHaveApplied = false;
+    for (let attempt = 1;; attempt++) {
+      countRequest("postgres", "create");
+      try {
+        const r = await this.#raw(
+          `INSERT INTO ${this.#objects} (key, size, part_size, upload, data)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (key) DO NOTHING`,
+          values,
+        );
+        if (r.rowCount === 1) {
+          countBytes("up", data.byteLength);
+          return true;
+        }
+        if (upload) await this.#dropParts(upload);
+        if (!mayHaveApplied) return false;
+        // An earlier try may have committed and only the answer was lost.
+        if (upload) {
+          const row = await this.#raw<{ upload: string | null }>(
+            `SELECT upload FROM ${this.#objects} WHERE key = $1`,
+            [k],
+          );
+          return row.rows[0]?.upload === upload;
+        }
+        const stored = await getBytes(this, key);
+        return stored !== null && equalBytes(stored, data);
+      } catch (e) {
+        if (!transient(e) || attempt >= this.#retry.attempts) {
+          if (upload) await this.#dropParts(upload);
+          throw this.#wrap(e, "create", key);
+        }
+        mayHaveApplied = true;
+        await sleep(backoffMs(this.#retry, attempt));
+      }
+    }
+  }
+
+  async list(prefix: string, startAfter?: string): Promise<ListEntry[]> {
+    if (prefix) assertKey(prefix.replace(/\/$/, "") || "x");
+    const base = this.#cfg.prefix;
+    const full = base + prefix;
+    // Keys and the URL path end in ASCII, so bumping the last character bounds the range.
+    const upper = full
+      ? full.slice(0, -1) + String.fromCharCode(full.charCodeAt(full.length - 1) + 1)
+      : null;
+    let lower = startAfter !== undefined && base + startAfter >= full ? base + startAfter : full;
+    let inclusive = lower === full && (startAfter === undefined || base + startAfter < full);
+    const out: ListEntry[] = [];
+    for (;;) {
+      const r = await this.#q<{ key: string; size: number; modified: Date }>(
+        "list",
+        prefix || "/",
+        `SELECT key, size, modified FROM ${this.#objects}
+          WHERE key ${inclusive ? ">=" : ">"} $1 ${upper === null ? "" : "AND key < $3"}
+            AND starts_with(key, $2)
+          ORDER BY key LIMIT ${LIST_PAGE}`,
+        upper === null ? [lower, full] : [lower, full, upper],
+      );
+      for (const row of r.rows) {
+        out.push({ key: row.key.slice(base.length), size: row.size, modified: row.modified });
+      }
+      if (r.rows.length < LIST_PAGE) return out;
+      lower = r.rows[r.rows.length - 1].key;
+      inclusive = false;
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    const k = this.#key(key);
+    await this.#q(
+      "delete",
+      key,
+      `WITH gone AS (DELETE FROM ${this.#objects} WHERE key = $1 RETURNING upload)
+       DELETE FROM ${this.#parts} WHERE upload IN (SELECT upload FROM gone WHERE upload IS NOT NULL)`,
+      [k],
+    );
+  }
+
+  /**
+   * Remove parts no object row refers to (a writer that died mid-put), older than
+   * `olderThanMs` so a put in progress is never touched. For GC; returns parts removed.
+   */
+  async sweepStale(olderThanMs: number): Promise<number> {
+    const r = await this.#q(
+      "sweep",
+      "parts",
+      `DELETE FROM ${this.#parts} p
+        WHERE p.created < clock_timestamp() - make_interval(secs => $1::float8)
+          AND NOT EXISTS (SELECT 1 FROM ${this.#objects} o WHERE o.upload = p.upload)`,
+      [olderThanMs / 1000],
+    );
+    return r.rowCount ?? 0;
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    const pool = this.#pool;
+    this.#pool = undefined;
+    await pool?.end().catch(() => {});
+  }
+
+  #where(): string {
+    const c = this.#cfg;
+    const host = c.host.startsWith("/") ? `socket ${c.host}` : `${c.host}:${c.port}`;
+    return `database "${c.database}" at ${host} as user "${c.user}"`;
+  }
+
+  /** One line naming what failed and what to do; never the password. */
+  #wrap(e: unknown, op: string, key: string): Error {
+    if (e instanceof StoreError) return e;
+    const c = this.#cfg;
+    const code = errCode(e);
+    let msg = errMessage(e);
+    // Defence in depth (server messages carry no passwords); a very short one would only mangle text.
+    if (c.password && c.password.length >= 4) msg = msg.replaceAll(c.password, "***");
+    const what = key ? `${op} ${key}` : op;
+    const server = `${c.host}:${c.port}`;
+    if (
+      code === "28P01" ||
+      /password must be a (non-empty )?string|password authentication/i.test(msg)
+    ) {
+      const hint = c.password
+        ? `check the password from ${c.passwordSource}`
+        : "no password was given: set --password (or TRUNKS_STORAGE_<NAME>_PASSWORD), " +
+          "PGPASSWORD, or a ~/.pgpass line";
+      return new StoreError(
+        `postgres: authentication failed for user "${c.user}" at ${server}; ${hint}`,
+        "access-denied",
+        { cause: e },
+      );
+    }
+    if (code === "28000") {
+      return new StoreError(`postgres: ${server} refused the connection: ${msg}`, "access-denied", {
+        cause: e,
+      });
+    }
+    if (code === "3D000") {
+      return new StoreError(
+        `postgres: database "${c.database}" does not exist at ${server}; ` +
+          `create it (createdb ${c.database}) or fix the URL`,
+        "not-found-root",
+        { cause: e },
+      );
+    }
+    if (code === "42501") {
+      return new StoreError(
+        `postgres: permission denied to ${what} in ${this.#where()} (${msg}); ` +
+          (op.startsWith("create the trunks tables")
+            ? `have an owner run: GRANT CREATE ON SCHEMA "${c.schema}" TO "${c.user}", or use ?schema= of your own`
+            : `grant the user SELECT, INSERT, UPDATE, DELETE on "${c.schema}".trunks_objects and trunks_parts`),
+        "access-denied",
+        { cause: e },
+      );
+    }
+    if (code === "57014") {
+      return new StoreError(
+        `postgres: ${what} did not finish within the statement timeout (${
+          c.statementTimeoutMs / 1000
+        }s; ?statement_timeout= to change)`,
+        "io",
+        { cause: e },
+      );
+    }
+    if (/does not support SSL/i.test(msg)) {
+      return new StoreError(
+        `postgres: ${server} does not accept TLS but sslmode=${c.sslmode} requires it`,
+        "unreachable",
+        { cause: e },
+      );
+    }
+    if (NETWORK_CODES.has(code) || transient(e)) {
+      return new StoreError(
+        `postgres: cannot reach ${server} (${
+          code || msg
+        }); check the host and port and that the server is running`,
+        "unreachable",
+        { cause: e },
+      );
+    }
+    if (op === "connect") {
+      return new StoreError(
+        `postgres: cannot connect to ${this.#where()}: ${msg}${code ? ` (${code})` : ""}`,
+        /certificate|self.signed|TLS|SSL/i.test(msg) ? "access-denied" : "unreachable",
+        { cause: e },
+      );
+    }
+    return new StoreError(
+      `postgres: ${what} in ${this.#where()} failed: ${msg}${code ? ` (${code})` : ""}`,
+      "io",
+      { cause: e },
+    );
+  }
+}
+
+const processEnv: Env = (name) => Deno.env.get(name);
+
+/** `postgres://user@host:port/database[/path][?sslmode=&schema=]` (also `postgresql://`). */
+export function openPostgres(url: URL, settings: Settings): Promise<Store> {
+  return openPostgresWith(url, settings);
+}
+
+/** `openPostgres` with the environment and tuning injectable (tests). */
+export function openPostgresWith(
+  url: URL,
+  settings: Settings,
+  env: Env = processEnv,
+  opts: PostgresOptions = {},
+): Promise<Store> {
+  return Promise.resolve(new PostgresStore(resolvePgConfig(url, settings, env), opts));
+}

@@ -1,0 +1,609 @@
+/**
+ * `trunks check`: verify a whole trunk and report every problem with the key it is in
+ * and what to do. Segments are downloaded into a private scratch repository (SHA-256
+ * against the name, `git index-pack` recomputing every object id, the stored index
+ * compared with git's), ref logs must parse and chain, and every object any ref reaches
+ * must be in a segment or be a large blob whose manifest and chunks reassemble to it.
+ *
+ * The result also carries the inventory compaction works from (src/trunk/gc.ts), so
+ * `check --clean` reads everything once.
+ */
+import { createHash } from "node:crypto";
+import {
+  indexPackInto,
+  initScratch,
+  presentIn,
+  type Reachable,
+  reachableObjects,
+} from "../git/compact.ts";
+import { GitError } from "../git/run.ts";
+import { getBytes, type ListEntry, type Store, StoreError } from "../storage/store.ts";
+import { type BlobManifest, decodeBlobManifest } from "./blob_manifest.ts";
+import { TrunkError } from "./errors.ts";
+import { hashLenOf, parsePackIndex } from "./idx.ts";
+import {
+  blobKey,
+  BLOBS_PREFIX,
+  chunkKey,
+  CHUNKS_PREFIX,
+  parseRefEntryKey,
+  REFS_PREFIX,
+  segmentIdxKey,
+  segmentPackKey,
+  TRUNK_JSON,
+} from "./layout.ts";
+import { parseMeta, type TrunkMeta } from "./meta.ts";
+import { mapLimit } from "./pool.ts";
+import { isDeleted, parseEntry, type RefEntry } from "./refs.ts";
+import { listSegmentKeys, readSidecars, type SegmentListing } from "./replaces.ts";
+import { downloadSegmentPack } from "./segments.ts";
+
+/** Something wrong with the trunk: `check` exits non-zero. */
+export interface Problem {
+  /** The store key the problem is in (relative to the trunk). */
+  key: string;
+  kind:
+    | "trunk-json"
+    | "bad-ref-entry"
+    | "ref-log-gap"
+    | "ref-log-chain"
+    | "dangling-ref"
+    | "missing-object"
+    | "corrupt-segment"
+    | "corrupt-index"
+    | "bad-sidecar"
+    | "bad-manifest"
+    | "missing-chunk"
+    | "corrupt-chunk"
+    | "blob-mismatch"
+    | "local-repo"
+    | "local-db";
+  message: string;
+  /** What to do about it. */
+  fix: string;
+}
+
+/** Worth knowing, not wrong: garbage `check --clean` removes, a HEAD naming nothing. */
+export interface Note {
+  key: string;
+  kind: "stray-key" | "unreferenced-manifest" | "unreferenced-chunk" | "head" | "vanished";
+  message: string;
+}
+
+export interface CheckStats {
+  refs: number;
+  refEntries: number;
+  segments: number;
+  packBytes: number;
+  objects: number;
+  reachableObjects: number;
+  largeBlobs: number;
+  chunks: number;
+}
+
+export interface CheckReport {
+  trunk: string;
+  ok: boolean;
+  problems: Problem[];
+  notes: Note[];
+  stats: CheckStats;
+}
+
+export interface ListedEntry {
+  key: string;
+  modified: Date;
+  entry: RefEntry;
+}
+
+/** What compaction needs, gathered by the check. */
+export interface Inventory {
+  meta: TrunkMeta;
+  /** Local time just before the refs were listed: what the inventory's view is as of. */
+  listedAt: number;
+  /** The scratch repository holding every good segment's objects. */
+  scratch: string;
+  /** Every ref entry that parsed, with the store's time for it. */
+  entries: ListedEntry[];
+  /** Latest entry per ref (deleted refs included). */
+  latest: Map<string, ListedEntry>;
+  listing: SegmentListing;
+  /** Compacted segment -> the ids it replaces. */
+  replaces: Map<string, string[]>;
+  /** Verified segments and the objects each holds. */
+  segmentObjects: Map<string, string[]>;
+  /** What the live refs reach. */
+  reachable: Reachable;
+  /** Every `blobs/<oid>` key and every `chunks/<sha256>` key listed. */
+  manifests: Map<string, ListEntry>;
+  chunks: Map<string, ListEntry>;
+}
+
+export interface CheckOptions {
+  /** A directory the check may fill (the scratch repository); the caller removes it. */
+  workDir: string;
+  /** Progress lines for a human (stderr). */
+  log?: (line: string) => void;
+}
+
+export async function checkTrunk(
+  store: Store,
+  opts: CheckOptions,
+): Promise<{ report: CheckReport; inventory: Inventory | null }> {
+  const problems: Problem[] = [];
+  const notes: Note[] = [];
+  const stats: CheckStats = {
+    refs: 0,
+    refEntries: 0,
+    segments: 0,
+    packBytes: 0,
+    objects: 0,
+    reachableObjects: 0,
+    largeBlobs: 0,
+    chunks: 0,
+  };
+  const done = (inventory: Inventory | null) => ({
+    report: { trunk: store.location, ok: problems.length === 0, problems, notes, stats },
+    inventory,
+  });
+  const log = opts.log ?? (() => {});
+
+  // trunk.json
+  const rawMeta = await getBytes(store, TRUNK_JSON);
+  if (!rawMeta) {
+    throw new TrunkError(
+      `no trunk at ${store.location} (no trunk.json); check the URL`,
+      "not-a-trunk",
+    );
+  }
+  let meta: TrunkMeta;
+  try {
+    meta = parseMeta(new TextDecoder().decode(rawMeta), store.location);
+    if (meta.objectFormat !== "sha1" && meta.objectFormat !== "sha256") {
+      throw new TrunkError(`unknown object format ${JSON.stringify(meta.objectFormat)}`, "corrupt");
+    }
+  } catch (e) {
+    if (!(e instanceof TrunkError)) throw e;
+    problems.push({
+      key: TRUNK_JSON,
+      kind: "trunk-json",
+      message: e.message,
+      fix: "restore trunk.json from a mirror or backup; nothing else can be checked without it",
+    });
+    return done(null);
+  }
+
+  // Ref log: every entry parses, belongs to this trunk, and chains to the one before.
+  log("checking ref entries");
+  const listedAt = Date.now();
+  const refKeys = await store.list(REFS_PREFIX);
+  const byRef = new Map<string, { seq: number; key: string; modified: Date }[]>();
+  for (const e of refKeys) {
+    const k = parseRefEntryKey(e.key);
+    if (!k) {
+      notes.push({ key: e.key, kind: "stray-key", message: `${e.key} is not a ref entry key` });
+      continue;
+    }
+    let list = byRef.get(k.enc);
+    if (!list) byRef.set(k.enc, list = []);
+    list.push({ seq: k.seq, key: e.key, modified: e.modified });
+  }
+  const parsed = new Map<string, RefEntry>();
+  const allKeys = [...byRef.values()].flat();
+  await mapLimit(allKeys, store.capabilities.parallelism * 2, async ({ key }) => {
+    const raw = await getBytes(store, key);
+    if (!raw) return; // removed while we looked: nothing to judge
+    try {
+      const entry = parseEntry(new TextDecoder().decode(raw), key);
+      if (entry.trunk !== undefined && entry.trunk !== meta.id) {
+        problems.push({
+          key,
+          kind: "bad-ref-entry",
+          message: `${key} belongs to trunk ${entry.trunk}, not this one (${meta.id})`,
+          fix: "it was copied in from another trunk: delete it if its ref's history is intact",
+        });
+        return;
+      }
+      parsed.set(key, entry);
+    } catch (e) {
+      if (!(e instanceof TrunkError)) throw e;
+      problems.push({
+        key,
+        kind: "bad-ref-entry",
+        message: e.message,
+        fix: "restore this key from a mirror or backup; git ls-remote fails until then",
+      });
+    }
+  });
+  const entries: ListedEntry[] = [];
+  const latest = new Map<string, ListedEntry>();
+  for (const list of byRef.values()) {
+    list.sort((a, b) => a.seq - b.seq);
+    let prev: { key: string; entry: RefEntry } | null = null;
+    for (let i = 0; i < list.length; i++) {
+      const { seq, key, modified } = list[i];
+      if (seq !== (i === 0 ? 1 : list[i - 1].seq + 1)) {
+        problems.push({
+          key,
+          kind: "ref-log-gap",
+          message: `${key} follows ${
+            i === 0 ? "nothing" : list[i - 1].key
+          }: entries of this ref are missing`,
+          fix: "restore the missing entries from a mirror or backup",
+        });
+      }
+      const entry = parsed.get(key);
+      if (!entry) {
+        prev = null;
+        continue;
+      }
+      const zero = "0".repeat(entry.new.length);
+      if (prev && prev.entry.seq === seq - 1) {
+        const was = prev.entry.symref ? zero : prev.entry.new;
+        if (entry.old !== was) {
+          problems.push({
+            key,
+            kind: "ref-log-chain",
+            message: `${key} says ${entry.ref} was ${entry.old}, but ${prev.key} set it to ${was}`,
+            fix: "the ref log was edited by hand or damaged; restore it from a mirror or backup",
+          });
+        }
+      }
+      prev = { key, entry };
+      const listed = { key, modified, entry };
+      entries.push(listed);
+      if (i === list.length - 1) latest.set(entry.ref, listed);
+    }
+  }
+  stats.refEntries = allKeys.length;
+  const live = [...latest.values()].filter((l) => !isDeleted(l.entry) && !l.entry.symref);
+  stats.refs = live.length;
+  const head = latest.get("HEAD")?.entry;
+  if (head?.symref && !live.some((l) => l.entry.ref === head.symref)) {
+    notes.push({
+      key: latest.get("HEAD")!.key,
+      kind: "head",
+      message: `HEAD names ${head.symref}, which does not exist; clones check out main, ` +
+        `master or the first branch instead`,
+    });
+  }
+
+  // Segments: SHA-256, index-pack, and the stored index against git's.
+  const listing = await listSegmentKeys(store);
+  for (const s of listing.strays) {
+    notes.push({
+      key: s.key,
+      kind: "stray-key",
+      message: `${s.key} is not part of a complete segment (an interrupted upload?)`,
+    });
+  }
+  const replaces = await readSidecars(store, listing, (key, e) => {
+    problems.push({
+      key,
+      kind: "bad-sidecar",
+      message: e.message,
+      fix: "delete it: clients then download its segment in full, nothing is lost",
+    });
+  });
+  const scratch = await initScratch(opts.workDir, meta.objectFormat);
+  const hashLen = hashLenOf(meta.objectFormat);
+  const segmentObjects = new Map<string, string[]>();
+  let checked = 0;
+  await mapLimit(listing.complete, Math.min(4, store.capabilities.parallelism), async (seg) => {
+    const packKey = segmentPackKey(seg.id);
+    const tmp = `${scratch}/objects/pack/tmp_${seg.id}.pack`;
+    try {
+      stats.packBytes += await downloadSegmentPack(store, seg.id, tmp);
+    } catch (e) {
+      if (e instanceof TrunkError && e.code === "missing-object") {
+        notes.push({
+          key: packKey,
+          kind: "vanished",
+          message: `${packKey} was deleted while checking (a concurrent clean?)`,
+        });
+        return;
+      }
+      if (!(e instanceof TrunkError)) throw e;
+      problems.push({
+        key: packKey,
+        kind: "corrupt-segment",
+        message: e.message,
+        fix: "restore this key from a mirror or backup",
+      });
+      return;
+    }
+    // Up to four index-packs at once (the download pool's size): with many small
+    // segments, process start-up dominates and overlaps well.
+    const objects = await verifyPack(store, scratch, seg.id, tmp, hashLen, problems);
+    if (objects) segmentObjects.set(seg.id, objects);
+    if (++checked % 50 === 0) log(`checked ${checked}/${listing.complete.length} segments`);
+  });
+  stats.segments = listing.complete.length;
+  stats.objects = new Set([...segmentObjects.values()].flat()).size;
+
+  // Reachability: every object a live ref reaches is in a segment or is a large blob.
+  log("checking that every ref's objects are stored");
+  const tips = new Map<string, ListedEntry[]>();
+  for (const l of live) {
+    const list = tips.get(l.entry.new) ?? [];
+    list.push(l);
+    tips.set(l.entry.new, list);
+  }
+  const presentTips = await presentIn(scratch, tips.keys());
+  for (const [oid, ls] of tips) {
+    if (presentTips.has(oid)) continue;
+    for (const l of ls) {
+      problems.push({
+        key: l.key,
+        kind: "dangling-ref",
+        message: `${l.entry.ref} points at ${oid}, which no segment holds`,
+        fix: `push ${l.entry.ref} again from a clone that has ${oid.slice(0, 12)}, ` +
+          `or delete the ref (git push <remote> :${l.entry.ref})`,
+      });
+    }
+  }
+  const reachable = await walkRefs(
+    scratch,
+    live.filter((l) => presentTips.has(l.entry.new)),
+    problems,
+  );
+  stats.reachableObjects = reachable.present.size + reachable.missing.size;
+  const [manifestList, chunkList] = await Promise.all([
+    store.list(BLOBS_PREFIX),
+    store.list(CHUNKS_PREFIX),
+  ]);
+  const manifests = new Map(manifestList.map((e) => [e.key.slice(BLOBS_PREFIX.length), e]));
+  const chunks = new Map(chunkList.map((e) => [e.key.slice(CHUNKS_PREFIX.length), e]));
+  stats.chunks = chunks.size;
+  const unstored: string[] = [];
+  const referencedChunks = new Set<string>();
+  await mapLimit([...reachable.missing], store.capabilities.parallelism, async (oid) => {
+    if (!manifests.has(oid)) {
+      unstored.push(oid);
+      return;
+    }
+    stats.largeBlobs++;
+    const m = await verifyLargeBlob(store, oid, meta.objectFormat, chunks, problems);
+    for (const c of m?.chunks ?? []) referencedChunks.add(c.sha256);
+  });
+  if (unstored.length) await attributeMissing(scratch, live, unstored, problems);
+
+  // Garbage (not a problem): what --clean removes once it is older than the grace period.
+  for (const [oid, e] of manifests) {
+    if (!reachable.missing.has(oid)) {
+      notes.push({
+        key: e.key,
+        kind: "unreferenced-manifest",
+        message: `${e.key} is a large blob no ref reaches`,
+      });
+    }
+  }
+  const unreachableManifests = [...manifests.keys()].filter((o) => !reachable.missing.has(o));
+  await mapLimit(unreachableManifests, store.capabilities.parallelism, async (oid) => {
+    const raw = await getBytes(store, blobKey(oid));
+    if (!raw) return;
+    try {
+      for (const c of decodeBlobManifest(raw, blobKey(oid)).chunks) referencedChunks.add(c.sha256);
+    } catch {
+      // unreferenced and unreadable: garbage either way
+    }
+  });
+  for (const [sha, e] of chunks) {
+    if (!referencedChunks.has(sha)) {
+      notes.push({
+        key: e.key,
+        kind: "unreferenced-chunk",
+        message: `${e.key} belongs to no large-blob manifest`,
+      });
+    }
+  }
+  problems.sort((a, b) => a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
+  return done({
+    meta,
+    listedAt,
+    scratch,
+    entries,
+    latest,
+    listing,
+    replaces,
+    segmentObjects,
+    reachable,
+    manifests,
+    chunks,
+  });
+}
+
+/**
+ * `git index-pack` a downloaded pack into the scratch repository and compare the stored
+ * index with git's. Returns the pack's objects, or null when git rejects the pack.
+ */
+async function verifyPack(
+  store: Store,
+  scratch: string,
+  id: string,
+  tmp: string,
+  hashLen: 20 | 32,
+  problems: Problem[],
+): Promise<string[] | null> {
+  const packKey = segmentPackKey(id);
+  let idxPath: string;
+  try {
+    idxPath = await indexPackInto(scratch, tmp);
+  } catch (e) {
+    if (!(e instanceof GitError)) throw e;
+    problems.push({
+      key: packKey,
+      kind: "corrupt-segment",
+      message: `${packKey} matches its SHA-256 but ${e.message}`,
+      fix: "the pack was stored damaged by its writer; restore it from a mirror or backup",
+    });
+    return null;
+  }
+  const ours = parsePackIndex(await Deno.readFile(idxPath), hashLen, idxPath);
+  const idxKey = segmentIdxKey(id);
+  const fix = "delete this key and upload the index git builds for the pack " +
+    "(git index-pack) in its place";
+  const raw = await getBytes(store, idxKey);
+  if (!raw) return ours.oids;
+  try {
+    const stored = parsePackIndex(raw, hashLen, idxKey);
+    if (
+      stored.oids.length !== ours.oids.length ||
+      stored.oids.some((o, i) => o !== ours.oids[i]) ||
+      stored.packChecksum !== ours.packChecksum
+    ) {
+      problems.push({
+        key: idxKey,
+        kind: "corrupt-index",
+        message: `${idxKey} does not list the objects of ${packKey}`,
+        fix,
+      });
+    }
+  } catch (e) {
+    if (!(e instanceof TrunkError)) throw e;
+    problems.push({ key: idxKey, kind: "corrupt-index", message: e.message, fix });
+  }
+  return ours.oids;
+}
+
+/**
+ * Everything the live refs reach. git's walk stops at a missing commit or tree (only
+ * missing blobs are tolerated), so when the walk over all tips fails, each ref is walked
+ * alone and every broken one is named.
+ */
+async function walkRefs(
+  scratch: string,
+  live: ListedEntry[],
+  problems: Problem[],
+): Promise<Reachable> {
+  try {
+    return await reachableObjects(scratch, live.map((l) => l.entry.new));
+  } catch (e) {
+    if (!(e instanceof GitError)) throw e;
+  }
+  const all: Reachable = { present: new Map(), missing: new Set() };
+  for (const l of live) {
+    try {
+      const r = await reachableObjects(scratch, [l.entry.new]);
+      for (const [o, p] of r.present) all.present.set(o, p);
+      for (const o of r.missing) all.missing.add(o);
+    } catch (e) {
+      if (!(e instanceof GitError)) throw e;
+      const oid = /([0-9a-f]{40,64})/.exec(e.stderr)?.[1] ?? "an object";
+      problems.push({
+        key: l.key,
+        kind: "missing-object",
+        message: `the history of ${l.entry.ref} is broken: ${oid} is in no segment`,
+        fix: `push ${l.entry.ref} again from a clone that has it, ` +
+          `or restore the segment that held it from a mirror or backup`,
+      });
+    }
+  }
+  return all;
+}
+
+/** Name, for each object no segment holds, a ref that reaches it. */
+async function attributeMissing(
+  scratch: string,
+  live: ListedEntry[],
+  unstored: string[],
+  problems: Problem[],
+): Promise<void> {
+  const left = new Set(unstored);
+  for (const l of live) {
+    if (left.size === 0) break;
+    let r: Reachable;
+    try {
+      r = await reachableObjects(scratch, [l.entry.new]);
+    } catch {
+      continue; // its tip is missing: reported as a dangling ref
+    }
+    for (const oid of r.missing) {
+      if (!left.delete(oid)) continue;
+      problems.push({
+        key: l.key,
+        kind: "missing-object",
+        message: `object ${oid}, reachable from ${l.entry.ref}, is in no segment and has no ` +
+          `large-blob manifest ${blobKey(oid)}`,
+        fix: `push ${l.entry.ref} again from a clone that has the object, ` +
+          `or restore the segment that held it from a mirror or backup`,
+      });
+    }
+  }
+}
+
+/** A large blob: manifest parses, every chunk exists and hashes right, and they add up. */
+async function verifyLargeBlob(
+  store: Store,
+  oid: string,
+  objectFormat: "sha1" | "sha256",
+  chunks: Map<string, ListEntry>,
+  problems: Problem[],
+): Promise<BlobManifest | null> {
+  const key = blobKey(oid);
+  const raw = await getBytes(store, key);
+  if (!raw) return null;
+  let m: BlobManifest;
+  try {
+    m = decodeBlobManifest(raw, key);
+    if (m.oid !== oid) {
+      throw new TrunkError(`${key} describes ${m.oid}, not ${oid}`, "corrupt");
+    }
+  } catch (e) {
+    if (!(e instanceof TrunkError)) throw e;
+    problems.push({
+      key,
+      kind: "bad-manifest",
+      message: e.message,
+      fix: "restore it from a mirror or backup, or push the file again from a clone that has it",
+    });
+    return null;
+  }
+  const blobHash = createHash(objectFormat).update(`blob ${m.size}\0`);
+  let ok = true;
+  for (const c of m.chunks) {
+    const ck = chunkKey(c.sha256);
+    const stream = chunks.has(c.sha256) ? await store.get(ck).catch(missingAsNull) : null;
+    if (!stream) {
+      problems.push({
+        key: ck,
+        kind: "missing-chunk",
+        message: `${ck} is missing; ${key} needs it`,
+        fix: "restore it from a mirror or backup, or push the file again from a clone that has it",
+      });
+      return m;
+    }
+    const h = createHash("sha256");
+    let size = 0;
+    for await (const part of stream) {
+      h.update(part);
+      blobHash.update(part);
+      size += part.byteLength;
+    }
+    if (h.digest("hex") !== c.sha256 || size !== c.size) {
+      problems.push({
+        key: ck,
+        kind: "corrupt-chunk",
+        message: `${ck} does not hash to its name (or is not ${c.size} bytes); ${key} needs it`,
+        fix: "restore it from a mirror or backup, or push the file again from a clone that has it",
+      });
+      ok = false;
+    }
+  }
+  if (ok) {
+    const got = blobHash.digest("hex");
+    if (got !== oid) {
+      problems.push({
+        key,
+        kind: "blob-mismatch",
+        message: `the chunks of ${key} reassemble to ${got}, not ${oid}`,
+        fix: "restore it from a mirror or backup, or push the file again from a clone that has it",
+      });
+    }
+  }
+  return m;
+}
+
+function missingAsNull(e: unknown): null {
+  if (e instanceof StoreError) return null;
+  throw e;
+}

@@ -1,0 +1,221 @@
+/**
+ * `trunks check --clean`: compaction and garbage collection that never breaks a
+ * concurrent pusher or reader.
+ *
+ * 1. The retained objects (ages measured from when the refs were listed): everything
+ *    reachable from the live refs and from every ref value written within the grace
+ *    period (old and new of recent entries: a push or fetch that listed refs up to a
+ *    grace period ago relies on exactly those), plus every object of every segment
+ *    younger than the grace period (a push that uploaded its segment but has not moved
+ *    its ref yet).
+ * 2. Those objects become one new segment, built by `git pack-objects` in the scratch
+ *    repository the check filled. Its sidecar `segments/<id>.replaces` (every segment
+ *    listed) is written before the segment, so whoever sees the new segment can tell it
+ *    holds nothing new for a client that has the old ones.
+ * 3. Replaced segments older than the grace period are deleted (index first, so a
+ *    listing never shows half a segment); younger ones wait for a later clean. Manifests
+ *    no retained object needs, chunks no remaining manifest lists, and interrupted
+ *    uploads go by the same rule.
+ *
+ * Deletion ages are measured against the store's clock where it can be read (the
+ * modified time of the sidecar just written), and never past the local clock. The
+ * grace period must exceed the slowest push and any clock skew.
+ */
+import { packObjectList, presentIn, reachableObjects } from "../git/compact.ts";
+import { getBytes, type Store } from "../storage/store.ts";
+import { decodeBlobManifest } from "./blob_manifest.ts";
+import type { Inventory } from "./check.ts";
+import { faultPoint } from "./faults.ts";
+import { blobKey, chunkKey, segmentIdxKey, segmentPackKey, segmentReplacesKey } from "./layout.ts";
+import { mapLimit } from "./pool.ts";
+import { isDeleted } from "./refs.ts";
+import { encodeReplaces } from "./replaces.ts";
+import { sha256File, uploadSegment } from "./segments.ts";
+
+export const DEFAULT_GRACE_MS = 24 * 60 * 60 * 1000;
+
+export interface CleanOptions {
+  graceMs: number;
+  /** Where the compacted pack is built (removed by the caller). */
+  workDir: string;
+  log?: (line: string) => void;
+}
+
+export interface CleanReport {
+  graceSeconds: number;
+  /** The new segment, or null when there was nothing to compact. */
+  compacted: { id: string; replaces: number; objects: number; bytes: number } | null;
+  deleted: {
+    segments: string[];
+    manifests: number;
+    chunks: number;
+    strays: number;
+    tempFiles: number;
+  };
+  /** Replaced segments and garbage kept because they are younger than the grace period. */
+  waiting: { segments: number; manifests: number; chunks: number; strays: number };
+}
+
+export async function cleanTrunk(
+  store: Store,
+  inv: Inventory,
+  opts: CleanOptions,
+): Promise<CleanReport> {
+  const log = opts.log ?? (() => {});
+  const grace = Math.max(0, opts.graceMs);
+  // Measured from when the refs were listed, not from now: a push that uploaded its
+  // segment just before that listing and moved its ref just after is within the grace
+  // period of the listing, however long the check took since.
+  const retainCutoff = inv.listedAt - grace;
+  const report: CleanReport = {
+    graceSeconds: grace / 1000,
+    compacted: null,
+    deleted: { segments: [], manifests: 0, chunks: 0, strays: 0, tempFiles: 0 },
+    waiting: { segments: 0, manifests: 0, chunks: 0, strays: 0 },
+  };
+
+  // 1. What must survive.
+  const tips = new Set<string>();
+  for (const l of inv.latest.values()) {
+    if (!isDeleted(l.entry) && !l.entry.symref) tips.add(l.entry.new);
+  }
+  for (const l of inv.entries) {
+    if (l.modified.getTime() < retainCutoff) continue;
+    for (const o of [l.entry.old, l.entry.new]) if (!/^0+$/.test(o)) tips.add(o);
+  }
+  const reach = await reachableObjects(inv.scratch, [...await presentIn(inv.scratch, tips)]);
+  const keep = new Map(reach.present);
+  for (const s of inv.listing.complete) {
+    if (s.modified.getTime() < retainCutoff) continue;
+    for (const o of inv.segmentObjects.get(s.id) ?? []) if (!keep.has(o)) keep.set(o, "");
+  }
+
+  // 2. Compact when there are several current segments, or garbage in the only one.
+  const replacedBefore = new Set<string>();
+  for (const [id, r] of inv.replaces) {
+    if (inv.segmentObjects.has(id)) { for (const x of r) replacedBefore.add(x); }
+  }
+  const current = inv.listing.complete.filter((s) => !replacedBefore.has(s.id));
+  const hasGarbage = current.some((s) =>
+    (inv.segmentObjects.get(s.id) ?? []).some((o) => !keep.has(o))
+  );
+  const covered = new Set(replacedBefore);
+  let newId: string | null = null;
+  let serverNow = Infinity;
+  if (keep.size > 0 && (current.length > 1 || hasGarbage)) {
+    log(`compacting ${current.length} segments (${keep.size} objects)`);
+    const built = await packObjectList(inv.scratch, keep, opts.workDir);
+    newId = await sha256File(built.packPath);
+    // The result can equal a segment already stored (a push that wrote exactly these
+    // objects). Its sidecar then names itself too, so "has every replaced segment"
+    // still implies "has this one", and the push guard still sees that a clean ran.
+    const exists = inv.listing.complete.some((s) => s.id === newId);
+    const replaces = [
+      ...new Set([
+        ...inv.listing.complete.map((s) => s.id),
+        ...(inv.replaces.get(newId) ?? []),
+      ]),
+    ];
+    const sidecar = segmentReplacesKey(newId);
+    // Sidecars of replaced compacted segments go with them: carry what they said.
+    const nested = new Map([...inv.replaces].filter(([id]) => id !== newId));
+    await store.put(sidecar, encodeReplaces(replaces, nested));
+    faultPoint("gc:after-sidecar");
+    if (!exists) await uploadSegment(store, newId, built.packPath, built.idxPath);
+    faultPoint("gc:after-segment");
+    const stamp = (await store.list(sidecar)).find((e) => e.key === sidecar)?.modified;
+    if (stamp) serverNow = stamp.getTime();
+    report.compacted = {
+      id: newId,
+      replaces: replaces.filter((id) => id !== newId).length,
+      objects: built.objects,
+      bytes: (await Deno.stat(built.packPath)).size,
+    };
+    for (const id of replaces) covered.add(id);
+  } else if (keep.size === 0) {
+    // No ref reaches anything and nothing is in flight: every segment is garbage.
+    for (const s of inv.listing.complete) covered.add(s.id);
+  }
+
+  // 3. Delete what is replaced or unreferenced and older than the grace period.
+  const cutoff = Math.min(Date.now(), serverNow) - grace;
+  const old = (d: Date) => d.getTime() < cutoff;
+  const doomed = inv.listing.complete.filter((s) => covered.has(s.id) && s.id !== newId);
+  const deleteNow = doomed.filter((s) => old(s.modified));
+  report.waiting.segments = doomed.length - deleteNow.length;
+  let first = true;
+  await mapLimit(deleteNow, store.capabilities.parallelism, async (s) => {
+    // Index first: without it the segment is no longer listed as complete.
+    await store.delete(segmentIdxKey(s.id));
+    await store.delete(segmentPackKey(s.id));
+    if (inv.listing.sidecars.has(s.id)) await store.delete(segmentReplacesKey(s.id));
+    report.deleted.segments.push(s.id);
+    if (first) first = false, faultPoint("gc:between-deletes");
+  });
+  for (const e of inv.listing.strays) {
+    if (!old(e.modified)) {
+      report.waiting.strays++;
+      continue;
+    }
+    await store.delete(e.key);
+    report.deleted.strays++;
+  }
+
+  // Large blobs: manifests no retained object is, then chunks no remaining manifest lists.
+  const keptManifests: string[] = [];
+  for (const [oid, e] of inv.manifests) {
+    if (reach.missing.has(oid)) keptManifests.push(oid);
+    else if (!old(e.modified)) keptManifests.push(oid), report.waiting.manifests++;
+    else {
+      await store.delete(e.key);
+      report.deleted.manifests++;
+    }
+  }
+  const referenced = new Set<string>();
+  let unreadable = false;
+  await mapLimit(keptManifests, store.capabilities.parallelism, async (oid) => {
+    const raw = await getBytes(store, blobKey(oid));
+    try {
+      if (raw) {
+        for (const c of decodeBlobManifest(raw, blobKey(oid)).chunks) referenced.add(c.sha256);
+      }
+    } catch {
+      unreadable = true;
+    }
+  });
+  if (unreadable) {
+    log("a large-blob manifest is unreadable: keeping every chunk this time");
+  } else {
+    for (const [sha, e] of inv.chunks) {
+      if (referenced.has(sha)) continue;
+      if (!old(e.modified)) {
+        report.waiting.chunks++;
+        continue;
+      }
+      await store.delete(chunkKey(sha));
+      report.deleted.chunks++;
+    }
+  }
+
+  report.deleted.tempFiles = await sweepTempFiles(store, cutoff);
+  return report;
+}
+
+/** Backends that write through temp files (local disk) expose them for this sweep. */
+interface TempLister {
+  listTemp(): Promise<{ path: string; modified: Date }[]>;
+}
+
+async function sweepTempFiles(store: Store, cutoff: number): Promise<number> {
+  let s: unknown = store;
+  while (s && typeof s === "object" && !("listTemp" in s) && "inner" in s) {
+    s = (s as { inner: unknown }).inner;
+  }
+  if (!s || typeof s !== "object" || !("listTemp" in s)) return 0;
+  let n = 0;
+  for (const t of await (s as TempLister).listTemp()) {
+    if (t.modified.getTime() >= cutoff) continue;
+    await Deno.remove(t.path).then(() => n++, () => {});
+  }
+  return n;
+}

@@ -1,0 +1,59 @@
+/**
+ * The push's guard against a concurrent clean: before any ref moves, make sure the
+ * push's own segment and the objects it builds on (the trunk tips it excluded) are
+ * still stored. Compaction keeps whatever was young or referenced within the grace
+ * period, so this only matters for a push slower than the grace period: its own
+ * segment, if deleted, is uploaded again; a missing base fails the push cleanly
+ * instead of writing a ref whose history is gone.
+ */
+import type { Store } from "../storage/store.ts";
+import { hashLenOf, readSegmentIndex } from "./idx.ts";
+import { mapLimit } from "./pool.ts";
+import { listSegmentKeys } from "./replaces.ts";
+
+/** Store and local clocks may disagree by this much. */
+const SKEW_MS = 10 * 60 * 1000;
+/** Listings retried when a segment vanished while its index was read. */
+const RELISTS = 3;
+
+/** The push's own segment, and how to store it again. */
+export interface OwnSegment {
+  id: string;
+  reupload(): Promise<void>;
+}
+
+/**
+ * Which of `base` a clean that ran since `since` (ms) removed; empty when none ran.
+ * Puts `own` back first if that clean deleted it.
+ */
+export async function collectedBase(
+  store: Store,
+  objectFormat: "sha1" | "sha256",
+  base: string[],
+  since: number,
+  own?: OwnSegment,
+): Promise<string[]> {
+  for (let attempt = 0;; attempt++) {
+    const listing = await listSegmentKeys(store);
+    const cleaned = [...listing.sidecars.values()].some((e) =>
+      e.modified.getTime() >= since - SKEW_MS
+    );
+    if (!cleaned) return [];
+    const mine = own;
+    if (mine && !listing.complete.some((s) => s.id === mine.id)) {
+      await mine.reupload();
+      own = undefined;
+    }
+    if (base.length === 0) return [];
+    const left = new Set(base);
+    let vanished = false;
+    await mapLimit(listing.complete, store.capabilities.parallelism, async (s) => {
+      if (left.size === 0) return;
+      const idx = await readSegmentIndex(store, s.id, hashLenOf(objectFormat)).catch(() => null);
+      if (!idx) vanished = true;
+      for (const o of idx?.oids ?? []) left.delete(o);
+    });
+    // A clean still deleting what it replaced: its new segment is complete by now.
+    if (left.size === 0 || !vanished || attempt >= RELISTS) return [...left];
+  }
+}

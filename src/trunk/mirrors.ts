@@ -1,0 +1,285 @@
+/**
+ * One trunk kept on a primary storage and any number of mirrors, seen as one Store:
+ * data writes go to every storage in parallel, exclusive creates are decided on the
+ * primary and then repeated byte for byte on each mirror, and reads come from one
+ * storage at a time (the primary, or the first reachable mirror when it is down).
+ *
+ * Everything that writes through `Trunk.store` (segments, chunks, blob manifests, ref
+ * entries) is mirrored without knowing mirrors exist.
+ */
+import {
+  type Capabilities,
+  getBytes,
+  type ListEntry,
+  type PutData,
+  type Range,
+  type Store,
+  StoreError,
+} from "../storage/store.ts";
+import { faultPoint } from "./faults.ts";
+import { REFS_PREFIX } from "./layout.ts";
+
+export type Role = "primary" | "mirror";
+
+/** One storage of a trunk: its name from the storage map or local database, and its Store. */
+export interface Member {
+  name: string;
+  role: Role;
+  /** The trunk URL, as saved (never holds a secret). */
+  url: string;
+  store: Store;
+}
+
+/** How one storage failed, in words that name it. */
+export class StorageFailure extends Error {
+  constructor(
+    readonly member: Pick<Member, "name" | "role">,
+    readonly kind: "unreachable" | "diverged" | "failed",
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.name = "StorageFailure";
+  }
+}
+
+/** `mirror "backup" (s3://bucket/...)`: how messages name a storage. */
+export function describeMember(m: Pick<Member, "name" | "role" | "store">): string {
+  return `${m.role} "${m.name}" (${m.store.location})`;
+}
+
+/** Errors that mean "this storage cannot answer now", as opposed to a bad request. */
+export function isUnavailable(e: unknown): boolean {
+  if (e instanceof StoreError) {
+    return e.code === "unreachable" || e.code === "access-denied" ||
+      e.code === "not-found-root" || e.code === "io";
+  }
+  // fetch() network failures, SDK socket errors.
+  if (e instanceof TypeError) return true;
+  return e instanceof Error && /ECONNREFUSED|ECONNRESET|ENOTFOUND|EHOSTUNREACH|timed? ?out/i.test(
+    e.message,
+  );
+}
+
+function firstLine(e: unknown): string {
+  const s = e instanceof Error ? e.message : String(e);
+  return s.split("\n").map((l) => l.trim()).find(Boolean) ?? "error";
+}
+
+/** Wrap an error from one member so the message names the storage. */
+export function memberError(m: Member, e: unknown, doing: string): StorageFailure {
+  if (e instanceof StorageFailure) return e;
+  const kind = isUnavailable(e) ? "unreachable" : "failed";
+  const what = e instanceof StoreError && e.code === "access-denied"
+    ? "refused access"
+    : kind === "unreachable"
+    ? "is unreachable"
+    : "failed";
+  return new StorageFailure(
+    m,
+    kind,
+    `${describeMember(m)} ${what} while ${doing}: ${firstLine(e)}`,
+    {
+      cause: e,
+    },
+  );
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.byteLength !== b.byteLength) return false;
+  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** N independent copies of one stream, each pulled by its own writer. */
+function fanOut(data: PutData, n: number): PutData[] {
+  if (data instanceof Uint8Array || n === 1) return Array(n).fill(data);
+  const out: ReadableStream<Uint8Array>[] = [];
+  let rest = data;
+  for (let i = 0; i < n - 1; i++) {
+    const [a, b] = rest.tee();
+    out.push(a);
+    rest = b;
+  }
+  out.push(rest);
+  return out;
+}
+
+export interface MirroredStoreOptions {
+  /** Where human-facing notices go (failover, repairs). */
+  notice?: (message: string) => void;
+  /** A writer's view: reads never fail over, since compare-and-swap needs the primary. */
+  forWrite?: boolean;
+}
+
+export class MirroredStore implements Store {
+  readonly primary: Member;
+  readonly mirrors: Member[];
+  #reader: Member;
+  #notice: (message: string) => void;
+  #forWrite: boolean;
+
+  constructor(readonly members: Member[], opts: MirroredStoreOptions = {}) {
+    const primary = members.find((m) => m.role === "primary");
+    if (!primary) throw new Error("a trunk's storages need exactly one primary");
+    this.primary = primary;
+    this.mirrors = members.filter((m) => m !== primary);
+    this.#reader = primary;
+    this.#notice = opts.notice ?? (() => {});
+    this.#forWrite = opts.forWrite ?? false;
+  }
+
+  get location(): string {
+    return this.primary.store.location;
+  }
+
+  get capabilities(): Capabilities {
+    return this.primary.store.capabilities;
+  }
+
+  /** The storage reads come from now. */
+  get reader(): Member {
+    return this.#reader;
+  }
+
+  /** Storages in the order reads should try them: the current reader first. */
+  readOrder(): Member[] {
+    return [this.#reader, ...this.members.filter((m) => m !== this.#reader)];
+  }
+
+  /** Tell the human something about the storages (failover, repair). */
+  notice(message: string): void {
+    this.#notice(message);
+  }
+
+  set forWrite(v: boolean) {
+    this.#forWrite = v;
+  }
+
+  /**
+   * Make sure reads have a storage that answers: probe the reader with a one-key list
+   * (a local path that is not mounted, a dead endpoint, refused credentials) and move
+   * to the next storage when it does not. Used when nothing about the trunk is cached.
+   */
+  async ensureReader(): Promise<Member> {
+    await this.#withFailover("reaching the trunk", (s) => s.list("trunk.json"));
+    return this.#reader;
+  }
+
+  /** Run a read on the reader; when it is unavailable, switch to the next storage once. */
+  async #withFailover<T>(doing: string, op: (s: Store) => Promise<T>): Promise<T> {
+    const tried: string[] = [];
+    for (const m of this.readOrder()) {
+      try {
+        const out = await op(m.store);
+        if (m !== this.#reader) {
+          this.#notice(
+            `trunks: ${tried.join("; ")}; reading from ${m.role} "${m.name}" (${m.store.location})`,
+          );
+          this.#reader = m;
+        }
+        return out;
+      } catch (e) {
+        if (!isUnavailable(e) || this.members.length === 1) throw e;
+        if (this.#forWrite && m === this.primary) {
+          throw new StorageFailure(
+            m,
+            "unreachable",
+            `${describeMember(m)} is unreachable (${
+              firstLine(e)
+            }); a push needs the primary (reads can use a mirror)`,
+            { cause: e },
+          );
+        }
+        tried.push(`${describeMember(m)} is unreachable (${firstLine(e)})`);
+      }
+    }
+    throw new StorageFailure(
+      this.primary,
+      "unreachable",
+      `no storage of this trunk answers while ${doing}: ${tried.join("; ")}`,
+    );
+  }
+
+  get(key: string, range?: Range): Promise<ReadableStream<Uint8Array> | null> {
+    return this.#withFailover(`reading ${key}`, (s) => s.get(key, range));
+  }
+
+  list(prefix: string, startAfter?: string): Promise<ListEntry[]> {
+    return this.#withFailover(`listing ${prefix}`, (s) => s.list(prefix, startAfter));
+  }
+
+  /** Every storage, in parallel; any failure fails the write and names the storage. */
+  async put(key: string, data: PutData): Promise<void> {
+    const copies = fanOut(data, this.members.length);
+    const results = await Promise.allSettled(
+      this.members.map((m, i) => m.store.put(key, copies[i])),
+    );
+    this.#throwFirst(results, this.members, `writing ${key}`);
+  }
+
+  /**
+   * Decided on the primary; then the same bytes on each mirror. A mirror that already
+   * holds the key with other bytes has diverged: reported, never overwritten.
+   */
+  async create(key: string, data: Uint8Array): Promise<boolean> {
+    let created: boolean;
+    try {
+      created = await this.primary.store.create(key, data);
+    } catch (e) {
+      throw memberError(this.primary, e, `creating ${key}`);
+    }
+    if (!created) return false;
+    if (key.startsWith(REFS_PREFIX)) faultPoint("push:mid-mirror");
+    const results = await Promise.allSettled(
+      this.mirrors.map((m) => replicateCreate(m, key, data)),
+    );
+    this.#throwFirst(results, this.mirrors, `creating ${key} after the primary took it`);
+    return true;
+  }
+
+  async delete(key: string): Promise<void> {
+    const results = await Promise.allSettled(this.members.map((m) => m.store.delete(key)));
+    this.#throwFirst(results, this.members, `deleting ${key}`);
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled(this.members.map((m) => m.store.close()));
+  }
+
+  #throwFirst(results: PromiseSettledResult<unknown>[], members: Member[], doing: string): void {
+    const errors = results.flatMap((r, i) =>
+      r.status === "rejected" ? [memberError(members[i], r.reason, doing)] : []
+    );
+    if (errors.length === 0) return;
+    if (errors.length === 1) throw errors[0];
+    throw new StorageFailure(
+      errors[0].member,
+      errors[0].kind,
+      errors.map((e) => e.message).join("; "),
+      { cause: errors[0] },
+    );
+  }
+}
+
+/** Create `key` on a mirror with exactly `data`; equal bytes already there are fine. */
+export async function replicateCreate(m: Member, key: string, data: Uint8Array): Promise<void> {
+  let created: boolean;
+  let existing: Uint8Array | null = null;
+  try {
+    created = await m.store.create(key, data);
+    if (!created) existing = await getBytes(m.store, key);
+  } catch (e) {
+    throw memberError(m, e, `creating ${key}`);
+  }
+  if (created || (existing && sameBytes(existing, data))) return;
+  throw new StorageFailure(
+    m,
+    "diverged",
+    `${
+      describeMember(m)
+    } has diverged: its ${key} differs from the primary's; nothing was overwritten (see trunks storage sync)`,
+  );
+}
+
+export { sameBytes };

@@ -1,0 +1,201 @@
+/**
+ * `segments/<id>.replaces`: written by compaction before the segments it replaces are
+ * deleted, and before the compacted segment itself becomes visible. It lets a client
+ * holding an older listing (or an older local repository) know that the compacted
+ * segment holds nothing it lacks, and that the replaced segments need not be fetched.
+ *
+ *   {"v":1,"replaces":["<segment id>",...],"nested":{"<replaced compacted id>":[...],...}}
+ *
+ * `nested` carries the sidecars of replaced compacted segments, which are deleted with
+ * them: a client that has the inputs of an earlier compaction, but never fetched it,
+ * still knows it has everything.
+ *
+ * The guarantee compaction gives (src/trunk/gc.ts): a compacted segment's objects are a
+ * subset of the union of the segments it replaces, and it holds every object of each
+ * replaced segment that was younger than the grace period when it was built.
+ */
+import { getBytes, type ListEntry, type Store } from "../storage/store.ts";
+import { TrunkError } from "./errors.ts";
+import { SEGMENT_ID_RE, segmentReplacesKey, SEGMENTS_PREFIX } from "./layout.ts";
+import { mapLimit } from "./pool.ts";
+import type { SegmentInfo } from "./segments.ts";
+
+/** Nested sidecars beyond this many ids are dropped (clients then download a bit more). */
+const NESTED_MAX_IDS = 20_000;
+
+export function encodeReplaces(
+  ids: string[],
+  nested: Map<string, string[]> = new Map(),
+): Uint8Array {
+  const keep: Record<string, string[]> = {};
+  let total = ids.length;
+  for (const [id, r] of nested) {
+    if (total + r.length > NESTED_MAX_IDS) break;
+    keep[id] = [...r].sort();
+    total += r.length;
+  }
+  return new TextEncoder().encode(
+    JSON.stringify({ v: 1, replaces: [...ids].sort(), nested: keep }) + "\n",
+  );
+}
+
+export interface Sidecar {
+  replaces: string[];
+  nested: Map<string, string[]>;
+}
+
+export function decodeReplaces(bytes: Uint8Array, key: string): Sidecar {
+  let o: { v?: unknown; replaces?: unknown; nested?: unknown };
+  try {
+    o = JSON.parse(new TextDecoder().decode(bytes));
+  } catch {
+    throw new TrunkError(`${key} is not valid JSON; run trunks check`, "corrupt");
+  }
+  if (
+    o?.v !== 1 || !Array.isArray(o.replaces) ||
+    !o.replaces.every((x) => typeof x === "string" && SEGMENT_ID_RE.test(x))
+  ) {
+    throw new TrunkError(`${key} is not a segment list; run trunks check`, "corrupt");
+  }
+  const nested = new Map<string, string[]>();
+  if (o.nested !== undefined) {
+    const ok = typeof o.nested === "object" && o.nested !== null &&
+      Object.entries(o.nested).every(([id, r]) =>
+        SEGMENT_ID_RE.test(id) && Array.isArray(r) &&
+        r.every((x) => typeof x === "string" && SEGMENT_ID_RE.test(x))
+      );
+    if (!ok) {
+      throw new TrunkError(`${key} has a malformed nested list; run trunks check`, "corrupt");
+    }
+    for (const [id, r] of Object.entries(o.nested as Record<string, string[]>)) nested.set(id, r);
+  }
+  return { replaces: o.replaces as string[], nested };
+}
+
+/** Everything under `segments/`, sorted into complete segments, sidecars and strays. */
+export interface SegmentListing {
+  /** Pack and index both present. */
+  complete: SegmentInfo[];
+  /** Sidecars by segment id (the segment may be incomplete: then it is a stray). */
+  sidecars: Map<string, ListEntry>;
+  /** Keys that are not part of a complete segment: crashed uploads, unknown names. */
+  strays: ListEntry[];
+}
+
+export async function listSegmentKeys(store: Store): Promise<SegmentListing> {
+  const packs = new Map<string, ListEntry>();
+  const idxs = new Map<string, ListEntry>();
+  const sidecars = new Map<string, ListEntry>();
+  const strays: ListEntry[] = [];
+  for (const e of await store.list(SEGMENTS_PREFIX)) {
+    const m = /^segments\/([0-9a-f]{64})\.(pack|idx|replaces)$/.exec(e.key);
+    if (!m) strays.push(e);
+    else if (m[2] === "pack") packs.set(m[1], e);
+    else if (m[2] === "idx") idxs.set(m[1], e);
+    else sidecars.set(m[1], e);
+  }
+  const complete: SegmentInfo[] = [];
+  for (const [id, p] of packs) {
+    const i = idxs.get(id);
+    if (i) complete.push({ id, packSize: p.size, idxSize: i.size, modified: p.modified });
+    else strays.push(p);
+  }
+  for (const [id, i] of idxs) if (!packs.has(id)) strays.push(i);
+  for (const [id, s] of sidecars) if (!idxs.has(id) || !packs.has(id)) strays.push(s);
+  complete.sort((a, b) => a.id < b.id ? -1 : 1);
+  return { complete, sidecars, strays };
+}
+
+/**
+ * Read the sidecars of complete segments: compacted id -> ids it replaces, including
+ * the nested lists of compacted segments already deleted.
+ */
+export async function readSidecars(
+  store: Store,
+  listing: SegmentListing,
+  onBad?: (key: string, err: TrunkError) => void,
+): Promise<Map<string, string[]>> {
+  const ids = listing.complete.map((s) => s.id).filter((id) => listing.sidecars.has(id));
+  const out = new Map<string, string[]>();
+  const nested = new Map<string, string[]>();
+  await mapLimit(ids, store.capabilities.parallelism, async (id) => {
+    const key = segmentReplacesKey(id);
+    const raw = await getBytes(store, key);
+    if (!raw) return;
+    try {
+      const sc = decodeReplaces(raw, key);
+      out.set(id, sc.replaces);
+      for (const [n, r] of sc.nested) nested.set(n, r);
+    } catch (e) {
+      if (!onBad || !(e instanceof TrunkError)) throw e;
+      onBad(key, e);
+    }
+  });
+  for (const [n, r] of nested) if (!out.has(n)) out.set(n, r);
+  return out;
+}
+
+export interface FetchPlan {
+  /** Segments to download, compacted ones first; `covers` are marked ingested with it. */
+  download: { segment: SegmentInfo; covers: string[] }[];
+  /** Listed segments this client already has every object of (mark them ingested now). */
+  alreadyHave: string[];
+}
+
+/**
+ * Which segments a client must download, given what it has ingested. A compacted segment
+ * whose replaced segments were all ingested holds nothing new; a replaced segment is
+ * covered by its compacted segment (which holds all of it while it is young, and all of
+ * it that any ref reaches once it is old).
+ */
+export async function planFetch(store: Store, ingested: Set<string>): Promise<FetchPlan> {
+  const listing = await listSegmentKeys(store);
+  const pending = listing.complete.filter((s) => !ingested.has(s.id));
+  if (pending.length === 0) return { download: [], alreadyHave: [] };
+  // A damaged sidecar only costs a download: its segment is fetched like any other.
+  const replaces = await readSidecars(store, listing, () => {});
+  const closure = (id: string): string[] => {
+    const out = new Set<string>();
+    const walk = (x: string) => {
+      for (const y of replaces.get(x) ?? []) if (!out.has(y)) out.add(y), walk(y);
+    };
+    walk(id);
+    return [...out];
+  };
+  const have = new Set(ingested);
+  // Fixpoint, since compactions chain: a compacted segment whose inputs were all
+  // ingested holds nothing new; everything a held compacted segment replaces is held.
+  for (let changed = true; changed;) {
+    changed = false;
+    for (const [id, r] of replaces) {
+      if (!have.has(id) && r.length > 0 && r.every((x) => have.has(x))) {
+        have.add(id);
+        changed = true;
+      }
+      if (have.has(id)) {
+        for (const x of r) if (!have.has(x)) have.add(x), changed = true;
+      }
+    }
+  }
+  const alreadyHave = listing.complete.map((s) => s.id).filter((id) =>
+    have.has(id) && !ingested.has(id)
+  );
+  const covered = new Set<string>();
+  const newestFirst = [...listing.complete].sort((a, b) =>
+    b.modified.getTime() - a.modified.getTime()
+  );
+  const download: FetchPlan["download"] = [];
+  for (const s of newestFirst) {
+    if (!replaces.has(s.id) || have.has(s.id) || covered.has(s.id)) continue;
+    const covers = closure(s.id);
+    download.push({ segment: s, covers });
+    for (const x of covers) covered.add(x);
+  }
+  // Segments covered by a compacted segment being downloaded are marked with it.
+  for (const s of listing.complete) {
+    if (!have.has(s.id) && !covered.has(s.id) && !replaces.has(s.id)) {
+      download.push({ segment: s, covers: [] });
+    }
+  }
+  return { download, alreadyHave };
+}

@@ -1,0 +1,95 @@
+/**
+ * Segments across a primary and its mirrors: uploaded to every storage in parallel
+ * (each reading the files itself, so memory stays bounded), and downloaded from the
+ * first storage whose copy verifies, repairing copies that did not.
+ */
+import type { Store } from "../storage/store.ts";
+import { TrunkError } from "./errors.ts";
+import { segmentPackKey } from "./layout.ts";
+import {
+  describeMember,
+  isUnavailable,
+  type Member,
+  memberError,
+  MirroredStore,
+} from "./mirrors.ts";
+import { downloadSegmentPack, uploadSegment } from "./segments.ts";
+
+export async function uploadSegmentEverywhere(
+  set: MirroredStore,
+  id: string,
+  pack: string | Uint8Array,
+  idx: string | Uint8Array,
+): Promise<void> {
+  const results = await Promise.allSettled(
+    set.members.map((m) => uploadSegment(m.store, id, pack, idx)),
+  );
+  const failed = results.flatMap((r, i) =>
+    r.status === "rejected"
+      ? [memberError(set.members[i], r.reason, `uploading segment ${id.slice(0, 12)}`)]
+      : []
+  );
+  if (failed.length) {
+    const e = failed[0];
+    e.message = failed.map((f) => f.message).join("; ");
+    throw e;
+  }
+}
+
+function firstLine(e: unknown): string {
+  const s = e instanceof Error ? e.message : String(e);
+  return s.split("\n").find(Boolean) ?? "error";
+}
+
+export async function downloadSegmentVerified(
+  store: Store,
+  id: string,
+  dest: string,
+): Promise<number> {
+  if (!(store instanceof MirroredStore)) return await downloadSegmentPack(store, id, dest);
+  const corrupt: { m: Member; why: string }[] = [];
+  let firstError: unknown;
+  for (const m of store.readOrder()) {
+    try {
+      const size = await downloadSegmentPack(m.store, id, dest);
+      if (corrupt.length) await repair(store, m, corrupt, id, dest);
+      return size;
+    } catch (e) {
+      firstError ??= e;
+      if (e instanceof TrunkError && e.code === "corrupt") {
+        corrupt.push({ m, why: firstLine(e) });
+        continue;
+      }
+      if (e instanceof TrunkError && e.code === "missing-object") continue;
+      if (isUnavailable(e)) continue;
+      throw e;
+    }
+  }
+  throw firstError;
+}
+
+/** Re-put the verified pack where the copy was bad; a failed repair only warns. */
+async function repair(
+  set: MirroredStore,
+  good: Member,
+  bad: { m: Member; why: string }[],
+  id: string,
+  dest: string,
+): Promise<void> {
+  for (const { m, why } of bad) {
+    try {
+      await m.store.put(segmentPackKey(id), (await Deno.open(dest)).readable);
+      set.notice(
+        `trunks: ${why}; read it from ${
+          describeMember(good)
+        } and repaired the copy on ${m.role} "${m.name}"`,
+      );
+    } catch (e) {
+      set.notice(
+        `trunks: ${why}; read it from ${
+          describeMember(good)
+        }, but repairing ${m.role} "${m.name}" failed: ${firstLine(e)}`,
+      );
+    }
+  }
+}

@@ -1,0 +1,196 @@
+/**
+ * The storage map `storages/<seq>`: which storages hold this trunk (names, roles, URLs,
+ * non-secret settings), kept inside the trunk on every storage so a fresh machine needs
+ * only one URL. Created exclusively; the highest seq is the current map. Never a secret:
+ * settings are filtered against the backend's declared non-secret options, and a URL
+ * carrying a password or secret-looking parameter is refused.
+ */
+import { backendSpec, redactUrl, secretKeys } from "../storage/registry.ts";
+import { getBytes, type Store } from "../storage/store.ts";
+import { TrunkError } from "./errors.ts";
+import { STORAGES_PREFIX, storagesKey } from "./layout.ts";
+import type { Role } from "./mirrors.ts";
+
+export interface MapEntry {
+  name: string;
+  role: Role;
+  url: string;
+  backend: string;
+  /** Non-secret settings only (endpoint, region, ...). */
+  settings: Record<string, string>;
+}
+
+export interface StorageMap {
+  seq: number;
+  time: string;
+  writer: string;
+  storages: MapEntry[];
+}
+
+/** Only options the backend declares non-secret survive; everything else stays local. */
+export function publicSettings(
+  backend: string,
+  settings: Record<string, string | undefined>,
+): Record<string, string> {
+  const spec = backendSpec(backend);
+  const allowed = new Set(spec?.settings.filter((s) => !s.secret).map((s) => s.key) ?? []);
+  const secret = secretKeys();
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(settings).sort(([a], [b]) => a < b ? -1 : 1)) {
+    if (v !== undefined && allowed.has(k) && !secret.has(k)) out[k] = v;
+  }
+  return out;
+}
+
+function assertNoSecret(e: MapEntry): void {
+  let u: URL;
+  try {
+    u = new URL(e.url);
+  } catch {
+    throw new TrunkError(
+      `storage "${e.name}" has a malformed URL ${redactUrl(e.url)}`,
+      "bad-input",
+    );
+  }
+  if (
+    u.password || [...u.searchParams.keys()].some((k) => SECRET_PARAM.test(k))
+  ) {
+    throw new TrunkError(
+      `storage "${e.name}" has a URL with a password or secret parameter; secrets never go into the trunk's storage map: move it into a setting (trunks storage add --help)`,
+      "bad-input",
+    );
+  }
+  const secret = secretKeys();
+  for (const k of Object.keys(e.settings)) {
+    if (secret.has(k)) {
+      throw new TrunkError(
+        `refusing to write secret setting ${k} into the storage map`,
+        "bad-input",
+      );
+    }
+  }
+}
+
+const SECRET_PARAM = /secret|password|token|key|sig|credential/i;
+const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+export function encodeMap(m: StorageMap): Uint8Array {
+  const primaries = m.storages.filter((s) => s.role === "primary").length;
+  if (primaries !== 1) {
+    throw new TrunkError(`a storage map needs exactly one primary, not ${primaries}`, "bad-input");
+  }
+  for (const s of m.storages) assertNoSecret(s);
+  return new TextEncoder().encode(JSON.stringify({ v: 1, ...m }, null, 2) + "\n");
+}
+
+export function decodeMap(bytes: Uint8Array, key: string): StorageMap {
+  const bad = (why: string) =>
+    new TrunkError(`${key} is not a valid storage map (${why}); run trunks check`, "corrupt");
+  let o: Record<string, unknown>;
+  try {
+    o = JSON.parse(new TextDecoder().decode(bytes));
+  } catch {
+    throw bad("not JSON");
+  }
+  if (o?.v !== 1) throw bad(`unknown version ${JSON.stringify(o?.v)}`);
+  if (!Array.isArray(o.storages)) throw bad("no storages");
+  const storages = (o.storages as Record<string, unknown>[]).map((s) => {
+    if (
+      typeof s?.name !== "string" || !NAME_RE.test(s.name) ||
+      (s.role !== "primary" && s.role !== "mirror") || typeof s.url !== "string" ||
+      typeof s.backend !== "string" || typeof s.settings !== "object" || s.settings === null
+    ) throw bad("bad storage entry");
+    return {
+      name: s.name,
+      role: s.role,
+      url: s.url,
+      backend: s.backend,
+      settings: Object.fromEntries(
+        Object.entries(s.settings as Record<string, unknown>).filter(([, v]) =>
+          typeof v === "string"
+        ),
+      ) as Record<string, string>,
+    } satisfies MapEntry;
+  });
+  if (storages.filter((s) => s.role === "primary").length !== 1) throw bad("not one primary");
+  return {
+    seq: Number(o.seq),
+    time: String(o.time ?? ""),
+    writer: String(o.writer ?? ""),
+    storages,
+  };
+}
+
+/** Keys of every map version on a store, oldest first. */
+export async function listMapKeys(store: Store): Promise<{ key: string; seq: number }[]> {
+  return (await store.list(STORAGES_PREFIX)).flatMap((e) => {
+    const m = /^storages\/(\d{12})$/.exec(e.key);
+    return m ? [{ key: e.key, seq: Number(m[1]) }] : [];
+  });
+}
+
+/** The current map (highest seq) with its raw bytes, or null when the trunk has none. */
+export async function readLatestMap(
+  store: Store,
+): Promise<{ map: StorageMap; bytes: Uint8Array; key: string } | null> {
+  const keys = await listMapKeys(store);
+  const last = keys.at(-1);
+  if (!last) return null;
+  const bytes = await getBytes(store, last.key);
+  if (!bytes) return null;
+  const map = decodeMap(bytes, last.key);
+  map.seq = last.seq;
+  return { map, bytes, key: last.key };
+}
+
+/** Same storages, roles, URLs and settings (order of mirrors does not matter). */
+export function sameStorages(a: MapEntry[], b: MapEntry[]): boolean {
+  const norm = (l: MapEntry[]) =>
+    JSON.stringify(
+      [...l].sort((x, y) => x.name < y.name ? -1 : x.name > y.name ? 1 : 0).map((e) => [
+        e.name,
+        e.role,
+        e.url,
+        e.backend,
+        Object.entries(e.settings).sort(([x], [y]) => x < y ? -1 : 1),
+      ]),
+    );
+  return norm(a) === norm(b);
+}
+
+/**
+ * Write a new map version after `prev` (exclusive create through `store`, which for a
+ * mirrored trunk decides on the primary and repeats on every mirror). A lost race
+ * re-reads and retries on top of the winner.
+ */
+export async function writeMap(
+  store: Store,
+  storages: MapEntry[],
+  writer: string,
+  prevSeq: number,
+): Promise<StorageMap> {
+  let seq = prevSeq + 1;
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const map: StorageMap = { seq, time: new Date().toISOString(), writer, storages };
+    if (await store.create(storagesKey(seq), encodeMap(map))) return map;
+    const latest = await readLatestMap(store);
+    if (latest && sameStorages(latest.map.storages, storages)) return latest.map;
+    seq = (latest?.map.seq ?? seq) + 1;
+  }
+  throw new TrunkError(
+    `the storage map kept changing under this writer; retry (storages/${seq})`,
+    "conflict",
+  );
+}
+
+/** `TRUNKS_STORAGE_<NAME>_<KEY>`: where a credential for a named storage is read from. */
+export function credentialEnvName(storage: string, key: string): string {
+  return `TRUNKS_STORAGE_${storage}_${key}`.toUpperCase().replace(/[^A-Z0-9]/g, "_");
+}
+
+/** Env var names that can hold the secrets this storage's backend takes. */
+export function credentialEnvNames(e: Pick<MapEntry, "name" | "backend">): string[] {
+  return (backendSpec(e.backend)?.settings ?? []).filter((s) => s.secret).map((s) =>
+    credentialEnvName(e.name, s.key)
+  );
+}

@@ -1,0 +1,107 @@
+/** Shared setup for the check/clean tests: a trunk on a backend, pushes, and check runs. */
+import { openStore } from "../../src/storage/registry.ts";
+import type { Store } from "../../src/storage/store.ts";
+import type { CheckReport } from "../../src/trunk/check.ts";
+import type { CleanReport } from "../../src/trunk/gc.ts";
+import { listSegmentKeys } from "../../src/trunk/replaces.ts";
+import {
+  type Backend,
+  commitFile,
+  type Env,
+  git,
+  makeEnv,
+  newRepo,
+  ok,
+  run,
+  trunkUrl,
+} from "../e2e/harness.ts";
+
+export const opts = { sanitizeOps: false, sanitizeResources: false };
+
+export interface Setup {
+  e: Env;
+  url: string;
+  remote: string;
+  a: string;
+  backend: Backend;
+}
+
+/** A repository `a` that pushed `main` (one commit) to a fresh trunk. */
+export async function setup(backend: Backend, name = "app"): Promise<Setup> {
+  const e = await makeEnv(backend.env);
+  const url = await trunkUrl(backend, name);
+  const remote = `trunks::${url}`;
+  const a = await newRepo(e, "a");
+  await git(e, a, "remote", "add", "origin", remote);
+  await git(e, a, "push", "-q", "origin", "main");
+  return { e, url, remote, a, backend };
+}
+
+let pushes = 0;
+
+/** `n` small pushes of new commits to `branch`, each its own segment. */
+export async function smallPushes(s: Setup, n: number, branch = "main", dir = s.a) {
+  for (let i = 0; i < n; i++) {
+    const k = ++pushes;
+    await commitFile(s.e, dir, `f-${branch.replace(/\W/g, "_")}-${k}.txt`, `${branch} ${k}\n`);
+    await git(s.e, dir, "push", "-q", "origin", `HEAD:refs/heads/${branch}`);
+  }
+}
+
+export type Result = CheckReport & { clean: CleanReport | null; refused?: string };
+
+/** `trunks check --json [...]` on the trunk; returns the parsed report and exit code. */
+export async function check(
+  s: Setup,
+  args: string[] = [],
+  env: Record<string, string> = {},
+): Promise<{ code: number; report: Result; stderr: string }> {
+  const r = await run(s.e, "trunks", ["check", s.url, "--json", ...args], { env });
+  let report: Result;
+  try {
+    report = JSON.parse(r.stdout);
+  } catch {
+    throw new Error(`trunks check printed no JSON (exit ${r.code}):\n${r.stderr}\n${r.stdout}`);
+  }
+  return { code: r.code, report, stderr: r.stderr };
+}
+
+export async function withStore<T>(s: Setup, fn: (store: Store) => Promise<T>): Promise<T> {
+  const store = await openStore(s.url, s.backend.settings);
+  try {
+    return await fn(store);
+  } finally {
+    await store.close();
+  }
+}
+
+export function segmentIds(s: Setup): Promise<string[]> {
+  return withStore(s, async (st) => (await listSegmentKeys(st)).complete.map((x) => x.id));
+}
+
+/** A fresh clone: every branch and tag equal to `want`, and fsck clean. */
+export async function cloneMatches(s: Setup, want: string[]): Promise<string> {
+  const dir = `${await Deno.makeTempDir()}/clone`;
+  await ok(s.e, "git", ["clone", "-q", s.remote, dir]);
+  const got = (await git(
+    s.e,
+    dir,
+    "for-each-ref",
+    "--format=%(objectname) %(refname)",
+    "refs/remotes/origin/",
+    "refs/tags/",
+  )).trim().split("\n").filter((l) => l && !l.endsWith("/HEAD"))
+    .map((l) => l.replace(" refs/remotes/origin/", " refs/heads/")).sort();
+  if (JSON.stringify(got) !== JSON.stringify(want)) {
+    throw new Error(`clone refs differ:\n${got.join("\n")}\n---\n${want.join("\n")}`);
+  }
+  await git(s.e, dir, "fsck", "--strict", "--no-dangling");
+  return dir;
+}
+
+/** Heads and tags of the trunk as `git ls-remote` sees them, "<oid> <ref>" sorted. */
+export async function trunkRefs(s: Setup): Promise<string[]> {
+  const out = await git(s.e, s.a, "ls-remote", s.remote);
+  return out.trim().split("\n").filter((l) => l && !l.endsWith("\tHEAD"))
+    .map((l) => l.replace("\t", " ")).sort();
+}

@@ -1,0 +1,296 @@
+/**
+ * The mirror layer on in-memory stores: fan-out writes that name the failing storage,
+ * primary-decided creates, divergence never overwritten, catch-up copying only what is
+ * missing, storage maps without secrets, segment repair.
+ */
+import { assert, assertEquals, assertMatch, assertRejects } from "../assert.ts";
+import { Trunk } from "../../mod.ts";
+import { MemoryStore } from "../../src/storage/memory.ts";
+import { openStore } from "../../src/storage/registry.ts";
+import { readRefState } from "../../src/trunk/refs.ts";
+import { getBytes, type Store, StoreError } from "../../src/storage/store.ts";
+import { MemoryCache } from "../../src/trunk/cache.ts";
+import { TrunkError } from "../../src/trunk/errors.ts";
+import { refEntryKey, segmentPackKey } from "../../src/trunk/layout.ts";
+import { ensureMeta } from "../../src/trunk/meta.ts";
+import { type Member, MirroredStore, StorageFailure } from "../../src/trunk/mirrors.ts";
+import { downloadSegmentVerified } from "../../src/trunk/segment_copies.ts";
+import {
+  decodeMap,
+  encodeMap,
+  publicSettings,
+  readLatestMap,
+  writeMap,
+} from "../../src/trunk/storage_map.ts";
+import { syncMirror } from "../../src/trunk/sync.ts";
+import { sha256 } from "./harness.ts";
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+function member(name: string, role: "primary" | "mirror", store?: Store): Member {
+  return {
+    name,
+    role,
+    url: `memory://${name}`,
+    store: store ?? new MemoryStore(`memory://${name}`),
+  };
+}
+
+/** A store that is "down": every call fails like a refused connection. */
+class DownStore extends MemoryStore {
+  override get(): Promise<ReadableStream<Uint8Array> | null> {
+    return Promise.reject(new StoreError("connection refused", "unreachable"));
+  }
+  override put(): Promise<void> {
+    return Promise.reject(new StoreError("connection refused", "unreachable"));
+  }
+  override create(): Promise<boolean> {
+    return Promise.reject(new StoreError("connection refused", "unreachable"));
+  }
+  override list(): Promise<never> {
+    return Promise.reject(new StoreError("connection refused", "unreachable"));
+  }
+}
+
+Deno.test("mirrored put goes everywhere; a failing mirror fails it, named", async () => {
+  const p = member("primary", "primary");
+  const a = member("a", "mirror");
+  const set = new MirroredStore([p, a]);
+  await set.put("chunks/x", enc.encode("hello"));
+  assertEquals(dec.decode((await getBytes(a.store, "chunks/x"))!), "hello");
+  const down = member("down", "mirror", new DownStore("memory://down"));
+  const set2 = new MirroredStore([p, a, down]);
+  const e = await assertRejects(() => set2.put("chunks/y", enc.encode("x")), StorageFailure);
+  assertMatch(e.message, /mirror "down" .* is unreachable while writing chunks\/y/);
+});
+
+Deno.test("mirrored put of a stream: every storage gets every byte", async () => {
+  const p = member("primary", "primary");
+  const a = member("a", "mirror");
+  const b = member("b", "mirror");
+  const data = new Uint8Array(300_000).map((_, i) => (i * 7919) % 251);
+  const stream = new Blob([data]).stream();
+  await new MirroredStore([p, a, b]).put("segments/s.pack", stream);
+  for (const m of [p, a, b]) {
+    assertEquals(await sha256((await getBytes(m.store, "segments/s.pack"))!), await sha256(data));
+  }
+});
+
+Deno.test("create: decided on the primary; a mirror with other bytes has diverged and keeps them", async () => {
+  const p = member("primary", "primary");
+  const a = member("a", "mirror");
+  const set = new MirroredStore([p, a]);
+  const key = refEntryKey("refs/heads/main", 1);
+  assert(await set.create(key, enc.encode("one")));
+  assertEquals(dec.decode((await getBytes(a.store, key))!), "one");
+  // Lost on the primary: the mirror is not touched.
+  assertEquals(await set.create(key, enc.encode("two")), false);
+  assertEquals(dec.decode((await getBytes(a.store, key))!), "one");
+  // The mirror already has other bytes at the next seq.
+  const key2 = refEntryKey("refs/heads/main", 2);
+  await a.store.create(key2, enc.encode("rogue"));
+  const e = await assertRejects(() => set.create(key2, enc.encode("mine")), StorageFailure);
+  assertEquals((e as StorageFailure).kind, "diverged");
+  assertEquals(dec.decode((await getBytes(a.store, key2))!), "rogue");
+});
+
+Deno.test("reads fail over to the first mirror that answers, and say so once", async () => {
+  const p = member("primary", "primary", new DownStore("memory://p"));
+  const a = member("a", "mirror");
+  await a.store.put("trunk.json", enc.encode("{}"));
+  const notes: string[] = [];
+  const set = new MirroredStore([p, a], { notice: (m) => notes.push(m) });
+  assertEquals((await set.list("")).map((e) => e.key), ["trunk.json"]);
+  await set.list("");
+  assertEquals(notes.length, 1);
+  assertMatch(notes[0], /primary "primary" .* is unreachable .*reading from mirror "a"/);
+  // A writer's view never reads from a mirror.
+  const w = new MirroredStore([p, a], { forWrite: true });
+  await assertRejects(() => w.list(""), StorageFailure, "a push needs the primary");
+});
+
+async function trunkWithEntries(p: Member, n: number): Promise<string> {
+  const meta = await ensureMeta(p.store, "sha1");
+  const pack = enc.encode("PACK good");
+  await p.store.put(segmentPackKey(await sha256(pack)), pack);
+  await p.store.put(`segments/${await sha256(pack)}.idx`, enc.encode("idx"));
+  for (let i = 1; i <= n; i++) {
+    await p.store.create(refEntryKey("refs/heads/main", i), enc.encode(`{"seq":${i}}`));
+  }
+  return meta.id;
+}
+
+Deno.test("sync: a mirror behind is caught up with only what it lacks, byte for byte", async () => {
+  const p = member("primary", "primary");
+  const a = member("a", "mirror");
+  const id = await trunkWithEntries(p, 3);
+  const cache = new MemoryCache();
+  const status = await syncMirror(p, a, cache, id, { write: false });
+  assertEquals([status.state, status.behind], ["behind", 3]);
+  // A pack whose bytes do not match its name is corrupt on the primary: never copied.
+  const bad = "b".repeat(64);
+  await p.store.put(segmentPackKey(bad), enc.encode("PACK damaged"));
+  await p.store.put(`segments/${bad}.idx`, enc.encode("idx"));
+  await assertRejects(() => syncMirror(p, a, cache, id, { write: true }), TrunkError, "corrupt");
+  assertEquals(await getBytes(a.store, segmentPackKey(bad)), null);
+  await p.store.delete(segmentPackKey(bad));
+  await p.store.delete(`segments/${bad}.idx`);
+  const r = await syncMirror(p, a, cache, id, { write: true });
+  // The good pack went over in the failed attempt: only its index is left to copy.
+  assertEquals([r.state, r.replayed, r.copied], ["caught-up", 3, 1]);
+  const good = await sha256(enc.encode("PACK good"));
+  assertEquals(await getBytes(a.store, segmentPackKey(good)), enc.encode("PACK good"));
+  for (let i = 1; i <= 3; i++) {
+    const k = refEntryKey("refs/heads/main", i);
+    assertEquals(await getBytes(a.store, k), await getBytes(p.store, k));
+  }
+  assertEquals(await getBytes(a.store, "trunk.json"), await getBytes(p.store, "trunk.json"));
+  assertEquals((await syncMirror(p, a, cache, id, { write: true })).state, "in-sync");
+});
+
+Deno.test("sync: an extra or different entry on a mirror is diverged, reported, untouched", async () => {
+  const p = member("primary", "primary");
+  const a = member("a", "mirror");
+  const id = await trunkWithEntries(p, 1);
+  const cache = new MemoryCache();
+  await syncMirror(p, a, cache, id, { write: true });
+  const k2 = refEntryKey("refs/heads/main", 2);
+  await a.store.create(k2, enc.encode("rogue"));
+  const r = await syncMirror(p, a, cache, id, { write: true });
+  assertEquals(r.state, "diverged");
+  assertMatch(r.detail!, /refs\/.*000000000002, which the primary does not/);
+  await p.store.create(k2, enc.encode("other"));
+  const r2 = await syncMirror(p, a, new MemoryCache(), id, { write: true });
+  assertEquals(r2.state, "diverged");
+  assertMatch(r2.detail!, /differs from the primary's/);
+  assertEquals(dec.decode((await getBytes(a.store, k2))!), "rogue");
+});
+
+Deno.test("sync: a mirror holding another trunk is diverged; a down mirror is unreachable", async () => {
+  const p = member("primary", "primary");
+  const a = member("a", "mirror");
+  const id = await trunkWithEntries(p, 1);
+  await ensureMeta(a.store, "sha1");
+  const r = await syncMirror(p, a, new MemoryCache(), id, { write: true });
+  assertEquals(r.state, "diverged");
+  assertMatch(r.detail!, /holds a different trunk/);
+  const d = member("d", "mirror", new DownStore("memory://d"));
+  assertEquals(
+    (await syncMirror(p, d, new MemoryCache(), id, { write: true })).state,
+    "unreachable",
+  );
+});
+
+Deno.test("storage map: non-secret settings only; secrets in URLs refused; highest seq wins", async () => {
+  assertEquals(
+    publicSettings("s3", {
+      endpoint: "http://x",
+      region: "eu",
+      "secret-key": "s",
+      "access-key": "a",
+      bogus: "b",
+    }),
+    { endpoint: "http://x", region: "eu" },
+  );
+  const base = { name: "p", role: "primary" as const, backend: "s3", settings: {} };
+  for (const url of ["s3://user:pw@bucket/t.trunk", "s3://bucket/t.trunk?secret-key=x"]) {
+    let threw = false;
+    try {
+      encodeMap({ seq: 1, time: "", writer: "", storages: [{ ...base, url }] });
+    } catch (e) {
+      threw = true;
+      assertMatch(String(e), /secret/);
+    }
+    assert(threw, url);
+  }
+  const store = new MemoryStore("memory://map");
+  const s = [{ ...base, url: "s3://bucket/t.trunk" }];
+  await writeMap(store, s, "w", 0);
+  await writeMap(store, [...s, { ...base, name: "m", role: "mirror", url: "local:///m" }], "w", 0);
+  const latest = await readLatestMap(store);
+  assertEquals(latest?.map.seq, 2);
+  assertEquals(latest?.map.storages.length, 2);
+  assertEquals(decodeMap(latest!.bytes, "k").storages[1].name, "m");
+});
+
+Deno.test("a corrupt segment is read from a mirror and repaired where it was bad", async () => {
+  const pack = enc.encode("PACK pretend");
+  const id = await sha256(pack);
+  const p = member("primary", "primary");
+  const a = member("a", "mirror");
+  await p.store.put(segmentPackKey(id), enc.encode("PACK damaged"));
+  await a.store.put(segmentPackKey(id), pack);
+  const notes: string[] = [];
+  const set = new MirroredStore([p, a], { notice: (m) => notes.push(m) });
+  const dir = await Deno.makeTempDir();
+  assertEquals(await downloadSegmentVerified(set, id, `${dir}/x.pack`), pack.byteLength);
+  assertEquals(await sha256((await getBytes(p.store, segmentPackKey(id)))!), id);
+  assertMatch(notes[0], /repaired the copy on primary "primary"/);
+});
+
+Deno.test("sync: an object corrupt on the primary is copied from another mirror, and the primary repaired", async () => {
+  const p = member("primary", "primary");
+  const a = member("a", "mirror");
+  const b = member("b", "mirror");
+  const id = await trunkWithEntries(p, 1);
+  const cache = new MemoryCache();
+  await syncMirror(p, a, cache, id, { write: true });
+  const good = await sha256(enc.encode("PACK good"));
+  await p.store.put(segmentPackKey(good), enc.encode("PACK bad!"));
+  const lines: string[] = [];
+  const r = await syncMirror(p, b, cache, id, {
+    write: true,
+    alternates: [a],
+    progress: (l) => lines.push(l),
+  });
+  assertEquals(r.state, "caught-up");
+  assertEquals(await getBytes(b.store, segmentPackKey(good)), enc.encode("PACK good"));
+  assertEquals(await getBytes(p.store, segmentPackKey(good)), enc.encode("PACK good"));
+  assert(
+    lines.some((l) => /copied from mirror "a" instead, and repaired the primary's copy/.test(l)),
+  );
+});
+
+Deno.test("library: a trunk whose storage map names a mirror pushes there too", async () => {
+  const space = `sdk-mirror-${crypto.randomUUID()}`;
+  const primaryUrl = `memory://${space}-p/trunks/app.trunk`;
+  const mirrorUrl = `memory://${space}-m/trunks/app.trunk`;
+  {
+    await using t = await Trunk.open({ url: primaryUrl, create: true, writer: "seed" });
+    t.write("README.md", "hello\n");
+    await t.commit({ message: "first", branch: "main" });
+    await t.push();
+  }
+  const p = await openStore(primaryUrl);
+  await writeMap(
+    p,
+    [
+      { name: "primary", role: "primary", url: primaryUrl, backend: "memory", settings: {} },
+      { name: "m", role: "mirror", url: mirrorUrl, backend: "memory", settings: {} },
+    ],
+    "test",
+    0,
+  );
+  const m = await openStore(mirrorUrl);
+  // Catch the new mirror up (what storage add --mirror does), then push through the library.
+  const meta = JSON.parse(dec.decode((await getBytes(p, "trunk.json"))!));
+  const caught = await syncMirror(
+    member("primary", "primary", p),
+    member("m", "mirror", m),
+    new MemoryCache(),
+    meta.id,
+    { write: true },
+  );
+  assertEquals(caught.state, "caught-up");
+  {
+    await using t = await Trunk.open({ url: primaryUrl, writer: "lib" });
+    t.write("b.txt", "two\n");
+    await t.commit({ message: "second", branch: "main" });
+    await t.push();
+  }
+  const onP = await readRefState(p, new MemoryCache(), meta.id);
+  const onM = await readRefState(m, new MemoryCache(), meta.id);
+  assertEquals(onM.latest.get("refs/heads/main")?.new, onP.latest.get("refs/heads/main")?.new);
+  assertEquals(onM.latest.get("refs/heads/main")?.seq, 2);
+});
