@@ -11,7 +11,6 @@
  */
 import { parseArgs } from "node:util";
 import {
-  CORPUS,
   type Env,
   fmtMs,
   formatRequests,
@@ -19,6 +18,7 @@ import {
   machineLine,
   makeEnv,
   median,
+  mirrorCorpus,
   objectCount,
   ok,
   table,
@@ -173,7 +173,7 @@ const out: string[] = [
 out.push(`storage: ${values.root ?? "local disk (temp dir)"}`);
 
 const corpus = `${await Deno.makeTempDir()}/express.git`;
-await ok(e, "git", ["clone", "-q", "--mirror", CORPUS, corpus]);
+await mirrorCorpus(e, corpus);
 out.push(
   report("corpus: express", await objectCount(e, corpus), await benchRepo(e, "express", corpus)),
 );

@@ -1,7 +1,7 @@
 /** Shared by the benchmarks: timing child processes, request counts, tables. */
-import { CORPUS, type Env, makeEnv, ok } from "../tests/e2e/harness.ts";
+import { CORPUS, type Env, makeEnv, mirrorCorpus, ok } from "../tests/e2e/harness.ts";
 
-export { CORPUS, makeEnv, ok };
+export { CORPUS, makeEnv, mirrorCorpus, ok };
 export type { Env };
 
 export interface Timed {
@@ -78,7 +78,14 @@ export function table(header: string[], rows: string[][]): string {
 export async function generateRepo(
   e: Env,
   dir: string,
-  opts: { commits: number; filesPerCommit?: number; blobBytes?: number; branches?: number },
+  opts: {
+    commits: number;
+    filesPerCommit?: number;
+    blobBytes?: number;
+    branches?: number;
+    /** A tag every this many commits (default 500; 0: none). */
+    tagEvery?: number;
+  },
 ): Promise<void> {
   const files = opts.filesPerCommit ?? 2;
   const blobBytes = opts.blobBytes ?? 200;
@@ -114,7 +121,8 @@ export async function generateRepo(
       }
       buf += `M 100644 inline ${path}\ndata ${enc.encode(body).byteLength}\n${body}\n`;
     }
-    if (c % 500 === 0) buf += `reset refs/tags/v${c / 500}\nfrom :${c}\n\n`;
+    const every = opts.tagEvery ?? 500;
+    if (every && c % every === 0) buf += `reset refs/tags/v${c / every}\nfrom :${c}\n\n`;
     if (buf.length > 1 << 20) {
       await w.write(enc.encode(buf));
       buf = "";

@@ -11,7 +11,7 @@ import {
   type Resolved,
   resolveStorages,
   sameUrl,
-} from "../helper/storages.ts";
+} from "../local/trunk_storages.ts";
 import { updateStorageMap } from "../helper/mirror_push.ts";
 import type { LocalDb } from "../local/db.ts";
 import {

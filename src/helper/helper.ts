@@ -1,11 +1,13 @@
 /**
  * git-remote-trunks: git's remote-helper protocol (gitremote-helpers(7)) over a trunk.
- * Capabilities: option, list, list for-push, fetch, push.
+ * Capabilities: option, list, list for-push, fetch, push, object-format.
  */
 import { formatBytes, LineReader, say, writeOut } from "./io.ts";
-import { type RemoteContext, resolveRemote } from "./resolve.ts";
+import { type RemoteContext, requireGitDir, resolveRemote } from "./resolve.ts";
 import { pushRefs, type PushSpec } from "./push.ts";
 import { fetchSegments } from "./fetch.ts";
+import { fetchLargeBlobs } from "./largeblobs.ts";
+import { objectFormat } from "../git/repo.ts";
 import type { RefState } from "../trunk/refs.ts";
 import { Trunk } from "../trunk/trunk.ts";
 import { TrunkError } from "../trunk/errors.ts";
@@ -19,6 +21,8 @@ export interface HelperOptions {
   force: boolean;
   /** `option cas <ref>:<expected>` (force-with-lease). */
   cas: Map<string, string>;
+  /** git sent `option object-format`: `list` starts with `:object-format <algo>`. */
+  objectFormat?: boolean;
 }
 
 export async function runHelper(args: string[]): Promise<number> {
@@ -49,7 +53,7 @@ export async function runHelper(args: string[]): Promise<number> {
       const [cmd, ...rest] = line.split(" ");
       switch (cmd) {
         case "capabilities":
-          await writeOut("option\nfetch\npush\n\n");
+          await writeOut("option\nfetch\npush\nobject-format\n\n");
           break;
         case "option":
           await writeOut(setOption(opts, rest[0], rest.slice(1).join(" ")) + "\n");
@@ -59,7 +63,11 @@ export async function runHelper(args: string[]): Promise<number> {
           const c = await context(forPush);
           const trunk = forPush ? await c.trunkForPush() : await c.trunk();
           listed = trunk ? await trunk.refState() : undefined;
-          await writeOut(formatList(listed, trunk));
+          // Asked for by `option object-format`: git learns the hash (a sha256 clone).
+          const format = !opts.objectFormat
+            ? null
+            : trunk?.meta.objectFormat ?? (forPush ? await objectFormat() : null);
+          await writeOut((format ? `:object-format ${format}\n` : "") + formatList(listed, trunk));
           break;
         }
         case "fetch": {
@@ -70,7 +78,15 @@ export async function runHelper(args: string[]): Promise<number> {
             if (more.startsWith("fetch ")) wants.push(more.slice(6));
           }
           const c = await context();
-          const got = await fetchSegments(await c.trunk(), c, opts);
+          const trunk = await c.trunk();
+          const got = await fetchSegments(trunk, c, opts);
+          const large = await fetchLargeBlobs(
+            trunk,
+            requireGitDir(c),
+            wants.map((w) => w.split(" ")[0]),
+            opts,
+          );
+          got.bytes += large.bytes;
           if (opts.verbosity > 1 || (opts.progress && got.segments > 0)) {
             say(`trunks: fetched ${got.segments} segment(s), ${formatBytes(got.bytes)}`);
           }
@@ -128,6 +144,14 @@ function setOption(opts: HelperOptions, name: string, value: string): string {
       opts.cas.set(value.slice(0, i), value.slice(i + 1));
       return "ok";
     }
+    case "object-format":
+      // `true` (or bare): the list answers with `:object-format`. An algorithm: git
+      // wants to talk in it; a trunk in the other format refuses at push or fetch.
+      if (!["", "true", "sha1", "sha256"].includes(value)) {
+        return `error unknown object format ${value}`;
+      }
+      opts.objectFormat = true;
+      return "ok";
     case "followtags":
     case "cloning":
     case "check-connectivity":

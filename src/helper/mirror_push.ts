@@ -15,7 +15,7 @@ import { type MapEntry, sameStorages, writeMap } from "../trunk/storage_map.ts";
 import { describeReport, syncMirrors } from "../trunk/sync.ts";
 import type { Trunk } from "../trunk/trunk.ts";
 import { say } from "./io.ts";
-import { credentialHint, type Resolved } from "./storages.ts";
+import { credentialHint, type Resolved } from "../local/trunk_storages.ts";
 
 /** Every storage answers a one-key list; used before a new trunk is created anywhere. */
 export async function requireReachable(set: MirroredStore, resolved: Resolved): Promise<void> {

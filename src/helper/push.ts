@@ -2,7 +2,7 @@
  * A push: one new segment holding only what the trunk lacks, written before any ref
  * entry; then one exclusive create per ref. Per-ref results use git's own words.
  */
-import { buildPack } from "../git/pack.ts";
+import { buildSplitPack } from "../git/split_pack.ts";
 import {
   existingObjects,
   headSymref,
@@ -21,6 +21,7 @@ import { mapLimit } from "../trunk/pool.ts";
 import { StorageFailure } from "../trunk/mirrors.ts";
 import type { HelperOptions } from "./helper.ts";
 import { formatBytes, say } from "./io.ts";
+import { largeBlobThreshold, pushLargeBlobs } from "./largeblobs.ts";
 import { type RemoteContext, requireGitDir } from "./resolve.ts";
 
 export interface PushSpec {
@@ -49,6 +50,7 @@ export async function pushRefs(
   listed?: RefState,
 ): Promise<PushResult[]> {
   const startedAt = Date.now();
+  const threshold = largeBlobThreshold(); // a bad setting fails before anything is written
   const trunk = await ctx.trunkForWrite();
   // The state git compared against in `list for-push`; CAS catches anything newer.
   const state = listed ?? await trunk.refState();
@@ -106,8 +108,16 @@ export async function pushRefs(
     exclude = [...await existingObjects(liveTips)];
     const tmp = await Deno.makeTempDir({ dir: requireGitDir(ctx), prefix: "trunks-push-" });
     try {
-      const built = await buildPack(tips, exclude, tmp, { progress: opts.progress });
+      const split = await buildSplitPack(tips, exclude, tmp, threshold, {
+        progress: opts.progress,
+      });
       faultPoint("push:after-pack");
+      // Large blobs as chunks, before the segment that refers to them.
+      const large = await pushLargeBlobs(trunk, split.largeBlobs, opts);
+      if (large.blobs && (opts.verbosity > 1 || opts.progress)) {
+        say(`trunks: stored ${large.blobs} large blob(s), ${formatBytes(large.bytes)} new`);
+      }
+      const built = split.pack;
       if (built) {
         const id = await sha256File(built.packPath);
         const size = (await Deno.stat(built.packPath)).size;

@@ -15,7 +15,7 @@ import { Trunk } from "../trunk/trunk.ts";
 import { MirroredStore } from "../trunk/mirrors.ts";
 import { say } from "./io.ts";
 import { prepareMirrorsForPush, requireReachable } from "./mirror_push.ts";
-import { type Resolved, resolveStorages } from "./storages.ts";
+import { type Resolved, resolveStorages } from "../local/trunk_storages.ts";
 
 export interface RemoteContext {
   url: string;

@@ -8,7 +8,7 @@
 import { LocalDb } from "../local/db.ts";
 import { openStore, type Settings } from "../storage/registry.ts";
 import type { Store } from "../storage/store.ts";
-import { resolveStorages } from "../helper/storages.ts";
+import { resolveStorages } from "../local/trunk_storages.ts";
 import { MirroredStore } from "../trunk/mirrors.ts";
 import { readLatestMap } from "../trunk/storage_map.ts";
 import { MemoryCache, type TrunkCache } from "../trunk/cache.ts";

@@ -15,3 +15,31 @@ export async function mapLimit<T, R>(
   await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
   return out;
 }
+
+/**
+ * Bounded concurrency for a producer that discovers work as it goes (chunks coming out
+ * of a stream): `run` waits for a free slot, starts the task and returns, so the
+ * producer pauses while `limit` tasks are in flight. The first failure stops further
+ * `run`s and is thrown by `drain`.
+ */
+export class TaskLimiter {
+  #inFlight = new Set<Promise<void>>();
+  #error: { e: unknown } | null = null;
+
+  constructor(readonly limit: number) {}
+
+  async run(task: () => Promise<void>): Promise<void> {
+    while (this.#inFlight.size >= Math.max(1, this.limit)) await Promise.race(this.#inFlight);
+    if (this.#error) throw this.#error.e;
+    const p: Promise<void> = task().catch((e) => {
+      this.#error ??= { e };
+    }).finally(() => this.#inFlight.delete(p));
+    this.#inFlight.add(p);
+  }
+
+  /** Wait for every started task; throws the first failure. */
+  async drain(): Promise<void> {
+    while (this.#inFlight.size) await Promise.all(this.#inFlight);
+    if (this.#error) throw this.#error.e;
+  }
+}

@@ -315,9 +315,20 @@ let corpus: Promise<string> | undefined;
 export function corpusMirror(e: Env): Promise<string> {
   return corpus ??= (async () => {
     const dir = `${await Deno.makeTempDir({ prefix: "trunks-corpus-" })}/express.git`;
-    await ok(e, "git", ["clone", "-q", "--mirror", CORPUS, dir]);
+    await mirrorCorpus(e, dir);
     return dir;
   })();
+}
+
+/**
+ * `git clone --mirror` of the corpus bundle into `dir`. A bundle does not say which branch
+ * HEAD names, so git points HEAD at init.defaultBranch (`main`), which the express corpus
+ * lacks: HEAD is set to its default branch, `master`, so clones check it out.
+ */
+export async function mirrorCorpus(e: Env, dir: string): Promise<void> {
+  await ok(e, "git", ["clone", "-q", "--mirror", CORPUS, dir]);
+  await ok(e, "git", ["symbolic-ref", "HEAD", "refs/heads/master"], { cwd: dir });
+  await ok(e, "git", ["rev-parse", "--verify", "-q", "HEAD"], { cwd: dir });
 }
 
 /** `for-each-ref` of heads and tags, as "<oid> <ref>" lines. */

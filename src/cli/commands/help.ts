@@ -7,6 +7,7 @@ const ORDER = [
   "init",
   "storage",
   "status",
+  "check",
   "push",
   "pull",
   "fetch",

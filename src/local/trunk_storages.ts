@@ -4,8 +4,8 @@
  * the trunk (`storages/<seq>`), so a plain `git clone trunks::<url>` still pushes to
  * every mirror and reads can fail over. Local settings win by name; the map only adds.
  */
-import type { LocalDb } from "../local/db.ts";
-import { listStorages, resolveSettings, type StorageRow } from "../local/storages.ts";
+import type { LocalDb } from "./db.ts";
+import { listStorages, resolveSettings, type StorageRow } from "./storages.ts";
 import { CountingStore } from "../storage/counting.ts";
 import { withDeadline } from "../storage/deadline.ts";
 import { backendSpec, openStore, redactUrl, type Settings } from "../storage/registry.ts";

@@ -1,0 +1,119 @@
+/**
+ * A push's segment without its large blobs: `rev-list --objects` with a blob size
+ * filter lists what the push sends, large blobs are printed as omitted (`~<oid>`) and
+ * set aside, and the rest streams straight into `pack-objects` as an explicit object
+ * list (with path names, so deltas are chosen as well as with `--revs`). The object
+ * list is never held in memory.
+ */
+import { type BuiltPack, packObjectCount } from "./pack.ts";
+import { GitError } from "./run.ts";
+
+export interface SplitPack {
+  /** The segment, or null when no object other than large blobs is new. */
+  pack: BuiltPack | null;
+  /** Blobs above the threshold the push sends: they go to the trunk as chunks. */
+  largeBlobs: string[];
+}
+
+function spawn(args: string[], stderr: "piped" | "inherit"): Deno.ChildProcess {
+  try {
+    return new Deno.Command("git", { args, stdin: "piped", stdout: "piped", stderr }).spawn();
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      throw new GitError("git is not installed or not on PATH", "", 127);
+    }
+    throw e;
+  }
+}
+
+async function finished(child: Deno.ChildProcess, what: string, stderr: Promise<string>) {
+  const status = await child.status;
+  const text = await stderr;
+  if (!status.success) {
+    const first = text.split("\n").find((l) => l.trim()) ?? `exit code ${status.code}`;
+    throw new GitError(
+      `git ${what} failed: ${first.replace(/^(fatal|error): /, "")}`,
+      text,
+      status.code,
+    );
+  }
+}
+
+function collect(stream: ReadableStream<Uint8Array> | null): Promise<string> {
+  if (!stream) return Promise.resolve("");
+  return new Response(stream).text();
+}
+
+/**
+ * Everything reachable from `tips` and not from `exclude`, as a self-contained pack
+ * in `dir`, except blobs larger than `threshold` bytes, which are returned instead.
+ */
+export async function buildSplitPack(
+  tips: string[],
+  exclude: string[],
+  dir: string,
+  threshold: number,
+  opts: { progress?: boolean } = {},
+): Promise<SplitPack> {
+  const revList = spawn([
+    "rev-list",
+    "--objects",
+    `--filter=blob:limit=${threshold + 1}`,
+    "--filter-print-omitted",
+    "--stdin",
+  ], "piped");
+  const base = `${dir}/segment`;
+  const packObjects = spawn(
+    ["pack-objects", "--delta-base-offset", opts.progress ? "--progress" : "-q", base],
+    opts.progress ? "inherit" : "piped",
+  );
+  const revErr = collect(revList.stderr);
+  const packErr = opts.progress ? Promise.resolve("") : collect(packObjects.stderr);
+  const packOut = collect(packObjects.stdout);
+
+  const w = revList.stdin.getWriter();
+  await w.write(new TextEncoder().encode(
+    [...tips, ...exclude.map((o) => `^${o}`)].join("\n") + "\n",
+  ));
+  await w.close();
+
+  const largeBlobs: string[] = [];
+  const enc = new TextEncoder();
+  const out = packObjects.stdin.getWriter();
+  let rest = "";
+  const forward = async (text: string) => {
+    const lines = (rest + text).split("\n");
+    rest = lines.pop()!;
+    let keep = "";
+    for (const line of lines) {
+      if (line.startsWith("~")) largeBlobs.push(line.slice(1).trim());
+      else if (line) keep += line + "\n";
+    }
+    if (keep) await out.write(enc.encode(keep));
+  };
+  try {
+    for await (const text of revList.stdout.pipeThrough(new TextDecoderStream())) {
+      await forward(text);
+    }
+    await forward("\n");
+    await out.close();
+  } catch (e) {
+    await out.abort().catch(() => {});
+    await finished(revList, "rev-list", revErr);
+    throw e;
+  }
+  await finished(revList, "rev-list", revErr);
+  await finished(packObjects, "pack-objects", packErr);
+  const hash = (await packOut).trim();
+  if (!/^[0-9a-f]{40,64}$/.test(hash)) {
+    throw new GitError(`git pack-objects printed no pack name`, "", 0);
+  }
+  const packPath = `${base}-${hash}.pack`;
+  const idxPath = `${base}-${hash}.idx`;
+  const objects = await packObjectCount(packPath);
+  if (objects === 0) {
+    await Promise.all([Deno.remove(packPath), Deno.remove(idxPath)].map((p) => p.catch(() => {})));
+    return { pack: null, largeBlobs };
+  }
+  return { pack: { packPath, idxPath, objects }, largeBlobs };
+}
