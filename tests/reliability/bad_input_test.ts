@@ -377,3 +377,43 @@ if (minio) {
     },
   });
 }
+
+Deno.test({
+  name: "bad input: a large blob whose chunk is missing is named; the clone leaves nothing",
+  ...opts,
+  fn: async () => {
+    const e = await makeEnv({ TRUNKS_LARGE_BLOB_THRESHOLD: "64k" });
+    const root = await Deno.makeTempDir({ prefix: "trunks-store-" });
+    const path = `${root}/trunks/big.trunk`;
+    const remote = `trunks::local://${path}`;
+    const a = await newRepo(e, "a");
+    const data = new Uint8Array(3 * 1024 * 1024);
+    for (let i = 0; i < data.length; i += 65536) {
+      crypto.getRandomValues(data.subarray(i, i + 65536));
+    }
+    await Deno.writeFile(`${a}/big.bin`, data);
+    await git(e, a, "add", "big.bin");
+    await git(e, a, "commit", "-qm", "big");
+    await git(e, a, "push", "-q", remote, "main");
+    const chunks = [...Deno.readDirSync(`${path}/chunks`)].map((f) => f.name).sort();
+    assert(chunks.length > 1, `the blob was chunked: ${chunks.length}`);
+    const victim = `${path}/chunks/${chunks[1]}`;
+    const saved = await Deno.readFile(victim);
+    await Deno.remove(victim);
+
+    const parent = await Deno.makeTempDir();
+    const r = await run(e, "git", ["clone", remote, "c"], { cwd: parent });
+    assertOneLineError(
+      r,
+      new RegExp(`chunk .*${chunks[1].slice(0, 12)}.* of blob [0-9a-f]{40} is missing`),
+      "missing chunk",
+    );
+    assertEquals([...Deno.readDirSync(parent)], [], "git removed the half clone");
+
+    // Put back, the same clone works and the blob is whole.
+    await Deno.writeFile(victim, saved);
+    await ok(e, "git", ["clone", "-q", remote, "c"], { cwd: parent });
+    assertEquals(await Deno.readFile(`${parent}/c/big.bin`), data);
+    await git(e, `${parent}/c`, "fsck", "--strict", "--no-dangling");
+  },
+});
