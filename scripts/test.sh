@@ -8,6 +8,7 @@ command -v deno >/dev/null || { echo "test: deno not found; install it with: npm
 command -v git >/dev/null || { echo "test: git not found" >&2; exit 1; }
 export TRUNKS_TEST_STATE=${TRUNKS_TEST_STATE:-$(mktemp -d /tmp/trunks-servers-XXXXXX)}
 trap 'bash scripts/test-servers.sh down all >/dev/null 2>&1 || true' EXIT
+trap 'exit 130' INT TERM
 servers=$(bash scripts/test-servers.sh list | tr '\n' ' ')
 if [ -n "$servers" ]; then
   # shellcheck disable=SC2086
