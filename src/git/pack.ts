@@ -10,22 +10,11 @@ export interface BuiltPack {
 }
 
 /**
- * A self-contained (not thin) pack of everything reachable from `tips` and not from
- * `exclude`, written with its index straight by pack-objects. Null when it would be empty.
+ * The pack pack-objects wrote under `base` (it prints the pack's name), or null when it
+ * holds no object (its files are removed then).
  */
-export async function buildPack(
-  tips: string[],
-  exclude: string[],
-  dir: string,
-  opts: { progress?: boolean; omitBlobs?: string[] } = {},
-): Promise<BuiltPack | null> {
-  const input = [...tips, ...exclude.map((o) => `^${o}`)].join("\n") + "\n";
-  const base = `${dir}/segment`;
-  const res = await git(
-    ["pack-objects", "--revs", "--delta-base-offset", opts.progress ? "--progress" : "-q", base],
-    { stdin: input, inheritStderr: opts.progress },
-  );
-  const hash = new TextDecoder().decode(res.stdout).trim();
+export async function writtenPack(base: string, printed: string): Promise<BuiltPack | null> {
+  const hash = printed.trim();
   if (!/^[0-9a-f]{40,64}$/.test(hash)) {
     throw new GitError(`git pack-objects printed no pack name`, "", 0);
   }

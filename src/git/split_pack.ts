@@ -5,7 +5,7 @@
  * list (with path names, so deltas are chosen as well as with `--revs`). The object
  * list is never held in memory.
  */
-import { type BuiltPack, packObjectCount } from "./pack.ts";
+import { type BuiltPack, writtenPack } from "./pack.ts";
 import { GitError } from "./run.ts";
 
 export interface SplitPack {
@@ -104,16 +104,5 @@ export async function buildSplitPack(
   }
   await finished(revList, "rev-list", revErr);
   await finished(packObjects, "pack-objects", packErr);
-  const hash = (await packOut).trim();
-  if (!/^[0-9a-f]{40,64}$/.test(hash)) {
-    throw new GitError(`git pack-objects printed no pack name`, "", 0);
-  }
-  const packPath = `${base}-${hash}.pack`;
-  const idxPath = `${base}-${hash}.idx`;
-  const objects = await packObjectCount(packPath);
-  if (objects === 0) {
-    await Promise.all([Deno.remove(packPath), Deno.remove(idxPath)].map((p) => p.catch(() => {})));
-    return { pack: null, largeBlobs };
-  }
-  return { pack: { packPath, idxPath, objects }, largeBlobs };
+  return { pack: await writtenPack(base, await packOut), largeBlobs };
 }

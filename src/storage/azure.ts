@@ -3,7 +3,7 @@
  * `If-None-Match: *`; large puts stage blocks (bounded memory, a few in flight) and
  * commit them with one Put Block List, so readers never see a partial blob.
  */
-import { equalBytes, fixedParts } from "./bytes.ts";
+import { equalBytes, fixedParts, prepend, sendBounded } from "./bytes.ts";
 import {
   AnonymousCredential,
   type BlobItem,
@@ -179,40 +179,25 @@ export class AzureStore implements Store {
     // Our own block ids: another writer of the same key stages under different ids.
     const upload = crypto.randomUUID().replaceAll("-", "").slice(0, 16);
     const ids: string[] = [];
-    const inFlight = new Set<Promise<void>>();
-    let failure: unknown;
     let total = 0;
-    const stage = (block: Uint8Array): void => {
-      if (ids.length >= MAX_BLOCKS) {
-        throw new StoreError(
-          `azure: ${key} is larger than ${BLOCK_SIZE * MAX_BLOCKS} bytes (the block limit)`,
-          "unsupported",
-        );
-      }
-      const id = btoa(`${upload}-${String(ids.length).padStart(6, "0")}`);
-      ids.push(id);
-      total += block.byteLength;
-      countRequest("azure", "PutBlock");
-      const p = blob.stageBlock(id, block, block.byteLength).then(
-        () => countBytes("up", block.byteLength),
-        (e) => {
-          failure ??= e;
-        },
-      ).finally(() => inFlight.delete(p));
-      inFlight.add(p);
-    };
     try {
-      stage(first);
-      stage(second);
-      for await (const block of rest) {
-        while (inFlight.size >= IN_FLIGHT) await Promise.race(inFlight);
-        if (failure) break;
-        stage(block);
-      }
-    } finally {
-      await Promise.all(inFlight);
+      await sendBounded(prepend(first, second, rest), IN_FLIGHT, async (block) => {
+        if (ids.length >= MAX_BLOCKS) {
+          throw new StoreError(
+            `azure: ${key} is larger than ${BLOCK_SIZE * MAX_BLOCKS} bytes (the block limit)`,
+            "unsupported",
+          );
+        }
+        const id = btoa(`${upload}-${String(ids.length).padStart(6, "0")}`);
+        ids.push(id);
+        total += block.byteLength;
+        countRequest("azure", "PutBlock");
+        await blob.stageBlock(id, block, block.byteLength);
+        countBytes("up", block.byteLength);
+      });
+    } catch (e) {
+      throw this.#wrap(e, "write", key);
     }
-    if (failure) throw this.#wrap(failure, "write", key);
     countRequest("azure", "PutBlockList");
     try {
       await blob.commitBlockList(ids);

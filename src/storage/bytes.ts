@@ -48,3 +48,44 @@ export async function* fixedParts(
   }
   if (fill > 0) yield buf.subarray(0, fill);
 }
+
+/**
+ * Send parts with at most `limit` in flight, so a stream of any size costs `limit` parts
+ * of memory. Stops at the first failure, waits for every send already started (a part
+ * must not land after the caller cleaned up), then throws that failure.
+ */
+export async function sendBounded(
+  parts: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  limit: number,
+  send: (part: Uint8Array, n: number) => Promise<void>,
+): Promise<void> {
+  const inFlight = new Set<Promise<void>>();
+  let failed: { error: unknown } | undefined;
+  let n = 0;
+  try {
+    for await (const part of parts) {
+      while (inFlight.size >= limit && !failed) await Promise.race(inFlight);
+      if (failed) break;
+      const p: Promise<void> = send(part, n++).catch((error) => {
+        failed ??= { error };
+      }).finally(() => inFlight.delete(p));
+      inFlight.add(p);
+    }
+  } catch (error) {
+    failed ??= { error };
+  } finally {
+    await Promise.all(inFlight);
+  }
+  if (failed) throw failed.error;
+}
+
+/** `first`, `second`, then the rest: parts a backend already peeked at to pick a method. */
+export async function* prepend(
+  first: Uint8Array,
+  second: Uint8Array,
+  rest: AsyncIterable<Uint8Array>,
+): AsyncGenerator<Uint8Array> {
+  yield first;
+  yield second;
+  yield* rest;
+}

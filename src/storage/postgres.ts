@@ -9,7 +9,7 @@
 import pg from "pg";
 import { Buffer } from "node:buffer";
 import { isIP } from "node:net";
-import { equalBytes, fixedParts } from "./bytes.ts";
+import { equalBytes, fixedParts, prepend, sendBounded } from "./bytes.ts";
 import { countBytes, countRequest } from "./metrics.ts";
 import { type Env, type PgConfig, resolvePgConfig } from "./postgres_config.ts";
 import type { Settings } from "./registry.ts";
@@ -494,41 +494,25 @@ export class PostgresStore implements Store {
     rest: AsyncGenerator<Uint8Array>,
   ): Promise<{ upload: string; size: number }> {
     const upload = crypto.randomUUID();
-    const inFlight = new Set<Promise<void>>();
     let failure: unknown;
-    let n = 0;
     let size = 0;
-    const send = (part: Uint8Array) => {
-      const values = [upload, n++, Buffer.from(part.buffer, part.byteOffset, part.byteLength)];
-      size += part.byteLength;
-      const p = this.#q(
-        "put-part",
-        key,
-        `INSERT INTO ${this.#parts} (upload, n, data) VALUES ($1, $2, $3)
-           ON CONFLICT (upload, n) DO UPDATE SET data = EXCLUDED.data`,
-        values,
-      ).then(
-        () => countBytes("up", part.byteLength),
-        (e) => {
-          failure ??= e;
-        },
-      ).finally(() => inFlight.delete(p));
-      inFlight.add(p);
-    };
     try {
-      send(first);
-      send(second);
-      for await (const part of rest) {
-        while (inFlight.size >= PARTS_IN_FLIGHT) await Promise.race(inFlight);
-        if (failure) break;
-        send(part);
-      }
+      await sendBounded(prepend(first, second, rest), PARTS_IN_FLIGHT, async (part, n) => {
+        const values = [upload, n, Buffer.from(part.buffer, part.byteOffset, part.byteLength)];
+        size += part.byteLength;
+        await this.#q(
+          "put-part",
+          key,
+          `INSERT INTO ${this.#parts} (upload, n, data) VALUES ($1, $2, $3)
+             ON CONFLICT (upload, n) DO UPDATE SET data = EXCLUDED.data`,
+          values,
+        );
+        countBytes("up", part.byteLength);
+      });
     } catch (e) {
-      failure ??= e;
-    } finally {
-      await Promise.all(inFlight);
+      failure = e;
     }
-    if (failure) {
+    if (failure !== undefined) {
       await this.#dropParts(upload);
       throw failure instanceof StoreError ? failure : this.#wrap(failure, "put", key);
     }

@@ -8,7 +8,7 @@
  */
 import ssh2 from "ssh2";
 import { Buffer } from "node:buffer";
-import { equalBytes, fixedParts } from "./bytes.ts";
+import { equalBytes, fixedParts, sendBounded } from "./bytes.ts";
 import { countBytes, countRequest } from "./metrics.ts";
 import type { Settings } from "./registry.ts";
 import { type Env, resolveSftpConfig, type SftpConfig } from "./sftp_config.ts";
@@ -459,26 +459,15 @@ export class SftpStore implements Store {
       });
     }
     try {
-      const inFlight = new Set<Promise<void>>();
-      let failure: unknown;
       let pos = 0;
-      for await (const part of fixedParts(data, IO_SIZE)) {
-        while (inFlight.size >= IO_IN_FLIGHT) await Promise.race(inFlight);
-        if (failure) break;
+      await sendBounded(fixedParts(data, IO_SIZE), IO_IN_FLIGHT, async (part) => {
         const at = pos;
         pos += part.byteLength;
         const buf = Buffer.from(part.buffer, part.byteOffset, part.byteLength);
         countRequest("sftp", "write");
-        const p = call((cb) => s.write(handle, buf, 0, buf.byteLength, at, cb)).then(
-          () => countBytes("up", buf.byteLength),
-          (e) => {
-            failure ??= e;
-          },
-        ).finally(() => inFlight.delete(p));
-        inFlight.add(p);
-      }
-      await Promise.all(inFlight);
-      if (failure) throw failure;
+        await call((cb) => s.write(handle, buf, 0, buf.byteLength, at, cb));
+        countBytes("up", buf.byteLength);
+      });
       // Durable before visible: a crash after the rename must not leave an empty object.
       if (conn.extensions.fsync) {
         countRequest("sftp", "fsync");
