@@ -201,17 +201,29 @@ export async function cleanTrunk(
   return report;
 }
 
-/** Backends that write through temp files (local disk) expose them for this sweep. */
+/**
+ * Backends that write through temp files or parts expose what a crashed writer left:
+ * local disk lists its temp files; Postgres (orphan parts) and SFTP (temp uploads)
+ * sweep their own, given an age below which an upload may still be in progress.
+ */
 interface TempLister {
   listTemp(): Promise<{ path: string; modified: Date }[]>;
 }
+interface StaleSweeper {
+  sweepStale(olderThanMs: number): Promise<number>;
+}
 
-async function sweepTempFiles(store: Store, cutoff: number): Promise<number> {
+export async function sweepTempFiles(store: Store, cutoff: number): Promise<number> {
   let s: unknown = store;
-  while (s && typeof s === "object" && !("listTemp" in s) && "inner" in s) {
+  const own = (o: unknown) =>
+    !!o && typeof o === "object" && ("listTemp" in o || "sweepStale" in o);
+  while (s && typeof s === "object" && !own(s) && "inner" in s) {
     s = (s as { inner: unknown }).inner;
   }
-  if (!s || typeof s !== "object" || !("listTemp" in s)) return 0;
+  if (!own(s)) return 0;
+  if ("sweepStale" in (s as object)) {
+    return await (s as StaleSweeper).sweepStale(Math.max(0, Date.now() - cutoff));
+  }
   let n = 0;
   for (const t of await (s as TempLister).listTemp()) {
     if (t.modified.getTime() >= cutoff) continue;

@@ -21,7 +21,7 @@ import type { HelperOptions } from "../../src/helper/helper.ts";
 import type { RemoteContext } from "../../src/helper/resolve.ts";
 import { parseAge } from "../../src/cli/commands/check.ts";
 import { TrunkError } from "../../src/trunk/errors.ts";
-import { cleanTrunk } from "../../src/trunk/gc.ts";
+import { cleanTrunk, sweepTempFiles } from "../../src/trunk/gc.ts";
 import { checkTrunk } from "../../src/trunk/check.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
@@ -212,4 +212,20 @@ Deno.test({
     assert(cache.ingested(meta.id).has(clean.compacted!.id));
     await store.close();
   },
+});
+
+Deno.test("clean: stores that sweep their own leftovers (Postgres parts, SFTP temp files) are asked to, with the grace period as the age", async () => {
+  const asked: number[] = [];
+  const sweeper = Object.assign(new MemoryStore("sweep"), {
+    sweepStale: (olderThanMs: number) => {
+      asked.push(olderThanMs);
+      return Promise.resolve(3);
+    },
+  });
+  const wrapped = { inner: sweeper } as unknown as Store;
+  const cutoff = Date.now() - 3600_000;
+  assertEquals(await sweepTempFiles(wrapped, cutoff), 3);
+  assertEquals(asked.length, 1);
+  assert(asked[0] >= 3600_000 && asked[0] < 3600_000 + 60_000, `asked for ${asked[0]} ms`);
+  assertEquals(await sweepTempFiles(new MemoryStore("plain"), cutoff), 0);
 });
