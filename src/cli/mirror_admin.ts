@@ -4,6 +4,7 @@
  * each mirror, and keep the storage map in step when storages are added or removed.
  * Shared by `storage sync`, `storage add --mirror`, `storage remove`, `status`, `clone`.
  */
+import { withDeadline } from "../storage/deadline.ts";
 import { writerName } from "../helper/resolve.ts";
 import {
   credentialHint,
@@ -278,9 +279,11 @@ async function reach(s: MapEntry): Promise<DiscoveredStorage> {
   const keys = backendSpec(s.backend)?.settings.map((x) => x.key) ?? [];
   let store: Store | undefined;
   try {
-    store = await openStore(
-      s.url,
-      resolveSettings({ name: s.name, settings: s.settings, secrets: {} }, keys),
+    store = withDeadline(
+      await openStore(
+        s.url,
+        resolveSettings({ name: s.name, settings: s.settings, secrets: {} }, keys),
+      ),
     );
     await store.list(TRUNK_JSON);
     rec.reachable = true;

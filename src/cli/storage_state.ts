@@ -2,6 +2,7 @@
  * One record per storage, for `storage list/show/ping` and `status`. Kept as plain data
  * so per-storage state (e.g. how far a mirror is behind) can be added as fields.
  */
+import { withDeadline } from "../storage/deadline.ts";
 import { envOverrides, resolveSettings, type StorageRow } from "../local/storages.ts";
 import { probeStore } from "../storage/probe.ts";
 import { backendSpec, openStore, redactUrl, type Settings } from "../storage/registry.ts";
@@ -91,7 +92,7 @@ export async function pingUrl(
   };
   let store: Store | undefined;
   try {
-    store = await openStore(url, settings);
+    store = withDeadline(await openStore(url, settings));
     const probe = await probeStore(store);
     rec.reachable = true;
     rec.exclusiveCreate = probe.exclusiveCreate;
@@ -163,7 +164,7 @@ export async function storageStatus(
   let head: string | null = null;
   let store: Store | undefined;
   try {
-    store = await openStore(row.url, openSettings(row));
+    store = withDeadline(await openStore(row.url, openSettings(row)));
     let trunk: Trunk | null = null;
     try {
       trunk = await Trunk.open(store, cache, writer);

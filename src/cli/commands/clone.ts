@@ -1,4 +1,5 @@
 /** `trunks clone URL [DIR]`: a fresh machine needs only the trunk's primary URL. */
+import { withDeadline } from "../../storage/deadline.ts";
 import { basename, resolve } from "node:path";
 import { git } from "../../git/run.ts";
 import { headTarget } from "../../helper/helper.ts";
@@ -81,7 +82,7 @@ export const command: Command = {
     const target = buildTarget(name, undefined, { ...flags, url }, trunkName);
 
     // Read the trunk before creating anything: a wrong URL leaves no empty directory.
-    const store = await openStore(target.url, target.resolved);
+    const store = withDeadline(await openStore(target.url, target.resolved));
     let trunk: Trunk;
     let head: string | null;
     let branches: string[];

@@ -1,4 +1,5 @@
 /** `trunks storage add`: connect a named storage after real I/O against it. */
+import { withDeadline } from "../../storage/deadline.ts";
 import { existingObjects } from "../../git/repo.ts";
 import { git } from "../../git/run.ts";
 import { writerName } from "../../helper/resolve.ts";
@@ -210,7 +211,7 @@ async function inspectTrunk(
   url: string,
   settings: Settings,
 ): Promise<{ exists: boolean; unrelated: boolean }> {
-  const store = await openStore(url, settings);
+  const store = withDeadline(await openStore(url, settings));
   try {
     let trunk: Trunk;
     try {
