@@ -68,6 +68,18 @@ export function getStorage(db: LocalDb, name: string): StorageRow | undefined {
   return listStorages(db).find((r) => r.name.toLowerCase() === name.toLowerCase());
 }
 
+/** `getStorage`, or a one-line error naming the storages there are. */
+export function requireStorage(db: LocalDb, name: string, hint = ""): StorageRow {
+  const row = getStorage(db, name);
+  if (row) return row;
+  const names = listStorages(db).map((r) => r.name);
+  throw new Error(
+    `no storage named ${JSON.stringify(name)}; ${
+      names.length ? `this repository has: ${names.join(", ")}` : "none added yet"
+    }${hint}`,
+  );
+}
+
 export function primaryStorage(db: LocalDb): StorageRow | undefined {
   return listStorages(db).find((r) => r.role === "primary");
 }

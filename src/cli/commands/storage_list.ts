@@ -1,6 +1,6 @@
 /** `trunks storage list` and `trunks storage show NAME`: saved storages, secrets masked. */
 import { openInitialized } from "../../local/repo.ts";
-import { getStorage, listStorages } from "../../local/storages.ts";
+import { listStorages, requireStorage } from "../../local/storages.ts";
 import { bool, parseCommand, printJson } from "../args.ts";
 import type { Command } from "../main.ts";
 import { storageView } from "../storage_state.ts";
@@ -67,15 +67,7 @@ export const show: Command = {
     if (!p) return 0;
     const ctx = await openInitialized();
     try {
-      const row = getStorage(ctx.db, p.positionals[0]);
-      if (!row) {
-        const names = listStorages(ctx.db).map((r) => r.name);
-        throw new Error(
-          `no storage named ${JSON.stringify(p.positionals[0])}; ${
-            names.length ? `this repository has: ${names.join(", ")}` : "none added yet"
-          }`,
-        );
-      }
+      const row = requireStorage(ctx.db, p.positionals[0]);
       const v = storageView(row);
       if (bool(p, "json")) {
         printJson(v);

@@ -1,6 +1,6 @@
 /** `trunks storage ping [NAME|URL]`: real I/O against storages, exclusive create included. */
 import { openInitialized } from "../../local/repo.ts";
-import { getStorage, listStorages } from "../../local/storages.ts";
+import { listStorages, requireStorage } from "../../local/storages.ts";
 import { redactUrl } from "../../storage/registry.ts";
 import { bool, parseCommand, printJson } from "../args.ts";
 import { Exit } from "../errors.ts";
@@ -44,15 +44,7 @@ export const command: Command = {
       try {
         let rows = listStorages(ctx.db);
         if (arg) {
-          const row = getStorage(ctx.db, arg);
-          if (!row) {
-            throw new Error(
-              `no storage named ${JSON.stringify(arg)}; ${
-                rows.length ? `this repository has: ${rows.map((r) => r.name).join(", ")}` : ""
-              } (or give a URL such as local:///srv/store)`,
-            );
-          }
-          rows = [row];
+          rows = [requireStorage(ctx.db, arg, " (or give a URL such as local:///srv/store)")];
         }
         if (rows.length === 0) {
           throw new Error(

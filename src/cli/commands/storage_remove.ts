@@ -1,6 +1,6 @@
 /** `trunks storage remove NAME`: forget a storage here. Nothing on the storage is touched. */
 import { openInitialized, setRemoteUrl } from "../../local/repo.ts";
-import { deleteStorage, getStorage, listStorages } from "../../local/storages.ts";
+import { deleteStorage, requireStorage } from "../../local/storages.ts";
 import { bool, parseCommand, printJson } from "../args.ts";
 import type { Command } from "../main.ts";
 import { dropFromMap } from "../mirror_admin.ts";
@@ -24,15 +24,7 @@ export const command: Command = {
     if (!p) return 0;
     const ctx = await openInitialized();
     try {
-      const row = getStorage(ctx.db, p.positionals[0]);
-      if (!row) {
-        const names = listStorages(ctx.db).map((r) => r.name);
-        throw new Error(
-          `no storage named ${JSON.stringify(p.positionals[0])}; ${
-            names.length ? `this repository has: ${names.join(", ")}` : "none added yet"
-          }`,
-        );
-      }
+      const row = requireStorage(ctx.db, p.positionals[0]);
       // Out of the trunk's storage map first, or pushes would keep going to it.
       const unmapped = await dropFromMap(ctx.db, row).catch((e) => {
         throw new Error(
