@@ -6,7 +6,25 @@
 import { serverEnv } from "../servers.ts";
 
 export const REPO_ROOT = new URL("../..", import.meta.url).pathname.replace(/\/$/, "");
-export const CORPUS = `${REPO_ROOT}/../shared/corpus/express.bundle`;
+/**
+ * The shared corpus bundle, used in place: `TRUNKS_CORPUS`, else `shared/` beside the
+ * checkout (the workspace layout), else the workspace's own path for a clone elsewhere.
+ */
+export const CORPUS = findCorpus();
+
+function findCorpus(): string {
+  const candidates = [
+    Deno.env.get("TRUNKS_CORPUS"),
+    `${REPO_ROOT}/../shared/corpus/express.bundle`,
+    "/work/shared/corpus/express.bundle",
+  ].filter((c): c is string => !!c);
+  for (const c of candidates) {
+    try {
+      if (Deno.statSync(c).isFile) return c;
+    } catch { /* next */ }
+  }
+  return candidates[0];
+}
 
 let binDir: Promise<string> | undefined;
 
