@@ -6,7 +6,7 @@
  *                   [--tools git,trunks-local,trunks-s3,git-remote-s3,python-trunks]
  *                   [--repos corpus,generated] [--commits 20000] [--pushes 100]
  *                   [--swarm 8,32,64] [--converge-max 8] [--heavy-runs 1] [--heavy-pushes 20]
- *                   [--out FILE.md]
+ *                   [--python-versions 0.1.0,1.2.14] [--python-timeout 600] [--out FILE.md]
  *
  * MinIO comes from `scripts/test-servers.sh up minio` (its env, TRUNKS_TEST_MINIO_*, must be
  * exported); every S3 tool talks to it through bench/proxy.ts, which counts requests and
@@ -270,6 +270,8 @@ async function main(): Promise<void> {
       swarm: { type: "string" },
       "converge-max": { type: "string", default: "8" },
       out: { type: "string" },
+      "python-versions": { type: "string" },
+      "python-timeout": { type: "string", default: "600" },
     },
   });
   const quick = values.quick!;
@@ -358,7 +360,14 @@ async function main(): Promise<void> {
       rows.push(...await benchTool(e, t, label, dir, o, tdir));
     }
     if (toolIds.includes("python-trunks")) {
-      rows.push(...await runPythonTrunks(e, label, dir, `${tmp}/pytrunks-${rows.length}`));
+      rows.push(
+        ...await runPythonTrunks(e, label, dir, `${tmp}/pytrunks-${rows.length}`, {
+          versions: values["python-versions"]?.split(",").map((v) => v.trim()).filter(Boolean),
+          timeoutS: posInt(values["python-timeout"]!, "--python-timeout"),
+          minio: minio ?? undefined,
+          proxy,
+        }),
+      );
     }
     const end = await sampleLoad();
     loads.push(end);
