@@ -6,6 +6,7 @@
  *                   [--tools git,trunks-local,trunks-s3,git-remote-s3,python-trunks]
  *                   [--repos corpus,generated] [--commits 20000] [--pushes 100]
  *                   [--swarm 8,32,64] [--converge-max 8] [--heavy-runs 1] [--heavy-pushes 20]
+ *                   [--blob-bytes 400] [--random-blobs]
  *                   [--python-versions 0.1.0,1.2.14] [--python-timeout 600] [--out FILE.md]
  *
  * MinIO comes from `scripts/test-servers.sh up minio` (its env, TRUNKS_TEST_MINIO_*, must be
@@ -271,6 +272,8 @@ async function main(): Promise<void> {
       "converge-max": { type: "string", default: "8" },
       out: { type: "string" },
       "python-versions": { type: "string" },
+      "blob-bytes": { type: "string", default: "400" },
+      "random-blobs": { type: "boolean", default: false },
       "python-timeout": { type: "string", default: "600" },
     },
   });
@@ -338,7 +341,8 @@ async function main(): Promise<void> {
     await generateRepo(e, dir, {
       commits: posInt(values.commits!, "--commits"),
       filesPerCommit: 3,
-      blobBytes: 400,
+      blobBytes: posInt(values["blob-bytes"]!, "--blob-bytes"),
+      random: values["random-blobs"],
       branches: 2,
       tagEvery: 5000,
     });
