@@ -85,6 +85,10 @@ export async function generateRepo(
     branches?: number;
     /** A tag every this many commits (default 500; 0: none). */
     tagEvery?: number;
+    /** Fill blobs with random bytes (incompressible, no deltas), so the packed history is
+     * about commits x filesPerCommit x blobBytes: how a repository with GBs of history is made
+     * in minutes. */
+    random?: boolean;
   },
 ): Promise<void> {
   const files = opts.filesPerCommit ?? 2;
@@ -115,6 +119,17 @@ export async function generateRepo(
     for (let f = 0; f < files; f++) {
       const n = rand() % 5000;
       const path = `src/d${n % 50}/e${(n >> 3) % 20}/file${n}.txt`;
+      if (opts.random) {
+        const bytes = new Uint8Array(blobBytes);
+        for (let o = 0; o < blobBytes; o += 65536) {
+          crypto.getRandomValues(bytes.subarray(o, Math.min(blobBytes, o + 65536)));
+        }
+        buf += `M 100644 inline ${path.replace(/\.txt$/, ".bin")}\ndata ${blobBytes}\n`;
+        await w.write(enc.encode(buf));
+        await w.write(bytes);
+        buf = "\n";
+        continue;
+      }
       let body = `// file ${n} revision ${c}\n`;
       while (body.length < blobBytes) {
         body += words[rand() % words.length] + (rand() % 9 ? " " : "\n");

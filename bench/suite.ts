@@ -6,7 +6,8 @@
  *                   [--tools git,trunks-local,trunks-s3,git-remote-s3,python-trunks]
  *                   [--repos corpus,generated] [--commits 20000] [--pushes 100]
  *                   [--swarm 8,32,64] [--converge-max 8] [--heavy-runs 1] [--heavy-pushes 20]
- *                   [--out FILE.md]
+ *                   [--blob-bytes 400] [--random-blobs]
+ *                   [--python-versions 0.1.0,1.2.14] [--python-timeout 600] [--out FILE.md]
  *
  * MinIO comes from `scripts/test-servers.sh up minio` (its env, TRUNKS_TEST_MINIO_*, must be
  * exported); every S3 tool talks to it through bench/proxy.ts, which counts requests and
@@ -270,6 +271,10 @@ async function main(): Promise<void> {
       swarm: { type: "string" },
       "converge-max": { type: "string", default: "8" },
       out: { type: "string" },
+      "python-versions": { type: "string" },
+      "blob-bytes": { type: "string", default: "400" },
+      "random-blobs": { type: "boolean", default: false },
+      "python-timeout": { type: "string", default: "600" },
     },
   });
   const quick = values.quick!;
@@ -336,7 +341,8 @@ async function main(): Promise<void> {
     await generateRepo(e, dir, {
       commits: posInt(values.commits!, "--commits"),
       filesPerCommit: 3,
-      blobBytes: 400,
+      blobBytes: posInt(values["blob-bytes"]!, "--blob-bytes"),
+      random: values["random-blobs"],
       branches: 2,
       tagEvery: 5000,
     });
@@ -358,7 +364,14 @@ async function main(): Promise<void> {
       rows.push(...await benchTool(e, t, label, dir, o, tdir));
     }
     if (toolIds.includes("python-trunks")) {
-      rows.push(...await runPythonTrunks(e, label, dir, `${tmp}/pytrunks-${rows.length}`));
+      rows.push(
+        ...await runPythonTrunks(e, label, dir, `${tmp}/pytrunks-${rows.length}`, {
+          versions: values["python-versions"]?.split(",").map((v) => v.trim()).filter(Boolean),
+          timeoutS: posInt(values["python-timeout"]!, "--python-timeout"),
+          minio: minio ?? undefined,
+          proxy,
+        }),
+      );
     }
     const end = await sampleLoad();
     loads.push(end);
