@@ -152,6 +152,8 @@ async function runOne(
     url: string;
     env: Record<string, string>;
     size(): Promise<{ bytes: number; objects: number }>;
+    /** Whether the tool reaches this store through the counting proxy. */
+    counted: boolean;
   },
   o: PythonTrunksOpts,
 ): Promise<Row[]> {
@@ -160,7 +162,8 @@ async function runOne(
   const work = `${tmp}/work`;
   await run(e, "git", ["clone", "-q", src, work]);
   const env = { ...store.env, PATH: Deno.env.get("PATH") ?? "", HOME: tmp };
-  const counts = () => o.proxy?.snapshot();
+  // Only the S3 runs go through the proxy; a local store has no requests to count.
+  const counts = () => store.counted ? o.proxy?.snapshot() : undefined;
   const c0 = counts();
   const init = await timedRun(
     e,
@@ -269,6 +272,7 @@ export async function runPythonTrunks(
         url: `local://${local}/store`,
         env: {},
         size: () => du(`${local}/store`),
+        counted: false,
       }, o),
     );
     if (o.minio && o.proxy) {
@@ -291,6 +295,7 @@ export async function runPythonTrunks(
               AWS_REGION: "us-east-1",
             },
             size: () => s3Size(m, `${prefix}/`),
+            counted: true,
           },
           o,
         ),
