@@ -207,12 +207,15 @@ async function runOne(
     }];
   }
   const c2 = counts();
+  // A fresh HOME: 1.2.x keeps an object cache under it, and a clone served from the pushing
+  // side's cache would not be a clone from the store.
+  await Deno.mkdir(`${tmp}/clone-home`);
   const clone = await timedRun(
     e,
     bin,
     ["clone", store.url, `${tmp}/clone`, "--name", "b"],
     tmp,
-    env,
+    { ...env, HOME: `${tmp}/clone-home` },
     o.timeoutS,
   );
   const c3 = counts();
