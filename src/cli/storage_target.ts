@@ -11,6 +11,7 @@ import {
   knownSchemes,
   parseStoreUrl,
   redactUrl,
+  secretsInUrl,
   type Settings,
 } from "../storage/registry.ts";
 import { isTrunkUrl, trunkUrl } from "../storage/trunk_url.ts";
@@ -168,7 +169,7 @@ function assertNoSecretInUrl(url: string, given: Settings, secretKeys: Set<strin
       "the storage URL must not carry a password; pass it with --password (or TRUNKS_STORAGE_<NAME>_PASSWORD)",
     );
   }
-  if ([...u.searchParams.keys()].some((k) => /secret|password|token|key|sig|credential/i.test(k))) {
+  if (secretsInUrl(u).length) {
     throw new UsageError(
       `the storage URL must not carry credentials (${
         redactUrl(url)

@@ -6,7 +6,7 @@ import { gitDir, objectFormat } from "../git/repo.ts";
 import { LocalDb } from "../local/db.ts";
 import { localDbPath } from "../local/paths.ts";
 import { storeTimeoutMs } from "../storage/deadline.ts";
-import { parseStoreUrl, redactUrl, secretKeys } from "../storage/registry.ts";
+import { parseStoreUrl, redactUrl, secretsInUrl } from "../storage/registry.ts";
 import type { Store } from "../storage/store.ts";
 import { isTrunkUrl, trunkNameOf } from "../storage/trunk_url.ts";
 import { MemoryCache, type TrunkCache } from "../trunk/cache.ts";
@@ -63,12 +63,7 @@ export function writerName(): string {
  * it is refused with the places where it belongs instead.
  */
 function refuseSecretsInUrl(url: string): void {
-  const u = new URL(url);
-  const secret = new Set(secretKeys());
-  const found = [...u.searchParams.keys()].filter((k) =>
-    secret.has(k) || /secret|password|token|credential|^sig$/i.test(k)
-  );
-  if (u.password) found.unshift("a password");
+  const found = secretsInUrl(new URL(url));
   if (found.length === 0) return;
   throw new TrunkError(
     `${redactUrl(url)} carries a secret (${

@@ -368,13 +368,29 @@ export async function openStore(url: string, settings: Settings = {}): Promise<S
   return await open(u, settings);
 }
 
-/** The URL with any password or secret-looking query parameter masked. */
+/**
+ * Whether a URL query parameter carries a credential: some backend's secret setting, or
+ * a name that says so. Not any name containing "key": `key-file` or libpq's `sslkey`
+ * name files, not secrets.
+ */
+export function isSecretParam(name: string): boolean {
+  return secretKeys().has(name) || /secret|password|token|credential|signature|^sig$/i.test(name);
+}
+
+/** The credentials a URL carries ("a password", secret parameter names); empty when none. */
+export function secretsInUrl(u: URL): string[] {
+  const found = [...new Set(u.searchParams.keys())].filter(isSecretParam);
+  if (u.password) found.unshift("a password");
+  return found;
+}
+
+/** The URL with any password or secret query parameter masked. */
 export function redactUrl(url: string): string {
   try {
     const u = new URL(url);
     if (u.password) u.password = "***";
     for (const k of [...u.searchParams.keys()]) {
-      if (/secret|password|token|key|sig|credential/i.test(k)) u.searchParams.set(k, "***");
+      if (isSecretParam(k)) u.searchParams.set(k, "***");
     }
     return u.toString();
   } catch {

@@ -5,7 +5,7 @@
  * settings are filtered against the backend's declared non-secret options, and a URL
  * carrying a password or secret-looking parameter is refused.
  */
-import { backendSpec, redactUrl, secretKeys } from "../storage/registry.ts";
+import { backendSpec, redactUrl, secretKeys, secretsInUrl } from "../storage/registry.ts";
 import { getBytes, type Store } from "../storage/store.ts";
 import { TrunkError } from "./errors.ts";
 import { STORAGES_PREFIX, storagesKey } from "./layout.ts";
@@ -52,9 +52,7 @@ function assertNoSecret(e: MapEntry): void {
       "bad-input",
     );
   }
-  if (
-    u.password || [...u.searchParams.keys()].some((k) => SECRET_PARAM.test(k))
-  ) {
+  if (secretsInUrl(u).length) {
     throw new TrunkError(
       `storage "${e.name}" has a URL with a password or secret parameter; secrets never go into the trunk's storage map: move it into a setting (trunks storage add --help)`,
       "bad-input",
@@ -71,7 +69,6 @@ function assertNoSecret(e: MapEntry): void {
   }
 }
 
-const SECRET_PARAM = /secret|password|token|key|sig|credential/i;
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 export function encodeMap(m: StorageMap): Uint8Array {
