@@ -11,6 +11,13 @@ import { objectFormat } from "../git/repo.ts";
 import type { RefState } from "../trunk/refs.ts";
 import { Trunk } from "../trunk/trunk.ts";
 import { TrunkError } from "../trunk/errors.ts";
+import {
+  describeSkipped,
+  MIRRORS_PUSH_OPTION,
+  type MirrorsPolicy,
+  mirrorsPolicyFromEnv,
+  parseMirrorsPolicy,
+} from "../trunk/mirrors.ts";
 import { describeError } from "../cli/errors.ts";
 import { reportRequestCounts } from "../storage/counting.ts";
 
@@ -23,6 +30,8 @@ export interface HelperOptions {
   cas: Map<string, string>;
   /** git sent `option object-format`: `list` starts with `:object-format <algo>`. */
   objectFormat?: boolean;
+  /** `git push -o mirrors=skip` (TRUNKS_MIRRORS=skip is read when the remote opens). */
+  mirrors?: MirrorsPolicy;
 }
 
 export async function runHelper(args: string[]): Promise<number> {
@@ -53,7 +62,7 @@ export async function runHelper(args: string[]): Promise<number> {
       const [cmd, ...rest] = line.split(" ");
       switch (cmd) {
         case "capabilities":
-          await writeOut("option\nfetch\npush\nobject-format\n\n");
+          await writeOut("option\nfetch\npush\npush-options\nobject-format\n\n");
           break;
         case "option":
           await writeOut(setOption(opts, rest[0], rest.slice(1).join(" ")) + "\n");
@@ -101,8 +110,13 @@ export async function runHelper(args: string[]): Promise<number> {
             if (more.startsWith("push ")) specs.push(parsePushSpec(more.slice(5)));
           }
           const c = await context();
+          const skip = opts.mirrors === "skip" || mirrorsPolicyFromEnv() === "skip";
+          const skipped = skip ? c.skipMirrors() : [];
           const results = await pushRefs(c, specs, opts, listed);
           listed = undefined;
+          if (skipped.length && !opts.dryRun && results.some((r) => !r.error)) {
+            say(`trunks: ${describeSkipped(skipped)}`);
+          }
           await writeOut(
             results.map((r) => r.error ? `error ${r.ref} ${r.error}\n` : `ok ${r.ref}\n`).join("") +
               "\n",
@@ -152,6 +166,21 @@ function setOption(opts: HelperOptions, name: string, value: string): string {
       }
       opts.objectFormat = true;
       return "ok";
+    case "push-option": {
+      // `git push -o mirrors=skip`; any other push option means nothing to a trunk.
+      const [key, ...v] = value.split("=");
+      if (key !== MIRRORS_PUSH_OPTION) {
+        say(`trunks: unknown push option ${JSON.stringify(value)} (trunks knows mirrors=skip)`);
+        return `error unknown push option ${value}`;
+      }
+      try {
+        opts.mirrors = parseMirrorsPolicy(v.join("="), `-o ${MIRRORS_PUSH_OPTION}`);
+      } catch (e) {
+        say(`trunks: ${(e as Error).message}`);
+        return `error ${(e as Error).message}`;
+      }
+      return "ok";
+    }
     case "followtags":
     case "cloning":
     case "check-connectivity":
@@ -159,7 +188,7 @@ function setOption(opts: HelperOptions, name: string, value: string): string {
     case "family":
       return "ok";
     default:
-      // depth, deepen, filter, atomic, push-option...: not for a trunk.
+      // depth, deepen, filter, atomic...: not for a trunk.
       return "unsupported";
   }
 }

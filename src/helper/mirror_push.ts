@@ -9,6 +9,8 @@ import {
   describeMember,
   memberError,
   type MirroredStore,
+  MIRRORS_ENV,
+  MIRRORS_PUSH_OPTION,
   StorageFailure,
 } from "../trunk/mirrors.ts";
 import { type MapEntry, sameStorages, writeMap } from "../trunk/storage_map.ts";
@@ -25,7 +27,13 @@ export async function requireReachable(set: MirroredStore, resolved: Resolved): 
       ? [memberError(set.members[i], r.reason, "checking it before the push")]
       : []
   );
-  if (down.length) throw refusal(down.map((e) => withHint(e.message, e.member.name, resolved)));
+  if (down.length) {
+    const primaryDown = down.some((e) => e.member.role === "primary");
+    throw refusal(
+      down.map((e) => withHint(e.message, e.member.name, resolved)),
+      primaryDown ? "primary" : "mirror",
+    );
+  }
 }
 
 function withHint(line: string, name: string, resolved: Resolved): string {
@@ -34,11 +42,15 @@ function withHint(line: string, name: string, resolved: Resolved): string {
   return hint ? `${line} (${hint})` : line;
 }
 
-function refusal(lines: string[]): StorageFailure {
+/** The push is refused; when only mirrors are at fault, the escape is named too. */
+function refusal(lines: string[], role: "primary" | "mirror" = "mirror"): StorageFailure {
+  const escape = role === "mirror"
+    ? `; to save this push on the primary alone (the mirrors catch up later): git push -o ${MIRRORS_PUSH_OPTION}=skip, or ${MIRRORS_ENV}=skip`
+    : "";
   return new StorageFailure(
-    { name: "", role: "mirror" },
+    { name: "", role },
     "unreachable",
-    `push refused before any ref moved: ${lines.join("; ")}`,
+    `push refused before any ref moved: ${lines.join("; ")}${escape}`,
   );
 }
 

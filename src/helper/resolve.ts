@@ -12,7 +12,12 @@ import { isTrunkUrl, trunkNameOf } from "../storage/trunk_url.ts";
 import { MemoryCache, type TrunkCache } from "../trunk/cache.ts";
 import { TrunkError } from "../trunk/errors.ts";
 import { Trunk } from "../trunk/trunk.ts";
-import { MirroredStore } from "../trunk/mirrors.ts";
+import {
+  type Member,
+  MirroredStore,
+  mirrorsPolicyFromEnv,
+  StorageFailure,
+} from "../trunk/mirrors.ts";
 import { say } from "./io.ts";
 import { prepareMirrorsForPush, requireReachable } from "./mirror_push.ts";
 import { type Resolved, resolveStorages } from "../local/trunk_storages.ts";
@@ -36,6 +41,11 @@ export interface RemoteContext {
   trunkForPush(): Promise<Trunk | null>;
   /** The storages behind the URL (primary first), as resolved. */
   storages: Resolved;
+  /**
+   * `mirrors=skip` for this push: writes go to the primary alone. Returns the mirrors
+   * left out (empty without mirrors); a refusal `list for-push` held back is dropped.
+   */
+  skipMirrors(): Member[];
   close(): Promise<void>;
 }
 
@@ -99,11 +109,25 @@ export async function resolveRemote(
   const dir = await gitDir().catch(() => null);
   const db = dir ? new LocalDb(await localDbPath()) : null;
   const cache = db ?? new MemoryCache();
+  const policy = mirrorsPolicyFromEnv();
   const storages = await resolveStorages(url, db, cache, { freshMap: opts.forPush ?? false });
   // One storage: used as is. Several: one Store that writes everywhere, reads with failover.
   const set = storages.members.length > 1
     ? new MirroredStore(storages.members, { notice: say })
     : null;
+  if (set && policy === "skip") set.skipMirrors();
+  // git sends push options (`-o mirrors=skip`) only after `list for-push`, so a mirror
+  // refusal found while listing is held back until the push decides.
+  let heldBack: StorageFailure | undefined;
+  const holdBack = async <T>(p: Promise<T>, fallback: () => Promise<T>): Promise<T> => {
+    try {
+      return await p;
+    } catch (e) {
+      if (!(e instanceof StorageFailure) || e.member.role !== "mirror") throw e;
+      heldBack = e;
+      return await fallback();
+    }
+  };
   const store: Store = set ?? storages.members[0].store;
   const writer = writerName();
   let trunk: Trunk | null = null;
@@ -129,13 +153,24 @@ export async function resolveRemote(
     async trunkForPush() {
       if (set) {
         set.forWrite = true;
-        await requireReachable(set, storages);
+        const reachable = await holdBack(
+          requireReachable(set, storages).then(() => true),
+          () => Promise.resolve(false),
+        );
+        if (!reachable) return await ifExists();
       }
       const t = await ifExists();
-      if (t) await prepare(t);
+      if (t) await holdBack(prepare(t), () => Promise.resolve());
       return t;
     },
+    skipMirrors() {
+      if (!set) return [];
+      heldBack = undefined;
+      prepared = undefined;
+      return set.skipMirrors();
+    },
     async trunkForWrite() {
+      if (heldBack) throw heldBack;
       if (set) {
         set.forWrite = true;
         if (!trunk) await requireReachable(set, storages);

@@ -18,6 +18,7 @@ import {
 } from "../storage/store.ts";
 import { faultPoint } from "./faults.ts";
 import { REFS_PREFIX } from "./layout.ts";
+import { TrunkError } from "./errors.ts";
 
 export type Role = "primary" | "mirror";
 
@@ -105,6 +106,44 @@ function fanOut(data: PutData, n: number): PutData[] {
   return out;
 }
 
+/**
+ * What a push does with mirrors: "all" (the default: every mirror answers and is caught
+ * up, or nothing moves) or "skip" (an explicit, per-push escape for a sandbox about to
+ * die: the push lands on the primary alone and the mirrors are left behind, loudly).
+ */
+export type MirrorsPolicy = "all" | "skip";
+
+/** The env variable and push option (`git push -o mirrors=skip`) that choose the policy. */
+export const MIRRORS_ENV = "TRUNKS_MIRRORS";
+export const MIRRORS_PUSH_OPTION = "mirrors";
+
+/** `skip` or unset/empty; anything else is a mistake worth refusing, never a silent default. */
+export function parseMirrorsPolicy(value: string | undefined, from: string): MirrorsPolicy {
+  if (value === undefined || value === "" || value === "all") return "all";
+  if (value === "skip") return "skip";
+  throw new TrunkError(
+    `${from}=${
+      JSON.stringify(value)
+    } is not understood; the only choice is skip (push to the primary alone), or leave it unset`,
+    "bad-input",
+  );
+}
+
+/** The policy from TRUNKS_MIRRORS. */
+export function mirrorsPolicyFromEnv(): MirrorsPolicy {
+  return parseMirrorsPolicy(Deno.env.get(MIRRORS_ENV), MIRRORS_ENV);
+}
+
+/** The loud line a push with mirrors skipped ends with: which mirrors are now behind. */
+export function describeSkipped(skipped: Member[]): string {
+  const names = skipped.map(describeMember).join(", ");
+  return `mirrors skipped for this push (mirrors=skip): ${names} ${
+    skipped.length === 1 ? "is" : "are"
+  } now behind the primary; the next push or trunks storage sync catches ${
+    skipped.length === 1 ? "it" : "them"
+  } up`;
+}
+
 export interface MirroredStoreOptions {
   /** Where human-facing notices go (failover, repairs). */
   notice?: (message: string) => void;
@@ -114,19 +153,45 @@ export interface MirroredStoreOptions {
 
 export class MirroredStore implements Store {
   readonly primary: Member;
-  readonly mirrors: Member[];
+  #all: Member[];
+  #skipped: Member[] = [];
   #reader: Member;
   #notice: (message: string) => void;
   #forWrite: boolean;
 
-  constructor(readonly members: Member[], opts: MirroredStoreOptions = {}) {
+  constructor(members: Member[], opts: MirroredStoreOptions = {}) {
     const primary = members.find((m) => m.role === "primary");
     if (!primary) throw new Error("a trunk's storages need exactly one primary");
     this.primary = primary;
-    this.mirrors = members.filter((m) => m !== primary);
+    this.#all = members;
     this.#reader = primary;
     this.#notice = opts.notice ?? (() => {});
     this.#forWrite = opts.forWrite ?? false;
+  }
+
+  /** The storages this store reads from and writes to (skipped mirrors left out). */
+  get members(): Member[] {
+    return this.#all.filter((m) => !this.#skipped.includes(m));
+  }
+
+  get mirrors(): Member[] {
+    return this.members.filter((m) => m !== this.primary);
+  }
+
+  /** Mirrors left out by `skipMirrors` (now behind the primary once a write lands). */
+  get skipped(): Member[] {
+    return [...this.#skipped];
+  }
+
+  /**
+   * The `mirrors=skip` policy: from now on every write goes to the primary alone and no
+   * mirror is checked or caught up. Returns the mirrors left out, which the caller must
+   * name to the human (`describeSkipped`).
+   */
+  skipMirrors(): Member[] {
+    this.#skipped = this.#all.filter((m) => m !== this.primary);
+    this.#reader = this.primary;
+    return this.skipped;
   }
 
   get location(): string {
