@@ -15,6 +15,7 @@ import {
   type Settings,
 } from "../storage/registry.ts";
 import { isTrunkUrl, trunkUrl } from "../storage/trunk_url.ts";
+import { type Parsed, str } from "./args.ts";
 import { UsageError } from "./errors.ts";
 
 /** Backend flags the documentation names, whether or not a backend is registered yet. */
@@ -34,6 +35,13 @@ const DOCUMENTED_FLAGS = [
   "url",
 ];
 
+/**
+ * Settings every machine needs to reach the store, the same everywhere (unlike a key
+ * file's path): they travel in the URL's query, so the URL that `storage list`, `status`
+ * and `git remote -v` show works on another machine as it is.
+ */
+const SHARED_IN_URL = ["endpoint", "region", "account-id", "path-style", "schema", "sslmode"];
+
 /** Flags of `storage add` itself (not backend settings). */
 export const GENERAL_FLAGS = ["name", "backend", "mirror", "single-writer", "json", "url"];
 
@@ -45,6 +53,23 @@ export function backendFlags(): string[] {
   }
   for (const g of GENERAL_FLAGS) if (g !== "url") out.delete(g);
   return [...out].sort();
+}
+
+/** Backend flags as given; a positional URL is `--url` (giving both is a mistake). */
+export function flagsWithUrl(p: Parsed): Settings {
+  const flags: Settings = {};
+  for (const f of backendFlags()) {
+    const v = str(p, f);
+    if (v !== undefined) flags[f] = v;
+  }
+  const positional = p.positionals[0];
+  if (positional !== undefined) {
+    if (flags.url !== undefined) {
+      throw new UsageError("give the storage URL once: as an argument or with --url, not both");
+    }
+    flags.url = positional;
+  }
+  return flags;
 }
 
 export interface Target {
@@ -89,7 +114,7 @@ export function chooseBackend(
  * `TRUNKS_STORAGE_<NAME>_<KEY>` fills flags that were not given (and is not saved).
  */
 export function buildTarget(
-  name: string,
+  name: string | null,
   backendFlag: string | undefined,
   flags: Settings,
   repoName: string,
@@ -109,7 +134,7 @@ export function buildTarget(
   }
   const fromEnv: Settings = {};
   for (const k of accepted) {
-    const v = Deno.env.get(envKey(name, k));
+    const v = name === null ? undefined : Deno.env.get(envKey(name, k));
     if (v !== undefined && flags[k] === undefined) fromEnv[k] = v;
   }
   // rootUrl may move a secret out of what it was given (a password in a --url) into
@@ -125,7 +150,7 @@ export function buildTarget(
         })`,
       );
     }
-    root = flags.url;
+    root = withSharedQuery(flags.url, given, accepted);
   } else {
     try {
       root = spec.rootUrl(given);
@@ -150,10 +175,40 @@ export function buildTarget(
   }
   const resolved: Settings = { ...settings, ...secrets };
   for (const k of accepted) {
-    const v = Deno.env.get(envKey(name, k));
+    const v = name === null ? undefined : Deno.env.get(envKey(name, k));
     if (v !== undefined) resolved[k] = v;
   }
-  return { name, backend, rootUrl: root, url, settings, secrets, resolved };
+  return { name: name ?? "", backend, rootUrl: root, url, settings, secrets, resolved };
+}
+
+/**
+ * `--url s3://b --endpoint E` -> `s3://b?endpoint=E`: a shared setting given as a flag
+ * goes into the URL. A flag that contradicts the URL's own query is a mistake, not a
+ * preference.
+ */
+function withSharedQuery(url: string, given: Settings, accepted: Set<string>): string {
+  const u = parseStoreUrl(url);
+  const add: string[] = [];
+  for (const k of SHARED_IN_URL) {
+    const v = given[k];
+    if (!v || !accepted.has(k)) continue;
+    const inQuery = u.searchParams.get(k);
+    if (inQuery === null) add.push(`${k}=${queryValue(v)}`);
+    else if (inQuery !== v) {
+      throw new UsageError(
+        `--${k} ${JSON.stringify(v)} contradicts ${k}=${inQuery} in the URL; give it once`,
+      );
+    }
+  }
+  if (!add.length) return url;
+  // `:` and `/` stay readable in the query (`?endpoint=http://host:9000`); both are legal there.
+  const [base, hash] = url.split("#", 2);
+  const joined = `${base}${base.includes("?") ? "&" : "?"}${add.join("&")}`;
+  return hash === undefined ? joined : `${joined}#${hash}`;
+}
+
+function queryValue(v: string): string {
+  return encodeURIComponent(v).replace(/%3A/gi, ":").replace(/%2F/gi, "/");
 }
 
 /** A URL goes to git config and into the trunk's storage map: no password, no secret. */

@@ -19,13 +19,16 @@ import { Trunk } from "../../trunk/trunk.ts";
 import { bool, type OptionSpec, parseCommand, printJson, str } from "../args.ts";
 import { describeError, UsageError } from "../errors.ts";
 import type { Command } from "../main.ts";
-import { pingUrl, storageView } from "../storage_state.ts";
-import { backendFlags, buildTarget } from "../storage_target.ts";
+import { accessWords, pingUrl, storageView } from "../storage_state.ts";
+import { backendFlags, buildTarget, flagsWithUrl } from "../storage_target.ts";
 import { catchUpNewMirror } from "../mirror_admin.ts";
 
 function usage(): string {
   const lines = [
-    "usage: trunks storage add --name NAME --backend TYPE [backend options] [--mirror] [--json]",
+    "usage: trunks storage add --name NAME (--backend TYPE [backend options] | URL) [--mirror] [--single-writer] [--json]",
+    "",
+    "  e.g. trunks storage add --name primary --backend local --path ~/trunks-store",
+    "       trunks storage add --name primary s3://bucket --endpoint http://127.0.0.1:9000",
     "",
     "Connect a storage. The trunk goes to <root>/trunks/<repo>.trunk; trunks writes, reads,",
     "lists and creates the same key twice there (the second must fail) before saving",
@@ -34,7 +37,8 @@ function usage(): string {
     "  --name NAME        storage name (letters, digits, - and _); env TRUNKS_STORAGE_<NAME>_<KEY>",
     "                     overrides any option below",
     "  --backend TYPE     one of the backends below (or give --url with a scheme)",
-    "  --url URL          the storage root (or trunk) URL, instead of the flags that build it",
+    "  URL, --url URL     the storage root (or trunk) URL, instead of the flags that build it;",
+    "                     --endpoint, --region (settings every machine needs) go into its query",
     "  --mirror           add a mirror (pushes fan out to it) instead of the primary",
     "  --single-writer    accept a store that ignores exclusive create (only one machine pushes)",
     "  --json             print the result as JSON",
@@ -75,7 +79,12 @@ export const command: Command = {
     return usage();
   },
   async run(args) {
-    const p = parseCommand(args, { name: "storage add", usage: usage(), options: options() });
+    const p = parseCommand(args, {
+      name: "storage add",
+      usage: usage(),
+      options: options(),
+      positionals: [0, 1],
+    });
     if (!p) return 0;
     const name = str(p, "name");
     if (!name) throw new UsageError("storage add needs --name (e.g. --name primary)");
@@ -86,11 +95,7 @@ export const command: Command = {
         } is not usable: start with a letter, then letters, digits, - or _ (at most 40)`,
       );
     }
-    const flags: Settings = {};
-    for (const f of backendFlags()) {
-      const v = str(p, f);
-      if (v !== undefined) flags[f] = v;
-    }
+    const flags = flagsWithUrl(p);
     const mirror = bool(p, "mirror");
     const singleWriter = bool(p, "single-writer");
     const json = bool(p, "json");
@@ -137,7 +142,7 @@ export const command: Command = {
       });
       if (!probe.ok) {
         const what = probe.reason === "access-denied"
-          ? "refused the credentials"
+          ? accessWords(probe.error)
           : probe.reason === "unreachable"
           ? "is unreachable"
           : "failed its check";

@@ -2,21 +2,36 @@
 import { openInitialized } from "../../local/repo.ts";
 import { listStorages, requireStorage } from "../../local/storages.ts";
 import { redactUrl } from "../../storage/registry.ts";
-import { bool, parseCommand, printJson } from "../args.ts";
-import { Exit } from "../errors.ts";
+import { bool, type OptionSpec, parseCommand, printJson, str } from "../args.ts";
+import { Exit, UsageError } from "../errors.ts";
+import { backendFlags, buildTarget, flagsWithUrl } from "../storage_target.ts";
 import type { Command } from "../main.ts";
 import { pingMapOnly } from "../mirror_admin.ts";
-import { type PingRecord, pingStorage, pingUrl } from "../storage_state.ts";
+import { noCredentialsSent, type PingRecord, pingStorage, pingUrl } from "../storage_state.ts";
 
-const usage = `usage: trunks storage ping [NAME | URL] [--single-writer] [--json]
+const usage = `usage: trunks storage ping [NAME | URL | --backend TYPE [backend options]] [--json]
 
-Check the primary and every mirror (or one named storage, or an unsaved URL) with real
-I/O: write, read back, list, create the same key twice (the second must fail), delete.
-Exits 1 when any storage fails. An unsaved URL uses only the provider's own variables
-(AWS_*, AZURE_STORAGE_*, ...) for credentials, and works outside a repository.
+Check the primary and every mirror (or one named storage, or an unsaved storage) with
+real I/O: write, read back, list, create the same key twice (the second must fail),
+delete. Exits 1 when any storage fails. An unsaved storage takes the same URL and
+options as trunks storage add (--endpoint, --access-key, ...; see trunks help storage
+add), then TRUNKS_STORAGE_<NAME>_<KEY> when --name is given, then the provider's own
+variables (AWS_*, AZURE_STORAGE_*, ...); it works outside a repository.
 
-  --single-writer   accept a URL that ignores exclusive create (for an unsaved URL)
+  --name NAME       read TRUNKS_STORAGE_<NAME>_<KEY> for an unsaved storage
+  --single-writer   accept a store that ignores exclusive create (for an unsaved storage)
   --json            print {"ok": bool, "storages": [record...]}`;
+
+function options(): Record<string, OptionSpec> {
+  const o: Record<string, OptionSpec> = {
+    json: { type: "boolean" },
+    "single-writer": { type: "boolean" },
+    name: { type: "string" },
+    backend: { type: "string" },
+  };
+  for (const f of backendFlags()) o[f] = { type: "string" };
+  return o;
+}
 
 export const command: Command = {
   summary: "check storages with real I/O",
@@ -25,21 +40,41 @@ export const command: Command = {
     const p = parseCommand(args, {
       name: "storage ping",
       usage,
-      options: { json: { type: "boolean" }, "single-writer": { type: "boolean" } },
+      options: options(),
       positionals: [0, 1],
     });
     if (!p) return 0;
     const arg = p.positionals[0];
+    const isUrl = arg !== undefined && /^[a-z][a-z0-9+.-]*:/i.test(arg);
+    const unsaved = isUrl || str(p, "backend") !== undefined || str(p, "url") !== undefined;
     let records: PingRecord[];
-    if (arg && /^[a-z][a-z0-9+.-]*:/i.test(arg)) {
+    if (unsaved) {
+      // The same flags as storage add build the same URL and settings.
+      const flags = flagsWithUrl({ ...p, positionals: isUrl ? [arg] : [] });
+      if (arg !== undefined && !isUrl) {
+        throw new UsageError(
+          `storage ping: give a saved storage's name or an unsaved storage, not both (${arg})`,
+        );
+      }
+      const name = str(p, "name") ?? null;
+      const t = buildTarget(name, str(p, "backend"), flags, "ping");
       records = [
-        await pingUrl(arg, {}, {
+        await pingUrl(t.rootUrl, t.resolved, {
           name: null,
+          envName: name,
           role: null,
           singleWriter: bool(p, "single-writer"),
         }),
       ];
     } else {
+      const stray = backendFlags().filter((f) => str(p, f) !== undefined);
+      if (stray.length || str(p, "name") !== undefined) {
+        throw new UsageError(
+          `storage ping: --${
+            stray[0] ?? "name"
+          } is for an unsaved storage (a URL or --backend); a saved one uses its own settings`,
+        );
+      }
       const ctx = await openInitialized();
       try {
         let rows = listStorages(ctx.db);
@@ -74,7 +109,7 @@ export const command: Command = {
         );
       } else {
         const what = r.reason === "access-denied"
-          ? "credentials refused"
+          ? noCredentialsSent(r.error) ? "no credentials" : "credentials refused"
           : r.reason === "unreachable"
           ? "unreachable"
           : "FAILED";
