@@ -24,7 +24,7 @@ async function usage(): Promise<string> {
 }
 
 export const command: Command = {
-  summary: "add, list, show, ping and remove storages",
+  summary: "add, list, show, ping, remove and sync storages",
   usage: "usage: trunks storage add|list|show|ping|remove|sync ...",
   async run(args) {
     const [sub, ...rest] = args;
