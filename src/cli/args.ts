@@ -25,13 +25,45 @@ export interface Parsed {
   positionals: string[];
 }
 
+/**
+ * How much a command says, as git counts it: -q lowers, each -v raises (1 is normal).
+ * Every command accepts `-q`/`--quiet` and `-v`/`--verbose`, before its name too
+ * (`trunks -v status`), as git does.
+ */
+let level = 1;
+
+export function verbosity(): number {
+  return level;
+}
+
+/**
+ * `-q`/`-v` given before the command name (`trunks -v status`) move after it, so the
+ * command parses them (and push, pull, fetch hand them to git).
+ */
+export function takeGlobalVerbosity(args: string[]): string[] {
+  let i = 0;
+  while (i < args.length && /^(-q|--quiet|-v+|--verbose)$/.test(args[i])) i++;
+  if (i === 0) return args;
+  const [name, ...rest] = args.slice(i);
+  return name === undefined ? ["shell", ...args.slice(0, i)] : [name, ...args.slice(0, i), ...rest];
+}
+
+const VERBOSITY_OPTIONS = {
+  quiet: { type: "boolean", short: "q" },
+  verbose: { type: "boolean", short: "v", multiple: true },
+} as const;
+
 /** The parsed command line, or null when help was asked for (and printed). */
 export function parseCommand(args: string[], spec: CommandSpec): Parsed | null {
   let parsed;
   try {
     parsed = parseArgs({
       args,
-      options: { help: { type: "boolean", short: "h" }, ...(spec.options ?? {}) },
+      options: {
+        help: { type: "boolean", short: "h" },
+        ...VERBOSITY_OPTIONS,
+        ...(spec.options ?? {}),
+      },
       allowPositionals: true,
       strict: true,
     });
@@ -42,6 +74,9 @@ export function parseCommand(args: string[], spec: CommandSpec): Parsed | null {
     console.log(spec.usage);
     return null;
   }
+  if (parsed.values.quiet === true) level = 0;
+  const v = parsed.values.verbose;
+  if (Array.isArray(v)) level += v.length;
   const [min, max] = spec.positionals ?? [0, 0];
   const n = parsed.positionals.length;
   if (n < min) {

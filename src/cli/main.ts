@@ -7,6 +7,7 @@ import { runHelper } from "../helper/helper.ts";
 import { UNSET_REMOTE_URL } from "../local/remote.ts";
 import { VERSION } from "../trunk/meta.ts";
 import { describeError, Exit, UsageError } from "./errors.ts";
+import { takeGlobalVerbosity } from "./args.ts";
 
 export interface Command {
   summary: string;
@@ -60,6 +61,7 @@ export async function main(args: string[]): Promise<number> {
   if (invokedAs.startsWith("git-remote-trunks")) return await helper(args);
   if (args[0] === "remote-helper") return await helper(args.slice(1));
   if (args[0] === "--version" || args[0] === "-V") return await version();
+  args = takeGlobalVerbosity(args);
   if (args[0] === "--help" || args[0] === "-h") args = ["help", ...args.slice(1)];
   const name = args[0] ?? "shell";
   const load = commands[name];

@@ -12,13 +12,14 @@ import { MemoryCache } from "../../trunk/cache.ts";
 import { Trunk } from "../../trunk/trunk.ts";
 import { readLatestMap, type StorageMap } from "../../trunk/storage_map.ts";
 import { type DiscoveredStorage, registerFromMap } from "../mirror_admin.ts";
-import { bool, type OptionSpec, parseCommand, printJson, str } from "../args.ts";
+import { bool, type OptionSpec, parseCommand, printJson, str, verbosity } from "../args.ts";
 import { UsageError } from "../errors.ts";
 import { helperEnv } from "../helper_env.ts";
 import type { Command } from "../main.ts";
 import { backendFlags, buildTarget } from "../storage_target.ts";
 
-const usage = `usage: trunks clone URL [DIR] [--name NAME] [-b BRANCH] [backend options] [--json]
+const usage =
+  `usage: trunks clone URL [DIR] [--name NAME] [-b BRANCH] [-q | -v] [backend options] [--json]
 
 Clone the trunk at URL (…/trunks/<name>.trunk) into DIR (default: the trunk's name) and
 set DIR up for trunks: URL becomes its primary storage, so git push and trunks pull work
@@ -27,6 +28,8 @@ at once. Credentials: TRUNKS_STORAGE_<NAME>_<KEY>, then backend options given he
 
   --name NAME       name of the primary storage (default: primary)
   -b, --branch B    check out B instead of the trunk's default branch
+  -q, --quiet       print nothing but errors
+  -v, --verbose     also list every fetched branch and tag, as git fetch -v does
   --json            print the result as JSON
   backend options   as for trunks storage add (--access-key, --endpoint, ...)`;
 
@@ -133,9 +136,16 @@ export const command: Command = {
       }
       await setRemoteUrl(dir, remoteUrl);
       const env = await helperEnv();
-      // git shows progress on a terminal; elsewhere (agents, CI) it stays quiet.
-      const quiet = Deno.stderr.isTerminal() ? [] : ["-q"];
-      await git(["fetch", ...quiet, REMOTE], { cwd: dir, env, inheritStderr: true });
+      // What git clone prints: "Cloning into" and progress on a terminal, not one line
+      // per fetched ref (a repository with 300 tags); -v shows those, -q nothing.
+      const level = verbosity();
+      const json = bool(p, "json");
+      if (level > 0 && !json) {
+        console.error(`Cloning into '${p.positionals[1] ?? basename(dir)}'...`);
+      }
+      const progress = level > 0 && Deno.stderr.isTerminal() ? ["--progress"] : [];
+      const fetchFlags = level > 1 ? ["-v", ...progress] : ["-q", ...progress];
+      await git(["fetch", ...fetchFlags, REMOTE], { cwd: dir, env, inheritStderr: true });
       if (checkout) {
         const b = checkout.slice("refs/heads/".length);
         await git(["checkout", "-q", "-b", b, "--track", `${REMOTE}/${b}`], { cwd: dir });
@@ -147,7 +157,7 @@ export const command: Command = {
           ], { cwd: dir });
         }
       }
-      if (bool(p, "json")) {
+      if (json) {
         printJson({
           dir,
           repo: res.name,
@@ -157,7 +167,7 @@ export const command: Command = {
           branches: branches.length,
           storages: discovered,
         });
-      } else {
+      } else if (level > 0) {
         console.log(`cloned ${target.url} into ${dir}`);
         for (const d of discovered) {
           console.log(

@@ -1,4 +1,5 @@
 /** `trunks storage <sub>`: the named storages of this repository. */
+import { takeGlobalVerbosity } from "../args.ts";
 import { UsageError } from "../errors.ts";
 import type { Command } from "../main.ts";
 
@@ -27,7 +28,7 @@ export const command: Command = {
   summary: "add, list, show, ping, remove and sync storages",
   usage: "usage: trunks storage add|list|show|ping|remove|sync ...",
   async run(args) {
-    const [sub, ...rest] = args;
+    const [sub, ...rest] = takeGlobalVerbosity(args);
     if (!sub || sub === "-h" || sub === "--help" || sub === "help") {
       if (sub) console.log(await usage());
       else console.error(await usage());
