@@ -29,6 +29,7 @@ export const commands: Record<string, Loader> = {
   shell: async () => (await import("./commands/shell.ts")).command,
   "install-helper": async () => (await import("./commands/install_helper.ts")).command,
   check: async () => (await import("./commands/check.ts")).command,
+  doctor: async () => (await import("./commands/doctor.ts")).command,
   help: async () => (await import("./commands/help.ts")).command,
   version: () =>
     Promise.resolve({

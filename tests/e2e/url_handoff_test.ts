@@ -106,6 +106,13 @@ Deno.test({
     await ok(a, "trunks", ["push"], { cwd: repo, env: creds });
     const status = await ok(a, "trunks", ["status"], { cwd: repo, env: creds });
     assertStringIncludes(status, `?endpoint=${endpoint}`);
+    // doctor against MinIO: everything OK, credentials named, never shown.
+    const doctor = await run(a, "trunks", ["doctor"], { cwd: repo, env: creds });
+    assertEquals(doctor.code, 0, doctor.stdout);
+    assertMatch(doctor.stdout, /^OK +storage primary +exclusive create honoured/m);
+    assertMatch(doctor.stdout, /^OK +storage primary +clock: within/m);
+    assertStringIncludes(doctor.stdout, "TRUNKS_STORAGE_PRIMARY_ACCESS_KEY");
+    assert(!doctor.stdout.includes(creds.TRUNKS_STORAGE_PRIMARY_SECRET_KEY));
 
     // The second machine: a fresh HOME, a fresh directory, the URL and provider credentials.
     const url = (await git(a, repo, "remote", "get-url", "trunks")).trim().replace(

@@ -8,6 +8,7 @@ const ORDER = [
   "storage",
   "status",
   "check",
+  "doctor",
   "push",
   "pull",
   "fetch",
