@@ -25,6 +25,7 @@ export const commands: Record<string, Loader> = {
   push: async () => (await import("./commands/push.ts")).push,
   pull: async () => (await import("./commands/push.ts")).pull,
   fetch: async () => (await import("./commands/push.ts")).fetch,
+  publish: async () => (await import("./commands/publish.ts")).command,
   clone: async () => (await import("./commands/clone.ts")).command,
   shell: async () => (await import("./commands/shell.ts")).command,
   "install-helper": async () => (await import("./commands/install_helper.ts")).command,

@@ -12,6 +12,7 @@ const ORDER = [
   "push",
   "pull",
   "fetch",
+  "publish",
   "clone",
   "shell",
   "install-helper",

@@ -6,6 +6,7 @@ import { openInitialized, REMOTE } from "../../local/repo.ts";
 import { listStorages, type StorageRow } from "../../local/storages.ts";
 import { bool, parseCommand, printJson } from "../args.ts";
 import { findHelper } from "../install_helper.ts";
+import { describePublish, type PublishState, publishState } from "../publish_state.ts";
 import type { Command } from "../main.ts";
 import { describeMirrorState, type MirrorStatus, withMirrorStates } from "../mirror_admin.ts";
 import { type StorageStatus, storageStatus, storageView } from "../storage_state.ts";
@@ -63,6 +64,8 @@ export interface StatusJson {
     /** The trunk's default branch (its HEAD), when known. */
     head: string | null;
   };
+  /** The branch against the git remote it is published to (`origin`), as of the last fetch. */
+  published: PublishState;
 }
 
 async function changes(): Promise<Changes> {
@@ -170,6 +173,7 @@ export async function collectStatus(offline: boolean): Promise<StatusJson> {
         }
       }
     }
+    const published = await publishState(branch, head);
     return {
       repo: ctx.name,
       root: ctx.repo.top,
@@ -182,6 +186,7 @@ export async function collectStatus(offline: boolean): Promise<StatusJson> {
       helper: await findHelper(),
       storages,
       trunk,
+      published,
     };
   } finally {
     ctx.db.close();
@@ -266,6 +271,7 @@ export const command: Command = {
       }`,
     );
     console.log(`trunk:    ${describeSync(s)}`);
+    console.log(`publish:  ${describePublish(s.published, s.branch)}`);
     if (!s.helper) {
       console.log(
         "helper:   git-remote-trunks is not on PATH, so plain git push cannot reach the trunk: run trunks install-helper <dir on PATH> (or use trunks push, or the trunks shell)",
