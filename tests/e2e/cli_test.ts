@@ -316,6 +316,7 @@ Deno.test({
       "head",
       "helper",
       "primary",
+      "published",
       "repo",
       "root",
       "storages",
