@@ -2,6 +2,10 @@
  * `deno task install`: put `trunks` and `git-remote-trunks` into $TRUNKS_INSTALL_DIR
  * (default ~/.local/bin). A compiled binary where `deno compile` can get its runtime
  * base (or DENORT_BIN names one); otherwise launchers that run main.ts with this Deno.
+ *
+ * Launchers must work offline and in a fresh HOME (a sandbox): every dependency, the
+ * lazily loaded backends' npm packages included, is cached now, and the launchers name
+ * that cache (DENO_DIR) instead of the one under whatever HOME they later run with.
  */
 const repo = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 const home = Deno.env.get("HOME") ?? Deno.env.get("USERPROFILE") ?? ".";
@@ -22,6 +26,37 @@ const compile = await new Deno.Command(Deno.execPath(), {
   stderr: "piped",
 }).output();
 
+/** The Deno cache this Deno uses now (DENO_DIR, or its default under this HOME). */
+async function denoDir(): Promise<string> {
+  const explicit = Deno.env.get("DENO_DIR");
+  if (explicit) return explicit;
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json"],
+    env: { NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  return JSON.parse(new TextDecoder().decode(out.stdout)).denoDir;
+}
+
+/** Cache main.ts and every module it may import (backends are dynamic imports). */
+async function cacheEverything(cache: string): Promise<void> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["cache", "--quiet", `${repo}/main.ts`, `${repo}/mod.ts`],
+    env: { DENO_DIR: cache, NO_COLOR: "1" },
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  if (!out.success) {
+    const err = new TextDecoder().decode(out.stderr).split("\n").find((l) => l.trim()) ?? "";
+    console.error(`install: caching trunks' dependencies failed: ${err}`);
+    Deno.exit(1);
+  }
+}
+
+/** Single-quoted for sh. */
+const sq = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
+
 let mode: string;
 if (compile.success) {
   await Deno.rename(tmpBin, `${dir}/trunks`);
@@ -33,7 +68,11 @@ if (compile.success) {
   mode = "compiled binary";
 } else {
   await Deno.remove(tmpBin).catch(() => {});
-  const run = `exec "${Deno.execPath()}" run -A --quiet "${repo}/main.ts"`;
+  const cache = await denoDir();
+  await cacheEverything(cache);
+  const run = `DENO_DIR=${sq(cache)} exec ${sq(Deno.execPath())} run -A --quiet ${
+    sq(`${repo}/main.ts`)
+  }`;
   await writeExecutable(`${dir}/trunks`, `#!/bin/sh\n${run} "$@"\n`);
   await writeExecutable(`${dir}/git-remote-trunks`, `#!/bin/sh\n${run} remote-helper "$@"\n`);
   const err = new TextDecoder().decode(compile.stderr);
