@@ -12,7 +12,7 @@ import { type RemoteContext, resolveRemote } from "../../helper/resolve.ts";
 import { type CheckReport, checkTrunk, type Problem } from "../../trunk/check.ts";
 import { type CleanReport, cleanTrunk, DEFAULT_GRACE_MS } from "../../trunk/gc.ts";
 import { TrunkError } from "../../trunk/errors.ts";
-import type { Command } from "../main.ts";
+import type { Command } from "../command.ts";
 
 const USAGE = "trunks check [<remote>|<trunk-url>] [--clean] [--grace <age>] [--json]";
 const HELP = `usage: ${USAGE}
