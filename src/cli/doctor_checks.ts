@@ -10,7 +10,7 @@ import { envKey, type StorageRow } from "../local/storages.ts";
 import { backendSpec, openStore, redactUrl } from "../storage/registry.ts";
 import { PROVIDERS } from "../storage/s3_config.ts";
 import type { Store } from "../storage/store.ts";
-import { describeError } from "./errors.ts";
+import { describeError } from "../trunk/describe_error.ts";
 import { openSettings, pingStorage } from "./storage_state.ts";
 
 export type Verdict = "ok" | "warn" | "fail";

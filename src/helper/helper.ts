@@ -14,25 +14,12 @@ import { TrunkError } from "../trunk/errors.ts";
 import {
   describeSkipped,
   MIRRORS_PUSH_OPTION,
-  type MirrorsPolicy,
   mirrorsPolicyFromEnv,
   parseMirrorsPolicy,
 } from "../trunk/mirrors.ts";
-import { describeError } from "../cli/errors.ts";
+import { describeError } from "../trunk/describe_error.ts";
 import { reportRequestCounts } from "../storage/counting.ts";
-
-export interface HelperOptions {
-  verbosity: number;
-  progress: boolean;
-  dryRun: boolean;
-  force: boolean;
-  /** `option cas <ref>:<expected>` (force-with-lease). */
-  cas: Map<string, string>;
-  /** git sent `option object-format`: `list` starts with `:object-format <algo>`. */
-  objectFormat?: boolean;
-  /** `git push -o mirrors=skip` (TRUNKS_MIRRORS=skip is read when the remote opens). */
-  mirrors?: MirrorsPolicy;
-}
+import type { HelperOptions } from "./options.ts";
 
 export async function runHelper(args: string[]): Promise<number> {
   const [remoteName, url] = args;

@@ -4,7 +4,7 @@ import { LocalDb } from "../../local/db.ts";
 import { listStorages } from "../../local/storages.ts";
 import { bool, parseCommand, printJson } from "../args.ts";
 import { Exit } from "../errors.ts";
-import type { Command } from "../main.ts";
+import type { Command } from "../command.ts";
 import {
   type Check,
   checkClock,

@@ -10,7 +10,7 @@ import { primaryStorage } from "../../local/storages.ts";
 import { parseCommand, str, verbosity } from "../args.ts";
 import { Exit, UsageError } from "../errors.ts";
 import { runGitInteractive } from "../helper_env.ts";
-import type { Command } from "../main.ts";
+import type { Command } from "../command.ts";
 import { PUBLISH_REMOTE, publishRemote } from "../publish_state.ts";
 
 const usage = `usage: trunks publish [BRANCH] [--to REMOTE] [-q | -v]

@@ -7,7 +7,7 @@ import { listStorages, type StorageRow } from "../../local/storages.ts";
 import { bool, parseCommand, printJson } from "../args.ts";
 import { findHelper } from "../install_helper.ts";
 import { describePublish, type PublishState, publishState } from "../publish_state.ts";
-import type { Command } from "../main.ts";
+import type { Command } from "../command.ts";
 import { describeMirrorState, type MirrorStatus, withMirrorStates } from "../mirror_admin.ts";
 import { type StorageStatus, storageStatus, storageView } from "../storage_state.ts";
 

@@ -1,7 +1,7 @@
 /** `trunks storage <sub>`: the named storages of this repository. */
 import { takeGlobalVerbosity } from "../args.ts";
 import { UsageError } from "../errors.ts";
-import type { Command } from "../main.ts";
+import type { Command } from "../command.ts";
 
 type Loader = () => Promise<Command>;
 

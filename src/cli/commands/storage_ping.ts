@@ -5,7 +5,7 @@ import { redactUrl } from "../../storage/registry.ts";
 import { bool, type OptionSpec, parseCommand, printJson, str } from "../args.ts";
 import { Exit, UsageError } from "../errors.ts";
 import { backendFlags, buildTarget, flagsWithUrl } from "../storage_target.ts";
-import type { Command } from "../main.ts";
+import type { Command } from "../command.ts";
 import { pingMapOnly } from "../mirror_admin.ts";
 import { noCredentialsSent, type PingRecord, pingStorage, pingUrl } from "../storage_state.ts";
 
