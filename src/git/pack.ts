@@ -1,6 +1,7 @@
 /**
  * Building and ingesting packs with git's own pack-objects and index-pack.
  */
+import { packFileObjectCount } from "../pack/pack_format.ts";
 import { git, GitError } from "./run.ts";
 
 export interface BuiltPack {
@@ -20,28 +21,12 @@ export async function writtenPack(base: string, printed: string): Promise<BuiltP
   }
   const packPath = `${base}-${hash}.pack`;
   const idxPath = `${base}-${hash}.idx`;
-  const objects = await packObjectCount(packPath);
+  const objects = await packFileObjectCount(packPath);
   if (objects === 0) {
     await Promise.all([Deno.remove(packPath), Deno.remove(idxPath)].map((p) => p.catch(() => {})));
     return null;
   }
   return { packPath, idxPath, objects };
-}
-
-/** Object count from the pack header (`PACK`, version, count). */
-export async function packObjectCount(path: string): Promise<number> {
-  using f = await Deno.open(path);
-  const head = new Uint8Array(12);
-  let at = 0;
-  while (at < 12) {
-    const n = await f.read(head.subarray(at));
-    if (n === null) break;
-    at += n;
-  }
-  if (at < 12 || new TextDecoder().decode(head.subarray(0, 4)) !== "PACK") {
-    throw new GitError(`${path} is not a git pack`, "", 0);
-  }
-  return new DataView(head.buffer).getUint32(8);
 }
 
 /**
