@@ -136,6 +136,16 @@ export class PackIndex {
     return lo >= s.length ? trailer : s[lo];
   }
 
+  /** Every object with its offset, in pack order. */
+  byOffset(): { oid: string; offset: number }[] {
+    const out = new Array<{ oid: string; offset: number }>(this.count);
+    for (let i = 0; i < this.count; i++) {
+      const at = this.#nameAt(i);
+      out[i] = { oid: toHex(this.bytes.subarray(at, at + this.hl)), offset: this.#offsetAt(i) };
+    }
+    return out.sort((a, b) => a.offset - b.offset);
+  }
+
   /** Every object id in the index, sorted, lower-case hex. */
   oids(): string[] {
     const out = new Array<string>(this.count);
