@@ -4,10 +4,18 @@ import { git, gitText } from "../../git/run.ts";
 import { writerName } from "../../helper/resolve.ts";
 import { openInitialized, REMOTE } from "../../local/repo.ts";
 import { listStorages, type StorageRow } from "../../local/storages.ts";
+import type { LocalDb } from "../../local/db.ts";
+import { usableRow } from "../../local/trunk_storages.ts";
+import { redactUrl } from "../../storage/registry.ts";
 import { bool, parseCommand, printJson } from "../args.ts";
 import { findHelper } from "../install_helper.ts";
 import type { Command } from "../main.ts";
-import { describeMirrorState, type MirrorStatus, withMirrorStates } from "../mirror_admin.ts";
+import {
+  describeMirrorState,
+  type MirrorStatus,
+  pendingApprovals,
+  withMirrorStates,
+} from "../mirror_admin.ts";
 import { type StorageStatus, storageStatus, storageView } from "../storage_state.ts";
 
 const usage = `usage: trunks status [--offline] [--json]
@@ -53,6 +61,11 @@ export interface StatusJson {
   /** Where git finds `git-remote-trunks`; null when it cannot (plain git push fails then). */
   helper: string | null;
   storages: StorageStatus[];
+  /**
+   * Storages the trunk's storage map names that this repository does not use: never
+   * approved, or changed since (null with --offline).
+   */
+  unapproved: UnapprovedStatus[] | null;
   trunk: {
     url: string | null;
     ref: string | null;
@@ -63,6 +76,30 @@ export interface StatusJson {
     /** The trunk's default branch (its HEAD), when known. */
     head: string | null;
   };
+}
+
+export interface UnapprovedStatus {
+  name: string;
+  role: "primary" | "mirror";
+  backend: string;
+  url: string;
+  state: "new" | "changed";
+  /** What changed since it was approved ("url a -> b", ...). */
+  changes: string[];
+  /** The command that approves it. */
+  approve: string;
+}
+
+async function unapprovedStatus(db: LocalDb): Promise<UnapprovedStatus[]> {
+  return (await pendingApprovals(db)).map((u) => ({
+    name: u.entry.name,
+    role: u.entry.role,
+    backend: u.entry.backend,
+    url: redactUrl(u.entry.url),
+    state: u.verdict.state,
+    changes: u.verdict.state === "changed" ? u.verdict.changes : [],
+    approve: `trunks storage approve ${u.entry.name}`,
+  }));
 }
 
 async function changes(): Promise<Changes> {
@@ -109,7 +146,8 @@ export async function collectStatus(offline: boolean): Promise<StatusJson> {
     const branch = await optional(["symbolic-ref", "-q", "--short", "HEAD"]);
     const head = await optional(["rev-parse", "-q", "--verify", "HEAD"]);
     const ch = await changes();
-    const rows = listStorages(ctx.db);
+    // Rows taken from the trunk's map and not approved are never opened (see unapproved).
+    const rows = listStorages(ctx.db).filter((r) => usableRow(ctx.db, r));
     const primary = rows.find((r) => r.role === "primary") ?? null;
     const ref = branch ? `refs/heads/${branch}` : null;
     const trunk: StatusJson["trunk"] = {
@@ -122,6 +160,7 @@ export async function collectStatus(offline: boolean): Promise<StatusJson> {
       head: null,
     };
     let storages: StatusJson["storages"];
+    let unapproved: StatusJson["unapproved"] = null;
     let trunkRefs: Map<string, string> | null = null;
     if (offline) {
       storages = rows.map(offlineStatus);
@@ -140,6 +179,7 @@ export async function collectStatus(offline: boolean): Promise<StatusJson> {
       const results = await Promise.all(rows.map((r) => storageStatus(r, ctx.db, writer)));
       storages = results.map((r) => r.status);
       storages = await withMirrorStates(ctx.db, storages);
+      if (primary) unapproved = await unapprovedStatus(ctx.db).catch(() => null);
       const p = results.find((r) => r.status.role === "primary");
       if (p?.status.reachable) {
         trunkRefs = p.refs;
@@ -181,6 +221,7 @@ export async function collectStatus(offline: boolean): Promise<StatusJson> {
       primary: primary?.name ?? null,
       helper: await findHelper(),
       storages,
+      unapproved,
       trunk,
     };
   } finally {
@@ -250,6 +291,14 @@ export const command: Command = {
       const sw = st.singleWriter ? ", single writer" : "";
       console.log(
         `storage:  ${st.name} (${st.role}, ${st.backend}${sw}) ${st.url}: ${state}${sync}`,
+      );
+    }
+    for (const u of s.unapproved ?? []) {
+      const why = u.state === "changed"
+        ? `CHANGED in the trunk's storage map since approved here (${u.changes.join(", ")})`
+        : "listed in the trunk's storage map, NOT approved here";
+      console.log(
+        `storage:  ${u.name} (${u.role}, ${u.backend}) ${u.url}: ${why}; nothing is sent to it; to use it: ${u.approve}`,
       );
     }
     const c = s.changes;
