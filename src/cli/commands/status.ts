@@ -146,9 +146,17 @@ export async function collectStatus(offline: boolean): Promise<StatusJson> {
     const branch = await optional(["symbolic-ref", "-q", "--short", "HEAD"]);
     const head = await optional(["rev-parse", "-q", "--verify", "HEAD"]);
     const ch = await changes();
-    // Rows taken from the trunk's map and not approved are never opened (see unapproved).
-    const rows = listStorages(ctx.db).filter((r) => usableRow(ctx.db, r));
+    let rows = listStorages(ctx.db);
     const primary = rows.find((r) => r.role === "primary") ?? null;
+    // Storages the trunk's map names that are not approved (or changed since) are listed
+    // as such and never opened; nor is a saved row of one.
+    const unapproved = !offline && primary
+      ? await unapprovedStatus(ctx.db).catch(() => null)
+      : null;
+    rows = rows.filter((r) =>
+      usableRow(ctx.db, r) &&
+      !unapproved?.some((u) => u.name.toLowerCase() === r.name.toLowerCase())
+    );
     const ref = branch ? `refs/heads/${branch}` : null;
     const trunk: StatusJson["trunk"] = {
       url: primary?.url ?? null,
@@ -160,7 +168,6 @@ export async function collectStatus(offline: boolean): Promise<StatusJson> {
       head: null,
     };
     let storages: StatusJson["storages"];
-    let unapproved: StatusJson["unapproved"] = null;
     let trunkRefs: Map<string, string> | null = null;
     if (offline) {
       storages = rows.map(offlineStatus);
@@ -179,7 +186,6 @@ export async function collectStatus(offline: boolean): Promise<StatusJson> {
       const results = await Promise.all(rows.map((r) => storageStatus(r, ctx.db, writer)));
       storages = results.map((r) => r.status);
       storages = await withMirrorStates(ctx.db, storages);
-      if (primary) unapproved = await unapprovedStatus(ctx.db).catch(() => null);
       const p = results.find((r) => r.status.role === "primary");
       if (p?.status.reachable) {
         trunkRefs = p.refs;
