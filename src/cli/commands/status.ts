@@ -9,7 +9,7 @@ import { usableRow } from "../../local/trunk_storages.ts";
 import { redactUrl } from "../../storage/registry.ts";
 import { bool, parseCommand, printJson } from "../args.ts";
 import { findHelper } from "../install_helper.ts";
-import type { Command } from "../main.ts";
+import type { Command } from "../command.ts";
 import {
   describeMirrorState,
   type MirrorStatus,

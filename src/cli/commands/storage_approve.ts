@@ -2,7 +2,7 @@
 import { redactUrl } from "../../storage/registry.ts";
 import { openInitialized } from "../../local/repo.ts";
 import { bool, parseCommand, printJson } from "../args.ts";
-import type { Command } from "../main.ts";
+import type { Command } from "../command.ts";
 import { approveFromMap } from "../mirror_admin.ts";
 
 const usage = `usage: trunks storage approve NAME... [--json]
