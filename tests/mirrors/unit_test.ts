@@ -207,7 +207,18 @@ Deno.test("storage map: non-secret settings only; secrets in URLs refused; highe
   const store = new MemoryStore("memory://map");
   const s = [{ ...base, url: "s3://bucket/t.trunk" }];
   await writeMap(store, s, "w", 0);
-  await writeMap(store, [...s, { ...base, name: "m", role: "mirror", url: "local:///m" }], "w", 0);
+  await writeMap(
+    store,
+    [...s, {
+      ...base,
+      name: "m",
+      role: "mirror",
+      backend: "local",
+      url: "local:///m/trunks/t.trunk",
+    }],
+    "w",
+    0,
+  );
   const latest = await readLatestMap(store);
   assertEquals(latest?.map.seq, 2);
   assertEquals(latest?.map.storages.length, 2);
