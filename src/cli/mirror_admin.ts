@@ -253,6 +253,14 @@ export async function registerFromMap(
   const taken = new Set<string>();
   const selfName = self?.name ?? given.name;
   const trusted = new Set([...trust.map((n) => n.toLowerCase()), ...trustFromEnv()]);
+  const unknown = trust.filter((n) => !map.storages.some((s) => s.name.toLowerCase() === n));
+  if (unknown.length) {
+    console.error(
+      `trunks: --trust-mirrors names ${unknown.join(", ")}, which the trunk's storage map does not list (it lists: ${
+        map.storages.map((s) => s.name).join(", ")
+      })`,
+    );
+  }
   insertStorage(db, { ...given.row, name: selfName, role: self?.role ?? "primary" });
   taken.add(selfName.toLowerCase());
   for (const s of map.storages) {
@@ -433,7 +441,9 @@ export interface ApprovalResult {
  * them now. Every name is checked before anything is recorded.
  */
 export async function approveFromMap(db: LocalDb, names: string[]): Promise<ApprovalResult[]> {
-  const primary = primaryStorage(db);
+  // A clone of a mirror whose primary is not approved yet has only that mirror saved.
+  const primary = primaryStorage(db) ??
+    listStorages(db).find((r) => r.settings[FROM_MAP] !== "true");
   if (!primary) {
     throw new Error(
       "no primary storage here; add one first: trunks storage add --name primary ...",

@@ -280,6 +280,32 @@ for (const b of backends) {
       await commitFile(e, two, "d.txt", "d\n");
       await git(e, two, "push", "-q");
       assertEquals((await refsAt(c.nasUrl, {})).get("refs/heads/main"), await headOf(e, two));
+
+      // Cloned from the mirror: the map's primary is not approved, so the mirror is read
+      // alone and a push (which would fork the trunk) is refused until it is approved.
+      const cl3 = await t(parent, ["clone", c.nasUrl, "three"]);
+      assertEquals(cl3.code, 0, cl3.stderr);
+      assertMatch(
+        cl3.stdout,
+        /primary primary .*NOT approved here.*trunks storage approve primary/,
+      );
+      const three = `${parent}/three`;
+      assertEquals(await headOf(e, three), await headOf(e, two));
+      await commitFile(e, three, "e.txt", "e\n");
+      const p3 = await run(e, "git", ["push"], { cwd: three });
+      assert(p3.code !== 0, "a push to a mirror alone is refused");
+      assertMatch(
+        p3.stderr,
+        /is mirror "nas" of a trunk whose primary "primary" is not approved here.*trunks storage approve primary/,
+      );
+      assertEquals((await refsAt(c.url, b.settings)).get("refs/heads/main"), await headOf(e, two));
+      const ap3 = await t(three, ["storage", "approve", "primary"]);
+      assertEquals(ap3.code, 0, ap3.stderr);
+      const p4 = await run(e, "git", ["push"], { cwd: three });
+      assertEquals(p4.code, 0, p4.stderr);
+      for (const [url, settings] of [[c.url, b.settings], [c.nasUrl, {}]] as const) {
+        assertEquals((await refsAt(url, settings)).get("refs/heads/main"), await headOf(e, three));
+      }
     },
   });
 }
