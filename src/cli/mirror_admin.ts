@@ -256,7 +256,9 @@ export async function registerFromMap(
   const unknown = trust.filter((n) => !map.storages.some((s) => s.name.toLowerCase() === n));
   if (unknown.length) {
     console.error(
-      `trunks: --trust-mirrors names ${unknown.join(", ")}, which the trunk's storage map does not list (it lists: ${
+      `trunks: --trust-mirrors names ${
+        unknown.join(", ")
+      }, which the trunk's storage map does not list (it lists: ${
         map.storages.map((s) => s.name).join(", ")
       })`,
     );
