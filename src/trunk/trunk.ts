@@ -8,7 +8,7 @@ import type { TrunkCache } from "./cache.ts";
 import { TrunkError } from "./errors.ts";
 import { ensureMeta, parseMeta, readMeta, type TrunkMeta } from "./meta.ts";
 import { refEntryKey } from "./layout.ts";
-import { leaseMs } from "./lease.ts";
+import { leaseMs, refuseShortGrace } from "./lease.ts";
 import {
   isDeleted,
   readRefState,
@@ -124,6 +124,11 @@ export class Trunk {
   /** The lease of this trunk in ms (DESIGN.md "Lease and grace"). */
   get leaseMs(): number {
     return leaseMs(this.meta);
+  }
+
+  /** A clean's grace must cover two leases of this trunk (lease.ts). */
+  requireGrace(graceMs: number): void {
+    refuseShortGrace(graceMs, this.meta);
   }
 
   #adopt(meta: TrunkMeta): void {
