@@ -64,7 +64,8 @@ const head = async (e: Env, dir: string) => (await git(e, dir, "rev-parse", "HEA
 
 for (const backend of e2eBackends().filter((b) => ["local", "minio"].includes(b.name))) {
   Deno.test({
-    name: `store truth ${backend.name}: a wiped trunk is re-created by the next push, objects re-sent`,
+    name:
+      `store truth ${backend.name}: a wiped trunk is re-created by the next push, objects re-sent`,
     ...opts,
     fn: async () => {
       const e = await makeEnv(backend.env);
@@ -82,7 +83,8 @@ for (const backend of e2eBackends().filter((b) => ["local", "minio"].includes(b.
   });
 
   Deno.test({
-    name: `store truth ${backend.name}: restored from an older copy, B pushes, A's stale push is refused, then lands whole`,
+    name:
+      `store truth ${backend.name}: restored from an older copy, B pushes, A's stale push is refused, then lands whole`,
     ...opts,
     fn: async () => {
       const e = await makeEnv(backend.env);
