@@ -7,7 +7,7 @@ import { ingestPack } from "../git/pack.ts";
 import { existingObjects } from "../git/repo.ts";
 import { fetch, type FetchReport, type FetchSink, type Want } from "../trunk/fetch.ts";
 import type { Trunk } from "../trunk/trunk.ts";
-import type { HelperOptions } from "./helper.ts";
+import type { HelperOptions } from "./options.ts";
 import { say } from "./io.ts";
 
 export function gitSink(gitDir: string): FetchSink {

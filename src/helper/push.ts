@@ -9,7 +9,7 @@ import { existingObjects, headSymref, isAncestor, resolve } from "../git/repo.ts
 import { largeBlobThreshold } from "../trunk/large_blobs.ts";
 import { push, type PushSource, type PushSpec } from "../trunk/push.ts";
 import { sha256File } from "../trunk/segments.ts";
-import type { HelperOptions } from "./helper.ts";
+import type { HelperOptions } from "./options.ts";
 import { say } from "./io.ts";
 import { type RemoteContext, requireGitDir } from "./resolve.ts";
 
