@@ -5,7 +5,7 @@
  */
 import { catBlobs } from "../git/blobs.ts";
 import { buildSplitPack } from "../git/split_pack.ts";
-import { existingObjects, headSymref, isAncestor, resolve } from "../git/repo.ts";
+import { batchResolver, existingObjects, headSymref, isAncestor } from "../git/repo.ts";
 import { largeBlobThreshold } from "../trunk/large_blobs.ts";
 import { push, type PushSource, type PushSpec } from "../trunk/push.ts";
 import { sha256File } from "../trunk/segments.ts";
@@ -29,7 +29,10 @@ export async function pushRefs(
   const trunk = await ctx.trunkForWrite();
   const tmp = await Deno.makeTempDir({ dir: requireGitDir(ctx), prefix: "trunks-push-" });
   try {
-    const report = await push(trunk, gitSource(tmp, threshold, opts), specs, {
+    // Every src resolved by one git process.
+    const resolve = await batchResolver(specs.map((s) => s.src).filter(Boolean));
+    const source = gitSource(tmp, threshold, opts, resolve);
+    const report = await push(trunk, source, specs, {
       force: opts.force,
       dryRun: opts.dryRun,
       cas: opts.cas,
@@ -43,7 +46,12 @@ export async function pushRefs(
 }
 
 /** The repository git runs the helper in, as the push engine's source. */
-function gitSource(tmp: string, threshold: number, opts: HelperOptions): PushSource {
+function gitSource(
+  tmp: string,
+  threshold: number,
+  opts: HelperOptions,
+  resolve: (src: string) => Promise<string>,
+): PushSource {
   return {
     keepsPushedObjects: true,
     resolve: (src) => resolve(src).catch(() => null),

@@ -3,7 +3,7 @@
  * as chunks (before its segment and any ref entry); a fetch writes the ones its
  * segments left out into one verified pack for the repository to install.
  */
-import { writeBlobPack } from "../git/blob_pack.ts";
+import { writeBlobPack } from "../pack/blob_pack.ts";
 import type { BlobManifest } from "./blob_manifest.ts";
 import { knownChunks, readLargeBlob, readManifest, storedBlobs, storeLargeBlob } from "./chunks.ts";
 import { TrunkError } from "./errors.ts";
