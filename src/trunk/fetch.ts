@@ -12,7 +12,7 @@ import { segmentPackKey } from "./layout.ts";
 import { mapLimit } from "./pool.ts";
 import { planFetch } from "./replaces.ts";
 import type { Trunk } from "./trunk.ts";
-import { formatBytes } from "./units.ts";
+import { formatBytes, formatRate } from "./units.ts";
 
 /** The repository a fetch writes into. */
 export interface FetchSink {
@@ -119,12 +119,13 @@ async function fetchOnce(
   const total = need.reduce((a, s) => a + s.packSize, 0);
   let done = 0;
   let bytes = 0;
+  const started = performance.now();
   const report = (final = false) => {
     const pct = total ? Math.floor((bytes / total) * 100) : 100;
     progress?.(
       `Downloading segments: ${pct}% (${done}/${need.length}), ${formatBytes(bytes)}${
-        final ? ", done.\n" : "\r"
-      }`,
+        formatRate(bytes, started)
+      }${final ? ", done.\n" : "\r"}`,
     );
   };
   const dir = await sink.downloadDir();

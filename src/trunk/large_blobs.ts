@@ -10,7 +10,7 @@ import { TrunkError } from "./errors.ts";
 import { faultPoint } from "./faults.ts";
 import { mapLimit } from "./pool.ts";
 import type { Trunk } from "./trunk.ts";
-import { formatBytes } from "./units.ts";
+import { formatBytes, formatRate } from "./units.ts";
 
 export const THRESHOLD_ENV = "TRUNKS_LARGE_BLOB_THRESHOLD";
 export const DEFAULT_THRESHOLD = 4 * 1024 * 1024;
@@ -62,11 +62,12 @@ export async function uploadLargeBlobs(
   if (todo.length === 0) return stats;
   const known = await knownChunks(trunk.store);
   let seen = 0;
+  const started = performance.now();
   const report = (final = false) =>
     progress?.(
-      `Uploading large blobs: ${stats.blobs}/${todo.length}, ${formatBytes(seen)} read, ${
-        formatBytes(stats.bytes)
-      } sent${final ? ", done.\n" : "\r"}`,
+      `Uploading large blobs: ${stats.blobs}/${todo.length}, ${formatBytes(seen)} read${
+        formatRate(seen, started)
+      }, ${formatBytes(stats.bytes)} sent${final ? ", done.\n" : "\r"}`,
     );
   for await (const blob of read(todo)) {
     const stored = await storeLargeBlob(trunk.store, blob, known, {
@@ -120,12 +121,13 @@ export async function largeBlobPack(
     return m;
   });
   const total = manifests.reduce((n, m) => n + m.size, 0);
+  const started = performance.now();
   const report = (final = false) => {
     const pct = total ? Math.floor((stats.bytes / total) * 100) : 100;
     progress?.(
       `Downloading large blobs: ${pct}% (${stats.blobs}/${manifests.length}), ${
         formatBytes(stats.bytes)
-      }${final ? ", done.\n" : "\r"}`,
+      }${formatRate(stats.bytes, started)}${final ? ", done.\n" : "\r"}`,
     );
   };
   await writeBlobPack(

@@ -5,3 +5,9 @@ export function formatBytes(n: number): string {
   if (n < 1024 ** 3) return `${(n / 1024 / 1024).toFixed(2)} MiB`;
   return `${(n / 1024 ** 3).toFixed(2)} GiB`;
 }
+
+/** ` | 1.20 MiB/s`, as git shows throughput after a transfer's byte count. */
+export function formatRate(bytes: number, since: number): string {
+  const secs = Math.max((performance.now() - since) / 1000, 0.001);
+  return ` | ${formatBytes(Math.round(bytes / secs))}/s`;
+}

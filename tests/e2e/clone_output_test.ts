@@ -43,7 +43,11 @@ Deno.test({
     const tty = await onPty(e, where, `trunks clone ${url} a`);
     assertEquals(tty.code, 0, tty.out);
     assertStringIncludes(tty.out, "Cloning into 'a'...");
-    assertMatch(tty.out, /Downloading segments: 100%/);
+    // Bytes, percentage and throughput, as git shows them.
+    assertMatch(
+      tty.out,
+      /Downloading segments: 100% \(1\/1\), [\d.]+ (bytes|KiB|MiB) \| [\d.]+ (bytes|KiB|MiB|GiB)\/s, done\./,
+    );
     assert(!tty.out.includes("[new tag]"), tty.out);
     assert(tty.out.split("\n").length < 12, tty.out);
     assertEquals((await git(e, `${where}/a`, "tag")).trim().split("\n").length, 40);
