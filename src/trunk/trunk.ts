@@ -166,13 +166,14 @@ export class Trunk {
    * trunk's id (new refs only). Any contradiction (an entry that differs from its cached
    * copy, trunk.json gone or with another id) drops this trunk's cache and re-reads: a
    * wiped trunk is re-created, a restored or replaced one is seen as it now is. Cost over
-   * a cached listing: one small GET.
+   * a cached listing: one small GET. `listing`: this push's own listing of the refs, just
+   * made (git's `list for-push`), used instead of listing again.
    */
-  async stateForWrite(refs: string[]): Promise<WriteState> {
-    const readAt = Date.now();
+  async stateForWrite(refs: string[], listing?: WriteState): Promise<WriteState> {
+    const readAt = listing?.readAt ?? Date.now();
     let listed: RefState;
     try {
-      listed = await readRefState(this.store, this.cache, this.id);
+      listed = listing?.state ?? await readRefState(this.store, this.cache, this.id);
     } catch (e) {
       if (!(e instanceof StaleCacheError)) throw e;
       return { state: await this.#reread(), readAt };
