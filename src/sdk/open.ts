@@ -10,7 +10,7 @@ import type { Store } from "../storage/store.ts";
 import { isTrunkUrl, trunkUrl } from "../storage/trunk_url.ts";
 import { TrunkError } from "../trunk/errors.ts";
 import type { ReaderOptions } from "./object_reader.ts";
-import type { ObjectFormat } from "./objects.ts";
+import type { ObjectFormat } from "../pack/objects.ts";
 
 /** How to reach a trunk, and how this client reads and writes it. */
 export interface OpenOptions {

@@ -30,8 +30,8 @@ import {
   parseTree,
   type Signature,
   type TreeEntry,
-} from "./objects.ts";
-import { buildSegment } from "./pack_format.ts";
+} from "../pack/objects.ts";
+import { buildSegment } from "../pack/pack_format.ts";
 import { RefView } from "./ref_view.ts";
 import { applyChanges, type Change, normalizePath, type TreeIo } from "./tree_edit.ts";
 
