@@ -82,7 +82,7 @@ export async function pushLargeBlobs(
     faultPoint("push:after-large-blob");
     stats.blobs++;
     stats.chunks += stored.uploadedChunks;
-    stats.bytes += stored.uploadedBytes;
+    stats.bytes += stored.storedBytes;
   }
   progress(true);
   return stats;

@@ -6,6 +6,7 @@
 import { createHash } from "node:crypto";
 import { getBytes, type Store } from "../storage/store.ts";
 import { decodeBlobManifest } from "../trunk/blob_manifest.ts";
+import { decodeChunk } from "../trunk/chunk_codec.ts";
 import { TrunkError } from "../trunk/errors.ts";
 import { blobKey, chunkKey } from "../trunk/layout.ts";
 import type { ObjectFormat } from "./objects.ts";
@@ -33,14 +34,15 @@ export async function openLargeBlob(
   }
   const fetchChunk = async (c: { sha256: string; size: number }) => {
     const ck = chunkKey(c.sha256);
-    const bytes = await getBytes(store, ck);
-    if (!bytes) {
+    const stored = await getBytes(store, ck);
+    if (!stored) {
       throw new TrunkError(
         `chunk ${ck} of blob ${oid} is missing from ${store.location}; run trunks check`,
         "missing-object",
       );
     }
-    onBytes(bytes.byteLength);
+    onBytes(stored.byteLength);
+    const bytes = decodeChunk(stored, c.size, `${ck} of blob ${oid} on ${store.location}`);
     const got = createHash("sha256").update(bytes).digest("hex");
     if (got !== c.sha256 || bytes.byteLength !== c.size) {
       throw new TrunkError(
