@@ -15,7 +15,8 @@
  * 3. Replaced segments older than the grace period are deleted (index first, so a
  *    listing never shows half a segment); younger ones wait for a later clean. Manifests
  *    no retained object needs, chunks no remaining manifest lists, and interrupted
- *    uploads go by the same rule.
+ *    uploads go by the same rule, except what a push in flight claimed for reuse
+ *    (reuse_guard.ts).
  *
  * Deletion ages are measured against the store's clock where it can be read (the
  * modified time of the sidecar just written), and never past the local clock. The
@@ -30,6 +31,7 @@ import { blobKey, chunkKey, segmentIdxKey, segmentPackKey, segmentReplacesKey } 
 import { mapLimit } from "./pool.ts";
 import { isDeleted } from "./refs.ts";
 import { encodeReplaces } from "./replaces.ts";
+import { beginCleaning, type CleanClaim } from "./reuse_guard.ts";
 import { sha256File, uploadSegment } from "./segments.ts";
 
 export const DEFAULT_GRACE_MS = 24 * 60 * 60 * 1000;
@@ -93,7 +95,9 @@ export async function cleanTrunk(
   // 2. Compact when there are several current segments, or garbage in the only one.
   const replacedBefore = new Set<string>();
   for (const [id, r] of inv.replaces) {
-    if (inv.segmentObjects.has(id)) { for (const x of r) replacedBefore.add(x); }
+    // A compacted segment equal to one already stored names itself in its sidecar
+    // (below); that does not make it replaced.
+    if (inv.segmentObjects.has(id)) { for (const x of r) if (x !== id) replacedBefore.add(x); }
   }
   const current = inv.listing.complete.filter((s) => !replacedBefore.has(s.id));
   const hasGarbage = current.some((s) =>
@@ -161,17 +165,45 @@ export async function cleanTrunk(
     report.deleted.strays++;
   }
 
-  // Large blobs: manifests no retained object is, then chunks no remaining manifest lists.
-  const keptManifests: string[] = [];
-  for (const [oid, e] of inv.manifests) {
-    if (reach.missing.has(oid)) keptManifests.push(oid);
-    else if (!old(e.modified)) keptManifests.push(oid), report.waiting.manifests++;
-    else {
-      await store.delete(e.key);
-      report.deleted.manifests++;
+  // Large blobs: manifests no retained object is, then chunks no remaining manifest
+  // lists, sparing what a push in flight claimed (reuse_guard.ts).
+  if (inv.manifests.size > 0 || inv.chunks.size > 0) {
+    const claim = await beginCleaning(store, old);
+    let deletedAny = false;
+    try {
+      deletedAny = await cleanLargeBlobs(store, inv, reach.missing, old, claim, report, log);
+    } finally {
+      await claim.finish(deletedAny);
     }
   }
-  const referenced = new Set<string>();
+
+  report.deleted.tempFiles = await sweepTempFiles(store, cutoff);
+  return report;
+}
+
+/** Returns whether anything was deleted. */
+async function cleanLargeBlobs(
+  store: Store,
+  inv: Inventory,
+  needed: ReadonlySet<string>,
+  old: (d: Date) => boolean,
+  claim: CleanClaim,
+  report: CleanReport,
+  log: (line: string) => void,
+): Promise<boolean> {
+  let deletedAny = false;
+  const keptManifests: string[] = [];
+  for (const [oid, e] of inv.manifests) {
+    if (needed.has(oid) || claim.touched.manifests.has(oid)) keptManifests.push(oid);
+    else if (!old(e.modified) || !claim.inTime()) {
+      keptManifests.push(oid), report.waiting.manifests++;
+    } else {
+      await store.delete(e.key);
+      report.deleted.manifests++;
+      deletedAny = true;
+    }
+  }
+  const referenced = new Set<string>(claim.touched.chunks);
   let unreadable = false;
   await mapLimit(keptManifests, store.capabilities.parallelism, async (oid) => {
     const raw = await getBytes(store, blobKey(oid));
@@ -185,20 +217,19 @@ export async function cleanTrunk(
   });
   if (unreadable) {
     log("a large-blob manifest is unreadable: keeping every chunk this time");
-  } else {
-    for (const [sha, e] of inv.chunks) {
-      if (referenced.has(sha)) continue;
-      if (!old(e.modified)) {
-        report.waiting.chunks++;
-        continue;
-      }
-      await store.delete(chunkKey(sha));
-      report.deleted.chunks++;
-    }
+    return deletedAny;
   }
-
-  report.deleted.tempFiles = await sweepTempFiles(store, cutoff);
-  return report;
+  for (const [sha, e] of inv.chunks) {
+    if (referenced.has(sha)) continue;
+    if (!old(e.modified) || !claim.inTime()) {
+      report.waiting.chunks++;
+      continue;
+    }
+    await store.delete(chunkKey(sha));
+    report.deleted.chunks++;
+    deletedAny = true;
+  }
+  return deletedAny;
 }
 
 /**

@@ -106,8 +106,9 @@ for (const backend of e2eBackends()) {
       await git(e, a, "commit", "-qam", "edit the middle");
       const push = await counted(e, a, "push", "origin", "main");
       const ops = storeOps(push);
-      // Two segment files, one manifest and the chunks around the edit.
-      assert(ops.put >= 4 && ops.put <= 6, JSON.stringify(ops));
+      // Two segment files, one manifest, the chunks around the edit, and the claim on
+      // the chunks it reuses (reuse_guard.ts).
+      assert(ops.put >= 5 && ops.put <= 7, JSON.stringify(ops));
       const after = await withStore(
         url,
         backend.settings,
@@ -254,9 +255,10 @@ for (const backend of e2eBackends()) {
         backend.settings,
         async (s) => (await knownChunks(s)).size,
       );
-      // Only missing chunks, the manifest and the segment's two files. At most: uploads in
-      // flight when the pusher died may still land on the server after it was listed.
-      const sent = again.put - 3;
+      // Only missing chunks, the manifest, the segment's two files and the claim on the
+      // chunks it reused. At most: uploads in flight when the pusher died may still land
+      // on the server after it was listed.
+      const sent = again.put - 4;
       assert(sent <= total - before && sent < total - 5, `${JSON.stringify(again)} of ${total}`);
       const b = `${await Deno.makeTempDir()}/b`;
       await ok(e, "git", ["clone", "-q", `trunks::${url}`, b]);
