@@ -19,7 +19,7 @@ import { claimReused, type Reused } from "../trunk/reuse_guard.ts";
 import { mapLimit } from "../trunk/pool.ts";
 import type { Trunk } from "../trunk/trunk.ts";
 import type { BlobManifest } from "../trunk/blob_manifest.ts";
-import type { HelperOptions } from "./helper.ts";
+import type { HelperOptions } from "./options.ts";
 import { formatBytes, say } from "./io.ts";
 
 export const THRESHOLD_ENV = "TRUNKS_LARGE_BLOB_THRESHOLD";
