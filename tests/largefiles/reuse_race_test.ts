@@ -12,7 +12,8 @@ import { e2eBackends, git, makeEnv, newRepo, run, trunkUrl } from "../e2e/harnes
 import { pseudoRandom } from "./data.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
-const ROUNDS = 3;
+/** Three rounds in CI; TRUNKS_TEST_REUSE_ROUNDS=50 for a long soak. */
+const ROUNDS = Number(Deno.env.get("TRUNKS_TEST_REUSE_ROUNDS") ?? 3);
 /** Longer than the slowest push here (the lease rule: grace >= two leases >= a push). */
 const GRACE_S = 8;
 /** Each reusing push pauses this long after listing, so whole cleans run meanwhile. */
@@ -24,7 +25,12 @@ for (const backend of e2eBackends().filter((b) => ["local", "minio"].includes(b.
       `largefiles ${backend.name}: pushes reusing garbage chunks race looping cleans; nothing is lost`,
     ...opts,
     fn: async () => {
-      const e = await makeEnv({ ...backend.env, TRUNKS_LARGE_BLOB_THRESHOLD: "256k" });
+      // The lease shrunk with the grace (grace = two leases, DESIGN.md "Lease and grace").
+      const e = await makeEnv({
+        ...backend.env,
+        TRUNKS_LARGE_BLOB_THRESHOLD: "256k",
+        TRUNKS_LEASE_SECONDS: String(GRACE_S / 2),
+      });
       const url = await trunkUrl(backend, "reuse");
       const a = await newRepo(e, "a");
       await git(e, a, "remote", "add", "origin", `trunks::${url}`);
