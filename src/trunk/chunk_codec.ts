@@ -12,7 +12,9 @@
  * chunk differently). What the store returns is untrusted: the plain size comes from the
  * manifest, decompression stops past it, and the caller checks the SHA-256.
  */
+import { createHash } from "node:crypto";
 import * as zlib from "node:zlib";
+import { DEFAULT_CHUNKING } from "./chunker.ts";
 import { TrunkError } from "./errors.ts";
 
 export const CODEC_ZSTD = 1;
@@ -64,4 +66,23 @@ export function decodeChunk(stored: Uint8Array, size: number, where: string): Ui
   }
   if (plain.byteLength !== size) throw bad(`it decompresses to ${plain.byteLength} bytes`);
   return new Uint8Array(plain.buffer, plain.byteOffset, plain.byteLength);
+}
+
+/**
+ * Whether `stored` is the chunk named `sha256`, raw or compressed, when no manifest is
+ * at hand (copying between storages). Decompression is bounded by the largest chunk
+ * the chunker makes.
+ */
+export function storedChunkMatches(stored: Uint8Array, sha256: string): boolean {
+  const hash = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
+  if (hash(stored) === sha256) return true;
+  if (stored.byteLength < 2 || stored[0] !== CODEC_ZSTD) return false;
+  try {
+    const plain: Uint8Array = z.zstdDecompressSync(stored.subarray(1), {
+      maxOutputLength: DEFAULT_CHUNKING.max,
+    });
+    return plain.byteLength > stored.byteLength && hash(plain) === sha256;
+  } catch {
+    return false;
+  }
 }

@@ -11,7 +11,9 @@ import { readRefState } from "../../src/trunk/refs.ts";
 import { getBytes, type Store, StoreError } from "../../src/storage/store.ts";
 import { MemoryCache } from "../../src/trunk/cache.ts";
 import { TrunkError } from "../../src/trunk/errors.ts";
-import { refEntryKey, segmentPackKey } from "../../src/trunk/layout.ts";
+import { chunkKey, refEntryKey, segmentPackKey } from "../../src/trunk/layout.ts";
+import { encodeChunk } from "../../src/trunk/chunk_codec.ts";
+import { textLike } from "../../harness/text_like.ts";
 import { ensureMeta } from "../../src/trunk/meta.ts";
 import { type Member, MirroredStore, StorageFailure } from "../../src/trunk/mirrors.ts";
 import { downloadSegmentVerified } from "../../src/trunk/segment_copies.ts";
@@ -207,7 +209,18 @@ Deno.test("storage map: non-secret settings only; secrets in URLs refused; highe
   const store = new MemoryStore("memory://map");
   const s = [{ ...base, url: "s3://bucket/t.trunk" }];
   await writeMap(store, s, "w", 0);
-  await writeMap(store, [...s, { ...base, name: "m", role: "mirror", url: "local:///m" }], "w", 0);
+  await writeMap(
+    store,
+    [...s, {
+      ...base,
+      name: "m",
+      role: "mirror",
+      backend: "local",
+      url: "local:///m/trunks/t.trunk",
+    }],
+    "w",
+    0,
+  );
   const latest = await readLatestMap(store);
   assertEquals(latest?.map.seq, 2);
   assertEquals(latest?.map.storages.length, 2);
@@ -252,7 +265,7 @@ Deno.test("sync: an object corrupt on the primary is copied from another mirror,
   );
 });
 
-Deno.test("library: a trunk whose storage map names a mirror pushes there too", async () => {
+Deno.test("library: a mirror the storage map names gets pushes only with trustMirrors", async () => {
   const space = `sdk-mirror-${crypto.randomUUID()}`;
   const primaryUrl = `memory://${space}-p/trunks/app.trunk`;
   const mirrorUrl = `memory://${space}-m/trunks/app.trunk`;
@@ -284,13 +297,58 @@ Deno.test("library: a trunk whose storage map names a mirror pushes there too", 
   );
   assertEquals(caught.state, "caught-up");
   {
+    // Not approved: the map is only a suggestion, the mirror gets nothing.
     await using t = await Trunk.open({ url: primaryUrl, writer: "lib" });
     t.write("b.txt", "two\n");
     await t.commit({ message: "second", branch: "main" });
     await t.push();
   }
+  assertEquals(
+    (await readRefState(m, new MemoryCache(), meta.id)).latest.get("refs/heads/main")?.seq,
+    1,
+  );
+  await syncMirror(
+    member("primary", "primary", p),
+    member("m", "mirror", m),
+    new MemoryCache(),
+    meta.id,
+    { write: true },
+  );
+  {
+    await using t = await Trunk.open({ url: primaryUrl, writer: "lib", trustMirrors: ["m"] });
+    t.write("c.txt", "three\n");
+    await t.commit({ message: "third", branch: "main" });
+    await t.push();
+  }
   const onP = await readRefState(p, new MemoryCache(), meta.id);
   const onM = await readRefState(m, new MemoryCache(), meta.id);
   assertEquals(onM.latest.get("refs/heads/main")?.new, onP.latest.get("refs/heads/main")?.new);
-  assertEquals(onM.latest.get("refs/heads/main")?.seq, 2);
+  assertEquals(onM.latest.get("refs/heads/main")?.seq, 3);
+});
+
+Deno.test("sync: compressed and raw chunks are copied (checked by their plain SHA-256); a bad one never", async () => {
+  const p = member("primary", "primary");
+  const a = member("a", "mirror");
+  const id = await trunkWithEntries(p, 1);
+  const text = textLike(1 << 20, 3);
+  const packed = encodeChunk(text);
+  assert(packed.byteLength < text.byteLength / 2, "text-like data compresses");
+  const raw = new Uint8Array(300_000).map((_, i) => (i * 7919) % 251);
+  const tSha = await sha256(text);
+  const rSha = await sha256(raw);
+  await p.store.put(chunkKey(tSha), packed);
+  await p.store.put(chunkKey(rSha), raw);
+  const bad = "c".repeat(64);
+  await p.store.put(chunkKey(bad), packed);
+  await assertRejects(
+    () => syncMirror(p, a, new MemoryCache(), id, { write: true }),
+    TrunkError,
+    "corrupt",
+  );
+  assertEquals(await getBytes(a.store, chunkKey(bad)), null);
+  await p.store.delete(chunkKey(bad));
+  const r = await syncMirror(p, a, new MemoryCache(), id, { write: true });
+  assertEquals(r.state, "caught-up");
+  assertEquals(await getBytes(a.store, chunkKey(tSha)), packed);
+  assertEquals(await getBytes(a.store, chunkKey(rSha)), raw);
 });
