@@ -28,6 +28,8 @@ export const commands: Record<string, Loader> = {
   shell: async () => (await import("./commands/shell.ts")).command,
   "install-helper": async () => (await import("./commands/install_helper.ts")).command,
   check: async () => (await import("./commands/check.ts")).command,
+  log: async () => (await import("./commands/log.ts")).command,
+  maintenance: async () => (await import("./commands/maintenance.ts")).command,
   help: async () => (await import("./commands/help.ts")).command,
   version: () =>
     Promise.resolve({

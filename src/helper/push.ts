@@ -23,6 +23,7 @@ import type { HelperOptions } from "./helper.ts";
 import { formatBytes, say } from "./io.ts";
 import { largeBlobThreshold, pushLargeBlobs } from "./largeblobs.ts";
 import { type RemoteContext, requireGitDir } from "./resolve.ts";
+import { afterPush } from "./auto_maintenance.ts";
 
 export interface PushSpec {
   src: string;
@@ -159,6 +160,9 @@ export async function pushRefs(
     await setInitialHead(trunk, state, planned, results);
   }
   faultPoint("push:after-refs");
+  if (!opts.dryRun) {
+    await afterPush(ctx, trunk, state, planned.filter((p) => !results.get(p.spec.dst)).length);
+  }
   return specs.map((s) => ({ ref: s.dst, error: results.get(s.dst) }));
 }
 

@@ -27,9 +27,11 @@ import {
   chunkKey,
   CHUNKS_PREFIX,
   parseRefEntryKey,
+  parseSnapshotKey,
   REFS_PREFIX,
   segmentIdxKey,
   segmentPackKey,
+  snapshotKey,
   TRUNK_JSON,
 } from "./layout.ts";
 import { parseMeta, type TrunkMeta } from "./meta.ts";
@@ -37,6 +39,7 @@ import { mapLimit } from "./pool.ts";
 import { isDeleted, parseEntry, type RefEntry } from "./refs.ts";
 import { listSegmentKeys, readSidecars, type SegmentListing } from "./replaces.ts";
 import { downloadSegmentPack } from "./segments.ts";
+import { parseSnapshot } from "./snapshots.ts";
 
 /** Something wrong with the trunk: `check` exits non-zero. */
 export interface Problem {
@@ -46,6 +49,7 @@ export interface Problem {
     | "trunk-json"
     | "bad-ref-entry"
     | "ref-log-gap"
+    | "bad-snapshot"
     | "ref-log-chain"
     | "dangling-ref"
     | "missing-object"
@@ -177,8 +181,14 @@ export async function checkTrunk(
   const listedAt = Date.now();
   const refKeys = await store.list(REFS_PREFIX);
   const byRef = new Map<string, { seq: number; key: string; modified: Date }[]>();
+  let newestSnapshot: number | null = null;
   for (const e of refKeys) {
     const k = parseRefEntryKey(e.key);
+    const snap = k ? null : parseSnapshotKey(e.key);
+    if (snap !== null) {
+      newestSnapshot = Math.max(newestSnapshot ?? 0, snap);
+      continue;
+    }
     if (!k) {
       notes.push({ key: e.key, kind: "stray-key", message: `${e.key} is not a ref entry key` });
       continue;
@@ -221,7 +231,8 @@ export async function checkTrunk(
     let prev: { key: string; entry: RefEntry } | null = null;
     for (let i = 0; i < list.length; i++) {
       const { seq, key, modified } = list[i];
-      if (seq !== (i === 0 ? 1 : list[i - 1].seq + 1)) {
+      // A log may start past 1: maintenance archived its oldest entries to reflog/.
+      if (i > 0 && seq !== list[i - 1].seq + 1) {
         problems.push({
           key,
           kind: "ref-log-gap",
@@ -255,6 +266,7 @@ export async function checkTrunk(
     }
   }
   stats.refEntries = allKeys.length;
+  if (newestSnapshot !== null) await checkSnapshot(store, newestSnapshot, meta.id, problems);
   const live = [...latest.values()].filter((l) => !isDeleted(l.entry) && !l.entry.symref);
   stats.refs = live.length;
   const head = latest.get("HEAD")?.entry;
@@ -606,4 +618,32 @@ async function verifyLargeBlob(
 function missingAsNull(e: unknown): null {
   if (e instanceof StoreError) return null;
   throw e;
+}
+
+/** The newest snapshot (the one readers use) parses, is this trunk's, and each entry in it too. */
+async function checkSnapshot(
+  store: Store,
+  seq: number,
+  trunkId: string,
+  problems: Problem[],
+): Promise<void> {
+  const key = snapshotKey(seq);
+  const raw = await getBytes(store, key);
+  if (!raw) return; // replaced meanwhile by a newer one
+  try {
+    const snap = parseSnapshot(new TextDecoder().decode(raw), key, seq);
+    if (snap.trunk !== trunkId) {
+      throw new TrunkError(`${key} belongs to trunk ${snap.trunk}, not this one`, "corrupt");
+    }
+    for (const [k, v] of snap.entries) parseEntry(v, k);
+  } catch (e) {
+    if (!(e instanceof TrunkError)) throw e;
+    problems.push({
+      key,
+      kind: "bad-snapshot",
+      message: e.message,
+      fix:
+        "delete it: readers then read ref entries one by one, and the next maintenance writes a new one",
+    });
+  }
 }
