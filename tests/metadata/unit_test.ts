@@ -22,6 +22,7 @@ import { pruneRefLog } from "../../src/trunk/prune.ts";
 import { readAuditLog } from "../../src/trunk/reflog.ts";
 import { readRefLog, readRefState } from "../../src/trunk/refs.ts";
 import { Trunk } from "../../src/trunk/trunk.ts";
+import { RefView } from "../../src/sdk/ref_view.ts";
 import { assertKey, getBytes } from "../../src/storage/store.ts";
 
 const oid = (n: number) => n.toString(16).padStart(40, "0");
@@ -225,4 +226,16 @@ Deno.test("maintain: snapshot, prune and nothing to merge on a small trunk", asy
   } finally {
     await Deno.remove(workDir, { recursive: true });
   }
+});
+
+Deno.test("the library's ref view reads all refs from the snapshot too", async () => {
+  const { mem, trunk, meta } = await trunkWith(100);
+  await takeSnapshot(trunk);
+  const counted = new Counted(mem);
+  const view = new RefView(counted, new MemoryCache(), meta.id);
+  await view.refresh();
+  const all = await view.all();
+  assertEquals(all.size, 100);
+  assertEquals(all.get("refs/heads/b7")!.new, oid(8));
+  assertEquals([counted.lists, counted.gets], [1, [snapshotKey(1)]]);
 });
