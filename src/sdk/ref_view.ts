@@ -6,12 +6,7 @@
 import { getBytes, type Store } from "../storage/store.ts";
 import type { TrunkCache } from "../trunk/cache.ts";
 import { TrunkError } from "../trunk/errors.ts";
-import {
-  parseRefEntryKey,
-  parseSnapshotKey,
-  refEntryKey,
-  REFS_PREFIX,
-} from "../trunk/layout.ts";
+import { parseRefEntryKey, parseSnapshotKey, refEntryKey, REFS_PREFIX } from "../trunk/layout.ts";
 import { mapLimit } from "../trunk/pool.ts";
 import { isDeleted, parseEntry, type RefEntry } from "../trunk/refs.ts";
 import { encodeRef } from "../trunk/refcodec.ts";

@@ -15,7 +15,8 @@
  */
 import { TrunkError } from "./errors.ts";
 import { faultPoint } from "./faults.ts";
-import { parseSnapshotKey, SNAPSHOT_PREFIX, snapshotKey } from "./layout.ts";
+import { parseSnapshotKey, REFS_PREFIX, SNAPSHOT_PREFIX, snapshotKey } from "./layout.ts";
+import type { ListEntry } from "../storage/store.ts";
 import { type MergeReport, mergeSmallSegments } from "./merge_segments.ts";
 import { leaseMsOf, pruneRefLog, type PruneReport } from "./prune.ts";
 import { readLatest, type RefState } from "./refs.ts";
@@ -84,15 +85,17 @@ export async function maintain(
   };
   const mirrored = trunk.mirrored !== null;
   const leaseMs = leaseMsOf(trunk.meta);
+  // One listing of refs/ serves the snapshot and the prune.
+  const listed = await trunk.store.list(REFS_PREFIX);
   if (!opts.skip?.snapshot) {
-    const r = await takeSnapshot(trunk);
+    const r = await takeSnapshot(trunk, listed);
     report.snapshot = r.key;
     report.deletedSnapshots = r.deleted;
     if (r.key) log(`wrote ${r.key}`);
     faultPoint("maint:after-snapshot");
   }
   if (!opts.skip?.prune && !mirrored) {
-    report.prune = await pruneRefLog(trunk.store, trunk.cache, trunk.id, leaseMs);
+    report.prune = await pruneRefLog(trunk.store, trunk.cache, trunk.id, leaseMs, { listed });
     if (report.prune.pruned) {
       log(`pruned ${report.prune.pruned} ref entries into ${report.prune.archive}`);
     }
@@ -116,8 +119,11 @@ export async function maintain(
  * Snapshots older than the previous one are deleted: a reader that listed one and finds
  * it gone reads entries one by one instead.
  */
-export async function takeSnapshot(trunk: Trunk): Promise<{ key: string | null; deleted: number }> {
-  const { state, raw } = await readLatest(trunk.store, trunk.cache, trunk.id);
+export async function takeSnapshot(
+  trunk: Trunk,
+  listed?: ListEntry[],
+): Promise<{ key: string | null; deleted: number }> {
+  const { state, raw } = await readLatest(trunk.store, trunk.cache, trunk.id, listed);
   let key: string | null = null;
   if (state.unsnapshotted > 0 && raw.size > 0) {
     const seq = (state.snapshotSeq ?? 0) + 1;
@@ -126,7 +132,8 @@ export async function takeSnapshot(trunk: Trunk): Promise<{ key: string | null; 
   const newest = key ? (state.snapshotSeq ?? 0) + 1 : state.snapshotSeq;
   let deleted = 0;
   if (newest !== null) {
-    for (const e of await trunk.store.list(SNAPSHOT_PREFIX)) {
+    const all = listed ?? await trunk.store.list(SNAPSHOT_PREFIX);
+    for (const e of all) {
       const s = parseSnapshotKey(e.key);
       if (s !== null && s < newest - 1) {
         await trunk.store.delete(e.key);

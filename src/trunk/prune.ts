@@ -11,7 +11,7 @@
  * Order: archive first, then delete each ref's entries oldest first, so a kill leaves the
  * live log a contiguous tail of every ref (and at worst archives entries twice).
  */
-import { getBytes, type Store } from "../storage/store.ts";
+import { getBytes, type ListEntry, type Store } from "../storage/store.ts";
 import type { TrunkCache } from "./cache.ts";
 import { faultPoint } from "./faults.ts";
 import { parseRefEntryKey, REFS_PREFIX } from "./layout.ts";
@@ -32,6 +32,8 @@ export interface PruneOptions {
   max?: number;
   /** Current time in ms (tests). */
   now?: number;
+  /** A listing of `refs/` just made (maintenance shares one). */
+  listed?: ListEntry[];
 }
 
 export interface PruneReport {
@@ -49,7 +51,7 @@ export async function prunableEntries(
 ): Promise<string[][]> {
   const cutoff = (opts.now ?? Date.now()) - 2 * leaseMs;
   const byRef = new Map<string, { seq: number; key: string; modified: number }[]>();
-  for (const e of await store.list(REFS_PREFIX)) {
+  for (const e of opts.listed ?? await store.list(REFS_PREFIX)) {
     const k = parseRefEntryKey(e.key);
     if (!k) continue;
     let list = byRef.get(k.enc);

@@ -3,7 +3,7 @@
  * ref's value; updating from seq n means creating n+1, so exactly one of two racing
  * writers wins without any lock.
  */
-import { getBytes, type Store } from "../storage/store.ts";
+import { getBytes, type ListEntry, type Store } from "../storage/store.ts";
 import type { TrunkCache } from "./cache.ts";
 import { TrunkError } from "./errors.ts";
 import { parseRefEntryKey, parseSnapshotKey, refEntryKey, REFS_PREFIX } from "./layout.ts";
@@ -93,8 +93,9 @@ export async function readLatest(
   store: Store,
   cache: TrunkCache,
   trunkId: string,
+  listing?: ListEntry[],
 ): Promise<{ state: RefState; raw: Map<string, string> }> {
-  const listed = await store.list(REFS_PREFIX);
+  const listed = listing ?? await store.list(REFS_PREFIX);
   const latestKey = new Map<string, { key: string; seq: number; size: number }>();
   let snap: { seq: number; modified: number } | null = null;
   let entryCount = 0;

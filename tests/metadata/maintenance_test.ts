@@ -11,6 +11,7 @@ import type { Store } from "../../src/storage/store.ts";
 import { MemoryCache } from "../../src/trunk/cache.ts";
 import { REFLOG_PREFIX, SNAPSHOT_PREFIX, TRUNK_JSON } from "../../src/trunk/layout.ts";
 import { seal } from "../../src/trunk/seal.ts";
+import { MAINTENANCE_FAULT_POINTS } from "../../src/trunk/faults.ts";
 import { readRefState } from "../../src/trunk/refs.ts";
 import { readMeta } from "../../src/trunk/meta.ts";
 import { listSegmentKeys } from "../../src/trunk/replaces.ts";
@@ -91,16 +92,7 @@ Deno.test({
       assertEquals(r.code, 137, `${point}: maintenance should have been killed:\n${r.stderr}`);
       await valid(e, url, head, point);
     };
-    for (
-      const point of [
-        "maint:after-snapshot",
-        "maint:after-archive",
-        "maint:mid-prune",
-        "maint:after-sidecar",
-        "maint:after-segment",
-        "maint:between-deletes",
-      ]
-    ) {
+    for (const point of Object.keys(MAINTENANCE_FAULT_POINTS)) {
       await t.step(point, () => kill(point));
     }
 
