@@ -14,7 +14,7 @@
  */
 import { parseArgs } from "node:util";
 import { fmtMs, makeEnv, ok, table, timed } from "./lib.ts";
-import type { Env } from "../tests/e2e/harness.ts";
+import type { Env } from "../harness/env.ts";
 import { loadLine, sampleLoad } from "./notes.ts";
 
 const { values } = parseArgs({

@@ -7,7 +7,7 @@
 import { autoMode, maintain, maintenanceDue } from "../trunk/maintenance.ts";
 import type { RefState } from "../trunk/refs.ts";
 import type { Trunk } from "../trunk/trunk.ts";
-import { describeError } from "../cli/errors.ts";
+import { describeError } from "../trunk/describe_error.ts";
 import { say } from "./io.ts";
 import type { RemoteContext } from "./resolve.ts";
 import { selfCommand } from "./self.ts";

@@ -6,7 +6,7 @@
 import { resolveRemote } from "../../helper/resolve.ts";
 import { type AuditEntry, readAuditLog } from "../../trunk/reflog.ts";
 import { parseCommand, printJson } from "../args.ts";
-import type { Command } from "../main.ts";
+import type { Command } from "../command.ts";
 import { target } from "./check.ts";
 
 const usage = `usage: trunks log [<ref>] [--trunk <remote>|<trunk-url>] [--json]

@@ -8,8 +8,8 @@
 import { resolveRemote } from "../../helper/resolve.ts";
 import { maintain, type MaintenanceReport } from "../../trunk/maintenance.ts";
 import { parseCommand, printJson } from "../args.ts";
-import type { Command } from "../main.ts";
-import { describeError } from "../errors.ts";
+import type { Command } from "../command.ts";
+import { describeError } from "../../trunk/describe_error.ts";
 import { target } from "./check.ts";
 
 const usage = `usage: trunks maintenance [<remote>|<trunk-url>] [--auto] [--json]
