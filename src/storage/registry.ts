@@ -3,6 +3,7 @@
  * Azure or GCS never loads their SDKs (start-up time of the single binary).
  */
 import { type Store, StoreError } from "./store.ts";
+import { refuseDotSegments } from "./trunk_url.ts";
 
 /**
  * Options for one storage: non-secret settings (endpoint, region, ...) and secrets
@@ -339,6 +340,11 @@ registerBackend({
 /** Parse a storage URL, with errors that say what to do. */
 export function parseStoreUrl(url: string): URL {
   if (url.includes("\0")) throw new StoreError("storage URL contains a NUL byte", "invalid-key");
+  try {
+    refuseDotSegments(url, redactUrl(url));
+  } catch (e) {
+    throw new StoreError((e as Error).message, "invalid-key");
+  }
   let u: URL;
   try {
     u = new URL(url);

@@ -15,7 +15,7 @@
 import { indexPackInto, initScratch, packObjectList } from "../git/compact.ts";
 import type { Store } from "../storage/store.ts";
 import { faultPoint } from "./faults.ts";
-import { hashLenOf, parsePackIndex } from "./idx.ts";
+import { PackIndex } from "../pack/pack_index.ts";
 import { segmentIdxKey, segmentPackKey, segmentReplacesKey } from "./layout.ts";
 import { mapLimit } from "./pool.ts";
 import { encodeReplaces, listSegmentKeys, readSidecars } from "./replaces.ts";
@@ -106,13 +106,12 @@ export async function mergeSmallSegments(
 
   const scratch = await initScratch(opts.workDir, objectFormat);
   const objects = new Map<string, string>();
-  const hashLen = hashLenOf(objectFormat);
   // Downloads overlap; index-pack verifies every object id of each.
   await mapLimit(chosen, Math.min(4, store.capabilities.parallelism), async (s) => {
     const tmp = `${opts.workDir}/in-${s.id}.pack`;
     await downloadSegmentPack(store, s.id, tmp);
     const idx = await indexPackInto(scratch, tmp);
-    for (const oid of parsePackIndex(await Deno.readFile(idx), hashLen, idx).oids) {
+    for (const oid of new PackIndex(await Deno.readFile(idx), objectFormat, idx).oids()) {
       objects.set(oid, "");
     }
   });

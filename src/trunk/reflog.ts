@@ -13,7 +13,7 @@ import type { TrunkCache } from "./cache.ts";
 import { TrunkError } from "./errors.ts";
 import { parseRefEntryKey, parseReflogKey, REFLOG_PREFIX, reflogKey } from "./layout.ts";
 import { mapLimit } from "./pool.ts";
-import { parseEntry, readRefLog, type RefEntry } from "./refs.ts";
+import { parseEntry, readRefLog, type RefEntry, UnsafeEntryError } from "./refs.ts";
 import { checkSeal, seal } from "./seal.ts";
 
 /** Creates already taken by a racing prune before this one gives up. */
@@ -56,11 +56,17 @@ export function parseArchive(raw: string, key: string): RefEntry[] {
     o.entries && typeof o.entries === "object" && !Array.isArray(o.entries);
   if (!ok) throw new TrunkError(`${key} is not a ref log archive`, "corrupt");
   checkSeal(o, key);
-  return Object.entries(o.entries as Record<string, unknown>).map(([k, v]) => {
+  return Object.entries(o.entries as Record<string, unknown>).flatMap(([k, v]) => {
     if (typeof v !== "string" || !parseRefEntryKey(k)) {
       throw new TrunkError(`${key} holds a malformed entry under ${k}`, "corrupt");
     }
-    return parseEntry(v, k);
+    try {
+      return [parseEntry(v, k)];
+    } catch (e) {
+      // One entry no reader may use (a ref name git refuses): the rest of the trail stands.
+      if (e instanceof UnsafeEntryError) return [];
+      throw e;
+    }
   });
 }
 
