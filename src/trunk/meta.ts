@@ -2,6 +2,7 @@
 import { getBytes, type Store } from "../storage/store.ts";
 import { TrunkError } from "./errors.ts";
 import { FORMAT, TRUNK_JSON } from "./layout.ts";
+import { leaseForNewTrunk } from "./lease.ts";
 import { checkSeal, seal } from "./seal.ts";
 
 export interface TrunkMeta {
@@ -11,6 +12,12 @@ export interface TrunkMeta {
   objectFormat: "sha1" | "sha256";
   created: string;
   generator: string;
+  /**
+   * The lease (DESIGN.md "Lease and grace"): a push creates its ref entries within this
+   * many seconds of its last read of the trunk's state; a clean deletes nothing younger
+   * than two leases. Absent: LEASE_DEFAULT_SECONDS.
+   */
+  leaseSeconds?: number;
   /** SHA-256 seal (seal.ts); absent in trunks created before seals. */
   sum?: string;
 }
@@ -45,6 +52,17 @@ export function parseMeta(raw: string, where: string): TrunkMeta {
       "corrupt",
     );
   }
+  if (
+    meta.leaseSeconds !== undefined &&
+    !(Number.isInteger(meta.leaseSeconds) && meta.leaseSeconds >= 0)
+  ) {
+    throw new TrunkError(
+      `${where}/${TRUNK_JSON} has a bad leaseSeconds (${
+        JSON.stringify(meta.leaseSeconds)
+      }); the trunk is damaged`,
+      "corrupt",
+    );
+  }
   checkSeal(meta, `${where}/${TRUNK_JSON}`);
   if (meta.format > FORMAT) {
     throw new TrunkError(
@@ -59,6 +77,7 @@ export function parseMeta(raw: string, where: string): TrunkMeta {
 export async function ensureMeta(
   store: Store,
   objectFormat: "sha1" | "sha256",
+  settings: { leaseSeconds?: number } = {},
 ): Promise<TrunkMeta> {
   const existing = await readMeta(store);
   if (existing) return existing;
@@ -68,6 +87,7 @@ export async function ensureMeta(
     objectFormat,
     created: new Date().toISOString(),
     generator: `trunks ${VERSION}`,
+    ...leaseForNewTrunk(settings.leaseSeconds),
   };
   if (
     await store.create(

@@ -19,14 +19,6 @@ import { mapLimit } from "./pool.ts";
 import { parseEntry } from "./refs.ts";
 import { appendArchive } from "./reflog.ts";
 
-const DEFAULT_LEASE_SECONDS = 3600;
-
-/** The trunk's lease (trunk.json `leaseSeconds`, default an hour), in ms. */
-export function leaseMsOf(meta: object): number {
-  const s = (meta as { leaseSeconds?: unknown }).leaseSeconds;
-  return (typeof s === "number" && s >= 0 ? s : DEFAULT_LEASE_SECONDS) * 1000;
-}
-
 export interface PruneOptions {
   /** At most this many entries per run: each run is short and bounded. */
   max?: number;
