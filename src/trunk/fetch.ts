@@ -10,7 +10,8 @@ import { storedBlobs } from "./chunks.ts";
 import { largeBlobPack, type LargeBlobStats } from "./large_blobs.ts";
 import { segmentPackKey } from "./layout.ts";
 import { mapLimit } from "./pool.ts";
-import { planFetch } from "./replaces.ts";
+import { type FetchPlan, planFetch } from "./replaces.ts";
+import { readSegmentIndex } from "./segments.ts";
 import type { Trunk } from "./trunk.ts";
 import { formatBytes } from "./units.ts";
 
@@ -20,6 +21,15 @@ export interface FetchSink {
   downloadDir(): Promise<string>;
   /** Verify and install a downloaded pack (the file is consumed, or removed on failure). */
   ingest(path: string): Promise<void>;
+  /**
+   * Join several downloaded packs into one and install it (files consumed either way);
+   * `idx` is each pack's stored index, so an object in two packs is kept once. A
+   * repository that cannot join leaves this out and gets one pack per segment.
+   */
+  ingestAll?(
+    inputs: { pack: string; idx: Uint8Array }[],
+    format: "sha1" | "sha256",
+  ): Promise<void>;
   /** Which of `oids` the repository holds. */
   has(oids: string[]): Promise<Set<string>>;
   /** Objects reachable from `oids` that the repository still lacks. */
@@ -129,6 +139,18 @@ async function fetchOnce(
   };
   const dir = await sink.downloadDir();
   await sweepStaleDownloads(dir);
+  if (sink.ingestAll && plan.download.length > 1) {
+    const joined = await fetchJoined(trunk, sink, plan, dir, () => {
+      done++;
+      report();
+    });
+    if (joined !== null) {
+      bytes = joined;
+      report(true);
+      return { segments: need.length, bytes };
+    }
+    done = 0;
+  }
   // Downloads overlap; the repository installs one segment at a time.
   let installing = Promise.resolve();
   await mapLimit(plan.download, Math.min(4, trunk.parallelism), async (d) => {
@@ -148,6 +170,47 @@ async function fetchOnce(
   });
   report(true);
   return { segments: need.length, bytes };
+}
+
+/**
+ * Every segment downloaded (with its stored index), then installed as ONE pack: a clone
+ * after thousands of pushes leaves one pack, not one per segment, and git does not slow
+ * down searching them. Null when the join or its index-pack failed (an index that does
+ * not match its pack): the caller then installs each segment on its own, verified as
+ * always.
+ */
+async function fetchJoined(
+  trunk: Trunk,
+  sink: FetchSink,
+  plan: FetchPlan,
+  dir: string,
+  downloaded: () => void,
+): Promise<number | null> {
+  let bytes = 0;
+  const inputs: { pack: string; idx: Uint8Array }[] = [];
+  try {
+    await mapLimit(plan.download, Math.min(4, trunk.parallelism), async (d) => {
+      const pack = `${dir}/tmp_trunks_${crypto.randomUUID()}.pack`;
+      const [size, idx] = await Promise.all([
+        trunk.downloadSegment(d.segment.id, pack),
+        readSegmentIndex(trunk.store, d.segment.id),
+      ]);
+      bytes += size;
+      inputs.push({ pack, idx });
+      faultPoint("fetch:after-download");
+      downloaded();
+    });
+    try {
+      await sink.ingestAll!(inputs, trunk.meta.objectFormat);
+    } catch {
+      return null;
+    }
+    faultPoint("fetch:after-ingest");
+  } finally {
+    await Promise.all(inputs.map((i) => Deno.remove(i.pack).catch(() => {})));
+  }
+  trunk.markIngested(plan.download.flatMap((d) => [d.segment.id, ...d.covers]));
+  return bytes;
 }
 
 /** A pack the repository refused: name the key it came from. */
