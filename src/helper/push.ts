@@ -8,6 +8,7 @@ import { buildSplitPack } from "../git/split_pack.ts";
 import { batchResolver, existingObjects, headSymref, isAncestor } from "../git/repo.ts";
 import { largeBlobThreshold } from "../trunk/large_blobs.ts";
 import { push, type PushSource, type PushSpec } from "../trunk/push.ts";
+import type { WriteState } from "../trunk/trunk.ts";
 import { sha256File } from "../trunk/segments.ts";
 import type { HelperOptions } from "./options.ts";
 import { say } from "./io.ts";
@@ -25,6 +26,7 @@ export async function pushRefs(
   ctx: RemoteContext,
   specs: PushSpec[],
   opts: HelperOptions,
+  listing?: WriteState,
 ): Promise<PushResult[]> {
   const threshold = largeBlobThreshold(); // a bad setting fails before anything is written
   const trunk = await ctx.trunkForWrite();
@@ -39,6 +41,7 @@ export async function pushRefs(
       cas: opts.cas,
       say,
       verbose: opts.verbosity > 1 || opts.progress,
+      listing,
     });
     if (!opts.dryRun) {
       await afterPush(ctx, trunk, report.state, report.refs.filter((r) => !r.error).length);

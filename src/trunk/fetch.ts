@@ -9,7 +9,6 @@ import { faultPoint } from "./faults.ts";
 import { storedBlobs } from "./chunks.ts";
 import { largeBlobPack, type LargeBlobStats } from "./large_blobs.ts";
 import { segmentPackKey } from "./layout.ts";
-import { mapLimit } from "./pool.ts";
 import { type FetchPlan, planFetch } from "./replaces.ts";
 import { readSegmentIndex } from "./segments.ts";
 import type { Trunk } from "./trunk.ts";
@@ -140,34 +139,59 @@ async function fetchOnce(
   const dir = await sink.downloadDir();
   await sweepStaleDownloads(dir);
   if (sink.ingestAll && plan.download.length > 1) {
-    const joined = await fetchJoined(trunk, sink, plan, dir, () => {
+    const joined = await fetchJoined(trunk, sink, plan, dir, (n) => {
+      bytes += n;
       done++;
       report();
     });
-    if (joined !== null) {
-      bytes = joined;
+    if (joined) {
       report(true);
       return { segments: need.length, bytes };
     }
-    done = 0;
+    [done, bytes] = [0, 0];
   }
-  // Downloads overlap; the repository installs one segment at a time.
+  // Downloads overlap; the repository installs one segment at a time. The first failure
+  // stops the rest, and every download not installed is removed: nothing half-written.
   let installing = Promise.resolve();
-  await mapLimit(plan.download, Math.min(4, trunk.parallelism), async (d) => {
+  let failed = null as { e: unknown } | null;
+  const pending = new Set<string>();
+  const one = async (d: (typeof plan.download)[number]) => {
     const seg = d.segment;
     const tmp = `${dir}/tmp_trunks_${crypto.randomUUID()}.pack`;
+    pending.add(tmp);
     bytes += await trunk.downloadSegment(seg.id, tmp);
     faultPoint("fetch:after-download");
-    const mine = installing.then(() => sink.ingest(tmp)).catch((e) => {
+    const mine = installing.then(async () => {
+      if (failed) return false;
+      await sink.ingest(tmp);
+      return true;
+    }).catch((e) => {
       throw unreadable(trunk, seg.id, e);
     });
-    installing = mine.catch(() => {});
-    await mine;
+    installing = mine.then(() => {}, () => {});
+    if (!(await mine)) return;
+    pending.delete(tmp);
     faultPoint("fetch:after-ingest");
     trunk.markIngested([seg.id, ...d.covers]);
     done++;
     report();
-  });
+  };
+  let next = 0;
+  const worker = async () => {
+    while (!failed && next < plan.download.length) {
+      try {
+        await one(plan.download[next++]);
+      } catch (e) {
+        failed ??= { e };
+      }
+    }
+  };
+  const workers = Math.max(1, Math.min(4, trunk.parallelism, plan.download.length));
+  await Promise.all(Array.from({ length: workers }, worker));
+  if (failed) {
+    await Promise.all([...pending].map((p) => Deno.remove(p).catch(() => {})));
+    throw failed.e;
+  }
   report(true);
   return { segments: need.length, bytes };
 }
@@ -175,42 +199,56 @@ async function fetchOnce(
 /**
  * Every segment downloaded (with its stored index), then installed as ONE pack: a clone
  * after thousands of pushes leaves one pack, not one per segment, and git does not slow
- * down searching them. Null when the join or its index-pack failed (an index that does
+ * down searching them. False when the join or its index-pack failed (an index that does
  * not match its pack): the caller then installs each segment on its own, verified as
- * always.
+ * always. A failed download stops the rest and every download is removed.
  */
 async function fetchJoined(
   trunk: Trunk,
   sink: FetchSink,
   plan: FetchPlan,
   dir: string,
-  downloaded: () => void,
-): Promise<number | null> {
-  let bytes = 0;
+  downloaded: (bytes: number) => void,
+): Promise<boolean> {
   const inputs: { pack: string; idx: Uint8Array }[] = [];
-  try {
-    await mapLimit(plan.download, Math.min(4, trunk.parallelism), async (d) => {
+  const pending = new Set<string>();
+  let failed = null as { e: unknown } | null;
+  let next = 0;
+  const worker = async () => {
+    while (!failed && next < plan.download.length) {
+      const d = plan.download[next++];
       const pack = `${dir}/tmp_trunks_${crypto.randomUUID()}.pack`;
-      const [size, idx] = await Promise.all([
+      pending.add(pack);
+      const [size, idx] = await Promise.allSettled([
         trunk.downloadSegment(d.segment.id, pack),
         readSegmentIndex(trunk.store, d.segment.id),
       ]);
-      bytes += size;
-      inputs.push({ pack, idx });
+      if (size.status === "rejected" || idx.status === "rejected") {
+        failed ??= {
+          e: size.status === "rejected" ? size.reason : (idx as PromiseRejectedResult).reason,
+        };
+        continue;
+      }
+      inputs.push({ pack, idx: idx.value });
       faultPoint("fetch:after-download");
-      downloaded();
-    });
+      downloaded(size.value);
+    }
+  };
+  const workers = Math.max(1, Math.min(4, trunk.parallelism, plan.download.length));
+  try {
+    await Promise.all(Array.from({ length: workers }, worker));
+    if (failed) throw failed.e;
     try {
       await sink.ingestAll!(inputs, trunk.meta.objectFormat);
     } catch {
-      return null;
+      return false;
     }
-    faultPoint("fetch:after-ingest");
   } finally {
-    await Promise.all(inputs.map((i) => Deno.remove(i.pack).catch(() => {})));
+    await Promise.all([...pending].map((p) => Deno.remove(p).catch(() => {})));
   }
+  faultPoint("fetch:after-ingest");
   trunk.markIngested(plan.download.flatMap((d) => [d.segment.id, ...d.covers]));
-  return bytes;
+  return true;
 }
 
 /** A pack the repository refused: name the key it came from. */

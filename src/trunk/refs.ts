@@ -48,6 +48,11 @@ export interface RefState {
   snapshotSeq: number | null;
   /** Entries listed as written after the newest snapshot (all of them without one). */
   unsnapshotted: number;
+  /**
+   * Keys of latest entries this read took from their own keys in the store (not from the
+   * cache, nor from a snapshot's copy).
+   */
+  fresh?: Set<string>;
 }
 
 const OID_RE = /^([0-9a-f]{40}|[0-9a-f]{64})$/;
@@ -212,11 +217,15 @@ export async function readLatest(
   }
   let missing = keys.filter((k) => !cached.has(k));
   const fetched = new Map<string, string>();
+  const fromSnapshot = new Set<string>();
   if (snap && missing.length >= SNAPSHOT_WORTH) {
     const snapshot = await loadSnapshot(store, trunkId, snap.seq);
     for (const key of missing) {
       const raw = snapshot?.entries.get(key);
-      if (raw !== undefined && byteLength(raw) === sizeOf.get(key)) fetched.set(key, raw);
+      if (raw !== undefined && byteLength(raw) === sizeOf.get(key)) {
+        fetched.set(key, raw);
+        fromSnapshot.add(key);
+      }
     }
     missing = missing.filter((k) => !fetched.has(k));
   }
@@ -244,8 +253,9 @@ export async function readLatest(
   // copy, or replaced. The store is the truth: the caller drops the cache and re-reads.
   if (changed.size) throw new StaleCacheError([...changed][0]);
   if (fetched.size) cache.putEntries(trunkId, fetched);
+  const fresh = new Set([...fetched.keys()].filter((k) => !fromSnapshot.has(k)));
   return {
-    state: { latest, entryCount, snapshotSeq: snap?.seq ?? null, unsnapshotted },
+    state: { latest, entryCount, snapshotSeq: snap?.seq ?? null, unsnapshotted, fresh },
     raw,
   };
 }
