@@ -2,12 +2,14 @@
  * The benchmark suite: trunks side by side with plain git over file://, awslabs'
  * git-remote-s3 on the same MinIO, and the Python trunks package, then the agent swarm.
  *
- *   deno task bench [--quick] [--runs 3] [--scenarios push,clone,incremental,fetch,small,swarm]
+ *   deno task bench [--quick] [--runs 3]
+ *                   [--scenarios push,clone,incremental,fetch,small,swarm,largefile]
  *                   [--tools git,trunks-local,trunks-s3,git-remote-s3,python-trunks]
  *                   [--repos corpus,generated] [--commits 20000] [--pushes 100]
  *                   [--swarm 8,32,64] [--converge-max 8] [--heavy-runs 1] [--heavy-pushes 20]
  *                   [--blob-bytes 400] [--random-blobs]
  *                   [--python-versions 0.1.0,1.2.14] [--python-timeout 600] [--out FILE.md]
+ *                   [--large-mib 1024]
  *                   [--latency 50ms] [--scenarios metadata --meta-refs 1500,20000 --meta-pushes 2000]
  *
  * MinIO comes from `scripts/test-servers.sh up minio` (its env, TRUNKS_TEST_MINIO_*, must be
@@ -15,7 +17,9 @@
  * bytes on the wire. Times are wall-clock medians of --runs; git-remote-s3's initial push and
  * clone of a many-ref repository re-upload/download the whole history per ref, so they run
  * --heavy-runs times, and it does --heavy-pushes small pushes instead of --pushes.
- * --quick: one run, corpus only, 10 small pushes, a swarm of 8.
+ * largefile: bench/largefile.ts twice, a text-like and a random file of --large-mib, pushed
+ * by git (trunks and plain file://) and by the library.
+ * --quick: one run, corpus only, 10 small pushes, a swarm of 8, 64 MiB large files.
  * --latency: every request through the proxy waits that long first (a store in another region).
  * `metadata` (only when named): many refs and a long log, trunks on local disk vs plain git.
  * Results: markdown on stdout (and --out), raw JSON under bench/results/.
@@ -42,7 +46,7 @@ import {
 import { runPythonTrunks } from "./python_trunks.ts";
 import { runSwarm, swarmMarkdown, type SwarmResult } from "./swarm.ts";
 
-const SCENARIOS = ["push", "clone", "incremental", "fetch", "small", "swarm"] as const;
+const SCENARIOS = ["push", "clone", "incremental", "fetch", "small", "swarm", "largefile"] as const;
 /** Scenarios run only when named: `metadata` (bench/metadata.ts) takes an hour at full size. */
 const OPT_IN = ["metadata"] as const;
 type Scenario = typeof SCENARIOS[number] | typeof OPT_IN[number];
@@ -270,6 +274,7 @@ async function main(): Promise<void> {
       "blob-bytes": { type: "string", default: "400" },
       "random-blobs": { type: "boolean", default: false },
       "python-timeout": { type: "string", default: "600" },
+      "large-mib": { type: "string" },
       latency: { type: "string" },
       "meta-refs": { type: "string", default: "1500,20000" },
       "meta-pushes": { type: "string", default: "2000" },
@@ -331,7 +336,9 @@ async function main(): Promise<void> {
   const json: Record<string, unknown> = { rows: [] as Row[], swarm: [] as SwarmResult[] };
   const loads: Load[] = [await sampleLoad()];
 
-  const wantsRepoWork = [...scenarios].some((s) => s !== "swarm" && s !== "metadata");
+  const wantsRepoWork = [...scenarios].some((s) =>
+    s !== "swarm" && s !== "largefile" && s !== "metadata"
+  );
   const repoDirs: [string, string][] = [];
   if (wantsRepoWork && repos.includes("corpus")) {
     const dir = `${tmp}/express.git`;
@@ -407,6 +414,29 @@ async function main(): Promise<void> {
         sections.push(md);
         console.log(md + "\n");
       }
+    }
+  }
+
+  if (scenarios.has("largefile")) {
+    const mib = posInt(values["large-mib"] ?? (quick ? "64" : "1024"), "--large-mib");
+    for (const content of ["text", "random"]) {
+      const start = await sampleLoad();
+      const out = await ok(e, Deno.execPath(), [
+        "run",
+        "-A",
+        fileURLToPath(new URL("./largefile.ts", import.meta.url)),
+        "--size-mib",
+        String(mib),
+        "--content",
+        content,
+      ]);
+      const end = await sampleLoad();
+      loads.push(end);
+      const md = `${out.trim().replace(/^# .*\n/, `### large file, ${content}\n`)}\n\n${
+        loadLine(start, end)
+      }`;
+      sections.push(md);
+      console.log(md + "\n");
     }
   }
 
