@@ -9,6 +9,8 @@ const ORDER = [
   "status",
   "check",
   "doctor",
+  "log",
+  "maintenance",
   "push",
   "pull",
   "fetch",
