@@ -3,7 +3,7 @@
  * `If-None-Match: *`; large puts stage blocks (bounded memory, a few in flight) and
  * commit them with one Put Block List, so readers never see a partial blob.
  */
-import { equalBytes, fixedParts, prepend, sendBounded } from "./bytes.ts";
+import { equalBytes, fixedParts, limitSize, prepend, sendBounded } from "./bytes.ts";
 import {
   AnonymousCredential,
   type BlobItem,
@@ -152,6 +152,7 @@ export class AzureStore implements Store {
 
   async put(key: string, data: PutData): Promise<void> {
     const blob = this.#blob(key);
+    data = limitSize(data, this.capabilities.maxObjectSize, `azure: ${key}`);
     const it = fixedParts(data, BLOCK_SIZE);
     const first = await it.next();
     const firstBlock = first.done ? new Uint8Array() : first.value;
@@ -216,6 +217,7 @@ export class AzureStore implements Store {
 
   async create(key: string, data: Uint8Array): Promise<boolean> {
     const blob = this.#blob(key, this.#once);
+    limitSize(data, this.capabilities.maxObjectSize, `azure: ${key}`);
     let mayHaveApplied = false;
     for (let attempt = 1;; attempt++) {
       countRequest("azure", "PutBlob");

@@ -4,7 +4,7 @@
  * than one chunk use a resumable upload, one chunk in memory at a time, so readers
  * only ever see whole objects.
  */
-import { equalBytes, fixedParts } from "./bytes.ts";
+import { equalBytes, fixedParts, limitSize } from "./bytes.ts";
 import { type Auth, loadAuth } from "./gcs_auth.ts";
 import { type GcsConfig, gcsConfig } from "./gcs_config.ts";
 import { countBytes, countRequest } from "./metrics.ts";
@@ -252,6 +252,7 @@ export class GcsStore implements Store {
 
   async put(key: string, data: PutData): Promise<void> {
     const name = this.#name(key);
+    data = limitSize(data, this.capabilities.maxObjectSize, `gcs: ${key}`);
     const it = fixedParts(data, CHUNK_SIZE);
     const first = await it.next();
     const firstChunk = first.done ? new Uint8Array() : first.value;
@@ -429,6 +430,7 @@ export class GcsStore implements Store {
 
   async create(key: string, data: Uint8Array): Promise<boolean> {
     const name = this.#name(key);
+    limitSize(data, this.capabilities.maxObjectSize, `gcs: ${key}`);
     const { response, mayHaveApplied } = await this.#upload(name, data, "&ifGenerationMatch=0");
     if (response.ok) {
       await response.body?.cancel();

@@ -101,5 +101,8 @@ export function openS3With(
   const cfg = resolveS3Config(url, settings, env);
   const { maxAttempts, connectionTimeout, requestTimeout, socketTimeout, ...storeOpts } = tuning;
   const client = s3Client(cfg, { maxAttempts, connectionTimeout, requestTimeout, socketTimeout });
-  return Promise.resolve(new S3Store(client, { ...s3StoreOptions(cfg), ...storeOpts }));
+  const singleWriter = settings["single-writer"] === "true";
+  return Promise.resolve(
+    new S3Store(client, { ...s3StoreOptions(cfg), singleWriter, ...storeOpts }),
+  );
 }

@@ -9,7 +9,7 @@
 import pg from "pg";
 import { Buffer } from "node:buffer";
 import { isIP } from "node:net";
-import { equalBytes, fixedParts, prepend, sendBounded } from "./bytes.ts";
+import { equalBytes, fixedParts, limitSize, prepend, sendBounded } from "./bytes.ts";
 import { countBytes, countRequest } from "./metrics.ts";
 import { type Env, type PgConfig, resolvePgConfig } from "./postgres_config.ts";
 import type { Settings } from "./registry.ts";
@@ -418,6 +418,7 @@ export class PostgresStore implements Store {
 
   async put(key: string, data: PutData): Promise<void> {
     const k = this.#key(key);
+    data = limitSize(data, this.capabilities.maxObjectSize, `postgres: ${key}`);
     await this.#init();
     const it = fixedParts(data, this.#partSize);
     const first = await it.next();
@@ -533,6 +534,7 @@ export class PostgresStore implements Store {
 
   async create(key: string, data: Uint8Array): Promise<boolean> {
     const k = this.#key(key);
+    limitSize(data, this.capabilities.maxObjectSize, `postgres: ${key}`);
     await this.#init();
     let upload: string | null = null;
     if (data.byteLength > this.#partSize) {

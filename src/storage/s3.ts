@@ -7,7 +7,7 @@
  * 409 ConditionalRequestConflict (a concurrent conditional write in flight) is retried
  * here with backoff and jitter. Streams are uploaded in bounded-memory multipart parts.
  */
-import { equalBytes, fixedParts } from "./bytes.ts";
+import { equalBytes, fixedParts, limitSize } from "./bytes.ts";
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -51,6 +51,11 @@ export interface S3StoreOptions {
   partSize?: number;
   /** Parts uploaded at once; memory is about (partsInFlight + 1) * partSize. */
   partsInFlight?: number;
+  /**
+   * Opened with `single-writer`: the server may ignore `If-None-Match`, the user said only
+   * one machine writes, so `create` is not claimed to be atomic.
+   */
+  singleWriter?: boolean;
   /** Retries of a create after 409 ConditionalRequestConflict. */
   conflictRetries?: number;
   /** Base delay of those retries (ms); full jitter up to base * 2^n, capped. */
@@ -66,12 +71,7 @@ const MAX_PARTS = 10_000;
 const MAX_OBJECT = 5 * 1024 * 1024 * MIB;
 
 export class S3Store implements Store {
-  readonly capabilities: Capabilities = {
-    atomicCreate: true,
-    rangeReads: true,
-    maxObjectSize: MAX_OBJECT,
-    parallelism: 16,
-  };
+  readonly capabilities: Capabilities;
   readonly location: string;
   readonly #client: S3Sender;
   readonly #bucket: string;
@@ -83,6 +83,12 @@ export class S3Store implements Store {
   readonly #conflictDelay: number;
 
   constructor(client: S3Sender, opts: S3StoreOptions) {
+    this.capabilities = {
+      atomicCreate: !opts.singleWriter,
+      rangeReads: true,
+      maxObjectSize: MAX_OBJECT,
+      parallelism: 16,
+    };
     this.#client = client;
     this.#bucket = opts.bucket;
     this.#base = opts.prefix ? `${opts.prefix}/` : "";
@@ -144,6 +150,7 @@ export class S3Store implements Store {
 
   async put(key: string, data: PutData): Promise<void> {
     const k = this.#key(key);
+    data = limitSize(data, this.capabilities.maxObjectSize, `s3: ${key}`);
     if (data instanceof Uint8Array) {
       if (data.byteLength <= this.#partSize) return await this.#putObject(k, key, data);
       return await this.#multipart(k, key, fixedParts(data, (n) => this.#partBytes(n)));
@@ -164,6 +171,7 @@ export class S3Store implements Store {
 
   async create(key: string, data: Uint8Array): Promise<boolean> {
     const k = this.#key(key);
+    limitSize(data, this.capabilities.maxObjectSize, `s3: ${key}`);
     const nonce = crypto.randomUUID();
     // Set once any earlier request of this call may have reached the server.
     let ambiguous = false;

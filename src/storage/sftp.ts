@@ -8,7 +8,7 @@
  */
 import ssh2 from "ssh2";
 import { Buffer } from "node:buffer";
-import { equalBytes, fixedParts, sendBounded } from "./bytes.ts";
+import { equalBytes, fixedParts, limitSize, sendBounded } from "./bytes.ts";
 import { countBytes, countRequest } from "./metrics.ts";
 import type { Settings } from "./registry.ts";
 import { type Env, resolveSftpConfig, type SftpConfig } from "./sftp_config.ts";
@@ -484,6 +484,7 @@ export class SftpStore implements Store {
 
   async put(key: string, data: PutData): Promise<void> {
     assertKey(key);
+    data = limitSize(data, this.capabilities.maxObjectSize, `sftp: ${key}`);
     // A stream can be read once: only bytes are retried on a new connection.
     await this.#with(data instanceof Uint8Array, async (s, conn) => {
       const tmp = await this.#upload(s, conn, key, data);
@@ -508,6 +509,7 @@ export class SftpStore implements Store {
 
   async create(key: string, data: Uint8Array): Promise<boolean> {
     assertKey(key);
+    limitSize(data, this.capabilities.maxObjectSize, `sftp: ${key}`);
     let mayHaveApplied = false;
     for (let attempt = 1;; attempt++) {
       if (mayHaveApplied) {

@@ -1,5 +1,7 @@
 /** `trunk.json`: identity and format of a trunk, created once, exclusively. */
+import { requireExclusiveCreate } from "../storage/probe.ts";
 import { getBytes, type Store } from "../storage/store.ts";
+import type { TrunkCache } from "./cache.ts";
 import { TrunkError } from "./errors.ts";
 import { FORMAT, TRUNK_JSON } from "./layout.ts";
 import { checkSeal, seal } from "./seal.ts";
@@ -11,9 +13,17 @@ export interface TrunkMeta {
   objectFormat: "sha1" | "sha256";
   created: string;
   generator: string;
+  /**
+   * How the store was found to handle create-exclusive when the trunk was created:
+   * probed and honoured, or accepted without it by explicit opt-in (one writer only).
+   * Absent in trunks created before the record: a writer probes once.
+   */
+  exclusiveCreate?: ExclusiveCreate;
   /** SHA-256 seal (seal.ts); absent in trunks created before seals. */
   sum?: string;
 }
+
+export type ExclusiveCreate = "verified" | "single-writer";
 
 export const VERSION = "0.2.0";
 
@@ -49,6 +59,30 @@ export function parseMeta(raw: string, where: string): TrunkMeta {
   return meta;
 }
 
+/**
+ * trunk.json for a client about to write: the cached copy, the stored one, or a new one
+ * when the location is empty. Before anything is written, the store must have shown it
+ * honours create-exclusive (or the writer opted into single-writer): probed once when the
+ * trunk is created and recorded there, probed once per client for a trunk without a record.
+ * A store that fails refuses the write with one line, having written nothing.
+ */
+export async function metaForWrite(
+  store: Store,
+  cache: TrunkCache,
+  objectFormat: "sha1" | "sha256",
+): Promise<TrunkMeta> {
+  const cached = cache.getMeta(store.location);
+  const meta = cached ? parseMeta(cached, store.location) : await ensureMeta(store, objectFormat);
+  if (meta.exclusiveCreate === "verified" || meta.exclusiveCreate === "single-writer") return meta;
+  const probedKey = `${store.location}${PROBED_SUFFIX}`;
+  if (cache.getMeta(probedKey) === meta.id) return meta;
+  if (await requireExclusiveCreate(store) === "verified") cache.putMeta(probedKey, meta.id);
+  return meta;
+}
+
+/** Cache key suffix: this client probed the trunk (id as value) that has no record. */
+const PROBED_SUFFIX = "#exclusive-create";
+
 /** Read trunk.json, creating it when absent. Two racing creators agree on one. */
 export async function ensureMeta(
   store: Store,
@@ -62,6 +96,7 @@ export async function ensureMeta(
     objectFormat,
     created: new Date().toISOString(),
     generator: `trunks ${VERSION}`,
+    exclusiveCreate: await requireExclusiveCreate(store),
   };
   if (
     await store.create(

@@ -6,7 +6,7 @@
 import type { Store } from "../storage/store.ts";
 import type { TrunkCache } from "./cache.ts";
 import { TrunkError } from "./errors.ts";
-import { ensureMeta, parseMeta, readMeta, type TrunkMeta } from "./meta.ts";
+import { metaForWrite, parseMeta, readMeta, type TrunkMeta } from "./meta.ts";
 import {
   isDeleted,
   readRefState,
@@ -64,8 +64,7 @@ export class Trunk {
     writer: string,
     objectFormat: "sha1" | "sha256",
   ): Promise<Trunk> {
-    const cached = cache.getMeta(store.location);
-    const meta = cached ? parseMeta(cached, store.location) : await ensureMeta(store, objectFormat);
+    const meta = await metaForWrite(store, cache, objectFormat);
     cache.putMeta(store.location, JSON.stringify(meta));
     if (meta.objectFormat !== objectFormat) {
       throw new TrunkError(
