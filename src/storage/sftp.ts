@@ -8,7 +8,8 @@
  */
 import ssh2 from "ssh2";
 import { Buffer } from "node:buffer";
-import { equalBytes, fixedParts, limitSize, sendBounded } from "./bytes.ts";
+import { fixedParts, limitSize, sendBounded } from "./bytes.ts";
+import { createExclusive } from "./retry.ts";
 import { countBytes, countRequest } from "./metrics.ts";
 import type { Settings } from "./registry.ts";
 import { type Env, resolveSftpConfig, type SftpConfig } from "./sftp_config.ts";
@@ -17,7 +18,6 @@ import {
   assertKey,
   type Capabilities,
   compareKeys,
-  getBytes,
   type ListEntry,
   type PutData,
   type Range,
@@ -440,13 +440,27 @@ export class SftpStore implements Store {
     });
   }
 
-  /** Upload to a fresh temp name beside `key`; returns its path. */
-  async #upload(s: Sftp, conn: Connection, key: string, data: PutData): Promise<string> {
+  /** The temp file beside `key` (a fresh name unless `name` is given). */
+  #tempPath(conn: Connection, key: string, name?: string): string {
+    const path = this.#path(conn, key);
+    const dir = path.slice(0, path.lastIndexOf("/"));
+    return `${dir}/${TEMP_PREFIX}${this.#writer}-${
+      name ?? `${Date.now().toString(36)}-${this.#tempSeq++}`
+    }`;
+  }
+
+  /** Upload to a temp name beside `key` (fresh unless `name` is given); returns its path. */
+  async #upload(
+    s: Sftp,
+    conn: Connection,
+    key: string,
+    data: PutData,
+    name?: string,
+  ): Promise<string> {
     await this.#checkRoot(s, conn);
     const path = this.#path(conn, key);
     const dir = path.slice(0, path.lastIndexOf("/"));
-    const tmp = `${dir}/${TEMP_PREFIX}${this.#writer}-${Date.now().toString(36)}-${this
-      .#tempSeq++}`;
+    const tmp = this.#tempPath(conn, key, name);
     let handle: Handle;
     countRequest("sftp", "open");
     try {
@@ -507,40 +521,56 @@ export class SftpStore implements Store {
     });
   }
 
+  /**
+   * Upload to a temp file named for the create's nonce, then a plain SFTP `rename`
+   * (refused when the target exists; never posix-rename). After a dropped connection the
+   * temp name answers "did my rename land?": gone means renamed into place.
+   */
   async create(key: string, data: Uint8Array): Promise<boolean> {
     assertKey(key);
     limitSize(data, this.capabilities.maxObjectSize, `sftp: ${key}`);
-    let mayHaveApplied = false;
-    for (let attempt = 1;; attempt++) {
-      if (mayHaveApplied) {
-        // The connection dropped: the last try's rename may have happened, its answer lost.
-        const stored = await getBytes(this, key);
-        if (stored !== null) return equalBytes(stored, data);
-      }
-      try {
-        return await this.#with(false, async (s, conn) => {
-          const tmp = await this.#upload(s, conn, key, data);
+    const stat = (s: Sftp, path: string) =>
+      call<Attrs>((cb) => s.stat(path, cb)).then((st) => !isDir(st), () => false);
+    const unlink = (s: Sftp, path: string) => call((cb) => s.unlink(path, cb)).catch(() => {});
+    // Set once a rename of this call's temp file was sent: it may have happened.
+    let renameSent = false;
+    return await createExclusive({
+      write: (nonce) =>
+        this.#with(false, async (s, conn) => {
           const path = this.#path(conn, key);
+          const name = `create-${nonce}`;
+          if (renameSent) {
+            if (await stat(s, path)) return "exists";
+            await unlink(s, this.#tempPath(conn, key, name));
+          }
+          const tmp = await this.#upload(s, conn, key, data, name);
           countRequest("sftp", "rename");
           try {
-            // Plain SSH_FXP_RENAME: refused when the target exists. Never posix-rename here.
+            renameSent = true;
             await call((cb) => s.rename(tmp, path, cb));
-            return true;
+            return "created";
           } catch (e) {
             if (conn.dead) throw new ConnectionLost("connection lost during rename");
-            s.unlink(tmp, () => {});
-            const st = await call<Attrs>((cb) => s.stat(path, cb)).catch(() => null);
-            if (st && !isDir(st)) return false;
+            await unlink(s, tmp);
+            if (await stat(s, path)) return "exists";
             throw this.#wrap(e, "create", key);
           }
-        });
-      } catch (e) {
-        const dropped = e instanceof StoreError && e.code === "unreachable" &&
-          /dropped/.test(e.message);
-        if (!dropped || attempt >= 3) throw e;
-        mayHaveApplied = true;
-      }
-    }
+        }),
+      carries: (nonce) =>
+        this.#with(false, async (s, conn) => {
+          if (!renameSent) return false;
+          const tmp = this.#tempPath(conn, key, `create-${nonce}`);
+          if (!await stat(s, tmp)) return await stat(s, this.#path(conn, key));
+          await unlink(s, tmp);
+          return false;
+        }),
+    }, {
+      policy: { attempts: 3, baseDelayMs: 100, maxDelayMs: 1_000 },
+      classify: (e) =>
+        e instanceof StoreError && e.code === "unreachable" && /dropped/.test(e.message)
+          ? "retryable"
+          : "other",
+    });
   }
 
   async list(prefix: string, startAfter?: string): Promise<ListEntry[]> {
