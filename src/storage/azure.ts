@@ -16,7 +16,7 @@ import {
 import { Readable } from "node:stream";
 import { type AzureConfig, azureConfig } from "./azure_config.ts";
 import { countBytes, countRequest } from "./metrics.ts";
-import type { Settings } from "./registry.ts";
+import type { Settings } from "./backend.ts";
 import {
   createExclusive,
   DEFAULT_RETRY,

@@ -9,7 +9,7 @@ import { fixedParts, limitSize } from "./bytes.ts";
 import { type Auth, loadAuth } from "./gcs_auth.ts";
 import { type GcsConfig, gcsConfig } from "./gcs_config.ts";
 import { countBytes, countRequest } from "./metrics.ts";
-import type { Settings } from "./registry.ts";
+import type { Settings } from "./backend.ts";
 import {
   backoffMs,
   createExclusive,

@@ -4,7 +4,7 @@
  */
 import { S3Client } from "@aws-sdk/client-s3";
 import { countBytes, countRequest } from "./metrics.ts";
-import type { Settings } from "./registry.ts";
+import type { Settings } from "./backend.ts";
 import { S3Store, type S3StoreOptions } from "./s3.ts";
 import { type Env, resolveS3Config, type S3Config } from "./s3_config.ts";
 import type { Store } from "./store.ts";

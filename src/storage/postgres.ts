@@ -12,7 +12,7 @@ import { isIP } from "node:net";
 import { fixedParts, limitSize, prepend, sendBounded } from "./bytes.ts";
 import { countBytes, countRequest } from "./metrics.ts";
 import { type Env, type PgConfig, resolvePgConfig } from "./postgres_config.ts";
-import type { Settings } from "./registry.ts";
+import type { Settings } from "./backend.ts";
 import { errCode, errMessage, pgError, pgKind, pgWhere } from "./postgres_errors.ts";
 import {
   createExclusive,

@@ -11,7 +11,7 @@ import { Buffer } from "node:buffer";
 import { fixedParts, limitSize, sendBounded } from "./bytes.ts";
 import { createExclusive } from "./retry.ts";
 import { countBytes, countRequest } from "./metrics.ts";
-import type { Settings } from "./registry.ts";
+import type { Settings } from "./backend.ts";
 import { type Env, resolveSftpConfig, type SftpConfig } from "./sftp_config.ts";
 import { knownKeysFor, verifyHostKey } from "./sftp_hosts.ts";
 import {
