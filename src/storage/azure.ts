@@ -60,7 +60,8 @@ function azureKind(e: unknown): ErrorKind {
   const r = restError(e);
   const status = r?.statusCode;
   if (status === undefined) return networkKind(e) ?? "other";
-  if (status === 408 || status === 429 || status >= 500) return "retryable";
+  if (status === 429) return "throttled";
+  if (status === 408 || status >= 500) return "retryable";
   if (status === 401 || status === 403) return "access-denied";
   if (status === 404) return "not-found";
   return "other";

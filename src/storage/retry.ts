@@ -42,9 +42,16 @@ export function sleep(ms: number): Promise<void> {
  * What an error means to the caller. `retryable`: a transient failure (a dropped
  * connection, throttling, a server error) worth another try; `unavailable`: the storage
  * cannot be reached at all (refused, no such host, timed out), also tried again;
- * `not-found`, `access-denied`, `other`: final.
+ * `throttled`: refused for now and known not applied (429, a conflicting write in
+ * flight), also tried again; `not-found`, `access-denied`, `other`: final.
  */
-export type ErrorKind = "retryable" | "unavailable" | "not-found" | "access-denied" | "other";
+export type ErrorKind =
+  | "retryable"
+  | "unavailable"
+  | "throttled"
+  | "not-found"
+  | "access-denied"
+  | "other";
 
 /** A backend's only part in retrying: what kind of error this is. */
 export type Classifier = (e: unknown) => ErrorKind;
@@ -61,34 +68,41 @@ const UNREACHED = new Set([
   "ETIMEDOUT",
   "EHOSTUNREACH",
   "ENETUNREACH",
+]);
+const BROKEN = new Set(["ECONNRESET", "EPIPE", "ECONNABORTED", "REQUEST_SEND_ERROR"]);
+/** The server was reached but its certificate refused: a setup problem, never retried. */
+const TLS = new Set([
   "CERT_HAS_EXPIRED",
   "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "SELF_SIGNED_CERT_IN_CHAIN",
   "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
   "ERR_TLS_CERT_ALTNAME_INVALID",
 ]);
-const BROKEN = new Set(["ECONNRESET", "EPIPE", "ECONNABORTED", "REQUEST_SEND_ERROR"]);
 
-/** The network error code of `e` or its causes, or undefined when it is not one. */
+/** The network (or TLS) error code of `e` or its causes, or undefined when it is not one. */
 export function networkCode(e: unknown, depth = 0): string | undefined {
   const x = e as { code?: unknown; name?: unknown; cause?: unknown } | null | undefined;
   if (!x || typeof x !== "object" || depth > 5) return undefined;
   const code = typeof x.code === "string" ? x.code : undefined;
-  if (code && (UNREACHED.has(code) || BROKEN.has(code))) return code;
+  if (code && (UNREACHED.has(code) || BROKEN.has(code) || TLS.has(code))) return code;
   if (code && /^(UND_ERR|ERR_SOCKET|ERR_STREAM_PREMATURE)/.test(code)) return code;
   if (x.name === "TimeoutError") return "timeout";
   return networkCode(x.cause, depth + 1);
 }
 
-/** `unavailable`, `retryable` or undefined for a network error code (see `networkCode`). */
+/**
+ * `unavailable` (nothing reached), `retryable` (a connection broke) or undefined for
+ * anything else, a certificate refusal included (see `networkCode`).
+ */
 export function networkKind(e: unknown): ErrorKind | undefined {
   const code = networkCode(e);
-  if (code === undefined) return undefined;
+  if (code === undefined || TLS.has(code)) return undefined;
   return UNREACHED.has(code) || code === "timeout" ? "unavailable" : "retryable";
 }
 
-/** Worth another try: a transient failure or an unreachable storage. */
+/** Worth another try: a transient failure, throttling or an unreachable storage. */
 export function retryable(kind: ErrorKind): boolean {
-  return kind === "retryable" || kind === "unavailable";
+  return kind === "retryable" || kind === "unavailable" || kind === "throttled";
 }
 
 export interface Retrying {
@@ -100,14 +114,22 @@ export interface Retrying {
 
 /**
  * Run `op` until it succeeds, fails with a final kind of error, or the policy's tries
- * are used up (then the last error is thrown). `op` gets the try number, from 1.
+ * are used up (then the last error is thrown). `op` gets the try number, from 1, and
+ * whether an earlier try failed in a way that may have applied it (`retryable`: a
+ * broken connection, a server error; not `unavailable` or `throttled`).
  */
-export async function withRetry<T>(r: Retrying, op: (attempt: number) => Promise<T>): Promise<T> {
+export async function withRetry<T>(
+  r: Retrying,
+  op: (attempt: number, mayHaveApplied: boolean) => Promise<T>,
+): Promise<T> {
+  let mayHaveApplied = false;
   for (let attempt = 1;; attempt++) {
     try {
-      return await op(attempt);
+      return await op(attempt, mayHaveApplied);
     } catch (e) {
-      if (!retryable(r.classify(e)) || attempt >= r.policy.attempts) throw e;
+      const kind = r.classify(e);
+      if (!retryable(kind) || attempt >= r.policy.attempts) throw e;
+      mayHaveApplied ||= kind === "retryable";
       await sleep(backoffMs(r.policy, attempt, r.retryAfterMs?.(e)));
     }
   }
@@ -139,17 +161,14 @@ export interface ExclusiveWrite {
  */
 export async function createExclusive(w: ExclusiveWrite, retrying?: Retrying): Promise<boolean> {
   const nonce = crypto.randomUUID();
-  let retried = false;
-  const once = async (): Promise<boolean> => {
+  const once = async (earlierMayHaveApplied: boolean): Promise<boolean> => {
     const outcome = await w.write(nonce);
     if (outcome === "created") return true;
-    return retried || outcome === "exists-after-retry" ? await w.carries(nonce) : false;
+    const ambiguous = earlierMayHaveApplied || outcome === "exists-after-retry";
+    return ambiguous ? await w.carries(nonce) : false;
   };
-  if (!retrying) return await once();
-  return await withRetry(retrying, (attempt) => {
-    retried = attempt > 1;
-    return once();
-  });
+  if (!retrying) return await once(false);
+  return await withRetry(retrying, (_attempt, mayHaveApplied) => once(mayHaveApplied));
 }
 
 /** HTTP statuses worth another try: timeouts, throttling, server errors. */

@@ -182,7 +182,7 @@ export class S3Store implements Store {
       },
       classify: (e: unknown): ErrorKind =>
         httpStatus(e) === 409 || errorName(e) === "ConditionalRequestConflict"
-          ? "retryable"
+          ? "throttled"
           : "other",
     };
     try {

@@ -5,7 +5,7 @@
  * relative to the store's base (the trunk's URL), use `/` as separator, never start
  * with `/`, and contain only characters every backend accepts (see `assertKey`).
  */
-import { networkCode } from "./retry.ts";
+import { networkKind } from "./retry.ts";
 
 /** A byte range for partial reads: `length` omitted reads to the end. */
 export interface Range {
@@ -65,7 +65,7 @@ export function isUnavailable(e: unknown): boolean {
     return e.code === "unreachable" || e.code === "access-denied" ||
       e.code === "not-found-root" || e.code === "io";
   }
-  return networkCode(e) !== undefined;
+  return networkKind(e) !== undefined;
 }
 
 export interface Store {

@@ -61,10 +61,8 @@ export function parseMeta(raw: string, where: string): TrunkMeta {
 
 /**
  * trunk.json for a client about to write: the cached copy, the stored one, or a new one
- * when the location is empty. Before anything is written, the store must have shown it
- * honours create-exclusive (or the writer opted into single-writer): probed once when the
- * trunk is created and recorded there, probed once per client for a trunk without a record.
- * A store that fails refuses the write with one line, having written nothing.
+ * (recording how create-exclusive was verified) when the location is empty; then
+ * `checkWritable`. Nothing is written to a store that fails.
  */
 export async function metaForWrite(
   store: Store,
@@ -73,11 +71,25 @@ export async function metaForWrite(
 ): Promise<TrunkMeta> {
   const cached = cache.getMeta(store.location);
   const meta = cached ? parseMeta(cached, store.location) : await ensureMeta(store, objectFormat);
-  if (meta.exclusiveCreate === "verified" || meta.exclusiveCreate === "single-writer") return meta;
-  const probedKey = `${store.location}${PROBED_SUFFIX}`;
-  if (cache.getMeta(probedKey) === meta.id) return meta;
-  if (await requireExclusiveCreate(store) === "verified") cache.putMeta(probedKey, meta.id);
+  await checkWritable(store, cache, meta);
   return meta;
+}
+
+/**
+ * Before a client's first write to a trunk: the store must have shown it honours
+ * create-exclusive, or its writer opted into single-writer. Recorded in trunk.json when
+ * the trunk was created; a trunk without the record is probed once per client (the
+ * result cached with the trunk's id). A store that fails refuses with one line.
+ */
+export async function checkWritable(
+  store: Store,
+  cache: TrunkCache,
+  meta: TrunkMeta,
+): Promise<void> {
+  if (meta.exclusiveCreate === "verified" || meta.exclusiveCreate === "single-writer") return;
+  const probedKey = `${store.location}${PROBED_SUFFIX}`;
+  if (cache.getMeta(probedKey) === meta.id) return;
+  if (await requireExclusiveCreate(store) === "verified") cache.putMeta(probedKey, meta.id);
 }
 
 /** Cache key suffix: this client probed the trunk (id as value) that has no record. */

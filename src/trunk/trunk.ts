@@ -6,7 +6,7 @@
 import type { Store } from "../storage/store.ts";
 import type { TrunkCache } from "./cache.ts";
 import { TrunkError } from "./errors.ts";
-import { metaForWrite, parseMeta, readMeta, type TrunkMeta } from "./meta.ts";
+import { checkWritable, metaForWrite, parseMeta, readMeta, type TrunkMeta } from "./meta.ts";
 import {
   isDeleted,
   readRefState,
@@ -30,6 +30,9 @@ export interface RefUpdate {
 }
 
 export class Trunk {
+  /** The create-exclusive check before this client's first write (meta.ts). */
+  #writable: Promise<void> | undefined;
+
   constructor(
     readonly store: Store,
     public meta: TrunkMeta,
@@ -72,7 +75,9 @@ export class Trunk {
         "format",
       );
     }
-    return new Trunk(store, meta, cache, writer);
+    const trunk = new Trunk(store, meta, cache, writer);
+    trunk.#writable = Promise.resolve();
+    return trunk;
   }
 
   get id(): string {
@@ -115,6 +120,7 @@ export class Trunk {
    * reading the files itself; any failure names the storage.
    */
   async putSegment(id: string, pack: string | Uint8Array, idx: string | Uint8Array): Promise<void> {
+    await this.writable();
     const set = this.mirrored;
     if (set) await uploadSegmentEverywhere(set, id, pack, idx);
     else await uploadSegment(this.store, id, pack, idx);
@@ -128,8 +134,18 @@ export class Trunk {
     return await downloadSegmentVerified(this.store, id, dest);
   }
 
+  /**
+   * Resolves once this client may write to the trunk (create-exclusive verified or
+   * recorded, see meta.ts `checkWritable`); checked once per Trunk, before its first
+   * segment or ref entry, whether it was opened with `open` or `openOrCreate`.
+   */
+  writable(): Promise<void> {
+    return this.#writable ??= checkWritable(this.store, this.cache, this.meta);
+  }
+
   /** Create the next entry of `update.ref`; `{ok:false}` when another writer won. */
   async updateRef(update: RefUpdate): ReturnType<typeof writeRefEntry> {
+    await this.writable();
     const zero = "0".repeat(this.meta.objectFormat === "sha256" ? 64 : 40);
     const entry: RefEntry = {
       trunk: this.id,
