@@ -6,11 +6,11 @@
  *   deno run -A bench/gc.ts [--pushes 1000] [--runs 3] [--root <storage root URL>] [--real-pushes]
  *
  * By default the trunk's pushes are written in-process (the same segment and ref entry
- * per commit a `git push` writes, tests/gc/many.ts); `--real-pushes` runs one `git push`
+ * per commit a `git push` writes, harness/many_pushes.ts); `--real-pushes` runs one `git push`
  * per commit instead (slow: a process start per push).
  */
 import { parseArgs } from "node:util";
-import { simulatePushes } from "../tests/gc/many.ts";
+import { simulatePushes } from "../harness/many_pushes.ts";
 import {
   type Env,
   fmtMs,

@@ -1,5 +1,6 @@
 /** Shared by the benchmarks: timing child processes, request counts, tables. */
-import { CORPUS, type Env, makeEnv, mirrorCorpus, ok } from "../tests/e2e/harness.ts";
+import { type Env, makeEnv, ok } from "../harness/env.ts";
+import { CORPUS, mirrorCorpus } from "../harness/corpus.ts";
 
 export { CORPUS, makeEnv, mirrorCorpus, ok };
 export type { Env };
@@ -167,4 +168,23 @@ export async function machineLine(): Promise<string> {
   return `${navigator.hardwareConcurrency} cores (${cpu}), deno ${Deno.version.deno}, ${
     new TextDecoder().decode(git).trim()
   }`;
+}
+
+/** One line of a benchmark table: one tool, one workload, one repository. */
+export interface Row {
+  repo: string;
+  workload: string;
+  tool: string;
+  runs: number;
+  ms: number;
+  /** Median CPU time (user + system) of the command's process tree. */
+  cpuMs?: number;
+  rssKb: number;
+  requests?: number;
+  byMethod?: Record<string, number>;
+  bytesUp?: number;
+  bytesDown?: number;
+  storeBytes?: number;
+  storeObjects?: number;
+  note?: string;
 }

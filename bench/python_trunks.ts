@@ -11,8 +11,8 @@
  * limit says so instead of a time. It needs Python >= 3.12: `python3.13`/`python3.12` on PATH,
  * then pyenv's installs, then `python3`.
  */
-import { type Env, run } from "../tests/e2e/harness.ts";
-import type { Row } from "./suite.ts";
+import { type Env, run } from "../harness/env.ts";
+import type { Row } from "./lib.ts";
 import { diff, type Proxy } from "./proxy.ts";
 import { type Minio, s3Size } from "./tools.ts";
 

@@ -19,8 +19,8 @@
  */
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
-import { generateRepo, makeEnv, median, mirrorCorpus, objectCount, ok } from "./lib.ts";
-import type { Env } from "../tests/e2e/harness.ts";
+import { generateRepo, makeEnv, median, mirrorCorpus, objectCount, ok, type Row } from "./lib.ts";
+import type { Env } from "../harness/env.ts";
 import { type Load, loadLine, machine, machineMarkdown, sampleLoad } from "./notes.ts";
 import { type Proxy, startProxy } from "./proxy.ts";
 import {
@@ -41,24 +41,6 @@ import { runSwarm, swarmMarkdown, type SwarmResult } from "./swarm.ts";
 
 const SCENARIOS = ["push", "clone", "incremental", "fetch", "small", "swarm"] as const;
 type Scenario = typeof SCENARIOS[number];
-
-export interface Row {
-  repo: string;
-  workload: string;
-  tool: string;
-  runs: number;
-  ms: number;
-  /** Median CPU time (user + system) of the command's process tree. */
-  cpuMs?: number;
-  rssKb: number;
-  requests?: number;
-  byMethod?: Record<string, number>;
-  bytesUp?: number;
-  bytesDown?: number;
-  storeBytes?: number;
-  storeObjects?: number;
-  note?: string;
-}
 
 function list(v: string | undefined, all: readonly string[]): string[] {
   if (!v) return [...all];

@@ -12,7 +12,7 @@
  */
 import { ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
 import { type Counts, diff, type Proxy } from "./proxy.ts";
-import { type Env, run } from "../tests/e2e/harness.ts";
+import { type Env, run } from "../harness/env.ts";
 
 export const GIT_REMOTE_S3_VERSION = "0.4.2";
 

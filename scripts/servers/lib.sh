@@ -46,7 +46,10 @@ server_up() {
   rm -rf "$dir"
   mkdir -p "$dir"
   log "$n: installing (cached in $TRUNKS_CACHE)"
-  install || die "$n: install failed"
+  mkdir -p "$TRUNKS_CACHE"
+  # Several test runs may share the cache; one installs while the others wait, so none
+  # sees (or removes) a half-made install.
+  (flock 9 && install) 9>"$TRUNKS_CACHE/.install-$n.lock" || die "$n: install failed"
   port=$(free_port)
   log "$n: starting on 127.0.0.1:$port"
   start "$dir" "$port" || { tail -n 30 "$dir/log" >&2 2>/dev/null; die "$n: did not start"; }

@@ -1,7 +1,4 @@
-/** One line for any error a user sees: what went wrong, and what to do. */
-import { GitError } from "../git/run.ts";
-import { StoreError } from "../storage/store.ts";
-import { TrunkError } from "../trunk/errors.ts";
+/** Errors only the CLI raises (the one-line description of any error is src/trunk/describe_error.ts). */
 
 /** Bad command line (unknown option, missing argument): exit code 2, like git's usage errors. */
 export class UsageError extends Error {
@@ -17,16 +14,4 @@ export class Exit extends Error {
     super(`exit ${code}`);
     this.name = "Exit";
   }
-}
-
-export function describeError(e: unknown): string {
-  if (e instanceof TrunkError || e instanceof StoreError || e instanceof GitError) {
-    return firstLine(e.message);
-  }
-  if (e instanceof Error) return firstLine(e.message) || e.name;
-  return firstLine(String(e));
-}
-
-function firstLine(s: string): string {
-  return s.split("\n").map((l) => l.trim()).find((l) => l) ?? "";
 }

@@ -6,15 +6,9 @@ import process from "node:process";
 import { runHelper } from "../helper/helper.ts";
 import { UNSET_REMOTE_URL } from "../local/remote.ts";
 import { VERSION } from "../trunk/meta.ts";
-import { describeError, Exit, UsageError } from "./errors.ts";
-
-export interface Command {
-  summary: string;
-  usage: string;
-  run(args: string[]): Promise<number>;
-}
-
-type Loader = () => Promise<Command>;
+import { describeError } from "../trunk/describe_error.ts";
+import { Exit, UsageError } from "./errors.ts";
+import type { Loader } from "./command.ts";
 
 /** name -> lazy module. Add a command by adding one line here. */
 export const commands: Record<string, Loader> = {
@@ -28,7 +22,8 @@ export const commands: Record<string, Loader> = {
   shell: async () => (await import("./commands/shell.ts")).command,
   "install-helper": async () => (await import("./commands/install_helper.ts")).command,
   check: async () => (await import("./commands/check.ts")).command,
-  help: async () => (await import("./commands/help.ts")).command,
+  // help lists every command: it gets this table instead of importing it back.
+  help: async () => (await import("./commands/help.ts")).helpCommand(commands),
   version: () =>
     Promise.resolve({
       summary: "print the version",

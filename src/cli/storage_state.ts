@@ -10,7 +10,7 @@ import { type Store, StoreError } from "../storage/store.ts";
 import type { TrunkCache } from "../trunk/cache.ts";
 import { TrunkError } from "../trunk/errors.ts";
 import { Trunk } from "../trunk/trunk.ts";
-import { describeError } from "./errors.ts";
+import { describeError } from "../trunk/describe_error.ts";
 
 export const MASK = "***";
 

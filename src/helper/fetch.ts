@@ -8,7 +8,7 @@ import { faultPoint } from "../trunk/faults.ts";
 import { mapLimit } from "../trunk/pool.ts";
 import { planFetch } from "../trunk/replaces.ts";
 import type { Trunk } from "../trunk/trunk.ts";
-import type { HelperOptions } from "./helper.ts";
+import type { HelperOptions } from "./options.ts";
 import { formatBytes, say } from "./io.ts";
 import { type RemoteContext, requireGitDir } from "./resolve.ts";
 

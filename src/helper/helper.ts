@@ -11,19 +11,9 @@ import { objectFormat } from "../git/repo.ts";
 import type { RefState } from "../trunk/refs.ts";
 import { Trunk } from "../trunk/trunk.ts";
 import { TrunkError } from "../trunk/errors.ts";
-import { describeError } from "../cli/errors.ts";
+import { describeError } from "../trunk/describe_error.ts";
 import { reportRequestCounts } from "../storage/counting.ts";
-
-export interface HelperOptions {
-  verbosity: number;
-  progress: boolean;
-  dryRun: boolean;
-  force: boolean;
-  /** `option cas <ref>:<expected>` (force-with-lease). */
-  cas: Map<string, string>;
-  /** git sent `option object-format`: `list` starts with `:object-format <algo>`. */
-  objectFormat?: boolean;
-}
+import type { HelperOptions } from "./options.ts";
 
 export async function runHelper(args: string[]): Promise<number> {
   const [remoteName, url] = args;

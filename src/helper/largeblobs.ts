@@ -18,7 +18,7 @@ import { faultPoint } from "../trunk/faults.ts";
 import { mapLimit } from "../trunk/pool.ts";
 import type { Trunk } from "../trunk/trunk.ts";
 import type { BlobManifest } from "../trunk/blob_manifest.ts";
-import type { HelperOptions } from "./helper.ts";
+import type { HelperOptions } from "./options.ts";
 import { formatBytes, say } from "./io.ts";
 
 export const THRESHOLD_ENV = "TRUNKS_LARGE_BLOB_THRESHOLD";

@@ -19,7 +19,7 @@ import { sha256File } from "../trunk/segments.ts";
 import { Trunk } from "../trunk/trunk.ts";
 import { mapLimit } from "../trunk/pool.ts";
 import { StorageFailure } from "../trunk/mirrors.ts";
-import type { HelperOptions } from "./helper.ts";
+import type { HelperOptions } from "./options.ts";
 import { formatBytes, say } from "./io.ts";
 import { largeBlobThreshold, pushLargeBlobs } from "./largeblobs.ts";
 import { type RemoteContext, requireGitDir } from "./resolve.ts";

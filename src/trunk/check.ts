@@ -61,6 +61,8 @@ export interface Problem {
   message: string;
   /** What to do about it. */
   fix: string;
+  /** For `dangling-ref` and `missing-object`: the damaged ref (`trunks check --repair`). */
+  ref?: string;
 }
 
 /** Worth knowing, not wrong: garbage `check --clean` removes, a HEAD naming nothing. */
@@ -125,29 +127,91 @@ export interface CheckOptions {
   log?: (line: string) => void;
 }
 
+/** What the check found so far: problems, notes and counts, filled in step by step. */
+interface Findings {
+  problems: Problem[];
+  notes: Note[];
+  stats: CheckStats;
+}
+
+/** The ref log as read and verified: every good entry, the latest per ref, the live ones. */
+interface RefLog {
+  listedAt: number;
+  entries: ListedEntry[];
+  latest: Map<string, ListedEntry>;
+  /** Latest entries that name a value: neither deleted nor a symbolic ref. */
+  live: ListedEntry[];
+}
+
+/** The segments as downloaded into the scratch repository and verified. */
+interface Segments {
+  scratch: string;
+  listing: SegmentListing;
+  replaces: Map<string, string[]>;
+  segmentObjects: Map<string, string[]>;
+}
+
+/** What the live refs reach, and the large-blob keys listed. */
+interface Reach {
+  reachable: Reachable;
+  manifests: Map<string, ListEntry>;
+  chunks: Map<string, ListEntry>;
+  /** Chunks some manifest of a reachable large blob lists. */
+  referencedChunks: Set<string>;
+}
+
 export async function checkTrunk(
   store: Store,
   opts: CheckOptions,
 ): Promise<{ report: CheckReport; inventory: Inventory | null }> {
-  const problems: Problem[] = [];
-  const notes: Note[] = [];
-  const stats: CheckStats = {
-    refs: 0,
-    refEntries: 0,
-    segments: 0,
-    packBytes: 0,
-    objects: 0,
-    reachableObjects: 0,
-    largeBlobs: 0,
-    chunks: 0,
+  const found: Findings = {
+    problems: [],
+    notes: [],
+    stats: {
+      refs: 0,
+      refEntries: 0,
+      segments: 0,
+      packBytes: 0,
+      objects: 0,
+      reachableObjects: 0,
+      largeBlobs: 0,
+      chunks: 0,
+    },
   };
+  const { problems, notes, stats } = found;
   const done = (inventory: Inventory | null) => ({
     report: { trunk: store.location, ok: problems.length === 0, problems, notes, stats },
     inventory,
   });
   const log = opts.log ?? (() => {});
 
-  // trunk.json
+  const meta = await readTrunkJson(store, found);
+  if (!meta) return done(null);
+  log("checking ref entries");
+  const refLog = await checkRefLog(store, meta, found);
+  noteHeadTarget(refLog, found);
+  const segments = await checkSegments(store, meta, opts.workDir, log, found);
+  log("checking that every ref's objects are stored");
+  const reach = await checkReachability(store, meta, refLog, segments, found);
+  await noteGarbage(store, reach, found);
+  problems.sort((a, b) => a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
+  return done({
+    meta,
+    listedAt: refLog.listedAt,
+    scratch: segments.scratch,
+    entries: refLog.entries,
+    latest: refLog.latest,
+    listing: segments.listing,
+    replaces: segments.replaces,
+    segmentObjects: segments.segmentObjects,
+    reachable: reach.reachable,
+    manifests: reach.manifests,
+    chunks: reach.chunks,
+  });
+}
+
+/** trunk.json: present (else this is not a trunk) and of a known format (else a problem). */
+async function readTrunkJson(store: Store, found: Findings): Promise<TrunkMeta | null> {
   const rawMeta = await getBytes(store, TRUNK_JSON);
   if (!rawMeta) {
     throw new TrunkError(
@@ -155,47 +219,84 @@ export async function checkTrunk(
       "not-a-trunk",
     );
   }
-  let meta: TrunkMeta;
   try {
-    meta = parseMeta(new TextDecoder().decode(rawMeta), store.location);
+    const meta = parseMeta(new TextDecoder().decode(rawMeta), store.location);
     if (meta.objectFormat !== "sha1" && meta.objectFormat !== "sha256") {
       throw new TrunkError(`unknown object format ${JSON.stringify(meta.objectFormat)}`, "corrupt");
     }
+    return meta;
   } catch (e) {
     if (!(e instanceof TrunkError)) throw e;
-    problems.push({
+    found.problems.push({
       key: TRUNK_JSON,
       kind: "trunk-json",
       message: e.message,
       fix: "restore trunk.json from a mirror or backup; nothing else can be checked without it",
     });
-    return done(null);
+    return null;
   }
+}
 
-  // Ref log: every entry parses, belongs to this trunk, and chains to the one before.
-  log("checking ref entries");
+type KeyOfRef = { seq: number; key: string; modified: Date };
+
+/** Ref log: every entry parses, belongs to this trunk, and chains to the one before. */
+async function checkRefLog(store: Store, meta: TrunkMeta, found: Findings): Promise<RefLog> {
   const listedAt = Date.now();
-  const refKeys = await store.list(REFS_PREFIX);
-  const byRef = new Map<string, { seq: number; key: string; modified: Date }[]>();
-  for (const e of refKeys) {
+  const byRef = await listRefEntryKeys(store, found);
+  const allKeys = [...byRef.values()].flat();
+  const parsed = await readRefEntries(store, meta, allKeys, found);
+  const entries: ListedEntry[] = [];
+  const latest = new Map<string, ListedEntry>();
+  for (const list of byRef.values()) {
+    list.sort((a, b) => a.seq - b.seq);
+    const chained = chainRefEntries(list, parsed, found);
+    entries.push(...chained.entries);
+    if (chained.last) latest.set(chained.last.entry.ref, chained.last);
+  }
+  found.stats.refEntries = allKeys.length;
+  const live = [...latest.values()].filter((l) => !isDeleted(l.entry) && !l.entry.symref);
+  found.stats.refs = live.length;
+  return { listedAt, entries, latest, live };
+}
+
+/** Every key under refs/, grouped by encoded ref; keys that are no ref entry are noted. */
+async function listRefEntryKeys(
+  store: Store,
+  found: Findings,
+): Promise<Map<string, KeyOfRef[]>> {
+  const byRef = new Map<string, KeyOfRef[]>();
+  for (const e of await store.list(REFS_PREFIX)) {
     const k = parseRefEntryKey(e.key);
     if (!k) {
-      notes.push({ key: e.key, kind: "stray-key", message: `${e.key} is not a ref entry key` });
+      found.notes.push({
+        key: e.key,
+        kind: "stray-key",
+        message: `${e.key} is not a ref entry key`,
+      });
       continue;
     }
     let list = byRef.get(k.enc);
     if (!list) byRef.set(k.enc, list = []);
     list.push({ seq: k.seq, key: e.key, modified: e.modified });
   }
+  return byRef;
+}
+
+/** Each entry read and parsed; an unreadable one, or one of another trunk, is a problem. */
+async function readRefEntries(
+  store: Store,
+  meta: TrunkMeta,
+  keys: KeyOfRef[],
+  found: Findings,
+): Promise<Map<string, RefEntry>> {
   const parsed = new Map<string, RefEntry>();
-  const allKeys = [...byRef.values()].flat();
-  await mapLimit(allKeys, store.capabilities.parallelism * 2, async ({ key }) => {
+  await mapLimit(keys, store.capabilities.parallelism * 2, async ({ key }) => {
     const raw = await getBytes(store, key);
     if (!raw) return; // removed while we looked: nothing to judge
     try {
       const entry = parseEntry(new TextDecoder().decode(raw), key);
       if (entry.trunk !== undefined && entry.trunk !== meta.id) {
-        problems.push({
+        found.problems.push({
           key,
           kind: "bad-ref-entry",
           message: `${key} belongs to trunk ${entry.trunk}, not this one (${meta.id})`,
@@ -206,7 +307,7 @@ export async function checkTrunk(
       parsed.set(key, entry);
     } catch (e) {
       if (!(e instanceof TrunkError)) throw e;
-      problems.push({
+      found.problems.push({
         key,
         kind: "bad-ref-entry",
         message: e.message,
@@ -214,114 +315,226 @@ export async function checkTrunk(
       });
     }
   });
+  return parsed;
+}
+
+/**
+ * One ref's entries in seq order: seqs 1..n without gaps, each `old` the previous `new`.
+ * Returns the good entries and the last one when it is good (the ref's value).
+ */
+function chainRefEntries(
+  list: KeyOfRef[],
+  parsed: Map<string, RefEntry>,
+  found: Findings,
+): { entries: ListedEntry[]; last: ListedEntry | null } {
   const entries: ListedEntry[] = [];
-  const latest = new Map<string, ListedEntry>();
-  for (const list of byRef.values()) {
-    list.sort((a, b) => a.seq - b.seq);
-    let prev: { key: string; entry: RefEntry } | null = null;
-    for (let i = 0; i < list.length; i++) {
-      const { seq, key, modified } = list[i];
-      if (seq !== (i === 0 ? 1 : list[i - 1].seq + 1)) {
-        problems.push({
+  let last: ListedEntry | null = null;
+  let prev: { key: string; entry: RefEntry } | null = null;
+  for (let i = 0; i < list.length; i++) {
+    const { seq, key, modified } = list[i];
+    if (seq !== (i === 0 ? 1 : list[i - 1].seq + 1)) {
+      found.problems.push({
+        key,
+        kind: "ref-log-gap",
+        message: `${key} follows ${
+          i === 0 ? "nothing" : list[i - 1].key
+        }: entries of this ref are missing`,
+        fix: "restore the missing entries from a mirror or backup",
+      });
+    }
+    const entry = parsed.get(key);
+    if (!entry) {
+      prev = null;
+      continue;
+    }
+    const zero = "0".repeat(entry.new.length);
+    if (prev && prev.entry.seq === seq - 1) {
+      const was = prev.entry.symref ? zero : prev.entry.new;
+      if (entry.old !== was) {
+        found.problems.push({
           key,
-          kind: "ref-log-gap",
-          message: `${key} follows ${
-            i === 0 ? "nothing" : list[i - 1].key
-          }: entries of this ref are missing`,
-          fix: "restore the missing entries from a mirror or backup",
+          kind: "ref-log-chain",
+          message: `${key} says ${entry.ref} was ${entry.old}, but ${prev.key} set it to ${was}`,
+          fix: "the ref log was edited by hand or damaged; restore it from a mirror or backup",
         });
       }
-      const entry = parsed.get(key);
-      if (!entry) {
-        prev = null;
-        continue;
-      }
-      const zero = "0".repeat(entry.new.length);
-      if (prev && prev.entry.seq === seq - 1) {
-        const was = prev.entry.symref ? zero : prev.entry.new;
-        if (entry.old !== was) {
-          problems.push({
-            key,
-            kind: "ref-log-chain",
-            message: `${key} says ${entry.ref} was ${entry.old}, but ${prev.key} set it to ${was}`,
-            fix: "the ref log was edited by hand or damaged; restore it from a mirror or backup",
-          });
-        }
-      }
-      prev = { key, entry };
-      const listed = { key, modified, entry };
-      entries.push(listed);
-      if (i === list.length - 1) latest.set(entry.ref, listed);
     }
+    prev = { key, entry };
+    const listed = { key, modified, entry };
+    entries.push(listed);
+    if (i === list.length - 1) last = listed;
   }
-  stats.refEntries = allKeys.length;
-  const live = [...latest.values()].filter((l) => !isDeleted(l.entry) && !l.entry.symref);
-  stats.refs = live.length;
-  const head = latest.get("HEAD")?.entry;
-  if (head?.symref && !live.some((l) => l.entry.ref === head.symref)) {
-    notes.push({
-      key: latest.get("HEAD")!.key,
+  return { entries, last };
+}
+
+/** HEAD naming a branch that does not exist is worth a note, not a problem. */
+function noteHeadTarget(refLog: RefLog, found: Findings): void {
+  const headEntry = refLog.latest.get("HEAD");
+  const head = headEntry?.entry;
+  if (head?.symref && !refLog.live.some((l) => l.entry.ref === head.symref)) {
+    found.notes.push({
+      key: headEntry!.key,
       kind: "head",
       message: `HEAD names ${head.symref}, which does not exist; clones check out main, ` +
         `master or the first branch instead`,
     });
   }
+}
 
-  // Segments: SHA-256, index-pack, and the stored index against git's.
+/** Segments: SHA-256, index-pack, and the stored index against git's. */
+async function checkSegments(
+  store: Store,
+  meta: TrunkMeta,
+  workDir: string,
+  log: (line: string) => void,
+  found: Findings,
+): Promise<Segments> {
   const listing = await listSegmentKeys(store);
   for (const s of listing.strays) {
-    notes.push({
+    found.notes.push({
       key: s.key,
       kind: "stray-key",
       message: `${s.key} is not part of a complete segment (an interrupted upload?)`,
     });
   }
   const replaces = await readSidecars(store, listing, (key, e) => {
-    problems.push({
+    found.problems.push({
       key,
       kind: "bad-sidecar",
       message: e.message,
       fix: "delete it: clients then download its segment in full, nothing is lost",
     });
   });
-  const scratch = await initScratch(opts.workDir, meta.objectFormat);
+  const scratch = await initScratch(workDir, meta.objectFormat);
   const hashLen = hashLenOf(meta.objectFormat);
   const segmentObjects = new Map<string, string[]>();
   let checked = 0;
+  // Up to four downloads and index-packs at once: with many small segments, process
+  // start-up dominates and overlaps well.
   await mapLimit(listing.complete, Math.min(4, store.capabilities.parallelism), async (seg) => {
-    const packKey = segmentPackKey(seg.id);
-    const tmp = `${scratch}/objects/pack/tmp_${seg.id}.pack`;
-    try {
-      stats.packBytes += await downloadSegmentPack(store, seg.id, tmp);
-    } catch (e) {
-      if (e instanceof TrunkError && e.code === "missing-object") {
-        notes.push({
-          key: packKey,
-          kind: "vanished",
-          message: `${packKey} was deleted while checking (a concurrent clean?)`,
-        });
-        return;
-      }
-      if (!(e instanceof TrunkError)) throw e;
-      problems.push({
-        key: packKey,
-        kind: "corrupt-segment",
-        message: e.message,
-        fix: "restore this key from a mirror or backup",
-      });
-      return;
-    }
-    // Up to four index-packs at once (the download pool's size): with many small
-    // segments, process start-up dominates and overlaps well.
-    const objects = await verifyPack(store, scratch, seg.id, tmp, hashLen, problems);
+    const objects = await checkSegment(store, scratch, seg.id, hashLen, found);
     if (objects) segmentObjects.set(seg.id, objects);
     if (++checked % 50 === 0) log(`checked ${checked}/${listing.complete.length} segments`);
   });
-  stats.segments = listing.complete.length;
-  stats.objects = new Set([...segmentObjects.values()].flat()).size;
+  found.stats.segments = listing.complete.length;
+  found.stats.objects = new Set([...segmentObjects.values()].flat()).size;
+  return { scratch, listing, replaces, segmentObjects };
+}
 
-  // Reachability: every object a live ref reaches is in a segment or is a large blob.
-  log("checking that every ref's objects are stored");
+/** One segment downloaded and verified; its objects, or null when it is bad or vanished. */
+async function checkSegment(
+  store: Store,
+  scratch: string,
+  id: string,
+  hashLen: 20 | 32,
+  found: Findings,
+): Promise<string[] | null> {
+  const packKey = segmentPackKey(id);
+  const tmp = `${scratch}/objects/pack/tmp_${id}.pack`;
+  try {
+    found.stats.packBytes += await downloadSegmentPack(store, id, tmp);
+  } catch (e) {
+    if (e instanceof TrunkError && e.code === "missing-object") {
+      found.notes.push({
+        key: packKey,
+        kind: "vanished",
+        message: `${packKey} was deleted while checking (a concurrent clean?)`,
+      });
+      return null;
+    }
+    if (!(e instanceof TrunkError)) throw e;
+    found.problems.push({
+      key: packKey,
+      kind: "corrupt-segment",
+      message: e.message,
+      fix: "restore this key from a mirror or backup",
+    });
+    return null;
+  }
+  return await verifyPack(store, scratch, id, tmp, hashLen, found.problems);
+}
+
+/** Reachability: every object a live ref reaches is in a segment or is a large blob. */
+async function checkReachability(
+  store: Store,
+  meta: TrunkMeta,
+  refLog: RefLog,
+  segments: Segments,
+  found: Findings,
+): Promise<Reach> {
+  const { scratch } = segments;
+  const lost = lostSegmentKeys(refLog, segments);
+  const presentTips = await checkTips(scratch, refLog.live, lost, found);
+  const reachable = await walkRefs(
+    scratch,
+    refLog.live.filter((l) => presentTips.has(l.entry.new)),
+    lost,
+    found.problems,
+  );
+  found.stats.reachableObjects = reachable.present.size + reachable.missing.size;
+  const [manifestList, chunkList] = await Promise.all([
+    store.list(BLOBS_PREFIX),
+    store.list(CHUNKS_PREFIX),
+  ]);
+  const manifests = new Map(manifestList.map((e) => [e.key.slice(BLOBS_PREFIX.length), e]));
+  const chunks = new Map(chunkList.map((e) => [e.key.slice(CHUNKS_PREFIX.length), e]));
+  found.stats.chunks = chunks.size;
+  const unstored: string[] = [];
+  const referencedChunks = new Set<string>();
+  await mapLimit([...reachable.missing], store.capabilities.parallelism, async (oid) => {
+    if (!manifests.has(oid)) {
+      unstored.push(oid);
+      return;
+    }
+    found.stats.largeBlobs++;
+    const m = await verifyLargeBlob(store, oid, meta.objectFormat, chunks, found.problems);
+    for (const c of m?.chunks ?? []) referencedChunks.add(c.sha256);
+  });
+  if (unstored.length) await attributeMissing(scratch, refLog.live, unstored, lost, found.problems);
+  return { reachable, manifests, chunks, referencedChunks };
+}
+
+/**
+ * Per ref, the segment keys its entries name that are gone: neither listed nor replaced
+ * by a compaction. They are what a damaged ref is missing, named in its problem.
+ */
+function lostSegmentKeys(refLog: RefLog, segments: Segments): Map<string, string[]> {
+  const there = new Set(segments.listing.complete.map((s) => s.id));
+  for (const ids of segments.replaces.values()) for (const id of ids) there.add(id);
+  const lost = new Map<string, string[]>();
+  for (const l of refLog.entries) {
+    for (const id of l.entry.segments) {
+      if (there.has(id)) continue;
+      const list = lost.get(l.entry.ref) ?? [];
+      if (!list.includes(segmentPackKey(id))) list.push(segmentPackKey(id));
+      lost.set(l.entry.ref, list);
+    }
+  }
+  return lost;
+}
+
+/** How a damaged ref is repaired, and the keys it is missing (docs/check.md "Repair"). */
+function damagedRefFix(ref: string, oid: string): string {
+  return `run trunks check --repair in a clone that has ${oid.slice(0, 12)} (uploads the ` +
+    `missing objects again), or trunks check --repair --roll-back (a new ref entry moves ` +
+    `${ref} back to its last complete value; nothing is deleted); or push ${ref} again, ` +
+    `or delete it (git push <remote> :${ref})`;
+}
+
+function missingKeysNote(ref: string, lost: Map<string, string[]>): string {
+  const keys = lost.get(ref) ?? [];
+  if (keys.length === 0) return "";
+  return `; its entries name ${keys.join(", ")}, which ${keys.length === 1 ? "is" : "are"} ` +
+    `missing`;
+}
+
+/** Every live ref's tip is in a segment, else the ref is dangling. Returns the tips present. */
+async function checkTips(
+  scratch: string,
+  live: ListedEntry[],
+  lost: Map<string, string[]>,
+  found: Findings,
+): Promise<Set<string>> {
   const tips = new Map<string, ListedEntry[]>();
   for (const l of live) {
     const list = tips.get(l.entry.new) ?? [];
@@ -332,45 +545,26 @@ export async function checkTrunk(
   for (const [oid, ls] of tips) {
     if (presentTips.has(oid)) continue;
     for (const l of ls) {
-      problems.push({
+      found.problems.push({
         key: l.key,
         kind: "dangling-ref",
-        message: `${l.entry.ref} points at ${oid}, which no segment holds`,
-        fix: `push ${l.entry.ref} again from a clone that has ${oid.slice(0, 12)}, ` +
-          `or delete the ref (git push <remote> :${l.entry.ref})`,
+        ref: l.entry.ref,
+        message: `${l.entry.ref} points at ${oid}, which no segment holds` +
+          missingKeysNote(l.entry.ref, lost),
+        fix: damagedRefFix(l.entry.ref, oid),
       });
     }
   }
-  const reachable = await walkRefs(
-    scratch,
-    live.filter((l) => presentTips.has(l.entry.new)),
-    problems,
-  );
-  stats.reachableObjects = reachable.present.size + reachable.missing.size;
-  const [manifestList, chunkList] = await Promise.all([
-    store.list(BLOBS_PREFIX),
-    store.list(CHUNKS_PREFIX),
-  ]);
-  const manifests = new Map(manifestList.map((e) => [e.key.slice(BLOBS_PREFIX.length), e]));
-  const chunks = new Map(chunkList.map((e) => [e.key.slice(CHUNKS_PREFIX.length), e]));
-  stats.chunks = chunks.size;
-  const unstored: string[] = [];
-  const referencedChunks = new Set<string>();
-  await mapLimit([...reachable.missing], store.capabilities.parallelism, async (oid) => {
-    if (!manifests.has(oid)) {
-      unstored.push(oid);
-      return;
-    }
-    stats.largeBlobs++;
-    const m = await verifyLargeBlob(store, oid, meta.objectFormat, chunks, problems);
-    for (const c of m?.chunks ?? []) referencedChunks.add(c.sha256);
-  });
-  if (unstored.length) await attributeMissing(scratch, live, unstored, problems);
+  return presentTips;
+}
 
-  // Garbage (not a problem): what --clean removes once it is older than the grace period.
+/** Garbage (not a problem): what --clean removes once it is older than the grace period. */
+async function noteGarbage(store: Store, reach: Reach, found: Findings): Promise<void> {
+  const { reachable, manifests, chunks } = reach;
+  const referencedChunks = new Set(reach.referencedChunks);
   for (const [oid, e] of manifests) {
     if (!reachable.missing.has(oid)) {
-      notes.push({
+      found.notes.push({
         key: e.key,
         kind: "unreferenced-manifest",
         message: `${e.key} is a large blob no ref reaches`,
@@ -389,27 +583,13 @@ export async function checkTrunk(
   });
   for (const [sha, e] of chunks) {
     if (!referencedChunks.has(sha)) {
-      notes.push({
+      found.notes.push({
         key: e.key,
         kind: "unreferenced-chunk",
         message: `${e.key} belongs to no large-blob manifest`,
       });
     }
   }
-  problems.sort((a, b) => a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
-  return done({
-    meta,
-    listedAt,
-    scratch,
-    entries,
-    latest,
-    listing,
-    replaces,
-    segmentObjects,
-    reachable,
-    manifests,
-    chunks,
-  });
 }
 
 /**
@@ -473,6 +653,7 @@ async function verifyPack(
 async function walkRefs(
   scratch: string,
   live: ListedEntry[],
+  lost: Map<string, string[]>,
   problems: Problem[],
 ): Promise<Reachable> {
   try {
@@ -492,9 +673,10 @@ async function walkRefs(
       problems.push({
         key: l.key,
         kind: "missing-object",
-        message: `the history of ${l.entry.ref} is broken: ${oid} is in no segment`,
-        fix: `push ${l.entry.ref} again from a clone that has it, ` +
-          `or restore the segment that held it from a mirror or backup`,
+        ref: l.entry.ref,
+        message: `the history of ${l.entry.ref} is broken: ${oid} is in no segment` +
+          missingKeysNote(l.entry.ref, lost),
+        fix: damagedRefFix(l.entry.ref, l.entry.new),
       });
     }
   }
@@ -506,6 +688,7 @@ async function attributeMissing(
   scratch: string,
   live: ListedEntry[],
   unstored: string[],
+  lost: Map<string, string[]>,
   problems: Problem[],
 ): Promise<void> {
   const left = new Set(unstored);
@@ -522,10 +705,10 @@ async function attributeMissing(
       problems.push({
         key: l.key,
         kind: "missing-object",
+        ref: l.entry.ref,
         message: `object ${oid}, reachable from ${l.entry.ref}, is in no segment and has no ` +
-          `large-blob manifest ${blobKey(oid)}`,
-        fix: `push ${l.entry.ref} again from a clone that has the object, ` +
-          `or restore the segment that held it from a mirror or backup`,
+          `large-blob manifest ${blobKey(oid)}` + missingKeysNote(l.entry.ref, lost),
+        fix: damagedRefFix(l.entry.ref, l.entry.new),
       });
     }
   }

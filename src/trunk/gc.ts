@@ -63,18 +63,35 @@ export async function cleanTrunk(
 ): Promise<CleanReport> {
   const log = opts.log ?? (() => {});
   const grace = Math.max(0, opts.graceMs);
-  // Measured from when the refs were listed, not from now: a push that uploaded its
-  // segment just before that listing and moved its ref just after is within the grace
-  // period of the listing, however long the check took since.
-  const retainCutoff = inv.listedAt - grace;
   const report: CleanReport = {
     graceSeconds: grace / 1000,
     compacted: null,
     deleted: { segments: [], manifests: 0, chunks: 0, strays: 0, tempFiles: 0 },
     waiting: { segments: 0, manifests: 0, chunks: 0, strays: 0 },
   };
+  // Measured from when the refs were listed, not from now: a push that uploaded its
+  // segment just before that listing and moved its ref just after is within the grace
+  // period of the listing, however long the check took since.
+  const retained = await retainedObjects(inv, inv.listedAt - grace);
+  const compaction = await compact(store, inv, retained.keep, opts.workDir, log);
+  report.compacted = compaction.compacted;
+  const cutoff = Math.min(Date.now(), compaction.serverNow) - grace;
+  await deleteReplacedSegments(store, inv, compaction, cutoff, report);
+  await deleteStrays(store, inv, cutoff, report);
+  await collectLargeBlobs(store, inv, retained.missing, cutoff, log, report);
+  report.deleted.tempFiles = await sweepTempFiles(store, cutoff);
+  return report;
+}
 
-  // 1. What must survive.
+/**
+ * 1. What must survive: everything the live refs and the ref values written since
+ * `retainCutoff` reach, and every object of a segment younger than that. `missing` are
+ * the reachable objects no segment holds (large blobs).
+ */
+async function retainedObjects(
+  inv: Inventory,
+  retainCutoff: number,
+): Promise<{ keep: Map<string, string>; missing: Set<string> }> {
   const tips = new Set<string>();
   for (const l of inv.latest.values()) {
     if (!isDeleted(l.entry) && !l.entry.symref) tips.add(l.entry.new);
@@ -89,8 +106,30 @@ export async function cleanTrunk(
     if (s.modified.getTime() < retainCutoff) continue;
     for (const o of inv.segmentObjects.get(s.id) ?? []) if (!keep.has(o)) keep.set(o, "");
   }
+  return { keep, missing: reach.missing };
+}
 
-  // 2. Compact when there are several current segments, or garbage in the only one.
+interface Compaction {
+  compacted: CleanReport["compacted"];
+  /** The new segment's id (null when nothing was compacted). */
+  newId: string | null;
+  /** Segments whose objects the kept set now covers: deletable once old enough. */
+  covered: Set<string>;
+  /** The store's clock when the sidecar was written (Infinity when unknown). */
+  serverNow: number;
+}
+
+/**
+ * 2. Compact when there are several current segments, or garbage in the only one: the
+ * kept objects become one segment, its sidecar written first.
+ */
+async function compact(
+  store: Store,
+  inv: Inventory,
+  keep: Map<string, string>,
+  workDir: string,
+  log: (line: string) => void,
+): Promise<Compaction> {
   const replacedBefore = new Set<string>();
   for (const [id, r] of inv.replaces) {
     if (inv.segmentObjects.has(id)) { for (const x of r) replacedBefore.add(x); }
@@ -99,13 +138,16 @@ export async function cleanTrunk(
   const hasGarbage = current.some((s) =>
     (inv.segmentObjects.get(s.id) ?? []).some((o) => !keep.has(o))
   );
-  const covered = new Set(replacedBefore);
-  let newId: string | null = null;
-  let serverNow = Infinity;
+  const out: Compaction = {
+    compacted: null,
+    newId: null,
+    covered: new Set(replacedBefore),
+    serverNow: Infinity,
+  };
   if (keep.size > 0 && (current.length > 1 || hasGarbage)) {
     log(`compacting ${current.length} segments (${keep.size} objects)`);
-    const built = await packObjectList(inv.scratch, keep, opts.workDir);
-    newId = await sha256File(built.packPath);
+    const built = await packObjectList(inv.scratch, keep, workDir);
+    const newId = await sha256File(built.packPath);
     // The result can equal a segment already stored (a push that wrote exactly these
     // objects). Its sidecar then names itself too, so "has every replaced segment"
     // still implies "has this one", and the push guard still sees that a clean ran.
@@ -124,24 +166,34 @@ export async function cleanTrunk(
     if (!exists) await uploadSegment(store, newId, built.packPath, built.idxPath);
     faultPoint("gc:after-segment");
     const stamp = (await store.list(sidecar)).find((e) => e.key === sidecar)?.modified;
-    if (stamp) serverNow = stamp.getTime();
-    report.compacted = {
+    if (stamp) out.serverNow = stamp.getTime();
+    out.newId = newId;
+    out.compacted = {
       id: newId,
       replaces: replaces.filter((id) => id !== newId).length,
       objects: built.objects,
       bytes: (await Deno.stat(built.packPath)).size,
     };
-    for (const id of replaces) covered.add(id);
+    for (const id of replaces) out.covered.add(id);
   } else if (keep.size === 0) {
     // No ref reaches anything and nothing is in flight: every segment is garbage.
-    for (const s of inv.listing.complete) covered.add(s.id);
+    for (const s of inv.listing.complete) out.covered.add(s.id);
   }
+  return out;
+}
 
-  // 3. Delete what is replaced or unreferenced and older than the grace period.
-  const cutoff = Math.min(Date.now(), serverNow) - grace;
-  const old = (d: Date) => d.getTime() < cutoff;
-  const doomed = inv.listing.complete.filter((s) => covered.has(s.id) && s.id !== newId);
-  const deleteNow = doomed.filter((s) => old(s.modified));
+/** 3. Replaced segments older than `cutoff`, index first; younger ones wait. */
+async function deleteReplacedSegments(
+  store: Store,
+  inv: Inventory,
+  compaction: Compaction,
+  cutoff: number,
+  report: CleanReport,
+): Promise<void> {
+  const doomed = inv.listing.complete.filter((s) =>
+    compaction.covered.has(s.id) && s.id !== compaction.newId
+  );
+  const deleteNow = doomed.filter((s) => s.modified.getTime() < cutoff);
   report.waiting.segments = doomed.length - deleteNow.length;
   let first = true;
   await mapLimit(deleteNow, store.capabilities.parallelism, async (s) => {
@@ -152,19 +204,41 @@ export async function cleanTrunk(
     report.deleted.segments.push(s.id);
     if (first) first = false, faultPoint("gc:between-deletes");
   });
+}
+
+/** Interrupted uploads older than `cutoff`. */
+async function deleteStrays(
+  store: Store,
+  inv: Inventory,
+  cutoff: number,
+  report: CleanReport,
+): Promise<void> {
   for (const e of inv.listing.strays) {
-    if (!old(e.modified)) {
+    if (e.modified.getTime() >= cutoff) {
       report.waiting.strays++;
       continue;
     }
     await store.delete(e.key);
     report.deleted.strays++;
   }
+}
 
-  // Large blobs: manifests no retained object is, then chunks no remaining manifest lists.
+/**
+ * Large blobs: manifests no retained object is, then chunks no remaining manifest lists,
+ * both only when older than `cutoff`. `retainedMissing` are the retained large blobs.
+ */
+async function collectLargeBlobs(
+  store: Store,
+  inv: Inventory,
+  retainedMissing: Set<string>,
+  cutoff: number,
+  log: (line: string) => void,
+  report: CleanReport,
+): Promise<void> {
+  const old = (d: Date) => d.getTime() < cutoff;
   const keptManifests: string[] = [];
   for (const [oid, e] of inv.manifests) {
-    if (reach.missing.has(oid)) keptManifests.push(oid);
+    if (retainedMissing.has(oid)) keptManifests.push(oid);
     else if (!old(e.modified)) keptManifests.push(oid), report.waiting.manifests++;
     else {
       await store.delete(e.key);
@@ -185,20 +259,17 @@ export async function cleanTrunk(
   });
   if (unreadable) {
     log("a large-blob manifest is unreadable: keeping every chunk this time");
-  } else {
-    for (const [sha, e] of inv.chunks) {
-      if (referenced.has(sha)) continue;
-      if (!old(e.modified)) {
-        report.waiting.chunks++;
-        continue;
-      }
-      await store.delete(chunkKey(sha));
-      report.deleted.chunks++;
-    }
+    return;
   }
-
-  report.deleted.tempFiles = await sweepTempFiles(store, cutoff);
-  return report;
+  for (const [sha, e] of inv.chunks) {
+    if (referenced.has(sha)) continue;
+    if (!old(e.modified)) {
+      report.waiting.chunks++;
+      continue;
+    }
+    await store.delete(chunkKey(sha));
+    report.deleted.chunks++;
+  }
 }
 
 /**

@@ -1,137 +1,22 @@
 /**
- * End-to-end harness: real git, a real `trunks` (launchers around main.ts, or any
- * executable named by TRUNKS_BIN, e.g. the compiled binary), temp repositories, and a
- * storage root per backend under test.
+ * End-to-end harness: real git, a real `trunks` (harness/env.ts), temp repositories, and
+ * a storage root per backend under test.
  */
 import { serverEnv } from "../servers.ts";
+import {
+  type Env,
+  git,
+  makeEnv,
+  ok,
+  REPO_ROOT,
+  type Run,
+  run,
+  trunksBinDir,
+} from "../../harness/env.ts";
+import { CORPUS, corpusMirror, mirrorCorpus } from "../../harness/corpus.ts";
 
-export const REPO_ROOT = new URL("../..", import.meta.url).pathname.replace(/\/$/, "");
-/**
- * The shared corpus bundle, used in place: `TRUNKS_CORPUS`, else `shared/` beside the
- * checkout (the workspace layout), else the workspace's own path for a clone elsewhere.
- */
-export const CORPUS = findCorpus();
-
-function findCorpus(): string {
-  const candidates = [
-    Deno.env.get("TRUNKS_CORPUS"),
-    `${REPO_ROOT}/../shared/corpus/express.bundle`,
-    "/work/shared/corpus/express.bundle",
-  ].filter((c): c is string => !!c);
-  for (const c of candidates) {
-    try {
-      if (Deno.statSync(c).isFile) return c;
-    } catch { /* next */ }
-  }
-  return candidates[0];
-}
-
-let binDir: Promise<string> | undefined;
-
-/** A directory with `trunks` and `git-remote-trunks` on it. */
-export function trunksBinDir(): Promise<string> {
-  return binDir ??= (async () => {
-    const dir = await Deno.makeTempDir({ prefix: "trunks-bin-" });
-    const bin = Deno.env.get("TRUNKS_BIN");
-    const target = bin
-      ? `exec ${JSON.stringify(await Deno.realPath(bin))}`
-      : `exec ${JSON.stringify(Deno.execPath())} run -A --quiet ${
-        JSON.stringify(`${REPO_ROOT}/main.ts`)
-      }`;
-    await Deno.writeTextFile(`${dir}/trunks`, `#!/bin/sh\n${target} "$@"\n`);
-    await Deno.writeTextFile(
-      `${dir}/git-remote-trunks`,
-      `#!/bin/sh\n${target} remote-helper "$@"\n`,
-    );
-    await Deno.chmod(`${dir}/trunks`, 0o755);
-    await Deno.chmod(`${dir}/git-remote-trunks`, 0o755);
-    return dir;
-  })();
-}
-
-function denoDir(): string {
-  const explicit = Deno.env.get("DENO_DIR");
-  if (explicit) return explicit;
-  const xdg = Deno.env.get("XDG_CACHE_HOME");
-  return xdg ? `${xdg}/deno` : `${Deno.env.get("HOME")}/.cache/deno`;
-}
-
-export interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-export interface Env {
-  home: string;
-  env: Record<string, string>;
-}
-
-/** A clean HOME and git identity, with trunks on PATH. */
-export async function makeEnv(extra: Record<string, string> = {}): Promise<Env> {
-  const home = await Deno.makeTempDir({ prefix: "trunks-home-" });
-  const env: Record<string, string> = {
-    HOME: home,
-    PATH: `${await trunksBinDir()}:${Deno.env.get("PATH")}`,
-    GIT_CONFIG_NOSYSTEM: "1",
-    GIT_AUTHOR_NAME: "Trunks Test",
-    GIT_AUTHOR_EMAIL: "test@trunks.invalid",
-    GIT_COMMITTER_NAME: "Trunks Test",
-    GIT_COMMITTER_EMAIL: "test@trunks.invalid",
-    GIT_TERMINAL_PROMPT: "0",
-    // Launchers run main.ts with Deno: keep its module cache although HOME is fresh.
-    DENO_DIR: denoDir(),
-    ...extra,
-  };
-  await Deno.writeTextFile(
-    `${home}/.gitconfig`,
-    "[init]\n\tdefaultBranch = main\n[advice]\n\tdetachedHead = false\n",
-  );
-  return { home, env };
-}
-
-export async function run(
-  e: Env,
-  cmd: string,
-  args: string[],
-  opts: { cwd?: string; stdin?: string; env?: Record<string, string> } = {},
-): Promise<Run> {
-  const child = new Deno.Command(cmd, {
-    args,
-    cwd: opts.cwd,
-    env: { ...e.env, ...opts.env },
-    clearEnv: true,
-    stdin: opts.stdin === undefined ? "null" : "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  if (opts.stdin !== undefined) {
-    const w = child.stdin.getWriter();
-    await w.write(new TextEncoder().encode(opts.stdin));
-    await w.close();
-  }
-  const out = await child.output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
-
-/** Run and require success; the error shows the command's stderr. */
-export async function ok(
-  e: Env,
-  cmd: string,
-  args: string[],
-  opts: { cwd?: string; stdin?: string; env?: Record<string, string> } = {},
-): Promise<string> {
-  const r = await run(e, cmd, args, opts);
-  if (r.code !== 0) {
-    throw new Error(`${cmd} ${args.join(" ")} failed (${r.code}):\n${r.stderr}\n${r.stdout}`);
-  }
-  return r.stdout;
-}
-
-export function git(e: Env, cwd: string, ...args: string[]): Promise<string> {
-  return ok(e, "git", args, { cwd });
-}
+export { CORPUS, corpusMirror, git, makeEnv, mirrorCorpus, ok, REPO_ROOT, run, trunksBinDir };
+export type { Env, Run };
 
 /** A storage root URL for one backend under test, plus a way to reach its files. */
 export interface Backend {
@@ -326,27 +211,6 @@ export async function commitFile(
   await Deno.writeTextFile(`${dir}/${file}`, content);
   await git(e, dir, "add", file);
   await git(e, dir, "commit", "-qm", msg);
-}
-
-/** A mirror clone of the corpus (323 refs), made once per test process. */
-let corpus: Promise<string> | undefined;
-export function corpusMirror(e: Env): Promise<string> {
-  return corpus ??= (async () => {
-    const dir = `${await Deno.makeTempDir({ prefix: "trunks-corpus-" })}/express.git`;
-    await mirrorCorpus(e, dir);
-    return dir;
-  })();
-}
-
-/**
- * `git clone --mirror` of the corpus bundle into `dir`. A bundle does not say which branch
- * HEAD names, so git points HEAD at init.defaultBranch (`main`), which the express corpus
- * lacks: HEAD is set to its default branch, `master`, so clones check it out.
- */
-export async function mirrorCorpus(e: Env, dir: string): Promise<void> {
-  await ok(e, "git", ["clone", "-q", "--mirror", CORPUS, dir]);
-  await ok(e, "git", ["symbolic-ref", "HEAD", "refs/heads/master"], { cwd: dir });
-  await ok(e, "git", ["rev-parse", "--verify", "-q", "HEAD"], { cwd: dir });
 }
 
 /** `for-each-ref` of heads and tags, as "<oid> <ref>" lines. */

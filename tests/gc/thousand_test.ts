@@ -5,7 +5,7 @@
 import { assert, assertEquals } from "../assert.ts";
 import { e2eBackends, makeEnv, ok, run, trunkUrl } from "../e2e/harness.ts";
 import { generateRepo } from "../../bench/lib.ts";
-import { simulatePushes } from "./many.ts";
+import { simulatePushes } from "../../harness/many_pushes.ts";
 import { check, cloneMatches, opts, segmentIds, type Setup } from "./lib.ts";
 
 const PUSHES = 1000;

@@ -17,7 +17,7 @@ import { decodeReplaces, encodeReplaces, planFetch } from "../../src/trunk/repla
 import { listSegments } from "../../src/trunk/segments.ts";
 import { Trunk } from "../../src/trunk/trunk.ts";
 import { fetchSegments } from "../../src/helper/fetch.ts";
-import type { HelperOptions } from "../../src/helper/helper.ts";
+import type { HelperOptions } from "../../src/helper/options.ts";
 import type { RemoteContext } from "../../src/helper/resolve.ts";
 import { parseAge } from "../../src/cli/commands/check.ts";
 import { TrunkError } from "../../src/trunk/errors.ts";

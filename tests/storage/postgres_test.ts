@@ -407,11 +407,13 @@ Deno.test({
         );
       let made = 0;
       let maxAhead = 0;
+      let checks = 0;
       const stream = new ReadableStream<Uint8Array>({
         async pull(c) {
           if (made >= total) return c.close();
           if (made % (8 * partSize) === 0 && made > 0) {
             maxAhead = Math.max(maxAhead, made - await stored());
+            checks++;
           }
           const n = Math.min(256 * 1024, total - made);
           const chunk = new Uint8Array(n);
@@ -421,8 +423,10 @@ Deno.test({
         },
       });
       await s.put("segments/big.pack", stream);
-      // In flight (3 parts), the part being filled, and the stream's queue.
-      assert(maxAhead > 0 && maxAhead <= 6 * partSize, `producer was ${maxAhead} bytes ahead`);
+      // In flight (3 parts), the part being filled, and the stream's queue. A database that
+      // keeps up exactly (0 ahead at a part boundary) is fine; the bound is what matters.
+      assert(checks >= 10, `the producer checked only ${checks} times`);
+      assert(maxAhead <= 6 * partSize, `producer was ${maxAhead} bytes ahead`);
 
       const [entry] = await s.list("segments/");
       assertEquals(entry.size, total);

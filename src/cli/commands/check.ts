@@ -1,7 +1,8 @@
 /**
- * `trunks check [<remote>|<url>] [--clean] [--grace <age>] [--json]`: verify the trunk
- * (and the local repository, when run inside one); with --clean, compact and collect
- * garbage. Exit 0 when healthy, 1 when a problem was found, 2 on bad usage.
+ * `trunks check [<remote>|<url>] [--clean] [--grace <age>] [--repair [--roll-back]] [--json]`:
+ * verify the trunk (and the local repository, when run inside one); with --clean, compact
+ * and collect garbage; with --repair, repair damaged refs (src/trunk/repair.ts) and check
+ * again. Exit 0 when healthy, 1 when a problem was found (or remains), 2 on bad usage.
  * The --json shape is documented in docs/check.md.
  */
 import { parseArgs } from "node:util";
@@ -12,9 +13,11 @@ import { type RemoteContext, resolveRemote } from "../../helper/resolve.ts";
 import { type CheckReport, checkTrunk, type Problem } from "../../trunk/check.ts";
 import { type CleanReport, cleanTrunk, DEFAULT_GRACE_MS } from "../../trunk/gc.ts";
 import { TrunkError } from "../../trunk/errors.ts";
-import type { Command } from "../main.ts";
+import { damagedRefs, type RepairReport, repairTrunk } from "../../trunk/repair.ts";
+import type { Command } from "../command.ts";
 
-const USAGE = "trunks check [<remote>|<trunk-url>] [--clean] [--grace <age>] [--json]";
+const USAGE =
+  "trunks check [<remote>|<trunk-url>] [--clean] [--grace <age>] [--repair [--roll-back]] [--json]";
 const HELP = `usage: ${USAGE}
 
 Verifies the trunk (trunk.json, every ref entry, every segment's SHA-256 and objects,
@@ -25,6 +28,10 @@ repository and state database. Exit 0 healthy, 1 problems found, 2 bad usage.
   <trunk-url>     or a trunk URL, e.g. s3://bucket/trunks/app.trunk
   --clean         compact segments into one, drop what no ref reaches, remove garbage
   --grace <age>   never delete anything younger than this (default 1d; 90s, 30m, 1h, 2d, 0)
+  --repair        a ref whose value or history is in no segment: upload the missing objects
+                  again from this repository when it has them (a new segment), then check again
+  --roll-back     with --repair: move a ref this repository cannot repair back to its last
+                  complete value with a new ref entry (the damaged entry stays in the ref log)
   --json          print the documented JSON shape (see docs/check.md)`;
 
 export const command: Command = {
@@ -57,6 +64,8 @@ async function run(args: string[]): Promise<number> {
       options: {
         clean: { type: "boolean", default: false },
         grace: { type: "string" },
+        repair: { type: "boolean", default: false },
+        "roll-back": { type: "boolean", default: false },
         json: { type: "boolean", default: false },
         help: { type: "boolean", short: "h", default: false },
       },
@@ -74,6 +83,14 @@ async function run(args: string[]): Promise<number> {
     console.error(`trunks check: one trunk at a time; usage: ${USAGE}`);
     return 2;
   }
+  if (values["roll-back"] && !values.repair) {
+    console.error(`trunks check: --roll-back goes with --repair; usage: ${USAGE}`);
+    return 2;
+  }
+  if (values.repair && values.clean) {
+    console.error("trunks check: --repair and --clean are separate runs: repair first, then clean");
+    return 2;
+  }
   const graceMs = values.grace === undefined ? DEFAULT_GRACE_MS : parseAge(values.grace);
   if (graceMs === null) {
     console.error(
@@ -88,11 +105,24 @@ async function run(args: string[]): Promise<number> {
   const ctx = await resolveRemote(url, remote ?? url);
   const workDir = await Deno.makeTempDir({ prefix: "trunks-check-" });
   try {
-    const { report, inventory } = await checkTrunk(ctx.store, { workDir, log });
-    if (ctx.gitDir) await checkLocal(ctx, report);
-    report.ok = report.problems.length === 0;
+    let { report, inventory } = await verify(ctx, `${workDir}/check`, log);
     let clean: CleanReport | null = null;
     let refused: string | null = null;
+    let repair: (RepairReport & { before: Problem[] }) | null = null;
+    if (values.repair && inventory && damagedRefs(report, inventory).length) {
+      const trunk = (await ctx.trunkForPush())!;
+      const done = await repairTrunk(trunk, report, inventory, {
+        gitDir: ctx.gitDir,
+        rollBack: values["roll-back"],
+        workDir: `${workDir}/repair`,
+        log,
+      });
+      repair = { ...done, before: report.problems };
+      if (done.uploaded || done.rolledBack.length) {
+        log("checking again after the repair");
+        ({ report, inventory } = await verify(ctx, `${workDir}/again`, log));
+      }
+    }
     if (values.clean) {
       if (!report.ok || !inventory) {
         refused = "not cleaning: the trunk has problems; fix them first (see above)";
@@ -105,8 +135,21 @@ async function run(args: string[]): Promise<number> {
       }
     }
     if (values.json) {
-      console.log(JSON.stringify({ ...report, clean, ...(refused ? { refused } : {}) }, null, 2));
+      console.log(
+        JSON.stringify(
+          { ...report, clean, ...(repair ? { repair } : {}), ...(refused ? { refused } : {}) },
+          null,
+          2,
+        ),
+      );
     } else {
+      if (repair) {
+        // The report below is the one after the repair: show what it started from.
+        if (repair.uploaded || repair.rolledBack.length) {
+          for (const p of repair.before) console.log(formatProblem(p));
+        }
+        printRepair(repair);
+      }
       printReport(report, url);
       if (clean) printClean(clean);
       if (refused) console.error(`trunks: ${refused}`);
@@ -116,6 +159,19 @@ async function run(args: string[]): Promise<number> {
     await ctx.close();
     await Deno.remove(workDir, { recursive: true }).catch(() => {});
   }
+}
+
+/** The trunk, then (inside a repository) the local side; `ok` covers both. */
+async function verify(
+  ctx: RemoteContext,
+  workDir: string,
+  log: (l: string) => void,
+): ReturnType<typeof checkTrunk> {
+  await Deno.mkdir(workDir, { recursive: true });
+  const { report, inventory } = await checkTrunk(ctx.store, { workDir, log });
+  if (ctx.gitDir) await checkLocal(ctx, report);
+  report.ok = report.problems.length === 0;
+  return { report, inventory };
 }
 
 /** The trunk URL to check: given, or the repository's trunks remote. */
@@ -206,6 +262,20 @@ function printReport(r: CheckReport, url: string): void {
 
 function formatProblem(p: Problem): string {
   return `problem: ${p.key}: ${p.message}\n  fix: ${p.fix}`;
+}
+
+function printRepair(r: RepairReport): void {
+  const out = (l: string) => console.log(l);
+  if (r.uploaded) {
+    out(
+      `repaired: uploaded segment ${r.uploaded.id.slice(0, 12)} (${r.uploaded.objects} objects ` +
+        `from this repository) for ${r.uploaded.refs.join(", ")}`,
+    );
+  }
+  for (const b of r.rolledBack) {
+    out(`repaired: ${b.ref} moved back from ${b.from} to ${b.to} (new entry ${b.key})`);
+  }
+  for (const l of r.left) out(`not repaired: ${l.ref}: ${l.reason}`);
 }
 
 function printClean(c: CleanReport): void {

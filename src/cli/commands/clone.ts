@@ -15,7 +15,7 @@ import { type DiscoveredStorage, registerFromMap } from "../mirror_admin.ts";
 import { bool, type OptionSpec, parseCommand, printJson, str } from "../args.ts";
 import { UsageError } from "../errors.ts";
 import { helperEnv } from "../helper_env.ts";
-import type { Command } from "../main.ts";
+import type { Command } from "../command.ts";
 import { backendFlags, buildTarget } from "../storage_target.ts";
 
 const usage = `usage: trunks clone URL [DIR] [--name NAME] [-b BRANCH] [backend options] [--json]

@@ -1,7 +1,7 @@
 /** `trunks help [command]`. */
 import { VERSION } from "../../trunk/meta.ts";
 import { UsageError } from "../errors.ts";
-import { commands } from "../main.ts";
+import type { Command, Loader } from "../command.ts";
 
 const ORDER = [
   "init",
@@ -18,7 +18,7 @@ const ORDER = [
   "version",
 ];
 
-async function overview(): Promise<string> {
+async function overview(commands: Record<string, Loader>): Promise<string> {
   const names = [
     ...ORDER.filter((n) => n in commands),
     ...Object.keys(commands).filter((n) => !ORDER.includes(n)),
@@ -38,13 +38,14 @@ async function overview(): Promise<string> {
   return lines.join("\n");
 }
 
-export const command = {
+/** `help`, over the table of commands it describes (src/cli/main.ts passes its own). */
+export const helpCommand = (commands: Record<string, Loader>): Command => ({
   summary: "show help for trunks or one command",
   usage: "usage: trunks help [command]",
   async run(args: string[]): Promise<number> {
     const name = args.find((a) => !a.startsWith("-"));
     if (!name) {
-      console.log(await overview());
+      console.log(await overview(commands));
       return 0;
     }
     const load = commands[name];
@@ -60,4 +61,4 @@ export const command = {
     console.log((await load()).usage);
     return 0;
   },
-};
+});

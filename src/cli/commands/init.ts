@@ -12,7 +12,7 @@ import { getStorage, insertStorage, primaryStorage } from "../../local/storages.
 import { parseStoreUrl } from "../../storage/registry.ts";
 import { bool, parseCommand, printJson, str } from "../args.ts";
 import { findHelper } from "../install_helper.ts";
-import type { Command } from "../main.ts";
+import type { Command } from "../command.ts";
 
 const usage = `usage: trunks init [--name NAME] [--json]
 

@@ -2,7 +2,7 @@
 import { dirname, join } from "node:path";
 import { installHelper, selfCommand } from "../install_helper.ts";
 import { parseCommand } from "../args.ts";
-import type { Command } from "../main.ts";
+import type { Command } from "../command.ts";
 
 const usage = `usage: trunks install-helper [DIR]
 

@@ -6,7 +6,7 @@ import { gitText } from "../../git/run.ts";
 import { openInitialized, REMOTE } from "../../local/repo.ts";
 import { primaryStorage } from "../../local/storages.ts";
 import { runGitInteractive } from "../helper_env.ts";
-import type { Command } from "../main.ts";
+import type { Command } from "../command.ts";
 
 /** The trunk remote must point at a storage; say how to add one if not. */
 async function requirePrimary(): Promise<void> {

@@ -10,7 +10,7 @@ import { redactUrl } from "../../storage/registry.ts";
 import { parseCommand, str } from "../args.ts";
 import { helperEnv } from "../helper_env.ts";
 import { shQuote } from "../install_helper.ts";
-import type { Command } from "../main.ts";
+import type { Command } from "../command.ts";
 
 const usage = `usage: trunks [shell] [-c COMMAND]
 

@@ -6,7 +6,7 @@ import { openInitialized, REMOTE } from "../../local/repo.ts";
 import { listStorages, type StorageRow } from "../../local/storages.ts";
 import { bool, parseCommand, printJson } from "../args.ts";
 import { findHelper } from "../install_helper.ts";
-import type { Command } from "../main.ts";
+import type { Command } from "../command.ts";
 import { describeMirrorState, type MirrorStatus, withMirrorStates } from "../mirror_admin.ts";
 import { type StorageStatus, storageStatus, storageView } from "../storage_state.ts";
 

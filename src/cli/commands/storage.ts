@@ -1,6 +1,6 @@
 /** `trunks storage <sub>`: the named storages of this repository. */
 import { UsageError } from "../errors.ts";
-import type { Command } from "../main.ts";
+import type { Command } from "../command.ts";
 
 type Loader = () => Promise<Command>;
 

@@ -17,8 +17,9 @@ import { MemoryCache } from "../../trunk/cache.ts";
 import { TrunkError } from "../../trunk/errors.ts";
 import { Trunk } from "../../trunk/trunk.ts";
 import { bool, type OptionSpec, parseCommand, printJson, str } from "../args.ts";
-import { describeError, UsageError } from "../errors.ts";
-import type { Command } from "../main.ts";
+import { describeError } from "../../trunk/describe_error.ts";
+import { UsageError } from "../errors.ts";
+import type { Command } from "../command.ts";
 import { pingUrl, storageView } from "../storage_state.ts";
 import { backendFlags, buildTarget } from "../storage_target.ts";
 import { catchUpNewMirror } from "../mirror_admin.ts";
@@ -75,133 +76,193 @@ export const command: Command = {
     return usage();
   },
   async run(args) {
-    const p = parseCommand(args, { name: "storage add", usage: usage(), options: options() });
-    if (!p) return 0;
-    const name = str(p, "name");
-    if (!name) throw new UsageError("storage add needs --name (e.g. --name primary)");
-    if (!validStorageName(name)) {
-      throw new UsageError(
-        `storage name ${
-          JSON.stringify(name)
-        } is not usable: start with a letter, then letters, digits, - or _ (at most 40)`,
-      );
-    }
-    const flags: Settings = {};
-    for (const f of backendFlags()) {
-      const v = str(p, f);
-      if (v !== undefined) flags[f] = v;
-    }
-    const mirror = bool(p, "mirror");
-    const singleWriter = bool(p, "single-writer");
-    const json = bool(p, "json");
-
+    const req = parseRequest(args);
+    if (!req) return 0;
     const ctx = await openInitialized();
     try {
-      const taken = getStorage(ctx.db, name);
-      if (taken) {
-        throw new Error(
-          `a storage named ${taken.name} already exists (${taken.role}, ${taken.url}); remove it first (trunks storage remove ${taken.name}) or pick another --name`,
-        );
-      }
-      const primary = primaryStorage(ctx.db);
-      if (!mirror && primary) {
-        throw new Error(
-          `this repository already has a primary storage (${primary.name}); add this one with --mirror, or remove ${primary.name} first`,
-        );
-      }
-      if (mirror && !primary) {
-        throw new Error(
-          "add the primary storage first (without --mirror); mirrors copy the primary",
-        );
-      }
-      const target = buildTarget(name, str(p, "backend"), flags, ctx.name);
-      if (singleWriter) target.settings["single-writer"] = "true";
-      const dup = listStorages(ctx.db).find((r) => r.url === target.url);
-      if (dup) {
-        throw new Error(`${target.url} is already connected as storage ${dup.name}`);
-      }
-      const spec = backendSpec(target.backend);
-      if (spec?.ensureRoot && !isTrunkUrl(target.rootUrl)) {
-        try {
-          await spec.ensureRoot(target.rootUrl);
-        } catch (e) {
-          throw new Error(
-            `cannot create the storage root ${target.rootUrl}: ${describeError(e)}`,
-          );
-        }
-      }
-      const probe = await pingUrl(target.url, target.resolved, {
-        name,
-        role: mirror ? "mirror" : "primary",
-        singleWriter,
-      });
-      if (!probe.ok) {
-        const what = probe.reason === "access-denied"
-          ? "refused the credentials"
-          : probe.reason === "unreachable"
-          ? "is unreachable"
-          : "failed its check";
-        throw new Error(
-          `storage ${name} (${probe.url}) ${what}: ${probe.error}; nothing was saved`,
-        );
-      }
+      refuseTakenName(ctx.db, req);
+      const target = buildTarget(req.name, req.backend, req.flags, ctx.name);
+      if (req.singleWriter) target.settings["single-writer"] = "true";
+      refuseConnectedUrl(ctx.db, target);
+      await ensureRoot(target);
+      const probe = await probeStorage(req, target);
       const { exists: trunkExists, unrelated } = await inspectTrunk(target.url, target.resolved);
       const row = insertStorage(ctx.db, {
-        name,
-        role: mirror ? "mirror" : "primary",
+        name: req.name,
+        role: req.mirror ? "mirror" : "primary",
         url: target.url,
         backend: target.backend,
         settings: target.settings,
         secrets: target.secrets,
       });
-      if (!mirror) await setRemoteUrl(ctx.repo.top, target.url);
+      if (!req.mirror) await setRemoteUrl(ctx.repo.top, target.url);
       // A new mirror of an existing trunk: copy it there now and record it in the map.
-      const mirrored = mirror ? await catchUpNewMirror(ctx.db, name, json) : null;
-      if (unrelated) {
-        console.error(
-          `trunks: note: the trunk already at ${target.url} shares no commit with this repository; if it belongs to another project, remove this storage (trunks storage remove ${name}) and add it again with --url ${
-            target.url.replace(/\/[^/?]+\.trunk(\?|$)/, "/<other name>.trunk$1")
-          }`,
-        );
-      }
-      if (json) {
-        printJson({
-          ...storageView(row),
-          trunkExists,
-          unrelatedTrunk: unrelated,
-          ...(mirrored ? { mirror: mirrored } : {}),
-          probe: {
-            ok: probe.ok,
-            exclusiveCreate: probe.exclusiveCreate,
-            latencyMs: probe.latencyMs,
-            problems: probe.problems,
-          },
-        });
-        return 0;
-      }
-      console.log(
-        `added storage ${row.name} (${row.role}, ${row.backend}): ${storageView(row).url}`,
-      );
-      console.log(
-        `  checked: write, read, list, exclusive create ${
-          probe.exclusiveCreate ? "ok" : "NOT honoured (single writer only)"
-        } (${probe.latencyMs} ms)`,
-      );
-      console.log(
-        mirrored
-          ? `  ${mirrored.line}`
-          : trunkExists
-          ? "  a trunk already exists there: git fetch trunks (or trunks pull) gets it"
-          : mirror
-          ? "  the next push copies the trunk here"
-          : "  git push sends any branch there",
-      );
+      const mirrored = req.mirror ? await catchUpNewMirror(ctx.db, req.name, req.json) : null;
+      if (unrelated) warnUnrelated(req.name, target.url);
+      const added = { row, probe, trunkExists, unrelated, mirrored };
+      if (req.json) printAddedJson(added);
+      else printAdded(req, added);
       return 0;
     } finally {
       ctx.db.close();
     }
   },
 };
+
+/** What the command line asks for. */
+interface AddRequest {
+  name: string;
+  backend: string | undefined;
+  flags: Settings;
+  mirror: boolean;
+  singleWriter: boolean;
+  json: boolean;
+}
+
+/** The command line, validated; null when it asked for help (already printed). */
+function parseRequest(args: string[]): AddRequest | null {
+  const p = parseCommand(args, { name: "storage add", usage: usage(), options: options() });
+  if (!p) return null;
+  const name = str(p, "name");
+  if (!name) throw new UsageError("storage add needs --name (e.g. --name primary)");
+  if (!validStorageName(name)) {
+    throw new UsageError(
+      `storage name ${
+        JSON.stringify(name)
+      } is not usable: start with a letter, then letters, digits, - or _ (at most 40)`,
+    );
+  }
+  const flags: Settings = {};
+  for (const f of backendFlags()) {
+    const v = str(p, f);
+    if (v !== undefined) flags[f] = v;
+  }
+  return {
+    name,
+    backend: str(p, "backend"),
+    flags,
+    mirror: bool(p, "mirror"),
+    singleWriter: bool(p, "single-writer"),
+    json: bool(p, "json"),
+  };
+}
+
+type Db = Parameters<typeof getStorage>[0];
+type Target = ReturnType<typeof buildTarget>;
+
+/** One storage per name, one primary, and mirrors only next to a primary. */
+function refuseTakenName(db: Db, req: AddRequest): void {
+  const taken = getStorage(db, req.name);
+  if (taken) {
+    throw new Error(
+      `a storage named ${taken.name} already exists (${taken.role}, ${taken.url}); remove it first (trunks storage remove ${taken.name}) or pick another --name`,
+    );
+  }
+  const primary = primaryStorage(db);
+  if (!req.mirror && primary) {
+    throw new Error(
+      `this repository already has a primary storage (${primary.name}); add this one with --mirror, or remove ${primary.name} first`,
+    );
+  }
+  if (req.mirror && !primary) {
+    throw new Error(
+      "add the primary storage first (without --mirror); mirrors copy the primary",
+    );
+  }
+}
+
+function refuseConnectedUrl(db: Db, target: Target): void {
+  const dup = listStorages(db).find((r) => r.url === target.url);
+  if (dup) {
+    throw new Error(`${target.url} is already connected as storage ${dup.name}`);
+  }
+}
+
+/** Backends whose root must exist (local disk) create it for a storage root URL. */
+async function ensureRoot(target: Target): Promise<void> {
+  const spec = backendSpec(target.backend);
+  if (!spec?.ensureRoot || isTrunkUrl(target.rootUrl)) return;
+  try {
+    await spec.ensureRoot(target.rootUrl);
+  } catch (e) {
+    throw new Error(
+      `cannot create the storage root ${target.rootUrl}: ${describeError(e)}`,
+    );
+  }
+}
+
+type Probe = Awaited<ReturnType<typeof pingUrl>>;
+
+/** Real I/O against the storage (write, read, list, exclusive create); nothing saved on failure. */
+async function probeStorage(req: AddRequest, target: Target): Promise<Probe> {
+  const probe = await pingUrl(target.url, target.resolved, {
+    name: req.name,
+    role: req.mirror ? "mirror" : "primary",
+    singleWriter: req.singleWriter,
+  });
+  if (!probe.ok) {
+    const what = probe.reason === "access-denied"
+      ? "refused the credentials"
+      : probe.reason === "unreachable"
+      ? "is unreachable"
+      : "failed its check";
+    throw new Error(
+      `storage ${req.name} (${probe.url}) ${what}: ${probe.error}; nothing was saved`,
+    );
+  }
+  return probe;
+}
+
+function warnUnrelated(name: string, url: string): void {
+  console.error(
+    `trunks: note: the trunk already at ${url} shares no commit with this repository; if it belongs to another project, remove this storage (trunks storage remove ${name}) and add it again with --url ${
+      url.replace(/\/[^/?]+\.trunk(\?|$)/, "/<other name>.trunk$1")
+    }`,
+  );
+}
+
+interface Added {
+  row: ReturnType<typeof insertStorage>;
+  probe: Probe;
+  trunkExists: boolean;
+  unrelated: boolean;
+  mirrored: Awaited<ReturnType<typeof catchUpNewMirror>> | null;
+}
+
+function printAddedJson({ row, probe, trunkExists, unrelated, mirrored }: Added): void {
+  printJson({
+    ...storageView(row),
+    trunkExists,
+    unrelatedTrunk: unrelated,
+    ...(mirrored ? { mirror: mirrored } : {}),
+    probe: {
+      ok: probe.ok,
+      exclusiveCreate: probe.exclusiveCreate,
+      latencyMs: probe.latencyMs,
+      problems: probe.problems,
+    },
+  });
+}
+
+function printAdded(req: AddRequest, { row, probe, trunkExists, mirrored }: Added): void {
+  console.log(
+    `added storage ${row.name} (${row.role}, ${row.backend}): ${storageView(row).url}`,
+  );
+  console.log(
+    `  checked: write, read, list, exclusive create ${
+      probe.exclusiveCreate ? "ok" : "NOT honoured (single writer only)"
+    } (${probe.latencyMs} ms)`,
+  );
+  console.log(
+    mirrored
+      ? `  ${mirrored.line}`
+      : trunkExists
+      ? "  a trunk already exists there: git fetch trunks (or trunks pull) gets it"
+      : req.mirror
+      ? "  the next push copies the trunk here"
+      : "  git push sends any branch there",
+  );
+}
 
 /**
  * Is there a trunk already, and does it look like another project's: it has branches,

@@ -2,7 +2,7 @@
 import { openInitialized } from "../../local/repo.ts";
 import { listStorages, requireStorage } from "../../local/storages.ts";
 import { bool, parseCommand, printJson } from "../args.ts";
-import type { Command } from "../main.ts";
+import type { Command } from "../command.ts";
 import { storageView } from "../storage_state.ts";
 
 const listUsage = `usage: trunks storage list [--json]

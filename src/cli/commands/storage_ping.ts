@@ -4,7 +4,7 @@ import { listStorages, requireStorage } from "../../local/storages.ts";
 import { redactUrl } from "../../storage/registry.ts";
 import { bool, parseCommand, printJson } from "../args.ts";
 import { Exit } from "../errors.ts";
-import type { Command } from "../main.ts";
+import type { Command } from "../command.ts";
 import { pingMapOnly } from "../mirror_admin.ts";
 import { type PingRecord, pingStorage, pingUrl } from "../storage_state.ts";
 

@@ -2,7 +2,7 @@
 import { openInitialized, setRemoteUrl } from "../../local/repo.ts";
 import { deleteStorage, requireStorage } from "../../local/storages.ts";
 import { bool, parseCommand, printJson } from "../args.ts";
-import type { Command } from "../main.ts";
+import type { Command } from "../command.ts";
 import { dropFromMap } from "../mirror_admin.ts";
 
 const usage = `usage: trunks storage remove NAME [--json]

@@ -2,7 +2,7 @@
 import { openInitialized } from "../../local/repo.ts";
 import { bool, parseCommand, printJson } from "../args.ts";
 import { Exit } from "../errors.ts";
-import type { Command } from "../main.ts";
+import type { Command } from "../command.ts";
 import { checkMirrors, describeReport } from "../mirror_admin.ts";
 
 const usage = `usage: trunks storage sync [NAME] [--json]

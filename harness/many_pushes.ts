@@ -2,14 +2,14 @@
  * A trunk after many small pushes, built fast: for each commit of `src`'s main, the
  * segment a push of that one commit writes (`pack-objects --revs <c> ^<parent>`) and its
  * ref entry, in-process instead of one `git push` per commit. Shared by the 1,000-push
- * test and bench/gc.ts.
+ * test (tests/gc/thousand_test.ts) and bench/gc.ts.
  */
-import { MemoryCache } from "../../src/trunk/cache.ts";
-import type { RefEntry } from "../../src/trunk/refs.ts";
-import { sha256File } from "../../src/trunk/segments.ts";
-import { Trunk } from "../../src/trunk/trunk.ts";
-import { openStore } from "../../src/storage/registry.ts";
-import { type Env, git } from "../e2e/harness.ts";
+import { MemoryCache } from "../src/trunk/cache.ts";
+import type { RefEntry } from "../src/trunk/refs.ts";
+import { sha256File } from "../src/trunk/segments.ts";
+import { Trunk } from "../src/trunk/trunk.ts";
+import { openStore } from "../src/storage/registry.ts";
+import { type Env, git } from "./env.ts";
 
 export async function simulatePushes(
   e: Env,
