@@ -9,7 +9,7 @@
 import ssh2 from "ssh2";
 import { Buffer } from "node:buffer";
 import { fixedParts, limitSize, sendBounded } from "./bytes.ts";
-import { createExclusive } from "./retry.ts";
+import { createExclusive, type ErrorKind, networkKind, withRetry } from "./retry.ts";
 import { countBytes, countRequest } from "./metrics.ts";
 import type { Settings } from "./backend.ts";
 import { type Env, resolveSftpConfig, type SftpConfig } from "./sftp_config.ts";
@@ -72,6 +72,16 @@ const isDir = (a: Attrs) => (a.mode & 0o170000) === 0o040000;
 
 /** The connection is gone (not an SFTP status): the operation may be retried on a new one. */
 class ConnectionLost extends Error {}
+
+/** A connection that broke under an operation ("dropped", below), as the retry wrapper sees it. */
+function sftpKind(e: unknown): ErrorKind {
+  if (e instanceof ConnectionLost || networkKind(e) === "retryable") return "retryable";
+  if (e instanceof StoreError && e.code === "unreachable" && /dropped/.test(e.message)) {
+    return "retryable";
+  }
+  const lost = /No response from server|Not connected|Channel not open|ECONNRESET|EPIPE/i;
+  return lost.test(String((e as Error)?.message)) ? "retryable" : "other";
+}
 
 interface Connection {
   client: SshClient;
@@ -254,30 +264,25 @@ export class SftpStore implements Store {
     if (this.#active >= PARALLEL) await new Promise<void>((r) => this.#waiters.push(r));
     this.#active++;
     try {
-      for (let attempt = 1;; attempt++) {
+      // A dropped connection is reopened at once (no back-off: the server did answer).
+      const once = { attempts: retry ? 2 : 1, baseDelayMs: 0, maxDelayMs: 0 };
+      return await withRetry({ policy: once, classify: sftpKind }, async () => {
         const conn = await this.#connect();
         this.#idle(conn);
         try {
-          const s = await this.#channel(conn);
-          return await fn(s, conn);
+          return await fn(await this.#channel(conn), conn);
         } catch (e) {
-          const lost = conn.dead || e instanceof ConnectionLost ||
-            /No response from server|Not connected|Channel not open|ECONNRESET|EPIPE/i.test(
-              String((e as Error)?.message),
-            );
-          if (!lost) throw e;
+          if (!conn.dead && sftpKind(e) !== "retryable") throw e;
           conn.dead = true;
           if (this.#conn) this.#conn = undefined;
           conn.client.end();
-          if (!retry || attempt >= 2) {
-            throw new StoreError(
-              `sftp: the connection to ${this.#hostName()} dropped; try again`,
-              "unreachable",
-              { cause: e },
-            );
-          }
+          throw new StoreError(
+            `sftp: the connection to ${this.#hostName()} dropped; try again`,
+            "unreachable",
+            { cause: e },
+          );
         }
-      }
+      });
     } finally {
       this.#active--;
       this.#waiters.shift()?.();
@@ -566,10 +571,7 @@ export class SftpStore implements Store {
         }),
     }, {
       policy: { attempts: 3, baseDelayMs: 100, maxDelayMs: 1_000 },
-      classify: (e) =>
-        e instanceof StoreError && e.code === "unreachable" && /dropped/.test(e.message)
-          ? "retryable"
-          : "other",
+      classify: sftpKind,
     });
   }
 
