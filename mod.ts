@@ -24,6 +24,6 @@ export {
   type RefInfo,
   Trunk,
 } from "./src/sdk/trunk.ts";
-export type { Commit, ObjectFormat, Signature } from "./src/sdk/objects.ts";
+export type { Commit, ObjectFormat, Signature } from "./src/pack/objects.ts";
 export type { ReaderOptions, ReadStats } from "./src/sdk/object_reader.ts";
 export { TrunkError } from "./src/trunk/errors.ts";

@@ -4,6 +4,7 @@
  * a shim for this very trunks in a private directory at the front of git's PATH.
  */
 import { delimiter } from "node:path";
+import { gitInteractive } from "../git/run.ts";
 import { findHelper, installHelper, selfCommand } from "./install_helper.ts";
 
 let cached: Promise<Record<string, string>> | undefined;
@@ -28,20 +29,5 @@ export function helperEnv(): Promise<Record<string, string>> {
 
 /** Run git with the terminal (stdin, stdout, stderr) and the helper reachable; its exit code. */
 export async function runGitInteractive(args: string[], cwd?: string): Promise<number> {
-  const env = await helperEnv();
-  let child: Deno.ChildProcess;
-  try {
-    child = new Deno.Command("git", {
-      args,
-      cwd,
-      env,
-      stdin: "inherit",
-      stdout: "inherit",
-      stderr: "inherit",
-    }).spawn();
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) throw new Error("git is not installed or not on PATH");
-    throw e;
-  }
-  return (await child.status).code;
+  return await gitInteractive(args, { cwd, env: await helperEnv() });
 }

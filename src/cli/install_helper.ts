@@ -15,6 +15,7 @@
  */
 import { delimiter, dirname, isAbsolute, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { spawnGit } from "../git/run.ts";
 
 export const HELPER_NAME = "git-remote-trunks";
 
@@ -146,12 +147,14 @@ export async function helperSearchDirs(path = Deno.env.get("PATH") ?? ""): Promi
   const dirs: string[] = [];
   const git = await which("git", path);
   if (git) {
-    const out = await new Deno.Command(git, {
-      args: ["--exec-path"],
-      stdout: "piped",
-      stderr: "null",
-    }).output().catch(() => null);
-    const execPath = out?.success ? new TextDecoder().decode(out.stdout).trim() : "";
+    let execPath = "";
+    try {
+      const out = await spawnGit(["--exec-path"], { program: git, stdin: "null", stderr: "null" })
+        .output();
+      if (out.success) execPath = new TextDecoder().decode(out.stdout).trim();
+    } catch {
+      // A git that cannot run has no exec-path: PATH alone is searched.
+    }
     if (execPath) dirs.push(execPath);
   }
   for (const d of path.split(delimiter)) if (d) dirs.push(d);

@@ -12,10 +12,14 @@ import {
   type Resolved,
   resolveStorages,
   sameUrl,
+  type Unapproved,
 } from "../local/trunk_storages.ts";
-import { updateStorageMap } from "../helper/mirror_push.ts";
+import { mapEntries, updateStorageMap } from "../helper/mirror_push.ts";
 import type { LocalDb } from "../local/db.ts";
+import { getApproval, recordApproval, trustFromEnv } from "../local/approvals.ts";
+import { judge } from "../trunk/mirror_trust.ts";
 import {
+  deleteStorage,
   insertStorage,
   listStorages,
   primaryStorage,
@@ -62,6 +66,7 @@ export async function openTrunkSet(db: LocalDb, exclude?: string): Promise<Trunk
     const keep = (n: string) => n.toLowerCase() !== exclude.toLowerCase();
     resolved.planned = resolved.planned.filter((p) => keep(p.name));
     resolved.members = resolved.members.filter((m) => keep(m.name));
+    resolved.unapproved = resolved.unapproved.filter((u) => keep(u.entry.name));
   }
   const set = resolved.members.length > 1
     ? new MirroredStore(resolved.members, { forWrite: true, notice: (m) => console.error(m) })
@@ -154,13 +159,7 @@ export async function dropFromMap(db: LocalDb, row: StorageRow): Promise<boolean
     if (!latest.map.storages.some((s) => s.name.toLowerCase() === row.name.toLowerCase())) {
       return false;
     }
-    const keep = ts.resolved.planned.map(({ name, role, url, backend, settings }) => ({
-      name,
-      role,
-      url,
-      backend,
-      settings,
-    }));
+    const keep = mapEntries(ts.resolved);
     if (sameStorages(keep, latest.map.storages)) return false;
     await writeMap(ts.store, keep, writerName(), latest.map.seq);
     return true;
@@ -224,47 +223,87 @@ export interface DiscoveredStorage {
   name: string;
   role: "primary" | "mirror";
   url: string;
-  /** It answered from here with the credentials available. */
-  reachable: boolean;
+  /** Approved here (`--trust-mirrors`, `TRUNKS_TRUST_MIRRORS`): only then is it used. */
+  approved: boolean;
+  /** It answered from here with the credentials available (null: not approved, not tried). */
+  reachable: boolean | null;
   /** Env variables that can give it credentials here (when it did not answer). */
   needs: string[];
   error: string | null;
+  /** The command that approves it (null when approved). */
+  approve: string | null;
 }
 
 /**
- * `trunks clone`: save the storages the trunk's map names beside the one cloned from
- * (settings only: secrets never travel), and check which answer from here. Returns the
- * URL the `trunks` remote should use (the map's primary) and one record per storage.
+ * `trunks clone`: the storages the trunk's map names beside the one cloned from. Those
+ * approved here (`trust`) are saved (settings only: secrets never travel), recorded as
+ * approved and checked; the others are only reported: nothing is sent to them, not even
+ * a connection. Returns the URL the `trunks` remote should use (the map's primary when
+ * approved) and one record per storage.
  */
 export async function registerFromMap(
   db: LocalDb,
   map: StorageMap,
   given: { url: string; name: string; row: Omit<StorageRow, "added" | "name" | "role"> },
+  trust: string[],
 ): Promise<{ remoteUrl: string; storages: DiscoveredStorage[] }> {
   const self = map.storages.find((s) => sameUrl(s.url, given.url));
   const out: DiscoveredStorage[] = [];
   let remoteUrl = given.url;
   const taken = new Set<string>();
   const selfName = self?.name ?? given.name;
+  const trusted = new Set([...trust.map((n) => n.toLowerCase()), ...trustFromEnv()]);
+  const unknown = trust.filter((n) => !map.storages.some((s) => s.name.toLowerCase() === n));
+  if (unknown.length) {
+    console.error(
+      `trunks: --trust-mirrors names ${
+        unknown.join(", ")
+      }, which the trunk's storage map does not list (it lists: ${
+        map.storages.map((s) => s.name).join(", ")
+      })`,
+    );
+  }
   insertStorage(db, { ...given.row, name: selfName, role: self?.role ?? "primary" });
   taken.add(selfName.toLowerCase());
   for (const s of map.storages) {
     if (s === self || taken.has(s.name.toLowerCase())) continue;
     if (s.role === "primary" && self?.role !== "mirror") continue; // the given URL is primary
     if (!validStorageName(s.name)) continue;
-    insertStorage(db, {
-      name: s.name,
-      role: s.role,
-      url: s.url,
-      backend: s.backend,
-      settings: { ...s.settings, [FROM_MAP]: "true" },
-      secrets: {},
-    });
     taken.add(s.name.toLowerCase());
+    const v = judge(s, getApproval(db, s.name), trusted.has(s.name.toLowerCase()));
+    if (v.state !== "approved") {
+      out.push({
+        name: s.name,
+        role: s.role,
+        url: s.url,
+        approved: false,
+        reachable: null,
+        needs: [],
+        error: null,
+        approve: `trunks storage approve ${s.name}`,
+      });
+      continue;
+    }
+    recordApproval(db, s);
+    saveFromMap(db, s);
     if (s.role === "primary") remoteUrl = s.url;
     out.push(await reach(s));
   }
   return { remoteUrl, storages: out };
+}
+
+/** Save (or update) the row of an approved storage known from the trunk's map. */
+export function saveFromMap(db: LocalDb, s: MapEntry): void {
+  const old = listStorages(db).find((r) => r.name.toLowerCase() === s.name.toLowerCase());
+  if (old) deleteStorage(db, old.name);
+  insertStorage(db, {
+    name: s.name,
+    role: s.role,
+    url: s.url,
+    backend: s.backend,
+    settings: { ...s.settings, [FROM_MAP]: "true" },
+    secrets: {},
+  });
 }
 
 async function reach(s: MapEntry): Promise<DiscoveredStorage> {
@@ -272,9 +311,11 @@ async function reach(s: MapEntry): Promise<DiscoveredStorage> {
     name: s.name,
     role: s.role,
     url: s.url,
+    approved: true,
     reachable: false,
     needs: [],
     error: null,
+    approve: null,
   };
   const keys = backendSpec(s.backend)?.settings.map((x) => x.key) ?? [];
   let store: Store | undefined;
@@ -377,4 +418,67 @@ export async function pingMapOnly(db: LocalDb): Promise<PingRecord[]> {
   } finally {
     await Promise.allSettled(resolved.members.map((m) => m.store.close()));
   }
+}
+
+/** The storages the trunk's map names that this repository does not use (for `status`). */
+export async function pendingApprovals(db: LocalDb): Promise<Unapproved[]> {
+  const primary = primaryStorage(db);
+  if (!primary) return [];
+  const resolved = await resolveStorages(primary.url, db, db, { freshMap: true });
+  await Promise.allSettled(resolved.members.map((m) => m.store.close()));
+  return resolved.unapproved;
+}
+
+export interface ApprovalResult {
+  name: string;
+  role: "primary" | "mirror";
+  backend: string;
+  url: string;
+  /** How it stood before: never approved, changed since approved, or approved already. */
+  was: "new" | "changed" | "approved";
+}
+
+/**
+ * `trunks storage approve NAME...`: approve storages exactly as the trunk's map lists
+ * them now. Every name is checked before anything is recorded.
+ */
+export async function approveFromMap(db: LocalDb, names: string[]): Promise<ApprovalResult[]> {
+  // A clone of a mirror whose primary is not approved yet has only that mirror saved.
+  const primary = primaryStorage(db) ??
+    listStorages(db).find((r) => r.settings[FROM_MAP] !== "true");
+  if (!primary) {
+    throw new Error(
+      "no primary storage here; add one first: trunks storage add --name primary ...",
+    );
+  }
+  const resolved = await resolveStorages(primary.url, db, db, { freshMap: true });
+  await Promise.allSettled(resolved.members.map((m) => m.store.close()));
+  if (!resolved.map) {
+    throw new Error(
+      "the trunk has no storage map (or it cannot be read now), so there is nothing to approve",
+    );
+  }
+  const listed = resolved.map.storages.map((s) => s.name);
+  const todo = names.map((name) => {
+    const lower = name.toLowerCase();
+    const u = resolved.unapproved.find((x) => x.entry.name.toLowerCase() === lower);
+    if (u) return { entry: u.entry, was: u.verdict.state };
+    const p = resolved.planned.find((x) => x.name.toLowerCase() === lower);
+    if (p?.local || (p && !resolved.map!.storages.some((s) => s.name === p.name))) {
+      throw new Error(
+        `${p.name} is a storage saved here (trunks storage add), not one taken from the trunk's map: nothing to approve`,
+      );
+    }
+    if (p) return { entry: p, was: "approved" as const };
+    throw new Error(
+      `the trunk's storage map lists no storage ${JSON.stringify(name)}; it lists: ${
+        listed.join(", ")
+      }`,
+    );
+  });
+  return todo.map(({ entry, was }) => {
+    recordApproval(db, entry);
+    if (entry.role === "mirror") saveFromMap(db, entry);
+    return { name: entry.name, role: entry.role, backend: entry.backend, url: entry.url, was };
+  });
 }

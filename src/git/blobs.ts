@@ -3,7 +3,7 @@
  * blob is ever held whole in memory: `cat-file --batch` reads them, `rev-list
  * --missing=print` finds the ones a fetch still lacks.
  */
-import { git, GitError } from "./run.ts";
+import { collectText, finished, git, GitError, spawnGit } from "./run.ts";
 
 export interface BlobStream {
   oid: string;
@@ -66,24 +66,19 @@ class ByteReader {
  */
 export async function* catBlobs(oids: string[]): AsyncGenerator<BlobStream> {
   if (oids.length === 0) return;
-  const child = new Deno.Command("git", {
-    // Stream every blob (git's default streams only those above 512 MiB and reads the
-    // rest whole), and keep the pack windows mapped while streaming small.
-    args: [
-      "-c",
-      "core.bigFileThreshold=1",
-      "-c",
-      "core.packedGitWindowSize=32m",
-      "-c",
-      "core.packedGitLimit=64m",
-      "cat-file",
-      "--batch",
-    ],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const stderr = new Response(child.stderr).text();
+  // Stream every blob (git's default streams only those above 512 MiB and reads the
+  // rest whole), and keep the pack windows mapped while streaming small.
+  const child = spawnGit([
+    "-c",
+    "core.bigFileThreshold=1",
+    "-c",
+    "core.packedGitWindowSize=32m",
+    "-c",
+    "core.packedGitLimit=64m",
+    "cat-file",
+    "--batch",
+  ]);
+  const stderr = collectText(child.stderr);
   const w = child.stdin.getWriter();
   const input = w.write(new TextEncoder().encode(oids.join("\n") + "\n")).then(() => w.close());
   const r = new ByteReader(child.stdout);
@@ -129,11 +124,7 @@ export async function* catBlobs(oids: string[]): AsyncGenerator<BlobStream> {
     await input.catch(() => {});
     await child.status;
   }
-  const status = await child.status;
-  const err = await stderr;
-  if (!status.success) {
-    throw new GitError(`git cat-file failed: ${err.trim() || `exit ${status.code}`}`, err, 1);
-  }
+  await finished(child, "cat-file", stderr);
 }
 
 /**

@@ -3,8 +3,8 @@
  * repository (never the user's): gather segments into it, walk what refs reach, and
  * pack a chosen set of objects into one self-contained pack.
  */
+import { packFileObjectCount } from "../pack/pack_format.ts";
 import { git, GitError } from "./run.ts";
-import { packObjectCount } from "./pack.ts";
 
 const dec = new TextDecoder();
 
@@ -99,6 +99,6 @@ export async function packObjectList(
   return {
     packPath,
     idxPath: `${base}-${hash}.idx`,
-    objects: await packObjectCount(packPath),
+    objects: await packFileObjectCount(packPath),
   };
 }

@@ -1,6 +1,9 @@
 /**
  * Building and ingesting packs with git's own pack-objects and index-pack.
  */
+import { type JoinInput, joinPacks, type JoinResult } from "../pack/join.ts";
+import type { ObjectFormat } from "../pack/objects.ts";
+import { packFileObjectCount } from "../pack/pack_format.ts";
 import { git, GitError } from "./run.ts";
 
 export interface BuiltPack {
@@ -20,28 +23,12 @@ export async function writtenPack(base: string, printed: string): Promise<BuiltP
   }
   const packPath = `${base}-${hash}.pack`;
   const idxPath = `${base}-${hash}.idx`;
-  const objects = await packObjectCount(packPath);
+  const objects = await packFileObjectCount(packPath);
   if (objects === 0) {
     await Promise.all([Deno.remove(packPath), Deno.remove(idxPath)].map((p) => p.catch(() => {})));
     return null;
   }
   return { packPath, idxPath, objects };
-}
-
-/** Object count from the pack header (`PACK`, version, count). */
-export async function packObjectCount(path: string): Promise<number> {
-  using f = await Deno.open(path);
-  const head = new Uint8Array(12);
-  let at = 0;
-  while (at < 12) {
-    const n = await f.read(head.subarray(at));
-    if (n === null) break;
-    at += n;
-  }
-  if (at < 12 || new TextDecoder().decode(head.subarray(0, 4)) !== "PACK") {
-    throw new GitError(`${path} is not a git pack`, "", 0);
-  }
-  return new DataView(head.buffer).getUint32(8);
 }
 
 /**
@@ -59,7 +46,8 @@ export async function ingestPack(
   try {
     const res = await git(
       ["index-pack", ...(opts.progress ? ["-v"] : []), "-o", tmpIdx, tmpPack],
-      { inheritStderr: opts.progress },
+      // In the repository, so its object format applies wherever this process runs.
+      { inheritStderr: opts.progress, env: { GIT_DIR: gitDir } },
     );
     const hash = new TextDecoder().decode(res.stdout).trim().split(/\s+/).pop()!;
     const packDir = `${gitDir}/objects/pack`;
@@ -76,4 +64,29 @@ export async function ingestPack(
     await Promise.all([Deno.remove(tmpPack).catch(() => {}), Deno.remove(tmpIdx).catch(() => {})]);
     throw e;
   }
+}
+
+/**
+ * Install several downloaded packs as ONE pack: joined (src/pack/join.ts), then
+ * verified and installed by `ingestPack`. A fetch of many segments so leaves one pack,
+ * not one per segment. Inputs that come with their index lose objects an earlier
+ * input already holds (`git verify-pack` refuses a pack holding an object twice);
+ * the input files are removed either way.
+ */
+export async function ingestPacks(
+  gitDir: string,
+  inputs: JoinInput[],
+  format: ObjectFormat,
+  opts: { progress?: boolean } = {},
+): Promise<JoinResult | null> {
+  if (inputs.length === 0) return null;
+  const joined = `${gitDir}/objects/pack/tmp_trunks_${crypto.randomUUID()}.pack`;
+  let result: JoinResult;
+  try {
+    result = await joinPacks(inputs, joined, format);
+  } finally {
+    await Promise.all(inputs.map((i) => Deno.remove(i.pack).catch(() => {})));
+  }
+  await ingestPack(gitDir, joined, opts);
+  return result;
 }

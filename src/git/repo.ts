@@ -1,5 +1,5 @@
 /** Questions about the local repository, answered by git plumbing. */
-import { git, gitText } from "./run.ts";
+import { git, GitError, gitText } from "./run.ts";
 
 export const ZERO_OID_SHA1 = "0000000000000000000000000000000000000000";
 
@@ -38,9 +38,45 @@ export async function isAncestor(ancestor: string, descendant: string): Promise<
   return res.code === 0;
 }
 
-/** Resolve a local ref or expression to an object id (not peeled). */
-export async function resolve(rev: string): Promise<string> {
-  return await gitText(["rev-parse", "--verify", "--quiet", `${rev}`]);
+/**
+ * Object ids (not peeled) of many revisions with one `git cat-file --batch-check`
+ * process, not one `rev-parse` per ref: a push of thousands of refs would start
+ * thousands. A revision that names no object (or an ambiguous one) is left out.
+ */
+export async function resolveRevs(
+  revs: Iterable<string>,
+  opts: { cwd?: string } = {},
+): Promise<Map<string, string>> {
+  // A line of batch-check input is one revision: anything with a newline cannot be one.
+  const unique = [...new Set(revs)].filter((r) => r && !/[\n\r]/.test(r));
+  const out = new Map<string, string>();
+  if (unique.length === 0) return out;
+  const res = await git(["cat-file", "--batch-check=%(objectname)"], {
+    cwd: opts.cwd,
+    stdin: unique.join("\n") + "\n",
+  });
+  const lines = new TextDecoder().decode(res.stdout).split("\n");
+  unique.forEach((rev, i) => {
+    if (/^(?:[0-9a-f]{40}|[0-9a-f]{64})$/.test(lines[i])) out.set(rev, lines[i]);
+  });
+  return out;
+}
+
+/**
+ * Resolve `revs` at once; the function returned answers each from that one batch and
+ * throws for a revision that names no object (or was not in the batch).
+ */
+export async function batchResolver(
+  revs: Iterable<string>,
+  opts: { cwd?: string } = {},
+): Promise<(rev: string) => Promise<string>> {
+  const known = await resolveRevs(revs, opts);
+  return (rev) => {
+    const oid = known.get(rev);
+    return oid
+      ? Promise.resolve(oid)
+      : Promise.reject(new GitError(`${rev} names no object`, "", 1));
+  };
 }
 
 /** The branch HEAD points at (`refs/heads/x`), or null when detached/unborn-less. */

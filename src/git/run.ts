@@ -1,6 +1,7 @@
 /**
- * Running git plumbing. Heavy lifting (packing, indexing, object walks) stays native;
- * this module only starts processes and reports their failures in one line.
+ * Running git plumbing: the one place a git process is started. Heavy lifting
+ * (packing, indexing, object walks) stays native; this module starts processes and
+ * reports their failures in one line, and "git is not installed" the same way for all.
  */
 
 export class GitError extends Error {
@@ -8,6 +9,62 @@ export class GitError extends Error {
     super(message);
     this.name = "GitError";
   }
+}
+
+type Stdio = "piped" | "inherit" | "null";
+
+export interface SpawnOptions {
+  cwd?: string;
+  env?: Record<string, string>;
+  stdin?: Stdio;
+  stdout?: Stdio;
+  stderr?: Stdio;
+  /** A git found somewhere else than this process's PATH (a path to the binary). */
+  program?: string;
+}
+
+export const GIT_NOT_FOUND = "git is not installed or not on PATH; install git and retry";
+
+/** Start git. Every stream defaults to "piped"; a missing git is a GitError (code 127). */
+export function spawnGit(args: string[], opts: SpawnOptions = {}): Deno.ChildProcess {
+  try {
+    return new Deno.Command(opts.program ?? "git", {
+      args,
+      cwd: opts.cwd,
+      env: opts.env,
+      stdin: opts.stdin ?? "piped",
+      stdout: opts.stdout ?? "piped",
+      stderr: opts.stderr ?? "piped",
+    }).spawn();
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) throw new GitError(GIT_NOT_FOUND, "", 127);
+    throw e;
+  }
+}
+
+/** The one-line failure of `git <what>`, from its stderr. */
+export function gitFailure(what: string, stderr: string, code: number): GitError {
+  const first = stderr.split("\n").find((l) => l.trim()) ?? `exit code ${code}`;
+  return new GitError(`git ${what} failed: ${first.replace(/^(fatal|error): /, "")}`, stderr, code);
+}
+
+/** Wait for a spawned git; a non-zero exit (not in `okCodes`) is a GitError. */
+export async function finished(
+  child: Deno.ChildProcess,
+  what: string,
+  stderr: Promise<string> = Promise.resolve(""),
+  okCodes: number[] = [],
+): Promise<number> {
+  const [status, text] = await Promise.all([child.status, stderr]);
+  if (!status.success && !okCodes.includes(status.code)) {
+    throw gitFailure(what, text, status.code);
+  }
+  return status.code;
+}
+
+/** All of a stream as text ("" for none). */
+export function collectText(stream: ReadableStream<Uint8Array> | null): Promise<string> {
+  return stream ? new Response(stream).text() : Promise.resolve("");
 }
 
 export interface GitOptions {
@@ -28,24 +85,14 @@ export interface GitResult {
 
 const dec = new TextDecoder();
 
+/** Run git to the end with its output in memory. */
 export async function git(args: string[], opts: GitOptions = {}): Promise<GitResult> {
-  const cmd = new Deno.Command("git", {
-    args,
+  const child = spawnGit(args, {
     cwd: opts.cwd,
     env: opts.env,
     stdin: opts.stdin === undefined ? "null" : "piped",
-    stdout: "piped",
     stderr: opts.inheritStderr ? "inherit" : "piped",
   });
-  let child: Deno.ChildProcess;
-  try {
-    child = cmd.spawn();
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) {
-      throw new GitError("git is not installed or not on PATH", "", 127);
-    }
-    throw e;
-  }
   if (opts.stdin !== undefined) {
     const w = child.stdin.getWriter();
     await w.write(
@@ -56,18 +103,23 @@ export async function git(args: string[], opts: GitOptions = {}): Promise<GitRes
   const out = await child.output();
   const stderr = opts.inheritStderr ? "" : dec.decode(out.stderr);
   const ok = out.code === 0 || (opts.okCodes ?? []).includes(out.code);
-  if (!ok) {
-    const first = stderr.split("\n").find((l) => l.trim()) ?? `exit code ${out.code}`;
-    throw new GitError(
-      `git ${args[0]} failed: ${first.replace(/^(fatal|error): /, "")}`,
-      stderr,
-      out.code,
-    );
-  }
+  if (!ok) throw gitFailure(args[0], stderr, out.code);
   return { code: out.code, stdout: out.stdout, stderr };
 }
 
 /** Trimmed stdout as text. */
 export async function gitText(args: string[], opts: GitOptions = {}): Promise<string> {
   return dec.decode((await git(args, opts)).stdout).trim();
+}
+
+/**
+ * Run git with this process's terminal (stdin, stdout, stderr); its exit code. For
+ * commands the user watches (clone, push, fetch run on their behalf).
+ */
+export async function gitInteractive(
+  args: string[],
+  opts: { cwd?: string; env?: Record<string, string> } = {},
+): Promise<number> {
+  const child = spawnGit(args, { ...opts, stdin: "inherit", stdout: "inherit", stderr: "inherit" });
+  return (await child.status).code;
 }

@@ -6,42 +6,13 @@
  * list is never held in memory.
  */
 import { type BuiltPack, writtenPack } from "./pack.ts";
-import { GitError } from "./run.ts";
+import { collectText, finished, spawnGit } from "./run.ts";
 
 export interface SplitPack {
   /** The segment, or null when no object other than large blobs is new. */
   pack: BuiltPack | null;
   /** Blobs above the threshold the push sends: they go to the trunk as chunks. */
   largeBlobs: string[];
-}
-
-function spawn(args: string[], stderr: "piped" | "inherit"): Deno.ChildProcess {
-  try {
-    return new Deno.Command("git", { args, stdin: "piped", stdout: "piped", stderr }).spawn();
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) {
-      throw new GitError("git is not installed or not on PATH", "", 127);
-    }
-    throw e;
-  }
-}
-
-async function finished(child: Deno.ChildProcess, what: string, stderr: Promise<string>) {
-  const status = await child.status;
-  const text = await stderr;
-  if (!status.success) {
-    const first = text.split("\n").find((l) => l.trim()) ?? `exit code ${status.code}`;
-    throw new GitError(
-      `git ${what} failed: ${first.replace(/^(fatal|error): /, "")}`,
-      text,
-      status.code,
-    );
-  }
-}
-
-function collect(stream: ReadableStream<Uint8Array> | null): Promise<string> {
-  if (!stream) return Promise.resolve("");
-  return new Response(stream).text();
 }
 
 /**
@@ -55,21 +26,21 @@ export async function buildSplitPack(
   threshold: number,
   opts: { progress?: boolean } = {},
 ): Promise<SplitPack> {
-  const revList = spawn([
+  const revList = spawnGit([
     "rev-list",
     "--objects",
     `--filter=blob:limit=${threshold + 1}`,
     "--filter-print-omitted",
     "--stdin",
-  ], "piped");
+  ]);
   const base = `${dir}/segment`;
-  const packObjects = spawn(
+  const packObjects = spawnGit(
     ["pack-objects", "--delta-base-offset", opts.progress ? "--progress" : "-q", base],
-    opts.progress ? "inherit" : "piped",
+    { stderr: opts.progress ? "inherit" : "piped" },
   );
-  const revErr = collect(revList.stderr);
-  const packErr = opts.progress ? Promise.resolve("") : collect(packObjects.stderr);
-  const packOut = collect(packObjects.stdout);
+  const revErr = collectText(revList.stderr);
+  const packErr = opts.progress ? Promise.resolve("") : collectText(packObjects.stderr);
+  const packOut = collectText(packObjects.stdout);
 
   const w = revList.stdin.getWriter();
   await w.write(new TextEncoder().encode(

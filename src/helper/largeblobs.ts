@@ -3,7 +3,7 @@
  * chunks (before its segment and any ref entry), a fetch writes the ones its segments
  * left out into the local repository, verified, through one pack.
  */
-import { writeBlobPack } from "../git/blob_pack.ts";
+import { writeBlobPack } from "../pack/blob_pack.ts";
 import { catBlobs, missingObjects } from "../git/blobs.ts";
 import { ingestPack } from "../git/pack.ts";
 import { TrunkError } from "../trunk/errors.ts";

@@ -76,15 +76,27 @@ export async function prepareMirrorsForPush(trunk: Trunk, resolved: Resolved): P
 /** Write a new `storages/<seq>` when the locally saved storages differ from the map. */
 export async function updateStorageMap(trunk: Trunk, resolved: Resolved): Promise<boolean> {
   if (!resolved.localMatch) return false;
-  const want: MapEntry[] = resolved.planned.map(({ name, role, url, backend, settings }) => ({
-    name,
-    role,
-    url,
-    backend,
-    settings,
-  }));
+  const want = mapEntries(resolved);
   if (resolved.map ? sameStorages(resolved.map.storages, want) : want.length < 2) return false;
   const written = await writeMap(trunk.store, want, trunk.writer, resolved.map?.seq ?? 0);
   resolved.map = written;
   return true;
+}
+
+/**
+ * What the map should list: the storages used here, and the ones it names that this
+ * machine did not approve, as they are (not approving a colleague's mirror is no reason
+ * to take it out of everyone's map).
+ */
+export function mapEntries(resolved: Resolved): MapEntry[] {
+  return [
+    ...resolved.planned.map(({ name, role, url, backend, settings }) => ({
+      name,
+      role,
+      url,
+      backend,
+      settings,
+    })),
+    ...resolved.unapproved.map((u) => u.entry),
+  ];
 }

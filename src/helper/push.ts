@@ -4,12 +4,12 @@
  */
 import { buildSplitPack } from "../git/split_pack.ts";
 import {
+  batchResolver,
   existingObjects,
   headSymref,
   isAncestor,
   isZeroOid,
   objectFormat,
-  resolve,
 } from "../git/repo.ts";
 import { faultPoint } from "../trunk/faults.ts";
 import { collectedBase } from "../trunk/gc_guard.ts";
@@ -57,6 +57,7 @@ export async function pushRefs(
   const zero = "0".repeat((await objectFormat()) === "sha256" ? 64 : 40);
   const results = new Map<string, string | undefined>();
   const planned: Planned[] = [];
+  const resolve = await batchResolver(specs.map((s) => s.src));
 
   for (const spec of specs) {
     const base = state.latest.get(spec.dst) ?? null;

@@ -100,6 +100,10 @@ export async function resolveRemote(
   const db = dir ? new LocalDb(await localDbPath()) : null;
   const cache = db ?? new MemoryCache();
   const storages = await resolveStorages(url, db, cache, { freshMap: opts.forPush ?? false });
+  // A push says what it leaves out; a fetch only what changed since it was approved.
+  for (const u of storages.unapproved) {
+    if (opts.forPush || u.verdict.state === "changed") say(`trunks: ${u.line}`);
+  }
   // One storage: used as is. Several: one Store that writes everywhere, reads with failover.
   const set = storages.members.length > 1
     ? new MirroredStore(storages.members, { notice: say })

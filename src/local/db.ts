@@ -42,6 +42,8 @@ export class LocalDb implements TrunkCache {
           backend TEXT NOT NULL, settings TEXT NOT NULL DEFAULT '{}', secrets TEXT NOT NULL DEFAULT '{}',
           added TEXT NOT NULL);
         CREATE TABLE IF NOT EXISTS trunk_meta (location TEXT PRIMARY KEY, json TEXT NOT NULL);
+        CREATE TABLE IF NOT EXISTS approved_storages (name TEXT PRIMARY KEY, entry TEXT NOT NULL,
+          approved TEXT NOT NULL);
         INSERT OR REPLACE INTO meta (key, value) VALUES ('schema', '1');
         COMMIT;`);
     }

@@ -2,16 +2,26 @@
  * Which storages a trunk URL stands for: the named storages saved in the local
  * database (`trunks storage add [--mirror]`), merged with the storage map kept inside
  * the trunk (`storages/<seq>`), so a plain `git clone trunks::<url>` still pushes to
- * every mirror and reads can fail over. Local settings win by name; the map only adds.
+ * every mirror and reads can fail over. Local settings win by name; the map only adds,
+ * and only storages this machine approved (src/trunk/mirror_trust.ts): the rest are
+ * reported, never opened, so nothing and no credential reaches them.
  */
 import type { LocalDb } from "./db.ts";
 import { listStorages, resolveSettings, type StorageRow } from "./storages.ts";
+import { getApproval, recordApproval, trustFromEnv } from "./approvals.ts";
 import { CountingStore } from "../storage/counting.ts";
 import { withDeadline } from "../storage/deadline.ts";
 import { backendSpec, openStore, redactUrl, type Settings } from "../storage/registry.ts";
 import { type Store, StoreError } from "../storage/store.ts";
 import type { TrunkCache } from "../trunk/cache.ts";
 import { isUnavailable, type Member, type Role } from "../trunk/mirrors.ts";
+import {
+  describeUnapproved,
+  fingerprint,
+  judge,
+  ReadOnlyStore,
+  type Verdict,
+} from "../trunk/mirror_trust.ts";
 import {
   credentialEnvNames,
   type MapEntry,
@@ -37,6 +47,21 @@ export interface Resolved {
   map: StorageMap | null;
   /** Mirrors saved here that the trunk's map dropped after they were saved. */
   removed: string[];
+  /** Storages the map names that are not used here: never approved, or changed since. */
+  unapproved: Unapproved[];
+}
+
+export interface Unapproved {
+  entry: MapEntry;
+  verdict: Exclude<Verdict, { state: "approved" }>;
+  /** One line naming it, why it is left alone, and how to approve it. */
+  line: string;
+}
+
+/** Who may approve what in one resolution: the database's records and this run's names. */
+interface Trust {
+  db: LocalDb | null;
+  names: Set<string>;
 }
 
 /** URLs compare after URL normalisation (query order kept: it is how they were saved). */
@@ -85,6 +110,18 @@ function isFromMap(r: StorageRow): boolean {
   return r.settings[FROM_MAP] === "true";
 }
 
+/**
+ * A saved row this machine may open: one the user saved, or one taken from the trunk's
+ * map that is approved exactly as saved (rows saved before approvals existed are not).
+ */
+export function usableRow(db: LocalDb, r: StorageRow): boolean {
+  if (!isFromMap(r)) return true;
+  const a = getApproval(db, r.name);
+  const { [FROM_MAP]: _, ...settings } = r.settings;
+  return !!a &&
+    fingerprint(a) === fingerprint({ ...r, settings: publicSettings(r.backend, settings) });
+}
+
 function rowPlan(r: StorageRow, local: boolean): Planned {
   return {
     name: r.name,
@@ -131,27 +168,41 @@ function rowsAsMap(rows: StorageRow[]): StorageMap | null {
   };
 }
 
-/** Add what the map knows that the local plan does not. */
-function mergeMap(planned: Planned[], map: StorageMap, localMatch: boolean): Planned[] {
+/** The map's verdict on one entry, recording a fresh approval (`trust` names) when it can. */
+function verdictOf(e: MapEntry, trust: Trust): Verdict {
+  const v = judge(
+    e,
+    trust.db ? getApproval(trust.db, e.name) : null,
+    trust.names.has(e.name.toLowerCase()),
+  );
+  if (v.state === "approved" && v.record && trust.db) recordApproval(trust.db, e);
+  return v;
+}
+
+/** Add what the map knows that the local plan does not, if this machine approved it. */
+function mergeMap(
+  planned: Planned[],
+  map: StorageMap,
+  localMatch: boolean,
+  trust: Trust,
+): { planned: Planned[]; unapproved: Unapproved[] } {
   const out = [...planned];
+  const unapproved: Unapproved[] = [];
   if (!localMatch) {
-    // The URL alone: take its name and role from the map.
+    // The URL alone: take its name and role from the map. Its store was opened from
+    // what the user gave (URL, env, settings), never from the map's settings.
     const self = map.storages.find((s) => sameUrl(s.url, out[0].url));
-    if (self) {
-      out[0] = {
-        ...self,
-        url: out[0].url,
-        open: resolveSettings({ name: self.name, settings: self.settings, secrets: {} }, [
-          ...settingKeys(self.backend),
-        ]),
-        local: false,
-      };
-    }
+    if (self) out[0] = { ...self, url: out[0].url, open: out[0].open, local: false };
   }
   const hasPrimary = out.some((p) => p.role === "primary");
   for (const s of map.storages) {
     if (out.some((p) => sameUrl(p.url, s.url) || p.name === s.name)) continue;
     if (s.role === "primary" && hasPrimary) continue;
+    const v = verdictOf(s, trust);
+    if (v.state !== "approved") {
+      unapproved.push({ entry: s, verdict: v, line: describeUnapproved(s, v) });
+      continue;
+    }
     out.push({
       ...s,
       open: resolveSettings(
@@ -162,7 +213,13 @@ function mergeMap(planned: Planned[], map: StorageMap, localMatch: boolean): Pla
     });
   }
   // Primary first, then mirrors in the order they were found.
-  return [...out.filter((p) => p.role === "primary"), ...out.filter((p) => p.role !== "primary")];
+  return {
+    planned: [
+      ...out.filter((p) => p.role === "primary"),
+      ...out.filter((p) => p.role !== "primary"),
+    ],
+    unapproved,
+  };
 }
 
 /** A storage that could not even be opened: every operation says why. */
@@ -218,7 +275,12 @@ export async function resolveStorages(
   url: string,
   db: LocalDb | null,
   cache: TrunkCache,
-  opts: { freshMap: boolean; settings?: Settings },
+  opts: {
+    freshMap: boolean;
+    settings?: Settings;
+    /** Names approved for this run (`--trust-mirrors`, the library's `trustMirrors`). */
+    trust?: string[];
+  },
 ): Promise<Resolved> {
   const rows = db ? listStorages(db) : [];
   const { planned, localMatch } = localPlan(url, rows);
@@ -245,13 +307,37 @@ export async function resolveStorages(
   const removed = map ? removedByOthers(planned, rows, map) : [];
   const kept = planned.filter((p) => !removed.includes(p.name));
   const fallback = map ?? rowsAsMap(rows);
-  const all = fallback ? mergeMap(kept, fallback, localMatch) : kept;
+  const trust: Trust = {
+    db,
+    names: new Set([...trustFromEnv(), ...(opts.trust ?? []).map((n) => n.toLowerCase())]),
+  };
+  const merged = fallback
+    ? mergeMap(kept, fallback, localMatch, trust)
+    : { planned: kept, unapproved: [] };
+  let all = merged.planned;
+  if (!all.some((p) => p.role === "primary")) {
+    // The URL is a mirror whose primary is not approved here: read it alone; a write
+    // there alone would fork the trunk, so writes say how to approve the primary.
+    const me = all.find((p) => sameUrl(p.url, url))!;
+    const primary = merged.unapproved.find((u) => u.entry.role === "primary");
+    all = [me];
+    self.store = new ReadOnlyStore(
+      self.store,
+      `${redactUrl(url)} is mirror "${me.name}" of a trunk whose primary ${
+        primary ? `"${primary.entry.name}" ` : ""
+      }is not approved here, and a write to a mirror alone would fork the trunk; ${
+        primary
+          ? `approve it with: trunks storage approve ${primary.entry.name}`
+          : "push to the primary"
+      }`,
+    );
+  }
   const members = await Promise.all(
     all.map((p) =>
       sameUrl(p.url, url) ? Promise.resolve({ ...self, name: p.name, role: p.role }) : openMember(p)
     ),
   );
-  return { members, planned: all, localMatch, map, removed };
+  return { members, planned: all, localMatch, map, removed, unapproved: merged.unapproved };
 }
 
 /**

@@ -11,10 +11,11 @@ import { TrunkError } from "../trunk/errors.ts";
 import { segmentIdxKey, segmentPackKey } from "../trunk/layout.ts";
 import { mapLimit } from "../trunk/pool.ts";
 import { readSegmentIndex, readSegmentPack, type SegmentInfo } from "../trunk/segments.ts";
-import { openLargeBlob, readLargeBlob } from "./large_blob.ts";
-import { type GitObject, type ObjectFormat, objectId } from "./objects.ts";
-import { applyDelta, decodeEntry } from "./pack_format.ts";
-import { PackIndex } from "./pack_index.ts";
+import { readLargeBlob, readManifest } from "../trunk/chunks.ts";
+import { PackFormatError } from "../pack/errors.ts";
+import { type GitObject, type ObjectFormat, objectId } from "../pack/objects.ts";
+import { applyDelta, decodeEntry } from "../pack/pack_format.ts";
+import { PackIndex } from "../pack/pack_index.ts";
 
 /** How segments are read: sizes that pick whole-pack downloads over range reads. */
 export interface ReaderOptions {
@@ -100,7 +101,7 @@ export class ObjectReader {
   addSegment(info: SegmentInfo, idx: Uint8Array): void {
     const seg = new Segment(info);
     seg.index = Promise.resolve(
-      new PackIndex(idx, info.packSize, this.format, segmentIdxKey(info.id)),
+      new PackIndex(idx, this.format, segmentIdxKey(info.id), info.packSize),
     );
     this.#segments.set(info.id, seg);
   }
@@ -147,7 +148,7 @@ export class ObjectReader {
       let bytes = await this.#readDisk(id, "idx");
       if (bytes) {
         try {
-          return new PackIndex(bytes, seg.info.packSize, this.format, key);
+          return new PackIndex(bytes, this.format, key, seg.info.packSize);
         } catch {
           bytes = null; // damaged cache file: fetch it again
         }
@@ -155,7 +156,7 @@ export class ObjectReader {
       bytes = await readSegmentIndex(this.store, id);
       this.stats.requests++;
       this.stats.bytes += bytes.byteLength;
-      const idx = new PackIndex(bytes, seg.info.packSize, this.format, key);
+      const idx = asTrunkError(() => new PackIndex(bytes!, this.format, key, seg.info.packSize));
       await this.#writeDisk(id, "idx", bytes);
       return idx;
     })().catch((e) => {
@@ -253,12 +254,8 @@ export class ObjectReader {
     if (hit) return hit;
     const where = `${this.store.location}/${segmentPackKey(seg.info.id)}`;
     if (depth > 10_000) throw new TrunkError(`${where}: delta chain loops`, "corrupt");
-    const entry = decodeEntry(
-      await this.#entryBytes(seg, idx, offset, sequential, depth > 0),
-      offset,
-      this.format,
-      where,
-    );
+    const bytes = await this.#entryBytes(seg, idx, offset, sequential, depth > 0);
+    const entry = asTrunkError(() => decodeEntry(bytes, offset, this.format, where));
     let obj: GitObject;
     if (entry.kind === "whole") obj = { type: entry.type, data: entry.data };
     else {
@@ -271,7 +268,10 @@ export class ObjectReader {
           ? await this.#readAt(seg, idx, at, sequential, depth + 1)
           : await this.read(entry.baseOid);
       }
-      obj = { type: base.type, data: applyDelta(base.data, entry.delta, where) };
+      obj = {
+        type: base.type,
+        data: asTrunkError(() => applyDelta(base.data, entry.delta, where)),
+      };
     }
     this.#remember(ck, obj);
     return obj;
@@ -345,10 +345,7 @@ export class ObjectReader {
         );
       }
     } else {
-      const data = await readLargeBlob(this.store, oid, this.format, (n) => {
-        this.stats.requests++;
-        this.stats.bytes += n;
-      });
+      const data = await this.#readLargeBlob(oid);
       if (!data) {
         this.stats.requests++;
         throw new TrunkError(
@@ -360,6 +357,33 @@ export class ObjectReader {
     }
     this.#remember(oid, obj);
     return obj;
+  }
+
+  #counter = {
+    onBytes: (n: number) => {
+      this.stats.requests++;
+      this.stats.bytes += n;
+    },
+  };
+
+  /** A large blob (chunks) as a verified stream, or null when the trunk has no manifest. */
+  async #openLargeBlob(
+    oid: string,
+  ): Promise<{ size: number; stream: ReadableStream<Uint8Array> } | null> {
+    const m = await readManifest(this.store, oid, this.#counter);
+    return m && { size: m.size, stream: readLargeBlob(this.store, m, this.#counter) };
+  }
+
+  async #readLargeBlob(oid: string): Promise<Uint8Array | null> {
+    const opened = await this.#openLargeBlob(oid);
+    if (!opened) return null;
+    const out = new Uint8Array(opened.size);
+    let at = 0;
+    for await (const part of opened.stream) {
+      out.set(part, at);
+      at += part.byteLength;
+    }
+    return out;
   }
 
   /**
@@ -377,12 +401,19 @@ export class ObjectReader {
     const mine = this.local.get(oid) ?? this.#cache.get(oid);
     if (mine) return whole(mine.data);
     if (!(await this.#locate(oid))) {
-      const opened = await openLargeBlob(this.store, oid, this.format, (n) => {
-        this.stats.requests++;
-        this.stats.bytes += n;
-      });
+      const opened = await this.#openLargeBlob(oid);
       if (opened) return opened.stream;
     }
     return whole((await this.read(oid)).data);
+  }
+}
+
+/** The library reports damaged data as its own `TrunkError`, whichever layer found it. */
+function asTrunkError<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof PackFormatError) throw new TrunkError(e.message, "corrupt", { cause: e });
+    throw e;
   }
 }

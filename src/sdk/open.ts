@@ -10,7 +10,7 @@ import type { Store } from "../storage/store.ts";
 import { isTrunkUrl, trunkUrl } from "../storage/trunk_url.ts";
 import { TrunkError } from "../trunk/errors.ts";
 import type { ReaderOptions } from "./object_reader.ts";
-import type { ObjectFormat } from "./objects.ts";
+import type { ObjectFormat } from "../pack/objects.ts";
 
 /** How to reach a trunk, and how this client reads and writes it. */
 export interface OpenOptions {
@@ -35,6 +35,13 @@ export interface OpenOptions {
   database?: string;
   /** With `database`: the name of the storage to open (default the primary). */
   storage?: string;
+  /**
+   * Storages the trunk's own storage map names that this program approves, by name
+   * (`["nas", "backup"]`, as `TRUNKS_TRUST_MIRRORS`). Anyone who can write the trunk can
+   * write its map, so the others get nothing: no data, no credential, no connection.
+   * With `database`, approvals recorded there (`trunks storage approve`) count too.
+   */
+  trustMirrors?: string[];
   /** An already open store (tests, custom backends); `url`/`backend` are then ignored. */
   store?: Store;
   /** Create the trunk when the location holds none (default: error "not-a-trunk"). */

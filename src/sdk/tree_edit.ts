@@ -3,7 +3,7 @@
  * trees on changed paths are rewritten; everything else is referenced by id.
  */
 import { TrunkError } from "../trunk/errors.ts";
-import { encodeTree, type GitObject, type ObjectFormat, type TreeEntry } from "./objects.ts";
+import { encodeTree, type GitObject, type ObjectFormat, type TreeEntry } from "../pack/objects.ts";
 
 /** A staged change: new content (and mode), or null to delete the path. */
 export type Change = { data: Uint8Array; mode: "100644" | "100755" | "120000" } | null;

@@ -30,8 +30,8 @@ import {
   parseTree,
   type Signature,
   type TreeEntry,
-} from "./objects.ts";
-import { buildSegment } from "./pack_format.ts";
+} from "../pack/objects.ts";
+import { buildSegment } from "../pack/pack_format.ts";
 import { RefView } from "./ref_view.ts";
 import { applyChanges, type Change, normalizePath, type TreeIo } from "./tree_edit.ts";
 
@@ -188,7 +188,7 @@ export class Trunk {
     }
     if (!store) {
       try {
-        store = await openMirrored(trunkUrlOf(opts, url), settings, db);
+        store = await openMirrored(trunkUrlOf(opts, url), settings, db, opts.trustMirrors ?? []);
       } catch (e) {
         db?.close();
         throw e;
@@ -820,7 +820,12 @@ export class Trunk {
  * The trunk's storages as one Store: with mirrors (saved in `database`, or named by the
  * trunk's storage map) writes go to every storage and reads fail over, as in git pushes.
  */
-async function openMirrored(url: string, settings: Settings, db: LocalDb | null): Promise<Store> {
+async function openMirrored(
+  url: string,
+  settings: Settings,
+  db: LocalDb | null,
+  trust: string[],
+): Promise<Store> {
   if (!db) {
     // Settings given here are for this URL; the map (if any) adds the mirrors.
     const plain = await openStore(url, settings);
@@ -831,7 +836,9 @@ async function openMirrored(url: string, settings: Settings, db: LocalDb | null)
   const resolved = await resolveStorages(url, db, db ?? new MemoryCache(), {
     freshMap: true,
     settings,
+    trust,
   });
+  for (const u of resolved.unapproved) console.error(`trunks: ${u.line}`);
   if (resolved.members.length < 2) return resolved.members[0].store;
   return new MirroredStore(resolved.members, { notice: (m) => console.error(m) });
 }

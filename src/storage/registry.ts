@@ -7,6 +7,7 @@
 import type { BackendSpec, Settings } from "./backend.ts";
 import { BACKENDS } from "./backends.ts";
 import { type Store, StoreError } from "./store.ts";
+import { refuseDotSegments } from "./trunk_url.ts";
 
 export type { BackendSpec, Opener, Settings, SettingSpec } from "./backend.ts";
 export { requiredFlag } from "./backend.ts";
@@ -37,6 +38,11 @@ for (const spec of BACKENDS) registerBackend(spec);
 /** Parse a storage URL, with errors that say what to do. */
 export function parseStoreUrl(url: string): URL {
   if (url.includes("\0")) throw new StoreError("storage URL contains a NUL byte", "invalid-key");
+  try {
+    refuseDotSegments(url, redactUrl(url));
+  } catch (e) {
+    throw new StoreError((e as Error).message, "invalid-key");
+  }
   let u: URL;
   try {
     u = new URL(url);

@@ -84,8 +84,35 @@ export function sanitizeTrunkName(name: string): string {
   return s;
 }
 
+/**
+ * The first `.` or `..` segment of a URL's path, raw or %-encoded (`%2e%2e`), or null.
+ * A URL parser resolves them without a word (`…/trunks/x.trunk/../../y.trunk` is
+ * `…/y.trunk`), which would put a trunk outside `<root>/trunks/`: they are refused.
+ */
+export function dotSegmentIn(url: string): string | null {
+  const rest = url.replace(/^[A-Za-z][A-Za-z0-9+.-]*:/, "").split(/[?#]/)[0];
+  for (const seg of rest.split(/[\/\\]/)) {
+    const plain = seg.replace(/%2e/gi, ".");
+    if (plain === "." || plain === "..") return seg;
+  }
+  return null;
+}
+
+/** A one-line refusal for a URL with a dot segment, or nothing. */
+export function refuseDotSegments(url: string, redacted: string): void {
+  const seg = dotSegmentIn(url);
+  if (seg !== null) {
+    throw new Error(
+      `${redacted} has a ${
+        JSON.stringify(seg)
+      } path segment; trunks refuses . and .. in URLs (raw or %-encoded) so a trunk always lands in <root>/trunks/<name>.trunk: give the path without them`,
+    );
+  }
+}
+
 /** `<root URL>/trunks/<name>.trunk`, keeping any query string (e.g. ?endpoint=). */
 export function trunkUrl(rootUrl: string, name: string): string {
+  refuseDotSegments(rootUrl, rootUrl.split("?")[0]);
   const u = new URL(rootUrl);
   const safe = sanitizeTrunkName(name);
   u.pathname = `${u.pathname.replace(/\/+$/, "")}/trunks/${encodeURIComponent(safe)}.trunk`;

@@ -17,10 +17,12 @@ import {
   reachableObjects,
 } from "../git/compact.ts";
 import { GitError } from "../git/run.ts";
+import { PackFormatError } from "../pack/errors.ts";
+import type { ObjectFormat } from "../pack/objects.ts";
+import { PackIndex } from "../pack/pack_index.ts";
 import { getBytes, type ListEntry, type Store, StoreError } from "../storage/store.ts";
 import { type BlobManifest, decodeBlobManifest } from "./blob_manifest.ts";
 import { TrunkError } from "./errors.ts";
-import { hashLenOf, parsePackIndex } from "./idx.ts";
 import {
   blobKey,
   BLOBS_PREFIX,
@@ -406,13 +408,12 @@ async function checkSegments(
     });
   });
   const scratch = await initScratch(workDir, meta.objectFormat);
-  const hashLen = hashLenOf(meta.objectFormat);
   const segmentObjects = new Map<string, string[]>();
   let checked = 0;
   // Up to four downloads and index-packs at once: with many small segments, process
   // start-up dominates and overlaps well.
   await mapLimit(listing.complete, Math.min(4, store.capabilities.parallelism), async (seg) => {
-    const objects = await checkSegment(store, scratch, seg.id, hashLen, found);
+    const objects = await checkSegment(store, scratch, seg.id, meta.objectFormat, found);
     if (objects) segmentObjects.set(seg.id, objects);
     if (++checked % 50 === 0) log(`checked ${checked}/${listing.complete.length} segments`);
   });
@@ -426,7 +427,7 @@ async function checkSegment(
   store: Store,
   scratch: string,
   id: string,
-  hashLen: 20 | 32,
+  format: ObjectFormat,
   found: Findings,
 ): Promise<string[] | null> {
   const packKey = segmentPackKey(id);
@@ -451,7 +452,7 @@ async function checkSegment(
     });
     return null;
   }
-  return await verifyPack(store, scratch, id, tmp, hashLen, found.problems);
+  return await verifyPack(store, scratch, id, tmp, format, found.problems);
 }
 
 /** Reachability: every object a live ref reaches is in a segment or is a large blob. */
@@ -601,7 +602,7 @@ async function verifyPack(
   scratch: string,
   id: string,
   tmp: string,
-  hashLen: 20 | 32,
+  format: ObjectFormat,
   problems: Problem[],
 ): Promise<string[] | null> {
   const packKey = segmentPackKey(id);
@@ -618,17 +619,17 @@ async function verifyPack(
     });
     return null;
   }
-  const ours = parsePackIndex(await Deno.readFile(idxPath), hashLen, idxPath);
+  const ours = new PackIndex(await Deno.readFile(idxPath), format, idxPath);
   const idxKey = segmentIdxKey(id);
   const fix = "delete this key and upload the index git builds for the pack " +
     "(git index-pack) in its place";
   const raw = await getBytes(store, idxKey);
-  if (!raw) return ours.oids;
+  if (!raw) return ours.oids();
   try {
-    const stored = parsePackIndex(raw, hashLen, idxKey);
+    const stored = new PackIndex(raw, format, idxKey);
+    const [want, got] = [ours.oids(), stored.oids()];
     if (
-      stored.oids.length !== ours.oids.length ||
-      stored.oids.some((o, i) => o !== ours.oids[i]) ||
+      got.length !== want.length || got.some((o, i) => o !== want[i]) ||
       stored.packChecksum !== ours.packChecksum
     ) {
       problems.push({
@@ -639,10 +640,10 @@ async function verifyPack(
       });
     }
   } catch (e) {
-    if (!(e instanceof TrunkError)) throw e;
+    if (!(e instanceof PackFormatError)) throw e;
     problems.push({ key: idxKey, kind: "corrupt-index", message: e.message, fix });
   }
-  return ours.oids;
+  return ours.oids();
 }
 
 /**

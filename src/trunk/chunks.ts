@@ -6,6 +6,7 @@
  * a few chunks, whatever the blob's size.
  */
 import { createHash } from "node:crypto";
+import { toHex } from "../pack/bytes.ts";
 import type { Store } from "../storage/store.ts";
 import { getBytes } from "../storage/store.ts";
 import { type BlobManifest, decodeBlobManifest, encodeBlobManifest } from "./blob_manifest.ts";
@@ -26,9 +27,7 @@ export async function sha256Hex(data: Uint8Array): Promise<string> {
   const digest = new Uint8Array(
     await crypto.subtle.digest("SHA-256", data as Uint8Array<ArrayBuffer>),
   );
-  let hex = "";
-  for (const b of digest) hex += b.toString(16).padStart(2, "0");
-  return hex;
+  return toHex(digest);
 }
 
 /** Chunk hashes the trunk already holds (one list); an upload skips them. */
@@ -114,11 +113,21 @@ export async function storeLargeBlob(
   return { manifest, uploadedChunks, uploadedBytes };
 }
 
+/** What reads of large blobs downloaded: `onBytes` is told each object's size. */
+export interface ReadCounter {
+  onBytes?: (n: number) => void;
+}
+
 /** The manifest of a stored large blob, or null when the trunk has none for `oid`. */
-export async function readManifest(store: Store, oid: string): Promise<BlobManifest | null> {
+export async function readManifest(
+  store: Store,
+  oid: string,
+  opts: ReadCounter = {},
+): Promise<BlobManifest | null> {
   const key = blobKey(oid);
   const raw = await getBytes(store, key);
   if (!raw) return null;
+  opts.onBytes?.(raw.byteLength);
   const m = decodeBlobManifest(raw, `${store.location}/${key}`);
   if (m.oid !== oid) {
     throw new TrunkError(
@@ -134,6 +143,7 @@ async function readChunk(
   store: Store,
   c: { sha256: string; size: number },
   oid: string,
+  opts: ReadCounter,
 ): Promise<Uint8Array> {
   const key = chunkKey(c.sha256);
   const where = `${store.location}/${key}`;
@@ -155,6 +165,7 @@ async function readChunk(
     buf.set(part, at);
     at += part.byteLength;
   }
+  opts.onBytes?.(at);
   if (long || at !== c.size) {
     throw new TrunkError(
       `chunk ${where} of blob ${oid} is corrupt: ${
@@ -202,7 +213,7 @@ export function oidAlgo(oid: string): "sha1" | "sha256" {
 export function readLargeBlob(
   store: Store,
   manifest: BlobManifest,
-  opts: { prefetch?: number } = {},
+  opts: { prefetch?: number } & ReadCounter = {},
 ): ReadableStream<Uint8Array> {
   const prefetch = Math.max(1, opts.prefetch ?? Math.min(4, store.capabilities.parallelism));
   const hasher = new BlobHasher(oidAlgo(manifest.oid), manifest.size);
@@ -210,7 +221,7 @@ export function readLargeBlob(
   let next = 0;
   const fill = () => {
     while (pending.length < prefetch && next < manifest.chunks.length) {
-      const p = readChunk(store, manifest.chunks[next++], manifest.oid);
+      const p = readChunk(store, manifest.chunks[next++], manifest.oid, opts);
       p.catch(() => {}); // observed when its turn comes (or dropped on cancel)
       pending.push(p);
     }

@@ -7,9 +7,11 @@
  * instead of writing a ref whose history is gone.
  */
 import type { Store } from "../storage/store.ts";
-import { hashLenOf, readSegmentIndex } from "./idx.ts";
+import { PackIndex } from "../pack/pack_index.ts";
+import { segmentIdxKey } from "./layout.ts";
 import { mapLimit } from "./pool.ts";
 import { listSegmentKeys } from "./replaces.ts";
+import { readSegmentIndex } from "./segments.ts";
 
 /** Store and local clocks may disagree by this much. */
 const SKEW_MS = 10 * 60 * 1000;
@@ -49,9 +51,11 @@ export async function collectedBase(
     let vanished = false;
     await mapLimit(listing.complete, store.capabilities.parallelism, async (s) => {
       if (left.size === 0) return;
-      const idx = await readSegmentIndex(store, s.id, hashLenOf(objectFormat)).catch(() => null);
+      const idx = await readSegmentIndex(store, s.id)
+        .then((b) => new PackIndex(b, objectFormat, segmentIdxKey(s.id)))
+        .catch(() => null);
       if (!idx) vanished = true;
-      for (const o of idx?.oids ?? []) left.delete(o);
+      for (const o of idx?.oids() ?? []) left.delete(o);
     });
     // A clean still deleting what it replaced: its new segment is complete by now.
     if (left.size === 0 || !vanished || attempt >= RELISTS) return [...left];

@@ -43,9 +43,15 @@ export function parseMeta(raw: string, where: string): TrunkMeta {
       "corrupt",
     );
   }
-  if (typeof meta?.format !== "number" || typeof meta.id !== "string") {
+  // Its fields reach git (`:object-format`), caches and messages: shapes are checked.
+  if (
+    typeof meta?.format !== "number" || typeof meta.id !== "string" ||
+    !/^[A-Za-z0-9._-]{1,128}$/.test(meta.id) ||
+    (meta.objectFormat !== undefined && meta.objectFormat !== "sha1" &&
+      meta.objectFormat !== "sha256")
+  ) {
     throw new TrunkError(
-      `${where}/${TRUNK_JSON} lacks format or id; the trunk is damaged`,
+      `${where}/${TRUNK_JSON} lacks a valid format, id or object format; the trunk is damaged`,
       "corrupt",
     );
   }

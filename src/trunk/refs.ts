@@ -6,7 +6,9 @@
 import { getBytes, type Store } from "../storage/store.ts";
 import type { TrunkCache } from "./cache.ts";
 import { TrunkError } from "./errors.ts";
-import { parseRefEntryKey, refEntryKey, REFS_PREFIX } from "./layout.ts";
+import { parseRefEntryKey, refEntryKey, REFS_PREFIX, SEGMENT_ID_RE } from "./layout.ts";
+import { badRefName } from "./ref_format.ts";
+import { encodeRef } from "./refcodec.ts";
 import { mapLimit } from "./pool.ts";
 import { checkSeal, seal } from "./seal.ts";
 
@@ -43,7 +45,55 @@ export function isDeleted(e: RefEntry): boolean {
   return !e.symref && /^0+$/.test(e.new);
 }
 
+/** Bounds on what one ref entry may hold; a real entry is a few hundred bytes. */
+const ENTRY_MAX_BYTES = 1024 * 1024;
+const ENTRY_MAX_SEGMENTS = 10_000;
+const TEXT_MAX = 1024;
+
+/**
+ * An entry that parses but must not be used: a ref name git would refuse (a newline in
+ * it would inject lines into git's protocol), a key that is not its ref's encoding, a
+ * field out of bounds. Readers skip it, naming the key; it never reaches git.
+ */
+export class UnsafeEntryError extends TrunkError {
+  constructor(readonly key: string, why: string) {
+    super(`ref entry ${key} ${why}; it is ignored (run trunks check)`, "corrupt");
+  }
+}
+
+// deno-lint-ignore no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+function plainText(v: unknown): boolean {
+  return typeof v === "string" && v.length <= TEXT_MAX && !CONTROL.test(v);
+}
+
+/** The checks of everything a reader takes from an entry, beyond its JSON shape. */
+function unsafeWhy(e: RefEntry, enc: string): string | null {
+  const bad = badRefName(e.ref);
+  if (bad) return `names ref ${JSON.stringify(e.ref.slice(0, 200))}, which ${bad}`;
+  if (encodeRef(e.ref) !== enc) return `is stored under a key that is not its ref's (${e.ref})`;
+  if (e.symref !== undefined) {
+    const why = e.ref !== "HEAD" ? "is not HEAD" : badRefName(e.symref);
+    if (why || e.symref === "HEAD") {
+      return `points HEAD at ${JSON.stringify(e.symref.slice(0, 200))}, which ${why ?? "is HEAD"}`;
+    }
+  }
+  if (e.segments.length > ENTRY_MAX_SEGMENTS) return `lists ${e.segments.length} segments`;
+  if (!e.segments.every((s) => typeof s === "string" && SEGMENT_ID_RE.test(s))) {
+    return "lists a segment id that is not 64 hex digits";
+  }
+  if (![e.time, e.writer].every((v) => v === undefined || plainText(v))) {
+    return "has a time or writer that is not plain text";
+  }
+  if (e.trunk !== undefined && !plainText(e.trunk)) return "has a malformed trunk id";
+  return null;
+}
+
 export function parseEntry(raw: string, key: string): RefEntry {
+  if (raw.length > ENTRY_MAX_BYTES) {
+    throw new UnsafeEntryError(key, `is ${raw.length} bytes, more than any entry holds`);
+  }
   let e: RefEntry;
   try {
     e = JSON.parse(raw);
@@ -64,7 +114,31 @@ export function parseEntry(raw: string, key: string): RefEntry {
     );
   }
   checkSeal(e, `ref entry ${key}`);
+  const why = unsafeWhy(e, k!.enc);
+  if (why) throw new UnsafeEntryError(key, why);
   return e;
+}
+
+const reported = new Set<string>();
+
+/** Say once per process that an entry is skipped (stderr: stdout may belong to git). */
+function reportSkipped(e: UnsafeEntryError): void {
+  if (reported.has(e.key)) return;
+  reported.add(e.key);
+  console.error(`trunks: ${e.message}`);
+}
+
+/** `parseEntry`, or null (reported once) for an entry that must not be used. */
+function parseOrSkip(raw: string, key: string): RefEntry | null {
+  try {
+    return parseEntry(raw, key);
+  } catch (e) {
+    if (e instanceof UnsafeEntryError) {
+      reportSkipped(e);
+      return null;
+    }
+    throw e;
+  }
 }
 
 /**
@@ -110,7 +184,8 @@ export async function readRefState(
   });
   const latest = new Map<string, RefEntry>();
   for (const key of keys) {
-    const e = parseEntry(cached.get(key) ?? fetched.get(key)!, key);
+    const e = parseOrSkip(cached.get(key) ?? fetched.get(key)!, key);
+    if (!e) continue;
     if (e.trunk !== undefined && e.trunk !== trunkId) throw new StaleCacheError(key);
     if (changed.has(key)) {
       throw new TrunkError(
@@ -144,7 +219,8 @@ export async function readRefLog(
   if (fetched.size) cache.putEntries(trunkId, fetched);
   return keys.flatMap((k) => {
     const raw = cached.get(k) ?? fetched.get(k);
-    return raw === undefined ? [] : [parseEntry(raw, k)];
+    const e = raw === undefined ? null : parseOrSkip(raw, k);
+    return e ? [e] : [];
   });
 }
 

@@ -7,6 +7,7 @@
  */
 import { backendSpec, redactUrl, secretKeys, secretsInUrl } from "../storage/registry.ts";
 import { getBytes, type Store } from "../storage/store.ts";
+import { dotSegmentIn, isTrunkUrl } from "../storage/trunk_url.ts";
 import { TrunkError } from "./errors.ts";
 import { STORAGES_PREFIX, storagesKey } from "./layout.ts";
 import type { Role } from "./mirrors.ts";
@@ -80,9 +81,46 @@ export function encodeMap(m: StorageMap): Uint8Array {
   return new TextEncoder().encode(JSON.stringify({ v: 1, ...m }, null, 2) + "\n");
 }
 
+/** Bounds on a map: a real one is a few hundred bytes with a handful of storages. */
+const MAP_MAX_BYTES = 256 * 1024;
+const MAP_MAX_STORAGES = 64;
+const SETTING_MAX = 1024;
+// deno-lint-ignore no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+/**
+ * Why a map entry must not be used, or null. The map is written by whoever can write the
+ * store: its URLs and settings are checked as any other input before anything opens them.
+ */
+function badEntry(s: MapEntry): string | null {
+  const spec = backendSpec(s.backend);
+  if (!spec) return `unknown backend ${JSON.stringify(s.backend.slice(0, 40))}`;
+  if (s.url.length > SETTING_MAX || CONTROL.test(s.url)) return "a malformed URL";
+  let u: URL;
+  try {
+    u = new URL(s.url);
+  } catch {
+    return "a malformed URL";
+  }
+  if (!spec.schemes.includes(u.protocol.replace(/:$/, ""))) {
+    return `a URL whose scheme is not ${s.backend}'s`;
+  }
+  if (!isTrunkUrl(s.url) || dotSegmentIn(s.url) !== null) {
+    return "a URL that is not <root>/trunks/<name>.trunk";
+  }
+  if (secretsInUrl(u).length) return "a URL carrying a secret";
+  const allowed = publicSettings(s.backend, s.settings);
+  for (const [k, v] of Object.entries(s.settings)) {
+    if (allowed[k] !== v) return `a setting ${JSON.stringify(k.slice(0, 40))} it may not carry`;
+    if (v.length > SETTING_MAX || CONTROL.test(v)) return `a malformed setting ${k}`;
+  }
+  return null;
+}
+
 export function decodeMap(bytes: Uint8Array, key: string): StorageMap {
   const bad = (why: string) =>
     new TrunkError(`${key} is not a valid storage map (${why}); run trunks check`, "corrupt");
+  if (bytes.byteLength > MAP_MAX_BYTES) throw bad(`${bytes.byteLength} bytes`);
   let o: Record<string, unknown>;
   try {
     o = JSON.parse(new TextDecoder().decode(bytes));
@@ -91,6 +129,7 @@ export function decodeMap(bytes: Uint8Array, key: string): StorageMap {
   }
   if (o?.v !== 1) throw bad(`unknown version ${JSON.stringify(o?.v)}`);
   if (!Array.isArray(o.storages)) throw bad("no storages");
+  if (o.storages.length > MAP_MAX_STORAGES) throw bad(`${o.storages.length} storages`);
   const storages = (o.storages as Record<string, unknown>[]).map((s) => {
     if (
       typeof s?.name !== "string" || !NAME_RE.test(s.name) ||
@@ -108,12 +147,22 @@ export function decodeMap(bytes: Uint8Array, key: string): StorageMap {
         ),
       ) as Record<string, string>,
     } satisfies MapEntry;
+  }).filter((s) => {
+    const why = badEntry(s);
+    if (!why) return true;
+    if (s.role === "primary") throw bad(`its primary "${s.name}" has ${why}`);
+    // One bad mirror does not make the others unusable: it is left out, and said so.
+    console.error(`trunks: ${key}: storage "${s.name}" has ${why}; it is ignored`);
+    return false;
   });
   if (storages.filter((s) => s.role === "primary").length !== 1) throw bad("not one primary");
+  if (new Set(storages.map((s) => s.name.toLowerCase())).size !== storages.length) {
+    throw bad("two storages with one name");
+  }
   return {
     seq: Number(o.seq),
-    time: String(o.time ?? ""),
-    writer: String(o.writer ?? ""),
+    time: String(o.time ?? "").slice(0, 64),
+    writer: String(o.writer ?? "").slice(0, 256),
     storages,
   };
 }

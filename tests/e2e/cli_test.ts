@@ -320,8 +320,10 @@ Deno.test({
       "root",
       "storages",
       "trunk",
+      "unapproved",
     ]);
     assertEquals(s.repo, "stat");
+    assertEquals(s.unapproved, null, "no primary: nothing to compare with a storage map");
     assertEquals(s.branch, "main");
     assertEquals(s.primary, null);
     assertEquals(s.helper, `${await trunksBinDir()}/git-remote-trunks`);

@@ -10,7 +10,8 @@ import type { ListEntry, Store } from "../../src/storage/store.ts";
 import { openStore } from "../../src/storage/registry.ts";
 import { MemoryCache } from "../../src/trunk/cache.ts";
 import { collectedBase } from "../../src/trunk/gc_guard.ts";
-import { parsePackIndex } from "../../src/trunk/idx.ts";
+import { PackIndex } from "../../src/pack/pack_index.ts";
+import { PackFormatError } from "../../src/pack/errors.ts";
 import { segmentIdxKey, segmentPackKey, segmentReplacesKey } from "../../src/trunk/layout.ts";
 import { readMeta } from "../../src/trunk/meta.ts";
 import { decodeReplaces, encodeReplaces, planFetch } from "../../src/trunk/replaces.ts";
@@ -50,14 +51,14 @@ for (const format of ["sha1", "sha256"] as const) {
     ...opts,
     fn: async () => {
       const { idx, shown } = await gitPack(format);
-      const parsed = parsePackIndex(idx, format === "sha1" ? 20 : 32, "segments/x.idx");
-      assertEquals(parsed.oids, shown);
-      assertEquals(parsed.oids.length, 15);
+      const parsed = new PackIndex(idx, format, "segments/x.idx");
+      assertEquals(parsed.oids(), shown);
+      assertEquals(parsed.count, 15);
       const bad = idx.slice();
       bad[1100] ^= 1;
       await assertRejects(
-        () => Promise.resolve().then(() => parsePackIndex(bad, 20, "segments/x.idx")),
-        TrunkError,
+        () => Promise.resolve().then(() => new PackIndex(bad, format, "segments/x.idx")),
+        PackFormatError,
         "segments/x.idx is not a valid pack index",
       );
     },

@@ -173,11 +173,18 @@ Deno.test({
       assertMatch(await t("status"), /cloud \(mirror, azure\).*UNREACHABLE/);
       azureProxy.up();
 
-      // A fresh sandbox with the primary URL and the provider's variables for it only.
+      // A fresh sandbox with the primary URL and the provider's variables for it only,
+      // approving the mirrors the trunk's map names (one explicit step).
       const fresh = await makeEnv(minio!.env);
       const parent = await Deno.makeTempDir();
       const primaryUrl = storages.find((s) => s.role === "primary")!.url;
-      const cl = await run(fresh, "trunks", ["clone", primaryUrl, "shop"], { cwd: parent });
+      const cl = await run(fresh, "trunks", [
+        "clone",
+        primaryUrl,
+        "shop",
+        "--trust-mirrors",
+        "nas,cloud",
+      ], { cwd: parent });
       assertEquals(cl.code, 0, cl.stderr);
       assertMatch(cl.stdout, /mirror nas .*reachable/);
       assertMatch(cl.stdout, /mirror cloud .*NOT reachable.*TRUNKS_STORAGE_CLOUD_ACCOUNT_KEY/);
@@ -271,6 +278,10 @@ Deno.test({
       "--url",
       `local://${primary}/trunks/pinged.trunk`,
     );
+    // Not approved here: not pinged (nothing is sent to it); approved: pinged.
+    const before = JSON.parse(await t(other, "storage", "ping", "--json"));
+    assertEquals(before.storages.map((s: { name: string }) => s.name), ["primary"]);
+    await t(other, "storage", "approve", "nas");
     const ping = JSON.parse(await t(other, "storage", "ping", "--json"));
     assertEquals(
       ping.storages.map((s: { name: string; ok: boolean }) => [s.name, s.ok]),

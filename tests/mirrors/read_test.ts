@@ -24,8 +24,15 @@ import {
 const ignore = !haveServers() || !e2eBackends().some((b) => b.name === "azurite");
 
 /** MinIO credentials as the provider's own variables (what a fresh sandbox has). */
+/**
+ * A sandbox's env: the provider's variables for the primary, and its one explicit step to
+ * use the storages the trunk's map names (else they are listed and left alone).
+ */
 function awsEnv(): Record<string, string> {
-  return e2eBackends().find((b) => b.name === "minio")!.env;
+  return {
+    ...e2eBackends().find((b) => b.name === "minio")!.env,
+    TRUNKS_TRUST_MIRRORS: "primary,nas,cloud",
+  };
 }
 
 Deno.test({

@@ -207,7 +207,18 @@ Deno.test("storage map: non-secret settings only; secrets in URLs refused; highe
   const store = new MemoryStore("memory://map");
   const s = [{ ...base, url: "s3://bucket/t.trunk" }];
   await writeMap(store, s, "w", 0);
-  await writeMap(store, [...s, { ...base, name: "m", role: "mirror", url: "local:///m" }], "w", 0);
+  await writeMap(
+    store,
+    [...s, {
+      ...base,
+      name: "m",
+      role: "mirror",
+      backend: "local",
+      url: "local:///m/trunks/t.trunk",
+    }],
+    "w",
+    0,
+  );
   const latest = await readLatestMap(store);
   assertEquals(latest?.map.seq, 2);
   assertEquals(latest?.map.storages.length, 2);
@@ -252,7 +263,7 @@ Deno.test("sync: an object corrupt on the primary is copied from another mirror,
   );
 });
 
-Deno.test("library: a trunk whose storage map names a mirror pushes there too", async () => {
+Deno.test("library: a mirror the storage map names gets pushes only with trustMirrors", async () => {
   const space = `sdk-mirror-${crypto.randomUUID()}`;
   const primaryUrl = `memory://${space}-p/trunks/app.trunk`;
   const mirrorUrl = `memory://${space}-m/trunks/app.trunk`;
@@ -284,13 +295,31 @@ Deno.test("library: a trunk whose storage map names a mirror pushes there too", 
   );
   assertEquals(caught.state, "caught-up");
   {
+    // Not approved: the map is only a suggestion, the mirror gets nothing.
     await using t = await Trunk.open({ url: primaryUrl, writer: "lib" });
     t.write("b.txt", "two\n");
     await t.commit({ message: "second", branch: "main" });
     await t.push();
   }
+  assertEquals(
+    (await readRefState(m, new MemoryCache(), meta.id)).latest.get("refs/heads/main")?.seq,
+    1,
+  );
+  await syncMirror(
+    member("primary", "primary", p),
+    member("m", "mirror", m),
+    new MemoryCache(),
+    meta.id,
+    { write: true },
+  );
+  {
+    await using t = await Trunk.open({ url: primaryUrl, writer: "lib", trustMirrors: ["m"] });
+    t.write("c.txt", "three\n");
+    await t.commit({ message: "third", branch: "main" });
+    await t.push();
+  }
   const onP = await readRefState(p, new MemoryCache(), meta.id);
   const onM = await readRefState(m, new MemoryCache(), meta.id);
   assertEquals(onM.latest.get("refs/heads/main")?.new, onP.latest.get("refs/heads/main")?.new);
-  assertEquals(onM.latest.get("refs/heads/main")?.seq, 2);
+  assertEquals(onM.latest.get("refs/heads/main")?.seq, 3);
 });

@@ -22,6 +22,8 @@ import {
 } from "../e2e/harness.ts";
 import { e2eBackends } from "../e2e/harness.ts";
 import { secretKeys } from "../../src/storage/registry.ts";
+import { readLatestMap, writeMap } from "../../src/trunk/storage_map.ts";
+import { RecordingListener } from "../security/listener.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -223,3 +225,145 @@ for (const b of secretBackends()) {
     },
   });
 }
+
+/**
+ * Mirrors: a local primary with an approved MinIO mirror whose credentials are saved
+ * inline in one repository and given as TRUNKS_STORAGE_CLOUD_* in a clone, plus a
+ * mirror planted in the storage map that points at a recording listener. No secret
+ * reaches any object on either storage, any output (GIT_TRACE on), any git config, any
+ * process title, or the planted storage (which is not even contacted).
+ */
+const minio = e2eBackends().find((b) => b.name === "minio");
+Deno.test({
+  name: "secrets mirrors: approved and planted mirrors leak no credential anywhere",
+  ignore: !minio,
+  ...opts,
+  fn: async () => {
+    const m = minio!;
+    const secret = m.settings["secret-key"];
+    const secrets = [secret, "pg-SECRET-planted-0042"];
+    const fake = new RecordingListener();
+    try {
+      const e = await makeEnv({ GIT_TRACE: "1", TRUNKS_DEBUG_REQUESTS: "1" });
+      const primaryDir = await Deno.makeTempDir({ prefix: "trunks-store-" });
+      const primaryUrl = `local://${primaryDir}/trunks/sm.trunk`;
+      const cloudUrl = await trunkUrl(m, "sm");
+      const outputs: [string, Run][] = [];
+      const step = async (what: string, cmd: string, cwd: string, args: string[], env = {}) => {
+        const r = await run(e, cmd, args, { cwd, env });
+        outputs.push([what, r]);
+        assert(r.code === 0, `${what}: ${r.stderr}`);
+        return r;
+      };
+      const a = await newRepo(e, "a");
+      await step("init", "trunks", a, ["init"]);
+      await step("add primary", "trunks", a, [
+        "storage",
+        "add",
+        "--name",
+        "primary",
+        "--url",
+        primaryUrl,
+      ]);
+      // The user's own argv holds the secret here: this step's output is not ours to judge.
+      const add = await run(e, "trunks", [
+        "storage",
+        "add",
+        "--name",
+        "cloud",
+        "--url",
+        cloudUrl,
+        "--access-key",
+        m.settings["access-key"],
+        "--secret-key",
+        secret,
+        "--mirror",
+      ], { cwd: a });
+      assert(add.code === 0, add.stderr);
+      await commitFile(e, a, "a.txt", "a\n");
+      const pushing = step("push", "git", a, ["push"]);
+      const cmdlines = await sampleCmdlines(pushing);
+      await pushing;
+      for (const c of cmdlines) {
+        if (!c.includes("--secret-key")) assertClean(`process title ${c}`, c, secrets);
+      }
+
+      // Someone plants a mirror pointing at a fake PostgreSQL.
+      const store = await openStore(primaryUrl);
+      try {
+        const latest = (await readLatestMap(store))!;
+        await writeMap(
+          store,
+          [...latest.map.storages, {
+            name: "evil",
+            role: "mirror",
+            backend: "postgres",
+            url: `postgres://victim@127.0.0.1:${fake.port}/db/trunks/sm.trunk`,
+            settings: {},
+          }],
+          "attacker",
+          latest.map.seq,
+        );
+      } finally {
+        await store.close();
+      }
+
+      // A clone approves cloud (not evil) and gets its credentials from the environment.
+      const env = {
+        TRUNKS_STORAGE_CLOUD_ACCESS_KEY: m.settings["access-key"],
+        TRUNKS_STORAGE_CLOUD_SECRET_KEY: secret,
+        PGPASSWORD: secrets[1],
+        TRUNKS_STORAGE_EVIL_PASSWORD: secrets[1],
+      };
+      const parent = await Deno.makeTempDir();
+      await step(
+        "clone",
+        "trunks",
+        parent,
+        ["clone", primaryUrl, "b", "--trust-mirrors", "cloud"],
+        env,
+      );
+      const b = `${parent}/b`;
+      await commitFile(e, b, "b.txt", "b\n");
+      await step("push b", "git", b, ["push"], env);
+      await step("fetch a", "git", a, ["fetch"]);
+      await step("status b", "trunks", b, ["status"], env);
+      await step("sync b", "trunks", b, ["storage", "sync"], env);
+
+      assert(fake.connections === 0, "the planted mirror was contacted");
+      assertClean("the planted mirror's listener", fake.received, secrets);
+      for (const f of await filesUnder(primaryDir)) {
+        assertClean(f, new TextDecoder().decode(await Deno.readFile(f)), secrets);
+      }
+      const cloud = await openStore(cloudUrl, m.settings);
+      try {
+        const keys = (await cloud.list("")).map((x) => x.key);
+        assert(keys.some((k) => k.startsWith("storages/")), "the mirror holds the map");
+        for (const k of keys) {
+          assertClean(
+            `mirror object ${k}`,
+            new TextDecoder().decode((await getBytes(cloud, k))!),
+            secrets,
+          );
+        }
+      } finally {
+        await cloud.close();
+      }
+      for (const [what, r] of outputs) {
+        const text = (r.stdout + r.stderr).split("\n").filter((l) => !/ trace: /.test(l)).join(
+          "\n",
+        );
+        assertClean(`output of ${what}`, text, secrets);
+      }
+      for (const repo of [a, b]) {
+        assertClean(`${repo}/.git/config`, await Deno.readTextFile(`${repo}/.git/config`), secrets);
+      }
+      // The clone got its secret from the environment: nothing of it may be on its disk.
+      for (const f of await filesUnder(b)) {
+        assertClean(f, new TextDecoder().decode(await Deno.readFile(f)), secrets);
+      }
+    } finally {
+      fake.close();
+    }
+  },
+});

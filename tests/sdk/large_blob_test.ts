@@ -10,9 +10,10 @@ import { encodeBlobManifest } from "../../src/trunk/blob_manifest.ts";
 import { MemoryCache } from "../../src/trunk/cache.ts";
 import { blobKey, chunkKey } from "../../src/trunk/layout.ts";
 import { Trunk as CoreTrunk } from "../../src/trunk/trunk.ts";
-import { concat, encodeCommit, encodeTree, objectId } from "../../src/sdk/objects.ts";
+import { concat } from "../../src/pack/bytes.ts";
+import { encodeCommit, encodeTree, objectId } from "../../src/pack/objects.ts";
 
-import { buildSegment } from "../../src/sdk/pack_format.ts";
+import { buildSegment } from "../../src/pack/pack_format.ts";
 
 const sig = { name: "T", email: "t@x", timestamp: 1700000000, timezoneOffset: 0 };
 

@@ -11,6 +11,7 @@ import { isTrunkUrl, splitTrunkPath } from "../../storage/trunk_url.ts";
 import { MemoryCache } from "../../trunk/cache.ts";
 import { Trunk } from "../../trunk/trunk.ts";
 import { readLatestMap, type StorageMap } from "../../trunk/storage_map.ts";
+import { parseTrustList } from "../../trunk/mirror_trust.ts";
 import { type DiscoveredStorage, registerFromMap } from "../mirror_admin.ts";
 import { bool, type OptionSpec, parseCommand, printJson, str } from "../args.ts";
 import { UsageError } from "../errors.ts";
@@ -18,7 +19,8 @@ import { helperEnv } from "../helper_env.ts";
 import type { Command } from "../command.ts";
 import { backendFlags, buildTarget } from "../storage_target.ts";
 
-const usage = `usage: trunks clone URL [DIR] [--name NAME] [-b BRANCH] [backend options] [--json]
+const usage =
+  `usage: trunks clone URL [DIR] [--name NAME] [-b BRANCH] [--trust-mirrors A,B] [backend options] [--json]
 
 Clone the trunk at URL (…/trunks/<name>.trunk) into DIR (default: the trunk's name) and
 set DIR up for trunks: URL becomes its primary storage, so git push and trunks pull work
@@ -27,6 +29,8 @@ at once. Credentials: TRUNKS_STORAGE_<NAME>_<KEY>, then backend options given he
 
   --name NAME       name of the primary storage (default: primary)
   -b, --branch B    check out B instead of the trunk's default branch
+  --trust-mirrors A,B  approve these storages the trunk's storage map names (else they
+                    are listed, and nothing is sent to them until trunks storage approve)
   --json            print the result as JSON
   backend options   as for trunks storage add (--access-key, --endpoint, ...)`;
 
@@ -34,6 +38,7 @@ function options(): Record<string, OptionSpec> {
   const o: Record<string, OptionSpec> = {
     name: { type: "string" },
     branch: { type: "string", short: "b" },
+    "trust-mirrors": { type: "string" },
     json: { type: "boolean" },
   };
   for (const f of backendFlags()) if (f !== "url") o[f] = { type: "string" };
@@ -124,7 +129,8 @@ export const command: Command = {
         };
         if (map) {
           // The trunk's storage map names its mirrors (and, cloning a mirror, its primary).
-          const r = await registerFromMap(res.db, map, { url: target.url, name, row });
+          const trust = parseTrustList(str(p, "trust-mirrors"));
+          const r = await registerFromMap(res.db, map, { url: target.url, name, row }, trust);
           remoteUrl = r.remoteUrl;
           discovered = r.storages;
         } else insertStorage(res.db, { ...row, name, role: "primary" });
@@ -160,14 +166,26 @@ export const command: Command = {
       } else {
         console.log(`cloned ${target.url} into ${dir}`);
         for (const d of discovered) {
+          const where = `  ${d.role} ${d.name} (${
+            redactUrl(d.url)
+          }): found in the trunk's storage map`;
+          if (!d.approved) {
+            console.log(`${where}, NOT approved here (nothing is sent to it): ${d.approve}`);
+          } else if (d.reachable) console.log(`${where}, approved, reachable`);
+          else {
+            console.log(
+              `${where}, approved, NOT reachable from here (${d.error})${
+                d.needs.length ? `; give it credentials with ${d.needs.join(" or ")}` : ""
+              }`,
+            );
+          }
+        }
+        const pending = discovered.filter((d) => !d.approved).map((d) => d.name);
+        if (pending.length) {
           console.log(
-            `  ${d.role} ${d.name} (${redactUrl(d.url)}): ${
-              d.reachable
-                ? "found in the trunk's storage map, reachable"
-                : `found in the trunk's storage map, NOT reachable from here (${d.error})${
-                  d.needs.length ? `; give it credentials with ${d.needs.join(" or ")}` : ""
-                }`
-            }`,
+            `  to use ${pending.join(", ")} too: cd ${dir} && trunks storage approve ${
+              pending.join(" ")
+            } (or clone with --trust-mirrors ${pending.join(",")})`,
           );
         }
         if (!checkout) console.log("  the trunk is empty: commit, then git push");

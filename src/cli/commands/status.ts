@@ -4,10 +4,18 @@ import { git, gitText } from "../../git/run.ts";
 import { writerName } from "../../helper/resolve.ts";
 import { openInitialized, REMOTE } from "../../local/repo.ts";
 import { listStorages, type StorageRow } from "../../local/storages.ts";
+import type { LocalDb } from "../../local/db.ts";
+import { usableRow } from "../../local/trunk_storages.ts";
+import { redactUrl } from "../../storage/registry.ts";
 import { bool, parseCommand, printJson } from "../args.ts";
 import { findHelper } from "../install_helper.ts";
 import type { Command } from "../command.ts";
-import { describeMirrorState, type MirrorStatus, withMirrorStates } from "../mirror_admin.ts";
+import {
+  describeMirrorState,
+  type MirrorStatus,
+  pendingApprovals,
+  withMirrorStates,
+} from "../mirror_admin.ts";
 import { type StorageStatus, storageStatus, storageView } from "../storage_state.ts";
 
 const usage = `usage: trunks status [--offline] [--json]
@@ -53,6 +61,11 @@ export interface StatusJson {
   /** Where git finds `git-remote-trunks`; null when it cannot (plain git push fails then). */
   helper: string | null;
   storages: StorageStatus[];
+  /**
+   * Storages the trunk's storage map names that this repository does not use: never
+   * approved, or changed since (null with --offline).
+   */
+  unapproved: UnapprovedStatus[] | null;
   trunk: {
     url: string | null;
     ref: string | null;
@@ -63,6 +76,30 @@ export interface StatusJson {
     /** The trunk's default branch (its HEAD), when known. */
     head: string | null;
   };
+}
+
+export interface UnapprovedStatus {
+  name: string;
+  role: "primary" | "mirror";
+  backend: string;
+  url: string;
+  state: "new" | "changed";
+  /** What changed since it was approved ("url a -> b", ...). */
+  changes: string[];
+  /** The command that approves it. */
+  approve: string;
+}
+
+async function unapprovedStatus(db: LocalDb): Promise<UnapprovedStatus[]> {
+  return (await pendingApprovals(db)).map((u) => ({
+    name: u.entry.name,
+    role: u.entry.role,
+    backend: u.entry.backend,
+    url: redactUrl(u.entry.url),
+    state: u.verdict.state,
+    changes: u.verdict.state === "changed" ? u.verdict.changes : [],
+    approve: `trunks storage approve ${u.entry.name}`,
+  }));
 }
 
 async function changes(): Promise<Changes> {
@@ -109,8 +146,17 @@ export async function collectStatus(offline: boolean): Promise<StatusJson> {
     const branch = await optional(["symbolic-ref", "-q", "--short", "HEAD"]);
     const head = await optional(["rev-parse", "-q", "--verify", "HEAD"]);
     const ch = await changes();
-    const rows = listStorages(ctx.db);
+    let rows = listStorages(ctx.db);
     const primary = rows.find((r) => r.role === "primary") ?? null;
+    // Storages the trunk's map names that are not approved (or changed since) are listed
+    // as such and never opened; nor is a saved row of one.
+    const unapproved = !offline && primary
+      ? await unapprovedStatus(ctx.db).catch(() => null)
+      : null;
+    rows = rows.filter((r) =>
+      usableRow(ctx.db, r) &&
+      !unapproved?.some((u) => u.name.toLowerCase() === r.name.toLowerCase())
+    );
     const ref = branch ? `refs/heads/${branch}` : null;
     const trunk: StatusJson["trunk"] = {
       url: primary?.url ?? null,
@@ -181,6 +227,7 @@ export async function collectStatus(offline: boolean): Promise<StatusJson> {
       primary: primary?.name ?? null,
       helper: await findHelper(),
       storages,
+      unapproved,
       trunk,
     };
   } finally {
@@ -250,6 +297,14 @@ export const command: Command = {
       const sw = st.singleWriter ? ", single writer" : "";
       console.log(
         `storage:  ${st.name} (${st.role}, ${st.backend}${sw}) ${st.url}: ${state}${sync}`,
+      );
+    }
+    for (const u of s.unapproved ?? []) {
+      const why = u.state === "changed"
+        ? `CHANGED in the trunk's storage map since approved here (${u.changes.join(", ")})`
+        : "listed in the trunk's storage map, NOT approved here";
+      console.log(
+        `storage:  ${u.name} (${u.role}, ${u.backend}) ${u.url}: ${why}; nothing is sent to it; to use it: ${u.approve}`,
       );
     }
     const c = s.changes;

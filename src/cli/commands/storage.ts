@@ -12,6 +12,7 @@ export const storageCommands: Record<string, Loader> = {
   ping: async () => (await import("./storage_ping.ts")).command,
   remove: async () => (await import("./storage_remove.ts")).command,
   sync: async () => (await import("./storage_sync.ts")).command,
+  approve: async () => (await import("./storage_approve.ts")).command,
 };
 
 async function usage(): Promise<string> {
@@ -24,8 +25,8 @@ async function usage(): Promise<string> {
 }
 
 export const command: Command = {
-  summary: "add, list, show, ping and remove storages",
-  usage: "usage: trunks storage add|list|show|ping|remove|sync ...",
+  summary: "add, list, show, ping, remove, sync and approve storages",
+  usage: "usage: trunks storage add|list|show|ping|remove|sync|approve ...",
   async run(args) {
     const [sub, ...rest] = args;
     if (!sub || sub === "-h" || sub === "--help" || sub === "help") {

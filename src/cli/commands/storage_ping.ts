@@ -1,6 +1,7 @@
 /** `trunks storage ping [NAME|URL]`: real I/O against storages, exclusive create included. */
 import { openInitialized } from "../../local/repo.ts";
 import { listStorages, requireStorage } from "../../local/storages.ts";
+import { usableRow } from "../../local/trunk_storages.ts";
 import { redactUrl } from "../../storage/registry.ts";
 import { bool, parseCommand, printJson } from "../args.ts";
 import { Exit } from "../errors.ts";
@@ -51,6 +52,14 @@ export const command: Command = {
             "no storages to ping; add one: trunks storage add --name primary --backend local --path <dir>",
           );
         }
+        // A storage taken from the trunk's map and not approved gets no connection.
+        const unusable = rows.find((r) => !usableRow(ctx.db, r));
+        if (arg && unusable) {
+          throw new Error(
+            `${unusable.name} came from the trunk's storage map and is not approved here; nothing is sent to it: trunks storage approve ${unusable.name}`,
+          );
+        }
+        rows = rows.filter((r) => usableRow(ctx.db, r));
         records = await Promise.all(rows.map(pingStorage));
         // Mirrors only the trunk's storage map names: pushes go there too, so check them.
         if (!arg) records.push(...await pingMapOnly(ctx.db));

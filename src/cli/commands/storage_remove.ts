@@ -1,6 +1,7 @@
 /** `trunks storage remove NAME`: forget a storage here. Nothing on the storage is touched. */
 import { openInitialized, setRemoteUrl } from "../../local/repo.ts";
 import { deleteStorage, requireStorage } from "../../local/storages.ts";
+import { forgetApproval } from "../../local/approvals.ts";
 import { bool, parseCommand, printJson } from "../args.ts";
 import type { Command } from "../command.ts";
 import { dropFromMap } from "../mirror_admin.ts";
@@ -34,6 +35,7 @@ export const command: Command = {
         );
       });
       deleteStorage(ctx.db, row.name);
+      forgetApproval(ctx.db, row.name);
       if (row.role === "primary") await setRemoteUrl(ctx.repo.top, null);
       if (bool(p, "json")) {
         printJson({ removed: row.name, role: row.role, url: row.url, unmapped });

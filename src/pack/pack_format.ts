@@ -1,23 +1,54 @@
 /**
- * Git pack v2 entries: reading one entry's header and body, applying deltas, and
- * writing a self-contained pack with its index v2, all with node:zlib and node:crypto.
+ * Git packs (version 2, gitformat-pack(5)): the header, reading one entry's header and
+ * body, applying deltas, and writing a self-contained pack with its index v2, all with
+ * node:zlib and node:crypto.
  */
 import { createHash } from "node:crypto";
 import { crc32, deflateSync, inflateSync } from "node:zlib";
-import { TrunkError } from "../trunk/errors.ts";
-import {
-  concat,
-  fromHex,
-  hashLength,
-  type ObjectFormat,
-  objectId,
-  type ObjectType,
-} from "./objects.ts";
+import { concat, toHex } from "./bytes.ts";
+import { PackFormatError } from "./errors.ts";
+import { hashLength, type ObjectFormat, objectId, type ObjectType } from "./objects.ts";
+import { type IndexEntry, writePackIndex } from "./pack_index.ts";
 
 const TYPES: Record<number, ObjectType> = { 1: "commit", 2: "tree", 3: "blob", 4: "tag" };
 const CODES: Record<ObjectType, number> = { commit: 1, tree: 2, blob: 3, tag: 4 };
 export const OFS_DELTA = 6;
 export const REF_DELTA = 7;
+
+/** Bytes of a pack header: `PACK`, version 2, object count. */
+export const PACK_HEADER_BYTES = 12;
+
+export function encodePackHeader(objects: number): Uint8Array {
+  const head = new Uint8Array(PACK_HEADER_BYTES);
+  head.set([0x50, 0x41, 0x43, 0x4b, 0, 0, 0, 2]);
+  new DataView(head.buffer).setUint32(8, objects);
+  return head;
+}
+
+/** The object count of a pack header (versions 2 and 3, as git accepts). */
+export function parsePackHeader(head: Uint8Array, where: string): number {
+  const v = new DataView(head.buffer, head.byteOffset, head.byteLength);
+  if (
+    head.byteLength < PACK_HEADER_BYTES || v.getUint32(0) !== 0x5041434b ||
+    (v.getUint32(4) !== 2 && v.getUint32(4) !== 3)
+  ) {
+    throw new PackFormatError(`${where} is not a git pack (no PACK v2 header)`);
+  }
+  return v.getUint32(8);
+}
+
+/** Object count from a pack file's header. */
+export async function packFileObjectCount(path: string): Promise<number> {
+  using f = await Deno.open(path);
+  const head = new Uint8Array(PACK_HEADER_BYTES);
+  let at = 0;
+  while (at < head.byteLength) {
+    const n = await f.read(head.subarray(at));
+    if (n === null) break;
+    at += n;
+  }
+  return parsePackHeader(head.subarray(0, at), path);
+}
 
 /** One pack entry as stored: a whole object, or a delta against a base. */
 export type PackEntry =
@@ -52,15 +83,14 @@ export function decodeEntry(
       // A plain Uint8Array, not a Buffer: callers get what they would get from fetch().
       inflated = new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
     } catch (e) {
-      throw new TrunkError(
+      throw new PackFormatError(
         `${where}: object at offset ${offset} does not inflate (${
           (e as Error).message
         }); run trunks check`,
-        "corrupt",
       );
     }
     if (inflated.byteLength !== size) {
-      throw new TrunkError(`${where}: object at offset ${offset} has the wrong size`, "corrupt");
+      throw new PackFormatError(`${where}: object at offset ${offset} has the wrong size`);
     }
     return inflated;
   };
@@ -76,11 +106,9 @@ export function decodeEntry(
   }
   if (code === REF_DELTA) {
     const hl = hashLength(format);
-    let hex = "";
-    for (const b of buf.subarray(i, i + hl)) hex += b.toString(16).padStart(2, "0");
-    return { kind: "ref-delta", baseOid: hex, delta: inflate(i + hl) };
+    return { kind: "ref-delta", baseOid: toHex(buf.subarray(i, i + hl)), delta: inflate(i + hl) };
   }
-  throw new TrunkError(`${where}: unknown object type ${code} at offset ${offset}`, "corrupt");
+  throw new PackFormatError(`${where}: unknown object type ${code} at offset ${offset}`);
 }
 
 /** Apply a git delta to its base. */
@@ -97,7 +125,7 @@ export function applyDelta(base: Uint8Array, delta: Uint8Array, where: string): 
     } while (c & 0x80);
     return v;
   };
-  const bad = () => new TrunkError(`${where}: malformed delta; run trunks check`, "corrupt");
+  const bad = () => new PackFormatError(`${where}: malformed delta; run trunks check`);
   if (varint() !== base.byteLength) throw bad();
   const out = new Uint8Array(varint());
   let o = 0;
@@ -123,7 +151,8 @@ export function applyDelta(base: Uint8Array, delta: Uint8Array, where: string): 
   return out;
 }
 
-function entryHeader(type: ObjectType, size: number): Uint8Array {
+/** An entry's header: type and size, little-endian base-128 with a continuation bit. */
+export function entryHeader(type: ObjectType, size: number): Uint8Array {
   const bytes: number[] = [];
   let c = (CODES[type] << 4) | (size & 15);
   size = Math.floor(size / 16);
@@ -139,7 +168,7 @@ function entryHeader(type: ObjectType, size: number): Uint8Array {
 export interface BuiltSegment {
   pack: Uint8Array;
   idx: Uint8Array;
-  /** SHA-256 of the pack: the segment id. */
+  /** SHA-256 of the pack: what a trunk names the segment by. */
   id: string;
   oids: string[];
 }
@@ -152,50 +181,20 @@ export function buildSegment(
   objects: { type: ObjectType; data: Uint8Array }[],
   format: ObjectFormat,
 ): BuiltSegment {
-  const hl = hashLength(format);
-  const head = new Uint8Array(12);
-  head.set([0x50, 0x41, 0x43, 0x4b, 0, 0, 0, 2]);
-  new DataView(head.buffer).setUint32(8, objects.length);
-  const parts: Uint8Array[] = [head];
-  const entries: { oid: Uint8Array; hex: string; crc: number; offset: number }[] = [];
-  let offset = 12;
+  const parts: Uint8Array[] = [encodePackHeader(objects.length)];
+  const entries: IndexEntry[] = [];
+  let offset = PACK_HEADER_BYTES;
   for (const o of objects) {
-    const hex = objectId(format, o.type, o.data);
+    const oid = objectId(format, o.type, o.data);
     const body = concat([entryHeader(o.type, o.data.byteLength), deflateSync(o.data)]);
-    entries.push({ oid: fromHex(hex), hex, crc: crc32(body), offset });
+    entries.push({ oid, crc: crc32(body), offset });
     parts.push(body);
     offset += body.byteLength;
   }
   const packBody = concat(parts);
   const packSum = createHash(format).update(packBody).digest();
   const pack = concat([packBody, packSum]);
-
-  entries.sort((a, b) => (a.hex < b.hex ? -1 : a.hex > b.hex ? 1 : 0));
-  const n = entries.length;
-  const large = entries.filter((e) => e.offset >= 0x80000000);
-  const idx = new Uint8Array(8 + 1024 + n * (hl + 8) + large.length * 8 + 2 * hl);
-  const v = new DataView(idx.buffer);
-  idx.set([0xff, 0x74, 0x4f, 0x63, 0, 0, 0, 2]);
-  const fan = new Uint32Array(256);
-  for (const e of entries) fan[e.oid[0]]++;
-  let acc = 0;
-  for (let b = 0; b < 256; b++) v.setUint32(8 + b * 4, acc += fan[b]);
-  let at = 8 + 1024;
-  for (const e of entries) idx.set(e.oid, at), at += hl;
-  for (const e of entries) v.setUint32(at, e.crc >>> 0), at += 4;
-  let li = 0;
-  for (const e of entries) {
-    v.setUint32(at, e.offset >= 0x80000000 ? (0x80000000 | li++) >>> 0 : e.offset);
-    at += 4;
-  }
-  for (const e of large) {
-    v.setUint32(at, Math.floor(e.offset / 2 ** 32));
-    v.setUint32(at + 4, e.offset >>> 0);
-    at += 8;
-  }
-  idx.set(packSum, at);
-  at += hl;
-  idx.set(createHash(format).update(idx.subarray(0, at)).digest(), at);
+  const idx = writePackIndex(entries, packSum, format);
   const id = createHash("sha256").update(pack).digest("hex");
-  return { pack, idx, id, oids: entries.map((e) => e.hex) };
+  return { pack, idx, id, oids: entries.map((e) => e.oid).sort() };
 }

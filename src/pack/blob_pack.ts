@@ -9,27 +9,12 @@
  */
 import { createHash } from "node:crypto";
 import zlib from "node:zlib";
+import { encodePackHeader, entryHeader } from "./pack_format.ts";
 
 export interface PackBlob {
   size: number;
   /** Opened when its turn comes; an error from it (even at its end) discards the pack. */
   open(): ReadableStream<Uint8Array>;
-}
-
-const OBJ_BLOB = 3;
-
-/** Pack object header: type and size, little-endian base-128 with a continuation bit. */
-function objectHeader(type: number, size: number): Uint8Array {
-  const out: number[] = [];
-  let byte = (type << 4) | (size % 16);
-  let rest = Math.floor(size / 16);
-  while (rest > 0) {
-    out.push(byte | 0x80);
-    byte = rest % 128;
-    rest = Math.floor(rest / 128);
-  }
-  out.push(byte);
-  return new Uint8Array(out);
 }
 
 function compressible(sample: Uint8Array): boolean {
@@ -98,14 +83,9 @@ export async function writeBlobPack(
     while (at < bytes.byteLength) at += await file.write(bytes.subarray(at));
   };
   try {
-    const head = new Uint8Array(12);
-    head.set(new TextEncoder().encode("PACK"));
-    const view = new DataView(head.buffer);
-    view.setUint32(4, 2);
-    view.setUint32(8, blobs.length);
-    await write(head);
+    await write(encodePackHeader(blobs.length));
     for (const blob of blobs) {
-      await write(objectHeader(OBJ_BLOB, blob.size));
+      await write(entryHeader("blob", blob.size));
       await deflateInto(blob.open(), write);
     }
     const sum = new Uint8Array(trailer.digest());

@@ -5,9 +5,9 @@
  */
 import { assert, assertEquals } from "../assert.ts";
 import { git, makeEnv, newRepo, ok } from "../e2e/harness.ts";
-import { objectId, parseTree } from "../../src/sdk/objects.ts";
-import { applyDelta, buildSegment, decodeEntry } from "../../src/sdk/pack_format.ts";
-import { PackIndex } from "../../src/sdk/pack_index.ts";
+import { objectId, parseTree } from "../../src/pack/objects.ts";
+import { applyDelta, buildSegment, decodeEntry } from "../../src/pack/pack_format.ts";
+import { PackIndex } from "../../src/pack/pack_index.ts";
 
 const dec = new TextDecoder();
 const enc = new TextEncoder();
@@ -30,7 +30,7 @@ Deno.test("buildSegment: git index-pack accepts the pack and writes the same ind
   await Deno.writeFile(`${dir}/s.idx`, seg.idx);
   const out = await ok(e, "git", ["verify-pack", "-v", `${dir}/s.idx`]);
   for (const o of objects) assert(out.includes(objectId("sha1", o.type, o.data)));
-  const idx = new PackIndex(seg.idx, seg.pack.byteLength, "sha1", "test");
+  const idx = new PackIndex(seg.idx, "sha1", "test", seg.pack.byteLength);
   assertEquals(idx.count, 3);
   for (const o of objects) {
     const oid = objectId("sha1", o.type, o.data);
@@ -61,9 +61,9 @@ Deno.test("PackIndex + deltas: every object of a git-written deltified pack read
   const pack = await Deno.readFile(`${dir}/p-${hash}.pack`);
   const idx = new PackIndex(
     await Deno.readFile(`${dir}/p-${hash}.idx`),
-    pack.byteLength,
     "sha1",
     "t",
+    pack.byteLength,
   );
   const verify = await ok(e, "git", ["verify-pack", "-v", `${dir}/p-${hash}.idx`]);
   assert(/chain length = [2-9]/.test(verify), "the pack has delta chains");

@@ -3,7 +3,8 @@
  * library reads and writes a trunk without a git binary.
  */
 import { createHash } from "node:crypto";
-import { TrunkError } from "../trunk/errors.ts";
+import { concat, fromHex, toHex } from "./bytes.ts";
+import { PackFormatError } from "./errors.ts";
 
 /** The hash a repository names objects with. */
 export type ObjectFormat = "sha1" | "sha256";
@@ -17,7 +18,8 @@ export interface GitObject {
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
-export function hashLength(format: ObjectFormat): number {
+/** Bytes in an object id: 20 (sha1) or 32 (sha256). */
+export function hashLength(format: ObjectFormat): 20 | 32 {
   return format === "sha256" ? 32 : 20;
 }
 
@@ -27,18 +29,6 @@ export function objectId(format: ObjectFormat, type: ObjectType, data: Uint8Arra
     .update(enc.encode(`${type} ${data.byteLength}\0`))
     .update(data)
     .digest("hex");
-}
-
-export function toHex(b: Uint8Array): string {
-  let s = "";
-  for (const x of b) s += x.toString(16).padStart(2, "0");
-  return s;
-}
-
-export function fromHex(hex: string): Uint8Array {
-  const out = new Uint8Array(hex.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(i * 2, i * 2 + 2), 16);
-  return out;
 }
 
 /** A person line: `Name <email> <unix seconds> <+hhmm>`. */
@@ -122,7 +112,7 @@ export function parseCommit(oid: string, data: Uint8Array): Commit {
   const get = (k: string) => headers.find(([h]) => h === k)?.[1];
   const tree = get("tree");
   if (!tree) {
-    throw new TrunkError(`commit ${oid} has no tree line; the trunk is damaged`, "corrupt");
+    throw new PackFormatError(`commit ${oid} has no tree line; the trunk is damaged`);
   }
   return {
     oid,
@@ -147,7 +137,7 @@ export function parseTag(oid: string, data: Uint8Array): Tag {
   const get = (k: string) => headers.find(([h]) => h === k)?.[1];
   const object = get("object");
   const type = get("type") as ObjectType | undefined;
-  if (!object || !type) throw new TrunkError(`tag ${oid} is malformed`, "corrupt");
+  if (!object || !type) throw new PackFormatError(`tag ${oid} is malformed`);
   return { object, type, tag: get("tag") ?? "", message };
 }
 
@@ -159,7 +149,7 @@ export function parseTree(oid: string, data: Uint8Array, format: ObjectFormat): 
     const sp = data.indexOf(0x20, i);
     const nul = data.indexOf(0, sp);
     if (sp < 0 || nul < 0 || nul + 1 + hl > data.byteLength) {
-      throw new TrunkError(`tree ${oid} is malformed at byte ${i}`, "corrupt");
+      throw new PackFormatError(`tree ${oid} is malformed at byte ${i}`);
     }
     const mode = dec.decode(data.subarray(i, sp));
     const name = dec.decode(data.subarray(sp + 1, nul));
@@ -189,14 +179,4 @@ export function encodeTree(entries: TreeEntry[]): Uint8Array {
     parts.push(enc.encode(`${e.mode} ${e.name}\0`), fromHex(e.oid));
   }
   return concat(parts);
-}
-
-export function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.byteLength;
-  }
-  return out;
 }

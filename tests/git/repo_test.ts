@@ -1,0 +1,70 @@
+/**
+ * Batched questions to the local repository, against real git: many refs resolve with
+ * one process, exactly as `git rev-parse --verify` resolves each; what names no object
+ * is left out rather than failing the batch.
+ */
+import { assert, assertEquals, assertRejects } from "../assert.ts";
+import { commitFile, git, makeEnv, newRepo, ok } from "../e2e/harness.ts";
+import { batchResolver, resolveRevs } from "../../src/git/repo.ts";
+import { GIT_NOT_FOUND, GitError, spawnGit } from "../../src/git/run.ts";
+
+/** Git processes started while `f` runs (GIT_TRACE logs one line per command). */
+async function gitProcesses<T>(f: () => Promise<T>): Promise<{ value: T; started: string[] }> {
+  const trace = await Deno.makeTempFile({ prefix: "trunks-trace-" });
+  Deno.env.set("GIT_TRACE", trace);
+  try {
+    const value = await f();
+    const started = (await Deno.readTextFile(trace)).split("\n")
+      .filter((l) => /trace: built-in: git /.test(l));
+    return { value, started };
+  } finally {
+    Deno.env.delete("GIT_TRACE");
+  }
+}
+
+Deno.test("resolveRevs: 300 refs, tags and expressions in one git process, as rev-parse says", async () => {
+  const e = await makeEnv();
+  const repo = await newRepo(e);
+  await commitFile(e, repo, "a.txt", "a\n");
+  await git(e, repo, "tag", "-a", "-m", "annotated", "v1");
+  await git(e, repo, "tag", "light");
+  const refs: string[] = [];
+  let input = "";
+  for (let i = 0; i < 300; i++) {
+    refs.push(`refs/heads/b${i}`);
+    input += `create refs/heads/b${i} HEAD${i % 2 ? "~1" : ""}\n`;
+  }
+  await ok(e, "git", ["update-ref", "--stdin"], { cwd: repo, stdin: input });
+
+  const revs = [...refs, "refs/tags/v1", "refs/tags/light", "HEAD", "main~1", "nope", "HEAD:a.txt"];
+  const { value: got, started } = await gitProcesses(() => resolveRevs(revs, { cwd: repo }));
+  assertEquals(started.length, 1, started.join("\n"));
+  assert(started[0].includes("cat-file"), started[0]);
+  for (const rev of revs) {
+    const want = (await git(e, repo, "rev-parse", "--verify", "--quiet", rev).catch(() => ""))
+      .trim();
+    assertEquals(got.get(rev), want || undefined, rev);
+  }
+  // An annotated tag is not peeled: its own object id, as git sends it in a push.
+  const tagObject = (await git(e, repo, "cat-file", "-t", got.get("refs/tags/v1")!)).trim();
+  assertEquals(tagObject, "tag");
+  assertEquals(got.has("nope"), false);
+
+  const resolve = await batchResolver(["HEAD", "nope"], { cwd: repo });
+  assertEquals(await resolve("HEAD"), got.get("HEAD"));
+  await assertRejects(() => resolve("nope"), GitError, "nope names no object");
+  assertEquals((await resolveRevs([], { cwd: repo })).size, 0);
+});
+
+Deno.test("spawnGit: a missing git is one clear GitError", () => {
+  const err = (() => {
+    try {
+      spawnGit(["--version"], { program: "/nonexistent/git" });
+    } catch (e) {
+      return e;
+    }
+  })();
+  assert(err instanceof GitError, String(err));
+  assertEquals(err.message, GIT_NOT_FOUND);
+  assertEquals(err.code, 127);
+});

@@ -1,0 +1,146 @@
+/**
+ * Joining packs, judged by git: real packs from `git pack-objects` (OFS_DELTA and
+ * REF_DELTA chains, overlapping contents) joined into one that `git index-pack
+ * --strict` and `git verify-pack` accept, and a repository holding only the joined
+ * pack passes `git fsck --strict` with every object of the source.
+ */
+import { assert, assertEquals, assertRejects } from "../assert.ts";
+import { commitFile, type Env, git, makeEnv, ok } from "../e2e/harness.ts";
+import { joinPacks } from "../../src/pack/join.ts";
+import { PackFormatError } from "../../src/pack/errors.ts";
+
+/** A history where one file grows edit by edit (so packs hold delta chains), and a side branch. */
+async function sourceRepo(e: Env, format: "sha1" | "sha256"): Promise<string> {
+  const repo = `${await Deno.makeTempDir({ prefix: "trunks-join-" })}/src`;
+  await ok(e, "git", ["init", "-q", "-b", "main", `--object-format=${format}`, repo]);
+  let text = "";
+  for (let i = 0; i < 40; i++) {
+    text += `line ${i} ${"x".repeat(i * 3)}\n`;
+    await commitFile(e, repo, "big.txt", text.repeat(20), `edit ${i}`);
+    if (i === 25) await git(e, repo, "tag", "-a", "-m", "release", "v1");
+  }
+  await git(e, repo, "checkout", "-q", "-b", "side", "HEAD~10");
+  for (let i = 0; i < 8; i++) {
+    await commitFile(e, repo, "big.txt", `${text.slice(0, 2000)}side ${i}\n`.repeat(15));
+  }
+  await git(e, repo, "checkout", "-q", "main");
+  return repo;
+}
+
+/** `git pack-objects` of `input` (revisions, or object ids) into `dir`; pack and index. */
+async function packOf(
+  e: Env,
+  repo: string,
+  dir: string,
+  input: string[],
+  o: { revs?: boolean; ofs?: boolean } = {},
+) {
+  const name = `${dir}/p${crypto.randomUUID().slice(0, 8)}`;
+  const args = [
+    "pack-objects",
+    "-q",
+    ...(o.revs ?? true ? ["--revs"] : []),
+    ...(o.ofs ?? true ? ["--delta-base-offset"] : []),
+    name,
+  ];
+  const hash = (await ok(e, "git", args, { cwd: repo, stdin: input.join("\n") + "\n" })).trim();
+  return { pack: `${name}-${hash}.pack`, idx: `${name}-${hash}.idx` };
+}
+
+/** A bare repository holding only `pack` (indexed by `git index-pack --strict`). */
+async function repoWith(e: Env, format: string, pack: string): Promise<string> {
+  const bare = `${await Deno.makeTempDir({ prefix: "trunks-joined-" })}/r.git`;
+  await ok(e, "git", ["init", "-q", "--bare", `--object-format=${format}`, bare]);
+  await ok(e, "git", ["index-pack", "--strict", "-o", `${bare}/objects/pack/j.idx`, pack], {
+    cwd: bare,
+  });
+  await Deno.copyFile(pack, `${bare}/objects/pack/j.pack`);
+  return bare;
+}
+
+const objectsOf = async (e: Env, repo: string) =>
+  (await git(e, repo, "rev-list", "--objects", "--all")).trim().split("\n")
+    .map((l) => l.split(" ")[0]).sort();
+
+for (const format of ["sha1", "sha256"] as const) {
+  Deno.test(`joinPacks ${format}: overlapping deltified packs join into one git accepts`, async () => {
+    const e = await makeEnv();
+    const repo = await sourceRepo(e, format);
+    const dir = await Deno.makeTempDir({ prefix: "trunks-join-packs-" });
+    // Packs repeating what earlier ones hold. The newest blob comes first: git made
+    // it the base of the older versions, so in p2 their OFS_DELTAs lose their base.
+    const newest = (await git(e, repo, "rev-parse", "main:big.txt")).trim();
+    const p0 = await packOf(e, repo, dir, [newest], { revs: false });
+    const p1 = await packOf(e, repo, dir, ["side", "^main"], { ofs: false });
+    const p2 = await packOf(e, repo, dir, ["main", "refs/tags/v1"]);
+    const p3 = await packOf(e, repo, dir, ["side"]);
+    const p4 = await packOf(e, repo, dir, ["main~20"]);
+    for (const p of [p1, p2, p3]) {
+      const v = await ok(e, "git", ["verify-pack", "-v", p.idx], { cwd: repo });
+      assert(/chain length = [1-9]/.test(v), `${p.pack} holds deltas`);
+    }
+    const joined = `${dir}/joined.pack`;
+    const res = await joinPacks([p0, p1, p2, p3, p4], joined, format);
+    assert(res.dropped > 30, `dropped ${res.dropped} duplicate copies`);
+    assert(res.repointed > 0, `repointed ${res.repointed} deltas`);
+
+    const bare = await repoWith(e, format, joined);
+    const verify = await ok(e, "git", ["verify-pack", "-v", `${bare}/objects/pack/j.idx`], {
+      cwd: bare,
+    });
+    assert(/chain length = [2-9]/.test(verify), "deltas survive the join");
+    const want = await objectsOf(e, repo);
+    assertEquals(res.objects, want.length, "each object once");
+    for (const ref of ["refs/heads/main", "refs/heads/side", "refs/tags/v1"]) {
+      const oid = (await git(e, repo, "rev-parse", ref)).trim();
+      await git(e, bare, "update-ref", ref, oid);
+    }
+    await ok(e, "git", ["fsck", "--strict", "--no-dangling"], { cwd: bare });
+    assertEquals(await objectsOf(e, bare), want);
+    assertEquals(res.bytes, (await Deno.stat(joined)).size);
+  });
+}
+
+Deno.test("joinPacks: disjoint packs join without their indexes; damage is refused", async () => {
+  const e = await makeEnv();
+  const repo = await sourceRepo(e, "sha1");
+  const dir = await Deno.makeTempDir({ prefix: "trunks-join-packs-" });
+  const parts = [
+    await packOf(e, repo, dir, ["main~30"]),
+    await packOf(e, repo, dir, ["main~10", "^main~30"]),
+    await packOf(e, repo, dir, ["main", "refs/tags/v1", "^main~10"]),
+    await packOf(e, repo, dir, ["side", "^main"], { ofs: false }),
+  ];
+  const joined = `${dir}/joined.pack`;
+  const res = await joinPacks(parts.map((p) => ({ pack: p.pack })), joined, "sha1");
+  assertEquals(res.dropped, 0);
+  const bare = await repoWith(e, "sha1", joined);
+  await git(
+    e,
+    bare,
+    "update-ref",
+    "refs/heads/side",
+    (await git(e, repo, "rev-parse", "side")).trim(),
+  );
+  await git(
+    e,
+    bare,
+    "update-ref",
+    "refs/heads/main",
+    (await git(e, repo, "rev-parse", "main")).trim(),
+  );
+  await ok(e, "git", ["fsck", "--strict"], { cwd: bare });
+  assertEquals(res.objects, (await objectsOf(e, repo)).length);
+
+  // One flipped byte in an input: an error naming it, and no joined pack left behind.
+  const bad = await Deno.readFile(parts[1].pack);
+  bad[bad.byteLength - 40] ^= 1;
+  await Deno.writeFile(parts[1].pack, bad);
+  const out = `${dir}/bad.pack`;
+  await assertRejects(
+    () => joinPacks(parts.map((p) => ({ pack: p.pack })), out, "sha1"),
+    PackFormatError,
+    `${parts[1].pack} does not match its trailing checksum`,
+  );
+  assertEquals(await Deno.stat(out).then(() => true, () => false), false);
+});

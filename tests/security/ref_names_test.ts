@@ -1,0 +1,195 @@
+/**
+ * Ref entries are written by whoever can write the store. A crafted ref name (newline,
+ * space, control character, `..`, overlong) or an entry stored under another ref's key
+ * must never reach git: readers skip it, naming the key, and git's `list` shows only
+ * valid refs. The name rules agree with `git check-ref-format` itself.
+ */
+import { assert, assertEquals, assertMatch } from "../assert.ts";
+import { commitFile, git, makeEnv, newRepo, ok, run } from "../e2e/harness.ts";
+import { openStore } from "../../src/storage/registry.ts";
+import { MemoryCache } from "../../src/trunk/cache.ts";
+import { readMeta } from "../../src/trunk/meta.ts";
+import { badRefName } from "../../src/trunk/ref_format.ts";
+import { parseEntry, readRefState, type RefEntry, UnsafeEntryError } from "../../src/trunk/refs.ts";
+import { seal } from "../../src/trunk/seal.ts";
+import { listSegments } from "../../src/trunk/segments.ts";
+import { refEntryKey } from "../../src/trunk/layout.ts";
+import type { Store } from "../../src/storage/store.ts";
+
+const opts = { sanitizeOps: false, sanitizeResources: false };
+
+const VALID = [
+  "HEAD",
+  "refs/heads/main",
+  "refs/heads/feature/x-y_z",
+  "refs/tags/v1.0.0",
+  "refs/heads/ünïcode",
+  "refs/remotes/origin/main",
+];
+
+const CRAFTED = [
+  "refs/heads/a\nrefs/heads/injected",
+  "refs/heads/x y",
+  "refs/heads/tab\there",
+  "refs/heads/bell\u0007",
+  "refs/heads/del\u007f",
+  "refs/heads/../../etc",
+  "refs/heads/a..b",
+  "refs/heads/x.lock",
+  "refs/heads/.hidden",
+  "refs/heads/a@{1}",
+  "refs/heads/a//b",
+  "refs/heads/a:b",
+  "refs/heads/a\\b",
+  "refs/heads/star*",
+  "refs/heads/end.",
+  "refs/heads/end/",
+  "main",
+  `refs/heads/${"x".repeat(2000)}`,
+];
+
+Deno.test("ref names: the rules agree with git check-ref-format", async () => {
+  for (const name of [...VALID.filter((n) => n !== "HEAD"), ...CRAFTED]) {
+    const r = await new Deno.Command("git", { args: ["check-ref-format", name] }).output();
+    const ours = badRefName(name) === null;
+    // git sets no length limit; trunks refuses names longer than 1024 bytes.
+    const gits = r.code === 0 && name.length <= 1024;
+    assertEquals(ours, gits, `${JSON.stringify(name)}: trunks ${ours}, git ${gits}`);
+  }
+  assertEquals(badRefName("HEAD"), null);
+});
+
+const ZERO = "0".repeat(40);
+const OID = "1".repeat(40);
+
+function entry(ref: string, seq = 1, extra: Partial<RefEntry> = {}): RefEntry {
+  return seal({
+    ref,
+    seq,
+    old: ZERO,
+    new: OID,
+    time: new Date().toISOString(),
+    writer: "attacker",
+    segments: [],
+    ...extra,
+  });
+}
+
+Deno.test("ref entries: crafted names, bad fields and entries under another ref's key are refused naming the key", () => {
+  for (const ref of CRAFTED) {
+    const key = refEntryKey(ref, 1);
+    let err: unknown;
+    try {
+      parseEntry(JSON.stringify(entry(ref)), key);
+    } catch (e) {
+      err = e;
+    }
+    assert(err instanceof UnsafeEntryError, `${JSON.stringify(ref)} was accepted`);
+    assert(!(err as Error).message.includes("\n"), "one line");
+    assert((err as Error).message.includes(key), "names the key");
+  }
+  const main = refEntryKey("refs/heads/main", 1);
+  const bad: [string, Partial<RefEntry>][] = [
+    ["symref", { ref: "HEAD", symref: "refs/heads/a\nb", new: ZERO }],
+    ["segment", { segments: ["../../x"] }],
+    ["writer", { writer: "evil\u001b[2J" }],
+    ["count", { segments: Array(10_001).fill("a".repeat(64)) }],
+  ];
+  for (const [what, extra] of bad) {
+    const e = entry(extra.ref ?? "refs/heads/main", 1, extra);
+    const key = extra.ref === "HEAD" ? refEntryKey("HEAD", 1) : main;
+    let err: unknown;
+    try {
+      parseEntry(JSON.stringify(e), key);
+    } catch (x) {
+      err = x;
+    }
+    assert(err instanceof UnsafeEntryError, `${what} was accepted`);
+  }
+  // A long-name key (hashed) must be the encoding of the entry's ref.
+  const hashed = `refs/${"a".repeat(112)}==${"0".repeat(64)}/000000000001`;
+  let err: unknown;
+  try {
+    parseEntry(JSON.stringify(entry("refs/heads/main")), hashed);
+  } catch (x) {
+    err = x;
+  }
+  assert(err instanceof UnsafeEntryError);
+  for (const ref of VALID.filter((r) => r !== "HEAD")) {
+    assertEquals(parseEntry(JSON.stringify(entry(ref)), refEntryKey(ref, 1)).ref, ref);
+  }
+});
+
+async function plant(store: Store, trunkId: string, segments: string[], oid: string) {
+  for (const ref of CRAFTED) {
+    const e = entry(ref, 1, { trunk: trunkId, new: oid, segments });
+    await store.create(refEntryKey(ref, 1), new TextEncoder().encode(JSON.stringify(e)));
+  }
+  // An entry under a hashed long-name key that claims to be main, at a high seq.
+  const fake = entry("refs/heads/main", 1, { trunk: trunkId, new: oid, segments });
+  await store.create(
+    `refs/${"a".repeat(112)}==${"0".repeat(64)}/000000000001`,
+    new TextEncoder().encode(JSON.stringify(fake)),
+  );
+}
+
+Deno.test({
+  name:
+    "ref names: crafted entries in a trunk never reach git (ls-remote, clone, fetch show only valid refs)",
+  ...opts,
+  fn: async () => {
+    const e = await makeEnv();
+    const root = await Deno.makeTempDir({ prefix: "trunks-store-" });
+    const url = `local://${root}/trunks/app.trunk`;
+    const repo = await newRepo(e);
+    await git(e, repo, "remote", "add", "origin", `trunks::${url}`);
+    await git(e, repo, "push", "-q", "origin", "main");
+    const first = (await git(e, repo, "rev-parse", "HEAD")).trim();
+    await commitFile(e, repo, "b.txt", "two\n");
+    await git(e, repo, "push", "-q", "origin", "main");
+    const head = (await git(e, repo, "rev-parse", "HEAD")).trim();
+
+    const store = await openStore(url);
+    try {
+      const meta = (await readMeta(store))!;
+      const segs = (await listSegments(store)).map((s) => s.id);
+      await plant(store, meta.id, segs, first);
+      // The library's reader skips them too.
+      const state = await readRefState(store, new MemoryCache(), meta.id);
+      assertEquals([...state.latest.keys()].sort(), ["HEAD", "refs/heads/main"]);
+      assertEquals(state.latest.get("refs/heads/main")!.new, head);
+    } finally {
+      await store.close();
+    }
+
+    const ls = await run(e, "git", ["ls-remote", `trunks::${url}`], { cwd: repo });
+    assertEquals(ls.code, 0, ls.stderr);
+    assertEquals(ls.stdout, `${head}\trefs/heads/main\n${head}\tHEAD\n`);
+    assertMatch(
+      ls.stderr,
+      /ref entry refs\/refs=2fheads=2fa=0arefs=2fheads=2finjected\/000000000001 names ref/,
+    );
+    assertMatch(ls.stderr, /is stored under a key that is not its ref's/);
+
+    const dir = `${await Deno.makeTempDir()}/clone`;
+    const cl = await run(e, "git", ["clone", `trunks::${url}`, dir]);
+    assertEquals(cl.code, 0, cl.stderr);
+    const refs = await ok(e, "git", ["for-each-ref", "--format=%(refname) %(objectname)"], {
+      cwd: dir,
+    });
+    assertEquals(
+      refs,
+      `refs/heads/main ${head}\nrefs/remotes/origin/HEAD ${head}\nrefs/remotes/origin/main ${head}\n`,
+    );
+    assert(!refs.includes("injected"));
+    const f = await run(e, "git", ["fetch", "origin", "+refs/*:refs/remotes/all/*"], { cwd: dir });
+    assertEquals(f.code, 0, f.stderr);
+    const all = await ok(e, "git", ["for-each-ref", "--format=%(refname)", "refs/remotes/all"], {
+      cwd: dir,
+    });
+    assertEquals(all, "refs/remotes/all/heads/main\n");
+    // The trunk still takes pushes.
+    await commitFile(e, repo, "c.txt", "three\n");
+    await git(e, repo, "push", "-q", "origin", "main");
+  },
+});
