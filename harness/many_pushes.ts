@@ -5,6 +5,7 @@
  * test (tests/gc/thousand_test.ts) and bench/gc.ts.
  */
 import { MemoryCache } from "../src/trunk/cache.ts";
+import { LEASE_ENV } from "../src/trunk/lease.ts";
 import type { RefEntry } from "../src/trunk/refs.ts";
 import { sha256File } from "../src/trunk/segments.ts";
 import { Trunk } from "../src/trunk/trunk.ts";
@@ -20,7 +21,10 @@ export async function simulatePushes(
   const commits = (await git(e, src, "rev-list", "--reverse", "--first-parent", "main")).trim()
     .split("\n");
   const store = await openStore(url, settings);
-  const trunk = await Trunk.openOrCreate(store, new MemoryCache(), "many-pushes", "sha1");
+  const lease = e.env[LEASE_ENV];
+  const trunk = await Trunk.openOrCreate(store, new MemoryCache(), "many-pushes", "sha1", {
+    leaseSeconds: lease === undefined ? undefined : Number(lease),
+  });
   const tmp = await Deno.makeTempDir({ prefix: "trunks-many-" });
   let base: RefEntry | null = null;
   try {

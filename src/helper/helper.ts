@@ -5,9 +5,9 @@
 import { formatBytes, LineReader, say, writeOut } from "./io.ts";
 import { type RemoteContext, requireGitDir, resolveRemote } from "./resolve.ts";
 import { pushRefs, type PushSpec } from "./push.ts";
-import { fetchSegments } from "./fetch.ts";
-import { fetchLargeBlobs } from "./largeblobs.ts";
+import { fetchRefs } from "./fetch.ts";
 import { objectFormat } from "../git/repo.ts";
+import { headTarget } from "../trunk/head.ts";
 import type { RefState } from "../trunk/refs.ts";
 import { Trunk } from "../trunk/trunk.ts";
 import { TrunkError } from "../trunk/errors.ts";
@@ -35,7 +35,6 @@ export async function runHelper(args: string[]): Promise<number> {
   // A push starts with `list for-push`: then the storage map is read fresh from the trunk.
   const context = async (forPush = false) =>
     ctx ??= await resolveRemote(url ?? remoteName, remoteName, { forPush });
-  let listed: RefState | undefined;
   try {
     for (;;) {
       const line = await lines.next();
@@ -52,7 +51,7 @@ export async function runHelper(args: string[]): Promise<number> {
           const forPush = rest[0] === "for-push";
           const c = await context(forPush);
           const trunk = forPush ? await c.trunkForPush() : await c.trunk();
-          listed = trunk ? await trunk.refState() : undefined;
+          const listed = trunk ? await trunk.refState() : undefined;
           // Asked for by `option object-format`: git learns the hash (a sha256 clone).
           const format = !opts.objectFormat
             ? null
@@ -69,14 +68,15 @@ export async function runHelper(args: string[]): Promise<number> {
           }
           const c = await context();
           const trunk = await c.trunk();
-          const got = await fetchSegments(trunk, c, opts);
-          const large = await fetchLargeBlobs(
+          const got = await fetchRefs(
             trunk,
             requireGitDir(c),
-            wants.map((w) => w.split(" ")[0]),
+            wants.map((w) => {
+              const [oid, ref] = w.split(" ");
+              return { oid, ref: ref ?? oid };
+            }),
             opts,
           );
-          got.bytes += large.bytes;
           if (opts.verbosity > 1 || (opts.progress && got.segments > 0)) {
             say(`trunks: fetched ${got.segments} segment(s), ${formatBytes(got.bytes)}`);
           }
@@ -91,8 +91,8 @@ export async function runHelper(args: string[]): Promise<number> {
             if (more.startsWith("push ")) specs.push(parsePushSpec(more.slice(5)));
           }
           const c = await context();
-          const results = await pushRefs(c, specs, opts, listed);
-          listed = undefined;
+          // The engine reads the state again from the store; `list for-push` only told git.
+          const results = await pushRefs(c, specs, opts);
           await writeOut(
             results.map((r) => r.error ? `error ${r.ref} ${r.error}\n` : `ok ${r.ref}\n`).join("") +
               "\n",
@@ -175,13 +175,4 @@ function formatList(state: RefState | undefined, trunk: Trunk | null): string {
   const head = headTarget(state);
   if (head) out += `@${head} HEAD\n`;
   return out + "\n";
-}
-
-/** The branch HEAD names; falls back to main/master/first branch when it was deleted. */
-export function headTarget(state: RefState): string | null {
-  const live = Trunk.liveRefs(state);
-  const named = state.latest.get("HEAD")?.symref;
-  if (named && live.has(named)) return named;
-  for (const c of ["refs/heads/main", "refs/heads/master"]) if (live.has(c)) return c;
-  return [...live.keys()].filter((r) => r.startsWith("refs/heads/")).sort()[0] ?? null;
 }

@@ -11,8 +11,8 @@ import {
   type MirroredStore,
   StorageFailure,
 } from "../trunk/mirrors.ts";
-import { type MapEntry, sameStorages, writeMap } from "../trunk/storage_map.ts";
-import { describeReport, syncMirrors } from "../trunk/sync.ts";
+import { type MapEntry, sameStorages } from "../trunk/storage_map.ts";
+import { describeReport } from "../trunk/sync.ts";
 import type { Trunk } from "../trunk/trunk.ts";
 import { say } from "./io.ts";
 import { credentialHint, type Resolved } from "../local/trunk_storages.ts";
@@ -51,7 +51,7 @@ export async function prepareMirrorsForPush(trunk: Trunk, resolved: Resolved): P
   }
   const set = trunk.mirrored;
   if (set && set.mirrors.length) {
-    const reports = await syncMirrors(set.primary, set.mirrors, trunk.cache, trunk.id, {
+    const reports = await trunk.syncMirrors({
       write: true,
       progress: (line) => say(`trunks: ${line}`),
     });
@@ -78,7 +78,7 @@ export async function updateStorageMap(trunk: Trunk, resolved: Resolved): Promis
   if (!resolved.localMatch) return false;
   const want = mapEntries(resolved);
   if (resolved.map ? sameStorages(resolved.map.storages, want) : want.length < 2) return false;
-  const written = await writeMap(trunk.store, want, trunk.writer, resolved.map?.seq ?? 0);
+  const written = await trunk.writeStorageMap(want, resolved.map?.seq ?? 0);
   resolved.map = written;
   return true;
 }

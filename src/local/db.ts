@@ -99,6 +99,10 @@ export class LocalDb implements TrunkCache {
     });
   }
 
+  forgetEntries(trunkId: string): void {
+    this.db.prepare(`DELETE FROM ref_entries WHERE trunk = ?`).run(trunkId);
+  }
+
   ingested(trunkId: string): Set<string> {
     const rows = this.db.prepare(`SELECT segment FROM ingested WHERE trunk = ?`).all(trunkId) as {
       segment: string;

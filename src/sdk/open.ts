@@ -46,6 +46,12 @@ export interface OpenOptions {
   store?: Store;
   /** Create the trunk when the location holds none (default: error "not-a-trunk"). */
   create?: boolean;
+  /**
+   * Lease of a trunk created here, in seconds (recorded in its trunk.json; default one
+   * hour): pushes re-read the trunk's state past half of it, and a clean keeps
+   * everything younger than two leases.
+   */
+  leaseSeconds?: number;
   /** Object format of a trunk created here (default sha1, as git). */
   objectFormat?: ObjectFormat;
   /** Keep ref entries, pack indexes and whole packs here across processes. */

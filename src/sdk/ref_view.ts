@@ -21,6 +21,8 @@ export class RefView {
   /** Latest key per encoded ref name, from the last list. */
   #latest = new Map<string, Latest>();
   #entries = new Map<string, RefEntry>();
+  /** Stored size of each entry held, as read or written. */
+  #sizes = new Map<string, number>();
   #listed = false;
 
   constructor(
@@ -42,6 +44,11 @@ export class RefView {
       const cur = latest.get(k.enc);
       if (!cur || k.seq > cur.seq) latest.set(k.enc, { key, seq: k.seq, size });
     }
+    // An entry held in memory whose stored size changed is read again when needed.
+    for (const l of latest.values()) {
+      const size = this.#sizes.get(l.key);
+      if (size !== undefined && size !== l.size) this.#entries.delete(l.key);
+    }
     this.#latest = latest;
     this.#listed = true;
   }
@@ -55,10 +62,10 @@ export class RefView {
     await mapLimit(want, this.store.capabilities.parallelism * 2, async (key) => {
       let raw = cached.get(key);
       if (raw !== undefined && new TextEncoder().encode(raw).byteLength !== sizes.get(key)) {
-        throw new TrunkError(
-          `ref entry ${key} changed after it was written (or the trunk was re-created); open the trunk again, or run trunks check`,
-          "corrupt",
-        );
+        // The store holds another entry under this key (restored or replaced): the store
+        // is the truth, so the trunk's cached entries go and this one is read again.
+        this.cache.forgetEntries(this.trunkId);
+        raw = undefined;
       }
       if (raw === undefined) {
         const bytes = await getBytes(this.store, key);
@@ -80,6 +87,7 @@ export class RefView {
         );
       }
       this.#entries.set(key, e);
+      this.#sizes.set(key, new TextEncoder().encode(raw).byteLength);
     });
     if (fetched.size) this.cache.putEntries(this.trunkId, fetched);
   }
@@ -113,11 +121,9 @@ export class RefView {
   /** Record an entry this client just wrote (so it needs no list to be seen). */
   wrote(entry: RefEntry): void {
     const key = refEntryKey(entry.ref, entry.seq);
+    const size = new TextEncoder().encode(JSON.stringify(entry)).byteLength;
     this.#entries.set(key, entry);
-    this.#latest.set(encodeRef(entry.ref), {
-      key,
-      seq: entry.seq,
-      size: new TextEncoder().encode(JSON.stringify(entry)).byteLength,
-    });
+    this.#sizes.set(key, size);
+    this.#latest.set(encodeRef(entry.ref), { key, seq: entry.seq, size });
   }
 }

@@ -13,9 +13,9 @@ import { MirroredStore } from "../trunk/mirrors.ts";
 import { readLatestMap } from "../trunk/storage_map.ts";
 import { MemoryCache, type TrunkCache } from "../trunk/cache.ts";
 import { TrunkError } from "../trunk/errors.ts";
-import { faultPoint } from "../trunk/faults.ts";
 import { isDeleted, type RefEntry } from "../trunk/refs.ts";
 import { Trunk as CoreTrunk } from "../trunk/trunk.ts";
+import { CLEANED_MEANWHILE, push as enginePush, type PushSource } from "../trunk/push.ts";
 import { ObjectReader, type ReadStats } from "./object_reader.ts";
 import { defaultWriter, envGet, openDatabase, type OpenOptions, trunkUrlOf } from "./open.ts";
 import { branchRef, shortRef } from "./ref_names.ts";
@@ -202,7 +202,9 @@ export class Trunk {
       const cache: TrunkCache = db ?? new MemoryCache();
       const writer = opts.writer ?? defaultWriter();
       const core = opts.create
-        ? await CoreTrunk.openOrCreate(store, cache, writer, opts.objectFormat ?? "sha1")
+        ? await CoreTrunk.openOrCreate(store, cache, writer, opts.objectFormat ?? "sha1", {
+          leaseSeconds: opts.leaseSeconds,
+        })
         : await CoreTrunk.open(store, cache, writer);
       const reader = new ObjectReader(store, core.meta.objectFormat, core.id, {
         ...opts.reads,
@@ -234,10 +236,6 @@ export class Trunk {
   /** What object reads downloaded so far (indexes, packs, ranges, large blobs). */
   get stats(): ReadStats {
     return { ...this.#reader.stats };
-  }
-
-  #zero(): string {
-    return "0".repeat(this.objectFormat === "sha256" ? 64 : 40);
   }
 
   #open(): void {
@@ -724,55 +722,48 @@ export class Trunk {
     this.#open();
     if (this.#pending.size === 0) return [];
     const refs = await this.#listed();
-    const hadHead = (await refs.entry("HEAD")) !== null;
-    const objects = new Map<string, GitObject>();
-    for (const p of this.#pending.values()) this.#collect(p, objects);
-    let segment: string | undefined;
-    let idx: Uint8Array | undefined;
-    let packSize = 0;
-    if (objects.size) {
-      const built = buildSegment([...objects.values()], this.objectFormat);
-      await this.#core.putSegment(built.id, built.pack, built.idx);
-      faultPoint("sdk:push-after-segment");
-      segment = built.id;
-      idx = built.idx;
-      packSize = built.pack.byteLength;
-    }
+    const pending = [...this.#pending];
+    const report = await enginePush(
+      this.#core,
+      this.#source(),
+      pending.map(([ref, p]) => ({
+        src: p.commits[p.commits.length - 1].oid,
+        dst: ref,
+        force: false,
+      })),
+    );
+    const segment = report.segment;
     const results: PushResult[] = [];
     const conflicts: string[] = [];
-    for (const [ref, p] of [...this.#pending]) {
-      faultPoint("sdk:push-between-refs");
+    for (const [ref, p] of pending) {
       const tip = p.commits[p.commits.length - 1].oid;
-      const r = await this.#core.updateRef({
-        ref,
-        new: tip,
-        base: p.base,
-        segments: segment ? [segment] : [],
-      });
-      if (r.ok) refs.wrote(r.entry);
-      else if (r.winner) refs.wrote(r.winner);
-      const won = r.ok || (r.winner && r.winner.new === tip && !r.winner.symref);
-      if (won) {
+      const r = report.refs.find((x) => x.ref === ref)!;
+      const now = r.entry ?? r.winner ?? report.state.latest.get(ref);
+      if (now) refs.wrote(now);
+      if (!r.error) {
         this.#pending.delete(ref);
-        results.push({ branch: shortRef(ref), oid: tip, segment });
+        results.push({ branch: shortRef(ref), oid: tip, segment: segment?.id });
         continue;
       }
-      const w = r.ok ? null : r.winner;
+      const w = now && !isDeleted(now) ? now : null;
       conflicts.push(
-        `${shortRef(ref)} (now ${
-          w ? `${w.new.slice(0, 12)} by ${w.writer} at ${w.time}` : "moved"
-        })`,
+        r.error === CLEANED_MEANWHILE
+          ? `${shortRef(ref)} (${r.error})`
+          : `${shortRef(ref)} (now ${
+            w ? `${w.new.slice(0, 12)} by ${w.writer} at ${w.time}` : "moved"
+          })`,
       );
     }
-    if (results.length && !hadHead) await this.#setInitialHead(results);
-    if (segment && idx && this.#pending.size === 0) {
+    const head = report.state.latest.get("HEAD");
+    if (head) refs.wrote(head);
+    if (segment && segment.idx instanceof Uint8Array && this.#pending.size === 0) {
       // Everything is published: reads find these objects in the segment from now on.
       this.#reader.addSegment({
-        id: segment,
-        packSize,
-        idxSize: idx.byteLength,
+        id: segment.id,
+        packSize: segment.bytes,
+        idxSize: segment.idx.byteLength,
         modified: new Date(),
-      }, idx);
+      }, segment.idx);
       this.#reader.local.clear();
     }
     if (conflicts.length) {
@@ -786,20 +777,46 @@ export class Trunk {
     return results;
   }
 
-  async #setInitialHead(pushed: PushResult[]): Promise<void> {
-    const names = pushed.map((r) => `refs/heads/${r.branch}`);
-    const target = ["refs/heads/main", "refs/heads/master"].find((r) => names.includes(r)) ??
-      names.sort()[0];
-    // Losing this race is fine: someone else chose HEAD first.
-    const r = await this.#core.updateRef({
-      ref: "HEAD",
-      new: this.#zero(),
-      symref: target,
-      base: null,
-      segments: [],
-    });
-    if (r.ok) this.#refs.wrote(r.entry);
-    else if (r.winner) this.#refs.wrote(r.winner);
+  /** The library's side of a push: objects built in memory, no git. */
+  #source(): PushSource {
+    const local = this.#reader.local;
+    const bases = new Set(
+      [...this.#pending.values()].flatMap((p) => p.baseOid ? [p.baseOid] : []),
+    );
+    const format = this.objectFormat;
+    return {
+      keepsPushedObjects: false,
+      resolve: (src) => Promise.resolve(src),
+      // What a pending commit builds on, and what was made here.
+      has: (oids) => Promise.resolve(new Set(oids.filter((o) => local.has(o) || bases.has(o)))),
+      isAncestor: (ancestor, descendant) => {
+        for (let at: string | undefined = descendant; at;) {
+          if (at === ancestor) return Promise.resolve(true);
+          const obj = local.get(at);
+          if (obj?.type !== "commit") break;
+          at = parseCommit(at, obj.data).parents[0];
+        }
+        return Promise.resolve(false);
+      },
+      localHead: () => Promise.resolve(null),
+      pack: () => {
+        const objects = new Map<string, GitObject>();
+        for (const p of this.#pending.values()) this.#collect(p, objects);
+        if (objects.size === 0) return Promise.resolve({ segment: null, largeBlobs: [] });
+        const built = buildSegment([...objects.values()], format);
+        return Promise.resolve({
+          segment: {
+            id: built.id,
+            pack: built.pack,
+            idx: built.idx,
+            objects: objects.size,
+            bytes: built.pack.byteLength,
+          },
+          largeBlobs: [],
+        });
+      },
+      readBlobs: async function* () {},
+    };
   }
 
   /** Release the store's connections and the cache database. Unpushed work is dropped. */

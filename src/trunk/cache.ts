@@ -9,6 +9,8 @@ export interface TrunkCache {
   putMeta(location: string, json: string | undefined): void;
   getEntries(trunkId: string, keys: string[]): Map<string, string>;
   putEntries(trunkId: string, entries: Map<string, string>): void;
+  /** Drop every cached ref entry of a trunk: the store contradicted the cache. */
+  forgetEntries(trunkId: string): void;
   ingested(trunkId: string): Set<string>;
   markIngested(trunkId: string, segmentIds: string[]): void;
   forgetIngested(trunkId: string, segmentIds: string[]): void;
@@ -39,6 +41,12 @@ export class MemoryCache implements TrunkCache {
 
   putEntries(trunkId: string, entries: Map<string, string>): void {
     for (const [k, v] of entries) this.#entries.set(`${trunkId}\0${k}`, v);
+  }
+
+  forgetEntries(trunkId: string): void {
+    for (const k of [...this.#entries.keys()]) {
+      if (k.startsWith(`${trunkId}\0`)) this.#entries.delete(k);
+    }
   }
 
   ingested(trunkId: string): Set<string> {

@@ -28,6 +28,7 @@ import type { Inventory } from "./check.ts";
 import { faultPoint } from "./faults.ts";
 import { blobKey, chunkKey, segmentIdxKey, segmentPackKey, segmentReplacesKey } from "./layout.ts";
 import { mapLimit } from "./pool.ts";
+import { refuseShortGrace } from "./lease.ts";
 import { isDeleted } from "./refs.ts";
 import { encodeReplaces } from "./replaces.ts";
 import { sha256File, uploadSegment } from "./segments.ts";
@@ -63,6 +64,8 @@ export async function cleanTrunk(
 ): Promise<CleanReport> {
   const log = opts.log ?? (() => {});
   const grace = Math.max(0, opts.graceMs);
+  // Only what was superseded or replaced more than two leases ago may go.
+  refuseShortGrace(grace, inv.meta);
   const report: CleanReport = {
     graceSeconds: grace / 1000,
     compacted: null,

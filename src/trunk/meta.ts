@@ -4,6 +4,7 @@ import { getBytes, type Store } from "../storage/store.ts";
 import type { TrunkCache } from "./cache.ts";
 import { TrunkError } from "./errors.ts";
 import { FORMAT, TRUNK_JSON } from "./layout.ts";
+import { leaseForNewTrunk } from "./lease.ts";
 import { checkSeal, seal } from "./seal.ts";
 
 export interface TrunkMeta {
@@ -19,6 +20,12 @@ export interface TrunkMeta {
    * Absent in trunks created before the record: a writer probes once.
    */
   exclusiveCreate?: ExclusiveCreate;
+  /**
+   * The lease (DESIGN.md "Lease and grace"): a push creates its ref entries within this
+   * many seconds of its last read of the trunk's state; a clean deletes nothing younger
+   * than two leases. Absent: LEASE_DEFAULT_SECONDS.
+   */
+  leaseSeconds?: number;
   /** SHA-256 seal (seal.ts); absent in trunks created before seals. */
   sum?: string;
 }
@@ -55,6 +62,17 @@ export function parseMeta(raw: string, where: string): TrunkMeta {
       "corrupt",
     );
   }
+  if (
+    meta.leaseSeconds !== undefined &&
+    !(Number.isInteger(meta.leaseSeconds) && meta.leaseSeconds >= 0)
+  ) {
+    throw new TrunkError(
+      `${where}/${TRUNK_JSON} has a bad leaseSeconds (${
+        JSON.stringify(meta.leaseSeconds)
+      }); the trunk is damaged`,
+      "corrupt",
+    );
+  }
   checkSeal(meta, `${where}/${TRUNK_JSON}`);
   if (meta.format > FORMAT) {
     throw new TrunkError(
@@ -74,9 +92,12 @@ export async function metaForWrite(
   store: Store,
   cache: TrunkCache,
   objectFormat: "sha1" | "sha256",
+  settings: { leaseSeconds?: number } = {},
 ): Promise<TrunkMeta> {
   const cached = cache.getMeta(store.location);
-  const meta = cached ? parseMeta(cached, store.location) : await ensureMeta(store, objectFormat);
+  const meta = cached
+    ? parseMeta(cached, store.location)
+    : await ensureMeta(store, objectFormat, settings);
   await checkWritable(store, cache, meta);
   return meta;
 }
@@ -105,6 +126,7 @@ const PROBED_SUFFIX = "#exclusive-create";
 export async function ensureMeta(
   store: Store,
   objectFormat: "sha1" | "sha256",
+  settings: { leaseSeconds?: number } = {},
 ): Promise<TrunkMeta> {
   const existing = await readMeta(store);
   if (existing) return existing;
@@ -115,6 +137,7 @@ export async function ensureMeta(
     created: new Date().toISOString(),
     generator: `trunks ${VERSION}`,
     exclusiveCreate: await requireExclusiveCreate(store),
+    ...leaseForNewTrunk(settings.leaseSeconds),
   };
   if (
     await store.create(

@@ -187,14 +187,11 @@ export async function readRefState(
     const e = parseOrSkip(cached.get(key) ?? fetched.get(key)!, key);
     if (!e) continue;
     if (e.trunk !== undefined && e.trunk !== trunkId) throw new StaleCacheError(key);
-    if (changed.has(key)) {
-      throw new TrunkError(
-        `ref entry ${key} changed after it was written; the trunk is damaged, run trunks check`,
-        "corrupt",
-      );
-    }
     latest.set(e.ref, e);
   }
+  // The store holds another entry under a key we cached: it was restored from an older
+  // copy, or replaced. The store is the truth: the caller drops the cache and re-reads.
+  if (changed.size) throw new StaleCacheError([...changed][0]);
   if (fetched.size) cache.putEntries(trunkId, fetched);
   return { latest, entryCount: listed.length };
 }
@@ -224,10 +221,13 @@ export async function readRefLog(
   });
 }
 
-/** The cached identity of the trunk at this URL is out of date (the trunk was re-created). */
+/**
+ * The store contradicts the cache (the trunk was re-created, replaced or restored from an
+ * older copy): the cache of that trunk is dropped and the state read again.
+ */
 export class StaleCacheError extends Error {
-  constructor(key: string) {
-    super(`cached trunk identity does not match ${key}`);
+  constructor(readonly key: string) {
+    super(`the cached copy of ${key} does not match the store`);
   }
 }
 

@@ -135,6 +135,28 @@ export async function readSidecars(
   return out;
 }
 
+/**
+ * A compaction only vouches for segments as they were when it ran: a replaced segment
+ * stored again after the sidecar (a push's guard putting back what a clean took) may
+ * hold objects the compacted segment left out, so it is no longer counted as replaced.
+ * Both times come from the store's listing, so clocks do not matter.
+ */
+function coveredWhenWritten(
+  listing: SegmentListing,
+  replaces: Map<string, string[]>,
+): Map<string, string[]> {
+  const modified = new Map(listing.complete.map((s) => [s.id, s.modified.getTime()]));
+  const out = new Map<string, string[]>();
+  for (const [id, r] of replaces) {
+    const at = listing.sidecars.get(id)?.modified.getTime();
+    out.set(
+      id,
+      at === undefined ? r : r.filter((x) => x === id || (modified.get(x) ?? -Infinity) < at),
+    );
+  }
+  return out;
+}
+
 export interface FetchPlan {
   /** Segments to download, compacted ones first; `covers` are marked ingested with it. */
   download: { segment: SegmentInfo; covers: string[] }[];
@@ -153,7 +175,7 @@ export async function planFetch(store: Store, ingested: Set<string>): Promise<Fe
   const pending = listing.complete.filter((s) => !ingested.has(s.id));
   if (pending.length === 0) return { download: [], alreadyHave: [] };
   // A damaged sidecar only costs a download: its segment is fetched like any other.
-  const replaces = await readSidecars(store, listing, () => {});
+  const replaces = coveredWhenWritten(listing, await readSidecars(store, listing, () => {}));
   const closure = (id: string): string[] => {
     const out = new Set<string>();
     const walk = (x: string) => {

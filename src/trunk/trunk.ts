@@ -1,12 +1,21 @@
 /**
  * An open trunk: its store, identity and the client's cache. Everything the helper,
- * CLI and library do to a trunk goes through these methods, so mirrors and
- * verification live in one place.
+ * CLI and library do to a trunk goes through these methods, so mirrors, verification
+ * and the rule "the store is the truth; the cache only saves requests" live in one place.
  */
-import type { Store } from "../storage/store.ts";
+import { getBytes, type Store } from "../storage/store.ts";
 import type { TrunkCache } from "./cache.ts";
 import { TrunkError } from "./errors.ts";
-import { checkWritable, metaForWrite, parseMeta, readMeta, type TrunkMeta } from "./meta.ts";
+import {
+  checkWritable,
+  ensureMeta,
+  metaForWrite,
+  parseMeta,
+  readMeta,
+  type TrunkMeta,
+} from "./meta.ts";
+import { refEntryKey } from "./layout.ts";
+import { leaseMs, refuseShortGrace } from "./lease.ts";
 import {
   isDeleted,
   readRefState,
@@ -18,6 +27,9 @@ import {
 import { listSegments, type SegmentInfo, uploadSegment } from "./segments.ts";
 import { downloadSegmentVerified, uploadSegmentEverywhere } from "./segment_copies.ts";
 import { MirroredStore } from "./mirrors.ts";
+import { collectedBase, type OwnSegment } from "./gc_guard.ts";
+import { type MapEntry, type StorageMap, writeMap } from "./storage_map.ts";
+import { type MirrorReport, syncMirrors, type SyncOptions } from "./sync.ts";
 
 export interface RefUpdate {
   ref: string;
@@ -27,6 +39,12 @@ export interface RefUpdate {
   /** Entry the update is based on (null: the ref must not exist yet). */
   base: RefEntry | null;
   segments: string[];
+}
+
+/** The state a write builds on, read from the store, and when that read started. */
+export interface WriteState {
+  state: RefState;
+  readAt: number;
 }
 
 export class Trunk {
@@ -42,7 +60,8 @@ export class Trunk {
 
   /**
    * Open an existing trunk; a location without trunk.json is "not a trunk". trunk.json
-   * is cached per location, so an up-to-date fetch costs a single list.
+   * is cached per location, so an up-to-date fetch costs a single list (a write checks
+   * it against the store: `stateForWrite`).
    */
   static async open(store: Store, cache: TrunkCache, writer: string): Promise<Trunk> {
     const cached = cache.getMeta(store.location);
@@ -60,28 +79,80 @@ export class Trunk {
     return new Trunk(store, meta, cache, writer);
   }
 
-  /** Open, creating the trunk when the location is empty (first push). */
+  /**
+   * Open, creating the trunk when the location is empty (first push). The one place a
+   * trunk is opened for writing: checks of the location before its first write go here.
+   */
   static async openOrCreate(
     store: Store,
     cache: TrunkCache,
     writer: string,
     objectFormat: "sha1" | "sha256",
+    settings: { leaseSeconds?: number } = {},
   ): Promise<Trunk> {
-    const meta = await metaForWrite(store, cache, objectFormat);
+    const meta = await metaForWrite(store, cache, objectFormat, settings);
     cache.putMeta(store.location, JSON.stringify(meta));
-    if (meta.objectFormat !== objectFormat) {
-      throw new TrunkError(
-        `trunk at ${store.location} holds ${meta.objectFormat} objects but this repository uses ${objectFormat}`,
-        "format",
-      );
-    }
     const trunk = new Trunk(store, meta, cache, writer);
+    trunk.#requireFormat(objectFormat);
     trunk.#writable = Promise.resolve();
     return trunk;
   }
 
+  #requireFormat(objectFormat: "sha1" | "sha256"): void {
+    if (this.meta.objectFormat !== objectFormat) {
+      throw new TrunkError(
+        `trunk at ${this.store.location} holds ${this.meta.objectFormat} objects but this repository uses ${objectFormat}`,
+        "format",
+      );
+    }
+  }
+
   get id(): string {
     return this.meta.id;
+  }
+
+  get location(): string {
+    return this.store.location;
+  }
+
+  get objectFormat(): "sha1" | "sha256" {
+    return this.meta.objectFormat;
+  }
+
+  /** The zero oid of this trunk's object format (a deleted ref, or a symref's value). */
+  get zeroOid(): string {
+    return "0".repeat(this.meta.objectFormat === "sha256" ? 64 : 40);
+  }
+
+  /** How many requests the store takes at once. */
+  get parallelism(): number {
+    return this.store.capabilities.parallelism;
+  }
+
+  /** The lease of this trunk in ms (DESIGN.md "Lease and grace"). */
+  get leaseMs(): number {
+    return leaseMs(this.meta);
+  }
+
+  /** A clean's grace must cover two leases of this trunk (lease.ts). */
+  requireGrace(graceMs: number): void {
+    refuseShortGrace(graceMs, this.meta);
+  }
+
+  #adopt(meta: TrunkMeta): void {
+    if (meta.id !== this.meta.id) {
+      this.cache.forgetEntries(this.meta.id);
+      // Another trunk now: its own create-exclusive record decides before the next write.
+      this.#writable = undefined;
+    }
+    this.meta = meta;
+    this.cache.putMeta(this.store.location, JSON.stringify(meta));
+  }
+
+  /** Forget what the cache says about this trunk's refs (it contradicted the store). */
+  #dropCache(): void {
+    this.cache.forgetEntries(this.id);
+    this.cache.putMeta(this.store.location, undefined);
   }
 
   async refState(): Promise<RefState> {
@@ -89,16 +160,68 @@ export class Trunk {
       return await readRefState(this.store, this.cache, this.id);
     } catch (e) {
       if (!(e instanceof StaleCacheError)) throw e;
-      // The trunk at this location was re-created: forget what we knew and re-read.
-      this.cache.putMeta(this.store.location, undefined);
+      // The trunk at this location was re-created or restored: forget and re-read.
+      this.#dropCache();
       const fresh = await readMeta(this.store);
       if (!fresh) {
         throw new TrunkError(`no trunk at ${this.store.location} any more`, "not-a-trunk");
       }
-      this.meta = fresh;
-      this.cache.putMeta(this.store.location, JSON.stringify(fresh));
+      this.#adopt(fresh);
       return await readRefState(this.store, this.cache, this.id);
     }
+  }
+
+  /**
+   * The state a push builds on, read from the store: trunk.json is read in parallel with
+   * the listing, and the entries of `refs` (the refs the push moves) are read again
+   * rather than taken from the cache. Any contradiction (trunk.json gone or another id,
+   * an entry that differs from its cached copy) drops this trunk's cache and re-reads:
+   * a wiped trunk is re-created, a restored or replaced one is seen as it now is.
+   */
+  async stateForWrite(refs: string[]): Promise<WriteState> {
+    const read = await this.#readForWrite(refs);
+    // Before the push writes anything (large-blob chunks included).
+    await this.writable();
+    return read;
+  }
+
+  async #readForWrite(refs: string[]): Promise<WriteState> {
+    const readAt = Date.now();
+    const [meta, listed] = await Promise.all([
+      readMeta(this.store),
+      readRefState(this.store, this.cache, this.id).catch((e) => e as Error),
+    ]);
+    if (!meta) {
+      // Wiped: the trunk is created again; nothing the cache knew about it holds.
+      this.#dropCache();
+      this.#adopt(await ensureMeta(this.store, this.meta.objectFormat));
+      this.#requireFormat(this.meta.objectFormat);
+      return { state: await this.refState(), readAt };
+    }
+    if (meta.id !== this.id) {
+      this.#dropCache();
+      this.#adopt(meta);
+      return { state: await this.refState(), readAt };
+    }
+    if (listed instanceof StaleCacheError) return { state: await this.refState(), readAt };
+    if (listed instanceof Error) throw listed;
+    const stale = await this.#differsFromStore(listed, refs);
+    if (!stale) return { state: listed, readAt };
+    this.#dropCache();
+    this.#adopt(meta);
+    return { state: await this.refState(), readAt };
+  }
+
+  /** True when a latest entry of `refs`, read again from the store, is not the cached one. */
+  async #differsFromStore(state: RefState, refs: string[]): Promise<boolean> {
+    const bases = refs.flatMap((r) => {
+      const e = state.latest.get(r);
+      return e ? [e] : [];
+    });
+    const fresh = await Promise.all(
+      bases.map((e) => getBytes(this.store, refEntryKey(e.ref, e.seq))),
+    );
+    return fresh.some((raw, i) => !raw || !sameEntry(new TextDecoder().decode(raw), bases[i]));
   }
 
   /** Live refs (deleted ones left out), name -> entry. */
@@ -143,15 +266,44 @@ export class Trunk {
     return this.#writable ??= checkWritable(this.store, this.cache, this.meta);
   }
 
+  /** Which of `base` a clean since `since` removed (putting `own` back first); see gc_guard. */
+  async collectedBase(base: string[], since: number, own?: OwnSegment): Promise<string[]> {
+    return await collectedBase(this.store, this.meta.objectFormat, base, since, own);
+  }
+
+  /** Segments this client's repository holds every object of. */
+  ingested(): Set<string> {
+    return this.cache.ingested(this.id);
+  }
+
+  markIngested(segmentIds: string[]): void {
+    if (segmentIds.length) this.cache.markIngested(this.id, segmentIds);
+  }
+
+  forgetIngested(segmentIds: string[]): void {
+    if (segmentIds.length) this.cache.forgetIngested(this.id, segmentIds);
+  }
+
+  /** Bring every mirror level with the primary (see sync.ts). */
+  async syncMirrors(opts: SyncOptions): Promise<MirrorReport[]> {
+    const set = this.mirrored;
+    if (!set || set.mirrors.length === 0) return [];
+    return await syncMirrors(set.primary, set.mirrors, this.cache, this.id, opts);
+  }
+
+  /** Write the next storage map entry. */
+  async writeStorageMap(storages: MapEntry[], previousSeq: number): Promise<StorageMap> {
+    return await writeMap(this.store, storages, this.writer, previousSeq);
+  }
+
   /** Create the next entry of `update.ref`; `{ok:false}` when another writer won. */
   async updateRef(update: RefUpdate): ReturnType<typeof writeRefEntry> {
     await this.writable();
-    const zero = "0".repeat(this.meta.objectFormat === "sha256" ? 64 : 40);
     const entry: RefEntry = {
       trunk: this.id,
       ref: update.ref,
       seq: (update.base?.seq ?? 0) + 1,
-      old: update.base && !update.base.symref ? update.base.new : zero,
+      old: update.base && !update.base.symref ? update.base.new : this.zeroOid,
       new: update.new,
       ...(update.symref ? { symref: update.symref } : {}),
       time: new Date().toISOString(),
@@ -159,5 +311,15 @@ export class Trunk {
       segments: update.segments,
     };
     return await writeRefEntry(this.store, this.cache, this.id, entry);
+  }
+}
+
+/** The stored text describes the same entry (whatever its key order or spacing). */
+function sameEntry(raw: string, e: RefEntry): boolean {
+  try {
+    const o = JSON.parse(raw);
+    return o.sum !== undefined ? o.sum === e.sum : JSON.stringify(o) === JSON.stringify(e);
+  } catch {
+    return false;
   }
 }

@@ -3,6 +3,7 @@ import { openStore } from "../../src/storage/registry.ts";
 import type { Store } from "../../src/storage/store.ts";
 import type { CheckReport } from "../../src/trunk/check.ts";
 import type { CleanReport } from "../../src/trunk/gc.ts";
+import { LEASE_ENV } from "../../src/trunk/lease.ts";
 import { listSegmentKeys } from "../../src/trunk/replaces.ts";
 import {
   type Backend,
@@ -28,7 +29,8 @@ export interface Setup {
 
 /** A repository `a` that pushed `main` (one commit) to a fresh trunk. */
 export async function setup(backend: Backend, name = "app"): Promise<Setup> {
-  const e = await makeEnv(backend.env);
+  // Tests clean with no grace: the trunk's lease (recorded in trunk.json) is shrunk to 0.
+  const e = await makeEnv({ ...backend.env, [LEASE_ENV]: "0" });
   const url = await trunkUrl(backend, name);
   const remote = `trunks::${url}`;
   const a = await newRepo(e, "a");

@@ -3,6 +3,7 @@
  * a clone of it then needs one segment download, like a trunk pushed once.
  */
 import { assert, assertEquals } from "../assert.ts";
+import { LEASE_ENV } from "../../src/trunk/lease.ts";
 import { e2eBackends, makeEnv, ok, run, trunkUrl } from "../e2e/harness.ts";
 import { generateRepo } from "../../bench/lib.ts";
 import { simulatePushes } from "../../harness/many_pushes.ts";
@@ -15,7 +16,7 @@ Deno.test({
   ...opts,
   fn: async () => {
     const [local] = e2eBackends();
-    const e = await makeEnv();
+    const e = await makeEnv({ [LEASE_ENV]: "0" });
     const src = `${await Deno.makeTempDir()}/src.git`;
     await generateRepo(e, src, { commits: PUSHES, branches: 0 });
     const url = await trunkUrl(local, "many");

@@ -17,9 +17,9 @@ import { readMeta } from "../../src/trunk/meta.ts";
 import { decodeReplaces, encodeReplaces, planFetch } from "../../src/trunk/replaces.ts";
 import { listSegments } from "../../src/trunk/segments.ts";
 import { Trunk } from "../../src/trunk/trunk.ts";
-import { fetchSegments } from "../../src/helper/fetch.ts";
-import type { HelperOptions } from "../../src/helper/options.ts";
-import type { RemoteContext } from "../../src/helper/resolve.ts";
+import { fetchSegments } from "../../src/trunk/fetch.ts";
+import { gitSink } from "../../src/helper/fetch.ts";
+import { LEASE_ENV } from "../../src/trunk/lease.ts";
 import { parseAge } from "../../src/cli/commands/check.ts";
 import { TrunkError } from "../../src/trunk/errors.ts";
 import { cleanTrunk, sweepTempFiles } from "../../src/trunk/gc.ts";
@@ -176,7 +176,7 @@ Deno.test({
   name: "fetch: a listed segment deleted by a clean is re-listed; the fetch succeeds",
   ...opts,
   fn: async () => {
-    const e = await makeEnv();
+    const e = await makeEnv({ [LEASE_ENV]: "0" });
     const root = await Deno.makeTempDir();
     const url = `local://${root}/trunks/app.trunk`;
     const a = await newRepo(e, "a");
@@ -198,15 +198,8 @@ Deno.test({
     const cache = new MemoryCache();
     cache.markIngested(meta.id, [first.sort()[0]]); // b had one of the old segments
     const trunk = new Trunk(new StaleListing(store, stale), meta, cache, "test");
-    const helperOpts: HelperOptions = {
-      verbosity: 0,
-      progress: false,
-      dryRun: false,
-      force: false,
-      cas: new Map(),
-    };
     const gitDir = `${b}/.git`;
-    const got = await fetchSegments(trunk, { gitDir } as RemoteContext, helperOpts);
+    const got = await fetchSegments(trunk, gitSink(gitDir));
     assertEquals(got.segments, 1);
     const tip = (await git(e, a, "rev-parse", "main")).trim();
     await git(e, b, "cat-file", "-e", `${tip}^{commit}`);

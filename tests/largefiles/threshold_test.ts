@@ -1,6 +1,6 @@
 /** `TRUNKS_LARGE_BLOB_THRESHOLD` parsing: sizes with binary units; anything else is refused. */
 import { assertEquals, assertRejects } from "../assert.ts";
-import { DEFAULT_THRESHOLD, largeBlobThreshold } from "../../src/helper/largeblobs.ts";
+import { DEFAULT_THRESHOLD, largeBlobThreshold } from "../../src/trunk/large_blobs.ts";
 import { TrunkError } from "../../src/trunk/errors.ts";
 
 Deno.test("threshold: default, bytes and k/m/g units", () => {

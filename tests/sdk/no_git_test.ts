@@ -61,7 +61,7 @@ for (const backend of e2eBackends().filter((b) => b.name === "local" || b.name =
   });
 }
 
-for (const point of ["sdk:push-after-segment", "sdk:push-between-refs"]) {
+for (const point of ["push:after-segments", "push:between-refs"]) {
   Deno.test({
     name: `sdk local: a writer killed at ${point} moves no ref; a rerun lands, git clones`,
     ...opts,

@@ -103,6 +103,15 @@ async function run(args: string[]): Promise<number> {
   const { url, remote } = await target(positionals[0]);
   const log = values.json ? () => {} : (l: string) => console.error(`trunks: ${l}`);
   const ctx = await resolveRemote(url, remote ?? url);
+  if (values.clean) {
+    // Refused before any work: the trunk's lease says how short a grace may be.
+    try {
+      (await ctx.trunkIfExists())?.requireGrace(graceMs);
+    } catch (e) {
+      await ctx.close();
+      throw e;
+    }
+  }
   const workDir = await Deno.makeTempDir({ prefix: "trunks-check-" });
   try {
     let { report, inventory } = await verify(ctx, `${workDir}/check`, log);

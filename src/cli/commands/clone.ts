@@ -2,7 +2,7 @@
 import { withDeadline } from "../../storage/deadline.ts";
 import { basename, resolve } from "node:path";
 import { git } from "../../git/run.ts";
-import { headTarget } from "../../helper/helper.ts";
+import { headTarget } from "../../trunk/head.ts";
 import { writerName } from "../../helper/resolve.ts";
 import { initRepo, REMOTE, setRemoteUrl } from "../../local/repo.ts";
 import { insertStorage, validStorageName } from "../../local/storages.ts";
@@ -116,7 +116,7 @@ export const command: Command = {
       throw new Error(`destination ${dir} already exists and is not an empty directory`);
     }
     try {
-      await git(["init", "-q", `--object-format=${trunk.meta.objectFormat}`, dir]);
+      await git(["init", "-q", `--object-format=${trunk.objectFormat}`, dir]);
       const res = await initRepo({ top: dir, gitDir: `${dir}/.git` }, trunkName);
       let remoteUrl = target.url;
       let discovered: DiscoveredStorage[] = [];

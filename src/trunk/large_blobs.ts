@@ -1,25 +1,16 @@
 /**
- * Large blobs in the remote helper: a push uploads the blobs above the threshold as
- * chunks (before its segment and any ref entry), a fetch writes the ones its segments
- * left out into the local repository, verified, through one pack.
+ * Large blobs on the push and fetch paths: a push uploads the blobs above the threshold
+ * as chunks (before its segment and any ref entry); a fetch writes the ones its
+ * segments left out into one verified pack for the repository to install.
  */
 import { writeBlobPack } from "../pack/blob_pack.ts";
-import { catBlobs, missingObjects } from "../git/blobs.ts";
-import { ingestPack } from "../git/pack.ts";
-import { TrunkError } from "../trunk/errors.ts";
-import {
-  knownChunks,
-  readLargeBlob,
-  readManifest,
-  storedBlobs,
-  storeLargeBlob,
-} from "../trunk/chunks.ts";
-import { faultPoint } from "../trunk/faults.ts";
-import { mapLimit } from "../trunk/pool.ts";
-import type { Trunk } from "../trunk/trunk.ts";
-import type { BlobManifest } from "../trunk/blob_manifest.ts";
-import type { HelperOptions } from "./options.ts";
-import { formatBytes, say } from "./io.ts";
+import type { BlobManifest } from "./blob_manifest.ts";
+import { knownChunks, readLargeBlob, readManifest, storedBlobs, storeLargeBlob } from "./chunks.ts";
+import { TrunkError } from "./errors.ts";
+import { faultPoint } from "./faults.ts";
+import { mapLimit } from "./pool.ts";
+import type { Trunk } from "./trunk.ts";
+import { formatBytes } from "./units.ts";
 
 export const THRESHOLD_ENV = "TRUNKS_LARGE_BLOB_THRESHOLD";
 export const DEFAULT_THRESHOLD = 4 * 1024 * 1024;
@@ -46,15 +37,23 @@ export interface LargeBlobStats {
   bytes: number;
 }
 
+/** One blob's content, streamed (read it to the end before asking for the next). */
+export interface BlobContent {
+  oid: string;
+  size: number;
+  content: ReadableStream<Uint8Array>;
+}
+
 /**
  * Upload `oids` (large blobs the push sends) as chunks and manifests. Blobs the trunk
  * already has a manifest for are skipped, and so are chunks it already holds: an
  * interrupted push resumes where it stopped.
  */
-export async function pushLargeBlobs(
+export async function uploadLargeBlobs(
   trunk: Trunk,
   oids: string[],
-  opts: HelperOptions,
+  read: (oids: string[]) => AsyncIterable<BlobContent>,
+  progress?: (line: string) => void,
 ): Promise<LargeBlobStats> {
   const stats: LargeBlobStats = { blobs: 0, chunks: 0, bytes: 0 };
   if (oids.length === 0) return stats;
@@ -63,20 +62,18 @@ export async function pushLargeBlobs(
   if (todo.length === 0) return stats;
   const known = await knownChunks(trunk.store);
   let seen = 0;
-  const progress = (final = false) => {
-    if (!opts.progress) return;
-    say(
+  const report = (final = false) =>
+    progress?.(
       `Uploading large blobs: ${stats.blobs}/${todo.length}, ${formatBytes(seen)} read, ${
         formatBytes(stats.bytes)
       } sent${final ? ", done.\n" : "\r"}`,
     );
-  };
-  for await (const blob of catBlobs(todo)) {
+  for await (const blob of read(todo)) {
     const stored = await storeLargeBlob(trunk.store, blob, known, {
-      concurrency: Math.min(8, trunk.store.capabilities.parallelism),
+      concurrency: Math.min(8, trunk.parallelism),
       onChunk: (size) => {
         seen += size;
-        progress();
+        report();
       },
     });
     faultPoint("push:after-large-blob");
@@ -84,65 +81,56 @@ export async function pushLargeBlobs(
     stats.chunks += stored.uploadedChunks;
     stats.bytes += stored.uploadedBytes;
   }
-  progress(true);
+  report(true);
   return stats;
 }
 
 /**
- * After a fetch's segments are indexed: write every blob reachable from `wants` that
- * the repository still lacks, from its chunks. All of them go into one pack that is
- * installed only when every blob was verified, so a bad chunk leaves nothing behind.
+ * The large blobs among `missing` (objects reachable from what git wants that the
+ * repository still lacks after its segments), written into one pack at `dest`, every
+ * blob verified; any object the trunk has neither in a segment nor as a large blob is
+ * an error naming its key.
  */
-export async function fetchLargeBlobs(
+export async function largeBlobPack(
   trunk: Trunk,
-  gitDir: string,
-  wants: string[],
-  opts: HelperOptions,
-): Promise<LargeBlobStats> {
+  missing: string[],
+  dest: string,
+  progress?: (line: string) => void,
+): Promise<LargeBlobStats | null> {
   const stats: LargeBlobStats = { blobs: 0, chunks: 0, bytes: 0 };
+  if (missing.length === 0) return null;
   const stored = await storedBlobs(trunk.store);
-  if (stored.size === 0) return stats;
-  const missing = await missingObjects(wants);
-  if (missing.length === 0) return stats;
   const lacking = missing.filter((o) => !stored.has(o));
   if (lacking.length) {
     throw new TrunkError(
-      `object ${lacking[0]} is in no segment and has no ${trunk.store.location}/blobs/${
+      `object ${lacking[0]} is in no segment of ${trunk.location} and there is no blobs/${
         lacking[0]
       } (${lacking.length} object(s) missing); the trunk is damaged, run trunks check`,
       "missing-object",
     );
   }
-  const manifests: BlobManifest[] = await mapLimit(
-    missing,
-    trunk.store.capabilities.parallelism,
-    async (oid) => {
-      const m = await readManifest(trunk.store, oid);
-      if (!m) {
-        throw new TrunkError(
-          `${trunk.store.location}/blobs/${oid} vanished while fetching; retry the fetch`,
-          "missing-object",
-        );
-      }
-      return m;
-    },
-  );
+  const manifests: BlobManifest[] = await mapLimit(missing, trunk.parallelism, async (oid) => {
+    const m = await readManifest(trunk.store, oid);
+    if (!m) {
+      throw new TrunkError(
+        `${trunk.location}/blobs/${oid} vanished while fetching; retry the fetch`,
+        "missing-object",
+      );
+    }
+    return m;
+  });
   const total = manifests.reduce((n, m) => n + m.size, 0);
-  const progress = (final = false) => {
-    if (!opts.progress) return;
+  const report = (final = false) => {
     const pct = total ? Math.floor((stats.bytes / total) * 100) : 100;
-    say(
+    progress?.(
       `Downloading large blobs: ${pct}% (${stats.blobs}/${manifests.length}), ${
         formatBytes(stats.bytes)
       }${final ? ", done.\n" : "\r"}`,
     );
   };
-  const packDir = `${gitDir}/objects/pack`;
-  await Deno.mkdir(packDir, { recursive: true });
-  const tmp = `${packDir}/tmp_trunks_${crypto.randomUUID()}.pack`;
   await writeBlobPack(
-    tmp,
-    trunk.meta.objectFormat,
+    dest,
+    trunk.objectFormat,
     manifests.map((m) => ({
       size: m.size,
       open: () =>
@@ -151,7 +139,7 @@ export async function fetchLargeBlobs(
             transform(piece, ctl) {
               stats.bytes += piece.byteLength;
               ctl.enqueue(piece);
-              progress();
+              report();
             },
             flush() {
               stats.blobs++;
@@ -162,7 +150,6 @@ export async function fetchLargeBlobs(
     })),
   );
   faultPoint("fetch:after-large-blobs");
-  await ingestPack(gitDir, tmp);
-  progress(true);
+  report(true);
   return stats;
 }

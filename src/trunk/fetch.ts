@@ -1,0 +1,172 @@
+/**
+ * THE fetch engine: every segment the repository has not ingested is downloaded
+ * (verified by SHA-256 as it streams), handed to the repository to verify and install,
+ * and only then marked ingested; large blobs the segments left out follow as one
+ * verified pack. What only the repository can do comes through `FetchSink`.
+ */
+import { TrunkError } from "./errors.ts";
+import { faultPoint } from "./faults.ts";
+import { storedBlobs } from "./chunks.ts";
+import { largeBlobPack, type LargeBlobStats } from "./large_blobs.ts";
+import { segmentPackKey } from "./layout.ts";
+import { mapLimit } from "./pool.ts";
+import { planFetch } from "./replaces.ts";
+import type { Trunk } from "./trunk.ts";
+import { formatBytes } from "./units.ts";
+
+/** The repository a fetch writes into. */
+export interface FetchSink {
+  /** A directory for downloads, on the filesystem the repository's packs live on. */
+  downloadDir(): Promise<string>;
+  /** Verify and install a downloaded pack (the file is consumed, or removed on failure). */
+  ingest(path: string): Promise<void>;
+  /** Which of `oids` the repository holds. */
+  has(oids: string[]): Promise<Set<string>>;
+  /** Objects reachable from `oids` that the repository still lacks. */
+  missing(oids: string[]): Promise<string[]>;
+}
+
+/** What git asked for: an object and the ref that names it. */
+export interface Want {
+  oid: string;
+  ref: string;
+}
+
+export interface FetchReport {
+  segments: number;
+  bytes: number;
+  largeBlobs: LargeBlobStats | null;
+}
+
+const RELISTS = 3;
+const STALE_MS = 60 * 60 * 1000;
+
+export async function fetch(
+  trunk: Trunk,
+  sink: FetchSink,
+  wants: Want[],
+  opts: { progress?: (line: string) => void } = {},
+): Promise<FetchReport> {
+  const got = await fetchSegments(trunk, sink, opts.progress);
+  const [held, blobs] = await Promise.all([
+    sink.has(wants.map((w) => w.oid)),
+    storedBlobs(trunk.store),
+  ]);
+  const absent = wants.filter((w) => !held.has(w.oid));
+  if (blobs.size === 0) {
+    // No large blobs: a wanted object no segment held is a damaged trunk, said as such
+    // rather than as git's "did not send all necessary objects".
+    if (absent.length) {
+      throw new TrunkError(noSegmentHolds(trunk, absent[0], absent.length), "missing-object");
+    }
+    return { ...got, largeBlobs: null };
+  }
+  const lacking = await sink.missing(wants.map((w) => w.oid));
+  if (lacking.length === 0) return { ...got, largeBlobs: null };
+  const dir = await sink.downloadDir();
+  const tmp = `${dir}/tmp_trunks_${crypto.randomUUID()}.pack`;
+  let large: LargeBlobStats | null;
+  try {
+    large = await largeBlobPack(trunk, lacking, tmp, opts.progress);
+  } catch (e) {
+    await Deno.remove(tmp).catch(() => {});
+    throw nameTheRef(e, wants, lacking);
+  }
+  if (large) await sink.ingest(tmp);
+  return { ...got, bytes: got.bytes + (large?.bytes ?? 0), largeBlobs: large };
+}
+
+function noSegmentHolds(trunk: Trunk, w: Want, n: number): string {
+  return `${w.ref} points at ${w.oid}, which no segment of ${trunk.location} holds${
+    n > 1 ? ` (${n} refs affected)` : ""
+  }; the trunk is damaged, run trunks check`;
+}
+
+/** An object no segment holds: say which ref wanted it. */
+function nameTheRef(e: unknown, wants: Want[], lacking: string[]): unknown {
+  if (!(e instanceof TrunkError) || e.code !== "missing-object") return e;
+  const named = wants.find((w) => lacking.includes(w.oid));
+  if (!named) return e;
+  return new TrunkError(`${named.ref} (${named.oid.slice(0, 12)}): ${e.message}`, e.code);
+}
+
+/** Download and install every segment not yet ingested. */
+export async function fetchSegments(
+  trunk: Trunk,
+  sink: FetchSink,
+  progress?: (line: string) => void,
+): Promise<{ segments: number; bytes: number }> {
+  // A segment listed but gone when downloaded was compacted meanwhile: list again, and
+  // the compacted segment that replaced it is fetched instead.
+  for (let attempt = 0;; attempt++) {
+    try {
+      return await fetchOnce(trunk, sink, progress);
+    } catch (e) {
+      if (!(e instanceof TrunkError && e.code === "missing-object") || attempt >= RELISTS) throw e;
+    }
+  }
+}
+
+async function fetchOnce(
+  trunk: Trunk,
+  sink: FetchSink,
+  progress?: (line: string) => void,
+): Promise<{ segments: number; bytes: number }> {
+  const plan = await planFetch(trunk.store, trunk.ingested());
+  trunk.markIngested(plan.alreadyHave);
+  const need = plan.download.map((d) => d.segment);
+  if (need.length === 0) return { segments: 0, bytes: 0 };
+  const total = need.reduce((a, s) => a + s.packSize, 0);
+  let done = 0;
+  let bytes = 0;
+  const report = (final = false) => {
+    const pct = total ? Math.floor((bytes / total) * 100) : 100;
+    progress?.(
+      `Downloading segments: ${pct}% (${done}/${need.length}), ${formatBytes(bytes)}${
+        final ? ", done.\n" : "\r"
+      }`,
+    );
+  };
+  const dir = await sink.downloadDir();
+  await sweepStaleDownloads(dir);
+  // Downloads overlap; the repository installs one segment at a time.
+  let installing = Promise.resolve();
+  await mapLimit(plan.download, Math.min(4, trunk.parallelism), async (d) => {
+    const seg = d.segment;
+    const tmp = `${dir}/tmp_trunks_${crypto.randomUUID()}.pack`;
+    bytes += await trunk.downloadSegment(seg.id, tmp);
+    faultPoint("fetch:after-download");
+    const mine = installing.then(() => sink.ingest(tmp)).catch((e) => {
+      throw unreadable(trunk, seg.id, e);
+    });
+    installing = mine.catch(() => {});
+    await mine;
+    faultPoint("fetch:after-ingest");
+    trunk.markIngested([seg.id, ...d.covers]);
+    done++;
+    report();
+  });
+  report(true);
+  return { segments: need.length, bytes };
+}
+
+/** A pack the repository refused: name the key it came from. */
+function unreadable(trunk: Trunk, id: string, e: unknown): Error {
+  const why = (e instanceof Error ? e.message : String(e)).split("\n")[0];
+  return new TrunkError(
+    `segment ${segmentPackKey(id)} on ${trunk.location} is unreadable (${why}); run trunks check`,
+    "corrupt",
+  );
+}
+
+/** Downloads left by a fetch that was killed; an hour old means nobody is writing them. */
+async function sweepStaleDownloads(dir: string): Promise<void> {
+  for await (const f of Deno.readDir(dir)) {
+    if (!f.name.startsWith("tmp_trunks_")) continue;
+    const p = `${dir}/${f.name}`;
+    const st = await Deno.stat(p).catch(() => null);
+    if (st?.mtime && Date.now() - st.mtime.getTime() > STALE_MS) {
+      await Deno.remove(p).catch(() => {});
+    }
+  }
+}

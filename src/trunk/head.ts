@@ -1,0 +1,42 @@
+/**
+ * HEAD of a trunk: which branch a clone checks out. One rule for every writer (helper,
+ * library) and every reader (helper's list, clone, library's head()).
+ */
+import { isDeleted, type RefEntry, type RefState } from "./refs.ts";
+
+const PREFERRED = ["refs/heads/main", "refs/heads/master"];
+
+function liveBranches(latest: Map<string, RefEntry>): string[] {
+  return [...latest.values()].filter((e) => e.ref.startsWith("refs/heads/") && !isDeleted(e))
+    .map((e) => e.ref);
+}
+
+/** The branch HEAD names; falls back to main/master/first branch when it was deleted. */
+export function headTarget(state: RefState): string | null {
+  const live = new Set(liveBranches(state.latest));
+  const named = state.latest.get("HEAD")?.symref;
+  if (named && live.has(named)) return named;
+  return pickBranch([...live], null);
+}
+
+/** `preferred` if among `branches`, else main, master, or the first by name. */
+export function pickBranch(branches: string[], preferred: string | null): string | null {
+  return [preferred, ...PREFERRED].find((r) => r && branches.includes(r)) ??
+    [...branches].sort()[0] ?? null;
+}
+
+/**
+ * A trunk's first HEAD, set by the first push that creates a branch: the pusher's own
+ * branch (`localHead`, git's checked-out branch; the library has none) if pushed, else
+ * main, master, or the first. When the trunk already had branches but no HEAD (the first
+ * push died before recording it), clones already show main, master or the first
+ * branch: that is recorded, so a later push from elsewhere does not move it.
+ */
+export function initialHead(
+  state: RefState,
+  pushed: string[],
+  localHead: string | null,
+): string | null {
+  const had = liveBranches(state.latest);
+  return had.length ? pickBranch(had, null) : pickBranch(pushed, localHead);
+}

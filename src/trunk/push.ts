@@ -1,0 +1,313 @@
+/**
+ * THE push engine (DESIGN.md "Layers"): every rule of a push lives here, used by the
+ * remote helper (git's objects, through git plumbing) and by the library (objects built
+ * in memory). What only the pushing repository knows comes through `PushSource`.
+ *
+ * Order: read the state from the store; plan each ref in git's own words; upload large
+ * blobs, then one segment; check no clean took what the push builds on (gc_guard) and
+ * that the lease still holds; then one compare-and-swap ref entry per ref, and a new
+ * trunk's HEAD last.
+ */
+import { faultPoint } from "./faults.ts";
+import { initialHead } from "./head.ts";
+import { type BlobContent, type LargeBlobStats, uploadLargeBlobs } from "./large_blobs.ts";
+import { StorageFailure } from "./mirrors.ts";
+import { mapLimit } from "./pool.ts";
+import { isDeleted, type RefEntry, type RefState } from "./refs.ts";
+import { Trunk, type WriteState } from "./trunk.ts";
+import { formatBytes } from "./units.ts";
+
+export interface PushSpec {
+  /** What to push (a ref or object name the source resolves); empty deletes `dst`. */
+  src: string;
+  dst: string;
+  /** `+src:dst`: move even when not a fast-forward. */
+  force: boolean;
+}
+
+/** A segment the source built: pack and index as file paths (streamed) or bytes. */
+export interface BuiltSegment {
+  id: string;
+  pack: string | Uint8Array;
+  idx: string | Uint8Array;
+  objects: number;
+  bytes: number;
+}
+
+/** What only the repository being pushed from knows (git plumbing, or memory). */
+export interface PushSource {
+  /** The object `src` names, or null when it names none. */
+  resolve(src: string): Promise<string | null>;
+  /** Which of `oids` the source holds. */
+  has(oids: string[]): Promise<Set<string>>;
+  /** True when `ancestor` is reachable from `descendant`. */
+  isAncestor(ancestor: string, descendant: string): Promise<boolean>;
+  /** The branch the pusher has checked out (`refs/heads/x`), or null. */
+  localHead(): Promise<string | null>;
+  /**
+   * Everything reachable from `tips` and not from `exclude` (the objects the trunk's
+   * listed tips reach): one self-contained segment, or null when nothing is new, and the
+   * large blobs set aside to go as chunks.
+   */
+  pack(
+    tips: string[],
+    exclude: string[],
+  ): Promise<{ segment: BuiltSegment | null; largeBlobs: string[] }>;
+  /** The content of large blobs, in turn. */
+  readBlobs(oids: string[]): AsyncIterable<BlobContent>;
+  /**
+   * True when the source's repository holds every object of the segments it pushes (git):
+   * then they are marked ingested and its next fetch skips them.
+   */
+  readonly keepsPushedObjects: boolean;
+}
+
+export interface PushOptions {
+  /** `--force` for every ref. */
+  force?: boolean;
+  dryRun?: boolean;
+  /** `--force-with-lease`: ref -> the value it must still have ("" = must not exist). */
+  cas?: Map<string, string>;
+  /** Human-facing lines (progress, notices). */
+  say?: (line: string) => void;
+  /** Progress meters and per-step lines. */
+  verbose?: boolean;
+}
+
+export interface RefOutcome {
+  ref: string;
+  /** The new value pushed (zero: deleted). */
+  oid?: string;
+  /** Why the ref was not moved, in git's words; absent when it was. */
+  error?: string;
+  /** The entry this push created (absent if another writer had written the same value). */
+  entry?: RefEntry;
+  /** The entry of another writer that won the compare-and-swap. */
+  winner?: RefEntry | null;
+}
+
+export interface PushReport {
+  refs: RefOutcome[];
+  segment: BuiltSegment | null;
+  largeBlobs: LargeBlobStats;
+  /** The state read from the store, updated with the entries written. */
+  state: RefState;
+}
+
+interface Planned {
+  spec: PushSpec;
+  newOid: string;
+  base: RefEntry | null;
+}
+
+const FORCE_RETRIES = 5;
+/** Lease re-reads before giving up on a push that keeps running out of it. */
+const LEASE_REREADS = 3;
+export const CLEANED_MEANWHILE = "trunk was cleaned meanwhile; fetch, then push again";
+
+export async function push(
+  trunk: Trunk,
+  source: PushSource,
+  specs: PushSpec[],
+  opts: PushOptions = {},
+): Promise<PushReport> {
+  const say = opts.say ?? (() => {});
+  let ws: WriteState = await trunk.stateForWrite(specs.map((s) => s.dst));
+  const state = ws.state;
+  const errors = new Map<string, string>();
+  const planned = await plan(trunk, source, state, specs, opts, errors);
+  let segment: BuiltSegment | null = null;
+  let largeBlobs: LargeBlobStats = { blobs: 0, chunks: 0, bytes: 0 };
+  const tips = planned.map((p) => p.newOid).filter((o) => o !== trunk.zeroOid);
+  if (tips.length && !opts.dryRun) {
+    // Objects to leave out come from the tips the store lists, never from the cache.
+    const liveTips = [...Trunk.liveRefs(state).values()].filter((e) => !e.symref).map((e) => e.new);
+    const exclude = [...await source.has(liveTips)];
+    const built = await source.pack(tips, exclude);
+    faultPoint("push:after-pack");
+    // Large blobs as chunks, before the segment that refers to them.
+    largeBlobs = await uploadLargeBlobs(
+      trunk,
+      built.largeBlobs,
+      (o) => source.readBlobs(o),
+      opts.verbose ? say : undefined,
+    );
+    if (largeBlobs.blobs && opts.verbose) {
+      say(
+        `trunks: stored ${largeBlobs.blobs} large blob(s), ${formatBytes(largeBlobs.bytes)} new`,
+      );
+    }
+    segment = built.segment;
+    const own = segment;
+    if (own) {
+      await trunk.putSegment(own.id, own.pack, own.idx);
+      faultPoint("push:after-segments");
+    }
+    const reupload = own
+      ? { id: own.id, reupload: () => trunk.putSegment(own.id, own.pack, own.idx) }
+      : undefined;
+    const collected = await trunk.collectedBase(exclude, ws.readAt, reupload);
+    if (collected.length) {
+      for (const p of planned.splice(0)) errors.set(p.spec.dst, CLEANED_MEANWHILE);
+    } else ws = await keepLease(trunk, ws, specs, reupload);
+    if (own && source.keepsPushedObjects) trunk.markIngested([own.id]);
+    if (own && opts.verbose) {
+      say(
+        `trunks: wrote segment ${own.id.slice(0, 12)} (${own.objects} objects, ${
+          formatBytes(own.bytes)
+        })`,
+      );
+    }
+  }
+
+  const outcomes = new Map<string, RefOutcome>();
+  await mapLimit(planned, trunk.parallelism, async (p) => {
+    if (opts.dryRun) return outcomes.set(p.spec.dst, { ref: p.spec.dst, oid: p.newOid });
+    const force = p.spec.force || !!opts.force;
+    outcomes.set(p.spec.dst, await moveRef(trunk, p, segment ? [segment.id] : [], force, say));
+  });
+  for (const o of outcomes.values()) {
+    const written = o.entry ?? o.winner;
+    if (written) state.latest.set(written.ref, written);
+  }
+
+  faultPoint("push:before-head");
+  if (!opts.dryRun && !state.latest.has("HEAD")) {
+    const pushed = [...outcomes.values()].filter((o) =>
+      !o.error && o.ref.startsWith("refs/heads/") && o.oid !== trunk.zeroOid
+    ).map((o) => o.ref);
+    if (pushed.length) {
+      const target = initialHead(state, pushed, await source.localHead());
+      // Losing this race is fine: someone else chose HEAD first.
+      const r = await trunk.updateRef({
+        ref: "HEAD",
+        new: trunk.zeroOid,
+        symref: target!,
+        base: null,
+        segments: [],
+      });
+      const head = r.ok ? r.entry : r.winner;
+      if (head) state.latest.set("HEAD", head);
+    }
+  }
+  faultPoint("push:after-refs");
+  return {
+    refs: specs.map((s) =>
+      outcomes.get(s.dst) ?? { ref: s.dst, error: errors.get(s.dst) ?? "not pushed" }
+    ),
+    segment,
+    largeBlobs,
+    state,
+  };
+}
+
+/** Each ref's fate in git's words, against the state just read from the store. */
+async function plan(
+  trunk: Trunk,
+  source: PushSource,
+  state: RefState,
+  specs: PushSpec[],
+  opts: PushOptions,
+  errors: Map<string, string>,
+): Promise<Planned[]> {
+  const zero = trunk.zeroOid;
+  const planned: Planned[] = [];
+  for (const spec of specs) {
+    const base = state.latest.get(spec.dst) ?? null;
+    const current = base && !isDeleted(base) ? (base.symref ? null : base.new) : null;
+    const force = spec.force || !!opts.force;
+    const expected = opts.cas?.get(spec.dst);
+    if (expected !== undefined && (expected || zero) !== (current ?? zero)) {
+      errors.set(spec.dst, "stale info");
+      continue;
+    }
+    if (!spec.src) {
+      if (!current) errors.set(spec.dst, "remote ref does not exist");
+      else planned.push({ spec, newOid: zero, base });
+      continue;
+    }
+    const newOid = await source.resolve(spec.src);
+    if (!newOid) {
+      errors.set(spec.dst, `src refspec ${spec.src} does not match any object`);
+      continue;
+    }
+    if (current && current !== newOid && !force) {
+      if (spec.dst.startsWith("refs/tags/")) {
+        errors.set(spec.dst, "already exists");
+        continue;
+      }
+      if ((await source.has([current])).size === 0) {
+        errors.set(spec.dst, "fetch first");
+        continue;
+      }
+      if (!(await source.isAncestor(current, newOid))) {
+        errors.set(spec.dst, "non-fast-forward");
+        continue;
+      }
+    }
+    planned.push({ spec, newOid, base });
+  }
+  return planned;
+}
+
+/**
+ * Ref entries are created within the lease of the last state read: past half of it, the
+ * state is read again and the push's own segment must still be listed (put back if a
+ * clean took it), so no clean can have collected what the entries will point at.
+ */
+async function keepLease(
+  trunk: Trunk,
+  ws: WriteState,
+  specs: PushSpec[],
+  own?: { id: string; reupload(): Promise<void> },
+): Promise<WriteState> {
+  for (let i = 0; i < LEASE_REREADS && Date.now() - ws.readAt > trunk.leaseMs / 2; i++) {
+    ws = await trunk.stateForWrite(specs.map((s) => s.dst));
+    if (own && !(await trunk.segments()).some((s) => s.id === own.id)) await own.reupload();
+    if (trunk.leaseMs === 0) break;
+  }
+  return ws;
+}
+
+/** Create the ref's next entry; a lost race is `fetch first` (or retried when forced). */
+async function moveRef(
+  trunk: Trunk,
+  p: Planned,
+  segments: string[],
+  force: boolean,
+  say: (line: string) => void,
+): Promise<RefOutcome> {
+  const ref = p.spec.dst;
+  let base = p.base;
+  let winner: RefEntry | null = null;
+  for (let attempt = 0; attempt <= FORCE_RETRIES; attempt++) {
+    faultPoint("push:between-refs");
+    let r;
+    try {
+      r = await trunk.updateRef({ ref, new: p.newOid, base, segments });
+    } catch (e) {
+      // The primary took the entry but a mirror did not: say so for this ref; the next
+      // push or `trunks storage sync` brings the mirror level.
+      if (e instanceof StorageFailure && e.member.role === "mirror") {
+        say(`trunks: ${ref} moved on the primary, but ${e.message}`);
+        return {
+          ref,
+          oid: p.newOid,
+          error: `moved on the primary only; mirror ${e.member.name} ${
+            e.kind === "diverged" ? "has diverged" : "is behind"
+          } (run trunks storage sync)`,
+        };
+      }
+      throw e;
+    }
+    if (r.ok) {
+      faultPoint("push:after-ref");
+      return { ref, oid: p.newOid, entry: r.entry };
+    }
+    winner = r.winner;
+    if (winner && winner.new === p.newOid && !winner.symref) return { ref, oid: p.newOid, winner };
+    if (!force || !winner) break;
+    base = winner;
+  }
+  return { ref, oid: p.newOid, error: "fetch first", winner };
+}
