@@ -9,7 +9,7 @@ import { fetchRefs } from "./fetch.ts";
 import { objectFormat } from "../git/repo.ts";
 import { headTarget } from "../trunk/head.ts";
 import type { RefState } from "../trunk/refs.ts";
-import { Trunk } from "../trunk/trunk.ts";
+import { Trunk, type WriteState } from "../trunk/trunk.ts";
 import { TrunkError } from "../trunk/errors.ts";
 import { describeError } from "../trunk/describe_error.ts";
 import { reportRequestCounts } from "../storage/counting.ts";
@@ -31,6 +31,7 @@ export async function runHelper(args: string[]): Promise<number> {
     cas: new Map(),
   };
   const lines = new LineReader(Deno.stdin.readable);
+  let listing: WriteState | undefined;
   let ctx: RemoteContext | undefined;
   // A push starts with `list for-push`: then the storage map is read fresh from the trunk.
   const context = async (forPush = false) =>
@@ -51,11 +52,14 @@ export async function runHelper(args: string[]): Promise<number> {
           const forPush = rest[0] === "for-push";
           const c = await context(forPush);
           const trunk = forPush ? await c.trunkForPush() : await c.trunk();
+          const readAt = Date.now();
           const listed = trunk ? await trunk.refState() : undefined;
+          // The push that follows builds on this listing (and reads its refs' entries again).
+          listing = forPush && listed ? { state: listed, readAt } : undefined;
           // Asked for by `option object-format`: git learns the hash (a sha256 clone).
           const format = !opts.objectFormat
             ? null
-            : trunk?.meta.objectFormat ?? (forPush ? await objectFormat() : null);
+            : trunk?.objectFormat ?? (forPush ? await objectFormat() : null);
           await writeOut((format ? `:object-format ${format}\n` : "") + formatList(listed, trunk));
           break;
         }
@@ -91,8 +95,8 @@ export async function runHelper(args: string[]): Promise<number> {
             if (more.startsWith("push ")) specs.push(parsePushSpec(more.slice(5)));
           }
           const c = await context();
-          // The engine reads the state again from the store; `list for-push` only told git.
-          const results = await pushRefs(c, specs, opts);
+          const results = await pushRefs(c, specs, opts, listing);
+          listing = undefined;
           await writeOut(
             results.map((r) => r.error ? `error ${r.ref} ${r.error}\n` : `ok ${r.ref}\n`).join("") +
               "\n",

@@ -8,6 +8,7 @@ import { buildSplitPack } from "../git/split_pack.ts";
 import { batchResolver, existingObjects, headSymref, isAncestor } from "../git/repo.ts";
 import { largeBlobThreshold } from "../trunk/large_blobs.ts";
 import { push, type PushSource, type PushSpec } from "../trunk/push.ts";
+import type { WriteState } from "../trunk/trunk.ts";
 import { sha256File } from "../trunk/segments.ts";
 import type { HelperOptions } from "./options.ts";
 import { say } from "./io.ts";
@@ -24,6 +25,7 @@ export async function pushRefs(
   ctx: RemoteContext,
   specs: PushSpec[],
   opts: HelperOptions,
+  listing?: WriteState,
 ): Promise<PushResult[]> {
   const threshold = largeBlobThreshold(); // a bad setting fails before anything is written
   const trunk = await ctx.trunkForWrite();
@@ -38,6 +40,7 @@ export async function pushRefs(
       cas: opts.cas,
       say,
       verbose: opts.verbosity > 1 || opts.progress,
+      listing,
     });
     return report.refs.map((r) => ({ ref: r.ref, error: r.error }));
   } finally {

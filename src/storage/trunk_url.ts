@@ -92,7 +92,8 @@ export function sanitizeTrunkName(name: string): string {
 export function dotSegmentIn(url: string): string | null {
   const rest = url.replace(/^[A-Za-z][A-Za-z0-9+.-]*:/, "").split(/[?#]/)[0];
   for (const seg of rest.split(/[\/\\]/)) {
-    const plain = seg.replace(/%2e/gi, ".");
+    // The URL parser drops every tab, LF and CR before it resolves dot segments (`.\t.`).
+    const plain = seg.replace(/[\t\n\r]/g, "").replace(/%2e/gi, ".");
     if (plain === "." || plain === "..") return seg;
   }
   return null;

@@ -9,7 +9,6 @@ import { faultPoint } from "./faults.ts";
 import { storedBlobs } from "./chunks.ts";
 import { largeBlobPack, type LargeBlobStats } from "./large_blobs.ts";
 import { segmentPackKey } from "./layout.ts";
-import { mapLimit } from "./pool.ts";
 import { planFetch } from "./replaces.ts";
 import type { Trunk } from "./trunk.ts";
 import { formatBytes } from "./units.ts";
@@ -129,23 +128,48 @@ async function fetchOnce(
   };
   const dir = await sink.downloadDir();
   await sweepStaleDownloads(dir);
-  // Downloads overlap; the repository installs one segment at a time.
+  // Downloads overlap; the repository installs one segment at a time. The first failure
+  // stops the rest, and every download not installed is removed: nothing half-written.
   let installing = Promise.resolve();
-  await mapLimit(plan.download, Math.min(4, trunk.parallelism), async (d) => {
+  let failed = null as { e: unknown } | null;
+  const pending = new Set<string>();
+  const one = async (d: (typeof plan.download)[number]) => {
     const seg = d.segment;
     const tmp = `${dir}/tmp_trunks_${crypto.randomUUID()}.pack`;
+    pending.add(tmp);
     bytes += await trunk.downloadSegment(seg.id, tmp);
     faultPoint("fetch:after-download");
-    const mine = installing.then(() => sink.ingest(tmp)).catch((e) => {
+    const mine = installing.then(async () => {
+      if (failed) return false;
+      await sink.ingest(tmp);
+      return true;
+    }).catch((e) => {
       throw unreadable(trunk, seg.id, e);
     });
-    installing = mine.catch(() => {});
-    await mine;
+    installing = mine.then(() => {}, () => {});
+    if (!(await mine)) return;
+    pending.delete(tmp);
     faultPoint("fetch:after-ingest");
     trunk.markIngested([seg.id, ...d.covers]);
     done++;
     report();
-  });
+  };
+  let next = 0;
+  const worker = async () => {
+    while (!failed && next < plan.download.length) {
+      try {
+        await one(plan.download[next++]);
+      } catch (e) {
+        failed ??= { e };
+      }
+    }
+  };
+  const workers = Math.max(1, Math.min(4, trunk.parallelism, plan.download.length));
+  await Promise.all(Array.from({ length: workers }, worker));
+  if (failed) {
+    await Promise.all([...pending].map((p) => Deno.remove(p).catch(() => {})));
+    throw failed.e;
+  }
   report(true);
   return { segments: need.length, bytes };
 }

@@ -72,6 +72,8 @@ export interface PushOptions {
   say?: (line: string) => void;
   /** Progress meters and per-step lines. */
   verbose?: boolean;
+  /** This push's listing of the refs, just read from the store (git's `list for-push`). */
+  listing?: WriteState;
 }
 
 export interface RefOutcome {
@@ -112,7 +114,7 @@ export async function push(
   opts: PushOptions = {},
 ): Promise<PushReport> {
   const say = opts.say ?? (() => {});
-  let ws: WriteState = await trunk.stateForWrite(specs.map((s) => s.dst));
+  let ws: WriteState = await trunk.stateForWrite(specs.map((s) => s.dst), opts.listing);
   const state = ws.state;
   const errors = new Map<string, string>();
   const planned = await plan(trunk, source, state, specs, opts, errors);

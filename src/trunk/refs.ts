@@ -37,6 +37,8 @@ export interface RefState {
   latest: Map<string, RefEntry>;
   /** Number of entries listed (the log's length). */
   entryCount: number;
+  /** Keys of latest entries this read took from the store (not from the cache). */
+  fresh?: Set<string>;
 }
 
 const OID_RE = /^([0-9a-f]{40}|[0-9a-f]{64})$/;
@@ -193,7 +195,7 @@ export async function readRefState(
   // copy, or replaced. The store is the truth: the caller drops the cache and re-reads.
   if (changed.size) throw new StaleCacheError([...changed][0]);
   if (fetched.size) cache.putEntries(trunkId, fetched);
-  return { latest, entryCount: listed.length };
+  return { latest, entryCount: listed.length, fresh: new Set(fetched.keys()) };
 }
 
 /** Every entry of the log, oldest first per ref (for check, sync and audit). */

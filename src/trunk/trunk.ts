@@ -172,56 +172,73 @@ export class Trunk {
   }
 
   /**
-   * The state a push builds on, read from the store: trunk.json is read in parallel with
-   * the listing, and the entries of `refs` (the refs the push moves) are read again
-   * rather than taken from the cache. Any contradiction (trunk.json gone or another id,
-   * an entry that differs from its cached copy) drops this trunk's cache and re-reads:
-   * a wiped trunk is re-created, a restored or replaced one is seen as it now is.
+   * The state a push builds on, read from the store, never from the cache alone: the
+   * latest entries of `refs` (the refs the push moves) are read again unless this
+   * listing just read them, and trunk.json is read when no such entry vouches for the
+   * trunk's id (new refs only). Any contradiction (an entry that differs from its cached
+   * copy, trunk.json gone or with another id) drops this trunk's cache and re-reads: a
+   * wiped trunk is re-created, a restored or replaced one is seen as it now is. Cost over
+   * a cached listing: one small GET. `listing`: this push's own listing of the refs, just
+   * made (git's `list for-push`), used instead of listing again.
    */
-  async stateForWrite(refs: string[]): Promise<WriteState> {
-    const read = await this.#readForWrite(refs);
+  async stateForWrite(refs: string[], listing?: WriteState): Promise<WriteState> {
+    const read = await this.#readForWrite(refs, listing);
     // Before the push writes anything (large-blob chunks included).
     await this.writable();
     return read;
   }
 
-  async #readForWrite(refs: string[]): Promise<WriteState> {
-    const readAt = Date.now();
-    const [meta, listed] = await Promise.all([
-      readMeta(this.store),
-      readRefState(this.store, this.cache, this.id).catch((e) => e as Error),
-    ]);
-    if (!meta) {
-      // Wiped: the trunk is created again; nothing the cache knew about it holds.
-      this.#dropCache();
-      this.#adopt(await ensureMeta(this.store, this.meta.objectFormat));
-      this.#requireFormat(this.meta.objectFormat);
-      return { state: await this.refState(), readAt };
+  async #readForWrite(refs: string[], listing?: WriteState): Promise<WriteState> {
+    const readAt = listing?.readAt ?? Date.now();
+    let listed: RefState;
+    try {
+      listed = listing?.state ?? await readRefState(this.store, this.cache, this.id);
+    } catch (e) {
+      if (!(e instanceof StaleCacheError)) throw e;
+      return { state: await this.#reread(), readAt };
     }
-    if (meta.id !== this.id) {
-      this.#dropCache();
-      this.#adopt(meta);
-      return { state: await this.refState(), readAt };
-    }
-    if (listed instanceof StaleCacheError) return { state: await this.refState(), readAt };
-    if (listed instanceof Error) throw listed;
-    const stale = await this.#differsFromStore(listed, refs);
-    if (!stale) return { state: listed, readAt };
-    this.#dropCache();
-    this.#adopt(meta);
-    return { state: await this.refState(), readAt };
+    const bases = await this.#checkBases(listed, refs);
+    if (bases === "stale") return { state: await this.#reread(), readAt };
+    if (bases === "confirmed") return { state: listed, readAt };
+    const meta = await readMeta(this.store);
+    if (meta && meta.id === this.id) return { state: listed, readAt };
+    return { state: await this.#reread(meta), readAt };
   }
 
-  /** True when a latest entry of `refs`, read again from the store, is not the cached one. */
-  async #differsFromStore(state: RefState, refs: string[]): Promise<boolean> {
+  /**
+   * The cache contradicted the store: forget it and read the trunk as it now is
+   * (created again when trunk.json is gone: a wiped store).
+   */
+  async #reread(known?: TrunkMeta | null): Promise<RefState> {
+    this.#dropCache();
+    const format = this.meta.objectFormat;
+    const meta = known !== undefined ? known : await readMeta(this.store);
+    this.#adopt(meta ?? await ensureMeta(this.store, format));
+    this.#requireFormat(format);
+    return await this.refState();
+  }
+
+  /**
+   * The latest entries of `refs` against the store: "stale" when one differs from (or is
+   * missing behind) the cached copy; "confirmed" when one, as stored, carries this
+   * trunk's id; "unknown" when none does (new refs, or entries older than ids).
+   */
+  async #checkBases(
+    state: RefState,
+    refs: string[],
+  ): Promise<"stale" | "confirmed" | "unknown"> {
     const bases = refs.flatMap((r) => {
       const e = state.latest.get(r);
       return e ? [e] : [];
     });
-    const fresh = await Promise.all(
-      bases.map((e) => getBytes(this.store, refEntryKey(e.ref, e.seq))),
+    const cached = bases.filter((e) => !state.fresh?.has(refEntryKey(e.ref, e.seq)));
+    const stored = await Promise.all(
+      cached.map((e) => getBytes(this.store, refEntryKey(e.ref, e.seq))),
     );
-    return fresh.some((raw, i) => !raw || !sameEntry(new TextDecoder().decode(raw), bases[i]));
+    if (stored.some((raw, i) => !raw || !sameEntry(new TextDecoder().decode(raw), cached[i]))) {
+      return "stale";
+    }
+    return bases.some((e) => e.trunk === this.id) ? "confirmed" : "unknown";
   }
 
   /** Live refs (deleted ones left out), name -> entry. */

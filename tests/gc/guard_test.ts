@@ -1,17 +1,16 @@
 /**
  * A push whose base was collected meanwhile: between `list for-push` and the upload (in
  * a pre-push hook), another user moves the branch away and a clean with no grace drops
- * the objects git saw listed. The push engine reads the state again from the store, so
- * it builds on what the store holds now: everything the new branch needs is sent and a
- * fresh clone reads it whole.
+ * the objects the push builds on. The push must fail before any ref moves, and succeed
+ * after a fetch.
  */
-import { assert, assertEquals } from "../assert.ts";
-import { commitFile, e2eBackends, git, ok } from "../e2e/harness.ts";
+import { assert, assertEquals, assertMatch } from "../assert.ts";
+import { commitFile, e2eBackends, git, ok, run } from "../e2e/harness.ts";
 import { check, cloneMatches, opts, setup, trunkRefs } from "./lib.ts";
 
 for (const backend of e2eBackends().filter((b) => ["local", "minio"].includes(b.name))) {
   Deno.test({
-    name: `guard ${backend.name}: a push whose listed base a clean collected sends what it needs`,
+    name: `guard ${backend.name}: a push whose base a clean collected fails cleanly, then works`,
     ...opts,
     fn: async () => {
       const s = await setup(backend);
@@ -35,9 +34,18 @@ rm -f "$0"
 `,
       );
       await Deno.chmod(hook, 0o755);
-      await git(s.e, b, "push", "-q", "origin", "HEAD:refs/heads/feature");
-      assert(!(await Deno.stat(hook).catch(() => null)), "the hook ran");
+      const pushed = await run(s.e, "git", ["push", "origin", "HEAD:refs/heads/feature"], {
+        cwd: b,
+      });
+      assert(pushed.code !== 0, pushed.stderr);
+      assertMatch(pushed.stderr, /trunk was cleaned meanwhile; fetch, then push again/);
+      const refs = await trunkRefs(s);
+      assert(!refs.some((r) => r.endsWith("refs/heads/feature")), refs.join("\n"));
       assertEquals((await check(s)).code, 0);
+
+      // After a fetch the same push goes through, and the branch clones whole.
+      await git(s.e, b, "fetch", "-q", "origin");
+      await git(s.e, b, "push", "-q", "origin", "HEAD:refs/heads/feature");
       const dir = await cloneMatches(s, await trunkRefs(s));
       await git(s.e, dir, "checkout", "-q", "feature");
       assertEquals(await Deno.readTextFile(`${dir}/x.txt`), "x\n");

@@ -30,6 +30,9 @@ Deno.test("dot segments: found raw and %-encoded, in any case; names and queries
     "s3://b/trunks/%2e/x.trunk",
     "sftp://u@h/srv/../etc/trunks/x.trunk",
     "postgres://u@h/db/../trunks/x.trunk",
+    "local:///root/trunks/x.trunk/.\t./.\n./.\r./y.trunk",
+    "s3://b/trunks/%2e\t%2e/x.trunk",
+    "local:///root/trunks/\t./x.trunk",
   ];
   for (const u of bad) {
     assert(dotSegmentIn(u) !== null, u);
