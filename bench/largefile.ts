@@ -1,11 +1,13 @@
 /**
- * Large-file benchmark: one incompressible file (1 GiB by default) pushed and cloned
- * with trunks and with plain git to a bare repository over file://, side by side:
- * wall time and peak RSS (of the trunks helper process alone, and of the whole process
- * tree git starts). Then a 1 MiB edit in the middle of the file, committed and pushed
- * (bytes uploaded), and the same file pushed to a second branch (chunk bytes uploaded).
+ * Large-file benchmark: one file (1 GiB by default; random bytes, or text-like log lines
+ * with `--content text`) pushed and cloned with trunks and with plain git to a bare
+ * repository over file://, side by side: wall time, peak RSS (of the trunks helper
+ * process alone, and of the whole process tree git starts) and bytes stored. The same
+ * file written and pushed by the library (no git) too. Then a 1 MiB edit in the middle
+ * of the file, committed and pushed (bytes uploaded), and the same file pushed to a
+ * second branch (chunk bytes uploaded).
  *
- *   deno run -A bench/largefile.ts [--size-mib 1024] [--root <storage root URL>]
+ *   deno run -A bench/largefile.ts [--size-mib 1024] [--content random|text] [--root <URL>]
  *
  * `--root` points trunks at another storage (e.g. `s3://bench?endpoint=http://127.0.0.1:9000`,
  * credentials in the environment); the default is a temp dir on local disk.
@@ -14,14 +16,18 @@ import { parseArgs } from "node:util";
 import { fmtMs, formatRequests, machineLine, makeEnv, ok, sumRequests, table } from "./lib.ts";
 import type { Env } from "./lib.ts";
 import { openStore } from "../src/storage/registry.ts";
+import { textLike } from "../harness/text_like.ts";
 
 const { values } = parseArgs({
   options: {
     "size-mib": { type: "string", default: "1024" },
+    content: { type: "string", default: "random" },
+    "library-max-mib": { type: "string", default: "256" },
     root: { type: "string" },
   },
 });
 const sizeMiB = Number(values["size-mib"]);
+const content = values.content === "text" ? "text" : "random";
 const MiB = 1024 * 1024;
 const REPO_ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 
@@ -93,6 +99,40 @@ async function measure(e: Env, args: string[], cwd?: string): Promise<Measured> 
   };
 }
 
+/** `bench/sdk_write_large.ts` in its own process: wall time and its peak RSS. */
+async function measureLibrary(trunk: string, file: string): Promise<Measured> {
+  const timeOut = `${tmp}/time-lib.out`;
+  const t0 = performance.now();
+  const out = await new Deno.Command("/usr/bin/time", {
+    args: [
+      "-f",
+      "%M",
+      "-o",
+      timeOut,
+      Deno.execPath(),
+      "run",
+      "-A",
+      "--quiet",
+      `${REPO_ROOT}/bench/sdk_write_large.ts`,
+      trunk,
+      file,
+    ],
+    env: e.env,
+    clearEnv: true,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const ms = performance.now() - t0;
+  if (!out.success) {
+    throw new Error(`library push failed:\n${new TextDecoder().decode(out.stderr)}`);
+  }
+  const treeKiB = Number((await Deno.readTextFile(timeOut)).trim().split("\n").pop());
+  return { ms, treeKiB };
+}
+
+const storedTotal = (t: Record<string, number>) => Object.values(t).reduce((a, b) => a + b, 0);
+const pct = (n: number) => `${((n / (sizeMiB * MiB)) * 100).toFixed(1)}%`;
+
 const mib = (kib?: number) => kib === undefined ? "" : `${(kib / 1024).toFixed(0)} MiB`;
 const bytes = (n: number) =>
   n >= MiB ? `${(n / MiB).toFixed(2)} MiB` : `${(n / 1024).toFixed(1)} KiB`;
@@ -127,12 +167,15 @@ function growth(before: Record<string, number>, after: Record<string, number>) {
   return { chunks: d("chunks"), segments: d("segments"), total: d("chunks") + d("segments") };
 }
 
-async function writeRandomFile(path: string, size: number): Promise<void> {
+async function writeBigFile(path: string, size: number): Promise<void> {
   using f = await Deno.open(path, { write: true, create: true, truncate: true });
-  const buf = new Uint8Array(MiB);
+  let buf: Uint8Array = new Uint8Array(MiB);
   for (let done = 0; done < size; done += buf.byteLength) {
-    for (let i = 0; i < buf.byteLength; i += 65536) {
-      crypto.getRandomValues(buf.subarray(i, i + 65536));
+    if (content === "text") buf = textLike(MiB, 1 + done / MiB);
+    else {
+      for (let i = 0; i < buf.byteLength; i += 65536) {
+        crypto.getRandomValues(buf.subarray(i, i + 65536));
+      }
     }
     let at = 0;
     while (at < buf.byteLength) at += await f.write(buf.subarray(at));
@@ -150,8 +193,8 @@ const url = u.toString();
 
 const src = `${tmp}/src`;
 await ok(e, "git", ["init", "-q", "-b", "main", src]);
-console.error(`writing a ${sizeMiB} MiB random file and committing it...`);
-await writeRandomFile(`${src}/big.bin`, sizeMiB * MiB);
+console.error(`writing a ${sizeMiB} MiB ${content} file and committing it...`);
+await writeBigFile(`${src}/big.bin`, sizeMiB * MiB);
 await ok(e, "git", ["add", "big.bin"], { cwd: src });
 await ok(e, "git", ["commit", "-qm", "big file"], { cwd: src });
 const bare = `${tmp}/bare.git`;
@@ -159,7 +202,18 @@ await ok(e, "git", ["init", "-q", "--bare", bare]);
 
 console.error("push...");
 const gitPush = await measure(e, ["push", "-q", `file://${bare}`, "main"], src);
+const gitStored = await dirBytes(`${bare}/objects`);
 const trunksPush = await measure(e, ["push", "-q", `trunks::${url}`, "main"], src);
+const trunksStored = await trunkBytes(url);
+
+// The library: the same file written, committed and pushed by a program (no git).
+console.error("library push...");
+const libUrl = url.replace(/\.trunk(\?|$)/, "-lib.trunk$1");
+// Trunk.write takes the whole file in memory today (issue 22): past this size the run
+// would take the machine's memory, so it is reported as not run.
+const libRuns = sizeMiB <= Number(values["library-max-mib"]);
+const libPush = libRuns ? await measureLibrary(libUrl, `${src}/big.bin`) : null;
+const libStored = libRuns ? await trunkBytes(libUrl) : null;
 console.error("clone...");
 const gitClone = await measure(e, ["clone", "-q", "--no-local", `file://${bare}`, `${tmp}/gc`]);
 const trunksClone = await measure(e, ["clone", "-q", `trunks::${url}`, `${tmp}/tc`]);
@@ -239,6 +293,40 @@ console.log([
   ``,
   `machine: ${await machineLine()}; load average at start ${loadAtStart}`,
   `storage: ${values.root ?? "local disk (temp dir)"}; git: bare repository over file://`,
+  ``,
+  `content: ${content}, ${sizeMiB} MiB`,
+  ``,
+  table(["path", "push time", "peak RSS", "bytes stored", "of raw"], [
+    [
+      "git push file://",
+      fmtMs(gitPush.ms),
+      mib(gitPush.treeKiB),
+      bytes(gitStored),
+      pct(gitStored),
+    ],
+    [
+      "git push trunks:: (helper)",
+      fmtMs(trunksPush.ms),
+      mib(trunksPush.helperKiB),
+      bytes(storedTotal(trunksStored)),
+      pct(storedTotal(trunksStored)),
+    ],
+    libPush && libStored
+      ? [
+        "library Trunk.write + push",
+        fmtMs(libPush.ms),
+        mib(libPush.treeKiB),
+        bytes(storedTotal(libStored)),
+        pct(storedTotal(libStored)),
+      ]
+      : [
+        "library Trunk.write + push",
+        "not run",
+        "(holds the file in memory)",
+        "",
+        "",
+      ],
+  ]),
   ``,
   table([
     "workload",

@@ -2,19 +2,23 @@
  * The benchmark suite: trunks side by side with plain git over file://, awslabs'
  * git-remote-s3 on the same MinIO, and the Python trunks package, then the agent swarm.
  *
- *   deno task bench [--quick] [--runs 3] [--scenarios push,clone,incremental,fetch,small,swarm]
+ *   deno task bench [--quick] [--runs 3]
+ *                   [--scenarios push,clone,incremental,fetch,small,swarm,largefile]
  *                   [--tools git,trunks-local,trunks-s3,git-remote-s3,python-trunks]
  *                   [--repos corpus,generated] [--commits 20000] [--pushes 100]
  *                   [--swarm 8,32,64] [--converge-max 8] [--heavy-runs 1] [--heavy-pushes 20]
  *                   [--blob-bytes 400] [--random-blobs]
  *                   [--python-versions 0.1.0,1.2.14] [--python-timeout 600] [--out FILE.md]
+ *                   [--large-mib 1024]
  *
  * MinIO comes from `scripts/test-servers.sh up minio` (its env, TRUNKS_TEST_MINIO_*, must be
  * exported); every S3 tool talks to it through bench/proxy.ts, which counts requests and
  * bytes on the wire. Times are wall-clock medians of --runs; git-remote-s3's initial push and
  * clone of a many-ref repository re-upload/download the whole history per ref, so they run
  * --heavy-runs times, and it does --heavy-pushes small pushes instead of --pushes.
- * --quick: one run, corpus only, 10 small pushes, a swarm of 8.
+ * largefile: bench/largefile.ts twice, a text-like and a random file of --large-mib, pushed
+ * by git (trunks and plain file://) and by the library.
+ * --quick: one run, corpus only, 10 small pushes, a swarm of 8, 64 MiB large files.
  * Results: markdown on stdout (and --out), raw JSON under bench/results/.
  */
 import { parseArgs } from "node:util";
@@ -39,7 +43,7 @@ import {
 import { runPythonTrunks } from "./python_trunks.ts";
 import { runSwarm, swarmMarkdown, type SwarmResult } from "./swarm.ts";
 
-const SCENARIOS = ["push", "clone", "incremental", "fetch", "small", "swarm"] as const;
+const SCENARIOS = ["push", "clone", "incremental", "fetch", "small", "swarm", "largefile"] as const;
 type Scenario = typeof SCENARIOS[number];
 
 function list(v: string | undefined, all: readonly string[]): string[] {
@@ -257,6 +261,7 @@ async function main(): Promise<void> {
       "blob-bytes": { type: "string", default: "400" },
       "random-blobs": { type: "boolean", default: false },
       "python-timeout": { type: "string", default: "600" },
+      "large-mib": { type: "string" },
     },
   });
   const quick = values.quick!;
@@ -310,7 +315,7 @@ async function main(): Promise<void> {
   const json: Record<string, unknown> = { rows: [] as Row[], swarm: [] as SwarmResult[] };
   const loads: Load[] = [await sampleLoad()];
 
-  const wantsRepoWork = [...scenarios].some((s) => s !== "swarm");
+  const wantsRepoWork = [...scenarios].some((s) => s !== "swarm" && s !== "largefile");
   const repoDirs: [string, string][] = [];
   if (wantsRepoWork && repos.includes("corpus")) {
     const dir = `${tmp}/express.git`;
@@ -386,6 +391,29 @@ async function main(): Promise<void> {
         sections.push(md);
         console.log(md + "\n");
       }
+    }
+  }
+
+  if (scenarios.has("largefile")) {
+    const mib = posInt(values["large-mib"] ?? (quick ? "64" : "1024"), "--large-mib");
+    for (const content of ["text", "random"]) {
+      const start = await sampleLoad();
+      const out = await ok(e, Deno.execPath(), [
+        "run",
+        "-A",
+        fileURLToPath(new URL("./largefile.ts", import.meta.url)),
+        "--size-mib",
+        String(mib),
+        "--content",
+        content,
+      ]);
+      const end = await sampleLoad();
+      loads.push(end);
+      const md = `${out.trim().replace(/^# .*\n/, `### large file, ${content}\n`)}\n\n${
+        loadLine(start, end)
+      }`;
+      sections.push(md);
+      console.log(md + "\n");
     }
   }
 

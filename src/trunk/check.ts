@@ -22,6 +22,7 @@ import type { ObjectFormat } from "../pack/objects.ts";
 import { PackIndex } from "../pack/pack_index.ts";
 import { getBytes, type ListEntry, type Store, StoreError } from "../storage/store.ts";
 import { type BlobManifest, decodeBlobManifest } from "./blob_manifest.ts";
+import { decodeChunk } from "./chunk_codec.ts";
 import { TrunkError } from "./errors.ts";
 import {
   blobKey,
@@ -756,22 +757,24 @@ async function verifyLargeBlob(
       });
       return m;
     }
-    const h = createHash("sha256");
-    let size = 0;
-    for await (const part of stream) {
-      h.update(part);
-      blobHash.update(part);
-      size += part.byteLength;
+    // Raw chunks are c.size bytes, compressed ones shorter: read no further than that.
+    const stored = await readAtMost(stream, c.size);
+    let plain: Uint8Array | null = null;
+    try {
+      if (stored) plain = decodeChunk(stored, c.size, ck);
+    } catch (e) {
+      if (!(e instanceof TrunkError)) throw e;
     }
-    if (h.digest("hex") !== c.sha256 || size !== c.size) {
+    if (!plain || createHash("sha256").update(plain).digest("hex") !== c.sha256) {
       problems.push({
         key: ck,
         kind: "corrupt-chunk",
-        message: `${ck} does not hash to its name (or is not ${c.size} bytes); ${key} needs it`,
+        message:
+          `${ck} does not hash to its name (or does not hold ${c.size} bytes); ${key} needs it`,
         fix: "restore it from a mirror or backup, or push the file again from a clone that has it",
       });
       ok = false;
-    }
+    } else blobHash.update(plain);
   }
   if (ok) {
     const got = blobHash.digest("hex");
@@ -785,6 +788,21 @@ async function verifyLargeBlob(
     }
   }
   return m;
+}
+
+/** The whole stream, or null (after cancelling it) once it runs past `max` bytes. */
+async function readAtMost(
+  stream: ReadableStream<Uint8Array>,
+  max: number,
+): Promise<Uint8Array | null> {
+  const buf = new Uint8Array(max);
+  let at = 0;
+  for await (const part of stream) {
+    if (at + part.byteLength > max) return null;
+    buf.set(part, at);
+    at += part.byteLength;
+  }
+  return buf.subarray(0, at);
 }
 
 function missingAsNull(e: unknown): null {

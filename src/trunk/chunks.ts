@@ -10,6 +10,7 @@ import { toHex } from "../pack/bytes.ts";
 import type { Store } from "../storage/store.ts";
 import { getBytes } from "../storage/store.ts";
 import { type BlobManifest, decodeBlobManifest, encodeBlobManifest } from "./blob_manifest.ts";
+import { decodeChunk, encodeChunk } from "./chunk_codec.ts";
 import { type ChunkerParams, chunkStream } from "./chunker.ts";
 import { TrunkError } from "./errors.ts";
 import { faultPoint } from "./faults.ts";
@@ -20,7 +21,9 @@ export interface StoredBlob {
   manifest: BlobManifest;
   /** Chunks this call uploaded (the rest were already in the trunk). */
   uploadedChunks: number;
+  /** Their plain size, and what they took in the store (compressed where that paid). */
   uploadedBytes: number;
+  storedBytes: number;
 }
 
 export async function sha256Hex(data: Uint8Array): Promise<string> {
@@ -70,6 +73,7 @@ export async function storeLargeBlob(
   const chunks: BlobManifest["chunks"] = [];
   let uploadedChunks = 0;
   let uploadedBytes = 0;
+  let storedBytes = 0;
   let total = 0;
   // The manifest promises these bytes are the blob: check before recording it.
   const hasher = new BlobHasher(oidAlgo(blob.oid), blob.size);
@@ -87,7 +91,9 @@ export async function storeLargeBlob(
       uploadedChunks++;
       uploadedBytes += chunk.byteLength;
       await limiter.run(async () => {
-        await store.put(chunkKey(sha256), chunk);
+        const stored = encodeChunk(chunk);
+        storedBytes += stored.byteLength;
+        await store.put(chunkKey(sha256), stored);
         faultPoint("push:after-chunk");
         opts.onChunk?.(chunk.byteLength, true);
       });
@@ -110,7 +116,7 @@ export async function storeLargeBlob(
   }
   const manifest = { oid: blob.oid, size: blob.size, chunks };
   await store.put(blobKey(blob.oid), encodeBlobManifest(manifest));
-  return { manifest, uploadedChunks, uploadedBytes };
+  return { manifest, uploadedChunks, uploadedBytes, storedBytes };
 }
 
 /** What reads of large blobs downloaded: `onBytes` is told each object's size. */
@@ -154,7 +160,8 @@ async function readChunk(
       "missing-object",
     );
   }
-  const buf = new Uint8Array(c.size);
+  // Stored raw it is exactly c.size bytes, compressed it is shorter: never read past that.
+  let buf: Uint8Array = new Uint8Array(c.size);
   let at = 0;
   let long = false;
   for await (const part of stream) {
@@ -166,14 +173,13 @@ async function readChunk(
     at += part.byteLength;
   }
   opts.onBytes?.(at);
-  if (long || at !== c.size) {
+  if (long) {
     throw new TrunkError(
-      `chunk ${where} of blob ${oid} is corrupt: ${
-        long ? "longer" : `${at} bytes,`
-      } not the ${c.size} bytes its manifest lists; run trunks check`,
+      `chunk ${where} of blob ${oid} is corrupt: longer than the ${c.size} bytes its manifest lists; run trunks check`,
       "corrupt",
     );
   }
+  buf = decodeChunk(buf.subarray(0, at), c.size, `${where} of blob ${oid}`);
   const got = await sha256Hex(buf);
   if (got !== c.sha256) {
     throw new TrunkError(

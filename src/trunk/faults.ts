@@ -35,3 +35,19 @@ export function faultPoint(point: string): void {
   seen.set(point, count);
   if (count === Number(nth ?? 1)) Deno.kill(Deno.pid, "SIGKILL");
 }
+
+const delaySpec = Deno.env.get("TRUNKS_FAULT_DELAY") ?? "";
+
+/**
+ * `TRUNKS_FAULT_DELAY=<point>:<ms>` pauses there, so a race test can hold one party
+ * inside its critical window while the other runs (a slow network, deterministically).
+ * With `TRUNKS_FAULT_SIGNAL=<file>`, that file is created when the pause begins.
+ */
+export async function faultDelay(point: string): Promise<void> {
+  if (!delaySpec) return;
+  const m = /^(.*):(\d+)$/.exec(delaySpec);
+  if (!m || m[1] !== point) return;
+  const signal = Deno.env.get("TRUNKS_FAULT_SIGNAL");
+  if (signal) await Deno.writeTextFile(signal, `${Deno.pid}\n`);
+  await new Promise((r) => setTimeout(r, Number(m[2])));
+}

@@ -15,7 +15,8 @@
  * 3. Replaced segments older than the grace period are deleted (index first, so a
  *    listing never shows half a segment); younger ones wait for a later clean. Manifests
  *    no retained object needs, chunks no remaining manifest lists, and interrupted
- *    uploads go by the same rule.
+ *    uploads go by the same rule, except what a push in flight claimed for reuse
+ *    (reuse_guard.ts).
  *
  * Deletion ages are measured against the store's clock where it can be read (the
  * modified time of the sidecar just written), and never past the local clock. The
@@ -31,6 +32,7 @@ import { mapLimit } from "./pool.ts";
 import { refuseShortGrace } from "./lease.ts";
 import { isDeleted } from "./refs.ts";
 import { encodeReplaces } from "./replaces.ts";
+import { beginCleaning, type CleanClaim } from "./reuse_guard.ts";
 import { sha256File, uploadSegment } from "./segments.ts";
 
 export const DEFAULT_GRACE_MS = 24 * 60 * 60 * 1000;
@@ -135,7 +137,9 @@ async function compact(
 ): Promise<Compaction> {
   const replacedBefore = new Set<string>();
   for (const [id, r] of inv.replaces) {
-    if (inv.segmentObjects.has(id)) { for (const x of r) replacedBefore.add(x); }
+    // A compacted segment equal to one already stored names itself in its sidecar
+    // (below); that does not make it replaced.
+    if (inv.segmentObjects.has(id)) { for (const x of r) if (x !== id) replacedBefore.add(x); }
   }
   const current = inv.listing.complete.filter((s) => !replacedBefore.has(s.id));
   const hasGarbage = current.some((s) =>
@@ -228,7 +232,8 @@ async function deleteStrays(
 
 /**
  * Large blobs: manifests no retained object is, then chunks no remaining manifest lists,
- * both only when older than `cutoff`. `retainedMissing` are the retained large blobs.
+ * both only when older than `cutoff` and not claimed by a push in flight
+ * (reuse_guard.ts). `retainedMissing` are the retained large blobs.
  */
 async function collectLargeBlobs(
   store: Store,
@@ -238,17 +243,40 @@ async function collectLargeBlobs(
   log: (line: string) => void,
   report: CleanReport,
 ): Promise<void> {
+  if (inv.manifests.size === 0 && inv.chunks.size === 0) return;
   const old = (d: Date) => d.getTime() < cutoff;
+  const claim = await beginCleaning(store, old);
+  let deletedAny = false;
+  try {
+    deletedAny = await deleteUnclaimed(store, inv, retainedMissing, old, claim, log, report);
+  } finally {
+    await claim.finish(deletedAny);
+  }
+}
+
+/** Returns whether anything was deleted. */
+async function deleteUnclaimed(
+  store: Store,
+  inv: Inventory,
+  retainedMissing: Set<string>,
+  old: (d: Date) => boolean,
+  claim: CleanClaim,
+  log: (line: string) => void,
+  report: CleanReport,
+): Promise<boolean> {
+  let deletedAny = false;
   const keptManifests: string[] = [];
   for (const [oid, e] of inv.manifests) {
-    if (retainedMissing.has(oid)) keptManifests.push(oid);
-    else if (!old(e.modified)) keptManifests.push(oid), report.waiting.manifests++;
-    else {
+    if (retainedMissing.has(oid) || claim.touched.manifests.has(oid)) keptManifests.push(oid);
+    else if (!old(e.modified) || !claim.inTime()) {
+      keptManifests.push(oid), report.waiting.manifests++;
+    } else {
       await store.delete(e.key);
       report.deleted.manifests++;
+      deletedAny = true;
     }
   }
-  const referenced = new Set<string>();
+  const referenced = new Set<string>(claim.touched.chunks);
   let unreadable = false;
   await mapLimit(keptManifests, store.capabilities.parallelism, async (oid) => {
     const raw = await getBytes(store, blobKey(oid));
@@ -262,17 +290,19 @@ async function collectLargeBlobs(
   });
   if (unreadable) {
     log("a large-blob manifest is unreadable: keeping every chunk this time");
-    return;
+    return deletedAny;
   }
   for (const [sha, e] of inv.chunks) {
     if (referenced.has(sha)) continue;
-    if (!old(e.modified)) {
+    if (!old(e.modified) || !claim.inTime()) {
       report.waiting.chunks++;
       continue;
     }
     await store.delete(chunkKey(sha));
     report.deleted.chunks++;
+    deletedAny = true;
   }
+  return deletedAny;
 }
 
 /**

@@ -7,8 +7,9 @@ import { writeBlobPack } from "../pack/blob_pack.ts";
 import type { BlobManifest } from "./blob_manifest.ts";
 import { knownChunks, readLargeBlob, readManifest, storedBlobs, storeLargeBlob } from "./chunks.ts";
 import { TrunkError } from "./errors.ts";
-import { faultPoint } from "./faults.ts";
+import { faultDelay, faultPoint } from "./faults.ts";
 import { mapLimit } from "./pool.ts";
+import { claimReused, type Reused } from "./reuse_guard.ts";
 import type { Trunk } from "./trunk.ts";
 import { formatBytes } from "./units.ts";
 
@@ -57,10 +58,18 @@ export async function uploadLargeBlobs(
 ): Promise<LargeBlobStats> {
   const stats: LargeBlobStats = { blobs: 0, chunks: 0, bytes: 0 };
   if (oids.length === 0) return stats;
+  const listedAt = Date.now();
   const have = await storedBlobs(trunk.store);
-  const todo = [...new Set(oids)].filter((o) => !have.has(o));
-  if (todo.length === 0) return stats;
-  const known = await knownChunks(trunk.store);
+  const wanted = [...new Set(oids)];
+  const todo = wanted.filter((o) => !have.has(o));
+  // What this push relies on without uploading it: claimed against a concurrent clean.
+  const reused: Reused = {
+    chunks: new Set(),
+    manifests: new Set(wanted.filter((o) => have.has(o))),
+  };
+  const known = todo.length ? await knownChunks(trunk.store) : new Set<string>();
+  const stored0 = new Set(known);
+  const chunksOf = new Map<string, string[]>();
   let seen = 0;
   const report = (final = false) =>
     progress?.(
@@ -68,20 +77,40 @@ export async function uploadLargeBlobs(
         formatBytes(stats.bytes)
       } sent${final ? ", done.\n" : "\r"}`,
     );
-  for await (const blob of read(todo)) {
-    const stored = await storeLargeBlob(trunk.store, blob, known, {
-      concurrency: Math.min(8, trunk.parallelism),
-      onChunk: (size) => {
-        seen += size;
-        report();
-      },
-    });
-    faultPoint("push:after-large-blob");
-    stats.blobs++;
-    stats.chunks += stored.uploadedChunks;
-    stats.bytes += stored.uploadedBytes;
+  const upload = async (list: string[], known: Set<string>) => {
+    for await (const blob of read(list)) {
+      const stored = await storeLargeBlob(trunk.store, blob, known, {
+        concurrency: Math.min(8, trunk.parallelism),
+        onChunk: (size) => {
+          seen += size;
+          report();
+        },
+      });
+      faultPoint("push:after-large-blob");
+      const shas = stored.manifest.chunks.map((c) => c.sha256);
+      chunksOf.set(blob.oid, shas);
+      for (const c of shas) if (stored0.has(c)) reused.chunks.add(c);
+      stats.blobs++;
+      stats.chunks += stored.uploadedChunks;
+      stats.bytes += stored.storedBytes;
+    }
+  };
+  await upload(todo, known);
+  await faultDelay("push:before-claim");
+  const lost = await claimReused(trunk.store, reused, listedAt, {
+    onWait: () => progress?.("trunks: waiting for a clean of the trunk to finish\n"),
+  });
+  if (lost.chunks.size || lost.manifests.size) {
+    // A clean deleted them before it could see the claim: upload those blobs again.
+    // Every clean from now on sees the claim, so this happens at most once.
+    const again = wanted.filter((o) =>
+      lost.manifests.has(o) || (chunksOf.get(o) ?? []).some((c) => lost.chunks.has(c))
+    );
+    const fresh = await knownChunks(trunk.store);
+    for (const c of lost.chunks) fresh.delete(c);
+    await upload(again, fresh);
   }
-  report(true);
+  if (todo.length) report(true);
   return stats;
 }
 

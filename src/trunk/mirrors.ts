@@ -82,18 +82,58 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
-/** N independent copies of one stream, each pulled by its own writer. */
-function fanOut(data: PutData, n: number): PutData[] {
-  if (data instanceof Uint8Array || n === 1) return Array(n).fill(data);
-  const out: ReadableStream<Uint8Array>[] = [];
-  let rest = data;
-  for (let i = 0; i < n - 1; i++) {
-    const [a, b] = rest.tee();
-    out.push(a);
-    rest = b;
-  }
-  out.push(rest);
-  return out;
+/**
+ * N copies of one stream, each pulled by its own writer, in lockstep: the next piece is
+ * read from the source only once every writer still going has taken the current one.
+ * (`ReadableStream.tee` would instead buffer without bound for the slowest writer: a
+ * stalled mirror would hold a whole segment in memory.) A stalled writer stalls them
+ * all until its store's timeout fails it; a writer that fails or cancels drops out and
+ * the others go on. Memory: one piece plus what each writer holds itself.
+ */
+export function fanOut(
+  data: PutData,
+  n: number,
+): { copies: PutData[]; drop: (i: number) => void } {
+  if (data instanceof Uint8Array || n === 1) return { copies: Array(n).fill(data), drop: () => {} };
+  const reader = data.getReader();
+  const live = new Set(Array.from({ length: n }, (_, i) => i));
+  let piece: Promise<ReadableStreamReadResult<Uint8Array>> | null = null;
+  let took = new Set<number>();
+  let next: { promise: Promise<void>; resolve: () => void } = Promise.withResolvers();
+  const advance = () => {
+    if (![...live].every((i) => took.has(i))) return;
+    piece = null;
+    took = new Set();
+    const done = next;
+    next = Promise.withResolvers();
+    done.resolve();
+  };
+  // A writer that finished, failed or gave up without cancelling must not hold the rest.
+  const drop = (i: number) => {
+    if (!live.delete(i)) return;
+    if (live.size === 0) reader.cancel().catch(() => {});
+    else advance();
+  };
+  const copies = Array.from({ length: n }, (_, i) =>
+    new ReadableStream<Uint8Array>({
+      async pull(ctl) {
+        while (took.has(i)) await next.promise;
+        piece ??= reader.read();
+        let r: ReadableStreamReadResult<Uint8Array>;
+        try {
+          r = await piece;
+        } finally {
+          took.add(i);
+          advance();
+        }
+        if (r.done) ctl.close();
+        else ctl.enqueue(r.value);
+      },
+      cancel() {
+        drop(i);
+      },
+    }, { highWaterMark: 0 }));
+  return { copies, drop };
 }
 
 export interface MirroredStoreOptions {
@@ -202,9 +242,9 @@ export class MirroredStore implements Store {
 
   /** Every storage, in parallel; any failure fails the write and names the storage. */
   async put(key: string, data: PutData): Promise<void> {
-    const copies = fanOut(data, this.members.length);
+    const { copies, drop } = fanOut(data, this.members.length);
     const results = await Promise.allSettled(
-      this.members.map((m, i) => m.store.put(key, copies[i])),
+      this.members.map((m, i) => m.store.put(key, copies[i]).finally(() => drop(i))),
     );
     this.#throwFirst(results, this.members, `writing ${key}`);
   }

@@ -5,6 +5,8 @@
  * primary's exact bytes. A mirror that holds an entry the primary lacks, or a different
  * entry at the same seq, has diverged: it is reported and never overwritten.
  */
+import { storedChunkMatches } from "./chunk_codec.ts";
+import { DEFAULT_CHUNKING } from "./chunker.ts";
 import { createHash } from "node:crypto";
 import { getBytes, type ListEntry, type Store } from "../storage/store.ts";
 import type { TrunkCache } from "./cache.ts";
@@ -303,10 +305,43 @@ async function copyMissing(
   opts.progress?.(`${mirror.name}: copied ${todo.length} object(s) under ${prefix}`);
 }
 
-/** Content-addressed keys whose name is the SHA-256 of the bytes. */
+/** Segment packs: the name is the SHA-256 of the bytes. */
 function expectedSha256(key: string): string | null {
-  return /^segments\/([0-9a-f]{64})\.pack$/.exec(key)?.[1] ??
-    /^chunks\/([0-9a-f]{64})$/.exec(key)?.[1] ?? null;
+  return /^segments\/([0-9a-f]{64})\.pack$/.exec(key)?.[1] ?? null;
+}
+
+/**
+ * A chunk's name is the SHA-256 of its plain bytes, which may be stored compressed
+ * (chunk_codec.ts): read whole (a few MiB at most), checked, then written.
+ */
+async function copyChunk(from: Member, to: Member, key: string, sha: string): Promise<boolean> {
+  const src = await from.store.get(key);
+  if (!src) return false;
+  const limit = DEFAULT_CHUNKING.max + 1024;
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  for await (const part of src) {
+    size += part.byteLength;
+    if (size > limit) break;
+    parts.push(part);
+  }
+  const bytes = new Uint8Array(Math.min(size, limit));
+  let at = 0;
+  for (const p of parts) bytes.set(p, at), at += p.byteLength;
+  if (size > limit || !storedChunkMatches(bytes, sha)) {
+    throw new TrunkError(
+      `${key} on ${
+        describeMember(from)
+      } is corrupt (it does not hold the chunk its name says); run trunks check`,
+      "corrupt",
+    );
+  }
+  try {
+    await to.store.put(key, bytes);
+  } catch (e) {
+    throw memberError(to, e, `writing ${key}`);
+  }
+  return true;
 }
 
 /**
@@ -315,6 +350,8 @@ function expectedSha256(key: string): string | null {
  * copy never spreads. False when `from` does not have it.
  */
 async function copyVerified(from: Member, to: Member, key: string): Promise<boolean> {
+  const chunk = /^chunks\/([0-9a-f]{64})$/.exec(key)?.[1];
+  if (chunk) return await copyChunk(from, to, key, chunk);
   const src = await from.store.get(key);
   if (!src) return false;
   const want = expectedSha256(key);

@@ -19,7 +19,9 @@ import {
 import { encodeBlobManifest } from "../../src/trunk/blob_manifest.ts";
 import { TrunkError } from "../../src/trunk/errors.ts";
 import { blobKey, chunkKey } from "../../src/trunk/layout.ts";
-import { pseudoRandom } from "./data.ts";
+import { CODEC_ZSTD, decodeChunk, encodeChunk } from "../../src/trunk/chunk_codec.ts";
+import * as zlib from "node:zlib";
+import { pseudoRandom, textLike } from "./data.ts";
 
 function oidOf(data: Uint8Array, algo: "sha1" | "sha256" = "sha1"): string {
   const h = new BlobHasher(algo, data.byteLength);
@@ -198,4 +200,84 @@ Deno.test("chunks: sha256 object ids are computed and verified too", async () =>
   );
   const back = await readAll(readLargeBlob(s, stored.manifest));
   assertEquals(back.byteLength, data.byteLength);
+});
+
+/** Bytes each chunk of `m` takes in the store. */
+async function storedSizes(s: Store, m: { chunks: { sha256: string }[] }): Promise<number[]> {
+  const sizes = new Map((await s.list("chunks/")).map((e) => [e.key, e.size]));
+  return m.chunks.map((c) => sizes.get(chunkKey(c.sha256)) ?? -1);
+}
+
+Deno.test("chunks: text-like chunks are stored compressed, random ones raw, both read back", async () => {
+  const s = MemoryStore.named(`codec-${crypto.randomUUID()}`);
+  const text = textLike(12 << 20, 7);
+  const t = await store(text, s);
+  const tSizes = await storedSizes(s, t.manifest);
+  const tStored = tSizes.reduce((a, b) => a + b, 0);
+  assert(tStored <= text.byteLength * 0.35, `text stored as ${tStored} of ${text.byteLength}`);
+  assertEquals(t.storedBytes, tStored);
+  assertEquals(t.uploadedBytes, text.byteLength);
+  t.manifest.chunks.forEach((c, i) => assert(tSizes[i] < c.size, `chunk ${i} not compressed`));
+  assertEquals(await readAll(readLargeBlob(s, t.manifest)), text);
+
+  const rand = pseudoRandom(12 << 20, 8);
+  const r = await store(rand, s);
+  // Incompressible: every chunk is stored as its plain bytes, exactly.
+  assertEquals(await storedSizes(s, r.manifest), r.manifest.chunks.map((c) => c.size));
+  assertEquals(r.storedBytes, rand.byteLength);
+  assertEquals(await readAll(readLargeBlob(s, r.manifest)), rand);
+});
+
+Deno.test("chunks: a chunk stored raw by an older writer still reads next to compressed ones", async () => {
+  const s = MemoryStore.named(`old-${crypto.randomUUID()}`);
+  const text = textLike(6 << 20, 9);
+  const t = await store(text, s);
+  // What a writer without compression stored: the plain bytes under the same name.
+  let at = 0;
+  for (const [i, c] of t.manifest.chunks.entries()) {
+    if (i % 2 === 0) await s.put(chunkKey(c.sha256), text.slice(at, at + c.size));
+    at += c.size;
+  }
+  const sizes = await storedSizes(s, t.manifest);
+  assertEquals(sizes[0], t.manifest.chunks[0].size);
+  assert(sizes[1] < t.manifest.chunks[1].size);
+  assertEquals(await readAll(readLargeBlob(s, t.manifest)), text);
+});
+
+Deno.test("chunk codec: what the store returns is untrusted", () => {
+  const plain = textLike(1 << 20, 10);
+  const stored = encodeChunk(plain);
+  assertEquals(stored[0], CODEC_ZSTD);
+  assertEquals(decodeChunk(stored, plain.byteLength, "k"), plain);
+  const bad = (bytes: Uint8Array, size: number, why: string) => {
+    const e = (() => {
+      try {
+        decodeChunk(bytes, size, "chunks/abc");
+      } catch (e) {
+        return e as Error;
+      }
+      throw new Error(`accepted: ${why}`);
+    })();
+    assert(e instanceof TrunkError, why);
+    assertStringIncludes(e.message, "chunks/abc");
+    assertStringIncludes(e.message, "corrupt");
+  };
+  bad(stored.slice(0, stored.byteLength >> 1), plain.byteLength, "truncated zstd");
+  const codec = stored.slice();
+  codec[0] = 7;
+  bad(codec, plain.byteLength, "unknown codec");
+  bad(new Uint8Array(plain.byteLength + 1), plain.byteLength, "longer than plain");
+  bad(stored, plain.byteLength - 1, "decompresses past the manifest's size");
+  bad(stored, plain.byteLength + 100, "decompresses short of the manifest's size");
+  // A bomb: a few hundred bytes that would inflate to 256 MiB stop at the listed size.
+  const bomb = new Uint8Array([
+    CODEC_ZSTD,
+    // deno-lint-ignore no-explicit-any
+    ...(zlib as any).zstdCompressSync(new Uint8Array(256 << 20)),
+  ]);
+  assert(bomb.byteLength < 64 << 10);
+  bad(bomb, 4 << 20, "decompression bomb");
+  // Random bytes gain nothing: stored as they are.
+  const rand = pseudoRandom(1 << 20, 11);
+  assertEquals(encodeChunk(rand), rand);
 });

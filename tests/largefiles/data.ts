@@ -14,3 +14,5 @@ export function pseudoRandom(size: number, seed = 1): Uint8Array {
   for (let i = words.length * 4; i < size; i++) out[i] = (x = (x * 31 + 7) >>> 0) & 0xff;
   return out;
 }
+
+export { textLike } from "../../harness/text_like.ts";

@@ -1,7 +1,8 @@
 /**
  * Large files driven by plain git on every backend under test: a file of tens of MiB
  * round-trips byte-exactly through clone, a middle edit re-uploads a few chunks, the
- * same blob on another branch uploads none, a corrupted chunk fails the fetch naming
+ * same blob on another branch uploads none, text-like chunks are stored compressed (and
+ * raw ones, as older writers stored them, still read), a corrupted chunk fails the fetch naming
  * its key and writes nothing, an interrupted push resumes, and a SHA-256 repository
  * round-trips.
  */
@@ -23,7 +24,7 @@ import { readAll } from "../../src/storage/store.ts";
 import { knownChunks, readManifest, storedBlobs } from "../../src/trunk/chunks.ts";
 import { chunkKey } from "../../src/trunk/layout.ts";
 import { listSegments } from "../../src/trunk/segments.ts";
-import { pseudoRandom } from "./data.ts";
+import { pseudoRandom, textLike } from "./data.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const MiB = 1024 * 1024;
@@ -105,8 +106,9 @@ for (const backend of e2eBackends()) {
       await git(e, a, "commit", "-qam", "edit the middle");
       const push = await counted(e, a, "push", "origin", "main");
       const ops = storeOps(push);
-      // Two segment files, one manifest and the chunks around the edit.
-      assert(ops.put >= 4 && ops.put <= 6, JSON.stringify(ops));
+      // Two segment files, one manifest, the chunks around the edit, and the claim on
+      // the chunks it reuses (reuse_guard.ts).
+      assert(ops.put >= 5 && ops.put <= 7, JSON.stringify(ops));
       const after = await withStore(
         url,
         backend.settings,
@@ -129,6 +131,58 @@ for (const backend of e2eBackends()) {
         await withStore(url, backend.settings, async (s) => (await knownChunks(s)).size),
         after,
       );
+    },
+  });
+
+  Deno.test({
+    name:
+      `largefiles ${backend.name}: text-like chunks are stored compressed, random ones raw; raw-stored chunks still read`,
+    ...opts,
+    fn: async () => {
+      const e = await makeEnv(backend.env);
+      const a = await newRepo(e, "a");
+      const text = textLike(12 * MiB, 31);
+      await Deno.writeFile(`${a}/app.log`, text);
+      await Deno.writeFile(`${a}/noise.bin`, pseudoRandom(6 * MiB, 32));
+      await git(e, a, "add", ".");
+      await git(e, a, "commit", "-qm", "log and noise");
+      const url = await trunkUrl(backend, "codec");
+      await git(e, a, "remote", "add", "origin", `trunks::${url}`);
+      await git(e, a, "push", "-q", "-u", "origin", "main");
+      const logOid = (await git(e, a, "rev-parse", "HEAD:app.log")).trim();
+      const noiseOid = (await git(e, a, "rev-parse", "HEAD:noise.bin")).trim();
+
+      const first = await withStore(url, backend.settings, async (s) => {
+        const sizes = new Map((await s.list("chunks/")).map((x) => [x.key, x.size]));
+        const stored = async (oid: string) => {
+          const m = (await readManifest(s, oid))!;
+          return { m, sizes: m.chunks.map((c) => sizes.get(chunkKey(c.sha256))!) };
+        };
+        const log = await stored(logOid);
+        const total = log.sizes.reduce((x, y) => x + y, 0);
+        assert(total <= 0.35 * text.byteLength, `log stored in ${total} bytes`);
+        const noise = await stored(noiseOid);
+        assertEquals(noise.sizes, noise.m.chunks.map((c) => c.size), "random stays raw");
+        return log.m.chunks[0];
+      });
+
+      const b = `${await Deno.makeTempDir()}/b`;
+      await ok(e, "git", ["clone", "-q", `trunks::${url}`, b]);
+      assert(await sameFile(`${a}/app.log`, `${b}/app.log`), "clone has the log");
+      assert(await sameFile(`${a}/noise.bin`, `${b}/noise.bin`), "clone has the noise");
+
+      // A trunk written before compression holds its chunks raw: still reads.
+      await withStore(url, backend.settings, async (s) => {
+        await s.put(chunkKey(first.sha256), text.slice(0, first.size));
+        const listed = (await s.list(chunkKey(first.sha256)))[0];
+        assertEquals(listed.size, first.size);
+      });
+      const c = `${await Deno.makeTempDir()}/c`;
+      await ok(e, "git", ["clone", "-q", `trunks::${url}`, c]);
+      assert(await sameFile(`${a}/app.log`, `${c}/app.log`), "raw chunk reads");
+      await git(e, c, "fsck", "--strict", "--no-dangling");
+      const check = await run(e, "trunks", ["check", url]);
+      assertEquals(check.code, 0, check.stdout + check.stderr);
     },
   });
 
@@ -201,9 +255,10 @@ for (const backend of e2eBackends()) {
         backend.settings,
         async (s) => (await knownChunks(s)).size,
       );
-      // Only missing chunks, the manifest and the segment's two files. At most: uploads in
-      // flight when the pusher died may still land on the server after it was listed.
-      const sent = again.put - 3;
+      // Only missing chunks, the manifest, the segment's two files and the claim on the
+      // chunks it reused. At most: uploads in flight when the pusher died may still land
+      // on the server after it was listed.
+      const sent = again.put - 4;
       assert(sent <= total - before && sent < total - 5, `${JSON.stringify(again)} of ${total}`);
       const b = `${await Deno.makeTempDir()}/b`;
       await ok(e, "git", ["clone", "-q", `trunks::${url}`, b]);

@@ -1,12 +1,23 @@
 /**
  * A TCP forwarder on a loopback port, so a test can take a real server "down" (nothing
  * listens: connection refused) and bring it back on the same port, without stopping the
- * server other tests share.
+ * server other tests share; or stall it (it stops reading what clients send, so their
+ * writes back up, as with a peer that hangs mid-upload).
  */
 export class TcpProxy {
   #listener: Deno.Listener | null = null;
   #conns = new Set<Deno.Conn>();
+  #flowing: PromiseWithResolvers<void> | null = null;
   port = 0;
+
+  /** Stop (true) or resume (false) reading from clients; connections stay open. */
+  stall(on: boolean): void {
+    if (on) this.#flowing ??= Promise.withResolvers();
+    else {
+      this.#flowing?.resolve();
+      this.#flowing = null;
+    }
+  }
 
   constructor(readonly target: { hostname: string; port: number }) {}
 
@@ -27,6 +38,7 @@ export class TcpProxy {
 
   /** Stop listening and cut every open connection. */
   down(): void {
+    this.stall(false);
     this.#listener?.close();
     this.#listener = null;
     for (const c of this.#conns) {
@@ -60,8 +72,18 @@ export class TcpProxy {
       }
     };
     // Either side finishing ends the connection (HTTP clients reconnect as needed).
+    const fromClient = async () => {
+      const r = conn.readable.getReader();
+      const w = upstream.writable.getWriter();
+      for (;;) {
+        while (this.#flowing) await this.#flowing.promise;
+        const { done, value } = await r.read();
+        if (done) return;
+        await w.write(value);
+      }
+    };
     await Promise.race([
-      conn.readable.pipeTo(upstream.writable, { preventClose: true }).catch(() => {}),
+      fromClient().catch(() => {}),
       upstream.readable.pipeTo(conn.writable, { preventClose: true }).catch(() => {}),
     ]);
     done();

@@ -11,7 +11,9 @@ import { readRefState } from "../../src/trunk/refs.ts";
 import { getBytes, type Store, StoreError } from "../../src/storage/store.ts";
 import { MemoryCache } from "../../src/trunk/cache.ts";
 import { TrunkError } from "../../src/trunk/errors.ts";
-import { refEntryKey, segmentPackKey } from "../../src/trunk/layout.ts";
+import { chunkKey, refEntryKey, segmentPackKey } from "../../src/trunk/layout.ts";
+import { encodeChunk } from "../../src/trunk/chunk_codec.ts";
+import { textLike } from "../../harness/text_like.ts";
 import { ensureMeta } from "../../src/trunk/meta.ts";
 import { type Member, MirroredStore, StorageFailure } from "../../src/trunk/mirrors.ts";
 import { downloadSegmentVerified } from "../../src/trunk/segment_copies.ts";
@@ -322,4 +324,31 @@ Deno.test("library: a mirror the storage map names gets pushes only with trustMi
   const onM = await readRefState(m, new MemoryCache(), meta.id);
   assertEquals(onM.latest.get("refs/heads/main")?.new, onP.latest.get("refs/heads/main")?.new);
   assertEquals(onM.latest.get("refs/heads/main")?.seq, 3);
+});
+
+Deno.test("sync: compressed and raw chunks are copied (checked by their plain SHA-256); a bad one never", async () => {
+  const p = member("primary", "primary");
+  const a = member("a", "mirror");
+  const id = await trunkWithEntries(p, 1);
+  const text = textLike(1 << 20, 3);
+  const packed = encodeChunk(text);
+  assert(packed.byteLength < text.byteLength / 2, "text-like data compresses");
+  const raw = new Uint8Array(300_000).map((_, i) => (i * 7919) % 251);
+  const tSha = await sha256(text);
+  const rSha = await sha256(raw);
+  await p.store.put(chunkKey(tSha), packed);
+  await p.store.put(chunkKey(rSha), raw);
+  const bad = "c".repeat(64);
+  await p.store.put(chunkKey(bad), packed);
+  await assertRejects(
+    () => syncMirror(p, a, new MemoryCache(), id, { write: true }),
+    TrunkError,
+    "corrupt",
+  );
+  assertEquals(await getBytes(a.store, chunkKey(bad)), null);
+  await p.store.delete(chunkKey(bad));
+  const r = await syncMirror(p, a, new MemoryCache(), id, { write: true });
+  assertEquals(r.state, "caught-up");
+  assertEquals(await getBytes(a.store, chunkKey(tSha)), packed);
+  assertEquals(await getBytes(a.store, chunkKey(rSha)), raw);
 });

@@ -1,0 +1,13 @@
+/**
+ * One large file written and pushed through the library (no git), for
+ * bench/largefile.ts to time and measure (peak RSS of this process alone).
+ *
+ *   deno run -A bench/sdk_write_large.ts <trunk URL> <file> [branch]
+ */
+import { Trunk } from "../mod.ts";
+
+const [url, file, branch = "library"] = Deno.args;
+await using trunk = await Trunk.open({ url, create: true, writer: "bench" });
+trunk.write("big.bin", await Deno.readFile(file));
+await trunk.commit({ message: "large file through the library", branch });
+await trunk.push();
