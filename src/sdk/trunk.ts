@@ -15,7 +15,12 @@ import { MemoryCache, type TrunkCache } from "../trunk/cache.ts";
 import { TrunkError } from "../trunk/errors.ts";
 import { isDeleted, type RefEntry } from "../trunk/refs.ts";
 import { Trunk as CoreTrunk } from "../trunk/trunk.ts";
-import { CLEANED_MEANWHILE, push as enginePush, type PushSource } from "../trunk/push.ts";
+import {
+  CLEANED_MEANWHILE,
+  OUTLIVED_LEASE,
+  push as enginePush,
+  type PushSource,
+} from "../trunk/push.ts";
 import { ObjectReader, type ReadStats } from "./object_reader.ts";
 import { defaultWriter, envGet, openDatabase, type OpenOptions, trunkUrlOf } from "./open.ts";
 import { branchRef, shortRef } from "./ref_names.ts";
@@ -747,7 +752,7 @@ export class Trunk {
       }
       const w = now && !isDeleted(now) ? now : null;
       conflicts.push(
-        r.error === CLEANED_MEANWHILE
+        r.error === CLEANED_MEANWHILE || r.error === OUTLIVED_LEASE
           ? `${shortRef(ref)} (${r.error})`
           : `${shortRef(ref)} (now ${
             w ? `${w.new.slice(0, 12)} by ${w.writer} at ${w.time}` : "moved"

@@ -25,6 +25,7 @@ import {
   StoreError,
 } from "./store.ts";
 import { splitTrunkPath } from "./trunk_url.ts";
+import { limiter } from "./limit.ts";
 
 /** Temp files start with this; they are never listed and are swept by `sweepStale`. */
 export const TEMP_PREFIX = ".tmp-";
@@ -580,18 +581,22 @@ export class SftpStore implements Store {
     const dirKey = slash < 0 ? "" : prefix.slice(0, slash);
     if (dirKey) assertKey(dirKey);
     const out: ListEntry[] = [];
+    // Directories read at once: one per ref would otherwise all be requested together.
+    const io = limiter(16);
     const walk = async (rel: string): Promise<void> => {
-      const names = await this.#with(true, async (s, conn) => {
-        await this.#checkRoot(s, conn);
-        const dir = rel ? this.#path(conn, rel) : this.#base(conn);
-        countRequest("sftp", "readdir");
-        try {
-          return await call<{ filename: string; attrs: Attrs }[]>((cb) => s.readdir(dir, cb));
-        } catch (e) {
-          if (sftpCode(e) === NO_SUCH_FILE) return [];
-          throw this.#wrap(e, "list", rel || "/");
-        }
-      });
+      const names = await io(() =>
+        this.#with(true, async (s, conn) => {
+          await this.#checkRoot(s, conn);
+          const dir = rel ? this.#path(conn, rel) : this.#base(conn);
+          countRequest("sftp", "readdir");
+          try {
+            return await call<{ filename: string; attrs: Attrs }[]>((cb) => s.readdir(dir, cb));
+          } catch (e) {
+            if (sftpCode(e) === NO_SUCH_FILE) return [];
+            throw this.#wrap(e, "list", rel || "/");
+          }
+        })
+      );
       const subdirs: Promise<void>[] = [];
       for (const ent of names) {
         const name = ent.filename;

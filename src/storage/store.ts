@@ -95,7 +95,7 @@ export interface Store {
   close(): Promise<void>;
 }
 
-const KEY_RE = /^[A-Za-z0-9._=\-]+(\/[A-Za-z0-9._=\-]+)*$/;
+const KEY_RE = /^[A-Za-z0-9._=~\-]+(\/[A-Za-z0-9._=~\-]+)*$/;
 
 /** Keys are a closed alphabet so every backend (and case-folding file shares) accepts them. */
 export function assertKey(key: string): void {

@@ -106,6 +106,8 @@ const FORCE_RETRIES = 5;
 /** Lease re-reads before giving up on a push that keeps running out of it. */
 const LEASE_REREADS = 3;
 export const CLEANED_MEANWHILE = "trunk was cleaned meanwhile; fetch, then push again";
+export const OUTLIVED_LEASE =
+  "the push took longer than the trunk's lease between its upload and its ref update; push again";
 
 export async function push(
   trunk: Trunk,
@@ -141,6 +143,7 @@ export async function push(
     }
     segment = built.segment;
     const own = segment;
+    const uploadStart = Date.now();
     if (own) {
       await trunk.putSegment(own.id, own.pack, own.idx);
       faultPoint("push:after-segments");
@@ -151,7 +154,14 @@ export async function push(
     const collected = await trunk.collectedBase(exclude, ws.readAt, reupload);
     if (collected.length) {
       for (const p of planned.splice(0)) errors.set(p.spec.dst, CLEANED_MEANWHILE);
-    } else ws = await keepLease(trunk, ws, specs, reupload);
+    } else {
+      ws = await keepLease(trunk, ws, specs, reupload);
+      // A clean keeps a segment's objects while it is younger than two leases (its
+      // grace): entries pointing at it must be created within one lease of its upload.
+      if (own && trunk.leaseMs > 0 && Date.now() - uploadStart > trunk.leaseMs) {
+        for (const p of planned.splice(0)) errors.set(p.spec.dst, OUTLIVED_LEASE);
+      }
+    }
     if (own && source.keepsPushedObjects) trunk.markIngested([own.id]);
     if (own && opts.verbose) {
       say(

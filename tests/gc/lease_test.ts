@@ -19,8 +19,8 @@ import {
 } from "../e2e/harness.ts";
 import { opts } from "./lib.ts";
 
-const LEASE = 2;
-const RACE_MS = 20_000;
+const LEASE = 4;
+const RACE_MS = 30_000;
 
 for (const backend of e2eBackends().filter((b) => ["local", "minio"].includes(b.name))) {
   Deno.test({
