@@ -7,7 +7,10 @@
  * header, so the client must sign for the proxy's address and the server must see that
  * same Host. `fetch` always rewrites Host, hence `node:http` for the upstream leg.
  *
- *   const p = startProxy("http://127.0.0.1:9000");
+ * `latencyMs` delays every request before it is forwarded (one round trip to a store in
+ * another region; loopback MinIO hides every round trip otherwise).
+ *
+ *   const p = startProxy("http://127.0.0.1:9000", { latencyMs: 50 });
  *   const before = p.snapshot(); ...; const used = diff(p.snapshot(), before);
  */
 import http from "node:http";
@@ -51,13 +54,17 @@ export function diff(a: Counts, b: Counts): Counts {
   };
 }
 
-export function startProxy(upstream: string): Proxy {
+export function startProxy(upstream: string, opts: { latencyMs?: number } = {}): Proxy {
   const up = new URL(upstream);
+  const latency = opts.latencyMs ?? 0;
   const counts = emptyCounts();
   const ac = new AbortController();
   const server = Deno.serve(
     { hostname: "127.0.0.1", port: 0, signal: ac.signal, onListen() {} },
-    (req) => forward(req, up, counts),
+    async (req) => {
+      if (latency > 0) await new Promise((r) => setTimeout(r, latency));
+      return await forward(req, up, counts);
+    },
   );
   return {
     endpoint: `http://127.0.0.1:${server.addr.port}`,

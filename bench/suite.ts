@@ -10,6 +10,7 @@
  *                   [--blob-bytes 400] [--random-blobs]
  *                   [--python-versions 0.1.0,1.2.14] [--python-timeout 600] [--out FILE.md]
  *                   [--large-mib 1024]
+ *                   [--latency 50ms] [--scenarios metadata --meta-refs 1500,20000 --meta-pushes 2000]
  *
  * MinIO comes from `scripts/test-servers.sh up minio` (its env, TRUNKS_TEST_MINIO_*, must be
  * exported); every S3 tool talks to it through bench/proxy.ts, which counts requests and
@@ -19,6 +20,8 @@
  * largefile: bench/largefile.ts twice, a text-like and a random file of --large-mib, pushed
  * by git (trunks and plain file://) and by the library.
  * --quick: one run, corpus only, 10 small pushes, a swarm of 8, 64 MiB large files.
+ * --latency: every request through the proxy waits that long first (a store in another region).
+ * `metadata` (only when named): many refs and a long log, trunks on local disk vs plain git.
  * Results: markdown on stdout (and --out), raw JSON under bench/results/.
  */
 import { parseArgs } from "node:util";
@@ -44,7 +47,9 @@ import { runPythonTrunks } from "./python_trunks.ts";
 import { runSwarm, swarmMarkdown, type SwarmResult } from "./swarm.ts";
 
 const SCENARIOS = ["push", "clone", "incremental", "fetch", "small", "swarm", "largefile"] as const;
-type Scenario = typeof SCENARIOS[number];
+/** Scenarios run only when named: `metadata` (bench/metadata.ts) takes an hour at full size. */
+const OPT_IN = ["metadata"] as const;
+type Scenario = typeof SCENARIOS[number] | typeof OPT_IN[number];
 
 function list(v: string | undefined, all: readonly string[]): string[] {
   if (!v) return [...all];
@@ -55,6 +60,14 @@ function list(v: string | undefined, all: readonly string[]): string[] {
     }
   }
   return got;
+}
+
+/** `--latency 50ms` (or `50`): delay per request through the MinIO proxy. */
+function parseLatency(v: string | undefined): number {
+  if (v === undefined) return 0;
+  const m = /^(\d+)(ms)?$/.exec(v.trim());
+  if (!m) throw new Error(`bench: --latency needs milliseconds, e.g. 50ms`);
+  return Number(m[1]);
 }
 
 function posInt(v: string, flag: string): number {
@@ -262,11 +275,19 @@ async function main(): Promise<void> {
       "random-blobs": { type: "boolean", default: false },
       "python-timeout": { type: "string", default: "600" },
       "large-mib": { type: "string" },
+      latency: { type: "string" },
+      "meta-refs": { type: "string", default: "1500,20000" },
+      "meta-pushes": { type: "string", default: "2000" },
     },
   });
   const quick = values.quick!;
   const runs = posInt(values.runs ?? (quick ? "1" : "3"), "--runs");
-  const scenarios = new Set(list(values.scenarios, SCENARIOS) as Scenario[]);
+  const scenarios = new Set(
+    (values.scenarios
+      ? list(values.scenarios, [...SCENARIOS, ...OPT_IN])
+      : SCENARIOS) as Scenario[],
+  );
+  const latencyMs = parseLatency(values.latency);
   const toolIds = list(
     values.tools,
     ["git", "trunks-local", "trunks-s3", "git-remote-s3", "python-trunks"],
@@ -297,7 +318,7 @@ async function main(): Promise<void> {
   }
   const e = await makeEnv();
   const tmp = await Deno.makeTempDir({ prefix: "trunks-bench-" });
-  const proxy: Proxy | undefined = minio ? startProxy(minio.endpoint) : undefined;
+  const proxy: Proxy | undefined = minio ? startProxy(minio.endpoint, { latencyMs }) : undefined;
   const trunksVersion = (await ok(e, "trunks", ["--version"])).trim();
   const tools: Tool[] = [];
   for (const id of toolIds as (ToolId | "python-trunks")[]) {
@@ -315,7 +336,9 @@ async function main(): Promise<void> {
   const json: Record<string, unknown> = { rows: [] as Row[], swarm: [] as SwarmResult[] };
   const loads: Load[] = [await sampleLoad()];
 
-  const wantsRepoWork = [...scenarios].some((s) => s !== "swarm" && s !== "largefile");
+  const wantsRepoWork = [...scenarios].some((s) =>
+    s !== "swarm" && s !== "largefile" && s !== "metadata"
+  );
   const repoDirs: [string, string][] = [];
   if (wantsRepoWork && repos.includes("corpus")) {
     const dir = `${tmp}/express.git`;
@@ -415,6 +438,25 @@ async function main(): Promise<void> {
       sections.push(md);
       console.log(md + "\n");
     }
+  }
+
+  if (scenarios.has("metadata")) {
+    const start = await sampleLoad();
+    const script = fileURLToPath(new URL("./metadata.ts", import.meta.url));
+    const out = await ok(e, Deno.execPath(), [
+      "run",
+      "-A",
+      script,
+      "--refs",
+      values["meta-refs"]!,
+      "--pushes",
+      values["meta-pushes"]!,
+    ]);
+    const md = `### Metadata: many refs, long log (bench/metadata.ts)\n\n${
+      loadLine(start, await sampleLoad())
+    }\n\n${out.trim()}`;
+    sections.push(md);
+    console.log(md + "\n");
   }
 
   const minioScript = await Deno.readTextFile(

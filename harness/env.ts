@@ -61,6 +61,8 @@ export async function makeEnv(extra: Record<string, string> = {}): Promise<Env> 
     GIT_TERMINAL_PROMPT: "0",
     // Launchers run main.ts with Deno: keep its module cache although HOME is fresh.
     DENO_DIR: denoDir(),
+    // No detached maintenance racing a test's assertions; tests of it turn it on.
+    TRUNKS_AUTO_MAINTENANCE: "0",
     ...extra,
   };
   await Deno.writeTextFile(

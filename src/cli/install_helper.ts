@@ -14,24 +14,13 @@
  * `scripts/install.sh` writes the same two lines (keep the formats in step).
  */
 import { delimiter, dirname, isAbsolute, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
 import { spawnGit } from "../git/run.ts";
 
 export const HELPER_NAME = "git-remote-trunks";
 
 const isWindows = Deno.build.os === "windows";
 
-/** How to start this same trunks again: the binary itself, or `deno run` on main.ts. */
-export interface TrunksCommand {
-  path: string;
-  args: string[];
-}
-
-export function selfCommand(): TrunksCommand {
-  if (Deno.build.standalone) return { path: Deno.execPath(), args: [] };
-  const main = fileURLToPath(new URL("../../main.ts", import.meta.url));
-  return { path: Deno.execPath(), args: ["run", "-A", "-q", main] };
-}
+export { selfCommand, type TrunksCommand } from "../helper/self.ts";
 
 /** Single-quote for POSIX sh: the only character needing care inside '...' is ' itself. */
 export function shQuote(s: string): string {

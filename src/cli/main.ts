@@ -22,6 +22,8 @@ export const commands: Record<string, Loader> = {
   shell: async () => (await import("./commands/shell.ts")).command,
   "install-helper": async () => (await import("./commands/install_helper.ts")).command,
   check: async () => (await import("./commands/check.ts")).command,
+  log: async () => (await import("./commands/log.ts")).command,
+  maintenance: async () => (await import("./commands/maintenance.ts")).command,
   // help lists every command: it gets this table instead of importing it back.
   help: async () => (await import("./commands/help.ts")).helpCommand(commands),
   version: () =>

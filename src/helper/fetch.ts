@@ -1,9 +1,10 @@
 /**
  * `fetch` in the remote helper: the fetch engine (src/trunk/fetch.ts) writing into the
- * repository git runs the helper in; `git index-pack` verifies and installs each pack.
+ * repository git runs the helper in; `git index-pack` verifies and installs what it
+ * downloads, several segments joined into one pack (src/pack/join.ts).
  */
 import { missingObjects } from "../git/blobs.ts";
-import { ingestPack } from "../git/pack.ts";
+import { ingestPack, ingestPacks } from "../git/pack.ts";
 import { existingObjects } from "../git/repo.ts";
 import { fetch, type FetchReport, type FetchSink, type Want } from "../trunk/fetch.ts";
 import type { Trunk } from "../trunk/trunk.ts";
@@ -18,6 +19,9 @@ export function gitSink(gitDir: string): FetchSink {
       return packDir;
     },
     ingest: (path) => ingestPack(gitDir, path),
+    ingestAll: async (inputs, format) => {
+      await ingestPacks(gitDir, inputs, format);
+    },
     has: existingObjects,
     missing: missingObjects,
   };

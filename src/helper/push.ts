@@ -13,6 +13,7 @@ import { sha256File } from "../trunk/segments.ts";
 import type { HelperOptions } from "./options.ts";
 import { say } from "./io.ts";
 import { type RemoteContext, requireGitDir } from "./resolve.ts";
+import { afterPush } from "./auto_maintenance.ts";
 
 export type { PushSpec };
 
@@ -42,6 +43,9 @@ export async function pushRefs(
       verbose: opts.verbosity > 1 || opts.progress,
       listing,
     });
+    if (!opts.dryRun) {
+      await afterPush(ctx, trunk, report.state, report.refs.filter((r) => !r.error).length);
+    }
     return report.refs.map((r) => ({ ref: r.ref, error: r.error }));
   } finally {
     await Deno.remove(tmp, { recursive: true }).catch(() => {});

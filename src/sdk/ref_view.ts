@@ -6,10 +6,11 @@
 import { getBytes, type Store } from "../storage/store.ts";
 import type { TrunkCache } from "../trunk/cache.ts";
 import { TrunkError } from "../trunk/errors.ts";
-import { parseRefEntryKey, refEntryKey, REFS_PREFIX } from "../trunk/layout.ts";
+import { parseRefEntryKey, parseSnapshotKey, refEntryKey, REFS_PREFIX } from "../trunk/layout.ts";
 import { mapLimit } from "../trunk/pool.ts";
 import { isDeleted, parseEntry, type RefEntry } from "../trunk/refs.ts";
 import { encodeRef } from "../trunk/refcodec.ts";
+import { loadSnapshot } from "../trunk/snapshots.ts";
 
 interface Latest {
   key: string;
@@ -24,6 +25,8 @@ export class RefView {
   /** Stored size of each entry held, as read or written. */
   #sizes = new Map<string, number>();
   #listed = false;
+  /** Newest snapshot seq from the last list (null: none). */
+  #snapshot: number | null = null;
 
   constructor(
     readonly store: Store,
@@ -38,9 +41,14 @@ export class RefView {
   /** One list of `refs/`: what moved since is seen, nothing is fetched yet. */
   async refresh(): Promise<void> {
     const latest = new Map<string, Latest>();
+    let snapshot: number | null = null;
     for (const { key, size } of await this.store.list(REFS_PREFIX)) {
       const k = parseRefEntryKey(key);
-      if (!k) continue;
+      if (!k) {
+        const s = parseSnapshotKey(key);
+        if (s !== null && (snapshot === null || s > snapshot)) snapshot = s;
+        continue;
+      }
       const cur = latest.get(k.enc);
       if (!cur || k.seq > cur.seq) latest.set(k.enc, { key, seq: k.seq, size });
     }
@@ -50,6 +58,7 @@ export class RefView {
       if (size !== undefined && size !== l.size) this.#entries.delete(l.key);
     }
     this.#latest = latest;
+    this.#snapshot = snapshot;
     this.#listed = true;
   }
 
@@ -59,6 +68,18 @@ export class RefView {
     const sizes = new Map([...this.#latest.values()].map((l) => [l.key, l.size]));
     const cached = this.cache.getEntries(this.trunkId, want);
     const fetched = new Map<string, string>();
+    // Many to read (all refs of a fresh reader): the newest snapshot holds them in one GET.
+    const uncached = want.filter((k) => !cached.has(k));
+    if (this.#snapshot !== null && uncached.length >= 16) {
+      const snap = await loadSnapshot(this.store, this.trunkId, this.#snapshot);
+      for (const k of uncached) {
+        const raw = snap?.entries.get(k);
+        if (raw !== undefined && new TextEncoder().encode(raw).byteLength === sizes.get(k)) {
+          cached.set(k, raw);
+          fetched.set(k, raw);
+        }
+      }
+    }
     await mapLimit(want, this.store.capabilities.parallelism * 2, async (key) => {
       let raw = cached.get(key);
       if (raw !== undefined && new TextEncoder().encode(raw).byteLength !== sizes.get(key)) {

@@ -13,6 +13,11 @@ import {
   type Store,
   StoreError,
 } from "./store.ts";
+import { limitSize } from "./bytes.ts";
+import { limiter } from "./limit.ts";
+
+/** Directories read and files stat'ed at once by a listing. */
+const LIST_CONCURRENCY = 32;
 
 /** Temp files start with this; they are never listed and are swept by GC. */
 export const TEMP_PREFIX = ".tmp-";
@@ -76,6 +81,7 @@ export class LocalStore implements Store {
 
   async put(key: string, data: PutData): Promise<void> {
     const path = this.#path(key);
+    data = limitSize(data, this.capabilities.maxObjectSize, `local: ${key}`);
     const tmp = await this.#writeTemp(path, data);
     try {
       await Deno.rename(tmp, path);
@@ -87,6 +93,7 @@ export class LocalStore implements Store {
 
   async create(key: string, data: Uint8Array): Promise<boolean> {
     const path = this.#path(key);
+    limitSize(data, this.capabilities.maxObjectSize, `local: ${key}`);
     const tmp = await this.#writeTemp(path, data);
     try {
       await Deno.link(tmp, path);
@@ -104,11 +111,12 @@ export class LocalStore implements Store {
     const slash = prefix.lastIndexOf("/");
     const dirKey = slash < 0 ? "" : prefix.slice(0, slash);
     const out: ListEntry[] = [];
+    const io = limiter(LIST_CONCURRENCY);
     const walk = async (rel: string): Promise<void> => {
       const dir = rel ? `${this.base}/${rel}` : this.base;
       let entries: Deno.DirEntry[];
       try {
-        entries = await Array.fromAsync(Deno.readDir(dir));
+        entries = await io(() => Array.fromAsync(Deno.readDir(dir)));
       } catch (e) {
         if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) return;
         throw this.#wrap(e, rel || ".");
@@ -128,7 +136,7 @@ export class LocalStore implements Store {
         if (!key.startsWith(prefix)) continue;
         if (startAfter !== undefined && compareKeys(key, startAfter) <= 0) continue;
         stats.push(
-          Deno.stat(`${dir}/${ent.name}`).then(
+          io(() => Deno.stat(`${dir}/${ent.name}`)).then(
             (st) => {
               out.push({ key, size: st.size, modified: st.mtime ?? new Date(0) });
             },

@@ -30,9 +30,11 @@ import {
   chunkKey,
   CHUNKS_PREFIX,
   parseRefEntryKey,
+  parseSnapshotKey,
   REFS_PREFIX,
   segmentIdxKey,
   segmentPackKey,
+  snapshotKey,
   TRUNK_JSON,
 } from "./layout.ts";
 import { parseMeta, type TrunkMeta } from "./meta.ts";
@@ -40,6 +42,7 @@ import { mapLimit } from "./pool.ts";
 import { isDeleted, parseEntry, type RefEntry } from "./refs.ts";
 import { listSegmentKeys, readSidecars, type SegmentListing } from "./replaces.ts";
 import { downloadSegmentPack } from "./segments.ts";
+import { parseSnapshot } from "./snapshots.ts";
 
 /** Something wrong with the trunk: `check` exits non-zero. */
 export interface Problem {
@@ -49,6 +52,7 @@ export interface Problem {
     | "trunk-json"
     | "bad-ref-entry"
     | "ref-log-gap"
+    | "bad-snapshot"
     | "ref-log-chain"
     | "dangling-ref"
     | "missing-object"
@@ -245,7 +249,7 @@ type KeyOfRef = { seq: number; key: string; modified: Date };
 /** Ref log: every entry parses, belongs to this trunk, and chains to the one before. */
 async function checkRefLog(store: Store, meta: TrunkMeta, found: Findings): Promise<RefLog> {
   const listedAt = Date.now();
-  const byRef = await listRefEntryKeys(store, found);
+  const { byRef, newestSnapshot } = await listRefEntryKeys(store, found);
   const allKeys = [...byRef.values()].flat();
   const parsed = await readRefEntries(store, meta, allKeys, found);
   const entries: ListedEntry[] = [];
@@ -257,19 +261,29 @@ async function checkRefLog(store: Store, meta: TrunkMeta, found: Findings): Prom
     if (chained.last) latest.set(chained.last.entry.ref, chained.last);
   }
   found.stats.refEntries = allKeys.length;
+  if (newestSnapshot !== null) await checkSnapshot(store, newestSnapshot, meta.id, found);
   const live = [...latest.values()].filter((l) => !isDeleted(l.entry) && !l.entry.symref);
   found.stats.refs = live.length;
   return { listedAt, entries, latest, live };
 }
 
-/** Every key under refs/, grouped by encoded ref; keys that are no ref entry are noted. */
+/**
+ * Every key under refs/, grouped by encoded ref, and the newest snapshot's seq; keys that
+ * are neither are noted.
+ */
 async function listRefEntryKeys(
   store: Store,
   found: Findings,
-): Promise<Map<string, KeyOfRef[]>> {
+): Promise<{ byRef: Map<string, KeyOfRef[]>; newestSnapshot: number | null }> {
   const byRef = new Map<string, KeyOfRef[]>();
+  let newestSnapshot: number | null = null;
   for (const e of await store.list(REFS_PREFIX)) {
     const k = parseRefEntryKey(e.key);
+    const snap = k ? null : parseSnapshotKey(e.key);
+    if (snap !== null) {
+      newestSnapshot = Math.max(newestSnapshot ?? 0, snap);
+      continue;
+    }
     if (!k) {
       found.notes.push({
         key: e.key,
@@ -282,7 +296,35 @@ async function listRefEntryKeys(
     if (!list) byRef.set(k.enc, list = []);
     list.push({ seq: k.seq, key: e.key, modified: e.modified });
   }
-  return byRef;
+  return { byRef, newestSnapshot };
+}
+
+/** The newest snapshot (the one readers use) parses, is this trunk's, and so is each entry. */
+async function checkSnapshot(
+  store: Store,
+  seq: number,
+  trunkId: string,
+  found: Findings,
+): Promise<void> {
+  const key = snapshotKey(seq);
+  const raw = await getBytes(store, key);
+  if (!raw) return; // replaced meanwhile by a newer one
+  try {
+    const snap = parseSnapshot(new TextDecoder().decode(raw), key, seq);
+    if (snap.trunk !== trunkId) {
+      throw new TrunkError(`${key} belongs to trunk ${snap.trunk}, not this one`, "corrupt");
+    }
+    for (const [k, v] of snap.entries) parseEntry(v, k);
+  } catch (e) {
+    if (!(e instanceof TrunkError)) throw e;
+    found.problems.push({
+      key,
+      kind: "bad-snapshot",
+      message: e.message,
+      fix:
+        "delete it: readers then read ref entries one by one, and the next maintenance writes a new one",
+    });
+  }
 }
 
 /** Each entry read and parsed; an unreadable one, or one of another trunk, is a problem. */
@@ -322,7 +364,8 @@ async function readRefEntries(
 }
 
 /**
- * One ref's entries in seq order: seqs 1..n without gaps, each `old` the previous `new`.
+ * One ref's entries in seq order: seqs without gaps (a log may start past 1: maintenance
+ * archived its oldest entries to reflog/), each `old` the previous `new`.
  * Returns the good entries and the last one when it is good (the ref's value).
  */
 function chainRefEntries(
@@ -335,13 +378,11 @@ function chainRefEntries(
   let prev: { key: string; entry: RefEntry } | null = null;
   for (let i = 0; i < list.length; i++) {
     const { seq, key, modified } = list[i];
-    if (seq !== (i === 0 ? 1 : list[i - 1].seq + 1)) {
+    if (i > 0 && seq !== list[i - 1].seq + 1) {
       found.problems.push({
         key,
         kind: "ref-log-gap",
-        message: `${key} follows ${
-          i === 0 ? "nothing" : list[i - 1].key
-        }: entries of this ref are missing`,
+        message: `${key} follows ${list[i - 1].key}: entries of this ref are missing`,
         fix: "restore the missing entries from a mirror or backup",
       });
     }

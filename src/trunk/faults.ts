@@ -24,6 +24,19 @@ export const FAULT_POINTS = {
 
 export type FaultPointName = keyof typeof FAULT_POINTS;
 
+/**
+ * The points of one maintenance step (src/trunk/maintenance.ts), in the order a step
+ * reaches them: tests/metadata/maintenance_test.ts kills a step at each.
+ */
+export const MAINTENANCE_FAULT_POINTS = {
+  "maint:after-snapshot": "snapshot written (or already current), nothing pruned",
+  "maint:after-archive": "pruned entries archived to reflog/, none deleted yet",
+  "maint:mid-prune": "one archived entry deleted, the others not",
+  "maint:after-sidecar": "merged segment's sidecar written, the segment not yet",
+  "maint:after-segment": "merged segment stored, nothing it replaces deleted",
+  "maint:between-deletes": "a replaced segment's index deleted, its pack not yet",
+} as const;
+
 const seen = new Map<string, number>();
 const spec = Deno.env.get("TRUNKS_FAULT") ?? "";
 

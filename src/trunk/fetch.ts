@@ -9,7 +9,8 @@ import { faultPoint } from "./faults.ts";
 import { storedBlobs } from "./chunks.ts";
 import { largeBlobPack, type LargeBlobStats } from "./large_blobs.ts";
 import { segmentPackKey } from "./layout.ts";
-import { planFetch } from "./replaces.ts";
+import { type FetchPlan, planFetch } from "./replaces.ts";
+import { readSegmentIndex } from "./segments.ts";
 import type { Trunk } from "./trunk.ts";
 import { formatBytes } from "./units.ts";
 
@@ -19,6 +20,15 @@ export interface FetchSink {
   downloadDir(): Promise<string>;
   /** Verify and install a downloaded pack (the file is consumed, or removed on failure). */
   ingest(path: string): Promise<void>;
+  /**
+   * Join several downloaded packs into one and install it (files consumed either way);
+   * `idx` is each pack's stored index, so an object in two packs is kept once. A
+   * repository that cannot join leaves this out and gets one pack per segment.
+   */
+  ingestAll?(
+    inputs: { pack: string; idx: Uint8Array }[],
+    format: "sha1" | "sha256",
+  ): Promise<void>;
   /** Which of `oids` the repository holds. */
   has(oids: string[]): Promise<Set<string>>;
   /** Objects reachable from `oids` that the repository still lacks. */
@@ -128,6 +138,18 @@ async function fetchOnce(
   };
   const dir = await sink.downloadDir();
   await sweepStaleDownloads(dir);
+  if (sink.ingestAll && plan.download.length > 1) {
+    const joined = await fetchJoined(trunk, sink, plan, dir, (n) => {
+      bytes += n;
+      done++;
+      report();
+    });
+    if (joined) {
+      report(true);
+      return { segments: need.length, bytes };
+    }
+    [done, bytes] = [0, 0];
+  }
   // Downloads overlap; the repository installs one segment at a time. The first failure
   // stops the rest, and every download not installed is removed: nothing half-written.
   let installing = Promise.resolve();
@@ -172,6 +194,61 @@ async function fetchOnce(
   }
   report(true);
   return { segments: need.length, bytes };
+}
+
+/**
+ * Every segment downloaded (with its stored index), then installed as ONE pack: a clone
+ * after thousands of pushes leaves one pack, not one per segment, and git does not slow
+ * down searching them. False when the join or its index-pack failed (an index that does
+ * not match its pack): the caller then installs each segment on its own, verified as
+ * always. A failed download stops the rest and every download is removed.
+ */
+async function fetchJoined(
+  trunk: Trunk,
+  sink: FetchSink,
+  plan: FetchPlan,
+  dir: string,
+  downloaded: (bytes: number) => void,
+): Promise<boolean> {
+  const inputs: { pack: string; idx: Uint8Array }[] = [];
+  const pending = new Set<string>();
+  let failed = null as { e: unknown } | null;
+  let next = 0;
+  const worker = async () => {
+    while (!failed && next < plan.download.length) {
+      const d = plan.download[next++];
+      const pack = `${dir}/tmp_trunks_${crypto.randomUUID()}.pack`;
+      pending.add(pack);
+      const [size, idx] = await Promise.allSettled([
+        trunk.downloadSegment(d.segment.id, pack),
+        readSegmentIndex(trunk.store, d.segment.id),
+      ]);
+      if (size.status === "rejected" || idx.status === "rejected") {
+        failed ??= {
+          e: size.status === "rejected" ? size.reason : (idx as PromiseRejectedResult).reason,
+        };
+        continue;
+      }
+      inputs.push({ pack, idx: idx.value });
+      faultPoint("fetch:after-download");
+      downloaded(size.value);
+    }
+  };
+  const workers = Math.max(1, Math.min(4, trunk.parallelism, plan.download.length));
+  try {
+    await Promise.all(Array.from({ length: workers }, worker));
+    if (failed) throw failed.e;
+    try {
+      await sink.ingestAll!(inputs, trunk.meta.objectFormat);
+    } catch {
+      return false;
+    }
+  } finally {
+    await Promise.all([...pending].map((p) => Deno.remove(p).catch(() => {})));
+  }
+  faultPoint("fetch:after-ingest");
+  trunk.markIngested(plan.download.flatMap((d) => [d.segment.id, ...d.covers]));
+  return true;
 }
 
 /** A pack the repository refused: name the key it came from. */

@@ -11,6 +11,9 @@ export const SEGMENTS_PREFIX = "segments/";
 export const CHUNKS_PREFIX = "chunks/";
 export const BLOBS_PREFIX = "blobs/";
 export const STORAGES_PREFIX = "storages/";
+/** Snapshots sit under `refs/` so the one listing of refs finds them (`~` sorts last). */
+export const SNAPSHOT_PREFIX = "refs/~snapshot/";
+export const REFLOG_PREFIX = "reflog/";
 
 const SEQ_WIDTH = 12;
 
@@ -29,6 +32,32 @@ export function parseRefEntryKey(
   const m = /^refs\/([^/]+)\/(\d{12})$/.exec(key);
   if (!m) return null;
   return { enc: m[1], ref: decodeRefSegment(m[1]), seq: Number(m[2]) };
+}
+
+/**
+ * Snapshot and archive seqs are 16 digits, not 12: clients older than snapshots parse
+ * `refs/<x>/<12 digits>` as a ref entry, so a 16-digit name is one they skip, and they
+ * keep working by reading every entry as before.
+ */
+const LOG_SEQ_WIDTH = 16;
+
+export function snapshotKey(seq: number): string {
+  return `${SNAPSHOT_PREFIX}${String(seq).padStart(LOG_SEQ_WIDTH, "0")}`;
+}
+
+/** `refs/~snapshot/<seq>` -> seq, or null. */
+export function parseSnapshotKey(key: string): number | null {
+  const m = /^refs\/~snapshot\/(\d{16})$/.exec(key);
+  return m ? Number(m[1]) : null;
+}
+
+export function reflogKey(seq: number): string {
+  return `${REFLOG_PREFIX}${String(seq).padStart(LOG_SEQ_WIDTH, "0")}`;
+}
+
+export function parseReflogKey(key: string): number | null {
+  const m = /^reflog\/(\d{16})$/.exec(key);
+  return m ? Number(m[1]) : null;
 }
 
 export function segmentPackKey(id: string): string {

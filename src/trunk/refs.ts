@@ -3,14 +3,21 @@
  * ref's value; updating from seq n means creating n+1, so exactly one of two racing
  * writers wins without any lock.
  */
-import { getBytes, type Store } from "../storage/store.ts";
+import { getBytes, type ListEntry, type Store } from "../storage/store.ts";
 import type { TrunkCache } from "./cache.ts";
 import { TrunkError } from "./errors.ts";
-import { parseRefEntryKey, refEntryKey, REFS_PREFIX, SEGMENT_ID_RE } from "./layout.ts";
+import {
+  parseRefEntryKey,
+  parseSnapshotKey,
+  refEntryKey,
+  REFS_PREFIX,
+  SEGMENT_ID_RE,
+} from "./layout.ts";
 import { badRefName } from "./ref_format.ts";
 import { encodeRef } from "./refcodec.ts";
 import { mapLimit } from "./pool.ts";
 import { checkSeal, seal } from "./seal.ts";
+import { loadSnapshot } from "./snapshots.ts";
 
 export interface RefEntry {
   /** The trunk's id: a cache from a trunk since re-created at the same URL is detected. */
@@ -35,9 +42,16 @@ export interface RefEntry {
 export interface RefState {
   /** Latest entry per ref name. */
   latest: Map<string, RefEntry>;
-  /** Number of entries listed (the log's length). */
+  /** Number of entries listed (the log's length, pruned entries excepted). */
   entryCount: number;
-  /** Keys of latest entries this read took from the store (not from the cache). */
+  /** Seq of the newest snapshot listed, or null when the trunk has none. */
+  snapshotSeq: number | null;
+  /** Entries listed as written after the newest snapshot (all of them without one). */
+  unsnapshotted: number;
+  /**
+   * Keys of latest entries this read took from their own keys in the store (not from the
+   * cache, nor from a snapshot's copy).
+   */
   fresh?: Set<string>;
 }
 
@@ -121,6 +135,9 @@ export function parseEntry(raw: string, key: string): RefEntry {
   return e;
 }
 
+/** Below this many entries to fetch, GETs in parallel beat reading a whole snapshot. */
+const SNAPSHOT_WORTH = 16;
+
 const reported = new Set<string>();
 
 /** Say once per process that an entry is skipped (stderr: stdout may belong to git). */
@@ -144,36 +161,74 @@ function parseOrSkip(raw: string, key: string): RefEntry | null {
 }
 
 /**
- * One list of `refs/`, then the latest entry of each ref (from the cache, or fetched in
- * parallel and cached forever since entries never change).
+ * One list of `refs/`, then the latest entry of each ref: from the cache, from the newest
+ * snapshot when many are missing, else fetched in parallel; cached forever since entries
+ * never change.
  */
 export async function readRefState(
   store: Store,
   cache: TrunkCache,
   trunkId: string,
 ): Promise<RefState> {
-  const listed = await store.list(REFS_PREFIX);
+  return (await readLatest(store, cache, trunkId)).state;
+}
+
+/** readRefState, plus each latest entry's stored JSON by key (what a snapshot holds). */
+export async function readLatest(
+  store: Store,
+  cache: TrunkCache,
+  trunkId: string,
+  listing?: ListEntry[],
+): Promise<{ state: RefState; raw: Map<string, string> }> {
+  const listed = listing ?? await store.list(REFS_PREFIX);
   const latestKey = new Map<string, { key: string; seq: number; size: number }>();
-  for (const { key, size } of listed) {
+  let snap: { seq: number; modified: number } | null = null;
+  let entryCount = 0;
+  for (const { key, size, modified } of listed) {
     const k = parseRefEntryKey(key);
-    if (!k) continue;
+    if (!k) {
+      const s = parseSnapshotKey(key);
+      if (s !== null && (!snap || s > snap.seq)) snap = { seq: s, modified: modified.getTime() };
+      continue;
+    }
+    entryCount++;
     const cur = latestKey.get(k.enc);
     if (!cur || k.seq > cur.seq) latestKey.set(k.enc, { key, seq: k.seq, size });
   }
+  let unsnapshotted = entryCount;
+  if (snap) {
+    unsnapshotted = 0;
+    for (const { key, modified } of listed) {
+      if (modified.getTime() >= snap.modified && parseRefEntryKey(key)) unsnapshotted++;
+    }
+  }
   const keys = [...latestKey.values()].map((v) => v.key);
+  const sizeOf = new Map([...latestKey.values()].map((v) => [v.key, v.size]));
   const cached = cache.getEntries(trunkId, keys);
   // A cached entry whose stored size differs is re-read: the trunk was re-created at
   // this URL, or the stored entry was damaged (then parsing below names it).
   const changed = new Set<string>();
   for (const { key, size } of latestKey.values()) {
     const c = cached.get(key);
-    if (c !== undefined && new TextEncoder().encode(c).byteLength !== size) {
+    if (c !== undefined && byteLength(c) !== size) {
       cached.delete(key);
       changed.add(key);
     }
   }
-  const missing = keys.filter((k) => !cached.has(k));
+  let missing = keys.filter((k) => !cached.has(k));
   const fetched = new Map<string, string>();
+  const fromSnapshot = new Set<string>();
+  if (snap && missing.length >= SNAPSHOT_WORTH) {
+    const snapshot = await loadSnapshot(store, trunkId, snap.seq);
+    for (const key of missing) {
+      const raw = snapshot?.entries.get(key);
+      if (raw !== undefined && byteLength(raw) === sizeOf.get(key)) {
+        fetched.set(key, raw);
+        fromSnapshot.add(key);
+      }
+    }
+    missing = missing.filter((k) => !fetched.has(k));
+  }
   await mapLimit(missing, store.capabilities.parallelism * 2, async (key) => {
     const raw = await getBytes(store, key);
     if (!raw) {
@@ -185,17 +240,28 @@ export async function readRefState(
     fetched.set(key, new TextDecoder().decode(raw));
   });
   const latest = new Map<string, RefEntry>();
+  const raw = new Map<string, string>();
   for (const key of keys) {
-    const e = parseOrSkip(cached.get(key) ?? fetched.get(key)!, key);
+    const text = cached.get(key) ?? fetched.get(key)!;
+    const e = parseOrSkip(text, key);
     if (!e) continue;
     if (e.trunk !== undefined && e.trunk !== trunkId) throw new StaleCacheError(key);
     latest.set(e.ref, e);
+    raw.set(key, text);
   }
   // The store holds another entry under a key we cached: it was restored from an older
   // copy, or replaced. The store is the truth: the caller drops the cache and re-reads.
   if (changed.size) throw new StaleCacheError([...changed][0]);
   if (fetched.size) cache.putEntries(trunkId, fetched);
-  return { latest, entryCount: listed.length, fresh: new Set(fetched.keys()) };
+  const fresh = new Set([...fetched.keys()].filter((k) => !fromSnapshot.has(k)));
+  return {
+    state: { latest, entryCount, snapshotSeq: snap?.seq ?? null, unsnapshotted, fresh },
+    raw,
+  };
+}
+
+function byteLength(s: string): number {
+  return new TextEncoder().encode(s).byteLength;
 }
 
 /** Every entry of the log, oldest first per ref (for check, sync and audit). */

@@ -184,7 +184,7 @@ async function verify(
 }
 
 /** The trunk URL to check: given, or the repository's trunks remote. */
-async function target(arg: string | undefined): Promise<{ url: string; remote?: string }> {
+export async function target(arg: string | undefined): Promise<{ url: string; remote?: string }> {
   if (arg && (arg.includes("://") || arg.startsWith("trunks::"))) {
     return { url: arg.replace(/^trunks::/, "") };
   }

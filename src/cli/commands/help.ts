@@ -8,6 +8,8 @@ const ORDER = [
   "storage",
   "status",
   "check",
+  "log",
+  "maintenance",
   "push",
   "pull",
   "fetch",

@@ -1,0 +1,169 @@
+/**
+ * Metadata benchmarks (issue "Metadata that stays small"), trunks on local disk side by
+ * side with plain git over file://:
+ * - many refs: `git push --all` of N branches (3 commits) to a new trunk vs a bare repo,
+ *   then a fresh `git clone --mirror`, each under `ulimit -n 1024`;
+ * - long log: P successive one-commit pushes to one branch with automatic maintenance on
+ *   (the default; the bench waits for a running step to finish), then a fresh clone, its
+ *   pack count, and an up-to-date fetch.
+ *
+ *   deno run -A bench/metadata.ts [--refs 1500,20000] [--pushes 2000]
+ *
+ * Markdown on stdout. Times are single runs (wall clock); helper RSS is the peak of the
+ * process tree's largest member (GNU time), when /usr/bin/time exists.
+ */
+import { parseArgs } from "node:util";
+import { fmtMs, makeEnv, ok, table, timed } from "./lib.ts";
+import type { Env } from "../harness/env.ts";
+import { loadLine, sampleLoad } from "./notes.ts";
+
+const { values } = parseArgs({
+  options: {
+    refs: { type: "string", default: "1500,20000" },
+    pushes: { type: "string", default: "2000" },
+  },
+});
+
+async function hasGnuTime(): Promise<boolean> {
+  try {
+    return (await Deno.stat("/usr/bin/time")).isFile;
+  } catch {
+    return false;
+  }
+}
+const gnuTime = await hasGnuTime();
+
+/** Run under `ulimit -n 1024`; returns ms and peak RSS (KiB) of the largest process. */
+async function limited(e: Env, cwd: string, cmd: string, env: Record<string, string> = {}) {
+  const wrapped = gnuTime ? `/usr/bin/time -f 'RSS %M' ${cmd}` : cmd;
+  const t = await timed(e, "bash", ["-c", `ulimit -n 1024 && ${wrapped}`], { cwd, env });
+  const rss = /RSS (\d+)/.exec(t.stderr);
+  return { ms: t.ms, rssKb: rss ? Number(rss[1]) : undefined, requests: t.requests };
+}
+
+const mib = (kb?: number) => kb === undefined ? "n/a" : `${(kb / 1024).toFixed(0)} MiB`;
+
+async function manyRefs(e: Env, n: number, tmp: string): Promise<string[][]> {
+  const work = `${tmp}/refs-${n}`;
+  await ok(e, "git", ["init", "-q", "-b", "main", work]);
+  for (let i = 0; i < 3; i++) {
+    await Deno.writeTextFile(`${work}/f.txt`, `${i}\n`);
+    await ok(e, "git", ["add", "."], { cwd: work });
+    await ok(e, "git", ["commit", "-qm", `c${i}`], { cwd: work });
+  }
+  const lines = Array.from({ length: n }, (_, i) => `create refs/heads/b${i} HEAD`);
+  await ok(e, "git", ["update-ref", "--stdin"], { cwd: work, stdin: lines.join("\n") + "\n" });
+  await ok(e, "git", ["init", "-q", "--bare", `${tmp}/bare-${n}.git`]);
+  await Deno.mkdir(`${tmp}/store-${n}`);
+  const url = `local://${tmp}/store-${n}/trunks/r.trunk`;
+  const gitPush = await limited(e, work, `git push -q file://${tmp}/bare-${n}.git --all`);
+  const trPush = await limited(e, work, `git push -q trunks::${url} --all`, {
+    TRUNKS_AUTO_MAINTENANCE: "wait",
+  });
+  const gitClone = await limited(
+    e,
+    tmp,
+    `git clone -q --mirror file://${tmp}/bare-${n}.git c-git-${n}`,
+  );
+  const trClone = await limited(e, tmp, `git clone -q --mirror trunks::${url} c-tr-${n}`);
+  return [
+    [
+      `${n} refs: push --all`,
+      fmtMs(gitPush.ms),
+      fmtMs(trPush.ms),
+      (trPush.ms / gitPush.ms).toFixed(2),
+      mib(trPush.rssKb),
+    ],
+    [
+      `${n} refs: clone --mirror`,
+      fmtMs(gitClone.ms),
+      fmtMs(trClone.ms),
+      (trClone.ms / gitClone.ms).toFixed(2),
+      mib(trClone.rssKb),
+    ],
+  ];
+}
+
+async function longLog(e: Env, pushes: number, tmp: string): Promise<string[][]> {
+  const work = `${tmp}/long`;
+  await ok(e, "git", ["init", "-q", "-b", "main", work]);
+  await ok(e, "git", ["init", "-q", "--bare", `${tmp}/long-bare.git`]);
+  await Deno.mkdir(`${tmp}/long-store`);
+  const url = `local://${tmp}/long-store/trunks/long.trunk`;
+  const auto = { TRUNKS_AUTO_MAINTENANCE: "1" };
+  let trMs = 0;
+  let gitMs = 0;
+  for (let i = 0; i < pushes; i++) {
+    await Deno.writeTextFile(`${work}/f${i % 50}.txt`, `${i}\n`);
+    await ok(e, "git", ["add", "."], { cwd: work });
+    await ok(e, "git", ["commit", "-qm", `c${i}`], { cwd: work });
+    gitMs +=
+      (await timed(e, "git", ["push", "-q", `file://${tmp}/long-bare.git`, "main"], { cwd: work }))
+        .ms;
+    trMs +=
+      (await timed(e, "git", ["push", "-q", `trunks::${url}`, "main"], { cwd: work, env: auto }))
+        .ms;
+  }
+  // A background step may still be running: a clone right now would still work.
+  for (let i = 0; i < 600; i++) {
+    try {
+      await Deno.stat(`${work}/.git/trunks-maintenance.lock`);
+    } catch {
+      break;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const gitClone = await timed(e, "git", [
+    "clone",
+    "-q",
+    "--no-local",
+    `${tmp}/long-bare.git`,
+    `${tmp}/lc-git`,
+  ]);
+  const trClone = await timed(e, "git", ["clone", "-q", `trunks::${url}`, `${tmp}/lc-tr`]);
+  const packs =
+    [...Deno.readDirSync(`${tmp}/lc-tr/.git/objects/pack`)].filter((f) => f.name.endsWith(".pack"))
+      .length;
+  const fetch = await timed(e, "git", ["fetch", "-q"], { cwd: `${tmp}/lc-tr` });
+  const segs =
+    [...Deno.readDirSync(`${tmp}/long-store/trunks/long.trunk/segments`)].filter((f) =>
+      f.name.endsWith(".pack")
+    ).length;
+  const entries =
+    [...Deno.readDirSync(`${tmp}/long-store/trunks/long.trunk/refs/refs=2fheads=2fmain`)].length;
+  return [
+    [`${pushes} one-commit pushes (sum)`, fmtMs(gitMs), fmtMs(trMs), (trMs / gitMs).toFixed(2), ""],
+    [
+      `then a fresh clone (${packs} packs; trunk: ${segs} segments, ${entries} live main entries)`,
+      fmtMs(gitClone.ms),
+      fmtMs(trClone.ms),
+      (trClone.ms / gitClone.ms).toFixed(2),
+      "",
+    ],
+    [
+      `then an up-to-date fetch (${JSON.stringify(fetch.requests ?? {})})`,
+      "",
+      fmtMs(fetch.ms),
+      "",
+      "",
+    ],
+  ];
+}
+
+const e = await makeEnv();
+const tmp = await Deno.makeTempDir({ prefix: "trunks-bench-meta-" });
+const before = await sampleLoad();
+const rows: string[][] = [];
+try {
+  for (const n of values.refs!.split(",").filter(Boolean).map(Number)) {
+    rows.push(...await manyRefs(e, n, tmp));
+  }
+  const p = Number(values.pushes);
+  if (p > 0) rows.push(...await longLog(e, p, tmp));
+} finally {
+  await Deno.remove(tmp, { recursive: true }).catch(() => {});
+}
+console.log(
+  table(["workload", "git (file://)", "trunks (local)", "ratio", "helper peak RSS"], rows),
+);
+console.log(`\nload: ${loadLine(before, await sampleLoad())}`);

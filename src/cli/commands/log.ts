@@ -1,0 +1,59 @@
+/**
+ * `trunks log [<ref>] [--trunk <remote>|<url>] [--json]`: the trunk's audit trail, who
+ * moved which ref, when, from what to what: the live ref log and the entries pruned
+ * into `reflog/`, oldest first.
+ */
+import { resolveRemote } from "../../helper/resolve.ts";
+import { type AuditEntry, readAuditLog } from "../../trunk/reflog.ts";
+import { parseCommand, printJson } from "../args.ts";
+import type { Command } from "../command.ts";
+import { target } from "./check.ts";
+
+const usage = `usage: trunks log [<ref>] [--trunk <remote>|<trunk-url>] [--json]
+
+Every recorded move of every ref (or of <ref>: refs/heads/main, main, v1.0), oldest
+first: time, ref, old -> new, and the writer (user@host). Entries pruned from the live
+log by maintenance are read from the archive (reflog/) and marked "archived".
+
+  <ref>            one ref; a short name is tried as refs/heads/, refs/tags/, then as is
+  --trunk <t>      a trunks remote of this repository, or a trunk URL (default: the remote)
+  --json           an array of {ref, seq, old, new, symref?, time, writer, segments, archived}`;
+
+export const command: Command = {
+  summary: "the trunk's audit trail: who moved which ref, when, from what to what",
+  usage,
+  run,
+};
+
+async function run(args: string[]): Promise<number> {
+  const parsed = parseCommand(args, {
+    name: "log",
+    usage,
+    options: { trunk: { type: "string" }, json: { type: "boolean" } },
+    positionals: [0, 1],
+  });
+  if (!parsed) return 0;
+  const { url, remote } = await target(parsed.values.trunk as string | undefined);
+  const ctx = await resolveRemote(url, remote ?? url);
+  try {
+    const trunk = await ctx.trunk();
+    const all = await readAuditLog(trunk.store, trunk.cache, trunk.id);
+    const want = parsed.positionals[0];
+    const refs = new Set(all.map((e) => e.ref));
+    const ref = want === undefined
+      ? undefined
+      : [want, `refs/heads/${want}`, `refs/tags/${want}`].find((r) => refs.has(r)) ?? want;
+    const entries = ref === undefined ? all : all.filter((e) => e.ref === ref);
+    if (parsed.values.json) printJson(entries);
+    else for (const e of entries) console.log(formatEntry(e));
+    return 0;
+  } finally {
+    await ctx.close();
+  }
+}
+
+function formatEntry(e: AuditEntry): string {
+  const short = (o: string) => /^0+$/.test(o) ? "(none)" : o.slice(0, 12);
+  const move = e.symref ? `-> ${e.symref}` : `${short(e.old)} -> ${short(e.new)}`;
+  return `${e.time}  ${e.ref}  ${move}  ${e.writer}  #${e.seq}${e.archived ? "  archived" : ""}`;
+}

@@ -1,0 +1,49 @@
+/**
+ * The one call a push makes when it is done: when the trunk needs it
+ * (src/trunk/maintenance.ts), start `trunks maintenance --auto` detached, so git gets
+ * its answer now and the step runs on; or run it here with TRUNKS_AUTO_MAINTENANCE=wait.
+ * Never fails the push: the refs have moved, maintenance is an afterthought.
+ */
+import { autoMode, maintain, maintenanceDue } from "../trunk/maintenance.ts";
+import type { RefState } from "../trunk/refs.ts";
+import type { Trunk } from "../trunk/trunk.ts";
+import { describeError } from "../trunk/describe_error.ts";
+import { say } from "./io.ts";
+import type { RemoteContext } from "./resolve.ts";
+import { selfCommand } from "./self.ts";
+
+export async function afterPush(
+  ctx: RemoteContext,
+  trunk: Trunk,
+  state: RefState,
+  written: number,
+): Promise<void> {
+  if (written === 0) return;
+  try {
+    const mode = autoMode();
+    if (mode === "off" || !maintenanceDue(state, written)) return;
+    if (mode === "wait") {
+      const workDir = await Deno.makeTempDir({ prefix: "trunks-maint-" });
+      try {
+        await maintain(trunk, { workDir });
+      } finally {
+        await Deno.remove(workDir, { recursive: true }).catch(() => {});
+      }
+      return;
+    }
+    // Another step of this repository still running: it will see these entries too.
+    if (ctx.gitDir && await Deno.stat(`${ctx.gitDir}/trunks-maintenance.lock`).catch(() => null)) {
+      return;
+    }
+    const self = selfCommand();
+    const child = new Deno.Command(self.path, {
+      args: [...self.args, "maintenance", "--auto", ctx.url],
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    child.unref();
+  } catch (e) {
+    say(`trunks: maintenance not started: ${describeError(e)}`);
+  }
+}

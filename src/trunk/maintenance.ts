@@ -1,0 +1,146 @@
+/**
+ * Automatic maintenance (DESIGN.md "Metadata that stays small"): nobody runs GC in a
+ * sandbox, so after a successful push that leaves many entries outside the newest
+ * snapshot, the client starts one bounded step in the background, as `git gc --auto`
+ * does: a snapshot of every ref's latest entry, pruning of entries superseded past two
+ * leases (archived to `reflog/` first), and a geometric merge of the smallest segments.
+ *
+ * Every step is crash-safe on its own: a snapshot is one exclusive create, a prune
+ * archives before it deletes and deletes each ref's oldest entries first, a merge writes
+ * its sidecar and segment before anything it replaces is deleted (past the grace only).
+ * A kill at any point leaves a valid trunk, and the next step finishes the job.
+ *
+ * `TRUNKS_AUTO_MAINTENANCE=0` turns the background step off; `=wait` runs it before the
+ * push returns (tests, and scripts that want a quiet trunk afterwards).
+ */
+import { TrunkError } from "./errors.ts";
+import { faultPoint } from "./faults.ts";
+import { parseSnapshotKey, REFS_PREFIX, SNAPSHOT_PREFIX, snapshotKey } from "./layout.ts";
+import type { ListEntry } from "../storage/store.ts";
+import { type MergeReport, mergeSmallSegments } from "./merge_segments.ts";
+import { leaseMs as leaseMsOf } from "./lease.ts";
+import { pruneRefLog, type PruneReport } from "./prune.ts";
+import { readLatest, type RefState } from "./refs.ts";
+import { writeSnapshot } from "./snapshots.ts";
+import type { Trunk } from "./trunk.ts";
+
+/** A push leaving at least this many entries newer than the newest snapshot starts a step. */
+export const SNAPSHOT_AFTER = 50;
+export const AUTO_ENV = "TRUNKS_AUTO_MAINTENANCE";
+
+export type AutoMode = "off" | "background" | "wait";
+
+/** What `TRUNKS_AUTO_MAINTENANCE` asks for (default: background). */
+export function autoMode(): AutoMode {
+  let raw: string | undefined;
+  try {
+    raw = Deno.env.get(AUTO_ENV);
+  } catch {
+    return "off"; // no env permission (a library user): never spawn anything
+  }
+  const v = (raw ?? "").trim().toLowerCase();
+  if (v === "" || v === "1" || v === "true" || v === "on" || v === "background") {
+    return "background";
+  }
+  if (v === "0" || v === "false" || v === "off") return "off";
+  if (v === "wait") return "wait";
+  throw new TrunkError(
+    `${AUTO_ENV}=${JSON.stringify(raw)} is not one of 0, 1, wait`,
+    "bad-input",
+  );
+}
+
+/** Whether the state a push just built on (plus what it wrote) calls for a step. */
+export function maintenanceDue(state: RefState, written: number): boolean {
+  return state.unsnapshotted + written >= SNAPSHOT_AFTER;
+}
+
+export interface MaintenanceOptions {
+  workDir: string;
+  log?: (line: string) => void;
+  /** Step parts to skip (tests run them one at a time). */
+  skip?: Partial<Record<"snapshot" | "prune" | "merge", boolean>>;
+}
+
+export interface MaintenanceReport {
+  snapshot: string | null;
+  deletedSnapshots: number;
+  prune: PruneReport | null;
+  merge: MergeReport | null;
+}
+
+/**
+ * One bounded maintenance step. Pruning and deleting replaced segments are skipped on
+ * a trunk with mirrors: a mirror that missed the delete would look diverged.
+ */
+export async function maintain(
+  trunk: Trunk,
+  opts: MaintenanceOptions,
+): Promise<MaintenanceReport> {
+  const log = opts.log ?? (() => {});
+  const report: MaintenanceReport = {
+    snapshot: null,
+    deletedSnapshots: 0,
+    prune: null,
+    merge: null,
+  };
+  const mirrored = trunk.mirrored !== null;
+  const leaseMs = leaseMsOf(trunk.meta);
+  // One listing of refs/ serves the snapshot and the prune.
+  const listed = await trunk.store.list(REFS_PREFIX);
+  if (!opts.skip?.snapshot) {
+    const r = await takeSnapshot(trunk, listed);
+    report.snapshot = r.key;
+    report.deletedSnapshots = r.deleted;
+    if (r.key) log(`wrote ${r.key}`);
+    faultPoint("maint:after-snapshot");
+  }
+  if (!opts.skip?.prune && !mirrored) {
+    report.prune = await pruneRefLog(trunk.store, trunk.cache, trunk.id, leaseMs, { listed });
+    if (report.prune.pruned) {
+      log(`pruned ${report.prune.pruned} ref entries into ${report.prune.archive}`);
+    }
+  }
+  if (!opts.skip?.merge) {
+    report.merge = await mergeSmallSegments(trunk.store, trunk.meta.objectFormat, {
+      workDir: opts.workDir,
+      // Mirrored: never delete (a mirror missing a delete is harmless, but keep it simple).
+      graceMs: mirrored ? Infinity : 2 * leaseMs,
+      log,
+    });
+    if (report.merge.merged) {
+      log(`merged ${report.merge.merged.replaces} segments into ${report.merge.merged.id}`);
+    }
+  }
+  return report;
+}
+
+/**
+ * A snapshot of every ref's latest entry, unless the newest one already covers them all.
+ * Snapshots older than the previous one are deleted: a reader that listed one and finds
+ * it gone reads entries one by one instead.
+ */
+export async function takeSnapshot(
+  trunk: Trunk,
+  listed?: ListEntry[],
+): Promise<{ key: string | null; deleted: number }> {
+  const { state, raw } = await readLatest(trunk.store, trunk.cache, trunk.id, listed);
+  let key: string | null = null;
+  if (state.unsnapshotted > 0 && raw.size > 0) {
+    const seq = (state.snapshotSeq ?? 0) + 1;
+    if (await writeSnapshot(trunk.store, trunk.id, seq, raw)) key = snapshotKey(seq);
+  }
+  const newest = key ? (state.snapshotSeq ?? 0) + 1 : state.snapshotSeq;
+  let deleted = 0;
+  if (newest !== null) {
+    const all = listed ?? await trunk.store.list(SNAPSHOT_PREFIX);
+    for (const e of all) {
+      const s = parseSnapshotKey(e.key);
+      if (s !== null && s < newest - 1) {
+        await trunk.store.delete(e.key);
+        deleted++;
+      }
+    }
+  }
+  return { key, deleted };
+}

@@ -1,0 +1,132 @@
+/**
+ * Geometric merging of the smallest segments, the bounded compaction automatic
+ * maintenance runs (as `git repack --geometric=2` does): sorted by size, the small
+ * segments that break a doubling progression are rolled up into one, so a trunk pushed
+ * to thousands of times keeps a handful of segments, each merge costing about the size
+ * of what it merges, never the whole trunk.
+ *
+ * A merged segment holds every object of every segment it replaces (nothing is dropped:
+ * that is `trunks check --clean`'s job), so it is safe however young its inputs are.
+ * Its sidecar (`segments/<id>.replaces`, see replaces.ts) is written before it, so a
+ * reader that sees it knows what it replaces. Replaced segments are deleted only once
+ * older than the grace (two leases), like a clean's, so a reader or pusher that listed
+ * them in the meantime still finds them.
+ */
+import { indexPackInto, initScratch, packObjectList } from "../git/compact.ts";
+import type { Store } from "../storage/store.ts";
+import { faultPoint } from "./faults.ts";
+import { PackIndex } from "../pack/pack_index.ts";
+import { segmentIdxKey, segmentPackKey, segmentReplacesKey } from "./layout.ts";
+import { mapLimit } from "./pool.ts";
+import { encodeReplaces, listSegmentKeys, readSidecars } from "./replaces.ts";
+import { downloadSegmentPack, type SegmentInfo, sha256File, uploadSegment } from "./segments.ts";
+
+export interface MergeOptions {
+  /** Where the merged pack is built (removed by the caller). */
+  workDir: string;
+  /** Replaced segments younger than this stay (at least two leases). */
+  graceMs: number;
+  /** Merge only when at least this many current segments exist. */
+  minSegments?: number;
+  /** Bounds of one merge: segments and bytes read. */
+  maxSegments?: number;
+  maxBytes?: number;
+  log?: (line: string) => void;
+}
+
+export interface MergeReport {
+  merged: { id: string; replaces: number; bytes: number } | null;
+  /** Replaced segments deleted (older than the grace). */
+  deleted: string[];
+}
+
+/**
+ * Which of the current segments to roll up: sorted by size, every segment below the
+ * point where each larger one is at least twice the one before it, extended while the
+ * rolled-up total would break the progression with the next; within the bounds.
+ */
+export function chooseRollup(
+  current: SegmentInfo[],
+  maxSegments: number,
+  maxBytes: number,
+): SegmentInfo[] {
+  const sorted = [...current].sort((a, b) => a.packSize - b.packSize);
+  let split = 0;
+  for (let i = sorted.length - 1; i > 0; i--) {
+    if (sorted[i].packSize < 2 * sorted[i - 1].packSize) {
+      split = i + 1;
+      break;
+    }
+  }
+  let total = sorted.slice(0, split).reduce((a, s) => a + s.packSize, 0);
+  while (split < sorted.length && sorted[split].packSize < 2 * total) {
+    total += sorted[split++].packSize;
+  }
+  const out: SegmentInfo[] = [];
+  let bytes = 0;
+  for (const s of sorted.slice(0, split)) {
+    if (out.length >= maxSegments || bytes + s.packSize > maxBytes) break;
+    out.push(s);
+    bytes += s.packSize;
+  }
+  return out.length >= 2 ? out : [];
+}
+
+export async function mergeSmallSegments(
+  store: Store,
+  objectFormat: "sha1" | "sha256",
+  opts: MergeOptions,
+): Promise<MergeReport> {
+  const log = opts.log ?? (() => {});
+  const report: MergeReport = { merged: null, deleted: [] };
+  const listing = await listSegmentKeys(store);
+  const replaces = await readSidecars(store, listing, () => {});
+  const present = new Set(listing.complete.map((s) => s.id));
+  const replaced = new Set<string>();
+  for (const [id, r] of replaces) {
+    if (present.has(id)) { for (const x of r) if (x !== id) replaced.add(x); }
+  }
+
+  // Replaced segments past the grace go first: index, then pack, then any sidecar.
+  const cutoff = Date.now() - opts.graceMs;
+  const old = listing.complete.filter((s) => replaced.has(s.id) && s.modified.getTime() < cutoff);
+  await mapLimit(old, store.capabilities.parallelism, async (s) => {
+    await store.delete(segmentIdxKey(s.id));
+    faultPoint("maint:between-deletes");
+    await store.delete(segmentPackKey(s.id));
+    if (listing.sidecars.has(s.id)) await store.delete(segmentReplacesKey(s.id));
+    report.deleted.push(s.id);
+  });
+
+  const current = listing.complete.filter((s) => !replaced.has(s.id));
+  if (current.length < (opts.minSegments ?? 8)) return report;
+  const chosen = chooseRollup(current, opts.maxSegments ?? 100, opts.maxBytes ?? 256 << 20);
+  if (chosen.length === 0) return report;
+  log(`merging the ${chosen.length} smallest of ${current.length} segments`);
+
+  const scratch = await initScratch(opts.workDir, objectFormat);
+  const objects = new Map<string, string>();
+  // Downloads overlap; index-pack verifies every object id of each.
+  await mapLimit(chosen, Math.min(4, store.capabilities.parallelism), async (s) => {
+    const tmp = `${opts.workDir}/in-${s.id}.pack`;
+    await downloadSegmentPack(store, s.id, tmp);
+    const idx = await indexPackInto(scratch, tmp);
+    for (const oid of new PackIndex(await Deno.readFile(idx), objectFormat, idx).oids()) {
+      objects.set(oid, "");
+    }
+  });
+  const built = await packObjectList(scratch, objects, opts.workDir);
+  const id = await sha256File(built.packPath);
+  const ids = chosen.map((s) => s.id);
+  const nested = new Map([...replaces].filter(([x]) => ids.includes(x) && x !== id));
+  await store.put(segmentReplacesKey(id), encodeReplaces(ids.filter((x) => x !== id), nested));
+  faultPoint("maint:after-sidecar");
+  if (!present.has(id)) await uploadSegment(store, id, built.packPath, built.idxPath);
+  faultPoint("maint:after-segment");
+  report.merged = {
+    id,
+    replaces: ids.filter((x) => x !== id).length,
+    bytes: (await Deno.stat(built.packPath)).size,
+  };
+  return report;
+}

@@ -1,0 +1,113 @@
+/**
+ * Ref log pruning (DESIGN.md "Metadata that stays small"): an entry superseded by one
+ * written more than two leases ago is archived to `reflog/` and deleted, so the listing
+ * of `refs/` follows the number of refs, not the number of pushes.
+ *
+ * Why it is safe: a push creates its entry within a lease of reading the state it builds
+ * on, so no push in flight can still be building on an entry whose successor is two
+ * leases old, and the successor (kept) still makes its create fail. The latest entry of
+ * a ref is never pruned, so a ref's highest seq never goes back.
+ *
+ * Order: archive first, then delete each ref's entries oldest first, so a kill leaves the
+ * live log a contiguous tail of every ref (and at worst archives entries twice).
+ */
+import { getBytes, type ListEntry, type Store } from "../storage/store.ts";
+import type { TrunkCache } from "./cache.ts";
+import { faultPoint } from "./faults.ts";
+import { parseRefEntryKey, REFS_PREFIX } from "./layout.ts";
+import { mapLimit } from "./pool.ts";
+import { parseEntry } from "./refs.ts";
+import { appendArchive } from "./reflog.ts";
+
+export interface PruneOptions {
+  /** At most this many entries per run: each run is short and bounded. */
+  max?: number;
+  /** Current time in ms (tests). */
+  now?: number;
+  /** A listing of `refs/` just made (maintenance shares one). */
+  listed?: ListEntry[];
+}
+
+export interface PruneReport {
+  /** Entries archived and deleted. */
+  pruned: number;
+  /** The archive written, or null when nothing was prunable. */
+  archive: string | null;
+}
+
+/** Entries superseded past two leases, per ref oldest first (a prefix of each ref's log). */
+export async function prunableEntries(
+  store: Store,
+  leaseMs: number,
+  opts: PruneOptions = {},
+): Promise<string[][]> {
+  const cutoff = (opts.now ?? Date.now()) - 2 * leaseMs;
+  const byRef = new Map<string, { seq: number; key: string; modified: number }[]>();
+  for (const e of opts.listed ?? await store.list(REFS_PREFIX)) {
+    const k = parseRefEntryKey(e.key);
+    if (!k) continue;
+    let list = byRef.get(k.enc);
+    if (!list) byRef.set(k.enc, list = []);
+    list.push({ seq: k.seq, key: e.key, modified: e.modified.getTime() });
+  }
+  const out: string[][] = [];
+  let budget = opts.max ?? 5000;
+  for (const list of byRef.values()) {
+    if (budget <= 0) break;
+    list.sort((a, b) => a.seq - b.seq);
+    const doomed: string[] = [];
+    for (let i = 0; i + 1 < list.length && budget > 0; i++) {
+      if (list[i + 1].modified >= cutoff) break;
+      doomed.push(list[i].key);
+      budget--;
+    }
+    if (doomed.length) out.push(doomed);
+  }
+  return out;
+}
+
+/**
+ * Archive then delete the entries superseded past two leases. Entries that do not parse
+ * are left in place (and named by `trunks check`): nothing unreadable is archived away.
+ */
+export async function pruneRefLog(
+  store: Store,
+  cache: TrunkCache,
+  trunkId: string,
+  leaseMs: number,
+  opts: PruneOptions = {},
+): Promise<PruneReport> {
+  const perRef = await prunableEntries(store, leaseMs, opts);
+  const keys = perRef.flat();
+  if (keys.length === 0) return { pruned: 0, archive: null };
+  const cached = cache.getEntries(trunkId, keys);
+  const raw = new Map<string, string>();
+  await mapLimit(keys, store.capabilities.parallelism * 2, async (key) => {
+    const text = cached.get(key) ??
+      await getBytes(store, key).then((b) => b ? new TextDecoder().decode(b) : undefined);
+    if (text === undefined) return; // pruned meanwhile by another maintenance run
+    try {
+      const e = parseEntry(text, key);
+      if (e.trunk === undefined || e.trunk === trunkId) raw.set(key, text);
+    } catch {
+      // damaged: kept for trunks check to name
+    }
+  });
+  // Each ref's doomed entries stop at its first one that cannot be archived.
+  const deletable = perRef.map((list) => {
+    const i = list.findIndex((k) => !raw.has(k));
+    return i < 0 ? list : list.slice(0, i);
+  }).filter((l) => l.length);
+  const archived = new Map(deletable.flat().map((k) => [k, raw.get(k)!]));
+  if (archived.size === 0) return { pruned: 0, archive: null };
+  const archive = await appendArchive(store, trunkId, archived);
+  faultPoint("maint:after-archive");
+  let pruned = 0;
+  await mapLimit(deletable, store.capabilities.parallelism, async (list) => {
+    for (const key of list) {
+      await store.delete(key);
+      if (pruned++ === 0) faultPoint("maint:mid-prune");
+    }
+  });
+  return { pruned, archive };
+}

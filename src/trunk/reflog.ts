@@ -1,0 +1,116 @@
+/**
+ * The audit archive: `reflog/<seq>`, each created exclusively by a prune before it
+ * deletes the entries it holds, so who moved which ref, when and from what to what stays
+ * readable after the live log is pruned. Never read on the hot path; `trunks log` reads it.
+ *
+ *   {"v":1,"trunk":"<id>","seq":n,"time":"...","entries":{"<entry key>":"<entry JSON>"},"sum":"..."}
+ *
+ * A prune killed between archiving and deleting archives the same entries again next
+ * time: readers take each entry key once.
+ */
+import { getBytes, type Store } from "../storage/store.ts";
+import type { TrunkCache } from "./cache.ts";
+import { TrunkError } from "./errors.ts";
+import { parseRefEntryKey, parseReflogKey, REFLOG_PREFIX, reflogKey } from "./layout.ts";
+import { mapLimit } from "./pool.ts";
+import { parseEntry, readRefLog, type RefEntry, UnsafeEntryError } from "./refs.ts";
+import { checkSeal, seal } from "./seal.ts";
+
+/** Creates already taken by a racing prune before this one gives up. */
+const CREATE_TRIES = 5;
+
+/** Append one archive holding `entries` (key -> stored JSON); returns its key. */
+export async function appendArchive(
+  store: Store,
+  trunkId: string,
+  entries: Map<string, string>,
+): Promise<string> {
+  const listed = (await store.list(REFLOG_PREFIX)).map((e) => parseReflogKey(e.key));
+  let seq = Math.max(0, ...listed.filter((s): s is number => s !== null)) + 1;
+  for (let i = 0; i < CREATE_TRIES; i++, seq++) {
+    const body = seal({
+      v: 1,
+      trunk: trunkId,
+      seq,
+      time: new Date().toISOString(),
+      entries: Object.fromEntries([...entries].sort(([a], [b]) => a < b ? -1 : 1)),
+    });
+    const key = reflogKey(seq);
+    if (await store.create(key, new TextEncoder().encode(JSON.stringify(body)))) return key;
+  }
+  throw new TrunkError(
+    `could not append to ${REFLOG_PREFIX}: other prunes kept taking the next seq; retry`,
+    "corrupt",
+  );
+}
+
+/** Parse and validate one archive: its seal, then every entry as if read from its key. */
+export function parseArchive(raw: string, key: string): RefEntry[] {
+  let o: { v?: unknown; seq?: unknown; entries?: unknown };
+  try {
+    o = JSON.parse(raw);
+  } catch {
+    throw new TrunkError(`${key} is not valid JSON (damaged); run trunks check`, "corrupt");
+  }
+  const ok = o && typeof o === "object" && o.v === 1 && o.seq === parseReflogKey(key) &&
+    o.entries && typeof o.entries === "object" && !Array.isArray(o.entries);
+  if (!ok) throw new TrunkError(`${key} is not a ref log archive`, "corrupt");
+  checkSeal(o, key);
+  return Object.entries(o.entries as Record<string, unknown>).flatMap(([k, v]) => {
+    if (typeof v !== "string" || !parseRefEntryKey(k)) {
+      throw new TrunkError(`${key} holds a malformed entry under ${k}`, "corrupt");
+    }
+    try {
+      return [parseEntry(v, k)];
+    } catch (e) {
+      // One entry no reader may use (a ref name git refuses): the rest of the trail stands.
+      if (e instanceof UnsafeEntryError) return [];
+      throw e;
+    }
+  });
+}
+
+export interface AuditEntry extends RefEntry {
+  /** True when the entry was pruned from the live log and is read from `reflog/`. */
+  archived: boolean;
+}
+
+/**
+ * Every entry known, archived and live, each once, oldest first (by time, then seq);
+ * only `ref`'s when given.
+ */
+export async function readAuditLog(
+  store: Store,
+  cache: TrunkCache,
+  trunkId: string,
+  ref?: string,
+): Promise<AuditEntry[]> {
+  const [archives, live] = await Promise.all([
+    store.list(REFLOG_PREFIX),
+    readRefLog(store, cache, trunkId),
+  ]);
+  const byKey = new Map<string, AuditEntry>();
+  const archived = await mapLimit(
+    archives.filter((e) => parseReflogKey(e.key) !== null),
+    store.capabilities.parallelism,
+    async (e) => {
+      const raw = await getBytes(store, e.key);
+      return raw ? parseArchive(new TextDecoder().decode(raw), e.key) : [];
+    },
+  );
+  for (const e of archived.flat()) byKey.set(`${e.ref}\0${e.seq}`, { ...e, archived: true });
+  for (const e of live) byKey.set(`${e.ref}\0${e.seq}`, { ...e, archived: false });
+  return [...byKey.values()]
+    .filter((e) => ref === undefined || e.ref === ref)
+    .sort((a, b) =>
+      a.time < b.time
+        ? -1
+        : a.time > b.time
+        ? 1
+        : a.ref < b.ref
+        ? -1
+        : a.ref > b.ref
+        ? 1
+        : a.seq - b.seq
+    );
+}

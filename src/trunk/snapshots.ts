@@ -1,0 +1,100 @@
+/**
+ * Snapshots: `refs/~snapshot/<seq>` holds the latest entry of every ref, byte for byte,
+ * as of its creation. A reader that lacks many entries (a fresh clone) takes them from
+ * the newest snapshot instead of one GET per ref; the entries themselves stay the truth.
+ *
+ *   {"v":1,"trunk":"<id>","seq":n,"time":"...","entries":{"<entry key>":"<entry JSON>"},"sum":"..."}
+ *
+ * An entry is used only when the listing still shows its key with the same size, and it
+ * is validated as if it had been read from its own key (parseEntry: shape, key, seal).
+ * A snapshot that is missing (deleted by maintenance after it was listed) or fails
+ * validation is not used: the entries are read one by one, and `trunks check` names it.
+ */
+import { getBytes, type Store } from "../storage/store.ts";
+import { TrunkError } from "./errors.ts";
+import { parseRefEntryKey, snapshotKey } from "./layout.ts";
+import { checkSeal, seal } from "./seal.ts";
+
+export interface Snapshot {
+  trunk: string;
+  seq: number;
+  time: string;
+  /** Entry key -> the entry's stored JSON. */
+  entries: Map<string, string>;
+}
+
+/** Parse and validate; throws a "corrupt" TrunkError naming the key. */
+export function parseSnapshot(raw: string, key: string, seq: number): Snapshot {
+  let o: {
+    v?: unknown;
+    trunk?: unknown;
+    seq?: unknown;
+    time?: unknown;
+    entries?: unknown;
+    sum?: unknown;
+  };
+  try {
+    o = JSON.parse(raw);
+  } catch {
+    throw new TrunkError(`snapshot ${key} is not valid JSON (truncated or damaged)`, "corrupt");
+  }
+  const entries = o?.entries;
+  const ok = o && typeof o === "object" && o.v === 1 && typeof o.trunk === "string" &&
+    o.seq === seq && typeof o.time === "string" && entries && typeof entries === "object" &&
+    !Array.isArray(entries) &&
+    Object.entries(entries).every(([k, v]) => typeof v === "string" && parseRefEntryKey(k));
+  if (!ok) throw new TrunkError(`snapshot ${key} is not a ref snapshot of seq ${seq}`, "corrupt");
+  checkSeal(o, `snapshot ${key}`);
+  return {
+    trunk: o.trunk as string,
+    seq,
+    time: o.time as string,
+    entries: new Map(Object.entries(entries as Record<string, string>)),
+  };
+}
+
+export function encodeSnapshot(
+  trunkId: string,
+  seq: number,
+  entries: Map<string, string>,
+): Uint8Array {
+  const body = {
+    v: 1,
+    trunk: trunkId,
+    seq,
+    time: new Date().toISOString(),
+    entries: Object.fromEntries([...entries].sort(([a], [b]) => a < b ? -1 : 1)),
+  };
+  return new TextEncoder().encode(JSON.stringify(seal(body)));
+}
+
+/**
+ * The snapshot at `seq`, or null when it is gone or unusable (another trunk's, damaged):
+ * it only saves requests, so the caller reads entries instead.
+ */
+export async function loadSnapshot(
+  store: Store,
+  trunkId: string,
+  seq: number,
+): Promise<Snapshot | null> {
+  const key = snapshotKey(seq);
+  const raw = await getBytes(store, key);
+  if (!raw) return null;
+  try {
+    const s = parseSnapshot(new TextDecoder().decode(raw), key, seq);
+    return s.trunk === trunkId ? s : null;
+  } catch (e) {
+    if (e instanceof TrunkError) return null;
+    throw e;
+  }
+}
+
+/** Create snapshot `seq` exclusively; false when another writer made that seq first. */
+export async function writeSnapshot(
+  store: Store,
+  trunkId: string,
+  seq: number,
+  entries: Map<string, string>,
+): Promise<boolean> {
+  return await store.create(snapshotKey(seq), encodeSnapshot(trunkId, seq, entries));
+}

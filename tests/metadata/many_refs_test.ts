@@ -1,0 +1,51 @@
+/**
+ * Many refs under `ulimit -n 1024` on local disk: the push, the snapshot the push's
+ * maintenance writes, and a fresh clone all work (the local store once opened every ref
+ * directory at once: EMFILE at 1,500 refs). The full 20,000 runs in `deno task bench`.
+ */
+import { assert, assertEquals } from "../assert.ts";
+import { openStore } from "../../src/storage/registry.ts";
+import { SNAPSHOT_PREFIX } from "../../src/trunk/layout.ts";
+import { e2eBackends, git, makeEnv, newRepo, refList, run, trunkUrl } from "../e2e/harness.ts";
+
+const local = e2eBackends().find((b) => b.name === "local")!;
+const REFS = 1500;
+
+Deno.test({
+  name: `${REFS} refs: push and clone under ulimit -n 1024, clone reads the snapshot`,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const e = await makeEnv({ ...local.env, TRUNKS_AUTO_MAINTENANCE: "wait" });
+    const url = await trunkUrl(local, "many");
+    const a = await newRepo(e, "a");
+    const refs = Array.from({ length: REFS }, (_, i) => `create refs/heads/b${i} HEAD`);
+    await run(e, "git", ["update-ref", "--stdin"], { cwd: a, stdin: refs.join("\n") + "\n" });
+    const limited = (cmd: string) => ["-c", `ulimit -n 1024 && ${cmd}`];
+    const push = await run(e, "bash", limited(`git push -q 'trunks::${url}' --all`), { cwd: a });
+    assertEquals(push.code, 0, push.stderr);
+    const store = await openStore(url, local.settings);
+    try {
+      assertEquals(
+        (await store.list(SNAPSHOT_PREFIX)).length,
+        1,
+        "the push's maintenance wrote one",
+      );
+    } finally {
+      await store.close();
+    }
+    const dir = `${await Deno.makeTempDir()}/c`;
+    const clone = await run(e, "bash", limited(`git clone -q --mirror 'trunks::${url}' '${dir}'`), {
+      env: { TRUNKS_DEBUG_REQUESTS: "1" },
+    });
+    assertEquals(clone.code, 0, clone.stderr);
+    assertEquals(await refList(e, dir), await refList(e, a));
+    // One GET per ref entry would be 1,500 of them: the snapshot makes it a handful.
+    const counts = clone.stderr.split("\n").filter((l) => l.startsWith("trunks-requests "))
+      .map((l) => JSON.parse(l.slice(l.indexOf("{"))));
+    assert(counts.length > 0, clone.stderr);
+    const gets = counts.reduce((n, c) => n + (c.store?.get ?? 0), 0);
+    assert(gets < 50, `clone made ${gets} GETs:\n${clone.stderr}`);
+    await git(e, dir, "fsck", "--no-dangling");
+  },
+});

@@ -1,0 +1,241 @@
+/**
+ * Snapshots, pruning and the audit archive on an in-memory store: a fresh reader of a
+ * trunk with a snapshot makes one LIST and one GET whatever the number of refs; a damaged
+ * or vanished snapshot only costs GETs; old clients skip snapshot keys; pruning keeps a
+ * contiguous tail per ref, archives before it deletes, and a writer whose base was pruned
+ * still gets git's answers.
+ */
+import { assert, assertEquals } from "../assert.ts";
+import { MemoryStore } from "../../src/storage/memory.ts";
+import type { ListEntry, Range, Store } from "../../src/storage/store.ts";
+import { MemoryCache } from "../../src/trunk/cache.ts";
+import {
+  parseRefEntryKey,
+  parseSnapshotKey,
+  refEntryKey,
+  REFLOG_PREFIX,
+  snapshotKey,
+} from "../../src/trunk/layout.ts";
+import { ensureMeta, type TrunkMeta } from "../../src/trunk/meta.ts";
+import { maintain, takeSnapshot } from "../../src/trunk/maintenance.ts";
+import { pruneRefLog } from "../../src/trunk/prune.ts";
+import { readAuditLog } from "../../src/trunk/reflog.ts";
+import { readRefLog, readRefState } from "../../src/trunk/refs.ts";
+import { Trunk } from "../../src/trunk/trunk.ts";
+import { RefView } from "../../src/sdk/ref_view.ts";
+import { assertKey, getBytes } from "../../src/storage/store.ts";
+
+const oid = (n: number) => n.toString(16).padStart(40, "0");
+
+/** Counts gets and lists, by key. */
+class Counted implements Store {
+  gets: string[] = [];
+  lists = 0;
+  constructor(readonly inner: Store) {}
+  get location() {
+    return this.inner.location;
+  }
+  get capabilities() {
+    return this.inner.capabilities;
+  }
+  get(key: string, range?: Range) {
+    this.gets.push(key);
+    return this.inner.get(key, range);
+  }
+  put(key: string, data: Uint8Array | ReadableStream<Uint8Array>) {
+    return this.inner.put(key, data);
+  }
+  create(key: string, data: Uint8Array) {
+    return this.inner.create(key, data);
+  }
+  list(prefix: string, startAfter?: string): Promise<ListEntry[]> {
+    this.lists++;
+    return this.inner.list(prefix, startAfter);
+  }
+  delete(key: string) {
+    return this.inner.delete(key);
+  }
+  close() {
+    return this.inner.close();
+  }
+}
+
+async function trunkWith(refs: number, movesEach = 1, leaseSeconds?: number) {
+  const mem = new MemoryStore("memory://t");
+  const meta = await ensureMeta(mem, "sha1");
+  const m = (leaseSeconds === undefined ? meta : { ...meta, leaseSeconds }) as TrunkMeta;
+  const trunk = new Trunk(mem, m, new MemoryCache(), "writer@test");
+  let n = 1;
+  for (let r = 0; r < refs; r++) {
+    let base = null;
+    for (let i = 0; i < movesEach; i++) {
+      const res = await trunk.updateRef({
+        ref: `refs/heads/b${r}`,
+        new: oid(n++),
+        base,
+        segments: [],
+      });
+      assert(res.ok);
+      base = res.entry;
+    }
+  }
+  return { mem, meta: m, trunk };
+}
+
+Deno.test("snapshot keys: allowed by every backend, skipped by old clients' entry parser", () => {
+  const key = snapshotKey(7);
+  assertKey(key);
+  assertEquals(parseSnapshotKey(key), 7);
+  assertEquals(parseRefEntryKey(key), null);
+  // The parser of clients older than snapshots: exactly 12 digits.
+  assertEquals(/^refs\/([^/]+)\/(\d{12})$/.test(key), false);
+  // `~` sorts after every encoded ref name, so the snapshot comes last in the listing.
+  assert(key > refEntryKey("refs/heads/zzz", 999));
+});
+
+Deno.test("a fresh reader of a snapshotted trunk: one LIST, one GET, whatever the refs", async () => {
+  const { mem, trunk, meta } = await trunkWith(300);
+  const before = await readRefState(mem, new MemoryCache(), meta.id);
+  assertEquals(before.snapshotSeq, null);
+  assertEquals(before.unsnapshotted, 300);
+  assertEquals((await takeSnapshot(trunk)).key, snapshotKey(1));
+
+  const counted = new Counted(mem);
+  const state = await readRefState(counted, new MemoryCache(), meta.id);
+  assertEquals(counted.lists, 1);
+  assertEquals(counted.gets, [snapshotKey(1)]);
+  assertEquals(state.snapshotSeq, 1);
+  assertEquals(state.latest.size, 300);
+  assertEquals([...state.latest], [...before.latest]);
+
+  // Entries newer than the snapshot are read from their keys, the rest from it.
+  const moved = await trunk.updateRef({
+    ref: "refs/heads/b5",
+    new: oid(9999),
+    base: before.latest.get("refs/heads/b5")!,
+    segments: [],
+  });
+  assert(moved.ok);
+  const c2 = new Counted(mem);
+  const s2 = await readRefState(c2, new MemoryCache(), meta.id);
+  assertEquals(c2.gets.sort(), [refEntryKey("refs/heads/b5", 2), snapshotKey(1)].sort());
+  assertEquals(s2.latest.get("refs/heads/b5")!.new, oid(9999));
+
+  // An up-to-date reader (entries cached) makes one LIST and nothing else.
+  const cache = new MemoryCache();
+  await readRefState(mem, cache, meta.id);
+  const c3 = new Counted(mem);
+  await readRefState(c3, cache, meta.id);
+  assertEquals([c3.lists, c3.gets.length], [1, 0]);
+});
+
+Deno.test("a damaged, foreign or vanished snapshot only costs GETs", async () => {
+  const { mem, trunk, meta } = await trunkWith(40);
+  await takeSnapshot(trunk);
+  const truth = await readRefState(mem, new MemoryCache(), meta.id);
+  const raw = new TextDecoder().decode((await getBytes(mem, snapshotKey(1)))!);
+
+  // An entry edited inside the snapshot (seal broken): not used.
+  await mem.delete(snapshotKey(1));
+  await mem.create(snapshotKey(1), new TextEncoder().encode(raw.replace(oid(3), oid(4))));
+  const c = new Counted(mem);
+  const s = await readRefState(c, new MemoryCache(), meta.id);
+  assertEquals([...s.latest], [...truth.latest]);
+  assertEquals(c.gets.length, 41);
+
+  // Gone between the listing and the read: the entries are read one by one.
+  await mem.delete(snapshotKey(1));
+  const s2 = await readRefState(mem, new MemoryCache(), meta.id);
+  assertEquals([...s2.latest], [...truth.latest]);
+});
+
+Deno.test("pruning keeps each ref's tail, archives first, and the audit log keeps everything", async () => {
+  const { mem, trunk, meta } = await trunkWith(3, 5, 0);
+  const logBefore = await readRefLog(mem, new MemoryCache(), meta.id);
+  assertEquals(logBefore.length, 15);
+  const r = await pruneRefLog(mem, trunk.cache, meta.id, 0, { now: Date.now() + 1000 });
+  assertEquals(r.pruned, 12);
+  assert(r.archive?.startsWith(REFLOG_PREFIX));
+  const live = await readRefLog(mem, new MemoryCache(), meta.id);
+  assertEquals(live.map((e) => e.seq), [5, 5, 5]);
+  const state = await readRefState(mem, new MemoryCache(), meta.id);
+  assertEquals(state.latest.get("refs/heads/b1")!.new, oid(10));
+
+  const audit = await readAuditLog(mem, new MemoryCache(), meta.id);
+  assertEquals(audit.length, 15);
+  assertEquals(audit.filter((e) => e.archived).length, 12);
+  const b0 = await readAuditLog(mem, new MemoryCache(), meta.id, "refs/heads/b0");
+  assertEquals(b0.map((e) => [e.seq, e.old, e.new]), [
+    [1, oid(0), oid(1)],
+    [2, oid(1), oid(2)],
+    [3, oid(2), oid(3)],
+    [4, oid(3), oid(4)],
+    [5, oid(4), oid(5)],
+  ]);
+  assertEquals(b0[0].writer, "writer@test");
+
+  // Nothing left to prune: no empty archive.
+  const again = await pruneRefLog(mem, trunk.cache, meta.id, 0, { now: Date.now() + 1000 });
+  assertEquals(again, { pruned: 0, archive: null });
+});
+
+Deno.test("pruning waits for two leases after the superseding entry", async () => {
+  const { mem, trunk, meta } = await trunkWith(1, 4, 3600);
+  const now = Date.now();
+  assertEquals((await pruneRefLog(mem, trunk.cache, meta.id, 3600e3, { now })).pruned, 0);
+  const later = now + 2 * 3600e3 + 1000;
+  assertEquals((await pruneRefLog(mem, trunk.cache, meta.id, 3600e3, { now: later })).pruned, 3);
+});
+
+Deno.test("a writer whose base entry was pruned gets git's answers, never a lost update", async () => {
+  const { mem, trunk, meta } = await trunkWith(1, 3, 0);
+  // A slow writer read the state when b0 was at seq 1.
+  const stale = (await readRefLog(mem, new MemoryCache(), meta.id)).find((e) => e.seq === 1)!;
+  await pruneRefLog(mem, trunk.cache, meta.id, 0, { now: Date.now() + 1000 });
+  const live = await readRefLog(mem, new MemoryCache(), meta.id);
+  assertEquals(live.map((e) => e.seq), [3]);
+
+  // Its state re-read: it sees the tail and moves the ref from it.
+  const writer = new Trunk(mem, meta, new MemoryCache(), "other@test");
+  const state = await writer.refState();
+  const base = state.latest.get("refs/heads/b0")!;
+  assertEquals(base.seq, 3);
+  const moved = await writer.updateRef({ ref: "refs/heads/b0", new: oid(77), base, segments: [] });
+  assert(moved.ok);
+  assertEquals(moved.entry.old, oid(3));
+
+  // The stale writer re-reads too (as every push does, within its lease): its base is
+  // the tail, and a move from its old value is refused by git's rules, not lost.
+  const again = await new Trunk(mem, meta, new MemoryCache(), "slow@test").refState();
+  assertEquals(again.latest.get("refs/heads/b0")!.seq, 4);
+  assert(again.latest.get("refs/heads/b0")!.old !== stale.new);
+});
+
+Deno.test("maintain: snapshot, prune and nothing to merge on a small trunk", async () => {
+  const { mem, trunk, meta } = await trunkWith(20, 3, 0);
+  await new Promise((r) => setTimeout(r, 5));
+  const workDir = await Deno.makeTempDir();
+  try {
+    const r = await maintain(trunk, { workDir });
+    assertEquals(r.snapshot, snapshotKey(1));
+    assertEquals(r.prune?.pruned, 40);
+    assertEquals(r.merge?.merged, null);
+    const s = await readRefState(mem, new MemoryCache(), meta.id);
+    assertEquals(s.entryCount, 20);
+    assertEquals(s.latest.size, 20);
+  } finally {
+    await Deno.remove(workDir, { recursive: true });
+  }
+});
+
+Deno.test("the library's ref view reads all refs from the snapshot too", async () => {
+  const { mem, trunk, meta } = await trunkWith(100);
+  await takeSnapshot(trunk);
+  const counted = new Counted(mem);
+  const view = new RefView(counted, new MemoryCache(), meta.id);
+  await view.refresh();
+  const all = await view.all();
+  assertEquals(all.size, 100);
+  assertEquals(all.get("refs/heads/b7")!.new, oid(8));
+  assertEquals([counted.lists, counted.gets], [1, [snapshotKey(1)]]);
+});
