@@ -3,7 +3,7 @@
  * `If-None-Match: *`; large puts stage blocks (bounded memory, a few in flight) and
  * commit them with one Put Block List, so readers never see a partial blob.
  */
-import { equalBytes, fixedParts, prepend, sendBounded } from "./bytes.ts";
+import { fixedParts, limitSize, prepend, sendBounded } from "./bytes.ts";
 import {
   AnonymousCredential,
   type BlobItem,
@@ -16,13 +16,19 @@ import {
 import { Readable } from "node:stream";
 import { type AzureConfig, azureConfig } from "./azure_config.ts";
 import { countBytes, countRequest } from "./metrics.ts";
-import type { Settings } from "./registry.ts";
-import { backoffMs, DEFAULT_RETRY, type RetryPolicy, sleep } from "./retry.ts";
+import type { Settings } from "./backend.ts";
+import {
+  createExclusive,
+  DEFAULT_RETRY,
+  type ErrorKind,
+  networkCode,
+  networkKind,
+  type RetryPolicy,
+} from "./retry.ts";
 import {
   assertKey,
   type Capabilities,
   compareKeys,
-  getBytes,
   type ListEntry,
   type PutData,
   type Range,
@@ -35,17 +41,8 @@ export const BLOCK_SIZE = 8 * 1024 * 1024;
 const IN_FLIGHT = 4;
 const MAX_BLOCKS = 50_000;
 
-const NETWORK_CODES = new Set([
-  "ECONNREFUSED",
-  "ENOTFOUND",
-  "EAI_AGAIN",
-  "ECONNRESET",
-  "ETIMEDOUT",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "EPIPE",
-  "REQUEST_SEND_ERROR",
-]);
+/** Blob metadata carrying a create's nonce (names must be C# identifiers). */
+const CREATE_NONCE_META = "trunkscreate";
 
 function restError(e: unknown): RestError | undefined {
   return e && typeof e === "object" && (e as Error).name === "RestError"
@@ -58,11 +55,16 @@ function lostRace(e: unknown): boolean {
   return r?.statusCode === 409 || r?.statusCode === 412;
 }
 
-function retryableError(e: unknown): boolean {
+/** The Azure classifier for the shared retry wrapper. */
+function azureKind(e: unknown): ErrorKind {
   const r = restError(e);
-  if (!r) return false;
-  if (r.statusCode === undefined) return NETWORK_CODES.has(r.code ?? "");
-  return r.statusCode === 408 || r.statusCode === 429 || r.statusCode >= 500;
+  const status = r?.statusCode;
+  if (status === undefined) return networkKind(e) ?? "other";
+  if (status === 429) return "throttled";
+  if (status === 408 || status >= 500) return "retryable";
+  if (status === 401 || status === 403) return "access-denied";
+  if (status === 404) return "not-found";
+  return "other";
 }
 
 export interface AzureOptions {
@@ -81,7 +83,7 @@ export class AzureStore implements Store {
   readonly location: string;
   #cfg: AzureConfig;
   #container: ContainerClient;
-  /** Without SDK retries: `create` retries itself to know when a try may have applied. */
+  /** Without SDK retries: `create` retries through `createExclusive`, which must know when a try may have applied. */
   #once: ContainerClient;
   #retry: RetryPolicy;
   #pageSize: number;
@@ -152,6 +154,7 @@ export class AzureStore implements Store {
 
   async put(key: string, data: PutData): Promise<void> {
     const blob = this.#blob(key);
+    data = limitSize(data, this.capabilities.maxObjectSize, `azure: ${key}`);
     const it = fixedParts(data, BLOCK_SIZE);
     const first = await it.next();
     const firstBlock = first.done ? new Uint8Array() : first.value;
@@ -216,26 +219,31 @@ export class AzureStore implements Store {
 
   async create(key: string, data: Uint8Array): Promise<boolean> {
     const blob = this.#blob(key, this.#once);
-    let mayHaveApplied = false;
-    for (let attempt = 1;; attempt++) {
-      countRequest("azure", "PutBlob");
-      try {
-        await blob.upload(data, data.byteLength, { conditions: { ifNoneMatch: "*" } });
-        countBytes("up", data.byteLength);
-        return true;
-      } catch (e) {
-        if (lostRace(e)) {
-          if (!mayHaveApplied) return false;
-          // An earlier try may have created it and only the answer was lost.
-          const stored = await getBytes(this, key);
-          return stored !== null && equalBytes(stored, data);
-        }
-        if (!retryableError(e) || attempt >= this.#retry.attempts) {
-          throw this.#wrap(e, "write", key);
-        }
-        mayHaveApplied = true;
-        await sleep(backoffMs(this.#retry, attempt));
-      }
+    limitSize(data, this.capabilities.maxObjectSize, `azure: ${key}`);
+    try {
+      return await createExclusive({
+        write: async (nonce) => {
+          countRequest("azure", "PutBlob");
+          try {
+            await blob.upload(data, data.byteLength, {
+              conditions: { ifNoneMatch: "*" },
+              metadata: { [CREATE_NONCE_META]: nonce },
+            });
+          } catch (e) {
+            if (lostRace(e)) return "exists";
+            throw e;
+          }
+          countBytes("up", data.byteLength);
+          return "created";
+        },
+        carries: async (nonce) => {
+          countRequest("azure", "GetBlobProperties");
+          const props = await this.#blob(key).getProperties();
+          return props.metadata?.[CREATE_NONCE_META] === nonce;
+        },
+      }, { policy: this.#retry, classify: azureKind });
+    } catch (e) {
+      throw this.#wrap(e, "write", key);
     }
   }
 
@@ -292,7 +300,7 @@ export class AzureStore implements Store {
     }
     const status = r.statusCode;
     if (status === undefined) {
-      if (NETWORK_CODES.has(r.code ?? "")) {
+      if (networkCode(r)) {
         return new StoreError(
           `azure: cannot reach ${endpoint} (${r.code}); check --endpoint and the network`,
           "unreachable",

@@ -2,7 +2,7 @@
  * `azure://account/container/path` plus settings and environment -> where to connect
  * and with which credential. Pure (no SDK, no I/O) so precedence is unit-tested.
  */
-import type { Settings } from "./registry.ts";
+import type { Settings } from "./backend.ts";
 import { StoreError } from "./store.ts";
 
 /** Azurite's published development account (the emulator's default, not a secret). */

@@ -1,5 +1,5 @@
 /** Byte helpers shared by the backends that upload in parts. */
-import type { PutData } from "./store.ts";
+import { type PutData, StoreError } from "./store.ts";
 
 export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.byteLength !== b.byteLength) return false;
@@ -88,4 +88,32 @@ export async function* prepend(
   yield first;
   yield second;
   yield* rest;
+}
+
+/**
+ * `data`, refused when it is larger than `max` bytes (the backend's
+ * `capabilities.maxObjectSize`): bytes before any I/O, a stream as soon as it passes the
+ * limit, which aborts the put (a backend never leaves a partial object visible).
+ */
+export function limitSize(data: PutData, max: number, what: string): PutData {
+  const refuse = (size: string) =>
+    new StoreError(
+      `${what} is ${size} bytes, larger than the ${max} this storage accepts in one object`,
+      "unsupported",
+    );
+  if (!Number.isFinite(max)) return data;
+  if (data instanceof Uint8Array) {
+    if (data.byteLength > max) throw refuse(String(data.byteLength));
+    return data;
+  }
+  let total = 0;
+  return data.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, c) {
+        total += chunk.byteLength;
+        if (total > max) throw refuse(`over ${max}, at least ${total}`);
+        c.enqueue(chunk);
+      },
+    }),
+  );
 }

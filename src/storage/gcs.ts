@@ -1,16 +1,18 @@
 /**
  * Google Cloud Storage over its JSON API with `fetch` (no Google SDK: see the README's
- * dependency notes). `create` is a media upload with `ifGenerationMatch=0`; puts larger
+ * dependency notes). `create` is a multipart upload (the bytes plus a create nonce in the
+ * object's metadata) with `ifGenerationMatch=0`; puts larger
  * than one chunk use a resumable upload, one chunk in memory at a time, so readers
  * only ever see whole objects.
  */
-import { equalBytes, fixedParts } from "./bytes.ts";
+import { fixedParts, limitSize } from "./bytes.ts";
 import { type Auth, loadAuth } from "./gcs_auth.ts";
 import { type GcsConfig, gcsConfig } from "./gcs_config.ts";
 import { countBytes, countRequest } from "./metrics.ts";
-import type { Settings } from "./registry.ts";
+import type { Settings } from "./backend.ts";
 import {
   backoffMs,
+  createExclusive,
   DEFAULT_RETRY,
   type FetchResult,
   fetchWithRetry,
@@ -23,7 +25,6 @@ import {
   assertKey,
   type Capabilities,
   compareKeys,
-  getBytes,
   type ListEntry,
   type PutData,
   type Range,
@@ -33,6 +34,8 @@ import {
 
 /** Resumable chunk (a multiple of 256 KiB, as GCS requires); smaller puts are one request. */
 export const CHUNK_SIZE = 8 * 1024 * 1024;
+/** Custom metadata carrying a create's nonce. */
+const CREATE_NONCE_META = "trunks-create";
 /** A download that delivers nothing for this long is cut (and the read fails). */
 const IDLE_MS = 120_000;
 
@@ -252,6 +255,7 @@ export class GcsStore implements Store {
 
   async put(key: string, data: PutData): Promise<void> {
     const name = this.#name(key);
+    data = limitSize(data, this.capabilities.maxObjectSize, `gcs: ${key}`);
     const it = fixedParts(data, CHUNK_SIZE);
     const first = await it.next();
     const firstChunk = first.done ? new Uint8Array() : first.value;
@@ -429,20 +433,60 @@ export class GcsStore implements Store {
 
   async create(key: string, data: Uint8Array): Promise<boolean> {
     const name = this.#name(key);
-    const { response, mayHaveApplied } = await this.#upload(name, data, "&ifGenerationMatch=0");
-    if (response.ok) {
-      await response.body?.cancel();
-      countBytes("up", data.byteLength);
-      return true;
-    }
-    if (response.status === 412) {
-      await response.body?.cancel();
-      if (!mayHaveApplied) return false;
-      // An earlier try may have created it and only its answer was lost.
-      const stored = await getBytes(this, key);
-      return stored !== null && equalBytes(stored, data);
-    }
-    throw await this.#error(response, "write", key);
+    limitSize(data, this.capabilities.maxObjectSize, `gcs: ${key}`);
+    // Retries happen inside `#fetch`; its `mayHaveApplied` is the transport's "retried".
+    return await createExclusive({
+      write: async (nonce) => {
+        const { response, mayHaveApplied } = await this.#createUpload(name, data, nonce);
+        await response.body?.cancel();
+        if (response.ok) {
+          countBytes("up", data.byteLength);
+          return "created";
+        }
+        if (response.status === 412) return mayHaveApplied ? "exists-after-retry" : "exists";
+        throw await this.#error(response, "write", key);
+      },
+      carries: async (nonce) => {
+        const { response } = await this.#fetch(
+          "objects.get",
+          this.#objectUrl(name, "?fields=metadata"),
+          {},
+          key,
+        );
+        if (!response.ok) {
+          await response.body?.cancel();
+          return false;
+        }
+        const meta = (await response.json() as { metadata?: Record<string, string> }).metadata;
+        return meta?.[CREATE_NONCE_META] === nonce;
+      },
+    });
+  }
+
+  /** A multipart upload (metadata with the create nonce, then the bytes), only if absent. */
+  #createUpload(name: string, data: Uint8Array, nonce: string): Promise<FetchResult> {
+    const boundary = `trunks-${crypto.randomUUID()}`;
+    const enc = new TextEncoder();
+    const head = enc.encode(
+      `--${boundary}\r\ncontent-type: application/json; charset=UTF-8\r\n\r\n` +
+        JSON.stringify({ name, metadata: { [CREATE_NONCE_META]: nonce } }) +
+        `\r\n--${boundary}\r\ncontent-type: application/octet-stream\r\n\r\n`,
+    );
+    const tail = enc.encode(`\r\n--${boundary}--\r\n`);
+    const body = new Uint8Array(head.byteLength + data.byteLength + tail.byteLength);
+    body.set(head);
+    body.set(data, head.byteLength);
+    body.set(tail, head.byteLength + data.byteLength);
+    return this.#fetch(
+      "objects.insert",
+      this.#uploadUrl(name, "uploadType=multipart&ifGenerationMatch=0"),
+      {
+        method: "POST",
+        headers: { "content-type": `multipart/related; boundary=${boundary}` },
+        body,
+      },
+      name,
+    );
   }
 
   async list(prefix: string, startAfter?: string): Promise<ListEntry[]> {

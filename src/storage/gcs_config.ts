@@ -3,7 +3,7 @@
  * endpoint and where credentials come from. No I/O of its own (the environment and
  * file checks are passed in) so precedence is unit-tested.
  */
-import type { Settings } from "./registry.ts";
+import type { Settings } from "./backend.ts";
 import { StoreError } from "./store.ts";
 
 export const GCS_API = "https://storage.googleapis.com";

@@ -13,6 +13,7 @@ import {
   type Store,
   StoreError,
 } from "./store.ts";
+import { limitSize } from "./bytes.ts";
 import { limiter } from "./limit.ts";
 
 /** Directories read and files stat'ed at once by a listing. */
@@ -80,6 +81,7 @@ export class LocalStore implements Store {
 
   async put(key: string, data: PutData): Promise<void> {
     const path = this.#path(key);
+    data = limitSize(data, this.capabilities.maxObjectSize, `local: ${key}`);
     const tmp = await this.#writeTemp(path, data);
     try {
       await Deno.rename(tmp, path);
@@ -91,6 +93,7 @@ export class LocalStore implements Store {
 
   async create(key: string, data: Uint8Array): Promise<boolean> {
     const path = this.#path(key);
+    limitSize(data, this.capabilities.maxObjectSize, `local: ${key}`);
     const tmp = await this.#writeTemp(path, data);
     try {
       await Deno.link(tmp, path);

@@ -12,6 +12,7 @@ import {
   readAll,
   type Store,
 } from "./store.ts";
+import { limitSize } from "./bytes.ts";
 
 interface Obj {
   data: Uint8Array;
@@ -62,12 +63,14 @@ export class MemoryStore implements Store {
 
   async put(key: string, data: PutData): Promise<void> {
     assertKey(key);
+    data = limitSize(data, this.capabilities.maxObjectSize, `memory: ${key}`);
     const bytes = data instanceof Uint8Array ? data.slice() : await readAll(data);
     this.#objects.set(key, { data: bytes, modified: new Date() });
   }
 
   create(key: string, data: Uint8Array): Promise<boolean> {
     assertKey(key);
+    limitSize(data, this.capabilities.maxObjectSize, `memory: ${key}`);
     if (this.#objects.has(key)) return Promise.resolve(false);
     this.#objects.set(key, { data: data.slice(), modified: new Date() });
     return Promise.resolve(true);

@@ -4,7 +4,7 @@
  */
 import { S3Client } from "@aws-sdk/client-s3";
 import { countBytes, countRequest } from "./metrics.ts";
-import type { Settings } from "./registry.ts";
+import type { Settings } from "./backend.ts";
 import { S3Store, type S3StoreOptions } from "./s3.ts";
 import { type Env, resolveS3Config, type S3Config } from "./s3_config.ts";
 import type { Store } from "./store.ts";
@@ -101,5 +101,8 @@ export function openS3With(
   const cfg = resolveS3Config(url, settings, env);
   const { maxAttempts, connectionTimeout, requestTimeout, socketTimeout, ...storeOpts } = tuning;
   const client = s3Client(cfg, { maxAttempts, connectionTimeout, requestTimeout, socketTimeout });
-  return Promise.resolve(new S3Store(client, { ...s3StoreOptions(cfg), ...storeOpts }));
+  const singleWriter = settings["single-writer"] === "true";
+  return Promise.resolve(
+    new S3Store(client, { ...s3StoreOptions(cfg), singleWriter, ...storeOpts }),
+  );
 }

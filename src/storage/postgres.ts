@@ -9,15 +9,22 @@
 import pg from "pg";
 import { Buffer } from "node:buffer";
 import { isIP } from "node:net";
-import { equalBytes, fixedParts, prepend, sendBounded } from "./bytes.ts";
+import { fixedParts, limitSize, prepend, sendBounded } from "./bytes.ts";
 import { countBytes, countRequest } from "./metrics.ts";
 import { type Env, type PgConfig, resolvePgConfig } from "./postgres_config.ts";
-import type { Settings } from "./registry.ts";
-import { backoffMs, DEFAULT_RETRY, type RetryPolicy, sleep } from "./retry.ts";
+import type { Settings } from "./backend.ts";
+import { errCode, errMessage, pgError, pgKind, pgWhere } from "./postgres_errors.ts";
+import {
+  createExclusive,
+  DEFAULT_RETRY,
+  retryable,
+  type Retrying,
+  type RetryPolicy,
+  withRetry,
+} from "./retry.ts";
 import {
   assertKey,
   type Capabilities,
-  getBytes,
   type ListEntry,
   type PutData,
   type Range,
@@ -68,34 +75,16 @@ function fromBase64(b64: string): Uint8Array {
   return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 }
 
-const NETWORK_CODES = new Set([
-  "ECONNREFUSED",
-  "ENOTFOUND",
-  "EAI_AGAIN",
-  "ECONNRESET",
-  "ETIMEDOUT",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "EPIPE",
-]);
-
-function errCode(e: unknown): string {
-  return (e && typeof e === "object" && "code" in e ? String((e as { code: unknown }).code) : "");
-}
-
-function errMessage(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
-
 /** The connection broke or the server is going away: worth another try on a new connection. */
 function transient(e: unknown): boolean {
-  const code = errCode(e);
-  if (NETWORK_CODES.has(code)) return true;
-  // 08: connection exception; 57P01-03: shutdown/cannot connect now; 40001/40P01: retry.
-  if (/^08|^57P0[123]$|^40001$|^40P01$/.test(code)) return true;
-  return /Connection terminated|connection timeout|Client has encountered a connection error/i
-    .test(errMessage(e));
+  return retryable(pgKind(e));
 }
+
+/** Non-idempotent statements: one try. */
+const ONCE: Retrying = {
+  policy: { attempts: 1, baseDelayMs: 0, maxDelayMs: 0 },
+  classify: () => "other",
+};
 
 export interface PostgresOptions {
   /** Part size for large values (tests use a small one). */
@@ -110,7 +99,7 @@ export class PostgresStore implements Store {
   readonly location: string;
   #cfg: PgConfig;
   #partSize: number;
-  #retry: RetryPolicy;
+  #retrying: Retrying;
   #poolSize: number;
   #pool: PgPool | undefined;
   #tlsOn: boolean;
@@ -122,7 +111,7 @@ export class PostgresStore implements Store {
   constructor(cfg: PgConfig, opts: PostgresOptions = {}) {
     this.#cfg = cfg;
     this.#partSize = opts.partSize ?? PART_SIZE;
-    this.#retry = opts.retry ?? { ...DEFAULT_RETRY, attempts: 3 };
+    this.#retrying = { policy: opts.retry ?? { ...DEFAULT_RETRY, attempts: 3 }, classify: pgKind };
     this.#poolSize = opts.poolSize ?? 8;
     this.location = cfg.location;
     this.capabilities = {
@@ -299,16 +288,13 @@ export class PostgresStore implements Store {
     idempotent = true,
   ): Promise<PgResult<R>> {
     await this.#init();
-    for (let attempt = 1;; attempt++) {
-      countRequest("postgres", op);
-      try {
-        return await this.#raw<R>(text, values);
-      } catch (e) {
-        if (!idempotent || !transient(e) || attempt >= this.#retry.attempts) {
-          throw this.#wrap(e, op, key);
-        }
-        await sleep(backoffMs(this.#retry, attempt));
-      }
+    try {
+      return await withRetry(idempotent ? this.#retrying : ONCE, () => {
+        countRequest("postgres", op);
+        return this.#raw<R>(text, values);
+      });
+    } catch (e) {
+      throw this.#wrap(e, op, key);
     }
   }
 
@@ -418,6 +404,7 @@ export class PostgresStore implements Store {
 
   async put(key: string, data: PutData): Promise<void> {
     const k = this.#key(key);
+    data = limitSize(data, this.capabilities.maxObjectSize, `postgres: ${key}`);
     await this.#init();
     const it = fixedParts(data, this.#partSize);
     const first = await it.next();
@@ -454,35 +441,47 @@ export class PostgresStore implements Store {
     const r = await this.#q(op, key, insert, values);
     if (inline) countBytes("up", inline.byteLength);
     if (r.rowCount === 1) return;
-    for (let attempt = 1;; attempt++) {
-      countRequest("postgres", `${op}-replace`);
-      try {
-        const done = await this.#tx(async (c) => {
-          const old = await this.#raw<{ upload: string | null }>(
-            `SELECT upload FROM ${this.#objects} WHERE key = $1 FOR UPDATE`,
-            [k],
-            c,
-          );
-          if (old.rows.length === 0) {
-            return (await this.#raw(insert, values, c)).rowCount === 1;
-          }
-          await this.#raw(
-            `UPDATE ${this.#objects} SET size = $2, part_size = $3, upload = $4, data = $5,
-                    modified = clock_timestamp() WHERE key = $1`,
-            values,
-            c,
-          );
-          const was = old.rows[0].upload;
-          if (was && was !== upload) {
-            await this.#raw(`DELETE FROM ${this.#parts} WHERE upload = $1`, [was], c);
-          }
-          return true;
-        });
-        if (done) return;
-      } catch (e) {
-        if (!transient(e) || attempt >= this.#retry.attempts) throw this.#wrap(e, op, key);
-        await sleep(backoffMs(this.#retry, attempt));
-      }
+    await this.#replaceRow(op, key, k, insert, values);
+  }
+
+  /** The key exists: replace its row, and drop its old parts, in one transaction. */
+  async #replaceRow(
+    op: string,
+    key: string,
+    k: string,
+    insert: string,
+    values: unknown[],
+  ): Promise<void> {
+    const replaced = () =>
+      this.#tx(async (c) => {
+        const old = await this.#raw<{ upload: string | null }>(
+          `SELECT upload FROM ${this.#objects} WHERE key = $1 FOR UPDATE`,
+          [k],
+          c,
+        );
+        if (old.rows.length === 0) return (await this.#raw(insert, values, c)).rowCount === 1;
+        await this.#raw(
+          `UPDATE ${this.#objects} SET size = $2, part_size = $3, upload = $4, data = $5,
+                  modified = clock_timestamp() WHERE key = $1`,
+          values,
+          c,
+        );
+        const was = old.rows[0].upload;
+        if (was && was !== values[3]) {
+          await this.#raw(`DELETE FROM ${this.#parts} WHERE upload = $1`, [was], c);
+        }
+        return true;
+      });
+    try {
+      // A concurrent delete between the SELECT and the INSERT: go round again.
+      while (
+        !await withRetry(this.#retrying, () => {
+          countRequest("postgres", `${op}-replace`);
+          return replaced();
+        })
+      );
+    } catch (e) {
+      throw this.#wrap(e, op, key);
     }
   }
 
@@ -531,16 +530,17 @@ export class PostgresStore implements Store {
     ).catch(() => {});
   }
 
+  /**
+   * `INSERT ... ON CONFLICT DO NOTHING`, through `createExclusive`. The same statement
+   * adds a marker part (upload = the create's nonce, n = -1) only when the row was
+   * inserted, so after a lost answer the marker says whether this call won; it is removed
+   * right after.
+   */
   async create(key: string, data: Uint8Array): Promise<boolean> {
     const k = this.#key(key);
+    limitSize(data, this.capabilities.maxObjectSize, `postgres: ${key}`);
     await this.#init();
-    let upload: string | null = null;
-    if (data.byteLength > this.#partSize) {
-      const it = fixedParts(data, this.#partSize);
-      const a = await it.next();
-      const b = await it.next();
-      upload = (await this.#writeParts(key, a.value!, b.value!, it)).upload;
-    }
+    const upload = data.byteLength > this.#partSize ? await this.#partsOf(key, data) : null;
     const values = [
       k,
       data.byteLength,
@@ -548,40 +548,45 @@ export class PostgresStore implements Store {
       upload,
       upload ? null : Buffer.from(data.buffer, data.byteOffset, data.byteLength),
     ];
-    let mayHaveApplied = false;
-    for (let attempt = 1;; attempt++) {
-      countRequest("postgres", "create");
-      try {
-        const r = await this.#raw(
-          `INSERT INTO ${this.#objects} (key, size, part_size, upload, data)
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (key) DO NOTHING`,
-          values,
-        );
-        if (r.rowCount === 1) {
-          countBytes("up", data.byteLength);
-          return true;
-        }
-        if (upload) await this.#dropParts(upload);
-        if (!mayHaveApplied) return false;
-        // An earlier try may have committed and only the answer was lost.
-        if (upload) {
-          const row = await this.#raw<{ upload: string | null }>(
-            `SELECT upload FROM ${this.#objects} WHERE key = $1`,
-            [k],
+    const dropMarker = `DELETE FROM ${this.#parts} WHERE upload = $1 AND n = -1`;
+    let nonce: string | undefined;
+    try {
+      const won = await createExclusive({
+        write: async (n) => {
+          nonce = n;
+          countRequest("postgres", "create");
+          const r = await this.#raw(
+            `WITH won AS (
+               INSERT INTO ${this.#objects} (key, size, part_size, upload, data)
+               VALUES ($1, $2, $3, $4, $5) ON CONFLICT (key) DO NOTHING RETURNING key)
+             INSERT INTO ${this.#parts} (upload, n, data) SELECT $6::uuid, -1, ''::bytea FROM won`,
+            [...values, n],
           );
-          return row.rows[0]?.upload === upload;
-        }
-        const stored = await getBytes(this, key);
-        return stored !== null && equalBytes(stored, data);
-      } catch (e) {
-        if (!transient(e) || attempt >= this.#retry.attempts) {
-          if (upload) await this.#dropParts(upload);
-          throw this.#wrap(e, "create", key);
-        }
-        mayHaveApplied = true;
-        await sleep(backoffMs(this.#retry, attempt));
-      }
+          return r.rowCount === 1 ? "created" : "exists";
+        },
+        carries: async (n) =>
+          (await this.#raw(
+            `SELECT 1 AS x FROM ${this.#parts} WHERE upload = $1 AND n = -1`,
+            [n],
+          )).rows.length === 1,
+      }, this.#retrying);
+      if (won) countBytes("up", data.byteLength);
+      else if (upload) await this.#dropParts(upload);
+      return won;
+    } catch (e) {
+      if (upload) await this.#dropParts(upload);
+      throw this.#wrap(e, "create", key);
+    } finally {
+      if (nonce) await this.#raw(dropMarker, [nonce]).catch(() => {});
     }
+  }
+
+  /** A large created value's parts, under a fresh upload id (not visible until its row). */
+  async #partsOf(key: string, data: Uint8Array): Promise<string> {
+    const it = fixedParts(data, this.#partSize);
+    const a = await it.next();
+    const b = await it.next();
+    return (await this.#writeParts(key, a.value!, b.value!, it)).upload;
   }
 
   async list(prefix: string, startAfter?: string): Promise<ListEntry[]> {
@@ -649,95 +654,11 @@ export class PostgresStore implements Store {
   }
 
   #where(): string {
-    const c = this.#cfg;
-    const host = c.host.startsWith("/") ? `socket ${c.host}` : `${c.host}:${c.port}`;
-    return `database "${c.database}" at ${host} as user "${c.user}"`;
+    return pgWhere(this.#cfg);
   }
 
-  /** One line naming what failed and what to do; never the password. */
   #wrap(e: unknown, op: string, key: string): Error {
-    if (e instanceof StoreError) return e;
-    const c = this.#cfg;
-    const code = errCode(e);
-    let msg = errMessage(e);
-    // Defence in depth (server messages carry no passwords); a very short one would only mangle text.
-    if (c.password && c.password.length >= 4) msg = msg.replaceAll(c.password, "***");
-    const what = key ? `${op} ${key}` : op;
-    const server = `${c.host}:${c.port}`;
-    if (
-      code === "28P01" ||
-      /password must be a (non-empty )?string|password authentication/i.test(msg)
-    ) {
-      const hint = c.password
-        ? `check the password from ${c.passwordSource}`
-        : "no password was given: set --password (or TRUNKS_STORAGE_<NAME>_PASSWORD), " +
-          "PGPASSWORD, or a ~/.pgpass line";
-      return new StoreError(
-        `postgres: authentication failed for user "${c.user}" at ${server}; ${hint}`,
-        "access-denied",
-        { cause: e },
-      );
-    }
-    if (code === "28000") {
-      return new StoreError(`postgres: ${server} refused the connection: ${msg}`, "access-denied", {
-        cause: e,
-      });
-    }
-    if (code === "3D000") {
-      return new StoreError(
-        `postgres: database "${c.database}" does not exist at ${server}; ` +
-          `create it (createdb ${c.database}) or fix the URL`,
-        "not-found-root",
-        { cause: e },
-      );
-    }
-    if (code === "42501") {
-      return new StoreError(
-        `postgres: permission denied to ${what} in ${this.#where()} (${msg}); ` +
-          (op.startsWith("create the trunks tables")
-            ? `have an owner run: GRANT CREATE ON SCHEMA "${c.schema}" TO "${c.user}", or use ?schema= of your own`
-            : `grant the user SELECT, INSERT, UPDATE, DELETE on "${c.schema}".trunks_objects and trunks_parts`),
-        "access-denied",
-        { cause: e },
-      );
-    }
-    if (code === "57014") {
-      return new StoreError(
-        `postgres: ${what} did not finish within the statement timeout (${
-          c.statementTimeoutMs / 1000
-        }s; ?statement_timeout= to change)`,
-        "io",
-        { cause: e },
-      );
-    }
-    if (/does not support SSL/i.test(msg)) {
-      return new StoreError(
-        `postgres: ${server} does not accept TLS but sslmode=${c.sslmode} requires it`,
-        "unreachable",
-        { cause: e },
-      );
-    }
-    if (NETWORK_CODES.has(code) || transient(e)) {
-      return new StoreError(
-        `postgres: cannot reach ${server} (${
-          code || msg
-        }); check the host and port and that the server is running`,
-        "unreachable",
-        { cause: e },
-      );
-    }
-    if (op === "connect") {
-      return new StoreError(
-        `postgres: cannot connect to ${this.#where()}: ${msg}${code ? ` (${code})` : ""}`,
-        /certificate|self.signed|TLS|SSL/i.test(msg) ? "access-denied" : "unreachable",
-        { cause: e },
-      );
-    }
-    return new StoreError(
-      `postgres: ${what} in ${this.#where()} failed: ${msg}${code ? ` (${code})` : ""}`,
-      "io",
-      { cause: e },
-    );
+    return pgError(e, this.#cfg, op, key);
   }
 }
 

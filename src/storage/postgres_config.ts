@@ -4,7 +4,7 @@
  * The password comes from `--password` (TRUNKS_STORAGE_<NAME>_PASSWORD is applied by the
  * caller), the URL, PGPASSWORD, then the password file (PGPASSFILE or ~/.pgpass).
  */
-import type { Settings } from "./registry.ts";
+import type { Settings } from "./backend.ts";
 import { StoreError } from "./store.ts";
 
 export type Env = (name: string) => string | undefined;

@@ -3,7 +3,7 @@
  * create-exclusive twice (the second must fail), delete. A store that silently ignores
  * the create condition (some S3-compatible servers do) is caught here.
  */
-import { getBytes, type Store } from "./store.ts";
+import { getBytes, type Store, StoreError } from "./store.ts";
 
 export interface ProbeResult {
   ok: boolean;
@@ -16,12 +16,34 @@ export interface ProbeResult {
 
 const PROBE_PREFIX = "probe/";
 
+function probeId(): string {
+  return `${Date.now().toString(36)}-${crypto.randomUUID()}`;
+}
+
+/**
+ * Create one fresh key twice with different bytes: "verified" when the first create
+ * won and the second was refused, "ignored" when both were told they won (the store
+ * drops the condition), "refused" when even the first was refused. The key is removed.
+ */
+export async function probeExclusiveCreate(
+  store: Store,
+  id = probeId(),
+): Promise<"verified" | "ignored" | "refused"> {
+  const key = `${PROBE_PREFIX}${id}.cas`;
+  try {
+    const first = await store.create(key, new TextEncoder().encode(`trunks probe ${id}`));
+    const second = await store.create(key, new TextEncoder().encode("overwrite"));
+    return !first ? "refused" : second ? "ignored" : "verified";
+  } finally {
+    await store.delete(key).catch(() => {});
+  }
+}
+
 export async function probeStore(store: Store): Promise<ProbeResult> {
   const started = performance.now();
   const problems: string[] = [];
-  const id = `${Date.now().toString(36)}-${crypto.randomUUID()}`;
+  const id = probeId();
   const dataKey = `${PROBE_PREFIX}${id}.data`;
-  const casKey = `${PROBE_PREFIX}${id}.cas`;
   const payload = new TextEncoder().encode(`trunks probe ${id}`);
   let exclusiveCreate = false;
   try {
@@ -34,17 +56,18 @@ export async function probeStore(store: Store): Promise<ProbeResult> {
     if (!listed.some((e) => e.key === dataKey)) {
       problems.push(`list did not show ${dataKey} right after writing it`);
     }
-    const first = await store.create(casKey, payload);
-    const second = await store.create(casKey, new TextEncoder().encode("overwrite"));
-    if (!first) problems.push(`exclusive create of a new key ${casKey} was refused`);
-    exclusiveCreate = first && !second;
-    if (first && second) {
+    const cas = await probeExclusiveCreate(store, id);
+    exclusiveCreate = cas === "verified";
+    if (cas === "refused") {
+      problems.push(`exclusive create of a new key ${PROBE_PREFIX}${id}.cas was refused`);
+    }
+    if (cas === "ignored") {
       problems.push(
         `${store.location} ignores create-exclusive (If-None-Match / precondition): two writers could both win a ref update`,
       );
     }
   } finally {
-    await Promise.allSettled([store.delete(dataKey), store.delete(casKey)]);
+    await store.delete(dataKey).catch(() => {});
   }
   return {
     ok: problems.length === 0,
@@ -52,4 +75,24 @@ export async function probeStore(store: Store): Promise<ProbeResult> {
     latencyMs: Math.round(performance.now() - started),
     problems,
   };
+}
+
+/**
+ * What a writer may rely on: "verified" when a probe shows create-exclusive honoured,
+ * "single-writer" when the store was opened in that mode (`atomicCreate` false, an
+ * explicit opt-in; no probe). Otherwise throws one line saying what to do.
+ */
+export async function requireExclusiveCreate(
+  store: Store,
+): Promise<"verified" | "single-writer"> {
+  if (!store.capabilities.atomicCreate) return "single-writer";
+  const result = await probeExclusiveCreate(store);
+  if (result === "verified") return result;
+  const what = result === "ignored"
+    ? "ignores create-exclusive (a second create of the same key also succeeded), so two writers could both win a ref update"
+    : "refused the exclusive create of a new key";
+  throw new StoreError(
+    `${store.location} ${what}; nothing was written: use a store with conditional writes, or opt in with single-writer (trunks storage add --single-writer) if only one machine ever pushes`,
+    "unsupported",
+  );
 }

@@ -1,13 +1,13 @@
 /**
  * The S3 family (AWS, MinIO, R2, Tigris, B2, Wasabi, Spaces) as a Store.
  *
- * `create` is PutObject with `If-None-Match: *`. A 412 normally means another writer
- * won; but when the SDK retried (a lost response, a timeout), our own earlier attempt
- * may be the one that landed, so the object's create-nonce (user metadata) decides.
- * 409 ConditionalRequestConflict (a concurrent conditional write in flight) is retried
- * here with backoff and jitter. Streams are uploaded in bounded-memory multipart parts.
+ * `create` is PutObject with `If-None-Match: *` through `createExclusive` (retry.ts): a
+ * 412 normally means another writer won; when the SDK retried (a lost response, a
+ * timeout), the object's create-nonce (user metadata) says whether our own earlier try
+ * landed. Streams are uploaded in bounded-memory multipart parts.
  */
-import { equalBytes, fixedParts } from "./bytes.ts";
+import { fixedParts, limitSize } from "./bytes.ts";
+import { createExclusive, type ErrorKind } from "./retry.ts";
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -28,7 +28,6 @@ import {
   type ListEntry,
   type PutData,
   type Range,
-  readAll,
   type Store,
   StoreError,
 } from "./store.ts";
@@ -51,6 +50,11 @@ export interface S3StoreOptions {
   partSize?: number;
   /** Parts uploaded at once; memory is about (partsInFlight + 1) * partSize. */
   partsInFlight?: number;
+  /**
+   * Opened with `single-writer`: the server may ignore `If-None-Match`, the user said only
+   * one machine writes, so `create` is not claimed to be atomic.
+   */
+  singleWriter?: boolean;
   /** Retries of a create after 409 ConditionalRequestConflict. */
   conflictRetries?: number;
   /** Base delay of those retries (ms); full jitter up to base * 2^n, capped. */
@@ -66,12 +70,7 @@ const MAX_PARTS = 10_000;
 const MAX_OBJECT = 5 * 1024 * 1024 * MIB;
 
 export class S3Store implements Store {
-  readonly capabilities: Capabilities = {
-    atomicCreate: true,
-    rangeReads: true,
-    maxObjectSize: MAX_OBJECT,
-    parallelism: 16,
-  };
+  readonly capabilities: Capabilities;
   readonly location: string;
   readonly #client: S3Sender;
   readonly #bucket: string;
@@ -83,6 +82,12 @@ export class S3Store implements Store {
   readonly #conflictDelay: number;
 
   constructor(client: S3Sender, opts: S3StoreOptions) {
+    this.capabilities = {
+      atomicCreate: !opts.singleWriter,
+      rangeReads: true,
+      maxObjectSize: MAX_OBJECT,
+      parallelism: 16,
+    };
     this.#client = client;
     this.#bucket = opts.bucket;
     this.#base = opts.prefix ? `${opts.prefix}/` : "";
@@ -144,6 +149,7 @@ export class S3Store implements Store {
 
   async put(key: string, data: PutData): Promise<void> {
     const k = this.#key(key);
+    data = limitSize(data, this.capabilities.maxObjectSize, `s3: ${key}`);
     if (data instanceof Uint8Array) {
       if (data.byteLength <= this.#partSize) return await this.#putObject(k, key, data);
       return await this.#multipart(k, key, fixedParts(data, (n) => this.#partBytes(n)));
@@ -164,37 +170,46 @@ export class S3Store implements Store {
 
   async create(key: string, data: Uint8Array): Promise<boolean> {
     const k = this.#key(key);
-    const nonce = crypto.randomUUID();
-    // Set once any earlier request of this call may have reached the server.
-    let ambiguous = false;
-    for (let retry = 0;; retry++) {
-      try {
-        await this.#client.send(
-          new PutObjectCommand({
-            Bucket: this.#bucket,
-            Key: k,
-            Body: data,
-            ContentLength: data.byteLength,
-            IfNoneMatch: "*",
-            Metadata: { [CREATE_NONCE_META]: nonce },
-          }),
-        );
-        return true;
-      } catch (e) {
-        ambiguous ||= attempts(e) > 1;
-        const status = httpStatus(e);
-        if (status === 412 || errorName(e) === "PreconditionFailed") {
-          return ambiguous ? await this.#createdByUs(k, key, nonce, data) : false;
-        }
-        if (
-          (status === 409 || errorName(e) === "ConditionalRequestConflict") &&
-          retry < this.#conflictRetries
-        ) {
-          await sleep(jitter(this.#conflictDelay, retry));
-          continue;
-        }
-        throw this.#fail(e, "PutObject", key);
-      }
+    limitSize(data, this.capabilities.maxObjectSize, `s3: ${key}`);
+    // The SDK retries network errors, throttling and 5xx itself (its attempts count says
+    // when); only a 409 ConditionalRequestConflict (a concurrent conditional write in
+    // flight) is tried again here.
+    const conflicts = {
+      policy: {
+        attempts: this.#conflictRetries + 1,
+        baseDelayMs: this.#conflictDelay,
+        maxDelayMs: 5_000,
+      },
+      classify: (e: unknown): ErrorKind =>
+        httpStatus(e) === 409 || errorName(e) === "ConditionalRequestConflict"
+          ? "throttled"
+          : "other",
+    };
+    try {
+      return await createExclusive({
+        write: async (nonce) => {
+          try {
+            await this.#client.send(
+              new PutObjectCommand({
+                Bucket: this.#bucket,
+                Key: k,
+                Body: data,
+                ContentLength: data.byteLength,
+                IfNoneMatch: "*",
+                Metadata: { [CREATE_NONCE_META]: nonce },
+              }),
+            );
+            return "created";
+          } catch (e) {
+            if (httpStatus(e) !== 412 && errorName(e) !== "PreconditionFailed") throw e;
+            return attempts(e) > 1 ? "exists-after-retry" : "exists";
+          }
+        },
+        // A server that drops user metadata cannot tell: not claimed as won.
+        carries: async (nonce) => (await this.#head(k, key))?.meta[CREATE_NONCE_META] === nonce,
+      }, conflicts);
+    } catch (e) {
+      throw this.#fail(e, "PutObject", key);
     }
   }
 
@@ -276,18 +291,6 @@ export class S3Store implements Store {
       if (isNoSuchKey(e)) return null;
       throw this.#fail(e, "HeadObject", key);
     }
-  }
-
-  /** After a retried create got 412: is the stored object the one this call wrote? */
-  async #createdByUs(k: string, key: string, nonce: string, data: Uint8Array): Promise<boolean> {
-    const head = await this.#head(k, key);
-    if (!head) return false;
-    const stored = head.meta[CREATE_NONCE_META];
-    if (stored !== undefined) return stored === nonce;
-    // A server that drops user metadata: equal bytes are the best evidence left.
-    if (head.size !== data.byteLength) return false;
-    const stream = await this.get(key);
-    return stream !== null && equalBytes(await readAll(stream), data);
   }
 
   /** Multipart upload of parts from `source`, a few in flight, aborted on any failure. */
@@ -389,15 +392,6 @@ function assertKeyPrefix(prefix: string): void {
 
 function emptyStream(): ReadableStream<Uint8Array> {
   return new ReadableStream({ start: (c) => c.close() });
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-/** Full jitter: uniform in [0, min(cap, base * 2^n)]. */
-export function jitter(base: number, n: number, cap = 5_000): number {
-  return Math.random() * Math.min(cap, base * 2 ** n);
 }
 
 async function* chain<T>(head: T[], rest: AsyncIterator<T>): AsyncGenerator<T> {

@@ -7,7 +7,7 @@
  * provider default. Credentials come as one pair from the first source that has an
  * access key, never mixed across sources.
  */
-import type { Settings } from "./registry.ts";
+import type { Settings } from "./backend.ts";
 import { StoreError } from "./store.ts";
 
 export type Env = (name: string) => string | undefined;

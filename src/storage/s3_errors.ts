@@ -5,6 +5,7 @@
  * only fixed text, the bucket, key, endpoint and region, and as a last resort the
  * server's first message line with known secrets scrubbed.
  */
+import { networkCode } from "./retry.ts";
 import { StoreError } from "./store.ts";
 
 /** What an S3 SDK error looks like, as far as this module cares. */
@@ -32,22 +33,6 @@ export interface ErrorContext {
   key?: string;
 }
 
-const NETWORK_CODES = new Set([
-  "ECONNREFUSED",
-  "ECONNRESET",
-  "ENOTFOUND",
-  "EAI_AGAIN",
-  "ETIMEDOUT",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "EPIPE",
-  "ECONNABORTED",
-  "CERT_HAS_EXPIRED",
-  "DEPTH_ZERO_SELF_SIGNED_CERT",
-  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
-  "ERR_TLS_CERT_ALTNAME_INVALID",
-]);
-
 export function errorName(e: unknown): string {
   const x = e as S3ErrorLike | undefined;
   return x?.name ?? x?.Code ?? "";
@@ -60,15 +45,6 @@ export function httpStatus(e: unknown): number | undefined {
 /** Requests the SDK made for the failed call (1 when it never retried). */
 export function attempts(e: unknown): number {
   return (e as S3ErrorLike | undefined)?.$metadata?.attempts ?? 1;
-}
-
-function networkCode(e: unknown, depth = 0): string | undefined {
-  const x = e as S3ErrorLike | undefined;
-  if (!x || depth > 5) return undefined;
-  if (x.code && NETWORK_CODES.has(x.code)) return x.code;
-  if (x.name === "TimeoutError") return "timeout";
-  if (x.code && /^(UND_ERR|ERR_SOCKET|ERR_STREAM_PREMATURE)/.test(x.code)) return x.code;
-  return networkCode(x.cause, depth + 1);
 }
 
 function header(e: unknown, name: string): string | undefined {

@@ -8,16 +8,16 @@
  */
 import ssh2 from "ssh2";
 import { Buffer } from "node:buffer";
-import { equalBytes, fixedParts, sendBounded } from "./bytes.ts";
+import { fixedParts, limitSize, sendBounded } from "./bytes.ts";
+import { createExclusive, type ErrorKind, networkKind, withRetry } from "./retry.ts";
 import { countBytes, countRequest } from "./metrics.ts";
-import type { Settings } from "./registry.ts";
+import type { Settings } from "./backend.ts";
 import { type Env, resolveSftpConfig, type SftpConfig } from "./sftp_config.ts";
 import { knownKeysFor, verifyHostKey } from "./sftp_hosts.ts";
 import {
   assertKey,
   type Capabilities,
   compareKeys,
-  getBytes,
   type ListEntry,
   type PutData,
   type Range,
@@ -73,6 +73,16 @@ const isDir = (a: Attrs) => (a.mode & 0o170000) === 0o040000;
 
 /** The connection is gone (not an SFTP status): the operation may be retried on a new one. */
 class ConnectionLost extends Error {}
+
+/** A connection that broke under an operation ("dropped", below), as the retry wrapper sees it. */
+function sftpKind(e: unknown): ErrorKind {
+  if (e instanceof ConnectionLost || networkKind(e) === "retryable") return "retryable";
+  if (e instanceof StoreError && e.code === "unreachable" && /dropped/.test(e.message)) {
+    return "retryable";
+  }
+  const lost = /No response from server|Not connected|Channel not open|ECONNRESET|EPIPE/i;
+  return lost.test(String((e as Error)?.message)) ? "retryable" : "other";
+}
 
 interface Connection {
   client: SshClient;
@@ -255,30 +265,25 @@ export class SftpStore implements Store {
     if (this.#active >= PARALLEL) await new Promise<void>((r) => this.#waiters.push(r));
     this.#active++;
     try {
-      for (let attempt = 1;; attempt++) {
+      // A dropped connection is reopened at once (no back-off: the server did answer).
+      const once = { attempts: retry ? 2 : 1, baseDelayMs: 0, maxDelayMs: 0 };
+      return await withRetry({ policy: once, classify: sftpKind }, async () => {
         const conn = await this.#connect();
         this.#idle(conn);
         try {
-          const s = await this.#channel(conn);
-          return await fn(s, conn);
+          return await fn(await this.#channel(conn), conn);
         } catch (e) {
-          const lost = conn.dead || e instanceof ConnectionLost ||
-            /No response from server|Not connected|Channel not open|ECONNRESET|EPIPE/i.test(
-              String((e as Error)?.message),
-            );
-          if (!lost) throw e;
+          if (!conn.dead && sftpKind(e) !== "retryable") throw e;
           conn.dead = true;
           if (this.#conn) this.#conn = undefined;
           conn.client.end();
-          if (!retry || attempt >= 2) {
-            throw new StoreError(
-              `sftp: the connection to ${this.#hostName()} dropped; try again`,
-              "unreachable",
-              { cause: e },
-            );
-          }
+          throw new StoreError(
+            `sftp: the connection to ${this.#hostName()} dropped; try again`,
+            "unreachable",
+            { cause: e },
+          );
         }
-      }
+      });
     } finally {
       this.#active--;
       this.#waiters.shift()?.();
@@ -441,13 +446,27 @@ export class SftpStore implements Store {
     });
   }
 
-  /** Upload to a fresh temp name beside `key`; returns its path. */
-  async #upload(s: Sftp, conn: Connection, key: string, data: PutData): Promise<string> {
+  /** The temp file beside `key` (a fresh name unless `name` is given). */
+  #tempPath(conn: Connection, key: string, name?: string): string {
+    const path = this.#path(conn, key);
+    const dir = path.slice(0, path.lastIndexOf("/"));
+    return `${dir}/${TEMP_PREFIX}${this.#writer}-${
+      name ?? `${Date.now().toString(36)}-${this.#tempSeq++}`
+    }`;
+  }
+
+  /** Upload to a temp name beside `key` (fresh unless `name` is given); returns its path. */
+  async #upload(
+    s: Sftp,
+    conn: Connection,
+    key: string,
+    data: PutData,
+    name?: string,
+  ): Promise<string> {
     await this.#checkRoot(s, conn);
     const path = this.#path(conn, key);
     const dir = path.slice(0, path.lastIndexOf("/"));
-    const tmp = `${dir}/${TEMP_PREFIX}${this.#writer}-${Date.now().toString(36)}-${this
-      .#tempSeq++}`;
+    const tmp = this.#tempPath(conn, key, name);
     let handle: Handle;
     countRequest("sftp", "open");
     try {
@@ -485,6 +504,7 @@ export class SftpStore implements Store {
 
   async put(key: string, data: PutData): Promise<void> {
     assertKey(key);
+    data = limitSize(data, this.capabilities.maxObjectSize, `sftp: ${key}`);
     // A stream can be read once: only bytes are retried on a new connection.
     await this.#with(data instanceof Uint8Array, async (s, conn) => {
       const tmp = await this.#upload(s, conn, key, data);
@@ -507,39 +527,53 @@ export class SftpStore implements Store {
     });
   }
 
+  /**
+   * Upload to a temp file named for the create's nonce, then a plain SFTP `rename`
+   * (refused when the target exists; never posix-rename). After a dropped connection the
+   * temp name answers "did my rename land?": gone means renamed into place.
+   */
   async create(key: string, data: Uint8Array): Promise<boolean> {
     assertKey(key);
-    let mayHaveApplied = false;
-    for (let attempt = 1;; attempt++) {
-      if (mayHaveApplied) {
-        // The connection dropped: the last try's rename may have happened, its answer lost.
-        const stored = await getBytes(this, key);
-        if (stored !== null) return equalBytes(stored, data);
-      }
-      try {
-        return await this.#with(false, async (s, conn) => {
-          const tmp = await this.#upload(s, conn, key, data);
+    limitSize(data, this.capabilities.maxObjectSize, `sftp: ${key}`);
+    const stat = (s: Sftp, path: string) =>
+      call<Attrs>((cb) => s.stat(path, cb)).then((st) => !isDir(st), () => false);
+    const unlink = (s: Sftp, path: string) => call((cb) => s.unlink(path, cb)).catch(() => {});
+    // Set once a rename of this call's temp file was sent: it may have happened.
+    let renameSent = false;
+    return await createExclusive({
+      write: (nonce) =>
+        this.#with(false, async (s, conn) => {
           const path = this.#path(conn, key);
+          const name = `create-${nonce}`;
+          if (renameSent) {
+            if (await stat(s, path)) return "exists";
+            await unlink(s, this.#tempPath(conn, key, name));
+          }
+          const tmp = await this.#upload(s, conn, key, data, name);
           countRequest("sftp", "rename");
           try {
-            // Plain SSH_FXP_RENAME: refused when the target exists. Never posix-rename here.
+            renameSent = true;
             await call((cb) => s.rename(tmp, path, cb));
-            return true;
+            return "created";
           } catch (e) {
             if (conn.dead) throw new ConnectionLost("connection lost during rename");
-            s.unlink(tmp, () => {});
-            const st = await call<Attrs>((cb) => s.stat(path, cb)).catch(() => null);
-            if (st && !isDir(st)) return false;
+            await unlink(s, tmp);
+            if (await stat(s, path)) return "exists";
             throw this.#wrap(e, "create", key);
           }
-        });
-      } catch (e) {
-        const dropped = e instanceof StoreError && e.code === "unreachable" &&
-          /dropped/.test(e.message);
-        if (!dropped || attempt >= 3) throw e;
-        mayHaveApplied = true;
-      }
-    }
+        }),
+      carries: (nonce) =>
+        this.#with(false, async (s, conn) => {
+          if (!renameSent) return false;
+          const tmp = this.#tempPath(conn, key, `create-${nonce}`);
+          if (!await stat(s, tmp)) return await stat(s, this.#path(conn, key));
+          await unlink(s, tmp);
+          return false;
+        }),
+    }, {
+      policy: { attempts: 3, baseDelayMs: 100, maxDelayMs: 1_000 },
+      classify: sftpKind,
+    });
   }
 
   async list(prefix: string, startAfter?: string): Promise<ListEntry[]> {

@@ -6,7 +6,7 @@
  */
 import ssh2 from "ssh2";
 import { Buffer } from "node:buffer";
-import type { Settings } from "./registry.ts";
+import type { Settings } from "./backend.ts";
 import { StoreError } from "./store.ts";
 
 export type Env = (name: string) => string | undefined;

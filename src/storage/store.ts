@@ -5,6 +5,7 @@
  * relative to the store's base (the trunk's URL), use `/` as separator, never start
  * with `/`, and contain only characters every backend accepts (see `assertKey`).
  */
+import { networkKind } from "./retry.ts";
 
 /** A byte range for partial reads: `length` omitted reads to the end. */
 export interface Range {
@@ -51,6 +52,20 @@ export class StoreError extends Error {
     super(message, options);
     this.name = "StoreError";
   }
+}
+
+/**
+ * This storage cannot answer now, as opposed to a bad request or a bug: a StoreError
+ * saying so (unreachable, no root, access refused, an I/O failure after retries), or a
+ * raw network error a backend let through. Any other error, a TypeError above all, is a
+ * defect and must not be mistaken for an outage (and fail over to a mirror).
+ */
+export function isUnavailable(e: unknown): boolean {
+  if (e instanceof StoreError) {
+    return e.code === "unreachable" || e.code === "access-denied" ||
+      e.code === "not-found-root" || e.code === "io";
+  }
+  return networkKind(e) !== undefined;
 }
 
 export interface Store {

@@ -1,5 +1,7 @@
 /** `trunk.json`: identity and format of a trunk, created once, exclusively. */
+import { requireExclusiveCreate } from "../storage/probe.ts";
 import { getBytes, type Store } from "../storage/store.ts";
+import type { TrunkCache } from "./cache.ts";
 import { TrunkError } from "./errors.ts";
 import { FORMAT, TRUNK_JSON } from "./layout.ts";
 import { leaseForNewTrunk } from "./lease.ts";
@@ -13,6 +15,12 @@ export interface TrunkMeta {
   created: string;
   generator: string;
   /**
+   * How the store was found to handle create-exclusive when the trunk was created:
+   * probed and honoured, or accepted without it by explicit opt-in (one writer only).
+   * Absent in trunks created before the record: a writer probes once.
+   */
+  exclusiveCreate?: ExclusiveCreate;
+  /**
    * The lease (DESIGN.md "Lease and grace"): a push creates its ref entries within this
    * many seconds of its last read of the trunk's state; a clean deletes nothing younger
    * than two leases. Absent: LEASE_DEFAULT_SECONDS.
@@ -21,6 +29,8 @@ export interface TrunkMeta {
   /** SHA-256 seal (seal.ts); absent in trunks created before seals. */
   sum?: string;
 }
+
+export type ExclusiveCreate = "verified" | "single-writer";
 
 export const VERSION = "0.2.0";
 
@@ -73,6 +83,45 @@ export function parseMeta(raw: string, where: string): TrunkMeta {
   return meta;
 }
 
+/**
+ * trunk.json for a client about to write: the cached copy, the stored one, or a new one
+ * (recording how create-exclusive was verified) when the location is empty; then
+ * `checkWritable`. Nothing is written to a store that fails.
+ */
+export async function metaForWrite(
+  store: Store,
+  cache: TrunkCache,
+  objectFormat: "sha1" | "sha256",
+  settings: { leaseSeconds?: number } = {},
+): Promise<TrunkMeta> {
+  const cached = cache.getMeta(store.location);
+  const meta = cached
+    ? parseMeta(cached, store.location)
+    : await ensureMeta(store, objectFormat, settings);
+  await checkWritable(store, cache, meta);
+  return meta;
+}
+
+/**
+ * Before a client's first write to a trunk: the store must have shown it honours
+ * create-exclusive, or its writer opted into single-writer. Recorded in trunk.json when
+ * the trunk was created; a trunk without the record is probed once per client (the
+ * result cached with the trunk's id). A store that fails refuses with one line.
+ */
+export async function checkWritable(
+  store: Store,
+  cache: TrunkCache,
+  meta: TrunkMeta,
+): Promise<void> {
+  if (meta.exclusiveCreate === "verified" || meta.exclusiveCreate === "single-writer") return;
+  const probedKey = `${store.location}${PROBED_SUFFIX}`;
+  if (cache.getMeta(probedKey) === meta.id) return;
+  if (await requireExclusiveCreate(store) === "verified") cache.putMeta(probedKey, meta.id);
+}
+
+/** Cache key suffix: this client probed the trunk (id as value) that has no record. */
+const PROBED_SUFFIX = "#exclusive-create";
+
 /** Read trunk.json, creating it when absent. Two racing creators agree on one. */
 export async function ensureMeta(
   store: Store,
@@ -87,6 +136,7 @@ export async function ensureMeta(
     objectFormat,
     created: new Date().toISOString(),
     generator: `trunks ${VERSION}`,
+    exclusiveCreate: await requireExclusiveCreate(store),
     ...leaseForNewTrunk(settings.leaseSeconds),
   };
   if (

@@ -10,6 +10,7 @@
 import {
   type Capabilities,
   getBytes,
+  isUnavailable,
   type ListEntry,
   type PutData,
   type Range,
@@ -48,18 +49,8 @@ export function describeMember(m: Pick<Member, "name" | "role" | "store">): stri
   return `${m.role} "${m.name}" (${m.store.location})`;
 }
 
-/** Errors that mean "this storage cannot answer now", as opposed to a bad request. */
-export function isUnavailable(e: unknown): boolean {
-  if (e instanceof StoreError) {
-    return e.code === "unreachable" || e.code === "access-denied" ||
-      e.code === "not-found-root" || e.code === "io";
-  }
-  // fetch() network failures, SDK socket errors.
-  if (e instanceof TypeError) return true;
-  return e instanceof Error && /ECONNREFUSED|ECONNRESET|ENOTFOUND|EHOSTUNREACH|timed? ?out/i.test(
-    e.message,
-  );
-}
+/** Errors that mean "this storage cannot answer now" (defined once, in src/storage). */
+export { isUnavailable };
 
 function firstLine(e: unknown): string {
   const s = e instanceof Error ? e.message : String(e);

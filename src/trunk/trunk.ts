@@ -6,7 +6,14 @@
 import { getBytes, type Store } from "../storage/store.ts";
 import type { TrunkCache } from "./cache.ts";
 import { TrunkError } from "./errors.ts";
-import { ensureMeta, parseMeta, readMeta, type TrunkMeta } from "./meta.ts";
+import {
+  checkWritable,
+  ensureMeta,
+  metaForWrite,
+  parseMeta,
+  readMeta,
+  type TrunkMeta,
+} from "./meta.ts";
 import { refEntryKey } from "./layout.ts";
 import { leaseMs, refuseShortGrace } from "./lease.ts";
 import {
@@ -41,6 +48,9 @@ export interface WriteState {
 }
 
 export class Trunk {
+  /** The create-exclusive check before this client's first write (meta.ts). */
+  #writable: Promise<void> | undefined;
+
   constructor(
     readonly store: Store,
     public meta: TrunkMeta,
@@ -80,13 +90,11 @@ export class Trunk {
     objectFormat: "sha1" | "sha256",
     settings: { leaseSeconds?: number } = {},
   ): Promise<Trunk> {
-    const cached = cache.getMeta(store.location);
-    const meta = cached
-      ? parseMeta(cached, store.location)
-      : await ensureMeta(store, objectFormat, settings);
+    const meta = await metaForWrite(store, cache, objectFormat, settings);
     cache.putMeta(store.location, JSON.stringify(meta));
     const trunk = new Trunk(store, meta, cache, writer);
     trunk.#requireFormat(objectFormat);
+    trunk.#writable = Promise.resolve();
     return trunk;
   }
 
@@ -132,7 +140,11 @@ export class Trunk {
   }
 
   #adopt(meta: TrunkMeta): void {
-    if (meta.id !== this.meta.id) this.cache.forgetEntries(this.meta.id);
+    if (meta.id !== this.meta.id) {
+      this.cache.forgetEntries(this.meta.id);
+      // Another trunk now: its own create-exclusive record decides before the next write.
+      this.#writable = undefined;
+    }
     this.meta = meta;
     this.cache.putMeta(this.store.location, JSON.stringify(meta));
   }
@@ -170,6 +182,13 @@ export class Trunk {
    * made (git's `list for-push`), used instead of listing again.
    */
   async stateForWrite(refs: string[], listing?: WriteState): Promise<WriteState> {
+    const read = await this.#readForWrite(refs, listing);
+    // Before the push writes anything (large-blob chunks included).
+    await this.writable();
+    return read;
+  }
+
+  async #readForWrite(refs: string[], listing?: WriteState): Promise<WriteState> {
     const readAt = listing?.readAt ?? Date.now();
     let listed: RefState;
     try {
@@ -241,6 +260,7 @@ export class Trunk {
    * reading the files itself; any failure names the storage.
    */
   async putSegment(id: string, pack: string | Uint8Array, idx: string | Uint8Array): Promise<void> {
+    await this.writable();
     const set = this.mirrored;
     if (set) await uploadSegmentEverywhere(set, id, pack, idx);
     else await uploadSegment(this.store, id, pack, idx);
@@ -252,6 +272,15 @@ export class Trunk {
    */
   async downloadSegment(id: string, dest: string): Promise<number> {
     return await downloadSegmentVerified(this.store, id, dest);
+  }
+
+  /**
+   * Resolves once this client may write to the trunk (create-exclusive verified or
+   * recorded, see meta.ts `checkWritable`); checked once per Trunk, before its first
+   * segment or ref entry, whether it was opened with `open` or `openOrCreate`.
+   */
+  writable(): Promise<void> {
+    return this.#writable ??= checkWritable(this.store, this.cache, this.meta);
   }
 
   /** Which of `base` a clean since `since` removed (putting `own` back first); see gc_guard. */
@@ -286,6 +315,7 @@ export class Trunk {
 
   /** Create the next entry of `update.ref`; `{ok:false}` when another writer won. */
   async updateRef(update: RefUpdate): ReturnType<typeof writeRefEntry> {
+    await this.writable();
     const entry: RefEntry = {
       trunk: this.id,
       ref: update.ref,

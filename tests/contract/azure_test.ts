@@ -12,13 +12,14 @@ const env = serverEnv("azurite", [
 // Above the 8 MiB block size: the streamed put stages several blocks.
 storeContract(
   "azure (Azurite)",
-  async () => {
+  () => {
     const e = env!;
     const base = `contract-${Date.now().toString(36)}-${crypto.randomUUID().slice(0, 8)}`;
-    return await openStore(
-      `azure://${e.TRUNKS_TEST_AZURITE_ACCOUNT}/${e.TRUNKS_TEST_AZURITE_CONTAINER}/${base}/trunks/contract.trunk`,
-      { endpoint: e.TRUNKS_TEST_AZURITE_ENDPOINT, "account-key": e.TRUNKS_TEST_AZURITE_KEY },
-    );
+    return () =>
+      openStore(
+        `azure://${e.TRUNKS_TEST_AZURITE_ACCOUNT}/${e.TRUNKS_TEST_AZURITE_CONTAINER}/${base}/trunks/contract.trunk`,
+        { endpoint: e.TRUNKS_TEST_AZURITE_ENDPOINT, "account-key": e.TRUNKS_TEST_AZURITE_KEY },
+      );
   },
   { bigObject: 3 * 8 * 1024 * 1024 + 12345 },
   { ignore: env === null },

@@ -3,5 +3,8 @@ import { storeContract } from "./suite.ts";
 
 storeContract(
   "memory",
-  () => Promise.resolve(MemoryStore.named(`contract-${crypto.randomUUID()}`)),
+  () => {
+    const name = `contract-${crypto.randomUUID()}`;
+    return () => Promise.resolve(MemoryStore.named(name));
+  },
 );

@@ -11,7 +11,10 @@ const freshUrl = () => `${env!.TRUNKS_TEST_PG_URL}/contract-${crypto.randomUUID(
 // Above the 4 MiB part size: the streamed put is stored in 4 parts.
 storeContract(
   "postgres",
-  async () => await openStore(freshUrl(), { password: env!.TRUNKS_TEST_PG_PASSWORD }),
+  () => {
+    const url = freshUrl();
+    return () => openStore(url, { password: env!.TRUNKS_TEST_PG_PASSWORD });
+  },
   { bigObject: 3 * 4 * 1024 * 1024 + 12345 },
   { ignore: env === null },
 );
@@ -19,13 +22,16 @@ storeContract(
 // Small parts: range reads and streams cross many part boundaries.
 storeContract(
   "postgres (64 KiB parts, own schema)",
-  async () =>
-    await openPostgresWith(
-      new URL(`${freshUrl()}?schema=trunks_contract`),
-      { password: env!.TRUNKS_TEST_PG_PASSWORD },
-      () => undefined,
-      { partSize: 64 * 1024 },
-    ),
+  () => {
+    const url = new URL(`${freshUrl()}?schema=trunks_contract`);
+    return () =>
+      openPostgresWith(
+        url,
+        { password: env!.TRUNKS_TEST_PG_PASSWORD },
+        () => undefined,
+        { partSize: 64 * 1024 },
+      );
+  },
   { bigObject: 3 * 1024 * 1024 + 12345 },
   { ignore: env === null },
 );

@@ -11,13 +11,15 @@ const env = serverEnv("sshd", [
 
 storeContract(
   "sftp (OpenSSH)",
-  async () => {
+  () => {
     const e = env!;
     // The root must exist; the trunk below it is created on first write.
-    return await openStore(
-      `${e.TRUNKS_TEST_SFTP_URL}/trunks/contract-${crypto.randomUUID()}.trunk`,
-      { "key-file": e.TRUNKS_TEST_SFTP_KEY, "known-hosts": e.TRUNKS_TEST_SFTP_KNOWN_HOSTS },
-    );
+    const url = `${e.TRUNKS_TEST_SFTP_URL}/trunks/contract-${crypto.randomUUID()}.trunk`;
+    return () =>
+      openStore(
+        url,
+        { "key-file": e.TRUNKS_TEST_SFTP_KEY, "known-hosts": e.TRUNKS_TEST_SFTP_KNOWN_HOSTS },
+      );
   },
   { bigObject: 6 * 1024 * 1024 + 12345 },
   { ignore: env === null },

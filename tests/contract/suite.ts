@@ -1,10 +1,16 @@
 /**
- * The Store contract suite (after restic's backend tests and rclone's fstests): every
- * backend runs exactly these checks against a real server. A backend file in this
- * folder calls `storeContract` with a factory that returns a fresh, empty store.
+ * The Store contract suite (after restic's backend tests and rclone's fstests, OpenDAL's
+ * capability checks): every backend runs exactly these checks against a real server. A
+ * backend file in this folder calls `storeContract` with `fresh`, which picks a new,
+ * empty location and returns an opener for it; each call of the opener is a separate
+ * Store instance (its own connections) on that same location.
  */
 import { assert, assertEquals, assertRejects } from "../assert.ts";
-import { getBytes, type Store } from "../../src/storage/store.ts";
+import { probeExclusiveCreate } from "../../src/storage/probe.ts";
+import { getBytes, type Store, StoreError } from "../../src/storage/store.ts";
+
+/** Opens one more Store instance on the location picked by `fresh`. */
+export type Opener = () => Promise<Store>;
 
 export interface ContractOptions {
   /** Keys written by the pagination check; keep above the backend's page size. */
@@ -45,9 +51,21 @@ async function sha256(data: Uint8Array): Promise<string> {
   return [...d].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
+/** `piece`-sized chunks of `data`, then an error instead of the end. */
+function failingStream(data: Uint8Array, piece: number): ReadableStream<Uint8Array> {
+  let at = 0;
+  return new ReadableStream({
+    pull(c) {
+      if (at >= data.byteLength) return c.error(new Error("the source failed midway"));
+      c.enqueue(data.slice(at, at + piece));
+      at += piece;
+    },
+  });
+}
+
 export function storeContract(
   name: string,
-  factory: () => Promise<Store>,
+  fresh: () => Opener,
   opts: ContractOptions = {},
   testOpts: { ignore?: boolean } = {},
 ): void {
@@ -61,8 +79,37 @@ export function storeContract(
     sanitizeOps: false,
     sanitizeResources: false,
     fn: async (t) => {
-      const store = await factory();
+      const open = fresh();
+      const store = await open();
       try {
+        await t.step("capabilities are what the store does", async () => {
+          const c = store.capabilities;
+          assert(c.parallelism >= 1 && Number.isInteger(c.parallelism), `${c.parallelism}`);
+          assert(c.maxObjectSize > bigObject, `maxObjectSize ${c.maxObjectSize}`);
+          // Every contract server is a real one: create-exclusive is claimed and holds.
+          assertEquals(c.atomicCreate, true);
+          assertEquals(await probeExclusiveCreate(store), "verified");
+          assertEquals((await store.list("probe/")).length, 0, "the probe cleans up");
+        });
+
+        await t.step("a put larger than maxObjectSize is refused, nothing written", async () => {
+          const small = await open();
+          try {
+            small.capabilities.maxObjectSize = 1000;
+            for (const data of [pseudoRandom(1001, 3), streamOf(pseudoRandom(5000, 3), 700)]) {
+              const e = await assertRejects(() => small.put("limit/obj", data), StoreError);
+              assertEquals((e as StoreError).code, "unsupported");
+              assert(e.message.includes("limit/obj") && e.message.includes("1000"), e.message);
+            }
+            await assertRejects(() => small.create("limit/c", pseudoRandom(1001, 4)), StoreError);
+            assertEquals((await store.list("limit/")).length, 0);
+            await small.put("limit/ok", pseudoRandom(1000, 5));
+            assertEquals((await getBytes(store, "limit/ok"))?.byteLength, 1000);
+          } finally {
+            await small.close();
+          }
+        });
+
         await t.step("get of a missing key is null", async () => {
           assertEquals(await store.get("segments/none.pack"), null);
           assertEquals(await getBytes(store, "a/b/c"), null);
@@ -130,6 +177,43 @@ export function storeContract(
             assertEquals(stored, `writer-${winners[0]}`);
           }
         });
+
+        await t.step(
+          "two Store instances racing one create, identical bytes: one wins",
+          async () => {
+            const other = await open();
+            try {
+              for (let round = 0; round < 3; round++) {
+                const key = `twin/${round}`;
+                const same = enc.encode(`same bytes ${round}`);
+                const results = await Promise.all(
+                  Array.from(
+                    { length: racers },
+                    (_, i) => (i % 2 ? other : store).create(key, same),
+                  ),
+                );
+                assertEquals(results.filter(Boolean).length, 1, `round ${round}: ${results}`);
+                assertEquals(await getBytes(other, key), same);
+              }
+            } finally {
+              await other.close();
+            }
+          },
+        );
+
+        await t.step(
+          "a streamed put whose source fails midway leaves nothing visible",
+          async () => {
+            const data = pseudoRandom(Math.ceil(bigObject * 0.6), 9);
+            await assertRejects(() => store.put("aborted/new", failingStream(data, 1 << 20)));
+            assertEquals(await store.get("aborted/new"), null);
+            const old = enc.encode("the earlier value");
+            await store.put("aborted/kept", old);
+            await assertRejects(() => store.put("aborted/kept", failingStream(data, 1 << 20)));
+            assertEquals(await getBytes(store, "aborted/kept"), old);
+            assertEquals((await store.list("aborted/")).map((e) => e.key), ["aborted/kept"]);
+          },
+        );
 
         await t.step("list: prefix, byte order, sizes, times, startAfter", async () => {
           const keys = [

@@ -1,11 +1,11 @@
 /**
  * Store faults under the trunk layer: errors, lost answers, hangs, slow answers,
- * truncated and corrupted reads (src/storage/faulty.ts), on memory, local disk and
+ * truncated and corrupted reads (tests/faulty_store.ts), on memory, local disk and
  * MinIO. Every push or fetch either succeeds with verified data or fails with one clear
  * line; a clean reader then always finds a valid trunk whose refs name complete data.
  */
 import { DeadlineStore, storeTimeoutMs, withDeadline } from "../../src/storage/deadline.ts";
-import { type FaultKind, type FaultOp, FaultyStore } from "../../src/storage/faulty.ts";
+import { type FaultKind, type FaultOp, FaultyStore } from "../faulty_store.ts";
 import { openStore } from "../../src/storage/registry.ts";
 import { readAll, type Store, StoreError } from "../../src/storage/store.ts";
 import { MemoryCache } from "../../src/trunk/cache.ts";

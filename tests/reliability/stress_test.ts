@@ -10,7 +10,7 @@ import type { Store } from "../../src/storage/store.ts";
 import { MemoryCache } from "../../src/trunk/cache.ts";
 import { isDeleted, type RefEntry } from "../../src/trunk/refs.ts";
 import { Trunk } from "../../src/trunk/trunk.ts";
-import { seededRandom } from "../../src/storage/faulty.ts";
+import { seededRandom } from "../faulty_store.ts";
 import { assert, assertEquals } from "../assert.ts";
 import { commitFile, git, makeEnv, newRepo, ok, run, trunkUrl } from "../e2e/harness.ts";
 import { openTrunkStore, reliabilityBackends, verifyTrunk } from "./lib.ts";

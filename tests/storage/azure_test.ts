@@ -274,19 +274,26 @@ Deno.test({
   },
 });
 
+/** What the fake blob service holds for one blob: bytes and the create nonce metadata. */
+interface FakeBlob {
+  body: Uint8Array;
+  nonce: string | null;
+}
+
 /**
  * A stand-in for the blob service that answers a create's first try with 503 after
  * `onFirstTry` ran: the create was applied (or a racer's was) but its answer was lost.
  */
-function flakyBlobService(onFirstTry: (blobs: Map<string, Uint8Array>, body: Uint8Array) => void) {
-  const blobs = new Map<string, Uint8Array>();
+function flakyBlobService(onFirstTry: (blobs: Map<string, FakeBlob>, ours: FakeBlob) => void) {
+  const blobs = new Map<string, FakeBlob>();
   const seen = { puts: 0, gets: 0 };
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
     const path = new URL(req.url).pathname;
     if (req.method === "PUT") {
       const body = new Uint8Array(await req.arrayBuffer());
+      const nonce = req.headers.get("x-ms-meta-trunkscreate");
       if (++seen.puts === 1) {
-        onFirstTry(blobs, body);
+        onFirstTry(blobs, { body, nonce });
         return new Response("busy", { status: 503 });
       }
       if (blobs.has(path)) {
@@ -295,7 +302,7 @@ function flakyBlobService(onFirstTry: (blobs: Map<string, Uint8Array>, body: Uin
           headers: { "x-ms-error-code": "BlobAlreadyExists" },
         });
       }
-      blobs.set(path, body);
+      blobs.set(path, { body, nonce });
       return new Response(null, { status: 201 });
     }
     seen.gets++;
@@ -303,9 +310,10 @@ function flakyBlobService(onFirstTry: (blobs: Map<string, Uint8Array>, body: Uin
     if (!blob) {
       return new Response("", { status: 404, headers: { "x-ms-error-code": "BlobNotFound" } });
     }
-    return new Response(blob as Uint8Array<ArrayBuffer>, {
+    return new Response(req.method === "HEAD" ? null : blob.body as Uint8Array<ArrayBuffer>, {
       headers: {
-        "content-length": String(blob.byteLength),
+        ...(blob.nonce ? { "x-ms-meta-trunkscreate": blob.nonce } : {}),
+        "content-length": String(blob.body.byteLength),
         "x-ms-blob-type": "BlockBlob",
         etag: '"0x1"',
         "last-modified": new Date().toUTCString(),
@@ -323,25 +331,28 @@ function flakyBlobService(onFirstTry: (blobs: Map<string, Uint8Array>, body: Uin
 }
 
 Deno.test({
-  name: "azure create: a retry that finds its own bytes won; a racer's bytes lost",
+  name: "azure create: a retry that finds its own nonce won; a racer lost, " +
+    "even one that wrote the same bytes",
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
     const ours = new TextEncoder().encode("ours");
-    const applied = flakyBlobService((blobs, body) => blobs.set("/devstoreaccount1/cnt/k", body));
+    const applied = flakyBlobService((blobs, ours) => blobs.set("/devstoreaccount1/cnt/k", ours));
     try {
       assertEquals(await applied.store.create("k", ours), true);
       assertEquals(applied.seen.gets, 1);
     } finally {
       await applied.close();
     }
-    const racer = flakyBlobService((blobs) =>
-      blobs.set("/devstoreaccount1/cnt/k", new TextEncoder().encode("theirs"))
-    );
-    try {
-      assertEquals(await racer.store.create("k", ours), false);
-    } finally {
-      await racer.close();
+    for (const theirs of [new TextEncoder().encode("theirs"), ours]) {
+      const racer = flakyBlobService((blobs) =>
+        blobs.set("/devstoreaccount1/cnt/k", { body: theirs, nonce: "someone-else" })
+      );
+      try {
+        assertEquals(await racer.store.create("k", ours), false);
+      } finally {
+        await racer.close();
+      }
     }
     // Without a lost answer a 409 is a plain loss: no read-back.
     const plain = flakyBlobService(() => {});

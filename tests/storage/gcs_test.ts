@@ -247,29 +247,54 @@ Deno.test("gcs credentials files: unsupported kinds, bad JSON and missing files 
  * after applying them (the answer is lost, the write is not).
  */
 function fakeGcs(
-  failures: { upload?: "applied" | "racer"; chunk?: { n: number; applied: boolean } },
+  failures: {
+    upload?: "applied" | "racer" | "same-bytes-racer";
+    chunk?: { n: number; applied: boolean };
+  },
 ) {
   const objects = new Map<string, Uint8Array>();
+  const metadata = new Map<string, Record<string, string>>();
   const sessions = new Map<string, { name: string; parts: Uint8Array[]; size: number }>();
   const seen = { uploads: 0, chunks: 0, status: 0, gets: 0 };
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
     const u = new URL(req.url);
     const q = u.searchParams;
-    if (req.method === "POST" && q.get("uploadType") === "media") {
-      const name = q.get("name")!;
-      const body = new Uint8Array(await req.arrayBuffer());
+    if (req.method === "POST" && ["media", "multipart"].includes(q.get("uploadType")!)) {
+      let name = q.get("name")!;
+      let body = new Uint8Array(await req.arrayBuffer());
+      let meta: Record<string, string> = {};
+      if (q.get("uploadType") === "multipart") {
+        // --b CRLF headers CRLF CRLF json CRLF --b CRLF headers CRLF CRLF bytes CRLF --b-- CRLF
+        const boundary = /boundary=(.+)$/.exec(req.headers.get("content-type")!)![1];
+        const text = new TextDecoder("latin1").decode(body);
+        const jsonPart = text.split(`--${boundary}`)[1];
+        const json = JSON.parse(jsonPart.slice(jsonPart.indexOf("\r\n\r\n") + 4, -2));
+        name = json.name;
+        meta = json.metadata ?? {};
+        const dataStart = text.indexOf("\r\n\r\n", text.indexOf(`--${boundary}`, 2)) + 4;
+        body = body.slice(dataStart, text.lastIndexOf(`\r\n--${boundary}--`));
+      }
       if (++seen.uploads === 1 && failures.upload) {
+        const racer = failures.upload !== "applied";
         objects.set(
           name,
-          failures.upload === "applied" ? body : new TextEncoder().encode("theirs"),
+          failures.upload === "racer" ? new TextEncoder().encode("theirs") : body,
         );
+        metadata.set(name, racer ? { "trunks-create": "someone-else" } : meta);
         return new Response("backend error", { status: 503 });
       }
       if (q.get("ifGenerationMatch") === "0" && objects.has(name)) {
         return Response.json({ error: { code: 412, message: "precondition" } }, { status: 412 });
       }
       objects.set(name, body);
+      metadata.set(name, meta);
       return Response.json({ name });
+    }
+    if (req.method === "GET" && q.get("fields") === "metadata") {
+      seen.gets++;
+      const name = decodeURIComponent(u.pathname.split("/o/")[1]);
+      if (!objects.has(name)) return new Response("", { status: 404 });
+      return Response.json({ metadata: metadata.get(name) ?? {} });
     }
     if (req.method === "POST" && q.get("uploadType") === "resumable") {
       const id = crypto.randomUUID();
@@ -332,7 +357,8 @@ function fakeGcs(
 }
 
 Deno.test({
-  name: "gcs create: a retried create that finds its own bytes won; a racer's bytes lost",
+  name: "gcs create: a retried create that finds its own nonce won; a racer lost, " +
+    "even one that wrote the same bytes",
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
@@ -344,11 +370,14 @@ Deno.test({
     } finally {
       await applied.close();
     }
-    const racer = fakeGcs({ upload: "racer" });
-    try {
-      assertEquals(await racer.store.create("k", ours), false);
-    } finally {
-      await racer.close();
+    for (const upload of ["racer", "same-bytes-racer"] as const) {
+      const racer = fakeGcs({ upload });
+      try {
+        assertEquals(await racer.store.create("k", ours), false, upload);
+        assertEquals(racer.objects.get("k"), upload === "racer" ? enc("theirs") : ours);
+      } finally {
+        await racer.close();
+      }
     }
     const plain = fakeGcs({});
     try {
@@ -360,6 +389,8 @@ Deno.test({
     }
   },
 });
+
+const enc = (s: string) => new TextEncoder().encode(s);
 
 function pattern(size: number): Uint8Array {
   return Uint8Array.from({ length: size }, (_, i) => (i * 31 + (i >> 11)) & 0xff);

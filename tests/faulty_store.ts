@@ -1,5 +1,5 @@
 /**
- * A Store wrapper that injects faults, for the reliability suite and for anyone who
+ * Test-only: a Store wrapper that injects faults, for the reliability suite and anyone who
  * wants to see how their code behaves on a bad day: errors, hangs, slow answers,
  * truncated and corrupted reads, and writes that land but whose answer is lost.
  *
@@ -14,7 +14,7 @@ import {
   readAll,
   type Store,
   StoreError,
-} from "./store.ts";
+} from "../src/storage/store.ts";
 
 export type FaultOp = "get" | "put" | "create" | "list" | "delete";
 
