@@ -93,6 +93,9 @@ export async function git(args: string[], opts: GitOptions = {}): Promise<GitRes
     stdin: opts.stdin === undefined ? "null" : "piped",
     stderr: opts.inheritStderr ? "inherit" : "piped",
   });
+  // Output is read while stdin is written: git answering a long batch (cat-file with
+  // 20,000 revisions) fills its stdout pipe and stops reading, which would deadlock.
+  const output = child.output();
   if (opts.stdin !== undefined) {
     const w = child.stdin.getWriter();
     await w.write(
@@ -100,7 +103,7 @@ export async function git(args: string[], opts: GitOptions = {}): Promise<GitRes
     );
     await w.close();
   }
-  const out = await child.output();
+  const out = await output;
   const stderr = opts.inheritStderr ? "" : dec.decode(out.stderr);
   const ok = out.code === 0 || (opts.okCodes ?? []).includes(out.code);
   if (!ok) throw gitFailure(args[0], stderr, out.code);

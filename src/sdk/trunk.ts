@@ -211,7 +211,7 @@ export class Trunk {
           leaseSeconds: opts.leaseSeconds,
         })
         : await CoreTrunk.open(store, cache, writer);
-      const reader = new ObjectReader(store, core.meta.objectFormat, core.id, {
+      const reader = new ObjectReader(store, core.objectFormat, core.id, {
         ...opts.reads,
         cacheDir: opts.cacheDir ? `${opts.cacheDir}/segments` : undefined,
       });
@@ -225,7 +225,7 @@ export class Trunk {
 
   /** Where the trunk is (no secrets). */
   get location(): string {
-    return this.#core.store.location;
+    return this.#core.location;
   }
 
   /** The trunk's id (from trunk.json). */
@@ -235,7 +235,7 @@ export class Trunk {
 
   /** `sha1` or `sha256`: the object ids this trunk holds. */
   get objectFormat(): ObjectFormat {
-    return this.#core.meta.objectFormat;
+    return this.#core.objectFormat;
   }
 
   /** What object reads downloaded so far (indexes, packs, ranges, large blobs). */

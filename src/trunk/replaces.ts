@@ -175,7 +175,10 @@ export async function planFetch(store: Store, ingested: Set<string>): Promise<Fe
   const pending = listing.complete.filter((s) => !ingested.has(s.id));
   if (pending.length === 0) return { download: [], alreadyHave: [] };
   // A damaged sidecar only costs a download: its segment is fetched like any other.
-  const replaces = coveredWhenWritten(listing, await readSidecars(store, listing, () => {}));
+  const inputs = await readSidecars(store, listing, () => {});
+  // What each compacted segment vouches for (see coveredWhenWritten); its inputs as listed
+  // still bound what it holds.
+  const replaces = coveredWhenWritten(listing, inputs);
   const closure = (id: string): string[] => {
     const out = new Set<string>();
     const walk = (x: string) => {
@@ -189,13 +192,13 @@ export async function planFetch(store: Store, ingested: Set<string>): Promise<Fe
   // ingested holds nothing new; everything a held compacted segment replaces is held.
   for (let changed = true; changed;) {
     changed = false;
-    for (const [id, r] of replaces) {
+    for (const [id, r] of inputs) {
       if (!have.has(id) && r.length > 0 && r.every((x) => have.has(x))) {
         have.add(id);
         changed = true;
       }
       if (have.has(id)) {
-        for (const x of r) if (!have.has(x)) have.add(x), changed = true;
+        for (const x of replaces.get(id) ?? []) if (!have.has(x)) have.add(x), changed = true;
       }
     }
   }
@@ -208,14 +211,14 @@ export async function planFetch(store: Store, ingested: Set<string>): Promise<Fe
   );
   const download: FetchPlan["download"] = [];
   for (const s of newestFirst) {
-    if (!replaces.has(s.id) || have.has(s.id) || covered.has(s.id)) continue;
+    if (!inputs.has(s.id) || have.has(s.id) || covered.has(s.id)) continue;
     const covers = closure(s.id);
     download.push({ segment: s, covers });
     for (const x of covers) covered.add(x);
   }
   // Segments covered by a compacted segment being downloaded are marked with it.
   for (const s of listing.complete) {
-    if (!have.has(s.id) && !covered.has(s.id) && !replaces.has(s.id)) {
+    if (!have.has(s.id) && !covered.has(s.id) && !inputs.has(s.id)) {
       download.push({ segment: s, covers: [] });
     }
   }
