@@ -87,7 +87,7 @@ export class LocalStore implements Store {
       await Deno.rename(tmp, path);
     } catch (e) {
       await Deno.remove(tmp).catch(() => {});
-      throw this.#wrap(e, key);
+      throw this.#wrap(e, key, true);
     }
   }
 
@@ -100,7 +100,7 @@ export class LocalStore implements Store {
       return true;
     } catch (e) {
       if (e instanceof Deno.errors.AlreadyExists) return false;
-      throw this.#wrap(e, key);
+      throw this.#wrap(e, key, true);
     } finally {
       await Deno.remove(tmp).catch(() => {});
     }
@@ -269,8 +269,19 @@ export class LocalStore implements Store {
     }
   }
 
-  #wrap(e: unknown, what: string): Error {
+  /** `publishing`: the error came from moving a finished temp file into place. */
+  #wrap(e: unknown, what: string, publishing = false): Error {
     if (e instanceof StoreError) return e;
+    if (publishing && e instanceof Deno.errors.NotFound) {
+      // The temp file was written moments ago in the key's own directory: only another
+      // process (a sweep of stale uploads after a long stall) removes it. Nothing is stored.
+      return new StoreError(
+        `local store: the upload of ${what} was removed by another process before it was stored ` +
+          `(a clean sweeping stale uploads?); nothing was written, run the command again`,
+        "io",
+        { cause: e },
+      );
+    }
     if (e instanceof Deno.errors.PermissionDenied) {
       return new StoreError(
         `permission denied on ${what}: check the store path's permissions`,
