@@ -37,6 +37,24 @@ export class LocalStore implements Store {
    */
   constructor(readonly base: string, readonly root: string, readonly location: string) {}
 
+  #realBase?: string;
+
+  /**
+   * Anyone who can write the store could swap a directory of the trunk for a symlink to
+   * elsewhere on this machine; writes and deletes never follow one out of the trunk.
+   */
+  async #assertInside(dir: string): Promise<void> {
+    this.#realBase ??= await Deno.realPath(this.base);
+    const real = await Deno.realPath(dir);
+    if (real !== this.#realBase && !real.startsWith(`${this.#realBase}/`)) {
+      throw new StoreError(
+        `local store: ${dir} leads outside ${this.base} (a symlink in the store?); ` +
+          `refusing to write or delete there: remove the link and retry`,
+        "invalid-key",
+      );
+    }
+  }
+
   #path(key: string): string {
     assertKey(key);
     return `${this.base}/${key}`;
@@ -156,8 +174,15 @@ export class LocalStore implements Store {
   }
 
   async delete(key: string): Promise<void> {
+    const path = this.#path(key);
     try {
-      await Deno.remove(this.#path(key));
+      await this.#assertInside(path.slice(0, path.lastIndexOf("/")));
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) return;
+      throw e;
+    }
+    try {
+      await Deno.remove(path);
     } catch (e) {
       if (!(e instanceof Deno.errors.NotFound)) throw this.#wrap(e, key);
     }
@@ -237,6 +262,7 @@ export class LocalStore implements Store {
     } catch (e) {
       throw this.#wrap(e, dir);
     }
+    await this.#assertInside(dir);
     const tmp = `${dir}/${TEMP_PREFIX}${crypto.randomUUID()}`;
     let file: Deno.FsFile | undefined;
     try {

@@ -34,3 +34,29 @@ Deno.test("local: an upload swept away before it is stored fails with one clear 
     await Deno.remove(root, { recursive: true });
   }
 });
+
+// A store writer swaps the trunk's segments directory for a symlink to a directory of this
+// machine: puts and deletes refuse to follow it, and nothing lands or vanishes there.
+Deno.test("local: writes and deletes never follow a symlink out of the trunk", async () => {
+  const root = await Deno.makeTempDir({ prefix: "trunks-link-" });
+  const outside = await Deno.makeTempDir({ prefix: "trunks-outside-" });
+  const store = await openStore(`local://${root}/trunks/t.trunk`);
+  try {
+    await store.put("trunk.json", new Uint8Array([1]));
+    const victim = `${outside}/${"a".repeat(64)}.pack`;
+    await Deno.writeFile(victim, new Uint8Array([7]));
+    await Deno.symlink(outside, `${root}/trunks/t.trunk/segments`);
+    const put = await assertRejects(
+      () => store.put(`segments/${"b".repeat(64)}.pack`, new Uint8Array([1])),
+      StoreError,
+    );
+    assert(put.message.includes("leads outside"), put.message);
+    await assertRejects(() => store.delete(`segments/${"a".repeat(64)}.pack`), StoreError);
+    const left = (await Array.fromAsync(Deno.readDir(outside))).map((e) => e.name);
+    assert(left.length === 1 && left[0] === `${"a".repeat(64)}.pack`, `outside holds ${left}`);
+  } finally {
+    await store.close();
+    await Deno.remove(root, { recursive: true });
+    await Deno.remove(outside, { recursive: true });
+  }
+});
