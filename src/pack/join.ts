@@ -20,7 +20,7 @@ import {
   encodePackHeader,
   OFS_DELTA,
   PACK_HEADER_BYTES,
-  parsePackHeader,
+  packFileObjectCount,
   REF_DELTA,
 } from "./pack_format.ts";
 import { PackIndex } from "./pack_index.ts";
@@ -136,7 +136,7 @@ export async function joinPacks(
   let repointed = 0;
   for (const input of inputs) {
     const size = (await Deno.stat(input.pack)).size;
-    const count = await readCount(input.pack);
+    const count = await packFileObjectCount(input.pack);
     let entries: { oid: string; offset: number }[] | undefined;
     let drop: Uint8Array | undefined;
     if (input.idx !== undefined) {
@@ -205,18 +205,6 @@ export async function joinPacks(
     throw e;
   }
   return { objects, dropped, repointed, bytes: written };
-}
-
-async function readCount(path: string): Promise<number> {
-  using f = await Deno.open(path);
-  const head = new Uint8Array(PACK_HEADER_BYTES);
-  let at = 0;
-  while (at < head.byteLength) {
-    const n = await f.read(head.subarray(at));
-    if (n === null) break;
-    at += n;
-  }
-  return parsePackHeader(head.subarray(0, at), path);
 }
 
 /** One input's entries, without those marked in `drop`, deltas re-pointed (how many). */

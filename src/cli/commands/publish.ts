@@ -5,12 +5,12 @@
  * prints, and a refusal (non-fast-forward, protected branch) is git's own.
  */
 import { gitText } from "../../git/run.ts";
-import { openInitialized, REMOTE } from "../../local/repo.ts";
-import { primaryStorage } from "../../local/storages.ts";
+import { REMOTE } from "../../local/repo.ts";
 import { parseCommand, str, verbosity } from "../args.ts";
 import { Exit, UsageError } from "../errors.ts";
 import { runGitInteractive } from "../helper_env.ts";
 import type { Command } from "../command.ts";
+import { requirePrimary } from "./push.ts";
 import { PUBLISH_REMOTE, publishRemote } from "../publish_state.ts";
 
 const usage = `usage: trunks publish [BRANCH] [--to REMOTE] [-q | -v]
@@ -39,16 +39,7 @@ export const command: Command = {
         `--to ${REMOTE} is the trunk itself; publish goes to another git remote (e.g. ${PUBLISH_REMOTE})`,
       );
     }
-    const ctx = await openInitialized();
-    try {
-      if (!primaryStorage(ctx.db)) {
-        throw new Error(
-          "this repository has no storage yet; add one: trunks storage add --name primary --backend local --path <dir>",
-        );
-      }
-    } finally {
-      ctx.db.close();
-    }
+    await requirePrimary();
     const branch = p.positionals[0] ??
       await gitText(["symbolic-ref", "-q", "--short", "HEAD"]).catch(() => "");
     if (!branch) throw new Error("HEAD is detached; name the branch: trunks publish <branch>");

@@ -9,7 +9,7 @@ import { runGitInteractive } from "../helper_env.ts";
 import type { Command } from "../command.ts";
 
 /** The trunk remote must point at a storage; say how to add one if not. */
-async function requirePrimary(): Promise<void> {
+export async function requirePrimary(): Promise<void> {
   const ctx = await openInitialized();
   try {
     if (!primaryStorage(ctx.db)) {
