@@ -62,7 +62,9 @@ async function freshCloneHolds(e: Env, url: string, acked: string[]): Promise<st
 
 const head = async (e: Env, dir: string) => (await git(e, dir, "rev-parse", "HEAD")).trim();
 
-for (const backend of e2eBackends().filter((b) => ["local", "minio", "postgres"].includes(b.name))) {
+for (
+  const backend of e2eBackends().filter((b) => ["local", "minio", "postgres"].includes(b.name))
+) {
   Deno.test({
     name:
       `store truth ${backend.name}: a wiped trunk is re-created by the next push, objects re-sent`,
