@@ -9,6 +9,7 @@ import {
   e2eBackends,
   type Env,
   git,
+  initRepoWithStore,
   makeEnv,
   newRepo,
   ok,
@@ -51,26 +52,6 @@ async function filesUnder(dir: string): Promise<string[]> {
     else if (e.isFile) out.push(p);
   }
   return out;
-}
-
-/** A repo with `trunks init` and a local primary storage; returns [repo, store dir]. */
-async function initRepoWithStore(e: Env, name = "work"): Promise<[string, string]> {
-  const repo = await newRepo(e, name);
-  const store = await Deno.makeTempDir({ prefix: "trunks-store-" });
-  await trunksOk(e, repo, "init");
-  await trunksOk(
-    e,
-    repo,
-    "storage",
-    "add",
-    "--name",
-    "primary",
-    "--backend",
-    "local",
-    "--path",
-    store,
-  );
-  return [repo, store];
 }
 
 Deno.test({

@@ -5,7 +5,7 @@
  * The terminal is a real pty, made by util-linux `script`.
  */
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "../assert.ts";
-import { type Env, git, makeEnv, newRepo, ok, run } from "./harness.ts";
+import { type Env, git, initRepoWithStore, makeEnv, run } from "./harness.ts";
 
 /** Run a shell command line on a pty; everything it printed (stdout and stderr merged). */
 async function onPty(e: Env, cwd: string, line: string): Promise<{ code: number; out: string }> {
@@ -20,21 +20,7 @@ Deno.test({
   sanitizeResources: false,
   fn: async () => {
     const e = await makeEnv();
-    const repo = await newRepo(e);
-    const store = await Deno.makeTempDir({ prefix: "trunks-store-" });
-    await ok(e, "trunks", ["init"], { cwd: repo });
-    await ok(e, "trunks", [
-      "storage",
-      "add",
-      "--name",
-      "primary",
-      "--backend",
-      "local",
-      "--path",
-      store,
-    ], {
-      cwd: repo,
-    });
+    const [repo, store] = await initRepoWithStore(e);
     for (let i = 0; i < 40; i++) await git(e, repo, "tag", `v0.${i}`);
     await git(e, repo, "push", "-q", "trunks", "main", "--tags");
     const url = `local://${store}/trunks/work.trunk`;

@@ -4,7 +4,7 @@
  * ten minutes off. Each failure is named with what to do; no secret is ever printed.
  */
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "../assert.ts";
-import { makeEnv, newRepo, ok, run, trunksBinDir } from "./harness.ts";
+import { initRepoWithStore, makeEnv, newRepo, ok, run, trunksBinDir } from "./harness.ts";
 import { judgeSkew, measureSkew } from "../../src/cli/doctor_checks.ts";
 import { openStore } from "../../src/storage/registry.ts";
 import type { Store } from "../../src/storage/store.ts";
@@ -15,21 +15,7 @@ Deno.test({
   sanitizeResources: false,
   fn: async () => {
     const e = await makeEnv();
-    const repo = await newRepo(e);
-    const store = await Deno.makeTempDir({ prefix: "trunks-store-" });
-    await ok(e, "trunks", ["init"], { cwd: repo });
-    await ok(e, "trunks", [
-      "storage",
-      "add",
-      "--name",
-      "primary",
-      "--backend",
-      "local",
-      "--path",
-      store,
-    ], {
-      cwd: repo,
-    });
+    const [repo, store] = await initRepoWithStore(e);
     const r = await run(e, "trunks", ["doctor"], { cwd: repo });
     assertEquals(r.code, 0, r.stdout + r.stderr);
     assertMatch(r.stdout, /^OK +git +\d+\.\d+/m);
@@ -54,21 +40,7 @@ Deno.test({
   sanitizeResources: false,
   fn: async () => {
     const e = await makeEnv();
-    const repo = await newRepo(e);
-    const store = await Deno.makeTempDir({ prefix: "trunks-store-" });
-    await ok(e, "trunks", ["init"], { cwd: repo });
-    await ok(e, "trunks", [
-      "storage",
-      "add",
-      "--name",
-      "primary",
-      "--backend",
-      "local",
-      "--path",
-      store,
-    ], {
-      cwd: repo,
-    });
+    const [repo, store] = await initRepoWithStore(e);
     await Deno.remove(store, { recursive: true });
     const bin = await trunksBinDir();
     const path = (Deno.env.get("PATH") ?? "").split(":").filter((d) => d !== bin).join(":");

@@ -201,6 +201,26 @@ export async function newRepo(e: Env, name = "work"): Promise<string> {
   return dir;
 }
 
+/** A repo with `trunks init` and a local primary storage; returns [repo, store dir]. */
+export async function initRepoWithStore(e: Env, name = "work"): Promise<[string, string]> {
+  const repo = await newRepo(e, name);
+  const store = await Deno.makeTempDir({ prefix: "trunks-store-" });
+  await ok(e, "trunks", ["init"], { cwd: repo });
+  await ok(e, "trunks", [
+    "storage",
+    "add",
+    "--name",
+    "primary",
+    "--backend",
+    "local",
+    "--path",
+    store,
+  ], {
+    cwd: repo,
+  });
+  return [repo, store];
+}
+
 export async function commitFile(
   e: Env,
   dir: string,

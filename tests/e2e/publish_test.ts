@@ -5,7 +5,7 @@
  * origin; `--to` names another remote; refusals are git's or one clear line.
  */
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "../assert.ts";
-import { commitFile, git, makeEnv, newRepo, ok, run } from "./harness.ts";
+import { commitFile, git, initRepoWithStore, makeEnv, ok, run } from "./harness.ts";
 
 Deno.test({
   name:
@@ -14,21 +14,7 @@ Deno.test({
   sanitizeResources: false,
   fn: async () => {
     const e = await makeEnv();
-    const repo = await newRepo(e);
-    const store = await Deno.makeTempDir({ prefix: "trunks-store-" });
-    await ok(e, "trunks", ["init"], { cwd: repo });
-    await ok(e, "trunks", [
-      "storage",
-      "add",
-      "--name",
-      "primary",
-      "--backend",
-      "local",
-      "--path",
-      store,
-    ], {
-      cwd: repo,
-    });
+    const [repo, store] = await initRepoWithStore(e);
     await git(e, repo, "push", "-q", "trunks", "main");
     const where = await Deno.makeTempDir();
     await ok(e, "trunks", ["clone", "-q", `local://${store}/trunks/work.trunk`, "sandbox"], {
