@@ -7,20 +7,25 @@
  *   (the default; the bench waits for a running step to finish), then a fresh clone, its
  *   pack count, and an up-to-date fetch.
  *
- *   deno run -A bench/metadata.ts [--refs 1500,20000] [--pushes 2000]
+ *   deno run -A bench/metadata.ts [--refs 1500,20000] [--pushes 2000] [--lease SECONDS]
+ *
+ * `--lease` creates the long-log trunk with that lease (TRUNKS_LEASE_SECONDS): entries
+ * are pruned once superseded for two leases, so with a short lease the up-to-date
+ * fetch's listing shows what it holds once pruned (with the default, two hours later).
  *
  * Markdown on stdout. Times are single runs (wall clock); helper RSS is the peak of the
  * process tree's largest member (GNU time), when /usr/bin/time exists.
  */
 import { parseArgs } from "node:util";
 import { fmtMs, makeEnv, ok, table, timed } from "./lib.ts";
-import type { Env } from "../harness/env.ts";
+import { type Env, REPO_ROOT } from "../harness/env.ts";
 import { loadLine, sampleLoad } from "./notes.ts";
 
 const { values } = parseArgs({
   options: {
     refs: { type: "string", default: "1500,20000" },
     pushes: { type: "string", default: "2000" },
+    lease: { type: "string" },
   },
 });
 
@@ -90,19 +95,35 @@ async function longLog(e: Env, pushes: number, tmp: string): Promise<string[][]>
   await ok(e, "git", ["init", "-q", "--bare", `${tmp}/long-bare.git`]);
   await Deno.mkdir(`${tmp}/long-store`);
   const url = `local://${tmp}/long-store/trunks/long.trunk`;
-  const auto = { TRUNKS_AUTO_MAINTENANCE: "1" };
+  const auto: Record<string, string> = { TRUNKS_AUTO_MAINTENANCE: "1" };
+  if (values.lease) auto.TRUNKS_LEASE_SECONDS = values.lease;
   let trMs = 0;
   let gitMs = 0;
+  // Per-push times of the first and the last tenth: does push N cost what push 1 did?
+  const tenth = Math.max(1, Math.floor(pushes / 10));
+  const first = { git: 0, tr: 0 };
+  const last = { git: 0, tr: 0 };
+  const started = Date.now();
   for (let i = 0; i < pushes; i++) {
     await Deno.writeTextFile(`${work}/f${i % 50}.txt`, `${i}\n`);
     await ok(e, "git", ["add", "."], { cwd: work });
     await ok(e, "git", ["commit", "-qm", `c${i}`], { cwd: work });
-    gitMs +=
+    const g =
       (await timed(e, "git", ["push", "-q", `file://${tmp}/long-bare.git`, "main"], { cwd: work }))
         .ms;
-    trMs +=
+    const t =
       (await timed(e, "git", ["push", "-q", `trunks::${url}`, "main"], { cwd: work, env: auto }))
         .ms;
+    gitMs += g;
+    trMs += t;
+    const phase = i < tenth ? first : i >= pushes - tenth ? last : null;
+    if (phase) {
+      phase.git += g;
+      phase.tr += t;
+    }
+    if ((i + 1) % 100 === 0) {
+      console.error(`${i + 1} pushes, ${((Date.now() - started) / 1000).toFixed(0)} s`);
+    }
   }
   // A background step may still be running: a clone right now would still work.
   for (let i = 0; i < 600; i++) {
@@ -125,14 +146,32 @@ async function longLog(e: Env, pushes: number, tmp: string): Promise<string[][]>
     [...Deno.readDirSync(`${tmp}/lc-tr/.git/objects/pack`)].filter((f) => f.name.endsWith(".pack"))
       .length;
   const fetch = await timed(e, "git", ["fetch", "-q"], { cwd: `${tmp}/lc-tr` });
+  const listedKeys = [...fetch.stderr.matchAll(/^trunks-requests \S+ (.*)$/gm)]
+    .reduce((n, m) => n + (JSON.parse(m[1]).listedKeys ?? 0), 0);
+  const refKeys = [...Deno.readDirSync(`${tmp}/long-store/trunks/long.trunk/refs`)].length;
   const segs =
     [...Deno.readDirSync(`${tmp}/long-store/trunks/long.trunk/segments`)].filter((f) =>
       f.name.endsWith(".pack")
     ).length;
   const entries =
     [...Deno.readDirSync(`${tmp}/long-store/trunks/long.trunk/refs/refs=2fheads=2fmain`)].length;
+  const each = (ms: number) => fmtMs(ms / tenth);
   return [
     [`${pushes} one-commit pushes (sum)`, fmtMs(gitMs), fmtMs(trMs), (trMs / gitMs).toFixed(2), ""],
+    [
+      `  per push, first ${tenth}`,
+      each(first.git),
+      each(first.tr),
+      (first.tr / first.git).toFixed(2),
+      "",
+    ],
+    [
+      `  per push, last ${tenth}`,
+      each(last.git),
+      each(last.tr),
+      (last.tr / last.git).toFixed(2),
+      "",
+    ],
     [
       `then a fresh clone (${packs} packs; trunk: ${segs} segments, ${entries} live main entries)`,
       fmtMs(gitClone.ms),
@@ -141,7 +180,9 @@ async function longLog(e: Env, pushes: number, tmp: string): Promise<string[][]>
       "",
     ],
     [
-      `then an up-to-date fetch (${JSON.stringify(fetch.requests ?? {})})`,
+      `then an up-to-date fetch (${
+        JSON.stringify(fetch.requests ?? {})
+      }, ${listedKeys} keys listed; refs/ holds ${refKeys} ref directories and snapshots)`,
       "",
       fmtMs(fetch.ms),
       "",
@@ -153,6 +194,7 @@ async function longLog(e: Env, pushes: number, tmp: string): Promise<string[][]>
 const e = await makeEnv();
 const tmp = await Deno.makeTempDir({ prefix: "trunks-bench-meta-" });
 const before = await sampleLoad();
+const startedAt = new Date().toISOString();
 const rows: string[][] = [];
 try {
   for (const n of values.refs!.split(",").filter(Boolean).map(Number)) {
@@ -166,4 +208,9 @@ try {
 console.log(
   table(["workload", "git (file://)", "trunks (local)", "ratio", "helper peak RSS"], rows),
 );
-console.log(`\nload: ${loadLine(before, await sampleLoad())}`);
+const commit = new TextDecoder().decode(
+  (await new Deno.Command("git", { args: ["rev-parse", "--short", "HEAD"], cwd: REPO_ROOT })
+    .output()).stdout,
+).trim();
+console.log(`\n${startedAt} -> ${new Date().toISOString()}, commit ${commit}`);
+console.log(`load: ${loadLine(before, await sampleLoad())}`);
