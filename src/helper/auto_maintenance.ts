@@ -19,7 +19,7 @@ export async function afterPush(
   written: number,
 ): Promise<void> {
   try {
-    const mode = autoStepAfterPush(state, written);
+    const mode = autoStepAfterPush(trunk, state, written);
     if (mode === null) return;
     if (mode === "wait") {
       await runStep(trunk);

@@ -796,7 +796,7 @@ export class Trunk {
   async #afterPush(state: RefState, written: number): Promise<void> {
     let mode;
     try {
-      mode = autoStepAfterPush(state, written);
+      mode = autoStepAfterPush(this.#core, state, written);
     } catch (e) {
       console.error(`trunks: maintenance not started: ${describeError(e)}`);
       return;

@@ -53,9 +53,22 @@ export function autoMode(): AutoMode {
   );
 }
 
-/** Whether the state a push just built on (plus what it wrote) calls for a step. */
-export function maintenanceDue(state: RefState, written: number): boolean {
-  return state.unsnapshotted + written >= SNAPSHOT_AFTER;
+/**
+ * Whether the state a push just built on (plus what it wrote) calls for a step: many
+ * entries outside the newest snapshot, or many superseded entries of which the oldest
+ * has become prunable (two leases old), so the listing shrinks back to the number of refs
+ * after a burst of pushes, at the first push two leases later.
+ */
+export function maintenanceDue(
+  state: RefState,
+  written: number,
+  leaseMs: number,
+  now = Date.now(),
+): boolean {
+  if (state.unsnapshotted + written >= SNAPSHOT_AFTER) return true;
+  const since = state.supersededSince;
+  return (state.superseded ?? 0) + written >= SNAPSHOT_AFTER && since != null &&
+    since < now - 2 * leaseMs;
 }
 
 /**
@@ -63,12 +76,13 @@ export function maintenanceDue(state: RefState, written: number): boolean {
  * how to run it (null: off, or not due). Throws on a bad TRUNKS_AUTO_MAINTENANCE.
  */
 export function autoStepAfterPush(
+  trunk: Trunk,
   state: RefState,
   written: number,
 ): Exclude<AutoMode, "off"> | null {
   if (written === 0) return null;
   const mode = autoMode();
-  if (mode === "off" || !maintenanceDue(state, written)) return null;
+  if (mode === "off" || !maintenanceDue(state, written, leaseMsOf(trunk.meta))) return null;
   return mode;
 }
 

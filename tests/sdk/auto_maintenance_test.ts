@@ -144,6 +144,28 @@ Deno.test("maintenance without git: snapshot and pruning done, the merge left fo
   await mem.close();
 });
 
+Deno.test("after a burst, the first push two leases later prunes the listing back to the refs", async () => {
+  const mem = await openStore(`memory://auto-${crypto.randomUUID()}/trunks/a.trunk`);
+  const entries = async () => (await mem.list("refs/")).filter((k) => parseRefEntryKey(k.key));
+  await withEnv("wait", async () => {
+    await using t = await Trunk.open({ store: mem, create: true, leaseSeconds: 3, writer: "w" });
+    const push = async (i: number) => {
+      t.write("n.txt", `${i}\n`);
+      await t.commit({ message: "c", branch: "main" });
+      await t.push();
+    };
+    // A burst: the step at SNAPSHOT_AFTER snapshots, but nothing is two leases old yet.
+    for (let i = 0; i < SNAPSHOT_AFTER + 5; i++) await push(i);
+    assert((await entries()).length > SNAPSHOT_AFTER, "the burst's entries are all live");
+    await new Promise((r) => setTimeout(r, 6100));
+    // Few entries since the snapshot: only the prunable ones make this push start a step.
+    await push(-1);
+    // Left: HEAD, main's latest, and the entry it just superseded (kept two more leases).
+    assertEquals((await entries()).length, 3, "the burst was pruned");
+  });
+  await mem.close();
+});
+
 /** A library process: 60 one-commit pushes to main on a trunk with a zero lease. */
 const SCRIPT = `
 import { Trunk } from ${JSON.stringify(`${REPO_ROOT}/mod.ts`)};
@@ -201,23 +223,23 @@ for (const how of ["exit", "maint:after-snapshot", "maint:after-archive", "maint
       };
       assertEquals(Number(await valid(`left at ${how}`)), pushed, "main holds the last push");
 
-      // The next step (a library push with =wait) finishes the job.
-      await withEnv("wait", async () => {
+      // Pushing on works; the next step finishes the job (a zero lease: all is prunable).
+      await withEnv("0", async () => {
         await using t = await Trunk.open({ url, writer: "next" });
-        for (let i = 0; i < SNAPSHOT_AFTER; i++) {
-          t.write("n.txt", `${pushed + i + 1}\n`);
-          await t.commit({ message: "more", branch: "main" });
-          await t.push();
-        }
+        t.write("n.txt", `${pushed + 1}\n`);
+        await t.commit({ message: "more", branch: "main" });
+        await t.push();
       });
-      assertEquals(Number(await valid("after the next step")), pushed + SNAPSHOT_AFTER);
+      const step = await run(e, "trunks", ["maintenance", url]);
+      assertEquals(step.code, 0, step.stderr);
+      assertEquals(Number(await valid("after the next step")), pushed + 1);
       const store = await openStore(url, local.settings);
       try {
         const meta = await readMeta(store);
         const state = await readRefState(store, new MemoryCache(), meta!.id);
-        assertEquals(state.latest.get("refs/heads/main")?.seq, pushed + SNAPSHOT_AFTER);
+        assertEquals(state.latest.get("refs/heads/main")?.seq, pushed + 1);
         const live = (await store.list("refs/")).filter((k) => parseRefEntryKey(k.key));
-        assert(live.length < SNAPSHOT_AFTER, `pruned to ${live.length} live entries`);
+        assertEquals(live.length, 2, "main's latest and HEAD are all that is live");
         assert((await store.list(REFLOG_PREFIX)).length > 0, "pruned entries archived");
       } finally {
         await store.close();
@@ -226,7 +248,7 @@ for (const how of ["exit", "maint:after-snapshot", "maint:after-archive", "maint
       assertEquals(log.code, 0, log.stderr);
       assertEquals(
         new Set(JSON.parse(log.stdout).map((x: { seq: number }) => x.seq)).size,
-        pushed + SNAPSHOT_AFTER,
+        pushed + 1,
         "the audit log holds every push",
       );
     },
