@@ -125,6 +125,20 @@ async function longLog(e: Env, pushes: number, tmp: string): Promise<string[][]>
       console.error(`${i + 1} pushes, ${((Date.now() - started) / 1000).toFixed(0)} s`);
     }
   }
+  let extra = "";
+  if (values.lease) {
+    // Two leases on, one more push: the step it starts (awaited here) prunes the burst.
+    await new Promise((r) => setTimeout(r, 2000 * Number(values.lease) + 1000));
+    await Deno.writeTextFile(`${work}/after.txt`, "after\n");
+    await ok(e, "git", ["add", "."], { cwd: work });
+    await ok(e, "git", ["commit", "-qm", "after two leases"], { cwd: work });
+    await ok(e, "git", ["push", "-q", `file://${tmp}/long-bare.git`, "main"], { cwd: work });
+    await ok(e, "git", ["push", "-q", `trunks::${url}`, "main"], {
+      cwd: work,
+      env: { TRUNKS_AUTO_MAINTENANCE: "wait" },
+    });
+    extra = `, lease ${values.lease} s, one more push two leases later`;
+  }
   // A background step may still be running: a clone right now would still work.
   for (let i = 0; i < 600; i++) {
     try {
@@ -173,7 +187,7 @@ async function longLog(e: Env, pushes: number, tmp: string): Promise<string[][]>
       "",
     ],
     [
-      `then a fresh clone (${packs} packs; trunk: ${segs} segments, ${entries} live main entries)`,
+      `then a fresh clone (${packs} packs; trunk: ${segs} segments, ${entries} live main entries${extra})`,
       fmtMs(gitClone.ms),
       fmtMs(trClone.ms),
       (trClone.ms / gitClone.ms).toFixed(2),
