@@ -21,32 +21,34 @@ export class AdvisedStore implements Store {
     return this.inner.capabilities;
   }
 
-  #advise<T>(p: Promise<T>): Promise<T> {
-    return p.catch((e) => {
+  async #advise<T>(op: () => Promise<T>): Promise<T> {
+    try {
+      return await op();
+    } catch (e) {
       if (!(e instanceof StoreError) || e.code !== "access-denied") throw e;
       if (e.message.includes(this.advice)) throw e;
       throw new StoreError(`${e.message}${this.advice}`, e.code, { cause: e });
-    });
+    }
   }
 
   get(key: string, range?: Range): Promise<ReadableStream<Uint8Array> | null> {
-    return this.#advise(this.inner.get(key, range));
+    return this.#advise(() => this.inner.get(key, range));
   }
 
   put(key: string, data: PutData): Promise<void> {
-    return this.#advise(this.inner.put(key, data));
+    return this.#advise(() => this.inner.put(key, data));
   }
 
   create(key: string, data: Uint8Array): Promise<boolean> {
-    return this.#advise(this.inner.create(key, data));
+    return this.#advise(() => this.inner.create(key, data));
   }
 
   list(prefix: string, startAfter?: string): Promise<ListEntry[]> {
-    return this.#advise(this.inner.list(prefix, startAfter));
+    return this.#advise(() => this.inner.list(prefix, startAfter));
   }
 
   delete(key: string): Promise<void> {
-    return this.#advise(this.inner.delete(key));
+    return this.#advise(() => this.inner.delete(key));
   }
 
   close(): Promise<void> {
