@@ -29,7 +29,7 @@ import { fileURLToPath } from "node:url";
 import { generateRepo, makeEnv, median, mirrorCorpus, objectCount, ok, type Row } from "./lib.ts";
 import type { Env } from "../harness/env.ts";
 import { type Load, loadLine, machine, machineMarkdown, sampleLoad } from "./notes.ts";
-import { type Proxy, startProxy } from "./proxy.ts";
+import { type Proxy, rounds, startProxy } from "./proxy.ts";
 import {
   gitRemoteS3Tool,
   gitTool,
@@ -93,6 +93,7 @@ function summarize(
     cpuMs: median(ms.map((m) => m.cpuMs)),
     rssKb: Math.max(...ms.map((m) => m.rssKb)),
     requests: last.counts?.requests,
+    rounds: last.counts ? last.counts.rounds ?? rounds(last.counts.spans) : undefined,
     byMethod: last.counts?.byMethod,
     bytesUp: last.counts?.bytesUp,
     bytesDown: last.counts?.bytesDown,
@@ -232,7 +233,9 @@ export function rowsMarkdown(rows: Row[]): string {
     r.tool,
     `${fmtS(r.ms)}${r.runs > 1 ? ` (${r.runs})` : ""}`,
     r.cpuMs === undefined ? "-" : fmtS(r.cpuMs),
-    r.requests === undefined ? "-" : String(r.requests),
+    r.requests === undefined
+      ? "-"
+      : `${r.requests}${r.rounds === undefined ? "" : ` in ${r.rounds} rounds`}`,
     fmtBytes(r.bytesUp),
     fmtBytes(r.bytesDown),
     r.rssKb ? `${(r.rssKb / 1024).toFixed(0)} MiB` : "-",

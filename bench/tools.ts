@@ -98,7 +98,15 @@ export async function measure(
 
 /** trunks' own `trunks-requests` lines (TRUNKS_DEBUG_REQUESTS=1) as Counts. */
 function storeOps(stderr: string): Counts | undefined {
-  const c: Counts = { byMethod: {}, requests: 0, bytesUp: 0, bytesDown: 0, errors: 0 };
+  const c: Counts = {
+    byMethod: {},
+    requests: 0,
+    bytesUp: 0,
+    bytesDown: 0,
+    errors: 0,
+    spans: [],
+    rounds: 0,
+  };
   let found = false;
   for (const m of stderr.matchAll(/^trunks-requests \S+ (.*)$/gm)) {
     found = true;
@@ -106,7 +114,9 @@ function storeOps(stderr: string): Counts | undefined {
       requests: Record<string, number>;
       bytesUp?: number;
       bytesDown?: number;
+      rounds?: number;
     };
+    c.rounds = (c.rounds ?? 0) + (j.rounds ?? 0);
     for (const [k, v] of Object.entries(j.requests)) {
       if (!k.startsWith("store.")) continue;
       const op = k.slice(6);
