@@ -7,6 +7,11 @@
  * blobs, then one segment; check no clean took what the push builds on (gc_guard) and
  * that the lease still holds; then one compare-and-swap ref entry per ref, and a new
  * trunk's HEAD last.
+ *
+ * Round trips (one-commit push, helper): the listing of refs (with the storage map's,
+ * `list for-push`); then at once the GET confirming the cached base entry, the pack, the
+ * index and the GC guard's listing of segments; then the entry. Every check still comes
+ * before the entry it guards; none of them waits for another.
  */
 import { faultPoint } from "./faults.ts";
 import { initialHead } from "./head.ts";
@@ -14,7 +19,7 @@ import { type BlobContent, type LargeBlobStats, uploadLargeBlobs } from "./large
 import { StorageFailure } from "./mirrors.ts";
 import { mapLimit } from "./pool.ts";
 import { isDeleted, type RefEntry, type RefState } from "./refs.ts";
-import { Trunk, type WriteState } from "./trunk.ts";
+import { type BegunWrite, Trunk, type WriteState } from "./trunk.ts";
 import { formatBytes } from "./units.ts";
 
 export interface PushSpec {
@@ -103,6 +108,11 @@ interface Planned {
 }
 
 const FORCE_RETRIES = 5;
+/**
+ * The GC guard's listing, taken beside the upload, stands for the state before the entries
+ * only if the upload was short; after a longer one it is taken again (one more round trip).
+ */
+const GUARD_LISTING_FRESH_MS = 5_000;
 /** Lease re-reads before giving up on a push that keeps running out of it. */
 const LEASE_REREADS = 3;
 export const CLEANED_MEANWHILE = "trunk was cleaned meanwhile; fetch, then push again";
@@ -115,9 +125,34 @@ export async function push(
   specs: PushSpec[],
   opts: PushOptions = {},
 ): Promise<PushReport> {
+  let begun: BegunWrite = await trunk.beginWrite(specs.map((s) => s.dst), opts.listing);
+  for (;;) {
+    const done = await pushOn(trunk, source, specs, opts, begun);
+    if ("report" in done) return done.report;
+    // The store contradicted the cache this push planned on: plan again on what it holds
+    // (what was uploaded meanwhile is an unused segment, left to a clean).
+    begun = { ws: done.again, verdict: Promise.resolve(null) };
+  }
+}
+
+/**
+ * One push on a begun write. Round trips: the store's word on the planned state, the
+ * segment's pack and index and the GC guard's listing all go at once, then the entries.
+ */
+async function pushOn(
+  trunk: Trunk,
+  source: PushSource,
+  specs: PushSpec[],
+  opts: PushOptions,
+  begun: BegunWrite,
+): Promise<{ report: PushReport } | { again: WriteState }> {
   const say = opts.say ?? (() => {});
-  let ws: WriteState = await trunk.stateForWrite(specs.map((s) => s.dst), opts.listing);
+  let ws = begun.ws;
   const state = ws.state;
+  if (opts.dryRun) {
+    const again = await begun.verdict;
+    if (again) return { again };
+  }
   const errors = new Map<string, string>();
   const planned = await plan(trunk, source, state, specs, opts, errors);
   let segment: BuiltSegment | null = null;
@@ -129,6 +164,11 @@ export async function push(
     const exclude = [...await source.has(liveTips)];
     const built = await source.pack(tips, exclude);
     faultPoint("push:after-pack");
+    if (built.largeBlobs.length) {
+      // Chunks are many and content-addressed: sent only once the state is confirmed.
+      const again = await begun.verdict;
+      if (again) return { again };
+    }
     // Large blobs as chunks, before the segment that refers to them.
     largeBlobs = await uploadLargeBlobs(
       trunk,
@@ -144,14 +184,24 @@ export async function push(
     segment = built.segment;
     const own = segment;
     const uploadStart = Date.now();
-    if (own) {
-      await trunk.putSegment(own.id, own.pack, own.idx);
-      faultPoint("push:after-segments");
-    }
+    // The GC guard's listing goes with the upload: it sees every clean up to then.
+    const guardListing = trunk.listSegmentKeys();
+    guardListing.catch(() => {});
+    const [again] = await Promise.all([
+      begun.verdict,
+      own ? trunk.putSegment(own.id, own.pack, own.idx) : undefined,
+      guardListing,
+    ]);
+    if (again) return { again };
+    if (own) faultPoint("push:after-segments");
     const reupload = own
       ? { id: own.id, reupload: () => trunk.putSegment(own.id, own.pack, own.idx) }
       : undefined;
-    const collected = await trunk.collectedBase(exclude, ws.readAt, reupload);
+    // A long upload leaves the listing old: the guard lists again after it, as it would.
+    const listed = Date.now() - uploadStart > GUARD_LISTING_FRESH_MS
+      ? undefined
+      : await guardListing;
+    const collected = await trunk.collectedBase(exclude, ws.readAt, reupload, listed);
     if (collected.length) {
       for (const p of planned.splice(0)) errors.set(p.spec.dst, CLEANED_MEANWHILE);
     } else {
@@ -170,6 +220,10 @@ export async function push(
         })`,
       );
     }
+  } else if (!opts.dryRun) {
+    // Deletions only: nothing to upload, the store's word comes before any entry.
+    const again = await begun.verdict;
+    if (again) return { again };
   }
 
   const outcomes = new Map<string, RefOutcome>();
@@ -204,12 +258,14 @@ export async function push(
   }
   faultPoint("push:after-refs");
   return {
-    refs: specs.map((s) =>
-      outcomes.get(s.dst) ?? { ref: s.dst, error: errors.get(s.dst) ?? "not pushed" }
-    ),
-    segment,
-    largeBlobs,
-    state,
+    report: {
+      refs: specs.map((s) =>
+        outcomes.get(s.dst) ?? { ref: s.dst, error: errors.get(s.dst) ?? "not pushed" }
+      ),
+      segment,
+      largeBlobs,
+      state,
+    },
   };
 }
 

@@ -1,7 +1,8 @@
 /**
  * Segments: immutable, self-contained git packs named by the SHA-256 of their bytes,
- * each with its `.idx`. The pack is written before the index, so a listed index means
- * a complete segment.
+ * each with its `.idx`. A segment is complete when both are listed: pack and index are
+ * uploaded in parallel (one round trip, not two), and a lone half of an interrupted upload
+ * is a stray that readers skip and a clean removes past its grace.
  */
 import { createHash } from "node:crypto";
 import { getBytes, type Range, type Store } from "../storage/store.ts";
@@ -67,8 +68,9 @@ async function packStream(path: string): Promise<ReadableStream<Uint8Array>> {
 }
 
 /**
- * Upload pack then index under the pack's SHA-256: streamed from disk when given paths,
- * as they are when given bytes (the library builds small packs in memory).
+ * Upload pack and index, in parallel, under the pack's SHA-256: streamed from disk when
+ * given paths, as they are when given bytes (the library builds small packs in memory).
+ * Both must be stored before any entry may name the segment.
  */
 export async function uploadSegment(
   store: Store,
@@ -77,9 +79,17 @@ export async function uploadSegment(
   idx: string | Uint8Array,
 ): Promise<void> {
   if (!SEGMENT_ID_RE.test(id)) throw new TrunkError(`bad segment id ${id}`, "bad-input");
-  await store.put(segmentPackKey(id), typeof pack === "string" ? await packStream(pack) : pack);
-  faultPoint("push:after-segment-pack");
-  await store.put(segmentIdxKey(id), typeof idx === "string" ? await fileStream(idx) : idx);
+  const packUp = (async () => {
+    await store.put(segmentPackKey(id), typeof pack === "string" ? await packStream(pack) : pack);
+    faultPoint("push:after-segment-pack");
+  })();
+  const idxUp = (async () => {
+    await store.put(segmentIdxKey(id), typeof idx === "string" ? await fileStream(idx) : idx);
+  })();
+  // Both settle before this returns or throws: no upload left running behind a failure.
+  const [p, i] = await Promise.allSettled([packUp, idxUp]);
+  if (p.status === "rejected") throw p.reason;
+  if (i.status === "rejected") throw i.reason;
 }
 
 /** A segment's whole index (small: about 28 bytes per object). */
