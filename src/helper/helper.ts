@@ -58,8 +58,10 @@ export async function runHelper(args: string[]): Promise<number> {
           const forPush = rest[0] === "for-push";
           const c = await context(forPush);
           const trunk = forPush ? await c.trunkForPush() : await c.trunk();
-          const readAt = Date.now();
-          const listed = trunk ? await trunk.refState() : undefined;
+          // A push's listing of refs went out with the storage map's (one round trip).
+          const early = forPush ? c.takeRefsListing() : undefined;
+          const readAt = early?.at ?? Date.now();
+          const listed = trunk ? await trunk.refState(await early?.entries) : undefined;
           // The push that follows builds on this listing (and reads its refs' entries again).
           listing = forPush && listed ? { state: listed, readAt } : undefined;
           // Asked for by `option object-format`: git learns the hash (a sha256 clone).

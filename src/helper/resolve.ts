@@ -7,7 +7,7 @@ import { LocalDb } from "../local/db.ts";
 import { localDbPath } from "../local/paths.ts";
 import { storeTimeoutMs } from "../storage/deadline.ts";
 import { parseStoreUrl, redactUrl, secretsInUrl } from "../storage/registry.ts";
-import type { Store } from "../storage/store.ts";
+import type { ListEntry, Store } from "../storage/store.ts";
 import { isTrunkUrl, trunkNameOf } from "../storage/trunk_url.ts";
 import { MemoryCache, type TrunkCache } from "../trunk/cache.ts";
 import { TrunkError } from "../trunk/errors.ts";
@@ -41,6 +41,11 @@ export interface RemoteContext {
   trunkForPush(): Promise<Trunk | null>;
   /** The storages behind the URL (primary first), as resolved. */
   storages: Resolved;
+  /**
+   * The listing of `refs/` made beside the storage map's (`list for-push`, one storage),
+   * and when it started; given once, then undefined.
+   */
+  takeRefsListing(): { at: number; entries: Promise<ListEntry[]> } | undefined;
   /**
    * `mirrors=skip` for this push: writes go to the primary alone. Returns the mirrors
    * left out (empty without mirrors); a refusal `list for-push` held back is dropped.
@@ -110,7 +115,11 @@ export async function resolveRemote(
   const db = dir ? new LocalDb(await localDbPath()) : null;
   const cache = db ?? new MemoryCache();
   const policy = mirrorsPolicyFromEnv();
-  const storages = await resolveStorages(url, db, cache, { freshMap: opts.forPush ?? false });
+  const storages = await resolveStorages(url, db, cache, {
+    freshMap: opts.forPush ?? false,
+    listRefs: opts.forPush ?? false,
+  });
+  let refsListing = storages.refsListing;
   // A push says what it leaves out; a fetch only what changed since it was approved.
   for (const u of storages.unapproved) {
     if (opts.forPush || u.verdict.state === "changed") say(`trunks: ${u.line}`);
@@ -166,6 +175,11 @@ export async function resolveRemote(
       const t = await ifExists();
       if (t) await holdBack(prepare(t), () => Promise.resolve());
       return t;
+    },
+    takeRefsListing() {
+      const l = refsListing;
+      refsListing = undefined;
+      return l;
     },
     skipMirrors() {
       if (!set) return [];
