@@ -4,6 +4,7 @@
  */
 const counts = new Map<string, number>();
 const bytes = { up: 0, down: 0 };
+let listedKeys = 0;
 /** Start and end (ms) of every Store operation, for the sequential round trips. */
 const spans: [number, number][] = [];
 
@@ -68,6 +69,11 @@ export function sequentialRounds(list: readonly (readonly [number, number])[]): 
   return best;
 }
 
+/** Keys returned by listings: how big they are, not only how many (S3 pages every 1,000). */
+export function countListedKeys(n: number): void {
+  listedKeys += n;
+}
+
 export function requestCounts(): {
   requests: Record<string, number>;
   total: number;
@@ -75,6 +81,7 @@ export function requestCounts(): {
   rounds: number;
   bytesUp: number;
   bytesDown: number;
+  listedKeys: number;
 } {
   const requests = Object.fromEntries([...counts].sort(([a], [b]) => a < b ? -1 : 1));
   const total = [...counts.values()].reduce((a, b) => a + b, 0);
@@ -84,6 +91,7 @@ export function requestCounts(): {
     rounds: sequentialRounds(spans),
     bytesUp: bytes.up,
     bytesDown: bytes.down,
+    listedKeys,
   };
 }
 
@@ -91,4 +99,5 @@ export function resetRequestCounts(): void {
   counts.clear();
   spans.length = 0;
   bytes.up = bytes.down = 0;
+  listedKeys = 0;
 }
