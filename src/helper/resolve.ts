@@ -20,6 +20,7 @@ import {
 } from "../trunk/mirrors.ts";
 import { say } from "./io.ts";
 import { prepareMirrorsForPush, requireReachable } from "./mirror_push.ts";
+import type { OnProgress } from "../trunk/progress.ts";
 import { type Resolved, resolveStorages } from "../local/trunk_storages.ts";
 
 export interface RemoteContext {
@@ -86,7 +87,7 @@ function refuseSecretsInUrl(url: string): void {
 export async function resolveRemote(
   url: string,
   _remoteName: string,
-  opts: { forPush?: boolean } = {},
+  opts: { forPush?: boolean; onProgress?: OnProgress } = {},
 ): Promise<RemoteContext> {
   parseStoreUrl(url);
   // A bad TRUNKS_STORE_TIMEOUT is reported before anything is opened.
@@ -145,7 +146,7 @@ export async function resolveRemote(
       throw e;
     }
   };
-  const prepare = (t: Trunk) => prepared ??= prepareMirrorsForPush(t, storages);
+  const prepare = (t: Trunk) => prepared ??= prepareMirrorsForPush(t, storages, opts.onProgress);
   return {
     url,
     gitDir: dir,

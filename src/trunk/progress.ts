@@ -20,6 +20,8 @@ export type TransferKind =
 
 export interface TransferProgress {
   kind: TransferKind;
+  /** The storage a copy goes to (mirror copies run in parallel, one line each). */
+  target?: string;
   /**
    * Bytes moved so far, counted as the streams to or from the store flow. With mirrors,
    * a segment's own bytes as the slowest storage takes them (never the sum over
@@ -47,6 +49,10 @@ const TITLES: Record<TransferKind, string> = {
   "mirror-copy": "Copying to mirror",
 };
 
+function titleOf(p: TransferProgress): string {
+  return p.target === undefined ? TITLES[p.kind] : `${TITLES[p.kind]} "${p.target}"`;
+}
+
 /** Sizes as git prints them (`12.00 MiB`), in progress lines and reports. */
 export function formatBytes(n: number): string {
   if (n < 1024) return `${n} bytes`;
@@ -64,8 +70,6 @@ export interface MeterOptions {
   /** Milliseconds, monotonic (tests pass a fake clock). */
   now?: () => number;
   intervalMs?: number;
-  /** Prefix for the title, e.g. `mirror "backup"` for a mirror copy. */
-  label?: string;
 }
 
 interface Running {
@@ -78,35 +82,34 @@ interface Running {
 
 /**
  * Renders transfers to `write` (stderr of a terminal): `update` is the `OnProgress` to
- * hand the engine. One line per transfer kind at a time; the line is padded so a shorter
- * redraw leaves nothing of the longer one behind.
+ * hand the engine. Each transfer (kind, and target for mirror copies) keeps its own rate
+ * and throttle; a line is padded so a shorter redraw leaves nothing of a longer one.
  */
 export class ProgressMeter {
   #write: (text: string) => void;
   #now: () => number;
   #interval: number;
-  #label: string;
-  #running = new Map<TransferKind, Running>();
+  #running = new Map<string, Running>();
 
   constructor(write: (text: string) => void, opts: MeterOptions = {}) {
     this.#write = write;
     this.#now = opts.now ?? (() => performance.now());
     this.#interval = opts.intervalMs ?? REDRAW_MS;
-    this.#label = opts.label ?? "";
   }
 
   /** The engine's callback: redraws at most every interval, and once more when done. */
   readonly update: OnProgress = (p) => {
     const now = this.#now();
-    let r = this.#running.get(p.kind);
+    const key = titleOf(p);
+    let r = this.#running.get(key);
     if (!r) {
       r = { started: now, lastDraw: -Infinity, samples: [], width: 0 };
-      this.#running.set(p.kind, r);
+      this.#running.set(key, r);
     }
     r.samples.push({ t: now, bytes: p.bytes });
     while (r.samples.length > 2 && now - r.samples[1].t >= RATE_WINDOW_MS) r.samples.shift();
     if (p.done) {
-      this.#running.delete(p.kind);
+      this.#running.delete(key);
       const secs = Math.max((now - r.started) / 1000, 0.001);
       this.#draw(r, `${this.#line(p, p.bytes / secs, true)}, done.`, "\n");
       return;
@@ -124,7 +127,7 @@ export class ProgressMeter {
   }
 
   #line(p: TransferProgress, rate: number, final: boolean): string {
-    const title = this.#label ? `${this.#label}: ${TITLES[p.kind]}` : TITLES[p.kind];
+    const title = titleOf(p);
     const pct = p.total > 0
       ? `${String(Math.min(100, Math.floor((p.bytes / p.total) * 100))).padStart(3)}% `
       : final

@@ -129,3 +129,56 @@ Deno.test({
     );
   },
 });
+
+Deno.test({
+  name:
+    "progress output: copies to a mirror (storage add --mirror, storage sync) show bytes and a rate on a pty; nothing piped or with -q",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const e = await makeEnv();
+    const [repo] = await initRepoWithStore(e);
+    await Deno.writeFile(`${repo}/big.bin`, pseudoRandom(6 * MiB, 3));
+    await git(e, repo, "add", "big.bin");
+    await git(e, repo, "commit", "-qm", "big");
+    await git(e, repo, "push", "-q", "trunks", "main");
+
+    const backup = await Deno.makeTempDir({ prefix: "trunks-mirror-" });
+    const add = await onPty(
+      e,
+      repo,
+      `trunks storage add --name backup --mirror --backend local --path ${backup}`,
+    );
+    assertEquals(add.code, 0, add.out);
+    const copy =
+      /Copying to mirror "backup": 100% \((\d+)\/\1\), 6\.\d\d MiB \| [\d.]+ \w+\/s, done\./;
+    assertMatch(add.out, copy);
+
+    // Pushes that skip the mirror leave it behind; storage sync catches it up, visibly.
+    const behind = async (seed: number) => {
+      await Deno.writeFile(`${repo}/big.bin`, pseudoRandom(6 * MiB, seed));
+      await git(e, repo, "commit", "-qam", `edit ${seed}`);
+      const r = await run(e, "git", ["push", "-q", "trunks", "main"], {
+        cwd: repo,
+        env: { TRUNKS_MIRRORS: "skip" },
+      });
+      assertEquals(r.code, 0, r.stderr);
+    };
+    await behind(4);
+    const sync = await onPty(e, repo, "trunks storage sync");
+    assertEquals(sync.code, 0, sync.out);
+    assertMatch(sync.out, copy);
+    assertStringIncludes(sync.out, "caught up");
+
+    await behind(5);
+    const quiet = await onPty(e, repo, "trunks storage sync -q");
+    assertEquals(quiet.code, 0, quiet.out);
+    // (A pty ends lines with \r\n; a redraw is a \r alone.)
+    assert(!/Copying|%|\r(?!\n)/.test(quiet.out), quiet.out);
+
+    await behind(6);
+    const piped = await run(e, "trunks", ["storage", "sync"], { cwd: repo });
+    assertEquals(piped.code, 0, piped.stderr);
+    assert(!/Copying|%|\r/.test(piped.stderr + piped.stdout), piped.stderr);
+  },
+});
