@@ -68,7 +68,7 @@ export async function fetch(
     sink.has(wants.map((w) => w.oid)),
     storedBlobs(trunk.store),
   ]);
-  await requireWholeHistory(trunk, sink, wants.filter((w) => held.has(w.oid)), opts.progress);
+  await requireWholeHistory(trunk, sink, wants.filter((w) => held.has(w.oid)), opts.onProgress);
   const absent = wants.filter((w) => !held.has(w.oid));
   if (blobs.size === 0) {
     // No large blobs: a wanted object no segment held is a damaged trunk, said as such
@@ -103,14 +103,14 @@ async function requireWholeHistory(
   trunk: Trunk,
   sink: FetchSink,
   wants: Want[],
-  progress?: (line: string) => void,
+  onProgress?: OnProgress,
 ): Promise<void> {
   if (!sink.lackingCommit || wants.length === 0) return;
   const tips = wants.map((w) => w.oid);
   let gap = await sink.lackingCommit(tips);
   if (!gap) return;
   // A compaction that ran since the listing may hold it: list and fetch once more.
-  await fetchSegments(trunk, sink, progress);
+  await fetchSegments(trunk, sink, onProgress);
   gap = await sink.lackingCommit(tips);
   if (!gap) return;
   const lost = await findLostSegments(trunk.store, trunk.cache, trunk.id).catch(() => null);
