@@ -94,8 +94,9 @@ function summarize(
     rssKb: Math.max(...ms.map((m) => m.rssKb)),
     requests: last.counts?.requests,
     byMethod: last.counts?.byMethod,
-    bytesUp: last.counts?.bytesUp,
-    bytesDown: last.counts?.bytesDown,
+    // Bytes are counted on the wire (proxy); trunks' own store-op counts carry none.
+    bytesUp: tool.proxy ? last.counts?.bytesUp : undefined,
+    bytesDown: tool.proxy ? last.counts?.bytesDown : undefined,
     ...extra,
   };
 }
@@ -197,15 +198,14 @@ async function benchTool(
       cpuMs: each.reduce((a, m) => a + m.cpuMs, 0),
       rssKb: Math.max(...each.map((m) => m.rssKb)),
       requests: each[0].counts ? sum((m) => m.counts?.requests) : undefined,
-      bytesUp: each[0].counts ? sum((m) => m.counts?.bytesUp) : undefined,
-      bytesDown: each[0].counts ? sum((m) => m.counts?.bytesDown) : undefined,
+      bytesUp: tool.proxy ? sum((m) => m.counts?.bytesUp) : undefined,
+      bytesDown: tool.proxy ? sum((m) => m.counts?.bytesDown) : undefined,
       storeBytes: after.bytes,
       storeObjects: after.objects,
       note: `${pushes} pushes; median push ${(median(each.map((m) => m.ms)) / 1000).toFixed(2)} s` +
-        (each[0].counts
-          ? `, ${sum((m) => m.counts?.requests) / pushes} requests and ` +
-            `${fmtBytes(sum((m) => m.counts?.bytesUp) / pushes)} up per push`
-          : ""),
+        (each[0].counts ? `, ${sum((m) => m.counts?.requests) / pushes} requests` : "") +
+        (tool.proxy ? ` and ${fmtBytes(sum((m) => m.counts?.bytesUp) / pushes)} up` : "") +
+        (each[0].counts ? " per push" : ""),
     });
     log("clone after small pushes");
     const c = await measure(e, tool, ["clone", "-q", url, `${tmp}/${tool.id}-after`], tmp);
