@@ -13,7 +13,9 @@ import { MirroredStore } from "../trunk/mirrors.ts";
 import { readLatestMap } from "../trunk/storage_map.ts";
 import { MemoryCache, type TrunkCache } from "../trunk/cache.ts";
 import { TrunkError } from "../trunk/errors.ts";
-import { isDeleted, type RefEntry } from "../trunk/refs.ts";
+import { isDeleted, type RefEntry, type RefState } from "../trunk/refs.ts";
+import { autoStepAfterPush, runStep } from "../trunk/maintenance.ts";
+import { describeError } from "../trunk/describe_error.ts";
 import { Trunk as CoreTrunk } from "../trunk/trunk.ts";
 import {
   CLEANED_MEANWHILE,
@@ -158,6 +160,8 @@ export class Trunk {
   #ownsStore: boolean;
   #author?: { name: string; email: string };
   #closed = false;
+  /** The automatic maintenance step running in this process, if any. */
+  #maintenance: Promise<void> | null = null;
 
   private constructor(
     core: CoreTrunk,
@@ -777,6 +781,7 @@ export class Trunk {
       }, segment.idx);
       this.#reader.local.clear();
     }
+    await this.#afterPush(report.state, results.length);
     // Refs whose entry the store failed stay pending: push() again retries them.
     if (failure) throw failure.e;
     if (conflicts.length) {
@@ -788,6 +793,31 @@ export class Trunk {
       );
     }
     return results;
+  }
+
+  /**
+   * Automatic maintenance, by the rule the helper follows (src/trunk/maintenance.ts): a
+   * step in this process, not awaited unless TRUNKS_AUTO_MAINTENANCE=wait, one at a time;
+   * `close()` waits for it. A process that exits meanwhile leaves a valid trunk (each
+   * part of a step is crash-safe) and a later step finishes the job. Never fails the push.
+   */
+  async #afterPush(state: RefState, written: number): Promise<void> {
+    let mode;
+    try {
+      mode = autoStepAfterPush(this.#core, state, written);
+    } catch (e) {
+      console.error(`trunks: maintenance not started: ${describeError(e)}`);
+      return;
+    }
+    if (mode === null || this.#maintenance) return;
+    const step = runStep(this.#core).then(
+      () => {},
+      (e) => console.error(`trunks: maintenance step failed: ${describeError(e)}`),
+    ).finally(() => {
+      this.#maintenance = null;
+    });
+    this.#maintenance = step;
+    if (mode === "wait") await step;
   }
 
   /** The library's side of a push: objects built in memory, no git. */
@@ -836,6 +866,8 @@ export class Trunk {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    // A running maintenance step uses the store and the cache: it is bounded, let it end.
+    await this.#maintenance;
     this.#db?.close();
     if (this.#ownsStore) await this.#core.store.close();
   }

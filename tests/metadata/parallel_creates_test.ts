@@ -6,7 +6,7 @@
  */
 import { assert, assertEquals } from "../assert.ts";
 import { MemoryStore } from "../../src/storage/memory.ts";
-import { type ListEntry, type PutData, type Range, type Store } from "../../src/storage/store.ts";
+import type { ListEntry, PutData, Range, Store } from "../../src/storage/store.ts";
 import { StoreError } from "../../src/storage/store.ts";
 import { MemoryCache } from "../../src/trunk/cache.ts";
 import { push, type PushSource } from "../../src/trunk/push.ts";
