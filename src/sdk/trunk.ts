@@ -608,10 +608,9 @@ export class Trunk {
   }
 
   #stage(path: string, staged: Staged, mode: "100644" | "100755" | "120000"): void {
-    this.#staged.set(
-      path,
-      "large" in staged ? { oid: staged.large.oid, mode } : { data: staged.bytes, mode },
-    );
+    if (!("large" in staged)) return void this.#staged.set(path, { data: staged.bytes, mode });
+    this.#staged.set(path, { oid: staged.large.oid, mode });
+    this.#largeContents!.settle(staged.large.oid);
   }
 
   /** The large-content stager; the threshold is read at first use (a bad setting throws). */

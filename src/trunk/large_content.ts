@@ -37,6 +37,8 @@ export type ContentSource = string | URL | Blob | ReadableStream<Uint8Array>;
  */
 export class LargeContents {
   #byOid = new Map<string, LargeContent & { file?: string }>();
+  /** Staged here but not yet referred to by the caller: `keepOnly` spares them. */
+  #fresh = new Set<string>();
   #dir: string | null = null;
   #unload = () => this.#removeDirSync();
 
@@ -162,16 +164,22 @@ export class LargeContents {
 
   /** The first staged copy of a blob wins; a later one with the same id is not kept. */
   #keep(c: LargeContent & { file?: string }): LargeContent & { file?: string } {
+    this.#fresh.add(c.oid);
     const had = this.#byOid.get(c.oid);
     if (had) return had;
     this.#byOid.set(c.oid, c);
     return c;
   }
 
+  /** The caller now refers to `oid` (or gave up on it): `keepOnly` decides from here on. */
+  settle(oid: string): void {
+    this.#fresh.delete(oid);
+  }
+
   /** Forget (and delete the spooled copies of) every large content not in `live`. */
   async keepOnly(live: Set<string>): Promise<void> {
     for (const [oid, c] of this.#byOid) {
-      if (live.has(oid)) continue;
+      if (live.has(oid) || this.#fresh.has(oid)) continue;
       this.#byOid.delete(oid);
       if (c.file) await Deno.remove(c.file).catch(() => {});
     }
@@ -180,6 +188,7 @@ export class LargeContents {
   /** Drop everything, temporary files included. */
   async close(): Promise<void> {
     this.#byOid.clear();
+    this.#fresh.clear();
     if (!this.#dir) return;
     const dir = this.#dir;
     this.#dir = null;

@@ -15,6 +15,7 @@ import { knownChunks, readManifest, storedBlobs } from "../../src/trunk/chunks.t
 import { CHUNKS_PREFIX } from "../../src/trunk/layout.ts";
 import { listSegments } from "../../src/trunk/segments.ts";
 import { objectId } from "../../src/pack/objects.ts";
+import { LargeContents } from "../../src/trunk/large_content.ts";
 import { concat } from "../../src/pack/bytes.ts";
 import { pseudoRandom, textLike } from "../largefiles/data.ts";
 
@@ -295,3 +296,53 @@ Deno.test({
       assertEquals(await files(spool), []);
     }),
 });
+
+Deno.test({
+  name: "sdk large write: concurrent writeFile calls keep each other's spooled files",
+  ...opts,
+  fn: () =>
+    lowered(async () => {
+      const url = `local://${await Deno.makeTempDir()}/trunks/together.trunk`;
+      const spool = await Deno.makeTempDir();
+      const a = pseudoRandom(MiB, 51);
+      const b = pseudoRandom(MiB, 52);
+      await using t = await Trunk.open({ url, create: true, tempDir: spool });
+      const both = Promise.all([
+        t.writeFile("a.bin", streamOf(a)),
+        t.writeFile("b.bin", streamOf(b)),
+      ]);
+      // A write meanwhile sweeps what nothing refers to: not what is still being staged.
+      t.write("small.txt", "meanwhile\n");
+      await both;
+      t.write("small.txt", "again\n");
+      assertEquals((await files(spool)).length, 2);
+      await t.commit({ message: "two at once", branch: "main" });
+      await t.push();
+      assertEquals(await t.read("a.bin"), a);
+      assertEquals(await t.read("b.bin"), b);
+      assertEquals(await files(spool), []);
+    }),
+});
+
+Deno.test("large contents: a sweep spares what is staged but not yet referred to", async () => {
+  const dir = await Deno.makeTempDir();
+  const large = new LargeContents("sha1", 1024, dir);
+  const data = pseudoRandom(64 * 1024, 3);
+  const staged = await large.stage(streamOf(data));
+  assert("large" in staged);
+  // Another write's sweep between staging and the caller recording the path.
+  await large.keepOnly(new Set());
+  assertEquals((await files(dir)).length, 1, "the spooled file survives");
+  assertEquals(await readAllOf(staged.large.open()), data);
+  large.settle(staged.large.oid);
+  await large.keepOnly(new Set());
+  assertEquals(large.get(staged.large.oid), undefined);
+  assertEquals(await files(dir), []);
+  await large.close();
+});
+
+async function readAllOf(s: ReadableStream<Uint8Array>): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  for await (const p of s) parts.push(p);
+  return concat(parts);
+}
