@@ -103,6 +103,17 @@ export interface WriteOptions {
   symlink?: boolean;
 }
 
+/** How `writeFile()` stages a file. */
+export interface WriteFileOptions {
+  /** Mode 100755. */
+  executable?: boolean;
+  /**
+   * A stream's length in bytes, when known: its id is then computed while it is
+   * spooled (one pass), and a stream of another length is an error.
+   */
+  size?: number;
+}
+
 /** What `writeFile()` staged. */
 export interface StagedFile {
   /** The file's git blob id. */
@@ -588,7 +599,7 @@ export class Trunk {
   async writeFile(
     path: string,
     source: ContentSource,
-    opts: { executable?: boolean; size?: number } = {},
+    opts: WriteFileOptions = {},
   ): Promise<StagedFile> {
     this.#open();
     const p = normalizePath(path);
