@@ -47,6 +47,17 @@ export class LocalDb implements TrunkCache {
         INSERT OR REPLACE INTO meta (key, value) VALUES ('schema', '1');
         COMMIT;`);
     }
+    // The listed stamp (trunk/cache.ts listedStamp) a cached entry was read under. Older
+    // files lack the column; their rows are simply read again once.
+    const cols = this.db.prepare(`PRAGMA table_info(ref_entries)`).all() as { name: string }[];
+    if (!cols.some((c) => c.name === "stamp")) {
+      try {
+        this.db.exec(`ALTER TABLE ref_entries ADD COLUMN stamp TEXT`);
+      } catch (e) {
+        // Another process added it between the check and here.
+        if (!/duplicate column/i.test(String(e))) throw e;
+      }
+    }
   }
 
   /** A value of the database's own key-value table (`repo`: the trunk name chosen by init). */
@@ -90,13 +101,26 @@ export class LocalDb implements TrunkCache {
     return out;
   }
 
-  putEntries(trunkId: string, entries: Map<string, string>): void {
+  putEntries(trunkId: string, entries: Map<string, string>, stamps?: Map<string, string>): void {
+    // A stamp is recorded only on a row holding the same bytes: never on a stale copy.
     const stmt = this.db.prepare(
-      `INSERT OR IGNORE INTO ref_entries (trunk, key, json) VALUES (?, ?, ?)`,
+      `INSERT INTO ref_entries (trunk, key, json, stamp) VALUES (?, ?, ?, ?)
+       ON CONFLICT (trunk, key) DO UPDATE SET stamp = excluded.stamp
+       WHERE excluded.stamp IS NOT NULL AND ref_entries.json = excluded.json`,
     );
     this.#tx(() => {
-      for (const [k, v] of entries) stmt.run(trunkId, k, v);
+      for (const [k, v] of entries) stmt.run(trunkId, k, v, stamps?.get(k) ?? null);
     });
+  }
+
+  getStamps(trunkId: string, keys: string[]): Map<string, string> {
+    const out = new Map<string, string>();
+    const stmt = this.db.prepare(`SELECT stamp FROM ref_entries WHERE trunk = ? AND key = ?`);
+    for (const k of keys) {
+      const row = stmt.get(trunkId, k) as { stamp: string | null } | undefined;
+      if (row?.stamp) out.set(k, row.stamp);
+    }
+    return out;
   }
 
   forgetEntries(trunkId: string): void {

@@ -3,8 +3,14 @@
  * entries a call needs (reading one file at HEAD fetches two entries, not one per ref).
  * Entries are immutable, so each is fetched once and cached forever.
  */
-import { getBytes, type Store } from "../storage/store.ts";
-import type { TrunkCache } from "../trunk/cache.ts";
+import { getBytes, type ListEntry, type Store } from "../storage/store.ts";
+import {
+  byteLength,
+  listedStamp,
+  settleEntries,
+  type TrunkCache,
+  vouchedEntries,
+} from "../trunk/cache.ts";
 import { TrunkError } from "../trunk/errors.ts";
 import { parseRefEntryKey, parseSnapshotKey, refEntryKey, REFS_PREFIX } from "../trunk/layout.ts";
 import { mapLimit } from "../trunk/pool.ts";
@@ -16,6 +22,8 @@ interface Latest {
   key: string;
   seq: number;
   size: number;
+  /** As listed; absent for an entry this client just wrote and has not listed since. */
+  listed?: ListEntry;
 }
 
 export class RefView {
@@ -24,6 +32,8 @@ export class RefView {
   #entries = new Map<string, RefEntry>();
   /** Stored size of each entry held, as read or written. */
   #sizes = new Map<string, number>();
+  /** Listed stamp (trunk/cache.ts) each held entry was read under; null: written here. */
+  #stamps = new Map<string, string | null>();
   #listed = false;
   /** Newest snapshot seq from the last list (null: none). */
   #snapshot: number | null = null;
@@ -42,7 +52,8 @@ export class RefView {
   async refresh(): Promise<void> {
     const latest = new Map<string, Latest>();
     let snapshot: number | null = null;
-    for (const { key, size } of await this.store.list(REFS_PREFIX)) {
+    for (const listed of await this.store.list(REFS_PREFIX)) {
+      const { key, size } = listed;
       const k = parseRefEntryKey(key);
       if (!k) {
         const s = parseSnapshotKey(key);
@@ -50,12 +61,17 @@ export class RefView {
         continue;
       }
       const cur = latest.get(k.enc);
-      if (!cur || k.seq > cur.seq) latest.set(k.enc, { key, seq: k.seq, size });
+      if (!cur || k.seq > cur.seq) latest.set(k.enc, { key, seq: k.seq, size, listed });
     }
-    // An entry held in memory whose stored size changed is read again when needed.
+    // An entry held in memory whose stored size or stamp changed (restored, rewritten) is
+    // read again when needed; one written here takes the stamp it is first listed with.
     for (const l of latest.values()) {
       const size = this.#sizes.get(l.key);
-      if (size !== undefined && size !== l.size) this.#entries.delete(l.key);
+      const held = this.#stamps.get(l.key);
+      const stamp = listedStamp(l.listed!);
+      if (size !== undefined && (size !== l.size || (held !== null && held !== stamp))) {
+        this.#entries.delete(l.key);
+      } else if (size !== undefined) this.#stamps.set(l.key, stamp);
     }
     this.#latest = latest;
     this.#snapshot = snapshot;
@@ -65,16 +81,19 @@ export class RefView {
   async #fetch(keys: string[]): Promise<void> {
     const want = keys.filter((k) => !this.#entries.has(k));
     if (want.length === 0) return;
-    const sizes = new Map([...this.#latest.values()].map((l) => [l.key, l.size]));
-    const cached = this.cache.getEntries(this.trunkId, want);
+    const listedOf = new Map<string, ListEntry>();
+    for (const l of this.#latest.values()) if (l.listed) listedOf.set(l.key, l.listed);
+    const wanted = new Map(want.flatMap((k) => listedOf.has(k) ? [[k, listedOf.get(k)!]] : []));
+    // The cache is used only where the listing vouches for it (trunk/cache.ts).
+    const { trusted: cached, doubtful } = vouchedEntries(this.cache, this.trunkId, wanted);
     const fetched = new Map<string, string>();
     // Many to read (all refs of a fresh reader): the newest snapshot holds them in one GET.
-    const uncached = want.filter((k) => !cached.has(k));
+    const uncached = want.filter((k) => !cached.has(k) && !doubtful.has(k));
     if (this.#snapshot !== null && uncached.length >= 16) {
       const snap = await loadSnapshot(this.store, this.trunkId, this.#snapshot);
       for (const k of uncached) {
         const raw = snap?.entries.get(k);
-        if (raw !== undefined && new TextEncoder().encode(raw).byteLength === sizes.get(k)) {
+        if (raw !== undefined && byteLength(raw) === listedOf.get(k)?.size) {
           cached.set(k, raw);
           fetched.set(k, raw);
         }
@@ -82,12 +101,6 @@ export class RefView {
     }
     await mapLimit(want, this.store.capabilities.parallelism * 2, async (key) => {
       let raw = cached.get(key);
-      if (raw !== undefined && new TextEncoder().encode(raw).byteLength !== sizes.get(key)) {
-        // The store holds another entry under this key (restored or replaced): the store
-        // is the truth, so the trunk's cached entries go and this one is read again.
-        this.cache.forgetEntries(this.trunkId);
-        raw = undefined;
-      }
       if (raw === undefined) {
         const bytes = await getBytes(this.store, key);
         if (!bytes) {
@@ -108,9 +121,16 @@ export class RefView {
         );
       }
       this.#entries.set(key, e);
-      this.#sizes.set(key, new TextEncoder().encode(raw).byteLength);
+      this.#sizes.set(key, byteLength(raw));
+      const l = listedOf.get(key);
+      this.#stamps.set(key, l ? listedStamp(l) : null);
     });
-    if (fetched.size) this.cache.putEntries(this.trunkId, fetched);
+    // The store holds another entry under a cached key (restored or replaced): the store is
+    // the truth, so the trunk's cached entries go and what was just read is kept.
+    if (settleEntries(this.cache, this.trunkId, fetched, listedOf, doubtful).size) {
+      this.cache.forgetEntries(this.trunkId);
+      settleEntries(this.cache, this.trunkId, fetched, listedOf, new Map());
+    }
   }
 
   /** The ref's latest entry (a deleted ref's too), or null when it never existed. */
@@ -142,9 +162,10 @@ export class RefView {
   /** Record an entry this client just wrote (so it needs no list to be seen). */
   wrote(entry: RefEntry): void {
     const key = refEntryKey(entry.ref, entry.seq);
-    const size = new TextEncoder().encode(JSON.stringify(entry)).byteLength;
+    const size = byteLength(JSON.stringify(entry));
     this.#entries.set(key, entry);
     this.#sizes.set(key, size);
+    this.#stamps.set(key, null);
     this.#latest.set(encodeRef(entry.ref), { key, seq: entry.seq, size });
   }
 }

@@ -265,6 +265,7 @@ export class AzureStore implements Store {
             key,
             size: b.properties.contentLength ?? 0,
             modified: b.properties.lastModified,
+            ...(b.properties.etag ? { etag: b.properties.etag } : {}),
           });
         }
       }

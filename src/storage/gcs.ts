@@ -497,7 +497,7 @@ export class GcsStore implements Store {
       const q = new URLSearchParams({
         prefix: base + prefix,
         maxResults: "1000",
-        fields: "items(name,size,updated),nextPageToken",
+        fields: "items(name,size,updated,generation),nextPageToken",
       });
       if (startAfter !== undefined) q.set("startOffset", base + startAfter);
       if (pageToken) q.set("pageToken", pageToken);
@@ -509,14 +509,19 @@ export class GcsStore implements Store {
       );
       if (!response.ok) throw await this.#error(response, "list", prefix);
       const page = await response.json() as {
-        items?: { name: string; size: string; updated: string }[];
+        items?: { name: string; size: string; updated: string; generation?: string }[];
         nextPageToken?: string;
       };
       for (const o of page.items ?? []) {
         const key = o.name.slice(base.length);
         // startOffset is inclusive (and an emulator may ignore it).
         if (startAfter !== undefined && compareKeys(key, startAfter) <= 0) continue;
-        out.push({ key, size: Number(o.size), modified: new Date(o.updated) });
+        out.push({
+          key,
+          size: Number(o.size),
+          modified: new Date(o.updated),
+          ...(o.generation ? { etag: o.generation } : {}),
+        });
       }
       pageToken = page.nextPageToken;
     } while (pageToken);

@@ -238,7 +238,12 @@ export class S3Store implements Store {
         const key = full.slice(this.#base.length);
         // Servers that ignore StartAfter are still correct.
         if (startAfter !== undefined && compareKeys(key, startAfter) <= 0) continue;
-        out.push({ key, size: o.Size ?? 0, modified: o.LastModified ?? new Date(0) });
+        out.push({
+          key,
+          size: o.Size ?? 0,
+          modified: o.LastModified ?? new Date(0),
+          ...(o.ETag ? { etag: o.ETag } : {}),
+        });
       }
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);

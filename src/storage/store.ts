@@ -22,6 +22,11 @@ export interface ListEntry {
   size: number;
   /** Last-modified time, used by GC grace periods. */
   modified: Date;
+  /**
+   * The backend's version tag of the object (S3 and Azure ETag, GCS generation), where its
+   * listing gives one: a rewrite under the same key and size changes it.
+   */
+  etag?: string;
 }
 
 export interface Capabilities {

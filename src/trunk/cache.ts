@@ -3,12 +3,20 @@
  * and which segments its local repository has ingested. Implementations: SQLite
  * (src/local) and memory.
  */
+import type { ListEntry } from "../storage/store.ts";
+
 export interface TrunkCache {
   /** trunk.json as last read from a location (it never changes for a given trunk). */
   getMeta(location: string): string | undefined;
   putMeta(location: string, json: string | undefined): void;
   getEntries(trunkId: string, keys: string[]): Map<string, string>;
-  putEntries(trunkId: string, entries: Map<string, string>): void;
+  /**
+   * Cache entries not cached yet; with `stamps`, also record each key's listed stamp
+   * (`listedStamp`) on a cached copy holding the same bytes.
+   */
+  putEntries(trunkId: string, entries: Map<string, string>, stamps?: Map<string, string>): void;
+  /** The listed stamp recorded with each cached key (absent: none recorded). */
+  getStamps(trunkId: string, keys: string[]): Map<string, string>;
   /** Drop every cached ref entry of a trunk: the store contradicted the cache. */
   forgetEntries(trunkId: string): void;
   ingested(trunkId: string): Set<string>;
@@ -18,6 +26,7 @@ export interface TrunkCache {
 
 export class MemoryCache implements TrunkCache {
   #entries = new Map<string, string>();
+  #stamps = new Map<string, string>();
   #ingested = new Map<string, Set<string>>();
   #meta = new Map<string, string>();
 
@@ -39,13 +48,28 @@ export class MemoryCache implements TrunkCache {
     return out;
   }
 
-  putEntries(trunkId: string, entries: Map<string, string>): void {
-    for (const [k, v] of entries) this.#entries.set(`${trunkId}\0${k}`, v);
+  putEntries(trunkId: string, entries: Map<string, string>, stamps?: Map<string, string>): void {
+    for (const [k, v] of entries) {
+      const id = `${trunkId}\0${k}`;
+      const held = this.#entries.get(id);
+      if (held === undefined) this.#entries.set(id, v);
+      const stamp = stamps?.get(k);
+      if (stamp !== undefined && (held ?? v) === v) this.#stamps.set(id, stamp);
+    }
+  }
+
+  getStamps(trunkId: string, keys: string[]): Map<string, string> {
+    const out = new Map<string, string>();
+    for (const k of keys) {
+      const v = this.#stamps.get(`${trunkId}\0${k}`);
+      if (v !== undefined) out.set(k, v);
+    }
+    return out;
   }
 
   forgetEntries(trunkId: string): void {
-    for (const k of [...this.#entries.keys()]) {
-      if (k.startsWith(`${trunkId}\0`)) this.#entries.delete(k);
+    for (const map of [this.#entries, this.#stamps]) {
+      for (const k of [...map.keys()]) if (k.startsWith(`${trunkId}\0`)) map.delete(k);
     }
   }
 
@@ -63,4 +87,81 @@ export class MemoryCache implements TrunkCache {
     const s = this.#ingested.get(trunkId);
     for (const id of segmentIds) s?.delete(id);
   }
+}
+
+/**
+ * What a listing says of one stored object beyond its key and size: its version tag where
+ * the backend lists one, else its modified time. null: the backend gives neither, so a
+ * cached copy under that key can never be vouched for.
+ */
+export function listedStamp(e: ListEntry): string | null {
+  if (e.etag) return `e:${e.etag}`;
+  const t = e.modified?.getTime();
+  return t !== undefined && Number.isFinite(t) && t > 0 ? `t:${t}` : null;
+}
+
+/** Cached ref entries checked against a listing (`vouchedEntries`). */
+export interface VouchedEntries {
+  /** Cached bytes the listing vouches for: same size, same stamp as when cached. */
+  trusted: Map<string, string>;
+  /**
+   * Cached bytes the listing does not vouch for (no stamp recorded, another stamp or size,
+   * or a backend that lists no stamp): read the key again and `settleEntries`.
+   */
+  doubtful: Map<string, string>;
+}
+
+/**
+ * The store is the truth: a cached entry is used only while the listing shows the very
+ * object it was read from. A key restored from a backup or rewritten with the same size
+ * lists another modified time or version tag, so it is read again.
+ */
+export function vouchedEntries(
+  cache: TrunkCache,
+  trunkId: string,
+  listed: Map<string, ListEntry>,
+): VouchedEntries {
+  const keys = [...listed.keys()];
+  const cached = cache.getEntries(trunkId, keys);
+  const stamps = cache.getStamps(trunkId, [...cached.keys()]);
+  const trusted = new Map<string, string>();
+  const doubtful = new Map<string, string>();
+  for (const [key, text] of cached) {
+    const l = listed.get(key)!;
+    const stamp = listedStamp(l);
+    const same = stamp !== null && stamps.get(key) === stamp && byteLength(text) === l.size;
+    (same ? trusted : doubtful).set(key, text);
+  }
+  return { trusted, doubtful };
+}
+
+/**
+ * Cache what was read from the store with the stamps listed for it. Returns the keys whose
+ * stored bytes differ from the cached copy: the store contradicted the cache.
+ */
+export function settleEntries(
+  cache: TrunkCache,
+  trunkId: string,
+  read: Map<string, string>,
+  listed: Map<string, ListEntry>,
+  doubtful: Map<string, string>,
+): Set<string> {
+  const changed = new Set<string>();
+  for (const [key, text] of doubtful) {
+    const now = read.get(key);
+    if (now !== undefined && now !== text) changed.add(key);
+  }
+  const keep = new Map([...read].filter(([key]) => !changed.has(key)));
+  const stamps = new Map<string, string>();
+  for (const key of keep.keys()) {
+    const l = listed.get(key);
+    const stamp = l && listedStamp(l);
+    if (stamp) stamps.set(key, stamp);
+  }
+  if (keep.size) cache.putEntries(trunkId, keep, stamps);
+  return changed;
+}
+
+export function byteLength(s: string): number {
+  return new TextEncoder().encode(s).byteLength;
 }

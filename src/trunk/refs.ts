@@ -4,7 +4,7 @@
  * writers wins without any lock.
  */
 import { getBytes, type ListEntry, type Store } from "../storage/store.ts";
-import type { TrunkCache } from "./cache.ts";
+import { byteLength, settleEntries, type TrunkCache, vouchedEntries } from "./cache.ts";
 import { TrunkError } from "./errors.ts";
 import {
   parseRefEntryKey,
@@ -181,10 +181,11 @@ export async function readLatest(
   listing?: ListEntry[],
 ): Promise<{ state: RefState; raw: Map<string, string> }> {
   const listed = listing ?? await store.list(REFS_PREFIX);
-  const latestKey = new Map<string, { key: string; seq: number; size: number }>();
+  const latestKey = new Map<string, { key: string; seq: number; entry: ListEntry }>();
   let snap: { seq: number; modified: number } | null = null;
   let entryCount = 0;
-  for (const { key, size, modified } of listed) {
+  for (const entry of listed) {
+    const { key, modified } = entry;
     const k = parseRefEntryKey(key);
     if (!k) {
       const s = parseSnapshotKey(key);
@@ -193,7 +194,7 @@ export async function readLatest(
     }
     entryCount++;
     const cur = latestKey.get(k.enc);
-    if (!cur || k.seq > cur.seq) latestKey.set(k.enc, { key, seq: k.seq, size });
+    if (!cur || k.seq > cur.seq) latestKey.set(k.enc, { key, seq: k.seq, entry });
   }
   let unsnapshotted = entryCount;
   if (snap) {
@@ -203,18 +204,10 @@ export async function readLatest(
     }
   }
   const keys = [...latestKey.values()].map((v) => v.key);
-  const sizeOf = new Map([...latestKey.values()].map((v) => [v.key, v.size]));
-  const cached = cache.getEntries(trunkId, keys);
-  // A cached entry whose stored size differs is re-read: the trunk was re-created at
-  // this URL, or the stored entry was damaged (then parsing below names it).
-  const changed = new Set<string>();
-  for (const { key, size } of latestKey.values()) {
-    const c = cached.get(key);
-    if (c !== undefined && byteLength(c) !== size) {
-      cached.delete(key);
-      changed.add(key);
-    }
-  }
+  const listedOf = new Map([...latestKey.values()].map((v) => [v.key, v.entry]));
+  // A cached entry the listing does not vouch for (another size, modified time or version
+  // tag: the trunk was re-created or restored at this URL) is read again from its key.
+  const { trusted: cached, doubtful } = vouchedEntries(cache, trunkId, listedOf);
   let missing = keys.filter((k) => !cached.has(k));
   const fetched = new Map<string, string>();
   const fromSnapshot = new Set<string>();
@@ -222,7 +215,7 @@ export async function readLatest(
     const snapshot = await loadSnapshot(store, trunkId, snap.seq);
     for (const key of missing) {
       const raw = snapshot?.entries.get(key);
-      if (raw !== undefined && byteLength(raw) === sizeOf.get(key)) {
+      if (!doubtful.has(key) && raw !== undefined && byteLength(raw) === listedOf.get(key)!.size) {
         fetched.set(key, raw);
         fromSnapshot.add(key);
       }
@@ -251,17 +244,13 @@ export async function readLatest(
   }
   // The store holds another entry under a key we cached: it was restored from an older
   // copy, or replaced. The store is the truth: the caller drops the cache and re-reads.
+  const changed = settleEntries(cache, trunkId, fetched, listedOf, doubtful);
   if (changed.size) throw new StaleCacheError([...changed][0]);
-  if (fetched.size) cache.putEntries(trunkId, fetched);
   const fresh = new Set([...fetched.keys()].filter((k) => !fromSnapshot.has(k)));
   return {
     state: { latest, entryCount, snapshotSeq: snap?.seq ?? null, unsnapshotted, fresh },
     raw,
   };
-}
-
-function byteLength(s: string): number {
-  return new TextEncoder().encode(s).byteLength;
 }
 
 /** Every entry of the log, oldest first per ref (for check, sync and audit). */
@@ -270,8 +259,11 @@ export async function readRefLog(
   cache: TrunkCache,
   trunkId: string,
 ): Promise<RefEntry[]> {
-  const keys = (await store.list(REFS_PREFIX)).map((e) => e.key).filter((k) => parseRefEntryKey(k));
-  const cached = cache.getEntries(trunkId, keys);
+  const listedOf = new Map(
+    (await store.list(REFS_PREFIX)).filter((e) => parseRefEntryKey(e.key)).map((e) => [e.key, e]),
+  );
+  const keys = [...listedOf.keys()];
+  const { trusted: cached, doubtful } = vouchedEntries(cache, trunkId, listedOf);
   const fetched = new Map<string, string>();
   await mapLimit(
     keys.filter((k) => !cached.has(k)),
@@ -281,7 +273,11 @@ export async function readRefLog(
       if (raw) fetched.set(key, new TextDecoder().decode(raw));
     },
   );
-  if (fetched.size) cache.putEntries(trunkId, fetched);
+  // What the store holds wins; a contradicted cache is dropped, not trusted for other keys.
+  if (settleEntries(cache, trunkId, fetched, listedOf, doubtful).size) {
+    cache.forgetEntries(trunkId);
+    settleEntries(cache, trunkId, fetched, listedOf, new Map());
+  }
   return keys.flatMap((k) => {
     const raw = cached.get(k) ?? fetched.get(k);
     const e = raw === undefined ? null : parseOrSkip(raw, k);

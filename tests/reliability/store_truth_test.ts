@@ -60,6 +60,13 @@ async function freshCloneHolds(e: Env, url: string, acked: string[]): Promise<st
   return dir;
 }
 
+/** Size of main's entry 2 as the store lists it. */
+async function entry2Size(store: Store): Promise<number> {
+  const entries = (await store.list("refs/")).filter((l) => /\/0*2$/.test(l.key));
+  assertEquals(entries.length, 1, entries.map((l) => l.key).join(" "));
+  return entries[0].size;
+}
+
 const head = async (e: Env, dir: string) => (await git(e, dir, "rev-parse", "HEAD")).trim();
 
 for (
@@ -118,6 +125,37 @@ for (
       await git(e, a, "merge", "-q", "--no-edit", "origin/main");
       await git(e, a, "push", "-q", "origin", "main");
       await freshCloneHolds(e, url, [bTip, lost, await head(e, a)]);
+    },
+  });
+
+  Deno.test({
+    name:
+      `store truth ${backend.name}: restored with another entry of the same key and size, a fetch-only clone shows the store's value`,
+    ...opts,
+    fn: async () => {
+      const e = await makeEnv(backend.env);
+      const url = await trunkUrl(backend, "same-size");
+      const a = await newRepo(e, "a");
+      await git(e, a, "remote", "add", "origin", `trunks::${url}`);
+      await git(e, a, "push", "-q", "origin", "main");
+      const b = `${await Deno.makeTempDir()}/b`;
+      await ok(e, "git", ["clone", "-q", `trunks::${url}`, b]);
+      const old = await withStore(backend, url, snapshot);
+      // A moves main (entry 2); B, which only fetches, caches that entry.
+      await commitFile(e, a, "a2.txt", "a2\n");
+      await git(e, a, "push", "-q", "origin", "main");
+      await git(e, b, "fetch", "-q", "origin");
+      assertEquals((await git(e, b, "rev-parse", "origin/main")).trim(), await head(e, a));
+      const cachedSize = await withStore(backend, url, entry2Size);
+      // The store goes back to before entry 2, and C writes another entry 2 of that size.
+      await withStore(backend, url, (s) => restore(s, old));
+      const c = `${await Deno.makeTempDir()}/c`;
+      await ok(e, "git", ["clone", "-q", `trunks::${url}`, c]);
+      await commitFile(e, c, "c2.txt", "c2\n");
+      await git(e, c, "push", "-q", "origin", "main");
+      assertEquals(await withStore(backend, url, entry2Size), cachedSize, "same key, same size");
+      await git(e, b, "fetch", "-q", "origin");
+      assertEquals((await git(e, b, "rev-parse", "origin/main")).trim(), await head(e, c));
     },
   });
 
