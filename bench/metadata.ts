@@ -7,20 +7,32 @@
  *   (the default; the bench waits for a running step to finish), then a fresh clone, its
  *   pack count, and an up-to-date fetch.
  *
- *   deno run -A bench/metadata.ts [--refs 1500,20000] [--pushes 2000]
+ *   deno run -A bench/metadata.ts [--refs 1500,20000] [--pushes 2000] [--lease SECONDS]
+ *
+ * `--lease` creates the long-log trunk with that lease (TRUNKS_LEASE_SECONDS): entries
+ * are pruned once superseded for two leases, so with a short lease the up-to-date
+ * fetch's listing shows what it holds once pruned (with the default, two hours later).
+ *
+ * `--git-sample S`: only the first and the last S pushes go through git and the helper (timed
+ * against git's own pushes to a bare repository); the ones between are made by the library
+ * in this process (the same push engine and maintenance rule, without a process start-up per
+ * push), and reach the bare repository in one push. The clone and the fetch are git's.
  *
  * Markdown on stdout. Times are single runs (wall clock); helper RSS is the peak of the
  * process tree's largest member (GNU time), when /usr/bin/time exists.
  */
 import { parseArgs } from "node:util";
+import { Trunk } from "../mod.ts";
 import { fmtMs, makeEnv, ok, table, timed } from "./lib.ts";
-import type { Env } from "../harness/env.ts";
+import { type Env, REPO_ROOT } from "../harness/env.ts";
 import { loadLine, sampleLoad } from "./notes.ts";
 
 const { values } = parseArgs({
   options: {
     refs: { type: "string", default: "1500,20000" },
     pushes: { type: "string", default: "2000" },
+    lease: { type: "string" },
+    "git-sample": { type: "string", default: "0" },
   },
 });
 
@@ -90,19 +102,72 @@ async function longLog(e: Env, pushes: number, tmp: string): Promise<string[][]>
   await ok(e, "git", ["init", "-q", "--bare", `${tmp}/long-bare.git`]);
   await Deno.mkdir(`${tmp}/long-store`);
   const url = `local://${tmp}/long-store/trunks/long.trunk`;
-  const auto = { TRUNKS_AUTO_MAINTENANCE: "1" };
+  const auto: Record<string, string> = { TRUNKS_AUTO_MAINTENANCE: "1" };
+  if (values.lease) auto.TRUNKS_LEASE_SECONDS = values.lease;
   let trMs = 0;
   let gitMs = 0;
+  // Per-push times of the first and the last tenth: does push N cost what push 1 did?
+  const sample = Number(values["git-sample"]);
+  const tenth = sample > 0 ? sample : Math.max(1, Math.floor(pushes / 10));
+  const first = { git: 0, tr: 0 };
+  const last = { git: 0, tr: 0 };
+  const lib = { n: 0, ms: 0 };
+  let library: Trunk | null = null;
+  const started = Date.now();
   for (let i = 0; i < pushes; i++) {
+    if (sample > 0 && i >= sample && i < pushes - sample) {
+      library ??= await Trunk.open({ url, writer: "bench" });
+      const t0 = performance.now();
+      library.write(`f${i % 50}.txt`, `${i}\n`);
+      await library.commit({ message: `c${i}`, branch: "main" });
+      await library.push();
+      lib.ms += performance.now() - t0;
+      lib.n++;
+      if ((i + 1) % 100 === 0) {
+        console.error(`${i + 1} pushes, ${((Date.now() - started) / 1000).toFixed(0)} s`);
+      }
+      continue;
+    }
+    if (library) {
+      // Waits for a running maintenance step; then git catches up (not timed).
+      await library.close();
+      library = null;
+      await ok(e, "git", ["pull", "-q", "--ff-only", `trunks::${url}`, "main"], { cwd: work });
+      await ok(e, "git", ["push", "-q", `file://${tmp}/long-bare.git`, "main"], { cwd: work });
+    }
     await Deno.writeTextFile(`${work}/f${i % 50}.txt`, `${i}\n`);
     await ok(e, "git", ["add", "."], { cwd: work });
     await ok(e, "git", ["commit", "-qm", `c${i}`], { cwd: work });
-    gitMs +=
+    const g =
       (await timed(e, "git", ["push", "-q", `file://${tmp}/long-bare.git`, "main"], { cwd: work }))
         .ms;
-    trMs +=
+    const t =
       (await timed(e, "git", ["push", "-q", `trunks::${url}`, "main"], { cwd: work, env: auto }))
         .ms;
+    gitMs += g;
+    trMs += t;
+    const phase = i < tenth ? first : i >= pushes - tenth ? last : null;
+    if (phase) {
+      phase.git += g;
+      phase.tr += t;
+    }
+    if ((i + 1) % 100 === 0) {
+      console.error(`${i + 1} pushes, ${((Date.now() - started) / 1000).toFixed(0)} s`);
+    }
+  }
+  let extra = "";
+  if (values.lease) {
+    // Two leases on, one more push: the step it starts (awaited here) prunes the burst.
+    await new Promise((r) => setTimeout(r, 2000 * Number(values.lease) + 1000));
+    await Deno.writeTextFile(`${work}/after.txt`, "after\n");
+    await ok(e, "git", ["add", "."], { cwd: work });
+    await ok(e, "git", ["commit", "-qm", "after two leases"], { cwd: work });
+    await ok(e, "git", ["push", "-q", `file://${tmp}/long-bare.git`, "main"], { cwd: work });
+    await ok(e, "git", ["push", "-q", `trunks::${url}`, "main"], {
+      cwd: work,
+      env: { TRUNKS_AUTO_MAINTENANCE: "wait" },
+    });
+    extra = `, lease ${values.lease} s, one more push two leases later`;
   }
   // A background step may still be running: a clone right now would still work.
   for (let i = 0; i < 600; i++) {
@@ -125,23 +190,57 @@ async function longLog(e: Env, pushes: number, tmp: string): Promise<string[][]>
     [...Deno.readDirSync(`${tmp}/lc-tr/.git/objects/pack`)].filter((f) => f.name.endsWith(".pack"))
       .length;
   const fetch = await timed(e, "git", ["fetch", "-q"], { cwd: `${tmp}/lc-tr` });
+  const listedKeys = [...fetch.stderr.matchAll(/^trunks-requests \S+ (.*)$/gm)]
+    .reduce((n, m) => n + (JSON.parse(m[1]).listedKeys ?? 0), 0);
+  const refKeys = [...Deno.readDirSync(`${tmp}/long-store/trunks/long.trunk/refs`)].length;
   const segs =
     [...Deno.readDirSync(`${tmp}/long-store/trunks/long.trunk/segments`)].filter((f) =>
       f.name.endsWith(".pack")
     ).length;
   const entries =
     [...Deno.readDirSync(`${tmp}/long-store/trunks/long.trunk/refs/refs=2fheads=2fmain`)].length;
+  const each = (ms: number) => fmtMs(ms / tenth);
   return [
-    [`${pushes} one-commit pushes (sum)`, fmtMs(gitMs), fmtMs(trMs), (trMs / gitMs).toFixed(2), ""],
+    sample > 0
+      ? [
+        `${pushes} one-commit pushes: ${lib.n} by the library, in-process (per push)`,
+        "",
+        fmtMs(lib.ms / lib.n),
+        "",
+        "",
+      ]
+      : [
+        `${pushes} one-commit pushes (sum)`,
+        fmtMs(gitMs),
+        fmtMs(trMs),
+        (trMs / gitMs).toFixed(2),
+        "",
+      ],
     [
-      `then a fresh clone (${packs} packs; trunk: ${segs} segments, ${entries} live main entries)`,
+      `  per push through git, first ${tenth}`,
+      each(first.git),
+      each(first.tr),
+      (first.tr / first.git).toFixed(2),
+      "",
+    ],
+    [
+      `  per push through git, last ${tenth}`,
+      each(last.git),
+      each(last.tr),
+      (last.tr / last.git).toFixed(2),
+      "",
+    ],
+    [
+      `then a fresh clone (${packs} packs; trunk: ${segs} segments, ${entries} live main entries${extra})`,
       fmtMs(gitClone.ms),
       fmtMs(trClone.ms),
       (trClone.ms / gitClone.ms).toFixed(2),
       "",
     ],
     [
-      `then an up-to-date fetch (${JSON.stringify(fetch.requests ?? {})})`,
+      `then an up-to-date fetch (${
+        JSON.stringify(fetch.requests ?? {})
+      }, ${listedKeys} keys listed; refs/ holds ${refKeys} ref directories and snapshots)`,
       "",
       fmtMs(fetch.ms),
       "",
@@ -153,6 +252,7 @@ async function longLog(e: Env, pushes: number, tmp: string): Promise<string[][]>
 const e = await makeEnv();
 const tmp = await Deno.makeTempDir({ prefix: "trunks-bench-meta-" });
 const before = await sampleLoad();
+const startedAt = new Date().toISOString();
 const rows: string[][] = [];
 try {
   for (const n of values.refs!.split(",").filter(Boolean).map(Number)) {
@@ -166,4 +266,9 @@ try {
 console.log(
   table(["workload", "git (file://)", "trunks (local)", "ratio", "helper peak RSS"], rows),
 );
-console.log(`\nload: ${loadLine(before, await sampleLoad())}`);
+const commit = new TextDecoder().decode(
+  (await new Deno.Command("git", { args: ["rev-parse", "--short", "HEAD"], cwd: REPO_ROOT })
+    .output()).stdout,
+).trim();
+console.log(`\n${startedAt} -> ${new Date().toISOString()}, commit ${commit}`);
+console.log(`load: ${loadLine(before, await sampleLoad())}`);

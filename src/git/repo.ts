@@ -32,6 +32,26 @@ export async function existingObjects(oids: string[]): Promise<Set<string>> {
   return out;
 }
 
+/**
+ * A commit in the history of `tips` that the repository lacks (beyond what its refs
+ * already reach), or null when that history is whole. Commits only: a walk of every
+ * tree and blob would double what git's own connectivity check costs after a fetch.
+ */
+export async function lackingCommit(tips: string[]): Promise<string | null> {
+  if (tips.length === 0) return null;
+  const res = await git(["rev-list", "--stdin", "--not", "--all"], {
+    stdin: tips.join("\n") + "\n",
+    okCodes: [128],
+  });
+  if (res.code === 0) return null;
+  // git 2.39 stops at the first unreadable commit ("Could not read <oid>").
+  const m = /(?:Could not read|bad object|unable to read) ([0-9a-f]{40,64})/.exec(res.stderr);
+  if (!m) {
+    throw new GitError(`git rev-list: ${res.stderr.trim().split("\n").pop()}`, res.stderr, 128);
+  }
+  return m[1];
+}
+
 /** True when `ancestor` is reachable from `descendant`. */
 export async function isAncestor(ancestor: string, descendant: string): Promise<boolean> {
   const res = await git(["merge-base", "--is-ancestor", ancestor, descendant], { okCodes: [1] });

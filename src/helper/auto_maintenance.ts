@@ -4,7 +4,7 @@
  * its answer now and the step runs on; or run it here with TRUNKS_AUTO_MAINTENANCE=wait.
  * Never fails the push: the refs have moved, maintenance is an afterthought.
  */
-import { autoMode, maintain, maintenanceDue } from "../trunk/maintenance.ts";
+import { autoStepAfterPush, runStep } from "../trunk/maintenance.ts";
 import type { RefState } from "../trunk/refs.ts";
 import type { Trunk } from "../trunk/trunk.ts";
 import { describeError } from "../trunk/describe_error.ts";
@@ -18,17 +18,11 @@ export async function afterPush(
   state: RefState,
   written: number,
 ): Promise<void> {
-  if (written === 0) return;
   try {
-    const mode = autoMode();
-    if (mode === "off" || !maintenanceDue(state, written)) return;
+    const mode = autoStepAfterPush(trunk, state, written);
+    if (mode === null) return;
     if (mode === "wait") {
-      const workDir = await Deno.makeTempDir({ prefix: "trunks-maint-" });
-      try {
-        await maintain(trunk, { workDir });
-      } finally {
-        await Deno.remove(workDir, { recursive: true }).catch(() => {});
-      }
+      await runStep(trunk);
       return;
     }
     // Another step of this repository still running: it will see these entries too.

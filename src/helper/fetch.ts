@@ -5,7 +5,7 @@
  */
 import { missingObjects } from "../git/blobs.ts";
 import { ingestPack, ingestPacks } from "../git/pack.ts";
-import { existingObjects } from "../git/repo.ts";
+import { existingObjects, lackingCommit } from "../git/repo.ts";
 import { fetch, type FetchReport, type FetchSink, type Want } from "../trunk/fetch.ts";
 import type { Trunk } from "../trunk/trunk.ts";
 import type { HelperOptions } from "./options.ts";
@@ -24,6 +24,7 @@ export function gitSink(gitDir: string): FetchSink {
     },
     has: existingObjects,
     missing: missingObjects,
+    lackingCommit,
   };
 }
 

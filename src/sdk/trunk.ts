@@ -13,7 +13,9 @@ import { MirroredStore } from "../trunk/mirrors.ts";
 import { readLatestMap } from "../trunk/storage_map.ts";
 import { MemoryCache, type TrunkCache } from "../trunk/cache.ts";
 import { TrunkError } from "../trunk/errors.ts";
-import { isDeleted, type RefEntry } from "../trunk/refs.ts";
+import { isDeleted, type RefEntry, type RefState } from "../trunk/refs.ts";
+import { autoStepAfterPush, runStep } from "../trunk/maintenance.ts";
+import { describeError } from "../trunk/describe_error.ts";
 import { Trunk as CoreTrunk } from "../trunk/trunk.ts";
 import {
   CLEANED_MEANWHILE,
@@ -194,6 +196,8 @@ export class Trunk {
   #closed = false;
   #largeContents: LargeContents | null = null;
   #tempDir?: string;
+  /** The automatic maintenance step running in this process, if any. */
+  #maintenance: Promise<void> | null = null;
 
   private constructor(
     core: CoreTrunk,
@@ -859,7 +863,7 @@ export class Trunk {
       })),
     );
     try {
-      return this.#published(report, pending, refs);
+      return await this.#published(report, pending, refs);
     } finally {
       // What was pushed is in the trunk now: its large contents' temporary files go.
       await this.#sweepLarge();
@@ -867,7 +871,11 @@ export class Trunk {
   }
 
   /** The outcome of a push, per branch: local state follows what the trunk took. */
-  #published(report: PushReport, pending: [string, Pending][], refs: RefView): PushResult[] {
+  async #published(
+    report: PushReport,
+    pending: [string, Pending][],
+    refs: RefView,
+  ): Promise<PushResult[]> {
     const segment = report.segment;
     const results: PushResult[] = [];
     const conflicts: string[] = [];
@@ -902,6 +910,7 @@ export class Trunk {
       }, segment.idx);
       this.#reader.local.clear();
     }
+    await this.#afterPush(report.state, results.length);
     if (conflicts.length) {
       throw new ConflictError(
         `push rejected, another writer moved ${
@@ -911,6 +920,31 @@ export class Trunk {
       );
     }
     return results;
+  }
+
+  /**
+   * Automatic maintenance, by the rule the helper follows (src/trunk/maintenance.ts): a
+   * step in this process, not awaited unless TRUNKS_AUTO_MAINTENANCE=wait, one at a time;
+   * `close()` waits for it. A process that exits meanwhile leaves a valid trunk (each
+   * part of a step is crash-safe) and a later step finishes the job. Never fails the push.
+   */
+  async #afterPush(state: RefState, written: number): Promise<void> {
+    let mode;
+    try {
+      mode = autoStepAfterPush(this.#core, state, written);
+    } catch (e) {
+      console.error(`trunks: maintenance not started: ${describeError(e)}`);
+      return;
+    }
+    if (mode === null || this.#maintenance) return;
+    const step = runStep(this.#core).then(
+      () => {},
+      (e) => console.error(`trunks: maintenance step failed: ${describeError(e)}`),
+    ).finally(() => {
+      this.#maintenance = null;
+    });
+    this.#maintenance = step;
+    if (mode === "wait") await step;
   }
 
   /** The library's side of a push: objects built in memory, no git. */
@@ -972,6 +1006,8 @@ export class Trunk {
     this.#staged.clear();
     this.#pending.clear();
     await this.#largeContents?.close();
+    // A running maintenance step uses the store and the cache: it is bounded, let it end.
+    await this.#maintenance;
     this.#db?.close();
     if (this.#ownsStore) await this.#core.store.close();
   }

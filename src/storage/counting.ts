@@ -2,7 +2,7 @@
  * Counts Store operations (get/put/create/list/delete), whatever the backend, for
  * benchmarks and `TRUNKS_DEBUG_REQUESTS`. Backends count their own HTTP requests too.
  */
-import { countRequest, requestCounts } from "./metrics.ts";
+import { countListedKeys, countRequest, requestCounts } from "./metrics.ts";
 import type { ListEntry, PutData, Range, Store } from "./store.ts";
 
 export class CountingStore implements Store {
@@ -31,9 +31,12 @@ export class CountingStore implements Store {
     return this.inner.create(key, data);
   }
 
-  list(prefix: string, startAfter?: string): Promise<ListEntry[]> {
+  async list(prefix: string, startAfter?: string): Promise<ListEntry[]> {
     countRequest("store", "list");
-    return this.inner.list(prefix, startAfter);
+    const listed = await this.inner.list(prefix, startAfter);
+    // How big listings are, not only how many (a LIST pages every 1,000 keys on S3).
+    countListedKeys(listed.length);
+    return listed;
   }
 
   delete(key: string): Promise<void> {

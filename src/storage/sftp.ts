@@ -115,6 +115,8 @@ export class SftpStore implements Store {
   #waiters: (() => void)[] = [];
   #madeDirs = new Set<string>();
   #rootChecked = false;
+  /** Directories whose real path was seen inside the trunk (for this store's lifetime). */
+  #insideDirs = new Set<string>();
   #writer = crypto.randomUUID().slice(0, 8);
   #tempSeq = 0;
 
@@ -331,6 +333,44 @@ export class SftpStore implements Store {
     this.#rootChecked = true;
   }
 
+  /**
+   * Anyone who can write the store could swap a directory of the trunk on the server for a
+   * symlink to elsewhere the SFTP user can reach; writes and deletes never follow one out of
+   * the trunk (as the local store). The server resolves the path (SFTP realpath). Each
+   * directory is checked once per store, before the first write or delete in it.
+   */
+  async #assertInside(s: Sftp, conn: Connection, dir: string): Promise<void> {
+    if (this.#insideDirs.has(dir)) return;
+    const real = (p: string) => {
+      countRequest("sftp", "realpath");
+      return call<string>((cb) => s.realpath(p, cb));
+    };
+    const base = this.#base(conn);
+    const [realBase, realDir] = await Promise.all([real(base), real(dir)]);
+    const root = realBase.replace(/\/+$/, "");
+    if (realDir !== root && !realDir.startsWith(`${root}/`)) {
+      throw new StoreError(
+        `sftp: ${dir} on ${this.#hostName()} leads outside ${base} (a symlink in the ` +
+          `store?); refusing to write or delete there: remove the link and retry`,
+        "invalid-key",
+      );
+    }
+    this.#insideDirs.add(dir);
+  }
+
+  /** `#assertInside`, making the directory first when it does not exist yet. */
+  async #insideOrMade(s: Sftp, conn: Connection, dir: string): Promise<void> {
+    try {
+      await this.#assertInside(s, conn, dir);
+    } catch (e) {
+      if (sftpCode(e) !== NO_SUCH_FILE) throw this.#wrap(e, "resolve", dir);
+      await this.#mkdirs(s, conn, dir);
+      await this.#assertInside(s, conn, dir).catch((e) => {
+        throw this.#wrap(e, "resolve", dir);
+      });
+    }
+  }
+
   /** `mkdir -p` of `dir`, starting below the storage root (which must exist). */
   async #mkdirs(s: Sftp, conn: Connection, dir: string): Promise<void> {
     const root = splitTrunkPath(this.#base(conn)).root.replace(/\/$/, "");
@@ -467,13 +507,20 @@ export class SftpStore implements Store {
     const path = this.#path(conn, key);
     const dir = path.slice(0, path.lastIndexOf("/"));
     const tmp = this.#tempPath(conn, key, name);
+    await this.#insideOrMade(s, conn, dir);
     let handle: Handle;
     countRequest("sftp", "open");
     try {
       handle = await call((cb) => s.open(tmp, "wx", cb));
     } catch (e) {
       if (sftpCode(e) !== NO_SUCH_FILE) throw this.#wrap(e, "write", key);
+      // Not there yet (some servers resolve a missing path), or removed since: made, then
+      // checked again.
+      this.#insideDirs.delete(dir);
       await this.#mkdirs(s, conn, dir);
+      await this.#assertInside(s, conn, dir).catch((e) => {
+        throw this.#wrap(e, "resolve", dir);
+      });
       handle = await call<Handle>((cb) => s.open(tmp, "wx", cb)).catch((e) => {
         throw this.#wrap(e, "write", key);
       });
@@ -621,10 +668,13 @@ export class SftpStore implements Store {
   async delete(key: string): Promise<void> {
     assertKey(key);
     await this.#with(true, async (s, conn) => {
-      countRequest("sftp", "unlink");
+      const path = this.#path(conn, key);
       try {
-        await call((cb) => s.unlink(this.#path(conn, key), cb));
+        await this.#assertInside(s, conn, path.slice(0, path.lastIndexOf("/")));
+        countRequest("sftp", "unlink");
+        await call((cb) => s.unlink(path, cb));
       } catch (e) {
+        if (e instanceof StoreError) throw e;
         if (sftpCode(e) !== NO_SUCH_FILE) throw this.#wrap(e, "delete", key);
       }
     });

@@ -24,6 +24,7 @@ import { getBytes, type ListEntry, type Store, StoreError } from "../storage/sto
 import { type BlobManifest, decodeBlobManifest } from "./blob_manifest.ts";
 import { decodeChunk } from "./chunk_codec.ts";
 import { TrunkError } from "./errors.ts";
+import { lostSegmentKeys } from "./lost_segments.ts";
 import {
   blobKey,
   BLOBS_PREFIX,
@@ -506,7 +507,7 @@ async function checkReachability(
   found: Findings,
 ): Promise<Reach> {
   const { scratch } = segments;
-  const lost = lostSegmentKeys(refLog, segments);
+  const lost = lostSegmentKeysOf(refLog, segments);
   const presentTips = await checkTips(scratch, refLog.live, lost, found);
   const reachable = await walkRefs(
     scratch,
@@ -537,23 +538,9 @@ async function checkReachability(
   return { reachable, manifests, chunks, referencedChunks };
 }
 
-/**
- * Per ref, the segment keys its entries name that are gone: neither listed nor replaced
- * by a compaction. They are what a damaged ref is missing, named in its problem.
- */
-function lostSegmentKeys(refLog: RefLog, segments: Segments): Map<string, string[]> {
-  const there = new Set(segments.listing.complete.map((s) => s.id));
-  for (const ids of segments.replaces.values()) for (const id of ids) there.add(id);
-  const lost = new Map<string, string[]>();
-  for (const l of refLog.entries) {
-    for (const id of l.entry.segments) {
-      if (there.has(id)) continue;
-      const list = lost.get(l.entry.ref) ?? [];
-      if (!list.includes(segmentPackKey(id))) list.push(segmentPackKey(id));
-      lost.set(l.entry.ref, list);
-    }
-  }
-  return lost;
+/** Per ref, the segment keys its entries name that are gone (lost_segments.ts). */
+function lostSegmentKeysOf(refLog: RefLog, segments: Segments): Map<string, string[]> {
+  return lostSegmentKeys(refLog.entries.map((l) => l.entry), segments.listing, segments.replaces);
 }
 
 /** How a damaged ref is repaired, and the keys it is missing (docs/check.md "Repair"). */

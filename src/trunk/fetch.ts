@@ -8,6 +8,7 @@ import { TrunkError } from "./errors.ts";
 import { faultPoint } from "./faults.ts";
 import { storedBlobs } from "./chunks.ts";
 import { largeBlobPack, type LargeBlobStats } from "./large_blobs.ts";
+import { findLostSegments } from "./lost_segments.ts";
 import { segmentPackKey } from "./layout.ts";
 import { type FetchPlan, planFetch } from "./replaces.ts";
 import { readSegmentIndex } from "./segments.ts";
@@ -33,6 +34,12 @@ export interface FetchSink {
   has(oids: string[]): Promise<Set<string>>;
   /** Objects reachable from `oids` that the repository still lacks. */
   missing(oids: string[]): Promise<string[]>;
+  /**
+   * A commit in the history of `oids` that the repository lacks, or null when that history
+   * is whole. A sink that cannot tell leaves this out (then the repository's own check,
+   * git's connectivity check, has the last word).
+   */
+  lackingCommit?(oids: string[]): Promise<string | null>;
 }
 
 /** What git asked for: an object and the ref that names it. */
@@ -61,6 +68,7 @@ export async function fetch(
     sink.has(wants.map((w) => w.oid)),
     storedBlobs(trunk.store),
   ]);
+  await requireWholeHistory(trunk, sink, wants.filter((w) => held.has(w.oid)), opts.progress);
   const absent = wants.filter((w) => !held.has(w.oid));
   if (blobs.size === 0) {
     // No large blobs: a wanted object no segment held is a damaged trunk, said as such
@@ -83,6 +91,39 @@ export async function fetch(
   }
   if (large) await sink.ingest(tmp);
   return { ...got, bytes: got.bytes + (large?.bytes ?? 0), largeBlobs: large };
+}
+
+/**
+ * Every commit behind the wanted tips is in the repository now. A segment missing from
+ * the middle of the history (deleted, or lost with a restore) would otherwise surface as
+ * git's "did not send all necessary objects"; this says which segment and what to do,
+ * and the fetch fails before git creates or moves any ref.
+ */
+async function requireWholeHistory(
+  trunk: Trunk,
+  sink: FetchSink,
+  wants: Want[],
+  progress?: (line: string) => void,
+): Promise<void> {
+  if (!sink.lackingCommit || wants.length === 0) return;
+  const tips = wants.map((w) => w.oid);
+  let gap = await sink.lackingCommit(tips);
+  if (!gap) return;
+  // A compaction that ran since the listing may hold it: list and fetch once more.
+  await fetchSegments(trunk, sink, progress);
+  gap = await sink.lackingCommit(tips);
+  if (!gap) return;
+  const lost = await findLostSegments(trunk.store, trunk.cache, trunk.id).catch(() => null);
+  const named = wants.find((w) => lost?.has(w.ref)) ?? wants[0];
+  const keys = lost?.get(named.ref) ?? [];
+  const what = keys.length ? keys.join(", ") : "a segment";
+  throw new TrunkError(
+    `${named.ref} cannot be fetched whole: ${what} (holding commit ${gap.slice(0, 12)} of ` +
+      `its history) ${keys.length > 1 ? "are" : "is"} missing from ${trunk.location}; ` +
+      `restore ${keys.length > 1 ? "them" : "it"} from a backup or mirror, or run trunks ` +
+      `check --repair; no ref was created or moved`,
+    "missing-object",
+  );
 }
 
 function noSegmentHolds(trunk: Trunk, w: Want, n: number): string {

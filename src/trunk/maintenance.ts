@@ -11,8 +11,11 @@
  * A kill at any point leaves a valid trunk, and the next step finishes the job.
  *
  * `TRUNKS_AUTO_MAINTENANCE=0` turns the background step off; `=wait` runs it before the
- * push returns (tests, and scripts that want a quiet trunk afterwards).
+ * push returns (tests, and scripts that want a quiet trunk afterwards). The rule of when
+ * and how is `autoStepAfterPush`, used by the helper (a detached process) and by the
+ * library (a step in its own process, awaited by `close()`).
  */
+import { GitError } from "../git/run.ts";
 import { TrunkError } from "./errors.ts";
 import { faultPoint } from "./faults.ts";
 import { parseSnapshotKey, REFS_PREFIX, SNAPSHOT_PREFIX, snapshotKey } from "./layout.ts";
@@ -50,9 +53,50 @@ export function autoMode(): AutoMode {
   );
 }
 
-/** Whether the state a push just built on (plus what it wrote) calls for a step. */
-export function maintenanceDue(state: RefState, written: number): boolean {
-  return state.unsnapshotted + written >= SNAPSHOT_AFTER;
+/**
+ * Whether the state a push just built on (plus what it wrote) calls for a step: many
+ * entries outside the newest snapshot, or many superseded entries of which the oldest
+ * has become prunable (two leases old), so the listing shrinks back to the number of refs
+ * after a burst of pushes, at the first push two leases later.
+ */
+export function maintenanceDue(
+  state: RefState,
+  written: number,
+  leaseMs: number,
+  now = Date.now(),
+): boolean {
+  if (state.unsnapshotted + written >= SNAPSHOT_AFTER) return true;
+  const since = state.supersededSince;
+  return (state.superseded ?? 0) + written >= SNAPSHOT_AFTER && since != null &&
+    since < now - 2 * leaseMs;
+}
+
+/**
+ * After a push that moved `written` refs on top of `state`: whether a step is due and
+ * how to run it (null: off, or not due). Throws on a bad TRUNKS_AUTO_MAINTENANCE.
+ */
+export function autoStepAfterPush(
+  trunk: Trunk,
+  state: RefState,
+  written: number,
+): Exclude<AutoMode, "off"> | null {
+  if (written === 0) return null;
+  const mode = autoMode();
+  if (mode === "off" || !maintenanceDue(state, written, leaseMsOf(trunk.meta))) return null;
+  return mode;
+}
+
+/** One step in a temporary work directory of its own, removed afterwards. */
+export async function runStep(
+  trunk: Trunk,
+  opts: Omit<MaintenanceOptions, "workDir"> = {},
+): Promise<MaintenanceReport> {
+  const workDir = await Deno.makeTempDir({ prefix: "trunks-maint-" });
+  try {
+    return await maintain(trunk, { ...opts, workDir });
+  } finally {
+    await Deno.remove(workDir, { recursive: true }).catch(() => {});
+  }
 }
 
 export interface MaintenanceOptions {
@@ -102,17 +146,29 @@ export async function maintain(
     }
   }
   if (!opts.skip?.merge) {
-    report.merge = await mergeSmallSegments(trunk.store, trunk.meta.objectFormat, {
-      workDir: opts.workDir,
-      // Mirrored: never delete (a mirror missing a delete is harmless, but keep it simple).
-      graceMs: mirrored ? Infinity : 2 * leaseMs,
-      log,
-    });
-    if (report.merge.merged) {
+    try {
+      report.merge = await mergeSmallSegments(trunk.store, trunk.meta.objectFormat, {
+        workDir: opts.workDir,
+        // Mirrored: never delete (a mirror missing a delete is harmless, but keep it simple).
+        graceMs: mirrored ? Infinity : 2 * leaseMs,
+        log,
+      });
+    } catch (e) {
+      // Merging packs is git's work: a library process without git (or without leave to
+      // run it) keeps the snapshot and the pruning, and leaves merging to a client with git.
+      if (!noGit(e)) throw e;
+      log("segments not merged: git is not available to this process");
+    }
+    if (report.merge?.merged) {
       log(`merged ${report.merge.merged.replaces} segments into ${report.merge.merged.id}`);
     }
   }
   return report;
+}
+
+function noGit(e: unknown): boolean {
+  return (e instanceof GitError && e.code === 127) || e instanceof Deno.errors.NotCapable ||
+    e instanceof Deno.errors.PermissionDenied;
 }
 
 /**

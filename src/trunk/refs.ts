@@ -48,6 +48,13 @@ export interface RefState {
   snapshotSeq: number | null;
   /** Entries listed as written after the newest snapshot (all of them without one). */
   unsnapshotted: number;
+  /** Listed entries that are not their ref's latest (pruning's candidates). */
+  superseded?: number;
+  /**
+   * When the oldest listed superseded entry was superseded (its successor's time, ms), or
+   * null when none is listed: pruning can take it two leases after that.
+   */
+  supersededSince?: number | null;
   /**
    * Keys of latest entries this read took from their own keys in the store (not from the
    * cache, nor from a snapshot's copy).
@@ -184,6 +191,9 @@ export async function readLatest(
   const latestKey = new Map<string, { key: string; seq: number; entry: ListEntry }>();
   let snap: { seq: number; modified: number } | null = null;
   let entryCount = 0;
+  // Each ref's oldest listed entry, and every entry's time by its ref and seq.
+  const oldest = new Map<string, number>();
+  const times = new Map<string, number>();
   for (const entry of listed) {
     const { key, modified } = entry;
     const k = parseRefEntryKey(key);
@@ -195,6 +205,15 @@ export async function readLatest(
     entryCount++;
     const cur = latestKey.get(k.enc);
     if (!cur || k.seq > cur.seq) latestKey.set(k.enc, { key, seq: k.seq, entry });
+    if (!(oldest.get(k.enc)! <= k.seq)) oldest.set(k.enc, k.seq);
+    times.set(`${k.enc}/${k.seq}`, modified.getTime());
+  }
+  let supersededSince: number | null = null;
+  for (const [enc, seq] of oldest) {
+    const next = times.get(`${enc}/${seq + 1}`);
+    if (next !== undefined && (supersededSince === null || next < supersededSince)) {
+      supersededSince = next;
+    }
   }
   let unsnapshotted = entryCount;
   if (snap) {
@@ -248,7 +267,15 @@ export async function readLatest(
   if (changed.size) throw new StaleCacheError([...changed][0]);
   const fresh = new Set([...fetched.keys()].filter((k) => !fromSnapshot.has(k)));
   return {
-    state: { latest, entryCount, snapshotSeq: snap?.seq ?? null, unsnapshotted, fresh },
+    state: {
+      latest,
+      entryCount,
+      snapshotSeq: snap?.seq ?? null,
+      unsnapshotted,
+      superseded: entryCount - latestKey.size,
+      supersededSince,
+      fresh,
+    },
     raw,
   };
 }

@@ -24,6 +24,7 @@ import { readRefLog, readRefState } from "../../src/trunk/refs.ts";
 import { Trunk } from "../../src/trunk/trunk.ts";
 import { RefView } from "../../src/sdk/ref_view.ts";
 import { assertKey, getBytes } from "../../src/storage/store.ts";
+import { oldCheckRefs, oldLatestKeys } from "../fixtures/old_client.ts";
 
 const oid = (n: number) => n.toString(16).padStart(40, "0");
 
@@ -177,6 +178,32 @@ Deno.test("pruning keeps each ref's tail, archives first, and the audit log keep
   // Nothing left to prune: no empty archive.
   const again = await pruneRefLog(mem, trunk.cache, meta.id, 0, { now: Date.now() + 1000 });
   assertEquals(again, { pruned: 0, archive: null });
+});
+
+Deno.test("a client older than snapshots (0.2.0) on a snapshotted, pruned trunk", async () => {
+  const { mem, trunk, meta } = await trunkWith(3, 5, 0);
+  await maintain(trunk, { workDir: "/nonexistent", skip: { merge: true } });
+  const listed = await mem.list("refs/");
+  assert(listed.some((e) => parseSnapshotKey(e.key) !== null), "a snapshot is listed");
+  assert((await mem.list(REFLOG_PREFIX)).length > 0, "pruned entries are archived");
+  // Its readers skip the snapshot and see each ref at the value today's readers see.
+  const state = await readRefState(mem, new MemoryCache(), meta.id);
+  const old = oldLatestKeys(listed);
+  assertEquals(old.size, state.latest.size);
+  for (const e of state.latest.values()) {
+    assertEquals(
+      old.get(parseRefEntryKey(refEntryKey(e.ref, e.seq))!.enc),
+      refEntryKey(e.ref, e.seq),
+    );
+  }
+  // Its `trunks check` calls the snapshot a stray key (its --clean leaves it), and each
+  // pruned ref a gap: a false alarm that refuses its --clean, deletes nothing.
+  const checked = oldCheckRefs(listed);
+  assertEquals(
+    checked.strays,
+    listed.filter((e) => parseSnapshotKey(e.key) !== null).map((e) => e.key),
+  );
+  assertEquals(checked.gaps, [0, 1, 2].map((r) => refEntryKey(`refs/heads/b${r}`, 5)));
 });
 
 Deno.test("pruning waits for two leases after the superseding entry", async () => {

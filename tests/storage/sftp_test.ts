@@ -499,3 +499,43 @@ Deno.test({
     }
   },
 });
+
+// A store writer swaps the trunk's segments directory on the server for a symlink to a
+// directory the SFTP user can write: puts and deletes refuse to follow it (as the local
+// store does), and nothing lands or vanishes there.
+Deno.test({
+  name: "sftp: writes and deletes never follow a symlink on the server out of the trunk",
+  ignore,
+  ...opts,
+  fn: async () => {
+    const u = freshUrl();
+    const trunkDir = decodeURIComponent(u.pathname);
+    const outside = `${decodeURIComponent(base().pathname)}/outside-${crypto.randomUUID()}`;
+    await Deno.mkdir(outside);
+    await Deno.chmod(outside, 0o777);
+    const victim = `${"a".repeat(64)}.pack`;
+    await Deno.writeFile(`${outside}/${victim}`, new Uint8Array([7]));
+    await Deno.chmod(`${outside}/${victim}`, 0o666);
+    try {
+      await withStore(u, keySettings(), async (s) => {
+        await s.put("trunk.json", enc.encode("{}"));
+        await Deno.symlink(outside, `${trunkDir}/segments`);
+        const put = await assertRejects(
+          () => s.put(`segments/${"b".repeat(64)}.pack`, enc.encode("x")),
+          StoreError,
+        );
+        assertStringIncludes(put.message, "leads outside");
+        assert(!put.message.includes("\n"), "one line");
+        await assertRejects(() => s.create(`segments/${"c".repeat(64)}.idx`, enc.encode("x")));
+        await assertRejects(() => s.delete(`segments/${victim}`), StoreError);
+        // Inside the trunk, writes and deletes still work.
+        await s.put("refs/x/000000000001", enc.encode("y"));
+        await s.delete("refs/x/000000000001");
+      });
+      const left = (await Array.fromAsync(Deno.readDir(outside))).map((e) => e.name);
+      assertEquals(left, [victim], `outside holds ${left}`);
+    } finally {
+      await Deno.remove(outside, { recursive: true });
+    }
+  },
+});

@@ -1,7 +1,7 @@
 /** `trunks clone URL [DIR]`: a fresh machine needs only the trunk's primary URL. */
 import { withDeadline } from "../../storage/deadline.ts";
 import { basename, resolve } from "node:path";
-import { git } from "../../git/run.ts";
+import { git, GitError } from "../../git/run.ts";
 import { headTarget } from "../../trunk/head.ts";
 import { writerName } from "../../helper/resolve.ts";
 import { initRepo, REMOTE, setRemoteUrl } from "../../local/repo.ts";
@@ -14,7 +14,7 @@ import { readLatestMap, type StorageMap } from "../../trunk/storage_map.ts";
 import { parseTrustList } from "../../trunk/mirror_trust.ts";
 import { type DiscoveredStorage, registerFromMap } from "../mirror_admin.ts";
 import { bool, type OptionSpec, parseCommand, printJson, str, verbosity } from "../args.ts";
-import { UsageError } from "../errors.ts";
+import { Exit, UsageError } from "../errors.ts";
 import { helperEnv } from "../helper_env.ts";
 import type { Command } from "../command.ts";
 import { backendFlags, buildTarget } from "../storage_target.ts";
@@ -150,7 +150,11 @@ export const command: Command = {
       }
       const progress = level > 0 && Deno.stderr.isTerminal() ? ["--progress"] : [];
       const fetchFlags = level > 1 ? ["-v", ...progress] : ["-q", ...progress];
-      await git(["fetch", ...fetchFlags, REMOTE], { cwd: dir, env, inheritStderr: true });
+      // git (and the helper under it) already said why on stderr: only the code remains.
+      await git(["fetch", ...fetchFlags, REMOTE], { cwd: dir, env, inheritStderr: true })
+        .catch((e) => {
+          throw e instanceof GitError ? new Exit(e.code || 1) : e;
+        });
       if (checkout) {
         const b = checkout.slice("refs/heads/".length);
         await git(["checkout", "-q", "-b", b, "--track", `${REMOTE}/${b}`], { cwd: dir });
