@@ -4,6 +4,7 @@
  * create, does its clock agree with ours, where do its credentials come from). A check
  * never prints a secret: credentials are named by where they were found, never shown.
  */
+import { readUserConfig } from "../local/user_config.ts";
 import { existsSync } from "node:fs";
 import { withDeadline } from "../storage/deadline.ts";
 import { envKey, type StorageRow } from "../local/storages.ts";
@@ -235,4 +236,50 @@ export function checkCredentials(row: StorageRow): Check {
     };
   }
   return { subject, verdict: "ok", detail: `credentials: ${found.join("; ")}` };
+}
+
+/**
+ * The per-user storages (`storage add --global`): the config readable and secret-free,
+ * and each storage checked as a saved one is, unless this repository has its own storage
+ * of that name (which then applies to `trunks://NAME/...` here: said, not checked twice).
+ */
+export async function checkUserStorages(localNames: string[]): Promise<Check[]> {
+  let cfg;
+  try {
+    cfg = readUserConfig();
+  } catch (e) {
+    return [{ subject: "per-user config", verdict: "fail", detail: describeError(e) }];
+  }
+  if (!cfg.storages.length) {
+    return [{ subject: "per-user config", verdict: "ok", detail: `no storages in ${cfg.path}` }];
+  }
+  const out: Check[] = [{
+    subject: "per-user config",
+    verdict: "ok",
+    detail: `${cfg.path}: ${cfg.storages.map((s) => s.name).join(", ")} (settings only)`,
+  }];
+  const local = new Set(localNames.map((n) => n.toLowerCase()));
+  const per = await Promise.all(cfg.storages.map(async (g): Promise<Check[]> => {
+    const subject = `per-user storage ${g.name}`;
+    if (local.has(g.name.toLowerCase())) {
+      return [{
+        subject,
+        verdict: "ok",
+        detail:
+          `not used in this repository: its own storage ${g.name} applies to trunks://${g.name}/...`,
+      }];
+    }
+    const row: StorageRow = {
+      name: g.name,
+      role: "primary",
+      url: g.url,
+      backend: g.backend,
+      settings: g.settings,
+      secrets: {},
+      added: g.added,
+    };
+    const reach = await checkReachable(row);
+    return [...reach, checkCredentials(row)].map((c) => ({ ...c, subject }));
+  }));
+  return [...out, ...per.flat()];
 }

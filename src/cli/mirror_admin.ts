@@ -34,6 +34,7 @@ import { memberError, MirroredStore } from "../trunk/mirrors.ts";
 import {
   credentialEnvNames,
   type MapEntry,
+  publicSettings,
   readLatestMap,
   sameStorages,
   type StorageMap,
@@ -434,6 +435,8 @@ export interface ApprovalResult {
   role: "primary" | "mirror";
   backend: string;
   url: string;
+  /** The settings the approval binds (endpoint, region, ...): never a secret. */
+  settings: Record<string, string>;
   /** How it stood before: never approved, changed since approved, or approved already. */
   was: "new" | "changed" | "approved";
 }
@@ -479,6 +482,15 @@ export async function approveFromMap(db: LocalDb, names: string[]): Promise<Appr
   return todo.map(({ entry, was }) => {
     recordApproval(db, entry);
     if (entry.role === "mirror") saveFromMap(db, entry);
-    return { name: entry.name, role: entry.role, backend: entry.backend, url: entry.url, was };
+    // Only what the backend declares non-secret is shown (the map holds nothing else).
+    const settings = publicSettings(entry.backend, entry.settings);
+    return {
+      name: entry.name,
+      role: entry.role,
+      backend: entry.backend,
+      url: entry.url,
+      settings,
+      was,
+    };
   });
 }

@@ -3,7 +3,7 @@
  * so per-storage state (e.g. how far a mirror is behind) can be added as fields.
  */
 import { withDeadline } from "../storage/deadline.ts";
-import { envKey, envOverrides, resolveSettings, type StorageRow } from "../local/storages.ts";
+import { envOverrides, resolveSettings, type StorageRow } from "../local/storages.ts";
 import { probeStore } from "../storage/probe.ts";
 import { backendSpec, openStore, redactUrl, type Settings } from "../storage/registry.ts";
 import { type Store, StoreError } from "../storage/store.ts";
@@ -11,6 +11,7 @@ import type { TrunkCache } from "../trunk/cache.ts";
 import { TrunkError } from "../trunk/errors.ts";
 import { Trunk } from "../trunk/trunk.ts";
 import { describeError } from "../trunk/describe_error.ts";
+import { credentialAdvice, schemeOf } from "../trunk/credential_hint.ts";
 
 export const MASK = "***";
 
@@ -124,50 +125,16 @@ export async function pingUrl(
     rec.reachable = denied;
     rec.reason = denied ? "access-denied" : "unreachable";
     rec.error = describeError(e);
-    if (denied) rec.error += namedCredentialHint(who.name ?? who.envName ?? null, url);
+    if (denied) {
+      rec.error += credentialAdvice({
+        envName: who.name ?? who.envName ?? null,
+        backend: schemeOf(url),
+      });
+    }
   } finally {
     await store?.close().catch(() => {});
   }
   return rec;
-}
-
-/**
- * An access-denied error whose message says nothing was sent: the backends word a missing
- * credential as "no credentials ..." (S3 chain, Azure anonymous, GCS anonymous).
- */
-export function noCredentialsSent(error: string | null): boolean {
-  return /\bno credentials\b/i.test(error ?? "");
-}
-
-/** "refused the credentials", or "got no credentials" when none were sent. */
-export function accessWords(error: string | null): string {
-  return noCredentialsSent(error) ? "got no credentials" : "refused the credentials";
-}
-
-/**
- * Where this storage's own credentials go: `TRUNKS_STORAGE_<NAME>_<KEY>` for each secret
- * the backend takes (the provider's variables are shared by every storage of that kind).
- */
-export function namedCredentialHint(name: string | null, url: string): string {
-  let backend: string;
-  try {
-    backend = new URL(url).protocol.replace(/:$/, "");
-  } catch {
-    return "";
-  }
-  const keys = backendSpec(backend)?.settings.filter((s) => s.secret).map((s) => s.key) ?? [];
-  if (!keys.length) return "";
-  if (!name) {
-    return `; for a saved storage, --name NAME reads TRUNKS_STORAGE_<NAME>_${
-      envSuffix(keys[0])
-    } and the like`;
-  }
-  const names = keys.map((k) => envKey(name, k));
-  return `; storage ${name}'s own variables (they win over the provider's): ${names.join(", ")}`;
-}
-
-function envSuffix(key: string): string {
-  return key.toUpperCase().replace(/[^A-Z0-9]/g, "_");
 }
 
 export function pingStorage(row: StorageRow): Promise<PingRecord> {

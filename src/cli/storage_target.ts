@@ -8,6 +8,7 @@ import { envKey } from "../local/storages.ts";
 import {
   type BackendSpec,
   backendSpec,
+  canonicalStoreUrl,
   knownSchemes,
   parseStoreUrl,
   redactUrl,
@@ -119,6 +120,8 @@ export function buildTarget(
   flags: Settings,
   repoName: string,
 ): Target {
+  // An alias (`minio://`, `nfs://`) becomes its backend's own URL before anything reads it.
+  if (flags.url) flags = { ...flags, url: canonicalStoreUrl(flags.url) };
   const { backend, spec } = chooseBackend(backendFlag, flags.url);
   const accepted = new Set(spec.settings.map((s) => s.key));
   const secretKeys = new Set(spec.settings.filter((s) => s.secret).map((s) => s.key));

@@ -38,7 +38,8 @@ export async function requireReachable(set: MirroredStore, resolved: Resolved): 
 
 function withHint(line: string, name: string, resolved: Resolved): string {
   const p = resolved.planned.find((x) => x.name === name);
-  const hint = p && !p.local ? credentialHint(p) : "";
+  // A refusal already names the storage's variables (the store's advice): not twice.
+  const hint = p && !p.local && !line.includes("TRUNKS_STORAGE_") ? credentialHint(p) : "";
   return hint ? `${line} (${hint})` : line;
 }
 

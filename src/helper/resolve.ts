@@ -6,7 +6,8 @@ import { gitDir, objectFormat } from "../git/repo.ts";
 import { LocalDb } from "../local/db.ts";
 import { localDbPath } from "../local/paths.ts";
 import { storeTimeoutMs } from "../storage/deadline.ts";
-import { parseStoreUrl, redactUrl, secretsInUrl } from "../storage/registry.ts";
+import { canonicalStoreUrl, parseStoreUrl, redactUrl, secretsInUrl } from "../storage/registry.ts";
+import { isNamedUrl, type NamedTarget, resolveNamedUrl } from "../local/named_url.ts";
 import type { Store } from "../storage/store.ts";
 import { isTrunkUrl, trunkNameOf } from "../storage/trunk_url.ts";
 import { MemoryCache, type TrunkCache } from "../trunk/cache.ts";
@@ -83,11 +84,33 @@ function refuseSecretsInUrl(url: string): void {
   );
 }
 
+/**
+ * The backend URL git's URL stands for: `trunks://NAME/REPO` through this repository's
+ * storage NAME or the per-user config (with that storage's settings), an alias such as
+ * `minio://` rewritten; anything else as it is.
+ */
+async function backendUrl(url: string, dir: string | null): Promise<NamedTarget | string> {
+  if (!isNamedUrl(url)) return canonicalStoreUrl(url);
+  const db = dir ? new LocalDb(await localDbPath()) : null;
+  try {
+    return resolveNamedUrl(url, db);
+  } catch (e) {
+    throw new TrunkError((e as Error).message, "bad-input");
+  } finally {
+    db?.close();
+  }
+}
+
 export async function resolveRemote(
-  url: string,
+  given: string,
   _remoteName: string,
   opts: { forPush?: boolean } = {},
 ): Promise<RemoteContext> {
+  // `git ls-remote` may run outside any repository: then nothing is cached.
+  const dir = await gitDir().catch(() => null);
+  const target = await backendUrl(given, dir);
+  const named = typeof target === "string" ? null : target;
+  const url = named?.url ?? target as string;
   parseStoreUrl(url);
   // A bad TRUNKS_STORE_TIMEOUT is reported before anything is opened.
   storeTimeoutMs();
@@ -105,12 +128,14 @@ export async function resolveRemote(
   } catch (e) {
     throw new TrunkError(`${redactUrl(url)}: ${(e as Error).message}`, "bad-input");
   }
-  // `git ls-remote` may run outside any repository: then nothing is cached.
-  const dir = await gitDir().catch(() => null);
   const db = dir ? new LocalDb(await localDbPath()) : null;
   const cache = db ?? new MemoryCache();
   const policy = mirrorsPolicyFromEnv();
-  const storages = await resolveStorages(url, db, cache, { freshMap: opts.forPush ?? false });
+  const storages = await resolveStorages(url, db, cache, {
+    freshMap: opts.forPush ?? false,
+    settings: named?.open,
+    named: named?.name,
+  });
   // A push says what it leaves out; a fetch only what changed since it was approved.
   for (const u of storages.unapproved) {
     if (opts.forPush || u.verdict.state === "changed") say(`trunks: ${u.line}`);

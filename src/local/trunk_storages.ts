@@ -9,7 +9,9 @@
 import type { LocalDb } from "./db.ts";
 import { listStorages, resolveSettings, type StorageRow } from "./storages.ts";
 import { getApproval, recordApproval, trustFromEnv } from "./approvals.ts";
+import { withAccessAdvice } from "../storage/advised.ts";
 import { CountingStore } from "../storage/counting.ts";
+import { credentialAdvice, schemeOf } from "../trunk/credential_hint.ts";
 import { withDeadline } from "../storage/deadline.ts";
 import { backendSpec, openStore, redactUrl, type Settings } from "../storage/registry.ts";
 import { type Store, StoreError } from "../storage/store.ts";
@@ -36,6 +38,8 @@ export interface Planned extends MapEntry {
   open: Settings;
   /** Saved in the local database (else known only from the trunk's map). */
   local: boolean;
+  /** Whose `TRUNKS_STORAGE_<NAME>_*` were read into `open`; null for a URL used as given. */
+  envName: string | null;
 }
 
 export interface Resolved {
@@ -131,11 +135,19 @@ function rowPlan(r: StorageRow, local: boolean): Planned {
     settings: publicSettings(r.backend, r.settings),
     open: resolveSettings(r, settingKeys(r.backend)),
     local,
+    envName: r.name,
   };
 }
 
-/** Saved rows (if the URL is one of them), else the URL alone as the primary. */
-function localPlan(url: string, rows: StorageRow[]): { planned: Planned[]; localMatch: boolean } {
+/**
+ * Saved rows (if the URL is one of them), else the URL alone as the primary (named
+ * `named`, the storage a `trunks://NAME/...` URL was resolved through, if any).
+ */
+function localPlan(
+  url: string,
+  rows: StorageRow[],
+  named?: string,
+): { planned: Planned[]; localMatch: boolean } {
   const own = rows.filter((r) => !isFromMap(r));
   if (own.some((r) => sameUrl(r.url, url))) {
     return { localMatch: true, planned: own.map((r) => rowPlan(r, true)) };
@@ -145,13 +157,14 @@ function localPlan(url: string, rows: StorageRow[]): { planned: Planned[]; local
     localMatch: false,
     planned: [
       known ? { ...rowPlan(known, false), url } : {
-        name: "primary",
+        name: named ?? "primary",
         role: "primary",
         url,
         backend: scheme(url),
         settings: {},
         open: {},
         local: false,
+        envName: named ?? null,
       },
     ],
   };
@@ -192,7 +205,15 @@ function mergeMap(
     // The URL alone: take its name and role from the map. Its store was opened from
     // what the user gave (URL, env, settings), never from the map's settings.
     const self = map.storages.find((s) => sameUrl(s.url, out[0].url));
-    if (self) out[0] = { ...self, url: out[0].url, open: out[0].open, local: false };
+    if (self) {
+      out[0] = {
+        ...self,
+        url: out[0].url,
+        open: out[0].open,
+        local: false,
+        envName: out[0].envName,
+      };
+    }
   }
   const hasPrimary = out.some((p) => p.role === "primary");
   for (const s of map.storages) {
@@ -210,6 +231,7 @@ function mergeMap(
         settingKeys(s.backend),
       ),
       local: false,
+      envName: s.name,
     });
   }
   // Primary first, then mirrors in the order they were found.
@@ -230,9 +252,13 @@ class BrokenStore implements Store {
     maxObjectSize: Infinity,
     parallelism: 4,
   };
-  constructor(readonly location: string, readonly why: string) {}
+  constructor(
+    readonly location: string,
+    readonly why: string,
+    readonly code: StoreError["code"] = "unreachable",
+  ) {}
   #fail(): Promise<never> {
-    return Promise.reject(new StoreError(this.why, "unreachable"));
+    return Promise.reject(new StoreError(this.why, this.code));
   }
   get() {
     return this.#fail();
@@ -261,8 +287,14 @@ async function openMember(p: Planned): Promise<Member> {
     store = new CountingStore(withDeadline(await openStore(p.url, p.open)));
   } catch (e) {
     const why = e instanceof Error ? e.message.split("\n")[0] : String(e);
-    store = new BrokenStore(redactUrl(p.url), why);
+    // A refusal found while opening (no keys at all) stays a refusal, not an outage.
+    const denied = e instanceof StoreError && e.code === "access-denied";
+    store = new BrokenStore(redactUrl(p.url), why, denied ? "access-denied" : "unreachable");
   }
+  store = withAccessAdvice(
+    store,
+    credentialAdvice({ envName: p.envName, backend: p.backend || schemeOf(p.url) }),
+  );
   return { name: p.name, role: p.role, url: p.url, store };
 }
 
@@ -280,10 +312,12 @@ export async function resolveStorages(
     settings?: Settings;
     /** Names approved for this run (`--trust-mirrors`, the library's `trustMirrors`). */
     trust?: string[];
+    /** The storage name a `trunks://NAME/...` URL was resolved through. */
+    named?: string;
   },
 ): Promise<Resolved> {
   const rows = db ? listStorages(db) : [];
-  const { planned, localMatch } = localPlan(url, rows);
+  const { planned, localMatch } = localPlan(url, rows, opts.named);
   // Settings handed in for this URL (the library's `settings`) win over saved ones.
   if (opts.settings) {
     const self = planned.find((p) => sameUrl(p.url, url))!;

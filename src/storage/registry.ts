@@ -8,6 +8,7 @@ import type { BackendSpec, Settings } from "./backend.ts";
 import { BACKENDS } from "./backends.ts";
 import { type Store, StoreError } from "./store.ts";
 import { refuseDotSegments } from "./trunk_url.ts";
+import { ALIAS_SCHEMES, expandStoreUrl } from "./url_alias.ts";
 
 export type { BackendSpec, Opener, Settings, SettingSpec } from "./backend.ts";
 export { requiredFlag } from "./backend.ts";
@@ -35,9 +36,23 @@ export function secretKeys(): Set<string> {
 
 for (const spec of BACKENDS) registerBackend(spec);
 
-/** Parse a storage URL, with errors that say what to do. */
+/**
+ * A storage URL in its backend's own form: aliases (`minio://`, `nfs://`, `smb://`, see
+ * url_alias.ts) rewritten, anything else unchanged. Entry points call this once on what
+ * the user gave, so the saved and shown URL is the one every machine uses.
+ */
+export function canonicalStoreUrl(url: string): string {
+  try {
+    return expandStoreUrl(url);
+  } catch (e) {
+    throw new StoreError((e as Error).message, "invalid-key");
+  }
+}
+
+/** Parse a storage URL (aliases expanded), with errors that say what to do. */
 export function parseStoreUrl(url: string): URL {
   if (url.includes("\0")) throw new StoreError("storage URL contains a NUL byte", "invalid-key");
+  url = canonicalStoreUrl(url);
   try {
     refuseDotSegments(url, redactUrl(url));
   } catch (e) {
@@ -59,7 +74,7 @@ export function parseStoreUrl(url: string): URL {
     throw new StoreError(
       `unknown storage scheme "${scheme}:" in ${redactUrl(url)}; known: ${
         knownSchemes().join(", ")
-      }`,
+      } (and the aliases ${ALIAS_SCHEMES.join(", ")})`,
       "unsupported",
     );
   }

@@ -12,8 +12,10 @@
  *    repository the check filled. Its sidecar `segments/<id>.replaces` (every segment
  *    listed) is written before the segment, so whoever sees the new segment can tell it
  *    holds nothing new for a client that has the old ones.
- * 3. Replaced segments older than the grace period are deleted (index first, so a
- *    listing never shows half a segment); younger ones wait for a later clean. Manifests
+ * 3. Segments replaced more than the grace period ago (by this clean's compaction or an
+ *    earlier one, measured from its sidecar) are deleted (index first, so a listing never
+ *    shows half a segment); the rest wait for a later clean: a reader that listed just
+ *    before a compaction may still download what it replaced. Manifests
  *    no retained object needs, chunks no remaining manifest lists, and interrupted
  *    uploads go by the same rule, except what a push in flight claimed for reuse
  *    (reuse_guard.ts).
@@ -31,7 +33,7 @@ import { blobKey, chunkKey, segmentIdxKey, segmentPackKey, segmentReplacesKey } 
 import { mapLimit } from "./pool.ts";
 import { refuseShortGrace } from "./lease.ts";
 import { isDeleted } from "./refs.ts";
-import { encodeReplaces } from "./replaces.ts";
+import { encodeReplaces, replacedLongAgo, replacedTimes } from "./replaces.ts";
 import { beginCleaning, type CleanClaim } from "./reuse_guard.ts";
 import { sha256File, uploadSegment } from "./segments.ts";
 
@@ -120,6 +122,8 @@ interface Compaction {
   newId: string | null;
   /** Segments whose objects the kept set now covers: deletable once old enough. */
   covered: Set<string>;
+  /** When each covered segment was replaced (absent: garbage, not replaced). */
+  replacedAt: Map<string, number>;
   /** The store's clock when the sidecar was written (Infinity when unknown). */
   serverNow: number;
 }
@@ -149,6 +153,7 @@ async function compact(
     compacted: null,
     newId: null,
     covered: new Set(replacedBefore),
+    replacedAt: replacedTimes(inv.listing, inv.replaces),
     serverNow: Infinity,
   };
   if (keep.size > 0 && (current.length > 1 || hasGarbage)) {
@@ -181,7 +186,12 @@ async function compact(
       objects: built.objects,
       bytes: (await Deno.stat(built.packPath)).size,
     };
-    for (const id of replaces) out.covered.add(id);
+    // Replaced now: a reader that listed just before may still download these.
+    const now = Math.min(Date.now(), out.serverNow);
+    for (const id of replaces) {
+      out.covered.add(id);
+      if (!out.replacedAt.has(id)) out.replacedAt.set(id, now);
+    }
   } else if (keep.size === 0) {
     // No ref reaches anything and nothing is in flight: every segment is garbage.
     for (const s of inv.listing.complete) out.covered.add(s.id);
@@ -189,7 +199,7 @@ async function compact(
   return out;
 }
 
-/** 3. Replaced segments older than `cutoff`, index first; younger ones wait. */
+/** 3. Segments replaced before `cutoff`, index first; the rest wait. */
 async function deleteReplacedSegments(
   store: Store,
   inv: Inventory,
@@ -200,7 +210,12 @@ async function deleteReplacedSegments(
   const doomed = inv.listing.complete.filter((s) =>
     compaction.covered.has(s.id) && s.id !== compaction.newId
   );
-  const deleteNow = doomed.filter((s) => s.modified.getTime() < cutoff);
+  // Replaced segments go two leases (the grace) after their replacement, not after their
+  // own upload; garbage no compaction replaced goes by its own age.
+  const deleteNow = doomed.filter((s) => {
+    const at = compaction.replacedAt.get(s.id);
+    return at === undefined ? s.modified.getTime() < cutoff : replacedLongAgo(s, at, cutoff);
+  });
   report.waiting.segments = doomed.length - deleteNow.length;
   let first = true;
   await mapLimit(deleteNow, store.capabilities.parallelism, async (s) => {

@@ -9,8 +9,8 @@
  * that is `trunks check --clean`'s job), so it is safe however young its inputs are.
  * Its sidecar (`segments/<id>.replaces`, see replaces.ts) is written before it, so a
  * reader that sees it knows what it replaces. Replaced segments are deleted only once
- * older than the grace (two leases), like a clean's, so a reader or pusher that listed
- * them in the meantime still finds them.
+ * replaced more than the grace (two leases) ago, like a clean's, so a reader or pusher
+ * that listed them just before the merge still finds them.
  */
 import { indexPackInto, initScratch, packObjectList } from "../git/compact.ts";
 import type { Store } from "../storage/store.ts";
@@ -18,7 +18,13 @@ import { faultPoint } from "./faults.ts";
 import { PackIndex } from "../pack/pack_index.ts";
 import { segmentIdxKey, segmentPackKey, segmentReplacesKey } from "./layout.ts";
 import { mapLimit } from "./pool.ts";
-import { encodeReplaces, listSegmentKeys, readSidecars } from "./replaces.ts";
+import {
+  encodeReplaces,
+  listSegmentKeys,
+  readSidecars,
+  replacedLongAgo,
+  replacedTimes,
+} from "./replaces.ts";
 import { downloadSegmentPack, type SegmentInfo, sha256File, uploadSegment } from "./segments.ts";
 
 export interface MergeOptions {
@@ -87,9 +93,12 @@ export async function mergeSmallSegments(
     if (present.has(id)) { for (const x of r) if (x !== id) replaced.add(x); }
   }
 
-  // Replaced segments past the grace go first: index, then pack, then any sidecar.
+  // Segments replaced more than the grace ago go first: index, then pack, then any sidecar.
   const cutoff = Date.now() - opts.graceMs;
-  const old = listing.complete.filter((s) => replaced.has(s.id) && s.modified.getTime() < cutoff);
+  const replacedAt = replacedTimes(listing, replaces);
+  const old = listing.complete.filter((s) =>
+    replaced.has(s.id) && replacedLongAgo(s, replacedAt.get(s.id), cutoff)
+  );
   await mapLimit(old, store.capabilities.parallelism, async (s) => {
     await store.delete(segmentIdxKey(s.id));
     faultPoint("maint:between-deletes");

@@ -136,6 +136,40 @@ export async function readSidecars(
 }
 
 /**
+ * When each replaced segment was replaced: the listed time of the earliest sidecar, of a
+ * compacted segment still stored, that names it. A reader that listed just before that
+ * compaction may still download the replaced segment for up to two leases after it, so
+ * deletion is measured from here (`replacedLongAgo`), not from the segment's own age.
+ */
+export function replacedTimes(
+  listing: SegmentListing,
+  replaces: Map<string, string[]>,
+): Map<string, number> {
+  const present = new Set(listing.complete.map((s) => s.id));
+  const out = new Map<string, number>();
+  for (const [id, r] of replaces) {
+    const at = listing.sidecars.get(id)?.modified.getTime();
+    if (!present.has(id) || at === undefined) continue;
+    for (const x of r) {
+      if (x !== id && !(at >= (out.get(x) ?? Infinity))) out.set(x, at);
+    }
+  }
+  return out;
+}
+
+/**
+ * Stored before `cutoff` and replaced (at `replacedAt`) no later than it: with a grace of
+ * zero (a lease of zero, in tests) what was replaced this instant may go.
+ */
+export function replacedLongAgo(
+  s: SegmentInfo,
+  replacedAt: number | undefined,
+  cutoff: number,
+): boolean {
+  return replacedAt !== undefined && s.modified.getTime() < cutoff && replacedAt <= cutoff;
+}
+
+/**
  * A compaction only vouches for segments as they were when it ran: a replaced segment
  * stored again after the sidecar (a push's guard putting back what a clean took) may
  * hold objects the compacted segment left out, so it is no longer counted as replaced.

@@ -5,13 +5,17 @@
  * period is deleted.
  */
 import { assert, assertEquals } from "../assert.ts";
-import { e2eBackends, git, ok, run } from "../e2e/harness.ts";
-import { chunkKey } from "../../src/trunk/layout.ts";
+import { e2eBackends, git, makeEnv, newRepo, ok, run, trunkUrl } from "../e2e/harness.ts";
+import { LEASE_ENV } from "../../src/trunk/lease.ts";
+import { chunkKey, segmentReplacesKey } from "../../src/trunk/layout.ts";
+import { decodeReplaces } from "../../src/trunk/replaces.ts";
+import { getBytes } from "../../src/storage/store.ts";
 import {
   check,
   cloneMatches,
   opts,
   segmentIds,
+  type Setup,
   setup,
   smallPushes,
   trunkRefs,
@@ -122,11 +126,18 @@ Deno.test({
     assertEquals(second.code, 0, second.stderr);
     const c2 = second.report.clean!;
     assert(c2.compacted);
-    assertEquals(c2.deleted.segments.length, 6); // the five old ones and the first compaction
+    // The five replaced two hours ago go; the first compaction, replaced only now, waits
+    // (a reader that listed before this clean may still download it), as does the young
+    // push's own segment.
+    assertEquals(c2.deleted.segments.length, 5);
+    assert(!c2.deleted.segments.includes(c1.compacted!.id));
     assertEquals(c2.deleted.chunks, 1);
     assertEquals(c2.deleted.strays, 1);
-    assertEquals(c2.waiting.segments, 1); // the young push's own segment
-    assertEquals((await segmentIds(s)).sort(), [c2.compacted.id, fresh[0]].sort());
+    assertEquals(c2.waiting.segments, 2);
+    assertEquals(
+      (await segmentIds(s)).sort(),
+      [c2.compacted.id, fresh[0], c1.compacted!.id].sort(),
+    );
     await cloneMatches(s, await trunkRefs(s));
     assertEquals((await check(s)).code, 0);
   },
@@ -143,4 +154,59 @@ async function backdate(dir: string, ms: number): Promise<void> {
       await Deno.utime(p, t, t);
     }
   }
+}
+
+// A reader that listed the segments just before a compaction may download any of them
+// for up to two leases after it: replaced segments are deleted two leases after their
+// replacement, however old they were when it happened (DESIGN.md "Lease and grace").
+for (const merge of ["clean", "maintenance"] as const) {
+  Deno.test({
+    name:
+      `clean local: a segment replaced by ${merge} stays two leases after the replacement, not after its upload`,
+    ...opts,
+    fn: async () => {
+      const [local] = e2eBackends();
+      const lease = 2;
+      const e = await makeEnv({ [LEASE_ENV]: String(lease), TRUNKS_AUTO_MAINTENANCE: "0" });
+      const url = await trunkUrl(local, "replaced");
+      const a = await newRepo(e, "a");
+      await git(e, a, "remote", "add", "origin", `trunks::${url}`);
+      await git(e, a, "push", "-q", "origin", "main");
+      const s = { e, url, remote: `trunks::${url}`, a, backend: local };
+      await smallPushes(s, merge === "maintenance" ? 8 : 3);
+      const grace = ["--grace", `${2 * lease}s`];
+      const sleepPast = () => new Promise((r) => setTimeout(r, (2 * lease + 1) * 1000));
+      // Every segment is now older than the grace; a reader lists them all.
+      await sleepPast();
+      const listed = await segmentIds(s);
+      const merged = merge === "clean"
+        ? (await check(s, ["--clean", ...grace])).report.clean!.compacted!.id
+        : await maintain(s);
+      // Maintenance deletes what earlier runs replaced: run it again straight away.
+      if (merge === "maintenance") await maintain(s);
+      const replaced = await withStore(s, async (st) => {
+        const key = segmentReplacesKey(merged);
+        return decodeReplaces((await getBytes(st, key))!, key).replaces;
+      });
+      assert(replaced.length >= 2, `${merged} replaces ${replaced}`);
+      const after = await segmentIds(s);
+      for (const id of listed) assert(after.includes(id), `${id} deleted at its replacement`);
+      assert(after.includes(merged));
+      await cloneMatches(s, await trunkRefs(s));
+      // Two leases after the replacement they go.
+      await sleepPast();
+      const later = await check(s, ["--clean", ...grace]);
+      assertEquals(later.code, 0, later.stderr);
+      const left = await segmentIds(s);
+      for (const id of replaced) assert(!left.includes(id), id);
+      await cloneMatches(s, await trunkRefs(s));
+    },
+  });
+}
+
+/** One run of automatic maintenance; returns the id of the segment it merged, if any. */
+async function maintain(s: Setup): Promise<string> {
+  const r = await run(s.e, "trunks", ["maintenance", s.url, "--json"]);
+  assertEquals(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout).merge?.merged?.id;
 }

@@ -1,12 +1,15 @@
 /** `trunks clone URL [DIR]`: a fresh machine needs only the trunk's primary URL. */
 import { withDeadline } from "../../storage/deadline.ts";
+import { withAccessAdvice } from "../../storage/advised.ts";
+import { credentialAdvice } from "../../trunk/credential_hint.ts";
 import { basename, resolve } from "node:path";
 import { git, GitError } from "../../git/run.ts";
 import { headTarget } from "../../trunk/head.ts";
 import { writerName } from "../../helper/resolve.ts";
 import { initRepo, REMOTE, setRemoteUrl } from "../../local/repo.ts";
 import { insertStorage, validStorageName } from "../../local/storages.ts";
-import { openStore, redactUrl, type Settings } from "../../storage/registry.ts";
+import { canonicalStoreUrl, openStore, redactUrl, type Settings } from "../../storage/registry.ts";
+import { isNamedUrl, resolveNamedUrl } from "../../local/named_url.ts";
 import { isTrunkUrl, splitTrunkPath } from "../../storage/trunk_url.ts";
 import { MemoryCache } from "../../trunk/cache.ts";
 import { Trunk } from "../../trunk/trunk.ts";
@@ -69,13 +72,18 @@ export const command: Command = {
       positionals: [1, 2],
     });
     if (!p) return 0;
-    const url = p.positionals[0].replace(/^trunks::/, "");
+    const given = p.positionals[0].replace(/^trunks::/, "");
+    // `trunks://NAME/REPO` through the per-user config (a new clone has no storages of
+    // its own); the clone saves the backend URL it stands for, so it works where NAME
+    // means something else or nothing.
+    const named = isNamedUrl(given) ? resolveNamedUrl(given, null) : null;
+    const url = named?.url ?? canonicalStoreUrl(given);
     if (!isTrunkUrl(url)) {
       throw new UsageError(
         `${url} does not name a trunk; give <root>/trunks/<name>.trunk, e.g. local:///srv/store/trunks/app.trunk`,
       );
     }
-    const name = str(p, "name") ?? "primary";
+    const name = str(p, "name") ?? named?.name ?? "primary";
     if (!validStorageName(name)) {
       throw new UsageError(`--name ${JSON.stringify(name)} is not usable`);
     }
@@ -86,10 +94,14 @@ export const command: Command = {
       const v = f === "url" ? undefined : str(p, f);
       if (v !== undefined) flags[f] = v;
     }
-    const target = buildTarget(name, undefined, { ...flags, url }, trunkName);
+    const target = buildTarget(name, undefined, { ...named?.settings, ...flags, url }, trunkName);
 
     // Read the trunk before creating anything: a wrong URL leaves no empty directory.
-    const store = withDeadline(await openStore(target.url, target.resolved));
+    // A refusal names the variables this storage reads, as the helper's do.
+    const store = withAccessAdvice(
+      withDeadline(await openStore(target.url, target.resolved)),
+      credentialAdvice({ envName: name, backend: target.backend }),
+    );
     let trunk: Trunk;
     let head: string | null;
     let branches: string[];
@@ -177,7 +189,9 @@ export const command: Command = {
           storages: discovered,
         });
       } else if (level > 0) {
-        console.log(`cloned ${target.url} into ${dir}`);
+        console.log(
+          `cloned ${target.url}${named ? ` (${given}, from the ${named.source})` : ""} into ${dir}`,
+        );
         for (const d of discovered) {
           const where = `  ${d.role} ${d.name} (${
             redactUrl(d.url)

@@ -12,6 +12,7 @@ import {
   checkGit,
   checkHelper,
   checkReachable,
+  checkUserStorages,
 } from "../doctor_checks.ts";
 
 const usage = `usage: trunks doctor [--json]
@@ -20,7 +21,9 @@ Check that this machine can use trunks: git is installed (and its version), git 
 git-remote-trunks on PATH, and, inside a repository set up with trunks init, that every
 saved storage answers (write, read, list, delete), honours exclusive create, keeps a
 clock that agrees with this machine's, and where its credentials come from (names
-only, never values). Exits 1 when a check fails.
+only, never values). The per-user storages (trunks storage add --global) get the same
+checks, except one that this repository's own storage of the same name overrides (said
+so). Exits 1 when a check fails.
 
   --json   print {"ok": bool, "checks": [{"subject", "verdict", "detail"}...]}`;
 
@@ -33,6 +36,7 @@ export const command: Command = {
     const checks: Check[] = [await checkGit(), checkHelper()];
     const repo = await findRepo().catch(() => null);
     const dbPath = repo ? await findTrunksDb(repo) : null;
+    let localNames: string[] = [];
     if (!dbPath) {
       checks.push({
         subject: "storages",
@@ -43,6 +47,7 @@ export const command: Command = {
       const db = new LocalDb(dbPath);
       try {
         const rows = listStorages(db);
+        localNames = rows.map((r) => r.name);
         if (!rows.length) {
           checks.push({
             subject: "storages",
@@ -64,6 +69,7 @@ export const command: Command = {
         db.close();
       }
     }
+    checks.push(...await checkUserStorages(localNames));
     const ok = checks.every((c) => c.verdict !== "fail");
     if (bool(p, "json")) {
       printJson({ ok, checks });

@@ -20,16 +20,20 @@ import { bool, type OptionSpec, parseCommand, printJson, str } from "../args.ts"
 import { describeError } from "../../trunk/describe_error.ts";
 import { UsageError } from "../errors.ts";
 import type { Command } from "../command.ts";
-import { accessWords, pingUrl, storageView } from "../storage_state.ts";
+import { pingUrl, storageView } from "../storage_state.ts";
+import { accessWords } from "../../trunk/credential_hint.ts";
 import { backendFlags, buildTarget, flagsWithUrl } from "../storage_target.ts";
 import { catchUpNewMirror } from "../mirror_admin.ts";
+import { addGlobal } from "./storage_global.ts";
 
 function usage(): string {
   const lines = [
     "usage: trunks storage add --name NAME (--backend TYPE [backend options] | URL) [--mirror] [--single-writer] [--json]",
+    "       trunks storage add --global NAME (URL | --backend TYPE [backend options]) [--single-writer] [--json]",
     "",
     "  e.g. trunks storage add --name primary --backend local --path ~/trunks-store",
     "       trunks storage add --name primary s3://bucket --endpoint http://127.0.0.1:9000",
+    "       trunks storage add --global shared minio://127.0.0.1:9000/bucket",
     "",
     "Connect a storage. The trunk goes to <root>/trunks/<repo>.trunk; trunks writes, reads,",
     "lists and creates the same key twice there (the second must fail) before saving",
@@ -39,7 +43,14 @@ function usage(): string {
     "                     overrides any option below",
     "  --backend TYPE     one of the backends below (or give --url with a scheme)",
     "  URL, --url URL     the storage root (or trunk) URL, instead of the flags that build it;",
-    "                     --endpoint, --region (settings every machine needs) go into its query",
+    "                     --endpoint, --region (settings every machine needs) go into its query.",
+    "                     Aliases: minio://HOST:PORT/BUCKET[/PREFIX] (minio+https:// for TLS) is",
+    "                     s3:// with that endpoint; nfs:///MOUNT/PATH and smb:///MOUNT/PATH are",
+    "                     local:// on a share mounted there (trunks mounts nothing)",
+    "  --global NAME      save NAME in the per-user config instead (~/.config/trunks/config.json,",
+    "                     $XDG_CONFIG_HOME/trunks or $TRUNKS_CONFIG_DIR), no repository needed:",
+    "                     any repository then uses trunks://NAME/REPO. Settings only: a secret",
+    "                     flag or a password in the URL is refused (use TRUNKS_STORAGE_<NAME>_*)",
     "  --mirror           add a mirror (pushes fan out to it) instead of the primary",
     "  --single-writer    accept a store that ignores exclusive create (only one machine pushes)",
     "  --json             print the result as JSON",
@@ -66,6 +77,7 @@ function options(): Record<string, OptionSpec> {
   const o: Record<string, OptionSpec> = {
     name: { type: "string" },
     backend: { type: "string" },
+    global: { type: "boolean" },
     mirror: { type: "boolean" },
     "single-writer": { type: "boolean" },
     json: { type: "boolean" },
@@ -82,6 +94,7 @@ export const command: Command = {
   async run(args) {
     const req = parseRequest(args);
     if (!req) return 0;
+    if (req.global) return await addGlobal(req);
     const ctx = await openInitialized();
     try {
       refuseTakenName(ctx.db, req);
@@ -121,6 +134,7 @@ interface AddRequest {
   mirror: boolean;
   singleWriter: boolean;
   json: boolean;
+  global: boolean;
 }
 
 /** The command line, validated; null when it asked for help (already printed). */
@@ -129,10 +143,28 @@ function parseRequest(args: string[]): AddRequest | null {
     name: "storage add",
     usage: usage(),
     options: options(),
-    positionals: [0, 1],
+    positionals: [0, 2],
   });
   if (!p) return null;
-  const name = str(p, "name");
+  const global = bool(p, "global");
+  // `--global NAME URL`: the name may come first, as git remote add takes it.
+  let name = str(p, "name");
+  if (global && !name && p.positionals.length) name = p.positionals.shift();
+  if (p.positionals.length > 1) {
+    throw new UsageError(
+      `storage add: unexpected argument ${JSON.stringify(p.positionals[1])}; usage: ${
+        usage().split("\n")[0].replace(/^usage:\s*/, "")
+      }`,
+    );
+  }
+  if (global && bool(p, "mirror")) {
+    throw new UsageError(
+      "storage add: --global and --mirror do not mix: mirrors belong to one trunk; add the mirror in the repository (trunks storage add --name NAME URL --mirror)",
+    );
+  }
+  if (global && !name) {
+    throw new UsageError("storage add --global needs a name: trunks storage add --global NAME URL");
+  }
   if (!name) throw new UsageError("storage add needs --name (e.g. --name primary)");
   if (!validStorageName(name)) {
     throw new UsageError(
@@ -149,6 +181,7 @@ function parseRequest(args: string[]): AddRequest | null {
     mirror: bool(p, "mirror"),
     singleWriter: bool(p, "single-writer"),
     json: bool(p, "json"),
+    global,
   };
 }
 

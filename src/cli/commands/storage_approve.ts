@@ -15,7 +15,15 @@ URL, settings); if the map later changes any of them, it is left alone again, lo
 until approved again. For one run: TRUNKS_TRUST_MIRRORS=NAME,...; at clone time:
 trunks clone URL --trust-mirrors NAME,...
 
-  --json   print {"approved": [{"name", "role", "backend", "url", "was"}]}`;
+  --json   print {"approved": [{"name", "role", "backend", "url", "settings", "was"}]}`;
+
+/** `endpoint=https://… region=eu-west-1`, or "no settings"; values quoted when unusual. */
+function describeSettings(settings: Record<string, string>): string {
+  const parts = Object.entries(settings).map(([k, v]) =>
+    `${k}=${/^[\w.:/@+,=-]+$/.test(v) ? v : JSON.stringify(v)}`
+  );
+  return parts.length ? parts.join(" ") : "no settings";
+}
 
 export const command: Command = {
   summary: "approve storages the trunk's storage map names",
@@ -36,7 +44,11 @@ export const command: Command = {
         return 0;
       }
       for (const a of done) {
-        const what = `${a.role} ${a.name} (${a.backend}, ${redactUrl(a.url)})`;
+        // What the approval binds, settings included: a map that later changes any of
+        // them is refused again, so the user sees here exactly what they trust.
+        const what = `${a.role} ${a.name} (${a.backend}, ${redactUrl(a.url)}; ${
+          describeSettings(a.settings)
+        })`;
         console.log(
           a.was === "approved"
             ? `${what} was approved already`

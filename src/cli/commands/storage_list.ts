@@ -4,10 +4,17 @@ import { listStorages, requireStorage } from "../../local/storages.ts";
 import { bool, parseCommand, printJson } from "../args.ts";
 import type { Command } from "../command.ts";
 import { storageView } from "../storage_state.ts";
+import { readUserConfig } from "../../local/user_config.ts";
+import { globalView, printGlobal } from "./storage_global.ts";
 
-const listUsage = `usage: trunks storage list [--json]
+const listUsage = `usage: trunks storage list [--global] [--json]
 
-The storages of this repository: primary first, then mirrors. Secrets are never shown.`;
+The storages of this repository (primary first, then mirrors), then the per-user ones
+(trunks storage add --global) that trunks://NAME/REPO reaches from any repository. A
+per-user storage named like one of this repository's is marked: here the repository's
+applies. Secrets are never shown.
+
+  --global   only the per-user storages (works outside a repository)`;
 
 const showUsage = `usage: trunks storage show NAME [--json]
 
@@ -21,20 +28,37 @@ export const list: Command = {
     const p = parseCommand(args, {
       name: "storage list",
       usage: listUsage,
-      options: { json: { type: "boolean" } },
+      options: { json: { type: "boolean" }, global: { type: "boolean" } },
     });
     if (!p) return 0;
+    const cfg = readUserConfig();
+    if (bool(p, "global")) {
+      if (bool(p, "json")) {
+        printJson({ config: cfg.path, global: cfg.storages.map((s) => globalView(s, cfg)) });
+      } else printGlobal(cfg, null);
+      return 0;
+    }
     const ctx = await openInitialized();
     try {
       const views = listStorages(ctx.db).map(storageView);
+      const local = views.map((v) => v.name.toLowerCase());
       if (bool(p, "json")) {
-        printJson({ repo: ctx.name, storages: views });
+        printJson({
+          repo: ctx.name,
+          storages: views,
+          config: cfg.path,
+          global: cfg.storages.map((s) => ({
+            ...globalView(s, cfg),
+            shadowed: local.includes(s.name.toLowerCase()),
+          })),
+        });
         return 0;
       }
       if (views.length === 0) {
         console.log(
           "no storages yet; add one: trunks storage add --name primary --backend local --path <dir>",
         );
+        if (cfg.storages.length) printGlobal(cfg, []);
         return 0;
       }
       const w = Math.max(4, ...views.map((v) => v.name.length));
@@ -46,6 +70,10 @@ export const list: Command = {
             v.singleWriter ? "  (single writer)" : ""
           }`,
         );
+      }
+      if (cfg.storages.length) {
+        console.log("");
+        printGlobal(cfg, views.map((v) => v.name));
       }
       return 0;
     } finally {

@@ -8,7 +8,8 @@ import { Exit, UsageError } from "../errors.ts";
 import { backendFlags, buildTarget, flagsWithUrl } from "../storage_target.ts";
 import type { Command } from "../command.ts";
 import { pingMapOnly } from "../mirror_admin.ts";
-import { noCredentialsSent, type PingRecord, pingStorage, pingUrl } from "../storage_state.ts";
+import { type PingRecord, pingStorage, pingUrl } from "../storage_state.ts";
+import { noCredentialsSent } from "../../trunk/credential_hint.ts";
 
 const usage = `usage: trunks storage ping [NAME | URL | --backend TYPE [backend options]] [--json]
 

@@ -5,12 +5,16 @@ import { forgetApproval } from "../../local/approvals.ts";
 import { bool, parseCommand, printJson } from "../args.ts";
 import type { Command } from "../command.ts";
 import { dropFromMap } from "../mirror_admin.ts";
+import { removeGlobal } from "./storage_global.ts";
 
-const usage = `usage: trunks storage remove NAME [--json]
+const usage = `usage: trunks storage remove NAME [--global] [--json]
 
 Forget a storage in this repository (its saved settings and secrets). The data on the
 storage stays. Removing the primary leaves git push with nowhere to go until another
-primary is added.`;
+primary is added.
+
+  --global   forget the per-user storage NAME instead (trunks storage add --global);
+             works outside a repository`;
 
 export const command: Command = {
   summary: "forget a storage (its data stays)",
@@ -19,10 +23,11 @@ export const command: Command = {
     const p = parseCommand(args, {
       name: "storage remove",
       usage,
-      options: { json: { type: "boolean" } },
+      options: { json: { type: "boolean" }, global: { type: "boolean" } },
       positionals: [1, 1],
     });
     if (!p) return 0;
+    if (bool(p, "global")) return removeGlobal(p.positionals[0], bool(p, "json"));
     const ctx = await openInitialized();
     try {
       const row = requireStorage(ctx.db, p.positionals[0]);
