@@ -11,6 +11,7 @@
  *                   [--python-versions 0.1.0,1.2.14] [--python-timeout 600] [--out FILE.md]
  *                   [--large-mib 1024]
  *                   [--latency 50ms] [--scenarios metadata --meta-refs 1500,20000 --meta-pushes 2000]
+ *                   [--maintenance 0|1|wait]
  *
  * MinIO comes from `scripts/test-servers.sh up minio` (its env, TRUNKS_TEST_MINIO_*, must be
  * exported); every S3 tool talks to it through bench/proxy.ts, which counts requests and
@@ -22,6 +23,7 @@
  * written and read back by the library.
  * --quick: one run, corpus only, 10 small pushes, a swarm of 8, 64 MiB large files.
  * --latency: every request through the proxy waits that long first (a store in another region).
+ * --maintenance: TRUNKS_AUTO_MAINTENANCE for trunks (default 1: background, as users get it).
  * `metadata` (only when named): many refs and a long log, trunks on local disk vs plain git.
  * Results: markdown on stdout (and --out), raw JSON under bench/results/.
  */
@@ -34,6 +36,7 @@ import { type Proxy, startProxy } from "./proxy.ts";
 import {
   gitRemoteS3Tool,
   gitTool,
+  type Maintenance,
   type Measure,
   measure,
   type Minio,
@@ -95,8 +98,9 @@ function summarize(
     rssKb: Math.max(...ms.map((m) => m.rssKb)),
     requests: last.counts?.requests,
     byMethod: last.counts?.byMethod,
-    bytesUp: last.counts?.bytesUp,
-    bytesDown: last.counts?.bytesDown,
+    // Bytes are counted on the wire (proxy); trunks' own store-op counts carry none.
+    bytesUp: tool.proxy ? last.counts?.bytesUp : undefined,
+    bytesDown: tool.proxy ? last.counts?.bytesDown : undefined,
     ...extra,
   };
 }
@@ -198,15 +202,14 @@ async function benchTool(
       cpuMs: each.reduce((a, m) => a + m.cpuMs, 0),
       rssKb: Math.max(...each.map((m) => m.rssKb)),
       requests: each[0].counts ? sum((m) => m.counts?.requests) : undefined,
-      bytesUp: each[0].counts ? sum((m) => m.counts?.bytesUp) : undefined,
-      bytesDown: each[0].counts ? sum((m) => m.counts?.bytesDown) : undefined,
+      bytesUp: tool.proxy ? sum((m) => m.counts?.bytesUp) : undefined,
+      bytesDown: tool.proxy ? sum((m) => m.counts?.bytesDown) : undefined,
       storeBytes: after.bytes,
       storeObjects: after.objects,
       note: `${pushes} pushes; median push ${(median(each.map((m) => m.ms)) / 1000).toFixed(2)} s` +
-        (each[0].counts
-          ? `, ${sum((m) => m.counts?.requests) / pushes} requests and ` +
-            `${fmtBytes(sum((m) => m.counts?.bytesUp) / pushes)} up per push`
-          : ""),
+        (each[0].counts ? `, ${sum((m) => m.counts?.requests) / pushes} requests` : "") +
+        (tool.proxy ? ` and ${fmtBytes(sum((m) => m.counts?.bytesUp) / pushes)} up` : "") +
+        (each[0].counts ? " per push" : ""),
     });
     log("clone after small pushes");
     const c = await measure(e, tool, ["clone", "-q", url, `${tmp}/${tool.id}-after`], tmp);
@@ -279,6 +282,7 @@ async function main(): Promise<void> {
       latency: { type: "string" },
       "meta-refs": { type: "string", default: "1500,20000" },
       "meta-pushes": { type: "string", default: "2000" },
+      maintenance: { type: "string", default: "1" },
     },
   });
   const quick = values.quick!;
@@ -289,6 +293,10 @@ async function main(): Promise<void> {
       : SCENARIOS) as Scenario[],
   );
   const latencyMs = parseLatency(values.latency);
+  const maintenance = values.maintenance as Maintenance;
+  if (!["0", "1", "wait"].includes(maintenance)) {
+    throw new Error("bench: --maintenance needs 0, 1 (background, the default) or wait");
+  }
   const toolIds = list(
     values.tools,
     ["git", "trunks-local", "trunks-s3", "git-remote-s3", "python-trunks"],
@@ -324,8 +332,8 @@ async function main(): Promise<void> {
   const tools: Tool[] = [];
   for (const id of toolIds as (ToolId | "python-trunks")[]) {
     if (id === "git") tools.push(await gitTool(e, tmp));
-    if (id === "trunks-local") tools.push(trunksLocalTool(tmp, trunksVersion));
-    if (id === "trunks-s3") tools.push(trunksS3Tool(minio!, proxy!, trunksVersion));
+    if (id === "trunks-local") tools.push(trunksLocalTool(tmp, trunksVersion, maintenance));
+    if (id === "trunks-s3") tools.push(trunksS3Tool(minio!, proxy!, trunksVersion, maintenance));
     if (id === "git-remote-s3") tools.push(await gitRemoteS3Tool(e, minio!, proxy!, tmp));
   }
   const versions: Record<string, string> = {
@@ -469,7 +477,8 @@ async function main(): Promise<void> {
   const report = `## Run of ${m.date}\n\n${machineMarkdown(m, versions)}\n` +
     `- options: runs ${runs}, heavy runs ${o.heavyRuns}, pushes ${o.pushes}, swarm ${
       swarmNs.join("/")
-    }${quick ? ", quick" : ""}\n\n` + sections.join("\n\n") + "\n";
+    }, TRUNKS_AUTO_MAINTENANCE=${maintenance}${quick ? ", quick" : ""}\n\n` +
+    sections.join("\n\n") + "\n";
   if (values.out) await Deno.writeTextFile(values.out, report);
   const dir = fileURLToPath(new URL("./results/", import.meta.url));
   await Deno.mkdir(dir, { recursive: true });

@@ -17,6 +17,7 @@ import { isDeleted, type RefEntry, type RefState } from "../trunk/refs.ts";
 import { autoStepAfterPush, runStep } from "../trunk/maintenance.ts";
 import { describeError } from "../trunk/describe_error.ts";
 import { Trunk as CoreTrunk } from "../trunk/trunk.ts";
+import type { OnProgress } from "../trunk/progress.ts";
 import {
   CLEANED_MEANWHILE,
   OUTLIVED_LEASE,
@@ -139,6 +140,12 @@ export interface PushResult {
 }
 
 /** Another writer moved the branch first; `pull()` rebases local commits, then `push()` again. */
+/** Options of {@link Trunk.push}. */
+export interface PushOptions {
+  /** Told of the upload's bytes as they move (many calls: throttle what you draw). */
+  onProgress?: OnProgress;
+}
+
 export class ConflictError extends TrunkError {
   /** `branches`: the short names of the branches that were not pushed. */
   constructor(message: string, readonly branches: string[]) {
@@ -846,9 +853,10 @@ export class Trunk {
    * Publish local commits: one segment with every new object, then one compare-and-swap
    * ref entry per branch, as `git push` does. A branch another writer moved meanwhile
    * is not touched and throws {@link ConflictError} (after the other branches are
-   * pushed); `pull()` rebases, then `push()` again.
+   * pushed); `pull()` rebases, then `push()` again. Silent unless `onProgress` is given:
+   * it is told the segment's bytes as the store takes them.
    */
-  async push(): Promise<PushResult[]> {
+  async push(opts: PushOptions = {}): Promise<PushResult[]> {
     this.#open();
     if (this.#pending.size === 0) return [];
     const refs = await this.#listed();
@@ -861,6 +869,7 @@ export class Trunk {
         dst: ref,
         force: false,
       })),
+      { onProgress: opts.onProgress },
     );
     try {
       return await this.#published(report, pending, refs);

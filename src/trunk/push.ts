@@ -15,7 +15,8 @@ import { StorageFailure } from "./mirrors.ts";
 import { mapLimit } from "./pool.ts";
 import { isDeleted, type RefEntry, type RefState } from "./refs.ts";
 import { Trunk, type WriteState } from "./trunk.ts";
-import { formatBytes } from "./units.ts";
+import { formatBytes, type OnProgress } from "./progress.ts";
+import { segmentUploadSize } from "./segments.ts";
 
 export interface PushSpec {
   /** What to push (a ref or object name the source resolves); empty deletes `dst`. */
@@ -55,6 +56,8 @@ export interface PushSource {
   ): Promise<{ segment: BuiltSegment | null; largeBlobs: string[] }>;
   /** The content of large blobs, in turn. */
   readBlobs(oids: string[]): AsyncIterable<BlobContent>;
+  /** Sizes of large blobs, before they are read (for a progress percentage). */
+  blobSizes?(oids: string[]): Promise<Map<string, number>>;
   /**
    * True when the source's repository holds every object of the segments it pushes (git):
    * then they are marked ingested and its next fetch skips them.
@@ -70,8 +73,10 @@ export interface PushOptions {
   cas?: Map<string, string>;
   /** Human-facing lines (progress, notices). */
   say?: (line: string) => void;
-  /** Progress meters and per-step lines. */
+  /** Per-step lines (segment written, large blobs stored). */
   verbose?: boolean;
+  /** Bytes of the segment and large-blob uploads as they move (see progress.ts). */
+  onProgress?: OnProgress;
   /** This push's listing of the refs, just read from the store (git's `list for-push`). */
   listing?: WriteState;
 }
@@ -130,12 +135,11 @@ export async function push(
     const built = await source.pack(tips, exclude);
     faultPoint("push:after-pack");
     // Large blobs as chunks, before the segment that refers to them.
-    largeBlobs = await uploadLargeBlobs(
-      trunk,
-      built.largeBlobs,
-      (o) => source.readBlobs(o),
-      opts.verbose ? say : undefined,
-    );
+    largeBlobs = await uploadLargeBlobs(trunk, built.largeBlobs, (o) => source.readBlobs(o), {
+      sizes: source.blobSizes && ((o) => source.blobSizes!(o)),
+      onProgress: opts.onProgress,
+      notice: say,
+    });
     if (largeBlobs.blobs && opts.verbose) {
       say(
         `trunks: stored ${largeBlobs.blobs} large blob(s), ${formatBytes(largeBlobs.bytes)} new`,
@@ -145,7 +149,7 @@ export async function push(
     const own = segment;
     const uploadStart = Date.now();
     if (own) {
-      await trunk.putSegment(own.id, own.pack, own.idx);
+      await uploadOwnSegment(trunk, own, opts.onProgress);
       faultPoint("push:after-segments");
     }
     const reupload = own
@@ -211,6 +215,32 @@ export async function push(
     largeBlobs,
     state,
   };
+}
+
+/** The push's segment, its bytes reported as the store takes them. */
+async function uploadOwnSegment(
+  trunk: Trunk,
+  own: BuiltSegment,
+  onProgress?: OnProgress,
+): Promise<void> {
+  if (!onProgress) return await trunk.putSegment(own.id, own.pack, own.idx);
+  const total = await segmentUploadSize(own.pack, own.idx);
+  let bytes = 0;
+  const report = (done: boolean) =>
+    onProgress({
+      kind: "segment-upload",
+      bytes,
+      total,
+      items: done ? 1 : 0,
+      itemsTotal: 1,
+      done,
+    });
+  report(false);
+  await trunk.putSegment(own.id, own.pack, own.idx, (n) => {
+    bytes += n;
+    report(false);
+  });
+  report(true);
 }
 
 /** Each ref's fate in git's words, against the state just read from the store. */
