@@ -888,6 +888,7 @@ export class Trunk {
     const segment = report.segment;
     const results: PushResult[] = [];
     const conflicts: string[] = [];
+    let failure: { e: unknown } | undefined;
     for (const [ref, p] of pending) {
       const tip = p.commits[p.commits.length - 1].oid;
       const r = report.refs.find((x) => x.ref === ref)!;
@@ -896,6 +897,11 @@ export class Trunk {
       if (!r.error) {
         this.#pending.delete(ref);
         results.push({ branch: shortRef(ref), oid: tip, segment: segment?.id });
+        continue;
+      }
+      if (r.failure !== undefined) {
+        // The store failed on this ref's entry: thrown after the others are recorded.
+        failure ??= { e: r.failure };
         continue;
       }
       const w = now && !isDeleted(now) ? now : null;
@@ -920,6 +926,8 @@ export class Trunk {
       this.#reader.local.clear();
     }
     await this.#afterPush(report.state, results.length);
+    // Refs whose entry the store failed stay pending: push() again retries them.
+    if (failure) throw failure.e;
     if (conflicts.length) {
       throw new ConflictError(
         `push rejected, another writer moved ${

@@ -8,6 +8,8 @@
  * that the lease still holds; then one compare-and-swap ref entry per ref, and a new
  * trunk's HEAD last.
  */
+import { BatchedEntryWrites, type TrunkCache } from "./cache.ts";
+import { describeError } from "./describe_error.ts";
 import { faultPoint } from "./faults.ts";
 import { initialHead } from "./head.ts";
 import { type BlobContent, type LargeBlobStats, uploadLargeBlobs } from "./large_blobs.ts";
@@ -91,6 +93,8 @@ export interface RefOutcome {
   entry?: RefEntry;
   /** The entry of another writer that won the compare-and-swap. */
   winner?: RefEntry | null;
+  /** The store failed while creating (or before creating) this ref's entry. */
+  failure?: unknown;
 }
 
 export interface PushReport {
@@ -108,6 +112,8 @@ interface Planned {
 }
 
 const FORCE_RETRIES = 5;
+/** Fast-forward checks run at once (each a git process in the helper). */
+const ANCESTRY_CHECKS = 4;
 /** Lease re-reads before giving up on a push that keeps running out of it. */
 const LEASE_REREADS = 3;
 export const CLEANED_MEANWHILE = "trunk was cleaned meanwhile; fetch, then push again";
@@ -177,11 +183,34 @@ export async function push(
   }
 
   const outcomes = new Map<string, RefOutcome>();
-  await mapLimit(planned, trunk.parallelism, async (p) => {
-    if (opts.dryRun) return outcomes.set(p.spec.dst, { ref: p.spec.dst, oid: p.newOid });
-    const force = p.spec.force || !!opts.force;
-    outcomes.set(p.spec.dst, await moveRef(trunk, p, segment ? [segment.id] : [], force, say));
-  });
+  // One entry per ref, `parallelism` creates in flight; remembered in one cache write.
+  // A create the store fails is that ref's error in git's words, the others stand; after
+  // a failure no further create starts (a store that is down would fail every one).
+  const cache = new BatchedEntryWrites(trunk.cache);
+  let failure: { e: unknown } | undefined;
+  try {
+    await mapLimit(planned, trunk.parallelism, async (p) => {
+      const ref = p.spec.dst;
+      if (opts.dryRun) return outcomes.set(ref, { ref, oid: p.newOid });
+      if (failure) {
+        const error = `not moved: ${describeError(failure.e)}`;
+        return outcomes.set(ref, { ref, oid: p.newOid, error, failure: failure.e });
+      }
+      const force = p.spec.force || !!opts.force;
+      const segments = segment ? [segment.id] : [];
+      try {
+        outcomes.set(ref, await moveRef(trunk, cache, p, segments, force, say));
+      } catch (e) {
+        failure ??= { e };
+        const error = `its entry was not written: ${describeError(e)}`;
+        outcomes.set(ref, { ref, oid: p.newOid, error, failure: e });
+      }
+    });
+  } finally {
+    cache.flush();
+  }
+  // Nothing moved: the push failed as a whole, with the store's own error.
+  if (failure && ![...outcomes.values()].some((o) => !o.error)) throw failure.e;
   for (const o of outcomes.values()) {
     const written = o.entry ?? o.winner;
     if (written) state.latest.set(written.ref, written);
@@ -253,7 +282,10 @@ async function plan(
   errors: Map<string, string>,
 ): Promise<Planned[]> {
   const zero = trunk.zeroOid;
-  const planned: Planned[] = [];
+  const planned: (Planned | null)[] = [];
+  // Moves that must be fast-forwards, checked after the loop: one `has` for all of them,
+  // ancestry a few at a time (a process each in git), not one ref after another.
+  const checks: { at: number; current: string }[] = [];
   for (const spec of specs) {
     const base = state.latest.get(spec.dst) ?? null;
     const current = base && !isDeleted(base) ? (base.symref ? null : base.new) : null;
@@ -278,18 +310,20 @@ async function plan(
         errors.set(spec.dst, "already exists");
         continue;
       }
-      if ((await source.has([current])).size === 0) {
-        errors.set(spec.dst, "fetch first");
-        continue;
-      }
-      if (!(await source.isAncestor(current, newOid))) {
-        errors.set(spec.dst, "non-fast-forward");
-        continue;
-      }
+      checks.push({ at: planned.length, current });
     }
     planned.push({ spec, newOid, base });
   }
-  return planned;
+  const held = checks.length ? await source.has(checks.map((c) => c.current)) : new Set();
+  await mapLimit(checks, ANCESTRY_CHECKS, async ({ at, current }) => {
+    const p = planned[at]!;
+    if (!held.has(current)) errors.set(p.spec.dst, "fetch first");
+    else if (!(await source.isAncestor(current, p.newOid))) {
+      errors.set(p.spec.dst, "non-fast-forward");
+    } else return;
+    planned[at] = null;
+  });
+  return planned.filter((p): p is Planned => p !== null);
 }
 
 /**
@@ -314,6 +348,7 @@ async function keepLease(
 /** Create the ref's next entry; a lost race is `fetch first` (or retried when forced). */
 async function moveRef(
   trunk: Trunk,
+  cache: TrunkCache,
   p: Planned,
   segments: string[],
   force: boolean,
@@ -326,7 +361,7 @@ async function moveRef(
     faultPoint("push:between-refs");
     let r;
     try {
-      r = await trunk.updateRef({ ref, new: p.newOid, base, segments });
+      r = await trunk.updateRef({ ref, new: p.newOid, base, segments }, cache);
     } catch (e) {
       // The primary took the entry but a mirror did not: say so for this ref; the next
       // push or `trunks storage sync` brings the mirror level.

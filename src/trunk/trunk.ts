@@ -319,8 +319,14 @@ export class Trunk {
     return await writeMap(this.store, storages, this.writer, previousSeq);
   }
 
-  /** Create the next entry of `update.ref`; `{ok:false}` when another writer won. */
-  async updateRef(update: RefUpdate): ReturnType<typeof writeRefEntry> {
+  /**
+   * Create the next entry of `update.ref`; `{ok:false}` when another writer won. `cache`:
+   * where the created entry is remembered (a push of many refs batches them).
+   */
+  async updateRef(
+    update: RefUpdate,
+    cache: TrunkCache = this.cache,
+  ): ReturnType<typeof writeRefEntry> {
     await this.writable();
     const entry: RefEntry = {
       trunk: this.id,
@@ -333,7 +339,7 @@ export class Trunk {
       writer: this.writer,
       segments: update.segments,
     };
-    return await writeRefEntry(this.store, this.cache, this.id, entry);
+    return await writeRefEntry(this.store, cache, this.id, entry);
   }
 }
 
