@@ -20,6 +20,7 @@ export {
   ConflictError,
   type ListEntry as TreeListEntry,
   type OpenOptions,
+  type PushOptions,
   type PushResult,
   type RefInfo,
   Trunk,
@@ -27,3 +28,4 @@ export {
 export type { Commit, ObjectFormat, Signature } from "./src/pack/objects.ts";
 export type { ReaderOptions, ReadStats } from "./src/sdk/object_reader.ts";
 export { TrunkError } from "./src/trunk/errors.ts";
+export type { OnProgress, TransferKind, TransferProgress } from "./src/trunk/progress.ts";

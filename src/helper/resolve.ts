@@ -21,6 +21,7 @@ import {
 } from "../trunk/mirrors.ts";
 import { say } from "./io.ts";
 import { prepareMirrorsForPush, requireReachable } from "./mirror_push.ts";
+import type { OnProgress } from "../trunk/progress.ts";
 import { type Resolved, resolveStorages } from "../local/trunk_storages.ts";
 
 export interface RemoteContext {
@@ -104,7 +105,7 @@ async function backendUrl(url: string, dir: string | null): Promise<NamedTarget 
 export async function resolveRemote(
   given: string,
   _remoteName: string,
-  opts: { forPush?: boolean } = {},
+  opts: { forPush?: boolean; onProgress?: OnProgress } = {},
 ): Promise<RemoteContext> {
   // `git ls-remote` may run outside any repository: then nothing is cached.
   const dir = await gitDir().catch(() => null);
@@ -170,7 +171,7 @@ export async function resolveRemote(
       throw e;
     }
   };
-  const prepare = (t: Trunk) => prepared ??= prepareMirrorsForPush(t, storages);
+  const prepare = (t: Trunk) => prepared ??= prepareMirrorsForPush(t, storages, opts.onProgress);
   return {
     url,
     gitDir: dir,

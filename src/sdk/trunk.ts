@@ -17,6 +17,7 @@ import { isDeleted, type RefEntry, type RefState } from "../trunk/refs.ts";
 import { autoStepAfterPush, runStep } from "../trunk/maintenance.ts";
 import { describeError } from "../trunk/describe_error.ts";
 import { Trunk as CoreTrunk } from "../trunk/trunk.ts";
+import type { OnProgress } from "../trunk/progress.ts";
 import {
   CLEANED_MEANWHILE,
   OUTLIVED_LEASE,
@@ -105,6 +106,12 @@ export interface PushResult {
 }
 
 /** Another writer moved the branch first; `pull()` rebases local commits, then `push()` again. */
+/** Options of {@link Trunk.push}. */
+export interface PushOptions {
+  /** Told of the upload's bytes as they move (many calls: throttle what you draw). */
+  onProgress?: OnProgress;
+}
+
 export class ConflictError extends TrunkError {
   /** `branches`: the short names of the branches that were not pushed. */
   constructor(message: string, readonly branches: string[]) {
@@ -725,9 +732,10 @@ export class Trunk {
    * Publish local commits: one segment with every new object, then one compare-and-swap
    * ref entry per branch, as `git push` does. A branch another writer moved meanwhile
    * is not touched and throws {@link ConflictError} (after the other branches are
-   * pushed); `pull()` rebases, then `push()` again.
+   * pushed); `pull()` rebases, then `push()` again. Silent unless `onProgress` is given:
+   * it is told the segment's bytes as the store takes them.
    */
-  async push(): Promise<PushResult[]> {
+  async push(opts: PushOptions = {}): Promise<PushResult[]> {
     this.#open();
     if (this.#pending.size === 0) return [];
     const refs = await this.#listed();
@@ -740,10 +748,12 @@ export class Trunk {
         dst: ref,
         force: false,
       })),
+      { onProgress: opts.onProgress },
     );
     const segment = report.segment;
     const results: PushResult[] = [];
     const conflicts: string[] = [];
+    let failure: { e: unknown } | undefined;
     for (const [ref, p] of pending) {
       const tip = p.commits[p.commits.length - 1].oid;
       const r = report.refs.find((x) => x.ref === ref)!;
@@ -752,6 +762,11 @@ export class Trunk {
       if (!r.error) {
         this.#pending.delete(ref);
         results.push({ branch: shortRef(ref), oid: tip, segment: segment?.id });
+        continue;
+      }
+      if (r.failure !== undefined) {
+        // The store failed on this ref's entry: thrown after the others are recorded.
+        failure ??= { e: r.failure };
         continue;
       }
       const w = now && !isDeleted(now) ? now : null;
@@ -776,6 +791,8 @@ export class Trunk {
       this.#reader.local.clear();
     }
     await this.#afterPush(report.state, results.length);
+    // Refs whose entry the store failed stay pending: push() again retries them.
+    if (failure) throw failure.e;
     if (conflicts.length) {
       throw new ConflictError(
         `push rejected, another writer moved ${

@@ -3,6 +3,7 @@
  * CLI and library do to a trunk goes through these methods, so mirrors, verification
  * and the rule "the store is the truth; the cache only saves requests" live in one place.
  */
+import type { OnBytes } from "../storage/flow.ts";
 import { getBytes, type Store } from "../storage/store.ts";
 import type { TrunkCache } from "./cache.ts";
 import { TrunkError } from "./errors.ts";
@@ -259,19 +260,24 @@ export class Trunk {
    * Pack and index as file paths (streamed) or bytes; on every storage in parallel, each
    * reading the files itself; any failure names the storage.
    */
-  async putSegment(id: string, pack: string | Uint8Array, idx: string | Uint8Array): Promise<void> {
+  async putSegment(
+    id: string,
+    pack: string | Uint8Array,
+    idx: string | Uint8Array,
+    onBytes?: OnBytes,
+  ): Promise<void> {
     await this.writable();
     const set = this.mirrored;
-    if (set) await uploadSegmentEverywhere(set, id, pack, idx);
-    else await uploadSegment(this.store, id, pack, idx);
+    if (set) await uploadSegmentEverywhere(set, id, pack, idx, onBytes);
+    else await uploadSegment(this.store, id, pack, idx, onBytes);
   }
 
   /**
    * Download and verify a segment; a copy that fails verification (or is missing) on
    * one storage is read from the next, and a corrupt copy is repaired from the good one.
    */
-  async downloadSegment(id: string, dest: string): Promise<number> {
-    return await downloadSegmentVerified(this.store, id, dest);
+  async downloadSegment(id: string, dest: string, onBytes?: OnBytes): Promise<number> {
+    return await downloadSegmentVerified(this.store, id, dest, onBytes);
   }
 
   /**
@@ -313,8 +319,14 @@ export class Trunk {
     return await writeMap(this.store, storages, this.writer, previousSeq);
   }
 
-  /** Create the next entry of `update.ref`; `{ok:false}` when another writer won. */
-  async updateRef(update: RefUpdate): ReturnType<typeof writeRefEntry> {
+  /**
+   * Create the next entry of `update.ref`; `{ok:false}` when another writer won. `cache`:
+   * where the created entry is remembered (a push of many refs batches them).
+   */
+  async updateRef(
+    update: RefUpdate,
+    cache: TrunkCache = this.cache,
+  ): ReturnType<typeof writeRefEntry> {
     await this.writable();
     const entry: RefEntry = {
       trunk: this.id,
@@ -327,7 +339,7 @@ export class Trunk {
       writer: this.writer,
       segments: update.segments,
     };
-    return await writeRefEntry(this.store, this.cache, this.id, entry);
+    return await writeRefEntry(this.store, cache, this.id, entry);
   }
 }
 
