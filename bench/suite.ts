@@ -19,7 +19,8 @@
  * clone of a many-ref repository re-upload/download the whole history per ref, so they run
  * --heavy-runs times, and it does --heavy-pushes small pushes instead of --pushes.
  * largefile: bench/largefile.ts twice, a text-like and a random file of --large-mib, pushed
- * by git (trunks and plain file://) and by the library.
+ * by git (trunks, plain file://, and git-remote-s3 on MinIO when it is among --tools) and
+ * written and read back by the library.
  * --quick: one run, corpus only, 10 small pushes, a swarm of 8, 64 MiB large files.
  * --latency: every request through the proxy waits that long first (a store in another region).
  * --maintenance: TRUNKS_AUTO_MAINTENANCE for trunks (default 1: background, as users get it).
@@ -430,6 +431,7 @@ async function main(): Promise<void> {
 
   if (scenarios.has("largefile")) {
     const mib = posInt(values["large-mib"] ?? (quick ? "64" : "1024"), "--large-mib");
+    const withS3 = toolIds.includes("git-remote-s3") && !!minio;
     for (const content of ["text", "random"]) {
       const start = await sampleLoad();
       const out = await ok(e, Deno.execPath(), [
@@ -440,7 +442,8 @@ async function main(): Promise<void> {
         String(mib),
         "--content",
         content,
-      ]);
+        ...(withS3 ? ["--git-remote-s3"] : []),
+      ], { env: withS3 ? minioEnv(minio!) : {} });
       const end = await sampleLoad();
       loads.push(end);
       const md = `${out.trim().replace(/^# .*\n/, `### large file, ${content}\n`)}\n\n${
@@ -499,4 +502,14 @@ if (import.meta.main) {
     console.error(err instanceof Error ? err.message : String(err));
     Deno.exit(1);
   }
+}
+
+/** MinIO's env for a child bench script (the harness runs children with a clean env). */
+function minioEnv(m: Minio): Record<string, string> {
+  return {
+    TRUNKS_TEST_MINIO_ENDPOINT: m.endpoint,
+    TRUNKS_TEST_MINIO_ACCESS_KEY: m.accessKey,
+    TRUNKS_TEST_MINIO_SECRET_KEY: m.secretKey,
+    TRUNKS_TEST_MINIO_BUCKET: m.bucket,
+  };
 }

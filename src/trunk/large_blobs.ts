@@ -32,6 +32,15 @@ export function largeBlobThreshold(raw = Deno.env.get(THRESHOLD_ENV)): number {
   return Number(m[1]) * unit;
 }
 
+/**
+ * THE rule for what goes as chunks: a blob larger than the threshold (git's split pack
+ * leaves out exactly these with `--filter=blob:limit=<threshold + 1>`; the library
+ * stages its content by the same rule).
+ */
+export function isLargeBlob(size: number, threshold = largeBlobThreshold()): boolean {
+  return size > threshold;
+}
+
 export interface LargeBlobStats {
   blobs: number;
   chunks: number;
