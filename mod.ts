@@ -20,10 +20,16 @@ export {
   ConflictError,
   type ListEntry as TreeListEntry,
   type OpenOptions,
+  type PushOptions,
   type PushResult,
   type RefInfo,
+  type StagedFile,
   Trunk,
+  type WriteFileOptions,
+  type WriteOptions,
 } from "./src/sdk/trunk.ts";
+export type { ContentSource } from "./src/trunk/large_content.ts";
 export type { Commit, ObjectFormat, Signature } from "./src/pack/objects.ts";
 export type { ReaderOptions, ReadStats } from "./src/sdk/object_reader.ts";
 export { TrunkError } from "./src/trunk/errors.ts";
+export type { OnProgress, TransferKind, TransferProgress } from "./src/trunk/progress.ts";

@@ -181,6 +181,8 @@ export interface Row {
   cpuMs?: number;
   rssKb: number;
   requests?: number;
+  /** Sequential round trips of those requests (the longest chain, bench/proxy.ts). */
+  rounds?: number;
   byMethod?: Record<string, number>;
   bytesUp?: number;
   bytesDown?: number;

@@ -14,6 +14,15 @@
  *   const before = p.snapshot(); ...; const used = diff(p.snapshot(), before);
  */
 import http from "node:http";
+import { sequentialRounds } from "../src/storage/metrics.ts";
+
+/**
+ * Sequential round trips: the longest chain of requests each sent after the previous one
+ * was answered. At `latencyMs` per request, a command waits at least rounds x latency.
+ */
+export function rounds(spans: [number, number][]): number {
+  return sequentialRounds(spans);
+}
 
 export interface Counts {
   /** Requests by HTTP method (GET, PUT, HEAD, POST, DELETE). */
@@ -25,17 +34,26 @@ export interface Counts {
   bytesDown: number;
   /** Responses with a 4xx/5xx status (conditional-create losses show up here as 412). */
   errors: number;
+  /**
+   * Start (arrival) and end (last response byte) of every request, ms, in arrival order;
+   * `rounds(c.spans)` is the number of sequential round trips.
+   */
+  spans: [number, number][];
+  /** Sequential round trips when counted elsewhere (trunks' own store operations). */
+  rounds?: number;
 }
 
 export interface Proxy {
   /** `http://127.0.0.1:<port>`: give this to the tools as their S3 endpoint. */
   endpoint: string;
   snapshot(): Counts;
+  /** Requests from the `from`-th on: method and path, with their spans (for --trace). */
+  trace(from?: number): { what: string; span: [number, number] }[];
   close(): Promise<void>;
 }
 
 export function emptyCounts(): Counts {
-  return { byMethod: {}, requests: 0, bytesUp: 0, bytesDown: 0, errors: 0 };
+  return { byMethod: {}, requests: 0, bytesUp: 0, bytesDown: 0, errors: 0, spans: [] };
 }
 
 /** `a - b`, field by field. */
@@ -51,6 +69,7 @@ export function diff(a: Counts, b: Counts): Counts {
     bytesUp: a.bytesUp - b.bytesUp,
     bytesDown: a.bytesDown - b.bytesDown,
     errors: a.errors - b.errors,
+    spans: a.spans.slice(b.spans.length),
   };
 }
 
@@ -58,17 +77,28 @@ export function startProxy(upstream: string, opts: { latencyMs?: number } = {}):
   const up = new URL(upstream);
   const latency = opts.latencyMs ?? 0;
   const counts = emptyCounts();
+  const what: string[] = [];
   const ac = new AbortController();
   const server = Deno.serve(
     { hostname: "127.0.0.1", port: 0, signal: ac.signal, onListen() {} },
     async (req) => {
+      const span: [number, number] = [performance.now(), Infinity];
+      counts.spans.push(span);
+      const u = new URL(req.url);
+      what.push(
+        `${req.method} ${decodeURIComponent(u.pathname)}${
+          u.search ? "?" + u.search.slice(1, 160) : ""
+        }`,
+      );
       if (latency > 0) await new Promise((r) => setTimeout(r, latency));
-      return await forward(req, up, counts);
+      return await forward(req, up, counts, span);
     },
   );
   return {
     endpoint: `http://127.0.0.1:${server.addr.port}`,
     snapshot: () => structuredClone(counts),
+    trace: (from = 0) =>
+      counts.spans.slice(from).map((span, i) => ({ what: what[from + i], span: [...span] })),
     close: async () => {
       ac.abort();
       await server.finished;
@@ -76,7 +106,7 @@ export function startProxy(upstream: string, opts: { latencyMs?: number } = {}):
   };
 }
 
-function forward(req: Request, up: URL, counts: Counts): Promise<Response> {
+function forward(req: Request, up: URL, counts: Counts, span: [number, number]): Promise<Response> {
   counts.requests++;
   counts.byMethod[req.method] = (counts.byMethod[req.method] ?? 0) + 1;
   const u = new URL(req.url);
@@ -104,15 +134,22 @@ function forward(req: Request, up: URL, counts: Counts): Promise<Response> {
               counts.bytesDown += chunk.byteLength;
               c.enqueue(new Uint8Array(chunk));
             });
-            res.on("end", () => c.close());
+            res.on("end", () => {
+              span[1] = performance.now();
+              c.close();
+            });
             res.on("error", (e) => c.error(e));
           },
         });
-      if (!body) res.resume();
+      if (!body) {
+        res.on("end", () => span[1] = performance.now());
+        res.resume();
+      }
       resolve(new Response(body, { status: res.statusCode, headers: h }));
     });
     out.on("error", (e) => {
       counts.errors++;
+      span[1] = performance.now();
       resolve(new Response(`bench proxy: upstream failed: ${e.message}`, { status: 502 }));
     });
     if (!req.body) {

@@ -11,6 +11,7 @@
  *                   [--python-versions 0.1.0,1.2.14] [--python-timeout 600] [--out FILE.md]
  *                   [--large-mib 1024]
  *                   [--latency 50ms] [--scenarios metadata --meta-refs 1500,20000 --meta-pushes 2000]
+ *                   [--maintenance 0|1|wait]
  *
  * MinIO comes from `scripts/test-servers.sh up minio` (its env, TRUNKS_TEST_MINIO_*, must be
  * exported); every S3 tool talks to it through bench/proxy.ts, which counts requests and
@@ -18,9 +19,11 @@
  * clone of a many-ref repository re-upload/download the whole history per ref, so they run
  * --heavy-runs times, and it does --heavy-pushes small pushes instead of --pushes.
  * largefile: bench/largefile.ts twice, a text-like and a random file of --large-mib, pushed
- * by git (trunks and plain file://) and by the library.
+ * by git (trunks, plain file://, and git-remote-s3 on MinIO when it is among --tools) and
+ * written and read back by the library.
  * --quick: one run, corpus only, 10 small pushes, a swarm of 8, 64 MiB large files.
  * --latency: every request through the proxy waits that long first (a store in another region).
+ * --maintenance: TRUNKS_AUTO_MAINTENANCE for trunks (default 1: background, as users get it).
  * `metadata` (only when named): many refs and a long log, trunks on local disk vs plain git.
  * Results: markdown on stdout (and --out), raw JSON under bench/results/.
  */
@@ -29,10 +32,11 @@ import { fileURLToPath } from "node:url";
 import { generateRepo, makeEnv, median, mirrorCorpus, objectCount, ok, type Row } from "./lib.ts";
 import type { Env } from "../harness/env.ts";
 import { type Load, loadLine, machine, machineMarkdown, sampleLoad } from "./notes.ts";
-import { type Proxy, startProxy } from "./proxy.ts";
+import { type Proxy, rounds, startProxy } from "./proxy.ts";
 import {
   gitRemoteS3Tool,
   gitTool,
+  type Maintenance,
   type Measure,
   measure,
   type Minio,
@@ -93,9 +97,11 @@ function summarize(
     cpuMs: median(ms.map((m) => m.cpuMs)),
     rssKb: Math.max(...ms.map((m) => m.rssKb)),
     requests: last.counts?.requests,
+    rounds: last.counts ? last.counts.rounds ?? rounds(last.counts.spans) : undefined,
     byMethod: last.counts?.byMethod,
-    bytesUp: last.counts?.bytesUp,
-    bytesDown: last.counts?.bytesDown,
+    // Bytes are counted on the wire (proxy); trunks' own store-op counts carry none.
+    bytesUp: tool.proxy ? last.counts?.bytesUp : undefined,
+    bytesDown: tool.proxy ? last.counts?.bytesDown : undefined,
     ...extra,
   };
 }
@@ -197,15 +203,14 @@ async function benchTool(
       cpuMs: each.reduce((a, m) => a + m.cpuMs, 0),
       rssKb: Math.max(...each.map((m) => m.rssKb)),
       requests: each[0].counts ? sum((m) => m.counts?.requests) : undefined,
-      bytesUp: each[0].counts ? sum((m) => m.counts?.bytesUp) : undefined,
-      bytesDown: each[0].counts ? sum((m) => m.counts?.bytesDown) : undefined,
+      bytesUp: tool.proxy ? sum((m) => m.counts?.bytesUp) : undefined,
+      bytesDown: tool.proxy ? sum((m) => m.counts?.bytesDown) : undefined,
       storeBytes: after.bytes,
       storeObjects: after.objects,
       note: `${pushes} pushes; median push ${(median(each.map((m) => m.ms)) / 1000).toFixed(2)} s` +
-        (each[0].counts
-          ? `, ${sum((m) => m.counts?.requests) / pushes} requests and ` +
-            `${fmtBytes(sum((m) => m.counts?.bytesUp) / pushes)} up per push`
-          : ""),
+        (each[0].counts ? `, ${sum((m) => m.counts?.requests) / pushes} requests` : "") +
+        (tool.proxy ? ` and ${fmtBytes(sum((m) => m.counts?.bytesUp) / pushes)} up` : "") +
+        (each[0].counts ? " per push" : ""),
     });
     log("clone after small pushes");
     const c = await measure(e, tool, ["clone", "-q", url, `${tmp}/${tool.id}-after`], tmp);
@@ -232,7 +237,9 @@ export function rowsMarkdown(rows: Row[]): string {
     r.tool,
     `${fmtS(r.ms)}${r.runs > 1 ? ` (${r.runs})` : ""}`,
     r.cpuMs === undefined ? "-" : fmtS(r.cpuMs),
-    r.requests === undefined ? "-" : String(r.requests),
+    r.requests === undefined
+      ? "-"
+      : `${r.requests}${r.rounds === undefined ? "" : ` in ${r.rounds} rounds`}`,
     fmtBytes(r.bytesUp),
     fmtBytes(r.bytesDown),
     r.rssKb ? `${(r.rssKb / 1024).toFixed(0)} MiB` : "-",
@@ -278,6 +285,7 @@ async function main(): Promise<void> {
       latency: { type: "string" },
       "meta-refs": { type: "string", default: "1500,20000" },
       "meta-pushes": { type: "string", default: "2000" },
+      maintenance: { type: "string", default: "1" },
     },
   });
   const quick = values.quick!;
@@ -288,6 +296,10 @@ async function main(): Promise<void> {
       : SCENARIOS) as Scenario[],
   );
   const latencyMs = parseLatency(values.latency);
+  const maintenance = values.maintenance as Maintenance;
+  if (!["0", "1", "wait"].includes(maintenance)) {
+    throw new Error("bench: --maintenance needs 0, 1 (background, the default) or wait");
+  }
   const toolIds = list(
     values.tools,
     ["git", "trunks-local", "trunks-s3", "git-remote-s3", "python-trunks"],
@@ -323,8 +335,8 @@ async function main(): Promise<void> {
   const tools: Tool[] = [];
   for (const id of toolIds as (ToolId | "python-trunks")[]) {
     if (id === "git") tools.push(await gitTool(e, tmp));
-    if (id === "trunks-local") tools.push(trunksLocalTool(tmp, trunksVersion));
-    if (id === "trunks-s3") tools.push(trunksS3Tool(minio!, proxy!, trunksVersion));
+    if (id === "trunks-local") tools.push(trunksLocalTool(tmp, trunksVersion, maintenance));
+    if (id === "trunks-s3") tools.push(trunksS3Tool(minio!, proxy!, trunksVersion, maintenance));
     if (id === "git-remote-s3") tools.push(await gitRemoteS3Tool(e, minio!, proxy!, tmp));
   }
   const versions: Record<string, string> = {
@@ -419,6 +431,7 @@ async function main(): Promise<void> {
 
   if (scenarios.has("largefile")) {
     const mib = posInt(values["large-mib"] ?? (quick ? "64" : "1024"), "--large-mib");
+    const withS3 = toolIds.includes("git-remote-s3") && !!minio;
     for (const content of ["text", "random"]) {
       const start = await sampleLoad();
       const out = await ok(e, Deno.execPath(), [
@@ -429,7 +442,8 @@ async function main(): Promise<void> {
         String(mib),
         "--content",
         content,
-      ]);
+        ...(withS3 ? ["--git-remote-s3"] : []),
+      ], { env: withS3 ? minioEnv(minio!) : {} });
       const end = await sampleLoad();
       loads.push(end);
       const md = `${out.trim().replace(/^# .*\n/, `### large file, ${content}\n`)}\n\n${
@@ -466,7 +480,8 @@ async function main(): Promise<void> {
   const report = `## Run of ${m.date}\n\n${machineMarkdown(m, versions)}\n` +
     `- options: runs ${runs}, heavy runs ${o.heavyRuns}, pushes ${o.pushes}, swarm ${
       swarmNs.join("/")
-    }${quick ? ", quick" : ""}\n\n` + sections.join("\n\n") + "\n";
+    }, TRUNKS_AUTO_MAINTENANCE=${maintenance}${quick ? ", quick" : ""}\n\n` +
+    sections.join("\n\n") + "\n";
   if (values.out) await Deno.writeTextFile(values.out, report);
   const dir = fileURLToPath(new URL("./results/", import.meta.url));
   await Deno.mkdir(dir, { recursive: true });
@@ -487,4 +502,14 @@ if (import.meta.main) {
     console.error(err instanceof Error ? err.message : String(err));
     Deno.exit(1);
   }
+}
+
+/** MinIO's env for a child bench script (the harness runs children with a clean env). */
+function minioEnv(m: Minio): Record<string, string> {
+  return {
+    TRUNKS_TEST_MINIO_ENDPOINT: m.endpoint,
+    TRUNKS_TEST_MINIO_ACCESS_KEY: m.accessKey,
+    TRUNKS_TEST_MINIO_SECRET_KEY: m.secretKey,
+    TRUNKS_TEST_MINIO_BUCKET: m.bucket,
+  };
 }

@@ -98,7 +98,15 @@ export async function measure(
 
 /** trunks' own `trunks-requests` lines (TRUNKS_DEBUG_REQUESTS=1) as Counts. */
 function storeOps(stderr: string): Counts | undefined {
-  const c: Counts = { byMethod: {}, requests: 0, bytesUp: 0, bytesDown: 0, errors: 0 };
+  const c: Counts = {
+    byMethod: {},
+    requests: 0,
+    bytesUp: 0,
+    bytesDown: 0,
+    errors: 0,
+    spans: [],
+    rounds: 0,
+  };
   let found = false;
   for (const m of stderr.matchAll(/^trunks-requests \S+ (.*)$/gm)) {
     found = true;
@@ -106,7 +114,9 @@ function storeOps(stderr: string): Counts | undefined {
       requests: Record<string, number>;
       bytesUp?: number;
       bytesDown?: number;
+      rounds?: number;
     };
+    c.rounds = (c.rounds ?? 0) + (j.rounds ?? 0);
     for (const [k, v] of Object.entries(j.requests)) {
       if (!k.startsWith("store.")) continue;
       const op = k.slice(6);
@@ -188,11 +198,17 @@ export async function gitTool(e: Env, work: string): Promise<Tool> {
   };
 }
 
-export function trunksLocalTool(work: string, version: string): Tool {
+/**
+ * TRUNKS_AUTO_MAINTENANCE for the trunks tools. The harness turns it off for tests; a
+ * benchmark measures what a user gets, so the suite passes the product's default ("1").
+ */
+export type Maintenance = "0" | "1" | "wait";
+
+export function trunksLocalTool(work: string, version: string, maintenance: Maintenance): Tool {
   return {
     id: "trunks-local",
     label: "trunks local",
-    env: {},
+    env: { TRUNKS_AUTO_MAINTENANCE: maintenance },
     version,
     newRemote: async (name) => {
       const root = `${work}/trunks-store-${slug(name)}-${crypto.randomUUID().slice(0, 8)}`;
@@ -205,13 +221,19 @@ export function trunksLocalTool(work: string, version: string): Tool {
   };
 }
 
-export function trunksS3Tool(m: Minio, proxy: Proxy, version: string): Tool {
+export function trunksS3Tool(
+  m: Minio,
+  proxy: Proxy,
+  version: string,
+  maintenance: Maintenance,
+): Tool {
   return {
     id: "trunks-s3",
     label: "trunks MinIO",
     proxy,
     version,
     env: {
+      TRUNKS_AUTO_MAINTENANCE: maintenance,
       AWS_ACCESS_KEY_ID: m.accessKey,
       AWS_SECRET_ACCESS_KEY: m.secretKey,
       AWS_REGION: "us-east-1",

@@ -44,6 +44,8 @@ import { backendSpec, openStore } from "../storage/registry.ts";
 import { type PingRecord, pingUrl } from "./storage_state.ts";
 import { describeReport, type MirrorReport, syncMirrors } from "../trunk/sync.ts";
 import { Trunk } from "../trunk/trunk.ts";
+import type { OnProgress } from "../trunk/progress.ts";
+import { terminalProgress } from "./progress.ts";
 
 export interface TrunkSet {
   resolved: Resolved;
@@ -105,7 +107,12 @@ export interface MirrorsResult {
  */
 export async function checkMirrors(
   db: LocalDb,
-  opts: { write: boolean; only?: string; progress?: (line: string) => void },
+  opts: {
+    write: boolean;
+    only?: string;
+    progress?: (line: string) => void;
+    onProgress?: OnProgress;
+  },
 ): Promise<MirrorsResult> {
   const ts = await openTrunkSet(db);
   try {
@@ -126,6 +133,7 @@ export async function checkMirrors(
     const reports = await syncMirrors(ts.resolved.members[0], mirrors, db, ts.trunk.id, {
       write: opts.write,
       progress: opts.progress,
+      onProgress: opts.onProgress,
       thorough: true,
       alternates: ts.set?.mirrors,
     });
@@ -184,6 +192,7 @@ export async function catchUpNewMirror(
       write: true,
       only: name,
       progress: quiet ? undefined : (l) => console.error(`trunks: ${l}`),
+      onProgress: quiet ? undefined : terminalProgress(),
     });
     if (!res.trunkExists) return null;
     const r = res.reports[0];

@@ -143,3 +143,17 @@ export async function missingObjects(tips: string[]): Promise<string[]> {
   }
   return out;
 }
+
+/** Sizes of objects, from one `cat-file --batch-check`; missing ones are left out. */
+export async function blobSizes(oids: string[]): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  if (oids.length === 0) return out;
+  const res = await git(["cat-file", "--batch-check=%(objectname) %(objectsize)"], {
+    stdin: oids.join("\n") + "\n",
+  });
+  for (const line of new TextDecoder().decode(res.stdout).split("\n")) {
+    const m = /^([0-9a-f]+) (\d+)$/.exec(line);
+    if (m) out.set(m[1], Number(m[2]));
+  }
+  return out;
+}

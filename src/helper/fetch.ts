@@ -9,7 +9,7 @@ import { existingObjects, lackingCommit } from "../git/repo.ts";
 import { fetch, type FetchReport, type FetchSink, type Want } from "../trunk/fetch.ts";
 import type { Trunk } from "../trunk/trunk.ts";
 import type { HelperOptions } from "./options.ts";
-import { say } from "./io.ts";
+import { progressMeter } from "./io.ts";
 
 export function gitSink(gitDir: string): FetchSink {
   const packDir = `${gitDir}/objects/pack`;
@@ -35,6 +35,6 @@ export async function fetchRefs(
   opts: HelperOptions,
 ): Promise<FetchReport> {
   return await fetch(trunk, gitSink(gitDir), wants, {
-    progress: opts.progress ? say : undefined,
+    onProgress: progressMeter(opts.progress),
   });
 }

@@ -2,7 +2,7 @@
  * git-remote-trunks: git's remote-helper protocol (gitremote-helpers(7)) over a trunk.
  * Capabilities: option, list, list for-push, fetch, push, object-format.
  */
-import { formatBytes, LineReader, say, writeOut } from "./io.ts";
+import { formatBytes, LineReader, progressMeter, say, writeOut } from "./io.ts";
 import { type RemoteContext, requireGitDir, resolveRemote } from "./resolve.ts";
 import { pushRefs, type PushSpec } from "./push.ts";
 import { fetchRefs } from "./fetch.ts";
@@ -41,7 +41,10 @@ export async function runHelper(args: string[]): Promise<number> {
   let ctx: RemoteContext | undefined;
   // A push starts with `list for-push`: then the storage map is read fresh from the trunk.
   const context = async (forPush = false) =>
-    ctx ??= await resolveRemote(url ?? remoteName, remoteName, { forPush });
+    ctx ??= await resolveRemote(url ?? remoteName, remoteName, {
+      forPush,
+      onProgress: progressMeter(opts.progress),
+    });
   try {
     for (;;) {
       const line = await lines.next();
@@ -58,8 +61,10 @@ export async function runHelper(args: string[]): Promise<number> {
           const forPush = rest[0] === "for-push";
           const c = await context(forPush);
           const trunk = forPush ? await c.trunkForPush() : await c.trunk();
-          const readAt = Date.now();
-          const listed = trunk ? await trunk.refState() : undefined;
+          // A push's listing of refs went out with the storage map's (one round trip).
+          const early = forPush ? c.takeRefsListing() : undefined;
+          const readAt = early?.at ?? Date.now();
+          const listed = trunk ? await trunk.refState(await early?.entries) : undefined;
           // The push that follows builds on this listing (and reads its refs' entries again).
           listing = forPush && listed ? { state: listed, readAt } : undefined;
           // Asked for by `option object-format`: git learns the hash (a sha256 clone).

@@ -1,4 +1,5 @@
 /** Line-oriented stdin/stdout for git's remote-helper protocol. */
+import { formatBytes, type OnProgress, ProgressMeter } from "../trunk/progress.ts";
 
 export class LineReader {
   #reader: ReadableStreamDefaultReader<Uint8Array>;
@@ -48,4 +49,9 @@ export function say(text: string): void {
   );
 }
 
-export { formatBytes } from "../trunk/units.ts";
+/** Progress lines on stderr when git asked for them (`option progress true`). */
+export function progressMeter(wanted: boolean): OnProgress | undefined {
+  return wanted ? new ProgressMeter(say).update : undefined;
+}
+
+export { formatBytes };

@@ -15,6 +15,7 @@ import {
 } from "../trunk/mirrors.ts";
 import { type MapEntry, sameStorages } from "../trunk/storage_map.ts";
 import { describeReport } from "../trunk/sync.ts";
+import type { OnProgress } from "../trunk/progress.ts";
 import type { Trunk } from "../trunk/trunk.ts";
 import { say } from "./io.ts";
 import { credentialHint, type Resolved } from "../local/trunk_storages.ts";
@@ -56,7 +57,11 @@ function refusal(lines: string[], role: "primary" | "mirror" = "mirror"): Storag
 }
 
 /** Catch every mirror up, or refuse the push. */
-export async function prepareMirrorsForPush(trunk: Trunk, resolved: Resolved): Promise<void> {
+export async function prepareMirrorsForPush(
+  trunk: Trunk,
+  resolved: Resolved,
+  onProgress?: OnProgress,
+): Promise<void> {
   for (const name of resolved.removed) {
     say(
       `trunks: mirror "${name}" was removed from the trunk's storage map (trunks storage remove elsewhere); not pushing there. Forget it here with: trunks storage remove ${name}`,
@@ -67,6 +72,7 @@ export async function prepareMirrorsForPush(trunk: Trunk, resolved: Resolved): P
     const reports = await trunk.syncMirrors({
       write: true,
       progress: (line) => say(`trunks: ${line}`),
+      onProgress,
     });
     const bad = reports.filter((r) => r.state === "diverged" || r.state === "unreachable");
     if (bad.length) {

@@ -3,7 +3,7 @@
  * with the local repository as its source through git plumbing; the results go back to
  * git in its own words.
  */
-import { catBlobs } from "../git/blobs.ts";
+import { blobSizes, catBlobs } from "../git/blobs.ts";
 import { buildSplitPack } from "../git/split_pack.ts";
 import { batchResolver, existingObjects, headSymref, isAncestor } from "../git/repo.ts";
 import { largeBlobThreshold } from "../trunk/large_blobs.ts";
@@ -11,7 +11,7 @@ import { push, type PushSource, type PushSpec } from "../trunk/push.ts";
 import type { WriteState } from "../trunk/trunk.ts";
 import { sha256File } from "../trunk/segments.ts";
 import type { HelperOptions } from "./options.ts";
-import { say } from "./io.ts";
+import { progressMeter, say } from "./io.ts";
 import { type RemoteContext, requireGitDir } from "./resolve.ts";
 import { afterPush } from "./auto_maintenance.ts";
 
@@ -41,6 +41,7 @@ export async function pushRefs(
       cas: opts.cas,
       say,
       verbose: opts.verbosity > 1 || opts.progress,
+      onProgress: progressMeter(opts.progress),
       listing,
     });
     if (!opts.dryRun) {
@@ -83,5 +84,6 @@ function gitSource(
       };
     },
     readBlobs: catBlobs,
+    blobSizes,
   };
 }

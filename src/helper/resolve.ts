@@ -8,7 +8,7 @@ import { localDbPath } from "../local/paths.ts";
 import { storeTimeoutMs } from "../storage/deadline.ts";
 import { canonicalStoreUrl, parseStoreUrl, redactUrl, secretsInUrl } from "../storage/registry.ts";
 import { isNamedUrl, type NamedTarget, resolveNamedUrl } from "../local/named_url.ts";
-import type { Store } from "../storage/store.ts";
+import type { ListEntry, Store } from "../storage/store.ts";
 import { isTrunkUrl, trunkNameOf } from "../storage/trunk_url.ts";
 import { MemoryCache, type TrunkCache } from "../trunk/cache.ts";
 import { TrunkError } from "../trunk/errors.ts";
@@ -21,6 +21,7 @@ import {
 } from "../trunk/mirrors.ts";
 import { say } from "./io.ts";
 import { prepareMirrorsForPush, requireReachable } from "./mirror_push.ts";
+import type { OnProgress } from "../trunk/progress.ts";
 import { type Resolved, resolveStorages } from "../local/trunk_storages.ts";
 
 export interface RemoteContext {
@@ -42,6 +43,11 @@ export interface RemoteContext {
   trunkForPush(): Promise<Trunk | null>;
   /** The storages behind the URL (primary first), as resolved. */
   storages: Resolved;
+  /**
+   * The listing of `refs/` made beside the storage map's (`list for-push`, one storage),
+   * and when it started; given once, then undefined.
+   */
+  takeRefsListing(): { at: number; entries: Promise<ListEntry[]> } | undefined;
   /**
    * `mirrors=skip` for this push: writes go to the primary alone. Returns the mirrors
    * left out (empty without mirrors); a refusal `list for-push` held back is dropped.
@@ -104,7 +110,7 @@ async function backendUrl(url: string, dir: string | null): Promise<NamedTarget 
 export async function resolveRemote(
   given: string,
   _remoteName: string,
-  opts: { forPush?: boolean } = {},
+  opts: { forPush?: boolean; onProgress?: OnProgress } = {},
 ): Promise<RemoteContext> {
   // `git ls-remote` may run outside any repository: then nothing is cached.
   const dir = await gitDir().catch(() => null);
@@ -135,7 +141,9 @@ export async function resolveRemote(
     freshMap: opts.forPush ?? false,
     settings: named?.open,
     named: named?.name,
+    listRefs: opts.forPush ?? false,
   });
+  let refsListing = storages.refsListing;
   // A push says what it leaves out; a fetch only what changed since it was approved.
   for (const u of storages.unapproved) {
     if (opts.forPush || u.verdict.state === "changed") say(`trunks: ${u.line}`);
@@ -170,7 +178,7 @@ export async function resolveRemote(
       throw e;
     }
   };
-  const prepare = (t: Trunk) => prepared ??= prepareMirrorsForPush(t, storages);
+  const prepare = (t: Trunk) => prepared ??= prepareMirrorsForPush(t, storages, opts.onProgress);
   return {
     url,
     gitDir: dir,
@@ -191,6 +199,11 @@ export async function resolveRemote(
       const t = await ifExists();
       if (t) await holdBack(prepare(t), () => Promise.resolve());
       return t;
+    },
+    takeRefsListing() {
+      const l = refsListing;
+      refsListing = undefined;
+      return l;
     },
     skipMirrors() {
       if (!set) return [];

@@ -14,9 +14,10 @@ import { CountingStore } from "../storage/counting.ts";
 import { credentialAdvice, schemeOf } from "../trunk/credential_hint.ts";
 import { withDeadline } from "../storage/deadline.ts";
 import { backendSpec, openStore, redactUrl, type Settings } from "../storage/registry.ts";
-import { type Store, StoreError } from "../storage/store.ts";
+import { type ListEntry, type Store, StoreError } from "../storage/store.ts";
 import type { TrunkCache } from "../trunk/cache.ts";
 import { isUnavailable, type Member, type Role } from "../trunk/mirrors.ts";
+import { REFS_PREFIX } from "../trunk/layout.ts";
 import {
   describeUnapproved,
   fingerprint,
@@ -53,6 +54,11 @@ export interface Resolved {
   removed: string[];
   /** Storages the map names that are not used here: never approved, or changed since. */
   unapproved: Unapproved[];
+  /**
+   * With `listRefs`: the listing of `refs/` on the URL's own storage, made beside the map's
+   * (one round trip for both), when that storage is the only one.
+   */
+  refsListing?: { at: number; entries: Promise<ListEntry[]> };
 }
 
 export interface Unapproved {
@@ -314,6 +320,8 @@ export async function resolveStorages(
     trust?: string[];
     /** The storage name a `trunks://NAME/...` URL was resolved through. */
     named?: string;
+    /** List `refs/` on the URL's storage beside the map (a push's `list for-push`). */
+    listRefs?: boolean;
   },
 ): Promise<Resolved> {
   const rows = db ? listStorages(db) : [];
@@ -324,6 +332,11 @@ export async function resolveStorages(
     self.open = { ...self.open, ...opts.settings };
   }
   const self = await openMember(planned.find((p) => sameUrl(p.url, url))!);
+  const refsListing = opts.listRefs
+    ? { at: Date.now(), entries: self.store.list(REFS_PREFIX) }
+    : undefined;
+  // Consumed (or dropped) by the caller; a failure is the caller's to report.
+  refsListing?.entries.catch(() => {});
   const cacheKey = `${url}${MAP_CACHE_SUFFIX}`;
   const cached = parseCachedMap(cache.getMeta(cacheKey));
   let map = cached?.map ?? null;
@@ -371,7 +384,16 @@ export async function resolveStorages(
       sameUrl(p.url, url) ? Promise.resolve({ ...self, name: p.name, role: p.role }) : openMember(p)
     ),
   );
-  return { members, planned: all, localMatch, map, removed, unapproved: merged.unapproved };
+  return {
+    members,
+    planned: all,
+    localMatch,
+    map,
+    removed,
+    unapproved: merged.unapproved,
+    // Good for the trunk's own read only when its reads go to this storage alone.
+    refsListing: members.length === 1 && members[0].store === self.store ? refsListing : undefined,
+  };
 }
 
 /**

@@ -56,6 +56,11 @@ export interface OpenOptions {
   objectFormat?: ObjectFormat;
   /** Keep ref entries, pack indexes and whole packs here across processes. */
   cacheDir?: string;
+  /**
+   * Where `writeFile()` spools streams above the large-blob threshold (default the
+   * system's temporary directory); the files are removed once pushed, discarded or closed.
+   */
+  tempDir?: string;
   /** Recorded in ref entries (the audit trail); default `user@host (sdk)`. */
   writer?: string;
   /** Author and committer of commits; default GIT_AUTHOR_* or the writer. */

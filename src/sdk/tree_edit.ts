@@ -5,8 +5,13 @@
 import { TrunkError } from "../trunk/errors.ts";
 import { encodeTree, type GitObject, type ObjectFormat, type TreeEntry } from "../pack/objects.ts";
 
-/** A staged change: new content (and mode), or null to delete the path. */
-export type Change = { data: Uint8Array; mode: "100644" | "100755" | "120000" } | null;
+type FileMode = "100644" | "100755" | "120000";
+
+/**
+ * A staged change: new content (and mode), a blob by id (a large one, stored as chunks
+ * when pushed), or null to delete the path.
+ */
+export type Change = { data: Uint8Array; mode: FileMode } | { oid: string; mode: FileMode } | null;
 
 /** `a/b/c` from user input; a clear error for empty, absolute-escaping or `.git` paths. */
 export function normalizePath(path: string, allowRoot = false): string {
@@ -51,7 +56,7 @@ export async function applyChanges(
     if (slash < 0) {
       if (change === null) entries.delete(path);
       else {
-        const oid = io.store({ type: "blob", data: change.data });
+        const oid = "oid" in change ? change.oid : io.store({ type: "blob", data: change.data });
         entries.set(path, { name: path, mode: change.mode, oid, type: "blob" });
       }
       continue;

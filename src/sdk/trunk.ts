@@ -17,12 +17,16 @@ import { isDeleted, type RefEntry, type RefState } from "../trunk/refs.ts";
 import { autoStepAfterPush, runStep } from "../trunk/maintenance.ts";
 import { describeError } from "../trunk/describe_error.ts";
 import { Trunk as CoreTrunk } from "../trunk/trunk.ts";
+import type { OnProgress } from "../trunk/progress.ts";
 import {
   CLEANED_MEANWHILE,
   OUTLIVED_LEASE,
   push as enginePush,
+  type PushReport,
   type PushSource,
 } from "../trunk/push.ts";
+import { largeBlobThreshold } from "../trunk/large_blobs.ts";
+import { type ContentSource, LargeContents, type Staged } from "../trunk/large_content.ts";
 import { ObjectReader, type ReadStats } from "./object_reader.ts";
 import { defaultWriter, envGet, openDatabase, type OpenOptions, trunkUrlOf } from "./open.ts";
 import { branchRef, shortRef } from "./ref_names.ts";
@@ -94,6 +98,37 @@ export interface CommitResult {
   parents: string[];
 }
 
+/** How `write()` and `writeFile()` stage a file. */
+export interface WriteOptions {
+  /** Mode 100755. */
+  executable?: boolean;
+  /** A symbolic link whose target is the content (`write()` only). */
+  symlink?: boolean;
+}
+
+/** How `writeFile()` stages a file. */
+export interface WriteFileOptions {
+  /** Mode 100755. */
+  executable?: boolean;
+  /**
+   * A stream's length in bytes, when known: its id is then computed while it is
+   * spooled (one pass), and a stream of another length is an error.
+   */
+  size?: number;
+}
+
+/** What `writeFile()` staged. */
+export interface StagedFile {
+  /** The file's git blob id. */
+  oid: string;
+  size: number;
+  /**
+   * True when the file is above the large-blob threshold: it is not held in memory and
+   * `push()` stores it as compressed content-defined chunks, as `git push` does.
+   */
+  large: boolean;
+}
+
 /** A branch `push()` moved. */
 export interface PushResult {
   /** Short branch name. */
@@ -105,6 +140,12 @@ export interface PushResult {
 }
 
 /** Another writer moved the branch first; `pull()` rebases local commits, then `push()` again. */
+/** Options of {@link Trunk.push}. */
+export interface PushOptions {
+  /** Told of the upload's bytes as they move (many calls: throttle what you draw). */
+  onProgress?: OnProgress;
+}
+
 export class ConflictError extends TrunkError {
   /** `branches`: the short names of the branches that were not pushed. */
   constructor(message: string, readonly branches: string[]) {
@@ -160,6 +201,8 @@ export class Trunk {
   #ownsStore: boolean;
   #author?: { name: string; email: string };
   #closed = false;
+  #largeContents: LargeContents | null = null;
+  #tempDir?: string;
   /** The automatic maintenance step running in this process, if any. */
   #maintenance: Promise<void> | null = null;
 
@@ -169,8 +212,10 @@ export class Trunk {
     db: LocalDb | null,
     ownsStore: boolean,
     author?: { name: string; email: string },
+    tempDir?: string,
   ) {
     this.#core = core;
+    this.#tempDir = tempDir;
     this.#reader = reader;
     this.#refs = new RefView(core.store, core.cache, core.id);
     reader.relist = async () => reader.setSegments(await core.segments());
@@ -219,7 +264,7 @@ export class Trunk {
         ...opts.reads,
         cacheDir: opts.cacheDir ? `${opts.cacheDir}/segments` : undefined,
       });
-      return new Trunk(core, reader, db, owns, opts.author);
+      return new Trunk(core, reader, db, owns, opts.author, opts.tempDir);
     } catch (e) {
       db?.close();
       if (owns) await store.close();
@@ -421,6 +466,8 @@ export class Trunk {
         "bad-input",
       );
     }
+    const staged = this.#largeContents?.get(e.oid);
+    if (staged) return await readWhole(staged.open(), staged.size);
     return (await this.#object(e.oid, "blob")).data;
   }
 
@@ -436,6 +483,8 @@ export class Trunk {
     const at = `${opts.ref ?? "HEAD"} (${commit.oid.slice(0, 12)})`;
     if (!e) throw new TrunkError(`${p} does not exist at ${at}`, "not-found");
     if (e.type !== "blob") throw new TrunkError(`${p} is not a file at ${at}`, "bad-input");
+    const staged = this.#largeContents?.get(e.oid);
+    if (staged) return staged.open();
     return await this.#reader.stream(e.oid);
   }
 
@@ -523,22 +572,100 @@ export class Trunk {
     return out;
   }
 
-  /** Stage a file for the next commit (text is written as UTF-8). */
-  write(
-    path: string,
-    content: string | Uint8Array,
-    opts: { executable?: boolean; symlink?: boolean } = {},
-  ): void {
+  /**
+   * Stage a file for the next commit (text is written as UTF-8). Content above the
+   * large-blob threshold (`TRUNKS_LARGE_BLOB_THRESHOLD`, default 4 MiB) is pushed as
+   * compressed content-defined chunks, as `git push` stores it; for content that should
+   * not be held in memory at all, use {@link Trunk.writeFile}.
+   */
+  write(path: string, content: string | Uint8Array, opts: WriteOptions = {}): void {
     this.#open();
+    const p = normalizePath(path);
     const data = typeof content === "string" ? enc.encode(content) : content;
     const mode = opts.symlink ? "120000" : opts.executable ? "100755" : "100644";
-    this.#staged.set(normalizePath(path), { data, mode });
+    const staged = mode === "120000" ? { bytes: data } : this.#large().bytes(data);
+    this.#stage(p, staged, mode);
+    void this.#sweepLarge();
+  }
+
+  /**
+   * Stage a file from content too large for memory: a local file (path or `file:` URL),
+   * a `Blob`, or a `ReadableStream<Uint8Array>`. Content above the large-blob threshold
+   * is never held whole: its git blob id is computed in one streaming pass and `push()`
+   * streams it into content-defined chunks (compressed when that pays) and a manifest,
+   * the same code and layout `git push` uses, so plain git clones it and identical
+   * content pushed either way is stored once.
+   *
+   * - A file is read where it is, at staging (for its id) and again by `push()`: change
+   *   it in between and the push fails naming it (nothing is stored); write it again.
+   * - A stream's size is only known at its end, and git's id needs it first: past the
+   *   threshold the stream is spooled to a temporary file (in `tempDir` given to `open`,
+   *   else the system's), then hashed from there; pass `size` when known to hash while
+   *   spooling. Temporary files go when the change is pushed, discarded or replaced, and
+   *   on `close()`.
+   * - A stream that errors (or a `size` it does not match) rejects, staging nothing.
+   *
+   * Smaller content is read into memory and staged as `write()` stages it.
+   */
+  async writeFile(
+    path: string,
+    source: ContentSource,
+    opts: WriteFileOptions = {},
+  ): Promise<StagedFile> {
+    this.#open();
+    const p = normalizePath(path);
+    const staged = await this.#large().stage(source, opts.size);
+    if (this.#closed) {
+      await this.#largeContents?.close();
+      throw new TrunkError("this Trunk was closed while the file was being staged", "bad-input");
+    }
+    const mode = opts.executable ? "100755" : "100644";
+    this.#stage(p, staged, mode);
+    await this.#sweepLarge();
+    return "large" in staged ? { oid: staged.large.oid, size: staged.large.size, large: true } : {
+      oid: objectId(this.objectFormat, "blob", staged.bytes),
+      size: staged.bytes.byteLength,
+      large: false,
+    };
+  }
+
+  #stage(path: string, staged: Staged, mode: "100644" | "100755" | "120000"): void {
+    if (!("large" in staged)) return void this.#staged.set(path, { data: staged.bytes, mode });
+    this.#staged.set(path, { oid: staged.large.oid, mode });
+    this.#largeContents!.settle(staged.large.oid);
+  }
+
+  /** The large-content stager; the threshold is read at first use (a bad setting throws). */
+  #large(): LargeContents {
+    this.#largeContents ??= new LargeContents(
+      this.objectFormat,
+      largeBlobThreshold(),
+      this.#tempDir,
+    );
+    return this.#largeContents;
+  }
+
+  /** Large blobs the staged changes and local commits refer to. */
+  #liveLarge(): Set<string> {
+    const out = new Set<string>();
+    const add = (changes: Map<string, Change>) => {
+      for (const c of changes.values()) if (c && "oid" in c) out.add(c.oid);
+    };
+    add(this.#staged);
+    for (const p of this.#pending.values()) for (const c of p.commits) add(c.changes);
+    return out;
+  }
+
+  /** Forget large contents (and their temporary files) nothing refers to any more. */
+  async #sweepLarge(): Promise<void> {
+    await this.#largeContents?.keepOnly(this.#liveLarge());
   }
 
   /** Stage the removal of a file (or of a directory and everything below it). */
   remove(path: string): void {
     this.#open();
     this.#staged.set(normalizePath(path), null);
+    void this.#sweepLarge();
   }
 
   /** Staged paths: `write` or `remove`, not yet committed. */
@@ -663,6 +790,7 @@ export class Trunk {
     if (branch === undefined) this.#pending.clear();
     else this.#pending.delete(branchRef(branch));
     this.#staged.clear();
+    void this.#sweepLarge();
   }
 
   /** Re-apply a branch's local commits on top of its new remote value. */
@@ -725,9 +853,10 @@ export class Trunk {
    * Publish local commits: one segment with every new object, then one compare-and-swap
    * ref entry per branch, as `git push` does. A branch another writer moved meanwhile
    * is not touched and throws {@link ConflictError} (after the other branches are
-   * pushed); `pull()` rebases, then `push()` again.
+   * pushed); `pull()` rebases, then `push()` again. Silent unless `onProgress` is given:
+   * it is told the segment's bytes as the store takes them.
    */
-  async push(): Promise<PushResult[]> {
+  async push(opts: PushOptions = {}): Promise<PushResult[]> {
     this.#open();
     if (this.#pending.size === 0) return [];
     const refs = await this.#listed();
@@ -740,10 +869,26 @@ export class Trunk {
         dst: ref,
         force: false,
       })),
+      { onProgress: opts.onProgress },
     );
+    try {
+      return await this.#published(report, pending, refs);
+    } finally {
+      // What was pushed is in the trunk now: its large contents' temporary files go.
+      await this.#sweepLarge();
+    }
+  }
+
+  /** The outcome of a push, per branch: local state follows what the trunk took. */
+  async #published(
+    report: PushReport,
+    pending: [string, Pending][],
+    refs: RefView,
+  ): Promise<PushResult[]> {
     const segment = report.segment;
     const results: PushResult[] = [];
     const conflicts: string[] = [];
+    let failure: { e: unknown } | undefined;
     for (const [ref, p] of pending) {
       const tip = p.commits[p.commits.length - 1].oid;
       const r = report.refs.find((x) => x.ref === ref)!;
@@ -752,6 +897,11 @@ export class Trunk {
       if (!r.error) {
         this.#pending.delete(ref);
         results.push({ branch: shortRef(ref), oid: tip, segment: segment?.id });
+        continue;
+      }
+      if (r.failure !== undefined) {
+        // The store failed on this ref's entry: thrown after the others are recorded.
+        failure ??= { e: r.failure };
         continue;
       }
       const w = now && !isDeleted(now) ? now : null;
@@ -776,6 +926,8 @@ export class Trunk {
       this.#reader.local.clear();
     }
     await this.#afterPush(report.state, results.length);
+    // Refs whose entry the store failed stay pending: push() again retries them.
+    if (failure) throw failure.e;
     if (conflicts.length) {
       throw new ConflictError(
         `push rejected, another writer moved ${
@@ -819,6 +971,7 @@ export class Trunk {
       [...this.#pending.values()].flatMap((p) => p.baseOid ? [p.baseOid] : []),
     );
     const format = this.objectFormat;
+    const large = this.#large();
     return {
       keepsPushedObjects: false,
       resolve: (src) => Promise.resolve(src),
@@ -837,7 +990,10 @@ export class Trunk {
       pack: () => {
         const objects = new Map<string, GitObject>();
         for (const p of this.#pending.values()) this.#collect(p, objects);
-        if (objects.size === 0) return Promise.resolve({ segment: null, largeBlobs: [] });
+        // Every large blob a local commit staged: uploadLargeBlobs skips those the trunk
+        // already has a manifest for.
+        const largeBlobs = [...this.#liveLarge()].filter((o) => large.get(o));
+        if (objects.size === 0) return Promise.resolve({ segment: null, largeBlobs });
         const built = buildSegment([...objects.values()], format);
         return Promise.resolve({
           segment: {
@@ -847,10 +1003,16 @@ export class Trunk {
             objects: objects.size,
             bytes: built.pack.byteLength,
           },
-          largeBlobs: [],
+          largeBlobs,
         });
       },
-      readBlobs: async function* () {},
+      readBlobs: async function* (oids) {
+        for (const oid of oids) {
+          const c = large.get(oid);
+          if (!c) throw new TrunkError(`large blob ${oid} is no longer staged`, "bad-input");
+          yield { oid, size: c.size, content: c.open() };
+        }
+      },
     };
   }
 
@@ -858,6 +1020,9 @@ export class Trunk {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#staged.clear();
+    this.#pending.clear();
+    await this.#largeContents?.close();
     // A running maintenance step uses the store and the cache: it is bounded, let it end.
     await this.#maintenance;
     this.#db?.close();
@@ -868,6 +1033,18 @@ export class Trunk {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
+}
+
+/** A stream of `size` bytes, read whole. */
+async function readWhole(stream: ReadableStream<Uint8Array>, size: number): Promise<Uint8Array> {
+  const out = new Uint8Array(size);
+  let at = 0;
+  for await (const part of stream) {
+    if (at + part.byteLength > size) throw new TrunkError("a staged file grew", "bad-input");
+    out.set(part, at);
+    at += part.byteLength;
+  }
+  return out;
 }
 
 /**

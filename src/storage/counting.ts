@@ -2,7 +2,7 @@
  * Counts Store operations (get/put/create/list/delete), whatever the backend, for
  * benchmarks and `TRUNKS_DEBUG_REQUESTS`. Backends count their own HTTP requests too.
  */
-import { countListedKeys, countRequest, requestCounts } from "./metrics.ts";
+import { countListedKeys, countRequest, requestCounts, timeOperation } from "./metrics.ts";
 import type { ListEntry, PutData, Range, Store } from "./store.ts";
 
 export class CountingStore implements Store {
@@ -18,22 +18,22 @@ export class CountingStore implements Store {
 
   get(key: string, range?: Range): Promise<ReadableStream<Uint8Array> | null> {
     countRequest("store", "get");
-    return this.inner.get(key, range);
+    return timeOperation(() => this.inner.get(key, range));
   }
 
   put(key: string, data: PutData): Promise<void> {
     countRequest("store", "put");
-    return this.inner.put(key, data);
+    return timeOperation(() => this.inner.put(key, data));
   }
 
   create(key: string, data: Uint8Array): Promise<boolean> {
     countRequest("store", "create");
-    return this.inner.create(key, data);
+    return timeOperation(() => this.inner.create(key, data));
   }
 
   async list(prefix: string, startAfter?: string): Promise<ListEntry[]> {
     countRequest("store", "list");
-    const listed = await this.inner.list(prefix, startAfter);
+    const listed = await timeOperation(() => this.inner.list(prefix, startAfter));
     // How big listings are, not only how many (a LIST pages every 1,000 keys on S3).
     countListedKeys(listed.length);
     return listed;
@@ -41,7 +41,7 @@ export class CountingStore implements Store {
 
   delete(key: string): Promise<void> {
     countRequest("store", "delete");
-    return this.inner.delete(key);
+    return timeOperation(() => this.inner.delete(key));
   }
 
   close(): Promise<void> {

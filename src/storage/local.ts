@@ -14,10 +14,11 @@ import {
   StoreError,
 } from "./store.ts";
 import { limitSize } from "./bytes.ts";
-import { limiter } from "./limit.ts";
 
-/** Directories read and files stat'ed at once by a listing. */
-const LIST_CONCURRENCY = 32;
+/** Synchronous file-system calls a listing makes between two turns of the event loop. */
+const LIST_BATCH = 256;
+
+const yieldToLoop = () => new Promise<void>((r) => setTimeout(r, 0));
 
 /** Temp files start with this; they are never listed and are swept by GC. */
 export const TEMP_PREFIX = ".tmp-";
@@ -43,9 +44,9 @@ export class LocalStore implements Store {
    * Anyone who can write the store could swap a directory of the trunk for a symlink to
    * elsewhere on this machine; writes and deletes never follow one out of the trunk.
    */
-  async #assertInside(dir: string): Promise<void> {
-    this.#realBase ??= await Deno.realPath(this.base);
-    const real = await Deno.realPath(dir);
+  #assertInside(dir: string): void {
+    this.#realBase ??= Deno.realPathSync(this.base);
+    const real = Deno.realPathSync(dir);
     if (real !== this.#realBase && !real.startsWith(`${this.#realBase}/`)) {
       throw new StoreError(
         `local store: ${dir} leads outside ${this.base} (a symlink in the store?); ` +
@@ -67,7 +68,7 @@ export class LocalStore implements Store {
     } catch (e) {
       if (!(e instanceof Deno.errors.NotFound)) throw this.#wrap(e, key);
       // Say so when the whole root is missing (a typo in the URL), not just this key.
-      await this.#checkRoot();
+      this.#checkRoot();
       return null;
     }
     if (!range) return file.readable;
@@ -113,14 +114,20 @@ export class LocalStore implements Store {
     const path = this.#path(key);
     limitSize(data, this.capabilities.maxObjectSize, `local: ${key}`);
     const tmp = await this.#writeTemp(path, data);
+    // A push creates one entry per ref: the calls around the fsync are synchronous (an
+    // async op costs several times the call itself, and there are tens of thousands).
     try {
-      await Deno.link(tmp, path);
+      Deno.linkSync(tmp, path);
       return true;
     } catch (e) {
       if (e instanceof Deno.errors.AlreadyExists) return false;
       throw this.#wrap(e, key, true);
     } finally {
-      await Deno.remove(tmp).catch(() => {});
+      try {
+        Deno.removeSync(tmp);
+      } catch {
+        // already swept; nothing to undo
+      }
     }
   }
 
@@ -129,17 +136,24 @@ export class LocalStore implements Store {
     const slash = prefix.lastIndexOf("/");
     const dirKey = slash < 0 ? "" : prefix.slice(0, slash);
     const out: ListEntry[] = [];
-    const io = limiter(LIST_CONCURRENCY);
-    const walk = async (rel: string): Promise<void> => {
+    this.#checkRoot();
+    // Depth first with synchronous calls: a trunk holds one directory per ref, and an
+    // async op per directory and per file cost ~8x the CPU of the calls themselves
+    // (20,000 refs: seconds). One directory is open at a time (never EMFILE); the event
+    // loop gets a turn every LIST_BATCH calls.
+    const pending = [dirKey];
+    let calls = 0;
+    while (pending.length) {
+      const rel = pending.pop()!;
       const dir = rel ? `${this.base}/${rel}` : this.base;
+      if (++calls % LIST_BATCH === 0) await yieldToLoop();
       let entries: Deno.DirEntry[];
       try {
-        entries = await io(() => Array.fromAsync(Deno.readDir(dir)));
+        entries = [...Deno.readDirSync(dir)];
       } catch (e) {
-        if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) return;
+        if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) continue;
         throw this.#wrap(e, rel || ".");
       }
-      const stats: Promise<void>[] = [];
       for (const ent of entries) {
         if (ent.name.startsWith(TEMP_PREFIX)) continue;
         const key = rel ? `${rel}/${ent.name}` : ent.name;
@@ -147,28 +161,24 @@ export class LocalStore implements Store {
           if (
             prefix.startsWith(key + "/") || key.startsWith(prefix) || (key + "/").startsWith(prefix)
           ) {
-            stats.push(walk(key));
+            pending.push(key);
           }
           continue;
         }
         if (!key.startsWith(prefix)) continue;
         if (startAfter !== undefined && compareKeys(key, startAfter) <= 0) continue;
-        stats.push(
-          io(() => Deno.stat(`${dir}/${ent.name}`)).then(
-            (st) => {
-              out.push({ key, size: st.size, modified: st.mtime ?? new Date(0) });
-            },
-            (e) => {
-              // Deleted between readDir and stat (GC): it is simply not there.
-              if (!(e instanceof Deno.errors.NotFound)) throw e;
-            },
-          ),
-        );
+        if (++calls % LIST_BATCH === 0) await yieldToLoop();
+        let st: Deno.FileInfo;
+        try {
+          st = Deno.statSync(`${dir}/${ent.name}`);
+        } catch (e) {
+          // Deleted between readDir and stat (GC): it is simply not there.
+          if (e instanceof Deno.errors.NotFound) continue;
+          throw this.#wrap(e, key);
+        }
+        out.push({ key, size: st.size, modified: st.mtime ?? new Date(0) });
       }
-      await Promise.all(stats);
-    };
-    await this.#checkRoot();
-    await walk(dirKey);
+    }
     out.sort((a, b) => compareKeys(a.key, b.key));
     return out;
   }
@@ -176,7 +186,7 @@ export class LocalStore implements Store {
   async delete(key: string): Promise<void> {
     const path = this.#path(key);
     try {
-      await this.#assertInside(path.slice(0, path.lastIndexOf("/")));
+      this.#assertInside(path.slice(0, path.lastIndexOf("/")));
     } catch (e) {
       if (e instanceof Deno.errors.NotFound) return;
       throw e;
@@ -236,9 +246,9 @@ export class LocalStore implements Store {
     return out;
   }
 
-  async #checkRoot(): Promise<void> {
+  #checkRoot(): void {
     try {
-      const st = await Deno.stat(this.root);
+      const st = Deno.statSync(this.root);
       if (!st.isDirectory) {
         throw new StoreError(`store path ${this.root} is not a directory`, "not-found-root");
       }
@@ -256,34 +266,35 @@ export class LocalStore implements Store {
 
   async #writeTemp(path: string, data: PutData): Promise<string> {
     const dir = path.slice(0, path.lastIndexOf("/"));
-    await this.#checkRoot();
+    this.#checkRoot();
     try {
-      await Deno.mkdir(dir, { recursive: true });
+      Deno.mkdirSync(dir, { recursive: true });
     } catch (e) {
       throw this.#wrap(e, dir);
     }
-    await this.#assertInside(dir);
+    this.#assertInside(dir);
     const tmp = `${dir}/${TEMP_PREFIX}${crypto.randomUUID()}`;
     let file: Deno.FsFile | undefined;
     try {
       try {
-        file = await Deno.open(tmp, { write: true, createNew: true });
+        file = Deno.openSync(tmp, { write: true, createNew: true });
       } catch (e) {
         // A delete pruned the directory between our mkdir and open: make it again.
         if (!(e instanceof Deno.errors.NotFound)) throw e;
-        await Deno.mkdir(dir, { recursive: true });
-        file = await Deno.open(tmp, { write: true, createNew: true });
+        Deno.mkdirSync(dir, { recursive: true });
+        file = Deno.openSync(tmp, { write: true, createNew: true });
       }
       if (data instanceof Uint8Array) {
         let at = 0;
-        while (at < data.byteLength) at += await file.write(data.subarray(at));
+        while (at < data.byteLength) at += file.writeSync(data.subarray(at));
       } else {
         for await (const chunk of data) {
           let at = 0;
           while (at < chunk.byteLength) at += await file.write(chunk.subarray(at));
         }
       }
-      // Durable before visible: a crash after the rename/link must not leave an empty object.
+      // Durable before visible: a crash after the rename/link must not leave an empty
+      // object. The one call that waits on the disk stays async, so creates overlap.
       await file.sync();
       file.close();
       file = undefined;

@@ -165,3 +165,73 @@ export function settleEntries(
 export function byteLength(s: string): number {
   return new TextEncoder().encode(s).byteLength;
 }
+
+/**
+ * A cache whose entry writes wait for `flush()` and then go in one batch: a push of
+ * thousands of refs creates an entry per ref, and one write (a SQLite transaction) each
+ * costs seconds. Reads see the waiting entries. Nothing is lost if `flush` never runs:
+ * the entries are in the store, and the cache only saves re-reading them.
+ */
+export class BatchedEntryWrites implements TrunkCache {
+  #pending = new Map<string, { entries: Map<string, string>; stamps: Map<string, string> }>();
+
+  constructor(readonly inner: TrunkCache) {}
+
+  getMeta(location: string): string | undefined {
+    return this.inner.getMeta(location);
+  }
+
+  putMeta(location: string, json: string | undefined): void {
+    this.inner.putMeta(location, json);
+  }
+
+  getEntries(trunkId: string, keys: string[]): Map<string, string> {
+    const out = this.inner.getEntries(trunkId, keys);
+    const pending = this.#pending.get(trunkId)?.entries;
+    for (const k of pending?.size ? keys : []) {
+      const v = pending!.get(k);
+      if (v !== undefined && !out.has(k)) out.set(k, v);
+    }
+    return out;
+  }
+
+  putEntries(trunkId: string, entries: Map<string, string>, stamps?: Map<string, string>): void {
+    let pending = this.#pending.get(trunkId);
+    if (!pending) this.#pending.set(trunkId, pending = { entries: new Map(), stamps: new Map() });
+    for (const [k, v] of entries) if (!pending.entries.has(k)) pending.entries.set(k, v);
+    for (const [k, v] of stamps ?? []) pending.stamps.set(k, v);
+  }
+
+  getStamps(trunkId: string, keys: string[]): Map<string, string> {
+    const out = this.inner.getStamps(trunkId, keys);
+    const pending = this.#pending.get(trunkId)?.stamps;
+    for (const k of pending?.size ? keys : []) {
+      const v = pending!.get(k);
+      if (v !== undefined) out.set(k, v);
+    }
+    return out;
+  }
+
+  forgetEntries(trunkId: string): void {
+    this.#pending.delete(trunkId);
+    this.inner.forgetEntries(trunkId);
+  }
+
+  ingested(trunkId: string): Set<string> {
+    return this.inner.ingested(trunkId);
+  }
+
+  markIngested(trunkId: string, segmentIds: string[]): void {
+    this.inner.markIngested(trunkId, segmentIds);
+  }
+
+  forgetIngested(trunkId: string, segmentIds: string[]): void {
+    this.inner.forgetIngested(trunkId, segmentIds);
+  }
+
+  /** Write every waiting entry to the cache underneath, in one call per trunk. */
+  flush(): void {
+    for (const [trunkId, p] of this.#pending) this.inner.putEntries(trunkId, p.entries, p.stamps);
+    this.#pending.clear();
+  }
+}

@@ -13,7 +13,7 @@ import { type BlobManifest, decodeBlobManifest, encodeBlobManifest } from "./blo
 import { decodeChunk, encodeChunk } from "./chunk_codec.ts";
 import { type ChunkerParams, chunkStream } from "./chunker.ts";
 import { TrunkError } from "./errors.ts";
-import { faultPoint } from "./faults.ts";
+import { faultDelay, faultPoint } from "./faults.ts";
 import { blobKey, BLOBS_PREFIX, chunkKey, CHUNKS_PREFIX } from "./layout.ts";
 import { TaskLimiter } from "./pool.ts";
 
@@ -95,6 +95,7 @@ export async function storeLargeBlob(
         storedBytes += stored.byteLength;
         await store.put(chunkKey(sha256), stored);
         faultPoint("push:after-chunk");
+        await faultDelay("push:after-chunk");
         opts.onChunk?.(chunk.byteLength, true);
       });
     }

@@ -13,7 +13,7 @@ import { segmentPackKey } from "./layout.ts";
 import { type FetchPlan, planFetch } from "./replaces.ts";
 import { readSegmentIndex } from "./segments.ts";
 import type { Trunk } from "./trunk.ts";
-import { formatBytes, formatRate } from "./units.ts";
+import type { OnProgress } from "./progress.ts";
 
 /** The repository a fetch writes into. */
 export interface FetchSink {
@@ -61,14 +61,14 @@ export async function fetch(
   trunk: Trunk,
   sink: FetchSink,
   wants: Want[],
-  opts: { progress?: (line: string) => void } = {},
+  opts: { onProgress?: OnProgress } = {},
 ): Promise<FetchReport> {
-  const got = await fetchSegments(trunk, sink, opts.progress);
+  const got = await fetchSegments(trunk, sink, opts.onProgress);
   const [held, blobs] = await Promise.all([
     sink.has(wants.map((w) => w.oid)),
     storedBlobs(trunk.store),
   ]);
-  await requireWholeHistory(trunk, sink, wants.filter((w) => held.has(w.oid)), opts.progress);
+  await requireWholeHistory(trunk, sink, wants.filter((w) => held.has(w.oid)), opts.onProgress);
   const absent = wants.filter((w) => !held.has(w.oid));
   if (blobs.size === 0) {
     // No large blobs: a wanted object no segment held is a damaged trunk, said as such
@@ -84,7 +84,7 @@ export async function fetch(
   const tmp = `${dir}/tmp_trunks_${crypto.randomUUID()}.pack`;
   let large: LargeBlobStats | null;
   try {
-    large = await largeBlobPack(trunk, lacking, tmp, opts.progress);
+    large = await largeBlobPack(trunk, lacking, tmp, opts.onProgress);
   } catch (e) {
     await Deno.remove(tmp).catch(() => {});
     throw nameTheRef(e, wants, lacking);
@@ -103,14 +103,14 @@ async function requireWholeHistory(
   trunk: Trunk,
   sink: FetchSink,
   wants: Want[],
-  progress?: (line: string) => void,
+  onProgress?: OnProgress,
 ): Promise<void> {
   if (!sink.lackingCommit || wants.length === 0) return;
   const tips = wants.map((w) => w.oid);
   let gap = await sink.lackingCommit(tips);
   if (!gap) return;
   // A compaction that ran since the listing may hold it: list and fetch once more.
-  await fetchSegments(trunk, sink, progress);
+  await fetchSegments(trunk, sink, onProgress);
   gap = await sink.lackingCommit(tips);
   if (!gap) return;
   const lost = await findLostSegments(trunk.store, trunk.cache, trunk.id).catch(() => null);
@@ -144,13 +144,13 @@ function nameTheRef(e: unknown, wants: Want[], lacking: string[]): unknown {
 export async function fetchSegments(
   trunk: Trunk,
   sink: FetchSink,
-  progress?: (line: string) => void,
+  onProgress?: OnProgress,
 ): Promise<{ segments: number; bytes: number }> {
   // A segment listed but gone when downloaded was compacted meanwhile: list again, and
   // the compacted segment that replaced it is fetched instead.
   for (let attempt = 0;; attempt++) {
     try {
-      return await fetchOnce(trunk, sink, progress);
+      return await fetchOnce(trunk, sink, onProgress);
     } catch (e) {
       if (!(e instanceof TrunkError && e.code === "missing-object") || attempt >= RELISTS) throw e;
     }
@@ -160,7 +160,7 @@ export async function fetchSegments(
 async function fetchOnce(
   trunk: Trunk,
   sink: FetchSink,
-  progress?: (line: string) => void,
+  onProgress?: OnProgress,
 ): Promise<{ segments: number; bytes: number }> {
   const plan = await planFetch(trunk.store, trunk.ingested());
   trunk.markIngested(plan.alreadyHave);
@@ -168,27 +168,32 @@ async function fetchOnce(
   if (need.length === 0) return { segments: 0, bytes: 0 };
   const total = need.reduce((a, s) => a + s.packSize, 0);
   let done = 0;
+  // Counted as the pieces arrive; what a failed download took is taken back.
   let bytes = 0;
-  const started = performance.now();
-  const report = (final = false) => {
-    const pct = total ? Math.floor((bytes / total) * 100) : 100;
-    progress?.(
-      `Downloading segments: ${pct}% (${done}/${need.length}), ${formatBytes(bytes)}${
-        formatRate(bytes, started)
-      }${final ? ", done.\n" : "\r"}`,
-    );
-  };
+  const report = (final = false) =>
+    onProgress?.({
+      kind: "segment-download",
+      bytes,
+      total,
+      items: done,
+      itemsTotal: need.length,
+      done: final,
+    });
+  const flowing = onProgress && ((n: number) => {
+    bytes += n;
+    report();
+  });
+  report();
   const dir = await sink.downloadDir();
   await sweepStaleDownloads(dir);
   if (sink.ingestAll && plan.download.length > 1) {
-    const joined = await fetchJoined(trunk, sink, plan, dir, (n) => {
-      bytes += n;
+    const joined = await fetchJoined(trunk, sink, plan, dir, flowing, () => {
       done++;
       report();
     });
     if (joined) {
       report(true);
-      return { segments: need.length, bytes };
+      return { segments: need.length, bytes: total };
     }
     [done, bytes] = [0, 0];
   }
@@ -201,7 +206,7 @@ async function fetchOnce(
     const seg = d.segment;
     const tmp = `${dir}/tmp_trunks_${crypto.randomUUID()}.pack`;
     pending.add(tmp);
-    bytes += await trunk.downloadSegment(seg.id, tmp);
+    await trunk.downloadSegment(seg.id, tmp, flowing);
     faultPoint("fetch:after-download");
     const mine = installing.then(async () => {
       if (failed) return false;
@@ -235,7 +240,7 @@ async function fetchOnce(
     throw failed.e;
   }
   report(true);
-  return { segments: need.length, bytes };
+  return { segments: need.length, bytes: total };
 }
 
 /**
@@ -250,7 +255,8 @@ async function fetchJoined(
   sink: FetchSink,
   plan: FetchPlan,
   dir: string,
-  downloaded: (bytes: number) => void,
+  onBytes: ((n: number) => void) | undefined,
+  downloaded: () => void,
 ): Promise<boolean> {
   const inputs: { pack: string; idx: Uint8Array }[] = [];
   const pending = new Set<string>();
@@ -262,7 +268,7 @@ async function fetchJoined(
       const pack = `${dir}/tmp_trunks_${crypto.randomUUID()}.pack`;
       pending.add(pack);
       const [size, idx] = await Promise.allSettled([
-        trunk.downloadSegment(d.segment.id, pack),
+        trunk.downloadSegment(d.segment.id, pack, onBytes),
         readSegmentIndex(trunk.store, d.segment.id),
       ]);
       if (size.status === "rejected" || idx.status === "rejected") {
@@ -273,7 +279,7 @@ async function fetchJoined(
       }
       inputs.push({ pack, idx: idx.value });
       faultPoint("fetch:after-download");
-      downloaded(size.value);
+      downloaded();
     }
   };
   const workers = Math.max(1, Math.min(4, trunk.parallelism, plan.download.length));

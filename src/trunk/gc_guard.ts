@@ -10,7 +10,7 @@ import type { Store } from "../storage/store.ts";
 import { PackIndex } from "../pack/pack_index.ts";
 import { segmentIdxKey } from "./layout.ts";
 import { mapLimit } from "./pool.ts";
-import { listSegmentKeys } from "./replaces.ts";
+import { listSegmentKeys, type SegmentListing } from "./replaces.ts";
 import { readSegmentIndex } from "./segments.ts";
 
 /** Store and local clocks may disagree by this much. */
@@ -26,7 +26,9 @@ export interface OwnSegment {
 
 /**
  * Which of `base` a clean that ran since `since` (ms) removed; empty when none ran.
- * Puts `own` back first if that clean deleted it.
+ * Puts `own` back first if that clean deleted it. `listed`: a listing the push made beside
+ * its upload (saving the round trip); when it shows a clean, the segments are listed
+ * again, after the upload, and checked as always.
  */
 export async function collectedBase(
   store: Store,
@@ -34,13 +36,12 @@ export async function collectedBase(
   base: string[],
   since: number,
   own?: OwnSegment,
+  listed?: SegmentListing,
 ): Promise<string[]> {
+  if (listed && !cleanedSince(listed, since)) return [];
   for (let attempt = 0;; attempt++) {
     const listing = await listSegmentKeys(store);
-    const cleaned = [...listing.sidecars.values()].some((e) =>
-      e.modified.getTime() >= since - SKEW_MS
-    );
-    if (!cleaned) return [];
+    if (!cleanedSince(listing, since)) return [];
     const mine = own;
     if (mine && !listing.complete.some((s) => s.id === mine.id)) {
       await mine.reupload();
@@ -60,4 +61,9 @@ export async function collectedBase(
     // A clean still deleting what it replaced: its new segment is complete by now.
     if (left.size === 0 || !vanished || attempt >= RELISTS) return [...left];
   }
+}
+
+/** A clean wrote a sidecar since `since` (less the clocks' possible skew). */
+function cleanedSince(listing: SegmentListing, since: number): boolean {
+  return [...listing.sidecars.values()].some((e) => e.modified.getTime() >= since - SKEW_MS);
 }

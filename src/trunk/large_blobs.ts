@@ -11,7 +11,7 @@ import { faultDelay, faultPoint } from "./faults.ts";
 import { mapLimit } from "./pool.ts";
 import { claimReused, type Reused } from "./reuse_guard.ts";
 import type { Trunk } from "./trunk.ts";
-import { formatBytes, formatRate } from "./units.ts";
+import type { OnProgress } from "./progress.ts";
 
 export const THRESHOLD_ENV = "TRUNKS_LARGE_BLOB_THRESHOLD";
 export const DEFAULT_THRESHOLD = 4 * 1024 * 1024;
@@ -32,6 +32,15 @@ export function largeBlobThreshold(raw = Deno.env.get(THRESHOLD_ENV)): number {
   return Number(m[1]) * unit;
 }
 
+/**
+ * THE rule for what goes as chunks: a blob larger than the threshold (git's split pack
+ * leaves out exactly these with `--filter=blob:limit=<threshold + 1>`; the library
+ * stages its content by the same rule).
+ */
+export function isLargeBlob(size: number, threshold = largeBlobThreshold()): boolean {
+  return size > threshold;
+}
+
 export interface LargeBlobStats {
   blobs: number;
   chunks: number;
@@ -45,6 +54,15 @@ export interface BlobContent {
   content: ReadableStream<Uint8Array>;
 }
 
+export interface UploadOptions {
+  /** The blobs' sizes before they are read, so progress has a total. */
+  sizes?: (oids: string[]) => Promise<Map<string, number>>;
+  /** The blobs' bytes as their chunks are stored (or found already in the trunk). */
+  onProgress?: OnProgress;
+  /** Lines for a human (waiting for a clean). */
+  notice?: (line: string) => void;
+}
+
 /**
  * Upload `oids` (large blobs the push sends) as chunks and manifests. Blobs the trunk
  * already has a manifest for are skipped, and so are chunks it already holds: an
@@ -54,7 +72,7 @@ export async function uploadLargeBlobs(
   trunk: Trunk,
   oids: string[],
   read: (oids: string[]) => AsyncIterable<BlobContent>,
-  progress?: (line: string) => void,
+  opts: UploadOptions = {},
 ): Promise<LargeBlobStats> {
   const stats: LargeBlobStats = { blobs: 0, chunks: 0, bytes: 0 };
   if (oids.length === 0) return stats;
@@ -70,22 +88,19 @@ export async function uploadLargeBlobs(
   const known = todo.length ? await knownChunks(trunk.store) : new Set<string>();
   const stored0 = new Set(known);
   const chunksOf = new Map<string, string[]>();
-  let seen = 0;
-  const started = performance.now();
-  const report = (final = false) =>
-    progress?.(
-      `Uploading large blobs: ${stats.blobs}/${todo.length}, ${formatBytes(seen)} read${
-        formatRate(seen, started)
-      }, ${formatBytes(stats.bytes)} sent${final ? ", done.\n" : "\r"}`,
-    );
+  const onProgress = opts.onProgress;
+  const sizes = onProgress && todo.length && opts.sizes ? await opts.sizes(todo) : new Map();
+  const sizeOf = (list: string[]) => list.reduce((n, o) => n + (sizes.get(o) ?? 0), 0);
+  const progress = { bytes: 0, total: sizeOf(todo), items: 0, itemsTotal: todo.length };
+  const report = (done = false) => onProgress?.({ kind: "blob-upload", ...progress, done });
   const upload = async (list: string[], known: Set<string>) => {
     for await (const blob of read(list)) {
       const stored = await storeLargeBlob(trunk.store, blob, known, {
         concurrency: Math.min(8, trunk.parallelism),
-        onChunk: (size) => {
-          seen += size;
+        onChunk: onProgress && ((size) => {
+          progress.bytes += size;
           report();
-        },
+        }),
       });
       faultPoint("push:after-large-blob");
       const shas = stored.manifest.chunks.map((c) => c.sha256);
@@ -94,12 +109,15 @@ export async function uploadLargeBlobs(
       stats.blobs++;
       stats.chunks += stored.uploadedChunks;
       stats.bytes += stored.storedBytes;
+      progress.items++;
+      report();
     }
   };
+  if (todo.length) report();
   await upload(todo, known);
   await faultDelay("push:before-claim");
   const lost = await claimReused(trunk.store, reused, listedAt, {
-    onWait: () => progress?.("trunks: waiting for a clean of the trunk to finish\n"),
+    onWait: () => opts.notice?.("trunks: waiting for a clean of the trunk to finish"),
   });
   if (lost.chunks.size || lost.manifests.size) {
     // A clean deleted them before it could see the claim: upload those blobs again.
@@ -109,6 +127,8 @@ export async function uploadLargeBlobs(
     );
     const fresh = await knownChunks(trunk.store);
     for (const c of lost.chunks) fresh.delete(c);
+    progress.total += sizeOf(again);
+    progress.itemsTotal += again.length;
     await upload(again, fresh);
   }
   if (todo.length) report(true);
@@ -125,7 +145,7 @@ export async function largeBlobPack(
   trunk: Trunk,
   missing: string[],
   dest: string,
-  progress?: (line: string) => void,
+  onProgress?: OnProgress,
 ): Promise<LargeBlobStats | null> {
   const stats: LargeBlobStats = { blobs: 0, chunks: 0, bytes: 0 };
   if (missing.length === 0) return null;
@@ -150,15 +170,16 @@ export async function largeBlobPack(
     return m;
   });
   const total = manifests.reduce((n, m) => n + m.size, 0);
-  const started = performance.now();
-  const report = (final = false) => {
-    const pct = total ? Math.floor((stats.bytes / total) * 100) : 100;
-    progress?.(
-      `Downloading large blobs: ${pct}% (${stats.blobs}/${manifests.length}), ${
-        formatBytes(stats.bytes)
-      }${formatRate(stats.bytes, started)}${final ? ", done.\n" : "\r"}`,
-    );
-  };
+  const report = (done = false) =>
+    onProgress?.({
+      kind: "blob-download",
+      bytes: stats.bytes,
+      total,
+      items: stats.blobs,
+      itemsTotal: manifests.length,
+      done,
+    });
+  report();
   await writeBlobPack(
     dest,
     trunk.objectFormat,

@@ -7,15 +7,23 @@
  * blobs, then one segment; check no clean took what the push builds on (gc_guard) and
  * that the lease still holds; then one compare-and-swap ref entry per ref, and a new
  * trunk's HEAD last.
+ *
+ * Round trips (one-commit push, helper): the listing of refs (with the storage map's,
+ * `list for-push`); then at once the GET confirming the cached base entry, the pack, the
+ * index and the GC guard's listing of segments; then the entry. Every check still comes
+ * before the entry it guards; none of them waits for another.
  */
+import { BatchedEntryWrites, type TrunkCache } from "./cache.ts";
+import { describeError } from "./describe_error.ts";
 import { faultPoint } from "./faults.ts";
 import { initialHead } from "./head.ts";
 import { type BlobContent, type LargeBlobStats, uploadLargeBlobs } from "./large_blobs.ts";
 import { StorageFailure } from "./mirrors.ts";
 import { mapLimit } from "./pool.ts";
 import { isDeleted, type RefEntry, type RefState } from "./refs.ts";
-import { Trunk, type WriteState } from "./trunk.ts";
-import { formatBytes } from "./units.ts";
+import { type BegunWrite, Trunk, type WriteState } from "./trunk.ts";
+import { formatBytes, type OnProgress } from "./progress.ts";
+import { segmentUploadSize } from "./segments.ts";
 
 export interface PushSpec {
   /** What to push (a ref or object name the source resolves); empty deletes `dst`. */
@@ -55,6 +63,8 @@ export interface PushSource {
   ): Promise<{ segment: BuiltSegment | null; largeBlobs: string[] }>;
   /** The content of large blobs, in turn. */
   readBlobs(oids: string[]): AsyncIterable<BlobContent>;
+  /** Sizes of large blobs, before they are read (for a progress percentage). */
+  blobSizes?(oids: string[]): Promise<Map<string, number>>;
   /**
    * True when the source's repository holds every object of the segments it pushes (git):
    * then they are marked ingested and its next fetch skips them.
@@ -70,8 +80,10 @@ export interface PushOptions {
   cas?: Map<string, string>;
   /** Human-facing lines (progress, notices). */
   say?: (line: string) => void;
-  /** Progress meters and per-step lines. */
+  /** Per-step lines (segment written, large blobs stored). */
   verbose?: boolean;
+  /** Bytes of the segment and large-blob uploads as they move (see progress.ts). */
+  onProgress?: OnProgress;
   /** This push's listing of the refs, just read from the store (git's `list for-push`). */
   listing?: WriteState;
 }
@@ -86,6 +98,8 @@ export interface RefOutcome {
   entry?: RefEntry;
   /** The entry of another writer that won the compare-and-swap. */
   winner?: RefEntry | null;
+  /** The store failed while creating (or before creating) this ref's entry. */
+  failure?: unknown;
 }
 
 export interface PushReport {
@@ -103,6 +117,13 @@ interface Planned {
 }
 
 const FORCE_RETRIES = 5;
+/**
+ * The GC guard's listing, taken beside the upload, stands for the state before the entries
+ * only if the upload was short; after a longer one it is taken again (one more round trip).
+ */
+const GUARD_LISTING_FRESH_MS = 5_000;
+/** Fast-forward checks run at once (each a git process in the helper). */
+const ANCESTRY_CHECKS = 4;
 /** Lease re-reads before giving up on a push that keeps running out of it. */
 const LEASE_REREADS = 3;
 export const CLEANED_MEANWHILE = "trunk was cleaned meanwhile; fetch, then push again";
@@ -115,9 +136,34 @@ export async function push(
   specs: PushSpec[],
   opts: PushOptions = {},
 ): Promise<PushReport> {
+  let begun: BegunWrite = await trunk.beginWrite(specs.map((s) => s.dst), opts.listing);
+  for (;;) {
+    const done = await pushOn(trunk, source, specs, opts, begun);
+    if ("report" in done) return done.report;
+    // The store contradicted the cache this push planned on: plan again on what it holds
+    // (what was uploaded meanwhile is an unused segment, left to a clean).
+    begun = { ws: done.again, verdict: Promise.resolve(null) };
+  }
+}
+
+/**
+ * One push on a begun write. Round trips: the store's word on the planned state, the
+ * segment's pack and index and the GC guard's listing all go at once, then the entries.
+ */
+async function pushOn(
+  trunk: Trunk,
+  source: PushSource,
+  specs: PushSpec[],
+  opts: PushOptions,
+  begun: BegunWrite,
+): Promise<{ report: PushReport } | { again: WriteState }> {
   const say = opts.say ?? (() => {});
-  let ws: WriteState = await trunk.stateForWrite(specs.map((s) => s.dst), opts.listing);
+  let ws = begun.ws;
   const state = ws.state;
+  if (opts.dryRun) {
+    const again = await begun.verdict;
+    if (again) return { again };
+  }
   const errors = new Map<string, string>();
   const planned = await plan(trunk, source, state, specs, opts, errors);
   let segment: BuiltSegment | null = null;
@@ -129,13 +175,17 @@ export async function push(
     const exclude = [...await source.has(liveTips)];
     const built = await source.pack(tips, exclude);
     faultPoint("push:after-pack");
+    if (built.largeBlobs.length) {
+      // Chunks are many and content-addressed: sent only once the state is confirmed.
+      const again = await begun.verdict;
+      if (again) return { again };
+    }
     // Large blobs as chunks, before the segment that refers to them.
-    largeBlobs = await uploadLargeBlobs(
-      trunk,
-      built.largeBlobs,
-      (o) => source.readBlobs(o),
-      opts.verbose ? say : undefined,
-    );
+    largeBlobs = await uploadLargeBlobs(trunk, built.largeBlobs, (o) => source.readBlobs(o), {
+      sizes: source.blobSizes && ((o) => source.blobSizes!(o)),
+      onProgress: opts.onProgress,
+      notice: say,
+    });
     if (largeBlobs.blobs && opts.verbose) {
       say(
         `trunks: stored ${largeBlobs.blobs} large blob(s), ${formatBytes(largeBlobs.bytes)} new`,
@@ -144,14 +194,24 @@ export async function push(
     segment = built.segment;
     const own = segment;
     const uploadStart = Date.now();
-    if (own) {
-      await trunk.putSegment(own.id, own.pack, own.idx);
-      faultPoint("push:after-segments");
-    }
+    // The GC guard's listing goes with the upload: it sees every clean up to then.
+    const guardListing = trunk.listSegmentKeys();
+    guardListing.catch(() => {});
+    const [again] = await Promise.all([
+      begun.verdict,
+      own ? uploadOwnSegment(trunk, own, opts.onProgress) : undefined,
+      guardListing,
+    ]);
+    if (again) return { again };
+    if (own) faultPoint("push:after-segments");
     const reupload = own
       ? { id: own.id, reupload: () => trunk.putSegment(own.id, own.pack, own.idx) }
       : undefined;
-    const collected = await trunk.collectedBase(exclude, ws.readAt, reupload);
+    // A long upload leaves the listing old: the guard lists again after it, as it would.
+    const listed = Date.now() - uploadStart > GUARD_LISTING_FRESH_MS
+      ? undefined
+      : await guardListing;
+    const collected = await trunk.collectedBase(exclude, ws.readAt, reupload, listed);
     if (collected.length) {
       for (const p of planned.splice(0)) errors.set(p.spec.dst, CLEANED_MEANWHILE);
     } else {
@@ -170,14 +230,41 @@ export async function push(
         })`,
       );
     }
+  } else if (!opts.dryRun) {
+    // Deletions only: nothing to upload, the store's word comes before any entry.
+    const again = await begun.verdict;
+    if (again) return { again };
   }
 
   const outcomes = new Map<string, RefOutcome>();
-  await mapLimit(planned, trunk.parallelism, async (p) => {
-    if (opts.dryRun) return outcomes.set(p.spec.dst, { ref: p.spec.dst, oid: p.newOid });
-    const force = p.spec.force || !!opts.force;
-    outcomes.set(p.spec.dst, await moveRef(trunk, p, segment ? [segment.id] : [], force, say));
-  });
+  // One entry per ref, `parallelism` creates in flight; remembered in one cache write.
+  // A create the store fails is that ref's error in git's words, the others stand; after
+  // a failure no further create starts (a store that is down would fail every one).
+  const cache = new BatchedEntryWrites(trunk.cache);
+  let failure: { e: unknown } | undefined;
+  try {
+    await mapLimit(planned, trunk.parallelism, async (p) => {
+      const ref = p.spec.dst;
+      if (opts.dryRun) return outcomes.set(ref, { ref, oid: p.newOid });
+      if (failure) {
+        const error = `not moved: ${describeError(failure.e)}`;
+        return outcomes.set(ref, { ref, oid: p.newOid, error, failure: failure.e });
+      }
+      const force = p.spec.force || !!opts.force;
+      const segments = segment ? [segment.id] : [];
+      try {
+        outcomes.set(ref, await moveRef(trunk, cache, p, segments, force, say));
+      } catch (e) {
+        failure ??= { e };
+        const error = `its entry was not written: ${describeError(e)}`;
+        outcomes.set(ref, { ref, oid: p.newOid, error, failure: e });
+      }
+    });
+  } finally {
+    cache.flush();
+  }
+  // Nothing moved: the push failed as a whole, with the store's own error.
+  if (failure && ![...outcomes.values()].some((o) => !o.error)) throw failure.e;
   for (const o of outcomes.values()) {
     const written = o.entry ?? o.winner;
     if (written) state.latest.set(written.ref, written);
@@ -204,13 +291,41 @@ export async function push(
   }
   faultPoint("push:after-refs");
   return {
-    refs: specs.map((s) =>
-      outcomes.get(s.dst) ?? { ref: s.dst, error: errors.get(s.dst) ?? "not pushed" }
-    ),
-    segment,
-    largeBlobs,
-    state,
+    report: {
+      refs: specs.map((s) =>
+        outcomes.get(s.dst) ?? { ref: s.dst, error: errors.get(s.dst) ?? "not pushed" }
+      ),
+      segment,
+      largeBlobs,
+      state,
+    },
   };
+}
+
+/** The push's segment, its bytes reported as the store takes them. */
+async function uploadOwnSegment(
+  trunk: Trunk,
+  own: BuiltSegment,
+  onProgress?: OnProgress,
+): Promise<void> {
+  if (!onProgress) return await trunk.putSegment(own.id, own.pack, own.idx);
+  const total = await segmentUploadSize(own.pack, own.idx);
+  let bytes = 0;
+  const report = (done: boolean) =>
+    onProgress({
+      kind: "segment-upload",
+      bytes,
+      total,
+      items: done ? 1 : 0,
+      itemsTotal: 1,
+      done,
+    });
+  report(false);
+  await trunk.putSegment(own.id, own.pack, own.idx, (n) => {
+    bytes += n;
+    report(false);
+  });
+  report(true);
 }
 
 /** Each ref's fate in git's words, against the state just read from the store. */
@@ -223,7 +338,10 @@ async function plan(
   errors: Map<string, string>,
 ): Promise<Planned[]> {
   const zero = trunk.zeroOid;
-  const planned: Planned[] = [];
+  const planned: (Planned | null)[] = [];
+  // Moves that must be fast-forwards, checked after the loop: one `has` for all of them,
+  // ancestry a few at a time (a process each in git), not one ref after another.
+  const checks: { at: number; current: string }[] = [];
   for (const spec of specs) {
     const base = state.latest.get(spec.dst) ?? null;
     const current = base && !isDeleted(base) ? (base.symref ? null : base.new) : null;
@@ -248,18 +366,20 @@ async function plan(
         errors.set(spec.dst, "already exists");
         continue;
       }
-      if ((await source.has([current])).size === 0) {
-        errors.set(spec.dst, "fetch first");
-        continue;
-      }
-      if (!(await source.isAncestor(current, newOid))) {
-        errors.set(spec.dst, "non-fast-forward");
-        continue;
-      }
+      checks.push({ at: planned.length, current });
     }
     planned.push({ spec, newOid, base });
   }
-  return planned;
+  const held = checks.length ? await source.has(checks.map((c) => c.current)) : new Set();
+  await mapLimit(checks, ANCESTRY_CHECKS, async ({ at, current }) => {
+    const p = planned[at]!;
+    if (!held.has(current)) errors.set(p.spec.dst, "fetch first");
+    else if (!(await source.isAncestor(current, p.newOid))) {
+      errors.set(p.spec.dst, "non-fast-forward");
+    } else return;
+    planned[at] = null;
+  });
+  return planned.filter((p): p is Planned => p !== null);
 }
 
 /**
@@ -284,6 +404,7 @@ async function keepLease(
 /** Create the ref's next entry; a lost race is `fetch first` (or retried when forced). */
 async function moveRef(
   trunk: Trunk,
+  cache: TrunkCache,
   p: Planned,
   segments: string[],
   force: boolean,
@@ -296,7 +417,7 @@ async function moveRef(
     faultPoint("push:between-refs");
     let r;
     try {
-      r = await trunk.updateRef({ ref, new: p.newOid, base, segments });
+      r = await trunk.updateRef({ ref, new: p.newOid, base, segments }, cache);
     } catch (e) {
       // The primary took the entry but a mirror did not: say so for this ref; the next
       // push or `trunks storage sync` brings the mirror level.

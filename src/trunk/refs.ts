@@ -176,8 +176,9 @@ export async function readRefState(
   store: Store,
   cache: TrunkCache,
   trunkId: string,
+  listing?: ListEntry[],
 ): Promise<RefState> {
-  return (await readLatest(store, cache, trunkId)).state;
+  return (await readLatest(store, cache, trunkId, listing)).state;
 }
 
 /** readRefState, plus each latest entry's stored JSON by key (what a snapshot holds). */

@@ -3,6 +3,7 @@
  * (each reading the files itself, so memory stays bounded), and downloaded from the
  * first storage whose copy verifies, repairing copies that did not.
  */
+import type { OnBytes } from "../storage/flow.ts";
 import type { Store } from "../storage/store.ts";
 import { TrunkError } from "./errors.ts";
 import { segmentPackKey } from "./layout.ts";
@@ -15,14 +16,29 @@ import {
 } from "./mirrors.ts";
 import { downloadSegmentPack, uploadSegment } from "./segments.ts";
 
+/**
+ * `onBytes` hears of the segment's own bytes at the pace of the slowest storage (the
+ * least any storage has taken), so N storages never show N times the segment.
+ */
 export async function uploadSegmentEverywhere(
   set: MirroredStore,
   id: string,
   pack: string | Uint8Array,
   idx: string | Uint8Array,
+  onBytes?: OnBytes,
 ): Promise<void> {
+  const taken = set.members.map(() => 0);
+  let shown = 0;
+  const counter = (i: number): OnBytes | undefined =>
+    onBytes &&
+    ((n) => {
+      taken[i] += n;
+      const least = Math.min(...taken);
+      if (least !== shown) onBytes(least - shown);
+      shown = least;
+    });
   const results = await Promise.allSettled(
-    set.members.map((m) => uploadSegment(m.store, id, pack, idx)),
+    set.members.map((m, i) => uploadSegment(m.store, id, pack, idx, counter(i))),
   );
   const failed = results.flatMap((r, i) =>
     r.status === "rejected"
@@ -45,13 +61,16 @@ export async function downloadSegmentVerified(
   store: Store,
   id: string,
   dest: string,
+  onBytes?: OnBytes,
 ): Promise<number> {
-  if (!(store instanceof MirroredStore)) return await downloadSegmentPack(store, id, dest);
+  if (!(store instanceof MirroredStore)) {
+    return await downloadSegmentPack(store, id, dest, onBytes);
+  }
   const corrupt: { m: Member; why: string }[] = [];
   let firstError: unknown;
   for (const m of store.readOrder()) {
     try {
-      const size = await downloadSegmentPack(m.store, id, dest);
+      const size = await downloadSegmentPack(m.store, id, dest, onBytes);
       if (corrupt.length) await repair(store, m, corrupt, id, dest);
       return size;
     } catch (e) {

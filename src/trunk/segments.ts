@@ -1,12 +1,14 @@
 /**
  * Segments: immutable, self-contained git packs named by the SHA-256 of their bytes,
- * each with its `.idx`. The pack is written before the index, so a listed index means
- * a complete segment.
+ * each with its `.idx`. A segment is complete when both are listed: pack and index are
+ * uploaded in parallel (one round trip, not two), and a lone half of an interrupted upload
+ * is a stray that readers skip and a clean removes past its grace.
  */
 import { createHash } from "node:crypto";
+import { countedPut, countingStream, type OnBytes } from "../storage/flow.ts";
 import { getBytes, type Range, type Store } from "../storage/store.ts";
 import { TrunkError } from "./errors.ts";
-import { faultPoint } from "./faults.ts";
+import { faultDelay, faultPoint } from "./faults.ts";
 import { SEGMENT_ID_RE, segmentIdxKey, segmentPackKey, SEGMENTS_PREFIX } from "./layout.ts";
 
 export interface SegmentInfo {
@@ -50,13 +52,19 @@ async function fileStream(path: string): Promise<ReadableStream<Uint8Array>> {
   return (await Deno.open(path)).readable;
 }
 
-/** The pack as a stream; the crash point fires once the store holds part of it, not all. */
+/**
+ * The pack as a stream; the crash point fires once the store holds part of it, not all
+ * (and a test's delay holds the upload there, as a slow network would).
+ */
 async function packStream(path: string): Promise<ReadableStream<Uint8Array>> {
   let handed = 0;
   return (await fileStream(path)).pipeThrough(
     new TransformStream({
-      transform(chunk, c) {
-        if (handed++ === 1) faultPoint("push:mid-segment");
+      async transform(chunk, c) {
+        if (handed++ === 1) {
+          faultPoint("push:mid-segment");
+          await faultDelay("push:mid-segment");
+        }
         c.enqueue(chunk);
       },
       flush() {
@@ -67,19 +75,42 @@ async function packStream(path: string): Promise<ReadableStream<Uint8Array>> {
 }
 
 /**
- * Upload pack then index under the pack's SHA-256: streamed from disk when given paths,
- * as they are when given bytes (the library builds small packs in memory).
+ * Upload pack and index, in parallel, under the pack's SHA-256: streamed from disk when
+ * given paths, as they are when given bytes (the library builds small packs in memory).
+ * Both must be stored before any entry may name the segment. `onBytes` hears of both
+ * files' bytes as the store takes them.
  */
 export async function uploadSegment(
   store: Store,
   id: string,
   pack: string | Uint8Array,
   idx: string | Uint8Array,
+  onBytes?: OnBytes,
 ): Promise<void> {
   if (!SEGMENT_ID_RE.test(id)) throw new TrunkError(`bad segment id ${id}`, "bad-input");
-  await store.put(segmentPackKey(id), typeof pack === "string" ? await packStream(pack) : pack);
-  faultPoint("push:after-segment-pack");
-  await store.put(segmentIdxKey(id), typeof idx === "string" ? await fileStream(idx) : idx);
+  const packUp = (async () => {
+    const packData = typeof pack === "string" ? await packStream(pack) : pack;
+    await countedPut(store, segmentPackKey(id), packData, onBytes);
+    faultPoint("push:after-segment-pack");
+  })();
+  const idxUp = (async () => {
+    const idxData = typeof idx === "string" ? await fileStream(idx) : idx;
+    await countedPut(store, segmentIdxKey(id), idxData, onBytes);
+  })();
+  // Both settle before this returns or throws: no upload left running behind a failure.
+  const [p, i] = await Promise.allSettled([packUp, idxUp]);
+  if (p.status === "rejected") throw p.reason;
+  if (i.status === "rejected") throw i.reason;
+}
+
+/** Bytes a segment upload moves: its pack and its index. */
+export async function segmentUploadSize(
+  pack: string | Uint8Array,
+  idx: string | Uint8Array,
+): Promise<number> {
+  const size = async (f: string | Uint8Array) =>
+    typeof f === "string" ? (await Deno.stat(f)).size : f.byteLength;
+  return await size(pack) + await size(idx);
 }
 
 /** A segment's whole index (small: about 28 bytes per object). */
@@ -111,17 +142,32 @@ function missingSegment(store: Store, key: string): TrunkError {
 
 /**
  * Download a segment's pack to `dest`, hashing as it streams; a pack whose bytes do
- * not match its name is an error naming the key, and `dest` is removed.
+ * not match its name is an error naming the key, and `dest` is removed. `onBytes`
+ * hears of each piece as it arrives, and is told to take them back when the download
+ * fails (a retry or another storage counts them again).
  */
-export async function downloadSegmentPack(store: Store, id: string, dest: string): Promise<number> {
+export async function downloadSegmentPack(
+  store: Store,
+  id: string,
+  dest: string,
+  onBytes?: OnBytes,
+): Promise<number> {
   const key = segmentPackKey(id);
-  const stream = await store.get(key);
-  if (!stream) {
+  const body = await store.get(key);
+  if (!body) {
     throw new TrunkError(
       `segment ${key} is missing from ${store.location} (removed by GC meanwhile?); retry the fetch`,
       "missing-object",
     );
   }
+  let counted = 0;
+  const stream = onBytes
+    ? countingStream(body, (n) => {
+      counted += n;
+      onBytes(n);
+    })
+    : body;
+  const takeBack = () => counted && onBytes?.(-counted);
   const h = createHash("sha256");
   let size = 0;
   const file = await Deno.open(dest, { write: true, createNew: true });
@@ -135,12 +181,14 @@ export async function downloadSegmentPack(store: Store, id: string, dest: string
     }
   } catch (e) {
     file.close();
+    takeBack();
     await Deno.remove(dest).catch(() => {});
     throw e;
   }
   file.close();
   const got = h.digest("hex");
   if (got !== id) {
+    takeBack();
     await Deno.remove(dest).catch(() => {});
     throw new TrunkError(
       `segment ${key} on ${store.location} is corrupt: its SHA-256 is ${

@@ -8,6 +8,7 @@
 import { storedChunkMatches } from "./chunk_codec.ts";
 import { DEFAULT_CHUNKING } from "./chunker.ts";
 import { createHash } from "node:crypto";
+import { countingStream, type OnBytes } from "../storage/flow.ts";
 import { getBytes, type ListEntry, type Store } from "../storage/store.ts";
 import type { TrunkCache } from "./cache.ts";
 import {
@@ -30,6 +31,7 @@ import {
 } from "./mirrors.ts";
 import { mapLimit } from "./pool.ts";
 import { TrunkError } from "./errors.ts";
+import type { OnProgress } from "./progress.ts";
 
 export type MirrorState = "in-sync" | "behind" | "caught-up" | "diverged" | "unreachable";
 
@@ -53,6 +55,8 @@ export interface SyncOptions {
   write: boolean;
   /** Progress lines for a human (storage sync). */
   progress?: (line: string) => void;
+  /** Bytes copied onto each mirror as they move (`target` names the mirror). */
+  onProgress?: OnProgress;
   /** Also check what a push can skip (storage maps of a mirror with every entry). */
   thorough?: boolean;
   /** Other mirrors: where an object corrupt on the primary may be copied from. */
@@ -192,9 +196,35 @@ async function syncInto(
 
   // 3. Data before entries, so a replayed entry never points at missing objects.
   if (missing.length) {
-    for (const prefix of [SEGMENTS_PREFIX, CHUNKS_PREFIX, BLOBS_PREFIX]) {
-      await copyMissing(primary, mirror, prefix, report, opts);
+    const prefixes = [SEGMENTS_PREFIX, CHUNKS_PREFIX, BLOBS_PREFIX];
+    const todos = await Promise.all(prefixes.map((p) => lacking(primary, mirror, p)));
+    const all = todos.flat();
+    const moved = { bytes: 0, items: 0 };
+    const progress = opts.onProgress;
+    const tell = (done: boolean) =>
+      progress?.({
+        kind: "mirror-copy",
+        target: mirror.name,
+        ...moved,
+        total: all.reduce((n, e) => n + e.size, 0),
+        itemsTotal: all.length,
+        done,
+      });
+    const counted: Counted | undefined = progress && {
+      onBytes: (n) => {
+        moved.bytes += n;
+        tell(false);
+      },
+      onObject: () => {
+        moved.items++;
+        tell(false);
+      },
+    };
+    if (all.length) tell(false);
+    for (const [i, prefix] of prefixes.entries()) {
+      await copyMissing(primary, mirror, prefix, todos[i], report, { ...opts, counted });
     }
+    if (all.length) tell(true);
   }
   // Storage maps: written everywhere at once, so only a mirror that missed entries (or
   // an explicit sync) needs them checked.
@@ -273,14 +303,14 @@ async function ensureSameTrunk(
   return true;
 }
 
-/** Copy keys under `prefix` the mirror lacks; segment packs before their indexes. */
-async function copyMissing(
-  primary: Member,
-  mirror: Member,
-  prefix: string,
-  report: MirrorReport,
-  opts: SyncOptions,
-): Promise<void> {
+/** What a copy tells as it goes: bytes as they flow, and each object once it is written. */
+interface Counted {
+  onBytes: OnBytes;
+  onObject: () => void;
+}
+
+/** Keys under `prefix` the primary lists and the mirror does not. */
+async function lacking(primary: Member, mirror: Member, prefix: string): Promise<ListEntry[]> {
   const [have, want] = await Promise.all([
     mirror.store.list(prefix).catch((e) => {
       throw memberError(mirror, e, `listing ${prefix}`);
@@ -288,7 +318,18 @@ async function copyMissing(
     primary.store.list(prefix),
   ]);
   const present = new Set(have.map((e) => e.key));
-  const todo = want.filter((e) => !present.has(e.key));
+  return want.filter((e) => !present.has(e.key));
+}
+
+/** Copy `todo` (keys under `prefix` the mirror lacks); segment packs before their indexes. */
+async function copyMissing(
+  primary: Member,
+  mirror: Member,
+  prefix: string,
+  todo: ListEntry[],
+  report: MirrorReport,
+  opts: SyncOptions & { counted?: Counted },
+): Promise<void> {
   if (todo.length === 0) return;
   // A listed .idx means a complete segment: write every pack first.
   const phases = prefix === SEGMENTS_PREFIX
@@ -300,9 +341,13 @@ async function copyMissing(
         report.copied++;
         report.copiedBytes += e.size;
       }
+      opts.counted?.onObject();
     });
   }
-  opts.progress?.(`${mirror.name}: copied ${todo.length} object(s) under ${prefix}`);
+  // With a progress meter drawing in place, its line says it (a line here would break it).
+  if (!opts.counted) {
+    opts.progress?.(`${mirror.name}: copied ${todo.length} object(s) under ${prefix}`);
+  }
 }
 
 /** Segment packs: the name is the SHA-256 of the bytes. */
@@ -314,7 +359,13 @@ function expectedSha256(key: string): string | null {
  * A chunk's name is the SHA-256 of its plain bytes, which may be stored compressed
  * (chunk_codec.ts): read whole (a few MiB at most), checked, then written.
  */
-async function copyChunk(from: Member, to: Member, key: string, sha: string): Promise<boolean> {
+async function copyChunk(
+  from: Member,
+  to: Member,
+  key: string,
+  sha: string,
+  onBytes?: OnBytes,
+): Promise<boolean> {
   const src = await from.store.get(key);
   if (!src) return false;
   const limit = DEFAULT_CHUNKING.max + 1024;
@@ -341,6 +392,7 @@ async function copyChunk(from: Member, to: Member, key: string, sha: string): Pr
   } catch (e) {
     throw memberError(to, e, `writing ${key}`);
   }
+  onBytes?.(bytes.byteLength);
   return true;
 }
 
@@ -349,11 +401,24 @@ async function copyChunk(from: Member, to: Member, key: string, sha: string): Pr
  * and the copy fails (nothing written) when it does not match its name, so a damaged
  * copy never spreads. False when `from` does not have it.
  */
-async function copyVerified(from: Member, to: Member, key: string): Promise<boolean> {
+async function copyVerified(
+  from: Member,
+  to: Member,
+  key: string,
+  onBytes?: OnBytes,
+): Promise<boolean> {
   const chunk = /^chunks\/([0-9a-f]{64})$/.exec(key)?.[1];
-  if (chunk) return await copyChunk(from, to, key, chunk);
-  const src = await from.store.get(key);
-  if (!src) return false;
+  if (chunk) return await copyChunk(from, to, key, chunk, onBytes);
+  const got = await from.store.get(key);
+  if (!got) return false;
+  // Counted as the mirror takes it; a failed copy takes its bytes back.
+  let counted = 0;
+  const src = onBytes
+    ? countingStream(got, (n) => {
+      counted += n;
+      onBytes(n);
+    })
+    : got;
   const want = expectedSha256(key);
   let body = src;
   let corrupt: string | null = null;
@@ -378,6 +443,7 @@ async function copyVerified(from: Member, to: Member, key: string): Promise<bool
   try {
     await to.store.put(key, body);
   } catch (e) {
+    if (counted) onBytes?.(-counted);
     if (corrupt) {
       throw new TrunkError(
         `${key} on ${describeMember(from)} is corrupt (its SHA-256 is ${
@@ -399,15 +465,15 @@ async function copyObject(
   primary: Member,
   mirror: Member,
   key: string,
-  opts: SyncOptions,
+  opts: SyncOptions & { counted?: Counted },
 ): Promise<boolean> {
   try {
-    return await copyVerified(primary, mirror, key);
+    return await copyVerified(primary, mirror, key, opts.counted?.onBytes);
   } catch (e) {
     if (!(e instanceof TrunkError && e.code === "corrupt")) throw e;
     for (const alt of opts.alternates ?? []) {
       try {
-        if (!(await copyVerified(alt, mirror, key))) continue;
+        if (!(await copyVerified(alt, mirror, key, opts.counted?.onBytes))) continue;
       } catch (altError) {
         // The alternate is down or bad too; a failure writing the mirror is the mirror's.
         if (altError instanceof StorageFailure && altError.member.name === mirror.name) {

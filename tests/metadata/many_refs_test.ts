@@ -22,8 +22,27 @@ Deno.test({
     const refs = Array.from({ length: REFS }, (_, i) => `create refs/heads/b${i} HEAD`);
     await run(e, "git", ["update-ref", "--stdin"], { cwd: a, stdin: refs.join("\n") + "\n" });
     const limited = (cmd: string) => ["-c", `ulimit -n 1024 && ${cmd}`];
-    const push = await run(e, "bash", limited(`git push -q 'trunks::${url}' --all`), { cwd: a });
+    // Every git the push starts (git push itself, and the helper's) logs a line: a process
+    // per ref (one `rev-parse` each, as once) would be 1,500 of them.
+    const shim = await Deno.makeTempDir();
+    const realGit = new TextDecoder().decode(
+      (await new Deno.Command("sh", { args: ["-c", "command -v git"] }).output()).stdout,
+    ).trim();
+    await Deno.writeTextFile(
+      `${shim}/git`,
+      `#!/bin/sh
+echo "$1" >> '${shim}/log'
+exec '${realGit}' "$@"
+`,
+    );
+    await Deno.chmod(`${shim}/git`, 0o755);
+    const push = await run(e, "bash", limited(`git push -q 'trunks::${url}' --all`), {
+      cwd: a,
+      env: { PATH: `${shim}:${e.env.PATH}` },
+    });
     assertEquals(push.code, 0, push.stderr);
+    const gits = (await Deno.readTextFile(`${shim}/log`)).trim().split("\n");
+    assert(gits.length < 30, `the push ran ${gits.length} git processes: ${gits.join(" ")}`);
     const store = await openStore(url, local.settings);
     try {
       assertEquals(

@@ -3,7 +3,7 @@
  * the compare-and-swap between concurrent writers, rebase on pull, errors.
  */
 import { assert, assertEquals, assertMatch, assertRejects } from "../assert.ts";
-import { ConflictError, Trunk, TrunkError } from "../../mod.ts";
+import { ConflictError, type TransferProgress, Trunk, TrunkError } from "../../mod.ts";
 import { openStore } from "../../src/storage/registry.ts";
 import { getBytes } from "../../src/storage/store.ts";
 import { listSegments } from "../../src/trunk/segments.ts";
@@ -209,4 +209,24 @@ Deno.test("sdk: a damaged segment is an error naming its key, whole or by range 
       assertMatch(r.reason.message, new RegExp(`segments/${seg.id}\\.pack`));
     }
   }
+});
+
+Deno.test("sdk: push is silent unless given onProgress, which hears the segment's bytes", async () => {
+  const url = memUrl();
+  await using t = await Trunk.open({ url, create: true, writer: "w" });
+  t.write("data.txt", "x".repeat(50_000));
+  await t.commit({ message: "one", branch: "main" });
+  const seen: TransferProgress[] = [];
+  await t.push({ onProgress: (p) => seen.push({ ...p }) });
+  assert(seen.length >= 2, JSON.stringify(seen));
+  assert(seen.every((p) => p.kind === "segment-upload"));
+  const [first, last] = [seen[0], seen[seen.length - 1]];
+  assertEquals([first.bytes, first.done], [0, false]);
+  assert(last.done && last.total > 0 && last.bytes === last.total, JSON.stringify(last));
+  const [seg] = await listSegments(await openStore(url));
+  assertEquals(last.total, seg.packSize + seg.idxSize);
+  // Without a callback nothing is printed (the library never writes to the terminal).
+  t.write("data.txt", "y");
+  await t.commit({ message: "two", branch: "main" });
+  assertEquals((await t.push()).length, 1);
 });

@@ -4,6 +4,7 @@ import { bool, parseCommand, printJson } from "../args.ts";
 import { Exit } from "../errors.ts";
 import type { Command } from "../command.ts";
 import { checkMirrors, describeReport } from "../mirror_admin.ts";
+import { terminalProgress } from "../progress.ts";
 
 const usage = `usage: trunks storage sync [NAME] [--json]
 
@@ -34,6 +35,7 @@ export const command: Command = {
         write: true,
         only: p.positionals[0],
         progress: json ? undefined : (line) => console.error(`trunks: ${line}`),
+        onProgress: json ? undefined : terminalProgress(),
       });
       const ok = res.reports.every((r) => r.state === "in-sync" || r.state === "caught-up");
       if (json) {

@@ -1,0 +1,292 @@
+/**
+ * Content a program hands over without holding it in memory (a local file, a Blob, a
+ * stream), staged for a push that stores it as chunks through `uploadLargeBlobs`, the
+ * code `git push` uses. Git's blob id needs the size first (`blob <size>\0`), so:
+ *
+ * - a file or Blob: its size is known; one streaming pass computes the id, and the push
+ *   reads it again (a file changed meanwhile fails the push, never stores other bytes);
+ * - a stream: kept in memory up to the large-blob threshold; past it, spooled to a
+ *   private temporary file (one pass computing the id when the caller gives the size,
+ *   else a second pass over the spooled file). The push reads the spooled copy.
+ *
+ * Content at or below the threshold comes back as bytes: it goes in the segment like
+ * any small object, exactly as git's split pack keeps it.
+ */
+import { BlobHasher } from "./chunks.ts";
+import { TrunkError } from "./errors.ts";
+import { isLargeBlob } from "./large_blobs.ts";
+
+/** A large blob staged for a push: its id, size, and its bytes on demand. */
+export interface LargeContent {
+  oid: string;
+  size: number;
+  /** The blob's bytes (a new stream each time). */
+  open(): ReadableStream<Uint8Array>;
+}
+
+/** What staging produced: bytes for the segment, or a large blob for the chunk store. */
+export type Staged = { bytes: Uint8Array } | { large: LargeContent };
+
+/** Where a program's content comes from. */
+export type ContentSource = string | URL | Blob | ReadableStream<Uint8Array>;
+
+/**
+ * Large contents staged by one client, and the temporary files behind the streamed
+ * ones: `keepOnly` drops what nothing refers to any more, `close` drops everything
+ * (also at process exit, should the program never close).
+ */
+export class LargeContents {
+  #byOid = new Map<string, LargeContent & { file?: string }>();
+  /** Staged here but not yet referred to by the caller: `keepOnly` spares them. */
+  #fresh = new Set<string>();
+  #dir: string | null = null;
+  #unload = () => this.#removeDirSync();
+
+  constructor(
+    readonly algo: "sha1" | "sha256",
+    readonly threshold: number,
+    readonly tempDir?: string,
+  ) {}
+
+  get(oid: string): LargeContent | undefined {
+    return this.#byOid.get(oid);
+  }
+
+  /** Temporary files currently held (spooled streams). */
+  get spooled(): string[] {
+    return [...this.#byOid.values()].flatMap((c) => c.file ? [c.file] : []);
+  }
+
+  /** Stage bytes already in memory: large ones still go as chunks, by the same rule. */
+  bytes(data: Uint8Array): Staged {
+    if (!isLargeBlob(data.byteLength, this.threshold)) return { bytes: data };
+    const hasher = new BlobHasher(this.algo, data.byteLength);
+    hasher.update(data);
+    const open = () =>
+      new ReadableStream<Uint8Array>({
+        start(ctl) {
+          ctl.enqueue(data);
+          ctl.close();
+        },
+      });
+    return { large: this.#keep({ oid: hasher.digest(), size: data.byteLength, open }) };
+  }
+
+  /** Stage `source`; `size` (streams only) lets the id be computed while spooling. */
+  async stage(source: ContentSource, size?: number): Promise<Staged> {
+    if (typeof source === "string" || source instanceof URL) return await this.#file(source);
+    if (source instanceof Blob) return await this.#blob(source);
+    if (source instanceof ReadableStream) return await this.#stream(source, size);
+    throw new TrunkError(
+      "content must be a local file path, a URL, a Blob or a ReadableStream<Uint8Array>",
+      "bad-input",
+    );
+  }
+
+  async #file(path: string | URL): Promise<Staged> {
+    const name = path instanceof URL ? path.href : path;
+    let info: Deno.FileInfo;
+    try {
+      info = await Deno.stat(path);
+    } catch (e) {
+      throw new TrunkError(`cannot read ${name}: ${(e as Error).message}`, "bad-input");
+    }
+    if (!info.isFile) throw new TrunkError(`${name} is not a regular file`, "bad-input");
+    if (!isLargeBlob(info.size, this.threshold)) return { bytes: await Deno.readFile(path) };
+    const open = () => fileStream(path, name, info);
+    const oid = await blobId(this.algo, info.size, open(), name);
+    return { large: this.#keep({ oid, size: info.size, open }) };
+  }
+
+  async #blob(blob: Blob): Promise<Staged> {
+    if (!isLargeBlob(blob.size, this.threshold)) {
+      return { bytes: new Uint8Array(await blob.arrayBuffer()) };
+    }
+    const open = () => blob.stream();
+    const oid = await blobId(this.algo, blob.size, open(), "the Blob");
+    return { large: this.#keep({ oid, size: blob.size, open }) };
+  }
+
+  async #stream(stream: ReadableStream<Uint8Array>, size?: number): Promise<Staged> {
+    const reader = stream.getReader();
+    const head: Uint8Array[] = [];
+    let total = 0;
+    let file: string | null = null;
+    let out: Deno.FsFile | null = null;
+    const hasher = size !== undefined && isLargeBlob(size, this.threshold)
+      ? new BlobHasher(this.algo, size)
+      : null;
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        total += value.byteLength;
+        if (size !== undefined && total > size) {
+          throw new TrunkError(
+            `the stream ran past the ${size} bytes given as its size; nothing was staged`,
+            "bad-input",
+          );
+        }
+        hasher?.update(value);
+        if (!out) {
+          head.push(value.slice());
+          if (!isLargeBlob(total, this.threshold)) continue;
+          // Past the threshold: from here on the bytes go to disk, not memory.
+          file = await Deno.makeTempFile({ dir: await this.#tempDir(), prefix: "blob-" });
+          out = await Deno.open(file, { write: true });
+          for (const part of head.splice(0)) await writeAll(out, part);
+        } else await writeAll(out, value);
+      }
+      if (size !== undefined && total !== size) {
+        throw new TrunkError(
+          `the stream ended after ${total} of the ${size} bytes given as its size; nothing was staged`,
+          "bad-input",
+        );
+      }
+      if (!out) return { bytes: concat(head, total) };
+      out.close();
+      out = null;
+      const spooled = file!;
+      const open = () => fileStream(spooled, "a spooled stream");
+      const oid = hasher?.digest() ?? await blobId(this.algo, total, open(), "the spooled stream");
+      const kept = this.#keep({ oid, size: total, open, file: spooled });
+      if (kept.file !== spooled) await Deno.remove(spooled).catch(() => {});
+      file = null;
+      return { large: kept };
+    } catch (e) {
+      await reader.cancel(e).catch(() => {});
+      throw e;
+    } finally {
+      out?.close();
+      if (file) await Deno.remove(file).catch(() => {});
+    }
+  }
+
+  /** The first staged copy of a blob wins; a later one with the same id is not kept. */
+  #keep(c: LargeContent & { file?: string }): LargeContent & { file?: string } {
+    this.#fresh.add(c.oid);
+    const had = this.#byOid.get(c.oid);
+    if (had) return had;
+    this.#byOid.set(c.oid, c);
+    return c;
+  }
+
+  /** The caller now refers to `oid` (or gave up on it): `keepOnly` decides from here on. */
+  settle(oid: string): void {
+    this.#fresh.delete(oid);
+  }
+
+  /** Forget (and delete the spooled copies of) every large content not in `live`. */
+  async keepOnly(live: Set<string>): Promise<void> {
+    for (const [oid, c] of this.#byOid) {
+      if (live.has(oid) || this.#fresh.has(oid)) continue;
+      this.#byOid.delete(oid);
+      if (c.file) await Deno.remove(c.file).catch(() => {});
+    }
+  }
+
+  /** Drop everything, temporary files included. */
+  async close(): Promise<void> {
+    this.#byOid.clear();
+    this.#fresh.clear();
+    if (!this.#dir) return;
+    const dir = this.#dir;
+    this.#dir = null;
+    globalThis.removeEventListener("unload", this.#unload);
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+
+  async #tempDir(): Promise<string> {
+    if (!this.#dir) {
+      this.#dir = await Deno.makeTempDir({ dir: this.tempDir, prefix: "trunks-large-" });
+      globalThis.addEventListener("unload", this.#unload);
+    }
+    return this.#dir;
+  }
+
+  #removeDirSync(): void {
+    if (!this.#dir) return;
+    try {
+      Deno.removeSync(this.#dir, { recursive: true });
+    } catch { /* already gone */ }
+    this.#dir = null;
+  }
+}
+
+/** Git's blob id of `size` bytes read from `stream`, in one pass; a size mismatch throws. */
+export async function blobId(
+  algo: "sha1" | "sha256",
+  size: number,
+  stream: ReadableStream<Uint8Array>,
+  what: string,
+): Promise<string> {
+  const hasher = new BlobHasher(algo, size);
+  let total = 0;
+  for await (const part of stream) {
+    total += part.byteLength;
+    if (total > size) break;
+    hasher.update(part);
+  }
+  if (total !== size) {
+    throw new TrunkError(
+      `${what} changed while it was read (${total} bytes, expected ${size}); nothing was staged`,
+      "bad-input",
+    );
+  }
+  return hasher.digest();
+}
+
+/**
+ * A local file's bytes; with `was` (its state when staged), a file changed since then
+ * is an error naming it, before any byte is read.
+ */
+function fileStream(
+  path: string | URL,
+  name: string,
+  was?: Deno.FileInfo,
+): ReadableStream<Uint8Array> {
+  let file: Deno.FsFile | null = null;
+  return new ReadableStream<Uint8Array>({
+    async start() {
+      file = await Deno.open(path, { read: true });
+      if (!was) return;
+      const now = await file.stat();
+      if (now.size !== was.size || now.mtime?.getTime() !== was.mtime?.getTime()) {
+        file.close();
+        file = null;
+        throw new TrunkError(
+          `${name} changed since it was staged; write it again, then commit and push`,
+          "bad-input",
+        );
+      }
+    },
+    async pull(ctl) {
+      const buf = new Uint8Array(1024 * 1024);
+      const n = await file!.read(buf);
+      if (n === null) {
+        file!.close();
+        file = null;
+        ctl.close();
+      } else ctl.enqueue(buf.subarray(0, n));
+    },
+    cancel() {
+      file?.close();
+      file = null;
+    },
+  }, { highWaterMark: 0 });
+}
+
+async function writeAll(f: Deno.FsFile, data: Uint8Array): Promise<void> {
+  for (let at = 0; at < data.byteLength;) at += await f.write(data.subarray(at));
+}
+
+function concat(parts: Uint8Array[], total: number): Uint8Array {
+  if (parts.length === 1) return parts[0];
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.byteLength;
+  }
+  return out;
+}
