@@ -11,7 +11,7 @@ import type { TrunkCache } from "../trunk/cache.ts";
 import { TrunkError } from "../trunk/errors.ts";
 import { Trunk } from "../trunk/trunk.ts";
 import { describeError } from "../trunk/describe_error.ts";
-import { credentialAdvice, schemeOf } from "../trunk/credential_hint.ts";
+import { accessWords, credentialAdvice, schemeOf } from "../trunk/credential_hint.ts";
 
 export const MASK = "***";
 
@@ -72,6 +72,17 @@ export interface PingRecord {
   reason: "unreachable" | "access-denied" | "no-exclusive-create" | "failed" | null;
   /** The one-line error that explains `ok: false`. */
   error: string | null;
+}
+
+/** The one line `storage add` (local or `--global`) fails with when the I/O check fails. */
+export function requirePingOk(name: string, probe: PingRecord): void {
+  if (probe.ok) return;
+  const what = probe.reason === "access-denied"
+    ? accessWords(probe.error)
+    : probe.reason === "unreachable"
+    ? "is unreachable"
+    : "failed its check";
+  throw new Error(`storage ${name} (${probe.url}) ${what}: ${probe.error}; nothing was saved`);
 }
 
 /** Real I/O against one storage: write, read, list, create twice, delete. */

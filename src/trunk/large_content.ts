@@ -12,6 +12,7 @@
  * Content at or below the threshold comes back as bytes: it goes in the segment like
  * any small object, exactly as git's split pack keeps it.
  */
+import { concat } from "../pack/bytes.ts";
 import { BlobHasher } from "./chunks.ts";
 import { TrunkError } from "./errors.ts";
 import { isLargeBlob } from "./large_blobs.ts";
@@ -143,7 +144,7 @@ export class LargeContents {
           "bad-input",
         );
       }
-      if (!out) return { bytes: concat(head, total) };
+      if (!out) return { bytes: head.length === 1 ? head[0] : concat(head) };
       out.close();
       out = null;
       const spooled = file!;
@@ -278,15 +279,4 @@ function fileStream(
 
 async function writeAll(f: Deno.FsFile, data: Uint8Array): Promise<void> {
   for (let at = 0; at < data.byteLength;) at += await f.write(data.subarray(at));
-}
-
-function concat(parts: Uint8Array[], total: number): Uint8Array {
-  if (parts.length === 1) return parts[0];
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.byteLength;
-  }
-  return out;
 }

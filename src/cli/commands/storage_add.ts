@@ -20,8 +20,7 @@ import { bool, type OptionSpec, parseCommand, printJson, str } from "../args.ts"
 import { describeError } from "../../trunk/describe_error.ts";
 import { UsageError } from "../errors.ts";
 import type { Command } from "../command.ts";
-import { pingUrl, storageView } from "../storage_state.ts";
-import { accessWords } from "../../trunk/credential_hint.ts";
+import { pingUrl, requirePingOk, storageView } from "../storage_state.ts";
 import { backendFlags, buildTarget, flagsWithUrl } from "../storage_target.ts";
 import { catchUpNewMirror } from "../mirror_admin.ts";
 import { addGlobal } from "./storage_global.ts";
@@ -238,16 +237,7 @@ async function probeStorage(req: AddRequest, target: Target): Promise<Probe> {
     role: req.mirror ? "mirror" : "primary",
     singleWriter: req.singleWriter,
   });
-  if (!probe.ok) {
-    const what = probe.reason === "access-denied"
-      ? accessWords(probe.error)
-      : probe.reason === "unreachable"
-      ? "is unreachable"
-      : "failed its check";
-    throw new Error(
-      `storage ${req.name} (${probe.url}) ${what}: ${probe.error}; nothing was saved`,
-    );
-  }
+  requirePingOk(req.name, probe);
   return probe;
 }
 

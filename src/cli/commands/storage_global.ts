@@ -14,11 +14,10 @@ import {
   writeUserConfig,
 } from "../../local/user_config.ts";
 import { credentialEnvNames } from "../../trunk/storage_map.ts";
-import { accessWords } from "../../trunk/credential_hint.ts";
 import { describeError } from "../../trunk/describe_error.ts";
 import { printJson } from "../args.ts";
 import { UsageError } from "../errors.ts";
-import { pingUrl } from "../storage_state.ts";
+import { pingUrl, requirePingOk } from "../storage_state.ts";
 import { buildTarget } from "../storage_target.ts";
 
 export interface GlobalAdd {
@@ -105,16 +104,7 @@ export async function addGlobal(req: GlobalAdd): Promise<number> {
     role: null,
     singleWriter: req.singleWriter,
   });
-  if (!probe.ok) {
-    const what = probe.reason === "access-denied"
-      ? accessWords(probe.error)
-      : probe.reason === "unreachable"
-      ? "is unreachable"
-      : "failed its check";
-    throw new Error(
-      `storage ${req.name} (${probe.url}) ${what}: ${probe.error}; nothing was saved`,
-    );
-  }
+  requirePingOk(req.name, probe);
   const entry: GlobalStorage = {
     name: req.name,
     backend: target.backend,
