@@ -11,7 +11,7 @@
  * `trunks clone trunks://NAME/REPO` saved), or add the same NAME there.
  */
 import { backendSpec, type Settings } from "../storage/registry.ts";
-import { badTrunkName, splitTrunkPath, trunkUrl } from "../storage/trunk_url.ts";
+import { badRepoName, splitTrunkPath, trunkUrl } from "../storage/trunk_url.ts";
 import type { LocalDb } from "./db.ts";
 import { getStorage, resolveSettings, validStorageName } from "./storages.ts";
 import { FROM_MAP } from "./trunk_storages.ts";
@@ -59,7 +59,7 @@ export function parseNamedUrl(url: string): { name: string; repo: string } {
   } catch {
     throw new Error(`${url}: the repository name has a broken %-escape`);
   }
-  const why = badTrunkName(repo);
+  const why = badRepoName(repo);
   if (why) {
     throw new Error(
       `${url}: repository name ${

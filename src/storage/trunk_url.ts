@@ -3,8 +3,6 @@
  * every backend's URL so that a trunk URL and its root can be told apart.
  */
 
-const NAME_MAX = 100;
-
 /** Split `.../trunks/<name>.trunk` (or `.../<name>.trunk`) into root and name. */
 export function splitTrunkPath(path: string): { root: string; name: string | null } {
   const m = /^(.*?)(?:\/trunks)?\/([^/]+)\.trunk\/?$/.exec(path);
@@ -79,10 +77,32 @@ export function sanitizeTrunkName(name: string): string {
     .replace(/^[.\-]+|[.\-]+$/g, "")
     .replace(/\.{2,}/g, ".");
   if (s.endsWith(".trunk")) s = s.slice(0, -".trunk".length);
-  s = [...s].slice(0, NAME_MAX).join("");
+  // The one length limit, in bytes (what a file system counts), cut at a whole character.
+  const enc = new TextEncoder();
+  while (enc.encode(s).byteLength > NAME_MAX_BYTES) s = [...s].slice(0, -1).join("");
   if (!s) throw new Error(`repository name ${JSON.stringify(name)} has no usable characters`);
   return s;
 }
+
+/**
+ * Why a repository name the user typed (`trunks://NAME/REPO`) is refused, or null. Only a
+ * name that sanitizing leaves unchanged is taken: otherwise `a b` and `a:b` (or `x` and
+ * `x.trunk`, or two long names cut to one) would silently share one trunk.
+ */
+export function badRepoName(name: string): string | null {
+  const why = badTrunkName(name);
+  if (why) return `${why}: ${REPO_NAME_RULE}`;
+  let same = false;
+  try {
+    same = sanitizeTrunkName(name) === name;
+  } catch {
+    // no usable characters
+  }
+  return same ? null : `is not a usable repository name: ${REPO_NAME_RULE}`;
+}
+
+export const REPO_NAME_RULE =
+  `use letters, digits, '.', '-' and '_' (no spaces or / \\ : * ? " < > |), not starting or ending with '.' or '-', no '..', not ending in .trunk, at most ${NAME_MAX_BYTES} bytes`;
 
 /**
  * The first `.` or `..` segment of a URL's path, raw or %-encoded (`%2e%2e`), or null.

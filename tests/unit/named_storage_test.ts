@@ -230,3 +230,32 @@ Deno.test("credential advice: appended once to a refusal, never to other errors"
   const u = await assertRejects(() => s.put("k", new Uint8Array()), StoreError);
   assertEquals((u as StoreError).message, "s3: cannot reach");
 });
+
+Deno.test("trunks://NAME/REPO: a REPO that sanitizing would change is refused, so two names never share a trunk", () => {
+  for (
+    const repo of [
+      "a b",
+      "a:b",
+      "a|b",
+      "a*b",
+      "a?b",
+      'a"b',
+      "a<b",
+      "a>b",
+      "-x",
+      "x-",
+      "e\u0301",
+      "x".repeat(201),
+      "é".repeat(101),
+    ]
+  ) {
+    const url = `trunks://s1/${encodeURIComponent(repo)}`;
+    assertMatch(message(() => parseNamedUrl(url)), /repository name .*use letters/);
+  }
+  assertMatch(message(() => parseNamedUrl("trunks://s1/x.trunk.trunk")), /not a usable/);
+  // What is accepted is kept as given, up to the one limit of 200 bytes.
+  for (const repo of ["a-b", "a_b.c", "x".repeat(200), "é".repeat(100), "日本"]) {
+    assertEquals(parseNamedUrl(`trunks://s1/${encodeURIComponent(repo)}`).repo, repo);
+  }
+  assertEquals(parseNamedUrl("trunks://s1/x.trunk").repo, "x");
+});
