@@ -99,20 +99,53 @@ export function isSecretParam(name: string): boolean {
 /** The credentials a URL carries ("a password", secret parameter names); empty when none. */
 export function secretsInUrl(u: URL): string[] {
   const found = [...new Set(u.searchParams.keys())].filter(isSecretParam);
+  for (const [k, v] of u.searchParams) {
+    if (!isSecretParam(k) && innerUrlWithPassword(v)) found.push(`a password in ${k}=`);
+  }
   if (u.password) found.unshift("a password");
-  return found;
+  return [...new Set(found)];
 }
+
+/** A query value that is itself a URL with a password (`endpoint=http://u:pw@h`). */
+function innerUrlWithPassword(value: string): boolean {
+  if (!INNER_USERINFO.test(value)) return false;
+  try {
+    return new URL(value).password !== "";
+  } catch {
+    return false;
+  }
+}
+
+/** `scheme://user:password@` at the start of a value; the last `@` ends it, as in a URL. */
+const INNER_USERINFO = /^([A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#:@]*):[^/?#]*@/;
 
 /** The URL with any password or secret query parameter masked. */
 export function redactUrl(url: string): string {
   try {
     const u = new URL(url);
     if (u.password) u.password = "***";
-    for (const k of [...u.searchParams.keys()]) {
-      if (isSecretParam(k)) u.searchParams.set(k, "***");
-    }
+    // Piece by piece, so what needs no mask is shown exactly as given.
+    const pieces = u.search.replace(/^\?/, "").split("&").map((piece) => {
+      const at = piece.indexOf("=");
+      const rawKey = at < 0 ? piece : piece.slice(0, at);
+      let key: string, value: string;
+      try {
+        key = decodeURIComponent(rawKey.replace(/\+/g, " "));
+        value = decodeURIComponent(piece.slice(at + 1).replace(/\+/g, " "));
+      } catch {
+        return piece;
+      }
+      if (at < 0) return piece;
+      if (isSecretParam(key)) return `${rawKey}=***`;
+      if (innerUrlWithPassword(value)) {
+        const masked = value.replace(INNER_USERINFO, "$1:***@");
+        return `${rawKey}=${masked.replace(/[%&#+ ]/g, encodeURIComponent)}`;
+      }
+      return piece;
+    });
+    if (u.search) u.search = pieces.join("&");
     return u.toString();
   } catch {
-    return url.replace(/\/\/([^/@:]*):[^/@]*@/, "//$1:***@");
+    return url.replace(/\/\/([^/@:?&=]*):[^/@?&]*@/g, "//$1:***@");
   }
 }

@@ -6,10 +6,16 @@
  */
 import { assert, assertEquals, assertMatch, assertRejects } from "../assert.ts";
 import { expandStoreUrl } from "../../src/storage/url_alias.ts";
-import { canonicalStoreUrl, parseStoreUrl } from "../../src/storage/registry.ts";
+import {
+  canonicalStoreUrl,
+  parseStoreUrl,
+  redactUrl,
+  secretsInUrl,
+} from "../../src/storage/registry.ts";
 import { parseNamedUrl, resolveNamedUrl } from "../../src/local/named_url.ts";
 import {
   readUserConfig,
+  secretIn,
   type UserConfig,
   userConfigDir,
   writeUserConfig,
@@ -258,4 +264,36 @@ Deno.test("trunks://NAME/REPO: a REPO that sanitizing would change is refused, s
     assertEquals(parseNamedUrl(`trunks://s1/${encodeURIComponent(repo)}`).repo, repo);
   }
   assertEquals(parseNamedUrl("trunks://s1/x.trunk").repo, "x");
+});
+
+Deno.test("a password inside a URL-valued setting (endpoint=) is masked when shown and refused by the per-user config", () => {
+  for (
+    const url of [
+      "s3://b?endpoint=http://u:SEKRIT%40127.0.0.1:9&region=us-east-1",
+      "s3://b?region=us-east-1&endpoint=http://u:SEKRIT@127.0.0.1:9",
+      "s3://b?endpoint=http%3A%2F%2Fu%3ASE%40KRIT%40h%3A9",
+    ]
+  ) {
+    const shown = redactUrl(url);
+    assert(!shown.includes("SEKRIT") && !shown.includes("KRIT"), shown);
+    assertMatch(shown, /endpoint=http:\/\/u:\*\*\*@/);
+    assertEquals(secretsInUrl(new URL(url)), ["a password in endpoint="]);
+    assertMatch(secretIn({ url, settings: {} }) ?? "", /a password in endpoint=/);
+  }
+  // What carries no secret is shown exactly as given.
+  const clean = "s3://b/p?endpoint=http://127.0.0.1:9&region=us-east-1";
+  assertEquals(redactUrl(clean), clean);
+  assertEquals(secretsInUrl(new URL(clean)), []);
+  const dir = Deno.makeTempDirSync();
+  const path = `${dir}/config.json`;
+  Deno.writeTextFileSync(
+    path,
+    JSON.stringify({
+      storages: { s4: { backend: "s3", url: "s3://b?endpoint=http://u:SEKRIT@h:9" } },
+    }),
+  );
+  const why = message(() => readUserConfig(path));
+  assertMatch(why, /a password in endpoint=/);
+  assert(!why.includes("SEKRIT"), why);
+  Deno.removeSync(dir, { recursive: true });
 });

@@ -10,6 +10,7 @@ import {
   findGlobal,
   type GlobalStorage,
   readUserConfig,
+  secretIn,
   type UserConfig,
   writeUserConfig,
 } from "../../local/user_config.ts";
@@ -82,13 +83,24 @@ export async function addGlobal(req: GlobalAdd): Promise<number> {
   const target = buildTarget(req.name, req.backend, req.flags, "probe");
   if (isTrunkUrl(target.rootUrl)) {
     throw new UsageError(
-      `${target.rootUrl} names one trunk; a per-user storage is a storage root (the URL without /trunks/<name>.trunk), and trunks://${req.name}/REPO picks the trunk`,
+      `${
+        redactUrl(target.rootUrl)
+      } names one trunk; a per-user storage is a storage root (the URL without /trunks/<name>.trunk), and trunks://${req.name}/REPO picks the trunk`,
     );
   }
   if (Object.keys(target.secrets).length) {
     throw noSecrets(
       req.name,
       `--${Object.keys(target.secrets)[0]} is one`,
+      credentialEnvNames({ name: req.name, backend: target.backend }),
+    );
+  }
+  // A password inside a URL-valued setting (`--endpoint http://u:pw@h`) is a secret too.
+  const inUrl = secretIn({ url: target.rootUrl, settings: target.settings });
+  if (inUrl) {
+    throw noSecrets(
+      req.name,
+      `${inUrl} is one`,
       credentialEnvNames({ name: req.name, backend: target.backend }),
     );
   }
