@@ -111,6 +111,32 @@ export function findGlobal(cfg: UserConfig, name: string): GlobalStorage | undef
 }
 
 /**
+ * Read, change and write the config holding an exclusive lock (`config.json.lock` beside
+ * it), so two `storage add --global` at once both land instead of the last write winning.
+ * `change` sees the config as it is under the lock and may throw to change nothing.
+ */
+export function updateUserConfig(
+  change: (cfg: UserConfig) => UserConfig,
+  path = userConfigPath(),
+): UserConfig {
+  Deno.mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  const lock = Deno.openSync(`${path}.lock`, {
+    read: true,
+    write: true,
+    create: true,
+    mode: 0o600,
+  });
+  try {
+    lock.lockSync(true);
+    const next = change(readUserConfig(path));
+    writeUserConfig(next);
+    return next;
+  } finally {
+    lock.close();
+  }
+}
+
+/**
  * Write the config whole: a temporary file readable by the owner only, then a rename,
  * so a crash or a second writer never leaves a half-written config.
  */

@@ -297,3 +297,29 @@ Deno.test("a password inside a URL-valued setting (endpoint=) is masked when sho
   assert(!why.includes("SEKRIT"), why);
   Deno.removeSync(dir, { recursive: true });
 });
+
+Deno.test("per-user config: writers at once (separate processes) all land; the lock serializes read-modify-write", async () => {
+  const dir = Deno.makeTempDirSync();
+  const path = `${dir}/config.json`;
+  const mod = new URL("../../src/local/user_config.ts", import.meta.url).href;
+  const writer = (i: number) =>
+    new Deno.Command(Deno.execPath(), {
+      args: [
+        "eval",
+        `import { updateUserConfig } from ${JSON.stringify(mod)};
+        updateUserConfig((cfg) => {
+          // Hold the config between read and write long enough for the others to collide.
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300);
+          const s = { name: "par${i}", backend: "local", url: "local:///tmp/x", settings: {}, added: "" };
+          return { ...cfg, storages: [...cfg.storages, s] };
+        }, ${JSON.stringify(path)});`,
+      ],
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+  const outs = await Promise.all([1, 2, 3, 4].map(writer));
+  for (const o of outs) assert(o.success, new TextDecoder().decode(o.stderr));
+  const names = readUserConfig(path).storages.map((s) => s.name).sort();
+  assertEquals(names, ["par1", "par2", "par3", "par4"]);
+  Deno.removeSync(dir, { recursive: true });
+});

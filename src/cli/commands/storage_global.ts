@@ -11,8 +11,8 @@ import {
   type GlobalStorage,
   readUserConfig,
   secretIn,
+  updateUserConfig,
   type UserConfig,
-  writeUserConfig,
 } from "../../local/user_config.ts";
 import { credentialEnvNames } from "../../trunk/storage_map.ts";
 import { describeError } from "../../trunk/describe_error.ts";
@@ -124,7 +124,16 @@ export async function addGlobal(req: GlobalAdd): Promise<number> {
     settings: target.settings,
     added: new Date().toISOString(),
   };
-  writeUserConfig({ ...cfg, storages: [...cfg.storages, entry] });
+  updateUserConfig((now) => {
+    // Another `add --global` may have taken the name while this one checked the storage.
+    const other = findGlobal(now, req.name);
+    if (other) {
+      throw new Error(
+        `the per-user config already has a storage named ${other.name} (${other.url}); remove it first (trunks storage remove --global ${other.name}) or pick another name`,
+      );
+    }
+    return { ...now, storages: [...now.storages, entry] };
+  }, cfg.path);
   if (req.json) {
     printJson({ ...globalView(entry, cfg), probe: { ok: true, latencyMs: probe.latencyMs } });
     return 0;
@@ -213,7 +222,10 @@ export function removeGlobal(name: string, json: boolean): number {
       }`,
     );
   }
-  writeUserConfig({ ...cfg, storages: cfg.storages.filter((x) => x !== s) });
+  updateUserConfig((now) => ({
+    ...now,
+    storages: now.storages.filter((x) => x.name !== s.name),
+  }), cfg.path);
   if (json) printJson({ removed: s.name, url: s.url, config: cfg.path });
   else {
     console.log(
