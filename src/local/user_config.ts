@@ -9,7 +9,7 @@
  * credentials keep coming from `TRUNKS_STORAGE_<NAME>_*` and the provider's variables.
  * A file that carries a secret anyway (edited by hand) is refused, not used.
  */
-import { dirname, join } from "node:path";
+import { dirname, isAbsolute, join } from "node:path";
 import { redactUrl, secretKeys, secretsInUrl, type Settings } from "../storage/registry.ts";
 
 export interface GlobalStorage {
@@ -49,8 +49,32 @@ export function userConfigPath(): string {
   return join(userConfigDir(), "config.json");
 }
 
+/**
+ * Refuse a config file or directory that another local user could write (as ssh does):
+ * whoever can edit it can repoint a storage name at their own bucket.
+ */
+function refuseLooseModes(path: string): void {
+  if (Deno.build.os === "windows") return;
+  for (const [at, fix] of [[dirname(path), "chmod 700"], [path, "chmod 600"]] as const) {
+    let mode: number | null = null;
+    try {
+      mode = Deno.statSync(at).mode; // follows a symlinked config to the file it names
+    } catch {
+      continue; // absent: nothing to trust yet
+    }
+    if (mode !== null && (mode & 0o022) !== 0) {
+      throw new Error(
+        `${at} is writable by group or others (mode ${
+          (mode & 0o777).toString(8)
+        }), so another user could repoint a storage; run: ${fix} ${at}`,
+      );
+    }
+  }
+}
+
 /** The per-user config; an absent file is an empty config. */
 export function readUserConfig(path = userConfigPath()): UserConfig {
+  refuseLooseModes(path);
   let text: string;
   try {
     text = Deno.readTextFileSync(path);
@@ -146,10 +170,11 @@ export function writeUserConfig(cfg: UserConfig): void {
     if (secret) throw new Error(`refusing to write ${secret} to ${cfg.path}`);
   }
   Deno.mkdirSync(dirname(cfg.path), { recursive: true, mode: 0o700 });
+  const target = linkTarget(cfg.path);
   const body: Record<string, Omit<GlobalStorage, "name">> = {};
   for (const { name, ...rest } of cfg.storages) body[name] = rest;
   const text = `${JSON.stringify({ version: 1, storages: body }, null, 2)}\n`;
-  const tmp = `${cfg.path}.${crypto.randomUUID().slice(0, 8)}.tmp`;
+  const tmp = `${target}.${crypto.randomUUID().slice(0, 8)}.tmp`;
   try {
     const f = Deno.openSync(tmp, { write: true, createNew: true, mode: 0o600 });
     try {
@@ -161,7 +186,7 @@ export function writeUserConfig(cfg: UserConfig): void {
     }
     // The mode given at creation is masked by the umask; 0600 is what it must be.
     if (Deno.build.os !== "windows") Deno.chmodSync(tmp, 0o600);
-    Deno.renameSync(tmp, cfg.path);
+    Deno.renameSync(tmp, target);
   } catch (e) {
     try {
       Deno.removeSync(tmp);
@@ -169,5 +194,24 @@ export function writeUserConfig(cfg: UserConfig): void {
       // never created, or already renamed
     }
     throw new Error(`cannot write the per-user config ${cfg.path}: ${(e as Error).message}`);
+  }
+}
+
+/**
+ * Where the config's bytes live: a symlinked config.json (a dotfiles repository) is
+ * written through to the file it names, so the link survives.
+ */
+function linkTarget(path: string): string {
+  try {
+    if (!Deno.lstatSync(path).isSymlink) return path;
+  } catch {
+    return path; // not there yet
+  }
+  try {
+    return Deno.realPathSync(path);
+  } catch {
+    // A dangling link: write where it points, next to it if it is relative.
+    const to = Deno.readLinkSync(path);
+    return isAbsolute(to) ? to : join(dirname(path), to);
   }
 }

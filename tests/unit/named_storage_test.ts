@@ -323,3 +323,29 @@ Deno.test("per-user config: writers at once (separate processes) all land; the l
   assertEquals(names, ["par1", "par2", "par3", "par4"]);
   Deno.removeSync(dir, { recursive: true });
 });
+
+Deno.test("per-user config: a file or directory others can write is refused (chmod 600/700); a symlinked config is written through", () => {
+  if (Deno.build.os === "windows") return;
+  const dir = Deno.makeTempDirSync();
+  const path = `${dir}/config.json`;
+  const entry = { name: "s1", backend: "local", url: "local:///tmp/x", settings: {}, added: "" };
+  writeUserConfig({ path, storages: [entry] });
+  Deno.chmodSync(path, 0o666);
+  assertMatch(message(() => readUserConfig(path)), /writable by group or others .*chmod 600 /);
+  Deno.chmodSync(path, 0o600);
+  Deno.chmodSync(dir, 0o777);
+  assertMatch(message(() => readUserConfig(path)), /writable by group or others .*chmod 700 /);
+  Deno.chmodSync(dir, 0o700);
+  assertEquals(readUserConfig(path).storages.length, 1);
+
+  // dotfiles: config.json -> ../dotfiles/trunks.json stays a link, and the target changes.
+  const dots = Deno.makeTempDirSync();
+  Deno.renameSync(path, `${dots}/trunks.json`);
+  Deno.symlinkSync(`${dots}/trunks.json`, path);
+  writeUserConfig({ path, storages: [entry, { ...entry, name: "s2" }] });
+  assert(Deno.lstatSync(path).isSymlink, "the link was replaced by a file");
+  assertEquals(readUserConfig(`${dots}/trunks.json`).storages.map((s) => s.name), ["s1", "s2"]);
+  assertEquals([...Deno.readDirSync(dots)].length, 1, "a temporary file was left behind");
+  Deno.removeSync(dir, { recursive: true });
+  Deno.removeSync(dots, { recursive: true });
+});
