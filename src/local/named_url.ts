@@ -39,6 +39,9 @@ export function isNamedUrl(url: string): boolean {
 
 /** NAME and REPO of `trunks://NAME/REPO[.trunk]`, or a one-line error saying what is wrong. */
 export function parseNamedUrl(url: string): { name: string; repo: string } {
+  if (/^trunks:\/\/[^/?#]*\/*$/i.test(url)) {
+    throw new Error(`${url}: trunks://NAME/REPO needs a repository name`);
+  }
   const m = /^trunks:\/\/([^/?#]*)\/([^?#]*)$/i.exec(url);
   if (!m || url.includes("?") || url.includes("#")) {
     throw new Error(

@@ -31,7 +31,15 @@ export interface UserConfig {
 /** The directory of the per-user config (not created here). */
 export function userConfigDir(env = (k: string) => Deno.env.get(k)): string {
   const own = env("TRUNKS_CONFIG_DIR");
-  if (own) return own;
+  if (own) {
+    // git runs the helper in other directories: a relative path would mean a different file.
+    if (!isAbsolute(own)) {
+      throw new Error(
+        `TRUNKS_CONFIG_DIR=${own} is a relative path; give an absolute one (as XDG_CONFIG_HOME must be)`,
+      );
+    }
+    return own;
+  }
   const xdg = env("XDG_CONFIG_HOME");
   // XDG says a relative XDG_CONFIG_HOME is invalid and must be ignored.
   if (xdg && xdg.startsWith("/")) return join(xdg, "trunks");
@@ -88,7 +96,12 @@ export function readUserConfig(path = userConfigPath()): UserConfig {
   } catch {
     throw new Error(`${path} is not valid JSON; fix it or remove it`);
   }
-  const storages = (raw as { storages?: unknown })?.storages ?? {};
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+    throw new Error(
+      `${path}: expected a JSON object {"version": 1, "storages": {...}}; fix it or remove it`,
+    );
+  }
+  const storages = (raw as { storages?: unknown }).storages ?? {};
   if (typeof storages !== "object" || Array.isArray(storages) || storages === null) {
     throw new Error(`${path}: "storages" must be an object of name -> storage`);
   }
@@ -107,6 +120,12 @@ export function readUserConfig(path = userConfigPath()): UserConfig {
     if (secret) {
       throw new Error(
         `${path}: storage ${name} holds ${secret}; the per-user config takes no secrets: remove it there and set it with TRUNKS_STORAGE_* or the provider's variables`,
+      );
+    }
+    const twin = out.find((o) => o.name.toLowerCase() === name.toLowerCase());
+    if (twin) {
+      throw new Error(
+        `${path}: storages ${twin.name} and ${name} differ only by case (names are case-insensitive, as TRUNKS_STORAGE_<NAME>_* is); remove one`,
       );
     }
     out.push(entry);

@@ -11,6 +11,8 @@
  * make, rather than guessed at.
  */
 
+import { dotSegmentIn } from "./trunk_url.ts";
+
 /** The alias schemes, for messages that list what a URL may start with. */
 export const ALIAS_SCHEMES = ["minio", "minio+https", "nfs", "smb"];
 
@@ -25,6 +27,15 @@ export function expandStoreUrl(url: string): string {
 }
 
 function minioUrl(url: string, scheme: string): string {
+  // Parsing would resolve `b/../c` to bucket c without a word; refused, as for every URL.
+  const seg = dotSegmentIn(url);
+  if (seg !== null) {
+    throw new Error(
+      `${scheme}:// URL has a ${
+        JSON.stringify(seg)
+      } path segment; trunks refuses . and .. in URLs: give ${scheme}://HOST:PORT/BUCKET[/PREFIX] without them`,
+    );
+  }
   let u: URL;
   try {
     // Parsed as http(s) so host and port are read the way the endpoint will use them.

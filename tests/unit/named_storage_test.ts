@@ -349,3 +349,30 @@ Deno.test("per-user config: a file or directory others can write is refused (chm
   Deno.removeSync(dir, { recursive: true });
   Deno.removeSync(dots, { recursive: true });
 });
+
+Deno.test("per-user config and names: malformed shapes, case twins, minio .., a missing REPO, a relative TRUNKS_CONFIG_DIR", () => {
+  const dir = Deno.makeTempDirSync();
+  const path = `${dir}/config.json`;
+  for (const text of ["[]", "null", "3", '"x"']) {
+    Deno.writeTextFileSync(path, text);
+    assertMatch(message(() => readUserConfig(path)), /expected a JSON object/);
+  }
+  const s = { backend: "local", url: "local:///tmp/x" };
+  Deno.writeTextFileSync(path, JSON.stringify({ storages: { s1: s, S1: s } }));
+  assertMatch(message(() => readUserConfig(path)), /s1 and S1 differ only by case/);
+  Deno.removeSync(dir, { recursive: true });
+
+  assertMatch(message(() => expandStoreUrl("minio://h:9000/b/../c")), /"\.\." path segment/);
+  assertMatch(message(() => expandStoreUrl("minio://h:9000/b/%2e%2e/c")), /path segment/);
+  for (const u of ["trunks://s1", "trunks://s1/"]) {
+    assertEquals(
+      message(() => parseNamedUrl(u)),
+      `${u}: trunks://NAME/REPO needs a repository name`,
+    );
+  }
+  assertMatch(
+    message(() => userConfigDir((k) => k === "TRUNKS_CONFIG_DIR" ? "rel/dir" : undefined)),
+    /TRUNKS_CONFIG_DIR=rel\/dir is a relative path; give an absolute one/,
+  );
+  assertEquals(userConfigDir((k) => k === "TRUNKS_CONFIG_DIR" ? "/abs/d" : undefined), "/abs/d");
+});
