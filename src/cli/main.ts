@@ -7,6 +7,7 @@ import { runHelper } from "../helper/helper.ts";
 import { UNSET_REMOTE_URL } from "../local/remote.ts";
 import { VERSION } from "../trunk/meta.ts";
 import { describeError } from "../trunk/describe_error.ts";
+import { stderrLine } from "../trunk/stderr_line.ts";
 import { Exit, UsageError } from "./errors.ts";
 import type { Loader } from "./command.ts";
 import { takeGlobalVerbosity } from "./args.ts";
@@ -74,7 +75,7 @@ export async function main(args: string[]): Promise<number> {
     if (e instanceof Exit) return e.code;
     const message = describeError(e);
     const code = e instanceof UsageError ? 2 : 1;
-    console.error(`trunks: ${message}`);
+    stderrLine.message(`trunks: ${message}`);
     // Agents asked for JSON get the failure as JSON too, on stdout.
     if (args.includes("--json")) console.log(JSON.stringify({ error: message, exitCode: code }));
     return code;

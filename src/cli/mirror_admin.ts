@@ -46,6 +46,7 @@ import { describeReport, type MirrorReport, syncMirrors } from "../trunk/sync.ts
 import { Trunk } from "../trunk/trunk.ts";
 import type { OnProgress } from "../trunk/progress.ts";
 import { terminalProgress } from "./progress.ts";
+import { stderrLine } from "../trunk/stderr_line.ts";
 
 export interface TrunkSet {
   resolved: Resolved;
@@ -72,7 +73,7 @@ export async function openTrunkSet(db: LocalDb, exclude?: string): Promise<Trunk
     resolved.unapproved = resolved.unapproved.filter((u) => keep(u.entry.name));
   }
   const set = resolved.members.length > 1
-    ? new MirroredStore(resolved.members, { forWrite: true, notice: (m) => console.error(m) })
+    ? new MirroredStore(resolved.members, { forWrite: true, notice: (m) => stderrLine.message(m) })
     : null;
   const store: Store = set ?? resolved.members[0].store;
   const p = resolved.members[0];
@@ -191,7 +192,7 @@ export async function catchUpNewMirror(
     const res = await checkMirrors(db, {
       write: true,
       only: name,
-      progress: quiet ? undefined : (l) => console.error(`trunks: ${l}`),
+      progress: quiet ? undefined : (l) => stderrLine.message(`trunks: ${l}`),
       onProgress: quiet ? undefined : terminalProgress(),
     });
     if (!res.trunkExists) return null;

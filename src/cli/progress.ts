@@ -4,12 +4,11 @@
  * as git decides for itself.
  */
 import { type OnProgress, ProgressMeter } from "../trunk/progress.ts";
+import { stderrLine } from "../trunk/stderr_line.ts";
 import { verbosity } from "./args.ts";
-
-const enc = new TextEncoder();
 
 /** The meter to hand the engine, or undefined: nothing extra on a pipe or with -q. */
 export function terminalProgress(): OnProgress | undefined {
   if (verbosity() < 1 || !Deno.stderr.isTerminal()) return undefined;
-  return new ProgressMeter((text) => Deno.stderr.writeSync(enc.encode(text))).update;
+  return new ProgressMeter(stderrLine.progress).update;
 }

@@ -1,5 +1,6 @@
 /** Line-oriented stdin/stdout for git's remote-helper protocol. */
 import { formatBytes, type OnProgress, ProgressMeter } from "../trunk/progress.ts";
+import { stderrLine } from "../trunk/stderr_line.ts";
 
 export class LineReader {
   #reader: ReadableStreamDefaultReader<Uint8Array>;
@@ -42,16 +43,17 @@ export async function writeOut(text: string): Promise<void> {
   while (at < data.byteLength) at += await Deno.stdout.write(data.subarray(at));
 }
 
-/** Human-facing messages go to stderr, never stdout (which belongs to git). */
+/**
+ * Human-facing messages go to stderr, never stdout (which belongs to git); a progress
+ * line showing is ended first, so a message never lands on top of it.
+ */
 export function say(text: string): void {
-  Deno.stderr.writeSync(
-    enc.encode(text.endsWith("\n") || text.endsWith("\r") ? text : text + "\n"),
-  );
+  stderrLine.message(text);
 }
 
 /** Progress lines on stderr when git asked for them (`option progress true`). */
 export function progressMeter(wanted: boolean): OnProgress | undefined {
-  return wanted ? new ProgressMeter(say).update : undefined;
+  return wanted ? new ProgressMeter(stderrLine.progress).update : undefined;
 }
 
 export { formatBytes };

@@ -78,3 +78,17 @@ export async function applyChanges(
   const data = encodeTree([...entries.values()]);
   return io.store({ type: "tree", data });
 }
+
+/**
+ * Record `change` at `path`, the later change winning as it does in git: a file or a
+ * removal at `path` drops what was staged below it, and a file below a path staged as
+ * a file removes that file (it becomes a directory).
+ */
+export function stageChange(changes: Map<string, Change>, path: string, change: Change): void {
+  for (const k of changes.keys()) if (k.startsWith(`${path}/`)) changes.delete(k);
+  for (let at = path.indexOf("/"); at >= 0; at = path.indexOf("/", at + 1)) {
+    const dir = path.slice(0, at);
+    if (changes.get(dir)) changes.set(dir, null);
+  }
+  changes.set(path, change);
+}

@@ -44,7 +44,7 @@ import {
 } from "../pack/objects.ts";
 import { buildSegment } from "../pack/pack_format.ts";
 import { RefView } from "./ref_view.ts";
-import { applyChanges, type Change, normalizePath, type TreeIo } from "./tree_edit.ts";
+import { applyChanges, type Change, normalizePath, stageChange, type TreeIo } from "./tree_edit.ts";
 
 /** One live ref of the trunk, with who moved it last (from the ref log). */
 export interface RefInfo {
@@ -577,6 +577,10 @@ export class Trunk {
    * large-blob threshold (`TRUNKS_LARGE_BLOB_THRESHOLD`, default 4 MiB) is pushed as
    * compressed content-defined chunks, as `git push` stores it; for content that should
    * not be held in memory at all, use {@link Trunk.writeFile}.
+   *
+   * The later of two staged changes wins, as in git: writing a file where a directory
+   * is (committed or staged) replaces the directory and all below it; writing below a
+   * path that is a file replaces the file with a directory.
    */
   write(path: string, content: string | Uint8Array, opts: WriteOptions = {}): void {
     this.#open();
@@ -603,7 +607,9 @@ export class Trunk {
    *   else the system's), then hashed from there; pass `size` when known to hash while
    *   spooling. Temporary files go when the change is pushed, discarded or replaced, and
    *   on `close()`.
-   * - A stream that errors (or a `size` it does not match) rejects, staging nothing.
+   * - A stream that errors, yields chunks that are not `Uint8Array`, or does not match
+   *   its `size` rejects, staging nothing.
+   * - A path conflicting with another staged one: the later wins, as in {@link Trunk.write}.
    *
    * Smaller content is read into memory and staged as `write()` stages it.
    */
@@ -614,7 +620,7 @@ export class Trunk {
   ): Promise<StagedFile> {
     this.#open();
     const p = normalizePath(path);
-    const staged = await this.#large().stage(source, opts.size);
+    const staged = await this.#large().stage(source, opts.size, p);
     if (this.#closed) {
       await this.#largeContents?.close();
       throw new TrunkError("this Trunk was closed while the file was being staged", "bad-input");
@@ -630,8 +636,8 @@ export class Trunk {
   }
 
   #stage(path: string, staged: Staged, mode: "100644" | "100755" | "120000"): void {
-    if (!("large" in staged)) return void this.#staged.set(path, { data: staged.bytes, mode });
-    this.#staged.set(path, { oid: staged.large.oid, mode });
+    if (!("large" in staged)) return stageChange(this.#staged, path, { data: staged.bytes, mode });
+    stageChange(this.#staged, path, { oid: staged.large.oid, mode });
     this.#largeContents!.settle(staged.large.oid);
   }
 
@@ -664,7 +670,7 @@ export class Trunk {
   /** Stage the removal of a file (or of a directory and everything below it). */
   remove(path: string): void {
     this.#open();
-    this.#staged.set(normalizePath(path), null);
+    stageChange(this.#staged, normalizePath(path), null);
     void this.#sweepLarge();
   }
 

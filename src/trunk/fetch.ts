@@ -13,7 +13,7 @@ import { segmentPackKey } from "./layout.ts";
 import { type FetchPlan, planFetch } from "./replaces.ts";
 import { readSegmentIndex } from "./segments.ts";
 import type { Trunk } from "./trunk.ts";
-import type { OnProgress } from "./progress.ts";
+import { failingTransfers, type OnProgress } from "./progress.ts";
 
 /** The repository a fetch writes into. */
 export interface FetchSink {
@@ -84,7 +84,10 @@ export async function fetch(
   const tmp = `${dir}/tmp_trunks_${crypto.randomUUID()}.pack`;
   let large: LargeBlobStats | null;
   try {
-    large = await largeBlobPack(trunk, lacking, tmp, opts.onProgress);
+    large = await failingTransfers(
+      opts.onProgress,
+      (p) => largeBlobPack(trunk, lacking, tmp, p),
+    );
   } catch (e) {
     await Deno.remove(tmp).catch(() => {});
     throw nameTheRef(e, wants, lacking);
@@ -150,7 +153,7 @@ export async function fetchSegments(
   // the compacted segment that replaced it is fetched instead.
   for (let attempt = 0;; attempt++) {
     try {
-      return await fetchOnce(trunk, sink, onProgress);
+      return await failingTransfers(onProgress, (p) => fetchOnce(trunk, sink, p));
     } catch (e) {
       if (!(e instanceof TrunkError && e.code === "missing-object") || attempt >= RELISTS) throw e;
     }

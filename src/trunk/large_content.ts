@@ -32,12 +32,87 @@ export type Staged = { bytes: Uint8Array } | { large: LargeContent };
 export type ContentSource = string | URL | Blob | ReadableStream<Uint8Array>;
 
 /**
+ * One way to read a staged blob's bytes. Copies the process owns (bytes in memory, a
+ * Blob, a spooled stream) stay readable; a user's file may change or vanish.
+ */
+interface Copy {
+  open(): ReadableStream<Uint8Array>;
+  owned: boolean;
+  /** The temporary file behind a spooled stream (deleted when the copy goes). */
+  spool?: string;
+}
+
+/**
+ * A large blob and every copy of it staged so far, preferring one the process owns:
+ * the same id is the same bytes, so any readable copy will do, and dropping a copy
+ * must never leave only an unreadable one (a user's file deleted after another path
+ * staged the same content from a stream).
+ */
+class Entry implements LargeContent {
+  copies: Copy[] = [];
+  constructor(readonly oid: string, readonly size: number) {}
+
+  get spool(): string | undefined {
+    return this.copies[0]?.spool;
+  }
+
+  /** Keep `c`; returns the spooled files no longer needed (an owned copy makes the rest redundant). */
+  add(c: Copy): string[] {
+    if (this.copies[0]?.owned) return c.spool ? [c.spool] : [];
+    if (!c.owned) {
+      this.copies.push(c);
+      return [];
+    }
+    const dropped = this.copies.flatMap((o) => o.spool ? [o.spool] : []);
+    this.copies = [c];
+    return dropped;
+  }
+
+  open(): ReadableStream<Uint8Array> {
+    if (this.copies.length === 1) return this.copies[0].open();
+    return firstReadable(this.copies);
+  }
+}
+
+/** The first of `copies` that opens; only when none does, the last one's error. */
+function firstReadable(copies: Copy[]): ReadableStream<Uint8Array> {
+  let reader: ReadableStreamDefaultReader<Uint8Array> | null = null;
+  let first: ReadableStreamReadResult<Uint8Array> | null = null;
+  return new ReadableStream<Uint8Array>({
+    async start() {
+      let err: unknown;
+      for (const c of copies) {
+        const r = c.open().getReader();
+        try {
+          first = await r.read();
+          reader = r;
+          return;
+        } catch (e) {
+          err = e;
+          await r.cancel().catch(() => {});
+        }
+      }
+      throw err;
+    },
+    async pull(ctl) {
+      const got = first ?? await reader!.read();
+      first = null;
+      if (got.done) ctl.close();
+      else ctl.enqueue(got.value);
+    },
+    async cancel(why) {
+      await reader?.cancel(why);
+    },
+  }, { highWaterMark: 0 });
+}
+
+/**
  * Large contents staged by one client, and the temporary files behind the streamed
  * ones: `keepOnly` drops what nothing refers to any more, `close` drops everything
  * (also at process exit, should the program never close).
  */
 export class LargeContents {
-  #byOid = new Map<string, LargeContent & { file?: string }>();
+  #byOid = new Map<string, Entry>();
   /** Staged here but not yet referred to by the caller: `keepOnly` spares them. */
   #fresh = new Set<string>();
   #dir: string | null = null;
@@ -55,7 +130,7 @@ export class LargeContents {
 
   /** Temporary files currently held (spooled streams). */
   get spooled(): string[] {
-    return [...this.#byOid.values()].flatMap((c) => c.file ? [c.file] : []);
+    return [...this.#byOid.values()].flatMap((c) => c.spool ? [c.spool] : []);
   }
 
   /** Stage bytes already in memory: large ones still go as chunks, by the same rule. */
@@ -70,12 +145,23 @@ export class LargeContents {
           ctl.close();
         },
       });
-    return { large: this.#keep({ oid: hasher.digest(), size: data.byteLength, open }) };
+    return { large: this.#keep(hasher.digest(), data.byteLength, { open, owned: true }) };
   }
 
-  /** Stage `source`; `size` (streams only) lets the id be computed while spooling. */
-  async stage(source: ContentSource, size?: number): Promise<Staged> {
-    if (typeof source === "string" || source instanceof URL) return await this.#file(source);
+  /**
+   * Stage `source`; `size` (streams only) lets the id be computed while spooling;
+   * `stagedAs` (the repository path) names a file that changes before the push.
+   */
+  async stage(source: ContentSource, size?: number, stagedAs?: string): Promise<Staged> {
+    if (size !== undefined && !(Number.isSafeInteger(size) && size >= 0)) {
+      throw new TrunkError(
+        `size must be a whole number of bytes (0 or more), got ${size}; nothing was staged`,
+        "bad-input",
+      );
+    }
+    if (typeof source === "string" || source instanceof URL) {
+      return await this.#file(source, stagedAs);
+    }
     if (source instanceof Blob) return await this.#blob(source);
     if (source instanceof ReadableStream) return await this.#stream(source, size);
     throw new TrunkError(
@@ -84,7 +170,7 @@ export class LargeContents {
     );
   }
 
-  async #file(path: string | URL): Promise<Staged> {
+  async #file(path: string | URL, stagedAs?: string): Promise<Staged> {
     const name = path instanceof URL ? path.href : path;
     let info: Deno.FileInfo;
     try {
@@ -94,9 +180,10 @@ export class LargeContents {
     }
     if (!info.isFile) throw new TrunkError(`${name} is not a regular file`, "bad-input");
     if (!isLargeBlob(info.size, this.threshold)) return { bytes: await Deno.readFile(path) };
-    const open = () => fileStream(path, name, info);
-    const oid = await blobId(this.algo, info.size, open(), name);
-    return { large: this.#keep({ oid, size: info.size, open }) };
+    const oid = await blobId(this.algo, info.size, fileStream(path), name);
+    const what = stagedAs === undefined ? name : `${stagedAs} (staged from ${name})`;
+    const open = () => userFile(path, what, info, oid, this.algo);
+    return { large: this.#keep(oid, info.size, { open, owned: false }) };
   }
 
   async #blob(blob: Blob): Promise<Staged> {
@@ -105,7 +192,7 @@ export class LargeContents {
     }
     const open = () => blob.stream();
     const oid = await blobId(this.algo, blob.size, open(), "the Blob");
-    return { large: this.#keep({ oid, size: blob.size, open }) };
+    return { large: this.#keep(oid, blob.size, { open, owned: true }) };
   }
 
   async #stream(stream: ReadableStream<Uint8Array>, size?: number): Promise<Staged> {
@@ -121,6 +208,12 @@ export class LargeContents {
       for (;;) {
         const { done, value } = await reader.read();
         if (done) break;
+        if (!(value instanceof Uint8Array)) {
+          throw new TrunkError(
+            `writeFile: stream chunks must be Uint8Array, got ${kindOf(value)}; nothing was staged`,
+            "bad-input",
+          );
+        }
         total += value.byteLength;
         if (size !== undefined && total > size) {
           throw new TrunkError(
@@ -148,12 +241,10 @@ export class LargeContents {
       out.close();
       out = null;
       const spooled = file!;
-      const open = () => fileStream(spooled, "a spooled stream");
+      const open = () => fileStream(spooled);
       const oid = hasher?.digest() ?? await blobId(this.algo, total, open(), "the spooled stream");
-      const kept = this.#keep({ oid, size: total, open, file: spooled });
-      if (kept.file !== spooled) await Deno.remove(spooled).catch(() => {});
       file = null;
-      return { large: kept };
+      return { large: await this.#keepRemoving(oid, total, { open, owned: true, spool: spooled }) };
     } catch (e) {
       await reader.cancel(e).catch(() => {});
       throw e;
@@ -163,13 +254,25 @@ export class LargeContents {
     }
   }
 
-  /** The first staged copy of a blob wins; a later one with the same id is not kept. */
-  #keep(c: LargeContent & { file?: string }): LargeContent & { file?: string } {
-    this.#fresh.add(c.oid);
-    const had = this.#byOid.get(c.oid);
-    if (had) return had;
-    this.#byOid.set(c.oid, c);
-    return c;
+  async #keepRemoving(oid: string, size: number, c: Copy): Promise<LargeContent> {
+    this.#fresh.add(oid);
+    const e = this.#entry(oid, size);
+    for (const f of e.add(c)) await Deno.remove(f).catch(() => {});
+    return e;
+  }
+
+  /** Keep a copy of a blob with no temporary file behind it (nothing to remove). */
+  #keep(oid: string, size: number, c: Copy): LargeContent {
+    this.#fresh.add(oid);
+    const e = this.#entry(oid, size);
+    for (const f of e.add(c)) Deno.remove(f).catch(() => {});
+    return e;
+  }
+
+  #entry(oid: string, size: number): Entry {
+    let e = this.#byOid.get(oid);
+    if (!e) this.#byOid.set(oid, e = new Entry(oid, size));
+    return e;
   }
 
   /** The caller now refers to `oid` (or gave up on it): `keepOnly` decides from here on. */
@@ -182,7 +285,9 @@ export class LargeContents {
     for (const [oid, c] of this.#byOid) {
       if (live.has(oid) || this.#fresh.has(oid)) continue;
       this.#byOid.delete(oid);
-      if (c.file) await Deno.remove(c.file).catch(() => {});
+      for (const copy of c.copies) {
+        if (copy.spool) await Deno.remove(copy.spool).catch(() => {});
+      }
     }
   }
 
@@ -237,29 +342,12 @@ export async function blobId(
   return hasher.digest();
 }
 
-/**
- * A local file's bytes; with `was` (its state when staged), a file changed since then
- * is an error naming it, before any byte is read.
- */
-function fileStream(
-  path: string | URL,
-  name: string,
-  was?: Deno.FileInfo,
-): ReadableStream<Uint8Array> {
+/** A local file's bytes, as read now. */
+function fileStream(path: string | URL): ReadableStream<Uint8Array> {
   let file: Deno.FsFile | null = null;
   return new ReadableStream<Uint8Array>({
     async start() {
       file = await Deno.open(path, { read: true });
-      if (!was) return;
-      const now = await file.stat();
-      if (now.size !== was.size || now.mtime?.getTime() !== was.mtime?.getTime()) {
-        file.close();
-        file = null;
-        throw new TrunkError(
-          `${name} changed since it was staged; write it again, then commit and push`,
-          "bad-input",
-        );
-      }
     },
     async pull(ctl) {
       const buf = new Uint8Array(1024 * 1024);
@@ -275,6 +363,67 @@ function fileStream(
       file = null;
     },
   }, { highWaterMark: 0 });
+}
+
+/**
+ * A user's file staged by writeFile, read again at push: gone, or not the bytes it
+ * held when staged (its size, its mtime, or at the end its id), is one line naming it.
+ */
+function userFile(
+  path: string | URL,
+  what: string,
+  was: Deno.FileInfo,
+  oid: string,
+  algo: "sha1" | "sha256",
+): ReadableStream<Uint8Array> {
+  const changed = (how: string) =>
+    new TrunkError(
+      `${what} ${how} since writeFile; writeFile it again, then commit and push`,
+      "bad-input",
+    );
+  let file: Deno.FsFile | null = null;
+  const hasher = new BlobHasher(algo, was.size);
+  let total = 0;
+  const close = () => {
+    file?.close();
+    file = null;
+  };
+  return new ReadableStream<Uint8Array>({
+    async start() {
+      try {
+        file = await Deno.open(path, { read: true });
+      } catch (e) {
+        if (e instanceof Deno.errors.NotFound) throw changed("vanished");
+        throw changed(`cannot be read (${(e as Error).message})`);
+      }
+      const now = await file.stat();
+      if (now.size !== was.size || now.mtime?.getTime() !== was.mtime?.getTime()) {
+        close();
+        throw changed("changed");
+      }
+    },
+    async pull(ctl) {
+      const buf = new Uint8Array(1024 * 1024);
+      const n = await file!.read(buf);
+      if (n !== null) {
+        total += n;
+        hasher.update(buf.subarray(0, n));
+        if (total <= was.size) return ctl.enqueue(buf.subarray(0, n));
+      }
+      close();
+      // Same size and mtime is not the same bytes: the id says so before the end.
+      if (total !== was.size || hasher.digest() !== oid) throw changed("changed");
+      ctl.close();
+    },
+    cancel: close,
+  }, { highWaterMark: 0 });
+}
+
+/** What a stream yielded instead of a Uint8Array, for the error. */
+function kindOf(v: unknown): string {
+  if (v === null) return "null";
+  if (typeof v === "object") return (v as object).constructor?.name ?? "object";
+  return typeof v;
 }
 
 async function writeAll(f: Deno.FsFile, data: Uint8Array): Promise<void> {

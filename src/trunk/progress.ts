@@ -36,10 +36,39 @@ export interface TransferProgress {
   itemsTotal: number;
   /** The transfer finished: the last report for it. */
   done: boolean;
+  /**
+   * The transfer failed: the last report for it (a retry starts a new one, with its own
+   * start time and rate).
+   */
+  failed?: boolean;
 }
 
 /** Told of every piece as it moves; many calls per second, so keep it cheap. */
 export type OnProgress = (p: TransferProgress) => void;
+
+/**
+ * `work`, handed an `OnProgress` that remembers each transfer's last report: if `work`
+ * throws, every transfer it left unfinished gets one more report marked failed, so a
+ * renderer ends its line and a retry starts with its own start time and rate.
+ */
+export async function failingTransfers<T>(
+  onProgress: OnProgress | undefined,
+  work: (onProgress: OnProgress | undefined) => Promise<T>,
+): Promise<T> {
+  if (!onProgress) return await work(undefined);
+  const unfinished = new Map<string, TransferProgress>();
+  const tracked: OnProgress = (p) => {
+    if (p.done || p.failed) unfinished.delete(titleOf(p));
+    else unfinished.set(titleOf(p), p);
+    onProgress(p);
+  };
+  try {
+    return await work(tracked);
+  } catch (e) {
+    for (const p of unfinished.values()) onProgress({ ...p, failed: true });
+    throw e;
+  }
+}
 
 const TITLES: Record<TransferKind, string> = {
   "segment-upload": "Uploading segment",
@@ -106,8 +135,17 @@ export class ProgressMeter {
       r = { started: now, lastDraw: -Infinity, samples: [], width: 0 };
       this.#running.set(key, r);
     }
+    // A failed attempt's bytes taken back: the rate starts over from here, never
+    // measured across the drop (which would make it negative).
+    if (r.samples.length && p.bytes < r.samples[r.samples.length - 1].bytes) r.samples = [];
     r.samples.push({ t: now, bytes: p.bytes });
     while (r.samples.length > 2 && now - r.samples[1].t >= RATE_WINDOW_MS) r.samples.shift();
+    if (p.failed) {
+      // The line stays as it last stood, ended, so an error after it starts clean.
+      this.#running.delete(key);
+      if (r.width > 0) this.#write("\n");
+      return;
+    }
     if (p.done) {
       this.#running.delete(key);
       const secs = Math.max((now - r.started) / 1000, 0.001);
@@ -123,20 +161,21 @@ export class ProgressMeter {
     const first = r.samples[0];
     const last = r.samples[r.samples.length - 1];
     const secs = (now - first.t) / 1000;
-    return secs > 0 ? (last.bytes - first.bytes) / secs : 0;
+    return secs > 0 ? Math.max(0, (last.bytes - first.bytes) / secs) : 0;
   }
 
   #line(p: TransferProgress, rate: number, final: boolean): string {
     const title = titleOf(p);
+    rate = Math.max(0, rate);
     const pct = p.total > 0
-      ? `${String(Math.min(100, Math.floor((p.bytes / p.total) * 100))).padStart(3)}% `
+      ? `${String(Math.min(100, Math.max(0, Math.floor((p.bytes / p.total) * 100)))).padStart(3)}% `
       : final
       ? "100% "
       : "";
     const count = p.itemsTotal > 0 ? `(${p.items}/${p.itemsTotal}), ` : "";
     const size = !final && p.total > 0
-      ? `${formatBytes(p.bytes)} of ${formatBytes(p.total)}`
-      : formatBytes(p.bytes);
+      ? `${formatBytes(Math.max(0, p.bytes))} of ${formatBytes(p.total)}`
+      : formatBytes(Math.max(0, p.bytes));
     return `${title}: ${pct}${count}${size} | ${formatBytes(Math.round(rate))}/s`;
   }
 

@@ -22,7 +22,7 @@ import { StorageFailure } from "./mirrors.ts";
 import { mapLimit } from "./pool.ts";
 import { isDeleted, type RefEntry, type RefState } from "./refs.ts";
 import { type BegunWrite, Trunk, type WriteState } from "./trunk.ts";
-import { formatBytes, type OnProgress } from "./progress.ts";
+import { failingTransfers, formatBytes, type OnProgress } from "./progress.ts";
 import { segmentUploadSize } from "./segments.ts";
 
 export interface PushSpec {
@@ -181,11 +181,15 @@ async function pushOn(
       if (again) return { again };
     }
     // Large blobs as chunks, before the segment that refers to them.
-    largeBlobs = await uploadLargeBlobs(trunk, built.largeBlobs, (o) => source.readBlobs(o), {
-      sizes: source.blobSizes && ((o) => source.blobSizes!(o)),
-      onProgress: opts.onProgress,
-      notice: say,
-    });
+    largeBlobs = await failingTransfers(
+      opts.onProgress,
+      (onProgress) =>
+        uploadLargeBlobs(trunk, built.largeBlobs, (o) => source.readBlobs(o), {
+          sizes: source.blobSizes && ((o) => source.blobSizes!(o)),
+          onProgress,
+          notice: say,
+        }),
+    );
     if (largeBlobs.blobs && opts.verbose) {
       say(
         `trunks: stored ${largeBlobs.blobs} large blob(s), ${formatBytes(largeBlobs.bytes)} new`,
@@ -199,7 +203,7 @@ async function pushOn(
     guardListing.catch(() => {});
     const [again] = await Promise.all([
       begun.verdict,
-      own ? uploadOwnSegment(trunk, own, opts.onProgress) : undefined,
+      own ? failingTransfers(opts.onProgress, (p) => uploadOwnSegment(trunk, own, p)) : undefined,
       guardListing,
     ]);
     if (again) return { again };
@@ -223,13 +227,7 @@ async function pushOn(
       }
     }
     if (own && source.keepsPushedObjects) trunk.markIngested([own.id]);
-    if (own && opts.verbose) {
-      say(
-        `trunks: wrote segment ${own.id.slice(0, 12)} (${own.objects} objects, ${
-          formatBytes(own.bytes)
-        })`,
-      );
-    }
+    if (own && opts.verbose) say(await wroteSegmentLine(own));
   } else if (!opts.dryRun) {
     // Deletions only: nothing to upload, the store's word comes before any entry.
     const again = await begun.verdict;
@@ -300,6 +298,17 @@ async function pushOn(
       state,
     },
   };
+}
+
+/**
+ * The verbose summary of the push's segment. Its size is what was stored, pack and
+ * index, the same bytes the "Uploading segment" line counts: one push, one size.
+ */
+export async function wroteSegmentLine(own: BuiltSegment): Promise<string> {
+  const stored = await segmentUploadSize(own.pack, own.idx);
+  return `trunks: wrote segment ${own.id.slice(0, 12)} (${own.objects} objects, ${
+    formatBytes(stored)
+  })`;
 }
 
 /** The push's segment, its bytes reported as the store takes them. */

@@ -201,7 +201,7 @@ async function syncInto(
     const all = todos.flat();
     const moved = { bytes: 0, items: 0 };
     const progress = opts.onProgress;
-    const tell = (done: boolean) =>
+    const tell = (done: boolean, failed = false) =>
       progress?.({
         kind: "mirror-copy",
         target: mirror.name,
@@ -209,6 +209,7 @@ async function syncInto(
         total: all.reduce((n, e) => n + e.size, 0),
         itemsTotal: all.length,
         done,
+        ...(failed ? { failed } : {}),
       });
     const counted: Counted | undefined = progress && {
       onBytes: (n) => {
@@ -221,8 +222,14 @@ async function syncInto(
       },
     };
     if (all.length) tell(false);
-    for (const [i, prefix] of prefixes.entries()) {
-      await copyMissing(primary, mirror, prefix, todos[i], report, { ...opts, counted });
+    try {
+      for (const [i, prefix] of prefixes.entries()) {
+        await copyMissing(primary, mirror, prefix, todos[i], report, { ...opts, counted });
+      }
+    } catch (e) {
+      // The line ends where it stood; a later sync of this mirror starts a new one.
+      if (all.length) tell(false, true);
+      throw e;
     }
     if (all.length) tell(true);
   }

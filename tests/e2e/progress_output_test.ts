@@ -182,3 +182,33 @@ Deno.test({
     assert(!/Copying|%|\r/.test(piped.stderr + piped.stdout), piped.stderr);
   },
 });
+
+Deno.test({
+  name:
+    "progress output: a fatal error during a clone on a pty starts on a line of its own, never on top of the progress line",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const e = await makeEnv();
+    const [repo, store] = await initRepoWithStore(e);
+    await git(e, repo, "push", "-q", "trunks", "main");
+    const segments = `${store}/trunks/work.trunk/segments`;
+    let damaged = 0;
+    for await (const f of Deno.readDir(segments)) {
+      if (!f.name.endsWith(".pack")) continue;
+      const bytes = await Deno.readFile(`${segments}/${f.name}`);
+      bytes[bytes.length >> 1] ^= 0xff;
+      await Deno.writeFile(`${segments}/${f.name}`, bytes);
+      damaged++;
+    }
+    assert(damaged > 0, "a segment to damage");
+    const where = await Deno.makeTempDir();
+    const clone = await onPty(e, where, `trunks clone local://${store}/trunks/work.trunk a`);
+    assert(clone.code !== 0, clone.out);
+    assertStringIncludes(clone.out, "fatal: trunks:");
+    // Every line that says fatal starts with it: nothing of a progress line before it.
+    const lines = clone.out.split(/\r\n|\n/).flatMap((l) => l.split("\r"));
+    assert(lines.some((l) => l.startsWith("fatal: trunks:")), JSON.stringify(clone.out));
+    assert(!/\rfatal/.test(clone.out.replaceAll("\r\n", "\n")), JSON.stringify(clone.out));
+  },
+});

@@ -278,7 +278,7 @@ Deno.test({
       const f = await Deno.open(`${tmp}/big.bin`, { append: true });
       await f.write(new Uint8Array([1, 2, 3]));
       f.close();
-      await assertRejects(() => t.push(), TrunkError, "changed since it was staged");
+      await assertRejects(() => t.push(), TrunkError, "big.bin (staged from ");
       const s = await openStore(url);
       assertEquals((await storedBlobs(s)).size, 0, "no manifest written");
       await s.close();
@@ -346,3 +346,164 @@ async function readAllOf(s: ReadableStream<Uint8Array>): Promise<Uint8Array> {
   for await (const p of s) parts.push(p);
   return concat(parts);
 }
+
+Deno.test({
+  name:
+    "sdk large write: a file and a stream of the same bytes; the file removed and deleted still pushes",
+  ...opts,
+  fn: () =>
+    lowered(async () => {
+      const url = `local://${await Deno.makeTempDir()}/trunks/same.trunk`;
+      const tmp = await Deno.makeTempDir();
+      const data = pseudoRandom(MiB, 61);
+      await Deno.writeFile(`${tmp}/src.bin`, data);
+      await using t = await Trunk.open({ url, create: true, tempDir: await Deno.makeTempDir() });
+      await t.writeFile("from-file.bin", `${tmp}/src.bin`);
+      await t.writeFile("from-stream.bin", streamOf(data));
+      t.remove("from-file.bin");
+      await Deno.remove(`${tmp}/src.bin`);
+      await t.commit({ message: "the stream's copy", branch: "main" });
+      await t.push();
+      assertEquals(await t.read("from-stream.bin"), data);
+      // Staged again from a stream after the file is gone: it stages and pushes.
+      await t.writeFile("again.bin", streamOf(data));
+      await t.commit({ message: "again", branch: "main" });
+      await t.push();
+      assertEquals(await t.read("again.bin"), data);
+    }),
+});
+
+Deno.test("large contents: of two user files with the same bytes, the readable one is read", async () => {
+  const dir = await Deno.makeTempDir();
+  const large = new LargeContents("sha1", 1024, dir);
+  const data = pseudoRandom(64 * 1024, 4);
+  await Deno.writeFile(`${dir}/a`, data);
+  await Deno.writeFile(`${dir}/b`, data);
+  const a = await large.stage(`${dir}/a`, undefined, "a.bin");
+  await large.stage(`${dir}/b`, undefined, "b.bin");
+  assert("large" in a);
+  await Deno.remove(`${dir}/a`);
+  assertEquals(await readAllOf(large.get(a.large.oid)!.open()), data);
+  await Deno.remove(`${dir}/b`);
+  await assertRejects(
+    () => readAllOf(large.get(a.large.oid)!.open()),
+    TrunkError,
+    "vanished since writeFile",
+  );
+  await large.close();
+});
+
+Deno.test({
+  name: "sdk large write: chunks that are not Uint8Array and bad sizes reject, staging nothing",
+  ...opts,
+  fn: () =>
+    lowered(async () => {
+      const url = `local://${await Deno.makeTempDir()}/trunks/chunks.trunk`;
+      await using t = await Trunk.open({ url, create: true });
+      const of = (chunks: unknown[]) =>
+        new ReadableStream<Uint8Array>({
+          start(ctl) {
+            for (const c of chunks) ctl.enqueue(c as Uint8Array);
+            ctl.close();
+          },
+        });
+      for (
+        const [chunk, kind] of [
+          [new ArrayBuffer(8), "ArrayBuffer"],
+          ["text", "string"],
+          [new DataView(new ArrayBuffer(8)), "DataView"],
+        ] as const
+      ) {
+        await assertRejects(
+          () => t.writeFile("bad.bin", of([new Uint8Array(4), chunk])),
+          TrunkError,
+          `writeFile: stream chunks must be Uint8Array, got ${kind}`,
+        );
+        assertEquals(t.staged(), []);
+      }
+      for (const size of [-1, NaN, 1.5]) {
+        await assertRejects(
+          () => t.writeFile("bad.bin", of([new Uint8Array(4)]), { size }),
+          TrunkError,
+          "size must be a whole number",
+        );
+      }
+      assertEquals(t.staged(), []);
+      t.write("ok.txt", "fine\n");
+      await t.commit({ message: "still commits", branch: "main" });
+    }),
+});
+
+Deno.test({
+  name:
+    "sdk large write: a source file deleted, or changed keeping size and mtime, fails the push in one line; no ref moves",
+  ...opts,
+  fn: () =>
+    lowered(async () => {
+      const url = `local://${await Deno.makeTempDir()}/trunks/gone.trunk`;
+      const tmp = await Deno.makeTempDir();
+      const data = pseudoRandom(MiB, 71);
+      await using t = await Trunk.open({ url, create: true });
+      t.write("a.txt", "first\n");
+      const first = await t.commit({ message: "first", branch: "main" });
+      await t.push();
+      await Deno.writeFile(`${tmp}/src.bin`, data);
+      await t.writeFile("big/src.bin", `${tmp}/src.bin`);
+      await t.commit({ message: "big", branch: "main" });
+      await Deno.remove(`${tmp}/src.bin`);
+      const gone = await assertRejects(() => t.push(), TrunkError);
+      assertEquals(
+        gone.message,
+        `big/src.bin (staged from ${tmp}/src.bin) vanished since writeFile; writeFile it again, then commit and push`,
+      );
+      // Same size and mtime, other bytes.
+      await Deno.writeFile(`${tmp}/src.bin`, data);
+      const info = await Deno.stat(`${tmp}/src.bin`);
+      t.discard();
+      await t.writeFile("big/src.bin", `${tmp}/src.bin`);
+      await t.commit({ message: "big again", branch: "main" });
+      const other = data.slice();
+      other[1000] ^= 0xff;
+      await Deno.writeFile(`${tmp}/src.bin`, other);
+      await Deno.utime(`${tmp}/src.bin`, info.atime!, info.mtime!);
+      for (let i = 0; i < 2; i++) {
+        await assertRejects(
+          () => t.push(),
+          TrunkError,
+          `big/src.bin (staged from ${tmp}/src.bin) changed since writeFile; writeFile it again`,
+        );
+      }
+      {
+        await using o = await Trunk.open({ url });
+        assertEquals(await o.resolve("main"), first.oid, "the ref did not move");
+      }
+    }),
+});
+
+Deno.test({
+  name: "sdk write: within one staging the later of a file and a directory at one path wins",
+  ...opts,
+  fn: async () => {
+    const url = `local://${await Deno.makeTempDir()}/trunks/conflict.trunk`;
+    await using t = await Trunk.open({ url, create: true });
+    t.write("p/q", "child\n");
+    t.write("p", "file\n");
+    await t.commit({ message: "file wins", branch: "main" });
+    assertEquals(new TextDecoder().decode(await t.read("p")), "file\n");
+    t.write("r", "file\n");
+    t.write("r/s", "child\n");
+    await t.commit({ message: "directory wins", branch: "main" });
+    assertEquals(new TextDecoder().decode(await t.read("r/s")), "child\n");
+    // A committed directory replaced by a file, then a file below it: only that file.
+    t.write("d/x", "x\n");
+    t.write("d/y", "y\n");
+    await t.commit({ message: "dir", branch: "main" });
+    t.write("d", "file\n");
+    t.write("d/z", "z\n");
+    t.remove("e/f");
+    await t.commit({ message: "replace", branch: "main" });
+    assertEquals(new TextDecoder().decode(await t.read("d/z")), "z\n");
+    await assertRejects(() => t.read("d/x"));
+    await assertRejects(() => t.read("p/q"));
+  },
+});

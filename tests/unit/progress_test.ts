@@ -4,7 +4,14 @@
  * they flow to and from a store (src/storage/flow.ts, segments.ts).
  */
 import { assert, assertEquals, assertMatch } from "../assert.ts";
-import { formatBytes, ProgressMeter, type TransferProgress } from "../../src/trunk/progress.ts";
+import {
+  failingTransfers,
+  formatBytes,
+  ProgressMeter,
+  type TransferProgress,
+} from "../../src/trunk/progress.ts";
+import { StderrLine } from "../../src/trunk/stderr_line.ts";
+import { wroteSegmentLine } from "../../src/trunk/push.ts";
 import { countedPut, countingStream } from "../../src/storage/flow.ts";
 import { MemoryStore } from "../../src/storage/memory.ts";
 import { downloadSegmentPack, uploadSegment } from "../../src/trunk/segments.ts";
@@ -94,6 +101,103 @@ Deno.test("progress: a final line once done, with the average rate, and a padded
     f.out[4],
     /^Uploading segment: 100% \(1\/1\), 1\.00 KiB \| [\d.]+ (KiB|MiB)\/s, done\./,
   );
+});
+
+Deno.test("stderr line: a message while a progress line shows starts on a line of its own", () => {
+  let t = 0;
+  const out: string[] = [];
+  const line = new StderrLine((s) => out.push(s));
+  const meter = new ProgressMeter(line.progress, { now: () => t });
+  meter.update({
+    kind: "segment-download",
+    bytes: 0,
+    total: 179,
+    items: 0,
+    itemsTotal: 1,
+    done: false,
+  });
+  assert(line.open);
+  line.message("fatal: trunks: bad");
+  const text = out.join("");
+  assertEquals(text.slice(text.lastIndexOf("\r")), "\r\nfatal: trunks: bad\n");
+  assert(!line.open);
+  // No progress showing: a message is written as it is, no blank line before it.
+  line.message("trunks: next\n");
+  assertEquals(out[out.length - 1], "trunks: next\n");
+  assertEquals(out.filter((s) => s === "\n").length, 1, JSON.stringify(out));
+  // A progress line ended by its own final line needs nothing more.
+  t += 1000;
+  meter.update(upload(0, 10));
+  meter.update(upload(10, 10, true));
+  assert(!line.open);
+  line.message("trunks: after");
+  assertMatch(out[out.length - 2], /, done\. *\n$/);
+  assertEquals(out[out.length - 1], "trunks: after\n");
+});
+
+Deno.test("progress: bytes taken back never show a negative rate or percentage", () => {
+  const f = fake();
+  f.update(upload(0, 1000));
+  f.advance(1000);
+  f.update(upload(900, 1000));
+  f.advance(1000);
+  // The failed attempt's 900 bytes are taken back, and a bit more by a racing counter.
+  f.update(upload(-50, 1000));
+  f.advance(1000);
+  f.update(upload(100, 1000));
+  const text = f.out.join("");
+  assert(!text.includes("-"), JSON.stringify(f.out));
+  assertEquals(
+    f.out[2].trimEnd(),
+    "Uploading segment:   0% (0/1), 0 bytes of 1000 bytes | 0 bytes/s",
+  );
+  // The rate starts over from the drop: 150 bytes in the second since.
+  assertEquals(
+    f.out[3].trimEnd(),
+    "Uploading segment:  10% (0/1), 100 bytes of 1000 bytes | 150 bytes/s",
+  );
+});
+
+Deno.test("progress: a failed transfer ends its line and a retry starts afresh", async () => {
+  const f = fake();
+  const boom = new Error("boom");
+  const failed = await failingTransfers(f.update, async (p) => {
+    p!(upload(0, 1000));
+    f.advance(10_000);
+    p!(upload(500, 1000));
+    await Promise.resolve();
+    throw boom;
+  }).catch((e) => e);
+  assertEquals(failed, boom);
+  // The line as it last stood, then ended.
+  assertEquals(f.out[f.out.length - 1], "\n");
+  // The retry's rate is its own: 1000 bytes in 1 s, not over the failed attempt's 11 s.
+  await failingTransfers(f.update, (p) => {
+    p!(upload(0, 1000));
+    f.advance(1000);
+    p!(upload(1000, 1000, true));
+    return Promise.resolve();
+  });
+  assertEquals(
+    f.out[f.out.length - 1].trimEnd(),
+    "Uploading segment: 100% (1/1), 1000 bytes | 1000 bytes/s, done.",
+  );
+  // Nothing unfinished: a success adds no failed report.
+  assert(f.out[f.out.length - 1].endsWith("\n"));
+});
+
+Deno.test("push summary: the segment's size is what was stored, as its progress line counts", async () => {
+  const pack = new Uint8Array(186);
+  const idx = new Uint8Array(1156);
+  const own = { id: "ab".repeat(20), pack, idx, objects: 3, bytes: pack.byteLength };
+  assertEquals(
+    await wroteSegmentLine(own),
+    "trunks: wrote segment abababababab (3 objects, 1.31 KiB)",
+  );
+  // The same size the "Uploading segment" line ends with.
+  const f = fake();
+  f.update(upload(pack.byteLength + idx.byteLength, pack.byteLength + idx.byteLength, true));
+  assertMatch(f.out[0], /^Uploading segment: 100% \(1\/1\), 1\.31 KiB \|/);
 });
 
 Deno.test("progress: kinds keep their own lines; an unknown total shows no percentage", () => {

@@ -5,6 +5,7 @@ import { Exit } from "../errors.ts";
 import type { Command } from "../command.ts";
 import { checkMirrors, describeReport } from "../mirror_admin.ts";
 import { terminalProgress } from "../progress.ts";
+import { stderrLine } from "../../trunk/stderr_line.ts";
 
 const usage = `usage: trunks storage sync [NAME] [--json]
 
@@ -34,7 +35,7 @@ export const command: Command = {
       const res = await checkMirrors(ctx.db, {
         write: true,
         only: p.positionals[0],
-        progress: json ? undefined : (line) => console.error(`trunks: ${line}`),
+        progress: json ? undefined : (line) => stderrLine.message(`trunks: ${line}`),
         onProgress: json ? undefined : terminalProgress(),
       });
       const ok = res.reports.every((r) => r.state === "in-sync" || r.state === "caught-up");
@@ -55,7 +56,7 @@ export const command: Command = {
       if (res.reports.length === 0) console.log("this trunk has no mirrors");
       for (const r of res.reports) {
         const line = describeReport(r);
-        if (r.state === "diverged" || r.state === "unreachable") console.error(line);
+        if (r.state === "diverged" || r.state === "unreachable") stderrLine.message(line);
         else console.log(line);
       }
       if (res.mapWritten) console.log("storage map updated on the primary and every mirror");
