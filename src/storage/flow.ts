@@ -29,6 +29,27 @@ export function countingStream(
   }, { highWaterMark: 0 });
 }
 
+/**
+ * `src` counted as in countingStream, with `takeBack()` to un-count what went if the
+ * transfer then fails (a retry or another storage counts it again).
+ */
+export function refundableStream(
+  src: ReadableStream<Uint8Array>,
+  onBytes?: OnBytes,
+): { stream: ReadableStream<Uint8Array>; takeBack: () => void } {
+  if (!onBytes) return { stream: src, takeBack: () => {} };
+  let counted = 0;
+  const stream = countingStream(src, (n) => {
+    counted += n;
+    onBytes(n);
+  });
+  const takeBack = () => {
+    if (counted) onBytes(-counted);
+    counted = 0;
+  };
+  return { stream, takeBack };
+}
+
 /** `store.put`, counting what goes: a stream as the backend reads it, bytes once stored. */
 export async function countedPut(
   store: Store,

@@ -5,7 +5,7 @@
  * is a stray that readers skip and a clean removes past its grace.
  */
 import { createHash } from "node:crypto";
-import { countedPut, countingStream, type OnBytes } from "../storage/flow.ts";
+import { countedPut, type OnBytes, refundableStream } from "../storage/flow.ts";
 import { getBytes, type Range, type Store } from "../storage/store.ts";
 import { TrunkError } from "./errors.ts";
 import { faultDelay, faultPoint } from "./faults.ts";
@@ -160,14 +160,7 @@ export async function downloadSegmentPack(
       "missing-object",
     );
   }
-  let counted = 0;
-  const stream = onBytes
-    ? countingStream(body, (n) => {
-      counted += n;
-      onBytes(n);
-    })
-    : body;
-  const takeBack = () => counted && onBytes?.(-counted);
+  const { stream, takeBack } = refundableStream(body, onBytes);
   const h = createHash("sha256");
   let size = 0;
   const file = await Deno.open(dest, { write: true, createNew: true });

@@ -8,7 +8,7 @@
 import { storedChunkMatches } from "./chunk_codec.ts";
 import { DEFAULT_CHUNKING } from "./chunker.ts";
 import { createHash } from "node:crypto";
-import { countingStream, type OnBytes } from "../storage/flow.ts";
+import { type OnBytes, refundableStream } from "../storage/flow.ts";
 import { getBytes, type ListEntry, type Store } from "../storage/store.ts";
 import type { TrunkCache } from "./cache.ts";
 import {
@@ -419,13 +419,7 @@ async function copyVerified(
   const got = await from.store.get(key);
   if (!got) return false;
   // Counted as the mirror takes it; a failed copy takes its bytes back.
-  let counted = 0;
-  const src = onBytes
-    ? countingStream(got, (n) => {
-      counted += n;
-      onBytes(n);
-    })
-    : got;
+  const { stream: src, takeBack } = refundableStream(got, onBytes);
   const want = expectedSha256(key);
   let body = src;
   let corrupt: string | null = null;
@@ -450,7 +444,7 @@ async function copyVerified(
   try {
     await to.store.put(key, body);
   } catch (e) {
-    if (counted) onBytes?.(-counted);
+    takeBack();
     if (corrupt) {
       throw new TrunkError(
         `${key} on ${describeMember(from)} is corrupt (its SHA-256 is ${
