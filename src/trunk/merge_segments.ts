@@ -19,6 +19,7 @@ import { PackIndex } from "../pack/pack_index.ts";
 import { segmentIdxKey, segmentPackKey, segmentReplacesKey } from "./layout.ts";
 import { mapLimit } from "./pool.ts";
 import {
+  carriedNested,
   encodeReplaces,
   listSegmentKeys,
   readSidecars,
@@ -127,7 +128,7 @@ export async function mergeSmallSegments(
   const built = await packObjectList(scratch, objects, opts.workDir);
   const id = await sha256File(built.packPath);
   const ids = chosen.map((s) => s.id);
-  const nested = new Map([...replaces].filter(([x]) => ids.includes(x) && x !== id));
+  const nested = carriedNested(replaces, ids, present, id);
   await store.put(segmentReplacesKey(id), encodeReplaces(ids.filter((x) => x !== id), nested));
   faultPoint("maint:after-sidecar");
   if (!present.has(id)) await uploadSegment(store, id, built.packPath, built.idxPath);

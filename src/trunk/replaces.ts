@@ -109,16 +109,25 @@ export async function listSegmentKeys(store: Store): Promise<SegmentListing> {
 /**
  * Read the sidecars of complete segments: compacted id -> ids it replaces, including
  * the nested lists of compacted segments already deleted.
+ *
+ * `trustNested` (the fetch's plan): newest sidecar first, in waves that double up to the
+ * store's parallelism, and a sidecar whose list a newer one already carries (`nested`) is
+ * not read. Automatic maintenance merges the last merged segment with the new ones every
+ * few dozen pushes, and each merge's sidecar carries the chain (`carriedNested`), so a
+ * reader after a burst of thousands of pushes reads a few sidecars, not one per merge. A
+ * list taken from a newer sidecar describes the same immutable segment (its id is its
+ * pack's hash); one the reader never learns only costs a download, never an object.
  */
 export async function readSidecars(
   store: Store,
   listing: SegmentListing,
   onBad?: (key: string, err: TrunkError) => void,
+  opts: { trustNested?: boolean } = {},
 ): Promise<Map<string, string[]>> {
   const ids = listing.complete.map((s) => s.id).filter((id) => listing.sidecars.has(id));
   const out = new Map<string, string[]>();
   const nested = new Map<string, string[]>();
-  await mapLimit(ids, store.capabilities.parallelism, async (id) => {
+  const readOne = async (id: string) => {
     const key = segmentReplacesKey(id);
     const raw = await getBytes(store, key);
     if (!raw) return;
@@ -130,8 +139,47 @@ export async function readSidecars(
       if (!onBad || !(e instanceof TrunkError)) throw e;
       onBad(key, e);
     }
-  });
+  };
+  if (!opts.trustNested) await mapLimit(ids, store.capabilities.parallelism, readOne);
+  else {
+    const at = (id: string) => listing.sidecars.get(id)!.modified.getTime();
+    const order = ids.sort((a, b) => at(b) - at(a));
+    for (let next = 0, wave = 1; next < order.length; wave *= 2) {
+      const batch: string[] = [];
+      const size = Math.min(wave, store.capabilities.parallelism);
+      while (batch.length < size && next < order.length) {
+        const id = order[next++];
+        if (!nested.has(id)) batch.push(id);
+      }
+      await mapLimit(batch, size, readOne);
+    }
+  }
   for (const [n, r] of nested) if (!out.has(n)) out.set(n, r);
+  return out;
+}
+
+/**
+ * The nested lists a compacted segment's sidecar carries: those of the segments it
+ * replaces (`chosen`), and of every segment still stored (`present`) that those replace in
+ * turn, so that the newest sidecar tells a reader the whole chain of merges
+ * (`readSidecars` with `trustNested`). Deleted segments are not carried further, so the
+ * lists stay bounded by what two leases keep.
+ */
+export function carriedNested(
+  replaces: Map<string, string[]>,
+  chosen: string[],
+  present: Set<string>,
+  self: string,
+): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  const todo = chosen.map((id) => ({ id, direct: true }));
+  for (let i = 0; i < todo.length; i++) {
+    const { id, direct } = todo[i];
+    const r = replaces.get(id);
+    if (id === self || out.has(id) || !r || (!direct && !present.has(id))) continue;
+    out.set(id, r);
+    for (const x of r) todo.push({ id: x, direct: false });
+  }
   return out;
 }
 
@@ -209,7 +257,7 @@ export async function planFetch(store: Store, ingested: Set<string>): Promise<Fe
   const pending = listing.complete.filter((s) => !ingested.has(s.id));
   if (pending.length === 0) return { download: [], alreadyHave: [] };
   // A damaged sidecar only costs a download: its segment is fetched like any other.
-  const inputs = await readSidecars(store, listing, () => {});
+  const inputs = await readSidecars(store, listing, () => {}, { trustNested: true });
   // What each compacted segment vouches for (see coveredWhenWritten); its inputs as listed
   // still bound what it holds.
   const replaces = coveredWhenWritten(listing, inputs);

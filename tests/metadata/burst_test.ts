@@ -3,13 +3,23 @@
  * prunable yet, automatic maintenance on): the trunk then lists every entry of the burst
  * and every segment it wrote (merged ones added, the ones they replace kept with their
  * `.replaces` sidecars). Pinned here: a push at the end of the burst costs what one at its
- * start did (its guard against a concurrent clean reads a few segment indexes, not all).
+ * start did (its guard against a concurrent clean reads a few segment indexes, not all); a
+ * fresh clone's plan downloads only the segments no merge replaced, and learns the chain of
+ * merges from the newest sidecars instead of reading one per merge.
  */
 import { assert, assertEquals } from "../assert.ts";
 import { Trunk } from "../../mod.ts";
 import { openStore } from "../../src/storage/registry.ts";
 import type { ListEntry, PutData, Range, Store } from "../../src/storage/store.ts";
-import { listSegmentKeys } from "../../src/trunk/replaces.ts";
+import { MemoryStore } from "../../src/storage/memory.ts";
+import { segmentIdxKey, segmentPackKey, segmentReplacesKey } from "../../src/trunk/layout.ts";
+import {
+  carriedNested,
+  encodeReplaces,
+  listSegmentKeys,
+  planFetch,
+  readSidecars,
+} from "../../src/trunk/replaces.ts";
 
 /** Counts every store operation by kind and key. */
 class Counted implements Store {
@@ -72,6 +82,18 @@ async function burst(t: Trunk, from: number, n: number): Promise<void> {
 }
 
 const idxReads = (ops: string[]) => ops.filter((o) => /^get segments\/.*\.idx$/.test(o)).length;
+const sidecarReads = (ops: string[]) =>
+  ops.filter((o) => /^get segments\/.*\.replaces$/.test(o)).length;
+
+/** Every segment id some listed sidecar says it replaces. */
+async function replacedIds(store: Store): Promise<Set<string>> {
+  const listing = await listSegmentKeys(store);
+  const out = new Set<string>();
+  for (const [id, r] of await readSidecars(store, listing)) {
+    if (listing.sidecars.has(id)) { for (const x of r) if (x !== id) out.add(x); }
+  }
+  return out;
+}
 
 Deno.test({
   name: "a push at the end of a burst reads a few segment indexes, not every one listed",
@@ -98,6 +120,66 @@ Deno.test({
           ops.join("\n"),
       );
       assertEquals(ops.filter((o) => o.startsWith("create refs/")).length, 1);
+
+      // A fresh clone's plan: only segments no merge replaced are downloaded, the rest are
+      // covered by them, and the merges' chain comes from the newest sidecars.
+      const replaced = await replacedIds(mem);
+      const after = await listSegmentKeys(mem);
+      const plan = await planFetch(store, new Set());
+      const planOps = store.take();
+      const downloads = plan.download.map((d) => d.segment.id);
+      assertEquals(downloads.filter((id) => replaced.has(id)), [], "no replaced segment fetched");
+      const covered = new Set(plan.download.flatMap((d) => [d.segment.id, ...d.covers]));
+      assertEquals(after.complete.filter((s) => !covered.has(s.id)).map((s) => s.id), []);
+      assert(downloads.length < 60, `${downloads.length} segments to download`);
+      assert(
+        sidecarReads(planOps) < after.sidecars.size,
+        `the plan read ${sidecarReads(planOps)} of ${after.sidecars.size} sidecars`,
+      );
     });
   },
+});
+
+/** A segment id (64 hex digits) for a test's made-up segments. */
+const fakeId = (n: number) => n.toString(16).padStart(64, "0");
+
+Deno.test("a fetch's plan after a chain of merges reads the newest sidecar, not one per merge", async () => {
+  const mem = new MemoryStore("memory://chain");
+  const replaces = new Map<string, string[]>();
+  let prev: string | null = null;
+  let n = 1;
+  const put = async (id: string) => {
+    await mem.put(segmentPackKey(id), new Uint8Array([1]));
+    await mem.put(segmentIdxKey(id), new Uint8Array([1]));
+  };
+  // As automatic maintenance does through a burst: each merge rolls the last merged segment
+  // up with the 50 small ones pushed since; replaced segments all stay (within two leases).
+  const merges = 20;
+  for (let m = 0; m < merges; m++) {
+    const pushed = Array.from({ length: 50 }, () => fakeId(n++));
+    for (const id of pushed) await put(id);
+    const merged = fakeId(n++);
+    const chosen = prev ? [prev, ...pushed] : pushed;
+    const present = new Set((await listSegmentKeys(mem)).complete.map((s) => s.id));
+    const nested = carriedNested(replaces, chosen, present, merged);
+    await mem.put(segmentReplacesKey(merged), encodeReplaces(chosen, nested));
+    await put(merged);
+    replaces.set(merged, chosen);
+    prev = merged;
+    await new Promise((r) => setTimeout(r, 2)); // each merge listed later than the last
+  }
+  const store = new Counted(mem);
+  const plan = await planFetch(store, new Set());
+  assertEquals(plan.download.map((d) => d.segment.id), [prev]);
+  assertEquals(plan.download[0].covers.length, merges * 50 + merges - 1);
+  assertEquals(sidecarReads(store.take()), 1, "the newest sidecar carries the chain");
+
+  // A client that ingested every pushed segment but none of the merged ones has them all.
+  const merged = new Set(replaces.keys());
+  const pushed = (await listSegmentKeys(mem)).complete.map((s) => s.id).filter((id) =>
+    !merged.has(id)
+  );
+  const again = await planFetch(store, new Set(pushed));
+  assertEquals(again.download, []);
+  assertEquals(again.alreadyHave.sort(), [...merged].sort());
 });
