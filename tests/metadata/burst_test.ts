@@ -158,6 +158,9 @@ Deno.test("a fetch's plan after a chain of merges reads the newest sidecar, not 
   for (let m = 0; m < merges; m++) {
     const pushed = Array.from({ length: 50 }, () => fakeId(n++));
     for (const id of pushed) await put(id);
+    // A merge's sidecar is listed later than what it replaces (planFetch's coverage rule)
+    // and later than the last merge's (the order a reader takes them in).
+    await new Promise((r) => setTimeout(r, 3));
     const merged = fakeId(n++);
     const chosen = prev ? [prev, ...pushed] : pushed;
     const present = new Set((await listSegmentKeys(mem)).complete.map((s) => s.id));
@@ -166,7 +169,6 @@ Deno.test("a fetch's plan after a chain of merges reads the newest sidecar, not 
     await put(merged);
     replaces.set(merged, chosen);
     prev = merged;
-    await new Promise((r) => setTimeout(r, 2)); // each merge listed later than the last
   }
   const store = new Counted(mem);
   const plan = await planFetch(store, new Set());
