@@ -25,6 +25,7 @@ import {
   assertKey,
   type Capabilities,
   compareKeys,
+  type CreatedStamp,
   type ListEntry,
   type PutData,
   type Range,
@@ -169,6 +170,10 @@ export class S3Store implements Store {
   }
 
   async create(key: string, data: Uint8Array): Promise<boolean> {
+    return (await this.createStamped(key, data)) !== null;
+  }
+
+  async createStamped(key: string, data: Uint8Array): Promise<CreatedStamp | null> {
     const k = this.#key(key);
     limitSize(data, this.capabilities.maxObjectSize, `s3: ${key}`);
     // The SDK retries network errors, throttling and 5xx itself (its attempts count says
@@ -185,11 +190,14 @@ export class S3Store implements Store {
           ? "throttled"
           : "other",
     };
+    // The ETag PutObject answered is the one a listing shows; none when an earlier try won.
+    let stamp: CreatedStamp = {};
     try {
-      return await createExclusive({
+      const won = await createExclusive({
         write: async (nonce) => {
+          stamp = {};
           try {
-            await this.#client.send(
+            const r = await this.#client.send(
               new PutObjectCommand({
                 Bucket: this.#bucket,
                 Key: k,
@@ -199,6 +207,7 @@ export class S3Store implements Store {
                 Metadata: { [CREATE_NONCE_META]: nonce },
               }),
             );
+            if (typeof r?.ETag === "string" && r.ETag) stamp = { etag: r.ETag };
             return "created";
           } catch (e) {
             if (httpStatus(e) !== 412 && errorName(e) !== "PreconditionFailed") throw e;
@@ -208,6 +217,7 @@ export class S3Store implements Store {
         // A server that drops user metadata cannot tell: not claimed as won.
         carries: async (nonce) => (await this.#head(k, key))?.meta[CREATE_NONCE_META] === nonce,
       }, conflicts);
+      return won ? stamp : null;
     } catch (e) {
       throw this.#fail(e, "PutObject", key);
     }
