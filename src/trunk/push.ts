@@ -198,9 +198,10 @@ async function pushOn(
     segment = built.segment;
     const own = segment;
     const uploadStart = Date.now();
-    // The GC guard's listing goes with the upload: it sees every clean up to then.
-    const guardListing = trunk.listSegmentKeys();
-    guardListing.catch(() => {});
+    // The GC guard's listing goes with the upload (it sees every clean up to then), unless
+    // the push is still within half the lease of its listing (see `withinHalfLease`).
+    const guardListing = withinHalfLease(trunk, ws) ? undefined : trunk.listSegmentKeys();
+    guardListing?.catch(() => {});
     const [again] = await Promise.all([
       begun.verdict,
       own ? failingTransfers(opts.onProgress, (p) => uploadOwnSegment(trunk, own, p)) : undefined,
@@ -212,10 +213,12 @@ async function pushOn(
       ? { id: own.id, reupload: () => trunk.putSegment(own.id, own.pack, own.idx) }
       : undefined;
     // A long upload leaves the listing old: the guard lists again after it, as it would.
-    const listed = Date.now() - uploadStart > GUARD_LISTING_FRESH_MS
+    const listed = !guardListing || Date.now() - uploadStart > GUARD_LISTING_FRESH_MS
       ? undefined
       : await guardListing;
-    const collected = await trunk.collectedBase(exclude, ws.readAt, reupload, listed);
+    const collected = withinHalfLease(trunk, ws)
+      ? []
+      : await trunk.collectedBase(exclude, ws.readAt, reupload, listed);
     if (collected.length) {
       for (const p of planned.splice(0)) errors.set(p.spec.dst, CLEANED_MEANWHILE);
     } else {
@@ -389,6 +392,20 @@ async function plan(
     planned[at] = null;
   });
   return planned.filter((p): p is Planned => p !== null);
+}
+
+/**
+ * The GC guard is not needed while the push is within half the lease of its listing
+ * (monotonic time): every deleter takes only what was superseded or replaced more than two
+ * leases ago (DESIGN.md "Lease and grace"). A clean that listed before this push's entries
+ * exist and after its listing still retains the objects of every tip the push listed (live
+ * then, or superseded well within two leases) and every segment younger than two leases
+ * (the push's own); a segment it deletes was replaced more than two leases before, by a
+ * compaction that listed those tips live (a merge keeps every object). A lease of 0 (tests)
+ * always runs the guard.
+ */
+function withinHalfLease(trunk: Trunk, ws: WriteState): boolean {
+  return trunk.leaseMs > 0 && performance.now() - ws.readMono < trunk.leaseMs / 2;
 }
 
 /**
