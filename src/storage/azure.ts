@@ -243,7 +243,7 @@ export class AzureStore implements Store {
             throw e;
           }
           countBytes("up", data.byteLength);
-          if (r.etag) stamp = { etag: r.etag };
+          if (r.etag) stamp = { etag: bareEtag(r.etag) };
           return "created";
         },
         carries: async (nonce) => {
@@ -276,7 +276,7 @@ export class AzureStore implements Store {
             key,
             size: b.properties.contentLength ?? 0,
             modified: b.properties.lastModified,
-            ...(b.properties.etag ? { etag: b.properties.etag } : {}),
+            ...(b.properties.etag ? { etag: bareEtag(b.properties.etag) } : {}),
           });
         }
       }
@@ -356,4 +356,12 @@ export class AzureStore implements Store {
 /** `azure://account/container/path[?endpoint=...]`. */
 export function openAzure(url: URL, settings: Settings): Promise<Store> {
   return Promise.resolve(new AzureStore(azureConfig(url, settings)));
+}
+
+/**
+ * The ETag without the quotes HTTP headers put around it: a listing gives it bare (Azurite)
+ * or quoted, a write's answer quoted; one form, so a created blob's stamp is the listed one.
+ */
+function bareEtag(etag: string): string {
+  return etag.replace(/^"(.*)"$/, "$1");
 }

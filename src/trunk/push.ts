@@ -9,9 +9,10 @@
  * trunk's HEAD last.
  *
  * Round trips (one-commit push, helper): the listing of refs (with the storage map's,
- * `list for-push`); then at once the GET confirming the cached base entry, the pack, the
- * index and the GC guard's listing of segments; then the entry. Every check still comes
- * before the entry it guards; none of them waits for another.
+ * `list for-push`); then at once the pack and the index; then the entry: 5 requests. The
+ * listing vouches for a cached base entry by its stamp (else a GET confirms it beside the
+ * upload), and the GC guard's listing of segments goes with the upload only past half the
+ * lease. Every check still comes before the entry it guards; none waits for another.
  */
 import { BatchedEntryWrites, type TrunkCache } from "./cache.ts";
 import { describeError } from "./describe_error.ts";
@@ -397,12 +398,11 @@ async function plan(
 /**
  * The GC guard is not needed while the push is within half the lease of its listing
  * (monotonic time): every deleter takes only what was superseded or replaced more than two
- * leases ago (DESIGN.md "Lease and grace"). A clean that listed before this push's entries
- * exist and after its listing still retains the objects of every tip the push listed (live
- * then, or superseded well within two leases) and every segment younger than two leases
- * (the push's own); a segment it deletes was replaced more than two leases before, by a
- * compaction that listed those tips live (a merge keeps every object). A lease of 0 (tests)
- * always runs the guard.
+ * leases ago (DESIGN.md "Lease and grace"). A clean listing between this push's listing and
+ * its entries retains every tip the push listed (live then, or superseded less than half a
+ * lease before) and every segment younger than two leases (the push's own); a segment
+ * deleted meanwhile was replaced more than two leases before the push's listing (a merge's
+ * replacement holds all its objects). A lease of 0 (tests) always runs the guard.
  */
 function withinHalfLease(trunk: Trunk, ws: WriteState): boolean {
   return trunk.leaseMs > 0 && performance.now() - ws.readMono < trunk.leaseMs / 2;
