@@ -9,6 +9,7 @@
  * `--root` points trunks at another storage (e.g. `s3://bench?endpoint=http://127.0.0.1:9000`,
  * with credentials in the environment); the default is a temp dir on local disk.
  */
+import "./run_tmp.ts";
 import { parseArgs } from "node:util";
 import {
   type Env,

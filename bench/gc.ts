@@ -9,6 +9,7 @@
  * per commit a `git push` writes, harness/many_pushes.ts); `--real-pushes` runs one `git push`
  * per commit instead (slow: a process start per push).
  */
+import "./run_tmp.ts";
 import { parseArgs } from "node:util";
 import { simulatePushes } from "../harness/many_pushes.ts";
 import {

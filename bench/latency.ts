@@ -11,6 +11,7 @@
  * MinIO: `eval "$(bash scripts/test-servers.sh up minio | sed 's/^/export /')"`.
  * --trace: print every request of the last run of each workload (start, end, what).
  */
+import "./run_tmp.ts";
 import { parseArgs } from "node:util";
 import { makeEnv, median, mirrorCorpus, ok } from "./lib.ts";
 import { run } from "../harness/env.ts";

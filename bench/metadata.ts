@@ -21,6 +21,7 @@
  * Markdown on stdout. Times are single runs (wall clock); helper RSS is the peak of the
  * process tree's largest member (GNU time), when /usr/bin/time exists.
  */
+import "./run_tmp.ts";
 import { parseArgs } from "node:util";
 import { Trunk } from "../mod.ts";
 import { fmtMs, makeEnv, ok, table, timed } from "./lib.ts";

@@ -13,6 +13,7 @@
  * --check: exit 1 when the helper adds 150 ms or more.
  * Results are also written to bench/results/startup-<time>.json.
  */
+import "./run_tmp.ts";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { installHelper, selfCommand, type TrunksCommand } from "../src/cli/install_helper.ts";

@@ -27,6 +27,7 @@
  * `metadata` (only when named): many refs and a long log, trunks on local disk vs plain git.
  * Results: markdown on stdout (and --out), raw JSON under bench/results/.
  */
+import "./run_tmp.ts";
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import { generateRepo, makeEnv, median, mirrorCorpus, objectCount, ok, type Row } from "./lib.ts";

@@ -14,6 +14,7 @@
  * Afterwards a fresh clone must pass `git fsck --full` and hold every branch and commit the
  * agents were told had landed.
  */
+import "./run_tmp.ts";
 import { type Env, ok, run } from "../harness/env.ts";
 import { median } from "./lib.ts";
 import type { Minio, Remote, Tool } from "./tools.ts";

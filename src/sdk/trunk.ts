@@ -226,7 +226,8 @@ export class Trunk {
 
   /**
    * Open a trunk by URL (`url`), or by storage root and name (`backend` + `name`), or an
-   * open `store`. Costs one read of trunk.json (none when cached in `cacheDir`).
+   * open `store`. Costs one read of trunk.json, with a `cacheDir` too: the store is the
+   * truth, so a trunk deleted and re-created at the same URL opens as the new one.
    */
   static async open(opts: OpenOptions): Promise<Trunk> {
     let store = opts.store;
@@ -255,11 +256,14 @@ export class Trunk {
       }
       const cache: TrunkCache = db ?? new MemoryCache();
       const writer = opts.writer ?? defaultWriter();
+      // trunk.json from the store even when cached: `id` and `objectFormat` are shown and
+      // used at once, before any listing could vouch for a cached copy.
       const core = opts.create
         ? await CoreTrunk.openOrCreate(store, cache, writer, opts.objectFormat ?? "sha1", {
           leaseSeconds: opts.leaseSeconds,
+          fromStore: true,
         })
-        : await CoreTrunk.open(store, cache, writer);
+        : await CoreTrunk.open(store, cache, writer, { fromStore: true });
       const reader = new ObjectReader(store, core.objectFormat, core.id, {
         ...opts.reads,
         cacheDir: opts.cacheDir ? `${opts.cacheDir}/segments` : undefined,

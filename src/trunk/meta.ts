@@ -84,17 +84,17 @@ export function parseMeta(raw: string, where: string): TrunkMeta {
 }
 
 /**
- * trunk.json for a client about to write: the cached copy, the stored one, or a new one
- * (recording how create-exclusive was verified) when the location is empty; then
- * `checkWritable`. Nothing is written to a store that fails.
+ * trunk.json for a client about to write: the cached copy (unless `fromStore`), the stored
+ * one, or a new one (recording how create-exclusive was verified) when the location is
+ * empty; then `checkWritable`. Nothing is written to a store that fails.
  */
 export async function metaForWrite(
   store: Store,
   cache: TrunkCache,
   objectFormat: "sha1" | "sha256",
-  settings: { leaseSeconds?: number } = {},
+  settings: { leaseSeconds?: number; fromStore?: boolean } = {},
 ): Promise<TrunkMeta> {
-  const cached = cache.getMeta(store.location);
+  const cached = settings.fromStore ? undefined : cache.getMeta(store.location);
   const meta = cached
     ? parseMeta(cached, store.location)
     : await ensureMeta(store, objectFormat, settings);

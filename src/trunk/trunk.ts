@@ -76,23 +76,54 @@ export class Trunk {
 
   /**
    * Open an existing trunk; a location without trunk.json is "not a trunk". trunk.json
-   * is cached per location, so an up-to-date fetch costs a single list (a write checks
-   * it against the store: `stateForWrite`).
+   * is cached per location, so an up-to-date fetch costs a single list: the helper's
+   * next step, `refState`, vouches for it (every entry carries the trunk's id, and a
+   * write checks it against the store: `stateForWrite`). `fromStore`: read trunk.json
+   * whatever the cache holds, for a caller that shows the trunk's id and format before
+   * anything vouched for them (the library).
    */
-  static async open(store: Store, cache: TrunkCache, writer: string): Promise<Trunk> {
+  static async open(
+    store: Store,
+    cache: TrunkCache,
+    writer: string,
+    { fromStore = false } = {},
+  ): Promise<Trunk> {
     const cached = cache.getMeta(store.location);
-    if (cached) return new Trunk(store, parseMeta(cached, store.location), cache, writer);
+    if (cached && !fromStore) {
+      return new Trunk(store, parseMeta(cached, store.location), cache, writer);
+    }
     // Nothing known yet (fresh clone): find a storage that answers before reading.
     if (store instanceof MirroredStore) await store.ensureReader();
     const meta = await readMeta(store);
     if (!meta) {
+      cache.putMeta(store.location, undefined);
       throw new TrunkError(
         `no trunk at ${store.location} (no trunk.json); check the URL, or push to create it`,
         "not-a-trunk",
       );
     }
-    cache.putMeta(store.location, JSON.stringify(meta));
+    Trunk.#cacheMeta(cache, store.location, meta, cached);
     return new Trunk(store, meta, cache, writer);
+  }
+
+  /**
+   * Cache trunk.json as read from the store; the cached entries of the trunk it replaced
+   * at this location (`held`: what the cache said) go with it.
+   */
+  static #cacheMeta(
+    cache: TrunkCache,
+    location: string,
+    meta: TrunkMeta,
+    held: string | undefined,
+  ): void {
+    let heldId: string | undefined;
+    try {
+      heldId = held ? parseMeta(held, location).id : undefined;
+    } catch {
+      // a damaged cached copy: nothing of it to trust or forget
+    }
+    if (heldId !== undefined && heldId !== meta.id) cache.forgetEntries(heldId);
+    cache.putMeta(location, JSON.stringify(meta));
   }
 
   /**
@@ -104,10 +135,11 @@ export class Trunk {
     cache: TrunkCache,
     writer: string,
     objectFormat: "sha1" | "sha256",
-    settings: { leaseSeconds?: number } = {},
+    settings: { leaseSeconds?: number; fromStore?: boolean } = {},
   ): Promise<Trunk> {
+    const held = cache.getMeta(store.location);
     const meta = await metaForWrite(store, cache, objectFormat, settings);
-    cache.putMeta(store.location, JSON.stringify(meta));
+    Trunk.#cacheMeta(cache, store.location, meta, held);
     const trunk = new Trunk(store, meta, cache, writer);
     trunk.#requireFormat(objectFormat);
     trunk.#writable = Promise.resolve();

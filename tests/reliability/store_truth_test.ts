@@ -10,6 +10,7 @@
 import { assert, assertEquals, assertMatch } from "../assert.ts";
 import { getBytes, type Store } from "../../src/storage/store.ts";
 import { openStore } from "../../src/storage/registry.ts";
+import { Trunk as Library } from "../../mod.ts";
 import {
   type Backend,
   commitFile,
@@ -187,6 +188,57 @@ for (
       // A's fetch reads the new trunk (no "cached trunk identity" error).
       await git(e, a, "fetch", "-q", "origin");
       assertEquals((await git(e, a, "rev-parse", "origin/main")).trim(), cTip);
+    },
+  });
+
+  Deno.test({
+    name:
+      `store truth ${backend.name}: the library with a cacheDir sees a trunk replaced at the same URL as the new one`,
+    ...opts,
+    fn: async () => {
+      const url = await trunkUrl(backend, "replaced-lib");
+      const cacheDir = await Deno.makeTempDir({ prefix: "trunks-truth-cache-" });
+      const settings = backend.settings;
+      const commit = async (t: Library, text: string) => {
+        t.write("who.txt", text);
+        await t.commit({ message: text, branch: "main" });
+        await t.push();
+      };
+      let oldId: string;
+      {
+        await using t = await Library.open({ url, settings, cacheDir, create: true });
+        await commit(t, "old trunk\n");
+        oldId = t.id;
+        assertEquals(await t.readText("who.txt"), "old trunk\n");
+      }
+      // Another machine (no cache) deletes the trunk and creates another one there.
+      await withStore(backend, url, wipe);
+      let newId: string;
+      {
+        await using t = await Library.open({ url, settings, create: true, objectFormat: "sha256" });
+        await commit(t, "new trunk\n");
+        newId = t.id;
+      }
+      assert(newId !== oldId);
+      // Reopened with the cache that knew the old trunk: trunk.json as the store holds it.
+      {
+        await using t = await Library.open({ url, settings, cacheDir });
+        assertEquals([t.id, t.objectFormat], [newId, "sha256"]);
+        assertEquals(await t.readText("who.txt"), "new trunk\n");
+      }
+      {
+        const again = { url, settings, cacheDir, create: true, objectFormat: "sha256" } as const;
+        await using t = await Library.open(again);
+        assertEquals([t.id, t.objectFormat], [newId, "sha256"]);
+        await commit(t, "third\n");
+      }
+      // Gone: not a trunk any more, whatever the cache says.
+      await withStore(backend, url, wipe);
+      const gone = await Library.open({ url, settings, cacheDir }).then(
+        (t) => t.close().then(() => "opened"),
+        (e) => (e as { code?: string }).code,
+      );
+      assertEquals(gone, "not-a-trunk");
     },
   });
 }
