@@ -95,7 +95,7 @@ function refuseSecretsInUrl(url: string): void {
  * storage NAME or the per-user config (with that storage's settings), an alias such as
  * `minio://` rewritten; anything else as it is.
  */
-async function backendUrl(url: string, dbPath: string | null): Promise<NamedTarget | string> {
+function backendUrl(url: string, dbPath: string | null): NamedTarget | string {
   if (!isNamedUrl(url)) return canonicalStoreUrl(url);
   const db = dbPath ? new LocalDb(dbPath) : null;
   try {
@@ -115,7 +115,7 @@ export async function resolveRemote(
   // `git ls-remote` may run outside any repository: then nothing is cached.
   const local = await locateLocalDb().catch(() => null);
   const dir = local?.gitDir ?? null;
-  const target = await backendUrl(given, local?.path ?? null);
+  const target = backendUrl(given, local?.path ?? null);
   const named = typeof target === "string" ? null : target;
   const url = named?.url ?? target as string;
   parseStoreUrl(url);
