@@ -182,8 +182,8 @@ Deno.test("pruning keeps each ref's tail, archives first, and the audit log keep
 
 Deno.test("a client older than snapshots (0.2.0) on a snapshotted, pruned trunk", async () => {
   const { mem, trunk, meta } = await trunkWith(3, 5, 0);
-  // A lease of 0 prunes what was superseded before now: let the clock pass the last write
-  // (maintenance reads no entry it created, so it can start within the same millisecond).
+  // Lease 0 prunes what was superseded before now: an entry written in this very
+  // millisecond is not yet, and the expected gaps below would be missing.
   await new Promise((r) => setTimeout(r, 5));
   await maintain(trunk, { workDir: "/nonexistent", skip: { merge: true } });
   const listed = await mem.list("refs/");
