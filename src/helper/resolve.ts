@@ -47,7 +47,7 @@ export interface RemoteContext {
    * The listing of `refs/` made beside the storage map's (`list for-push`, one storage),
    * and when it started; given once, then undefined.
    */
-  takeRefsListing(): { at: number; entries: Promise<ListEntry[]> } | undefined;
+  takeRefsListing(): { at: number; mono: number; entries: Promise<ListEntry[]> } | undefined;
   /**
    * `mirrors=skip` for this push: writes go to the primary alone. Returns the mirrors
    * left out (empty without mirrors); a refusal `list for-push` held back is dropped.
