@@ -31,24 +31,71 @@ export async function writtenPack(base: string, printed: string): Promise<BuiltP
   return { packPath, idxPath, objects };
 }
 
+export interface IngestOptions {
+  progress?: boolean;
+  /**
+   * Check every object the pack names, as `git clone` has index-pack do
+   * (`--check-self-contained-and-connected`): each must be in the pack or already in the
+   * repository. Meant for a pack that should be whole; if the check fails the pack is
+   * indexed once more without it, so a gap in the history is left for the caller's own
+   * check to name (a lost segment), never reported as a corrupt pack.
+   */
+  checkLinks?: boolean;
+  /**
+   * Write `pack-<hash>.keep` holding this message before the pack goes in, as git's
+   * fetch does: a repack meanwhile leaves the pack alone until refs name its objects.
+   * Whoever asked removes it then (git, told of it by a helper's `lock` line).
+   */
+  keep?: string;
+}
+
+/** A pack `ingestPack` verified and installed. */
+export interface IngestedPack {
+  idx: string;
+  /** Its keep file, when one was asked for and written (null: none, or not ours). */
+  keep: string | null;
+  /** Links checked, and every object the pack names is in it (a clone's one pack). */
+  selfContained: boolean;
+}
+
 /**
  * Verify a downloaded pack with `git index-pack` (every object id recomputed) and
  * install it into the repository's object store. The pack file becomes
- * `pack-<hash>.pack` and its index is renamed into place last, so git never sees a
- * pack without its index.
+ * `pack-<hash>.pack` (renamed, never copied) and its index is renamed into place last,
+ * so git never sees a pack without its index.
  */
 export async function ingestPack(
   gitDir: string,
   tmpPack: string,
-  opts: { progress?: boolean } = {},
-): Promise<void> {
+  opts: IngestOptions = {},
+): Promise<IngestedPack> {
   const tmpIdx = tmpPack.replace(/\.pack$/, ".idx");
+  let keep: string | null = null;
   try {
-    const res = await git(
-      ["index-pack", ...(opts.progress ? ["-v"] : []), "-o", tmpIdx, tmpPack],
-      // In the repository, so its object format applies wherever this process runs.
-      { inheritStderr: opts.progress, env: { GIT_DIR: gitDir } },
-    );
+    const index = (checkLinks: boolean) =>
+      git(
+        [
+          "index-pack",
+          ...(opts.progress ? ["-v"] : []),
+          ...(checkLinks ? ["--check-self-contained-and-connected"] : []),
+          "-o",
+          tmpIdx,
+          tmpPack,
+        ],
+        // In the repository, so its object format applies wherever this process runs.
+        // Exit code 1 with the check: connected, but naming objects outside the pack.
+        { inheritStderr: opts.progress, env: { GIT_DIR: gitDir }, okCodes: checkLinks ? [1] : [] },
+      );
+    let res;
+    let selfContained = false;
+    if (opts.checkLinks) {
+      res = await index(true).catch(async () => {
+        await Deno.remove(tmpIdx).catch(() => {});
+        return null;
+      });
+      selfContained = res?.code === 0;
+    }
+    res ??= await index(false);
     const hash = new TextDecoder().decode(res.stdout).trim().split(/\s+/).pop()!;
     const packDir = `${gitDir}/objects/pack`;
     const finalPack = `${packDir}/pack-${hash}.pack`;
@@ -56,12 +103,24 @@ export async function ingestPack(
     const exists = await Deno.stat(finalIdx).then(() => true, () => false);
     if (exists) {
       await Promise.all([Deno.remove(tmpPack), Deno.remove(tmpIdx)]);
-      return;
+      return { idx: finalIdx, keep: null, selfContained };
+    }
+    if (opts.keep !== undefined) {
+      const path = `${packDir}/pack-${hash}.keep`;
+      // Another fetch's keep already there holds the pack as well: not ours to report.
+      keep = await Deno.writeTextFile(path, `${opts.keep}\n`, { createNew: true })
+        .then(() => path, (e) => {
+          if (e instanceof Deno.errors.AlreadyExists) return null;
+          throw e;
+        });
     }
     await Deno.rename(tmpPack, finalPack);
     await Deno.rename(tmpIdx, finalIdx);
+    return { idx: finalIdx, keep, selfContained };
   } catch (e) {
-    await Promise.all([Deno.remove(tmpPack).catch(() => {}), Deno.remove(tmpIdx).catch(() => {})]);
+    await Promise.all(
+      [tmpPack, tmpIdx, ...(keep ? [keep] : [])].map((p) => Deno.remove(p).catch(() => {})),
+    );
     throw e;
   }
 }
@@ -77,8 +136,8 @@ export async function ingestPacks(
   gitDir: string,
   inputs: JoinInput[],
   format: ObjectFormat,
-  opts: { progress?: boolean } = {},
-): Promise<JoinResult | null> {
+  opts: IngestOptions = {},
+): Promise<{ join: JoinResult; pack: IngestedPack } | null> {
   if (inputs.length === 0) return null;
   const joined = `${gitDir}/objects/pack/tmp_trunks_${crypto.randomUUID()}.pack`;
   let result: JoinResult;
@@ -87,6 +146,5 @@ export async function ingestPacks(
   } finally {
     await Promise.all(inputs.map((i) => Deno.remove(i.pack).catch(() => {})));
   }
-  await ingestPack(gitDir, joined, opts);
-  return result;
+  return { join: result, pack: await ingestPack(gitDir, joined, opts) };
 }

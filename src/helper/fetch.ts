@@ -4,28 +4,68 @@
  * downloads, several segments joined into one pack (src/pack/join.ts).
  */
 import { missingObjects } from "../git/blobs.ts";
-import { ingestPack, ingestPacks } from "../git/pack.ts";
+import { type IngestedPack, ingestPack, ingestPacks } from "../git/pack.ts";
 import { existingObjects, lackingCommit } from "../git/repo.ts";
+import { PackIndex } from "../pack/pack_index.ts";
 import { fetch, type FetchReport, type FetchSink, type Want } from "../trunk/fetch.ts";
 import type { Trunk } from "../trunk/trunk.ts";
 import type { HelperOptions } from "./options.ts";
 import { progressMeter } from "./io.ts";
 
-export function gitSink(gitDir: string): FetchSink {
+/** A sink into a git repository, and the packs it installed. */
+export interface GitSink extends FetchSink {
+  installed: IngestedPack[];
+}
+
+/**
+ * `connectivity`: git asked the helper to vouch for a clone's pack (`option
+ * check-connectivity`): a whole pack is then indexed with its links checked, as git's
+ * own clone does, and kept (`.keep`) until git has written the refs.
+ */
+export function gitSink(gitDir: string, opts: { connectivity?: boolean } = {}): GitSink {
   const packDir = `${gitDir}/objects/pack`;
+  const installed: IngestedPack[] = [];
+  const options = (whole: boolean | undefined) =>
+    opts.connectivity && whole ? { checkLinks: true, keep: `trunks fetch ${Deno.pid}` } : {};
   return {
+    installed,
     async downloadDir() {
       await Deno.mkdir(packDir, { recursive: true });
       return packDir;
     },
-    ingest: (path) => ingestPack(gitDir, path),
-    ingestAll: async (inputs, format) => {
-      await ingestPacks(gitDir, inputs, format);
+    ingest: async (path, hint) => {
+      installed.push(await ingestPack(gitDir, path, options(hint?.whole)));
+    },
+    ingestAll: async (inputs, format, hint) => {
+      const got = await ingestPacks(gitDir, inputs, format, options(hint?.whole));
+      if (got) installed.push(got.pack);
     },
     has: existingObjects,
     missing: missingObjects,
-    lackingCommit,
+    // A tip in a pack whose every link index-pack checked inside it has its whole history
+    // there: only the others need a walk (git's connectivity check skips them likewise).
+    lackingCommit: async (tips) => lackingCommit(await outsideWholePacks(installed, tips)),
   };
+}
+
+async function outsideWholePacks(packs: IngestedPack[], tips: string[]): Promise<string[]> {
+  let left = tips;
+  for (const p of packs.filter((p) => p.selfContained)) {
+    if (left.length === 0) break;
+    const format = left[0].length === 64 ? "sha256" : "sha1";
+    const idx = new PackIndex(await Deno.readFile(p.idx), format, p.idx);
+    left = left.filter((oid) => idx.find(oid) === undefined);
+  }
+  return left;
+}
+
+/** What the helper tells git after a fetch: the pack's lock, and whether git may skip its walk. */
+export interface FetchReply {
+  report: FetchReport;
+  /** A `.keep` git removes once its refs are written (the `lock` line). */
+  lock: string | null;
+  /** The one pack fetched is self-contained and its links were checked (`connectivity-ok`). */
+  connected: boolean;
 }
 
 export async function fetchRefs(
@@ -33,8 +73,22 @@ export async function fetchRefs(
   gitDir: string,
   wants: Want[],
   opts: HelperOptions,
-): Promise<FetchReport> {
-  return await fetch(trunk, gitSink(gitDir), wants, {
-    onProgress: progressMeter(opts.progress),
-  });
+): Promise<FetchReply> {
+  const sink = gitSink(gitDir, { connectivity: opts.checkConnectivity });
+  const keeps = () => sink.installed.flatMap((p) => p.keep ? [p.keep] : []);
+  let report: FetchReport;
+  try {
+    report = await fetch(trunk, sink, wants, { onProgress: progressMeter(opts.progress) });
+  } catch (e) {
+    await Promise.all(keeps().map((k) => Deno.remove(k).catch(() => {})));
+    throw e;
+  }
+  // git takes one lock line; a fetch that installed more packs says nothing of any.
+  const only = sink.installed.length === 1 ? sink.installed[0] : null;
+  if (!only?.keep) await Promise.all(keeps().map((k) => Deno.remove(k).catch(() => {})));
+  return {
+    report,
+    lock: only?.keep ?? null,
+    connected: !!only?.keep && only.selfContained,
+  };
 }

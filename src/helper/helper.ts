@@ -1,6 +1,6 @@
 /**
  * git-remote-trunks: git's remote-helper protocol (gitremote-helpers(7)) over a trunk.
- * Capabilities: option, list, list for-push, fetch, push, object-format.
+ * Capabilities: option, list, list for-push, fetch, push, object-format, check-connectivity.
  */
 import { formatBytes, LineReader, progressMeter, say, writeOut } from "./io.ts";
 import { type RemoteContext, requireGitDir, resolveRemote } from "./resolve.ts";
@@ -52,7 +52,9 @@ export async function runHelper(args: string[]): Promise<number> {
       const [cmd, ...rest] = line.split(" ");
       switch (cmd) {
         case "capabilities":
-          await writeOut("option\nfetch\npush\npush-options\nobject-format\n\n");
+          await writeOut(
+            "option\nfetch\npush\npush-options\nobject-format\ncheck-connectivity\n\n",
+          );
           break;
         case "option":
           await writeOut(setOption(opts, rest[0], rest.slice(1).join(" ")) + "\n");
@@ -83,7 +85,7 @@ export async function runHelper(args: string[]): Promise<number> {
           }
           const c = await context();
           const trunk = await c.trunk();
-          const got = await fetchRefs(
+          const { report: got, lock, connected } = await fetchRefs(
             trunk,
             requireGitDir(c),
             wants.map((w) => {
@@ -95,7 +97,11 @@ export async function runHelper(args: string[]): Promise<number> {
           if (opts.verbosity > 1 || (opts.progress && got.segments > 0)) {
             say(`trunks: fetched ${got.segments} segment(s), ${formatBytes(got.bytes)}`);
           }
-          await writeOut("\n");
+          // The pack's keep, for git to remove once the refs are written; then whether
+          // git may skip walking what the pack holds (gitremote-helpers(7)).
+          await writeOut(
+            (lock ? `lock ${lock}\n` : "") + (connected ? "connectivity-ok\n" : "") + "\n",
+          );
           break;
         }
         case "push": {
@@ -177,9 +183,11 @@ function setOption(opts: HelperOptions, name: string, value: string): string {
       }
       return "ok";
     }
+    case "check-connectivity":
+      opts.checkConnectivity = value === "true";
+      return "ok";
     case "followtags":
     case "cloning":
-    case "check-connectivity":
     case "update-shallow":
     case "family":
       return "ok";

@@ -15,12 +15,22 @@ import { readSegmentIndex } from "./segments.ts";
 import type { Trunk } from "./trunk.ts";
 import { failingTransfers, type OnProgress } from "./progress.ts";
 
+/** What the engine knows of a pack it hands to the repository. */
+export interface PackHint {
+  /**
+   * The fetch's only pack, from a trunk that keeps no large blob out of its segments:
+   * every object it names should be in it or in the repository already, so the
+   * repository may check its links as it indexes it (what `git clone` does).
+   */
+  whole: boolean;
+}
+
 /** The repository a fetch writes into. */
 export interface FetchSink {
   /** A directory for downloads, on the filesystem the repository's packs live on. */
   downloadDir(): Promise<string>;
   /** Verify and install a downloaded pack (the file is consumed, or removed on failure). */
-  ingest(path: string): Promise<void>;
+  ingest(path: string, hint?: PackHint): Promise<void>;
   /**
    * Join several downloaded packs into one and install it (files consumed either way);
    * `idx` is each pack's stored index, so an object in two packs is kept once. A
@@ -29,6 +39,7 @@ export interface FetchSink {
   ingestAll?(
     inputs: { pack: string; idx: Uint8Array }[],
     format: "sha1" | "sha256",
+    hint?: PackHint,
   ): Promise<void>;
   /** Which of `oids` the repository holds. */
   has(oids: string[]): Promise<Set<string>>;
@@ -63,11 +74,18 @@ export async function fetch(
   wants: Want[],
   opts: { onProgress?: OnProgress } = {},
 ): Promise<FetchReport> {
-  const got = await fetchSegments(trunk, sink, opts.onProgress);
-  const [held, blobs] = await Promise.all([
-    sink.has(wants.map((w) => w.oid)),
-    storedBlobs(trunk.store),
-  ]);
+  // Listed beside the segments, not after them: whether the segments' packs are whole
+  // is known before they are installed, and the listing costs no round trip of its own.
+  const listedBlobs = storedBlobs(trunk.store);
+  listedBlobs.catch(() => {}); // awaited below; not an unhandled rejection meanwhile
+  const got = await fetchSegments(
+    trunk,
+    sink,
+    opts.onProgress,
+    // Unknown is not whole; the listing's own failure surfaces below.
+    listedBlobs.then((b) => b.size === 0, () => false),
+  );
+  const [held, blobs] = await Promise.all([sink.has(wants.map((w) => w.oid)), listedBlobs]);
   await requireWholeHistory(trunk, sink, wants.filter((w) => held.has(w.oid)), opts.onProgress);
   const absent = wants.filter((w) => !held.has(w.oid));
   if (blobs.size === 0) {
@@ -143,17 +161,24 @@ function nameTheRef(e: unknown, wants: Want[], lacking: string[]): unknown {
   return new TrunkError(`${named.ref} (${named.oid.slice(0, 12)}): ${e.message}`, e.code);
 }
 
-/** Download and install every segment not yet ingested. */
+/**
+ * Download and install every segment not yet ingested. `noBlobsLeftOut`: the trunk keeps
+ * no large blob out of its segments (then a fetch's one pack is whole, see PackHint).
+ */
 export async function fetchSegments(
   trunk: Trunk,
   sink: FetchSink,
   onProgress?: OnProgress,
+  noBlobsLeftOut: Promise<boolean> = Promise.resolve(false),
 ): Promise<{ segments: number; bytes: number }> {
   // A segment listed but gone when downloaded was compacted meanwhile: list again, and
   // the compacted segment that replaced it is fetched instead.
   for (let attempt = 0;; attempt++) {
     try {
-      return await failingTransfers(onProgress, (p) => fetchOnce(trunk, sink, p));
+      return await failingTransfers(
+        onProgress,
+        (p) => fetchOnce(trunk, sink, noBlobsLeftOut, p),
+      );
     } catch (e) {
       if (!(e instanceof TrunkError && e.code === "missing-object") || attempt >= RELISTS) throw e;
     }
@@ -163,6 +188,7 @@ export async function fetchSegments(
 async function fetchOnce(
   trunk: Trunk,
   sink: FetchSink,
+  noBlobsLeftOut: Promise<boolean>,
   onProgress?: OnProgress,
 ): Promise<{ segments: number; bytes: number }> {
   const plan = await planFetch(trunk.store, trunk.ingested());
@@ -190,7 +216,7 @@ async function fetchOnce(
   const dir = await sink.downloadDir();
   await sweepStaleDownloads(dir);
   if (sink.ingestAll && plan.download.length > 1) {
-    const joined = await fetchJoined(trunk, sink, plan, dir, flowing, () => {
+    const joined = await fetchJoined(trunk, sink, plan, dir, noBlobsLeftOut, flowing, () => {
       done++;
       report();
     });
@@ -211,9 +237,12 @@ async function fetchOnce(
     pending.add(tmp);
     await trunk.downloadSegment(seg.id, tmp, flowing);
     faultPoint("fetch:after-download");
+    // One segment is the fetch's whole pack; of several (a join that failed), each
+    // may name objects in another not installed yet.
+    const whole = plan.download.length === 1 && await noBlobsLeftOut;
     const mine = installing.then(async () => {
       if (failed) return false;
-      await sink.ingest(tmp);
+      await sink.ingest(tmp, { whole });
       return true;
     }).catch((e) => {
       throw unreadable(trunk, seg.id, e);
@@ -258,6 +287,7 @@ async function fetchJoined(
   sink: FetchSink,
   plan: FetchPlan,
   dir: string,
+  noBlobsLeftOut: Promise<boolean>,
   onBytes: ((n: number) => void) | undefined,
   downloaded: () => void,
 ): Promise<boolean> {
@@ -290,7 +320,7 @@ async function fetchJoined(
     await Promise.all(Array.from({ length: workers }, worker));
     if (failed) throw failed.e;
     try {
-      await sink.ingestAll!(inputs, trunk.meta.objectFormat);
+      await sink.ingestAll!(inputs, trunk.meta.objectFormat, { whole: await noBlobsLeftOut });
     } catch {
       return false;
     }

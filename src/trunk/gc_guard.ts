@@ -11,7 +11,7 @@ import { PackIndex } from "../pack/pack_index.ts";
 import { segmentIdxKey } from "./layout.ts";
 import { mapLimit } from "./pool.ts";
 import { listSegmentKeys, type SegmentListing } from "./replaces.ts";
-import { readSegmentIndex } from "./segments.ts";
+import { readSegmentIndex, type SegmentInfo } from "./segments.ts";
 
 /** Store and local clocks may disagree by this much. */
 const SKEW_MS = 10 * 60 * 1000;
@@ -39,6 +39,7 @@ export async function collectedBase(
   listed?: SegmentListing,
 ): Promise<string[]> {
   if (listed && !cleanedSince(listed, since)) return [];
+  const ownId = own?.id;
   for (let attempt = 0;; attempt++) {
     const listing = await listSegmentKeys(store);
     if (!cleanedSince(listing, since)) return [];
@@ -50,17 +51,34 @@ export async function collectedBase(
     if (base.length === 0) return [];
     const left = new Set(base);
     let vanished = false;
-    await mapLimit(listing.complete, store.capabilities.parallelism, async (s) => {
+    const readIndex = async (s: SegmentInfo) => {
       if (left.size === 0) return;
       const idx = await readSegmentIndex(store, s.id)
         .then((b) => new PackIndex(b, objectFormat, segmentIdxKey(s.id)))
         .catch(() => null);
       if (!idx) vanished = true;
-      for (const o of idx?.oids() ?? []) left.delete(o);
-    });
+      for (const o of [...left]) if (idx?.find(o) !== undefined) left.delete(o);
+    };
+    // Newest first, in waves that double up to the store's parallelism, and no index read
+    // once every base object is found: the base is usually what the last pushes wrote,
+    // while a burst with automatic maintenance writes a sidecar every few dozen pushes and
+    // keeps thousands of segments listed (replaced ones stay two leases), so reading every
+    // index made each push cost more than the last.
+    const order = searchOrder(listing, ownId);
+    for (let at = 0, wave = 2; at < order.length && left.size > 0; wave *= 2) {
+      const n = Math.min(wave, store.capabilities.parallelism);
+      await mapLimit(order.slice(at, at + n), n, readIndex);
+      at += n;
+    }
     // A clean still deleting what it replaced: its new segment is complete by now.
     if (left.size === 0 || !vanished || attempt >= RELISTS) return [...left];
   }
+}
+
+/** Newest first; the push's own segment last (it holds no base object: they were left out). */
+function searchOrder(listing: SegmentListing, ownId?: string): SegmentInfo[] {
+  const rank = (s: SegmentInfo) => s.id === ownId ? -Infinity : s.modified.getTime();
+  return [...listing.complete].sort((a, b) => rank(b) - rank(a));
 }
 
 /** A clean wrote a sidecar since `since` (less the clocks' possible skew). */

@@ -29,9 +29,24 @@ export function refEntryKey(ref: string, seq: number): string {
 export function parseRefEntryKey(
   key: string,
 ): { enc: string; ref: string | null; seq: number } | null {
-  const m = /^refs\/([^/]+)\/(\d{12})$/.exec(key);
-  if (!m) return null;
-  return { enc: m[1], ref: decodeRefSegment(m[1]), seq: Number(m[2]) };
+  const k = entryKeyParts(key);
+  return k && { ...k, ref: decodeRefSegment(k.enc) };
+}
+
+/**
+ * `refs/<enc>/<seq>` -> enc and seq, without decoding the ref name: a listing within two
+ * leases of a burst holds thousands of superseded entries, and only each ref's latest is
+ * read. Accepts exactly the keys `parseRefEntryKey` does.
+ */
+export function entryKeyParts(key: string): { enc: string; seq: number } | null {
+  if (!key.startsWith(REFS_PREFIX)) return null;
+  const slash = key.indexOf("/", REFS_PREFIX.length);
+  if (slash <= REFS_PREFIX.length || key.length - slash - 1 !== SEQ_WIDTH) return null;
+  for (let i = slash + 1; i < key.length; i++) {
+    const c = key.charCodeAt(i);
+    if (c < 48 || c > 57) return null;
+  }
+  return { enc: key.slice(REFS_PREFIX.length, slash), seq: Number(key.slice(slash + 1)) };
 }
 
 /**

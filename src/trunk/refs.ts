@@ -7,11 +7,13 @@ import { getBytes, type ListEntry, type Store } from "../storage/store.ts";
 import { byteLength, settleEntries, type TrunkCache, vouchedEntries } from "./cache.ts";
 import { TrunkError } from "./errors.ts";
 import {
+  entryKeyParts,
   parseRefEntryKey,
   parseSnapshotKey,
   refEntryKey,
   REFS_PREFIX,
   SEGMENT_ID_RE,
+  seqString,
 } from "./layout.ts";
 import { badRefName } from "./ref_format.ts";
 import { encodeRef } from "./refcodec.ts";
@@ -192,12 +194,15 @@ export async function readLatest(
   const latestKey = new Map<string, { key: string; seq: number; entry: ListEntry }>();
   let snap: { seq: number; modified: number } | null = null;
   let entryCount = 0;
-  // Each ref's oldest listed entry, and every entry's time by its ref and seq.
+  // One pass, no ref name decoded: within two leases of a burst the listing holds every
+  // superseded entry, and only each ref's latest is read. Each ref's oldest listed entry,
+  // every entry's time by its key, and every entry's time for the count past the snapshot.
   const oldest = new Map<string, number>();
   const times = new Map<string, number>();
+  const entryTimes: number[] = [];
   for (const entry of listed) {
     const { key, modified } = entry;
-    const k = parseRefEntryKey(key);
+    const k = entryKeyParts(key);
     if (!k) {
       const s = parseSnapshotKey(key);
       if (s !== null && (!snap || s > snap.seq)) snap = { seq: s, modified: modified.getTime() };
@@ -207,11 +212,13 @@ export async function readLatest(
     const cur = latestKey.get(k.enc);
     if (!cur || k.seq > cur.seq) latestKey.set(k.enc, { key, seq: k.seq, entry });
     if (!(oldest.get(k.enc)! <= k.seq)) oldest.set(k.enc, k.seq);
-    times.set(`${k.enc}/${k.seq}`, modified.getTime());
+    const t = modified.getTime();
+    times.set(key, t);
+    entryTimes.push(t);
   }
   let supersededSince: number | null = null;
   for (const [enc, seq] of oldest) {
-    const next = times.get(`${enc}/${seq + 1}`);
+    const next = times.get(`${REFS_PREFIX}${enc}/${seqString(seq + 1)}`);
     if (next !== undefined && (supersededSince === null || next < supersededSince)) {
       supersededSince = next;
     }
@@ -219,9 +226,7 @@ export async function readLatest(
   let unsnapshotted = entryCount;
   if (snap) {
     unsnapshotted = 0;
-    for (const { key, modified } of listed) {
-      if (modified.getTime() >= snap.modified && parseRefEntryKey(key)) unsnapshotted++;
-    }
+    for (const t of entryTimes) if (t >= snap.modified) unsnapshotted++;
   }
   const keys = [...latestKey.values()].map((v) => v.key);
   const listedOf = new Map([...latestKey.values()].map((v) => [v.key, v.entry]));

@@ -25,7 +25,7 @@ Deno.test("ingestPacks: three overlapping packs land as one pack; git fsck --str
   }
   const target = `${await Deno.makeTempDir({ prefix: "trunks-ingest-" })}/t.git`;
   await ok(e, "git", ["init", "-q", "--bare", target]);
-  const res = await ingestPacks(target, inputs, "sha1");
+  const res = (await ingestPacks(target, inputs, "sha1"))?.join;
   assert(res && res.dropped > 0, `dropped ${res?.dropped}`);
   const packs = [...Deno.readDirSync(`${target}/objects/pack`)].map((f) => f.name).sort();
   assertEquals(packs.length, 2, packs.join(" "));
