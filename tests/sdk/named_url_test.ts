@@ -47,7 +47,7 @@ try {
 }`;
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["eval", "--ext=ts", script],
-    cwd: await Deno.makeTempDir({ prefix: "trunks-lib-cwd-" }),
+    cwd: REPO_ROOT, // deno.json maps the npm imports of the backends
     clearEnv: true,
     env: {
       PATH: "/nonexistent",
