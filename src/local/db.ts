@@ -7,6 +7,8 @@ import { DatabaseSync } from "node:sqlite";
 import type { TrunkCache } from "../trunk/cache.ts";
 
 const SCHEMA_VERSION = 1;
+/** From this many keys on, a lookup reads all of the trunk's cached rows in one query. */
+const BULK_LOOKUP = 256;
 
 export class LocalDb implements TrunkCache {
   readonly db: DatabaseSync;
@@ -91,14 +93,7 @@ export class LocalDb implements TrunkCache {
   }
 
   getEntries(trunkId: string, keys: string[]): Map<string, string> {
-    const out = new Map<string, string>();
-    if (keys.length === 0) return out;
-    const stmt = this.db.prepare(`SELECT json FROM ref_entries WHERE trunk = ? AND key = ?`);
-    for (const k of keys) {
-      const row = stmt.get(trunkId, k) as { json: string } | undefined;
-      if (row) out.set(k, row.json);
-    }
-    return out;
+    return this.#lookup(trunkId, keys, "json");
   }
 
   putEntries(trunkId: string, entries: Map<string, string>, stamps?: Map<string, string>): void {
@@ -114,13 +109,38 @@ export class LocalDb implements TrunkCache {
   }
 
   getStamps(trunkId: string, keys: string[]): Map<string, string> {
+    return this.#lookup(trunkId, keys, "stamp");
+  }
+
+  /**
+   * One column of the rows of `keys`. Many keys (a clone or a push of thousands of refs)
+   * are read in one pass over the trunk's rows rather than one query per key, which cost
+   * a quarter of a second per 20,000 keys even when the cache was empty.
+   */
+  #lookup(trunkId: string, keys: string[], col: "json" | "stamp"): Map<string, string> {
     const out = new Map<string, string>();
-    const stmt = this.db.prepare(`SELECT stamp FROM ref_entries WHERE trunk = ? AND key = ?`);
+    if (keys.length === 0) return out;
+    const present = (v: string | null): v is string => v !== null && (col === "json" || v !== "");
+    if (keys.length >= BULK_LOOKUP && this.#rowCount(trunkId) <= 2 * keys.length) {
+      const wanted = new Set(keys);
+      const rows = this.db.prepare(`SELECT key, ${col} AS v FROM ref_entries WHERE trunk = ?`)
+        .all(trunkId) as { key: string; v: string | null }[];
+      for (const r of rows) if (present(r.v) && wanted.has(r.key)) out.set(r.key, r.v);
+      return out;
+    }
+    const stmt = this.db.prepare(`SELECT ${col} AS v FROM ref_entries WHERE trunk = ? AND key = ?`);
     for (const k of keys) {
-      const row = stmt.get(trunkId, k) as { stamp: string | null } | undefined;
-      if (row?.stamp) out.set(k, row.stamp);
+      const row = stmt.get(trunkId, k) as { v: string | null } | undefined;
+      if (row && present(row.v)) out.set(k, row.v);
     }
     return out;
+  }
+
+  /** Cached rows of a trunk (a long log keeps many no listing names any more). */
+  #rowCount(trunkId: string): number {
+    const row = this.db.prepare(`SELECT count(*) AS n FROM ref_entries WHERE trunk = ?`)
+      .get(trunkId) as { n: number };
+    return Number(row.n);
   }
 
   forgetEntries(trunkId: string): void {

@@ -11,7 +11,11 @@ export const REF_NAME_MAX_BYTES = 1024;
 export function badRefName(name: string): string | null {
   if (name === "HEAD") return null;
   if (!name.startsWith("refs/")) return "does not start with refs/";
-  if (new TextEncoder().encode(name).byteLength > REF_NAME_MAX_BYTES) {
+  // A UTF-16 unit is at most 3 bytes of UTF-8: most names need no encoding to know.
+  if (
+    name.length * 3 > REF_NAME_MAX_BYTES &&
+    new TextEncoder().encode(name).byteLength > REF_NAME_MAX_BYTES
+  ) {
     return `is longer than ${REF_NAME_MAX_BYTES} bytes`;
   }
   // deno-lint-ignore no-control-regex

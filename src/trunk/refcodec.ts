@@ -11,47 +11,78 @@ import { createHash } from "node:crypto";
 const MAX_ENCODED = 180;
 const enc = new TextEncoder();
 
+const HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"));
+
+/**
+ * Char-code loops, not a regex or a string per byte: every entry read or written checks
+ * its key this way (tens of thousands in a push or a clone of many refs).
+ */
 export function encodeRef(ref: string): string {
   let out = "";
-  for (const byte of enc.encode(ref)) {
-    const c = String.fromCharCode(byte);
-    if (
-      (byte >= 0x61 && byte <= 0x7a) || (byte >= 0x30 && byte <= 0x39) || c === "." || c === "-"
-    ) {
-      out += c;
-    } else if (byte >= 0x41 && byte <= 0x5a) {
-      out += "_" + c.toLowerCase();
-    } else {
-      out += "=" + byte.toString(16).padStart(2, "0");
+  let ascii = true;
+  for (let i = 0; i < ref.length; i++) {
+    const c = ref.charCodeAt(i);
+    if (c >= 0x80) {
+      ascii = false;
+      break;
     }
+    out += encodeByte(c);
+  }
+  if (!ascii) {
+    out = "";
+    for (const byte of enc.encode(ref)) out += encodeByte(byte);
   }
   if (out.length <= MAX_ENCODED) return out;
   return `${out.slice(0, MAX_ENCODED - 66)}==${sha256Hex(ref)}`;
 }
 
+function encodeByte(b: number): string {
+  if ((b >= 0x61 && b <= 0x7a) || (b >= 0x30 && b <= 0x39) || b === 0x2e || b === 0x2d) {
+    return String.fromCharCode(b);
+  }
+  if (b >= 0x41 && b <= 0x5a) return "_" + String.fromCharCode(b + 0x20);
+  return "=" + HEX[b];
+}
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+function hexDigit(c: number): number {
+  if (c >= 0x30 && c <= 0x39) return c - 0x30;
+  if (c >= 0x61 && c <= 0x66) return c - 0x61 + 10;
+  return -1;
+}
+
 /** The ref name, or null when the segment is a hashed long name (read it from the entry). */
 export function decodeRefSegment(seg: string): string | null {
   if (seg.includes("==")) return null;
-  const bytes: number[] = [];
+  // ASCII names (nearly all) are built as a string; other bytes go through UTF-8.
+  let out = "";
+  let bytes: number[] | null = null;
   for (let i = 0; i < seg.length; i++) {
-    const c = seg[i];
-    if (c === "_") {
-      const next = seg[++i];
-      if (!next || !/[a-z]/.test(next)) return null;
-      bytes.push(next.toUpperCase().charCodeAt(0));
-    } else if (c === "=") {
-      const hex = seg.slice(i + 1, i + 3);
-      if (!/^[0-9a-f]{2}$/.test(hex)) return null;
-      bytes.push(parseInt(hex, 16));
+    const c = seg.charCodeAt(i);
+    let b: number;
+    if (c === 0x5f) { // "_": the next letter, upper-cased
+      const next = seg.charCodeAt(++i);
+      if (!(next >= 0x61 && next <= 0x7a)) return null;
+      b = next - 0x20;
+    } else if (c === 0x3d) { // "=": two lower-case hex digits
+      const hi = hexDigit(seg.charCodeAt(i + 1));
+      const lo = hexDigit(seg.charCodeAt(i + 2));
+      if (hi < 0 || lo < 0) return null;
+      b = hi * 16 + lo;
       i += 2;
-    } else if (/[a-z0-9.\-]/.test(c)) {
-      bytes.push(c.charCodeAt(0));
+    } else if ((c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c === 0x2e || c === 0x2d) {
+      b = c;
     } else {
       return null;
     }
+    if (b >= 0x80 && !bytes) bytes = Array.from(out, (ch) => ch.charCodeAt(0));
+    if (bytes) bytes.push(b);
+    else out += String.fromCharCode(b);
   }
+  if (!bytes) return out;
   try {
-    return new TextDecoder("utf-8", { fatal: true }).decode(new Uint8Array(bytes));
+    return utf8.decode(new Uint8Array(bytes));
   } catch {
     return null;
   }

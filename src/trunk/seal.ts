@@ -10,23 +10,62 @@ import { TrunkError } from "./errors.ts";
 
 /** JSON with object keys sorted at every level: the same value always gives the same text. */
 export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
-  if (value && typeof value === "object") {
-    const keys = Object.keys(value).filter((k) =>
-      (value as Record<string, unknown>)[k] !== undefined
-    ).sort();
-    return `{${
-      keys.map((k) =>
-        `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`
-      ).join(",")
-    }}`;
+  return canonical(value, undefined) as string;
+}
+
+/**
+ * canonicalJson, leaving out the top level's `skip` key. Loops rather than array methods:
+ * it runs for every ref entry written or read (tens of thousands in a push or a clone).
+ */
+function canonical(value: unknown, skip: string | undefined): string | undefined {
+  if (value === null || typeof value !== "object") return JSON.stringify(value);
+  if (Array.isArray(value)) {
+    let out = "[";
+    for (let i = 0; i < value.length; i++) {
+      if (i) out += ",";
+      out += canonical(value[i], undefined) ?? "";
+    }
+    return out + "]";
   }
-  return JSON.stringify(value);
+  const obj = value as Record<string, unknown>;
+  const keys = Object.keys(obj).sort();
+  if (flat(obj, keys)) {
+    // JSON.stringify writes an object's keys in the order of a key list, natively; its
+    // list applies to nested objects too, so only for values without any (a ref entry).
+    return JSON.stringify(obj, skip === undefined ? keys : keys.filter((k) => k !== skip));
+  }
+  let out = "{";
+  let first = true;
+  for (const k of keys) {
+    const v = obj[k];
+    if (v === undefined || k === skip) continue;
+    if (!first) out += ",";
+    first = false;
+    out += `${JSON.stringify(k)}:${canonical(v, undefined)}`;
+  }
+  return out + "}";
+}
+
+/** Every value a primitive, or an array of primitives other than undefined. */
+function flat(obj: Record<string, unknown>, keys: string[]): boolean {
+  for (const k of keys) {
+    const v = obj[k];
+    if (v === null || typeof v !== "object") {
+      if (typeof v === "function" || typeof v === "symbol" || typeof v === "bigint") return false;
+      continue;
+    }
+    if (!Array.isArray(v)) return false;
+    for (const x of v) {
+      if (x === undefined || (x !== null && typeof x === "object") || typeof x === "function") {
+        return false;
+      }
+    }
+  }
+  return true;
 }
 
 function digest<T extends object>(value: T): string {
-  const { sum: _sum, ...rest } = value as T & { sum?: unknown };
-  return createHash("sha256").update(canonicalJson(rest)).digest("hex");
+  return createHash("sha256").update(canonical(value, "sum")!).digest("hex");
 }
 
 /** The object with its `sum` set. */

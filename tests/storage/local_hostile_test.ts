@@ -1,6 +1,6 @@
 import { openStore } from "../../src/storage/registry.ts";
 import { StoreError } from "../../src/storage/store.ts";
-import { assert, assertRejects } from "../assert.ts";
+import { assert, assertEquals, assertRejects } from "../assert.ts";
 
 // A push stalled past the grace period can have its half-written upload swept by a clean;
 // the push must then fail with one line that says so, not a raw rename error, and leave
@@ -54,6 +54,58 @@ Deno.test("local: writes and deletes never follow a symlink out of the trunk", a
     await assertRejects(() => store.delete(`segments/${"a".repeat(64)}.pack`), StoreError);
     const left = (await Array.fromAsync(Deno.readDir(outside))).map((e) => e.name);
     assert(left.length === 1 && left[0] === `${"a".repeat(64)}.pack`, `outside holds ${left}`);
+  } finally {
+    await store.close();
+    await Deno.remove(root, { recursive: true });
+    await Deno.remove(outside, { recursive: true });
+  }
+});
+
+// Creates check the way into the trunk with a few lstat calls instead of resolving every
+// path component: a directory already written into and then swapped for a symlink, the
+// refs/ directory above new ref directories, and the trunk's own directory swapped for a
+// link elsewhere are all still refused, and nothing lands outside.
+Deno.test("local: creates never follow a symlink swapped in after earlier writes", async () => {
+  const root = await Deno.makeTempDir({ prefix: "trunks-link-" });
+  const outside = await Deno.makeTempDir({ prefix: "trunks-outside-" });
+  const base = `${root}/trunks/t.trunk`;
+  const store = await openStore(`local://${base}`);
+  const enc = new TextEncoder();
+  const refused = async (key: string) => {
+    const err = await assertRejects(() => store.create(key, enc.encode("x")), StoreError);
+    assert(err.message.includes("leads outside"), err.message);
+  };
+  const outsideHolds = async () =>
+    (await Array.fromAsync(Deno.readDir(outside))).map((e) => e.name).sort();
+  try {
+    assert(await store.create("refs/a/000000000001", enc.encode("1")));
+    assert(await store.create("refs/b/000000000001", enc.encode("1")));
+    // The ref directory itself, written into a moment ago.
+    await Deno.remove(`${base}/refs/a`, { recursive: true });
+    await Deno.symlink(outside, `${base}/refs/a`);
+    await refused("refs/a/000000000002");
+    assertEquals(await outsideHolds(), []);
+    // refs/ above a new ref's directory.
+    await Deno.rename(`${base}/refs`, `${root}/refs-moved`);
+    await Deno.symlink(outside, `${base}/refs`);
+    await refused("refs/c/000000000001");
+    assertEquals(await outsideHolds(), ["c"], "only the directory mkdir made through the link");
+    assertEquals(await Array.fromAsync(Deno.readDir(`${outside}/c`)), [], "and nothing in it");
+    await Deno.remove(`${base}/refs`);
+    await Deno.rename(`${root}/refs-moved`, `${base}/refs`);
+    assert(await store.create("refs/b/000000000002", enc.encode("2")), "the trunk is usable");
+    // The trunk's own directory, replaced by a link to a look-alike elsewhere.
+    await Deno.mkdir(`${outside}/t.trunk/refs/b`, { recursive: true });
+    await Deno.rename(base, `${root}/t.trunk-moved`);
+    await Deno.symlink(`${outside}/t.trunk`, base);
+    await refused("refs/b/000000000003");
+    await refused("refs/d/000000000001");
+    assertEquals(await Array.fromAsync(Deno.readDir(`${outside}/t.trunk/refs/b`)), []);
+    assertEquals(
+      (await Array.fromAsync(Deno.readDir(`${outside}/t.trunk/refs`))).map((e) => e.name).sort(),
+      ["b", "d"],
+      "only what mkdir made through the link",
+    );
   } finally {
     await store.close();
     await Deno.remove(root, { recursive: true });

@@ -70,3 +70,38 @@ Deno.test("cache stamp: the SQLite cache records a stamp only on the same bytes"
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("cache: many keys are looked up in one pass, with what one query per key gives", async () => {
+  const dir = await Deno.makeTempDir();
+  const db = new LocalDb(`${dir}/t.sqlite`);
+  try {
+    const k = (i: number) => `refs/refs=2fheads=2fb${i}/000000000001`;
+    const entries = new Map<string, string>();
+    const stamps = new Map<string, string>();
+    for (let i = 0; i < 600; i++) {
+      if (i % 3 === 0) continue; // not cached
+      entries.set(k(i), `{"n":${i}}`);
+      if (i % 2 === 0) stamps.set(k(i), `t:${i}`);
+    }
+    db.putEntries("t", entries, stamps);
+    db.putEntries("other", new Map([[k(0), "other trunk"], [k(3), "other trunk"]]));
+    const keys = Array.from({ length: 600 }, (_, i) => k(i));
+    const one = (f: (ks: string[]) => Map<string, string>) =>
+      new Map(keys.flatMap((key) => [...f([key])]));
+    // 600 keys: the bulk pass; one key at a time: the query per key.
+    const bulkEntries = db.getEntries("t", keys);
+    assertEquals(bulkEntries, one((ks) => db.getEntries("t", ks)));
+    assertEquals(bulkEntries, entries);
+    const bulkStamps = db.getStamps("t", keys);
+    assertEquals(bulkStamps, one((ks) => db.getStamps("t", ks)));
+    assertEquals(bulkStamps, stamps);
+    assertEquals(db.getEntries("other", keys).size, 2);
+    // A trunk holding far more rows than asked for is read key by key: same answer.
+    const more = new Map(Array.from({ length: 2000 }, (_, i) => [`refs/x/${i}`, "old"]));
+    db.putEntries("t", more);
+    assertEquals(db.getEntries("t", keys), entries);
+  } finally {
+    db.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -48,3 +48,59 @@ Deno.test("ref entry keys sort numerically by seq and parse back", () => {
   });
   assertEquals(parseRefEntryKey("refs/x/12"), null);
 });
+
+/** The codec as first written (a string per byte, a regex per character): the reference. */
+function referenceEncode(ref: string): string {
+  let out = "";
+  for (const byte of new TextEncoder().encode(ref)) {
+    const c = String.fromCharCode(byte);
+    if (
+      (byte >= 0x61 && byte <= 0x7a) || (byte >= 0x30 && byte <= 0x39) || c === "." || c === "-"
+    ) {
+      out += c;
+    } else if (byte >= 0x41 && byte <= 0x5a) out += "_" + c.toLowerCase();
+    else out += "=" + byte.toString(16).padStart(2, "0");
+  }
+  return out;
+}
+
+function referenceDecode(seg: string): string | null {
+  if (seg.includes("==")) return null;
+  const bytes: number[] = [];
+  for (let i = 0; i < seg.length; i++) {
+    const c = seg[i];
+    if (c === "_") {
+      const next = seg[++i];
+      if (!next || !/[a-z]/.test(next)) return null;
+      bytes.push(next.toUpperCase().charCodeAt(0));
+    } else if (c === "=") {
+      const hex = seg.slice(i + 1, i + 3);
+      if (!/^[0-9a-f]{2}$/.test(hex)) return null;
+      bytes.push(parseInt(hex, 16));
+      i += 2;
+    } else if (/[a-z0-9.\-]/.test(c)) bytes.push(c.charCodeAt(0));
+    else return null;
+  }
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(new Uint8Array(bytes));
+  } catch {
+    return null;
+  }
+}
+
+Deno.test("the codec's fast paths give what the reference gives, malformed segments included", () => {
+  let seed = 7;
+  const rand = (n: number) => (seed = (seed * 1103515245 + 12345) % 2 ** 31) % n;
+  const alphabet = "aZz09.-_=/~é名\u0000 Ab=2f=zz_=e9=c3=a9=ff_1";
+  for (let i = 0; i < 3000; i++) {
+    let s = "";
+    for (let j = rand(30); j > 0; j--) s += alphabet[rand(alphabet.length)];
+    if (s.length <= 50) assertEquals(encodeRef(s), referenceEncode(s), JSON.stringify(s));
+    assertEquals(decodeRefSegment(s), referenceDecode(s), JSON.stringify(s));
+    assertEquals(decodeRefSegment(referenceEncode(s)), s, JSON.stringify(s));
+  }
+  // Bytes that are not UTF-8, and a lone "_" or "=" at the end.
+  for (const seg of ["=ff", "=c3", "a_", "a=", "a=f", "=C3=A9", "_A", "=c3=a9x"]) {
+    assertEquals(decodeRefSegment(seg), referenceDecode(seg), seg);
+  }
+});

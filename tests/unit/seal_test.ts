@@ -36,3 +36,28 @@ Deno.test("seal: objects written before seals (no sum) are accepted; a non-strin
   }
   assert(err instanceof TrunkError);
 });
+
+Deno.test("canonicalJson: nested objects, arrays and odd values as the plain recursive form", () => {
+  const reference = (v: unknown): string => {
+    if (Array.isArray(v)) return `[${v.map(reference).join(",")}]`;
+    if (v && typeof v === "object") {
+      const o = v as Record<string, unknown>;
+      const keys = Object.keys(o).filter((k) => o[k] !== undefined).sort();
+      return `{${keys.map((k) => `${JSON.stringify(k)}:${reference(o[k])}`).join(",")}}`;
+    }
+    return JSON.stringify(v);
+  };
+  const values: unknown[] = [
+    { b: 1, a: [1, "x", null, true], c: { z: 1, a: [{ q: 2, b: undefined }] }, d: undefined },
+    { ref: 'refs/heads/\u2028"q\\', seq: 3, segments: ["a", "b"], sum: "s", n: -0.5 },
+    { x: [undefined, 1] },
+    { x: [[1], { b: 2, a: 1 }] },
+    [{ b: 1, a: 2 }, 3],
+    {},
+    [],
+    "s",
+    3,
+    null,
+  ];
+  for (const v of values) assertEquals(canonicalJson(v), reference(v), JSON.stringify(v));
+});
