@@ -8,17 +8,6 @@
  */
 import { fixedParts, limitSize } from "./bytes.ts";
 import { createExclusive, type ErrorKind } from "./retry.ts";
-import {
-  AbortMultipartUploadCommand,
-  CompleteMultipartUploadCommand,
-  CreateMultipartUploadCommand,
-  DeleteObjectCommand,
-  GetObjectCommand,
-  HeadObjectCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  UploadPartCommand,
-} from "@aws-sdk/client-s3";
 import { countBytes } from "./metrics.ts";
 import { attempts, type ErrorContext, errorName, httpStatus, s3Error } from "./s3_errors.ts";
 import {
@@ -32,11 +21,37 @@ import {
   StoreError,
 } from "./store.ts";
 
-/** The part of S3Client the store uses; tests pass a fake. */
+/** The S3 operations the store uses, by their API names. */
+export type S3Op =
+  | "ListObjectsV2"
+  | "GetObject"
+  | "HeadObject"
+  | "PutObject"
+  | "DeleteObject"
+  | "CreateMultipartUpload"
+  | "UploadPart"
+  | "CompleteMultipartUpload"
+  | "AbortMultipartUpload";
+
+/** One request: the operation and its input, in the SDK's field names. */
+export interface S3Command {
+  op: S3Op;
+  // deno-lint-ignore no-explicit-any
+  input: Record<string, any>;
+}
+
+/**
+ * What sends the store's requests and answers in the SDK's output and error shapes: the
+ * light client (s3_light.ts), the SDK (s3_sdk.ts), or a test's fake.
+ */
 export interface S3Sender {
   // deno-lint-ignore no-explicit-any
-  send(command: any): Promise<any>;
+  send(command: S3Command): Promise<any>;
   destroy?(): void;
+}
+
+function cmd(op: S3Op, input: S3Command["input"]): S3Command {
+  return { op, input };
 }
 
 export interface S3StoreOptions {
@@ -120,7 +135,7 @@ export class S3Store implements Store {
     let out;
     try {
       out = await this.#client.send(
-        new GetObjectCommand({ Bucket: this.#bucket, Key: k, Range: spec }),
+        cmd("GetObject", { Bucket: this.#bucket, Key: k, Range: spec }),
       );
     } catch (e) {
       if (isNoSuchKey(e)) return null;
@@ -190,7 +205,7 @@ export class S3Store implements Store {
         write: async (nonce) => {
           try {
             await this.#client.send(
-              new PutObjectCommand({
+              cmd("PutObject", {
                 Bucket: this.#bucket,
                 Key: k,
                 Body: data,
@@ -222,7 +237,7 @@ export class S3Store implements Store {
       let page;
       try {
         page = await this.#client.send(
-          new ListObjectsV2Command({
+          cmd("ListObjectsV2", {
             Bucket: this.#bucket,
             Prefix: this.#base + prefix,
             StartAfter: startAfter === undefined || token ? undefined : this.#base + startAfter,
@@ -254,7 +269,7 @@ export class S3Store implements Store {
   async delete(key: string): Promise<void> {
     const k = this.#key(key);
     try {
-      await this.#client.send(new DeleteObjectCommand({ Bucket: this.#bucket, Key: k }));
+      await this.#client.send(cmd("DeleteObject", { Bucket: this.#bucket, Key: k }));
     } catch (e) {
       if (!isNoSuchKey(e)) throw this.#fail(e, "DeleteObject", key);
     }
@@ -273,7 +288,7 @@ export class S3Store implements Store {
   async #putObject(k: string, key: string, data: Uint8Array): Promise<void> {
     try {
       await this.#client.send(
-        new PutObjectCommand({
+        cmd("PutObject", {
           Bucket: this.#bucket,
           Key: k,
           Body: data,
@@ -290,7 +305,7 @@ export class S3Store implements Store {
     key: string,
   ): Promise<{ size: number; meta: Record<string, string> } | null> {
     try {
-      const h = await this.#client.send(new HeadObjectCommand({ Bucket: this.#bucket, Key: k }));
+      const h = await this.#client.send(cmd("HeadObject", { Bucket: this.#bucket, Key: k }));
       return { size: h.ContentLength ?? 0, meta: h.Metadata ?? {} };
     } catch (e) {
       if (isNoSuchKey(e)) return null;
@@ -303,7 +318,7 @@ export class S3Store implements Store {
     let uploadId: string;
     try {
       const r = await this.#client.send(
-        new CreateMultipartUploadCommand({ Bucket: this.#bucket, Key: k }),
+        cmd("CreateMultipartUpload", { Bucket: this.#bucket, Key: k }),
       );
       uploadId = r.UploadId;
     } catch (e) {
@@ -326,7 +341,7 @@ export class S3Store implements Store {
         total += part.byteLength;
         const number = n;
         const p = this.#client.send(
-          new UploadPartCommand({
+          cmd("UploadPart", {
             Bucket: this.#bucket,
             Key: k,
             UploadId: uploadId,
@@ -352,7 +367,7 @@ export class S3Store implements Store {
     } catch (e) {
       await Promise.allSettled(running);
       await this.#client.send(
-        new AbortMultipartUploadCommand({ Bucket: this.#bucket, Key: k, UploadId: uploadId }),
+        cmd("AbortMultipartUpload", { Bucket: this.#bucket, Key: k, UploadId: uploadId }),
       ).catch(() => {});
       throw e;
     }
@@ -367,7 +382,7 @@ export class S3Store implements Store {
   ): Promise<void> {
     try {
       await this.#client.send(
-        new CompleteMultipartUploadCommand({
+        cmd("CompleteMultipartUpload", {
           Bucket: this.#bucket,
           Key: k,
           UploadId: uploadId,

@@ -5,7 +5,8 @@
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "../assert.ts";
 import { probeStore } from "../../src/storage/probe.ts";
 import { openStore, parseStoreUrl } from "../../src/storage/registry.ts";
-import { openS3With, s3Client, s3StoreOptions } from "../../src/storage/open_s3.ts";
+import { openS3With, s3StoreOptions } from "../../src/storage/open_s3.ts";
+import { s3Client, sdkSender } from "../../src/storage/s3_sdk.ts";
 import { S3Store } from "../../src/storage/s3.ts";
 import { resolveS3Config } from "../../src/storage/s3_config.ts";
 import { requestCounts, resetRequestCounts } from "../../src/storage/metrics.ts";
@@ -103,7 +104,10 @@ Deno.test({
   ...opts,
   fn: async () => {
     const cfg = resolveS3Config(parseStoreUrl(minioUrl()), minioKeys(), noEnv);
-    const s = new S3Store(s3Client(cfg), { ...s3StoreOptions(cfg), partSize: 5 * 1024 * 1024 });
+    const s = new S3Store(sdkSender(s3Client(cfg)), {
+      ...s3StoreOptions(cfg),
+      partSize: 5 * 1024 * 1024,
+    });
     try {
       resetRequestCounts();
       assertEquals(await s.create("refs/main/1", enc.encode("one")), true);
@@ -158,7 +162,7 @@ Deno.test({
       },
       { step: "finalizeRequest", priority: "low", name: "dropFirstResponse" },
     );
-    const s = new S3Store(client, s3StoreOptions(cfg));
+    const s = new S3Store(sdkSender(client), s3StoreOptions(cfg));
     try {
       resetRequestCounts();
       assertEquals(await s.create("refs/main/1", enc.encode("mine")), true);

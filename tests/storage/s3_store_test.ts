@@ -22,7 +22,7 @@ function fake(handler: Handler): { client: S3Sender; calls: Call[] } {
     calls,
     client: {
       async send(cmd) {
-        const call = { op: cmd.constructor.name.replace(/Command$/, ""), input: cmd.input };
+        const call = { op: cmd.op, input: cmd.input };
         calls.push(call);
         return await handler(call, calls);
       },

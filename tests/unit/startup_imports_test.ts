@@ -20,8 +20,9 @@ function packageName(npmSpecifier: string): string {
   return m ? m[1] : npmSpecifier;
 }
 
-Deno.test("main.ts loads no npm package at start-up (SDKs are lazy imports)", async () => {
-  const main = fileURLToPath(new URL("../../main.ts", import.meta.url));
+/** Chains from `root` to each npm package it reaches through static imports. */
+async function staticNpmImports(root: string): Promise<string[]> {
+  const main = fileURLToPath(new URL(root, import.meta.url));
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["info", "--json", main],
     stdout: "piped",
@@ -58,5 +59,18 @@ Deno.test("main.ts loads no npm package at start-up (SDKs are lazy imports)", as
       queue.push(next);
     }
   }
-  assertEquals(violations, [], "statically imported npm packages slow every start-up");
+  return violations;
+}
+
+Deno.test("main.ts loads no npm package at start-up (SDKs are lazy imports)", async () => {
+  assertEquals(
+    await staticNpmImports("../../main.ts"),
+    [],
+    "statically imported npm packages slow every start-up",
+  );
+});
+
+Deno.test("opening an S3 store loads no SDK: the light client serves the hot operations", async () => {
+  // The AWS SDK loads through s3_sdk.ts's lazy import, only for what s3_light.ts leaves to it.
+  assertEquals(await staticNpmImports("../../src/storage/open_s3.ts"), []);
 });

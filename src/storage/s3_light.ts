@@ -1,0 +1,339 @@
+/**
+ * A small S3 client for the hot operations (ListObjectsV2, GetObject with a range,
+ * HeadObject, PutObject with If-None-Match, DeleteObject): `fetch` and SigV4 (sigv4.ts)
+ * instead of the AWS SDK, whose import and first request cost more than an up-to-date
+ * fetch's whole work. Used when the configuration is simple (static credentials, a known
+ * endpoint or region, see `lightEndpoint`); anything else, multipart uploads included,
+ * goes to the SDK, loaded only then. `TRUNKS_S3_CLIENT=sdk` turns it off.
+ *
+ * It answers in the SDK's shapes (outputs, and errors with `name`, `$metadata` and
+ * `$response`), so S3Store and s3_errors.ts treat both clients alike. Retries follow the
+ * SDK's standard mode: network errors, timeouts, 408, 429, 5xx and S3's RequestTimeout,
+ * with exponential backoff and full jitter; every attempt is counted.
+ */
+import { countBytes, countRequest } from "./metrics.ts";
+import { backoffMs, type RetryPolicy, sleep } from "./retry.ts";
+import type { S3Command, S3Sender } from "./s3.ts";
+import type { Env, S3Config, S3Credentials } from "./s3_config.ts";
+import {
+  amzDate,
+  canonicalQuery,
+  EMPTY_SHA256,
+  encodeKeyPath,
+  sha256Hex,
+  signV4,
+} from "./sigv4.ts";
+
+export interface LightTuning {
+  maxAttempts: number;
+  /** Until the response headers arrive, per attempt (ms). */
+  requestTimeout: number;
+  /** Longest wait for the next piece of a body being read (ms). */
+  socketTimeout: number;
+}
+
+/** A bucket name usable as a host label (virtual-hosted addressing). */
+const DNS_BUCKET = /^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/;
+
+/**
+ * The endpoint origin the light client may talk to for this configuration, or null when
+ * the SDK must (its credential chain, FIPS or dual-stack endpoints, regions outside the
+ * plain `s3.<region>.amazonaws.com` form, an endpoint with a path, a bucket that cannot
+ * be a host name under virtual-hosted addressing).
+ */
+export function lightEndpoint(cfg: S3Config, env: Env): URL | null {
+  if (!cfg.credentials || !cfg.region) return null;
+  if (env("TRUNKS_S3_CLIENT") === "sdk") return null;
+  for (const v of ["AWS_USE_FIPS_ENDPOINT", "AWS_USE_DUALSTACK_ENDPOINT"]) {
+    if (/^(1|true)$/i.test(env(v) ?? "")) return null;
+  }
+  let base = cfg.endpoint;
+  if (!base) {
+    if (cfg.region.startsWith("cn-") || cfg.region === "aws-global") return null;
+    base = `https://s3.${cfg.region}.amazonaws.com`;
+  }
+  const u = new URL(base);
+  if (u.pathname !== "/" || u.search || u.username) return null;
+  if (!cfg.forcePathStyle && !DNS_BUCKET.test(cfg.bucket)) return null;
+  return u;
+}
+
+// deno-lint-ignore no-explicit-any
+type Input = Record<string, any>;
+
+interface Wire {
+  method: string;
+  key?: string;
+  query?: [string, string][];
+  headers?: Record<string, string>;
+  body?: Uint8Array;
+}
+
+export class LightS3Sender implements S3Sender {
+  readonly #origin: URL;
+  readonly #pathStyle: boolean;
+  readonly #region: string;
+  readonly #creds: S3Credentials;
+  readonly #tuning: LightTuning;
+  readonly #policy: RetryPolicy;
+  readonly #fallback: () => Promise<S3Sender>;
+  #sdk: Promise<S3Sender> | undefined;
+
+  constructor(
+    cfg: S3Config,
+    origin: URL,
+    tuning: LightTuning,
+    fallback: () => Promise<S3Sender>,
+  ) {
+    this.#origin = origin;
+    this.#pathStyle = cfg.forcePathStyle;
+    this.#region = cfg.region!;
+    this.#creds = cfg.credentials!;
+    this.#tuning = tuning;
+    this.#policy = {
+      attempts: Math.max(1, tuning.maxAttempts),
+      baseDelayMs: 100,
+      maxDelayMs: 20_000,
+    };
+    this.#fallback = fallback;
+  }
+
+  // deno-lint-ignore no-explicit-any
+  async send(c: S3Command): Promise<any> {
+    const i: Input = c.input;
+    switch (c.op) {
+      case "ListObjectsV2":
+        return await this.#list(i);
+      case "GetObject": {
+        const res = await this.#call(c.op, i.Bucket, {
+          method: "GET",
+          key: i.Key,
+          headers: i.Range ? { range: i.Range } : {},
+        }, true);
+        return { Body: { transformToWebStream: () => res.body ?? emptyBody() } };
+      }
+      case "HeadObject": {
+        const res = await this.#call(c.op, i.Bucket, { method: "HEAD", key: i.Key });
+        const meta: Record<string, string> = {};
+        for (const [k, v] of res.headers) {
+          if (k.startsWith("x-amz-meta-")) meta[k.slice(11)] = v;
+        }
+        return { ContentLength: Number(res.headers.get("content-length") ?? 0), Metadata: meta };
+      }
+      case "PutObject": {
+        if (!(i.Body instanceof Uint8Array)) break;
+        const headers: Record<string, string> = {};
+        if (i.IfNoneMatch) headers["if-none-match"] = i.IfNoneMatch;
+        for (const [k, v] of Object.entries(i.Metadata ?? {})) {
+          headers[`x-amz-meta-${k.toLowerCase()}`] = String(v);
+        }
+        const res = await this.#call(c.op, i.Bucket, {
+          method: "PUT",
+          key: i.Key,
+          headers,
+          body: i.Body,
+        });
+        return { ETag: res.headers.get("etag") ?? undefined };
+      }
+      case "DeleteObject":
+        await this.#call(c.op, i.Bucket, { method: "DELETE", key: i.Key });
+        return {};
+    }
+    // Multipart and anything else: the SDK, loaded on first need.
+    return await (await (this.#sdk ??= this.#fallback())).send(c);
+  }
+
+  destroy(): void {
+    this.#sdk?.then((s) => s.destroy?.(), () => {});
+  }
+
+  async #list(i: Input) {
+    const query: [string, string][] = [["list-type", "2"], ["prefix", i.Prefix ?? ""]];
+    if (i.StartAfter) query.push(["start-after", i.StartAfter]);
+    if (i.ContinuationToken) query.push(["continuation-token", i.ContinuationToken]);
+    const res = await this.#call("ListObjectsV2", i.Bucket, { method: "GET", query });
+    const xml = await res.text();
+    const contents = [];
+    for (const m of xml.matchAll(/<Contents>([\s\S]*?)<\/Contents>/g)) {
+      const size = tag(m[1], "Size");
+      const modified = tag(m[1], "LastModified");
+      contents.push({
+        Key: tag(m[1], "Key"),
+        Size: size === undefined ? undefined : Number(size),
+        LastModified: modified === undefined ? undefined : new Date(modified),
+        ETag: tag(m[1], "ETag"),
+      });
+    }
+    return {
+      Contents: contents,
+      IsTruncated: tag(xml, "IsTruncated") === "true",
+      NextContinuationToken: tag(xml, "NextContinuationToken"),
+    };
+  }
+
+  /** One operation with retries; an answer that is not 2xx is thrown in the SDK's shape. */
+  async #call(op: string, bucket: string, w: Wire, stream = false): Promise<Response> {
+    const url = new URL(this.#origin);
+    let path = w.key === undefined ? "/" : `/${encodeKeyPath(w.key)}`;
+    if (this.#pathStyle) path = `/${encodeKeyPath(bucket)}${w.key === undefined ? "" : path}`;
+    else url.hostname = `${bucket}.${url.hostname}`;
+    const query = canonicalQuery(w.query);
+    const target = `${url.origin}${path}${query ? `?${query}` : ""}`;
+    const payloadHash = w.body ? await sha256Hex(w.body) : EMPTY_SHA256;
+    for (let attempt = 1;; attempt++) {
+      countRequest("s3", op);
+      if (w.body) countBytes("up", w.body.byteLength);
+      const signed = await signV4({
+        method: w.method,
+        host: url.host,
+        path,
+        query: w.query,
+        headers: w.headers ?? {},
+        payloadHash,
+        region: this.#region,
+        amzDate: amzDate(new Date()),
+        credentials: this.#creds,
+      });
+      const ctl = new AbortController();
+      const timer = setTimeout(
+        () =>
+          ctl.abort(
+            new DOMException(`no answer within ${this.#tuning.requestTimeout} ms`, "TimeoutError"),
+          ),
+        this.#tuning.requestTimeout,
+      );
+      let res: Response;
+      try {
+        res = await fetch(target, {
+          method: w.method,
+          headers: { ...w.headers, ...signed },
+          body: w.body as Uint8Array<ArrayBuffer> | undefined,
+          redirect: "manual",
+          signal: ctl.signal,
+        });
+      } catch (e) {
+        clearTimeout(timer);
+        const err = networkError(e, attempt);
+        if (err.retry && attempt < this.#policy.attempts) {
+          await sleep(backoffMs(this.#policy, attempt));
+          continue;
+        }
+        throw err.error;
+      }
+      clearTimeout(timer);
+      if (res.ok) {
+        if (stream) return this.#idleGuarded(res, ctl);
+        if (w.method !== "GET") await res.body?.cancel();
+        return res;
+      }
+      const error = await s3ErrorOf(res, w.method, attempt);
+      if (retryableAnswer(res.status, error.name) && attempt < this.#policy.attempts) {
+        await sleep(backoffMs(this.#policy, attempt, retryAfter(res)));
+        continue;
+      }
+      throw error;
+    }
+  }
+
+  /** The response with its body aborted when no piece arrives within the socket timeout. */
+  #idleGuarded(res: Response, ctl: AbortController): Response {
+    if (!res.body) return res;
+    const reader = res.body.getReader();
+    const ms = this.#tuning.socketTimeout;
+    const body = new ReadableStream<Uint8Array>({
+      async pull(c) {
+        const timer = setTimeout(
+          () => ctl.abort(new DOMException(`no data for ${ms} ms`, "TimeoutError")),
+          ms,
+        );
+        try {
+          const { done, value } = await reader.read();
+          if (done) c.close();
+          else c.enqueue(value);
+        } finally {
+          clearTimeout(timer);
+        }
+      },
+      cancel: (reason) => reader.cancel(reason),
+    }, { highWaterMark: 0 });
+    return new Response(body, { status: res.status, headers: res.headers });
+  }
+}
+
+function emptyBody(): ReadableStream<Uint8Array> {
+  return new ReadableStream({ start: (c) => c.close() });
+}
+
+function unescapeXml(s: string): string {
+  return s.replace(/&(#x[0-9a-f]+|#\d+|amp|lt|gt|quot|apos);/gi, (all, e: string) => {
+    if (e[0] === "#") {
+      const n = e[1] === "x" || e[1] === "X" ? parseInt(e.slice(2), 16) : parseInt(e.slice(1), 10);
+      return Number.isFinite(n) ? String.fromCodePoint(n) : all;
+    }
+    return { amp: "&", lt: "<", gt: ">", quot: '"', apos: "'" }[e.toLowerCase()] ?? all;
+  });
+}
+
+function tag(xml: string, name: string): string | undefined {
+  const m = new RegExp(`<${name}>([\\s\\S]*?)</${name}>`).exec(xml);
+  return m ? unescapeXml(m[1]) : undefined;
+}
+
+/** Names the SDK gives answers without an XML body (HEAD), by status. */
+const STATUS_NAMES: Record<number, string> = {
+  301: "PermanentRedirect",
+  400: "BadRequest",
+  403: "Forbidden",
+  404: "NotFound",
+  409: "Conflict",
+  412: "PreconditionFailed",
+  416: "InvalidRange",
+};
+
+/** A failed answer as the SDK would throw it: name, message, status, attempts, headers. */
+async function s3ErrorOf(res: Response, method: string, attempts: number): Promise<Error> {
+  const text = method === "HEAD" ? "" : await res.text().catch(() => "");
+  const name = tag(text, "Code") ?? STATUS_NAMES[res.status] ?? `HTTP${res.status}`;
+  const message = tag(text, "Message") ?? `${name} (HTTP ${res.status})`;
+  return Object.assign(new Error(message), {
+    name,
+    $metadata: { httpStatusCode: res.status, attempts },
+    $response: { headers: Object.fromEntries(res.headers) },
+  });
+}
+
+function retryableAnswer(status: number, name: string): boolean {
+  return status === 408 || status === 429 || status >= 500 || name === "RequestTimeout";
+}
+
+function retryAfter(res: Response): number | undefined {
+  const v = Number(res.headers.get("retry-after"));
+  return Number.isFinite(v) && v > 0 ? v * 1000 : undefined;
+}
+
+/**
+ * A fetch failure as a network error s3_errors.ts and retry.ts recognise (a Node-style
+ * `code`, or a TimeoutError), and whether to try again: a certificate refusal is not.
+ */
+function networkError(e: unknown, attempts: number): { error: Error; retry: boolean } {
+  const timeout = e instanceof DOMException && e.name === "TimeoutError";
+  const msg = e instanceof Error ? `${e.message} ${e.cause ?? ""}` : String(e);
+  const code = timeout
+    ? undefined
+    : /connection refused/i.test(msg)
+    ? "ECONNREFUSED"
+    : /dns error|failed to lookup|name or service not known|no address/i.test(msg)
+    ? "ENOTFOUND"
+    : /certificate|tls handshake|invalid peer/i.test(msg)
+    ? "UNABLE_TO_VERIFY_LEAF_SIGNATURE"
+    : /timed out/i.test(msg)
+    ? "ETIMEDOUT"
+    : "ECONNRESET";
+  const error = Object.assign(new Error(timeout ? (e as Error).message : msg.trim()), {
+    name: timeout ? "TimeoutError" : "NetworkError",
+    ...(code ? { code } : {}),
+    cause: e,
+    $metadata: { attempts },
+  });
+  return { error, retry: code !== "UNABLE_TO_VERIFY_LEAF_SIGNATURE" };
+}

@@ -1,0 +1,274 @@
+/**
+ * The light S3 client (s3_light.ts): when it is used instead of the SDK, and how it
+ * behaves against a scripted S3 on loopback (answers MinIO and AWS give, a response lost
+ * after the write landed). Its behaviour against real MinIO and s3rver is the contract
+ * suite's and s3_servers_test.ts's: it is the default path there.
+ */
+import { assert, assertEquals, assertRejects, assertStringIncludes } from "../assert.ts";
+import { openS3With } from "../../src/storage/open_s3.ts";
+import { parseStoreUrl } from "../../src/storage/registry.ts";
+import { resolveS3Config } from "../../src/storage/s3_config.ts";
+import { lightEndpoint } from "../../src/storage/s3_light.ts";
+import { getBytes, type Store, StoreError } from "../../src/storage/store.ts";
+import { requestCounts, resetRequestCounts } from "../../src/storage/metrics.ts";
+
+const enc = new TextEncoder();
+const keys = { "access-key": "AKID", "secret-key": "LightSecretValue123" };
+
+function endpointFor(url: string, settings: Record<string, string>, env: Record<string, string>) {
+  const e = (n: string) => env[n];
+  return lightEndpoint(resolveS3Config(parseStoreUrl(url), settings, e), e)?.toString() ?? null;
+}
+
+Deno.test("light client: used for static credentials with a known endpoint or region", () => {
+  assertEquals(
+    endpointFor("s3://bk/t.trunk?endpoint=http://127.0.0.1:9000", keys, {}),
+    "http://127.0.0.1:9000/",
+  );
+  assertEquals(
+    endpointFor("s3://my-bucket/t.trunk", {}, {
+      AWS_ACCESS_KEY_ID: "a",
+      AWS_SECRET_ACCESS_KEY: "s",
+      AWS_SESSION_TOKEN: "t",
+      AWS_REGION: "eu-west-1",
+    }),
+    "https://s3.eu-west-1.amazonaws.com/",
+  );
+  assertEquals(
+    endpointFor("r2://bk/t.trunk", keys, { R2_ACCOUNT_ID: "acc" }),
+    "https://acc.r2.cloudflarestorage.com/",
+  );
+});
+
+Deno.test("light client: the SDK keeps what the light client does not do", () => {
+  const aws = { AWS_ACCESS_KEY_ID: "a", AWS_SECRET_ACCESS_KEY: "s", AWS_REGION: "eu-west-1" };
+  // The default credential chain (profiles, SSO, instance roles).
+  assertEquals(endpointFor("s3://bk/t.trunk", {}, { AWS_REGION: "eu-west-1" }), null);
+  // No region: the SDK's chain finds it.
+  assertEquals(endpointFor("s3://bk/t.trunk", keys, {}), null);
+  assertEquals(endpointFor("s3://bk/t.trunk", {}, { ...aws, AWS_USE_FIPS_ENDPOINT: "true" }), null);
+  assertEquals(
+    endpointFor("s3://bk/t.trunk", {}, { ...aws, AWS_USE_DUALSTACK_ENDPOINT: "1" }),
+    null,
+  );
+  assertEquals(endpointFor("s3://bk/t.trunk", {}, { ...aws, AWS_REGION: "cn-north-1" }), null);
+  // Virtual-hosted addressing needs a bucket that is a host name.
+  assertEquals(endpointFor("s3://my.dotted.bucket/t.trunk", {}, aws), null);
+  assertEquals(
+    endpointFor("s3://bk/t.trunk?endpoint=http://127.0.0.1:9000", keys, {
+      TRUNKS_S3_CLIENT: "sdk",
+    }),
+    null,
+  );
+});
+
+interface Seen {
+  method: string;
+  path: string;
+  search: string;
+  headers: Headers;
+}
+
+/** A scripted S3 on loopback: `answer` gets each request (path-style) and what came before. */
+async function withFakeS3(
+  answer: (req: Request, body: Uint8Array, seen: Seen[]) => Response | Promise<Response>,
+  fn: (open: (settings?: Record<string, string>) => Promise<Store>, seen: Seen[]) => Promise<void>,
+) {
+  const seen: Seen[] = [];
+  const ac = new AbortController();
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, signal: ac.signal, onListen() {} },
+    async (req) => {
+      const u = new URL(req.url);
+      const body = new Uint8Array(await req.arrayBuffer());
+      seen.push({ method: req.method, path: u.pathname, search: u.search, headers: req.headers });
+      return await answer(req, body, seen);
+    },
+  );
+  const url = `s3://bk/base/t.trunk?endpoint=http://127.0.0.1:${server.addr.port}`;
+  const stores: Store[] = [];
+  try {
+    await fn(async (settings = keys) => {
+      const s = await openS3With(parseStoreUrl(url), settings, () => undefined, {
+        maxAttempts: 3,
+        conflictDelayMs: 1,
+      });
+      stores.push(s);
+      return s;
+    }, seen);
+  } finally {
+    for (const s of stores) await s.close();
+    ac.abort();
+    await server.finished;
+  }
+}
+
+const xmlError = (status: number, code: string, message: string) =>
+  new Response(
+    `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${message}</Message><Resource>/bk</Resource></Error>`,
+    { status, headers: { "content-type": "application/xml" } },
+  );
+
+Deno.test("light client: list pages and decodes XML; gets, puts and deletes are signed fetches", async () => {
+  const objects = new Map<string, Uint8Array<ArrayBuffer>>();
+  await withFakeS3((req, body) => {
+    const u = new URL(req.url);
+    if (req.method === "GET" && u.pathname === "/bk") {
+      const token = u.searchParams.get("continuation-token");
+      const entry = (k: string, size: number) =>
+        `<Contents><Key>${k}</Key><LastModified>2026-12-02T03:00:00.000Z</LastModified>` +
+        `<ETag>&#34;e-${size}&#34;</ETag><Size>${size}</Size><StorageClass>STANDARD</StorageClass></Contents>`;
+      return new Response(
+        `<?xml version="1.0" encoding="UTF-8"?><ListBucketResult><Name>bk</Name>` +
+          (token
+            ? `${entry("base/t.trunk/refs/b&amp;c/1", 3)}<IsTruncated>false</IsTruncated>`
+            : `${entry("base/t.trunk/refs/a/1", 2)}<IsTruncated>true</IsTruncated>` +
+              `<NextContinuationToken>tok+/=</NextContinuationToken>`) +
+          `</ListBucketResult>`,
+      );
+    }
+    const key = decodeURIComponent(u.pathname);
+    if (req.method === "PUT") {
+      objects.set(key, body as Uint8Array<ArrayBuffer>);
+      return new Response(null, { headers: { etag: '"x"' } });
+    }
+    if (req.method === "DELETE") {
+      objects.delete(key);
+      return new Response(null, { status: 204 });
+    }
+    const data = objects.get(key);
+    if (!data) return xmlError(404, "NoSuchKey", "The specified key does not exist.");
+    const range = /^bytes=(\d+)-(\d*)$/.exec(req.headers.get("range") ?? "");
+    if (range) {
+      const end = range[2] ? Number(range[2]) + 1 : data.byteLength;
+      return new Response(data.slice(Number(range[1]), end), { status: 206 });
+    }
+    return new Response(data);
+  }, async (open, seen) => {
+    const s = await open({ ...keys, "session-token": "SessionTokenValue" });
+    resetRequestCounts();
+    const listed = await s.list("refs/");
+    assertEquals(listed.map((e) => [e.key, e.size, e.etag]), [
+      ["refs/a/1", 2, '"e-2"'],
+      ["refs/b&c/1", 3, '"e-3"'],
+    ]);
+    assertEquals(listed[0].modified.toISOString(), "2026-12-02T03:00:00.000Z");
+    assertEquals(
+      new URL(`http://x${seen[1].path}${seen[1].search}`).searchParams.get("continuation-token"),
+      "tok+/=",
+    );
+    await s.put("segments/x=y.pack", enc.encode("hello"));
+    assertEquals(seen.at(-1)!.path, "/bk/base/t.trunk/segments/x%3Dy.pack");
+    assertEquals(
+      new TextDecoder().decode((await getBytes(s, "segments/x=y.pack", { offset: 1, length: 3 }))!),
+      "ell",
+    );
+    assertEquals(seen.at(-1)!.headers.get("range"), "bytes=1-3");
+    assertEquals(await s.get("segments/none"), null);
+    await s.delete("segments/x=y.pack");
+    for (const r of seen) {
+      assert(
+        !/aws-sdk/i.test(r.headers.get("user-agent") ?? ""),
+        "no request went through the SDK",
+      );
+      assertStringIncludes(
+        r.headers.get("authorization") ?? "",
+        "AWS4-HMAC-SHA256 Credential=AKID/",
+      );
+      assertEquals(r.headers.get("x-amz-security-token"), "SessionTokenValue");
+    }
+    assertEquals(requestCounts().requests, {
+      "s3.ListObjectsV2": 2,
+      "s3.PutObject": 1,
+      "s3.GetObject": 2,
+      "s3.DeleteObject": 1,
+    });
+    assertEquals(requestCounts().bytesUp, 5);
+  });
+});
+
+Deno.test("light client: a create whose response was lost is retried and still reports the win", async () => {
+  let stored: { body: Uint8Array; nonce: string } | null = null;
+  let puts = 0;
+  await withFakeS3((req, body) => {
+    if (req.method === "PUT") {
+      puts++;
+      assertEquals(req.headers.get("if-none-match"), "*");
+      if (stored) return xmlError(412, "PreconditionFailed", "At least one precondition failed");
+      stored = { body, nonce: req.headers.get("x-amz-meta-trunks-create")! };
+      // The write landed; the answer is an error worth another try.
+      return xmlError(503, "SlowDown", "Please reduce your request rate.");
+    }
+    if (req.method === "HEAD") {
+      return new Response(null, {
+        headers: {
+          "content-length": String(stored!.body.byteLength),
+          "x-amz-meta-trunks-create": stored!.nonce,
+        },
+      });
+    }
+    return new Response("unexpected", { status: 500 });
+  }, async (open, seen) => {
+    const s = await open();
+    assertEquals(await s.create("refs/main/1", enc.encode("mine")), true);
+    assertEquals(puts, 2, "the PUT was tried again");
+    assertEquals(seen.map((r) => r.method), ["PUT", "PUT", "HEAD"]);
+    // A genuine second writer loses, on its first try, without asking.
+    assertEquals(await s.create("refs/main/1", enc.encode("other")), false);
+    assertEquals(seen.length, 4);
+  });
+});
+
+Deno.test("light client: S3's errors keep their codes and one-line messages without secrets", async () => {
+  await withFakeS3((req) => {
+    const u = new URL(req.url);
+    if (u.pathname.startsWith("/bk/base/t.trunk/denied")) {
+      return xmlError(403, "SignatureDoesNotMatch", `signature mismatch for ${keys["secret-key"]}`);
+    }
+    if (req.method === "HEAD") return new Response(null, { status: 403 });
+    return xmlError(404, "NoSuchBucket", "The specified bucket does not exist");
+  }, async (open) => {
+    const s = await open();
+    const missing = await assertRejects(() => s.list(""), StoreError);
+    assertEquals((missing as StoreError).code, "not-found-root");
+    assertStringIncludes(missing.message, "bucket 'bk' does not exist at http://127.0.0.1:");
+    const denied = await assertRejects(() => s.put("denied/x", enc.encode("x")), StoreError);
+    assertEquals((denied as StoreError).code, "access-denied");
+    assertStringIncludes(denied.message, "the secret key does not match the access key");
+    for (const e of [missing, denied]) {
+      assert(!e.message.includes("\n") && !e.message.includes(keys["secret-key"]), e.message);
+    }
+    const head = await assertRejects(() => s.get("x", { offset: 0, length: 0 }), StoreError);
+    assertEquals((head as StoreError).code, "access-denied");
+  });
+});
+
+Deno.test("light client: multipart uploads go to the SDK, loaded only then", async () => {
+  const seen: string[] = [];
+  await withFakeS3((req) => {
+    seen.push(`${req.method} ${req.headers.get("user-agent")}`);
+    const u = new URL(req.url);
+    if (req.method === "POST" && u.searchParams.has("uploads")) {
+      return new Response(
+        `<?xml version="1.0" encoding="UTF-8"?><InitiateMultipartUploadResult><Bucket>bk</Bucket><Key>k</Key><UploadId>u1</UploadId></InitiateMultipartUploadResult>`,
+      );
+    }
+    if (req.method === "PUT") return new Response(null, { headers: { etag: '"p"' } });
+    if (req.method === "POST") {
+      return new Response(
+        `<?xml version="1.0" encoding="UTF-8"?><CompleteMultipartUploadResult><Bucket>bk</Bucket><Key>k</Key><ETag>"z"</ETag></CompleteMultipartUploadResult>`,
+      );
+    }
+    return new Response(null, { status: 204 });
+  }, async (open) => {
+    const s = await open();
+    resetRequestCounts();
+    await s.put("segments/big.pack", new Uint8Array(9 * 1024 * 1024));
+    assertEquals(requestCounts().requests, {
+      "s3.CreateMultipartUpload": 1,
+      "s3.UploadPart": 2,
+      "s3.CompleteMultipartUpload": 1,
+    });
+    assert(seen.every((l) => /aws-sdk/i.test(l)), seen.join("; "));
+  });
+});
