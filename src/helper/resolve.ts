@@ -2,9 +2,9 @@
  * From the URL git hands the helper to an open trunk: the store, its settings and
  * credentials (from the local database when `trunks init` saved them), and the cache.
  */
-import { gitDir, objectFormat } from "../git/repo.ts";
+import { objectFormat } from "../git/repo.ts";
 import { LocalDb } from "../local/db.ts";
-import { localDbPath } from "../local/paths.ts";
+import { locateLocalDb } from "../local/paths.ts";
 import { storeTimeoutMs } from "../storage/deadline.ts";
 import { canonicalStoreUrl, parseStoreUrl, redactUrl, secretsInUrl } from "../storage/registry.ts";
 import { isNamedUrl, type NamedTarget, resolveNamedUrl } from "../local/named_url.ts";
@@ -95,9 +95,9 @@ function refuseSecretsInUrl(url: string): void {
  * storage NAME or the per-user config (with that storage's settings), an alias such as
  * `minio://` rewritten; anything else as it is.
  */
-async function backendUrl(url: string, dir: string | null): Promise<NamedTarget | string> {
+async function backendUrl(url: string, dbPath: string | null): Promise<NamedTarget | string> {
   if (!isNamedUrl(url)) return canonicalStoreUrl(url);
-  const db = dir ? new LocalDb(await localDbPath()) : null;
+  const db = dbPath ? new LocalDb(dbPath) : null;
   try {
     return resolveNamedUrl(url, db);
   } catch (e) {
@@ -113,8 +113,9 @@ export async function resolveRemote(
   opts: { forPush?: boolean; onProgress?: OnProgress } = {},
 ): Promise<RemoteContext> {
   // `git ls-remote` may run outside any repository: then nothing is cached.
-  const dir = await gitDir().catch(() => null);
-  const target = await backendUrl(given, dir);
+  const local = await locateLocalDb().catch(() => null);
+  const dir = local?.gitDir ?? null;
+  const target = await backendUrl(given, local?.path ?? null);
   const named = typeof target === "string" ? null : target;
   const url = named?.url ?? target as string;
   parseStoreUrl(url);
@@ -134,7 +135,7 @@ export async function resolveRemote(
   } catch (e) {
     throw new TrunkError(`${redactUrl(url)}: ${(e as Error).message}`, "bad-input");
   }
-  const db = dir ? new LocalDb(await localDbPath()) : null;
+  const db = local ? new LocalDb(local.path) : null;
   const cache = db ?? new MemoryCache();
   const policy = mirrorsPolicyFromEnv();
   const storages = await resolveStorages(url, db, cache, {

@@ -7,6 +7,15 @@ import { DatabaseSync } from "node:sqlite";
 import type { TrunkCache } from "../trunk/cache.ts";
 
 const SCHEMA_VERSION = 1;
+/** Every table `#migrate` creates: a file with all of them (and the stamp column) is current. */
+export const TABLES = [
+  "meta",
+  "ref_entries",
+  "ingested",
+  "storages",
+  "trunk_meta",
+  "approved_storages",
+];
 /** From this many keys on, a lookup reads all of the trunk's cached rows in one query. */
 const BULK_LOOKUP = 256;
 
@@ -21,7 +30,27 @@ export class LocalDb implements TrunkCache {
     this.#migrate();
   }
 
+  /**
+   * Whether the file already has every table and column this version uses, read without
+   * a write: then opening it (every fetch and push) takes no write lock and writes nothing.
+   */
+  #current(): boolean {
+    const tables = new Set(
+      (this.db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table'`).all() as {
+        name: string;
+      }[]).map((t) => t.name),
+    );
+    if (!TABLES.every((t) => tables.has(t))) return false;
+    const row = this.db.prepare(`SELECT value FROM meta WHERE key = 'schema'`).get() as
+      | { value: string }
+      | undefined;
+    if (Number(row?.value) !== SCHEMA_VERSION) return false;
+    const cols = this.db.prepare(`PRAGMA table_info(ref_entries)`).all() as { name: string }[];
+    return cols.some((c) => c.name === "stamp");
+  }
+
   #migrate(): void {
+    if (this.#current()) return;
     this.db.exec(`CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`);
     const row = this.db.prepare(`SELECT value FROM meta WHERE key = 'schema'`).get() as
       | { value: string }

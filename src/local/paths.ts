@@ -12,10 +12,18 @@ import { findRepo, findTrunksDb } from "./repo.ts";
  * `.trunks` belongs to another repository and is not used.
  */
 export async function localDbPath(): Promise<string> {
+  return (await locateLocalDb()).path;
+}
+
+/**
+ * `localDbPath` and the absolute git dir, from one `git rev-parse` in a work tree (a
+ * fetch or push starts no other process to learn them); throws outside any repository.
+ */
+export async function locateLocalDb(): Promise<{ gitDir: string; path: string }> {
   const repo = await findRepo().catch(() => null);
   const db = repo && await worksOn(repo.top, repo.gitDir) ? await findTrunksDb(repo) : null;
-  if (db) return db;
-  return `${repo?.gitDir ?? await gitText(["rev-parse", "--absolute-git-dir"])}/trunks.sqlite`;
+  const gitDir = repo?.gitDir ?? await gitText(["rev-parse", "--absolute-git-dir"]);
+  return { gitDir, path: db ?? `${gitDir}/trunks.sqlite` };
 }
 
 /** True when `top/.git` (a directory, or a `gitdir:` file) is `gitDir`. */

@@ -23,6 +23,27 @@ const yieldToLoop = () => new Promise<void>((r) => setTimeout(r, 0));
 /** Temp files start with this; they are never listed and are swept by GC. */
 export const TEMP_PREFIX = ".tmp-";
 
+/** Objects up to this size are read in one call (ref entries, indexes, trunk.json). */
+const WHOLE_READ_MAX = 1 << 20;
+
+/**
+ * A small file's bytes in one read, or null for a large one (streamed instead): a file
+ * stream costs several times the read itself, and a clone reads one entry per ref.
+ */
+async function readSmall(path: string): Promise<Uint8Array | null> {
+  const { size } = await Deno.stat(path);
+  return size <= WHOLE_READ_MAX ? await Deno.readFile(path) : null;
+}
+
+function oneChunk(bytes: Uint8Array): ReadableStream<Uint8Array> {
+  return new ReadableStream<Uint8Array>({
+    start(c) {
+      if (bytes.byteLength) c.enqueue(bytes);
+      c.close();
+    },
+  });
+}
+
 export class LocalStore implements Store {
   readonly capabilities: Capabilities = {
     atomicCreate: true,
@@ -114,9 +135,14 @@ export class LocalStore implements Store {
   }
 
   async get(key: string, range?: Range): Promise<ReadableStream<Uint8Array> | null> {
+    const path = this.#path(key);
     let file: Deno.FsFile;
     try {
-      file = await Deno.open(this.#path(key), { read: true });
+      if (!range) {
+        const whole = await readSmall(path);
+        if (whole) return oneChunk(whole);
+      }
+      file = await Deno.open(path, { read: true });
     } catch (e) {
       if (!(e instanceof Deno.errors.NotFound)) throw this.#wrap(e, key);
       // Say so when the whole root is missing (a typo in the URL), not just this key.

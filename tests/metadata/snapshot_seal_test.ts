@@ -1,0 +1,75 @@
+/**
+ * A snapshot's seal is checked on the text as stored when it has the layout trunks writes
+ * (no canonical copy of tens of MB rebuilt), and through the generic seal check otherwise:
+ * either way a damaged snapshot is refused and a well-sealed one in another layout is read.
+ */
+import { assert, assertEquals } from "../assert.ts";
+import { encodeSnapshot, parseSnapshot } from "../../src/trunk/snapshots.ts";
+import { refEntryKey, snapshotKey } from "../../src/trunk/layout.ts";
+import { seal } from "../../src/trunk/seal.ts";
+import { TrunkError } from "../../src/trunk/errors.ts";
+
+function entries(n: number): Map<string, string> {
+  const m = new Map<string, string>();
+  for (let i = 0; i < n; i++) {
+    const e = seal({
+      trunk: "t1",
+      ref: `refs/heads/b${i}`,
+      seq: 1,
+      old: "0".repeat(40),
+      new: (i % 16).toString(16).repeat(40),
+      time: "2026-12-02T00:00:00.000Z",
+      writer: 'w "quoted"',
+      segments: ["a".repeat(64)],
+    });
+    m.set(refEntryKey(e.ref, 1), JSON.stringify(e));
+  }
+  return m;
+}
+
+const key = snapshotKey(4);
+
+/** `fn` throws a TrunkError whose message includes `part`. */
+function refused(fn: () => unknown, part = "", what = ""): void {
+  try {
+    fn();
+  } catch (e) {
+    assert(e instanceof TrunkError && e.message.includes(part), `${what}: ${e}`);
+    return;
+  }
+  throw new Error(`expected a refusal ${what}`);
+}
+const text = (m: Map<string, string>) => new TextDecoder().decode(encodeSnapshot("t1", 4, m));
+
+Deno.test("snapshot: what encodeSnapshot writes parses back, entry for entry", () => {
+  const m = entries(300);
+  const s = parseSnapshot(text(m), key, 4);
+  assertEquals([s.trunk, s.seq, s.entries], ["t1", 4, m]);
+});
+
+Deno.test("snapshot: one byte changed anywhere is refused", () => {
+  const raw = text(entries(50));
+  // Inside an entry's oid, in a key, in the time, in the trunk id: same length, still JSON.
+  for (const at of [raw.indexOf("b17"), raw.indexOf('"time"') + 9, raw.indexOf("t1") + 1]) {
+    const c = raw[at] === "1" ? "2" : "1";
+    const bad = raw.slice(0, at) + c + raw.slice(at + 1);
+    refused(() => parseSnapshot(bad, key, 4), "", `at ${at}`);
+  }
+  const pos = raw.indexOf(`\\"new\\":\\"`) + 10;
+  const flipped = raw.slice(0, pos) + (raw[pos] === "f" ? "e" : "f") + raw.slice(pos + 1);
+  refused(() => parseSnapshot(flipped, key, 4), "seal", "a flipped oid digit");
+});
+
+Deno.test("snapshot: another writer's layout is checked by its canonical seal", () => {
+  const m = entries(20);
+  const o = JSON.parse(text(m));
+  // Same content, keys in another order and indented: not the stored-text layout.
+  const other = JSON.stringify(
+    { sum: o.sum, entries: o.entries, time: o.time, seq: o.seq, trunk: o.trunk, v: 1 },
+    null,
+    1,
+  );
+  assertEquals(parseSnapshot(other, key, 4).entries, m);
+  const wrong = JSON.stringify({ ...o, sum: "0".repeat(64) });
+  refused(() => parseSnapshot(wrong, key, 4), "seal", "a wrong sum");
+});
