@@ -66,9 +66,10 @@ export async function runHelper(args: string[]): Promise<number> {
           // A push's listing of refs went out with the storage map's (one round trip).
           const early = forPush ? c.takeRefsListing() : undefined;
           const readAt = early?.at ?? Date.now();
+          const readMono = early?.mono ?? performance.now();
           const listed = trunk ? await trunk.refState(await early?.entries) : undefined;
           // The push that follows builds on this listing (and reads its refs' entries again).
-          listing = forPush && listed ? { state: listed, readAt } : undefined;
+          listing = forPush && listed ? { state: listed, readAt, readMono } : undefined;
           // Asked for by `option object-format`: git learns the hash (a sha256 clone).
           const format = !opts.objectFormat
             ? null

@@ -47,7 +47,7 @@ export interface RemoteContext {
    * The listing of `refs/` made beside the storage map's (`list for-push`, one storage),
    * and when it started; given once, then undefined.
    */
-  takeRefsListing(): { at: number; entries: Promise<ListEntry[]> } | undefined;
+  takeRefsListing(): { at: number; mono: number; entries: Promise<ListEntry[]> } | undefined;
   /**
    * `mirrors=skip` for this push: writes go to the primary alone. Returns the mirrors
    * left out (empty without mirrors); a refusal `list for-push` held back is dropped.
@@ -95,7 +95,7 @@ function refuseSecretsInUrl(url: string): void {
  * storage NAME or the per-user config (with that storage's settings), an alias such as
  * `minio://` rewritten; anything else as it is.
  */
-async function backendUrl(url: string, dbPath: string | null): Promise<NamedTarget | string> {
+function backendUrl(url: string, dbPath: string | null): NamedTarget | string {
   if (!isNamedUrl(url)) return canonicalStoreUrl(url);
   const db = dbPath ? new LocalDb(dbPath) : null;
   try {
@@ -115,7 +115,7 @@ export async function resolveRemote(
   // `git ls-remote` may run outside any repository: then nothing is cached.
   const local = await locateLocalDb().catch(() => null);
   const dir = local?.gitDir ?? null;
-  const target = await backendUrl(given, local?.path ?? null);
+  const target = backendUrl(given, local?.path ?? null);
   const named = typeof target === "string" ? null : target;
   const url = named?.url ?? target as string;
   parseStoreUrl(url);

@@ -58,7 +58,8 @@ export interface Resolved {
    * With `listRefs`: the listing of `refs/` on the URL's own storage, made beside the map's
    * (one round trip for both), when that storage is the only one.
    */
-  refsListing?: { at: number; entries: Promise<ListEntry[]> };
+  /** `at`: wall clock when sent; `mono`: `performance.now()` then (elapsed time). */
+  refsListing?: { at: number; mono: number; entries: Promise<ListEntry[]> };
 }
 
 export interface Unapproved {
@@ -333,7 +334,7 @@ export async function resolveStorages(
   }
   const self = await openMember(planned.find((p) => sameUrl(p.url, url))!);
   const refsListing = opts.listRefs
-    ? { at: Date.now(), entries: self.store.list(REFS_PREFIX) }
+    ? { at: Date.now(), mono: performance.now(), entries: self.store.list(REFS_PREFIX) }
     : undefined;
   // Consumed (or dropped) by the caller; a failure is the caller's to report.
   refsListing?.entries.catch(() => {});

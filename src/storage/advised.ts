@@ -3,8 +3,8 @@
  * appended (which credential variables this storage reads), once, whichever operation
  * met it. The note is made by the caller; a store never knows what a storage name is.
  */
-import type { ListEntry, PutData, Range, Store } from "./store.ts";
-import { StoreError } from "./store.ts";
+import type { CreatedStamp, ListEntry, PutData, Range, Store } from "./store.ts";
+import { createStamped, StoreError } from "./store.ts";
 
 export function withAccessAdvice(store: Store, advice: string): Store {
   return advice ? new AdvisedStore(store, advice) : store;
@@ -41,6 +41,10 @@ export class AdvisedStore implements Store {
 
   create(key: string, data: Uint8Array): Promise<boolean> {
     return this.#advise(() => this.inner.create(key, data));
+  }
+
+  createStamped(key: string, data: Uint8Array): Promise<CreatedStamp | null> {
+    return this.#advise(() => createStamped(this.inner, key, data));
   }
 
   list(prefix: string, startAfter?: string): Promise<ListEntry[]> {

@@ -29,6 +29,7 @@ import {
   assertKey,
   type Capabilities,
   compareKeys,
+  type CreatedStamp,
   type ListEntry,
   type PutData,
   type Range,
@@ -218,14 +219,22 @@ export class AzureStore implements Store {
   }
 
   async create(key: string, data: Uint8Array): Promise<boolean> {
+    return (await this.createStamped(key, data)) !== null;
+  }
+
+  async createStamped(key: string, data: Uint8Array): Promise<CreatedStamp | null> {
     const blob = this.#blob(key, this.#once);
     limitSize(data, this.capabilities.maxObjectSize, `azure: ${key}`);
+    // The ETag Put Blob answered is the one a listing shows; none when an earlier try won.
+    let stamp: CreatedStamp = {};
     try {
-      return await createExclusive({
+      const won = await createExclusive({
         write: async (nonce) => {
           countRequest("azure", "PutBlob");
+          stamp = {};
+          let r;
           try {
-            await blob.upload(data, data.byteLength, {
+            r = await blob.upload(data, data.byteLength, {
               conditions: { ifNoneMatch: "*" },
               metadata: { [CREATE_NONCE_META]: nonce },
             });
@@ -234,6 +243,7 @@ export class AzureStore implements Store {
             throw e;
           }
           countBytes("up", data.byteLength);
+          if (r.etag) stamp = { etag: bareEtag(r.etag) };
           return "created";
         },
         carries: async (nonce) => {
@@ -242,6 +252,7 @@ export class AzureStore implements Store {
           return props.metadata?.[CREATE_NONCE_META] === nonce;
         },
       }, { policy: this.#retry, classify: azureKind });
+      return won ? stamp : null;
     } catch (e) {
       throw this.#wrap(e, "write", key);
     }
@@ -265,7 +276,7 @@ export class AzureStore implements Store {
             key,
             size: b.properties.contentLength ?? 0,
             modified: b.properties.lastModified,
-            ...(b.properties.etag ? { etag: b.properties.etag } : {}),
+            ...(b.properties.etag ? { etag: bareEtag(b.properties.etag) } : {}),
           });
         }
       }
@@ -345,4 +356,12 @@ export class AzureStore implements Store {
 /** `azure://account/container/path[?endpoint=...]`. */
 export function openAzure(url: URL, settings: Settings): Promise<Store> {
   return Promise.resolve(new AzureStore(azureConfig(url, settings)));
+}
+
+/**
+ * The ETag without the quotes HTTP headers put around it: a listing gives it bare (Azurite)
+ * or quoted, a write's answer quoted; one form, so a created blob's stamp is the listed one.
+ */
+function bareEtag(etag: string): string {
+  return etag.replace(/^"(.*)"$/, "$1");
 }

@@ -3,7 +3,14 @@
  * benchmarks and `TRUNKS_DEBUG_REQUESTS`. Backends count their own HTTP requests too.
  */
 import { countListedKeys, countRequest, requestCounts, timeOperation } from "./metrics.ts";
-import type { ListEntry, PutData, Range, Store } from "./store.ts";
+import {
+  type CreatedStamp,
+  createStamped,
+  type ListEntry,
+  type PutData,
+  type Range,
+  type Store,
+} from "./store.ts";
 
 export class CountingStore implements Store {
   constructor(readonly inner: Store) {}
@@ -29,6 +36,11 @@ export class CountingStore implements Store {
   create(key: string, data: Uint8Array): Promise<boolean> {
     countRequest("store", "create");
     return timeOperation(() => this.inner.create(key, data));
+  }
+
+  createStamped(key: string, data: Uint8Array): Promise<CreatedStamp | null> {
+    countRequest("store", "create");
+    return timeOperation(() => createStamped(this.inner, key, data));
   }
 
   async list(prefix: string, startAfter?: string): Promise<ListEntry[]> {

@@ -7,8 +7,8 @@
  * Streams count as progress: an upload or download that keeps moving bytes is never cut,
  * only one that stalls for the whole period.
  */
-import type { ListEntry, PutData, Range, Store } from "./store.ts";
-import { StoreError } from "./store.ts";
+import type { CreatedStamp, ListEntry, PutData, Range, Store } from "./store.ts";
+import { createStamped, StoreError } from "./store.ts";
 
 /** Seconds without progress before an operation fails, unless TRUNKS_STORE_TIMEOUT says otherwise. */
 export const DEFAULT_STORE_TIMEOUT_S = 120;
@@ -66,6 +66,10 @@ export class DeadlineStore implements Store {
 
   create(key: string, data: Uint8Array): Promise<boolean> {
     return this.#bounded("create", key, () => this.inner.create(key, data));
+  }
+
+  createStamped(key: string, data: Uint8Array): Promise<CreatedStamp | null> {
+    return this.#bounded("create", key, () => createStamped(this.inner, key, data));
   }
 
   list(prefix: string, startAfter?: string): Promise<ListEntry[]> {

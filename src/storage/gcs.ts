@@ -25,6 +25,7 @@ import {
   assertKey,
   type Capabilities,
   compareKeys,
+  type CreatedStamp,
   type ListEntry,
   type PutData,
   type Range,
@@ -432,17 +433,29 @@ export class GcsStore implements Store {
   }
 
   async create(key: string, data: Uint8Array): Promise<boolean> {
+    return (await this.createStamped(key, data)) !== null;
+  }
+
+  async createStamped(key: string, data: Uint8Array): Promise<CreatedStamp | null> {
     const name = this.#name(key);
     limitSize(data, this.capabilities.maxObjectSize, `gcs: ${key}`);
+    // The generation the insert answered is the one a listing shows; none when an earlier
+    // try won.
+    let stamp: CreatedStamp = {};
     // Retries happen inside `#fetch`; its `mayHaveApplied` is the transport's "retried".
-    return await createExclusive({
+    const won = await createExclusive({
       write: async (nonce) => {
+        stamp = {};
         const { response, mayHaveApplied } = await this.#createUpload(name, data, nonce);
-        await response.body?.cancel();
         if (response.ok) {
           countBytes("up", data.byteLength);
+          const made = await response.json().catch(() => null) as { generation?: unknown } | null;
+          if (typeof made?.generation === "string" && made.generation) {
+            stamp = { etag: made.generation };
+          }
           return "created";
         }
+        await response.body?.cancel();
         if (response.status === 412) return mayHaveApplied ? "exists-after-retry" : "exists";
         throw await this.#error(response, "write", key);
       },
@@ -461,6 +474,7 @@ export class GcsStore implements Store {
         return meta?.[CREATE_NONCE_META] === nonce;
       },
     });
+    return won ? stamp : null;
   }
 
   /** A multipart upload (metadata with the create nonce, then the bytes), only if absent. */

@@ -7,6 +7,7 @@ import {
   assertKey,
   type Capabilities,
   compareKeys,
+  type CreatedStamp,
   type ListEntry,
   type PutData,
   type Range,
@@ -189,16 +190,23 @@ export class LocalStore implements Store {
   }
 
   async create(key: string, data: Uint8Array): Promise<boolean> {
+    return (await this.createStamped(key, data)) !== null;
+  }
+
+  async createStamped(key: string, data: Uint8Array): Promise<CreatedStamp | null> {
     const path = this.#path(key);
     limitSize(data, this.capabilities.maxObjectSize, `local: ${key}`);
     const tmp = await this.#writeTemp(path, data);
     // A push creates one entry per ref: the calls around the fsync are synchronous (an
     // async op costs several times the call itself, and there are tens of thousands).
     try {
+      // The temp file is the created file (a link shares its inode): its modified time is
+      // what a listing will show, read before the name exists so it cannot be another's.
+      const st = Deno.statSync(tmp);
       Deno.linkSync(tmp, path);
-      return true;
+      return st.mtime ? { modified: st.mtime } : {};
     } catch (e) {
-      if (e instanceof Deno.errors.AlreadyExists) return false;
+      if (e instanceof Deno.errors.AlreadyExists) return null;
       throw this.#wrap(e, key, true);
     } finally {
       try {

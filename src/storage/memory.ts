@@ -6,6 +6,7 @@ import {
   assertKey,
   type Capabilities,
   compareKeys,
+  type CreatedStamp,
   type ListEntry,
   type PutData,
   type Range,
@@ -68,12 +69,17 @@ export class MemoryStore implements Store {
     this.#objects.set(key, { data: bytes, modified: new Date() });
   }
 
-  create(key: string, data: Uint8Array): Promise<boolean> {
+  async create(key: string, data: Uint8Array): Promise<boolean> {
+    return (await this.createStamped(key, data)) !== null;
+  }
+
+  createStamped(key: string, data: Uint8Array): Promise<CreatedStamp | null> {
     assertKey(key);
     limitSize(data, this.capabilities.maxObjectSize, `memory: ${key}`);
-    if (this.#objects.has(key)) return Promise.resolve(false);
-    this.#objects.set(key, { data: data.slice(), modified: new Date() });
-    return Promise.resolve(true);
+    if (this.#objects.has(key)) return Promise.resolve(null);
+    const modified = new Date();
+    this.#objects.set(key, { data: data.slice(), modified });
+    return Promise.resolve({ modified: new Date(modified) });
   }
 
   list(prefix: string, startAfter?: string): Promise<ListEntry[]> {

@@ -25,6 +25,7 @@ import {
 import {
   assertKey,
   type Capabilities,
+  type CreatedStamp,
   type ListEntry,
   type PutData,
   type Range,
@@ -537,6 +538,10 @@ export class PostgresStore implements Store {
    * right after.
    */
   async create(key: string, data: Uint8Array): Promise<boolean> {
+    return (await this.createStamped(key, data)) !== null;
+  }
+
+  async createStamped(key: string, data: Uint8Array): Promise<CreatedStamp | null> {
     const k = this.#key(key);
     limitSize(data, this.capabilities.maxObjectSize, `postgres: ${key}`);
     await this.#init();
@@ -550,19 +555,29 @@ export class PostgresStore implements Store {
     ];
     const dropMarker = `DELETE FROM ${this.#parts} WHERE upload = $1 AND n = -1`;
     let nonce: string | undefined;
+    // The row's modified time, as the insert returned it, is what a listing shows; none
+    // when an earlier try won.
+    let stamp: CreatedStamp = {};
     try {
       const won = await createExclusive({
         write: async (n) => {
           nonce = n;
+          stamp = {};
           countRequest("postgres", "create");
-          const r = await this.#raw(
+          const r = await this.#raw<{ modified: Date }>(
             `WITH won AS (
                INSERT INTO ${this.#objects} (key, size, part_size, upload, data)
-               VALUES ($1, $2, $3, $4, $5) ON CONFLICT (key) DO NOTHING RETURNING key)
-             INSERT INTO ${this.#parts} (upload, n, data) SELECT $6::uuid, -1, ''::bytea FROM won`,
+               VALUES ($1, $2, $3, $4, $5) ON CONFLICT (key) DO NOTHING RETURNING modified),
+             marker AS (
+               INSERT INTO ${this.#parts} (upload, n, data)
+               SELECT $6::uuid, -1, ''::bytea FROM won RETURNING n)
+             SELECT modified FROM won`,
             [...values, n],
           );
-          return r.rowCount === 1 ? "created" : "exists";
+          if (r.rows.length !== 1) return "exists";
+          const modified = r.rows[0].modified;
+          if (modified instanceof Date) stamp = { modified };
+          return "created";
         },
         carries: async (n) =>
           (await this.#raw(
@@ -572,7 +587,7 @@ export class PostgresStore implements Store {
       }, this.#retrying);
       if (won) countBytes("up", data.byteLength);
       else if (upload) await this.#dropParts(upload);
-      return won;
+      return won ? stamp : null;
     } catch (e) {
       if (upload) await this.#dropParts(upload);
       throw this.#wrap(e, "create", key);

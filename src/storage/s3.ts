@@ -14,6 +14,7 @@ import {
   assertKey,
   type Capabilities,
   compareKeys,
+  type CreatedStamp,
   type ListEntry,
   type PutData,
   type Range,
@@ -184,6 +185,10 @@ export class S3Store implements Store {
   }
 
   async create(key: string, data: Uint8Array): Promise<boolean> {
+    return (await this.createStamped(key, data)) !== null;
+  }
+
+  async createStamped(key: string, data: Uint8Array): Promise<CreatedStamp | null> {
     const k = this.#key(key);
     limitSize(data, this.capabilities.maxObjectSize, `s3: ${key}`);
     // The SDK retries network errors, throttling and 5xx itself (its attempts count says
@@ -200,11 +205,14 @@ export class S3Store implements Store {
           ? "throttled"
           : "other",
     };
+    // The ETag PutObject answered is the one a listing shows; none when an earlier try won.
+    let stamp: CreatedStamp = {};
     try {
-      return await createExclusive({
+      const won = await createExclusive({
         write: async (nonce) => {
+          stamp = {};
           try {
-            await this.#client.send(
+            const r = await this.#client.send(
               cmd("PutObject", {
                 Bucket: this.#bucket,
                 Key: k,
@@ -214,6 +222,7 @@ export class S3Store implements Store {
                 Metadata: { [CREATE_NONCE_META]: nonce },
               }),
             );
+            if (typeof r?.ETag === "string" && r.ETag) stamp = { etag: r.ETag };
             return "created";
           } catch (e) {
             if (httpStatus(e) !== 412 && errorName(e) !== "PreconditionFailed") throw e;
@@ -223,6 +232,7 @@ export class S3Store implements Store {
         // A server that drops user metadata cannot tell: not claimed as won.
         carries: async (nonce) => (await this.#head(k, key))?.meta[CREATE_NONCE_META] === nonce,
       }, conflicts);
+      return won ? stamp : null;
     } catch (e) {
       throw this.#fail(e, "PutObject", key);
     }

@@ -104,6 +104,7 @@ export class SftpStore implements Store {
     rangeReads: true,
     maxObjectSize: Infinity,
     parallelism: PARALLEL,
+    coarseTimes: true,
   };
   readonly location: string;
   #cfg: SftpConfig;

@@ -29,6 +29,17 @@ export interface ListEntry {
   etag?: string;
 }
 
+/**
+ * What a listing will show of an object a `create` just wrote, as the store answered that
+ * very write: its `etag` (S3 and Azure ETag, GCS generation) or its `modified` time, in the
+ * form `list` gives them. Empty when the store's answer did not tell (the object is then
+ * read again where a listing must vouch for it); never guessed.
+ */
+export interface CreatedStamp {
+  etag?: string;
+  modified?: Date;
+}
+
 export interface Capabilities {
   /** `create` is a true create-exclusive (atomic, linearizable). */
   atomicCreate: boolean;
@@ -38,6 +49,11 @@ export interface Capabilities {
   maxObjectSize: number;
   /** Concurrency a caller should use for many small requests. */
   parallelism: number;
+  /**
+   * The listing's modified times hold whole seconds only (SFTP): a key rewritten within
+   * the same second lists the same time, so a time alone cannot vouch for an object.
+   */
+  coarseTimes?: boolean;
 }
 
 /** Thrown by backends for conditions callers act on; other errors propagate as-is. */
@@ -90,6 +106,13 @@ export interface Store {
    */
   create(key: string, data: Uint8Array): Promise<boolean>;
 
+  /**
+   * Optional: `create`, also saying how a later `list` will stamp the created object (null:
+   * the key existed, nothing was written). Same atomicity as `create`. A store without it
+   * is used through `create` (`createStamped` below), its created keys unstamped.
+   */
+  createStamped?(key: string, data: Uint8Array): Promise<CreatedStamp | null>;
+
   /** Every key under `prefix` (plain string prefix), in byte order, after `startAfter`. */
   list(prefix: string, startAfter?: string): Promise<ListEntry[]>;
 
@@ -110,6 +133,27 @@ export function assertKey(key: string): void {
   ) {
     throw new StoreError(`invalid store key ${JSON.stringify(key)}`, "invalid-key");
   }
+}
+
+/**
+ * The stamp of one object, as a comparable string: its version tag where there is one,
+ * else its modified time; null when neither is known. A listed entry's and a created
+ * object's are equal when they name the same stored object.
+ */
+export function stampOf(e: CreatedStamp): string | null {
+  if (e.etag) return `e:${e.etag}`;
+  const t = e.modified?.getTime();
+  return t !== undefined && Number.isFinite(t) && t > 0 ? `t:${t}` : null;
+}
+
+/** `store.createStamped` where the store has it, else `create` with no stamp. */
+export async function createStamped(
+  store: Store,
+  key: string,
+  data: Uint8Array,
+): Promise<CreatedStamp | null> {
+  if (store.createStamped) return await store.createStamped(key, data);
+  return (await store.create(key, data)) ? {} : null;
 }
 
 /** Reads a whole object into memory; only for objects known to be small. */

@@ -3,7 +3,7 @@
  * and which segments its local repository has ingested. Implementations: SQLite
  * (src/local) and memory.
  */
-import type { ListEntry } from "../storage/store.ts";
+import { type Capabilities, type ListEntry, stampOf } from "../storage/store.ts";
 
 export interface TrunkCache {
   /** trunk.json as last read from a location (it never changes for a given trunk). */
@@ -95,9 +95,17 @@ export class MemoryCache implements TrunkCache {
  * cached copy under that key can never be vouched for.
  */
 export function listedStamp(e: ListEntry): string | null {
-  if (e.etag) return `e:${e.etag}`;
-  const t = e.modified?.getTime();
-  return t !== undefined && Number.isFinite(t) && t > 0 ? `t:${t}` : null;
+  return stampOf(e);
+}
+
+/**
+ * A stamp that tells a rewrite apart even within the same second: a version tag, or a time
+ * from a store whose listed times are finer than seconds. A listing with whole seconds
+ * (SFTP) can list a key rewritten within that second with the same stamp, so a push reads
+ * such a base again rather than trust it.
+ */
+export function preciseStamp(stamp: string | null, capabilities: Capabilities): boolean {
+  return !!stamp && (stamp.startsWith("e:") || !capabilities.coarseTimes);
 }
 
 /** Cached ref entries checked against a listing (`vouchedEntries`). */

@@ -9,6 +9,8 @@
  */
 import {
   type Capabilities,
+  type CreatedStamp,
+  createStamped,
   getBytes,
   isUnavailable,
   type ListEntry,
@@ -319,19 +321,24 @@ export class MirroredStore implements Store {
    * holds the key with other bytes has diverged: reported, never overwritten.
    */
   async create(key: string, data: Uint8Array): Promise<boolean> {
-    let created: boolean;
+    return (await this.createStamped(key, data)) !== null;
+  }
+
+  /** `create`, with the primary's stamp: a listing is read from the primary. */
+  async createStamped(key: string, data: Uint8Array): Promise<CreatedStamp | null> {
+    let created: CreatedStamp | null;
     try {
-      created = await this.primary.store.create(key, data);
+      created = await createStamped(this.primary.store, key, data);
     } catch (e) {
       throw memberError(this.primary, e, `creating ${key}`);
     }
-    if (!created) return false;
+    if (!created) return null;
     if (key.startsWith(REFS_PREFIX)) faultPoint("push:mid-mirror");
     const results = await Promise.allSettled(
       this.mirrors.map((m) => replicateCreate(m, key, data)),
     );
     this.#throwFirst(results, this.mirrors, `creating ${key} after the primary took it`);
-    return true;
+    return created;
   }
 
   async delete(key: string): Promise<void> {

@@ -9,9 +9,10 @@
  * trunk's HEAD last.
  *
  * Round trips (one-commit push, helper): the listing of refs (with the storage map's,
- * `list for-push`); then at once the GET confirming the cached base entry, the pack, the
- * index and the GC guard's listing of segments; then the entry. Every check still comes
- * before the entry it guards; none of them waits for another.
+ * `list for-push`); then at once the pack and the index; then the entry: 5 requests. The
+ * listing vouches for a cached base entry by its stamp (else a GET confirms it beside the
+ * upload), and the GC guard's listing of segments goes with the upload only past half the
+ * lease. Every check still comes before the entry it guards; none waits for another.
  */
 import { BatchedEntryWrites, type TrunkCache } from "./cache.ts";
 import { describeError } from "./describe_error.ts";
@@ -198,9 +199,10 @@ async function pushOn(
     segment = built.segment;
     const own = segment;
     const uploadStart = Date.now();
-    // The GC guard's listing goes with the upload: it sees every clean up to then.
-    const guardListing = trunk.listSegmentKeys();
-    guardListing.catch(() => {});
+    // The GC guard's listing goes with the upload (it sees every clean up to then), unless
+    // the push is still within half the lease of its listing (see `withinHalfLease`).
+    const guardListing = withinHalfLease(trunk, ws) ? undefined : trunk.listSegmentKeys();
+    guardListing?.catch(() => {});
     const [again] = await Promise.all([
       begun.verdict,
       own ? failingTransfers(opts.onProgress, (p) => uploadOwnSegment(trunk, own, p)) : undefined,
@@ -212,10 +214,12 @@ async function pushOn(
       ? { id: own.id, reupload: () => trunk.putSegment(own.id, own.pack, own.idx) }
       : undefined;
     // A long upload leaves the listing old: the guard lists again after it, as it would.
-    const listed = Date.now() - uploadStart > GUARD_LISTING_FRESH_MS
+    const listed = !guardListing || Date.now() - uploadStart > GUARD_LISTING_FRESH_MS
       ? undefined
       : await guardListing;
-    const collected = await trunk.collectedBase(exclude, ws.readAt, reupload, listed);
+    const collected = withinHalfLease(trunk, ws)
+      ? []
+      : await trunk.collectedBase(exclude, ws.readAt, reupload, listed);
     if (collected.length) {
       for (const p of planned.splice(0)) errors.set(p.spec.dst, CLEANED_MEANWHILE);
     } else {
@@ -389,6 +393,19 @@ async function plan(
     planned[at] = null;
   });
   return planned.filter((p): p is Planned => p !== null);
+}
+
+/**
+ * The GC guard is not needed while the push is within half the lease of its listing
+ * (monotonic time): every deleter takes only what was superseded or replaced more than two
+ * leases ago (DESIGN.md "Lease and grace"). A clean listing between this push's listing and
+ * its entries retains every tip the push listed (live then, or superseded less than half a
+ * lease before) and every segment younger than two leases (the push's own); a segment
+ * deleted meanwhile was replaced more than two leases before the push's listing (a merge's
+ * replacement holds all its objects). A lease of 0 (tests) always runs the guard.
+ */
+function withinHalfLease(trunk: Trunk, ws: WriteState): boolean {
+  return trunk.leaseMs > 0 && performance.now() - ws.readMono < trunk.leaseMs / 2;
 }
 
 /**

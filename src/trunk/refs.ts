@@ -3,8 +3,15 @@
  * ref's value; updating from seq n means creating n+1, so exactly one of two racing
  * writers wins without any lock.
  */
-import { getBytes, type ListEntry, type Store } from "../storage/store.ts";
-import { byteLength, settleEntries, type TrunkCache, vouchedEntries } from "./cache.ts";
+import { createStamped, getBytes, type ListEntry, stampOf, type Store } from "../storage/store.ts";
+import {
+  byteLength,
+  listedStamp,
+  preciseStamp,
+  settleEntries,
+  type TrunkCache,
+  vouchedEntries,
+} from "./cache.ts";
 import { TrunkError } from "./errors.ts";
 import {
   entryKeyParts,
@@ -58,8 +65,9 @@ export interface RefState {
    */
   supersededSince?: number | null;
   /**
-   * Keys of latest entries this read took from their own keys in the store (not from the
-   * cache, nor from a snapshot's copy).
+   * Keys of latest entries this read has the store's word for: read from their own keys,
+   * or cached copies the listing vouched for with a precise stamp (the one recorded when
+   * they were read or created, `vouchedEntries`, `preciseStamp`); not snapshot copies.
    */
   fresh?: Set<string>;
 }
@@ -272,6 +280,9 @@ export async function readLatest(
   const changed = settleEntries(cache, trunkId, fetched, listedOf, doubtful);
   if (changed.size) throw new StaleCacheError([...changed][0]);
   const fresh = new Set([...fetched.keys()].filter((k) => !fromSnapshot.has(k)));
+  for (const key of cached.keys()) {
+    if (preciseStamp(listedStamp(listedOf.get(key)!), store.capabilities)) fresh.add(key);
+  }
   return {
     state: {
       latest,
@@ -344,8 +355,12 @@ export async function writeRefEntry(
   // The caller gets the entry as stored (sealed), so its JSON size is the listed size.
   const sealed = seal(entry);
   const json = JSON.stringify(sealed);
-  if (await store.create(key, new TextEncoder().encode(json))) {
-    cache.putEntries(trunkId, new Map([[key, json]]));
+  const created = await createStamped(store, key, new TextEncoder().encode(json));
+  if (created) {
+    // Cached with the stamp the store gave this create, so the next listing vouches for it
+    // (no re-read); without one, the next read of the entry goes to the store.
+    const stamp = stampOf(created);
+    cache.putEntries(trunkId, new Map([[key, json]]), stamp ? new Map([[key, stamp]]) : undefined);
     return { ok: true, entry: sealed };
   }
   const raw = await getBytes(store, key);

@@ -46,7 +46,10 @@ export interface RefUpdate {
 /** The state a write builds on, read from the store, and when that read started. */
 export interface WriteState {
   state: RefState;
+  /** Wall clock (ms), compared with the store's times. */
   readAt: number;
+  /** `performance.now()` then: the time elapsed since, whatever the wall clock does. */
+  readMono: number;
 }
 
 /**
@@ -240,34 +243,40 @@ export class Trunk {
    */
   async beginWrite(refs: string[], listing?: WriteState): Promise<BegunWrite> {
     const readAt = listing?.readAt ?? Date.now();
+    const readMono = listing?.readMono ?? performance.now();
     let listed: RefState;
     try {
       listed = listing?.state ?? await readRefState(this.store, this.cache, this.id);
     } catch (e) {
       if (!(e instanceof StaleCacheError)) throw e;
-      const ws = { state: await this.#reread(), readAt };
+      const ws = { state: await this.#reread(), readAt, readMono };
       await this.writable();
       return { ws, verdict: Promise.resolve(null) };
     }
-    const verdict = this.#verdict(listed, refs, readAt);
+    const verdict = this.#verdict(listed, refs, readAt, readMono);
     // Marked handled here; the caller awaits it before creating anything.
     verdict.catch(() => {});
     // Before the push writes anything (large-blob chunks included).
     await this.writable();
-    return { ws: { state: listed, readAt }, verdict };
+    return { ws: { state: listed, readAt, readMono }, verdict };
   }
 
-  async #verdict(listed: RefState, refs: string[], readAt: number): Promise<WriteState | null> {
+  async #verdict(
+    listed: RefState,
+    refs: string[],
+    readAt: number,
+    readMono: number,
+  ): Promise<WriteState | null> {
     // trunk.json is read beside the entries when none of them can vouch for the trunk's id.
     const vouched = refs.some((r) => listed.latest.get(r)?.trunk === this.id);
     const [bases, meta] = await Promise.all([
       this.#checkBases(listed, refs),
       vouched ? undefined : readMeta(this.store),
     ]);
-    if (bases === "stale") return { state: await this.#reread(), readAt };
+    if (bases === "stale") return { state: await this.#reread(), readAt, readMono };
     if (bases === "confirmed") return null;
     if (meta && meta.id === this.id) return null;
-    return { state: await this.#reread(meta ?? null), readAt };
+    return { state: await this.#reread(meta ?? null), readAt, readMono };
   }
 
   /**
@@ -286,7 +295,9 @@ export class Trunk {
   /**
    * The latest entries of `refs` against the store: "stale" when one differs from (or is
    * missing behind) the cached copy; "confirmed" when one, as stored, carries this
-   * trunk's id; "unknown" when none does (new refs, or entries older than ids).
+   * trunk's id; "unknown" when none does (new refs, or entries older than ids). Entries
+   * the listing already vouched for (`RefState.fresh`: read, or listed with the stamp
+   * recorded for the cached copy) are the store's word and cost no GET.
    */
   async #checkBases(
     state: RefState,

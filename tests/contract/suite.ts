@@ -7,7 +7,13 @@
  */
 import { assert, assertEquals, assertRejects } from "../assert.ts";
 import { probeExclusiveCreate } from "../../src/storage/probe.ts";
-import { getBytes, type Store, StoreError } from "../../src/storage/store.ts";
+import {
+  createStamped,
+  getBytes,
+  stampOf,
+  type Store,
+  StoreError,
+} from "../../src/storage/store.ts";
 
 /** Opens one more Store instance on the location picked by `fresh`. */
 export type Opener = () => Promise<Store>;
@@ -19,6 +25,11 @@ export interface ContractOptions {
   bigObject?: number;
   /** Racers in the create-exclusive check. */
   racers?: number;
+  /**
+   * The backend reports a created object's stamp (`createStamped`); false only where its
+   * answer to a create cannot tell (then none may be reported).
+   */
+  stampsCreates?: boolean;
 }
 
 const enc = new TextEncoder();
@@ -72,6 +83,7 @@ export function storeContract(
   const manyKeys = opts.manyKeys ?? 1050;
   const bigObject = opts.bigObject ?? 12 * 1024 * 1024 + 12345;
   const racers = opts.racers ?? 16;
+  const stampsCreates = opts.stampsCreates ?? true;
 
   Deno.test({
     name: `store contract: ${name}`,
@@ -160,6 +172,23 @@ export function storeContract(
             new TextDecoder().decode((await getBytes(store, "refs/r/000000000001"))!),
             "first",
           );
+        });
+
+        await t.step("a created key's reported stamp is the one list shows", async () => {
+          const keys = ["stamped/a", "stamped/b", "stamped/c/000000000001"];
+          const made = new Map<string, string | null>();
+          for (const k of keys) {
+            const stamp = await createStamped(store, k, enc.encode(`created ${k}`));
+            assert(stamp, `${k} was not created`);
+            made.set(k, stampOf(stamp));
+          }
+          assertEquals(await createStamped(store, "stamped/a", enc.encode("again")), null);
+          const listed = await store.list("stamped/");
+          assertEquals(listed.map((e) => e.key), keys);
+          for (const e of listed) {
+            if (stampsCreates) assertEquals(made.get(e.key), stampOf(e), e.key);
+            else assertEquals(made.get(e.key), null, `${e.key}: a stamp the backend cannot know`);
+          }
         });
 
         await t.step(`${racers} racers creating one key: exactly one wins`, async () => {

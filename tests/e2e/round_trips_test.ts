@@ -1,0 +1,86 @@
+/**
+ * Issue 19's budget for a one-commit push through git and the remote helper, on every
+ * backend under test: at most 5 store operations in at most 3 sequential round trips
+ * (`TRUNKS_DEBUG_REQUESTS=1`: the helper's own count of Store operations and their rounds).
+ * The 5: the storage map's LIST and the refs' LIST (at once), the segment's pack and index
+ * (at once), the entry. No GET of the base entry (the listing vouches for the cached copy:
+ * the stamp this client recorded when it created or read it) and no GC guard LIST (the
+ * push is well within half the lease of its listing). SFTP's create cannot report the stamp
+ * (one more request would): there the base entry is read again. The library's count, on a store
+ * that delays every operation, is tests/unit/round_trips_test.ts.
+ */
+import { assert, assertEquals } from "../assert.ts";
+import { commitFile, e2eBackends, git, makeEnv, newRepo, ok, run, trunkUrl } from "./harness.ts";
+
+const opts = { sanitizeOps: false, sanitizeResources: false };
+
+interface Counted {
+  ops: Record<string, number>;
+  total: number;
+  rounds: number;
+}
+
+/** The store operations and rounds every `trunks-requests` line of a command reported. */
+function storeOps(stderr: string): Counted {
+  const out: Counted = { ops: {}, total: 0, rounds: 0 };
+  let found = false;
+  for (const m of stderr.matchAll(/^trunks-requests \S+ (.*)$/gm)) {
+    found = true;
+    const j = JSON.parse(m[1]) as { requests: Record<string, number>; rounds?: number };
+    out.rounds += j.rounds ?? 0;
+    for (const [k, v] of Object.entries(j.requests)) {
+      if (!k.startsWith("store.")) continue;
+      out.ops[k.slice(6)] = (out.ops[k.slice(6)] ?? 0) + v;
+      out.total += v;
+    }
+  }
+  assert(found, `no trunks-requests line:\n${stderr}`);
+  return out;
+}
+
+for (const backend of e2eBackends()) {
+  Deno.test({
+    name: `e2e ${backend.name}: a one-commit push is ≤ 5 store operations in ≤ 3 round trips`,
+    ...opts,
+    fn: async () => {
+      const e = await makeEnv(backend.env);
+      const remote = `trunks::${await trunkUrl(backend, "rt")}`;
+      const unstamped = backend.name === "sftp";
+      const a = await newRepo(e, "a");
+      await git(e, a, "push", "-q", remote, "main");
+      const counted = async (dir: string, what: string) => {
+        const r = await run(e, "git", ["push", "-q", remote, "main"], {
+          cwd: dir,
+          env: { TRUNKS_DEBUG_REQUESTS: "1" },
+        });
+        assertEquals(r.code, 0, r.stderr);
+        const c = storeOps(r.stderr);
+        const seen = `${what}: ${JSON.stringify(c)}`;
+        if (unstamped) {
+          // SFTP's create reports no stamp and its listed times are whole seconds: the
+          // entries it created (the base, HEAD's) or cannot vouch for are read again.
+          const { get, ...rest } = c.ops;
+          assertEquals(rest, { create: 1, list: 2, put: 2 }, seen);
+          assert(get >= 1 && get <= 2, seen);
+          return;
+        }
+        assertEquals(c.ops, { create: 1, list: 2, put: 2 }, seen);
+        assert(c.total <= 5 && c.rounds <= 3, seen);
+      };
+      // Building on the entry this client created (its stamp came with the create).
+      await commitFile(e, a, "a.txt", "one\n");
+      await counted(a, "push after a push");
+      await commitFile(e, a, "a.txt", "two\n");
+      await counted(a, "second push after a push");
+      // Building on entries a clone read (their stamps came with its listing).
+      const b = `${await Deno.makeTempDir()}/b`;
+      await ok(e, "git", ["clone", "-q", remote, b]);
+      await commitFile(e, b, "b.txt", "from b\n");
+      await counted(b, "push after a clone");
+      // And the first client, whose cached base is now another writer's: read once.
+      await git(e, a, "pull", "-q", "--no-rebase", remote, "main");
+      await commitFile(e, a, "a.txt", "three\n");
+      await counted(a, "push after a pull");
+    },
+  });
+}
