@@ -13,7 +13,7 @@
 import { backendSpec, type Settings } from "../storage/registry.ts";
 import { badRepoName, splitTrunkPath, trunkUrl } from "../storage/trunk_url.ts";
 import type { LocalDb } from "./db.ts";
-import { getStorage, resolveSettings, validStorageName } from "./storages.ts";
+import { getStorage, resolveSettings, type StorageRow, validStorageName } from "./storages.ts";
 import { FROM_MAP } from "./trunk_storages.ts";
 import { findGlobal, readUserConfig, type UserConfig } from "./user_config.ts";
 
@@ -88,6 +88,55 @@ export function unknownNameError(url: string, name: string, configPath: string):
   );
 }
 
+/** A storage as NAME means it here, before any repository name is put on it. */
+export interface NamedStorage {
+  name: string;
+  backend: string;
+  /** The storage root URL. */
+  root: string;
+  settings: Settings;
+  open: Settings;
+  source: NamedTarget["source"];
+  /** The repository's saved storage (source "repository"). */
+  row?: StorageRow;
+}
+
+/**
+ * What storage NAME means here, the one rule for `trunks://NAME/...` and `trunks storage
+ * ping NAME`: this repository's storage NAME (when `db` is given and has one), else the
+ * per-user config's; null when neither has it.
+ */
+export function findNamedStorage(
+  name: string,
+  db: LocalDb | null,
+  cfg: UserConfig,
+): NamedStorage | null {
+  const keysOf = (b: string) => backendSpec(b)?.settings.map((s) => s.key) ?? [];
+  // A row `trunks clone` copied from a trunk's map is not one the user named here.
+  const row = db ? getStorage(db, name) : undefined;
+  if (row && row.settings[FROM_MAP] !== "true") {
+    return {
+      name: row.name,
+      backend: row.backend,
+      root: rootOfTrunkUrl(row.url),
+      settings: { ...row.settings },
+      open: resolveSettings(row, keysOf(row.backend)),
+      source: "repository",
+      row,
+    };
+  }
+  const g = findGlobal(cfg, name);
+  if (!g) return null;
+  return {
+    name: g.name,
+    backend: g.backend,
+    root: g.url,
+    settings: { ...g.settings },
+    open: resolveSettings({ name: g.name, settings: g.settings, secrets: {} }, keysOf(g.backend)),
+    source: "per-user config",
+  };
+}
+
 /**
  * Resolve `trunks://NAME/REPO`: this repository's storage NAME (when `db` is given and has
  * one), else the per-user config's. Throws a one-line error when neither has NAME.
@@ -98,29 +147,15 @@ export function resolveNamedUrl(
   cfg: UserConfig = readUserConfig(),
 ): NamedTarget {
   const { name, repo } = parseNamedUrl(url);
-  const keysOf = (b: string) => backendSpec(b)?.settings.map((s) => s.key) ?? [];
-  // A row `trunks clone` copied from a trunk's map is not one the user named here.
-  const row = db ? getStorage(db, name) : undefined;
-  if (row && row.settings[FROM_MAP] !== "true") {
-    return {
-      name: row.name,
-      repo,
-      backend: row.backend,
-      url: trunkUrl(rootOfTrunkUrl(row.url), repo),
-      settings: { ...row.settings },
-      open: resolveSettings(row, keysOf(row.backend)),
-      source: "repository",
-    };
-  }
-  const g = findGlobal(cfg, name);
-  if (!g) throw unknownNameError(url, name, cfg.path);
+  const s = findNamedStorage(name, db, cfg);
+  if (!s) throw unknownNameError(url, name, cfg.path);
   return {
-    name: g.name,
+    name: s.name,
     repo,
-    backend: g.backend,
-    url: trunkUrl(g.url, repo),
-    settings: { ...g.settings },
-    open: resolveSettings({ name: g.name, settings: g.settings, secrets: {} }, keysOf(g.backend)),
-    source: "per-user config",
+    backend: s.backend,
+    url: trunkUrl(s.root, repo),
+    settings: s.settings,
+    open: s.open,
+    source: s.source,
   };
 }

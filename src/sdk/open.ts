@@ -4,6 +4,7 @@
  * the writer recorded in ref entries.
  */
 import { LocalDb } from "../local/db.ts";
+import { isNamedUrl, type NamedTarget, resolveNamedUrl } from "../local/named_url.ts";
 import { getStorage, listStorages, primaryStorage, resolveSettings } from "../local/storages.ts";
 import { backendSpec, redactUrl, type Settings } from "../storage/registry.ts";
 import type { Store } from "../storage/store.ts";
@@ -14,7 +15,14 @@ import type { ObjectFormat } from "../pack/objects.ts";
 
 /** How to reach a trunk, and how this client reads and writes it. */
 export interface OpenOptions {
-  /** A trunk URL, e.g. `s3://bucket/prefix/trunks/app.trunk?endpoint=...`. */
+  /**
+   * A trunk URL, e.g. `s3://bucket/prefix/trunks/app.trunk?endpoint=...`, or
+   * `trunks://NAME/REPO`: the trunk REPO in the named storage NAME, resolved as git and
+   * `trunks clone` resolve it. With `database`, that repository's own storage NAME comes
+   * first, then the per-user config (`trunks storage add --global`); without one, the
+   * library has no repository, so only the per-user config applies. Its settings and
+   * `TRUNKS_STORAGE_<NAME>_*` are used; `settings` given here go over them.
+   */
   url?: string;
   /** A storage root URL (`s3://company-code`); with `name`, the trunk inside it. */
   backend?: string;
@@ -111,18 +119,36 @@ export function trunkUrlOf(opts: OpenOptions, url: string | undefined): string {
   return url;
 }
 
-/** A trunks database and the trunk URL and settings of one of its storages. */
-export async function openDatabase(
-  path: string,
-  name?: string,
-): Promise<{ db: LocalDb; url: string; settings: Settings }> {
+/** A trunks database file, opened. */
+export async function databaseAt(path: string): Promise<LocalDb> {
   if (!(await Deno.stat(path).then((st) => st.isFile, () => false))) {
     throw new TrunkError(
       `${path} is not a trunks database; pass the .trunks/<repo>.trunk file trunks init made`,
       "bad-input",
     );
   }
-  const db = new LocalDb(path);
+  return new LocalDb(path);
+}
+
+/**
+ * `trunks://NAME/REPO` through the resolver the helper uses (`db`: the repository's own
+ * storages, which come first), with the helper's one-line error for an unknown NAME.
+ */
+export function namedTarget(url: string, db: LocalDb | null): NamedTarget | null {
+  if (!isNamedUrl(url)) return null;
+  try {
+    return resolveNamedUrl(url, db);
+  } catch (e) {
+    throw new TrunkError((e as Error).message, "bad-input");
+  }
+}
+
+/** A trunks database and the trunk URL and settings of one of its storages. */
+export async function openDatabase(
+  path: string,
+  name?: string,
+): Promise<{ db: LocalDb; url: string; settings: Settings }> {
+  const db = await databaseAt(path);
   const row = name ? getStorage(db, name) : primaryStorage(db);
   if (!row) {
     const names = listStorages(db).map((r) => r.name);

@@ -7,7 +7,7 @@ import { getBytes, type ListEntry, type Store } from "../storage/store.ts";
 import {
   byteLength,
   listedStamp,
-  settleEntries,
+  settleOrForget,
   type TrunkCache,
   vouchedEntries,
 } from "../trunk/cache.ts";
@@ -127,10 +127,7 @@ export class RefView {
     });
     // The store holds another entry under a cached key (restored or replaced): the store is
     // the truth, so the trunk's cached entries go and what was just read is kept.
-    if (settleEntries(this.cache, this.trunkId, fetched, listedOf, doubtful).size) {
-      this.cache.forgetEntries(this.trunkId);
-      settleEntries(this.cache, this.trunkId, fetched, listedOf, new Map());
-    }
+    settleOrForget(this.cache, this.trunkId, fetched, listedOf, doubtful);
   }
 
   /** The ref's latest entry (a deleted ref's too), or null when it never existed. */

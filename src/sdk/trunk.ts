@@ -28,7 +28,16 @@ import {
 import { largeBlobThreshold } from "../trunk/large_blobs.ts";
 import { type ContentSource, LargeContents, type Staged } from "../trunk/large_content.ts";
 import { ObjectReader, type ReadStats } from "./object_reader.ts";
-import { defaultWriter, envGet, openDatabase, type OpenOptions, trunkUrlOf } from "./open.ts";
+import {
+  databaseAt,
+  defaultWriter,
+  envGet,
+  namedTarget,
+  openDatabase,
+  type OpenOptions,
+  trunkUrlOf,
+} from "./open.ts";
+import { isNamedUrl } from "../local/named_url.ts";
 import { branchRef, shortRef } from "./ref_names.ts";
 import {
   type Commit,
@@ -235,7 +244,15 @@ export class Trunk {
     let db: LocalDb | null = null;
     let settings = opts.settings ?? {};
     let url = opts.url;
-    if (opts.database) {
+    const byName = !store && url !== undefined && isNamedUrl(url);
+    if (byName && opts.storage) {
+      throw new TrunkError(
+        "Trunk.open: `storage` picks a storage of `database`; a trunks://NAME/REPO URL names its own",
+        "bad-input",
+      );
+    }
+    if (opts.database && byName) db = await databaseAt(opts.database);
+    else if (opts.database) {
       const found = await openDatabase(opts.database, opts.storage);
       db = found.db;
       url ??= found.url;
@@ -243,7 +260,14 @@ export class Trunk {
     }
     if (!store) {
       try {
-        store = await openMirrored(trunkUrlOf(opts, url), settings, db, opts.trustMirrors ?? []);
+        const named = byName ? namedTarget(url!, db) : null;
+        if (named) {
+          url = named.url;
+          settings = { ...named.open, ...settings };
+        }
+        store = await openMirrored(trunkUrlOf(opts, url), settings, db, opts.trustMirrors ?? [], {
+          named: named?.name,
+        });
       } catch (e) {
         db?.close();
         throw e;
@@ -1066,6 +1090,7 @@ async function openMirrored(
   settings: Settings,
   db: LocalDb | null,
   trust: string[],
+  { named }: { named?: string } = {},
 ): Promise<Store> {
   if (!db) {
     // Settings given here are for this URL; the map (if any) adds the mirrors.
@@ -1078,6 +1103,7 @@ async function openMirrored(
     freshMap: true,
     settings,
     trust,
+    named,
   });
   for (const u of resolved.unapproved) console.error(`trunks: ${u.line}`);
   if (resolved.members.length < 2) return resolved.members[0].store;

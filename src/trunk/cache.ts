@@ -170,6 +170,24 @@ export function settleEntries(
   return changed;
 }
 
+/**
+ * `settleEntries`, and where the store contradicted the cache (restored or replaced),
+ * the store is the truth: every cached entry under `trunkId` goes and only what was just
+ * read is kept. True when the cache was contradicted.
+ */
+export function settleOrForget(
+  cache: TrunkCache,
+  trunkId: string,
+  read: Map<string, string>,
+  listed: Map<string, ListEntry>,
+  doubtful: Map<string, string>,
+): boolean {
+  if (settleEntries(cache, trunkId, read, listed, doubtful).size === 0) return false;
+  cache.forgetEntries(trunkId);
+  settleEntries(cache, trunkId, read, listed, new Map());
+  return true;
+}
+
 export function byteLength(s: string): number {
   return new TextEncoder().encode(s).byteLength;
 }

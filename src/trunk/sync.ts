@@ -10,7 +10,7 @@ import { DEFAULT_CHUNKING } from "./chunker.ts";
 import { createHash } from "node:crypto";
 import { type OnBytes, refundableStream } from "../storage/flow.ts";
 import { getBytes, type ListEntry, type Store } from "../storage/store.ts";
-import type { TrunkCache } from "./cache.ts";
+import { settleOrForget, type TrunkCache, vouchedEntries } from "./cache.ts";
 import {
   BLOBS_PREFIX,
   CHUNKS_PREFIX,
@@ -68,27 +68,28 @@ export interface SyncOptions {
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
-/** Cache id for entries as read from one mirror (entries are immutable, so cached forever). */
+/** Cache id for ref entries and trunk.json as read from one mirror, with their listed stamps. */
 function mirrorCacheId(trunkId: string, m: Member): string {
   return `${trunkId}@${m.url}`;
 }
 
 /**
- * Bytes of `keys` on `store`: from the cache when the listed size matches, else read
- * and cached. A listed key that cannot be read any more is left out.
+ * Bytes of `keys` on `store`: from the cache where the listing vouches for the cached
+ * copy (same size and stamp, trunk/cache.ts), else read and cached with their stamps. A
+ * same-size rewrite (a restore from backup) lists another stamp, so it is read again. A
+ * listed key that cannot be read any more is left out.
  */
 async function entryBytes(
   store: Store,
   cache: TrunkCache,
   cacheId: string,
   keys: string[],
-  sizes: Map<string, number>,
+  listed: Map<string, ListEntry>,
 ): Promise<Map<string, Uint8Array>> {
+  const wanted = new Map(keys.flatMap((k) => listed.has(k) ? [[k, listed.get(k)!]] : []));
+  const { trusted, doubtful } = vouchedEntries(cache, cacheId, wanted);
   const out = new Map<string, Uint8Array>();
-  for (const [k, v] of cache.getEntries(cacheId, keys)) {
-    const b = enc.encode(v);
-    if (b.byteLength === sizes.get(k)) out.set(k, b);
-  }
+  for (const [k, v] of trusted) out.set(k, enc.encode(v));
   const fetched = new Map<string, string>();
   await mapLimit(
     keys.filter((k) => !out.has(k)),
@@ -100,12 +101,12 @@ async function entryBytes(
       fetched.set(k, dec.decode(b));
     },
   );
-  if (fetched.size) cache.putEntries(cacheId, fetched);
+  settleOrForget(cache, cacheId, fetched, wanted, doubtful);
   return out;
 }
 
-function sizesOf(list: ListEntry[]): Map<string, number> {
-  return new Map(list.map((e) => [e.key, e.size]));
+function listedOf(list: ListEntry[]): Map<string, ListEntry> {
+  return new Map(list.map((e) => [e.key, e]));
 }
 
 /**
@@ -168,19 +169,19 @@ async function syncInto(
   const pList = await (opts.primaryRefs?.(performance.now()) ?? primary.store.list(REFS_PREFIX));
   const pRefs = pList.filter((e) => parseRefEntryKey(e.key));
   const mRefs = mList.filter((e) => parseRefEntryKey(e.key));
-  const pSizes = sizesOf(pRefs);
-  const mSizes = sizesOf(mRefs);
-  const extra = mRefs.find((e) => !pSizes.has(e.key));
+  const pListed = listedOf(pRefs);
+  const mListed = listedOf(mRefs);
+  const extra = mRefs.find((e) => !pListed.has(e.key));
   if (extra) throw diverged(`it has ${extra.key}, which the primary does not`);
   const common = mRefs.map((e) => e.key);
-  const missing = pRefs.filter((e) => !mSizes.has(e.key)).map((e) => e.key);
+  const missing = pRefs.filter((e) => !mListed.has(e.key)).map((e) => e.key);
   report.behind = missing.length;
   if (common.length) {
     const [pb, mb] = await Promise.all([
-      entryBytes(primary.store, cache, trunkId, common, pSizes),
+      entryBytes(primary.store, cache, trunkId, common, pListed),
       onMirror(
         "reading ref entries",
-        entryBytes(mirror.store, cache, mirrorCacheId(trunkId, mirror), common, mSizes),
+        entryBytes(mirror.store, cache, mirrorCacheId(trunkId, mirror), common, mListed),
       ),
     ]);
     for (const k of common) {
@@ -239,7 +240,7 @@ async function syncInto(
 
   // 4. Replay: per ref in seq order, refs in parallel.
   if (missing.length) {
-    const bytes = await entryBytes(primary.store, cache, trunkId, missing, pSizes);
+    const bytes = await entryBytes(primary.store, cache, trunkId, missing, pListed);
     const byRef = new Map<string, string[]>();
     for (const k of missing) {
       const enc = parseRefEntryKey(k)!.enc;
@@ -273,18 +274,18 @@ async function ensureSameTrunk(
   write: boolean,
   diverged: (why: string) => StorageFailure,
 ): Promise<boolean> {
-  const cached = cache.getMeta(mirror.store.location);
-  if (cached && parseMeta(cached, mirror.store.location).id === trunkId) {
-    // Still answering? A list is the cheapest real request (and fails on an unmounted path).
-    await mirror.store.list(TRUNK_JSON).catch((e) => {
-      throw memberError(mirror, e, "checking it");
-    });
-    return true;
-  }
-  let raw: Uint8Array | null;
+  // One list says whether trunk.json is there and which stored object it is: a cached copy
+  // counts only while the listing vouches for it, so a mirror wiped or restored from a
+  // backup is seen as it now is (and gets trunk.json again).
+  const cacheId = mirrorCacheId(trunkId, mirror);
+  let raw: Uint8Array | null = null;
   try {
-    await mirror.store.list(TRUNK_JSON);
-    raw = await getBytes(mirror.store, TRUNK_JSON);
+    const listed = (await mirror.store.list(TRUNK_JSON)).find((e) => e.key === TRUNK_JSON);
+    if (listed) {
+      const one = new Map([[TRUNK_JSON, listed]]);
+      raw = (await entryBytes(mirror.store, cache, cacheId, [TRUNK_JSON], one)).get(TRUNK_JSON) ??
+        null;
+    }
   } catch (e) {
     throw memberError(mirror, e, `reading ${TRUNK_JSON}`);
   }
@@ -306,7 +307,6 @@ async function ensureSameTrunk(
   if (id !== trunkId) {
     throw diverged(`it holds a different trunk (id ${id}, the primary's is ${trunkId})`);
   }
-  cache.putMeta(mirror.store.location, text);
   return true;
 }
 

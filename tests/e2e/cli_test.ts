@@ -1070,3 +1070,47 @@ Deno.test({
     assertMatch(await trunksOk(e, repo, "status"), /primary \(primary, s3, single writer\)/);
   },
 });
+
+Deno.test({
+  name:
+    "cli: storage ping NAME resolves NAME as trunks://NAME does: the repository's own storage, then the per-user config",
+  ...opts,
+  fn: async () => {
+    const xdg = await Deno.makeTempDir({ prefix: "trunks-xdg-" });
+    const e = await makeEnv({ XDG_CONFIG_HOME: xdg });
+    const global = await Deno.makeTempDir({ prefix: "trunks-store-global-" });
+    await trunksOk(e, global, "storage", "add", "--global", "team", `local://${global}`);
+    type Pinged = { ok: boolean; storages: { name: string; url: string; ok: boolean }[] };
+
+    // Saved only per user: found outside any repository and in one without its own "team".
+    const outside = await Deno.makeTempDir();
+    const text = await trunksOk(e, outside, "storage", "ping", "team");
+    assertMatch(text, /^team \(per-user\): ok, \d+ ms; exclusive create honoured$/m);
+    const [repo] = await initRepoWithStore(e, "pingrepo");
+    const viaUser = await trunksJson<Pinged>(e, repo, "storage", "ping", "team");
+    assertEquals(viaUser.storages.map((s) => [s.name, s.url, s.ok]), [
+      ["team", `local://${global}`, true],
+    ]);
+
+    // The repository's own storage of that name comes first, as for trunks://team/...
+    const own = await Deno.makeTempDir({ prefix: "trunks-store-own-" });
+    await trunksOk(e, repo, "storage", "add", "--name", "team", "--mirror", `local://${own}`);
+    await Deno.remove(global, { recursive: true });
+    const viaRepo = await trunksJson<Pinged>(e, repo, "storage", "ping", "team");
+    assertEquals(viaRepo.ok, true);
+    assertMatch(viaRepo.storages[0].url, new RegExp(`^local://${own}/`));
+    const gone = await trunks(e, outside, "storage", "ping", "team");
+    assertEquals(gone.code, 1);
+    assertMatch(gone.stderr, /^team \(per-user\): unreachable: .*does not exist/m);
+
+    // A name configured nowhere: one line naming it and the command that adds it.
+    const none = await trunks(e, repo, "storage", "ping", "nope");
+    assert(none.code !== 0);
+    const lines = none.stderr.trim().split("\n");
+    assertEquals(lines.length, 1, none.stderr);
+    assertMatch(
+      lines[0],
+      /no storage named nope in this repository or in the per-user config \(.*config\.json\); add it with: trunks storage add --global nope URL/,
+    );
+  },
+});

@@ -169,6 +169,60 @@ Deno.test("sync: an extra or different entry on a mirror is diverged, reported, 
   assertEquals(dec.decode((await getBytes(a.store, k2))!), "rogue");
 });
 
+/** Replace a stored object with other bytes of the same size, as a restore from backup does. */
+async function rewrite(store: Store, key: string, bytes: Uint8Array): Promise<void> {
+  const held = (await getBytes(store, key))!;
+  assertEquals(held.byteLength, bytes.byteLength, "same size");
+  assert(!held.every((b, i) => b === bytes[i]), "other bytes");
+  await new Promise((r) => setTimeout(r, 5)); // another modified time, as any later write
+  await store.delete(key);
+  await store.put(key, bytes);
+}
+
+Deno.test("sync: an entry rewritten with the same size is read again, on the mirror and on the primary", async () => {
+  const p = member("primary", "primary");
+  const a = member("a", "mirror");
+  const id = await trunkWithEntries(p, 2);
+  const cache = new MemoryCache();
+  const k2 = refEntryKey("refs/heads/main", 2);
+  // Both sides' entries are cached by the catch-up and the check after it.
+  assertEquals((await syncMirror(p, a, cache, id, { write: true })).state, "caught-up");
+  assertEquals((await syncMirror(p, a, cache, id, { write: true })).state, "in-sync");
+  // The mirror is restored from a backup holding another entry 2 of the same size.
+  await rewrite(a.store, k2, enc.encode(`{"seq":9}`));
+  const r = await syncMirror(p, a, cache, id, { write: true });
+  assertEquals(r.state, "diverged");
+  assertMatch(r.detail!, /000000000002 differs from the primary's/);
+  assertEquals(dec.decode((await getBytes(a.store, k2))!), `{"seq":9}`, "never overwritten");
+  // The mirror is put right; then the primary is restored with another entry 2 of that size.
+  await rewrite(a.store, k2, enc.encode(`{"seq":2}`));
+  assertEquals((await syncMirror(p, a, cache, id, { write: true })).state, "in-sync");
+  await rewrite(p.store, k2, enc.encode(`{"seq":8}`));
+  const r2 = await syncMirror(p, a, cache, id, { write: true });
+  assertEquals(r2.state, "diverged");
+  assertMatch(r2.detail!, /000000000002 differs from the primary's/);
+});
+
+Deno.test("sync: a mirror restored from a backup gets trunk.json copied again, or is diverged if another trunk's", async () => {
+  const p = member("primary", "primary");
+  const a = member("a", "mirror");
+  const id = await trunkWithEntries(p, 1);
+  const cache = new MemoryCache();
+  assertEquals((await syncMirror(p, a, cache, id, { write: true })).state, "caught-up");
+  // Restored from a backup taken before the mirror was added: empty.
+  for (const { key } of await a.store.list("")) await a.store.delete(key);
+  const r = await syncMirror(p, a, cache, id, { write: true });
+  assertEquals([r.state, r.replayed], ["caught-up", 1]);
+  assertEquals(await getBytes(a.store, "trunk.json"), await getBytes(p.store, "trunk.json"));
+  // Restored with another trunk's trunk.json (the same size: only the id differs).
+  const q = member("q", "primary");
+  await ensureMeta(q.store, "sha1");
+  await rewrite(a.store, "trunk.json", (await getBytes(q.store, "trunk.json"))!);
+  const r2 = await syncMirror(p, a, cache, id, { write: false });
+  assertEquals(r2.state, "diverged");
+  assertMatch(r2.detail!, /holds a different trunk/);
+});
+
 Deno.test("sync: a mirror holding another trunk is diverged; a down mirror is unreachable", async () => {
   const p = member("primary", "primary");
   const a = member("a", "mirror");

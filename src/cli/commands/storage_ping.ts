@@ -1,6 +1,8 @@
 /** `trunks storage ping [NAME|URL]`: real I/O against storages, exclusive create included. */
-import { openInitialized } from "../../local/repo.ts";
-import { listStorages, requireStorage } from "../../local/storages.ts";
+import { findNamedStorage, unknownNameError } from "../../local/named_url.ts";
+import { openInitialized, RepoError } from "../../local/repo.ts";
+import { getStorage, listStorages } from "../../local/storages.ts";
+import { readUserConfig } from "../../local/user_config.ts";
 import { usableRow } from "../../local/trunk_storages.ts";
 import { redactUrl } from "../../storage/registry.ts";
 import { bool, type OptionSpec, parseCommand, printJson, str } from "../args.ts";
@@ -15,7 +17,9 @@ const usage = `usage: trunks storage ping [NAME | URL | --backend TYPE [backend 
 
 Check the primary and every mirror (or one named storage, or an unsaved storage) with
 real I/O: write, read back, list, create the same key twice (the second must fail),
-delete. Exits 1 when any storage fails. An unsaved storage takes the same URL and
+delete. Exits 1 when any storage fails. NAME is found as trunks://NAME/... finds it:
+this repository's storage NAME, then the per-user one (storage add --global), which
+also works outside a repository. An unsaved storage takes the same URL and
 options as trunks storage add (--endpoint, --access-key, ...; see trunks help storage
 add), then TRUNKS_STORAGE_<NAME>_<KEY> when --name is given, then the provider's own
 variables (AWS_*, AZURE_STORAGE_*, ...); it works outside a repository.
@@ -77,30 +81,23 @@ export const command: Command = {
           } is for an unsaved storage (a URL or --backend); a saved one uses its own settings`,
         );
       }
-      const ctx = await openInitialized();
-      try {
-        let rows = listStorages(ctx.db);
-        if (arg) {
-          rows = [requireStorage(ctx.db, arg, " (or give a URL such as local:///srv/store)")];
+      if (arg) records = [await pingNamed(arg)];
+      else {
+        const ctx = await openInitialized();
+        try {
+          const rows = listStorages(ctx.db);
+          if (rows.length === 0) {
+            throw new Error(
+              "no storages to ping; add one: trunks storage add --name primary --backend local --path <dir>",
+            );
+          }
+          // A storage taken from the trunk's map and not approved gets no connection.
+          records = await Promise.all(rows.filter((r) => usableRow(ctx.db, r)).map(pingStorage));
+          // Mirrors only the trunk's storage map names: pushes go there too, so check them.
+          records.push(...await pingMapOnly(ctx.db));
+        } finally {
+          ctx.db.close();
         }
-        if (rows.length === 0) {
-          throw new Error(
-            "no storages to ping; add one: trunks storage add --name primary --backend local --path <dir>",
-          );
-        }
-        // A storage taken from the trunk's map and not approved gets no connection.
-        const unusable = rows.find((r) => !usableRow(ctx.db, r));
-        if (arg && unusable) {
-          throw new Error(
-            `${unusable.name} came from the trunk's storage map and is not approved here; nothing is sent to it: trunks storage approve ${unusable.name}`,
-          );
-        }
-        rows = rows.filter((r) => usableRow(ctx.db, r));
-        records = await Promise.all(rows.map(pingStorage));
-        // Mirrors only the trunk's storage map names: pushes go there too, so check them.
-        if (!arg) records.push(...await pingMapOnly(ctx.db));
-      } finally {
-        ctx.db.close();
       }
     }
     const ok = records.every((r) => r.ok);
@@ -110,7 +107,7 @@ export const command: Command = {
       return 0;
     }
     for (const r of records) {
-      const who = r.name ? `${r.name} (${r.role})` : redactUrl(r.url);
+      const who = r.name ? `${r.name} (${r.role ?? "per-user"})` : redactUrl(r.url);
       if (r.ok) {
         console.log(
           `${who}: ok, ${r.latencyMs} ms; exclusive create ${
@@ -129,3 +126,40 @@ export const command: Command = {
     return ok ? 0 : 1;
   },
 };
+
+/**
+ * One storage by name, found as `trunks://NAME/...` finds it (local/named_url.ts): this
+ * repository's own, then the per-user config's (outside a repository, that alone). A
+ * storage only the trunk's map named, which trunks://NAME never means, is pinged by its
+ * name once approved here.
+ */
+async function pingNamed(name: string): Promise<PingRecord> {
+  const ctx = await openInitialized().catch((e) => {
+    if (e instanceof RepoError) return null;
+    throw e;
+  });
+  try {
+    const cfg = readUserConfig();
+    const found = findNamedStorage(name, ctx?.db ?? null, cfg);
+    if (found?.row) return await pingStorage(found.row);
+    if (found) {
+      return await pingUrl(found.root, found.open, {
+        name: found.name,
+        role: null,
+        singleWriter: found.settings["single-writer"] === "true",
+        envName: found.name,
+      });
+    }
+    const mapped = ctx && getStorage(ctx.db, name);
+    if (!mapped) throw unknownNameError(`storage ping ${name}`, name, cfg.path);
+    // A storage taken from the trunk's map and not approved gets no connection.
+    if (!usableRow(ctx.db, mapped)) {
+      throw new Error(
+        `${mapped.name} came from the trunk's storage map and is not approved here; nothing is sent to it: trunks storage approve ${mapped.name}`,
+      );
+    }
+    return await pingStorage(mapped);
+  } finally {
+    ctx?.db.close();
+  }
+}
