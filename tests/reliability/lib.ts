@@ -47,9 +47,22 @@ export interface TrunkReport {
 export async function verifyTrunk(store: Store): Promise<TrunkReport> {
   const meta = await readMeta(store);
   assert(meta, `${store.location}: no trunk.json`);
-  const entries = await readRefLog(store, new MemoryCache(), meta.id);
-  const listedEntries = (await store.list("refs/")).filter((e) => parseRefEntryKey(e.key));
-  assertEquals(entries.length, listedEntries.length, "every listed ref entry is readable");
+  const listedKeys = async () =>
+    (await store.list("refs/")).filter((e) => parseRefEntryKey(e.key)).map((e) => e.key);
+  // A create a killed process had in flight can still land at a loaded server moments
+  // later: read until the listing holds still around the read, then every key it lists
+  // must have been readable.
+  let entries: RefEntry[] = [];
+  for (let attempt = 0;; attempt++) {
+    const before = await listedKeys();
+    entries = await readRefLog(store, new MemoryCache(), meta.id);
+    const after = await listedKeys();
+    if (before.join("\n") === after.join("\n") || attempt >= 5) {
+      assertEquals(entries.length, after.length, "every listed ref entry is readable");
+      break;
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
   const byRef = new Map<string, RefEntry[]>();
   for (const e of entries) {
     if (!byRef.has(e.ref)) byRef.set(e.ref, []);
