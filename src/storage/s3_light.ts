@@ -12,7 +12,7 @@
  * with exponential backoff and full jitter; every attempt is counted.
  */
 import { countBytes, countRequest } from "./metrics.ts";
-import { backoffMs, type RetryPolicy, sleep } from "./retry.ts";
+import { backoffMs, parseRetryAfter, type RetryPolicy, sleep } from "./retry.ts";
 import type { S3Command, S3Sender } from "./s3.ts";
 import type { Env, S3Config, S3Credentials } from "./s3_config.ts";
 import {
@@ -109,7 +109,7 @@ export class LightS3Sender implements S3Sender {
           method: "GET",
           key: i.Key,
           headers: i.Range ? { range: i.Range } : {},
-        }, true);
+        }, (res) => res);
         return { Body: { transformToWebStream: () => res.body ?? emptyBody() } };
       }
       case "HeadObject": {
@@ -151,8 +151,12 @@ export class LightS3Sender implements S3Sender {
     const query: [string, string][] = [["list-type", "2"], ["prefix", i.Prefix ?? ""]];
     if (i.StartAfter) query.push(["start-after", i.StartAfter]);
     if (i.ContinuationToken) query.push(["continuation-token", i.ContinuationToken]);
-    const res = await this.#call("ListObjectsV2", i.Bucket, { method: "GET", query });
-    const xml = await res.text();
+    const xml = await this.#call(
+      "ListObjectsV2",
+      i.Bucket,
+      { method: "GET", query },
+      (res) => res.text(),
+    );
     const contents = [];
     for (const m of xml.matchAll(/<Contents>([\s\S]*?)<\/Contents>/g)) {
       const size = tag(m[1], "Size");
@@ -171,8 +175,25 @@ export class LightS3Sender implements S3Sender {
     };
   }
 
-  /** One operation with retries; an answer that is not 2xx is thrown in the SDK's shape. */
-  async #call(op: string, bucket: string, w: Wire, stream = false): Promise<Response> {
+  /**
+   * One operation with retries; an answer that is not 2xx is thrown in the SDK's shape.
+   * `take` reads a 2xx answer within the attempt (a body that stalls there is a timeout,
+   * retried like a lost answer); without it the body is dropped. Every body is read under
+   * the idle guard: the request timer stops when the headers arrive.
+   */
+  async #call(op: string, bucket: string, w: Wire): Promise<Response>;
+  async #call<T>(
+    op: string,
+    bucket: string,
+    w: Wire,
+    take: (res: Response) => T | Promise<T>,
+  ): Promise<T>;
+  async #call<T>(
+    op: string,
+    bucket: string,
+    w: Wire,
+    take?: (res: Response) => T | Promise<T>,
+  ): Promise<T | Response> {
     const url = new URL(this.#origin);
     let path = w.key === undefined ? "/" : `/${encodeKeyPath(w.key)}`;
     if (this.#pathStyle) path = `/${encodeKeyPath(bucket)}${w.key === undefined ? "" : path}`;
@@ -221,14 +242,28 @@ export class LightS3Sender implements S3Sender {
         throw err.error;
       }
       clearTimeout(timer);
-      if (res.ok) {
-        if (stream) return this.#idleGuarded(res, ctl);
-        if (w.method !== "GET") await res.body?.cancel();
-        return res;
+      const guarded = this.#idleGuarded(res, ctl);
+      let error: Error;
+      try {
+        if (res.ok) {
+          if (take) return await take(guarded);
+          await guarded.body?.cancel();
+          return guarded;
+        }
+        error = await s3ErrorOf(guarded, w.method, attempt);
+      } catch (e) {
+        // Only the body read can throw here: the answer stalled or broke mid-body.
+        const err = networkError(e, attempt);
+        if (err.retry && attempt < this.#policy.attempts) {
+          await sleep(backoffMs(this.#policy, attempt));
+          continue;
+        }
+        throw err.error;
       }
-      const error = await s3ErrorOf(res, w.method, attempt);
       if (retryableAnswer(res.status, error.name) && attempt < this.#policy.attempts) {
-        await sleep(backoffMs(this.#policy, attempt, retryAfter(res)));
+        await sleep(
+          backoffMs(this.#policy, attempt, parseRetryAfter(res.headers.get("retry-after"))),
+        );
         continue;
       }
       throw error;
@@ -292,7 +327,15 @@ const STATUS_NAMES: Record<number, string> = {
 
 /** A failed answer as the SDK would throw it: name, message, status, attempts, headers. */
 async function s3ErrorOf(res: Response, method: string, attempts: number): Promise<Error> {
-  const text = method === "HEAD" ? "" : await res.text().catch(() => "");
+  let text = "";
+  if (method === "HEAD") await res.body?.cancel();
+  // A body that stalls is a timeout (retried); one that breaks leaves the status to speak.
+  else {
+    text = await res.text().catch((e) => {
+      if (e instanceof DOMException && e.name === "TimeoutError") throw e;
+      return "";
+    });
+  }
   const name = tag(text, "Code") ?? STATUS_NAMES[res.status] ?? `HTTP${res.status}`;
   const message = tag(text, "Message") ?? `${name} (HTTP ${res.status})`;
   return Object.assign(new Error(message), {
@@ -304,11 +347,6 @@ async function s3ErrorOf(res: Response, method: string, attempts: number): Promi
 
 function retryableAnswer(status: number, name: string): boolean {
   return status === 408 || status === 429 || status >= 500 || name === "RequestTimeout";
-}
-
-function retryAfter(res: Response): number | undefined {
-  const v = Number(res.headers.get("retry-after"));
-  return Number.isFinite(v) && v > 0 ? v * 1000 : undefined;
 }
 
 /**

@@ -272,3 +272,101 @@ Deno.test("light client: multipart uploads go to the SDK, loaded only then", asy
     assert(seen.every((l) => /aws-sdk/i.test(l)), seen.join("; "));
   });
 });
+
+/**
+ * A raw-TCP S3 on loopback whose answers are scripted bytes: `answer` gets the request's
+ * first line and returns what to write; the connection then stays open, silent (a body
+ * that stalls after its headers), until the test ends.
+ */
+async function withRawS3(
+  answer: (line: string) => string,
+  fn: (open: (tuning: Record<string, number>) => Promise<Store>) => Promise<void>,
+) {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conns: Deno.Conn[] = [];
+  const served = (async () => {
+    for await (const c of l) {
+      conns.push(c);
+      const buf = new Uint8Array(65536);
+      const n = await c.read(buf).catch(() => null);
+      if (!n) continue;
+      const line = new TextDecoder().decode(buf.subarray(0, n)).split("\r\n")[0];
+      await c.write(enc.encode(answer(line))).catch(() => {});
+    }
+  })();
+  const url = `s3://bk/base/t.trunk?endpoint=http://127.0.0.1:${l.addr.port}`;
+  const stores: Store[] = [];
+  try {
+    await fn(async (tuning) => {
+      const s = await openS3With(parseStoreUrl(url), keys, () => undefined, tuning);
+      stores.push(s);
+      return s;
+    });
+  } finally {
+    for (const s of stores) await s.close();
+    l.close();
+    await served.catch(() => {});
+    for (const c of conns) {
+      try {
+        c.close();
+      } catch { /* closed by the client */ }
+    }
+  }
+}
+
+const stalled = (status: string, body: string) =>
+  `HTTP/1.1 ${status}\r\nContent-Type: application/xml\r\nContent-Length: 5000\r\n\r\n${body}`;
+
+Deno.test("light client: a listing whose body stalls after the headers times out, is retried, then fails", async () => {
+  let tries = 0;
+  await withRawS3((line) => {
+    tries++;
+    assertStringIncludes(line, "list-type=2");
+    return stalled("200 OK", "<ListBucketResult><IsTruncated>false</IsTruncated><Contents>");
+  }, async (open) => {
+    const s = await open({ maxAttempts: 2, requestTimeout: 5_000, socketTimeout: 150 });
+    const t0 = Date.now();
+    const e = await assertRejects(() => s.list(""), StoreError);
+    assertEquals((e as StoreError).code, "unreachable");
+    assertStringIncludes(e.message, "did not answer in time (ListObjectsV2");
+    assertStringIncludes(e.message, "after 2 attempt(s)");
+    assertEquals(tries, 2);
+    assert(Date.now() - t0 < 4_000, `gave up after ${Date.now() - t0} ms`);
+  });
+});
+
+Deno.test("light client: an error answer whose body stalls (503, 403) times out instead of hanging", async () => {
+  for (const status of ["503 Slow Down", "403 Forbidden"]) {
+    let tries = 0;
+    await withRawS3(() => {
+      tries++;
+      return stalled(status, "<Error><Code>");
+    }, async (open) => {
+      const s = await open({ maxAttempts: 3, requestTimeout: 5_000, socketTimeout: 150 });
+      const e = await assertRejects(() => s.put("refs/x", enc.encode("x")), StoreError);
+      assertEquals((e as StoreError).code, "unreachable", e.message);
+      assertStringIncludes(e.message, "did not answer in time");
+      assertStringIncludes(e.message, "after 3 attempt(s)");
+      assertEquals(tries, 3, status);
+    });
+  }
+});
+
+Deno.test("light client: a Retry-After given as an HTTP date is honoured", async () => {
+  const at: number[] = [];
+  await withFakeS3(() => {
+    at.push(Date.now());
+    if (at.length > 1) return new Response(null, { headers: { etag: '"x"' } });
+    // HTTP dates have whole seconds: two seconds on is at least one second away.
+    const when = new Date(Date.now() + 2_000).toUTCString();
+    return new Response("<Error><Code>SlowDown</Code></Error>", {
+      status: 503,
+      headers: { "retry-after": when },
+    });
+  }, async (open) => {
+    const s = await open();
+    await s.put("refs/x", enc.encode("x"));
+    assertEquals(at.length, 2);
+    assert(at[1] - at[0] >= 900, `retried after ${at[1] - at[0]} ms`);
+  });
+});
