@@ -7,7 +7,7 @@
 import type { Settings } from "./backend.ts";
 import { S3Store, type S3StoreOptions } from "./s3.ts";
 import { type Env, resolveS3Config, type S3Config } from "./s3_config.ts";
-import { lightEndpoint, LightS3Sender } from "./s3_light.ts";
+import { lightEndpoint, LightS3Sender, proxyFor } from "./s3_light.ts";
 import { type S3ClientTuning, withDefaults } from "./s3_tuning.ts";
 import type { Store } from "./store.ts";
 
@@ -56,5 +56,14 @@ export async function openS3With(
     ? new LightS3Sender(cfg, origin, withDefaults(clientTuning), sdk)
     : await sdk();
   const singleWriter = settings["single-writer"] === "true";
-  return new S3Store(client, { ...s3StoreOptions(cfg), singleWriter, ...storeOpts });
+  const opts = s3StoreOptions(cfg);
+  if (origin) {
+    // fetch goes through a proxy the environment names; errors say so, or a dead proxy
+    // reads as a dead endpoint.
+    const host = new URL(origin);
+    if (!cfg.forcePathStyle) host.hostname = `${cfg.bucket}.${host.hostname}`;
+    const proxy = proxyFor(host, env);
+    if (proxy) opts.errors = { ...opts.errors, where: `${opts.errors.where} via proxy ${proxy}` };
+  }
+  return new S3Store(client, { ...opts, singleWriter, ...storeOpts });
 }

@@ -24,6 +24,11 @@ import {
   signV4,
 } from "./sigv4.ts";
 
+/**
+ * `connectionTimeout` is accepted (one tuning for both clients) but not honoured: fetch
+ * does not expose the connect phase, so an endpoint that drops packets waits out
+ * `requestTimeout` on every attempt.
+ */
 export interface LightTuning {
   maxAttempts: number;
   /** Until the response headers arrive, per attempt (ms). */
@@ -56,6 +61,34 @@ export function lightEndpoint(cfg: S3Config, env: Env): URL | null {
   if (u.pathname !== "/" || u.search || u.username) return null;
   if (!cfg.forcePathStyle && !DNS_BUCKET.test(cfg.bucket)) return null;
   return u;
+}
+
+/**
+ * The proxy Deno's fetch will use for `target` (HTTP(S)_PROXY, ALL_PROXY, NO_PROXY, either
+ * case; the SDK path uses none), as `<origin> from <variable>` without its credentials, so
+ * an error can name it; undefined when none applies.
+ */
+export function proxyFor(target: URL, env: Env): string | undefined {
+  const get = (name: string) => env(name) || env(name.toLowerCase());
+  const scheme = target.protocol === "https:" ? "HTTPS_PROXY" : "HTTP_PROXY";
+  const name = [scheme, "ALL_PROXY"].find((n) => get(n));
+  if (!name) return undefined;
+  const host = target.hostname.replace(/^\[|\]$/g, "").toLowerCase();
+  for (const raw of (get("NO_PROXY") ?? "").split(",")) {
+    const entry = raw.trim().toLowerCase().replace(/^\*?\./, "");
+    if (entry === "*" || (entry && (host === entry || host.endsWith(`.${entry}`)))) {
+      return undefined;
+    }
+  }
+  const value = get(name)!;
+  let origin = value;
+  try {
+    const u = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(value) ? value : `http://${value}`);
+    origin = `${u.protocol}//${u.host}`;
+  } catch {
+    origin = value.replace(/^.*@/, "");
+  }
+  return `${origin} from ${env(name) ? name : name.toLowerCase()}`;
 }
 
 // deno-lint-ignore no-explicit-any

@@ -8,7 +8,7 @@ import { assert, assertEquals, assertRejects, assertStringIncludes } from "../as
 import { openS3With } from "../../src/storage/open_s3.ts";
 import { parseStoreUrl } from "../../src/storage/registry.ts";
 import { resolveS3Config } from "../../src/storage/s3_config.ts";
-import { lightEndpoint } from "../../src/storage/s3_light.ts";
+import { lightEndpoint, proxyFor } from "../../src/storage/s3_light.ts";
 import { getBytes, type Store, StoreError } from "../../src/storage/store.ts";
 import { requestCounts, resetRequestCounts } from "../../src/storage/metrics.ts";
 
@@ -72,7 +72,11 @@ interface Seen {
 /** A scripted S3 on loopback: `answer` gets each request (path-style) and what came before. */
 async function withFakeS3(
   answer: (req: Request, body: Uint8Array, seen: Seen[]) => Response | Promise<Response>,
-  fn: (open: (settings?: Record<string, string>) => Promise<Store>, seen: Seen[]) => Promise<void>,
+  fn: (
+    open: (settings?: Record<string, string>) => Promise<Store>,
+    seen: Seen[],
+    port: number,
+  ) => Promise<void>,
 ) {
   const seen: Seen[] = [];
   const ac = new AbortController();
@@ -88,14 +92,18 @@ async function withFakeS3(
   const url = `s3://bk/base/t.trunk?endpoint=http://127.0.0.1:${server.addr.port}`;
   const stores: Store[] = [];
   try {
-    await fn(async (settings = keys) => {
-      const s = await openS3With(parseStoreUrl(url), settings, () => undefined, {
-        maxAttempts: 3,
-        conflictDelayMs: 1,
-      });
-      stores.push(s);
-      return s;
-    }, seen);
+    await fn(
+      async (settings = keys) => {
+        const s = await openS3With(parseStoreUrl(url), settings, () => undefined, {
+          maxAttempts: 3,
+          conflictDelayMs: 1,
+        });
+        stores.push(s);
+        return s;
+      },
+      seen,
+      server.addr.port,
+    );
   } finally {
     for (const s of stores) await s.close();
     ac.abort();
@@ -369,4 +377,51 @@ Deno.test("light client: a Retry-After given as an HTTP date is honoured", async
     assertEquals(at.length, 2);
     assert(at[1] - at[0] >= 900, `retried after ${at[1] - at[0]} ms`);
   });
+});
+
+Deno.test("light client: the proxy fetch takes from the environment is named, without its credentials", async () => {
+  const target = new URL("https://bk.s3.eu-west-1.amazonaws.com/");
+  const env = (vars: Record<string, string>) => (n: string) => vars[n];
+  assertEquals(proxyFor(target, env({})), undefined);
+  assertEquals(proxyFor(target, env({ HTTP_PROXY: "http://p:1" })), undefined);
+  assertEquals(
+    proxyFor(target, env({ https_proxy: "http://user:pw@proxy.example:3128" })),
+    "http://proxy.example:3128 from https_proxy",
+  );
+  assertEquals(proxyFor(target, env({ ALL_PROXY: "p:8" })), "http://p:8 from ALL_PROXY");
+  for (const no of ["*", "amazonaws.com", ".amazonaws.com", "x, bk.s3.eu-west-1.amazonaws.com"]) {
+    assertEquals(proxyFor(target, env({ HTTPS_PROXY: "http://p:1", NO_PROXY: no })), undefined, no);
+  }
+
+  // A live endpoint, a dead proxy: fetch really goes through the proxy, and the error says so.
+  const dead = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const deadPort = dead.addr.port;
+  dead.close();
+  await withFakeS3(
+    () => new Response("<ListBucketResult></ListBucketResult>"),
+    async (_open, seen, port) => {
+      const script = `
+      import { openS3With } from ${
+        JSON.stringify(new URL("../../src/storage/open_s3.ts", import.meta.url).href)
+      };
+      const s = await openS3With(new URL("s3://bk/t?endpoint=http://127.0.0.1:${port}"),
+        { "access-key": "AKID", "secret-key": "SecretValue123" }, (n) => Deno.env.get(n),
+        { maxAttempts: 1 });
+      try { await s.list(""); console.log("listed"); } catch (e) { console.log(e.message); }
+      await s.close();`;
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: ["eval", "--config", new URL("../../deno.json", import.meta.url).pathname, script],
+        env: { HTTP_PROXY: `http://someone:ProxyPass@127.0.0.1:${deadPort}`, NO_PROXY: "" },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const text = new TextDecoder().decode(out.stdout).trim();
+      assertStringIncludes(
+        text,
+        `cannot reach http://127.0.0.1:${port} via proxy http://127.0.0.1:${deadPort} from HTTP_PROXY (ECONNREFUSED)`,
+      );
+      assert(!text.includes("ProxyPass") && !text.includes("someone"), text);
+      assertEquals(seen.length, 0, "nothing reached the endpoint: fetch used the proxy");
+    },
+  );
 });
