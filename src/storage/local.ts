@@ -15,11 +15,16 @@ import {
   StoreError,
 } from "./store.ts";
 import { limitSize } from "./bytes.ts";
+import { setImmediate } from "node:timers";
 
 /** Synchronous file-system calls a listing makes between two turns of the event loop. */
 const LIST_BATCH = 256;
 
-const yieldToLoop = () => new Promise<void>((r) => setTimeout(r, 0));
+/**
+ * A turn of the event loop (timers and I/O run) without a timer's delay: `setTimeout(0)`
+ * costs ~2.5 ms a turn here, 0.4 s of a 20,000-ref listing's 0.8 s.
+ */
+const yieldToLoop = () => new Promise<void>((r) => setImmediate(r));
 
 /** Temp files start with this; they are never listed and are swept by GC. */
 export const TEMP_PREFIX = ".tmp-";
