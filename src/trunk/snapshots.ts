@@ -45,7 +45,7 @@ export function parseSnapshot(raw: string, key: string, seq: number): Snapshot {
     !Array.isArray(entries);
   const map = shaped ? entryMap(entries as Record<string, unknown>) : null;
   if (!map) throw new TrunkError(`snapshot ${key} is not a ref snapshot of seq ${seq}`, "corrupt");
-  if (!sealedAsWritten(raw, o as SnapshotHead)) checkSeal(o, `snapshot ${key}`);
+  if (!sealedAsWritten(raw, o as SnapshotHead, map)) checkSeal(o, `snapshot ${key}`);
   return { trunk: o.trunk as string, seq, time: o.time as string, entries: map };
 }
 
@@ -73,13 +73,33 @@ function entryMap(entries: Record<string, unknown>): Map<string, string> | null 
  * hashing E as stored, not a canonical copy rebuilt from the parsed object (tens of MB at
  * 20,000 refs). Any other text (another writer's layout) goes through `checkSeal`.
  */
-function sealedAsWritten(raw: string, o: SnapshotHead): boolean {
+function sealedAsWritten(raw: string, o: SnapshotHead, map: Map<string, string>): boolean {
   if (typeof o.sum !== "string") return false;
   const head = snapshotHead(o.trunk, o.seq, o.time);
   const tail = `,"sum":${JSON.stringify(o.sum)}}`;
   if (!raw.startsWith(head) || !raw.endsWith(tail)) return false;
   const entriesJson = raw.slice(head.length, raw.length - tail.length);
+  if (!isCanonicalText(entriesJson, map)) return false;
   return snapshotSum(o.trunk, o.seq, o.time, entriesJson) === o.sum;
+}
+
+/**
+ * Whether `text`, which parsed to `map`, is the canonical JSON of `map` (so hashing it as
+ * stored is the canonical check), without building that copy. Canonical JSON is the
+ * shortest text of its value: a key given twice (JSON.parse keeps the last value), a
+ * space or a longer escape all make the text longer. So the text is canonical exactly
+ * when it is as long as the canonical one and the keys, in the order the text gives
+ * them, are in canonical order.
+ */
+function isCanonicalText(text: string, map: Map<string, string>): boolean {
+  let length = map.size ? 1 + map.size : 2; // braces and commas
+  let prev: string | undefined;
+  for (const [k, v] of map) {
+    if (prev !== undefined && !(prev < k)) return false;
+    prev = k;
+    length += JSON.stringify(k).length + 1 + JSON.stringify(v).length;
+  }
+  return length === text.length;
 }
 
 function snapshotHead(trunkId: string, seq: number, time: string): string {

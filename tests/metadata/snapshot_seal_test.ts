@@ -6,7 +6,8 @@
 import { assert, assertEquals } from "../assert.ts";
 import { encodeSnapshot, parseSnapshot } from "../../src/trunk/snapshots.ts";
 import { refEntryKey, snapshotKey } from "../../src/trunk/layout.ts";
-import { seal } from "../../src/trunk/seal.ts";
+import { checkSeal, seal } from "../../src/trunk/seal.ts";
+import { createHash } from "node:crypto";
 import { TrunkError } from "../../src/trunk/errors.ts";
 
 function entries(n: number): Map<string, string> {
@@ -72,4 +73,27 @@ Deno.test("snapshot: another writer's layout is checked by its canonical seal", 
   assertEquals(parseSnapshot(other, key, 4).entries, m);
   const wrong = JSON.stringify({ ...o, sum: "0".repeat(64) });
   refused(() => parseSnapshot(wrong, key, 4), "seal", "a wrong sum");
+});
+
+Deno.test("snapshot: a text the canonical check refuses is refused by the fast path too", () => {
+  // Sealed over its own text, in the layout trunks writes, but not canonical: a key twice
+  // (JSON.parse keeps the last value), keys out of order, or spaces. parseSnapshot must
+  // agree with checkSeal on the same object, which refuses each.
+  const [k1, k2] = [refEntryKey("refs/heads/a", 1), refEntryKey("refs/heads/b", 1)];
+  const bodies = [
+    `{${JSON.stringify(k1)}:"A",${JSON.stringify(k1)}:"B"}`,
+    `{${JSON.stringify(k2)}:"B",${JSON.stringify(k1)}:"A"}`,
+    `{${JSON.stringify(k1)}: "A"}`,
+    `{${JSON.stringify(k1)}:"\\u0041"}`,
+  ];
+  const [trunk, seq, time] = ["t1", 4, "2026-12-02T00:00:00.000Z"];
+  for (const body of bodies) {
+    const sum = createHash("sha256").update(`{"entries":`).update(body).update(
+      `,"seq":${seq},"time":${JSON.stringify(time)},"trunk":${JSON.stringify(trunk)},"v":1}`,
+    ).digest("hex");
+    const raw = `{"v":1,"trunk":"${trunk}","seq":${seq},"time":"${time}","entries":${body},` +
+      `"sum":"${sum}"}`;
+    refused(() => checkSeal(JSON.parse(raw), "snapshot"), "seal", `checkSeal ${body}`);
+    refused(() => parseSnapshot(raw, key, 4), "seal", `parseSnapshot ${body}`);
+  }
 });
