@@ -63,8 +63,9 @@ export async function runHelper(args: string[]): Promise<number> {
           const forPush = rest[0] === "for-push";
           const c = await context(forPush);
           const trunk = forPush ? await c.trunkForPush() : await c.trunk();
-          // A push's listing of refs went out with the storage map's (one round trip).
-          const early = forPush ? c.takeRefsListing() : undefined;
+          // The listing of refs went out as the store opened, beside trunk.json's read on a
+          // first fetch and the storage map's on a push (one round trip).
+          const early = c.takeRefsListing();
           const readAt = early?.at ?? Date.now();
           const readMono = early?.mono ?? performance.now();
           const listed = trunk ? await trunk.refState(await early?.entries) : undefined;

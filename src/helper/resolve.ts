@@ -6,7 +6,13 @@ import { objectFormat } from "../git/repo.ts";
 import { LocalDb } from "../local/db.ts";
 import { locateLocalDb } from "../local/paths.ts";
 import { storeTimeoutMs } from "../storage/deadline.ts";
-import { canonicalStoreUrl, parseStoreUrl, redactUrl, secretsInUrl } from "../storage/registry.ts";
+import {
+  canonicalStoreUrl,
+  parseStoreUrl,
+  preloadBackend,
+  redactUrl,
+  secretsInUrl,
+} from "../storage/registry.ts";
 import { isNamedUrl, type NamedTarget, resolveNamedUrl } from "../local/named_url.ts";
 import type { ListEntry, Store } from "../storage/store.ts";
 import { isTrunkUrl, trunkNameOf } from "../storage/trunk_url.ts";
@@ -44,8 +50,8 @@ export interface RemoteContext {
   /** The storages behind the URL (primary first), as resolved. */
   storages: Resolved;
   /**
-   * The listing of `refs/` made beside the storage map's (`list for-push`, one storage),
-   * and when it started; given once, then undefined.
+   * The listing of `refs/` made as soon as the store was open, beside the storage map's
+   * (`list` and `list for-push`, one storage), and when it started; given once.
    */
   takeRefsListing(): { at: number; mono: number; entries: Promise<ListEntry[]> } | undefined;
   /**
@@ -112,6 +118,7 @@ export async function resolveRemote(
   _remoteName: string,
   opts: { forPush?: boolean; onProgress?: OnProgress } = {},
 ): Promise<RemoteContext> {
+  preloadBackend(given);
   // `git ls-remote` may run outside any repository: then nothing is cached.
   const local = await locateLocalDb().catch(() => null);
   const dir = local?.gitDir ?? null;
@@ -142,7 +149,8 @@ export async function resolveRemote(
     freshMap: opts.forPush ?? false,
     settings: named?.open,
     named: named?.name,
-    listRefs: opts.forPush ?? false,
+    // git's first command is `list`: its listing starts as soon as the store is open.
+    listRefs: true,
   });
   let refsListing = storages.refsListing;
   // A push says what it leaves out; a fetch only what changed since it was approved.

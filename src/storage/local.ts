@@ -26,6 +26,21 @@ const LIST_BATCH = 256;
  */
 const yieldToLoop = () => new Promise<void>((r) => setImmediate(r));
 
+/**
+ * fsync of a directory, so the names made in it (a link, a rename, a new subdirectory)
+ * survive a power loss. A seam: tests wrap `run` to count the syncs; nothing else may.
+ */
+export const dirSync = {
+  async run(dir: string): Promise<void> {
+    const f = Deno.openSync(dir, { read: true });
+    try {
+      await f.sync();
+    } finally {
+      f.close();
+    }
+  },
+};
+
 /** Temp files start with this; they are never listed and are swept by GC. */
 export const TEMP_PREFIX = ".tmp-";
 
@@ -69,6 +84,8 @@ export class LocalStore implements Store {
   constructor(readonly base: string, readonly root: string, readonly location: string) {}
 
   #realBase?: string;
+  /** Directory fsyncs per directory: the one running and the one that will run next. */
+  #dirSyncs = new Map<string, { running?: Promise<void>; next?: Promise<void> }>();
   /** The base directory's identity when first resolved (see `#ensureDir`). */
   #baseId?: { dev: number; ino: number | null };
 
@@ -96,11 +113,12 @@ export class LocalStore implements Store {
    * call is not), and the base is the very directory it was when first resolved; anything
    * else is resolved in full, as before.
    */
-  #ensureDir(dir: string): void {
+  #ensureDir(dir: string, changed: Set<string>): void {
     let made = false;
     try {
       Deno.mkdirSync(dir);
       made = true;
+      changed.add(dir.slice(0, dir.lastIndexOf("/")));
     } catch (e) {
       if (e instanceof Deno.errors.NotFound) {
         // The parent is missing too (a new trunk, or a typo in the URL: then say so).
@@ -109,6 +127,12 @@ export class LocalStore implements Store {
           Deno.mkdirSync(dir, { recursive: true });
         } catch (e) {
           throw this.#wrap(e, dir);
+        }
+        // Which levels were made is not known: every one below the root may be new.
+        const root = this.root.replace(/\/+$/, "");
+        for (let p = dir; p.length > root.length && p.startsWith(`${root}/`);) {
+          p = p.slice(0, p.lastIndexOf("/"));
+          changed.add(p);
         }
         return this.#assertInside(dir);
       }
@@ -185,13 +209,16 @@ export class LocalStore implements Store {
   async put(key: string, data: PutData): Promise<void> {
     const path = this.#path(key);
     data = limitSize(data, this.capabilities.maxObjectSize, `local: ${key}`);
-    const tmp = await this.#writeTemp(path, data);
+    const changed = new Set<string>();
+    const tmp = await this.#writeTemp(path, data, changed);
     try {
       await Deno.rename(tmp, path);
     } catch (e) {
       await Deno.remove(tmp).catch(() => {});
       throw this.#wrap(e, key, true);
     }
+    changed.add(path.slice(0, path.lastIndexOf("/")));
+    await this.#syncDirs(changed, key);
   }
 
   async create(key: string, data: Uint8Array): Promise<boolean> {
@@ -201,15 +228,17 @@ export class LocalStore implements Store {
   async createStamped(key: string, data: Uint8Array): Promise<CreatedStamp | null> {
     const path = this.#path(key);
     limitSize(data, this.capabilities.maxObjectSize, `local: ${key}`);
-    const tmp = await this.#writeTemp(path, data);
+    const changed = new Set<string>();
+    const tmp = await this.#writeTemp(path, data, changed);
     // A push creates one entry per ref: the calls around the fsync are synchronous (an
     // async op costs several times the call itself, and there are tens of thousands).
+    let stamp: CreatedStamp;
     try {
       // The temp file is the created file (a link shares its inode): its modified time is
       // what a listing will show, read before the name exists so it cannot be another's.
       const st = Deno.statSync(tmp);
       Deno.linkSync(tmp, path);
-      return st.mtime ? { modified: st.mtime } : {};
+      stamp = st.mtime ? { modified: st.mtime } : {};
     } catch (e) {
       if (e instanceof Deno.errors.AlreadyExists) return null;
       throw this.#wrap(e, key, true);
@@ -220,6 +249,46 @@ export class LocalStore implements Store {
         // already swept; nothing to undo
       }
     }
+    changed.add(path.slice(0, path.lastIndexOf("/")));
+    await this.#syncDirs(changed, key);
+    return stamp;
+  }
+
+  /**
+   * The new names in `dirs` are on disk (a push git calls done must survive a power loss),
+   * each directory synced once. Concurrent writes into one directory share a sync: a
+   * caller joins the one waiting to start, or queues one behind the one running (which
+   * may have started before its name existed).
+   */
+  async #syncDirs(dirs: Set<string>, key: string): Promise<void> {
+    try {
+      await Promise.all([...dirs].map((d) => this.#syncDir(d)));
+    } catch (e) {
+      throw this.#wrap(e, key);
+    }
+  }
+
+  #syncDir(dir: string): Promise<void> {
+    let s = this.#dirSyncs.get(dir);
+    if (!s) this.#dirSyncs.set(dir, s = {});
+    if (s.next) return s.next;
+    const state = s;
+    const next: Promise<void> = (state.running ?? Promise.resolve()).catch(() => {}).then(
+      () => {
+        state.running = next;
+        state.next = undefined;
+        return dirSync.run(dir).catch((e) => {
+          // Some network file systems refuse fsync on a directory; their names are as
+          // durable as the server makes them.
+          if ((e as { code?: string })?.code !== "EINVAL") throw e;
+        });
+      },
+    ).finally(() => {
+      if (state.running === next) state.running = undefined;
+      if (!state.running && !state.next) this.#dirSyncs.delete(dir);
+    });
+    state.next = next;
+    return next;
   }
 
   async list(prefix: string, startAfter?: string): Promise<ListEntry[]> {
@@ -355,9 +424,10 @@ export class LocalStore implements Store {
     }
   }
 
-  async #writeTemp(path: string, data: PutData): Promise<string> {
+  /** `changed` gets the directories whose entries this made (to sync before returning). */
+  async #writeTemp(path: string, data: PutData, changed: Set<string>): Promise<string> {
     const dir = path.slice(0, path.lastIndexOf("/"));
-    this.#ensureDir(dir);
+    this.#ensureDir(dir, changed);
     const tmp = `${dir}/${TEMP_PREFIX}${crypto.randomUUID()}`;
     let file: Deno.FsFile | undefined;
     try {
@@ -366,7 +436,7 @@ export class LocalStore implements Store {
       } catch (e) {
         // A delete pruned the directory between our mkdir and open: make it again.
         if (!(e instanceof Deno.errors.NotFound)) throw e;
-        this.#ensureDir(dir);
+        this.#ensureDir(dir, changed);
         file = Deno.openSync(tmp, { write: true, createNew: true });
       }
       if (data instanceof Uint8Array) {

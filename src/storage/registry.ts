@@ -81,6 +81,16 @@ export function parseStoreUrl(url: string): URL {
   return u;
 }
 
+/**
+ * Start loading the code of `url`'s backend, so it loads while the caller waits on other
+ * work (the remote helper's `git rev-parse`); `openStore` then finds it loaded. A URL of
+ * no known scheme loads nothing, and a failure is left for `openStore` to report.
+ */
+export function preloadBackend(url: string): void {
+  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1].toLowerCase();
+  backends.get(scheme ?? "")?.load().catch(() => {});
+}
+
 export async function openStore(url: string, settings: Settings = {}): Promise<Store> {
   const u = parseStoreUrl(url);
   const open = await backends.get(u.protocol.replace(/:$/, ""))!.load();

@@ -108,10 +108,25 @@ export function preciseStamp(stamp: string | null, capabilities: Capabilities): 
   return !!stamp && (stamp.startsWith("e:") || !capabilities.coarseTimes);
 }
 
+/**
+ * Prefix of a recorded stamp whose row passed every check of `parseEntry` (its seal
+ * included) when it was read from the store under that stamp. An up-to-date fetch then
+ * parses such a row without hashing it again; a row recorded by a reader that did not
+ * check it (a log read, a mirror sync) carries the plain stamp and is checked in full.
+ */
+const CHECKED = "c:";
+
+/** The stamp recorded for a row read under `stamp` that passed every check. */
+export function checkedStamp(stamp: string): string {
+  return CHECKED + stamp;
+}
+
 /** Cached ref entries checked against a listing (`vouchedEntries`). */
 export interface VouchedEntries {
   /** Cached bytes the listing vouches for: same size, same stamp as when cached. */
   trusted: Map<string, string>;
+  /** Keys of `trusted` recorded with `checkedStamp`: their seal was checked when read. */
+  checked: Set<string>;
   /**
    * Cached bytes the listing does not vouch for (no stamp recorded, another stamp or size,
    * or a backend that lists no stamp): read the key again and `settleEntries`.
@@ -133,18 +148,23 @@ export function vouchedEntries(
   const cached = cache.getEntries(trunkId, keys);
   const stamps = cache.getStamps(trunkId, [...cached.keys()]);
   const trusted = new Map<string, string>();
+  const checked = new Set<string>();
   const doubtful = new Map<string, string>();
   for (const [key, text] of cached) {
     const l = listed.get(key)!;
     const stamp = listedStamp(l);
-    const same = stamp !== null && stamps.get(key) === stamp && byteLength(text) === l.size;
+    const held = stamps.get(key);
+    const marked = stamp !== null && held === CHECKED + stamp;
+    const same = stamp !== null && (held === stamp || marked) && byteLength(text) === l.size;
     (same ? trusted : doubtful).set(key, text);
+    if (same && marked) checked.add(key);
   }
-  return { trusted, doubtful };
+  return { trusted, checked, doubtful };
 }
 
 /**
- * Cache what was read from the store with the stamps listed for it. Returns the keys whose
+ * Cache what was read from the store with the stamps listed for it (`passed`: keys whose
+ * text passed every check of `parseEntry`, recorded as checked). Returns the keys whose
  * stored bytes differ from the cached copy: the store contradicted the cache.
  */
 export function settleEntries(
@@ -153,6 +173,7 @@ export function settleEntries(
   read: Map<string, string>,
   listed: Map<string, ListEntry>,
   doubtful: Map<string, string>,
+  passed?: Set<string>,
 ): Set<string> {
   const changed = new Set<string>();
   for (const [key, text] of doubtful) {
@@ -164,7 +185,7 @@ export function settleEntries(
   for (const key of keep.keys()) {
     const l = listed.get(key);
     const stamp = l && listedStamp(l);
-    if (stamp) stamps.set(key, stamp);
+    if (stamp) stamps.set(key, passed?.has(key) ? checkedStamp(stamp) : stamp);
   }
   if (keep.size) cache.putEntries(trunkId, keep, stamps);
   return changed;

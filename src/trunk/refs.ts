@@ -123,7 +123,12 @@ function unsafeWhy(e: RefEntry, enc: string): string | null {
   return null;
 }
 
-export function parseEntry(raw: string, key: string): RefEntry {
+/**
+ * A stored ref entry, checked: size, JSON shape, key, seal and every field a reader uses.
+ * `sealChecked`: the very text passed the seal check when read from the store (a cached
+ * row recorded as checked), so hashing it again is skipped; the other checks still run.
+ */
+export function parseEntry(raw: string, key: string, sealChecked = false): RefEntry {
   if (raw.length > ENTRY_MAX_BYTES) {
     throw new UnsafeEntryError(key, `is ${raw.length} bytes, more than any entry holds`);
   }
@@ -146,7 +151,7 @@ export function parseEntry(raw: string, key: string): RefEntry {
       "corrupt",
     );
   }
-  checkSeal(e, `ref entry ${key}`);
+  if (!sealChecked) checkSeal(e, `ref entry ${key}`);
   const why = unsafeWhy(e, k!.enc);
   if (why) throw new UnsafeEntryError(key, why);
   return e;
@@ -165,9 +170,9 @@ function reportSkipped(e: UnsafeEntryError): void {
 }
 
 /** `parseEntry`, or null (reported once) for an entry that must not be used. */
-function parseOrSkip(raw: string, key: string): RefEntry | null {
+function parseOrSkip(raw: string, key: string, sealChecked = false): RefEntry | null {
   try {
-    return parseEntry(raw, key);
+    return parseEntry(raw, key, sealChecked);
   } catch (e) {
     if (e instanceof UnsafeEntryError) {
       reportSkipped(e);
@@ -240,7 +245,7 @@ export async function readLatest(
   const listedOf = new Map([...latestKey.values()].map((v) => [v.key, v.entry]));
   // A cached entry the listing does not vouch for (another size, modified time or version
   // tag: the trunk was re-created or restored at this URL) is read again from its key.
-  const { trusted: cached, doubtful } = vouchedEntries(cache, trunkId, listedOf);
+  const { trusted: cached, checked, doubtful } = vouchedEntries(cache, trunkId, listedOf);
   let missing = keys.filter((k) => !cached.has(k));
   const fetched = new Map<string, string>();
   const fromSnapshot = new Set<string>();
@@ -267,18 +272,25 @@ export async function readLatest(
   });
   const latest = new Map<string, RefEntry>();
   const raw = new Map<string, string>();
+  // Keys whose text passed every check now, to be recorded as checked with their stamp.
+  const passed = new Set<string>();
   for (const key of keys) {
     const text = cached.get(key) ?? fetched.get(key)!;
-    const e = parseOrSkip(text, key);
+    const e = parseOrSkip(text, key, checked.has(key));
     if (!e) continue;
+    if (!checked.has(key)) passed.add(key);
     if (e.trunk !== undefined && e.trunk !== trunkId) throw new StaleCacheError(key);
     latest.set(e.ref, e);
     raw.set(key, text);
   }
   // The store holds another entry under a key we cached: it was restored from an older
   // copy, or replaced. The store is the truth: the caller drops the cache and re-reads.
-  const changed = settleEntries(cache, trunkId, fetched, listedOf, doubtful);
+  const changed = settleEntries(cache, trunkId, fetched, listedOf, doubtful, passed);
   if (changed.size) throw new StaleCacheError([...changed][0]);
+  // Trusted rows cached by a reader that did not check them (a log read, an older client):
+  // checked now, so the next fetch parses them without hashing.
+  const upgraded = new Map([...cached].filter(([k]) => passed.has(k)));
+  if (upgraded.size) settleEntries(cache, trunkId, upgraded, listedOf, new Map(), passed);
   const fresh = new Set([...fetched.keys()].filter((k) => !fromSnapshot.has(k)));
   for (const key of cached.keys()) {
     if (preciseStamp(listedStamp(listedOf.get(key)!), store.capabilities)) fresh.add(key);

@@ -1,0 +1,109 @@
+/**
+ * A local create or put returns only once the directories holding its new names are
+ * synced (a push git calls done must survive a power loss), each directory once per
+ * write, with concurrent writes into one directory sharing a sync.
+ */
+import { assert, assertEquals } from "../assert.ts";
+import { dirSync, LocalStore } from "../../src/storage/local.ts";
+import { StoreError } from "../../src/storage/store.ts";
+
+const realRun = dirSync.run;
+
+/** Runs `fn` with every directory sync recorded (and `around` wrapped around it). */
+async function observed(
+  fn: (syncs: string[]) => Promise<void>,
+  around: (dir: string, run: () => Promise<void>) => Promise<void> = (_d, run) => run(),
+): Promise<void> {
+  const syncs: string[] = [];
+  dirSync.run = (dir) => around(dir, () => (syncs.push(dir), realRun(dir)));
+  try {
+    await fn(syncs);
+  } finally {
+    dirSync.run = realRun;
+  }
+}
+
+function count(syncs: string[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const d of syncs) out[d] = (out[d] ?? 0) + 1;
+  return out;
+}
+
+function fresh(): { root: string; base: string; store: LocalStore } {
+  const root = Deno.makeTempDirSync();
+  const base = `${root}/trunks/r.trunk`;
+  return { root, base, store: new LocalStore(base, root, `local://${base}`) };
+}
+
+Deno.test("local create/put sync each directory they changed, once, before returning", async () => {
+  const { root, base, store } = fresh();
+  await observed(async (syncs) => {
+    // A new trunk: every level below the root was made, and the key's own directory.
+    assert(await store.create("refs/a/1", new Uint8Array([1])));
+    assertEquals(count(syncs), {
+      [root]: 1,
+      [`${root}/trunks`]: 1,
+      [base]: 1,
+      [`${base}/refs`]: 1,
+      [`${base}/refs/a`]: 1,
+    });
+    // A new ref directory: its parent (the new directory's name) and itself.
+    syncs.length = 0;
+    assert(await store.create("refs/b/1", new Uint8Array([1])));
+    assertEquals(count(syncs), { [`${base}/refs`]: 1, [`${base}/refs/b`]: 1 });
+    // An existing directory: only it.
+    syncs.length = 0;
+    assert(await store.create("refs/b/2", new Uint8Array([1])));
+    await store.put("refs/b/3", new Uint8Array([1]));
+    assertEquals(count(syncs), { [`${base}/refs/b`]: 2 });
+    // A create that loses (the name exists) changed nothing.
+    syncs.length = 0;
+    assertEquals(await store.create("refs/b/2", new Uint8Array([2])), false);
+    assertEquals(syncs, []);
+  });
+});
+
+Deno.test("local creates into one directory share its sync, which starts after their names exist", async () => {
+  const { base, store } = fresh();
+  await store.put("segments/seed", new Uint8Array([0]));
+  const dir = `${base}/segments`;
+  const n = 32;
+  const keys = Array.from({ length: n }, (_, i) => `segments/k${i}`);
+  const synced = new Set<string>(); // names a completed sync saw in the directory
+  let first = true;
+  await observed(async (syncs) => {
+    await Promise.all(keys.map(async (k) => {
+      assert(await store.create(k, new Uint8Array([1])));
+      assert(synced.has(k.slice("segments/".length)), `${k} returned before a sync saw it`);
+    }));
+    // The first sync is held until every create has linked its name, so all the others
+    // arrive before it starts or while it runs: they share at most one more, not one each.
+    assert(syncs.every((d) => d === dir) && syncs.length <= 2, `${syncs.length} syncs`);
+  }, async (d, run) => {
+    assertEquals(d, dir);
+    if (first) {
+      first = false;
+      while ([...Deno.readDirSync(dir)].filter((e) => e.name.startsWith("k")).length < n) {
+        await new Promise((r) => setTimeout(r, 2));
+      }
+    }
+    const names = [...Deno.readDirSync(dir)].map((e) => e.name);
+    await run();
+    for (const name of names) synced.add(name);
+  });
+});
+
+Deno.test("a file system refusing directory fsync (EINVAL) is not an error; others are", async () => {
+  const { store } = fresh();
+  const fail = (code: string) => () =>
+    Promise.reject(Object.assign(new Error(`os error (${code})`), { code }));
+  await observed(async () => {
+    assert(await store.create("refs/a/1", new Uint8Array([1])));
+    await store.put("segments/x", new Uint8Array([1]));
+  }, fail("EINVAL"));
+  await observed(async () => {
+    let err: unknown;
+    await store.create("refs/a/2", new Uint8Array([1])).catch((e) => err = e);
+    assert(err instanceof StoreError, `EIO is an error: ${err}`);
+  }, fail("EIO"));
+});
