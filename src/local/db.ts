@@ -4,6 +4,7 @@
  * caches of immutable trunk data. node:sqlite is built into Deno: no native addon.
  */
 import { DatabaseSync } from "node:sqlite";
+import { setImmediate } from "node:timers";
 import type { TrunkCache } from "../trunk/cache.ts";
 
 const SCHEMA_VERSION = 1;
@@ -18,6 +19,12 @@ export const TABLES = [
 ];
 /** From this many keys on, a lookup reads all of the trunk's cached rows in one query. */
 const BULK_LOOKUP = 256;
+/**
+ * From this many entries on, caching them waits for the event loop's next turn: a clone
+ * of 20,000 refs answers git's `list` first and writes the cache (~0.2 s) while git reads
+ * the answer. Unwritten when the process is killed: the cache is then only smaller.
+ */
+const DEFER_PUT = 1024;
 
 export class LocalDb implements TrunkCache {
   readonly db: DatabaseSync;
@@ -125,7 +132,34 @@ export class LocalDb implements TrunkCache {
     return this.#lookup(trunkId, keys, "json");
   }
 
+  #pending: { trunkId: string; entries: Map<string, string>; stamps?: Map<string, string> }[] = [];
+
   putEntries(trunkId: string, entries: Map<string, string>, stamps?: Map<string, string>): void {
+    if (entries.size < DEFER_PUT) {
+      this.#flush();
+      this.#putNow(trunkId, entries, stamps);
+      return;
+    }
+    if (this.#pending.push({ trunkId, entries, stamps }) > 1) return;
+    setImmediate(() => {
+      try {
+        this.#flush();
+      } catch (e) {
+        // Nothing waits on it here: the entries stay in the store, read again next time.
+        console.error(`trunks: could not cache ref entries (${(e as Error).message})`);
+      }
+    });
+  }
+
+  /** Cache writes put off by `putEntries`, made before anything reads or drops entries. */
+  #flush(): void {
+    while (this.#pending.length) {
+      const p = this.#pending.shift()!;
+      this.#putNow(p.trunkId, p.entries, p.stamps);
+    }
+  }
+
+  #putNow(trunkId: string, entries: Map<string, string>, stamps?: Map<string, string>): void {
     // A stamp is recorded only on a row holding the same bytes: never on a stale copy.
     const stmt = this.db.prepare(
       `INSERT INTO ref_entries (trunk, key, json, stamp) VALUES (?, ?, ?, ?)
@@ -147,6 +181,7 @@ export class LocalDb implements TrunkCache {
    * a quarter of a second per 20,000 keys even when the cache was empty.
    */
   #lookup(trunkId: string, keys: string[], col: "json" | "stamp"): Map<string, string> {
+    this.#flush();
     const out = new Map<string, string>();
     if (keys.length === 0) return out;
     const present = (v: string | null): v is string => v !== null && (col === "json" || v !== "");
@@ -173,6 +208,7 @@ export class LocalDb implements TrunkCache {
   }
 
   forgetEntries(trunkId: string): void {
+    this.#flush();
     this.db.prepare(`DELETE FROM ref_entries WHERE trunk = ?`).run(trunkId);
   }
 
@@ -212,6 +248,7 @@ export class LocalDb implements TrunkCache {
   }
 
   close(): void {
+    this.#flush();
     this.db.close();
   }
 }

@@ -1,0 +1,50 @@
+/**
+ * A large batch of ref entries (a clone's 20,000) is cached on the event loop's next turn,
+ * after the helper has answered git's `list`; anything that reads or drops entries, and
+ * closing, writes it first, so the process itself never sees the cache without it.
+ */
+import { setImmediate } from "node:timers";
+import { assertEquals } from "../assert.ts";
+import { LocalDb } from "../../src/local/db.ts";
+
+const turn = () => new Promise<void>((r) => setImmediate(r));
+
+function batch(n: number): Map<string, string> {
+  return new Map(Array.from({ length: n }, (_, i) => [`refs/r${i}/000000000001`, `{"i":${i}}`]));
+}
+
+Deno.test("a large cache write waits for the next turn; reads, drops and close write it first", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const entries = batch(3000);
+    const keys = [...entries.keys()];
+    const path = `${dir}/a.sqlite`;
+    const db = new LocalDb(path);
+    const other = new LocalDb(path);
+    db.putEntries("t", entries);
+    assertEquals(other.getEntries("t", keys).size, 0, "written before the loop turned");
+    await turn();
+    assertEquals(other.getEntries("t", keys).size, 3000, "written on the next turn");
+
+    db.putEntries("u", entries);
+    assertEquals(db.getEntries("u", keys).size, 3000, "a read in the same process sees it");
+
+    db.putEntries("v", entries);
+    db.forgetEntries("v");
+    await turn();
+    assertEquals(other.getEntries("v", keys).size, 0, "dropped entries came back");
+
+    db.putEntries("w", entries);
+    db.close();
+    assertEquals(other.getEntries("w", keys).size, 3000, "close left the write undone");
+
+    // A small write (one push's entries) is made at once, as before.
+    other.putEntries("x", batch(10));
+    const third = new LocalDb(path);
+    assertEquals(third.getEntries("x", [...batch(10).keys()]).size, 10);
+    other.close();
+    third.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
