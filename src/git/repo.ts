@@ -71,7 +71,15 @@ export async function resolveRevs(
   const unique = [...new Set(revs)].filter((r) => r && !/[\n\r]/.test(r));
   const out = new Map<string, string>();
   if (unique.length === 0) return out;
-  const res = await git(["cat-file", "--batch-check=%(objectname)"], {
+  // Each name stops at its first match in git's lookup order (the one it resolves to
+  // anyway): with the ambiguity warning on, git also tries every other rule, ten failed
+  // file lookups per ref, which was half this process's time for 20,000 refs.
+  const res = await git([
+    "-c",
+    "core.warnAmbiguousRefs=false",
+    "cat-file",
+    "--batch-check=%(objectname)",
+  ], {
     cwd: opts.cwd,
     stdin: unique.join("\n") + "\n",
   });

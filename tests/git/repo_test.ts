@@ -56,6 +56,38 @@ Deno.test("resolveRevs: 300 refs, tags and expressions in one git process, as re
   assertEquals((await resolveRevs([], { cwd: repo })).size, 0);
 });
 
+Deno.test("resolveRevs: ambiguous names resolve as rev-parse says, each by its first match only", async () => {
+  const e = await makeEnv();
+  const repo = await newRepo(e);
+  await commitFile(e, repo, "a.txt", "a\n");
+  await git(e, repo, "tag", "x");
+  await commitFile(e, repo, "b.txt", "b\n");
+  // `x` is a tag and a branch; `refs/heads/x` is also a branch's short name.
+  await git(e, repo, "branch", "x");
+  await git(e, repo, "update-ref", "refs/heads/refs/heads/x", "HEAD~1");
+  const revs = ["x", "refs/heads/x", "heads/x", "tags/x", "refs/heads/refs/heads/x"];
+  const trace = await Deno.makeTempFile({ prefix: "trunks-trace2-" });
+  Deno.env.set("GIT_TRACE2", trace);
+  let got: Map<string, string>;
+  try {
+    got = await resolveRevs(revs, { cwd: repo });
+  } finally {
+    Deno.env.delete("GIT_TRACE2");
+  }
+  const starts = (await Deno.readTextFile(trace)).split("\n").filter((l) =>
+    / start \S*git /.test(l)
+  );
+  await Deno.remove(trace);
+  assertEquals(starts.length, 1, starts.join("\n"));
+  // Without the ambiguity warning git stops at the first rule that matches.
+  assert(starts[0].includes("-c core.warnAmbiguousRefs=false cat-file"), starts[0]);
+  for (const rev of revs) {
+    const want = (await git(e, repo, "rev-parse", "--verify", "--quiet", rev)).trim();
+    assertEquals(got.get(rev), want, rev);
+  }
+  assert(got.get("x") !== got.get("refs/heads/x"), "the tag and the branch differ");
+});
+
 Deno.test("spawnGit: a missing git is one clear GitError", () => {
   const err = (() => {
     try {
