@@ -13,10 +13,6 @@ export async function objectFormat(): Promise<"sha1" | "sha256"> {
   return f === "sha256" ? "sha256" : "sha1";
 }
 
-export async function gitDir(): Promise<string> {
-  return await gitText(["rev-parse", "--absolute-git-dir"]);
-}
-
 /** Which of these object ids exist locally (one `cat-file --batch-check` process). */
 export async function existingObjects(oids: string[]): Promise<Set<string>> {
   const unique = [...new Set(oids)];
