@@ -6,6 +6,7 @@
 import { createStamped, getBytes, type ListEntry, stampOf, type Store } from "../storage/store.ts";
 import {
   byteLength,
+  checkedStamp,
   listedStamp,
   preciseStamp,
   settleEntries,
@@ -370,9 +371,15 @@ export async function writeRefEntry(
   const created = await createStamped(store, key, new TextEncoder().encode(json));
   if (created) {
     // Cached with the stamp the store gave this create, so the next listing vouches for it
-    // (no re-read); without one, the next read of the entry goes to the store.
+    // (no re-read); without one, the next read of the entry goes to the store. Recorded as
+    // checked: this process sealed this very text, so a later read (the maintenance step's
+    // snapshot, the next fetch) does not hash 20,000 entries again.
     const stamp = stampOf(created);
-    cache.putEntries(trunkId, new Map([[key, json]]), stamp ? new Map([[key, stamp]]) : undefined);
+    cache.putEntries(
+      trunkId,
+      new Map([[key, json]]),
+      stamp ? new Map([[key, checkedStamp(stamp)]]) : undefined,
+    );
     return { ok: true, entry: sealed };
   }
   const raw = await getBytes(store, key);
