@@ -4,6 +4,7 @@
  * (src/local) and memory.
  */
 import { type Capabilities, type ListEntry, stampOf } from "../storage/store.ts";
+import { utf8Length } from "./utf8.ts";
 
 export interface TrunkCache {
   /** trunk.json as last read from a location (it never changes for a given trunk). */
@@ -210,7 +211,7 @@ export function settleOrForget(
 }
 
 export function byteLength(s: string): number {
-  return new TextEncoder().encode(s).byteLength;
+  return utf8Length(s);
 }
 
 /**
