@@ -6,16 +6,22 @@
  *   {"v":1,"trunk":"<id>","seq":n,"time":"...","entries":{"<entry key>":"<entry JSON>"},"sum":"..."}
  *
  * An entry is used only when the listing still shows its key with the same size, and it
- * is validated as if it had been read from its own key (parseEntry: shape, key, seal).
+ * is validated as if it had been read from its own key (parseEntry: size, shape, key and
+ * every rule of docs/security.md) except for its own seal when the snapshot carries a
+ * seal that checked (`sealed`): that SHA-256 covers the whole canonical text, every
+ * entry's bytes included, so hashing each entry again (20,000 hashes in a clone of 20,000
+ * refs) would find nothing the snapshot's seal did not. An unsealed snapshot (no `sum`)
+ * vouches for nothing: its entries' seals are checked one by one. Entries read from their
+ * own keys are always checked in full, and `trunks check` checks every seal.
  * A snapshot that is missing (deleted by maintenance after it was listed) or fails
  * validation is not used: the entries are read one by one, and `trunks check` names it.
  */
 import { getBytes, type Store } from "../storage/store.ts";
 import { TrunkError } from "./errors.ts";
-import { parseRefEntryKey, snapshotKey } from "./layout.ts";
+import { entryKeyParts, snapshotKey } from "./layout.ts";
 import { createHash } from "node:crypto";
 import { checkSeal } from "./seal.ts";
-import { utf8Length } from "./utf8.ts";
+import { byteLength } from "./cache.ts";
 
 export interface Snapshot {
   trunk: string;
@@ -23,6 +29,8 @@ export interface Snapshot {
   time: string;
   /** Entry key -> the entry's stored JSON. */
   entries: Map<string, string>;
+  /** The snapshot carried a seal and it matched: every entry's bytes are as written. */
+  sealed: boolean;
 }
 
 /** Parse and validate; throws a "corrupt" TrunkError naming the key. */
@@ -47,7 +55,9 @@ export function parseSnapshot(raw: string, key: string, seq: number): Snapshot {
   const map = shaped ? entryMap(entries as Record<string, unknown>) : null;
   if (!map) throw new TrunkError(`snapshot ${key} is not a ref snapshot of seq ${seq}`, "corrupt");
   if (!sealedAsWritten(raw, o as SnapshotHead, map)) checkSeal(o, `snapshot ${key}`);
-  return { trunk: o.trunk as string, seq, time: o.time as string, entries: map };
+  // checkSeal passes a text without `sum` (older writers): then nothing vouches for it.
+  const sealed = o.sum !== undefined;
+  return { trunk: o.trunk as string, seq, time: o.time as string, entries: map, sealed };
 }
 
 interface SnapshotHead {
@@ -62,7 +72,7 @@ function entryMap(entries: Record<string, unknown>): Map<string, string> | null 
   const out = new Map<string, string>();
   for (const k in entries) {
     const v = entries[k];
-    if (typeof v !== "string" || !parseRefEntryKey(k)) return null;
+    if (typeof v !== "string" || !entryKeyParts(k)) return null;
     out.set(k, v);
   }
   return out;
@@ -154,8 +164,8 @@ export function encodeSnapshot(
   const head = snapshotHead(trunkId, seq, time);
   const tailBytes = `,"sum":"${"0".repeat(64)}"}`.length;
   // Pieces are made twice (sized, then written) rather than kept: they are small.
-  let size = utf8Length(head) + 2 + tailBytes;
-  for (let i = 0; i < keys.length; i++) size += utf8Length(piece(i));
+  let size = byteLength(head) + 2 + tailBytes;
+  for (let i = 0; i < keys.length; i++) size += byteLength(piece(i));
   const out = new Uint8Array(size);
   const encoder = new TextEncoder();
   let at = encoder.encodeInto(head, out).written;

@@ -8,7 +8,6 @@ import { encodeSnapshot, parseSnapshot } from "../../src/trunk/snapshots.ts";
 import { refEntryKey, snapshotKey } from "../../src/trunk/layout.ts";
 import { canonicalJson, checkSeal, seal } from "../../src/trunk/seal.ts";
 import { createHash } from "node:crypto";
-import { utf8Length } from "../../src/trunk/utf8.ts";
 
 const TIME = "2026-12-02T06:30:00.000Z";
 
@@ -75,26 +74,4 @@ Deno.test("snapshot encoding: a lone surrogate in a value is written as JSON.str
   const got = encodeSnapshot("t1", 1, entries, TIME);
   assertEquals(got, reference("t1", 1, entries));
   assert(new TextDecoder().decode(got).includes("\\ud800"));
-});
-
-Deno.test("utf8Length: what TextEncoder writes, for 1- to 4-byte characters and lone surrogates", () => {
-  const samples = [
-    "",
-    "ascii",
-    "é",
-    "\u07ff\u0800",
-    "日本語",
-    "😀",
-    "a😀b",
-    "\ud800",
-    "\udc00",
-    "x\ud800",
-    "\ud800x",
-    "\udc00\ud800",
-    "\ud83d\ude00\ud83d",
-    "\uffff",
-  ];
-  for (const s of samples) {
-    assertEquals(utf8Length(s), new TextEncoder().encode(s).byteLength, JSON.stringify(s));
-  }
 });
