@@ -4,7 +4,6 @@
  * caches of immutable trunk data. node:sqlite is built into Deno: no native addon.
  */
 import { DatabaseSync } from "node:sqlite";
-import { setImmediate } from "node:timers";
 import type { TrunkCache } from "../trunk/cache.ts";
 
 const SCHEMA_VERSION = 1;
@@ -141,14 +140,15 @@ export class LocalDb implements TrunkCache {
       return;
     }
     if (this.#pending.push({ trunkId, entries, stamps }) > 1) return;
-    setImmediate(() => {
+    // setTimeout, not node:timers' setImmediate: that import alone costs every start ~5 ms.
+    setTimeout(() => {
       try {
         this.#flush();
       } catch (e) {
         // Nothing waits on it here: the entries stay in the store, read again next time.
         console.error(`trunks: could not cache ref entries (${(e as Error).message})`);
       }
-    });
+    }, 0);
   }
 
   /** Cache writes put off by `putEntries`, made before anything reads or drops entries. */
