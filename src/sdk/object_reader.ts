@@ -45,6 +45,8 @@ export interface ReadStats {
 
 class Segment {
   index?: Promise<PackIndex>;
+  /** The index once read: looked up without a turn of the event loop. */
+  loaded?: PackIndex;
   pack?: Uint8Array;
   whole?: Promise<Uint8Array>;
   rangeReads = 0;
@@ -100,9 +102,8 @@ export class ObjectReader {
   /** A segment this client just wrote: its index is known, nothing needs a download. */
   addSegment(info: SegmentInfo, idx: Uint8Array): void {
     const seg = new Segment(info);
-    seg.index = Promise.resolve(
-      new PackIndex(idx, this.format, segmentIdxKey(info.id), info.packSize),
-    );
+    seg.loaded = new PackIndex(idx, this.format, segmentIdxKey(info.id), info.packSize);
+    seg.index = Promise.resolve(seg.loaded);
     this.#segments.set(info.id, seg);
   }
 
@@ -159,7 +160,7 @@ export class ObjectReader {
       const idx = asTrunkError(() => new PackIndex(bytes!, this.format, key, seg.info.packSize));
       await this.#writeDisk(id, "idx", bytes);
       return idx;
-    })().catch((e) => {
+    })().then((idx) => seg.loaded = idx).catch((e) => {
       seg.index = undefined;
       throw e;
     });
@@ -302,9 +303,17 @@ export class ObjectReader {
       const offset = idx.find(oid);
       if (offset !== undefined) return { seg, idx, offset };
     }
-    const rest = [...this.#segments.values()].filter((s) => !tried.has(s.info.id));
+    // The segments this client wrote last first (the next commit reads back the last
+    // push's trees), and every index in memory before any is fetched: after a burst of
+    // pushes a read costs what it did after the first, not a lookup per segment written.
+    const rest = [...this.#segments.values()].reverse().filter((s) => !tried.has(s.info.id));
+    for (const seg of rest) {
+      const offset = seg.loaded?.find(oid);
+      if (offset !== undefined) return { seg, idx: seg.loaded!, offset };
+    }
+    const unloaded = rest.filter((s) => !s.loaded);
     let found: { seg: Segment; idx: PackIndex; offset: number } | null = null;
-    await mapLimit(rest, Math.min(8, this.store.capabilities.parallelism), async (seg) => {
+    await mapLimit(unloaded, Math.min(8, this.store.capabilities.parallelism), async (seg) => {
       if (found) return;
       const idx = await this.#index(seg);
       const offset = idx.find(oid);

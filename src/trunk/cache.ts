@@ -180,7 +180,7 @@ export function settleEntries(
     const now = read.get(key);
     if (now !== undefined && now !== text) changed.add(key);
   }
-  const keep = new Map([...read].filter(([key]) => !changed.has(key)));
+  const keep = changed.size ? new Map([...read].filter(([key]) => !changed.has(key))) : read;
   const stamps = new Map<string, string>();
   for (const key of keep.keys()) {
     const l = listed.get(key);
@@ -209,8 +209,17 @@ export function settleOrForget(
   return true;
 }
 
+const utf8 = new TextEncoder();
+/** Each UTF-16 unit takes at most 3 bytes: room for any string up to 64 Ki units. */
+const scratch = new Uint8Array(3 * 65536);
+
+/**
+ * UTF-8 size of `s`, encoded into a reused buffer: a clone compares thousands of entries
+ * with their listed sizes, and a fresh array per entry was most of that cost.
+ */
 export function byteLength(s: string): number {
-  return new TextEncoder().encode(s).byteLength;
+  if (s.length > 65536) return utf8.encode(s).byteLength;
+  return utf8.encodeInto(s, scratch).written;
 }
 
 /**

@@ -6,6 +6,7 @@
 import { createStamped, getBytes, type ListEntry, stampOf, type Store } from "../storage/store.ts";
 import {
   byteLength,
+  checkedStamp,
   listedStamp,
   preciseStamp,
   settleEntries,
@@ -23,7 +24,7 @@ import {
   seqString,
 } from "./layout.ts";
 import { badRefName } from "./ref_format.ts";
-import { encodeRef } from "./refcodec.ts";
+import { decodeRefSegment, encodeRef } from "./refcodec.ts";
 import { mapLimit } from "./pool.ts";
 import { checkSeal, seal } from "./seal.ts";
 import { loadSnapshot } from "./snapshots.ts";
@@ -101,11 +102,25 @@ function plainText(v: unknown): boolean {
   return typeof v === "string" && v.length <= TEXT_MAX && !CONTROL.test(v);
 }
 
-/** The checks of everything a reader takes from an entry, beyond its JSON shape. */
-function unsafeWhy(e: RefEntry, enc: string): string | null {
+/**
+ * Whether an entry naming `ref` may sit under the key segment `enc`: the key decodes to
+ * that name, or is a hashed long name (then `unsafeWhy` compares the encodings). Encoding
+ * the name first spares decoding every key of a clone (the usual case: they match).
+ */
+function namesItsKey(ref: string, enc: string): boolean {
+  if (encodeRef(ref) === enc) return true;
+  const decoded = decodeRefSegment(enc);
+  return decoded === null || decoded === ref;
+}
+
+/**
+ * The checks of everything a reader takes from an entry, beyond its JSON shape; `encoded`
+ * is `encodeRef(e.ref)`.
+ */
+function unsafeWhy(e: RefEntry, enc: string, encoded: string): string | null {
   const bad = badRefName(e.ref);
   if (bad) return `names ref ${JSON.stringify(e.ref.slice(0, 200))}, which ${bad}`;
-  if (encodeRef(e.ref) !== enc) return `is stored under a key that is not its ref's (${e.ref})`;
+  if (encoded !== enc) return `is stored under a key that is not its ref's (${e.ref})`;
   if (e.symref !== undefined) {
     const why = e.ref !== "HEAD" ? "is not HEAD" : badRefName(e.symref);
     if (why || e.symref === "HEAD") {
@@ -125,8 +140,10 @@ function unsafeWhy(e: RefEntry, enc: string): string | null {
 
 /**
  * A stored ref entry, checked: size, JSON shape, key, seal and every field a reader uses.
- * `sealChecked`: the very text passed the seal check when read from the store (a cached
- * row recorded as checked), so hashing it again is skipped; the other checks still run.
+ * `sealChecked`: a seal already covers the very text, so hashing it again is skipped and
+ * the other checks still run: a cached row recorded as checked when it was read from the
+ * store, or a copy carried by a snapshot whose own seal checked (snapshots.ts). Never for
+ * an entry read from its own key.
  */
 export function parseEntry(raw: string, key: string, sealChecked = false): RefEntry {
   if (raw.length > ENTRY_MAX_BYTES) {
@@ -141,10 +158,10 @@ export function parseEntry(raw: string, key: string, sealChecked = false): RefEn
       "corrupt",
     );
   }
-  const k = parseRefEntryKey(key);
+  const k = entryKeyParts(key);
   const ok = e && typeof e === "object" && typeof e.ref === "string" && e.seq === k?.seq &&
     OID_RE.test(e.new) && OID_RE.test(e.old) && Array.isArray(e.segments) &&
-    (k.ref === null || k.ref === e.ref) && (e.symref === undefined || typeof e.symref === "string");
+    namesItsKey(e.ref, k.enc) && (e.symref === undefined || typeof e.symref === "string");
   if (!ok) {
     throw new TrunkError(
       `ref entry ${key} does not describe that ref and seq; the trunk is damaged, run trunks check`,
@@ -152,7 +169,7 @@ export function parseEntry(raw: string, key: string, sealChecked = false): RefEn
     );
   }
   if (!sealChecked) checkSeal(e, `ref entry ${key}`);
-  const why = unsafeWhy(e, k!.enc);
+  const why = unsafeWhy(e, k!.enc, encodeRef(e.ref));
   if (why) throw new UnsafeEntryError(key, why);
   return e;
 }
@@ -204,53 +221,44 @@ export async function readLatest(
   listing?: ListEntry[],
 ): Promise<{ state: RefState; raw: Map<string, string> }> {
   const listed = listing ?? await store.list(REFS_PREFIX);
-  const latestKey = new Map<string, { key: string; seq: number; entry: ListEntry }>();
+  // Per ref: its latest listed entry, and its oldest listed seq. One pass, no ref name
+  // decoded and no string built per entry: within two leases of a burst the listing holds
+  // every superseded entry, and only each ref's latest is read.
+  const perRef = new Map<string, ListedRef>();
   let snap: { seq: number; modified: number } | null = null;
   let entryCount = 0;
-  // One pass, no ref name decoded: within two leases of a burst the listing holds every
-  // superseded entry, and only each ref's latest is read. Each ref's oldest listed entry,
-  // every entry's time by its key, and every entry's time for the count past the snapshot.
-  const oldest = new Map<string, number>();
-  const times = new Map<string, number>();
-  const entryTimes: number[] = [];
   for (const entry of listed) {
-    const { key, modified } = entry;
-    const k = entryKeyParts(key);
+    const k = entryKeyParts(entry.key);
     if (!k) {
-      const s = parseSnapshotKey(key);
-      if (s !== null && (!snap || s > snap.seq)) snap = { seq: s, modified: modified.getTime() };
+      const s = parseSnapshotKey(entry.key);
+      if (s !== null && (!snap || s > snap.seq)) {
+        snap = { seq: s, modified: entry.modified.getTime() };
+      }
       continue;
     }
     entryCount++;
-    const cur = latestKey.get(k.enc);
-    if (!cur || k.seq > cur.seq) latestKey.set(k.enc, { key, seq: k.seq, entry });
-    if (!(oldest.get(k.enc)! <= k.seq)) oldest.set(k.enc, k.seq);
-    const t = modified.getTime();
-    times.set(key, t);
-    entryTimes.push(t);
-  }
-  let supersededSince: number | null = null;
-  for (const [enc, seq] of oldest) {
-    const next = times.get(`${REFS_PREFIX}${enc}/${seqString(seq + 1)}`);
-    if (next !== undefined && (supersededSince === null || next < supersededSince)) {
-      supersededSince = next;
+    const cur = perRef.get(k.enc);
+    if (!cur) perRef.set(k.enc, { seq: k.seq, entry, oldest: k.seq });
+    else {
+      if (k.seq > cur.seq) [cur.seq, cur.entry] = [k.seq, entry];
+      if (k.seq < cur.oldest) cur.oldest = k.seq;
     }
   }
-  let unsnapshotted = entryCount;
-  if (snap) {
-    unsnapshotted = 0;
-    for (const t of entryTimes) if (t >= snap.modified) unsnapshotted++;
-  }
-  const keys = [...latestKey.values()].map((v) => v.key);
-  const listedOf = new Map([...latestKey.values()].map((v) => [v.key, v.entry]));
+  const { supersededSince, unsnapshotted } = logTimes(listed, perRef, snap, entryCount);
+  const listedOf = new Map<string, ListEntry>();
+  for (const r of perRef.values()) listedOf.set(r.entry.key, r.entry);
+  const keys = [...listedOf.keys()];
   // A cached entry the listing does not vouch for (another size, modified time or version
   // tag: the trunk was re-created or restored at this URL) is read again from its key.
   const { trusted: cached, checked, doubtful } = vouchedEntries(cache, trunkId, listedOf);
   let missing = keys.filter((k) => !cached.has(k));
   const fetched = new Map<string, string>();
   const fromSnapshot = new Set<string>();
+  // Copies from a snapshot whose seal checked: that seal covers their bytes (snapshots.ts).
+  let snapshotSealed = false;
   if (snap && missing.length >= SNAPSHOT_WORTH) {
     const snapshot = await loadSnapshot(store, trunkId, snap.seq);
+    snapshotSealed = snapshot?.sealed ?? false;
     for (const key of missing) {
       const raw = snapshot?.entries.get(key);
       if (!doubtful.has(key) && raw !== undefined && byteLength(raw) === listedOf.get(key)!.size) {
@@ -276,7 +284,8 @@ export async function readLatest(
   const passed = new Set<string>();
   for (const key of keys) {
     const text = cached.get(key) ?? fetched.get(key)!;
-    const e = parseOrSkip(text, key, checked.has(key));
+    const sealed = checked.has(key) || (snapshotSealed && fromSnapshot.has(key));
+    const e = parseOrSkip(text, key, sealed);
     if (!e) continue;
     if (!checked.has(key)) passed.add(key);
     if (e.trunk !== undefined && e.trunk !== trunkId) throw new StaleCacheError(key);
@@ -301,12 +310,50 @@ export async function readLatest(
       entryCount,
       snapshotSeq: snap?.seq ?? null,
       unsnapshotted,
-      superseded: entryCount - latestKey.size,
+      superseded: entryCount - perRef.size,
       supersededSince,
       fresh,
     },
     raw,
   };
+}
+
+interface ListedRef {
+  /** The latest listed seq and its listing entry. */
+  seq: number;
+  entry: ListEntry;
+  /** The oldest listed seq. */
+  oldest: number;
+}
+
+/**
+ * When the oldest listed superseded entry was superseded (its successor's listed time), and
+ * how many entries were listed as written after the newest snapshot (all without one). Only
+ * refs listing more than one entry have a superseded one; their successors' keys are found
+ * in a second pass rather than by keeping every entry's time by key (20,000 refs of one
+ * entry each need none).
+ */
+function logTimes(
+  listed: ListEntry[],
+  perRef: Map<string, ListedRef>,
+  snap: { modified: number } | null,
+  entryCount: number,
+): { supersededSince: number | null; unsnapshotted: number } {
+  const successors = new Set<string>();
+  for (const [enc, r] of perRef) {
+    if (r.oldest < r.seq) successors.add(`${REFS_PREFIX}${enc}/${seqString(r.oldest + 1)}`);
+  }
+  let supersededSince: number | null = null;
+  let unsnapshotted = snap ? 0 : entryCount;
+  if (!successors.size && !snap) return { supersededSince, unsnapshotted };
+  for (const { key, modified } of listed) {
+    const t = modified.getTime();
+    if (successors.has(key) && (supersededSince === null || t < supersededSince)) {
+      supersededSince = t;
+    }
+    if (snap && t >= snap.modified && entryKeyParts(key)) unsnapshotted++;
+  }
+  return { supersededSince, unsnapshotted };
 }
 
 /** Every entry of the log, oldest first per ref (for check, sync and audit). */
@@ -370,9 +417,15 @@ export async function writeRefEntry(
   const created = await createStamped(store, key, new TextEncoder().encode(json));
   if (created) {
     // Cached with the stamp the store gave this create, so the next listing vouches for it
-    // (no re-read); without one, the next read of the entry goes to the store.
+    // (no re-read); without one, the next read of the entry goes to the store. Recorded as
+    // checked: this process sealed this very text, so a later read (the maintenance step's
+    // snapshot, the next fetch) does not hash 20,000 entries again.
     const stamp = stampOf(created);
-    cache.putEntries(trunkId, new Map([[key, json]]), stamp ? new Map([[key, stamp]]) : undefined);
+    cache.putEntries(
+      trunkId,
+      new Map([[key, json]]),
+      stamp ? new Map([[key, checkedStamp(stamp)]]) : undefined,
+    );
     return { ok: true, entry: sealed };
   }
   const raw = await getBytes(store, key);

@@ -6,13 +6,19 @@
  *   {"v":1,"trunk":"<id>","seq":n,"time":"...","entries":{"<entry key>":"<entry JSON>"},"sum":"..."}
  *
  * An entry is used only when the listing still shows its key with the same size, and it
- * is validated as if it had been read from its own key (parseEntry: shape, key, seal).
+ * is validated as if it had been read from its own key (parseEntry: size, shape, key and
+ * every rule of docs/security.md) except for its own seal when the snapshot carries a
+ * seal that checked (`sealed`): that SHA-256 covers the whole canonical text, every
+ * entry's bytes included, so hashing each entry again (20,000 hashes in a clone of 20,000
+ * refs) would find nothing the snapshot's seal did not. An unsealed snapshot (no `sum`)
+ * vouches for nothing: its entries' seals are checked one by one. Entries read from their
+ * own keys are always checked in full, and `trunks check` checks every seal.
  * A snapshot that is missing (deleted by maintenance after it was listed) or fails
  * validation is not used: the entries are read one by one, and `trunks check` names it.
  */
 import { getBytes, type Store } from "../storage/store.ts";
 import { TrunkError } from "./errors.ts";
-import { parseRefEntryKey, snapshotKey } from "./layout.ts";
+import { entryKeyParts, snapshotKey } from "./layout.ts";
 import { createHash } from "./node_crypto.ts";
 import { checkSeal } from "./seal.ts";
 
@@ -22,6 +28,8 @@ export interface Snapshot {
   time: string;
   /** Entry key -> the entry's stored JSON. */
   entries: Map<string, string>;
+  /** The snapshot carried a seal and it matched: every entry's bytes are as written. */
+  sealed: boolean;
 }
 
 /** Parse and validate; throws a "corrupt" TrunkError naming the key. */
@@ -46,7 +54,9 @@ export function parseSnapshot(raw: string, key: string, seq: number): Snapshot {
   const map = shaped ? entryMap(entries as Record<string, unknown>) : null;
   if (!map) throw new TrunkError(`snapshot ${key} is not a ref snapshot of seq ${seq}`, "corrupt");
   if (!sealedAsWritten(raw, o as SnapshotHead, map)) checkSeal(o, `snapshot ${key}`);
-  return { trunk: o.trunk as string, seq, time: o.time as string, entries: map };
+  // checkSeal passes a text without `sum` (older writers): then nothing vouches for it.
+  const sealed = o.sum !== undefined;
+  return { trunk: o.trunk as string, seq, time: o.time as string, entries: map, sealed };
 }
 
 interface SnapshotHead {
@@ -61,7 +71,7 @@ function entryMap(entries: Record<string, unknown>): Map<string, string> | null 
   const out = new Map<string, string>();
   for (const k in entries) {
     const v = entries[k];
-    if (typeof v !== "string" || !parseRefEntryKey(k)) return null;
+    if (typeof v !== "string" || !entryKeyParts(k)) return null;
     out.set(k, v);
   }
   return out;
@@ -102,41 +112,89 @@ function isCanonicalText(text: string, map: Map<string, string>): boolean {
   return length === text.length;
 }
 
+const HASH_SLICE = 1 << 20;
+
 function snapshotHead(trunkId: string, seq: number, time: string): string {
   return `{"v":1,"trunk":${JSON.stringify(trunkId)},"seq":${seq},"time":${
     JSON.stringify(time)
   },"entries":`;
 }
 
-/** The seal (seal.ts): SHA-256 of the canonical JSON, whose `entries` part is given as text. */
-function snapshotSum(trunkId: string, seq: number, time: string, entriesJson: string): string {
-  return createHash("sha256")
-    .update(`{"entries":`)
-    .update(entriesJson)
+/**
+ * The seal (seal.ts): SHA-256 of the canonical JSON, whose `entries` part is given as text
+ * or as its UTF-8 bytes (hashed in slices: no whole copy handed over at once).
+ */
+function snapshotSum(
+  trunkId: string,
+  seq: number,
+  time: string,
+  entriesJson: string | Uint8Array,
+): string {
+  const hash = createHash("sha256").update(`{"entries":`);
+  if (typeof entriesJson === "string") hash.update(entriesJson);
+  else {
+    for (let i = 0; i < entriesJson.length; i += HASH_SLICE) {
+      hash.update(entriesJson.subarray(i, i + HASH_SLICE));
+    }
+  }
+  return hash
     .update(
       `,"seq":${seq},"time":${JSON.stringify(time)},"trunk":${JSON.stringify(trunkId)},"v":1}`,
     )
     .digest("hex");
 }
 
+/**
+ * The snapshot's bytes: `{"v":1,..,"entries":E,"sum":".."}` with E the canonical JSON of
+ * the entries, sealed over the canonical JSON of the whole (seal.ts). Written part by part
+ * into one buffer of the exact size, and E hashed from that buffer: at 20,000 refs every
+ * whole-text copy (the parts, E, the snapshot as a string) is another ~9 MB at the peak of
+ * a maintenance step. `time` is for tests; the default is now.
+ */
 export function encodeSnapshot(
   trunkId: string,
   seq: number,
   entries: Map<string, string>,
+  time = new Date().toISOString(),
 ): Uint8Array {
-  // The seal is the SHA-256 of the canonical JSON (seal.ts), whose `entries` part is the
-  // same text as the stored one: built once, not as an object, a canonical copy and a
-  // stringified copy (tens of MB at 20,000 refs).
   const keys = [...entries.keys()].sort((a, b) => a < b ? -1 : 1);
-  const parts: string[] = [];
-  for (const k of keys) parts.push(`${JSON.stringify(k)}:${JSON.stringify(entries.get(k))}`);
-  const entriesJson = `{${parts.join(",")}}`;
-  parts.length = 0;
-  const time = new Date().toISOString();
-  const sum = snapshotSum(trunkId, seq, time, entriesJson);
-  return new TextEncoder().encode(
-    `${snapshotHead(trunkId, seq, time)}${entriesJson},"sum":"${sum}"}`,
-  );
+  const piece = (i: number) =>
+    `${i ? "," : ""}${JSON.stringify(keys[i])}:${JSON.stringify(entries.get(keys[i]))}`;
+  const head = snapshotHead(trunkId, seq, time);
+  const tailBytes = `,"sum":"${"0".repeat(64)}"}`.length;
+  // Pieces are made twice (sized, then written) rather than kept: they are small.
+  let size = utf8Length(head) + 2 + tailBytes;
+  for (let i = 0; i < keys.length; i++) size += utf8Length(piece(i));
+  const out = new Uint8Array(size);
+  const encoder = new TextEncoder();
+  let at = encoder.encodeInto(head, out).written;
+  const entriesStart = at;
+  out[at++] = 0x7b; // {
+  for (let i = 0; i < keys.length; i++) {
+    at += encoder.encodeInto(piece(i), out.subarray(at)).written;
+  }
+  out[at++] = 0x7d; // }
+  const sum = snapshotSum(trunkId, seq, time, out.subarray(entriesStart, at));
+  at += encoder.encodeInto(`,"sum":"${sum}"}`, out.subarray(at)).written;
+  if (at !== size) throw new Error(`snapshot encoding: wrote ${at} bytes of ${size}`);
+  return out;
+}
+
+/** UTF-8 length of `s` as TextEncoder writes it (a lone surrogate becomes U+FFFD, 3 bytes). */
+function utf8Length(s: string): number {
+  let n = s.length;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) continue;
+    if (c < 0x800) n += 1;
+    else if (
+      c >= 0xd800 && c < 0xdc00 && i + 1 < s.length && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00
+    ) {
+      n += 2; // a surrogate pair: 2 code units, 4 bytes
+      i++;
+    } else n += 2;
+  }
+  return n;
 }
 
 /**

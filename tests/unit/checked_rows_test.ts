@@ -97,3 +97,27 @@ Deno.test("checked rows: a damaged checked row the listing does not vouch for is
     assertEquals(db.getEntries(id, [KEY]).get(KEY), row);
   });
 });
+
+Deno.test("checked rows: an entry this process created is cached as checked, and parses as sealed", async () => {
+  await withDb(async (db) => {
+    const mem = new MemoryStore("memory://created");
+    const meta = await ensureMeta(mem, "sha1");
+    const writer = new Trunk(mem, meta, db, "writer@test");
+    const res = await writer.updateRef({
+      ref: "refs/heads/b1",
+      new: oid(2),
+      base: null,
+      segments: [],
+    });
+    assert(res.ok);
+    assert(db.getStamps(meta.id, [KEY]).get(KEY)?.startsWith("c:"), "recorded checked");
+    // What is cached is what is stored, and it passes the full seal check too.
+    const stored = dec.decode((await getBytes(mem, KEY))!);
+    assertEquals(db.getEntries(meta.id, [KEY]).get(KEY), stored);
+    assertEquals(
+      (await readRefState(mem, new MemoryCache(), meta.id)).latest.get("refs/heads/b1")!.new,
+      oid(2),
+    );
+    assertEquals((await readRefState(mem, db, meta.id)).latest.get("refs/heads/b1")!.new, oid(2));
+  });
+});
