@@ -87,7 +87,11 @@ export async function mergeSmallSegments(
   const log = opts.log ?? (() => {});
   const report: MergeReport = { merged: null, deleted: [] };
   const listing = await listSegmentKeys(store);
-  const replaces = await readSidecars(store, listing, () => {});
+  // Newest sidecar first, and none that a newer one carries (`trustNested`): within two
+  // leases of a burst every merge's sidecar is still listed, each carrying the chain
+  // before it, so reading them all cost every step a GET per merge and a parse growing
+  // with the square of the burst. A carried list describes the same immutable pack.
+  const replaces = await readSidecars(store, listing, () => {}, { trustNested: true });
   const present = new Set(listing.complete.map((s) => s.id));
   const replaced = new Set<string>();
   for (const [id, r] of replaces) {

@@ -12,6 +12,9 @@ import { Trunk } from "../../mod.ts";
 import { openStore } from "../../src/storage/registry.ts";
 import type { ListEntry, PutData, Range, Store } from "../../src/storage/store.ts";
 import { MemoryStore } from "../../src/storage/memory.ts";
+import { MemoryCache } from "../../src/trunk/cache.ts";
+import { runStep, SNAPSHOT_AFTER } from "../../src/trunk/maintenance.ts";
+import { Trunk as CoreTrunk } from "../../src/trunk/trunk.ts";
 import { segmentIdxKey, segmentPackKey, segmentReplacesKey } from "../../src/trunk/layout.ts";
 import {
   carriedNested,
@@ -195,4 +198,33 @@ Deno.test("a fetch's plan after a chain of merges reads the newest sidecar, not 
   const again = await planFetch(store, new Set(pushed));
   assertEquals(again.download, []);
   assertEquals(again.alreadyHave.sort(), [...merged].sort());
+});
+
+Deno.test({
+  name: "a maintenance step after a chain of merges reads the newest sidecars, not one per merge",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    await withMaintenance("wait", async () => {
+      const mem = await openStore(`memory://burst-merge-${crypto.randomUUID()}/trunks/b.trunk`);
+      const store = new Counted(mem);
+      await using t = await Trunk.open({ store, create: true, writer: "burst" });
+      await burst(t, 0, 8 * SNAPSHOT_AFTER);
+      const before = await listSegmentKeys(mem);
+      assert(before.sidecars.size >= 6, `maintenance merged (${before.sidecars.size} sidecars)`);
+      await withMaintenance("0", () => burst(t, 8 * SNAPSHOT_AFTER, SNAPSHOT_AFTER));
+      store.take();
+      const core = await CoreTrunk.open(store, new MemoryCache(), "burst");
+      const step = await runStep(core, { skip: { snapshot: true, prune: true } });
+      assert(step.merge?.merged, "the step merged the pushes since the last one");
+      const reads = sidecarReads(store.take());
+      assert(reads <= 3, `the step read ${reads} of ${before.sidecars.size} sidecars`);
+      // What the merge vouches for is still the whole chain: nothing a merge replaced is
+      // counted as current again, so the next step merges only what is new.
+      const replaced = await replacedIds(mem);
+      const after = await listSegmentKeys(mem);
+      const current = after.complete.filter((s) => !replaced.has(s.id));
+      assert(current.length <= 8, `${current.length} current segments after the step`);
+    });
+  },
 });
