@@ -12,15 +12,30 @@ import { say } from "./io.ts";
 import type { RemoteContext } from "./resolve.ts";
 import { selfCommand } from "./self.ts";
 
-export async function afterPush(
+export function afterPush(
   ctx: RemoteContext,
   trunk: Trunk,
   state: RefState,
   written: number,
 ): Promise<void> {
+  // Not async: the push's state (every ref's entry, ~10 MB at 20,000 refs) is needed only
+  // to decide, and no frame of the step that follows holds it.
+  let mode;
   try {
-    const mode = autoStepAfterPush(trunk, state, written);
-    if (mode === null) return;
+    mode = autoStepAfterPush(trunk, state, written);
+  } catch (e) {
+    say(`trunks: maintenance not started: ${describeError(e)}`);
+    return Promise.resolve();
+  }
+  return mode === null ? Promise.resolve() : startStep(ctx, trunk, mode);
+}
+
+async function startStep(
+  ctx: RemoteContext,
+  trunk: Trunk,
+  mode: "background" | "wait",
+): Promise<void> {
+  try {
     if (mode === "wait") {
       await runStep(trunk);
       return;

@@ -8,7 +8,7 @@ import { buildSplitPack } from "../git/split_pack.ts";
 import { batchResolver, existingObjects, headSymref, isAncestor } from "../git/repo.ts";
 import { largeBlobThreshold } from "../trunk/large_blobs.ts";
 import { push, type PushSource, type PushSpec } from "../trunk/push.ts";
-import type { WriteState } from "../trunk/trunk.ts";
+import type { Trunk, WriteState } from "../trunk/trunk.ts";
 import { sha256File } from "../trunk/segments.ts";
 import type { HelperOptions } from "./options.ts";
 import { progressMeter, say } from "./io.ts";
@@ -32,25 +32,45 @@ export async function pushRefs(
   const trunk = await ctx.trunkForWrite();
   const tmp = await Deno.makeTempDir({ dir: requireGitDir(ctx), prefix: "trunks-push-" });
   try {
-    // Every src resolved by one git process.
-    const resolve = await batchResolver(specs.map((s) => s.src).filter(Boolean));
-    const source = gitSource(tmp, threshold, opts, resolve);
-    const report = await push(trunk, source, specs, {
-      force: opts.force,
-      dryRun: opts.dryRun,
-      cas: opts.cas,
-      say,
-      verbose: opts.verbosity > 1 || opts.progress,
-      onProgress: progressMeter(opts.progress),
-      listing,
-    });
-    if (!opts.dryRun) {
-      await afterPush(ctx, trunk, report.state, report.refs.filter((r) => !r.error).length);
-    }
-    return report.refs.map((r) => ({ ref: r.ref, error: r.error }));
+    const { results, step } = await pushOnly(ctx, trunk, tmp, threshold, specs, opts, listing);
+    await step;
+    return results;
   } finally {
     await Deno.remove(tmp, { recursive: true }).catch(() => {});
   }
+}
+
+/**
+ * The push, and the maintenance step after it already started: awaited by the caller once
+ * this frame, which holds the push's report and state, is gone (they are garbage while the
+ * step reads and encodes every ref's entry again).
+ */
+async function pushOnly(
+  ctx: RemoteContext,
+  trunk: Trunk,
+  tmp: string,
+  threshold: number,
+  specs: PushSpec[],
+  opts: HelperOptions,
+  listing?: WriteState,
+): Promise<{ results: PushResult[]; step: Promise<void> }> {
+  // Every src resolved by one git process.
+  const resolve = await batchResolver(specs.map((s) => s.src).filter(Boolean));
+  const source = gitSource(tmp, threshold, opts, resolve);
+  const report = await push(trunk, source, specs, {
+    force: opts.force,
+    dryRun: opts.dryRun,
+    cas: opts.cas,
+    say,
+    verbose: opts.verbosity > 1 || opts.progress,
+    onProgress: progressMeter(opts.progress),
+    listing,
+  });
+  const results = report.refs.map((r) => ({ ref: r.ref, error: r.error }));
+  const step = opts.dryRun
+    ? Promise.resolve()
+    : afterPush(ctx, trunk, report.state, results.filter((r) => !r.error).length);
+  return { results, step };
 }
 
 /** The repository git runs the helper in, as the push engine's source. */

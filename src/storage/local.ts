@@ -41,6 +41,34 @@ export const dirSync = {
   },
 };
 
+/**
+ * The directory syncs one write waits for. The sync of a directory's parent starts as soon
+ * as the directory is made, so another write racing into the new directory can wait for it
+ * too (see `LocalStore.#fresh`).
+ */
+class DirSyncs {
+  #waits: Promise<void>[] = [];
+  constructor(readonly sync: (dir: string) => Promise<void>) {}
+
+  /** A sync of `dir` that starts after this call (shared with others: `#syncDir`). */
+  start(dir: string): Promise<void> {
+    const p = this.sync(dir);
+    this.join(p);
+    return p;
+  }
+
+  /** Also waits for `p`, a sync another write started. */
+  join(p: Promise<void>): void {
+    // Awaited in `all`; a write that fails first leaves no rejection unhandled.
+    p.catch(() => {});
+    this.#waits.push(p);
+  }
+
+  all(): Promise<unknown> {
+    return Promise.all(this.#waits);
+  }
+}
+
 /** Temp files start with this; they are never listed and are swept by GC. */
 export const TEMP_PREFIX = ".tmp-";
 
@@ -86,6 +114,12 @@ export class LocalStore implements Store {
   #realBase?: string;
   /** Directory fsyncs per directory: the one running and the one that will run next. */
   #dirSyncs = new Map<string, { running?: Promise<void>; next?: Promise<void> }>();
+  /**
+   * Directories this store made whose names are not yet synced, each with the sync of its
+   * parent: a write into one that another write just made (a racing create of the same new
+   * ref, or a new trunk's first writes) returns only once that name is durable too.
+   */
+  #fresh = new Map<string, Promise<void>>();
   /** The base directory's identity when first resolved (see `#ensureDir`). */
   #baseId?: { dev: number; ino: number | null };
 
@@ -113,12 +147,12 @@ export class LocalStore implements Store {
    * call is not), and the base is the very directory it was when first resolved; anything
    * else is resolved in full, as before.
    */
-  #ensureDir(dir: string, changed: Set<string>): void {
+  #ensureDir(dir: string, syncs: DirSyncs): void {
     let made = false;
     try {
       Deno.mkdirSync(dir);
       made = true;
-      changed.add(dir.slice(0, dir.lastIndexOf("/")));
+      this.#markFresh(dir, syncs.start(dir.slice(0, dir.lastIndexOf("/"))));
     } catch (e) {
       if (e instanceof Deno.errors.NotFound) {
         // The parent is missing too (a new trunk, or a typo in the URL: then say so).
@@ -131,14 +165,33 @@ export class LocalStore implements Store {
         // Which levels were made is not known: every one below the root may be new.
         const root = this.root.replace(/\/+$/, "");
         for (let p = dir; p.length > root.length && p.startsWith(`${root}/`);) {
-          p = p.slice(0, p.lastIndexOf("/"));
-          changed.add(p);
+          const parent = p.slice(0, p.lastIndexOf("/"));
+          this.#markFresh(p, syncs.start(parent));
+          p = parent;
         }
-        return this.#assertInside(dir);
+        this.#assertInside(dir);
+        return this.#joinFresh(dir, syncs);
       }
       if (!(e instanceof Deno.errors.AlreadyExists)) throw this.#wrap(e, dir);
     }
     if (!this.#plainInside(dir, made)) this.#assertInside(dir);
+    this.#joinFresh(dir, syncs);
+  }
+
+  #markFresh(dir: string, parentSync: Promise<void>): void {
+    this.#fresh.set(dir, parentSync);
+    parentSync.catch(() => {}).finally(() => {
+      if (this.#fresh.get(dir) === parentSync) this.#fresh.delete(dir);
+    });
+  }
+
+  /** The write also waits for the syncs naming `dir` and its parents, if still running. */
+  #joinFresh(dir: string, syncs: DirSyncs): void {
+    if (!this.#fresh.size) return;
+    for (let p = dir; p.length > 1; p = p.slice(0, p.lastIndexOf("/"))) {
+      const sync = this.#fresh.get(p);
+      if (sync) syncs.join(sync);
+    }
   }
 
   /** True when `dir` is inside the base through real directories only (see `#ensureDir`). */
@@ -209,16 +262,16 @@ export class LocalStore implements Store {
   async put(key: string, data: PutData): Promise<void> {
     const path = this.#path(key);
     data = limitSize(data, this.capabilities.maxObjectSize, `local: ${key}`);
-    const changed = new Set<string>();
-    const tmp = await this.#writeTemp(path, data, changed);
+    const syncs = new DirSyncs((d) => this.#syncDir(d));
+    const tmp = await this.#writeTemp(path, data, syncs);
     try {
       await Deno.rename(tmp, path);
     } catch (e) {
       await Deno.remove(tmp).catch(() => {});
       throw this.#wrap(e, key, true);
     }
-    changed.add(path.slice(0, path.lastIndexOf("/")));
-    await this.#syncDirs(changed, key);
+    syncs.start(path.slice(0, path.lastIndexOf("/")));
+    await this.#syncDirs(syncs, key);
   }
 
   async create(key: string, data: Uint8Array): Promise<boolean> {
@@ -228,11 +281,11 @@ export class LocalStore implements Store {
   async createStamped(key: string, data: Uint8Array): Promise<CreatedStamp | null> {
     const path = this.#path(key);
     limitSize(data, this.capabilities.maxObjectSize, `local: ${key}`);
-    const changed = new Set<string>();
-    const tmp = await this.#writeTemp(path, data, changed);
+    const syncs = new DirSyncs((d) => this.#syncDir(d));
+    const tmp = await this.#writeTemp(path, data, syncs);
     // A push creates one entry per ref: the calls around the fsync are synchronous (an
     // async op costs several times the call itself, and there are tens of thousands).
-    let stamp: CreatedStamp;
+    let stamp: CreatedStamp | null;
     try {
       // The temp file is the created file (a link shares its inode): its modified time is
       // what a listing will show, read before the name exists so it cannot be another's.
@@ -240,8 +293,10 @@ export class LocalStore implements Store {
       Deno.linkSync(tmp, path);
       stamp = st.mtime ? { modified: st.mtime } : {};
     } catch (e) {
-      if (e instanceof Deno.errors.AlreadyExists) return null;
-      throw this.#wrap(e, key, true);
+      if (!(e instanceof Deno.errors.AlreadyExists)) throw this.#wrap(e, key, true);
+      // Lost the race; a directory this call made is still synced (the winner may not
+      // have made it, and then waits for this sync only when in this process).
+      stamp = null;
     } finally {
       try {
         Deno.removeSync(tmp);
@@ -249,20 +304,20 @@ export class LocalStore implements Store {
         // already swept; nothing to undo
       }
     }
-    changed.add(path.slice(0, path.lastIndexOf("/")));
-    await this.#syncDirs(changed, key);
+    if (stamp) syncs.start(path.slice(0, path.lastIndexOf("/")));
+    await this.#syncDirs(syncs, key);
     return stamp;
   }
 
   /**
-   * The new names in `dirs` are on disk (a push git calls done must survive a power loss),
-   * each directory synced once. Concurrent writes into one directory share a sync: a
+   * The new names a write made are on disk (a push git calls done must survive a power
+   * loss), each directory synced once. Concurrent writes into one directory share a sync: a
    * caller joins the one waiting to start, or queues one behind the one running (which
    * may have started before its name existed).
    */
-  async #syncDirs(dirs: Set<string>, key: string): Promise<void> {
+  async #syncDirs(syncs: DirSyncs, key: string): Promise<void> {
     try {
-      await Promise.all([...dirs].map((d) => this.#syncDir(d)));
+      await syncs.all();
     } catch (e) {
       throw this.#wrap(e, key);
     }
@@ -424,10 +479,10 @@ export class LocalStore implements Store {
     }
   }
 
-  /** `changed` gets the directories whose entries this made (to sync before returning). */
-  async #writeTemp(path: string, data: PutData, changed: Set<string>): Promise<string> {
+  /** `syncs` gets the syncs of the directories whose entries this made (awaited by the caller). */
+  async #writeTemp(path: string, data: PutData, syncs: DirSyncs): Promise<string> {
     const dir = path.slice(0, path.lastIndexOf("/"));
-    this.#ensureDir(dir, changed);
+    this.#ensureDir(dir, syncs);
     const tmp = `${dir}/${TEMP_PREFIX}${crypto.randomUUID()}`;
     let file: Deno.FsFile | undefined;
     try {
@@ -436,7 +491,7 @@ export class LocalStore implements Store {
       } catch (e) {
         // A delete pruned the directory between our mkdir and open: make it again.
         if (!(e instanceof Deno.errors.NotFound)) throw e;
-        this.#ensureDir(dir, changed);
+        this.#ensureDir(dir, syncs);
         file = Deno.openSync(tmp, { write: true, createNew: true });
       }
       if (data instanceof Uint8Array) {

@@ -21,6 +21,7 @@ import { TrunkError } from "./errors.ts";
 import { entryKeyParts, snapshotKey } from "./layout.ts";
 import { createHash } from "./node_crypto.ts";
 import { checkSeal } from "./seal.ts";
+import { byteLength } from "./cache.ts";
 
 export interface Snapshot {
   trunk: string;
@@ -163,8 +164,8 @@ export function encodeSnapshot(
   const head = snapshotHead(trunkId, seq, time);
   const tailBytes = `,"sum":"${"0".repeat(64)}"}`.length;
   // Pieces are made twice (sized, then written) rather than kept: they are small.
-  let size = utf8Length(head) + 2 + tailBytes;
-  for (let i = 0; i < keys.length; i++) size += utf8Length(piece(i));
+  let size = byteLength(head) + 2 + tailBytes;
+  for (let i = 0; i < keys.length; i++) size += byteLength(piece(i));
   const out = new Uint8Array(size);
   const encoder = new TextEncoder();
   let at = encoder.encodeInto(head, out).written;
@@ -178,23 +179,6 @@ export function encodeSnapshot(
   at += encoder.encodeInto(`,"sum":"${sum}"}`, out.subarray(at)).written;
   if (at !== size) throw new Error(`snapshot encoding: wrote ${at} bytes of ${size}`);
   return out;
-}
-
-/** UTF-8 length of `s` as TextEncoder writes it (a lone surrogate becomes U+FFFD, 3 bytes). */
-function utf8Length(s: string): number {
-  let n = s.length;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x80) continue;
-    if (c < 0x800) n += 1;
-    else if (
-      c >= 0xd800 && c < 0xdc00 && i + 1 < s.length && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00
-    ) {
-      n += 2; // a surrogate pair: 2 code units, 4 bytes
-      i++;
-    } else n += 2;
-  }
-  return n;
 }
 
 /**

@@ -107,3 +107,35 @@ Deno.test("a file system refusing directory fsync (EINVAL) is not an error; othe
     assert(err instanceof StoreError, `EIO is an error: ${err}`);
   }, fail("EIO"));
 });
+
+Deno.test("a create into a directory another create just made waits for that directory's name", async () => {
+  const { base, store } = fresh();
+  await store.put("refs/seed/1", new Uint8Array([0]));
+  let release!: () => void;
+  const held = new Promise<void>((r) => release = r);
+  const refs = `${base}/refs`;
+  await observed(async () => {
+    // The first makes refs/x (its name in refs/ is synced while held), the second finds it.
+    const first = store.create("refs/x/1", new Uint8Array([1]));
+    let secondDone = false;
+    const second = store.create("refs/x/2", new Uint8Array([2])).then((ok) => {
+      secondDone = true;
+      return ok;
+    });
+    const linked = () => {
+      try {
+        return [...Deno.readDirSync(`${refs}/x`)].filter((e) => /^\d$/.test(e.name)).length;
+      } catch {
+        return 0;
+      }
+    };
+    while (linked() < 2) await new Promise((r) => setTimeout(r, 2));
+    await new Promise((r) => setTimeout(r, 50));
+    assert(!secondDone, "the second create returned before refs/x was synced into refs/");
+    release();
+    assertEquals(await Promise.all([first, second]), [true, true]);
+  }, async (d, run) => {
+    if (d === refs) await held;
+    await run();
+  });
+});
