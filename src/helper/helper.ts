@@ -31,6 +31,8 @@ export async function runHelper(args: string[]): Promise<number> {
   };
   const lines = new LineReader(Deno.stdin);
   let listing: WriteState | undefined;
+  // A fetch's `list` holds its large cache writes until the fetch has answered (cache.ts).
+  let releaseCache: (() => void) | undefined;
   let ctx: RemoteContext | undefined;
   // A push starts with `list for-push`: then the storage map is read fresh from the trunk.
   const context = async (forPush = false) => {
@@ -69,6 +71,7 @@ export async function runHelper(args: string[]): Promise<number> {
           const early = c.takeRefsListing();
           const readAt = early?.at ?? Date.now();
           const readMono = early?.mono ?? performance.now();
+          if (!forPush) releaseCache ??= c.cache.holdWrites?.();
           const listed = trunk ? await trunk.refState(await early?.entries) : undefined;
           // The push that follows builds on this listing (and reads its refs' entries again).
           listing = forPush && listed ? { state: listed, readAt, readMono } : undefined;
@@ -108,6 +111,9 @@ export async function runHelper(args: string[]): Promise<number> {
           await writeOut(
             (lock ? `lock ${lock}\n` : "") + (connected ? "connectivity-ok\n" : "") + "\n",
           );
+          // git now writes the refs: the cache rows are written meanwhile.
+          releaseCache?.();
+          releaseCache = undefined;
           break;
         }
         case "push": {

@@ -19,9 +19,10 @@ export const TABLES = [
 /** From this many keys on, a lookup reads all of the trunk's cached rows in one query. */
 const BULK_LOOKUP = 256;
 /**
- * From this many entries on, caching them waits for the event loop's next turn: a clone
- * of 20,000 refs answers git's `list` first and writes the cache (~0.2 s) while git reads
- * the answer. Unwritten when the process is killed: the cache is then only smaller.
+ * From this many entries on, caching them waits for the event loop's next turn, or for
+ * `holdWrites`' release: a clone of 20,000 refs answers git's `list` first and writes the
+ * cache (~0.2 s) once its fetch has answered too. Unwritten when the process is killed:
+ * the cache is then only smaller.
  */
 const DEFER_PUT = 1024;
 
@@ -139,16 +140,32 @@ export class LocalDb implements TrunkCache {
       this.#putNow(trunkId, entries, stamps);
       return;
     }
-    if (this.#pending.push({ trunkId, entries, stamps }) > 1) return;
+    if (this.#pending.push({ trunkId, entries, stamps }) > 1 || this.#held) return;
     // setTimeout, not node:timers' setImmediate: that import alone costs every start ~5 ms.
     setTimeout(() => {
-      try {
-        this.#flush();
-      } catch (e) {
-        // Nothing waits on it here: the entries stay in the store, read again next time.
-        console.error(`trunks: could not cache ref entries (${(e as Error).message})`);
-      }
+      if (!this.#held) this.#flushNoThrow();
     }, 0);
+  }
+
+  #held = 0;
+
+  holdWrites(): () => void {
+    this.#held++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      if (--this.#held === 0) this.#flushNoThrow();
+    };
+  }
+
+  #flushNoThrow(): void {
+    try {
+      this.#flush();
+    } catch (e) {
+      // Nothing waits on it here: the entries stay in the store, read again next time.
+      console.error(`trunks: could not cache ref entries (${(e as Error).message})`);
+    }
   }
 
   /** Cache writes put off by `putEntries`, made before anything reads or drops entries. */

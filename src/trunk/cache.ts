@@ -22,6 +22,13 @@ export interface TrunkCache {
   ingested(trunkId: string): Set<string>;
   markIngested(trunkId: string, segmentIds: string[]): void;
   forgetIngested(trunkId: string, segmentIds: string[]): void;
+  /**
+   * Hold large entry writes back until the returned release runs (or the next read of
+   * entries, or close). A clone's `list` caches 20,000 rows: held, they are written once
+   * its `fetch` has answered git, while git writes the refs, not while git waits for the
+   * pack. Optional: a cache that writes nothing to disk has nothing to hold.
+   */
+  holdWrites?(): () => void;
 }
 
 export class MemoryCache implements TrunkCache {

@@ -96,7 +96,7 @@ export async function fetch(
     }
     return { ...got, largeBlobs: null };
   }
-  const lacking = await sink.missing(wants.map((w) => w.oid));
+  const lacking = await sink.missing([...new Set(wants.map((w) => w.oid))]);
   if (lacking.length === 0) return { ...got, largeBlobs: null };
   const dir = await sink.downloadDir();
   const tmp = `${dir}/tmp_trunks_${crypto.randomUUID()}.pack`;
@@ -127,7 +127,8 @@ async function requireWholeHistory(
   onProgress?: OnProgress,
 ): Promise<void> {
   if (!sink.lackingCommit || wants.length === 0) return;
-  const tips = wants.map((w) => w.oid);
+  // Once each: a clone of 20,000 branches at one commit wants one object 20,000 times.
+  const tips = [...new Set(wants.map((w) => w.oid))];
   let gap = await sink.lackingCommit(tips);
   if (!gap) return;
   // A compaction that ran since the listing may hold it: list and fetch once more.

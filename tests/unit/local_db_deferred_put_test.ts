@@ -48,3 +48,38 @@ Deno.test("a large cache write waits for the next turn; reads, drops and close w
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("held writes wait for their release, not for the next turn; reads still see them", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const entries = batch(3000);
+    const keys = [...entries.keys()];
+    const path = `${dir}/a.sqlite`;
+    const db = new LocalDb(path);
+    const other = new LocalDb(path);
+    const release = db.holdWrites();
+    db.putEntries("t", entries);
+    await turn();
+    assertEquals(other.getEntries("t", keys).size, 0, "written while held");
+    release();
+    assertEquals(other.getEntries("t", keys).size, 3000, "release left the write undone");
+    release(); // a second call changes nothing
+
+    // Held, then read in the same process: written first, as without a hold.
+    const again = db.holdWrites();
+    db.putEntries("u", entries);
+    assertEquals(db.getEntries("u", keys).size, 3000);
+    again();
+
+    // Held, never released: close writes it.
+    db.holdWrites();
+    db.putEntries("w", entries);
+    await turn();
+    assertEquals(other.getEntries("w", keys).size, 0, "written while held");
+    db.close();
+    assertEquals(other.getEntries("w", keys).size, 3000, "close left the write undone");
+    other.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
