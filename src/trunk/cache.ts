@@ -262,15 +262,24 @@ export class BatchedEntryWrites implements TrunkCache {
     let pending = this.#pending.get(trunkId);
     if (!pending) this.#pending.set(trunkId, pending = { entries: new Map(), stamps: new Map() });
     for (const [k, v] of entries) if (!pending.entries.has(k)) pending.entries.set(k, v);
-    for (const [k, v] of stamps ?? []) pending.stamps.set(k, v);
+    // A stamp goes with the bytes it was listed or created for, as underneath.
+    for (const [k, v] of stamps ?? []) {
+      if (pending.entries.get(k) === entries.get(k)) pending.stamps.set(k, v);
+    }
   }
 
   getStamps(trunkId: string, keys: string[]): Map<string, string> {
     const out = this.inner.getStamps(trunkId, keys);
-    const pending = this.#pending.get(trunkId)?.stamps;
-    for (const k of pending?.size ? keys : []) {
-      const v = pending!.get(k);
-      if (v !== undefined) out.set(k, v);
+    const pending = this.#pending.get(trunkId);
+    if (!pending?.stamps.size) return out;
+    const stamped = keys.filter((k) => pending.stamps.has(k));
+    // As the cache underneath records them: a waiting stamp goes with the row read
+    // (`getEntries`: the one underneath first) only when that row holds the same bytes,
+    // never on an older copy of another text (a trunk restored from an older backup).
+    const rows = this.inner.getEntries(trunkId, stamped);
+    for (const k of stamped) {
+      const row = rows.get(k);
+      if (row === undefined || row === pending.entries.get(k)) out.set(k, pending.stamps.get(k)!);
     }
     return out;
   }
