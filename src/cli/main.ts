@@ -1,16 +1,12 @@
 /**
  * Command dispatch. Each command lives in `src/cli/commands/<name>.ts` and is loaded
- * only when used, so `trunks --version` and the remote helper start fast.
+ * only when used, so `trunks --version` and the remote helper start fast. Git starts the
+ * helper for every fetch and push, so nothing here imports what only some commands need
+ * (the trunk's code, node:crypto): each import is paid at every start.
  */
-import process from "node:process";
-import { runHelper } from "../helper/helper.ts";
 import { UNSET_REMOTE_URL } from "../local/remote.ts";
-import { VERSION } from "../trunk/meta.ts";
-import { describeError } from "../trunk/describe_error.ts";
-import { stderrLine } from "../trunk/stderr_line.ts";
 import { Exit, UsageError } from "./errors.ts";
 import type { Loader } from "./command.ts";
-import { takeGlobalVerbosity } from "./args.ts";
 
 /** name -> lazy module. Add a command by adding one line here. */
 export const commands: Record<string, Loader> = {
@@ -38,9 +34,10 @@ export const commands: Record<string, Loader> = {
     }),
 };
 
-function version(): Promise<number> {
+async function version(): Promise<number> {
+  const { VERSION } = await import("../trunk/meta.ts");
   console.log(`trunks ${VERSION}`);
-  return Promise.resolve(0);
+  return 0;
 }
 
 /** The helper for a repository whose `trunks` remote has no storage yet: say what to do. */
@@ -51,17 +48,34 @@ function helper(args: string[]): Promise<number> {
     );
     return Promise.resolve(128);
   }
-  return runHelper(args);
+  return import("../helper/helper.ts").then((h) => h.runHelper(args));
+}
+
+/**
+ * The name this process was started by. Under `deno run` that is deno itself (which never
+ * runs as git-remote-trunks). A compiled binary reads its argv[0] from /proc where there
+ * is one: node:process, the portable way, adds ~20 ms to every start (every git fetch).
+ * execPath follows symlinks; argv[0] keeps the name.
+ */
+async function startedAs(): Promise<string> {
+  if (!Deno.build.standalone) return Deno.execPath();
+  try {
+    const argv0 = Deno.readTextFileSync("/proc/self/cmdline").split("\0")[0];
+    if (argv0) return argv0;
+  } catch {
+    // no /proc (macOS, Windows) or no permission: ask node:process
+  }
+  const { default: process } = await import("node:process");
+  return process.argv0 || Deno.execPath();
 }
 
 export async function main(args: string[]): Promise<number> {
-  // Invoked through a `git-remote-trunks` link or copy, or explicitly. execPath follows
-  // symlinks; argv0 keeps the name the process was started by.
-  const invokedAs = (process.argv0 || Deno.execPath()).split(/[\\/]/).pop() ?? "";
+  // Invoked through a `git-remote-trunks` link or copy, or explicitly.
+  const invokedAs = (await startedAs()).split(/[\\/]/).pop() ?? "";
   if (invokedAs.startsWith("git-remote-trunks")) return await helper(args);
   if (args[0] === "remote-helper") return await helper(args.slice(1));
   if (args[0] === "--version" || args[0] === "-V") return await version();
-  args = takeGlobalVerbosity(args);
+  args = (await import("./args.ts")).takeGlobalVerbosity(args);
   if (args[0] === "--help" || args[0] === "-h") args = ["help", ...args.slice(1)];
   const name = args[0] ?? "shell";
   const load = commands[name];
@@ -73,6 +87,10 @@ export async function main(args: string[]): Promise<number> {
     return await (await load()).run(args.slice(1));
   } catch (e) {
     if (e instanceof Exit) return e.code;
+    const [{ describeError }, { stderrLine }] = await Promise.all([
+      import("../trunk/describe_error.ts"),
+      import("../trunk/stderr_line.ts"),
+    ]);
     const message = describeError(e);
     const code = e instanceof UsageError ? 2 : 1;
     stderrLine.message(`trunks: ${message}`);

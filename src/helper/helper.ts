@@ -1,24 +1,17 @@
 /**
  * git-remote-trunks: git's remote-helper protocol (gitremote-helpers(7)) over a trunk.
  * Capabilities: option, list, list for-push, fetch, push, object-format, check-connectivity.
+ *
+ * Git starts this process for every fetch and push, so its start is paid each time: what
+ * a command needs is imported when that command comes (`capabilities` alone loads this
+ * file and io.ts; an up-to-date fetch never loads the fetch or push code).
  */
 import { formatBytes, LineReader, progressMeter, say, writeOut } from "./io.ts";
-import { type RemoteContext, requireGitDir, resolveRemote } from "./resolve.ts";
-import { pushRefs, type PushSpec } from "./push.ts";
-import { fetchRefs } from "./fetch.ts";
-import { objectFormat } from "../git/repo.ts";
-import { headTarget } from "../trunk/head.ts";
+import type { RemoteContext } from "./resolve.ts";
+import type { PushSpec } from "./push.ts";
 import type { RefState } from "../trunk/refs.ts";
-import { Trunk, type WriteState } from "../trunk/trunk.ts";
+import type { Trunk, WriteState } from "../trunk/trunk.ts";
 import { TrunkError } from "../trunk/errors.ts";
-import {
-  describeSkipped,
-  MIRRORS_PUSH_OPTION,
-  mirrorsPolicyFromEnv,
-  parseMirrorsPolicy,
-} from "../trunk/mirrors.ts";
-import { describeError } from "../trunk/describe_error.ts";
-import { reportRequestCounts } from "../storage/counting.ts";
 import type { HelperOptions } from "./options.ts";
 
 export async function runHelper(args: string[]): Promise<number> {
@@ -36,17 +29,25 @@ export async function runHelper(args: string[]): Promise<number> {
     force: false,
     cas: new Map(),
   };
-  const lines = new LineReader(Deno.stdin.readable);
+  const lines = new LineReader(Deno.stdin);
   let listing: WriteState | undefined;
   // A fetch's `list` holds its large cache writes until the fetch has answered (cache.ts).
   let releaseCache: (() => void) | undefined;
   let ctx: RemoteContext | undefined;
   // A push starts with `list for-push`: then the storage map is read fresh from the trunk.
-  const context = async (forPush = false) =>
-    ctx ??= await resolveRemote(url ?? remoteName, remoteName, {
+  const context = async (forPush = false) => {
+    if (ctx) return ctx;
+    // git's `rev-parse` runs while the code that opens the store loads: its small module
+    // first, on its own, so the process starts before the rest is compiled.
+    const located = (await import("../local/paths.ts")).locateLocalDb();
+    located.catch(() => {});
+    const { resolveRemote } = await import("./resolve.ts");
+    return ctx ??= await resolveRemote(url ?? remoteName, remoteName, {
       forPush,
       onProgress: progressMeter(opts.progress),
+      located,
     });
+  };
   try {
     for (;;) {
       const line = await lines.next();
@@ -59,7 +60,7 @@ export async function runHelper(args: string[]): Promise<number> {
           );
           break;
         case "option":
-          await writeOut(setOption(opts, rest[0], rest.slice(1).join(" ")) + "\n");
+          await writeOut(await setOption(opts, rest[0], rest.slice(1).join(" ")) + "\n");
           break;
         case "list": {
           const forPush = rest[0] === "for-push";
@@ -75,10 +76,11 @@ export async function runHelper(args: string[]): Promise<number> {
           // The push that follows builds on this listing (and reads its refs' entries again).
           listing = forPush && listed ? { state: listed, readAt, readMono } : undefined;
           // Asked for by `option object-format`: git learns the hash (a sha256 clone).
-          const format = !opts.objectFormat
-            ? null
-            : trunk?.objectFormat ?? (forPush ? await objectFormat() : null);
-          await writeOut((format ? `:object-format ${format}\n` : "") + formatList(listed, trunk));
+          const format = !opts.objectFormat ? null : trunk?.objectFormat ??
+            (forPush ? await (await import("../git/repo.ts")).objectFormat() : null);
+          await writeOut(
+            (format ? `:object-format ${format}\n` : "") + await formatList(listed, trunk),
+          );
           break;
         }
         case "fetch": {
@@ -90,6 +92,8 @@ export async function runHelper(args: string[]): Promise<number> {
           }
           const c = await context();
           const trunk = await c.trunk();
+          const { fetchRefs } = await import("./fetch.ts");
+          const { requireGitDir } = await import("./resolve.ts");
           const { report: got, lock, connected } = await fetchRefs(
             trunk,
             requireGitDir(c),
@@ -120,6 +124,8 @@ export async function runHelper(args: string[]): Promise<number> {
             if (more.startsWith("push ")) specs.push(parsePushSpec(more.slice(5)));
           }
           const c = await context();
+          const { describeSkipped, mirrorsPolicyFromEnv } = await import("../trunk/mirrors.ts");
+          const { pushRefs } = await import("./push.ts");
           const skip = opts.mirrors === "skip" || mirrorsPolicyFromEnv() === "skip";
           const skipped = skip ? c.skipMirrors() : [];
           const results = await pushRefs(c, specs, opts, listing);
@@ -139,15 +145,16 @@ export async function runHelper(args: string[]): Promise<number> {
       }
     }
   } catch (e) {
+    const { describeError } = await import("../trunk/describe_error.ts");
     say(`fatal: trunks: ${describeError(e)}`);
     return 128;
   } finally {
     await ctx?.close();
-    reportRequestCounts(`helper`);
+    (await import("../storage/counting.ts")).reportRequestCounts(`helper`);
   }
 }
 
-function setOption(opts: HelperOptions, name: string, value: string): string {
+async function setOption(opts: HelperOptions, name: string, value: string): Promise<string> {
   switch (name) {
     case "verbosity":
       opts.verbosity = Number(value) || 0;
@@ -179,6 +186,7 @@ function setOption(opts: HelperOptions, name: string, value: string): string {
     case "push-option": {
       // `git push -o mirrors=skip`; any other push option means nothing to a trunk.
       const [key, ...v] = value.split("=");
+      const { MIRRORS_PUSH_OPTION, parseMirrorsPolicy } = await import("../trunk/mirrors.ts");
       if (key !== MIRRORS_PUSH_OPTION) {
         say(`trunks: unknown push option ${JSON.stringify(value)} (trunks knows mirrors=skip)`);
         return `error unknown push option ${value}`;
@@ -215,8 +223,13 @@ function parsePushSpec(spec: string): PushSpec {
   return { src: body.slice(0, i), dst: body.slice(i + 1), force };
 }
 
-function formatList(state: RefState | undefined, trunk: Trunk | null): string {
+async function formatList(state: RefState | undefined, trunk: Trunk | null): Promise<string> {
   if (!state || !trunk) return "\n";
+  // Loaded by now: the trunk was opened.
+  const [{ Trunk }, { headTarget }] = await Promise.all([
+    import("../trunk/trunk.ts"),
+    import("../trunk/head.ts"),
+  ]);
   const live = Trunk.liveRefs(state);
   let out = "";
   for (const [ref, e] of [...live].sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0)) {

@@ -26,7 +26,6 @@ import {
   StorageFailure,
 } from "../trunk/mirrors.ts";
 import { say } from "./io.ts";
-import { prepareMirrorsForPush, requireReachable } from "./mirror_push.ts";
 import type { OnProgress } from "../trunk/progress.ts";
 import { type Resolved, resolveStorages } from "../local/trunk_storages.ts";
 
@@ -116,11 +115,16 @@ function backendUrl(url: string, dbPath: string | null): NamedTarget | string {
 export async function resolveRemote(
   given: string,
   _remoteName: string,
-  opts: { forPush?: boolean; onProgress?: OnProgress } = {},
+  opts: {
+    forPush?: boolean;
+    onProgress?: OnProgress;
+    /** `locateLocalDb()` already under way (its `git rev-parse` started early). */
+    located?: Promise<{ gitDir: string; path: string }>;
+  } = {},
 ): Promise<RemoteContext> {
   preloadBackend(given);
   // `git ls-remote` may run outside any repository: then nothing is cached.
-  const local = await locateLocalDb().catch(() => null);
+  const local = await (opts.located ?? locateLocalDb()).catch(() => null);
   const dir = local?.gitDir ?? null;
   const target = backendUrl(given, local?.path ?? null);
   const named = typeof target === "string" ? null : target;
@@ -187,7 +191,10 @@ export async function resolveRemote(
       throw e;
     }
   };
-  const prepare = (t: Trunk) => prepared ??= prepareMirrorsForPush(t, storages, opts.onProgress);
+  // Mirror checks (and the sync code under them) load only for a push: a fetch never runs them.
+  const mirrorPush = () => import("./mirror_push.ts");
+  const prepare = (t: Trunk) =>
+    prepared ??= mirrorPush().then((m) => m.prepareMirrorsForPush(t, storages, opts.onProgress));
   return {
     url,
     gitDir: dir,
@@ -199,6 +206,7 @@ export async function resolveRemote(
     async trunkForPush() {
       if (set) {
         set.forWrite = true;
+        const { requireReachable } = await mirrorPush();
         const reachable = await holdBack(
           requireReachable(set, storages).then(() => true),
           () => Promise.resolve(false),
@@ -224,7 +232,7 @@ export async function resolveRemote(
       if (heldBack) throw heldBack;
       if (set) {
         set.forWrite = true;
-        if (!trunk) await requireReachable(set, storages);
+        if (!trunk) await (await mirrorPush()).requireReachable(set, storages);
       }
       trunk ??= await Trunk.openOrCreate(store, cache, writer, await objectFormat());
       await prepare(trunk);

@@ -4,7 +4,6 @@
  * caches of immutable trunk data. node:sqlite is built into Deno: no native addon.
  */
 import { DatabaseSync } from "node:sqlite";
-import { setImmediate } from "node:timers";
 import type { TrunkCache } from "../trunk/cache.ts";
 
 const SCHEMA_VERSION = 1;
@@ -142,9 +141,10 @@ export class LocalDb implements TrunkCache {
       return;
     }
     if (this.#pending.push({ trunkId, entries, stamps }) > 1 || this.#held) return;
-    setImmediate(() => {
+    // setTimeout, not node:timers' setImmediate: that import alone costs every start ~5 ms.
+    setTimeout(() => {
       if (!this.#held) this.#flushNoThrow();
-    });
+    }, 0);
   }
 
   #held = 0;

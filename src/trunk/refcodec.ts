@@ -6,7 +6,7 @@
  * Names whose encoding would be too long for a file name end in `==` and a hash; the
  * ref's real name is inside its entries.
  */
-import { createHash } from "node:crypto";
+import { createHash } from "./node_crypto.ts";
 
 const MAX_ENCODED = 180;
 const enc = new TextEncoder();

@@ -5,7 +5,7 @@
  * and named, instead of silently moving a ref. Objects written before seals existed have
  * no `sum` and are accepted as they are.
  */
-import { createHash } from "node:crypto";
+import { createHash } from "./node_crypto.ts";
 import { TrunkError } from "./errors.ts";
 
 /** JSON with object keys sorted at every level: the same value always gives the same text. */

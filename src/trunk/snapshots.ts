@@ -19,7 +19,7 @@
 import { getBytes, type Store } from "../storage/store.ts";
 import { TrunkError } from "./errors.ts";
 import { entryKeyParts, snapshotKey } from "./layout.ts";
-import { createHash } from "node:crypto";
+import { createHash } from "./node_crypto.ts";
 import { checkSeal } from "./seal.ts";
 import { byteLength } from "./cache.ts";
 

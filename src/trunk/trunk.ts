@@ -25,13 +25,17 @@ import {
   StaleCacheError,
   writeRefEntry,
 } from "./refs.ts";
-import { listSegments, type SegmentInfo, uploadSegment } from "./segments.ts";
-import { downloadSegmentVerified, uploadSegmentEverywhere } from "./segment_copies.ts";
+import type { SegmentInfo } from "./segments.ts";
 import { MirroredStore } from "./mirrors.ts";
-import { collectedBase, type OwnSegment } from "./gc_guard.ts";
-import { listSegmentKeys, type SegmentListing } from "./replaces.ts";
+import type { OwnSegment } from "./gc_guard.ts";
+import type { SegmentListing } from "./replaces.ts";
 import { type MapEntry, type StorageMap, writeMap } from "./storage_map.ts";
-import { type MirrorReport, syncMirrors, type SyncOptions } from "./sync.ts";
+import type { MirrorReport, SyncOptions } from "./sync.ts";
+// Segments, garbage-collection guards and mirror sync are imported where used: with
+// node:crypto and node:zlib under them they would cost every `git fetch` ~40 ms of start-up
+// (an up-to-date fetch reads refs only).
+const segmentsCode = () => import("./segments.ts");
+const segmentCopies = () => import("./segment_copies.ts");
 
 export interface RefUpdate {
   ref: string;
@@ -323,7 +327,7 @@ export class Trunk {
   }
 
   async segments(): Promise<SegmentInfo[]> {
-    return await listSegments(this.store);
+    return await (await segmentsCode()).listSegments(this.store);
   }
 
   /** The primary and mirrors, when this trunk has mirrors (or was opened as a set). */
@@ -343,8 +347,8 @@ export class Trunk {
   ): Promise<void> {
     await this.writable();
     const set = this.mirrored;
-    if (set) await uploadSegmentEverywhere(set, id, pack, idx, onBytes);
-    else await uploadSegment(this.store, id, pack, idx, onBytes);
+    if (set) await (await segmentCopies()).uploadSegmentEverywhere(set, id, pack, idx, onBytes);
+    else await (await segmentsCode()).uploadSegment(this.store, id, pack, idx, onBytes);
   }
 
   /**
@@ -352,7 +356,7 @@ export class Trunk {
    * one storage is read from the next, and a corrupt copy is repaired from the good one.
    */
   async downloadSegment(id: string, dest: string, onBytes?: OnBytes): Promise<number> {
-    return await downloadSegmentVerified(this.store, id, dest, onBytes);
+    return await (await segmentCopies()).downloadSegmentVerified(this.store, id, dest, onBytes);
   }
 
   /**
@@ -374,12 +378,13 @@ export class Trunk {
     own?: OwnSegment,
     listed?: SegmentListing,
   ): Promise<string[]> {
+    const { collectedBase } = await import("./gc_guard.ts");
     return await collectedBase(this.store, this.meta.objectFormat, base, since, own, listed);
   }
 
   /** Every key of `segments/`, sorted out (complete segments, sidecars, strays). */
   async listSegmentKeys(): Promise<SegmentListing> {
-    return await listSegmentKeys(this.store);
+    return await (await import("./replaces.ts")).listSegmentKeys(this.store);
   }
 
   /** Segments this client's repository holds every object of. */
@@ -399,6 +404,7 @@ export class Trunk {
   async syncMirrors(opts: SyncOptions): Promise<MirrorReport[]> {
     const set = this.mirrored;
     if (!set || set.mirrors.length === 0) return [];
+    const { syncMirrors } = await import("./sync.ts");
     return await syncMirrors(set.primary, set.mirrors, this.cache, this.id, opts);
   }
 

@@ -3,11 +3,11 @@
  * after the helper has answered git's `list`; anything that reads or drops entries, and
  * closing, writes it first, so the process itself never sees the cache without it.
  */
-import { setImmediate } from "node:timers";
 import { assertEquals } from "../assert.ts";
 import { LocalDb } from "../../src/local/db.ts";
 
-const turn = () => new Promise<void>((r) => setImmediate(r));
+// The write is put off with setTimeout(0); a timer set after it runs after it.
+const turn = () => new Promise<void>((r) => setTimeout(r, 0));
 
 function batch(n: number): Map<string, string> {
   return new Map(Array.from({ length: n }, (_, i) => [`refs/r${i}/000000000001`, `{"i":${i}}`]));

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { assert, assertEquals } from "../assert.ts";
 import { decodeRefSegment, encodeRef } from "../../src/trunk/refcodec.ts";
 import { parseRefEntryKey, refEntryKey } from "../../src/trunk/layout.ts";
@@ -35,6 +36,16 @@ Deno.test("very long ref names are hashed, stay unique and fit a file name", () 
   assert(one.length <= 180 && two.length <= 180);
   assert(one !== two);
   assertEquals(decodeRefSegment(one), null);
+});
+
+Deno.test("a long name's key ends in the SHA-256 of the name, as every trunk stored it", () => {
+  // node:crypto is loaded on first use there (off the helper's start): same keys as before.
+  const ref = "refs/heads/" + "Ü".repeat(100);
+  const hash = createHash("sha256").update(ref).digest("hex");
+  const key = encodeRef(ref);
+  assertEquals(key.length, 180);
+  assertEquals(key.slice(-66), `==${hash}`);
+  assertEquals(encodeRef(ref), key);
 });
 
 Deno.test("ref entry keys sort numerically by seq and parse back", () => {

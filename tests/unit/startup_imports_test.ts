@@ -7,6 +7,8 @@
 import { fileURLToPath } from "node:url";
 import { assertEquals } from "../assert.ts";
 
+const ROOT_URL = new URL("../../", import.meta.url).href;
+
 /** npm packages that may load at start-up (none so far); add one only with a measurement. */
 const ALLOWED_AT_STARTUP = new Set<string>();
 
@@ -21,7 +23,15 @@ function packageName(npmSpecifier: string): string {
 }
 
 /** Chains from `root` to each npm package it reaches through static imports. */
-async function staticNpmImports(root: string): Promise<string[]> {
+function staticNpmImports(root: string): Promise<string[]> {
+  return staticChains(
+    root,
+    (spec) => spec.startsWith("npm:") && !ALLOWED_AT_STARTUP.has(packageName(spec)),
+  );
+}
+
+/** Chains from `root` to each module `bad` names that it reaches through static imports. */
+async function staticChains(root: string, bad: (spec: string) => boolean): Promise<string[]> {
   const main = fileURLToPath(new URL(root, import.meta.url));
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["info", "--json", main],
@@ -41,14 +51,13 @@ async function staticNpmImports(root: string): Promise<string[]> {
   const violations: string[] = [];
   while (queue.length) {
     const spec = queue.shift()!;
-    if (spec.startsWith("npm:")) {
-      if (!ALLOWED_AT_STARTUP.has(packageName(spec))) {
-        const chain = [spec];
-        for (let p = parent.get(spec); p; p = parent.get(p)) chain.unshift(p);
-        violations.push(chain.join(" -> "));
-      }
+    if (bad(spec)) {
+      const chain = [spec];
+      for (let p = parent.get(spec); p; p = parent.get(p)) chain.unshift(p);
+      violations.push(chain.join(" -> ").replaceAll(ROOT_URL, ""));
       continue;
     }
+    if (spec.startsWith("npm:")) continue;
     for (const dep of bySpecifier.get(spec)?.dependencies ?? []) {
       // Dynamic imports load on use; type-only imports (no `code`) are erased.
       if (dep.isDynamic || !dep.code?.specifier) continue;
@@ -73,4 +82,30 @@ Deno.test("main.ts loads no npm package at start-up (SDKs are lazy imports)", as
 Deno.test("opening an S3 store loads no SDK: the light client serves the hot operations", async () => {
   // The AWS SDK loads through s3_sdk.ts's lazy import, only for what s3_light.ts leaves to it.
   assertEquals(await staticNpmImports("../../src/storage/open_s3.ts"), []);
+});
+
+/**
+ * Node built-ins Deno loads slowly (measured on Deno 2.9: node:process ~20 ms of CPU,
+ * node:crypto ~18, node:zlib ~24, each pulling part of Deno's node layer), and git starts
+ * the helper for every fetch and push.
+ */
+const SLOW_BUILTINS = ["node:crypto", "node:zlib", "node:process", "node:timers"];
+
+Deno.test("the helper's start (main.ts) loads no slow node built-in and no trunk code", async () => {
+  // `capabilities` is answered from main.ts's static imports alone.
+  assertEquals(
+    await staticChains(
+      "../../main.ts",
+      (s) => SLOW_BUILTINS.includes(s) || s.startsWith(`${ROOT_URL}src/trunk/trunk.ts`),
+    ),
+    [],
+  );
+});
+
+Deno.test("an up-to-date fetch's `list` loads no node:crypto, node:zlib or node:process", async () => {
+  // What helper.ts imports for `list` (git rev-parse, the store, the trunk, HEAD): hashing
+  // and inflating load on first use, when something new arrives.
+  for (const root of ["local/paths.ts", "helper/resolve.ts", "trunk/head.ts"]) {
+    assertEquals(await staticChains(`../../src/${root}`, (s) => SLOW_BUILTINS.includes(s)), []);
+  }
 });
