@@ -5,7 +5,7 @@ import type { TrunkCache } from "./cache.ts";
 import { TrunkError } from "./errors.ts";
 import { FORMAT, TRUNK_JSON } from "./layout.ts";
 import { leaseForNewTrunk } from "./lease.ts";
-import { checkSeal, seal } from "./seal.ts";
+import { checkSeal, checkSealAsync, seal } from "./seal.ts";
 
 export interface TrunkMeta {
   format: number;
@@ -41,6 +41,23 @@ export async function readMeta(store: Store): Promise<TrunkMeta | null> {
 }
 
 export function parseMeta(raw: string, where: string): TrunkMeta {
+  const meta = metaShape(raw, where);
+  checkSeal(meta, `${where}/${TRUNK_JSON}`);
+  return checkFormat(meta, where);
+}
+
+/**
+ * parseMeta with the seal hashed by WebCrypto (seal.ts `checkSealAsync`): the same checks,
+ * without loading node:crypto. For the cached copy `Trunk.open` reads on every fetch.
+ */
+export async function parseMetaAsync(raw: string, where: string): Promise<TrunkMeta> {
+  const meta = metaShape(raw, where);
+  await checkSealAsync(meta, `${where}/${TRUNK_JSON}`);
+  return checkFormat(meta, where);
+}
+
+/** trunk.json's JSON and field shapes, unsealed. */
+function metaShape(raw: string, where: string): TrunkMeta {
   let meta: TrunkMeta;
   try {
     meta = JSON.parse(raw);
@@ -73,7 +90,10 @@ export function parseMeta(raw: string, where: string): TrunkMeta {
       "corrupt",
     );
   }
-  checkSeal(meta, `${where}/${TRUNK_JSON}`);
+  return meta;
+}
+
+function checkFormat(meta: TrunkMeta, where: string): TrunkMeta {
   if (meta.format > FORMAT) {
     throw new TrunkError(
       `trunk at ${where} uses format ${meta.format}, newer than this trunks (${VERSION}) understands (${FORMAT}); upgrade trunks`,

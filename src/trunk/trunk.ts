@@ -12,6 +12,7 @@ import {
   ensureMeta,
   metaForWrite,
   parseMeta,
+  parseMetaAsync,
   readMeta,
   type TrunkMeta,
 } from "./meta.ts";
@@ -94,7 +95,7 @@ export class Trunk {
   ): Promise<Trunk> {
     const cached = cache.getMeta(store.location);
     if (cached && !fromStore) {
-      return new Trunk(store, parseMeta(cached, store.location), cache, writer);
+      return new Trunk(store, await parseMetaAsync(cached, store.location), cache, writer);
     }
     // Nothing known yet (fresh clone): find a storage that answers before reading.
     if (store instanceof MirroredStore) await store.ensureReader();

@@ -1,4 +1,5 @@
-import { canonicalJson, checkSeal, seal } from "../../src/trunk/seal.ts";
+import { canonicalJson, checkSeal, checkSealAsync, seal } from "../../src/trunk/seal.ts";
+import { parseMeta, parseMetaAsync } from "../../src/trunk/meta.ts";
 import { TrunkError } from "../../src/trunk/errors.ts";
 import { assert, assertEquals, assertMatch } from "../assert.ts";
 
@@ -60,4 +61,45 @@ Deno.test("canonicalJson: nested objects, arrays and odd values as the plain rec
     null,
   ];
   for (const v of values) assertEquals(canonicalJson(v), reference(v), JSON.stringify(v));
+});
+
+Deno.test("checkSealAsync (WebCrypto) passes and refuses exactly what checkSeal does", async () => {
+  const sealed = seal({ id: "t1", format: 1, nested: { b: [1, "x"], a: null }, word: "ünï" });
+  const cases: [string, object][] = [
+    ["sealed", sealed],
+    ["edited", { ...sealed, id: "t2" }],
+    ["no sum", { id: "t1" }],
+    ["non-string sum", { ...sealed, sum: 1 }],
+    ["other sum", { ...sealed, sum: "0".repeat(64) }],
+  ];
+  for (const [name, value] of cases) {
+    let sync: string | null = null;
+    let async_: string | null = null;
+    try {
+      checkSeal(value, "x");
+    } catch (e) {
+      sync = (e as TrunkError).message;
+    }
+    try {
+      await checkSealAsync(value, "x");
+    } catch (e) {
+      async_ = (e as TrunkError).message;
+    }
+    assertEquals(async_, sync, name);
+  }
+});
+
+Deno.test("trunk.json's cached copy is still checked against its seal (parseMetaAsync)", async () => {
+  const meta = seal({ format: 1, id: "abc", objectFormat: "sha1", created: "", generator: "t" });
+  const good = JSON.stringify(meta);
+  assertEquals(await parseMetaAsync(good, "memory://x"), parseMeta(good, "memory://x"));
+  const damaged = JSON.stringify({ ...meta, objectFormat: "sha256" });
+  let refused: unknown;
+  try {
+    await parseMetaAsync(damaged, "memory://x");
+  } catch (e) {
+    refused = e;
+  }
+  assert(refused instanceof TrunkError && refused.code === "corrupt", String(refused));
+  assertMatch((refused as Error).message, /does not match its seal/);
 });
