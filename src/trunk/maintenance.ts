@@ -23,7 +23,7 @@ import type { ListEntry } from "../storage/store.ts";
 import { type MergeReport, mergeSmallSegments } from "./merge_segments.ts";
 import { leaseMs as leaseMsOf } from "./lease.ts";
 import { pruneRefLog, type PruneReport } from "./prune.ts";
-import { readLatest, type RefState } from "./refs.ts";
+import { readLatest, type RefState, StaleCacheError } from "./refs.ts";
 import { writeSnapshot } from "./snapshots.ts";
 import type { Trunk } from "./trunk.ts";
 
@@ -209,6 +209,17 @@ async function latestTexts(
   trunk: Trunk,
   listed?: ListEntry[],
 ): Promise<{ unsnapshotted: number; snapshotSeq: number | null; raw: Map<string, string> }> {
-  const { state, raw } = await readLatest(trunk.store, trunk.cache, trunk.id, listed);
+  // Every entry's own seal checked: the snapshot's seal, which readers take instead of
+  // them, must not vouch for a cached copy that rotted since it was read (a row that
+  // fails contradicts the store: the trunk's cached entries go and the store is read).
+  let read;
+  try {
+    read = await readLatest(trunk.store, trunk.cache, trunk.id, listed, true);
+  } catch (e) {
+    if (!(e instanceof StaleCacheError)) throw e;
+    trunk.cache.forgetEntries(trunk.id);
+    read = await readLatest(trunk.store, trunk.cache, trunk.id, undefined, true);
+  }
+  const { state, raw } = read;
   return { unsnapshotted: state.unsnapshotted, snapshotSeq: state.snapshotSeq, raw };
 }

@@ -18,6 +18,9 @@ export function badRefName(name: string): string | null {
   ) {
     return `is longer than ${REF_NAME_MAX_BYTES} bytes`;
   }
+  // A lone surrogate (a JSON escape can make one) is no UTF-8: written to git it becomes
+  // U+FFFD, another name than the entry's, whose key it shares (refcodec.ts).
+  if (!name.isWellFormed()) return "is not valid Unicode (a lone surrogate)";
   // deno-lint-ignore no-control-regex
   if (/[\u0000-\u0020\u007f]/.test(name)) return "contains a control character or space";
   if (/[~^:?*[\\]/.test(name)) return "contains one of ~ ^ : ? * [ \\";

@@ -213,12 +213,18 @@ export async function readRefState(
   return (await readLatest(store, cache, trunkId, listing)).state;
 }
 
-/** readRefState, plus each latest entry's stored JSON by key (what a snapshot holds). */
+/**
+ * readRefState, plus each latest entry's stored JSON by key (what a snapshot holds).
+ * `verifySeals`: every entry's own seal is hashed, cached rows recorded as checked and
+ * snapshot copies included. A snapshot's writer needs it: its seal then vouches for bytes
+ * whose writers' seals it checked, not for a cached row that rotted since it was read.
+ */
 export async function readLatest(
   store: Store,
   cache: TrunkCache,
   trunkId: string,
   listing?: ListEntry[],
+  verifySeals = false,
 ): Promise<{ state: RefState; raw: Map<string, string> }> {
   const listed = listing ?? await store.list(REFS_PREFIX);
   // Per ref: its latest listed entry, and its oldest listed seq. One pass, no ref name
@@ -284,8 +290,19 @@ export async function readLatest(
   const passed = new Set<string>();
   for (const key of keys) {
     const text = cached.get(key) ?? fetched.get(key)!;
-    const sealed = checked.has(key) || (snapshotSealed && fromSnapshot.has(key));
-    const e = parseOrSkip(text, key, sealed);
+    const sealed = !verifySeals &&
+      (checked.has(key) || (snapshotSealed && fromSnapshot.has(key)));
+    let e: RefEntry | null;
+    try {
+      e = parseOrSkip(text, key, sealed);
+    } catch (err) {
+      // A snapshot's writer: a cached row that fails its seal may have rotted since it was
+      // read, and the store hold it intact (the caller drops the cache and reads again).
+      if (verifySeals && err instanceof TrunkError && cached.has(key)) {
+        throw new StaleCacheError(key);
+      }
+      throw err;
+    }
     if (!e) continue;
     if (!checked.has(key)) passed.add(key);
     if (e.trunk !== undefined && e.trunk !== trunkId) throw new StaleCacheError(key);

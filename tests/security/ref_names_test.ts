@@ -118,6 +118,19 @@ Deno.test("ref entries: crafted names, bad fields and entries under another ref'
   for (const ref of VALID.filter((r) => r !== "HEAD")) {
     assertEquals(parseEntry(JSON.stringify(entry(ref)), refEntryKey(ref, 1)).ref, ref);
   }
+  // A lone surrogate (a JSON escape) encodes as U+FFFD does: under that name's key, the
+  // entry would reach git as another name than its own.
+  for (const ref of ["refs/heads/x\ud800", "refs/heads/\udc00y"]) {
+    const key = refEntryKey(ref, 1);
+    assertEquals(key, refEntryKey(ref.replace(/[\ud800-\udfff]/, "\ufffd"), 1));
+    let err: unknown;
+    try {
+      parseEntry(JSON.stringify(entry(ref)), key);
+    } catch (x) {
+      err = x;
+    }
+    assert(err instanceof UnsafeEntryError, `${JSON.stringify(ref)} was accepted`);
+  }
 });
 
 async function plant(store: Store, trunkId: string, segments: string[], oid: string) {
