@@ -41,7 +41,13 @@ export async function runHelper(args: string[]): Promise<number> {
     // first, on its own, so the process starts before the rest is compiled.
     const located = (await import("../local/paths.ts")).locateLocalDb();
     located.catch(() => {});
-    const { resolveRemote } = await import("./resolve.ts");
+    // A push loads its code with the store's (as one load, before the listing is sent):
+    // loading it later holds the event loop between git's `list for-push` and `push`.
+    const [{ resolveRemote }] = await Promise.all([
+      import("./resolve.ts"),
+      forPush ? import("./push.ts") : null,
+      forPush ? import("./mirror_push.ts") : null,
+    ]);
     return ctx ??= await resolveRemote(url ?? remoteName, remoteName, {
       forPush,
       onProgress: progressMeter(opts.progress),
