@@ -69,11 +69,37 @@ class DirSyncs {
   }
 }
 
+/**
+ * A directory a write finds already made is trusted to have a durable name once it is this
+ * old; a write into a younger one syncs its parent too. Another process may have made it
+ * and not yet synced its name (or died first), and nothing in this process can wait for
+ * that. Its maker syncs the parent right after mkdir, and Linux writes dirty metadata back
+ * within ~35 s even with no sync at all (ext4 commits every 5 s, xfs and btrfs every 30 s,
+ * dirty inodes expire after 30 s): twice that leaves room for a slow sync, a coarse
+ * timestamp and a small clock step. Always syncing the parent is correct too, but costs
+ * every push into an existing ref one more fsync, for nothing once the name is old.
+ * A seam: tests set `ms` to see directories as old.
+ */
+export const youngDir = { ms: 60_000 };
+
+/**
+ * True unless `st` was made at least `youngDir.ms` before `now`. Its birth time when known;
+ * else its last change, never earlier than its birth, so the error is an extra sync. A time
+ * after `now` (the clock stepped back) is young.
+ */
+function young(st: Deno.FileInfo, now: number): boolean {
+  const made = st.birthtime ?? st.ctime ?? st.mtime;
+  return !made || now - made.getTime() < youngDir.ms;
+}
+
 /** Temp files start with this; they are never listed and are swept by GC. */
 export const TEMP_PREFIX = ".tmp-";
 
 /** Objects up to this size are read in one call (ref entries, indexes, trunk.json). */
 const WHOLE_READ_MAX = 1 << 20;
+
+/** Young directories a store remembers having synced the names of (`LocalStore.#named`). */
+const NAMED_MAX = 1024;
 
 /**
  * A small file's bytes in one read, or null for a large one (streamed instead): a file
@@ -120,6 +146,12 @@ export class LocalStore implements Store {
    * ref, or a new trunk's first writes) returns only once that name is durable too.
    */
   #fresh = new Map<string, Promise<void>>();
+  /**
+   * Young directories this store found made and synced the names of since, with their
+   * birth times, newest last: a write into one syncs its parent once, not every time.
+   * Capped: one dropped from it costs one more sync.
+   */
+  #named = new Map<string, number>();
   /** The base directory's identity when first resolved (see `#ensureDir`). */
   #baseId?: { dev: number; ino: number | null };
 
@@ -174,8 +206,48 @@ export class LocalStore implements Store {
       }
       if (!(e instanceof Deno.errors.AlreadyExists)) throw this.#wrap(e, dir);
     }
-    if (!this.#plainInside(dir, made)) this.#assertInside(dir);
+    const found: [string, Deno.FileInfo][] = [];
+    if (!this.#plainInside(dir, made, found)) {
+      this.#assertInside(dir);
+      if (!made) found.push([dir, Deno.statSync(dir)]);
+    }
     this.#joinFresh(dir, syncs);
+    this.#syncYoung(found, syncs);
+  }
+
+  /**
+   * A write into a directory another process may have just made returns only once that
+   * directory's name is durable too (see `youngDir`): `found` holds the directories it
+   * went through, made before this call, with their lstat. A young base also has its own
+   * levels above it checked, up to the root.
+   */
+  #syncYoung(found: [string, Deno.FileInfo][], syncs: DirSyncs): void {
+    const now = Date.now();
+    for (const [dir, st] of found) {
+      if (!this.#syncName(dir, st, now, syncs) || dir !== this.base) continue;
+      const root = this.root.replace(/\/+$/, "");
+      for (let p = dir.slice(0, dir.lastIndexOf("/")); p.startsWith(`${root}/`);) {
+        if (!this.#syncName(p, Deno.statSync(p), now, syncs)) break;
+        p = p.slice(0, p.lastIndexOf("/"));
+      }
+    }
+  }
+
+  /** Syncs `dir`'s parent when `dir` is young and not known named; true when it does. */
+  #syncName(dir: string, st: Deno.FileInfo, now: number, syncs: DirSyncs): boolean {
+    if (this.#fresh.has(dir) || !young(st, now)) return false;
+    // The same path made again (pruned, then made anew) has another birth time.
+    const birth = st.birthtime?.getTime();
+    if (birth !== undefined && this.#named.get(dir) === birth) return false;
+    const sync = syncs.start(dir.slice(0, dir.lastIndexOf("/")));
+    if (birth !== undefined) {
+      sync.then(() => {
+        this.#named.delete(dir);
+        this.#named.set(dir, birth);
+        if (this.#named.size > NAMED_MAX) this.#named.delete(this.#named.keys().next().value!);
+      }, () => {});
+    }
+    return true;
   }
 
   #markFresh(dir: string, parentSync: Promise<void>): void {
@@ -194,16 +266,21 @@ export class LocalStore implements Store {
     }
   }
 
-  /** True when `dir` is inside the base through real directories only (see `#ensureDir`). */
-  #plainInside(dir: string, made: boolean): boolean {
+  /**
+   * True when `dir` is inside the base through real directories only (see `#ensureDir`).
+   * `found` gets the directories it looked at, with their lstat (for `#syncYoung`).
+   */
+  #plainInside(dir: string, made: boolean, found: [string, Deno.FileInfo][]): boolean {
     if (dir !== this.base && !dir.startsWith(`${this.base}/`)) return false;
     let p = made ? dir.slice(0, dir.lastIndexOf("/")) : dir;
     while (p.length > this.base.length) {
       const st = Deno.lstatSync(p);
       if (st.isSymlink || !st.isDirectory) return false;
+      found.push([p, st]);
       p = p.slice(0, p.lastIndexOf("/"));
     }
     const st = Deno.statSync(this.base);
+    if (dir !== this.base || !made) found.push([this.base, st]);
     if (!this.#baseId) {
       this.#assertInside(this.base);
       this.#baseId = { dev: st.dev, ino: st.ino };
