@@ -12,7 +12,7 @@
  * live log a contiguous tail of every ref (and at worst archives entries twice).
  */
 import { getBytes, type ListEntry, type Store } from "../storage/store.ts";
-import type { TrunkCache } from "./cache.ts";
+import { type TrunkCache, vouchedEntries } from "./cache.ts";
 import { faultPoint } from "./faults.ts";
 import { parseRefEntryKey, REFS_PREFIX } from "./layout.ts";
 import { mapLimit } from "./pool.ts";
@@ -77,10 +77,16 @@ export async function pruneRefLog(
   leaseMs: number,
   opts: PruneOptions = {},
 ): Promise<PruneReport> {
-  const perRef = await prunableEntries(store, leaseMs, opts);
+  const listed = opts.listed ?? await store.list(REFS_PREFIX);
+  const perRef = await prunableEntries(store, leaseMs, { ...opts, listed });
   const keys = perRef.flat();
   if (keys.length === 0) return { pruned: 0, archive: null };
-  const cached = cache.getEntries(trunkId, keys);
+  // A cached copy stands in for the stored entry only while the listing vouches for it: a
+  // copy of a key since created again (a trunk restored from an older backup) would be
+  // archived in place of the entry deleted next.
+  const doomed = new Set(keys);
+  const listedOf = new Map(listed.filter((e) => doomed.has(e.key)).map((e) => [e.key, e]));
+  const cached = vouchedEntries(cache, trunkId, listedOf).trusted;
   const raw = new Map<string, string>();
   await mapLimit(keys, store.capabilities.parallelism * 2, async (key) => {
     const text = cached.get(key) ??
