@@ -85,8 +85,10 @@ export class RefView {
     for (const l of this.#latest.values()) if (l.listed) listedOf.set(l.key, l.listed);
     const wanted = new Map(want.flatMap((k) => listedOf.has(k) ? [[k, listedOf.get(k)!]] : []));
     // The cache is used only where the listing vouches for it (trunk/cache.ts).
-    const { trusted: cached, doubtful } = vouchedEntries(this.cache, this.trunkId, wanted);
+    const { trusted: cached, doubtful } = vouchedEntries(this.cache, this.trunkId, wanted, true);
     const fetched = new Map<string, string>();
+    // Taken from the snapshot, not read from their keys: cached as copies (trunk/cache.ts).
+    const copies = new Set<string>();
     // Many to read (all refs of a fresh reader): the newest snapshot holds them in one GET.
     const uncached = want.filter((k) => !cached.has(k) && !doubtful.has(k));
     if (this.#snapshot !== null && uncached.length >= 16) {
@@ -96,6 +98,7 @@ export class RefView {
         if (raw !== undefined && byteLength(raw) === listedOf.get(k)?.size) {
           cached.set(k, raw);
           fetched.set(k, raw);
+          copies.add(k);
         }
       }
     }
@@ -127,7 +130,7 @@ export class RefView {
     });
     // The store holds another entry under a cached key (restored or replaced): the store is
     // the truth, so the trunk's cached entries go and what was just read is kept.
-    settleOrForget(this.cache, this.trunkId, fetched, listedOf, doubtful);
+    settleOrForget(this.cache, this.trunkId, fetched, listedOf, doubtful, copies);
   }
 
   /** The ref's latest entry (a deleted ref's too), or null when it never existed. */

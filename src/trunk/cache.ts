@@ -128,12 +128,22 @@ export function checkedStamp(stamp: string): string {
   return CHECKED + stamp;
 }
 
+/**
+ * Prefix of a recorded stamp whose row passed every check but whose bytes came from a
+ * snapshot's copy, not from its own key: the listing vouches that the key is unchanged,
+ * not that it holds these bytes. A fetch answers from such a row; a push's base never
+ * rests on it without reading the key (DESIGN: the base is the object the store reported).
+ */
+const COPIED = "s:";
+
 /** Cached ref entries checked against a listing (`vouchedEntries`). */
 export interface VouchedEntries {
   /** Cached bytes the listing vouches for: same size, same stamp as when cached. */
   trusted: Map<string, string>;
   /** Keys of `trusted` recorded with `checkedStamp`: their seal was checked when read. */
   checked: Set<string>;
+  /** Keys of `checked` whose bytes came from a snapshot's copy, never from the key itself. */
+  copied: Set<string>;
   /**
    * Cached bytes the listing does not vouch for (no stamp recorded, another stamp or size,
    * or a backend that lists no stamp): read the key again and `settleEntries`.
@@ -144,35 +154,43 @@ export interface VouchedEntries {
 /**
  * The store is the truth: a cached entry is used only while the listing shows the very
  * object it was read from. A key restored from a backup or rewritten with the same size
- * lists another modified time or version tag, so it is read again.
+ * lists another modified time or version tag, so it is read again. A snapshot's copy
+ * (`COPIED`) is used only by a reader that says so (`acceptCopies`: a fetch's state, whose
+ * push bases are read again); a pruner archiving it, a mirror sync copying it or a check
+ * reads the key's own bytes, and a copy they contradict drops the cache.
  */
 export function vouchedEntries(
   cache: TrunkCache,
   trunkId: string,
   listed: Map<string, ListEntry>,
+  acceptCopies = false,
 ): VouchedEntries {
   const keys = [...listed.keys()];
   const cached = cache.getEntries(trunkId, keys);
   const stamps = cache.getStamps(trunkId, [...cached.keys()]);
   const trusted = new Map<string, string>();
   const checked = new Set<string>();
+  const copied = new Set<string>();
   const doubtful = new Map<string, string>();
   for (const [key, text] of cached) {
     const l = listed.get(key)!;
     const stamp = listedStamp(l);
     const held = stamps.get(key);
-    const marked = stamp !== null && held === CHECKED + stamp;
+    const copy = stamp !== null && held === COPIED + stamp;
+    const marked = stamp !== null && (held === CHECKED + stamp || (copy && acceptCopies));
     const same = stamp !== null && (held === stamp || marked) && byteLength(text) === l.size;
     (same ? trusted : doubtful).set(key, text);
     if (same && marked) checked.add(key);
+    if (same && copy) copied.add(key);
   }
-  return { trusted, checked, doubtful };
+  return { trusted, checked, copied, doubtful };
 }
 
 /**
  * Cache what was read from the store with the stamps listed for it (`passed`: keys whose
- * text passed every check of `parseEntry`, recorded as checked). Returns the keys whose
- * stored bytes differ from the cached copy: the store contradicted the cache.
+ * text passed every check of `parseEntry`, recorded as checked; `copies`: keys whose text
+ * came from a snapshot, recorded as copied if they passed and not cached if not). Returns
+ * the keys whose stored bytes differ from the cached copy: the store contradicted the cache.
  */
 export function settleEntries(
   cache: TrunkCache,
@@ -181,18 +199,26 @@ export function settleEntries(
   listed: Map<string, ListEntry>,
   doubtful: Map<string, string>,
   passed?: Set<string>,
+  copies?: Set<string>,
 ): Set<string> {
   const changed = new Set<string>();
   for (const [key, text] of doubtful) {
     const now = read.get(key);
     if (now !== undefined && now !== text) changed.add(key);
   }
-  const keep = changed.size ? new Map([...read].filter(([key]) => !changed.has(key))) : read;
+  const unfit = (key: string) => changed.has(key) || (!!copies?.has(key) && !passed?.has(key));
+  const keep = changed.size || copies?.size
+    ? new Map([...read].filter(([key]) => !unfit(key)))
+    : read;
   const stamps = new Map<string, string>();
   for (const key of keep.keys()) {
     const l = listed.get(key);
     const stamp = l && listedStamp(l);
-    if (stamp) stamps.set(key, passed?.has(key) ? checkedStamp(stamp) : stamp);
+    if (!stamp) continue;
+    stamps.set(
+      key,
+      copies?.has(key) ? COPIED + stamp : passed?.has(key) ? checkedStamp(stamp) : stamp,
+    );
   }
   if (keep.size) cache.putEntries(trunkId, keep, stamps);
   return changed;
@@ -209,10 +235,12 @@ export function settleOrForget(
   read: Map<string, string>,
   listed: Map<string, ListEntry>,
   doubtful: Map<string, string>,
+  copies?: Set<string>,
 ): boolean {
-  if (settleEntries(cache, trunkId, read, listed, doubtful).size === 0) return false;
+  const settled = settleEntries(cache, trunkId, read, listed, doubtful, copies, copies);
+  if (settled.size === 0) return false;
   cache.forgetEntries(trunkId);
-  settleEntries(cache, trunkId, read, listed, new Map());
+  settleEntries(cache, trunkId, read, listed, new Map(), copies, copies);
   return true;
 }
 

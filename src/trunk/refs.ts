@@ -256,7 +256,12 @@ export async function readLatest(
   const keys = [...listedOf.keys()];
   // A cached entry the listing does not vouch for (another size, modified time or version
   // tag: the trunk was re-created or restored at this URL) is read again from its key.
-  const { trusted: cached, checked, doubtful } = vouchedEntries(cache, trunkId, listedOf);
+  const { trusted: cached, checked, copied, doubtful } = vouchedEntries(
+    cache,
+    trunkId,
+    listedOf,
+    true,
+  );
   let missing = keys.filter((k) => !cached.has(k));
   const fetched = new Map<string, string>();
   const fromSnapshot = new Set<string>();
@@ -311,14 +316,17 @@ export async function readLatest(
   }
   // The store holds another entry under a key we cached: it was restored from an older
   // copy, or replaced. The store is the truth: the caller drops the cache and re-reads.
-  const changed = settleEntries(cache, trunkId, fetched, listedOf, doubtful, passed);
+  const changed = settleEntries(cache, trunkId, fetched, listedOf, doubtful, passed, fromSnapshot);
   if (changed.size) throw new StaleCacheError([...changed][0]);
   // Trusted rows cached by a reader that did not check them (a log read, an older client):
   // checked now, so the next fetch parses them without hashing.
   const upgraded = new Map([...cached].filter(([k]) => passed.has(k)));
   if (upgraded.size) settleEntries(cache, trunkId, upgraded, listedOf, new Map(), passed);
+  // A snapshot's copy, now or cached from an earlier read, is not the key's own bytes as
+  // the store reported them: a push reads such a base again (trunk.ts #checkBases).
   const fresh = new Set([...fetched.keys()].filter((k) => !fromSnapshot.has(k)));
   for (const key of cached.keys()) {
+    if (copied.has(key)) continue;
     if (preciseStamp(listedStamp(listedOf.get(key)!), store.capabilities)) fresh.add(key);
   }
   return {
