@@ -425,3 +425,48 @@ Deno.test("light client: the proxy fetch takes from the environment is named, wi
     },
   );
 });
+
+Deno.test("light client: a LIST behind the store deadline calls no setTimeout (no node timers load)", async () => {
+  // Deno 2.9's setTimeout loads its node timers layer on first use (~5-40 ms): an
+  // up-to-date fetch's LIST must not wait for it (src/storage/timer.ts).
+  const ac = new AbortController();
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, signal: ac.signal, onListen() {} },
+    () =>
+      new Response(
+        `<?xml version="1.0" encoding="UTF-8"?><ListBucketResult><Name>bk</Name>` +
+          `<Contents><Key>base/t.trunk/refs/a/1</Key><LastModified>2026-12-02T03:00:00.000Z` +
+          `</LastModified><ETag>&#34;e&#34;</ETag><Size>2</Size></Contents>` +
+          `<IsTruncated>false</IsTruncated></ListBucketResult>`,
+      ),
+  );
+  const src = (p: string) =>
+    JSON.stringify(new URL(`../../src/storage/${p}`, import.meta.url).href);
+  const code = `
+    const calls = [];
+    const real = globalThis.setTimeout;
+    globalThis.setTimeout = (...a) => (calls.push(new Error().stack), real(...a));
+    const { openStore } = await import(${src("registry.ts")});
+    const { withDeadline } = await import(${src("deadline.ts")});
+    const { CountingStore } = await import(${src("counting.ts")});
+    const store = new CountingStore(withDeadline(await openStore(
+      "s3://bk/base/t.trunk?endpoint=http://127.0.0.1:${server.addr.port}",
+      { "access-key": "AKIDEXAMPLE", "secret-key": "not-a-real-secret" },
+    )));
+    const listed = await store.list("refs/");
+    console.log(JSON.stringify({ keys: listed.map((e) => e.key), calls }));`;
+  try {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["eval", code],
+      env: { AWS_REGION: "us-east-1" },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder().decode(out.stdout);
+    assert(out.success, new TextDecoder().decode(out.stderr));
+    assertEquals(JSON.parse(text), { keys: ["refs/a/1"], calls: [] });
+  } finally {
+    ac.abort();
+    await server.finished;
+  }
+});
