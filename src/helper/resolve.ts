@@ -13,7 +13,8 @@ import {
   redactUrl,
   secretsInUrl,
 } from "../storage/registry.ts";
-import { isNamedUrl, type NamedTarget, resolveNamedUrl } from "../local/named_url.ts";
+import { isNamedUrl } from "../local/named_scheme.ts";
+import type { NamedTarget } from "../local/named_url.ts";
 import type { ListEntry, Store } from "../storage/store.ts";
 import { isTrunkUrl, trunkNameOf } from "../storage/trunk_url.ts";
 import { MemoryCache, type TrunkCache } from "../trunk/cache.ts";
@@ -100,8 +101,10 @@ function refuseSecretsInUrl(url: string): void {
  * storage NAME or the per-user config (with that storage's settings), an alias such as
  * `minio://` rewritten; anything else as it is.
  */
-function backendUrl(url: string, dbPath: string | null): NamedTarget | string {
+async function backendUrl(url: string, dbPath: string | null): Promise<NamedTarget | string> {
   if (!isNamedUrl(url)) return canonicalStoreUrl(url);
+  // Loaded only for such a URL: it reads the per-user config (and node:path with it).
+  const { resolveNamedUrl } = await import("../local/named_url.ts");
   const db = dbPath ? new LocalDb(dbPath) : null;
   try {
     return resolveNamedUrl(url, db);
@@ -126,7 +129,7 @@ export async function resolveRemote(
   // `git ls-remote` may run outside any repository: then nothing is cached.
   const local = await (opts.located ?? locateLocalDb()).catch(() => null);
   const dir = local?.gitDir ?? null;
-  const target = backendUrl(given, local?.path ?? null);
+  const target = await backendUrl(given, local?.path ?? null);
   const named = typeof target === "string" ? null : target;
   const url = named?.url ?? target as string;
   parseStoreUrl(url);

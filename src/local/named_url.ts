@@ -33,9 +33,7 @@ export interface NamedTarget {
   source: "repository" | "per-user config";
 }
 
-export function isNamedUrl(url: string): boolean {
-  return /^trunks:\/\//i.test(url);
-}
+export { isNamedUrl } from "./named_scheme.ts";
 
 /** NAME and REPO of `trunks://NAME/REPO[.trunk]`, or a one-line error saying what is wrong. */
 export function parseNamedUrl(url: string): { name: string; repo: string } {

@@ -1,7 +1,6 @@
 /** Where local state lives for a repository. */
-import { resolve } from "node:path";
 import { gitText } from "../git/run.ts";
-import { findRepo, findTrunksDb } from "./repo.ts";
+import { findRepo, findTrunksDb } from "./repo_dir.ts";
 
 /**
  * `.trunks/<repo>.trunk` when `trunks init` made one (in this work tree, or in the main
@@ -35,7 +34,8 @@ async function worksOn(top: string, gitDir: string): Promise<boolean> {
   if (st.isFile) {
     const m = /^gitdir: (.*)$/m.exec(await Deno.readTextFile(dotGit).catch(() => ""));
     if (!m) return false;
-    target = resolve(top, m[1].trim());
+    // A linked work tree only: node:path costs every other fetch its load.
+    target = (await import("node:path")).resolve(top, m[1].trim());
   }
   const real = (p: string) => Deno.realPath(p).catch(() => p);
   return await real(target) === await real(gitDir);

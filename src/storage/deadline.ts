@@ -9,6 +9,7 @@
  */
 import type { CreatedStamp, ListEntry, PutData, Range, Store } from "./store.ts";
 import { createStamped, StoreError } from "./store.ts";
+import { armTimer } from "./timer.ts";
 
 /** Seconds without progress before an operation fails, unless TRUNKS_STORE_TIMEOUT says otherwise. */
 export const DEFAULT_STORE_TIMEOUT_S = 120;
@@ -95,12 +96,12 @@ export class DeadlineStore implements Store {
 
   /** Run `fn`, failing once `ms` pass without `touch()` being called. */
   async #bounded<T>(op: string, key: string, fn: (touch: () => void) => Promise<T>): Promise<T> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
+    let cancel: (() => void) | undefined;
     let fail!: (e: Error) => void;
     const expired = new Promise<never>((_, reject) => fail = reject);
     const touch = () => {
-      clearTimeout(timer);
-      timer = setTimeout(() => fail(this.#expired(op, key)), this.ms);
+      cancel?.();
+      cancel = armTimer(this.ms, () => fail(this.#expired(op, key)));
     };
     touch();
     const work = fn(touch);
@@ -109,7 +110,7 @@ export class DeadlineStore implements Store {
     try {
       return await Promise.race([work, expired]);
     } finally {
-      clearTimeout(timer);
+      cancel?.();
     }
   }
 

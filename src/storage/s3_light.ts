@@ -15,6 +15,7 @@ import { countBytes, countRequest } from "./metrics.ts";
 import { backoffMs, parseRetryAfter, type RetryPolicy, sleep } from "./retry.ts";
 import type { S3Command, S3Sender } from "./s3.ts";
 import type { Env, S3Config, S3Credentials } from "./s3_config.ts";
+import { armTimer } from "./timer.ts";
 import {
   amzDate,
   canonicalQuery,
@@ -249,12 +250,12 @@ export class LightS3Sender implements S3Sender {
         credentials: this.#creds,
       });
       const ctl = new AbortController();
-      const timer = setTimeout(
+      const cancelTimer = armTimer(
+        this.#tuning.requestTimeout,
         () =>
           ctl.abort(
             new DOMException(`no answer within ${this.#tuning.requestTimeout} ms`, "TimeoutError"),
           ),
-        this.#tuning.requestTimeout,
       );
       let res: Response;
       try {
@@ -266,7 +267,7 @@ export class LightS3Sender implements S3Sender {
           signal: ctl.signal,
         });
       } catch (e) {
-        clearTimeout(timer);
+        cancelTimer();
         const err = networkError(e, attempt);
         if (err.retry && attempt < this.#policy.attempts) {
           await sleep(backoffMs(this.#policy, attempt));
@@ -274,7 +275,7 @@ export class LightS3Sender implements S3Sender {
         }
         throw err.error;
       }
-      clearTimeout(timer);
+      cancelTimer();
       const guarded = this.#idleGuarded(res, ctl);
       let error: Error;
       try {
@@ -310,16 +311,16 @@ export class LightS3Sender implements S3Sender {
     const ms = this.#tuning.socketTimeout;
     const body = new ReadableStream<Uint8Array>({
       async pull(c) {
-        const timer = setTimeout(
-          () => ctl.abort(new DOMException(`no data for ${ms} ms`, "TimeoutError")),
+        const cancelTimer = armTimer(
           ms,
+          () => ctl.abort(new DOMException(`no data for ${ms} ms`, "TimeoutError")),
         );
         try {
           const { done, value } = await reader.read();
           if (done) c.close();
           else c.enqueue(value);
         } finally {
-          clearTimeout(timer);
+          cancelTimer();
         }
       },
       cancel: (reason) => reader.cancel(reason),
