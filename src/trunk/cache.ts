@@ -207,9 +207,9 @@ export function settleEntries(
     if (now !== undefined && now !== text) changed.add(key);
   }
   const unfit = (key: string) => changed.has(key) || (!!copies?.has(key) && !passed?.has(key));
-  const keep = changed.size || copies?.size
-    ? new Map([...read].filter(([key]) => !unfit(key)))
-    : read;
+  // A clone's 20,000 copies that all passed keep the read map as it is.
+  const someUnfit = changed.size > 0 || [...copies ?? []].some((key) => !passed?.has(key));
+  const keep = someUnfit ? new Map([...read].filter(([key]) => !unfit(key))) : read;
   const stamps = new Map<string, string>();
   for (const key of keep.keys()) {
     const l = listed.get(key);

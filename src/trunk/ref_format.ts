@@ -7,10 +7,23 @@
 /** Longer names are refused: git itself handles them badly and no real ref needs more. */
 export const REF_NAME_MAX_BYTES = 1024;
 
+/**
+ * Matches every name that breaks a rule of `badRefName` after its first two (and some that
+ * break none): a control character or space, one of ~ ^ : ? * [ \, `..`, `@{`, an empty
+ * component, a component starting with `.` or ending in `.lock`, a trailing `/` or `.`.
+ */
+// deno-lint-ignore no-control-regex
+const SUSPECT = /[\u0000-\u0020\u007f~^:?*[\\]|\.\.|@\{|\/\/|\/\.|\.lock(?:\/|$)|[/.]$/;
+
 /** Why `name` is not a valid full ref name (`refs/...`, or `HEAD`), or null when it is. */
 export function badRefName(name: string): string | null {
   if (name === "HEAD") return null;
   if (!name.startsWith("refs/")) return "does not start with refs/";
+  // Every rule below at once, for the usual name that breaks none (a clone checks 20,000):
+  // a name this matches goes through the rules one by one, which say which it breaks.
+  if (name.length * 3 <= REF_NAME_MAX_BYTES && name.isWellFormed() && !SUSPECT.test(name)) {
+    return null;
+  }
   // A UTF-16 unit is at most 3 bytes of UTF-8: most names need no encoding to know.
   if (
     name.length * 3 > REF_NAME_MAX_BYTES &&

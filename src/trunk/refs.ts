@@ -103,12 +103,43 @@ function plainText(v: unknown): boolean {
 }
 
 /**
- * Whether an entry naming `ref` may sit under the key segment `enc`: the key decodes to
- * that name, or is a hashed long name (then `unsafeWhy` compares the encodings). Encoding
- * the name first spares decoding every key of a clone (the usual case: they match).
+ * The last text, segment id and oid that passed: a clone's 20,000 entries mostly share
+ * their trunk id, writer, segment and oids, and an equal string passes the same test again.
+ * Each starts as a value that passes.
  */
-function namesItsKey(ref: string, enc: string): boolean {
-  if (encodeRef(ref) === enc) return true;
+let lastText = "";
+let lastSegment = "0".repeat(64);
+let lastOid = "0".repeat(40);
+
+function knownOid(v: unknown): boolean {
+  if (v === lastOid) return true;
+  if (typeof v !== "string" || !OID_RE.test(v)) return false;
+  lastOid = v;
+  return true;
+}
+
+function optionalText(v: unknown): boolean {
+  if (v === undefined || v === lastText) return true;
+  if (!plainText(v)) return false;
+  lastText = v as string;
+  return true;
+}
+
+function knownSegmentId(s: unknown): boolean {
+  if (s === lastSegment) return true;
+  if (typeof s !== "string" || !SEGMENT_ID_RE.test(s)) return false;
+  lastSegment = s;
+  return true;
+}
+
+/**
+ * Whether an entry naming `ref` may sit under the key segment `enc`: the key decodes to
+ * that name, or is a hashed long name (then `unsafeWhy` compares the encodings). Comparing
+ * the name's encoding (`encoded`) first spares decoding every key of a clone (the usual
+ * case: they match).
+ */
+function namesItsKey(ref: string, enc: string, encoded: string): boolean {
+  if (encoded === enc) return true;
   const decoded = decodeRefSegment(enc);
   return decoded === null || decoded === ref;
 }
@@ -128,13 +159,13 @@ function unsafeWhy(e: RefEntry, enc: string, encoded: string): string | null {
     }
   }
   if (e.segments.length > ENTRY_MAX_SEGMENTS) return `lists ${e.segments.length} segments`;
-  if (!e.segments.every((s) => typeof s === "string" && SEGMENT_ID_RE.test(s))) {
-    return "lists a segment id that is not 64 hex digits";
+  for (const s of e.segments) {
+    if (!knownSegmentId(s)) return "lists a segment id that is not 64 hex digits";
   }
-  if (![e.time, e.writer].every((v) => v === undefined || plainText(v))) {
+  if (!optionalText(e.time) || !optionalText(e.writer)) {
     return "has a time or writer that is not plain text";
   }
-  if (e.trunk !== undefined && !plainText(e.trunk)) return "has a malformed trunk id";
+  if (!optionalText(e.trunk)) return "has a malformed trunk id";
   return null;
 }
 
@@ -159,9 +190,12 @@ export function parseEntry(raw: string, key: string, sealChecked = false): RefEn
     );
   }
   const k = entryKeyParts(key);
-  const ok = e && typeof e === "object" && typeof e.ref === "string" && e.seq === k?.seq &&
-    OID_RE.test(e.new) && OID_RE.test(e.old) && Array.isArray(e.segments) &&
-    namesItsKey(e.ref, k.enc) && (e.symref === undefined || typeof e.symref === "string");
+  const named = e && typeof e === "object" && typeof e.ref === "string";
+  // Encoded once: the key's check here and unsafeWhy's below both compare it.
+  const encoded = named ? encodeRef(e.ref) : "";
+  const ok = named && e.seq === k?.seq && knownOid(e.new) && knownOid(e.old) &&
+    Array.isArray(e.segments) && namesItsKey(e.ref, k.enc, encoded) &&
+    (e.symref === undefined || typeof e.symref === "string");
   if (!ok) {
     throw new TrunkError(
       `ref entry ${key} does not describe that ref and seq; the trunk is damaged, run trunks check`,
@@ -169,7 +203,7 @@ export function parseEntry(raw: string, key: string, sealChecked = false): RefEn
     );
   }
   if (!sealChecked) checkSeal(e, `ref entry ${key}`);
-  const why = unsafeWhy(e, k!.enc, encodeRef(e.ref));
+  const why = unsafeWhy(e, k!.enc, encoded);
   if (why) throw new UnsafeEntryError(key, why);
   return e;
 }

@@ -133,6 +133,60 @@ Deno.test("ref entries: crafted names, bad fields and entries under another ref'
   }
 });
 
+Deno.test("ref entries: a field that passed in one entry vouches for no other value (a clone checks 20,000 alike)", () => {
+  const main = refEntryKey("refs/heads/main", 1);
+  const good = () => ({
+    new: OID,
+    segments: ["a".repeat(64)],
+    writer: "w@h",
+    trunk: "t",
+    time: "2026-01-01T00:00:00Z",
+  });
+  const bad: [string, Partial<RefEntry>, typeof UnsafeEntryError | undefined][] = [
+    ["a segment id", { segments: ["a".repeat(64), "a".repeat(63)] }, UnsafeEntryError],
+    ["an uppercase segment id", { segments: ["A".repeat(64)] }, UnsafeEntryError],
+    ["a writer", { writer: "w@h\n" }, UnsafeEntryError],
+    ["a time", { time: "2026\u0000" }, UnsafeEntryError],
+    ["a trunk id", { trunk: "t\u001b" }, UnsafeEntryError],
+    ["a new oid", { new: OID.slice(1) }, undefined],
+    ["an old oid", { old: `${ZERO.slice(1)}g` }, undefined],
+    ["an oid in an array", { new: [OID] as unknown as string }, undefined],
+  ];
+  for (const [what, extra, kind] of bad) {
+    // The good values pass first and again after, so each bad one follows a pass.
+    parseEntry(JSON.stringify(entry("refs/heads/main", 1, good())), main, true);
+    let err: unknown;
+    try {
+      parseEntry(JSON.stringify(entry("refs/heads/main", 1, { ...good(), ...extra })), main, true);
+    } catch (x) {
+      err = x;
+    }
+    assert(err instanceof (kind ?? Error), `${what} was accepted (${err})`);
+    if (!kind) assert(!(err instanceof UnsafeEntryError) && /does not describe/.test(String(err)));
+    parseEntry(JSON.stringify(entry("refs/heads/main", 1, good())), main, true);
+  }
+});
+
+Deno.test("ref names: each rule names itself, whatever name passed before", () => {
+  const cases: [string, RegExp][] = [
+    ["refs/heads/a b", /control character or space/],
+    ["refs/heads/a~b", /one of ~/],
+    ["refs/heads/a..b", /contains \.\./],
+    ["refs/heads/a@{b", /contains @\{/],
+    ["refs/heads/a/", /ends with \/ or \./],
+    ["refs/heads/a.", /ends with \/ or \./],
+    ["refs/heads//a", /empty component/],
+    ["refs/heads/.a", /starting with \./],
+    ["refs/heads/a.lock/b", /ending in \.lock/],
+    ["refs/heads/a\ud800", /lone surrogate/],
+    [`refs/heads/${"\u00e9".repeat(600)}`, /longer than/],
+  ];
+  for (const [name, why] of cases) {
+    assertEquals(badRefName("refs/heads/fine.lockx/a.b"), null);
+    assertMatch(badRefName(name) ?? "accepted", why, JSON.stringify(name.slice(0, 40)));
+  }
+});
+
 async function plant(store: Store, trunkId: string, segments: string[], oid: string) {
   for (const ref of CRAFTED) {
     const e = entry(ref, 1, { trunk: trunkId, new: oid, segments });
