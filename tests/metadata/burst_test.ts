@@ -23,6 +23,7 @@ import {
   planFetch,
   readSidecars,
 } from "../../src/trunk/replaces.ts";
+import { withProcessEnv } from "../../harness/process_env.ts";
 
 /** Counts every store operation by kind and key. */
 class Counted implements Store {
@@ -64,15 +65,8 @@ class Counted implements Store {
   }
 }
 
-async function withMaintenance<T>(value: string, fn: () => Promise<T>): Promise<T> {
-  const before = Deno.env.get("TRUNKS_AUTO_MAINTENANCE");
-  Deno.env.set("TRUNKS_AUTO_MAINTENANCE", value);
-  try {
-    return await fn();
-  } finally {
-    if (before === undefined) Deno.env.delete("TRUNKS_AUTO_MAINTENANCE");
-    else Deno.env.set("TRUNKS_AUTO_MAINTENANCE", before);
-  }
+function withMaintenance<T>(value: string, fn: () => Promise<T>): Promise<T> {
+  return withProcessEnv({ TRUNKS_AUTO_MAINTENANCE: value }, fn);
 }
 
 /** `n` one-commit pushes to main, each step of maintenance run before the next push. */

@@ -16,6 +16,7 @@ import { Trunk as CoreTrunk } from "../../src/trunk/trunk.ts";
 import { readRefState } from "../../src/trunk/refs.ts";
 import { readMeta } from "../../src/trunk/meta.ts";
 import { e2eBackends, git, makeEnv, ok, REPO_ROOT, run, trunkUrl } from "../e2e/harness.ts";
+import { withProcessEnv } from "../../harness/process_env.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -60,16 +61,8 @@ class GatedStore implements Store {
   }
 }
 
-async function withEnv<T>(value: string | undefined, fn: () => Promise<T>): Promise<T> {
-  const before = Deno.env.get("TRUNKS_AUTO_MAINTENANCE");
-  if (value === undefined) Deno.env.delete("TRUNKS_AUTO_MAINTENANCE");
-  else Deno.env.set("TRUNKS_AUTO_MAINTENANCE", value);
-  try {
-    return await fn();
-  } finally {
-    if (before === undefined) Deno.env.delete("TRUNKS_AUTO_MAINTENANCE");
-    else Deno.env.set("TRUNKS_AUTO_MAINTENANCE", before);
-  }
+function withEnv<T>(value: string | undefined, fn: () => Promise<T>): Promise<T> {
+  return withProcessEnv({ TRUNKS_AUTO_MAINTENANCE: value }, fn);
 }
 
 /** One push of SNAPSHOT_AFTER new branches: due for a step. */
@@ -129,16 +122,12 @@ Deno.test("maintenance without git: snapshot and pruning done, the merge left fo
       await t.push();
     }
   });
-  const path = Deno.env.get("PATH");
-  Deno.env.set("PATH", "/nonexistent");
-  try {
+  await withProcessEnv({ PATH: "/nonexistent" }, async () => {
     const report = await runStep(core);
     assert(report.snapshot, "snapshot written");
     assertEquals(report.prune?.pruned, 11);
     assertEquals(report.merge, null, "12 segments, none merged without git");
-  } finally {
-    Deno.env.set("PATH", path!);
-  }
+  });
   // With git, the same step merges them.
   assert((await runStep(core)).merge?.merged, "merged with git");
   await mem.close();

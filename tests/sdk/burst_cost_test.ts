@@ -10,6 +10,7 @@ import { openStore } from "../../src/storage/registry.ts";
 import type { ListEntry, PutData, Range, Store } from "../../src/storage/store.ts";
 import { AUTO_ENV } from "../../src/trunk/maintenance.ts";
 import { PackIndex } from "../../src/pack/pack_index.ts";
+import { withProcessEnv } from "../../harness/process_env.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -73,15 +74,8 @@ async function lookups(f: () => Promise<unknown>): Promise<number> {
   return n;
 }
 
-async function withoutMaintenance<T>(f: () => Promise<T>): Promise<T> {
-  const held = Deno.env.get(AUTO_ENV);
-  Deno.env.set(AUTO_ENV, "0");
-  try {
-    return await f();
-  } finally {
-    if (held === undefined) Deno.env.delete(AUTO_ENV);
-    else Deno.env.set(AUTO_ENV, held);
-  }
+function withoutMaintenance<T>(f: () => Promise<T>): Promise<T> {
+  return withProcessEnv({ [AUTO_ENV]: "0" }, f);
 }
 
 async function onePush(t: Trunk, i: number): Promise<void> {
