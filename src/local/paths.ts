@@ -59,6 +59,9 @@ export function locateFromGitEnv(
     let common = gitDir;
     const link = readText(`${gitDir}/commondir`)?.trim();
     if (link) common = Deno.realPathSync(link.startsWith("/") ? link : `${gitDir}/${link}`);
+    // Git names a repository here; run by hand, GIT_DIR may name any directory, and the
+    // database must not be made in one that is not a repository (rev-parse refuses it).
+    if (!isRepoDir(gitDir, common)) return null;
     for (const f of [`${common}/config`, `${gitDir}/config.worktree`]) {
       const text = readText(f);
       if (text && MOVES_WORK_TREE.test(text)) return null;
@@ -71,6 +74,15 @@ export function locateFromGitEnv(
     };
   } catch {
     return null;
+  }
+}
+
+/** A git dir as git's setup knows one (`is_git_directory`): HEAD, and refs/ in the common dir. */
+function isRepoDir(gitDir: string, common: string): boolean {
+  try {
+    return Deno.statSync(`${gitDir}/HEAD`).isFile && Deno.statSync(`${common}/refs`).isDirectory;
+  } catch {
+    return false;
   }
 }
 

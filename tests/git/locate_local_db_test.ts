@@ -7,7 +7,7 @@
  * directory whose `.git` is another repository.
  */
 import { assert, assertEquals } from "../assert.ts";
-import { commitFile, git, initRepoWithStore, makeEnv, newRepo, ok } from "../e2e/harness.ts";
+import { commitFile, git, initRepoWithStore, makeEnv, newRepo, ok, run } from "../e2e/harness.ts";
 import { locateFromGitEnv, locateLocalDb } from "../../src/local/paths.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
@@ -137,5 +137,27 @@ Deno.test({
       });
       assert(/^[0-9a-f]{40} refs\/heads\/main$/m.test(out), out);
     }
+  },
+});
+
+Deno.test({
+  name: "locate: a GIT_DIR that is no repository gets no database (fails on 908aaa1)",
+  ...opts,
+  fn: async () => {
+    const e = await makeEnv();
+    const [repo] = await initRepoWithStore(e, "notrepo");
+    await commitFile(e, repo, "a.txt", "a\n");
+    await git(e, repo, "push", "-q");
+    const url = (await git(e, repo, "config", "remote.trunks.url")).trim()
+      .replace(/^trunks::/, "");
+    // Run by hand with a stale GIT_DIR: an ordinary directory, no repository in it.
+    const plain = await Deno.realPath(await Deno.makeTempDir());
+    assertEquals(locateFromGitEnv(envOf({ GIT_DIR: plain }), plain), null);
+    await run(e, "git-remote-trunks", ["trunks", url], {
+      cwd: plain,
+      stdin: "list\n\n",
+      env: { GIT_DIR: plain },
+    });
+    assertEquals([...Deno.readDirSync(plain)].map((d) => d.name), []);
   },
 });
