@@ -66,21 +66,42 @@ export function gitSink(
       const got = await ingestPacks(gitDir, inputs, format, options(hint?.whole));
       if (got) installed.push(got.pack);
     },
-    has: existingObjects,
+    // An object in a pack this fetch installed (index-pack verified it) is held: git is
+    // asked only about the others, so a clone spawns no cat-file for its tips.
+    has: async (oids) => {
+      const unique = [...new Set(oids)];
+      const left = new Set(await outside(installed, unique, () => true));
+      const held = new Set(unique.filter((o) => !left.has(o)));
+      for (const o of left.size ? await existingObjects([...left]) : []) held.add(o);
+      return held;
+    },
     missing: missingObjects,
     // A tip in a pack whose every link index-pack checked inside it has its whole history
     // there: only the others need a walk (git's connectivity check skips them likewise).
-    lackingCommit: async (tips) => lackingCommit(await outsideWholePacks(installed, tips)),
+    lackingCommit: async (tips) =>
+      lackingCommit(await outside(installed, tips, (p) => p.selfContained)),
   };
 }
 
-async function outsideWholePacks(packs: IngestedPack[], tips: string[]): Promise<string[]> {
-  let left = tips;
-  for (const p of packs.filter((p) => p.selfContained)) {
+const indexes = new WeakMap<IngestedPack, Promise<PackIndex>>();
+
+/** Those of `oids` that no installed pack `which` accepts holds. */
+async function outside(
+  packs: IngestedPack[],
+  oids: string[],
+  which: (p: IngestedPack) => boolean,
+): Promise<string[]> {
+  let left = oids;
+  for (const p of packs.filter(which)) {
     if (left.length === 0) break;
     const format = left[0].length === 64 ? "sha256" : "sha1";
-    const idx = new PackIndex(await Deno.readFile(p.idx), format, p.idx);
-    left = left.filter((oid) => idx.find(oid) === undefined);
+    let idx = indexes.get(p);
+    if (!idx) {
+      idx = Deno.readFile(p.idx).then((b) => new PackIndex(b, format, p.idx));
+      indexes.set(p, idx);
+    }
+    const i = await idx;
+    left = left.filter((oid) => i.find(oid) === undefined);
   }
   return left;
 }

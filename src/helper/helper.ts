@@ -39,8 +39,9 @@ export async function runHelper(args: string[]): Promise<number> {
   // A push starts with `list for-push`: then the storage map is read fresh from the trunk.
   const context = async (forPush = false) => {
     if (ctx) return ctx;
-    // git's `rev-parse` runs while the code that opens the store loads: its small module
-    // first, on its own, so the process starts before the rest is compiled.
+    // Where the repository's database is: from GIT_DIR, which git sets for its helpers (no
+    // process); else `git rev-parse`, started by this small module before the code that
+    // opens the store loads, so that it runs meanwhile.
     const located = (await import("../local/paths.ts")).locateLocalDb();
     located.catch(() => {});
     // A push loads its code with the store's (as one load, before the listing is sent):

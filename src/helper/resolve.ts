@@ -2,7 +2,6 @@
  * From the URL git hands the helper to an open trunk: the store, its settings and
  * credentials (from the local database when `trunks init` saved them), and the cache.
  */
-import { objectFormat } from "../git/repo.ts";
 import { LocalDb } from "../local/db.ts";
 import { locateLocalDb } from "../local/paths.ts";
 import { storeTimeoutMs } from "../storage/deadline.ts";
@@ -19,7 +18,7 @@ import type { ListEntry, Store } from "../storage/store.ts";
 import { isTrunkUrl, trunkNameOf } from "../storage/trunk_url.ts";
 import { MemoryCache, type TrunkCache } from "../trunk/cache.ts";
 import { TrunkError } from "../trunk/errors.ts";
-import { Trunk } from "../trunk/trunk.ts";
+import type { Trunk } from "../trunk/trunk.ts";
 import {
   type Member,
   MirroredStore,
@@ -121,7 +120,7 @@ export async function resolveRemote(
   opts: {
     forPush?: boolean;
     onProgress?: OnProgress;
-    /** `locateLocalDb()` already under way (its `git rev-parse` started early). */
+    /** `locateLocalDb()` already under way (a `git rev-parse` it needs started early). */
     located?: Promise<{ gitDir: string; path: string }>;
   } = {},
 ): Promise<RemoteContext> {
@@ -185,7 +184,10 @@ export async function resolveRemote(
   const writer = writerName();
   let trunk: Trunk | null = null;
   let prepared: Promise<void> | undefined;
-  const open = async () => trunk ??= await Trunk.open(store, cache, writer);
+  // The trunk's code loads once the listing is under way: the LIST waits on no more code
+  // than opening the store takes.
+  const trunkCode = () => import("../trunk/trunk.ts");
+  const open = async () => trunk ??= await (await trunkCode()).Trunk.open(store, cache, writer);
   const ifExists = async () => {
     try {
       return await open();
@@ -237,6 +239,10 @@ export async function resolveRemote(
         set.forWrite = true;
         if (!trunk) await (await mirrorPush()).requireReachable(set, storages);
       }
+      const [{ Trunk }, { objectFormat }] = await Promise.all([
+        trunkCode(),
+        import("../git/repo.ts"),
+      ]);
       trunk ??= await Trunk.openOrCreate(store, cache, writer, await objectFormat());
       await prepare(trunk);
       return trunk;

@@ -1,6 +1,6 @@
 /** Where local state lives for a repository. */
 import { gitText } from "../git/run.ts";
-import { findRepo, findTrunksDb } from "./repo_dir.ts";
+import { findRepo, findTrunksDb, type Repo } from "./repo_dir.ts";
 
 /**
  * `.trunks/<repo>.trunk` when `trunks init` made one (in this work tree, or in the main
@@ -14,15 +14,98 @@ export async function localDbPath(): Promise<string> {
   return (await locateLocalDb()).path;
 }
 
+export type EnvGet = (name: string) => string | undefined;
+
 /**
- * `localDbPath` and the absolute git dir, from one `git rev-parse` in a work tree (a
- * fetch or push starts no other process to learn them); throws outside any repository.
+ * `localDbPath` and the absolute git dir. Git starts a remote helper with GIT_DIR set and
+ * in the work tree's top (transport-helper.c, setup.c), so a helper reads them from there
+ * (`locateFromGitEnv`) and starts no process; elsewhere (run by hand, or a setting that
+ * moves the work tree) one `git rev-parse` says; throws outside any repository.
  */
-export async function locateLocalDb(): Promise<{ gitDir: string; path: string }> {
-  const repo = await findRepo().catch(() => null);
+export async function locateLocalDb(
+  env: EnvGet = (n) => Deno.env.get(n),
+  cwd?: string,
+): Promise<{ gitDir: string; path: string }> {
+  const known = locateFromGitEnv(env, cwd ?? Deno.cwd());
+  if (known) {
+    const db = known.worksOn ? await findTrunksDb(known.repo) : null;
+    return { gitDir: known.repo.gitDir, path: db ?? `${known.repo.gitDir}/trunks.sqlite` };
+  }
+  const repo = await findRepo(cwd).catch(() => null);
   const db = repo && await worksOn(repo.top, repo.gitDir) ? await findTrunksDb(repo) : null;
-  const gitDir = repo?.gitDir ?? await gitText(["rev-parse", "--absolute-git-dir"]);
+  const gitDir = repo?.gitDir ?? await gitText(["rev-parse", "--absolute-git-dir"], { cwd });
   return { gitDir, path: db ?? `${gitDir}/trunks.sqlite` };
+}
+
+/**
+ * What `git rev-parse --show-toplevel --absolute-git-dir --git-common-dir` would answer
+ * under GIT_DIR, from the file system alone: git dir = GIT_DIR (real path), work tree =
+ * the current directory (git's rule when GIT_DIR is set and neither GIT_WORK_TREE nor
+ * core.worktree is), main work tree from `commondir`. Null when GIT_DIR is unset or
+ * something could move the work tree (GIT_WORK_TREE, GIT_COMMON_DIR, a `worktree` or
+ * true `bare` setting, an included config file) or on Windows: then rev-parse decides.
+ * `worksOn`: `cwd/.git` is that git dir, the only case in which `.trunks` is read at all.
+ */
+export function locateFromGitEnv(
+  env: EnvGet,
+  cwd: string,
+): { repo: Repo; worksOn: boolean } | null {
+  const given = env("GIT_DIR");
+  if (!given || env("GIT_WORK_TREE") || env("GIT_COMMON_DIR")) return null;
+  // Drive letters and backslashes: rev-parse knows them, this reading does not.
+  if (Deno.build.os === "windows") return null;
+  try {
+    const gitDir = Deno.realPathSync(given.startsWith("/") ? given : `${cwd}/${given}`);
+    let common = gitDir;
+    const link = readText(`${gitDir}/commondir`)?.trim();
+    if (link) common = Deno.realPathSync(link.startsWith("/") ? link : `${gitDir}/${link}`);
+    for (const f of [`${common}/config`, `${gitDir}/config.worktree`]) {
+      const text = readText(f);
+      if (text && MOVES_WORK_TREE.test(text)) return null;
+    }
+    const own = worksOnSync(cwd, gitDir);
+    const main = common.endsWith("/.git") ? common.slice(0, -"/.git".length) : null;
+    return {
+      repo: { top: cwd, gitDir, mainTop: main && main !== cwd ? main : null },
+      worksOn: own,
+    };
+  } catch {
+    return null;
+  }
+}
+
+/** Settings that give git another work tree than the current directory, or none. */
+const MOVES_WORK_TREE = /^\s*worktree\s*=|^\s*bare\s*(=\s*(true|yes|on|1)\s*)?$|^\s*\[\s*include/im;
+
+function readText(path: string): string | null {
+  try {
+    return Deno.readTextFileSync(path);
+  } catch {
+    return null;
+  }
+}
+
+/** `worksOn` with the file system's answers at once (no turn of the event loop each). */
+function worksOnSync(top: string, gitDir: string): boolean {
+  const dotGit = `${top}/.git`;
+  let st: Deno.FileInfo;
+  try {
+    st = Deno.lstatSync(dotGit);
+  } catch {
+    return false;
+  }
+  let target = dotGit;
+  if (st.isFile) {
+    const m = /^gitdir: (.*)$/m.exec(readText(dotGit) ?? "");
+    if (!m) return false;
+    const p = m[1].trim();
+    target = p.startsWith("/") ? p : `${top}/${p}`;
+  }
+  try {
+    return Deno.realPathSync(target) === gitDir;
+  } catch {
+    return false;
+  }
 }
 
 /** True when `top/.git` (a directory, or a `gitdir:` file) is `gitDir`. */

@@ -1,7 +1,7 @@
 /**
  * Where the repository is: its work tree, git dir and `.trunks` database, from one
- * `git rev-parse`. Every fetch and push asks this before its listing goes out, so it
- * loads no node built-in (node:path alone costs a process ~15 ms).
+ * `git rev-parse`. A fetch or push run without git's GIT_DIR asks this before its listing
+ * goes out, so it loads no node built-in (node:path alone costs a process ~15 ms).
  */
 import { GitError, gitText } from "../git/run.ts";
 

@@ -130,7 +130,7 @@ export async function joinPacks(
 ): Promise<JoinResult> {
   const hl = hashLength(format);
   const plans = [];
-  const seen = new Set<string>();
+  const earlier: PackIndex[] = [];
   let objects = 0;
   let dropped = 0;
   let repointed = 0;
@@ -145,16 +145,19 @@ export async function joinPacks(
       if (idx.count !== count) {
         throw new PackFormatError(`${input.pack} holds ${count} objects, its index ${idx.count}`);
       }
-      entries = idx.byOffset();
-      drop = new Uint8Array(entries.length);
-      entries.forEach((e, i) => {
-        if (seen.has(e.oid)) drop![i] = 1;
-        else seen.add(e.oid);
-      });
-      const n = drop.reduce((a, b) => a + b, 0);
-      if (n === 0) drop = undefined;
-      dropped += n;
-      objects += count - n;
+      // Held by an earlier input (an index names each object once): dropped here.
+      const twice = new Set<string>();
+      for (const e of earlier) for (const oid of idx.shared(e)) twice.add(oid);
+      earlier.push(idx);
+      if (twice.size) {
+        entries = idx.byOffset();
+        drop = new Uint8Array(entries.length);
+        entries.forEach((e, i) => {
+          if (twice.has(e.oid)) drop![i] = 1;
+        });
+      }
+      dropped += twice.size;
+      objects += count - twice.size;
     } else objects += count;
     plans.push({ input, size, entries, drop });
   }

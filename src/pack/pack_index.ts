@@ -102,17 +102,37 @@ export class PackIndex {
   find(oid: string): number | undefined {
     const want = fromHex(oid);
     if (want.byteLength !== this.hl) return undefined;
+    const i = this.#search(want, 0);
+    return i < 0 ? undefined : this.#offsetAt(i);
+  }
+
+  /** Position of the name held in `other` at `at` (`hl` bytes), or -1. */
+  #search(other: Uint8Array, at: number): number {
     const fan = (b: number) => this.#view.getUint32(this.#fanoutAt + b * 4);
-    let lo = want[0] === 0 ? 0 : fan(want[0] - 1);
-    let hi = fan(want[0]);
+    let lo = other[at] === 0 ? 0 : fan(other[at] - 1);
+    let hi = fan(other[at]);
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      const c = this.#compareName(mid, want, 0);
-      if (c === 0) return this.#offsetAt(mid);
+      const c = this.#compareName(mid, other, at);
+      if (c === 0) return mid;
       if (c > 0) lo = mid + 1;
       else hi = mid;
     }
-    return undefined;
+    return -1;
+  }
+
+  /**
+   * Ids this index shares with `other` (hex), found on the raw names: joining packs that
+   * share nothing (the common case) then makes no string per object.
+   */
+  shared(other: PackIndex): Set<string> {
+    const out = new Set<string>();
+    if (other.hl !== this.hl) return out;
+    for (let i = 0; i < this.count; i++) {
+      const at = this.#nameAt(i);
+      if (other.#search(this.bytes, at) >= 0) out.add(toHex(this.bytes.subarray(at, at + this.hl)));
+    }
+    return out;
   }
 
   /** Where the object starting at `offset` ends (the next object, or the trailer). */

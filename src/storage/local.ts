@@ -286,7 +286,15 @@ export class LocalStore implements Store {
       this.#baseId = { dev: st.dev, ino: st.ino };
       return true;
     }
-    return st.ino !== null && st.dev === this.#baseId.dev && st.ino === this.#baseId.ino;
+    if (st.ino === null) return false;
+    if (st.dev === this.#baseId.dev && st.ino === this.#baseId.ino) return true;
+    // The base was made anew since: a delete that left it empty pruned it (a new trunk's
+    // store probe does, just before its first writes). The first call's check again, and
+    // its new identity is the one to compare with; without this, every later write
+    // resolved its whole path (20,000 realpath calls in a push of 20,000 refs).
+    if (Deno.realPathSync(this.base) !== this.#realBase) return false;
+    this.#baseId = { dev: st.dev, ino: st.ino };
+    return true;
   }
 
   #path(key: string): string {

@@ -102,3 +102,35 @@ Deno.test({
     await git(e, c, "fsck", "--strict", "--no-dangling");
   },
 });
+
+Deno.test({
+  name: "clone of several segments: after index-pack, the helper starts no git to find its tips",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const e = await makeEnv(local.env);
+    const url = await trunkUrl(local, "tips");
+    const remote = `trunks::${url}`;
+    const a = await newRepo(e, "a");
+    for (let i = 0; i < 3; i++) {
+      await commitFile(e, a, `f${i}.txt`, `v ${i}\n`);
+      await git(e, a, "push", "-q", remote, "main");
+    }
+    const trace = `${await Deno.makeTempDir()}/trace.txt`;
+    const c = `${await Deno.makeTempDir()}/c`;
+    await ok(e, "git", ["clone", "-q", remote, c], { env: { GIT_TRACE: trace } });
+    const ran = (await Deno.readTextFile(trace)).split("\n")
+      .flatMap((l) => /trace: built-in: git (.*)$/.exec(l)?.[1] ?? []);
+    assert(ran.some((c) => c.startsWith("index-pack")), ran.join("\n"));
+    // The tips are in the pack the helper just installed (index-pack vouched for them):
+    // neither `cat-file` for which are held nor a commit walk is needed.
+    assert(!ran.some((c) => c.startsWith("cat-file")), ran.join("\n"));
+    assert(!ran.some((c) => c.startsWith("rev-list --stdin")), ran.join("\n"));
+    assertEquals(packFiles(c, ".pack").length, 1);
+    assertEquals(
+      (await git(e, c, "rev-parse", "HEAD")).trim(),
+      (await git(e, a, "rev-parse", "main")).trim(),
+    );
+    await git(e, c, "fsck", "--strict", "--no-dangling");
+  },
+});

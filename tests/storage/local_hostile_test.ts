@@ -112,3 +112,50 @@ Deno.test("local: creates never follow a symlink swapped in after earlier writes
     await Deno.remove(outside, { recursive: true });
   }
 });
+
+// A new trunk's store probe deletes its key and prunes the trunk's directory, which its
+// first writes make again: the shortcut above still applies to the new directory (a push of
+// 20,000 refs resolved every path in full, 180,000 readlink calls), and a symlink swapped
+// in for the new one is still refused.
+Deno.test("local: a trunk directory pruned and made again keeps creates off realpath", async () => {
+  const root = await Deno.makeTempDir({ prefix: "trunks-remade-" });
+  const outside = await Deno.makeTempDir({ prefix: "trunks-outside-" });
+  const base = `${root}/trunks/t.trunk`;
+  const store = await openStore(`local://${base}`);
+  const enc = new TextEncoder();
+  const realPathSync = Deno.realPathSync;
+  let resolved = 0;
+  try {
+    // What probeStore does first: a create, the same create again (refused).
+    assert(await store.create("probe/x", enc.encode("1")));
+    assert(!await store.create("probe/x", enc.encode("2")));
+    // Its delete then prunes the trunk's directory, which the first writes make again. A
+    // file system may hand the new directory the old one's inode; moved away, the old one
+    // keeps it.
+    await Deno.rename(base, `${root}/old.trunk`);
+    // Other tests share this process: only calls on this test's paths count.
+    Deno.realPathSync = (p: string | URL) => {
+      if (String(p).startsWith(root)) resolved++;
+      return realPathSync(p);
+    };
+    for (let i = 0; i < 20; i++) {
+      assert(await store.create(`refs/r${i}/000000000001`, enc.encode("1")));
+    }
+    Deno.realPathSync = realPathSync;
+    assert(resolved <= 2, `${resolved} realpath calls for 20 creates`);
+    await Deno.rename(base, `${root}/t.trunk-moved`);
+    await Deno.mkdir(`${outside}/t.trunk/refs`, { recursive: true });
+    await Deno.symlink(`${outside}/t.trunk`, base);
+    const err = await assertRejects(
+      () => store.create("refs/x/000000000001", enc.encode("x")),
+      StoreError,
+    );
+    assert(err.message.includes("leads outside"), err.message);
+    assertEquals(await Array.fromAsync(Deno.readDir(`${outside}/t.trunk/refs/x`)), []);
+  } finally {
+    Deno.realPathSync = realPathSync;
+    await store.close();
+    await Deno.remove(root, { recursive: true });
+    await Deno.remove(outside, { recursive: true });
+  }
+});

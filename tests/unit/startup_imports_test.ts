@@ -118,3 +118,15 @@ Deno.test("an up-to-date fetch's `list` loads no slow node built-in (node:path i
     assertEquals(await staticChains(`../../src/${root}`, (s) => SLOW_ON_LIST.includes(s)), []);
   }
 });
+
+Deno.test("an up-to-date fetch's LIST waits on no trunk code: it loads while the LIST is out", async () => {
+  // resolve.ts opens the store and sends the listing of refs/; the trunk's code (trunk.ts
+  // and what it imports) is needed only for the answer, and loads during the round trip.
+  assertEquals(
+    await staticChains(
+      "../../src/helper/resolve.ts",
+      (s) => s.startsWith(`${ROOT_URL}src/trunk/trunk.ts`),
+    ),
+    [],
+  );
+});
