@@ -124,10 +124,13 @@ export class LocalStore implements Store {
     atomicCreate: true,
     rangeReads: true,
     maxObjectSize: Infinity,
-    // A create waits on the disk only in its fsync, and concurrent fsyncs share the file
+    // A create waits on the disk only in its fsyncs, and concurrent fsyncs share the file
     // system's journal commits: at 8 in flight a push of 20,000 refs spent most of its time
-    // waiting for commits. Each one in flight holds one file open (ulimit -n 1024 is fine).
-    parallelism: 32,
+    // waiting for commits. At 64 rather than 32, twice as many new ref directories share
+    // each sync of refs/ (645 syncs of it in that push, not 1,270): on this machine's ext4
+    // the push took ~20% less CPU and wall time (three runs each), and no more memory.
+    // Each one in flight holds at most two files open (ulimit -n 1024 is fine).
+    parallelism: 64,
   };
 
   /**
