@@ -36,6 +36,36 @@ export function encodeRef(ref: string): string {
   return `${out.slice(0, MAX_ENCODED - 66)}==${sha256Hex(ref)}`;
 }
 
+/**
+ * Whether `encodeRef(ref) === enc`, compared character by character for the usual name
+ * (ASCII, not hashed) without building its encoding: a clone checks every entry's key
+ * this way, 20,000 strings built only to be compared.
+ */
+export function encodesAs(ref: string, enc: string): boolean {
+  // A hashed long name (only hashing makes `==`: a plain `=` is followed by a hex digit).
+  if (enc.length > MAX_ENCODED || enc.includes("==")) return encodeRef(ref) === enc;
+  let j = 0;
+  for (let i = 0; i < ref.length; i++) {
+    const c = ref.charCodeAt(i);
+    if (c >= 0x80) return encodeRef(ref) === enc;
+    if ((c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c === 0x2e || c === 0x2d) {
+      if (enc.charCodeAt(j++) !== c) return false;
+    } else if (c >= 0x41 && c <= 0x5a) {
+      if (enc.charCodeAt(j) !== 0x5f || enc.charCodeAt(j + 1) !== c + 0x20) return false;
+      j += 2;
+    } else {
+      const hex = HEX[c];
+      if (
+        enc.charCodeAt(j) !== 0x3d || enc.charCodeAt(j + 1) !== hex.charCodeAt(0) ||
+        enc.charCodeAt(j + 2) !== hex.charCodeAt(1)
+      ) return false;
+      j += 3;
+    }
+  }
+  // As long as `enc` (at most MAX_ENCODED), so `encodeRef` would not have hashed it.
+  return j === enc.length;
+}
+
 function encodeByte(b: number): string {
   if ((b >= 0x61 && b <= 0x7a) || (b >= 0x30 && b <= 0x39) || b === 0x2e || b === 0x2d) {
     return String.fromCharCode(b);

@@ -24,7 +24,7 @@ import {
   seqString,
 } from "./layout.ts";
 import { badRefName } from "./ref_format.ts";
-import { decodeRefSegment, encodeRef } from "./refcodec.ts";
+import { decodeRefSegment, encodesAs } from "./refcodec.ts";
 import { mapLimit } from "./pool.ts";
 import { checkSeal, seal } from "./seal.ts";
 import { loadSnapshot } from "./snapshots.ts";
@@ -103,34 +103,35 @@ function plainText(v: unknown): boolean {
 }
 
 /**
- * The last text, segment id and oid that passed: a clone's 20,000 entries mostly share
- * their trunk id, writer, segment and oids, and an equal string passes the same test again.
- * Each starts as a value that passes.
+ * A test that remembers the last value that passed it: a clone's 20,000 entries mostly
+ * share their trunk id, writer, segment and oids, and an equal string passes the same test
+ * again. One per field, so fields that differ from each other (an entry's `old` and `new`,
+ * its `time` and `writer`) do not evict each other's value. Each starts as a value that
+ * passes.
  */
-let lastText = "";
-let lastSegment = "0".repeat(64);
-let lastOid = "0".repeat(40);
-
-function knownOid(v: unknown): boolean {
-  if (v === lastOid) return true;
-  if (typeof v !== "string" || !OID_RE.test(v)) return false;
-  lastOid = v;
-  return true;
+function remembered(test: (v: string) => boolean, first: string): (v: unknown) => boolean {
+  let last = first;
+  return (v) => {
+    if (v === last) return true;
+    if (typeof v !== "string" || !test(v)) return false;
+    last = v;
+    return true;
+  };
 }
 
-function optionalText(v: unknown): boolean {
-  if (v === undefined || v === lastText) return true;
-  if (!plainText(v)) return false;
-  lastText = v as string;
-  return true;
+const isOid = (v: string) => OID_RE.test(v);
+const ZERO_OID = "0".repeat(40);
+const knownNew = remembered(isOid, ZERO_OID);
+const knownOld = remembered(isOid, ZERO_OID);
+const knownSegmentId = remembered((v) => SEGMENT_ID_RE.test(v), "0".repeat(64));
+/** `undefined`, or plain text (`plainText`). */
+function optionalTextOf(): (v: unknown) => boolean {
+  const known = remembered(plainText, "");
+  return (v) => v === undefined || known(v);
 }
-
-function knownSegmentId(s: unknown): boolean {
-  if (s === lastSegment) return true;
-  if (typeof s !== "string" || !SEGMENT_ID_RE.test(s)) return false;
-  lastSegment = s;
-  return true;
-}
+const optionalTime = optionalTextOf();
+const optionalWriter = optionalTextOf();
+const optionalTrunk = optionalTextOf();
 
 /**
  * Whether an entry naming `ref` may sit under the key segment `enc`: the key decodes to
@@ -138,20 +139,20 @@ function knownSegmentId(s: unknown): boolean {
  * the name's encoding (`encoded`) first spares decoding every key of a clone (the usual
  * case: they match).
  */
-function namesItsKey(ref: string, enc: string, encoded: string): boolean {
-  if (encoded === enc) return true;
+function namesItsKey(ref: string, enc: string, encoded: boolean): boolean {
+  if (encoded) return true;
   const decoded = decodeRefSegment(enc);
   return decoded === null || decoded === ref;
 }
 
 /**
  * The checks of everything a reader takes from an entry, beyond its JSON shape; `encoded`
- * is `encodeRef(e.ref)`.
+ * says whether its key's segment is `encodeRef(e.ref)`.
  */
-function unsafeWhy(e: RefEntry, enc: string, encoded: string): string | null {
+function unsafeWhy(e: RefEntry, encoded: boolean): string | null {
   const bad = badRefName(e.ref);
   if (bad) return `names ref ${JSON.stringify(e.ref.slice(0, 200))}, which ${bad}`;
-  if (encoded !== enc) return `is stored under a key that is not its ref's (${e.ref})`;
+  if (!encoded) return `is stored under a key that is not its ref's (${e.ref})`;
   if (e.symref !== undefined) {
     const why = e.ref !== "HEAD" ? "is not HEAD" : badRefName(e.symref);
     if (why || e.symref === "HEAD") {
@@ -162,10 +163,10 @@ function unsafeWhy(e: RefEntry, enc: string, encoded: string): string | null {
   for (const s of e.segments) {
     if (!knownSegmentId(s)) return "lists a segment id that is not 64 hex digits";
   }
-  if (!optionalText(e.time) || !optionalText(e.writer)) {
+  if (!optionalTime(e.time) || !optionalWriter(e.writer)) {
     return "has a time or writer that is not plain text";
   }
-  if (!optionalText(e.trunk)) return "has a malformed trunk id";
+  if (!optionalTrunk(e.trunk)) return "has a malformed trunk id";
   return null;
 }
 
@@ -191,9 +192,9 @@ export function parseEntry(raw: string, key: string, sealChecked = false): RefEn
   }
   const k = entryKeyParts(key);
   const named = e && typeof e === "object" && typeof e.ref === "string";
-  // Encoded once: the key's check here and unsafeWhy's below both compare it.
-  const encoded = named ? encodeRef(e.ref) : "";
-  const ok = named && e.seq === k?.seq && knownOid(e.new) && knownOid(e.old) &&
+  // Compared once: the key's check here and unsafeWhy's below both need it.
+  const encoded = named && !!k && encodesAs(e.ref, k.enc);
+  const ok = named && e.seq === k?.seq && knownNew(e.new) && knownOld(e.old) &&
     Array.isArray(e.segments) && namesItsKey(e.ref, k.enc, encoded) &&
     (e.symref === undefined || typeof e.symref === "string");
   if (!ok) {
@@ -203,7 +204,7 @@ export function parseEntry(raw: string, key: string, sealChecked = false): RefEn
     );
   }
   if (!sealChecked) checkSeal(e, `ref entry ${key}`);
-  const why = unsafeWhy(e, k!.enc, encoded);
+  const why = unsafeWhy(e, encoded);
   if (why) throw new UnsafeEntryError(key, why);
   return e;
 }

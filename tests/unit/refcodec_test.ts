@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { assert, assertEquals } from "../assert.ts";
-import { decodeRefSegment, encodeRef } from "../../src/trunk/refcodec.ts";
+import { decodeRefSegment, encodeRef, encodesAs } from "../../src/trunk/refcodec.ts";
 import { parseRefEntryKey, refEntryKey } from "../../src/trunk/layout.ts";
 import { assertKey } from "../../src/storage/store.ts";
 
@@ -114,4 +114,54 @@ Deno.test("the codec's fast paths give what the reference gives, malformed segme
   for (const seg of ["=ff", "=c3", "a_", "a=", "a=f", "=C3=A9", "_A", "=c3=a9x"]) {
     assertEquals(decodeRefSegment(seg), referenceDecode(seg), seg);
   }
+});
+
+Deno.test("encodesAs agrees with comparing encodeRef's result, for names and keys of every kind", () => {
+  // Deterministic: names from an alphabet with every class the encoding treats apart.
+  let seed = 19;
+  const rand = (n: number) => (seed = (seed * 1103515245 + 12345) % 2147483648) % n;
+  const alphabet = [
+    "a",
+    "z",
+    "0",
+    "9",
+    ".",
+    "-",
+    "A",
+    "Z",
+    "_",
+    "=",
+    "/",
+    " ",
+    "~",
+    "\n",
+    "é",
+    "名",
+    "\ud800",
+    "😀",
+    "\u007f",
+  ];
+  const name = () => {
+    const n = rand(3) === 0 ? 150 + rand(120) : rand(24);
+    let s = rand(2) ? "refs/heads/" : "";
+    for (let i = 0; i < n; i++) s += alphabet[rand(alphabet.length)];
+    return s;
+  };
+  let agreed = 0;
+  for (let i = 0; i < 4_000; i++) {
+    const ref = name();
+    const own = encodeRef(ref);
+    const other = encodeRef(name());
+    // Its own encoding, another name's, and its own cut, extended or with one character changed.
+    const cut = own.slice(0, Math.max(0, own.length - 1 - rand(3)));
+    const at = rand(own.length + 1);
+    const changed = own.slice(0, at) + alphabet[rand(6)] + own.slice(at + 1);
+    for (const enc of [own, other, cut, own + "a", own + "=2f", changed, ""]) {
+      assertEquals(encodesAs(ref, enc), encodeRef(ref) === enc, `${JSON.stringify(ref)} ${enc}`);
+      agreed++;
+    }
+  }
+  assertEquals(agreed, 28_000);
+  assert(encodesAs("refs/heads/Main", "refs=2fheads=2f_main"));
+  assert(!encodesAs("refs/heads/main", "refs=2fheads=2f_main"));
 });
