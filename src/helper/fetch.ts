@@ -49,17 +49,36 @@ export function gitSink(
       installed.push(await ingestPack(gitDir, path, options(hint?.whole)));
     },
     stage: async (path, hint, signal) => {
-      // Links checked whenever the pack should be whole: whether git wants a clone's
-      // connectivity vouched for is said only after the listing (a stricter check costs
-      // index-pack nothing more).
-      const indexed = await indexPack(gitDir, path, { checkLinks: hint.whole, signal });
+      // Indexed in a directory of its own until git asks: git reads every `.idx` in
+      // objects/pack whatever its name, and `git fetch` asks the helper for nothing when
+      // the listed objects are already there: it would write refs to a pack that
+      // `discard` then removes.
+      const hidden = `${path.replace(/\.pack$/, "")}.staged`;
+      const gone = () => Deno.remove(hidden, { recursive: true }).catch(() => {});
+      let indexed;
+      try {
+        await Deno.mkdir(hidden);
+        await Deno.rename(path, `${hidden}/staged.pack`);
+        // Links checked whenever the pack should be whole: whether git wants a clone's
+        // connectivity vouched for is said only after the listing (a stricter check
+        // costs index-pack nothing more).
+        indexed = await indexPack(gitDir, `${hidden}/staged.pack`, {
+          checkLinks: hint.whole,
+          signal,
+        });
+      } catch (e) {
+        await Promise.all([Deno.remove(path).catch(() => {}), gone()]);
+        throw e;
+      }
       return {
         install: async (h) => {
-          installed.push(await installPack(gitDir, indexed, options(h?.whole)));
+          try {
+            installed.push(await installPack(gitDir, indexed, options(h?.whole)));
+          } finally {
+            await gone();
+          }
         },
-        discard: async () => {
-          await Promise.all([indexed.pack, indexed.idx].map((p) => Deno.remove(p).catch(() => {})));
-        },
+        discard: gone,
       };
     },
     ingestAll: async (inputs, format, hint) => {

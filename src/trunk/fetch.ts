@@ -454,7 +454,8 @@ async function sweepStaleDownloads(dir: string): Promise<void> {
     const p = `${dir}/${f.name}`;
     const st = await Deno.stat(p).catch(() => null);
     if (st?.mtime && Date.now() - st.mtime.getTime() > STALE_MS) {
-      await Deno.remove(p).catch(() => {});
+      // A directory: a staged prefetch (helper/fetch.ts `stage`).
+      await Deno.remove(p, { recursive: st.isDirectory }).catch(() => {});
     }
   }
 }

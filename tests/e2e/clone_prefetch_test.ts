@@ -11,6 +11,7 @@ import {
   git,
   makeEnv,
   newRepo,
+  run,
   trunksBinDir,
   trunkUrl,
 } from "./harness.ts";
@@ -80,6 +81,19 @@ function packDir(repo: string): string[] {
   return [...Deno.readDirSync(`${repo}/.git/objects/pack`)].map((f) => f.name).sort();
 }
 
+/** A prefetched pack's index is written (staged where git does not read it). */
+function staged(repo: string): boolean {
+  const dir = `${repo}/.git/objects/pack`;
+  const inside = (n: string) => {
+    try {
+      return [...Deno.readDirSync(`${dir}/${n}`)].some((f) => f.name.endsWith(".idx"));
+    } catch {
+      return false;
+    }
+  };
+  return packDir(repo).some((n) => /^tmp_trunks_.*\.idx$/.test(n) || inside(n));
+}
+
 async function waitFor(what: string, cond: () => boolean, ms = 60_000): Promise<void> {
   const until = Date.now() + ms;
   while (!cond()) {
@@ -109,13 +123,14 @@ Deno.test({
     const listed = await h.ask("list\n");
     const main = listed.find((l) => l.endsWith(" refs/heads/main"))!.split(" ")[0];
     assertEquals(main, (await git(e, a, "rev-parse", "main")).trim());
-    // Staged, not installed: index-pack wrote its index under the download's temporary
-    // name, and git sees no pack yet.
-    await waitFor(
-      "the prefetched pack's index",
-      () => packDir(empty).some((n) => /^tmp_trunks_.*\.idx$/.test(n)),
-    );
+    // Staged, not installed: index-pack wrote its index, and git sees no object yet (git
+    // reads any `.idx` in objects/pack: `git fetch` finding the listed objects there asks
+    // the helper for nothing, and the discarded pack leaves its refs dangling; fails on
+    // c1f455b).
+    await waitFor("the prefetched pack's index", () => staged(empty));
     assert(!packDir(empty).some((n) => n.startsWith("pack-")), packDir(empty).join(" "));
+    const seen = await run(e, "git", ["cat-file", "-e", main], { cwd: empty });
+    assert(seen.code !== 0, "git sees the staged pack's objects");
     assertEquals(await h.option("option check-connectivity true\n"), "ok");
     const reply = await h.ask(`fetch ${main} refs/heads/main\n\n`);
     assert(reply.includes("connectivity-ok"), reply.join("\n"));
@@ -140,10 +155,7 @@ Deno.test({
       await h.ask("capabilities\n");
       await h.ask("list\n");
       if (wait) {
-        await waitFor(
-          "the prefetched pack's index",
-          () => packDir(empty).some((n) => /^tmp_trunks_.*\.idx$/.test(n)),
-        );
+        await waitFor("the prefetched pack's index", () => staged(empty));
       }
       const { code, stderr } = await h.end();
       assertEquals(code, 0, stderr);
