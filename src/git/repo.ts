@@ -7,6 +7,26 @@ export function isZeroOid(oid: string): boolean {
   return /^0+$/.test(oid);
 }
 
+/**
+ * The git dir whose `objects/` holds the repository's objects: a linked work tree's own
+ * git dir (`.git/worktrees/<name>`) has none, git reads the main one's (`commondir`,
+ * or GIT_COMMON_DIR). A pack installed under the linked one is never read by git.
+ */
+export function objectsGitDir(gitDir: string): string {
+  const env = Deno.env.get("GIT_COMMON_DIR");
+  let link = env;
+  if (!link) {
+    try {
+      link = Deno.readTextFileSync(`${gitDir}/commondir`).trim();
+    } catch {
+      return gitDir;
+    }
+  }
+  if (!link) return gitDir;
+  // GIT_COMMON_DIR is relative to the current directory, `commondir` to the git dir.
+  return link.startsWith("/") ? link : env ? `${Deno.cwd()}/${link}` : `${gitDir}/${link}`;
+}
+
 /** `sha1` or `sha256`. */
 export async function objectFormat(): Promise<"sha1" | "sha256"> {
   const f = await gitText(["rev-parse", "--show-object-format"]).catch(() => "sha1");

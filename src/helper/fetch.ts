@@ -5,7 +5,7 @@
  */
 import { missingObjects } from "../git/blobs.ts";
 import { indexPack, type IngestedPack, ingestPack, ingestPacks, installPack } from "../git/pack.ts";
-import { existingObjects, holdsNoObjects, lackingCommit } from "../git/repo.ts";
+import { existingObjects, holdsNoObjects, lackingCommit, objectsGitDir } from "../git/repo.ts";
 import { PackIndex } from "../pack/pack_index.ts";
 import {
   fetch,
@@ -33,6 +33,8 @@ export function gitSink(
   gitDir: string,
   opts: { connectivity?: boolean | (() => boolean) } = {},
 ): GitSink {
+  // Packs go where git reads them: the main git dir's objects, from a linked work tree.
+  gitDir = objectsGitDir(gitDir);
   const packDir = `${gitDir}/objects/pack`;
   const installed: IngestedPack[] = [];
   const connectivity = () =>
@@ -145,7 +147,7 @@ export async function prefetchClone(
   gitDir: string,
   opts: HelperOptions,
 ): Promise<{ prefetch: Prefetch; sink: GitSink } | null> {
-  if (!(await holdsNoObjects(gitDir))) return null;
+  if (!(await holdsNoObjects(objectsGitDir(gitDir)))) return null;
   // Told whether to vouch for connectivity only after the listing: read when installing.
   const sink = gitSink(gitDir, { connectivity: () => opts.checkConnectivity ?? false });
   const p = prefetch(trunk, sink);

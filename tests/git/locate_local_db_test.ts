@@ -161,3 +161,32 @@ Deno.test({
     assertEquals([...Deno.readDirSync(plain)].map((d) => d.name), []);
   },
 });
+
+Deno.test({
+  name: "locate: a fetch from a plain clone's linked work tree installs where git reads",
+  ...opts,
+  fn: async () => {
+    // Fails on d32679a and later: the pack went under .git/worktrees/<name>/objects, which
+    // git never reads; the fetch failed ("a segment ... is missing") and, the segment
+    // marked ingested, every later fetch from there too.
+    const e = await makeEnv();
+    const a = await newRepo(e, "a");
+    const store = await Deno.makeTempDir({ prefix: "trunks-store-" });
+    const url = `trunks::local://${store}/wt.trunk`;
+    await git(e, a, "push", "-q", url, "main");
+    const parent = await Deno.makeTempDir();
+    await git(e, parent, "clone", "-q", url, "c");
+    const linked = `${parent}/linked`;
+    await git(e, `${parent}/c`, "worktree", "add", "-q", linked, "-b", "side");
+    for (let i = 0; i < 2; i++) {
+      await commitFile(e, a, `n${i}.txt`, `${i}\n`);
+      await git(e, a, "push", "-q", url, "main");
+      await git(e, linked, "fetch", "-q", "origin");
+      assertEquals(
+        (await git(e, linked, "rev-parse", "origin/main")).trim(),
+        (await git(e, a, "rev-parse", "main")).trim(),
+      );
+      await git(e, linked, "fsck", "--no-dangling");
+    }
+  },
+});
