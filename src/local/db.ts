@@ -161,8 +161,25 @@ export class LocalDb implements TrunkCache {
     return () => {
       if (released) return;
       released = true;
-      if (--this.#held === 0) this.#flushNoThrow();
+      if (--this.#held > 0) return;
+      this.#flushNoThrow();
+      this.#checkpointNoThrow();
     };
+  }
+
+  /**
+   * Copy the write-ahead log into the database file now, not when the last connection
+   * closes: that copy costs two fsyncs, and a fetching helper closes only once git has
+   * written the refs, while git waits for it to exit before a clone's checkout. Released,
+   * the fetch's writes are done and git is busy with its refs meanwhile; the close then
+   * finds nothing left to copy.
+   */
+  #checkpointNoThrow(): void {
+    try {
+      this.db.exec("PRAGMA wal_checkpoint(PASSIVE)");
+    } catch {
+      // Another connection's write lock, or a full disk: the close checkpoints as always.
+    }
   }
 
   #flushNoThrow(): void {

@@ -4,6 +4,7 @@
  * closing, writes it first, so the process itself never sees the cache without it.
  */
 import { assertEquals } from "../assert.ts";
+import { DatabaseSync } from "node:sqlite";
 import { LocalDb } from "../../src/local/db.ts";
 
 // The write is put off with setTimeout(0); a timer set after it runs after it.
@@ -79,6 +80,33 @@ Deno.test("held writes wait for their release, not for the next turn; reads stil
     db.close();
     assertEquals(other.getEntries("w", keys).size, 3000, "close left the write undone");
     other.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("released writes are copied into the database file before the close", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/a.sqlite`;
+    const db = new LocalDb(path);
+    const release = db.holdWrites();
+    db.markIngested("t", ["s1", "s2"]);
+    db.putEntries("t", batch(3000));
+    release();
+    // The database file alone, without its write-ahead log: what the close would copy
+    // in (two fsyncs while git waits for the helper to exit) is in it already.
+    await Deno.copyFile(path, `${dir}/b.sqlite`);
+    const copy = new DatabaseSync(`${dir}/b.sqlite`);
+    try {
+      const count = (table: string) =>
+        (copy.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
+      assertEquals(count("ref_entries"), 3000);
+      assertEquals(count("ingested"), 2);
+    } finally {
+      copy.close();
+      db.close();
+    }
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
