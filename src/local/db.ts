@@ -16,6 +16,8 @@ export const TABLES = [
   "trunk_meta",
   "approved_storages",
 ];
+/** Rows of one `markIngested` statement (3 parameters each, well under SQLite's limit). */
+const MARK_ROWS = 256;
 /** From this many keys on, a lookup reads all of the trunk's cached rows in one query. */
 const BULK_LOOKUP = 256;
 /**
@@ -260,12 +262,22 @@ export class LocalDb implements TrunkCache {
   }
 
   markIngested(trunkId: string, segmentIds: string[]): void {
-    const stmt = this.db.prepare(
-      `INSERT OR IGNORE INTO ingested (trunk, segment, at) VALUES (?, ?, ?)`,
-    );
+    // Rows go in by the hundred: a clone after a burst of pushes marks thousands of
+    // segments before it answers git, and one statement per row costs twice the time.
+    const insert = (n: number) =>
+      this.db.prepare(
+        `INSERT OR IGNORE INTO ingested (trunk, segment, at) VALUES ${
+          Array(n).fill("(?, ?, ?)").join(", ")
+        }`,
+      );
+    const full = segmentIds.length >= MARK_ROWS ? insert(MARK_ROWS) : null;
     const now = new Date().toISOString();
     this.#tx(() => {
-      for (const id of segmentIds) stmt.run(trunkId, id, now);
+      for (let i = 0; i < segmentIds.length; i += MARK_ROWS) {
+        const part = segmentIds.slice(i, i + MARK_ROWS);
+        const args = part.flatMap((id) => [trunkId, id, now]);
+        (part.length === MARK_ROWS ? full! : insert(part.length)).run(...args);
+      }
     });
   }
 

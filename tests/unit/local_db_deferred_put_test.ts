@@ -111,3 +111,20 @@ Deno.test("released writes are copied into the database file before the close", 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("markIngested: any number of segments, repeats ignored, by the hundred", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const db = new LocalDb(`${dir}/a.sqlite`);
+    const ids = (n: number, from = 0) => Array.from({ length: n }, (_, i) => `s${from + i}`);
+    for (const n of [0, 1, 255, 256, 257, 600]) {
+      db.markIngested(`t${n}`, ids(n));
+      assertEquals(db.ingested(`t${n}`), new Set(ids(n)));
+    }
+    db.markIngested("t600", [...ids(10, 595), ...ids(10, 595)]);
+    assertEquals(db.ingested("t600"), new Set(ids(605)));
+    db.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
