@@ -124,10 +124,13 @@ export class LocalStore implements Store {
     atomicCreate: true,
     rangeReads: true,
     maxObjectSize: Infinity,
-    // A create waits on the disk only in its fsync, and concurrent fsyncs share the file
+    // A create waits on the disk only in its fsyncs, and concurrent fsyncs share the file
     // system's journal commits: at 8 in flight a push of 20,000 refs spent most of its time
-    // waiting for commits. Each one in flight holds one file open (ulimit -n 1024 is fine).
-    parallelism: 32,
+    // waiting for commits. At 64 rather than 32, twice as many new ref directories share
+    // each sync of refs/ (645 syncs of it in that push, not 1,270): on this machine's ext4
+    // the push took ~20% less CPU and wall time (three runs each), and no more memory.
+    // Each one in flight holds at most two files open (ulimit -n 1024 is fine).
+    parallelism: 64,
   };
 
   /**
@@ -348,7 +351,7 @@ export class LocalStore implements Store {
     const path = this.#path(key);
     data = limitSize(data, this.capabilities.maxObjectSize, `local: ${key}`);
     const syncs = new DirSyncs((d) => this.#syncDir(d));
-    const tmp = await this.#writeTemp(path, data, syncs);
+    const { tmp } = await this.#writeTemp(path, data, syncs);
     try {
       await Deno.rename(tmp, path);
     } catch (e) {
@@ -367,16 +370,16 @@ export class LocalStore implements Store {
     const path = this.#path(key);
     limitSize(data, this.capabilities.maxObjectSize, `local: ${key}`);
     const syncs = new DirSyncs((d) => this.#syncDir(d));
-    const tmp = await this.#writeTemp(path, data, syncs);
+    // The temp file is the created file (a link shares its inode): its modified time is
+    // what a listing will show, read from the open file (no path walk) before the name
+    // exists, so it cannot be another's.
+    const { tmp, modified } = await this.#writeTemp(path, data, syncs, true);
     // A push creates one entry per ref: the calls around the fsync are synchronous (an
     // async op costs several times the call itself, and there are tens of thousands).
     let stamp: CreatedStamp | null;
     try {
-      // The temp file is the created file (a link shares its inode): its modified time is
-      // what a listing will show, read before the name exists so it cannot be another's.
-      const st = Deno.statSync(tmp);
       Deno.linkSync(tmp, path);
-      stamp = st.mtime ? { modified: st.mtime } : {};
+      stamp = modified ? { modified } : {};
     } catch (e) {
       if (!(e instanceof Deno.errors.AlreadyExists)) throw this.#wrap(e, key, true);
       // Lost the race; a directory this call made is still synced (the winner may not
@@ -564,8 +567,16 @@ export class LocalStore implements Store {
     }
   }
 
-  /** `syncs` gets the syncs of the directories whose entries this made (awaited by the caller). */
-  async #writeTemp(path: string, data: PutData, syncs: DirSyncs): Promise<string> {
+  /**
+   * `syncs` gets the syncs of the directories whose entries this made (awaited by the
+   * caller). `stat`: also the file's modified time once written.
+   */
+  async #writeTemp(
+    path: string,
+    data: PutData,
+    syncs: DirSyncs,
+    stat = false,
+  ): Promise<{ tmp: string; modified?: Date | null }> {
     const dir = path.slice(0, path.lastIndexOf("/"));
     this.#ensureDir(dir, syncs);
     const tmp = `${dir}/${TEMP_PREFIX}${crypto.randomUUID()}`;
@@ -591,9 +602,10 @@ export class LocalStore implements Store {
       // Durable before visible: a crash after the rename/link must not leave an empty
       // object. The one call that waits on the disk stays async, so creates overlap.
       await file.sync();
+      const modified = stat ? file.statSync().mtime : undefined;
       file.close();
       file = undefined;
-      return tmp;
+      return { tmp, modified };
     } catch (e) {
       file?.close();
       await Deno.remove(tmp).catch(() => {});

@@ -238,7 +238,7 @@ export class LightS3Sender implements S3Sender {
     for (let attempt = 1;; attempt++) {
       countRequest("s3", op);
       if (w.body) countBytes("up", w.body.byteLength);
-      const signed = await signV4({
+      const signed = signV4({
         method: w.method,
         host: url.host,
         path,

@@ -1,8 +1,10 @@
 /**
- * AWS Signature Version 4 for S3 requests, with WebCrypto only: what the light S3 client
- * (s3_light.ts) signs its requests with. Pure apart from the key cache, so it is checked
- * against AWS's published examples without a network (tests/unit/sigv4_test.ts).
+ * AWS Signature Version 4 for S3 requests: what the light S3 client (s3_light.ts) signs its
+ * requests with. Pure apart from the key cache, so it is checked against AWS's published
+ * examples without a network (tests/unit/sigv4_test.ts). The signature is computed at once
+ * (sha256.ts), so a request is sent in the turn it is made; bodies are hashed by WebCrypto.
  */
+import { hmacSha256, sha256 } from "./sha256.ts";
 
 export interface SigningCredentials {
   accessKeyId: string;
@@ -58,7 +60,7 @@ export function amzDate(d: Date): string {
   return d.toISOString().replace(/[-:]/g, "").replace(/\.\d{3}/, "");
 }
 
-function hex(buf: ArrayBuffer): string {
+function hex(buf: ArrayBuffer | Uint8Array): string {
   return Array.from(new Uint8Array(buf), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
@@ -67,31 +69,20 @@ export async function sha256Hex(data: Uint8Array | string): Promise<string> {
   return hex(await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>));
 }
 
-async function hmac(key: ArrayBuffer | Uint8Array, msg: string): Promise<ArrayBuffer> {
-  const k = await crypto.subtle.importKey(
-    "raw",
-    key as Uint8Array<ArrayBuffer>,
-    { name: "HMAC", hash: "SHA-256" },
-    false,
-    ["sign"],
-  );
-  return await crypto.subtle.sign("HMAC", k, enc.encode(msg));
+function hmac(key: Uint8Array, msg: string): Uint8Array {
+  return hmacSha256(key, enc.encode(msg));
 }
 
 /** Signing keys by secret, day, region and service: four HMACs saved on every request. */
-const keys = new Map<string, Promise<ArrayBuffer>>();
+const keys = new Map<string, Uint8Array>();
 
-function signingKey(secret: string, day: string, region: string, service: string) {
+function signingKey(secret: string, day: string, region: string, service: string): Uint8Array {
   const id = `${day}/${region}/${service}/${secret}`;
   let k = keys.get(id);
   if (!k) {
     if (keys.size > 16) keys.clear();
-    k = (async () => {
-      const kDate = await hmac(enc.encode(`AWS4${secret}`), day);
-      const kRegion = await hmac(kDate, region);
-      const kService = await hmac(kRegion, service);
-      return await hmac(kService, "aws4_request");
-    })();
+    const kDate = hmac(enc.encode(`AWS4${secret}`), day);
+    k = hmac(hmac(hmac(kDate, region), service), "aws4_request");
     keys.set(id, k);
   }
   return k;
@@ -102,7 +93,7 @@ function signingKey(secret: string, day: string, region: string, service: string
  * `x-amz-content-sha256` and `x-amz-security-token` (when there is a session token), all
  * of them signed with the given ones.
  */
-export async function signV4(i: SignInput): Promise<Record<string, string>> {
+export function signV4(i: SignInput): Record<string, string> {
   const service = i.service ?? "s3";
   const added: Record<string, string> = {
     "x-amz-date": i.amzDate,
@@ -125,9 +116,9 @@ export async function signV4(i: SignInput): Promise<Record<string, string>> {
   ].join("\n");
   const day = i.amzDate.slice(0, 8);
   const scope = `${day}/${i.region}/${service}/aws4_request`;
-  const toSign = `AWS4-HMAC-SHA256\n${i.amzDate}\n${scope}\n${await sha256Hex(canonical)}`;
-  const key = await signingKey(i.credentials.secretAccessKey, day, i.region, service);
-  const signature = hex(await hmac(key, toSign));
+  const toSign = `AWS4-HMAC-SHA256\n${i.amzDate}\n${scope}\n${hex(sha256(enc.encode(canonical)))}`;
+  const key = signingKey(i.credentials.secretAccessKey, day, i.region, service);
+  const signature = hex(hmac(key, toSign));
   return {
     ...added,
     authorization: `AWS4-HMAC-SHA256 Credential=${i.credentials.accessKeyId}/${scope}, ` +

@@ -470,3 +470,39 @@ Deno.test("light client: a LIST behind the store deadline calls no setTimeout (n
     await server.finished;
   }
 });
+
+Deno.test("light client: a LIST is handed to fetch in the turn it is made (signing waits on nothing)", async () => {
+  // An up-to-date fetch loads the trunk's code while its LIST is out: a signature computed
+  // in WebCrypto's eleven turns let that load run before the request was even made.
+  const src = (p: string) =>
+    JSON.stringify(new URL(`../../src/storage/${p}`, import.meta.url).href);
+  const code = `
+    const { openStore } = await import(${src("registry.ts")});
+    const { withDeadline } = await import(${src("deadline.ts")});
+    const { CountingStore } = await import(${src("counting.ts")});
+    const store = new CountingStore(withDeadline(await openStore(
+      "s3://bk/base/t.trunk?endpoint=http://127.0.0.1:9",
+      { "access-key": "AKIDEXAMPLE", "secret-key": "not-a-real-secret" },
+    )));
+    const made = [];
+    globalThis.fetch = (url, init) => {
+      made.push([String(url), init.headers.authorization.split(",")[0]]);
+      return new Promise(() => {});
+    };
+    store.list("refs/").catch(() => {});
+    // Microtasks only: no turn of the event loop.
+    for (let i = 0; i < 200; i++) await null;
+    console.log(JSON.stringify(made));
+    Deno.exit(0);`;
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", code],
+    env: { AWS_REGION: "us-east-1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert(out.success, new TextDecoder().decode(out.stderr));
+  const made = JSON.parse(new TextDecoder().decode(out.stdout)) as string[][];
+  assertEquals(made.length, 1, "the LIST reached fetch without a turn of the event loop");
+  assertStringIncludes(made[0][0], "list-type=2");
+  assertStringIncludes(made[0][1], "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/");
+});
