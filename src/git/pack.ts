@@ -69,8 +69,29 @@ export async function ingestPack(
   tmpPack: string,
   opts: IngestOptions = {},
 ): Promise<IngestedPack> {
+  return await installPack(gitDir, await indexPack(gitDir, tmpPack, opts), opts);
+}
+
+/** A pack index-pack verified and indexed, still under its temporary names. */
+export interface IndexedPack {
+  pack: string;
+  idx: string;
+  /** Its name (the hash index-pack printed). */
+  hash: string;
+  selfContained: boolean;
+}
+
+/**
+ * The first half of `ingestPack`: `git index-pack` writes the index beside the pack,
+ * under the pack's temporary name, where git never looks. Both files are removed if it
+ * fails, or if `signal` stops it.
+ */
+export async function indexPack(
+  gitDir: string,
+  tmpPack: string,
+  opts: IngestOptions & { signal?: AbortSignal } = {},
+): Promise<IndexedPack> {
   const tmpIdx = tmpPack.replace(/\.pack$/, ".idx");
-  let keep: string | null = null;
   try {
     const index = (checkLinks: boolean) =>
       git(
@@ -84,7 +105,12 @@ export async function ingestPack(
         ],
         // In the repository, so its object format applies wherever this process runs.
         // Exit code 1 with the check: connected, but naming objects outside the pack.
-        { inheritStderr: opts.progress, env: { GIT_DIR: gitDir }, okCodes: checkLinks ? [1] : [] },
+        {
+          inheritStderr: opts.progress,
+          env: { GIT_DIR: gitDir },
+          okCodes: checkLinks ? [1] : [],
+          signal: opts.signal,
+        },
       );
     let res;
     let selfContained = false;
@@ -95,8 +121,28 @@ export async function ingestPack(
       });
       selfContained = res?.code === 0;
     }
+    opts.signal?.throwIfAborted();
     res ??= await index(false);
     const hash = new TextDecoder().decode(res.stdout).trim().split(/\s+/).pop()!;
+    return { pack: tmpPack, idx: tmpIdx, hash, selfContained };
+  } catch (e) {
+    await Promise.all([tmpPack, tmpIdx].map((p) => Deno.remove(p).catch(() => {})));
+    throw e;
+  }
+}
+
+/**
+ * The second half of `ingestPack`: the pack renamed into place, then its index (and a
+ * keep, when asked for, before either). Its temporary files are removed if this fails.
+ */
+export async function installPack(
+  gitDir: string,
+  indexed: IndexedPack,
+  opts: IngestOptions = {},
+): Promise<IngestedPack> {
+  const { pack: tmpPack, idx: tmpIdx, hash, selfContained } = indexed;
+  let keep: string | null = null;
+  try {
     const packDir = `${gitDir}/objects/pack`;
     const finalPack = `${packDir}/pack-${hash}.pack`;
     const finalIdx = `${packDir}/pack-${hash}.idx`;

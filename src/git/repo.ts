@@ -14,6 +14,30 @@ export async function objectFormat(): Promise<"sha1" | "sha256"> {
 }
 
 /** Which of these object ids exist locally (one `cat-file --batch-check` process). */
+/**
+ * The repository's object store is empty: no pack, no loose object, no alternates (what
+ * `git clone` or `git init` leaves). Anything unexpected counts as not empty.
+ */
+export async function holdsNoObjects(gitDir: string): Promise<boolean> {
+  if (Deno.env.get("GIT_OBJECT_DIRECTORY") || Deno.env.get("GIT_ALTERNATE_OBJECT_DIRECTORIES")) {
+    return false;
+  }
+  const names = async (dir: string) => {
+    const out: string[] = [];
+    for await (const e of Deno.readDir(dir)) out.push(e.name);
+    return out;
+  };
+  try {
+    const [objects, info, pack] = await Promise.all(
+      ["objects", "objects/info", "objects/pack"].map((d) => names(`${gitDir}/${d}`)),
+    );
+    return objects.every((n) => n === "info" || n === "pack") &&
+      !info.includes("alternates") && !pack.some((n) => n.endsWith(".pack"));
+  } catch {
+    return false;
+  }
+}
+
 export async function existingObjects(oids: string[]): Promise<Set<string>> {
   const unique = [...new Set(oids)];
   if (unique.length === 0) return new Set();

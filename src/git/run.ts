@@ -21,6 +21,8 @@ export interface SpawnOptions {
   stderr?: Stdio;
   /** A git found somewhere else than this process's PATH (a path to the binary). */
   program?: string;
+  /** Kills the process when aborted. */
+  signal?: AbortSignal;
 }
 
 export const GIT_NOT_FOUND = "git is not installed or not on PATH; install git and retry";
@@ -35,6 +37,7 @@ export function spawnGit(args: string[], opts: SpawnOptions = {}): Deno.ChildPro
       stdin: opts.stdin ?? "piped",
       stdout: opts.stdout ?? "piped",
       stderr: opts.stderr ?? "piped",
+      signal: opts.signal,
     }).spawn();
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) throw new GitError(GIT_NOT_FOUND, "", 127);
@@ -75,6 +78,8 @@ export interface GitOptions {
   inheritStderr?: boolean;
   /** Exit codes that are answers, not failures (e.g. merge-base --is-ancestor's 1). */
   okCodes?: number[];
+  /** Kills git when aborted (it then fails like any killed git). */
+  signal?: AbortSignal;
 }
 
 export interface GitResult {
@@ -92,6 +97,7 @@ export async function git(args: string[], opts: GitOptions = {}): Promise<GitRes
     env: opts.env,
     stdin: opts.stdin === undefined ? "null" : "piped",
     stderr: opts.inheritStderr ? "inherit" : "piped",
+    signal: opts.signal,
   });
   // Output is read while stdin is written: git answering a long batch (cat-file with
   // 20,000 revisions) fills its stdout pipe and stops reading, which would deadlock.

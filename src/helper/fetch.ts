@@ -4,10 +4,17 @@
  * downloads, several segments joined into one pack (src/pack/join.ts).
  */
 import { missingObjects } from "../git/blobs.ts";
-import { type IngestedPack, ingestPack, ingestPacks } from "../git/pack.ts";
-import { existingObjects, lackingCommit } from "../git/repo.ts";
+import { indexPack, type IngestedPack, ingestPack, ingestPacks, installPack } from "../git/pack.ts";
+import { existingObjects, holdsNoObjects, lackingCommit } from "../git/repo.ts";
 import { PackIndex } from "../pack/pack_index.ts";
-import { fetch, type FetchReport, type FetchSink, type Want } from "../trunk/fetch.ts";
+import {
+  fetch,
+  type FetchReport,
+  type FetchSink,
+  type Prefetch,
+  prefetch,
+  type Want,
+} from "../trunk/fetch.ts";
 import type { Trunk } from "../trunk/trunk.ts";
 import type { HelperOptions } from "./options.ts";
 import { progressMeter } from "./io.ts";
@@ -22,11 +29,16 @@ export interface GitSink extends FetchSink {
  * check-connectivity`): a whole pack is then indexed with its links checked, as git's
  * own clone does, and kept (`.keep`) until git has written the refs.
  */
-export function gitSink(gitDir: string, opts: { connectivity?: boolean } = {}): GitSink {
+export function gitSink(
+  gitDir: string,
+  opts: { connectivity?: boolean | (() => boolean) } = {},
+): GitSink {
   const packDir = `${gitDir}/objects/pack`;
   const installed: IngestedPack[] = [];
+  const connectivity = () =>
+    typeof opts.connectivity === "function" ? opts.connectivity() : opts.connectivity;
   const options = (whole: boolean | undefined) =>
-    opts.connectivity && whole ? { checkLinks: true, keep: `trunks fetch ${Deno.pid}` } : {};
+    connectivity() && whole ? { checkLinks: true, keep: `trunks fetch ${Deno.pid}` } : {};
   return {
     installed,
     async downloadDir() {
@@ -35,6 +47,20 @@ export function gitSink(gitDir: string, opts: { connectivity?: boolean } = {}): 
     },
     ingest: async (path, hint) => {
       installed.push(await ingestPack(gitDir, path, options(hint?.whole)));
+    },
+    stage: async (path, hint, signal) => {
+      // Links checked whenever the pack should be whole: whether git wants a clone's
+      // connectivity vouched for is said only after the listing (a stricter check costs
+      // index-pack nothing more).
+      const indexed = await indexPack(gitDir, path, { checkLinks: hint.whole, signal });
+      return {
+        install: async (h) => {
+          installed.push(await installPack(gitDir, indexed, options(h?.whole)));
+        },
+        discard: async () => {
+          await Promise.all([indexed.pack, indexed.idx].map((p) => Deno.remove(p).catch(() => {})));
+        },
+      };
     },
     ingestAll: async (inputs, format, hint) => {
       const got = await ingestPacks(gitDir, inputs, format, options(hint?.whole));
@@ -89,17 +115,39 @@ export interface FetchReply {
   connected: boolean;
 }
 
+/**
+ * A clone's fetch begun while git reads the listing (see `Prefetch`), when this
+ * repository holds no object yet (the caller checked that it has ingested nothing from
+ * the trunk): then git asks for a fetch of everything next, unless it only lists (`git
+ * ls-remote` in an empty repository, whose prefetch is discarded). Null otherwise.
+ */
+export async function prefetchClone(
+  trunk: Trunk,
+  gitDir: string,
+  opts: HelperOptions,
+): Promise<{ prefetch: Prefetch; sink: GitSink } | null> {
+  if (!(await holdsNoObjects(gitDir))) return null;
+  // Told whether to vouch for connectivity only after the listing: read when installing.
+  const sink = gitSink(gitDir, { connectivity: () => opts.checkConnectivity ?? false });
+  const p = prefetch(trunk, sink);
+  return p ? { prefetch: p, sink } : null;
+}
+
 export async function fetchRefs(
   trunk: Trunk,
   gitDir: string,
   wants: Want[],
   opts: HelperOptions,
+  early?: { prefetch: Prefetch; sink: GitSink },
 ): Promise<FetchReply> {
-  const sink = gitSink(gitDir, { connectivity: opts.checkConnectivity });
+  const sink = early?.sink ?? gitSink(gitDir, { connectivity: opts.checkConnectivity });
   const keeps = () => sink.installed.flatMap((p) => p.keep ? [p.keep] : []);
   let report: FetchReport;
   try {
-    report = await fetch(trunk, sink, wants, { onProgress: progressMeter(opts.progress) });
+    report = await fetch(trunk, sink, wants, {
+      onProgress: progressMeter(opts.progress),
+      prefetched: early?.prefetch,
+    });
   } catch (e) {
     await Promise.all(keeps().map((k) => Deno.remove(k).catch(() => {})));
     throw e;

@@ -34,6 +34,8 @@ export async function runHelper(args: string[]): Promise<number> {
   // A fetch's `list` holds its large cache writes until the fetch has answered (cache.ts).
   let releaseCache: (() => void) | undefined;
   let ctx: RemoteContext | undefined;
+  // A clone's fetch, begun while git reads the listing (helper/fetch.ts prefetchClone).
+  let prefetched: Promise<PrefetchedClone | null> | undefined;
   // A push starts with `list for-push`: then the storage map is read fresh from the trunk.
   const context = async (forPush = false) => {
     if (ctx) return ctx;
@@ -79,7 +81,10 @@ export async function runHelper(args: string[]): Promise<number> {
           const readAt = early?.at ?? Date.now();
           const readMono = early?.mono ?? performance.now();
           if (!forPush) releaseCache ??= c.cache.holdWrites?.();
-          const listed = trunk ? await trunk.refState(await early?.entries) : undefined;
+          const entries = await early?.entries;
+          // Started once the refs are listed (a fetch lists segments after the refs).
+          if (!forPush && trunk && c.gitDir) prefetched ??= startPrefetch(trunk, c.gitDir, opts);
+          const listed = trunk ? await trunk.refState(entries) : undefined;
           // The push that follows builds on this listing (and reads its refs' entries again).
           listing = forPush && listed ? { state: listed, readAt, readMono } : undefined;
           // Asked for by `option object-format`: git learns the hash (a sha256 clone).
@@ -101,6 +106,8 @@ export async function runHelper(args: string[]): Promise<number> {
           const trunk = await c.trunk();
           const { fetchRefs } = await import("./fetch.ts");
           const { requireGitDir } = await import("./resolve.ts");
+          const early = await prefetched;
+          prefetched = undefined;
           const { report: got, lock, connected } = await fetchRefs(
             trunk,
             requireGitDir(c),
@@ -109,6 +116,7 @@ export async function runHelper(args: string[]): Promise<number> {
               return { oid, ref: ref ?? oid };
             }),
             opts,
+            early ?? undefined,
           );
           if (opts.verbosity > 1 || (opts.progress && got.segments > 0)) {
             say(`trunks: fetched ${got.segments} segment(s), ${formatBytes(got.bytes)}`);
@@ -156,8 +164,27 @@ export async function runHelper(args: string[]): Promise<number> {
     say(`fatal: trunks: ${describeError(e)}`);
     return 128;
   } finally {
+    await (await prefetched)?.prefetch.discard();
     await ctx?.close();
     (await import("../storage/counting.ts")).reportRequestCounts(`helper`);
+  }
+}
+
+type PrefetchedClone = Awaited<ReturnType<typeof import("./fetch.ts").prefetchClone>>;
+
+/** A clone's prefetch, if this is one; its failure is the fetch's to find and say. */
+async function startPrefetch(
+  trunk: Trunk,
+  gitDir: string,
+  opts: HelperOptions,
+): Promise<PrefetchedClone | null> {
+  try {
+    // Never once the repository has ingested a segment from the trunk: a later fetch
+    // may well be up to date (and it never loads the fetch code).
+    if (trunk.ingested().size > 0) return null;
+    return await (await import("./fetch.ts")).prefetchClone(trunk, gitDir, opts);
+  } catch {
+    return null;
   }
 }
 

@@ -32,6 +32,13 @@ export interface FetchSink {
   /** Verify and install a downloaded pack (the file is consumed, or removed on failure). */
   ingest(path: string, hint?: PackHint): Promise<void>;
   /**
+   * `ingest` in two steps, so the work can start before git asks for it: the pack is
+   * verified now (its links checked when `hint.whole`) and stays under temporary names
+   * git never reads; installed or removed later. `signal` stops it (files removed). A
+   * repository that cannot leaves this out: then nothing is fetched before git asks.
+   */
+  stage?(path: string, hint: PackHint, signal: AbortSignal): Promise<StagedPack>;
+  /**
    * Join several downloaded packs into one and install it (files consumed either way);
    * `idx` is each pack's stored index, so an object in two packs is kept once. A
    * repository that cannot join leaves this out and gets one pack per segment.
@@ -53,6 +60,14 @@ export interface FetchSink {
   lackingCommit?(oids: string[]): Promise<string | null>;
 }
 
+/** A pack verified and indexed by the repository, not yet installed (`FetchSink.stage`). */
+export interface StagedPack {
+  /** What `ingest` would have done last: install it, as `hint` says. */
+  install(hint?: PackHint): Promise<void>;
+  /** Remove its files. */
+  discard(): Promise<void>;
+}
+
 /** What git asked for: an object and the ref that names it. */
 export interface Want {
   oid: string;
@@ -72,11 +87,12 @@ export async function fetch(
   trunk: Trunk,
   sink: FetchSink,
   wants: Want[],
-  opts: { onProgress?: OnProgress } = {},
+  opts: { onProgress?: OnProgress; prefetched?: Prefetch } = {},
 ): Promise<FetchReport> {
+  const early = await opts.prefetched?.take() ?? null;
   // Listed beside the segments, not after them: whether the segments' packs are whole
   // is known before they are installed, and the listing costs no round trip of its own.
-  const listedBlobs = storedBlobs(trunk.store);
+  const listedBlobs = early?.blobs ?? storedBlobs(trunk.store);
   listedBlobs.catch(() => {}); // awaited below; not an unhandled rejection meanwhile
   const got = await fetchSegments(
     trunk,
@@ -84,6 +100,7 @@ export async function fetch(
     opts.onProgress,
     // Unknown is not whole; the listing's own failure surfaces below.
     listedBlobs.then((b) => b.size === 0, () => false),
+    early,
   );
   const [held, blobs] = await Promise.all([sink.has(wants.map((w) => w.oid)), listedBlobs]);
   await requireWholeHistory(trunk, sink, wants.filter((w) => held.has(w.oid)), opts.onProgress);
@@ -171,6 +188,7 @@ export async function fetchSegments(
   sink: FetchSink,
   onProgress?: OnProgress,
   noBlobsLeftOut: Promise<boolean> = Promise.resolve(false),
+  early: Prefetched | null = null,
 ): Promise<{ segments: number; bytes: number }> {
   // A segment listed but gone when downloaded was compacted meanwhile: list again, and
   // the compacted segment that replaced it is fetched instead.
@@ -178,7 +196,7 @@ export async function fetchSegments(
     try {
       return await failingTransfers(
         onProgress,
-        (p) => fetchOnce(trunk, sink, noBlobsLeftOut, p),
+        (p) => fetchOnce(trunk, sink, noBlobsLeftOut, p, attempt === 0 ? early : null),
       );
     } catch (e) {
       if (!(e instanceof TrunkError && e.code === "missing-object") || attempt >= RELISTS) throw e;
@@ -191,8 +209,9 @@ async function fetchOnce(
   sink: FetchSink,
   noBlobsLeftOut: Promise<boolean>,
   onProgress?: OnProgress,
+  early: Prefetched | null = null,
 ): Promise<{ segments: number; bytes: number }> {
-  const plan = await planFetch(trunk.store, trunk.ingested());
+  const plan = early?.plan ?? await planFetch(trunk.store, trunk.ingested());
   trunk.markIngested(plan.alreadyHave);
   const need = plan.download.map((d) => d.segment);
   if (need.length === 0) return { segments: 0, bytes: 0 };
@@ -214,6 +233,15 @@ async function fetchOnce(
     report();
   });
   report();
+  if (early) {
+    await early.pack.install({ whole: await noBlobsLeftOut });
+    faultPoint("fetch:after-ingest");
+    trunk.markIngested(plan.download.flatMap((d) => [d.segment.id, ...d.covers]));
+    done = need.length;
+    bytes = total;
+    report(true);
+    return { segments: need.length, bytes: total };
+  }
   const dir = await sink.downloadDir();
   await sweepStaleDownloads(dir);
   if (sink.ingestAll && plan.download.length > 1) {
@@ -331,6 +359,83 @@ async function fetchJoined(
   faultPoint("fetch:after-ingest");
   trunk.markIngested(plan.download.flatMap((d) => [d.segment.id, ...d.covers]));
   return true;
+}
+
+/** What a prefetch left ready: its plan, the lists it made, and the one pack it staged. */
+export interface Prefetched {
+  plan: FetchPlan;
+  blobs: Promise<Set<string>>;
+  pack: StagedPack;
+}
+
+/**
+ * A fetch begun before git asks for it. Git reads a clone's listing of refs before it
+ * asks for anything, and a fetch downloads every segment the repository has not
+ * ingested whatever git wants: so the segment (when there is one) is downloaded,
+ * verified by SHA-256, and verified and indexed by the repository (`stage`) meanwhile,
+ * its index-pack running beside the listing's work. Nothing is installed: `fetch`
+ * installs it once git asks (`take`), as the fetch it saves would have; `discard`
+ * stops it and removes its files when git asks for nothing (`git ls-remote`).
+ *
+ * Listed after the refs, as a fetch lists after git's listing: every segment and large
+ * blob those refs need is in its lists (a push stores both before its ref entries). Any
+ * failure leaves nothing staged, and the fetch then runs in full, which says why.
+ */
+export class Prefetch {
+  readonly #abort = new AbortController();
+  readonly #result: Promise<Prefetched | null>;
+  #taken = false;
+
+  constructor(trunk: Trunk, sink: FetchSink) {
+    const signal = this.#abort.signal;
+    this.#result = stageOne(trunk, sink, signal).catch(() => null);
+  }
+
+  /** What was staged (waiting for it), once; null when nothing was. */
+  async take(): Promise<Prefetched | null> {
+    if (this.#taken) return null;
+    this.#taken = true;
+    return await this.#result;
+  }
+
+  /** Stop it and remove what it staged, unless taken. */
+  async discard(): Promise<void> {
+    if (this.#taken) return;
+    this.#taken = true;
+    this.#abort.abort();
+    await (await this.#result)?.pack.discard();
+  }
+}
+
+/** Start a prefetch, when the sink can stage; see `Prefetch`. */
+export function prefetch(trunk: Trunk, sink: FetchSink): Prefetch | null {
+  return sink.stage ? new Prefetch(trunk, sink) : null;
+}
+
+/** A prefetch's work: one segment to download, downloaded and staged; else null. */
+async function stageOne(
+  trunk: Trunk,
+  sink: FetchSink,
+  signal: AbortSignal,
+): Promise<Prefetched | null> {
+  const blobs = storedBlobs(trunk.store);
+  blobs.catch(() => {}); // a failed listing leaves nothing staged
+  const plan = await planFetch(trunk.store, trunk.ingested());
+  if (plan.download.length !== 1 || plan.alreadyHave.length) return null;
+  const dir = await sink.downloadDir();
+  const pack = `${dir}/tmp_trunks_${crypto.randomUUID()}.pack`;
+  // Stopped at the next piece once discarded (the download then removes its file).
+  await trunk.downloadSegment(plan.download[0].segment.id, pack, (n) => {
+    if (n > 0) signal.throwIfAborted();
+  });
+  faultPoint("fetch:after-download");
+  if (signal.aborted) {
+    await Deno.remove(pack).catch(() => {});
+    return null;
+  }
+  // Unknown is not whole; the listing's own failure surfaces in the fetch that takes it.
+  const whole = await blobs.then((b) => b.size === 0, () => false);
+  return { plan, blobs, pack: await sink.stage!(pack, { whole }, signal) };
 }
 
 /** A pack the repository refused: name the key it came from. */

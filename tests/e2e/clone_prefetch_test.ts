@@ -1,0 +1,153 @@
+/**
+ * A clone's segment is downloaded and indexed while git still reads the listing, before
+ * git asks for it (src/trunk/fetch.ts `Prefetch`): staged under temporary names, installed
+ * only once git sends `fetch`, and removed when git asks for nothing (`git ls-remote` in
+ * an empty repository). The helper is driven here line by line, as git drives it.
+ */
+import { assert, assertEquals } from "../assert.ts";
+import {
+  commitFile,
+  e2eBackends,
+  git,
+  makeEnv,
+  newRepo,
+  trunksBinDir,
+  trunkUrl,
+} from "./harness.ts";
+import { LineReader } from "../../src/helper/io.ts";
+
+const local = e2eBackends().find((b) => b.name === "local")!;
+const opts = { sanitizeOps: false, sanitizeResources: false };
+
+/** Reads a web stream into `p`, as LineReader wants its source. */
+function byteSource(s: ReadableStream<Uint8Array>) {
+  const r = s.getReader();
+  let left: Uint8Array | null = null;
+  return {
+    async read(p: Uint8Array): Promise<number | null> {
+      if (!left || left.byteLength === 0) {
+        const got = await r.read();
+        if (got.done) return null;
+        left = got.value;
+      }
+      const n = Math.min(p.byteLength, left.byteLength);
+      p.set(left.subarray(0, n));
+      left = left.subarray(n);
+      return n;
+    },
+  };
+}
+
+/** The helper in `repo`, answering one command at a time, as git drives it. */
+async function start(repo: string, url: string, env: Record<string, string>) {
+  const child = new Deno.Command(`${await trunksBinDir()}/git-remote-trunks`, {
+    args: ["origin", url],
+    cwd: repo,
+    env,
+    clearEnv: true,
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const w = child.stdin.getWriter();
+  const lines = new LineReader(byteSource(child.stdout));
+  const stderr = new Response(child.stderr).text();
+  const enc = new TextEncoder();
+  /** Send `text`; the reply's lines up to the blank line that ends it. */
+  const ask = async (text: string): Promise<string[]> => {
+    await w.write(enc.encode(text));
+    const out: string[] = [];
+    for (;;) {
+      const l = await lines.next();
+      if (l === null || l === "") return out;
+      out.push(l);
+    }
+  };
+  /** Send an option; its one-line answer. */
+  const option = async (text: string): Promise<string | null> => {
+    await w.write(enc.encode(text));
+    return await lines.next();
+  };
+  const end = async () => {
+    await w.close();
+    const status = await child.status;
+    return { code: status.code, stderr: await stderr };
+  };
+  return { ask, option, end };
+}
+
+function packDir(repo: string): string[] {
+  return [...Deno.readDirSync(`${repo}/.git/objects/pack`)].map((f) => f.name).sort();
+}
+
+async function waitFor(what: string, cond: () => boolean, ms = 60_000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > until) throw new Error(`timed out waiting: ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+async function pushed(name: string) {
+  const e = await makeEnv(local.env);
+  const url = await trunkUrl(local, name);
+  const a = await newRepo(e, "a");
+  for (let i = 0; i < 3; i++) await commitFile(e, a, `f${i}.txt`, `v ${i}\n`);
+  await git(e, a, "push", "-q", `trunks::${url}`, "main");
+  const empty = `${await Deno.makeTempDir()}/c`;
+  await git(e, await Deno.makeTempDir(), "init", "-q", empty);
+  return { e, url, a, empty };
+}
+
+Deno.test({
+  name: "clone prefetch: the segment is indexed before git asks, installed once it does",
+  ...opts,
+  fn: async () => {
+    const { e, url, a, empty } = await pushed("prefetch");
+    const h = await start(empty, url, e.env);
+    await h.ask("capabilities\n");
+    const listed = await h.ask("list\n");
+    const main = listed.find((l) => l.endsWith(" refs/heads/main"))!.split(" ")[0];
+    assertEquals(main, (await git(e, a, "rev-parse", "main")).trim());
+    // Staged, not installed: index-pack wrote its index under the download's temporary
+    // name, and git sees no pack yet.
+    await waitFor(
+      "the prefetched pack's index",
+      () => packDir(empty).some((n) => /^tmp_trunks_.*\.idx$/.test(n)),
+    );
+    assert(!packDir(empty).some((n) => n.startsWith("pack-")), packDir(empty).join(" "));
+    assertEquals(await h.option("option check-connectivity true\n"), "ok");
+    const reply = await h.ask(`fetch ${main} refs/heads/main\n\n`);
+    assert(reply.includes("connectivity-ok"), reply.join("\n"));
+    const files = packDir(empty);
+    assertEquals(files.filter((n) => /^pack-.*\.(pack|idx)$/.test(n)).length, 2, files.join(" "));
+    assert(!files.some((n) => n.startsWith("tmp_")), files.join(" "));
+    const { code, stderr } = await h.end();
+    assertEquals(code, 0, stderr);
+    await git(e, empty, "update-ref", "refs/heads/main", main);
+    await git(e, empty, "fsck", "--strict", "--no-dangling");
+  },
+});
+
+Deno.test({
+  name: "clone prefetch: git asking for nothing (ls-remote) leaves nothing behind",
+  ...opts,
+  fn: async () => {
+    const { e, url, empty } = await pushed("prefetch-unused");
+    // Closed at once (the prefetch is stopped midway), and once it was staged.
+    for (const wait of [false, true]) {
+      const h = await start(empty, url, e.env);
+      await h.ask("capabilities\n");
+      await h.ask("list\n");
+      if (wait) {
+        await waitFor(
+          "the prefetched pack's index",
+          () => packDir(empty).some((n) => /^tmp_trunks_.*\.idx$/.test(n)),
+        );
+      }
+      const { code, stderr } = await h.end();
+      assertEquals(code, 0, stderr);
+      assertEquals(packDir(empty), [], `wait=${wait}`);
+    }
+  },
+});
