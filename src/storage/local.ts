@@ -126,11 +126,12 @@ export class LocalStore implements Store {
     maxObjectSize: Infinity,
     // A create waits on the disk only in its fsyncs, and concurrent fsyncs share the file
     // system's journal commits: at 8 in flight a push of 20,000 refs spent most of its time
-    // waiting for commits. At 64 rather than 32, twice as many new ref directories share
-    // each sync of refs/ (645 syncs of it in that push, not 1,270): on this machine's ext4
-    // the push took ~20% less CPU and wall time (three runs each), and no more memory.
-    // Each one in flight holds at most two files open (ulimit -n 1024 is fine).
-    parallelism: 64,
+    // waiting for commits. At 64, twice as many new ref directories share each sync of
+    // refs/ (645 syncs of it in that push, not 1,270) and the push took ~20% less CPU and
+    // wall time on an ext4 disk, but its helper peaked 8-13 MiB higher (254-261 MiB, three
+    // runs each on tmpfs): above issue 19's 256 MiB. Each one in flight holds at most two
+    // files open (ulimit -n 1024 is fine).
+    parallelism: 32,
   };
 
   /**

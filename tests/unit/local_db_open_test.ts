@@ -3,6 +3,7 @@
  * push opens it), an older file still gains what it lacks.
  */
 import { assert, assertEquals } from "../assert.ts";
+import { DatabaseSync } from "node:sqlite";
 import { LocalDb, TABLES } from "../../src/local/db.ts";
 
 async function tmpDb(): Promise<string> {
@@ -52,4 +53,31 @@ Deno.test("local db: a file lacking a table or the stamp column gains it on open
     again.close();
   }
   await Deno.remove(path.replace(/\/t\.sqlite$/, ""), { recursive: true });
+});
+
+Deno.test("local db: a new file has 16 KiB pages, an existing file keeps its own", async () => {
+  const pageSize = (db: LocalDb) =>
+    Number((db.db.prepare(`PRAGMA page_size`).get() as { page_size: number }).page_size);
+  const path = await tmpDb();
+  const db = new LocalDb(path);
+  try {
+    assertEquals(pageSize(db), 16384);
+  } finally {
+    db.close();
+  }
+  // A file made with SQLite's default pages, as every version before wrote them.
+  const older = await tmpDb();
+  const raw = new DatabaseSync(older);
+  raw.exec("PRAGMA journal_mode=WAL; CREATE TABLE t (x)");
+  raw.close();
+  const reopened = new LocalDb(older);
+  try {
+    assertEquals(pageSize(reopened), 4096);
+    assertEquals(tables(reopened).filter((t) => t !== "t"), [...TABLES].sort());
+  } finally {
+    reopened.close();
+  }
+  for (const p of [path, older]) {
+    await Deno.remove(p.replace(/\/t\.sqlite$/, ""), { recursive: true });
+  }
 });
