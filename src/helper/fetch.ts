@@ -97,7 +97,7 @@ async function outside(
     const format = left[0].length === 64 ? "sha256" : "sha1";
     let idx = indexes.get(p);
     if (!idx) {
-      idx = Deno.readFile(p.idx).then((b) => new PackIndex(b, format, p.idx));
+      idx = Deno.readFile(p.idx).then((b) => PackIndex.open(b, format, p.idx));
       indexes.set(p, idx);
     }
     const i = await idx;

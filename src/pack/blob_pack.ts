@@ -7,8 +7,8 @@
  * zlib level 0, which costs nothing to write or read; content that compresses gets
  * level 1. The choice is made per blob from its first megabyte.
  */
-import { createHash } from "node:crypto";
-import zlib from "node:zlib";
+import { createHash } from "./hash.ts";
+import { type NodeZlib, zlib } from "./zlib.ts";
 import { encodePackHeader, entryHeader } from "./pack_format.ts";
 
 export interface PackBlob {
@@ -19,7 +19,7 @@ export interface PackBlob {
 
 function compressible(sample: Uint8Array): boolean {
   const probe = sample.subarray(0, 1 << 20);
-  return zlib.deflateSync(probe, { level: 1 }).byteLength < probe.byteLength * 0.9;
+  return zlib().deflateSync(probe, { level: 1 }).byteLength < probe.byteLength * 0.9;
 }
 
 /**
@@ -32,7 +32,7 @@ async function deflateInto(
   write: (bytes: Uint8Array) => Promise<void>,
 ): Promise<void> {
   const reader = content.getReader();
-  let z: zlib.Deflate | undefined;
+  let z: ReturnType<NodeZlib["createDeflate"]> | undefined;
   let failed: Error | undefined;
   const out: Uint8Array[] = [];
   const flush = async () => {
@@ -44,7 +44,7 @@ async function deflateInto(
       const { done, value } = await reader.read();
       if (done) break;
       if (!z) {
-        z = zlib.createDeflate({ level: compressible(value) ? 1 : 0 });
+        z = zlib().createDeflate({ level: compressible(value) ? 1 : 0 });
         z.on("data", (c: Uint8Array) => out.push(c));
         z.on("error", (e: Error) => failed = e);
       }
@@ -52,7 +52,7 @@ async function deflateInto(
       await new Promise<void>((resolve) => zz.write(value, () => resolve()));
       await flush();
     }
-    z ??= zlib.createDeflate({ level: 0 });
+    z ??= zlib().createDeflate({ level: 0 });
     const zz = z;
     const ended = new Promise<void>((resolve) => zz.once("end", () => resolve()));
     zz.on("error", () => {}); // reported through `failed`

@@ -12,8 +12,8 @@
  * OFS_DELTA distance is re-encoded, and a delta whose base was the dropped copy refers
  * to the kept copy by id (REF_DELTA) instead.
  */
-import { createHash } from "node:crypto";
-import { fromHex } from "./bytes.ts";
+import { StreamHash } from "./hash.ts";
+import { equalBytes, fromHex } from "./bytes.ts";
 import { PackFormatError } from "./errors.ts";
 import { hashLength, type ObjectFormat } from "./objects.ts";
 import {
@@ -58,7 +58,7 @@ class PackReader {
     format: ObjectFormat,
     size: number,
   ) {
-    this.hash = createHash(format);
+    this.hash = new StreamHash(format);
     this.#left = size;
   }
 
@@ -141,7 +141,7 @@ export async function joinPacks(
     let drop: Uint8Array | undefined;
     if (input.idx !== undefined) {
       const bytes = typeof input.idx === "string" ? await Deno.readFile(input.idx) : input.idx;
-      const idx = new PackIndex(bytes, format, String(input.idx), size);
+      const idx = await PackIndex.open(bytes, format, String(input.idx), size);
       if (idx.count !== count) {
         throw new PackFormatError(`${input.pack} holds ${count} objects, its index ${idx.count}`);
       }
@@ -163,7 +163,7 @@ export async function joinPacks(
   }
 
   const out = await Deno.open(dest, { write: true, createNew: true });
-  const sum = createHash(format);
+  const sum = new StreamHash(format);
   let written = 0;
   const write = async (b: Uint8Array) => {
     sum.update(b);
@@ -194,11 +194,11 @@ export async function joinPacks(
         if (n === null) throw new PackFormatError(`${plan.input.pack} has no trailing checksum`);
         at += n;
       }
-      if (!r.hash.digest().equals(trailer)) {
+      if (!equalBytes(await r.hash.digest(), trailer)) {
         throw new PackFormatError(`${plan.input.pack} does not match its trailing checksum`);
       }
     }
-    const trailer = sum.digest();
+    const trailer = await sum.digest();
     for (let at = 0; at < trailer.byteLength;) at += await out.write(trailer.subarray(at));
     written += trailer.byteLength;
     out.close();

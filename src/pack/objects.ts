@@ -2,7 +2,7 @@
  * Git objects in pure TypeScript: ids, and the commit, tree and tag formats, so the
  * library reads and writes a trunk without a git binary.
  */
-import { createHash } from "node:crypto";
+import { createHash } from "./hash.ts";
 import { concat, fromHex, toHex } from "./bytes.ts";
 import { PackFormatError } from "./errors.ts";
 

@@ -3,8 +3,8 @@
  * body, applying deltas, and writing a self-contained pack with its index v2, all with
  * node:zlib and node:crypto.
  */
-import { createHash } from "node:crypto";
-import { crc32, deflateSync, inflateSync } from "node:zlib";
+import { createHash } from "./hash.ts";
+import { zlib } from "./zlib.ts";
 import { concat, toHex } from "./bytes.ts";
 import { PackFormatError } from "./errors.ts";
 import { hashLength, type ObjectFormat, objectId, type ObjectType } from "./objects.ts";
@@ -79,7 +79,7 @@ export function decodeEntry(
   let inflated: Uint8Array;
   const inflate = (at: number) => {
     try {
-      const b = inflateSync(buf.subarray(at));
+      const b = zlib().inflateSync(buf.subarray(at));
       // A plain Uint8Array, not a Buffer: callers get what they would get from fetch().
       inflated = new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
     } catch (e) {
@@ -186,8 +186,8 @@ export function buildSegment(
   let offset = PACK_HEADER_BYTES;
   for (const o of objects) {
     const oid = objectId(format, o.type, o.data);
-    const body = concat([entryHeader(o.type, o.data.byteLength), deflateSync(o.data)]);
-    entries.push({ oid, crc: crc32(body), offset });
+    const body = concat([entryHeader(o.type, o.data.byteLength), zlib().deflateSync(o.data)]);
+    entries.push({ oid, crc: zlib().crc32(body), offset });
     parts.push(body);
     offset += body.byteLength;
   }

@@ -3,12 +3,15 @@
  * the one writer (version 2). From a pack's small index alone one knows which objects
  * it holds and where each starts, so a single object is one range read of the pack.
  */
-import { createHash } from "node:crypto";
-import { fromHex, toHex } from "./bytes.ts";
+import { createHash, digest } from "./hash.ts";
+import { equalBytes, fromHex, toHex } from "./bytes.ts";
 import { PackFormatError } from "./errors.ts";
 import { hashLength, type ObjectFormat } from "./objects.ts";
 
 const MAGIC = [0xff, 0x74, 0x4f, 0x63]; // "\377tOc"
+
+/** Set by `PackIndex.open` only around its constructor call: the checksum already held. */
+let trailerChecked = false;
 
 export class PackIndex {
   readonly count: number;
@@ -25,6 +28,30 @@ export class PackIndex {
   #largeAt: number;
   /** Object start offsets in pack order, ending with the trailer's offset (lazy). */
   #sorted?: Float64Array;
+
+  /**
+   * The constructor's checks with the trailing checksum hashed by WebCrypto (hash.ts):
+   * the same index or the same error, without loading node:crypto.
+   */
+  static async open(
+    bytes: Uint8Array,
+    format: ObjectFormat,
+    where: string,
+    packSize?: number,
+  ): Promise<PackIndex> {
+    const hl = hashLength(format);
+    // A checksum that does not hold is left to the constructor, which names the error.
+    const holds = bytes.byteLength >= hl && equalBytes(
+      await digest(format, bytes.subarray(0, bytes.byteLength - hl)),
+      bytes.subarray(bytes.byteLength - hl),
+    );
+    trailerChecked = holds;
+    try {
+      return new PackIndex(bytes, format, where, packSize);
+    } finally {
+      trailerChecked = false;
+    }
+  }
 
   /**
    * Parse and verify an index: its trailing checksum, a monotonic fan-out and sorted
@@ -62,8 +89,10 @@ export class PackIndex {
     this.#largeAt = v2 ? this.#offsetsAt + n * 4 : 0;
     const minLen = v2 ? this.#largeAt + 2 * hl : body + n * (hl + 4) + 2 * hl;
     if (bytes.byteLength < minLen) throw bad("truncated");
-    const sum = createHash(format).update(bytes.subarray(0, bytes.byteLength - hl)).digest("hex");
-    if (sum !== toHex(bytes.subarray(bytes.byteLength - hl))) throw bad("checksum mismatch");
+    if (!trailerChecked) {
+      const sum = createHash(format).update(bytes.subarray(0, bytes.byteLength - hl)).digest("hex");
+      if (sum !== toHex(bytes.subarray(bytes.byteLength - hl))) throw bad("checksum mismatch");
+    }
     this.packChecksum = toHex(bytes.subarray(bytes.byteLength - 2 * hl, bytes.byteLength - hl));
     for (let i = 1; i < n; i++) {
       if (this.#compareName(i, bytes, this.#nameAt(i - 1)) >= 0) {

@@ -5,7 +5,7 @@
  * memory and, with a cache directory, on disk (segments are immutable, so forever).
  * Every object returned is verified against its id.
  */
-import { createHash } from "node:crypto";
+import { createHash } from "../trunk/node_crypto.ts";
 import type { Store } from "../storage/store.ts";
 import { TrunkError } from "../trunk/errors.ts";
 import { segmentIdxKey, segmentPackKey } from "../trunk/layout.ts";

@@ -15,16 +15,20 @@ import {
   StoreError,
 } from "./store.ts";
 import { limitSize } from "./bytes.ts";
-import { setImmediate } from "node:timers";
 
 /** Synchronous file-system calls a listing makes between two turns of the event loop. */
 const LIST_BATCH = 256;
 
 /**
  * A turn of the event loop (timers and I/O run) without a timer's delay: `setTimeout(0)`
- * costs ~2.5 ms a turn here, 0.4 s of a 20,000-ref listing's 0.8 s.
+ * costs ~2.5 ms a turn here, 0.4 s of a 20,000-ref listing's 0.8 s. node:timers loads
+ * (~6 ms) only for a listing long enough to need a turn, not for every clone and fetch.
  */
-const yieldToLoop = () => new Promise<void>((r) => setImmediate(r));
+let timers: Promise<typeof import("node:timers")> | undefined;
+const yieldToLoop = async () => {
+  const { setImmediate } = await (timers ??= import("node:timers"));
+  await new Promise<void>((r) => setImmediate(r));
+};
 
 /**
  * fsync of a directory, so the names made in it (a link, a rename, a new subdirectory)

@@ -8,7 +8,7 @@
  * The result also carries the inventory compaction works from (src/trunk/gc.ts), so
  * `check --clean` reads everything once.
  */
-import { createHash } from "node:crypto";
+import { createHash } from "./node_crypto.ts";
 import {
   indexPackInto,
   initScratch,

@@ -12,8 +12,8 @@
  * chunk differently). What the store returns is untrusted: the plain size comes from the
  * manifest, decompression stops past it, and the caller checks the SHA-256.
  */
-import { createHash } from "node:crypto";
-import * as zlib from "node:zlib";
+import { createHash } from "./node_crypto.ts";
+import { zlib } from "../pack/zlib.ts";
 import { DEFAULT_CHUNKING } from "./chunker.ts";
 import { TrunkError } from "./errors.ts";
 
@@ -26,13 +26,13 @@ const ZSTD_LEVEL = 1;
 const WORTH = 0.9;
 
 // deno-lint-ignore no-explicit-any
-const z = zlib as any;
+const z = () => zlib() as any;
 
 /** The bytes to store for a chunk: compressed when that saves at least a tenth, else raw. */
 export function encodeChunk(plain: Uint8Array): Uint8Array {
   if (plain.byteLength < 64) return plain;
-  const packed: Uint8Array = z.zstdCompressSync(plain, {
-    params: { [zlib.constants.ZSTD_c_compressionLevel]: ZSTD_LEVEL },
+  const packed: Uint8Array = z().zstdCompressSync(plain, {
+    params: { [zlib().constants.ZSTD_c_compressionLevel]: ZSTD_LEVEL },
   });
   if (packed.byteLength + 1 > plain.byteLength * WORTH) return plain;
   const out = new Uint8Array(packed.byteLength + 1);
@@ -60,7 +60,7 @@ export function decodeChunk(stored: Uint8Array, size: number, where: string): Ui
   let plain: Uint8Array;
   try {
     // The manifest's size bounds the output: a crafted object cannot inflate past it.
-    plain = z.zstdDecompressSync(stored.subarray(1), { maxOutputLength: size });
+    plain = z().zstdDecompressSync(stored.subarray(1), { maxOutputLength: size });
   } catch {
     throw bad("its zstd data does not decompress");
   }
@@ -78,7 +78,7 @@ export function storedChunkMatches(stored: Uint8Array, sha256: string): boolean 
   if (hash(stored) === sha256) return true;
   if (stored.byteLength < 2 || stored[0] !== CODEC_ZSTD) return false;
   try {
-    const plain: Uint8Array = z.zstdDecompressSync(stored.subarray(1), {
+    const plain: Uint8Array = z().zstdDecompressSync(stored.subarray(1), {
       maxOutputLength: DEFAULT_CHUNKING.max,
     });
     return plain.byteLength > stored.byteLength && hash(plain) === sha256;

@@ -5,7 +5,7 @@
  * SHA-256 and the reassembled blob's git object id as the bytes stream past; memory is
  * a few chunks, whatever the blob's size.
  */
-import { createHash } from "node:crypto";
+import { createHash } from "./node_crypto.ts";
 import { toHex } from "../pack/bytes.ts";
 import type { Store } from "../storage/store.ts";
 import { getBytes } from "../storage/store.ts";

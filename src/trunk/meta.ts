@@ -37,7 +37,7 @@ export const VERSION = "0.2.0";
 export async function readMeta(store: Store): Promise<TrunkMeta | null> {
   const raw = await getBytes(store, TRUNK_JSON);
   if (!raw) return null;
-  return parseMeta(new TextDecoder().decode(raw), store.location);
+  return await parseMetaAsync(new TextDecoder().decode(raw), store.location);
 }
 
 export function parseMeta(raw: string, where: string): TrunkMeta {

@@ -4,7 +4,8 @@
  * uploaded in parallel (one round trip, not two), and a lone half of an interrupted upload
  * is a stray that readers skip and a clean removes past its grace.
  */
-import { createHash } from "node:crypto";
+import { createHash } from "./node_crypto.ts";
+import { StreamHash } from "../pack/hash.ts";
 import { countedPut, type OnBytes, refundableStream } from "../storage/flow.ts";
 import { getBytes, type Range, type Store } from "../storage/store.ts";
 import { TrunkError } from "./errors.ts";
@@ -161,7 +162,8 @@ export async function downloadSegmentPack(
     );
   }
   const { stream, takeBack } = refundableStream(body, onBytes);
-  const h = createHash("sha256");
+  // A small segment is hashed whole by WebCrypto, a large one streams through node:crypto.
+  const h = new StreamHash("sha256");
   let size = 0;
   const file = await Deno.open(dest, { write: true, createNew: true });
   try {
@@ -179,7 +181,7 @@ export async function downloadSegmentPack(
     throw e;
   }
   file.close();
-  const got = h.digest("hex");
+  const got = await h.hex();
   if (got !== id) {
     takeBack();
     await Deno.remove(dest).catch(() => {});

@@ -7,7 +7,7 @@
  */
 import { storedChunkMatches } from "./chunk_codec.ts";
 import { DEFAULT_CHUNKING } from "./chunker.ts";
-import { createHash } from "node:crypto";
+import { createHash } from "./node_crypto.ts";
 import { type OnBytes, refundableStream } from "../storage/flow.ts";
 import { getBytes, type ListEntry, type Store } from "../storage/store.ts";
 import { settleOrForget, type TrunkCache, vouchedEntries } from "./cache.ts";

@@ -130,3 +130,20 @@ Deno.test("an up-to-date fetch's LIST waits on no trunk code: it loads while the
     [],
   );
 });
+
+Deno.test("a clone's modules load no slow node built-in: hashing and inflating load on use", async () => {
+  // What a clone of a small trunk runs: the store, ref entries, segments, joining their
+  // packs. Its hashes go through WebCrypto (src/pack/hash.ts); node:crypto and node:zlib
+  // load on first use (tests/e2e/clone_light_test.ts pins that a clone never does).
+  for (
+    const root of [
+      "helper/fetch.ts",
+      "trunk/fetch.ts",
+      "trunk/segment_copies.ts",
+      "git/pack.ts",
+      "storage/local.ts",
+    ]
+  ) {
+    assertEquals(await staticChains(`../../src/${root}`, (s) => SLOW_BUILTINS.includes(s)), []);
+  }
+});
