@@ -5,7 +5,13 @@
  */
 import { missingObjects } from "../git/blobs.ts";
 import { indexPack, type IngestedPack, ingestPack, ingestPacks, installPack } from "../git/pack.ts";
-import { existingObjects, holdsNoObjects, lackingCommit, objectsGitDir } from "../git/repo.ts";
+import {
+  existingObjects,
+  holdsNoObjects,
+  lackingCommit,
+  objectFormat,
+  objectsGitDir,
+} from "../git/repo.ts";
 import { PackIndex } from "../pack/pack_index.ts";
 import {
   fetch,
@@ -147,7 +153,13 @@ export async function prefetchClone(
   gitDir: string,
   opts: HelperOptions,
 ): Promise<{ prefetch: Prefetch; sink: GitSink } | null> {
-  if (!(await holdsNoObjects(objectsGitDir(gitDir)))) return null;
+  // A clone learns the trunk's object format from the listing, after the prefetch starts:
+  // until then its repository may be in another (then index-pack would refuse the pack).
+  const [empty, format] = await Promise.all([
+    holdsNoObjects(objectsGitDir(gitDir)),
+    objectFormat(),
+  ]);
+  if (!empty || format !== trunk.objectFormat) return null;
   // Told whether to vouch for connectivity only after the listing: read when installing.
   const sink = gitSink(gitDir, { connectivity: () => opts.checkConnectivity ?? false });
   const p = prefetch(trunk, sink);
