@@ -102,7 +102,12 @@ export async function fetch(
     listedBlobs.then((b) => b.size === 0, () => false),
     early,
   );
-  const [held, blobs] = await Promise.all([sink.has(wants.map((w) => w.oid)), listedBlobs]);
+  let [held, blobs] = await Promise.all([sink.has(wants.map((w) => w.oid)), listedBlobs]);
+  if (blobs.size === 0 && wants.some((w) => !held.has(w.oid))) {
+    if (await refetchDistrusted(trunk, sink, opts.onProgress)) {
+      held = await sink.has(wants.map((w) => w.oid));
+    }
+  }
   await requireWholeHistory(trunk, sink, wants.filter((w) => held.has(w.oid)), opts.onProgress);
   const absent = wants.filter((w) => !held.has(w.oid));
   if (blobs.size === 0) {
@@ -152,6 +157,10 @@ async function requireWholeHistory(
   await fetchSegments(trunk, sink, onProgress);
   gap = await sink.lackingCommit(tips);
   if (!gap) return;
+  if (await refetchDistrusted(trunk, sink, onProgress)) {
+    gap = await sink.lackingCommit(tips);
+    if (!gap) return;
+  }
   const lost = await findLostSegments(trunk.store, trunk.cache, trunk.id).catch(() => null);
   const named = wants.find((w) => lost?.has(w.ref)) ?? wants[0];
   const keys = lost?.get(named.ref) ?? [];
@@ -163,6 +172,24 @@ async function requireWholeHistory(
       `check --repair; no ref was created or moved`,
     "missing-object",
   );
+}
+
+/**
+ * The repository lacks an object of a segment the cache says it ingested (its pack
+ * deleted or pruned since, or put by an older trunks where git does not read it): the
+ * cache does not outrank the store, so its marks are dropped and every segment fetched
+ * again, once, before the trunk is called damaged. False when nothing was marked.
+ */
+async function refetchDistrusted(
+  trunk: Trunk,
+  sink: FetchSink,
+  onProgress?: OnProgress,
+): Promise<boolean> {
+  const marked = [...trunk.ingested()];
+  if (marked.length === 0) return false;
+  trunk.cache.forgetIngested(trunk.id, marked);
+  await fetchSegments(trunk, sink, onProgress);
+  return true;
 }
 
 function noSegmentHolds(trunk: Trunk, w: Want, n: number): string {
