@@ -9,13 +9,20 @@
 type NodeCrypto = typeof import("node:crypto");
 export type HashAlgorithm = "sha1" | "sha256";
 
+/**
+ * A Node built-in module, loaded when first asked for: through Deno's `process` global,
+ * not an import of node:process, which costs as much as the module itself.
+ */
+export function nodeBuiltin<T>(id: string): T {
+  return (globalThis as unknown as {
+    process: { getBuiltinModule(id: string): unknown };
+  }).process.getBuiltinModule(id) as T;
+}
+
 let loaded: NodeCrypto | undefined;
 
 function nodeCrypto(): NodeCrypto {
-  // Deno's `process` global, not an import of node:process: that import costs as much.
-  return loaded ??= (globalThis as unknown as {
-    process: { getBuiltinModule(id: string): unknown };
-  }).process.getBuiltinModule("node:crypto") as NodeCrypto;
+  return loaded ??= nodeBuiltin<NodeCrypto>("node:crypto");
 }
 
 /** node:crypto's `createHash`, loaded on first call: synchronous, for the callers that must be. */
