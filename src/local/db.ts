@@ -141,6 +141,8 @@ export class LocalDb implements TrunkCache {
   }
 
   #pending: { trunkId: string; entries: Map<string, string>; stamps?: Map<string, string> }[] = [];
+  /** Ingested marks put off while writes are held (`markIngested`). */
+  #pendingMarks: { trunkId: string; segmentIds: string[] }[] = [];
 
   putEntries(trunkId: string, entries: Map<string, string>, stamps?: Map<string, string>): void {
     if (entries.size < DEFER_PUT) {
@@ -188,16 +190,24 @@ export class LocalDb implements TrunkCache {
     try {
       this.#flush();
     } catch (e) {
-      // Nothing waits on it here: the entries stay in the store, read again next time.
-      console.error(`trunks: could not cache ref entries (${(e as Error).message})`);
+      // Nothing waits on it here: the entries stay in the store, read again next time (a
+      // segment not marked ingested is fetched again).
+      console.error(`trunks: could not write the cache (${(e as Error).message})`);
     }
   }
 
-  /** Cache writes put off by `putEntries`, made before anything reads or drops entries. */
+  /**
+   * Cache writes put off by `putEntries` and `markIngested`, made before anything reads or
+   * drops entries or marks.
+   */
   #flush(): void {
     while (this.#pending.length) {
       const p = this.#pending.shift()!;
       this.#putNow(p.trunkId, p.entries, p.stamps);
+    }
+    while (this.#pendingMarks.length) {
+      const m = this.#pendingMarks.shift()!;
+      this.#markNow(m.trunkId, m.segmentIds);
     }
   }
 
@@ -255,15 +265,29 @@ export class LocalDb implements TrunkCache {
   }
 
   ingested(trunkId: string): Set<string> {
+    this.#flush();
     const rows = this.db.prepare(`SELECT segment FROM ingested WHERE trunk = ?`).all(trunkId) as {
       segment: string;
     }[];
     return new Set(rows.map((r) => r.segment));
   }
 
+  /**
+   * While a fetch holds writes (`holdWrites`), the marks wait for its release, after git
+   * has its answer: a clone after a burst of pushes marks thousands of segments, and a
+   * mark is a hint (one lost to a kill costs a download, never an object: fetch.ts
+   * `refetchDistrusted`). Reads of the marks in this process write them first.
+   */
   markIngested(trunkId: string, segmentIds: string[]): void {
-    // Rows go in by the hundred: a clone after a burst of pushes marks thousands of
-    // segments before it answers git, and one statement per row costs twice the time.
+    if (this.#held) {
+      this.#pendingMarks.push({ trunkId, segmentIds: [...segmentIds] });
+      return;
+    }
+    this.#markNow(trunkId, segmentIds);
+  }
+
+  #markNow(trunkId: string, segmentIds: string[]): void {
+    // Rows go in by the hundred: one statement per row costs twice the time.
     const insert = (n: number) =>
       this.db.prepare(
         `INSERT OR IGNORE INTO ingested (trunk, segment, at) VALUES ${
@@ -282,6 +306,7 @@ export class LocalDb implements TrunkCache {
   }
 
   forgetIngested(trunkId: string, segmentIds: string[]): void {
+    this.#flush();
     const stmt = this.db.prepare(`DELETE FROM ingested WHERE trunk = ? AND segment = ?`);
     this.#tx(() => {
       for (const id of segmentIds) stmt.run(trunkId, id);

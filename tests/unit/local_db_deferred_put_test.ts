@@ -128,3 +128,36 @@ Deno.test("markIngested: any number of segments, repeats ignored, by the hundred
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("held writes: ingested marks wait for the release; reads and forgets in this process see them", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/a.sqlite`;
+    const db = new LocalDb(path);
+    const other = new LocalDb(path);
+    const ids = Array.from({ length: 600 }, (_, i) => `s${i}`);
+    const release = db.holdWrites();
+    db.markIngested("t", ids);
+    // Fails on 5512d25: the marks were written at once, while git waited for the answer.
+    assertEquals(other.ingested("t").size, 0, "marked while held");
+    release();
+    assertEquals(other.ingested("t"), new Set(ids), "release left the marks unwritten");
+
+    const again = db.holdWrites();
+    db.markIngested("u", ids);
+    assertEquals(db.ingested("u"), new Set(ids), "a read in the same process sees them");
+    db.markIngested("v", ids);
+    db.forgetIngested("v", ids.slice(0, 100));
+    assertEquals(db.ingested("v"), new Set(ids.slice(100)), "a forget came before its marks");
+    again();
+
+    // Held, never released: close writes them.
+    db.holdWrites();
+    db.markIngested("w", ids);
+    db.close();
+    assertEquals(other.ingested("w"), new Set(ids), "close left the marks unwritten");
+    other.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
