@@ -4,7 +4,6 @@
  * uploaded in parallel (one round trip, not two), and a lone half of an interrupted upload
  * is a stray that readers skip and a clean removes past its grace.
  */
-import { createHash } from "./node_crypto.ts";
 import { StreamHash } from "../pack/hash.ts";
 import { countedPut, type OnBytes, refundableStream } from "../storage/flow.ts";
 import { getBytes, type Range, type Store } from "../storage/store.ts";
@@ -38,7 +37,8 @@ export async function listSegments(store: Store): Promise<SegmentInfo[]> {
 }
 
 export async function sha256File(path: string): Promise<string> {
-  const h = createHash("sha256");
+  // A small pack (a push of a few commits) is hashed by WebCrypto: no node:crypto loaded.
+  const h = new StreamHash("sha256");
   using f = await Deno.open(path);
   const buf = new Uint8Array(1 << 20);
   for (;;) {
@@ -46,7 +46,7 @@ export async function sha256File(path: string): Promise<string> {
     if (n === null) break;
     h.update(buf.subarray(0, n));
   }
-  return h.digest("hex");
+  return await h.hex();
 }
 
 async function fileStream(path: string): Promise<ReadableStream<Uint8Array>> {
