@@ -260,7 +260,7 @@ async function fetchOnce(
     report();
   });
   report();
-  if (early) {
+  if (early?.pack) {
     await early.pack.install({ whole: await noBlobsLeftOut });
     faultPoint("fetch:after-ingest");
     trunk.markIngested(plan.download.flatMap((d) => [d.segment.id, ...d.covers]));
@@ -388,11 +388,15 @@ async function fetchJoined(
   return true;
 }
 
-/** What a prefetch left ready: its plan, the lists it made, and the one pack it staged. */
+/**
+ * What a prefetch left ready: its plan, the lists it made, and the one pack it staged
+ * (null when the plan is not one segment: the fetch then downloads by this plan, made
+ * after the refs were listed as its own would be, without listing `segments/` again).
+ */
 export interface Prefetched {
   plan: FetchPlan;
   blobs: Promise<Set<string>>;
-  pack: StagedPack;
+  pack: StagedPack | null;
 }
 
 /**
@@ -431,7 +435,7 @@ export class Prefetch {
     if (this.#taken) return;
     this.#taken = true;
     this.#abort.abort();
-    await (await this.#result)?.pack.discard();
+    await (await this.#result)?.pack?.discard();
   }
 }
 
@@ -440,7 +444,10 @@ export function prefetch(trunk: Trunk, sink: FetchSink): Prefetch | null {
   return sink.stage ? new Prefetch(trunk, sink) : null;
 }
 
-/** A prefetch's work: one segment to download, downloaded and staged; else null. */
+/**
+ * A prefetch's work: the plan, and when it is one segment, that segment downloaded and
+ * staged; null when stopped.
+ */
 async function stageOne(
   trunk: Trunk,
   sink: FetchSink,
@@ -449,7 +456,8 @@ async function stageOne(
   const blobs = storedBlobs(trunk.store);
   blobs.catch(() => {}); // a failed listing leaves nothing staged
   const plan = await planFetch(trunk.store, trunk.ingested());
-  if (plan.download.length !== 1 || plan.alreadyHave.length) return null;
+  if (signal.aborted) return null;
+  if (plan.download.length !== 1 || plan.alreadyHave.length) return { plan, blobs, pack: null };
   const dir = await sink.downloadDir();
   const pack = `${dir}/tmp_trunks_${crypto.randomUUID()}.pack`;
   const id = plan.download[0].segment.id;

@@ -197,7 +197,7 @@ Deno.test({
     const trunk = await Trunk.open(new CountingStore(withDeadline(local)), new MemoryCache(), "t");
     try {
       const early = await prefetch(trunk, gitSink(`${empty}/.git`))!.take();
-      assert(early, "staged");
+      assert(early?.pack, "staged");
       await early.pack.install({ whole: true });
       // Fails on 08d36eb: the pack streamed through `get` (64 KiB pieces, hashed, written).
       assertEquals(reads.filter((k) => k.endsWith(".pack")), []);
@@ -241,5 +241,41 @@ Deno.test({
     assert(code !== 0, "the fetch should fail");
     assertMatch(stderr, new RegExp(`segment ${key.replace(".", "\\.")} on .* is corrupt`));
     assertEquals(packDir(empty), []);
+  },
+});
+
+Deno.test({
+  name: "clone prefetch: a clone of several segments lists segments/ and blobs/ once",
+  ...opts,
+  fn: async () => {
+    const e = await makeEnv(local.env);
+    const url = await trunkUrl(local, "prefetch-several");
+    const a = await newRepo(e, "a");
+    // Three pushes, no maintenance: three segments, so nothing is staged early; the
+    // fetch then downloads by the prefetch's plan rather than listing everything again.
+    const env = { TRUNKS_AUTO_MAINTENANCE: "0" };
+    for (let i = 0; i < 3; i++) {
+      await commitFile(e, a, `f${i}.txt`, `v ${i}\n`);
+      await run(e, "git", ["push", "-q", `trunks::${url}`, "main"], { cwd: a, env });
+    }
+    const c = `${await Deno.makeTempDir()}/c`;
+    const r = await run(e, "git", ["clone", "-q", `trunks::${url}`, c], {
+      env: { TRUNKS_DEBUG_REQUESTS: "1" },
+    });
+    assertEquals(r.code, 0, r.stderr);
+    const lists = [...r.stderr.matchAll(/^trunks-requests \S+ (.*)$/gm)]
+      .map((m) => JSON.parse(m[1]).requests["store.list"] ?? 0);
+    // refs/, storages/, segments/, blobs/: once each (fails on 08d36eb: 6, the fetch
+    // listed the last two again after the prefetch had).
+    assertEquals(lists, [4], r.stderr);
+    assertEquals(
+      (await git(e, c, "rev-parse", "main")).trim(),
+      (await git(e, a, "rev-parse", "main")).trim(),
+    );
+    await git(e, c, "fsck", "--strict", "--no-dangling");
+    const packs = [...Deno.readDirSync(`${c}/.git/objects/pack`)].filter((f) =>
+      f.name.endsWith(".pack")
+    );
+    assertEquals(packs.length, 1);
   },
 });
