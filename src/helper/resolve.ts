@@ -122,6 +122,8 @@ export async function resolveRemote(
     onProgress?: OnProgress;
     /** `locateLocalDb()` already under way (a `git rev-parse` it needs started early). */
     located?: Promise<{ gitDir: string; path: string }>;
+    /** Called once the first requests are out (resolveStorages `whileListing`). */
+    whileListing?: () => void;
   } = {},
 ): Promise<RemoteContext> {
   preloadBackend(given);
@@ -157,6 +159,7 @@ export async function resolveRemote(
     named: named?.name,
     // git's first command is `list`: its listing starts as soon as the store is open.
     listRefs: true,
+    whileListing: opts.whileListing,
   });
   let refsListing = storages.refsListing;
   // A push says what it leaves out; a fetch only what changed since it was approved.

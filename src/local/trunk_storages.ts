@@ -323,6 +323,11 @@ export async function resolveStorages(
     named?: string;
     /** List `refs/` on the URL's storage beside the map (a push's `list for-push`). */
     listRefs?: boolean;
+    /**
+     * Called once the listings are sent (`refs/`, the map's): the helper loads a push's
+     * code then, while the store answers, rather than before the first request leaves.
+     */
+    whileListing?: () => void;
   },
 ): Promise<Resolved> {
   const rows = db ? listStorages(db) : [];
@@ -343,9 +348,13 @@ export async function resolveStorages(
   let map = cached?.map ?? null;
   // Fetches keep the one-list cost: the map (or its absence) is re-read at most hourly.
   const stale = !cached || Date.now() - cached.at > MAP_REFRESH_MS;
-  if (opts.freshMap || stale) {
+  const mapRead = opts.freshMap || stale ? readLatestMap(self.store) : undefined;
+  mapRead?.catch(() => {}); // awaited below
+  // Every listing is out: what the caller does meanwhile delays none of them.
+  opts.whileListing?.();
+  if (mapRead) {
     try {
-      map = (await readLatestMap(self.store))?.map ?? null;
+      map = (await mapRead)?.map ?? null;
       cache.putMeta(cacheKey, JSON.stringify({ at: Date.now(), map }));
     } catch (e) {
       // Unreachable: go on with what is cached; the real read will report it.

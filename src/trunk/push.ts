@@ -166,14 +166,22 @@ async function pushOn(
     if (again) return { again };
   }
   const errors = new Map<string, string>();
-  const planned = await plan(trunk, source, state, specs, opts, errors);
+  // Which of the listed tips the source holds: the fast-forward checks' first question and
+  // what the pack leaves out. Asked once (a git process in the helper), while the refs are
+  // planned; at once when something will be packed, else only if a check needs it.
+  let held: Promise<Set<string>> | undefined;
+  const heldTips = () =>
+    held ??= source.has(
+      [...Trunk.liveRefs(state).values()].filter((e) => !e.symref).map((e) => e.new),
+    );
+  if (!opts.dryRun && specs.some((s) => s.src)) heldTips().catch(() => {});
+  const planned = await plan(trunk, source, state, specs, opts, errors, heldTips);
   let segment: BuiltSegment | null = null;
   let largeBlobs: LargeBlobStats = { blobs: 0, chunks: 0, bytes: 0 };
   const tips = planned.map((p) => p.newOid).filter((o) => o !== trunk.zeroOid);
   if (tips.length && !opts.dryRun) {
     // Objects to leave out come from the tips the store lists, never from the cache.
-    const liveTips = [...Trunk.liveRefs(state).values()].filter((e) => !e.symref).map((e) => e.new);
-    const exclude = [...await source.has(liveTips)];
+    const exclude = [...await heldTips()];
     const built = await source.pack(tips, exclude);
     faultPoint("push:after-pack");
     if (built.largeBlobs.length) {
@@ -349,6 +357,8 @@ async function plan(
   specs: PushSpec[],
   opts: PushOptions,
   errors: Map<string, string>,
+  /** Which of the listed live tips the source holds. */
+  heldTips: () => Promise<Set<string>>,
 ): Promise<Planned[]> {
   const zero = trunk.zeroOid;
   const planned: (Planned | null)[] = [];
@@ -383,7 +393,8 @@ async function plan(
     }
     planned.push({ spec, newOid, base });
   }
-  const held = checks.length ? await source.has(checks.map((c) => c.current)) : new Set();
+  // Every `current` is a listed live tip (an entry neither deleted nor a symref).
+  const held = checks.length ? await heldTips() : new Set();
   await mapLimit(checks, ANCESTRY_CHECKS, async ({ at, current }) => {
     const p = planned[at]!;
     if (!held.has(current)) errors.set(p.spec.dst, "fetch first");

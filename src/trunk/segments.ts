@@ -37,6 +37,8 @@ export async function listSegments(store: Store): Promise<SegmentInfo[]> {
 }
 
 export async function sha256File(path: string): Promise<string> {
+  // A pack up to WHOLE_HASH_MAX (a push of a few commits) is hashed by WebCrypto: no
+  // node:crypto loaded.
   using f = await Deno.open(path);
   return await sha256Read(f, (await f.stat()).size);
 }

@@ -75,3 +75,43 @@ Deno.test({
     assert(!stderr.includes("node-global-touched"), stderr);
   },
 });
+
+Deno.test({
+  name: "a one-commit push loads no node:crypto or `process`",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    // The segment's SHA-256 (a small pack) goes to WebCrypto and the entry's seal to plain
+    // code (src/trunk/seal.ts): node:crypto's load was ~25 ms between git's `push` and the
+    // segment's upload.
+    const e = await makeEnv(local.env);
+    const url = await trunkUrl(local, `light-push-${crypto.randomUUID()}`);
+    const a = await newRepo(e, "a");
+    await git(e, a, "push", "-q", `trunks::${url}`, "main");
+    await commitFile(e, a, "next.txt", "next\n");
+    const bin = await Deno.makeTempDir({ prefix: "trunks-trap-bin-" });
+    await Deno.writeTextFile(`${bin}/trap.ts`, TRAP);
+    await Deno.writeTextFile(
+      `${bin}/git-remote-trunks`,
+      `#!/bin/sh\nexec ${JSON.stringify(Deno.execPath())} run -A --quiet ${
+        JSON.stringify(`${bin}/trap.ts`)
+      } remote-helper "$@"\n`,
+    );
+    await Deno.chmod(`${bin}/git-remote-trunks`, 0o755);
+    const out = await new Deno.Command("git", {
+      args: ["push", "-q", `trunks::${url}`, "main"],
+      cwd: a,
+      env: { ...e.env, PATH: `${bin}:${e.env.PATH}` },
+      clearEnv: true,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stderr = new TextDecoder().decode(out.stderr);
+    assert(out.success, stderr);
+    assertEquals(
+      (await git(e, a, "ls-remote", `trunks::${url}`, "refs/heads/main")).split(/\s/)[0],
+      (await git(e, a, "rev-parse", "main")).trim(),
+    );
+    assert(!stderr.includes("node-global-touched"), stderr);
+  },
+});
