@@ -141,7 +141,10 @@ export async function joinPacks(
     let drop: Uint8Array | undefined;
     if (input.idx !== undefined) {
       const bytes = typeof input.idx === "string" ? await Deno.readFile(input.idx) : input.idx;
-      const idx = await PackIndex.open(bytes, format, String(input.idx), size);
+      // Named by its path, or by its pack's (never its bytes as text: ~600 KB made per
+      // clone from a 170 KB index, to be used only in an error).
+      const where = typeof input.idx === "string" ? input.idx : `the index of ${input.pack}`;
+      const idx = await PackIndex.open(bytes, format, where, size);
       if (idx.count !== count) {
         throw new PackFormatError(`${input.pack} holds ${count} objects, its index ${idx.count}`);
       }

@@ -195,3 +195,22 @@ for (const format of ["sha1", "sha256"] as const) {
     );
   });
 }
+
+Deno.test("joinPacks: an index given as bytes is named by its pack, not printed", async () => {
+  const e = await makeEnv();
+  const repo = await sourceRepo(e, "sha1");
+  const dir = await Deno.makeTempDir({ prefix: "trunks-join-packs-" });
+  const a = await packOf(e, repo, dir, ["main~30"]);
+  const b = await packOf(e, repo, dir, ["main", "^main~30"]);
+  const bytes = await Deno.readFile(b.idx);
+  bytes[bytes.byteLength - 1] ^= 0xff; // its checksum no longer holds
+  const inputs = [{ pack: a.pack, idx: await Deno.readFile(a.idx) }, { pack: b.pack, idx: bytes }];
+  const err = await assertRejects(
+    () => joinPacks(inputs, `${dir}/joined.pack`, "sha1"),
+    PackFormatError,
+    `the index of ${b.pack} is not a valid pack index (checksum mismatch)`,
+  );
+  // Fails on 3909a6e: the label was the index's bytes as text, "255,116,79,99,...": a
+  // clone's join made a string of ~600 KB from each 170 KB index, then never used it.
+  assert(err.message.length < 300, err.message.slice(0, 80));
+});
