@@ -18,6 +18,11 @@ export const TABLES = [
 ];
 /** Rows of one `markIngested` statement (3 parameters each, well under SQLite's limit). */
 const MARK_ROWS = 256;
+/**
+ * Rows of one ref-entry insert: a clone caches 20,000 entries, and one statement per row
+ * took 3-4x the time (0.3 s against 0.08 s at 16 or 64 rows, with the same transaction).
+ */
+const ENTRY_ROWS = 64;
 /** From this many keys on, a lookup reads all of the trunk's cached rows in one query. */
 const BULK_LOOKUP = 256;
 /**
@@ -202,14 +207,27 @@ export class LocalDb implements TrunkCache {
   }
 
   #putNow(trunkId: string, entries: Map<string, string>, stamps?: Map<string, string>): void {
-    // A stamp is recorded only on a row holding the same bytes: never on a stale copy.
-    const stmt = this.db.prepare(
-      `INSERT INTO ref_entries (trunk, key, json, stamp) VALUES (?, ?, ?, ?)
-       ON CONFLICT (trunk, key) DO UPDATE SET stamp = excluded.stamp
-       WHERE excluded.stamp IS NOT NULL AND ref_entries.json = excluded.json`,
-    );
+    // A stamp is recorded only on a row holding the same bytes: never on a stale copy. Each
+    // row of a statement meets ON CONFLICT on its own, as in a statement of its own.
+    const insert = (n: number) =>
+      this.db.prepare(
+        `INSERT INTO ref_entries (trunk, key, json, stamp) VALUES ${
+          Array(n).fill("(?, ?, ?, ?)").join(", ")
+        }
+         ON CONFLICT (trunk, key) DO UPDATE SET stamp = excluded.stamp
+         WHERE excluded.stamp IS NOT NULL AND ref_entries.json = excluded.json`,
+      );
+    const full = entries.size >= ENTRY_ROWS ? insert(ENTRY_ROWS) : null;
     this.#tx(() => {
-      for (const [k, v] of entries) stmt.run(trunkId, k, v, stamps?.get(k) ?? null);
+      let args: (string | null)[] = [];
+      for (const [k, v] of entries) {
+        args.push(trunkId, k, v, stamps?.get(k) ?? null);
+        if (args.length === 4 * ENTRY_ROWS) {
+          full!.run(...args);
+          args = [];
+        }
+      }
+      if (args.length) insert(args.length / 4).run(...args);
     });
   }
 

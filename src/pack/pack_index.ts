@@ -95,9 +95,7 @@ export class PackIndex {
     }
     this.packChecksum = toHex(bytes.subarray(bytes.byteLength - 2 * hl, bytes.byteLength - hl));
     for (let i = 1; i < n; i++) {
-      if (this.#compareName(i, bytes, this.#nameAt(i - 1)) >= 0) {
-        throw bad("object ids are not sorted");
-      }
+      if (this.#order(i - 1, this, i) >= 0) throw bad("object ids are not sorted");
     }
   }
 
@@ -112,6 +110,24 @@ export class PackIndex {
     for (let k = 0; k < this.hl; k++) {
       const c = other[at + k] - b[mine + k];
       if (c !== 0) return c;
+    }
+    return 0;
+  }
+
+  /**
+   * Sign of (name `i` here) - (name `j` of `other`), same hash length. Four bytes at a
+   * time, read big-endian, which orders as the bytes do: a clone's join compares
+   * thousands of names in code that runs once, unoptimised (a byte loop cost ~10 ms).
+   */
+  #order(i: number, other: PackIndex, j: number): number {
+    const a = this.#view;
+    const b = other.#view;
+    const at = this.#nameAt(i);
+    const bt = other.#nameAt(j);
+    for (let k = 0; k < this.hl; k += 4) {
+      const x = a.getUint32(at + k);
+      const y = b.getUint32(bt + k);
+      if (x !== y) return x < y ? -1 : 1;
     }
     return 0;
   }
@@ -157,9 +173,17 @@ export class PackIndex {
   shared(other: PackIndex): Set<string> {
     const out = new Set<string>();
     if (other.hl !== this.hl) return out;
-    for (let i = 0; i < this.count; i++) {
-      const at = this.#nameAt(i);
-      if (other.#search(this.bytes, at) >= 0) out.add(toHex(this.bytes.subarray(at, at + this.hl)));
+    // Both name tables are sorted (the constructor checked): one walk down the two.
+    for (let i = 0, j = 0; i < this.count && j < other.count;) {
+      const c = this.#order(i, other, j);
+      if (c < 0) i++;
+      else if (c > 0) j++;
+      else {
+        const at = this.#nameAt(i);
+        out.add(toHex(this.bytes.subarray(at, at + this.hl)));
+        i++;
+        j++;
+      }
     }
     return out;
   }

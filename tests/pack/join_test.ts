@@ -8,6 +8,7 @@ import { assert, assertEquals, assertRejects } from "../assert.ts";
 import { commitFile, type Env, git, makeEnv, ok } from "../e2e/harness.ts";
 import { joinPacks } from "../../src/pack/join.ts";
 import { PackFormatError } from "../../src/pack/errors.ts";
+import { PackIndex } from "../../src/pack/pack_index.ts";
 
 /** A history where one file grows edit by edit (so packs hold delta chains), and a side branch. */
 async function sourceRepo(e: Env, format: "sha1" | "sha256"): Promise<string> {
@@ -144,3 +145,53 @@ Deno.test("joinPacks: disjoint packs join without their indexes; damage is refus
   );
   assertEquals(await Deno.stat(out).then(() => true, () => false), false);
 });
+
+for (const format of ["sha1", "sha256"] as const) {
+  Deno.test(`PackIndex ${format}: shared ids found by one walk, index versions 1 and 2`, async () => {
+    const e = await makeEnv();
+    const repo = await sourceRepo(e, format);
+    const dir = await Deno.makeTempDir({ prefix: "trunks-join-packs-" });
+    const a = await packOf(e, repo, dir, ["main~5"]);
+    const b = await packOf(e, repo, dir, ["side", "^main~30"]);
+    // git's own reading of each index: "<offset> <id> (<crc>)" per object.
+    const names = async (idx: string) =>
+      new Set(
+        (await ok(e, "sh", ["-c", `git show-index --object-format=${format} < '${idx}'`], {
+          cwd: repo,
+        })).trim().split("\n").map((l) => l.split(" ")[1]),
+      );
+    const [na, nb] = [await names(a.idx), await names(b.idx)];
+    const want = [...na].filter((o) => nb.has(o)).sort();
+    assert(want.length > 10 && want.length < na.size && want.length < nb.size, `${want.length}`);
+    const opened = async (pack: string, version: 1 | 2) => {
+      const idx = `${pack}.v${version}.idx`;
+      await ok(e, "git", ["index-pack", `--index-version=${version}`, "-o", idx, pack], {
+        cwd: repo,
+      });
+      return await PackIndex.open(await Deno.readFile(idx), format, idx);
+    };
+    for (const [va, vb] of [[1, 2], [2, 1], [2, 2], [1, 1]] as const) {
+      const [ia, ib] = [await opened(a.pack, va), await opened(b.pack, vb)];
+      assertEquals([...ia.shared(ib)].sort(), want, `v${va} with v${vb}`);
+      assertEquals([...ib.shared(ia)].sort(), want, `v${vb} with v${va}`);
+      assertEquals(ia.shared(ia).size, na.size);
+    }
+    // Names out of order (two swapped, the checksum made to match) are refused.
+    const bytes = await Deno.readFile(a.idx);
+    const hl = format === "sha1" ? 20 : 32;
+    const at = 8 + 1024;
+    const first = bytes.slice(at, at + hl);
+    bytes.copyWithin(at, at + hl, at + 2 * hl);
+    bytes.set(first, at + hl);
+    const body = bytes.subarray(0, bytes.byteLength - hl);
+    bytes.set(
+      new Uint8Array(await crypto.subtle.digest(format === "sha1" ? "SHA-1" : "SHA-256", body)),
+      bytes.byteLength - hl,
+    );
+    await assertRejects(
+      () => PackIndex.open(bytes, format, "swapped"),
+      PackFormatError,
+      "not sorted",
+    );
+  });
+}

@@ -128,3 +128,40 @@ Deno.test("markIngested: any number of segments, repeats ignored, by the hundred
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("putEntries: any number of rows, many to a statement, each row's conflict its own", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const db = new LocalDb(`${dir}/a.sqlite`);
+    for (const n of [0, 1, 63, 64, 65, 200]) {
+      const t = `t${n}`;
+      const entries = batch(n);
+      const keys = [...entries.keys()];
+      // Every third row cached before: half of them with other bytes (a stale copy).
+      const before = new Map(
+        keys.filter((_, i) => i % 3 === 0).map((k, i) => [
+          k,
+          i % 2 ? `{"stale":${i}}` : entries.get(k)!,
+        ]),
+      );
+      db.putEntries(t, before, new Map([...before.keys()].map((k) => [k, "t:1"])));
+      // Stamps for every other row; rows without one keep the stamp they have.
+      const stamps = new Map(keys.filter((_, i) => i % 2 === 0).map((k) => [k, "t:2"]));
+      const write = new Map(entries);
+      db.putEntries(t, write, stamps);
+      const rows = db.getEntries(t, keys);
+      const got = db.getStamps(t, keys);
+      assertEquals(rows.size, n, `${n}: every row`);
+      for (const [i, k] of keys.entries()) {
+        const held = before.get(k);
+        assertEquals(rows.get(k), held ?? entries.get(k), `${n}: bytes of ${k}`);
+        const same = held === undefined || held === entries.get(k);
+        const stamp = stamps.has(k) && same ? "t:2" : held !== undefined ? "t:1" : undefined;
+        assertEquals(got.get(k), stamp, `${n}: stamp of row ${i}`);
+      }
+    }
+    db.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
