@@ -4,14 +4,18 @@
  * met it. The note is made by the caller; a store never knows what a storage name is.
  */
 import type { CreatedStamp, ListEntry, PutData, Range, Store } from "./store.ts";
-import { createStamped, StoreError } from "./store.ts";
+import { copyToFileThrough, createStamped, StoreError } from "./store.ts";
 
 export function withAccessAdvice(store: Store, advice: string): Store {
   return advice ? new AdvisedStore(store, advice) : store;
 }
 
 export class AdvisedStore implements Store {
-  constructor(readonly inner: Store, readonly advice: string) {}
+  readonly copyToFile: Store["copyToFile"];
+
+  constructor(readonly inner: Store, readonly advice: string) {
+    this.copyToFile = copyToFileThrough(inner, (copy) => this.#advise(copy));
+  }
 
   get location(): string {
     return this.inner.location;

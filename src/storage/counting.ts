@@ -4,6 +4,7 @@
  */
 import { countListedKeys, countRequest, requestCounts, timeOperation } from "./metrics.ts";
 import {
+  copyToFileThrough,
   type CreatedStamp,
   createStamped,
   type ListEntry,
@@ -13,7 +14,15 @@ import {
 } from "./store.ts";
 
 export class CountingStore implements Store {
-  constructor(readonly inner: Store) {}
+  /** A copy reads the object as a `get` does: counted as one. */
+  readonly copyToFile: Store["copyToFile"];
+
+  constructor(readonly inner: Store) {
+    this.copyToFile = copyToFileThrough(inner, (copy) => {
+      countRequest("store", "get");
+      return timeOperation(copy);
+    });
+  }
 
   get location(): string {
     return this.inner.location;

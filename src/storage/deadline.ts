@@ -8,7 +8,7 @@
  * only one that stalls for the whole period.
  */
 import type { CreatedStamp, ListEntry, PutData, Range, Store } from "./store.ts";
-import { createStamped, StoreError } from "./store.ts";
+import { copyToFileThrough, createStamped, StoreError } from "./store.ts";
 import { armTimer } from "./timer.ts";
 
 /** Seconds without progress before an operation fails, unless TRUNKS_STORE_TIMEOUT says otherwise. */
@@ -35,7 +35,17 @@ export function withDeadline(store: Store, ms = storeTimeoutMs()): Store {
 }
 
 export class DeadlineStore implements Store {
-  constructor(readonly inner: Store, readonly ms: number) {}
+  readonly copyToFile: Store["copyToFile"];
+
+  constructor(readonly inner: Store, readonly ms: number) {
+    // No byte passes through this process: the copy's progress is its file growing,
+    // looked at four times a period (a copy that ends sooner is never looked at).
+    this.copyToFile = copyToFileThrough(
+      inner,
+      (copy, key, dest) =>
+        this.#bounded("get", key, (touch) => growing(copy(), dest, ms / 4, touch)),
+    );
+  }
 
   get location(): string {
     return this.inner.location;
@@ -132,5 +142,36 @@ export class DeadlineStore implements Store {
       },
       cancel: (reason) => reader.cancel(reason),
     });
+  }
+}
+
+/** `work`, calling `touch` whenever the file at `path` is found bigger than last time. */
+async function growing<T>(
+  work: Promise<T>,
+  path: string,
+  every: number,
+  touch: () => void,
+): Promise<T> {
+  let size = 0;
+  let done = false;
+  let cancel = () => {};
+  const look = () => {
+    cancel = armTimer(every, () => {
+      Deno.stat(path).then((st) => {
+        if (!done && st.size > size) {
+          size = st.size;
+          touch();
+        }
+      }, () => {}).finally(() => {
+        if (!done) look();
+      });
+    });
+  };
+  look();
+  try {
+    return await work;
+  } finally {
+    done = true;
+    cancel();
   }
 }

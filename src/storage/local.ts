@@ -583,6 +583,25 @@ export class LocalStore implements Store {
     });
   }
 
+  /**
+   * The kernel copies (copy_file_range; a reflink where the file system shares extents):
+   * a segment's bytes never come up into this process. `dest` may be left partly
+   * written when this fails; the caller removes it.
+   */
+  async copyToFile(key: string, dest: string): Promise<number | null> {
+    const path = this.#path(key);
+    try {
+      await Deno.copyFile(path, dest);
+    } catch (e) {
+      const gone = e instanceof Deno.errors.NotFound &&
+        await Deno.lstat(path).then(() => false, () => true);
+      if (!gone) throw this.#wrap(e, key);
+      this.#checkRoot();
+      return null;
+    }
+    return (await Deno.stat(dest)).size;
+  }
+
   async put(key: string, data: PutData): Promise<void> {
     const path = this.#path(key);
     data = limitSize(data, this.capabilities.maxObjectSize, `local: ${key}`);

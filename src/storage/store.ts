@@ -113,6 +113,16 @@ export interface Store {
    */
   createStamped?(key: string, data: Uint8Array): Promise<CreatedStamp | null>;
 
+  /**
+   * Optional (a capability, OpenDAL-style): copy the whole object into `dest`, a new local
+   * file no one else writes, without its bytes passing through this process
+   * (copy_file_range on local disk). Its size, or null when the key does not exist. Only a
+   * store that holds its objects as local files has it; a wrapper has it exactly when the
+   * store it wraps does (`copyToFileThrough` below); a set of mirrors has not (each copy is read
+   * and verified in turn). The caller verifies what it copied, as it would a `get`.
+   */
+  copyToFile?(key: string, dest: string): Promise<number | null>;
+
   /** Every key under `prefix` (plain string prefix), in byte order, after `startAfter`. */
   list(prefix: string, startAfter?: string): Promise<ListEntry[]>;
 
@@ -154,6 +164,18 @@ export async function createStamped(
 ): Promise<CreatedStamp | null> {
   if (store.createStamped) return await store.createStamped(key, data);
   return (await store.create(key, data)) ? {} : null;
+}
+
+/**
+ * A wrapper's `copyToFile`: `inner`'s, through `wrap`, when `inner` has one; else none, so
+ * the wrapper has the capability exactly when what it wraps does.
+ */
+export function copyToFileThrough(
+  inner: Store,
+  wrap: (copy: () => Promise<number | null>, key: string, dest: string) => Promise<number | null>,
+): Store["copyToFile"] {
+  const copy = inner.copyToFile?.bind(inner);
+  return copy && ((key, dest) => wrap(() => copy(key, dest), key, dest));
 }
 
 /** Reads a whole object into memory; only for objects known to be small. */

@@ -11,7 +11,7 @@ import { largeBlobPack, type LargeBlobStats } from "./large_blobs.ts";
 import { findLostSegments } from "./lost_segments.ts";
 import { segmentPackKey } from "./layout.ts";
 import { type FetchPlan, planFetch } from "./replaces.ts";
-import { readSegmentIndex } from "./segments.ts";
+import { copySegmentPack, readSegmentIndex } from "./segments.ts";
 import type { Trunk } from "./trunk.ts";
 import { failingTransfers, type OnProgress } from "./progress.ts";
 
@@ -404,7 +404,8 @@ export interface Prefetched {
  * asks for anything, and a fetch downloads every segment the repository has not
  * ingested whatever git wants: so the segment (when there is one) is downloaded,
  * verified by SHA-256, and verified and indexed by the repository (`stage`) meanwhile,
- * its index-pack running beside the listing's work. Nothing is installed: `fetch`
+ * its index-pack running beside the listing's work (on a store that copies files itself,
+ * local disk, the copy is hashed while index-pack reads it). Nothing is installed: `fetch`
  * installs it once git asks (`take`), as the fetch it saves would have; `discard`
  * stops it and removes its files when git asks for nothing (`git ls-remote`).
  *
@@ -459,18 +460,44 @@ async function stageOne(
   if (plan.download.length !== 1 || plan.alreadyHave.length) return { plan, blobs, pack: null };
   const dir = await sink.downloadDir();
   const pack = `${dir}/tmp_trunks_${crypto.randomUUID()}.pack`;
-  // Stopped at the next piece once discarded (the download then removes its file).
-  await trunk.downloadSegment(plan.download[0].segment.id, pack, (n) => {
-    if (n > 0) signal.throwIfAborted();
-  });
+  const id = plan.download[0].segment.id;
+  // Copied by the store itself where it can (local disk), verified beside index-pack below.
+  const copied = await copySegmentPack(trunk.store, id, pack);
+  if (!copied) {
+    // Stopped at the next piece once discarded (the download then removes its file).
+    await trunk.downloadSegment(id, pack, (n) => {
+      if (n > 0) signal.throwIfAborted();
+    });
+  }
   faultPoint("fetch:after-download");
   if (signal.aborted) {
-    await Deno.remove(pack).catch(() => {});
+    await Promise.all([Deno.remove(pack).catch(() => {}), copied?.verified.catch(() => {})]);
     return null;
   }
   // Unknown is not whole; the listing's own failure surfaces in the fetch that takes it.
   const whole = await blobs.then((b) => b.size === 0, () => false);
-  return { plan, blobs, pack: await sink.stage!(pack, { whole }, signal) };
+  if (!copied) return { plan, blobs, pack: await sink.stage!(pack, { whole }, signal) };
+  // Every segment's SHA-256 is checked before git can see it, this one too: index-pack
+  // reads the copy while its hash is checked (index-pack parses untrusted packs, as any
+  // git fetch does, and writes only into the staging directory git never reads), and the
+  // staged pack is handed on, the only way to `install` it, once the hash has matched:
+  // the hash read the very file index-pack read (see `copySegmentPack`). On a mismatch
+  // it is discarded and nothing is staged: the fetch then runs in full and names the
+  // corrupt segment, as it does without a prefetch.
+  let staged: StagedPack;
+  try {
+    staged = await sink.stage!(pack, { whole }, signal);
+  } catch (e) {
+    await copied.verified.catch(() => {}); // its file handle closed before this fails
+    throw e;
+  }
+  try {
+    await copied.verified;
+  } catch (e) {
+    await staged.discard();
+    throw e;
+  }
+  return { plan, blobs, pack: staged };
 }
 
 /** A pack the repository refused: name the key it came from. */

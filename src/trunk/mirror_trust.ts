@@ -6,7 +6,13 @@
  * later changes any of them is a different storage, unapproved until approved again.
  */
 import { redactUrl } from "../storage/registry.ts";
-import type { ListEntry, PutData, Range, Store } from "../storage/store.ts";
+import {
+  copyToFileThrough,
+  type ListEntry,
+  type PutData,
+  type Range,
+  type Store,
+} from "../storage/store.ts";
 import { TrunkError } from "./errors.ts";
 import type { MapEntry } from "./storage_map.ts";
 
@@ -88,7 +94,12 @@ export function describeUnapproved(e: Approved, v: Verdict): string {
 
 /** A store that reads and refuses every write with `why` (a mirror read without its primary). */
 export class ReadOnlyStore implements Store {
-  constructor(readonly inner: Store, readonly why: string) {}
+  /** A read. */
+  readonly copyToFile: Store["copyToFile"];
+
+  constructor(readonly inner: Store, readonly why: string) {
+    this.copyToFile = copyToFileThrough(inner, (copy) => copy());
+  }
   get location(): string {
     return this.inner.location;
   }

@@ -4,7 +4,7 @@
  * uploaded in parallel (one round trip, not two), and a lone half of an interrupted upload
  * is a stray that readers skip and a clean removes past its grace.
  */
-import { StreamHash } from "../pack/hash.ts";
+import { createHash, digest, StreamHash, toHexString } from "../pack/hash.ts";
 import { countedPut, type OnBytes, refundableStream } from "../storage/flow.ts";
 import { getBytes, type Range, type Store } from "../storage/store.ts";
 import { TrunkError } from "./errors.ts";
@@ -37,16 +37,41 @@ export async function listSegments(store: Store): Promise<SegmentInfo[]> {
 }
 
 export async function sha256File(path: string): Promise<string> {
-  // A small pack (a push of a few commits) is hashed by WebCrypto: no node:crypto loaded.
-  const h = new StreamHash("sha256");
+  // A pack up to WHOLE_HASH_MAX (a push of a few commits) is hashed by WebCrypto: no
+  // node:crypto loaded.
   using f = await Deno.open(path);
+  return await sha256Read(f, (await f.stat()).size);
+}
+
+/**
+ * Up to this size a file is hashed whole by WebCrypto (read in one buffer: ~30 ms for
+ * 10 MB); past it, streamed through node:crypto, whose load alone costs ~30 ms of CPU.
+ */
+const WHOLE_HASH_MAX = 16 << 20;
+
+/** The SHA-256 of what `f` holds from where it is to its end; `size`: what it should hold. */
+async function sha256Read(f: Deno.FsFile, size: number): Promise<string> {
+  let head: Uint8Array | null = null;
+  if (size <= WHOLE_HASH_MAX) {
+    // One byte more than expected: a file found longer is streamed like a large one.
+    const buf = new Uint8Array(size + 1);
+    let at = 0;
+    while (at < buf.byteLength) {
+      const n = await f.read(buf.subarray(at));
+      if (n === null) return toHexString(await digest("sha256", buf.subarray(0, at)));
+      at += n;
+    }
+    head = buf;
+  }
+  const h = createHash("sha256");
+  if (head) h.update(head);
   const buf = new Uint8Array(1 << 20);
   for (;;) {
     const n = await f.read(buf);
     if (n === null) break;
     h.update(buf.subarray(0, n));
   }
-  return await h.hex();
+  return h.digest("hex");
 }
 
 async function fileStream(path: string): Promise<ReadableStream<Uint8Array>> {
@@ -145,7 +170,8 @@ function missingSegment(store: Store, key: string): TrunkError {
  * Download a segment's pack to `dest`, hashing as it streams; a pack whose bytes do
  * not match its name is an error naming the key, and `dest` is removed. `onBytes`
  * hears of each piece as it arrives, and is told to take them back when the download
- * fails (a retry or another storage counts them again).
+ * fails (a retry or another storage counts them again). A store that copies files
+ * itself (local disk) copies it, then it is hashed from `dest`, the same check.
  */
 export async function downloadSegmentPack(
   store: Store,
@@ -153,14 +179,20 @@ export async function downloadSegmentPack(
   dest: string,
   onBytes?: OnBytes,
 ): Promise<number> {
+  const copied = await copySegmentPack(store, id, dest);
+  if (copied) {
+    try {
+      await copied.verified;
+    } catch (e) {
+      await Deno.remove(dest).catch(() => {});
+      throw e;
+    }
+    onBytes?.(copied.size);
+    return copied.size;
+  }
   const key = segmentPackKey(id);
   const body = await store.get(key);
-  if (!body) {
-    throw new TrunkError(
-      `segment ${key} is missing from ${store.location} (removed by GC meanwhile?); retry the fetch`,
-      "missing-object",
-    );
-  }
+  if (!body) throw missingPack(store, key);
   const { stream, takeBack } = refundableStream(body, onBytes);
   // A small segment is hashed whole by WebCrypto, a large one streams through node:crypto.
   const h = new StreamHash("sha256");
@@ -185,12 +217,74 @@ export async function downloadSegmentPack(
   if (got !== id) {
     takeBack();
     await Deno.remove(dest).catch(() => {});
-    throw new TrunkError(
-      `segment ${key} on ${store.location} is corrupt: its SHA-256 is ${
-        got.slice(0, 12)
-      }…, not its name; run trunks check`,
-      "corrupt",
-    );
+    throw corruptPack(store, key, got);
   }
   return size;
+}
+
+/** A segment's pack copied to a local file, its SHA-256 still being checked. */
+export interface CopiedPack {
+  size: number;
+  /**
+   * Resolves once the copy's bytes are found to match the segment's name; rejects as
+   * `downloadSegmentPack` does when they do not (or cannot be read). Until then the file
+   * is unverified: nothing may let git see it.
+   */
+  verified: Promise<void>;
+}
+
+/**
+ * A segment's pack copied to `dest` by the store itself (`Store.copyToFile`: on local disk
+ * the kernel copies), its SHA-256 checked beside whatever the caller does next; null when
+ * the store cannot copy (then `downloadSegmentPack` streams it). The check reads through a
+ * handle opened here, as soon as the copy is made: it hashes the very file the copy wrote
+ * (this process's own new file, which nothing writes after), wherever the caller renames it
+ * meanwhile. `dest` is removed if the copy fails; after that, it is the caller's.
+ */
+export async function copySegmentPack(
+  store: Store,
+  id: string,
+  dest: string,
+): Promise<CopiedPack | null> {
+  if (!store.copyToFile) return null;
+  const key = segmentPackKey(id);
+  let file: Deno.FsFile;
+  let size: number | null;
+  try {
+    size = await store.copyToFile(key, dest);
+    if (size === null) throw missingPack(store, key);
+    file = await Deno.open(dest, { read: true });
+  } catch (e) {
+    await Deno.remove(dest).catch(() => {});
+    throw e;
+  }
+  // The file is whole but unverified, as a streamed download is when it stops midway.
+  faultPoint("fetch:mid-download");
+  const verified = (async () => {
+    let got: string;
+    try {
+      got = await sha256Read(file, size);
+    } finally {
+      file.close();
+    }
+    if (got !== id) throw corruptPack(store, key, got);
+  })();
+  verified.catch(() => {}); // the caller's to await
+  return { size, verified };
+}
+
+function missingPack(store: Store, key: string): TrunkError {
+  return new TrunkError(
+    `segment ${key} is missing from ${store.location} (removed by GC meanwhile?); retry the fetch`,
+    "missing-object",
+  );
+}
+
+function corruptPack(store: Store, key: string, got: string): TrunkError {
+  return new TrunkError(
+    `segment ${key} on ${store.location} is corrupt: its SHA-256 is ${
+      got.slice(0, 12)
+    }…, not its name; run trunks check`,
+    "corrupt",
+  );
 }
