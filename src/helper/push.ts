@@ -29,10 +29,23 @@ export async function pushRefs(
   listing?: WriteState,
 ): Promise<PushResult[]> {
   const threshold = largeBlobThreshold(); // a bad setting fails before anything is written
+  // Every src resolved by one git process, started first: it runs while the trunk opens for
+  // writing and while the engine asks git which listed tips the repository holds.
+  const resolving = batchResolver(specs.map((s) => s.src).filter(Boolean));
+  resolving.catch(() => {}); // the engine's first `resolve` awaits it
   const trunk = await ctx.trunkForWrite();
   const tmp = await Deno.makeTempDir({ dir: requireGitDir(ctx), prefix: "trunks-push-" });
   try {
-    const { results, step } = await pushOnly(ctx, trunk, tmp, threshold, specs, opts, listing);
+    const { results, step } = await pushOnly(
+      ctx,
+      trunk,
+      tmp,
+      threshold,
+      specs,
+      opts,
+      listing,
+      resolving,
+    );
     await step;
     return results;
   } finally {
@@ -52,11 +65,10 @@ async function pushOnly(
   threshold: number,
   specs: PushSpec[],
   opts: HelperOptions,
-  listing?: WriteState,
+  listing: WriteState | undefined,
+  resolving: Promise<(src: string) => Promise<string>>,
 ): Promise<{ results: PushResult[]; step: Promise<void> }> {
-  // Every src resolved by one git process.
-  const resolve = await batchResolver(specs.map((s) => s.src).filter(Boolean));
-  const source = gitSource(tmp, threshold, opts, resolve);
+  const source = gitSource(tmp, threshold, opts, resolving);
   const report = await push(trunk, source, specs, {
     force: opts.force,
     dryRun: opts.dryRun,
@@ -78,11 +90,12 @@ function gitSource(
   tmp: string,
   threshold: number,
   opts: HelperOptions,
-  resolve: (src: string) => Promise<string>,
+  resolving: Promise<(src: string) => Promise<string>>,
 ): PushSource {
   return {
     keepsPushedObjects: true,
-    resolve: (src) => resolve(src).catch(() => null),
+    // git failing as a whole is the push's error; a src naming nothing is that ref's.
+    resolve: async (src) => await (await resolving)(src).catch(() => null),
     has: existingObjects,
     isAncestor,
     localHead: headSymref,
