@@ -123,237 +123,6 @@ function oneChunk(bytes: Uint8Array): ReadableStream<Uint8Array> {
   });
 }
 
-/** Files a listing found, column by column (a worker sends them back as three arrays). */
-interface ListRows {
-  keys: string[];
-  sizes: number[];
-  /** Modified time in ms; 0 when the file system keeps none. */
-  times: number[];
-  /** The key being read when a call threw (for the error's message). */
-  at?: string;
-}
-
-/** What one listing reads: under `base`, keys starting with `prefix`, after `after`. */
-interface WalkSpec {
-  base: string;
-  prefix: string;
-  after: string | null;
-  temp: string;
-}
-
-/**
- * Reads one directory of a listing (`rel`, a key prefix without its slash; "" for the base):
- * its files with `spec.prefix` (after `spec.after`, temp files left out) go into `found`
- * with their size and time, and its subdirectories that can hold such keys onto `dirs`.
- * A directory or file gone meanwhile (GC) is not there; any other failure throws, with
- * `found.at` naming it. Returns the number of file-system calls made.
- *
- * The one rule of what a listing reads, for both threads: self-contained (no import, no
- * outer name), because the listing's worker runs this function's own source text.
- */
-function readLevel(
-  spec: WalkSpec,
-  rel: string,
-  found: ListRows,
-  dirs: { push(rel: string): void },
-): number {
-  const dir = rel ? `${spec.base}/${rel}` : spec.base;
-  const prefix = spec.prefix;
-  let entries;
-  try {
-    entries = [...Deno.readDirSync(dir)];
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) return 1;
-    found.at = rel || ".";
-    throw e;
-  }
-  let calls = 1;
-  for (const ent of entries) {
-    if (ent.name.startsWith(spec.temp)) continue;
-    const key = rel ? `${rel}/${ent.name}` : ent.name;
-    if (ent.isDirectory) {
-      // Under the prefix (the usual case, tested first: no string made), or above it.
-      if (
-        key.startsWith(prefix) || prefix.startsWith(key + "/") || (key + "/").startsWith(prefix)
-      ) {
-        dirs.push(key);
-      }
-      continue;
-    }
-    // Keys are ASCII: string order is byte order (compareKeys).
-    if (!key.startsWith(prefix) || (spec.after !== null && key <= spec.after)) continue;
-    calls++;
-    let st;
-    try {
-      st = Deno.statSync(`${dir}/${ent.name}`);
-    } catch (e) {
-      // Deleted between readDir and stat (GC): it is simply not there.
-      if (e instanceof Deno.errors.NotFound) continue;
-      found.at = key;
-      throw e;
-    }
-    found.keys.push(key);
-    found.sizes.push(st.size);
-    found.times.push(st.mtime ? st.mtime.getTime() : 0);
-  }
-  return calls;
-}
-
-/**
- * Directories a listing has yet to read: this thread takes the newest (depth first), the
- * worker batches of the oldest.
- */
-class DirQueue {
-  #dirs: string[];
-  #head = 0;
-  constructor(dirs: string[]) {
-    this.#dirs = dirs;
-  }
-  get size(): number {
-    return this.#dirs.length - this.#head;
-  }
-  push(rel: string): void {
-    this.#dirs.push(rel);
-  }
-  pop(): string | undefined {
-    if (this.#dirs.length > this.#head) return this.#dirs.pop();
-    this.#dirs = [];
-    this.#head = 0;
-    return undefined;
-  }
-  takeOldest(n: number): string[] {
-    const batch = this.#dirs.slice(this.#head, this.#head + n);
-    this.#head += batch.length;
-    return batch;
-  }
-}
-
-/**
- * From this many directories waiting to be read in one listing on, a worker thread reads
- * part of them. Making a worker holds this thread 20-90 ms (a new isolate) and reading a
- * directory takes ~18 µs here, so a second thread pays only for thousands of them (a trunk
- * of thousands of refs). A seam: tests lower it to run the worker on small trees.
- */
-export const listWorker = { minDirs: 4096 };
-
-/** Directories per batch handed to the worker; at most two batches are out at once. */
-const WORKER_BATCH = 256;
-
-/** The worker's program: `readLevel`'s own source, over each batch it is sent. */
-const WORKER_SOURCE = `const readLevel = ${readLevel.toString()};
-self.onmessage = ({ data }) => {
-  const found = { keys: [], sizes: [], times: [] };
-  try {
-    const dirs = [...data.dirs];
-    for (let rel = dirs.pop(); rel !== undefined; rel = dirs.pop()) {
-      readLevel(data.spec, rel, found, dirs);
-    }
-  } catch {
-    self.postMessage({ id: data.id, failed: true });
-    return;
-  }
-  self.postMessage({ id: data.id, keys: found.keys, sizes: found.sizes, times: found.times });
-};
-`;
-
-let workerUrl: string | undefined;
-
-/**
- * A worker thread reading batches of a listing's directories beside the thread that lists.
- * It never decides anything: a batch it could not read (any error) or never answered (the
- * worker failed to start or died) goes back onto the queue, and the listing thread reads
- * it and reports any error as it always did; so the result is one thread's.
- */
-class ListHelper {
-  #out = new Map<number, string[]>();
-  #next = 0;
-  #dead = false;
-  #wake?: () => void;
-
-  private constructor(
-    readonly worker: Worker,
-    readonly spec: WalkSpec,
-    readonly found: ListRows,
-    readonly pending: DirQueue,
-  ) {}
-
-  /** A helper, or undefined when no worker can be made here. */
-  static start(spec: WalkSpec, found: ListRows, pending: DirQueue): ListHelper | undefined {
-    let worker: Worker;
-    try {
-      // A data: URL, not a file: a compiled binary runs it without bundling another module.
-      workerUrl ??= `data:application/javascript,${encodeURIComponent(WORKER_SOURCE)}`;
-      worker = new Worker(workerUrl, { type: "module", name: "trunks-list" });
-    } catch {
-      return undefined;
-    }
-    const h = new ListHelper(worker, spec, found, pending);
-    worker.onmessage = (ev) => h.#answered(ev.data);
-    worker.onerror = (ev) => {
-      // Never the process's error: its batches are read by the listing thread instead.
-      ev.preventDefault();
-      h.#end();
-    };
-    return h;
-  }
-
-  /** Batches handed out and not answered yet. */
-  get busy(): boolean {
-    return this.#out.size > 0;
-  }
-
-  /** Hands the worker another batch while it has fewer than two. */
-  feed(): void {
-    while (!this.#dead && this.#out.size < 2 && this.pending.size > 0) {
-      // Smaller batches near the end, so both threads finish together.
-      const n = Math.max(16, Math.min(WORKER_BATCH, Math.floor(this.pending.size / 8)));
-      const dirs = this.pending.takeOldest(n);
-      const id = this.#next++;
-      this.#out.set(id, dirs);
-      this.worker.postMessage({ id, spec: this.spec, dirs });
-    }
-  }
-
-  /** Waits for the worker's next answer, or its end. */
-  async settled(): Promise<void> {
-    if (this.busy) await new Promise<void>((r) => this.#wake = r);
-    this.#wake = undefined;
-  }
-
-  #answered(
-    msg: { id: number; failed?: boolean; keys: string[]; sizes: number[]; times: number[] },
-  ) {
-    const dirs = this.#out.get(msg.id);
-    if (!dirs) return;
-    this.#out.delete(msg.id);
-    if (msg.failed) {
-      for (const d of dirs) this.pending.push(d);
-    } else {
-      const f = this.found;
-      for (let i = 0; i < msg.keys.length; i++) {
-        f.keys.push(msg.keys[i]);
-        f.sizes.push(msg.sizes[i]);
-        f.times.push(msg.times[i]);
-      }
-    }
-    this.#wake?.();
-  }
-
-  /** No more batches for the worker; the unanswered ones are the listing thread's. */
-  #end(): void {
-    if (this.#dead) return;
-    this.#dead = true;
-    this.worker.terminate();
-    for (const dirs of this.#out.values()) for (const d of dirs) this.pending.push(d);
-    this.#out.clear();
-    this.#wake?.();
-  }
-
-  stop(): void {
-    this.#end();
-  }
-}
-
 export class LocalStore implements Store {
   readonly capabilities: Capabilities = {
     atomicCreate: true,
@@ -693,52 +462,49 @@ export class LocalStore implements Store {
     // Walk only the directory the prefix names, then filter by the full prefix.
     const slash = prefix.lastIndexOf("/");
     const dirKey = slash < 0 ? "" : prefix.slice(0, slash);
-    const found: ListRows = { keys: [], sizes: [], times: [] };
-    const walk: WalkSpec = {
-      base: this.base,
-      prefix,
-      after: startAfter ?? null,
-      temp: TEMP_PREFIX,
-    };
+    const out: ListEntry[] = [];
     this.#checkRoot();
     // Depth first with synchronous calls: a trunk holds one directory per ref, and an
     // async op per directory and per file cost ~8x the CPU of the calls themselves
     // (20,000 refs: seconds). One directory is open at a time (never EMFILE); the event
-    // loop gets a turn every LIST_BATCH calls. Thousands of directories are shared with a
-    // worker thread (`ListHelper`): reading them is nearly all kernel time, which a second
-    // thread halves while git waits for the listing.
-    const pending = new DirQueue([dirKey]);
-    let helper: ListHelper | undefined;
+    // loop gets a turn every LIST_BATCH calls.
+    const pending = [dirKey];
     let calls = 0;
-    try {
-      for (;;) {
-        const rel = pending.pop();
-        if (rel === undefined) {
-          if (!helper?.busy) break;
-          // The worker's last batches (one it gives back is read here).
-          await helper.settled();
+    while (pending.length) {
+      const rel = pending.pop()!;
+      const dir = rel ? `${this.base}/${rel}` : this.base;
+      if (++calls % LIST_BATCH === 0) await yieldToLoop();
+      let entries: Deno.DirEntry[];
+      try {
+        entries = [...Deno.readDirSync(dir)];
+      } catch (e) {
+        if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) continue;
+        throw this.#wrap(e, rel || ".");
+      }
+      for (const ent of entries) {
+        if (ent.name.startsWith(TEMP_PREFIX)) continue;
+        const key = rel ? `${rel}/${ent.name}` : ent.name;
+        if (ent.isDirectory) {
+          if (
+            prefix.startsWith(key + "/") || key.startsWith(prefix) || (key + "/").startsWith(prefix)
+          ) {
+            pending.push(key);
+          }
           continue;
         }
+        if (!key.startsWith(prefix)) continue;
+        if (startAfter !== undefined && compareKeys(key, startAfter) <= 0) continue;
+        if (++calls % LIST_BATCH === 0) await yieldToLoop();
+        let st: Deno.FileInfo;
         try {
-          calls += readLevel(walk, rel, found, pending);
+          st = Deno.statSync(`${dir}/${ent.name}`);
         } catch (e) {
-          throw this.#wrap(e, found.at ?? (rel || "."));
+          // Deleted between readDir and stat (GC): it is simply not there.
+          if (e instanceof Deno.errors.NotFound) continue;
+          throw this.#wrap(e, key);
         }
-        if (calls >= LIST_BATCH) {
-          calls = 0;
-          await yieldToLoop();
-        }
-        if (!helper && pending.size >= listWorker.minDirs) {
-          helper = ListHelper.start(walk, found, pending);
-        }
-        helper?.feed();
+        out.push({ key, size: st.size, modified: st.mtime ?? new Date(0) });
       }
-    } finally {
-      helper?.stop();
-    }
-    const out: ListEntry[] = new Array(found.keys.length);
-    for (let i = 0; i < out.length; i++) {
-      out[i] = { key: found.keys[i], size: found.sizes[i], modified: new Date(found.times[i]) };
     }
     out.sort((a, b) => compareKeys(a.key, b.key));
     return out;
