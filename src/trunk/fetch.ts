@@ -462,7 +462,7 @@ async function stageOne(
   const pack = `${dir}/tmp_trunks_${crypto.randomUUID()}.pack`;
   const id = plan.download[0].segment.id;
   // Copied by the store itself where it can (local disk), verified beside index-pack below.
-  const copied = await copySegmentPack(trunk.store, id, pack);
+  const copied = await copySegmentPack(trunk.store, id, pack, signal);
   if (!copied) {
     // Stopped at the next piece once discarded (the download then removes its file).
     await trunk.downloadSegment(id, pack, (n) => {

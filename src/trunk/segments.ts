@@ -50,7 +50,7 @@ export async function sha256File(path: string): Promise<string> {
 const WHOLE_HASH_MAX = 16 << 20;
 
 /** The SHA-256 of what `f` holds from where it is to its end; `size`: what it should hold. */
-async function sha256Read(f: Deno.FsFile, size: number): Promise<string> {
+async function sha256Read(f: Deno.FsFile, size: number, signal?: AbortSignal): Promise<string> {
   let head: Uint8Array | null = null;
   if (size <= WHOLE_HASH_MAX) {
     // One byte more than expected: a file found longer is streamed like a large one.
@@ -67,6 +67,7 @@ async function sha256Read(f: Deno.FsFile, size: number): Promise<string> {
   if (head) h.update(head);
   const buf = new Uint8Array(1 << 20);
   for (;;) {
+    signal?.throwIfAborted();
     const n = await f.read(buf);
     if (n === null) break;
     h.update(buf.subarray(0, n));
@@ -239,12 +240,14 @@ export interface CopiedPack {
  * the store cannot copy (then `downloadSegmentPack` streams it). The check reads through a
  * handle opened here, as soon as the copy is made: it hashes the very file the copy wrote
  * (this process's own new file, which nothing writes after), wherever the caller renames it
- * meanwhile. `dest` is removed if the copy fails; after that, it is the caller's.
+ * meanwhile. `dest` is removed if the copy fails; after that, it is the caller's. Once
+ * `signal` aborts, the check stops at its next read and `verified` rejects.
  */
 export async function copySegmentPack(
   store: Store,
   id: string,
   dest: string,
+  signal?: AbortSignal,
 ): Promise<CopiedPack | null> {
   if (!store.copyToFile) return null;
   const key = segmentPackKey(id);
@@ -263,7 +266,7 @@ export async function copySegmentPack(
   const verified = (async () => {
     let got: string;
     try {
-      got = await sha256Read(file, size);
+      got = await sha256Read(file, size, signal); // stopped too: nothing will use the copy
     } finally {
       file.close();
     }

@@ -35,6 +35,29 @@ Deno.test("copyToFile: local disk copies an object whole; a missing key is null"
   }
 });
 
+Deno.test("copyToFile: the copy gets a new file's mode, never the stored file's", async () => {
+  // A store anyone may write to can leave a segment setuid or world-writable: a pack git
+  // reads with that mode could be rewritten after it was verified (Deno.copyFile copies
+  // the mode). Fails on 5e17b73 (the copy was 4777).
+  const root = await Deno.makeTempDir({ prefix: "trunks-copy-mode-" });
+  const store = await openStore(`local://${root}/trunks/t.trunk`);
+  try {
+    await store.put("segments/x.pack", new Uint8Array(1000).fill(7));
+    await Deno.chmod(`${root}/trunks/t.trunk/segments/x.pack`, 0o4777);
+    await Deno.writeFile(`${root}/fresh`, new Uint8Array(0));
+    const fresh = (await Deno.stat(`${root}/fresh`)).mode! & 0o7777;
+    const dest = `${root}/copy`;
+    assertEquals(await store.copyToFile!("segments/x.pack", dest), 1000);
+    assertEquals(((await Deno.stat(dest)).mode! & 0o7777).toString(8), fresh.toString(8));
+    assertEquals(await store.copyToFile!("segments/none.pack", `${root}/none`), null);
+    const left = (await Array.fromAsync(Deno.readDir(root))).map((e) => e.name).sort();
+    assertEquals(left, ["copy", "fresh", "trunks"], "no placeholder or temp directory left");
+  } finally {
+    await store.close();
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
 /** A store that copies: `copy` stands for the bottom store's copy. */
 function copier(copy: (key: string, dest: string) => Promise<number | null>): Store {
   const s = new MemoryStore("memory://copier");
