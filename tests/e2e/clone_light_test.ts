@@ -35,6 +35,20 @@ const { main } = await import(${JSON.stringify(`file://${REPO_ROOT}/src/cli/main
 Deno.exit(await main(Deno.args));
 `;
 
+/** A directory holding a `git-remote-trunks` that runs the helper under TRAP. */
+async function trapBin(): Promise<string> {
+  const bin = await Deno.makeTempDir({ prefix: "trunks-trap-bin-" });
+  await Deno.writeTextFile(`${bin}/trap.ts`, TRAP);
+  await Deno.writeTextFile(
+    `${bin}/git-remote-trunks`,
+    `#!/bin/sh\nexec ${JSON.stringify(Deno.execPath())} run -A --quiet ${
+      JSON.stringify(`${bin}/trap.ts`)
+    } remote-helper "$@"\n`,
+  );
+  await Deno.chmod(`${bin}/git-remote-trunks`, 0o755);
+  return bin;
+}
+
 Deno.test({
   name: "a clone of a small trunk loads no node:crypto, `process` or node:timers",
   sanitizeOps: false,
@@ -49,15 +63,7 @@ Deno.test({
       await commitFile(e, a, `f${i}.txt`, `v ${i}\n`);
       await git(e, a, "push", "-q", `trunks::${url}`, "main");
     }
-    const bin = await Deno.makeTempDir({ prefix: "trunks-trap-bin-" });
-    await Deno.writeTextFile(`${bin}/trap.ts`, TRAP);
-    await Deno.writeTextFile(
-      `${bin}/git-remote-trunks`,
-      `#!/bin/sh\nexec ${JSON.stringify(Deno.execPath())} run -A --quiet ${
-        JSON.stringify(`${bin}/trap.ts`)
-      } remote-helper "$@"\n`,
-    );
-    await Deno.chmod(`${bin}/git-remote-trunks`, 0o755);
+    const bin = await trapBin();
     const dest = `${await Deno.makeTempDir({ prefix: "trunks-clone-" })}/b`;
     const out = await new Deno.Command("git", {
       args: ["clone", "-q", `trunks::${url}`, dest],
@@ -89,15 +95,7 @@ Deno.test({
     const a = await newRepo(e, "a");
     await git(e, a, "push", "-q", `trunks::${url}`, "main");
     await commitFile(e, a, "next.txt", "next\n");
-    const bin = await Deno.makeTempDir({ prefix: "trunks-trap-bin-" });
-    await Deno.writeTextFile(`${bin}/trap.ts`, TRAP);
-    await Deno.writeTextFile(
-      `${bin}/git-remote-trunks`,
-      `#!/bin/sh\nexec ${JSON.stringify(Deno.execPath())} run -A --quiet ${
-        JSON.stringify(`${bin}/trap.ts`)
-      } remote-helper "$@"\n`,
-    );
-    await Deno.chmod(`${bin}/git-remote-trunks`, 0o755);
+    const bin = await trapBin();
     const out = await new Deno.Command("git", {
       args: ["push", "-q", `trunks::${url}`, "main"],
       cwd: a,
