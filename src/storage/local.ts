@@ -361,34 +361,35 @@ export class LocalStore implements Store {
     const path = this.#path(key);
     // Deno.copyFile gives the copy its source's mode, and a store anyone may write to can
     // make that setuid or world-writable: a pack git then reads could be rewritten after it
-    // was verified. So the copy is made in a directory only this user can enter (mkdtemp's
-    // 0700), given the mode a new file of this process gets (`dest`, made empty first: the
-    // umask read without Deno.umask(), which sets it for every thread meanwhile), and only
-    // then moved over `dest`. The directory's name is a download's: one a kill left is swept.
-    using made = await Deno.open(dest, { write: true, createNew: true });
-    const mode = (await made.stat()).mode! & 0o777;
-    const slash = dest.lastIndexOf("/");
-    const dir = await Deno.makeTempDir({
-      dir: slash > 0 ? dest.slice(0, slash) : slash === 0 ? "/" : ".",
-      prefix: "tmp_trunks_",
-    });
-    const tmp = `${dir}/copy`;
-    try {
-      try {
-        await Deno.copyFile(path, tmp);
-      } catch (e) {
-        const gone = e instanceof Deno.errors.NotFound &&
-          await Deno.lstat(path).then(() => false, () => true);
-        if (!gone) throw this.#wrap(e, key);
-        await Deno.remove(dest).catch(() => {});
-        this.#checkRoot();
-        return null;
+    // was verified. So `dest` must be in a directory only this user can enter (the contract;
+    // checked here), and the copy then gets the mode a new file of this process gets: read
+    // from `dest` made empty first, not from Deno.umask(), which sets it for every thread.
+    // Windows keeps no such modes (nor uids): there the copy is made as it is.
+    const unix = Deno.build.os !== "windows";
+    let mode: number | undefined;
+    if (unix) {
+      const slash = dest.lastIndexOf("/");
+      const parent = await Deno.stat(slash > 0 ? dest.slice(0, slash) : slash === 0 ? "/" : ".");
+      if (parent.uid !== Deno.uid() || (parent.mode! & 0o077) !== 0) {
+        throw new StoreError(
+          `local: cannot copy ${key} to ${dest}: its directory must be this user's alone (mode 0700)`,
+          "invalid-key",
+        );
       }
-      await Deno.chmod(tmp, mode);
-      await Deno.rename(tmp, dest);
-    } finally {
-      await Deno.remove(dir, { recursive: true }).catch(() => {});
+      using made = await Deno.open(dest, { write: true, createNew: true });
+      mode = (await made.stat()).mode! & 0o777;
     }
+    try {
+      await Deno.copyFile(path, dest);
+    } catch (e) {
+      const gone = e instanceof Deno.errors.NotFound &&
+        await Deno.lstat(path).then(() => false, () => true);
+      if (!gone) throw this.#wrap(e, key);
+      await Deno.remove(dest).catch(() => {});
+      this.#checkRoot();
+      return null;
+    }
+    if (mode !== undefined) await Deno.chmod(dest, mode);
     return (await Deno.stat(dest)).size;
   }
 

@@ -115,7 +115,8 @@ export interface Store {
 
   /**
    * Optional (a capability, OpenDAL-style): copy the whole object into `dest`, a new local
-   * file no one else writes, without its bytes passing through this process
+   * file in a directory only this user can enter (the copy may carry the stored file's
+   * mode until it is whole; it ends with a new file's), without its bytes passing through this process
    * (copy_file_range on local disk). Its size, or null when the key does not exist. Only a
    * store that holds its objects as local files has it; a wrapper has it exactly when the
    * store it wraps does (`copyToFileThrough` below); a set of mirrors has not (each copy is read

@@ -160,9 +160,9 @@ export async function readSegmentPack(
   return bytes;
 }
 
-function missingSegment(store: Store, key: string): TrunkError {
+function missingSegment(store: Store, key: string, what = "retry"): TrunkError {
   return new TrunkError(
-    `segment ${key} is missing from ${store.location} (removed by GC meanwhile?); retry`,
+    `segment ${key} is missing from ${store.location} (removed by GC meanwhile?); ${what}`,
     "missing-object",
   );
 }
@@ -193,7 +193,7 @@ export async function downloadSegmentPack(
   }
   const key = segmentPackKey(id);
   const body = await store.get(key);
-  if (!body) throw missingPack(store, key);
+  if (!body) throw missingSegment(store, key, "retry the fetch");
   const { stream, takeBack } = refundableStream(body, onBytes);
   // A small segment is hashed whole by WebCrypto, a large one streams through node:crypto.
   const h = new StreamHash("sha256");
@@ -251,15 +251,26 @@ export async function copySegmentPack(
 ): Promise<CopiedPack | null> {
   if (!store.copyToFile) return null;
   const key = segmentPackKey(id);
-  let file: Deno.FsFile;
+  // Copied where no other user can open it (Store.copyToFile), its growth what a deadline
+  // watches; moved to `dest` once whole. A directory named as a download's: a kill's is swept.
+  const slash = dest.lastIndexOf("/");
+  const dir = await Deno.makeTempDir({
+    dir: slash > 0 ? dest.slice(0, slash) : slash === 0 ? "/" : ".",
+    prefix: "tmp_trunks_",
+  });
+  let file: Deno.FsFile | undefined;
   let size: number | null;
   try {
-    size = await store.copyToFile(key, dest);
-    if (size === null) throw missingPack(store, key);
-    file = await Deno.open(dest, { read: true });
+    size = await store.copyToFile(key, `${dir}/pack`);
+    if (size === null) throw missingSegment(store, key, "retry the fetch");
+    file = await Deno.open(`${dir}/pack`, { read: true });
+    await Deno.rename(`${dir}/pack`, dest);
   } catch (e) {
+    file?.close();
     await Deno.remove(dest).catch(() => {});
     throw e;
+  } finally {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
   // The file is whole but unverified, as a streamed download is when it stops midway.
   faultPoint("fetch:mid-download");
@@ -274,13 +285,6 @@ export async function copySegmentPack(
   })();
   verified.catch(() => {}); // the caller's to await
   return { size, verified };
-}
-
-function missingPack(store: Store, key: string): TrunkError {
-  return new TrunkError(
-    `segment ${key} is missing from ${store.location} (removed by GC meanwhile?); retry the fetch`,
-    "missing-object",
-  );
 }
 
 function corruptPack(store: Store, key: string, got: string): TrunkError {

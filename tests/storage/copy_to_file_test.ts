@@ -51,7 +51,13 @@ Deno.test("copyToFile: the copy gets a new file's mode, never the stored file's"
     assertEquals(((await Deno.stat(dest)).mode! & 0o7777).toString(8), fresh.toString(8));
     assertEquals(await store.copyToFile!("segments/none.pack", `${root}/none`), null);
     const left = (await Array.fromAsync(Deno.readDir(root))).map((e) => e.name).sort();
-    assertEquals(left, ["copy", "fresh", "trunks"], "no placeholder or temp directory left");
+    assertEquals(left, ["copy", "fresh", "trunks"], "no placeholder left");
+    // Into a directory others may enter, the copy is refused before any file is made.
+    await Deno.mkdir(`${root}/shared`, { mode: 0o755 });
+    await Deno.chmod(`${root}/shared`, 0o755);
+    const e = await assertRejects(() => store.copyToFile!("segments/x.pack", `${root}/shared/c`));
+    assert(e instanceof StoreError && /must be this user's alone/.test(e.message), String(e));
+    assertEquals(await Array.fromAsync(Deno.readDir(`${root}/shared`)), []);
   } finally {
     await store.close();
     await Deno.remove(root, { recursive: true });
