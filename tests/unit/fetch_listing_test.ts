@@ -8,6 +8,7 @@ import { assert, assertEquals } from "../assert.ts";
 import { Trunk } from "../../mod.ts";
 import { AUTO_ENV } from "../../src/trunk/maintenance.ts";
 import { resolveRemote } from "../../src/helper/resolve.ts";
+import { fetchedRefDetails } from "../../src/trunk/ref_listing.ts";
 import { withProcessEnv } from "../../harness/process_env.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
@@ -56,4 +57,32 @@ Deno.test("a fetch's listing of refs/ stats only the entries it reads", opts, as
     Deno.statSync = realStat;
     await Deno.remove(root, { recursive: true });
   }
+});
+
+Deno.test("a fetch's listing picks each ref's latest, the one after its oldest, snapshots", () => {
+  const e = (enc: string, seq: number) => `refs/${enc}/${String(seq).padStart(12, "0")}`;
+  const keys = [
+    e("a", 1),
+    e("a", 2),
+    e("a", 3),
+    e("a=2fb", 1),
+    e("b", 2),
+    e("b", 3),
+    e("b", 5),
+    e("c", 4),
+    e("c", 6),
+    "refs/~snapshot/0000000000000001",
+  ].sort();
+  assertEquals(
+    [...fetchedRefDetails(keys)].sort(),
+    [
+      e("a", 2),
+      e("a", 3),
+      e("a=2fb", 1),
+      e("b", 3),
+      e("b", 5),
+      e("c", 6),
+      "refs/~snapshot/0000000000000001",
+    ].sort(),
+  );
 });
