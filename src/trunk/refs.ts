@@ -1,5 +1,6 @@
 /**
- * The ref log: `refs/<enc>/<seq>` entries, created exclusively. The highest seq is a
+ * The ref log: `refs/<enc>~<seq>` entries (`refs/<enc>/<seq>` in format 1, layout.ts),
+ * created exclusively. The highest seq is a
  * ref's value; updating from seq n means creating n+1, so exactly one of two racing
  * writers wins without any lock.
  */
@@ -15,13 +16,13 @@ import {
 } from "./cache.ts";
 import { TrunkError } from "./errors.ts";
 import {
-  entryKeyParts,
-  parseRefEntryKey,
+  foreignLayout,
   parseSnapshotKey,
-  refEntryKey,
+  type RefLayout,
+  refLayout,
   REFS_PREFIX,
   SEGMENT_ID_RE,
-  seqString,
+  type TrunkKeys,
 } from "./layout.ts";
 import { badRefName } from "./ref_format.ts";
 import { decodeRefSegment, encodesAs } from "./refcodec.ts";
@@ -71,6 +72,11 @@ export interface RefState {
    * they were read or created, `vouchedEntries`, `preciseStamp`); not snapshot copies.
    */
   fresh?: Set<string>;
+  /**
+   * Listed keys shaped as another format's entries: none of this trunk's (layout.ts). A
+   * listing of nothing else may be of a trunk re-created at this URL in another format.
+   */
+  foreign?: number;
 }
 
 const OID_RE = /^([0-9a-f]{40}|[0-9a-f]{64})$/;
@@ -177,7 +183,12 @@ function unsafeWhy(e: RefEntry, encoded: boolean): string | null {
  * store, or a copy carried by a snapshot whose own seal checked (snapshots.ts). Never for
  * an entry read from its own key.
  */
-export function parseEntry(raw: string, key: string, sealChecked = false): RefEntry {
+export function parseEntry(
+  raw: string,
+  key: string,
+  layout: RefLayout,
+  sealChecked = false,
+): RefEntry {
   if (raw.length > ENTRY_MAX_BYTES) {
     throw new UnsafeEntryError(key, `is ${raw.length} bytes, more than any entry holds`);
   }
@@ -190,7 +201,7 @@ export function parseEntry(raw: string, key: string, sealChecked = false): RefEn
       "corrupt",
     );
   }
-  const k = entryKeyParts(key);
+  const k = layout.parts(key);
   const named = e && typeof e === "object" && typeof e.ref === "string";
   // Compared once: the key's check here and unsafeWhy's below both need it.
   const encoded = named && !!k && encodesAs(e.ref, k.enc);
@@ -247,9 +258,14 @@ async function sealsByWebCrypto(entries: [string, string][]): Promise<Set<string
 }
 
 /** `parseEntry`, or null (reported once) for an entry that must not be used. */
-function parseOrSkip(raw: string, key: string, sealChecked = false): RefEntry | null {
+function parseOrSkip(
+  raw: string,
+  key: string,
+  layout: RefLayout,
+  sealChecked = false,
+): RefEntry | null {
   try {
-    return parseEntry(raw, key, sealChecked);
+    return parseEntry(raw, key, layout, sealChecked);
   } catch (e) {
     if (e instanceof UnsafeEntryError) {
       reportSkipped(e);
@@ -267,10 +283,10 @@ function parseOrSkip(raw: string, key: string, sealChecked = false): RefEntry | 
 export async function readRefState(
   store: Store,
   cache: TrunkCache,
-  trunkId: string,
+  trunk: TrunkKeys,
   listing?: ListEntry[],
 ): Promise<RefState> {
-  return (await readLatest(store, cache, trunkId, listing)).state;
+  return (await readLatest(store, cache, trunk, listing)).state;
 }
 
 /**
@@ -282,10 +298,12 @@ export async function readRefState(
 export async function readLatest(
   store: Store,
   cache: TrunkCache,
-  trunkId: string,
+  trunk: TrunkKeys,
   listing?: ListEntry[],
   verifySeals = false,
 ): Promise<{ state: RefState; raw: Map<string, string> }> {
+  const trunkId = trunk.id;
+  const layout = refLayout(trunk.format);
   const listed = listing ?? await store.list(REFS_PREFIX);
   // Per ref: its latest listed entry, and its oldest listed seq. One pass, no ref name
   // decoded and no string built per entry: within two leases of a burst the listing holds
@@ -293,13 +311,14 @@ export async function readLatest(
   const perRef = new Map<string, ListedRef>();
   let snap: { seq: number; modified: number } | null = null;
   let entryCount = 0;
+  let foreign = 0;
   for (const entry of listed) {
-    const k = entryKeyParts(entry.key);
+    const k = layout.parts(entry.key);
     if (!k) {
       const s = parseSnapshotKey(entry.key);
       if (s !== null && (!snap || s > snap.seq)) {
         snap = { seq: s, modified: entry.modified.getTime() };
-      }
+      } else if (s === null && foreignLayout(layout, entry.key)) foreign++;
       continue;
     }
     entryCount++;
@@ -310,7 +329,7 @@ export async function readLatest(
       if (k.seq < cur.oldest) cur.oldest = k.seq;
     }
   }
-  const { supersededSince, unsnapshotted } = logTimes(listed, perRef, snap, entryCount);
+  const { supersededSince, unsnapshotted } = logTimes(listed, perRef, snap, entryCount, layout);
   const listedOf = new Map<string, ListEntry>();
   for (const r of perRef.values()) listedOf.set(r.entry.key, r.entry);
   const keys = [...listedOf.keys()];
@@ -328,7 +347,7 @@ export async function readLatest(
   // Copies from a snapshot whose seal checked: that seal covers their bytes (snapshots.ts).
   let snapshotSealed = false;
   if (snap && missing.length >= SNAPSHOT_WORTH) {
-    const snapshot = await loadSnapshot(store, trunkId, snap.seq);
+    const snapshot = await loadSnapshot(store, trunk, snap.seq);
     snapshotSealed = snapshot?.sealed ?? false;
     for (const key of missing) {
       const raw = snapshot?.entries.get(key);
@@ -363,7 +382,7 @@ export async function readLatest(
     const sealed = trusted(key) || webSealed.has(key);
     let e: RefEntry | null;
     try {
-      e = parseOrSkip(text, key, sealed);
+      e = parseOrSkip(text, key, layout, sealed);
     } catch (err) {
       // A snapshot's writer: a cached row that fails its seal may have rotted since it was
       // read, and the store hold it intact (the caller drops the cache and reads again).
@@ -402,6 +421,7 @@ export async function readLatest(
       superseded: entryCount - perRef.size,
       supersededSince,
       fresh,
+      foreign,
     },
     raw,
   };
@@ -427,10 +447,11 @@ function logTimes(
   perRef: Map<string, ListedRef>,
   snap: { modified: number } | null,
   entryCount: number,
+  layout: RefLayout,
 ): { supersededSince: number | null; unsnapshotted: number } {
   const successors = new Set<string>();
   for (const [enc, r] of perRef) {
-    if (r.oldest < r.seq) successors.add(`${REFS_PREFIX}${enc}/${seqString(r.oldest + 1)}`);
+    if (r.oldest < r.seq) successors.add(layout.keyOf(enc, r.oldest + 1));
   }
   let supersededSince: number | null = null;
   let unsnapshotted = snap ? 0 : entryCount;
@@ -440,7 +461,7 @@ function logTimes(
     if (successors.has(key) && (supersededSince === null || t < supersededSince)) {
       supersededSince = t;
     }
-    if (snap && t >= snap.modified && entryKeyParts(key)) unsnapshotted++;
+    if (snap && t >= snap.modified && layout.parts(key)) unsnapshotted++;
   }
   return { supersededSince, unsnapshotted };
 }
@@ -449,10 +470,12 @@ function logTimes(
 export async function readRefLog(
   store: Store,
   cache: TrunkCache,
-  trunkId: string,
+  trunk: TrunkKeys,
 ): Promise<RefEntry[]> {
+  const trunkId = trunk.id;
+  const layout = refLayout(trunk.format);
   const listedOf = new Map(
-    (await store.list(REFS_PREFIX)).filter((e) => parseRefEntryKey(e.key)).map((e) => [e.key, e]),
+    (await store.list(REFS_PREFIX)).filter((e) => layout.parts(e.key)).map((e) => [e.key, e]),
   );
   const keys = [...listedOf.keys()];
   const { trusted: cached, doubtful } = vouchedEntries(cache, trunkId, listedOf);
@@ -472,7 +495,7 @@ export async function readRefLog(
   }
   return keys.flatMap((k) => {
     const raw = cached.get(k) ?? fetched.get(k);
-    const e = raw === undefined ? null : parseOrSkip(raw, k);
+    const e = raw === undefined ? null : parseOrSkip(raw, k, layout);
     return e ? [e] : [];
   });
 }
@@ -496,10 +519,12 @@ export type UpdateResult = { ok: true; entry: RefEntry } | { ok: false; winner: 
 export async function writeRefEntry(
   store: Store,
   cache: TrunkCache,
-  trunkId: string,
+  trunk: TrunkKeys,
   entry: RefEntry,
 ): Promise<UpdateResult> {
-  const key = refEntryKey(entry.ref, entry.seq);
+  const trunkId = trunk.id;
+  const layout = refLayout(trunk.format);
+  const key = layout.entryKey(entry.ref, entry.seq);
   // The caller gets the entry as stored (sealed), so its JSON size is the listed size.
   const sealed = seal(entry);
   const json = JSON.stringify(sealed);
@@ -521,5 +546,5 @@ export async function writeRefEntry(
   if (!raw) return { ok: false, winner: null };
   const text = new TextDecoder().decode(raw);
   cache.putEntries(trunkId, new Map([[key, text]]));
-  return { ok: false, winner: parseEntry(text, key) };
+  return { ok: false, winner: parseEntry(text, key, layout) };
 }
