@@ -1,8 +1,7 @@
 /**
  * The ref log: `refs/<enc>~<seq>` entries (`refs/<enc>/<seq>` in format 1, layout.ts),
- * created exclusively. The highest seq is a
- * ref's value; updating from seq n means creating n+1, so exactly one of two racing
- * writers wins without any lock.
+ * created exclusively. The highest seq is a ref's value; updating from seq n means
+ * creating n+1, so exactly one of two racing writers wins without any lock.
  */
 import { createStamped, getBytes, type ListEntry, stampOf, type Store } from "../storage/store.ts";
 import {

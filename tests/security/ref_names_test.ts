@@ -107,7 +107,7 @@ Deno.test("ref entries: crafted names, bad fields and entries under another ref'
     assert(err instanceof UnsafeEntryError, `${what} was accepted`);
   }
   // A long-name key (hashed) must be the encoding of the entry's ref.
-  const hashed = `refs/${"a".repeat(112)}==${"0".repeat(64)}/000000000001`;
+  const hashed = layout.keyOf(`${"a".repeat(112)}==${"0".repeat(64)}`, 1);
   let err: unknown;
   try {
     parseEntry(JSON.stringify(entry("refs/heads/main")), hashed, layout);
@@ -200,7 +200,7 @@ async function plant(store: Store, trunkId: string, segments: string[], oid: str
   // An entry under a hashed long-name key that claims to be main, at a high seq.
   const fake = entry("refs/heads/main", 1, { trunk: trunkId, new: oid, segments });
   await store.create(
-    `refs/${"a".repeat(112)}==${"0".repeat(64)}/000000000001`,
+    layout.keyOf(`${"a".repeat(112)}==${"0".repeat(64)}`, 1),
     new TextEncoder().encode(JSON.stringify(fake)),
   );
 }
