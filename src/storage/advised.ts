@@ -3,7 +3,7 @@
  * appended (which credential variables this storage reads), once, whichever operation
  * met it. The note is made by the caller; a store never knows what a storage name is.
  */
-import type { CreatedStamp, ListEntry, PutData, Range, Store } from "./store.ts";
+import type { CreatedStamp, ListEntry, ListOptions, PutData, Range, Store } from "./store.ts";
 import { copyToFileThrough, createStamped, StoreError } from "./store.ts";
 
 export function withAccessAdvice(store: Store, advice: string): Store {
@@ -51,8 +51,8 @@ export class AdvisedStore implements Store {
     return this.#advise(() => createStamped(this.inner, key, data));
   }
 
-  list(prefix: string, startAfter?: string): Promise<ListEntry[]> {
-    return this.#advise(() => this.inner.list(prefix, startAfter));
+  list(prefix: string, startAfter?: string, opts?: ListOptions): Promise<ListEntry[]> {
+    return this.#advise(() => this.inner.list(prefix, startAfter, opts));
   }
 
   delete(key: string): Promise<void> {

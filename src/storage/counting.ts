@@ -8,6 +8,7 @@ import {
   type CreatedStamp,
   createStamped,
   type ListEntry,
+  type ListOptions,
   type PutData,
   type Range,
   type Store,
@@ -52,9 +53,9 @@ export class CountingStore implements Store {
     return timeOperation(() => createStamped(this.inner, key, data));
   }
 
-  async list(prefix: string, startAfter?: string): Promise<ListEntry[]> {
+  async list(prefix: string, startAfter?: string, opts?: ListOptions): Promise<ListEntry[]> {
     countRequest("store", "list");
-    const listed = await timeOperation(() => this.inner.list(prefix, startAfter));
+    const listed = await timeOperation(() => this.inner.list(prefix, startAfter, opts));
     // How big listings are, not only how many (a LIST pages every 1,000 keys on S3).
     countListedKeys(listed.length);
     return listed;

@@ -7,7 +7,7 @@
  * Streams count as progress: an upload or download that keeps moving bytes is never cut,
  * only one that stalls for the whole period.
  */
-import type { CreatedStamp, ListEntry, PutData, Range, Store } from "./store.ts";
+import type { CreatedStamp, ListEntry, ListOptions, PutData, Range, Store } from "./store.ts";
 import { copyToFileThrough, createStamped, StoreError } from "./store.ts";
 import { armTimer } from "./timer.ts";
 
@@ -83,8 +83,8 @@ export class DeadlineStore implements Store {
     return this.#bounded("create", key, () => createStamped(this.inner, key, data));
   }
 
-  list(prefix: string, startAfter?: string): Promise<ListEntry[]> {
-    return this.#bounded("list", prefix, () => this.inner.list(prefix, startAfter));
+  list(prefix: string, startAfter?: string, opts?: ListOptions): Promise<ListEntry[]> {
+    return this.#bounded("list", prefix, () => this.inner.list(prefix, startAfter, opts));
   }
 
   delete(key: string): Promise<void> {

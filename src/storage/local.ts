@@ -9,10 +9,12 @@ import {
   compareKeys,
   type CreatedStamp,
   type ListEntry,
+  type ListOptions,
   type PutData,
   type Range,
   type Store,
   StoreError,
+  withoutDetails,
 } from "./store.ts";
 import { limitSize } from "./bytes.ts";
 
@@ -480,7 +482,7 @@ export class LocalStore implements Store {
     return next;
   }
 
-  async list(prefix: string, startAfter?: string): Promise<ListEntry[]> {
+  async list(prefix: string, startAfter?: string, opts?: ListOptions): Promise<ListEntry[]> {
     // Walk only the directory the prefix names, then filter by the full prefix.
     const slash = prefix.lastIndexOf("/");
     const dirKey = slash < 0 ? "" : prefix.slice(0, slash);
@@ -516,6 +518,11 @@ export class LocalStore implements Store {
         }
         if (!key.startsWith(prefix)) continue;
         if (startAfter !== undefined && compareKeys(key, startAfter) <= 0) continue;
+        // A stat costs more than the directory's read (~7 µs a file): only where asked.
+        if (opts?.details && !opts.details(key)) {
+          out.push(withoutDetails(key));
+          continue;
+        }
         if (++calls % LIST_BATCH === 0) await yieldToLoop();
         let st: Deno.FileInfo;
         try {

@@ -13,6 +13,23 @@ export interface Range {
   length?: number;
 }
 
+/** How a `list` is made; absent, every listed key comes with its details. */
+export interface ListOptions {
+  /**
+   * The keys whose details (`size`, `modified`, `etag`) the caller reads. A store whose
+   * details cost extra per key (local disk: a stat per file) may leave out the others'
+   * (`withoutDetails`: no comparison with them holds); a store whose listing carries them
+   * anyway ignores this. Every key is listed either way; the details given are as the
+   * listing found them.
+   */
+  details?: (key: string) => boolean;
+}
+
+/** A listed key whose details were left out (`ListOptions.details`): NaN size, invalid time. */
+export function withoutDetails(key: string): ListEntry {
+  return { key, size: NaN, modified: new Date(NaN) };
+}
+
 /** Data handed to `put`: whole bytes, or a stream with an optional known size. */
 export type PutData = Uint8Array | ReadableStream<Uint8Array>;
 
@@ -124,8 +141,11 @@ export interface Store {
    */
   copyToFile?(key: string, dest: string): Promise<number | null>;
 
-  /** Every key under `prefix` (plain string prefix), in byte order, after `startAfter`. */
-  list(prefix: string, startAfter?: string): Promise<ListEntry[]>;
+  /**
+   * Every key under `prefix` (plain string prefix), in byte order, after `startAfter`. A
+   * wrapper hands `opts` on (leaving them out only costs the details it saves).
+   */
+  list(prefix: string, startAfter?: string, opts?: ListOptions): Promise<ListEntry[]>;
 
   /** Remove a key; removing a missing key is not an error. */
   delete(key: string): Promise<void>;
@@ -209,7 +229,7 @@ export async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8
 
 /** Keys of every entry under prefix, without the metadata. */
 export async function listKeys(store: Store, prefix: string): Promise<string[]> {
-  return (await store.list(prefix)).map((e) => e.key);
+  return (await store.list(prefix, undefined, { details: () => false })).map((e) => e.key);
 }
 
 /** Byte order of keys; keys are ASCII, so code-unit order is byte order. */

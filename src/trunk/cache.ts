@@ -208,7 +208,12 @@ export function settleEntries(
   }
   const unfit = (key: string) => changed.has(key) || (!!copies?.has(key) && !passed?.has(key));
   // A clone's 20,000 copies that all passed keep the read map as it is.
-  const someUnfit = changed.size > 0 || [...copies ?? []].some((key) => !passed?.has(key));
+  let someUnfit = changed.size > 0;
+  for (const key of someUnfit ? [] : copies ?? []) {
+    if (passed?.has(key)) continue;
+    someUnfit = true;
+    break;
+  }
   const keep = someUnfit ? new Map([...read].filter(([key]) => !unfit(key))) : read;
   const stamps = new Map<string, string>();
   for (const key of keep.keys()) {

@@ -8,7 +8,7 @@
 import { createHash } from "./node_crypto.ts";
 import { toHex } from "../pack/bytes.ts";
 import type { Store } from "../storage/store.ts";
-import { getBytes } from "../storage/store.ts";
+import { getBytes, listKeys } from "../storage/store.ts";
 import { type BlobManifest, decodeBlobManifest, encodeBlobManifest } from "./blob_manifest.ts";
 import { decodeChunk, encodeChunk } from "./chunk_codec.ts";
 import { type ChunkerParams, chunkStream } from "./chunker.ts";
@@ -46,7 +46,7 @@ export async function knownChunks(store: Store): Promise<Set<string>> {
 /** Oids of every blob with a manifest (one list). */
 export async function storedBlobs(store: Store): Promise<Set<string>> {
   const out = new Set<string>();
-  for (const { key } of await store.list(BLOBS_PREFIX)) {
+  for (const key of await listKeys(store, BLOBS_PREFIX)) {
     const m = /^blobs\/([0-9a-f]{40}|[0-9a-f]{64})$/.exec(key);
     if (m) out.add(m[1]);
   }

@@ -9,6 +9,7 @@ import { redactUrl } from "../storage/registry.ts";
 import {
   copyToFileThrough,
   type ListEntry,
+  type ListOptions,
   type PutData,
   type Range,
   type Store,
@@ -109,8 +110,8 @@ export class ReadOnlyStore implements Store {
   get(key: string, range?: Range): Promise<ReadableStream<Uint8Array> | null> {
     return this.inner.get(key, range);
   }
-  list(prefix: string, startAfter?: string): Promise<ListEntry[]> {
-    return this.inner.list(prefix, startAfter);
+  list(prefix: string, startAfter?: string, opts?: ListOptions): Promise<ListEntry[]> {
+    return this.inner.list(prefix, startAfter, opts);
   }
   #refuse(): Promise<never> {
     return Promise.reject(new TrunkError(this.why, "bad-input"));

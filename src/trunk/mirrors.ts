@@ -14,6 +14,7 @@ import {
   getBytes,
   isUnavailable,
   type ListEntry,
+  type ListOptions,
   type PutData,
   type Range,
   type Store,
@@ -303,8 +304,8 @@ export class MirroredStore implements Store {
     return this.#withFailover(`reading ${key}`, (s) => s.get(key, range));
   }
 
-  list(prefix: string, startAfter?: string): Promise<ListEntry[]> {
-    return this.#withFailover(`listing ${prefix}`, (s) => s.list(prefix, startAfter));
+  list(prefix: string, startAfter?: string, opts?: ListOptions): Promise<ListEntry[]> {
+    return this.#withFailover(`listing ${prefix}`, (s) => s.list(prefix, startAfter, opts));
   }
 
   /** Every storage, in parallel; any failure fails the write and names the storage. */

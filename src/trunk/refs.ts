@@ -285,7 +285,7 @@ export async function readRefState(
   trunk: TrunkKeys,
   listing?: ListEntry[],
 ): Promise<RefState> {
-  return (await readLatest(store, cache, trunk, listing)).state;
+  return (await readLatest(store, cache, trunk, listing, false, false)).state;
 }
 
 /**
@@ -293,6 +293,7 @@ export async function readRefState(
  * `verifySeals`: every entry's own seal is hashed, cached rows recorded as checked and
  * snapshot copies included. A snapshot's writer needs it: its seal then vouches for bytes
  * whose writers' seals it checked, not for a cached row that rotted since it was read.
+ * `withRaw` false: `raw` stays empty (a fetch's state needs no texts: 20,000 rows less).
  */
 export async function readLatest(
   store: Store,
@@ -300,6 +301,7 @@ export async function readLatest(
   trunk: TrunkKeys,
   listing?: ListEntry[],
   verifySeals = false,
+  withRaw = true,
 ): Promise<{ state: RefState; raw: Map<string, string> }> {
   const trunkId = trunk.id;
   const layout = refLayout(trunk.format);
@@ -348,14 +350,16 @@ export async function readLatest(
   if (snap && missing.length >= SNAPSHOT_WORTH) {
     const snapshot = await loadSnapshot(store, trunk, snap.seq);
     snapshotSealed = snapshot?.sealed ?? false;
+    const copies = snapshot?.entries;
+    const rest: string[] = [];
     for (const key of missing) {
-      const raw = snapshot?.entries.get(key);
-      if (!doubtful.has(key) && raw !== undefined && byteLength(raw) === listedOf.get(key)!.size) {
+      const raw = copies?.get(key);
+      if (raw !== undefined && !doubtful.has(key) && byteLength(raw) === listedOf.get(key)!.size) {
         fetched.set(key, raw);
         fromSnapshot.add(key);
-      }
+      } else rest.push(key);
     }
-    missing = missing.filter((k) => !fetched.has(k));
+    missing = rest;
   }
   await mapLimit(missing, store.capabilities.parallelism * 2, async (key) => {
     const raw = await getBytes(store, key);
@@ -371,14 +375,26 @@ export async function readLatest(
   const raw = new Map<string, string>();
   // Keys whose text passed every check now, to be recorded as checked with their stamp.
   const passed = new Set<string>();
-  const trusted = (key: string) =>
-    !verifySeals && (checked.has(key) || (snapshotSealed && fromSnapshot.has(key)));
-  const webSealed = await sealsByWebCrypto(
-    keys.filter((k) => !trusted(k)).map((k) => [k, cached.get(k) ?? fetched.get(k)!]),
-  );
-  for (const key of keys) {
-    const text = cached.get(key) ?? fetched.get(key)!;
-    const sealed = trusted(key) || webSealed.has(key);
+  // Per key (by index in `keys`), whether another seal already covers its text: a cached
+  // row recorded as checked, or a copy from a snapshot whose seal checked. Its text: a
+  // cached row, else what was read (the two never share a key: `missing`).
+  const vouched: boolean[] = new Array(keys.length);
+  const texts: string[] = new Array(keys.length);
+  const unvouched: [string, string][] = [];
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i];
+    const fromCache = cached.get(key);
+    texts[i] = fromCache ?? fetched.get(key)!;
+    vouched[i] = !verifySeals &&
+      (fromCache !== undefined ? checked.has(key) : snapshotSealed && fromSnapshot.has(key));
+    // Past WEB_SEALS_MAX, sealsByWebCrypto hashes none: the list need not grow further.
+    if (!vouched[i] && unvouched.length <= WEB_SEALS_MAX) unvouched.push([key, texts[i]]);
+  }
+  const webSealed = await sealsByWebCrypto(unvouched);
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i];
+    const text = texts[i];
+    const sealed = vouched[i] || webSealed.has(key);
     let e: RefEntry | null;
     try {
       e = parseOrSkip(text, key, layout, sealed);
@@ -394,7 +410,7 @@ export async function readLatest(
     if (!checked.has(key)) passed.add(key);
     if (e.trunk !== undefined && e.trunk !== trunkId) throw new StaleCacheError(key);
     latest.set(e.ref, e);
-    raw.set(key, text);
+    if (withRaw) raw.set(key, text);
   }
   // The store holds another entry under a key we cached: it was restored from an older
   // copy, or replaced. The store is the truth: the caller drops the cache and re-reads.
@@ -406,7 +422,10 @@ export async function readLatest(
   if (upgraded.size) settleEntries(cache, trunkId, upgraded, listedOf, new Map(), passed);
   // A snapshot's copy, now or cached from an earlier read, is not the key's own bytes as
   // the store reported them: a push reads such a base again (trunk.ts #checkBases).
-  const fresh = new Set([...fetched.keys()].filter((k) => !fromSnapshot.has(k)));
+  // A clone's state came whole from the snapshot: nothing read is fresh.
+  const fresh = fromSnapshot.size === fetched.size
+    ? new Set<string>()
+    : new Set([...fetched.keys()].filter((k) => !fromSnapshot.has(k)));
   for (const key of cached.keys()) {
     if (copied.has(key)) continue;
     if (preciseStamp(listedStamp(listedOf.get(key)!), store.capabilities)) fresh.add(key);

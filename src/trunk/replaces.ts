@@ -82,12 +82,21 @@ export interface SegmentListing {
   strays: ListEntry[];
 }
 
-export async function listSegmentKeys(store: Store): Promise<SegmentListing> {
+/**
+ * `indexDetails` false: the `.idx` keys' sizes and times are left out of the listing where
+ * that is cheaper (`ListOptions.details`; every key is still listed, so a segment is
+ * complete exactly as before): `idxSize` is then NaN, and so are a stray index's details.
+ */
+export async function listSegmentKeys(
+  store: Store,
+  opts: { indexDetails?: boolean } = {},
+): Promise<SegmentListing> {
   const packs = new Map<string, ListEntry>();
   const idxs = new Map<string, ListEntry>();
   const sidecars = new Map<string, ListEntry>();
   const strays: ListEntry[] = [];
-  for (const e of await store.list(SEGMENTS_PREFIX)) {
+  const details = opts.indexDetails === false ? (k: string) => !k.endsWith(".idx") : undefined;
+  for (const e of await store.list(SEGMENTS_PREFIX, undefined, { details })) {
     const m = /^segments\/([0-9a-f]{64})\.(pack|idx|replaces)$/.exec(e.key);
     if (!m) strays.push(e);
     else if (m[2] === "pack") packs.set(m[1], e);
@@ -253,7 +262,9 @@ export interface FetchPlan {
  * it that any ref reaches once it is old).
  */
 export async function planFetch(store: Store, ingested: Set<string>): Promise<FetchPlan> {
-  const listing = await listSegmentKeys(store);
+  // The plan reads packs' sizes and times and sidecars' times, never an index's: a trunk
+  // within two leases of a burst of pushes lists thousands of them (a stat each on disk).
+  const listing = await listSegmentKeys(store, { indexDetails: false });
   const pending = listing.complete.filter((s) => !ingested.has(s.id));
   if (pending.length === 0) return { download: [], alreadyHave: [] };
   // A damaged sidecar only costs a download: its segment is fetched like any other.

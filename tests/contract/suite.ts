@@ -297,6 +297,34 @@ export function storeContract(
           assertEquals((await store.list("nothing/here/")).length, 0);
         });
 
+        await t.step(
+          "list with details asked for some keys: every key, those keys' details",
+          async () => {
+            const keys = ["d/a.idx", "d/a.pack", "d/b/c.idx", "d/b/c.pack", "d/z"];
+            const before = Date.now() - 120_000;
+            for (const k of keys) await store.put(k, enc.encode(k));
+            const asked: string[] = [];
+            const listed = await store.list("d/", undefined, {
+              details: (k) => (asked.push(k), !k.endsWith(".idx")),
+            });
+            assertEquals(listed.map((e) => e.key), keys);
+            for (const e of listed.filter((e) => !e.key.endsWith(".idx"))) {
+              assertEquals(e.size, enc.encode(e.key).byteLength, e.key);
+              assert(
+                e.modified.getTime() > before,
+                `${e.key} modified ${e.modified.toISOString()}`,
+              );
+            }
+            // Asked about listed keys only; a store that gives every key's details anyway
+            // need not ask.
+            for (const k of asked) assert(keys.includes(k), `asked about ${k}`);
+            assertEquals(
+              (await store.list("d/", "d/a.pack", { details: () => false })).map((e) => e.key),
+              keys.slice(2),
+            );
+          },
+        );
+
         await t.step(`list of ${manyKeys} keys is complete (pagination)`, async () => {
           const keys = Array.from(
             { length: manyKeys },
