@@ -5,7 +5,7 @@
  * and named, instead of silently moving a ref. Objects written before seals existed have
  * no `sum` and are accepted as they are.
  */
-import { createHash } from "./node_crypto.ts";
+import { sha256Hex } from "./node_crypto.ts";
 import { digest as webDigest, toHexString } from "../pack/hash.ts";
 import { sha256 as plainSha256 } from "../storage/sha256.ts";
 import { TrunkError } from "./errors.ts";
@@ -32,6 +32,15 @@ function canonical(value: unknown, skip: string | undefined): string | undefined
   const obj = value as Record<string, unknown>;
   const keys = Object.keys(obj).sort();
   if (flat(obj, keys)) {
+    if (rebuildable(obj, keys)) {
+      // A plain copy with its keys made in sorted order is written in that order by
+      // JSON.stringify's own fast path: twice as fast as its key-list path below, for the
+      // same text (every value is a primitive or an array of them: nothing nested is
+      // reordered either way).
+      const sorted: Record<string, unknown> = {};
+      for (const k of keys) if (k !== skip) sorted[k] = obj[k];
+      return JSON.stringify(sorted);
+    }
     // JSON.stringify writes an object's keys in the order of a key list, natively; its
     // list applies to nested objects too, so only for values without any (a ref entry).
     return JSON.stringify(obj, skip === undefined ? keys : keys.filter((k) => k !== skip));
@@ -46,6 +55,22 @@ function canonical(value: unknown, skip: string | undefined): string | undefined
     out += `${JSON.stringify(k)}:${canonical(v, undefined)}`;
   }
   return out + "}";
+}
+
+/**
+ * Whether a new object given `keys` in order lists them in that order and is written as
+ * `obj` is: a plain object (an inherited `toJSON`, a Date's, writes another text), and no
+ * key that an object lists first whatever the order it was made in (an array index, which
+ * starts with a digit) or that sets the prototype instead of a property (`__proto__`).
+ */
+function rebuildable(obj: object, keys: string[]): boolean {
+  const proto = Object.getPrototypeOf(obj);
+  if (proto !== Object.prototype && proto !== null) return false;
+  for (const k of keys) {
+    const c = k.charCodeAt(0);
+    if ((c >= 0x30 && c <= 0x39) || k === "__proto__") return false;
+  }
+  return true;
 }
 
 /** Every value a primitive, or an array of primitives other than undefined. */
@@ -81,7 +106,7 @@ function digest<T extends object>(value: T): string {
     plainSeals++;
     return toHexString(plainSha256(utf8.encode(text)));
   }
-  return createHash("sha256").update(text).digest("hex");
+  return sha256Hex(text);
 }
 
 /** The object with its `sum` set. */

@@ -103,3 +103,28 @@ Deno.test("trunk.json's cached copy is still checked against its seal (parseMeta
   assert(refused instanceof TrunkError && refused.code === "corrupt", String(refused));
   assertMatch((refused as Error).message, /does not match its seal/);
 });
+
+Deno.test("canonicalJson: a flat object's text is the one JSON.stringify writes with sorted keys", () => {
+  // The fast path copies the object with its keys made in order; these must not differ.
+  const keyList = (o: Record<string, unknown>) => JSON.stringify(o, Object.keys(o).sort());
+  const values: Record<string, unknown>[] = [
+    { trunk: "t", ref: "refs/heads/b", seq: 1, segments: ["a"], writer: 'w "q"\u2028', n: null },
+    { "10": 1, "9": 2, a: 3, "1x": 4 }, // array indexes list first in any object
+    JSON.parse('{"__proto__":1,"b":2}'), // an own __proto__ key, not a prototype
+    Object.assign(Object.create(null), { b: 1, a: [1, null, "x"] }),
+    Object.assign(new Date(0), { a: 1 }), // a Date's toJSON writes its time
+    { a: undefined, b: [Symbol("s")] as unknown[], c: "x" },
+    {},
+  ];
+  for (const v of values) assertEquals(canonicalJson(v), keyList(v), String(Object.keys(v)));
+  const { sum: _, ...rest } = seal(values[0]);
+  assertEquals(rest, values[0]);
+});
+
+Deno.test("seal: the one-shot hash is node:crypto's SHA-256 of the UTF-8 text", async () => {
+  const { sha256Hex } = await import("../../src/pack/hash.ts");
+  const { createHash } = await import("node:crypto");
+  for (const text of ["", "refs/heads/main", "é \u2028 \u{1F600}", "x".repeat(100_000)]) {
+    assertEquals(sha256Hex(text), createHash("sha256").update(text).digest("hex"));
+  }
+});
