@@ -18,6 +18,7 @@ import type { ListEntry, Store } from "../storage/store.ts";
 import { isTrunkUrl, trunkNameOf } from "../storage/trunk_url.ts";
 import { MemoryCache, type TrunkCache } from "../trunk/cache.ts";
 import { TrunkError } from "../trunk/errors.ts";
+import { fetchedRefDetails } from "../trunk/ref_listing.ts";
 import type { Trunk } from "../trunk/trunk.ts";
 import {
   type Member,
@@ -157,8 +158,9 @@ export async function resolveRemote(
     freshMap: opts.forPush ?? false,
     settings: named?.open,
     named: named?.name,
-    // git's first command is `list`: its listing starts as soon as the store is open.
-    listRefs: true,
+    // git's first command is `list`: its listing starts as soon as the store is open. A
+    // fetch's reads the details of the keys it needs only (ref_listing.ts); a push's, all.
+    listRefs: opts.forPush ? {} : { details: fetchedRefDetails },
     whileListing: opts.whileListing,
   });
   let refsListing = storages.refsListing;

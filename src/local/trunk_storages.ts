@@ -14,7 +14,7 @@ import { CountingStore } from "../storage/counting.ts";
 import { credentialAdvice, schemeOf } from "../trunk/credential_hint.ts";
 import { withDeadline } from "../storage/deadline.ts";
 import { backendSpec, openStore, redactUrl, type Settings } from "../storage/registry.ts";
-import { type ListEntry, type Store, StoreError } from "../storage/store.ts";
+import { type ListEntry, type ListOptions, type Store, StoreError } from "../storage/store.ts";
 import type { TrunkCache } from "../trunk/cache.ts";
 import { isUnavailable, type Member, type Role } from "../trunk/mirrors.ts";
 import { REFS_PREFIX } from "../trunk/layout.ts";
@@ -321,8 +321,11 @@ export async function resolveStorages(
     trust?: string[];
     /** The storage name a `trunks://NAME/...` URL was resolved through. */
     named?: string;
-    /** List `refs/` on the URL's storage beside the map (a push's `list for-push`). */
-    listRefs?: boolean;
+    /**
+     * List `refs/` on the URL's storage beside the map (git's `list`), with these options
+     * (a fetch's: details only of the keys it reads).
+     */
+    listRefs?: ListOptions;
     /**
      * Called once the listings are sent (`refs/`, the map's): the helper loads a push's
      * code then, while the store answers, rather than before the first request leaves.
@@ -339,7 +342,11 @@ export async function resolveStorages(
   }
   const self = await openMember(planned.find((p) => sameUrl(p.url, url))!);
   const refsListing = opts.listRefs
-    ? { at: Date.now(), mono: performance.now(), entries: self.store.list(REFS_PREFIX) }
+    ? {
+      at: Date.now(),
+      mono: performance.now(),
+      entries: self.store.list(REFS_PREFIX, undefined, opts.listRefs),
+    }
     : undefined;
   // Consumed (or dropped) by the caller; a failure is the caller's to report.
   refsListing?.entries.catch(() => {});

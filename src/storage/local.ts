@@ -486,7 +486,7 @@ export class LocalStore implements Store {
     // Walk only the directory the prefix names, then filter by the full prefix.
     const slash = prefix.lastIndexOf("/");
     const dirKey = slash < 0 ? "" : prefix.slice(0, slash);
-    const out: ListEntry[] = [];
+    const found: { key: string; path: string }[] = [];
     this.#checkRoot();
     // Depth first with synchronous calls: a trunk holds one directory per ref, and an
     // async op per directory and per file cost ~8x the CPU of the calls themselves
@@ -518,24 +518,29 @@ export class LocalStore implements Store {
         }
         if (!key.startsWith(prefix)) continue;
         if (startAfter !== undefined && compareKeys(key, startAfter) <= 0) continue;
-        // A stat costs more than the directory's read (~7 µs a file): only where asked.
-        if (opts?.details && !opts.details(key)) {
-          out.push(withoutDetails(key));
-          continue;
-        }
-        if (++calls % LIST_BATCH === 0) await yieldToLoop();
-        let st: Deno.FileInfo;
-        try {
-          st = Deno.statSync(`${dir}/${ent.name}`);
-        } catch (e) {
-          // Deleted between readDir and stat (GC): it is simply not there.
-          if (e instanceof Deno.errors.NotFound) continue;
-          throw this.#wrap(e, key);
-        }
-        out.push({ key, size: st.size, modified: st.mtime ?? new Date(0) });
+        found.push({ key, path: `${dir}/${ent.name}` });
       }
     }
-    out.sort((a, b) => compareKeys(a.key, b.key));
+    found.sort((a, b) => compareKeys(a.key, b.key));
+    // A stat costs more than the directory's read (~7 µs a file): only where asked.
+    const wanted = opts?.details?.(found.map((f) => f.key));
+    const out: ListEntry[] = [];
+    for (const { key, path } of found) {
+      if (wanted && !wanted.has(key)) {
+        out.push(withoutDetails(key));
+        continue;
+      }
+      if (++calls % LIST_BATCH === 0) await yieldToLoop();
+      let st: Deno.FileInfo;
+      try {
+        st = Deno.statSync(path);
+      } catch (e) {
+        // Deleted between readDir and stat (GC): it is simply not there.
+        if (e instanceof Deno.errors.NotFound) continue;
+        throw this.#wrap(e, key);
+      }
+      out.push({ key, size: st.size, modified: st.mtime ?? new Date(0) });
+    }
     return out;
   }
 

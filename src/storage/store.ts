@@ -16,13 +16,13 @@ export interface Range {
 /** How a `list` is made; absent, every listed key comes with its details. */
 export interface ListOptions {
   /**
-   * The keys whose details (`size`, `modified`, `etag`) the caller reads. A store whose
-   * details cost extra per key (local disk: a stat per file) may leave out the others'
-   * (`withoutDetails`: no comparison with them holds); a store whose listing carries them
-   * anyway ignores this. Every key is listed either way; the details given are as the
-   * listing found them.
+   * Which keys' details (`size`, `modified`, `etag`) the caller reads, decided from every
+   * key listed (`keys`, in byte order). A store whose details cost extra per key (local
+   * disk: a stat per file) may leave out the others' (`withoutDetails`: no comparison with
+   * them holds); a store whose listing carries them anyway ignores this. Every key is
+   * listed either way; the details given are as the listing found them.
    */
-  details?: (key: string) => boolean;
+  details?: (keys: readonly string[]) => ReadonlySet<string>;
 }
 
 /** A listed key whose details were left out (`ListOptions.details`): NaN size, invalid time. */
@@ -229,7 +229,7 @@ export async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8
 
 /** Keys of every entry under prefix, without the metadata. */
 export async function listKeys(store: Store, prefix: string): Promise<string[]> {
-  return (await store.list(prefix, undefined, { details: () => false })).map((e) => e.key);
+  return (await store.list(prefix, undefined, { details: () => new Set() })).map((e) => e.key);
 }
 
 /** Byte order of keys; keys are ASCII, so code-unit order is byte order. */

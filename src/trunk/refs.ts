@@ -56,7 +56,10 @@ export interface RefState {
   entryCount: number;
   /** Seq of the newest snapshot listed, or null when the trunk has none. */
   snapshotSeq: number | null;
-  /** Entries listed as written after the newest snapshot (all of them without one). */
+  /**
+   * Entries listed as written after the newest snapshot (all of them without one); from a
+   * fetch's listing (ref_listing.ts), only among the entries whose times it gave.
+   */
   unsnapshotted: number;
   /** Listed entries that are not their ref's latest (pruning's candidates). */
   superseded?: number;

@@ -95,7 +95,9 @@ export async function listSegmentKeys(
   const idxs = new Map<string, ListEntry>();
   const sidecars = new Map<string, ListEntry>();
   const strays: ListEntry[] = [];
-  const details = opts.indexDetails === false ? (k: string) => !k.endsWith(".idx") : undefined;
+  const details = opts.indexDetails === false
+    ? (keys: readonly string[]) => new Set(keys.filter((k) => !k.endsWith(".idx")))
+    : undefined;
   for (const e of await store.list(SEGMENTS_PREFIX, undefined, { details })) {
     const m = /^segments\/([0-9a-f]{64})\.(pack|idx|replaces)$/.exec(e.key);
     if (!m) strays.push(e);

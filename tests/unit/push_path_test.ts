@@ -23,7 +23,7 @@ Deno.test("resolveStorages calls whileListing once the refs' and the map's listi
   try {
     await resolveStorages(`memory://${name}/t/app.trunk`, null, new MemoryCache(), {
       freshMap: true,
-      listRefs: true,
+      listRefs: {},
       whileListing: () => order.push("whileListing"),
     });
   } finally {

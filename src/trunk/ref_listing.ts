@@ -1,0 +1,44 @@
+/**
+ * Which keys of a listing of `refs/` a fetch reads the details of (`ListOptions.details`):
+ * what `readLatest` (refs.ts) reads of them. Within two leases of a burst of pushes the
+ * listing holds thousands of superseded entries whose size and time a fetch never reads,
+ * and on local disk each would cost a stat (~7 µs, more than the directory's read).
+ */
+import { entryKeyParts } from "./layout.ts";
+
+/**
+ * Each ref's latest entry (its size and stamp vouch for a cached copy or a snapshot's), the
+ * entry after each ref's oldest (when that oldest was superseded: `supersededSince`), and
+ * every key that is not an entry (snapshots). Not the times of the other entries: a state
+ * read from such a listing counts only these in `unsnapshotted`, so maintenance, which
+ * decides by it after a push, never takes a fetch's state (a push lists with every detail).
+ */
+export function fetchedRefDetails(keys: readonly string[]): Set<string> {
+  const out = new Set<string>();
+  const refs = new Map<string, { latest: string; seq: number; oldest: number }>();
+  for (const key of keys) {
+    const k = entryKeyParts(key);
+    if (!k) {
+      out.add(key);
+      continue;
+    }
+    const r = refs.get(k.enc);
+    if (!r) refs.set(k.enc, { latest: key, seq: k.seq, oldest: k.seq });
+    else {
+      if (k.seq > r.seq) [r.latest, r.seq] = [key, k.seq];
+      if (k.seq < r.oldest) r.oldest = k.seq;
+    }
+  }
+  let superseded = false;
+  for (const r of refs.values()) {
+    out.add(r.latest);
+    if (r.oldest < r.seq) superseded = true;
+  }
+  if (!superseded) return out;
+  for (const key of keys) {
+    const k = entryKeyParts(key);
+    const r = k && refs.get(k.enc);
+    if (r && r.oldest < r.seq && k.seq === r.oldest + 1) out.add(key);
+  }
+  return out;
+}
