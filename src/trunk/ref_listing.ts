@@ -4,7 +4,23 @@
  * listing holds thousands of superseded entries whose size and time a fetch never reads,
  * and on local disk each would cost a stat (~7 µs, more than the directory's read).
  */
-import { entryKeyParts } from "./layout.ts";
+import { refLayout } from "./layout.ts";
+
+const v1 = refLayout(1);
+const v2 = refLayout(2);
+
+/**
+ * An entry key of either format, its ref told apart by shape (a format-1 one as `/<enc>`:
+ * no encoding holds `/`). The listing leaves before trunk.json is read, so its format is
+ * not known yet; a trunk holds only its own shape's entries (stray keys of the other cost
+ * their details and are then not read), so both shapes' picks cover either format's read.
+ */
+function entryOf(key: string): { ref: string; seq: number } | null {
+  const flat = v2.parts(key);
+  if (flat) return { ref: flat.enc, seq: flat.seq };
+  const nested = v1.parts(key);
+  return nested && { ref: `/${nested.enc}`, seq: nested.seq };
+}
 
 /**
  * Each ref's latest entry (its size and stamp vouch for a cached copy or a snapshot's), the
@@ -17,13 +33,13 @@ export function fetchedRefDetails(keys: readonly string[]): Set<string> {
   const out = new Set<string>();
   const refs = new Map<string, { latest: string; seq: number; oldest: number }>();
   for (const key of keys) {
-    const k = entryKeyParts(key);
+    const k = entryOf(key);
     if (!k) {
       out.add(key);
       continue;
     }
-    const r = refs.get(k.enc);
-    if (!r) refs.set(k.enc, { latest: key, seq: k.seq, oldest: k.seq });
+    const r = refs.get(k.ref);
+    if (!r) refs.set(k.ref, { latest: key, seq: k.seq, oldest: k.seq });
     else {
       if (k.seq > r.seq) [r.latest, r.seq] = [key, k.seq];
       if (k.seq < r.oldest) r.oldest = k.seq;
@@ -36,8 +52,8 @@ export function fetchedRefDetails(keys: readonly string[]): Set<string> {
   }
   if (!superseded) return out;
   for (const key of keys) {
-    const k = entryKeyParts(key);
-    const r = k && refs.get(k.enc);
+    const k = entryOf(key);
+    const r = k && refs.get(k.ref);
     if (r && r.oldest < r.seq && k.seq === r.oldest + 1) out.add(key);
   }
   return out;
