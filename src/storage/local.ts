@@ -327,9 +327,10 @@ export class LocalStore implements Store {
       this.#checkRoot();
       return null;
     }
-    if (!range) return file.readable;
-    await file.seek(range.offset, Deno.SeekMode.Start);
-    let left = range.length ?? Infinity;
+    // Read in pieces of 1 MiB, a whole file as a range: `file.readable`'s pieces of 64 KiB
+    // cost a clone of 20,000 refs 15-35 ms of CPU more on its 9 MB snapshot (143 reads).
+    if (range) await file.seek(range.offset, Deno.SeekMode.Start);
+    let left = range?.length ?? Infinity;
     const bufSize = 1 << 20;
     return new ReadableStream<Uint8Array>({
       async pull(c) {
@@ -339,7 +340,13 @@ export class LocalStore implements Store {
           return;
         }
         const buf = new Uint8Array(Math.min(bufSize, left));
-        const n = await file.read(buf);
+        let n: number | null;
+        try {
+          n = await file.read(buf);
+        } catch (e) {
+          file.close();
+          throw e;
+        }
         if (n === null) {
           file.close();
           c.close();
