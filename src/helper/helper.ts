@@ -72,13 +72,18 @@ export async function runHelper(args: string[]): Promise<number> {
         case "list": {
           const forPush = rest[0] === "for-push";
           const c = await context(forPush);
-          const trunk = forPush ? await c.trunkForPush() : await c.trunk();
           // The listing of refs went out as the store opened, beside trunk.json's read on a
           // first fetch and the storage map's on a push (one round trip).
           const early = c.takeRefsListing();
+          // Its request is written to its socket only once the event loop waits: the trunk's
+          // code loads after that, while the listing is out, not before it leaves.
+          if (early && !forPush) await loopWaited();
+          const trunk = forPush ? await c.trunkForPush() : await c.trunk();
           const readAt = early?.at ?? Date.now();
           const readMono = early?.mono ?? performance.now();
           if (!forPush) releaseCache ??= c.cache.holdWrites?.();
+          // Matching the listing then reads nothing more (the answer's code is loaded too).
+          if (trunk && early) whileOut(early.entries, () => trunk.readAhead());
           const entries = await early?.entries;
           // Started once the refs are listed (a fetch lists segments after the refs).
           if (!forPush && trunk && c.gitDir) prefetched ??= startPrefetch(trunk, c.gitDir, opts);
@@ -166,6 +171,38 @@ export async function runHelper(args: string[]): Promise<number> {
     await ctx?.close();
     (await import("../storage/counting.ts")).reportRequestCounts(`helper`);
   }
+}
+
+/**
+ * `work` run while `pending` (a request) is still out, after the event loop has waited
+ * once: a request handed to `fetch` is written to its socket only when the loop next
+ * waits, so work started at once would hold it back. Not run if `pending` settled first:
+ * the work only reads ahead what the answer needs. Its failure is left to that reading.
+ */
+function whileOut(pending: Promise<unknown>, work: () => void): void {
+  let settled = false;
+  pending.then(() => settled = true, () => settled = true);
+  loopWaited().then(() => {
+    if (settled) return;
+    import("../trunk/head.ts").catch(() => {});
+    try {
+      work();
+    } catch {
+      // read again, and reported, where the answer reads it
+    }
+  });
+}
+
+/**
+ * Resolves once the event loop has waited for I/O: a timer of 1 ms, armed at once (a timer
+ * already due when the loop comes to it, or a promise, runs before the loop polls its
+ * sockets). AbortSignal.timeout, not setTimeout: setTimeout's first call loads Deno's node
+ * timers layer (storage/timer.ts).
+ */
+function loopWaited(): Promise<void> {
+  return new Promise((resolve) =>
+    AbortSignal.timeout(1).addEventListener("abort", () => resolve(), { once: true })
+  );
 }
 
 /**

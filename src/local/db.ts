@@ -4,7 +4,7 @@
  * caches of immutable trunk data. node:sqlite is built into Deno: no native addon.
  */
 import { DatabaseSync } from "node:sqlite";
-import type { TrunkCache } from "../trunk/cache.ts";
+import type { CachedRow, TrunkCache } from "../trunk/cache.ts";
 
 const SCHEMA_VERSION = 1;
 /** Every table `#migrate` creates: a file with all of them (and the stamp column) is current. */
@@ -25,6 +25,12 @@ const MARK_ROWS = 256;
 const ENTRY_ROWS = 64;
 /** From this many keys on, a lookup reads all of the trunk's cached rows in one query. */
 const BULK_LOOKUP = 256;
+/**
+ * Up to this many cached rows of a trunk (a few MB of text), `preload` reads them while a
+ * listing is out; more (a cache that kept every entry of a long log) are looked up by key
+ * after the listing, as without a preload.
+ */
+const PRELOAD_MAX = 8192;
 /**
  * From this many entries on, caching them waits for the event loop's next turn, or for
  * `holdWrites`' release: a clone of 20,000 refs answers git's `list` first and writes the
@@ -145,6 +151,33 @@ export class LocalDb implements TrunkCache {
     return this.#lookup(trunkId, keys, "json");
   }
 
+  /** A trunk's rows as `preload` read them; dropped by this process's next write of rows. */
+  #preloaded: { trunkId: string; rows: Map<string, CachedRow> } | undefined;
+
+  /**
+   * Read the trunk's cached rows now, in one query, for the lookups that follow: an
+   * up-to-date fetch reads them while its listing is out (50 ms and more, with nothing
+   * else to do), not after it, while git waits. What a lookup then answers is what it
+   * would have read a moment later, less what another process wrote meanwhile: a row
+   * added is missed (the entry is read from the store), a stamp recorded since is not
+   * seen (the entry is read again), a row dropped is still held. None of that lets a row
+   * outrank the store: a row is used only where the listing vouches for it (trunk/cache.ts
+   * `vouchedEntries`), and a row's text never changes under its key (only its stamp does,
+   * and only on the same text: `#putNow`), so the text read is the one a later read gives.
+   */
+  preload(trunkId: string): Map<string, CachedRow> | undefined {
+    this.#flush();
+    this.#preloaded = undefined;
+    if (this.#rowCount(trunkId) > PRELOAD_MAX) return undefined;
+    const rows = this.db.prepare(`SELECT key, json, stamp FROM ref_entries WHERE trunk = ?`)
+      .all(trunkId) as { key: string; json: string; stamp: string | null }[];
+    this.#preloaded = {
+      trunkId,
+      rows: new Map(rows.map((r) => [r.key, { json: r.json, stamp: r.stamp }])),
+    };
+    return this.#preloaded.rows;
+  }
+
   #pending: { trunkId: string; entries: Map<string, string>; stamps?: Map<string, string> }[] = [];
   /** Ingested marks put off while writes are held (`markIngested`). */
   #pendingMarks: { trunkId: string; segmentIds: string[] }[] = [];
@@ -217,6 +250,7 @@ export class LocalDb implements TrunkCache {
   }
 
   #putNow(trunkId: string, entries: Map<string, string>, stamps?: Map<string, string>): void {
+    this.#preloaded = undefined;
     // A stamp is recorded only on a row holding the same bytes: never on a stale copy. Each
     // row of a statement meets ON CONFLICT on its own, as in a statement of its own.
     const insert = (n: number) =>
@@ -255,6 +289,15 @@ export class LocalDb implements TrunkCache {
     const out = new Map<string, string>();
     if (keys.length === 0) return out;
     const present = (v: string | null): v is string => v !== null && (col === "json" || v !== "");
+    const preloaded = this.#preloaded?.trunkId === trunkId ? this.#preloaded.rows : undefined;
+    if (preloaded) {
+      for (const k of keys) {
+        const row = preloaded.get(k);
+        const v = row && (col === "json" ? row.json : row.stamp);
+        if (v !== undefined && present(v)) out.set(k, v);
+      }
+      return out;
+    }
     if (keys.length >= BULK_LOOKUP && this.#rowCount(trunkId) <= 2 * keys.length) {
       const wanted = new Set(keys);
       const rows = this.db.prepare(`SELECT key, ${col} AS v FROM ref_entries WHERE trunk = ?`)
@@ -279,6 +322,7 @@ export class LocalDb implements TrunkCache {
 
   forgetEntries(trunkId: string): void {
     this.#flush();
+    this.#preloaded = undefined;
     this.db.prepare(`DELETE FROM ref_entries WHERE trunk = ?`).run(trunkId);
   }
 

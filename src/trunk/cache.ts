@@ -29,6 +29,19 @@ export interface TrunkCache {
    * pack. Optional: a cache that writes nothing to disk has nothing to hold.
    */
   holdWrites?(): () => void;
+  /**
+   * Read a trunk's cached entries now for the lookups that follow (until this cache's next
+   * write of entries): called while a listing is out, so that matching the listing later
+   * reads nothing. Returns what it read, by key (none when it read nothing ahead).
+   * Optional: a cache in memory has nothing to read ahead.
+   */
+  preload?(trunkId: string): Map<string, CachedRow> | undefined;
+}
+
+/** A cached entry's text and the stamp recorded with it. */
+export interface CachedRow {
+  json: string;
+  stamp: string | null;
 }
 
 export class MemoryCache implements TrunkCache {
@@ -135,6 +148,17 @@ export function checkedStamp(stamp: string): string {
  * rests on it without reading the key (DESIGN: the base is the object the store reported).
  */
 const COPIED = "s:";
+
+/**
+ * `[key, text]` of the rows recorded as having passed every check when read (`CHECKED`, or
+ * `COPIED` from a snapshot): those a fetch's read parses without hashing when the listing
+ * vouches for them (refs.ts `parseAhead`).
+ */
+export function* checkedRows(rows: Map<string, CachedRow>): Iterable<[string, string]> {
+  for (const [key, row] of rows) {
+    if (row.stamp?.startsWith(CHECKED) || row.stamp?.startsWith(COPIED)) yield [key, row.json];
+  }
+}
 
 /** Cached ref entries checked against a listing (`vouchedEntries`). */
 export interface VouchedEntries {
@@ -332,6 +356,10 @@ export class BatchedEntryWrites implements TrunkCache {
 
   forgetIngested(trunkId: string, segmentIds: string[]): void {
     this.inner.forgetIngested(trunkId, segmentIds);
+  }
+
+  preload(trunkId: string): Map<string, CachedRow> | undefined {
+    return this.inner.preload?.(trunkId);
   }
 
   /** Write every waiting entry to the cache underneath, in one call per trunk. */

@@ -277,6 +277,33 @@ function parseOrSkip(
   }
 }
 
+type ParsedAhead = Map<string, { text: string; entry: RefEntry }>;
+/**
+ * Entries parsed ahead by `parseAhead`, by key, taken by the next `readLatest` (of a trunk
+ * of the same format: keys are parsed in their trunk's layout).
+ */
+let parsedAhead: ParsedAhead = new Map();
+let parsedAheadFormat = 0;
+
+/**
+ * Parse cached entries while a listing is out (`[key, text]` of rows whose seal was checked
+ * when they were read, `checkedRows`): the next `readLatest` takes the result for a key
+ * whose text is the same and that it would parse as sealed, which is `parseEntry(text, key,
+ * layout, true)`, the very call made here. Which rows are used is still the listing's to say. A
+ * row that fails is left to that read, which reports it.
+ */
+export function parseAhead(rows: Iterable<[string, string]>, layout: RefLayout): void {
+  parsedAhead = new Map();
+  parsedAheadFormat = layout.format;
+  for (const [key, text] of rows) {
+    try {
+      parsedAhead.set(key, { text, entry: parseEntry(text, key, layout, true) });
+    } catch {
+      // parsed again, and refused or reported, by the read
+    }
+  }
+}
+
 /**
  * One list of `refs/`, then the latest entry of each ref: from the cache, from the newest
  * snapshot when many are missing, else fetched in parallel; cached forever since entries
@@ -308,6 +335,8 @@ export async function readLatest(
 ): Promise<{ state: RefState; raw: Map<string, string> }> {
   const trunkId = trunk.id;
   const layout = refLayout(trunk.format);
+  const ahead = parsedAheadFormat === layout.format ? parsedAhead : new Map() as ParsedAhead;
+  parsedAhead = new Map();
   const listed = listing ?? await store.list(REFS_PREFIX);
   // Per ref: its latest listed entry, and its oldest listed seq. One pass, no ref name
   // decoded and no string built per entry: within two leases of a burst the listing holds
@@ -398,9 +427,10 @@ export async function readLatest(
     const key = keys[i];
     const text = texts[i];
     const sealed = vouched[i] || webSealed.has(key);
+    const parsed = sealed ? ahead.get(key) : undefined;
     let e: RefEntry | null;
     try {
-      e = parseOrSkip(text, key, layout, sealed);
+      e = parsed?.text === text ? parsed.entry : parseOrSkip(text, key, layout, sealed);
     } catch (err) {
       // A snapshot's writer: a cached row that fails its seal may have rotted since it was
       // read, and the store hold it intact (the caller drops the cache and reads again).

@@ -5,7 +5,7 @@
  */
 import type { OnBytes } from "../storage/flow.ts";
 import { getBytes, type ListEntry, type Store } from "../storage/store.ts";
-import type { TrunkCache } from "./cache.ts";
+import { checkedRows, type TrunkCache } from "./cache.ts";
 import { TrunkError } from "./errors.ts";
 import {
   checkWritable,
@@ -20,6 +20,7 @@ import { type RefLayout, refLayout, TRUNK_JSON } from "./layout.ts";
 import { leaseMs, refuseShortGrace } from "./lease.ts";
 import {
   isDeleted,
+  parseAhead,
   readRefState,
   type RefEntry,
   type RefState,
@@ -211,6 +212,16 @@ export class Trunk {
   #dropCache(): void {
     this.cache.forgetEntries(this.id);
     this.cache.putMeta(this.store.location, undefined);
+  }
+
+  /**
+   * Read ahead, while a listing of the refs is out, what matching it will need: the
+   * cached entries (one query), and those recorded as checked parsed. Nothing here is
+   * used unless that listing vouches for it (`refState`).
+   */
+  readAhead(): void {
+    const rows = this.cache.preload?.(this.id);
+    if (rows) parseAhead(checkedRows(rows), this.layout);
   }
 
   /** The refs' state; `listing`: the store's listing of `refs/`, when just made. */
