@@ -27,6 +27,9 @@ import { Trunk } from "../mod.ts";
 import { fmtMs, makeEnv, ok, table, timed } from "./lib.ts";
 import { type Env, REPO_ROOT } from "../harness/env.ts";
 import { loadLine, sampleLoad } from "./notes.ts";
+import { openStore } from "../src/storage/registry.ts";
+import { readMeta } from "../src/trunk/meta.ts";
+import { refLayout, REFS_PREFIX } from "../src/trunk/layout.ts";
 
 const { values } = parseArgs({
   options: {
@@ -193,13 +196,17 @@ async function longLog(e: Env, pushes: number, tmp: string): Promise<string[][]>
   const fetch = await timed(e, "git", ["fetch", "-q"], { cwd: `${tmp}/lc-tr` });
   const listedKeys = [...fetch.stderr.matchAll(/^trunks-requests \S+ (.*)$/gm)]
     .reduce((n, m) => n + (JSON.parse(m[1]).listedKeys ?? 0), 0);
-  const refKeys = [...Deno.readDirSync(`${tmp}/long-store/trunks/long.trunk/refs`)].length;
+  // Keys under refs/ (entries and snapshots) as the store lists them, whatever the format.
+  const store = await openStore(url);
+  const layout = refLayout((await readMeta(store))!.format);
+  const refList = await store.list(REFS_PREFIX);
+  await store.close();
+  const refKeys = refList.length;
   const segs =
     [...Deno.readDirSync(`${tmp}/long-store/trunks/long.trunk/segments`)].filter((f) =>
       f.name.endsWith(".pack")
     ).length;
-  const entries =
-    [...Deno.readDirSync(`${tmp}/long-store/trunks/long.trunk/refs/refs=2fheads=2fmain`)].length;
+  const entries = refList.filter((l) => layout.parse(l.key)?.ref === "refs/heads/main").length;
   const each = (ms: number) => fmtMs(ms / tenth);
   return [
     sample > 0
@@ -241,7 +248,7 @@ async function longLog(e: Env, pushes: number, tmp: string): Promise<string[][]>
     [
       `then an up-to-date fetch (${
         JSON.stringify(fetch.requests ?? {})
-      }, ${listedKeys} keys listed; refs/ holds ${refKeys} ref directories and snapshots)`,
+      }, ${listedKeys} keys listed; refs/ holds ${refKeys} keys)`,
       "",
       fmtMs(fetch.ms),
       "",

@@ -131,7 +131,7 @@ export async function checkMirrors(
       }
     }
     if (!ts.trunk) return { trunkExists: false, reports: [], mapWritten: false };
-    const reports = await syncMirrors(ts.resolved.members[0], mirrors, db, ts.trunk.id, {
+    const reports = await syncMirrors(ts.resolved.members[0], mirrors, db, ts.trunk.meta, {
       write: opts.write,
       progress: opts.progress,
       onProgress: opts.onProgress,

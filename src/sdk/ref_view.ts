@@ -12,7 +12,13 @@ import {
   vouchedEntries,
 } from "../trunk/cache.ts";
 import { TrunkError } from "../trunk/errors.ts";
-import { parseRefEntryKey, parseSnapshotKey, refEntryKey, REFS_PREFIX } from "../trunk/layout.ts";
+import {
+  parseSnapshotKey,
+  type RefLayout,
+  refLayout,
+  REFS_PREFIX,
+  type TrunkKeys,
+} from "../trunk/layout.ts";
 import { mapLimit } from "../trunk/pool.ts";
 import { isDeleted, parseEntry, type RefEntry } from "../trunk/refs.ts";
 import { encodeRef } from "../trunk/refcodec.ts";
@@ -38,11 +44,18 @@ export class RefView {
   /** Newest snapshot seq from the last list (null: none). */
   #snapshot: number | null = null;
 
+  readonly trunkId: string;
+  /** The trunk's own entry keys (its format's, layout.ts). */
+  readonly #layout: RefLayout;
+
   constructor(
     readonly store: Store,
     readonly cache: TrunkCache,
-    readonly trunkId: string,
-  ) {}
+    readonly trunk: TrunkKeys,
+  ) {
+    this.trunkId = trunk.id;
+    this.#layout = refLayout(trunk.format);
+  }
 
   get listed(): boolean {
     return this.#listed;
@@ -54,7 +67,7 @@ export class RefView {
     let snapshot: number | null = null;
     for (const listed of await this.store.list(REFS_PREFIX)) {
       const { key, size } = listed;
-      const k = parseRefEntryKey(key);
+      const k = this.#layout.parts(key);
       if (!k) {
         const s = parseSnapshotKey(key);
         if (s !== null && (snapshot === null || s > snapshot)) snapshot = s;
@@ -92,7 +105,7 @@ export class RefView {
     // Many to read (all refs of a fresh reader): the newest snapshot holds them in one GET.
     const uncached = want.filter((k) => !cached.has(k) && !doubtful.has(k));
     if (this.#snapshot !== null && uncached.length >= 16) {
-      const snap = await loadSnapshot(this.store, this.trunkId, this.#snapshot);
+      const snap = await loadSnapshot(this.store, this.trunk, this.#snapshot);
       for (const k of uncached) {
         const raw = snap?.entries.get(k);
         if (raw !== undefined && byteLength(raw) === listedOf.get(k)?.size) {
@@ -115,7 +128,7 @@ export class RefView {
         raw = new TextDecoder().decode(bytes);
         fetched.set(key, raw);
       }
-      const e = parseEntry(raw, key);
+      const e = parseEntry(raw, key, this.#layout);
       if (e.trunk !== undefined && e.trunk !== this.trunkId) {
         this.cache.putMeta(this.store.location, undefined);
         throw new TrunkError(
@@ -161,7 +174,7 @@ export class RefView {
 
   /** Record an entry this client just wrote (so it needs no list to be seen). */
   wrote(entry: RefEntry): void {
-    const key = refEntryKey(entry.ref, entry.seq);
+    const key = this.#layout.entryKey(entry.ref, entry.seq);
     const size = byteLength(JSON.stringify(entry));
     this.#entries.set(key, entry);
     this.#sizes.set(key, size);

@@ -226,7 +226,7 @@ export class Trunk {
     this.#core = core;
     this.#tempDir = tempDir;
     this.#reader = reader;
-    this.#refs = new RefView(core.store, core.cache, core.id);
+    this.#refs = new RefView(core.store, core.cache, core.meta);
     reader.relist = async () => reader.setSegments(await core.segments());
     this.#db = db;
     this.#ownsStore = ownsStore;

@@ -30,8 +30,10 @@ import {
   BLOBS_PREFIX,
   chunkKey,
   CHUNKS_PREFIX,
-  parseRefEntryKey,
+  foreignLayout,
   parseSnapshotKey,
+  type RefLayout,
+  refLayout,
   REFS_PREFIX,
   segmentIdxKey,
   segmentPackKey,
@@ -250,9 +252,10 @@ type KeyOfRef = { seq: number; key: string; modified: Date };
 /** Ref log: every entry parses, belongs to this trunk, and chains to the one before. */
 async function checkRefLog(store: Store, meta: TrunkMeta, found: Findings): Promise<RefLog> {
   const listedAt = Date.now();
-  const { byRef, newestSnapshot } = await listRefEntryKeys(store, found);
+  const layout = refLayout(meta.format);
+  const { byRef, newestSnapshot } = await listRefEntryKeys(store, layout, found);
   const allKeys = [...byRef.values()].flat();
-  const parsed = await readRefEntries(store, meta, allKeys, found);
+  const parsed = await readRefEntries(store, meta, layout, allKeys, found);
   const entries: ListedEntry[] = [];
   const latest = new Map<string, ListedEntry>();
   for (const list of byRef.values()) {
@@ -262,7 +265,7 @@ async function checkRefLog(store: Store, meta: TrunkMeta, found: Findings): Prom
     if (chained.last) latest.set(chained.last.entry.ref, chained.last);
   }
   found.stats.refEntries = allKeys.length;
-  if (newestSnapshot !== null) await checkSnapshot(store, newestSnapshot, meta.id, found);
+  if (newestSnapshot !== null) await checkSnapshot(store, newestSnapshot, meta.id, layout, found);
   const live = [...latest.values()].filter((l) => !isDeleted(l.entry) && !l.entry.symref);
   found.stats.refs = live.length;
   return { listedAt, entries, latest, live };
@@ -270,16 +273,17 @@ async function checkRefLog(store: Store, meta: TrunkMeta, found: Findings): Prom
 
 /**
  * Every key under refs/, grouped by encoded ref, and the newest snapshot's seq; keys that
- * are neither are noted.
+ * are neither are noted (one shaped as another format's entry is not one of this trunk).
  */
 async function listRefEntryKeys(
   store: Store,
+  layout: RefLayout,
   found: Findings,
 ): Promise<{ byRef: Map<string, KeyOfRef[]>; newestSnapshot: number | null }> {
   const byRef = new Map<string, KeyOfRef[]>();
   let newestSnapshot: number | null = null;
   for (const e of await store.list(REFS_PREFIX)) {
-    const k = parseRefEntryKey(e.key);
+    const k = layout.parts(e.key);
     const snap = k ? null : parseSnapshotKey(e.key);
     if (snap !== null) {
       newestSnapshot = Math.max(newestSnapshot ?? 0, snap);
@@ -289,7 +293,7 @@ async function listRefEntryKeys(
       found.notes.push({
         key: e.key,
         kind: "stray-key",
-        message: `${e.key} is not a ref entry key`,
+        message: `${e.key} is not a ref entry key${otherShape(layout, e.key)}`,
       });
       continue;
     }
@@ -300,22 +304,31 @@ async function listRefEntryKeys(
   return { byRef, newestSnapshot };
 }
 
+/** Why a key shaped as an entry is none: another format's shape (layout.ts). */
+function otherShape(layout: RefLayout, key: string): string {
+  const other = foreignLayout(layout, key);
+  return other
+    ? ` of this trunk (format ${layout.format}): it has format ${other.format}'s shape and is not read`
+    : "";
+}
+
 /** The newest snapshot (the one readers use) parses, is this trunk's, and so is each entry. */
 async function checkSnapshot(
   store: Store,
   seq: number,
   trunkId: string,
+  layout: RefLayout,
   found: Findings,
 ): Promise<void> {
   const key = snapshotKey(seq);
   const raw = await getBytes(store, key);
   if (!raw) return; // replaced meanwhile by a newer one
   try {
-    const snap = parseSnapshot(new TextDecoder().decode(raw), key, seq);
+    const snap = parseSnapshot(new TextDecoder().decode(raw), key, seq, layout);
     if (snap.trunk !== trunkId) {
       throw new TrunkError(`${key} belongs to trunk ${snap.trunk}, not this one`, "corrupt");
     }
-    for (const [k, v] of snap.entries) parseEntry(v, k);
+    for (const [k, v] of snap.entries) parseEntry(v, k, layout);
   } catch (e) {
     if (!(e instanceof TrunkError)) throw e;
     found.problems.push({
@@ -332,6 +345,7 @@ async function checkSnapshot(
 async function readRefEntries(
   store: Store,
   meta: TrunkMeta,
+  layout: RefLayout,
   keys: KeyOfRef[],
   found: Findings,
 ): Promise<Map<string, RefEntry>> {
@@ -340,7 +354,7 @@ async function readRefEntries(
     const raw = await getBytes(store, key);
     if (!raw) return; // removed while we looked: nothing to judge
     try {
-      const entry = parseEntry(new TextDecoder().decode(raw), key);
+      const entry = parseEntry(new TextDecoder().decode(raw), key, layout);
       if (entry.trunk !== undefined && entry.trunk !== meta.id) {
         found.problems.push({
           key,

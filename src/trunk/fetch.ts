@@ -161,7 +161,7 @@ async function requireWholeHistory(
     gap = await sink.lackingCommit(tips);
     if (!gap) return;
   }
-  const lost = await findLostSegments(trunk.store, trunk.cache, trunk.id).catch(() => null);
+  const lost = await findLostSegments(trunk.store, trunk.cache, trunk.meta).catch(() => null);
   const named = wants.find((w) => lost?.has(w.ref)) ?? wants[0];
   const keys = lost?.get(named.ref) ?? [];
   const what = keys.length ? keys.join(", ") : "a segment";

@@ -1,10 +1,11 @@
 /**
- * Keys inside a trunk (format 1, DESIGN.md). Every key the trunk layer reads or
+ * Keys inside a trunk (formats 1 and 2, DESIGN.md). Every key the trunk layer reads or
  * writes is built here, so the layout has one definition.
  */
 import { decodeRefSegment, encodeRef } from "./refcodec.ts";
 
-export const FORMAT = 1;
+/** The format new trunks are created in; every format up to it is read and written. */
+export const FORMAT = 2;
 export const TRUNK_JSON = "trunk.json";
 export const REFS_PREFIX = "refs/";
 export const SEGMENTS_PREFIX = "segments/";
@@ -21,32 +22,90 @@ export function seqString(seq: number): string {
   return String(seq).padStart(SEQ_WIDTH, "0");
 }
 
-export function refEntryKey(ref: string, seq: number): string {
-  return `${REFS_PREFIX}${encodeRef(ref)}/${seqString(seq)}`;
+/**
+ * Where a trunk keeps its ref entries, by its format (trunk.json). Format 1 nests them,
+ * `refs/<enc>/<seq>`: one directory (or prefix) per ref, and listing 20,000 directories
+ * is most of a clone's listing. Format 2 keeps them flat, `refs/<enc>~<seq>`: `~` is never
+ * in an encoded name (refcodec.ts), sorts after every character of one, so a ref's
+ * entries stay together in seq order, and leaves `refs/~snapshot/` out (an empty name).
+ * A trunk is read and written in its own format's shape only; a key of the other shape is
+ * not an entry of it.
+ */
+export interface RefLayout {
+  readonly format: number;
+  /** The key of `ref`'s entry `seq`. */
+  entryKey(ref: string, seq: number): string;
+  /** The key of entry `seq` of the ref encoded as `enc`. */
+  keyOf(enc: string, seq: number): string;
+  /**
+   * Key -> enc and seq, without decoding the ref name, or null for a key that is not an
+   * entry of this layout: a listing within two leases of a burst holds thousands of
+   * superseded entries, and only each ref's latest is read.
+   */
+  parts(key: string): { enc: string; seq: number } | null;
+  /** `parts`, with the ref name decoded (null for a hashed long name). */
+  parse(key: string): { enc: string; ref: string | null; seq: number } | null;
 }
 
-/** `refs/<enc>/<seq>` -> its parts, or null for a key that is not a ref entry. */
-export function parseRefEntryKey(
-  key: string,
-): { enc: string; ref: string | null; seq: number } | null {
-  const k = entryKeyParts(key);
-  return k && { ...k, ref: decodeRefSegment(k.enc) };
+const TILDE = 126;
+const SLASH = 47;
+
+/** The 12 characters from `from` are digits. */
+function digitsFrom(key: string, from: number): boolean {
+  for (let i = from; i < key.length; i++) {
+    const c = key.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+  }
+  return true;
+}
+
+function layoutOf(format: number, sep: string, sepCode: number): RefLayout {
+  const parts = (key: string): { enc: string; seq: number } | null => {
+    const at = key.length - SEQ_WIDTH - 1;
+    if (at <= REFS_PREFIX.length || key.charCodeAt(at) !== sepCode) return null;
+    if (!key.startsWith(REFS_PREFIX) || !digitsFrom(key, at + 1)) return null;
+    const enc = key.slice(REFS_PREFIX.length, at);
+    // Neither separator is part of a name: a key with one is another layout's, or no entry.
+    if (enc.includes("/") || enc.includes("~")) return null;
+    return { enc, seq: Number(key.slice(at + 1)) };
+  };
+  return {
+    format,
+    entryKey: (ref, seq) => `${REFS_PREFIX}${encodeRef(ref)}${sep}${seqString(seq)}`,
+    keyOf: (enc, seq) => `${REFS_PREFIX}${enc}${sep}${seqString(seq)}`,
+    parts,
+    parse: (key) => {
+      const k = parts(key);
+      return k && { ...k, ref: decodeRefSegment(k.enc) };
+    },
+  };
+}
+
+const LAYOUTS = new Map<number, RefLayout>([
+  [1, layoutOf(1, "/", SLASH)],
+  [2, layoutOf(2, "~", TILDE)],
+]);
+
+/** The ref layout of a trunk of `format` (one this code understands: meta.ts checks). */
+export function refLayout(format: number): RefLayout {
+  const layout = LAYOUTS.get(format);
+  if (!layout) throw new Error(`no ref layout for trunk format ${format}`);
+  return layout;
 }
 
 /**
- * `refs/<enc>/<seq>` -> enc and seq, without decoding the ref name: a listing within two
- * leases of a burst holds thousands of superseded entries, and only each ref's latest is
- * read. Accepts exactly the keys `parseRefEntryKey` does.
+ * The other format's layout when `key` is shaped as one of its entries: a key this trunk
+ * does not read (a stray, or a trunk re-created here in the other format). Else null.
  */
-export function entryKeyParts(key: string): { enc: string; seq: number } | null {
-  if (!key.startsWith(REFS_PREFIX)) return null;
-  const slash = key.indexOf("/", REFS_PREFIX.length);
-  if (slash <= REFS_PREFIX.length || key.length - slash - 1 !== SEQ_WIDTH) return null;
-  for (let i = slash + 1; i < key.length; i++) {
-    const c = key.charCodeAt(i);
-    if (c < 48 || c > 57) return null;
-  }
-  return { enc: key.slice(REFS_PREFIX.length, slash), seq: Number(key.slice(slash + 1)) };
+export function foreignLayout(layout: RefLayout, key: string): RefLayout | null {
+  const other = refLayout(layout.format === 1 ? 2 : 1);
+  return other.parts(key) ? other : null;
+}
+
+/** What reading a trunk's refs needs from its trunk.json: its id and its format. */
+export interface TrunkKeys {
+  id: string;
+  format: number;
 }
 
 /**

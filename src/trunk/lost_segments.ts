@@ -5,7 +5,7 @@
  */
 import type { Store } from "../storage/store.ts";
 import type { TrunkCache } from "./cache.ts";
-import { segmentPackKey } from "./layout.ts";
+import { segmentPackKey, type TrunkKeys } from "./layout.ts";
 import { readRefLog, type RefEntry } from "./refs.ts";
 import { listSegmentKeys, readSidecars, type SegmentListing } from "./replaces.ts";
 
@@ -33,10 +33,10 @@ export function lostSegmentKeys(
 export async function findLostSegments(
   store: Store,
   cache: TrunkCache,
-  trunkId: string,
+  trunk: TrunkKeys,
 ): Promise<Map<string, string[]>> {
   const [entries, listing] = await Promise.all([
-    readRefLog(store, cache, trunkId),
+    readRefLog(store, cache, trunk),
     listSegmentKeys(store),
   ]);
   // A damaged sidecar vouches for nothing: its segments count as gone.

@@ -140,7 +140,7 @@ export async function maintain(
     faultPoint("maint:after-snapshot");
   }
   if (!opts.skip?.prune && !mirrored) {
-    report.prune = await pruneRefLog(trunk.store, trunk.cache, trunk.id, leaseMs, { listed });
+    report.prune = await pruneRefLog(trunk.store, trunk.cache, trunk.meta, leaseMs, { listed });
     if (report.prune.pruned) {
       log(`pruned ${report.prune.pruned} ref entries into ${report.prune.archive}`);
     }
@@ -214,11 +214,11 @@ async function latestTexts(
   // fails contradicts the store: the trunk's cached entries go and the store is read).
   let read;
   try {
-    read = await readLatest(trunk.store, trunk.cache, trunk.id, listed, true);
+    read = await readLatest(trunk.store, trunk.cache, trunk.meta, listed, true);
   } catch (e) {
     if (!(e instanceof StaleCacheError)) throw e;
     trunk.cache.forgetEntries(trunk.id);
-    read = await readLatest(trunk.store, trunk.cache, trunk.id, undefined, true);
+    read = await readLatest(trunk.store, trunk.cache, trunk.meta, undefined, true);
   }
   const { state, raw } = read;
   return { unsnapshotted: state.unsnapshotted, snapshotSeq: state.snapshotSeq, raw };

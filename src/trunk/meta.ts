@@ -69,7 +69,7 @@ function metaShape(raw: string, where: string): TrunkMeta {
   }
   // Its fields reach git (`:object-format`), caches and messages: shapes are checked.
   if (
-    typeof meta?.format !== "number" || typeof meta.id !== "string" ||
+    !Number.isInteger(meta?.format) || meta.format < 1 || typeof meta.id !== "string" ||
     !/^[A-Za-z0-9._-]{1,128}$/.test(meta.id) ||
     (meta.objectFormat !== undefined && meta.objectFormat !== "sha1" &&
       meta.objectFormat !== "sha256")

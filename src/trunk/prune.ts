@@ -14,7 +14,7 @@
 import { getBytes, type ListEntry, type Store } from "../storage/store.ts";
 import { type TrunkCache, vouchedEntries } from "./cache.ts";
 import { faultPoint } from "./faults.ts";
-import { parseRefEntryKey, REFS_PREFIX } from "./layout.ts";
+import { type RefLayout, refLayout, REFS_PREFIX, type TrunkKeys } from "./layout.ts";
 import { mapLimit } from "./pool.ts";
 import { parseEntry } from "./refs.ts";
 import { appendArchive } from "./reflog.ts";
@@ -38,13 +38,14 @@ export interface PruneReport {
 /** Entries superseded past two leases, per ref oldest first (a prefix of each ref's log). */
 export async function prunableEntries(
   store: Store,
+  layout: RefLayout,
   leaseMs: number,
   opts: PruneOptions = {},
 ): Promise<string[][]> {
   const cutoff = (opts.now ?? Date.now()) - 2 * leaseMs;
   const byRef = new Map<string, { seq: number; key: string; modified: number }[]>();
   for (const e of opts.listed ?? await store.list(REFS_PREFIX)) {
-    const k = parseRefEntryKey(e.key);
+    const k = layout.parts(e.key);
     if (!k) continue;
     let list = byRef.get(k.enc);
     if (!list) byRef.set(k.enc, list = []);
@@ -73,12 +74,14 @@ export async function prunableEntries(
 export async function pruneRefLog(
   store: Store,
   cache: TrunkCache,
-  trunkId: string,
+  trunk: TrunkKeys,
   leaseMs: number,
   opts: PruneOptions = {},
 ): Promise<PruneReport> {
+  const trunkId = trunk.id;
+  const layout = refLayout(trunk.format);
   const listed = opts.listed ?? await store.list(REFS_PREFIX);
-  const perRef = await prunableEntries(store, leaseMs, { ...opts, listed });
+  const perRef = await prunableEntries(store, layout, leaseMs, { ...opts, listed });
   const keys = perRef.flat();
   if (keys.length === 0) return { pruned: 0, archive: null };
   // A cached copy stands in for the stored entry only while the listing vouches for it: a
@@ -93,7 +96,7 @@ export async function pruneRefLog(
       await getBytes(store, key).then((b) => b ? new TextDecoder().decode(b) : undefined);
     if (text === undefined) return; // pruned meanwhile by another maintenance run
     try {
-      const e = parseEntry(text, key);
+      const e = parseEntry(text, key, layout);
       if (e.trunk === undefined || e.trunk === trunkId) raw.set(key, text);
     } catch {
       // damaged: kept for trunks check to name

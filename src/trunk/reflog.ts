@@ -11,7 +11,14 @@
 import { getBytes, type Store } from "../storage/store.ts";
 import type { TrunkCache } from "./cache.ts";
 import { TrunkError } from "./errors.ts";
-import { parseRefEntryKey, parseReflogKey, REFLOG_PREFIX, reflogKey } from "./layout.ts";
+import {
+  parseReflogKey,
+  type RefLayout,
+  refLayout,
+  REFLOG_PREFIX,
+  reflogKey,
+  type TrunkKeys,
+} from "./layout.ts";
 import { mapLimit } from "./pool.ts";
 import { parseEntry, readRefLog, type RefEntry, UnsafeEntryError } from "./refs.ts";
 import { checkSeal, seal } from "./seal.ts";
@@ -44,8 +51,11 @@ export async function appendArchive(
   );
 }
 
-/** Parse and validate one archive: its seal, then every entry as if read from its key. */
-export function parseArchive(raw: string, key: string): RefEntry[] {
+/**
+ * Parse and validate one archive: its seal, then every entry as if read from its key (in
+ * `layout`, the trunk's: a prune archives entries under the keys they had).
+ */
+export function parseArchive(raw: string, key: string, layout: RefLayout): RefEntry[] {
   let o: { v?: unknown; seq?: unknown; entries?: unknown };
   try {
     o = JSON.parse(raw);
@@ -57,11 +67,11 @@ export function parseArchive(raw: string, key: string): RefEntry[] {
   if (!ok) throw new TrunkError(`${key} is not a ref log archive`, "corrupt");
   checkSeal(o, key);
   return Object.entries(o.entries as Record<string, unknown>).flatMap(([k, v]) => {
-    if (typeof v !== "string" || !parseRefEntryKey(k)) {
+    if (typeof v !== "string" || !layout.parts(k)) {
       throw new TrunkError(`${key} holds a malformed entry under ${k}`, "corrupt");
     }
     try {
-      return [parseEntry(v, k)];
+      return [parseEntry(v, k, layout)];
     } catch (e) {
       // One entry no reader may use (a ref name git refuses): the rest of the trail stands.
       if (e instanceof UnsafeEntryError) return [];
@@ -82,12 +92,13 @@ export interface AuditEntry extends RefEntry {
 export async function readAuditLog(
   store: Store,
   cache: TrunkCache,
-  trunkId: string,
+  trunk: TrunkKeys,
   ref?: string,
 ): Promise<AuditEntry[]> {
+  const layout = refLayout(trunk.format);
   const [archives, live] = await Promise.all([
     store.list(REFLOG_PREFIX),
-    readRefLog(store, cache, trunkId),
+    readRefLog(store, cache, trunk),
   ]);
   const byKey = new Map<string, AuditEntry>();
   const archived = await mapLimit(
@@ -95,7 +106,7 @@ export async function readAuditLog(
     store.capabilities.parallelism,
     async (e) => {
       const raw = await getBytes(store, e.key);
-      return raw ? parseArchive(new TextDecoder().decode(raw), e.key) : [];
+      return raw ? parseArchive(new TextDecoder().decode(raw), e.key, layout) : [];
     },
   );
   for (const e of archived.flat()) byKey.set(`${e.ref}\0${e.seq}`, { ...e, archived: true });

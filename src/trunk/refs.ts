@@ -1,7 +1,7 @@
 /**
- * The ref log: `refs/<enc>/<seq>` entries, created exclusively. The highest seq is a
- * ref's value; updating from seq n means creating n+1, so exactly one of two racing
- * writers wins without any lock.
+ * The ref log: `refs/<enc>~<seq>` entries (`refs/<enc>/<seq>` in format 1, layout.ts),
+ * created exclusively. The highest seq is a ref's value; updating from seq n means
+ * creating n+1, so exactly one of two racing writers wins without any lock.
  */
 import { createStamped, getBytes, type ListEntry, stampOf, type Store } from "../storage/store.ts";
 import {
@@ -15,13 +15,13 @@ import {
 } from "./cache.ts";
 import { TrunkError } from "./errors.ts";
 import {
-  entryKeyParts,
-  parseRefEntryKey,
+  foreignLayout,
   parseSnapshotKey,
-  refEntryKey,
+  type RefLayout,
+  refLayout,
   REFS_PREFIX,
   SEGMENT_ID_RE,
-  seqString,
+  type TrunkKeys,
 } from "./layout.ts";
 import { badRefName } from "./ref_format.ts";
 import { decodeRefSegment, encodesAs } from "./refcodec.ts";
@@ -74,6 +74,11 @@ export interface RefState {
    * they were read or created, `vouchedEntries`, `preciseStamp`); not snapshot copies.
    */
   fresh?: Set<string>;
+  /**
+   * Listed keys shaped as another format's entries: none of this trunk's (layout.ts). A
+   * listing of nothing else may be of a trunk re-created at this URL in another format.
+   */
+  foreign?: number;
 }
 
 const OID_RE = /^([0-9a-f]{40}|[0-9a-f]{64})$/;
@@ -180,7 +185,12 @@ function unsafeWhy(e: RefEntry, encoded: boolean): string | null {
  * store, or a copy carried by a snapshot whose own seal checked (snapshots.ts). Never for
  * an entry read from its own key.
  */
-export function parseEntry(raw: string, key: string, sealChecked = false): RefEntry {
+export function parseEntry(
+  raw: string,
+  key: string,
+  layout: RefLayout,
+  sealChecked = false,
+): RefEntry {
   if (raw.length > ENTRY_MAX_BYTES) {
     throw new UnsafeEntryError(key, `is ${raw.length} bytes, more than any entry holds`);
   }
@@ -193,7 +203,7 @@ export function parseEntry(raw: string, key: string, sealChecked = false): RefEn
       "corrupt",
     );
   }
-  const k = entryKeyParts(key);
+  const k = layout.parts(key);
   const named = e && typeof e === "object" && typeof e.ref === "string";
   // Compared once: the key's check here and unsafeWhy's below both need it.
   const encoded = named && !!k && encodesAs(e.ref, k.enc);
@@ -250,9 +260,14 @@ async function sealsByWebCrypto(entries: [string, string][]): Promise<Set<string
 }
 
 /** `parseEntry`, or null (reported once) for an entry that must not be used. */
-function parseOrSkip(raw: string, key: string, sealChecked = false): RefEntry | null {
+function parseOrSkip(
+  raw: string,
+  key: string,
+  layout: RefLayout,
+  sealChecked = false,
+): RefEntry | null {
   try {
-    return parseEntry(raw, key, sealChecked);
+    return parseEntry(raw, key, layout, sealChecked);
   } catch (e) {
     if (e instanceof UnsafeEntryError) {
       reportSkipped(e);
@@ -263,21 +278,26 @@ function parseOrSkip(raw: string, key: string, sealChecked = false): RefEntry | 
 }
 
 type ParsedAhead = Map<string, { text: string; entry: RefEntry }>;
-/** Entries parsed ahead by `parseAhead`, by key, taken by the next `readLatest`. */
+/**
+ * Entries parsed ahead by `parseAhead`, by key, taken by the next `readLatest` (of a trunk
+ * of the same format: keys are parsed in their trunk's layout).
+ */
 let parsedAhead: ParsedAhead = new Map();
+let parsedAheadFormat = 0;
 
 /**
  * Parse cached entries while a listing is out (`[key, text]` of rows whose seal was checked
  * when they were read, `checkedRows`): the next `readLatest` takes the result for a key
  * whose text is the same and that it would parse as sealed, which is `parseEntry(text, key,
- * true)`, the very call made here. Which rows are used is still the listing's to say. A
+ * layout, true)`, the very call made here. Which rows are used is still the listing's to say. A
  * row that fails is left to that read, which reports it.
  */
-export function parseAhead(rows: Iterable<[string, string]>): void {
+export function parseAhead(rows: Iterable<[string, string]>, layout: RefLayout): void {
   parsedAhead = new Map();
+  parsedAheadFormat = layout.format;
   for (const [key, text] of rows) {
     try {
-      parsedAhead.set(key, { text, entry: parseEntry(text, key, true) });
+      parsedAhead.set(key, { text, entry: parseEntry(text, key, layout, true) });
     } catch {
       // parsed again, and refused or reported, by the read
     }
@@ -292,10 +312,10 @@ export function parseAhead(rows: Iterable<[string, string]>): void {
 export async function readRefState(
   store: Store,
   cache: TrunkCache,
-  trunkId: string,
+  trunk: TrunkKeys,
   listing?: ListEntry[],
 ): Promise<RefState> {
-  return (await readLatest(store, cache, trunkId, listing, false, false)).state;
+  return (await readLatest(store, cache, trunk, listing, false, false)).state;
 }
 
 /**
@@ -308,12 +328,14 @@ export async function readRefState(
 export async function readLatest(
   store: Store,
   cache: TrunkCache,
-  trunkId: string,
+  trunk: TrunkKeys,
   listing?: ListEntry[],
   verifySeals = false,
   withRaw = true,
 ): Promise<{ state: RefState; raw: Map<string, string> }> {
-  const ahead = parsedAhead;
+  const trunkId = trunk.id;
+  const layout = refLayout(trunk.format);
+  const ahead = parsedAheadFormat === layout.format ? parsedAhead : new Map() as ParsedAhead;
   parsedAhead = new Map();
   const listed = listing ?? await store.list(REFS_PREFIX);
   // Per ref: its latest listed entry, and its oldest listed seq. One pass, no ref name
@@ -322,13 +344,14 @@ export async function readLatest(
   const perRef = new Map<string, ListedRef>();
   let snap: { seq: number; modified: number } | null = null;
   let entryCount = 0;
+  let foreign = 0;
   for (const entry of listed) {
-    const k = entryKeyParts(entry.key);
+    const k = layout.parts(entry.key);
     if (!k) {
       const s = parseSnapshotKey(entry.key);
       if (s !== null && (!snap || s > snap.seq)) {
         snap = { seq: s, modified: entry.modified.getTime() };
-      }
+      } else if (s === null && foreignLayout(layout, entry.key)) foreign++;
       continue;
     }
     entryCount++;
@@ -339,7 +362,7 @@ export async function readLatest(
       if (k.seq < cur.oldest) cur.oldest = k.seq;
     }
   }
-  const { supersededSince, unsnapshotted } = logTimes(listed, perRef, snap, entryCount);
+  const { supersededSince, unsnapshotted } = logTimes(listed, perRef, snap, entryCount, layout);
   const listedOf = new Map<string, ListEntry>();
   for (const r of perRef.values()) listedOf.set(r.entry.key, r.entry);
   const keys = [...listedOf.keys()];
@@ -357,7 +380,7 @@ export async function readLatest(
   // Copies from a snapshot whose seal checked: that seal covers their bytes (snapshots.ts).
   let snapshotSealed = false;
   if (snap && missing.length >= SNAPSHOT_WORTH) {
-    const snapshot = await loadSnapshot(store, trunkId, snap.seq);
+    const snapshot = await loadSnapshot(store, trunk, snap.seq);
     snapshotSealed = snapshot?.sealed ?? false;
     const copies = snapshot?.entries;
     const rest: string[] = [];
@@ -407,7 +430,7 @@ export async function readLatest(
     const parsed = sealed ? ahead.get(key) : undefined;
     let e: RefEntry | null;
     try {
-      e = parsed?.text === text ? parsed.entry : parseOrSkip(text, key, sealed);
+      e = parsed?.text === text ? parsed.entry : parseOrSkip(text, key, layout, sealed);
     } catch (err) {
       // A snapshot's writer: a cached row that fails its seal may have rotted since it was
       // read, and the store hold it intact (the caller drops the cache and reads again).
@@ -449,6 +472,7 @@ export async function readLatest(
       superseded: entryCount - perRef.size,
       supersededSince,
       fresh,
+      foreign,
     },
     raw,
   };
@@ -474,10 +498,11 @@ function logTimes(
   perRef: Map<string, ListedRef>,
   snap: { modified: number } | null,
   entryCount: number,
+  layout: RefLayout,
 ): { supersededSince: number | null; unsnapshotted: number } {
   const successors = new Set<string>();
   for (const [enc, r] of perRef) {
-    if (r.oldest < r.seq) successors.add(`${REFS_PREFIX}${enc}/${seqString(r.oldest + 1)}`);
+    if (r.oldest < r.seq) successors.add(layout.keyOf(enc, r.oldest + 1));
   }
   let supersededSince: number | null = null;
   let unsnapshotted = snap ? 0 : entryCount;
@@ -487,7 +512,7 @@ function logTimes(
     if (successors.has(key) && (supersededSince === null || t < supersededSince)) {
       supersededSince = t;
     }
-    if (snap && t >= snap.modified && entryKeyParts(key)) unsnapshotted++;
+    if (snap && t >= snap.modified && layout.parts(key)) unsnapshotted++;
   }
   return { supersededSince, unsnapshotted };
 }
@@ -496,10 +521,12 @@ function logTimes(
 export async function readRefLog(
   store: Store,
   cache: TrunkCache,
-  trunkId: string,
+  trunk: TrunkKeys,
 ): Promise<RefEntry[]> {
+  const trunkId = trunk.id;
+  const layout = refLayout(trunk.format);
   const listedOf = new Map(
-    (await store.list(REFS_PREFIX)).filter((e) => parseRefEntryKey(e.key)).map((e) => [e.key, e]),
+    (await store.list(REFS_PREFIX)).filter((e) => layout.parts(e.key)).map((e) => [e.key, e]),
   );
   const keys = [...listedOf.keys()];
   const { trusted: cached, doubtful } = vouchedEntries(cache, trunkId, listedOf);
@@ -519,7 +546,7 @@ export async function readRefLog(
   }
   return keys.flatMap((k) => {
     const raw = cached.get(k) ?? fetched.get(k);
-    const e = raw === undefined ? null : parseOrSkip(raw, k);
+    const e = raw === undefined ? null : parseOrSkip(raw, k, layout);
     return e ? [e] : [];
   });
 }
@@ -543,10 +570,12 @@ export type UpdateResult = { ok: true; entry: RefEntry } | { ok: false; winner: 
 export async function writeRefEntry(
   store: Store,
   cache: TrunkCache,
-  trunkId: string,
+  trunk: TrunkKeys,
   entry: RefEntry,
 ): Promise<UpdateResult> {
-  const key = refEntryKey(entry.ref, entry.seq);
+  const trunkId = trunk.id;
+  const layout = refLayout(trunk.format);
+  const key = layout.entryKey(entry.ref, entry.seq);
   // The caller gets the entry as stored (sealed), so its JSON size is the listed size.
   const sealed = seal(entry);
   const json = JSON.stringify(sealed);
@@ -568,5 +597,5 @@ export async function writeRefEntry(
   if (!raw) return { ok: false, winner: null };
   const text = new TextDecoder().decode(raw);
   cache.putEntries(trunkId, new Map([[key, text]]));
-  return { ok: false, winner: parseEntry(text, key) };
+  return { ok: false, winner: parseEntry(text, key, layout) };
 }

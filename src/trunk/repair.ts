@@ -15,7 +15,6 @@
 import { packObjectList, presentIn, type Reachable, reachableObjects } from "../git/compact.ts";
 import { GitError } from "../git/run.ts";
 import type { CheckReport, Inventory, ListedEntry } from "./check.ts";
-import { refEntryKey } from "./layout.ts";
 import { isDeleted } from "./refs.ts";
 import { sha256File } from "./segments.ts";
 import type { Trunk } from "./trunk.ts";
@@ -98,7 +97,12 @@ export async function repairTrunk(
       continue;
     }
     log(`moved ${ref} back from ${l.entry.new.slice(0, 12)} to ${target.slice(0, 12)}`);
-    out.rolledBack.push({ ref, from: l.entry.new, to: target, key: refEntryKey(ref, r.entry.seq) });
+    out.rolledBack.push({
+      ref,
+      from: l.entry.new,
+      to: target,
+      key: trunk.layout.entryKey(ref, r.entry.seq),
+    });
   }
   return out;
 }

@@ -18,7 +18,7 @@
  */
 import { getBytes, type Store } from "../storage/store.ts";
 import { TrunkError } from "./errors.ts";
-import { entryKeyParts, snapshotKey } from "./layout.ts";
+import { type RefLayout, refLayout, snapshotKey, type TrunkKeys } from "./layout.ts";
 import { createHash } from "./node_crypto.ts";
 import { checkSeal } from "./seal.ts";
 import { byteLength } from "./cache.ts";
@@ -33,8 +33,16 @@ export interface Snapshot {
   sealed: boolean;
 }
 
-/** Parse and validate; throws a "corrupt" TrunkError naming the key. */
-export function parseSnapshot(raw: string, key: string, seq: number): Snapshot {
+/**
+ * Parse and validate; throws a "corrupt" TrunkError naming the key. Its entries' keys are
+ * in `layout`, the trunk's (a snapshot holding another shape's key is not used).
+ */
+export function parseSnapshot(
+  raw: string,
+  key: string,
+  seq: number,
+  layout: RefLayout,
+): Snapshot {
   let o: {
     v?: unknown;
     trunk?: unknown;
@@ -52,7 +60,7 @@ export function parseSnapshot(raw: string, key: string, seq: number): Snapshot {
   const shaped = o && typeof o === "object" && o.v === 1 && typeof o.trunk === "string" &&
     o.seq === seq && typeof o.time === "string" && entries && typeof entries === "object" &&
     !Array.isArray(entries);
-  const map = shaped ? entryMap(entries as Record<string, unknown>) : null;
+  const map = shaped ? entryMap(entries as Record<string, unknown>, layout) : null;
   if (!map) throw new TrunkError(`snapshot ${key} is not a ref snapshot of seq ${seq}`, "corrupt");
   if (!sealedAsWritten(raw, o as SnapshotHead, map)) checkSeal(o, `snapshot ${key}`);
   // checkSeal passes a text without `sum` (older writers): then nothing vouches for it.
@@ -68,11 +76,14 @@ interface SnapshotHead {
 }
 
 /** The entries as a map, or null when a key is not an entry key or a value not a string. */
-function entryMap(entries: Record<string, unknown>): Map<string, string> | null {
+function entryMap(
+  entries: Record<string, unknown>,
+  layout: RefLayout,
+): Map<string, string> | null {
   const out = new Map<string, string>();
   for (const k in entries) {
     const v = entries[k];
-    if (typeof v !== "string" || !entryKeyParts(k)) return null;
+    if (typeof v !== "string" || !layout.parts(k)) return null;
     out.set(k, v);
   }
   return out;
@@ -187,15 +198,15 @@ export function encodeSnapshot(
  */
 export async function loadSnapshot(
   store: Store,
-  trunkId: string,
+  trunk: TrunkKeys,
   seq: number,
 ): Promise<Snapshot | null> {
   const key = snapshotKey(seq);
   const raw = await getBytes(store, key);
   if (!raw) return null;
   try {
-    const s = parseSnapshot(new TextDecoder().decode(raw), key, seq);
-    return s.trunk === trunkId ? s : null;
+    const s = parseSnapshot(new TextDecoder().decode(raw), key, seq, refLayout(trunk.format));
+    return s.trunk === trunk.id ? s : null;
   } catch (e) {
     if (e instanceof TrunkError) return null;
     throw e;

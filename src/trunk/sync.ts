@@ -14,11 +14,12 @@ import { settleOrForget, type TrunkCache, vouchedEntries } from "./cache.ts";
 import {
   BLOBS_PREFIX,
   CHUNKS_PREFIX,
-  parseRefEntryKey,
+  refLayout,
   REFS_PREFIX,
   SEGMENTS_PREFIX,
   STORAGES_PREFIX,
   TRUNK_JSON,
+  type TrunkKeys,
 } from "./layout.ts";
 import { parseMeta } from "./meta.ts";
 import {
@@ -117,7 +118,7 @@ export async function syncMirror(
   primary: Member,
   mirror: Member,
   cache: TrunkCache,
-  trunkId: string,
+  trunk: TrunkKeys,
   opts: SyncOptions,
 ): Promise<MirrorReport> {
   const report: MirrorReport = {
@@ -130,7 +131,7 @@ export async function syncMirror(
     copiedBytes: 0,
   };
   try {
-    await syncInto(primary, mirror, cache, trunkId, opts, report);
+    await syncInto(primary, mirror, cache, trunk, opts, report);
   } catch (e) {
     // Only the mirror's own failures become its state; the primary's propagate.
     if (!(e instanceof StorageFailure) || e.member.name !== mirror.name) throw e;
@@ -144,10 +145,14 @@ async function syncInto(
   primary: Member,
   mirror: Member,
   cache: TrunkCache,
-  trunkId: string,
+  trunk: TrunkKeys,
   opts: SyncOptions,
   report: MirrorReport,
 ): Promise<void> {
+  const trunkId = trunk.id;
+  // Entries are compared and replayed in the primary's shape; a mirror's trunk.json is
+  // the primary's (ensureSameTrunk), so it has the same format.
+  const layout = refLayout(trunk.format);
   const diverged = (why: string) =>
     new StorageFailure(
       mirror,
@@ -160,15 +165,15 @@ async function syncInto(
     });
 
   // 1. The same trunk (same id), or an empty place for one.
-  const hasMeta = await ensureSameTrunk(primary, mirror, cache, trunkId, opts.write, diverged);
+  const hasMeta = await ensureSameTrunk(primary, mirror, cache, trunk, opts.write, diverged);
 
   // 2. Ref logs, entry by entry. The mirror is listed first: entries reach the primary
   // before any mirror, so a primary listed afterwards has every entry the mirror showed
   // and a concurrent push never looks like divergence.
   const mList = hasMeta ? await onMirror("listing refs/", mirror.store.list(REFS_PREFIX)) : [];
   const pList = await (opts.primaryRefs?.(performance.now()) ?? primary.store.list(REFS_PREFIX));
-  const pRefs = pList.filter((e) => parseRefEntryKey(e.key));
-  const mRefs = mList.filter((e) => parseRefEntryKey(e.key));
+  const pRefs = pList.filter((e) => layout.parts(e.key));
+  const mRefs = mList.filter((e) => layout.parts(e.key));
   const pListed = listedOf(pRefs);
   const mListed = listedOf(mRefs);
   const extra = mRefs.find((e) => !pListed.has(e.key));
@@ -243,7 +248,7 @@ async function syncInto(
     const bytes = await entryBytes(primary.store, cache, trunkId, missing, pListed);
     const byRef = new Map<string, string[]>();
     for (const k of missing) {
-      const enc = parseRefEntryKey(k)!.enc;
+      const enc = layout.parts(k)!.enc;
       byRef.set(enc, [...byRef.get(enc) ?? [], k]);
     }
     const replayed = new Map<string, string>();
@@ -263,20 +268,21 @@ async function syncInto(
 }
 
 /**
- * The mirror holds this trunk (same trunk.json id), or nothing yet: then, when
+ * The mirror holds this trunk (same trunk.json id and format), or nothing yet: then, when
  * writing, it gets the primary's exact trunk.json. False when there is none (read-only).
  */
 async function ensureSameTrunk(
   primary: Member,
   mirror: Member,
   cache: TrunkCache,
-  trunkId: string,
+  trunk: TrunkKeys,
   write: boolean,
   diverged: (why: string) => StorageFailure,
 ): Promise<boolean> {
   // One list says whether trunk.json is there and which stored object it is: a cached copy
   // counts only while the listing vouches for it, so a mirror wiped or restored from a
   // backup is seen as it now is (and gets trunk.json again).
+  const trunkId = trunk.id;
   const cacheId = mirrorCacheId(trunkId, mirror);
   let raw: Uint8Array | null = null;
   try {
@@ -303,9 +309,16 @@ async function ensureSameTrunk(
     if (!raw) throw memberError(mirror, new Error(`${TRUNK_JSON} vanished`), "creating it");
   }
   const text = dec.decode(raw);
-  const id = parseMeta(text, mirror.store.location).id;
+  const { id, format } = parseMeta(text, mirror.store.location);
   if (id !== trunkId) {
     throw diverged(`it holds a different trunk (id ${id}, the primary's is ${trunkId})`);
+  }
+  // Entries are replayed in the primary's shape: a mirror of another format would hold
+  // them where its own readers never look.
+  if (format !== trunk.format) {
+    throw diverged(
+      `its ${TRUNK_JSON} says format ${format}, the primary's format ${trunk.format}`,
+    );
   }
   return true;
 }
@@ -523,7 +536,7 @@ export async function syncMirrors(
   primary: Member,
   mirrors: Member[],
   cache: TrunkCache,
-  trunkId: string,
+  trunk: TrunkKeys,
   opts: SyncOptions,
 ): Promise<MirrorReport[]> {
   if (mirrors.length === 0) return [];
@@ -537,7 +550,7 @@ export async function syncMirrors(
   });
   return await Promise.all(
     mirrors.map((m) =>
-      syncMirror(primary, m, cache, trunkId, {
+      syncMirror(primary, m, cache, trunk, {
         ...opts,
         primaryRefs,
         alternates: (opts.alternates ?? mirrors).filter((x) => x !== m),

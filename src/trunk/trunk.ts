@@ -16,7 +16,7 @@ import {
   readMeta,
   type TrunkMeta,
 } from "./meta.ts";
-import { refEntryKey } from "./layout.ts";
+import { type RefLayout, refLayout, TRUNK_JSON } from "./layout.ts";
 import { leaseMs, refuseShortGrace } from "./lease.ts";
 import {
   isDeleted,
@@ -178,6 +178,11 @@ export class Trunk {
     return "0".repeat(this.meta.objectFormat === "sha256" ? 64 : 40);
   }
 
+  /** Where this trunk keeps its ref entries: its own format's shape (layout.ts). */
+  get layout(): RefLayout {
+    return refLayout(this.meta.format);
+  }
+
   /** How many requests the store takes at once. */
   get parallelism(): number {
     return this.store.capabilities.parallelism;
@@ -216,13 +221,19 @@ export class Trunk {
    */
   readAhead(): void {
     const rows = this.cache.preload?.(this.id);
-    if (rows) parseAhead(checkedRows(rows));
+    if (rows) parseAhead(checkedRows(rows), this.layout);
   }
 
   /** The refs' state; `listing`: the store's listing of `refs/`, when just made. */
   async refState(listing?: ListEntry[]): Promise<RefState> {
     try {
-      return await readRefState(this.store, this.cache, this.id, listing);
+      const state = await readRefState(this.store, this.cache, this.meta, listing);
+      // Nothing but another format's entries: no entry vouched for the (maybe cached)
+      // trunk.json, and a trunk re-created here in another format would look empty.
+      if (!state.foreign || state.latest.size) return state;
+      const stored = await readMeta(this.store);
+      if (!stored || stored.id === this.id) return state;
+      throw new StaleCacheError(TRUNK_JSON);
     } catch (e) {
       if (!(e instanceof StaleCacheError)) throw e;
       // The trunk at this location was re-created or restored: forget and re-read.
@@ -232,7 +243,7 @@ export class Trunk {
         throw new TrunkError(`no trunk at ${this.store.location} any more`, "not-a-trunk");
       }
       this.#adopt(fresh);
-      return await readRefState(this.store, this.cache, this.id);
+      return await readRefState(this.store, this.cache, this.meta);
     }
   }
 
@@ -262,7 +273,7 @@ export class Trunk {
     const readMono = listing?.readMono ?? performance.now();
     let listed: RefState;
     try {
-      listed = listing?.state ?? await readRefState(this.store, this.cache, this.id);
+      listed = listing?.state ?? await readRefState(this.store, this.cache, this.meta);
     } catch (e) {
       if (!(e instanceof StaleCacheError)) throw e;
       const ws = { state: await this.#reread(), readAt, readMono };
@@ -323,9 +334,10 @@ export class Trunk {
       const e = state.latest.get(r);
       return e ? [e] : [];
     });
-    const cached = bases.filter((e) => !state.fresh?.has(refEntryKey(e.ref, e.seq)));
+    const layout = this.layout;
+    const cached = bases.filter((e) => !state.fresh?.has(layout.entryKey(e.ref, e.seq)));
     const stored = await Promise.all(
-      cached.map((e) => getBytes(this.store, refEntryKey(e.ref, e.seq))),
+      cached.map((e) => getBytes(this.store, layout.entryKey(e.ref, e.seq))),
     );
     if (stored.some((raw, i) => !raw || !sameEntry(new TextDecoder().decode(raw), cached[i]))) {
       return "stale";
@@ -417,7 +429,7 @@ export class Trunk {
     const set = this.mirrored;
     if (!set || set.mirrors.length === 0) return [];
     const { syncMirrors } = await import("./sync.ts");
-    return await syncMirrors(set.primary, set.mirrors, this.cache, this.id, opts);
+    return await syncMirrors(set.primary, set.mirrors, this.cache, this.meta, opts);
   }
 
   /** Write the next storage map entry. */
@@ -445,7 +457,7 @@ export class Trunk {
       writer: this.writer,
       segments: update.segments,
     };
-    return await writeRefEntry(this.store, cache, this.id, entry);
+    return await writeRefEntry(this.store, cache, this.meta, entry);
   }
 }
 

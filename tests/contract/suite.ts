@@ -174,6 +174,25 @@ export function storeContract(
           );
         });
 
+        await t.step(
+          "format 2's flat entry keys: `~` created exclusively, listed in order",
+          async () => {
+            // refs/<enc>~<seq> (src/trunk/layout.ts): every backend must take `~` in a key and
+            // list one ref's entries together, in seq order, before `refs/~snapshot/`.
+            const keys = ["flat/a-b~000000000001", "flat/a~000000000001", "flat/a~000000000002"];
+            for (const k of [...keys].reverse()) {
+              assertEquals(await store.create(k, enc.encode(k)), true, k);
+              assertEquals(await store.create(k, enc.encode("again")), false, k);
+            }
+            await store.put("flat/~snapshot/0000000000000001", enc.encode("s"));
+            assertEquals(
+              (await store.list("flat/")).map((e) => e.key),
+              [...keys, "flat/~snapshot/0000000000000001"],
+            );
+            assertEquals(new TextDecoder().decode((await getBytes(store, keys[1]))!), keys[1]);
+          },
+        );
+
         await t.step("a created key's reported stamp is the one list shows", async () => {
           const keys = ["stamped/a", "stamped/b", "stamped/c/000000000001"];
           const made = new Map<string, string | null>();

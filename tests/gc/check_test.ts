@@ -7,13 +7,8 @@ import { assert, assertEquals, assertMatch } from "../assert.ts";
 import { e2eBackends, git, ok, run } from "../e2e/harness.ts";
 import { getBytes } from "../../src/storage/store.ts";
 import { encodeBlobManifest } from "../../src/trunk/blob_manifest.ts";
-import {
-  blobKey,
-  chunkKey,
-  refEntryKey,
-  segmentIdxKey,
-  segmentPackKey,
-} from "../../src/trunk/layout.ts";
+import { blobKey, chunkKey, segmentIdxKey, segmentPackKey } from "../../src/trunk/layout.ts";
+import { refEntryKey } from "../keys.ts";
 import { sha256File } from "../../src/trunk/segments.ts";
 import { check, opts, segmentIds, setup, smallPushes, withStore } from "./lib.ts";
 

@@ -8,7 +8,8 @@
 import { assert, assertEquals, assertMatch } from "../assert.ts";
 import { e2eBackends, git, run } from "../e2e/harness.ts";
 import { getBytes } from "../../src/storage/store.ts";
-import { refEntryKey, segmentIdxKey, segmentPackKey } from "../../src/trunk/layout.ts";
+import { segmentIdxKey, segmentPackKey } from "../../src/trunk/layout.ts";
+import { refEntryKey } from "../keys.ts";
 import type { Problem } from "../../src/trunk/check.ts";
 import type { RepairReport } from "../../src/trunk/repair.ts";
 import {

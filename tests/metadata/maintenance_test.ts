@@ -9,7 +9,7 @@ import { assert, assertEquals } from "../assert.ts";
 import { openStore } from "../../src/storage/registry.ts";
 import type { Store } from "../../src/storage/store.ts";
 import { MemoryCache } from "../../src/trunk/cache.ts";
-import { REFLOG_PREFIX, SNAPSHOT_PREFIX, TRUNK_JSON } from "../../src/trunk/layout.ts";
+import { FORMAT, REFLOG_PREFIX, SNAPSHOT_PREFIX, TRUNK_JSON } from "../../src/trunk/layout.ts";
 import { seal } from "../../src/trunk/seal.ts";
 import { MAINTENANCE_FAULT_POINTS } from "../../src/trunk/faults.ts";
 import { readRefState } from "../../src/trunk/refs.ts";
@@ -35,7 +35,7 @@ async function shortLeaseTrunk(url: string): Promise<void> {
   const store = await openStore(url, local.settings);
   try {
     const meta = seal({
-      format: 1,
+      format: FORMAT,
       id: crypto.randomUUID(),
       objectFormat: "sha1",
       created: new Date().toISOString(),
@@ -104,7 +104,7 @@ Deno.test({
       await valid(e, url, head, "after maintenance");
       await withStore(url, async (store) => {
         const meta = (await readMeta(store))!;
-        const state = await readRefState(store, new MemoryCache(), meta.id);
+        const state = await readRefState(store, new MemoryCache(), meta);
         assertEquals(state.entryCount, 2, "main's tail and HEAD are all that is live");
         const segs = await listSegmentKeys(store);
         assertEquals(segs.complete.length, 1, "12 small segments merged, the replaced deleted");

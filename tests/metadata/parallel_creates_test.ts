@@ -12,6 +12,7 @@ import { MemoryCache } from "../../src/trunk/cache.ts";
 import { push, type PushSource } from "../../src/trunk/push.ts";
 import { readRefState } from "../../src/trunk/refs.ts";
 import { Trunk } from "../../src/trunk/trunk.ts";
+import { parseRefEntryKey } from "../keys.ts";
 
 const REFS = 200;
 const TIP = "1".repeat(40);
@@ -35,7 +36,9 @@ class SlowCreates implements Store {
     return this.inner.put(key, data);
   }
   async create(key: string, data: Uint8Array): Promise<boolean> {
-    if (!key.startsWith("refs/refs=2fheads=2fb")) return await this.inner.create(key, data);
+    if (!parseRefEntryKey(key)?.ref?.startsWith("refs/heads/b")) {
+      return await this.inner.create(key, data);
+    }
     this.refCreates++;
     this.maxInFlight = Math.max(this.maxInFlight, ++this.inFlight);
     try {
@@ -87,27 +90,27 @@ Deno.test("a push of many refs creates their entries in parallel, bounded by the
   assertEquals(store.refCreates, REFS);
   assertEquals(store.maxInFlight, trunk.parallelism, "creates in flight at once");
   assert(trunk.parallelism > 1);
-  const state = await readRefState(store, new MemoryCache(), trunk.id);
+  const state = await readRefState(store, new MemoryCache(), trunk.meta);
   assertEquals(state.latest.size, REFS + 1, "every ref and HEAD");
 });
 
 Deno.test("a create the store fails is that ref's error; the refs moved stand; none moved throws", async () => {
   // b7's entry is refused: the push goes on with the creates already started, starts no
   // new one, and names the store's error per ref.
-  const { store, trunk } = await setup((k) => k.includes("=2fb7/"));
+  const { store, trunk } = await setup((k) => parseRefEntryKey(k)?.ref === "refs/heads/b7");
   const report = await push(trunk, source, specs);
   const failed = report.refs.filter((r) => r.error);
   const moved = report.refs.filter((r) => !r.error);
   assert(failed.some((r) => r.ref === "refs/heads/b7" && /create .* refused/.test(r.error!)));
   assert(moved.length > 0 && failed.length > 0, `${moved.length} moved, ${failed.length} failed`);
   assert(failed.every((r) => r.failure instanceof StoreError));
-  const state = await readRefState(store, new MemoryCache(), trunk.id);
+  const state = await readRefState(store, new MemoryCache(), trunk.meta);
   for (const r of moved) assertEquals(state.latest.get(r.ref)?.new, TIP, r.ref);
   for (const r of failed) assertEquals(state.latest.get(r.ref), undefined, r.ref);
   // Pushed again once the store takes them, the rest move too.
   const again = await push(await Trunk.open(store.inner, new MemoryCache(), "t"), source, specs);
   assertEquals(again.refs.filter((r) => r.error), []);
-  const after = await readRefState(store.inner, new MemoryCache(), trunk.id);
+  const after = await readRefState(store.inner, new MemoryCache(), trunk.meta);
   assertEquals(after.latest.size, REFS + 1);
 
   const down = await setup(() => true);

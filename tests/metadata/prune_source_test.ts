@@ -9,7 +9,7 @@ import { assert, assertEquals } from "../assert.ts";
 import { MemoryStore } from "../../src/storage/memory.ts";
 import { getBytes } from "../../src/storage/store.ts";
 import { MemoryCache } from "../../src/trunk/cache.ts";
-import { refEntryKey } from "../../src/trunk/layout.ts";
+import { refEntryKey } from "../keys.ts";
 import { ensureMeta } from "../../src/trunk/meta.ts";
 import { pruneRefLog } from "../../src/trunk/prune.ts";
 import { readAuditLog } from "../../src/trunk/reflog.ts";
@@ -38,9 +38,9 @@ Deno.test("pruning archives the store's entry, not a cached copy the listing doe
   const cache = new MemoryCache();
   cache.putEntries(meta.id, new Map([[key, gone]]), new Map([[key, "t:1"]]));
   await new Promise((r) => setTimeout(r, 5));
-  const report = await pruneRefLog(mem, cache, meta.id, 0, { now: Date.now() + 1000 });
+  const report = await pruneRefLog(mem, cache, meta, 0, { now: Date.now() + 1000 });
   assertEquals(report.pruned, 2);
-  const log = await readAuditLog(mem, new MemoryCache(), meta.id, "refs/heads/b0");
+  const log = await readAuditLog(mem, new MemoryCache(), meta, "refs/heads/b0");
   assertEquals(log.map((e) => [e.seq, e.new, e.writer]), [
     [1, oid(1), "writer@test"],
     [2, oid(2), "writer@test"],

@@ -8,7 +8,7 @@ import { assert } from "../assert.ts";
 import { MemoryStore } from "../../src/storage/memory.ts";
 import { getBytes } from "../../src/storage/store.ts";
 import { listedStamp, MemoryCache } from "../../src/trunk/cache.ts";
-import { refEntryKey } from "../../src/trunk/layout.ts";
+import { refEntryKey } from "../keys.ts";
 import { ensureMeta } from "../../src/trunk/meta.ts";
 import { takeSnapshot } from "../../src/trunk/maintenance.ts";
 import { readRefState, type RefEntry } from "../../src/trunk/refs.ts";
@@ -62,7 +62,7 @@ for (const refs of [64, 65, 80]) {
       await mem.delete(key);
       assert(await mem.create(key, enc.encode(tampered(text, oid(9999)))));
       await refusedForSeal(
-        () => readRefState(mem, new MemoryCache(), meta.id),
+        () => readRefState(mem, new MemoryCache(), meta),
         `${refs} refs, b${which}`,
       );
     });
@@ -84,5 +84,5 @@ Deno.test("a cached row not recorded as checked is hashed, beside a snapshot's c
     new Map([[key, tampered(text, oid(9999))]]),
     new Map([[key, listedStamp(l)!]]),
   );
-  await refusedForSeal(() => readRefState(mem, cache, meta.id), "a rotted unchecked row");
+  await refusedForSeal(() => readRefState(mem, cache, meta), "a rotted unchecked row");
 });

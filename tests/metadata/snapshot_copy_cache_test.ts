@@ -9,7 +9,8 @@ import { assert, assertEquals } from "../assert.ts";
 import { MemoryStore } from "../../src/storage/memory.ts";
 import { getBytes } from "../../src/storage/store.ts";
 import { MemoryCache } from "../../src/trunk/cache.ts";
-import { refEntryKey, snapshotKey } from "../../src/trunk/layout.ts";
+import { snapshotKey } from "../../src/trunk/layout.ts";
+import { layout, refEntryKey } from "../keys.ts";
 import { ensureMeta } from "../../src/trunk/meta.ts";
 import { takeSnapshot } from "../../src/trunk/maintenance.ts";
 import { readRefLog, readRefState, type RefEntry } from "../../src/trunk/refs.ts";
@@ -36,7 +37,12 @@ async function forgedSnapshot() {
   await takeSnapshot(writer);
   // A store writer replaces the snapshot with one whose copy of b3 moves it, sealed right.
   const key = refEntryKey("refs/heads/b3", 1);
-  const snap = parseSnapshot(dec.decode((await getBytes(mem, snapshotKey(1)))!), snapshotKey(1), 1);
+  const snap = parseSnapshot(
+    dec.decode((await getBytes(mem, snapshotKey(1)))!),
+    snapshotKey(1),
+    1,
+    layout,
+  );
   const { sum: _, ...rest } = JSON.parse(snap.entries.get(key)!) as RefEntry;
   const forged = JSON.stringify(seal({ ...rest, new: oid(999) }));
   assertEquals(forged.length, snap.entries.get(key)!.length);
@@ -51,26 +57,26 @@ Deno.test("a snapshot's cached copy is not a push's base: the key is read and th
   const { mem, meta, key } = await forgedSnapshot();
   const cache = new MemoryCache();
   // A clone while the forged snapshot is stored takes its copy (nothing can tell).
-  const first = await readRefState(mem, cache, meta.id);
+  const first = await readRefState(mem, cache, meta);
   assertEquals(first.latest.get("refs/heads/b3")!.new, oid(999));
   assert(!first.fresh?.has(key), "a snapshot's copy counted as read from its key");
   // The snapshot goes; the listing still shows b3's key unchanged.
   await mem.delete(snapshotKey(1));
-  const again = await readRefState(mem, cache, meta.id);
+  const again = await readRefState(mem, cache, meta);
   assert(!again.fresh?.has(key), "a cached snapshot copy counted as read from its key");
   // A writer on that cache builds on b3 as the store holds it.
   const trunk = new Trunk(mem, meta, cache, "pusher@test");
   const ws = await trunk.stateForWrite(["refs/heads/b3"]);
   assertEquals(ws.state.latest.get("refs/heads/b3")!.new, oid(4));
-  const later = await readRefState(mem, cache, meta.id);
+  const later = await readRefState(mem, cache, meta);
   assertEquals(later.latest.get("refs/heads/b3")!.new, oid(4), "the forged copy outlived the push");
 });
 
 Deno.test("a snapshot's cached copy is not the key's bytes for the log (check, sync, audit)", async () => {
   const { mem, meta, key } = await forgedSnapshot();
   const cache = new MemoryCache();
-  await readRefState(mem, cache, meta.id);
-  const log = await readRefLog(mem, cache, meta.id);
+  await readRefState(mem, cache, meta);
+  const log = await readRefLog(mem, cache, meta);
   const b3 = log.filter((e) => e.ref === "refs/heads/b3");
   assertEquals(b3.map((e) => e.new), [oid(4)], `${key} as stored`);
 });

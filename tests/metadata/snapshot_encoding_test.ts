@@ -5,7 +5,8 @@
  */
 import { assert, assertEquals } from "../assert.ts";
 import { encodeSnapshot, parseSnapshot } from "../../src/trunk/snapshots.ts";
-import { refEntryKey, snapshotKey } from "../../src/trunk/layout.ts";
+import { snapshotKey } from "../../src/trunk/layout.ts";
+import { layout, refEntryKey } from "../keys.ts";
 import { canonicalJson, checkSeal, seal } from "../../src/trunk/seal.ts";
 import { createHash } from "node:crypto";
 
@@ -64,7 +65,7 @@ for (const [name, entries] of shapes) {
     assertEquals(got, reference("trunk-é", 7, entries));
     const text = new TextDecoder().decode(got);
     checkSeal(JSON.parse(text), "snapshot");
-    assertEquals(parseSnapshot(text, snapshotKey(7), 7).entries, entries);
+    assertEquals(parseSnapshot(text, snapshotKey(7), 7, layout).entries, entries);
   });
 }
 

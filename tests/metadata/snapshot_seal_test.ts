@@ -5,7 +5,8 @@
  */
 import { assert, assertEquals } from "../assert.ts";
 import { encodeSnapshot, parseSnapshot } from "../../src/trunk/snapshots.ts";
-import { refEntryKey, snapshotKey } from "../../src/trunk/layout.ts";
+import { snapshotKey } from "../../src/trunk/layout.ts";
+import { layout, refEntryKey } from "../keys.ts";
 import { checkSeal, seal } from "../../src/trunk/seal.ts";
 import { createHash } from "node:crypto";
 import { TrunkError } from "../../src/trunk/errors.ts";
@@ -44,7 +45,7 @@ const text = (m: Map<string, string>) => new TextDecoder().decode(encodeSnapshot
 
 Deno.test("snapshot: what encodeSnapshot writes parses back, entry for entry", () => {
   const m = entries(300);
-  const s = parseSnapshot(text(m), key, 4);
+  const s = parseSnapshot(text(m), key, 4, layout);
   assertEquals([s.trunk, s.seq, s.entries], ["t1", 4, m]);
 });
 
@@ -54,11 +55,11 @@ Deno.test("snapshot: one byte changed anywhere is refused", () => {
   for (const at of [raw.indexOf("b17"), raw.indexOf('"time"') + 9, raw.indexOf("t1") + 1]) {
     const c = raw[at] === "1" ? "2" : "1";
     const bad = raw.slice(0, at) + c + raw.slice(at + 1);
-    refused(() => parseSnapshot(bad, key, 4), "", `at ${at}`);
+    refused(() => parseSnapshot(bad, key, 4, layout), "", `at ${at}`);
   }
   const pos = raw.indexOf(`\\"new\\":\\"`) + 10;
   const flipped = raw.slice(0, pos) + (raw[pos] === "f" ? "e" : "f") + raw.slice(pos + 1);
-  refused(() => parseSnapshot(flipped, key, 4), "seal", "a flipped oid digit");
+  refused(() => parseSnapshot(flipped, key, 4, layout), "seal", "a flipped oid digit");
 });
 
 Deno.test("snapshot: another writer's layout is checked by its canonical seal", () => {
@@ -70,9 +71,9 @@ Deno.test("snapshot: another writer's layout is checked by its canonical seal", 
     null,
     1,
   );
-  assertEquals(parseSnapshot(other, key, 4).entries, m);
+  assertEquals(parseSnapshot(other, key, 4, layout).entries, m);
   const wrong = JSON.stringify({ ...o, sum: "0".repeat(64) });
-  refused(() => parseSnapshot(wrong, key, 4), "seal", "a wrong sum");
+  refused(() => parseSnapshot(wrong, key, 4, layout), "seal", "a wrong sum");
 });
 
 Deno.test("snapshot: a text the canonical check refuses is refused by the fast path too", () => {
@@ -94,6 +95,6 @@ Deno.test("snapshot: a text the canonical check refuses is refused by the fast p
     const raw = `{"v":1,"trunk":"${trunk}","seq":${seq},"time":"${time}","entries":${body},` +
       `"sum":"${sum}"}`;
     refused(() => checkSeal(JSON.parse(raw), "snapshot"), "seal", `checkSeal ${body}`);
-    refused(() => parseSnapshot(raw, key, 4), "seal", `parseSnapshot ${body}`);
+    refused(() => parseSnapshot(raw, key, 4, layout), "seal", `parseSnapshot ${body}`);
   }
 });

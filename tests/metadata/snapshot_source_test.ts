@@ -8,7 +8,7 @@
 import { assert, assertEquals } from "../assert.ts";
 import { MemoryStore } from "../../src/storage/memory.ts";
 import { MemoryCache } from "../../src/trunk/cache.ts";
-import { refEntryKey } from "../../src/trunk/layout.ts";
+import { refEntryKey } from "../keys.ts";
 import { ensureMeta } from "../../src/trunk/meta.ts";
 import { takeSnapshot } from "../../src/trunk/maintenance.ts";
 import { readRefState } from "../../src/trunk/refs.ts";
@@ -55,7 +55,7 @@ Deno.test("a snapshot written from a rotted cache row: readers get the ref's tru
   }
   let state;
   try {
-    state = await readRefState(mem, new MemoryCache(), meta.id);
+    state = await readRefState(mem, new MemoryCache(), meta);
   } catch (e) {
     assert(e instanceof TrunkError, String(e));
     return;

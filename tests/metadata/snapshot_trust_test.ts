@@ -9,7 +9,8 @@ import { assert, assertEquals } from "../assert.ts";
 import { MemoryStore } from "../../src/storage/memory.ts";
 import { getBytes, type ListEntry, type Range, type Store } from "../../src/storage/store.ts";
 import { MemoryCache } from "../../src/trunk/cache.ts";
-import { refEntryKey, snapshotKey } from "../../src/trunk/layout.ts";
+import { snapshotKey } from "../../src/trunk/layout.ts";
+import { layout, refEntryKey } from "../keys.ts";
 import { ensureMeta } from "../../src/trunk/meta.ts";
 import { takeSnapshot } from "../../src/trunk/maintenance.ts";
 import { readRefState, type RefEntry, type RefState } from "../../src/trunk/refs.ts";
@@ -68,7 +69,7 @@ async function snapshotted(refs = 20) {
     assert(res.ok);
   }
   await takeSnapshot(trunk);
-  const truth = await readRefState(mem, new MemoryCache(), meta.id);
+  const truth = await readRefState(mem, new MemoryCache(), meta);
   const raw = dec.decode((await getBytes(mem, snapshotKey(1)))!);
   return { mem, meta, trunk, truth, raw };
 }
@@ -112,14 +113,14 @@ Deno.test("a snapshot entry re-sealed without the snapshot's seal: the snapshot 
   const text = raw.replace(JSON.stringify(stored), JSON.stringify(forged));
   assert(text !== raw && text.length === raw.length);
   try {
-    parseSnapshot(text, snapshotKey(1), 1);
+    parseSnapshot(text, snapshotKey(1), 1, layout);
     throw new Error("parseSnapshot took a snapshot whose seal no longer matches");
   } catch (e) {
     assert(e instanceof TrunkError && e.message.includes("seal"), String(e));
   }
   await replace(mem, snapshotKey(1), text);
   const gets = new Gets(mem);
-  const state = await readRefState(gets, new MemoryCache(), meta.id);
+  const state = await readRefState(gets, new MemoryCache(), meta);
   assertEquals(values(state), values(truth));
   assertEquals(state.latest.get("refs/heads/b3")!.new, oid(4));
   // Every entry read from its own key instead.
@@ -135,10 +136,10 @@ Deno.test("the seal skip needs the snapshot's seal: an unsealed snapshot's entri
   delete o.sum;
   o.entries[key] = tampered(stored, oid(999));
   assertEquals(o.entries[key].length, stored.length);
-  assertEquals(parseSnapshot(JSON.stringify(o), snapshotKey(1), 1).sealed, false);
+  assertEquals(parseSnapshot(JSON.stringify(o), snapshotKey(1), 1, layout).sealed, false);
   await replace(mem, snapshotKey(1), JSON.stringify(o));
   await refused(
-    () => readRefState(mem, new MemoryCache(), meta.id),
+    () => readRefState(mem, new MemoryCache(), meta),
     "does not match its seal",
     "an unsealed snapshot's damaged entry",
   );
@@ -146,7 +147,7 @@ Deno.test("the seal skip needs the snapshot's seal: an unsealed snapshot's entri
   o.entries[key] = stored;
   await replace(mem, snapshotKey(1), JSON.stringify(o));
   const gets = new Gets(mem);
-  const state = await readRefState(gets, new MemoryCache(), meta.id);
+  const state = await readRefState(gets, new MemoryCache(), meta);
   assertEquals(gets.gets, [snapshotKey(1)]);
   assertEquals(state.latest.get("refs/heads/b3")!.new, oid(4));
 });
@@ -165,7 +166,7 @@ Deno.test("the seal skip never applies to an entry read from its own key", async
   const text = dec.decode((await getBytes(mem, newer))!);
   await replace(mem, newer, tampered(text, oid(501)));
   await refused(
-    () => readRefState(mem, new MemoryCache(), meta.id),
+    () => readRefState(mem, new MemoryCache(), meta),
     "does not match its seal",
     "an entry newer than the snapshot",
   );
@@ -178,7 +179,7 @@ Deno.test("the seal skip never applies to an entry read from its own key", async
   assert(longer.length !== stored.length);
   await replace(mem, key, longer);
   await refused(
-    () => readRefState(mem, new MemoryCache(), meta.id),
+    () => readRefState(mem, new MemoryCache(), meta),
     "does not match its seal",
     "an entry the snapshot's copy does not match in size",
   );
@@ -195,13 +196,13 @@ Deno.test("a snapshot entry is still checked for key and ref name without its se
   const { sum: _, ...rest } = other;
   const forged = JSON.stringify(seal(rest));
   assertEquals(forged.length, stored.length);
-  const entries = parseSnapshot(raw, snapshotKey(1), 1).entries;
+  const entries = parseSnapshot(raw, snapshotKey(1), 1, layout).entries;
   entries.set(key, forged);
   const text = dec.decode(encodeSnapshot(meta.id, 1, entries));
-  assert(parseSnapshot(text, snapshotKey(1), 1).sealed);
+  assert(parseSnapshot(text, snapshotKey(1), 1, layout).sealed);
   await replace(mem, snapshotKey(1), text);
   await refused(
-    () => readRefState(mem, new MemoryCache(), meta.id),
+    () => readRefState(mem, new MemoryCache(), meta),
     "does not describe that ref",
     "an entry under another ref's key",
   );
@@ -221,7 +222,7 @@ Deno.test("any byte of a snapshot flipped: the true refs, never another value", 
     const gets = new Gets(mem);
     let state: RefState;
     try {
-      state = await readRefState(gets, new MemoryCache(), meta.id);
+      state = await readRefState(gets, new MemoryCache(), meta);
     } catch (e) {
       assert(e instanceof TrunkError, `byte ${at}: ${e}`);
       refusedCount++;
@@ -232,7 +233,11 @@ Deno.test("any byte of a snapshot flipped: the true refs, never another value", 
       // Read from the snapshot alone: only when the flip left a text without a seal (the
       // "sum" field's name), whose every entry then had its own seal checked.
       used++;
-      assertEquals(parseSnapshot(dec.decode(bad), snapshotKey(1), 1).sealed, false, `byte ${at}`);
+      assertEquals(
+        parseSnapshot(dec.decode(bad), snapshotKey(1), 1, layout).sealed,
+        false,
+        `byte ${at}`,
+      );
     }
   }
   // Unusable snapshots only cost GETs: no flip makes the read fail.

@@ -9,13 +9,8 @@ import { assert, assertEquals } from "../assert.ts";
 import { MemoryStore } from "../../src/storage/memory.ts";
 import type { ListEntry, Range, Store } from "../../src/storage/store.ts";
 import { MemoryCache } from "../../src/trunk/cache.ts";
-import {
-  parseRefEntryKey,
-  parseSnapshotKey,
-  refEntryKey,
-  REFLOG_PREFIX,
-  snapshotKey,
-} from "../../src/trunk/layout.ts";
+import { parseSnapshotKey, refLayout, REFLOG_PREFIX, snapshotKey } from "../../src/trunk/layout.ts";
+import { parseRefEntryKey, refEntryKey } from "../keys.ts";
 import { ensureMeta, type TrunkMeta } from "../../src/trunk/meta.ts";
 import { maintain, takeSnapshot } from "../../src/trunk/maintenance.ts";
 import { pruneRefLog } from "../../src/trunk/prune.ts";
@@ -61,10 +56,15 @@ class Counted implements Store {
   }
 }
 
-async function trunkWith(refs: number, movesEach = 1, leaseSeconds?: number) {
+/** `format`: the trunk's, as read (format 1: a trunk made before format 2). */
+async function trunkWith(refs: number, movesEach = 1, leaseSeconds?: number, format?: number) {
   const mem = new MemoryStore("memory://t");
   const meta = await ensureMeta(mem, "sha1");
-  const m = (leaseSeconds === undefined ? meta : { ...meta, leaseSeconds }) as TrunkMeta;
+  const m = {
+    ...meta,
+    ...(leaseSeconds === undefined ? {} : { leaseSeconds }),
+    ...(format === undefined ? {} : { format }),
+  } as TrunkMeta;
   const trunk = new Trunk(mem, m, new MemoryCache(), "writer@test");
   let n = 1;
   for (let r = 0; r < refs; r++) {
@@ -96,13 +96,13 @@ Deno.test("snapshot keys: allowed by every backend, skipped by old clients' entr
 
 Deno.test("a fresh reader of a snapshotted trunk: one LIST, one GET, whatever the refs", async () => {
   const { mem, trunk, meta } = await trunkWith(300);
-  const before = await readRefState(mem, new MemoryCache(), meta.id);
+  const before = await readRefState(mem, new MemoryCache(), meta);
   assertEquals(before.snapshotSeq, null);
   assertEquals(before.unsnapshotted, 300);
   assertEquals((await takeSnapshot(trunk)).key, snapshotKey(1));
 
   const counted = new Counted(mem);
-  const state = await readRefState(counted, new MemoryCache(), meta.id);
+  const state = await readRefState(counted, new MemoryCache(), meta);
   assertEquals(counted.lists, 1);
   assertEquals(counted.gets, [snapshotKey(1)]);
   assertEquals(state.snapshotSeq, 1);
@@ -118,54 +118,54 @@ Deno.test("a fresh reader of a snapshotted trunk: one LIST, one GET, whatever th
   });
   assert(moved.ok);
   const c2 = new Counted(mem);
-  const s2 = await readRefState(c2, new MemoryCache(), meta.id);
+  const s2 = await readRefState(c2, new MemoryCache(), meta);
   assertEquals(c2.gets.sort(), [refEntryKey("refs/heads/b5", 2), snapshotKey(1)].sort());
   assertEquals(s2.latest.get("refs/heads/b5")!.new, oid(9999));
 
   // An up-to-date reader (entries cached) makes one LIST and nothing else.
   const cache = new MemoryCache();
-  await readRefState(mem, cache, meta.id);
+  await readRefState(mem, cache, meta);
   const c3 = new Counted(mem);
-  await readRefState(c3, cache, meta.id);
+  await readRefState(c3, cache, meta);
   assertEquals([c3.lists, c3.gets.length], [1, 0]);
 });
 
 Deno.test("a damaged, foreign or vanished snapshot only costs GETs", async () => {
   const { mem, trunk, meta } = await trunkWith(40);
   await takeSnapshot(trunk);
-  const truth = await readRefState(mem, new MemoryCache(), meta.id);
+  const truth = await readRefState(mem, new MemoryCache(), meta);
   const raw = new TextDecoder().decode((await getBytes(mem, snapshotKey(1)))!);
 
   // An entry edited inside the snapshot (seal broken): not used.
   await mem.delete(snapshotKey(1));
   await mem.create(snapshotKey(1), new TextEncoder().encode(raw.replace(oid(3), oid(4))));
   const c = new Counted(mem);
-  const s = await readRefState(c, new MemoryCache(), meta.id);
+  const s = await readRefState(c, new MemoryCache(), meta);
   assertEquals([...s.latest], [...truth.latest]);
   assertEquals(c.gets.length, 41);
 
   // Gone between the listing and the read: the entries are read one by one.
   await mem.delete(snapshotKey(1));
-  const s2 = await readRefState(mem, new MemoryCache(), meta.id);
+  const s2 = await readRefState(mem, new MemoryCache(), meta);
   assertEquals([...s2.latest], [...truth.latest]);
 });
 
 Deno.test("pruning keeps each ref's tail, archives first, and the audit log keeps everything", async () => {
   const { mem, trunk, meta } = await trunkWith(3, 5, 0);
-  const logBefore = await readRefLog(mem, new MemoryCache(), meta.id);
+  const logBefore = await readRefLog(mem, new MemoryCache(), meta);
   assertEquals(logBefore.length, 15);
-  const r = await pruneRefLog(mem, trunk.cache, meta.id, 0, { now: Date.now() + 1000 });
+  const r = await pruneRefLog(mem, trunk.cache, meta, 0, { now: Date.now() + 1000 });
   assertEquals(r.pruned, 12);
   assert(r.archive?.startsWith(REFLOG_PREFIX));
-  const live = await readRefLog(mem, new MemoryCache(), meta.id);
+  const live = await readRefLog(mem, new MemoryCache(), meta);
   assertEquals(live.map((e) => e.seq), [5, 5, 5]);
-  const state = await readRefState(mem, new MemoryCache(), meta.id);
+  const state = await readRefState(mem, new MemoryCache(), meta);
   assertEquals(state.latest.get("refs/heads/b1")!.new, oid(10));
 
-  const audit = await readAuditLog(mem, new MemoryCache(), meta.id);
+  const audit = await readAuditLog(mem, new MemoryCache(), meta);
   assertEquals(audit.length, 15);
   assertEquals(audit.filter((e) => e.archived).length, 12);
-  const b0 = await readAuditLog(mem, new MemoryCache(), meta.id, "refs/heads/b0");
+  const b0 = await readAuditLog(mem, new MemoryCache(), meta, "refs/heads/b0");
   assertEquals(b0.map((e) => [e.seq, e.old, e.new]), [
     [1, oid(0), oid(1)],
     [2, oid(1), oid(2)],
@@ -176,12 +176,14 @@ Deno.test("pruning keeps each ref's tail, archives first, and the audit log keep
   assertEquals(b0[0].writer, "writer@test");
 
   // Nothing left to prune: no empty archive.
-  const again = await pruneRefLog(mem, trunk.cache, meta.id, 0, { now: Date.now() + 1000 });
+  const again = await pruneRefLog(mem, trunk.cache, meta, 0, { now: Date.now() + 1000 });
   assertEquals(again, { pruned: 0, archive: null });
 });
 
 Deno.test("a client older than snapshots (0.2.0) on a snapshotted, pruned trunk", async () => {
-  const { mem, trunk, meta } = await trunkWith(3, 5, 0);
+  // Such clients read format-1 trunks only (a newer format they refuse with one line).
+  const v1 = refLayout(1);
+  const { mem, trunk, meta } = await trunkWith(3, 5, 0, 1);
   // Lease 0 prunes what was superseded before now: an entry written in this very
   // millisecond is not yet, and the expected gaps below would be missing.
   await new Promise((r) => setTimeout(r, 5));
@@ -190,13 +192,13 @@ Deno.test("a client older than snapshots (0.2.0) on a snapshotted, pruned trunk"
   assert(listed.some((e) => parseSnapshotKey(e.key) !== null), "a snapshot is listed");
   assert((await mem.list(REFLOG_PREFIX)).length > 0, "pruned entries are archived");
   // Its readers skip the snapshot and see each ref at the value today's readers see.
-  const state = await readRefState(mem, new MemoryCache(), meta.id);
+  const state = await readRefState(mem, new MemoryCache(), meta);
   const old = oldLatestKeys(listed);
   assertEquals(old.size, state.latest.size);
   for (const e of state.latest.values()) {
     assertEquals(
-      old.get(parseRefEntryKey(refEntryKey(e.ref, e.seq))!.enc),
-      refEntryKey(e.ref, e.seq),
+      old.get(v1.parse(v1.entryKey(e.ref, e.seq))!.enc),
+      v1.entryKey(e.ref, e.seq),
     );
   }
   // Its `trunks check` calls the snapshot a stray key (its --clean leaves it), and each
@@ -206,23 +208,23 @@ Deno.test("a client older than snapshots (0.2.0) on a snapshotted, pruned trunk"
     checked.strays,
     listed.filter((e) => parseSnapshotKey(e.key) !== null).map((e) => e.key),
   );
-  assertEquals(checked.gaps, [0, 1, 2].map((r) => refEntryKey(`refs/heads/b${r}`, 5)));
+  assertEquals(checked.gaps, [0, 1, 2].map((r) => v1.entryKey(`refs/heads/b${r}`, 5)));
 });
 
 Deno.test("pruning waits for two leases after the superseding entry", async () => {
   const { mem, trunk, meta } = await trunkWith(1, 4, 3600);
   const now = Date.now();
-  assertEquals((await pruneRefLog(mem, trunk.cache, meta.id, 3600e3, { now })).pruned, 0);
+  assertEquals((await pruneRefLog(mem, trunk.cache, meta, 3600e3, { now })).pruned, 0);
   const later = now + 2 * 3600e3 + 1000;
-  assertEquals((await pruneRefLog(mem, trunk.cache, meta.id, 3600e3, { now: later })).pruned, 3);
+  assertEquals((await pruneRefLog(mem, trunk.cache, meta, 3600e3, { now: later })).pruned, 3);
 });
 
 Deno.test("a writer whose base entry was pruned gets git's answers, never a lost update", async () => {
   const { mem, trunk, meta } = await trunkWith(1, 3, 0);
   // A slow writer read the state when b0 was at seq 1.
-  const stale = (await readRefLog(mem, new MemoryCache(), meta.id)).find((e) => e.seq === 1)!;
-  await pruneRefLog(mem, trunk.cache, meta.id, 0, { now: Date.now() + 1000 });
-  const live = await readRefLog(mem, new MemoryCache(), meta.id);
+  const stale = (await readRefLog(mem, new MemoryCache(), meta)).find((e) => e.seq === 1)!;
+  await pruneRefLog(mem, trunk.cache, meta, 0, { now: Date.now() + 1000 });
+  const live = await readRefLog(mem, new MemoryCache(), meta);
   assertEquals(live.map((e) => e.seq), [3]);
 
   // Its state re-read: it sees the tail and moves the ref from it.
@@ -250,7 +252,7 @@ Deno.test("maintain: snapshot, prune and nothing to merge on a small trunk", asy
     assertEquals(r.snapshot, snapshotKey(1));
     assertEquals(r.prune?.pruned, 40);
     assertEquals(r.merge?.merged, null);
-    const s = await readRefState(mem, new MemoryCache(), meta.id);
+    const s = await readRefState(mem, new MemoryCache(), meta);
     assertEquals(s.entryCount, 20);
     assertEquals(s.latest.size, 20);
   } finally {
@@ -262,7 +264,7 @@ Deno.test("the library's ref view reads all refs from the snapshot too", async (
   const { mem, trunk, meta } = await trunkWith(100);
   await takeSnapshot(trunk);
   const counted = new Counted(mem);
-  const view = new RefView(counted, new MemoryCache(), meta.id);
+  const view = new RefView(counted, new MemoryCache(), meta);
   await view.refresh();
   const all = await view.all();
   assertEquals(all.size, 100);

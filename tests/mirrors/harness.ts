@@ -130,7 +130,7 @@ export function refsOn(s: Storage): Promise<Map<string, string>> {
   return withStore(s, async (store) => {
     const meta = await readMeta(store);
     if (!meta) return new Map();
-    const state = await readRefState(store, new MemoryCache(), meta.id);
+    const state = await readRefState(store, new MemoryCache(), meta);
     return new Map(
       [...state.latest].filter(([r, e]) => r !== "HEAD" && !isDeleted(e)).map((
         [r, e],

@@ -6,7 +6,7 @@
  */
 import { assert, assertEquals, assertMatch } from "../assert.ts";
 import { commitFile, git, makeEnv, newRepo, ok, run } from "../e2e/harness.ts";
-import { refEntryKey } from "../../src/trunk/layout.ts";
+import { refEntryKey } from "../keys.ts";
 import {
   down,
   entriesOn,

@@ -11,10 +11,11 @@ import { readRefState } from "../../src/trunk/refs.ts";
 import { getBytes, type Store, StoreError } from "../../src/storage/store.ts";
 import { MemoryCache } from "../../src/trunk/cache.ts";
 import { TrunkError } from "../../src/trunk/errors.ts";
-import { chunkKey, refEntryKey, segmentPackKey } from "../../src/trunk/layout.ts";
+import { chunkKey, segmentPackKey } from "../../src/trunk/layout.ts";
+import { refEntryKey } from "../keys.ts";
 import { encodeChunk } from "../../src/trunk/chunk_codec.ts";
 import { textLike } from "../../harness/text_like.ts";
-import { ensureMeta } from "../../src/trunk/meta.ts";
+import { ensureMeta, type TrunkMeta } from "../../src/trunk/meta.ts";
 import { type Member, MirroredStore, StorageFailure } from "../../src/trunk/mirrors.ts";
 import { downloadSegmentVerified } from "../../src/trunk/segment_copies.ts";
 import {
@@ -112,7 +113,7 @@ Deno.test("reads fail over to the first mirror that answers, and say so once", a
   await assertRejects(() => w.list(""), StorageFailure, "a push needs the primary");
 });
 
-async function trunkWithEntries(p: Member, n: number): Promise<string> {
+async function trunkWithEntries(p: Member, n: number): Promise<TrunkMeta> {
   const meta = await ensureMeta(p.store, "sha1");
   const pack = enc.encode("PACK good");
   await p.store.put(segmentPackKey(await sha256(pack)), pack);
@@ -120,7 +121,7 @@ async function trunkWithEntries(p: Member, n: number): Promise<string> {
   for (let i = 1; i <= n; i++) {
     await p.store.create(refEntryKey("refs/heads/main", i), enc.encode(`{"seq":${i}}`));
   }
-  return meta.id;
+  return meta;
 }
 
 Deno.test("sync: a mirror behind is caught up with only what it lacks, byte for byte", async () => {
@@ -346,7 +347,7 @@ Deno.test("library: a mirror the storage map names gets pushes only with trustMi
     member("primary", "primary", p),
     member("m", "mirror", m),
     new MemoryCache(),
-    meta.id,
+    meta,
     { write: true },
   );
   assertEquals(caught.state, "caught-up");
@@ -358,14 +359,14 @@ Deno.test("library: a mirror the storage map names gets pushes only with trustMi
     await t.push();
   }
   assertEquals(
-    (await readRefState(m, new MemoryCache(), meta.id)).latest.get("refs/heads/main")?.seq,
+    (await readRefState(m, new MemoryCache(), meta)).latest.get("refs/heads/main")?.seq,
     1,
   );
   await syncMirror(
     member("primary", "primary", p),
     member("m", "mirror", m),
     new MemoryCache(),
-    meta.id,
+    meta,
     { write: true },
   );
   {
@@ -374,8 +375,8 @@ Deno.test("library: a mirror the storage map names gets pushes only with trustMi
     await t.commit({ message: "third", branch: "main" });
     await t.push();
   }
-  const onP = await readRefState(p, new MemoryCache(), meta.id);
-  const onM = await readRefState(m, new MemoryCache(), meta.id);
+  const onP = await readRefState(p, new MemoryCache(), meta);
+  const onM = await readRefState(m, new MemoryCache(), meta);
   assertEquals(onM.latest.get("refs/heads/main")?.new, onP.latest.get("refs/heads/main")?.new);
   assertEquals(onM.latest.get("refs/heads/main")?.seq, 3);
 });

@@ -3,7 +3,7 @@
  * and must end in one line naming what was wrong and what to do, a non-zero exit, and
  * nothing written anywhere (the store's keys and the local refs unchanged).
  */
-import { TRUNK_JSON } from "../../src/trunk/layout.ts";
+import { FORMAT, TRUNK_JSON } from "../../src/trunk/layout.ts";
 import { assert, assertEquals, assertMatch } from "../assert.ts";
 import {
   type Backend,
@@ -19,6 +19,7 @@ import {
 } from "../e2e/harness.ts";
 import { allBackends, openTrunkStore, reliabilityBackends, snapshot, trunksLine } from "./lib.ts";
 import { getBytes, type Store } from "../../src/storage/store.ts";
+import { refEntryKey } from "../keys.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -170,7 +171,7 @@ async function assertRefused(
   assertEquals(await snapshot(store), before, `${what}: nothing written`);
 }
 
-const MAIN_1 = "refs/refs=2fheads=2fmain/000000000001";
+const MAIN_1 = refEntryKey("refs/heads/main", 1);
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
@@ -208,7 +209,9 @@ for (const b of allBackends()) {
           a,
           remote,
           store,
-          /uses format 99, newer than this trunks .* understands \(1\); upgrade trunks/,
+          new RegExp(
+            `uses format 99, newer than this trunks .* understands \\(${FORMAT}\\); upgrade trunks`,
+          ),
           "newer format",
         );
 
@@ -238,7 +241,7 @@ for (const b of allBackends()) {
           a,
           remote,
           store,
-          /ref entry refs\/refs=2fheads=2fmain\/000000000001 is not valid JSON/,
+          new RegExp(`ref entry ${MAIN_1} is not valid JSON`),
           "truncated entry",
         );
 
@@ -253,7 +256,7 @@ for (const b of allBackends()) {
           a,
           remote,
           store,
-          /ref entry refs\/refs=2fheads=2fmain\/000000000001 does not match its seal/,
+          new RegExp(`ref entry ${MAIN_1} does not match its seal`),
           "edited entry",
         );
 
@@ -263,7 +266,7 @@ for (const b of allBackends()) {
           a,
           remote,
           store,
-          /ref entry refs\/refs=2fheads=2fmain\/000000000001 does not describe that ref and seq/,
+          new RegExp(`ref entry ${MAIN_1} does not describe that ref and seq`),
           "wrong seq",
         );
 

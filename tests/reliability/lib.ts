@@ -5,7 +5,7 @@
 import { openStore } from "../../src/storage/registry.ts";
 import type { Store } from "../../src/storage/store.ts";
 import { MemoryCache } from "../../src/trunk/cache.ts";
-import { parseRefEntryKey } from "../../src/trunk/layout.ts";
+import { parseRefEntryKey } from "../keys.ts";
 import { readMeta } from "../../src/trunk/meta.ts";
 import { isDeleted, readRefLog, type RefEntry } from "../../src/trunk/refs.ts";
 import { downloadSegmentPack, listSegments } from "../../src/trunk/segments.ts";
@@ -55,7 +55,7 @@ export async function verifyTrunk(store: Store): Promise<TrunkReport> {
   let entries: RefEntry[] = [];
   for (let attempt = 0;; attempt++) {
     const before = await listedKeys();
-    entries = await readRefLog(store, new MemoryCache(), meta.id);
+    entries = await readRefLog(store, new MemoryCache(), meta);
     const after = await listedKeys();
     if (before.join("\n") === after.join("\n") || attempt >= 5) {
       assertEquals(entries.length, after.length, "every listed ref entry is readable");

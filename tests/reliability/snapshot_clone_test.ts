@@ -7,7 +7,8 @@
 import { assert, assertEquals } from "../assert.ts";
 import { openStore } from "../../src/storage/registry.ts";
 import { getBytes } from "../../src/storage/store.ts";
-import { refEntryKey, SNAPSHOT_PREFIX } from "../../src/trunk/layout.ts";
+import { SNAPSHOT_PREFIX } from "../../src/trunk/layout.ts";
+import { refEntryKey } from "../keys.ts";
 import type { RefEntry } from "../../src/trunk/refs.ts";
 import { seal } from "../../src/trunk/seal.ts";
 import {

@@ -18,6 +18,8 @@ import { Trunk } from "../../src/trunk/trunk.ts";
 import { assert, assertEquals, assertMatch, assertRejects } from "../assert.ts";
 import { commitFile, git, makeEnv, newRepo, trunkUrl } from "../e2e/harness.ts";
 import { allBackends, verifyTrunk } from "./lib.ts";
+import { layout, refEntryKey } from "../keys.ts";
+import { FORMAT } from "../../src/trunk/layout.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -223,11 +225,11 @@ Deno.test("store faults: no single flipped bit of a sealed entry or trunk.json y
     writer: "me@host",
     segments: ["c".repeat(64)],
   }));
-  const key = "refs/refs=2fheads=2fmain/000000000003";
-  parseEntry(entry, key);
+  const key = refEntryKey("refs/heads/main", 3);
+  parseEntry(entry, key, layout);
   const meta = JSON.stringify(
     seal({
-      format: 1,
+      format: FORMAT,
       id: crypto.randomUUID(),
       objectFormat: "sha1",
       created: new Date().toISOString(),
@@ -239,7 +241,7 @@ Deno.test("store faults: no single flipped bit of a sealed entry or trunk.json y
   parseMeta(meta, "memory://x");
   for (
     const [text, parse] of [
-      [entry, (s: string) => parseEntry(s, key)],
+      [entry, (s: string) => parseEntry(s, key, layout)],
       [meta, (s: string) => parseMeta(s, "memory://x")],
     ] as const
   ) {

@@ -23,6 +23,7 @@ import {
   run,
   trunkUrl,
 } from "../e2e/harness.ts";
+import { parseRefEntryKey } from "../keys.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -63,7 +64,10 @@ async function freshCloneHolds(e: Env, url: string, acked: string[]): Promise<st
 
 /** Size of main's entry 2 as the store lists it. */
 async function entry2Size(store: Store): Promise<number> {
-  const entries = (await store.list("refs/")).filter((l) => /\/0*2$/.test(l.key));
+  const entries = (await store.list("refs/")).filter((l) => {
+    const k = parseRefEntryKey(l.key);
+    return k?.ref === "refs/heads/main" && k.seq === 2;
+  });
   assertEquals(entries.length, 1, entries.map((l) => l.key).join(" "));
   return entries[0].size;
 }

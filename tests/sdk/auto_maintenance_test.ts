@@ -10,7 +10,8 @@ import { Trunk } from "../../mod.ts";
 import { openStore } from "../../src/storage/registry.ts";
 import type { ListEntry, PutData, Range, Store } from "../../src/storage/store.ts";
 import { MemoryCache } from "../../src/trunk/cache.ts";
-import { parseRefEntryKey, REFLOG_PREFIX, SNAPSHOT_PREFIX } from "../../src/trunk/layout.ts";
+import { REFLOG_PREFIX, SNAPSHOT_PREFIX } from "../../src/trunk/layout.ts";
+import { parseRefEntryKey } from "../keys.ts";
 import { runStep, SNAPSHOT_AFTER } from "../../src/trunk/maintenance.ts";
 import { Trunk as CoreTrunk } from "../../src/trunk/trunk.ts";
 import { readRefState } from "../../src/trunk/refs.ts";
@@ -230,7 +231,7 @@ for (const how of ["exit", "maint:after-snapshot", "maint:after-archive", "maint
       const store = await openStore(url, local.settings);
       try {
         const meta = await readMeta(store);
-        const state = await readRefState(store, new MemoryCache(), meta!.id);
+        const state = await readRefState(store, new MemoryCache(), meta!);
         assertEquals(state.latest.get("refs/heads/main")?.seq, held + 1);
         const live = (await store.list("refs/")).filter((k) => parseRefEntryKey(k.key));
         assertEquals(live.length, 2, "main's latest and HEAD are all that is live");

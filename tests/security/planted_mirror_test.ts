@@ -56,7 +56,7 @@ async function refsAt(url: string, settings: Record<string, string>): Promise<Ma
   try {
     const meta = await readMeta(store);
     if (!meta) return new Map();
-    const state = await readRefState(store, new MemoryCache(), meta.id);
+    const state = await readRefState(store, new MemoryCache(), meta);
     return new Map(
       [...state.latest].filter(([r, e]) => r !== "HEAD" && !isDeleted(e)).map(([r, e]) => [
         r,

@@ -13,7 +13,7 @@ import { badRefName } from "../../src/trunk/ref_format.ts";
 import { parseEntry, readRefState, type RefEntry, UnsafeEntryError } from "../../src/trunk/refs.ts";
 import { seal } from "../../src/trunk/seal.ts";
 import { listSegments } from "../../src/trunk/segments.ts";
-import { refEntryKey } from "../../src/trunk/layout.ts";
+import { layout, refEntryKey } from "../keys.ts";
 import type { Store } from "../../src/storage/store.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
@@ -80,7 +80,7 @@ Deno.test("ref entries: crafted names, bad fields and entries under another ref'
     const key = refEntryKey(ref, 1);
     let err: unknown;
     try {
-      parseEntry(JSON.stringify(entry(ref)), key);
+      parseEntry(JSON.stringify(entry(ref)), key, layout);
     } catch (e) {
       err = e;
     }
@@ -100,23 +100,23 @@ Deno.test("ref entries: crafted names, bad fields and entries under another ref'
     const key = extra.ref === "HEAD" ? refEntryKey("HEAD", 1) : main;
     let err: unknown;
     try {
-      parseEntry(JSON.stringify(e), key);
+      parseEntry(JSON.stringify(e), key, layout);
     } catch (x) {
       err = x;
     }
     assert(err instanceof UnsafeEntryError, `${what} was accepted`);
   }
   // A long-name key (hashed) must be the encoding of the entry's ref.
-  const hashed = `refs/${"a".repeat(112)}==${"0".repeat(64)}/000000000001`;
+  const hashed = layout.keyOf(`${"a".repeat(112)}==${"0".repeat(64)}`, 1);
   let err: unknown;
   try {
-    parseEntry(JSON.stringify(entry("refs/heads/main")), hashed);
+    parseEntry(JSON.stringify(entry("refs/heads/main")), hashed, layout);
   } catch (x) {
     err = x;
   }
   assert(err instanceof UnsafeEntryError);
   for (const ref of VALID.filter((r) => r !== "HEAD")) {
-    assertEquals(parseEntry(JSON.stringify(entry(ref)), refEntryKey(ref, 1)).ref, ref);
+    assertEquals(parseEntry(JSON.stringify(entry(ref)), refEntryKey(ref, 1), layout).ref, ref);
   }
   // A lone surrogate (a JSON escape) encodes as U+FFFD does: under that name's key, the
   // entry would reach git as another name than its own.
@@ -125,7 +125,7 @@ Deno.test("ref entries: crafted names, bad fields and entries under another ref'
     assertEquals(key, refEntryKey(ref.replace(/[\ud800-\udfff]/, "\ufffd"), 1));
     let err: unknown;
     try {
-      parseEntry(JSON.stringify(entry(ref)), key);
+      parseEntry(JSON.stringify(entry(ref)), key, layout);
     } catch (x) {
       err = x;
     }
@@ -154,16 +154,21 @@ Deno.test("ref entries: a field that passed in one entry vouches for no other va
   ];
   for (const [what, extra, kind] of bad) {
     // The good values pass first and again after, so each bad one follows a pass.
-    parseEntry(JSON.stringify(entry("refs/heads/main", 1, good())), main, true);
+    parseEntry(JSON.stringify(entry("refs/heads/main", 1, good())), main, layout, true);
     let err: unknown;
     try {
-      parseEntry(JSON.stringify(entry("refs/heads/main", 1, { ...good(), ...extra })), main, true);
+      parseEntry(
+        JSON.stringify(entry("refs/heads/main", 1, { ...good(), ...extra })),
+        main,
+        layout,
+        true,
+      );
     } catch (x) {
       err = x;
     }
     assert(err instanceof (kind ?? Error), `${what} was accepted (${err})`);
     if (!kind) assert(!(err instanceof UnsafeEntryError) && /does not describe/.test(String(err)));
-    parseEntry(JSON.stringify(entry("refs/heads/main", 1, good())), main, true);
+    parseEntry(JSON.stringify(entry("refs/heads/main", 1, good())), main, layout, true);
   }
 });
 
@@ -195,7 +200,7 @@ async function plant(store: Store, trunkId: string, segments: string[], oid: str
   // An entry under a hashed long-name key that claims to be main, at a high seq.
   const fake = entry("refs/heads/main", 1, { trunk: trunkId, new: oid, segments });
   await store.create(
-    `refs/${"a".repeat(112)}==${"0".repeat(64)}/000000000001`,
+    layout.keyOf(`${"a".repeat(112)}==${"0".repeat(64)}`, 1),
     new TextEncoder().encode(JSON.stringify(fake)),
   );
 }
@@ -222,7 +227,7 @@ Deno.test({
       const segs = (await listSegments(store)).map((s) => s.id);
       await plant(store, meta.id, segs, first);
       // The library's reader skips them too.
-      const state = await readRefState(store, new MemoryCache(), meta.id);
+      const state = await readRefState(store, new MemoryCache(), meta);
       assertEquals([...state.latest.keys()].sort(), ["HEAD", "refs/heads/main"]);
       assertEquals(state.latest.get("refs/heads/main")!.new, head);
     } finally {
@@ -234,7 +239,7 @@ Deno.test({
     assertEquals(ls.stdout, `${head}\trefs/heads/main\n${head}\tHEAD\n`);
     assertMatch(
       ls.stderr,
-      /ref entry refs\/refs=2fheads=2fa=0arefs=2fheads=2finjected\/000000000001 names ref/,
+      new RegExp(`ref entry ${refEntryKey("refs/heads/a\nrefs/heads/injected", 1)} names ref`),
     );
     assertMatch(ls.stderr, /is stored under a key that is not its ref's/);
 

@@ -12,8 +12,9 @@ import {
   MemoryCache,
   vouchedEntries,
 } from "../../src/trunk/cache.ts";
+import { refEntryKey } from "../keys.ts";
 
-const KEY = "refs/refs=2fheads=2fmain/000000000005";
+const KEY = refEntryKey("refs/heads/main", 5);
 
 Deno.test("batched entry writes: a waiting stamp never vouches for another cached text", () => {
   const inner = new MemoryCache();

@@ -8,7 +8,8 @@ import { assert, assertEquals, assertRejects } from "../assert.ts";
 import { LocalDb } from "../../src/local/db.ts";
 import { MemoryStore } from "../../src/storage/memory.ts";
 import { getBytes, type Store } from "../../src/storage/store.ts";
-import { refEntryKey, REFS_PREFIX } from "../../src/trunk/layout.ts";
+import { REFS_PREFIX } from "../../src/trunk/layout.ts";
+import { layout, refEntryKey } from "../keys.ts";
 import { ensureMeta } from "../../src/trunk/meta.ts";
 import { parseAhead, readRefState, StaleCacheError } from "../../src/trunk/refs.ts";
 import { Trunk } from "../../src/trunk/trunk.ts";
@@ -32,7 +33,7 @@ async function trunkWith(refs: number) {
     });
     assert(res.ok);
   }
-  return { mem, id: meta.id };
+  return { mem, id: meta.id, meta };
 }
 
 /** `store`, counting its gets. */
@@ -93,9 +94,9 @@ Deno.test("cache preload: lookups answer as the database did, until this process
 });
 
 Deno.test("cache preload: a fetch's state is matched from the preloaded rows, with no get", async () => {
-  const { mem, id } = await trunkWith(5);
+  const { mem, id, meta } = await trunkWith(5);
   await withDb(async (db, path) => {
-    await readRefState(mem, db, id);
+    await readRefState(mem, db, meta);
     const listing = await mem.list(REFS_PREFIX);
     db.preload(id);
     // Gone from the file after the preload: only the preload can still answer for them.
@@ -103,16 +104,16 @@ Deno.test("cache preload: a fetch's state is matched from the preloaded rows, wi
     other.forgetEntries(id);
     other.close();
     const { store, gets } = counted(mem);
-    const state = await readRefState(store, db, id, listing);
+    const state = await readRefState(store, db, meta, listing);
     assertEquals(gets(), 0, "an entry was read from the store");
     assertEquals(state.latest.size, 5);
   });
 });
 
 Deno.test("cache preload: the listing still decides which preloaded rows are used", async () => {
-  const { mem, id } = await trunkWith(3);
+  const { mem, id, meta } = await trunkWith(3);
   await withDb(async (db) => {
-    await readRefState(mem, db, id);
+    await readRefState(mem, db, meta);
     // An entry the store no longer holds: its preloaded row gives no ref.
     await mem.delete(refEntryKey("refs/heads/b0", 1));
     // An entry rewritten in the store (same size, sealed, another stamp): read again, and
@@ -124,13 +125,13 @@ Deno.test("cache preload: the listing still decides which preloaded rows are use
     db.preload(id);
     const { store, gets } = counted(mem);
     await assertRejects(
-      () => readRefState(store, db, id, undefined),
+      () => readRefState(store, db, meta, undefined),
       StaleCacheError,
     );
     assertEquals(gets(), 1, "only the contradicted entry is read again");
     db.preload(id);
     const listing = (await mem.list(REFS_PREFIX)).filter((e) => !e.key.includes("b1"));
-    const state = await readRefState(mem, db, id, listing);
+    const state = await readRefState(mem, db, meta, listing);
     assertEquals([...state.latest.keys()], ["refs/heads/b2"]);
   });
 });
@@ -143,42 +144,42 @@ function forge(text: string): string {
 }
 
 Deno.test("cache preload: an entry parsed ahead never skips a check the read makes", async () => {
-  const { mem, id } = await trunkWith(2);
+  const { mem, meta } = await trunkWith(2);
   const key = refEntryKey("refs/heads/b1", 1);
   const good = dec.decode((await getBytes(mem, key))!);
   await withDb(async (db) => {
-    await readRefState(mem, db, id);
+    await readRefState(mem, db, meta);
     // Parsed ahead as if checked, but the row is not recorded as checked: the read hashes
     // its seal, and refuses it.
     const bad = forge(good);
     await mem.put(key, enc.encode(bad));
     const listing = await mem.list(REFS_PREFIX);
-    parseAhead([[key, bad]]);
+    parseAhead([[key, bad]], layout);
     await assertRejects(
-      () => readRefState(mem, db, id, listing),
+      () => readRefState(mem, db, meta, listing),
       Error,
       "does not match its seal",
     );
   });
   await mem.put(key, enc.encode(good));
   await withDb(async (db) => {
-    const first = await readRefState(mem, db, id);
+    const first = await readRefState(mem, db, meta);
     // A row parsed ahead from another text than the one the read takes is not used.
     const other = seal({ ...JSON.parse(good), sum: undefined, new: oid(9) });
-    parseAhead([[key, JSON.stringify(other)]]);
-    const state = await readRefState(mem, db, id);
+    parseAhead([[key, JSON.stringify(other)]], layout);
+    const state = await readRefState(mem, db, meta);
     assertEquals(state.latest.get("refs/heads/b1")!.new, first.latest.get("refs/heads/b1")!.new);
   });
 });
 
 Deno.test("cache preload: a trunk's read ahead parses its checked rows, used by the next read", async () => {
-  const { mem, id } = await trunkWith(4);
+  const { mem, meta } = await trunkWith(4);
   await withDb(async (db) => {
     const trunk = await Trunk.open(mem, db, "reader@test");
     const first = await trunk.refState();
     trunk.readAhead();
     const { store, gets } = counted(mem);
-    const again = await readRefState(store, db, id);
+    const again = await readRefState(store, db, meta);
     assertEquals(gets(), 0);
     assertEquals(
       [...again.latest].map(([r, e]) => [r, e.new]),

@@ -6,6 +6,7 @@ import { assertEquals } from "../assert.ts";
 import { listedStamp, MemoryCache, settleEntries, vouchedEntries } from "../../src/trunk/cache.ts";
 import type { ListEntry } from "../../src/storage/store.ts";
 import { LocalDb } from "../../src/local/db.ts";
+import { refEntryKey } from "../keys.ts";
 
 const key = "refs/x/000000000001";
 const entry = (modified: Date, etag?: string): Map<string, ListEntry> =>
@@ -75,7 +76,7 @@ Deno.test("cache: many keys are looked up in one pass, with what one query per k
   const dir = await Deno.makeTempDir();
   const db = new LocalDb(`${dir}/t.sqlite`);
   try {
-    const k = (i: number) => `refs/refs=2fheads=2fb${i}/000000000001`;
+    const k = (i: number) => refEntryKey(`refs/heads/b${i}`, 1);
     const entries = new Map<string, string>();
     const stamps = new Map<string, string>();
     for (let i = 0; i < 600; i++) {

@@ -9,7 +9,7 @@ import { assert, assertEquals, assertRejects } from "../assert.ts";
 import { LocalDb } from "../../src/local/db.ts";
 import { MemoryStore } from "../../src/storage/memory.ts";
 import { getBytes } from "../../src/storage/store.ts";
-import { refEntryKey } from "../../src/trunk/layout.ts";
+import { refEntryKey } from "../keys.ts";
 import { ensureMeta } from "../../src/trunk/meta.ts";
 import { readRefLog, readRefState } from "../../src/trunk/refs.ts";
 import { Trunk } from "../../src/trunk/trunk.ts";
@@ -58,27 +58,27 @@ function forge(text: string): string {
 const KEY = refEntryKey("refs/heads/b1", 1);
 
 Deno.test("checked rows: a read records its rows as checked, and reads them again alike", async () => {
-  const { mem, id } = await trunkWith(3);
+  const { mem, meta, id } = await trunkWith(3);
   await withDb(async (db) => {
-    const first = await readRefState(mem, db, id);
+    const first = await readRefState(mem, db, meta);
     const keys = [0, 1, 2].map((r) => refEntryKey(`refs/heads/b${r}`, 1));
     const stamps = db.getStamps(id, keys);
     assertEquals([...stamps.values()].filter((s) => s.startsWith("c:")).length, 3);
-    const again = await readRefState(mem, db, id);
+    const again = await readRefState(mem, db, meta);
     assertEquals([...again.latest], [...first.latest]);
   });
 });
 
 Deno.test("checked rows: an entry a log read cached unchecked is still refused for its seal", async () => {
-  const { mem, id } = await trunkWith(3);
+  const { mem, meta, id } = await trunkWith(3);
   const good = dec.decode((await getBytes(mem, KEY))!);
   await mem.put(KEY, enc.encode(forge(good)));
   await withDb(async (db) => {
     // The log read caches what it fetched before it parses (and refuses) the entry.
-    await assertRejects(() => readRefLog(mem, db, id), Error, "does not match its seal");
+    await assertRejects(() => readRefLog(mem, db, meta), Error, "does not match its seal");
     assert(db.getEntries(id, [KEY]).has(KEY), "the log read cached the forged entry");
     assert(!db.getStamps(id, [KEY]).get(KEY)?.startsWith("c:"), "recorded unchecked");
-    await assertRejects(() => readRefState(mem, db, id), Error, "does not match its seal");
+    await assertRejects(() => readRefState(mem, db, meta), Error, "does not match its seal");
   });
 });
 
@@ -115,9 +115,9 @@ Deno.test("checked rows: an entry this process created is cached as checked, and
     const stored = dec.decode((await getBytes(mem, KEY))!);
     assertEquals(db.getEntries(meta.id, [KEY]).get(KEY), stored);
     assertEquals(
-      (await readRefState(mem, new MemoryCache(), meta.id)).latest.get("refs/heads/b1")!.new,
+      (await readRefState(mem, new MemoryCache(), meta)).latest.get("refs/heads/b1")!.new,
       oid(2),
     );
-    assertEquals((await readRefState(mem, db, meta.id)).latest.get("refs/heads/b1")!.new, oid(2));
+    assertEquals((await readRefState(mem, db, meta)).latest.get("refs/heads/b1")!.new, oid(2));
   });
 });

@@ -8,8 +8,10 @@ import { assert, assertEquals } from "../assert.ts";
 import { Trunk } from "../../mod.ts";
 import { AUTO_ENV } from "../../src/trunk/maintenance.ts";
 import { resolveRemote } from "../../src/helper/resolve.ts";
-import { fetchedRefDetails } from "../../src/trunk/ref_listing.ts";
 import { withProcessEnv } from "../../harness/process_env.ts";
+import { parseRefEntryKey } from "../keys.ts";
+import { refLayout, snapshotKey } from "../../src/trunk/layout.ts";
+import { fetchedRefDetails } from "../../src/trunk/ref_listing.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -41,7 +43,7 @@ Deno.test("a fetch's listing of refs/ stats only the entries it reads", opts, as
       Deno.statSync = realStat;
     }
     try {
-      const entries = listed.filter((e) => /\/\d{12}$/.test(e.key));
+      const entries = listed.filter((e) => parseRefEntryKey(e.key));
       assert(entries.length > pushes, `${entries.length} entries listed`);
       // main's latest and the one after its oldest; HEAD's one entry.
       assertEquals(stats.length, 3, stats.join("\n"));
@@ -85,4 +87,29 @@ Deno.test("a fetch's listing picks each ref's latest, the one after its oldest, 
       "refs/~snapshot/0000000000000001",
     ].sort(),
   );
+});
+
+Deno.test("a fetch's details cover the latest entries of either format (listed before trunk.json)", () => {
+  for (const format of [1, 2]) {
+    const own = refLayout(format);
+    const other = refLayout(format === 1 ? 2 : 1);
+    const keys = [
+      ...[1, 2, 3].map((s) => own.entryKey("refs/heads/main", s)),
+      own.entryKey("HEAD", 1),
+      // A stray of the other shape for main, at a higher seq: it is no entry of this trunk
+      // and must not take the place of main's latest.
+      other.entryKey("refs/heads/main", 9),
+      snapshotKey(1),
+    ].sort();
+    const picked = fetchedRefDetails(keys);
+    for (
+      const k of [
+        own.entryKey("refs/heads/main", 3),
+        own.entryKey("refs/heads/main", 2),
+        own.entryKey("HEAD", 1),
+        snapshotKey(1),
+      ]
+    ) assert(picked.has(k), `format ${format}: ${k}`);
+    assert(!picked.has(own.entryKey("refs/heads/main", 1)), `format ${format}: main's oldest`);
+  }
 });

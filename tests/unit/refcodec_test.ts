@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { assert, assertEquals } from "../assert.ts";
 import { decodeRefSegment, encodeRef, encodesAs } from "../../src/trunk/refcodec.ts";
-import { parseRefEntryKey, refEntryKey } from "../../src/trunk/layout.ts";
+import { parseRefEntryKey, refEntryKey } from "../keys.ts";
 import { assertKey } from "../../src/storage/store.ts";
 
 Deno.test("ref names round-trip through one key segment", () => {
@@ -16,8 +16,9 @@ Deno.test("ref names round-trip through one key segment", () => {
   ];
   for (const n of names) {
     const seg = encodeRef(n);
-    assert(!seg.includes("/"), seg);
+    assert(!seg.includes("/") && !seg.includes("~"), seg);
     assertKey(`refs/${seg}/000000000001`);
+    assertKey(`refs/${seg}~000000000001`);
     assertEquals(decodeRefSegment(seg), n);
   }
 });

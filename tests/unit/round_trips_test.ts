@@ -26,6 +26,7 @@ import { Trunk } from "../../mod.ts";
 import { Trunk as CoreTrunk } from "../../src/trunk/trunk.ts";
 import { MemoryCache } from "../../src/trunk/cache.ts";
 import { assert, assertEquals } from "../assert.ts";
+import { refEntryKey } from "../keys.ts";
 
 const DELAY_MS = 40;
 
@@ -100,7 +101,7 @@ async function pushOne(t: Trunk, slow: SlowStore, file: string, rounds = 3): Pro
   return slow.summary();
 }
 
-const entryKey = (seq: number) => `refs/refs=2fheads=2fmain/${String(seq).padStart(12, "0")}`;
+const entryKey = (seq: number) => refEntryKey("refs/heads/main", seq);
 
 Deno.test("one-commit push: 4 store operations in 3 sequential round trips", async () => {
   const url = await seeded();
@@ -140,7 +141,7 @@ Deno.test("a cached base the store contradicts: the push plans again on the stor
   await t.commit({ message: "second", branch: "main" });
   // The stored entry is replaced by another of the same size (a restore from an older
   // copy): its listed stamp differs from the one recorded, so the push reads it again.
-  const key = "refs/refs=2fheads=2fmain/000000000001";
+  const key = refEntryKey("refs/heads/main", 1);
   const stored = JSON.parse(new TextDecoder().decode(await readAll((await inner.get(key))!)));
   const { sum: _sum, ...rest } = stored;
   const other = JSON.stringify(seal({ ...rest, time: "2000-01-01T00:00:00.000Z" }));
@@ -150,7 +151,7 @@ Deno.test("a cached base the store contradicts: the push plans again on the stor
   slow.ops = [];
   await t.push();
   const creates = slow.ops.filter((o) => o.op === "create").map((o) => o.key);
-  assertEquals(creates, ["refs/refs=2fheads=2fmain/000000000002"]);
+  assertEquals(creates, [refEntryKey("refs/heads/main", 2)]);
   // Planned twice: the entries were read again after the contradiction.
   assert(slow.ops.filter((o) => o.op === "list" && o.key === "refs/").length >= 2);
   await using fresh = await Trunk.open({ url, writer: "r" });

@@ -37,7 +37,7 @@ async function run(args: string[]): Promise<number> {
   const ctx = await resolveRemote(url, remote ?? url);
   try {
     const trunk = await ctx.trunk();
-    const all = await readAuditLog(trunk.store, trunk.cache, trunk.id);
+    const all = await readAuditLog(trunk.store, trunk.cache, trunk.meta);
     const want = parsed.positionals[0];
     const refs = new Set(all.map((e) => e.ref));
     const ref = want === undefined
