@@ -53,6 +53,7 @@ export interface Problem {
   key: string;
   kind:
     | "trunk-json"
+    | "foreign-entry"
     | "bad-ref-entry"
     | "ref-log-gap"
     | "bad-snapshot"
@@ -290,10 +291,25 @@ async function listRefEntryKeys(
       continue;
     }
     if (!k) {
+      const other = foreignLayout(layout, e.key);
+      if (other) {
+        // Either trunk.json's format is wrong (these are this trunk's own entries, and
+        // a clean would drop every object only they reach) or another trunk once lived
+        // here: a problem, so `--clean` deletes nothing until a person has looked.
+        found.problems.push({
+          key: e.key,
+          kind: "foreign-entry",
+          message:
+            `${e.key} has format ${other.format}'s shape, but trunk.json says format ${layout.format}: it is not read`,
+          fix:
+            `if trunk.json's format is wrong, restore trunk.json from a mirror or backup; if the key is left from another trunk once at this URL, delete it`,
+        });
+        continue;
+      }
       found.notes.push({
         key: e.key,
         kind: "stray-key",
-        message: `${e.key} is not a ref entry key${otherShape(layout, e.key)}`,
+        message: `${e.key} is not a ref entry key`,
       });
       continue;
     }
@@ -302,14 +318,6 @@ async function listRefEntryKeys(
     list.push({ seq: k.seq, key: e.key, modified: e.modified });
   }
   return { byRef, newestSnapshot };
-}
-
-/** Why a key shaped as an entry is none: another format's shape (layout.ts). */
-function otherShape(layout: RefLayout, key: string): string {
-  const other = foreignLayout(layout, key);
-  return other
-    ? ` of this trunk (format ${layout.format}): it has format ${other.format}'s shape and is not read`
-    : "";
 }
 
 /** The newest snapshot (the one readers use) parses, is this trunk's, and so is each entry. */

@@ -208,6 +208,11 @@ export class Trunk {
     this.cache.putMeta(this.store.location, JSON.stringify(meta));
   }
 
+  /** `stored` (trunk.json as the store holds it) is the trunk this one was opened as. */
+  #sameTrunk(stored: TrunkMeta): boolean {
+    return stored.id === this.id && stored.format === this.meta.format;
+  }
+
   /** Forget what the cache says about this trunk's refs (it contradicted the store). */
   #dropCache(): void {
     this.cache.forgetEntries(this.id);
@@ -228,11 +233,12 @@ export class Trunk {
   async refState(listing?: ListEntry[]): Promise<RefState> {
     try {
       const state = await readRefState(this.store, this.cache, this.meta, listing);
-      // Nothing but another format's entries: no entry vouched for the (maybe cached)
-      // trunk.json, and a trunk re-created here in another format would look empty.
-      if (!state.foreign || state.latest.size) return state;
+      // Keys shaped as another format's entries: a trunk re-created here in that format
+      // (the rest left from this one, which still vouch for the cached trunk.json), so
+      // trunk.json itself is asked. One GET, only where such keys are listed.
+      if (!state.foreign) return state;
       const stored = await readMeta(this.store);
-      if (!stored || stored.id === this.id) return state;
+      if (!stored || this.#sameTrunk(stored)) return state;
       throw new StaleCacheError(TRUNK_JSON);
     } catch (e) {
       if (!(e instanceof StaleCacheError)) throw e;
@@ -294,15 +300,17 @@ export class Trunk {
     readAt: number,
     readMono: number,
   ): Promise<WriteState | null> {
-    // trunk.json is read beside the entries when none of them can vouch for the trunk's id.
-    const vouched = refs.some((r) => listed.latest.get(r)?.trunk === this.id);
+    // trunk.json is read beside the entries when none of them can vouch for the trunk's id,
+    // or when keys of another format's shape are listed: entries left from this trunk
+    // vouch for nothing once a trunk was re-created here in that format.
+    const vouched = !listed.foreign && refs.some((r) => listed.latest.get(r)?.trunk === this.id);
     const [bases, meta] = await Promise.all([
       this.#checkBases(listed, refs),
       vouched ? undefined : readMeta(this.store),
     ]);
     if (bases === "stale") return { state: await this.#reread(), readAt, readMono };
-    if (bases === "confirmed") return null;
-    if (meta && meta.id === this.id) return null;
+    if (bases === "confirmed" && vouched) return null;
+    if (meta && this.#sameTrunk(meta)) return null;
     return { state: await this.#reread(meta ?? null), readAt, readMono };
   }
 

@@ -89,13 +89,16 @@ for (const format of [1, 2]) {
       oid(3),
     );
 
-    // `trunks check` names it, as a key this trunk does not read.
+    // `trunks check` names it as a problem (so `--clean` deletes nothing): trunk.json's
+    // format may be what is wrong, and the objects only those entries reach must stay.
     const workDir = await Deno.makeTempDir();
     try {
       const { report } = await checkTrunk(mem, { workDir });
-      const note = report.notes.find((n) => n.key === stray);
-      assert(note, JSON.stringify(report.notes));
-      assertStringIncludes(note.message, `format ${other.format}'s shape`);
+      const problem = report.problems.find((n) => n.key === stray);
+      assert(problem, JSON.stringify(report.problems));
+      assertEquals(problem.kind, "foreign-entry");
+      assertEquals(report.ok, false);
+      assertStringIncludes(problem.message, `format ${other.format}'s shape`);
       assertEquals(report.stats.refEntries, 3);
     } finally {
       await Deno.remove(workDir, { recursive: true });
@@ -122,6 +125,55 @@ Deno.test("format: a cached trunk.json of a trunk since re-created here in anoth
   assertEquals(after.id, meta.id);
   assertEquals(after.meta.format, 2);
   assertEquals(state.latest.get("refs/heads/main")?.new, oid(7));
+});
+
+Deno.test("format: a cached trunk.json is not vouched for by this trunk's own leftovers", async () => {
+  // Only trunk.json went; a newer client created a format-2 trunk over the old entries.
+  const mem = new MemoryStore("memory://leftovers");
+  const cache = new MemoryCache();
+  const old = await trunkOfFormat(mem, 1);
+  const before = await Trunk.open(mem, cache, "w@test");
+  const base = await moveMain(before, await moveMain(before, null, 1), 2);
+  await mem.delete(TRUNK_JSON);
+  const meta = await ensureMeta(mem, "sha1");
+  assert(meta.id !== old.id && meta.format === 2);
+  await moveMain(new Trunk(mem, meta, new MemoryCache(), "w2@test"), null, 7);
+  // A fetch by the client whose cache holds the old trunk.json sees the new trunk.
+  const reader = await Trunk.open(mem, cache, "w@test");
+  assertEquals(reader.id, old.id, "opened from the cache");
+  assertEquals((await reader.refState()).latest.get("refs/heads/main")?.new, oid(7));
+  assertEquals(reader.id, meta.id);
+  // A push by a client whose cache still holds the old trunk.json and the old entries
+  // (which carry the old id, and so vouched for it): the state it builds on is the new
+  // trunk's, asked of trunk.json, not the leftovers' (a push from seq 2 in the old shape
+  // would land where nobody reads it).
+  const stale = new MemoryCache();
+  stale.putMeta(mem.location, JSON.stringify(old));
+  const pusher = await Trunk.open(mem, stale, "w@test");
+  assertEquals(pusher.meta.format, 1, "opened from the cache");
+  const ws = await pusher.stateForWrite(["refs/heads/main"]);
+  assertEquals(pusher.id, meta.id);
+  assertEquals(pusher.meta.format, 2);
+  assertEquals(ws.state.latest.get("refs/heads/main")?.new, oid(7));
+  assert(base.seq === 2);
+});
+
+Deno.test("format: a trunk.json whose format was flipped makes check fail, so clean deletes nothing", async () => {
+  const mem = new MemoryStore("memory://flipped");
+  const meta = await trunkOfFormat(mem, 1);
+  await moveMain(new Trunk(mem, meta, new MemoryCache(), "w@test"), null, 1);
+  const { sum: _sum, ...fields } = meta;
+  await mem.delete(TRUNK_JSON);
+  assert(await mem.create(TRUNK_JSON, enc.encode(JSON.stringify(seal({ ...fields, format: 2 })))));
+  const workDir = await Deno.makeTempDir();
+  try {
+    const { report, inventory } = await checkTrunk(mem, { workDir });
+    assertEquals(report.ok, false, JSON.stringify(report));
+    assertEquals(report.problems.map((p) => p.kind), ["foreign-entry"]);
+    assert(inventory, "the inventory is made; the caller refuses to clean a trunk not ok");
+  } finally {
+    await Deno.remove(workDir, { recursive: true });
+  }
 });
 
 Deno.test("format: a mirror whose trunk.json has another format is refused, not written", async () => {
