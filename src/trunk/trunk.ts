@@ -16,7 +16,7 @@ import {
   readMeta,
   type TrunkMeta,
 } from "./meta.ts";
-import { type RefLayout, refLayout, TRUNK_JSON } from "./layout.ts";
+import { type RefLayout, refLayout } from "./layout.ts";
 import { leaseMs, refuseShortGrace } from "./lease.ts";
 import {
   isDeleted,
@@ -231,26 +231,28 @@ export class Trunk {
 
   /** The refs' state; `listing`: the store's listing of `refs/`, when just made. */
   async refState(listing?: ListEntry[]): Promise<RefState> {
+    // trunk.json as the store now holds it, when read here already (not read twice).
+    let stored: TrunkMeta | undefined;
     try {
       const state = await readRefState(this.store, this.cache, this.meta, listing);
       // Keys shaped as another format's entries: a trunk re-created here in that format
       // (the rest left from this one, which still vouch for the cached trunk.json), so
       // trunk.json itself is asked. One GET, only where such keys are listed.
       if (!state.foreign) return state;
-      const stored = await readMeta(this.store);
-      if (!stored || this.#sameTrunk(stored)) return state;
-      throw new StaleCacheError(TRUNK_JSON);
+      const meta = await readMeta(this.store);
+      if (!meta || this.#sameTrunk(meta)) return state;
+      stored = meta;
     } catch (e) {
       if (!(e instanceof StaleCacheError)) throw e;
-      // The trunk at this location was re-created or restored: forget and re-read.
-      this.#dropCache();
-      const fresh = await readMeta(this.store);
-      if (!fresh) {
-        throw new TrunkError(`no trunk at ${this.store.location} any more`, "not-a-trunk");
-      }
-      this.#adopt(fresh);
-      return await readRefState(this.store, this.cache, this.meta);
     }
+    // The trunk at this location was re-created or restored: forget and re-read.
+    this.#dropCache();
+    const fresh = stored ?? await readMeta(this.store);
+    if (!fresh) {
+      throw new TrunkError(`no trunk at ${this.store.location} any more`, "not-a-trunk");
+    }
+    this.#adopt(fresh);
+    return await readRefState(this.store, this.cache, this.meta);
   }
 
   /**
