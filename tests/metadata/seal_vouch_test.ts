@@ -5,35 +5,16 @@
  * parseEntry) and whatever else the same read takes from a snapshot.
  */
 import { assert } from "../assert.ts";
-import { MemoryStore } from "../../src/storage/memory.ts";
 import { getBytes } from "../../src/storage/store.ts";
 import { listedStamp, MemoryCache } from "../../src/trunk/cache.ts";
 import { refEntryKey } from "../keys.ts";
-import { ensureMeta } from "../../src/trunk/meta.ts";
 import { takeSnapshot } from "../../src/trunk/maintenance.ts";
 import { readRefState, type RefEntry } from "../../src/trunk/refs.ts";
-import { Trunk } from "../../src/trunk/trunk.ts";
 import { TrunkError } from "../../src/trunk/errors.ts";
+import { memoryTrunkWith, oid } from "../memory_trunk.ts";
 
-const oid = (n: number) => n.toString(16).padStart(40, "0");
 const enc = new TextEncoder();
 const dec = new TextDecoder();
-
-async function trunkOf(refs: number) {
-  const mem = new MemoryStore("memory://t");
-  const meta = await ensureMeta(mem, "sha1");
-  const trunk = new Trunk(mem, meta, new MemoryCache(), "writer@test");
-  for (let r = 0; r < refs; r++) {
-    const res = await trunk.updateRef({
-      ref: `refs/heads/b${r}`,
-      new: oid(r + 1),
-      base: null,
-      segments: [],
-    });
-    assert(res.ok);
-  }
-  return { mem, meta, trunk };
-}
 
 /** The entry with `new` moved and its old seal kept: same size, the seal no longer holds. */
 function tampered(entryJson: string, newOid: string): string {
@@ -56,7 +37,7 @@ async function refusedForSeal(read: () => Promise<unknown>, what: string): Promi
 for (const refs of [64, 65, 80]) {
   for (const which of [0, refs - 1]) {
     Deno.test(`${refs} entries read from their keys: a broken seal on b${which} is refused`, async () => {
-      const { mem, meta } = await trunkOf(refs);
+      const { mem, meta } = await memoryTrunkWith(refs, "t");
       const key = refEntryKey(`refs/heads/b${which}`, 1);
       const text = dec.decode((await getBytes(mem, key))!);
       await mem.delete(key);
@@ -70,7 +51,7 @@ for (const refs of [64, 65, 80]) {
 }
 
 Deno.test("a cached row not recorded as checked is hashed, beside a snapshot's copies", async () => {
-  const { mem, meta, trunk } = await trunkOf(40);
+  const { mem, meta, trunk } = await memoryTrunkWith(40, "t");
   await takeSnapshot(trunk);
   const listed = await mem.list("refs/");
   const key = refEntryKey("refs/heads/b3", 1);

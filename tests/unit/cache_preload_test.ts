@@ -4,37 +4,18 @@
  * decides which rows are used (DESIGN.md "The store is the truth"): a row whose key it does
  * not name is not used, and one whose stamp it contradicts is read again from the store.
  */
-import { assert, assertEquals, assertRejects } from "../assert.ts";
+import { assertEquals, assertRejects } from "../assert.ts";
 import { LocalDb } from "../../src/local/db.ts";
-import { MemoryStore } from "../../src/storage/memory.ts";
 import { getBytes, type Store } from "../../src/storage/store.ts";
 import { REFS_PREFIX } from "../../src/trunk/layout.ts";
 import { layout, refEntryKey } from "../keys.ts";
-import { ensureMeta } from "../../src/trunk/meta.ts";
 import { parseAhead, readRefState, StaleCacheError } from "../../src/trunk/refs.ts";
 import { Trunk } from "../../src/trunk/trunk.ts";
 import { seal } from "../../src/trunk/seal.ts";
-import { MemoryCache } from "../../src/trunk/cache.ts";
+import { memoryTrunkWith, oid } from "../memory_trunk.ts";
 
-const oid = (n: number) => n.toString(16).padStart(40, "0");
 const enc = new TextEncoder();
 const dec = new TextDecoder();
-
-async function trunkWith(refs: number) {
-  const mem = new MemoryStore("memory://preload");
-  const meta = await ensureMeta(mem, "sha1");
-  const trunk = new Trunk(mem, meta, new MemoryCache(), "writer@test");
-  for (let r = 0; r < refs; r++) {
-    const res = await trunk.updateRef({
-      ref: `refs/heads/b${r}`,
-      new: oid(r + 1),
-      base: null,
-      segments: [],
-    });
-    assert(res.ok);
-  }
-  return { mem, id: meta.id, meta };
-}
 
 /** `store`, counting its gets. */
 function counted(store: Store): { store: Store; gets: () => number } {
@@ -94,7 +75,7 @@ Deno.test("cache preload: lookups answer as the database did, until this process
 });
 
 Deno.test("cache preload: a fetch's state is matched from the preloaded rows, with no get", async () => {
-  const { mem, id, meta } = await trunkWith(5);
+  const { mem, id, meta } = await memoryTrunkWith(5, "preload");
   await withDb(async (db, path) => {
     await readRefState(mem, db, meta);
     const listing = await mem.list(REFS_PREFIX);
@@ -111,7 +92,7 @@ Deno.test("cache preload: a fetch's state is matched from the preloaded rows, wi
 });
 
 Deno.test("cache preload: the listing still decides which preloaded rows are used", async () => {
-  const { mem, id, meta } = await trunkWith(3);
+  const { mem, id, meta } = await memoryTrunkWith(3, "preload");
   await withDb(async (db) => {
     await readRefState(mem, db, meta);
     // An entry the store no longer holds: its preloaded row gives no ref.
@@ -144,7 +125,7 @@ function forge(text: string): string {
 }
 
 Deno.test("cache preload: an entry parsed ahead never skips a check the read makes", async () => {
-  const { mem, meta } = await trunkWith(2);
+  const { mem, meta } = await memoryTrunkWith(2, "preload");
   const key = refEntryKey("refs/heads/b1", 1);
   const good = dec.decode((await getBytes(mem, key))!);
   await withDb(async (db) => {
@@ -173,7 +154,7 @@ Deno.test("cache preload: an entry parsed ahead never skips a check the read mak
 });
 
 Deno.test("cache preload: a trunk's read ahead parses its checked rows, used by the next read", async () => {
-  const { mem, meta } = await trunkWith(4);
+  const { mem, meta } = await memoryTrunkWith(4, "preload");
   await withDb(async (db) => {
     const trunk = await Trunk.open(mem, db, "reader@test");
     const first = await trunk.refState();

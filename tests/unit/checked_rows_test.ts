@@ -14,26 +14,10 @@ import { ensureMeta } from "../../src/trunk/meta.ts";
 import { readRefLog, readRefState } from "../../src/trunk/refs.ts";
 import { Trunk } from "../../src/trunk/trunk.ts";
 import { MemoryCache } from "../../src/trunk/cache.ts";
+import { memoryTrunkWith, oid } from "../memory_trunk.ts";
 
-const oid = (n: number) => n.toString(16).padStart(40, "0");
 const enc = new TextEncoder();
 const dec = new TextDecoder();
-
-async function trunkWith(refs: number) {
-  const mem = new MemoryStore("memory://checked");
-  const meta = await ensureMeta(mem, "sha1");
-  const trunk = new Trunk(mem, meta, new MemoryCache(), "writer@test");
-  for (let r = 0; r < refs; r++) {
-    const res = await trunk.updateRef({
-      ref: `refs/heads/b${r}`,
-      new: oid(r + 1),
-      base: null,
-      segments: [],
-    });
-    assert(res.ok);
-  }
-  return { mem, meta, id: meta.id };
-}
 
 async function withDb(fn: (db: LocalDb) => Promise<void>) {
   const dir = await Deno.makeTempDir({ prefix: "trunks-checked-" });
@@ -58,7 +42,7 @@ function forge(text: string): string {
 const KEY = refEntryKey("refs/heads/b1", 1);
 
 Deno.test("checked rows: a read records its rows as checked, and reads them again alike", async () => {
-  const { mem, meta, id } = await trunkWith(3);
+  const { mem, meta, id } = await memoryTrunkWith(3, "checked");
   await withDb(async (db) => {
     const first = await readRefState(mem, db, meta);
     const keys = [0, 1, 2].map((r) => refEntryKey(`refs/heads/b${r}`, 1));
@@ -70,7 +54,7 @@ Deno.test("checked rows: a read records its rows as checked, and reads them agai
 });
 
 Deno.test("checked rows: an entry a log read cached unchecked is still refused for its seal", async () => {
-  const { mem, meta, id } = await trunkWith(3);
+  const { mem, meta, id } = await memoryTrunkWith(3, "checked");
   const good = dec.decode((await getBytes(mem, KEY))!);
   await mem.put(KEY, enc.encode(forge(good)));
   await withDb(async (db) => {
@@ -83,7 +67,7 @@ Deno.test("checked rows: an entry a log read cached unchecked is still refused f
 });
 
 Deno.test("checked rows: a damaged checked row the listing does not vouch for is read again", async () => {
-  const { mem, meta, id } = await trunkWith(3);
+  const { mem, meta, id } = await memoryTrunkWith(3, "checked");
   await withDb(async (db) => {
     const reader = new Trunk(mem, meta, db, "reader@test");
     const truth = await reader.refState();
