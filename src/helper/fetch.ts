@@ -121,7 +121,8 @@ async function outside(
     const format = left[0].length === 64 ? "sha256" : "sha1";
     let idx = indexes.get(p);
     if (!idx) {
-      idx = Deno.readFile(p.idx).then((b) => PackIndex.open(b, format, p.idx));
+      // index-pack wrote it into the repository (IngestedPack): read as git reads its own.
+      idx = Deno.readFile(p.idx).then((b) => PackIndex.ofRepository(b, format, p.idx));
       indexes.set(p, idx);
     }
     const i = await idx;
