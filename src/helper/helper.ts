@@ -4,7 +4,8 @@
  *
  * Git starts this process for every fetch and push, so its start is paid each time: what
  * a command needs is imported when that command comes (`capabilities` alone loads this
- * file and io.ts; an up-to-date fetch never loads the fetch or push code).
+ * file, io.ts and timer.ts; an up-to-date fetch never loads the fetch or push code), or
+ * while git sends its options, which `list` follows.
  */
 import { formatBytes, LineReader, progressMeter, say, writeOut } from "./io.ts";
 import type { RemoteContext } from "./resolve.ts";
@@ -13,6 +14,7 @@ import type { RefState } from "../trunk/refs.ts";
 import type { Trunk, WriteState } from "../trunk/trunk.ts";
 import { TrunkError } from "../trunk/errors.ts";
 import type { HelperOptions } from "./options.ts";
+import { loopTurn } from "../storage/timer.ts";
 
 export async function runHelper(args: string[]): Promise<number> {
   const [remoteName, url] = args;
@@ -36,14 +38,33 @@ export async function runHelper(args: string[]): Promise<number> {
   let ctx: RemoteContext | undefined;
   // A clone's fetch, begun while git reads the listing (helper/fetch.ts prefetchClone).
   let prefetched: Promise<PrefetchedClone | null> | undefined;
+  // Where the repository's database is: from GIT_DIR, which git sets for its helpers (no
+  // process); else `git rev-parse`, started by this small module before the code that
+  // opens the store loads, so that it runs meanwhile.
+  let located: Promise<{ gitDir: string; path: string }> | undefined;
+  const locate = () => {
+    if (!located) {
+      located = import("../local/paths.ts").then((p) => p.locateLocalDb());
+      located.catch(() => {});
+    }
+    return located;
+  };
+  // What `list` needs before its request can leave (the store's code, the database's
+  // place, Deno's fetch code) loads while git sends its options (fetch and push send some
+  // before `list`): it took ~25 ms after `list` came, ~8 ms now (an up-to-date fetch on
+  // S3). Only loading: a failure is the list's to report, when it loads the same.
+  let preloaded = false;
+  const preload = () => {
+    if (preloaded) return;
+    preloaded = true;
+    locate();
+    Promise.all([import("../storage/registry.ts"), import("./resolve.ts")])
+      .then(([r]) => r.preloadBackend(url ?? remoteName)).catch(() => {});
+  };
   // A push starts with `list for-push`: then the storage map is read fresh from the trunk.
   const context = async (forPush = false) => {
     if (ctx) return ctx;
-    // Where the repository's database is: from GIT_DIR, which git sets for its helpers (no
-    // process); else `git rev-parse`, started by this small module before the code that
-    // opens the store loads, so that it runs meanwhile.
-    const located = (await import("../local/paths.ts")).locateLocalDb();
-    located.catch(() => {});
+    const located = locate();
     const { resolveRemote } = await import("./resolve.ts");
     return ctx ??= await resolveRemote(url ?? remoteName, remoteName, {
       forPush,
@@ -67,6 +88,7 @@ export async function runHelper(args: string[]): Promise<number> {
           );
           break;
         case "option":
+          preload();
           await writeOut(await setOption(opts, rest[0], rest.slice(1).join(" ")) + "\n");
           break;
         case "list": {
@@ -75,9 +97,8 @@ export async function runHelper(args: string[]): Promise<number> {
           // The listing of refs went out as the store opened, beside trunk.json's read on a
           // first fetch and the storage map's on a push (one round trip).
           const early = c.takeRefsListing();
-          // Its request is written to its socket only once the event loop waits: the trunk's
-          // code loads after that, while the listing is out, not before it leaves.
-          if (early && !forPush) await loopWaited();
+          // Its request is on its socket (resolveStorages let the loop turn): the trunk's
+          // code loads now, while the listing is out.
           const trunk = forPush ? await c.trunkForPush() : await c.trunk();
           const readAt = early?.at ?? Date.now();
           const readMono = early?.mono ?? performance.now();
@@ -185,7 +206,7 @@ export async function runHelper(args: string[]): Promise<number> {
 function whileOut(pending: Promise<unknown>, work: () => void): void {
   let settled = false;
   pending.then(() => settled = true, () => settled = true);
-  loopWaited().then(() => {
+  loopTurn().then(() => {
     if (settled) return;
     import("../trunk/head.ts").catch(() => {});
     try {
@@ -197,27 +218,13 @@ function whileOut(pending: Promise<unknown>, work: () => void): void {
 }
 
 /**
- * Resolves once the event loop has waited for I/O: a timer of 1 ms, armed at once (a timer
- * already due when the loop comes to it, or a promise, runs before the loop polls its
- * sockets). AbortSignal.timeout, not setTimeout: setTimeout's first call loads Deno's node
- * timers layer (storage/timer.ts).
- */
-function loopWaited(): Promise<void> {
-  return new Promise((resolve) =>
-    AbortSignal.timeout(1).addEventListener("abort", () => resolve(), { once: true })
-  );
-}
-
-/**
- * Started on the next turn of the event loop: the listings' requests are written to the
- * socket only when the loop turns, and modules evaluated first held them back (12-30 ms).
- * A failure to load is the push's to report, when it imports the same modules.
+ * Called once the listings are on their sockets (resolveStorages lets the loop turn for
+ * them first: modules evaluated before held them back 12-30 ms). A failure to load is the
+ * push's to report, when it imports the same modules.
  */
 function loadPushCode(): void {
-  setTimeout(() => {
-    import("./push.ts").catch(() => {});
-    import("./mirror_push.ts").catch(() => {});
-  }, 0);
+  import("./push.ts").catch(() => {});
+  import("./mirror_push.ts").catch(() => {});
 }
 
 type PrefetchedClone = Awaited<ReturnType<typeof import("./fetch.ts").prefetchClone>>;

@@ -13,6 +13,7 @@ import { withAccessAdvice } from "../storage/advised.ts";
 import { CountingStore } from "../storage/counting.ts";
 import { credentialAdvice, schemeOf } from "../trunk/credential_hint.ts";
 import { withDeadline } from "../storage/deadline.ts";
+import { loopTurn } from "../storage/timer.ts";
 import { backendSpec, openStore, redactUrl, type Settings } from "../storage/registry.ts";
 import { type ListEntry, type ListOptions, type Store, StoreError } from "../storage/store.ts";
 import type { TrunkCache } from "../trunk/cache.ts";
@@ -327,8 +328,8 @@ export async function resolveStorages(
      */
     listRefs?: ListOptions;
     /**
-     * Called once the listings are sent (`refs/`, the map's): the helper loads a push's
-     * code then, while the store answers, rather than before the first request leaves.
+     * Called once the listings are on their sockets (`refs/`, the map's): the helper loads
+     * a push's code then, while the store answers, rather than before the requests leave.
      */
     whileListing?: () => void;
   },
@@ -357,6 +358,9 @@ export async function resolveStorages(
   const stale = !cached || Date.now() - cached.at > MAP_REFRESH_MS;
   const mapRead = opts.freshMap || stale ? readLatestMap(self.store) : undefined;
   mapRead?.catch(() => {}); // awaited below
+  // The listings reach their sockets only when the loop polls: what follows (the map's
+  // merge, the caller's code loading) held git's listing back 10-15 ms before that.
+  if (refsListing) await loopTurn();
   // Every listing is out: what the caller does meanwhile delays none of them.
   opts.whileListing?.();
   if (mapRead) {

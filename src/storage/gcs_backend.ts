@@ -21,4 +21,5 @@ export const gcsBackend: BackendSpec = {
     return u.toString().replace(/\/(\?|$)/, "$1");
   },
   load: async () => (await import("./gcs.ts")).openGcs,
+  fetches: true,
 };
