@@ -10,8 +10,9 @@
  *
  * `--other`: a third side, trunks from another checkout (e.g. main in a detached
  * worktree), alternated with the other two: an A/B of two codes in the same minutes.
- * Both trunks sides clone the same trunk, pushed once by this checkout's trunks with the
- * product's default background maintenance (as `deno task bench` does).
+ * Each trunks side clones its own trunk, pushed by its own checkout's code with the
+ * product's default background maintenance (as `deno task bench` does), so the two codes
+ * may write different trunk formats.
  */
 import "./run_tmp.ts";
 import { parseArgs } from "node:util";
@@ -50,14 +51,13 @@ await mirrorCorpus(e, src);
 const refspecs = ["refs/heads/*:refs/heads/*", "refs/tags/*:refs/tags/*"];
 const git = await gitTool(e, tmp);
 const trunks = trunksLocalTool(tmp, "this checkout", "1");
+const tools = [git, trunks];
+if (values.other) tools.push(await otherTrunks(trunks, values.other, e.env.PATH));
 const sides: { tool: Tool; url: string }[] = [];
-for (const t of [git, trunks]) {
+for (const t of tools) {
   const r = await t.newRemote("corpus");
   await measure(e, t, ["push", "-q", r.url, ...refspecs], src);
   sides.push({ tool: t, url: r.url });
-}
-if (values.other) {
-  sides.push({ tool: await otherTrunks(trunks, values.other, e.env.PATH), url: sides[1].url });
 }
 // Background maintenance after the push settles before the first clone.
 await new Promise((r) => setTimeout(r, 3000));

@@ -56,7 +56,7 @@ export function gitSink(
     ingest: async (path, hint) => {
       installed.push(await ingestPack(gitDir, path, options(hint?.whole)));
     },
-    stage: async (path, hint, signal) => {
+    stage: async (path, hint, signal, underway) => {
       // Indexed in a directory of its own until git asks: git reads every `.idx` in
       // objects/pack whatever its name, and `git fetch` asks the helper for nothing when
       // the listed objects are already there: it would write refs to a pack that
@@ -70,10 +70,13 @@ export function gitSink(
         // Links checked whenever the pack should be whole: whether git wants a clone's
         // connectivity vouched for is said only after the listing (a stricter check
         // costs index-pack nothing more).
-        indexed = await indexPack(gitDir, `${hidden}/staged.pack`, {
+        const indexing = indexPack(gitDir, `${hidden}/staged.pack`, {
           checkLinks: hint.whole,
           signal,
         });
+        // index-pack was started by that call (a process, spawned before it returns).
+        underway?.();
+        indexed = await indexing;
       } catch (e) {
         await Promise.all([Deno.remove(path).catch(() => {}), gone()]);
         throw e;

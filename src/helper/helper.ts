@@ -108,6 +108,9 @@ export async function runHelper(args: string[]): Promise<number> {
           const entries = await early?.entries;
           // Started once the refs are listed (a fetch lists segments after the refs).
           if (!forPush && trunk && c.gitDir) prefetched ??= startPrefetch(trunk, c.gitDir, opts);
+          // A clone's fetch waits on the prefetch's index-pack; git's reading of the listing
+          // does not: the listing is made and answered once index-pack runs.
+          await (await prefetched)?.prefetch.underway;
           const listed = trunk ? await trunk.refState(entries) : undefined;
           // The push that follows builds on this listing (and reads its refs' entries again).
           listing = forPush && listed ? { state: listed, readAt, readMono } : undefined;

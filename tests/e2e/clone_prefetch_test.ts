@@ -103,6 +103,18 @@ function staged(repo: string): boolean {
   return packDir(repo).some((n) => /^tmp_trunks_.*\.idx$/.test(n) || inside(n));
 }
 
+/** A prefetched pack in its staging directory (where index-pack reads it). */
+function stagedPack(repo: string): boolean {
+  const dir = `${repo}/.git/objects/pack`;
+  return packDir(repo).some((n) => {
+    try {
+      return n.endsWith(".staged") && Deno.statSync(`${dir}/${n}/staged.pack`).isFile;
+    } catch {
+      return false;
+    }
+  });
+}
+
 async function waitFor(what: string, cond: () => boolean, ms = 60_000): Promise<void> {
   const until = Date.now() + ms;
   while (!cond()) {
@@ -130,6 +142,9 @@ Deno.test({
     const h = await start(empty, url, e.env);
     await h.ask("capabilities\n");
     const listed = await h.ask("list\n");
+    // Answered once index-pack runs: its pack already sits in its staging directory (on
+    // 401a727 the listing was answered first, and the copy waited for it).
+    assert(stagedPack(empty), `listing answered before the copy: ${packDir(empty).join(" ")}`);
     const main = listed.find((l) => l.endsWith(" refs/heads/main"))!.split(" ")[0];
     assertEquals(main, (await git(e, a, "rev-parse", "main")).trim());
     // Staged, not installed: index-pack wrote its index, and git sees no object yet (git
@@ -277,5 +292,49 @@ Deno.test({
       f.name.endsWith(".pack")
     );
     assertEquals(packs.length, 1);
+  },
+});
+
+Deno.test({
+  name: "clone prefetch: `underway` once index-pack is started, or the prefetch has ended",
+  ...opts,
+  fn: async () => {
+    const { url, empty } = await pushed("prefetch-underway");
+    const trunk = await Trunk.open(await openStore(url), new MemoryCache(), "t");
+    try {
+      for (const fail of [false, true]) {
+        const sink = gitSink(`${empty}/.git`);
+        const stage = sink.stage!;
+        let started = false;
+        sink.stage = (path, hint, signal, underway) => {
+          // Refused as a sink refuses: its file removed.
+          if (fail) return Deno.remove(path).then(() => Promise.reject(new Error("refused")));
+          return stage(path, hint, signal, () => {
+            started = true;
+            underway?.();
+          });
+        };
+        const p = prefetch(trunk, sink)!;
+        // Fails on 401a727 (no `underway`: nothing waited for).
+        await p.underway;
+        assertEquals(started, !fail, `fail=${fail}`);
+        const early = await p.take();
+        assertEquals(!!early?.pack, !fail);
+        await early?.pack?.discard();
+      }
+      // A store that cannot copy files (a download from the network): at once.
+      const remote = await Trunk.open(await openStore(url), new MemoryCache(), "t");
+      remote.store.copyToFile = undefined;
+      const p = prefetch(remote, gitSink(`${empty}/.git`))!;
+      let settled = false;
+      p.underway.then(() => settled = true);
+      await Promise.resolve();
+      assert(settled, "underway waits on a network download");
+      await p.discard();
+      await remote.store.close();
+      assertEquals(packDir(empty), []);
+    } finally {
+      await trunk.store.close();
+    }
   },
 });
