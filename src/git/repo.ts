@@ -33,6 +33,18 @@ export async function objectFormat(): Promise<"sha1" | "sha256"> {
   return f === "sha256" ? "sha256" : "sha1";
 }
 
+/**
+ * The object format of a repository that holds no object yet (what `git clone` starts
+ * the helper in), or null when it holds any: one readdir and one `git rev-parse`.
+ */
+export async function emptyRepoFormat(gitDir: string): Promise<"sha1" | "sha256" | null> {
+  const [empty, format] = await Promise.all([
+    holdsNoObjects(objectsGitDir(gitDir)),
+    objectFormat(),
+  ]);
+  return empty ? format : null;
+}
+
 /** Which of these object ids exist locally (one `cat-file --batch-check` process). */
 /**
  * The repository's object store is empty: no pack, no loose object, no alternates (what

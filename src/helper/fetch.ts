@@ -5,13 +5,7 @@
  */
 import { missingObjects } from "../git/blobs.ts";
 import { indexPack, type IngestedPack, ingestPack, ingestPacks, installPack } from "../git/pack.ts";
-import {
-  existingObjects,
-  holdsNoObjects,
-  lackingCommit,
-  objectFormat,
-  objectsGitDir,
-} from "../git/repo.ts";
+import { emptyRepoFormat, existingObjects, lackingCommit, objectsGitDir } from "../git/repo.ts";
 import { PackIndex } from "../pack/pack_index.ts";
 import {
   fetch,
@@ -127,7 +121,8 @@ async function outside(
     const format = left[0].length === 64 ? "sha256" : "sha1";
     let idx = indexes.get(p);
     if (!idx) {
-      idx = Deno.readFile(p.idx).then((b) => PackIndex.open(b, format, p.idx));
+      // index-pack wrote it into the repository (IngestedPack): read as git reads its own.
+      idx = Deno.readFile(p.idx).then((b) => PackIndex.ofRepository(b, format, p.idx));
       indexes.set(p, idx);
     }
     const i = await idx;
@@ -150,19 +145,17 @@ export interface FetchReply {
  * repository holds no object yet (the caller checked that it has ingested nothing from
  * the trunk): then git asks for a fetch of everything next, unless it only lists (`git
  * ls-remote` in an empty repository, whose prefetch is discarded). Null otherwise.
+ * `format`: `emptyRepoFormat(gitDir)`, when the caller started it already.
  */
 export async function prefetchClone(
   trunk: Trunk,
   gitDir: string,
   opts: HelperOptions,
+  format: Promise<string | null> = emptyRepoFormat(gitDir),
 ): Promise<{ prefetch: Prefetch; sink: GitSink } | null> {
   // A clone learns the trunk's object format from the listing, after the prefetch starts:
   // until then its repository may be in another (then index-pack would refuse the pack).
-  const [empty, format] = await Promise.all([
-    holdsNoObjects(objectsGitDir(gitDir)),
-    objectFormat(),
-  ]);
-  if (!empty || format !== trunk.objectFormat) return null;
+  if (await format !== trunk.objectFormat) return null;
   // Told whether to vouch for connectivity only after the listing: read when installing.
   const sink = gitSink(gitDir, { connectivity: () => opts.checkConnectivity ?? false });
   const p = prefetch(trunk, sink);

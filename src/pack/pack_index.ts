@@ -12,6 +12,8 @@ const MAGIC = [0xff, 0x74, 0x4f, 0x63]; // "\377tOc"
 
 /** Set by `PackIndex.open` only around its constructor call: the checksum already held. */
 let trailerChecked = false;
+/** Set by `PackIndex.ofRepository` only around its constructor call: git's own index. */
+let madeByGit = false;
 
 export class PackIndex {
   readonly count: number;
@@ -54,6 +56,21 @@ export class PackIndex {
   }
 
   /**
+   * An index in the repository's own object store, written there by `git index-pack` (a
+   * fetch's, never one read from a store): trusted as git trusts it, which reads an
+   * index's size and fan-out but neither hashes its checksum nor walks its names' order.
+   * Those two cost a clone 3-8 ms (33,522 names) between its index-pack and its answer.
+   */
+  static ofRepository(bytes: Uint8Array, format: ObjectFormat, where: string): PackIndex {
+    madeByGit = true;
+    try {
+      return new PackIndex(bytes, format, where);
+    } finally {
+      madeByGit = false;
+    }
+  }
+
+  /**
    * Parse and verify an index: its trailing checksum, a monotonic fan-out and sorted
    * names, so a damaged index is an error naming `where`. `packSize` is needed only
    * by `end()`.
@@ -89,12 +106,12 @@ export class PackIndex {
     this.#largeAt = v2 ? this.#offsetsAt + n * 4 : 0;
     const minLen = v2 ? this.#largeAt + 2 * hl : body + n * (hl + 4) + 2 * hl;
     if (bytes.byteLength < minLen) throw bad("truncated");
-    if (!trailerChecked) {
+    if (!trailerChecked && !madeByGit) {
       const sum = createHash(format).update(bytes.subarray(0, bytes.byteLength - hl)).digest("hex");
       if (sum !== toHex(bytes.subarray(bytes.byteLength - hl))) throw bad("checksum mismatch");
     }
     this.packChecksum = toHex(bytes.subarray(bytes.byteLength - 2 * hl, bytes.byteLength - hl));
-    for (let i = 1; i < n; i++) {
+    for (let i = 1; i < n && !madeByGit; i++) {
       if (this.#order(i - 1, this, i) >= 0) throw bad("object ids are not sorted");
     }
   }

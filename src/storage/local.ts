@@ -98,6 +98,16 @@ function young(st: Deno.FileInfo, now: number): boolean {
   return !made || now - made.getTime() < youngDir.ms;
 }
 
+/** `dir`'s lstat when it is a directory (not a symlink to one), else undefined. */
+function plainDir(dir: string): Deno.FileInfo | undefined {
+  try {
+    const st = Deno.lstatSync(dir);
+    return st.isDirectory ? st : undefined;
+  } catch {
+    return undefined; // missing, or unreadable: mkdir says which
+  }
+}
+
 /** Temp files start with this; they are never listed and are swept by GC. */
 export const TEMP_PREFIX = ".tmp-";
 
@@ -190,34 +200,40 @@ export class LocalStore implements Store {
    * else is resolved in full, as before.
    */
   #ensureDir(dir: string, syncs: DirSyncs): void {
+    // Most writes go into a directory that exists (format 2 keeps every entry in refs/):
+    // an lstat says so, where a mkdir failing with EEXIST cost the same call and an error
+    // object besides (~45 µs: 0.9 s of a 20,000-ref push's main thread).
+    const existing = plainDir(dir);
     let made = false;
-    try {
-      Deno.mkdirSync(dir);
-      made = true;
-      this.#markFresh(dir, syncs.start(dir.slice(0, dir.lastIndexOf("/"))));
-    } catch (e) {
-      if (e instanceof Deno.errors.NotFound) {
-        // The parent is missing too (a new trunk, or a typo in the URL: then say so).
-        this.#checkRoot();
-        try {
-          Deno.mkdirSync(dir, { recursive: true });
-        } catch (e) {
-          throw this.#wrap(e, dir);
+    if (!existing) {
+      try {
+        Deno.mkdirSync(dir);
+        made = true;
+        this.#markFresh(dir, syncs.start(dir.slice(0, dir.lastIndexOf("/"))));
+      } catch (e) {
+        if (e instanceof Deno.errors.NotFound) {
+          // The parent is missing too (a new trunk, or a typo in the URL: then say so).
+          this.#checkRoot();
+          try {
+            Deno.mkdirSync(dir, { recursive: true });
+          } catch (e) {
+            throw this.#wrap(e, dir);
+          }
+          // Which levels were made is not known: every one below the root may be new.
+          const root = this.root.replace(/\/+$/, "");
+          for (let p = dir; p.length > root.length && p.startsWith(`${root}/`);) {
+            const parent = p.slice(0, p.lastIndexOf("/"));
+            this.#markFresh(p, syncs.start(parent));
+            p = parent;
+          }
+          this.#assertInside(dir);
+          return this.#joinFresh(dir, syncs);
         }
-        // Which levels were made is not known: every one below the root may be new.
-        const root = this.root.replace(/\/+$/, "");
-        for (let p = dir; p.length > root.length && p.startsWith(`${root}/`);) {
-          const parent = p.slice(0, p.lastIndexOf("/"));
-          this.#markFresh(p, syncs.start(parent));
-          p = parent;
-        }
-        this.#assertInside(dir);
-        return this.#joinFresh(dir, syncs);
+        if (!(e instanceof Deno.errors.AlreadyExists)) throw this.#wrap(e, dir);
       }
-      if (!(e instanceof Deno.errors.AlreadyExists)) throw this.#wrap(e, dir);
     }
     const found: [string, Deno.FileInfo][] = [];
-    if (!this.#plainInside(dir, made, found)) {
+    if (!this.#plainInside(dir, made, found, existing)) {
       this.#assertInside(dir);
       if (!made) found.push([dir, Deno.statSync(dir)]);
     }
@@ -280,11 +296,17 @@ export class LocalStore implements Store {
    * True when `dir` is inside the base through real directories only (see `#ensureDir`).
    * `found` gets the directories it looked at, with their lstat (for `#syncYoung`).
    */
-  #plainInside(dir: string, made: boolean, found: [string, Deno.FileInfo][]): boolean {
+  #plainInside(
+    dir: string,
+    made: boolean,
+    found: [string, Deno.FileInfo][],
+    /** `dir`'s lstat, when just taken. */
+    dirStat?: Deno.FileInfo,
+  ): boolean {
     if (dir !== this.base && !dir.startsWith(`${this.base}/`)) return false;
     let p = made ? dir.slice(0, dir.lastIndexOf("/")) : dir;
     while (p.length > this.base.length) {
-      const st = Deno.lstatSync(p);
+      const st = p === dir && dirStat ? dirStat : Deno.lstatSync(p);
       if (st.isSymlink || !st.isDirectory) return false;
       found.push([p, st]);
       p = p.slice(0, p.lastIndexOf("/"));

@@ -3,7 +3,7 @@
  * hashes on both sides of the limit where StreamHash moves to node:crypto, at edge sizes.
  */
 import { createHash as nodeCreateHash } from "node:crypto";
-import { assertEquals, assertRejects } from "../assert.ts";
+import { assertEquals, assertRejects, assertStringIncludes } from "../assert.ts";
 import { digest, StreamHash, toHexString } from "../../src/pack/hash.ts";
 import { PackIndex } from "../../src/pack/pack_index.ts";
 import { buildSegment } from "../../src/pack/pack_format.ts";
@@ -89,5 +89,34 @@ Deno.test("PackIndex.open: the same index as the constructor, the same error whe
     }
     assertEquals(want.includes("checksum mismatch"), true);
     await assertRejects(() => PackIndex.open(damaged, algo, "i"), Error, want);
+  }
+});
+
+Deno.test("PackIndex.ofRepository: git's own index read as git reads it, bounds still checked", () => {
+  /** The message `f` throws ("" if none). */
+  const thrown = (f: () => unknown) => {
+    try {
+      f();
+    } catch (e) {
+      return (e as Error).message;
+    }
+    return "";
+  };
+  for (const algo of ALGOS) {
+    const { idx } = buildSegment([{ type: "blob", data: bytes(100) }, {
+      type: "blob",
+      data: bytes(7),
+    }], algo);
+    const a = new PackIndex(idx, algo, "i");
+    assertEquals(PackIndex.ofRepository(idx, algo, "i").oids(), a.oids());
+    // Neither its checksum hashed nor its order walked (git checks neither when it reads
+    // an index); its size still is.
+    const damaged = idx.slice();
+    damaged[damaged.byteLength - 1] ^= 1;
+    assertEquals(PackIndex.ofRepository(damaged, algo, "i").oids(), a.oids());
+    const short = idx.subarray(0, idx.byteLength - 10);
+    assertStringIncludes(thrown(() => PackIndex.ofRepository(short, algo, "i")), "truncated");
+    // Trusted only for that call: the constructor checks as before.
+    assertStringIncludes(thrown(() => new PackIndex(damaged, algo, "i")), "checksum mismatch");
   }
 });

@@ -1,0 +1,61 @@
+/**
+ * `copySegmentPack` hands the copy on before the directory it was made in is removed
+ * (that rmdir waited on the file system's journal in front of a clone's index-pack), and
+ * `verified` settles only once that directory is gone: nothing is left behind.
+ */
+import { openStore } from "../../src/storage/registry.ts";
+import { segmentPackKey } from "../../src/trunk/layout.ts";
+import { copySegmentPack } from "../../src/trunk/segments.ts";
+import { assert, assertEquals } from "../assert.ts";
+
+async function sha256Hex(data: Uint8Array<ArrayBuffer>): Promise<string> {
+  const h = new Uint8Array(await crypto.subtle.digest("SHA-256", data));
+  return [...h].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+Deno.test("copySegmentPack: the copy is handed on before its directory is removed", async () => {
+  const root = await Deno.makeTempDir({ prefix: "trunks-copy-seg-" });
+  await Deno.mkdir(`${root}/store`);
+  const store = await openStore(`local://${root}/store/trunks/t.trunk`);
+  const remove = Deno.remove;
+  let open!: () => void;
+  const gate = new Promise<void>((r) => open = r);
+  const held: string[] = [];
+  try {
+    const data = new Uint8Array(1 << 20).map((_, i) => (i * 13) & 0xff);
+    const id = await sha256Hex(data);
+    await store.put(segmentPackKey(id), data);
+    const dir = `${root}/dl`;
+    await Deno.mkdir(dir, { mode: 0o700 });
+    await Deno.chmod(dir, 0o700);
+    // The copy's own directory is removed only once the gate opens.
+    (Deno as { remove: typeof Deno.remove }).remove = (path, opts) => {
+      const p = String(path);
+      if (!p.startsWith(`${dir}/tmp_trunks_`)) return remove(path, opts);
+      held.push(p);
+      return gate.then(() => remove(path, opts));
+    };
+    const copied = await Promise.race([
+      copySegmentPack(store, id, `${dir}/p.pack`),
+      new Promise<"held">((r) => setTimeout(() => r("held"), 5000)),
+    ]);
+    // Fails on b1ea333: the copy waited for its directory's removal.
+    assert(copied !== "held" && copied, "copySegmentPack waited for the removal");
+    assertEquals(held.length, 1);
+    assertEquals(copied.size, data.byteLength);
+    let settled = false;
+    copied.verified.then(() => settled = true, () => settled = true);
+    await new Promise((r) => setTimeout(r, 50));
+    assert(!settled, "verified settled before the directory was removed");
+    open();
+    await copied.verified;
+    const left = (await Array.fromAsync(Deno.readDir(dir))).map((e) => e.name);
+    assertEquals(left, ["p.pack"]);
+    assertEquals((await Deno.readFile(`${dir}/p.pack`)).byteLength, data.byteLength);
+  } finally {
+    (Deno as { remove: typeof Deno.remove }).remove = remove;
+    open();
+    await store.close();
+    await Deno.remove(root, { recursive: true });
+  }
+});
