@@ -315,24 +315,30 @@ export async function readRefState(
   trunk: TrunkKeys,
   listing?: ListEntry[],
 ): Promise<RefState> {
-  return (await readLatest(store, cache, trunk, listing, false, false)).state;
+  return (await readLatest(store, cache, trunk, listing, "state")).state;
 }
 
 /**
- * readRefState, plus each latest entry's stored JSON by key (what a snapshot holds).
- * `verifySeals`: every entry's own seal is hashed, cached rows recorded as checked and
- * snapshot copies included. A snapshot's writer needs it: its seal then vouches for bytes
- * whose writers' seals it checked, not for a cached row that rotted since it was read.
- * `withRaw` false: `raw` stays empty (a fetch's state needs no texts: 20,000 rows less).
+ * What a `readLatest` caller takes. "state": the parsed latest entries (`state.latest`),
+ * `raw` left empty (a fetch's state needs no texts: 20,000 rows less). "snapshot": each
+ * latest entry's stored JSON by key in `raw` (what a snapshot holds), every entry's own
+ * seal hashed (cached rows recorded as checked and snapshot copies included: the new
+ * snapshot's seal then vouches for bytes whose writers' seals it checked, not for a cached
+ * row that rotted since it was read), and `state.latest` left empty: each entry is parsed
+ * and checked all the same, but not kept (at 20,000 refs ~10 MB more at the peak of a
+ * maintenance step, which encodes the texts next).
  */
+export type ReadFor = "state" | "snapshot";
+
+/** readRefState, or a snapshot writer's texts (`ReadFor`). */
 export async function readLatest(
   store: Store,
   cache: TrunkCache,
   trunk: TrunkKeys,
-  listing?: ListEntry[],
-  verifySeals = false,
-  withRaw = true,
+  listing: ListEntry[] | undefined,
+  readFor: ReadFor,
 ): Promise<{ state: RefState; raw: Map<string, string> }> {
+  const verifySeals = readFor === "snapshot";
   const trunkId = trunk.id;
   const layout = refLayout(trunk.format);
   const ahead = parsedAheadFormat === layout.format ? parsedAhead : new Map() as ParsedAhead;
@@ -442,8 +448,8 @@ export async function readLatest(
     if (!e) continue;
     if (!checked.has(key)) passed.add(key);
     if (e.trunk !== undefined && e.trunk !== trunkId) throw new StaleCacheError(key);
-    latest.set(e.ref, e);
-    if (withRaw) raw.set(key, text);
+    if (verifySeals) raw.set(key, text);
+    else latest.set(e.ref, e);
   }
   // The store holds another entry under a key we cached: it was restored from an older
   // copy, or replaced. The store is the truth: the caller drops the cache and re-reads.
