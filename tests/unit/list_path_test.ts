@@ -8,15 +8,17 @@ import { resolveStorages } from "../../src/local/trunk_storages.ts";
 import { MemoryStore } from "../../src/storage/memory.ts";
 import { MemoryCache } from "../../src/trunk/cache.ts";
 
-Deno.test("resolveStorages lets the event loop poll once the listing of refs/ is sent", async () => {
+Deno.test("resolveStorages lets the event loop poll for 3 ms once the listing of refs/ is sent", async () => {
   const name = `turn-${crypto.randomUUID()}`;
   const order: string[] = [];
-  // A request handed to fetch is written when the loop next polls: a timer armed as the
-  // listing is sent stands for it, and must run before anything else does.
+  // A request handed to fetch is written when the loop next polls, and a new connection
+  // takes more than one poll: timers armed as the listing is sent stand for them, and
+  // must run before anything else does.
   const list = MemoryStore.prototype.list;
   MemoryStore.prototype.list = function (prefix, startAfter) {
     if (this.location.includes(name) && prefix === "refs/") {
       AbortSignal.timeout(0).addEventListener("abort", () => order.push("polled"));
+      AbortSignal.timeout(2).addEventListener("abort", () => order.push("polled 2 ms"));
     }
     return list.call(this, prefix, startAfter);
   };
@@ -30,5 +32,5 @@ Deno.test("resolveStorages lets the event loop poll once the listing of refs/ is
   } finally {
     MemoryStore.prototype.list = list;
   }
-  assertEquals(order, ["polled", "whileListing", "resolved"]);
+  assertEquals(order, ["polled", "polled 2 ms", "whileListing", "resolved"]);
 });
