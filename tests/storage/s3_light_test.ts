@@ -426,7 +426,7 @@ Deno.test("light client: the proxy fetch takes from the environment is named, wi
   );
 });
 
-Deno.test("light client: a LIST behind the store deadline calls no setTimeout (no node timers load)", async () => {
+Deno.test("light client: a LIST behind the store deadline calls no setTimeout, makes no JS stream", async () => {
   // Deno 2.9's setTimeout loads its node timers layer on first use (~5-40 ms): an
   // up-to-date fetch's LIST must not wait for it (src/storage/timer.ts).
   const ac = new AbortController();
@@ -446,6 +446,12 @@ Deno.test("light client: a LIST behind the store deadline calls no setTimeout (n
     const calls = [];
     const real = globalThis.setTimeout;
     globalThis.setTimeout = (...a) => (calls.push(new Error().stack), real(...a));
+    // Nor does it read its page through a JS stream: web streams' first use in a process
+    // costs 5-10 ms (Deno 2.9), after the answer came (fetch's own reader does not).
+    const RealStream = globalThis.ReadableStream;
+    globalThis.ReadableStream = class extends RealStream {
+      constructor(...a) { calls.push("new ReadableStream " + new Error().stack); super(...a); }
+    };
     const { openStore } = await import(${src("registry.ts")});
     const { withDeadline } = await import(${src("deadline.ts")});
     const { CountingStore } = await import(${src("counting.ts")});
