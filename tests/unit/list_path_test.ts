@@ -1,8 +1,7 @@
 /**
  * What lies on an up-to-date fetch's path before its one LIST leaves (issue 19: 0.1 s at
  * 50 ms per request): the request is on its socket before the rest of the store's
- * resolution and the trunk's code run, and a store that speaks HTTP finds Deno's fetch
- * ready (the helper preloads it while git sends its options).
+ * resolution and the trunk's code run.
  */
 import { assertEquals } from "../assert.ts";
 import { resolveStorages } from "../../src/local/trunk_storages.ts";
@@ -32,32 +31,4 @@ Deno.test("resolveStorages lets the event loop poll once the listing of refs/ is
     MemoryStore.prototype.list = list;
   }
   assertEquals(order, ["polled", "whileListing", "resolved"]);
-});
-
-/** What `preloadBackend(url)` fetches, in a process of its own (it warms once a process). */
-async function preloadFetches(url: string): Promise<string[]> {
-  const registry = new URL("../../src/storage/registry.ts", import.meta.url).href;
-  const code = `
-    const seen = [];
-    globalThis.fetch = (u) => { seen.push(String(u)); return Promise.resolve(new Response("")); };
-    const { preloadBackend } = await import(${JSON.stringify(registry)});
-    preloadBackend(${JSON.stringify(url)});
-    preloadBackend(${JSON.stringify(url)});
-    await new Promise((r) => setTimeout(r, 0));
-    console.log(JSON.stringify(seen));
-  `;
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["eval", "--ext=js", code],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  if (!out.success) throw new Error(new TextDecoder().decode(out.stderr));
-  return JSON.parse(new TextDecoder().decode(out.stdout));
-}
-
-Deno.test("preloadBackend readies Deno's fetch for a backend that speaks HTTP, once", async () => {
-  assertEquals(await preloadFetches("s3://bucket/t/app.trunk?endpoint=http://127.0.0.1:9"), [
-    "data:,",
-  ]);
-  assertEquals(await preloadFetches("local:///srv/t/app.trunk"), []);
 });
