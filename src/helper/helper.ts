@@ -4,8 +4,7 @@
  *
  * Git starts this process for every fetch and push, so its start is paid each time: what
  * a command needs is imported when that command comes (`capabilities` alone loads this
- * file, io.ts and timer.ts; an up-to-date fetch never loads the fetch or push code), or
- * while git sends its options, which `list` follows.
+ * file, io.ts and timer.ts; an up-to-date fetch never loads the fetch or push code).
  */
 import { formatBytes, LineReader, progressMeter, say, writeOut } from "./io.ts";
 import type { RemoteContext } from "./resolve.ts";
@@ -38,33 +37,17 @@ export async function runHelper(args: string[]): Promise<number> {
   let ctx: RemoteContext | undefined;
   // A clone's fetch, begun while git reads the listing (helper/fetch.ts prefetchClone).
   let prefetched: Promise<PrefetchedClone | null> | undefined;
-  // Where the repository's database is: from GIT_DIR, which git sets for its helpers (no
-  // process); else `git rev-parse`, started by this small module before the code that
-  // opens the store loads, so that it runs meanwhile.
-  let located: Promise<{ gitDir: string; path: string }> | undefined;
-  const locate = () => {
-    if (!located) {
-      located = import("../local/paths.ts").then((p) => p.locateLocalDb());
-      located.catch(() => {});
-    }
-    return located;
-  };
-  // What `list` needs before its request can leave (the store's code, the database's
-  // place, Deno's fetch code) loads while git sends its options (fetch and push send some
-  // before `list`): it took ~25 ms after `list` came, ~8 ms now (an up-to-date fetch on
-  // S3). Only loading: a failure is the list's to report, when it loads the same.
-  let preloaded = false;
-  const preload = () => {
-    if (preloaded) return;
-    preloaded = true;
-    locate();
-    Promise.all([import("../storage/registry.ts"), import("./resolve.ts")])
-      .then(([r]) => r.preloadBackend(url ?? remoteName)).catch(() => {});
-  };
   // A push starts with `list for-push`: then the storage map is read fresh from the trunk.
+  // Nothing of this loads earlier, while git sends its options: git waits for each answer,
+  // so loading then only moved the same CPU before `list` (tried: the listing left no
+  // sooner, 24 alternated pairs).
   const context = async (forPush = false) => {
     if (ctx) return ctx;
-    const located = locate();
+    // Where the repository's database is: from GIT_DIR, which git sets for its helpers (no
+    // process); else `git rev-parse`, started by this small module before the code that
+    // opens the store loads, so that it runs meanwhile.
+    const located = (await import("../local/paths.ts")).locateLocalDb();
+    located.catch(() => {});
     const { resolveRemote } = await import("./resolve.ts");
     return ctx ??= await resolveRemote(url ?? remoteName, remoteName, {
       forPush,
@@ -88,7 +71,6 @@ export async function runHelper(args: string[]): Promise<number> {
           );
           break;
         case "option":
-          preload();
           await writeOut(await setOption(opts, rest[0], rest.slice(1).join(" ")) + "\n");
           break;
         case "list": {

@@ -42,8 +42,6 @@ export interface BackendSpec {
   ensureRoot?(rootUrl: string): Promise<void>;
   /** Load the module that opens this scheme (lazily: SDKs stay unloaded until used). */
   load: () => Promise<Opener>;
-  /** Its requests go through Deno's `fetch` (`preloadBackend` readies it). */
-  fetches?: boolean;
 }
 
 /** The flag's value, or a one-line error naming it. */

@@ -21,5 +21,4 @@ export const gcsBackend: BackendSpec = {
     return u.toString().replace(/\/(\?|$)/, "$1");
   },
   load: async () => (await import("./gcs.ts")).openGcs,
-  fetches: true,
 };

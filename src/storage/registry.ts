@@ -83,27 +83,12 @@ export function parseStoreUrl(url: string): URL {
 
 /**
  * Start loading the code of `url`'s backend, so it loads while the caller waits on other
- * work (git's next line, the remote helper's `git rev-parse`); `openStore` then finds it
- * loaded, and a backend that speaks HTTP finds Deno's fetch ready. A URL of no known
- * scheme loads nothing, and a failure is left for `openStore` to report.
+ * work (the remote helper's `git rev-parse`); `openStore` then finds it loaded. A URL of
+ * no known scheme loads nothing, and a failure is left for `openStore` to report.
  */
 export function preloadBackend(url: string): void {
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1].toLowerCase();
-  const spec = backends.get(scheme ?? "");
-  spec?.load().catch(() => {});
-  if (spec?.fetches) warmFetch();
-}
-
-let fetchWarmed = false;
-
-/**
- * A process's first `fetch` spends ~6 ms (Deno 2.9, quiet) compiling Deno's fetch code
- * before its request can leave; a `data:` URL pays that without any connection.
- */
-function warmFetch(): void {
-  if (fetchWarmed) return;
-  fetchWarmed = true;
-  fetch("data:,").then((r) => r.arrayBuffer()).catch(() => {});
+  backends.get(scheme ?? "")?.load().catch(() => {});
 }
 
 export async function openStore(url: string, settings: Settings = {}): Promise<Store> {

@@ -34,13 +34,13 @@ export function armTimer(ms: number, fire: () => void): () => void {
 }
 
 /**
- * Resolves once the event loop has polled for I/O: a request handed to `fetch` reaches its
- * socket only then, so code that runs first (a module's evaluation, a loop of parsing)
- * holds it back. A timer of 1 ms armed at once: a timer already due, or a promise, runs
+ * Resolves once the event loop has polled for I/O for `ms`: a request handed to `fetch`
+ * reaches its socket only then, so code that runs first (a module's evaluation, a loop of
+ * parsing) holds it back. A timer armed at once: a timer already due, or a promise, runs
  * before the loop polls. AbortSignal.timeout, for the reason armTimer gives.
  */
-export function loopTurn(): Promise<void> {
+export function loopTurn(ms = 1): Promise<void> {
   return new Promise((resolve) =>
-    AbortSignal.timeout(1).addEventListener("abort", () => resolve(), { once: true })
+    AbortSignal.timeout(ms).addEventListener("abort", () => resolve(), { once: true })
   );
 }
