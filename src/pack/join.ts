@@ -13,7 +13,7 @@
  * to the kept copy by id (REF_DELTA) instead.
  */
 import { StreamHash } from "./hash.ts";
-import { equalBytes, fromHex } from "./bytes.ts";
+import { equalBytes, fromHex, toHex } from "./bytes.ts";
 import { PackFormatError } from "./errors.ts";
 import { hashLength, type ObjectFormat } from "./objects.ts";
 import {
@@ -99,6 +99,20 @@ class PackReader {
   }
 }
 
+/** The pack's trailing checksum, as hex. */
+async function trailerHex(pack: string, size: number, hl: number): Promise<string> {
+  if (size < hl) throw new PackFormatError(`${pack} has no trailing checksum`);
+  using file = await Deno.open(pack);
+  await file.seek(size - hl, Deno.SeekMode.Start);
+  const b = new Uint8Array(hl);
+  for (let at = 0; at < hl;) {
+    const n = await file.read(b.subarray(at));
+    if (n === null) throw new PackFormatError(`${pack} has no trailing checksum`);
+    at += n;
+  }
+  return toHex(b);
+}
+
 /** Git's OFS_DELTA distance: base-128, most significant first, each continuation +1. */
 function encodeOfs(distance: number): Uint8Array {
   const out = [distance % 128];
@@ -147,6 +161,12 @@ export async function joinPacks(
       const idx = await PackIndex.open(bytes, format, where, size);
       if (idx.count !== count) {
         throw new PackFormatError(`${input.pack} holds ${count} objects, its index ${idx.count}`);
+      }
+      // Duplicates are dropped by the index's names: an index made for another pack (a
+      // store's, swapped) would drop objects this pack alone holds. Its recorded pack
+      // checksum must be this pack's trailer, which is verified as the pack streams past.
+      if (idx.packChecksum !== await trailerHex(input.pack, size, hl)) {
+        throw new PackFormatError(`${input.pack}: its index was made for another pack`);
       }
       // Held by an earlier input (an index names each object once): dropped here.
       const twice = new Set<string>();

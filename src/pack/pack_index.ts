@@ -21,6 +21,8 @@ export class PackIndex {
   readonly version: 1 | 2;
   /** The pack's own checksum, recorded in the index (hex). */
   readonly packChecksum: string;
+  /** Read by `ofRepository`: its names' order was not walked, so `shared` refuses it. */
+  readonly #unwalked = madeByGit;
   #view: DataView;
   #fanoutAt: number;
   #namesAt: number;
@@ -188,6 +190,9 @@ export class PackIndex {
    * share nothing (the common case) then makes no string per object.
    */
   shared(other: PackIndex): Set<string> {
+    if (this.#unwalked || other.#unwalked) {
+      throw new Error("PackIndex.shared needs indexes whose order was checked (PackIndex.open)");
+    }
     const out = new Set<string>();
     if (other.hl !== this.hl) return out;
     // Both name tables are sorted (the constructor checked): one walk down the two.

@@ -214,3 +214,29 @@ Deno.test("joinPacks: an index given as bytes is named by its pack, not printed"
   // clone's join made a string of ~600 KB from each 170 KB index, then never used it.
   assert(err.message.length < 300, err.message.slice(0, 80));
 });
+
+Deno.test("joinPacks: an index made for another pack is refused, not used to drop objects", async () => {
+  const e = await makeEnv();
+  const repo = await sourceRepo(e, "sha1");
+  const dir = await Deno.makeTempDir({ prefix: "trunks-join-packs-" });
+  // Two packs of one blob each: the same object count, so only the checksum tells them apart.
+  const blob = async (rev: string) => (await git(e, repo, "rev-parse", rev)).trim();
+  const a = await packOf(e, repo, dir, [await blob("main:big.txt")], { revs: false });
+  const b = await packOf(e, repo, dir, [await blob("main~5:big.txt")], { revs: false });
+  const c = await packOf(e, repo, dir, [await blob("main~9:big.txt")], { revs: false });
+  // b's index swapped for c's (a store that lies): it would name c's blob as b's.
+  const inputs = [
+    { pack: a.pack, idx: await Deno.readFile(a.idx) },
+    { pack: b.pack, idx: await Deno.readFile(c.idx) },
+  ];
+  const out = `${dir}/joined.pack`;
+  await assertRejects(
+    () => joinPacks(inputs, out, "sha1"),
+    PackFormatError,
+    `${b.pack}: its index was made for another pack`,
+  );
+  assertEquals(await Deno.stat(out).then(() => true, () => false), false);
+  // Each with its own index: joined.
+  inputs[1].idx = await Deno.readFile(b.idx);
+  assertEquals((await joinPacks(inputs, out, "sha1")).objects, 2);
+});

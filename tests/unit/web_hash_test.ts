@@ -118,5 +118,10 @@ Deno.test("PackIndex.ofRepository: git's own index read as git reads it, bounds 
     assertStringIncludes(thrown(() => PackIndex.ofRepository(short, algo, "i")), "truncated");
     // Trusted only for that call: the constructor checks as before.
     assertStringIncludes(thrown(() => new PackIndex(damaged, algo, "i")), "checksum mismatch");
+    // Its order unwalked, it never decides which objects a join drops.
+    const repo = PackIndex.ofRepository(idx, algo, "i");
+    assertStringIncludes(thrown(() => a.shared(repo)), "order was checked");
+    assertStringIncludes(thrown(() => repo.shared(a)), "order was checked");
+    assertEquals(a.shared(new PackIndex(idx, algo, "i")).size, 2);
   }
 });
