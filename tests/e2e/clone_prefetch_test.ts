@@ -338,3 +338,29 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "clone prefetch: a repository holding objects from elsewhere starts no prefetch work",
+  ...opts,
+  fn: async () => {
+    const { e, url, a } = await pushed("prefetch-elsewhere");
+    // A clone of the same history from another remote (a GitHub mirror): its fetches from
+    // the trunk are up to date, so it never ingests a segment from it.
+    const other = `${await Deno.makeTempDir()}/o`;
+    await git(e, await Deno.makeTempDir(), "clone", "-q", a, other);
+    await git(e, other, "remote", "add", "trunk", `trunks::${url}`);
+    const trace = `${await Deno.makeTempDir()}/trace2.json`;
+    for (let i = 0; i < 2; i++) {
+      await ok(e, "git", ["fetch", "-q", "trunk"], {
+        cwd: other,
+        env: { GIT_TRACE2_EVENT: trace },
+      });
+    }
+    // Each listing waited for a `git rev-parse --show-object-format` and the fetch code
+    // (d345fe2), for a prefetch such a repository never makes.
+    const started = (await Deno.readTextFile(trace)).split("\n").filter((l) =>
+      l.includes('"event":"start"') && l.includes("--show-object-format")
+    );
+    assertEquals(started, []);
+  },
+});

@@ -8,7 +8,8 @@ import { resolveStorages } from "../../src/local/trunk_storages.ts";
 import { MemoryStore } from "../../src/storage/memory.ts";
 import { MemoryCache } from "../../src/trunk/cache.ts";
 
-Deno.test("resolveStorages lets the event loop poll for 3 ms once the listing of refs/ is sent", async () => {
+/** The order of the loop's polls, `whileListing` and the return, for a listing answered after `answerMs`. */
+async function orderWith(answerMs: number): Promise<string[]> {
   const name = `turn-${crypto.randomUUID()}`;
   const order: string[] = [];
   // A request handed to fetch is written when the loop next polls, and a new connection
@@ -19,6 +20,8 @@ Deno.test("resolveStorages lets the event loop poll for 3 ms once the listing of
     if (this.location.includes(name) && prefix === "refs/") {
       AbortSignal.timeout(0).addEventListener("abort", () => order.push("polled"));
       AbortSignal.timeout(2).addEventListener("abort", () => order.push("polled 2 ms"));
+      const answer = list.call(this, prefix, startAfter);
+      return new Promise((r) => setTimeout(() => r(answer), answerMs));
     }
     return list.call(this, prefix, startAfter);
   };
@@ -32,5 +35,16 @@ Deno.test("resolveStorages lets the event loop poll for 3 ms once the listing of
   } finally {
     MemoryStore.prototype.list = list;
   }
-  assertEquals(order, ["polled", "polled 2 ms", "whileListing", "resolved"]);
+  await new Promise((r) => setTimeout(r, 5)); // every timer armed has fired
+  return order;
+}
+
+Deno.test("resolveStorages lets the event loop poll for 3 ms once the listing of refs/ is sent", async () => {
+  // A store still answering (a LIST over the network).
+  assertEquals(await orderWith(50), ["polled", "polled 2 ms", "whileListing", "resolved"]);
+});
+
+Deno.test("resolveStorages waits no longer than the listing of refs/ takes", async () => {
+  // A store that answers at once (local disk): no 3 ms idle on every fetch and push.
+  assertEquals(await orderWith(0), ["polled", "whileListing", "resolved", "polled 2 ms"]);
 });
