@@ -99,8 +99,8 @@ class PackReader {
   }
 }
 
-/** The pack's trailing checksum, as hex. */
-async function trailerHex(pack: string, size: number, hl: number): Promise<string> {
+/** The pack's trailing checksum: read once, matched against its index and its stream. */
+async function readTrailer(pack: string, size: number, hl: number): Promise<Uint8Array> {
   if (size < hl) throw new PackFormatError(`${pack} has no trailing checksum`);
   using file = await Deno.open(pack);
   await file.seek(size - hl, Deno.SeekMode.Start);
@@ -110,7 +110,7 @@ async function trailerHex(pack: string, size: number, hl: number): Promise<strin
     if (n === null) throw new PackFormatError(`${pack} has no trailing checksum`);
     at += n;
   }
-  return toHex(b);
+  return b;
 }
 
 /** Git's OFS_DELTA distance: base-128, most significant first, each continuation +1. */
@@ -151,6 +151,7 @@ export async function joinPacks(
   for (const input of inputs) {
     const size = (await Deno.stat(input.pack)).size;
     const count = await packFileObjectCount(input.pack);
+    const trailer = await readTrailer(input.pack, size, hl);
     let entries: { oid: string; offset: number }[] | undefined;
     let drop: Uint8Array | undefined;
     if (input.idx !== undefined) {
@@ -165,7 +166,7 @@ export async function joinPacks(
       // Duplicates are dropped by the index's names: an index made for another pack (a
       // store's, swapped) would drop objects this pack alone holds. Its recorded pack
       // checksum must be this pack's trailer, which is verified as the pack streams past.
-      if (idx.packChecksum !== await trailerHex(input.pack, size, hl)) {
+      if (idx.packChecksum !== toHex(trailer)) {
         throw new PackFormatError(`${input.pack}: its index was made for another pack`);
       }
       // Held by an earlier input (an index names each object once): dropped here.
@@ -182,7 +183,7 @@ export async function joinPacks(
       dropped += twice.size;
       objects += count - twice.size;
     } else objects += count;
-    plans.push({ input, size, entries, drop });
+    plans.push({ input, size, trailer, entries, drop });
   }
 
   const out = await Deno.open(dest, { write: true, createNew: true });
@@ -211,13 +212,7 @@ export async function joinPacks(
           write,
         );
       }
-      const trailer = new Uint8Array(hl);
-      for (let at = 0; at < hl;) {
-        const n = await file.read(trailer.subarray(at));
-        if (n === null) throw new PackFormatError(`${plan.input.pack} has no trailing checksum`);
-        at += n;
-      }
-      if (!equalBytes(await r.hash.digest(), trailer)) {
+      if (!equalBytes(await r.hash.digest(), plan.trailer)) {
         throw new PackFormatError(`${plan.input.pack} does not match its trailing checksum`);
       }
     }

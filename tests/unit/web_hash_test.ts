@@ -70,12 +70,13 @@ Deno.test("sealHolds agrees with checkSeal", async () => {
   assertEquals(await sealHolds({ a: 1 }), false);
 });
 
+/** The index of a segment of two blobs. */
+const twoBlobIndex = (algo: typeof ALGOS[number]) =>
+  buildSegment([{ type: "blob", data: bytes(100) }, { type: "blob", data: bytes(7) }], algo).idx;
+
 Deno.test("PackIndex.open: the same index as the constructor, the same error when damaged", async () => {
   for (const algo of ALGOS) {
-    const { idx } = buildSegment([{ type: "blob", data: bytes(100) }, {
-      type: "blob",
-      data: bytes(7),
-    }], algo);
+    const idx = twoBlobIndex(algo);
     const a = new PackIndex(idx, algo, "i");
     const b = await PackIndex.open(idx, algo, "i");
     assertEquals(b.oids(), a.oids());
@@ -103,10 +104,7 @@ Deno.test("PackIndex.ofRepository: git's own index read as git reads it, bounds 
     return "";
   };
   for (const algo of ALGOS) {
-    const { idx } = buildSegment([{ type: "blob", data: bytes(100) }, {
-      type: "blob",
-      data: bytes(7),
-    }], algo);
+    const idx = twoBlobIndex(algo);
     const a = new PackIndex(idx, algo, "i");
     assertEquals(PackIndex.ofRepository(idx, algo, "i").oids(), a.oids());
     // Neither its checksum hashed nor its order walked (git checks neither when it reads
