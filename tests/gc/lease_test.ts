@@ -105,7 +105,7 @@ for (const backend of e2eBackends().filter((b) => ["local", "minio"].includes(b.
             `${2 * LEASE}s`,
             "--json",
           ]);
-          assertEquals(r.code, 0, `clean: ${r.stderr}`);
+          assertEquals(r.code, 0, `clean: ${r.stderr}${r.stdout}`);
           cleans++;
           deleted += JSON.parse(r.stdout).clean?.deleted.segments.length ?? 0;
         }
