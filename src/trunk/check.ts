@@ -43,7 +43,12 @@ import {
 import { parseMeta, type TrunkMeta } from "./meta.ts";
 import { mapLimit } from "./pool.ts";
 import { isDeleted, parseEntry, type RefEntry } from "./refs.ts";
-import { listSegmentKeys, readSidecars, type SegmentListing } from "./replaces.ts";
+import {
+  listSegmentKeys,
+  readSidecars,
+  type ReplacedList,
+  type SegmentListing,
+} from "./replaces.ts";
 import { downloadSegmentPack } from "./segments.ts";
 import { parseSnapshot } from "./snapshots.ts";
 
@@ -121,7 +126,7 @@ export interface Inventory {
   latest: Map<string, ListedEntry>;
   listing: SegmentListing;
   /** Compacted segment -> the ids it replaces. */
-  replaces: Map<string, string[]>;
+  replaces: Map<string, ReplacedList>;
   /** Verified segments and the objects each holds. */
   segmentObjects: Map<string, string[]>;
   /** What the live refs reach. */
@@ -158,7 +163,7 @@ interface RefLog {
 interface Segments {
   scratch: string;
   listing: SegmentListing;
-  replaces: Map<string, string[]>;
+  replaces: Map<string, ReplacedList>;
   segmentObjects: Map<string, string[]>;
 }
 

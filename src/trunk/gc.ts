@@ -41,7 +41,14 @@ import {
 import { mapLimit } from "./pool.ts";
 import { refuseShortGrace } from "./lease.ts";
 import { isDeleted } from "./refs.ts";
-import { encodeReplaces, replacedLongAgo, replacedTimes } from "./replaces.ts";
+import {
+  encodeReplaces,
+  listedTimes,
+  replacedLongAgo,
+  replacedTimes,
+  storedAsListed,
+  vouchedLists,
+} from "./replaces.ts";
 import { beginCleaning, type CleanClaim } from "./reuse_guard.ts";
 import { sha256File, uploadSegment } from "./segments.ts";
 
@@ -153,7 +160,8 @@ async function compact(
   log: (line: string) => void,
 ): Promise<Compaction> {
   const replacedBefore = new Set<string>();
-  for (const [id, r] of inv.replaces) {
+  const vouched = vouchedLists(inv.listing, inv.replaces);
+  for (const [id, r] of vouched) {
     // A compacted segment equal to one already stored names itself in its sidecar
     // (below); that does not make it replaced.
     if (inv.segmentObjects.has(id)) { for (const x of r) if (x !== id) replacedBefore.add(x); }
@@ -166,7 +174,7 @@ async function compact(
     compacted: null,
     newId: null,
     covered: new Set(replacedBefore),
-    replacedAt: replacedTimes(inv.listing, inv.replaces),
+    replacedAt: replacedTimes(inv.listing, vouched),
     serverNow: Infinity,
   };
   if (keep.size > 0 && (current.length > 1 || hasGarbage)) {
@@ -177,18 +185,20 @@ async function compact(
     // objects). Its sidecar then names itself too, so "has every replaced segment"
     // still implies "has this one", and the push guard still sees that a clean ran.
     const exists = inv.listing.complete.some((s) => s.id === newId);
-    const replaces = [
-      ...new Set([
-        ...inv.listing.complete.map((s) => s.id),
-        ...(inv.replaces.get(newId) ?? []),
-      ]),
-    ];
+    const before = inv.replaces.get(newId);
+    const replaces = [...new Set([...inv.listing.complete.map((s) => s.id), ...(before ?? [])])];
     const sidecar = segmentReplacesKey(newId);
     // Sidecars of replaced compacted segments go with them: carry what they said.
     const nested = new Map([...inv.replaces].filter(([id]) => id !== newId));
-    await store.put(sidecar, encodeReplaces(replaces, nested));
+    const times = new Map([...(before?.listed ?? []), ...listedTimes(inv.listing)]);
+    await store.put(sidecar, encodeReplaces(replaces, nested, times));
     faultPoint("gc:after-sidecar");
-    if (!exists) await uploadSegment(store, newId, built.packPath, built.idxPath);
+    // Equal to a segment that another compaction replaced (kept there while its grace runs),
+    // it is stored again: that compaction no longer vouches for it, or the two would
+    // replace each other and a later clean would delete both.
+    if (!exists || replacedBefore.has(newId)) {
+      await uploadSegment(store, newId, built.packPath, built.idxPath);
+    }
     faultPoint("gc:after-segment");
     const stamp = (await store.list(sidecar)).find((e) => e.key === sidecar)?.modified;
     if (stamp) out.serverNow = stamp.getTime();
@@ -232,6 +242,8 @@ async function deleteReplacedSegments(
   report.waiting.segments = doomed.length - deleteNow.length;
   let first = true;
   await mapLimit(deleteNow, store.capabilities.parallelism, async (s) => {
+    // Stored again since the check listed it (a push of the same pack): no longer replaced.
+    if (!(await storedAsListed(store, s))) return void report.waiting.segments++;
     // Index first: without it the segment is no longer listed as complete.
     await store.delete(segmentIdxKey(s.id));
     await store.delete(segmentPackKey(s.id));

@@ -21,10 +21,13 @@ import { mapLimit } from "./pool.ts";
 import {
   carriedNested,
   encodeReplaces,
+  listedTimes,
   listSegmentKeys,
   readSidecars,
   replacedLongAgo,
   replacedTimes,
+  storedAsListed,
+  vouchedLists,
 } from "./replaces.ts";
 import { downloadSegmentPack, type SegmentInfo, sha256File, uploadSegment } from "./segments.ts";
 
@@ -93,18 +96,20 @@ export async function mergeSmallSegments(
   // with the square of the burst. A carried list describes the same immutable pack.
   const replaces = await readSidecars(store, listing, () => {}, { trustNested: true });
   const present = new Set(listing.complete.map((s) => s.id));
+  const vouched = vouchedLists(listing, replaces);
   const replaced = new Set<string>();
-  for (const [id, r] of replaces) {
+  for (const [id, r] of vouched) {
     if (present.has(id)) { for (const x of r) if (x !== id) replaced.add(x); }
   }
 
   // Segments replaced more than the grace ago go first: index, then pack, then any sidecar.
   const cutoff = Date.now() - opts.graceMs;
-  const replacedAt = replacedTimes(listing, replaces);
+  const replacedAt = replacedTimes(listing, vouched);
   const old = listing.complete.filter((s) =>
     replaced.has(s.id) && replacedLongAgo(s, replacedAt.get(s.id), cutoff)
   );
   await mapLimit(old, store.capabilities.parallelism, async (s) => {
+    if (!(await storedAsListed(store, s))) return; // stored again since: see vouchedLists
     await store.delete(segmentIdxKey(s.id));
     faultPoint("maint:between-deletes");
     await store.delete(segmentPackKey(s.id));
@@ -133,7 +138,10 @@ export async function mergeSmallSegments(
   const id = await sha256File(built.packPath);
   const ids = chosen.map((s) => s.id);
   const nested = carriedNested(replaces, ids, present, id);
-  await store.put(segmentReplacesKey(id), encodeReplaces(ids.filter((x) => x !== id), nested));
+  await store.put(
+    segmentReplacesKey(id),
+    encodeReplaces(ids.filter((x) => x !== id), nested, listedTimes(listing)),
+  );
   faultPoint("maint:after-sidecar");
   if (!present.has(id)) await uploadSegment(store, id, built.packPath, built.idxPath);
   faultPoint("maint:after-segment");

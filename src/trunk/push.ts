@@ -231,7 +231,9 @@ async function pushOn(
     if (collected.length) {
       for (const p of planned.splice(0)) errors.set(p.spec.dst, CLEANED_MEANWHILE);
     } else {
-      ws = await keepLease(trunk, ws, specs, reupload);
+      const reread = await keepLease(trunk, ws, specs, reupload);
+      if (reread !== ws) movedMeanwhile(planned, reread.state, opts, errors);
+      ws = reread;
       // A clean keeps a segment's objects while it is younger than two leases (its
       // grace): entries pointing at it must be created within one lease of its upload.
       if (own && trunk.leaseMs > 0 && Date.now() - uploadStart > trunk.leaseMs) {
@@ -436,6 +438,30 @@ async function keepLease(
     if (trunk.leaseMs === 0) break;
   }
   return ws;
+}
+
+/**
+ * The entries are created on the state read again, not on the first one: a ref moved since
+ * is a lost race (`fetch first`; a plain force moves it from where it is now), as its
+ * create would have been, had pruning not deleted its old next entry meanwhile (the key
+ * of `base.seq + 1` is free again once it is archived).
+ */
+function movedMeanwhile(
+  planned: Planned[],
+  state: RefState,
+  opts: PushOptions,
+  errors: Map<string, string>,
+): void {
+  for (let i = planned.length - 1; i >= 0; i--) {
+    const p = planned[i];
+    const now = state.latest.get(p.spec.dst) ?? null;
+    if ((now?.seq ?? 0) === (p.base?.seq ?? 0)) continue;
+    if ((p.spec.force || opts.force) && !opts.cas?.has(p.spec.dst)) p.base = now;
+    else {
+      errors.set(p.spec.dst, opts.cas?.has(p.spec.dst) ? "stale info" : "fetch first");
+      planned.splice(i, 1);
+    }
+  }
 }
 
 /** Create the ref's next entry; a lost race is `fetch first` (or retried when forced). */

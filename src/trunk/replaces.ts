@@ -4,11 +4,19 @@
  * holding an older listing (or an older local repository) know that the compacted
  * segment holds nothing it lacks, and that the replaced segments need not be fetched.
  *
- *   {"v":1,"replaces":["<segment id>",...],"nested":{"<replaced compacted id>":[...],...}}
+ *   {"v":1,"replaces":["<segment id>",...],"nested":{"<replaced compacted id>":[...],...},
+ *    "listed":{"<segment id>":<ms>,...},"nestedListed":{"<replaced compacted id>":{...},...}}
  *
  * `nested` carries the sidecars of replaced compacted segments, which are deleted with
  * them: a client that has the inputs of an earlier compaction, but never fetched it,
  * still knows it has everything.
+ *
+ * `listed` (and `nestedListed` for the nested lists) records each replaced segment's
+ * stored time as the compaction listed it. Segment ids are their packs' hashes, so a push
+ * can store a replaced segment again (a branch deleted, then pushed again); a clean's
+ * compaction left out what was garbage when it listed, so it vouches for the segment only
+ * as it was then (`vouchedLists`). Sidecars without these times (older clients) are judged
+ * by their own stored time instead. Older clients ignore both fields.
  *
  * The guarantee compaction gives (src/trunk/gc.ts): a compacted segment's objects are a
  * subset of the union of the segments it replaces, and it holds every object of each
@@ -16,36 +24,91 @@
  */
 import { getBytes, type ListEntry, type Store } from "../storage/store.ts";
 import { TrunkError } from "./errors.ts";
-import { parseSegmentKey, SEGMENT_ID_RE, segmentReplacesKey, SEGMENTS_PREFIX } from "./layout.ts";
+import {
+  parseSegmentKey,
+  SEGMENT_ID_RE,
+  segmentPackKey,
+  segmentReplacesKey,
+  SEGMENTS_PREFIX,
+} from "./layout.ts";
 import { mapLimit } from "./pool.ts";
 import type { SegmentInfo } from "./segments.ts";
 
 /** Nested sidecars beyond this many ids are dropped (clients then download a bit more). */
 const NESTED_MAX_IDS = 20_000;
 
+/**
+ * A compacted segment's list of what it replaces, with each one's stored time as the
+ * compaction listed it, where the sidecar recorded that.
+ */
+export type ReplacedList = string[] & { listed?: Map<string, number> };
+
+/** `listed`: the stored time of each of `ids` as the compaction listed it. */
 export function encodeReplaces(
   ids: string[],
-  nested: Map<string, string[]> = new Map(),
+  nested: Map<string, ReplacedList> = new Map(),
+  listed: Map<string, number> = new Map(),
 ): Uint8Array {
   const keep: Record<string, string[]> = {};
+  const keepListed: Record<string, Record<string, number>> = {};
   let total = ids.length;
   for (const [id, r] of nested) {
     if (total + r.length > NESTED_MAX_IDS) break;
     keep[id] = [...r].sort();
+    if (r.listed?.size) keepListed[id] = timesOf(r, r.listed);
     total += r.length;
   }
   return new TextEncoder().encode(
-    JSON.stringify({ v: 1, replaces: [...ids].sort(), nested: keep }) + "\n",
+    JSON.stringify({
+      v: 1,
+      replaces: [...ids].sort(),
+      nested: keep,
+      listed: timesOf(ids, listed),
+      nestedListed: keepListed,
+    }) + "\n",
   );
 }
 
+function timesOf(ids: string[], times: Map<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const id of [...ids].sort()) {
+    const t = times.get(id);
+    if (t !== undefined && Number.isFinite(t)) out[id] = t;
+  }
+  return out;
+}
+
 export interface Sidecar {
-  replaces: string[];
-  nested: Map<string, string[]>;
+  replaces: ReplacedList;
+  nested: Map<string, ReplacedList>;
+}
+
+/** A sidecar's `listed` times, or null when malformed. */
+function parseTimes(o: unknown): Map<string, number> | null {
+  if (o === undefined) return new Map();
+  if (typeof o !== "object" || o === null || Array.isArray(o)) return null;
+  const out = new Map<string, number>();
+  for (const [id, t] of Object.entries(o)) {
+    if (!SEGMENT_ID_RE.test(id) || typeof t !== "number" || !Number.isFinite(t)) return null;
+    out.set(id, t);
+  }
+  return out;
+}
+
+function withTimes(ids: string[], times: Map<string, number> | undefined): ReplacedList {
+  const list: ReplacedList = ids;
+  if (times?.size) list.listed = times;
+  return list;
 }
 
 export function decodeReplaces(bytes: Uint8Array, key: string): Sidecar {
-  let o: { v?: unknown; replaces?: unknown; nested?: unknown };
+  let o: {
+    v?: unknown;
+    replaces?: unknown;
+    nested?: unknown;
+    listed?: unknown;
+    nestedListed?: unknown;
+  };
   try {
     o = JSON.parse(new TextDecoder().decode(bytes));
   } catch {
@@ -69,7 +132,21 @@ export function decodeReplaces(bytes: Uint8Array, key: string): Sidecar {
     }
     for (const [id, r] of Object.entries(o.nested as Record<string, string[]>)) nested.set(id, r);
   }
-  return { replaces: o.replaces as string[], nested };
+  const listed = parseTimes(o.listed);
+  const nestedListed = new Map<string, Map<string, number>>();
+  let nestedOk = o.nestedListed === undefined ||
+    (typeof o.nestedListed === "object" && o.nestedListed !== null &&
+      !Array.isArray(o.nestedListed));
+  for (const [id, t] of nestedOk ? Object.entries(o.nestedListed ?? {}) : []) {
+    const times = parseTimes(t);
+    if (!SEGMENT_ID_RE.test(id) || !times) nestedOk = false;
+    else nestedListed.set(id, times);
+  }
+  if (!listed || !nestedOk) {
+    throw new TrunkError(`${key} has malformed listed times; run trunks check`, "corrupt");
+  }
+  for (const [id, r] of nested) nested.set(id, withTimes(r, nestedListed.get(id)));
+  return { replaces: withTimes(o.replaces as string[], listed), nested };
 }
 
 /** Everything under `segments/`, sorted into complete segments, sidecars and strays. */
@@ -134,10 +211,10 @@ export async function readSidecars(
   listing: SegmentListing,
   onBad?: (key: string, err: TrunkError) => void,
   opts: { trustNested?: boolean } = {},
-): Promise<Map<string, string[]>> {
+): Promise<Map<string, ReplacedList>> {
   const ids = listing.complete.map((s) => s.id).filter((id) => listing.sidecars.has(id));
-  const out = new Map<string, string[]>();
-  const nested = new Map<string, string[]>();
+  const out = new Map<string, ReplacedList>();
+  const nested = new Map<string, ReplacedList>();
   const readOne = async (id: string) => {
     const key = segmentReplacesKey(id);
     const raw = await getBytes(store, key);
@@ -177,12 +254,12 @@ export async function readSidecars(
  * lists stay bounded by what two leases keep.
  */
 export function carriedNested(
-  replaces: Map<string, string[]>,
+  replaces: Map<string, ReplacedList>,
   chosen: string[],
   present: Set<string>,
   self: string,
-): Map<string, string[]> {
-  const out = new Map<string, string[]>();
+): Map<string, ReplacedList> {
+  const out = new Map<string, ReplacedList>();
   const todo = chosen.map((id) => ({ id, direct: true }));
   for (let i = 0; i < todo.length; i++) {
     const { id, direct } = todo[i];
@@ -229,14 +306,17 @@ export function replacedLongAgo(
 }
 
 /**
- * A compaction only vouches for segments as they were when it ran: a replaced segment
- * stored again after the sidecar (a push's guard putting back what a clean took) may
- * hold objects the compacted segment left out, so it is no longer counted as replaced.
- * Both times come from the store's listing, so clocks do not matter.
+ * What each compacted segment still vouches for: a compaction vouches for segments only as
+ * they were when it ran. A replaced segment stored again since (a branch deleted, then
+ * pushed again: the same pack, the same id; a push's guard putting back what a clean took)
+ * may hold objects the compacted segment left out as garbage, so it is no longer counted
+ * as replaced: not covered by a fetch, not deleted by a clean or a merge. Judged by the
+ * stored time the sidecar recorded for it, else (a sidecar without times) by being stored
+ * before the sidecar. Every time compared comes from the store's listings.
  */
-function coveredWhenWritten(
+export function vouchedLists(
   listing: SegmentListing,
-  replaces: Map<string, string[]>,
+  replaces: Map<string, ReplacedList>,
 ): Map<string, string[]> {
   const modified = new Map(listing.complete.map((s) => [s.id, s.modified.getTime()]));
   const out = new Map<string, string[]>();
@@ -244,10 +324,32 @@ function coveredWhenWritten(
     const at = listing.sidecars.get(id)?.modified.getTime();
     out.set(
       id,
-      at === undefined ? r : r.filter((x) => x === id || (modified.get(x) ?? -Infinity) < at),
+      r.filter((x) => {
+        const now = modified.get(x);
+        if (x === id || now === undefined) return true;
+        const was = r.listed?.get(x);
+        if (was !== undefined) return now === was;
+        return at === undefined || now < at;
+      }),
     );
   }
   return out;
+}
+
+/**
+ * The segment is still stored as it was listed: a replaced segment is deleted only then,
+ * not once a push stored the same pack again (the same id) since the listing. One LIST
+ * just before the delete: a push in the instant between them is not seen.
+ */
+export async function storedAsListed(store: Store, s: SegmentInfo): Promise<boolean> {
+  const key = segmentPackKey(s.id);
+  const pack = (await store.list(key)).find((e) => e.key === key);
+  return pack !== undefined && pack.modified.getTime() === s.modified.getTime();
+}
+
+/** The listed stored time of each complete segment, as a sidecar records it. */
+export function listedTimes(listing: SegmentListing): Map<string, number> {
+  return new Map(listing.complete.map((s) => [s.id, s.modified.getTime()]));
 }
 
 export interface FetchPlan {
@@ -271,9 +373,9 @@ export async function planFetch(store: Store, ingested: Set<string>): Promise<Fe
   if (pending.length === 0) return { download: [], alreadyHave: [] };
   // A damaged sidecar only costs a download: its segment is fetched like any other.
   const inputs = await readSidecars(store, listing, () => {}, { trustNested: true });
-  // What each compacted segment vouches for (see coveredWhenWritten); its inputs as listed
-  // still bound what it holds.
-  const replaces = coveredWhenWritten(listing, inputs);
+  // What each compacted segment vouches for (see vouchedLists); its inputs as listed still
+  // bound what it holds.
+  const replaces = vouchedLists(listing, inputs);
   const closure = (id: string): string[] => {
     const out = new Set<string>();
     const walk = (x: string) => {
