@@ -1,5 +1,5 @@
 /**
- * HOSTILE REVIEW (fails on lead-check 53bb284): segment ids are content hashes, so a
+ * Hostile review (failed on 53bb284): segment ids are content hashes, so a
  * compaction can produce exactly a segment that an earlier compaction already replaced
  * (gc.ts handles "the result equals a segment already stored" by not uploading it and
  * writing its sidecar, but not the case where that segment is itself replaced). The two

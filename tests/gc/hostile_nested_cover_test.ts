@@ -1,5 +1,5 @@
 /**
- * HOSTILE REVIEW (fails on lead-check 53bb284): a fresh clone fails although every object
+ * Hostile review (failed on 53bb284): a fresh clone fails although every object
  * is stored and `trunks check` finds nothing wrong. A fetch counts a segment stored again
  * after a compaction as not covered by it (`coveredWhenWritten`), but only while that
  * compaction's own sidecar is listed: for a compaction known only through a later one's

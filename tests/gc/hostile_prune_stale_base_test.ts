@@ -1,5 +1,5 @@
 /**
- * HOSTILE REVIEW (fails on lead-check 53bb284): `keepLease` (src/trunk/push.ts) reads the
+ * Hostile review (failed on 53bb284): `keepLease` (src/trunk/push.ts) reads the
  * state again past half the lease, but the push then creates its entries on the bases it
  * planned from its first read (`planned[].base`): the re-read is thrown away. A push slow
  * before its segment upload (large blobs, packing) is not refused by OUTLIVED_LEASE

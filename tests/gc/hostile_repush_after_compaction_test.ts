@@ -1,5 +1,5 @@
 /**
- * HOSTILE REVIEW (fails on lead-check 53bb284): no concurrency needed. A compaction's
+ * Hostile review (failed on 53bb284): no concurrency needed. A compaction's
  * sidecar names every segment it listed, including garbage whose objects it left out.
  * When the same segment is stored again afterwards (same objects, same id: a deleted
  * branch pushed again from the same repository), the sidecar still counts it as replaced

@@ -1,5 +1,5 @@
 /**
- * HOSTILE REVIEW (fails on lead-check 53bb284): a clean judges a segment's objects by the
+ * Hostile review (failed on 53bb284): a clean judges a segment's objects by the
  * segment's age *as listed*, and names every listed segment in its sidecar. A deleted
  * branch pushed again while the clean runs stores the same segment id again (fresh), but
  * the clean still sees the old one: its objects are garbage (old, unreachable in the

@@ -1,5 +1,5 @@
 /**
- * HOSTILE REVIEW (fails on lead-check 53bb284): segment ids are their pack's hash, so a
+ * Hostile review (failed on 53bb284): segment ids are their pack's hash, so a
  * push that sends the same objects again (a branch deleted, then pushed again from the
  * same repository) writes the same `segments/<id>.pack/.idx` keys as the segment a clean
  * already replaced. A later clean decides to delete that replaced segment from its
