@@ -311,8 +311,9 @@ export function replacedLongAgo(
  * pushed again: the same pack, the same id; a push's guard putting back what a clean took)
  * may hold objects the compacted segment left out as garbage, so it is no longer counted
  * as replaced: not covered by a fetch, not deleted by a clean or a merge. Judged by the
- * stored time the sidecar recorded for it, else (a sidecar without times) by being stored
- * before the sidecar. Every time compared comes from the store's listings.
+ * stored time the sidecar recorded for it (a later one: stored again), else (a sidecar
+ * without times) by being stored before the sidecar. Every time compared comes from the
+ * store's listings.
  */
 export function vouchedLists(
   listing: SegmentListing,
@@ -328,7 +329,8 @@ export function vouchedLists(
         const now = modified.get(x);
         if (x === id || now === undefined) return true;
         const was = r.listed?.get(x);
-        if (was !== undefined) return now === was;
+        // Stored again means stored later; an earlier time is a copy that kept its times.
+        if (was !== undefined) return now <= was;
         return at === undefined || now < at;
       }),
     );
@@ -344,7 +346,7 @@ export function vouchedLists(
 export async function storedAsListed(store: Store, s: SegmentInfo): Promise<boolean> {
   const key = segmentPackKey(s.id);
   const pack = (await store.list(key)).find((e) => e.key === key);
-  return pack !== undefined && pack.modified.getTime() === s.modified.getTime();
+  return pack !== undefined && pack.modified.getTime() <= s.modified.getTime();
 }
 
 /** The listed stored time of each complete segment, as a sidecar records it. */
