@@ -18,6 +18,7 @@ import "./run_tmp.ts";
 import { parseArgs } from "node:util";
 import { makeEnv, median, mirrorCorpus, ok } from "./lib.ts";
 import { loadLine, sampleLoad } from "./notes.ts";
+import { DENO_RUN_ARGS } from "../src/helper/self.ts";
 import { gitTool, type Measure, measure, type Tool, trunksLocalTool } from "./tools.ts";
 
 const { values } = parseArgs({
@@ -32,7 +33,7 @@ async function otherTrunks(base: Tool, checkout: string, path: string): Promise<
   const main = `${await Deno.realPath(checkout)}/main.ts`;
   await Deno.writeTextFile(
     `${dir}/git-remote-trunks`,
-    `#!/bin/sh\nexec ${JSON.stringify(Deno.execPath())} run -A --quiet ${
+    `#!/bin/sh\nexec ${JSON.stringify(Deno.execPath())} ${DENO_RUN_ARGS.join(" ")} ${
       JSON.stringify(main)
     } remote-helper "$@"\n`,
   );

@@ -25,6 +25,7 @@ import "./run_tmp.ts";
 import { parseArgs } from "node:util";
 import { fmtMs, formatRequests, machineLine, makeEnv, ok, sumRequests, table } from "./lib.ts";
 import type { Env } from "./lib.ts";
+import { DENO_RUN_ARGS } from "../src/helper/self.ts";
 import { openStore } from "../src/storage/registry.ts";
 import { textLike } from "../harness/text_like.ts";
 import { startProxy } from "./proxy.ts";
@@ -58,7 +59,7 @@ async function benchBinDir(): Promise<string> {
   await Deno.mkdir(dir);
   const helper = `#!/bin/sh
 exec 3<&0
-${JSON.stringify(Deno.execPath())} run -A --quiet ${
+${JSON.stringify(Deno.execPath())} ${DENO_RUN_ARGS.join(" ")} ${
     JSON.stringify(`${REPO_ROOT}/main.ts`)
   } remote-helper "$@" <&3 &
 pid=$!

@@ -4,6 +4,8 @@
  * any executable named by TRUNKS_BIN, e.g. the compiled binary), and child processes with
  * exactly that environment.
  */
+import { DENO_RUN_ARGS } from "../src/helper/self.ts";
+
 /** The checkout's root directory. */
 export const REPO_ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 let binDir: Promise<string> | undefined;
@@ -15,7 +17,7 @@ export function trunksBinDir(): Promise<string> {
     const bin = Deno.env.get("TRUNKS_BIN");
     const target = bin
       ? `exec ${JSON.stringify(await Deno.realPath(bin))}`
-      : `exec ${JSON.stringify(Deno.execPath())} run -A --quiet ${
+      : `exec ${JSON.stringify(Deno.execPath())} ${DENO_RUN_ARGS.join(" ")} ${
         JSON.stringify(`${REPO_ROOT}/main.ts`)
       }`;
     await Deno.writeTextFile(`${dir}/trunks`, `#!/bin/sh\n${target} "$@"\n`);

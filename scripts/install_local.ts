@@ -7,6 +7,8 @@
  * lazily loaded backends' npm packages included, is cached now, and the launchers name
  * that cache (DENO_DIR) instead of the one under whatever HOME they later run with.
  */
+import { DENO_RUN_ARGS } from "../src/helper/self.ts";
+
 const repo = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 const home = Deno.env.get("HOME") ?? Deno.env.get("USERPROFILE") ?? ".";
 const dir = Deno.env.get("TRUNKS_INSTALL_DIR") ?? `${home}/.local/bin`;
@@ -70,7 +72,7 @@ if (compile.success) {
   await Deno.remove(tmpBin).catch(() => {});
   const cache = await denoDir();
   await cacheEverything(cache);
-  const run = `DENO_DIR=${sq(cache)} exec ${sq(Deno.execPath())} run -A --quiet ${
+  const run = `DENO_DIR=${sq(cache)} exec ${sq(Deno.execPath())} ${DENO_RUN_ARGS.join(" ")} ${
     sq(`${repo}/main.ts`)
   }`;
   await writeExecutable(`${dir}/trunks`, `#!/bin/sh\n${run} "$@"\n`);

@@ -7,6 +7,7 @@
  * The helper runs behind a launcher that reports the first touch of those globals.
  */
 import { assert, assertEquals } from "../assert.ts";
+import { DENO_RUN_ARGS } from "../../src/helper/self.ts";
 import { commitFile, e2eBackends, git, makeEnv, newRepo, REPO_ROOT, trunkUrl } from "./harness.ts";
 
 const local = e2eBackends().find((b) => b.name === "local")!;
@@ -41,7 +42,7 @@ async function trapBin(): Promise<string> {
   await Deno.writeTextFile(`${bin}/trap.ts`, TRAP);
   await Deno.writeTextFile(
     `${bin}/git-remote-trunks`,
-    `#!/bin/sh\nexec ${JSON.stringify(Deno.execPath())} run -A --quiet ${
+    `#!/bin/sh\nexec ${JSON.stringify(Deno.execPath())} ${DENO_RUN_ARGS.join(" ")} ${
       JSON.stringify(`${bin}/trap.ts`)
     } remote-helper "$@"\n`,
   );

@@ -9,6 +9,7 @@ import {
   selfCommand,
   shQuote,
 } from "../../src/cli/install_helper.ts";
+import { DENO_RUN_ARGS } from "../../src/helper/self.ts";
 
 const posix = Deno.build.os !== "windows";
 
@@ -193,7 +194,8 @@ Deno.test({
 Deno.test("selfCommand re-runs main.ts through deno when not compiled", async () => {
   const cmd = selfCommand();
   assertEquals(cmd.path, Deno.execPath());
-  assertEquals(cmd.args.slice(0, 3), ["run", "-A", "-q"]);
-  assert((await Deno.stat(cmd.args[3])).isFile, cmd.args[3]);
-  assert(cmd.args[3].endsWith("main.ts"));
+  assertEquals(cmd.args.slice(0, -1), DENO_RUN_ARGS);
+  const main = cmd.args.at(-1)!;
+  assert((await Deno.stat(main)).isFile, main);
+  assert(main.endsWith("main.ts"));
 });
