@@ -256,12 +256,12 @@ async function checkRefLog(store: Store, meta: TrunkMeta, found: Findings): Prom
   const layout = refLayout(meta.format);
   const { byRef, newestSnapshot } = await listRefEntryKeys(store, layout, found);
   const allKeys = [...byRef.values()].flat();
-  const parsed = await readRefEntries(store, meta, layout, allKeys, found);
+  const { parsed, gone } = await readRefEntries(store, meta, layout, allKeys, found);
   const entries: ListedEntry[] = [];
   const latest = new Map<string, ListedEntry>();
   for (const list of byRef.values()) {
     list.sort((a, b) => a.seq - b.seq);
-    const chained = chainRefEntries(list, parsed, found);
+    const chained = chainRefEntries(list, parsed, gone, found);
     entries.push(...chained.entries);
     if (chained.last) latest.set(chained.last.entry.ref, chained.last);
   }
@@ -349,18 +349,25 @@ async function checkSnapshot(
   }
 }
 
-/** Each entry read and parsed; an unreadable one, or one of another trunk, is a problem. */
+/**
+ * Each entry read (after the listing) and parsed; an unreadable one, or one of another
+ * trunk, is a problem. `gone` holds the listed keys deleted since they were listed.
+ */
 async function readRefEntries(
   store: Store,
   meta: TrunkMeta,
   layout: RefLayout,
   keys: KeyOfRef[],
   found: Findings,
-): Promise<Map<string, RefEntry>> {
+): Promise<{ parsed: Map<string, RefEntry>; gone: Set<string> }> {
   const parsed = new Map<string, RefEntry>();
+  const gone = new Set<string>();
   await mapLimit(keys, store.capabilities.parallelism * 2, async ({ key }) => {
     const raw = await getBytes(store, key);
-    if (!raw) return; // removed while we looked: nothing to judge
+    if (!raw) {
+      gone.add(key); // removed while we looked: nothing to judge
+      return;
+    }
     try {
       const entry = parseEntry(new TextDecoder().decode(raw), key, layout);
       if (entry.trunk !== undefined && entry.trunk !== meta.id) {
@@ -383,17 +390,24 @@ async function readRefEntries(
       });
     }
   });
-  return parsed;
+  return { parsed, gone };
 }
 
 /**
  * One ref's entries in seq order: seqs without gaps (a log may start past 1: maintenance
  * archived its oldest entries to reflog/), each `old` the previous `new`.
  * Returns the good entries and the last one when it is good (the ref's value).
+ *
+ * A listing is not a snapshot: one made while pruning deletes this ref's oldest entries
+ * can show entry n and miss n+1 (deleted before the listing reached it). Pruning deletes
+ * a ref's entries strictly oldest first, so n was deleted before n+1, which is before the
+ * listing ended and before n was read: a gap after an entry gone by its read is pruning
+ * under way, not a loss. A gap after an entry still there is entries lost.
  */
 function chainRefEntries(
   list: KeyOfRef[],
   parsed: Map<string, RefEntry>,
+  gone: Set<string>,
   found: Findings,
 ): { entries: ListedEntry[]; last: ListedEntry | null } {
   const entries: ListedEntry[] = [];
@@ -401,7 +415,7 @@ function chainRefEntries(
   let prev: { key: string; entry: RefEntry } | null = null;
   for (let i = 0; i < list.length; i++) {
     const { seq, key, modified } = list[i];
-    if (i > 0 && seq !== list[i - 1].seq + 1) {
+    if (i > 0 && seq !== list[i - 1].seq + 1 && !gone.has(list[i - 1].key)) {
       found.problems.push({
         key,
         kind: "ref-log-gap",

@@ -25,11 +25,19 @@
  * grace period must exceed the slowest push and any clock skew.
  */
 import { packObjectList, presentIn, reachableObjects } from "../git/compact.ts";
-import { getBytes, type Store } from "../storage/store.ts";
+import { getBytes, type ListEntry, type Store } from "../storage/store.ts";
 import { decodeBlobManifest } from "./blob_manifest.ts";
 import type { Inventory } from "./check.ts";
 import { faultPoint } from "./faults.ts";
-import { blobKey, chunkKey, segmentIdxKey, segmentPackKey, segmentReplacesKey } from "./layout.ts";
+import {
+  blobKey,
+  chunkKey,
+  parseSegmentKey,
+  segmentIdxKey,
+  segmentPackKey,
+  segmentReplacesKey,
+  SEGMENTS_PREFIX,
+} from "./layout.ts";
 import { mapLimit } from "./pool.ts";
 import { refuseShortGrace } from "./lease.ts";
 import { isDeleted } from "./refs.ts";
@@ -84,8 +92,13 @@ export async function cleanTrunk(
   report.compacted = compaction.compacted;
   const cutoff = Math.min(Date.now(), compaction.serverNow) - grace;
   await deleteReplacedSegments(store, inv, compaction, cutoff, report);
-  await deleteStrays(store, inv, cutoff, report);
-  await collectLargeBlobs(store, inv, retained.missing, cutoff, log, report);
+  // Garbage found by its age alone is judged as of the check's listing, not as of now:
+  // what was young when listed (half of an upload, a pack whose index was still on its
+  // way; a chunk whose manifest was) may belong to a push acknowledged since, however long
+  // the check and compaction took. (A replaced segment's age is its replacement's.)
+  const listedCutoff = cutoff - Math.max(0, Date.now() - inv.listedAt);
+  await deleteStrays(store, inv, listedCutoff, report);
+  await collectLargeBlobs(store, inv, retained.missing, listedCutoff, log, report);
   report.deleted.tempFiles = await sweepTempFiles(store, cutoff);
   return report;
 }
@@ -236,13 +249,26 @@ async function deleteStrays(
   report: CleanReport,
 ): Promise<void> {
   for (const e of inv.listing.strays) {
-    if (e.modified.getTime() >= cutoff) {
+    if (e.modified.getTime() >= cutoff || !(await stillStray(store, e))) {
       report.waiting.strays++;
       continue;
     }
     await store.delete(e.key);
     report.deleted.strays++;
   }
+}
+
+/**
+ * A segment's half, listed alone, is still alone and unchanged: a push whose upload was
+ * interrupted and which is now run again uploads the same segment (its id is its pack's
+ * hash) under the same keys, and completes it.
+ */
+async function stillStray(store: Store, listed: ListEntry): Promise<boolean> {
+  const id = parseSegmentKey(listed.key)?.id;
+  if (!id) return true;
+  const now = new Map((await store.list(`${SEGMENTS_PREFIX}${id}.`)).map((e) => [e.key, e]));
+  if (now.get(listed.key)?.modified.getTime() !== listed.modified.getTime()) return false;
+  return !(now.has(segmentPackKey(id)) && now.has(segmentIdxKey(id)));
 }
 
 /**

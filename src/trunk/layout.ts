@@ -147,6 +147,14 @@ export function segmentReplacesKey(id: string): string {
   return `${SEGMENTS_PREFIX}${id}.replaces`;
 }
 
+/** A segment's key split into its id and part, or null for any other key. */
+export function parseSegmentKey(
+  key: string,
+): { id: string; part: "pack" | "idx" | "replaces" } | null {
+  const m = /^segments\/([0-9a-f]{64})\.(pack|idx|replaces)$/.exec(key);
+  return m ? { id: m[1], part: m[2] as "pack" | "idx" | "replaces" } : null;
+}
+
 export function chunkKey(sha256: string): string {
   return `${CHUNKS_PREFIX}${sha256}`;
 }

@@ -16,7 +16,7 @@
  */
 import { getBytes, type ListEntry, type Store } from "../storage/store.ts";
 import { TrunkError } from "./errors.ts";
-import { SEGMENT_ID_RE, segmentReplacesKey, SEGMENTS_PREFIX } from "./layout.ts";
+import { parseSegmentKey, SEGMENT_ID_RE, segmentReplacesKey, SEGMENTS_PREFIX } from "./layout.ts";
 import { mapLimit } from "./pool.ts";
 import type { SegmentInfo } from "./segments.ts";
 
@@ -99,11 +99,11 @@ export async function listSegmentKeys(
     ? (keys: readonly string[]) => new Set(keys.filter((k) => !k.endsWith(".idx")))
     : undefined;
   for (const e of await store.list(SEGMENTS_PREFIX, undefined, { details })) {
-    const m = /^segments\/([0-9a-f]{64})\.(pack|idx|replaces)$/.exec(e.key);
-    if (!m) strays.push(e);
-    else if (m[2] === "pack") packs.set(m[1], e);
-    else if (m[2] === "idx") idxs.set(m[1], e);
-    else sidecars.set(m[1], e);
+    const k = parseSegmentKey(e.key);
+    if (!k) strays.push(e);
+    else if (k.part === "pack") packs.set(k.id, e);
+    else if (k.part === "idx") idxs.set(k.id, e);
+    else sidecars.set(k.id, e);
   }
   const complete: SegmentInfo[] = [];
   for (const [id, p] of packs) {
