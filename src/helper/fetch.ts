@@ -11,10 +11,13 @@ import {
   fetch,
   type FetchReport,
   type FetchSink,
+  type PackHint,
   type Prefetch,
   prefetch,
+  type StagedPack,
   type Want,
 } from "../trunk/fetch.ts";
+import { joinPacks } from "../pack/join.ts";
 import type { Trunk } from "../trunk/trunk.ts";
 import type { HelperOptions } from "./options.ts";
 import { progressMeter } from "./io.ts";
@@ -41,6 +44,47 @@ export function gitSink(
     typeof opts.connectivity === "function" ? opts.connectivity() : opts.connectivity;
   const options = (whole: boolean | undefined) =>
     connectivity() && whole ? { checkLinks: true, keep: `trunks fetch ${Deno.pid}` } : {};
+  const stage = async (
+    path: string,
+    hint: PackHint,
+    signal: AbortSignal,
+    underway?: () => void,
+  ): Promise<StagedPack> => {
+    // Indexed in a directory of its own until git asks: git reads every `.idx` in
+    // objects/pack whatever its name, and `git fetch` asks the helper for nothing when
+    // the listed objects are already there: it would write refs to a pack that
+    // `discard` then removes.
+    const hidden = `${path.replace(/\.pack$/, "")}.staged`;
+    const gone = () => Deno.remove(hidden, { recursive: true }).catch(() => {});
+    let indexed;
+    try {
+      await Deno.mkdir(hidden);
+      await Deno.rename(path, `${hidden}/staged.pack`);
+      // Links checked whenever the pack should be whole: whether git wants a clone's
+      // connectivity vouched for is said only after the listing (a stricter check
+      // costs index-pack nothing more).
+      const indexing = indexPack(gitDir, `${hidden}/staged.pack`, {
+        checkLinks: hint.whole,
+        signal,
+      });
+      // index-pack was started by that call (a process, spawned before it returns).
+      underway?.();
+      indexed = await indexing;
+    } catch (e) {
+      await Promise.all([Deno.remove(path).catch(() => {}), gone()]);
+      throw e;
+    }
+    return {
+      install: async (h) => {
+        try {
+          installed.push(await installPack(gitDir, indexed, options(h?.whole)));
+        } finally {
+          await gone();
+        }
+      },
+      discard: gone,
+    };
+  };
   return {
     installed,
     async downloadDir() {
@@ -50,41 +94,20 @@ export function gitSink(
     ingest: async (path, hint) => {
       installed.push(await ingestPack(gitDir, path, options(hint?.whole)));
     },
-    stage: async (path, hint, signal, underway) => {
-      // Indexed in a directory of its own until git asks: git reads every `.idx` in
-      // objects/pack whatever its name, and `git fetch` asks the helper for nothing when
-      // the listed objects are already there: it would write refs to a pack that
-      // `discard` then removes.
-      const hidden = `${path.replace(/\.pack$/, "")}.staged`;
-      const gone = () => Deno.remove(hidden, { recursive: true }).catch(() => {});
-      let indexed;
+    stage,
+    // The join `ingestAll` makes, staged as one pack (a prefetch of several segments).
+    stageAll: async (inputs, format, hint, signal, underway) => {
+      const joined = `${packDir}/tmp_trunks_${crypto.randomUUID()}.pack`;
       try {
-        await Deno.mkdir(hidden);
-        await Deno.rename(path, `${hidden}/staged.pack`);
-        // Links checked whenever the pack should be whole: whether git wants a clone's
-        // connectivity vouched for is said only after the listing (a stricter check
-        // costs index-pack nothing more).
-        const indexing = indexPack(gitDir, `${hidden}/staged.pack`, {
-          checkLinks: hint.whole,
-          signal,
-        });
-        // index-pack was started by that call (a process, spawned before it returns).
-        underway?.();
-        indexed = await indexing;
+        await joinPacks(inputs, joined, format);
+        signal.throwIfAborted();
       } catch (e) {
-        await Promise.all([Deno.remove(path).catch(() => {}), gone()]);
+        await Deno.remove(joined).catch(() => {});
         throw e;
+      } finally {
+        await Promise.all(inputs.map((i) => Deno.remove(i.pack).catch(() => {})));
       }
-      return {
-        install: async (h) => {
-          try {
-            installed.push(await installPack(gitDir, indexed, options(h?.whole)));
-          } finally {
-            await gone();
-          }
-        },
-        discard: gone,
-      };
+      return await stage(joined, hint, signal, underway);
     },
     ingestAll: async (inputs, format, hint) => {
       const got = await ingestPacks(gitDir, inputs, format, options(hint?.whole));

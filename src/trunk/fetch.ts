@@ -55,6 +55,19 @@ export interface FetchSink {
     format: "sha1" | "sha256",
     hint?: PackHint,
   ): Promise<void>;
+  /**
+   * `ingestAll` in two steps, as `stage` is `ingest`'s: the packs joined into one that is
+   * verified and indexed now, under temporary names git never reads (the input files are
+   * consumed either way). Left out by a repository that cannot: then a prefetch of several
+   * segments stages nothing.
+   */
+  stageAll?(
+    inputs: { pack: string; idx: Uint8Array }[],
+    format: "sha1" | "sha256",
+    hint: PackHint,
+    signal: AbortSignal,
+    underway?: () => void,
+  ): Promise<StagedPack>;
   /** Which of `oids` the repository holds. */
   has(oids: string[]): Promise<Set<string>>;
   /** Objects reachable from `oids` that the repository still lacks. */
@@ -354,6 +367,30 @@ async function fetchJoined(
   onBytes: ((n: number) => void) | undefined,
   downloaded: () => void,
 ): Promise<boolean> {
+  const inputs = await downloadWithIndexes(trunk, plan, dir, onBytes, downloaded);
+  try {
+    await sink.ingestAll!(inputs, trunk.meta.objectFormat, { whole: await noBlobsLeftOut });
+  } catch {
+    return false;
+  } finally {
+    await Promise.all(inputs.map((i) => Deno.remove(i.pack).catch(() => {})));
+  }
+  faultPoint("fetch:after-ingest");
+  trunk.markIngested(plan.download.flatMap((d) => [d.segment.id, ...d.covers]));
+  return true;
+}
+
+/**
+ * Every segment of `plan` downloaded into `dir` (each verified by SHA-256) with its stored
+ * index, for a join. The first failure stops the rest, and every download is removed.
+ */
+async function downloadWithIndexes(
+  trunk: Trunk,
+  plan: FetchPlan,
+  dir: string,
+  onBytes: ((n: number) => void) | undefined,
+  downloaded: () => void = () => {},
+): Promise<{ pack: string; idx: Uint8Array }[]> {
   const inputs: { pack: string; idx: Uint8Array }[] = [];
   const pending = new Set<string>();
   let failed = null as { e: unknown } | null;
@@ -379,26 +416,19 @@ async function fetchJoined(
     }
   };
   const workers = Math.max(1, Math.min(4, trunk.parallelism, plan.download.length));
-  try {
-    await Promise.all(Array.from({ length: workers }, worker));
-    if (failed) throw failed.e;
-    try {
-      await sink.ingestAll!(inputs, trunk.meta.objectFormat, { whole: await noBlobsLeftOut });
-    } catch {
-      return false;
-    }
-  } finally {
+  await Promise.all(Array.from({ length: workers }, worker));
+  if (failed) {
     await Promise.all([...pending].map((p) => Deno.remove(p).catch(() => {})));
+    throw failed.e;
   }
-  faultPoint("fetch:after-ingest");
-  trunk.markIngested(plan.download.flatMap((d) => [d.segment.id, ...d.covers]));
-  return true;
+  return inputs;
 }
 
 /**
- * What a prefetch left ready: its plan, the lists it made, and the one pack it staged
- * (null when the plan is not one segment: the fetch then downloads by this plan, made
- * after the refs were listed as its own would be, without listing `segments/` again).
+ * What a prefetch left ready: its plan, the lists it made, and the one pack it staged (its
+ * segments joined when several; null when there was nothing to stage or the repository
+ * cannot stage a join: the fetch then downloads by this plan, made after the refs were
+ * listed as its own would be, without listing `segments/` again).
  */
 export interface Prefetched {
   plan: FetchPlan;
@@ -409,8 +439,8 @@ export interface Prefetched {
 /**
  * A fetch begun before git asks for it. Git reads a clone's listing of refs before it
  * asks for anything, and a fetch downloads every segment the repository has not
- * ingested whatever git wants: so the segment (when there is one) is downloaded,
- * verified by SHA-256, and verified and indexed by the repository (`stage`) meanwhile,
+ * ingested whatever git wants: so the segments are downloaded, verified by SHA-256, and
+ * verified and indexed by the repository (`stage`, or `stageAll` joining several) meanwhile,
  * its index-pack running beside the listing's work (on a store that copies files itself,
  * local disk, the copy is hashed while index-pack reads it). Nothing is installed: `fetch`
  * installs it once git asks (`take`), as the fetch it saves would have; `discard`
@@ -477,7 +507,10 @@ async function stageOne(
   blobs.catch(() => {}); // a failed listing leaves nothing staged
   const plan = await planFetch(trunk.store, trunk.ingested());
   if (signal.aborted) return null;
-  if (plan.download.length !== 1 || plan.alreadyHave.length) return { plan, blobs, pack: null };
+  if (plan.alreadyHave.length || plan.download.length === 0) return { plan, blobs, pack: null };
+  if (plan.download.length > 1) {
+    return { plan, blobs, pack: await stageJoined(trunk, sink, plan, blobs, signal, underway) };
+  }
   const dir = await sink.downloadDir();
   const pack = `${dir}/tmp_trunks_${crypto.randomUUID()}.pack`;
   const id = plan.download[0].segment.id;
@@ -519,6 +552,35 @@ async function stageOne(
     throw e;
   }
   return { plan, blobs, pack: staged };
+}
+
+/**
+ * A prefetch of several segments (a clone after many pushes: the merged segments and the
+ * newest pushes'): each downloaded and verified by SHA-256, then joined and indexed by the
+ * repository (`stageAll`), as the fetch would after git asks. Null when the repository
+ * cannot stage a join, or the prefetch was stopped; a failure leaves nothing staged.
+ */
+async function stageJoined(
+  trunk: Trunk,
+  sink: FetchSink,
+  plan: FetchPlan,
+  blobs: Promise<Set<string>>,
+  signal: AbortSignal,
+  underway: () => void,
+): Promise<StagedPack | null> {
+  if (!sink.stageAll) return null;
+  const dir = await sink.downloadDir();
+  // Stopped at the next piece once discarded (a download then removes its file).
+  const inputs = await downloadWithIndexes(trunk, plan, dir, (n) => {
+    if (n > 0) signal.throwIfAborted();
+  });
+  if (signal.aborted) {
+    await Promise.all(inputs.map((i) => Deno.remove(i.pack).catch(() => {})));
+    return null;
+  }
+  // Unknown is not whole; the listing's own failure surfaces in the fetch that takes it.
+  const whole = await blobs.then((b) => b.size === 0, () => false);
+  return await sink.stageAll(inputs, trunk.meta.objectFormat, { whole }, signal, underway);
 }
 
 /** A pack the repository refused: name the key it came from. */

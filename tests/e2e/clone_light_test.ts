@@ -84,6 +84,46 @@ Deno.test({
 });
 
 Deno.test({
+  name: "a clone of a trunk of 300 refs loads no node:crypto or `process`",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    // 300 entries' seals, read from the store: hashed by WebCrypto, not node:crypto (whose
+    // load costs more than 300 async digests: src/trunk/refs.ts WEB_SEALS_MAX).
+    const e = await makeEnv(local.env);
+    const url = await trunkUrl(local, `light-refs-${crypto.randomUUID()}`);
+    const a = await newRepo(e, "a");
+    const head = (await git(e, a, "rev-parse", "main")).trim();
+    const creates = Array.from({ length: 299 }, (_, i) => `create refs/tags/t${i} ${head}\n`);
+    const upd = new Deno.Command("git", {
+      args: ["update-ref", "--stdin"],
+      cwd: a,
+      env: e.env,
+      clearEnv: true,
+      stdin: "piped",
+    }).spawn();
+    const w = upd.stdin.getWriter();
+    await w.write(new TextEncoder().encode(creates.join("")));
+    await w.close();
+    assert((await upd.status).success);
+    await git(e, a, "push", "-q", `trunks::${url}`, "main", "refs/tags/*:refs/tags/*");
+    const bin = await trapBin();
+    const dest = `${await Deno.makeTempDir({ prefix: "trunks-clone-" })}/b`;
+    const out = await new Deno.Command("git", {
+      args: ["clone", "-q", `trunks::${url}`, dest],
+      env: { ...e.env, PATH: `${bin}:${e.env.PATH}` },
+      clearEnv: true,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stderr = new TextDecoder().decode(out.stderr);
+    assert(out.success, stderr);
+    assertEquals((await git(e, dest, "tag", "--list")).trim().split("\n").length, 299);
+    assert(!stderr.includes("node-global-touched"), stderr);
+  },
+});
+
+Deno.test({
   name: "a one-commit push loads no node:crypto or `process`",
   sanitizeOps: false,
   sanitizeResources: false,

@@ -266,8 +266,8 @@ Deno.test({
     const e = await makeEnv(local.env);
     const url = await trunkUrl(local, "prefetch-several");
     const a = await newRepo(e, "a");
-    // Three pushes, no maintenance: three segments, so nothing is staged early; the
-    // fetch then downloads by the prefetch's plan rather than listing everything again.
+    // Three pushes, no maintenance: three segments, joined and staged early; the fetch
+    // then installs by the prefetch's plan rather than listing everything again.
     const env = { TRUNKS_AUTO_MAINTENANCE: "0" };
     for (let i = 0; i < 3; i++) {
       await commitFile(e, a, `f${i}.txt`, `v ${i}\n`);
@@ -292,6 +292,54 @@ Deno.test({
       f.name.endsWith(".pack")
     );
     assertEquals(packs.length, 1);
+  },
+});
+
+Deno.test({
+  name: "clone prefetch of several segments: joined and indexed before git asks, one pack",
+  ...opts,
+  fn: async () => {
+    const e = await makeEnv(local.env);
+    const url = await trunkUrl(local, "prefetch-joined");
+    const a = await newRepo(e, "a");
+    // Three pushes, no maintenance: three segments (a long log's merged segments and its
+    // newest pushes').
+    for (let i = 0; i < 3; i++) {
+      await commitFile(e, a, `f${i}.txt`, `v ${i}\n`);
+      await git(e, a, "push", "-q", `trunks::${url}`, "main");
+    }
+    const empty = `${await Deno.makeTempDir()}/c`;
+    await git(e, await Deno.makeTempDir(), "init", "-q", empty);
+    // git asking for nothing (ls-remote) leaves nothing behind.
+    let h = await start(empty, url, e.env);
+    await h.ask("capabilities\n");
+    await h.ask("list\n");
+    let end = await h.end();
+    assertEquals(end.code, 0, end.stderr);
+    assertEquals(packDir(empty), []);
+    h = await start(empty, url, e.env);
+    await h.ask("capabilities\n");
+    const listed = await h.ask("list\n");
+    // Answered once index-pack runs on the join (fails on 91c973a: the segments were
+    // downloaded and joined only after git's `fetch`, then indexed).
+    assert(stagedPack(empty), `listing answered before the join: ${packDir(empty).join(" ")}`);
+    await waitFor("the prefetched pack's index", () => staged(empty));
+    assert(!packDir(empty).some((n) => n.startsWith("pack-")), packDir(empty).join(" "));
+    const main = listed.find((l) => l.endsWith(" refs/heads/main"))!.split(" ")[0];
+    assertEquals(await h.option("option check-connectivity true\n"), "ok");
+    const reply = await h.ask(`fetch ${main} refs/heads/main\n\n`);
+    assert(reply.includes("connectivity-ok"), reply.join("\n"));
+    const files = packDir(empty);
+    assertEquals(files.filter((n) => /^pack-.*\.(pack|idx)$/.test(n)).length, 2, files.join(" "));
+    assert(!files.some((n) => n.startsWith("tmp_")), files.join(" "));
+    end = await h.end();
+    assertEquals(end.code, 0, end.stderr);
+    await git(e, empty, "update-ref", "refs/heads/main", main);
+    await git(e, empty, "fsck", "--strict", "--no-dangling");
+    assertEquals(
+      await git(e, empty, "rev-list", "--objects", "main"),
+      await git(e, a, "rev-list", "--objects", "main"),
+    );
   },
 });
 
