@@ -7,32 +7,12 @@
 import { assert, assertEquals } from "../assert.ts";
 import { Trunk as Library } from "../../src/sdk/trunk.ts";
 import { openStore } from "../../src/storage/registry.ts";
-import type { Store } from "../../src/storage/store.ts";
 import { checkTrunk } from "../../src/trunk/check.ts";
 import { cleanTrunk } from "../../src/trunk/gc.ts";
 import { LEASE_ENV } from "../../src/trunk/lease.ts";
 import { e2eBackends, git, makeEnv, newRepo, ok, trunkUrl } from "../e2e/harness.ts";
 import { opts } from "./lib.ts";
-
-/** `store`, running `hook` once, right after the first segment index is stored. */
-function cleanAfterFirstSegment(store: Store, hook: () => Promise<void>): Store {
-  let armed = true;
-  return new Proxy(store, {
-    get(target, prop) {
-      if (prop === "put") {
-        return async (key: string, data: Parameters<Store["put"]>[1]) => {
-          await target.put(key, data);
-          if (armed && /^segments\/[0-9a-f]{64}\.idx$/.test(key)) {
-            armed = false;
-            await hook();
-          }
-        };
-      }
-      const v = Reflect.get(target, prop);
-      return typeof v === "function" ? v.bind(target) : v;
-    },
-  });
-}
+import { afterFirstPut } from "./repush_scene.ts";
 
 for (const backend of e2eBackends().filter((b) => ["local", "minio"].includes(b.name))) {
   Deno.test({
@@ -46,14 +26,18 @@ for (const backend of e2eBackends().filter((b) => ["local", "minio"].includes(b.
       const inner = await openStore(url, backend.settings);
       const work = await Deno.makeTempDir({ prefix: "trunks-libguard-" });
       let cleaned = 0;
-      const store = cleanAfterFirstSegment(inner, async () => {
-        const { inventory } = await checkTrunk(inner, { workDir: `${work}/${cleaned}` });
-        const r = await cleanTrunk(inner, inventory!, {
-          graceMs: 0,
-          workDir: `${work}/${cleaned}`,
-        });
-        cleaned += r.deleted.segments.length;
-      });
+      const store = afterFirstPut(
+        inner,
+        (key) => /^segments\/[0-9a-f]{64}\.idx$/.test(key),
+        async () => {
+          const { inventory } = await checkTrunk(inner, { workDir: `${work}/${cleaned}` });
+          const r = await cleanTrunk(inner, inventory!, {
+            graceMs: 0,
+            workDir: `${work}/${cleaned}`,
+          });
+          cleaned += r.deleted.segments.length;
+        },
+      );
       try {
         await using t = await Library.open({ store, writer: "lib" });
         t.write("lib.txt", "from the library\n");

@@ -1,11 +1,12 @@
 /**
- * Hostile review (failed on 53bb284): a push's OUTLIVED_LEASE refusal is
- * measured from the start of its *segment* upload, but its large blobs (chunks and
- * manifests) are uploaded before that, and a clean judges them by their own age. A push
- * whose large-blob uploads take longer than the grace (two leases) has its first blob's
- * manifest and chunks collected by a clean (no ref, no segment, no touch names them
- * yet: touches name only reused blobs), then uploads its segment and creates its entry
- * within a lease of that upload: acknowledged, and pointing at a deleted manifest.
+ * Failed before d2a5813 (large-blob uploads claim their own blobs):
+ * a push's OUTLIVED_LEASE refusal is measured from the start of its *segment* upload, but
+ * its large blobs (chunks and manifests) are uploaded before that, and a clean judges them
+ * by their own age. A push whose large-blob uploads take longer than the grace (two leases)
+ * has its first blob's manifest and chunks collected by a clean (no ref, no segment, no
+ * touch names them yet: touches name only reused blobs), then uploads its segment and
+ * creates its entry within a lease of that upload: acknowledged, and pointing at a deleted
+ * manifest.
  *
  * Interleaving (lease 1 s, grace 2 s): the push stores blob 1's chunks and manifest; it
  * then takes 2.3 s before storing the next (a slow upload of blob 2, simulated by a hook
@@ -17,60 +18,38 @@
 import { assert, assertEquals } from "../assert.ts";
 import { Trunk as Library } from "../../src/sdk/trunk.ts";
 import { openStore } from "../../src/storage/registry.ts";
-import type { Store } from "../../src/storage/store.ts";
 import { checkTrunk } from "../../src/trunk/check.ts";
 import { cleanTrunk } from "../../src/trunk/gc.ts";
-import { e2eBackends, makeEnv, run, trunkUrl } from "../e2e/harness.ts";
+import { makeEnv, run, trunkUrl } from "../e2e/harness.ts";
 import { opts } from "./lib.ts";
+import { afterFirstPut, GRACE_MS, LEASE_S, randomBytes, sceneBackends } from "./repush_scene.ts";
 
-const LEASE_S = 1;
-const GRACE_MS = 2 * LEASE_S * 1000;
-
-/** `store`, running `hook` once, right after the first large-blob manifest is stored. */
-function afterFirstManifest(store: Store, hook: () => Promise<void>): Store {
-  let armed = true;
-  return new Proxy(store, {
-    get(target, prop) {
-      if (prop === "put") {
-        return async (key: string, data: Parameters<Store["put"]>[1]) => {
-          await target.put(key, data);
-          if (armed && /^blobs\/[0-9a-f]{40,64}$/.test(key)) {
-            armed = false;
-            await hook();
-          }
-        };
-      }
-      const v = Reflect.get(target, prop);
-      return typeof v === "function" ? v.bind(target) : v;
-    },
-  });
-}
-
-function randomBytes(n: number): Uint8Array {
-  const out = new Uint8Array(n);
-  for (let i = 0; i < n; i += 65536) crypto.getRandomValues(out.subarray(i, i + 65536));
-  return out;
-}
-
-for (const backend of e2eBackends().filter((b) => ["local", "minio"].includes(b.name))) {
+for (const backend of sceneBackends()) {
   Deno.test({
     name:
-      `hostile ${backend.name}: large blobs uploaded more than a grace before the segment are cleaned under an acknowledged push`,
+      `large blob ${backend.name}: large blobs uploaded more than a grace before the segment survive a clean under an acknowledged push`,
     ...opts,
     fn: async () => {
       Deno.env.set("TRUNKS_LARGE_BLOB_THRESHOLD", "64k");
       const e = await makeEnv({ ...backend.env });
-      const url = await trunkUrl(backend, "hostile-lbage");
+      const url = await trunkUrl(backend, "large-blob-age");
       const inner = await openStore(url, backend.settings);
-      const work = await Deno.makeTempDir({ prefix: "trunks-hostile-" });
+      const work = await Deno.makeTempDir({ prefix: "trunks-large-blob-" });
       let deletedManifests = 0;
-      const store = afterFirstManifest(inner, async () => {
-        // The push is slow uploading its next large blob: longer than the grace.
-        await new Promise((r) => setTimeout(r, GRACE_MS + 300));
-        const { inventory } = await checkTrunk(inner, { workDir: `${work}/c` });
-        const r = await cleanTrunk(inner, inventory!, { graceMs: GRACE_MS, workDir: `${work}/c` });
-        deletedManifests += r.deleted.manifests;
-      });
+      const store = afterFirstPut(
+        inner,
+        (key) => /^blobs\/[0-9a-f]{40,64}$/.test(key),
+        async () => {
+          // The push is slow uploading its next large blob: longer than the grace.
+          await new Promise((r) => setTimeout(r, GRACE_MS + 300));
+          const { inventory } = await checkTrunk(inner, { workDir: `${work}/c` });
+          const r = await cleanTrunk(inner, inventory!, {
+            graceMs: GRACE_MS,
+            workDir: `${work}/c`,
+          });
+          deletedManifests += r.deleted.manifests;
+        },
+      );
       try {
         await using t = await Library.open({
           store,

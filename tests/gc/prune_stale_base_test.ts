@@ -1,14 +1,15 @@
 /**
- * Hostile review (failed on 53bb284): `keepLease` (src/trunk/push.ts) reads the
- * state again past half the lease, but the push then creates its entries on the bases it
- * planned from its first read (`planned[].base`): the re-read is thrown away. A push slow
- * before its segment upload (large blobs, packing) is not refused by OUTLIVED_LEASE
- * (measured from the segment upload), so it can reach its entries more than two leases
- * after its read. If meanwhile another writer moved the ref twice and maintenance pruned
- * the entries superseded past two leases, the key `refs/<ref>~<base seq + 1>` is free
- * again: the push's create succeeds *below* the ref's latest entry, the push reports
- * success, and the ref still points at the other writer's commit. The acknowledged push
- * is silently lost (and the log now has an entry whose `old` chains to nothing).
+ * Failed before 9d781cc (entries created on the state read again):
+ * `keepLease` (src/trunk/push.ts) reads the state again past half the lease, but the push
+ * then creates its entries on the bases it planned from its first read (`planned[].base`):
+ * the re-read is thrown away. A push slow before its segment upload (large blobs, packing)
+ * is not refused by OUTLIVED_LEASE (measured from the segment upload), so it can reach its
+ * entries more than two leases after its read. If meanwhile another writer moved the ref
+ * twice and maintenance pruned the entries superseded past two leases, the key
+ * `refs/<ref>~<base seq + 1>` is free again: the push's create succeeds *below* the ref's
+ * latest entry, the push reports success, and the ref still points at the other writer's
+ * commit. The acknowledged push is silently lost (and the log now has an entry whose `old`
+ * chains to nothing).
  *
  * Interleaving (lease 1 s): W reads main (seq 1) and starts storing a large blob's chunks
  * (slow: a hook on its first chunk put); writer B pushes main twice (seq 2, seq 3); 2.3 s
@@ -18,50 +19,22 @@
 import { assert, assertEquals } from "../assert.ts";
 import { Trunk as Library } from "../../src/sdk/trunk.ts";
 import { openStore } from "../../src/storage/registry.ts";
-import type { Store } from "../../src/storage/store.ts";
 import { MemoryCache } from "../../src/trunk/cache.ts";
 import { readMeta } from "../../src/trunk/meta.ts";
 import { pruneRefLog } from "../../src/trunk/prune.ts";
-import { e2eBackends, trunkUrl } from "../e2e/harness.ts";
+import { trunkUrl } from "../e2e/harness.ts";
 import { opts } from "./lib.ts";
+import { afterFirstPut, LEASE_S, randomBytes, sceneBackends } from "./repush_scene.ts";
 
-const LEASE_S = 1;
-
-/** `store`, running `hook` once, right after the first chunk is stored. */
-function afterFirstChunk(store: Store, hook: () => Promise<void>): Store {
-  let armed = true;
-  return new Proxy(store, {
-    get(target, prop) {
-      if (prop === "put") {
-        return async (key: string, data: Parameters<Store["put"]>[1]) => {
-          await target.put(key, data);
-          if (armed && key.startsWith("chunks/")) {
-            armed = false;
-            await hook();
-          }
-        };
-      }
-      const v = Reflect.get(target, prop);
-      return typeof v === "function" ? v.bind(target) : v;
-    },
-  });
-}
-
-function randomBytes(n: number): Uint8Array {
-  const out = new Uint8Array(n);
-  for (let i = 0; i < n; i += 65536) crypto.getRandomValues(out.subarray(i, i + 65536));
-  return out;
-}
-
-for (const backend of e2eBackends().filter((b) => ["local", "minio"].includes(b.name))) {
+for (const backend of sceneBackends()) {
   Deno.test({
     name:
-      `hostile ${backend.name}: a slow push whose base entry was pruned creates its entry below the ref's latest and reports success`,
+      `prune ${backend.name}: a slow push whose base entry was pruned meanwhile is refused, not created below the ref's latest`,
     ...opts,
     fn: async () => {
       Deno.env.set("TRUNKS_LARGE_BLOB_THRESHOLD", "64k");
       Deno.env.set("TRUNKS_AUTO_MAINTENANCE", "0");
-      const url = await trunkUrl(backend, "hostile-prune");
+      const url = await trunkUrl(backend, "prune-stale-base");
       const inner = await openStore(url, backend.settings);
       try {
         {
@@ -77,7 +50,7 @@ for (const backend of e2eBackends().filter((b) => ["local", "minio"].includes(b.
         }
         let pruned = 0;
         let bTip = "";
-        const slow = afterFirstChunk(inner, async () => {
+        const slow = afterFirstPut(inner, (key) => key.startsWith("chunks/"), async () => {
           // Meanwhile writer B moves main twice, and maintenance prunes two leases later.
           await using b = await Library.open({ store: inner, writer: "b" });
           for (const n of [1, 2]) {
