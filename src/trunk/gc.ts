@@ -45,6 +45,7 @@ import {
   encodeReplaces,
   listedTimes,
   replacedLongAgo,
+  replacedSegments,
   replacedTimes,
   storedAsListed,
   vouchedLists,
@@ -159,13 +160,11 @@ async function compact(
   workDir: string,
   log: (line: string) => void,
 ): Promise<Compaction> {
-  const replacedBefore = new Set<string>();
   const vouched = vouchedLists(inv.listing, inv.replaces);
-  for (const [id, r] of vouched) {
-    // A compacted segment equal to one already stored names itself in its sidecar
-    // (below); that does not make it replaced.
-    if (inv.segmentObjects.has(id)) { for (const x of r) if (x !== id) replacedBefore.add(x); }
-  }
+  // Only what a verified compacted segment vouches for (a compacted segment equal to one
+  // already stored names itself in its sidecar, below: that does not make it replaced).
+  const verified = new Map([...vouched].filter(([id]) => inv.segmentObjects.has(id)));
+  const replacedBefore = replacedSegments(inv.listing, verified);
   const current = inv.listing.complete.filter((s) => !replacedBefore.has(s.id));
   const hasGarbage = current.some((s) =>
     (inv.segmentObjects.get(s.id) ?? []).some((o) => !keep.has(o))
@@ -191,14 +190,14 @@ async function compact(
     // Sidecars of replaced compacted segments go with them: carry what they said.
     const nested = new Map([...inv.replaces].filter(([id]) => id !== newId));
     const times = new Map([...(before?.listed ?? []), ...listedTimes(inv.listing)]);
+    // Equal to a segment that another compaction replaced (kept there while its grace runs):
+    // stored again first, so that compaction no longer vouches for it before this sidecar
+    // names that compaction (the two would replace each other if this stopped between).
+    const again = exists && replacedBefore.has(newId);
+    if (again) await uploadSegment(store, newId, built.packPath, built.idxPath);
     await store.put(sidecar, encodeReplaces(replaces, nested, times));
     faultPoint("gc:after-sidecar");
-    // Equal to a segment that another compaction replaced (kept there while its grace runs),
-    // it is stored again: that compaction no longer vouches for it, or the two would
-    // replace each other and a later clean would delete both.
-    if (!exists || replacedBefore.has(newId)) {
-      await uploadSegment(store, newId, built.packPath, built.idxPath);
-    }
+    if (!exists) await uploadSegment(store, newId, built.packPath, built.idxPath);
     faultPoint("gc:after-segment");
     const stamp = (await store.list(sidecar)).find((e) => e.key === sidecar)?.modified;
     if (stamp) out.serverNow = stamp.getTime();

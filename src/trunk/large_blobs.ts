@@ -115,10 +115,11 @@ export async function uploadLargeBlobs(
   };
   if (todo.length) report();
   await upload(todo, known);
-  // An upload past half a lease: what it stored first may be old enough, as a clean lists
-  // it, to pass for garbage (no ref reaches it before this push's entry): claimed as well,
-  // so no clean from now on deletes it, and one that did is answered by uploading again.
-  if (trunk.leaseMs > 0 && Date.now() - listedAt > trunk.leaseMs / 2) {
+  // An upload past half a lease (any, with a lease of 0): what it stored first may be old
+  // enough, as a clean lists it, to pass for garbage (no ref reaches it before this push's
+  // entry): claimed as well, so no clean from now on deletes it, and one that did is
+  // answered by uploading again.
+  if (trunk.leaseMs === 0 || Date.now() - listedAt > trunk.leaseMs / 2) {
     for (const o of todo) {
       reused.manifests.add(o);
       for (const c of chunksOf.get(o) ?? []) reused.chunks.add(c);

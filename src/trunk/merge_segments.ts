@@ -25,6 +25,7 @@ import {
   listSegmentKeys,
   readSidecars,
   replacedLongAgo,
+  replacedSegments,
   replacedTimes,
   storedAsListed,
   vouchedLists,
@@ -97,10 +98,7 @@ export async function mergeSmallSegments(
   const replaces = await readSidecars(store, listing, () => {}, { trustNested: true });
   const present = new Set(listing.complete.map((s) => s.id));
   const vouched = vouchedLists(listing, replaces);
-  const replaced = new Set<string>();
-  for (const [id, r] of vouched) {
-    if (present.has(id)) { for (const x of r) if (x !== id) replaced.add(x); }
-  }
+  const replaced = replacedSegments(listing, vouched);
 
   // Segments replaced more than the grace ago go first: index, then pack, then any sidecar.
   const cutoff = Date.now() - opts.graceMs;

@@ -27,6 +27,7 @@ import { TrunkError } from "./errors.ts";
 import {
   parseSegmentKey,
   SEGMENT_ID_RE,
+  segmentIdxKey,
   segmentPackKey,
   segmentReplacesKey,
   SEGMENTS_PREFIX,
@@ -41,7 +42,14 @@ const NESTED_MAX_IDS = 20_000;
  * A compacted segment's list of what it replaces, with each one's stored time as the
  * compaction listed it, where the sidecar recorded that.
  */
-export type ReplacedList = string[] & { listed?: Map<string, number> };
+export type ReplacedList = string[] & {
+  listed?: Map<string, number>;
+  /**
+   * A nested list without times (an older client's): the stored time of the sidecar that
+   * carried it, which its compaction ran before.
+   */
+  carriedAt?: number;
+};
 
 /** `listed`: the stored time of each of `ids` as the compaction listed it. */
 export function encodeReplaces(
@@ -185,8 +193,15 @@ export async function listSegmentKeys(
   const complete: SegmentInfo[] = [];
   for (const [id, p] of packs) {
     const i = idxs.get(id);
-    if (i) complete.push({ id, packSize: p.size, idxSize: i.size, modified: p.modified });
-    else strays.push(p);
+    if (i) {
+      complete.push({
+        id,
+        packSize: p.size,
+        idxSize: i.size,
+        modified: p.modified,
+        idxModified: i.modified,
+      });
+    } else strays.push(p);
   }
   for (const [id, i] of idxs) if (!packs.has(id)) strays.push(i);
   for (const [id, s] of sidecars) if (!idxs.has(id) || !packs.has(id)) strays.push(s);
@@ -222,7 +237,13 @@ export async function readSidecars(
     try {
       const sc = decodeReplaces(raw, key);
       out.set(id, sc.replaces);
-      for (const [n, r] of sc.nested) nested.set(n, r);
+      const carriedAt = listing.sidecars.get(id)?.modified.getTime();
+      for (const [n, r] of sc.nested) {
+        if (!r.listed && carriedAt !== undefined) {
+          r.carriedAt = Math.min(carriedAt, nested.get(n)?.carriedAt ?? Infinity);
+        }
+        nested.set(n, r);
+      }
     } catch (e) {
       if (!onBad || !(e instanceof TrunkError)) throw e;
       onBad(key, e);
@@ -312,8 +333,8 @@ export function replacedLongAgo(
  * may hold objects the compacted segment left out as garbage, so it is no longer counted
  * as replaced: not covered by a fetch, not deleted by a clean or a merge. Judged by the
  * stored time the sidecar recorded for it (a later one: stored again), else (a sidecar
- * without times) by being stored before the sidecar. Every time compared comes from the
- * store's listings.
+ * without times) by being stored before the sidecar, or before the one that carried it
+ * nested. Every time compared comes from the store's listings.
  */
 export function vouchedLists(
   listing: SegmentListing,
@@ -322,7 +343,7 @@ export function vouchedLists(
   const modified = new Map(listing.complete.map((s) => [s.id, s.modified.getTime()]));
   const out = new Map<string, string[]>();
   for (const [id, r] of replaces) {
-    const at = listing.sidecars.get(id)?.modified.getTime();
+    const at = listing.sidecars.get(id)?.modified.getTime() ?? r.carriedAt;
     out.set(
       id,
       r.filter((x) => {
@@ -339,14 +360,48 @@ export function vouchedLists(
 }
 
 /**
- * The segment is still stored as it was listed: a replaced segment is deleted only then,
- * not once a push stored the same pack again (the same id) since the listing. One LIST
- * just before the delete: a push in the instant between them is not seen.
+ * The segment is still stored as it was listed, pack and index: a replaced segment is
+ * deleted only then, not once a push stored the same pack again (the same id) since the
+ * listing, whichever of its two parts landed first. One LIST just before the delete: a
+ * push in the instant between them is not seen.
  */
 export async function storedAsListed(store: Store, s: SegmentInfo): Promise<boolean> {
-  const key = segmentPackKey(s.id);
-  const pack = (await store.list(key)).find((e) => e.key === key);
-  return pack !== undefined && pack.modified.getTime() <= s.modified.getTime();
+  const now = new Map(
+    (await store.list(`${SEGMENTS_PREFIX}${s.id}.`)).map((e) => [e.key, e.modified.getTime()]),
+  );
+  const pack = now.get(segmentPackKey(s.id));
+  const idx = now.get(segmentIdxKey(s.id));
+  const idxWas = s.idxModified?.getTime() ?? NaN;
+  return pack !== undefined && idx !== undefined && pack <= s.modified.getTime() && idx <= idxWas;
+}
+
+/**
+ * The replaced segments: those a stored compacted segment vouches for, where that one is
+ * current (nothing replaces it) or is replaced in turn by such a chain. Sidecars that
+ * name each other with no current segment above them (a compaction that stopped between
+ * its sidecar and its upload, or any damage) replace nothing: deleting a segment needs a
+ * current one that holds what it held.
+ */
+export function replacedSegments(
+  listing: SegmentListing,
+  vouched: Map<string, string[]>,
+): Set<string> {
+  const present = new Set(listing.complete.map((s) => s.id));
+  const named = new Set<string>();
+  for (const [id, r] of vouched) {
+    if (present.has(id)) { for (const x of r) if (x !== id) named.add(x); }
+  }
+  const out = new Set<string>();
+  const todo = [...vouched.keys()].filter((id) => present.has(id) && !named.has(id));
+  while (todo.length) {
+    const id = todo.pop()!;
+    for (const x of vouched.get(id) ?? []) {
+      if (x === id || out.has(x)) continue;
+      out.add(x);
+      if (present.has(x)) todo.push(x);
+    }
+  }
+  return out;
 }
 
 /** The listed stored time of each complete segment, as a sidecar records it. */

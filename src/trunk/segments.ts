@@ -15,7 +15,10 @@ export interface SegmentInfo {
   id: string;
   packSize: number;
   idxSize: number;
+  /** The pack's stored time. */
   modified: Date;
+  /** The index's, where the listing gave it. */
+  idxModified?: Date;
 }
 
 /** Complete segments (pack and index both present), in key order. */
