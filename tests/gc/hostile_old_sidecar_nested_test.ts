@@ -1,0 +1,114 @@
+/**
+ * Hostile review 2 (fails on 00f0876, 3 of 3 runs; passes when the sidecar keeps its times).
+ * Severity: a fresh clone fails while `trunks check` says healthy (an acknowledged
+ * push's objects are stored, but no fetch downloads them until a later compaction takes
+ * them in); mixed clients only: a sidecar written by trunks before `listed` times.
+ *
+ * `vouchedLists` judges a list without times by its own sidecar's stored time; a nested
+ * list (carried in a newer sidecar, its own sidecar deleted with its segment) has none,
+ * and `at === undefined` then vouches for every segment it names, however late that
+ * segment was stored again. New clients carry an older client's list as it was, without
+ * times, so the chain stays blind.
+ *
+ * Interleaving (local store, lease 60 s, grace 2 h, times backdated instead of waiting):
+ * push `tmp` (segment X), delete `tmp`; backdate 3 h; clean 1 (an older client: its
+ * sidecar has no times) compacts into D without X's objects; push `main` (segment Y);
+ * backdate; clean 2 (new) compacts D and Y into N, whose sidecar carries D's list as
+ * nested (no times), and deletes X (replaced long ago); backdate; clean 3 deletes D and
+ * its sidecar. `git push origin tmp` stores X again (same id, fresh) and is acknowledged.
+ * The fetch plan: N vouches for D (not stored), nested D vouches for X (no times, no
+ * sidecar): X counts as covered by N and is never downloaded; a fresh clone of tmp fails.
+ */
+import { assert, assertEquals } from "../assert.ts";
+import { openStore } from "../../src/storage/registry.ts";
+import { getBytes } from "../../src/storage/store.ts";
+import { checkTrunk } from "../../src/trunk/check.ts";
+import { cleanTrunk } from "../../src/trunk/gc.ts";
+import { LEASE_ENV } from "../../src/trunk/lease.ts";
+import { listSegmentKeys } from "../../src/trunk/replaces.ts";
+import { commitFile, e2eBackends, git, makeEnv, newRepo, run, trunkUrl } from "../e2e/harness.ts";
+import { opts } from "./lib.ts";
+
+const GRACE_MS = 2 * 3600e3;
+
+async function backdate(dir: string, ms: number): Promise<void> {
+  for await (const e of Deno.readDir(dir)) {
+    const p = `${dir}/${e.name}`;
+    if (e.isDirectory) await backdate(p, ms);
+    else {
+      const st = await Deno.stat(p);
+      const t = new Date((st.mtime ?? new Date()).getTime() - ms);
+      await Deno.utime(p, t, t);
+    }
+  }
+}
+
+for (const backend of e2eBackends().filter((b) => b.name === "local")) {
+  Deno.test({
+    name:
+      `hostile ${backend.name}: an older client's sidecar, carried nested, vouches for a segment stored again; a fresh clone fails`,
+    ...opts,
+    fn: async () => {
+      const e = await makeEnv({ ...backend.env, [LEASE_ENV]: "60", TRUNKS_AUTO_MAINTENANCE: "0" });
+      const url = await trunkUrl(backend, "hostile-oldnested");
+      const root = new URL(url).pathname;
+      const a = await newRepo(e, "a");
+      await git(e, a, "remote", "add", "origin", `trunks::${url}`);
+      await git(e, a, "push", "-q", "origin", "main");
+      await git(e, a, "checkout", "-q", "-b", "tmp");
+      await commitFile(e, a, "tmp.txt", "only on tmp\n");
+      const tip = (await git(e, a, "rev-parse", "HEAD")).trim();
+      const inner = await openStore(url, backend.settings);
+      const ids = async () => (await listSegmentKeys(inner)).complete.map((s) => s.id);
+      const work = await Deno.makeTempDir({ prefix: "trunks-hostile-" });
+      const clean = async (n: number) => {
+        const c = await checkTrunk(inner, { workDir: `${work}/${n}` });
+        assert(c.inventory, `check ${n}`);
+        return await cleanTrunk(inner, c.inventory, { graceMs: GRACE_MS, workDir: `${work}/${n}` });
+      };
+      try {
+        const before = new Set(await ids());
+        await git(e, a, "push", "-q", "origin", "tmp");
+        const x = (await ids()).filter((id) => !before.has(id));
+        assertEquals(x.length, 1);
+        await git(e, a, "push", "-q", "origin", ":tmp");
+        await backdate(root, 3 * 3600e3);
+        const r1 = await clean(1);
+        assert(r1.compacted !== null, "clean 1 compacted");
+        // (D may be main's own segment: the compaction equals it.) Clean 1 was an older client: its sidecar records no stored times.
+        const d = [...(await listSegmentKeys(inner)).sidecars.keys()];
+        assertEquals(d.length, 1);
+        const key = `segments/${d[0]}.replaces`;
+        const sc = JSON.parse(new TextDecoder().decode((await getBytes(inner, key))!));
+        delete sc.listed;
+        delete sc.nestedListed;
+        await inner.put(key, new TextEncoder().encode(JSON.stringify(sc) + "\n"));
+        await git(e, a, "checkout", "-q", "main");
+        await commitFile(e, a, "main.txt", "on main\n");
+        await git(e, a, "push", "-q", "origin", "main");
+        await backdate(root, 3 * 3600e3);
+        const r2 = await clean(2);
+        assert(r2.compacted !== null, "clean 2 compacted");
+        assert(r2.deleted.segments.includes(x[0]), "clean 2 deleted X");
+        await backdate(root, 3 * 3600e3);
+        const r3 = await clean(3);
+        assert(r3.deleted.segments.includes(d[0]), "clean 3 deleted D");
+        // The branch is pushed again: the same objects, the same segment id.
+        await git(e, a, "push", "-q", "origin", "tmp");
+        assert((await ids()).includes(x[0]), "X stored again");
+        const healthy = (await checkTrunk(inner, { workDir: `${work}/4` })).report.ok;
+        const dir = `${await Deno.makeTempDir()}/clone`;
+        const clone = await run(e, "git", ["clone", "-q", "-b", "tmp", `trunks::${url}`, dir]);
+        assert(
+          clone.code === 0,
+          `a fresh clone of the acknowledged push of tmp (${tip}) fails (check says ok: ${healthy}): ${
+            clone.stderr.slice(0, 400)
+          }`,
+        );
+        assertEquals((await git(e, dir, "rev-parse", "HEAD")).trim(), tip);
+      } finally {
+        await inner.close();
+      }
+    },
+  });
+}
