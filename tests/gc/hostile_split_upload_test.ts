@@ -1,5 +1,6 @@
 /**
- * Hostile review 2 (fails on 00f0876). Severity: acknowledged push lost (a fresh clone of
+ * Hostile review 2 (fails on 00f0876: 3 of 3 runs, deterministic: the push is held by a
+ * fault delay). Severity: acknowledged push lost (a fresh clone of
  * the branch fails; the segment is left a lone pack, a stray the next clean deletes).
  *
  * `storedAsListed` (the fix for hostile_repush_replaced_test.ts) re-lists only the
