@@ -1,5 +1,5 @@
 /**
- * Hostile review 2 (fails on 00f0876: 1 of 1 runs on local and on MinIO, deterministic; check
+ * Hostile review 2 (fails on 00f0876: 2 of 2 runs on local and on MinIO, deterministic; check
  * says healthy before the last clean). Severity: acknowledged pushes lost (every object of
  * the trunk: a fresh clone of main fails), after one clean's upload failed (a network
  * error, or the clean killed: the `gc:after-sidecar` point) and no push came before the

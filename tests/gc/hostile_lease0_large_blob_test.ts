@@ -1,5 +1,5 @@
 /**
- * Hostile review 2 (fails on 00f0876: 1 of 1 runs on local and on MinIO, deterministic).
+ * Hostile review 2 (fails on 00f0876: 2 of 2 runs on local and on MinIO, deterministic).
  * Severity: acknowledged push lost (a fresh clone
  * fails: the large blob's manifest and chunks are gone), on a trunk whose trunk.json says
  * `leaseSeconds: 0` (accepted by `leaseForNewTrunk`, and then `--grace 0` is allowed).

@@ -1,5 +1,5 @@
 /**
- * Hostile review 2 (fails on 00f0876, 3 of 3 runs; passes when the sidecar keeps its times).
+ * Hostile review 2 (fails on 00f0876, 4 of 4 runs; passes when the sidecar keeps its times).
  * Severity: a fresh clone fails while `trunks check` says healthy (an acknowledged
  * push's objects are stored, but no fetch downloads them until a later compaction takes
  * them in); mixed clients only: a sidecar written by trunks before `listed` times.
