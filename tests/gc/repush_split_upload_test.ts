@@ -1,5 +1,5 @@
 /**
- * Hostile review 2 (fails on 00f0876: 3 of 3 runs, deterministic: the push is held by a
+ * Failed before f688c25 (hostile review 2 on 00f0876: 3 of 3 runs, deterministic: the push is held by a
  * fault delay). Severity: acknowledged push lost (a fresh clone of
  * the branch fails; the segment is left a lone pack, a stray the next clean deletes).
  *
@@ -50,11 +50,11 @@ async function backdate(dir: string, ms: number): Promise<void> {
 for (const backend of e2eBackends().filter((b) => b.name === "local")) {
   Deno.test({
     name:
-      `hostile ${backend.name}: a clean deletes a re-pushed segment whose index landed before its pack; the push is acknowledged`,
+      `race ${backend.name}: a clean deletes a re-pushed segment whose index landed before its pack; the push is acknowledged`,
     ...opts,
     fn: async () => {
       const e = await makeEnv({ ...backend.env, [LEASE_ENV]: "60", TRUNKS_AUTO_MAINTENANCE: "0" });
-      const url = await trunkUrl(backend, "hostile-split");
+      const url = await trunkUrl(backend, "race-split");
       const root = new URL(url).pathname;
       const a = await newRepo(e, "a");
       await git(e, a, "remote", "add", "origin", `trunks::${url}`);

@@ -1,5 +1,5 @@
 /**
- * Hostile review 2 (fails on 00f0876: 2 of 2 runs on local and on MinIO, deterministic; check
+ * Failed before f688c25 (hostile review 2 on 00f0876: 2 of 2 runs on local and on MinIO, deterministic; check
  * says healthy before the last clean). Severity: acknowledged pushes lost (every object of
  * the trunk: a fresh clone of main fails), after one clean's upload failed (a network
  * error, or the clean killed: the `gc:after-sidecar` point) and no push came before the
@@ -52,7 +52,7 @@ function failingUploadOf(store: Store, id: string): Store {
 for (const backend of e2eBackends().filter((b) => ["local", "minio"].includes(b.name))) {
   Deno.test({
     name:
-      `hostile ${backend.name}: a clean whose re-upload of an equal segment fails leaves two sidecars replacing each other; the next clean deletes main's objects`,
+      `race ${backend.name}: a clean whose re-upload of an equal segment fails leaves two sidecars replacing each other; the next clean deletes main's objects`,
     ...opts,
     fn: async () => {
       const e = await makeEnv({
@@ -60,7 +60,7 @@ for (const backend of e2eBackends().filter((b) => ["local", "minio"].includes(b.
         [LEASE_ENV]: String(LEASE_S),
         TRUNKS_AUTO_MAINTENANCE: "0",
       });
-      const url = await trunkUrl(backend, "hostile-cycle-fail");
+      const url = await trunkUrl(backend, "race-cycle-fail");
       const a = await newRepo(e, "a");
       await git(e, a, "remote", "add", "origin", `trunks::${url}`);
       const inner = await openStore(url, backend.settings);

@@ -1,5 +1,5 @@
 /**
- * Hostile review 2 (fails on 00f0876: 2 of 2 runs on local and on MinIO, deterministic).
+ * Failed before f688c25 (hostile review 2 on 00f0876: 2 of 2 runs on local and on MinIO, deterministic).
  * Severity: acknowledged push lost (a fresh clone
  * fails: the large blob's manifest and chunks are gone), on a trunk whose trunk.json says
  * `leaseSeconds: 0` (accepted by `leaseForNewTrunk`, and then `--grace 0` is allowed).
@@ -30,7 +30,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 for (const backend of e2eBackends().filter((b) => ["local", "minio"].includes(b.name))) {
   Deno.test({
     name:
-      `hostile ${backend.name}: lease 0, a clean between a large blob's upload and the push's entry deletes the blob`,
+      `race ${backend.name}: lease 0, a clean between a large blob's upload and the push's entry deletes the blob`,
     ...opts,
     fn: async () => {
       const e = await makeEnv({
@@ -39,7 +39,7 @@ for (const backend of e2eBackends().filter((b) => ["local", "minio"].includes(b.
         [THRESHOLD_ENV]: "1k",
         TRUNKS_AUTO_MAINTENANCE: "0",
       });
-      const url = await trunkUrl(backend, "hostile-lease0-blob");
+      const url = await trunkUrl(backend, "race-lease0-blob");
       const a = await newRepo(e, "a");
       await git(e, a, "remote", "add", "origin", `trunks::${url}`);
       await git(e, a, "push", "-q", "origin", "main");

@@ -1,5 +1,5 @@
 /**
- * Hostile review 2 (fails on 00f0876, 4 of 4 runs; passes when the sidecar keeps its times).
+ * Failed before f688c25 (hostile review 2 on 00f0876, 4 of 4 runs; passes when the sidecar keeps its times).
  * Severity: a fresh clone fails while `trunks check` says healthy (an acknowledged
  * push's objects are stored, but no fetch downloads them until a later compaction takes
  * them in); mixed clients only: a sidecar written by trunks before `listed` times.
@@ -46,11 +46,11 @@ async function backdate(dir: string, ms: number): Promise<void> {
 for (const backend of e2eBackends().filter((b) => b.name === "local")) {
   Deno.test({
     name:
-      `hostile ${backend.name}: an older client's sidecar, carried nested, vouches for a segment stored again; a fresh clone fails`,
+      `race ${backend.name}: an older client's sidecar, carried nested, vouches for a segment stored again; a fresh clone fails`,
     ...opts,
     fn: async () => {
       const e = await makeEnv({ ...backend.env, [LEASE_ENV]: "60", TRUNKS_AUTO_MAINTENANCE: "0" });
-      const url = await trunkUrl(backend, "hostile-oldnested");
+      const url = await trunkUrl(backend, "race-oldnested");
       const root = new URL(url).pathname;
       const a = await newRepo(e, "a");
       await git(e, a, "remote", "add", "origin", `trunks::${url}`);
