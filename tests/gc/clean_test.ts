@@ -11,6 +11,7 @@ import { chunkKey, segmentReplacesKey } from "../../src/trunk/layout.ts";
 import { decodeReplaces } from "../../src/trunk/replaces.ts";
 import { getBytes } from "../../src/storage/store.ts";
 import {
+  backdate,
   check,
   cloneMatches,
   opts,
@@ -142,19 +143,6 @@ Deno.test({
     assertEquals((await check(s)).code, 0);
   },
 });
-
-/** Make every file of the trunk look `ms` older. */
-async function backdate(dir: string, ms: number): Promise<void> {
-  for await (const e of Deno.readDir(dir)) {
-    const p = `${dir}/${e.name}`;
-    if (e.isDirectory) await backdate(p, ms);
-    else {
-      const st = await Deno.stat(p);
-      const t = new Date((st.mtime ?? new Date()).getTime() - ms);
-      await Deno.utime(p, t, t);
-    }
-  }
-}
 
 // A reader that listed the segments just before a compaction may download any of them
 // for up to two leases after it: replaced segments are deleted two leases after their

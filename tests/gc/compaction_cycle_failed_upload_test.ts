@@ -5,7 +5,7 @@
  * error, or the clean killed: the `gc:after-sidecar` point) and no push came before the
  * next clean.
  *
- * The fix for hostile_compaction_equals_replaced_test.ts stores a compaction equal to an
+ * The fix for compaction_equals_replaced_test.ts stores a compaction equal to an
  * already replaced segment again, so that the earlier compaction stops vouching for it.
  * But the new sidecar (A.replaces naming N0) is written first, and the upload second: when
  * the upload fails, A.replaces names N0 while N0.replaces still vouches for A (A was not
@@ -65,7 +65,7 @@ for (const backend of e2eBackends().filter((b) => ["local", "minio"].includes(b.
       await git(e, a, "remote", "add", "origin", `trunks::${url}`);
       const inner = await openStore(url, backend.settings);
       const ids = async () => (await listSegmentKeys(inner)).complete.map((s) => s.id);
-      const work = await Deno.makeTempDir({ prefix: "trunks-hostile-" });
+      const work = await Deno.makeTempDir({ prefix: "trunks-race-" });
       const clean = async (n: number, store: Store = inner) => {
         const c = await checkTrunk(inner, { workDir: `${work}/${n}` });
         assert(c.report.ok, JSON.stringify(c.report.problems));

@@ -49,7 +49,7 @@ for (const backend of e2eBackends().filter((b) => ["local", "minio"].includes(b.
       await git(e, a, "commit", "-qm", "a large blob");
       const tip = (await git(e, a, "rev-parse", "HEAD")).trim();
       const inner = await openStore(url, backend.settings);
-      const work = await Deno.makeTempDir({ prefix: "trunks-hostile-" });
+      const work = await Deno.makeTempDir({ prefix: "trunks-race-" });
       try {
         const signal = `${work}/held`;
         const push = run(e, "git", ["push", "-q", "origin", "big"], {

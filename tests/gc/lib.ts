@@ -107,3 +107,16 @@ export async function trunkRefs(s: Setup): Promise<string[]> {
   return out.trim().split("\n").filter((l) => l && !l.endsWith("\tHEAD"))
     .map((l) => l.replace("\t", " ")).sort();
 }
+
+/** Make every file under `dir` look `ms` older (time passing, on local disk). */
+export async function backdate(dir: string, ms: number): Promise<void> {
+  for await (const e of Deno.readDir(dir)) {
+    const p = `${dir}/${e.name}`;
+    if (e.isDirectory) await backdate(p, ms);
+    else {
+      const st = await Deno.stat(p);
+      const t = new Date((st.mtime ?? new Date()).getTime() - ms);
+      await Deno.utime(p, t, t);
+    }
+  }
+}

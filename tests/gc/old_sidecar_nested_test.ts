@@ -27,21 +27,9 @@ import { cleanTrunk } from "../../src/trunk/gc.ts";
 import { LEASE_ENV } from "../../src/trunk/lease.ts";
 import { listSegmentKeys } from "../../src/trunk/replaces.ts";
 import { commitFile, e2eBackends, git, makeEnv, newRepo, run, trunkUrl } from "../e2e/harness.ts";
-import { opts } from "./lib.ts";
+import { backdate, opts } from "./lib.ts";
 
 const GRACE_MS = 2 * 3600e3;
-
-async function backdate(dir: string, ms: number): Promise<void> {
-  for await (const e of Deno.readDir(dir)) {
-    const p = `${dir}/${e.name}`;
-    if (e.isDirectory) await backdate(p, ms);
-    else {
-      const st = await Deno.stat(p);
-      const t = new Date((st.mtime ?? new Date()).getTime() - ms);
-      await Deno.utime(p, t, t);
-    }
-  }
-}
 
 for (const backend of e2eBackends().filter((b) => b.name === "local")) {
   Deno.test({
@@ -60,7 +48,7 @@ for (const backend of e2eBackends().filter((b) => b.name === "local")) {
       const tip = (await git(e, a, "rev-parse", "HEAD")).trim();
       const inner = await openStore(url, backend.settings);
       const ids = async () => (await listSegmentKeys(inner)).complete.map((s) => s.id);
-      const work = await Deno.makeTempDir({ prefix: "trunks-hostile-" });
+      const work = await Deno.makeTempDir({ prefix: "trunks-race-" });
       const clean = async (n: number) => {
         const c = await checkTrunk(inner, { workDir: `${work}/${n}` });
         assert(c.inventory, `check ${n}`);

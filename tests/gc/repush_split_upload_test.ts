@@ -3,7 +3,7 @@
  * fault delay). Severity: acknowledged push lost (a fresh clone of
  * the branch fails; the segment is left a lone pack, a stray the next clean deletes).
  *
- * `storedAsListed` (the fix for hostile_repush_replaced_test.ts) re-lists only the
+ * `storedAsListed` (the fix for repush_replaced_test.ts) re-lists only the
  * replaced segment's *pack* before deleting its index and pack. A push re-storing the same
  * segment (a deleted branch pushed again: same pack, same id) uploads pack and index in
  * parallel (`uploadSegment`); the small index lands first, the pack lands when its upload
@@ -30,22 +30,10 @@ import { cleanTrunk } from "../../src/trunk/gc.ts";
 import { LEASE_ENV } from "../../src/trunk/lease.ts";
 import { listSegmentKeys } from "../../src/trunk/replaces.ts";
 import { e2eBackends, git, makeEnv, newRepo, run, trunkUrl } from "../e2e/harness.ts";
-import { opts } from "./lib.ts";
+import { backdate, opts } from "./lib.ts";
 
 const GRACE_MS = 2 * 3600e3;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function backdate(dir: string, ms: number): Promise<void> {
-  for await (const e of Deno.readDir(dir)) {
-    const p = `${dir}/${e.name}`;
-    if (e.isDirectory) await backdate(p, ms);
-    else {
-      const st = await Deno.stat(p);
-      const t = new Date((st.mtime ?? new Date()).getTime() - ms);
-      await Deno.utime(p, t, t);
-    }
-  }
-}
 
 for (const backend of e2eBackends().filter((b) => b.name === "local")) {
   Deno.test({
@@ -71,7 +59,7 @@ for (const backend of e2eBackends().filter((b) => b.name === "local")) {
       const tip = (await git(e, a, "rev-parse", "HEAD")).trim();
       const inner = await openStore(url, backend.settings);
       const ids = async () => (await listSegmentKeys(inner)).complete.map((s) => s.id);
-      const work = await Deno.makeTempDir({ prefix: "trunks-hostile-" });
+      const work = await Deno.makeTempDir({ prefix: "trunks-race-" });
       try {
         const before = new Set(await ids());
         await git(e, a, "push", "-q", "origin", "tmp");
