@@ -51,7 +51,7 @@ import {
   vouchedLists,
 } from "./replaces.ts";
 import { beginCleaning, type CleanClaim } from "./reuse_guard.ts";
-import { sha256File, uploadSegment } from "./segments.ts";
+import { sha256File, storeCompacted } from "./segments.ts";
 
 export const DEFAULT_GRACE_MS = 24 * 60 * 60 * 1000;
 
@@ -190,15 +190,14 @@ async function compact(
     // Sidecars of replaced compacted segments go with them: carry what they said.
     const nested = new Map([...inv.replaces].filter(([id]) => id !== newId));
     const times = new Map([...(before?.listed ?? []), ...listedTimes(inv.listing)]);
-    // Equal to a segment that another compaction replaced (kept there while its grace runs):
-    // stored again first, so that compaction no longer vouches for it before this sidecar
-    // names that compaction (the two would replace each other if this stopped between).
-    const again = exists && replacedBefore.has(newId);
-    if (again) await uploadSegment(store, newId, built.packPath, built.idxPath);
-    await store.put(sidecar, encodeReplaces(replaces, nested, times));
-    faultPoint("gc:after-sidecar");
-    if (!exists) await uploadSegment(store, newId, built.packPath, built.idxPath);
-    faultPoint("gc:after-segment");
+    await storeCompacted(
+      store,
+      newId,
+      built,
+      encodeReplaces(replaces, nested, times),
+      !exists ? "no" : replacedBefore.has(newId) ? "replaced" : "current",
+      { afterSidecar: "gc:after-sidecar", afterSegment: "gc:after-segment" },
+    );
     const stamp = (await store.list(sidecar)).find((e) => e.key === sidecar)?.modified;
     if (stamp) out.serverNow = stamp.getTime();
     out.newId = newId;

@@ -30,7 +30,7 @@ import {
   storedAsListed,
   vouchedLists,
 } from "./replaces.ts";
-import { downloadSegmentPack, type SegmentInfo, sha256File, uploadSegment } from "./segments.ts";
+import { downloadSegmentPack, type SegmentInfo, sha256File, storeCompacted } from "./segments.ts";
 
 export interface MergeOptions {
   /** Where the merged pack is built (removed by the caller). */
@@ -136,13 +136,14 @@ export async function mergeSmallSegments(
   const id = await sha256File(built.packPath);
   const ids = chosen.map((s) => s.id);
   const nested = carriedNested(replaces, ids, present, id);
-  await store.put(
-    segmentReplacesKey(id),
+  await storeCompacted(
+    store,
+    id,
+    built,
     encodeReplaces(ids.filter((x) => x !== id), nested, listedTimes(listing)),
+    !present.has(id) ? "no" : replaced.has(id) ? "replaced" : "current",
+    { afterSidecar: "maint:after-sidecar", afterSegment: "maint:after-segment" },
   );
-  faultPoint("maint:after-sidecar");
-  if (!present.has(id)) await uploadSegment(store, id, built.packPath, built.idxPath);
-  faultPoint("maint:after-segment");
   report.merged = {
     id,
     replaces: ids.filter((x) => x !== id).length,

@@ -9,7 +9,13 @@ import { countedPut, type OnBytes, refundableStream } from "../storage/flow.ts";
 import { getBytes, type Range, type Store } from "../storage/store.ts";
 import { TrunkError } from "./errors.ts";
 import { faultDelay, faultPoint } from "./faults.ts";
-import { SEGMENT_ID_RE, segmentIdxKey, segmentPackKey, SEGMENTS_PREFIX } from "./layout.ts";
+import {
+  SEGMENT_ID_RE,
+  segmentIdxKey,
+  segmentPackKey,
+  segmentReplacesKey,
+  SEGMENTS_PREFIX,
+} from "./layout.ts";
 
 export interface SegmentInfo {
   id: string;
@@ -149,6 +155,30 @@ export async function readSegmentIndex(store: Store, id: string): Promise<Uint8A
   const bytes = await getBytes(store, key);
   if (!bytes) throw missingSegment(store, key);
   return bytes;
+}
+
+/**
+ * A compacted segment (a clean's or a merge's) and its sidecar, stored in the order that
+ * keeps every reader and deleter right: the sidecar first, so whoever sees the segment
+ * knows what it replaces. But an equal segment already stored that another compaction
+ * replaced (ids are packs' hashes) is stored again first: that compaction then no longer
+ * vouches for it (replaces.ts `vouchedLists`) before this sidecar names what it holds;
+ * else the two would replace each other, or the other would be taken to cover what only
+ * this one holds.
+ */
+export async function storeCompacted(
+  store: Store,
+  id: string,
+  built: { packPath: string; idxPath: string },
+  sidecar: Uint8Array,
+  stored: "no" | "current" | "replaced",
+  points: { afterSidecar: string; afterSegment: string },
+): Promise<void> {
+  if (stored === "replaced") await uploadSegment(store, id, built.packPath, built.idxPath);
+  await store.put(segmentReplacesKey(id), sidecar);
+  faultPoint(points.afterSidecar);
+  if (stored === "no") await uploadSegment(store, id, built.packPath, built.idxPath);
+  faultPoint(points.afterSegment);
 }
 
 /** A segment's pack, whole or one byte range of it (the caller verifies what it reads). */
