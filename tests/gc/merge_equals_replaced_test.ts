@@ -21,6 +21,11 @@
  * that in which downloads finish, and merge 2 builds M again about half the time with two
  * inputs (with parallel downloads, 3 of 7 cases built M again and lost tmp). Deterministic
  * as written: 6 of 6 runs failed on local and minio.
+ *
+ * The reader's side (`reader`): main has a second large segment, so clean 1's compaction C
+ * is a new segment stored after M. Right after merge 2 rebuilt M, nothing is deleted, yet a
+ * fresh clone of tmp failed: planFetch downloads C and counts C -> M -> P, Q as covered,
+ * while C holds none of tmp's objects. Deterministic: 3 of 3 runs failed on local and minio.
  */
 import { assert, assertEquals } from "../assert.ts";
 import { checkTrunk } from "../../src/trunk/check.ts";
@@ -33,10 +38,13 @@ import { commitFile, git, makeEnv, newRepo, run, trunkUrl } from "../e2e/harness
 import { opts } from "./lib.ts";
 import { GRACE_MS, LEASE_S, sceneBackends, sleep } from "./repush_scene.ts";
 
-for (const backend of sceneBackends()) {
+for (
+  const [backend, reader] of sceneBackends().flatMap((b) => [[b, false], [b, true]] as const)
+) {
   Deno.test({
-    name:
-      `merge ${backend.name}: a merge equal to a segment a clean replaced keeps a re-pushed branch`,
+    name: `merge ${backend.name}: a merge equal to a segment a clean replaced ${
+      reader ? "still lets a fresh clone get" : "keeps"
+    } a re-pushed branch`,
     ...opts,
     fn: async () => {
       const e = await makeEnv({
@@ -44,13 +52,20 @@ for (const backend of sceneBackends()) {
         [LEASE_ENV]: String(LEASE_S),
         TRUNKS_AUTO_MAINTENANCE: "0",
       });
-      const url = await trunkUrl(backend, "merge-equal");
+      const url = await trunkUrl(backend, reader ? "merge-equal-reader" : "merge-equal");
       const a = await newRepo(e, "a");
       // main's segment is large, so the merges roll up only tmp's two small segments.
       const big = Array.from({ length: 20000 }, (_, i) => `${i} ${Math.random()}`).join("\n");
       await commitFile(e, a, "big.txt", big);
       await git(e, a, "remote", "add", "origin", `trunks::${url}`);
       await git(e, a, "push", "-q", "origin", "main");
+      if (reader) {
+        // A second, larger segment on main: clean 1's compaction is then a new segment C,
+        // not equal to either, stored after M.
+        const bigger = Array.from({ length: 60000 }, (_, i) => `${i} ${Math.random()}`);
+        await commitFile(e, a, "bigger.txt", bigger.join("\n"));
+        await git(e, a, "push", "-q", "origin", "main");
+      }
       await git(e, a, "checkout", "-q", "-b", "tmp");
       await commitFile(e, a, "t1.txt", "tmp one\n");
       const t1 = (await git(e, a, "rev-parse", "HEAD")).trim();
@@ -108,6 +123,7 @@ for (const backend of sceneBackends()) {
         };
         // Nothing is deleted yet: a clone works here (checked, so the loss is merge 3's).
         const early = await clone();
+        if (reader) return assert(early === "", `tmp (${t2}): a clone after merge 2: ${early}`);
         await sleep(GRACE_MS + 500);
         const m3 = await merge(3, GRACE_MS);
         const late = await clone();
