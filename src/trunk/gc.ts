@@ -36,7 +36,6 @@ import {
   segmentIdxKey,
   segmentPackKey,
   segmentReplacesKey,
-  SEGMENTS_PREFIX,
 } from "./layout.ts";
 import { mapLimit } from "./pool.ts";
 import { refuseShortGrace } from "./lease.ts";
@@ -47,6 +46,7 @@ import {
   replacedLongAgo,
   replacedSegments,
   replacedTimes,
+  segmentKeysNow,
   storedAsListed,
   vouchedLists,
 } from "./replaces.ts";
@@ -276,8 +276,8 @@ async function deleteStrays(
 async function stillStray(store: Store, listed: ListEntry): Promise<boolean> {
   const id = parseSegmentKey(listed.key)?.id;
   if (!id) return true;
-  const now = new Map((await store.list(`${SEGMENTS_PREFIX}${id}.`)).map((e) => [e.key, e]));
-  if (now.get(listed.key)?.modified.getTime() !== listed.modified.getTime()) return false;
+  const now = await segmentKeysNow(store, id);
+  if (now.get(listed.key) !== listed.modified.getTime()) return false;
   return !(now.has(segmentPackKey(id)) && now.has(segmentIdxKey(id)));
 }
 

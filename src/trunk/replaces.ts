@@ -340,7 +340,7 @@ export function vouchedLists(
   listing: SegmentListing,
   replaces: Map<string, ReplacedList>,
 ): Map<string, string[]> {
-  const modified = new Map(listing.complete.map((s) => [s.id, s.modified.getTime()]));
+  const modified = listedTimes(listing);
   const out = new Map<string, string[]>();
   for (const [id, r] of replaces) {
     const at = listing.sidecars.get(id)?.modified.getTime() ?? r.carriedAt;
@@ -366,9 +366,7 @@ export function vouchedLists(
  * push in the instant between them is not seen.
  */
 export async function storedAsListed(store: Store, s: SegmentInfo): Promise<boolean> {
-  const now = new Map(
-    (await store.list(`${SEGMENTS_PREFIX}${s.id}.`)).map((e) => [e.key, e.modified.getTime()]),
-  );
+  const now = await segmentKeysNow(store, s.id);
   const pack = now.get(segmentPackKey(s.id));
   const idx = now.get(segmentIdxKey(s.id));
   const idxWas = s.idxModified?.getTime() ?? NaN;
@@ -402,6 +400,12 @@ export function replacedSegments(
     }
   }
   return out;
+}
+
+/** A segment's keys as stored now, with their stored times: one LIST, just before a delete. */
+export async function segmentKeysNow(store: Store, id: string): Promise<Map<string, number>> {
+  const listed = await store.list(`${SEGMENTS_PREFIX}${id}.`);
+  return new Map(listed.map((e) => [e.key, e.modified.getTime()]));
 }
 
 /** The listed stored time of each complete segment, as a sidecar records it. */
