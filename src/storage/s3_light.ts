@@ -16,6 +16,7 @@ import { backoffMs, parseRetryAfter, type RetryPolicy, sleep } from "./retry.ts"
 import type { S3Command, S3Sender } from "./s3.ts";
 import type { Env, S3Config, S3Credentials } from "./s3_config.ts";
 import { armTimer } from "./timer.ts";
+import { firstText, parseListPage } from "./s3_xml.ts";
 import {
   amzDate,
   canonicalQuery,
@@ -196,22 +197,7 @@ export class LightS3Sender implements S3Sender {
       { method: "GET", query, whole: true },
       (res) => res.text(),
     );
-    const contents = [];
-    for (const m of xml.matchAll(/<Contents>([\s\S]*?)<\/Contents>/g)) {
-      const size = tag(m[1], "Size");
-      const modified = tag(m[1], "LastModified");
-      contents.push({
-        Key: tag(m[1], "Key"),
-        Size: size === undefined ? undefined : Number(size),
-        LastModified: modified === undefined ? undefined : new Date(modified),
-        ETag: tag(m[1], "ETag"),
-      });
-    }
-    return {
-      Contents: contents,
-      IsTruncated: tag(xml, "IsTruncated") === "true",
-      NextContinuationToken: tag(xml, "NextContinuationToken"),
-    };
+    return parseListPage(xml);
   }
 
   /**
@@ -354,21 +340,6 @@ function emptyBody(): ReadableStream<Uint8Array> {
   return new ReadableStream({ start: (c) => c.close() });
 }
 
-function unescapeXml(s: string): string {
-  return s.replace(/&(#x[0-9a-f]+|#\d+|amp|lt|gt|quot|apos);/gi, (all, e: string) => {
-    if (e[0] === "#") {
-      const n = e[1] === "x" || e[1] === "X" ? parseInt(e.slice(2), 16) : parseInt(e.slice(1), 10);
-      return Number.isFinite(n) ? String.fromCodePoint(n) : all;
-    }
-    return { amp: "&", lt: "<", gt: ">", quot: '"', apos: "'" }[e.toLowerCase()] ?? all;
-  });
-}
-
-function tag(xml: string, name: string): string | undefined {
-  const m = new RegExp(`<${name}>([\\s\\S]*?)</${name}>`).exec(xml);
-  return m ? unescapeXml(m[1]) : undefined;
-}
-
 /** Names the SDK gives answers without an XML body (HEAD), by status. */
 const STATUS_NAMES: Record<number, string> = {
   301: "PermanentRedirect",
@@ -391,8 +362,8 @@ async function s3ErrorOf(res: Response, method: string, attempts: number): Promi
       return "";
     });
   }
-  const name = tag(text, "Code") ?? STATUS_NAMES[res.status] ?? `HTTP${res.status}`;
-  const message = tag(text, "Message") ?? `${name} (HTTP ${res.status})`;
+  const name = firstText(text, "Code") ?? STATUS_NAMES[res.status] ?? `HTTP${res.status}`;
+  const message = firstText(text, "Message") ?? `${name} (HTTP ${res.status})`;
   return Object.assign(new Error(message), {
     name,
     $metadata: { httpStatusCode: res.status, attempts },

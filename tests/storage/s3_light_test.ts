@@ -195,6 +195,28 @@ Deno.test("light client: list pages and decodes XML; gets, puts and deletes are 
   });
 });
 
+Deno.test("light client: a listing cut short or malformed fails naming it, never lists less", async () => {
+  const entry = (k: string) =>
+    `<Contents><Key>base/t.trunk/refs/${k}</Key><LastModified>2026-12-02T03:00:00.000Z` +
+    `</LastModified><Size>3</Size></Contents>`;
+  const whole = `<?xml version="1.0" encoding="UTF-8"?><ListBucketResult><Name>bk</Name>` +
+    `<IsTruncated>false</IsTruncated>${entry("a/1")}${entry("b/1")}</ListBucketResult>`;
+  for (
+    const body of [
+      whole.slice(0, whole.indexOf("b/1")),
+      whole.replace("<Size>3</Size></Contents></List", "<Size>x</Size></Contents></List"),
+      "<html>gateway</html>",
+    ]
+  ) {
+    await withFakeS3(() => new Response(body), async (open) => {
+      const s = await open();
+      const e = await assertRejects(() => s.list("refs/"));
+      assert(e instanceof StoreError, String(e));
+      assertStringIncludes(e.message, "malformed ListObjectsV2 answer");
+    });
+  }
+});
+
 Deno.test("light client: a create whose response was lost is retried and still reports the win", async () => {
   let stored: { body: Uint8Array; nonce: string } | null = null;
   let puts = 0;
