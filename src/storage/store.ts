@@ -20,9 +20,10 @@ export interface ListOptions {
    * key listed (`keys`, in byte order). A store whose details cost extra per key (local
    * disk: a stat per file) may leave out the others' (`withoutDetails`: no comparison with
    * them holds); a store whose listing carries them anyway ignores this. Every key is
-   * listed either way; the details given are as the listing found them.
+   * listed either way; the details given are as the listing found them. A set, or any
+   * test of a key (a rule by its name needs no set of thousands of keys).
    */
-  details?: (keys: readonly string[]) => ReadonlySet<string>;
+  details?: (keys: readonly string[]) => { has(key: string): boolean };
 }
 
 /** A listed key whose details were left out (`ListOptions.details`): NaN size, invalid time. */

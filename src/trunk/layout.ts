@@ -147,12 +147,22 @@ export function segmentReplacesKey(id: string): string {
   return `${SEGMENTS_PREFIX}${id}.replaces`;
 }
 
-/** A segment's key split into its id and part, or null for any other key. */
+/** Where a segment key's id ends: `segments/` and 64 hex digits, then `.<part>`. */
+const SEGMENT_ID_END = SEGMENTS_PREFIX.length + 64;
+
+/**
+ * A segment's key split into its id and part, or null for any other key. By slices and
+ * one test of the id, not one regular expression with captures: a listing after a burst
+ * of pushes parses thousands of keys in code still cold (~1 µs a key).
+ */
 export function parseSegmentKey(
   key: string,
 ): { id: string; part: "pack" | "idx" | "replaces" } | null {
-  const m = /^segments\/([0-9a-f]{64})\.(pack|idx|replaces)$/.exec(key);
-  return m ? { id: m[1], part: m[2] as "pack" | "idx" | "replaces" } : null;
+  if (key.charCodeAt(SEGMENT_ID_END) !== 46 || !key.startsWith(SEGMENTS_PREFIX)) return null;
+  const part = key.slice(SEGMENT_ID_END + 1);
+  if (part !== "pack" && part !== "idx" && part !== "replaces") return null;
+  const id = key.slice(SEGMENTS_PREFIX.length, SEGMENT_ID_END);
+  return SEGMENT_ID_RE.test(id) ? { id, part } : null;
 }
 
 export function chunkKey(sha256: string): string {

@@ -91,13 +91,32 @@ export interface Sidecar {
   nested: Map<string, ReplacedList>;
 }
 
+/**
+ * Every element is a segment id. Plain loops, not `every` with a closure: a clone's helper
+ * validates a few thousand ids once, in code still cold.
+ */
+function allIds(a: unknown): a is string[] {
+  if (!Array.isArray(a)) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i];
+    if (typeof x !== "string" || !SEGMENT_ID_RE.test(x)) return false;
+  }
+  return true;
+}
+
+/** A plain JSON object (not null, not an array). */
+function isRecord(o: unknown): o is Record<string, unknown> {
+  return typeof o === "object" && o !== null && !Array.isArray(o);
+}
+
 /** A sidecar's `listed` times, or null when malformed. */
 function parseTimes(o: unknown): Map<string, number> | null {
   if (o === undefined) return new Map();
-  if (typeof o !== "object" || o === null || Array.isArray(o)) return null;
+  if (!isRecord(o)) return null;
   const out = new Map<string, number>();
-  for (const [id, t] of Object.entries(o)) {
-    if (!SEGMENT_ID_RE.test(id) || typeof t !== "number" || !Number.isFinite(t)) return null;
+  for (const id in o) {
+    const t = o[id];
+    if (typeof t !== "number" || !Number.isFinite(t) || !SEGMENT_ID_RE.test(id)) return null;
     out.set(id, t);
   }
   return out;
@@ -122,39 +141,42 @@ export function decodeReplaces(bytes: Uint8Array, key: string): Sidecar {
   } catch {
     throw new TrunkError(`${key} is not valid JSON; run trunks check`, "corrupt");
   }
-  if (
-    o?.v !== 1 || !Array.isArray(o.replaces) ||
-    !o.replaces.every((x) => typeof x === "string" && SEGMENT_ID_RE.test(x))
-  ) {
+  if (o?.v !== 1 || !allIds(o.replaces)) {
     throw new TrunkError(`${key} is not a segment list; run trunks check`, "corrupt");
   }
   const nested = new Map<string, string[]>();
   if (o.nested !== undefined) {
-    const ok = typeof o.nested === "object" && o.nested !== null &&
-      Object.entries(o.nested).every(([id, r]) =>
-        SEGMENT_ID_RE.test(id) && Array.isArray(r) &&
-        r.every((x) => typeof x === "string" && SEGMENT_ID_RE.test(x))
-      );
+    let ok = typeof o.nested === "object" && o.nested !== null;
+    const all = o.nested as Record<string, unknown>;
+    for (const id in ok ? all : {}) {
+      const r = all[id];
+      if (!SEGMENT_ID_RE.test(id) || !allIds(r)) {
+        ok = false;
+        break;
+      }
+      nested.set(id, r);
+    }
     if (!ok) {
       throw new TrunkError(`${key} has a malformed nested list; run trunks check`, "corrupt");
     }
-    for (const [id, r] of Object.entries(o.nested as Record<string, string[]>)) nested.set(id, r);
   }
   const listed = parseTimes(o.listed);
   const nestedListed = new Map<string, Map<string, number>>();
-  let nestedOk = o.nestedListed === undefined ||
-    (typeof o.nestedListed === "object" && o.nestedListed !== null &&
-      !Array.isArray(o.nestedListed));
-  for (const [id, t] of nestedOk ? Object.entries(o.nestedListed ?? {}) : []) {
-    const times = parseTimes(t);
-    if (!SEGMENT_ID_RE.test(id) || !times) nestedOk = false;
-    else nestedListed.set(id, times);
+  let nestedOk = o.nestedListed === undefined || isRecord(o.nestedListed);
+  const all = nestedOk ? (o.nestedListed ?? {}) as Record<string, unknown> : {};
+  for (const id in all) {
+    const times = parseTimes(all[id]);
+    if (!SEGMENT_ID_RE.test(id) || !times) {
+      nestedOk = false;
+      break;
+    }
+    nestedListed.set(id, times);
   }
   if (!listed || !nestedOk) {
     throw new TrunkError(`${key} has malformed listed times; run trunks check`, "corrupt");
   }
   for (const [id, r] of nested) nested.set(id, withTimes(r, nestedListed.get(id)));
-  return { replaces: withTimes(o.replaces as string[], listed), nested };
+  return { replaces: withTimes(o.replaces, listed), nested };
 }
 
 /** Everything under `segments/`, sorted into complete segments, sidecars and strays. */
@@ -166,6 +188,9 @@ export interface SegmentListing {
   /** Keys that are not part of a complete segment: crashed uploads, unknown names. */
   strays: ListEntry[];
 }
+
+/** Every key but a `.idx` (`listSegmentKeys`' `indexDetails` false). */
+const NOT_INDEXES = { has: (key: string) => !key.endsWith(".idx") };
 
 /**
  * `indexDetails` false: the `.idx` keys' sizes and times are left out of the listing where
@@ -180,9 +205,7 @@ export async function listSegmentKeys(
   const idxs = new Map<string, ListEntry>();
   const sidecars = new Map<string, ListEntry>();
   const strays: ListEntry[] = [];
-  const details = opts.indexDetails === false
-    ? (keys: readonly string[]) => new Set(keys.filter((k) => !k.endsWith(".idx")))
-    : undefined;
+  const details = opts.indexDetails === false ? () => NOT_INDEXES : undefined;
   for (const e of await store.list(SEGMENTS_PREFIX, undefined, { details })) {
     const k = parseSegmentKey(e.key);
     if (!k) strays.push(e);
@@ -215,7 +238,7 @@ export async function listSegmentKeys(
  *
  * `trustNested` (the fetch's plan): newest sidecar first, in waves that double up to the
  * store's parallelism, and a sidecar whose list a newer one already carries (`nested`) is
- * not read. Automatic maintenance merges the last merged segment with the new ones every
+ * not read (nor decoded, when a newer one of its own wave carries it). Automatic maintenance merges the last merged segment with the new ones every
  * few dozen pushes, and each merge's sidecar carries the chain (`carriedNested`), so a
  * reader after a burst of thousands of pushes reads a few sidecars, not one per merge. A
  * list taken from a newer sidecar describes the same immutable segment (its id is its
@@ -230,10 +253,9 @@ export async function readSidecars(
   const ids = listing.complete.map((s) => s.id).filter((id) => listing.sidecars.has(id));
   const out = new Map<string, ReplacedList>();
   const nested = new Map<string, ReplacedList>();
-  const readOne = async (id: string) => {
-    const key = segmentReplacesKey(id);
-    const raw = await getBytes(store, key);
+  const take = (id: string, raw: Uint8Array | null) => {
     if (!raw) return;
+    const key = segmentReplacesKey(id);
     try {
       const sc = decodeReplaces(raw, key);
       out.set(id, sc.replaces);
@@ -249,8 +271,10 @@ export async function readSidecars(
       onBad(key, e);
     }
   };
-  if (!opts.trustNested) await mapLimit(ids, store.capabilities.parallelism, readOne);
-  else {
+  const read = (id: string) => getBytes(store, segmentReplacesKey(id));
+  if (!opts.trustNested) {
+    await mapLimit(ids, store.capabilities.parallelism, async (id) => take(id, await read(id)));
+  } else {
     const at = (id: string) => listing.sidecars.get(id)!.modified.getTime();
     const order = ids.sort((a, b) => at(b) - at(a));
     for (let next = 0, wave = 1; next < order.length; wave *= 2) {
@@ -260,7 +284,10 @@ export async function readSidecars(
         const id = order[next++];
         if (!nested.has(id)) batch.push(id);
       }
-      await mapLimit(batch, size, readOne);
+      // Read together, then decoded newest first: one that a newer sidecar of the same
+      // wave carries is not decoded either (after 2,000 pushes: a sidecar of 60 KB, ~1 ms).
+      const raws = await mapLimit(batch, size, read);
+      for (let i = 0; i < batch.length; i++) if (!nested.has(batch[i])) take(batch[i], raws[i]);
     }
   }
   for (const [n, r] of nested) if (!out.has(n)) out.set(n, r);

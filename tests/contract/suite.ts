@@ -324,6 +324,14 @@ export function storeContract(
               (await store.list("d/", "d/a.pack", { details: () => new Set() })).map((e) => e.key),
               keys.slice(2),
             );
+            // A test of a key instead of a set: the same listing.
+            const byRule = await store.list("d/", undefined, {
+              details: () => ({ has: (k: string) => !k.endsWith(".idx") }),
+            });
+            assertEquals(byRule.map((e) => e.key), keys);
+            for (const e of byRule.filter((e) => !e.key.endsWith(".idx"))) {
+              assertEquals(e.size, enc.encode(e.key).byteLength, e.key);
+            }
           },
         );
 

@@ -1,5 +1,12 @@
 import { assert, assertEquals } from "../assert.ts";
-import { foreignLayout, FORMAT, refLayout, snapshotKey } from "../../src/trunk/layout.ts";
+import {
+  foreignLayout,
+  FORMAT,
+  parseSegmentKey,
+  refLayout,
+  segmentPackKey,
+  snapshotKey,
+} from "../../src/trunk/layout.ts";
 import { encodeRef } from "../../src/trunk/refcodec.ts";
 
 const v1 = refLayout(1);
@@ -72,4 +79,30 @@ Deno.test("layout: format 2 keeps each ref's entries together and in seq order",
   }
   // Snapshots sort after every entry, as in format 1.
   assert(snapshotKey(1) > v2.entryKey("refs/heads/zzz", 999));
+});
+
+Deno.test("layout: a segment key parses to its id and part; any other key to null", () => {
+  const hex = "0123456789abcdef".repeat(4);
+  for (const part of ["pack", "idx", "replaces"] as const) {
+    assertEquals(parseSegmentKey(`segments/${hex}.${part}`), { id: hex, part });
+    assertEquals(parseSegmentKey(segmentPackKey(hex)), { id: hex, part: "pack" });
+  }
+  for (
+    const bad of [
+      `segments/${hex}.packs`,
+      `segments/${hex}.pac`,
+      `segments/${hex}.`,
+      `segments/${hex}`,
+      `segments/${hex}x.pack`,
+      `segments/${hex.slice(1)}.pack`,
+      `segments/${hex.slice(1)}A.pack`,
+      `segments/${hex.slice(1)}/.pack`,
+      `segments/${hex.slice(2)}.idx.pack`,
+      `segments/${hex}.pack/x`,
+      `segmentz/${hex}.pack`,
+      `x/segments/${hex}.pack`,
+      `chunks/${hex}.pack`,
+      "",
+    ]
+  ) assertEquals(parseSegmentKey(bad), null, bad);
 });
