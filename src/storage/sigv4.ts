@@ -55,9 +55,12 @@ export function canonicalQuery(query: [string, string][] = []): string {
     .map(([k, v]) => `${k}=${v}`).join("&");
 }
 
-/** `20130524T000000Z` for a date. */
+/** `20130524T000000Z` for a date (cut from its ISO form: no regular expression to compile). */
 export function amzDate(d: Date): string {
-  return d.toISOString().replace(/[-:]/g, "").replace(/\.\d{3}/, "");
+  const iso = d.toISOString(); // 2013-05-24T00:00:00.000Z
+  return `${iso.slice(0, 4)}${iso.slice(5, 7)}${iso.slice(8, 13)}${iso.slice(14, 16)}${
+    iso.slice(17, 19)
+  }Z`;
 }
 
 function hex(buf: ArrayBuffer | Uint8Array): string {

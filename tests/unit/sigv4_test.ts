@@ -4,8 +4,9 @@
  * the signatures AWS prints. No network.
  */
 import { assertEquals, assertStringIncludes } from "../assert.ts";
-import { hmacSha256, sha256 } from "../../src/storage/sha256.ts";
+import { assemble, COMPRESSOR, hmacSha256, sha256 } from "../../src/storage/sha256.ts";
 import {
+  amzDate,
   canonicalQuery,
   EMPTY_SHA256,
   encodeKeyPath,
@@ -141,4 +142,22 @@ Deno.test("sigv4: its SHA-256 and HMAC agree with WebCrypto at every block bound
       );
     }
   }
+});
+
+Deno.test("sigv4: the SHA-256 module kept is the one its instructions assemble; long inputs", async () => {
+  // COMPRESSOR is assemble()'s output kept as it is: an edit to one without the other fails.
+  assertEquals(assemble().toBase64(), COMPRESSOR);
+  // Past one call's 960 blocks, the input is compressed in several calls.
+  for (const n of [960 * 64 - 9, 960 * 64 - 8, 960 * 64, 200_000]) {
+    const data = Uint8Array.from({ length: n }, (_, i) => (i * 131 + 5) & 255);
+    assertEquals(
+      sha256(data).toHex(),
+      new Uint8Array(await crypto.subtle.digest("SHA-256", data)).toHex(),
+      `${n}`,
+    );
+  }
+});
+
+Deno.test("sigv4: amzDate is the ISO time without separators or milliseconds", () => {
+  assertEquals(amzDate(new Date("2013-05-24T01:02:03.456Z")), "20130524T010203Z");
 });
