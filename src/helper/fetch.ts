@@ -44,22 +44,16 @@ export function gitSink(
     typeof opts.connectivity === "function" ? opts.connectivity() : opts.connectivity;
   const options = (whole: boolean | undefined) =>
     connectivity() && whole ? { checkLinks: true, keep: `trunks fetch ${Deno.pid}` } : {};
-  const stage = async (
-    path: string,
+  /** The pack at `${hidden}/staged.pack` indexed there; `hidden` is removed on a failure. */
+  const indexStaged = async (
+    hidden: string,
     hint: PackHint,
     signal: AbortSignal,
     underway?: () => void,
   ): Promise<StagedPack> => {
-    // Indexed in a directory of its own until git asks: git reads every `.idx` in
-    // objects/pack whatever its name, and `git fetch` asks the helper for nothing when
-    // the listed objects are already there: it would write refs to a pack that
-    // `discard` then removes.
-    const hidden = `${path.replace(/\.pack$/, "")}.staged`;
     const gone = () => Deno.remove(hidden, { recursive: true }).catch(() => {});
     let indexed;
     try {
-      await Deno.mkdir(hidden);
-      await Deno.rename(path, `${hidden}/staged.pack`);
       // Links checked whenever the pack should be whole: whether git wants a clone's
       // connectivity vouched for is said only after the listing (a stricter check
       // costs index-pack nothing more).
@@ -71,7 +65,7 @@ export function gitSink(
       underway?.();
       indexed = await indexing;
     } catch (e) {
-      await Promise.all([Deno.remove(path).catch(() => {}), gone()]);
+      await gone();
       throw e;
     }
     return {
@@ -85,6 +79,29 @@ export function gitSink(
       discard: gone,
     };
   };
+  const stage = async (
+    path: string,
+    hint: PackHint,
+    signal: AbortSignal,
+    underway?: () => void,
+  ): Promise<StagedPack> => {
+    // Indexed in a directory of its own until git asks: git reads every `.idx` in
+    // objects/pack whatever its name, and `git fetch` asks the helper for nothing when
+    // the listed objects are already there: it would write refs to a pack that
+    // `discard` then removes.
+    const hidden = `${path.replace(/\.pack$/, "")}.staged`;
+    try {
+      await Deno.mkdir(hidden);
+      await Deno.rename(path, `${hidden}/staged.pack`);
+    } catch (e) {
+      await Promise.all([
+        Deno.remove(path).catch(() => {}),
+        Deno.remove(hidden, { recursive: true }).catch(() => {}),
+      ]);
+      throw e;
+    }
+    return await indexStaged(hidden, hint, signal, underway);
+  };
   return {
     installed,
     async downloadDir() {
@@ -97,17 +114,30 @@ export function gitSink(
     stage,
     // The join `ingestAll` makes, staged as one pack (a prefetch of several segments).
     stageAll: async (inputs, format, hint, signal, underway) => {
-      const joined = `${packDir}/tmp_trunks_${crypto.randomUUID()}.pack`;
+      // Joined straight into its staging directory (see `stage`), and the inputs removed
+      // while index-pack runs: no rename and no removal between the join and index-pack.
+      const hidden = `${packDir}/tmp_trunks_${crypto.randomUUID()}.staged`;
+      let removed: Promise<unknown> | undefined;
+      const removeInputs = () =>
+        removed ??= Promise.all(inputs.map((i) => Deno.remove(i.pack).catch(() => {})));
       try {
-        await joinPacks(inputs, joined, format);
+        await Deno.mkdir(hidden);
+        await joinPacks(inputs, `${hidden}/staged.pack`, format);
         signal.throwIfAborted();
       } catch (e) {
-        await Deno.remove(joined).catch(() => {});
+        await Promise.all([
+          Deno.remove(hidden, { recursive: true }).catch(() => {}),
+          removeInputs(),
+        ]);
         throw e;
-      } finally {
-        await Promise.all(inputs.map((i) => Deno.remove(i.pack).catch(() => {})));
       }
-      return await stage(joined, hint, signal, underway);
+      try {
+        const staging = indexStaged(hidden, hint, signal, underway);
+        removeInputs();
+        return await staging;
+      } finally {
+        await removeInputs();
+      }
     },
     ingestAll: async (inputs, format, hint) => {
       const got = await ingestPacks(gitDir, inputs, format, options(hint?.whole));

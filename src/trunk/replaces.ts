@@ -491,12 +491,14 @@ export async function planFetch(store: Store, ingested: Set<string>): Promise<Fe
     have.has(id) && !ingested.has(id)
   );
   const covered = new Set<string>();
-  const newestFirst = [...listing.complete].sort((a, b) =>
+  // Only compacted segments are walked here: after a burst of pushes a few dozen among
+  // thousands listed (sorting them all by time cost ~1-2 ms of cold comparisons).
+  const newestFirst = listing.complete.filter((s) => inputs.has(s.id)).sort((a, b) =>
     b.modified.getTime() - a.modified.getTime()
   );
   const download: FetchPlan["download"] = [];
   for (const s of newestFirst) {
-    if (!inputs.has(s.id) || have.has(s.id) || covered.has(s.id)) continue;
+    if (have.has(s.id) || covered.has(s.id)) continue;
     const covers = closure(s.id);
     download.push({ segment: s, covers });
     for (const x of covers) covered.add(x);
