@@ -16,16 +16,12 @@ import { isNamedUrl } from "../local/named_scheme.ts";
 import type { NamedTarget } from "../local/named_url.ts";
 import type { ListEntry, Store } from "../storage/store.ts";
 import { isTrunkUrl, trunkNameOf } from "../storage/trunk_url.ts";
-import { MemoryCache, type TrunkCache } from "../trunk/cache.ts";
+import type { TrunkCache } from "../trunk/cache.ts";
 import { TrunkError } from "../trunk/errors.ts";
 import { fetchedRefDetails } from "../trunk/ref_listing.ts";
 import type { Trunk } from "../trunk/trunk.ts";
-import {
-  type Member,
-  MirroredStore,
-  mirrorsPolicyFromEnv,
-  StorageFailure,
-} from "../trunk/mirrors.ts";
+import type { Member, StorageFailure } from "../trunk/mirrors.ts";
+import { mirrorsPolicyFromEnv } from "../trunk/mirrors_policy.ts";
 import { say } from "./io.ts";
 import type { OnProgress } from "../trunk/progress.ts";
 import { type Resolved, resolveStorages } from "../local/trunk_storages.ts";
@@ -152,7 +148,8 @@ export async function resolveRemote(
     throw new TrunkError(`${redactUrl(url)}: ${(e as Error).message}`, "bad-input");
   }
   const db = local ? new LocalDb(local.path) : null;
-  const cache = db ?? new MemoryCache();
+  // Outside a repository only (`git ls-remote`): the trunk's code loads cache.ts later.
+  const cache = db ?? new (await import("../trunk/cache.ts")).MemoryCache();
   const policy = mirrorsPolicyFromEnv();
   const storages = await resolveStorages(url, db, cache, {
     freshMap: opts.forPush ?? false,
@@ -168,9 +165,11 @@ export async function resolveRemote(
   for (const u of storages.unapproved) {
     if (opts.forPush || u.verdict.state === "changed") say(`trunks: ${u.line}`);
   }
-  // One storage: used as is. Several: one Store that writes everywhere, reads with failover.
+  // One storage: used as is. Several: one Store that writes everywhere, reads with failover
+  // (its code loaded only then: a fetch from one storage never runs it).
+  const mirrors = () => import("../trunk/mirrors.ts");
   const set = storages.members.length > 1
-    ? new MirroredStore(storages.members, { notice: say })
+    ? new (await mirrors()).MirroredStore(storages.members, { notice: say })
     : null;
   if (set && policy === "skip") set.skipMirrors();
   // git sends push options (`-o mirrors=skip`) only after `list for-push`, so a mirror
@@ -180,7 +179,7 @@ export async function resolveRemote(
     try {
       return await p;
     } catch (e) {
-      if (!(e instanceof StorageFailure) || e.member.role !== "mirror") throw e;
+      if (!(e instanceof (await mirrors()).StorageFailure) || e.member.role !== "mirror") throw e;
       heldBack = e;
       return await fallback();
     }

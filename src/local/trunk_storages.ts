@@ -8,24 +8,30 @@
  */
 import type { LocalDb } from "./db.ts";
 import { listStorages, resolveSettings, type StorageRow } from "./storages.ts";
-import { getApproval, recordApproval, trustFromEnv } from "./approvals.ts";
 import { withAccessAdvice } from "../storage/advised.ts";
 import { CountingStore } from "../storage/counting.ts";
 import { credentialAdvice, schemeOf } from "../trunk/credential_hint.ts";
 import { withDeadline } from "../storage/deadline.ts";
 import { loopTurn } from "../storage/timer.ts";
-import { backendSpec, openStore, redactUrl, type Settings } from "../storage/registry.ts";
-import { type ListEntry, type ListOptions, type Store, StoreError } from "../storage/store.ts";
+import { openStore, redactUrl, type Settings } from "../storage/registry.ts";
+import {
+  isUnavailable,
+  type ListEntry,
+  type ListOptions,
+  type Store,
+  StoreError,
+} from "../storage/store.ts";
 import type { TrunkCache } from "../trunk/cache.ts";
-import { isUnavailable, type Member, type Role } from "../trunk/mirrors.ts";
+import type { Member, Role } from "../trunk/mirrors.ts";
 import { REFS_PREFIX } from "../trunk/layout.ts";
 import {
-  describeUnapproved,
-  fingerprint,
-  judge,
-  ReadOnlyStore,
-  type Verdict,
-} from "../trunk/mirror_trust.ts";
+  FROM_MAP,
+  isFromMap,
+  type Planned,
+  sameUrl,
+  settingKeys,
+  type Unapproved,
+} from "./storage_plan.ts";
 import {
   credentialEnvNames,
   type MapEntry,
@@ -33,16 +39,6 @@ import {
   readLatestMap,
   type StorageMap,
 } from "../trunk/storage_map.ts";
-
-/** One storage as resolved here: what the map would say about it, and how to open it. */
-export interface Planned extends MapEntry {
-  /** Settings with credentials, for opening only (never written anywhere). */
-  open: Settings;
-  /** Saved in the local database (else known only from the trunk's map). */
-  local: boolean;
-  /** Whose `TRUNKS_STORAGE_<NAME>_*` were read into `open`; null for a URL used as given. */
-  envName: string | null;
-}
 
 export interface Resolved {
   members: Member[];
@@ -63,39 +59,12 @@ export interface Resolved {
   refsListing?: { at: number; mono: number; entries: Promise<ListEntry[]> };
 }
 
-export interface Unapproved {
-  entry: MapEntry;
-  verdict: Exclude<Verdict, { state: "approved" }>;
-  /** One line naming it, why it is left alone, and how to approve it. */
-  line: string;
-}
-
-/** Who may approve what in one resolution: the database's records and this run's names. */
-interface Trust {
-  db: LocalDb | null;
-  names: Set<string>;
-}
-
-/** URLs compare after URL normalisation (query order kept: it is how they were saved). */
-export function sameUrl(a: string, b: string): boolean {
-  if (a === b) return true;
-  try {
-    return new URL(a).toString() === new URL(b).toString();
-  } catch {
-    return false;
-  }
-}
-
 function scheme(url: string): string {
   try {
     return new URL(url).protocol.replace(/:$/, "");
   } catch {
     return "";
   }
-}
-
-function settingKeys(backend: string): string[] {
-  return backendSpec(backend)?.settings.map((s) => s.key) ?? [];
 }
 
 const MAP_CACHE_SUFFIX = "#storages";
@@ -109,29 +78,6 @@ function parseCachedMap(json: string | undefined): { at: number; map: StorageMap
   } catch {
     return null;
   }
-}
-
-/**
- * Rows `trunks clone` saved from the trunk's map are marked: the map stays their
- * authority (a mirror removed from it is dropped here too), they only stand in for it
- * when it cannot be read.
- */
-export const FROM_MAP = "from-map";
-
-function isFromMap(r: StorageRow): boolean {
-  return r.settings[FROM_MAP] === "true";
-}
-
-/**
- * A saved row this machine may open: one the user saved, or one taken from the trunk's
- * map that is approved exactly as saved (rows saved before approvals existed are not).
- */
-export function usableRow(db: LocalDb, r: StorageRow): boolean {
-  if (!isFromMap(r)) return true;
-  const a = getApproval(db, r.name);
-  const { [FROM_MAP]: _, ...settings } = r.settings;
-  return !!a &&
-    fingerprint(a) === fingerprint({ ...r, settings: publicSettings(r.backend, settings) });
 }
 
 function rowPlan(r: StorageRow, local: boolean): Planned {
@@ -186,69 +132,6 @@ function rowsAsMap(rows: StorageRow[]): StorageMap | null {
     time: "",
     writer: "",
     storages: rows.map((r) => ({ ...rowPlan(r, false), open: undefined })),
-  };
-}
-
-/** The map's verdict on one entry, recording a fresh approval (`trust` names) when it can. */
-function verdictOf(e: MapEntry, trust: Trust): Verdict {
-  const v = judge(
-    e,
-    trust.db ? getApproval(trust.db, e.name) : null,
-    trust.names.has(e.name.toLowerCase()),
-  );
-  if (v.state === "approved" && v.record && trust.db) recordApproval(trust.db, e);
-  return v;
-}
-
-/** Add what the map knows that the local plan does not, if this machine approved it. */
-function mergeMap(
-  planned: Planned[],
-  map: StorageMap,
-  localMatch: boolean,
-  trust: Trust,
-): { planned: Planned[]; unapproved: Unapproved[] } {
-  const out = [...planned];
-  const unapproved: Unapproved[] = [];
-  if (!localMatch) {
-    // The URL alone: take its name and role from the map. Its store was opened from
-    // what the user gave (URL, env, settings), never from the map's settings.
-    const self = map.storages.find((s) => sameUrl(s.url, out[0].url));
-    if (self) {
-      out[0] = {
-        ...self,
-        url: out[0].url,
-        open: out[0].open,
-        local: false,
-        envName: out[0].envName,
-      };
-    }
-  }
-  const hasPrimary = out.some((p) => p.role === "primary");
-  for (const s of map.storages) {
-    if (out.some((p) => sameUrl(p.url, s.url) || p.name === s.name)) continue;
-    if (s.role === "primary" && hasPrimary) continue;
-    const v = verdictOf(s, trust);
-    if (v.state !== "approved") {
-      unapproved.push({ entry: s, verdict: v, line: describeUnapproved(s, v) });
-      continue;
-    }
-    out.push({
-      ...s,
-      open: resolveSettings(
-        { name: s.name, settings: s.settings, secrets: {} },
-        settingKeys(s.backend),
-      ),
-      local: false,
-      envName: s.name,
-    });
-  }
-  // Primary first, then mirrors in the order they were found.
-  return {
-    planned: [
-      ...out.filter((p) => p.role === "primary"),
-      ...out.filter((p) => p.role !== "primary"),
-    ],
-    unapproved,
   };
 }
 
@@ -364,6 +247,8 @@ export async function resolveStorages(
   // code in 10 of 16 up-to-date fetches on S3 (load ~9), with 3 ms in 3 of 16.
   // Not past the listing's answer: a local store's comes in well under 1 ms.
   if (refsListing) await Promise.race([loopTurn(3), refsListing.entries.catch(() => {})]);
+  // The map's merge and the approvals load now, while the listings are out.
+  const trustCode = import("./map_trust.ts");
   // Every listing is out: what the caller does meanwhile delays none of them.
   opts.whileListing?.();
   if (mapRead) {
@@ -375,32 +260,23 @@ export async function resolveStorages(
       if (!isUnavailable(e)) throw e;
     }
   }
+  const { mergeMap, readOnlyMirror, trustFor } = await trustCode;
   const removed = map ? removedByOthers(planned, rows, map) : [];
   const kept = planned.filter((p) => !removed.includes(p.name));
   const fallback = map ?? rowsAsMap(rows);
-  const trust: Trust = {
-    db,
-    names: new Set([...trustFromEnv(), ...(opts.trust ?? []).map((n) => n.toLowerCase())]),
-  };
   const merged = fallback
-    ? mergeMap(kept, fallback, localMatch, trust)
+    ? mergeMap(kept, fallback, localMatch, trustFor(db, opts.trust ?? []))
     : { planned: kept, unapproved: [] };
   let all = merged.planned;
   if (!all.some((p) => p.role === "primary")) {
-    // The URL is a mirror whose primary is not approved here: read it alone; a write
-    // there alone would fork the trunk, so writes say how to approve the primary.
+    // The URL is a mirror whose primary is not approved here: read it alone.
     const me = all.find((p) => sameUrl(p.url, url))!;
-    const primary = merged.unapproved.find((u) => u.entry.role === "primary");
     all = [me];
-    self.store = new ReadOnlyStore(
+    self.store = readOnlyMirror(
       self.store,
-      `${redactUrl(url)} is mirror "${me.name}" of a trunk whose primary ${
-        primary ? `"${primary.entry.name}" ` : ""
-      }is not approved here, and a write to a mirror alone would fork the trunk; ${
-        primary
-          ? `approve it with: trunks storage approve ${primary.entry.name}`
-          : "push to the primary"
-      }`,
+      url,
+      me.name,
+      merged.unapproved.find((u) => u.entry.role === "primary"),
     );
   }
   const members = await Promise.all(
@@ -447,3 +323,4 @@ export function credentialHint(p: Pick<MapEntry, "name" | "backend">): string {
 }
 
 export type { Role };
+export { FROM_MAP, type Planned, sameUrl, type Unapproved };

@@ -22,7 +22,6 @@ import {
 } from "../storage/store.ts";
 import { faultPoint } from "./faults.ts";
 import { REFS_PREFIX } from "./layout.ts";
-import { TrunkError } from "./errors.ts";
 
 export type Role = "primary" | "mirror";
 
@@ -140,33 +139,13 @@ export function fanOut(
   return { copies, drop };
 }
 
-/**
- * What a push does with mirrors: "all" (the default: every mirror answers and is caught
- * up, or nothing moves) or "skip" (an explicit, per-push escape for a sandbox about to
- * die: the push lands on the primary alone and the mirrors are left behind, loudly).
- */
-export type MirrorsPolicy = "all" | "skip";
-
-/** The env variable and push option (`git push -o mirrors=skip`) that choose the policy. */
-export const MIRRORS_ENV = "TRUNKS_MIRRORS";
-export const MIRRORS_PUSH_OPTION = "mirrors";
-
-/** `skip` or unset/empty; anything else is a mistake worth refusing, never a silent default. */
-export function parseMirrorsPolicy(value: string | undefined, from: string): MirrorsPolicy {
-  if (value === undefined || value === "" || value === "all") return "all";
-  if (value === "skip") return "skip";
-  throw new TrunkError(
-    `${from}=${
-      JSON.stringify(value)
-    } is not understood; the only choice is skip (push to the primary alone), or leave it unset`,
-    "bad-input",
-  );
-}
-
-/** The policy from TRUNKS_MIRRORS. */
-export function mirrorsPolicyFromEnv(): MirrorsPolicy {
-  return parseMirrorsPolicy(Deno.env.get(MIRRORS_ENV), MIRRORS_ENV);
-}
+export {
+  MIRRORS_ENV,
+  MIRRORS_PUSH_OPTION,
+  type MirrorsPolicy,
+  mirrorsPolicyFromEnv,
+  parseMirrorsPolicy,
+} from "./mirrors_policy.ts";
 
 /** The loud line a push with mirrors skipped ends with: which mirrors are now behind. */
 export function describeSkipped(skipped: Member[]): string {

@@ -131,6 +131,23 @@ Deno.test("an up-to-date fetch's LIST waits on no trunk code: it loads while the
   );
 });
 
+Deno.test("an up-to-date fetch's LIST waits on no mirror, approval or cache code either", async () => {
+  // What resolveStorages does once the LIST is out (the storage map's merge and its
+  // approvals) and what only mirrors or a repository-less ls-remote need load then: the
+  // helper sent its LIST ~1-2 ms later with them in resolve.ts's static graph.
+  const later = [
+    "local/map_trust.ts",
+    "local/approvals.ts",
+    "trunk/mirror_trust.ts",
+    "trunk/mirrors.ts",
+    "trunk/cache.ts",
+  ].map((m) => `${ROOT_URL}src/${m}`);
+  assertEquals(
+    await staticChains("../../src/helper/resolve.ts", (s) => later.includes(s)),
+    [],
+  );
+});
+
 Deno.test("a clone's modules load no slow node built-in: hashing and inflating load on use", async () => {
   // What a clone of a small trunk runs: the store, ref entries, segments, joining their
   // packs. Its hashes go through WebCrypto (src/pack/hash.ts); node:crypto and node:zlib

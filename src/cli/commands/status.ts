@@ -5,7 +5,7 @@ import { writerName } from "../../helper/resolve.ts";
 import { openInitialized, REMOTE } from "../../local/repo.ts";
 import { listStorages, type StorageRow } from "../../local/storages.ts";
 import type { LocalDb } from "../../local/db.ts";
-import { usableRow } from "../../local/trunk_storages.ts";
+import { usableRow } from "../../local/map_trust.ts";
 import { redactUrl } from "../../storage/registry.ts";
 import { bool, parseCommand, printJson } from "../args.ts";
 import { findHelper } from "../install_helper.ts";

@@ -3,7 +3,7 @@ import { findNamedStorage, unknownNameError } from "../../local/named_url.ts";
 import { openInitialized, RepoError } from "../../local/repo.ts";
 import { getStorage, listStorages } from "../../local/storages.ts";
 import { readUserConfig } from "../../local/user_config.ts";
-import { usableRow } from "../../local/trunk_storages.ts";
+import { usableRow } from "../../local/map_trust.ts";
 import { redactUrl } from "../../storage/registry.ts";
 import { bool, type OptionSpec, parseCommand, printJson, str } from "../args.ts";
 import { Exit, UsageError } from "../errors.ts";
