@@ -149,10 +149,17 @@ export async function installPack(
   const { pack: tmpPack, idx: tmpIdx, hash, selfContained } = indexed;
   let keep: string | null = null;
   try {
+    // Synchronous calls: a clone installs its pack between index-pack's end and its answer
+    // to git, and each async call cost a turn of the event loop.
     const packDir = `${gitDir}/objects/pack`;
     const finalPack = `${packDir}/pack-${hash}.pack`;
     const finalIdx = `${packDir}/pack-${hash}.idx`;
-    const exists = await Deno.stat(finalIdx).then(() => true, () => false);
+    let exists = true;
+    try {
+      Deno.statSync(finalIdx);
+    } catch {
+      exists = false;
+    }
     if (exists) {
       await Promise.all([Deno.remove(tmpPack), Deno.remove(tmpIdx)]);
       return { idx: finalIdx, keep: null, selfContained };
@@ -160,14 +167,15 @@ export async function installPack(
     if (opts.keep !== undefined) {
       const path = `${packDir}/pack-${hash}.keep`;
       // Another fetch's keep already there holds the pack as well: not ours to report.
-      keep = await Deno.writeTextFile(path, `${opts.keep}\n`, { createNew: true })
-        .then(() => path, (e) => {
-          if (e instanceof Deno.errors.AlreadyExists) return null;
-          throw e;
-        });
+      try {
+        Deno.writeTextFileSync(path, `${opts.keep}\n`, { createNew: true });
+        keep = path;
+      } catch (e) {
+        if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+      }
     }
-    await Deno.rename(tmpPack, finalPack);
-    await Deno.rename(tmpIdx, finalIdx);
+    Deno.renameSync(tmpPack, finalPack);
+    Deno.renameSync(tmpIdx, finalIdx);
     return { idx: finalIdx, keep, selfContained };
   } catch (e) {
     await Promise.all(

@@ -121,7 +121,7 @@ export function gitSink(
       const removeInputs = () =>
         removed ??= Promise.all(inputs.map((i) => Deno.remove(i.pack).catch(() => {})));
       try {
-        await Deno.mkdir(hidden);
+        Deno.mkdirSync(hidden);
         await joinPacks(inputs, `${hidden}/staged.pack`, format);
         signal.throwIfAborted();
       } catch (e) {

@@ -114,6 +114,15 @@ function young(st: Deno.FileInfo, now: number): boolean {
   return !made || now - made.getTime() < youngDir.ms;
 }
 
+/** `path`'s lstat, or null when it cannot be had (missing). */
+function lstatOrNull(path: string): Deno.FileInfo | null {
+  try {
+    return Deno.lstatSync(path);
+  } catch {
+    return null;
+  }
+}
+
 /** `dir`'s lstat when it is a directory (not a symlink to one), else undefined. */
 function plainDir(dir: string): Deno.FileInfo | undefined {
   try {
@@ -412,32 +421,38 @@ export class LocalStore implements Store {
     // checked here), and the copy then gets the mode a new file of this process gets: read
     // from `dest` made empty first, not from Deno.umask(), which sets it for every thread.
     // Windows keeps no such modes (nor uids): there the copy is made as it is.
+    // The small calls around the copy are synchronous: each async one costs a turn of the
+    // event loop (a clone's segments are copied on its way to index-pack); the copy itself,
+    // as long as the segment is large, stays async.
     const unix = Deno.build.os !== "windows";
     let mode: number | undefined;
     if (unix) {
       const slash = dest.lastIndexOf("/");
-      const parent = await Deno.stat(slash > 0 ? dest.slice(0, slash) : slash === 0 ? "/" : ".");
+      const parent = Deno.statSync(slash > 0 ? dest.slice(0, slash) : slash === 0 ? "/" : ".");
       if (parent.uid !== Deno.uid() || (parent.mode! & 0o077) !== 0) {
         throw new StoreError(
           `local: cannot copy ${key} to ${dest}: its directory must be this user's alone (mode 0700)`,
           "invalid-key",
         );
       }
-      using made = await Deno.open(dest, { write: true, createNew: true });
-      mode = (await made.stat()).mode! & 0o777;
+      using made = Deno.openSync(dest, { write: true, createNew: true });
+      mode = made.statSync().mode! & 0o777;
     }
     try {
       await Deno.copyFile(path, dest);
     } catch (e) {
-      const gone = e instanceof Deno.errors.NotFound &&
-        await Deno.lstat(path).then(() => false, () => true);
+      const gone = e instanceof Deno.errors.NotFound && !lstatOrNull(path);
       if (!gone) throw this.#wrap(e, key);
-      await Deno.remove(dest).catch(() => {});
+      try {
+        Deno.removeSync(dest);
+      } catch {
+        // never made, or already gone
+      }
       this.#checkRoot();
       return null;
     }
-    if (mode !== undefined) await Deno.chmod(dest, mode);
-    return (await Deno.stat(dest)).size;
+    if (mode !== undefined) Deno.chmodSync(dest, mode);
+    return Deno.statSync(dest).size;
   }
 
   async put(key: string, data: PutData): Promise<void> {

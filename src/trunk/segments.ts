@@ -286,8 +286,10 @@ export async function copySegmentPack(
   const key = segmentPackKey(id);
   // Copied where no other user can open it (Store.copyToFile), its growth what a deadline
   // watches; moved to `dest` once whole. A directory named as a download's: a kill's is swept.
+  // The small calls are synchronous: an async one costs a turn of the event loop each, on
+  // a clone's way to index-pack.
   const slash = dest.lastIndexOf("/");
-  const dir = await Deno.makeTempDir({
+  const dir = Deno.makeTempDirSync({
     dir: slash > 0 ? dest.slice(0, slash) : slash === 0 ? "/" : ".",
     prefix: "tmp_trunks_",
   });
@@ -296,8 +298,8 @@ export async function copySegmentPack(
   try {
     size = await store.copyToFile(key, `${dir}/pack`);
     if (size === null) throw missingSegment(store, key, "retry the fetch");
-    file = await Deno.open(`${dir}/pack`, { read: true });
-    await Deno.rename(`${dir}/pack`, dest);
+    file = Deno.openSync(`${dir}/pack`, { read: true });
+    Deno.renameSync(`${dir}/pack`, dest);
   } catch (e) {
     file?.close();
     await Promise.all([dest, dir].map((p) => Deno.remove(p, { recursive: true }).catch(() => {})));
