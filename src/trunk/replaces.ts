@@ -238,11 +238,12 @@ export async function listSegmentKeys(
  *
  * `trustNested` (the fetch's plan): newest sidecar first, in waves that double up to the
  * store's parallelism, and a sidecar whose list a newer one already carries (`nested`) is
- * not read (nor decoded, when a newer one of its own wave carries it). Automatic maintenance merges the last merged segment with the new ones every
- * few dozen pushes, and each merge's sidecar carries the chain (`carriedNested`), so a
- * reader after a burst of thousands of pushes reads a few sidecars, not one per merge. A
- * list taken from a newer sidecar describes the same immutable segment (its id is its
- * pack's hash); one the reader never learns only costs a download, never an object.
+ * not read (nor decoded, when a newer one of its own wave carries it). Automatic
+ * maintenance merges the last merged segment with the new ones every few dozen pushes,
+ * and each merge's sidecar carries the chain (`carriedNested`), so a reader after a burst
+ * of thousands of pushes reads a few sidecars, not one per merge. A list taken from a
+ * newer sidecar describes the same immutable segment (its id is its pack's hash); one the
+ * reader never learns only costs a download, never an object.
  */
 export async function readSidecars(
   store: Store,
