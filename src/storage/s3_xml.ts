@@ -187,9 +187,10 @@ export function unescapeXml(s: string): string {
     let ch: string | undefined;
     if (ref.charCodeAt(0) === 35) {
       const n = codePoint(ref);
-      // XML's Char production: no NUL, no lone surrogate, nothing past U+10FFFF.
-      const valid = n === 0x9 || n === 0xa || n === 0xd || (n >= 0x20 && n <= 0xd7ff) ||
-        (n >= 0xe000 && n <= 0xfffd) || (n >= 0x10000 && n <= 0x10ffff);
+      // Any character a UTF-8 key can hold but NUL: S3 escapes the control characters XML
+      // 1.0 cannot carry (`&#x1;`) rather than leave them out, and a key holding one (a
+      // stray object under the prefix) must not make the whole listing unreadable.
+      const valid = n >= 1 && n <= 0x10ffff && !(n >= 0xd800 && n <= 0xdfff);
       if (valid) ch = String.fromCodePoint(n);
     } else ch = NAMED[ref];
     if (ch === undefined) throw new MalformedAnswer(`a bad reference '&${ref.slice(0, 20)};'`);
