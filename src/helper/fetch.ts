@@ -51,7 +51,15 @@ export function gitSink(
     signal: AbortSignal,
     underway?: () => void,
   ): Promise<StagedPack> => {
-    const gone = () => Deno.remove(hidden, { recursive: true }).catch(() => {});
+    // Synchronous: install waits on it between index-pack's end and the answer to git.
+    const gone = (): Promise<void> => {
+      try {
+        Deno.removeSync(hidden, { recursive: true });
+      } catch {
+        // already gone
+      }
+      return Promise.resolve();
+    };
     let indexed;
     try {
       // Links checked whenever the pack should be whole: whether git wants a clone's
@@ -91,8 +99,8 @@ export function gitSink(
     // `discard` then removes.
     const hidden = `${path.replace(/\.pack$/, "")}.staged`;
     try {
-      await Deno.mkdir(hidden);
-      await Deno.rename(path, `${hidden}/staged.pack`);
+      Deno.mkdirSync(hidden);
+      Deno.renameSync(path, `${hidden}/staged.pack`);
     } catch (e) {
       await Promise.all([
         Deno.remove(path).catch(() => {}),
