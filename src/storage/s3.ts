@@ -120,6 +120,14 @@ export class S3Store implements Store {
     return this.#base + key;
   }
 
+  /** A listing the store answered that cannot be one (untrusted input, never guessed at). */
+  #malformed(what: string): StoreError {
+    return new StoreError(
+      `${this.#errors.scheme}: bucket '${this.#bucket}' at ${this.#errors.where} answered a listing that is not one (${what}); check the endpoint is S3-compatible`,
+      "corrupt",
+    );
+  }
+
   #fail(e: unknown, op: string, key?: string): Error {
     return s3Error(e, { ...this.#errors, op, key });
   }
@@ -263,12 +271,21 @@ export class S3Store implements Store {
         const key = full.slice(this.#base.length);
         // Servers that ignore StartAfter are still correct.
         if (startAfter !== undefined && compareKeys(key, startAfter) <= 0) continue;
+        // The fetch plan and the collector judge keys by their listed size and time: a
+        // key listed without them is refused, not read as empty and as old as the epoch.
+        if (typeof o.Size !== "number" || !(o.LastModified instanceof Date)) {
+          throw this.#malformed(`${key} is listed without its size or time`);
+        }
         out.push({
           key,
-          size: o.Size ?? 0,
-          modified: o.LastModified ?? new Date(0),
+          size: o.Size,
+          modified: o.LastModified,
           ...(o.ETag ? { etag: o.ETag } : {}),
         });
+      }
+      // A page that says more follow but gives no way to them would end the listing early.
+      if (page.IsTruncated && !page.NextContinuationToken) {
+        throw this.#malformed("a truncated page without a continuation token");
       }
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);

@@ -217,6 +217,37 @@ Deno.test("light client: a listing cut short or malformed fails naming it, never
   }
 });
 
+Deno.test("S3 store: a key listed without its size or time, or a truncated page without a token, fails the listing", async () => {
+  // The fetch plan and the collector judge keys by listed size and time: a key without a
+  // time used to read as stored at the epoch (the oldest there is), a page that said more
+  // follow without a token ended the listing early.
+  const entry = (k: string, fields: string) =>
+    `<Contents><Key>base/t.trunk/refs/${k}</Key>${fields}</Contents>`;
+  const time = "<LastModified>2026-12-02T03:00:00.000Z</LastModified>";
+  const page = (truncated: string, entries: string) =>
+    `<?xml version="1.0" encoding="UTF-8"?><ListBucketResult><Name>bk</Name>${truncated}${entries}</ListBucketResult>`;
+  const cases: [string, string][] = [
+    [
+      page("<IsTruncated>false</IsTruncated>", entry("a/1", "<Size>3</Size>")),
+      "without its size or time",
+    ],
+    [page("<IsTruncated>false</IsTruncated>", entry("a/1", time)), "without its size or time"],
+    [
+      page("<IsTruncated>true</IsTruncated>", entry("a/1", `${time}<Size>3</Size>`)),
+      "truncated page without a continuation token",
+    ],
+  ];
+  for (const [body, says] of cases) {
+    await withFakeS3(() => new Response(body), async (open) => {
+      const s = await open();
+      const e = await assertRejects(() => s.list("refs/"), StoreError);
+      assertEquals((e as StoreError).code, "corrupt");
+      assertStringIncludes(e.message, says);
+      assert(!e.message.includes("\n"), e.message);
+    });
+  }
+});
+
 Deno.test("light client: a create whose response was lost is retried and still reports the win", async () => {
   let stored: { body: Uint8Array; nonce: string } | null = null;
   let puts = 0;
