@@ -7,8 +7,7 @@
 import { TrunkError } from "./errors.ts";
 import { faultPoint } from "./faults.ts";
 import { storedBlobs } from "./chunks.ts";
-import { largeBlobPack, type LargeBlobStats } from "./large_blobs.ts";
-import { findLostSegments } from "./lost_segments.ts";
+import type { LargeBlobStats } from "./large_blobs.ts";
 import { segmentPackKey } from "./layout.ts";
 import { type FetchPlan, planFetch } from "./replaces.ts";
 import { copySegmentPack, readSegmentIndex } from "./segments.ts";
@@ -144,6 +143,8 @@ export async function fetch(
   const tmp = `${dir}/tmp_trunks_${crypto.randomUUID()}.pack`;
   let large: LargeBlobStats | null;
   try {
+    // Loaded only for a fetch of large files: every clone imports this module first.
+    const { largeBlobPack } = await import("./large_blobs.ts");
     large = await failingTransfers(
       opts.onProgress,
       (p) => largeBlobPack(trunk, lacking, tmp, p),
@@ -181,7 +182,10 @@ async function requireWholeHistory(
     gap = await sink.lackingCommit(tips);
     if (!gap) return;
   }
-  const lost = await findLostSegments(trunk.store, trunk.cache, trunk.meta).catch(() => null);
+  // Loaded only to name a damaged trunk's lost segment.
+  const lost = await import("./lost_segments.ts")
+    .then((m) => m.findLostSegments(trunk.store, trunk.cache, trunk.meta))
+    .catch(() => null);
   const named = wants.find((w) => lost?.has(w.ref)) ?? wants[0];
   const keys = lost?.get(named.ref) ?? [];
   const what = keys.length ? keys.join(", ") : "a segment";

@@ -164,3 +164,13 @@ Deno.test("a clone's modules load no slow node built-in: hashing and inflating l
     assertEquals(await staticChains(`../../src/${root}`, (s) => SLOW_BUILTINS.includes(s)), []);
   }
 });
+
+Deno.test("a clone's fetch code waits on no large-file or lost-segment code", async () => {
+  // Every clone imports helper/fetch.ts before its plan starts (a pure-CPU import on the
+  // critical path); writing large files' pack and naming a damaged trunk's lost segments
+  // load only when a fetch needs them.
+  const later = ["trunk/large_blobs.ts", "trunk/lost_segments.ts", "pack/blob_pack.ts"].map((m) =>
+    `${ROOT_URL}src/${m}`
+  );
+  assertEquals(await staticChains("../../src/helper/fetch.ts", (s) => later.includes(s)), []);
+});
