@@ -148,7 +148,10 @@ export async function runHelper(args: string[]): Promise<number> {
             if (more.startsWith("push ")) specs.push(parsePushSpec(more.slice(5)));
           }
           const c = await context();
-          const { describeSkipped, mirrorsPolicyFromEnv } = await import("../trunk/mirrors.ts");
+          const [{ describeSkipped }, { mirrorsPolicyFromEnv }] = await Promise.all([
+            import("../trunk/mirrors.ts"),
+            import("../trunk/mirrors_policy.ts"),
+          ]);
           const { pushRefs } = await import("./push.ts");
           const skip = opts.mirrors === "skip" || mirrorsPolicyFromEnv() === "skip";
           const skipped = skip ? c.skipMirrors() : [];
@@ -267,7 +270,9 @@ async function setOption(opts: HelperOptions, name: string, value: string): Prom
     case "push-option": {
       // `git push -o mirrors=skip`; any other push option means nothing to a trunk.
       const [key, ...v] = value.split("=");
-      const { MIRRORS_PUSH_OPTION, parseMirrorsPolicy } = await import("../trunk/mirrors.ts");
+      const { MIRRORS_PUSH_OPTION, parseMirrorsPolicy } = await import(
+        "../trunk/mirrors_policy.ts"
+      );
       if (key !== MIRRORS_PUSH_OPTION) {
         say(`trunks: unknown push option ${JSON.stringify(value)} (trunks knows mirrors=skip)`);
         return `error unknown push option ${value}`;

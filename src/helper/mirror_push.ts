@@ -9,10 +9,9 @@ import {
   describeMember,
   memberError,
   type MirroredStore,
-  MIRRORS_ENV,
-  MIRRORS_PUSH_OPTION,
   StorageFailure,
 } from "../trunk/mirrors.ts";
+import { MIRRORS_ENV, MIRRORS_PUSH_OPTION } from "../trunk/mirrors_policy.ts";
 import { type MapEntry, sameStorages } from "../trunk/storage_map.ts";
 import { describeReport } from "../trunk/sync.ts";
 import type { OnProgress } from "../trunk/progress.ts";

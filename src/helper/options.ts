@@ -1,4 +1,4 @@
-import type { MirrorsPolicy } from "../trunk/mirrors.ts";
+import type { MirrorsPolicy } from "../trunk/mirrors_policy.ts";
 
 /** What git set with `option <name> <value>` for this helper process. */
 export interface HelperOptions {

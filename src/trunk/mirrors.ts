@@ -139,14 +139,6 @@ export function fanOut(
   return { copies, drop };
 }
 
-export {
-  MIRRORS_ENV,
-  MIRRORS_PUSH_OPTION,
-  type MirrorsPolicy,
-  mirrorsPolicyFromEnv,
-  parseMirrorsPolicy,
-} from "./mirrors_policy.ts";
-
 /** The loud line a push with mirrors skipped ends with: which mirrors are now behind. */
 export function describeSkipped(skipped: Member[]): string {
   const names = skipped.map(describeMember).join(", ");
