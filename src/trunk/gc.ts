@@ -41,13 +41,13 @@ import { mapLimit } from "./pool.ts";
 import { refuseShortGrace } from "./lease.ts";
 import { isDeleted } from "./refs.ts";
 import {
+  deleteReplaced,
   encodeReplaces,
   listedTimes,
   replacedLongAgo,
   replacedSegments,
   replacedTimes,
   segmentKeysNow,
-  storedAsListed,
   vouchedLists,
 } from "./replaces.ts";
 import { beginCleaning, type CleanClaim } from "./reuse_guard.ts";
@@ -241,11 +241,7 @@ async function deleteReplacedSegments(
   let first = true;
   await mapLimit(deleteNow, store.capabilities.parallelism, async (s) => {
     // Stored again since the check listed it (a push of the same pack): no longer replaced.
-    if (!(await storedAsListed(store, s))) return void report.waiting.segments++;
-    // Index first: without it the segment is no longer listed as complete.
-    await store.delete(segmentIdxKey(s.id));
-    await store.delete(segmentPackKey(s.id));
-    if (inv.listing.sidecars.has(s.id)) await store.delete(segmentReplacesKey(s.id));
+    if (!(await deleteReplaced(store, s, inv.listing))) return void report.waiting.segments++;
     report.deleted.segments.push(s.id);
     if (first) first = false, faultPoint("gc:between-deletes");
   });

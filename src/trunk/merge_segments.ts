@@ -14,12 +14,11 @@
  */
 import { indexPackInto, initScratch, packObjectList } from "../git/compact.ts";
 import type { Store } from "../storage/store.ts";
-import { faultPoint } from "./faults.ts";
 import { PackIndex } from "../pack/pack_index.ts";
-import { segmentIdxKey, segmentPackKey, segmentReplacesKey } from "./layout.ts";
 import { mapLimit } from "./pool.ts";
 import {
   carriedNested,
+  deleteReplaced,
   encodeReplaces,
   listedTimes,
   listSegmentKeys,
@@ -27,7 +26,6 @@ import {
   replacedLongAgo,
   replacedSegments,
   replacedTimes,
-  storedAsListed,
   vouchedLists,
 } from "./replaces.ts";
 import { downloadSegmentPack, type SegmentInfo, sha256File, storeCompacted } from "./segments.ts";
@@ -107,12 +105,8 @@ export async function mergeSmallSegments(
     replaced.has(s.id) && replacedLongAgo(s, replacedAt.get(s.id), cutoff)
   );
   await mapLimit(old, store.capabilities.parallelism, async (s) => {
-    if (!(await storedAsListed(store, s))) return; // stored again since: see vouchedLists
-    await store.delete(segmentIdxKey(s.id));
-    faultPoint("maint:between-deletes");
-    await store.delete(segmentPackKey(s.id));
-    if (listing.sidecars.has(s.id)) await store.delete(segmentReplacesKey(s.id));
-    report.deleted.push(s.id);
+    // Stored again since the listing: no longer replaced (see vouchedLists).
+    if (await deleteReplaced(store, s, listing, "maint:between-deletes")) report.deleted.push(s.id);
   });
 
   const current = listing.complete.filter((s) => !replaced.has(s.id));

@@ -24,6 +24,7 @@
  */
 import { getBytes, type ListEntry, type Store } from "../storage/store.ts";
 import { TrunkError } from "./errors.ts";
+import { faultPoint } from "./faults.ts";
 import {
   parseSegmentKey,
   SEGMENT_ID_RE,
@@ -393,12 +394,32 @@ export function vouchedLists(
  * listing, whichever of its two parts landed first. One LIST just before the delete: a
  * push in the instant between them is not seen.
  */
-export async function storedAsListed(store: Store, s: SegmentInfo): Promise<boolean> {
+async function storedAsListed(store: Store, s: SegmentInfo): Promise<boolean> {
   const now = await segmentKeysNow(store, s.id);
   const pack = now.get(segmentPackKey(s.id));
   const idx = now.get(segmentIdxKey(s.id));
   const idxWas = s.idxModified?.getTime() ?? NaN;
   return pack !== undefined && idx !== undefined && pack <= s.modified.getTime() && idx <= idxWas;
+}
+
+/**
+ * A replaced segment deleted by a clean or a merge: index first (without it the segment is
+ * no longer listed as complete), then its pack and any sidecar `listing` showed. False, and
+ * nothing deleted, when it was stored again since the listing (`storedAsListed`: no longer
+ * replaced). `between`: a fault point between the index and the pack.
+ */
+export async function deleteReplaced(
+  store: Store,
+  s: SegmentInfo,
+  listing: SegmentListing,
+  between?: string,
+): Promise<boolean> {
+  if (!(await storedAsListed(store, s))) return false;
+  await store.delete(segmentIdxKey(s.id));
+  if (between) faultPoint(between);
+  await store.delete(segmentPackKey(s.id));
+  if (listing.sidecars.has(s.id)) await store.delete(segmentReplacesKey(s.id));
+  return true;
 }
 
 /**
