@@ -1,0 +1,317 @@
+/**
+ * http1.ts, the raw HTTP/1.1 GET a process's first listing takes: answers framed each
+ * way a server may frame them, servers that stall or close early, and TLS trusting what
+ * fetch trusts.
+ */
+import { assert, assertEquals, assertRejects, assertStringIncludes } from "../assert.ts";
+import { Http1Error, http1Get } from "../../src/storage/http1.ts";
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+function get(url: string, signal = new AbortController().signal, maxBytes = 1 << 20) {
+  return http1Get({
+    url: new URL(url),
+    headers: { "x-amz-date": "20261203T000000Z" },
+    signal,
+    maxBytes,
+  });
+}
+
+/** Deno.serve on loopback; `fn` gets its origin. */
+async function withServer(
+  handler: (req: Request) => Response | Promise<Response>,
+  fn: (origin: string) => Promise<void>,
+) {
+  const ac = new AbortController();
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, signal: ac.signal, onListen() {} },
+    handler,
+  );
+  try {
+    await fn(`http://127.0.0.1:${server.addr.port}`);
+  } finally {
+    ac.abort();
+    await server.finished;
+  }
+}
+
+/** A TCP server writing scripted bytes per connection (`script` gets the request's head). */
+async function withRawServer(
+  script: (head: string, conn: Deno.Conn) => Promise<void>,
+  fn: (origin: string, heads: string[]) => Promise<void>,
+) {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const heads: string[] = [];
+  const conns: Deno.Conn[] = [];
+  const served = (async () => {
+    for await (const c of l) {
+      conns.push(c);
+      (async () => {
+        let head = "";
+        const buf = new Uint8Array(4096);
+        while (!head.includes("\r\n\r\n")) {
+          const n = await c.read(buf);
+          if (n === null) return;
+          head += dec.decode(buf.subarray(0, n));
+        }
+        heads.push(head);
+        await script(head, c);
+      })().catch(() => {});
+    }
+  })();
+  try {
+    await fn(`http://127.0.0.1:${l.addr.port}`, heads);
+  } finally {
+    l.close();
+    await served.catch(() => {});
+    for (const c of conns) {
+      try {
+        c.close();
+      } catch { /* closed */ }
+    }
+  }
+}
+
+Deno.test("http1: a GET with the given headers; a Content-Length answer read whole", async () => {
+  let seen: Headers | undefined;
+  await withServer((req) => {
+    seen = req.headers;
+    return new Response(`<ListBucketResult>${new URL(req.url).search}</ListBucketResult>`, {
+      status: 200,
+      headers: { "x-amz-request-id": "r1" },
+    });
+  }, async (origin) => {
+    let sent = false;
+    const a = await http1Get({
+      url: new URL(`${origin}/bk?list-type=2&prefix=a%2Fb`),
+      headers: { authorization: "AWS4-HMAC-SHA256 x", "x-amz-date": "d" },
+      signal: new AbortController().signal,
+      maxBytes: 1 << 20,
+      sent: () => sent = true,
+    });
+    assert(sent);
+    assertEquals(a.status, 200);
+    assert(a.headers.some(([k, v]) => k === "content-length" && v === "62"), String(a.headers));
+    assert(a.headers.some(([k, v]) => k === "x-amz-request-id" && v === "r1"));
+    assertEquals(
+      dec.decode(await a.body()),
+      "<ListBucketResult>?list-type=2&prefix=a%2Fb</ListBucketResult>",
+    );
+    assertEquals(seen!.get("authorization"), "AWS4-HMAC-SHA256 x");
+    assertEquals(seen!.get("host"), new URL(origin).host);
+    assertEquals(seen!.get("connection"), "close");
+    assertEquals(seen!.get("accept-encoding"), null, "nothing it could not decode");
+  });
+});
+
+Deno.test("http1: a chunked answer, and an error status, are read whole", async () => {
+  const parts = ["<Error><Code>", "SlowDown", "</Code></Error>"];
+  await withServer(() => {
+    const body = new ReadableStream<Uint8Array>({
+      async pull(c) {
+        const p = parts.shift();
+        if (p === undefined) return c.close();
+        await new Promise((r) => setTimeout(r, 5));
+        c.enqueue(enc.encode(p));
+      },
+    });
+    return new Response(body, { status: 503 });
+  }, async (origin) => {
+    const a = await get(`${origin}/`);
+    assertEquals(a.status, 503);
+    assert(a.headers.some(([k, v]) => k === "transfer-encoding" && v === "chunked"));
+    assertEquals(dec.decode(await a.body()), "<Error><Code>SlowDown</Code></Error>");
+  });
+  // Chunk extensions and trailers, as a server may send them.
+  await withRawServer(async (_head, c) => {
+    await c.write(enc.encode(
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" +
+        "4;ext=1\r\nabcd\r\n3\r\nefg\r\n0\r\nx-trailer: t\r\n\r\n",
+    ));
+  }, async (origin) => {
+    assertEquals(dec.decode(await (await get(origin)).body()), "abcdefg");
+  });
+});
+
+Deno.test("http1: an answer with neither length nor chunks ends with the connection", async () => {
+  await withRawServer(async (_head, c) => {
+    await c.write(enc.encode("HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\n\r\n<a>"));
+    await new Promise((r) => setTimeout(r, 20));
+    await c.write(enc.encode("more</a>"));
+    c.close();
+  }, async (origin) => {
+    assertEquals(dec.decode(await (await get(origin)).body()), "<a>more</a>");
+  });
+});
+
+Deno.test("http1: a server that stalls fails with the signal's reason", async () => {
+  // Before the head, then within the body.
+  for (
+    const answer of ["", "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n12345"]
+  ) {
+    await withRawServer(async (_head, c) => {
+      if (answer) await c.write(enc.encode(answer));
+    }, async (origin) => {
+      const ac = new AbortController();
+      const timer = setTimeout(
+        () => ac.abort(new DOMException("no answer within 100 ms", "TimeoutError")),
+        100,
+      );
+      const t0 = Date.now();
+      const e = await assertRejects(async () => await (await get(origin, ac.signal)).body());
+      clearTimeout(timer);
+      assert(e instanceof DOMException && e.name === "TimeoutError", String(e));
+      assert(Date.now() - t0 < 2_000);
+    });
+  }
+});
+
+Deno.test("http1: a server that closes early, or answers what this path does not read, fails as Http1Error", async () => {
+  const cases: [string, string][] = [
+    ["", "closed"],
+    ["HTTP/1.1 200 OK\r\nContent-Len", "closed"],
+    ["HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n12345", "closed mid-body"],
+    ["HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab", "closed mid-body"],
+    ["HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n\r\n", "status line"],
+    ["HTTP/2 200\r\n\r\n", "status line"],
+    ["HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 1\r\n\r\nx", "coded gzip"],
+    ["HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", "transfer-encoding"],
+    ["HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nxy", "content-length"],
+    ["HTTP/1.1 200 OK\r\nContent-Length: 2000\r\n\r\n", "a body of 2000 bytes"],
+    ["HTTP/1.1 200 OK\r\n folded: x\r\n\r\n", "malformed header"],
+  ];
+  for (const [answer, says] of cases) {
+    await withRawServer(async (_head, c) => {
+      await c.write(enc.encode(answer));
+      c.close();
+    }, async (origin) => {
+      const e = await assertRejects(
+        async () => await (await get(origin, undefined, 1000)).body(),
+        Http1Error,
+      );
+      assertStringIncludes(e.message, says, JSON.stringify(answer));
+    });
+  }
+  // Nothing listening; a header it cannot write; a scheme it does not speak.
+  const dead = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = dead.addr.port;
+  dead.close();
+  await assertRejects(() => get(`http://127.0.0.1:${port}/`), Http1Error);
+  await assertRejects(
+    () =>
+      http1Get({
+        url: new URL(`http://127.0.0.1:${port}/`),
+        headers: { "x-bad": "a\r\nb" },
+        signal: new AbortController().signal,
+        maxBytes: 10,
+      }),
+    Http1Error,
+  );
+  await assertRejects(() => get("ftp://127.0.0.1/"), Http1Error, "ftp:");
+});
+
+/** A CA and a server certificate for 127.0.0.1 signed by it (openssl), in a temp dir. */
+async function makeCerts(): Promise<string> {
+  const d = await Deno.makeTempDir({ prefix: "http1-tls-" });
+  const run = async (args: string[]) => {
+    const out = await new Deno.Command("openssl", { args, cwd: d, stdout: "null", stderr: "piped" })
+      .output();
+    assert(out.success, dec.decode(out.stderr));
+  };
+  await run([
+    "req",
+    "-x509",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-days",
+    "1",
+    "-subj",
+    "/CN=http1 test CA",
+    "-keyout",
+    "ca.key",
+    "-out",
+    "ca.crt",
+  ]); // deno-fmt-ignore
+  await run([
+    "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
+    "-keyout", "server.key", "-out", "server.csr",
+  ]); // deno-fmt-ignore
+  await Deno.writeTextFile(`${d}/san.ext`, "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
+  await run([
+    "x509",
+    "-req",
+    "-in",
+    "server.csr",
+    "-CA",
+    "ca.crt",
+    "-CAkey",
+    "ca.key",
+    "-CAcreateserial",
+    "-days",
+    "1",
+    "-extfile",
+    "san.ext",
+    "-out",
+    "server.crt",
+  ]); // deno-fmt-ignore
+  return d;
+}
+
+Deno.test("http1: https trusts what fetch trusts (DENO_CERT, DENO_TLS_CA_STORE, --unsafely-ignore-certificate-errors), nothing more", async () => {
+  const d = await makeCerts();
+  const ac = new AbortController();
+  const server = Deno.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    signal: ac.signal,
+    onListen() {},
+    cert: await Deno.readTextFile(`${d}/server.crt`),
+    key: await Deno.readTextFile(`${d}/server.key`),
+  }, () => new Response("over tls"));
+  const code = `
+    const { http1Get } = await import(${
+    JSON.stringify(new URL("../../src/storage/http1.ts", import.meta.url).href)
+  });
+    const url = new URL("https://127.0.0.1:${server.addr.port}/x");
+    const signal = new AbortController().signal;
+    const out = {};
+    try {
+      const a = await http1Get({ url, headers: {}, signal, maxBytes: 100 });
+      out.raw = new TextDecoder().decode(await a.body());
+    } catch (e) { out.raw = e.name + ": " + e.message; }
+    try { out.fetch = await (await fetch(url)).text(); } catch (e) { out.fetch = "failed"; }
+    console.log(JSON.stringify(out));`;
+  const child = async (env: Record<string, string>, flags: string[] = []) => {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["eval", ...flags, code],
+      env,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert(out.success, dec.decode(out.stderr));
+    return JSON.parse(dec.decode(out.stdout));
+  };
+  try {
+    assertEquals(await child({ DENO_CERT: `${d}/ca.crt` }), { raw: "over tls", fetch: "over tls" });
+    const untrusted = await child({});
+    assertEquals(untrusted.fetch, "failed");
+    assertStringIncludes(untrusted.raw, "Http1Error");
+    assertStringIncludes(untrusted.raw.toLowerCase(), "certificate");
+    assertEquals(
+      await child({}, ["--unsafely-ignore-certificate-errors=127.0.0.1"]),
+      { raw: "over tls", fetch: "over tls" },
+    );
+    // DENO_TLS_CA_STORE: the system store (which SSL_CERT_FILE names here) or Mozilla's.
+    const system = { DENO_TLS_CA_STORE: "system", SSL_CERT_FILE: `${d}/ca.crt` };
+    assertEquals(await child(system), { raw: "over tls", fetch: "over tls" });
+    const mozilla = await child({ ...system, DENO_TLS_CA_STORE: "mozilla" });
+    assertEquals(mozilla.fetch, "failed");
+    assertStringIncludes(mozilla.raw, "Http1Error");
+  } finally {
+    ac.abort();
+    await server.finished;
+    await Deno.remove(d, { recursive: true });
+  }
+});
