@@ -53,7 +53,7 @@ export async function openS3With(
   };
   const origin = lightEndpoint(cfg, env);
   const client = origin
-    ? new LightS3Sender(cfg, origin, withDefaults(clientTuning), sdk)
+    ? new LightS3Sender(cfg, origin, withDefaults(clientTuning), sdk, env)
     : await sdk();
   const singleWriter = settings["single-writer"] === "true";
   const opts = s3StoreOptions(cfg);

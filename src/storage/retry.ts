@@ -5,6 +5,7 @@
  * classify its errors (`Classifier`); "did my create land?" after a retry is answered
  * once, here (`createExclusive`), by a nonce stored with the object.
  */
+import { fetchUsed } from "./fetch_warmth.ts";
 
 export interface RetryPolicy {
   /** Total tries, the first included. */
@@ -214,6 +215,7 @@ export async function fetchWithRetry(
     let res: Response | undefined;
     let err: unknown;
     try {
+      fetchUsed();
       res = await fetch(url, { ...init, signal: ctl.signal });
     } catch (e) {
       err = e;

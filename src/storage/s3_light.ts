@@ -10,7 +10,13 @@
  * `$response`), so S3Store and s3_errors.ts treat both clients alike. Retries follow the
  * SDK's standard mode: network errors, timeouts, 408, 429, 5xx and S3's RequestTimeout,
  * with exponential backoff and full jitter; every attempt is counted.
+ *
+ * A process's first request, when it is a listing made before fetch has run (the helper's
+ * listing of refs), goes over a connection of its own (http1.ts) unless a proxy variable is
+ * set; fetch makes it when that path fails in a way fetch may not.
  */
+import { fetchUsed, takeColdFirst, warmFetch } from "./fetch_warmth.ts";
+import { http1Get } from "./http1.ts";
 import { countBytes, countRequest } from "./metrics.ts";
 import { backoffMs, parseRetryAfter, type RetryPolicy, sleep } from "./retry.ts";
 import type { S3Command, S3Sender } from "./s3.ts";
@@ -65,6 +71,13 @@ export function lightEndpoint(cfg: S3Config, env: Env): URL | null {
   return u;
 }
 
+const PROXY_VARIABLES = ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"];
+
+/** Whether any proxy variable is set, in either case: fetch reads them, http1.ts does not. */
+export function namesProxy(env: Env): boolean {
+  return PROXY_VARIABLES.some((n) => env(n) !== undefined || env(n.toLowerCase()) !== undefined);
+}
+
 /**
  * The proxy Deno's fetch will use for `target` (HTTP(S)_PROXY, ALL_PROXY, NO_PROXY, either
  * case; the SDK path uses none), as `<origin> from <variable>` without its credentials, so
@@ -104,10 +117,13 @@ interface Wire {
   body?: Uint8Array;
   /**
    * A 2xx answer's body is small and bounded (a listing's page: at most 1,000 keys) and
-   * read whole by `take`: see `#call`.
+   * read whole as text: see `#call`.
    */
   whole?: boolean;
 }
+
+/** Beyond any listing's page: a larger answer read whole is not one (fetch then reads it). */
+const MAX_WHOLE = 16 * 1024 * 1024;
 
 export class LightS3Sender implements S3Sender {
   readonly #origin: URL;
@@ -117,6 +133,7 @@ export class LightS3Sender implements S3Sender {
   readonly #tuning: LightTuning;
   readonly #policy: RetryPolicy;
   readonly #fallback: () => Promise<S3Sender>;
+  readonly #proxied: boolean;
   #sdk: Promise<S3Sender> | undefined;
 
   constructor(
@@ -124,8 +141,10 @@ export class LightS3Sender implements S3Sender {
     origin: URL,
     tuning: LightTuning,
     fallback: () => Promise<S3Sender>,
+    env: Env,
   ) {
     this.#origin = origin;
+    this.#proxied = namesProxy(env);
     this.#pathStyle = cfg.forcePathStyle;
     this.#region = cfg.region!;
     this.#creds = cfg.credentials!;
@@ -191,21 +210,18 @@ export class LightS3Sender implements S3Sender {
     const query: [string, string][] = [["list-type", "2"], ["prefix", i.Prefix ?? ""]];
     if (i.StartAfter) query.push(["start-after", i.StartAfter]);
     if (i.ContinuationToken) query.push(["continuation-token", i.ContinuationToken]);
-    const xml = await this.#call(
-      "ListObjectsV2",
-      i.Bucket,
-      { method: "GET", query, whole: true },
-      (res) => res.text(),
-    );
+    const xml = await this.#call("ListObjectsV2", i.Bucket, { method: "GET", query, whole: true });
     return parseListPage(xml);
   }
 
   /**
    * One operation with retries; an answer that is not 2xx is thrown in the SDK's shape.
    * `take` reads a 2xx answer within the attempt (a body that stalls there is a timeout,
-   * retried like a lost answer); without it the body is dropped. Every body is read under
-   * the idle guard: the request timer stops when the headers arrive.
+   * retried like a lost answer); without it the body is dropped, unless `w.whole`, which
+   * returns it as text. Every body is read under the idle guard: the request timer stops
+   * when the headers arrive.
    */
+  async #call(op: string, bucket: string, w: Wire & { whole: true }): Promise<string>;
   async #call(op: string, bucket: string, w: Wire): Promise<Response>;
   async #call<T>(
     op: string,
@@ -218,7 +234,7 @@ export class LightS3Sender implements S3Sender {
     bucket: string,
     w: Wire,
     take?: (res: Response) => T | Promise<T>,
-  ): Promise<T | Response> {
+  ): Promise<T | Response | string> {
     const url = new URL(this.#origin);
     let path = w.key === undefined ? "/" : `/${encodeKeyPath(w.key)}`;
     if (this.#pathStyle) path = `/${encodeKeyPath(bucket)}${w.key === undefined ? "" : path}`;
@@ -226,6 +242,7 @@ export class LightS3Sender implements S3Sender {
     const query = canonicalQuery(w.query);
     const target = `${url.origin}${path}${query ? `?${query}` : ""}`;
     const payloadHash = w.body ? await sha256Hex(w.body) : EMPTY_SHA256;
+    const direct = w.whole === true && w.method === "GET" && !w.body && !this.#proxied;
     for (let attempt = 1;; attempt++) {
       countRequest("s3", op);
       if (w.body) countBytes("up", w.body.byteLength);
@@ -240,25 +257,18 @@ export class LightS3Sender implements S3Sender {
         amzDate: amzDate(new Date()),
         credentials: this.#creds,
       });
+      const headers = { ...w.headers, ...signed };
       const ctl = new AbortController();
-      const cancelTimer = armTimer(
-        this.#tuning.requestTimeout,
-        () =>
-          ctl.abort(
-            new DOMException(`no answer within ${this.#tuning.requestTimeout} ms`, "TimeoutError"),
-          ),
-      );
       let res: Response;
+      let buffered = false;
       try {
-        res = await fetch(target, {
-          method: w.method,
-          headers: { ...w.headers, ...signed },
-          body: w.body as Uint8Array<ArrayBuffer> | undefined,
-          redirect: "manual",
-          signal: ctl.signal,
-        });
+        const answer = direct && takeColdFirst()
+          ? await this.#direct(new URL(target), headers, ctl)
+          : undefined;
+        if (typeof answer === "string") return answer;
+        buffered = answer !== undefined;
+        res = answer ?? await this.#fetch(target, w, headers, ctl);
       } catch (e) {
-        cancelTimer();
         const err = networkError(e, attempt);
         if (err.retry && attempt < this.#policy.attempts) {
           await sleep(backoffMs(this.#policy, attempt));
@@ -266,16 +276,16 @@ export class LightS3Sender implements S3Sender {
         }
         throw err.error;
       }
-      cancelTimer();
       // A small body read whole goes through fetch's own reader under one bound for all of
       // it: a JS stream over it (the idle guard) cost a process's first use of web streams,
       // 5-10 ms (Deno 2.9) after an up-to-date fetch's one LIST had come back.
-      const whole = res.ok && take !== undefined && w.whole === true;
-      const guarded = whole ? res : this.#idleGuarded(res, ctl);
+      const whole = res.ok && w.whole === true;
+      const guarded = whole || buffered ? res : this.#idleGuarded(res, ctl);
       const cancelBodyTimer = whole ? this.#bodyTimer(ctl) : undefined;
       let error: Error;
       try {
         if (res.ok) {
+          if (whole) return await res.text();
           if (take) return await take(guarded);
           await guarded.body?.cancel();
           return guarded;
@@ -300,6 +310,75 @@ export class LightS3Sender implements S3Sender {
       }
       throw error;
     }
+  }
+
+  /** fetch, with the request timer running until the headers arrive. */
+  async #fetch(
+    target: string,
+    w: Wire,
+    headers: Record<string, string>,
+    ctl: AbortController,
+  ): Promise<Response> {
+    fetchUsed();
+    const cancelTimer = this.#requestTimer(ctl);
+    try {
+      return await fetch(target, {
+        method: w.method,
+        headers,
+        body: w.body as Uint8Array<ArrayBuffer> | undefined,
+        redirect: "manual",
+        signal: ctl.signal,
+      });
+    } finally {
+      cancelTimer();
+    }
+  }
+
+  /**
+   * A GET over a connection of its own (http1.ts), under fetch's deadlines: a 2xx
+   * answer's text, another answer as a Response (its body read), or undefined when the
+   * path failed where fetch may not: fetch then makes the request, in the same attempt. A
+   * deadline passed is the attempt's, thrown. Once the request is out, fetch's code runs
+   * (warmFetch): the process's next requests go through fetch without its first-use cost.
+   */
+  async #direct(
+    url: URL,
+    headers: Record<string, string>,
+    ctl: AbortController,
+  ): Promise<string | Response | undefined> {
+    let cancelTimer = this.#requestTimer(ctl);
+    try {
+      const head = await http1Get({
+        url,
+        headers,
+        signal: ctl.signal,
+        maxBytes: MAX_WHOLE,
+        sent: warmFetch,
+      });
+      cancelTimer();
+      cancelTimer = this.#bodyTimer(ctl);
+      const body = await head.body();
+      if (head.status < 300) return new TextDecoder().decode(body);
+      // Only an error answer pays for a Response (a process's first costs 5-10 ms).
+      return new Response(head.status === 304 ? null : body, {
+        status: head.status,
+        headers: head.headers,
+      });
+    } catch (e) {
+      if (ctl.signal.aborted) throw e;
+      return undefined;
+    } finally {
+      cancelTimer();
+    }
+  }
+
+  /** Aborts a request whose headers have not arrived within the request timeout. */
+  #requestTimer(ctl: AbortController): () => void {
+    const ms = this.#tuning.requestTimeout;
+    return armTimer(
+      ms,
+      () => ctl.abort(new DOMException(`no answer within ${ms} ms`, "TimeoutError")),
+    );
   }
 
   /** Aborts a body read whole that has not all arrived within the socket timeout. */
