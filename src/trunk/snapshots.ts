@@ -20,6 +20,7 @@ import { getBytes, type Store } from "../storage/store.ts";
 import { TrunkError } from "./errors.ts";
 import { type RefLayout, refLayout, snapshotKey, type TrunkKeys } from "./layout.ts";
 import { createHash } from "./node_crypto.ts";
+import { digest, toHexString } from "../pack/hash.ts";
 import { checkSeal } from "./seal.ts";
 import { byteLength } from "./cache.ts";
 
@@ -42,6 +43,7 @@ export function parseSnapshot(
   key: string,
   seq: number,
   layout: RefLayout,
+  hashed?: HashedAsWritten,
 ): Snapshot {
   let o: {
     v?: unknown;
@@ -62,7 +64,7 @@ export function parseSnapshot(
     !Array.isArray(entries);
   const map = shaped ? entryMap(entries as Record<string, unknown>, layout) : null;
   if (!map) throw new TrunkError(`snapshot ${key} is not a ref snapshot of seq ${seq}`, "corrupt");
-  if (!sealedAsWritten(raw, o as SnapshotHead, map)) checkSeal(o, `snapshot ${key}`);
+  if (!sealedAsWritten(raw, o as SnapshotHead, map, hashed)) checkSeal(o, `snapshot ${key}`);
   // checkSeal passes a text without `sum` (older writers): then nothing vouches for it.
   const sealed = o.sum !== undefined;
   return { trunk: o.trunk as string, seq, time: o.time as string, entries: map, sealed };
@@ -95,25 +97,83 @@ function entryMap(
  * hashing E as stored, not a canonical copy rebuilt from the parsed object (tens of MB at
  * 20,000 refs). Any other text (another writer's layout) goes through `checkSeal`.
  */
-function sealedAsWritten(raw: string, o: SnapshotHead, map: Map<string, string>): boolean {
+function sealedAsWritten(
+  raw: string,
+  o: SnapshotHead,
+  map: Map<string, string>,
+  hashed?: HashedAsWritten,
+): boolean {
   if (typeof o.sum !== "string") return false;
   const head = snapshotHead(o.trunk, o.seq, o.time);
   const tail = `,"sum":${JSON.stringify(o.sum)}}`;
   if (!raw.startsWith(head) || !raw.endsWith(tail)) return false;
+  const entriesLength = raw.length - head.length - tail.length;
+  if (!isCanonicalText(entriesLength, map)) return false;
+  // Hashed from the stored bytes under this very head (see `hashAsWritten`): the same
+  // text, so the same digest. A text it did not hash (another head) is hashed here.
+  if (hashed && hashed.head === head) return hashed.sum === o.sum;
   const entriesJson = raw.slice(head.length, raw.length - tail.length);
-  if (!isCanonicalText(entriesJson, map)) return false;
   return snapshotSum(o.trunk, o.seq, o.time, entriesJson) === o.sum;
 }
 
+/** What `hashAsWritten` hashed: the head it found, and the seal's digest of the bytes. */
+export interface HashedAsWritten {
+  head: string;
+  sum: string;
+}
+
+const SUM_TAIL = /^,"sum":"[0-9a-f]{64}"}$/;
+/** `,"sum":"<64 hex digits>"}`: how every text `encodeSnapshot` writes ends. */
+const SUM_TAIL_BYTES = 74;
+/** Where `"entries":` is looked for: a head holds a trunk id, a seq and a time. */
+const HEAD_MAX_BYTES = 1024;
+
 /**
- * Whether `text`, which parsed to `map`, is the canonical JSON of `map` (so hashing it as
- * stored is the canonical check), without building that copy. Canonical JSON is the
+ * The seal's digest of a snapshot's stored bytes, when they are laid out as
+ * `encodeSnapshot` writes them (else null), by WebCrypto: without loading node:crypto
+ * (~25 ms of CPU), which a clone of many refs loaded for this hash alone. Only a guess at the head until `sealedAsWritten` compares
+ * it with the parsed text's own: there the digest stands for the text's hash, as the
+ * bytes decode to that text (invalid UTF-8, decoded otherwise, only fails to match and
+ * goes to the canonical check, as any text whose digest differs).
+ */
+export async function hashAsWritten(raw: Uint8Array): Promise<HashedAsWritten | null> {
+  if (raw.length < SUM_TAIL_BYTES) return null;
+  const dec = new TextDecoder();
+  if (!SUM_TAIL.test(dec.decode(raw.subarray(raw.length - SUM_TAIL_BYTES)))) return null;
+  const start = dec.decode(raw.subarray(0, Math.min(HEAD_MAX_BYTES, raw.length)));
+  const at = start.indexOf(`,"entries":`);
+  let h: { trunk?: unknown; seq?: unknown; time?: unknown };
+  try {
+    h = JSON.parse(start.slice(0, at < 0 ? 0 : at) + "}");
+  } catch {
+    return null;
+  }
+  if (typeof h.trunk !== "string" || typeof h.seq !== "number" || typeof h.time !== "string") {
+    return null;
+  }
+  const head = snapshotHead(h.trunk, h.seq, h.time);
+  const enc = new TextEncoder();
+  const headBytes = enc.encode(head);
+  for (let i = 0; i < headBytes.length; i++) if (raw[i] !== headBytes[i]) return null;
+  const body = raw.subarray(headBytes.length, raw.length - SUM_TAIL_BYTES);
+  const pre = enc.encode(`{"entries":`);
+  const post = enc.encode(sealTail(h.seq, h.time, h.trunk));
+  const all = new Uint8Array(pre.length + body.length + post.length);
+  all.set(pre);
+  all.set(body, pre.length);
+  all.set(post, pre.length + body.length);
+  return { head, sum: toHexString(await digest("sha256", all)) };
+}
+
+/**
+ * Whether a text of `textLength` that parsed to `map` is the canonical JSON of `map` (so
+ * hashing it as stored is the canonical check), without building that copy. Canonical JSON is the
  * shortest text of its value: a key given twice (JSON.parse keeps the last value), a
  * space or a longer escape all make the text longer. So the text is canonical exactly
  * when it is as long as the canonical one and the keys, in the order the text gives
  * them, are in canonical order.
  */
-function isCanonicalText(text: string, map: Map<string, string>): boolean {
+function isCanonicalText(textLength: number, map: Map<string, string>): boolean {
   let length = map.size ? 1 + map.size : 2; // braces and commas
   let prev: string | undefined;
   for (const [k, v] of map) {
@@ -121,7 +181,7 @@ function isCanonicalText(text: string, map: Map<string, string>): boolean {
     prev = k;
     length += JSON.stringify(k).length + 1 + JSON.stringify(v).length;
   }
-  return length === text.length;
+  return length === textLength;
 }
 
 const HASH_SLICE = 1 << 20;
@@ -149,11 +209,12 @@ function snapshotSum(
       hash.update(entriesJson.subarray(i, i + HASH_SLICE));
     }
   }
-  return hash
-    .update(
-      `,"seq":${seq},"time":${JSON.stringify(time)},"trunk":${JSON.stringify(trunkId)},"v":1}`,
-    )
-    .digest("hex");
+  return hash.update(sealTail(seq, time, trunkId)).digest("hex");
+}
+
+/** What the seal's canonical JSON holds after the entries. */
+function sealTail(seq: number, time: string, trunkId: string): string {
+  return `,"seq":${seq},"time":${JSON.stringify(time)},"trunk":${JSON.stringify(trunkId)},"v":1}`;
 }
 
 /**
@@ -204,8 +265,12 @@ export async function loadSnapshot(
   const key = snapshotKey(seq);
   const raw = await getBytes(store, key);
   if (!raw) return null;
+  // Hashed from the bytes (WebCrypto); a failure only leaves the hash to the parse.
+  const hashing = hashAsWritten(raw).catch(() => null);
   try {
-    const s = parseSnapshot(new TextDecoder().decode(raw), key, seq, refLayout(trunk.format));
+    const text = new TextDecoder().decode(raw);
+    const hashed = await hashing;
+    const s = parseSnapshot(text, key, seq, refLayout(trunk.format), hashed ?? undefined);
     return s.trunk === trunk.id ? s : null;
   } catch (e) {
     if (e instanceof TrunkError) return null;
