@@ -358,6 +358,9 @@ export async function readLatest(
   let snap: { seq: number; modified: number } | null = null;
   let entryCount = 0;
   let foreign = 0;
+  // Each entry's listed time, in listing order: counted against the snapshot's once that
+  // is known (its key sorts last), without telling entries from other keys a second time.
+  const times: number[] = [];
   for (const entry of listed) {
     const k = layout.parts(entry.key);
     if (!k) {
@@ -368,6 +371,7 @@ export async function readLatest(
       continue;
     }
     entryCount++;
+    times.push(entry.modified.getTime());
     const cur = perRef.get(k.enc);
     if (!cur) perRef.set(k.enc, { seq: k.seq, entry, oldest: k.seq });
     else {
@@ -375,7 +379,7 @@ export async function readLatest(
       if (k.seq < cur.oldest) cur.oldest = k.seq;
     }
   }
-  const { supersededSince, unsnapshotted } = logTimes(listed, perRef, snap, entryCount, layout);
+  const { supersededSince, unsnapshotted } = logTimes(listed, perRef, snap, times, layout);
   const listedOf = new Map<string, ListEntry>();
   for (const r of perRef.values()) listedOf.set(r.entry.key, r.entry);
   const keys = [...listedOf.keys()];
@@ -501,16 +505,16 @@ interface ListedRef {
 
 /**
  * When the oldest listed superseded entry was superseded (its successor's listed time), and
- * how many entries were listed as written after the newest snapshot (all without one). Only
- * refs listing more than one entry have a superseded one; their successors' keys are found
- * in a second pass rather than by keeping every entry's time by key (20,000 refs of one
- * entry each need none).
+ * how many entries were listed as written after the newest snapshot (all without one), from
+ * `times`, every entry's listed time. Only refs listing more than one entry have a
+ * superseded one; their successors' keys are found in a second pass rather than by keeping
+ * every entry's time by key (20,000 refs of one entry each need none).
  */
 function logTimes(
   listed: ListEntry[],
   perRef: Map<string, ListedRef>,
   snap: { modified: number } | null,
-  entryCount: number,
+  times: number[],
   layout: RefLayout,
 ): { supersededSince: number | null; unsnapshotted: number } {
   const successors = new Set<string>();
@@ -518,15 +522,13 @@ function logTimes(
     if (r.oldest < r.seq) successors.add(layout.keyOf(enc, r.oldest + 1));
   }
   let supersededSince: number | null = null;
-  let unsnapshotted = snap ? 0 : entryCount;
-  if (!successors.size && !snap) return { supersededSince, unsnapshotted };
-  for (const { key, modified } of listed) {
+  for (const { key, modified } of successors.size ? listed : []) {
+    if (!successors.has(key)) continue;
     const t = modified.getTime();
-    if (successors.has(key) && (supersededSince === null || t < supersededSince)) {
-      supersededSince = t;
-    }
-    if (snap && t >= snap.modified && layout.parts(key)) unsnapshotted++;
+    if (supersededSince === null || t < supersededSince) supersededSince = t;
   }
+  let unsnapshotted = snap ? 0 : times.length;
+  if (snap) { for (const t of times) if (t >= snap.modified) unsnapshotted++; }
   return { supersededSince, unsnapshotted };
 }
 
