@@ -312,16 +312,18 @@ function parsePushSpec(spec: string): PushSpec {
 async function formatList(state: RefState | undefined, trunk: Trunk | null): Promise<string> {
   if (!state || !trunk) return "\n";
   // Loaded by now: the trunk was opened.
-  const [{ Trunk }, { headTarget }] = await Promise.all([
-    import("../trunk/trunk.ts"),
+  const [{ isDeleted }, { headTarget }] = await Promise.all([
+    import("../trunk/refs.ts"),
     import("../trunk/head.ts"),
   ]);
-  const live = Trunk.liveRefs(state);
-  // Names sorted by the built-in string order (UTF-16 code units, what `<` compares): at
-  // 20,000 refs a comparator called from JavaScript took about twice as long.
-  const names = [...live.keys()].filter((ref) => ref !== "HEAD").sort();
+  // The live refs' names in one pass over the state, no copy of it (20,000 refs: a map
+  // and two arrays less). Sorted by the built-in string order (UTF-16 code units, what `<`
+  // compares): at 20,000 refs a comparator called from JavaScript took about twice as long.
+  const names: string[] = [];
+  for (const [ref, e] of state.latest) if (ref !== "HEAD" && !isDeleted(e)) names.push(ref);
+  names.sort();
   let out = "";
-  for (const ref of names) out += `${live.get(ref)!.new} ${ref}\n`;
+  for (const ref of names) out += `${state.latest.get(ref)!.new} ${ref}\n`;
   const head = headTarget(state);
   if (head) out += `@${head} HEAD\n`;
   return out + "\n";

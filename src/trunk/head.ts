@@ -7,16 +7,21 @@ import { isDeleted, type RefEntry, type RefState } from "./refs.ts";
 const PREFERRED = ["refs/heads/main", "refs/heads/master"];
 
 function liveBranches(latest: Map<string, RefEntry>): string[] {
-  return [...latest.values()].filter((e) => e.ref.startsWith("refs/heads/") && !isDeleted(e))
-    .map((e) => e.ref);
+  return [...latest.values()].filter(isLiveBranch).map((e) => e.ref);
 }
 
 /** The branch HEAD names; falls back to main/master/first branch when it was deleted. */
 export function headTarget(state: RefState): string | null {
-  const live = new Set(liveBranches(state.latest));
+  // The branch HEAD names, looked up alone: a clone's listing of 20,000 refs builds no
+  // list of every branch for it.
   const named = state.latest.get("HEAD")?.symref;
-  if (named && live.has(named)) return named;
-  return pickBranch([...live], null);
+  const e = named ? state.latest.get(named) : undefined;
+  if (e && isLiveBranch(e)) return e.ref;
+  return pickBranch(liveBranches(state.latest), null);
+}
+
+function isLiveBranch(e: RefEntry): boolean {
+  return e.ref.startsWith("refs/heads/") && !isDeleted(e);
 }
 
 /** `preferred` if among `branches`, else main, master, or the first by name. */
