@@ -68,6 +68,12 @@ export interface Capabilities {
   /** Concurrency a caller should use for many small requests. */
   parallelism: number;
   /**
+   * Creates a caller may have in flight at once, where more than `parallelism` pay (absent:
+   * `parallelism`). Local disk: its creates mostly wait on directory syncs they share, and
+   * the store itself bounds the system threads they hold.
+   */
+  createParallelism?: number;
+  /**
    * The listing's modified times hold whole seconds only (SFTP): a key rewritten within
    * the same second lists the same time, so a time alone cannot vouch for an object.
    */

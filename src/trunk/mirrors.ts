@@ -204,7 +204,15 @@ export class MirroredStore implements Store {
   }
 
   get capabilities(): Capabilities {
-    return this.primary.store.capabilities;
+    const caps = this.primary.store.capabilities;
+    const members = this.members;
+    if (caps.createParallelism === undefined || members.length === 1) return caps;
+    // A create goes to every member written: no more in flight than the one taking fewest.
+    const most = (c: Capabilities) => c.createParallelism ?? c.parallelism;
+    return {
+      ...caps,
+      createParallelism: Math.min(...members.map((m) => most(m.store.capabilities))),
+    };
   }
 
   /** The storage reads come from now. */

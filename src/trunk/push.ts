@@ -249,13 +249,13 @@ async function pushOn(
   }
 
   const outcomes = new Map<string, RefOutcome>();
-  // One entry per ref, `parallelism` creates in flight; remembered in one cache write.
+  // One entry per ref, `createParallelism` creates in flight; remembered in one cache write.
   // A create the store fails is that ref's error in git's words, the others stand; after
   // a failure no further create starts (a store that is down would fail every one).
   const cache = new BatchedEntryWrites(trunk.cache);
   let failure: { e: unknown } | undefined;
   try {
-    await mapLimit(planned, trunk.parallelism, async (p) => {
+    await mapLimit(planned, trunk.createParallelism, async (p) => {
       const ref = p.spec.dst;
       if (opts.dryRun) return outcomes.set(ref, { ref, oid: p.newOid });
       if (failure) {

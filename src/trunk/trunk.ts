@@ -188,6 +188,12 @@ export class Trunk {
     return this.store.capabilities.parallelism;
   }
 
+  /** Creates to keep in flight (a push's ref entries): see `Capabilities.createParallelism`. */
+  get createParallelism(): number {
+    const caps = this.store.capabilities;
+    return caps.createParallelism ?? caps.parallelism;
+  }
+
   /** The lease of this trunk in ms (DESIGN.md "Lease and grace"). */
   get leaseMs(): number {
     return leaseMs(this.meta);

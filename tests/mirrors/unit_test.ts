@@ -407,3 +407,24 @@ Deno.test("sync: compressed and raw chunks are copied (checked by their plain SH
   assertEquals(await getBytes(a.store, chunkKey(tSha)), packed);
   assertEquals(await getBytes(a.store, chunkKey(rSha)), raw);
 });
+
+Deno.test("a mirrored store keeps no more creates in flight than its members written take", () => {
+  const wide = (name: string, role: "primary" | "mirror", n: number) => {
+    const store = new MemoryStore(`memory://${name}`);
+    Object.assign(store.capabilities, { createParallelism: n });
+    return member(name, role, store);
+  };
+  const p = wide("wide-primary", "primary", 128);
+  // A mirror without the capability takes its parallelism (a memory store's: 8).
+  const set = new MirroredStore([p, wide("wide-a", "mirror", 64), member("b", "mirror")]);
+  assertEquals(set.capabilities.createParallelism, 8);
+  assertEquals(set.capabilities.parallelism, 8);
+  assertEquals(
+    new MirroredStore([p, wide("wide-c", "mirror", 64)]).capabilities.createParallelism,
+    64,
+  );
+  // Mirrors skipped are not written: the primary alone sets it.
+  set.skipMirrors();
+  assertEquals(set.capabilities.createParallelism, 128);
+  assertEquals(new MirroredStore([p]).capabilities.createParallelism, 128);
+});

@@ -70,3 +70,37 @@ Deno.test("a fast-forward push asks the source once which listed tips it holds",
   assertEquals(refused.refs[0].error, "non-fast-forward");
   assertEquals(third.asked.length, 1);
 });
+
+/** A store taking more creates at once than other requests; counts its creates in flight. */
+class WideCreates extends MemoryStore {
+  override readonly capabilities = { ...new MemoryStore("memory://caps").capabilities };
+  now = 0;
+  most = 0;
+  constructor(location: string, parallelism: number, createParallelism: number) {
+    super(location);
+    Object.assign(this.capabilities, { parallelism, createParallelism });
+  }
+  override async createStamped(key: string, data: Uint8Array) {
+    this.most = Math.max(this.most, ++this.now);
+    try {
+      await new Promise((r) => setTimeout(r, 5));
+      return await super.createStamped(key, data);
+    } finally {
+      this.now--;
+    }
+  }
+}
+
+Deno.test("a push keeps the store's createParallelism entries in flight, not its parallelism", async () => {
+  const store = new WideCreates(`memory://wide-${crypto.randomUUID()}`, 2, 6);
+  const trunk = await Trunk.openOrCreate(store, new MemoryCache(), "test@wide", "sha1");
+  const specs = Array.from({ length: 20 }, (_, i) => ({
+    src: "main",
+    dst: `refs/heads/b${i}`,
+    force: false,
+  }));
+  store.most = 0;
+  const report = await push(trunk, counting(A).source, specs);
+  assertEquals(report.refs.filter((r) => r.error).length, 0);
+  assertEquals(store.most, 6);
+});
