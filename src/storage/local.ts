@@ -51,7 +51,8 @@ const yieldToLoop = async () => {
 
 /**
  * fsync of a directory, so the names made in it (a link, a rename, a new subdirectory)
- * survive a power loss. A seam: tests wrap `run` to count the syncs; nothing else may.
+ * survive a power loss (at most SYNCS_AT_ONCE with files' syncs). A seam: tests wrap `run`
+ * to count the syncs; nothing else may.
  */
 export const dirSync = {
   async run(dir: string): Promise<void> {
@@ -65,27 +66,24 @@ export const dirSync = {
 };
 
 /**
- * Files this process fsyncs at once. Each fsync holds a system thread while the disk
- * writes: with 64 creates (and so 64 fsyncs) in flight, a push of 20,000 refs peaked
- * 8-13 MiB higher than with 32 (254-261 MiB, issue 19 allows 256). More creates than this
- * may be in flight (`createParallelism`): the others hold a written temp file open until
- * their turn, or wait on directory syncs they share; neither holds a thread.
+ * fsyncs (of files and directories) this process runs at once. Each holds a system thread
+ * while the disk writes: with 64 creates (and so 64 fsyncs) in flight, a push of 20,000
+ * refs peaked 8-13 MiB higher than with 32 (254-261 MiB, issue 19 allows 256). More
+ * creates than this may be in flight (`createParallelism`): the others hold a written temp
+ * file open until their turn, or wait on a directory sync they share; neither holds one.
  */
-const FILE_SYNCS = 32;
+const SYNCS_AT_ONCE = 32;
+const syncSlot = limiter(SYNCS_AT_ONCE);
 
 /**
- * fsync of a written temp file, at most FILE_SYNCS at once. A seam: tests wrap `run` to
- * watch the syncs; nothing else may.
+ * fsync of a written temp file (at most SYNCS_AT_ONCE with directories' syncs). A seam:
+ * tests wrap `run` to watch the syncs; nothing else may.
  */
 export const fileSync = {
   run(file: Deno.FsFile): Promise<void> {
     return file.sync();
   },
 };
-const syncFile = (() => {
-  const limit = limiter(FILE_SYNCS);
-  return (file: Deno.FsFile) => limit(() => fileSync.run(file));
-})();
 
 /**
  * The directory syncs one write waits for. The sync of a directory's parent starts as soon
@@ -192,8 +190,8 @@ export class LocalStore implements Store {
     // Each request in flight holds at most two files open (ulimit -n 1024 is fine, and
     // for the creates below too).
     parallelism: 32,
-    // A create waits on the disk only in its fsyncs: its temp file's (FILE_SYNCS at once)
-    // and its directory's, shared by every create waiting when it starts. With 128 in
+    // A create waits on the disk only in its fsyncs (SYNCS_AT_ONCE at a time): its temp
+    // file's and its directory's, shared by every create waiting when it starts. With 128 in
     // flight, not 32, more names share each sync of refs/: a push of 20,000 refs made ~600
     // directory syncs, not ~1,400, and took ~15% less CPU and wall time (ext4 without a
     // journal, a loaded machine); its threads are the same (the fsyncs' are still 32).
@@ -553,7 +551,7 @@ export class LocalStore implements Store {
       () => {
         state.running = next;
         state.next = undefined;
-        return dirSync.run(dir).catch((e) => {
+        return syncSlot(() => dirSync.run(dir)).catch((e) => {
           // Some network file systems refuse fsync on a directory; their names are as
           // durable as the server makes them.
           if ((e as { code?: string })?.code !== "EINVAL") throw e;
@@ -753,7 +751,7 @@ export class LocalStore implements Store {
       }
       // Durable before visible: a crash after the rename/link must not leave an empty
       // object. The one call that waits on the disk stays async, so creates overlap.
-      await syncFile(file);
+      await syncSlot(() => fileSync.run(file!));
       const modified = stat ? file.statSync().mtime : undefined;
       file.close();
       file = undefined;

@@ -1,48 +1,76 @@
 /**
- * A local store fsyncs at most 32 files at once, however many creates are in flight: each
- * fsync holds a system thread, whose memory stays with the process (issue 19's 256 MiB),
- * while a push keeps more creates going to share the syncs of their directory.
+ * A local store runs at most 32 fsyncs at once, of files and directories, however many
+ * creates are in flight: each holds a system thread, whose memory stays with the process
+ * (issue 19's 256 MiB), while a push keeps more creates going to share directory syncs.
  */
 import { assert, assertEquals } from "../assert.ts";
-import { fileSync, LocalStore } from "../../src/storage/local.ts";
+import { dirSync, fileSync, LocalStore } from "../../src/storage/local.ts";
 
-Deno.test("local creates fsync at most 32 files at once, every one before its name exists", async () => {
+/** Runs `fn` on a new store with every fsync held a moment and counted. */
+async function watched(
+  fn: (store: LocalStore, base: string, seen: { most: number; files: number }) => Promise<void>,
+): Promise<void> {
   const root = Deno.makeTempDirSync();
   const base = `${root}/trunks/r.trunk`;
   const store = new LocalStore(base, root, `local://${base}`);
-  assert(store.capabilities.createParallelism! > 32);
-  const realRun = fileSync.run;
+  const [realFile, realDir] = [fileSync.run, dirSync.run];
+  const seen = { most: 0, files: 0 };
   let now = 0;
-  let most = 0;
-  let synced = 0;
-  fileSync.run = async (file) => {
-    most = Math.max(most, ++now);
-    // No created name exists before its temp file is durable.
-    const named = [...Deno.readDirSync(`${base}/refs`)].filter((e) => e.name.startsWith("k"));
-    assert(named.length <= synced, `${named.length} names after ${synced} syncs`);
+  // Held a moment, so that every create started reaches its syncs before any ends.
+  const held = async (run: () => Promise<void>) => {
+    seen.most = Math.max(seen.most, ++now);
     try {
-      // Held a moment, so that every create started reaches its sync before any ends.
       await new Promise((r) => setTimeout(r, 20));
-      await realRun(file);
-      synced++;
+      await run();
     } finally {
       now--;
     }
   };
+  fileSync.run = (file) => held(() => realFile(file).then(() => void seen.files++));
+  dirSync.run = (dir) => held(() => realDir(dir));
   try {
     await store.create("refs/a", new Uint8Array([1]));
-    synced = 0;
+    await store.create("refs/b/1", new Uint8Array([1]));
+    [seen.most, seen.files] = [0, 0];
+    await fn(store, base, seen);
+  } finally {
+    [fileSync.run, dirSync.run] = [realFile, realDir];
+    Deno.removeSync(root, { recursive: true });
+  }
+}
+
+Deno.test("local creates fsync at most 32 files at once, every one before its name exists", async () => {
+  await watched(async (store, base, seen) => {
+    assert(store.capabilities.createParallelism! > 32);
+    const run = fileSync.run;
+    fileSync.run = (file) => {
+      // No created name exists before its temp file is durable.
+      const named = [...Deno.readDirSync(`${base}/refs`)].filter((e) => e.name.startsWith("k"));
+      assert(named.length <= seen.files, `${named.length} names after ${seen.files} syncs`);
+      return run(file);
+    };
     const made = await Promise.all(
       Array.from({ length: 100 }, (_, i) => store.create(`refs/k${i}`, new Uint8Array([i]))),
     );
     assertEquals(made.filter(Boolean).length, 100);
-    assertEquals(synced, 100);
-    assertEquals(most, 32);
+    assertEquals(seen.files, 100);
+    assertEquals(seen.most, 32);
     for (let i = 0; i < 100; i++) {
       assertEquals(await Deno.readFile(`${base}/refs/k${i}`), new Uint8Array([i]));
     }
-  } finally {
-    fileSync.run = realRun;
-    Deno.removeSync(root, { recursive: true });
-  }
+  });
+});
+
+Deno.test("local creates that each make a directory run at most 32 fsyncs at once, its own included", async () => {
+  await watched(async (store, base, seen) => {
+    // A trunk of format 1 keeps each ref's entries in a directory of its own: each of these
+    // creates makes one, and syncs it besides its file (and refs/, shared).
+    const made = await Promise.all(
+      Array.from({ length: 100 }, (_, i) => store.create(`refs/d${i}/1`, new Uint8Array([i]))),
+    );
+    assertEquals(made.filter(Boolean).length, 100);
+    assertEquals(seen.files, 100);
+    assertEquals(seen.most, 32);
+    assertEquals(await Deno.readFile(`${base}/refs/d99/1`), new Uint8Array([99]));
+  });
 });
