@@ -4,9 +4,8 @@
  * first request, made while it is cold, may go another way (http1.ts), and `warmFetch`
  * pays that cost while the answer is out rather than on a later request's critical path.
  *
- * Only the first: a connection of its own is closed after its answer, and the next request
- * opens another (a round trip, two with TLS, on a distant store), where fetch would have
- * kept the first one open. A request made beside it goes through fetch and opens one.
+ * Only the first opens a connection of its own: later listings go over it while it is free
+ * (http1.ts keeps it open), and a request made beside it goes through fetch.
  */
 let ran = false;
 let firstTaken = false;

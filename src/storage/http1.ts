@@ -1,13 +1,14 @@
 /**
- * One HTTP/1.1 GET over a connection of its own (Deno.connect, or Deno.connectTls, which
- * trusts what fetch trusts: DENO_CERT, DENO_TLS_CA_STORE, --unsafely-ignore-certificate-
- * errors), closed after the answer. A process's first fetch() runs 6-10 ms of fetch's own
- * JavaScript before its request leaves (Deno 2.9); this path runs almost none.
+ * HTTP/1.1 GETs over a connection of this module's own (Deno.connect, or Deno.connectTls,
+ * which trusts what fetch trusts: DENO_CERT, DENO_TLS_CA_STORE, --unsafely-ignore-
+ * certificate-errors), kept open between them. A process's first fetch() runs 6-10 ms of
+ * fetch's own JavaScript before its request leaves (Deno 2.9); this path runs almost none,
+ * and a connection kept open spares the next request a round trip (two with TLS).
  *
- * It does only what a small answer read whole needs: `Connection: close`, no request
- * body, no proxy, no compression, no 1xx, bodies framed by Content-Length, by chunks or by
- * the connection's close. Anything else fails, with an Http1Error, for the caller to hand
- * the request to fetch; an abort of `signal` fails with its reason.
+ * It does only what a small answer read whole needs: no request body, no proxy, no
+ * compression, no 1xx, bodies framed by Content-Length, by chunks or by the connection's
+ * close. Anything else fails, with an Http1Error, for the caller to hand the request to
+ * fetch; an abort of `signal` fails with its reason.
  */
 
 /** The answer's head; `body()` reads the rest, whole. */
@@ -20,7 +21,7 @@ export interface Http1Answer {
 
 export interface Http1Get {
   url: URL;
-  /** Besides Host, Connection, User-Agent and Accept, which this module sets. */
+  /** Besides Host, User-Agent and Accept, which this module sets. */
   headers: Record<string, string>;
   signal: AbortSignal;
   /** Larger bodies fail (heads: beyond 64 KiB). */
@@ -38,61 +39,119 @@ const MAX_HEAD = 64 * 1024;
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const FIELD_VALUE = /^[\t\x20-\x7e]*$/;
 
-export async function http1Get(req: Http1Get): Promise<Http1Answer> {
-  const { url, signal } = req;
-  const tls = url.protocol === "https:";
-  if (!tls && url.protocol !== "http:") throw new Http1Error(`no ${url.protocol} requests`);
-  const lines = [
-    `GET ${url.pathname}${url.search} HTTP/1.1`,
-    `host: ${url.host}`,
-    "connection: close",
-    `user-agent: Deno/${Deno.version.deno}`,
-    "accept: */*",
-  ];
-  for (const [k, v] of Object.entries(req.headers)) {
-    if (!TOKEN.test(k) || !FIELD_VALUE.test(v)) throw new Http1Error(`bad header ${k}`);
-    lines.push(`${k}: ${v}`);
+/**
+ * One request at a time, over the connection the last one left open when it is to the same
+ * origin, else over a new one. A connection is kept only after an HTTP/1.1 answer read to
+ * the end of its Content-Length or chunks, with nothing after it, whose server did not say
+ * `connection: close`. While kept it has no read pending: it never keeps the process alive,
+ * and a server that closed it meanwhile shows as a failure of the next request, before any
+ * answer byte (GETs are idempotent: the caller may make it again elsewhere).
+ */
+export class Http1Client {
+  #kept: { origin: string; conn: Deno.Conn } | undefined;
+  #busy = false;
+  #closed = false;
+
+  /** Whether a request is under way. */
+  get busy(): boolean {
+    return this.#busy;
   }
-  const request = new TextEncoder().encode(`${lines.join("\r\n")}\r\n\r\n`);
-  const conn = await connect(url, tls, signal);
-  const close = () => {
-    try {
-      conn.close();
-    } catch { /* closed already */ }
-  };
-  // An abort closes the connection: a read or write under way then fails, and says why.
-  const onAbort = () => close();
-  signal.addEventListener("abort", onAbort, { once: true });
-  const done = () => {
-    signal.removeEventListener("abort", onAbort);
-    close();
-  };
-  const io = <T>(p: Promise<T>): Promise<T> =>
-    p.catch((e) => {
-      throw signal.aborted ? signal.reason : new Http1Error(String(e?.message ?? e));
-    });
-  try {
-    if (signal.aborted) throw signal.reason;
-    for (let off = 0; off < request.byteLength;) {
-      off += await io(conn.write(request.subarray(off)));
+
+  /** Whether a GET to `url` now would go over a connection kept open. */
+  keeps(url: URL): boolean {
+    return !this.#busy && this.#kept?.origin === url.origin;
+  }
+
+  /** Closes the kept connection, and the one in use once its request ends; no more requests. */
+  close(): void {
+    this.#closed = true;
+    if (this.#kept) closeQuietly(this.#kept.conn);
+    this.#kept = undefined;
+  }
+
+  async get(req: Http1Get): Promise<Http1Answer> {
+    const { url, signal } = req;
+    const tls = url.protocol === "https:";
+    if (!tls && url.protocol !== "http:") throw new Http1Error(`no ${url.protocol} requests`);
+    if (this.#busy || this.#closed) throw new Http1Error("the connection is in use or closed");
+    const lines = [
+      `GET ${url.pathname}${url.search} HTTP/1.1`,
+      `host: ${url.host}`,
+      `user-agent: Deno/${Deno.version.deno}`,
+      "accept: */*",
+    ];
+    for (const [k, v] of Object.entries(req.headers)) {
+      if (!TOKEN.test(k) || !FIELD_VALUE.test(v)) throw new Http1Error(`bad header ${k}`);
+      lines.push(`${k}: ${v}`);
     }
-    req.sent?.();
-    const reader = new ConnReader(conn, io);
-    const head = await readHead(reader);
-    return {
-      ...head,
-      body: async () => {
-        try {
-          return await readBody(reader, head, req.maxBytes);
-        } finally {
-          done();
-        }
-      },
+    const request = new TextEncoder().encode(`${lines.join("\r\n")}\r\n\r\n`);
+    this.#busy = true;
+    let conn: Deno.Conn;
+    try {
+      const kept = this.#kept;
+      this.#kept = undefined;
+      if (kept && kept.origin !== url.origin) closeQuietly(kept.conn);
+      conn = kept?.origin === url.origin ? kept.conn : await connect(url, tls, signal);
+    } catch (e) {
+      this.#busy = false;
+      throw e;
+    }
+    // An abort closes the connection: a read or write under way then fails, and says why.
+    const onAbort = () => closeQuietly(conn);
+    signal.addEventListener("abort", onAbort, { once: true });
+    const done = (keep: boolean) => {
+      signal.removeEventListener("abort", onAbort);
+      this.#busy = false;
+      if (keep && !this.#closed && !signal.aborted) this.#kept = { origin: url.origin, conn };
+      else closeQuietly(conn);
     };
-  } catch (e) {
-    done();
-    throw e;
+    const io = <T>(p: Promise<T>): Promise<T> =>
+      p.catch((e) => {
+        throw signal.aborted ? signal.reason : new Http1Error(String(e?.message ?? e));
+      });
+    try {
+      if (signal.aborted) throw signal.reason;
+      for (let off = 0; off < request.byteLength;) {
+        off += await io(conn.write(request.subarray(off)));
+      }
+      req.sent?.();
+      const reader = new ConnReader(conn, io);
+      const head = await readHead(reader);
+      let bodyRead = false;
+      return {
+        status: head.status,
+        headers: head.headers,
+        body: async () => {
+          if (bodyRead) throw new Http1Error("the body was read already");
+          bodyRead = true;
+          let keep = false;
+          try {
+            const body = await readBody(reader, head, req.maxBytes);
+            keep = body.framed && reusable(head) && reader.available.byteLength === 0;
+            return body.bytes;
+          } finally {
+            done(keep);
+          }
+        },
+      };
+    } catch (e) {
+      done(false);
+      throw e;
+    }
   }
+}
+
+function reusable(head: Head): boolean {
+  if (head.version !== "1.1") return false;
+  return !head.headers.some(([k, v]) =>
+    k === "connection" && v.toLowerCase().split(",").some((t) => t.trim() === "close")
+  );
+}
+
+function closeQuietly(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch { /* closed already */ }
 }
 
 async function connect(url: URL, tls: boolean, signal: AbortSignal): Promise<Deno.Conn> {
@@ -176,13 +235,14 @@ class ConnReader {
 }
 
 interface Head {
+  version: "1.0" | "1.1";
   status: number;
   headers: [string, string][];
 }
 
 async function readHead(r: ConnReader): Promise<Head> {
   const statusLine = await r.line(MAX_HEAD);
-  const m = /^HTTP\/1\.[01] ([2-5]\d\d)(?: |$)/.exec(statusLine);
+  const m = /^HTTP\/1\.([01]) ([2-5]\d\d)(?: |$)/.exec(statusLine);
   if (!m) throw new Http1Error(`unexpected status line ${JSON.stringify(statusLine.slice(0, 40))}`);
   const headers: [string, string][] = [];
   let size = statusLine.length;
@@ -195,24 +255,25 @@ async function readHead(r: ConnReader): Promise<Head> {
     if (colon <= 0 || !TOKEN.test(name)) throw new Http1Error("a malformed header line");
     headers.push([name.toLowerCase(), line.slice(colon + 1).trim()]);
   }
-  return { status: Number(m[1]), headers };
+  return { version: m[1] === "1" ? "1.1" : "1.0", status: Number(m[2]), headers };
 }
 
+/** The body, and whether its end was framed (rather than the connection's close). */
 async function readBody(
   r: ConnReader,
   head: Head,
   maxBytes: number,
-): Promise<Uint8Array<ArrayBuffer>> {
+): Promise<{ bytes: Uint8Array<ArrayBuffer>; framed: boolean }> {
   const all = (name: string) => head.headers.filter(([k]) => k === name).map(([, v]) => v);
   const coding = all("content-encoding").join(",").trim().toLowerCase();
   if (coding && coding !== "identity") throw new Http1Error(`a body coded ${coding}`);
-  if (head.status === 204 || head.status === 304) return new Uint8Array(0);
+  if (head.status === 204 || head.status === 304) return { bytes: new Uint8Array(0), framed: true };
   const te = all("transfer-encoding");
   if (te.length) {
     if (te.join(",").trim().toLowerCase() !== "chunked") {
       throw new Http1Error(`transfer-encoding ${te.join(",")}`);
     }
-    return await chunked(r, maxBytes);
+    return { bytes: await chunked(r, maxBytes), framed: true };
   }
   const lengths = new Set(all("content-length").flatMap((v) => v.split(",")).map((v) => v.trim()));
   if (lengths.size > 1) throw new Http1Error("conflicting content-length");
@@ -221,13 +282,13 @@ async function readBody(
     if (!/^\d{1,15}$/.test(v)) throw new Http1Error("a malformed content-length");
     const n = Number(v);
     if (n > maxBytes) throw new Http1Error(`a body of ${n} bytes`);
-    return await exactly(r, n);
+    return { bytes: await exactly(r, n), framed: true };
   }
   // Neither: the body ends where the connection does.
   while (await r.fill()) {
     if (r.available.byteLength > maxBytes) throw new Http1Error("a body too large");
   }
-  return r.available.slice();
+  return { bytes: r.available.slice(), framed: false };
 }
 
 async function exactly(r: ConnReader, n: number): Promise<Uint8Array<ArrayBuffer>> {

@@ -13,10 +13,11 @@
  *
  * A process's first request, when it is a listing made before fetch has run (the helper's
  * listing of refs), goes over a connection of its own (http1.ts) unless a proxy variable is
- * set; fetch makes it when that path fails in a way fetch may not.
+ * set; later listings go over that connection, kept open, when it is free. fetch makes the
+ * request when that path fails in a way fetch may not.
  */
 import { fetchUsed, takeColdFirst, warmFetch } from "./fetch_warmth.ts";
-import { http1Get } from "./http1.ts";
+import { Http1Client } from "./http1.ts";
 import { countBytes, countRequest } from "./metrics.ts";
 import { backoffMs, parseRetryAfter, type RetryPolicy, sleep } from "./retry.ts";
 import type { S3Command, S3Sender } from "./s3.ts";
@@ -134,6 +135,7 @@ export class LightS3Sender implements S3Sender {
   readonly #policy: RetryPolicy;
   readonly #fallback: () => Promise<S3Sender>;
   readonly #proxied: boolean;
+  readonly #http1 = new Http1Client();
   #sdk: Promise<S3Sender> | undefined;
 
   constructor(
@@ -203,6 +205,7 @@ export class LightS3Sender implements S3Sender {
   }
 
   destroy(): void {
+    this.#http1.close();
     this.#sdk?.then((s) => s.destroy?.(), () => {});
   }
 
@@ -262,7 +265,7 @@ export class LightS3Sender implements S3Sender {
       let res: Response;
       let buffered = false;
       try {
-        const answer = direct && takeColdFirst()
+        const answer = direct && this.#overHttp1(target)
           ? await this.#direct(new URL(target), headers, ctl)
           : undefined;
         if (typeof answer === "string") return answer;
@@ -312,6 +315,16 @@ export class LightS3Sender implements S3Sender {
     }
   }
 
+  /**
+   * Whether a listing goes over http1.ts: over the connection kept from the last one when
+   * it is free, else when it is the process's first request, made while fetch is cold.
+   * Another made meanwhile goes through fetch, which opens a connection of its own.
+   */
+  #overHttp1(target: string): boolean {
+    if (this.#http1.keeps(new URL(target))) return true;
+    return !this.#http1.busy && takeColdFirst();
+  }
+
   /** fetch, with the request timer running until the headers arrive. */
   async #fetch(
     target: string,
@@ -335,11 +348,12 @@ export class LightS3Sender implements S3Sender {
   }
 
   /**
-   * A GET over a connection of its own (http1.ts), under fetch's deadlines: a 2xx
-   * answer's text, another answer as a Response (its body read), or undefined when the
-   * path failed where fetch may not: fetch then makes the request, in the same attempt. A
-   * deadline passed is the attempt's, thrown. Once the request is out, fetch's code runs
-   * (warmFetch): the process's next requests go through fetch without its first-use cost.
+   * A GET over http1.ts, under fetch's deadlines: a 2xx answer's text, another answer as a
+   * Response (its body read), or undefined when the path failed where fetch may not (a
+   * kept connection the server closed while it was idle): fetch then makes the request,
+   * in the same attempt. A deadline passed is the attempt's, thrown. Once the request is
+   * out, fetch's code runs (warmFetch): the process's other requests go through fetch
+   * without its first-use cost.
    */
   async #direct(
     url: URL,
@@ -348,7 +362,7 @@ export class LightS3Sender implements S3Sender {
   ): Promise<string | Response | undefined> {
     let cancelTimer = this.#requestTimer(ctl);
     try {
-      const head = await http1Get({
+      const head = await this.#http1.get({
         url,
         headers,
         signal: ctl.signal,

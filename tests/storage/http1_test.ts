@@ -1,16 +1,30 @@
 /**
- * http1.ts, the raw HTTP/1.1 GET a process's first listing takes: answers framed each
- * way a server may frame them, servers that stall or close early, and TLS trusting what
- * fetch trusts.
+ * http1.ts, the raw HTTP/1.1 GETs a process's listings take: answers framed each way a
+ * server may frame them, servers that stall or close early, a connection kept open only
+ * when it may be, and TLS trusting what fetch trusts.
  */
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "../assert.ts";
-import { Http1Error, http1Get } from "../../src/storage/http1.ts";
+import { Http1Client, Http1Error } from "../../src/storage/http1.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
+/** Clients made by a test, closed by its server's helper. */
+const clients: Http1Client[] = [];
+
+function client(): Http1Client {
+  const c = new Http1Client();
+  clients.push(c);
+  return c;
+}
+
+function closeClients() {
+  for (const c of clients.splice(0)) c.close();
+}
+
+/** A GET on a client of its own. */
 function get(url: string, signal = new AbortController().signal, maxBytes = 1 << 20) {
-  return http1Get({
+  return client().get({
     url: new URL(url),
     headers: { "x-amz-date": "20261203T000000Z" },
     signal,
@@ -31,6 +45,7 @@ async function withServer(
   try {
     await fn(`http://127.0.0.1:${server.addr.port}`);
   } finally {
+    closeClients();
     ac.abort();
     await server.finished;
   }
@@ -63,6 +78,7 @@ async function withRawServer(
   try {
     await fn(`http://127.0.0.1:${l.addr.port}`, heads);
   } finally {
+    closeClients();
     l.close();
     await served.catch(() => {});
     for (const c of conns) {
@@ -83,7 +99,7 @@ Deno.test("http1: a GET with the given headers; a Content-Length answer read who
     });
   }, async (origin) => {
     let sent = false;
-    const a = await http1Get({
+    const a = await client().get({
       url: new URL(`${origin}/bk?list-type=2&prefix=a%2Fb`),
       headers: { authorization: "AWS4-HMAC-SHA256 x", "x-amz-date": "d" },
       signal: new AbortController().signal,
@@ -100,7 +116,7 @@ Deno.test("http1: a GET with the given headers; a Content-Length answer read who
     );
     assertEquals(seen!.get("authorization"), "AWS4-HMAC-SHA256 x");
     assertEquals(seen!.get("host"), new URL(origin).host);
-    assertEquals(seen!.get("connection"), "close");
+    assertEquals(seen!.get("connection"), null, "HTTP/1.1's default: kept open");
     assertEquals(seen!.get("accept-encoding"), null, "nothing it could not decode");
   });
 });
@@ -200,7 +216,7 @@ Deno.test("http1: a server that closes early, or answers what this path does not
   await assertRejects(() => get(`http://127.0.0.1:${port}/`), Http1Error);
   await assertRejects(
     () =>
-      http1Get({
+      client().get({
         url: new URL(`http://127.0.0.1:${port}/`),
         headers: { "x-bad": "a\r\nb" },
         signal: new AbortController().signal,
@@ -271,14 +287,14 @@ Deno.test("http1: https trusts what fetch trusts (DENO_CERT, DENO_TLS_CA_STORE, 
     key: await Deno.readTextFile(`${d}/server.key`),
   }, () => new Response("over tls"));
   const code = `
-    const { http1Get } = await import(${
+    const { Http1Client } = await import(${
     JSON.stringify(new URL("../../src/storage/http1.ts", import.meta.url).href)
   });
     const url = new URL("https://127.0.0.1:${server.addr.port}/x");
     const signal = new AbortController().signal;
     const out = {};
     try {
-      const a = await http1Get({ url, headers: {}, signal, maxBytes: 100 });
+      const a = await new Http1Client().get({ url, headers: {}, signal, maxBytes: 100 });
       out.raw = new TextDecoder().decode(await a.body());
     } catch (e) { out.raw = e.name + ": " + e.message; }
     try { out.fetch = await (await fetch(url)).text(); } catch (e) { out.fetch = "failed"; }
@@ -314,4 +330,117 @@ Deno.test("http1: https trusts what fetch trusts (DENO_CERT, DENO_TLS_CA_STORE, 
     await server.finished;
     await Deno.remove(d, { recursive: true });
   }
+});
+
+/**
+ * A TCP server answering each request of each connection in turn: `answer(i)` gives the
+ * i-th request's answer (from 0) and whether the server closes the connection after it.
+ * `served` lists the connection (from 0) each request came on; `ended`, the connections
+ * either side closed.
+ */
+async function withKeepServer(
+  answer: (i: number) => [string, "close" | "keep"],
+  fn: (origin: string, served: number[], ended: Set<number>) => Promise<void>,
+) {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const served: number[] = [];
+  const ended = new Set<number>();
+  const conns: Deno.Conn[] = [];
+  const loop = (async () => {
+    for await (const c of l) {
+      const n = conns.push(c) - 1;
+      (async () => {
+        const buf = new Uint8Array(4096);
+        let pending = "";
+        for (;;) {
+          while (!pending.includes("\r\n\r\n")) {
+            const got = await c.read(buf);
+            if (got === null) return ended.add(n);
+            pending += dec.decode(buf.subarray(0, got));
+          }
+          pending = pending.slice(pending.indexOf("\r\n\r\n") + 4);
+          const [text, then] = answer(served.push(n) - 1);
+          await c.write(enc.encode(text));
+          if (then === "close") return c.close(), ended.add(n);
+        }
+      })().catch(() => {});
+    }
+  })();
+  try {
+    await fn(`http://127.0.0.1:${l.addr.port}`, served, ended);
+  } finally {
+    closeClients();
+    l.close();
+    await loop.catch(() => {});
+    for (const c of conns) {
+      try {
+        c.close();
+      } catch { /* closed */ }
+    }
+  }
+}
+
+const okCL = (body: string, extra = "") =>
+  `HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n${extra}\r\n${body}`;
+
+Deno.test("http1: a connection is kept for the next request only when its answer's end was framed and the server keeps it", async () => {
+  const script: [string, "close" | "keep", string][] = [
+    [okCL("a"), "keep", "a"],
+    ["HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nb\r\n0\r\n\r\n", "keep", "b"],
+    ["HTTP/1.1 404 Not Found\r\nContent-Length: 1\r\n\r\nc", "keep", "c"],
+    [okCL("d", "Connection: keep-alive, Close\r\n"), "close", "d"],
+    ["HTTP/1.1 200 OK\r\n\r\ne", "close", "e"],
+    ["HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\nf", "keep", "f"],
+    [okCL("g") + "HTTP/1.1 200 OK\r\n", "keep", "g"],
+    [okCL("h"), "keep", "h"],
+    [okCL("i"), "keep", "i"],
+  ];
+  await withKeepServer((i) => [script[i][0], script[i][1]], async (origin, served) => {
+    const c = client();
+    const url = new URL(`${origin}/bk?list-type=2`);
+    const signal = new AbortController().signal;
+    assert(!c.keeps(url));
+    for (const [, , body] of script) {
+      const a = await c.get({ url, headers: {}, signal, maxBytes: 100 });
+      assertEquals(dec.decode(await a.body()), body);
+    }
+    // Connection: close; the connection's close ending the body; HTTP/1.0; bytes after the
+    // answer: each a new connection for the next request.
+    assertEquals(served, [0, 0, 0, 0, 1, 2, 3, 4, 4]);
+    assert(c.keeps(url));
+    assert(!c.keeps(new URL("http://localhost:1/")), "another origin");
+  });
+});
+
+Deno.test("http1: one request at a time; a kept connection the server closed fails the next request as Http1Error; close() closes it", async () => {
+  let closeAfter = false;
+  await withKeepServer(
+    () => [okCL("x"), closeAfter ? "close" : "keep"],
+    async (origin, served, ended) => {
+      const c = client();
+      const url = new URL(`${origin}/`);
+      const signal = new AbortController().signal;
+      const req = { url, headers: {}, signal, maxBytes: 100 };
+      const first = c.get(req);
+      assert(c.busy && !c.keeps(url));
+      await assertRejects(() => c.get(req), Http1Error, "in use");
+      closeAfter = true;
+      await (await first).body();
+      assert(c.keeps(url));
+      // The server closed it after the answer; the client learns it on its next request.
+      while (!ended.has(0)) await new Promise((r) => setTimeout(r, 5));
+      const e = await assertRejects(async () => await (await c.get(req)).body(), Http1Error);
+      assertStringIncludes(e.message, "closed");
+      assertEquals(served, [0]);
+      assert(!c.keeps(url) && !c.busy);
+      closeAfter = false;
+      await (await c.get(req)).body();
+      assertEquals(served, [0, 1]);
+      assert(c.keeps(url));
+      c.close();
+      while (!ended.has(1)) await new Promise((r) => setTimeout(r, 5));
+      assert(!c.keeps(url));
+      await assertRejects(() => c.get(req), Http1Error, "closed");
+    },
+  );
 });

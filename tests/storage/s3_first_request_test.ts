@@ -1,9 +1,10 @@
 /**
  * The light S3 client's first listing in a process, made while fetch is cold: over a
- * connection of its own (http1.ts), with fetch's deadlines, retries, error shapes and
- * counting; fetch when that path fails where fetch may not, or a proxy variable is set.
- * Each case runs in a fresh process (fetch is cold only once); a request over http1.ts
- * shows on the server as `connection: close`, which fetch never sends.
+ * connection of its own (http1.ts), kept open for the next listings while it is free, with
+ * fetch's deadlines, retries, error shapes and counting; fetch when that path fails where
+ * fetch may not, or a proxy variable is set. Each case runs in a fresh process (fetch is
+ * cold only once); a request over http1.ts shows on the server without `accept-encoding`,
+ * which fetch always sends.
  */
 import { assert, assertEquals, assertStringIncludes } from "../assert.ts";
 import { openStore } from "../../src/storage/registry.ts";
@@ -19,12 +20,15 @@ interface ChildOut {
   requests: Record<string, number>;
   /** Deno.connect and Deno.connectTls calls: fetch makes none. */
   connects: number;
+  /** Date.now() when the ops were done, and when the parent saw the process end. */
+  done: number;
+  exited: number;
 }
 
 /**
  * Opens `url` in a fresh process and runs `ops` (each `list <prefix>`, `pair <prefix>`: two
- * listings at once, or `put <key>`), stopping at the first error; `tuning` goes to
- * openS3With.
+ * listings at once, `put <key>`, `wait <ms>` or `close`: the store's), stopping at the first
+ * error; `tuning` goes to openS3With. With `natural`, the process ends without Deno.exit.
  */
 async function child(
   url: string,
@@ -34,6 +38,7 @@ async function child(
     tuning?: Record<string, number>;
     env?: Record<string, string>;
     flags?: string[];
+    natural?: boolean;
   } = {},
 ): Promise<ChildOut> {
   const src = (p: string) =>
@@ -56,6 +61,8 @@ async function child(
         const list = async () => (await store.list(arg)).map((e) => e.key);
         if (verb === "list") out.listed.push(await list());
         else if (verb === "pair") out.listed.push(...await Promise.all([list(), list()]));
+        else if (verb === "wait") await new Promise((r) => setTimeout(r, Number(arg)));
+        else if (verb === "close") await store.close();
         else await store.put(arg, new TextEncoder().encode("x"));
       }
     } catch (e) {
@@ -63,16 +70,19 @@ async function child(
     }
     out.requests = requestCounts().requests;
     out.connects = connects;
+    out.done = Date.now();
     console.log(JSON.stringify(out));
-    Deno.exit(0);`;
+    ${opts.natural ? "" : "Deno.exit(0);"}`;
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["eval", ...(opts.flags ?? []), code],
     env: { AWS_REGION: "us-east-1", ...opts.env },
     stdout: "piped",
     stderr: "piped",
+    signal: AbortSignal.timeout(20_000),
   }).output();
+  const exited = Date.now();
   assert(out.success, dec.decode(out.stderr));
-  return JSON.parse(dec.decode(out.stdout));
+  return { ...JSON.parse(dec.decode(out.stdout)), exited };
 }
 
 const page = (...names: string[]) =>
@@ -85,26 +95,43 @@ const page = (...names: string[]) =>
 const xmlError = (code: string) =>
   `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${code} said</Message></Error>`;
 
-/** A scripted S3 (Deno.serve); `answer` gets each request and the `connection` headers so far. */
+/** "raw" for a request over http1.ts, "fetch" for one through fetch. */
+type Via = "raw" | "fetch";
+const via = (headers: Headers | string): Via =>
+  (typeof headers === "string"
+      ? headers.includes("accept-encoding:")
+      : headers.has("accept-encoding"))
+    ? "fetch"
+    : "raw";
+
+/**
+ * A scripted S3 (Deno.serve); `answer` gets each request and how the ones so far came
+ * (`vias`); `conns` lists the connection (from 0) each came on.
+ */
 async function withServer(
-  answer: (req: Request, connections: (string | null)[]) => Response,
-  fn: (url: string, connections: (string | null)[]) => Promise<void>,
+  answer: (req: Request, vias: Via[]) => Response,
+  fn: (url: string, vias: Via[], conns: number[]) => Promise<void>,
   tls?: { cert: string; key: string },
 ) {
-  const connections: (string | null)[] = [];
+  const vias: Via[] = [];
+  const conns: number[] = [];
+  const ports: number[] = [];
   const ac = new AbortController();
   const server = Deno.serve(
     { hostname: "127.0.0.1", port: 0, signal: ac.signal, onListen() {}, ...tls },
-    (req) => {
-      connections.push(req.headers.get("connection"));
-      return answer(req, connections);
+    (req, info) => {
+      vias.push(via(req.headers));
+      const port = info.remoteAddr.port;
+      conns.push(ports.includes(port) ? ports.indexOf(port) : ports.push(port) - 1);
+      return answer(req, vias);
     },
   );
   try {
     const scheme = tls ? "https" : "http";
     await fn(
       `s3://bk/base/t.trunk?endpoint=${scheme}://127.0.0.1:${server.addr.port}`,
-      connections,
+      vias,
+      conns,
     );
   } finally {
     ac.abort();
@@ -113,36 +140,39 @@ async function withServer(
 }
 
 /**
- * A TCP server: `script(n, head, conn)` answers the n-th connection (from 0); a connection
- * is closed when the script returns.
+ * A TCP server: `script(n, head, conn)` answers each request of the n-th connection (from
+ * 0); the connection is closed when the script returns other than "keep". `heads` lists
+ * the requests' heads, lower-cased; `ends`, when each connection was seen to end.
  */
 async function withRawServer(
-  script: (n: number, head: string, conn: Deno.Conn) => Promise<void>,
-  fn: (url: string, heads: string[]) => Promise<void>,
+  script: (n: number, head: string, conn: Deno.Conn) => Promise<void | "keep">,
+  fn: (url: string, heads: string[], ends: number[]) => Promise<void>,
 ) {
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const heads: string[] = [];
+  const ends: number[] = [];
   const conns: Deno.Conn[] = [];
   const served = (async () => {
     for await (const c of l) {
       conns.push(c);
       const n = conns.length - 1;
       (async () => {
-        let head = "";
         const buf = new Uint8Array(8192);
-        while (!head.includes("\r\n\r\n")) {
-          const got = await c.read(buf);
-          if (got === null) return;
-          head += dec.decode(buf.subarray(0, got));
+        for (;;) {
+          let head = "";
+          while (!head.includes("\r\n\r\n")) {
+            const got = await c.read(buf).catch(() => null);
+            if (got === null) return ends[n] = Date.now();
+            head += dec.decode(buf.subarray(0, got));
+          }
+          heads.push(head.toLowerCase());
+          if (await script(n, head, c) !== "keep") return c.close();
         }
-        heads.push(head.toLowerCase());
-        await script(n, head, c);
-        c.close();
       })().catch(() => {});
     }
   })();
   try {
-    await fn(`s3://bk/base/t.trunk?endpoint=http://127.0.0.1:${l.addr.port}`, heads);
+    await fn(`s3://bk/base/t.trunk?endpoint=http://127.0.0.1:${l.addr.port}`, heads, ends);
   } finally {
     l.close();
     await served.catch(() => {});
@@ -154,40 +184,43 @@ async function withRawServer(
   }
 }
 
-const ok = (body: string) =>
+const ok = (body: string, connection = "close") =>
   `HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\nContent-Length: ${
     enc.encode(body).byteLength
-  }\r\nConnection: close\r\n\r\n${body}`;
+  }\r\nConnection: ${connection}\r\n\r\n${body}`;
 
-Deno.test("first request: the first listing goes over its own connection, later requests through fetch", async () => {
+Deno.test("first request: the first listing goes over its own connection, kept open for the next listings", async () => {
   await withServer(
     (req) => new Response(req.method === "GET" ? page("refs/a/1") : null),
-    async (url, connections) => {
-      const out = await child(url, ["list refs/", "list refs/", "put refs/b/1"]);
+    async (url, vias, conns) => {
+      const out = await child(url, ["list refs/", "list refs/", "put refs/b/1", "list refs/"]);
       assertEquals(out.error, undefined);
-      assertEquals(out.listed, [["refs/a/1"], ["refs/a/1"]]);
-      assertEquals(connections, ["close", null, null]);
+      assertEquals(out.listed, [["refs/a/1"], ["refs/a/1"], ["refs/a/1"]]);
+      assertEquals(vias, ["raw", "raw", "fetch", "raw"]);
+      assertEquals(conns, [0, 0, 1, 0]);
       assertEquals(out.connects, 1);
-      assertEquals(out.requests, { "s3.ListObjectsV2": 2, "s3.PutObject": 1 });
+      assertEquals(out.requests, { "s3.ListObjectsV2": 3, "s3.PutObject": 1 });
     },
   );
 });
 
-Deno.test("first request: only the first, and only before fetch has run", async () => {
-  // A second connection of its own would cost the next request a connection where fetch
-  // keeps its own open; one made beside the first goes through fetch (a push lists the
-  // storage map beside the refs).
+Deno.test("first request: one request at a time on that connection; only the first opens one, before fetch has run", async () => {
+  // A second connection of its own would cost a request a connection where fetch keeps its
+  // own open; one made beside a listing on it goes through fetch (a push lists the storage
+  // map beside the refs).
   await withServer(
     (req) => new Response(req.method === "GET" ? page("refs/a/1") : null),
-    async (url, connections) => {
-      const pair = await child(url, ["pair refs/"]);
-      assertEquals(pair.listed, [["refs/a/1"], ["refs/a/1"]]);
-      assertEquals(connections.toSorted(), ["close", null]);
+    async (url, vias, conns) => {
+      const pair = await child(url, ["pair refs/", "list refs/", "pair refs/"]);
+      assertEquals(pair.listed, Array(5).fill(["refs/a/1"]));
+      assertEquals(vias.toSorted(), ["fetch", "fetch", "raw", "raw", "raw"]);
+      const raw = conns.filter((_, i) => vias[i] === "raw");
+      assertEquals(raw, [raw[0], raw[0], raw[0]], "all on one connection");
       assertEquals(pair.connects, 1);
-      connections.length = 0;
-      const putFirst = await child(url, ["put refs/b/1", "list refs/"]);
-      assertEquals(putFirst.listed, [["refs/a/1"]]);
-      assertEquals(connections, [null, null]);
+      vias.length = 0;
+      const putFirst = await child(url, ["put refs/b/1", "list refs/", "list refs/"]);
+      assertEquals(putFirst.listed, [["refs/a/1"], ["refs/a/1"]]);
+      assertEquals(vias, ["fetch", "fetch", "fetch"]);
       assertEquals(putFirst.connects, 0);
     },
   );
@@ -200,36 +233,37 @@ Deno.test("first request: a proxy variable set, in either case, sends it through
     { http_proxy: "http://127.0.0.1:1", no_proxy: "127.0.0.1" },
   ];
   for (const env of envs) {
-    await withServer(() => new Response(page("refs/a/1")), async (url, connections) => {
-      const out = await child(url, ["list refs/"], { env });
-      assertEquals(out.listed, [["refs/a/1"]], JSON.stringify([env, out.error]));
-      assertEquals(connections, [null], JSON.stringify(env));
+    await withServer(() => new Response(page("refs/a/1")), async (url, vias) => {
+      const out = await child(url, ["list refs/", "list refs/"], { env });
+      assertEquals(out.listed, [["refs/a/1"], ["refs/a/1"]], JSON.stringify([env, out.error]));
+      assertEquals(vias, ["fetch", "fetch"], JSON.stringify(env));
       assertEquals(out.connects, 0);
     });
   }
 });
 
 Deno.test("first request: error answers keep the SDK's shapes and retries (a Response built for them)", async () => {
-  // 503 then a page: retried once (the retry through fetch, now warm).
+  // 503 then a page: retried once (over the same connection, kept open).
   await withServer(
     (_req, seen) =>
       seen.length === 1
         ? new Response(xmlError("SlowDown"), { status: 503 })
         : new Response(page("refs/a/1")),
-    async (url, connections) => {
+    async (url, vias, conns) => {
       const out = await child(url, ["list refs/"]);
       assertEquals(out.listed, [["refs/a/1"]]);
-      assertEquals(connections, ["close", null]);
+      assertEquals(vias, ["raw", "raw"]);
+      assertEquals(conns, [0, 0]);
       assertEquals(out.requests, { "s3.ListObjectsV2": 2 });
     },
   );
   await withServer(
     () => new Response(xmlError("NoSuchBucket"), { status: 404 }),
-    async (url, connections) => {
+    async (url, vias) => {
       const out = await child(url, ["list refs/"]);
       assertEquals(out.error?.code, "not-found-root");
       assertStringIncludes(out.error!.message, "bucket 'bk' does not exist at http://127.0.0.1:");
-      assertEquals(connections, ["close"]);
+      assertEquals(vias, ["raw"]);
       assertEquals(out.requests, { "s3.ListObjectsV2": 1 });
     },
   );
@@ -244,13 +278,60 @@ Deno.test("first request: a server that closes early gets the request again from
       const out = await child(url, ["list refs/"], { tuning: { maxAttempts: 1 } });
       assertEquals(out.listed, [["refs/a/1"]], JSON.stringify(early));
       assertEquals(heads.length, 2);
-      assertStringIncludes(heads[0], "connection: close");
-      assert(!heads[1].includes("connection: close"), heads[1]);
+      assertEquals(heads.map(via), ["raw", "fetch"]);
       // One attempt, counted once.
       assertEquals(out.requests, { "s3.ListObjectsV2": 1 });
       assert(Date.now() - t0 < 5_000);
     });
   }
+});
+
+Deno.test("first request: a kept connection the server closed, idle or on the request, hands the request to fetch in the same attempt", async () => {
+  for (const when of ["idle", "on the request"]) {
+    let onFirst = 0;
+    await withRawServer(async (n, _head, c) => {
+      if (n > 0) return void await c.write(enc.encode(ok(page("refs/a/2"))));
+      if (onFirst++ > 0) return; // the second request on the kept connection: closed unanswered
+      await c.write(enc.encode(ok(page("refs/a/1"), "keep-alive")));
+      if (when === "idle") await new Promise((r) => setTimeout(r, 20));
+      else return "keep";
+    }, async (url, heads) => {
+      const out = await child(url, ["list refs/", "wait 100", "list refs/"], {
+        tuning: { maxAttempts: 1 },
+      });
+      assertEquals(out.error, undefined, when);
+      assertEquals(out.listed, [["refs/a/1"], ["refs/a/2"]]);
+      assertEquals(
+        heads.map(via),
+        when === "idle" ? ["raw", "fetch"] : ["raw", "raw", "fetch"],
+      );
+      // One attempt each, counted once.
+      assertEquals(out.requests, { "s3.ListObjectsV2": 2 });
+    });
+  }
+});
+
+Deno.test("first request: a kept connection keeps no process alive, and the store's close closes it", async () => {
+  // Deno.serve keeps an idle connection open; the process ends however it ends.
+  for (const natural of [true, false]) {
+    await withServer(() => new Response(page("refs/a/1")), async (url, vias, conns) => {
+      const out = await child(url, ["list refs/", "list refs/"], { natural });
+      assertEquals(out.listed, [["refs/a/1"], ["refs/a/1"]]);
+      assertEquals([vias, conns], [["raw", "raw"], [0, 0]]);
+      const lag = out.exited - out.done;
+      assert(lag < 1_500, `natural ${natural}: ended ${lag} ms after its work`);
+    });
+  }
+  await withRawServer(
+    async (_n, _head, c) => (await c.write(enc.encode(ok(page("refs/a/1"), "keep-alive"))), "keep"),
+    async (url, heads, ends) => {
+      const out = await child(url, ["list refs/", "list refs/", "close", "wait 500"]);
+      assertEquals(out.error, undefined);
+      assertEquals(heads.map(via), ["raw", "raw"]);
+      assertEquals(ends.length, 1);
+      assert(ends[0] < out.done - 300, `closed ${out.done - ends[0]} ms before the ops ended`);
+    },
+  );
 });
 
 Deno.test("first request: a server that stalls waits out fetch's deadlines, not twice per attempt", async () => {
@@ -275,7 +356,7 @@ Deno.test("first request: a server that stalls waits out fetch's deadlines, not 
       assertStringIncludes(out.error!.message, "did not answer in time");
       assertStringIncludes(out.error!.message, "after 2 attempt(s)");
       assertEquals(heads.length, 2, "no fallback within an attempt that timed out");
-      assertStringIncludes(heads[0], "connection: close");
+      assertEquals(via(heads[0]), "raw");
       assertEquals(out.requests, { "s3.ListObjectsV2": 2 });
       assert(took < 2_900, `${says}: took ${took} ms`);
     });
@@ -331,15 +412,19 @@ Deno.test("first request: https trusts the CA fetch would take from DENO_CERT, a
     key: await Deno.readTextFile(`${d}/server.key`),
   };
   try {
-    await withServer(() => new Response(page("refs/a/1")), async (url, connections) => {
-      const trusted = await child(url, ["list refs/"], { env: { DENO_CERT: `${d}/ca.crt` } });
-      assertEquals(trusted.listed, [["refs/a/1"]]);
-      assertEquals(connections, ["close"]);
+    await withServer(() => new Response(page("refs/a/1")), async (url, vias, conns) => {
+      const trusted = await child(url, ["list refs/", "list refs/"], {
+        env: { DENO_CERT: `${d}/ca.crt` },
+        natural: true,
+      });
+      assertEquals(trusted.listed, [["refs/a/1"], ["refs/a/1"]]);
+      assertEquals(vias, ["raw", "raw"]);
+      assertEquals(conns, [0, 0]);
       assertEquals(trusted.connects, 1);
       const untrusted = await child(url, ["list refs/"], { tuning: { maxAttempts: 1 } });
       assertEquals(untrusted.error?.code, "unreachable", JSON.stringify(untrusted));
       assertStringIncludes(untrusted.error!.message, "UNABLE_TO_VERIFY_LEAF_SIGNATURE");
-      assertEquals(connections.length, 1, "nothing reached the server without the CA");
+      assertEquals(vias.length, 2, "nothing reached the server without the CA");
     }, tls);
   } finally {
     await Deno.remove(d, { recursive: true });
