@@ -121,10 +121,25 @@ interface Wire {
    * read whole as text: see `#call`.
    */
   whole?: boolean;
+  /**
+   * A GET whose 2xx body is at most this many bytes (a bounded range): over http1.ts it is
+   * read whole, then handed on as a Response.
+   */
+  bounded?: number;
 }
 
 /** Beyond any listing's page: a larger answer read whole is not one (fetch then reads it). */
 const MAX_WHOLE = 16 * 1024 * 1024;
+
+/** The largest range read whole over http1.ts; a larger one streams through fetch. */
+const MAX_BOUNDED = 1024 * 1024;
+
+/** The length of a range `bytes=a-b` when it is at most MAX_BOUNDED. */
+function boundedRange(range: string | undefined): number | undefined {
+  const m = range === undefined ? null : /^bytes=(\d{1,15})-(\d{1,15})$/.exec(range);
+  const n = m ? Number(m[2]) - Number(m[1]) + 1 : 0;
+  return n > 0 && n <= MAX_BOUNDED ? n : undefined;
+}
 
 export class LightS3Sender implements S3Sender {
   readonly #origin: URL;
@@ -170,6 +185,7 @@ export class LightS3Sender implements S3Sender {
           method: "GET",
           key: i.Key,
           headers: i.Range ? { range: i.Range } : {},
+          bounded: boundedRange(i.Range),
         }, (res) => res);
         return { Body: { transformToWebStream: () => res.body ?? emptyBody() } };
       }
@@ -245,7 +261,8 @@ export class LightS3Sender implements S3Sender {
     const query = canonicalQuery(w.query);
     const target = `${url.origin}${path}${query ? `?${query}` : ""}`;
     const payloadHash = w.body ? await sha256Hex(w.body) : EMPTY_SHA256;
-    const direct = w.whole === true && w.method === "GET" && !w.body && !this.#proxied;
+    const direct = (w.whole === true || w.bounded !== undefined) && w.method === "GET" &&
+      !w.body && !this.#proxied;
     for (let attempt = 1;; attempt++) {
       countRequest("s3", op);
       if (w.body) countBytes("up", w.body.byteLength);
@@ -266,7 +283,7 @@ export class LightS3Sender implements S3Sender {
       let buffered = false;
       try {
         const answer = direct && this.#overHttp1(target)
-          ? await this.#direct(new URL(target), headers, ctl)
+          ? await this.#direct(new URL(target), headers, ctl, w)
           : undefined;
         if (typeof answer === "string") return answer;
         buffered = answer !== undefined;
@@ -316,9 +333,9 @@ export class LightS3Sender implements S3Sender {
   }
 
   /**
-   * Whether a listing goes over http1.ts: over the connection kept from the last one when
-   * it is free, else when it is the process's first request, made while fetch is cold.
-   * Another made meanwhile goes through fetch, which opens a connection of its own.
+   * Whether a listing or a bounded GET goes over http1.ts: over the connection kept from the
+   * last one when it is free, else when it is the process's first request, made while fetch
+   * is cold. Another made meanwhile goes through fetch, which opens a connection of its own.
    */
   #overHttp1(target: string): boolean {
     if (this.#http1.keeps(new URL(target))) return true;
@@ -348,10 +365,10 @@ export class LightS3Sender implements S3Sender {
   }
 
   /**
-   * A GET over http1.ts, under fetch's deadlines: a 2xx answer's text, another answer as a
-   * Response (its body read), or undefined when the path failed where fetch may not (a
-   * kept connection the server closed while it was idle): fetch then makes the request,
-   * in the same attempt. A deadline passed is the attempt's, thrown. Once the request is
+   * A GET over http1.ts, under fetch's deadlines: a listing's 2xx answer as text, another
+   * answer as a Response (its body read whole), or undefined when the path failed where
+   * fetch may not (a kept connection the server closed while it was idle, a body larger
+   * than expected): fetch then makes the request, in the same attempt. A deadline passed is the attempt's, thrown. Once the request is
    * out, fetch's code runs (warmFetch): the process's other requests go through fetch
    * without its first-use cost.
    */
@@ -359,21 +376,24 @@ export class LightS3Sender implements S3Sender {
     url: URL,
     headers: Record<string, string>,
     ctl: AbortController,
+    w: Wire,
   ): Promise<string | Response | undefined> {
+    // A bounded GET's error answer (its XML) may be longer than the range asked for.
+    const maxBytes = w.whole ? MAX_WHOLE : Math.max(w.bounded!, 64 * 1024);
     let cancelTimer = this.#requestTimer(ctl);
     try {
       const head = await this.#http1.get({
         url,
         headers,
         signal: ctl.signal,
-        maxBytes: MAX_WHOLE,
+        maxBytes,
         sent: warmFetch,
       });
       cancelTimer();
       cancelTimer = this.#bodyTimer(ctl);
       const body = await head.body();
-      if (head.status < 300) return new TextDecoder().decode(body);
-      // Only an error answer pays for a Response (a process's first costs 5-10 ms).
+      if (head.status < 300 && w.whole) return new TextDecoder().decode(body);
+      // Only an error answer or a GET's pays for a Response (a process's first costs 5-10 ms).
       return new Response(head.status === 304 ? null : body, {
         status: head.status,
         headers: head.headers,

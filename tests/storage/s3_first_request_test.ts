@@ -16,6 +16,8 @@ const keys = { "access-key": "AKID", "secret-key": "FirstRequestSecret123" };
 
 interface ChildOut {
   listed?: string[][];
+  /** What each `get` read, null for a missing key. */
+  got: (string | null)[];
   error?: { code: string; message: string };
   requests: Record<string, number>;
   /** Deno.connect and Deno.connectTls calls: fetch makes none. */
@@ -27,8 +29,9 @@ interface ChildOut {
 
 /**
  * Opens `url` in a fresh process and runs `ops` (each `list <prefix>`, `pair <prefix>`: two
- * listings at once, `put <key>`, `wait <ms>` or `close`: the store's), stopping at the first
- * error; `tuning` goes to openS3With. With `natural`, the process ends without Deno.exit.
+ * listings at once, `put <key>`, `get <key> [<offset> <length>]`, `wait <ms>` or `close`: the
+ * store's), stopping at the first error; `tuning` goes to openS3With. With `natural`, the
+ * process ends without Deno.exit.
  */
 async function child(
   url: string,
@@ -54,15 +57,20 @@ async function child(
     const store = await openS3With(new URL(${JSON.stringify(url)}),
       ${JSON.stringify(opts.settings ?? keys)}, (n) => Deno.env.get(n),
       ${JSON.stringify({ maxAttempts: 3, ...opts.tuning })});
-    const out = { listed: [] };
+    const out = { listed: [], got: [] };
     try {
       for (const op of ${JSON.stringify(ops)}) {
-        const [verb, arg] = op.split(" ");
+        const [verb, arg, offset, length] = op.split(" ");
         const list = async () => (await store.list(arg)).map((e) => e.key);
         if (verb === "list") out.listed.push(await list());
         else if (verb === "pair") out.listed.push(...await Promise.all([list(), list()]));
         else if (verb === "wait") await new Promise((r) => setTimeout(r, Number(arg)));
         else if (verb === "close") await store.close();
+        else if (verb === "get") {
+          const range = offset === undefined ? undefined : { offset: +offset, length: +length };
+          const body = await store.get(arg, range);
+          out.got.push(body && await new Response(body).text());
+        }
         else await store.put(arg, new TextEncoder().encode("x"));
       }
     } catch (e) {
@@ -224,6 +232,35 @@ Deno.test("first request: one request at a time on that connection; only the fir
       assertEquals(putFirst.connects, 0);
     },
   );
+});
+
+Deno.test("first request: a GET of a bounded range goes over the kept connection too; others through fetch", async () => {
+  const object = "0123456789".repeat(120_000);
+  await withServer((req) => {
+    if (new URL(req.url).searchParams.has("list-type")) return new Response(page("refs/a/1"));
+    if (!req.url.endsWith("/obj")) return new Response(xmlError("NoSuchKey"), { status: 404 });
+    const m = /^bytes=(\d+)-(\d*)$/.exec(req.headers.get("range") ?? "");
+    if (!m) return new Response(object);
+    const end = m[2] ? Number(m[2]) + 1 : object.length;
+    return new Response(object.slice(Number(m[1]), end), { status: 206 });
+  }, async (url, vias, conns) => {
+    const out = await child(url, [
+      "list refs/",
+      "get obj 5 3",
+      "get missing 0 10",
+      "get obj 0 1048577",
+      "get obj",
+      "get obj 1048570 4",
+    ]);
+    assertEquals(out.error, undefined);
+    assertEquals(out.got.map((g) => g?.length ?? g), [3, null, 1_048_577, 1_200_000, 4]);
+    assertEquals(out.got[0], "567");
+    assertEquals(out.got[4], "0123");
+    // Beyond 1 MiB, or no end: streamed through fetch.
+    assertEquals(vias, ["raw", "raw", "raw", "fetch", "fetch", "raw"]);
+    assertEquals(conns, [0, 0, 0, 1, 1, 0]);
+    assertEquals(out.requests, { "s3.ListObjectsV2": 1, "s3.GetObject": 5 });
+  });
 });
 
 Deno.test("first request: a proxy variable set, in either case, sends it through fetch", async () => {
@@ -463,14 +500,17 @@ Deno.test({
       for (let i = 0; i < names.length; i += 20) {
         await Promise.all(names.slice(i, i + 20).map((n) => s.put(n, enc.encode(n))));
       }
-      const direct = await child(at, ["list refs/", "list "], { settings });
-      const viaFetch = await child(at, ["list refs/", "list "], {
+      const ops = ["list refs/", "list ", "get segments/s.pack 2 5", "get nothing/here 0 5"];
+      const direct = await child(at, ops, { settings });
+      const viaFetch = await child(at, ops, {
         settings,
         env: { NO_PROXY: "*" },
       });
       assertEquals(direct.error, undefined);
       assertEquals(direct.listed, [refs, names]);
       assertEquals(viaFetch.listed, direct.listed);
+      assertEquals(direct.got, ["gment", null]);
+      assertEquals(viaFetch.got, direct.got);
       assertEquals([direct.connects, viaFetch.connects], [1, 0]);
       const missing = await child(url("no-such-bucket-trunks"), ["list refs/"], { settings });
       assertEquals(missing.error?.code, "not-found-root");
