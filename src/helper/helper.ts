@@ -41,15 +41,21 @@ export async function runHelper(args: string[]): Promise<number> {
   // Nothing of this loads earlier, while git sends its options: git waits for each answer,
   // so loading then only moved the same CPU before `list` (tried: the listing left no
   // sooner, 24 alternated pairs).
-  const context = async (forPush = false) => {
+  const context = async (forPush = false, list = false) => {
     if (ctx) return ctx;
+    const given = url ?? remoteName;
+    // `list` on a backend URL: its LIST leaves before the code below loads and opens the
+    // repository's database (early_list.ts).
+    const early = list
+      ? await (await import("./early_list.ts")).listEarly(given, forPush)
+      : undefined;
     // Where the repository's database is: from GIT_DIR, which git sets for its helpers (no
     // process); else `git rev-parse`, started by this small module before the code that
     // opens the store loads, so that it runs meanwhile.
     const located = (await import("../local/paths.ts")).locateLocalDb();
     located.catch(() => {});
     const { resolveRemote } = await import("./resolve.ts");
-    return ctx ??= await resolveRemote(url ?? remoteName, remoteName, {
+    return ctx ??= await resolveRemote(given, remoteName, {
       forPush,
       onProgress: progressMeter(opts.progress),
       located,
@@ -57,6 +63,7 @@ export async function runHelper(args: string[]): Promise<number> {
       // do then): before, it held the first request back by ~40 ms; after git's `push`, it
       // would hold the push.
       whileListing: forPush ? loadPushCode : undefined,
+      early,
     });
   };
   try {
@@ -75,7 +82,7 @@ export async function runHelper(args: string[]): Promise<number> {
           break;
         case "list": {
           const forPush = rest[0] === "for-push";
-          const c = await context(forPush);
+          const c = await context(forPush, true);
           // The listing of refs went out as the store opened, beside trunk.json's read on a
           // first fetch and the storage map's on a push (one round trip).
           const early = c.takeRefsListing();
