@@ -1,5 +1,5 @@
 /**
- * git's `list` on a backend URL: the URL checked, its storage opened from the URL alone
+ * A fetch's `list` on a backend URL: the URL checked, its storage opened from the URL alone
  * and the listing of refs/ sent before the repository's database is opened and the
  * storages planned (~10-15 ms of modules and node:sqlite, Deno 2.9), which then run while
  * the LIST is out. resolveStorages adopts the store only if the plan opens it with the
@@ -20,12 +20,12 @@ import { listingFor } from "../trunk/ref_listing.ts";
 import { checkTrunkUrl } from "./remote_url.ts";
 
 /** The store and its listing, or nothing (see above); a refusal of the URL throws. */
-export async function listEarly(given: string, forPush: boolean): Promise<EarlyStore | undefined> {
+export async function listEarly(given: string): Promise<EarlyStore | undefined> {
   if (isNamedUrl(given)) return undefined;
   const plan = urlAlonePlan(checkTrunkUrl(canonicalStoreUrl(given)));
   if (!await opensEarly(plan.url)) return undefined;
   const store = await openBounded(plan);
-  const refsListing = listRefs(store, listingFor(forPush));
+  const refsListing = listRefs(store, listingFor(false));
   // The database's and resolve.ts's modules load next: the LIST leaves first.
   await untilSent(refsListing.entries);
   return { plan, store, refsListing };

@@ -41,14 +41,14 @@ export async function runHelper(args: string[]): Promise<number> {
   // Nothing of this loads earlier, while git sends its options: git waits for each answer,
   // so loading then only moved the same CPU before `list` (tried: the listing left no
   // sooner, 24 alternated pairs).
-  const context = async (forPush = false, list = false) => {
+  const context = async (forPush = false, earlyList = false) => {
     if (ctx) return ctx;
     const given = url ?? remoteName;
-    // `list` on a backend URL: its LIST leaves before the code below loads and opens the
-    // repository's database (early_list.ts).
-    const early = list
-      ? await (await import("./early_list.ts")).listEarly(given, forPush)
-      : undefined;
+    // A fetch's `list` on a backend URL: its LIST leaves before the code below loads and
+    // opens the repository's database (early_list.ts). Not a push's: it waits on the
+    // storage map's listing too, which the plan sends (on a fast store the two became two
+    // round trips where there was one).
+    const early = earlyList ? await (await import("./early_list.ts")).listEarly(given) : undefined;
     // Where the repository's database is: from GIT_DIR, which git sets for its helpers (no
     // process); else `git rev-parse`, started by this small module before the code that
     // opens the store loads, so that it runs meanwhile.
@@ -82,7 +82,7 @@ export async function runHelper(args: string[]): Promise<number> {
           break;
         case "list": {
           const forPush = rest[0] === "for-push";
-          const c = await context(forPush, true);
+          const c = await context(forPush, !forPush);
           // The listing of refs went out as the store opened, beside trunk.json's read on a
           // first fetch and the storage map's on a push (one round trip).
           const early = c.takeRefsListing();

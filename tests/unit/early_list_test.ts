@@ -41,7 +41,7 @@ Deno.test("an early listing is adopted when nothing saved changes how the storag
   const name = `early-${crypto.randomUUID()}`;
   const url = `memory://${name}/t/app.trunk`;
   const [[early, resolved], lists] = await countingRefLists(name, async () => {
-    const early = (await listEarly(url, false))!;
+    const early = (await listEarly(url))!;
     const resolved = await resolveStorages(url, null, new MemoryCache(), {
       freshMap: false,
       listRefs: listingFor(false),
@@ -71,7 +71,7 @@ Deno.test("a storage saved with other settings does not take the early listing",
     });
     let closed = 0;
     const [[early, resolved], lists] = await countingRefLists(name, async () => {
-      const early = (await listEarly(url, false))!;
+      const early = (await listEarly(url))!;
       const close = early.store.close.bind(early.store);
       early.store.close = () => (closed++, close());
       const resolved = await resolveStorages(url, db, db, {
@@ -135,7 +135,7 @@ Deno.test("an adopted listing's refusal names the saved storage's variables, as 
       secrets: {},
     });
     const opened = denied.length;
-    const early = (await listEarly(url, false))!;
+    const early = (await listEarly(url))!;
     const resolved = await withProcessEnv(
       { TRUNKS_STORAGE_VAULT_PASS_KEY: undefined },
       () => resolveStorages(url, db, db, { freshMap: false, listRefs: listingFor(false), early }),
@@ -159,13 +159,13 @@ Deno.test("every refusal of the URL comes before a store is opened or a request 
   ];
   for (const [url, env, message] of cases) {
     const opened = denied.length;
-    const e = await withProcessEnv(env, () => listEarly(url, false).then(() => null, (e) => e));
+    const e = await withProcessEnv(env, () => listEarly(url).then(() => null, (e) => e));
     assertMatch(String(e?.message), message, url);
     assertEquals(denied.length, opened, `nothing opened for ${url}`);
   }
   // The same URL with nothing to refuse is opened (and its LIST sent) at once.
   const opened = denied.length;
-  const early = await listEarly(good, false);
+  const early = await listEarly(good);
   assert(early, "listed early");
   assertEquals(denied.length, opened + 1);
 });
@@ -182,8 +182,8 @@ Deno.test("a trunks://NAME URL, or a backend not declared to open early, lists a
         u: URL,
       ) => (opened.push(u.href), Promise.resolve(MemoryStore.named(u.href)))),
   });
-  assertEquals(await listEarly(`earlylate://h/t/app.trunk`, false), undefined);
-  assertEquals(await listEarly(`trunks://store/app`, false), undefined);
+  assertEquals(await listEarly(`earlylate://h/t/app.trunk`), undefined);
+  assertEquals(await listEarly(`trunks://store/app`), undefined);
   assertEquals(opened, []);
 });
 
