@@ -28,6 +28,8 @@ export interface Http1Get {
   maxBytes: number;
   /** Called once the request is on the wire. */
   sent?: () => void;
+  /** Called after each read of the answer that brought bytes (an idle timer's re-arming). */
+  progress?: () => void;
 }
 
 /** What this path does not do, or an answer it cannot read: fetch may still. */
@@ -43,12 +45,17 @@ const FIELD_VALUE = /^[\t\x20-\x7e]*$/;
  * One request at a time, over the connection the last one left open when it is to the same
  * origin, else over a new one. A connection is kept only after an HTTP/1.1 answer read to
  * the end of its Content-Length or chunks, with nothing after it, whose server did not say
- * `connection: close`. While kept it has no read pending: it never keeps the process alive,
- * and a server that closed it meanwhile shows as a failure of the next request, before any
- * answer byte (GETs are idempotent: the caller may make it again elsewhere).
+ * `connection: close`. While kept, one read waits on it, unreferenced (it never keeps the
+ * process alive): anything the server sends or does meanwhile (an unasked answer such as
+ * the 408 some servers send before closing an idle connection, or the close itself) ends
+ * that read, and the connection is not used again. Without it, bytes that came while idle
+ * would be read as the next request's answer: another key's bytes. The next request on the
+ * connection takes that read over as the first of its answer. A server that closes it just
+ * as a request is written shows as a failure before any answer byte (GETs are idempotent:
+ * the caller may make it again elsewhere).
  */
 export class Http1Client {
-  #kept: { origin: string; conn: Deno.Conn } | undefined;
+  #kept: Kept | undefined;
   #busy = false;
   #closed = false;
 
@@ -59,7 +66,7 @@ export class Http1Client {
 
   /** Whether a GET to `url` now would go over a connection kept open. */
   keeps(url: URL): boolean {
-    return !this.#busy && this.#kept?.origin === url.origin;
+    return !this.#busy && this.#kept?.origin === url.origin && !this.#kept.stirred;
   }
 
   /** Closes the kept connection, and the one in use once its request ends; no more requests. */
@@ -87,11 +94,14 @@ export class Http1Client {
     const request = new TextEncoder().encode(`${lines.join("\r\n")}\r\n\r\n`);
     this.#busy = true;
     let conn: Deno.Conn;
+    let reused: Kept | undefined;
     try {
       const kept = this.#kept;
       this.#kept = undefined;
-      if (kept && kept.origin !== url.origin) closeQuietly(kept.conn);
-      conn = kept?.origin === url.origin ? kept.conn : await connect(url, tls, signal);
+      if (kept && (kept.origin !== url.origin || kept.stirred)) closeQuietly(kept.conn);
+      reused = kept?.origin === url.origin && !kept.stirred ? kept : undefined;
+      reused?.conn.ref();
+      conn = reused?.conn ?? await connect(url, tls, signal);
     } catch (e) {
       this.#busy = false;
       throw e;
@@ -102,7 +112,7 @@ export class Http1Client {
     const done = (keep: boolean) => {
       signal.removeEventListener("abort", onAbort);
       this.#busy = false;
-      if (keep && !this.#closed && !signal.aborted) this.#kept = { origin: url.origin, conn };
+      if (keep && !this.#closed && !signal.aborted) this.#kept = watchIdle(url.origin, conn);
       else closeQuietly(conn);
     };
     const io = <T>(p: Promise<T>): Promise<T> =>
@@ -115,7 +125,7 @@ export class Http1Client {
         off += await io(conn.write(request.subarray(off)));
       }
       req.sent?.();
-      const reader = new ConnReader(conn, io);
+      const reader = new ConnReader(conn, io, reused, req.progress);
       const head = await readHead(reader);
       let bodyRead = false;
       return {
@@ -139,6 +149,25 @@ export class Http1Client {
       throw e;
     }
   }
+}
+
+/** A connection kept open, and the read that waits on it while idle. */
+interface Kept {
+  origin: string;
+  conn: Deno.Conn;
+  /** The read begun when the connection was kept, into `buf`. */
+  idle: Promise<number | null>;
+  buf: Uint8Array;
+  /** The idle read ended (bytes, the end of the stream or an error): not to be used. */
+  stirred: boolean;
+}
+
+function watchIdle(origin: string, conn: Deno.Conn): Kept {
+  const buf = new Uint8Array(16 * 1024);
+  const kept: Kept = { origin, conn, buf, idle: conn.read(buf), stirred: false };
+  kept.idle.then(() => kept.stirred = true, () => kept.stirred = true);
+  conn.unref();
+  return kept;
 }
 
 function reusable(head: Head): boolean {
@@ -182,10 +211,17 @@ class ConnReader {
   #end = 0;
   eof = false;
 
+  /** A kept connection's idle read, taken over as the first read of the answer. */
+  #first: Kept | undefined;
+
   constructor(
     readonly conn: Deno.Conn,
     readonly io: <T>(p: Promise<T>) => Promise<T>,
-  ) {}
+    first?: Kept,
+    readonly progress?: () => void,
+  ) {
+    this.#first = first;
+  }
 
   get available(): Uint8Array {
     return this.#buf.subarray(this.#start, this.#end);
@@ -208,12 +244,21 @@ class ConnReader {
       bigger.set(this.#buf);
       this.#buf = bigger;
     }
-    const n = await this.io(this.conn.read(this.#buf.subarray(this.#end)));
+    const first = this.#first;
+    this.#first = undefined;
+    let n: number | null;
+    if (first) {
+      n = await this.io(first.idle);
+      if (n !== null) this.#buf.set(first.buf.subarray(0, n), this.#end);
+    } else {
+      n = await this.io(this.conn.read(this.#buf.subarray(this.#end)));
+    }
     if (n === null) {
       this.eof = true;
       return false;
     }
     this.#end += n;
+    this.progress?.();
     return true;
   }
 
@@ -301,29 +346,43 @@ async function exactly(r: ConnReader, n: number): Promise<Uint8Array<ArrayBuffer
 }
 
 async function chunked(r: ConnReader, maxBytes: number): Promise<Uint8Array<ArrayBuffer>> {
-  const parts: Uint8Array[] = [];
+  // One buffer, grown by doubling up to the bound: a copy per chunk would cost a hostile
+  // server's one-byte chunks hundreds of bytes of memory each.
+  let out = new Uint8Array(Math.min(maxBytes, 64 * 1024));
   let total = 0;
   for (;;) {
     const sizeLine = (await r.line(1024)).split(";")[0].trim();
     if (!/^[0-9a-fA-F]{1,12}$/.test(sizeLine)) throw new Http1Error("a malformed chunk size");
     const n = parseInt(sizeLine, 16);
     if (n === 0) break;
+    if (total + n > maxBytes) throw new Http1Error("a body too large");
+    if (total + n > out.byteLength) {
+      const bigger = new Uint8Array(Math.min(maxBytes, Math.max(total + n, out.byteLength * 2)));
+      bigger.set(out.subarray(0, total));
+      out = bigger;
+    }
+    await into(r, out, total, n);
     total += n;
-    if (total > maxBytes) throw new Http1Error("a body too large");
-    parts.push(await exactly(r, n));
     if (await r.line(0) !== "") throw new Http1Error("a chunk not ended by CRLF");
   }
   // Trailers, unread, up to the empty line.
   for (let size = 0, line; (line = await r.line(MAX_HEAD - size)) !== "";) {
     size += line.length + 2;
   }
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.byteLength;
+  return out.slice(0, total);
+}
+
+/** `n` bytes of the body copied into `out` at `at`, as they come. */
+async function into(r: ConnReader, out: Uint8Array, at: number, n: number): Promise<void> {
+  for (let left = n; left > 0;) {
+    if (r.available.byteLength === 0 && !await r.fill()) {
+      throw new Http1Error("the connection closed mid-body");
+    }
+    const take = Math.min(left, r.available.byteLength);
+    out.set(r.available.subarray(0, take), at + n - left);
+    r.consume(take);
+    left -= take;
   }
-  return out;
 }
 
 function latin1(b: Uint8Array): string {

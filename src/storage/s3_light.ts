@@ -381,6 +381,7 @@ export class LightS3Sender implements S3Sender {
     // A bounded GET's error answer (its XML) may be longer than the range asked for.
     const maxBytes = w.whole ? MAX_WHOLE : Math.max(w.bounded!, 64 * 1024);
     let cancelTimer = this.#requestTimer(ctl);
+    let reading = false;
     try {
       const head = await this.#http1.get({
         url,
@@ -388,9 +389,16 @@ export class LightS3Sender implements S3Sender {
         signal: ctl.signal,
         maxBytes,
         sent: warmFetch,
+        // The socket timeout bounds each wait for more of the body, as fetch's idle guard.
+        progress: () => {
+          if (!reading) return;
+          cancelTimer();
+          cancelTimer = this.#bodyTimer(ctl);
+        },
       });
       cancelTimer();
       cancelTimer = this.#bodyTimer(ctl);
+      reading = true;
       const body = await head.body();
       if (head.status < 300 && w.whole) return new TextDecoder().decode(body);
       // Only an error answer or a GET's pays for a Response (a process's first costs 5-10 ms).
@@ -415,12 +423,12 @@ export class LightS3Sender implements S3Sender {
     );
   }
 
-  /** Aborts a body read whole that has not all arrived within the socket timeout. */
+  /** Aborts a body read whole when no more of it arrives within the socket timeout. */
   #bodyTimer(ctl: AbortController): () => void {
     const ms = this.#tuning.socketTimeout;
     return armTimer(
       ms,
-      () => ctl.abort(new DOMException(`body not read within ${ms} ms`, "TimeoutError")),
+      () => ctl.abort(new DOMException(`no more of the body within ${ms} ms`, "TimeoutError")),
     );
   }
 
