@@ -9,6 +9,7 @@ import { fixedParts, limitSize } from "./bytes.ts";
 import { type Auth, loadAuth } from "./gcs_auth.ts";
 import { type GcsConfig, gcsConfig } from "./gcs_config.ts";
 import { countBytes, countRequest } from "./metrics.ts";
+import { rangeBody } from "./range_answer.ts";
 import type { Settings } from "./backend.ts";
 import {
   backoffMs,
@@ -247,11 +248,12 @@ export class GcsStore implements Store {
       throw await this.#error(response, "read", key);
     }
     if (!response.body) return new Blob([]).stream();
-    // A server that ignored the Range header sent the whole object: cut it here.
-    if (response.status === 200 && headers.range) {
-      return watched(response.body, key).pipeThrough(slice(range!));
-    }
-    return watched(response.body, key);
+    return rangeBody(
+      watched(response.body, key),
+      { status: response.status, contentRange: response.headers.get("content-range") },
+      headers.range ? range : undefined,
+      `gcs: ${key}`,
+    );
   }
 
   async put(key: string, data: PutData): Promise<void> {
@@ -559,20 +561,6 @@ export class GcsStore implements Store {
   close(): Promise<void> {
     return Promise.resolve();
   }
-}
-
-/** Bytes [offset, offset+length) of a whole-object stream. */
-function slice(range: Range): TransformStream<Uint8Array, Uint8Array> {
-  let pos = 0;
-  const end = range.length === undefined ? Infinity : range.offset + range.length;
-  return new TransformStream({
-    transform(chunk, c) {
-      const from = Math.max(range.offset - pos, 0);
-      const to = Math.min(end - pos, chunk.byteLength);
-      if (to > from) c.enqueue(chunk.subarray(from, to));
-      pos += chunk.byteLength;
-    },
-  });
 }
 
 /** `gcs://bucket/path` or `gs://bucket/path`, optionally `?endpoint=` for emulators. */

@@ -9,6 +9,7 @@
 import { fixedParts, limitSize } from "./bytes.ts";
 import { createExclusive, type ErrorKind } from "./retry.ts";
 import { countBytes } from "./metrics.ts";
+import { rangeBody } from "./range_answer.ts";
 import { attempts, type ErrorContext, errorName, httpStatus, s3Error } from "./s3_errors.ts";
 import {
   assertKey,
@@ -154,7 +155,12 @@ export class S3Store implements Store {
     }
     const body = out.Body as { transformToWebStream(): ReadableStream<Uint8Array> } | undefined;
     if (!body) return emptyStream();
-    const reader = body.transformToWebStream().getReader();
+    const reader = rangeBody(
+      body.transformToWebStream(),
+      { status: out.$metadata?.httpStatusCode ?? 200, contentRange: out.ContentRange },
+      range,
+      `${this.#errors.scheme}: ${key} in bucket '${this.#bucket}'`,
+    ).getReader();
     // A connection dropped mid-body surfaces as a StoreError naming the key, not a socket error.
     return new ReadableStream<Uint8Array>({
       pull: async (c) => {

@@ -187,7 +187,11 @@ export class LightS3Sender implements S3Sender {
           headers: i.Range ? { range: i.Range } : {},
           bounded: boundedRange(i.Range),
         }, (res) => res);
-        return { Body: { transformToWebStream: () => res.body ?? emptyBody() } };
+        return {
+          Body: { transformToWebStream: () => res.body ?? emptyBody() },
+          ContentRange: res.headers.get("content-range") ?? undefined,
+          $metadata: { httpStatusCode: res.status },
+        };
       }
       case "HeadObject": {
         const res = await this.#call(c.op, i.Bucket, { method: "HEAD", key: i.Key });

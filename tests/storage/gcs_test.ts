@@ -500,3 +500,31 @@ Deno.test({
     assertEquals(await store.get("nothing", { offset: 0, length: 0 }), null);
   },
 });
+
+Deno.test("gcs: a ranged get takes only the range: a 200 is cut to it, a 206 for another is refused", async () => {
+  // The rule is S3's too (range_answer.ts; tests/storage/s3_range_answers_test.ts).
+  const ac = new AbortController();
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, signal: ac.signal, onListen: () => {} },
+    (req) =>
+      req.url.includes("whole")
+        ? new Response("0123456789")
+        : new Response("012", { status: 206, headers: { "content-range": "bytes 0-2/10" } }),
+  );
+  try {
+    const cfg = gcsConfig(
+      url(`gs://bkt?endpoint=http://127.0.0.1:${server.addr.port}`),
+      {},
+      fakeEnv({}),
+    );
+    const store = new GcsStore(cfg, await loadAuth(cfg.credentials), { retry: FAST });
+    const got = await getBytes(store, "whole", { offset: 5, length: 3 });
+    assertEquals(new TextDecoder().decode(got!), "567");
+    const err = await assertRejects(() => store.get("other", { offset: 5, length: 3 }), StoreError);
+    assertEquals((err as StoreError).code, "corrupt");
+    assertStringIncludes(err.message, "gcs: other: asked for bytes 5-7");
+  } finally {
+    ac.abort();
+    await server.finished;
+  }
+});

@@ -1,0 +1,74 @@
+/**
+ * A ranged GET's 2xx answer as the range's bytes, for the HTTP stores. The store is
+ * untrusted: a server (or a proxy before it) that ignores Range answers 200 with the whole
+ * object, which is cut here to the range; a 206 must say in its Content-Range that it holds
+ * the range asked for, or its bytes would be taken for another part of the object.
+ *
+ * A 206 for another range is refused, not retried: it is the server's (or a cache's)
+ * standing behaviour, which another attempt would most likely meet again, and the error
+ * points at the endpoint to fix.
+ */
+import { type Range, StoreError } from "./store.ts";
+
+/** What a GET answered: its status and its Content-Range header. */
+export interface RangeAnswer {
+  status: number;
+  contentRange?: string | null;
+}
+
+/**
+ * The bytes of `range` from `body`, a 2xx answer to a GET that asked for it (none: the whole
+ * object, taken as it is). `what` names the store and the key in an error ("s3: refs/x").
+ */
+export function rangeBody(
+  body: ReadableStream<Uint8Array>,
+  answer: RangeAnswer,
+  range: Range | undefined,
+  what: string,
+): ReadableStream<Uint8Array> {
+  if (!range) return body;
+  if (answer.status === 206) {
+    const why = mismatch(answer.contentRange, range);
+    if (why === null) return body;
+    body.cancel().catch(() => {});
+    throw new StoreError(
+      `${what}: asked for bytes ${range.offset}-${
+        range.length === undefined ? "" : range.offset + range.length - 1
+      }, the server answered ${why}; check the endpoint honours Range requests`,
+      "corrupt",
+    );
+  }
+  if (range.offset === 0 && range.length === undefined) return body;
+  return body.pipeThrough(slice(range));
+}
+
+/** Why a 206's Content-Range does not answer `range`, or null when it does. */
+function mismatch(header: string | null | undefined, range: Range): string | null {
+  if (!header) return "a 206 without Content-Range";
+  const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/i.exec(header.trim());
+  if (!m) return `Content-Range '${header.slice(0, 80)}'`;
+  const [start, end] = [Number(m[1]), Number(m[2])];
+  const total = m[3] === "*" ? Infinity : Number(m[3]);
+  // Asked past the object's end, a range ends with it (a 416 when it starts past it).
+  const last = Math.min(
+    range.length === undefined ? Infinity : range.offset + range.length - 1,
+    total - 1,
+  );
+  const fits = start === range.offset && end >= start && end < total &&
+    (last === Infinity ? true : end === last);
+  return fits ? null : `bytes ${start}-${end}/${m[3]}`;
+}
+
+/** Bytes [offset, offset+length) of a whole-object stream. */
+function slice(range: Range): TransformStream<Uint8Array, Uint8Array> {
+  let pos = 0;
+  const end = range.length === undefined ? Infinity : range.offset + range.length;
+  return new TransformStream({
+    transform(chunk, c) {
+      const from = Math.max(range.offset - pos, 0);
+      const to = Math.min(end - pos, chunk.byteLength);
+      if (to > from) c.enqueue(chunk.subarray(from, to));
+      pos += chunk.byteLength;
+    },
+  });
+}
