@@ -241,8 +241,11 @@ Deno.test("first request: a GET of a bounded range goes over the kept connection
     if (!req.url.endsWith("/obj")) return new Response(xmlError("NoSuchKey"), { status: 404 });
     const m = /^bytes=(\d+)-(\d*)$/.exec(req.headers.get("range") ?? "");
     if (!m) return new Response(object);
-    const end = m[2] ? Number(m[2]) + 1 : object.length;
-    return new Response(object.slice(Number(m[1]), end), { status: 206 });
+    const end = Math.min(m[2] ? Number(m[2]) + 1 : object.length, object.length);
+    return new Response(object.slice(Number(m[1]), end), {
+      status: 206,
+      headers: { "content-range": `bytes ${m[1]}-${end - 1}/${object.length}` },
+    });
   }, async (url, vias, conns) => {
     const out = await child(url, [
       "list refs/",

@@ -148,8 +148,11 @@ Deno.test("light client: list pages and decodes XML; gets, puts and deletes are 
     if (!data) return xmlError(404, "NoSuchKey", "The specified key does not exist.");
     const range = /^bytes=(\d+)-(\d*)$/.exec(req.headers.get("range") ?? "");
     if (range) {
-      const end = range[2] ? Number(range[2]) + 1 : data.byteLength;
-      return new Response(data.slice(Number(range[1]), end), { status: 206 });
+      const end = Math.min(range[2] ? Number(range[2]) + 1 : data.byteLength, data.byteLength);
+      return new Response(data.slice(Number(range[1]), end), {
+        status: 206,
+        headers: { "content-range": `bytes ${range[1]}-${end - 1}/${data.byteLength}` },
+      });
     }
     return new Response(data);
   }, async (open, seen) => {
