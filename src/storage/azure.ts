@@ -16,6 +16,7 @@ import {
 import { Readable } from "node:stream";
 import { type AzureConfig, azureConfig } from "./azure_config.ts";
 import { countBytes, countRequest } from "./metrics.ts";
+import { rangeBody } from "./range_answer.ts";
 import type { Settings } from "./backend.ts";
 import {
   createExclusive,
@@ -134,7 +135,12 @@ export class AzureStore implements Store {
       const res = await blob.download(range?.offset ?? 0, range?.length);
       const body = res.readableStreamBody;
       if (!body) return new Blob([]).stream();
-      const web = Readable.toWeb(body as Readable) as ReadableStream<Uint8Array>;
+      const web = rangeBody(
+        Readable.toWeb(body as Readable) as ReadableStream<Uint8Array>,
+        { status: res._response.status, contentRange: res.contentRange },
+        range,
+        `azure: ${key}`,
+      );
       return web.pipeThrough(
         new TransformStream<Uint8Array, Uint8Array>({
           transform(chunk, c) {

@@ -49,13 +49,14 @@ function mismatch(header: string | null | undefined, range: Range): string | nul
   if (!m) return `Content-Range '${header.slice(0, 80)}'`;
   const [start, end] = [Number(m[1]), Number(m[2])];
   const total = m[3] === "*" ? Infinity : Number(m[3]);
-  // Asked past the object's end, a range ends with it (a 416 when it starts past it).
+  // Asked past the object's end, a range ends with it; one that starts at the end is empty
+  // (Azurite: "bytes 5-4/5"; S3 and Azure answer 416).
   const last = Math.min(
     range.length === undefined ? Infinity : range.offset + range.length - 1,
     total - 1,
   );
-  const fits = start === range.offset && end >= start && end < total &&
-    (last === Infinity ? true : end === last);
+  const fits = start === range.offset && end >= start - 1 && end < total &&
+    (last === Infinity || end === last);
   return fits ? null : `bytes ${start}-${end}/${m[3]}`;
 }
 

@@ -1,7 +1,7 @@
 import { AzureStore } from "../../src/storage/azure.ts";
 import { azureConfig, DEV_KEY } from "../../src/storage/azure_config.ts";
 import { backendSpec } from "../../src/storage/registry.ts";
-import { StoreError } from "../../src/storage/store.ts";
+import { getBytes, StoreError } from "../../src/storage/store.ts";
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "../assert.ts";
 import { serverEnv } from "../servers.ts";
 
@@ -364,4 +364,37 @@ Deno.test({
       await plain.close();
     }
   },
+});
+
+Deno.test("azure: a ranged get takes only the range: a 200 is cut to it, a 206 for another is refused", async () => {
+  // The rule is S3's and GCS's too (range_answer.ts).
+  const headers = {
+    "x-ms-blob-type": "BlockBlob",
+    etag: '"0x1"',
+    "last-modified": new Date().toUTCString(),
+  };
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+    (req) =>
+      req.url.includes("whole") ? new Response("0123456789", { headers }) : new Response("012", {
+        status: 206,
+        headers: { ...headers, "content-range": "bytes 0-2/10" },
+      }),
+  );
+  try {
+    const endpoint = `http://127.0.0.1:${server.addr.port}/devstoreaccount1`;
+    const store = new AzureStore(
+      azureConfig(url(`azure://devstoreaccount1/cnt?endpoint=${endpoint}`), {
+        "account-key": DEV_KEY,
+      }, noEnv),
+      { retry: FAST },
+    );
+    const got = await getBytes(store, "whole", { offset: 5, length: 3 });
+    assertEquals(new TextDecoder().decode(got!), "567");
+    const err = await assertRejects(() => store.get("other", { offset: 5, length: 3 }), StoreError);
+    assertEquals((err as StoreError).code, "corrupt");
+    assertStringIncludes(err.message, "azure: other: asked for bytes 5-7");
+  } finally {
+    await server.shutdown();
+  }
 });
