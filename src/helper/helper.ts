@@ -41,24 +41,15 @@ export async function runHelper(args: string[]): Promise<number> {
   // Nothing of this loads earlier, while git sends its options: git waits for each answer,
   // so loading then only moved the same CPU before `list` (tried: the listing left no
   // sooner, 24 alternated pairs).
-  const context = async (forPush = false, earlyList = false) => {
+  const context = async (forPush = false) => {
     if (ctx) return ctx;
-    const given = url ?? remoteName;
-    // A fetch's `list` on a backend URL: its LIST leaves before the code below loads and
-    // opens the repository's database (early_list.ts). Not a push's: it waits on the
-    // storage map's listing too, which the plan sends (on a fast store the two became two
-    // round trips where there was one).
-    // The backend's code loads beside early_list.ts's (the LIST then left ~3-10 ms sooner,
-    // 24 alternated pairs on MinIO at load ~6).
-    if (earlyList) (await import("../storage/registry.ts")).preloadBackend(given);
-    const early = earlyList ? await (await import("./early_list.ts")).listEarly(given) : undefined;
     // Where the repository's database is: from GIT_DIR, which git sets for its helpers (no
     // process); else `git rev-parse`, started by this small module before the code that
     // opens the store loads, so that it runs meanwhile.
     const located = (await import("../local/paths.ts")).locateLocalDb();
     located.catch(() => {});
     const { resolveRemote } = await import("./resolve.ts");
-    return ctx ??= await resolveRemote(given, remoteName, {
+    return ctx ??= await resolveRemote(url ?? remoteName, remoteName, {
       forPush,
       onProgress: progressMeter(opts.progress),
       located,
@@ -66,7 +57,6 @@ export async function runHelper(args: string[]): Promise<number> {
       // do then): before, it held the first request back by ~40 ms; after git's `push`, it
       // would hold the push.
       whileListing: forPush ? loadPushCode : undefined,
-      early,
     });
   };
   try {
@@ -85,7 +75,7 @@ export async function runHelper(args: string[]): Promise<number> {
           break;
         case "list": {
           const forPush = rest[0] === "for-push";
-          const c = await context(forPush, !forPush);
+          const c = await context(forPush);
           // The listing of refs went out as the store opened, beside trunk.json's read on a
           // first fetch and the storage map's on a push (one round trip).
           const early = c.takeRefsListing();

@@ -4,21 +4,27 @@
  */
 import { LocalDb } from "../local/db.ts";
 import { locateLocalDb } from "../local/paths.ts";
-import { canonicalStoreUrl, preloadBackend } from "../storage/registry.ts";
+import { storeTimeoutMs } from "../storage/deadline.ts";
+import {
+  canonicalStoreUrl,
+  parseStoreUrl,
+  preloadBackend,
+  redactUrl,
+  secretsInUrl,
+} from "../storage/registry.ts";
 import { isNamedUrl } from "../local/named_scheme.ts";
 import type { NamedTarget } from "../local/named_url.ts";
 import type { ListEntry, Store } from "../storage/store.ts";
+import { isTrunkUrl, trunkNameOf } from "../storage/trunk_url.ts";
 import type { TrunkCache } from "../trunk/cache.ts";
 import { TrunkError } from "../trunk/errors.ts";
-import { listingFor } from "../trunk/ref_listing.ts";
+import { fetchedRefDetails } from "../trunk/ref_listing.ts";
 import type { Trunk } from "../trunk/trunk.ts";
 import type { Member, StorageFailure } from "../trunk/mirrors.ts";
 import { mirrorsPolicyFromEnv } from "../trunk/mirrors_policy.ts";
 import { say } from "./io.ts";
 import type { OnProgress } from "../trunk/progress.ts";
 import { type Resolved, resolveStorages } from "../local/trunk_storages.ts";
-import type { EarlyStore } from "../local/storage_open.ts";
-import { checkTrunkUrl } from "./remote_url.ts";
 
 export interface RemoteContext {
   url: string;
@@ -72,6 +78,21 @@ export function writerName(): string {
 }
 
 /**
+ * A git remote URL is saved in git config and shown in process lists, so a secret in
+ * it is refused with the places where it belongs instead.
+ */
+function refuseSecretsInUrl(url: string): void {
+  const found = secretsInUrl(new URL(url));
+  if (found.length === 0) return;
+  throw new TrunkError(
+    `${redactUrl(url)} carries a secret (${
+      found.join(", ")
+    }); URLs are saved in git config and visible to other processes, so set it with TRUNKS_STORAGE_<NAME>_<KEY>, trunks storage add, or the provider's variables`,
+    "bad-input",
+  );
+}
+
+/**
  * The backend URL git's URL stands for: `trunks://NAME/REPO` through this repository's
  * storage NAME or the per-user config (with that storage's settings), an alias such as
  * `minio://` rewritten; anything else as it is.
@@ -100,8 +121,6 @@ export async function resolveRemote(
     located?: Promise<{ gitDir: string; path: string }>;
     /** Called once the first requests are out (resolveStorages `whileListing`). */
     whileListing?: () => void;
-    /** The URL's storage, opened and listing refs/ already (early_list.ts). */
-    early?: EarlyStore;
   } = {},
 ): Promise<RemoteContext> {
   preloadBackend(given);
@@ -110,7 +129,24 @@ export async function resolveRemote(
   const dir = local?.gitDir ?? null;
   const target = await backendUrl(given, local?.path ?? null);
   const named = typeof target === "string" ? null : target;
-  const url = checkTrunkUrl(named?.url ?? target as string);
+  const url = named?.url ?? target as string;
+  parseStoreUrl(url);
+  // A bad TRUNKS_STORE_TIMEOUT is reported before anything is opened.
+  storeTimeoutMs();
+  if (!isTrunkUrl(url)) {
+    throw new TrunkError(
+      `${
+        redactUrl(url)
+      } is not a trunk URL: it must end in /<name>.trunk (e.g. local:///srv/store/trunks/app.trunk), or run trunks storage add`,
+      "bad-input",
+    );
+  }
+  refuseSecretsInUrl(url);
+  try {
+    trunkNameOf(url);
+  } catch (e) {
+    throw new TrunkError(`${redactUrl(url)}: ${(e as Error).message}`, "bad-input");
+  }
   const db = local ? new LocalDb(local.path) : null;
   // Outside a repository only (`git ls-remote`): the trunk's code loads cache.ts later.
   const cache = db ?? new (await import("../trunk/cache.ts")).MemoryCache();
@@ -121,9 +157,8 @@ export async function resolveRemote(
     named: named?.name,
     // git's first command is `list`: its listing starts as soon as the store is open. A
     // fetch's reads the details of the keys it needs only (ref_listing.ts); a push's, all.
-    listRefs: listingFor(opts.forPush ?? false),
+    listRefs: opts.forPush ? {} : { details: fetchedRefDetails },
     whileListing: opts.whileListing,
-    early: opts.early,
   });
   let refsListing = storages.refsListing;
   // A push says what it leaves out; a fetch only what changed since it was approved.

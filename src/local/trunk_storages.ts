@@ -8,20 +8,22 @@
  */
 import type { LocalDb } from "./db.ts";
 import { listStorages, resolveSettings, type StorageRow } from "./storages.ts";
-import type { Settings } from "../storage/registry.ts";
-import { isUnavailable, type ListOptions } from "../storage/store.ts";
+import { withAccessAdvice } from "../storage/advised.ts";
+import { CountingStore } from "../storage/counting.ts";
+import { credentialAdvice, schemeOf } from "../trunk/credential_hint.ts";
+import { withDeadline } from "../storage/deadline.ts";
+import { loopTurn } from "../storage/timer.ts";
+import { openStore, redactUrl, type Settings } from "../storage/registry.ts";
+import {
+  isUnavailable,
+  type ListEntry,
+  type ListOptions,
+  type Store,
+  StoreError,
+} from "../storage/store.ts";
 import type { TrunkCache } from "../trunk/cache.ts";
 import type { Member, Role } from "../trunk/mirrors.ts";
-import {
-  adopt,
-  type EarlyStore,
-  listRefs,
-  openMember,
-  opensAlike,
-  type RefsListing,
-  untilSent,
-  urlAlonePlan,
-} from "./storage_open.ts";
+import { REFS_PREFIX } from "../trunk/layout.ts";
 import {
   FROM_MAP,
   isFromMap,
@@ -53,7 +55,16 @@ export interface Resolved {
    * With `listRefs`: the listing of `refs/` on the URL's own storage, made beside the map's
    * (one round trip for both), when that storage is the only one.
    */
-  refsListing?: RefsListing;
+  /** `at`: wall clock when sent; `mono`: `performance.now()` then (elapsed time). */
+  refsListing?: { at: number; mono: number; entries: Promise<ListEntry[]> };
+}
+
+function scheme(url: string): string {
+  try {
+    return new URL(url).protocol.replace(/:$/, "");
+  } catch {
+    return "";
+  }
 }
 
 const MAP_CACHE_SUFFIX = "#storages";
@@ -98,7 +109,18 @@ function localPlan(
   const known = rows.find((r) => sameUrl(r.url, url));
   return {
     localMatch: false,
-    planned: [known ? { ...rowPlan(known, false), url } : urlAlonePlan(url, named)],
+    planned: [
+      known ? { ...rowPlan(known, false), url } : {
+        name: named ?? "primary",
+        role: "primary",
+        url,
+        backend: scheme(url),
+        settings: {},
+        open: {},
+        local: false,
+        envName: named ?? null,
+      },
+    ],
   };
 }
 
@@ -111,6 +133,60 @@ function rowsAsMap(rows: StorageRow[]): StorageMap | null {
     writer: "",
     storages: rows.map((r) => ({ ...rowPlan(r, false), open: undefined })),
   };
+}
+
+/** A storage that could not even be opened: every operation says why. */
+class BrokenStore implements Store {
+  readonly capabilities = {
+    atomicCreate: true,
+    rangeReads: true,
+    maxObjectSize: Infinity,
+    parallelism: 4,
+  };
+  constructor(
+    readonly location: string,
+    readonly why: string,
+    readonly code: StoreError["code"] = "unreachable",
+  ) {}
+  #fail(): Promise<never> {
+    return Promise.reject(new StoreError(this.why, this.code));
+  }
+  get() {
+    return this.#fail();
+  }
+  put() {
+    return this.#fail();
+  }
+  create() {
+    return this.#fail();
+  }
+  list() {
+    return this.#fail();
+  }
+  delete() {
+    return this.#fail();
+  }
+  close() {
+    return Promise.resolve();
+  }
+}
+
+async function openMember(p: Planned): Promise<Member> {
+  let store: Store;
+  try {
+    // Bounded by TRUNKS_STORE_TIMEOUT: a storage that never answers fails (or fails over).
+    store = new CountingStore(withDeadline(await openStore(p.url, p.open)));
+  } catch (e) {
+    const why = e instanceof Error ? e.message.split("\n")[0] : String(e);
+    // A refusal found while opening (no keys at all) stays a refusal, not an outage.
+    const denied = e instanceof StoreError && e.code === "access-denied";
+    store = new BrokenStore(redactUrl(p.url), why, denied ? "access-denied" : "unreachable");
+  }
+  store = withAccessAdvice(
+    store,
+    credentialAdvice({ envName: p.envName, backend: p.backend || schemeOf(p.url) }),
+  );
+  return { name: p.name, role: p.role, url: p.url, store };
 }
 
 /**
@@ -139,26 +215,25 @@ export async function resolveStorages(
      * a push's code then, while the store answers, rather than before the requests leave.
      */
     whileListing?: () => void;
-    /**
-     * The URL's storage opened from the URL alone, its listing of refs/ already out (the
-     * helper's, sent before the database was read): used when the plan opens that storage
-     * with the same settings (storage_open.ts `opensAlike`), else closed and its listing
-     * dropped.
-     */
-    early?: EarlyStore;
   },
 ): Promise<Resolved> {
   const rows = db ? listStorages(db) : [];
   const { planned, localMatch } = localPlan(url, rows, opts.named);
-  const own = planned.find((p) => sameUrl(p.url, url))!;
   // Settings handed in for this URL (the library's `settings`) win over saved ones.
-  if (opts.settings) own.open = { ...own.open, ...opts.settings };
-  const early = opts.early && opensAlike(own, opts.early.plan) ? adopt(opts.early, own) : null;
-  if (opts.early && !early) await opts.early.store.close();
-  const self = early?.member ?? await openMember(own);
+  if (opts.settings) {
+    const self = planned.find((p) => sameUrl(p.url, url))!;
+    self.open = { ...self.open, ...opts.settings };
+  }
+  const self = await openMember(planned.find((p) => sameUrl(p.url, url))!);
+  const refsListing = opts.listRefs
+    ? {
+      at: Date.now(),
+      mono: performance.now(),
+      entries: self.store.list(REFS_PREFIX, undefined, opts.listRefs),
+    }
+    : undefined;
   // Consumed (or dropped) by the caller; a failure is the caller's to report.
-  const refsListing = early?.refsListing ??
-    (opts.listRefs ? listRefs(self.store, opts.listRefs) : undefined);
+  refsListing?.entries.catch(() => {});
   const cacheKey = `${url}${MAP_CACHE_SUFFIX}`;
   const cached = parseCachedMap(cache.getMeta(cacheKey));
   let map = cached?.map ?? null;
@@ -166,10 +241,12 @@ export async function resolveStorages(
   const stale = !cached || Date.now() - cached.at > MAP_REFRESH_MS;
   const mapRead = opts.freshMap || stale ? readLatestMap(self.store) : undefined;
   mapRead?.catch(() => {}); // awaited below
-  // What follows (the map's merge, the caller's code loading) would hold back the
-  // listings sent here; an early one is on its socket already.
-  const sentHere = early ? mapRead : refsListing?.entries;
-  if (refsListing && sentHere) await untilSent(sentHere);
+  // The listings reach their sockets only when the loop polls: what follows (the map's
+  // merge, the caller's code loading) held git's listing back 5-15 ms before that. A new
+  // connection takes more than one poll: with 1 ms the LIST still waited for the trunk's
+  // code in 10 of 16 up-to-date fetches on S3 (load ~9), with 3 ms in 3 of 16.
+  // Not past the listing's answer: a local store's comes in well under 1 ms.
+  if (refsListing) await Promise.race([loopTurn(3), refsListing.entries.catch(() => {})]);
   // The map's merge and the approvals load now, while the listings are out.
   const trustCode = import("./map_trust.ts");
   // Every listing is out: what the caller does meanwhile delays none of them.

@@ -10,13 +10,6 @@ export function withAccessAdvice(store: Store, advice: string): Store {
   return advice ? new AdvisedStore(store, advice) : store;
 }
 
-/** `e` with `advice` appended if it is a refusal that does not say it yet; else `e`. */
-export function advisedError(e: unknown, advice: string): unknown {
-  if (!advice || !(e instanceof StoreError) || e.code !== "access-denied") return e;
-  if (e.message.includes(advice)) return e;
-  return new StoreError(`${e.message}${advice}`, e.code, { cause: e });
-}
-
 export class AdvisedStore implements Store {
   readonly copyToFile: Store["copyToFile"];
 
@@ -36,7 +29,9 @@ export class AdvisedStore implements Store {
     try {
       return await op();
     } catch (e) {
-      throw advisedError(e, this.advice);
+      if (!(e instanceof StoreError) || e.code !== "access-denied") throw e;
+      if (e.message.includes(this.advice)) throw e;
+      throw new StoreError(`${e.message}${this.advice}`, e.code, { cause: e });
     }
   }
 

@@ -42,14 +42,6 @@ export interface BackendSpec {
   ensureRoot?(rootUrl: string): Promise<void>;
   /** Load the module that opens this scheme (lazily: SDKs stay unloaded until used). */
   load: () => Promise<Opener>;
-  /**
-   * Whether `url` may be opened with no settings before the ones saved for it are read
-   * (the helper's early listing, src/helper/early_list.ts), a store that is dropped if
-   * they differ: only where its requests carry no credential a storage could reuse (a
-   * request signature, or none) and opening it starts no SDK or connection of its own.
-   * Absent: never.
-   */
-  opensEarly?: (url: URL) => Promise<boolean>;
 }
 
 /** The flag's value, or a one-line error naming it. */

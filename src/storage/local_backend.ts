@@ -20,6 +20,4 @@ export const localBackend: BackendSpec = {
     await Deno.mkdir(path, { recursive: true });
   },
   load: async () => (await import("./open_local.ts")).openLocal,
-  // No credential, nothing to connect.
-  opensEarly: () => Promise.resolve(true),
 };

@@ -7,5 +7,4 @@ export const memoryBackend: BackendSpec = {
   settings: [{ key: "path", help: "name of the in-process space" }],
   rootUrl: (f) => `memory://${f.path ?? "default"}`,
   load: async () => (await import("./open_memory.ts")).openMemory,
-  opensEarly: () => Promise.resolve(true),
 };

@@ -37,15 +37,6 @@ export function openS3(url: URL, settings: Settings): Promise<Store> {
   return openS3With(url, settings);
 }
 
-/** Whether `url` with no settings opens on the light client, credentials and region known. */
-export function opensLight(url: URL, env: Env = processEnv): boolean {
-  try {
-    return lightEndpoint(resolveS3Config(url, {}, env), env) !== null;
-  } catch {
-    return false;
-  }
-}
-
 /** `openS3` with the environment and client tuning injectable (tests). */
 export async function openS3With(
   url: URL,

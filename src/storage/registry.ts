@@ -91,12 +91,6 @@ export function preloadBackend(url: string): void {
   backends.get(scheme ?? "")?.load().catch(() => {});
 }
 
-/** Whether `url` may be opened before its saved settings are read (BackendSpec `opensEarly`). */
-export async function opensEarly(url: string): Promise<boolean> {
-  const u = parseStoreUrl(url);
-  return await backends.get(u.protocol.replace(/:$/, ""))?.opensEarly?.(u) ?? false;
-}
-
 export async function openStore(url: string, settings: Settings = {}): Promise<Store> {
   const u = parseStoreUrl(url);
   const open = await backends.get(u.protocol.replace(/:$/, ""))!.load();

@@ -30,8 +30,6 @@ const bucketUrl = (scheme: string, f: Settings, query: string[], need: string[] 
   );
   return `${scheme}://${bucket}${prefix ? `/${prefix}` : ""}${q.length ? `?${q.join("&")}` : ""}`;
 };
-/** Signed requests only (SigV4 never sends the secret), through the light client (no SDK). */
-const opensEarly = async (url: URL) => (await import("./open_s3.ts")).opensLight(url);
 const regionSetting = (help: string): SettingSpec => ({ key: "region", help });
 export const s3Backends: BackendSpec[] = [
   {
@@ -40,7 +38,6 @@ export const s3Backends: BackendSpec[] = [
     settings: s3Settings([regionSetting("AWS region (default: AWS_REGION or profile)")]),
     rootUrl: (f) => bucketUrl("s3", f, ["endpoint", "region"]),
     load: async () => (await import("./open_s3.ts")).openS3,
-    opensEarly,
   },
   {
     schemes: ["r2"],
@@ -48,7 +45,6 @@ export const s3Backends: BackendSpec[] = [
     settings: s3Settings([{ key: "account-id", help: "Cloudflare account id (or R2_ACCOUNT_ID)" }]),
     rootUrl: (f) => bucketUrl("r2", f, ["account-id", "endpoint"]),
     load: async () => (await import("./open_s3.ts")).openS3,
-    opensEarly,
   },
   {
     schemes: ["tigris"],
@@ -56,7 +52,6 @@ export const s3Backends: BackendSpec[] = [
     settings: s3Settings(),
     rootUrl: (f) => bucketUrl("tigris", f, ["endpoint"]),
     load: async () => (await import("./open_s3.ts")).openS3,
-    opensEarly,
   },
   {
     schemes: ["b2"],
@@ -64,7 +59,6 @@ export const s3Backends: BackendSpec[] = [
     settings: s3Settings([regionSetting("B2 region, e.g. us-west-004")]),
     rootUrl: (f) => bucketUrl("b2", f, ["region", "endpoint"], ["region"]),
     load: async () => (await import("./open_s3.ts")).openS3,
-    opensEarly,
   },
   {
     schemes: ["wasabi"],
@@ -72,7 +66,6 @@ export const s3Backends: BackendSpec[] = [
     settings: s3Settings([regionSetting("Wasabi region (default us-east-1)")]),
     rootUrl: (f) => bucketUrl("wasabi", f, ["region", "endpoint"]),
     load: async () => (await import("./open_s3.ts")).openS3,
-    opensEarly,
   },
   {
     schemes: ["spaces"],
@@ -80,6 +73,5 @@ export const s3Backends: BackendSpec[] = [
     settings: s3Settings([regionSetting("Spaces region, e.g. nyc3")]),
     rootUrl: (f) => bucketUrl("spaces", f, ["region", "endpoint"], ["region"]),
     load: async () => (await import("./open_s3.ts")).openS3,
-    opensEarly,
   },
 ];

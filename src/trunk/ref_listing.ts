@@ -4,7 +4,6 @@
  * listing holds thousands of superseded entries whose size and time a fetch never reads,
  * and on local disk each would cost a stat (~7 µs, more than the directory's read).
  */
-import type { ListOptions } from "../storage/store.ts";
 import { refLayout } from "./layout.ts";
 
 const v1 = refLayout(1);
@@ -56,9 +55,4 @@ export function fetchedRefDetails(keys: readonly string[]): Set<string> {
   }
   if (ref !== null) out.add(latest);
   return out;
-}
-
-/** git's `list` lists refs/ so: a fetch's with the details of the keys it reads, a push's all. */
-export function listingFor(push: boolean): ListOptions {
-  return push ? {} : { details: fetchedRefDetails };
 }

@@ -113,13 +113,7 @@ Deno.test("an up-to-date fetch's `list` loads no slow node built-in (node:path i
   // S3 store it opens: hashing and inflating load on first use, when something new
   // arrives; node:path only for a `trunks://NAME` URL or a linked work tree.
   for (
-    const root of [
-      "helper/early_list.ts",
-      "local/paths.ts",
-      "helper/resolve.ts",
-      "trunk/head.ts",
-      "storage/open_s3.ts",
-    ]
+    const root of ["local/paths.ts", "helper/resolve.ts", "trunk/head.ts", "storage/open_s3.ts"]
   ) {
     assertEquals(await staticChains(`../../src/${root}`, (s) => SLOW_ON_LIST.includes(s)), []);
   }
@@ -179,28 +173,4 @@ Deno.test("a clone's fetch code waits on no large-file or lost-segment code", as
     `${ROOT_URL}src/${m}`
   );
   assertEquals(await staticChains("../../src/helper/fetch.ts", (s) => later.includes(s)), []);
-});
-
-Deno.test("a fetch's early LIST waits on no database, repository or storage-plan code", async () => {
-  // early_list.ts opens the store from the URL alone and sends the LIST; finding the
-  // repository, opening its database (node:sqlite) and planning the storages run while it
-  // is out (~10-15 ms before it, Deno 2.9).
-  const later = [
-    "helper/resolve.ts",
-    "local/db.ts",
-    "local/paths.ts",
-    "local/storages.ts",
-    "local/trunk_storages.ts",
-    "local/map_trust.ts",
-    "trunk/cache.ts",
-    "trunk/mirrors.ts",
-    "trunk/trunk.ts",
-  ].map((m) => `${ROOT_URL}src/${m}`);
-  assertEquals(
-    await staticChains(
-      "../../src/helper/early_list.ts",
-      (s) => s === "node:sqlite" || later.includes(s),
-    ),
-    [],
-  );
 });
