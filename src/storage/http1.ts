@@ -98,6 +98,11 @@ export class Http1Client {
     try {
       const kept = this.#kept;
       this.#kept = undefined;
+      // Bytes or a close that came while the loop was held by synchronous work are seen only
+      // once it turns: let it turn once before trusting the idle read.
+      if (kept?.origin === url.origin && !kept.stirred) {
+        await new Promise((r) => setTimeout(r, 0));
+      }
       if (kept && (kept.origin !== url.origin || kept.stirred)) closeQuietly(kept.conn);
       reused = kept?.origin === url.origin && !kept.stirred ? kept : undefined;
       reused?.conn.ref();

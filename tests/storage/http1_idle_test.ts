@@ -1,0 +1,74 @@
+/**
+ * Hostile: src/storage/http1.ts keeps a connection open and watches it while idle, so that
+ * what a server sends meanwhile (the 408 some servers send before closing an idle
+ * connection) retires it rather than being read as the next request's answer.
+ */
+import { assert, assertEquals } from "../assert.ts";
+import { Http1Client } from "../../src/storage/http1.ts";
+
+/** Synchronous work (a node:sqlite read, an XML parse): the loop polls nothing meanwhile. */
+function busy(ms: number): void {
+  const end = performance.now() + ms;
+  while (performance.now() < end) { /* spin */ }
+}
+
+/** The server, in a process of its own: it runs while this one does not poll. */
+const SERVER = `
+const enc = new TextEncoder();
+const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+console.log(listener.addr.port);
+let conns = 0;
+for await (const conn of listener) {
+  const n = ++conns;
+  (async () => {
+    const buf = new Uint8Array(8192);
+    if (!await conn.read(buf)) return conn.close();
+    await conn.write(enc.encode("HTTP/1.1 200 OK\\r\\ncontent-length: 5\\r\\n\\r\\nfirst"));
+    if (n === 1) {
+      // The server's idle timeout, as nginx or an S3 front end sends it: then it closes.
+      await new Promise((r) => setTimeout(r, 5));
+      await conn.write(enc.encode(
+        "HTTP/1.1 408 Request Timeout\\r\\nconnection: close\\r\\ncontent-length: 0\\r\\n\\r\\n",
+      )).catch(() => {});
+      conn.close();
+    } else {
+      await conn.read(buf).catch(() => null);
+      conn.close();
+    }
+  })();
+}
+`;
+
+Deno.test("a 408 sent on an idle kept connection is not read as the next request's answer", async () => {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["eval", SERVER],
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  const port = Number((await lines.read()).value!.trim());
+  const client = new Http1Client();
+  try {
+    const url = new URL(`http://127.0.0.1:${port}/a`);
+    const get = () =>
+      client.get({ url, headers: {}, signal: AbortSignal.timeout(5000), maxBytes: 1024 });
+    const a = await get();
+    assertEquals(new TextDecoder().decode(await a.body()), "first");
+    // The 408 (sent 5 ms after the answer) reaches this host's socket while the process
+    // runs synchronous code: before the next request is written.
+    busy(300);
+    assert(client.keeps(url), "still looks free to reuse: its idle read has not been polled");
+    const b = await get();
+    const body = new TextDecoder().decode(await b.body());
+    assertEquals(
+      [b.status, body],
+      [200, "first"],
+      "the idle connection's 408 was read as this request's answer",
+    );
+  } finally {
+    client.close();
+    child.kill();
+    await lines.cancel().catch(() => {});
+    await child.status;
+  }
+});
