@@ -114,7 +114,9 @@ Deno.test("raw hostile: a body of one-byte chunks costs memory near its size, as
     await served;
   }
   const grew = (peak - before) / 2 ** 20;
-  assert(grew < 64, `RSS grew ${grew.toFixed(0)} MiB reading a 1 MiB body`);
+  // Measured in the suite's shared process (other tests' garbage): the bound is loose, the
+  // defect it guards against cost ~400-500 MiB.
+  assert(grew < 160, `RSS grew ${grew.toFixed(0)} MiB reading a 1 MiB body`);
 });
 
 Deno.test("raw hostile: a range that keeps coming, never idle for socketTimeout, is read over the raw path as through fetch", async () => {
