@@ -372,9 +372,9 @@ export class LightS3Sender implements S3Sender {
    * A GET over http1.ts, under fetch's deadlines: a listing's 2xx answer as text, another
    * answer as a Response (its body read whole), or undefined when the path failed where
    * fetch may not (a kept connection the server closed while it was idle, a body larger
-   * than expected): fetch then makes the request, in the same attempt. A deadline passed is the attempt's, thrown. Once the request is
-   * out, fetch's code runs (warmFetch): the process's other requests go through fetch
-   * without its first-use cost.
+   * than expected): fetch then makes the request, in the same attempt. A deadline passed is
+   * the attempt's, thrown. Once the request is out, fetch's code runs (warmFetch): the
+   * process's other requests go through fetch without its first-use cost.
    */
   async #direct(
     url: URL,

@@ -131,10 +131,11 @@ const HEAD_MAX_BYTES = 1024;
 /**
  * The seal's digest of a snapshot's stored bytes, when they are laid out as
  * `encodeSnapshot` writes them (else null), by WebCrypto: without loading node:crypto
- * (~25 ms of CPU), which a clone of many refs loaded for this hash alone. Only a guess at the head until `sealedAsWritten` compares
- * it with the parsed text's own: there the digest stands for the text's hash, as the
- * bytes decode to that text (invalid UTF-8, decoded otherwise, only fails to match and
- * goes to the canonical check, as any text whose digest differs).
+ * (~25 ms of CPU), which a clone of many refs loaded for this hash alone. Only a guess at
+ * the head until `sealedAsWritten` compares it with the parsed text's own: there the
+ * digest stands for the text's hash, as the bytes decode to that text (invalid UTF-8,
+ * decoded otherwise, only fails to match and goes to the canonical check, as any text
+ * whose digest differs).
  */
 export async function hashAsWritten(raw: Uint8Array): Promise<HashedAsWritten | null> {
   if (raw.length < SUM_TAIL_BYTES) return null;
@@ -167,8 +168,8 @@ export async function hashAsWritten(raw: Uint8Array): Promise<HashedAsWritten | 
 
 /**
  * Whether a text of `textLength` that parsed to `map` is the canonical JSON of `map` (so
- * hashing it as stored is the canonical check), without building that copy. Canonical JSON is the
- * shortest text of its value: a key given twice (JSON.parse keeps the last value), a
+ * hashing it as stored is the canonical check), without building that copy. Canonical JSON
+ * is the shortest text of its value: a key given twice (JSON.parse keeps the last value), a
  * space or a longer escape all make the text longer. So the text is canonical exactly
  * when it is as long as the canonical one and the keys, in the order the text gives
  * them, are in canonical order.

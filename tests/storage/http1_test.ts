@@ -4,6 +4,7 @@
  * when it may be, and TLS trusting what fetch trusts.
  */
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "../assert.ts";
+import { makeCerts } from "./test_certs.ts";
 import { Http1Client, Http1Error } from "../../src/storage/http1.ts";
 
 const enc = new TextEncoder();
@@ -226,54 +227,6 @@ Deno.test("http1: a server that closes early, or answers what this path does not
   );
   await assertRejects(() => get("ftp://127.0.0.1/"), Http1Error, "ftp:");
 });
-
-/** A CA and a server certificate for 127.0.0.1 signed by it (openssl), in a temp dir. */
-async function makeCerts(): Promise<string> {
-  const d = await Deno.makeTempDir({ prefix: "http1-tls-" });
-  const run = async (args: string[]) => {
-    const out = await new Deno.Command("openssl", { args, cwd: d, stdout: "null", stderr: "piped" })
-      .output();
-    assert(out.success, dec.decode(out.stderr));
-  };
-  await run([
-    "req",
-    "-x509",
-    "-newkey",
-    "rsa:2048",
-    "-nodes",
-    "-days",
-    "1",
-    "-subj",
-    "/CN=http1 test CA",
-    "-keyout",
-    "ca.key",
-    "-out",
-    "ca.crt",
-  ]); // deno-fmt-ignore
-  await run([
-    "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
-    "-keyout", "server.key", "-out", "server.csr",
-  ]); // deno-fmt-ignore
-  await Deno.writeTextFile(`${d}/san.ext`, "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
-  await run([
-    "x509",
-    "-req",
-    "-in",
-    "server.csr",
-    "-CA",
-    "ca.crt",
-    "-CAkey",
-    "ca.key",
-    "-CAcreateserial",
-    "-days",
-    "1",
-    "-extfile",
-    "san.ext",
-    "-out",
-    "server.crt",
-  ]); // deno-fmt-ignore
-  return d;
-}
 
 Deno.test("http1: https trusts what fetch trusts (DENO_CERT, DENO_TLS_CA_STORE, --unsafely-ignore-certificate-errors), nothing more", async () => {
   const d = await makeCerts();

@@ -7,20 +7,11 @@
  * which fetch always sends.
  */
 import { assert, assertEquals, assertStringIncludes } from "../assert.ts";
+import { makeCerts } from "./test_certs.ts";
 import { openStore } from "../../src/storage/registry.ts";
 import { serverEnv } from "../servers.ts";
 
-import {
-  child,
-  dec,
-  enc,
-  ok,
-  page,
-  via,
-  withRawServer,
-  withServer,
-  xmlError,
-} from "./s3_scripted.ts";
+import { child, enc, ok, page, via, withRawServer, withServer, xmlError } from "./s3_scripted.ts";
 
 Deno.test("first request: the first listing goes over its own connection, kept open for the next listings", async () => {
   await withServer(
@@ -229,49 +220,7 @@ Deno.test("first request: a server that stalls waits out fetch's deadlines, not 
 });
 
 Deno.test("first request: https trusts the CA fetch would take from DENO_CERT, and no other", async () => {
-  const d = await Deno.makeTempDir({ prefix: "first-request-tls-" });
-  const openssl = async (args: string[]) => {
-    const out = await new Deno.Command("openssl", { args, cwd: d, stdout: "null", stderr: "piped" })
-      .output();
-    assert(out.success, dec.decode(out.stderr));
-  };
-  await openssl([
-    "req",
-    "-x509",
-    "-newkey",
-    "rsa:2048",
-    "-nodes",
-    "-days",
-    "1",
-    "-subj",
-    "/CN=first CA",
-    "-keyout",
-    "ca.key",
-    "-out",
-    "ca.crt",
-  ]); // deno-fmt-ignore
-  await openssl([
-    "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
-    "-keyout", "server.key", "-out", "server.csr",
-  ]); // deno-fmt-ignore
-  await Deno.writeTextFile(`${d}/san.ext`, "subjectAltName=IP:127.0.0.1\n");
-  await openssl([
-    "x509",
-    "-req",
-    "-in",
-    "server.csr",
-    "-CA",
-    "ca.crt",
-    "-CAkey",
-    "ca.key",
-    "-CAcreateserial",
-    "-days",
-    "1",
-    "-extfile",
-    "san.ext",
-    "-out",
-    "server.crt",
-  ]); // deno-fmt-ignore
+  const d = await makeCerts();
   const tls = {
     cert: await Deno.readTextFile(`${d}/server.crt`),
     key: await Deno.readTextFile(`${d}/server.key`),
