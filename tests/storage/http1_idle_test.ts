@@ -12,6 +12,20 @@ function busy(ms: number): void {
   while (performance.now() < end) { /* spin */ }
 }
 
+/** Spins, polling nothing, until `path` exists (the server says it sent), at most 10 s. */
+function busyUntil(path: string): void {
+  const end = performance.now() + 10_000;
+  for (;;) {
+    try {
+      Deno.statSync(path);
+      return;
+    } catch {
+      if (performance.now() > end) throw new Error("the server never sent its 408");
+      busy(1);
+    }
+  }
+}
+
 /** The server, in a process of its own: it runs while this one does not poll. */
 const SERVER = `
 const enc = new TextEncoder();
@@ -30,6 +44,7 @@ for await (const conn of listener) {
       await conn.write(enc.encode(
         "HTTP/1.1 408 Request Timeout\\r\\nconnection: close\\r\\ncontent-length: 0\\r\\n\\r\\n",
       )).catch(() => {});
+      Deno.writeTextFileSync(Deno.env.get("SENT_MARK"), "");
       conn.close();
     } else {
       await conn.read(buf).catch(() => null);
@@ -40,8 +55,10 @@ for await (const conn of listener) {
 `;
 
 Deno.test("a 408 sent on an idle kept connection is not read as the next request's answer", async () => {
+  const mark = `${await Deno.makeTempDir()}/sent`;
   const child = new Deno.Command(Deno.execPath(), {
     args: ["eval", SERVER],
+    env: { SENT_MARK: mark },
     stdout: "piped",
     stderr: "inherit",
   }).spawn();
@@ -55,8 +72,10 @@ Deno.test("a 408 sent on an idle kept connection is not read as the next request
     const a = await get();
     assertEquals(new TextDecoder().decode(await a.body()), "first");
     // The 408 (sent 5 ms after the answer) reaches this host's socket while the process
-    // runs synchronous code: before the next request is written.
-    busy(300);
+    // runs synchronous code: before the next request is written. Spun until the server
+    // says it sent it (a loaded machine may run the server late), and a little more.
+    busyUntil(mark);
+    busy(20);
     assert(client.keeps(url), "still looks free to reuse: its idle read has not been polled");
     const b = await get();
     const body = new TextDecoder().decode(await b.body());
