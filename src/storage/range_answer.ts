@@ -4,6 +4,10 @@
  * object, which is cut here to the range; a 206 must say in its Content-Range that it holds
  * the range asked for, or its bytes would be taken for another part of the object.
  *
+ * A 206 whose body is longer or shorter than its Content-Range says is refused as it ends:
+ * HTTP's framing (Content-Length) holds, so the server itself contradicts its header, and
+ * the bytes after a short body would be read as the range's next ones.
+ *
  * A 206 for another range is refused, not retried: it is the server's (or a cache's)
  * standing behaviour, which another attempt would most likely meet again, and the error
  * points at the endpoint to fix.
@@ -28,13 +32,13 @@ export function rangeBody(
 ): ReadableStream<Uint8Array> {
   if (!range) return body;
   if (answer.status === 206) {
-    const why = mismatch(answer.contentRange, range);
-    if (why === null) return body;
+    const said = mismatch(answer.contentRange, range);
+    if (typeof said === "number") return body.pipeThrough(exactly(said, what));
     body.cancel().catch(() => {});
     throw new StoreError(
       `${what}: asked for bytes ${range.offset}-${
         range.length === undefined ? "" : range.offset + range.length - 1
-      }, the server answered ${why}; check the endpoint honours Range requests`,
+      }, the server answered ${said}; check the endpoint honours Range requests`,
       "corrupt",
     );
   }
@@ -42,8 +46,11 @@ export function rangeBody(
   return body.pipeThrough(slice(range));
 }
 
-/** Why a 206's Content-Range does not answer `range`, or null when it does. */
-function mismatch(header: string | null | undefined, range: Range): string | null {
+/**
+ * Why a 206's Content-Range does not answer `range`, or the number of bytes it says it
+ * holds when it does.
+ */
+function mismatch(header: string | null | undefined, range: Range): string | number {
   if (!header) return "a 206 without Content-Range";
   const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/i.exec(header.trim());
   if (!m) return `Content-Range '${header.slice(0, 80)}'`;
@@ -57,7 +64,7 @@ function mismatch(header: string | null | undefined, range: Range): string | nul
   );
   const fits = start === range.offset && end >= start - 1 && end < total &&
     (last === Infinity || end === last);
-  return fits ? null : `bytes ${start}-${end}/${m[3]}`;
+  return fits ? end - start + 1 : `bytes ${start}-${end}/${m[3]}`;
 }
 
 /** Bytes [offset, offset+length) of a whole-object stream. */
@@ -70,6 +77,28 @@ function slice(range: Range): TransformStream<Uint8Array, Uint8Array> {
       const to = Math.min(end - pos, chunk.byteLength);
       if (to > from) c.enqueue(chunk.subarray(from, to));
       pos += chunk.byteLength;
+    },
+  });
+}
+
+/** The stream as it is, refused once it holds other than the `n` bytes its header said. */
+function exactly(n: number, what: string): TransformStream<Uint8Array, Uint8Array> {
+  let got = 0;
+  const wrong = () =>
+    new StoreError(
+      `${what}: the server's 206 said ${n} bytes and sent ${got}${
+        got > n ? " or more" : ""
+      }; check the endpoint (or a proxy before it) honours Range requests`,
+      "corrupt",
+    );
+  return new TransformStream({
+    transform(chunk, c) {
+      got += chunk.byteLength;
+      if (got > n) throw wrong();
+      c.enqueue(chunk);
+    },
+    flush() {
+      if (got !== n) throw wrong();
     },
   });
 }

@@ -62,3 +62,30 @@ Deno.test("raw hostile: a 206 whose Content-Range is not the range asked for is 
     );
   }
 });
+
+Deno.test("raw hostile: a 206 whose body is shorter or longer than its Content-Range is refused", async () => {
+  // Content-Range says bytes 5-7 (three), the body holds two or four: HTTP's framing is
+  // intact, so only the header and the body disagree. Both ways are one line naming the key.
+  const bodies: Record<string, string> = { short: "56", long: "5678" };
+  for (const env of [{}, { NO_PROXY: "*" }] as Record<string, string>[]) {
+    await withServer(
+      (req) => {
+        if (new URL(req.url).searchParams.has("list-type")) return new Response(page("refs/a/1"));
+        const key = new URL(req.url).pathname.split("/").at(-1)!;
+        return new Response(bodies[key], {
+          status: 206,
+          headers: { "content-range": "bytes 5-7/10" },
+        });
+      },
+      async (url, vias) => {
+        for (const key of Object.keys(bodies)) {
+          const out = await child(url, ["list refs/", `get ${key} 5 3`], { env });
+          const how = `${key} ${vias}: ${JSON.stringify(out)}`;
+          assertEquals(out.error?.code, "corrupt", how);
+          assert(out.error!.message.includes(key), how);
+          assert(!out.error!.message.includes("\n"), how);
+        }
+      },
+    );
+  }
+});
