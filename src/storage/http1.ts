@@ -10,6 +10,7 @@
  * close. Anything else fails, with an Http1Error, for the caller to hand the request to
  * fetch; an abort of `signal` fails with its reason.
  */
+import { armTimer, loopTurn } from "./timer.ts";
 
 /** The answer's head; `body()` reads the rest, whole. */
 export interface Http1Answer {
@@ -99,9 +100,10 @@ export class Http1Client {
       const kept = this.#kept;
       this.#kept = undefined;
       // Bytes or a close that came while the loop was held by synchronous work are seen only
-      // once it turns: let it turn once before trusting the idle read.
+      // once it polls for I/O: a timer already due (setTimeout 0) ran before it polled, and
+      // then the idle read's 408 was read as this request's answer (1 run in 8, loaded).
       if (kept?.origin === url.origin && !kept.stirred) {
-        await new Promise((r) => setTimeout(r, 0));
+        await loopTurn();
       }
       if (kept && (kept.origin !== url.origin || kept.stirred)) closeQuietly(kept.conn);
       reused = kept?.origin === url.origin && !kept.stirred ? kept : undefined;
@@ -188,23 +190,48 @@ function closeQuietly(conn: Deno.Conn): void {
   } catch { /* closed already */ }
 }
 
+/**
+ * How this path connects. A seam: tests replace it with a connect that never completes;
+ * nothing else may.
+ */
+export const dial = {
+  tcp: (o: Deno.ConnectOptions): Promise<Deno.Conn> => Deno.connect(o),
+  tls: (o: Deno.ConnectTlsOptions): Promise<Deno.Conn> => Deno.connectTls(o),
+};
+
+/**
+ * How long a connection (TLS included) may take before this path gives the request up to
+ * fetch. Deno.connect tries only the first address the name resolves to; fetch tries the
+ * others (happy eyeballs). A host whose first address drops packets (an IPv6 route that
+ * leads nowhere) would otherwise hold the first request until its deadline. Generous
+ * enough for a handshake of three round trips across the world. A seam for tests.
+ */
+export const connectWithin = { ms: 2_000 };
+
 async function connect(url: URL, tls: boolean, signal: AbortSignal): Promise<Deno.Conn> {
   const hostname = url.hostname.replace(/^\[|\]$/g, "");
   const port = Number(url.port || (tls ? 443 : 80));
   if (signal.aborted) throw signal.reason;
-  const pending = tls ? Deno.connectTls({ hostname, port }) : Deno.connect({ hostname, port });
+  const pending = tls ? dial.tls({ hostname, port }) : dial.tcp({ hostname, port });
   let onAbort = () => {};
-  const aborted = new Promise<never>((_, reject) => {
+  let cancelTimer = () => {};
+  const given = new Promise<never>((_, reject) => {
     onAbort = () => reject(signal.reason);
     signal.addEventListener("abort", onAbort, { once: true });
+    cancelTimer = armTimer(
+      connectWithin.ms,
+      () => reject(new Http1Error(`no connection to ${url.host} within ${connectWithin.ms} ms`)),
+    );
   });
   try {
-    return await Promise.race([pending, aborted]);
+    return await Promise.race([pending, given]);
   } catch (e) {
-    // A connection made after the abort is closed as it arrives.
+    // A connection made after the abort (or the deadline) is closed as it arrives.
     pending.then((c) => c.close(), () => {});
-    throw signal.aborted ? signal.reason : new Http1Error(String((e as Error)?.message ?? e));
+    if (signal.aborted) throw signal.reason;
+    throw e instanceof Http1Error ? e : new Http1Error(String((e as Error)?.message ?? e));
   } finally {
+    cancelTimer();
     signal.removeEventListener("abort", onAbort);
   }
 }

@@ -219,6 +219,28 @@ Deno.test("first request: a server that stalls waits out fetch's deadlines, not 
   }
 });
 
+Deno.test("first request: a connection that never completes hands the request to fetch after 2 s, in the same attempt", async () => {
+  // Deno.connect tries the first address only; fetch tries the others. A first address
+  // that drops packets held the first listing until the request deadline (15 s here).
+  await withServer(
+    (req) => new Response(req.method === "GET" ? page("refs/a/1") : null),
+    async (url, vias) => {
+      const t0 = Date.now();
+      const out = await child(url, ["list refs/", "list refs/"], {
+        prelude: "Deno.connect = () => new Promise(() => {});",
+        tuning: { maxAttempts: 1, requestTimeout: 15_000 },
+      });
+      const took = Date.now() - t0;
+      assertEquals(out.error, undefined, JSON.stringify(out));
+      assertEquals(out.listed, [["refs/a/1"], ["refs/a/1"]]);
+      assertEquals(vias, ["fetch", "fetch"]);
+      // One attempt, counted once each.
+      assertEquals(out.requests, { "s3.ListObjectsV2": 2 });
+      assert(took >= 1_900 && took < 8_000, `took ${took} ms`);
+    },
+  );
+});
+
 Deno.test("first request: https trusts the CA fetch would take from DENO_CERT, and no other", async () => {
   const d = await makeCerts();
   const tls = {

@@ -38,11 +38,14 @@ export async function child(
     env?: Record<string, string>;
     flags?: string[];
     natural?: boolean;
+    /** Code run first, before the store's modules load. */
+    prelude?: string;
   } = {},
 ): Promise<ChildOut> {
   const src = (p: string) =>
     JSON.stringify(new URL(`../../src/storage/${p}`, import.meta.url).href);
   const code = `
+    ${opts.prelude ?? ""}
     const { openS3With } = await import(${src("open_s3.ts")});
     const { requestCounts } = await import(${src("metrics.ts")});
     let connects = 0;
