@@ -5,6 +5,8 @@
  */
 import { assert, assertEquals } from "../assert.ts";
 import { Http1Client } from "../../src/storage/http1.ts";
+import { openS3With } from "../../src/storage/open_s3.ts";
+import { keys, page } from "./s3_scripted.ts";
 
 /** Synchronous work (a node:sqlite read, an XML parse): the loop polls nothing meanwhile. */
 function busy(ms: number): void {
@@ -86,6 +88,129 @@ Deno.test("a 408 sent on an idle kept connection is not read as the next request
     );
   } finally {
     client.close();
+    child.kill();
+    await lines.cancel().catch(() => {});
+    await child.status;
+  }
+});
+
+// Hostile (de6100b): loopTurn arms a 1 ms timer when asked; a caller whose turn goes on for
+// 1 ms or more after asking finds it due when the loop next runs, and a timer already due
+// runs before the loop polls for I/O, as setTimeout(0) did. Then the 408 is read again.
+Deno.test("a 408 sent on an idle kept connection is not read as the next request's answer, when the caller runs synchronous code after asking", async () => {
+  const mark = `${await Deno.makeTempDir()}/sent`;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["eval", SERVER],
+    env: { SENT_MARK: mark },
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  const port = Number((await lines.read()).value!.trim());
+  const client = new Http1Client();
+  try {
+    const url = new URL(`http://127.0.0.1:${port}/a`);
+    const get = () =>
+      client.get({ url, headers: {}, signal: AbortSignal.timeout(5000), maxBytes: 1024 });
+    const a = await get();
+    assertEquals(new TextDecoder().decode(await a.body()), "first");
+    // The 408 (sent 5 ms after the answer) reaches this host's socket while the process
+    // runs synchronous code: before the next request is written. Spun until the server
+    // says it sent it (a loaded machine may run the server late), and a little more.
+    busyUntil(mark);
+    busy(20);
+    assert(client.keeps(url), "still looks free to reuse: its idle read has not been polled");
+    // The request is asked for, then the caller's turn goes on with synchronous work
+    // (another operation's parsing, fetch's first use) before the loop runs again.
+    const pending = get();
+    busy(5);
+    const b = await pending;
+    const body = new TextDecoder().decode(await b.body());
+    assertEquals(
+      [b.status, body],
+      [200, "first"],
+      "the idle connection's 408 was read as this request's answer",
+    );
+  } finally {
+    client.close();
+    child.kill();
+    await lines.cancel().catch(() => {});
+    await child.status;
+  }
+});
+
+/**
+ * The S3 server for the store-level case: the first connection answers one listing, then
+ * sends its 408 and closes; every other (fetch's) answers listings while it is open.
+ */
+const S3_SERVER = `
+const enc = new TextEncoder();
+const body = ${JSON.stringify(page("refs/a/1"))};
+const ok = "HTTP/1.1 200 OK\\r\\ncontent-type: application/xml\\r\\ncontent-length: " +
+  enc.encode(body).byteLength + "\\r\\n\\r\\n" + body;
+const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+console.log(listener.addr.port);
+let conns = 0;
+for await (const conn of listener) {
+  const n = ++conns;
+  (async () => {
+    const buf = new Uint8Array(8192);
+    for (;;) {
+      let head = "";
+      while (!head.includes("\\r\\n\\r\\n")) {
+        const got = await conn.read(buf).catch(() => null);
+        if (got === null) return conn.close();
+        head += new TextDecoder().decode(buf.subarray(0, got));
+      }
+      await conn.write(enc.encode(ok));
+      if (n === 1) {
+        await new Promise((r) => setTimeout(r, 5));
+        await conn.write(enc.encode(
+          "HTTP/1.1 408 Request Timeout\\r\\nconnection: close\\r\\ncontent-length: 0\\r\\n\\r\\n",
+        )).catch(() => {});
+        // fetch always sends accept-encoding; http1.ts does not.
+        const by = head.toLowerCase().includes("accept-encoding") ? "fetch" : "raw";
+        Deno.writeTextFileSync(Deno.env.get("SENT_MARK"), by);
+        return conn.close();
+      }
+    }
+  })();
+}
+`;
+
+Deno.test("store: two listings started together after the kept connection got a 408 while the process was busy both succeed", async () => {
+  const mark = `${await Deno.makeTempDir()}/sent`;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["eval", S3_SERVER],
+    env: { SENT_MARK: mark },
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  const port = Number((await lines.read()).value!.trim());
+  const env: Record<string, string> = { AWS_REGION: "us-east-1" };
+  const store = await openS3With(
+    new URL(`s3://bk/base/t.trunk?endpoint=http://127.0.0.1:${port}`),
+    keys,
+    (n) => env[n],
+    { maxAttempts: 1 },
+  );
+  try {
+    const names = async () => (await store.list("refs/")).map((e) => e.key);
+    // The process's first request: over http1.ts, its connection kept.
+    assertEquals(await names(), ["refs/a/1"]);
+    busyUntil(mark);
+    busy(20);
+    assertEquals(Deno.readTextFileSync(mark), "raw", "the first listing went over http1.ts");
+    // One takes the kept connection, the other goes through fetch, whose call and signing
+    // run in the same turn: the first one's loop turn is due before the loop polls.
+    const both = await Promise.allSettled([names(), names()]);
+    assertEquals(
+      both.map((r) => r.status === "fulfilled" ? r.value : String(r.reason)),
+      [["refs/a/1"], ["refs/a/1"]],
+    );
+  } finally {
+    await store.close?.();
     child.kill();
     await lines.cancel().catch(() => {});
     await child.status;
