@@ -616,47 +616,25 @@ export class LocalStore implements Store {
     // A stat costs more than the directory's read (~7 µs a file): only where asked.
     const wanted = opts?.details?.(found);
     const out: ListEntry[] = [];
-    let skipped = false;
+    const at = `${this.base}/`;
     for (let i = 0; i < found.length; i++) {
       const key = found[i];
       if (wanted && !wanted.has(key)) {
         out.push(withoutDetails(key));
-        skipped = true;
         continue;
       }
       if (++calls % LIST_BATCH === 0) await yieldToLoop();
-      const e = this.#statKey(key);
-      if (e) out.push(e);
-    }
-    if (skipped) opts?.later?.((keys) => this.#details(keys));
-    return out;
-  }
-
-  /**
-   * `list`'s details of `keys` (`ListOptions.later`: keys it listed, under the base as
-   * every listed key is, so not checked again), read now.
-   */
-  async #details(keys: readonly string[]): Promise<ListEntry[]> {
-    const out: ListEntry[] = [];
-    for (let i = 0; i < keys.length; i++) {
-      if ((i + 1) % LIST_BATCH === 0) await yieldToLoop();
-      const e = this.#statKey(keys[i]);
-      if (e) out.push(e);
+      let st: Deno.FileInfo;
+      try {
+        st = Deno.statSync(at + key);
+      } catch (e) {
+        // Deleted between readDir and stat (GC): it is simply not there.
+        if (e instanceof Deno.errors.NotFound) continue;
+        throw this.#wrap(e, key);
+      }
+      out.push({ key, size: st.size, modified: st.mtime ?? new Date(0) });
     }
     return out;
-  }
-
-  /** A key's listed details (a stat), or null when it is not there. */
-  #statKey(key: string): ListEntry | null {
-    let st: Deno.FileInfo;
-    try {
-      st = Deno.statSync(`${this.base}/${key}`);
-    } catch (e) {
-      // Deleted between readDir and stat (GC): it is simply not there.
-      if (e instanceof Deno.errors.NotFound) return null;
-      throw this.#wrap(e, key);
-    }
-    return { key, size: st.size, modified: st.mtime ?? new Date(0) };
   }
 
   async delete(key: string): Promise<void> {

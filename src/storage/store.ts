@@ -24,15 +24,6 @@ export interface ListOptions {
    * test of a key (a rule by its name needs no set of thousands of keys).
    */
   details?: (keys: readonly string[]) => { has(key: string): boolean };
-  /**
-   * Called, by a store that left some keys' details out (`details`), with a reader of
-   * details for later: it reads those of `keys` (keys it listed) when called, as a
-   * listing made then would show them (a key deleted since is left out). A caller that
-   * needs a few details at once and the others only later (a clone's plan: checked while
-   * git indexes its pack) so waits for neither all of them nor a second listing. Not
-   * called by a store whose listing gave every detail.
-   */
-  later?: (read: (keys: readonly string[]) => Promise<ListEntry[]>) => void;
 }
 
 /** A listed key whose details were left out (`ListOptions.details`): NaN size, invalid time. */

@@ -9,7 +9,7 @@ import { faultPoint } from "./faults.ts";
 import { storedBlobs } from "./chunks.ts";
 import type { LargeBlobStats } from "./large_blobs.ts";
 import { segmentPackKey } from "./layout.ts";
-import { type FetchPlan, planFetch, planFetchEarly } from "./replaces.ts";
+import { type FetchPlan, planFetch } from "./replaces.ts";
 import { copySegmentPack, readSegmentIndex } from "./segments.ts";
 import type { Trunk } from "./trunk.ts";
 import { failingTransfers, type OnProgress } from "./progress.ts";
@@ -498,9 +498,8 @@ export function prefetch(trunk: Trunk, sink: FetchSink): Prefetch | null {
 }
 
 /**
- * A prefetch's work: the plan, and what it downloads staged; null when stopped, or when
- * the plan did not stand (`planFetchEarly`: its check runs while the pack is indexed, and
- * nothing it staged is handed on before).
+ * A prefetch's work: the plan, and when it is one segment, that segment downloaded and
+ * staged; null when stopped.
  */
 async function stageOne(
   trunk: Trunk,
@@ -510,26 +509,7 @@ async function stageOne(
 ): Promise<Prefetched | null> {
   const blobs = storedBlobs(trunk.store);
   blobs.catch(() => {}); // a failed listing leaves nothing staged
-  const { plan, confirm } = await planFetchEarly(trunk.store, trunk.ingested());
-  // Checked once this process is free (index-pack runs), or at once when nothing is staged.
-  const staged = await stagePlanned(trunk, sink, plan, blobs, signal, () => {
-    underway();
-    confirm().catch(() => {});
-  });
-  if (!staged || await confirm().catch(() => false)) return staged;
-  await staged.pack?.discard();
-  return null;
-}
-
-/** `stageOne`'s staging of `plan`. */
-async function stagePlanned(
-  trunk: Trunk,
-  sink: FetchSink,
-  plan: FetchPlan,
-  blobs: Promise<Set<string>>,
-  signal: AbortSignal,
-  underway: () => void,
-): Promise<Prefetched | null> {
+  const plan = await planFetch(trunk.store, trunk.ingested());
   if (signal.aborted) return null;
   if (plan.alreadyHave.length || plan.download.length === 0) return { plan, blobs, pack: null };
   if (plan.download.length > 1) {

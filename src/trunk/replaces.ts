@@ -22,7 +22,7 @@
  * subset of the union of the segments it replaces, and it holds every object of each
  * replaced segment that was younger than the grace period when it was built.
  */
-import { getBytes, type ListEntry, type ListOptions, type Store } from "../storage/store.ts";
+import { getBytes, type ListEntry, type Store } from "../storage/store.ts";
 import { TrunkError } from "./errors.ts";
 import { faultPoint } from "./faults.ts";
 import {
@@ -194,40 +194,20 @@ export interface SegmentListing {
 const NOT_INDEXES = { has: (key: string) => !key.endsWith(".idx") };
 
 /**
- * Sidecars, and the packs of the segments that have one (`listSegmentKeys`' `compacted`):
- * by their names, one pass over the keys.
- */
-function compactedDetails(keys: readonly string[]): Set<string> {
-  const out = new Set<string>();
-  for (const key of keys) {
-    if (!key.endsWith(".replaces")) continue;
-    out.add(key);
-    out.add(`${key.slice(0, key.length - "replaces".length)}pack`);
-  }
-  return out;
-}
-
-/**
  * `indexDetails` false: the `.idx` keys' sizes and times are left out of the listing where
  * that is cheaper (`ListOptions.details`; every key is still listed, so a segment is
  * complete exactly as before): `idxSize` is then NaN, and so are a stray index's details.
- * `compacted`: only sidecars' and compacted segments' details, the others' read later if at
- * all (`later`, see `ListOptions.later`); a segment's left out are NaN.
  */
 export async function listSegmentKeys(
   store: Store,
-  opts: { indexDetails?: boolean; compacted?: boolean; later?: ListOptions["later"] } = {},
+  opts: { indexDetails?: boolean } = {},
 ): Promise<SegmentListing> {
   const packs = new Map<string, ListEntry>();
   const idxs = new Map<string, ListEntry>();
   const sidecars = new Map<string, ListEntry>();
   const strays: ListEntry[] = [];
-  const details = opts.compacted
-    ? compactedDetails
-    : opts.indexDetails === false
-    ? () => NOT_INDEXES
-    : undefined;
-  for (const e of await store.list(SEGMENTS_PREFIX, undefined, { details, later: opts.later })) {
+  const details = opts.indexDetails === false ? () => NOT_INDEXES : undefined;
+  for (const e of await store.list(SEGMENTS_PREFIX, undefined, { details })) {
     const k = parseSegmentKey(e.key);
     if (!k) strays.push(e);
     else if (k.part === "pack") packs.set(k.id, e);
@@ -388,22 +368,8 @@ export function replacedLongAgo(
 export function vouchedLists(
   listing: SegmentListing,
   replaces: Map<string, ReplacedList>,
-  unread?: Set<string>,
 ): Map<string, string[]> {
-  return vouchedAt(listedTimes(listing), listing, replaces, unread);
-}
-
-/**
- * `vouchedLists` by the stored times in `modified`. `unread`: a segment listed without its
- * time (NaN, `listSegmentKeys`' `compacted`) is taken as vouched for and added to it, for
- * the caller to check once read (`planFetchEarly`); without it, never vouched for.
- */
-function vouchedAt(
-  modified: Map<string, number>,
-  listing: SegmentListing,
-  replaces: Map<string, ReplacedList>,
-  unread?: Set<string>,
-): Map<string, string[]> {
+  const modified = listedTimes(listing);
   const out = new Map<string, string[]>();
   for (const [id, r] of replaces) {
     const at = listing.sidecars.get(id)?.modified.getTime() ?? r.carriedAt;
@@ -412,7 +378,6 @@ function vouchedAt(
       r.filter((x) => {
         const now = modified.get(x);
         if (x === id || now === undefined) return true;
-        if (unread && Number.isNaN(now)) return unread.add(x), true;
         const was = r.listed?.get(x);
         // Stored again means stored later; an earlier time is a copy that kept its times.
         if (was !== undefined) return now <= was;
@@ -520,80 +485,7 @@ export async function planFetch(store: Store, ingested: Set<string>): Promise<Fe
   const inputs = await readSidecars(store, listing, () => {}, { trustNested: true });
   // What each compacted segment vouches for (see vouchedLists); its inputs as listed still
   // bound what it holds.
-  return planOf(listing, inputs, vouchedLists(listing, inputs), ingested);
-}
-
-/** A plan made before most stored times were read (`planFetchEarly`). */
-export interface EarlyPlan {
-  plan: FetchPlan;
-  /**
-   * Reads the stored times the plan took on trust: true when it stands as `planFetch`
-   * would have made it (no replaced segment stored again since its compaction listed it),
-   * false when it does not (then it must not be used: plan again). Once; memoised.
-   */
-  confirm(): Promise<boolean>;
-}
-
-/**
- * `planFetch` for a clone's prefetch, where the stored time of every replaced segment
- * costs (local disk: a stat each, ~2,000 after a burst of pushes within two leases): only
- * sidecars' and compacted segments' details are read at first, and those of the segments
- * the plan downloads. A replaced segment whose time is not read yet is taken as vouched for
- * (`vouchedLists`), and `confirm` reads those times later, beside git's indexing of the
- * pack: what the plan staged is installed only once the plan is confirmed, so the check is
- * the one `planFetch` makes, on times read later. A store whose listing gives every
- * detail (object stores) plans exactly as `planFetch`, confirmed at once.
- */
-export async function planFetchEarly(store: Store, ingested: Set<string>): Promise<EarlyPlan> {
-  let read: ((keys: readonly string[]) => Promise<ListEntry[]>) | undefined;
-  const listing = await listSegmentKeys(store, { compacted: true, later: (r) => read = r });
-  const pending = listing.complete.filter((s) => !ingested.has(s.id));
-  if (pending.length === 0) {
-    return { plan: { download: [], alreadyHave: [] }, confirm: () => Promise.resolve(true) };
-  }
-  const inputs = await readSidecars(store, listing, () => {}, { trustNested: true });
-  /** Reads the left-out details of `segs` into them (one gone since keeps NaN). */
-  const fill = async (segs: SegmentInfo[]) => {
-    const missing = segs.filter((s) => Number.isNaN(s.packSize));
-    if (!read || missing.length === 0) return;
-    const got = new Map(
-      (await read(missing.map((s) => segmentPackKey(s.id)))).map((e) => [e.key, e]),
-    );
-    for (const s of missing) {
-      const e = got.get(segmentPackKey(s.id));
-      if (e) [s.packSize, s.modified] = [e.size, e.modified];
-    }
-  };
-  // The plan orders compacted segments by time: one without a sidecar of its own (named
-  // only in a newer one's nested lists) was listed without details.
-  await fill(listing.complete.filter((s) => inputs.has(s.id)));
-  const unread = new Set<string>();
-  const vouched = vouchedLists(listing, inputs, read && unread);
-  const plan = planOf(listing, inputs, vouched, ingested);
-  await fill(plan.download.map((d) => d.segment));
-  let confirmed: Promise<boolean> | undefined;
-  const confirm = async () => {
-    if (!read || unread.size === 0) return true;
-    const times = listedTimes(listing);
-    for (const x of unread) times.delete(x); // gone since: no longer stored again
-    for (const e of await read([...unread].map(segmentPackKey))) {
-      times.set(e.key.slice(SEGMENTS_PREFIX.length, e.key.lastIndexOf(".")), e.modified.getTime());
-    }
-    // The times only drop segments from lists: equal lengths, equal lists.
-    const checked = vouchedAt(times, listing, inputs);
-    for (const [id, r] of vouched) if (checked.get(id)!.length !== r.length) return false;
-    return true;
-  };
-  return { plan, confirm: () => confirmed ??= confirm() };
-}
-
-/** The plan, from the listing, the sidecars' lists and what they vouch for. */
-function planOf(
-  listing: SegmentListing,
-  inputs: Map<string, ReplacedList>,
-  replaces: Map<string, string[]>,
-  ingested: Set<string>,
-): FetchPlan {
+  const replaces = vouchedLists(listing, inputs);
   const closure = (id: string): string[] => {
     const out = new Set<string>();
     const walk = (x: string) => {

@@ -24,7 +24,6 @@ import { openStore } from "../../src/storage/registry.ts";
 import type { Range } from "../../src/storage/store.ts";
 import { MemoryCache } from "../../src/trunk/cache.ts";
 import { prefetch } from "../../src/trunk/fetch.ts";
-import { mergeSmallSegments } from "../../src/trunk/merge_segments.ts";
 import { Trunk } from "../../src/trunk/trunk.ts";
 
 const local = e2eBackends().find((b) => b.name === "local")!;
@@ -411,81 +410,5 @@ Deno.test({
       l.includes('"event":"start"') && l.includes("--show-object-format")
     );
     assertEquals(started, []);
-  },
-});
-
-Deno.test({
-  name:
-    "clone prefetch after a merge: replaced segments' times read once index-pack runs; stored again since, nothing is handed on",
-  ...opts,
-  fn: async () => {
-    const e = await makeEnv(local.env);
-    const url = await trunkUrl(local, "prefetch-merged");
-    const a = await newRepo(e, "a");
-    for (let i = 0; i < 4; i++) {
-      await commitFile(e, a, `f${i}.txt`, `v ${i}\n`);
-      await git(e, a, "push", "-q", `trunks::${url}`, "main");
-      if (i === 2) {
-        // The first three merged into one; the fourth pushed after (a join of two).
-        const work = await Deno.makeTempDir();
-        const store = await openStore(url);
-        const r = await mergeSmallSegments(store, "sha1", {
-          workDir: work,
-          graceMs: 3_600_000,
-          minSegments: 2,
-        });
-        assertEquals(r.merged?.replaces, 3);
-        await store.close();
-      }
-    }
-    const root = new URL(url).pathname;
-    const packs = () =>
-      [...Deno.readDirSync(`${root}/segments`)].filter((f) => f.name.endsWith(".pack"));
-    const replaced = packs().filter((f) => {
-      try {
-        return !Deno.statSync(`${root}/segments/${f.name.replace(".pack", ".replaces")}`);
-      } catch {
-        return true;
-      }
-    });
-    assertEquals(replaced.length, 4); // three replaced, and the fourth push's
-    const trunk = await Trunk.open(await openStore(url), new MemoryCache(), "t");
-    const realStat = Deno.statSync;
-    try {
-      const stats: string[] = [];
-      Deno.statSync = ((p: string | URL) => {
-        if (String(p).startsWith(`${root}/segments/`) && String(p).endsWith(".pack")) {
-          stats.push(String(p));
-        }
-        return realStat(p);
-      }) as typeof Deno.statSync;
-      const empty = `${await Deno.makeTempDir()}/c`;
-      await git(e, await Deno.makeTempDir(), "init", "-q", empty);
-      const sink = gitSink(`${empty}/.git`);
-      const stageAll = sink.stageAll!;
-      let before = -1;
-      sink.stageAll = (inputs, format, hint, signal, underway) =>
-        stageAll(inputs, format, hint, signal, () => {
-          before = stats.length;
-          underway?.();
-        });
-      const early = await prefetch(trunk, sink)!.take();
-      // Until index-pack runs: the merged pack's time and the fourth push's, those
-      // downloaded (fails before planFetchEarly: every pack's time read first, five).
-      assertEquals(before, 2, stats.join("\n"));
-      assert(early?.pack, "staged");
-      assertEquals(stats.length, 5, "the replaced ones' times read before it is handed on");
-      await early.pack.discard();
-      // One of the replaced segments stored again since the merge listed it.
-      const again = `${root}/segments/${replaced[0].name}`;
-      const later = new Date(Date.now() + 5_000);
-      await Deno.utime(again, later, later);
-      const q = prefetch(trunk, gitSink(`${empty}/.git`))!;
-      assertEquals(await q.take(), null);
-      assert(!packDir(empty).some((n) => n.startsWith("tmp_") || n.startsWith("pack-")));
-    } finally {
-      Deno.statSync = realStat;
-      await trunk.store.close();
-    }
   },
 });
