@@ -1,9 +1,9 @@
 /**
- * Hostile: the early listing (src/helper/early_list.ts) opens the URL's storage with no
- * saved settings before the repository's database is read. A storage the user saved with
- * its own credentials must never see a request signed with someone else's (the default
- * AWS identity in the environment): before the early listing, every request to it was
- * signed with the saved storage's keys.
+ * Hostile, kept as regression tests: an early listing (reverted in 0ea145c) opened the
+ * URL's storage with no saved settings before the repository's database was read. A
+ * storage the user saved with its own credentials or endpoint must never see a request
+ * signed with someone else's (the default AWS identity in the environment), nor a request
+ * go to the endpoint it does not use.
  */
 import { assert, assertEquals } from "../assert.ts";
 import { git, makeEnv, run } from "../../harness/env.ts";
@@ -11,72 +11,32 @@ import { LocalDb } from "../../src/local/db.ts";
 import { insertStorage } from "../../src/local/storages.ts";
 
 Deno.test("a fetch signs no request with the default AWS identity for a storage saved with its own keys", async () => {
-  const seen: string[] = [];
-  const tokens: string[] = [];
-  const ac = new AbortController();
-  const server = Deno.serve(
-    { port: 0, hostname: "127.0.0.1", signal: ac.signal, onListen() {} },
-    (req) => {
-      const auth = req.headers.get("authorization") ?? "";
-      seen.push(/Credential=([^/]+)/.exec(auth)?.[1] ?? "(unsigned)");
-      tokens.push(req.headers.get("x-amz-security-token") ?? "");
-      const url = new URL(req.url);
-      if (req.method === "GET" && url.searchParams.get("list-type") === "2") {
-        return new Response(
-          `<?xml version="1.0" encoding="UTF-8"?><ListBucketResult><Name>bkt</Name><KeyCount>0</KeyCount><IsTruncated>false</IsTruncated></ListBucketResult>`,
-          { headers: { "content-type": "application/xml" } },
-        );
-      }
-      return new Response(
-        `<?xml version="1.0" encoding="UTF-8"?><Error><Code>NoSuchKey</Code><Message>no</Message></Error>`,
-        { status: 404, headers: { "content-type": "application/xml" } },
-      );
-    },
-  );
+  const server = fakeS3();
   try {
-    const port = server.addr.port;
-    const url =
-      `s3://bkt/t/app.trunk?endpoint=http://127.0.0.1:${port}&path-style=true&region=us-east-1`;
-    const e = await makeEnv({
+    const url = `s3://bkt/t/app.trunk?endpoint=${server.origin}&path-style=true&region=us-east-1`;
+    const { e, dir } = await repoWithSavedStorage(url, {}, {
       // The user's default identity, for their other work.
-      AWS_ACCESS_KEY_ID: "AKIADEFAULTIDENTITY",
-      AWS_SECRET_ACCESS_KEY: "default-secret",
       AWS_SESSION_TOKEN: "default-session-token",
-      AWS_REGION: "us-east-1",
       // The saved storage's own keys.
       TRUNKS_STORAGE_VAULT_ACCESS_KEY: "AKIAVAULTIDENTITY",
       TRUNKS_STORAGE_VAULT_SECRET_KEY: "vault-secret",
     });
-    const dir = await Deno.makeTempDir({ prefix: "hostile-early-" });
-    await git(e, dir, "init", "-q");
-    await git(e, dir, "remote", "add", "origin", `trunks::${url}`);
-    const db = new LocalDb(`${dir}/.git/trunks.sqlite`);
-    try {
-      insertStorage(db, {
-        name: "vault",
-        role: "primary",
-        url,
-        backend: "s3",
-        settings: {},
-        secrets: {},
-      });
-    } finally {
-      db.close();
-    }
     await run(e, "git", ["fetch", "-q", "origin"], { cwd: dir });
+    assert(server.signers.length > 0, "the storage was read");
     assertEquals(
-      tokens.filter((t) => t === "default-session-token"),
+      server.tokens.filter((t) => t === "default-session-token"),
       [],
       "the default session token was sent",
     );
     assertEquals(
-      seen.filter((c) => c !== "AKIAVAULTIDENTITY"),
+      server.signers.filter((c) => c !== "AKIAVAULTIDENTITY"),
       [],
-      `requests to the saved storage signed with other keys (all seen: ${seen.join(", ")})`,
+      `requests to the saved storage signed with other keys (all seen: ${
+        server.signers.join(", ")
+      })`,
     );
   } finally {
-    ac.abort();
-    await server.finished;
+    await server.stop();
   }
 });
 
@@ -84,6 +44,7 @@ Deno.test("a fetch signs no request with the default AWS identity for a storage 
 function fakeS3(opts: { hang?: boolean } = {}) {
   const seen: string[] = [];
   const signers: string[] = [];
+  const tokens: string[] = [];
   const ac = new AbortController();
   const held: (() => void)[] = [];
   const server = Deno.serve(
@@ -93,6 +54,7 @@ function fakeS3(opts: { hang?: boolean } = {}) {
       signers.push(
         /Credential=([^/]+)/.exec(req.headers.get("authorization") ?? "")?.[1] ?? "(unsigned)",
       );
+      tokens.push(req.headers.get("x-amz-security-token") ?? "");
       if (opts.hang) {
         return new Promise<Response>((r) => held.push(() => r(new Response("", { status: 503 }))));
       }
@@ -111,6 +73,7 @@ function fakeS3(opts: { hang?: boolean } = {}) {
   return {
     seen,
     signers,
+    tokens,
     origin: `http://127.0.0.1:${server.addr.port}`,
     async stop() {
       for (const h of held) h();
