@@ -8,30 +8,14 @@ import { assert, assertEquals } from "../assert.ts";
 import { createHash } from "node:crypto";
 import { MemoryStore } from "../../src/storage/memory.ts";
 import { FORMAT, snapshotKey } from "../../src/trunk/layout.ts";
-import { seal } from "../../src/trunk/seal.ts";
-import { encodeSnapshot, loadSnapshot } from "../../src/trunk/snapshots.ts";
 import { refEntryKey } from "../keys.ts";
+import { encodeSnapshot, loadSnapshot } from "../../src/trunk/snapshots.ts";
+import { sealedEntries } from "./sealed_entries.ts";
 
 const trunk = { id: "t1", format: FORMAT };
 const time = "2026-12-02T00:00:00.000Z";
 
-function entries(n: number): Map<string, string> {
-  const m = new Map<string, string>();
-  for (let i = 0; i < n; i++) {
-    const e = seal({
-      trunk: "t1",
-      ref: `refs/heads/b${i}`,
-      seq: 1,
-      old: "0".repeat(40),
-      new: (i % 16).toString(16).repeat(40),
-      time,
-      writer: 'w "quoted" é',
-      segments: ["a".repeat(64)],
-    });
-    m.set(refEntryKey(e.ref, 1), JSON.stringify(e));
-  }
-  return m;
-}
+const entries = (n: number) => sealedEntries(n, 'w "quoted" é');
 
 async function stored(bytes: Uint8Array): Promise<MemoryStore> {
   const store = new MemoryStore("memory://snapshot-hash");

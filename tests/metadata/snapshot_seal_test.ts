@@ -7,27 +7,12 @@ import { assert, assertEquals } from "../assert.ts";
 import { encodeSnapshot, parseSnapshot } from "../../src/trunk/snapshots.ts";
 import { snapshotKey } from "../../src/trunk/layout.ts";
 import { layout, refEntryKey } from "../keys.ts";
-import { checkSeal, seal } from "../../src/trunk/seal.ts";
+import { sealedEntries } from "./sealed_entries.ts";
+import { checkSeal } from "../../src/trunk/seal.ts";
 import { createHash } from "node:crypto";
 import { TrunkError } from "../../src/trunk/errors.ts";
 
-function entries(n: number): Map<string, string> {
-  const m = new Map<string, string>();
-  for (let i = 0; i < n; i++) {
-    const e = seal({
-      trunk: "t1",
-      ref: `refs/heads/b${i}`,
-      seq: 1,
-      old: "0".repeat(40),
-      new: (i % 16).toString(16).repeat(40),
-      time: "2026-12-02T00:00:00.000Z",
-      writer: 'w "quoted"',
-      segments: ["a".repeat(64)],
-    });
-    m.set(refEntryKey(e.ref, 1), JSON.stringify(e));
-  }
-  return m;
-}
+const entries = (n: number) => sealedEntries(n);
 
 const key = snapshotKey(4);
 
