@@ -10,6 +10,7 @@ import { backendSpec, openStore, type Settings } from "../../src/storage/registr
 import { getBytes, type Store, StoreError } from "../../src/storage/store.ts";
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "../assert.ts";
 import { serverEnv } from "../servers.ts";
+import { makeCerts } from "./test_certs.ts";
 
 const noEnv = (_: string): string | undefined => undefined;
 const envOf = (vars: Record<string, string>) => (n: string): string | undefined => vars[n];
@@ -319,28 +320,9 @@ Deno.test({
       "sslrootcert",
     );
     assertStringIncludes(err.message, "cannot read");
-    const dir = await Deno.makeTempDir();
-    const otherCa = `${dir}/other-ca.crt`;
-    const made = await new Deno.Command("openssl", {
-      args: [
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "1",
-        "-subj",
-        "/CN=some other CA",
-        "-keyout",
-        `${dir}/other-ca.key`,
-        "-out",
-        otherCa,
-      ],
-      stdout: "null",
-      stderr: "null",
-    }).output();
-    assert(made.success);
+    // A CA of its own, which signed nothing the server shows.
+    const dir = await makeCerts();
+    const otherCa = `${dir}/ca.crt`;
     await assertRejects(
       () => usesTls("sslmode=verify-full", { sslrootcert: otherCa }),
       StoreError,
