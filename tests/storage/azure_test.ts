@@ -320,14 +320,18 @@ function flakyBlobService(onFirstTry: (blobs: Map<string, FakeBlob>, ours: FakeB
       },
     });
   });
+  return { store: fakeServiceStore(server), seen, close: () => server.shutdown() };
+}
+
+/** An AzureStore of container `cnt` on a fake Blob service (`Deno.serve` on loopback). */
+function fakeServiceStore(server: Deno.HttpServer<Deno.NetAddr>): AzureStore {
   const endpoint = `http://127.0.0.1:${server.addr.port}/devstoreaccount1`;
-  const store = new AzureStore(
+  return new AzureStore(
     azureConfig(url(`azure://devstoreaccount1/cnt?endpoint=${endpoint}`), {
       "account-key": DEV_KEY,
     }, noEnv),
     { retry: FAST },
   );
-  return { store, seen, close: () => server.shutdown() };
 }
 
 Deno.test({
@@ -382,13 +386,7 @@ Deno.test("azure: a ranged get takes only the range: a 200 is cut to it, a 206 f
       }),
   );
   try {
-    const endpoint = `http://127.0.0.1:${server.addr.port}/devstoreaccount1`;
-    const store = new AzureStore(
-      azureConfig(url(`azure://devstoreaccount1/cnt?endpoint=${endpoint}`), {
-        "account-key": DEV_KEY,
-      }, noEnv),
-      { retry: FAST },
-    );
+    const store = fakeServiceStore(server);
     const got = await getBytes(store, "whole", { offset: 5, length: 3 });
     assertEquals(new TextDecoder().decode(got!), "567");
     const err = await assertRejects(() => store.get("other", { offset: 5, length: 3 }), StoreError);
