@@ -5,6 +5,7 @@
  */
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "../assert.ts";
 import { makeCerts } from "./test_certs.ts";
+import { withTcpServer } from "./s3_scripted.ts";
 import { Http1Client, Http1Error } from "../../src/storage/http1.ts";
 
 const enc = new TextEncoder();
@@ -52,42 +53,24 @@ async function withServer(
   }
 }
 
-/** A TCP server writing scripted bytes per connection (`script` gets the request's head). */
+/**
+ * A TCP server on loopback (s3_scripted.ts): `script` answers each request head; the
+ * connection stays open until the script or the client closes it. `fn` gets its origin.
+ */
 async function withRawServer(
   script: (head: string, conn: Deno.Conn) => Promise<void>,
-  fn: (origin: string, heads: string[]) => Promise<void>,
+  fn: (origin: string) => Promise<void>,
 ) {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const heads: string[] = [];
-  const conns: Deno.Conn[] = [];
-  const served = (async () => {
-    for await (const c of l) {
-      conns.push(c);
-      (async () => {
-        let head = "";
-        const buf = new Uint8Array(4096);
-        while (!head.includes("\r\n\r\n")) {
-          const n = await c.read(buf);
-          if (n === null) return;
-          head += dec.decode(buf.subarray(0, n));
-        }
-        heads.push(head);
-        await script(head, c);
-      })().catch(() => {});
+  await withTcpServer(async (_n, head, c) => {
+    await script(head, c);
+    return "keep";
+  }, async (origin) => {
+    try {
+      await fn(origin);
+    } finally {
+      closeClients();
     }
-  })();
-  try {
-    await fn(`http://127.0.0.1:${l.addr.port}`, heads);
-  } finally {
-    closeClients();
-    l.close();
-    await served.catch(() => {});
-    for (const c of conns) {
-      try {
-        c.close();
-      } catch { /* closed */ }
-    }
-  }
+  });
 }
 
 Deno.test("http1: a GET with the given headers; a Content-Length answer read whole", async () => {

@@ -155,6 +155,17 @@ export async function withRawServer(
   script: (n: number, head: string, conn: Deno.Conn) => Promise<void | "keep">,
   fn: (url: string, heads: string[], ends: number[]) => Promise<void>,
 ) {
+  await withTcpServer(
+    script,
+    (origin, heads, ends) => fn(`s3://bk/base/t.trunk?endpoint=${origin}`, heads, ends),
+  );
+}
+
+/** `withRawServer`'s server; `fn` gets its origin (`http://127.0.0.1:<port>`). */
+export async function withTcpServer(
+  script: (n: number, head: string, conn: Deno.Conn) => Promise<void | "keep">,
+  fn: (origin: string, heads: string[], ends: number[]) => Promise<void>,
+) {
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const heads: string[] = [];
   const ends: number[] = [];
@@ -179,7 +190,7 @@ export async function withRawServer(
     }
   })();
   try {
-    await fn(`s3://bk/base/t.trunk?endpoint=http://127.0.0.1:${l.addr.port}`, heads, ends);
+    await fn(`http://127.0.0.1:${l.addr.port}`, heads, ends);
   } finally {
     l.close();
     await served.catch(() => {});
