@@ -28,9 +28,18 @@ function busyUntil(path: string): void {
   }
 }
 
-/** The server, in a process of its own: it runs while this one does not poll. */
-const SERVER = `
+/**
+ * The server, in a process of its own: it runs while this one does not poll. It answers
+ * every request with `body`; on its first connection, 5 ms after the first answer, it sends
+ * the 408 a server sends at its idle timeout (nginx, an S3 front end), closes, and writes to
+ * SENT_MARK who asked ("raw": http1.ts; "fetch" always sends accept-encoding).
+ */
+function server(body: string, type = "text/plain"): string {
+  return `
 const enc = new TextEncoder();
+const body = ${JSON.stringify(body)};
+const ok = "HTTP/1.1 200 OK\\r\\ncontent-type: ${type}\\r\\ncontent-length: " +
+  enc.encode(body).byteLength + "\\r\\n\\r\\n" + body;
 const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
 console.log(listener.addr.port);
 let conns = 0;
@@ -38,25 +47,30 @@ for await (const conn of listener) {
   const n = ++conns;
   (async () => {
     const buf = new Uint8Array(8192);
-    if (!await conn.read(buf)) return conn.close();
-    await conn.write(enc.encode("HTTP/1.1 200 OK\\r\\ncontent-length: 5\\r\\n\\r\\nfirst"));
-    if (n === 1) {
-      // The server's idle timeout, as nginx or an S3 front end sends it: then it closes.
-      await new Promise((r) => setTimeout(r, 5));
-      await conn.write(enc.encode(
-        "HTTP/1.1 408 Request Timeout\\r\\nconnection: close\\r\\ncontent-length: 0\\r\\n\\r\\n",
-      )).catch(() => {});
-      Deno.writeTextFileSync(Deno.env.get("SENT_MARK"), "");
-      conn.close();
-    } else {
-      await conn.read(buf).catch(() => null);
-      conn.close();
+    for (;;) {
+      let head = "";
+      while (!head.includes("\\r\\n\\r\\n")) {
+        const got = await conn.read(buf).catch(() => null);
+        if (got === null) return conn.close();
+        head += new TextDecoder().decode(buf.subarray(0, got));
+      }
+      await conn.write(enc.encode(ok));
+      if (n === 1) {
+        await new Promise((r) => setTimeout(r, 5));
+        await conn.write(enc.encode(
+          "HTTP/1.1 408 Request Timeout\\r\\nconnection: close\\r\\ncontent-length: 0\\r\\n\\r\\n",
+        )).catch(() => {});
+        const by = head.toLowerCase().includes("accept-encoding") ? "fetch" : "raw";
+        Deno.writeTextFileSync(Deno.env.get("SENT_MARK"), by);
+        return conn.close();
+      }
     }
   })();
 }
 `;
+}
 
-/** `server` (SERVER's shape) in a process of its own; `fn` gets its port and its mark. */
+/** `server` (`server()`'s script) in a process of its own; `fn` gets its port and its mark. */
 async function withServerProcess(
   server: string,
   fn: (port: number, mark: string) => Promise<void>,
@@ -84,7 +98,7 @@ async function withServerProcess(
  * ms of synchronous work after the request is asked for, before it is awaited.
  */
 async function idle408(spinAfter: number): Promise<void> {
-  await withServerProcess(SERVER, async (port, mark) => {
+  await withServerProcess(server("first"), async (port, mark) => {
     const client = new Http1Client();
     try {
       const url = new URL(`http://127.0.0.1:${port}/a`);
@@ -126,47 +140,8 @@ Deno.test("a 408 sent on an idle kept connection is not read as the next request
   await idle408(5);
 });
 
-/**
- * The S3 server for the store-level case: the first connection answers one listing, then
- * sends its 408 and closes; every other (fetch's) answers listings while it is open.
- */
-const S3_SERVER = `
-const enc = new TextEncoder();
-const body = ${JSON.stringify(page("refs/a/1"))};
-const ok = "HTTP/1.1 200 OK\\r\\ncontent-type: application/xml\\r\\ncontent-length: " +
-  enc.encode(body).byteLength + "\\r\\n\\r\\n" + body;
-const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-console.log(listener.addr.port);
-let conns = 0;
-for await (const conn of listener) {
-  const n = ++conns;
-  (async () => {
-    const buf = new Uint8Array(8192);
-    for (;;) {
-      let head = "";
-      while (!head.includes("\\r\\n\\r\\n")) {
-        const got = await conn.read(buf).catch(() => null);
-        if (got === null) return conn.close();
-        head += new TextDecoder().decode(buf.subarray(0, got));
-      }
-      await conn.write(enc.encode(ok));
-      if (n === 1) {
-        await new Promise((r) => setTimeout(r, 5));
-        await conn.write(enc.encode(
-          "HTTP/1.1 408 Request Timeout\\r\\nconnection: close\\r\\ncontent-length: 0\\r\\n\\r\\n",
-        )).catch(() => {});
-        // fetch always sends accept-encoding; http1.ts does not.
-        const by = head.toLowerCase().includes("accept-encoding") ? "fetch" : "raw";
-        Deno.writeTextFileSync(Deno.env.get("SENT_MARK"), by);
-        return conn.close();
-      }
-    }
-  })();
-}
-`;
-
 Deno.test("store: two listings started together after the kept connection got a 408 while the process was busy both succeed", async () => {
-  await withServerProcess(S3_SERVER, async (port, mark) => {
+  await withServerProcess(server(page("refs/a/1"), "application/xml"), async (port, mark) => {
     const env: Record<string, string> = { AWS_REGION: "us-east-1" };
     const store = await openS3With(
       new URL(`s3://bk/base/t.trunk?endpoint=http://127.0.0.1:${port}`),
