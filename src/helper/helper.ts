@@ -107,7 +107,7 @@ export async function runHelper(args: string[]): Promise<number> {
         case "fetch": {
           const wants = [rest.join(" ")];
           for (;;) {
-            const more = await lines.next();
+            const more = lines.buffered() ?? await lines.next();
             if (more === null || more === "") break;
             if (more.startsWith("fetch ")) wants.push(more.slice(6));
           }

@@ -22,15 +22,23 @@ export class LineReader {
     this.#source = source;
   }
 
+  /**
+   * The next line when it was read already, else undefined (`next` reads on): a clone's
+   * `fetch` is one line per ref, and an await each cost 20,000 of them ~5-10 ms.
+   */
+  buffered(): string | undefined {
+    const nl = this.#buf.indexOf("\n");
+    if (nl < 0) return undefined;
+    const line = this.#buf.slice(0, nl);
+    this.#buf = this.#buf.slice(nl + 1);
+    return line;
+  }
+
   /** The next line without its newline, or null at end of input. */
   async next(): Promise<string | null> {
     for (;;) {
-      const nl = this.#buf.indexOf("\n");
-      if (nl >= 0) {
-        const line = this.#buf.slice(0, nl);
-        this.#buf = this.#buf.slice(nl + 1);
-        return line;
-      }
+      const line = this.buffered();
+      if (line !== undefined) return line;
       if (this.#done) {
         if (this.#buf.length === 0) return null;
         const line = this.#buf;
