@@ -16,7 +16,7 @@ export const STORAGES_PREFIX = "storages/";
 export const SNAPSHOT_PREFIX = "refs/~snapshot/";
 export const REFLOG_PREFIX = "reflog/";
 
-const SEQ_WIDTH = 12;
+export const SEQ_WIDTH = 12;
 
 export function seqString(seq: number): string {
   return String(seq).padStart(SEQ_WIDTH, "0");

@@ -4,7 +4,7 @@
  * listing holds thousands of superseded entries whose size and time a fetch never reads,
  * and on local disk each would cost a stat (~7 µs, more than the directory's read).
  */
-import { refLayout } from "./layout.ts";
+import { refLayout, SEQ_WIDTH } from "./layout.ts";
 
 const v1 = refLayout(1);
 const v2 = refLayout(2);
@@ -33,8 +33,38 @@ function entryOf(key: string): { ref: string; seq: number } | null {
  * they share the prefix `refs/<enc>/` or `refs/<enc>~` (no encoding holds `/` or `~`), and
  * seqs are zero-padded. One pass, no map of 20,000 refs. Were they not, a latest entry left
  * without details would only be read from its own key (its size and stamp vouch for nothing).
+ * Where no two neighbours share all but a seq, every key is picked (a superset of the picks
+ * only where a stray key sits between one ref's entries).
  */
-export function fetchedRefDetails(keys: readonly string[]): Set<string> {
+export function fetchedRefDetails(keys: readonly string[]): { has(key: string): boolean } {
+  // No two neighbours are entries of one ref (a clone of a trunk past its maintenance: one
+  // entry a ref): then every key is one this picks, and a look at each pair's end costs a
+  // clone of 20,000 refs ~10 ms less than parsing every key into a set of them all.
+  for (let i = 1; i < keys.length; i++) {
+    if (sameUpToSeq(keys[i - 1], keys[i])) return picked(keys);
+  }
+  return EVERY_KEY;
+}
+
+const EVERY_KEY = { has: (_key: string) => true };
+
+/**
+ * Whether `a` and `b` may be entries of one ref: they differ at most in their last
+ * SEQ_WIDTH characters (an entry's seq), after a separator of either shape (not two
+ * snapshots' keys, which hold 16 digits).
+ */
+function sameUpToSeq(a: string, b: string): boolean {
+  const sep = a.length - SEQ_WIDTH - 1;
+  if (a.length !== b.length || (a[sep] !== "~" && a[sep] !== "/")) return false;
+  // Backwards: neighbouring names of refs tend to differ at their end (b1041, b1042).
+  for (let i = sep; i >= 0; i--) {
+    if (a.charCodeAt(i) !== b.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
+/** `fetchedRefDetails` where some ref lists several entries: the keys picked, by one pass. */
+function picked(keys: readonly string[]): Set<string> {
   const out = new Set<string>();
   let ref: string | null = null;
   let latest = "";
