@@ -41,10 +41,12 @@ export async function locateLocalDb(
  * What `git rev-parse --show-toplevel --absolute-git-dir --git-common-dir` would answer
  * under GIT_DIR, from the file system alone: git dir = GIT_DIR (real path), work tree =
  * the current directory (git's rule when GIT_DIR is set and neither GIT_WORK_TREE nor
- * core.worktree is), main work tree from `commondir`. Null when GIT_DIR is unset or
- * something could move the work tree (GIT_WORK_TREE, GIT_COMMON_DIR, a `worktree` or
- * true `bare` setting, an included config file) or on Windows: then rev-parse decides.
- * `worksOn`: `cwd/.git` is that git dir, the only case in which `.trunks` is read at all.
+ * core.worktree is), main work tree from `commondir`; none when core.bare is true (a
+ * mirror clone). Null when GIT_DIR is unset or something could move the work tree
+ * (GIT_WORK_TREE, GIT_COMMON_DIR, a `worktree` setting, core.bare set otherwise than git
+ * writes it, an included config file) or on Windows: then rev-parse decides.
+ * `worksOn`: `cwd/.git` is that git dir and the repository is not bare, the only case in
+ * which `.trunks` is read at all.
  */
 export function locateFromGitEnv(
   env: EnvGet,
@@ -62,11 +64,17 @@ export function locateFromGitEnv(
     // Git names a repository here; run by hand, GIT_DIR may name any directory, and the
     // database must not be made in one that is not a repository (rev-parse refuses it).
     if (!isRepoDir(gitDir, common)) return null;
+    let bare = false;
     for (const f of [`${common}/config`, `${gitDir}/config.worktree`]) {
       const text = readText(f);
-      if (text && MOVES_WORK_TREE.test(text)) return null;
+      if (!text) continue;
+      const set = MOVES_WORK_TREE.test(text) ? null : coreBare(text);
+      if (set === null) return null;
+      bare ||= set;
     }
-    const own = worksOnSync(cwd, gitDir);
+    // A bare repository (a mirror clone's) has no work tree, so no `.trunks`: its database
+    // is in the git dir, as rev-parse, which fails to find a work tree, leaves it.
+    const own = !bare && worksOnSync(cwd, gitDir);
     const main = common.endsWith("/.git") ? common.slice(0, -"/.git".length) : null;
     return {
       repo: { top: cwd, gitDir, mainTop: main && main !== cwd ? main : null },
@@ -86,8 +94,31 @@ function isRepoDir(gitDir: string, common: string): boolean {
   }
 }
 
-/** Settings that give git another work tree than the current directory, or none. */
-const MOVES_WORK_TREE = /^\s*worktree\s*=|^\s*bare\s*(=\s*(true|yes|on|1)\s*)?$|^\s*\[\s*include/im;
+/** Settings that give git another work tree than the current directory (bar core.bare). */
+const MOVES_WORK_TREE = /^\s*worktree\s*=|^\s*\[\s*include/im;
+
+/**
+ * core.bare as a config file sets it, read only as git writes it (`git init`: `bare =
+ * false`; `git clone --mirror` or `--bare`: `bare = true`), else null (set another way, or
+ * outside [core], or twice differently): then rev-parse reads it.
+ */
+function coreBare(text: string): boolean | null {
+  let inCore = false;
+  let value: boolean | undefined;
+  for (const raw of text.split("\n")) {
+    const line = raw.trim();
+    if (line.startsWith("[")) {
+      if (!line.endsWith("]")) return null;
+      inCore = /^\[\s*core\s*\]$/i.test(line);
+      continue;
+    }
+    if (!/^bare\b/i.test(line)) continue;
+    const set = /^bare\s*=\s*(true|false)$/.exec(line);
+    if (!inCore || !set || (value !== undefined && value !== (set[1] === "true"))) return null;
+    value = set[1] === "true";
+  }
+  return value ?? false;
+}
 
 function readText(path: string): string | null {
   try {

@@ -80,7 +80,8 @@ Deno.test({
     assertEquals(locateFromGitEnv(envOf({ GIT_DIR: ".git", GIT_WORK_TREE: real }), real), null);
     assertEquals(locateFromGitEnv(envOf({ GIT_DIR: ".git", GIT_COMMON_DIR: ".git" }), real), null);
     assertEquals(locateFromGitEnv(envOf({ GIT_DIR: "no-such-dir" }), real), null);
-    for (const [key, value] of [["core.worktree", real], ["core.bare", "true"]]) {
+    // core.bare set otherwise than git writes it (`bare = true` / `false`) is rev-parse's too.
+    for (const [key, value] of [["core.worktree", real], ["core.bare", "yes"]]) {
       await git(e, repo, "config", key, value);
       assertEquals(locateFromGitEnv(envOf({ GIT_DIR: ".git" }), real), null, key);
       await git(e, repo, "config", "--unset", key);
@@ -89,6 +90,29 @@ Deno.test({
     assertEquals(locateFromGitEnv(envOf({ GIT_DIR: ".git" }), real), null, "include");
     await git(e, repo, "config", "--unset", "include.path");
     assert(locateFromGitEnv(envOf({ GIT_DIR: ".git" }), real));
+  },
+});
+
+Deno.test({
+  name: "locate: a bare repository's database is in its git dir, as rev-parse names it",
+  ...opts,
+  fn: async () => {
+    const e = await makeEnv();
+    const [repo] = await initRepoWithStore(e, "bare");
+    const real = await Deno.realPath(repo);
+    // Its work tree's `.trunks` is no bare repository's: git sees no work tree at all.
+    await git(e, repo, "config", "core.bare", "true");
+    const found = locateFromGitEnv(envOf({ GIT_DIR: ".git" }), real);
+    assertEquals(found?.repo.gitDir, `${real}/.git`);
+    assertEquals(found?.worksOn, false);
+    assertEquals(await locateLocalDb(envOf({ GIT_DIR: ".git" }), real), {
+      gitDir: `${real}/.git`,
+      path: `${real}/.git/trunks.sqlite`,
+    });
+    assertEquals(await byRevParse(`${real}/.git`), {
+      gitDir: `${real}/.git`,
+      path: `${real}/.git/trunks.sqlite`,
+    });
   },
 });
 
@@ -137,6 +161,27 @@ Deno.test({
       });
       assert(/^[0-9a-f]{40} refs\/heads\/main$/m.test(out), out);
     }
+  },
+});
+
+Deno.test({
+  name: "locate: a mirror clone starts no rev-parse to find its git dir",
+  ...opts,
+  fn: async () => {
+    // Two rev-parse processes on the way to its listing before: core.bare went to them.
+    const e = await makeEnv();
+    const a = await newRepo(e, "a");
+    const store = await Deno.makeTempDir({ prefix: "trunks-store-" });
+    const url = `trunks::local://${store}/m.trunk`;
+    await git(e, a, "push", "-q", url, "main");
+    const parent = await Deno.realPath(await Deno.makeTempDir());
+    const ran = await gitCommands(e, () => git(e, parent, "clone", "-q", "--mirror", url, "m"));
+    assert(ran.some((c) => c.startsWith("remote-trunks")), ran.join("\n"));
+    const located = ran.filter((c) => /^rev-parse .*(--absolute-git-dir|--show-toplevel)/.test(c));
+    assertEquals(located, []);
+    // Its database, in its git dir, holds the trunk's entries: the next fetch lists only.
+    assert((await Deno.stat(`${parent}/m/trunks.sqlite`)).isFile);
+    await git(e, `${parent}/m`, "fetch", "-q");
   },
 });
 
