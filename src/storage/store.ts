@@ -24,34 +24,11 @@ export interface ListOptions {
    * test of a key (a rule by its name needs no set of thousands of keys).
    */
   details?: (keys: readonly string[]) => { has(key: string): boolean };
-  /**
-   * A second round of `details`, for a caller whose choice needs the first round's details
-   * (a fetch reads the sidecars it got the times of, then knows which replaced segments'
-   * times it needs). Called with the listing so far when `details` left some keys out, and
-   * awaited; the listed keys it returns get their details too (as the store finds them
-   * then; a key gone meanwhile is not listed). Keys, not a test: a few among thousands, none
-   * of the others touched again. A store that gave every key's details never calls it.
-   */
-  moreDetails?: (listed: readonly ListEntry[]) => Promise<Iterable<string>>;
 }
 
 /** A listed key whose details were left out (`ListOptions.details`): NaN size, invalid time. */
 export function withoutDetails(key: string): ListEntry {
   return { key, size: NaN, modified: new Date(NaN) };
-}
-
-/** Where `key` is in a listing (in byte order, as `list` gives it), or -1. */
-export function indexOfKey(listed: readonly ListEntry[], key: string): number {
-  let lo = 0;
-  let hi = listed.length - 1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >> 1;
-    const k = listed[mid].key;
-    if (k === key) return mid;
-    if (compareKeys(k, key) < 0) lo = mid + 1;
-    else hi = mid - 1;
-  }
-  return -1;
 }
 
 /** Data handed to `put`: whole bytes, or a stream with an optional known size. */

@@ -134,8 +134,7 @@ export async function mergeSmallSegments(
     store,
     id,
     built,
-    // Whole: every object of every input went in (a fetch then trusts it unread, replaces.ts).
-    encodeReplaces(ids.filter((x) => x !== id), nested, listedTimes(listing), true),
+    encodeReplaces(ids.filter((x) => x !== id), nested, listedTimes(listing)),
     !present.has(id) ? "no" : replaced.has(id) ? "replaced" : "current",
     { afterSidecar: "maint:after-sidecar", afterSegment: "maint:after-segment" },
   );

@@ -5,8 +5,7 @@
  * segment holds nothing it lacks, and that the replaced segments need not be fetched.
  *
  *   {"v":1,"replaces":["<segment id>",...],"nested":{"<replaced compacted id>":[...],...},
- *    "listed":{"<segment id>":<ms>,...},"nestedListed":{"<replaced compacted id>":{...},...},
- *    "whole":true,"nestedWhole":["<replaced compacted id>",...]}
+ *    "listed":{"<segment id>":<ms>,...},"nestedListed":{"<replaced compacted id>":{...},...}}
  *
  * `nested` carries the sidecars of replaced compacted segments, which are deleted with
  * them: a client that has the inputs of an earlier compaction, but never fetched it,
@@ -19,17 +18,11 @@
  * as it was then (`vouchedLists`). Sidecars without these times (older clients) are judged
  * by their own stored time instead. Older clients ignore both fields.
  *
- * `whole` (and `nestedWhole` for the nested lists): the compacted segment holds every object
- * of each segment its list names, as a merge's does (merge_segments.ts); a clean's, which
- * leaves garbage out, never says so. Both are packs named by their hashes, so this stays
- * true whenever either is stored again: a fetch need not read the stored times of the
- * segments such a list names (`vouchedLists`). Older clients ignore both fields.
- *
  * The guarantee compaction gives (src/trunk/gc.ts): a compacted segment's objects are a
  * subset of the union of the segments it replaces, and it holds every object of each
  * replaced segment that was younger than the grace period when it was built.
  */
-import { getBytes, indexOfKey, type ListEntry, type Store } from "../storage/store.ts";
+import { getBytes, type ListEntry, type Store } from "../storage/store.ts";
 import { TrunkError } from "./errors.ts";
 import { faultPoint } from "./faults.ts";
 import {
@@ -57,29 +50,21 @@ export type ReplacedList = string[] & {
    * carried it, which its compaction ran before.
    */
   carriedAt?: number;
-  /** The compacted segment holds every object of each segment named (`whole`). */
-  whole?: boolean;
 };
 
-/**
- * `listed`: the stored time of each of `ids` as the compaction listed it. `whole`: the
- * compacted segment holds every object of each of `ids` (a merge's, never a clean's).
- */
+/** `listed`: the stored time of each of `ids` as the compaction listed it. */
 export function encodeReplaces(
   ids: string[],
   nested: Map<string, ReplacedList> = new Map(),
   listed: Map<string, number> = new Map(),
-  whole = false,
 ): Uint8Array {
   const keep: Record<string, string[]> = {};
   const keepListed: Record<string, Record<string, number>> = {};
-  const nestedWhole: string[] = [];
   let total = ids.length;
   for (const [id, r] of nested) {
     if (total + r.length > NESTED_MAX_IDS) break;
     keep[id] = [...r].sort();
     if (r.listed?.size) keepListed[id] = timesOf(r, r.listed);
-    if (r.whole) nestedWhole.push(id);
     total += r.length;
   }
   return new TextEncoder().encode(
@@ -89,8 +74,6 @@ export function encodeReplaces(
       nested: keep,
       listed: timesOf(ids, listed),
       nestedListed: keepListed,
-      ...(whole ? { whole: true } : {}),
-      ...(nestedWhole.length ? { nestedWhole: nestedWhole.sort() } : {}),
     }) + "\n",
   );
 }
@@ -140,14 +123,9 @@ function parseTimes(o: unknown): Map<string, number> | null {
   return out;
 }
 
-function withTimes(
-  ids: string[],
-  times: Map<string, number> | undefined,
-  whole: boolean,
-): ReplacedList {
+function withTimes(ids: string[], times: Map<string, number> | undefined): ReplacedList {
   const list: ReplacedList = ids;
   if (times?.size) list.listed = times;
-  if (whole) list.whole = true;
   return list;
 }
 
@@ -158,8 +136,6 @@ export function decodeReplaces(bytes: Uint8Array, key: string): Sidecar {
     nested?: unknown;
     listed?: unknown;
     nestedListed?: unknown;
-    whole?: unknown;
-    nestedWhole?: unknown;
   };
   try {
     o = JSON.parse(new TextDecoder().decode(bytes));
@@ -200,17 +176,8 @@ export function decodeReplaces(bytes: Uint8Array, key: string): Sidecar {
   if (!listed || !nestedOk) {
     throw new TrunkError(`${key} has malformed listed times; run trunks check`, "corrupt");
   }
-  if (
-    (o.whole !== undefined && typeof o.whole !== "boolean") ||
-    (o.nestedWhole !== undefined && !allIds(o.nestedWhole))
-  ) {
-    throw new TrunkError(`${key} has a malformed whole flag; run trunks check`, "corrupt");
-  }
-  const nestedWhole = new Set((o.nestedWhole ?? []) as string[]);
-  for (const [id, r] of nested) {
-    nested.set(id, withTimes(r, nestedListed.get(id), nestedWhole.has(id)));
-  }
-  return { replaces: withTimes(o.replaces, listed, o.whole === true), nested };
+  for (const [id, r] of nested) nested.set(id, withTimes(r, nestedListed.get(id)));
+  return { replaces: withTimes(o.replaces, listed), nested };
 }
 
 /** Everything under `segments/`, sorted into complete segments, sidecars and strays. */
@@ -226,55 +193,21 @@ export interface SegmentListing {
 /** Every key but a `.idx` (`listSegmentKeys`' `indexDetails` false). */
 const NOT_INDEXES = { has: (key: string) => !key.endsWith(".idx") };
 
-/** Sidecars only (`listSegmentKeys`' `packDetails`). */
-const SIDECARS = { has: (key: string) => key.endsWith(".replaces") };
-
 /**
  * `indexDetails` false: the `.idx` keys' sizes and times are left out of the listing where
  * that is cheaper (`ListOptions.details`; every key is still listed, so a segment is
  * complete exactly as before): `idxSize` is then NaN, and so are a stray index's details.
- * `packDetails`: the packs' too, but for the ids it returns, given the listing with the
- * sidecars' details only (`ListOptions.moreDetails`): a `modified` left out is NaN. A store
- * whose listing has every detail anyway never calls it.
  */
 export async function listSegmentKeys(
   store: Store,
-  opts: {
-    indexDetails?: boolean;
-    packDetails?: (first: SegmentListing) => Promise<SegmentInfo[]>;
-  } = {},
+  opts: { indexDetails?: boolean } = {},
 ): Promise<SegmentListing> {
-  const packDetails = opts.packDetails;
-  if (!packDetails) {
-    const details = opts.indexDetails === false ? () => NOT_INDEXES : undefined;
-    return sortSegmentKeys(await store.list(SEGMENTS_PREFIX, undefined, { details }));
-  }
-  let first: { listing: SegmentListing; keys: number; asked: SegmentInfo[] } | undefined;
-  const listed = await store.list(SEGMENTS_PREFIX, undefined, {
-    details: () => SIDECARS,
-    moreDetails: async (keys) => {
-      const listing = sortSegmentKeys(keys);
-      const asked = await packDetails(listing);
-      first = { listing, keys: keys.length, asked };
-      return asked.map((s) => segmentPackKey(s.id));
-    },
-  });
-  // Every key still there: the first round's listing with the asked packs' details filled
-  // in, rather than thousands of keys sorted into segments again (~3 ms, cold).
-  if (!first || listed.length !== first.keys) return sortSegmentKeys(listed);
-  for (const s of first.asked) {
-    const e = listed[indexOfKey(listed, segmentPackKey(s.id))];
-    if (e) [s.packSize, s.modified] = [e.size, e.modified];
-  }
-  return first.listing;
-}
-
-function sortSegmentKeys(listed: readonly ListEntry[]): SegmentListing {
   const packs = new Map<string, ListEntry>();
   const idxs = new Map<string, ListEntry>();
   const sidecars = new Map<string, ListEntry>();
   const strays: ListEntry[] = [];
-  for (const e of listed) {
+  const details = opts.indexDetails === false ? () => NOT_INDEXES : undefined;
+  for (const e of await store.list(SEGMENTS_PREFIX, undefined, { details })) {
     const k = parseSegmentKey(e.key);
     if (!k) strays.push(e);
     else if (k.part === "pack") packs.set(k.id, e);
@@ -431,10 +364,6 @@ export function replacedLongAgo(
  * stored time the sidecar recorded for it (a later one: stored again), else (a sidecar
  * without times) by being stored before the sidecar, or before the one that carried it
  * nested. Every time compared comes from the store's listings.
- *
- * A listing that left a replaced segment's time out (a fetch's, see `planFetch`) has a
- * `whole` list vouch for it (the compacted segment holds every object of that very pack,
- * however often it is stored) and no other list: it is then fetched on its own.
  */
 export function vouchedLists(
   listing: SegmentListing,
@@ -449,7 +378,6 @@ export function vouchedLists(
       r.filter((x) => {
         const now = modified.get(x);
         if (x === id || now === undefined) return true;
-        if (Number.isNaN(now)) return r.whole === true;
         const was = r.listed?.get(x);
         // Stored again means stored later; an earlier time is a copy that kept its times.
         if (was !== undefined) return now <= was;
@@ -534,28 +462,6 @@ export function listedTimes(listing: SegmentListing): Map<string, number> {
   return new Map(listing.complete.map((s) => [s.id, s.modified.getTime()]));
 }
 
-/**
- * The packs a fetch's plan needs the sizes and times of: every compacted one (newest first),
- * every one a `whole` list of a listed compacted segment does not name (it may be
- * downloaded), and every one another list names (judged by its time, `vouchedLists`).
- */
-function timedPacks(listing: SegmentListing, inputs: Map<string, ReplacedList>): SegmentInfo[] {
-  const present = new Set(listing.complete.map((s) => s.id));
-  const whole = new Set<string>();
-  const judged = new Set<string>();
-  for (const [id, r] of inputs) {
-    const into = r.whole && present.has(id) ? whole : judged;
-    for (const x of r) if (x !== id) into.add(x);
-  }
-  return listing.complete.filter((s) => inputs.has(s.id) || !whole.has(s.id) || judged.has(s.id));
-}
-
-/** A segment's listed time; one left out sorts as the oldest. */
-function timeOrOldest(s: SegmentInfo): number {
-  const t = s.modified.getTime();
-  return Number.isNaN(t) ? 0 : t;
-}
-
 export interface FetchPlan {
   /** Segments to download, compacted ones first; `covers` are marked ingested with it. */
   download: { segment: SegmentInfo; covers: string[] }[];
@@ -570,23 +476,13 @@ export interface FetchPlan {
  * it that any ref reaches once it is old).
  */
 export async function planFetch(store: Store, ingested: Set<string>): Promise<FetchPlan> {
-  // A damaged sidecar only costs a download: its segment is fetched like any other.
-  const sidecars = (l: SegmentListing) => readSidecars(store, l, () => {}, { trustNested: true });
-  let read: Map<string, ReplacedList> | undefined;
-  // The plan reads sidecars' times, then the sizes and times of the packs it may download
-  // or must judge (`timedPacks`), never an index's: within two leases of a burst of pushes
-  // `segments/` holds thousands of replaced segments that merges vouch for (a stat each on
-  // disk, as much again as the directory's read).
-  const listing = await listSegmentKeys(store, {
-    packDetails: async (first) => {
-      if (!first.complete.some((s) => !ingested.has(s.id))) return [];
-      read = await sidecars(first);
-      return timedPacks(first, read);
-    },
-  });
+  // The plan reads packs' sizes and times and sidecars' times, never an index's: a trunk
+  // within two leases of a burst of pushes lists thousands of them (a stat each on disk).
+  const listing = await listSegmentKeys(store, { indexDetails: false });
   const pending = listing.complete.filter((s) => !ingested.has(s.id));
   if (pending.length === 0) return { download: [], alreadyHave: [] };
-  const inputs = read ?? await sidecars(listing);
+  // A damaged sidecar only costs a download: its segment is fetched like any other.
+  const inputs = await readSidecars(store, listing, () => {}, { trustNested: true });
   // What each compacted segment vouches for (see vouchedLists); its inputs as listed still
   // bound what it holds.
   const replaces = vouchedLists(listing, inputs);
@@ -620,7 +516,7 @@ export async function planFetch(store: Store, ingested: Set<string>): Promise<Fe
   // Only compacted segments are walked here: after a burst of pushes a few dozen among
   // thousands listed (sorting them all by time cost ~1-2 ms of cold comparisons).
   const newestFirst = listing.complete.filter((s) => inputs.has(s.id)).sort((a, b) =>
-    timeOrOldest(b) - timeOrOldest(a)
+    b.modified.getTime() - a.modified.getTime()
   );
   const download: FetchPlan["download"] = [];
   for (const s of newestFirst) {

@@ -335,35 +335,6 @@ export function storeContract(
           },
         );
 
-        await t.step(
-          "list with more details asked once the first are known: those keys' details too",
-          async () => {
-            const keys = ["m/a.idx", "m/a.pack", "m/a.replaces", "m/b.idx", "m/b.pack", "m/z"];
-            const before = Date.now() - 120_000;
-            for (const k of keys) await store.put(k, enc.encode(k));
-            const rounds: string[][] = [];
-            const listed = await store.list("m/", undefined, {
-              details: () => ({ has: (k: string) => k.endsWith(".replaces") }),
-              moreDetails: (first) => {
-                rounds.push(first.map((e) => e.key));
-                // The first round's details are there when the second is chosen.
-                const side = first.find((e) => e.key === "m/a.replaces")!;
-                assertEquals(side.size, enc.encode(side.key).byteLength);
-                return Promise.resolve(new Set(["m/b.pack"]));
-              },
-            });
-            assertEquals(listed.map((e) => e.key), keys);
-            // Asked at most once, with every key in order; a store that gives every key's
-            // details anyway need not ask.
-            assert(rounds.length <= 1);
-            for (const all of rounds) assertEquals(all, keys);
-            for (const e of listed.filter((e) => ["m/a.replaces", "m/b.pack"].includes(e.key))) {
-              assertEquals(e.size, enc.encode(e.key).byteLength, e.key);
-              assert(e.modified.getTime() > before, `${e.key} ${e.modified.toISOString()}`);
-            }
-          },
-        );
-
         await t.step(`list of ${manyKeys} keys is complete (pagination)`, async () => {
           const keys = Array.from(
             { length: manyKeys },
