@@ -158,54 +158,22 @@ function plainDir(dir: string): Deno.FileInfo | undefined {
 /** Temp files start with this; they are never listed and are swept by GC. */
 export const TEMP_PREFIX = ".tmp-";
 
-/** Objects up to this size are read in one call (ref entries, indexes, trunk.json). */
-const WHOLE_READ_MAX = 1 << 20;
-
 /**
- * Objects up to this size, asked for whole, are read into one buffer of their size: a
- * clone of 20,000 refs reads a 9 MB snapshot, and its nine pieces, and then their copy
- * into one array (`readAll`), cost ~8 ms more than one read (and held it twice). Larger
- * ones (segments) stream in pieces, so a copy of one never holds it whole.
+ * Objects up to this size, asked for whole, are read in one call into one buffer of their
+ * size (ref entries, indexes, trunk.json, a snapshot): a file stream costs several times the
+ * read itself, and a clone of 20,000 refs reads a 9 MB snapshot, whose 1 MiB pieces and their
+ * copy into one array (`readAll`) cost ~8 ms more (and held it twice). Larger ones
+ * (segments) stream in pieces, so a copy of one never holds it whole.
  */
-const ONE_BUFFER_MAX = 16 << 20;
+const WHOLE_READ_MAX = 16 << 20;
 
 /** Young directories a store remembers having synced the names of (`LocalStore.#named`). */
 const NAMED_MAX = 1024;
 
-/**
- * A small file's bytes in one read, or null for a large one (streamed instead): a file
- * stream costs several times the read itself, and a clone reads one entry per ref.
- */
+/** A file's bytes in one read, or null for one over WHOLE_READ_MAX (streamed instead). */
 async function readSmall(path: string): Promise<Uint8Array | null> {
   const { size } = await Deno.stat(path);
   return size <= WHOLE_READ_MAX ? await Deno.readFile(path) : null;
-}
-
-/**
- * The open file's bytes in one buffer of its size, when it is at most ONE_BUFFER_MAX, else
- * null (left open, to be streamed). Closed once read, or on a failure.
- */
-async function readOneBuffer(file: Deno.FsFile): Promise<Uint8Array | null> {
-  let size: number;
-  try {
-    size = file.statSync().size;
-  } catch (e) {
-    file.close();
-    throw e;
-  }
-  if (size > ONE_BUFFER_MAX) return null;
-  try {
-    const buf = new Uint8Array(size);
-    let n = 0;
-    while (n < size) {
-      const got = await file.read(buf.subarray(n));
-      if (got === null) break;
-      n += got;
-    }
-    return buf.subarray(0, n);
-  } finally {
-    file.close();
-  }
 }
 
 function oneChunk(bytes: Uint8Array): ReadableStream<Uint8Array> {
@@ -432,15 +400,6 @@ export class LocalStore implements Store {
       // Say so when the whole root is missing (a typo in the URL), not just this key.
       this.#checkRoot();
       return null;
-    }
-    if (!range) {
-      let whole: Uint8Array | null;
-      try {
-        whole = await readOneBuffer(file);
-      } catch (e) {
-        throw this.#wrap(e, key);
-      }
-      if (whole) return oneChunk(whole);
     }
     // Read in pieces of 1 MiB, a large file as a range: `file.readable`'s pieces of 64 KiB
     // cost a clone of 20,000 refs 15-35 ms of CPU more on its 9 MB snapshot (143 reads).
