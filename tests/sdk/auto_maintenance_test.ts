@@ -123,6 +123,10 @@ Deno.test("maintenance without git: snapshot and pruning done, the merge left fo
       await t.push();
     }
   });
+  // Pruning takes what was superseded strictly before now minus two leases (0 s here): the
+  // last push's successor, written in the same millisecond as the step, was kept (10 !== 11,
+  // one CI run in many).
+  await new Promise((r) => setTimeout(r, 5));
   await withProcessEnv({ PATH: "/nonexistent" }, async () => {
     const report = await runStep(core);
     assert(report.snapshot, "snapshot written");
