@@ -1,7 +1,7 @@
 /**
  * Building and ingesting packs with git's own pack-objects and index-pack.
  */
-import { type JoinInput, joinPacks, type JoinResult } from "../pack/join.ts";
+import { type JoinInput, joinPacks, type JoinResult, removeInputFiles } from "../pack/join.ts";
 import type { ObjectFormat } from "../pack/objects.ts";
 import { packFileObjectCount } from "../pack/pack_format.ts";
 import { git, GitError } from "./run.ts";
@@ -204,7 +204,7 @@ export async function ingestPacks(
   try {
     result = await joinPacks(inputs, joined, format);
   } finally {
-    await Promise.all(inputs.map((i) => Deno.remove(i.pack).catch(() => {})));
+    await removeInputFiles(inputs);
   }
   return { join: result, pack: await ingestPack(gitDir, joined, opts) };
 }

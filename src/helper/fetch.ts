@@ -17,7 +17,7 @@ import {
   type StagedPack,
   type Want,
 } from "../trunk/fetch.ts";
-import { joinPacks } from "../pack/join.ts";
+import { joinPacks, removeInputFiles } from "../pack/join.ts";
 import type { Trunk } from "../trunk/trunk.ts";
 import type { HelperOptions } from "./options.ts";
 import { progressMeter } from "./io.ts";
@@ -126,8 +126,7 @@ export function gitSink(
       // while index-pack runs: no rename and no removal between the join and index-pack.
       const hidden = `${packDir}/tmp_trunks_${crypto.randomUUID()}.staged`;
       let removed: Promise<unknown> | undefined;
-      const removeInputs = () =>
-        removed ??= Promise.all(inputs.map((i) => Deno.remove(i.pack).catch(() => {})));
+      const removeInputs = () => removed ??= removeInputFiles(inputs);
       try {
         Deno.mkdirSync(hidden);
         await joinPacks(inputs, `${hidden}/staged.pack`, format);

@@ -26,8 +26,13 @@ import {
 import { PackIndex } from "./pack_index.ts";
 
 export interface JoinInput {
-  /** Path of a self-contained pack (every delta base inside it). */
-  pack: string;
+  /**
+   * A self-contained pack (every delta base inside it): its path, or its bytes (a small
+   * segment downloaded into memory: no file to write, open and remove for it).
+   */
+  pack: string | Uint8Array;
+  /** What errors call a pack given as bytes (its segment's key). */
+  name?: string;
   /** Its index (bytes or a path); without one, its duplicates cannot be dropped. */
   idx?: Uint8Array | string;
 }
@@ -44,27 +49,35 @@ export interface JoinResult {
 
 const BUF = 1 << 20;
 
-/** Sequential reads of one file through a fixed buffer, hashing every byte read. */
+/**
+ * Sequential reads of one file through a fixed buffer, or of bytes already in memory (the
+ * buffer then), hashing every byte read.
+ */
 class PackReader {
-  #buf = new Uint8Array(BUF);
+  #buf: Uint8Array;
   #start = 0;
   #end = 0;
   #left: number;
+  readonly file: Deno.FsFile | null;
   readonly hash;
 
   constructor(
-    readonly file: Deno.FsFile,
+    source: Deno.FsFile | Uint8Array,
     readonly where: string,
     format: ObjectFormat,
     size: number,
   ) {
     this.hash = new StreamHash(format);
-    this.#left = size;
+    if (source instanceof Uint8Array) {
+      [this.file, this.#buf, this.#end, this.#left] = [null, source.subarray(0, size), size, 0];
+    } else {
+      [this.file, this.#buf, this.#left] = [source, new Uint8Array(BUF), size];
+    }
   }
 
   /** At least `n` (<= BUF) bytes buffered, or fewer at the end of the file. */
   async #fill(n: number): Promise<void> {
-    if (this.#end - this.#start >= n) return;
+    if (this.#end - this.#start >= n || !this.file) return;
     this.#buf.copyWithin(0, this.#start, this.#end);
     this.#end -= this.#start;
     this.#start = 0;
@@ -117,7 +130,16 @@ function readAtSync(file: Deno.FsFile, at: number, b: Uint8Array): number {
  * reads, where an async open, stat and read each cost a turn of the event loop (~1 ms an
  * input in a clone's join, on its path to index-pack).
  */
-function readEnds(pack: string, hl: number): { size: number; count: number; trailer: Uint8Array } {
+function readEnds(
+  pack: string | Uint8Array,
+  where: string,
+  hl: number,
+): { size: number; count: number; trailer: Uint8Array } {
+  if (pack instanceof Uint8Array) {
+    const count = parsePackHeader(pack.subarray(0, PACK_HEADER_BYTES), where);
+    if (pack.byteLength < hl) throw new PackFormatError(`${where} has no trailing checksum`);
+    return { size: pack.byteLength, count, trailer: pack.slice(pack.byteLength - hl) };
+  }
   using file = Deno.openSync(pack);
   const size = file.statSync().size;
   const head = new Uint8Array(PACK_HEADER_BYTES);
@@ -166,23 +188,24 @@ export async function joinPacks(
   let dropped = 0;
   let repointed = 0;
   for (const input of inputs) {
-    const { size, count, trailer } = readEnds(input.pack, hl);
+    const name = typeof input.pack === "string" ? input.pack : input.name ?? "a pack in memory";
+    const { size, count, trailer } = readEnds(input.pack, name, hl);
     let entries: { oid: string; offset: number }[] | undefined;
     let drop: Uint8Array | undefined;
     if (input.idx !== undefined) {
       const bytes = typeof input.idx === "string" ? await Deno.readFile(input.idx) : input.idx;
       // Named by its path, or by its pack's (never its bytes as text: ~600 KB made per
       // clone from a 170 KB index, to be used only in an error).
-      const where = typeof input.idx === "string" ? input.idx : `the index of ${input.pack}`;
+      const where = typeof input.idx === "string" ? input.idx : `the index of ${name}`;
       const idx = await PackIndex.open(bytes, format, where, size);
       if (idx.count !== count) {
-        throw new PackFormatError(`${input.pack} holds ${count} objects, its index ${idx.count}`);
+        throw new PackFormatError(`${name} holds ${count} objects, its index ${idx.count}`);
       }
       // Duplicates are dropped by the index's names: an index made for another pack (a
       // store's, swapped) would drop objects this pack alone holds. Its recorded pack
       // checksum must be this pack's trailer, which is verified as the pack streams past.
       if (idx.packChecksum !== toHex(trailer)) {
-        throw new PackFormatError(`${input.pack}: its index was made for another pack`);
+        throw new PackFormatError(`${name}: its index was made for another pack`);
       }
       // Held by an earlier input (an index names each object once): dropped here.
       const twice = new Set<string>();
@@ -198,7 +221,7 @@ export async function joinPacks(
       dropped += twice.size;
       objects += count - twice.size;
     } else objects += count;
-    plans.push({ input, size, trailer, entries, drop });
+    plans.push({ input, name, size, trailer, entries, drop });
   }
 
   const out = await Deno.open(dest, { write: true, createNew: true });
@@ -213,15 +236,16 @@ export async function joinPacks(
   try {
     await write(encodePackHeader(objects));
     for (const plan of plans) {
-      using file = await Deno.open(plan.input.pack);
-      const r = new PackReader(file, plan.input.pack, format, plan.size - hl);
+      const pack = plan.input.pack;
+      using file = typeof pack === "string" ? await Deno.open(pack) : null;
+      const r = new PackReader(file ?? pack as Uint8Array, plan.name, format, plan.size - hl);
       await r.take(PACK_HEADER_BYTES);
       const bodyEnd = plan.size - hl;
       if (!plan.drop) await r.take(bodyEnd - PACK_HEADER_BYTES, write);
       else {
         repointed += await copyDroppingDuplicates(
           r,
-          plan.input.pack,
+          plan.name,
           plan.entries!,
           plan.drop,
           bodyEnd,
@@ -232,7 +256,7 @@ export async function joinPacks(
       // matched before the joined pack gets its trailer.
       const check = r.hash.digest().then((d) => {
         if (!equalBytes(d, plan.trailer)) {
-          throw new PackFormatError(`${plan.input.pack} does not match its trailing checksum`);
+          throw new PackFormatError(`${plan.name} does not match its trailing checksum`);
         }
       });
       check.catch(() => {}); // awaited below; a mismatch found meanwhile is not unhandled
@@ -324,4 +348,11 @@ async function copyDroppingDuplicates(
     outAt += header.byteLength + len - k;
   }
   return repointed;
+}
+
+/** Remove the inputs given as files (after a join, or when it failed). */
+export async function removeInputFiles(inputs: readonly JoinInput[]): Promise<void> {
+  await Promise.all(
+    inputs.map((i) => typeof i.pack === "string" ? Deno.remove(i.pack).catch(() => {}) : null),
+  );
 }

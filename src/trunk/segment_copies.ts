@@ -14,7 +14,8 @@ import {
   memberError,
   MirroredStore,
 } from "./mirrors.ts";
-import { downloadSegmentPack, uploadSegment } from "./segments.ts";
+import type { PutData } from "../storage/store.ts";
+import { downloadSegmentBytes, downloadSegmentPack, uploadSegment } from "./segments.ts";
 
 /**
  * `onBytes` hears of the segment's own bytes at the pace of the slowest storage (the
@@ -63,16 +64,37 @@ export async function downloadSegmentVerified(
   dest: string,
   onBytes?: OnBytes,
 ): Promise<number> {
-  if (!(store instanceof MirroredStore)) {
-    return await downloadSegmentPack(store, id, dest, onBytes);
-  }
+  return await fromFirstGood(
+    store,
+    id,
+    (s) => downloadSegmentPack(s, id, dest, onBytes),
+    async () => (await Deno.open(dest)).readable,
+  );
+}
+
+/** `downloadSegmentVerified` into memory (`downloadSegmentBytes`): for small segments. */
+export async function downloadSegmentBytesVerified(store: Store, id: string): Promise<Uint8Array> {
+  return await fromFirstGood(store, id, (s) => downloadSegmentBytes(s, id), (b) => b);
+}
+
+/**
+ * `read` from the first storage whose copy verifies (a mirror set's read order), repairing
+ * the corrupt copies met before it with `good`'s data.
+ */
+async function fromFirstGood<T>(
+  store: Store,
+  id: string,
+  read: (s: Store) => Promise<T>,
+  good: (got: T) => PutData | Promise<PutData>,
+): Promise<T> {
+  if (!(store instanceof MirroredStore)) return await read(store);
   const corrupt: { m: Member; why: string }[] = [];
   let firstError: unknown;
   for (const m of store.readOrder()) {
     try {
-      const size = await downloadSegmentPack(m.store, id, dest, onBytes);
-      if (corrupt.length) await repair(store, m, corrupt, id, dest);
-      return size;
+      const got = await read(m.store);
+      if (corrupt.length) await repair(store, m, corrupt, id, () => good(got));
+      return got;
     } catch (e) {
       firstError ??= e;
       if (e instanceof TrunkError && e.code === "corrupt") {
@@ -93,11 +115,11 @@ async function repair(
   good: Member,
   bad: { m: Member; why: string }[],
   id: string,
-  dest: string,
+  data: () => PutData | Promise<PutData>,
 ): Promise<void> {
   for (const { m, why } of bad) {
     try {
-      await m.store.put(segmentPackKey(id), (await Deno.open(dest)).readable);
+      await m.store.put(segmentPackKey(id), await data());
       set.notice(
         `trunks: ${why}; read it from ${
           describeMember(good)

@@ -201,6 +201,19 @@ function missingSegment(store: Store, key: string, what = "retry"): TrunkError {
 }
 
 /**
+ * A small segment's pack downloaded into memory, checked as `downloadSegmentPack` checks a
+ * file: bytes that do not match its name are an error naming the key.
+ */
+export async function downloadSegmentBytes(store: Store, id: string): Promise<Uint8Array> {
+  const key = segmentPackKey(id);
+  const bytes = await getBytes(store, key);
+  if (!bytes) throw missingSegment(store, key, "retry the fetch");
+  const got = toHexString(await digest("sha256", bytes));
+  if (got !== id) throw corruptPack(store, key, got);
+  return bytes;
+}
+
+/**
  * Download a segment's pack to `dest`, hashing as it streams; a pack whose bytes do
  * not match its name is an error naming the key, and `dest` is removed. `onBytes`
  * hears of each piece as it arrives, and is told to take them back when the download

@@ -399,6 +399,11 @@ export class Trunk {
     return await (await segmentCopies()).downloadSegmentVerified(this.store, id, dest, onBytes);
   }
 
+  /** A small segment's pack, downloaded into memory and verified as `downloadSegment`'s. */
+  async downloadSegmentBytes(id: string): Promise<Uint8Array> {
+    return await (await segmentCopies()).downloadSegmentBytesVerified(this.store, id);
+  }
+
   /**
    * Resolves once this client may write to the trunk (create-exclusive verified or
    * recorded, see meta.ts `checkWritable`); checked once per Trunk, before its first

@@ -160,3 +160,36 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "mirrors: a clone of several small segments (read into memory) repairs a corrupt one on the primary from a mirror",
+  ignore: !haveServers(),
+  ...opts,
+  fn: async () => {
+    const storages = await storageSet();
+    try {
+      const e = await makeEnv();
+      const repo = await newRepo(e);
+      saveStorages(repo, storages);
+      await git(e, repo, "remote", "add", "origin", `trunks::${storages[0].url}`);
+      await git(e, repo, "push", "-q", "origin", "main");
+      await commitFile(e, repo, "second.txt", "second\n");
+      await git(e, repo, "push", "-q", "origin", "main");
+      const ids = await segmentIds(storages[0]);
+      assertEquals(ids.length, 2, "two segments: the clone joins them");
+      await corruptSegment(storages[0], ids[1]);
+
+      const other = await makeEnv(awsEnv());
+      const dir = `${await Deno.makeTempDir()}/clone`;
+      const r = await run(other, "git", ["clone", `trunks::${storages[0].url}`, dir]);
+      assertEquals(r.code, 0, r.stderr);
+      assertMatch(r.stderr, /repaired the copy on primary "primary"/);
+      assertEquals(await head(other, dir), await head(e, repo));
+      await git(other, dir, "fsck", "--strict");
+      assertEquals(await packSha(storages[0], ids[1]), ids[1], "the primary's copy is good again");
+    } finally {
+      stopAll(storages);
+    }
+  },
+});

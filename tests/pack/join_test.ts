@@ -240,3 +240,41 @@ Deno.test("joinPacks: an index made for another pack is refused, not used to dro
   inputs[1].idx = await Deno.readFile(b.idx);
   assertEquals((await joinPacks(inputs, out, "sha1")).objects, 2);
 });
+
+Deno.test("joinPacks: packs given as bytes join as their files do; damage names them", async () => {
+  const e = await makeEnv();
+  const repo = await sourceRepo(e, "sha1");
+  const dir = await Deno.makeTempDir({ prefix: "trunks-join-packs-" });
+  // Overlapping, with deltas whose base is dropped: every path of the copy runs on bytes.
+  const newest = (await git(e, repo, "rev-parse", "main:big.txt")).trim();
+  const parts = [
+    await packOf(e, repo, dir, [newest], { revs: false }),
+    await packOf(e, repo, dir, ["side", "^main"], { ofs: false }),
+    await packOf(e, repo, dir, ["main", "refs/tags/v1"]),
+  ];
+  const files = await Promise.all(
+    parts.map(async (p) => ({ pack: p.pack, idx: await Deno.readFile(p.idx) })),
+  );
+  const fromFiles = await joinPacks(files, `${dir}/files.pack`, "sha1");
+  assert(fromFiles.dropped > 0 && fromFiles.repointed > 0, JSON.stringify(fromFiles));
+  const inMemory = await Promise.all(
+    files.map(async (f, i) => ({ ...f, pack: await Deno.readFile(f.pack), name: `seg${i}` })),
+  );
+  // Mixed, as a clone's are: the big merged segments as files, the small ones as bytes.
+  const mixed = [files[0], inMemory[1], inMemory[2]];
+  assertEquals(await joinPacks(mixed, `${dir}/mixed.pack`, "sha1"), fromFiles);
+  assertEquals(await Deno.readFile(`${dir}/mixed.pack`), await Deno.readFile(`${dir}/files.pack`));
+  assertEquals(await joinPacks(inMemory, `${dir}/bytes.pack`, "sha1"), fromFiles);
+  assertEquals(await Deno.readFile(`${dir}/bytes.pack`), await Deno.readFile(`${dir}/files.pack`));
+
+  const bad = inMemory[1].pack.slice();
+  bad[bad.byteLength - 40] ^= 1;
+  await assertRejects(
+    () => joinPacks([inMemory[0], { ...inMemory[1], pack: bad }], `${dir}/bad.pack`, "sha1"),
+    PackFormatError,
+    "seg1 does not match its trailing checksum",
+  );
+  assertEquals(await Deno.stat(`${dir}/bad.pack`).then(() => true, () => false), false);
+  // The bytes given are read, never written to.
+  assertEquals(inMemory[1].pack, await Deno.readFile(parts[1].pack));
+});
