@@ -2,7 +2,9 @@
  * Metadata benchmarks (issue "Metadata that stays small"), trunks on local disk side by
  * side with plain git over file://:
  * - many refs: `git push --all` of N branches (3 commits) to a new trunk vs a bare repo,
- *   then a fresh `git clone --mirror`, each under `ulimit -n 1024`;
+ *   then a fresh `git clone --mirror`, each under `ulimit -n 1024`. The push also goes to a
+ *   bare repo that fsyncs each ref it writes (harness/durable_bare.ts), git at a trunk's
+ *   durability: plain git syncs none, trunks syncs every entry (the target stays plain git);
  * - long log: P successive one-commit pushes to one branch with automatic maintenance on
  *   (the default; the bench waits for a running step to finish), then a fresh clone, its
  *   pack count, and an up-to-date fetch.
@@ -25,6 +27,7 @@ import "./run_tmp.ts";
 import { parseArgs } from "node:util";
 import { Trunk } from "../mod.ts";
 import { fmtMs, makeEnv, ok, table, timed } from "./lib.ts";
+import { initBareSyncingRefs } from "../harness/durable_bare.ts";
 import { type Env, REPO_ROOT } from "../harness/env.ts";
 import { loadLine, sampleLoad } from "./notes.ts";
 import { openStore } from "../src/storage/registry.ts";
@@ -70,12 +73,14 @@ async function manyRefs(e: Env, n: number, tmp: string): Promise<string[][]> {
   const lines = Array.from({ length: n }, (_, i) => `create refs/heads/b${i} HEAD`);
   await ok(e, "git", ["update-ref", "--stdin"], { cwd: work, stdin: lines.join("\n") + "\n" });
   await ok(e, "git", ["init", "-q", "--bare", `${tmp}/bare-${n}.git`]);
+  await initBareSyncingRefs(e, `${tmp}/bare-synced-${n}.git`);
   await Deno.mkdir(`${tmp}/store-${n}`);
   const url = `local://${tmp}/store-${n}/trunks/r.trunk`;
   const gitPush = await limited(e, work, `git push -q file://${tmp}/bare-${n}.git --all`);
   const trPush = await limited(e, work, `git push -q trunks::${url} --all`, {
     TRUNKS_AUTO_MAINTENANCE: "wait",
   });
+  const syncedPush = await limited(e, work, `git push -q file://${tmp}/bare-synced-${n}.git --all`);
   const gitClone = await limited(
     e,
     tmp,
@@ -89,6 +94,8 @@ async function manyRefs(e: Env, n: number, tmp: string): Promise<string[][]> {
       fmtMs(trPush.ms),
       (trPush.ms / gitPush.ms).toFixed(2),
       mib(trPush.rssKb),
+      fmtMs(syncedPush.ms),
+      (trPush.ms / syncedPush.ms).toFixed(2),
     ],
     [
       `${n} refs: clone --mirror`,
@@ -272,7 +279,15 @@ try {
   await Deno.remove(tmp, { recursive: true }).catch(() => {});
 }
 console.log(
-  table(["workload", "git (file://)", "trunks (local)", "ratio", "helper peak RSS"], rows),
+  table([
+    "workload",
+    "git (file://)",
+    "trunks (local)",
+    "ratio",
+    "helper peak RSS",
+    "git, refs fsynced",
+    "ratio to it",
+  ], rows),
 );
 const commit = new TextDecoder().decode(
   (await new Deno.Command("git", { args: ["rev-parse", "--short", "HEAD"], cwd: REPO_ROOT })
