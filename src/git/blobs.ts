@@ -3,7 +3,7 @@
  * blob is ever held whole in memory: `cat-file --batch` reads them, `rev-list
  * --missing=print` finds the ones a fetch still lacks.
  */
-import { collectText, finished, git, GitError, spawnGit } from "./run.ts";
+import { batchCheck, collectText, finished, git, GitError, spawnGit } from "./run.ts";
 
 export interface BlobStream {
   oid: string;
@@ -148,10 +148,7 @@ export async function missingObjects(tips: string[]): Promise<string[]> {
 export async function blobSizes(oids: string[]): Promise<Map<string, number>> {
   const out = new Map<string, number>();
   if (oids.length === 0) return out;
-  const res = await git(["cat-file", "--batch-check=%(objectname) %(objectsize)"], {
-    stdin: oids.join("\n") + "\n",
-  });
-  for (const line of new TextDecoder().decode(res.stdout).split("\n")) {
+  for (const line of await batchCheck("%(objectname) %(objectsize)", oids)) {
     const m = /^([0-9a-f]+) (\d+)$/.exec(line);
     if (m) out.set(m[1], Number(m[2]));
   }

@@ -4,7 +4,7 @@
  * pack a chosen set of objects into one self-contained pack.
  */
 import { packFileObjectCount } from "../pack/pack_format.ts";
-import { git, GitError } from "./run.ts";
+import { batchCheck, git, GitError } from "./run.ts";
 
 const dec = new TextDecoder();
 
@@ -35,12 +35,11 @@ export async function indexPackInto(gitDir: string, packPath: string): Promise<s
 export async function presentIn(gitDir: string, oids: Iterable<string>): Promise<Set<string>> {
   const unique = [...new Set(oids)];
   if (unique.length === 0) return new Set();
-  const res = await git(
-    ["cat-file", "--batch-check=%(objectname) %(objecttype)"],
-    { stdin: unique.join("\n") + "\n", env: { GIT_DIR: gitDir } },
-  );
+  const answers = await batchCheck("%(objectname) %(objecttype)", unique, {
+    env: { GIT_DIR: gitDir },
+  });
   const out = new Set<string>();
-  for (const line of dec.decode(res.stdout).split("\n")) {
+  for (const line of answers) {
     const [oid, type] = line.split(" ");
     if (type && type !== "missing") out.add(oid);
   }

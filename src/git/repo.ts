@@ -1,5 +1,5 @@
 /** Questions about the local repository, answered by git plumbing. */
-import { git, GitError, gitText } from "./run.ts";
+import { batchCheck, git, GitError, gitText } from "./run.ts";
 
 export const ZERO_OID_SHA1 = "0000000000000000000000000000000000000000";
 
@@ -73,11 +73,8 @@ export async function holdsNoObjects(gitDir: string): Promise<boolean> {
 export async function existingObjects(oids: string[]): Promise<Set<string>> {
   const unique = [...new Set(oids)];
   if (unique.length === 0) return new Set();
-  const res = await git(["cat-file", "--batch-check=%(objectname) %(objecttype)"], {
-    stdin: unique.join("\n") + "\n",
-  });
   const out = new Set<string>();
-  for (const line of new TextDecoder().decode(res.stdout).split("\n")) {
+  for (const line of await batchCheck("%(objectname) %(objecttype)", unique)) {
     const [oid, type] = line.split(" ");
     if (type && type !== "missing") out.add(oid);
   }
@@ -126,16 +123,10 @@ export async function resolveRevs(
   // Each name stops at its first match in git's lookup order (the one it resolves to
   // anyway): with the ambiguity warning on, git also tries every other rule, ten failed
   // file lookups per ref, which was half this process's time for 20,000 refs.
-  const res = await git([
-    "-c",
-    "core.warnAmbiguousRefs=false",
-    "cat-file",
-    "--batch-check=%(objectname)",
-  ], {
+  const lines = await batchCheck("%(objectname)", unique, {
     cwd: opts.cwd,
-    stdin: unique.join("\n") + "\n",
+    config: ["core.warnAmbiguousRefs=false"],
   });
-  const lines = new TextDecoder().decode(res.stdout).split("\n");
   unique.forEach((rev, i) => {
     if (/^(?:[0-9a-f]{40}|[0-9a-f]{64})$/.test(lines[i])) out.set(rev, lines[i]);
   });

@@ -6,7 +6,7 @@
 import { assert, assertEquals, assertRejects } from "../assert.ts";
 import { commitFile, git, makeEnv, newRepo, ok } from "../e2e/harness.ts";
 import { batchResolver, resolveRevs } from "../../src/git/repo.ts";
-import { GIT_NOT_FOUND, GitError, spawnGit } from "../../src/git/run.ts";
+import { batchCheck, GIT_NOT_FOUND, GitError, spawnGit } from "../../src/git/run.ts";
 
 /** Git processes started while `f` runs (GIT_TRACE logs one line per command). */
 async function gitProcesses<T>(f: () => Promise<T>): Promise<{ value: T; started: string[] }> {
@@ -86,6 +86,20 @@ Deno.test("resolveRevs: ambiguous names resolve as rev-parse says, each by its f
     assertEquals(got.get(rev), want, rev);
   }
   assert(got.get("x") !== got.get("refs/heads/x"), "the tag and the branch differ");
+});
+
+Deno.test("batchCheck: one cat-file, its answers buffered (not a write per line), in order", async () => {
+  const e = await makeEnv();
+  const repo = await newRepo(e);
+  await commitFile(e, repo, "a.txt", "a\n");
+  const head = (await git(e, repo, "rev-parse", "HEAD")).trim();
+  const blob = (await git(e, repo, "rev-parse", "HEAD:a.txt")).trim();
+  const { value, started } = await gitProcesses(() =>
+    batchCheck("%(objectname) %(objecttype)", [blob, "nope", head], { cwd: repo })
+  );
+  assertEquals(started.length, 1, started.join("\n"));
+  assert(/ cat-file --buffer '?--batch-check=/.test(started[0]), started[0]);
+  assertEquals(value.slice(0, 3), [`${blob} blob`, "nope missing", `${head} commit`]);
 });
 
 Deno.test("spawnGit: a missing git is one clear GitError", () => {
