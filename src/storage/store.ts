@@ -218,11 +218,21 @@ export async function getBytes(
 }
 
 export async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
+  return (await readUpTo(stream, Infinity))!;
+}
+
+/** The whole stream, or null (and the stream cancelled) once it runs past `limit` bytes. */
+export async function readUpTo(
+  stream: ReadableStream<Uint8Array>,
+  limit: number,
+): Promise<Uint8Array | null> {
   const parts: Uint8Array[] = [];
   let total = 0;
   for await (const part of stream) {
-    parts.push(part);
     total += part.byteLength;
+    // Leaving the loop cancels the stream: nothing more is read.
+    if (total > limit) return null;
+    parts.push(part);
   }
   if (parts.length === 1) return parts[0];
   const out = new Uint8Array(total);

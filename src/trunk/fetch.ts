@@ -421,8 +421,9 @@ async function downloadWithIndexes(
     ).map((d) => d.segment.id),
   );
   const download = async (id: string): Promise<string | Uint8Array> => {
-    if (inMemory.has(id)) {
-      const bytes = await trunk.downloadSegmentBytes(id);
+    // Listed as small: at most that much is held, whatever the store then sends.
+    const bytes = inMemory.has(id) ? await trunk.downloadSegmentBytes(id, IN_MEMORY_MAX) : null;
+    if (bytes) {
       onBytes?.(bytes.byteLength);
       return bytes;
     }

@@ -72,9 +72,16 @@ export async function downloadSegmentVerified(
   );
 }
 
-/** `downloadSegmentVerified` into memory (`downloadSegmentBytes`): for small segments. */
-export async function downloadSegmentBytesVerified(store: Store, id: string): Promise<Uint8Array> {
-  return await fromFirstGood(store, id, (s) => downloadSegmentBytes(s, id), (b) => b);
+/**
+ * `downloadSegmentVerified` into memory (`downloadSegmentBytes`): for small segments. Null
+ * when the storage read sends more than `limit` bytes (nothing repaired then).
+ */
+export async function downloadSegmentBytesVerified(
+  store: Store,
+  id: string,
+  limit: number,
+): Promise<Uint8Array | null> {
+  return await fromFirstGood(store, id, (s) => downloadSegmentBytes(s, id, limit), (b) => b);
 }
 
 /**
@@ -85,7 +92,7 @@ async function fromFirstGood<T>(
   store: Store,
   id: string,
   read: (s: Store) => Promise<T>,
-  good: (got: T) => PutData | Promise<PutData>,
+  good: (got: NonNullable<T>) => PutData | Promise<PutData>,
 ): Promise<T> {
   if (!(store instanceof MirroredStore)) return await read(store);
   const corrupt: { m: Member; why: string }[] = [];
@@ -93,7 +100,7 @@ async function fromFirstGood<T>(
   for (const m of store.readOrder()) {
     try {
       const got = await read(m.store);
-      if (corrupt.length) await repair(store, m, corrupt, id, () => good(got));
+      if (corrupt.length && got !== null) await repair(store, m, corrupt, id, () => good(got!));
       return got;
     } catch (e) {
       firstError ??= e;

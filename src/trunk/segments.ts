@@ -6,7 +6,7 @@
  */
 import { createHash, digest, StreamHash, toHexString } from "../pack/hash.ts";
 import { countedPut, type OnBytes, refundableStream } from "../storage/flow.ts";
-import { getBytes, type Range, type Store } from "../storage/store.ts";
+import { getBytes, type Range, readUpTo, type Store } from "../storage/store.ts";
 import { TrunkError } from "./errors.ts";
 import { faultDelay, faultPoint } from "./faults.ts";
 import {
@@ -202,12 +202,20 @@ function missingSegment(store: Store, key: string, what = "retry"): TrunkError {
 
 /**
  * A small segment's pack downloaded into memory, checked as `downloadSegmentPack` checks a
- * file: bytes that do not match its name are an error naming the key.
+ * file: bytes that do not match its name are an error naming the key. Null, and the read
+ * stopped, past `limit` bytes: the listing said it was small, the store sends more (never
+ * held in memory whatever a store says; the caller downloads it to a file instead).
  */
-export async function downloadSegmentBytes(store: Store, id: string): Promise<Uint8Array> {
+export async function downloadSegmentBytes(
+  store: Store,
+  id: string,
+  limit: number,
+): Promise<Uint8Array | null> {
   const key = segmentPackKey(id);
-  const bytes = await getBytes(store, key);
-  if (!bytes) throw missingSegment(store, key, "retry the fetch");
+  const body = await store.get(key);
+  if (!body) throw missingSegment(store, key, "retry the fetch");
+  const bytes = await readUpTo(body, limit);
+  if (!bytes) return null;
   const got = toHexString(await digest("sha256", bytes));
   if (got !== id) throw corruptPack(store, key, got);
   return bytes;

@@ -399,9 +399,12 @@ export class Trunk {
     return await (await segmentCopies()).downloadSegmentVerified(this.store, id, dest, onBytes);
   }
 
-  /** A small segment's pack, downloaded into memory and verified as `downloadSegment`'s. */
-  async downloadSegmentBytes(id: string): Promise<Uint8Array> {
-    return await (await segmentCopies()).downloadSegmentBytesVerified(this.store, id);
+  /**
+   * A small segment's pack, downloaded into memory and verified as `downloadSegment`'s;
+   * null (nothing held) when the store sends more than `limit` bytes.
+   */
+  async downloadSegmentBytes(id: string, limit: number): Promise<Uint8Array | null> {
+    return await (await segmentCopies()).downloadSegmentBytesVerified(this.store, id, limit);
   }
 
   /**
