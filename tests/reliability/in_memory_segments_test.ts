@@ -1,0 +1,226 @@
+/**
+ * Hostile review of 510b7cd (a join's small segments downloaded into memory): which
+ * segments are held in memory is chosen by the sizes the store's listing gives, but the
+ * bytes read are whatever the store (or a mirror) hands back. An untrusted listing, or a
+ * primary whose copy of a big segment is damaged (its listing then gives the damaged size)
+ * while a mirror holds the good one, must not put more than the in-memory bound in memory.
+ */
+import { assert, assertEquals, assertRejects } from "../assert.ts";
+import { Trunk as Library } from "../../mod.ts";
+import { MemoryStore } from "../../src/storage/memory.ts";
+import { openStore } from "../../src/storage/registry.ts";
+import {
+  getBytes,
+  type ListEntry,
+  type ListOptions,
+  type Range,
+  type Store,
+} from "../../src/storage/store.ts";
+import { MemoryCache } from "../../src/trunk/cache.ts";
+import { TrunkError } from "../../src/trunk/errors.ts";
+import { fetchSegments, type FetchSink } from "../../src/trunk/fetch.ts";
+import { gitSink } from "../../src/helper/fetch.ts";
+import { segmentPackKey } from "../../src/trunk/layout.ts";
+import { readMeta } from "../../src/trunk/meta.ts";
+import { type Member, MirroredStore } from "../../src/trunk/mirrors.ts";
+import { listSegments } from "../../src/trunk/segments.ts";
+import { Trunk } from "../../src/trunk/trunk.ts";
+
+const opts = { sanitizeOps: false, sanitizeResources: false };
+/** The commit's per-pack bound on what is read into memory (fetch.ts `IN_MEMORY_MAX`). */
+const IN_MEMORY_MAX = 256 << 10;
+
+function random(n: number): Uint8Array {
+  const b = new Uint8Array(n);
+  for (let at = 0; at < n; at += 65536) crypto.getRandomValues(b.subarray(at, at + 65536));
+  return b;
+}
+
+/**
+ * A trunk in memory with three segments: one of ~1 MiB (an incompressible file, below the
+ * large-blob threshold) and two small ones. Returns its store and the big segment's id.
+ */
+async function trunkWithBigSegment() {
+  const url = `memory://inmem-${crypto.randomUUID()}/trunks/app.trunk`;
+  {
+    await using t = await Library.open({ url, create: true, writer: "seed" });
+    t.write("big.bin", random(1 << 20));
+    await t.commit({ message: "big", branch: "main" });
+    await t.push();
+    for (const n of ["a", "b"]) {
+      t.write(`${n}.txt`, `${n}\n`);
+      await t.commit({ message: n, branch: "main" });
+      await t.push();
+    }
+  }
+  const store = await openStore(url);
+  const segs = await listSegments(store);
+  assertEquals(segs.length, 3);
+  const big = segs.find((s) => s.packSize > IN_MEMORY_MAX)!;
+  assert(big, JSON.stringify(segs.map((s) => s.packSize)));
+  return { store, big: big.id, bigSize: big.packSize };
+}
+
+async function emptyRepo(): Promise<string> {
+  const dir = `${await Deno.makeTempDir()}/r`;
+  const r = await new Deno.Command("git", { args: ["init", "-q", dir] }).output();
+  assertEquals(r.code, 0);
+  return `${dir}/.git`;
+}
+
+/** gitSink, recording the size of every pack handed to the join as bytes in memory. */
+function recordingSink(gitDir: string): { sink: FetchSink; inMemory: number[] } {
+  const inner = gitSink(gitDir);
+  const inMemory: number[] = [];
+  const sink: FetchSink = {
+    ...inner,
+    ingestAll: (inputs, format, hint) => {
+      for (const i of inputs) if (typeof i.pack !== "string") inMemory.push(i.pack.byteLength);
+      return inner.ingestAll!(inputs, format, hint);
+    },
+  };
+  return { sink, inMemory };
+}
+
+/** A store whose listing gives `size` for one key, whatever that object holds. */
+class ListedAs implements Store {
+  constructor(readonly inner: Store, readonly key: string, readonly size: number) {}
+  get capabilities() {
+    return this.inner.capabilities;
+  }
+  get location() {
+    return this.inner.location;
+  }
+  get(key: string, range?: Range) {
+    return this.inner.get(key, range);
+  }
+  put(key: string, data: Parameters<Store["put"]>[1]) {
+    return this.inner.put(key, data);
+  }
+  create(key: string, data: Uint8Array) {
+    return this.inner.create(key, data);
+  }
+  delete(key: string) {
+    return this.inner.delete(key);
+  }
+  close() {
+    return this.inner.close();
+  }
+  async list(prefix: string, startAfter?: string, o?: ListOptions): Promise<ListEntry[]> {
+    return (await this.inner.list(prefix, startAfter, o)).map((e) =>
+      e.key === this.key ? { ...e, size: this.size } : e
+    );
+  }
+}
+
+Deno.test({
+  name:
+    "in-memory join: a big segment the listing calls small is not read whole into memory (untrusted listing)",
+  ...opts,
+  fn: async () => {
+    const { store, big } = await trunkWithBigSegment();
+    const lying = new ListedAs(store, segmentPackKey(big), 1000);
+    const meta = (await readMeta(store))!;
+    const trunk = new Trunk(lying, meta, new MemoryCache(), "test");
+    const { sink, inMemory } = recordingSink(await emptyRepo());
+    const got = await fetchSegments(trunk, sink);
+    assertEquals(got.segments, 3);
+    const over = inMemory.filter((n) => n > IN_MEMORY_MAX);
+    assertEquals(over, [], `packs held in memory over ${IN_MEMORY_MAX} bytes: ${over}`);
+  },
+});
+
+Deno.test({
+  name:
+    "in-memory join: a primary's damaged (short) copy of a big segment does not put the mirror's whole copy in memory",
+  ...opts,
+  fn: async () => {
+    const { store, big } = await trunkWithBigSegment();
+    // The mirror holds every object; the primary's copy of the big pack is cut short (a
+    // torn upload, a damaged disk): its listing now says 1000 bytes.
+    const mirror = new MemoryStore(`memory://mirror-${crypto.randomUUID()}`);
+    for (const e of await store.list("")) await mirror.put(e.key, (await getBytes(store, e.key))!);
+    const good = (await getBytes(store, segmentPackKey(big)))!;
+    await store.put(segmentPackKey(big), good.slice(0, 1000));
+    const members: Member[] = [
+      { name: "primary", role: "primary", url: store.location, store },
+      { name: "m", role: "mirror", url: mirror.location, store: mirror },
+    ];
+    const notes: string[] = [];
+    const set = new MirroredStore(members, { notice: (m) => notes.push(m) });
+    const meta = (await readMeta(store))!;
+    const trunk = new Trunk(set, meta, new MemoryCache(), "test");
+    const { sink, inMemory } = recordingSink(await emptyRepo());
+    const got = await fetchSegments(trunk, sink);
+    assertEquals(got.segments, 3);
+    assert(notes.some((n) => /repaired the copy on primary "primary"/.test(n)), notes.join("\n"));
+    assertEquals(await getBytes(store, segmentPackKey(big)), good, "the primary was repaired");
+    const over = inMemory.filter((n) => n > IN_MEMORY_MAX);
+    assertEquals(over, [], `packs held in memory over ${IN_MEMORY_MAX} bytes: ${over}`);
+  },
+});
+
+/** The process's peak resident memory, in MiB (VmHWM), and its reset to the current RSS. */
+const peakMiB = () =>
+  Number(/VmHWM:\s+(\d+)/.exec(Deno.readTextFileSync("/proc/self/status"))![1]) >> 10;
+const resetPeak = () => Deno.writeTextFileSync("/proc/self/clear_refs", "5");
+
+/** A store that answers one key with its bytes followed by `extra` bytes of zeros. */
+class Longer extends ListedAs {
+  constructor(inner: Store, key: string, readonly extra: number) {
+    super(inner, key, -1);
+  }
+  override async list(prefix: string, startAfter?: string, o?: ListOptions) {
+    return await this.inner.list(prefix, startAfter, o);
+  }
+  override async get(key: string, range?: Range) {
+    const body = await this.inner.get(key, range);
+    if (key !== this.key || !body || range) return body;
+    // One chunk given again and again: the stream itself holds nothing.
+    const zeros = new Uint8Array(1 << 20);
+    let left = this.extra;
+    const reader = body.getReader();
+    return new ReadableStream<Uint8Array>({
+      async pull(c) {
+        const r = await reader.read();
+        if (!r.done) return c.enqueue(r.value);
+        if (left <= 0) return c.close();
+        left -= zeros.byteLength;
+        c.enqueue(zeros);
+      },
+    });
+  }
+}
+
+Deno.test({
+  name:
+    "in-memory join: a small-listed segment whose store streams 160 MiB more is refused without holding it in memory",
+  ignore: Deno.build.os !== "linux",
+  ...opts,
+  fn: async () => {
+    const url = `memory://inmem-${crypto.randomUUID()}/trunks/app.trunk`;
+    {
+      await using t = await Library.open({ url, create: true, writer: "seed" });
+      for (const n of ["a", "b"]) {
+        t.write(`${n}.txt`, `${n}\n`);
+        await t.commit({ message: n, branch: "main" });
+        await t.push();
+      }
+    }
+    const store = await openStore(url);
+    const segs = await listSegments(store);
+    assertEquals(segs.length, 2);
+    const key = segmentPackKey(segs[1].id);
+    const meta = (await readMeta(store))!;
+    const trunk = new Trunk(new Longer(store, key, 160 << 20), meta, new MemoryCache(), "test");
+    const { sink } = recordingSink(await emptyRepo());
+    resetPeak();
+    const before = peakMiB();
+    const e = await assertRejects(() => fetchSegments(trunk, sink), TrunkError);
+    const grew = peakMiB() - before;
+    assert(e.message.includes(key) && !e.message.includes("\n"), e.message);
+    // The segment is listed at a few hundred bytes; what a fetch holds for it must stay
+    // near that, not grow with what the store sends (the whole clone's bound is 256 MiB).
+    assert(grew < 64, `peak memory grew by ${grew} MiB reading a segment listed small`);
+  },
+});
