@@ -3,7 +3,8 @@
  * segments are held in memory is chosen by the sizes the store's listing gives, but the
  * bytes read are whatever the store (or a mirror) hands back. An untrusted listing, or a
  * primary whose copy of a big segment is damaged (its listing then gives the damaged size)
- * while a mirror holds the good one, must not put more than the in-memory bound in memory.
+ * while a mirror holds the good one, must not put more than the in-memory bound in memory;
+ * nor may a negative listed size lift the bound on all of them.
  */
 import { assert, assertEquals, assertRejects } from "../assert.ts";
 import { Trunk as Library } from "../../mod.ts";
@@ -222,5 +223,43 @@ Deno.test({
     // The segment is listed at a few hundred bytes; what a fetch holds for it must stay
     // near that, not grow with what the store sends (the whole clone's bound is 256 MiB).
     assert(grew < 64, `peak memory grew by ${grew} MiB reading a segment listed small`);
+  },
+});
+
+Deno.test({
+  name:
+    "in-memory join: a negative size in the listing does not lift the 16 MiB bound on the small segments held in memory",
+  ...opts,
+  fn: async () => {
+    // 70 segments of ~240 KiB each (incompressible): ~16.4 MiB, more than the 16 MiB the
+    // commit lets a join hold in memory.
+    const url = `memory://inmem-${crypto.randomUUID()}/trunks/app.trunk`;
+    // No background compaction meanwhile: the small segments stay as pushed.
+    const auto = Deno.env.get("TRUNKS_AUTO_MAINTENANCE");
+    Deno.env.set("TRUNKS_AUTO_MAINTENANCE", "0");
+    try {
+      await using t = await Library.open({ url, create: true, writer: "seed" });
+      for (let i = 0; i < 70; i++) {
+        t.write(`f${i}.bin`, random(240 << 10));
+        await t.commit({ message: `c${i}`, branch: "main" });
+        await t.push();
+      }
+    } finally {
+      if (auto === undefined) Deno.env.delete("TRUNKS_AUTO_MAINTENANCE");
+      else Deno.env.set("TRUNKS_AUTO_MAINTENANCE", auto);
+    }
+    const store = await openStore(url);
+    const segs = await listSegments(store);
+    assertEquals(segs.length, 70);
+    const total = segs.reduce((n, s) => n + s.packSize, 0);
+    assert(total > 16 << 20 && segs.every((s) => s.packSize <= IN_MEMORY_MAX), String(total));
+    // One genuine segment listed at a size no object has.
+    const lying = new ListedAs(store, segmentPackKey(segs[0].id), -(1 << 30));
+    const meta = (await readMeta(store))!;
+    const trunk = new Trunk(lying, meta, new MemoryCache(), "test");
+    const { sink, inMemory } = recordingSink(await emptyRepo());
+    assertEquals((await fetchSegments(trunk, sink)).segments, 70);
+    const held = inMemory.reduce((n, b) => n + b, 0);
+    assert(held <= 16 << 20, `${held} bytes of packs held in memory at once (bound: 16 MiB)`);
   },
 });
