@@ -413,16 +413,19 @@ async function downloadWithIndexes(
   const pending = new Set<string>();
   let failed = null as { e: unknown } | null;
   let next = 0;
-  // Chosen before any download: memory is bounded whatever the order they finish in.
+  // Chosen before any download, by the listed sizes (untrusted: one that is not a size
+  // counts as large), each read stopped past its own: what is held stays within
+  // IN_MEMORY_TOTAL whatever the store sends and whatever order they finish in.
   let held = 0;
-  const inMemory = new Set(
+  const inMemory = new Map(
     plan.download.filter(({ segment: s }) =>
-      s.packSize <= IN_MEMORY_MAX && (held += s.packSize) <= IN_MEMORY_TOTAL
-    ).map((d) => d.segment.id),
+      Number.isSafeInteger(s.packSize) && s.packSize >= 0 && s.packSize <= IN_MEMORY_MAX &&
+      (held += s.packSize) <= IN_MEMORY_TOTAL
+    ).map((d) => [d.segment.id, d.segment.packSize]),
   );
   const download = async (id: string): Promise<string | Uint8Array> => {
-    // Listed as small: at most that much is held, whatever the store then sends.
-    const bytes = inMemory.has(id) ? await trunk.downloadSegmentBytes(id, IN_MEMORY_MAX) : null;
+    const listed = inMemory.get(id);
+    const bytes = listed === undefined ? null : await trunk.downloadSegmentBytes(id, listed);
     if (bytes) {
       onBytes?.(bytes.byteLength);
       return bytes;

@@ -215,6 +215,8 @@ export async function downloadSegmentBytes(
   const body = await store.get(key);
   if (!body) throw missingSegment(store, key, "retry the fetch");
   const bytes = await readUpTo(body, limit);
+  // Where a file download would die half-written: a kill here must leave nothing behind.
+  faultPoint("fetch:mid-download");
   if (!bytes) return null;
   const got = toHexString(await digest("sha256", bytes));
   if (got !== id) throw corruptPack(store, key, got);
