@@ -6,7 +6,8 @@ import { isDeleted, type RefEntry, type RefState } from "./refs.ts";
 
 const PREFERRED = ["refs/heads/main", "refs/heads/master"];
 
-function liveBranches(latest: Map<string, RefEntry>): string[] {
+/** The branches `latest` holds (not deleted). */
+export function liveBranches(latest: Map<string, RefEntry>): string[] {
   return [...latest.values()].filter(isLiveBranch).map((e) => e.ref);
 }
 
@@ -35,13 +36,13 @@ export function pickBranch(branches: string[], preferred: string | null): string
  * branch (`localHead`, git's checked-out branch; the library has none) if pushed, else
  * main, master, or the first. When the trunk already had branches but no HEAD (the first
  * push died before recording it), clones already show main, master or the first
- * branch: that is recorded, so a later push from elsewhere does not move it.
+ * branch: that is recorded, so a later push from elsewhere does not move it. `had`: the
+ * branches the trunk held before this push's entries (`liveBranches`), not after them.
  */
 export function initialHead(
-  state: RefState,
+  had: string[],
   pushed: string[],
   localHead: string | null,
 ): string | null {
-  const had = liveBranches(state.latest);
   return had.length ? pickBranch(had, null) : pickBranch(pushed, localHead);
 }

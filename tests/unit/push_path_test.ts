@@ -104,3 +104,34 @@ Deno.test("a push keeps the store's createParallelism entries in flight, not its
   assertEquals(report.refs.filter((r) => r.error).length, 0);
   assertEquals(store.most, 6);
 });
+
+/** Records, in order, the creates of ref entries and the source's HEAD questions. */
+class OrderedCreates extends MemoryStore {
+  events: string[] = [];
+  override createStamped(key: string, data: Uint8Array) {
+    if (key.includes("/refs/")) this.events.push(`create ${key.slice(key.lastIndexOf("/") + 1)}`);
+    return super.createStamped(key, data);
+  }
+}
+
+Deno.test("a trunk's first push asks for the local HEAD before its entries, not after them; later pushes not at all", async () => {
+  const store = new OrderedCreates(`memory://head-${crypto.randomUUID()}`);
+  const trunk = await Trunk.openOrCreate(store, new MemoryCache(), "test@head", "sha1");
+  const asking = (tip: string) => {
+    const { source } = counting(tip);
+    source.localHead = () => {
+      store.events.push("localHead");
+      return Promise.resolve("refs/heads/b1");
+    };
+    return source;
+  };
+  const specs = ["b0", "b1"].map((b) => ({ src: "main", dst: `refs/heads/${b}`, force: false }));
+  const first = await push(trunk, asking(A), specs);
+  assertEquals(first.refs.filter((r) => r.error).length, 0);
+  assertEquals(store.events[0], "localHead", store.events.join(", "));
+  assertEquals(store.events.filter((e) => e === "localHead").length, 1);
+  assertEquals(first.state.latest.get("HEAD")?.symref, "refs/heads/b1");
+  store.events = [];
+  await push(trunk, asking(B), specs);
+  assertEquals(store.events.includes("localHead"), false, store.events.join(", "));
+});
