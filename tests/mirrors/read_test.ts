@@ -28,6 +28,36 @@ const ignore = !haveServers() || !e2eBackends().some((b) => b.name === "azurite"
  * A sandbox's env: the provider's variables for the primary, and its one explicit step to
  * use the storages the trunk's map names (else they are listed and left alone).
  */
+/** A repository whose `origin` is the set (saved as its storages), `main` pushed to it. */
+async function pushedTo(storages: Awaited<ReturnType<typeof storageSet>>) {
+  const e = await makeEnv();
+  const repo = await newRepo(e);
+  saveStorages(repo, storages);
+  await git(e, repo, "remote", "add", "origin", `trunks::${storages[0].url}`);
+  await git(e, repo, "push", "-q", "origin", "main");
+  return { e, repo };
+}
+
+/**
+ * A fresh clone from the primary's URL, elsewhere, whose copy of segment `id` is corrupt:
+ * it succeeds at `tip`, says it repaired the primary's copy, and that copy is good again.
+ */
+async function cloneRepairing(
+  storages: Awaited<ReturnType<typeof storageSet>>,
+  id: string,
+  tip: string,
+) {
+  const other = await makeEnv(awsEnv());
+  const dir = `${await Deno.makeTempDir()}/clone`;
+  const r = await run(other, "git", ["clone", `trunks::${storages[0].url}`, dir]);
+  assertEquals(r.code, 0, r.stderr);
+  assertMatch(r.stderr, /repaired the copy on primary "primary"/);
+  assertEquals(await head(other, dir), tip);
+  await git(other, dir, "fsck", "--strict");
+  assertEquals(await packSha(storages[0], id), id, "the primary's copy is good again");
+  return r;
+}
+
 function awsEnv(): Record<string, string> {
   return {
     ...e2eBackends().find((b) => b.name === "minio")!.env,
@@ -43,11 +73,7 @@ Deno.test({
   fn: async () => {
     const storages = await storageSet("app", "azurite");
     try {
-      const e = await makeEnv();
-      const repo = await newRepo(e);
-      saveStorages(repo, storages);
-      await git(e, repo, "remote", "add", "origin", `trunks::${storages[0].url}`);
-      await git(e, repo, "push", "-q", "origin", "main");
+      const { e, repo } = await pushedTo(storages);
 
       // A new sandbox: only the primary URL and the provider's variables for it.
       const fresh = await makeEnv(awsEnv());
@@ -84,11 +110,7 @@ Deno.test({
   fn: async () => {
     const storages = await storageSet();
     try {
-      const e = await makeEnv();
-      const repo = await newRepo(e);
-      saveStorages(repo, storages);
-      await git(e, repo, "remote", "add", "origin", `trunks::${storages[0].url}`);
-      await git(e, repo, "push", "-q", "origin", "main");
+      const { e, repo } = await pushedTo(storages);
       const existing = `${await Deno.makeTempDir()}/existing`;
       await ok(e, "git", ["clone", "-q", `trunks::${storages[0].url}`, existing], {
         env: awsEnv(),
@@ -137,24 +159,13 @@ Deno.test({
   fn: async () => {
     const storages = await storageSet();
     try {
-      const e = await makeEnv();
-      const repo = await newRepo(e);
-      saveStorages(repo, storages);
-      await git(e, repo, "remote", "add", "origin", `trunks::${storages[0].url}`);
-      await git(e, repo, "push", "-q", "origin", "main");
+      const { e, repo } = await pushedTo(storages);
       const [id] = await segmentIds(storages[0]);
       await corruptSegment(storages[0], id);
       assert((await packSha(storages[0], id)) !== id);
 
-      const other = await makeEnv(awsEnv());
-      const dir = `${await Deno.makeTempDir()}/clone`;
-      const r = await run(other, "git", ["clone", `trunks::${storages[0].url}`, dir]);
-      assertEquals(r.code, 0, r.stderr);
+      const r = await cloneRepairing(storages, id, await head(e, repo));
       assertMatch(r.stderr, /corrupt/);
-      assertMatch(r.stderr, /repaired the copy on primary "primary"/);
-      assertEquals(await head(other, dir), await head(e, repo));
-      await git(other, dir, "fsck", "--strict");
-      assertEquals(await packSha(storages[0], id), id, "the primary's copy is good again");
     } finally {
       stopAll(storages);
     }
@@ -169,25 +180,14 @@ Deno.test({
   fn: async () => {
     const storages = await storageSet();
     try {
-      const e = await makeEnv();
-      const repo = await newRepo(e);
-      saveStorages(repo, storages);
-      await git(e, repo, "remote", "add", "origin", `trunks::${storages[0].url}`);
-      await git(e, repo, "push", "-q", "origin", "main");
+      const { e, repo } = await pushedTo(storages);
       await commitFile(e, repo, "second.txt", "second\n");
       await git(e, repo, "push", "-q", "origin", "main");
       const ids = await segmentIds(storages[0]);
       assertEquals(ids.length, 2, "two segments: the clone joins them");
       await corruptSegment(storages[0], ids[1]);
 
-      const other = await makeEnv(awsEnv());
-      const dir = `${await Deno.makeTempDir()}/clone`;
-      const r = await run(other, "git", ["clone", `trunks::${storages[0].url}`, dir]);
-      assertEquals(r.code, 0, r.stderr);
-      assertMatch(r.stderr, /repaired the copy on primary "primary"/);
-      assertEquals(await head(other, dir), await head(e, repo));
-      await git(other, dir, "fsck", "--strict");
-      assertEquals(await packSha(storages[0], ids[1]), ids[1], "the primary's copy is good again");
+      await cloneRepairing(storages, ids[1], await head(e, repo));
     } finally {
       stopAll(storages);
     }
