@@ -17,7 +17,7 @@
 import { BatchedEntryWrites, type TrunkCache } from "./cache.ts";
 import { describeError } from "./describe_error.ts";
 import { faultPoint } from "./faults.ts";
-import { initialHead, liveBranches } from "./head.ts";
+import { hasLiveBranch, initialHead } from "./head.ts";
 import { type BlobContent, type LargeBlobStats, uploadLargeBlobs } from "./large_blobs.ts";
 import { StorageFailure } from "./mirrors.ts";
 import { mapLimit } from "./pool.ts";
@@ -175,16 +175,15 @@ async function pushOn(
       [...Trunk.liveRefs(state).values()].filter((e) => !e.symref).map((e) => e.new),
     );
   if (!opts.dryRun && specs.some((s) => s.src)) heldTips().catch(() => {});
-  // The branch to point a new trunk's HEAD at, asked now (a git process in the helper): its
-  // entry is the push's last, and waiting for the answer there cost a first push of 20,000
-  // refs 50-280 ms after its entries. Settled here so a push that fails first leaves no
-  // unhandled rejection; its error is still the push's, where it is read.
-  const headAsked = !opts.dryRun && !state.latest.has("HEAD") &&
-      specs.some((s) => s.dst.startsWith("refs/heads/"))
-    ? source.localHead().then((head) => ({ head }), (e: unknown) => ({ e }))
-    : undefined;
+  // The pusher's checked-out branch, for a new trunk's HEAD, asked now (a git process in the
+  // helper): HEAD's entry is the push's last, and waiting for the answer there cost a first
+  // push of 20,000 refs 50-280 ms after its entries. Only a preference: a failed question
+  // leaves main, master or the first branch, never a failed push whose refs have moved.
+  const asksHead = !opts.dryRun && !state.latest.has("HEAD") &&
+    specs.some((s) => s.src && s.dst.startsWith("refs/heads/"));
+  const headAsked = asksHead ? source.localHead().catch(() => null) : null;
   // Taken before the entries join `state`: after them every first push "had" its own.
-  const hadBranches = headAsked ? liveBranches(state.latest) : [];
+  const hadBranches = asksHead && hasLiveBranch(state.latest);
   const planned = await plan(trunk, source, state, specs, opts, errors, heldTips);
   let segment: BuiltSegment | null = null;
   let largeBlobs: LargeBlobStats = { blobs: 0, chunks: 0, bytes: 0 };
@@ -298,9 +297,7 @@ async function pushOn(
       !o.error && o.ref.startsWith("refs/heads/") && o.oid !== trunk.zeroOid
     ).map((o) => o.ref);
     if (pushed.length) {
-      const asked = await (headAsked ?? source.localHead().then((head) => ({ head })));
-      if ("e" in asked) throw asked.e;
-      const target = initialHead(hadBranches, pushed, asked.head);
+      const target = initialHead(state, pushed, await headAsked, hadBranches);
       // Losing this race is fine: someone else chose HEAD first.
       const r = await trunk.updateRef({
         ref: "HEAD",
