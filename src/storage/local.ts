@@ -170,10 +170,22 @@ const WHOLE_READ_MAX = 16 << 20;
 /** Young directories a store remembers having synced the names of (`LocalStore.#named`). */
 const NAMED_MAX = 1024;
 
-/** A file's bytes in one read, or null for one over WHOLE_READ_MAX (streamed instead). */
-async function readSmall(path: string): Promise<Uint8Array | null> {
-  const { size } = await Deno.stat(path);
-  return size <= WHOLE_READ_MAX ? await Deno.readFile(path) : null;
+/**
+ * A file's bytes in one read, or null for one over WHOLE_READ_MAX (streamed instead). A key
+ * that is not a regular file (a device, a pipe, a link to one: anyone who can write to the
+ * store can plant one) is refused: `/dev/zero` lists as 0 bytes and reads forever, a pipe
+ * never answers.
+ */
+async function readSmall(path: string, key: string): Promise<Uint8Array | null> {
+  const st = await Deno.stat(path);
+  if (!st.isFile) {
+    throw new StoreError(
+      `local store: ${key} is not a regular file (a directory, device or pipe, or a link to one); ` +
+        `nothing was read from it: remove it from the store`,
+      "corrupt",
+    );
+  }
+  return st.size <= WHOLE_READ_MAX ? await Deno.readFile(path) : null;
 }
 
 function oneChunk(bytes: Uint8Array): ReadableStream<Uint8Array> {
@@ -391,7 +403,7 @@ export class LocalStore implements Store {
     let file: Deno.FsFile;
     try {
       if (!range) {
-        const whole = await readSmall(path);
+        const whole = await readSmall(path, key);
         if (whole) return oneChunk(whole);
       }
       file = await Deno.open(path, { read: true });

@@ -191,3 +191,36 @@ Deno.test("local: creates into an existing directory make no mkdir call", async 
     await Deno.remove(root, { recursive: true });
   }
 });
+
+// Anyone who can write to the store can plant a key that is not a file: a link to
+// /dev/zero lists as 0 bytes and would be read until memory runs out, a pipe never answers.
+// Either is refused at once, in one line naming the key.
+Deno.test({
+  name: "local: a key that is a link to /dev/zero or a pipe is refused, not read forever",
+  ignore: Deno.build.os === "windows",
+  fn: async () => {
+    const root = await Deno.makeTempDir({ prefix: "trunks-notfile-" });
+    const store = await openStore(`local://${root}/trunks/t.trunk`);
+    try {
+      await store.put("segments/seed", new Uint8Array([0]));
+      const dir = `${root}/trunks/t.trunk/segments`;
+      await Deno.symlink("/dev/zero", `${dir}/zero.pack`);
+      const fifo = await new Deno.Command("mkfifo", { args: [`${dir}/pipe.pack`] }).output();
+      assertEquals(fifo.code, 0, "mkfifo");
+      for (const key of ["segments/zero.pack", "segments/pipe.pack"]) {
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const hung = new Promise<string>((r) => timer = setTimeout(() => r("hung"), 5000));
+        const outcome = await Promise.race([
+          store.get(key).then(() => "read", (e) => e),
+          hung,
+        ]).finally(() => clearTimeout(timer));
+        assert(outcome instanceof StoreError, `${key}: ${outcome}`);
+        assertEquals(outcome.code, "corrupt");
+        assert(outcome.message.includes(key) && !outcome.message.includes("\n"), outcome.message);
+      }
+    } finally {
+      await store.close();
+      await Deno.remove(root, { recursive: true });
+    }
+  },
+});
