@@ -1,10 +1,10 @@
 /**
- * Hostile review of 510b7cd (a join's small segments downloaded into memory): which
- * segments are held in memory is chosen by the sizes the store's listing gives, but the
- * bytes read are whatever the store (or a mirror) hands back. An untrusted listing, or a
- * primary whose copy of a big segment is damaged (its listing then gives the damaged size)
- * while a mirror holds the good one, must not put more than the in-memory bound in memory;
- * nor may a negative listed size lift the bound on all of them.
+ * A join's small segments are read into memory (src/trunk/fetch.ts), chosen by the sizes
+ * the store's listing gives, while the bytes read are whatever the store (or a mirror)
+ * hands back. An untrusted listing, or a primary whose copy of a big segment is damaged
+ * (its listing then gives the damaged size) while a mirror holds the good one, must not
+ * put more than the in-memory bound in memory; nor may a negative listed size lift the
+ * bound on all of them. (A hostile review's cases: each failed on 510b7cd.)
  */
 import { assert, assertEquals, assertRejects } from "../assert.ts";
 import { Trunk as Library } from "../../mod.ts";
@@ -38,23 +38,35 @@ function random(n: number): Uint8Array {
 }
 
 /**
+ * A trunk in memory, one push (one segment) per file, in order, with no background
+ * maintenance meanwhile (the segments stay as pushed); its store.
+ */
+async function pushedFiles(files: [name: string, data: Uint8Array | string][]): Promise<Store> {
+  const url = `memory://inmem-${crypto.randomUUID()}/trunks/app.trunk`;
+  const auto = Deno.env.get("TRUNKS_AUTO_MAINTENANCE");
+  Deno.env.set("TRUNKS_AUTO_MAINTENANCE", "0");
+  try {
+    await using t = await Library.open({ url, create: true, writer: "seed" });
+    for (const [name, data] of files) {
+      t.write(name, data);
+      await t.commit({ message: name, branch: "main" });
+      await t.push();
+    }
+  } finally {
+    if (auto === undefined) Deno.env.delete("TRUNKS_AUTO_MAINTENANCE");
+    else Deno.env.set("TRUNKS_AUTO_MAINTENANCE", auto);
+  }
+  return await openStore(url);
+}
+
+const SMALL: [string, string][] = [["a.txt", "a\n"], ["b.txt", "b\n"]];
+
+/**
  * A trunk in memory with three segments: one of ~1 MiB (an incompressible file, below the
  * large-blob threshold) and two small ones. Returns its store and the big segment's id.
  */
 async function trunkWithBigSegment() {
-  const url = `memory://inmem-${crypto.randomUUID()}/trunks/app.trunk`;
-  {
-    await using t = await Library.open({ url, create: true, writer: "seed" });
-    t.write("big.bin", random(1 << 20));
-    await t.commit({ message: "big", branch: "main" });
-    await t.push();
-    for (const n of ["a", "b"]) {
-      t.write(`${n}.txt`, `${n}\n`);
-      await t.commit({ message: n, branch: "main" });
-      await t.push();
-    }
-  }
-  const store = await openStore(url);
+  const store = await pushedFiles([["big.bin", random(1 << 20)], ...SMALL]);
   const segs = await listSegments(store);
   assertEquals(segs.length, 3);
   const big = segs.find((s) => s.packSize > IN_MEMORY_MAX)!;
@@ -199,16 +211,7 @@ Deno.test({
   ignore: Deno.build.os !== "linux",
   ...opts,
   fn: async () => {
-    const url = `memory://inmem-${crypto.randomUUID()}/trunks/app.trunk`;
-    {
-      await using t = await Library.open({ url, create: true, writer: "seed" });
-      for (const n of ["a", "b"]) {
-        t.write(`${n}.txt`, `${n}\n`);
-        await t.commit({ message: n, branch: "main" });
-        await t.push();
-      }
-    }
-    const store = await openStore(url);
+    const store = await pushedFiles(SMALL);
     const segs = await listSegments(store);
     assertEquals(segs.length, 2);
     const key = segmentPackKey(segs[1].id);
@@ -233,22 +236,12 @@ Deno.test({
   fn: async () => {
     // 70 segments of ~240 KiB each (incompressible): ~16.4 MiB, more than the 16 MiB the
     // commit lets a join hold in memory.
-    const url = `memory://inmem-${crypto.randomUUID()}/trunks/app.trunk`;
-    // No background compaction meanwhile: the small segments stay as pushed.
-    const auto = Deno.env.get("TRUNKS_AUTO_MAINTENANCE");
-    Deno.env.set("TRUNKS_AUTO_MAINTENANCE", "0");
-    try {
-      await using t = await Library.open({ url, create: true, writer: "seed" });
-      for (let i = 0; i < 70; i++) {
-        t.write(`f${i}.bin`, random(240 << 10));
-        await t.commit({ message: `c${i}`, branch: "main" });
-        await t.push();
-      }
-    } finally {
-      if (auto === undefined) Deno.env.delete("TRUNKS_AUTO_MAINTENANCE");
-      else Deno.env.set("TRUNKS_AUTO_MAINTENANCE", auto);
-    }
-    const store = await openStore(url);
+    const store = await pushedFiles(
+      Array.from(
+        { length: 70 },
+        (_, i) => [`f${i}.bin`, random(240 << 10)] as [string, Uint8Array],
+      ),
+    );
     const segs = await listSegments(store);
     assertEquals(segs.length, 70);
     const total = segs.reduce((n, s) => n + s.packSize, 0);
