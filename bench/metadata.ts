@@ -24,7 +24,14 @@
  * push), and reach the bare repository in one push. The clone and the fetch are git's.
  *
  * Markdown on stdout. Times are single runs (wall clock); helper RSS is the peak of the
- * process tree's largest member (GNU time), when /usr/bin/time exists.
+ * process tree's largest member (GNU time), when /usr/bin/time exists. Each timed command
+ * starts with the disk settled (`sync`).
+ *
+ * The file system is part of the figure: everything lands under TMPDIR (run_tmp.ts), so
+ * `TMPDIR=/mnt/ext4 deno run -A bench/metadata.ts` measures there. On ext4 without a
+ * journal (the root of the machines these figures were first taken on) each new file scans
+ * past the inodes deleted in the last minute or more (`recently_deleted`), so a run just
+ * after a large delete pays per create, whichever side; docs/benchmarks.md gives both.
  */
 import "./run_tmp.ts";
 import { parseArgs } from "node:util";
@@ -55,8 +62,19 @@ async function hasGnuTime(): Promise<boolean> {
 }
 const gnuTime = await hasGnuTime();
 
+/**
+ * Written data still on its way to disk, flushed before a timed command: otherwise a side
+ * pays for the writeback of the one before it (20,000 loose refs just written by git, or a
+ * trunk's entries), and the order of the sides bends the ratio.
+ */
+async function settleDisk(): Promise<void> {
+  if (Deno.build.os === "windows") return;
+  await new Deno.Command("sync", { stdout: "null", stderr: "null" }).output().catch(() => {});
+}
+
 /** Run under `ulimit -n 1024`; returns ms and peak RSS (KiB) of the largest process. */
 async function limited(e: Env, cwd: string, cmd: string, env: Record<string, string> = {}) {
+  await settleDisk();
   const wrapped = gnuTime ? `/usr/bin/time -f 'RSS %M' ${cmd}` : cmd;
   const t = await timed(e, "bash", ["-c", `ulimit -n 1024 && ${wrapped}`], { cwd, env });
   const rss = /RSS (\d+)/.exec(t.stderr);
