@@ -2,7 +2,7 @@
  * Mirror tests: trunks on a MinIO primary with a local and a fake-gcs / Azurite mirror,
  * some reached through a TCP proxy so a test can take a real endpoint down and back.
  */
-import { e2eBackends, type Env, ok } from "../e2e/harness.ts";
+import { e2eBackends, type Env, newRepo, ok } from "../e2e/harness.ts";
 import { LocalDb } from "../../src/local/db.ts";
 import { openStore } from "../../src/storage/registry.ts";
 import { getBytes, type Store } from "../../src/storage/store.ts";
@@ -92,6 +92,48 @@ export async function storageSet(trunk = "app", cloudBackend?: string): Promise<
       proxy: c.proxy,
     },
   ];
+}
+
+/** A repository with a local primary and a local mirror, set up through the CLI. */
+export async function localPair(e: Env) {
+  const repo = await newRepo(e);
+  const primary = await Deno.makeTempDir({ prefix: "trunks-primary-" });
+  const nas = await Deno.makeTempDir({ prefix: "trunks-nas-" });
+  await ok(e, "trunks", ["init"], { cwd: repo });
+  await ok(e, "trunks", [
+    "storage",
+    "add",
+    "--name",
+    "primary",
+    "--backend",
+    "local",
+    "--path",
+    primary,
+  ], {
+    cwd: repo,
+  });
+  await ok(e, "trunks", [
+    "storage",
+    "add",
+    "--name",
+    "nas",
+    "--backend",
+    "local",
+    "--path",
+    nas,
+    "--mirror",
+  ], {
+    cwd: repo,
+  });
+  const at = (root: string): Storage => ({
+    name: root === nas ? "nas" : "primary",
+    role: root === nas ? "mirror" : "primary",
+    url: `local://${root}/trunks/work.trunk`,
+    backend: "local",
+    secrets: {},
+    dir: root,
+  });
+  return { repo, primary: at(primary), nas: at(nas) };
 }
 
 /** Save storages in a repository's local database (what `trunks storage add` does). */

@@ -11,59 +11,17 @@ import {
   entriesOn,
   haveServers,
   head,
+  localPair,
   opts,
   refsOn,
   saveStorages,
   stopAll,
-  type Storage,
   storageSet,
   up,
 } from "./harness.ts";
 
 function trunks(e: Env, cwd: string, args: string[], env: Record<string, string> = {}) {
   return run(e, "trunks", args, { cwd, env });
-}
-
-/** A repository with a local primary and a local mirror, set up through the CLI. */
-async function localPair(e: Env) {
-  const repo = await newRepo(e);
-  const primary = await Deno.makeTempDir({ prefix: "trunks-primary-" });
-  const nas = await Deno.makeTempDir({ prefix: "trunks-nas-" });
-  await ok(e, "trunks", ["init"], { cwd: repo });
-  await ok(e, "trunks", [
-    "storage",
-    "add",
-    "--name",
-    "primary",
-    "--backend",
-    "local",
-    "--path",
-    primary,
-  ], {
-    cwd: repo,
-  });
-  await ok(e, "trunks", [
-    "storage",
-    "add",
-    "--name",
-    "nas",
-    "--backend",
-    "local",
-    "--path",
-    nas,
-    "--mirror",
-  ], {
-    cwd: repo,
-  });
-  const at = (root: string): Storage => ({
-    name: root === nas ? "nas" : "primary",
-    role: root === nas ? "mirror" : "primary",
-    url: `local://${root}/trunks/work.trunk`,
-    backend: "local",
-    secrets: {},
-    dir: root,
-  });
-  return { repo, primary: at(primary), nas: at(nas) };
 }
 
 Deno.test({
