@@ -19,10 +19,9 @@ import { describeError } from "./describe_error.ts";
 import { faultPoint } from "./faults.ts";
 import { hasLiveBranch, initialHead } from "./head.ts";
 import { type BlobContent, type LargeBlobStats, uploadLargeBlobs } from "./large_blobs.ts";
-import { StorageFailure } from "./mirrors.ts";
 import { mapLimit } from "./pool.ts";
 import { isDeleted, type RefEntry, type RefState } from "./refs.ts";
-import { type BegunWrite, Trunk, type WriteState } from "./trunk.ts";
+import { type BegunWrite, MovedOnPrimaryOnly, Trunk, type WriteState } from "./trunk.ts";
 import { failingTransfers, formatBytes, type OnProgress } from "./progress.ts";
 import { segmentUploadSize } from "./segments.ts";
 
@@ -95,7 +94,10 @@ export interface RefOutcome {
   oid?: string;
   /** Why the ref was not moved, in git's words; absent when it was. */
   error?: string;
-  /** The entry this push created (absent if another writer had written the same value). */
+  /**
+   * The entry this push created (absent if another writer had written the same value); with
+   * an `error`, it moved on the primary only (a mirror refused it).
+   */
   entry?: RefEntry;
   /** The entry of another writer that won the compare-and-swap. */
   winner?: RefEntry | null;
@@ -285,7 +287,7 @@ async function pushOn(
     cache.flush();
   }
   // Nothing moved: the push failed as a whole, with the store's own error.
-  if (failure && ![...outcomes.values()].some((o) => !o.error)) throw failure.e;
+  if (failure && ![...outcomes.values()].some(landed)) throw failure.e;
   for (const o of outcomes.values()) {
     const written = o.entry ?? o.winner;
     if (written) state.latest.set(written.ref, written);
@@ -293,20 +295,35 @@ async function pushOn(
 
   faultPoint("push:before-head");
   if (!opts.dryRun && !state.latest.has("HEAD")) {
+    // Branches moved on the primary only count: clones of the primary show them, and the
+    // pusher's choice must not wait for a push that finds them there (hadBranches).
     const pushed = [...outcomes.values()].filter((o) =>
-      !o.error && o.ref.startsWith("refs/heads/") && o.oid !== trunk.zeroOid
+      landed(o) && o.ref.startsWith("refs/heads/") && o.oid !== trunk.zeroOid
     ).map((o) => o.ref);
     if (pushed.length) {
-      const target = initialHead(state, pushed, await headAsked, hadBranches);
-      // Losing this race is fine: someone else chose HEAD first.
-      const r = await trunk.updateRef({
-        ref: "HEAD",
-        new: trunk.zeroOid,
-        symref: target!,
-        base: null,
-        segments: [],
-      });
-      const head = r.ok ? r.entry : r.winner;
+      const target = initialHead(state, pushed, await headAsked, hadBranches)!;
+      let head: RefEntry | null;
+      try {
+        const r = await trunk.updateRef({
+          ref: "HEAD",
+          new: trunk.zeroOid,
+          symref: target,
+          base: null,
+          segments: [],
+        });
+        // Losing this race is fine: someone else chose HEAD first.
+        head = r.ok ? r.entry : r.winner;
+      } catch (e) {
+        // git pushes no HEAD and has no line for it: the notice is the only word on it, and
+        // a push whose refs moved is not failed for it (the next push records a HEAD).
+        if (e instanceof MovedOnPrimaryOnly) {
+          say(`trunks: HEAD (${target}) recorded on the primary, but ${e.message}`);
+          head = e.entry;
+        } else {
+          say(`trunks: HEAD (${target}) was not recorded: ${describeError(e)}`);
+          head = null;
+        }
+      }
       if (head) state.latest.set("HEAD", head);
     }
   }
@@ -473,6 +490,14 @@ function movedMeanwhile(
   }
 }
 
+/**
+ * The ref holds the pushed value on the primary, what its clones read: by this push's
+ * entry (with an error when a mirror refused it) or another writer's of the same value.
+ */
+function landed(o: RefOutcome): boolean {
+  return !o.error || !!o.entry;
+}
+
 /** Create the ref's next entry; a lost race is `fetch first` (or retried when forced). */
 async function moveRef(
   trunk: Trunk,
@@ -491,19 +516,18 @@ async function moveRef(
     try {
       r = await trunk.updateRef({ ref, new: p.newOid, base, segments }, cache);
     } catch (e) {
-      // The primary took the entry but a mirror did not: say so for this ref; the next
-      // push or `trunks storage sync` brings the mirror level.
-      if (e instanceof StorageFailure && e.member.role === "mirror") {
-        say(`trunks: ${ref} moved on the primary, but ${e.message}`);
-        return {
-          ref,
-          oid: p.newOid,
-          error: `moved on the primary only; mirror ${e.member.name} ${
-            e.kind === "diverged" ? "has diverged" : "is behind"
-          } (run trunks storage sync)`,
-        };
-      }
-      throw e;
+      if (!(e instanceof MovedOnPrimaryOnly)) throw e;
+      // Its entry stands on the primary (the push's state holds it); git hears that this
+      // ref is not everywhere, and the next push or `trunks storage sync` levels the mirror.
+      say(`trunks: ${ref} moved on the primary, but ${e.message}`);
+      return {
+        ref,
+        oid: p.newOid,
+        entry: e.entry,
+        error: `moved on the primary only; mirror ${e.member.name} ${
+          e.kind === "diverged" ? "has diverged" : "is behind"
+        } (run trunks storage sync)`,
+      };
     }
     if (r.ok) {
       faultPoint("push:after-ref");

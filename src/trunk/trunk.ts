@@ -28,7 +28,8 @@ import {
   writeRefEntry,
 } from "./refs.ts";
 import type { SegmentInfo } from "./segments.ts";
-import { MirroredStore } from "./mirrors.ts";
+import { MirroredStore, StorageFailure } from "./mirrors.ts";
+import { seal } from "./seal.ts";
 import type { OwnSegment } from "./gc_guard.ts";
 import type { SegmentListing } from "./replaces.ts";
 import { type MapEntry, type StorageMap, writeMap } from "./storage_map.ts";
@@ -463,7 +464,8 @@ export class Trunk {
 
   /**
    * Create the next entry of `update.ref`; `{ok:false}` when another writer won. `cache`:
-   * where the created entry is remembered (a push of many refs batches them).
+   * where the created entry is remembered (a push of many refs batches them). Throws
+   * `MovedOnPrimaryOnly` when the primary took the entry and a mirror did not.
    */
   async updateRef(
     update: RefUpdate,
@@ -481,7 +483,27 @@ export class Trunk {
       writer: this.writer,
       segments: update.segments,
     };
-    return await writeRefEntry(this.store, cache, this.meta, entry);
+    try {
+      return await writeRefEntry(this.store, cache, this.meta, entry);
+    } catch (e) {
+      // A mirror fails only after the primary took the create (mirrors.ts): the entry
+      // stands on the primary, what its clones read, whatever the mirror did.
+      if (e instanceof StorageFailure && e.member.role === "mirror") {
+        throw new MovedOnPrimaryOnly(e, seal(entry));
+      }
+      throw e;
+    }
+  }
+}
+
+/**
+ * A ref entry the primary took and a mirror refused (down, full, diverged): `entry` is the
+ * ref's value on the primary now; the next push or `trunks storage sync` replays it onto
+ * the mirror. Still the mirror's StorageFailure, for callers that only name the mirror.
+ */
+export class MovedOnPrimaryOnly extends StorageFailure {
+  constructor(failure: StorageFailure, readonly entry: RefEntry) {
+    super(failure.member, failure.kind, failure.message, { cause: failure.cause });
   }
 }
 
