@@ -171,20 +171,25 @@ const WHOLE_READ_MAX = 16 << 20;
 const NAMED_MAX = 1024;
 
 /**
+ * Anyone who can write to the store can plant a key that is not a regular file: `/dev/zero`
+ * lists as 0 bytes and reads forever, a pipe never answers, and a symlink (to anything)
+ * would hand this machine's own files (~/.ssh/id_ed25519) to the reader as store content.
+ */
+function notAFile(key: string): StoreError {
+  return new StoreError(
+    `local store: ${key} is not a regular file (a symlink, directory, device or pipe); ` +
+      `nothing was read from it: remove it from the store`,
+    "corrupt",
+  );
+}
+
+/**
  * A file's bytes in one read, or null for one over WHOLE_READ_MAX (streamed instead). A key
- * that is not a regular file (a device, a pipe, a link to one: anyone who can write to the
- * store can plant one) is refused: `/dev/zero` lists as 0 bytes and reads forever, a pipe
- * never answers.
+ * that is not a regular file is refused (`notAFile`).
  */
 async function readSmall(path: string, key: string): Promise<Uint8Array | null> {
-  const st = await Deno.stat(path);
-  if (!st.isFile) {
-    throw new StoreError(
-      `local store: ${key} is not a regular file (a directory, device or pipe, or a link to one); ` +
-        `nothing was read from it: remove it from the store`,
-      "corrupt",
-    );
-  }
+  const st = await Deno.lstat(path);
+  if (!st.isFile) throw notAFile(key);
   return st.size <= WHOLE_READ_MAX ? await Deno.readFile(path) : null;
 }
 
@@ -243,15 +248,35 @@ export class LocalStore implements Store {
    * Anyone who can write the store could swap a directory of the trunk for a symlink to
    * elsewhere on this machine; writes and deletes never follow one out of the trunk.
    */
-  #assertInside(dir: string): void {
+  #assertInside(dir: string, doing = "write or delete"): void {
     this.#realBase ??= Deno.realPathSync(this.base);
     const real = Deno.realPathSync(dir);
     if (real !== this.#realBase && !real.startsWith(`${this.#realBase}/`)) {
       throw new StoreError(
         `local store: ${dir} leads outside ${this.base} (a symlink in the store?); ` +
-          `refusing to write or delete there: remove the link and retry`,
+          `refusing to ${doing} there: remove the link and retry`,
         "invalid-key",
       );
+    }
+  }
+
+  /**
+   * A listing walks only real directories below the one its prefix names (a symlink in
+   * them is listed as a key, not followed), but that one and those above it up to the base
+   * are opened by path: one of them swapped for a symlink out of the trunk (refs/ -> ~)
+   * would list this machine's files as keys, which reads would then take as the store's.
+   * An lstat a level; resolved in full only when one is a link.
+   */
+  #assertListedInside(dirKey: string): void {
+    for (let rel = dirKey; rel; rel = rel.slice(0, Math.max(0, rel.lastIndexOf("/")))) {
+      const st = lstatOrNull(`${this.base}/${rel}`);
+      if (!st?.isSymlink) continue;
+      try {
+        return this.#assertInside(`${this.base}/${dirKey}`, "list");
+      } catch (e) {
+        if (e instanceof Deno.errors.NotFound) return; // a dangling link: nothing to list
+        throw this.#wrap(e, dirKey);
+      }
     }
   }
 
@@ -402,7 +427,11 @@ export class LocalStore implements Store {
     const path = this.#path(key);
     let file: Deno.FsFile;
     try {
-      if (!range) {
+      if (range) {
+        // Read in pieces, but never from a key that is not a regular file.
+        const st = await Deno.lstat(path);
+        if (!st.isFile) throw notAFile(key);
+      } else {
         const whole = await readSmall(path, key);
         if (whole) return oneChunk(whole);
       }
@@ -463,6 +492,9 @@ export class LocalStore implements Store {
     // The small calls around the copy are synchronous: each async one costs a turn of the
     // event loop (a clone's segments are copied on its way to index-pack); the copy itself,
     // as long as the segment is large, stays async.
+    // A symlink is followed by the copy (and a pipe never answers): refused as `get` does.
+    const st = lstatOrNull(path);
+    if (st && !st.isFile) throw notAFile(key);
     const unix = Deno.build.os !== "windows";
     let mode: number | undefined;
     if (unix) {
@@ -587,6 +619,7 @@ export class LocalStore implements Store {
     const dirKey = slash < 0 ? "" : prefix.slice(0, slash);
     const found: string[] = [];
     this.#checkRoot();
+    this.#assertListedInside(dirKey);
     // Depth first with synchronous calls: a trunk holds one directory per ref, and an
     // async op per directory and per file cost ~8x the CPU of the calls themselves
     // (20,000 refs: seconds). One directory is open at a time (never EMFILE); the event
@@ -641,7 +674,10 @@ export class LocalStore implements Store {
       if (++calls % LIST_BATCH === 0) await yieldToLoop();
       let st: Deno.FileInfo;
       try {
-        st = Deno.statSync(at + key);
+        // The key itself, not what a symlink planted there points at: it is listed as it
+        // is, and a read of it is refused in one line (`notAFile`), where leaving it out
+        // would hide a ref's newest entry (its older one then read as the ref's value).
+        st = Deno.lstatSync(at + key);
       } catch (e) {
         // Deleted between readDir and stat (GC): it is simply not there.
         if (e instanceof Deno.errors.NotFound) continue;

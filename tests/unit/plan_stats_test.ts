@@ -11,7 +11,7 @@ const id = (i: number) => i.toString(16).padStart(64, "0");
 
 Deno.test("a fetch's plan lists segment indexes without a stat of any", async () => {
   const root = await Deno.makeTempDir();
-  const realStat = Deno.statSync;
+  const realStat = Deno.lstatSync;
   try {
     const store = await openStore(`local://${root}/trunks/r.trunk`);
     const put = (k: string, b = "x") => store.put(k, new TextEncoder().encode(b));
@@ -34,15 +34,15 @@ Deno.test("a fetch's plan lists segment indexes without a stat of any", async ()
       put(`segments/${compacted}.idx`),
     ]);
     const stats: string[] = [];
-    Deno.statSync = ((p: string | URL) => {
+    Deno.lstatSync = ((p: string | URL) => {
       if (String(p).startsWith(root)) stats.push(String(p));
       return realStat(p);
-    }) as typeof Deno.statSync;
+    }) as typeof Deno.lstatSync;
     let plan;
     try {
       plan = await planFetch(store, new Set());
     } finally {
-      Deno.statSync = realStat;
+      Deno.lstatSync = realStat;
     }
     // The compacted segment, covering every one it replaces; its size as listed.
     assertEquals(plan.download.map((d) => d.segment.id), [compacted]);
@@ -53,7 +53,7 @@ Deno.test("a fetch's plan lists segment indexes without a stat of any", async ()
     assert(stats.some((p) => p.endsWith(".pack")), "the packs' times are read");
     await store.close();
   } finally {
-    Deno.statSync = realStat;
+    Deno.lstatSync = realStat;
     await Deno.remove(root, { recursive: true });
   }
 });
