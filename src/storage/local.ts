@@ -184,13 +184,22 @@ function notAFile(key: string): StoreError {
 }
 
 /**
- * A file's bytes in one read, or null for one over WHOLE_READ_MAX (streamed instead). A key
- * that is not a regular file is refused (`notAFile`).
+ * The file's bytes in one read when the caller takes all of it (no range, or one from its
+ * start that reaches past its end) and it holds at most WHOLE_READ_MAX; else null (read in
+ * pieces instead). Its lstat decides, so a caller that stops reading past a limit asks for
+ * a range one byte longer (`getAtMost`), and a file larger than that never comes in one
+ * piece. A key that is not a regular file is refused (`notAFile`).
  */
-async function readSmall(path: string, key: string): Promise<Uint8Array | null> {
+async function readSmall(path: string, key: string, range?: Range): Promise<Uint8Array | null> {
   const st = await Deno.lstat(path);
   if (!st.isFile) throw notAFile(key);
-  return st.size <= WHOLE_READ_MAX ? await Deno.readFile(path) : null;
+  if (st.size > WHOLE_READ_MAX) return null;
+  if (!range) return await Deno.readFile(path);
+  const length = range.length ?? Infinity;
+  if (range.offset !== 0 || length < st.size) return null;
+  const bytes = await Deno.readFile(path);
+  // Grown since its lstat: still no more than was asked.
+  return bytes.byteLength > length ? bytes.subarray(0, length) : bytes;
 }
 
 function oneChunk(bytes: Uint8Array): ReadableStream<Uint8Array> {
@@ -427,14 +436,8 @@ export class LocalStore implements Store {
     const path = this.#path(key);
     let file: Deno.FsFile;
     try {
-      if (range) {
-        // Read in pieces, but never from a key that is not a regular file.
-        const st = await Deno.lstat(path);
-        if (!st.isFile) throw notAFile(key);
-      } else {
-        const whole = await readSmall(path, key);
-        if (whole) return oneChunk(whole);
-      }
+      const whole = await readSmall(path, key, range);
+      if (whole) return oneChunk(whole);
       file = await Deno.open(path, { read: true });
     } catch (e) {
       if (!(e instanceof Deno.errors.NotFound)) throw this.#wrap(e, key);

@@ -221,6 +221,21 @@ export async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8
   return (await readUpTo(stream, Infinity))!;
 }
 
+/**
+ * `store.get` for a caller that reads at most `limit` bytes of `key` (`readUpTo`): asked as
+ * a range of one byte more, which tells a longer object from one of `limit` bytes. So no
+ * store sends more (the same one request on S3), and local disk, which reads a file it is
+ * asked for whole in one piece, reads one larger than that in pieces instead.
+ */
+export function getAtMost(
+  store: Store,
+  key: string,
+  limit: number,
+): Promise<ReadableStream<Uint8Array> | null> {
+  const ranged = store.capabilities.rangeReads && Number.isSafeInteger(limit) && limit >= 0;
+  return store.get(key, ranged ? { offset: 0, length: limit + 1 } : undefined);
+}
+
 /** The whole stream, or null (and the stream cancelled) once it runs past `limit` bytes. */
 export async function readUpTo(
   stream: ReadableStream<Uint8Array>,

@@ -6,7 +6,7 @@
  */
 import { createHash, digest, StreamHash, toHexString } from "../pack/hash.ts";
 import { countedPut, type OnBytes, refundableStream } from "../storage/flow.ts";
-import { getBytes, type Range, readUpTo, type Store } from "../storage/store.ts";
+import { getAtMost, getBytes, type Range, readUpTo, type Store } from "../storage/store.ts";
 import { TrunkError } from "./errors.ts";
 import { faultDelay, faultPoint } from "./faults.ts";
 import {
@@ -212,7 +212,7 @@ export async function downloadSegmentBytes(
   limit: number,
 ): Promise<Uint8Array | null> {
   const key = segmentPackKey(id);
-  const body = await store.get(key);
+  const body = await getAtMost(store, key, limit);
   if (!body) throw missingSegment(store, key, "retry the fetch");
   const bytes = await readUpTo(body, limit);
   // Where a file download would die half-written: a kill here must leave nothing behind.
