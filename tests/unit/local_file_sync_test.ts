@@ -1,10 +1,13 @@
 /**
- * A local store runs at most 32 fsyncs at once, of files and directories, however many
+ * A local store runs at most SYNCS_AT_ONCE fsyncs at once, of files and directories, however many
  * creates are in flight: each holds a system thread, whose memory stays with the process
  * (issue 19's 256 MiB), while a push keeps more creates going to share directory syncs.
  */
 import { assert, assertEquals } from "../assert.ts";
-import { dirSync, fileSync, LocalStore } from "../../src/storage/local.ts";
+import { dirSync, fileSync, LocalStore, SYNCS_AT_ONCE } from "../../src/storage/local.ts";
+
+/** More creates than syncs may run at once, so the limit is reached. */
+const N = 2 * SYNCS_AT_ONCE + 44;
 
 /** Runs `fn` on a new store with every fsync held a moment and counted. */
 async function watched(
@@ -39,9 +42,9 @@ async function watched(
   }
 }
 
-Deno.test("local creates fsync at most 32 files at once, every one before its name exists", async () => {
+Deno.test("local creates fsync at most SYNCS_AT_ONCE files at once, every one before its name exists", async () => {
   await watched(async (store, base, seen) => {
-    assert(store.capabilities.createParallelism! > 32);
+    assert(store.capabilities.createParallelism! > SYNCS_AT_ONCE);
     const run = fileSync.run;
     fileSync.run = (file) => {
       // No created name exists before its temp file is durable.
@@ -50,27 +53,27 @@ Deno.test("local creates fsync at most 32 files at once, every one before its na
       return run(file);
     };
     const made = await Promise.all(
-      Array.from({ length: 100 }, (_, i) => store.create(`refs/k${i}`, new Uint8Array([i]))),
+      Array.from({ length: N }, (_, i) => store.create(`refs/k${i}`, new Uint8Array([i]))),
     );
-    assertEquals(made.filter(Boolean).length, 100);
-    assertEquals(seen.files, 100);
-    assertEquals(seen.most, 32);
-    for (let i = 0; i < 100; i++) {
+    assertEquals(made.filter(Boolean).length, N);
+    assertEquals(seen.files, N);
+    assertEquals(seen.most, SYNCS_AT_ONCE);
+    for (let i = 0; i < N; i++) {
       assertEquals(await Deno.readFile(`${base}/refs/k${i}`), new Uint8Array([i]));
     }
   });
 });
 
-Deno.test("local creates that each make a directory run at most 32 fsyncs at once, its own included", async () => {
+Deno.test("local creates that each make a directory run at most SYNCS_AT_ONCE fsyncs at once, its own included", async () => {
   await watched(async (store, base, seen) => {
     // A trunk of format 1 keeps each ref's entries in a directory of its own: each of these
     // creates makes one, and syncs it besides its file (and refs/, shared).
     const made = await Promise.all(
-      Array.from({ length: 100 }, (_, i) => store.create(`refs/d${i}/1`, new Uint8Array([i]))),
+      Array.from({ length: N }, (_, i) => store.create(`refs/d${i}/1`, new Uint8Array([i]))),
     );
-    assertEquals(made.filter(Boolean).length, 100);
-    assertEquals(seen.files, 100);
-    assertEquals(seen.most, 32);
-    assertEquals(await Deno.readFile(`${base}/refs/d99/1`), new Uint8Array([99]));
+    assertEquals(made.filter(Boolean).length, N);
+    assertEquals(seen.files, N);
+    assertEquals(seen.most, SYNCS_AT_ONCE);
+    assertEquals(await Deno.readFile(`${base}/refs/d${N - 1}/1`), new Uint8Array([N - 1]));
   });
 });
