@@ -10,7 +10,7 @@ import { storedBlobs } from "./chunks.ts";
 import type { LargeBlobStats } from "./large_blobs.ts";
 import { segmentPackKey } from "./layout.ts";
 import { type FetchPlan, planFetch } from "./replaces.ts";
-import { copySegmentPack } from "./segments.ts";
+import { copySegmentPack, readSegmentIndex } from "./segments.ts";
 import { type JoinInput, removeInputFiles } from "../pack/join.ts";
 import type { Trunk } from "./trunk.ts";
 import { failingTransfers, type OnProgress } from "./progress.ts";
@@ -440,7 +440,7 @@ async function downloadWithIndexes(
       const d = plan.download[next++];
       const [pack, idx] = await Promise.allSettled([
         download(d.segment.id),
-        trunk.readSegmentIndex(d.segment.id, d.segment.packSize),
+        readSegmentIndex(trunk.store, d.segment.id, d.segment.packSize),
       ]);
       if (pack.status === "rejected" || idx.status === "rejected") {
         failed ??= {

@@ -6,7 +6,7 @@
 import type { OnBytes } from "../storage/flow.ts";
 import type { Store } from "../storage/store.ts";
 import { TrunkError } from "./errors.ts";
-import { segmentIdxKey, segmentPackKey } from "./layout.ts";
+import { segmentPackKey } from "./layout.ts";
 import {
   describeMember,
   isUnavailable,
@@ -15,12 +15,7 @@ import {
   MirroredStore,
 } from "./mirrors.ts";
 import type { PutData } from "../storage/store.ts";
-import {
-  downloadSegmentBytes,
-  downloadSegmentPack,
-  readSegmentIndex,
-  uploadSegment,
-} from "./segments.ts";
+import { downloadSegmentBytes, downloadSegmentPack, uploadSegment } from "./segments.ts";
 
 /**
  * `onBytes` hears of the segment's own bytes at the pace of the slowest storage (the
@@ -90,33 +85,14 @@ export async function downloadSegmentBytesVerified(
 }
 
 /**
- * `readSegmentIndex` from the first storage whose index is within what its pack allows,
- * repairing the copies met before it that were not, as a corrupt pack's are.
- */
-export async function readSegmentIndexVerified(
-  store: Store,
-  id: string,
-  packSize: number,
-): Promise<Uint8Array> {
-  return await fromFirstGood(
-    store,
-    id,
-    (s) => readSegmentIndex(s, id, packSize),
-    (b) => b,
-    segmentIdxKey(id),
-  );
-}
-
-/**
  * `read` from the first storage whose copy verifies (a mirror set's read order), repairing
- * the corrupt copies met before it with `good`'s data (under `key`: the pack's unless said).
+ * the corrupt copies met before it with `good`'s data.
  */
 async function fromFirstGood<T>(
   store: Store,
   id: string,
   read: (s: Store) => Promise<T>,
   good: (got: NonNullable<T>) => PutData | Promise<PutData>,
-  key = segmentPackKey(id),
 ): Promise<T> {
   if (!(store instanceof MirroredStore)) return await read(store);
   const corrupt: { m: Member; why: string }[] = [];
@@ -124,7 +100,7 @@ async function fromFirstGood<T>(
   for (const m of store.readOrder()) {
     try {
       const got = await read(m.store);
-      if (corrupt.length && got !== null) await repair(store, m, corrupt, key, () => good(got!));
+      if (corrupt.length && got !== null) await repair(store, m, corrupt, id, () => good(got!));
       return got;
     } catch (e) {
       firstError ??= e;
@@ -140,17 +116,17 @@ async function fromFirstGood<T>(
   throw firstError;
 }
 
-/** Re-put the verified copy where the copy was bad; a failed repair only warns. */
+/** Re-put the verified pack where the copy was bad; a failed repair only warns. */
 async function repair(
   set: MirroredStore,
   good: Member,
   bad: { m: Member; why: string }[],
-  key: string,
+  id: string,
   data: () => PutData | Promise<PutData>,
 ): Promise<void> {
   for (const { m, why } of bad) {
     try {
-      await m.store.put(key, await data());
+      await m.store.put(segmentPackKey(id), await data());
       set.notice(
         `trunks: ${why}; read it from ${
           describeMember(good)

@@ -409,14 +409,6 @@ export class Trunk {
   }
 
   /**
-   * A segment's index, refused past what its pack (`packSize`, as listed) allows; a copy
-   * that is refused (or missing) on one storage is read from the next, and repaired.
-   */
-  async readSegmentIndex(id: string, packSize: number): Promise<Uint8Array> {
-    return await (await segmentCopies()).readSegmentIndexVerified(this.store, id, packSize);
-  }
-
-  /**
    * Resolves once this client may write to the trunk (create-exclusive verified or
    * recorded, see meta.ts `checkWritable`); checked once per Trunk, before its first
    * segment or ref entry, whether it was opened with `open` or `openOrCreate`.

@@ -3,8 +3,7 @@
  * listed with an index of gigabytes would be read to the end. The read is refused, in one
  * line naming the segment, past what any index of the pack at its listed size can be, and
  * the store is asked for no more than that; real indexes (many tiny objects, sha1 and
- * sha256) stay under it. Like a corrupt pack, such an index on one storage of a mirror set
- * is read from the next and repaired.
+ * sha256) stay under it.
  */
 import { assert, assertEquals, assertRejects } from "../assert.ts";
 import { openStore } from "../../src/storage/registry.ts";
@@ -12,10 +11,6 @@ import type { Range, Store } from "../../src/storage/store.ts";
 import { TrunkError } from "../../src/trunk/errors.ts";
 import { segmentIdxKey, segmentPackKey } from "../../src/trunk/layout.ts";
 import { maxIndexSize, readSegmentIndex } from "../../src/trunk/segments.ts";
-import { MemoryStore } from "../../src/storage/memory.ts";
-import { getBytes } from "../../src/storage/store.ts";
-import { type Member, MirroredStore } from "../../src/trunk/mirrors.ts";
-import { readSegmentIndexVerified } from "../../src/trunk/segment_copies.ts";
 
 /** `store`, counting the bytes its reads hand over. */
 function counted(store: Store): { store: Store; read: () => number } {
@@ -59,30 +54,6 @@ Deno.test("segment index: one larger than its pack allows is refused before it i
   } finally {
     await Deno.remove(root, { recursive: true });
   }
-});
-
-Deno.test("segment index: one refused on the primary is read from a mirror and repaired", async () => {
-  const id = "d".repeat(64);
-  const packSize = 300;
-  const good = new Uint8Array(1100).fill(1);
-  const primary = new MemoryStore(`memory://primary-${crypto.randomUUID()}`);
-  const mirror = new MemoryStore(`memory://mirror-${crypto.randomUUID()}`);
-  await primary.put(segmentIdxKey(id), new Uint8Array(4 << 20));
-  await mirror.put(segmentIdxKey(id), good);
-  const members: Member[] = [
-    { name: "primary", role: "primary", url: primary.location, store: primary },
-    { name: "m", role: "mirror", url: mirror.location, store: mirror },
-  ];
-  const notes: string[] = [];
-  const set = new MirroredStore(members, { notice: (m) => notes.push(m) });
-  assertEquals(await readSegmentIndexVerified(set, id, packSize), good);
-  assert(notes.some((n) => /repaired the copy on primary "primary"/.test(n)), notes.join("\n"));
-  assertEquals(await getBytes(primary, segmentIdxKey(id)), good, "the primary was repaired");
-  // With no good copy anywhere, the primary's refusal is the error.
-  await mirror.put(segmentIdxKey(id), new Uint8Array(4 << 20));
-  await primary.put(segmentIdxKey(id), new Uint8Array(4 << 20));
-  const e = await assertRejects(() => readSegmentIndexVerified(set, id, packSize), TrunkError);
-  assert(e.message.includes(primary.location) && !e.message.includes("\n"), e.message);
 });
 
 async function git(dir: string, args: string[], stdin?: string): Promise<string> {
