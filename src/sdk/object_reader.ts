@@ -154,7 +154,7 @@ export class ObjectReader {
           bytes = null; // damaged cache file: fetch it again
         }
       }
-      bytes = await readSegmentIndex(this.store, id, seg.info.packSize);
+      bytes = await readSegmentIndex(this.store, id);
       this.stats.requests++;
       this.stats.bytes += bytes.byteLength;
       const idx = asTrunkError(() => new PackIndex(bytes!, this.format, key, seg.info.packSize));

@@ -440,7 +440,7 @@ async function downloadWithIndexes(
       const d = plan.download[next++];
       const [pack, idx] = await Promise.allSettled([
         download(d.segment.id),
-        readSegmentIndex(trunk.store, d.segment.id, d.segment.packSize),
+        readSegmentIndex(trunk.store, d.segment.id),
       ]);
       if (pack.status === "rejected" || idx.status === "rejected") {
         failed ??= {

@@ -53,7 +53,7 @@ export async function collectedBase(
     let vanished = false;
     const readIndex = async (s: SegmentInfo) => {
       if (left.size === 0) return;
-      const idx = await readSegmentIndex(store, s.id, s.packSize)
+      const idx = await readSegmentIndex(store, s.id)
         .then((b) => new PackIndex(b, objectFormat, segmentIdxKey(s.id)))
         .catch(() => null);
       if (!idx) vanished = true;

@@ -149,45 +149,11 @@ export async function segmentUploadSize(
   return await size(pack) + await size(idx);
 }
 
-/**
- * The most bytes a pack index of a pack of `packSize` bytes can hold. A v2 index is 8 bytes
- * of header, 256 counts of 4, per object its id, a CRC and an offset of 4 (and 8 more for
- * an offset past 2 GiB), then two ids. A pack is 12 bytes of header and an id, then objects
- * of at least 9 bytes each (a 1-byte header and a zlib stream of 8: its header, an empty
- * block, its checksum). Counted loosely: ids of 20 bytes in the pack, of 32 in the index,
- * and objects of 8 bytes.
- */
-export function maxIndexSize(packSize: number): number {
-  // A listing that gives no size bounds nothing (a fetch takes the pack for a large one); it
-  // could as well have listed a huge one.
-  if (!Number.isSafeInteger(packSize) || packSize < 0) return Infinity;
-  const objects = Math.max(0, Math.floor((packSize - 12 - 20) / 8));
-  const entry = 32 + 4 + 4 + (packSize > 0x7fffffff ? 8 : 0);
-  return 8 + 256 * 4 + objects * entry + 2 * 32;
-}
-
-/**
- * A segment's whole index (about 28 bytes per object). The store is untrusted: a small
- * pack listed with a huge index is refused past what any index of the pack, at its listed
- * size, can be (`maxIndexSize`), before more is read. `packSize`: the pack's, as listed.
- */
-export async function readSegmentIndex(
-  store: Store,
-  id: string,
-  packSize: number,
-): Promise<Uint8Array> {
+/** A segment's whole index (small: about 28 bytes per object). */
+export async function readSegmentIndex(store: Store, id: string): Promise<Uint8Array> {
   const key = segmentIdxKey(id);
-  const max = maxIndexSize(packSize);
-  const body = await getAtMost(store, key, max);
-  if (!body) throw missingSegment(store, key);
-  const bytes = await readUpTo(body, max);
-  if (!bytes) {
-    throw new TrunkError(
-      `segment ${key} on ${store.location} is corrupt: it is larger than any index of its ` +
-        `${packSize}-byte pack can be (${max} bytes); run trunks check`,
-      "corrupt",
-    );
-  }
+  const bytes = await getBytes(store, key);
+  if (!bytes) throw missingSegment(store, key);
   return bytes;
 }
 
