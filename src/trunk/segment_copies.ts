@@ -4,7 +4,7 @@
  * first storage whose copy verifies, repairing copies that did not.
  */
 import type { OnBytes } from "../storage/flow.ts";
-import type { Store } from "../storage/store.ts";
+import { type Store, StoreError } from "../storage/store.ts";
 import { TrunkError } from "./errors.ts";
 import { segmentPackKey } from "./layout.ts";
 import {
@@ -104,7 +104,9 @@ async function fromFirstGood<T>(
       return got;
     } catch (e) {
       firstError ??= e;
-      if (e instanceof TrunkError && e.code === "corrupt") {
+      // A storage's own refusal of what it holds (local disk: a key planted as a symlink,
+      // a pipe or a device) is a bad copy like one that fails its hash.
+      if ((e instanceof TrunkError || e instanceof StoreError) && e.code === "corrupt") {
         corrupt.push({ m, why: firstLine(e) });
         continue;
       }
