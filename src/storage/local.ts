@@ -713,7 +713,9 @@ export class LocalStore implements Store {
   /**
    * Remove directories the delete left empty, up to (not including) the root, so a
    * probe or GC leaves no empty trees behind. Removing a non-empty directory fails,
-   * which ends the walk; a writer racing into a pruned directory re-creates it.
+   * which ends the walk; a writer racing into a pruned directory re-creates it. A symlink
+   * ends it too: removing one unlinks it whatever it holds (a user's trunk directory linked
+   * to another disk would vanish from its URL with everything in it).
    */
   async #pruneEmptyDirs(key: string): Promise<void> {
     const root = this.root.replace(/\/+$/, "");
@@ -722,6 +724,7 @@ export class LocalStore implements Store {
     for (;;) {
       dir = dir.slice(0, dir.lastIndexOf("/"));
       if (!dir.startsWith(root + "/") || dir.length <= root.length) return;
+      if (!lstatOrNull(dir)?.isDirectory) return;
       try {
         await Deno.remove(dir);
       } catch {
