@@ -32,4 +32,5 @@ export type { ContentSource } from "./src/trunk/large_content.ts";
 export type { Commit, ObjectFormat, Signature } from "./src/pack/objects.ts";
 export type { ReaderOptions, ReadStats } from "./src/sdk/object_reader.ts";
 export { TrunkError } from "./src/trunk/errors.ts";
+export { StorageFailure } from "./src/trunk/mirrors.ts";
 export type { OnProgress, TransferKind, TransferProgress } from "./src/trunk/progress.ts";

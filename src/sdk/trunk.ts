@@ -9,17 +9,18 @@ import { LocalDb } from "../local/db.ts";
 import { openStore, type Settings } from "../storage/registry.ts";
 import type { Store } from "../storage/store.ts";
 import { resolveStorages } from "../local/trunk_storages.ts";
-import { MirroredStore } from "../trunk/mirrors.ts";
+import { MirroredStore, StorageFailure } from "../trunk/mirrors.ts";
 import { readLatestMap } from "../trunk/storage_map.ts";
 import { MemoryCache, type TrunkCache } from "../trunk/cache.ts";
 import { TrunkError } from "../trunk/errors.ts";
 import { isDeleted, type RefEntry, type RefState } from "../trunk/refs.ts";
 import { autoStepAfterPush, runStep } from "../trunk/maintenance.ts";
 import { describeError } from "../trunk/describe_error.ts";
-import { Trunk as CoreTrunk } from "../trunk/trunk.ts";
+import { type MovedOnPrimaryOnly, Trunk as CoreTrunk } from "../trunk/trunk.ts";
 import type { OnProgress } from "../trunk/progress.ts";
 import {
   CLEANED_MEANWHILE,
+  landed,
   OUTLIVED_LEASE,
   push as enginePush,
   type PushReport,
@@ -887,8 +888,10 @@ export class Trunk {
    * Publish local commits: one segment with every new object, then one compare-and-swap
    * ref entry per branch, as `git push` does. A branch another writer moved meanwhile
    * is not touched and throws {@link ConflictError} (after the other branches are
-   * pushed); `pull()` rebases, then `push()` again. Silent unless `onProgress` is given:
-   * it is told the segment's bytes as the store takes them.
+   * pushed); `pull()` rebases, then `push()` again. A push the primary took and a mirror
+   * refused is published (clones read the primary) and recorded so, then throws the
+   * mirror's `StorageFailure`: `trunks storage sync` brings the mirror level. Silent unless
+   * `onProgress` is given: it is told the segment's bytes as the store takes them.
    */
   async push(opts: PushOptions = {}): Promise<PushResult[]> {
     this.#open();
@@ -928,7 +931,8 @@ export class Trunk {
       const r = report.refs.find((x) => x.ref === ref)!;
       const now = r.entry ?? r.winner ?? report.state.latest.get(ref);
       if (now) refs.wrote(now);
-      if (!r.error) {
+      // Moved on the primary only (a mirror refused it) is published: clones read the primary.
+      if (landed(r)) {
         this.#pending.delete(ref);
         results.push({ branch: shortRef(ref), oid: tip, segment: segment?.id });
         continue;
@@ -962,14 +966,18 @@ export class Trunk {
     await this.#afterPush(report.state, results.length);
     // Refs whose entry the store failed stay pending: push() again retries them.
     if (failure) throw failure.e;
+    const behind = report.primaryOnly && mirrorBehind(report.primaryOnly);
     if (conflicts.length) {
       throw new ConflictError(
         `push rejected, another writer moved ${
           conflicts.join(", ")
-        } first; call pull() to rebase your commits onto it, then push() again`,
+        } first; call pull() to rebase your commits onto it, then push() again${
+          behind ? `; and ${behind.message}` : ""
+        }`,
         conflicts.map((c) => c.split(" ")[0]),
       );
     }
+    if (behind) throw behind;
     return results;
   }
 
@@ -1067,6 +1075,20 @@ export class Trunk {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
+}
+
+/**
+ * A push whose entries the primary took and a mirror refused (HEAD's included) is published,
+ * as clones read the primary; the mirror is behind, and the library does not catch mirrors
+ * up (docs/mirrors.md), so the caller hears it once everything is recorded.
+ */
+function mirrorBehind(e: MovedOnPrimaryOnly): StorageFailure {
+  return new StorageFailure(
+    e.member,
+    e.kind,
+    `push() published on the primary, but ${e.message}; run trunks storage sync to bring the mirror level`,
+    { cause: e },
+  );
 }
 
 /** A stream of `size` bytes, read whole. */

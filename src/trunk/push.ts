@@ -111,6 +111,11 @@ export interface PushReport {
   largeBlobs: LargeBlobStats;
   /** The state read from the store, updated with the entries written. */
   state: RefState;
+  /**
+   * The first entry (HEAD's included) the primary took and a mirror refused: every such
+   * entry stands on the primary, in `state`, and the mirror is behind until caught up.
+   */
+  primaryOnly?: MovedOnPrimaryOnly;
 }
 
 interface Planned {
@@ -265,6 +270,12 @@ async function pushOn(
   // a failure no further create starts (a store that is down would fail every one).
   const cache = new BatchedEntryWrites(trunk.cache);
   let failure: { e: unknown } | undefined;
+  let primaryOnly: MovedOnPrimaryOnly | undefined;
+  // An entry the primary took and a mirror refused: the helper's notice, the library's error.
+  const behind = (e: MovedOnPrimaryOnly, line: string) => {
+    primaryOnly ??= e;
+    say(line);
+  };
   try {
     await mapLimit(planned, trunk.createParallelism, async (p) => {
       const ref = p.spec.dst;
@@ -276,7 +287,7 @@ async function pushOn(
       const force = p.spec.force || !!opts.force;
       const segments = segment ? [segment.id] : [];
       try {
-        outcomes.set(ref, await moveRef(trunk, cache, p, segments, force, say));
+        outcomes.set(ref, await moveRef(trunk, cache, p, segments, force, behind));
       } catch (e) {
         failure ??= { e };
         const error = `its entry was not written: ${describeError(e)}`;
@@ -317,7 +328,7 @@ async function pushOn(
         // git pushes no HEAD and has no line for it: the notice is the only word on it, and
         // a push whose refs moved is not failed for it (the next push records a HEAD).
         if (e instanceof MovedOnPrimaryOnly) {
-          say(`trunks: HEAD (${target}) recorded on the primary, but ${e.message}`);
+          behind(e, `trunks: HEAD (${target}) recorded on the primary, but ${e.message}`);
           head = e.entry;
         } else {
           say(`trunks: HEAD (${target}) was not recorded: ${describeError(e)}`);
@@ -336,6 +347,7 @@ async function pushOn(
       segment,
       largeBlobs,
       state,
+      primaryOnly,
     },
   };
 }
@@ -494,7 +506,7 @@ function movedMeanwhile(
  * The ref holds the pushed value on the primary, what its clones read: by this push's
  * entry (with an error when a mirror refused it) or another writer's of the same value.
  */
-function landed(o: RefOutcome): boolean {
+export function landed(o: RefOutcome): boolean {
   return !o.error || !!o.entry;
 }
 
@@ -505,7 +517,7 @@ async function moveRef(
   p: Planned,
   segments: string[],
   force: boolean,
-  say: (line: string) => void,
+  behind: (e: MovedOnPrimaryOnly, line: string) => void,
 ): Promise<RefOutcome> {
   const ref = p.spec.dst;
   let base = p.base;
@@ -519,7 +531,7 @@ async function moveRef(
       if (!(e instanceof MovedOnPrimaryOnly)) throw e;
       // Its entry stands on the primary (the push's state holds it); git hears that this
       // ref is not everywhere, and the next push or `trunks storage sync` levels the mirror.
-      say(`trunks: ${ref} moved on the primary, but ${e.message}`);
+      behind(e, `trunks: ${ref} moved on the primary, but ${e.message}`);
       return {
         ref,
         oid: p.newOid,

@@ -6,7 +6,7 @@
  * A hostile reviewer's cases (of 60507dd, which made HEAD's refused entry a notice).
  */
 import { assert, assertEquals, assertMatch } from "../assert.ts";
-import { ConflictError, Trunk } from "../../mod.ts";
+import { ConflictError, StorageFailure, Trunk } from "../../mod.ts";
 import { MemoryStore } from "../../src/storage/memory.ts";
 import { MemoryCache } from "../../src/trunk/cache.ts";
 import { MirroredStore } from "../../src/trunk/mirrors.ts";
@@ -27,7 +27,7 @@ async function mirrored() {
     const core = await CoreTrunk.open(s, new MemoryCache(), "reader", { fromStore: true });
     return await core.refState();
   };
-  return { t, mirror, onPrimary: () => on(primary), onMirror: () => on(mirror) };
+  return { t, set, mirror, onPrimary: () => on(primary), onMirror: () => on(mirror) };
 }
 
 /** What the library said while `fn` ran: its console.error lines and what it threw. */
@@ -85,4 +85,52 @@ Deno.test("sdk: a push whose entries a mirror refused does not blame another wri
     undefined,
     `pull() after it: ${(pulled.thrown as Error | undefined)?.message}`,
   );
+});
+
+Deno.test("sdk: a push a mirror refused is recorded as published, then throws the mirror's StorageFailure with what to do", async () => {
+  const { t, mirror, onPrimary } = await mirrored();
+  await using _ = t;
+  mirror.add({ ops: ["create"], key: /^refs\//, kind: "error" });
+  t.write("a.txt", "a\n");
+  const { oid } = await t.commit({ message: "one", branch: "main" });
+  const { thrown } = await heard(() => t.push());
+  // The public type: callers of the library can tell a mirror's failure apart.
+  assert(thrown instanceof StorageFailure, `${thrown}`);
+  assertEquals([thrown.member.name, thrown.member.role], ["m", "mirror"]);
+  assertMatch(thrown.message, /published on the primary.*trunks storage sync/);
+  // Recorded as the primary holds it: nothing pending, the local view is the primary's.
+  assertEquals(t.unpushed(), []);
+  assertEquals((await t.refs()).map((r) => [r.name, r.oid]), [["refs/heads/main", oid]]);
+  assertEquals(await t.head(), "main");
+  assertEquals((await onPrimary()).latest.get("HEAD")?.symref, "refs/heads/main");
+  assertEquals(await t.readText("a.txt"), "a\n");
+  // Nothing is left to push: the mirror is caught up by trunks storage sync, not push().
+  mirror.clear();
+  assertEquals(await t.push(), []);
+});
+
+Deno.test("sdk: a push that lost a race on one branch and moved another on the primary only says both", async () => {
+  const { t, set, mirror } = await mirrored();
+  await using _ = t;
+  t.write("a.txt", "a\n");
+  await t.commit({ message: "one", branch: "main" });
+  await t.push();
+  // Another writer moves main on the same storages.
+  await using other = await Trunk.open({ store: set, writer: "other@test" });
+  other.write("b.txt", "b\n");
+  await other.commit({ message: "theirs", branch: "main" });
+  await other.push();
+  t.write("c.txt", "c\n");
+  await t.commit({ message: "mine", branch: "main" });
+  t.write("d.txt", "d\n");
+  await t.commit({ message: "new", branch: "side" });
+  mirror.add({ ops: ["create"], key: refEntryKey("refs/heads/side", 1), kind: "error" });
+  const { thrown } = await heard(() => t.push());
+  assert(thrown instanceof ConflictError, `${thrown}`);
+  assertEquals(thrown.branches, ["main"]);
+  assertMatch(
+    thrown.message,
+    /another writer moved main .*; and push\(\) published on the primary, but mirror "m"/,
+  );
+  assertEquals(t.unpushed().map((u) => u.branch), ["main"]);
 });
