@@ -7,9 +7,7 @@
  * bound on all of them. (A hostile review's cases: each failed on 510b7cd.)
  */
 import { assert, assertEquals, assertRejects } from "../assert.ts";
-import { Trunk as Library } from "../../mod.ts";
 import { MemoryStore } from "../../src/storage/memory.ts";
-import { openStore } from "../../src/storage/registry.ts";
 import {
   getBytes,
   type ListEntry,
@@ -26,6 +24,7 @@ import { readMeta } from "../../src/trunk/meta.ts";
 import { type Member, MirroredStore } from "../../src/trunk/mirrors.ts";
 import { listSegments } from "../../src/trunk/segments.ts";
 import { Trunk } from "../../src/trunk/trunk.ts";
+import { pushedFiles } from "../pushed_trunk.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 /** The commit's per-pack bound on what is read into memory (fetch.ts `IN_MEMORY_MAX`). */
@@ -35,28 +34,6 @@ function random(n: number): Uint8Array {
   const b = new Uint8Array(n);
   for (let at = 0; at < n; at += 65536) crypto.getRandomValues(b.subarray(at, at + 65536));
   return b;
-}
-
-/**
- * A trunk in memory, one push (one segment) per file, in order, with no background
- * maintenance meanwhile (the segments stay as pushed); its store.
- */
-async function pushedFiles(files: [name: string, data: Uint8Array | string][]): Promise<Store> {
-  const url = `memory://inmem-${crypto.randomUUID()}/trunks/app.trunk`;
-  const auto = Deno.env.get("TRUNKS_AUTO_MAINTENANCE");
-  Deno.env.set("TRUNKS_AUTO_MAINTENANCE", "0");
-  try {
-    await using t = await Library.open({ url, create: true, writer: "seed" });
-    for (const [name, data] of files) {
-      t.write(name, data);
-      await t.commit({ message: name, branch: "main" });
-      await t.push();
-    }
-  } finally {
-    if (auto === undefined) Deno.env.delete("TRUNKS_AUTO_MAINTENANCE");
-    else Deno.env.set("TRUNKS_AUTO_MAINTENANCE", auto);
-  }
-  return await openStore(url);
 }
 
 const SMALL: [string, string][] = [["a.txt", "a\n"], ["b.txt", "b\n"]];

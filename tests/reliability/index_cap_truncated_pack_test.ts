@@ -13,9 +13,7 @@
  * a cap must not come from a size one damaged copy lists, nor a repair take an unverified copy.
  */
 import { assert, assertEquals } from "../assert.ts";
-import { Trunk as Library } from "../../mod.ts";
 import { MemoryStore } from "../../src/storage/memory.ts";
-import { openStore } from "../../src/storage/registry.ts";
 import { getBytes, type Store } from "../../src/storage/store.ts";
 import { MemoryCache } from "../../src/trunk/cache.ts";
 import { fetchSegments } from "../../src/trunk/fetch.ts";
@@ -26,27 +24,9 @@ import { type Member, MirroredStore } from "../../src/trunk/mirrors.ts";
 import { listSegments } from "../../src/trunk/segments.ts";
 import { Trunk } from "../../src/trunk/trunk.ts";
 import { FaultyStore } from "../faulty_store.ts";
+import { pushedFiles } from "../pushed_trunk.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
-
-/** A trunk in memory, one push (one segment) per file, no background maintenance. */
-async function pushedFiles(files: [string, string][]): Promise<Store> {
-  const url = `memory://idxcap-${crypto.randomUUID()}/trunks/app.trunk`;
-  const auto = Deno.env.get("TRUNKS_AUTO_MAINTENANCE");
-  Deno.env.set("TRUNKS_AUTO_MAINTENANCE", "0");
-  try {
-    await using t = await Library.open({ url, create: true, writer: "seed" });
-    for (const [name, data] of files) {
-      t.write(name, data);
-      await t.commit({ message: name, branch: "main" });
-      await t.push();
-    }
-  } finally {
-    if (auto === undefined) Deno.env.delete("TRUNKS_AUTO_MAINTENANCE");
-    else Deno.env.set("TRUNKS_AUTO_MAINTENANCE", auto);
-  }
-  return await openStore(url);
-}
 
 async function emptyRepo(): Promise<string> {
   const dir = `${await Deno.makeTempDir()}/r`;
