@@ -69,7 +69,7 @@ export const dirSync = {
  * fsyncs (of files and directories) this process runs at once. Each holds a system thread
  * while the disk writes. A journaling file system commits the fsyncs that wait together in
  * one journal commit: on ext4 with its journal (the default), a push of 20,000 refs took
- * 2.7-3.0 s with 128 at once and 512 creates in flight, 3.1-3.4 s with 32 and 128 (git: 0.8
+ * 2.5-3.0 s with 128 at once and 512 creates in flight, 2.9-3.4 s with 32 and 128 (git: 0.8
  * s), for 191-197 MiB of peak RSS, not 177-182 (issue 19 allows 256); on ext4 without a
  * journal the two were level. More creates than this may be in flight
  * (`createParallelism`): the others hold a written temp file open until their turn, or
