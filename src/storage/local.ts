@@ -79,6 +79,15 @@ export const SYNCS_AT_ONCE = 128;
 const syncSlot = limiter(SYNCS_AT_ONCE);
 
 /**
+ * Temp files this process holds open at once, written and waiting for a sync slot: each
+ * is a file descriptor, and two pushes in one process (the library pushing two trunks)
+ * with `createParallelism` creates in flight each would pass `ulimit -n 1024`. The rest
+ * wait before opening theirs, holding nothing.
+ */
+export const TEMPS_AT_ONCE = 3 * SYNCS_AT_ONCE;
+const tempSlot = limiter(TEMPS_AT_ONCE);
+
+/**
  * fsync of a written temp file (at most SYNCS_AT_ONCE with directories' syncs). A seam:
  * tests wrap `run` to watch the syncs; nothing else may.
  */
@@ -790,6 +799,16 @@ export class LocalStore implements Store {
   ): Promise<{ tmp: string; modified?: Date | null }> {
     const dir = path.slice(0, path.lastIndexOf("/"));
     this.#ensureDir(dir, syncs);
+    return await tempSlot(() => this.#writeTempFile(dir, path, data, syncs, stat));
+  }
+
+  async #writeTempFile(
+    dir: string,
+    path: string,
+    data: PutData,
+    syncs: DirSyncs,
+    stat: boolean,
+  ): Promise<{ tmp: string; modified?: Date | null }> {
     const tmp = `${dir}/${TEMP_PREFIX}${crypto.randomUUID()}`;
     let file: Deno.FsFile | undefined;
     try {
