@@ -97,17 +97,28 @@ async function fromFirstGood<T>(
   if (!(store instanceof MirroredStore)) return await read(store);
   const corrupt: { m: Member; why: string }[] = [];
   let firstError: unknown;
+  const refused: string[] = [];
   for (const m of store.readOrder()) {
     try {
       const got = await read(m.store);
       if (corrupt.length && got !== null) await repair(store, m, corrupt, id, () => good(got!));
+      for (const why of got === null ? [] : refused) {
+        store.notice(`trunks: ${why}; read it from ${describeMember(m)} instead`);
+      }
       return got;
     } catch (e) {
       firstError ??= e;
-      // A storage's own refusal of what it holds (local disk: a key planted as a symlink,
-      // a pipe or a device) is a bad copy like one that fails its hash.
-      if ((e instanceof TrunkError || e instanceof StoreError) && e.code === "corrupt") {
+      if (e instanceof TrunkError && e.code === "corrupt") {
         corrupt.push({ m, why: firstLine(e) });
+        continue;
+      }
+      // A storage's own refusal of what it holds (local disk: a key planted as a symlink,
+      // a pipe or a device) is read past, but not repaired: the same code also says "it
+      // changed while read" (PostgreSQL, SFTP), as when GC deletes the segment meanwhile,
+      // and writing it back would undo that delete. Only a copy that fails its hash is
+      // known bad.
+      if (e instanceof StoreError && e.code === "corrupt") {
+        refused.push(firstLine(e));
         continue;
       }
       if (e instanceof TrunkError && e.code === "missing-object") continue;
