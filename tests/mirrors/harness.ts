@@ -2,10 +2,12 @@
  * Mirror tests: trunks on a MinIO primary with a local and a fake-gcs / Azurite mirror,
  * some reached through a TCP proxy so a test can take a real endpoint down and back.
  */
-import { e2eBackends, type Env, newRepo, ok } from "../e2e/harness.ts";
+import { e2eBackends, type Env, initRepoWithStore, ok } from "../e2e/harness.ts";
 import { LocalDb } from "../../src/local/db.ts";
 import { openStore } from "../../src/storage/registry.ts";
 import { getBytes, type Store } from "../../src/storage/store.ts";
+import { MemoryStore } from "../../src/storage/memory.ts";
+import type { Member } from "../../src/trunk/mirrors.ts";
 import { MemoryCache } from "../../src/trunk/cache.ts";
 import { REFS_PREFIX, segmentPackKey } from "../../src/trunk/layout.ts";
 import { readMeta } from "../../src/trunk/meta.ts";
@@ -94,24 +96,20 @@ export async function storageSet(trunk = "app", cloudBackend?: string): Promise<
   ];
 }
 
+/** A member of a mirror set, in memory unless `store` is given. */
+export function member(name: string, role: "primary" | "mirror", store?: Store): Member {
+  return {
+    name,
+    role,
+    url: `memory://${name}`,
+    store: store ?? new MemoryStore(`memory://${name}`),
+  };
+}
+
 /** A repository with a local primary and a local mirror, set up through the CLI. */
 export async function localPair(e: Env) {
-  const repo = await newRepo(e);
-  const primary = await Deno.makeTempDir({ prefix: "trunks-primary-" });
+  const [repo, primary] = await initRepoWithStore(e);
   const nas = await Deno.makeTempDir({ prefix: "trunks-nas-" });
-  await ok(e, "trunks", ["init"], { cwd: repo });
-  await ok(e, "trunks", [
-    "storage",
-    "add",
-    "--name",
-    "primary",
-    "--backend",
-    "local",
-    "--path",
-    primary,
-  ], {
-    cwd: repo,
-  });
   await ok(e, "trunks", [
     "storage",
     "add",

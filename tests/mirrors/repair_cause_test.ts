@@ -8,20 +8,11 @@
  */
 import { assertEquals } from "../assert.ts";
 import { MemoryStore } from "../../src/storage/memory.ts";
-import { type Range, type Store, StoreError } from "../../src/storage/store.ts";
-import { type Member, MirroredStore } from "../../src/trunk/mirrors.ts";
+import { type Range, StoreError } from "../../src/storage/store.ts";
+import { MirroredStore } from "../../src/trunk/mirrors.ts";
 import { segmentPackKey } from "../../src/trunk/layout.ts";
 import { downloadSegmentBytesVerified } from "../../src/trunk/segment_copies.ts";
-import { sha256 } from "./harness.ts";
-
-function member(name: string, role: "primary" | "mirror", store?: Store): Member {
-  return {
-    name,
-    role,
-    url: `memory://${name}`,
-    store: store ?? new MemoryStore(`memory://${name}`),
-  };
-}
+import { member, sha256 } from "./harness.ts";
 
 /** A primary whose segment is deleted (GC elsewhere) while it is read, as PostgreSQL reports it. */
 class DeletedWhileRead extends MemoryStore {

@@ -26,19 +26,10 @@ import {
   writeMap,
 } from "../../src/trunk/storage_map.ts";
 import { syncMirror } from "../../src/trunk/sync.ts";
-import { sha256 } from "./harness.ts";
+import { member, sha256 } from "./harness.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
-
-function member(name: string, role: "primary" | "mirror", store?: Store): Member {
-  return {
-    name,
-    role,
-    url: `memory://${name}`,
-    store: store ?? new MemoryStore(`memory://${name}`),
-  };
-}
 
 /** A store that is "down": every call fails like a refused connection. */
 class DownStore extends MemoryStore {
