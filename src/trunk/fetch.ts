@@ -10,7 +10,7 @@ import { storedBlobs } from "./chunks.ts";
 import type { LargeBlobStats } from "./large_blobs.ts";
 import { segmentPackKey } from "./layout.ts";
 import { type FetchPlan, planFetch } from "./replaces.ts";
-import { copySegmentPack, readSegmentIndex } from "./segments.ts";
+import { copySegmentPack, readSegmentIndex, type SegmentInfo } from "./segments.ts";
 import { type JoinInput, removeInputFiles } from "../pack/join.ts";
 import type { Trunk } from "./trunk.ts";
 import { failingTransfers, type OnProgress } from "./progress.ts";
@@ -267,7 +267,12 @@ async function fetchOnce(
   trunk.markIngested(plan.alreadyHave);
   const need = plan.download.map((d) => d.segment);
   if (need.length === 0) return { segments: 0, bytes: 0 };
-  const total = need.reduce((a, s) => a + s.packSize, 0);
+  // A size the listing left out (a plain segment on local disk, see planFetch) is not
+  // guessed: the meter then has no total (0) and shows segments done, and the result is
+  // the bytes counted as they came.
+  const sized = need.every((s) => Number.isSafeInteger(s.packSize) && s.packSize >= 0);
+  const total = sized ? need.reduce((a, s) => a + s.packSize, 0) : 0;
+  const moved = () => sized ? total : bytes;
   let done = 0;
   // Counted as the pieces arrive; what a failed download took is taken back.
   let bytes = 0;
@@ -280,19 +285,21 @@ async function fetchOnce(
       itemsTotal: need.length,
       done: final,
     });
-  const flowing = onProgress && ((n: number) => {
-    bytes += n;
-    report();
-  });
+  const flowing = (onProgress || !sized)
+    ? (n: number) => {
+      bytes += n;
+      report();
+    }
+    : undefined;
   report();
   if (early?.pack) {
     await early.pack.install({ whole: await noBlobsLeftOut });
     faultPoint("fetch:after-ingest");
     trunk.markIngested(plan.download.flatMap((d) => [d.segment.id, ...d.covers]));
     done = need.length;
-    bytes = total;
+    bytes = early.bytes;
     report(true);
-    return { segments: need.length, bytes: total };
+    return { segments: need.length, bytes: moved() };
   }
   const dir = await sink.downloadDir();
   await sweepStaleDownloads(dir);
@@ -303,7 +310,7 @@ async function fetchOnce(
     });
     if (joined) {
       report(true);
-      return { segments: need.length, bytes: total };
+      return { segments: need.length, bytes: moved() };
     }
     [done, bytes] = [0, 0];
   }
@@ -353,7 +360,7 @@ async function fetchOnce(
     throw failed.e;
   }
   report(true);
-  return { segments: need.length, bytes: total };
+  return { segments: need.length, bytes: moved() };
 }
 
 /**
@@ -398,6 +405,25 @@ const IN_MEMORY_MAX = 256 << 10;
 const IN_MEMORY_TOTAL = 16 << 20;
 
 /**
+ * Which segments a join downloads into memory, each with the most bytes its read may take
+ * before it goes to a file instead. A listed size (untrusted) that is not a size counts as
+ * large; a size left out of the listing (NaN: local disk's plain segments, see `planFetch`)
+ * may be small: it tries memory up to IN_MEMORY_MAX, which it holds of the total.
+ */
+export function inMemoryLimits(segments: SegmentInfo[]): Map<string, number> {
+  let held = 0;
+  const out = new Map<string, number>();
+  for (const s of segments) {
+    const size = Number.isNaN(s.packSize) ? IN_MEMORY_MAX : s.packSize;
+    if (!Number.isSafeInteger(size) || size < 0 || size > IN_MEMORY_MAX) continue;
+    if (held + size > IN_MEMORY_TOTAL) continue;
+    held += size;
+    out.set(s.id, size);
+  }
+  return out;
+}
+
+/**
  * Every segment of `plan` downloaded into `dir`, or into memory when small (each verified
  * by SHA-256), with its stored index, for a join. The first failure stops the rest, and
  * every download is removed.
@@ -413,16 +439,10 @@ async function downloadWithIndexes(
   const pending = new Set<string>();
   let failed = null as { e: unknown } | null;
   let next = 0;
-  // Chosen before any download, by the listed sizes (untrusted: one that is not a size
-  // counts as large), each read stopped past its own: what is held stays within
-  // IN_MEMORY_TOTAL whatever the store sends and whatever order they finish in.
-  let held = 0;
-  const inMemory = new Map(
-    plan.download.filter(({ segment: s }) =>
-      Number.isSafeInteger(s.packSize) && s.packSize >= 0 && s.packSize <= IN_MEMORY_MAX &&
-      (held += s.packSize) <= IN_MEMORY_TOTAL
-    ).map((d) => [d.segment.id, d.segment.packSize]),
-  );
+  // Chosen before any download, by the listed sizes, each read stopped past its own
+  // limit: what is held stays within IN_MEMORY_TOTAL whatever the store sends and whatever
+  // order they finish in.
+  const inMemory = inMemoryLimits(plan.download.map((d) => d.segment));
   const download = async (id: string): Promise<string | Uint8Array> => {
     const listed = inMemory.get(id);
     const bytes = listed === undefined ? null : await trunk.downloadSegmentBytes(id, listed);
@@ -472,6 +492,8 @@ export interface Prefetched {
   plan: FetchPlan;
   blobs: Promise<Set<string>>;
   pack: StagedPack | null;
+  /** What the staged pack's segments took to download. */
+  bytes: number;
 }
 
 /**
@@ -545,19 +567,24 @@ async function stageOne(
   blobs.catch(() => {}); // a failed listing leaves nothing staged
   const plan = await planFetch(trunk.store, trunk.ingested());
   if (signal.aborted) return null;
-  if (plan.alreadyHave.length || plan.download.length === 0) return { plan, blobs, pack: null };
+  if (plan.alreadyHave.length || plan.download.length === 0) {
+    return { plan, blobs, pack: null, bytes: 0 };
+  }
   if (plan.download.length > 1) {
-    return { plan, blobs, pack: await stageJoined(trunk, sink, plan, blobs, signal, underway) };
+    const got = { bytes: 0 };
+    const pack = await stageJoined(trunk, sink, plan, blobs, signal, underway, got);
+    return { plan, blobs, pack, bytes: got.bytes };
   }
   const dir = await sink.downloadDir();
   const pack = `${dir}/tmp_trunks_${crypto.randomUUID()}.pack`;
   const id = plan.download[0].segment.id;
   // Copied by the store itself where it can (local disk), verified beside index-pack below.
   const copied = await copySegmentPack(trunk.store, id, pack, signal);
+  let bytes = copied?.size ?? 0;
   if (!copied) {
     underway();
     // Stopped at the next piece once discarded (the download then removes its file).
-    await trunk.downloadSegment(id, pack, (n) => {
+    bytes = await trunk.downloadSegment(id, pack, (n) => {
       if (n > 0) signal.throwIfAborted();
     });
   }
@@ -568,7 +595,7 @@ async function stageOne(
   }
   // Unknown is not whole; the listing's own failure surfaces in the fetch that takes it.
   const whole = await blobs.then((b) => b.size === 0, () => false);
-  if (!copied) return { plan, blobs, pack: await sink.stage!(pack, { whole }, signal) };
+  if (!copied) return { plan, blobs, pack: await sink.stage!(pack, { whole }, signal), bytes };
   // Every segment's SHA-256 is checked before git can see it, this one too: index-pack
   // reads the copy while its hash is checked (index-pack parses untrusted packs, as any
   // git fetch does, and writes only into the staging directory git never reads), and the
@@ -589,7 +616,7 @@ async function stageOne(
     await staged.discard();
     throw e;
   }
-  return { plan, blobs, pack: staged };
+  return { plan, blobs, pack: staged, bytes };
 }
 
 /**
@@ -605,12 +632,14 @@ async function stageJoined(
   blobs: Promise<Set<string>>,
   signal: AbortSignal,
   underway: () => void,
+  got: { bytes: number },
 ): Promise<StagedPack | null> {
   if (!sink.stageAll) return null;
   const dir = await sink.downloadDir();
   // Stopped at the next piece once discarded (a download then removes its file).
   const inputs = await downloadWithIndexes(trunk, plan, dir, (n) => {
     if (n > 0) signal.throwIfAborted();
+    got.bytes += n;
   });
   if (signal.aborted) {
     await removeInputFiles(inputs);

@@ -14,6 +14,7 @@ import {
   type ListOptions,
   type Range,
   type Store,
+  withoutDetails,
 } from "../../src/storage/store.ts";
 import { MemoryCache } from "../../src/trunk/cache.ts";
 import { TrunkError } from "../../src/trunk/errors.ts";
@@ -23,6 +24,7 @@ import { segmentPackKey } from "../../src/trunk/layout.ts";
 import { readMeta } from "../../src/trunk/meta.ts";
 import { type Member, MirroredStore } from "../../src/trunk/mirrors.ts";
 import { listSegments } from "../../src/trunk/segments.ts";
+import type { TransferProgress } from "../../src/trunk/progress.ts";
 import { Trunk } from "../../src/trunk/trunk.ts";
 import { pushedFiles } from "../pushed_trunk.ts";
 
@@ -232,6 +234,68 @@ Deno.test({
     const { sink, inMemory } = recordingSink(await emptyRepo());
     assertEquals((await fetchSegments(trunk, sink)).segments, 70);
     const held = inMemory.reduce((n, b) => n + b, 0);
+    assert(held <= 16 << 20, `${held} bytes of packs held in memory at once (bound: 16 MiB)`);
+  },
+});
+
+/**
+ * A store whose listing leaves out every pack's size and time, as local disk does for a
+ * fetch's plain segments (replaces.ts `planFetch`).
+ */
+class Unsized extends ListedAs {
+  constructor(inner: Store) {
+    super(inner, "", 0);
+  }
+  override async list(prefix: string, startAfter?: string, o?: ListOptions) {
+    return (await this.inner.list(prefix, startAfter, o)).map((e) =>
+      e.key.endsWith(".pack") ? withoutDetails(e.key) : e
+    );
+  }
+}
+
+Deno.test({
+  name:
+    "in-memory join: segments of unknown size try memory up to the per-pack bound; a big one goes to a file; bytes and progress stay numbers",
+  ...opts,
+  fn: async () => {
+    const { store } = await trunkWithBigSegment();
+    const sizes = (await listSegments(store)).map((s) => s.packSize);
+    const meta = (await readMeta(store))!;
+    const trunk = new Trunk(new Unsized(store), meta, new MemoryCache(), "test");
+    const { sink, inMemory } = recordingSink(await emptyRepo());
+    const reports: TransferProgress[] = [];
+    const got = await fetchSegments(trunk, sink, (p) => reports.push(p));
+    assertEquals(got.segments, 3);
+    // The two small ones in memory, the big one (over IN_MEMORY_MAX) through a file.
+    assertEquals(inMemory.sort(), sizes.filter((n) => n <= IN_MEMORY_MAX).sort());
+    // What came, counted: not the NaN of sizes never listed.
+    assertEquals(got.bytes, sizes.reduce((a, n) => a + n, 0));
+    assert(reports.length > 0);
+    for (const p of reports) {
+      assert(Number.isFinite(p.bytes) && p.total === 0, JSON.stringify(p));
+    }
+    assertEquals(reports.at(-1)!.bytes, got.bytes);
+  },
+});
+
+Deno.test({
+  name:
+    "in-memory join: segments of unknown size hold the 16 MiB bound: each reserves the per-pack bound",
+  ...opts,
+  fn: async () => {
+    // 70 segments of ~240 KiB each, sizes unknown: the reads in memory could take ~16.4 MiB.
+    const store = await pushedFiles(
+      Array.from(
+        { length: 70 },
+        (_, i) => [`f${i}.bin`, random(240 << 10)] as [string, Uint8Array],
+      ),
+    );
+    const meta = (await readMeta(store))!;
+    const trunk = new Trunk(new Unsized(store), meta, new MemoryCache(), "test");
+    const { sink, inMemory } = recordingSink(await emptyRepo());
+    assertEquals((await fetchSegments(trunk, sink)).segments, 70);
+    const held = inMemory.reduce((n, b) => n + b, 0);
+    assert(inMemory.length > 0, "none in memory");
     assert(held <= 16 << 20, `${held} bytes of packs held in memory at once (bound: 16 MiB)`);
   },
 });
