@@ -134,7 +134,8 @@ export async function mergeSmallSegments(
     store,
     id,
     built,
-    encodeReplaces(ids.filter((x) => x !== id), nested, listedTimes(listing)),
+    // Whole: it holds every object of every input, whatever happens to them later.
+    encodeReplaces(ids.filter((x) => x !== id), nested, listedTimes(listing), { whole: true }),
     !present.has(id) ? "no" : replaced.has(id) ? "replaced" : "current",
     { afterSidecar: "maint:after-sidecar", afterSegment: "maint:after-segment" },
   );

@@ -5,7 +5,8 @@
  * segment holds nothing it lacks, and that the replaced segments need not be fetched.
  *
  *   {"v":1,"replaces":["<segment id>",...],"nested":{"<replaced compacted id>":[...],...},
- *    "listed":{"<segment id>":<ms>,...},"nestedListed":{"<replaced compacted id>":{...},...}}
+ *    "listed":{"<segment id>":<ms>,...},"nestedListed":{"<replaced compacted id>":{...},...},
+ *    "whole":true,"nestedWhole":["<replaced compacted id>",...]}
  *
  * `nested` carries the sidecars of replaced compacted segments, which are deleted with
  * them: a client that has the inputs of an earlier compaction, but never fetched it,
@@ -17,6 +18,14 @@
  * compaction left out what was garbage when it listed, so it vouches for the segment only
  * as it was then (`vouchedLists`). Sidecars without these times (older clients) are judged
  * by their own stored time instead. Older clients ignore both fields.
+ *
+ * `whole` (true: written by a merge, merge_segments.ts) says the segment holds every
+ * object of every segment its list names, whatever happens to them later: nothing was
+ * dropped, and a segment stored again is the same pack (the same id). `nestedWhole` names
+ * the nested lists that were whole in turn. A clean's compaction writes neither (it drops
+ * garbage), nor did sidecars from before these fields: not whole. Every decoder released
+ * reads the fields it knows and ignores the rest, so older clients read these sidecars
+ * as before.
  *
  * The guarantee compaction gives (src/trunk/gc.ts): a compacted segment's objects are a
  * subset of the union of the segments it replaces, and it holds every object of each
@@ -50,21 +59,30 @@ export type ReplacedList = string[] & {
    * carried it, which its compaction ran before.
    */
   carriedAt?: number;
+  /** Its segment holds every object of each segment listed (a merge's list). */
+  whole?: true;
 };
 
-/** `listed`: the stored time of each of `ids` as the compaction listed it. */
+/**
+ * `listed`: the stored time of each of `ids` as the compaction listed it. `whole`: a
+ * merge's sidecar (it, and the nested lists that were whole, are marked so); a clean's is
+ * not.
+ */
 export function encodeReplaces(
   ids: string[],
   nested: Map<string, ReplacedList> = new Map(),
   listed: Map<string, number> = new Map(),
+  opts: { whole?: boolean } = {},
 ): Uint8Array {
   const keep: Record<string, string[]> = {};
   const keepListed: Record<string, Record<string, number>> = {};
+  const keepWhole: string[] = [];
   let total = ids.length;
   for (const [id, r] of nested) {
     if (total + r.length > NESTED_MAX_IDS) break;
     keep[id] = [...r].sort();
     if (r.listed?.size) keepListed[id] = timesOf(r, r.listed);
+    if (r.whole) keepWhole.push(id);
     total += r.length;
   }
   return new TextEncoder().encode(
@@ -74,6 +92,7 @@ export function encodeReplaces(
       nested: keep,
       listed: timesOf(ids, listed),
       nestedListed: keepListed,
+      ...(opts.whole ? { whole: true, nestedWhole: keepWhole.sort() } : {}),
     }) + "\n",
   );
 }
@@ -123,9 +142,14 @@ function parseTimes(o: unknown): Map<string, number> | null {
   return out;
 }
 
-function withTimes(ids: string[], times: Map<string, number> | undefined): ReplacedList {
+function withTimes(
+  ids: string[],
+  times: Map<string, number> | undefined,
+  whole: boolean,
+): ReplacedList {
   const list: ReplacedList = ids;
   if (times?.size) list.listed = times;
+  if (whole) list.whole = true;
   return list;
 }
 
@@ -136,6 +160,8 @@ export function decodeReplaces(bytes: Uint8Array, key: string): Sidecar {
     nested?: unknown;
     listed?: unknown;
     nestedListed?: unknown;
+    whole?: unknown;
+    nestedWhole?: unknown;
   };
   try {
     o = JSON.parse(new TextDecoder().decode(bytes));
@@ -176,8 +202,42 @@ export function decodeReplaces(bytes: Uint8Array, key: string): Sidecar {
   if (!listed || !nestedOk) {
     throw new TrunkError(`${key} has malformed listed times; run trunks check`, "corrupt");
   }
-  for (const [id, r] of nested) nested.set(id, withTimes(r, nestedListed.get(id)));
-  return { replaces: withTimes(o.replaces, listed), nested };
+  if (
+    !(o.whole === undefined || typeof o.whole === "boolean") ||
+    !(o.nestedWhole === undefined || allIds(o.nestedWhole))
+  ) {
+    throw new TrunkError(`${key} has a malformed whole mark; run trunks check`, "corrupt");
+  }
+  const nestedWhole = new Set(o.nestedWhole ?? []);
+  for (const [id, r] of nested) {
+    nested.set(id, withTimes(r, nestedListed.get(id), nestedWhole.has(id)));
+  }
+  return { replaces: withTimes(o.replaces, listed, o.whole === true), nested };
+}
+
+/**
+ * The compacted segments whose lists must be judged by stored times (`vouchedLists`):
+ * each one whose list is not whole, and every one such a list reaches, through any lists.
+ * The others' lists are whole (merges') and reached only from whole lists: each such
+ * segment holds every object of all it names, transitively, whatever happened to them
+ * since, and no time is needed to say what it covers (`planFetch`).
+ *
+ * Whole lists below one that is not are judged by times too, because coverage chains: a
+ * clean C that replaced a merge M whose whole list names x covers x through M. If x was
+ * stored again since C ran, it may hold objects C dropped as garbage then; M's list taken
+ * whole under C would let C cover x, and those objects would be lost.
+ */
+export function timedLists(lists: Map<string, ReplacedList>): Set<string> {
+  const out = new Set<string>();
+  const todo: string[] = [];
+  for (const [id, r] of lists) if (!r.whole) todo.push(id);
+  while (todo.length) {
+    const id = todo.pop()!;
+    if (out.has(id)) continue;
+    out.add(id);
+    for (const x of lists.get(id) ?? []) if (lists.has(x) && !out.has(x)) todo.push(x);
+  }
+  return out;
 }
 
 /** Everything under `segments/`, sorted into complete segments, sidecars and strays. */
@@ -193,20 +253,45 @@ export interface SegmentListing {
 /** Every key but a `.idx` (`listSegmentKeys`' `indexDetails` false). */
 const NOT_INDEXES = { has: (key: string) => !key.endsWith(".idx") };
 
+const REPLACES_EXT = ".replaces";
+
+/**
+ * Sidecars, and the packs that have one (`listSegmentKeys`' `plainDetails` false): told by
+ * the names alone, `<id>.replaces` beside `<id>.pack`.
+ */
+function sidecarsAndTheirPacks(keys: readonly string[]): { has(key: string): boolean } {
+  const compacted = new Set<string>();
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i];
+    if (k.endsWith(REPLACES_EXT)) compacted.add(k.slice(0, -REPLACES_EXT.length));
+  }
+  return {
+    has: (key) =>
+      key.endsWith(REPLACES_EXT) || (key.endsWith(".pack") && compacted.has(key.slice(0, -5))),
+  };
+}
+
 /**
  * `indexDetails` false: the `.idx` keys' sizes and times are left out of the listing where
  * that is cheaper (`ListOptions.details`; every key is still listed, so a segment is
  * complete exactly as before): `idxSize` is then NaN, and so are a stray index's details.
+ * `plainDetails` false: only sidecars' and their packs' details are asked for, no index's
+ * either (a plain segment's `packSize` is then NaN and its time invalid, where the store
+ * leaves them out).
  */
 export async function listSegmentKeys(
   store: Store,
-  opts: { indexDetails?: boolean } = {},
+  opts: { indexDetails?: boolean; plainDetails?: boolean } = {},
 ): Promise<SegmentListing> {
   const packs = new Map<string, ListEntry>();
   const idxs = new Map<string, ListEntry>();
   const sidecars = new Map<string, ListEntry>();
   const strays: ListEntry[] = [];
-  const details = opts.indexDetails === false ? () => NOT_INDEXES : undefined;
+  const details = opts.plainDetails === false
+    ? sidecarsAndTheirPacks
+    : opts.indexDetails === false
+    ? () => NOT_INDEXES
+    : undefined;
   for (const e of await store.list(SEGMENTS_PREFIX, undefined, { details })) {
     const k = parseSegmentKey(e.key);
     if (!k) strays.push(e);
@@ -363,15 +448,21 @@ export function replacedLongAgo(
  * as replaced: not covered by a fetch, not deleted by a clean or a merge. Judged by the
  * stored time the sidecar recorded for it (a later one: stored again), else (a sidecar
  * without times) by being stored before the sidecar, or before the one that carried it
- * nested. Every time compared comes from the store's listings.
+ * nested. Every time compared comes from the store's listings. `timed` (the fetch's plan,
+ * see `timedLists`): only those lists are judged; the others vouch for all they name.
  */
 export function vouchedLists(
   listing: SegmentListing,
   replaces: Map<string, ReplacedList>,
+  timed?: Set<string>,
 ): Map<string, string[]> {
   const modified = listedTimes(listing);
   const out = new Map<string, string[]>();
   for (const [id, r] of replaces) {
+    if (timed && !timed.has(id)) {
+      out.set(id, r);
+      continue;
+    }
     const at = listing.sidecars.get(id)?.modified.getTime() ?? r.carriedAt;
     out.set(
       id,
@@ -462,6 +553,20 @@ export function listedTimes(listing: SegmentListing): Map<string, number> {
   return new Map(listing.complete.map((s) => [s.id, s.modified.getTime()]));
 }
 
+/** A segment that `timed` lists name is listed without its stored time. */
+function needsTimes(
+  listing: SegmentListing,
+  lists: Map<string, ReplacedList>,
+  timed: Set<string>,
+): boolean {
+  if (timed.size === 0) return false;
+  const untimed = new Set<string>();
+  for (const s of listing.complete) if (Number.isNaN(s.modified.getTime())) untimed.add(s.id);
+  if (untimed.size === 0) return false;
+  for (const id of timed) for (const x of lists.get(id) ?? []) if (untimed.has(x)) return true;
+  return false;
+}
+
 export interface FetchPlan {
   /** Segments to download, compacted ones first; `covers` are marked ingested with it. */
   download: { segment: SegmentInfo; covers: string[] }[];
@@ -476,16 +581,24 @@ export interface FetchPlan {
  * it that any ref reaches once it is old).
  */
 export async function planFetch(store: Store, ingested: Set<string>): Promise<FetchPlan> {
-  // The plan reads packs' sizes and times and sidecars' times, never an index's: a trunk
-  // within two leases of a burst of pushes lists thousands of them (a stat each on disk).
-  const listing = await listSegmentKeys(store, { indexDetails: false });
-  const pending = listing.complete.filter((s) => !ingested.has(s.id));
-  if (pending.length === 0) return { download: [], alreadyHave: [] };
+  // Details of sidecars and compacted packs only, never an index's or a plain pack's: a
+  // trunk within two leases of a burst of pushes lists thousands of them (a stat each on
+  // disk), and only `vouchedLists` reads plain packs' times.
+  let listing = await listSegmentKeys(store, { plainDetails: false });
+  if (listing.complete.every((s) => ingested.has(s.id))) return { download: [], alreadyHave: [] };
   // A damaged sidecar only costs a download: its segment is fetched like any other.
   const inputs = await readSidecars(store, listing, () => {}, { trustNested: true });
-  // What each compacted segment vouches for (see vouchedLists); its inputs as listed still
+  // What each compacted segment vouches for (see vouchedLists): judged by stored times only
+  // where a list that is not whole reaches it (`timedLists`); its inputs as listed still
   // bound what it holds.
-  const replaces = vouchedLists(listing, inputs);
+  const timed = timedLists(inputs);
+  if (needsTimes(listing, inputs, timed)) {
+    // Listed again with every pack's time, where the store left plain ones out (local
+    // disk). The sidecars stay those read above: a compacted segment stored since is
+    // fetched as a plain one (a download more, never an object less).
+    listing = await listSegmentKeys(store, { indexDetails: false });
+  }
+  const replaces = vouchedLists(listing, inputs, timed);
   const closure = (id: string): string[] => {
     const out = new Set<string>();
     const walk = (x: string) => {

@@ -90,3 +90,34 @@ Deno.test("sidecars: a malformed list, nested list or time is refused", async ()
   assertEquals([...full.nested.get(id("b"))!], [id("c"), id("d")]);
   assertEquals(full.nested.get(id("b"))!.listed, new Map([[id("c"), 6]]));
 });
+
+Deno.test("sidecars: a merge's whole mark (its nested lists' too) round-trips; a clean's and an older one's are not whole; a malformed one is refused", async () => {
+  const enc = (o: unknown) => new TextEncoder().encode(JSON.stringify(o));
+  const key = "segments/s.replaces";
+  const whole = Object.assign([id("c")], { whole: true as const });
+  const nested = new Map([[id("b"), whole], [id("d"), [id("e")]]]);
+  const merged = decodeReplaces(encodeReplaces([id("a")], nested, new Map(), { whole: true }), key);
+  assertEquals(merged.replaces.whole, true);
+  assertEquals(merged.nested.get(id("b"))!.whole, true);
+  assertEquals(merged.nested.get(id("d"))!.whole, undefined);
+  // A clean's (no mark asked for) carries no mark, not even its nested whole lists'.
+  const clean = decodeReplaces(encodeReplaces([id("a")], nested), key);
+  assertEquals(clean.replaces.whole, undefined);
+  assertEquals(clean.nested.get(id("b"))!.whole, undefined);
+  // Written before the mark: not whole.
+  const old = decodeReplaces(enc({ v: 1, replaces: [id("a")], nested: { [id("b")]: [] } }), key);
+  assertEquals([old.replaces.whole, old.nested.get(id("b"))!.whole], [undefined, undefined]);
+  const ok = { v: 1, replaces: [id("a")] };
+  for (
+    const o of [{ ...ok, whole: "yes" }, { ...ok, whole: 1 }, { ...ok, nestedWhole: id("b") }, {
+      ...ok,
+      nestedWhole: ["nope"],
+    }]
+  ) {
+    await assertRejects(
+      () => Promise.resolve().then(() => decodeReplaces(enc(o), key)),
+      TrunkError,
+      `${key} has a malformed whole mark`,
+    );
+  }
+});
