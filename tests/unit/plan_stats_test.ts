@@ -7,6 +7,7 @@
  * times (replaces.ts `timedLists`).
  */
 import { assert, assertEquals } from "../assert.ts";
+import { MemoryStore } from "../../src/storage/memory.ts";
 import { openStore } from "../../src/storage/registry.ts";
 import type { Store } from "../../src/storage/store.ts";
 import { encodeReplaces, planFetch } from "../../src/trunk/replaces.ts";
@@ -174,4 +175,30 @@ Deno.test("a fetch's plan: a clean's list that reaches no merge leaves the merge
     stats.filter((s) => s.endsWith(".pack")).sort(),
     [m, c].sort().map((s) => `${s}.pack`),
   );
+});
+
+Deno.test("a fetch's plan lists segments/ once where the listing carries every time (not local disk), whatever the sidecars", async () => {
+  const inner = MemoryStore.named(crypto.randomUUID());
+  const lists: string[] = [];
+  const store = new Proxy(inner, {
+    get: (t, p) => {
+      if (p === "list") {
+        return (
+          prefix: string,
+          ...rest: unknown[]
+        ) => (lists.push(prefix), t.list(prefix, ...rest as [string | undefined]));
+      }
+      const v = Reflect.get(t, p);
+      return typeof v === "function" ? v.bind(t) : v;
+    },
+  });
+  const [x, c] = [id(1), id(2)];
+  for (const [sid, sidecar] of [[x], [c, encodeReplaces([x])]] as const) {
+    if (sidecar) await store.put(`segments/${sid}.replaces`, sidecar);
+    await store.put(`segments/${sid}.pack`, new Uint8Array([1]));
+    await store.put(`segments/${sid}.idx`, new Uint8Array([1]));
+  }
+  const plan = await planFetch(store, new Set());
+  assertEquals(plan.download.map((d) => d.segment.id).sort(), [x, c].sort());
+  assertEquals(lists, ["segments/"]);
 });
