@@ -5,11 +5,15 @@
  * with wall and CPU time (user + system of the whole process tree) for each, so that load on
  * a shared machine bends every side alike.
  *
- *   deno run -A bench/long_clone.ts [--pushes 2000] [--runs 10] [--other CHECKOUT]...
+ *   deno run -A bench/long_clone.ts [--pushes 2000] [--runs 10] [--lease SECONDS] [--other CHECKOUT]...
  *
  * The pushes are made as `bench/metadata.ts --git-sample 5` makes them: the first and last
  * five through git and the helper (background maintenance on), the ones between by the
- * library in this process. `--other`: trunks from another checkout (e.g. a detached worktree
+ * library in this process. `--lease`: the trunk is created with that lease, and once the
+ * pushes are done, two leases on, one more push runs its maintenance step before the clones
+ * (as `bench/metadata.ts --lease` does): the superseded entries pruned and the merged
+ * segments deleted, the trunk as it stands after a quiet hour at the default lease.
+ * `--other`: trunks from another checkout (e.g. a detached worktree
  * of an older main) clones the same trunk in the same rounds (an A/B of two codes).
  */
 import "./run_tmp.ts";
@@ -25,13 +29,14 @@ const { values } = parseArgs({
     pushes: { type: "string", default: "2000" },
     runs: { type: "string", default: "10" },
     other: { type: "string", multiple: true, default: [] },
+    lease: { type: "string" },
   },
 });
 const pushes = Number(values.pushes);
 const runs = Number(values.runs);
 const SAMPLE = 5;
 
-const e = await makeEnv();
+const e = await makeEnv(values.lease ? { TRUNKS_LEASE_SECONDS: values.lease } : {});
 const tmp = await Deno.makeTempDir({ prefix: "trunks-long-clone-" });
 const work = `${tmp}/long`;
 const bare = `${tmp}/long-bare.git`;
@@ -70,6 +75,19 @@ for (let i = 0; i < 600; i++) {
     break;
   }
   await new Promise((r) => setTimeout(r, 100));
+}
+
+if (values.lease) {
+  // Two leases on, one more push: the step it starts (awaited here) prunes the burst.
+  await new Promise((r) => setTimeout(r, 2000 * Number(values.lease) + 1000));
+  await Deno.writeTextFile(`${work}/after.txt`, "after two leases\n");
+  await ok(e, "git", ["add", "."], { cwd: work });
+  await ok(e, "git", ["commit", "-qm", "after two leases"], { cwd: work });
+  await ok(e, "git", ["push", "-q", `file://${bare}`, "main"], { cwd: work });
+  await ok(e, "git", ["push", "-q", `trunks::${url}`, "main"], {
+    cwd: work,
+    env: { TRUNKS_AUTO_MAINTENANCE: "wait" },
+  });
 }
 
 /** `git-remote-trunks` of `checkout` first on PATH. */
@@ -129,7 +147,22 @@ const end = await sampleLoad();
 
 const f = (ms: number) => `${ms.toFixed(0)} ms`;
 const x = (r: number) => `${r.toFixed(2)}x`;
-console.log(`${pushes} pushes, then ${runs} alternated clones each; ${loadLine(start, end)}\n`);
+/** Keys the trunk holds under `dir` (files, at any depth): what a clone lists. */
+const keys = async (dir: string): Promise<number> => {
+  let n = 0;
+  for await (const f of Deno.readDir(dir)) n += f.isDirectory ? await keys(`${dir}/${f.name}`) : 1;
+  return n;
+};
+const trunkDir = `${tmp}/store/trunks/long.trunk`;
+console.log(
+  `${pushes} pushes${
+    values.lease ? `, lease ${values.lease} s, one more push two leases later` : ""
+  }, then ${runs} alternated clones each (the trunk: ${await keys(
+    `${trunkDir}/refs`,
+  )} keys under refs/, ${await keys(`${trunkDir}/segments`)} under segments/); ${
+    loadLine(start, end)
+  }\n`,
+);
 console.log(
   "| side | wall (median) | wall range | CPU (median) | packs | vs git: median of pairs (wall / CPU) |",
 );
