@@ -210,19 +210,22 @@ Deno.test({
   },
 });
 
+/**
+ * 70 segments of ~240 KiB each (incompressible): ~16.4 MiB, more than the 16 MiB a join
+ * may hold in memory.
+ */
+function seventySmallSegments(): Promise<Store> {
+  return pushedFiles(
+    Array.from({ length: 70 }, (_, i) => [`f${i}.bin`, random(240 << 10)] as [string, Uint8Array]),
+  );
+}
+
 Deno.test({
   name:
     "in-memory join: a negative size in the listing does not lift the 16 MiB bound on the small segments held in memory",
   ...opts,
   fn: async () => {
-    // 70 segments of ~240 KiB each (incompressible): ~16.4 MiB, more than the 16 MiB the
-    // commit lets a join hold in memory.
-    const store = await pushedFiles(
-      Array.from(
-        { length: 70 },
-        (_, i) => [`f${i}.bin`, random(240 << 10)] as [string, Uint8Array],
-      ),
-    );
+    const store = await seventySmallSegments();
     const segs = await listSegments(store);
     assertEquals(segs.length, 70);
     const total = segs.reduce((n, s) => n + s.packSize, 0);
@@ -283,13 +286,8 @@ Deno.test({
     "in-memory join: segments of unknown size hold the 16 MiB bound: each reserves the per-pack bound",
   ...opts,
   fn: async () => {
-    // 70 segments of ~240 KiB each, sizes unknown: the reads in memory could take ~16.4 MiB.
-    const store = await pushedFiles(
-      Array.from(
-        { length: 70 },
-        (_, i) => [`f${i}.bin`, random(240 << 10)] as [string, Uint8Array],
-      ),
-    );
+    // Sizes unknown: the reads in memory could take ~16.4 MiB.
+    const store = await seventySmallSegments();
     const meta = (await readMeta(store))!;
     const trunk = new Trunk(new Unsized(store), meta, new MemoryCache(), "test");
     const { sink, inMemory } = recordingSink(await emptyRepo());
