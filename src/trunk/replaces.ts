@@ -17,7 +17,7 @@
  * can store a replaced segment again (a branch deleted, then pushed again); a clean's
  * compaction left out what was garbage when it listed, so it vouches for the segment only
  * as it was then (`vouchedLists`). Sidecars without these times (older clients) are judged
- * by their own stored time instead. Older clients ignore both fields.
+ * by their own stored time instead, while it is listed. Older clients ignore both fields.
  *
  * `whole` (true: written by a merge, merge_segments.ts) says the segment holds every
  * object of every segment its list names, whatever happens to them later: nothing was
@@ -54,11 +54,6 @@ const NESTED_MAX_IDS = 20_000;
  */
 export type ReplacedList = string[] & {
   listed?: Map<string, number>;
-  /**
-   * A nested list without times (an older client's): the stored time of the sidecar that
-   * carried it, which its compaction ran before.
-   */
-  carriedAt?: number;
   /** Its segment holds every object of each segment listed (a merge's list). */
   whole?: true;
 };
@@ -346,13 +341,7 @@ export async function readSidecars(
     try {
       const sc = decodeReplaces(raw, key);
       out.set(id, sc.replaces);
-      const carriedAt = listing.sidecars.get(id)?.modified.getTime();
-      for (const [n, r] of sc.nested) {
-        if (!r.listed && carriedAt !== undefined) {
-          r.carriedAt = Math.min(carriedAt, nested.get(n)?.carriedAt ?? Infinity);
-        }
-        nested.set(n, r);
-      }
+      for (const [n, r] of sc.nested) nested.set(n, r);
     } catch (e) {
       if (!onBad || !(e instanceof TrunkError)) throw e;
       onBad(key, e);
@@ -447,9 +436,14 @@ export function replacedLongAgo(
  * may hold objects the compacted segment left out as garbage, so it is no longer counted
  * as replaced: not covered by a fetch, not deleted by a clean or a merge. Judged by the
  * stored time the sidecar recorded for it (a later one: stored again), else (a sidecar
- * without times) by being stored before the sidecar, or before the one that carried it
- * nested. Every time compared comes from the store's listings. `timed` (the fetch's plan,
- * see `timedLists`): only those lists are judged; the others vouch for all they name.
+ * without times, an older client's) by being stored before the sidecar as listed now.
+ * Such a list whose sidecar is not listed (deleted with its segment, the list carried
+ * nested by a newer one) vouches for no segment still stored: what it replaced was deleted
+ * with or before it, so one still stored was stored again, and when is not known (the
+ * carrier's time is later than the clean's: a segment stored again between them would
+ * count as covered). Every time compared comes from the store's listings. `timed` (the
+ * fetch's plan, see `timedLists`): only those lists are judged; the others vouch for all
+ * they name.
  */
 export function vouchedLists(
   listing: SegmentListing,
@@ -463,7 +457,7 @@ export function vouchedLists(
       out.set(id, r);
       continue;
     }
-    const at = listing.sidecars.get(id)?.modified.getTime() ?? r.carriedAt;
+    const at = listing.sidecars.get(id)?.modified.getTime();
     out.set(
       id,
       r.filter((x) => {
@@ -472,7 +466,7 @@ export function vouchedLists(
         const was = r.listed?.get(x);
         // Stored again means stored later; an earlier time is a copy that kept its times.
         if (was !== undefined) return now <= was;
-        return at === undefined || now < at;
+        return at !== undefined && now < at;
       }),
     );
   }
