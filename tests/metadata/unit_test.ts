@@ -14,7 +14,7 @@ import { parseRefEntryKey, refEntryKey } from "../keys.ts";
 import { ensureMeta, type TrunkMeta } from "../../src/trunk/meta.ts";
 import { maintain, takeSnapshot } from "../../src/trunk/maintenance.ts";
 import { pruneRefLog } from "../../src/trunk/prune.ts";
-import { readAuditLog } from "../../src/trunk/reflog.ts";
+import { parseArchive, readAuditLog } from "../../src/trunk/reflog.ts";
 import { readRefLog, readRefState } from "../../src/trunk/refs.ts";
 import { Trunk } from "../../src/trunk/trunk.ts";
 import { RefView } from "../../src/sdk/ref_view.ts";
@@ -150,6 +150,27 @@ Deno.test("a damaged, foreign or vanished snapshot only costs GETs", async () =>
   assertEquals([...s2.latest], [...truth.latest]);
 });
 
+Deno.test("another trunk's snapshot is not read, even where its entries' keys and sizes match", async () => {
+  const x = await trunkWith(40);
+  const y = await trunkWith(40);
+  await takeSnapshot(x.trunk);
+  const truth = await readRefState(y.mem, new MemoryCache(), y.meta);
+  // X's snapshot under Y's key (a copied or restored store): every entry it holds sits
+  // under a key Y lists, with the size listed, so only the snapshot's trunk tells them apart.
+  const copied = (await getBytes(x.mem, snapshotKey(1)))!;
+  assert(await y.mem.create(snapshotKey(1), copied));
+  const sizes = new Map((await y.mem.list("refs/")).map((e) => [e.key, e.size]));
+  const held: Record<string, string> = JSON.parse(new TextDecoder().decode(copied)).entries;
+  assertEquals(Object.keys(held).length, 40);
+  for (const [k, v] of Object.entries(held)) {
+    assertEquals(sizes.get(k), new TextEncoder().encode(v).length, k);
+  }
+  const c = new Counted(y.mem);
+  const s = await readRefState(c, new MemoryCache(), y.meta);
+  assertEquals([...s.latest], [...truth.latest]);
+  assertEquals(c.gets.length, 41, "the snapshot, then every entry from its own key");
+});
+
 Deno.test("pruning keeps each ref's tail, archives first, and the audit log keeps everything", async () => {
   const { mem, trunk, meta } = await trunkWith(3, 5, 0);
   const logBefore = await readRefLog(mem, new MemoryCache(), meta);
@@ -215,8 +236,40 @@ Deno.test("pruning waits for two leases after the superseding entry", async () =
   const { mem, trunk, meta } = await trunkWith(1, 4, 3600);
   const now = Date.now();
   assertEquals((await pruneRefLog(mem, trunk.cache, meta, 3600e3, { now })).pruned, 0);
+  // Superseded a minute short of two leases ago: a push may still build on it.
+  const almost = now + 2 * 3600e3 - 60e3;
+  assertEquals((await pruneRefLog(mem, trunk.cache, meta, 3600e3, { now: almost })).pruned, 0);
   const later = now + 2 * 3600e3 + 1000;
   assertEquals((await pruneRefLog(mem, trunk.cache, meta, 3600e3, { now: later })).pruned, 3);
+});
+
+Deno.test("a maintenance step prunes by the trunk's lease: entries superseded within two leases stay", async () => {
+  const { mem, trunk, meta } = await trunkWith(20, 3, 3600);
+  await new Promise((r) => setTimeout(r, 5));
+  const r = await maintain(trunk, { workDir: "/nonexistent", skip: { merge: true } });
+  assertEquals(r.snapshot, snapshotKey(1));
+  assertEquals(r.prune, { pruned: 0, archive: null });
+  assertEquals((await readRefState(mem, new MemoryCache(), meta)).entryCount, 60);
+  assertEquals((await mem.list(REFLOG_PREFIX)).length, 0);
+});
+
+Deno.test("pruning leaves a damaged entry, and the ref's entries after it, in place", async () => {
+  const { mem, meta } = await trunkWith(2, 3, 0);
+  const bad = refEntryKey("refs/heads/b0", 1);
+  await mem.delete(bad);
+  assert(await mem.create(bad, new TextEncoder().encode(`{"ref":"refs/heads/b0","seq":1,`)));
+  await new Promise((r) => setTimeout(r, 5));
+  const r = await pruneRefLog(mem, new MemoryCache(), meta, 0, { now: Date.now() + 1000 });
+  // b1's two superseded entries; none of b0's: archived, the damaged one could not be read
+  // back (the audit log would fail on it), and deleted, nothing would name it.
+  assertEquals(r.pruned, 2);
+  assert(await getBytes(mem, bad), "the damaged entry stays for trunks check to name");
+  assert(await getBytes(mem, refEntryKey("refs/heads/b0", 2)), "the ref's log stays contiguous");
+  // The archive holds what reads back: a damaged text in it would fail `trunks log`.
+  const [archive] = await mem.list(REFLOG_PREFIX);
+  const text = new TextDecoder().decode((await getBytes(mem, archive.key))!);
+  const held = parseArchive(text, archive.key, refLayout(meta.format));
+  assertEquals(held.map((e) => [e.ref, e.seq]), [["refs/heads/b1", 1], ["refs/heads/b1", 2]]);
 });
 
 Deno.test("a writer whose base entry was pruned gets git's answers, never a lost update", async () => {
