@@ -3,7 +3,8 @@
  * answers from it while the listing shows the key unchanged), but a push never builds on
  * it without reading the key, and a pruner, a mirror sync or a check reads the key: a
  * forged copy (same size, its own seal right, the snapshot sealed over it) must not
- * outlive the snapshot as the ref's value for a writer.
+ * outlive the snapshot as the ref's value for a writer; and a copy whose key is gone when
+ * the push reads it (the trunk wiped) is no base at all.
  */
 import { assert, assertEquals } from "../assert.ts";
 import { MemoryStore } from "../../src/storage/memory.ts";
@@ -79,4 +80,19 @@ Deno.test("a snapshot's cached copy is not the key's bytes for the log (check, s
   const log = await readRefLog(mem, cache, meta);
   const b3 = log.filter((e) => e.ref === "refs/heads/b3");
   assertEquals(b3.map((e) => e.new), [oid(4)], `${key} as stored`);
+});
+
+Deno.test("a base listed from a snapshot's copy and gone when the push reads it: the state is read again", async () => {
+  const { mem, meta } = await forgedSnapshot();
+  const trunk = new Trunk(mem, meta, new MemoryCache(), "pusher@test");
+  // git's `list for-push`: the state comes from the snapshot (its copies, no key read).
+  const listed = await trunk.stateForWrite(["refs/heads/b5"]);
+  assertEquals(listed.state.latest.get("refs/heads/b5")!.seq, 1);
+  // The trunk is wiped before the push checks its base (its listing is git's, above).
+  for (const { key } of await mem.list("")) await mem.delete(key);
+  const ws = await trunk.stateForWrite(["refs/heads/b5"], listed);
+  // Not built on: the trunk is created again, b5 a new ref of it.
+  assertEquals(ws.state.latest.get("refs/heads/b5"), undefined);
+  assert(await getBytes(mem, "trunk.json"), "the wiped trunk is created again");
+  assert(trunk.id !== meta.id);
 });
