@@ -17,6 +17,7 @@ import { pruneRefLog } from "../../src/trunk/prune.ts";
 import { parseArchive, readAuditLog } from "../../src/trunk/reflog.ts";
 import { readRefLog, readRefState } from "../../src/trunk/refs.ts";
 import { Trunk } from "../../src/trunk/trunk.ts";
+import { MirroredStore } from "../../src/trunk/mirrors.ts";
 import { RefView } from "../../src/sdk/ref_view.ts";
 import { assertKey, getBytes } from "../../src/storage/store.ts";
 import { oldCheckRefs, oldLatestKeys } from "../fixtures/old_client.ts";
@@ -310,6 +311,35 @@ Deno.test("maintain: snapshot, prune and nothing to merge on a small trunk", asy
     assertEquals(s.latest.size, 20);
   } finally {
     await Deno.remove(workDir, { recursive: true });
+  }
+});
+
+Deno.test("a maintenance step on a mirrored trunk snapshots but prunes nothing", async () => {
+  const member = (name: string, role: "primary" | "mirror") => ({
+    name,
+    role,
+    url: `memory://${name}`,
+    store: new MemoryStore(`memory://${name}`),
+  });
+  const primary = member("primary", "primary");
+  const mirror = member("m", "mirror");
+  const set = new MirroredStore([primary, mirror]);
+  const meta = { ...(await ensureMeta(set, "sha1")), leaseSeconds: 0 } as TrunkMeta;
+  const trunk = new Trunk(set, meta, new MemoryCache(), "writer@test");
+  let base = null;
+  for (let i = 1; i <= 3; i++) {
+    const res = await trunk.updateRef({ ref: "refs/heads/main", new: oid(i), base, segments: [] });
+    assert(res.ok);
+    base = res.entry;
+  }
+  await new Promise((r) => setTimeout(r, 5));
+  const r = await maintain(trunk, { workDir: "/nonexistent", skip: { merge: true } });
+  assertEquals(r.snapshot, snapshotKey(1));
+  // A mirror that missed a delete would look diverged: the log stays whole on both.
+  assertEquals(r.prune, null);
+  for (const m of [primary, mirror]) {
+    assertEquals((await readRefLog(m.store, new MemoryCache(), meta)).length, 3, m.name);
+    assertEquals((await m.store.list(REFLOG_PREFIX)).length, 0, m.name);
   }
 });
 
