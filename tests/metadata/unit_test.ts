@@ -9,7 +9,13 @@ import { assert, assertEquals } from "../assert.ts";
 import { MemoryStore } from "../../src/storage/memory.ts";
 import type { ListEntry, Range, Store } from "../../src/storage/store.ts";
 import { MemoryCache } from "../../src/trunk/cache.ts";
-import { parseSnapshotKey, refLayout, REFLOG_PREFIX, snapshotKey } from "../../src/trunk/layout.ts";
+import {
+  parseSnapshotKey,
+  refLayout,
+  REFLOG_PREFIX,
+  SNAPSHOT_PREFIX,
+  snapshotKey,
+} from "../../src/trunk/layout.ts";
 import { parseRefEntryKey, refEntryKey } from "../keys.ts";
 import { ensureMeta, type TrunkMeta } from "../../src/trunk/meta.ts";
 import { maintain, takeSnapshot } from "../../src/trunk/maintenance.ts";
@@ -170,6 +176,23 @@ Deno.test("another trunk's snapshot is not read, even where its entries' keys an
   const s = await readRefState(c, new MemoryCache(), y.meta);
   assertEquals([...s.latest], [...truth.latest]);
   assertEquals(c.gets.length, 41, "the snapshot, then every entry from its own key");
+});
+
+Deno.test("a new snapshot keeps the one before it: a reader that listed that one still finds it", async () => {
+  const { mem, trunk } = await trunkWith(20);
+  const snapshots = async () => (await mem.list(SNAPSHOT_PREFIX)).map((e) => e.key);
+  for (const seq of [1, 2, 3]) {
+    const state = await trunk.refState();
+    const moved = await trunk.updateRef({
+      ref: "refs/heads/b0",
+      new: oid(100 + seq),
+      base: state.latest.get("refs/heads/b0")!,
+      segments: [],
+    });
+    assert(moved.ok);
+    assertEquals((await takeSnapshot(trunk)).key, snapshotKey(seq));
+  }
+  assertEquals(await snapshots(), [snapshotKey(2), snapshotKey(3)]);
 });
 
 Deno.test("pruning keeps each ref's tail, archives first, and the audit log keeps everything", async () => {
