@@ -1,6 +1,7 @@
 /** Shared setup for the check/clean tests: a trunk on a backend, pushes, and check runs. */
+import { assertEquals } from "../assert.ts";
 import { openStore } from "../../src/storage/registry.ts";
-import type { Store } from "../../src/storage/store.ts";
+import { getBytes, type Store } from "../../src/storage/store.ts";
 import type { CheckReport } from "../../src/trunk/check.ts";
 import type { CleanReport } from "../../src/trunk/gc.ts";
 import { LEASE_ENV } from "../../src/trunk/lease.ts";
@@ -27,10 +28,12 @@ export interface Setup {
   backend: Backend;
 }
 
-/** A repository `a` that pushed `main` (one commit) to a fresh trunk. */
-export async function setup(backend: Backend, name = "app"): Promise<Setup> {
-  // Tests clean with no grace: the trunk's lease (recorded in trunk.json) is shrunk to 0.
-  const e = await makeEnv({ ...backend.env, [LEASE_ENV]: "0" });
+/**
+ * A repository `a` that pushed `main` (one commit) to a fresh trunk. `leaseSeconds`: the
+ * trunk's lease (recorded in trunk.json); 0 lets the tests clean with no grace.
+ */
+export async function setup(backend: Backend, name = "app", leaseSeconds = 0): Promise<Setup> {
+  const e = await makeEnv({ ...backend.env, [LEASE_ENV]: String(leaseSeconds) });
   const url = await trunkUrl(backend, name);
   const remote = `trunks::${url}`;
   const a = await newRepo(e, "a");
@@ -119,4 +122,19 @@ export async function backdate(dir: string, ms: number): Promise<void> {
       await Deno.utime(p, t, t);
     }
   }
+}
+
+/**
+ * The trunk's one sidecar made an older client's: its stored times (`listed`,
+ * `nestedListed`) removed, as sidecars were written before them; its segment's id.
+ */
+export async function stripSidecarTimes(store: Store): Promise<string> {
+  const ids = [...(await listSegmentKeys(store)).sidecars.keys()];
+  assertEquals(ids.length, 1);
+  const key = `segments/${ids[0]}.replaces`;
+  const sc = JSON.parse(new TextDecoder().decode((await getBytes(store, key))!));
+  delete sc.listed;
+  delete sc.nestedListed;
+  await store.put(key, new TextEncoder().encode(JSON.stringify(sc) + "\n"));
+  return ids[0];
 }

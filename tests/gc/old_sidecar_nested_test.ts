@@ -21,13 +21,11 @@
  */
 import { assert, assertEquals } from "../assert.ts";
 import { openStore } from "../../src/storage/registry.ts";
-import { getBytes } from "../../src/storage/store.ts";
 import { checkTrunk } from "../../src/trunk/check.ts";
 import { cleanTrunk } from "../../src/trunk/gc.ts";
-import { LEASE_ENV } from "../../src/trunk/lease.ts";
 import { listSegmentKeys } from "../../src/trunk/replaces.ts";
-import { commitFile, e2eBackends, git, makeEnv, newRepo, run, trunkUrl } from "../e2e/harness.ts";
-import { backdate, opts } from "./lib.ts";
+import { commitFile, e2eBackends, git, run } from "../e2e/harness.ts";
+import { backdate, opts, setup, stripSidecarTimes } from "./lib.ts";
 
 const GRACE_MS = 2 * 3600e3;
 
@@ -37,12 +35,8 @@ for (const backend of e2eBackends().filter((b) => b.name === "local")) {
       `race ${backend.name}: an older client's sidecar, carried nested, vouches for a segment stored again; a fresh clone fails`,
     ...opts,
     fn: async () => {
-      const e = await makeEnv({ ...backend.env, [LEASE_ENV]: "60", TRUNKS_AUTO_MAINTENANCE: "0" });
-      const url = await trunkUrl(backend, "race-oldnested");
+      const { e, url, a } = await setup(backend, "race-oldnested", 60);
       const root = new URL(url).pathname;
-      const a = await newRepo(e, "a");
-      await git(e, a, "remote", "add", "origin", `trunks::${url}`);
-      await git(e, a, "push", "-q", "origin", "main");
       await git(e, a, "checkout", "-q", "-b", "tmp");
       await commitFile(e, a, "tmp.txt", "only on tmp\n");
       const tip = (await git(e, a, "rev-parse", "HEAD")).trim();
@@ -64,13 +58,7 @@ for (const backend of e2eBackends().filter((b) => b.name === "local")) {
         const r1 = await clean(1);
         assert(r1.compacted !== null, "clean 1 compacted");
         // (D may be main's own segment: the compaction equals it.) Clean 1 was an older client: its sidecar records no stored times.
-        const d = [...(await listSegmentKeys(inner)).sidecars.keys()];
-        assertEquals(d.length, 1);
-        const key = `segments/${d[0]}.replaces`;
-        const sc = JSON.parse(new TextDecoder().decode((await getBytes(inner, key))!));
-        delete sc.listed;
-        delete sc.nestedListed;
-        await inner.put(key, new TextEncoder().encode(JSON.stringify(sc) + "\n"));
+        const d = await stripSidecarTimes(inner);
         await git(e, a, "checkout", "-q", "main");
         await commitFile(e, a, "main.txt", "on main\n");
         await git(e, a, "push", "-q", "origin", "main");
@@ -80,7 +68,7 @@ for (const backend of e2eBackends().filter((b) => b.name === "local")) {
         assert(r2.deleted.segments.includes(x[0]), "clean 2 deleted X");
         await backdate(root, 3 * 3600e3);
         const r3 = await clean(3);
-        assert(r3.deleted.segments.includes(d[0]), "clean 3 deleted D");
+        assert(r3.deleted.segments.includes(d), "clean 3 deleted D");
         // The branch is pushed again: the same objects, the same segment id.
         await git(e, a, "push", "-q", "origin", "tmp");
         assert((await ids()).includes(x[0]), "X stored again");

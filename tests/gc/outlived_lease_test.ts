@@ -10,7 +10,7 @@ import { assert, assertEquals, assertRejects } from "../assert.ts";
 import { Trunk as Library } from "../../src/sdk/trunk.ts";
 import { openStore } from "../../src/storage/registry.ts";
 import { OUTLIVED_LEASE } from "../../src/trunk/push.ts";
-import { afterFirstPut, LEASE_S, sleep } from "./repush_scene.ts";
+import { afterFirstPut, LEASE_S, pushFirst, sleep } from "./repush_scene.ts";
 import { withProcessEnv } from "../../harness/process_env.ts";
 import type { Store } from "../../src/storage/store.ts";
 import { MemoryCache } from "../../src/trunk/cache.ts";
@@ -23,18 +23,7 @@ Deno.test("a push whose segment upload outlived the lease is refused, its ref no
   const auto = Deno.env.get("TRUNKS_AUTO_MAINTENANCE");
   Deno.env.set("TRUNKS_AUTO_MAINTENANCE", "0");
   try {
-    let first = "";
-    {
-      await using a = await Library.open({
-        store: inner,
-        writer: "a",
-        create: true,
-        leaseSeconds: LEASE_S,
-      });
-      a.write("a.txt", "first\n");
-      first = (await a.commit({ message: "first", branch: "main" })).oid;
-      await a.push();
-    }
+    const first = await pushFirst(inner);
     // The segment's pack is stored, then the upload lingers past the lease.
     const slow = afterFirstPut(
       inner,
@@ -59,17 +48,7 @@ Deno.test("a push whose segment upload outlived the lease is refused, its ref no
 Deno.test("a push past half its lease puts its segment back when it is no longer listed", async () => {
   const inner = await openStore(`memory://relisted-${crypto.randomUUID()}/trunks/t.trunk`);
   await withProcessEnv({ TRUNKS_AUTO_MAINTENANCE: "0" }, async () => {
-    {
-      await using a = await Library.open({
-        store: inner,
-        writer: "a",
-        create: true,
-        leaseSeconds: LEASE_S,
-      });
-      a.write("a.txt", "first\n");
-      await a.commit({ message: "first", branch: "main" });
-      await a.push();
-    }
+    await pushFirst(inner);
     // Once the push's pack and index are both stored, a deleter takes them (no clean's
     // trace left for the GC guard), and the push reaches its entries past half its lease.
     const before = new Set((await inner.list("segments/")).map((e) => e.key));

@@ -24,7 +24,7 @@ import { readMeta } from "../../src/trunk/meta.ts";
 import { pruneRefLog } from "../../src/trunk/prune.ts";
 import { trunkUrl } from "../e2e/harness.ts";
 import { opts } from "./lib.ts";
-import { afterFirstPut, LEASE_S, randomBytes, sceneBackends } from "./repush_scene.ts";
+import { afterFirstPut, LEASE_S, pushFirst, randomBytes, sceneBackends } from "./repush_scene.ts";
 
 for (const backend of sceneBackends()) {
   Deno.test({
@@ -37,17 +37,7 @@ for (const backend of sceneBackends()) {
       const url = await trunkUrl(backend, "prune-stale-base");
       const inner = await openStore(url, backend.settings);
       try {
-        {
-          await using a = await Library.open({
-            store: inner,
-            writer: "a",
-            create: true,
-            leaseSeconds: LEASE_S,
-          });
-          a.write("a.txt", "first\n");
-          await a.commit({ message: "first", branch: "main" });
-          await a.push();
-        }
+        await pushFirst(inner);
         let pruned = 0;
         let bTip = "";
         const slow = afterFirstPut(inner, (key) => key.startsWith("chunks/"), async () => {

@@ -3,6 +3,7 @@
  * racing a clean or pruning: a 1 s lease, so that a grace (two leases) passes in seconds.
  */
 import { assert } from "../assert.ts";
+import { Trunk as Library } from "../../src/sdk/trunk.ts";
 import { openStore } from "../../src/storage/registry.ts";
 import type { Store } from "../../src/storage/store.ts";
 import { checkTrunk } from "../../src/trunk/check.ts";
@@ -98,6 +99,18 @@ export async function repushScene(backend: Backend, name: string): Promise<Repus
     },
     [Symbol.asyncDispose]: () => inner.close(),
   };
+}
+
+/**
+ * Creates the trunk in `store` with the short test lease and pushes one commit to main (a
+ * base for the slow writer a lease test then runs); that commit's id.
+ */
+export async function pushFirst(store: Store): Promise<string> {
+  await using a = await Library.open({ store, writer: "a", create: true, leaseSeconds: LEASE_S });
+  a.write("a.txt", "first\n");
+  const first = (await a.commit({ message: "first", branch: "main" })).oid;
+  await a.push();
+  return first;
 }
 
 /** `store`, running `hook` once, right after the first put of a key `first` accepts. */

@@ -19,7 +19,7 @@ import {
 } from "../../src/trunk/layout.ts";
 import { readMeta } from "../../src/trunk/meta.ts";
 import { readRefState } from "../../src/trunk/refs.ts";
-import { seal } from "../../src/trunk/seal.ts";
+import { format1Trunk } from "./format1_trunk.ts";
 import {
   commitFile,
   e2eBackends,
@@ -44,23 +44,6 @@ async function withStore<T>(url: string, fn: (s: Store) => Promise<T>): Promise<
   } finally {
     await store.close();
   }
-}
-
-/** trunk.json as a client before format 2 wrote it (lease one second: prunable in a test). */
-async function format1Trunk(url: string): Promise<Uint8Array> {
-  return await withStore(url, async (store) => {
-    const meta = seal({
-      format: 1,
-      id: crypto.randomUUID(),
-      objectFormat: "sha1",
-      created: new Date().toISOString(),
-      generator: "trunks 0.1.0",
-      leaseSeconds: 1,
-    });
-    const bytes = new TextEncoder().encode(JSON.stringify(meta, null, 2) + "\n");
-    assert(await store.create(TRUNK_JSON, bytes));
-    return bytes;
-  });
 }
 
 /** Every key under refs/ is a format-1 entry or a snapshot; none has format 2's shape. */
@@ -98,7 +81,7 @@ Deno.test({
     const e = await makeEnv({ ...local.env, TRUNKS_AUTO_MAINTENANCE: "0" });
     const url = await trunkUrl(local, "format1");
     const remote = `trunks::${url}`;
-    const trunkJson = await format1Trunk(url);
+    const trunkJson = await format1Trunk(url, { leaseSeconds: 1 });
     const a = await newRepo(e, "a");
     await git(e, a, "remote", "add", "origin", remote);
 

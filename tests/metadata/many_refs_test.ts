@@ -7,30 +7,12 @@
  */
 import { assert, assertEquals } from "../assert.ts";
 import { openStore } from "../../src/storage/registry.ts";
-import { REFS_PREFIX, SNAPSHOT_PREFIX, TRUNK_JSON } from "../../src/trunk/layout.ts";
-import { seal } from "../../src/trunk/seal.ts";
+import { REFS_PREFIX, SNAPSHOT_PREFIX } from "../../src/trunk/layout.ts";
+import { format1Trunk } from "./format1_trunk.ts";
 import { e2eBackends, git, makeEnv, newRepo, refList, run, trunkUrl } from "../e2e/harness.ts";
 
 const local = e2eBackends().find((b) => b.name === "local")!;
 const REFS = 1500;
-
-/** trunk.json as a client before format 2 wrote it. */
-async function format1Trunk(url: string): Promise<void> {
-  const store = await openStore(url, local.settings);
-  try {
-    const meta = seal({
-      format: 1,
-      id: crypto.randomUUID(),
-      objectFormat: "sha1",
-      created: new Date().toISOString(),
-      generator: "trunks 0.1.0",
-    });
-    const bytes = new TextEncoder().encode(JSON.stringify(meta, null, 2) + "\n");
-    assert(await store.create(TRUNK_JSON, bytes));
-  } finally {
-    await store.close();
-  }
-}
 
 for (const format of [2, 1]) {
   Deno.test({
