@@ -138,3 +138,24 @@ export async function stripSidecarTimes(store: Store): Promise<string> {
   await store.put(key, new TextEncoder().encode(JSON.stringify(sc) + "\n"));
   return ids[0];
 }
+
+/**
+ * Pushes `branch` from `dir` (one new segment, X), deletes it again and ages the local
+ * trunk at `root` by three hours: X is garbage past any grace. X's id.
+ */
+export async function pushedThenDeleted(
+  e: Env,
+  dir: string,
+  store: Store,
+  root: string,
+  branch: string,
+): Promise<string> {
+  const ids = async () => (await listSegmentKeys(store)).complete.map((s) => s.id);
+  const before = new Set(await ids());
+  await git(e, dir, "push", "-q", "origin", branch);
+  const x = (await ids()).filter((id) => !before.has(id));
+  assertEquals(x.length, 1);
+  await git(e, dir, "push", "-q", "origin", `:${branch}`);
+  await backdate(root, 3 * 3600e3);
+  return x[0];
+}
