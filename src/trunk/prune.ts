@@ -35,31 +35,41 @@ export interface PruneReport {
   archive: string | null;
 }
 
-/** Entries superseded past two leases, per ref oldest first (a prefix of each ref's log). */
-export async function prunableEntries(
-  store: Store,
+/** An entry that may go, and when (listed time, the store's clock) it was superseded. */
+interface Doomed {
+  key: string;
+  supersededAt: number;
+}
+
+/**
+ * Entries superseded past two leases, per ref oldest first (a prefix of each ref's log).
+ * Only a higher seq supersedes: a listing that repeats a key (a server paging with an
+ * inclusive marker) must not make a ref's latest entry look superseded by itself.
+ */
+function prunableEntries(
+  listed: ListEntry[],
   layout: RefLayout,
-  leaseMs: number,
-  opts: PruneOptions = {},
-): Promise<string[][]> {
-  const cutoff = (opts.now ?? Date.now()) - 2 * leaseMs;
+  cutoff: number,
+  max: number,
+): Doomed[][] {
   const byRef = new Map<string, { seq: number; key: string; modified: number }[]>();
-  for (const e of opts.listed ?? await store.list(REFS_PREFIX)) {
+  for (const e of listed) {
     const k = layout.parts(e.key);
     if (!k) continue;
     let list = byRef.get(k.enc);
     if (!list) byRef.set(k.enc, list = []);
     list.push({ seq: k.seq, key: e.key, modified: e.modified.getTime() });
   }
-  const out: string[][] = [];
-  let budget = opts.max ?? 5000;
-  for (const list of byRef.values()) {
+  const out: Doomed[][] = [];
+  let budget = max;
+  for (const all of byRef.values()) {
     if (budget <= 0) break;
-    list.sort((a, b) => a.seq - b.seq);
-    const doomed: string[] = [];
+    all.sort((a, b) => a.seq - b.seq);
+    const list = all.filter((e, i) => i === 0 || e.seq !== all[i - 1].seq);
+    const doomed: Doomed[] = [];
     for (let i = 0; i + 1 < list.length && budget > 0; i++) {
       if (list[i + 1].modified >= cutoff) break;
-      doomed.push(list[i].key);
+      doomed.push({ key: list[i].key, supersededAt: list[i + 1].modified });
       budget--;
     }
     if (doomed.length) out.push(doomed);
@@ -81,8 +91,9 @@ export async function pruneRefLog(
   const trunkId = trunk.id;
   const layout = refLayout(trunk.format);
   const listed = opts.listed ?? await store.list(REFS_PREFIX);
-  const perRef = await prunableEntries(store, layout, leaseMs, { ...opts, listed });
-  const keys = perRef.flat();
+  const now = opts.now ?? Date.now();
+  const perRef = prunableEntries(listed, layout, now - 2 * leaseMs, opts.max ?? 5000);
+  const keys = perRef.flat().map((d) => d.key);
   if (keys.length === 0) return { pruned: 0, archive: null };
   // A cached copy stands in for the stored entry only while the listing vouches for it: a
   // copy of a key since created again (a trunk restored from an older backup) would be
@@ -103,14 +114,15 @@ export async function pruneRefLog(
     }
   });
   // Each ref's doomed entries stop at its first one that cannot be archived.
-  const deletable = perRef.map((list) => {
-    const i = list.findIndex((k) => !raw.has(k));
+  const archivable = perRef.map((list) => {
+    const i = list.findIndex((d) => !raw.has(d.key));
     return i < 0 ? list : list.slice(0, i);
   }).filter((l) => l.length);
-  const archived = new Map(deletable.flat().map((k) => [k, raw.get(k)!]));
+  const archived = new Map(archivable.flat().map((d) => [d.key, raw.get(d.key)!]));
   if (archived.size === 0) return { pruned: 0, archive: null };
   const archive = await appendArchive(store, trunkId, archived);
   faultPoint("maint:after-archive");
+  const deletable = archivable.map((list) => list.map((d) => d.key));
   let pruned = 0;
   await mapLimit(deletable, store.capabilities.parallelism, async (list) => {
     for (const key of list) {
