@@ -14,7 +14,15 @@
 import { getBytes, type ListEntry, type Store } from "../storage/store.ts";
 import { type TrunkCache, vouchedEntries } from "./cache.ts";
 import { faultPoint } from "./faults.ts";
-import { type RefLayout, refLayout, REFS_PREFIX, type TrunkKeys } from "./layout.ts";
+import {
+  parseReflogKey,
+  type RefLayout,
+  refLayout,
+  REFLOG_PREFIX,
+  reflogKey,
+  REFS_PREFIX,
+  type TrunkKeys,
+} from "./layout.ts";
 import { mapLimit } from "./pool.ts";
 import { parseEntry } from "./refs.ts";
 import { appendArchive } from "./reflog.ts";
@@ -122,7 +130,17 @@ export async function pruneRefLog(
   if (archived.size === 0) return { pruned: 0, archive: null };
   const archive = await appendArchive(store, trunkId, archived);
   faultPoint("maint:after-archive");
-  const deletable = archivable.map((list) => list.map((d) => d.key));
+  // Listed times are the store's clock, `now` ours: a store whose clock is behind makes
+  // entries look older than they are, and a push still within its lease would find its
+  // base's successor deleted and create it again, acknowledged and lost. The archive just
+  // created was stamped by the store's clock at or before this moment: how far behind it
+  // is at least. Entries it puts within two leases stay (archived again next time).
+  const behind = await storeBehind(store, archive);
+  const cutoff = now - behind - 2 * leaseMs;
+  const deletable = archivable.map((list) => {
+    const i = list.findIndex((d) => d.supersededAt >= cutoff);
+    return (i < 0 ? list : list.slice(0, i)).map((d) => d.key);
+  }).filter((l) => l.length);
   let pruned = 0;
   await mapLimit(deletable, store.capabilities.parallelism, async (list) => {
     for (const key of list) {
@@ -131,4 +149,15 @@ export async function pruneRefLog(
     }
   });
   return { pruned, archive };
+}
+
+/**
+ * How far (ms, at least 0) the store's clock is behind ours, from `key`'s listed time, a
+ * key it just created; Infinity when the listing does not show it (nothing may then be
+ * judged by listed times).
+ */
+async function storeBehind(store: Store, key: string): Promise<number> {
+  const seq = parseReflogKey(key)!;
+  const e = (await store.list(REFLOG_PREFIX, reflogKey(seq - 1))).find((x) => x.key === key);
+  return e ? Math.max(0, Date.now() - e.modified.getTime()) : Infinity;
 }

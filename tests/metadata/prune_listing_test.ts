@@ -1,13 +1,16 @@
 /**
- * Pruning judges "superseded" from the listing's keys, which are the backend's answer: a
- * listing that repeats a key (an S3-compatible server paging with an inclusive marker)
- * must not make it delete a ref's latest entry.
+ * Pruning judges "superseded more than two leases ago" from listed times, which are the
+ * store's clock, and from the listing's keys, which are the backend's answer: a store
+ * whose clock runs behind this machine's, or whose listing repeats a key (an
+ * S3-compatible server paging with an inclusive marker), must not make it delete an
+ * entry a push within its lease still relies on, or a ref's latest entry.
  */
 import { assert, assertEquals } from "../assert.ts";
 import { MemoryStore } from "../../src/storage/memory.ts";
 import type { ListEntry, Store } from "../../src/storage/store.ts";
 import { MemoryCache } from "../../src/trunk/cache.ts";
 import { ensureMeta, type TrunkMeta } from "../../src/trunk/meta.ts";
+import { maintain } from "../../src/trunk/maintenance.ts";
 import { pruneRefLog } from "../../src/trunk/prune.ts";
 import { readRefState } from "../../src/trunk/refs.ts";
 import { Trunk } from "../../src/trunk/trunk.ts";
@@ -40,6 +43,39 @@ async function trunkOn(store: Store, moves: number) {
   }
   return { meta, trunk };
 }
+
+Deno.test("a store whose clock is behind ours: a push within its lease is never lost to a prune", async () => {
+  // The store stamps what it writes three leases earlier than this machine's clock says.
+  const store = listingEdited(
+    new MemoryStore("memory://skew"),
+    (l) => l.map((e) => ({ ...e, modified: new Date(e.modified.getTime() - 3 * LEASE_S * 1e3) })),
+  );
+  const { meta, trunk } = await trunkOn(store, 1);
+  // A slow pusher reads the state now: main at seq 1. It has a whole lease to move it.
+  const slow = new Trunk(store, meta, new MemoryCache(), "slow@test");
+  const base = (await slow.refState()).latest.get("refs/heads/main")!;
+  assertEquals(base.seq, 1);
+  // Others move main twice, and a maintenance step runs, all within seconds.
+  let cur = base;
+  for (const n of [2, 3]) {
+    const r = await trunk.updateRef({
+      ref: "refs/heads/main",
+      new: oid(n),
+      base: cur,
+      segments: [],
+    });
+    assert(r.ok);
+    cur = r.entry;
+  }
+  await maintain(trunk, { workDir: "/nonexistent", skip: { merge: true } });
+  // The slow push, well within its lease: refused as git would (fetch first), or it moves
+  // the ref. Acknowledged while the ref stays elsewhere would be a lost push.
+  const moved = await slow.updateRef({ ref: "refs/heads/main", new: oid(9), base, segments: [] });
+  const now = (await readRefState(store, new MemoryCache(), meta)).latest.get("refs/heads/main")!;
+  if (moved.ok) {
+    assertEquals(now.new, oid(9), "the push was acknowledged, the ref is not its commit");
+  } else assertEquals(now.new, oid(3));
+});
 
 Deno.test("a listing that repeats a ref's latest key: pruning never deletes that entry", async () => {
   const store = listingEdited(
