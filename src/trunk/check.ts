@@ -37,6 +37,7 @@ import {
   REFS_PREFIX,
   segmentIdxKey,
   segmentPackKey,
+  segmentReplacesKey,
   snapshotKey,
   TRUNK_JSON,
 } from "./layout.ts";
@@ -503,7 +504,38 @@ async function checkSegments(
   });
   found.stats.segments = listing.complete.length;
   found.stats.objects = new Set([...segmentObjects.values()].flat()).size;
+  checkWholeLists(replaces, segmentObjects, found);
   return { scratch, listing, replaces, segmentObjects };
+}
+
+/**
+ * A merge's sidecar (`whole`) says its segment holds every object of each it lists: clients
+ * then skip those, and maintenance deletes them. A list that lies, checked against the
+ * segments' own objects, is named (clones otherwise fail on a ref whose objects they skipped).
+ */
+function checkWholeLists(
+  replaces: Map<string, ReplacedList>,
+  segmentObjects: Map<string, string[]>,
+  found: Findings,
+): void {
+  for (const [id, r] of replaces) {
+    const own = segmentObjects.get(id);
+    if (!r.whole || !own) continue;
+    const held = new Set(own);
+    for (const x of r) {
+      const lacking = x === id ? undefined : segmentObjects.get(x)?.find((o) => !held.has(o));
+      if (lacking === undefined) continue;
+      found.problems.push({
+        key: segmentReplacesKey(id),
+        kind: "bad-sidecar",
+        message: `${
+          segmentReplacesKey(id)
+        } says its segment holds all of segment ${x}, but object ${lacking} is not in it`,
+        fix: "delete it: clients then download its segment in full, nothing is lost",
+      });
+      break;
+    }
+  }
 }
 
 /** One segment downloaded and verified; its objects, or null when it is bad or vanished. */

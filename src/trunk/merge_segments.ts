@@ -20,6 +20,8 @@ import {
   carriedNested,
   deleteReplaced,
   encodeReplaces,
+  heldByReplacements,
+  type IndexCache,
   listedTimes,
   listSegmentKeys,
   readSidecars,
@@ -104,12 +106,33 @@ export async function mergeSmallSegments(
   const old = listing.complete.filter((s) =>
     replaced.has(s.id) && replacedLongAgo(s, replacedAt.get(s.id), cutoff)
   );
+  const current = listing.complete.filter((s) => !replaced.has(s.id));
+  const currentIds = new Set(current.map((s) => s.id));
+  const indexes: IndexCache = new Map();
+  const lies: unknown[] = [];
   await mapLimit(old, store.capabilities.parallelism, async (s) => {
+    // Deleted only once the segments replacing it are seen to hold it (a sidecar's list is
+    // the store's word); a lie is reported once the other deletions are done.
+    try {
+      const held = await heldByReplacements(
+        store,
+        objectFormat,
+        s,
+        vouched,
+        replaces,
+        currentIds,
+        indexes,
+      );
+      if (!held) return;
+    } catch (e) {
+      lies.push(e);
+      return;
+    }
     // Stored again since the listing: no longer replaced (see vouchedLists).
     if (await deleteReplaced(store, s, listing, "maint:between-deletes")) report.deleted.push(s.id);
   });
+  if (lies.length) throw lies[0];
 
-  const current = listing.complete.filter((s) => !replaced.has(s.id));
   if (current.length < (opts.minSegments ?? 8)) return report;
   const chosen = chooseRollup(current, opts.maxSegments ?? 100, opts.maxBytes ?? 256 << 20);
   if (chosen.length === 0) return report;

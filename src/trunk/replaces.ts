@@ -44,6 +44,7 @@ import {
 } from "./layout.ts";
 import { mapLimit } from "./pool.ts";
 import type { SegmentInfo } from "./segments.ts";
+import { PackIndex } from "../pack/pack_index.ts";
 
 /** Nested sidecars beyond this many ids are dropped (clients then download a bit more). */
 const NESTED_MAX_IDS = 20_000;
@@ -639,4 +640,68 @@ export async function planFetch(store: Store, ingested: Set<string>): Promise<Fe
     }
   }
   return { download, alreadyHave };
+}
+
+/** Segment id -> the object ids its index lists (read once per step). */
+export type IndexCache = Map<string, Promise<Set<string> | null>>;
+
+/**
+ * Whether the current segments replacing `s` (through any chain of lists) hold every
+ * object of it, by their indexes. A sidecar is only the store's word: one naming a segment
+ * its own does not hold (damage, a foreign or faulty writer) would have that segment
+ * deleted while refs still need it. A merge's list (`whole`: its segment holds all) found
+ * to lie is an error naming it; a clean's list may leave garbage out, so a segment it
+ * replaced that holds an object no replacement does is only kept (false), for a clean to
+ * judge by reachability.
+ */
+export async function heldByReplacements(
+  store: Store,
+  objectFormat: "sha1" | "sha256",
+  s: SegmentInfo,
+  vouched: Map<string, string[]>,
+  replaces: Map<string, ReplacedList>,
+  current: Set<string>,
+  indexes: IndexCache,
+): Promise<boolean> {
+  const namers = new Map<string, string[]>();
+  for (const [id, r] of vouched) {
+    for (const x of r) if (x !== id) namers.set(x, [...namers.get(x) ?? [], id]);
+  }
+  const holders: string[] = [];
+  const seen = new Set([s.id]);
+  const todo = [s.id];
+  let whole = true;
+  while (todo.length) {
+    for (const up of namers.get(todo.pop()!) ?? []) {
+      if (seen.has(up)) continue;
+      seen.add(up);
+      if (!replaces.get(up)?.whole) whole = false;
+      if (current.has(up)) holders.push(up);
+      else todo.push(up);
+    }
+  }
+  const oidsOf = (id: string) => {
+    let p = indexes.get(id);
+    if (!p) {
+      const key = segmentIdxKey(id);
+      p = getBytes(store, key).then((b) =>
+        b ? new Set(new PackIndex(b, objectFormat, key).oids()) : null
+      );
+      indexes.set(id, p);
+    }
+    return p;
+  };
+  const mine = await oidsOf(s.id);
+  const held = await Promise.all(holders.map(oidsOf));
+  if (!mine || held.some((h) => !h)) return false; // deleted meanwhile: the next step sees
+  const lacking = [...mine].find((o) => !held.some((h) => h!.has(o)));
+  if (lacking === undefined) return holders.length > 0;
+  if (!whole) return false;
+  const namer = (namers.get(s.id) ?? [])[0];
+  throw new TrunkError(
+    `${
+      segmentReplacesKey(namer)
+    } says its segment holds all of segment ${s.id}, but object ${lacking} is in no segment replacing it: ${s.id} is kept; remove that sidecar if it is not what a merge wrote`,
+    "corrupt",
+  );
 }

@@ -1,0 +1,63 @@
+/**
+ * A sidecar whose list is a lie: `segments/<A>.replaces` names segment B, which A does
+ * not hold. A maintenance step must not delete B on its word: the branch B carries is a
+ * push git acknowledged.
+ */
+import { assert, assertEquals, assertStringIncludes } from "../assert.ts";
+import { encodeReplaces, listSegmentKeys } from "../../src/trunk/replaces.ts";
+import { segmentReplacesKey } from "../../src/trunk/layout.ts";
+import { commitFile, e2eBackends, git, run } from "../e2e/harness.ts";
+import { check, cloneMatches, opts, segmentIds, setup, trunkRefs, withStore } from "./lib.ts";
+
+const only = Deno.env.get("TRUNKS_TEST_BACKEND");
+
+for (const backend of e2eBackends()) {
+  if (only && backend.name !== only) continue;
+  Deno.test({
+    name: `${backend.name}: maintenance does not delete a segment a lying sidecar names`,
+    ...opts,
+    fn: async () => {
+      const s = await setup(backend, "liar", 0);
+      const [a] = await withStore(s, async (st) => (await listSegmentKeys(st)).complete);
+      await git(s.e, s.a, "checkout", "-q", "-b", "side");
+      await commitFile(s.e, s.a, "side.txt", "side\n");
+      await git(s.e, s.a, "push", "-q", "origin", "side");
+      // Listed times of one second (Azure, SFTP): the sidecar must be later than B.
+      await new Promise((r) => setTimeout(r, 1100));
+      const b = await withStore(s, async (st) => {
+        const all = (await listSegmentKeys(st)).complete;
+        const b = all.find((x) => x.id !== a.id)!;
+        await st.put(
+          segmentReplacesKey(a.id),
+          encodeReplaces([b.id], new Map(), new Map(), { whole: true }),
+        );
+        return b;
+      });
+      await new Promise((r) => setTimeout(r, 1100));
+      const r = await run(s.e, "trunks", ["maintenance", s.url]);
+      const left = await withStore(
+        s,
+        async (st) => (await listSegmentKeys(st)).complete.map((x) => x.id),
+      );
+      assert(
+        left.includes(b.id),
+        `maintenance deleted ${b.id} on a lying sidecar's word:\n${r.stderr}`,
+      );
+      // Said in one line naming the sidecar, not passed over.
+      assert(r.code !== 0, r.stderr);
+      assertStringIncludes(r.stderr, `segments/${a.id}.replaces says`);
+      // trunks check names it too (a clone fails on the ref whose objects it skipped).
+      const c = await check(s);
+      assertEquals(
+        c.report.problems.map((p) => [p.kind, p.key]),
+        [["bad-sidecar", `segments/${a.id}.replaces`]],
+      );
+      // Nor does a clean delete it on that word.
+      await check(s, ["--clean", "--grace", "0"]);
+      assert((await segmentIds(s)).includes(b.id), "trunks check --clean deleted it");
+      // Once the lie is removed, every acknowledged push is whole again.
+      await withStore(s, (st) => st.delete(segmentReplacesKey(a.id)));
+      await cloneMatches(s, await trunkRefs(s));
+    },
+  });
+}
