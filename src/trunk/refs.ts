@@ -26,6 +26,7 @@ import {
 import { badRefName } from "./ref_format.ts";
 import { decodeRefSegment, encodesAs } from "./refcodec.ts";
 import { mapLimit } from "./pool.ts";
+import { escapeUnsafe } from "./plain_text.ts";
 import { checkSeal, seal, sealHolds } from "./seal.ts";
 import { loadSnapshot } from "./snapshots.ts";
 
@@ -108,6 +109,15 @@ const CONTROL = /[\u0000-\u001f\u007f]/;
 
 function plainText(v: unknown): boolean {
   return typeof v === "string" && v.length <= TEXT_MAX && !CONTROL.test(v);
+}
+
+/**
+ * The writer an entry records, as readers accept it (`plainText`): it comes from $USER,
+ * the host name or a library caller, and an entry readers skip would hide an acknowledged
+ * push (its ref would read as not moved). Escaped, not dropped: the auditor still sees it.
+ */
+export function entryWriter(writer: string): string {
+  return escapeUnsafe(writer).slice(0, TEXT_MAX);
 }
 
 /**

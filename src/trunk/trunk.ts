@@ -19,6 +19,7 @@ import {
 import { type RefLayout, refLayout } from "./layout.ts";
 import { leaseMs, refuseShortGrace } from "./lease.ts";
 import {
+  entryWriter,
   isDeleted,
   parseAhead,
   readRefState,
@@ -74,12 +75,17 @@ export class Trunk {
   /** The create-exclusive check before this client's first write (meta.ts). */
   #writable: Promise<void> | undefined;
 
+  /** Who this client's ref entries name (refs.ts `entryWriter`). */
+  readonly writer: string;
+
   constructor(
     readonly store: Store,
     public meta: TrunkMeta,
     readonly cache: TrunkCache,
-    readonly writer: string,
-  ) {}
+    writer: string,
+  ) {
+    this.writer = entryWriter(writer);
+  }
 
   /**
    * Open an existing trunk; a location without trunk.json is "not a trunk". trunk.json
