@@ -3,6 +3,7 @@
  * misspelt flag is an error, never silently ignored), `-h`/`--help` everywhere.
  */
 import { parseArgs } from "node:util";
+import { escapeUnsafeJson } from "../trunk/plain_text.ts";
 import { UsageError } from "./errors.ts";
 
 export interface OptionSpec {
@@ -124,5 +125,6 @@ export function bool(p: Parsed, key: string): boolean {
 
 /** Print `value` as the command's --json answer: one JSON document on stdout. */
 export function printJson(value: unknown): void {
-  console.log(JSON.stringify(value, null, 2));
+  // Values may hold what a store or another machine wrote (ref names, writers).
+  console.log(escapeUnsafeJson(JSON.stringify(value, null, 2)));
 }

@@ -1,12 +1,14 @@
 /**
  * `trunks log` as an auditor uses it, through the real CLI and git: every acknowledged
- * ref update appears once, whatever its writer's name held.
+ * ref update appears once, whatever its writer's name held; the text output cannot drive
+ * the terminal and `--json`, one document, cannot either.
  */
 import { assert, assertEquals } from "../assert.ts";
 import { e2eBackends, type Env, git, makeEnv, newRepo, ok, run, trunkUrl } from "../e2e/harness.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 /** Local disk and the first server backend configured (MinIO in CI). */
+const local = e2eBackends().find((b) => b.name === "local")!;
 const backends = e2eBackends().filter((b, i) => b.name === "local" || i === 1);
 
 /** What a terminal acts on (line breaks and tabs aside) or reorders text by. */
@@ -66,3 +68,22 @@ for (const b of backends) {
     },
   });
 }
+
+Deno.test({
+  name: "local: a ref name or writer the readers accept is still escaped on the terminal",
+  ...opts,
+  fn: async () => {
+    const e = await makeEnv(local.env);
+    const url = await trunkUrl(local, "c1");
+    const a = await pushedRepo(e, url);
+    // git accepts C1 controls and bidi overrides in ref names; a terminal may act on them.
+    const ref = "refs/heads/x\u009b2J\u202egnp.exe";
+    await git(e, a, "push", "-q", "origin", `main:${ref}`);
+    const text = await ok(e, "trunks", ["log", "--trunk", url]);
+    assert(!TERMINAL_CONTROL.test(text), JSON.stringify(text));
+    const json = await ok(e, "trunks", ["log", "--trunk", url, "--json"]);
+    assert(!TERMINAL_CONTROL.test(json), JSON.stringify(json));
+    const log: Logged[] = JSON.parse(json);
+    assert(log.some((x) => x.ref === ref), "--json keeps the name as it is");
+  },
+});

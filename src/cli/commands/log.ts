@@ -4,6 +4,7 @@
  * into `reflog/`, oldest first.
  */
 import { resolveRemote } from "../../helper/resolve.ts";
+import { escapeUnsafe } from "../../trunk/plain_text.ts";
 import { type AuditEntry, readAuditLog } from "../../trunk/reflog.ts";
 import { parseCommand, printJson } from "../args.ts";
 import type { Command } from "../command.ts";
@@ -55,5 +56,8 @@ async function run(args: string[]): Promise<number> {
 function formatEntry(e: AuditEntry): string {
   const short = (o: string) => /^0+$/.test(o) ? "(none)" : o.slice(0, 12);
   const move = e.symref ? `-> ${e.symref}` : `${short(e.old)} -> ${short(e.new)}`;
-  return `${e.time}  ${e.ref}  ${move}  ${e.writer}  #${e.seq}${e.archived ? "  archived" : ""}`;
+  // Every field but the oids and seq is text another machine wrote: nothing in it may
+  // drive the terminal or start a line of its own.
+  return escapeUnsafe(`${e.time}  ${e.ref}  ${move}  ${e.writer}`) +
+    `  #${e.seq}${e.archived ? "  archived" : ""}`;
 }
