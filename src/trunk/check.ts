@@ -31,9 +31,11 @@ import {
   chunkKey,
   CHUNKS_PREFIX,
   foreignLayout,
+  parseReflogKey,
   parseSnapshotKey,
   type RefLayout,
   refLayout,
+  REFLOG_PREFIX,
   REFS_PREFIX,
   segmentIdxKey,
   segmentPackKey,
@@ -43,6 +45,7 @@ import {
 } from "./layout.ts";
 import { parseMeta, type TrunkMeta } from "./meta.ts";
 import { mapLimit } from "./pool.ts";
+import { DAMAGED_ARCHIVE_FIX, parseArchive } from "./reflog.ts";
 import { isDeleted, parseEntry, type RefEntry } from "./refs.ts";
 import {
   listSegmentKeys,
@@ -63,6 +66,7 @@ export interface Problem {
     | "bad-ref-entry"
     | "ref-log-gap"
     | "bad-snapshot"
+    | "bad-reflog-archive"
     | "ref-log-chain"
     | "dangling-ref"
     | "missing-object"
@@ -207,6 +211,7 @@ export async function checkTrunk(
   log("checking ref entries");
   const refLog = await checkRefLog(store, meta, found);
   noteHeadTarget(refLog, found);
+  await checkArchives(store, meta, found);
   const segments = await checkSegments(store, meta, opts.workDir, log, found);
   log("checking that every ref's objects are stored");
   const reach = await checkReachability(store, meta, refLog, segments, found);
@@ -324,6 +329,28 @@ async function listRefEntryKeys(
     list.push({ seq: k.seq, key: e.key, modified: e.modified });
   }
   return { byRef, newestSnapshot };
+}
+
+/** Every archive of pruned entries (`reflog/`, the audit trail) parses and is this trunk's. */
+async function checkArchives(store: Store, meta: TrunkMeta, found: Findings): Promise<void> {
+  const layout = refLayout(meta.format);
+  const keys = (await store.list(REFLOG_PREFIX)).map((e) => e.key)
+    .filter((k) => parseReflogKey(k) !== null);
+  await mapLimit(keys, store.capabilities.parallelism, async (key) => {
+    const raw = await getBytes(store, key);
+    if (!raw) return;
+    try {
+      parseArchive(new TextDecoder().decode(raw), key, layout, meta.id);
+    } catch (e) {
+      if (!(e instanceof TrunkError)) throw e;
+      found.problems.push({
+        key,
+        kind: "bad-reflog-archive",
+        message: e.message,
+        fix: DAMAGED_ARCHIVE_FIX,
+      });
+    }
+  });
 }
 
 /** The newest snapshot (the one readers use) parses, is this trunk's, and so is each entry. */

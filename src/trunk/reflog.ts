@@ -52,33 +52,58 @@ export async function appendArchive(
 }
 
 /**
- * Parse and validate one archive: its seal, then every entry as if read from its key (in
- * `layout`, the trunk's: a prune archives entries under the keys they had).
+ * Parse and validate one archive: its seal, that it is this trunk's (`trunkId`), then every
+ * entry as if read from its key (in `layout`, the trunk's: a prune archives entries under
+ * the keys they had) and as this trunk's. An archive from another trunk (a backup restored
+ * into the wrong place) would otherwise show its history as this one's, and hide this
+ * trunk's entries under the same keys.
  */
-export function parseArchive(raw: string, key: string, layout: RefLayout): RefEntry[] {
-  let o: { v?: unknown; seq?: unknown; entries?: unknown };
+export function parseArchive(
+  raw: string,
+  key: string,
+  layout: RefLayout,
+  trunkId: string,
+): RefEntry[] {
+  let o: { v?: unknown; seq?: unknown; trunk?: unknown; entries?: unknown };
   try {
     o = JSON.parse(raw);
   } catch {
-    throw new TrunkError(`${key} is not valid JSON (damaged); run trunks check`, "corrupt");
+    throw new TrunkError(`${key} is not valid JSON (truncated or damaged)`, "corrupt");
   }
   const ok = o && typeof o === "object" && o.v === 1 && o.seq === parseReflogKey(key) &&
     o.entries && typeof o.entries === "object" && !Array.isArray(o.entries);
   if (!ok) throw new TrunkError(`${key} is not a ref log archive`, "corrupt");
   checkSeal(o, key);
+  if (o.trunk !== trunkId) {
+    throw new TrunkError(
+      `${key} belongs to trunk ${
+        JSON.stringify(typeof o.trunk === "string" ? o.trunk.slice(0, 64) : o.trunk ?? null)
+      }, not this one (${trunkId})`,
+      "corrupt",
+    );
+  }
   return Object.entries(o.entries as Record<string, unknown>).flatMap(([k, v]) => {
     if (typeof v !== "string" || !layout.parts(k)) {
       throw new TrunkError(`${key} holds a malformed entry under ${k}`, "corrupt");
     }
+    let e: RefEntry;
     try {
-      return [parseEntry(v, k, layout)];
+      e = parseEntry(v, k, layout);
     } catch (e) {
       // One entry no reader may use (a ref name git refuses): the rest of the trail stands.
       if (e instanceof UnsafeEntryError) return [];
       throw e;
     }
+    if (e.trunk !== undefined && e.trunk !== trunkId) {
+      throw new TrunkError(`${key} holds ${k} of another trunk (${e.trunk})`, "corrupt");
+    }
+    return [e];
   });
 }
+
+/** What to do about an archive that cannot be read: said once, by `trunks log` and `check`. */
+export const DAMAGED_ARCHIVE_FIX =
+  "restore it from a mirror or backup: trunks log lacks the entries it archived until then (pushes and fetches never read it); deleting it gives them up";
 
 export interface AuditEntry extends RefEntry {
   /** True when the entry was pruned from the live log and is read from `reflog/`. */
@@ -87,13 +112,15 @@ export interface AuditEntry extends RefEntry {
 
 /**
  * Every entry known, archived and live, each once, oldest first (by time, then seq);
- * only `ref`'s when given.
+ * only `ref`'s when given. An archive that cannot be read (damaged, another trunk's) is
+ * an error, or, given `onDamaged`, named to it and left out: the rest of the trail stands.
  */
 export async function readAuditLog(
   store: Store,
   cache: TrunkCache,
   trunk: TrunkKeys,
   ref?: string,
+  onDamaged?: (key: string, error: TrunkError) => void,
 ): Promise<AuditEntry[]> {
   const layout = refLayout(trunk.format);
   const [archives, live] = await Promise.all([
@@ -106,7 +133,14 @@ export async function readAuditLog(
     store.capabilities.parallelism,
     async (e) => {
       const raw = await getBytes(store, e.key);
-      return raw ? parseArchive(new TextDecoder().decode(raw), e.key, layout) : [];
+      if (!raw) return [];
+      try {
+        return parseArchive(new TextDecoder().decode(raw), e.key, layout, trunk.id);
+      } catch (err) {
+        if (!onDamaged || !(err instanceof TrunkError)) throw err;
+        onDamaged(e.key, err);
+        return [];
+      }
     },
   );
   for (const e of archived.flat()) byKey.set(`${e.ref}\0${e.seq}`, { ...e, archived: true });

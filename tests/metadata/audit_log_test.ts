@@ -1,10 +1,28 @@
 /**
  * `trunks log` as an auditor uses it, through the real CLI and git: every acknowledged
  * ref update appears once, whatever its writer's name held; the text output cannot drive
- * the terminal and `--json`, one document, cannot either.
+ * the terminal and `--json`, one document, cannot either; an archive in `reflog/` that is
+ * damaged or another trunk's is named (by log and check) and neither hides nor invents
+ * history.
  */
 import { assert, assertEquals } from "../assert.ts";
-import { e2eBackends, type Env, git, makeEnv, newRepo, ok, run, trunkUrl } from "../e2e/harness.ts";
+import { openStore } from "../../src/storage/registry.ts";
+import { getBytes } from "../../src/storage/store.ts";
+import { FORMAT, refLayout, REFLOG_PREFIX, reflogKey, TRUNK_JSON } from "../../src/trunk/layout.ts";
+import { readMeta, type TrunkMeta } from "../../src/trunk/meta.ts";
+import { appendArchive } from "../../src/trunk/reflog.ts";
+import { seal } from "../../src/trunk/seal.ts";
+import {
+  type Backend,
+  e2eBackends,
+  type Env,
+  git,
+  makeEnv,
+  newRepo,
+  ok,
+  run,
+  trunkUrl,
+} from "../e2e/harness.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 /** Local disk and the first server backend configured (MinIO in CI). */
@@ -87,3 +105,111 @@ Deno.test({
     assert(log.some((x) => x.ref === ref), "--json keeps the name as it is");
   },
 });
+
+/** A trunk whose lease is one second, so two leases pass within a test. */
+async function shortLeaseTrunk(b: Backend, url: string): Promise<TrunkMeta> {
+  const store = await openStore(url, b.settings);
+  try {
+    const meta = seal({
+      format: FORMAT,
+      id: crypto.randomUUID(),
+      objectFormat: "sha1",
+      created: new Date().toISOString(),
+      generator: "trunks test",
+      leaseSeconds: 1,
+    }) as TrunkMeta;
+    assert(await store.create(TRUNK_JSON, new TextEncoder().encode(JSON.stringify(meta))));
+    return meta;
+  } finally {
+    await store.close();
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** `main` pushed `n` times to a one-second-lease trunk, then pruned: its oids, oldest first. */
+async function prunedTrunk(e: Env, b: Backend, url: string, n: number): Promise<string[]> {
+  await shortLeaseTrunk(b, url);
+  const a = await newRepo(e, "a");
+  await git(e, a, "remote", "add", "origin", `trunks::${url}`);
+  const oids: string[] = [];
+  for (let i = 0; i < n; i++) {
+    if (i) await git(e, a, "commit", "-q", "--allow-empty", "-m", `c${i}`);
+    await git(e, a, "push", "-q", "origin", "main");
+    oids.push((await git(e, a, "rev-parse", "main")).trim());
+  }
+  await sleep(2100); // every superseded entry is now two leases old
+  await ok(e, "trunks", ["maintenance", url]);
+  return oids;
+}
+
+/** An entry of `trunkId` as a client writes it, keyed as `meta`'s layout keys it. */
+function entryOf(meta: TrunkMeta, trunkId: string, seq: number, old: string, now: string) {
+  const key = refLayout(meta.format).entryKey("refs/heads/main", seq);
+  const e = { trunk: trunkId, ref: "refs/heads/main", seq, old, new: now };
+  const time = new Date().toISOString();
+  return [key, JSON.stringify(seal({ ...e, time, writer: "mallory@x", segments: [] }))] as const;
+}
+
+for (const b of backends) {
+  Deno.test({
+    name: `${b.name}: a damaged or foreign archive is named, hides nothing and adds nothing`,
+    ...opts,
+    fn: async () => {
+      const e = await makeEnv(b.env);
+      const url = await trunkUrl(b, "archives");
+      const oids = await prunedTrunk(e, b, url, 3);
+      const store = await openStore(url, b.settings);
+      let bad: string[];
+      try {
+        const meta = (await readMeta(store))!;
+        assertEquals((await store.list(REFLOG_PREFIX)).length, 1, "main #1 and #2 archived");
+        const forged = "f".repeat(40);
+        // Another trunk's archive, sealed and well formed, claiming main moved on to #4.
+        const other = await appendArchive(
+          store,
+          crypto.randomUUID(),
+          new Map([entryOf(meta, crypto.randomUUID(), 4, oids[2], forged)]),
+        );
+        // This trunk's id on the archive, another trunk's on the entry it holds.
+        const mixed = await appendArchive(
+          store,
+          meta.id,
+          new Map([entryOf(meta, crypto.randomUUID(), 5, forged, forged)]),
+        );
+        const garbage = reflogKey(8);
+        assert(await store.create(garbage, new TextEncoder().encode("\u001b[2Jnot json")));
+        const truncated = reflogKey(9);
+        const first = new TextDecoder().decode((await getBytes(store, reflogKey(1)))!);
+        assert(await store.create(truncated, new TextEncoder().encode(first.slice(0, 80))));
+        bad = [other, mixed, garbage, truncated];
+      } finally {
+        await store.close();
+      }
+
+      const r = await run(e, "trunks", ["log", "main", "--trunk", url, "--json"]);
+      assertEquals(r.code, 1, "an incomplete trail is not a success");
+      const log: Logged[] = JSON.parse(r.stdout);
+      assertEquals(log.map((x) => [x.seq, x.new]), oids.map((o, i) => [i + 1, o]));
+      assertEquals(log.map((x) => x.writer).filter((w) => w === "mallory@x"), []);
+      const lines = r.stderr.trimEnd().split("\n");
+      assertEquals(lines.length, bad.length, r.stderr);
+      for (const key of bad) assert(lines.some((l) => l.includes(key)), `${key}: ${r.stderr}`);
+      assert(lines.every((l) => l.includes("restore it from a mirror or backup")), r.stderr);
+      assert(!TERMINAL_CONTROL.test(r.stderr), JSON.stringify(r.stderr));
+
+      const text = await run(e, "trunks", ["log", "--trunk", url]);
+      assertEquals(text.code, 1);
+      assertEquals(text.stdout.trimEnd().split("\n").length, 4, "main #1-#3 and HEAD");
+
+      // `trunks check` names each one too: its advice is one a user can follow.
+      const checked = await run(e, "trunks", ["check", url, "--json"]);
+      assertEquals(checked.code, 1, checked.stderr);
+      const problems: { key: string; kind: string }[] = JSON.parse(checked.stdout).problems;
+      assertEquals(
+        problems.filter((p) => p.kind === "bad-reflog-archive").map((p) => p.key).sort(),
+        [...bad].sort(),
+      );
+    },
+  });
+}

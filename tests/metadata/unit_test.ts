@@ -292,7 +292,7 @@ Deno.test("pruning leaves a damaged entry, and the ref's entries after it, in pl
   // The archive holds what reads back: a damaged text in it would fail `trunks log`.
   const [archive] = await mem.list(REFLOG_PREFIX);
   const text = new TextDecoder().decode((await getBytes(mem, archive.key))!);
-  const held = parseArchive(text, archive.key, refLayout(meta.format));
+  const held = parseArchive(text, archive.key, refLayout(meta.format), meta.id);
   assertEquals(held.map((e) => [e.ref, e.seq]), [["refs/heads/b1", 1], ["refs/heads/b1", 2]]);
 });
 

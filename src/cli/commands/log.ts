@@ -5,7 +5,7 @@
  */
 import { resolveRemote } from "../../helper/resolve.ts";
 import { escapeUnsafe } from "../../trunk/plain_text.ts";
-import { type AuditEntry, readAuditLog } from "../../trunk/reflog.ts";
+import { type AuditEntry, DAMAGED_ARCHIVE_FIX, readAuditLog } from "../../trunk/reflog.ts";
 import { parseCommand, printJson } from "../args.ts";
 import type { Command } from "../command.ts";
 import { target } from "./check.ts";
@@ -38,7 +38,10 @@ async function run(args: string[]): Promise<number> {
   const ctx = await resolveRemote(url, remote ?? url);
   try {
     const trunk = await ctx.trunk();
-    const all = await readAuditLog(trunk.store, trunk.cache, trunk.meta);
+    const damaged: string[] = [];
+    const all = await readAuditLog(trunk.store, trunk.cache, trunk.meta, undefined, (_, e) => {
+      damaged.push(`trunks: ${escapeUnsafe(e.message)}; ${DAMAGED_ARCHIVE_FIX}`);
+    });
     const want = parsed.positionals[0];
     const refs = new Set(all.map((e) => e.ref));
     const ref = want === undefined
@@ -47,7 +50,9 @@ async function run(args: string[]): Promise<number> {
     const entries = ref === undefined ? all : all.filter((e) => e.ref === ref);
     if (parsed.values.json) printJson(entries);
     else for (const e of entries) console.log(formatEntry(e));
-    return 0;
+    // What could be read is shown; what could not is named, and the exit says incomplete.
+    for (const line of damaged) console.error(line);
+    return damaged.length ? 1 : 0;
   } finally {
     await ctx.close();
   }
