@@ -15,6 +15,7 @@ import {
   BLOBS_PREFIX,
   CHUNKS_PREFIX,
   refLayout,
+  REFLOG_PREFIX,
   REFS_PREFIX,
   SEGMENTS_PREFIX,
   STORAGES_PREFIX,
@@ -242,6 +243,10 @@ async function syncInto(
   // Storage maps: written everywhere at once, so only a mirror that missed entries (or
   // an explicit sync) needs them checked.
   if (missing.length || opts.thorough) await copyMissingCreates(primary, mirror, STORAGES_PREFIX);
+  // The audit archive (reflog/): pruned entries live nowhere else, so a mirror added to a
+  // pruned trunk (or one that missed an archive) would show a trail missing them once
+  // reads fail over to it, or once it is promoted.
+  if (missing.length || opts.thorough) await copyMissingCreates(primary, mirror, REFLOG_PREFIX);
 
   // 4. Replay: per ref in seq order, refs in parallel.
   if (missing.length) {

@@ -3,7 +3,7 @@
  * ref update appears once, whatever its writer's name held; the text output cannot drive
  * the terminal and `--json`, one document, cannot either; an archive in `reflog/` that is
  * damaged or another trunk's is named (by log and check) and neither hides nor invents
- * history.
+ * history; a mirror holds the archive too.
  */
 import { assert, assertEquals } from "../assert.ts";
 import { openStore } from "../../src/storage/registry.ts";
@@ -213,3 +213,37 @@ for (const b of backends) {
     },
   });
 }
+
+Deno.test({
+  name: "local: a mirror added to a pruned trunk gets its archive: the log read from it is whole",
+  ...opts,
+  fn: async () => {
+    const e = await makeEnv(local.env);
+    const repo = await newRepo(e, "work");
+    const primary = await Deno.makeTempDir({ prefix: "trunks-primary-" });
+    const nas = await Deno.makeTempDir({ prefix: "trunks-nas-" });
+    const t = (...args: string[]) => ok(e, "trunks", args, { cwd: repo });
+    await t("init");
+    await t("storage", "add", "--name", "primary", "--backend", "local", "--path", primary);
+    const url = `local://${primary}/trunks/work.trunk`;
+    await shortLeaseTrunk(local, url);
+    const oids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      await git(e, repo, "commit", "-q", "--allow-empty", "-m", `c${i}`);
+      await git(e, repo, "push", "-q", "trunks", "main");
+      oids.push((await git(e, repo, "rev-parse", "main")).trim());
+    }
+    await sleep(2100);
+    await t("maintenance", url);
+    await t("storage", "add", "--name", "nas", "--backend", "local", "--path", nas, "--mirror");
+    const want = oids.map((o, i) => [i + 1, o]);
+    const logged = async () => {
+      const log: Logged[] = JSON.parse(await t("log", "main", "--json"));
+      return log.map((x) => [x.seq, x.new]);
+    };
+    assertEquals(await logged(), want);
+    // The primary gone, reads fail over to the mirror: the same trail, pruned part too.
+    await Deno.rename(primary, `${primary}.away`);
+    assertEquals(await logged(), want);
+  },
+});
