@@ -111,8 +111,8 @@ export interface AuditEntry extends RefEntry {
 }
 
 /**
- * Every entry known, archived and live, each once, oldest first (by time, then seq);
- * only `ref`'s when given. An archive that cannot be read (damaged, another trunk's) is
+ * Every entry known, archived and live, each once, oldest first: each ref's in seq
+ * order, refs interleaved by time; only `ref`'s when given. An archive that cannot be read (damaged, another trunk's) is
  * an error, or, given `onDamaged`, named to it and left out: the rest of the trail stands.
  */
 export async function readAuditLog(
@@ -145,17 +145,21 @@ export async function readAuditLog(
   );
   for (const e of archived.flat()) byKey.set(`${e.ref}\0${e.seq}`, { ...e, archived: true });
   for (const e of live) byKey.set(`${e.ref}\0${e.seq}`, { ...e, archived: false });
-  return [...byKey.values()]
-    .filter((e) => ref === undefined || e.ref === ref)
-    .sort((a, b) =>
-      a.time < b.time
-        ? -1
-        : a.time > b.time
-        ? 1
-        : a.ref < b.ref
-        ? -1
-        : a.ref > b.ref
-        ? 1
-        : a.seq - b.seq
-    );
+  const entries = [...byKey.values()].filter((e) => ref === undefined || e.ref === ref);
+  // A ref's order is its seq: each entry was created on top of the one before, whatever
+  // the clock of the machine that wrote it said. Across refs, time orders, each entry taken
+  // as no earlier than its ref's entry before it (a clock behind another's).
+  entries.sort((a, b) => a.ref < b.ref ? -1 : a.ref > b.ref ? 1 : a.seq - b.seq);
+  const at = new Map<AuditEntry, string>();
+  let last: AuditEntry | null = null;
+  for (const e of entries) {
+    const time = typeof e.time === "string" ? e.time : "";
+    const before = last?.ref === e.ref ? at.get(last)! : "";
+    at.set(e, time > before ? time : before);
+    last = e;
+  }
+  return entries.sort((a, b) => {
+    const ta = at.get(a)!, tb = at.get(b)!;
+    return ta < tb ? -1 : ta > tb ? 1 : a.ref < b.ref ? -1 : a.ref > b.ref ? 1 : a.seq - b.seq;
+  });
 }

@@ -3,14 +3,18 @@
  * ref update appears once, whatever its writer's name held; the text output cannot drive
  * the terminal and `--json`, one document, cannot either; an archive in `reflog/` that is
  * damaged or another trunk's is named (by log and check) and neither hides nor invents
- * history; a mirror holds the archive too.
+ * history; a mirror holds the archive too; each ref's moves read in seq order whatever
+ * the writers' clocks said.
  */
 import { assert, assertEquals } from "../assert.ts";
 import { openStore } from "../../src/storage/registry.ts";
 import { getBytes } from "../../src/storage/store.ts";
 import { FORMAT, refLayout, REFLOG_PREFIX, reflogKey, TRUNK_JSON } from "../../src/trunk/layout.ts";
-import { readMeta, type TrunkMeta } from "../../src/trunk/meta.ts";
-import { appendArchive } from "../../src/trunk/reflog.ts";
+import { MemoryStore } from "../../src/storage/memory.ts";
+import { MemoryCache } from "../../src/trunk/cache.ts";
+import { ensureMeta, readMeta, type TrunkMeta } from "../../src/trunk/meta.ts";
+import { appendArchive, readAuditLog } from "../../src/trunk/reflog.ts";
+import { writeRefEntry } from "../../src/trunk/refs.ts";
 import { seal } from "../../src/trunk/seal.ts";
 import {
   type Backend,
@@ -246,4 +250,28 @@ Deno.test({
     await Deno.rename(primary, `${primary}.away`);
     assertEquals(await logged(), want);
   },
+});
+
+Deno.test("a writer whose clock is behind another's: each ref's moves still read in seq order", async () => {
+  const mem = new MemoryStore("memory://skew");
+  const meta = await ensureMeta(mem, "sha1");
+  const oid = (n: number) => n.toString(16).padStart(40, "0");
+  const zero = oid(0);
+  const at = (min: number) => new Date(Date.UTC(2026, 0, 1, 12, min)).toISOString();
+  const write = async (ref: string, seq: number, old: string, now: string, time: string) => {
+    const e = { trunk: meta.id, ref, seq, old, new: now, time, writer: "w", segments: [] };
+    assert((await writeRefEntry(mem, new MemoryCache(), meta, e)).ok);
+  };
+  // A's clock is an hour ahead: main #1 says 13:00; B, right, moves main on at 12:00.
+  await write("refs/heads/main", 1, zero, oid(1), at(60));
+  await write("refs/heads/main", 2, oid(1), oid(2), at(0));
+  await write("refs/heads/other", 1, zero, oid(3), at(30));
+  const main = await readAuditLog(mem, new MemoryCache(), meta, "refs/heads/main");
+  assertEquals(main.map((e) => [e.seq, e.old, e.new]), [[1, zero, oid(1)], [2, oid(1), oid(2)]]);
+  const all = await readAuditLog(mem, new MemoryCache(), meta);
+  assertEquals(all.map((e) => [e.ref, e.seq]), [
+    ["refs/heads/other", 1],
+    ["refs/heads/main", 1],
+    ["refs/heads/main", 2],
+  ]);
 });
