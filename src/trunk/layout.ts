@@ -119,19 +119,29 @@ export function snapshotKey(seq: number): string {
   return `${SNAPSHOT_PREFIX}${String(seq).padStart(LOG_SEQ_WIDTH, "0")}`;
 }
 
-/** `refs/~snapshot/<seq>` -> seq, or null. */
+/**
+ * `refs/~snapshot/<seq>` -> seq, or null. Sixteen digits hold more than a double does
+ * exactly: a seq past 2^53 would read as another (its successor's key 17 digits long,
+ * which no reader looks at), so such a key is none of ours.
+ */
 export function parseSnapshotKey(key: string): number | null {
   const m = /^refs\/~snapshot\/(\d{16})$/.exec(key);
-  return m ? Number(m[1]) : null;
+  return logSeq(m);
+}
+
+function logSeq(m: RegExpExecArray | null): number | null {
+  const seq = m ? Number(m[1]) : NaN;
+  return Number.isSafeInteger(seq + 1) ? seq : null;
 }
 
 export function reflogKey(seq: number): string {
   return `${REFLOG_PREFIX}${String(seq).padStart(LOG_SEQ_WIDTH, "0")}`;
 }
 
+/** `reflog/<seq>` -> seq, or null (as `parseSnapshotKey`). */
 export function parseReflogKey(key: string): number | null {
   const m = /^reflog\/(\d{16})$/.exec(key);
-  return m ? Number(m[1]) : null;
+  return logSeq(m);
 }
 
 export function segmentPackKey(id: string): string {
