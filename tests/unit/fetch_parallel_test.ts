@@ -1,0 +1,105 @@
+/**
+ * A fetch of many segments keeps the store's requests in flight (a join reads a pack and
+ * its index per segment), not four segments at a time: after a run of pushes a clone reads
+ * dozens of small segments, and on a distant store each is a round trip (at 4 at a time,
+ * a clone of 50 waited 13 rounds for them). Both ways a fetch downloads are held to it:
+ * joined into one pack, and one pack per segment (a repository that cannot join).
+ */
+import { assert, assertEquals } from "../assert.ts";
+import { Trunk as Library } from "../../mod.ts";
+import { AUTO_ENV } from "../../src/trunk/maintenance.ts";
+import { withProcessEnv } from "../../harness/process_env.ts";
+import { openStore } from "../../src/storage/registry.ts";
+import type { Store } from "../../src/storage/store.ts";
+import { MemoryCache } from "../../src/trunk/cache.ts";
+import { Trunk } from "../../src/trunk/trunk.ts";
+import { fetchSegments, type FetchSink } from "../../src/trunk/fetch.ts";
+import { removeInputFiles } from "../../src/pack/join.ts";
+
+const PUSHES = 24;
+const PARALLELISM = 16;
+
+/** The store, slowed (each read waits 20 ms) and counting its reads in flight. */
+function slowed(store: Store): { store: Store; peak: () => number; reads: () => number } {
+  let inFlight = 0;
+  let peak = 0;
+  let reads = 0;
+  // Every segment comes through `get` (no `copyToFile`), where the test sees it.
+  const wrapped: Store = {
+    location: store.location,
+    capabilities: { ...store.capabilities, parallelism: PARALLELISM },
+    get: async (key, range) => {
+      inFlight++;
+      reads++;
+      peak = Math.max(peak, inFlight);
+      try {
+        await new Promise((r) => setTimeout(r, 20));
+        return await store.get(key, range);
+      } finally {
+        inFlight--;
+      }
+    },
+    put: (key, data) => store.put(key, data),
+    create: (key, data) => store.create(key, data),
+    list: (prefix, startAfter, opts) => store.list(prefix, startAfter, opts),
+    delete: (key) => store.delete(key),
+    close: () => store.close(),
+  };
+  return { store: wrapped, peak: () => peak, reads: () => reads };
+}
+
+function sink(dir: string, joins: boolean): FetchSink & { packs: () => number } {
+  let packs = 0;
+  return {
+    packs: () => packs,
+    downloadDir: () => Promise.resolve(dir),
+    ingest: async (path) => {
+      packs++;
+      await Deno.remove(path);
+    },
+    ingestAll: joins
+      ? async (inputs) => {
+        packs++;
+        await removeInputFiles(inputs);
+      }
+      : undefined,
+    has: () => Promise.resolve(new Set()),
+    missing: () => Promise.resolve([]),
+  };
+}
+
+for (const joins of [true, false]) {
+  Deno.test(
+    `a fetch of ${PUSHES} segments keeps the store's requests in flight (${
+      joins ? "joined" : "one pack each"
+    })`,
+    { sanitizeOps: false, sanitizeResources: false },
+    async () => {
+      const root = await Deno.makeTempDir();
+      try {
+        const url = `local://${root}/trunks/r.trunk`;
+        await withProcessEnv({ [AUTO_ENV]: "0" }, async () => {
+          const t = await Library.open({ url, create: true, writer: "burst" });
+          for (let i = 0; i < PUSHES; i++) {
+            t.write(`f${i}.txt`, `${i}\n`);
+            await t.commit({ message: `c${i}`, branch: "main" });
+            await t.push();
+          }
+          await t.close();
+        });
+        const s = slowed(await openStore(url));
+        const trunk = await Trunk.open(s.store, new MemoryCache(), "reader");
+        const into = sink(await Deno.makeTempDir({ dir: root }), joins);
+        const got = await fetchSegments(trunk, into);
+        assertEquals(got.segments, PUSHES);
+        assertEquals(into.packs(), joins ? 1 : PUSHES);
+        // Every pack (and for a join, its index) read, at most PARALLELISM at a time, and
+        // that many reached.
+        assert(s.reads() >= (joins ? 2 : 1) * PUSHES, `${s.reads()} reads`);
+        assertEquals(s.peak(), PARALLELISM, `peak of ${s.peak()} reads in flight`);
+      } finally {
+        await Deno.remove(root, { recursive: true });
+      }
+    },
+  );
+}
