@@ -275,3 +275,33 @@ Deno.test("a writer whose clock is behind another's: each ref's moves still read
     ["refs/heads/main", 2],
   ]);
 });
+
+Deno.test({
+  name:
+    "local: trunks log with an unknown ref, a URL for a ref, outside a repository: one line each, non-zero",
+  ...opts,
+  fn: async () => {
+    const e = await makeEnv(local.env);
+    const url = await trunkUrl(local, "ux");
+    const a = await pushedRepo(e, url);
+    const oneLine = (r: { code: number; stdout: string; stderr: string }, re: RegExp) => {
+      assert(r.code !== 0, `exit ${r.code}: ${r.stdout}`);
+      assertEquals(r.stderr.trimEnd().split("\n").length, 1, r.stderr);
+      assert(re.test(r.stderr), r.stderr);
+    };
+    // A typo is not an empty history.
+    oneLine(await run(e, "trunks", ["log", "mian"], { cwd: a }), /mian.*trunks log/);
+    const json = await run(e, "trunks", ["log", "mian", "--json"], { cwd: a });
+    oneLine(json, /mian/);
+    JSON.parse(json.stdout);
+    // A trunk URL where the ref goes, inside a repository and outside one.
+    oneLine(await run(e, "trunks", ["log", url], { cwd: a }), /--trunk/);
+    const outside = await Deno.makeTempDir();
+    oneLine(await run(e, "trunks", ["log", url], { cwd: outside }), /--trunk/);
+    oneLine(await run(e, "trunks", ["log"], { cwd: outside }), /--trunk/);
+    // Found, under the short name and the full one alike.
+    const short = await ok(e, "trunks", ["log", "main"], { cwd: a });
+    assertEquals(short, await ok(e, "trunks", ["log", "refs/heads/main"], { cwd: a }));
+    assertEquals(short.trimEnd().split("\n").length, 1);
+  },
+});

@@ -184,7 +184,10 @@ async function verify(
 }
 
 /** The trunk URL to check: given, or the repository's trunks remote. */
-export async function target(arg: string | undefined): Promise<{ url: string; remote?: string }> {
+export async function target(
+  arg: string | undefined,
+  use = { verb: "check", give: "give a trunk URL" },
+): Promise<{ url: string; remote?: string }> {
   if (arg && (arg.includes("://") || arg.startsWith("trunks::"))) {
     return { url: arg.replace(/^trunks::/, "") };
   }
@@ -209,7 +212,7 @@ export async function target(arg: string | undefined): Promise<{ url: string; re
   throw new TrunkError(
     remotes.size > 1
       ? `this repository has several trunks remotes (${[...remotes.keys()].join(", ")}); name one`
-      : "no trunk to check: run inside a repository with a trunks remote, or give a trunk URL",
+      : `no trunk to ${use.verb}: run inside a repository with a trunks remote, or ${use.give}`,
     "bad-input",
   );
 }

@@ -6,7 +6,9 @@
 import { resolveRemote } from "../../helper/resolve.ts";
 import { escapeUnsafe } from "../../trunk/plain_text.ts";
 import { type AuditEntry, DAMAGED_ARCHIVE_FIX, readAuditLog } from "../../trunk/reflog.ts";
+import { TrunkError } from "../../trunk/errors.ts";
 import { parseCommand, printJson } from "../args.ts";
+import { UsageError } from "../errors.ts";
 import type { Command } from "../command.ts";
 import { target } from "./check.ts";
 
@@ -34,7 +36,16 @@ async function run(args: string[]): Promise<number> {
     positionals: [0, 1],
   });
   if (!parsed) return 0;
-  const { url, remote } = await target(parsed.values.trunk as string | undefined);
+  const want = parsed.positionals[0];
+  // No ref name holds a colon (git refuses one); a URL there was meant for --trunk. It is
+  // not echoed: it may carry a secret.
+  if (want?.includes(":")) {
+    throw new UsageError("log: a trunk URL goes after --trunk, not where the ref goes");
+  }
+  const { url, remote } = await target(parsed.values.trunk as string | undefined, {
+    verb: "read",
+    give: "give one with --trunk <trunk-url>",
+  });
   const ctx = await resolveRemote(url, remote ?? url);
   try {
     const trunk = await ctx.trunk();
@@ -42,12 +53,20 @@ async function run(args: string[]): Promise<number> {
     const all = await readAuditLog(trunk.store, trunk.cache, trunk.meta, undefined, (_, e) => {
       damaged.push(`trunks: ${escapeUnsafe(e.message)}; ${DAMAGED_ARCHIVE_FIX}`);
     });
-    const want = parsed.positionals[0];
     const refs = new Set(all.map((e) => e.ref));
     const ref = want === undefined
       ? undefined
-      : [want, `refs/heads/${want}`, `refs/tags/${want}`].find((r) => refs.has(r)) ?? want;
-    const entries = ref === undefined ? all : all.filter((e) => e.ref === ref);
+      : [want, `refs/heads/${want}`, `refs/tags/${want}`].find((r) => refs.has(r));
+    // A typo is not an empty history (unless an archive that may hold it could not be read).
+    if (want !== undefined && ref === undefined && damaged.length === 0) {
+      throw new TrunkError(
+        `no ref ${
+          escapeUnsafe(JSON.stringify(want))
+        } in this trunk's log, nor refs/heads/ or refs/tags/ of that name; trunks log lists every ref`,
+        "bad-input",
+      );
+    }
+    const entries = want === undefined ? all : all.filter((e) => e.ref === ref);
     if (parsed.values.json) printJson(entries);
     else for (const e of entries) console.log(formatEntry(e));
     // What could be read is shown; what could not is named, and the exit says incomplete.
