@@ -22,7 +22,7 @@ import {
 import { mapLimit } from "../trunk/pool.ts";
 import { isDeleted, parseEntry, type RefEntry } from "../trunk/refs.ts";
 import { encodeRef } from "../trunk/refcodec.ts";
-import { loadSnapshot } from "../trunk/snapshots.ts";
+import { loadSnapshot, snapshotMaxBytes } from "../trunk/snapshots.ts";
 
 interface Latest {
   key: string;
@@ -105,7 +105,12 @@ export class RefView {
     // Many to read (all refs of a fresh reader): the newest snapshot holds them in one GET.
     const uncached = want.filter((k) => !cached.has(k) && !doubtful.has(k));
     if (this.#snapshot !== null && uncached.length >= 16) {
-      const snap = await loadSnapshot(this.store, this.trunk, this.#snapshot);
+      const snap = await loadSnapshot(
+        this.store,
+        this.trunk,
+        this.#snapshot,
+        snapshotMaxBytes(listedOf.values()),
+      );
       for (const k of uncached) {
         const raw = snap?.entries.get(k);
         if (raw !== undefined && byteLength(raw) === listedOf.get(k)?.size) {

@@ -20,7 +20,14 @@ import { GitError } from "../git/run.ts";
 import { PackFormatError } from "../pack/errors.ts";
 import type { ObjectFormat } from "../pack/objects.ts";
 import { PackIndex } from "../pack/pack_index.ts";
-import { getBytes, type ListEntry, type Store, StoreError } from "../storage/store.ts";
+import {
+  getAtMost,
+  getBytes,
+  type ListEntry,
+  readUpTo,
+  type Store,
+  StoreError,
+} from "../storage/store.ts";
 import { type BlobManifest, decodeBlobManifest } from "./blob_manifest.ts";
 import { decodeChunk } from "./chunk_codec.ts";
 import { TrunkError } from "./errors.ts";
@@ -54,7 +61,7 @@ import {
   type SegmentListing,
 } from "./replaces.ts";
 import { downloadSegmentPack } from "./segments.ts";
-import { parseSnapshot } from "./snapshots.ts";
+import { parseSnapshot, snapshotMaxBytes } from "./snapshots.ts";
 
 /** Something wrong with the trunk: `check` exits non-zero. */
 export interface Problem {
@@ -259,7 +266,7 @@ async function readTrunkJson(store: Store, found: Findings): Promise<TrunkMeta |
   }
 }
 
-type KeyOfRef = { seq: number; key: string; modified: Date };
+type KeyOfRef = { seq: number; key: string; modified: Date; size: number };
 
 /** Ref log: every entry parses, belongs to this trunk, and chains to the one before. */
 async function checkRefLog(store: Store, meta: TrunkMeta, found: Findings): Promise<RefLog> {
@@ -277,7 +284,11 @@ async function checkRefLog(store: Store, meta: TrunkMeta, found: Findings): Prom
     if (chained.last) latest.set(chained.last.entry.ref, chained.last);
   }
   found.stats.refEntries = allKeys.length;
-  if (newestSnapshot !== null) await checkSnapshot(store, newestSnapshot, meta.id, layout, found);
+  if (newestSnapshot !== null) {
+    // Each list is sorted by seq above: its last key is the ref's latest.
+    const maxBytes = snapshotMaxBytes([...byRef.values()].map((l) => l[l.length - 1]));
+    await checkSnapshot(store, newestSnapshot, meta.id, layout, maxBytes, found);
+  }
   const live = [...latest.values()].filter((l) => !isDeleted(l.entry) && !l.entry.symref);
   found.stats.refs = live.length;
   return { listedAt, entries, latest, live };
@@ -326,7 +337,7 @@ async function listRefEntryKeys(
     }
     let list = byRef.get(k.enc);
     if (!list) byRef.set(k.enc, list = []);
-    list.push({ seq: k.seq, key: e.key, modified: e.modified });
+    list.push({ seq: k.seq, key: e.key, modified: e.modified, size: e.size });
   }
   return { byRef, newestSnapshot };
 }
@@ -359,12 +370,20 @@ async function checkSnapshot(
   seq: number,
   trunkId: string,
   layout: RefLayout,
+  maxBytes: number,
   found: Findings,
 ): Promise<void> {
   const key = snapshotKey(seq);
-  const raw = await getBytes(store, key);
-  if (!raw) return; // replaced meanwhile by a newer one
+  const body = await getAtMost(store, key, maxBytes);
+  if (!body) return; // replaced meanwhile by a newer one
+  const raw = await readUpTo(body, maxBytes);
   try {
+    if (!raw) {
+      throw new TrunkError(
+        `${key} is larger than the latest entries of every ref could fill (${maxBytes} bytes): readers do not read it`,
+        "corrupt",
+      );
+    }
     const snap = parseSnapshot(new TextDecoder().decode(raw), key, seq, layout);
     if (snap.trunk !== trunkId) {
       throw new TrunkError(`${key} belongs to trunk ${snap.trunk}, not this one`, "corrupt");

@@ -28,7 +28,7 @@ import { decodeRefSegment, encodesAs } from "./refcodec.ts";
 import { mapLimit } from "./pool.ts";
 import { escapeUnsafe } from "./plain_text.ts";
 import { checkSeal, seal, sealHolds } from "./seal.ts";
-import { loadSnapshot } from "./snapshots.ts";
+import { loadSnapshot, snapshotMaxBytes } from "./snapshots.ts";
 
 export interface RefEntry {
   /** The trunk's id: a cache from a trunk since re-created at the same URL is detected. */
@@ -407,7 +407,12 @@ export async function readLatest(
   // Copies from a snapshot whose seal checked: that seal covers their bytes (snapshots.ts).
   let snapshotSealed = false;
   if (snap && missing.length >= SNAPSHOT_WORTH) {
-    const snapshot = await loadSnapshot(store, trunk, snap.seq);
+    const snapshot = await loadSnapshot(
+      store,
+      trunk,
+      snap.seq,
+      snapshotMaxBytes(listedOf.values()),
+    );
     snapshotSealed = snapshot?.sealed ?? false;
     const copies = snapshot?.entries;
     const rest: string[] = [];

@@ -16,7 +16,7 @@
  * A snapshot that is missing (deleted by maintenance after it was listed) or fails
  * validation is not used: the entries are read one by one, and `trunks check` names it.
  */
-import { getBytes, type Store } from "../storage/store.ts";
+import { getAtMost, readUpTo, type Store } from "../storage/store.ts";
 import { TrunkError } from "./errors.ts";
 import { type RefLayout, refLayout, snapshotKey, type TrunkKeys } from "./layout.ts";
 import { createHash } from "./node_crypto.ts";
@@ -282,16 +282,31 @@ export function encodeSnapshot(
 }
 
 /**
- * The snapshot at `seq`, or null when it is gone or unusable (another trunk's, damaged):
- * it only saves requests, so the caller reads entries instead.
+ * The most bytes a snapshot may take beside the refs whose latest entries are listed as
+ * `latest`: it holds one entry per ref, each escaped into a JSON string (at most twice its
+ * size, its key too), and entries of one ref differ little from seq to seq; eight times
+ * that and a MiB leave room. A larger one (planted or damaged: 600 MB failed every clone
+ * on "buffer exceeds maximum length") is not read; its refs are read one by one.
+ */
+export function snapshotMaxBytes(latest: Iterable<{ key: string; size: number }>): number {
+  let bytes = 0;
+  for (const e of latest) bytes += 2 * (e.key.length + e.size) + 6;
+  return 8 * bytes + (1 << 20);
+}
+
+/**
+ * The snapshot at `seq`, or null when it is gone or unusable (another trunk's, damaged,
+ * over `maxBytes`): it only saves requests, so the caller reads entries instead.
  */
 export async function loadSnapshot(
   store: Store,
   trunk: TrunkKeys,
   seq: number,
+  maxBytes = Infinity,
 ): Promise<Snapshot | null> {
   const key = snapshotKey(seq);
-  const raw = await getBytes(store, key);
+  const body = await getAtMost(store, key, maxBytes);
+  const raw = body && await readUpTo(body, maxBytes);
   if (!raw) return null;
   const text = new TextDecoder().decode(raw);
   // Hashed from the bytes, reused once decoded (WebCrypto, on another thread while the text
