@@ -52,7 +52,7 @@ import {
 } from "./layout.ts";
 import { parseMeta, type TrunkMeta } from "./meta.ts";
 import { mapLimit } from "./pool.ts";
-import { DAMAGED_ARCHIVE_FIX, parseArchive } from "./reflog.ts";
+import { DAMAGED_ARCHIVE_FIX, readArchive } from "./reflog.ts";
 import { isDeleted, parseEntry, type RefEntry } from "./refs.ts";
 import {
   listSegmentKeys,
@@ -345,13 +345,11 @@ async function listRefEntryKeys(
 /** Every archive of pruned entries (`reflog/`, the audit trail) parses and is this trunk's. */
 async function checkArchives(store: Store, meta: TrunkMeta, found: Findings): Promise<void> {
   const layout = refLayout(meta.format);
-  const keys = (await store.list(REFLOG_PREFIX)).map((e) => e.key)
-    .filter((k) => parseReflogKey(k) !== null);
-  await mapLimit(keys, store.capabilities.parallelism, async (key) => {
-    const raw = await getBytes(store, key);
-    if (!raw) return;
+  const listed = (await store.list(REFLOG_PREFIX)).filter((e) => parseReflogKey(e.key) !== null);
+  await mapLimit(listed, store.capabilities.parallelism, async (archive) => {
+    const key = archive.key;
     try {
-      parseArchive(new TextDecoder().decode(raw), key, layout, meta.id);
+      await readArchive(store, archive, layout, meta.id);
     } catch (e) {
       if (!(e instanceof TrunkError)) throw e;
       found.problems.push({

@@ -25,7 +25,12 @@ import {
 } from "./layout.ts";
 import { mapLimit } from "./pool.ts";
 import { parseEntry } from "./refs.ts";
-import { appendArchive } from "./reflog.ts";
+import {
+  appendArchive,
+  ARCHIVE_ENVELOPE_BYTES,
+  ARCHIVE_MAX_BYTES,
+  archivedBytes,
+} from "./reflog.ts";
 
 export interface PruneOptions {
   /** At most this many entries per run: each run is short and bounded. */
@@ -34,6 +39,8 @@ export interface PruneOptions {
   now?: number;
   /** A listing of `refs/` just made (maintenance shares one). */
   listed?: ListEntry[];
+  /** At most this many bytes per archive (tests); ARCHIVE_MAX_BYTES, which readers take. */
+  maxArchiveBytes?: number;
 }
 
 export interface PruneReport {
@@ -122,8 +129,18 @@ export async function pruneRefLog(
     }
   });
   // Each ref's doomed entries stop at its first one that cannot be archived.
+  // Each ref's doomed entries stop at its first one that cannot be archived, or that
+  // would make the archive larger than readers take (the rest wait for the next run).
+  let room = (opts.maxArchiveBytes ?? ARCHIVE_MAX_BYTES) - ARCHIVE_ENVELOPE_BYTES;
   const archivable = perRef.map((list) => {
-    const i = list.findIndex((d) => !raw.has(d.key));
+    const i = list.findIndex((d) => {
+      const text = raw.get(d.key);
+      if (text === undefined) return true;
+      const bytes = archivedBytes(d.key, text);
+      if (bytes > room) return true;
+      room -= bytes;
+      return false;
+    });
     return i < 0 ? list : list.slice(0, i);
   }).filter((l) => l.length);
   const archived = new Map(archivable.flat().map((d) => [d.key, raw.get(d.key)!]));

@@ -8,7 +8,7 @@
  * A prune killed between archiving and deleting archives the same entries again next
  * time: readers take each entry key once.
  */
-import { getBytes, type Store } from "../storage/store.ts";
+import { getBytes, type ListEntry, type Store } from "../storage/store.ts";
 import type { TrunkCache } from "./cache.ts";
 import { TrunkError } from "./errors.ts";
 import {
@@ -25,6 +25,23 @@ import { checkSeal, seal } from "./seal.ts";
 
 /** Creates already taken by a racing prune before this one gives up. */
 const CREATE_TRIES = 5;
+
+/**
+ * The most an archive may be. A reader refuses a larger one unread (a damaged or planted
+ * object may be of any size, past what a process can hold), so a prune never writes one:
+ * thousands of entries of a few hundred bytes take a few MB.
+ */
+export const ARCHIVE_MAX_BYTES = 64 * 1024 * 1024;
+/** An archive's bytes besides its entries: version, trunk id, seq, time, seal. */
+export const ARCHIVE_ENVELOPE_BYTES = 1024;
+
+const encoder = new TextEncoder();
+
+/** Bytes the entry `text` stored under `key` adds to an archive. */
+export function archivedBytes(key: string, text: string): number {
+  return encoder.encode(JSON.stringify(key)).length + encoder.encode(JSON.stringify(text)).length +
+    2;
+}
 
 /** Append one archive holding `entries` (key -> stored JSON); returns its key. */
 export async function appendArchive(
@@ -105,6 +122,26 @@ export function parseArchive(
 export const DAMAGED_ARCHIVE_FIX =
   "restore it from a mirror or backup: trunks log lacks the entries it archived until then (pushes and fetches never read it); deleting it gives them up";
 
+/**
+ * One listed archive, read and parsed (`parseArchive`); one larger than an archive may be
+ * is refused unread. Null when it is gone since the listing.
+ */
+export async function readArchive(
+  store: Store,
+  listed: ListEntry,
+  layout: RefLayout,
+  trunkId: string,
+): Promise<RefEntry[] | null> {
+  if (listed.size > ARCHIVE_MAX_BYTES) {
+    throw new TrunkError(
+      `${listed.key} is ${listed.size} bytes, more than any archive holds (${ARCHIVE_MAX_BYTES})`,
+      "corrupt",
+    );
+  }
+  const raw = await getBytes(store, listed.key);
+  return raw ? parseArchive(new TextDecoder().decode(raw), listed.key, layout, trunkId) : null;
+}
+
 export interface AuditEntry extends RefEntry {
   /** True when the entry was pruned from the live log and is read from `reflog/`. */
   archived: boolean;
@@ -132,10 +169,8 @@ export async function readAuditLog(
     archives.filter((e) => parseReflogKey(e.key) !== null),
     store.capabilities.parallelism,
     async (e) => {
-      const raw = await getBytes(store, e.key);
-      if (!raw) return [];
       try {
-        return parseArchive(new TextDecoder().decode(raw), e.key, layout, trunk.id);
+        return await readArchive(store, e, layout, trunk.id) ?? [];
       } catch (err) {
         if (!onDamaged || !(err instanceof TrunkError)) throw err;
         onDamaged(e.key, err);

@@ -3,8 +3,8 @@
  * ref update appears once, whatever its writer's name held; the text output cannot drive
  * the terminal and `--json`, one document, cannot either; an archive in `reflog/` that is
  * damaged or another trunk's is named (by log and check) and neither hides nor invents
- * history; a mirror holds the archive too; each ref's moves read in seq order whatever
- * the writers' clocks said.
+ * history, nor does one of any size; a mirror holds the archive too; each ref's moves read
+ * in seq order whatever the writers' clocks said.
  */
 import { assert, assertEquals } from "../assert.ts";
 import { openStore } from "../../src/storage/registry.ts";
@@ -15,6 +15,8 @@ import { MemoryCache } from "../../src/trunk/cache.ts";
 import { ensureMeta, readMeta, type TrunkMeta } from "../../src/trunk/meta.ts";
 import { appendArchive, readAuditLog } from "../../src/trunk/reflog.ts";
 import { writeRefEntry } from "../../src/trunk/refs.ts";
+import { pruneRefLog } from "../../src/trunk/prune.ts";
+import { Trunk } from "../../src/trunk/trunk.ts";
 import { seal } from "../../src/trunk/seal.ts";
 import {
   type Backend,
@@ -304,4 +306,61 @@ Deno.test({
     assertEquals(short, await ok(e, "trunks", ["log", "refs/heads/main"], { cwd: a }));
     assertEquals(short.trimEnd().split("\n").length, 1);
   },
+});
+
+Deno.test({
+  name: "local: an enormous object in reflog/ is named unread, and the rest of the trail shown",
+  ...opts,
+  fn: async () => {
+    const e = await makeEnv(local.env);
+    const url = await trunkUrl(local, "enormous");
+    const oids = await prunedTrunk(e, local, url, 3);
+    // 3 GiB, sparse: reading it would fail the whole log (more than a buffer may hold).
+    const huge = `${new URL(url).pathname}/${reflogKey(9)}`;
+    const f = await Deno.open(huge, { create: true, write: true });
+    await f.truncate(3 * 1024 ** 3);
+    f.close();
+    const r = await run(e, "trunks", ["log", "main", "--trunk", url, "--json"]);
+    assertEquals(r.code, 1);
+    assertEquals(JSON.parse(r.stdout).map((x: Logged) => x.new), oids);
+    assertEquals(r.stderr.trimEnd().split("\n").length, 1, r.stderr);
+    assert(r.stderr.includes(reflogKey(9)) && /bytes/.test(r.stderr), r.stderr);
+    const checked = await run(e, "trunks", ["check", url, "--json"]);
+    const problems: { key: string; kind: string }[] = JSON.parse(checked.stdout).problems;
+    assertEquals(problems.map((p) => [p.key, p.kind]), [[reflogKey(9), "bad-reflog-archive"]]);
+  },
+});
+
+Deno.test("a prune never writes an archive bigger than readers take: the rest waits for the next", async () => {
+  const mem = new MemoryStore("memory://big");
+  const meta = { ...(await ensureMeta(mem, "sha1")), leaseSeconds: 0 } as TrunkMeta;
+  const trunk = new Trunk(mem, meta, new MemoryCache(), "w@t");
+  const oid = (n: number) => n.toString(16).padStart(40, "0");
+  // Entries of ~7 KB (100 segments each); archives of at most 32 KB.
+  const segments = [...Array(100).keys()].map((i) => i.toString(16).padStart(64, "0"));
+  let n = 1;
+  for (const ref of ["refs/heads/a", "refs/heads/b"]) {
+    let base = null;
+    for (let i = 0; i < 12; i++) {
+      const r = await trunk.updateRef({ ref, new: oid(n++), base, segments });
+      assert(r.ok);
+      base = r.entry;
+    }
+  }
+  await sleep(5);
+  const maxArchiveBytes = 32 * 1024;
+  let runs = 0;
+  while (
+    (await pruneRefLog(mem, trunk.cache, meta, 0, { now: Date.now() + 1000, maxArchiveBytes }))
+      .pruned
+  ) {
+    runs++;
+  }
+  assert(runs > 1, "22 entries of 7 KB take more than one archive");
+  for (const a of await mem.list(REFLOG_PREFIX)) {
+    assert(a.size <= maxArchiveBytes, `${a.key} is ${a.size} bytes`);
+  }
+  const log = await readAuditLog(mem, new MemoryCache(), meta);
+  assertEquals(log.map((e) => `${e.ref}#${e.seq}`).length, 24);
+  assertEquals(log.filter((e) => e.archived).length, 22);
 });
