@@ -364,3 +364,49 @@ Deno.test("a prune never writes an archive bigger than readers take: the rest wa
   assertEquals(log.map((e) => `${e.ref}#${e.seq}`).length, 24);
   assertEquals(log.filter((e) => e.archived).length, 22);
 });
+
+for (const b of backends) {
+  Deno.test({
+    name: `${b.name}: a step killed after archiving, then two at once: every move logged once`,
+    ...opts,
+    fn: async () => {
+      const e = await makeEnv(b.env);
+      const url = await trunkUrl(b, "racing");
+      await shortLeaseTrunk(b, url);
+      const a = await newRepo(e, "a");
+      await git(e, a, "remote", "add", "origin", `trunks::${url}`);
+      const want: string[] = [];
+      for (let i = 0; i < 5; i++) {
+        if (i) await git(e, a, "commit", "-q", "--allow-empty", "-m", `c${i}`);
+        await git(e, a, "push", "-q", "origin", "main");
+        want.push(`refs/heads/main#${i + 1}`);
+      }
+      // Deleted and created again: its seqs go on.
+      const ref = "refs/heads/ünïcode/x.y";
+      await git(e, a, "push", "-q", "origin", `main:${ref}`);
+      await git(e, a, "push", "-q", "origin", `:${ref}`);
+      await git(e, a, "push", "-q", "origin", `main~1:${ref}`);
+      want.push(`${ref}#1`, `${ref}#2`, `${ref}#3`, "HEAD#1");
+      await sleep(2100);
+      const killed = await run(e, "trunks", ["maintenance", url], {
+        env: { TRUNKS_FAULT: "maint:after-archive" },
+      });
+      assertEquals(killed.code, 137, killed.stderr);
+      const both = await Promise.all([1, 2].map(() => run(e, "trunks", ["maintenance", url])));
+      for (const r of both) assertEquals(r.code, 0, r.stderr);
+      const store = await openStore(url, b.settings);
+      try {
+        assert((await store.list(REFLOG_PREFIX)).length >= 2, "archived twice at least");
+      } finally {
+        await store.close();
+      }
+      const r = await run(e, "trunks", ["log", "--trunk", url, "--json"]);
+      assertEquals(r.code, 0, r.stderr);
+      const log: Logged[] = JSON.parse(r.stdout);
+      assertEquals(log.map((x) => `${x.ref}#${x.seq}`).sort(), want.sort());
+      const text = await ok(e, "trunks", ["log", "--trunk", url]);
+      assertEquals(text.trimEnd().split("\n").length, log.length);
+      assertEquals(text.split("\n").filter((l) => l.endsWith("  archived")).length, 6);
+    },
+  });
+}
