@@ -100,7 +100,8 @@ const TEXT_MAX = 1024;
  */
 export class UnsafeEntryError extends TrunkError {
   constructor(readonly key: string, why: string) {
-    super(`ref entry ${key} ${why}; it is ignored (run trunks check)`, "corrupt");
+    // `why` quotes what the entry holds: no control in it reaches a terminal (stderr).
+    super(escapeUnsafe(`ref entry ${key} ${why}; it is ignored (run trunks check)`), "corrupt");
   }
 }
 

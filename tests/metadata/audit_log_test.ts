@@ -410,3 +410,37 @@ for (const b of backends) {
     },
   });
 }
+
+Deno.test({
+  name: "local: an entry readers skip is named on stderr without the controls its ref name holds",
+  ...opts,
+  fn: async () => {
+    const e = await makeEnv(local.env);
+    const url = await trunkUrl(local, "skipped");
+    await pushedRepo(e, url);
+    const store = await openStore(url, local.settings);
+    try {
+      const meta = (await readMeta(store))!;
+      // `~` makes git refuse the name, so readers skip the entry and say so.
+      const ref = "refs/heads/x\u009b2J\u001b]0;t\u0007\u202e~";
+      const zero = "0".repeat(40);
+      const entry = { trunk: meta.id, ref, seq: 1, old: zero, new: "1".repeat(40) };
+      const time = new Date().toISOString();
+      const planted = { ...entry, time, writer: "w", segments: [] };
+      assert((await writeRefEntry(store, new MemoryCache(), meta, planted)).ok);
+    } finally {
+      await store.close();
+    }
+    for (
+      const [cmd, args] of [["trunks", ["log", "--trunk", url]], ["git", [
+        "ls-remote",
+        `trunks::${url}`,
+      ]]] as const
+    ) {
+      const r = await run(e, cmd, [...args]);
+      assertEquals(r.code, 0, r.stderr);
+      assert(/ref entry refs\/\S+~000000000001 names ref/.test(r.stderr), r.stderr);
+      assert(!TERMINAL_CONTROL.test(r.stderr), JSON.stringify(r.stderr));
+    }
+  },
+});
