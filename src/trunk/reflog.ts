@@ -160,10 +160,11 @@ export async function readAuditLog(
   onDamaged?: (key: string, error: TrunkError) => void,
 ): Promise<AuditEntry[]> {
   const layout = refLayout(trunk.format);
-  const [archives, live] = await Promise.all([
-    store.list(REFLOG_PREFIX),
-    readRefLog(store, cache, trunk),
-  ]);
+  // The live log first, then the archives: a prune archives before it deletes, so an entry
+  // gone from refs/ by the time it was listed or read is in an archive listed afterwards.
+  // Listed at once, a prune between the two listings would leave its entries in neither.
+  const live = await readRefLog(store, cache, trunk);
+  const archives = await store.list(REFLOG_PREFIX);
   const byKey = new Map<string, AuditEntry>();
   const archived = await mapLimit(
     archives.filter((e) => parseReflogKey(e.key) !== null),

@@ -444,3 +444,37 @@ Deno.test({
     }
   },
 });
+
+Deno.test("a log read while a prune runs misses nothing: refs/ is read before reflog/ is listed", async () => {
+  const mem = new MemoryStore("memory://race");
+  const meta = { ...(await ensureMeta(mem, "sha1")), leaseSeconds: 0 } as TrunkMeta;
+  const trunk = new Trunk(mem, meta, new MemoryCache(), "w@t");
+  const oid = (n: number) => n.toString(16).padStart(40, "0");
+  let base = null;
+  for (let i = 1; i <= 4; i++) {
+    const r = await trunk.updateRef({ ref: "refs/heads/main", new: oid(i), base, segments: [] });
+    assert(r.ok);
+    base = r.entry;
+  }
+  await sleep(5);
+  // Another machine's prune archives and deletes #1-#3 just before the reader lists refs/.
+  let pruned = false;
+  const list = async (prefix: string, startAfter?: string) => {
+    if (prefix.startsWith("refs/") && !pruned) {
+      pruned = true;
+      const r = await pruneRefLog(mem, new MemoryCache(), meta, 0, { now: Date.now() + 1000 });
+      assertEquals(r.pruned, 3);
+    }
+    return mem.list(prefix, startAfter);
+  };
+  const racing = new Proxy(mem, {
+    get: (t, p) => {
+      if (p === "list") return list;
+      const v = Reflect.get(t, p, t);
+      return typeof v === "function" ? v.bind(t) : v;
+    },
+  });
+  const log = await readAuditLog(racing, new MemoryCache(), meta, "refs/heads/main");
+  assert(pruned);
+  assertEquals(log.map((e) => [e.seq, e.archived]), [[1, true], [2, true], [3, true], [4, false]]);
+});
