@@ -128,7 +128,6 @@ export async function pruneRefLog(
       // damaged: kept for trunks check to name
     }
   });
-  // Each ref's doomed entries stop at its first one that cannot be archived.
   // Each ref's doomed entries stop at its first one that cannot be archived, or that
   // would make the archive larger than readers take (the rest wait for the next run).
   let room = (opts.maxArchiveBytes ?? ARCHIVE_MAX_BYTES) - ARCHIVE_ENVELOPE_BYTES;
