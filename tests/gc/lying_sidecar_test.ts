@@ -9,10 +9,7 @@ import { segmentReplacesKey } from "../../src/trunk/layout.ts";
 import { commitFile, e2eBackends, git, run } from "../e2e/harness.ts";
 import { check, cloneMatches, opts, segmentIds, setup, trunkRefs, withStore } from "./lib.ts";
 
-const only = Deno.env.get("TRUNKS_TEST_BACKEND");
-
 for (const backend of e2eBackends()) {
-  if (only && backend.name !== only) continue;
   Deno.test({
     name: `${backend.name}: maintenance does not delete a segment a lying sidecar names`,
     ...opts,
