@@ -149,15 +149,17 @@ export interface AuditEntry extends RefEntry {
 
 /**
  * Every entry known, archived and live, each once, oldest first: each ref's in seq
- * order, refs interleaved by time; only `ref`'s when given. An archive that cannot be read (damaged, another trunk's) is
- * an error, or, given `onDamaged`, named to it and left out: the rest of the trail stands.
+ * order, refs interleaved by time; only `ref`'s when given. An archive that cannot be read
+ * (damaged, another trunk's) or a live entry of another trunk is an error, or, given
+ * `onDamaged`, left out and told to it in one line saying what to do: the rest of the
+ * trail stands.
  */
 export async function readAuditLog(
   store: Store,
   cache: TrunkCache,
   trunk: TrunkKeys,
   ref?: string,
-  onDamaged?: (key: string, error: TrunkError) => void,
+  onDamaged?: (key: string, message: string) => void,
 ): Promise<AuditEntry[]> {
   const layout = refLayout(trunk.format);
   // The live log first, then the archives: a prune archives before it deletes, so an entry
@@ -174,13 +176,24 @@ export async function readAuditLog(
         return await readArchive(store, e, layout, trunk.id) ?? [];
       } catch (err) {
         if (!onDamaged || !(err instanceof TrunkError)) throw err;
-        onDamaged(e.key, err);
+        onDamaged(e.key, `${err.message}; ${DAMAGED_ARCHIVE_FIX}`);
         return [];
       }
     },
   );
   for (const e of archived.flat()) byKey.set(`${e.ref}\0${e.seq}`, { ...e, archived: true });
-  for (const e of live) byKey.set(`${e.ref}\0${e.seq}`, { ...e, archived: false });
+  for (const e of live) {
+    if (e.trunk !== undefined && e.trunk !== trunk.id) {
+      // Copied in from another trunk: its history is not this one's (trunks check names it).
+      const key = layout.entryKey(e.ref, e.seq);
+      const message =
+        `${key} belongs to another trunk (${e.trunk}), not this one (${trunk.id}): left out of the log; trunks check names it`;
+      if (!onDamaged) throw new TrunkError(message, "corrupt");
+      onDamaged(key, message);
+      continue;
+    }
+    byKey.set(`${e.ref}\0${e.seq}`, { ...e, archived: false });
+  }
   const entries = [...byKey.values()].filter((e) => ref === undefined || e.ref === ref);
   // A ref's order is its seq: each entry was created on top of the one before, whatever
   // the clock of the machine that wrote it said. Across refs, time orders, each entry taken

@@ -478,3 +478,32 @@ Deno.test("a log read while a prune runs misses nothing: refs/ is read before re
   assert(pruned);
   assertEquals(log.map((e) => [e.seq, e.archived]), [[1, true], [2, true], [3, true], [4, false]]);
 });
+
+Deno.test({
+  name: "local: a live entry of another trunk is left out of the log and named, as check names it",
+  ...opts,
+  fn: async () => {
+    const e = await makeEnv(local.env);
+    const url = await trunkUrl(local, "foreign");
+    await pushedRepo(e, url);
+    const store = await openStore(url, local.settings);
+    let key: string;
+    try {
+      const meta = (await readMeta(store))!;
+      const zero = "0".repeat(40);
+      const entry = { trunk: crypto.randomUUID(), ref: "refs/heads/x", seq: 1, old: zero };
+      const time = new Date().toISOString();
+      const planted = { ...entry, new: "1".repeat(40), time, writer: "mallory@x", segments: [] };
+      assert((await writeRefEntry(store, new MemoryCache(), meta, planted)).ok);
+      key = refLayout(meta.format).entryKey("refs/heads/x", 1);
+    } finally {
+      await store.close();
+    }
+    const r = await run(e, "trunks", ["log", "--trunk", url, "--json"]);
+    assertEquals(r.code, 1, r.stderr);
+    const log: Logged[] = JSON.parse(r.stdout);
+    assertEquals(log.map((x) => x.ref).sort(), ["HEAD", "refs/heads/main"]);
+    assertEquals(r.stderr.trimEnd().split("\n").length, 1, r.stderr);
+    assert(r.stderr.includes(key) && r.stderr.includes("another trunk"), r.stderr);
+  },
+});

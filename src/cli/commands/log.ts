@@ -5,7 +5,7 @@
  */
 import { resolveRemote } from "../../helper/resolve.ts";
 import { escapeUnsafe } from "../../trunk/plain_text.ts";
-import { type AuditEntry, DAMAGED_ARCHIVE_FIX, readAuditLog } from "../../trunk/reflog.ts";
+import { type AuditEntry, readAuditLog } from "../../trunk/reflog.ts";
 import { TrunkError } from "../../trunk/errors.ts";
 import { parseCommand, printJson } from "../args.ts";
 import { UsageError } from "../errors.ts";
@@ -50,14 +50,14 @@ async function run(args: string[]): Promise<number> {
   try {
     const trunk = await ctx.trunk();
     const damaged: string[] = [];
-    const all = await readAuditLog(trunk.store, trunk.cache, trunk.meta, undefined, (_, e) => {
-      damaged.push(`trunks: ${escapeUnsafe(e.message)}; ${DAMAGED_ARCHIVE_FIX}`);
+    const all = await readAuditLog(trunk.store, trunk.cache, trunk.meta, undefined, (_, why) => {
+      damaged.push(`trunks: ${escapeUnsafe(why)}`);
     });
     const refs = new Set(all.map((e) => e.ref));
     const ref = want === undefined
       ? undefined
       : [want, `refs/heads/${want}`, `refs/tags/${want}`].find((r) => refs.has(r));
-    // A typo is not an empty history (unless an archive that may hold it could not be read).
+    // A typo is not an empty history (unless what may hold it could not be read).
     if (want !== undefined && ref === undefined && damaged.length === 0) {
       throw new TrunkError(
         `no ref ${
