@@ -191,7 +191,14 @@ export async function resolveRemote(
   // The trunk's code loads once the listing is under way: the LIST waits on no more code
   // than opening the store takes.
   const trunkCode = () => import("../trunk/trunk.ts");
-  const open = async () => trunk ??= await (await trunkCode()).Trunk.open(store, cache, writer);
+  // trunk.json as read beside the listings (a fresh clone), taken by the first open only.
+  let early = storages.metaRead;
+  const open = async () => {
+    if (trunk) return trunk;
+    const given = early;
+    early = undefined;
+    return trunk ??= await (await trunkCode()).Trunk.open(store, cache, writer, { early: given });
+  };
   const ifExists = async () => {
     try {
       return await open();

@@ -34,8 +34,15 @@ export type ExclusiveCreate = "verified" | "single-writer";
 
 export const VERSION = "0.2.0";
 
-export async function readMeta(store: Store): Promise<TrunkMeta | null> {
-  const raw = await getBytes(store, TRUNK_JSON);
+/**
+ * trunk.json as stored, checked (null: there is none). `early`: its bytes from a read
+ * already made of this very store (the helper's, beside its first listings).
+ */
+export async function readMeta(
+  store: Store,
+  early?: Promise<Uint8Array | null>,
+): Promise<TrunkMeta | null> {
+  const raw = await (early ?? getBytes(store, TRUNK_JSON));
   if (!raw) return null;
   return await parseMetaAsync(new TextDecoder().decode(raw), store.location);
 }

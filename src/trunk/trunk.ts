@@ -99,7 +99,11 @@ export class Trunk {
     store: Store,
     cache: TrunkCache,
     writer: string,
-    { fromStore = false } = {},
+    { fromStore = false, early }: {
+      fromStore?: boolean;
+      /** trunk.json's bytes, read from `store` already (see `readMeta`). */
+      early?: Promise<Uint8Array | null>;
+    } = {},
   ): Promise<Trunk> {
     const cached = cache.getMeta(store.location);
     if (cached && !fromStore) {
@@ -107,7 +111,7 @@ export class Trunk {
     }
     // Nothing known yet (fresh clone): find a storage that answers before reading.
     if (store instanceof MirroredStore) await store.ensureReader();
-    const meta = await readMeta(store);
+    const meta = await readMeta(store, early);
     if (!meta) {
       cache.putMeta(store.location, undefined);
       throw new TrunkError(

@@ -84,3 +84,27 @@ for (const backend of e2eBackends()) {
     },
   });
 }
+
+// A fresh clone (a new sandbox picking up the work) reads trunk.json beside its first
+// listings: the listings, then the entries and the segments' listing, then the segment.
+// (Local disk answers within the call: its operations chain without waiting on anything.)
+for (const backend of e2eBackends().filter((b) => b.name !== "local")) {
+  Deno.test({
+    name: `e2e ${backend.name}: a fresh clone is 3 round trips (trunk.json beside the listings)`,
+    ...opts,
+    fn: async () => {
+      const e = await makeEnv(backend.env);
+      const remote = `trunks::${await trunkUrl(backend, "fresh")}`;
+      const a = await newRepo(e, "a");
+      await git(e, a, "push", "-q", remote, "main");
+      const b = `${await Deno.makeTempDir()}/b`;
+      const r = await run(e, "git", ["clone", "-q", remote, b], {
+        env: { TRUNKS_DEBUG_REQUESTS: "1" },
+      });
+      assertEquals(r.code, 0, r.stderr);
+      const c = storeOps(r.stderr);
+      assert(c.rounds <= 3, `fresh clone: ${JSON.stringify(c)}`);
+      assertEquals(await Deno.readTextFile(`${b}/README.md`), "hello\n");
+    },
+  });
+}
