@@ -206,12 +206,18 @@ export class MirroredStore implements Store {
   get capabilities(): Capabilities {
     const caps = this.primary.store.capabilities;
     const members = this.members;
-    if (caps.createParallelism === undefined || members.length === 1) return caps;
-    // A create goes to every member written: no more in flight than the one taking fewest.
-    const most = (c: Capabilities) => c.createParallelism ?? c.parallelism;
+    if (members.length === 1) return caps;
+    // A write goes to every member, a read to whichever answers (a failover moves them all
+    // to a mirror): no more in flight than the member taking fewest. A local primary's 32
+    // on a PostgreSQL mirror's pool of 8 queue past the pool's connect timeout.
+    const fewest = (f: (c: Capabilities) => number) =>
+      Math.min(...members.map((m) => f(m.store.capabilities)));
+    const parallelism = fewest((c) => c.parallelism);
+    if (caps.createParallelism === undefined) return { ...caps, parallelism };
     return {
       ...caps,
-      createParallelism: Math.min(...members.map((m) => most(m.store.capabilities))),
+      parallelism,
+      createParallelism: fewest((c) => c.createParallelism ?? c.parallelism),
     };
   }
 

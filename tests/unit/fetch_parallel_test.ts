@@ -10,7 +10,8 @@ import { Trunk as Library } from "../../mod.ts";
 import { AUTO_ENV } from "../../src/trunk/maintenance.ts";
 import { withProcessEnv } from "../../harness/process_env.ts";
 import { openStore } from "../../src/storage/registry.ts";
-import type { Store } from "../../src/storage/store.ts";
+import { type Store, StoreError } from "../../src/storage/store.ts";
+import { MirroredStore } from "../../src/trunk/mirrors.ts";
 import { MemoryCache } from "../../src/trunk/cache.ts";
 import { Trunk } from "../../src/trunk/trunk.ts";
 import { fetchSegments, type FetchSink } from "../../src/trunk/fetch.ts";
@@ -20,14 +21,17 @@ const PUSHES = 24;
 const PARALLELISM = 16;
 
 /** The store, slowed (each read waits 20 ms) and counting its reads in flight. */
-function slowed(store: Store): { store: Store; peak: () => number; reads: () => number } {
+function slowed(
+  store: Store,
+  parallelism = PARALLELISM,
+): { store: Store; peak: () => number; reads: () => number } {
   let inFlight = 0;
   let peak = 0;
   let reads = 0;
   // Every segment comes through `get` (no `copyToFile`), where the test sees it.
   const wrapped: Store = {
     location: store.location,
-    capabilities: { ...store.capabilities, parallelism: PARALLELISM },
+    capabilities: { ...store.capabilities, parallelism },
     get: async (key, range) => {
       inFlight++;
       reads++;
@@ -97,6 +101,56 @@ for (const joins of [true, false]) {
         // that many reached.
         assert(s.reads() >= (joins ? 2 : 1) * PUSHES, `${s.reads()} reads`);
         assertEquals(s.peak(), PARALLELISM, `peak of ${s.peak()} reads in flight`);
+      } finally {
+        await Deno.remove(root, { recursive: true });
+      }
+    },
+  );
+}
+
+// A mirror set reads from whichever storage answers: a fetch failed over from a local
+// primary (32 at once) to a mirror that takes 8 (a PostgreSQL pool, an SFTP server) keeps
+// the mirror's 8 in flight, not the primary's 32 (a pool's queue times out its waiters).
+for (const joins of [true, false]) {
+  Deno.test(
+    `a fetch failed over to a mirror keeps the mirror's requests in flight, not the primary's (${
+      joins ? "joined" : "one pack each"
+    })`,
+    { sanitizeOps: false, sanitizeResources: false },
+    async () => {
+      const root = await Deno.makeTempDir();
+      try {
+        const url = `local://${root}/trunks/r.trunk`;
+        await withProcessEnv({ [AUTO_ENV]: "0" }, async () => {
+          const t = await Library.open({ url, create: true, writer: "burst" });
+          for (let i = 0; i < PUSHES; i++) {
+            t.write(`f${i}.txt`, `${i}\n`);
+            await t.commit({ message: `c${i}`, branch: "main" });
+            await t.push();
+          }
+          await t.close();
+        });
+        const down = new StoreError("primary: connection refused", "unreachable");
+        const primary: Store = {
+          location: "local:///nowhere/r.trunk",
+          capabilities: { ...(await openStore(url)).capabilities, parallelism: 32 },
+          get: () => Promise.reject(down),
+          put: () => Promise.reject(down),
+          create: () => Promise.reject(down),
+          list: () => Promise.reject(down),
+          delete: () => Promise.reject(down),
+          close: () => Promise.resolve(),
+        };
+        const mirror = slowed(await openStore(url), 8);
+        const set = new MirroredStore([
+          { name: "primary", role: "primary", url: primary.location, store: primary },
+          { name: "pg", role: "mirror", url, store: mirror.store },
+        ]);
+        const trunk = await Trunk.open(set, new MemoryCache(), "reader");
+        const into = sink(await Deno.makeTempDir({ dir: root }), joins);
+        const got = await fetchSegments(trunk, into);
+        assertEquals(got.segments, PUSHES);
+        assert(mirror.peak() <= 8, `peak of ${mirror.peak()} reads in flight on the mirror`);
       } finally {
         await Deno.remove(root, { recursive: true });
       }
