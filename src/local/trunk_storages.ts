@@ -59,9 +59,10 @@ export interface Resolved {
   /** `at`: wall clock when sent; `mono`: `performance.now()` then (elapsed time). */
   refsListing?: { at: number; mono: number; entries: Promise<ListEntry[]> };
   /**
-   * With `listRefs`, on a first read of the trunk (no trunk.json cached for this storage: a
-   * fresh clone): trunk.json's bytes (null: none), read beside the listings, when that
-   * storage is the only one. Unchecked: `Trunk.open` checks them as its own read's.
+   * With `listRefs`, on a first read of the trunk (nothing of it cached for this URL, neither
+   * trunk.json nor the storage map: a fresh clone): trunk.json's bytes (null: none), read
+   * beside the listings, when that storage is the only one. Unchecked: `Trunk.open` checks
+   * them as its own read's.
    */
   metaRead?: Promise<Uint8Array | null>;
 }
@@ -241,14 +242,16 @@ export async function resolveStorages(
     : undefined;
   // Consumed (or dropped) by the caller; a failure is the caller's to report.
   refsListing?.entries.catch(() => {});
+  const cacheKey = `${url}${MAP_CACHE_SUFFIX}`;
+  const cached = parseCachedMap(cache.getMeta(cacheKey));
   // A fresh clone reads trunk.json next: in the same round trip as the listings, not one
-  // after the map's (a corpus clone at 50 ms a request: 4 rounds, 3 with it).
-  const metaRead = refsListing && cache.getMeta(self.store.location) === undefined
+  // after the map's (a corpus clone at 50 ms a request: 4 rounds, 3 with it). Only on a
+  // first read (no map cached either): through a mirror's URL trunk.json is cached under
+  // the set's location, and this read would be made, and dropped, on every fetch.
+  const metaRead = refsListing && !cached && cache.getMeta(self.store.location) === undefined
     ? getBytes(self.store, TRUNK_JSON)
     : undefined;
   metaRead?.catch(() => {});
-  const cacheKey = `${url}${MAP_CACHE_SUFFIX}`;
-  const cached = parseCachedMap(cache.getMeta(cacheKey));
   let map = cached?.map ?? null;
   // Fetches keep the one-list cost: the map (or its absence) is re-read at most hourly.
   const stale = !cached || Date.now() - cached.at > MAP_REFRESH_MS;
