@@ -246,10 +246,13 @@ export function getAtMost(
 export async function readUpTo(
   stream: ReadableStream<Uint8Array>,
   limit: number,
+  signal?: AbortSignal,
 ): Promise<Uint8Array | null> {
   const parts: Uint8Array[] = [];
   let total = 0;
   for await (const part of stream) {
+    // Leaving the loop (a throw too) cancels the stream.
+    signal?.throwIfAborted();
     total += part.byteLength;
     // Leaving the loop cancels the stream: nothing more is read.
     if (total > limit) return null;

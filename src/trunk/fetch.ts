@@ -317,19 +317,19 @@ async function fetchOnce(
   // Downloads overlap; the repository installs one segment at a time. The first failure
   // stops the rest, and every download not installed is removed: nothing half-written.
   let installing = Promise.resolve();
-  let failed = null as { e: unknown } | null;
+  const { fail, failure, signal } = firstFailure();
   const pending = new Set<string>();
   const one = async (d: (typeof plan.download)[number]) => {
     const seg = d.segment;
     const tmp = `${dir}/tmp_trunks_${crypto.randomUUID()}.pack`;
     pending.add(tmp);
-    await trunk.downloadSegment(seg.id, tmp, flowing);
+    await trunk.downloadSegment(seg.id, tmp, flowing, signal);
     faultPoint("fetch:after-download");
     // One segment is the fetch's whole pack; of several (a join that failed), each
     // may name objects in another not installed yet.
     const whole = plan.download.length === 1 && await noBlobsLeftOut;
     const mine = installing.then(async () => {
-      if (failed) return false;
+      if (failure()) return false;
       await sink.ingest(tmp, { whole });
       return true;
     }).catch((e) => {
@@ -345,16 +345,13 @@ async function fetchOnce(
   };
   let next = 0;
   const worker = async () => {
-    while (!failed && next < plan.download.length) {
-      try {
-        await one(plan.download[next++]);
-      } catch (e) {
-        failed ??= { e };
-      }
+    while (!failure() && next < plan.download.length) {
+      await one(plan.download[next++]).catch(fail);
     }
   };
   const workers = downloadWorkers(trunk, plan.download.length, 1);
   await Promise.all(Array.from({ length: workers }, worker));
+  const failed = failure();
   if (failed) {
     await Promise.all([...pending].map((p) => Deno.remove(p).catch(() => {})));
     throw failed.e;
@@ -437,7 +434,7 @@ async function downloadWithIndexes(
 ): Promise<Downloaded[]> {
   const inputs: Downloaded[] = [];
   const pending = new Set<string>();
-  let failed = null as { e: unknown } | null;
+  const { fail, failure, signal } = firstFailure();
   let next = 0;
   // Chosen before any download, by the listed sizes, each read stopped past its own
   // limit: what is held stays within IN_MEMORY_TOTAL whatever the store sends and whatever
@@ -445,29 +442,32 @@ async function downloadWithIndexes(
   const inMemory = inMemoryLimits(plan.download.map((d) => d.segment));
   const download = async (id: string): Promise<string | Uint8Array> => {
     const listed = inMemory.get(id);
-    const bytes = listed === undefined ? null : await trunk.downloadSegmentBytes(id, listed);
+    const bytes = listed === undefined
+      ? null
+      : await trunk.downloadSegmentBytes(id, listed, signal);
     if (bytes) {
       onBytes?.(bytes.byteLength);
       return bytes;
     }
     const pack = `${dir}/tmp_trunks_${crypto.randomUUID()}.pack`;
     pending.add(pack);
-    await trunk.downloadSegment(id, pack, onBytes);
+    await trunk.downloadSegment(id, pack, onBytes, signal);
     return pack;
   };
+  // A failure is known as it happens, not once the segment's other read ends.
+  const watched = <T>(p: Promise<T>) =>
+    p.catch((e) => {
+      fail(e);
+      throw e;
+    });
   const worker = async () => {
-    while (!failed && next < plan.download.length) {
+    while (!failure() && next < plan.download.length) {
       const d = plan.download[next++];
       const [pack, idx] = await Promise.allSettled([
-        download(d.segment.id),
-        readSegmentIndex(trunk.store, d.segment.id),
+        watched(download(d.segment.id)),
+        watched(readSegmentIndex(trunk.store, d.segment.id)),
       ]);
-      if (pack.status === "rejected" || idx.status === "rejected") {
-        failed ??= {
-          e: pack.status === "rejected" ? pack.reason : (idx as PromiseRejectedResult).reason,
-        };
-        continue;
-      }
+      if (pack.status === "rejected" || idx.status === "rejected") continue;
       inputs.push({ pack: pack.value, idx: idx.value, name: segmentPackKey(d.segment.id) });
       faultPoint("fetch:after-download");
       downloaded();
@@ -475,6 +475,7 @@ async function downloadWithIndexes(
   };
   const workers = downloadWorkers(trunk, plan.download.length, 2);
   await Promise.all(Array.from({ length: workers }, worker));
+  const failed = failure();
   if (failed) {
     await Promise.all([...pending].map((p) => Deno.remove(p).catch(() => {})));
     throw failed.e;
@@ -669,6 +670,28 @@ function unreadable(trunk: Trunk, id: string, e: unknown): Error {
  */
 function downloadWorkers(trunk: Trunk, segments: number, perSegment: number): number {
   return Math.max(1, Math.min(Math.floor(trunk.parallelism / perSegment), segments));
+}
+
+/**
+ * The first failure of downloads run at once, and a signal that stops the others: with a
+ * store's worth in flight (16 on local disk), each read to its end before the failure was
+ * reported (or the fetch listed again, a segment compacted away meanwhile) and thrown away.
+ */
+function firstFailure(): {
+  fail: (e: unknown) => void;
+  failure: () => { e: unknown } | null;
+  signal: AbortSignal;
+} {
+  let first = null as { e: unknown } | null;
+  const stop = new AbortController();
+  return {
+    fail: (e) => {
+      first ??= { e };
+      stop.abort();
+    },
+    failure: () => first,
+    signal: stop.signal,
+  };
 }
 
 /** Downloads left by a fetch that was killed; an hour old means nobody is writing them. */

@@ -63,11 +63,12 @@ export async function downloadSegmentVerified(
   id: string,
   dest: string,
   onBytes?: OnBytes,
+  signal?: AbortSignal,
 ): Promise<number> {
   return await fromFirstGood(
     store,
     id,
-    (s) => downloadSegmentPack(s, id, dest, onBytes),
+    (s) => downloadSegmentPack(s, id, dest, onBytes, signal),
     async () => (await Deno.open(dest)).readable,
   );
 }
@@ -80,8 +81,14 @@ export async function downloadSegmentBytesVerified(
   store: Store,
   id: string,
   limit: number,
+  signal?: AbortSignal,
 ): Promise<Uint8Array | null> {
-  return await fromFirstGood(store, id, (s) => downloadSegmentBytes(s, id, limit), (b) => b);
+  return await fromFirstGood(
+    store,
+    id,
+    (s) => downloadSegmentBytes(s, id, limit, signal),
+    (b) => b,
+  );
 }
 
 /**

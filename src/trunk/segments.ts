@@ -210,11 +210,13 @@ export async function downloadSegmentBytes(
   store: Store,
   id: string,
   limit: number,
+  signal?: AbortSignal,
 ): Promise<Uint8Array | null> {
+  signal?.throwIfAborted();
   const key = segmentPackKey(id);
   const body = await getAtMost(store, key, limit);
   if (!body) throw missingSegment(store, key, "retry the fetch");
-  const bytes = await readUpTo(body, limit);
+  const bytes = await readUpTo(body, limit, signal);
   // Where a file download would die half-written: a kill here must leave nothing behind.
   faultPoint("fetch:mid-download");
   if (!bytes) return null;
@@ -228,15 +230,18 @@ export async function downloadSegmentBytes(
  * not match its name is an error naming the key, and `dest` is removed. `onBytes`
  * hears of each piece as it arrives, and is told to take them back when the download
  * fails (a retry or another storage counts them again). A store that copies files
- * itself (local disk) copies it, then it is hashed from `dest`, the same check.
+ * itself (local disk) copies it, then it is hashed from `dest`, the same check. Once
+ * `signal` aborts (another download of the fetch failed), it stops at its next piece.
  */
 export async function downloadSegmentPack(
   store: Store,
   id: string,
   dest: string,
   onBytes?: OnBytes,
+  signal?: AbortSignal,
 ): Promise<number> {
-  const copied = await copySegmentPack(store, id, dest);
+  signal?.throwIfAborted();
+  const copied = await copySegmentPack(store, id, dest, signal);
   if (copied) {
     try {
       await copied.verified;
@@ -262,6 +267,7 @@ export async function downloadSegmentPack(
       let at = 0;
       while (at < chunk.byteLength) at += await file.write(chunk.subarray(at));
       faultPoint("fetch:mid-download");
+      signal?.throwIfAborted();
     }
   } catch (e) {
     file.close();

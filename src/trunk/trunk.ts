@@ -405,17 +405,38 @@ export class Trunk {
   /**
    * Download and verify a segment; a copy that fails verification (or is missing) on
    * one storage is read from the next, and a corrupt copy is repaired from the good one.
+   * `signal`: stops it (see `downloadSegmentPack`).
    */
-  async downloadSegment(id: string, dest: string, onBytes?: OnBytes): Promise<number> {
-    return await (await segmentCopies()).downloadSegmentVerified(this.store, id, dest, onBytes);
+  async downloadSegment(
+    id: string,
+    dest: string,
+    onBytes?: OnBytes,
+    signal?: AbortSignal,
+  ): Promise<number> {
+    return await (await segmentCopies()).downloadSegmentVerified(
+      this.store,
+      id,
+      dest,
+      onBytes,
+      signal,
+    );
   }
 
   /**
    * A small segment's pack, downloaded into memory and verified as `downloadSegment`'s;
    * null (nothing held) when the store sends more than `limit` bytes.
    */
-  async downloadSegmentBytes(id: string, limit: number): Promise<Uint8Array | null> {
-    return await (await segmentCopies()).downloadSegmentBytesVerified(this.store, id, limit);
+  async downloadSegmentBytes(
+    id: string,
+    limit: number,
+    signal?: AbortSignal,
+  ): Promise<Uint8Array | null> {
+    return await (await segmentCopies()).downloadSegmentBytesVerified(
+      this.store,
+      id,
+      limit,
+      signal,
+    );
   }
 
   /**
