@@ -58,7 +58,9 @@ import {
   listSegmentKeys,
   readSidecars,
   type ReplacedList,
+  replacedSegments,
   type SegmentListing,
+  vouchedLists,
 } from "./replaces.ts";
 import { downloadSegmentPack } from "./segments.ts";
 import { parseSnapshot, snapshotMaxBytes } from "./snapshots.ts";
@@ -222,6 +224,7 @@ export async function checkTrunk(
   const segments = await checkSegments(store, meta, opts.workDir, log, found);
   log("checking that every ref's objects are stored");
   const reach = await checkReachability(store, meta, refLog, segments, found);
+  checkReplacedReach(segments, reach.reachable, found);
   await noteGarbage(store, reach, found);
   problems.sort((a, b) => a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
   return done({
@@ -579,6 +582,41 @@ function checkWholeLists(
       });
       break;
     }
+  }
+}
+
+/**
+ * Clients download the current segments and skip those a sidecar says are replaced: an
+ * object a ref reaches that only a replaced segment holds means the list naming it lies
+ * (a clean's list need not hold garbage, but holds all a ref reaches), and a clone fails
+ * on that ref's objects.
+ */
+function checkReplacedReach(segments: Segments, reachable: Reachable, found: Findings): void {
+  const { listing, replaces, segmentObjects } = segments;
+  const vouched = vouchedLists(listing, replaces);
+  const replaced = replacedSegments(listing, vouched);
+  if (replaced.size === 0) return;
+  const current = new Set<string>();
+  for (const s of listing.complete) {
+    if (!replaced.has(s.id)) { for (const o of segmentObjects.get(s.id) ?? []) current.add(o); }
+  }
+  const named = new Set(found.problems.map((p) => p.key));
+  for (const s of listing.complete) {
+    if (!replaced.has(s.id)) continue;
+    const objects = segmentObjects.get(s.id) ?? [];
+    const lost = objects.find((o) => reachable.present.has(o) && !current.has(o));
+    if (lost === undefined) continue;
+    const namer = [...vouched].find(([id, r]) => id !== s.id && r.includes(s.id))?.[0];
+    const key = namer === undefined ? segmentPackKey(s.id) : segmentReplacesKey(namer);
+    if (named.has(key)) continue;
+    named.add(key);
+    found.problems.push({
+      key,
+      kind: "bad-sidecar",
+      message:
+        `${key} says segment ${s.id} is replaced, but object ${lost}, which a ref reaches, is in no current segment: clients skip it`,
+      fix: "delete it: clients then download its segment in full, nothing is lost",
+    });
   }
 }
 

@@ -99,7 +99,7 @@ export async function cleanTrunk(
   const compaction = await compact(store, inv, retained.keep, opts.workDir, log);
   report.compacted = compaction.compacted;
   const cutoff = Math.min(Date.now(), compaction.serverNow) - grace;
-  await deleteReplacedSegments(store, inv, compaction, cutoff, report);
+  await deleteReplacedSegments(store, inv, compaction, retained.keep, cutoff, report);
   // Garbage found by its age alone is judged as of the check's listing, not as of now:
   // what was young when listed (half of an upload, a pack whose index was still on its
   // way; a chunk whose manifest was) may belong to a push acknowledged since, however long
@@ -225,6 +225,7 @@ async function deleteReplacedSegments(
   store: Store,
   inv: Inventory,
   compaction: Compaction,
+  keep: Map<string, string>,
   cutoff: number,
   report: CleanReport,
 ): Promise<void> {
@@ -233,10 +234,25 @@ async function deleteReplacedSegments(
   );
   // Replaced segments go two leases (the grace) after their replacement, not after their
   // own upload; garbage no compaction replaced goes by its own age.
-  const deleteNow = doomed.filter((s) => {
+  const old = doomed.filter((s) => {
     const at = compaction.replacedAt.get(s.id);
     return at === undefined ? s.modified.getTime() < cutoff : replacedLongAgo(s, at, cutoff);
   });
+  // "Replaced" is a sidecar's word, and a sidecar can lie (damage, a faulty writer): a
+  // segment holding an object the refs still need goes only when a segment that stays
+  // holds it too (this clean's compaction holds every such object).
+  const going = new Set(old.map((s) => s.id));
+  const held = new Set<string>();
+  if (compaction.newId === null) {
+    for (const s of inv.listing.complete) {
+      if (!going.has(s.id)) { for (const o of inv.segmentObjects.get(s.id) ?? []) held.add(o); }
+    }
+  }
+  const deleteNow = compaction.newId !== null
+    ? old
+    : old.filter((s) =>
+      !(inv.segmentObjects.get(s.id) ?? []).some((o) => keep.has(o) && !held.has(o))
+    );
   report.waiting.segments = doomed.length - deleteNow.length;
   let first = true;
   await mapLimit(deleteNow, store.capabilities.parallelism, async (s) => {

@@ -58,3 +58,36 @@ for (const backend of e2eBackends()) {
     },
   });
 }
+
+for (const backend of e2eBackends()) {
+  Deno.test({
+    name: `${backend.name}: a clean does not delete what a lying clean's sidecar names`,
+    ...opts,
+    fn: async () => {
+      const s = await setup(backend, "liar2", 0);
+      const [a] = await withStore(s, async (st) => (await listSegmentKeys(st)).complete);
+      await git(s.e, s.a, "checkout", "-q", "-b", "side");
+      await commitFile(s.e, s.a, "side.txt", "side\n");
+      await git(s.e, s.a, "push", "-q", "origin", "side");
+      await new Promise((r) => setTimeout(r, 1100));
+      // A clean's list (not whole: it may leave garbage out), naming B, which A lacks.
+      const b = await withStore(s, async (st) => {
+        const b = (await listSegmentKeys(st)).complete.find((x) => x.id !== a.id)!;
+        await st.put(segmentReplacesKey(a.id), encodeReplaces([b.id]));
+        return b;
+      });
+      await new Promise((r) => setTimeout(r, 1100));
+      // Named by trunks check (a clone fails on refs/heads/side, and says to run it).
+      const c = await check(s);
+      assertEquals(
+        c.report.problems.map((p) => [p.kind, p.key]),
+        [["bad-sidecar", `segments/${a.id}.replaces`]],
+      );
+      await check(s, ["--clean", "--grace", "0"]);
+      await run(s.e, "trunks", ["maintenance", s.url]);
+      assert((await segmentIds(s)).includes(b.id), "B, which refs/heads/side needs, was deleted");
+      await withStore(s, (st) => st.delete(segmentReplacesKey(a.id)));
+      await cloneMatches(s, await trunkRefs(s));
+    },
+  });
+}
