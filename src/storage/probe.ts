@@ -39,6 +39,21 @@ export async function probeExclusiveCreate(
   }
 }
 
+/**
+ * The store's clock (ms) at about this moment: the listed time of a key it has just
+ * stamped (removed again), or null when its listing does not show that key. Ages judged
+ * by listed times are the store's clock, whatever this machine's says.
+ */
+export async function storeClock(store: Store): Promise<number | null> {
+  const key = `${PROBE_PREFIX}${probeId()}.clock`;
+  try {
+    await store.put(key, new TextEncoder().encode("trunks clock probe"));
+    return (await store.list(key)).find((e) => e.key === key)?.modified.getTime() ?? null;
+  } finally {
+    await store.delete(key).catch(() => {});
+  }
+}
+
 export async function probeStore(store: Store): Promise<ProbeResult> {
   const started = performance.now();
   const problems: string[] = [];

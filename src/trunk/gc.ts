@@ -39,6 +39,7 @@ import {
 } from "./layout.ts";
 import { mapLimit } from "./pool.ts";
 import { refuseShortGrace } from "./lease.ts";
+import { storeClock } from "../storage/probe.ts";
 import { isDeleted } from "./refs.ts";
 import {
   deleteReplaced,
@@ -98,7 +99,13 @@ export async function cleanTrunk(
   const retained = await retainedObjects(inv, inv.listedAt - grace);
   const compaction = await compact(store, inv, retained.keep, opts.workDir, log);
   report.compacted = compaction.compacted;
-  const cutoff = Math.min(Date.now(), compaction.serverNow) - grace;
+  // Listed times are the store's clock: one behind ours makes all it stamped look older
+  // (a push's half-uploaded segment taken for an interrupted one, and deleted). A
+  // compaction read that clock from its sidecar; without one, a probe key tells it.
+  const serverNow = Number.isFinite(compaction.serverNow)
+    ? compaction.serverNow
+    : (await storeClock(store)) ?? Infinity;
+  const cutoff = Math.min(Date.now(), serverNow) - grace;
   await deleteReplacedSegments(store, inv, compaction, retained.keep, cutoff, report);
   // Garbage found by its age alone is judged as of the check's listing, not as of now:
   // what was young when listed (half of an upload, a pack whose index was still on its
