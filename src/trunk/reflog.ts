@@ -49,8 +49,13 @@ export async function appendArchive(
   trunkId: string,
   entries: Map<string, string>,
 ): Promise<string> {
-  const listed = (await store.list(REFLOG_PREFIX)).map((e) => parseReflogKey(e.key));
-  let seq = Math.max(0, ...listed.filter((s): s is number => s !== null)) + 1;
+  // A loop, not Math.max(...seqs): a trunk pruned after pushes for years holds more
+  // archives than a call takes arguments (~125,000: "Maximum call stack size exceeded").
+  let seq = 1;
+  for (const e of await store.list(REFLOG_PREFIX)) {
+    const s = parseReflogKey(e.key);
+    if (s !== null && s >= seq) seq = s + 1;
+  }
   for (let i = 0; i < CREATE_TRIES; i++, seq++) {
     const body = seal({
       v: 1,

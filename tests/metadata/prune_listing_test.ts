@@ -88,3 +88,12 @@ Deno.test("a listing that repeats a ref's latest key: pruning never deletes that
   const state = await readRefState(store, new MemoryCache(), meta);
   assertEquals(state.latest.get("refs/heads/main")?.new, oid(3));
 });
+
+Deno.test("a prune appends to an audit trail of 130,000 archives", async () => {
+  const store = new MemoryStore("memory://archives");
+  const { meta, trunk } = await trunkOn(store, 3);
+  const junk = new Uint8Array(1);
+  for (let i = 1; i <= 130_000; i++) await store.put(`reflog/${String(i).padStart(16, "0")}`, junk);
+  const r = await pruneRefLog(store, trunk.cache, meta, 0, { now: Date.now() + 1000 });
+  assertEquals(r, { pruned: 2, archive: "reflog/0000000000130001" });
+});
