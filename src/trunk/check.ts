@@ -283,7 +283,9 @@ async function checkRefLog(store: Store, meta: TrunkMeta, found: Findings): Prom
   for (const list of byRef.values()) {
     list.sort((a, b) => a.seq - b.seq);
     const chained = chainRefEntries(list, parsed, gone, found);
-    entries.push(...chained.entries);
+    // One by one: a ref never pruned (a mirrored trunk) may have more entries than a
+    // call takes arguments (~125,000).
+    for (const e of chained.entries) entries.push(e);
     if (chained.last) latest.set(chained.last.entry.ref, chained.last);
   }
   found.stats.refEntries = allKeys.length;
