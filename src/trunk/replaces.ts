@@ -650,9 +650,9 @@ export type IndexCache = Map<string, Promise<Set<string> | null>>;
  * object of it, by their indexes. A sidecar is only the store's word: one naming a segment
  * its own does not hold (damage, a foreign or faulty writer) would have that segment
  * deleted while refs still need it. A merge's list (`whole`: its segment holds all) found
- * to lie is an error naming it; a clean's list may leave garbage out, so a segment it
- * replaced that holds an object no replacement does is only kept (false), for a clean to
- * judge by reachability.
+ * to lie is an error naming it. A clean's list may leave garbage out, so no index tells
+ * whether it lies: a segment a clean replaced is left (false, nothing read) to the next
+ * clean, which judges by reachability.
  */
 export async function heldByReplacements(
   store: Store,
@@ -680,6 +680,7 @@ export async function heldByReplacements(
       else todo.push(up);
     }
   }
+  if (!whole || holders.length === 0) return false;
   const oidsOf = (id: string) => {
     let p = indexes.get(id);
     if (!p) {
@@ -695,8 +696,7 @@ export async function heldByReplacements(
   const held = await Promise.all(holders.map(oidsOf));
   if (!mine || held.some((h) => !h)) return false; // deleted meanwhile: the next step sees
   const lacking = [...mine].find((o) => !held.some((h) => h!.has(o)));
-  if (lacking === undefined) return holders.length > 0;
-  if (!whole) return false;
+  if (lacking === undefined) return true;
   const namer = (namers.get(s.id) ?? [])[0];
   throw new TrunkError(
     `${
