@@ -15,7 +15,6 @@ import { withDeadline } from "../storage/deadline.ts";
 import { loopTurn } from "../storage/timer.ts";
 import { openStore, redactUrl, type Settings } from "../storage/registry.ts";
 import {
-  getBytes,
   isUnavailable,
   type ListEntry,
   type ListOptions,
@@ -24,7 +23,8 @@ import {
 } from "../storage/store.ts";
 import type { TrunkCache } from "../trunk/cache.ts";
 import type { Member, Role } from "../trunk/mirrors.ts";
-import { REFS_PREFIX, TRUNK_JSON } from "../trunk/layout.ts";
+import { REFS_PREFIX } from "../trunk/layout.ts";
+import { readTrunkJson } from "../trunk/meta.ts";
 import {
   FROM_MAP,
   isFromMap,
@@ -249,7 +249,7 @@ export async function resolveStorages(
   // first read (no map cached either): through a mirror's URL trunk.json is cached under
   // the set's location, and this read would be made, and dropped, on every fetch.
   const metaRead = refsListing && !cached && cache.getMeta(self.store.location) === undefined
-    ? getBytes(self.store, TRUNK_JSON)
+    ? readTrunkJson(self.store)
     : undefined;
   metaRead?.catch(() => {});
   let map = cached?.map ?? null;

@@ -3,7 +3,7 @@
  * entries a call needs (reading one file at HEAD fetches two entries, not one per ref).
  * Entries are immutable, so each is fetched once and cached forever.
  */
-import { getBytes, type ListEntry, type Store } from "../storage/store.ts";
+import type { ListEntry, Store } from "../storage/store.ts";
 import {
   byteLength,
   listedStamp,
@@ -20,7 +20,7 @@ import {
   type TrunkKeys,
 } from "../trunk/layout.ts";
 import { mapLimit } from "../trunk/pool.ts";
-import { isDeleted, parseEntry, type RefEntry } from "../trunk/refs.ts";
+import { isDeleted, parseEntry, readEntryBytes, type RefEntry } from "../trunk/refs.ts";
 import { encodeRef } from "../trunk/refcodec.ts";
 import { loadSnapshot, snapshotMaxBytes } from "../trunk/snapshots.ts";
 
@@ -123,7 +123,7 @@ export class RefView {
     await mapLimit(want, this.store.capabilities.parallelism * 2, async (key) => {
       let raw = cached.get(key);
       if (raw === undefined) {
-        const bytes = await getBytes(this.store, key);
+        const bytes = await readEntryBytes(this.store, key);
         if (!bytes) {
           throw new TrunkError(
             `ref entry ${key} was listed but cannot be read; retry, or run trunks check`,

@@ -50,10 +50,11 @@ import {
   snapshotKey,
   TRUNK_JSON,
 } from "./layout.ts";
-import { parseMeta, type TrunkMeta } from "./meta.ts";
+import { parseMeta, readTrunkJson as readTrunkJsonBytes, type TrunkMeta } from "./meta.ts";
 import { mapLimit } from "./pool.ts";
 import { DAMAGED_ARCHIVE_FIX, readArchive } from "./reflog.ts";
-import { isDeleted, parseEntry, type RefEntry } from "./refs.ts";
+import { isDeleted, parseEntry, readEntryBytes, type RefEntry } from "./refs.ts";
+import { readManifestBytes } from "./chunks.ts";
 import {
   listSegmentKeys,
   readSidecars,
@@ -242,9 +243,24 @@ export async function checkTrunk(
   });
 }
 
+const TRUNK_JSON_FIX =
+  "restore trunk.json from a mirror or backup; nothing else can be checked without it";
+
 /** trunk.json: present (else this is not a trunk) and of a known format (else a problem). */
 async function readTrunkJson(store: Store, found: Findings): Promise<TrunkMeta | null> {
-  const rawMeta = await getBytes(store, TRUNK_JSON);
+  let rawMeta: Uint8Array | null;
+  try {
+    rawMeta = await readTrunkJsonBytes(store);
+  } catch (e) {
+    if (!(e instanceof TrunkError)) throw e;
+    found.problems.push({
+      key: TRUNK_JSON,
+      kind: "trunk-json",
+      message: e.message,
+      fix: TRUNK_JSON_FIX,
+    });
+    return null;
+  }
   if (!rawMeta) {
     throw new TrunkError(
       `no trunk at ${store.location} (no trunk.json); check the URL`,
@@ -263,7 +279,7 @@ async function readTrunkJson(store: Store, found: Findings): Promise<TrunkMeta |
       key: TRUNK_JSON,
       kind: "trunk-json",
       message: e.message,
-      fix: "restore trunk.json from a mirror or backup; nothing else can be checked without it",
+      fix: TRUNK_JSON_FIX,
     });
     return null;
   }
@@ -418,12 +434,12 @@ async function readRefEntries(
   const parsed = new Map<string, RefEntry>();
   const gone = new Set<string>();
   await mapLimit(keys, store.capabilities.parallelism * 2, async ({ key }) => {
-    const raw = await getBytes(store, key);
-    if (!raw) {
-      gone.add(key); // removed while we looked: nothing to judge
-      return;
-    }
     try {
+      const raw = await readEntryBytes(store, key);
+      if (!raw) {
+        gone.add(key); // removed while we looked: nothing to judge
+        return;
+      }
       const entry = parseEntry(new TextDecoder().decode(raw), key, layout);
       if (entry.trunk !== undefined && entry.trunk !== meta.id) {
         found.problems.push({
@@ -760,9 +776,9 @@ async function noteGarbage(store: Store, reach: Reach, found: Findings): Promise
   }
   const unreachableManifests = [...manifests.keys()].filter((o) => !reachable.missing.has(o));
   await mapLimit(unreachableManifests, store.capabilities.parallelism, async (oid) => {
-    const raw = await getBytes(store, blobKey(oid));
-    if (!raw) return;
     try {
+      const raw = await readManifestBytes(store, oid);
+      if (!raw) return;
       for (const c of decodeBlobManifest(raw, blobKey(oid)).chunks) referencedChunks.add(c.sha256);
     } catch {
       // unreferenced and unreadable: garbage either way
@@ -910,10 +926,10 @@ async function verifyLargeBlob(
   problems: Problem[],
 ): Promise<BlobManifest | null> {
   const key = blobKey(oid);
-  const raw = await getBytes(store, key);
-  if (!raw) return null;
   let m: BlobManifest;
   try {
+    const raw = await readManifestBytes(store, oid);
+    if (!raw) return null;
     m = decodeBlobManifest(raw, key);
     if (m.oid !== oid) {
       throw new TrunkError(`${key} describes ${m.oid}, not ${oid}`, "corrupt");

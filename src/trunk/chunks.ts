@@ -8,7 +8,8 @@
 import { createHash } from "./node_crypto.ts";
 import { toHex } from "../pack/bytes.ts";
 import type { Store } from "../storage/store.ts";
-import { getBytes, listKeys } from "../storage/store.ts";
+import { listKeys } from "../storage/store.ts";
+import { BLOB_MANIFEST_MAX_BYTES, getSmall } from "./small_objects.ts";
 import { type BlobManifest, decodeBlobManifest, encodeBlobManifest } from "./blob_manifest.ts";
 import { decodeChunk, encodeChunk } from "./chunk_codec.ts";
 import { type ChunkerParams, chunkStream } from "./chunker.ts";
@@ -125,6 +126,11 @@ export interface ReadCounter {
   onBytes?: (n: number) => void;
 }
 
+/** `blobs/<oid>`'s bytes (null: there is none); one past its bound is a "corrupt" error, unread. */
+export function readManifestBytes(store: Store, oid: string): Promise<Uint8Array | null> {
+  return getSmall(store, blobKey(oid), BLOB_MANIFEST_MAX_BYTES, "large-blob manifest");
+}
+
 /** The manifest of a stored large blob, or null when the trunk has none for `oid`. */
 export async function readManifest(
   store: Store,
@@ -132,7 +138,7 @@ export async function readManifest(
   opts: ReadCounter = {},
 ): Promise<BlobManifest | null> {
   const key = blobKey(oid);
-  const raw = await getBytes(store, key);
+  const raw = await readManifestBytes(store, oid);
   if (!raw) return null;
   opts.onBytes?.(raw.byteLength);
   const m = decodeBlobManifest(raw, `${store.location}/${key}`);

@@ -25,7 +25,7 @@
  * grace period must exceed the slowest push and any clock skew.
  */
 import { packObjectList, presentIn, reachableObjects } from "../git/compact.ts";
-import { getBytes, type ListEntry, type Store } from "../storage/store.ts";
+import type { ListEntry, Store } from "../storage/store.ts";
 import { decodeBlobManifest } from "./blob_manifest.ts";
 import type { Inventory } from "./check.ts";
 import { faultPoint } from "./faults.ts";
@@ -41,6 +41,7 @@ import { mapLimit } from "./pool.ts";
 import { refuseShortGrace } from "./lease.ts";
 import { storeClock } from "../storage/probe.ts";
 import { isDeleted } from "./refs.ts";
+import { readManifestBytes } from "./chunks.ts";
 import {
   deleteReplaced,
   encodeReplaces,
@@ -349,8 +350,8 @@ async function deleteUnclaimed(
   const referenced = new Set<string>(claim.touched.chunks);
   let unreadable = false;
   await mapLimit(keptManifests, store.capabilities.parallelism, async (oid) => {
-    const raw = await getBytes(store, blobKey(oid));
     try {
+      const raw = await readManifestBytes(store, oid);
       if (raw) {
         for (const c of decodeBlobManifest(raw, blobKey(oid)).chunks) referenced.add(c.sha256);
       }

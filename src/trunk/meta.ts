@@ -1,11 +1,12 @@
 /** `trunk.json`: identity and format of a trunk, created once, exclusively. */
 import { requireExclusiveCreate } from "../storage/probe.ts";
-import { getBytes, type Store } from "../storage/store.ts";
+import type { Store } from "../storage/store.ts";
 import type { TrunkCache } from "./cache.ts";
 import { TrunkError } from "./errors.ts";
 import { FORMAT, TRUNK_JSON } from "./layout.ts";
 import { leaseForNewTrunk } from "./lease.ts";
 import { checkSeal, checkSealAsync, seal } from "./seal.ts";
+import { getSmall, TRUNK_JSON_MAX_BYTES } from "./small_objects.ts";
 
 export interface TrunkMeta {
   format: number;
@@ -34,6 +35,11 @@ export type ExclusiveCreate = "verified" | "single-writer";
 
 export const VERSION = "0.2.0";
 
+/** trunk.json's bytes (null: there is none); one past its bound is a "corrupt" error, unread. */
+export function readTrunkJson(store: Store): Promise<Uint8Array | null> {
+  return getSmall(store, TRUNK_JSON, TRUNK_JSON_MAX_BYTES, "trunk.json");
+}
+
 /**
  * trunk.json as stored, checked (null: there is none). `early`: its bytes from a read
  * already made of this very store (the helper's, beside its first listings).
@@ -42,7 +48,7 @@ export async function readMeta(
   store: Store,
   early?: Promise<Uint8Array | null>,
 ): Promise<TrunkMeta | null> {
-  const raw = await (early ?? getBytes(store, TRUNK_JSON));
+  const raw = await (early ?? readTrunkJson(store));
   if (!raw) return null;
   return await parseMetaAsync(new TextDecoder().decode(raw), store.location);
 }

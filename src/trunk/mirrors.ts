@@ -11,12 +11,13 @@ import {
   type Capabilities,
   type CreatedStamp,
   createStamped,
-  getBytes,
+  getAtMost,
   isUnavailable,
   type ListEntry,
   type ListOptions,
   type PutData,
   type Range,
+  readUpTo,
   type Store,
   StoreError,
 } from "../storage/store.ts";
@@ -357,7 +358,11 @@ export async function replicateCreate(m: Member, key: string, data: Uint8Array):
   let existing: Uint8Array | null = null;
   try {
     created = await m.store.create(key, data);
-    if (!created) existing = await getBytes(m.store, key);
+    // Only equal bytes matter: no more than the primary's is read of a longer one.
+    if (!created) {
+      const body = await getAtMost(m.store, key, data.byteLength);
+      existing = body && await readUpTo(body, data.byteLength);
+    }
   } catch (e) {
     throw memberError(m, e, `creating ${key}`);
   }

@@ -11,7 +11,7 @@
  * Order: archive first, then delete each ref's entries oldest first, so a kill leaves the
  * live log a contiguous tail of every ref (and at worst archives entries twice).
  */
-import { getBytes, type ListEntry, type Store } from "../storage/store.ts";
+import type { ListEntry, Store } from "../storage/store.ts";
 import { type TrunkCache, vouchedEntries } from "./cache.ts";
 import { faultPoint } from "./faults.ts";
 import {
@@ -24,7 +24,7 @@ import {
   type TrunkKeys,
 } from "./layout.ts";
 import { mapLimit } from "./pool.ts";
-import { parseEntry } from "./refs.ts";
+import { parseEntry, readEntryBytes } from "./refs.ts";
 import {
   appendArchive,
   ARCHIVE_ENVELOPE_BYTES,
@@ -119,7 +119,7 @@ export async function pruneRefLog(
   const raw = new Map<string, string>();
   await mapLimit(keys, store.capabilities.parallelism * 2, async (key) => {
     const text = cached.get(key) ??
-      await getBytes(store, key).then((b) => b ? new TextDecoder().decode(b) : undefined);
+      await readEntryBytes(store, key).then((b) => b ? new TextDecoder().decode(b) : undefined);
     if (text === undefined) return; // pruned meanwhile by another maintenance run
     try {
       const e = parseEntry(text, key, layout);

@@ -8,7 +8,8 @@
  * A prune killed between archiving and deleting archives the same entries again next
  * time: readers take each entry key once.
  */
-import { getBytes, type ListEntry, type Store } from "../storage/store.ts";
+import type { ListEntry, Store } from "../storage/store.ts";
+import { getSmall } from "./small_objects.ts";
 import type { TrunkCache } from "./cache.ts";
 import { TrunkError } from "./errors.ts";
 import {
@@ -143,7 +144,8 @@ export async function readArchive(
       "corrupt",
     );
   }
-  const raw = await getBytes(store, listed.key);
+  // The listing may understate what a get returns: no more than an archive holds is read.
+  const raw = await getSmall(store, listed.key, ARCHIVE_MAX_BYTES, "archive");
   return raw ? parseArchive(new TextDecoder().decode(raw), listed.key, layout, trunkId) : null;
 }
 

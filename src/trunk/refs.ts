@@ -3,7 +3,7 @@
  * created exclusively. The highest seq is a ref's value; updating from seq n means
  * creating n+1, so exactly one of two racing writers wins without any lock.
  */
-import { createStamped, getBytes, type ListEntry, stampOf, type Store } from "../storage/store.ts";
+import { createStamped, type ListEntry, stampOf, type Store } from "../storage/store.ts";
 import {
   byteLength,
   checkedStamp,
@@ -28,6 +28,7 @@ import { decodeRefSegment, encodesAs } from "./refcodec.ts";
 import { mapLimit } from "./pool.ts";
 import { escapeUnsafe } from "./plain_text.ts";
 import { checkSeal, seal, sealHolds } from "./seal.ts";
+import { getSmall } from "./small_objects.ts";
 import { loadSnapshot, snapshotMaxBytes } from "./snapshots.ts";
 
 export interface RefEntry {
@@ -90,6 +91,11 @@ export function isDeleted(e: RefEntry): boolean {
 
 /** Bounds on what one ref entry may hold; a real entry is a few hundred bytes. */
 const ENTRY_MAX_BYTES = 1024 * 1024;
+/**
+ * The bytes read of a ref entry: parseEntry's bound counts UTF-16 units, and each takes at
+ * most 3 bytes of UTF-8, so no entry it accepts is refused unread.
+ */
+export const ENTRY_READ_MAX_BYTES = 3 * ENTRY_MAX_BYTES;
 const ENTRY_MAX_SEGMENTS = 10_000;
 const TEXT_MAX = 1024;
 
@@ -237,6 +243,11 @@ export function parseEntry(
 const SNAPSHOT_WORTH = 16;
 
 const reported = new Set<string>();
+
+/** A ref entry's bytes (null: there is none); one past its bound is a "corrupt" error, unread. */
+export function readEntryBytes(store: Store, key: string): Promise<Uint8Array | null> {
+  return getSmall(store, key, ENTRY_READ_MAX_BYTES, "ref entry");
+}
 
 /** Say once per process that an entry is skipped (stderr: stdout may belong to git). */
 function reportSkipped(e: UnsafeEntryError): void {
@@ -427,7 +438,7 @@ export async function readLatest(
     missing = rest;
   }
   await mapLimit(missing, store.capabilities.parallelism * 2, async (key) => {
-    const raw = await getBytes(store, key);
+    const raw = await readEntryBytes(store, key);
     if (!raw) {
       throw new TrunkError(
         `ref entry ${key} was listed but cannot be read; retry, or run trunks check`,
@@ -569,7 +580,7 @@ export async function readRefLog(
     keys.filter((k) => !cached.has(k)),
     store.capabilities.parallelism * 2,
     async (key) => {
-      const raw = await getBytes(store, key);
+      const raw = await readEntryBytes(store, key);
       if (raw) fetched.set(key, new TextDecoder().decode(raw));
     },
   );
@@ -627,7 +638,7 @@ export async function writeRefEntry(
     );
     return { ok: true, entry: sealed };
   }
-  const raw = await getBytes(store, key);
+  const raw = await readEntryBytes(store, key);
   if (!raw) return { ok: false, winner: null };
   const text = new TextDecoder().decode(raw);
   cache.putEntries(trunkId, new Map([[key, text]]));

@@ -33,6 +33,7 @@
  */
 import { getBytes, type ListEntry, type Store } from "../storage/store.ts";
 import { TrunkError } from "./errors.ts";
+import { getSmall, SIDECAR_MAX_BYTES } from "./small_objects.ts";
 import { faultPoint } from "./faults.ts";
 import {
   parseSegmentKey,
@@ -348,7 +349,13 @@ export async function readSidecars(
       onBad(key, e);
     }
   };
-  const read = (id: string) => getBytes(store, segmentReplacesKey(id));
+  const read = (id: string) =>
+    getSmall(store, segmentReplacesKey(id), SIDECAR_MAX_BYTES, "sidecar").catch((e) => {
+      // One too large is as unusable as one damaged: told to onBad, as it is.
+      if (!onBad || !(e instanceof TrunkError)) throw e;
+      onBad(segmentReplacesKey(id), e);
+      return null;
+    });
   if (!opts.trustNested) {
     await mapLimit(ids, store.capabilities.parallelism, async (id) => take(id, await read(id)));
   } else {

@@ -24,6 +24,8 @@
  */
 import type { ListEntry, Store } from "../storage/store.ts";
 import { blobKey, BLOBS_PREFIX, chunkKey, CHUNKS_PREFIX } from "./layout.ts";
+import { TrunkError } from "./errors.ts";
+import { getSmall, TOUCH_MAX_BYTES } from "./small_objects.ts";
 
 export const GC_PREFIX = "gc/";
 const CLEANING_PREFIX = `${GC_PREFIX}cleaning/`;
@@ -167,10 +169,16 @@ function spareAll(store: Store, marker: string): CleanClaim {
 }
 
 async function readTouch(store: Store, key: string): Promise<Reused | null> {
-  const s = await store.get(key);
-  if (!s) return { chunks: new Set(), manifests: new Set() }; // deleted meanwhile
+  let raw: Uint8Array | null;
   try {
-    const o = JSON.parse(await new Response(s).text());
+    raw = await getSmall(store, key, TOUCH_MAX_BYTES, "touch");
+  } catch (e) {
+    if (e instanceof TrunkError) return null; // too large: unreadable, everything is spared
+    throw e;
+  }
+  if (!raw) return { chunks: new Set(), manifests: new Set() }; // deleted meanwhile
+  try {
+    const o = JSON.parse(new TextDecoder().decode(raw));
     const hex = (x: unknown) => typeof x === "string" && /^[0-9a-f]{40,64}$/.test(x);
     if (!Array.isArray(o?.chunks) || !Array.isArray(o?.manifests)) return null;
     if (!o.chunks.every(hex) || !o.manifests.every(hex)) return null;

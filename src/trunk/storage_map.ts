@@ -6,7 +6,8 @@
  * carrying a password or secret-looking parameter is refused.
  */
 import { backendSpec, redactUrl, secretKeys, secretsInUrl } from "../storage/registry.ts";
-import { getBytes, type Store } from "../storage/store.ts";
+import type { Store } from "../storage/store.ts";
+import { getSmall } from "./small_objects.ts";
 import { dotSegmentIn, isTrunkUrl } from "../storage/trunk_url.ts";
 import { TrunkError } from "./errors.ts";
 import { STORAGES_PREFIX, storagesKey } from "./layout.ts";
@@ -175,6 +176,12 @@ export async function listMapKeys(store: Store): Promise<{ key: string; seq: num
   });
 }
 
+/** A map version's bytes (null: there is none); one past its bound is a "corrupt" error, unread. */
+export function readMapBytes(store: Store, key: string): Promise<Uint8Array | null> {
+  // No more is read than decodeMap accepts.
+  return getSmall(store, key, MAP_MAX_BYTES, "storage map");
+}
+
 /** The current map (highest seq) with its raw bytes, or null when the trunk has none. */
 export async function readLatestMap(
   store: Store,
@@ -182,7 +189,7 @@ export async function readLatestMap(
   const keys = await listMapKeys(store);
   const last = keys.at(-1);
   if (!last) return null;
-  const bytes = await getBytes(store, last.key);
+  const bytes = await readMapBytes(store, last.key);
   if (!bytes) return null;
   const map = decodeMap(bytes, last.key);
   map.seq = last.seq;

@@ -9,7 +9,7 @@ import { storedChunkMatches } from "./chunk_codec.ts";
 import { DEFAULT_CHUNKING } from "./chunker.ts";
 import { createHash } from "./node_crypto.ts";
 import { type OnBytes, refundableStream } from "../storage/flow.ts";
-import { getBytes, type ListEntry, type Store } from "../storage/store.ts";
+import type { ListEntry, Store } from "../storage/store.ts";
 import { settleOrForget, type TrunkCache, vouchedEntries } from "./cache.ts";
 import {
   BLOBS_PREFIX,
@@ -22,7 +22,10 @@ import {
   TRUNK_JSON,
   type TrunkKeys,
 } from "./layout.ts";
-import { parseMeta } from "./meta.ts";
+import { parseMeta, readTrunkJson } from "./meta.ts";
+import { ENTRY_READ_MAX_BYTES } from "./refs.ts";
+import { readMapBytes } from "./storage_map.ts";
+import { getSmall } from "./small_objects.ts";
 import {
   describeMember,
   type Member,
@@ -97,7 +100,8 @@ async function entryBytes(
     keys.filter((k) => !out.has(k)),
     store.capabilities.parallelism * 2,
     async (k) => {
-      const b = await getBytes(store, k);
+      // Ref entries, or trunk.json: the larger bound is an entry's.
+      const b = await getSmall(store, k, ENTRY_READ_MAX_BYTES, "ref entry or trunk.json");
       if (!b) return;
       out.set(k, b);
       fetched.set(k, dec.decode(b));
@@ -302,11 +306,11 @@ async function ensureSameTrunk(
   }
   if (!raw) {
     if (!write) return false;
-    const mine = await getBytes(primary.store, TRUNK_JSON);
+    const mine = await readTrunkJson(primary.store);
     if (!mine) throw new Error(`${primary.store.location} has no ${TRUNK_JSON}`);
     try {
       if (!(await mirror.store.create(TRUNK_JSON, mine))) {
-        raw = await getBytes(mirror.store, TRUNK_JSON);
+        raw = await readTrunkJson(mirror.store);
       } else raw = mine;
     } catch (e) {
       throw memberError(mirror, e, `creating ${TRUNK_JSON}`);
@@ -531,7 +535,7 @@ async function copyMissingCreates(primary: Member, mirror: Member, prefix: strin
   const present = new Set(have.map((e) => e.key));
   for (const e of want) {
     if (present.has(e.key)) continue;
-    const b = await getBytes(primary.store, e.key);
+    const b = await readMapBytes(primary.store, e.key);
     if (b) await replicateCreate(mirror, e.key, b);
   }
 }

@@ -4,7 +4,7 @@
  * and the rule "the store is the truth; the cache only saves requests" live in one place.
  */
 import type { OnBytes } from "../storage/flow.ts";
-import { getBytes, type ListEntry, type Store } from "../storage/store.ts";
+import type { ListEntry, Store } from "../storage/store.ts";
 import { checkedRows, type TrunkCache } from "./cache.ts";
 import { TrunkError } from "./errors.ts";
 import {
@@ -22,6 +22,7 @@ import {
   entryWriter,
   isDeleted,
   parseAhead,
+  readEntryBytes,
   readRefState,
   type RefEntry,
   type RefState,
@@ -364,7 +365,7 @@ export class Trunk {
     const layout = this.layout;
     const cached = bases.filter((e) => !state.fresh?.has(layout.entryKey(e.ref, e.seq)));
     const stored = await Promise.all(
-      cached.map((e) => getBytes(this.store, layout.entryKey(e.ref, e.seq))),
+      cached.map((e) => readEntryBytes(this.store, layout.entryKey(e.ref, e.seq))),
     );
     if (stored.some((raw, i) => !raw || !sameEntry(new TextDecoder().decode(raw), cached[i]))) {
       return "stale";
