@@ -3,7 +3,7 @@
  * create-exclusive twice (the second must fail), delete. A store that silently ignores
  * the create condition (some S3-compatible servers do) is caught here.
  */
-import { getBytes, type Store, StoreError } from "./store.ts";
+import { getAtMost, readUpTo, type Store, StoreError } from "./store.ts";
 
 export interface ProbeResult {
   ok: boolean;
@@ -63,7 +63,9 @@ export async function probeStore(store: Store): Promise<ProbeResult> {
   let exclusiveCreate = false;
   try {
     await store.put(dataKey, payload);
-    const back = await getBytes(store, dataKey);
+    // No more than the payload is read back: a longer answer differs all the same.
+    const body = await getAtMost(store, dataKey, payload.byteLength);
+    const back = body && await readUpTo(body, payload.byteLength);
     if (!back || new TextDecoder().decode(back) !== new TextDecoder().decode(payload)) {
       problems.push(`read after write returned different bytes for ${dataKey}`);
     }

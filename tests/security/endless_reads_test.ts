@@ -42,6 +42,7 @@ import {
   TRUNK_JSON_MAX_BYTES,
 } from "../../src/trunk/small_objects.ts";
 import { Trunk } from "../../src/trunk/trunk.ts";
+import { probeStore } from "../../src/storage/probe.ts";
 import { checkTrunk } from "../../src/trunk/check.ts";
 
 const PIECE = 64 * 1024;
@@ -298,4 +299,12 @@ Deno.test("a manifest of an 800 GiB blob cut at the smallest chunks fits its bou
     encodeBlobManifest({ oid, size: 100 * 1024 ** 3, chunks: avg }),
   );
   assertEquals((await readManifest(store, oid))?.chunks.length, 102_400);
+});
+
+Deno.test("endless probe read-back: probing a store reads no more than the probe wrote", async () => {
+  const store = new EndlessStore(memory(), (k) => k.endsWith(".data"));
+  const r = await probeStore(store);
+  assertEquals(r.ok, false);
+  assertMatch(r.problems.join("\n"), /read after write returned different bytes/);
+  assert(store.pulled > 0 && store.pulled <= 2 * PIECE, `${store.pulled}`);
 });
