@@ -14,6 +14,7 @@
 import type { ListEntry, Store } from "../storage/store.ts";
 import { type TrunkCache, vouchedEntries } from "./cache.ts";
 import { faultPoint } from "./faults.ts";
+import { TrunkError } from "./errors.ts";
 import {
   parseReflogKey,
   type RefLayout,
@@ -118,14 +119,17 @@ export async function pruneRefLog(
   const cached = vouchedEntries(cache, trunkId, listedOf).trusted;
   const raw = new Map<string, string>();
   await mapLimit(keys, store.capabilities.parallelism * 2, async (key) => {
-    const text = cached.get(key) ??
-      await readEntryBytes(store, key).then((b) => b ? new TextDecoder().decode(b) : undefined);
-    if (text === undefined) return; // pruned meanwhile by another maintenance run
+    let text: string | undefined;
     try {
+      text = cached.get(key) ??
+        await readEntryBytes(store, key).then((b) => b ? new TextDecoder().decode(b) : undefined);
+      if (text === undefined) return; // pruned meanwhile by another maintenance run
       const e = parseEntry(text, key, layout);
       if (e.trunk === undefined || e.trunk === trunkId) raw.set(key, text);
-    } catch {
-      // damaged: kept for trunks check to name
+    } catch (e) {
+      // Damaged (too large to read, or no entry): kept for trunks check to name. A store
+      // failing the read fails the step.
+      if (text === undefined && !(e instanceof TrunkError)) throw e;
     }
   });
   // Each ref's doomed entries stop at its first one that cannot be archived, or that

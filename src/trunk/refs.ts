@@ -96,6 +96,19 @@ const ENTRY_MAX_BYTES = 1024 * 1024;
  * most 3 bytes of UTF-8, so no entry it accepts is refused unread.
  */
 export const ENTRY_READ_MAX_BYTES = 3 * ENTRY_MAX_BYTES;
+
+/**
+ * An entry past either bound (read or parsed) is damage, as one that does not parse or
+ * whose seal fails: the read fails and trunks check names it. Skipped, a ref whose newest
+ * entry it is would read as never pushed to (gone from git ls-remote and from clones),
+ * not as its previous value.
+ */
+function oversizedEntry(key: string): TrunkError {
+  return new TrunkError(
+    `ref entry ${key} is larger than any entry (${ENTRY_MAX_BYTES} characters): the trunk is damaged, run trunks check`,
+    "corrupt",
+  );
+}
 const ENTRY_MAX_SEGMENTS = 10_000;
 const TEXT_MAX = 1024;
 
@@ -208,9 +221,7 @@ export function parseEntry(
   layout: RefLayout,
   sealChecked = false,
 ): RefEntry {
-  if (raw.length > ENTRY_MAX_BYTES) {
-    throw new UnsafeEntryError(key, `is ${raw.length} bytes, more than any entry holds`);
-  }
+  if (raw.length > ENTRY_MAX_BYTES) throw oversizedEntry(key);
   let e: RefEntry;
   try {
     e = JSON.parse(raw);
@@ -244,9 +255,9 @@ const SNAPSHOT_WORTH = 16;
 
 const reported = new Set<string>();
 
-/** A ref entry's bytes (null: there is none); one past its bound is a "corrupt" error, unread. */
+/** A ref entry's bytes (null: there is none); one past its bound is `oversizedEntry`, unread. */
 export function readEntryBytes(store: Store, key: string): Promise<Uint8Array | null> {
-  return getSmall(store, key, ENTRY_READ_MAX_BYTES, "ref entry");
+  return getSmall(store, key, ENTRY_READ_MAX_BYTES, "ref entry", () => oversizedEntry(key));
 }
 
 /** Say once per process that an entry is skipped (stderr: stdout may belong to git). */

@@ -39,18 +39,21 @@ export const TOUCH_MAX_BYTES = BLOB_MANIFEST_MAX_BYTES;
 /**
  * `key`'s bytes (null: there is none), or a "corrupt" error naming it once it runs past
  * `maxBytes`, when no more than that and a byte has been fetched. `what` names the kind
- * of object in the error.
+ * of object in the error; `tooLarge`, given, makes the error instead (a kind of object
+ * whose readers refuse one too large by a rule of their own).
  */
 export async function getSmall(
   store: Store,
   key: string,
   maxBytes: number,
   what: string,
+  tooLarge?: () => Error,
 ): Promise<Uint8Array | null> {
   const body = await getAtMost(store, key, maxBytes);
   if (!body) return null;
   const raw = await readUpTo(body, maxBytes);
   if (raw) return raw;
+  if (tooLarge) throw tooLarge();
   throw new TrunkError(
     `${store.location}/${key} is larger than any ${what} (${maxBytes} bytes): the store is damaged or not a trunk's; it was not read, run trunks check`,
     "corrupt",
