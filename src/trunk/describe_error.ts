@@ -5,6 +5,7 @@
 import { GitError } from "../git/run.ts";
 import { StoreError } from "../storage/store.ts";
 import { TrunkError } from "./errors.ts";
+import { escapeUnsafe } from "./plain_text.ts";
 
 export function describeError(e: unknown): string {
   if (e instanceof TrunkError || e instanceof StoreError || e instanceof GitError) {
@@ -14,6 +15,10 @@ export function describeError(e: unknown): string {
   return firstLine(String(e));
 }
 
+/**
+ * Its first line, escaped: a message may quote what a store holds (a ref name, a writer,
+ * a server's error text), and nothing in it may drive the terminal or forge a line.
+ */
 function firstLine(s: string): string {
-  return s.split("\n").map((l) => l.trim()).find((l) => l) ?? "";
+  return escapeUnsafe(s.split("\n").map((l) => l.trim()).find((l) => l) ?? "");
 }

@@ -1,11 +1,13 @@
 /**
  * Text that came from a store or from another machine (a ref name, an entry's writer)
  * shown on a terminal: characters a terminal acts on (C0 and C1 controls, DEL: colours,
- * cursor moves, window titles, a newline forging another line) or that reorder what it
- * shows (bidirectional overrides) are written as visible escapes instead.
+ * cursor moves, window titles, a newline forging another line), that some terminals and
+ * most log viewers break a line at (U+2028, U+2029: another forged line), or that reorder
+ * what it shows (bidirectional overrides) are written as visible escapes instead.
  */
-// deno-lint-ignore no-control-regex
-const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+const UNSAFE =
+  // deno-lint-ignore no-control-regex
+  /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
 
 /** `s` with every unsafe character as `\u{hex}`. */
 export function escapeUnsafe(s: string): string {
@@ -13,7 +15,7 @@ export function escapeUnsafe(s: string): string {
 }
 
 /** What JSON.stringify leaves unescaped of UNSAFE (it escapes C0 controls itself). */
-const UNSAFE_IN_JSON = /[\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+const UNSAFE_IN_JSON = /[\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
 
 /**
  * JSON text (JSON.stringify's, pretty or not) with unsafe characters as `\uXXXX`: the same

@@ -14,6 +14,8 @@ import { type CheckReport, checkTrunk, type Problem } from "../../trunk/check.ts
 import { type CleanReport, cleanTrunk, DEFAULT_GRACE_MS } from "../../trunk/gc.ts";
 import { TrunkError } from "../../trunk/errors.ts";
 import { damagedRefs, type RepairReport, repairTrunk } from "../../trunk/repair.ts";
+import { escapeUnsafe } from "../../trunk/plain_text.ts";
+import { printJson } from "../args.ts";
 import type { Command } from "../command.ts";
 
 const USAGE =
@@ -144,12 +146,8 @@ async function run(args: string[]): Promise<number> {
       }
     }
     if (values.json) {
-      console.log(
-        JSON.stringify(
-          { ...report, clean, ...(repair ? { repair } : {}), ...(refused ? { refused } : {}) },
-          null,
-          2,
-        ),
+      printJson(
+        { ...report, clean, ...(repair ? { repair } : {}), ...(refused ? { refused } : {}) },
       );
     } else {
       if (repair) {
@@ -259,7 +257,7 @@ function printReport(r: CheckReport, url: string): void {
   for (const p of r.problems) out(formatProblem(p));
   const garbage = new Map<string, number>();
   for (const n of r.notes) {
-    if (n.kind === "head" || n.kind === "vanished") out(`note: ${n.message}`);
+    if (n.kind === "head" || n.kind === "vanished") out(`note: ${escapeUnsafe(n.message)}`);
     else garbage.set(n.kind, (garbage.get(n.kind) ?? 0) + 1);
   }
   if (garbage.size) {
@@ -272,12 +270,15 @@ function printReport(r: CheckReport, url: string): void {
   out(r.ok ? "ok: no problems found" : `${r.problems.length} problem(s) found`);
 }
 
+/** Messages name refs as the store holds them (src/trunk/plain_text.ts). */
 function formatProblem(p: Problem): string {
-  return `problem: ${p.key}: ${p.message}\n  fix: ${p.fix}`;
+  const [key, message, fix] = [p.key, p.message, p.fix].map(escapeUnsafe);
+  return `problem: ${key}: ${message}\n  fix: ${fix}`;
 }
 
 function printRepair(r: RepairReport): void {
-  const out = (l: string) => console.log(l);
+  // Ref names and reasons are the store's: one line each, nothing a terminal acts on.
+  const out = (l: string) => console.log(escapeUnsafe(l));
   if (r.uploaded) {
     out(
       `repaired: uploaded segment ${r.uploaded.id.slice(0, 12)} (${r.uploaded.objects} objects ` +
