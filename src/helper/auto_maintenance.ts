@@ -4,10 +4,9 @@
  * its answer now and the step runs on; or run it here with TRUNKS_AUTO_MAINTENANCE=wait.
  * Never fails the push: the refs have moved, maintenance is an afterthought.
  */
-import { autoStepAfterPush, runStep } from "../trunk/maintenance.ts";
+import { autoStepAfterPush, autoStepFailed, runStep } from "../trunk/maintenance.ts";
 import type { RefState } from "../trunk/refs.ts";
 import type { Trunk } from "../trunk/trunk.ts";
-import { describeError } from "../trunk/describe_error.ts";
 import { say } from "./io.ts";
 import type { RemoteContext } from "./resolve.ts";
 import { selfCommand } from "./self.ts";
@@ -24,7 +23,7 @@ export function afterPush(
   try {
     mode = autoStepAfterPush(trunk, state, written);
   } catch (e) {
-    say(`trunks: maintenance not started: ${describeError(e)}`);
+    say(autoStepFailed(e, false));
     return Promise.resolve();
   }
   return mode === null ? Promise.resolve() : startStep(ctx, trunk, mode);
@@ -35,11 +34,15 @@ async function startStep(
   trunk: Trunk,
   mode: "background" | "wait",
 ): Promise<void> {
-  try {
-    if (mode === "wait") {
+  if (mode === "wait") {
+    try {
       await runStep(trunk);
-      return;
+    } catch (e) {
+      say(autoStepFailed(e, true));
     }
+    return;
+  }
+  try {
     // Another step of this repository still running: it will see these entries too.
     if (ctx.gitDir && await Deno.stat(`${ctx.gitDir}/trunks-maintenance.lock`).catch(() => null)) {
       return;
@@ -53,6 +56,6 @@ async function startStep(
     }).spawn();
     child.unref();
   } catch (e) {
-    say(`trunks: maintenance not started: ${describeError(e)}`);
+    say(autoStepFailed(e, false));
   }
 }

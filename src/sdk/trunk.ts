@@ -14,8 +14,7 @@ import { readLatestMap } from "../trunk/storage_map.ts";
 import { MemoryCache, type TrunkCache } from "../trunk/cache.ts";
 import { TrunkError } from "../trunk/errors.ts";
 import { isDeleted, type RefEntry, type RefState } from "../trunk/refs.ts";
-import { autoStepAfterPush, runStep } from "../trunk/maintenance.ts";
-import { describeError } from "../trunk/describe_error.ts";
+import { autoStepAfterPush, autoStepFailed, runStep } from "../trunk/maintenance.ts";
 import { type MovedOnPrimaryOnly, Trunk as CoreTrunk } from "../trunk/trunk.ts";
 import type { OnProgress } from "../trunk/progress.ts";
 import {
@@ -992,13 +991,13 @@ export class Trunk {
     try {
       mode = autoStepAfterPush(this.#core, state, written);
     } catch (e) {
-      console.error(`trunks: maintenance not started: ${describeError(e)}`);
+      console.error(autoStepFailed(e, false));
       return;
     }
     if (mode === null || this.#maintenance) return;
     const step = runStep(this.#core).then(
       () => {},
-      (e) => console.error(`trunks: maintenance step failed: ${describeError(e)}`),
+      (e) => console.error(autoStepFailed(e, true)),
     ).finally(() => {
       this.#maintenance = null;
     });

@@ -16,6 +16,7 @@
  * library (a step in its own process, awaited by `close()`).
  */
 import { GitError } from "../git/run.ts";
+import { describeError } from "./describe_error.ts";
 import { TrunkError } from "./errors.ts";
 import { faultPoint } from "./faults.ts";
 import { parseSnapshotKey, REFS_PREFIX, SNAPSHOT_PREFIX, snapshotKey } from "./layout.ts";
@@ -84,6 +85,20 @@ export function autoStepAfterPush(
   const mode = autoMode();
   if (mode === "off" || !maintenanceDue(state, written, leaseMsOf(trunk.meta))) return null;
   return mode;
+}
+
+/**
+ * The one line told when an automatic step after a push did not run to its end: never
+ * started (a bad TRUNKS_AUTO_MAINTENANCE, a process that could not be spawned), or
+ * `started` and failed on the way. The push stands either way: its refs moved first, and
+ * each part of a step is crash-safe, so a later step finishes the job.
+ */
+export function autoStepFailed(e: unknown, started: boolean): string {
+  return started
+    ? `trunks: maintenance started but failed: ${
+      describeError(e)
+    } (the push is done; a later step, or trunks maintenance, finishes the job)`
+    : `trunks: maintenance not started: ${describeError(e)}`;
 }
 
 /** One step in a temporary work directory of its own, removed afterwards. */
