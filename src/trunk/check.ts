@@ -54,6 +54,7 @@ import { parseMeta, readTrunkJson as readTrunkJsonBytes, type TrunkMeta } from "
 import { mapLimit } from "./pool.ts";
 import { DAMAGED_ARCHIVE_FIX, readArchive } from "./reflog.ts";
 import { isDeleted, parseEntry, readEntryBytes, type RefEntry } from "./refs.ts";
+import { encodeRef } from "./refcodec.ts";
 import { readManifestBytes } from "./chunks.ts";
 import {
   listSegmentKeys,
@@ -172,6 +173,8 @@ interface RefLog {
   latest: Map<string, ListedEntry>;
   /** Latest entries that name a value: neither deleted nor a symbolic ref. */
   live: ListedEntry[];
+  /** Encoded names of refs whose newest entry is a problem: their value is unknown. */
+  unreadable: Set<string>;
 }
 
 /** The segments as downloaded into the scratch repository and verified. */
@@ -296,8 +299,11 @@ async function checkRefLog(store: Store, meta: TrunkMeta, found: Findings): Prom
   const { parsed, gone } = await readRefEntries(store, meta, layout, allKeys, found);
   const entries: ListedEntry[] = [];
   const latest = new Map<string, ListedEntry>();
-  for (const list of byRef.values()) {
+  const unreadable = new Set<string>();
+  for (const [enc, list] of byRef) {
     list.sort((a, b) => a.seq - b.seq);
+    const newest = list[list.length - 1].key;
+    if (!parsed.has(newest) && !gone.has(newest)) unreadable.add(enc);
     const chained = chainRefEntries(list, parsed, gone, found);
     // One by one: a ref never pruned (a mirrored trunk) may have more entries than a
     // call takes arguments (~125,000).
@@ -312,7 +318,7 @@ async function checkRefLog(store: Store, meta: TrunkMeta, found: Findings): Prom
   }
   const live = [...latest.values()].filter((l) => !isDeleted(l.entry) && !l.entry.symref);
   found.stats.refs = live.length;
-  return { listedAt, entries, latest, live };
+  return { listedAt, entries, latest, live, unreadable };
 }
 
 /**
@@ -519,11 +525,17 @@ function chainRefEntries(
   return { entries, last };
 }
 
-/** HEAD naming a branch that does not exist is worth a note, not a problem. */
+/**
+ * HEAD naming a branch that does not exist is worth a note, not a problem; one whose newest
+ * entry cannot be read exists (that entry is the problem named).
+ */
 function noteHeadTarget(refLog: RefLog, found: Findings): void {
   const headEntry = refLog.latest.get("HEAD");
   const head = headEntry?.entry;
-  if (head?.symref && !refLog.live.some((l) => l.entry.ref === head.symref)) {
+  if (
+    head?.symref && !refLog.live.some((l) => l.entry.ref === head.symref) &&
+    !refLog.unreadable.has(encodeRef(head.symref))
+  ) {
     found.notes.push({
       key: headEntry!.key,
       kind: "head",

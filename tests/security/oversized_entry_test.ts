@@ -36,9 +36,10 @@ const STORES: Record<string, () => Promise<Store>> = {
 };
 
 /**
- * A trunk where refs/heads/other moved twice and refs/heads/main once, then to an entry
- * (seq 2) that is a real, sealed one padded with whitespace (JSON allows it) to `size`
- * bytes, as a writer with the store's keys could plant; `superseded`: main moved once more.
+ * A trunk where refs/heads/other moved twice and refs/heads/main (HEAD's branch) once,
+ * then to an entry (seq 2) that is a real, sealed one padded with whitespace (JSON allows
+ * it) to `size` bytes, as a writer with the store's keys could plant; `superseded`: main
+ * moved once more.
  */
 async function scene(store: Store, size: number, superseded = false) {
   const trunk = await Trunk.openOrCreate(store, new MemoryCache(), "w", "sha1");
@@ -60,6 +61,8 @@ async function scene(store: Store, size: number, superseded = false) {
   await write("refs/heads/other", 1);
   await write("refs/heads/other", 2);
   await write("refs/heads/main", 1);
+  const head = { ...entry("HEAD", 1), new: ZERO, symref: "refs/heads/main" };
+  assert((await writeRefEntry(store, cache, meta, head)).ok);
   const key = layout.entryKey("refs/heads/main", 2);
   const text = JSON.stringify(seal(entry("refs/heads/main", 2)));
   await store.put(key, new TextEncoder().encode(text + " ".repeat(size - text.length)));
@@ -99,6 +102,8 @@ for (const [name, open] of Object.entries(STORES)) {
           const bad = report.problems.filter((p) => p.kind === "bad-ref-entry");
           assertEquals(bad.map((p) => [p.key, p.message]), [[key, line]], `${size} bytes`);
           assert(!report.ok);
+          // main exists: its newest entry is the problem, not a branch HEAD names in vain.
+          assertEquals(report.notes.filter((n) => n.kind === "head"), [], `${size} bytes`);
         } finally {
           await Deno.remove(workDir, { recursive: true });
         }
@@ -126,6 +131,7 @@ for (const [name, open] of Object.entries(STORES)) {
           left.sort(),
           [
             key,
+            layout.entryKey("HEAD", 1),
             layout.entryKey("refs/heads/main", 3),
             layout.entryKey("refs/heads/other", 2),
           ].sort(),
