@@ -496,7 +496,9 @@ export async function readLatest(
     }
     if (!e) continue;
     if (!checked.has(key)) passed.add(key);
-    if (e.trunk !== undefined && e.trunk !== trunkId) throw new StaleCacheError(key);
+    if (e.trunk !== undefined && e.trunk !== trunkId) {
+      throw new ForeignEntryError(key, e.trunk, trunkId);
+    }
     if (verifySeals) raw.set(key, text);
     else latest.set(e.ref, e);
   }
@@ -614,6 +616,26 @@ export async function readRefLog(
 export class StaleCacheError extends Error {
   constructor(readonly key: string) {
     super(`the cached copy of ${key} does not match the store`);
+  }
+}
+
+/**
+ * A latest entry carrying another trunk's id. At first a stale cache like any other: the
+ * trunk at this URL may have been replaced, and trunk.json is read again. Found again
+ * once it was (`definite`), the entry was copied in from another trunk: one line naming
+ * it, as `trunks log` and `trunks check` name it, instead of a stale cache's.
+ */
+export class ForeignEntryError extends StaleCacheError {
+  constructor(key: string, readonly foreign: string, readonly mine: string) {
+    super(key);
+    this.message = escapeUnsafe(
+      `ref entry ${key} belongs to another trunk (${foreign}), not this one (${mine}); run trunks check, which names it`,
+    );
+  }
+
+  /** The same, after trunk.json was read again: the trunk is damaged, not the cache stale. */
+  definite(): TrunkError {
+    return new TrunkError(this.message, "corrupt");
   }
 }
 

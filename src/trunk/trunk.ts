@@ -20,6 +20,7 @@ import { type RefLayout, refLayout } from "./layout.ts";
 import { leaseMs, refuseShortGrace } from "./lease.ts";
 import {
   entryWriter,
+  ForeignEntryError,
   isDeleted,
   parseAhead,
   readEntryBytes,
@@ -270,7 +271,12 @@ export class Trunk {
       throw new TrunkError(`no trunk at ${this.store.location} any more`, "not-a-trunk");
     }
     this.#adopt(fresh);
-    return await readRefState(this.store, this.cache, this.meta);
+    try {
+      return await readRefState(this.store, this.cache, this.meta);
+    } catch (e) {
+      // Still another trunk's with trunk.json as it now is: copied in, not a replaced trunk.
+      throw e instanceof ForeignEntryError ? e.definite() : e;
+    }
   }
 
   /**

@@ -507,3 +507,39 @@ Deno.test({
     assert(r.stderr.includes(key) && r.stderr.includes("another trunk"), r.stderr);
   },
 });
+
+for (const b of backends) {
+  Deno.test({
+    name:
+      `${b.name}: git ls-remote and fetch on a trunk holding another trunk's live entry name it in one line`,
+    ...opts,
+    fn: async () => {
+      const e = await makeEnv(b.env);
+      const url = await trunkUrl(b, "foreign-fetch");
+      const a = await pushedRepo(e, url);
+      // Listed once, so the next read has the trunk cached (its id, its entries).
+      await ok(e, "git", ["ls-remote", `trunks::${url}`]);
+      const store = await openStore(url, b.settings);
+      let key: string;
+      try {
+        const meta = (await readMeta(store))!;
+        const zero = "0".repeat(40);
+        const entry = { trunk: crypto.randomUUID(), ref: "refs/heads/x", seq: 1, old: zero };
+        const time = new Date().toISOString();
+        const planted = { ...entry, new: "1".repeat(40), time, writer: "mallory@x", segments: [] };
+        assert((await writeRefEntry(store, new MemoryCache(), meta, planted)).ok);
+        key = refLayout(meta.format).entryKey("refs/heads/x", 1);
+      } finally {
+        await store.close();
+      }
+      for (const args of [["ls-remote", `trunks::${url}`], ["-C", a, "fetch", "origin"]]) {
+        const r = await run(e, "git", args);
+        assert(r.code !== 0, r.stderr);
+        const said = r.stderr.split("\n").filter((l) => l.includes(key));
+        assertEquals(said.length, 1, r.stderr);
+        assert(said[0].includes("another trunk") && said[0].includes("trunks check"), r.stderr);
+        assert(!r.stderr.includes("cached copy"), r.stderr);
+      }
+    },
+  });
+}
