@@ -496,7 +496,7 @@ export class LocalStore implements Store {
    * a segment's bytes never come up into this process. `dest` may be left partly
    * written when this fails; the caller removes it.
    */
-  async copyToFile(key: string, dest: string): Promise<number | null> {
+  async copyToFile(key: string, dest: string, limit = Infinity): Promise<number | null> {
     const path = this.#path(key);
     // Deno.copyFile gives the copy its source's mode, and a store anyone may write to can
     // make that setuid or world-writable: a pack git then reads could be rewritten after it
@@ -510,6 +510,8 @@ export class LocalStore implements Store {
     // A symlink is followed by the copy (and a pipe never answers): refused as `get` does.
     const st = lstatOrNull(path);
     if (st && !st.isFile) throw notAFile(key);
+    // Larger than the caller will take (the listed size): not copied, not even in part.
+    if (st && st.size > limit) return st.size;
     const unix = Deno.build.os !== "windows";
     let mode: number | undefined;
     if (unix) {

@@ -151,8 +151,9 @@ export interface Store {
    * store that holds its objects as local files has it; a wrapper has it exactly when the
    * store it wraps does (`copyToFileThrough` below); a set of mirrors has not (each copy is read
    * and verified in turn). The caller verifies what it copied, as it would a `get`.
+   * `limit`: an object found larger is not copied (its size, past it, is returned).
    */
-  copyToFile?(key: string, dest: string): Promise<number | null>;
+  copyToFile?(key: string, dest: string, limit?: number): Promise<number | null>;
 
   /**
    * Every key under `prefix` (plain string prefix), in byte order, after `startAfter`. A
@@ -209,7 +210,7 @@ export function copyToFileThrough(
   wrap: (copy: () => Promise<number | null>, key: string, dest: string) => Promise<number | null>,
 ): Store["copyToFile"] {
   const copy = inner.copyToFile?.bind(inner);
-  return copy && ((key, dest) => wrap(() => copy(key, dest), key, dest));
+  return copy && ((key, dest, limit) => wrap(() => copy(key, dest, limit), key, dest));
 }
 
 /** Reads a whole object into memory; only for objects known to be small. */

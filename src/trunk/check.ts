@@ -64,7 +64,7 @@ import {
   type SegmentListing,
   vouchedLists,
 } from "./replaces.ts";
-import { downloadSegmentPack } from "./segments.ts";
+import { downloadSegmentPack, type SegmentInfo } from "./segments.ts";
 import { parseSnapshot, snapshotMaxBytes } from "./snapshots.ts";
 
 /** Something wrong with the trunk: `check` exits non-zero. */
@@ -575,7 +575,7 @@ async function checkSegments(
   // Up to four downloads and index-packs at once: with many small segments, process
   // start-up dominates and overlaps well.
   await mapLimit(listing.complete, Math.min(4, store.capabilities.parallelism), async (seg) => {
-    const objects = await checkSegment(store, scratch, seg.id, meta.objectFormat, found);
+    const objects = await checkSegment(store, scratch, seg, meta.objectFormat, found);
     if (objects) segmentObjects.set(seg.id, objects);
     if (++checked % 50 === 0) log(`checked ${checked}/${listing.complete.length} segments`);
   });
@@ -654,14 +654,22 @@ function checkReplacedReach(segments: Segments, reachable: Reachable, found: Fin
 async function checkSegment(
   store: Store,
   scratch: string,
-  id: string,
+  seg: SegmentInfo,
   format: ObjectFormat,
   found: Findings,
 ): Promise<string[] | null> {
+  const id = seg.id;
   const packKey = segmentPackKey(id);
   const tmp = `${scratch}/objects/pack/tmp_${id}.pack`;
   try {
-    found.stats.packBytes += await downloadSegmentPack(store, id, tmp);
+    found.stats.packBytes += await downloadSegmentPack(
+      store,
+      id,
+      tmp,
+      undefined,
+      undefined,
+      seg.packSize,
+    );
   } catch (e) {
     if (e instanceof TrunkError && e.code === "missing-object") {
       found.notes.push({

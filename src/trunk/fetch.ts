@@ -323,7 +323,7 @@ async function fetchOnce(
     const seg = d.segment;
     const tmp = `${dir}/tmp_trunks_${crypto.randomUUID()}.pack`;
     pending.add(tmp);
-    await trunk.downloadSegment(seg.id, tmp, flowing, signal);
+    await trunk.downloadSegment(seg.id, tmp, flowing, signal, seg.packSize);
     faultPoint("fetch:after-download");
     // One segment is the fetch's whole pack; of several (a join that failed), each
     // may name objects in another not installed yet.
@@ -440,7 +440,8 @@ async function downloadWithIndexes(
   // limit: what is held stays within IN_MEMORY_TOTAL whatever the store sends and whatever
   // order they finish in.
   const inMemory = inMemoryLimits(plan.download.map((d) => d.segment));
-  const download = async (id: string): Promise<string | Uint8Array> => {
+  const download = async (s: SegmentInfo): Promise<string | Uint8Array> => {
+    const id = s.id;
     const listed = inMemory.get(id);
     const bytes = listed === undefined
       ? null
@@ -451,7 +452,7 @@ async function downloadWithIndexes(
     }
     const pack = `${dir}/tmp_trunks_${crypto.randomUUID()}.pack`;
     pending.add(pack);
-    await trunk.downloadSegment(id, pack, onBytes, signal);
+    await trunk.downloadSegment(id, pack, onBytes, signal, s.packSize);
     return pack;
   };
   // A failure is known as it happens, not once the segment's other read ends.
@@ -464,7 +465,7 @@ async function downloadWithIndexes(
     while (!failure() && next < plan.download.length) {
       const d = plan.download[next++];
       const [pack, idx] = await Promise.allSettled([
-        watched(download(d.segment.id)),
+        watched(download(d.segment)),
         watched(readSegmentIndex(trunk.store, d.segment.id)),
       ]);
       if (pack.status === "rejected" || idx.status === "rejected") continue;
@@ -578,16 +579,22 @@ async function stageOne(
   }
   const dir = await sink.downloadDir();
   const pack = `${dir}/tmp_trunks_${crypto.randomUUID()}.pack`;
-  const id = plan.download[0].segment.id;
+  const { id, packSize } = plan.download[0].segment;
   // Copied by the store itself where it can (local disk), verified beside index-pack below.
-  const copied = await copySegmentPack(trunk.store, id, pack, signal);
+  const copied = await copySegmentPack(trunk.store, id, pack, signal, packSize);
   let bytes = copied?.size ?? 0;
   if (!copied) {
     underway();
     // Stopped at the next piece once discarded (the download then removes its file).
-    bytes = await trunk.downloadSegment(id, pack, (n) => {
-      if (n > 0) signal.throwIfAborted();
-    });
+    bytes = await trunk.downloadSegment(
+      id,
+      pack,
+      (n) => {
+        if (n > 0) signal.throwIfAborted();
+      },
+      undefined,
+      packSize,
+    );
   }
   faultPoint("fetch:after-download");
   if (signal.aborted) {

@@ -143,7 +143,7 @@ export async function mergeSmallSegments(
   // Downloads overlap; index-pack verifies every object id of each.
   await mapLimit(chosen, Math.min(4, store.capabilities.parallelism), async (s) => {
     const tmp = `${opts.workDir}/in-${s.id}.pack`;
-    await downloadSegmentPack(store, s.id, tmp);
+    await downloadSegmentPack(store, s.id, tmp, undefined, undefined, s.packSize);
     const idx = await indexPackInto(scratch, tmp);
     for (const oid of new PackIndex(await Deno.readFile(idx), objectFormat, idx).oids()) {
       objects.set(oid, "");

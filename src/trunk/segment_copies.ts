@@ -15,7 +15,12 @@ import {
   MirroredStore,
 } from "./mirrors.ts";
 import type { PutData } from "../storage/store.ts";
-import { downloadSegmentBytes, downloadSegmentPack, uploadSegment } from "./segments.ts";
+import {
+  downloadSegmentBytes,
+  downloadSegmentPack,
+  ownListedSize,
+  uploadSegment,
+} from "./segments.ts";
 
 /**
  * `onBytes` hears of the segment's own bytes at the pace of the slowest storage (the
@@ -64,11 +69,18 @@ export async function downloadSegmentVerified(
   dest: string,
   onBytes?: OnBytes,
   signal?: AbortSignal,
+  listed?: number,
 ): Promise<number> {
   return await fromFirstGood(
     store,
     id,
-    (s) => downloadSegmentPack(s, id, dest, onBytes, signal),
+    // `listed` came from the storage read first (the set's reader). Another's copy is held
+    // to its own listing: a reader's short (damaged) copy lists short, and the good copy
+    // on a mirror must not be refused as longer than that (one LIST, only past a failure).
+    async (s, first) => {
+      const cap = first ? listed : (await ownListedSize(s, id)) ?? listed;
+      return await downloadSegmentPack(s, id, dest, onBytes, signal, cap);
+    },
     async () => (await Deno.open(dest)).readable,
   );
 }
@@ -93,21 +105,22 @@ export async function downloadSegmentBytesVerified(
 
 /**
  * `read` from the first storage whose copy verifies (a mirror set's read order), repairing
- * the corrupt copies met before it with `good`'s data.
+ * the corrupt copies met before it with `good`'s data; `first`: `s` is the storage tried
+ * first (a lone store's is).
  */
 async function fromFirstGood<T>(
   store: Store,
   id: string,
-  read: (s: Store) => Promise<T>,
+  read: (s: Store, first: boolean) => Promise<T>,
   good: (got: NonNullable<T>) => PutData | Promise<PutData>,
 ): Promise<T> {
-  if (!(store instanceof MirroredStore)) return await read(store);
+  if (!(store instanceof MirroredStore)) return await read(store, true);
   const corrupt: { m: Member; why: string }[] = [];
   let firstError: unknown;
   const refused: string[] = [];
-  for (const m of store.readOrder()) {
+  for (const [i, m] of store.readOrder().entries()) {
     try {
-      const got = await read(m.store);
+      const got = await read(m.store, i === 0);
       if (corrupt.length && got !== null) await repair(store, m, corrupt, id, () => good(got!));
       for (const why of got === null ? [] : refused) {
         store.notice(`trunks: ${why}; read it from ${describeMember(m)} instead`);

@@ -226,12 +226,24 @@ export async function downloadSegmentBytes(
 }
 
 /**
+ * A listed size (untrusted, as everything listed is) that caps a download: none where the
+ * listing left it out (NaN: local disk's plain segments on the fetch path, see `planFetch`)
+ * or gave no size at all.
+ */
+function listedCap(listed: number | undefined): number {
+  return listed !== undefined && Number.isSafeInteger(listed) && listed >= 0 ? listed : Infinity;
+}
+
+/**
  * Download a segment's pack to `dest`, hashing as it streams; a pack whose bytes do
  * not match its name is an error naming the key, and `dest` is removed. `onBytes`
  * hears of each piece as it arrives, and is told to take them back when the download
  * fails (a retry or another storage counts them again). A store that copies files
  * itself (local disk) copies it, then it is hashed from `dest`, the same check. Once
  * `signal` aborts (another download of the fetch failed), it stops at its next piece.
+ * `listed`: the size the listing gave; a store sending more is stopped at the first piece
+ * past it, the pack corrupt as a mismatch is (a store answering with an endless body
+ * filled the disk before the hash could fail at its end).
  */
 export async function downloadSegmentPack(
   store: Store,
@@ -239,9 +251,11 @@ export async function downloadSegmentPack(
   dest: string,
   onBytes?: OnBytes,
   signal?: AbortSignal,
+  listed?: number,
 ): Promise<number> {
   signal?.throwIfAborted();
-  const copied = await copySegmentPack(store, id, dest, signal);
+  const cap = listedCap(listed);
+  const copied = await copySegmentPack(store, id, dest, signal, listed);
   if (copied) {
     try {
       await copied.verified;
@@ -262,8 +276,10 @@ export async function downloadSegmentPack(
   const file = await Deno.open(dest, { write: true, createNew: true });
   try {
     for await (const chunk of stream) {
-      h.update(chunk);
       size += chunk.byteLength;
+      // Leaving the loop cancels the stream: nothing more is read, nothing of it written.
+      if (size > cap) throw longerThanListed(store, key, cap);
+      h.update(chunk);
       let at = 0;
       while (at < chunk.byteLength) at += await file.write(chunk.subarray(at));
       faultPoint("fetch:mid-download");
@@ -285,6 +301,15 @@ export async function downloadSegmentPack(
   return size;
 }
 
+/**
+ * The size `store` itself lists for a segment's pack, null when it lists none: what caps
+ * a read from a storage other than the one whose listing gave the fetch its sizes.
+ */
+export async function ownListedSize(store: Store, id: string): Promise<number | null> {
+  const key = segmentPackKey(id);
+  return (await store.list(key)).find((e) => e.key === key)?.size ?? null;
+}
+
 /** A segment's pack copied to a local file, its SHA-256 still being checked. */
 export interface CopiedPack {
   size: number;
@@ -303,13 +328,16 @@ export interface CopiedPack {
  * handle opened here, as soon as the copy is made: it hashes the very file the copy wrote
  * (this process's own new file, which nothing writes after), wherever the caller renames it
  * meanwhile. `dest` is removed if the copy fails; after that, it is the caller's. Once
- * `signal` aborts, the check stops at its next read and `verified` rejects.
+ * `signal` aborts, the check stops at its next read and `verified` rejects. `listed`: as
+ * `downloadSegmentPack`'s; a larger file is refused before any of it is copied (and one
+ * that grew while copied, once copied).
  */
 export async function copySegmentPack(
   store: Store,
   id: string,
   dest: string,
   signal?: AbortSignal,
+  listed?: number,
 ): Promise<CopiedPack | null> {
   if (!store.copyToFile) return null;
   const key = segmentPackKey(id);
@@ -325,8 +353,10 @@ export async function copySegmentPack(
   let file: Deno.FsFile | undefined;
   let size: number | null;
   try {
-    size = await store.copyToFile(key, `${dir}/pack`);
+    const cap = listedCap(listed);
+    size = await store.copyToFile(key, `${dir}/pack`, cap);
     if (size === null) throw missingSegment(store, key, "retry the fetch");
+    if (size > cap) throw longerThanListed(store, key, cap);
     file = Deno.openSync(`${dir}/pack`, { read: true });
     Deno.renameSync(`${dir}/pack`, dest);
   } catch (e) {
@@ -352,6 +382,14 @@ export async function copySegmentPack(
   })();
   verified.catch(() => {}); // the caller's to await
   return { size, verified };
+}
+
+/** Corrupt as a mismatch is (a mirror set reads past it and repairs it): named by key. */
+function longerThanListed(store: Store, key: string, listed: number): TrunkError {
+  return new TrunkError(
+    `segment ${key} on ${store.location} is corrupt: it holds more than the ${listed} bytes its listing gives; run trunks check`,
+    "corrupt",
+  );
 }
 
 function corruptPack(store: Store, key: string, got: string): TrunkError {

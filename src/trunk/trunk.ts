@@ -412,13 +412,15 @@ export class Trunk {
   /**
    * Download and verify a segment; a copy that fails verification (or is missing) on
    * one storage is read from the next, and a corrupt copy is repaired from the good one.
-   * `signal`: stops it (see `downloadSegmentPack`).
+   * `signal`: stops it; `listed`: its listed size, which no copy may exceed (see
+   * `downloadSegmentPack`).
    */
   async downloadSegment(
     id: string,
     dest: string,
     onBytes?: OnBytes,
     signal?: AbortSignal,
+    listed?: number,
   ): Promise<number> {
     return await (await segmentCopies()).downloadSegmentVerified(
       this.store,
@@ -426,6 +428,7 @@ export class Trunk {
       dest,
       onBytes,
       signal,
+      listed,
     );
   }
 

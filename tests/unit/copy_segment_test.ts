@@ -1,12 +1,14 @@
 /**
  * `copySegmentPack` hands the copy on before the directory it was made in is removed
  * (that rmdir waited on the file system's journal in front of a clone's index-pack), and
- * `verified` settles only once that directory is gone: nothing is left behind.
+ * `verified` settles only once that directory is gone: nothing is left behind. A pack the
+ * store holds larger than listed is refused before anything is copied.
  */
 import { openStore } from "../../src/storage/registry.ts";
 import { segmentPackKey } from "../../src/trunk/layout.ts";
 import { copySegmentPack } from "../../src/trunk/segments.ts";
-import { assert, assertEquals } from "../assert.ts";
+import { TrunkError } from "../../src/trunk/errors.ts";
+import { assert, assertEquals, assertRejects } from "../assert.ts";
 
 async function sha256Hex(data: Uint8Array<ArrayBuffer>): Promise<string> {
   const h = new Uint8Array(await crypto.subtle.digest("SHA-256", data));
@@ -55,6 +57,46 @@ Deno.test("copySegmentPack: the copy is handed on before its directory is remove
   } finally {
     (Deno as { remove: typeof Deno.remove }).remove = remove;
     open();
+    await store.close();
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("copySegmentPack: a pack larger than its listed size is corrupt and never copied", async () => {
+  const root = await Deno.makeTempDir({ prefix: "trunks-copy-seg-" });
+  await Deno.mkdir(`${root}/store`);
+  const store = await openStore(`local://${root}/store/trunks/t.trunk`);
+  const copyFile = Deno.copyFile;
+  let copies = 0;
+  try {
+    const data = new Uint8Array(1 << 20).map((_, i) => (i * 13) & 0xff);
+    const id = await sha256Hex(data);
+    await store.put(segmentPackKey(id), data);
+    const dir = `${root}/dl`;
+    await Deno.mkdir(dir, { mode: 0o700 });
+    await Deno.chmod(dir, 0o700);
+    (Deno as { copyFile: typeof Deno.copyFile }).copyFile = (from, to) => {
+      copies++;
+      return copyFile(from, to);
+    };
+    // Listed at 4 KiB (it grew since, or the listing lies): not a byte more is copied.
+    const e = await assertRejects(
+      () => copySegmentPack(store, id, `${dir}/p.pack`, undefined, 4096),
+      TrunkError,
+    );
+    assertEquals((e as TrunkError).code, "corrupt");
+    assert(e.message.includes(segmentPackKey(id)) && e.message.includes("4096 bytes"), e.message);
+    assertEquals(copies, 0, "copied before it was refused");
+    assertEquals([...Deno.readDirSync(dir)], [], "left behind");
+    // Listed at its size, or not listed (NaN, see planFetch): copied and verified.
+    for (const listed of [data.byteLength, NaN]) {
+      const copied = (await copySegmentPack(store, id, `${dir}/q.pack`, undefined, listed))!;
+      await copied.verified;
+      assertEquals(copied.size, data.byteLength);
+      await Deno.remove(`${dir}/q.pack`);
+    }
+  } finally {
+    (Deno as { copyFile: typeof Deno.copyFile }).copyFile = copyFile;
     await store.close();
     await Deno.remove(root, { recursive: true });
   }
