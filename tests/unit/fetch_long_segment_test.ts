@@ -6,17 +6,14 @@
  * repairs it), and nothing of it is left on disk.
  */
 import { assert, assertEquals, assertMatch, assertRejects } from "../assert.ts";
-import { Trunk as Library } from "../../mod.ts";
-import { AUTO_ENV } from "../../src/trunk/maintenance.ts";
-import { withProcessEnv } from "../../harness/process_env.ts";
 import { openStore } from "../../src/storage/registry.ts";
 import { MemoryStore } from "../../src/storage/memory.ts";
 import { getBytes, type Store } from "../../src/storage/store.ts";
 import { MemoryCache } from "../../src/trunk/cache.ts";
 import { TrunkError } from "../../src/trunk/errors.ts";
 import { Trunk } from "../../src/trunk/trunk.ts";
-import { fetchSegments, type FetchSink } from "../../src/trunk/fetch.ts";
-import { removeInputFiles } from "../../src/pack/join.ts";
+import { fetchSegments } from "../../src/trunk/fetch.ts";
+import { countingSink, handingOn, pushSegments, randomBytes } from "../fetch_fixture.ts";
 import { listSegments } from "../../src/trunk/segments.ts";
 import { segmentPackKey } from "../../src/trunk/layout.ts";
 import { MirroredStore } from "../../src/trunk/mirrors.ts";
@@ -25,12 +22,6 @@ import { downloadSegmentVerified } from "../../src/trunk/segment_copies.ts";
 const PIECE = 64 << 10;
 /** Where the "endless" body gives up, so that a client that does not stop fails, not hangs. */
 const GIVE_UP = 64 << 20;
-
-function random(n: number): Uint8Array<ArrayBuffer> {
-  const out = new Uint8Array(n);
-  for (let at = 0; at < n; at += 65_536) crypto.getRandomValues(out.subarray(at, at + 65_536));
-  return out;
-}
 
 async function sha256Hex(data: Uint8Array<ArrayBuffer>): Promise<string> {
   const h = new Uint8Array(await crypto.subtle.digest("SHA-256", data));
@@ -59,26 +50,10 @@ function endless(sent: { bytes: number }): ReadableStream<Uint8Array> {
  * pack with an endless body; no `copyToFile`, so every pack comes through `get`.
  */
 function answeringEndlessly(inner: Store, bad: string, sent: { bytes: number }): Store {
-  return {
-    location: inner.location,
-    capabilities: inner.capabilities,
+  return handingOn(inner, {
     get: async (key, range) => key === bad ? endless(sent) : await inner.get(key, range),
-    put: (key, data) => inner.put(key, data),
-    create: (key, data) => inner.create(key, data),
     list: (prefix, startAfter) => inner.list(prefix, startAfter),
-    delete: (key) => inner.delete(key),
-    close: () => inner.close(),
-  };
-}
-
-function sink(dir: string, joins: boolean): FetchSink {
-  return {
-    downloadDir: () => Promise.resolve(dir),
-    ingest: (path) => Deno.remove(path),
-    ingestAll: joins ? (inputs) => removeInputFiles(inputs) : undefined,
-    has: () => Promise.resolve(new Set()),
-    missing: () => Promise.resolve([]),
-  };
+  });
 }
 
 for (const joins of [true, false]) {
@@ -91,16 +66,8 @@ for (const joins of [true, false]) {
       const root = await Deno.makeTempDir();
       try {
         const url = `local://${root}/trunks/r.trunk`;
-        await withProcessEnv({ [AUTO_ENV]: "0" }, async () => {
-          const t = await Library.open({ url, create: true, writer: "w" });
-          for (let i = 0; i < 3; i++) {
-            // Past what a join downloads into memory (256 KiB): to a file.
-            t.write(`f${i}.bin`, random(300_000));
-            await t.commit({ message: `c${i}`, branch: "main" });
-            await t.push();
-          }
-          await t.close();
-        });
+        // Past what a join downloads into memory (256 KiB): to a file.
+        await pushSegments(url, 3, (i) => [`f${i}.bin`, randomBytes(300_000)]);
         const inner = await openStore(url);
         const segments = await listSegments(inner);
         const bad = segments[1];
@@ -109,7 +76,10 @@ for (const joins of [true, false]) {
         const store = answeringEndlessly(inner, key, sent);
         const trunk = await Trunk.open(store, new MemoryCache(), "reader");
         const dir = await Deno.makeTempDir({ dir: root });
-        const e = await assertRejects(() => fetchSegments(trunk, sink(dir, joins)), TrunkError);
+        const e = await assertRejects(
+          () => fetchSegments(trunk, countingSink(dir, joins)),
+          TrunkError,
+        );
         assertEquals((e as TrunkError).code, "corrupt", e.message);
         assertMatch(e.message, new RegExp(`segment ${key} .* more than the ${bad.packSize} bytes`));
         assert(
@@ -126,7 +96,7 @@ for (const joins of [true, false]) {
 }
 
 Deno.test("a mirror set reads past a copy answered endlessly and repairs it", async () => {
-  const pack = random(200_000);
+  const pack = randomBytes(200_000);
   const id = await sha256Hex(pack);
   const key = segmentPackKey(id);
   const p = new MemoryStore("memory://p");
@@ -164,7 +134,7 @@ Deno.test("a mirror set reads past a copy answered endlessly and repairs it", as
 });
 
 Deno.test("a mirror read past the reader is held to its own listing of the pack", async () => {
-  const pack = random(200_000);
+  const pack = randomBytes(200_000);
   const id = await sha256Hex(pack);
   const key = segmentPackKey(id);
   const p = new MemoryStore("memory://p");

@@ -6,16 +6,13 @@
  * joined into one pack, and one pack per segment (a repository that cannot join).
  */
 import { assert, assertEquals } from "../assert.ts";
-import { Trunk as Library } from "../../mod.ts";
-import { AUTO_ENV } from "../../src/trunk/maintenance.ts";
-import { withProcessEnv } from "../../harness/process_env.ts";
 import { openStore } from "../../src/storage/registry.ts";
 import { type Store, StoreError } from "../../src/storage/store.ts";
 import { MirroredStore } from "../../src/trunk/mirrors.ts";
 import { MemoryCache } from "../../src/trunk/cache.ts";
 import { Trunk } from "../../src/trunk/trunk.ts";
-import { fetchSegments, type FetchSink } from "../../src/trunk/fetch.ts";
-import { removeInputFiles } from "../../src/pack/join.ts";
+import { fetchSegments } from "../../src/trunk/fetch.ts";
+import { countingSink, handingOn, pushSegments } from "../fetch_fixture.ts";
 
 const PUSHES = 24;
 const PARALLELISM = 16;
@@ -28,9 +25,7 @@ function slowed(
   let inFlight = 0;
   let peak = 0;
   let reads = 0;
-  // Every segment comes through `get` (no `copyToFile`), where the test sees it.
-  const wrapped: Store = {
-    location: store.location,
+  const wrapped = handingOn(store, {
     capabilities: { ...store.capabilities, parallelism },
     get: async (key, range) => {
       inFlight++;
@@ -43,33 +38,8 @@ function slowed(
         inFlight--;
       }
     },
-    put: (key, data) => store.put(key, data),
-    create: (key, data) => store.create(key, data),
-    list: (prefix, startAfter, opts) => store.list(prefix, startAfter, opts),
-    delete: (key) => store.delete(key),
-    close: () => store.close(),
-  };
+  });
   return { store: wrapped, peak: () => peak, reads: () => reads };
-}
-
-function sink(dir: string, joins: boolean): FetchSink & { packs: () => number } {
-  let packs = 0;
-  return {
-    packs: () => packs,
-    downloadDir: () => Promise.resolve(dir),
-    ingest: async (path) => {
-      packs++;
-      await Deno.remove(path);
-    },
-    ingestAll: joins
-      ? async (inputs) => {
-        packs++;
-        await removeInputFiles(inputs);
-      }
-      : undefined,
-    has: () => Promise.resolve(new Set()),
-    missing: () => Promise.resolve([]),
-  };
 }
 
 for (const joins of [true, false]) {
@@ -82,18 +52,10 @@ for (const joins of [true, false]) {
       const root = await Deno.makeTempDir();
       try {
         const url = `local://${root}/trunks/r.trunk`;
-        await withProcessEnv({ [AUTO_ENV]: "0" }, async () => {
-          const t = await Library.open({ url, create: true, writer: "burst" });
-          for (let i = 0; i < PUSHES; i++) {
-            t.write(`f${i}.txt`, `${i}\n`);
-            await t.commit({ message: `c${i}`, branch: "main" });
-            await t.push();
-          }
-          await t.close();
-        });
+        await pushSegments(url, PUSHES, (i) => [`f${i}.txt`, `${i}\n`]);
         const s = slowed(await openStore(url));
         const trunk = await Trunk.open(s.store, new MemoryCache(), "reader");
-        const into = sink(await Deno.makeTempDir({ dir: root }), joins);
+        const into = countingSink(await Deno.makeTempDir({ dir: root }), joins);
         const got = await fetchSegments(trunk, into);
         assertEquals(got.segments, PUSHES);
         assertEquals(into.packs(), joins ? 1 : PUSHES);
@@ -121,15 +83,7 @@ for (const joins of [true, false]) {
       const root = await Deno.makeTempDir();
       try {
         const url = `local://${root}/trunks/r.trunk`;
-        await withProcessEnv({ [AUTO_ENV]: "0" }, async () => {
-          const t = await Library.open({ url, create: true, writer: "burst" });
-          for (let i = 0; i < PUSHES; i++) {
-            t.write(`f${i}.txt`, `${i}\n`);
-            await t.commit({ message: `c${i}`, branch: "main" });
-            await t.push();
-          }
-          await t.close();
-        });
+        await pushSegments(url, PUSHES, (i) => [`f${i}.txt`, `${i}\n`]);
         const down = new StoreError("primary: connection refused", "unreachable");
         const primary: Store = {
           location: "local:///nowhere/r.trunk",
@@ -147,7 +101,7 @@ for (const joins of [true, false]) {
           { name: "pg", role: "mirror", url, store: mirror.store },
         ]);
         const trunk = await Trunk.open(set, new MemoryCache(), "reader");
-        const into = sink(await Deno.makeTempDir({ dir: root }), joins);
+        const into = countingSink(await Deno.makeTempDir({ dir: root }), joins);
         const got = await fetchSegments(trunk, into);
         assertEquals(got.segments, PUSHES);
         assert(mirror.peak() <= 8, `peak of ${mirror.peak()} reads in flight on the mirror`);

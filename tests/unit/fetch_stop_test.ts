@@ -5,27 +5,18 @@
  * a segment compacted away meanwhile), and thrown away.
  */
 import { assert, assertEquals } from "../assert.ts";
-import { Trunk as Library } from "../../mod.ts";
-import { AUTO_ENV } from "../../src/trunk/maintenance.ts";
-import { withProcessEnv } from "../../harness/process_env.ts";
 import { openStore } from "../../src/storage/registry.ts";
-import { getBytes, type Store } from "../../src/storage/store.ts";
+import { getBytes } from "../../src/storage/store.ts";
 import { MemoryCache } from "../../src/trunk/cache.ts";
 import { Trunk } from "../../src/trunk/trunk.ts";
-import { fetchSegments, type FetchSink } from "../../src/trunk/fetch.ts";
-import { removeInputFiles } from "../../src/pack/join.ts";
+import { fetchSegments } from "../../src/trunk/fetch.ts";
+import { countingSink, handingOn, pushSegments, randomBytes } from "../fetch_fixture.ts";
 import { listSegments } from "../../src/trunk/segments.ts";
 import { segmentPackKey } from "../../src/trunk/layout.ts";
 
 const PUSHES = 12;
 /** How long a good pack takes to arrive: in 20 pieces, one every 100 ms. */
 const PIECES = 20;
-
-function random(n: number): Uint8Array {
-  const out = new Uint8Array(n);
-  for (let at = 0; at < n; at += 65_536) crypto.getRandomValues(out.subarray(at, at + 65_536));
-  return out;
-}
 
 for (const joins of [true, false]) {
   Deno.test(
@@ -37,25 +28,19 @@ for (const joins of [true, false]) {
       const root = await Deno.makeTempDir();
       try {
         const url = `local://${root}/trunks/r.trunk`;
-        await withProcessEnv({ [AUTO_ENV]: "0" }, async () => {
-          const t = await Library.open({ url, create: true, writer: "burst" });
-          for (let i = 0; i < PUSHES; i++) {
-            // Half of them past what a join downloads into memory (256 KiB): to a file.
-            t.write(`f${i}.bin`, random(i % 2 ? 60_000 : 300_000));
-            await t.commit({ message: `c${i}`, branch: "main" });
-            await t.push();
-          }
-          await t.close();
-        });
+        // Half of them past what a join downloads into memory (256 KiB): to a file.
+        await pushSegments(
+          url,
+          PUSHES,
+          (i) => [`f${i}.bin`, randomBytes(i % 2 ? 60_000 : 300_000)],
+        );
         const inner = await openStore(url);
         const segments = await listSegments(inner);
         const bad = segmentPackKey(segments[3].id);
         let piecesAfter = 0;
         let failedAt = 0;
         // No copyToFile: every pack streams through `get`, slowly; one is corrupt.
-        const store: Store = {
-          location: inner.location,
-          capabilities: inner.capabilities,
+        const store = handingOn(inner, {
           get: async (key, range) => {
             if (!key.endsWith(".pack")) return await inner.get(key, range);
             const bytes = (await getBytes(inner, key, range))!;
@@ -80,22 +65,13 @@ for (const joins of [true, false]) {
               },
             });
           },
-          put: (k, d) => inner.put(k, d),
-          create: (k, d) => inner.create(k, d),
-          list: (p, s, o) => inner.list(p, s, o),
-          delete: (k) => inner.delete(k),
-          close: () => inner.close(),
-        };
+        });
         const trunk = await Trunk.open(store, new MemoryCache(), "reader");
         const dir = await Deno.makeTempDir({ dir: root });
-        const sink: FetchSink = {
-          downloadDir: () => Promise.resolve(dir),
-          ingest: (p) => Deno.remove(p),
-          ingestAll: joins ? (inputs) => removeInputFiles(inputs) : undefined,
-          has: () => Promise.resolve(new Set()),
-          missing: () => Promise.resolve([]),
-        };
-        const err = await fetchSegments(trunk, sink).then(() => null, (e) => e as Error);
+        const err = await fetchSegments(trunk, countingSink(dir, joins)).then(
+          () => null,
+          (e) => e as Error,
+        );
         const took = performance.now() - failedAt;
         assert(err?.message.includes(bad), `the corrupt segment named: ${err?.message}`);
         // Read on: the other 11 packs' remaining 19 pieces each, over 1.9 s.
