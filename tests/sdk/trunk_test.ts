@@ -113,6 +113,28 @@ Deno.test("sdk: two writers from the same base, exactly one wins; pull rebases, 
   assertEquals(log[0].parents, [log[1].oid], "linear history after the rebase");
 });
 
+// A conflict quotes what another writer recorded (a path git allows, with a C1 CSI and a
+// bidi override in it): a caller printing the message prints no raw control.
+Deno.test("sdk: a conflict's message escapes what a terminal acts on", async () => {
+  const url = memUrl();
+  await seeded(url);
+  const path = "x\u009b2J\u202egnp.txt";
+  await using a = await Trunk.open({ url, writer: "agent-a" });
+  await using b = await Trunk.open({ url, writer: "agent-b" });
+  a.write(path, "a's\n");
+  await a.commit({ message: "a", branch: "main" });
+  await a.push();
+  await b.pull();
+  b.write(path, "b's\n");
+  await b.commit({ message: "b", branch: "main" });
+  a.write(path, "a's again\n");
+  await a.commit({ message: "a2", branch: "main" });
+  await a.push();
+  const err = await assertRejects(() => b.pull(), ConflictError);
+  assert(!/[\u0080-\u009f\u202a-\u202e]/.test(err.message), JSON.stringify(err.message));
+  assert(err.message.includes("x\\u{9b}2J\\u{202e}gnp.txt"), err.message);
+});
+
 Deno.test("sdk: a rebase that would overwrite the other writer's change is a conflict", async () => {
   const url = memUrl();
   await seeded(url);
