@@ -251,10 +251,8 @@ const TRUNK_JSON_FIX =
 
 /** trunk.json: present (else this is not a trunk) and of a known format (else a problem). */
 async function readTrunkJson(store: Store, found: Findings): Promise<TrunkMeta | null> {
-  let rawMeta: Uint8Array | null;
-  try {
-    rawMeta = await readTrunkJsonBytes(store);
-  } catch (e) {
+  // A damaged trunk.json is this check's finding (nothing else can be checked without it).
+  const damaged = (e: unknown): null => {
     if (!(e instanceof TrunkError)) throw e;
     found.problems.push({
       key: TRUNK_JSON,
@@ -263,6 +261,12 @@ async function readTrunkJson(store: Store, found: Findings): Promise<TrunkMeta |
       fix: TRUNK_JSON_FIX,
     });
     return null;
+  };
+  let rawMeta: Uint8Array | null;
+  try {
+    rawMeta = await readTrunkJsonBytes(store);
+  } catch (e) {
+    return damaged(e);
   }
   if (!rawMeta) {
     throw new TrunkError(
@@ -277,14 +281,7 @@ async function readTrunkJson(store: Store, found: Findings): Promise<TrunkMeta |
     }
     return meta;
   } catch (e) {
-    if (!(e instanceof TrunkError)) throw e;
-    found.problems.push({
-      key: TRUNK_JSON,
-      kind: "trunk-json",
-      message: e.message,
-      fix: TRUNK_JSON_FIX,
-    });
-    return null;
+    return damaged(e);
   }
 }
 
