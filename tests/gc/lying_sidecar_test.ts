@@ -6,21 +6,30 @@
 import { assert, assertEquals, assertStringIncludes } from "../assert.ts";
 import { encodeReplaces, listSegmentKeys } from "../../src/trunk/replaces.ts";
 import { segmentReplacesKey } from "../../src/trunk/layout.ts";
-import { commitFile, e2eBackends, git, run } from "../e2e/harness.ts";
+import { type Backend, commitFile, e2eBackends, git, run } from "../e2e/harness.ts";
 import { check, cloneMatches, opts, segmentIds, setup, trunkRefs, withStore } from "./lib.ts";
+
+/**
+ * A trunk of two segments: main's first push (A) and a branch side's (B), pushed a second
+ * apart, so a sidecar written now is later than B even where listed times are whole
+ * seconds (Azure, SFTP).
+ */
+async function sidePushed(backend: Backend, name: string) {
+  const s = await setup(backend, name, 0);
+  const [a] = await withStore(s, async (st) => (await listSegmentKeys(st)).complete);
+  await git(s.e, s.a, "checkout", "-q", "-b", "side");
+  await commitFile(s.e, s.a, "side.txt", "side\n");
+  await git(s.e, s.a, "push", "-q", "origin", "side");
+  await new Promise((r) => setTimeout(r, 1100));
+  return { s, a };
+}
 
 for (const backend of e2eBackends()) {
   Deno.test({
     name: `${backend.name}: maintenance does not delete a segment a lying sidecar names`,
     ...opts,
     fn: async () => {
-      const s = await setup(backend, "liar", 0);
-      const [a] = await withStore(s, async (st) => (await listSegmentKeys(st)).complete);
-      await git(s.e, s.a, "checkout", "-q", "-b", "side");
-      await commitFile(s.e, s.a, "side.txt", "side\n");
-      await git(s.e, s.a, "push", "-q", "origin", "side");
-      // Listed times of one second (Azure, SFTP): the sidecar must be later than B.
-      await new Promise((r) => setTimeout(r, 1100));
+      const { s, a } = await sidePushed(backend, "liar");
       const b = await withStore(s, async (st) => {
         const all = (await listSegmentKeys(st)).complete;
         const b = all.find((x) => x.id !== a.id)!;
@@ -64,12 +73,7 @@ for (const backend of e2eBackends()) {
     name: `${backend.name}: a clean does not delete what a lying clean's sidecar names`,
     ...opts,
     fn: async () => {
-      const s = await setup(backend, "liar2", 0);
-      const [a] = await withStore(s, async (st) => (await listSegmentKeys(st)).complete);
-      await git(s.e, s.a, "checkout", "-q", "-b", "side");
-      await commitFile(s.e, s.a, "side.txt", "side\n");
-      await git(s.e, s.a, "push", "-q", "origin", "side");
-      await new Promise((r) => setTimeout(r, 1100));
+      const { s, a } = await sidePushed(backend, "liar2");
       // A clean's list (not whole: it may leave garbage out), naming B, which A lacks.
       const b = await withStore(s, async (st) => {
         const b = (await listSegmentKeys(st)).complete.find((x) => x.id !== a.id)!;

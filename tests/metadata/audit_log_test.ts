@@ -47,6 +47,25 @@ async function pushedRepo(e: Env, url: string): Promise<string> {
   return a;
 }
 
+/**
+ * A live entry of refs/heads/x sealed for another trunk (a random id) planted in the trunk
+ * at `url`, as a foreign or faulty writer would leave it; its key.
+ */
+async function plantForeignEntry(url: string, settings: Record<string, string>): Promise<string> {
+  const store = await openStore(url, settings);
+  try {
+    const meta = (await readMeta(store))!;
+    const zero = "0".repeat(40);
+    const entry = { trunk: crypto.randomUUID(), ref: "refs/heads/x", seq: 1, old: zero };
+    const time = new Date().toISOString();
+    const planted = { ...entry, new: "1".repeat(40), time, writer: "mallory@x", segments: [] };
+    assert((await writeRefEntry(store, new MemoryCache(), meta, planted)).ok);
+    return refLayout(meta.format).entryKey("refs/heads/x", 1);
+  } finally {
+    await store.close();
+  }
+}
+
 interface Logged {
   ref: string;
   seq: number;
@@ -486,19 +505,7 @@ Deno.test({
     const e = await makeEnv(local.env);
     const url = await trunkUrl(local, "foreign");
     await pushedRepo(e, url);
-    const store = await openStore(url, local.settings);
-    let key: string;
-    try {
-      const meta = (await readMeta(store))!;
-      const zero = "0".repeat(40);
-      const entry = { trunk: crypto.randomUUID(), ref: "refs/heads/x", seq: 1, old: zero };
-      const time = new Date().toISOString();
-      const planted = { ...entry, new: "1".repeat(40), time, writer: "mallory@x", segments: [] };
-      assert((await writeRefEntry(store, new MemoryCache(), meta, planted)).ok);
-      key = refLayout(meta.format).entryKey("refs/heads/x", 1);
-    } finally {
-      await store.close();
-    }
+    const key = await plantForeignEntry(url, local.settings);
     const r = await run(e, "trunks", ["log", "--trunk", url, "--json"]);
     assertEquals(r.code, 1, r.stderr);
     const log: Logged[] = JSON.parse(r.stdout);
@@ -519,19 +526,7 @@ for (const b of backends) {
       const a = await pushedRepo(e, url);
       // Listed once, so the next read has the trunk cached (its id, its entries).
       await ok(e, "git", ["ls-remote", `trunks::${url}`]);
-      const store = await openStore(url, b.settings);
-      let key: string;
-      try {
-        const meta = (await readMeta(store))!;
-        const zero = "0".repeat(40);
-        const entry = { trunk: crypto.randomUUID(), ref: "refs/heads/x", seq: 1, old: zero };
-        const time = new Date().toISOString();
-        const planted = { ...entry, new: "1".repeat(40), time, writer: "mallory@x", segments: [] };
-        assert((await writeRefEntry(store, new MemoryCache(), meta, planted)).ok);
-        key = refLayout(meta.format).entryKey("refs/heads/x", 1);
-      } finally {
-        await store.close();
-      }
+      const key = await plantForeignEntry(url, b.settings);
       for (const args of [["ls-remote", `trunks::${url}`], ["-C", a, "fetch", "origin"]]) {
         const r = await run(e, "git", args);
         assert(r.code !== 0, r.stderr);

@@ -95,10 +95,25 @@ for (const joins of [true, false]) {
   );
 }
 
-Deno.test("a mirror set reads past a copy answered endlessly and repairs it", async () => {
+/** A segment's pack of random bytes, its id and its key. */
+async function aPack() {
   const pack = randomBytes(200_000);
   const id = await sha256Hex(pack);
-  const key = segmentPackKey(id);
+  return { pack, id, key: segmentPackKey(id) };
+}
+
+/** The segment downloaded from `set` into a temp file (removed after), held to `listed`. */
+async function downloadFrom(set: MirroredStore, id: string, listed: number): Promise<number> {
+  const dir = await Deno.makeTempDir();
+  try {
+    return await downloadSegmentVerified(set, id, `${dir}/x.pack`, undefined, undefined, listed);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("a mirror set reads past a copy answered endlessly and repairs it", async () => {
+  const { pack, id, key } = await aPack();
   const p = new MemoryStore("memory://p");
   const m = new MemoryStore("memory://m");
   await p.put(key, new Uint8Array(pack.byteLength)); // the listing's size, the wrong bytes
@@ -114,29 +129,14 @@ Deno.test("a mirror set reads past a copy answered endlessly and repairs it", as
     },
     { name: "m", role: "mirror", url: "memory://m", store: m },
   ], { notice: (n) => notes.push(n) });
-  const dir = await Deno.makeTempDir();
-  try {
-    const got = await downloadSegmentVerified(
-      set,
-      id,
-      `${dir}/x.pack`,
-      undefined,
-      undefined,
-      200_000,
-    );
-    assertEquals(got, pack.byteLength);
-    assert(sent.bytes <= pack.byteLength + PIECE, `${sent.bytes} bytes read of the primary's`);
-    assertEquals(await getBytes(p, key), pack, "the primary's copy repaired");
-    assertMatch(notes[0], new RegExp(`segment ${key} .* more than .*repaired the copy on primary`));
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  assertEquals(await downloadFrom(set, id, 200_000), pack.byteLength);
+  assert(sent.bytes <= pack.byteLength + PIECE, `${sent.bytes} bytes read of the primary's`);
+  assertEquals(await getBytes(p, key), pack, "the primary's copy repaired");
+  assertMatch(notes[0], new RegExp(`segment ${key} .* more than .*repaired the copy on primary`));
 });
 
 Deno.test("a mirror read past the reader is held to its own listing of the pack", async () => {
-  const pack = randomBytes(200_000);
-  const id = await sha256Hex(pack);
-  const key = segmentPackKey(id);
+  const { pack, id, key } = await aPack();
   const p = new MemoryStore("memory://p");
   const a = new MemoryStore("memory://a");
   const b = new MemoryStore("memory://b");
@@ -152,23 +152,10 @@ Deno.test("a mirror read past the reader is held to its own listing of the pack"
     { name: "a", role: "mirror", url: "memory://a", store: answeringEndlessly(a, key, sent) },
     { name: "b", role: "mirror", url: "memory://b", store: b },
   ], { notice: (n) => notes.push(n) });
-  const dir = await Deno.makeTempDir();
-  try {
-    const got = await downloadSegmentVerified(
-      set,
-      id,
-      `${dir}/x.pack`,
-      undefined,
-      undefined,
-      pack.byteLength,
-    );
-    assertEquals(got, pack.byteLength);
-    assert(sent.bytes <= pack.byteLength + PIECE, `${sent.bytes} bytes read of mirror a's`);
-    assert(
-      notes.some((n) => /more than .*repaired the copy on mirror "a"/.test(n)),
-      notes.join("\n"),
-    );
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  assertEquals(await downloadFrom(set, id, pack.byteLength), pack.byteLength);
+  assert(sent.bytes <= pack.byteLength + PIECE, `${sent.bytes} bytes read of mirror a's`);
+  assert(
+    notes.some((n) => /more than .*repaired the copy on mirror "a"/.test(n)),
+    notes.join("\n"),
+  );
 });
