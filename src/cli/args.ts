@@ -3,7 +3,7 @@
  * misspelt flag is an error, never silently ignored), `-h`/`--help` everywhere.
  */
 import { parseArgs } from "node:util";
-import { escapeUnsafeJson } from "../trunk/plain_text.ts";
+import { escapeUnsafeJson } from "../storage/plain_text.ts";
 import { UsageError } from "./errors.ts";
 
 export interface OptionSpec {

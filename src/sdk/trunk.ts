@@ -13,7 +13,6 @@ import { MirroredStore, StorageFailure } from "../trunk/mirrors.ts";
 import { readLatestMap } from "../trunk/storage_map.ts";
 import { MemoryCache, type TrunkCache } from "../trunk/cache.ts";
 import { TrunkError } from "../trunk/errors.ts";
-import { escapeUnsafe } from "../trunk/plain_text.ts";
 import { isDeleted, type RefEntry, type RefState } from "../trunk/refs.ts";
 import { autoStepAfterPush, autoStepFailed, runStep } from "../trunk/maintenance.ts";
 import { type MovedOnPrimaryOnly, Trunk as CoreTrunk } from "../trunk/trunk.ts";
@@ -159,11 +158,10 @@ export interface PushOptions {
 export class ConflictError extends TrunkError {
   /**
    * `branches`: the short names of the branches that were not pushed. The message quotes
-   * what another writer recorded (its name, time, paths): shown with what a terminal acts
-   * on escaped, as the CLI shows it (plain_text.ts), since a caller prints it as it is.
+   * what another writer recorded (its name, time, paths), escaped as every TrunkError's is.
    */
   constructor(message: string, readonly branches: string[]) {
-    super(escapeUnsafe(message), "conflict");
+    super(message, "conflict");
     this.name = "ConflictError";
   }
 }

@@ -6,6 +6,7 @@
  * with `/`, and contain only characters every backend accepts (see `assertKey`).
  */
 import { networkKind } from "./retry.ts";
+import { escapeUnsafe } from "./plain_text.ts";
 
 /** A byte range for partial reads: `length` omitted reads to the end. */
 export interface Range {
@@ -100,7 +101,9 @@ export class StoreError extends Error {
       | "io",
     options?: ErrorOptions,
   ) {
-    super(message, options);
+    // A server's own error text is quoted in many (an S3 <Message>, a PostgreSQL error):
+    // escaped like a TrunkError's, for a library caller that prints it as it is.
+    super(escapeUnsafe(message), options);
     this.name = "StoreError";
   }
 }

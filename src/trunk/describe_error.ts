@@ -5,7 +5,7 @@
 import { GitError } from "../git/run.ts";
 import { StoreError } from "../storage/store.ts";
 import { TrunkError } from "./errors.ts";
-import { escapeUnsafe } from "./plain_text.ts";
+import { escapeUnsafe } from "../storage/plain_text.ts";
 
 export function describeError(e: unknown): string {
   if (e instanceof TrunkError || e instanceof StoreError || e instanceof GitError) {

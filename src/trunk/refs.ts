@@ -26,7 +26,7 @@ import {
 import { badRefName } from "./ref_format.ts";
 import { decodeRefSegment, encodesAs } from "./refcodec.ts";
 import { mapLimit } from "./pool.ts";
-import { escapeUnsafe } from "./plain_text.ts";
+import { escapeUnsafe } from "../storage/plain_text.ts";
 import { checkSeal, seal, sealHolds } from "./seal.ts";
 import { getSmall } from "./small_objects.ts";
 import { loadSnapshot, snapshotMaxBytes } from "./snapshots.ts";
@@ -120,7 +120,7 @@ const TEXT_MAX = 1024;
 export class UnsafeEntryError extends TrunkError {
   constructor(readonly key: string, why: string) {
     // `why` quotes what the entry holds: no control in it reaches a terminal (stderr).
-    super(escapeUnsafe(`ref entry ${key} ${why}; it is ignored (run trunks check)`), "corrupt");
+    super(`ref entry ${key} ${why}; it is ignored (run trunks check)`, "corrupt");
   }
 }
 

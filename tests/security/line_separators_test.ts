@@ -2,7 +2,7 @@
  * U+2028 and U+2029 (line and paragraph separators) in what a store holds: some terminals
  * and most log viewers break a line at them, so a planted ref name or writer could forge a
  * line. Everything that prints store-provided names escapes them as it escapes controls
- * (src/trunk/plain_text.ts): trunks log's text, the line naming an entry readers skip,
+ * (src/storage/plain_text.ts): trunks log's text, the line naming an entry readers skip,
  * trunks check's report. --json keeps one valid document with the same parsed value.
  */
 import { assert, assertEquals } from "../assert.ts";
@@ -10,7 +10,7 @@ import { openStore } from "../../src/storage/registry.ts";
 import { MemoryCache } from "../../src/trunk/cache.ts";
 import { readMeta } from "../../src/trunk/meta.ts";
 import { writeRefEntry } from "../../src/trunk/refs.ts";
-import { escapeUnsafe, escapeUnsafeJson } from "../../src/trunk/plain_text.ts";
+import { escapeUnsafe, escapeUnsafeJson } from "../../src/storage/plain_text.ts";
 import { e2eBackends, type Env, git, makeEnv, newRepo, run, trunkUrl } from "../e2e/harness.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };

@@ -14,7 +14,7 @@ import { type CheckReport, checkTrunk, type Problem } from "../../trunk/check.ts
 import { type CleanReport, cleanTrunk, DEFAULT_GRACE_MS } from "../../trunk/gc.ts";
 import { TrunkError } from "../../trunk/errors.ts";
 import { damagedRefs, type RepairReport, repairTrunk } from "../../trunk/repair.ts";
-import { escapeUnsafe } from "../../trunk/plain_text.ts";
+import { escapeUnsafe } from "../../storage/plain_text.ts";
 import { printJson } from "../args.ts";
 import type { Command } from "../command.ts";
 
@@ -270,7 +270,7 @@ function printReport(r: CheckReport, url: string): void {
   out(r.ok ? "ok: no problems found" : `${r.problems.length} problem(s) found`);
 }
 
-/** Messages name refs as the store holds them (src/trunk/plain_text.ts). */
+/** Messages name refs as the store holds them (src/storage/plain_text.ts). */
 function formatProblem(p: Problem): string {
   const [key, message, fix] = [p.key, p.message, p.fix].map(escapeUnsafe);
   return `problem: ${key}: ${message}\n  fix: ${fix}`;

@@ -4,7 +4,7 @@
  * into `reflog/`, oldest first.
  */
 import { resolveRemote } from "../../helper/resolve.ts";
-import { escapeUnsafe } from "../../trunk/plain_text.ts";
+import { escapeUnsafe } from "../../storage/plain_text.ts";
 import { type AuditEntry, readAuditLog } from "../../trunk/reflog.ts";
 import { TrunkError } from "../../trunk/errors.ts";
 import { parseCommand, printJson } from "../args.ts";
