@@ -21,6 +21,7 @@ import {
   type Store,
   StoreError,
 } from "../storage/store.ts";
+import { escapeUnsafe } from "../storage/plain_text.ts";
 import { faultPoint } from "./faults.ts";
 import { REFS_PREFIX } from "./layout.ts";
 
@@ -35,7 +36,12 @@ export interface Member {
   store: Store;
 }
 
-/** How one storage failed, in words that name it. */
+/**
+ * How one storage failed, in words that name it. A message may quote what that storage
+ * holds (a key its listing shows) or a cause's own text: escaped as a TrunkError's is
+ * (plain_text.ts), since `trunks storage sync`, `trunks status`, the helper's notices and a
+ * library caller print it as it is.
+ */
 export class StorageFailure extends Error {
   constructor(
     readonly member: Pick<Member, "name" | "role">,
@@ -43,7 +49,7 @@ export class StorageFailure extends Error {
     message: string,
     options?: ErrorOptions,
   ) {
-    super(message, options);
+    super(escapeUnsafe(message), options);
     this.name = "StorageFailure";
   }
 }

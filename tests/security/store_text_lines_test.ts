@@ -1,0 +1,46 @@
+/**
+ * Lines other than a TrunkError's or a StoreError's message that quote what a store holds.
+ * Whoever can write the store (or answer for it) chooses that text: nothing in it may drive
+ * a terminal or forge a line (src/storage/plain_text.ts).
+ */
+import { assert, assertEquals } from "../assert.ts";
+import { openStore } from "../../src/storage/registry.ts";
+import { MemoryCache } from "../../src/trunk/cache.ts";
+import { refLayout } from "../../src/trunk/layout.ts";
+import { ensureMeta } from "../../src/trunk/meta.ts";
+import type { Member } from "../../src/trunk/mirrors.ts";
+import { syncMirror } from "../../src/trunk/sync.ts";
+import { member } from "../mirrors/harness.ts";
+import { refEntryKey } from "../keys.ts";
+
+/** What a terminal acts on or breaks a line at (as src/storage/plain_text.ts escapes). */
+const UNSAFE =
+  // deno-lint-ignore no-control-regex
+  /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
+/** An OSC window title, a C1 CSI, a right-to-left override and a forged line. */
+const HOSTILE = "\x1b]0;owned\x07\u009b2J\u202e\u2028forged";
+
+const enc = new TextEncoder();
+
+Deno.test("a mirror whose listing shows a planted key is diverged in one safe line", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "trunks-hostile-mirror-" });
+  try {
+    const p = member("primary", "primary");
+    const meta = await ensureMeta(p.store, "sha1");
+    await p.store.create(refEntryKey("refs/heads/main", 1), enc.encode(`{"seq":1}`));
+    const url = `local://${dir}/trunks/m.trunk`;
+    const m: Member = { name: "nas", role: "mirror", url, store: await openStore(url) };
+    const cache = new MemoryCache();
+    assertEquals((await syncMirror(p, m, cache, meta, { write: true })).state, "caught-up");
+    // A file the mirror's owner put there: its name is listed as a key, as it is.
+    const planted = refLayout(meta.format).keyOf(HOSTILE, 1);
+    await Deno.writeFile(`${dir}/trunks/m.trunk/${planted}`, enc.encode("{}"));
+    const r = await syncMirror(p, m, cache, meta, { write: false });
+    assertEquals(r.state, "diverged");
+    assert(!UNSAFE.test(r.detail!), JSON.stringify(r.detail));
+    assert(r.detail!.includes("\\u{1b}]0;owned"), r.detail);
+    await m.store.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
