@@ -9,6 +9,12 @@ const UNSAFE =
   // deno-lint-ignore no-control-regex
   /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
 
+/** Whether `s` holds a character `escapeUnsafe` would escape. */
+export function hasUnsafe(s: string): boolean {
+  UNSAFE.lastIndex = 0;
+  return UNSAFE.test(s);
+}
+
 /** `s` with every unsafe character as `\u{hex}`. */
 export function escapeUnsafe(s: string): string {
   return s.replace(UNSAFE, (c) => `\\u{${c.codePointAt(0)!.toString(16)}}`);

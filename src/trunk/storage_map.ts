@@ -7,6 +7,7 @@
  */
 import { backendSpec, redactUrl, secretKeys, secretsInUrl } from "../storage/registry.ts";
 import type { Store } from "../storage/store.ts";
+import { escapeUnsafe, hasUnsafe } from "../storage/plain_text.ts";
 import { getSmall } from "./small_objects.ts";
 import { dotSegmentIn, isTrunkUrl } from "../storage/trunk_url.ts";
 import { TrunkError } from "./errors.ts";
@@ -86,8 +87,6 @@ export function encodeMap(m: StorageMap): Uint8Array {
 const MAP_MAX_BYTES = 256 * 1024;
 const MAP_MAX_STORAGES = 64;
 const SETTING_MAX = 1024;
-// deno-lint-ignore no-control-regex
-const CONTROL = /[\u0000-\u001f\u007f]/;
 
 /**
  * Why a map entry must not be used, or null. The map is written by whoever can write the
@@ -96,7 +95,10 @@ const CONTROL = /[\u0000-\u001f\u007f]/;
 function badEntry(s: MapEntry): string | null {
   const spec = backendSpec(s.backend);
   if (!spec) return `unknown backend ${JSON.stringify(s.backend.slice(0, 40))}`;
-  if (s.url.length > SETTING_MAX || CONTROL.test(s.url)) return "a malformed URL";
+  // What a terminal acts on (plain_text.ts), not only C0 controls: a URL or setting is shown
+  // (trunks status, storage show and approve, the line naming a changed approval), and no
+  // real one holds a C1 control, a bidirectional override or a line separator.
+  if (s.url.length > SETTING_MAX || hasUnsafe(s.url)) return "a malformed URL";
   let u: URL;
   try {
     u = new URL(s.url);
@@ -113,7 +115,7 @@ function badEntry(s: MapEntry): string | null {
   const allowed = publicSettings(s.backend, s.settings);
   for (const [k, v] of Object.entries(s.settings)) {
     if (allowed[k] !== v) return `a setting ${JSON.stringify(k.slice(0, 40))} it may not carry`;
-    if (v.length > SETTING_MAX || CONTROL.test(v)) return `a malformed setting ${k}`;
+    if (v.length > SETTING_MAX || hasUnsafe(v)) return `a malformed setting ${k}`;
   }
   return null;
 }
@@ -153,7 +155,9 @@ export function decodeMap(bytes: Uint8Array, key: string): StorageMap {
     if (!why) return true;
     if (s.role === "primary") throw bad(`its primary "${s.name}" has ${why}`);
     // One bad mirror does not make the others unusable: it is left out, and said so.
-    console.error(`trunks: ${key}: storage "${s.name}" has ${why}; it is ignored`);
+    // `why` quotes the entry's backend or a setting's name (JSON.stringify leaves C1
+    // controls, bidirectional overrides and line separators as they are).
+    console.error(escapeUnsafe(`trunks: ${key}: storage "${s.name}" has ${why}; it is ignored`));
     return false;
   });
   if (storages.filter((s) => s.role === "primary").length !== 1) throw bad("not one primary");

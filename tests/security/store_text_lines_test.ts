@@ -9,6 +9,7 @@ import { MemoryCache } from "../../src/trunk/cache.ts";
 import { refLayout } from "../../src/trunk/layout.ts";
 import { ensureMeta } from "../../src/trunk/meta.ts";
 import type { Member } from "../../src/trunk/mirrors.ts";
+import { decodeMap } from "../../src/trunk/storage_map.ts";
 import { syncMirror } from "../../src/trunk/sync.ts";
 import { member } from "../mirrors/harness.ts";
 import { refEntryKey } from "../keys.ts";
@@ -43,4 +44,38 @@ Deno.test("a mirror whose listing shows a planted key is diverged in one safe li
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("a storage-map entry whose URL or setting holds what a terminal acts on is left out, in a safe line", () => {
+  const entry = (name: string, over: Record<string, unknown>) => ({
+    name,
+    role: "mirror",
+    backend: "s3",
+    url: "s3://bucket/trunks/app.trunk?endpoint=http://127.0.0.1:9000",
+    settings: {},
+    ...over,
+  });
+  const bad = [
+    // Shown by trunks status, storage show and approve, and the line naming a changed approval.
+    entry("a", { settings: { region: `eu-west-1${HOSTILE}` } }),
+    entry("b", { settings: { region: "eu\u0085west" } }),
+    entry("c", { url: "s3://bucket/trunks/app\u202e.trunk?endpoint=http://127.0.0.1:9000" }),
+    // Quoted by the line that names the entry left out.
+    entry("d", { backend: `s3${HOSTILE}` }),
+    entry("e", { settings: { [`region${HOSTILE}`]: "x" } }),
+  ];
+  const primary = { ...entry("primary", {}), role: "primary" };
+  const bytes = enc.encode(JSON.stringify({ v: 1, seq: 2, storages: [primary, ...bad] }));
+  const lines: string[] = [];
+  const orig = console.error;
+  console.error = (m: string) => lines.push(m);
+  try {
+    assertEquals(decodeMap(bytes, "storages/000000000002").storages.map((s) => s.name), [
+      "primary",
+    ]);
+  } finally {
+    console.error = orig;
+  }
+  assertEquals(lines.length, bad.length, lines.join("\n"));
+  for (const l of lines) assert(!UNSAFE.test(l), JSON.stringify(l));
 });
