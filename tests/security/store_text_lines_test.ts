@@ -12,6 +12,7 @@ import type { Member } from "../../src/trunk/mirrors.ts";
 import { decodeMap } from "../../src/trunk/storage_map.ts";
 import { syncMirror } from "../../src/trunk/sync.ts";
 import { member } from "../mirrors/harness.ts";
+import { e2eBackends, git, makeEnv, newRepo, run, trunkUrl } from "../e2e/harness.ts";
 import { refEntryKey } from "../keys.ts";
 
 /** What a terminal acts on or breaks a line at (as src/storage/plain_text.ts escapes). */
@@ -78,4 +79,30 @@ Deno.test("a storage-map entry whose URL or setting holds what a terminal acts o
   }
   assertEquals(lines.length, bad.length, lines.join("\n"));
   for (const l of lines) assert(!UNSAFE.test(l), JSON.stringify(l));
+});
+
+/** A line's own newline aside. */
+// deno-lint-ignore no-control-regex
+const UNSAFE_IN_LINES = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2028\u2029]/;
+
+Deno.test({
+  name: "local: trunks clone names the branch HEAD chose, escaped",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const local = e2eBackends().find((b) => b.name === "local")!;
+    const e = await makeEnv(local.env);
+    const url = await trunkUrl(local, `clone-${crypto.randomUUID()}`);
+    // A name git accepts, pushed first: the trunk's HEAD names it.
+    const branch = "x\u009b2J\u202e\u2028forged";
+    const a = await newRepo(e, "a");
+    await git(e, a, "branch", "-m", "main", branch);
+    await git(e, a, "remote", "add", "origin", `trunks::${url}`);
+    await git(e, a, "push", "-q", "origin", branch);
+    const parent = await Deno.makeTempDir({ prefix: "trunks-clone-head-" });
+    const r = await run(e, "trunks", ["clone", url, "b"], { cwd: parent });
+    assertEquals(r.code, 0, r.stderr);
+    assert(r.stdout.includes("on branch x\\u{9b}2J"), r.stdout);
+    assert(!UNSAFE_IN_LINES.test(r.stdout + r.stderr), JSON.stringify(r.stdout + r.stderr));
+  },
 });

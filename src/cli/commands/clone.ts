@@ -1,6 +1,7 @@
 /** `trunks clone URL [DIR]`: a fresh machine needs only the trunk's primary URL. */
 import { withDeadline } from "../../storage/deadline.ts";
 import { withAccessAdvice } from "../../storage/advised.ts";
+import { escapeUnsafe } from "../../storage/plain_text.ts";
 import { credentialAdvice } from "../../trunk/credential_hint.ts";
 import { basename, resolve } from "node:path";
 import { git, GitError } from "../../git/run.ts";
@@ -216,7 +217,13 @@ export const command: Command = {
           );
         }
         if (!checkout) console.log("  the trunk is empty: commit, then git push");
-        else console.log(`  on branch ${checkout.slice(11)}; git push and trunks pull work here`);
+        else {
+          // The trunk's HEAD chose it: a name git accepts may hold C1 controls and
+          // bidirectional overrides (plain_text.ts).
+          console.log(
+            `  on branch ${escapeUnsafe(checkout.slice(11))}; git push and trunks pull work here`,
+          );
+        }
       }
       return 0;
     } catch (e) {
