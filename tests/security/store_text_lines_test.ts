@@ -7,10 +7,11 @@ import { assert, assertEquals } from "../assert.ts";
 import { openStore } from "../../src/storage/registry.ts";
 import { MemoryCache } from "../../src/trunk/cache.ts";
 import { refLayout } from "../../src/trunk/layout.ts";
-import { ensureMeta } from "../../src/trunk/meta.ts";
+import { ensureMeta, readMeta } from "../../src/trunk/meta.ts";
 import type { Member } from "../../src/trunk/mirrors.ts";
 import { decodeMap } from "../../src/trunk/storage_map.ts";
 import { syncMirror } from "../../src/trunk/sync.ts";
+import { writeRefEntry } from "../../src/trunk/refs.ts";
 import { member } from "../mirrors/harness.ts";
 import { e2eBackends, git, makeEnv, newRepo, run, trunkUrl } from "../e2e/harness.ts";
 import { refEntryKey } from "../keys.ts";
@@ -103,6 +104,44 @@ Deno.test({
     const r = await run(e, "trunks", ["clone", url, "b"], { cwd: parent });
     assertEquals(r.code, 0, r.stderr);
     assert(r.stdout.includes("on branch x\\u{9b}2J"), r.stdout);
+    assert(!UNSAFE_IN_LINES.test(r.stdout + r.stderr), JSON.stringify(r.stdout + r.stderr));
+  },
+});
+
+Deno.test({
+  name: "local: trunks check --repair --roll-back names the ref it moved back, escaped",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const local = e2eBackends().find((b) => b.name === "local")!;
+    const e = await makeEnv(local.env);
+    const url = await trunkUrl(local, `rollback-${crypto.randomUUID()}`);
+    const ref = "refs/heads/r\u009b2J\u202e\u2028forged";
+    const a = await newRepo(e, "a");
+    await git(e, a, "remote", "add", "origin", `trunks::${url}`);
+    await git(e, a, "push", "-q", "origin", `main:${ref}`);
+    const oid = (await git(e, a, "rev-parse", "main")).trim();
+    // Its next entry names a commit no segment holds: the check finds it dangling.
+    const store = await openStore(url, local.settings);
+    try {
+      const meta = (await readMeta(store))!;
+      const entry = {
+        trunk: meta.id,
+        ref,
+        seq: 2,
+        old: oid,
+        new: "5".repeat(40),
+        time: new Date().toISOString(),
+        writer: "w",
+        segments: [],
+      };
+      assert((await writeRefEntry(store, new MemoryCache(), meta, entry)).ok);
+    } finally {
+      await store.close();
+    }
+    const cwd = await Deno.makeTempDir({ prefix: "trunks-rollback-" });
+    const r = await run(e, "trunks", ["check", url, "--repair", "--roll-back"], { cwd });
+    assert(r.stderr.includes("moved refs/heads/r\\u{9b}2J"), r.stderr);
     assert(!UNSAFE_IN_LINES.test(r.stdout + r.stderr), JSON.stringify(r.stdout + r.stderr));
   },
 });

@@ -103,7 +103,8 @@ async function run(args: string[]): Promise<number> {
     return 2;
   }
   const { url, remote } = await target(positionals[0]);
-  const log = values.json ? () => {} : (l: string) => console.error(`trunks: ${l}`);
+  // Progress of the check, repair and clean: a line may name a ref as the store holds it.
+  const log = values.json ? () => {} : (l: string) => console.error(`trunks: ${escapeUnsafe(l)}`);
   const ctx = await resolveRemote(url, remote ?? url);
   if (values.clean) {
     // Refused before any work: the trunk's lease says how short a grace may be.
