@@ -1,4 +1,5 @@
 import { LocalStore } from "./local.ts";
+import { escapeUnsafe } from "./plain_text.ts";
 import type { Store } from "./store.ts";
 import { StoreError } from "./store.ts";
 import { splitTrunkPath } from "./trunk_url.ts";
@@ -28,5 +29,7 @@ export function openLocal(url: URL): Promise<Store> {
     );
   }
   const { root } = splitTrunkPath(path);
-  return Promise.resolve(new LocalStore(path, root, `${url.protocol}//${path}`));
+  // Decoded from the URL: shown escaped (Store.location).
+  const location = `${url.protocol}//${escapeUnsafe(path)}`;
+  return Promise.resolve(new LocalStore(path, root, location));
 }

@@ -6,6 +6,7 @@
  */
 import type { Settings } from "./backend.ts";
 import { StoreError } from "./store.ts";
+import { escapeUnsafe } from "./plain_text.ts";
 
 export type Env = (name: string) => string | undefined;
 
@@ -117,11 +118,12 @@ export function resolvePgConfig(url: URL, settings: Settings, env: Env): PgConfi
   const displayHost = host.includes(":") ? `[${host}]` : host;
   const shown = new URL(`postgres://placeholder/`);
   shown.pathname = url.pathname;
-  const location = `postgres://${encodeURIComponent(user)}@${
-    host.startsWith("/") ? "" : displayHost
-  }${host.startsWith("/") || port === 5432 ? "" : `:${port}`}${shown.pathname}${
-    host.startsWith("/") ? `?host=${host}` : ""
-  }`;
+  // The host is decoded from the URL: shown escaped (Store.location).
+  const location = escapeUnsafe(
+    `postgres://${encodeURIComponent(user)}@${host.startsWith("/") ? "" : displayHost}${
+      host.startsWith("/") || port === 5432 ? "" : `:${port}`
+    }${shown.pathname}${host.startsWith("/") ? `?host=${host}` : ""}`,
+  );
 
   return {
     host,

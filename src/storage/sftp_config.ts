@@ -8,6 +8,7 @@ import ssh2 from "ssh2";
 import { Buffer } from "node:buffer";
 import type { Settings } from "./backend.ts";
 import { StoreError } from "./store.ts";
+import { escapeUnsafe } from "./plain_text.ts";
 
 export type Env = (name: string) => string | undefined;
 
@@ -145,7 +146,8 @@ export function resolveSftpConfig(url: URL, given: Settings, env: Env): SftpConf
   const acceptedFingerprints = (settings["host-key"] ?? "").split(",").map((s) => s.trim())
     .filter(Boolean).map((s) => s.startsWith("SHA256:") ? s.replace(/=+$/, "") : `SHA256:${s}`);
 
-  const hostShown = host.includes(":") ? `[${host}]` : host;
+  // Decoded from the URL: shown escaped (Store.location).
+  const hostShown = escapeUnsafe(host.includes(":") ? `[${host}]` : host);
   const location = `sftp://${encodeURIComponent(user)}@${hostShown}${
     port === 22 ? "" : `:${port}`
   }${home ? "/~" : ""}${home && path ? "/" : ""}${encodeURI(path)}`;

@@ -123,7 +123,11 @@ export function isUnavailable(e: unknown): boolean {
 }
 
 export interface Store {
-  /** A display form of the location, with any secret removed. */
+  /**
+   * A display form of the location, with any secret removed and what a terminal acts on
+   * escaped (plain_text.ts): a URL's decoded parts may come from a trunk's storage map,
+   * and this is quoted in notices as it is.
+   */
   readonly location: string;
   readonly capabilities: Capabilities;
 

@@ -8,7 +8,11 @@ import { openStore } from "../../src/storage/registry.ts";
 import { MemoryCache } from "../../src/trunk/cache.ts";
 import { refLayout } from "../../src/trunk/layout.ts";
 import { ensureMeta, readMeta } from "../../src/trunk/meta.ts";
-import type { Member } from "../../src/trunk/mirrors.ts";
+import { type Member, MirroredStore } from "../../src/trunk/mirrors.ts";
+import { MemoryStore } from "../../src/storage/memory.ts";
+import { StoreError } from "../../src/storage/store.ts";
+import { resolvePgConfig } from "../../src/storage/postgres_config.ts";
+import { resolveSftpConfig } from "../../src/storage/sftp_config.ts";
 import { decodeMap } from "../../src/trunk/storage_map.ts";
 import { syncMirror } from "../../src/trunk/sync.ts";
 import { writeRefEntry } from "../../src/trunk/refs.ts";
@@ -144,4 +148,49 @@ Deno.test({
     assert(r.stderr.includes("moved refs/heads/r\\u{9b}2J"), r.stderr);
     assert(!UNSAFE_IN_LINES.test(r.stdout + r.stderr), JSON.stringify(r.stdout + r.stderr));
   },
+});
+
+Deno.test("a local storage's location, shown in notices, escapes what its path holds", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "trunks-hostile-path-" });
+  try {
+    // A path from a URL (a map's mirror approved by name): its %-escapes are decoded.
+    const path = `${dir}/x${HOSTILE}/trunks/m.trunk`;
+    await Deno.mkdir(path, { recursive: true });
+    await Deno.writeTextFile(`${path}/trunk.json`, "{}");
+    const down = new MemoryStore("memory://down");
+    down.list = () => Promise.reject(new StoreError("connection refused", "unreachable"));
+    const notes: string[] = [];
+    const set = new MirroredStore([
+      member("primary", "primary", down),
+      { name: "nas", role: "mirror", url: "local://x", store: await openStore(fileUrl(path)) },
+    ], { notice: (n) => notes.push(n) });
+    assertEquals((await set.list("trunk.json")).length, 1);
+    assertEquals(notes.length, 1);
+    assert(notes[0].includes('reading from mirror "nas"'), notes[0]);
+    assert(!UNSAFE.test(notes[0]), JSON.stringify(notes[0]));
+    await set.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+function fileUrl(path: string): string {
+  return `local://${path.split("/").map(encodeURIComponent).join("/")}`;
+}
+
+Deno.test("a store's location escapes what a terminal acts on in the URL's decoded parts", async () => {
+  const bad = "%1B%5D0;owned%07%C2%9B2J%E2%80%AE";
+  const env = () => undefined;
+  const locations = [
+    resolvePgConfig(new URL(`postgres://u@h${bad}/db/trunks/a.trunk`), {}, env).location,
+    resolvePgConfig(new URL(`postgres://u@h/db/trunks/a.trunk?host=/tmp/${bad}`), {}, env)
+      .location,
+    resolveSftpConfig(new URL(`sftp://u@h${bad}/srv/trunks/a.trunk`), { password: "p" }, env)
+      .location,
+    (await openStore(`local:///tmp/${bad}/trunks/a.trunk`)).location,
+  ];
+  for (const l of locations) {
+    assert(!UNSAFE.test(l), JSON.stringify(l));
+    assert(l.includes("\\u{1b}]0;owned"), l);
+  }
 });
