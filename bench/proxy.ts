@@ -8,7 +8,9 @@
  * same Host. `fetch` always rewrites Host, hence `node:http` for the upstream leg.
  *
  * `latencyMs` delays every request before it is forwarded (one round trip to a store in
- * another region; loopback MinIO hides every round trip otherwise).
+ * another region; loopback MinIO hides every round trip otherwise). `before` (awaited
+ * before a request is forwarded) and `answered` (its answer's head came back) let a test
+ * hold one request while something else happens (tests/e2e/clone_race_test.ts).
  *
  *   const p = startProxy("http://127.0.0.1:9000", { latencyMs: 50 });
  *   const before = p.snapshot(); ...; const used = diff(p.snapshot(), before);
@@ -73,7 +75,14 @@ export function diff(a: Counts, b: Counts): Counts {
   };
 }
 
-export function startProxy(upstream: string, opts: { latencyMs?: number } = {}): Proxy {
+export function startProxy(
+  upstream: string,
+  opts: {
+    latencyMs?: number;
+    before?: (what: string) => Promise<void> | void;
+    answered?: (what: string) => void;
+  } = {},
+): Proxy {
   const up = new URL(upstream);
   const latency = opts.latencyMs ?? 0;
   const counts = emptyCounts();
@@ -85,13 +94,15 @@ export function startProxy(upstream: string, opts: { latencyMs?: number } = {}):
       const span: [number, number] = [performance.now(), Infinity];
       counts.spans.push(span);
       const u = new URL(req.url);
-      what.push(
-        `${req.method} ${decodeURIComponent(u.pathname)}${
-          u.search ? "?" + u.search.slice(1, 160) : ""
-        }`,
-      );
+      const line = `${req.method} ${decodeURIComponent(u.pathname)}${
+        u.search ? "?" + u.search.slice(1, 160) : ""
+      }`;
+      what.push(line);
       if (latency > 0) await new Promise((r) => setTimeout(r, latency));
-      return await forward(req, up, counts, span);
+      await opts.before?.(line);
+      const res = await forward(req, up, counts, span);
+      opts.answered?.(line);
+      return res;
     },
   );
   return {

@@ -19,6 +19,7 @@ import {
 } from "../trunk/fetch.ts";
 import { joinPacks, removeInputFiles } from "../pack/join.ts";
 import type { Trunk } from "../trunk/trunk.ts";
+import type { EarlyPlanListings } from "../trunk/plan_listing.ts";
 import type { HelperOptions } from "./options.ts";
 import { progressMeter } from "./io.ts";
 
@@ -205,20 +206,22 @@ export interface FetchReply {
  * repository holds no object yet (the caller checked that it has ingested nothing from
  * the trunk): then git asks for a fetch of everything next, unless it only lists (`git
  * ls-remote` in an empty repository, whose prefetch is discarded). Null otherwise.
- * `format`: `emptyRepoFormat(gitDir)`, when the caller started it already.
+ * `format`: `emptyRepoFormat(gitDir)`, when the caller started it already; `listed`: the
+ * plan's listings, when they went out with the first ones (plan_listing.ts).
  */
 export async function prefetchClone(
   trunk: Trunk,
   gitDir: string,
   opts: HelperOptions,
   format: Promise<string | null> = emptyRepoFormat(gitDir),
+  listed?: EarlyPlanListings,
 ): Promise<{ prefetch: Prefetch; sink: GitSink } | null> {
   // A clone learns the trunk's object format from the listing, after the prefetch starts:
   // until then its repository may be in another (then index-pack would refuse the pack).
   if (await format !== trunk.objectFormat) return null;
   // Told whether to vouch for connectivity only after the listing: read when installing.
   const sink = gitSink(gitDir, { connectivity: () => opts.checkConnectivity ?? false });
-  const p = prefetch(trunk, sink);
+  const p = prefetch(trunk, sink, listed);
   return p ? { prefetch: p, sink } : null;
 }
 

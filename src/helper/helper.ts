@@ -11,6 +11,7 @@ import type { RemoteContext } from "./resolve.ts";
 import type { PushSpec } from "./push.ts";
 import type { RefState } from "../trunk/refs.ts";
 import type { Trunk, WriteState } from "../trunk/trunk.ts";
+import type { EarlyPlanListings } from "../trunk/plan_listing.ts";
 import { TrunkError } from "../trunk/errors.ts";
 import type { HelperOptions } from "./options.ts";
 import { loopTurn } from "../storage/timer.ts";
@@ -87,8 +88,14 @@ export async function runHelper(args: string[]): Promise<number> {
           if (!forPush) releaseCache ??= c.cache.holdWrites?.();
           // Matching the listing then reads nothing more (the answer's code is loaded too).
           if (trunk && early) whileOut(early.entries, () => trunk.readAhead());
+          // A fresh clone's plan listed beside the refs (plan_listing.ts): its prefetch starts
+          // now, while the refs' pages are still coming, not after them.
+          const planListings = forPush ? undefined : c.takePlanListings();
+          if (planListings && trunk && c.gitDir) {
+            prefetched ??= startPrefetch(trunk, c.gitDir, opts, planListings);
+          }
           const entries = await early?.entries;
-          // Started once the refs are listed (a fetch lists segments after the refs).
+          // Otherwise started once the refs are listed: its plan lists the segments after them.
           if (!forPush && trunk && c.gitDir) prefetched ??= startPrefetch(trunk, c.gitDir, opts);
           // A clone's fetch waits on the prefetch's index-pack; git's reading of the listing
           // does not: the listing is made and answered once index-pack runs.
@@ -219,6 +226,7 @@ async function startPrefetch(
   trunk: Trunk,
   gitDir: string,
   opts: HelperOptions,
+  listed?: EarlyPlanListings,
 ): Promise<PrefetchedClone | null> {
   try {
     // Never once the repository has ingested a segment from the trunk: a later fetch
@@ -232,7 +240,7 @@ async function startPrefetch(
     // Its process runs while the fetch code loads (~5 ms of each).
     const format = emptyRepoFormat(gitDir);
     format.catch(() => {});
-    return await (await import("./fetch.ts")).prefetchClone(trunk, gitDir, opts, format);
+    return await (await import("./fetch.ts")).prefetchClone(trunk, gitDir, opts, format, listed);
   } catch {
     return null;
   }

@@ -24,6 +24,7 @@ import type { Member, StorageFailure } from "../trunk/mirrors.ts";
 import { mirrorsPolicyFromEnv } from "../trunk/mirrors_policy.ts";
 import { say } from "./io.ts";
 import type { OnProgress } from "../trunk/progress.ts";
+import type { EarlyPlanListings } from "../trunk/plan_listing.ts";
 import { type Resolved, resolveStorages } from "../local/trunk_storages.ts";
 
 export interface RemoteContext {
@@ -50,6 +51,8 @@ export interface RemoteContext {
    * (`list` and `list for-push`, one storage), and when it started; given once.
    */
   takeRefsListing(): { at: number; mono: number; entries: Promise<ListEntry[]> } | undefined;
+  /** A fresh clone's plan listings, sent with the first ones (plan_listing.ts); given once. */
+  takePlanListings(): EarlyPlanListings | undefined;
   /**
    * `mirrors=skip` for this push: writes go to the primary alone. Returns the mirrors
    * left out (empty without mirrors); a refusal `list for-push` held back is dropped.
@@ -159,8 +162,10 @@ export async function resolveRemote(
     // fetch's reads the details of the keys it needs only (ref_listing.ts); a push's, all.
     listRefs: opts.forPush ? {} : { details: fetchedRefDetails },
     whileListing: opts.whileListing,
+    planListings: !opts.forPush,
   });
   let refsListing = storages.refsListing;
+  let planListings = storages.planListings;
   // A push says what it leaves out; a fetch only what changed since it was approved.
   for (const u of storages.unapproved) {
     if (opts.forPush || u.verdict.state === "changed") say(`trunks: ${u.line}`);
@@ -236,6 +241,11 @@ export async function resolveRemote(
     takeRefsListing() {
       const l = refsListing;
       refsListing = undefined;
+      return l;
+    },
+    takePlanListings() {
+      const l = planListings;
+      planListings = undefined;
       return l;
     },
     skipMirrors() {

@@ -25,6 +25,7 @@ import type { TrunkCache } from "../trunk/cache.ts";
 import type { Member, Role } from "../trunk/mirrors.ts";
 import { REFS_PREFIX } from "../trunk/layout.ts";
 import { readTrunkJson } from "../trunk/meta.ts";
+import { type EarlyPlanListings, startPlanListings } from "../trunk/plan_listing.ts";
 import {
   FROM_MAP,
   isFromMap,
@@ -65,6 +66,11 @@ export interface Resolved {
    * them as its own read's.
    */
   metaRead?: Promise<Uint8Array | null>;
+  /**
+   * With `planListings`, on such a first read: the fetch plan's listings, sent beside the
+   * others (plan_listing.ts), on a store whose requests wait on the network.
+   */
+  planListings?: EarlyPlanListings;
 }
 
 function scheme(url: string): string {
@@ -223,6 +229,8 @@ export async function resolveStorages(
      * a push's code then, while the store answers, rather than before the requests leave.
      */
     whileListing?: () => void;
+    /** A fetch: its plan's listings go out with the first ones on a fresh clone. */
+    planListings?: boolean;
   },
 ): Promise<Resolved> {
   const rows = db ? listStorages(db) : [];
@@ -252,6 +260,10 @@ export async function resolveStorages(
     ? readTrunkJson(self.store)
     : undefined;
   metaRead?.catch(() => {});
+  // Local disk answers within the call: there the plan lists when it runs, as it would.
+  const planListings = metaRead && opts.planListings && !self.store.copyToFile
+    ? startPlanListings(self.store)
+    : undefined;
   let map = cached?.map ?? null;
   // Fetches keep the one-list cost: the map (or its absence) is re-read at most hourly.
   const stale = !cached || Date.now() - cached.at > MAP_REFRESH_MS;
@@ -308,7 +320,9 @@ export async function resolveStorages(
     removed,
     unapproved: merged.unapproved,
     // Good for the trunk's own read only when its reads go to this storage alone.
-    ...(members.length === 1 && members[0].store === self.store ? { refsListing, metaRead } : {}),
+    ...(members.length === 1 && members[0].store === self.store
+      ? { refsListing, metaRead, planListings }
+      : {}),
   };
 }
 

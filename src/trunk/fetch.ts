@@ -10,6 +10,7 @@ import { storedBlobs } from "./chunks.ts";
 import type { LargeBlobStats } from "./large_blobs.ts";
 import { segmentPackKey } from "./layout.ts";
 import { type FetchPlan, planFetch } from "./replaces.ts";
+import type { EarlyPlanListings } from "./plan_listing.ts";
 import { copySegmentPack, readSegmentIndex, type SegmentInfo } from "./segments.ts";
 import { type JoinInput, removeInputFiles } from "../pack/join.ts";
 import type { Trunk } from "./trunk.ts";
@@ -123,6 +124,16 @@ export async function fetch(
     early,
   );
   let [held, blobs] = await Promise.all([sink.has(wants.map((w) => w.oid)), listedBlobs]);
+  if (early?.listedEarly && wants.some((w) => !held.has(w.oid))) {
+    // Its segments were listed beside the refs, not after them: a push that landed between
+    // the two listings stored a segment the plan did not see. Listed again, after the refs
+    // (and the large blobs with them: the push may have stored one too).
+    await fetchSegments(trunk, sink, opts.onProgress);
+    [held, blobs] = await Promise.all([
+      sink.has(wants.map((w) => w.oid)),
+      storedBlobs(trunk.store),
+    ]);
+  }
   if (blobs.size === 0 && wants.some((w) => !held.has(w.oid))) {
     if (await refetchDistrusted(trunk, sink, opts.onProgress)) {
       held = await sink.has(wants.map((w) => w.oid));
@@ -496,6 +507,8 @@ export interface Prefetched {
   pack: StagedPack | null;
   /** What the staged pack's segments took to download. */
   bytes: number;
+  /** Planned from listings sent beside the refs', not after them (plan_listing.ts). */
+  listedEarly: boolean;
 }
 
 /**
@@ -526,12 +539,14 @@ export class Prefetch {
    */
   readonly underway: Promise<void>;
 
-  constructor(trunk: Trunk, sink: FetchSink) {
+  constructor(trunk: Trunk, sink: FetchSink, listed?: EarlyPlanListings) {
     const signal = this.#abort.signal;
     let underway!: () => void;
     this.underway = new Promise((resolve) => underway = resolve);
     if (!trunk.store.copyToFile) underway();
-    this.#result = stageOne(trunk, sink, signal, underway).catch(() => null).finally(underway);
+    this.#result = stageOne(trunk, sink, signal, underway, listed).catch(() => null).finally(
+      underway,
+    );
   }
 
   /** What was staged (waiting for it), once; null when nothing was. */
@@ -551,8 +566,12 @@ export class Prefetch {
 }
 
 /** Start a prefetch, when the sink can stage; see `Prefetch`. */
-export function prefetch(trunk: Trunk, sink: FetchSink): Prefetch | null {
-  return sink.stage ? new Prefetch(trunk, sink) : null;
+export function prefetch(
+  trunk: Trunk,
+  sink: FetchSink,
+  listed?: EarlyPlanListings,
+): Prefetch | null {
+  return sink.stage ? new Prefetch(trunk, sink, listed) : null;
 }
 
 /**
@@ -564,18 +583,20 @@ async function stageOne(
   sink: FetchSink,
   signal: AbortSignal,
   underway: () => void,
+  listed?: EarlyPlanListings,
 ): Promise<Prefetched | null> {
-  const blobs = storedBlobs(trunk.store);
+  const blobs = storedBlobs(trunk.store, listed?.blobs);
   blobs.catch(() => {}); // a failed listing leaves nothing staged
-  const plan = await planFetch(trunk.store, trunk.ingested());
+  const plan = await planFetch(trunk.store, trunk.ingested(), listed?.segments);
+  const listedEarly = listed !== undefined;
   if (signal.aborted) return null;
   if (plan.alreadyHave.length || plan.download.length === 0) {
-    return { plan, blobs, pack: null, bytes: 0 };
+    return { plan, blobs, pack: null, bytes: 0, listedEarly };
   }
   if (plan.download.length > 1) {
     const got = { bytes: 0 };
     const pack = await stageJoined(trunk, sink, plan, blobs, signal, underway, got);
-    return { plan, blobs, pack, bytes: got.bytes };
+    return { plan, blobs, pack, bytes: got.bytes, listedEarly };
   }
   const dir = await sink.downloadDir();
   const pack = `${dir}/tmp_trunks_${crypto.randomUUID()}.pack`;
@@ -603,7 +624,9 @@ async function stageOne(
   }
   // Unknown is not whole; the listing's own failure surfaces in the fetch that takes it.
   const whole = await blobs.then((b) => b.size === 0, () => false);
-  if (!copied) return { plan, blobs, pack: await sink.stage!(pack, { whole }, signal), bytes };
+  if (!copied) {
+    return { plan, blobs, pack: await sink.stage!(pack, { whole }, signal), bytes, listedEarly };
+  }
   // Every segment's SHA-256 is checked before git can see it, this one too: index-pack
   // reads the copy while its hash is checked (index-pack parses untrusted packs, as any
   // git fetch does, and writes only into the staging directory git never reads), and the
@@ -624,7 +647,7 @@ async function stageOne(
     await staged.discard();
     throw e;
   }
-  return { plan, blobs, pack: staged, bytes };
+  return { plan, blobs, pack: staged, bytes, listedEarly };
 }
 
 /**

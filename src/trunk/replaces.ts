@@ -35,6 +35,7 @@ import { getBytes, type ListEntry, type Store } from "../storage/store.ts";
 import { TrunkError } from "./errors.ts";
 import { getSmall, SIDECAR_MAX_BYTES } from "./small_objects.ts";
 import { faultPoint } from "./faults.ts";
+import { sidecarsAndTheirPacks } from "./plan_listing.ts";
 import {
   parseSegmentKey,
   SEGMENT_ID_RE,
@@ -250,35 +251,19 @@ export interface SegmentListing {
 /** Every key but a `.idx` (`listSegmentKeys`' `indexDetails` false). */
 const NOT_INDEXES = { has: (key: string) => !key.endsWith(".idx") };
 
-const REPLACES_EXT = ".replaces";
-
-/**
- * Sidecars, and the packs that have one (`listSegmentKeys`' `plainDetails` false): told by
- * the names alone, `<id>.replaces` beside `<id>.pack`.
- */
-function sidecarsAndTheirPacks(keys: readonly string[]): { has(key: string): boolean } {
-  const compacted = new Set<string>();
-  for (let i = 0; i < keys.length; i++) {
-    const k = keys[i];
-    if (k.endsWith(REPLACES_EXT)) compacted.add(k.slice(0, -REPLACES_EXT.length));
-  }
-  return {
-    has: (key) =>
-      key.endsWith(REPLACES_EXT) || (key.endsWith(".pack") && compacted.has(key.slice(0, -5))),
-  };
-}
-
 /**
  * `indexDetails` false: the `.idx` keys' sizes and times are left out of the listing where
  * that is cheaper (`ListOptions.details`; every key is still listed, so a segment is
  * complete exactly as before): `idxSize` is then NaN, and so are a stray index's details.
  * `plainDetails` false: only sidecars' and their packs' details are asked for, no index's
  * either (a plain segment's `packSize` is then NaN and its time invalid, where the store
- * leaves them out).
+ * leaves them out). `listed`: that listing (`plainDetails` false) already sent
+ * (plan_listing.ts `startPlanListings`).
  */
 export async function listSegmentKeys(
   store: Store,
   opts: { indexDetails?: boolean; plainDetails?: boolean } = {},
+  listed?: Promise<ListEntry[]>,
 ): Promise<SegmentListing> {
   const packs = new Map<string, ListEntry>();
   const idxs = new Map<string, ListEntry>();
@@ -289,7 +274,10 @@ export async function listSegmentKeys(
     : opts.indexDetails === false
     ? () => NOT_INDEXES
     : undefined;
-  for (const e of await store.list(SEGMENTS_PREFIX, undefined, { details })) {
+  const entries = listed && opts.plainDetails === false
+    ? await listed
+    : await store.list(SEGMENTS_PREFIX, undefined, { details });
+  for (const e of entries) {
     const k = parseSegmentKey(e.key);
     if (!k) strays.push(e);
     else if (k.part === "pack") packs.set(k.id, e);
@@ -582,11 +570,15 @@ export interface FetchPlan {
  * covered by its compacted segment (which holds all of it while it is young, and all of
  * it that any ref reaches once it is old).
  */
-export async function planFetch(store: Store, ingested: Set<string>): Promise<FetchPlan> {
+export async function planFetch(
+  store: Store,
+  ingested: Set<string>,
+  listed?: Promise<ListEntry[]>,
+): Promise<FetchPlan> {
   // Details of sidecars and compacted packs only, never an index's or a plain pack's: a
   // trunk within two leases of a burst of pushes lists thousands of them (a stat each on
   // disk), and only `vouchedLists` reads plain packs' times.
-  let listing = await listSegmentKeys(store, { plainDetails: false });
+  let listing = await listSegmentKeys(store, { plainDetails: false }, listed);
   if (listing.complete.every((s) => ingested.has(s.id))) return { download: [], alreadyHave: [] };
   // A damaged sidecar only costs a download: its segment is fetched like any other.
   const inputs = await readSidecars(store, listing, () => {}, { trustNested: true });

@@ -1,0 +1,120 @@
+/**
+ * A fresh clone from a distant store sends its plan's listings (segments/, blobs/) beside
+ * its first ones (refs/, trunk.json, the storage map): src/trunk/plan_listing.ts. On MinIO
+ * behind a proxy that delays every request, so each round trip shows as one (loopback
+ * answers an entry's read before a segment's is even sent, and chains them).
+ *
+ * Listed before the refs, the segments can miss a push that lands between the two listings:
+ * the refs' listing then names a commit no listed segment holds. The clone must list the
+ * segments again and get that push's segment, not call the trunk damaged nor download
+ * again what it already has (distrusting its own marks: every segment twice).
+ */
+import { assert, assertEquals } from "../assert.ts";
+import { startProxy } from "../../bench/proxy.ts";
+import { commitFile, e2eBackends, git, makeEnv, newRepo, ok, run, trunkUrl } from "./harness.ts";
+
+const opts = { sanitizeOps: false, sanitizeResources: false };
+
+/** The store operations and rounds the helper reported (`TRUNKS_DEBUG_REQUESTS`). */
+function rounds(stderr: string): number {
+  let n = 0;
+  for (const m of stderr.matchAll(/^trunks-requests \S+ (.*)$/gm)) n += JSON.parse(m[1]).rounds;
+  return n;
+}
+
+/** The trunk URL with its endpoint moved to `endpoint`. */
+function through(url: string, endpoint: string): string {
+  const u = new URL(url);
+  u.searchParams.set("endpoint", endpoint);
+  return u.toString();
+}
+
+const isListing = (what: string, prefix: string) =>
+  what.includes("list-type=2") && decodeURIComponent(what).includes(`/t.trunk/${prefix}`);
+
+for (const backend of e2eBackends().filter((b) => b.name === "minio")) {
+  const upstream = new URL(new URL(await backend.root()).searchParams.get("endpoint")!).origin;
+
+  Deno.test({
+    name: `e2e ${backend.name}: a fresh clone at 40 ms a request is 2 round trips`,
+    ...opts,
+    fn: async () => {
+      const proxy = startProxy(upstream, { latencyMs: 40 });
+      try {
+        const e = await makeEnv(backend.env);
+        const url = await trunkUrl(backend, "t");
+        const a = await newRepo(e, "a");
+        await git(e, a, "push", "-q", `trunks::${url}`, "main");
+        const b = `${await Deno.makeTempDir()}/b`;
+        const r = await run(
+          e,
+          "git",
+          ["clone", "-q", `trunks::${through(url, proxy.endpoint)}`, b],
+          {
+            env: { TRUNKS_DEBUG_REQUESTS: "1" },
+          },
+        );
+        assertEquals(r.code, 0, r.stderr);
+        assertEquals(rounds(r.stderr), 2, r.stderr);
+        assertEquals(await Deno.readTextFile(`${b}/README.md`), "hello\n");
+      } finally {
+        await proxy.close();
+      }
+    },
+  });
+
+  Deno.test({
+    name:
+      `e2e ${backend.name}: a push landing between a clone's segment listing and its refs' is cloned whole`,
+    ...opts,
+    fn: async () => {
+      const e = await makeEnv(backend.env);
+      const url = await trunkUrl(backend, "t");
+      const a = await newRepo(e, "a");
+      await git(e, a, "push", "-q", `trunks::${url}`, "main");
+      const segmentsListed = Promise.withResolvers<void>();
+      let held = false;
+      let pushed = "";
+      const proxy = startProxy(upstream, {
+        answered: (what) => {
+          if (isListing(what, "segments/")) segmentsListed.resolve();
+        },
+        // The clone's first listing of refs/ waits until its segments are listed and a push
+        // from elsewhere (straight to MinIO) has landed: its entry is then in the refs'
+        // listing, its segment in no listing the clone's plan started from.
+        before: async (what) => {
+          if (held || !isListing(what, "refs/")) return;
+          held = true;
+          let timer: ReturnType<typeof setTimeout> | undefined;
+          await Promise.race([
+            segmentsListed.promise,
+            new Promise((_, no) =>
+              timer = setTimeout(
+                () => no(new Error("the clone did not list segments/ before refs/ answered")),
+                10_000,
+              )
+            ),
+          ]).finally(() => clearTimeout(timer));
+          await commitFile(e, a, "late.txt", "pushed during the clone\n");
+          await git(e, a, "push", "-q", `trunks::${url}`, "main");
+          pushed = (await git(e, a, "rev-parse", "HEAD")).trim();
+        },
+      });
+      try {
+        const b = `${await Deno.makeTempDir()}/b`;
+        await ok(e, "git", ["clone", "-q", `trunks::${through(url, proxy.endpoint)}`, b]);
+        assert(held && pushed, "the refs' listing was not held");
+        const packs = proxy.trace().map((t) => t.what).filter((w) =>
+          /^GET \S*\/segments\/[0-9a-f]{64}\.pack/.test(w)
+        );
+        assertEquals(packs.length, 2, `each segment downloaded once: ${packs.join("\n")}`);
+        assertEquals(new Set(packs).size, 2, packs.join("\n"));
+        assertEquals((await git(e, b, "rev-parse", "HEAD")).trim(), pushed);
+        assertEquals(await Deno.readTextFile(`${b}/late.txt`), "pushed during the clone\n");
+        await git(e, b, "fsck", "--strict");
+      } finally {
+        await proxy.close();
+      }
+    },
+  });
+}
