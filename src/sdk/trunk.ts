@@ -217,6 +217,9 @@ export class Trunk {
   #tempDir?: string;
   /** The automatic maintenance step running in this process, if any. */
   #maintenance: Promise<void> | null = null;
+  /** The last of the calls that change local commits, queued (`#exclusive`). */
+  #serial: Promise<unknown> = Promise.resolve();
+  #closing: Promise<void> | null = null;
 
   private constructor(
     core: CoreTrunk,
@@ -328,13 +331,29 @@ export class Trunk {
   }
 
   /**
+   * Calls that change local commits (`commit`, `push`, `pull`) run one at a time, in call
+   * order, as a program sharing one Trunk between tasks makes them: a commit() made while
+   * a push uploads would be marked published with it and never pushed (the push reporting
+   * its id), and a pull() could rebase the commits a push is packing. Reads run beside them.
+   */
+  #exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    this.#open();
+    const run = this.#serial.then(fn);
+    this.#serial = run.catch(() => {});
+    return run;
+  }
+
+  /**
    * See what moved: one list of refs and one of segments (entries are fetched when a
    * call needs them). Local commits on a branch another writer moved are rebased onto
    * it; a rebase that would overwrite a path the other writer also changed throws
    * {@link ConflictError} and changes nothing.
    */
-  async pull(): Promise<{ rebased: string[] }> {
-    this.#open();
+  pull(): Promise<{ rebased: string[] }> {
+    return this.#exclusive(() => this.#pull());
+  }
+
+  async #pull(): Promise<{ rebased: string[] }> {
     // Both lists at once. A ref whose segment the segment list missed (it raced a
     // push) is still read correctly: an object in no listed segment re-lists them.
     const [, segments] = await Promise.all([this.#refs.refresh(), this.#core.segments()]);
@@ -355,7 +374,9 @@ export class Trunk {
   }
 
   async #listed(): Promise<RefView> {
-    if (!this.#refs.listed) await this.pull();
+    // Inside a commit or push: `pull()` would queue behind the very call waiting here. Before
+    // the first listing there is nothing to rebase, so a read racing a push is harmless.
+    if (!this.#refs.listed) await this.#pull();
     return this.#refs;
   }
 
@@ -684,12 +705,8 @@ export class Trunk {
 
   /** Large blobs the staged changes and local commits refer to. */
   #liveLarge(): Set<string> {
-    const out = new Set<string>();
-    const add = (changes: Map<string, Change>) => {
-      for (const c of changes.values()) if (c && "oid" in c) out.add(c.oid);
-    };
-    add(this.#staged);
-    for (const p of this.#pending.values()) for (const c of p.commits) add(c.changes);
+    const out = largeOf([...this.#pending.values()].flatMap((p) => p.commits));
+    for (const c of this.#staged.values()) if (c && "oid" in c) out.add(c.oid);
     return out;
   }
 
@@ -789,11 +806,17 @@ export class Trunk {
    * does not exist yet starts at `from` (default the HEAD branch; a root commit in an
    * empty trunk).
    */
-  async commit(opts: CommitOptions): Promise<CommitResult> {
-    this.#open();
+  commit(opts: CommitOptions): Promise<CommitResult> {
+    // What is staged at this call: a write() made while the commit waits for a push or
+    // reads trees stays staged for the next one, neither taken nor dropped.
+    const staged = new Map(this.#staged);
+    return this.#exclusive(() => this.#commit(opts, staged));
+  }
+
+  async #commit(opts: CommitOptions, staged: Map<string, Change>): Promise<CommitResult> {
     if (!opts.message?.trim()) throw new TrunkError("commit needs a message", "bad-input");
     const ref = branchRef(opts.branch ?? (await this.head()) ?? "main");
-    if (this.#staged.size === 0 && !opts.allowEmpty) {
+    if (staged.size === 0 && !opts.allowEmpty) {
       throw new TrunkError("nothing to commit: write() or remove() something first", "bad-input");
     }
     let pending = this.#pending.get(ref);
@@ -808,7 +831,7 @@ export class Trunk {
     }
     const changes = await this.#expand(
       parent ? (await this.readCommit(parent)).tree : null,
-      this.#staged,
+      staged,
     );
     const author = this.#signature(opts.author);
     const committer = this.#signature(opts.author);
@@ -818,7 +841,7 @@ export class Trunk {
     }
     pending.commits.push({ oid: made.oid, changes, message: opts.message, author, committer });
     this.#pending.set(ref, pending);
-    this.#staged.clear();
+    for (const [path, c] of staged) if (this.#staged.get(path) === c) this.#staged.delete(path);
     return { oid: made.oid, branch: ref, parents: parent ? [parent] : [] };
   }
 
@@ -868,8 +891,8 @@ export class Trunk {
     return { base: now, baseOid: tip, commits };
   }
 
-  /** Local objects a branch's pending commits need, in pack order (commits, trees, blobs). */
-  #collect(p: Pending, into: Map<string, GitObject>): void {
+  /** Local objects a pending commit needs, in pack order (commits, trees, blobs). */
+  #collect(tip: string, into: Map<string, GitObject>): void {
     const local = this.#reader.local;
     const visit = (oid: string) => {
       const obj = local.get(oid);
@@ -883,7 +906,7 @@ export class Trunk {
         for (const e of parseTree(oid, obj.data, this.objectFormat)) visit(e.oid);
       }
     };
-    visit(p.commits[p.commits.length - 1].oid);
+    visit(tip);
   }
 
   /**
@@ -895,19 +918,25 @@ export class Trunk {
    * mirror's `StorageFailure`: `trunks storage sync` brings the mirror level. Silent unless
    * `onProgress` is given: it is told the segment's bytes as the store takes them.
    */
-  async push(opts: PushOptions = {}): Promise<PushResult[]> {
-    this.#open();
+  push(opts: PushOptions = {}): Promise<PushResult[]> {
+    return this.#exclusive(() => this.#push(opts));
+  }
+
+  async #push(opts: PushOptions): Promise<PushResult[]> {
     if (this.#pending.size === 0) return [];
     const refs = await this.#listed();
-    const pending = [...this.#pending];
+    // What this push publishes is fixed here: a discard() while it uploads changes what the
+    // next push sends, never the objects this one packs for the tips it names (a ref entry
+    // pointing at a commit whose objects were left out breaks every reader of the trunk).
+    const pending: Pushing[] = [...this.#pending].map(([ref, p]) => ({
+      ref,
+      p,
+      tip: p.commits[p.commits.length - 1].oid,
+    }));
     const report = await enginePush(
       this.#core,
-      this.#source(),
-      pending.map(([ref, p]) => ({
-        src: p.commits[p.commits.length - 1].oid,
-        dst: ref,
-        force: false,
-      })),
+      this.#source(pending),
+      pending.map(({ ref, tip }) => ({ src: tip, dst: ref, force: false })),
       { onProgress: opts.onProgress },
     );
     try {
@@ -921,21 +950,21 @@ export class Trunk {
   /** The outcome of a push, per branch: local state follows what the trunk took. */
   async #published(
     report: PushReport,
-    pending: [string, Pending][],
+    pending: Pushing[],
     refs: RefView,
   ): Promise<PushResult[]> {
     const segment = report.segment;
     const results: PushResult[] = [];
     const conflicts: string[] = [];
     let failure: { e: unknown } | undefined;
-    for (const [ref, p] of pending) {
-      const tip = p.commits[p.commits.length - 1].oid;
+    for (const { ref, p, tip } of pending) {
       const r = report.refs.find((x) => x.ref === ref)!;
       const now = r.entry ?? r.winner ?? report.state.latest.get(ref);
       if (now) refs.wrote(now);
       // Moved on the primary only (a mirror refused it) is published: clones read the primary.
       if (landed(r)) {
-        this.#pending.delete(ref);
+        // Unless discarded meanwhile (and perhaps committed to again).
+        if (this.#pending.get(ref) === p) this.#pending.delete(ref);
         results.push({ branch: shortRef(ref), oid: tip, segment: segment?.id });
         continue;
       }
@@ -1008,12 +1037,10 @@ export class Trunk {
     if (mode === "wait") await step;
   }
 
-  /** The library's side of a push: objects built in memory, no git. */
-  #source(): PushSource {
+  /** The library's side of a push of `pending`: objects built in memory, no git. */
+  #source(pending: Pushing[]): PushSource {
     const local = this.#reader.local;
-    const bases = new Set(
-      [...this.#pending.values()].flatMap((p) => p.baseOid ? [p.baseOid] : []),
-    );
+    const bases = new Set(pending.flatMap(({ p }) => p.baseOid ? [p.baseOid] : []));
     const format = this.objectFormat;
     const large = this.#large();
     return {
@@ -1031,12 +1058,12 @@ export class Trunk {
         return Promise.resolve(false);
       },
       localHead: () => Promise.resolve(null),
-      pack: () => {
+      pack: (tips) => {
         const objects = new Map<string, GitObject>();
-        for (const p of this.#pending.values()) this.#collect(p, objects);
-        // Every large blob a local commit staged: uploadLargeBlobs skips those the trunk
-        // already has a manifest for.
-        const largeBlobs = [...this.#liveLarge()].filter((o) => large.get(o));
+        for (const tip of tips) this.#collect(tip, objects);
+        // Every large blob the pushed commits staged: uploadLargeBlobs skips those the trunk
+        // already has a manifest for. One discarded meanwhile fails the push (readBlobs).
+        const largeBlobs = [...largeOf(pending.flatMap(({ p }) => p.commits))];
         if (objects.size === 0) return Promise.resolve({ segment: null, largeBlobs });
         const built = buildSegment([...objects.values()], format);
         return Promise.resolve({
@@ -1060,10 +1087,20 @@ export class Trunk {
     };
   }
 
-  /** Release the store's connections and the cache database. Unpushed work is dropped. */
-  async close(): Promise<void> {
-    if (this.#closed) return;
+  /**
+   * Release the store's connections and the cache database, once the commits, pushes and
+   * pulls already called have ended (a push is never cut off between its upload and its ref
+   * entries). Unpushed work is dropped.
+   */
+  close(): Promise<void> {
+    return this.#closing ??= this.#close();
+  }
+
+  async #close(): Promise<void> {
     this.#closed = true;
+    // A commit, push or pull under way (or queued) ends first: a push released mid-way
+    // would fail on the closed cache after its ref entries were created, saying it failed.
+    await this.#serial;
     this.#staged.clear();
     this.#pending.clear();
     await this.#largeContents?.close();
@@ -1077,6 +1114,22 @@ export class Trunk {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
+}
+
+/** A branch as one push publishes it: its pending commits and their tip, fixed at its start. */
+interface Pushing {
+  ref: string;
+  p: Pending;
+  tip: string;
+}
+
+/** The large blobs `commits` refer to. */
+function largeOf(commits: LocalCommit[]): Set<string> {
+  const out = new Set<string>();
+  for (const c of commits) {
+    for (const ch of c.changes.values()) if (ch && "oid" in ch) out.add(ch.oid);
+  }
+  return out;
 }
 
 /**
