@@ -1,6 +1,7 @@
 /** Shared by the benchmarks: timing child processes, request counts, tables. */
 import { type Env, makeEnv, ok } from "../harness/env.ts";
 import { CORPUS, mirrorCorpus } from "../harness/corpus.ts";
+import { DENO_RUN_ARGS } from "../src/helper/self.ts";
 
 export { CORPUS, makeEnv, mirrorCorpus, ok };
 export type { Env };
@@ -189,4 +190,20 @@ export interface Row {
   storeBytes?: number;
   storeObjects?: number;
   note?: string;
+}
+
+/**
+ * A PATH with the `git-remote-trunks` of another checkout (e.g. a worktree of an older main)
+ * first: `--other` in the benchmarks that alternate two codes on one trunk (an A/B).
+ */
+export async function otherCheckoutPath(e: Env, checkout: string): Promise<string> {
+  const dir = await Deno.makeTempDir({ prefix: "trunks-other-bin-" });
+  await Deno.writeTextFile(
+    `${dir}/git-remote-trunks`,
+    `#!/bin/sh\nexec ${JSON.stringify(Deno.execPath())} ${DENO_RUN_ARGS.join(" ")} ${
+      JSON.stringify(`${await Deno.realPath(checkout)}/main.ts`)
+    } remote-helper "$@"\n`,
+  );
+  await Deno.chmod(`${dir}/git-remote-trunks`, 0o755);
+  return `${dir}:${e.env.PATH}`;
 }

@@ -19,10 +19,9 @@
 import "./run_tmp.ts";
 import { parseArgs } from "node:util";
 import { Trunk } from "../mod.ts";
-import { makeEnv, median, ok } from "./lib.ts";
+import { makeEnv, median, ok, otherCheckoutPath } from "./lib.ts";
 import { run } from "../harness/env.ts";
 import { loadLine, sampleLoad } from "./notes.ts";
-import { DENO_RUN_ARGS } from "../src/helper/self.ts";
 
 const { values } = parseArgs({
   options: {
@@ -90,25 +89,16 @@ if (values.lease) {
   });
 }
 
-/** `git-remote-trunks` of `checkout` first on PATH. */
-async function launcher(checkout: string): Promise<string> {
-  const dir = await Deno.makeTempDir({ prefix: "trunks-long-clone-bin-" });
-  await Deno.writeTextFile(
-    `${dir}/git-remote-trunks`,
-    `#!/bin/sh\nexec ${JSON.stringify(Deno.execPath())} ${DENO_RUN_ARGS.join(" ")} ${
-      JSON.stringify(`${await Deno.realPath(checkout)}/main.ts`)
-    } remote-helper "$@"\n`,
-  );
-  await Deno.chmod(`${dir}/git-remote-trunks`, 0o755);
-  return `${dir}:${e.env.PATH}`;
-}
-
 const sides: { label: string; source: string; path?: string }[] = [
   { label: "git clone --no-local", source: bare },
   { label: "trunks (this checkout)", source: `trunks::${url}` },
 ];
 for (const o of values.other) {
-  sides.push({ label: `trunks (${o})`, source: `trunks::${url}`, path: await launcher(o) });
+  sides.push({
+    label: `trunks (${o})`,
+    source: `trunks::${url}`,
+    path: await otherCheckoutPath(e, o),
+  });
 }
 
 const got = sides.map(() => [] as { ms: number; cpuMs: number; packs: number }[]);

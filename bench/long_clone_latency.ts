@@ -7,13 +7,18 @@
  * sidecars, the segments downloaded so many at once).
  *
  *   deno run -A bench/long_clone_latency.ts [--pushes 2000] [--latency 50] [--runs 3] [--trace]
+ *     [--other CHECKOUT]...
+ *
+ * `--other`: trunks from another checkout clones the same trunk in the same rounds, the order
+ * flipped every round (an A/B of two codes on one trunk: background maintenance leaves a
+ * different trunk each run, so figures from two runs compare less well).
  *
  * MinIO: `eval "$(bash scripts/test-servers.sh up minio | sed 's/^/export /')"`.
  */
 import "./run_tmp.ts";
 import { parseArgs } from "node:util";
 import { Trunk } from "../mod.ts";
-import { makeEnv, median, ok } from "./lib.ts";
+import { makeEnv, median, ok, otherCheckoutPath } from "./lib.ts";
 import { rounds, startProxy } from "./proxy.ts";
 import { minioFromEnv } from "./tools.ts";
 import { loadLine, sampleLoad } from "./notes.ts";
@@ -24,6 +29,7 @@ const { values } = parseArgs({
     latency: { type: "string", default: "50" },
     runs: { type: "string", default: "3" },
     trace: { type: "boolean", default: false },
+    other: { type: "string", multiple: true, default: [] },
   },
 });
 const pushes = Number(values.pushes);
@@ -60,19 +66,26 @@ const pushedMs = performance.now() - t0;
 const proxy = startProxy(minio.endpoint, { latencyMs });
 const url = `trunks::${at(proxy.endpoint)}`;
 const tmp = await Deno.makeTempDir({ prefix: "trunks-long-latency-" });
+const sides: { label: string; path?: string }[] = [{ label: "trunks (this checkout)" }];
+for (const o of values.other) {
+  sides.push({ label: `trunks (${o})`, path: await otherCheckoutPath(e, o) });
+}
 const start = await sampleLoad();
-const got: { ms: number; requests: number; rounds: number }[] = [];
-for (let i = 0; i < runs; i++) {
+const got = sides.map(() => [] as { ms: number; requests: number; rounds: number }[]);
+for (let n = 0; n < runs * sides.length; n++) {
+  const i = Math.floor(n / sides.length);
+  const k = i % 2 ? sides.length - 1 - (n % sides.length) : n % sides.length;
   const before = proxy.snapshot().spans.length;
   const c0 = performance.now();
-  await ok(e, "git", ["clone", "-q", url, `${tmp}/c${i}`], {
+  await ok(e, "git", ["clone", "-q", url, `${tmp}/c${n}`], {
     cwd: tmp,
-    env: { TRUNKS_AUTO_MAINTENANCE: "0" },
+    env: { TRUNKS_AUTO_MAINTENANCE: "0", ...(sides[k].path ? { PATH: sides[k].path! } : {}) },
   });
   const ms = performance.now() - c0;
   const trace = proxy.trace(before);
-  got.push({ ms, requests: trace.length, rounds: rounds(trace.map((t) => t.span)) });
+  got[k].push({ ms, requests: trace.length, rounds: rounds(trace.map((t) => t.span)) });
   if (values.trace && i === runs - 1) {
+    console.error(`--- ${sides[k].label}`);
     for (const t of trace) {
       console.error(
         `${(t.span[0] - c0).toFixed(0).padStart(6)} ${(t.span[1] - c0).toFixed(0).padStart(6)} ${
@@ -81,7 +94,7 @@ for (let i = 0; i < runs; i++) {
       );
     }
   }
-  await Deno.remove(`${tmp}/c${i}`, { recursive: true });
+  await Deno.remove(`${tmp}/c${n}`, { recursive: true });
 }
 const end = await sampleLoad();
 await proxy.close();
@@ -93,10 +106,14 @@ console.log(
 );
 console.log("| clone | wall (median) | wall range | requests | rounds |");
 console.log("|---|---|---|---|---|");
-const ms = got.map((g) => g.ms);
-console.log(
-  `| trunks, MinIO at ${latencyMs} ms | ${(median(ms) / 1000).toFixed(3)} s | ${
-    (Math.min(...ms) / 1000).toFixed(3)
-  }-${(Math.max(...ms) / 1000).toFixed(3)} s | ${got.at(-1)!.requests} | ${got.at(-1)!.rounds} |`,
-);
+sides.forEach((side, k) => {
+  const ms = got[k].map((g) => g.ms);
+  console.log(
+    `| ${side.label}, MinIO at ${latencyMs} ms | ${(median(ms) / 1000).toFixed(3)} s | ${
+      (Math.min(...ms) / 1000).toFixed(3)
+    }-${(Math.max(...ms) / 1000).toFixed(3)} s | ${got[k].at(-1)!.requests} | ${
+      got[k].at(-1)!.rounds
+    } |`,
+  );
+});
 await Deno.remove(tmp, { recursive: true }).catch(() => {});

@@ -82,7 +82,9 @@ export async function run(
 ): Promise<Run> {
   const child = new Deno.Command(cmd, {
     args,
-    cwd: opts.cwd,
+    // In the clean HOME unless told: never in whatever repository the tests run from (a
+    // `trunks check` there fscked the project's own checkout, and failed on its worktrees).
+    cwd: opts.cwd ?? e.home,
     env: { ...e.env, ...opts.env },
     clearEnv: true,
     stdin: opts.stdin === undefined ? "null" : "piped",
