@@ -220,6 +220,9 @@ export class Trunk {
   /** The last of the calls that change local commits, queued (`#exclusive`). */
   #serial: Promise<unknown> = Promise.resolve();
   #closing: Promise<void> | null = null;
+  /** Calls under way (`#call`), and close() waiting for the last to end. */
+  #calls = 0;
+  #idle: (() => void) | null = null;
 
   private constructor(
     core: CoreTrunk,
@@ -331,6 +334,20 @@ export class Trunk {
   }
 
   /**
+   * A call that reads the store or the cache, under way until disposed (`using`): close()
+   * waits for it, or a read it overtook failed on the closed cache ("database is not open").
+   */
+  #call(): Disposable {
+    this.#open();
+    this.#calls++;
+    return {
+      [Symbol.dispose]: () => {
+        if (--this.#calls === 0) this.#idle?.();
+      },
+    };
+  }
+
+  /**
    * Calls that change local commits (`commit`, `push`, `pull`) run one at a time, in call
    * order, as a program sharing one Trunk between tasks makes them: a commit() made while
    * a push uploads would be marked published with it and never pushed (the push reporting
@@ -338,7 +355,10 @@ export class Trunk {
    */
   #exclusive<T>(fn: () => Promise<T>): Promise<T> {
     this.#open();
-    const run = this.#serial.then(fn);
+    const run = this.#serial.then(async () => {
+      using _call = this.#call();
+      return await fn();
+    });
     this.#serial = run.catch(() => {});
     return run;
   }
@@ -382,6 +402,7 @@ export class Trunk {
 
   /** Live refs (branches, tags, others), sorted by name; HEAD is `head()`. */
   async refs(): Promise<RefInfo[]> {
+    using _call = this.#call();
     const all = await (await this.#listed()).all();
     return [...all.values()].filter((e) => e.ref !== "HEAD" && !isDeleted(e))
       .map((e) => ({ name: e.ref, oid: e.new, writer: e.writer, time: e.time, seq: e.seq }))
@@ -390,6 +411,7 @@ export class Trunk {
 
   /** Branch names (without `refs/heads/`), local unpushed branches included. */
   async branches(): Promise<string[]> {
+    using _call = this.#call();
     const names = new Set(
       (await this.refs()).filter((r) => r.name.startsWith("refs/heads/"))
         .map((r) => shortRef(r.name)),
@@ -400,12 +422,14 @@ export class Trunk {
 
   /** Tag names (without `refs/tags/`). */
   async tags(): Promise<string[]> {
+    using _call = this.#call();
     return (await this.refs()).filter((r) => r.name.startsWith("refs/tags/"))
       .map((r) => shortRef(r.name));
   }
 
   /** The branch HEAD names (short), as `git clone` would check out; null in an empty trunk. */
   async head(): Promise<string | null> {
+    using _call = this.#call();
     const refs = await this.#listed();
     // The likely answers are fetched together: one round trip, not three.
     const [head] = await Promise.all(
@@ -446,7 +470,7 @@ export class Trunk {
    * id. Annotated tags are peeled.
    */
   async resolve(rev = "HEAD"): Promise<string> {
-    this.#open();
+    using _call = this.#call();
     const found = await this.#findRef(rev);
     let oid: string;
     let hint: string[] = [];
@@ -484,6 +508,7 @@ export class Trunk {
 
   /** A commit by revision (default HEAD). */
   async readCommit(rev = "HEAD"): Promise<Commit> {
+    using _call = this.#call();
     const oid = await this.resolve(rev);
     return parseCommit(oid, (await this.#object(oid, "commit")).data);
   }
@@ -507,6 +532,7 @@ export class Trunk {
 
   /** A file's bytes at a revision (default HEAD). Large blobs are reassembled and verified. */
   async read(path: string, opts: { ref?: string } = {}): Promise<Uint8Array> {
+    using _call = this.#call();
     const p = normalizePath(path);
     const commit = await this.readCommit(opts.ref);
     const e = await this.#entryAt(commit.tree, p);
@@ -529,6 +555,7 @@ export class Trunk {
    * is checked at the end, erroring the stream on a mismatch).
    */
   async readStream(path: string, opts: { ref?: string } = {}): Promise<ReadableStream<Uint8Array>> {
+    using _call = this.#call();
     const p = normalizePath(path);
     const commit = await this.readCommit(opts.ref);
     const e = await this.#entryAt(commit.tree, p);
@@ -542,17 +569,20 @@ export class Trunk {
 
   /** A file as UTF-8 text. */
   async readText(path: string, opts: { ref?: string } = {}): Promise<string> {
+    using _call = this.#call();
     return dec.decode(await this.read(path, opts));
   }
 
   /** True when `path` is a file or directory at the revision. */
   async exists(path: string, opts: { ref?: string } = {}): Promise<boolean> {
+    using _call = this.#call();
     const commit = await this.readCommit(opts.ref);
     return (await this.#entryAt(commit.tree, normalizePath(path, true))) !== null;
   }
 
   /** Entries of a directory (default the root) at a revision; `recursive` lists files below. */
   async list(dir = "", opts: { ref?: string; recursive?: boolean } = {}): Promise<ListEntry[]> {
+    using _call = this.#call();
     const p = normalizePath(dir, true);
     const commit = await this.readCommit(opts.ref);
     const e = await this.#entryAt(commit.tree, p);
@@ -584,6 +614,7 @@ export class Trunk {
    * only that parent is followed.
    */
   async log(opts: { ref?: string; limit?: number; path?: string } = {}): Promise<Commit[]> {
+    using _call = this.#call();
     const limit = opts.limit ?? 50;
     const path = opts.path !== undefined ? normalizePath(opts.path) : undefined;
     const commitOf = async (oid: string) =>
@@ -670,7 +701,7 @@ export class Trunk {
     source: ContentSource,
     opts: WriteFileOptions = {},
   ): Promise<StagedFile> {
-    this.#open();
+    using _call = this.#call();
     const p = normalizePath(path);
     const staged = await this.#large().stage(source, opts.size, p);
     if (this.#closed) {
@@ -1088,19 +1119,26 @@ export class Trunk {
   }
 
   /**
-   * Release the store's connections and the cache database, once the commits, pushes and
-   * pulls already called have ended (a push is never cut off between its upload and its ref
-   * entries). Unpushed work is dropped.
+   * Release the store's connections and the cache database, once the calls under way have
+   * ended (a push is never cut off between its upload and its ref entries, a read never
+   * fails on the closed cache). Unpushed work is dropped.
    */
   close(): Promise<void> {
     return this.#closing ??= this.#close();
   }
 
   async #close(): Promise<void> {
+    // The calls under way (and queued) end first, with the calls they make in turn (a read of
+    // HEAD asks head()): a push released mid-way would fail on the closed cache after its
+    // ref entries were created, saying it failed; a read would fail on it too.
+    for (;;) {
+      const serial = this.#serial;
+      await serial;
+      if (this.#calls > 0) await new Promise<void>((r) => this.#idle = r);
+      this.#idle = null;
+      if (serial === this.#serial && this.#calls === 0) break;
+    }
     this.#closed = true;
-    // A commit, push or pull under way (or queued) ends first: a push released mid-way
-    // would fail on the closed cache after its ref entries were created, saying it failed.
-    await this.#serial;
     this.#staged.clear();
     this.#pending.clear();
     await this.#largeContents?.close();

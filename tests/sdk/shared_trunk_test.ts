@@ -131,3 +131,26 @@ Deno.test("shared trunk: a commit() made while push() runs goes with the next pu
   await t.close();
   await mem.close();
 });
+
+Deno.test("shared trunk: close() while a read runs lets it end, never on a closed cache", async () => {
+  const url = `memory://shared-${crypto.randomUUID()}/trunks/app.trunk`;
+  const mem = await openStore(url);
+  {
+    await using t = await Trunk.open({ store: mem, create: true, writer: "lib" });
+    t.write("README.md", "hello\n");
+    await t.commit({ message: "seed", branch: "main" });
+    await t.push();
+  }
+  const gated = new GatedStore(mem);
+  const cacheDir = await Deno.makeTempDir();
+  const t = await Trunk.open({ store: gated, cacheDir });
+  gated.arm();
+  const reading = t.readText("README.md").catch((e: Error) => e.message);
+  await gated.reached;
+  const closing = t.close();
+  gated.release();
+  await closing;
+  assertEquals(await reading, "hello\n");
+  await Deno.remove(cacheDir, { recursive: true });
+  await mem.close();
+});
