@@ -701,7 +701,9 @@ export class Trunk {
     source: ContentSource,
     opts: WriteFileOptions = {},
   ): Promise<StagedFile> {
-    using _call = this.#call();
+    // Not waited for by close(): it reads only its source, which may never end; close()
+    // removes what it spooled and it fails (below).
+    this.#open();
     const p = normalizePath(path);
     const staged = await this.#large().stage(source, opts.size, p);
     if (this.#closed) {

@@ -154,3 +154,28 @@ Deno.test("shared trunk: close() while a read runs lets it end, never on a close
   await Deno.remove(cacheDir, { recursive: true });
   await mem.close();
 });
+
+Deno.test({
+  name: "shared trunk: close() does not wait for a writeFile() whose source never ends",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const url = `memory://shared-${crypto.randomUUID()}/trunks/app.trunk`;
+    const t = await Trunk.open({ url, create: true });
+    // Past the large-blob threshold, then silence: spooled, never finished.
+    const stalled = new ReadableStream<Uint8Array>({
+      start(c) {
+        c.enqueue(new Uint8Array(5 << 20));
+      },
+    });
+    void t.writeFile("big.bin", stalled).catch(() => {});
+    await new Promise((r) => setTimeout(r, 100));
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const outcome = await Promise.race([
+      t.close().then(() => "closed"),
+      new Promise((r) => timer = setTimeout(() => r("close() hung"), 2000)),
+    ]);
+    clearTimeout(timer);
+    assertEquals(outcome, "closed");
+  },
+});
