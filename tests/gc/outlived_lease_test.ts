@@ -20,27 +20,25 @@ import { listSegmentKeys } from "../../src/trunk/replaces.ts";
 
 Deno.test("a push whose segment upload outlived the lease is refused, its ref not moved", async () => {
   const inner = await openStore(`memory://outlived-${crypto.randomUUID()}/trunks/t.trunk`);
-  const auto = Deno.env.get("TRUNKS_AUTO_MAINTENANCE");
-  Deno.env.set("TRUNKS_AUTO_MAINTENANCE", "0");
   try {
-    const first = await pushFirst(inner);
-    // The segment's pack is stored, then the upload lingers past the lease.
-    const slow = afterFirstPut(
-      inner,
-      (k) => k.startsWith("segments/"),
-      async () => {
-        await sleep(LEASE_S * 1200);
-      },
-    );
-    await using w = await Library.open({ store: slow, writer: "w" });
-    w.write("w.txt", "w\n");
-    await w.commit({ message: "w", branch: "main" });
-    await assertRejects(() => w.push(), Error, OUTLIVED_LEASE);
-    await using r = await Library.open({ store: inner, writer: "reader" });
-    assertEquals((await r.refs()).find((x) => x.name === "refs/heads/main")?.oid, first);
+    await withProcessEnv({ TRUNKS_AUTO_MAINTENANCE: "0" }, async () => {
+      const first = await pushFirst(inner);
+      // The segment's pack is stored, then the upload lingers past the lease.
+      const slow = afterFirstPut(
+        inner,
+        (k) => k.startsWith("segments/"),
+        async () => {
+          await sleep(LEASE_S * 1200);
+        },
+      );
+      await using w = await Library.open({ store: slow, writer: "w" });
+      w.write("w.txt", "w\n");
+      await w.commit({ message: "w", branch: "main" });
+      await assertRejects(() => w.push(), Error, OUTLIVED_LEASE);
+      await using r = await Library.open({ store: inner, writer: "reader" });
+      assertEquals((await r.refs()).find((x) => x.name === "refs/heads/main")?.oid, first);
+    });
   } finally {
-    if (auto === undefined) Deno.env.delete("TRUNKS_AUTO_MAINTENANCE");
-    else Deno.env.set("TRUNKS_AUTO_MAINTENANCE", auto);
     await inner.close();
   }
 });

@@ -25,59 +25,60 @@ import { pruneRefLog } from "../../src/trunk/prune.ts";
 import { trunkUrl } from "../e2e/harness.ts";
 import { opts } from "./lib.ts";
 import { afterFirstPut, LEASE_S, pushFirst, randomBytes, sceneBackends } from "./repush_scene.ts";
+import { withProcessEnv } from "../../harness/process_env.ts";
 
 for (const backend of sceneBackends()) {
   Deno.test({
     name:
       `prune ${backend.name}: a slow push whose base entry was pruned meanwhile is refused, not created below the ref's latest`,
     ...opts,
-    fn: async () => {
-      Deno.env.set("TRUNKS_LARGE_BLOB_THRESHOLD", "64k");
-      Deno.env.set("TRUNKS_AUTO_MAINTENANCE", "0");
-      const url = await trunkUrl(backend, "prune-stale-base");
-      const inner = await openStore(url, backend.settings);
-      try {
-        await pushFirst(inner);
-        let pruned = 0;
-        let bTip = "";
-        const slow = afterFirstPut(inner, (key) => key.startsWith("chunks/"), async () => {
-          // Meanwhile writer B moves main twice, and maintenance prunes two leases later.
-          await using b = await Library.open({ store: inner, writer: "b" });
-          for (const n of [1, 2]) {
-            b.write(`b${n}.txt`, `b ${n}\n`);
-            bTip = (await b.commit({ message: `b ${n}`, branch: "main" })).oid;
-            await b.push();
+    fn: () =>
+      withProcessEnv(
+        { TRUNKS_LARGE_BLOB_THRESHOLD: "64k", TRUNKS_AUTO_MAINTENANCE: "0" },
+        async () => {
+          const url = await trunkUrl(backend, "prune-stale-base");
+          const inner = await openStore(url, backend.settings);
+          try {
+            await pushFirst(inner);
+            let pruned = 0;
+            let bTip = "";
+            const slow = afterFirstPut(inner, (key) => key.startsWith("chunks/"), async () => {
+              // Meanwhile writer B moves main twice, and maintenance prunes two leases later.
+              await using b = await Library.open({ store: inner, writer: "b" });
+              for (const n of [1, 2]) {
+                b.write(`b${n}.txt`, `b ${n}\n`);
+                bTip = (await b.commit({ message: `b ${n}`, branch: "main" })).oid;
+                await b.push();
+              }
+              await new Promise((r) => setTimeout(r, 2 * LEASE_S * 1000 + 300));
+              const meta = (await readMeta(inner))!;
+              pruned = (await pruneRefLog(inner, new MemoryCache(), meta, LEASE_S * 1000)).pruned;
+            });
+            await using w = await Library.open({ store: slow, writer: "w" });
+            w.write("big.bin", randomBytes(300_000));
+            const c = await w.commit({ message: "w with a large file", branch: "main" });
+            let pushed: unknown = null;
+            try {
+              pushed = await w.push();
+            } catch (e) {
+              // A refusal (conflict, cleaned meanwhile, lease outlived) is a correct outcome.
+              console.log(`push refused: ${e}`);
+              return;
+            }
+            assert(pruned > 0, "maintenance pruned meanwhile");
+            await using r = await Library.open({ store: inner, writer: "reader" });
+            const now = (await r.refs()).find((x) => x.name === "refs/heads/main")?.oid;
+            assertEquals(
+              now,
+              c.oid,
+              `push of ${c.oid} reported success (${
+                JSON.stringify(pushed)
+              }) but main is ${now} (B's tip ${bTip})`,
+            );
+          } finally {
+            await inner.close();
           }
-          await new Promise((r) => setTimeout(r, 2 * LEASE_S * 1000 + 300));
-          const meta = (await readMeta(inner))!;
-          pruned = (await pruneRefLog(inner, new MemoryCache(), meta, LEASE_S * 1000)).pruned;
-        });
-        await using w = await Library.open({ store: slow, writer: "w" });
-        w.write("big.bin", randomBytes(300_000));
-        const c = await w.commit({ message: "w with a large file", branch: "main" });
-        let pushed: unknown = null;
-        try {
-          pushed = await w.push();
-        } catch (e) {
-          // A refusal (conflict, cleaned meanwhile, lease outlived) is a correct outcome.
-          console.log(`push refused: ${e}`);
-          return;
-        }
-        assert(pruned > 0, "maintenance pruned meanwhile");
-        await using r = await Library.open({ store: inner, writer: "reader" });
-        const now = (await r.refs()).find((x) => x.name === "refs/heads/main")?.oid;
-        assertEquals(
-          now,
-          c.oid,
-          `push of ${c.oid} reported success (${
-            JSON.stringify(pushed)
-          }) but main is ${now} (B's tip ${bTip})`,
-        );
-      } finally {
-        Deno.env.delete("TRUNKS_LARGE_BLOB_THRESHOLD");
-        Deno.env.delete("TRUNKS_AUTO_MAINTENANCE");
-        await inner.close();
-      }
-    },
+        },
+      ),
   });
 }

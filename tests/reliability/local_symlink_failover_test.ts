@@ -24,25 +24,21 @@ import { readMeta } from "../../src/trunk/meta.ts";
 import { type Member, MirroredStore } from "../../src/trunk/mirrors.ts";
 import { listSegments } from "../../src/trunk/segments.ts";
 import { Trunk } from "../../src/trunk/trunk.ts";
+import { withProcessEnv } from "../../harness/process_env.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
 /** A trunk on local disk (three pushes, three segments) and a whole copy in memory. */
 async function localPrimaryAndMirror() {
   const url = `memory://symfo-${crypto.randomUUID()}/trunks/app.trunk`;
-  const auto = Deno.env.get("TRUNKS_AUTO_MAINTENANCE");
-  Deno.env.set("TRUNKS_AUTO_MAINTENANCE", "0");
-  try {
+  await withProcessEnv({ TRUNKS_AUTO_MAINTENANCE: "0" }, async () => {
     await using t = await Library.open({ url, create: true, writer: "seed" });
     for (const name of ["a.txt", "b.txt", "c.txt"]) {
       t.write(name, `${name}\n`);
       await t.commit({ message: name, branch: "main" });
       await t.push();
     }
-  } finally {
-    if (auto === undefined) Deno.env.delete("TRUNKS_AUTO_MAINTENANCE");
-    else Deno.env.set("TRUNKS_AUTO_MAINTENANCE", auto);
-  }
+  });
   const seeded = await openStore(url);
   const root = await Deno.makeTempDir({ prefix: "trunks-symfo-" });
   const base = `${root}/trunks/app.trunk`;

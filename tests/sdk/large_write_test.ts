@@ -18,21 +18,15 @@ import { objectId } from "../../src/pack/objects.ts";
 import { LargeContents } from "../../src/trunk/large_content.ts";
 import { concat } from "../../src/pack/bytes.ts";
 import { pseudoRandom, textLike } from "../largefiles/data.ts";
+import { withProcessEnv } from "../../harness/process_env.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const MiB = 1024 * 1024;
 const THRESHOLD = "256k";
 
 /** Run `f` with the lowered threshold in this process (and the git it starts). */
-async function lowered<T>(f: () => Promise<T>): Promise<T> {
-  const was = Deno.env.get("TRUNKS_LARGE_BLOB_THRESHOLD");
-  Deno.env.set("TRUNKS_LARGE_BLOB_THRESHOLD", THRESHOLD);
-  try {
-    return await f();
-  } finally {
-    if (was === undefined) Deno.env.delete("TRUNKS_LARGE_BLOB_THRESHOLD");
-    else Deno.env.set("TRUNKS_LARGE_BLOB_THRESHOLD", was);
-  }
+function lowered<T>(f: () => Promise<T>): Promise<T> {
+  return withProcessEnv({ TRUNKS_LARGE_BLOB_THRESHOLD: THRESHOLD }, f);
 }
 
 /** `data` as a stream of 64 KiB pieces, erroring after `failAfter` bytes when given. */
