@@ -6,11 +6,11 @@
 import { assert, assertEquals, assertMatch } from "../assert.ts";
 import { Trunk } from "../../mod.ts";
 import { openStore } from "../../src/storage/registry.ts";
-import type { ListEntry, PutData, Range, Store } from "../../src/storage/store.ts";
 import { SNAPSHOT_PREFIX } from "../../src/trunk/layout.ts";
 import { SNAPSHOT_AFTER } from "../../src/trunk/maintenance.ts";
 import { withProcessEnv } from "../../harness/process_env.ts";
 import { e2eBackends, git, makeEnv, newRepo, ok, run, trunkUrl } from "../e2e/harness.ts";
+import { PassThroughStore } from "../pass_through_store.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const local = e2eBackends().find((b) => b.name === "local")!;
@@ -46,32 +46,10 @@ Deno.test({
 });
 
 /** A memory store whose snapshot creates fail, as a store refusing the step's write. */
-class NoSnapshots implements Store {
-  constructor(readonly inner: Store) {}
-  get location() {
-    return this.inner.location;
-  }
-  get capabilities() {
-    return this.inner.capabilities;
-  }
-  get(key: string, range?: Range) {
-    return this.inner.get(key, range);
-  }
-  put(key: string, data: PutData) {
-    return this.inner.put(key, data);
-  }
-  create(key: string, data: Uint8Array): Promise<boolean> {
+class NoSnapshots extends PassThroughStore {
+  override create(key: string, data: Uint8Array): Promise<boolean> {
     if (key.startsWith(SNAPSHOT_PREFIX)) return Promise.reject(new Error("snapshots refused"));
     return this.inner.create(key, data);
-  }
-  list(prefix: string, startAfter?: string): Promise<ListEntry[]> {
-    return this.inner.list(prefix, startAfter);
-  }
-  delete(key: string) {
-    return this.inner.delete(key);
-  }
-  close() {
-    return this.inner.close();
   }
 }
 

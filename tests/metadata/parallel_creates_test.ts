@@ -6,36 +6,27 @@
  */
 import { assert, assertEquals } from "../assert.ts";
 import { MemoryStore } from "../../src/storage/memory.ts";
-import type { ListEntry, PutData, Range, Store } from "../../src/storage/store.ts";
+import type { Store } from "../../src/storage/store.ts";
 import { StoreError } from "../../src/storage/store.ts";
 import { MemoryCache } from "../../src/trunk/cache.ts";
 import { push, type PushSource } from "../../src/trunk/push.ts";
 import { readRefState } from "../../src/trunk/refs.ts";
 import { Trunk } from "../../src/trunk/trunk.ts";
 import { parseRefEntryKey } from "../keys.ts";
+import { PassThroughStore } from "../pass_through_store.ts";
 
 const REFS = 200;
 const TIP = "1".repeat(40);
 
 /** Holds each ref entry create for a moment, counting how many overlap; fails some. */
-class SlowCreates implements Store {
+class SlowCreates extends PassThroughStore {
   inFlight = 0;
   maxInFlight = 0;
   refCreates = 0;
-  constructor(readonly inner: Store, readonly fails: (key: string) => boolean = () => false) {}
-  get location() {
-    return this.inner.location;
+  constructor(inner: Store, readonly fails: (key: string) => boolean = () => false) {
+    super(inner);
   }
-  get capabilities() {
-    return this.inner.capabilities;
-  }
-  get(key: string, range?: Range) {
-    return this.inner.get(key, range);
-  }
-  put(key: string, data: PutData) {
-    return this.inner.put(key, data);
-  }
-  async create(key: string, data: Uint8Array): Promise<boolean> {
+  override async create(key: string, data: Uint8Array): Promise<boolean> {
     if (!parseRefEntryKey(key)?.ref?.startsWith("refs/heads/b")) {
       return await this.inner.create(key, data);
     }
@@ -48,15 +39,6 @@ class SlowCreates implements Store {
     } finally {
       this.inFlight--;
     }
-  }
-  list(prefix: string, startAfter?: string): Promise<ListEntry[]> {
-    return this.inner.list(prefix, startAfter);
-  }
-  delete(key: string) {
-    return this.inner.delete(key);
-  }
-  close() {
-    return this.inner.close();
   }
 }
 

@@ -27,6 +27,7 @@ import { listSegments } from "../../src/trunk/segments.ts";
 import type { TransferProgress } from "../../src/trunk/progress.ts";
 import { Trunk } from "../../src/trunk/trunk.ts";
 import { pushedFiles } from "../pushed_trunk.ts";
+import { PassThroughStore } from "../pass_through_store.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 /** The commit's per-pack bound on what is read into memory (fetch.ts `IN_MEMORY_MAX`). */
@@ -75,30 +76,11 @@ function recordingSink(gitDir: string): { sink: FetchSink; inMemory: number[] } 
 }
 
 /** A store whose listing gives `size` for one key, whatever that object holds. */
-class ListedAs implements Store {
-  constructor(readonly inner: Store, readonly key: string, readonly size: number) {}
-  get capabilities() {
-    return this.inner.capabilities;
+class ListedAs extends PassThroughStore {
+  constructor(inner: Store, readonly key: string, readonly size: number) {
+    super(inner);
   }
-  get location() {
-    return this.inner.location;
-  }
-  get(key: string, range?: Range) {
-    return this.inner.get(key, range);
-  }
-  put(key: string, data: Parameters<Store["put"]>[1]) {
-    return this.inner.put(key, data);
-  }
-  create(key: string, data: Uint8Array) {
-    return this.inner.create(key, data);
-  }
-  delete(key: string) {
-    return this.inner.delete(key);
-  }
-  close() {
-    return this.inner.close();
-  }
-  async list(prefix: string, startAfter?: string, o?: ListOptions): Promise<ListEntry[]> {
+  override async list(prefix: string, startAfter?: string, o?: ListOptions): Promise<ListEntry[]> {
     return (await this.inner.list(prefix, startAfter, o)).map((e) =>
       e.key === this.key ? { ...e, size: this.size } : e
     );

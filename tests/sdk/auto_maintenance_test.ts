@@ -8,7 +8,7 @@
 import { assert, assertEquals } from "../assert.ts";
 import { Trunk } from "../../mod.ts";
 import { openStore } from "../../src/storage/registry.ts";
-import type { ListEntry, PutData, Range, Store } from "../../src/storage/store.ts";
+import type { Store } from "../../src/storage/store.ts";
 import { MemoryCache } from "../../src/trunk/cache.ts";
 import { REFLOG_PREFIX, SNAPSHOT_PREFIX } from "../../src/trunk/layout.ts";
 import { parseRefEntryKey } from "../keys.ts";
@@ -18,47 +18,26 @@ import { readRefState } from "../../src/trunk/refs.ts";
 import { readMeta } from "../../src/trunk/meta.ts";
 import { e2eBackends, git, makeEnv, ok, REPO_ROOT, run, trunkUrl } from "../e2e/harness.ts";
 import { withProcessEnv } from "../../harness/process_env.ts";
+import { PassThroughStore } from "../pass_through_store.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
 /** A memory store whose snapshot creates wait for `release()`: a step caught mid-way. */
-class GatedStore implements Store {
+class GatedStore extends PassThroughStore {
   #open!: () => void;
   #gate = new Promise<void>((r) => this.#open = r);
   #reached!: () => void;
   /** Resolves when a snapshot create is waiting at the gate. */
   reached = new Promise<void>((r) => this.#reached = r);
-  constructor(readonly inner: Store) {}
   release(): void {
     this.#open();
   }
-  get location() {
-    return this.inner.location;
-  }
-  get capabilities() {
-    return this.inner.capabilities;
-  }
-  get(key: string, range?: Range) {
-    return this.inner.get(key, range);
-  }
-  put(key: string, data: PutData) {
-    return this.inner.put(key, data);
-  }
-  async create(key: string, data: Uint8Array): Promise<boolean> {
+  override async create(key: string, data: Uint8Array): Promise<boolean> {
     if (key.startsWith(SNAPSHOT_PREFIX)) {
       this.#reached();
       await this.#gate;
     }
     return await this.inner.create(key, data);
-  }
-  list(prefix: string, startAfter?: string): Promise<ListEntry[]> {
-    return this.inner.list(prefix, startAfter);
-  }
-  delete(key: string) {
-    return this.inner.delete(key);
-  }
-  close() {
-    return this.inner.close();
   }
 }
 

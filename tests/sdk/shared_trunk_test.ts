@@ -7,18 +7,18 @@
 import { assert, assertEquals } from "../assert.ts";
 import { Trunk } from "../../mod.ts";
 import { openStore } from "../../src/storage/registry.ts";
-import type { ListEntry, ListOptions, PutData, Range, Store } from "../../src/storage/store.ts";
+import type { ListEntry, ListOptions } from "../../src/storage/store.ts";
+import { PassThroughStore } from "../pass_through_store.ts";
 
 /**
  * A store whose next listing of `refs/` waits for `release()` once `arm()` is called: a push
  * held after it planned nothing yet (the engine lists the refs before it packs).
  */
-class GatedStore implements Store {
+class GatedStore extends PassThroughStore {
   #gate: Promise<void> | null = null;
   #open = () => {};
   #reached = () => {};
   reached = Promise.resolve();
-  constructor(readonly inner: Store) {}
   arm(): void {
     this.#gate = new Promise((r) => this.#open = r);
     this.reached = new Promise((r) => this.#reached = r);
@@ -27,34 +27,17 @@ class GatedStore implements Store {
     this.#gate = null;
     this.#open();
   }
-  get location() {
-    return this.inner.location;
-  }
-  get capabilities() {
-    return this.inner.capabilities;
-  }
-  get(key: string, range?: Range) {
-    return this.inner.get(key, range);
-  }
-  put(key: string, data: PutData) {
-    return this.inner.put(key, data);
-  }
-  create(key: string, data: Uint8Array) {
-    return this.inner.create(key, data);
-  }
-  async list(prefix: string, startAfter?: string, opts?: ListOptions): Promise<ListEntry[]> {
+  override async list(
+    prefix: string,
+    startAfter?: string,
+    opts?: ListOptions,
+  ): Promise<ListEntry[]> {
     const gate = prefix === "refs/" ? this.#gate : null;
     if (gate) {
       this.#reached();
       await gate;
     }
     return await this.inner.list(prefix, startAfter, opts);
-  }
-  delete(key: string) {
-    return this.inner.delete(key);
-  }
-  close() {
-    return this.inner.close();
   }
 }
 

@@ -6,15 +6,8 @@
  */
 import { assert, assertEquals, assertMatch, assertRejects } from "../assert.ts";
 import { MemoryStore } from "../../src/storage/memory.ts";
-import type {
-  Capabilities,
-  CreatedStamp,
-  ListEntry,
-  ListOptions,
-  PutData,
-  Range,
-  Store,
-} from "../../src/storage/store.ts";
+import { PassThroughStore } from "../pass_through_store.ts";
+import type { CreatedStamp, Range, Store } from "../../src/storage/store.ts";
 import { MemoryCache } from "../../src/trunk/cache.ts";
 import { TrunkError } from "../../src/trunk/errors.ts";
 import {
@@ -52,16 +45,12 @@ const PIECE = 64 * 1024;
  * (whatever range was asked: a hostile store ignores it), counting the bytes pulled; it
  * ends at 512 MiB so that a reader without a bound fails the test instead of the machine.
  */
-class EndlessStore implements Store {
+class EndlessStore extends PassThroughStore {
   pulled = 0;
-  constructor(readonly inner: Store, readonly hostile: (key: string) => boolean) {}
-  get location(): string {
-    return this.inner.location;
+  constructor(inner: Store, readonly hostile: (key: string) => boolean) {
+    super(inner);
   }
-  get capabilities(): Capabilities {
-    return this.inner.capabilities;
-  }
-  get(key: string, range?: Range): Promise<ReadableStream<Uint8Array> | null> {
+  override get(key: string, range?: Range): Promise<ReadableStream<Uint8Array> | null> {
     if (!this.hostile(key)) return this.inner.get(key, range);
     const piece = new Uint8Array(PIECE).fill(0x20);
     return Promise.resolve(
@@ -75,23 +64,8 @@ class EndlessStore implements Store {
       }, { highWaterMark: 0 }),
     );
   }
-  put(key: string, data: PutData): Promise<void> {
-    return this.inner.put(key, data);
-  }
-  create(key: string, data: Uint8Array): Promise<boolean> {
-    return this.inner.create(key, data);
-  }
   createStamped(key: string, data: Uint8Array): Promise<CreatedStamp | null> {
     return this.inner.createStamped!(key, data);
-  }
-  list(prefix: string, startAfter?: string, opts?: ListOptions): Promise<ListEntry[]> {
-    return this.inner.list(prefix, startAfter, opts);
-  }
-  delete(key: string): Promise<void> {
-    return this.inner.delete(key);
-  }
-  close(): Promise<void> {
-    return this.inner.close();
   }
 }
 
