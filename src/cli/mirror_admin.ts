@@ -47,6 +47,7 @@ import { Trunk } from "../trunk/trunk.ts";
 import type { OnProgress } from "../trunk/progress.ts";
 import { terminalProgress } from "./progress.ts";
 import { stderrLine } from "../trunk/stderr_line.ts";
+import { describeError } from "../trunk/describe_error.ts";
 
 export interface TrunkSet {
   resolved: Resolved;
@@ -214,7 +215,7 @@ export async function catchUpNewMirror(
       }
     } catch (e) {
       mapped = `the storage map is written by the next push or trunks storage sync (${
-        e instanceof Error ? e.message.split("\n")[0] : String(e)
+        describeError(e)
       })`;
     }
     return {
@@ -223,7 +224,7 @@ export async function catchUpNewMirror(
       report: r,
     };
   } catch (e) {
-    const msg = e instanceof Error ? e.message.split("\n")[0] : String(e);
+    const msg = describeError(e);
     return { state: "failed", line: `not copied yet (${msg}); run: trunks storage sync` };
   }
 }
@@ -340,7 +341,7 @@ async function reach(s: MapEntry): Promise<DiscoveredStorage> {
     await store.list(TRUNK_JSON);
     rec.reachable = true;
   } catch (e) {
-    rec.error = e instanceof Error ? e.message.split("\n")[0] : String(e);
+    rec.error = describeError(e);
     rec.needs = credentialEnvNames(s);
   } finally {
     await store?.close().catch(() => {});
@@ -369,7 +370,7 @@ export async function withMirrorStates<T extends { name: string; role: string }>
   try {
     reports = (await checkMirrors(db, { write: false })).reports;
   } catch (e) {
-    why = e instanceof Error ? e.message.split("\n")[0] : String(e);
+    why = describeError(e);
   }
   return storages.map((s) => {
     if (s.role !== "mirror") return { ...s, mirror: null };

@@ -41,6 +41,7 @@ import {
   readLatestMap,
   type StorageMap,
 } from "../trunk/storage_map.ts";
+import { describeError } from "../trunk/describe_error.ts";
 
 export interface Resolved {
   members: Member[];
@@ -191,7 +192,7 @@ async function openMember(p: Planned): Promise<Member> {
     // Bounded by TRUNKS_STORE_TIMEOUT: a storage that never answers fails (or fails over).
     store = new CountingStore(withDeadline(await openStore(p.url, p.open)));
   } catch (e) {
-    const why = e instanceof Error ? e.message.split("\n")[0] : String(e);
+    const why = describeError(e);
     // A refusal found while opening (no keys at all) stays a refusal, not an outage.
     const denied = e instanceof StoreError && e.code === "access-denied";
     store = new BrokenStore(redactUrl(p.url), why, denied ? "access-denied" : "unreachable");

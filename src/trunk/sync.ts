@@ -37,6 +37,7 @@ import {
 import { mapLimit } from "./pool.ts";
 import { TrunkError } from "./errors.ts";
 import type { OnProgress } from "./progress.ts";
+import { describeError } from "./describe_error.ts";
 
 export type MirrorState = "in-sync" | "behind" | "caught-up" | "diverged" | "unreachable";
 
@@ -514,7 +515,7 @@ async function copyObject(
       } catch (repairError) {
         opts.progress?.(
           `${key}: copied from ${alt.role} "${alt.name}"; repairing the primary failed: ${
-            repairError instanceof Error ? repairError.message.split("\n")[0] : repairError
+            describeError(repairError)
           }`,
         );
       }

@@ -6,6 +6,7 @@ import { bool, parseCommand, printJson } from "../args.ts";
 import type { Command } from "../command.ts";
 import { dropFromMap } from "../mirror_admin.ts";
 import { removeGlobal } from "./storage_global.ts";
+import { describeError } from "../../trunk/describe_error.ts";
 
 const usage = `usage: trunks storage remove NAME [--global] [--json]
 
@@ -35,7 +36,7 @@ export const command: Command = {
       const unmapped = await dropFromMap(ctx.db, row).catch((e) => {
         throw new Error(
           `cannot take ${row.name} out of the trunk's storage map (${
-            e instanceof Error ? e.message.split("\n")[0] : e
+            describeError(e)
           }); nothing was removed`,
         );
       });
