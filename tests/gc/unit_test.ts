@@ -24,6 +24,7 @@ import { parseAge } from "../../src/cli/commands/check.ts";
 import { TrunkError } from "../../src/trunk/errors.ts";
 import { cleanTrunk, sweepTempFiles } from "../../src/trunk/gc.ts";
 import { checkTrunk } from "../../src/trunk/check.ts";
+import { PassThroughStore } from "../pass_through_store.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -153,30 +154,20 @@ Deno.test({
 });
 
 /** Lists `segments/` from a snapshot once (a reader's stale listing), then for real. */
-class StaleListing implements Store {
+class StaleListing extends PassThroughStore {
   #snapshot: ListEntry[] | null;
-  constructor(readonly inner: Store, snapshot: ListEntry[]) {
+  constructor(inner: Store, snapshot: ListEntry[]) {
+    super(inner);
     this.#snapshot = snapshot;
   }
-  get location() {
-    return this.inner.location;
-  }
-  get capabilities() {
-    return this.inner.capabilities;
-  }
-  get: Store["get"] = (k, r) => this.inner.get(k, r);
-  put: Store["put"] = (k, d) => this.inner.put(k, d);
-  create: Store["create"] = (k, d) => this.inner.create(k, d);
-  delete: Store["delete"] = (k) => this.inner.delete(k);
-  close: Store["close"] = () => this.inner.close();
-  list: Store["list"] = (prefix, after) => {
+  override list(prefix: string, after?: string): Promise<ListEntry[]> {
     if (prefix === "segments/" && this.#snapshot) {
       const s = this.#snapshot;
       this.#snapshot = null;
       return Promise.resolve(s);
     }
     return this.inner.list(prefix, after);
-  };
+  }
 }
 
 Deno.test({

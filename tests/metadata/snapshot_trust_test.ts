@@ -7,7 +7,7 @@
  */
 import { assert, assertEquals } from "../assert.ts";
 import { MemoryStore } from "../../src/storage/memory.ts";
-import { getBytes, type ListEntry, type Range, type Store } from "../../src/storage/store.ts";
+import { getBytes, type Range, type Store } from "../../src/storage/store.ts";
 import { MemoryCache } from "../../src/trunk/cache.ts";
 import { snapshotKey } from "../../src/trunk/layout.ts";
 import { layout, refEntryKey } from "../keys.ts";
@@ -18,39 +18,18 @@ import { seal } from "../../src/trunk/seal.ts";
 import { encodeSnapshot, parseSnapshot } from "../../src/trunk/snapshots.ts";
 import { Trunk } from "../../src/trunk/trunk.ts";
 import { TrunkError } from "../../src/trunk/errors.ts";
+import { PassThroughStore } from "../pass_through_store.ts";
 
 const oid = (n: number) => n.toString(16).padStart(40, "0");
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
 /** Records the keys read. */
-class Gets implements Store {
+class Gets extends PassThroughStore {
   gets: string[] = [];
-  constructor(readonly inner: Store) {}
-  get location() {
-    return this.inner.location;
-  }
-  get capabilities() {
-    return this.inner.capabilities;
-  }
-  get(key: string, range?: Range) {
+  override get(key: string, range?: Range) {
     this.gets.push(key);
     return this.inner.get(key, range);
-  }
-  put(key: string, data: Uint8Array | ReadableStream<Uint8Array>) {
-    return this.inner.put(key, data);
-  }
-  create(key: string, data: Uint8Array) {
-    return this.inner.create(key, data);
-  }
-  list(prefix: string, startAfter?: string): Promise<ListEntry[]> {
-    return this.inner.list(prefix, startAfter);
-  }
-  delete(key: string) {
-    return this.inner.delete(key);
-  }
-  close() {
-    return this.inner.close();
   }
 }
 

@@ -7,7 +7,7 @@
  */
 import { assert, assertEquals } from "../assert.ts";
 import { MemoryStore } from "../../src/storage/memory.ts";
-import type { ListEntry, Range, Store } from "../../src/storage/store.ts";
+import type { ListEntry, Range } from "../../src/storage/store.ts";
 import { MemoryCache } from "../../src/trunk/cache.ts";
 import {
   parseSnapshotKey,
@@ -27,39 +27,21 @@ import { MirroredStore } from "../../src/trunk/mirrors.ts";
 import { RefView } from "../../src/sdk/ref_view.ts";
 import { assertKey, getBytes } from "../../src/storage/store.ts";
 import { oldCheckRefs, oldLatestKeys } from "../fixtures/old_client.ts";
+import { PassThroughStore } from "../pass_through_store.ts";
 
 const oid = (n: number) => n.toString(16).padStart(40, "0");
 
 /** Counts gets and lists, by key. */
-class Counted implements Store {
+class Counted extends PassThroughStore {
   gets: string[] = [];
   lists = 0;
-  constructor(readonly inner: Store) {}
-  get location() {
-    return this.inner.location;
-  }
-  get capabilities() {
-    return this.inner.capabilities;
-  }
-  get(key: string, range?: Range) {
+  override get(key: string, range?: Range) {
     this.gets.push(key);
     return this.inner.get(key, range);
   }
-  put(key: string, data: Uint8Array | ReadableStream<Uint8Array>) {
-    return this.inner.put(key, data);
-  }
-  create(key: string, data: Uint8Array) {
-    return this.inner.create(key, data);
-  }
-  list(prefix: string, startAfter?: string): Promise<ListEntry[]> {
+  override list(prefix: string, startAfter?: string): Promise<ListEntry[]> {
     this.lists++;
     return this.inner.list(prefix, startAfter);
-  }
-  delete(key: string) {
-    return this.inner.delete(key);
-  }
-  close() {
-    return this.inner.close();
   }
 }
 

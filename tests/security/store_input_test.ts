@@ -8,6 +8,7 @@
 import { assert, assertEquals, assertMatch } from "../assert.ts";
 import { decodeMap, type MapEntry } from "../../src/trunk/storage_map.ts";
 import { parseMeta } from "../../src/trunk/meta.ts";
+import { mapMirror } from "./map_entry.ts";
 
 const enc = (storages: unknown[], extra: Record<string, unknown> = {}) =>
   new TextEncoder().encode(
@@ -35,14 +36,7 @@ function refused(fn: () => unknown, re: RegExp): void {
 }
 
 Deno.test("storage map: bad mirror entries are left out, naming the key; a bad primary refuses the map", () => {
-  const mirror = (over: Partial<MapEntry>): MapEntry => ({
-    name: "m",
-    role: "mirror",
-    backend: "s3",
-    url: "s3://bucket/trunks/app.trunk?endpoint=http://127.0.0.1:9000",
-    settings: {},
-    ...over,
-  });
+  const mirror = (over: Partial<MapEntry>): MapEntry => mapMirror(over);
   const bad = [
     mirror({ name: "a", backend: "nosuch" }),
     mirror({ name: "b", backend: "postgres" }),

@@ -19,6 +19,7 @@ import { writeRefEntry } from "../../src/trunk/refs.ts";
 import { member } from "../mirrors/harness.ts";
 import { e2eBackends, git, makeEnv, newRepo, run, trunkUrl } from "../e2e/harness.ts";
 import { refEntryKey } from "../keys.ts";
+import { mapMirror } from "./map_entry.ts";
 
 /** What a terminal acts on or breaks a line at (as src/storage/plain_text.ts escapes). */
 const UNSAFE =
@@ -53,14 +54,7 @@ Deno.test("a mirror whose listing shows a planted key is diverged in one safe li
 });
 
 Deno.test("a storage-map entry whose URL or setting holds what a terminal acts on is left out, in a safe line", () => {
-  const entry = (name: string, over: Record<string, unknown>) => ({
-    name,
-    role: "mirror",
-    backend: "s3",
-    url: "s3://bucket/trunks/app.trunk?endpoint=http://127.0.0.1:9000",
-    settings: {},
-    ...over,
-  });
+  const entry = (name: string, over: Record<string, unknown>) => mapMirror({ name, ...over });
   const bad = [
     // Shown by trunks status, storage show and approve, and the line naming a changed approval.
     entry("a", { settings: { region: `eu-west-1${HOSTILE}` } }),
