@@ -90,7 +90,7 @@ export async function runHelper(args: string[]): Promise<number> {
           if (trunk && early) whileOut(early.entries, () => trunk.readAhead());
           // A fresh clone's plan listed beside the refs (plan_listing.ts): its prefetch starts
           // now, while the refs' pages are still coming, not after them.
-          const planListings = forPush ? undefined : c.takePlanListings();
+          const planListings = forPush ? undefined : await c.takePlanListings();
           if (planListings && trunk && c.gitDir) {
             prefetched ??= startPrefetch(trunk, c.gitDir, opts, planListings);
           }

@@ -52,7 +52,7 @@ export interface RemoteContext {
    */
   takeRefsListing(): { at: number; mono: number; entries: Promise<ListEntry[]> } | undefined;
   /** A fresh clone's plan listings, sent with the first ones (plan_listing.ts); given once. */
-  takePlanListings(): EarlyPlanListings | undefined;
+  takePlanListings(): Promise<EarlyPlanListings | undefined> | undefined;
   /**
    * `mirrors=skip` for this push: writes go to the primary alone. Returns the mirrors
    * left out (empty without mirrors); a refusal `list for-push` held back is dropped.
@@ -162,7 +162,12 @@ export async function resolveRemote(
     // fetch's reads the details of the keys it needs only (ref_listing.ts); a push's, all.
     listRefs: opts.forPush ? {} : { details: fetchedRefDetails },
     whileListing: opts.whileListing,
-    planListings: !opts.forPush,
+    // Sent only into a repository holding no object: a first fetch into a clone of another
+    // remote (a GitHub mirror) plans later, and would list the segments twice.
+    planListings: opts.forPush || !dir ? undefined : async () => {
+      const { holdsNoObjects, objectsGitDir } = await import("../git/repo.ts");
+      return await holdsNoObjects(objectsGitDir(dir));
+    },
   });
   let refsListing = storages.refsListing;
   let planListings = storages.planListings;

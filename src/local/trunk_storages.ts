@@ -69,9 +69,10 @@ export interface Resolved {
   metaRead?: Promise<Uint8Array | null>;
   /**
    * With `planListings`, on such a first read: the fetch plan's listings, sent beside the
-   * others (plan_listing.ts), on a store whose requests wait on the network.
+   * others (plan_listing.ts), on a store whose requests wait on the network, once the check
+   * said yes (undefined: not sent).
    */
-  planListings?: EarlyPlanListings;
+  planListings?: Promise<EarlyPlanListings | undefined>;
 }
 
 function scheme(url: string): string {
@@ -230,8 +231,11 @@ export async function resolveStorages(
      * a push's code then, while the store answers, rather than before the requests leave.
      */
     whileListing?: () => void;
-    /** A fetch: its plan's listings go out with the first ones on a fresh clone. */
-    planListings?: boolean;
+    /**
+     * A fetch: its plan's listings go out with the first ones on a fresh clone, when this
+     * says so (a repository holding no object yet: only a clone plans from them).
+     */
+    planListings?: () => Promise<boolean>;
   },
 ): Promise<Resolved> {
   const rows = db ? listStorages(db) : [];
@@ -262,8 +266,12 @@ export async function resolveStorages(
     : undefined;
   metaRead?.catch(() => {});
   // Local disk answers within the call: there the plan lists when it runs, as it would.
+  // The check is a readdir: they still leave in the first round trip.
   const planListings = metaRead && opts.planListings && !self.store.copyToFile
-    ? startPlanListings(self.store)
+    ? opts.planListings().then(
+      (go) => go ? startPlanListings(self.store) : undefined,
+      () => undefined,
+    )
     : undefined;
   let map = cached?.map ?? null;
   // Fetches keep the one-list cost: the map (or its absence) is re-read at most hourly.

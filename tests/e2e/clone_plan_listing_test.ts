@@ -65,6 +65,34 @@ for (const backend of e2eBackends().filter((b) => b.name === "minio")) {
 
   Deno.test({
     name:
+      `e2e ${backend.name}: a first fetch into a repository already holding objects lists the segments once`,
+    ...opts,
+    fn: async () => {
+      const proxy = startProxy(upstream);
+      try {
+        const e = await makeEnv(backend.env);
+        const url = await trunkUrl(backend, "t");
+        const a = await newRepo(e, "a");
+        await commitFile(e, a, "from-a.txt", "a\n");
+        await git(e, a, "push", "-q", `trunks::${url}`, "main");
+        // A clone of another remote (a GitHub mirror) that then fetches from the trunk: no
+        // prefetch, so the plan lists when the fetch runs; listed early too, it was twice.
+        const c = await newRepo(e, "c");
+        await git(e, c, "fetch", "-q", `trunks::${through(url, proxy.endpoint)}`, "main");
+        assertEquals(
+          (await git(e, c, "rev-parse", "FETCH_HEAD")).trim(),
+          (await git(e, a, "rev-parse", "HEAD")).trim(),
+        );
+        const listings = proxy.trace().map((t) => t.what).filter((w) => isListing(w, "segments/"));
+        assertEquals(listings.length, 1, listings.join("\n"));
+      } finally {
+        await proxy.close();
+      }
+    },
+  });
+
+  Deno.test({
+    name:
       `e2e ${backend.name}: a push landing between a clone's segment listing and its refs' is cloned whole`,
     ...opts,
     fn: async () => {
