@@ -77,3 +77,27 @@ export function handingOn(
     close: () => inner.close(),
   };
 }
+
+/**
+ * `name` tested on both of the fetch's paths (segments joined into one pack, and one pack
+ * each), each on a fresh local trunk at `url` under `root` (removed after).
+ */
+export function onBothPaths(
+  name: string,
+  fn: (joins: boolean, url: string, root: string) => Promise<void>,
+): void {
+  for (const joins of [true, false]) {
+    Deno.test(
+      `${name} (${joins ? "joined" : "one pack each"})`,
+      { sanitizeOps: false, sanitizeResources: false },
+      async () => {
+        const root = await Deno.makeTempDir();
+        try {
+          await fn(joins, `local://${root}/trunks/r.trunk`, root);
+        } finally {
+          await Deno.remove(root, { recursive: true });
+        }
+      },
+    );
+  }
+}

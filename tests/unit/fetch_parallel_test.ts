@@ -12,7 +12,7 @@ import { MirroredStore } from "../../src/trunk/mirrors.ts";
 import { MemoryCache } from "../../src/trunk/cache.ts";
 import { Trunk } from "../../src/trunk/trunk.ts";
 import { fetchSegments } from "../../src/trunk/fetch.ts";
-import { countingSink, handingOn, pushSegments } from "../fetch_fixture.ts";
+import { countingSink, handingOn, onBothPaths, pushSegments } from "../fetch_fixture.ts";
 
 const PUSHES = 24;
 const PARALLELISM = 16;
@@ -42,72 +42,50 @@ function slowed(
   return { store: wrapped, peak: () => peak, reads: () => reads };
 }
 
-for (const joins of [true, false]) {
-  Deno.test(
-    `a fetch of ${PUSHES} segments keeps the store's requests in flight (${
-      joins ? "joined" : "one pack each"
-    })`,
-    { sanitizeOps: false, sanitizeResources: false },
-    async () => {
-      const root = await Deno.makeTempDir();
-      try {
-        const url = `local://${root}/trunks/r.trunk`;
-        await pushSegments(url, PUSHES, (i) => [`f${i}.txt`, `${i}\n`]);
-        const s = slowed(await openStore(url));
-        const trunk = await Trunk.open(s.store, new MemoryCache(), "reader");
-        const into = countingSink(await Deno.makeTempDir({ dir: root }), joins);
-        const got = await fetchSegments(trunk, into);
-        assertEquals(got.segments, PUSHES);
-        assertEquals(into.packs(), joins ? 1 : PUSHES);
-        // Every pack (and for a join, its index) read, at most PARALLELISM at a time, and
-        // that many reached.
-        assert(s.reads() >= (joins ? 2 : 1) * PUSHES, `${s.reads()} reads`);
-        assertEquals(s.peak(), PARALLELISM, `peak of ${s.peak()} reads in flight`);
-      } finally {
-        await Deno.remove(root, { recursive: true });
-      }
-    },
-  );
-}
+onBothPaths(
+  `a fetch of ${PUSHES} segments keeps the store's requests in flight`,
+  async (joins, url, root) => {
+    await pushSegments(url, PUSHES, (i) => [`f${i}.txt`, `${i}\n`]);
+    const s = slowed(await openStore(url));
+    const trunk = await Trunk.open(s.store, new MemoryCache(), "reader");
+    const into = countingSink(await Deno.makeTempDir({ dir: root }), joins);
+    const got = await fetchSegments(trunk, into);
+    assertEquals(got.segments, PUSHES);
+    assertEquals(into.packs(), joins ? 1 : PUSHES);
+    // Every pack (and for a join, its index) read, at most PARALLELISM at a time, and
+    // that many reached.
+    assert(s.reads() >= (joins ? 2 : 1) * PUSHES, `${s.reads()} reads`);
+    assertEquals(s.peak(), PARALLELISM, `peak of ${s.peak()} reads in flight`);
+  },
+);
 
 // A mirror set reads from whichever storage answers: a fetch failed over from a local
 // primary (32 at once) to a mirror that takes 8 (a PostgreSQL pool, an SFTP server) keeps
 // the mirror's 8 in flight, not the primary's 32 (a pool's queue times out its waiters).
-for (const joins of [true, false]) {
-  Deno.test(
-    `a fetch failed over to a mirror keeps the mirror's requests in flight, not the primary's (${
-      joins ? "joined" : "one pack each"
-    })`,
-    { sanitizeOps: false, sanitizeResources: false },
-    async () => {
-      const root = await Deno.makeTempDir();
-      try {
-        const url = `local://${root}/trunks/r.trunk`;
-        await pushSegments(url, PUSHES, (i) => [`f${i}.txt`, `${i}\n`]);
-        const down = new StoreError("primary: connection refused", "unreachable");
-        const primary: Store = {
-          location: "local:///nowhere/r.trunk",
-          capabilities: { ...(await openStore(url)).capabilities, parallelism: 32 },
-          get: () => Promise.reject(down),
-          put: () => Promise.reject(down),
-          create: () => Promise.reject(down),
-          list: () => Promise.reject(down),
-          delete: () => Promise.reject(down),
-          close: () => Promise.resolve(),
-        };
-        const mirror = slowed(await openStore(url), 8);
-        const set = new MirroredStore([
-          { name: "primary", role: "primary", url: primary.location, store: primary },
-          { name: "pg", role: "mirror", url, store: mirror.store },
-        ]);
-        const trunk = await Trunk.open(set, new MemoryCache(), "reader");
-        const into = countingSink(await Deno.makeTempDir({ dir: root }), joins);
-        const got = await fetchSegments(trunk, into);
-        assertEquals(got.segments, PUSHES);
-        assert(mirror.peak() <= 8, `peak of ${mirror.peak()} reads in flight on the mirror`);
-      } finally {
-        await Deno.remove(root, { recursive: true });
-      }
-    },
-  );
-}
+onBothPaths(
+  `a fetch failed over to a mirror keeps the mirror's requests in flight, not the primary's`,
+  async (joins, url, root) => {
+    await pushSegments(url, PUSHES, (i) => [`f${i}.txt`, `${i}\n`]);
+    const down = new StoreError("primary: connection refused", "unreachable");
+    const primary: Store = {
+      location: "local:///nowhere/r.trunk",
+      capabilities: { ...(await openStore(url)).capabilities, parallelism: 32 },
+      get: () => Promise.reject(down),
+      put: () => Promise.reject(down),
+      create: () => Promise.reject(down),
+      list: () => Promise.reject(down),
+      delete: () => Promise.reject(down),
+      close: () => Promise.resolve(),
+    };
+    const mirror = slowed(await openStore(url), 8);
+    const set = new MirroredStore([
+      { name: "primary", role: "primary", url: primary.location, store: primary },
+      { name: "pg", role: "mirror", url, store: mirror.store },
+    ]);
+    const trunk = await Trunk.open(set, new MemoryCache(), "reader");
+    const into = countingSink(await Deno.makeTempDir({ dir: root }), joins);
+    const got = await fetchSegments(trunk, into);
+    assertEquals(got.segments, PUSHES);
+    assert(mirror.peak() <= 8, `peak of ${mirror.peak()} reads in flight on the mirror`);
+  },
+);
