@@ -8,28 +8,34 @@ import { openStore } from "../../src/storage/registry.ts";
 import { segmentPackKey } from "../../src/trunk/layout.ts";
 import { copySegmentPack } from "../../src/trunk/segments.ts";
 import { TrunkError } from "../../src/trunk/errors.ts";
+import { digest, toHexString } from "../../src/pack/hash.ts";
 import { assert, assertEquals, assertRejects } from "../assert.ts";
 
-async function sha256Hex(data: Uint8Array<ArrayBuffer>): Promise<string> {
-  const h = new Uint8Array(await crypto.subtle.digest("SHA-256", data));
-  return [...h].map((b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-Deno.test("copySegmentPack: the copy is handed on before its directory is removed", async () => {
+/** A 1 MiB pack stored under its SHA-256 in a local trunk, and a private download directory. */
+async function storedPack() {
   const root = await Deno.makeTempDir({ prefix: "trunks-copy-seg-" });
   await Deno.mkdir(`${root}/store`);
   const store = await openStore(`local://${root}/store/trunks/t.trunk`);
+  const data = new Uint8Array(1 << 20).map((_, i) => (i * 13) & 0xff);
+  const id = toHexString(await digest("sha256", data));
+  await store.put(segmentPackKey(id), data);
+  const dir = `${root}/dl`;
+  await Deno.mkdir(dir, { mode: 0o700 });
+  await Deno.chmod(dir, 0o700);
+  const done = async () => {
+    await store.close();
+    await Deno.remove(root, { recursive: true });
+  };
+  return { store, data, id, dir, done };
+}
+
+Deno.test("copySegmentPack: the copy is handed on before its directory is removed", async () => {
+  const { store, data, id, dir, done } = await storedPack();
   const remove = Deno.remove;
   let open!: () => void;
   const gate = new Promise<void>((r) => open = r);
   const held: string[] = [];
   try {
-    const data = new Uint8Array(1 << 20).map((_, i) => (i * 13) & 0xff);
-    const id = await sha256Hex(data);
-    await store.put(segmentPackKey(id), data);
-    const dir = `${root}/dl`;
-    await Deno.mkdir(dir, { mode: 0o700 });
-    await Deno.chmod(dir, 0o700);
     // The copy's own directory is removed only once the gate opens.
     (Deno as { remove: typeof Deno.remove }).remove = (path, opts) => {
       const p = String(path);
@@ -57,24 +63,15 @@ Deno.test("copySegmentPack: the copy is handed on before its directory is remove
   } finally {
     (Deno as { remove: typeof Deno.remove }).remove = remove;
     open();
-    await store.close();
-    await Deno.remove(root, { recursive: true });
+    await done();
   }
 });
 
 Deno.test("copySegmentPack: a pack larger than its listed size is corrupt and never copied", async () => {
-  const root = await Deno.makeTempDir({ prefix: "trunks-copy-seg-" });
-  await Deno.mkdir(`${root}/store`);
-  const store = await openStore(`local://${root}/store/trunks/t.trunk`);
+  const { store, data, id, dir, done } = await storedPack();
   const copyFile = Deno.copyFile;
   let copies = 0;
   try {
-    const data = new Uint8Array(1 << 20).map((_, i) => (i * 13) & 0xff);
-    const id = await sha256Hex(data);
-    await store.put(segmentPackKey(id), data);
-    const dir = `${root}/dl`;
-    await Deno.mkdir(dir, { mode: 0o700 });
-    await Deno.chmod(dir, 0o700);
     (Deno as { copyFile: typeof Deno.copyFile }).copyFile = (from, to) => {
       copies++;
       return copyFile(from, to);
@@ -97,7 +94,6 @@ Deno.test("copySegmentPack: a pack larger than its listed size is corrupt and ne
     }
   } finally {
     (Deno as { copyFile: typeof Deno.copyFile }).copyFile = copyFile;
-    await store.close();
-    await Deno.remove(root, { recursive: true });
+    await done();
   }
 });
