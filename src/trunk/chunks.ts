@@ -7,15 +7,15 @@
  */
 import { createHash } from "./node_crypto.ts";
 import { toHex } from "../pack/bytes.ts";
-import type { ListEntry, Store } from "../storage/store.ts";
-import { listBlobKeys } from "./plan_listing.ts";
+import type { Store } from "../storage/store.ts";
+import { listKeys } from "../storage/store.ts";
 import { BLOB_MANIFEST_MAX_BYTES, getSmall } from "./small_objects.ts";
 import { type BlobManifest, decodeBlobManifest, encodeBlobManifest } from "./blob_manifest.ts";
 import { decodeChunk, encodeChunk } from "./chunk_codec.ts";
 import { type ChunkerParams, chunkStream } from "./chunker.ts";
 import { TrunkError } from "./errors.ts";
 import { faultDelay, faultPoint } from "./faults.ts";
-import { blobKey, chunkKey, CHUNKS_PREFIX } from "./layout.ts";
+import { blobKey, BLOBS_PREFIX, chunkKey, CHUNKS_PREFIX } from "./layout.ts";
 import { TaskLimiter } from "./pool.ts";
 
 export interface StoredBlob {
@@ -44,13 +44,10 @@ export async function knownChunks(store: Store): Promise<Set<string>> {
   return out;
 }
 
-/** Oids of every blob with a manifest (one list). */
-export async function storedBlobs(
-  store: Store,
-  listed?: Promise<ListEntry[]>,
-): Promise<Set<string>> {
+/** Oids of every blob with a manifest (one list; `listed`: its keys, listed already). */
+export async function storedBlobs(store: Store, listed?: Promise<string[]>): Promise<Set<string>> {
   const out = new Set<string>();
-  for (const { key } of await (listed ?? listBlobKeys(store))) {
+  for (const key of await (listed ?? listKeys(store, BLOBS_PREFIX))) {
     const m = /^blobs\/([0-9a-f]{40}|[0-9a-f]{64})$/.exec(key);
     if (m) out.add(m[1]);
   }

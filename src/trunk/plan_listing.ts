@@ -4,7 +4,7 @@
  * clone can send them beside its first listings (local/trunk_storages.ts) before the plan's
  * code has loaded.
  */
-import type { ListEntry, Store } from "../storage/store.ts";
+import { type ListEntry, listKeys, type Store } from "../storage/store.ts";
 import { BLOBS_PREFIX, SEGMENTS_PREFIX } from "./layout.ts";
 
 export const REPLACES_EXT = ".replaces";
@@ -31,11 +31,6 @@ export function listSegmentsForPlan(store: Store): Promise<ListEntry[]> {
   return store.list(SEGMENTS_PREFIX, undefined, { details: sidecarsAndTheirPacks });
 }
 
-/** `blobs/`, keys only (`storedBlobs`). */
-export function listBlobKeys(store: Store): Promise<ListEntry[]> {
-  return store.list(BLOBS_PREFIX, undefined, { details: () => new Set() });
-}
-
 /**
  * Both listings, sent beside the refs' listing of a fresh clone rather than after it: on a
  * distant store each listing page is a round trip, and the segments' pages then wait on
@@ -46,12 +41,13 @@ export function listBlobKeys(store: Store): Promise<ListEntry[]> {
  */
 export interface EarlyPlanListings {
   segments: Promise<ListEntry[]>;
-  blobs: Promise<ListEntry[]>;
+  /** The keys under `blobs/` (`storedBlobs`). */
+  blobs: Promise<string[]>;
 }
 
 export function startPlanListings(store: Store): EarlyPlanListings {
   const segments = listSegmentsForPlan(store);
-  const blobs = listBlobKeys(store);
+  const blobs = listKeys(store, BLOBS_PREFIX);
   // Consumed by the plan, or dropped when no clone follows; a failure is the plan's to meet.
   segments.catch(() => {});
   blobs.catch(() => {});
