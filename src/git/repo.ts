@@ -27,20 +27,43 @@ export function objectsGitDir(gitDir: string): string {
   return link.startsWith("/") ? link : env ? `${Deno.cwd()}/${link}` : `${gitDir}/${link}`;
 }
 
-/** `sha1` or `sha256`. */
-export async function objectFormat(): Promise<"sha1" | "sha256"> {
-  const f = await gitText(["rev-parse", "--show-object-format"]).catch(() => "sha1");
+/**
+ * `sha1` or `sha256`. `gitDir`: the repository's, when known: git reads its format from
+ * `extensions.objectFormat` in that repository's own config file (no includes, no `-c`),
+ * and a file that does not name the key is sha1 with no process (a clone's helper waited
+ * ~4 ms on `git rev-parse` before its prefetch). One that names it anywhere is left to git.
+ */
+export async function objectFormat(gitDir?: string): Promise<"sha1" | "sha256"> {
+  if (gitDir !== undefined && !namesObjectFormat(`${objectsGitDir(gitDir)}/config`)) {
+    return "sha1";
+  }
+  const f = await gitText(
+    ["rev-parse", "--show-object-format"],
+    gitDir === undefined ? {} : { env: { GIT_DIR: gitDir } },
+  ).catch(() => "sha1");
   return f === "sha256" ? "sha256" : "sha1";
 }
 
 /**
+ * The config file may set `extensions.objectFormat`: it holds the key's name in any case
+ * (a key cannot be split across lines), or it cannot be read (then git decides).
+ */
+function namesObjectFormat(configPath: string): boolean {
+  try {
+    return Deno.readTextFileSync(configPath).toLowerCase().includes("objectformat");
+  } catch {
+    return true;
+  }
+}
+
+/**
  * The object format of a repository that holds no object yet (what `git clone` starts
- * the helper in), or null when it holds any: one readdir and one `git rev-parse`.
+ * the helper in), or null when it holds any: one readdir, and its config read.
  */
 export async function emptyRepoFormat(gitDir: string): Promise<"sha1" | "sha256" | null> {
   const [empty, format] = await Promise.all([
     holdsNoObjects(objectsGitDir(gitDir)),
-    objectFormat(),
+    objectFormat(gitDir),
   ]);
   return empty ? format : null;
 }

@@ -79,7 +79,7 @@ export async function runHelper(args: string[]): Promise<number> {
           const c = await context(forPush);
           // The listing of refs went out as the store opened, beside trunk.json's read on a
           // first fetch and the storage map's on a push (one round trip).
-          const early = c.takeRefsListing();
+          let early = c.takeRefsListing();
           // Its request is on its socket (resolveStorages let the loop turn): the trunk's
           // code loads now, while the listing is out.
           const trunk = forPush ? await c.trunkForPush() : await c.trunk();
@@ -94,6 +94,14 @@ export async function runHelper(args: string[]): Promise<number> {
           if (planListings && trunk && c.gitDir) {
             prefetched ??= startPrefetch(trunk, c.gitDir, opts, planListings);
           }
+          // A fresh clone from local disk lists its refs once its prefetch's index-pack runs:
+          // the listing answers within the call, and would hold the pack back instead.
+          const later = forPush ? undefined : c.takeRefsLater();
+          if (later) {
+            await (await prefetched)?.prefetch.underway;
+            await (await import("../trunk/faults.ts")).faultDelay("clone:before-refs");
+            early = later();
+          }
           const entries = await early?.entries;
           // Otherwise started once the refs are listed: its plan lists the segments after them.
           if (!forPush && trunk && c.gitDir) prefetched ??= startPrefetch(trunk, c.gitDir, opts);
@@ -105,7 +113,9 @@ export async function runHelper(args: string[]): Promise<number> {
           listing = forPush && listed ? { state: listed, readAt, readMono } : undefined;
           // Asked for by `option object-format`: git learns the hash (a sha256 clone).
           const format = !opts.objectFormat ? null : trunk?.objectFormat ??
-            (forPush ? await (await import("../git/repo.ts")).objectFormat() : null);
+            (forPush
+              ? await (await import("../git/repo.ts")).objectFormat(c.gitDir ?? undefined)
+              : null);
           await writeOut(
             (format ? `:object-format ${format}\n` : "") + await formatList(listed, trunk),
           );

@@ -51,6 +51,11 @@ export interface RemoteContext {
    * (`list` and `list for-push`, one storage), and when it started; given once.
    */
   takeRefsListing(): { at: number; mono: number; entries: Promise<ListEntry[]> } | undefined;
+  /**
+   * Instead of that listing, on a fresh clone from local disk: starts it (resolveStorages
+   * `refsLater`), to be called once the clone's prefetch is under way; given once.
+   */
+  takeRefsLater(): (() => { at: number; mono: number; entries: Promise<ListEntry[]> }) | undefined;
   /** A fresh clone's plan listings, sent with the first ones (plan_listing.ts); given once. */
   takePlanListings(): Promise<EarlyPlanListings | undefined> | undefined;
   /**
@@ -170,6 +175,7 @@ export async function resolveRemote(
     },
   });
   let refsListing = storages.refsListing;
+  let refsLater = storages.refsLater;
   let planListings = storages.planListings;
   // A push says what it leaves out; a fetch only what changed since it was approved.
   for (const u of storages.unapproved) {
@@ -248,6 +254,11 @@ export async function resolveRemote(
       refsListing = undefined;
       return l;
     },
+    takeRefsLater() {
+      const l = refsLater;
+      refsLater = undefined;
+      return l;
+    },
     takePlanListings() {
       const l = planListings;
       planListings = undefined;
@@ -269,7 +280,12 @@ export async function resolveRemote(
         trunkCode(),
         import("../git/repo.ts"),
       ]);
-      trunk ??= await Trunk.openOrCreate(store, cache, writer, await objectFormat());
+      trunk ??= await Trunk.openOrCreate(
+        store,
+        cache,
+        writer,
+        await objectFormat(dir ?? undefined),
+      );
       await prepare(trunk);
       return trunk;
     },

@@ -61,6 +61,11 @@ export interface Resolved {
   /** `at`: wall clock when sent; `mono`: `performance.now()` then (elapsed time). */
   refsListing?: { at: number; mono: number; entries: Promise<ListEntry[]> };
   /**
+   * Instead of `refsListing` (a fresh clone from a store that answers within the call):
+   * starts it, for the caller to call once its plan's pack is being indexed.
+   */
+  refsLater?: () => { at: number; mono: number; entries: Promise<ListEntry[]> };
+  /**
    * With `listRefs`, on a first read of the trunk (nothing of it cached for this URL, neither
    * trunk.json nor the storage map: a fresh clone): trunk.json's bytes (null: none), read
    * beside the listings, when that storage is the only one. Unchecked: `Trunk.open` checks
@@ -246,33 +251,44 @@ export async function resolveStorages(
     self.open = { ...self.open, ...opts.settings };
   }
   const self = await openMember(planned.find((p) => sameUrl(p.url, url))!);
-  const refsListing = opts.listRefs
-    ? {
+  const cacheKey = `${url}${MAP_CACHE_SUFFIX}`;
+  const cached = parseCachedMap(cache.getMeta(cacheKey));
+  // Nothing of the trunk is cached for this URL, neither the map nor trunk.json: through a
+  // mirror's URL trunk.json is cached under the set's location, and a read of it beside
+  // the listings would be made, and dropped, on every fetch.
+  const firstRead = !!opts.listRefs && !cached &&
+    cache.getMeta(self.store.location) === undefined;
+  // Local disk answers within the call, in this thread: a fresh clone there lists its
+  // plan's segments first and its refs once the prefetch's index-pack runs (the caller
+  // starts them: `refsLater`), which a listing of thousands of entries held back ~7 ms.
+  // The check is a readdir.
+  const later = firstRead && opts.planListings && self.store.copyToFile &&
+    await opts.planListings().catch(() => false);
+  const listRefs = () => {
+    const l = {
       at: Date.now(),
       mono: performance.now(),
       entries: self.store.list(REFS_PREFIX, undefined, opts.listRefs),
-    }
-    : undefined;
-  // Consumed (or dropped) by the caller; a failure is the caller's to report.
-  refsListing?.entries.catch(() => {});
-  const cacheKey = `${url}${MAP_CACHE_SUFFIX}`;
-  const cached = parseCachedMap(cache.getMeta(cacheKey));
+    };
+    // Consumed (or dropped) by the caller; a failure is the caller's to report.
+    l.entries.catch(() => {});
+    return l;
+  };
+  const plannedFirst = later ? Promise.resolve(startPlanListings(self.store)) : undefined;
+  const refsListing = opts.listRefs && !later ? listRefs() : undefined;
   // A fresh clone reads trunk.json next: in the same round trip as the listings, not one
-  // after the map's (a corpus clone at 50 ms a request: 4 rounds, 3 with it). Only on a
-  // first read (no map cached either): through a mirror's URL trunk.json is cached under
-  // the set's location, and this read would be made, and dropped, on every fetch.
-  const metaRead = refsListing && !cached && cache.getMeta(self.store.location) === undefined
-    ? readTrunkJson(self.store)
-    : undefined;
+  // after the map's (a corpus clone at 50 ms a request: 4 rounds, 3 with it).
+  const metaRead = firstRead ? readTrunkJson(self.store) : undefined;
   metaRead?.catch(() => {});
-  // Local disk answers within the call: there the plan lists when it runs, as it would.
-  // The check is a readdir: they still leave in the first round trip.
-  const planListings = metaRead && opts.planListings && !self.store.copyToFile
-    ? opts.planListings().then(
-      (go) => go ? startPlanListings(self.store) : undefined,
-      () => undefined,
-    )
-    : undefined;
+  // On a store whose requests wait on the network the check holds no listing back, and
+  // they still leave in the first round trip.
+  const planListings = plannedFirst ??
+    (metaRead && opts.planListings && !self.store.copyToFile
+      ? opts.planListings().then(
+        (go) => go ? startPlanListings(self.store) : undefined,
+        () => undefined,
+      )
+      : undefined);
   let map = cached?.map ?? null;
   // Fetches keep the one-list cost: the map (or its absence) is re-read at most hourly.
   const stale = !cached || Date.now() - cached.at > MAP_REFRESH_MS;
@@ -330,7 +346,7 @@ export async function resolveStorages(
     unapproved: merged.unapproved,
     // Good for the trunk's own read only when its reads go to this storage alone.
     ...(members.length === 1 && members[0].store === self.store
-      ? { refsListing, metaRead, planListings }
+      ? { refsListing, refsLater: later ? listRefs : undefined, metaRead, planListings }
       : {}),
   };
 }

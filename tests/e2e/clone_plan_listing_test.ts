@@ -146,3 +146,55 @@ for (const backend of e2eBackends().filter((b) => b.name === "minio")) {
     },
   });
 }
+
+// Local disk answers within the call: a fresh clone lists the segments, plans and starts
+// its pack's index-pack, and only then lists the refs (src/helper/helper.ts, `refsLater`).
+// The push lands in that pause: the clone gets its commit (the refs were listed after it)
+// and the segment holding it (listed again once a wanted object was not in the first).
+Deno.test({
+  name:
+    "e2e local: a push landing after a clone's segment listing, before its refs', is cloned whole",
+  ...opts,
+  fn: async () => {
+    const e = await makeEnv();
+    const url = await trunkUrl(e2eBackends()[0], "t");
+    const a = await newRepo(e, "a");
+    await git(e, a, "push", "-q", `trunks::${url}`, "main");
+    const work = await Deno.makeTempDir({ prefix: "trunks-clone-order-" });
+    const debug = { TRUNKS_DEBUG_REQUESTS: "1" };
+    const gets = (stderr: string) =>
+      JSON.parse(/^trunks-requests helper (.*)$/m.exec(stderr)![1]).requests["store.get"];
+    // The reads of an undisturbed clone.
+    const calm = await run(e, "git", ["clone", "-q", `trunks::${url}`, `${work}/calm`], {
+      env: debug,
+    });
+    assertEquals(calm.code, 0, calm.stderr);
+    const signal = `${work}/held`;
+    const b = `${work}/b`;
+    const clone = run(e, "git", ["clone", "-q", `trunks::${url}`, b], {
+      env: {
+        TRUNKS_FAULT_DELAY: "clone:before-refs:4000",
+        TRUNKS_FAULT_SIGNAL: signal,
+        ...debug,
+      },
+    });
+    let held = false;
+    for (let i = 0; i < 400 && !held; i++) {
+      held = await Deno.stat(signal).then(() => true, () => false);
+      if (!held) await new Promise((r) => setTimeout(r, 10));
+    }
+    await commitFile(e, a, "late.txt", "pushed during the clone\n");
+    await git(e, a, "push", "-q", `trunks::${url}`, "main");
+    const pushed = (await git(e, a, "rev-parse", "HEAD")).trim();
+    const r = await clone;
+    assertEquals(r.code, 0, r.stderr);
+    assert(held, "the clone never paused before listing its refs");
+    assertEquals((await git(e, b, "rev-parse", "HEAD")).trim(), pushed);
+    assertEquals(await Deno.readTextFile(`${b}/late.txt`), "pushed during the clone\n");
+    // Only the late segment is read besides (its pack and index at most): not every
+    // segment again.
+    assert(gets(r.stderr) <= gets(calm.stderr) + 2, `${calm.stderr}\n${r.stderr}`);
+    await git(e, b, "fsck", "--strict");
+    await Deno.remove(work, { recursive: true });
+  },
+});

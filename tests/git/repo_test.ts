@@ -5,7 +5,7 @@
  */
 import { assert, assertEquals, assertRejects } from "../assert.ts";
 import { commitFile, git, makeEnv, newRepo, ok } from "../e2e/harness.ts";
-import { batchResolver, resolveRevs } from "../../src/git/repo.ts";
+import { batchResolver, emptyRepoFormat, objectFormat, resolveRevs } from "../../src/git/repo.ts";
 import { batchCheck, GIT_NOT_FOUND, GitError, spawnGit } from "../../src/git/run.ts";
 
 /** Git processes started while `f` runs (GIT_TRACE logs one line per command). */
@@ -113,4 +113,26 @@ Deno.test("spawnGit: a missing git is one clear GitError", () => {
   assert(err instanceof GitError, String(err));
   assertEquals(err.message, GIT_NOT_FOUND);
   assertEquals(err.code, 127);
+});
+
+Deno.test("objectFormat: read from the repository's config, a process only where it names the key", async () => {
+  const e = await makeEnv();
+  const sha1 = await newRepo(e, "sha1");
+  const sha256 = `${e.home}/sha256`;
+  await ok(e, "git", ["init", "-q", "--object-format=sha256", sha256]);
+  await ok(e, "git", ["-C", sha256, "commit", "-q", "--allow-empty", "-m", "one"]);
+  const linked = `${e.home}/linked`;
+  await ok(e, "git", ["-C", sha256, "worktree", "add", "-q", "--detach", linked]);
+  const linkedGitDir = (await git(e, linked, "rev-parse", "--absolute-git-dir")).trim();
+
+  const plain = await gitProcesses(() => objectFormat(`${sha1}/.git`));
+  assertEquals(plain, { value: "sha1", started: [] });
+  // Run from elsewhere: the answer is the given repository's, not the current directory's.
+  assertEquals((await gitProcesses(() => objectFormat(`${sha256}/.git`))).value, "sha256");
+  // A linked work tree's git dir has no config of its own: its main one's says.
+  assertEquals((await gitProcesses(() => objectFormat(linkedGitDir))).value, "sha256");
+  assertEquals(await emptyRepoFormat(`${sha256}/.git`), null);
+  const empty = `${e.home}/empty256`;
+  await ok(e, "git", ["init", "-q", "--object-format=sha256", empty]);
+  assertEquals(await emptyRepoFormat(`${empty}/.git`), "sha256");
 });
