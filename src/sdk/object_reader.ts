@@ -2,7 +2,9 @@
  * Objects of a trunk, read straight from its segments: each segment's stored index says
  * where an object sits, and only that object's bytes are fetched (one range read), or
  * the whole pack when it is small or read a lot. Indexes and whole packs are cached in
- * memory and, with a cache directory, on disk (segments are immutable, so forever).
+ * memory and, with a cache directory, on disk (segments are immutable, so forever); what
+ * is held of packs in memory is bounded (`packMemoryBytes`), so a long-lived Trunk in a
+ * server that reads a lot does not grow with every segment it ever read.
  * Every object returned is verified against its id.
  */
 import { createHash } from "../trunk/node_crypto.ts";
@@ -31,6 +33,13 @@ export interface ReaderOptions {
    * object is mostly in what the previous read brought along.
    */
   readAheadBytes?: number;
+  /**
+   * Bytes of packs held in memory at once, whole packs and ranges read (default 256 MiB):
+   * past it, the segments read least recently are dropped from memory (read again, from
+   * the disk cache or the store, when needed). A pack larger than this is never downloaded
+   * whole where the store reads ranges.
+   */
+  packMemoryBytes?: number;
 }
 
 /** What object reads of one `Trunk` downloaded. */
@@ -41,6 +50,8 @@ export interface ReadStats {
   requests: number;
   /** Objects served from the disk cache without a request. */
   diskHits: number;
+  /** Bytes of packs held in memory now (whole packs and ranges read). */
+  heldBytes: number;
 }
 
 class Segment {
@@ -54,6 +65,19 @@ class Segment {
   spans: { start: number; bytes: Uint8Array }[] = [];
   spanBytes = 0;
   constructor(readonly info: SegmentInfo) {}
+
+  /** Bytes of its pack held in memory. */
+  held(): number {
+    return (this.pack?.byteLength ?? 0) + this.spanBytes;
+  }
+
+  /** Drops what it holds of its pack (not its index). */
+  forget(): void {
+    this.pack = undefined;
+    this.whole = undefined;
+    this.spans = [];
+    this.spanBytes = 0;
+  }
 
   cached(start: number, end: number): Uint8Array | null {
     for (const s of this.spans) {
@@ -74,11 +98,14 @@ class Segment {
 }
 
 const OBJECT_CACHE_BYTES = 32 * 1024 * 1024;
+const PACK_MEMORY_BYTES = 256 * 1024 * 1024;
 const DELTA_LOOK_BEHIND = 32 * 1024;
 
 export class ObjectReader {
-  readonly stats: ReadStats = { bytes: 0, requests: 0, diskHits: 0 };
+  readonly stats: ReadStats = { bytes: 0, requests: 0, diskHits: 0, heldBytes: 0 };
   #segments = new Map<string, Segment>();
+  /** Segments holding pack bytes in memory, least recently read first. */
+  #holding = new Set<Segment>();
   /** Objects made locally and not yet pushed. */
   readonly local = new Map<string, GitObject>();
   /** Recently read objects (delta bases and trees), bounded by bytes. */
@@ -97,6 +124,35 @@ export class ObjectReader {
     const next = new Map<string, Segment>();
     for (const info of list) next.set(info.id, this.#segments.get(info.id) ?? new Segment(info));
     this.#segments = next;
+    // Those no longer listed (compacted and deleted) are read no more.
+    for (const seg of this.#holding) {
+      if (next.get(seg.info.id) !== seg) this.#drop(seg);
+    }
+  }
+
+  get #budget(): number {
+    return this.opts.packMemoryBytes ?? PACK_MEMORY_BYTES;
+  }
+
+  /**
+   * `seg` was just read from, holding `was` bytes before: it becomes the most recently read,
+   * and the least recently read others are dropped while the total is past the budget.
+   */
+  #touch(seg: Segment, was: number): void {
+    this.#holding.delete(seg);
+    const now = seg.held();
+    this.stats.heldBytes += now - was;
+    if (now > 0) this.#holding.add(seg);
+    for (const other of this.#holding) {
+      if (this.stats.heldBytes <= this.#budget) break;
+      if (other !== seg) this.#drop(other);
+    }
+  }
+
+  #drop(seg: Segment): void {
+    this.stats.heldBytes -= seg.held();
+    seg.forget();
+    this.#holding.delete(seg);
   }
 
   /** A segment this client just wrote: its index is known, nothing needs a download. */
@@ -168,10 +224,21 @@ export class ObjectReader {
 
   #wholePack(seg: Segment): Promise<Uint8Array> {
     // One download however many reads wait for it.
-    return seg.whole ??= this.#downloadPack(seg).then((b) => seg.pack = b, (e) => {
-      seg.whole = undefined;
+    const whole: Promise<Uint8Array> = seg.whole ??= this.#downloadPack(seg).then((b) => {
+      // Dropped meanwhile (no longer listed, or past the budget): this read only.
+      if (seg.whole !== whole) return b;
+      const was = seg.held();
+      seg.pack = b;
+      // The ranges read before are in the pack now.
+      seg.spans = [];
+      seg.spanBytes = 0;
+      this.#touch(seg, was);
+      return b;
+    }, (e) => {
+      if (seg.whole === whole) seg.whole = undefined;
       throw e;
     });
+    return whole;
   }
 
   async #downloadPack(seg: Segment): Promise<Uint8Array> {
@@ -205,14 +272,22 @@ export class ObjectReader {
   ): Promise<Uint8Array> {
     const end = idx.end(offset);
     const whole = this.opts.wholePackBytes ?? 1024 * 1024;
+    if (seg.pack) {
+      this.#touch(seg, seg.held());
+      return seg.pack.subarray(offset, end);
+    }
     if (
-      seg.pack || seg.info.packSize <= whole || !this.store.capabilities.rangeReads ||
-      seg.rangeReads >= (this.opts.rangeReadsBeforeWhole ?? 64)
+      !this.store.capabilities.rangeReads ||
+      (seg.info.packSize <= this.#budget &&
+        (seg.info.packSize <= whole || seg.rangeReads >= (this.opts.rangeReadsBeforeWhole ?? 64)))
     ) {
       return (await this.#wholePack(seg)).subarray(offset, end);
     }
     const hit = seg.cached(offset, end);
-    if (hit) return hit;
+    if (hit) {
+      this.#touch(seg, seg.held());
+      return hit;
+    }
     seg.rangeReads++;
     // A delta's base sits before it, and the rest of its chain mostly just before that:
     // one read reaching back fetches several links at once.
@@ -230,7 +305,9 @@ export class ObjectReader {
     });
     this.stats.requests++;
     this.stats.bytes += bytes.byteLength;
-    seg.keep(start, bytes, 8 * 1024 * 1024);
+    const was = seg.held();
+    seg.keep(start, bytes, Math.min(8 * 1024 * 1024, this.#budget));
+    this.#touch(seg, was);
     if (bytes.byteLength !== stop - start) {
       throw new TrunkError(
         `${this.store.location}/${

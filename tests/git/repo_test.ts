@@ -7,19 +7,19 @@ import { assert, assertEquals, assertRejects } from "../assert.ts";
 import { commitFile, git, makeEnv, newRepo, ok } from "../e2e/harness.ts";
 import { batchResolver, emptyRepoFormat, objectFormat, resolveRevs } from "../../src/git/repo.ts";
 import { batchCheck, GIT_NOT_FOUND, GitError, spawnGit } from "../../src/git/run.ts";
+import { withProcessEnv } from "../../harness/process_env.ts";
 
-/** Git processes started while `f` runs (GIT_TRACE logs one line per command). */
+/**
+ * Git processes started while `f` runs (GIT_TRACE logs one line per command). Set for the
+ * whole process (`withProcessEnv`): a git another file's test starts meanwhile logs here too.
+ */
 async function gitProcesses<T>(f: () => Promise<T>): Promise<{ value: T; started: string[] }> {
   const trace = await Deno.makeTempFile({ prefix: "trunks-trace-" });
-  Deno.env.set("GIT_TRACE", trace);
-  try {
-    const value = await f();
-    const started = (await Deno.readTextFile(trace)).split("\n")
-      .filter((l) => /trace: built-in: git /.test(l));
-    return { value, started };
-  } finally {
-    Deno.env.delete("GIT_TRACE");
-  }
+  const value = await withProcessEnv({ GIT_TRACE: trace }, f);
+  const started = (await Deno.readTextFile(trace)).split("\n")
+    .filter((l) => /trace: built-in: git /.test(l));
+  await Deno.remove(trace);
+  return { value, started };
 }
 
 Deno.test("resolveRevs: 300 refs, tags and expressions in one git process, as rev-parse says", async () => {
@@ -126,7 +126,8 @@ Deno.test("objectFormat: read from the repository's config, a process only where
   const linkedGitDir = (await git(e, linked, "rev-parse", "--absolute-git-dir")).trim();
 
   const plain = await gitProcesses(() => objectFormat(`${sha1}/.git`));
-  assertEquals(plain, { value: "sha1", started: [] });
+  assertEquals(plain.value, "sha1");
+  assertEquals(plain.started.filter((l) => l.includes("--show-object-format")), []);
   // Run from elsewhere: the answer is the given repository's, not the current directory's.
   assertEquals((await gitProcesses(() => objectFormat(`${sha256}/.git`))).value, "sha256");
   // A linked work tree's git dir has no config of its own: its main one's says.

@@ -1,0 +1,77 @@
+/**
+ * A long-lived Trunk (a server reading from a trunk for hours) holds at most
+ * `reads.packMemoryBytes` of packs in memory, whole packs and ranges alike: it used to keep
+ * every pack it ever downloaded whole until it was closed.
+ */
+import { assert, assertEquals } from "../assert.ts";
+import { Trunk } from "../../mod.ts";
+import { withProcessEnv } from "../../harness/process_env.ts";
+
+const KIB = 1024;
+
+/** Incompressible bytes: a segment holding one is about its size. */
+function noise(n: number, seed: number): Uint8Array {
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i += 65536) crypto.getRandomValues(out.subarray(i, i + 65536));
+  out[0] = seed;
+  return out;
+}
+
+/** `count` pushes, one file of `bytes` each: one segment a push (no maintenance merges them). */
+async function trunkOf(
+  count: number,
+  bytes: number,
+): Promise<{ url: string; files: Uint8Array[] }> {
+  const url = `memory://sdk-${crypto.randomUUID()}/trunks/app.trunk`;
+  const files: Uint8Array[] = [];
+  await withProcessEnv({ TRUNKS_AUTO_MAINTENANCE: "0" }, async () => {
+    await using t = await Trunk.open({ url, create: true, writer: "seed" });
+    for (let i = 0; i < count; i++) {
+      files.push(noise(bytes, i));
+      t.write(`f${i}.bin`, files[i]);
+      await t.commit({ message: `f${i}`, branch: "main" });
+      await t.push();
+    }
+  });
+  return { url, files };
+}
+
+Deno.test("sdk: whole packs past reads.packMemoryBytes are dropped, least recently read first, and read again", async () => {
+  const { url, files } = await trunkOf(6, 200 * KIB);
+  const budget = 500 * KIB;
+  await using t = await Trunk.open({ url, reads: { packMemoryBytes: budget } });
+  let most = 0;
+  for (let round = 0; round < 2; round++) {
+    for (let i = 0; i < files.length; i++) {
+      assertEquals(await t.read(`f${i}.bin`), files[i], `f${i}.bin, round ${round}`);
+      most = Math.max(most, t.stats.heldBytes);
+    }
+  }
+  assert(most > 0, "packs are held while read");
+  assert(most <= budget, `held ${most} bytes of packs, more than the ${budget} allowed`);
+});
+
+Deno.test("sdk: a pack larger than reads.packMemoryBytes is read by range, never whole", async () => {
+  const url = `memory://sdk-${crypto.randomUUID()}/trunks/app.trunk`;
+  const files: Uint8Array[] = [];
+  await withProcessEnv({ TRUNKS_AUTO_MAINTENANCE: "0" }, async () => {
+    await using t = await Trunk.open({ url, create: true, writer: "seed" });
+    for (let i = 0; i < 12; i++) {
+      files.push(noise(50 * KIB, i));
+      t.write(`f${i}.bin`, files[i]);
+    }
+    await t.commit({ message: "twelve files, one segment", branch: "main" });
+    await t.push();
+  });
+  const budget = 300 * KIB;
+  await using t = await Trunk.open({
+    url,
+    reads: { packMemoryBytes: budget, wholePackBytes: 0, rangeReadsBeforeWhole: 2 },
+  });
+  let most = 0;
+  for (let i = 0; i < files.length; i++) {
+    assertEquals(await t.read(`f${i}.bin`), files[i], `f${i}.bin`);
+    most = Math.max(most, t.stats.heldBytes);
+  }
+  assert(most <= budget, `held ${most} bytes of a ~600 KiB pack, more than the ${budget} allowed`);
+});
