@@ -61,6 +61,8 @@ class Segment {
   pack?: Uint8Array;
   whole?: Promise<Uint8Array>;
   rangeReads = 0;
+  /** Dropped from memory once: no longer downloaded whole for being small. */
+  dropped = false;
   /** Byte ranges already fetched (with read-ahead), newest last. */
   spans: { start: number; bytes: Uint8Array }[] = [];
   spanBytes = 0;
@@ -77,6 +79,10 @@ class Segment {
     this.whole = undefined;
     this.spans = [];
     this.spanBytes = 0;
+    // Read by range again, whole only once read a lot again: a pack dropped and read once
+    // more in turn with another is not downloaded whole for every object.
+    this.rangeReads = 0;
+    this.dropped = true;
   }
 
   cached(start: number, end: number): Uint8Array | null {
@@ -276,10 +282,12 @@ export class ObjectReader {
       this.#touch(seg, seg.held());
       return seg.pack.subarray(offset, end);
     }
+    // A small pack dropped before is read whole again only from the disk cache.
+    const small = seg.info.packSize <= whole && (!seg.dropped || !!this.opts.cacheDir);
     if (
       !this.store.capabilities.rangeReads ||
       (seg.info.packSize <= this.#budget &&
-        (seg.info.packSize <= whole || seg.rangeReads >= (this.opts.rangeReadsBeforeWhole ?? 64)))
+        (small || seg.rangeReads >= (this.opts.rangeReadsBeforeWhole ?? 64)))
     ) {
       return (await this.#wholePack(seg)).subarray(offset, end);
     }

@@ -75,3 +75,37 @@ Deno.test("sdk: a pack larger than reads.packMemoryBytes is read by range, never
   }
   assert(most <= budget, `held ${most} bytes of a ~600 KiB pack, more than the ${budget} allowed`);
 });
+
+Deno.test("sdk: a pack dropped past reads.packMemoryBytes is read by range again, not downloaded whole for each object", async () => {
+  // Two packs of 20 files that do not fit the budget together, read whole first: as small
+  // packs (the default wholePackBytes), and as packs read many times.
+  for (const reads of [{}, { wholePackBytes: 0, rangeReadsBeforeWhole: 8 }]) {
+    const url = `memory://sdk-${crypto.randomUUID()}/trunks/app.trunk`;
+    const files: Uint8Array[][] = [[], []];
+    await withProcessEnv({ TRUNKS_AUTO_MAINTENANCE: "0" }, async () => {
+      await using t = await Trunk.open({ url, create: true, writer: "seed" });
+      for (let s = 0; s < 2; s++) {
+        for (let i = 0; i < 20; i++) {
+          files[s].push(noise(10 * KIB, i));
+          t.write(`s${s}/f${i}.bin`, files[s][i]);
+        }
+        await t.commit({ message: `s${s}`, branch: "main" });
+        await t.push();
+      }
+    });
+    await using t = await Trunk.open({ url, reads: { ...reads, packMemoryBytes: 300 * KIB } });
+    for (let s = 0; s < 2; s++) {
+      for (let i = 0; i < 10; i++) assertEquals(await t.read(`s${s}/f${i}.bin`), files[s][i]);
+    }
+    // Reads alternating between them: each pack is dropped as the other is read.
+    const before = t.stats.bytes;
+    for (let i = 10; i < 16; i++) {
+      for (let s = 0; s < 2; s++) assertEquals(await t.read(`s${s}/f${i}.bin`), files[s][i]);
+    }
+    const got = t.stats.bytes - before;
+    assert(
+      got < 200 * KIB,
+      `12 reads of 10 KiB downloaded ${got} bytes (${JSON.stringify(reads)})`,
+    );
+  }
+});
