@@ -136,6 +136,14 @@ export class ObjectReader {
     }
   }
 
+  /**
+   * Still listed: what a read brings is kept. One that setSegments left out while it was
+   * being read would otherwise be held again, past the drop, until others push it out.
+   */
+  #listed(seg: Segment): boolean {
+    return this.#segments.get(seg.info.id) === seg;
+  }
+
   get #budget(): number {
     return this.opts.packMemoryBytes ?? PACK_MEMORY_BYTES;
   }
@@ -232,7 +240,7 @@ export class ObjectReader {
     // One download however many reads wait for it.
     const whole: Promise<Uint8Array> = seg.whole ??= this.#downloadPack(seg).then((b) => {
       // Dropped meanwhile (no longer listed, or past the budget): this read only.
-      if (seg.whole !== whole) return b;
+      if (seg.whole !== whole || !this.#listed(seg)) return b;
       const was = seg.held();
       seg.pack = b;
       // The ranges read before are in the pack now.
@@ -313,9 +321,11 @@ export class ObjectReader {
     });
     this.stats.requests++;
     this.stats.bytes += bytes.byteLength;
-    const was = seg.held();
-    seg.keep(start, bytes, Math.min(8 * 1024 * 1024, this.#budget));
-    this.#touch(seg, was);
+    if (this.#listed(seg)) {
+      const was = seg.held();
+      seg.keep(start, bytes, Math.min(8 * 1024 * 1024, this.#budget));
+      this.#touch(seg, was);
+    }
     if (bytes.byteLength !== stop - start) {
       throw new TrunkError(
         `${this.store.location}/${

@@ -6,6 +6,13 @@
 import { assert, assertEquals } from "../assert.ts";
 import { Trunk } from "../../mod.ts";
 import { withProcessEnv } from "../../harness/process_env.ts";
+import { openStore } from "../../src/storage/registry.ts";
+import type { Range } from "../../src/storage/store.ts";
+import { MemoryCache } from "../../src/trunk/cache.ts";
+import { runStep } from "../../src/trunk/maintenance.ts";
+import { listSegments } from "../../src/trunk/segments.ts";
+import { Trunk as CoreTrunk } from "../../src/trunk/trunk.ts";
+import { PassThroughStore } from "../pass_through_store.ts";
 
 const KIB = 1024;
 
@@ -107,5 +114,70 @@ Deno.test("sdk: a pack dropped past reads.packMemoryBytes is read by range again
       got < 200 * KIB,
       `12 reads of 10 KiB downloaded ${got} bytes (${JSON.stringify(reads)})`,
     );
+  }
+});
+
+/** A store whose first pack read once `armed` (whole or a range) is answered at `release()`. */
+class GatedPackStore extends PassThroughStore {
+  #open!: () => void;
+  #gate = new Promise<void>((r) => this.#open = r);
+  #reached!: () => void;
+  /** Resolves when a pack read is waiting at the gate. */
+  reached = new Promise<void>((r) => this.#reached = r);
+  armed = false;
+  release(): void {
+    this.#open();
+  }
+  override async get(key: string, range?: Range): Promise<ReadableStream<Uint8Array> | null> {
+    const got = await this.inner.get(key, range);
+    if (this.armed && key.endsWith(".pack")) {
+      this.armed = false;
+      this.#reached();
+      await this.#gate;
+    }
+    return got;
+  }
+}
+
+Deno.test("sdk: a pack read under way when maintenance deletes its segment is not held after", async () => {
+  // Read whole (a small pack), and by range.
+  for (const reads of [{}, { wholePackBytes: 0 }]) {
+    const mem = await openStore(`memory://sdk-${crypto.randomUUID()}/trunks/app.trunk`);
+    const core = await CoreTrunk.openOrCreate(mem, new MemoryCache(), "w", "sha1", {
+      leaseSeconds: 0,
+    });
+    const files: Uint8Array[] = [];
+    await withProcessEnv({ TRUNKS_AUTO_MAINTENANCE: "0" }, async () => {
+      await using t = await Trunk.open({ store: mem, writer: "seed" });
+      for (let i = 0; i < 8; i++) {
+        files.push(noise(20 * KIB, i));
+        t.write(`f${i}.bin`, files[i]);
+        await t.commit({ message: `f${i}`, branch: "main" });
+        await t.push();
+      }
+    });
+    const gated = new GatedPackStore(mem);
+    await using t = await Trunk.open({ store: gated, reads });
+    await t.list(); // the last segment's commit and trees read
+    gated.armed = true;
+    const reading = t.read("f0.bin");
+    try {
+      await gated.reached;
+      assert((await runStep(core)).merge?.merged, "the eight segments merged");
+      // The next step deletes what the first replaced (no grace with a lease of 0 s).
+      await new Promise((r) => setTimeout(r, 5));
+      assertEquals((await runStep(core)).merge?.deleted.length, 8);
+      await t.pull();
+    } finally {
+      gated.release();
+    }
+    assertEquals(await reading, files[0]);
+    assertEquals((await listSegments(mem)).length, 1);
+    assertEquals(
+      t.stats.heldBytes,
+      0,
+      `nothing of the one segment listed was read since the pull (${JSON.stringify(reads)})`,
+    );
+    await mem.close();
   }
 });
