@@ -280,12 +280,10 @@ export async function resolveRemote(
         trunkCode(),
         import("../git/repo.ts"),
       ]);
-      trunk ??= await Trunk.openOrCreate(
-        store,
-        cache,
-        writer,
-        await objectFormat(dir ?? undefined),
-      );
+      const format = await objectFormat(dir ?? undefined);
+      trunk ??= await Trunk.openOrCreate(store, cache, writer, format);
+      // `list for-push` opened it already: openOrCreate, which checks the format, was not run.
+      trunk.requireFormat(format);
       await prepare(trunk);
       return trunk;
     },

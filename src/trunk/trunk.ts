@@ -160,15 +160,19 @@ export class Trunk {
     const meta = await metaForWrite(store, cache, objectFormat, settings);
     Trunk.#cacheMeta(cache, store.location, meta, held);
     const trunk = new Trunk(store, meta, cache, writer);
-    trunk.#requireFormat(objectFormat);
+    trunk.requireFormat(objectFormat);
     trunk.#writable = Promise.resolve();
     return trunk;
   }
 
-  #requireFormat(objectFormat: "sha1" | "sha256"): void {
+  /**
+   * A writer's objects must be of this trunk's format: another's pack and ids would leave
+   * refs no clone can fetch.
+   */
+  requireFormat(objectFormat: "sha1" | "sha256"): void {
     if (this.meta.objectFormat !== objectFormat) {
       throw new TrunkError(
-        `trunk at ${this.store.location} holds ${this.meta.objectFormat} objects but this repository uses ${objectFormat}`,
+        `trunk at ${this.store.location} holds ${this.meta.objectFormat} objects but this repository uses ${objectFormat}; push from a ${this.meta.objectFormat} repository, or to a new trunk`,
         "format",
       );
     }
@@ -349,7 +353,7 @@ export class Trunk {
     const format = this.meta.objectFormat;
     const meta = known !== undefined ? known : await readMeta(this.store);
     this.#adopt(meta ?? await ensureMeta(this.store, format));
-    this.#requireFormat(format);
+    this.requireFormat(format);
     return await this.refState();
   }
 
