@@ -438,15 +438,22 @@ export class ObjectReader {
     const at = await this.#locate(oid, hint);
     let obj: GitObject;
     if (at) {
-      obj = await this.#readAt(at.seg, at.idx, at.offset, sequential);
-      const got = objectId(this.format, obj.type, obj.data);
-      if (got !== oid) {
-        throw new TrunkError(
-          `object ${oid} in ${this.store.location}/${
-            segmentPackKey(at.seg.info.id)
-          } hashes to ${got}; run trunks check`,
-          "corrupt",
-        );
+      try {
+        obj = await this.#readAt(at.seg, at.idx, at.offset, sequential);
+        const got = objectId(this.format, obj.type, obj.data);
+        if (got !== oid) {
+          throw new TrunkError(
+            `object ${oid} in ${this.store.location}/${
+              segmentPackKey(at.seg.info.id)
+            } hashes to ${got}; run trunks check`,
+            "corrupt",
+          );
+        }
+      } catch (e) {
+        // Damaged bytes (a bad response, or a pack repaired since) are not served again from
+        // memory: the next read fetches them anew.
+        if (e instanceof TrunkError && e.code === "corrupt") this.#drop(at.seg);
+        throw e;
       }
     } else {
       const data = await this.#readLargeBlob(oid);

@@ -3,8 +3,8 @@
  * `reads.packMemoryBytes` of packs in memory, whole packs and ranges alike: it used to keep
  * every pack it ever downloaded whole until it was closed.
  */
-import { assert, assertEquals } from "../assert.ts";
-import { Trunk } from "../../mod.ts";
+import { assert, assertEquals, assertRejects } from "../assert.ts";
+import { Trunk, TrunkError } from "../../mod.ts";
 import { withProcessEnv } from "../../harness/process_env.ts";
 import { openStore } from "../../src/storage/registry.ts";
 import type { Range } from "../../src/storage/store.ts";
@@ -180,4 +180,28 @@ Deno.test("sdk: a pack read under way when maintenance deletes its segment is no
     );
     await mem.close();
   }
+});
+
+/** A store whose first pack range read once `armed` comes back damaged (a bad response). */
+class DamageOnceStore extends PassThroughStore {
+  armed = false;
+  override async get(key: string, range?: Range): Promise<ReadableStream<Uint8Array> | null> {
+    const got = await this.inner.get(key, range);
+    if (!got || !this.armed || !range || !key.endsWith(".pack")) return got;
+    this.armed = false;
+    const bytes = new Uint8Array(await new Response(got).arrayBuffer());
+    for (let i = 0; i < bytes.length; i += 7) bytes[i] ^= 0xff;
+    return new Response(bytes).body;
+  }
+}
+
+Deno.test("sdk: damaged bytes a range read brought are not served again once the read failed", async () => {
+  const { url, files } = await trunkOf(2, 20 * KIB);
+  const store = new DamageOnceStore(await openStore(url));
+  await using t = await Trunk.open({ store, reads: { wholePackBytes: 0 } });
+  await t.list();
+  store.armed = true;
+  await assertRejects(() => t.read("f0.bin"), TrunkError);
+  assertEquals(await t.read("f0.bin"), files[0], "read again from the store");
+  await store.close();
 });
