@@ -5,7 +5,13 @@
  */
 import { missingObjects } from "../git/blobs.ts";
 import { indexPack, type IngestedPack, ingestPack, ingestPacks, installPack } from "../git/pack.ts";
-import { emptyRepoFormat, existingObjects, lackingCommit, objectsGitDir } from "../git/repo.ts";
+import {
+  emptyRepoFormat,
+  existingObjects,
+  lackingCommit,
+  objectFormat,
+  objectsGitDir,
+} from "../git/repo.ts";
 import { PackIndex } from "../pack/pack_index.ts";
 import {
   fetch,
@@ -232,6 +238,9 @@ export async function fetchRefs(
   opts: HelperOptions,
   early?: { prefetch: Prefetch; sink: GitSink },
 ): Promise<FetchReply> {
+  // A repository of the other format: its index-pack would call every segment corrupt. A
+  // prefetch ran only in the trunk's format (prefetchClone).
+  if (!early) trunk.requireFormat(await objectFormat(gitDir));
   const sink = early?.sink ?? gitSink(gitDir, { connectivity: opts.checkConnectivity });
   const keeps = () => sink.installed.flatMap((p) => p.keep ? [p.keep] : []);
   let report: FetchReport;

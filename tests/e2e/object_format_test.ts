@@ -58,3 +58,30 @@ for (const [trunkFormat, repoFormat] of [["sha256", "sha1"], ["sha1", "sha256"]]
     },
   });
 }
+
+// The fetch's index-pack, in the repository's format, fails on every segment of the other:
+// it was reported as a corrupt segment ("run trunks check"), which check then did not find.
+for (const [trunkFormat, repoFormat] of [["sha256", "sha1"], ["sha1", "sha256"]]) {
+  Deno.test({
+    name:
+      `e2e local: a fetch of a ${trunkFormat} trunk into a ${repoFormat} repository names the formats`,
+    ...opts,
+    fn: async () => {
+      const e = await makeEnv();
+      const url = await trunkUrl(e2eBackends()[0], "t");
+      const a = `${e.home}/a`;
+      await ok(e, "git", ["init", "-q", `--object-format=${trunkFormat}`, "-b", "main", a]);
+      await git(e, a, "commit", "-q", "--allow-empty", "-m", "one");
+      await git(e, a, "push", "-q", `trunks::${url}`, "main");
+      const b = `${e.home}/b`;
+      await ok(e, "git", ["init", "-q", `--object-format=${repoFormat}`, b]);
+      const r = await run(e, "git", ["fetch", "-q", `trunks::${url}`, "main"], { cwd: b });
+      assertNotEquals(r.code, 0, r.stderr);
+      assertMatch(
+        r.stderr,
+        new RegExp(`holds ${trunkFormat} objects but this repository uses ${repoFormat}`),
+      );
+      assertEquals([...Deno.readDirSync(`${b}/.git/objects/pack`)], []);
+    },
+  });
+}
