@@ -114,6 +114,8 @@ export class ObjectReader {
   #holding = new Set<Segment>();
   /** Objects made locally and not yet pushed. */
   readonly local = new Map<string, GitObject>();
+  /** Reads under way, by object id. */
+  #reading = new Map<string, Promise<GitObject>>();
   /** Recently read objects (delta bases and trees), bounded by bytes. */
   #cache = new Map<string, GitObject>();
   #cacheBytes = 0;
@@ -360,9 +362,11 @@ export class ObjectReader {
         base = await this.#readAt(seg, idx, entry.baseOffset, sequential, depth + 1);
       } else {
         const at = idx.find(entry.baseOid);
+        // Not shared with a read() under way: a damaged chain looping back through it
+        // would wait on itself forever.
         base = at !== undefined
           ? await this.#readAt(seg, idx, at, sequential, depth + 1)
-          : await this.read(entry.baseOid);
+          : this.#cache.get(entry.baseOid) ?? await this.#readRelisting(entry.baseOid, [], false);
       }
       obj = {
         type: base.type,
@@ -425,6 +429,21 @@ export class ObjectReader {
   async read(oid: string, hint: string[] = [], sequential = false): Promise<GitObject> {
     const mine = this.local.get(oid) ?? this.#cache.get(oid);
     if (mine) return mine;
+    // Concurrent reads of one object (the commit and trees every path of a burst goes
+    // through) share one: a pack read by range would otherwise be read once for each.
+    let reading = this.#reading.get(oid);
+    if (!reading) {
+      const p = this.#readRelisting(oid, hint, sequential);
+      const done = () => {
+        if (this.#reading.get(oid) === p) this.#reading.delete(oid);
+      };
+      p.then(done, done);
+      this.#reading.set(oid, reading = p);
+    }
+    return await reading;
+  }
+
+  async #readRelisting(oid: string, hint: string[], sequential: boolean): Promise<GitObject> {
     try {
       return await this.#read(oid, hint, sequential);
     } catch (e) {

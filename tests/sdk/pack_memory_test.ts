@@ -205,3 +205,26 @@ Deno.test("sdk: damaged bytes a range read brought are not served again once the
   assertEquals(await t.read("f0.bin"), files[0], "read again from the store");
   await store.close();
 });
+
+Deno.test("sdk: concurrent reads of a pack read by range fetch the commit and trees they share once", async () => {
+  const url = `memory://sdk-${crypto.randomUUID()}/trunks/app.trunk`;
+  const files: Uint8Array[] = [];
+  await withProcessEnv({ TRUNKS_AUTO_MAINTENANCE: "0" }, async () => {
+    await using t = await Trunk.open({ url, create: true, writer: "seed" });
+    for (let i = 0; i < 30; i++) {
+      files.push(noise(20 * KIB, i));
+      t.write(`d/f${i}.bin`, files[i]);
+    }
+    await t.commit({ message: "thirty files, one segment", branch: "main" });
+    await t.push();
+  });
+  // The ~600 KiB pack is larger than the budget: read by range, never whole.
+  await using t = await Trunk.open({ url, reads: { packMemoryBytes: 100 * KIB } });
+  await t.branches();
+  const before = t.stats.requests;
+  const got = await Promise.all(files.map((_, i) => t.read(`d/f${i}.bin`)));
+  got.forEach((b, i) => assertEquals(b, files[i], `d/f${i}.bin`));
+  const requests = t.stats.requests - before;
+  // The index, the commit and two trees, then one range read a file.
+  assert(requests <= files.length + 4, `30 reads made ${requests} requests`);
+});
