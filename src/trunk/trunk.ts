@@ -172,7 +172,7 @@ export class Trunk {
   requireFormat(objectFormat: "sha1" | "sha256"): void {
     if (this.meta.objectFormat !== objectFormat) {
       throw new TrunkError(
-        `trunk at ${this.store.location} holds ${this.meta.objectFormat} objects but this repository uses ${objectFormat}; use it from a ${this.meta.objectFormat} repository (git clone makes one), or push to a new trunk`,
+        `trunk at ${this.store.location} holds ${this.meta.objectFormat} objects but this repository uses ${objectFormat}; use it from a ${this.meta.objectFormat} repository (git clone; for an empty trunk, git init --object-format=${this.meta.objectFormat}), or push to a new trunk`,
         "format",
       );
     }
