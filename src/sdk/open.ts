@@ -119,6 +119,20 @@ export function trunkUrlOf(opts: OpenOptions, url: string | undefined): string {
   return url;
 }
 
+/** `reads` sizes and counts: numbers, 0 or more (Infinity for no bound). */
+export function checkReads(reads: OpenOptions["reads"]): void {
+  for (const [name, v] of Object.entries(reads ?? {})) {
+    if (v !== undefined && !(typeof v === "number" && v >= 0)) {
+      throw new TrunkError(
+        `Trunk.open: reads.${name} must be a number, 0 or more (got ${
+          typeof v === "string" ? JSON.stringify(v) : String(v)
+        })`,
+        "bad-input",
+      );
+    }
+  }
+}
+
 /** A trunks database file, opened. */
 export async function databaseAt(path: string): Promise<LocalDb> {
   if (!(await Deno.stat(path).then((st) => st.isFile, () => false))) {

@@ -29,6 +29,7 @@ import { largeBlobThreshold } from "../trunk/large_blobs.ts";
 import { type ContentSource, LargeContents, type Staged } from "../trunk/large_content.ts";
 import { ObjectReader, type ReadStats } from "./object_reader.ts";
 import {
+  checkReads,
   databaseAt,
   defaultWriter,
   envGet,
@@ -248,6 +249,7 @@ export class Trunk {
    * truth, so a trunk deleted and re-created at the same URL opens as the new one.
    */
   static async open(opts: OpenOptions): Promise<Trunk> {
+    checkReads(opts.reads);
     let store = opts.store;
     const owns = !store;
     let db: LocalDb | null = null;

@@ -228,3 +228,22 @@ Deno.test("sdk: concurrent reads of a pack read by range fetch the commit and tr
   // The index, the commit and two trees, then one range read a file.
   assert(requests <= files.length + 4, `30 reads made ${requests} requests`);
 });
+
+Deno.test("sdk: a reads option that is not a number of 0 or more is refused, naming it", async () => {
+  const { url, files } = await trunkOf(1, KIB);
+  for (const bad of [-1, NaN, "64MiB"]) {
+    await assertRejects(
+      () => Trunk.open({ url, reads: { packMemoryBytes: bad as number } }),
+      TrunkError,
+      "reads.packMemoryBytes",
+    );
+  }
+  await assertRejects(
+    () => Trunk.open({ url, reads: { rangeReadsBeforeWhole: -5 } }),
+    TrunkError,
+    "reads.rangeReadsBeforeWhole",
+  );
+  // No bound at all is a choice.
+  await using t = await Trunk.open({ url, reads: { packMemoryBytes: Infinity } });
+  assertEquals(await t.read("f0.bin"), files[0]);
+});
