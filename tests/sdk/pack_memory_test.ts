@@ -247,3 +247,33 @@ Deno.test("sdk: a reads option that is not a number of 0 or more is refused, nam
   await using t = await Trunk.open({ url, reads: { packMemoryBytes: Infinity } });
   assertEquals(await t.read("f0.bin"), files[0]);
 });
+
+Deno.test("sdk: a small pack dropped past reads.packMemoryBytes is read whole again from cacheDir, not the store", async () => {
+  const url = `memory://sdk-${crypto.randomUUID()}/trunks/app.trunk`;
+  const files: Uint8Array[][] = [[], []];
+  await withProcessEnv({ TRUNKS_AUTO_MAINTENANCE: "0" }, async () => {
+    await using t = await Trunk.open({ url, create: true, writer: "seed" });
+    for (let s = 0; s < 2; s++) {
+      for (let i = 0; i < 10; i++) {
+        files[s].push(noise(10 * KIB, i));
+        t.write(`s${s}/f${i}.bin`, files[s][i]);
+      }
+      await t.commit({ message: `s${s}`, branch: "main" });
+      await t.push();
+    }
+  });
+  const cacheDir = await Deno.makeTempDir();
+  try {
+    // Each ~100 KiB pack fits the budget, both together do not.
+    await using t = await Trunk.open({ url, cacheDir, reads: { packMemoryBytes: 150 * KIB } });
+    for (let s = 0; s < 2; s++) assertEquals(await t.read(`s${s}/f0.bin`), files[s][0]);
+    const before = t.stats;
+    for (let i = 1; i < 6; i++) {
+      for (let s = 0; s < 2; s++) assertEquals(await t.read(`s${s}/f${i}.bin`), files[s][i]);
+    }
+    assertEquals(t.stats.requests, before.requests, "no request: each pack again from disk");
+    assertEquals(t.stats.diskHits - before.diskHits, 10);
+  } finally {
+    await Deno.remove(cacheDir, { recursive: true });
+  }
+});
