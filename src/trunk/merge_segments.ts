@@ -14,6 +14,7 @@
  */
 import { indexPackInto, initScratch, packObjectList } from "../git/compact.ts";
 import type { Store } from "../storage/store.ts";
+import { storeClock } from "../storage/probe.ts";
 import { PackIndex } from "../pack/pack_index.ts";
 import { mapLimit } from "./pool.ts";
 import {
@@ -49,6 +50,24 @@ export interface MergeReport {
   merged: { id: string; replaces: number; bytes: number } | null;
   /** Replaced segments deleted (older than the grace). */
   deleted: string[];
+}
+
+/**
+ * Replaced segments go once replaced more than `graceMs` ago by the store's clock: every
+ * listed time was stamped by it, and one behind ours by more than the grace made segments
+ * replaced a moment ago look old enough (the clean and the ref log's pruning measure by it
+ * too). Read (`storeClock`: three requests) only when `any` says something would go by our
+ * clock, the most any cutoff lets go when the store is behind; a store ahead changes nothing.
+ */
+async function deletionCutoff(
+  store: Store,
+  graceMs: number,
+  any: (cutoff: number) => boolean,
+): Promise<number> {
+  const now = Date.now();
+  if (!any(now - graceMs)) return now - graceMs;
+  const storeNow = (await storeClock(store)) ?? Infinity;
+  return Math.min(Date.now(), storeNow) - graceMs;
 }
 
 /**
@@ -101,11 +120,12 @@ export async function mergeSmallSegments(
   const replaced = replacedSegments(listing, vouched);
 
   // Segments replaced more than the grace ago go first: index, then pack, then any sidecar.
-  const cutoff = Date.now() - opts.graceMs;
   const replacedAt = replacedTimes(listing, vouched);
-  const old = listing.complete.filter((s) =>
-    replaced.has(s.id) && replacedLongAgo(s, replacedAt.get(s.id), cutoff)
-  );
+  const oldBy = (cutoff: number) =>
+    listing.complete.filter((s) =>
+      replaced.has(s.id) && replacedLongAgo(s, replacedAt.get(s.id), cutoff)
+    );
+  const old = oldBy(await deletionCutoff(store, opts.graceMs, (c) => oldBy(c).length > 0));
   const current = listing.complete.filter((s) => !replaced.has(s.id));
   const currentIds = new Set(current.map((s) => s.id));
   const indexes: IndexCache = new Map();
