@@ -84,6 +84,7 @@ export function gitSink(
       throw e;
     }
     return {
+      namesOutside: hint.whole && !indexed.selfContained,
       install: async (h) => {
         try {
           installed.push(await installPack(gitDir, indexed, options(h?.whole)));

@@ -85,6 +85,11 @@ export interface FetchSink {
 export interface StagedPack {
   /** What `ingest` would have done last: install it, as `hint` says. */
   install(hint?: PackHint): Promise<void>;
+  /**
+   * Staged as `whole`, its links name objects outside it: what its segments left out (a
+   * large blob) was not in the lists the hint came from.
+   */
+  namesOutside?: boolean;
   /** Remove its files. */
   discard(): Promise<void>;
 }
@@ -133,6 +138,12 @@ export async function fetch(
       sink.has(wants.map((w) => w.oid)),
       storedBlobs(trunk.store),
     ]);
+  }
+  if (early?.listedEarly && blobs.size === 0 && early.pack?.namesOutside) {
+    // The large blobs too were listed beside the refs: a push that landed between stored a
+    // large file's list before its segment, which the segments' listing showed and the
+    // blobs' did not (their pages answered first). Listed again, after the refs.
+    blobs = await storedBlobs(trunk.store);
   }
   if (blobs.size === 0 && wants.some((w) => !held.has(w.oid))) {
     if (await refetchDistrusted(trunk, sink, opts.onProgress)) {

@@ -145,6 +145,65 @@ for (const backend of e2eBackends().filter((b) => b.name === "minio")) {
       }
     },
   });
+
+  Deno.test({
+    name:
+      `e2e ${backend.name}: a large file pushed after a clone's blobs listing, before its segments', is cloned whole`,
+    ...opts,
+    fn: async () => {
+      const e = await makeEnv(backend.env);
+      const url = await trunkUrl(backend, "t");
+      const a = await newRepo(e, "a");
+      await git(e, a, "push", "-q", `trunks::${url}`, "main");
+      const big = new Uint8Array(200_000);
+      crypto.getRandomValues(big.subarray(0, 65536));
+      big.set(big.subarray(0, 65536), 65536);
+      const blobsListed = Promise.withResolvers<void>();
+      let pushed: Promise<void> | undefined;
+      const proxy = startProxy(upstream, {
+        answered: (what) => {
+          if (isListing(what, "blobs/")) blobsListed.resolve();
+        },
+        // The clone's listings of refs/ and segments/ wait until its blobs/ listing has
+        // been answered and a push of a large file (its chunks and list stored before its
+        // segment, the segment before its ref) has landed: both then show that push, the
+        // blobs' listing does not.
+        before: async (what) => {
+          if (!isListing(what, "refs/") && !isListing(what, "segments/")) return;
+          pushed ??= (async () => {
+            let timer: ReturnType<typeof setTimeout> | undefined;
+            await Promise.race([
+              blobsListed.promise,
+              new Promise((_, no) =>
+                timer = setTimeout(() => no(new Error("the clone did not list blobs/")), 10_000)
+              ),
+            ]).finally(() => clearTimeout(timer));
+            await Deno.writeFile(`${a}/big.bin`, big);
+            await git(e, a, "add", "big.bin");
+            await git(e, a, "commit", "-qm", "a large file");
+            await ok(e, "git", ["push", "-q", `trunks::${url}`, "main"], {
+              cwd: a,
+              env: { TRUNKS_LARGE_BLOB_THRESHOLD: "64k" },
+            });
+          })();
+          await pushed;
+        },
+      });
+      try {
+        const b = `${await Deno.makeTempDir()}/b`;
+        await ok(e, "git", ["clone", "-q", `trunks::${through(url, proxy.endpoint)}`, b]);
+        assert(pushed, "the listings were not held");
+        assertEquals(
+          (await git(e, b, "rev-parse", "HEAD")).trim(),
+          (await git(e, a, "rev-parse", "HEAD")).trim(),
+        );
+        assertEquals(await Deno.readFile(`${b}/big.bin`), big);
+        await git(e, b, "fsck", "--strict");
+      } finally {
+        await proxy.close();
+      }
+    },
+  });
 }
 
 // Local disk answers within the call: a fresh clone lists the segments, plans and starts
