@@ -11,7 +11,18 @@
  */
 import { assert, assertEquals } from "../assert.ts";
 import { startProxy } from "../../bench/proxy.ts";
-import { commitFile, e2eBackends, git, makeEnv, newRepo, ok, run, trunkUrl } from "./harness.ts";
+import {
+  type Backend,
+  commitFile,
+  e2eBackends,
+  type Env,
+  git,
+  makeEnv,
+  newRepo,
+  ok,
+  run,
+  trunkUrl,
+} from "./harness.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -29,6 +40,15 @@ function through(url: string, endpoint: string): string {
   return u.toString();
 }
 
+/** A trunk on `backend` holding one push of a new repository `a`. */
+async function pushedTrunk(backend: Backend): Promise<{ e: Env; url: string; a: string }> {
+  const e = await makeEnv(backend.env);
+  const url = await trunkUrl(backend, "t");
+  const a = await newRepo(e, "a");
+  await git(e, a, "push", "-q", `trunks::${url}`, "main");
+  return { e, url, a };
+}
+
 const isListing = (what: string, prefix: string) =>
   what.includes("list-type=2") && decodeURIComponent(what).includes(`/t.trunk/${prefix}`);
 
@@ -41,10 +61,7 @@ for (const backend of e2eBackends().filter((b) => b.name === "minio")) {
     fn: async () => {
       const proxy = startProxy(upstream, { latencyMs: 40 });
       try {
-        const e = await makeEnv(backend.env);
-        const url = await trunkUrl(backend, "t");
-        const a = await newRepo(e, "a");
-        await git(e, a, "push", "-q", `trunks::${url}`, "main");
+        const { e, url } = await pushedTrunk(backend);
         const b = `${await Deno.makeTempDir()}/b`;
         const r = await run(
           e,
@@ -96,10 +113,7 @@ for (const backend of e2eBackends().filter((b) => b.name === "minio")) {
       `e2e ${backend.name}: a push landing between a clone's segment listing and its refs' is cloned whole`,
     ...opts,
     fn: async () => {
-      const e = await makeEnv(backend.env);
-      const url = await trunkUrl(backend, "t");
-      const a = await newRepo(e, "a");
-      await git(e, a, "push", "-q", `trunks::${url}`, "main");
+      const { e, url, a } = await pushedTrunk(backend);
       const segmentsListed = Promise.withResolvers<void>();
       let held = false;
       let pushed = "";
@@ -151,10 +165,7 @@ for (const backend of e2eBackends().filter((b) => b.name === "minio")) {
       `e2e ${backend.name}: a large file pushed after a clone's blobs listing, before its segments', is cloned whole`,
     ...opts,
     fn: async () => {
-      const e = await makeEnv(backend.env);
-      const url = await trunkUrl(backend, "t");
-      const a = await newRepo(e, "a");
-      await git(e, a, "push", "-q", `trunks::${url}`, "main");
+      const { e, url, a } = await pushedTrunk(backend);
       const big = new Uint8Array(200_000);
       crypto.getRandomValues(big.subarray(0, 65536));
       big.set(big.subarray(0, 65536), 65536);
@@ -215,10 +226,7 @@ Deno.test({
     "e2e local: a push landing after a clone's segment listing, before its refs', is cloned whole",
   ...opts,
   fn: async () => {
-    const e = await makeEnv();
-    const url = await trunkUrl(e2eBackends()[0], "t");
-    const a = await newRepo(e, "a");
-    await git(e, a, "push", "-q", `trunks::${url}`, "main");
+    const { e, url, a } = await pushedTrunk(e2eBackends()[0]);
     const work = await Deno.makeTempDir({ prefix: "trunks-clone-order-" });
     const debug = { TRUNKS_DEBUG_REQUESTS: "1" };
     const gets = (stderr: string) =>

@@ -7,7 +7,7 @@ import { assert, assertEquals, assertRejects } from "../assert.ts";
 import { Trunk, TrunkError } from "../../mod.ts";
 import { withProcessEnv } from "../../harness/process_env.ts";
 import { openStore } from "../../src/storage/registry.ts";
-import type { Range } from "../../src/storage/store.ts";
+import type { Range, Store } from "../../src/storage/store.ts";
 import { MemoryCache } from "../../src/trunk/cache.ts";
 import { runStep } from "../../src/trunk/maintenance.ts";
 import { listSegments } from "../../src/trunk/segments.ts";
@@ -24,23 +24,43 @@ function noise(n: number, seed: number): Uint8Array {
   return out;
 }
 
-/** `count` pushes, one file of `bytes` each: one segment a push (no maintenance merges them). */
+const memUrl = () => `memory://sdk-${crypto.randomUUID()}/trunks/app.trunk`;
+
+/**
+ * `segments` pushes of `perSegment` files of `bytes` each, at `path(s, i)`: one segment a
+ * push (no maintenance merges them). The files, by segment.
+ */
+async function seed(
+  where: { url: string } | { store: Store },
+  segments: number,
+  perSegment: number,
+  bytes: number,
+  path: (s: number, i: number) => string,
+): Promise<Uint8Array[][]> {
+  const files: Uint8Array[][] = [];
+  await withProcessEnv({ TRUNKS_AUTO_MAINTENANCE: "0" }, async () => {
+    await using t = await Trunk.open({ ...where, create: "url" in where, writer: "seed" });
+    for (let s = 0; s < segments; s++) {
+      files.push([]);
+      for (let i = 0; i < perSegment; i++) {
+        files[s].push(noise(bytes, i));
+        t.write(path(s, i), files[s][i]);
+      }
+      await t.commit({ message: `segment ${s}`, branch: "main" });
+      await t.push();
+    }
+  });
+  return files;
+}
+
+/** `count` pushes, one file of `bytes` each, `f<n>.bin`. */
 async function trunkOf(
   count: number,
   bytes: number,
 ): Promise<{ url: string; files: Uint8Array[] }> {
-  const url = `memory://sdk-${crypto.randomUUID()}/trunks/app.trunk`;
-  const files: Uint8Array[] = [];
-  await withProcessEnv({ TRUNKS_AUTO_MAINTENANCE: "0" }, async () => {
-    await using t = await Trunk.open({ url, create: true, writer: "seed" });
-    for (let i = 0; i < count; i++) {
-      files.push(noise(bytes, i));
-      t.write(`f${i}.bin`, files[i]);
-      await t.commit({ message: `f${i}`, branch: "main" });
-      await t.push();
-    }
-  });
-  return { url, files };
+  const url = memUrl();
+  const files = await seed({ url }, count, 1, bytes, (s) => `f${s}.bin`);
+  return { url, files: files.map((f) => f[0]) };
 }
 
 Deno.test("sdk: whole packs past reads.packMemoryBytes are dropped, least recently read first, and read again", async () => {
@@ -59,17 +79,8 @@ Deno.test("sdk: whole packs past reads.packMemoryBytes are dropped, least recent
 });
 
 Deno.test("sdk: a pack larger than reads.packMemoryBytes is read by range, never whole", async () => {
-  const url = `memory://sdk-${crypto.randomUUID()}/trunks/app.trunk`;
-  const files: Uint8Array[] = [];
-  await withProcessEnv({ TRUNKS_AUTO_MAINTENANCE: "0" }, async () => {
-    await using t = await Trunk.open({ url, create: true, writer: "seed" });
-    for (let i = 0; i < 12; i++) {
-      files.push(noise(50 * KIB, i));
-      t.write(`f${i}.bin`, files[i]);
-    }
-    await t.commit({ message: "twelve files, one segment", branch: "main" });
-    await t.push();
-  });
+  const url = memUrl();
+  const [files] = await seed({ url }, 1, 12, 50 * KIB, (_, i) => `f${i}.bin`);
   const budget = 300 * KIB;
   await using t = await Trunk.open({
     url,
@@ -87,19 +98,8 @@ Deno.test("sdk: a pack dropped past reads.packMemoryBytes is read by range again
   // Two packs of 20 files that do not fit the budget together, read whole first: as small
   // packs (the default wholePackBytes), and as packs read many times.
   for (const reads of [{}, { wholePackBytes: 0, rangeReadsBeforeWhole: 8 }]) {
-    const url = `memory://sdk-${crypto.randomUUID()}/trunks/app.trunk`;
-    const files: Uint8Array[][] = [[], []];
-    await withProcessEnv({ TRUNKS_AUTO_MAINTENANCE: "0" }, async () => {
-      await using t = await Trunk.open({ url, create: true, writer: "seed" });
-      for (let s = 0; s < 2; s++) {
-        for (let i = 0; i < 20; i++) {
-          files[s].push(noise(10 * KIB, i));
-          t.write(`s${s}/f${i}.bin`, files[s][i]);
-        }
-        await t.commit({ message: `s${s}`, branch: "main" });
-        await t.push();
-      }
-    });
+    const url = memUrl();
+    const files = await seed({ url }, 2, 20, 10 * KIB, (s, i) => `s${s}/f${i}.bin`);
     await using t = await Trunk.open({ url, reads: { ...reads, packMemoryBytes: 300 * KIB } });
     for (let s = 0; s < 2; s++) {
       for (let i = 0; i < 10; i++) assertEquals(await t.read(`s${s}/f${i}.bin`), files[s][i]);
@@ -142,20 +142,11 @@ class GatedPackStore extends PassThroughStore {
 Deno.test("sdk: a pack read under way when maintenance deletes its segment is not held after", async () => {
   // Read whole (a small pack), and by range.
   for (const reads of [{}, { wholePackBytes: 0 }]) {
-    const mem = await openStore(`memory://sdk-${crypto.randomUUID()}/trunks/app.trunk`);
+    const mem = await openStore(memUrl());
     const core = await CoreTrunk.openOrCreate(mem, new MemoryCache(), "w", "sha1", {
       leaseSeconds: 0,
     });
-    const files: Uint8Array[] = [];
-    await withProcessEnv({ TRUNKS_AUTO_MAINTENANCE: "0" }, async () => {
-      await using t = await Trunk.open({ store: mem, writer: "seed" });
-      for (let i = 0; i < 8; i++) {
-        files.push(noise(20 * KIB, i));
-        t.write(`f${i}.bin`, files[i]);
-        await t.commit({ message: `f${i}`, branch: "main" });
-        await t.push();
-      }
-    });
+    const files = (await seed({ store: mem }, 8, 1, 20 * KIB, (s) => `f${s}.bin`)).map((f) => f[0]);
     const gated = new GatedPackStore(mem);
     await using t = await Trunk.open({ store: gated, reads });
     await t.list(); // the last segment's commit and trees read
@@ -207,17 +198,8 @@ Deno.test("sdk: damaged bytes a range read brought are not served again once the
 });
 
 Deno.test("sdk: concurrent reads of a pack read by range fetch the commit and trees they share once", async () => {
-  const url = `memory://sdk-${crypto.randomUUID()}/trunks/app.trunk`;
-  const files: Uint8Array[] = [];
-  await withProcessEnv({ TRUNKS_AUTO_MAINTENANCE: "0" }, async () => {
-    await using t = await Trunk.open({ url, create: true, writer: "seed" });
-    for (let i = 0; i < 30; i++) {
-      files.push(noise(20 * KIB, i));
-      t.write(`d/f${i}.bin`, files[i]);
-    }
-    await t.commit({ message: "thirty files, one segment", branch: "main" });
-    await t.push();
-  });
+  const url = memUrl();
+  const [files] = await seed({ url }, 1, 30, 20 * KIB, (_, i) => `d/f${i}.bin`);
   // The ~600 KiB pack is larger than the budget: read by range, never whole.
   await using t = await Trunk.open({ url, reads: { packMemoryBytes: 100 * KIB } });
   await t.branches();
@@ -249,19 +231,8 @@ Deno.test("sdk: a reads option that is not a number of 0 or more is refused, nam
 });
 
 Deno.test("sdk: a small pack dropped past reads.packMemoryBytes is read whole again from cacheDir, not the store", async () => {
-  const url = `memory://sdk-${crypto.randomUUID()}/trunks/app.trunk`;
-  const files: Uint8Array[][] = [[], []];
-  await withProcessEnv({ TRUNKS_AUTO_MAINTENANCE: "0" }, async () => {
-    await using t = await Trunk.open({ url, create: true, writer: "seed" });
-    for (let s = 0; s < 2; s++) {
-      for (let i = 0; i < 10; i++) {
-        files[s].push(noise(10 * KIB, i));
-        t.write(`s${s}/f${i}.bin`, files[s][i]);
-      }
-      await t.commit({ message: `s${s}`, branch: "main" });
-      await t.push();
-    }
-  });
+  const url = memUrl();
+  const files = await seed({ url }, 2, 10, 10 * KIB, (s, i) => `s${s}/f${i}.bin`);
   const cacheDir = await Deno.makeTempDir();
   try {
     // Each ~100 KiB pack fits the budget, both together do not.
