@@ -67,13 +67,7 @@ Deno.test("resolveRevs: ambiguous names resolve as rev-parse says, each by its f
   await git(e, repo, "update-ref", "refs/heads/refs/heads/x", "HEAD~1");
   const revs = ["x", "refs/heads/x", "heads/x", "tags/x", "refs/heads/refs/heads/x"];
   const trace = await Deno.makeTempFile({ prefix: "trunks-trace2-" });
-  Deno.env.set("GIT_TRACE2", trace);
-  let got: Map<string, string>;
-  try {
-    got = await resolveRevs(revs, { cwd: repo });
-  } finally {
-    Deno.env.delete("GIT_TRACE2");
-  }
+  const got = await withProcessEnv({ GIT_TRACE2: trace }, () => resolveRevs(revs, { cwd: repo }));
   const starts = (await Deno.readTextFile(trace)).split("\n").filter((l) =>
     / start \S*git /.test(l)
   );

@@ -3,6 +3,7 @@
  * that name the problem without the password, large values in parts with bounded
  * memory, create races across connections, and a server dropping connections mid-put.
  */
+import { withProcessEnv } from "../../harness/process_env.ts";
 import pg from "pg";
 import { openPostgresWith, type PostgresStore } from "../../src/storage/postgres.ts";
 import { pgpassLookup, resolvePgConfig } from "../../src/storage/postgres_config.ts";
@@ -563,15 +564,10 @@ Deno.test({
       await viaFile.close();
       await Deno.remove(home, { recursive: true });
     }
-    const old = Deno.env.get("PGPASSWORD");
-    Deno.env.set("PGPASSWORD", PASSWORD);
-    try {
+    await withProcessEnv({ PGPASSWORD: PASSWORD }, async () => {
       const s = await openStore(fresh().toString());
       assert(await s.create("a", new Uint8Array([1])));
       await s.close();
-    } finally {
-      if (old === undefined) Deno.env.delete("PGPASSWORD");
-      else Deno.env.set("PGPASSWORD", old);
-    }
+    });
   },
 });
