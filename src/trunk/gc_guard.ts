@@ -7,6 +7,7 @@
  * instead of writing a ref whose history is gone.
  */
 import type { Store } from "../storage/store.ts";
+import { storeClock } from "../storage/probe.ts";
 import { PackIndex } from "../pack/pack_index.ts";
 import { segmentIdxKey } from "./layout.ts";
 import { mapLimit } from "./pool.ts";
@@ -38,11 +39,23 @@ export async function collectedBase(
   own?: OwnSegment,
   listed?: SegmentListing,
 ): Promise<string[]> {
-  if (listed && !cleanedSince(listed, since)) return [];
+  // `since` is our clock, the sidecars' listed times the store's: one behind ours by more
+  // than SKEW_MS made every clean look older than the push, and the guard let its entries
+  // point at a base a clean had taken. The store's clock (`storeClock`: three requests) is
+  // read only when a sidecar would be dismissed by ours; one ahead only costs index reads.
+  let onStore: number | undefined;
+  const cleaned = async (listing: SegmentListing) => {
+    if (cleanedSince(listing, onStore ?? since)) return true;
+    if (onStore !== undefined || listing.sidecars.size === 0) return false;
+    const storeNow = await storeClock(store);
+    onStore = storeNow === null ? -Infinity : since - Math.max(0, Date.now() - storeNow);
+    return cleanedSince(listing, onStore);
+  };
+  if (listed && !(await cleaned(listed))) return [];
   const ownId = own?.id;
   for (let attempt = 0;; attempt++) {
     const listing = await listSegmentKeys(store);
-    if (!cleanedSince(listing, since)) return [];
+    if (!(await cleaned(listing))) return [];
     const mine = own;
     if (mine && !listing.complete.some((s) => s.id === mine.id)) {
       await mine.reupload();
