@@ -97,7 +97,12 @@ export async function cleanTrunk(
   // Measured from when the refs were listed, not from now: a push that uploaded its
   // segment just before that listing and moved its ref just after is within the grace
   // period of the listing, however long the check took since.
-  const retained = await retainedObjects(inv, inv.listedAt - grace);
+  // Listed times are the store's clock: one behind ours by more than the grace made a push
+  // in flight's segment look old, its objects left out of the compaction that replaces it,
+  // and clones of the ref it then moved missed them.
+  const storeNow = await storeClock(store);
+  const behind = storeNow === null ? Infinity : Math.max(0, Date.now() - storeNow);
+  const retained = await retainedObjects(inv, inv.listedAt - behind - grace);
   const compaction = await compact(store, inv, retained.keep, opts.workDir, log);
   report.compacted = compaction.compacted;
   // Listed times are the store's clock: one behind ours makes all it stamped look older
