@@ -1,5 +1,6 @@
 /** Ref names as the library takes them: short branch names or full `refs/...` names. */
 import { TrunkError } from "../trunk/errors.ts";
+import { badRefName } from "../trunk/ref_format.ts";
 
 export function shortRef(ref: string): string {
   return ref.replace(/^refs\/(heads|tags)\//, "");
@@ -7,11 +8,13 @@ export function shortRef(ref: string): string {
 
 export function branchRef(name: string): string {
   const full = name.startsWith("refs/") ? name : `refs/heads/${name}`;
-  if (
-    !/^refs\/[^\0\s~^:?*\[\\]+$/.test(full) || full.includes("..") || full.endsWith("/") ||
-    full.endsWith(".lock") || full.includes("//") || full.includes("@{")
-  ) {
-    throw new TrunkError(`${JSON.stringify(name)} is not a valid branch name`, "bad-input");
+  // The rules every reader of a trunk applies (git's, and one more).
+  const bad = badRefName(full);
+  if (bad) {
+    throw new TrunkError(
+      `${JSON.stringify(name)} is not a valid branch name: it ${bad}`,
+      "bad-input",
+    );
   }
   return full;
 }

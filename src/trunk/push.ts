@@ -14,6 +14,7 @@
  * upload), and the GC guard's listing of segments goes with the upload only past half the
  * lease. Every check still comes before the entry it guards; none waits for another.
  */
+import { badRefName } from "./ref_format.ts";
 import { BatchedEntryWrites, type TrunkCache } from "./cache.ts";
 import { describeError } from "./describe_error.ts";
 import { faultPoint } from "./faults.ts";
@@ -406,6 +407,13 @@ async function plan(
   // ancestry a few at a time (a process each in git), not one ref after another.
   const checks: { at: number; current: string }[] = [];
   for (const spec of specs) {
+    // What readers refuse is never written (ref_format.ts): git checks its own rules, not
+    // trunks' one more, and the library's callers check none.
+    const badName = badRefName(spec.dst);
+    if (badName) {
+      errors.set(spec.dst, `invalid ref name: it ${badName}`);
+      continue;
+    }
     const base = state.latest.get(spec.dst) ?? null;
     const current = base && !isDeleted(base) ? (base.symref ? null : base.new) : null;
     const force = spec.force || !!opts.force;

@@ -1,9 +1,11 @@
 /**
  * U+2028 and U+2029 (line and paragraph separators) in what a store holds: some terminals
  * and most log viewers break a line at them, so a planted ref name or writer could forge a
- * line. Everything that prints store-provided names escapes them as it escapes controls
- * (src/storage/plain_text.ts): trunks log's text, the line naming an entry readers skip,
- * trunks check's report. --json keeps one valid document with the same parsed value.
+ * line. A ref name holding one (or a C1 control, or a bidirectional override) is refused
+ * by every reader (src/trunk/ref_format.ts); everything that prints store-provided text
+ * escapes them as it escapes controls (src/storage/plain_text.ts): trunks log's text, the
+ * line naming an entry readers skip, trunks check's report. --json keeps one valid document
+ * with the same parsed value.
  */
 import { assert, assertEquals } from "../assert.ts";
 import { openStore } from "../../src/storage/registry.ts";
@@ -57,12 +59,13 @@ Deno.test({
   ...opts,
   fn: async () => {
     const e = await makeEnv(local.env);
-    // Names git accepts; the writer as an older client recorded it.
-    const ref = "refs/heads/x\u2028forged-line\u2029y";
+    // A writer as an older client recorded it, on a valid name.
+    const ref = "refs/heads/x";
     const writer = "w\u2028forged  refs/heads/main  (none) -> 000000000000  root";
     const url = await plantedTrunk(e, "seps", [
       { ref, writer, new: "1".repeat(40) },
-      // `~` makes git refuse the name: readers skip it and say so on stderr.
+      // Names readers refuse, and say so on stderr: git accepts the first.
+      { ref: "refs/heads/x\u2028forged-line\u2029y", writer: "w", new: "2".repeat(40) },
       { ref: "refs/heads/s\u2028forged~", writer: "w", new: "2".repeat(40) },
     ]);
     const text = await run(e, "trunks", ["log", "--trunk", url]);
@@ -70,8 +73,9 @@ Deno.test({
     assert(!UNSAFE.test(text.stdout), JSON.stringify(text.stdout));
     // main and HEAD once each, the planted ref once: nothing forged.
     assertEquals(text.stdout.trimEnd().split("\n").length, 3, text.stdout);
-    assert(text.stdout.includes("x\\u{2028}forged-line\\u{2029}y"), text.stdout);
-    assert(/ref entry refs\/\S+~000000000001 names ref/.test(text.stderr), text.stderr);
+    assert(text.stdout.includes("w\\u{2028}forged"), text.stdout);
+    assert(text.stderr.includes("x\\u{2028}forged-line\\u{2029}y"), text.stderr);
+    assertEquals(text.stderr.match(/ref entry refs\/\S+~000000000001 names ref/g)?.length, 2);
     assert(!UNSAFE.test(text.stderr), JSON.stringify(text.stderr));
 
     const json = await run(e, "trunks", ["log", "--trunk", url, "--json"]);
@@ -89,8 +93,8 @@ Deno.test({
   ...opts,
   fn: async () => {
     const e = await makeEnv(local.env);
-    // A C1 CSI, a line separator and a bidi override, all in a name git accepts; its tip is
-    // in no segment, so check names the ref in a problem.
+    // A C1 CSI, a line separator and a bidi override, all in a name git accepts and readers
+    // refuse: check names its entry in a problem.
     const ref = "refs/heads/d\u009b2J\u2028problem-forged\u202eexe";
     const url = await plantedTrunk(e, "check", [{ ref, writer: "w", new: "3".repeat(40) }]);
     const text = await run(e, "trunks", ["check", url]);
@@ -103,22 +107,22 @@ Deno.test({
     assertEquals(json.code, 1, json.stderr);
     assert(!UNSAFE.test(json.stdout), JSON.stringify(json.stdout));
     const report: { problems: { kind: string; message: string }[] } = JSON.parse(json.stdout);
-    const dangling = report.problems.find((p) => p.kind === "dangling-ref");
-    assert(dangling?.message.includes(ref), JSON.stringify(report.problems));
+    const bad = report.problems.find((p) => p.kind === "bad-ref-entry");
+    assert(bad?.message.includes("d\\u{9b}2J\\u{2028}problem-forged"), JSON.stringify(report));
   },
 });
 
 Deno.test({
-  name: "local: an error quoting a store-provided ref name reaches git's stderr escaped",
+  name: "local: a line quoting a store-provided ref name reaches git's stderr escaped",
   ...opts,
   fn: async () => {
     const e = await makeEnv(local.env);
-    // Its tip is in no segment: the fetch fails naming the ref.
+    // Readers refuse the name: the clone leaves it out, naming its entry.
     const ref = "refs/heads/f\u009b2J\u2028fatal-forged\u202eexe";
     const url = await plantedTrunk(e, "fetch", [{ ref, writer: "w", new: "4".repeat(40) }]);
     const dir = `${await Deno.makeTempDir({ prefix: "trunks-seps-" })}/clone`;
     const r = await run(e, "git", ["clone", "-q", `trunks::${url}`, dir]);
-    assert(r.code !== 0, r.stderr);
+    assertEquals(r.code, 0, r.stderr);
     assert(r.stderr.includes("f\\u{9b}2J\\u{2028}fatal"), r.stderr);
     assert(!UNSAFE.test(r.stderr), JSON.stringify(r.stderr));
   },

@@ -25,6 +25,16 @@ const VALID = [
   "refs/tags/v1.0.0",
   "refs/heads/ünïcode",
   "refs/remotes/origin/main",
+  // A right-to-left mark only moves the neutral characters beside it: allowed.
+  "refs/heads/\u05e2\u05d1\u200f-fix",
+];
+
+/** Names git takes that would change how the text around them is shown (ref_format.ts). */
+const SPOOFING = [
+  "refs/heads/review-\u202egnp.exe",
+  "refs/heads/iso\u2066late\u2069",
+  "refs/heads/c1-\u009b31m",
+  "refs/heads/line\u2028refs/heads/main",
 ];
 
 const CRAFTED = [
@@ -46,14 +56,16 @@ const CRAFTED = [
   "refs/heads/end/",
   "main",
   `refs/heads/${"x".repeat(2000)}`,
+  ...SPOOFING,
 ];
 
 Deno.test("ref names: the rules agree with git check-ref-format", async () => {
   for (const name of [...VALID.filter((n) => n !== "HEAD"), ...CRAFTED]) {
     const r = await new Deno.Command("git", { args: ["check-ref-format", name] }).output();
     const ours = badRefName(name) === null;
-    // git sets no length limit; trunks refuses names longer than 1024 bytes.
-    const gits = r.code === 0 && name.length <= 1024;
+    // git sets no length limit and prints what a terminal acts on; trunks refuses names
+    // longer than 1024 bytes and those.
+    const gits = r.code === 0 && name.length <= 1024 && !SPOOFING.includes(name);
     assertEquals(ours, gits, `${JSON.stringify(name)}: trunks ${ours}, git ${gits}`);
   }
   assertEquals(badRefName("HEAD"), null);
@@ -185,6 +197,7 @@ Deno.test("ref names: each rule names itself, whatever name passed before", () =
     ["refs/heads/a.lock/b", /ending in \.lock/],
     ["refs/heads/a\ud800", /lone surrogate/],
     [`refs/heads/${"\u00e9".repeat(600)}`, /longer than/],
+    ...SPOOFING.map((n): [string, RegExp] => [n, /changes how text is shown/]),
   ];
   for (const [name, why] of cases) {
     assertEquals(badRefName("refs/heads/fine.lockx/a.b"), null);
@@ -264,4 +277,57 @@ Deno.test({
     await commitFile(e, repo, "c.txt", "three\n");
     await git(e, repo, "push", "-q", "origin", "main");
   },
+});
+
+Deno.test({
+  name:
+    "ref names: a push of a branch whose name would spoof git's output is refused, nothing written",
+  ...opts,
+  fn: async () => {
+    const e = await makeEnv();
+    const root = await Deno.makeTempDir({ prefix: "trunks-store-" });
+    const url = `local://${root}/trunks/app.trunk`;
+    const repo = await newRepo(e);
+    await git(e, repo, "push", "-q", `trunks::${url}`, "main");
+    const store = await openStore(url);
+    try {
+      const before = (await store.list("refs/")).map((k) => k.key);
+      const spoof = "review-\u202egnp.exe";
+      await git(e, repo, "branch", spoof);
+      const r = await run(e, "git", ["push", `trunks::${url}`, spoof], { cwd: repo });
+      assert(r.code !== 0, "the push was accepted");
+      assertMatch(r.stderr, /invalid ref name: it contains a character that changes how text/);
+      assertEquals((await store.list("refs/")).map((k) => k.key), before);
+      // The other refs of the same push still go.
+      await git(e, repo, "branch", "fine");
+      const both = await run(e, "git", ["push", `trunks::${url}`, spoof, "fine"], { cwd: repo });
+      assert(both.code !== 0);
+      const ls = await ok(e, "git", ["ls-remote", `trunks::${url}`], { cwd: repo });
+      assertMatch(ls, /refs\/heads\/fine\n/);
+    } finally {
+      await store.close();
+    }
+  },
+});
+
+Deno.test("ref names: the library refuses a branch name that would spoof git's output, as readers would", async () => {
+  const { Trunk, TrunkError } = await import("../../mod.ts");
+  await using t = await Trunk.open({
+    url: `memory://names-${crypto.randomUUID()}/trunks/app.trunk`,
+    create: true,
+    writer: "t",
+  });
+  t.write("a.txt", "a\n");
+  for (const name of SPOOFING) {
+    const short = name.slice("refs/heads/".length);
+    let err: unknown;
+    try {
+      await t.commit({ message: "spoof", branch: short });
+    } catch (e) {
+      err = e;
+    }
+    assert(err instanceof TrunkError, `${JSON.stringify(short)}: ${err}`);
+    assertMatch(err.message, /is not a valid branch name: it contains a character that changes/);
+  }
+  assertEquals(await t.branches(), []);
 });
