@@ -76,7 +76,7 @@ export async function uploadLargeBlobs(
 ): Promise<LargeBlobStats> {
   const stats: LargeBlobStats = { blobs: 0, chunks: 0, bytes: 0 };
   if (oids.length === 0) return stats;
-  const listedAt = Date.now();
+  const listedAt = performance.now();
   const have = await storedBlobs(trunk.store);
   const wanted = [...new Set(oids)];
   const todo = wanted.filter((o) => !have.has(o));
@@ -119,7 +119,7 @@ export async function uploadLargeBlobs(
   // enough, as a clean lists it, to pass for garbage (no ref reaches it before this push's
   // entry): claimed as well, so no clean from now on deletes it, and one that did is
   // answered by uploading again.
-  if (trunk.leaseMs === 0 || Date.now() - listedAt > trunk.leaseMs / 2) {
+  if (trunk.leaseMs === 0 || performance.now() - listedAt > trunk.leaseMs / 2) {
     for (const o of todo) {
       reused.manifests.add(o);
       for (const c of chunksOf.get(o) ?? []) reused.chunks.add(c);

@@ -50,8 +50,9 @@ export interface GuardOptions {
 
 /**
  * Make what a push reused safe from every clean, and return what a clean deleted
- * before the push could claim it (the caller uploads those again). `listedAt` is the
- * local time just before the push listed `chunks/` and `blobs/`.
+ * before the push could claim it (the caller uploads those again). `listedAt` is
+ * `performance.now()` just before the push listed `chunks/` and `blobs/`: the time since is
+ * measured on the monotonic clock, which no wall-clock step (NTP, a resumed VM) moves.
  */
 export async function claimReused(
   store: Store,
@@ -70,7 +71,7 @@ export async function claimReused(
       manifests: [...reused.manifests],
     })),
   );
-  const wroteAt = Date.now();
+  const wroteAt = performance.now();
   let waited = false;
   for (;;) {
     const listing = await store.list(GC_PREFIX);
@@ -129,6 +130,9 @@ export async function beginCleaning(
   const marker = `${CLEANING_PREFIX}${crypto.randomUUID()}`;
   await store.put(marker, new TextEncoder().encode("{}"));
   const started = Date.now();
+  // The budget on the monotonic clock: a wall clock stepped back kept a clean deleting past
+  // it, after pushes had taken its marker for a crashed clean's and stopped waiting.
+  const startedMono = performance.now();
   const listing = await store.list(GC_PREFIX);
   const touched: Reused = { chunks: new Set(), manifests: new Set() };
   const stale: ListEntry[] = [];
@@ -152,7 +156,7 @@ export async function beginCleaning(
   for (const e of stale) await store.delete(e.key);
   return {
     touched,
-    inTime: () => Date.now() - started < CLEAN_BUDGET_MS * MARGIN,
+    inTime: () => performance.now() - startedMono < CLEAN_BUDGET_MS * MARGIN,
     finish: async (deletedAny) => {
       if (deletedAny) await store.put(CLEANED_KEY, new TextEncoder().encode("{}"));
       await store.delete(marker);

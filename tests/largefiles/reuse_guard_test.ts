@@ -26,7 +26,7 @@ Deno.test("reuse guard: a clean that starts after the claim spares what it names
   const lost = await claimReused(
     s,
     { chunks: new Set([X]), manifests: new Set([OID]) },
-    Date.now(),
+    performance.now(),
   );
   assertEquals(lost.chunks.size + lost.manifests.size, 0);
   const claim = await beginCleaning(s, none);
@@ -42,7 +42,7 @@ Deno.test("reuse guard: a clean that starts after the claim spares what it names
 
 Deno.test("reuse guard: a push listed, then a clean deleted: the claim names what to upload again", async () => {
   const s = await stored();
-  const listedAt = Date.now();
+  const listedAt = performance.now();
   const claim = await beginCleaning(s, all);
   assertEquals(claim.touched.chunks.size, 0);
   await s.delete(chunkKey(X));
@@ -61,10 +61,15 @@ Deno.test("reuse guard: a claim waits for a clean still deleting, then checks", 
   const s = await stored();
   const claim = await beginCleaning(s, all);
   let waited = false;
-  const pending = claimReused(s, { chunks: new Set([X]), manifests: new Set() }, Date.now(), {
-    pollMs: 20,
-    onWait: () => waited = true,
-  });
+  const pending = claimReused(
+    s,
+    { chunks: new Set([X]), manifests: new Set() },
+    performance.now(),
+    {
+      pollMs: 20,
+      onWait: () => waited = true,
+    },
+  );
   await new Promise((r) => setTimeout(r, 150));
   assert(waited, "the claim waits while the clean's marker is there");
   // The clean did not see the touch (it listed before): it deletes X, then finishes.
@@ -76,9 +81,17 @@ Deno.test("reuse guard: a claim waits for a clean still deleting, then checks", 
 
 Deno.test("reuse guard: nothing reused, or no clean since the listing: one put and one list", async () => {
   const s = await stored();
-  const empty = await claimReused(s, { chunks: new Set(), manifests: new Set() }, Date.now());
+  const empty = await claimReused(
+    s,
+    { chunks: new Set(), manifests: new Set() },
+    performance.now(),
+  );
   assertEquals(empty.chunks.size, 0);
   assertEquals((await s.list("gc/")).length, 0, "nothing written when nothing is reused");
-  const lost = await claimReused(s, { chunks: new Set([X]), manifests: new Set() }, Date.now());
+  const lost = await claimReused(
+    s,
+    { chunks: new Set([X]), manifests: new Set() },
+    performance.now(),
+  );
   assertEquals(lost.chunks.size, 0);
 });
