@@ -223,7 +223,7 @@ async function pushOn(
     }
     segment = built.segment;
     const own = segment;
-    const uploadStart = Date.now();
+    const uploadStart = performance.now();
     // The GC guard's listing goes with the upload (it sees every clean up to then), unless
     // the push is still within half the lease of its listing (see `withinHalfLease`).
     const guardListing = withinHalfLease(trunk, ws) ? undefined : trunk.listSegmentKeys();
@@ -239,7 +239,7 @@ async function pushOn(
       ? { id: own.id, reupload: () => trunk.putSegment(own.id, own.pack, own.idx) }
       : undefined;
     // A long upload leaves the listing old: the guard lists again after it, as it would.
-    const listed = !guardListing || Date.now() - uploadStart > GUARD_LISTING_FRESH_MS
+    const listed = !guardListing || performance.now() - uploadStart > GUARD_LISTING_FRESH_MS
       ? undefined
       : await guardListing;
     const collected = withinHalfLease(trunk, ws)
@@ -253,7 +253,7 @@ async function pushOn(
       ws = reread;
       // A clean keeps a segment's objects while it is younger than two leases (its
       // grace): entries pointing at it must be created within one lease of its upload.
-      if (own && trunk.leaseMs > 0 && Date.now() - uploadStart > trunk.leaseMs) {
+      if (own && trunk.leaseMs > 0 && performance.now() - uploadStart > trunk.leaseMs) {
         for (const p of planned.splice(0)) errors.set(p.spec.dst, OUTLIVED_LEASE);
       }
     }
@@ -478,7 +478,9 @@ async function keepLease(
   specs: PushSpec[],
   own?: { id: string; reupload(): Promise<void> },
 ): Promise<WriteState> {
-  for (let i = 0; i < LEASE_REREADS && Date.now() - ws.readAt > trunk.leaseMs / 2; i++) {
+  // Monotonic: a wall clock stepped back (NTP, a resumed VM) skipped the re-read, and the
+  // entries were created on a base whose successor pruning had taken meanwhile.
+  for (let i = 0; i < LEASE_REREADS && performance.now() - ws.readMono > trunk.leaseMs / 2; i++) {
     ws = await trunk.stateForWrite(specs.map((s) => s.dst));
     if (own && !(await trunk.segments()).some((s) => s.id === own.id)) await own.reupload();
     if (trunk.leaseMs === 0) break;
