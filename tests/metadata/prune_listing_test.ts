@@ -97,3 +97,21 @@ Deno.test("a prune appends to an audit trail of 130,000 archives", async () => {
   const r = await pruneRefLog(store, trunk.cache, meta, 0, { now: Date.now() + 1000 });
   assertEquals(r, { pruned: 2, archive: "reflog/0000000000130001" });
 });
+
+Deno.test("a store whose clock is behind ours: a prune archives nothing it may not yet delete", async () => {
+  // Entries superseded a moment ago, stamped three leases back: every step after a burst
+  // (each push starts one) archived them all again, and the audit trail grew with the
+  // square of the burst for as long as the store's clock stayed behind.
+  const store = listingEdited(
+    new MemoryStore("memory://skew-archive"),
+    (l) => l.map((e) => ({ ...e, modified: new Date(e.modified.getTime() - 3 * LEASE_S * 1e3) })),
+  );
+  const { meta, trunk } = await trunkOn(store, 3);
+  for (let i = 0; i < 3; i++) {
+    assertEquals(await pruneRefLog(store, trunk.cache, meta, LEASE_S * 1e3), {
+      pruned: 0,
+      archive: null,
+    });
+  }
+  assertEquals((await store.list("reflog/")).length, 0);
+});
