@@ -26,30 +26,35 @@ export interface OwnSegment {
 }
 
 /**
- * Which of `base` a clean that ran since `since` (ms) removed; empty when none ran.
- * Puts `own` back first if that clean deleted it. `listed`: a listing the push made beside
- * its upload (saving the round trip); when it shows a clean, the segments are listed
- * again, after the upload, and checked as always.
+ * Which of `base` a clean that ran since the push read the state (`readMono`, its
+ * `performance.now()`) removed; empty when none ran. Puts `own` back first if that clean
+ * deleted it. `listed`: a listing the push made beside its upload (saving the round trip);
+ * when it shows a clean, the segments are listed again, after the upload, and checked as
+ * always.
  */
 export async function collectedBase(
   store: Store,
   objectFormat: "sha1" | "sha256",
   base: string[],
-  since: number,
+  readMono: number,
   own?: OwnSegment,
   listed?: SegmentListing,
 ): Promise<string[]> {
-  // `since` is our clock, the sidecars' listed times the store's: one behind ours by more
-  // than SKEW_MS made every clean look older than the push, and the guard let its entries
-  // point at a base a clean had taken. The store's clock (`storeClock`: three requests) is
-  // read only when a sidecar would be dismissed by ours; one ahead only costs index reads.
-  let onStore: number | undefined;
+  // The sidecars' listed times are the store's clock. The read's moment is our clock now
+  // less the time since on the monotonic one (a wall clock stepped back mid-push made
+  // every clean look older than the push); when that dismisses a sidecar, the store's
+  // clock (`storeClock`: three requests) less the same span (one behind ours by more than
+  // SKEW_MS did the same). A clock ahead only costs index reads.
+  const elapsed = () => Math.max(0, performance.now() - readMono);
+  let since = Date.now() - elapsed();
+  let probed = false;
   const cleaned = async (listing: SegmentListing) => {
-    if (cleanedSince(listing, onStore ?? since)) return true;
-    if (onStore !== undefined || listing.sidecars.size === 0) return false;
+    if (cleanedSince(listing, since)) return true;
+    if (probed || listing.sidecars.size === 0) return false;
+    probed = true;
     const storeNow = await storeClock(store);
-    onStore = storeNow === null ? -Infinity : since - Math.max(0, Date.now() - storeNow);
-    return cleanedSince(listing, onStore);
+    since = storeNow === null ? -Infinity : Math.min(since, storeNow - elapsed());
+    return cleanedSince(listing, since);
   };
   if (listed && !(await cleaned(listed))) return [];
   const ownId = own?.id;

@@ -244,7 +244,7 @@ async function pushOn(
       : await guardListing;
     const collected = withinHalfLease(trunk, ws)
       ? []
-      : await trunk.collectedBase(exclude, ws.readAt, reupload, listed);
+      : await trunk.collectedBase(exclude, ws.readMono, reupload, listed);
     if (collected.length) {
       for (const p of planned.splice(0)) errors.set(p.spec.dst, CLEANED_MEANWHILE);
     } else {

@@ -463,17 +463,18 @@ export class Trunk {
   }
 
   /**
-   * Which of `base` a clean since `since` removed (putting `own` back first); see gc_guard.
+   * Which of `base` a clean since the read at `readMono` removed (putting `own` back first);
+   * see gc_guard.
    * `listed`: the segments' listing, when the caller just made it.
    */
   async collectedBase(
     base: string[],
-    since: number,
+    readMono: number,
     own?: OwnSegment,
     listed?: SegmentListing,
   ): Promise<string[]> {
     const { collectedBase } = await import("./gc_guard.ts");
-    return await collectedBase(this.store, this.meta.objectFormat, base, since, own, listed);
+    return await collectedBase(this.store, this.meta.objectFormat, base, readMono, own, listed);
   }
 
   /** Every key of `segments/`, sorted out (complete segments, sidecars, strays). */

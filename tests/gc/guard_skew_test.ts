@@ -41,55 +41,73 @@ class BehindStore extends PassThroughStore {
   }
 }
 
-Deno.test({
-  name: "guard: a store clock hours behind still shows a slow push the clean that took its base",
-  ...opts,
-  fn: () =>
-    withProcessEnv({ TRUNKS_LARGE_BLOB_THRESHOLD: "64k" }, async () => {
-      const s = await setup(local, "guardskew", LEASE_S);
-      await commitFile(s.e, s.a, "x.txt", "x\n");
-      await git(s.e, s.a, "push", "-q", "origin", "main");
-      const inner = await openStore(s.url, local.settings);
-      const work = await Deno.makeTempDir({ prefix: "trunks-guardskew-" });
-      let deleted = 0;
-      const clean = async (n: number) => {
-        const { inventory } = await checkTrunk(inner, { workDir: `${work}/${n}` });
-        const r = await cleanTrunk(inner, inventory!, {
-          graceMs: GRACE_MS,
-          workDir: `${work}/${n}`,
+/**
+ * The interleaving above, the push's listings seen through `view`; `stepBack` (ms): this
+ * machine's wall clock runs that much ahead from the push's read until the race, then is
+ * set right.
+ */
+function slowPushScene(name: string, view: (s: Store) => Store, stepBack = 0) {
+  Deno.test({
+    name,
+    ...opts,
+    fn: () =>
+      withProcessEnv({ TRUNKS_LARGE_BLOB_THRESHOLD: "64k" }, async () => {
+        const s = await setup(local, "guardskew", LEASE_S);
+        await commitFile(s.e, s.a, "x.txt", "x\n");
+        await git(s.e, s.a, "push", "-q", "origin", "main");
+        const inner = await openStore(s.url, local.settings);
+        const work = await Deno.makeTempDir({ prefix: "trunks-guardskew-" });
+        let deleted = 0;
+        const clean = async (n: number) => {
+          const { inventory } = await checkTrunk(inner, { workDir: `${work}/${n}` });
+          const r = await cleanTrunk(inner, inventory!, {
+            graceMs: GRACE_MS,
+            workDir: `${work}/${n}`,
+          });
+          deleted += r.deleted.segments.length;
+        };
+        const wallClock = Date.now;
+        const raced = afterFirstPut(inner, (key) => key.startsWith("chunks/"), async () => {
+          Date.now = wallClock;
+          await git(s.e, s.a, "checkout", "-q", "--orphan", "fresh");
+          await commitFile(s.e, s.a, "y.txt", "y\n", "unrelated");
+          await git(s.e, s.a, "push", "-q", "-f", "origin", "fresh:refs/heads/main");
+          await sleep(GRACE_MS + 300);
+          await clean(1);
+          await sleep(GRACE_MS + 300);
+          await clean(2);
         });
-        deleted += r.deleted.segments.length;
-      };
-      const raced = afterFirstPut(inner, (key) => key.startsWith("chunks/"), async () => {
-        await git(s.e, s.a, "checkout", "-q", "--orphan", "fresh");
-        await commitFile(s.e, s.a, "y.txt", "y\n", "unrelated");
-        await git(s.e, s.a, "push", "-q", "-f", "origin", "fresh:refs/heads/main");
-        await sleep(GRACE_MS + 300);
-        await clean(1);
-        await sleep(GRACE_MS + 300);
-        await clean(2);
-      });
-      try {
-        await using t = await Library.open({
-          store: new BehindStore(raced, 3 * HOUR),
-          writer: "lib",
-        });
-        t.write("big.bin", randomBytes(100_000));
-        await t.commit({ message: "on the old main", branch: "feature", from: "main" });
-        const pushed = await t.push().then(() => null, (e: Error) => e);
-        assert(deleted > 0, "the cleans deleted no segment");
-        const refs = await trunkRefs(s);
-        const { report } = await checkTrunk(inner, { workDir: `${work}/after` });
-        assert(
-          pushed !== null,
-          `the push landed on a collected base: ${JSON.stringify(report.problems)}`,
-        );
-        assertMatch(pushed.message, /cleaned meanwhile/);
-        assert(!refs.some((r) => r.endsWith("refs/heads/feature")), refs.join("\n"));
-        assert(report.ok, JSON.stringify(report.problems));
-      } finally {
-        await inner.close();
-        await Deno.remove(work, { recursive: true });
-      }
-    }),
-});
+        try {
+          if (stepBack) Date.now = () => wallClock() + stepBack;
+          await using t = await Library.open({ store: view(raced), writer: "lib" });
+          t.write("big.bin", randomBytes(100_000));
+          await t.commit({ message: "on the old main", branch: "feature", from: "main" });
+          const pushed = await t.push().then(() => null, (e: Error) => e);
+          assert(deleted > 0, "the cleans deleted no segment");
+          const refs = await trunkRefs(s);
+          const { report } = await checkTrunk(inner, { workDir: `${work}/after` });
+          assert(
+            pushed !== null,
+            `the push landed on a collected base: ${JSON.stringify(report.problems)}`,
+          );
+          assertMatch(pushed.message, /cleaned meanwhile/);
+          assert(!refs.some((r) => r.endsWith("refs/heads/feature")), refs.join("\n"));
+          assert(report.ok, JSON.stringify(report.problems));
+        } finally {
+          Date.now = wallClock;
+          await inner.close();
+          await Deno.remove(work, { recursive: true });
+        }
+      }),
+  });
+}
+
+slowPushScene(
+  "guard: a store clock hours behind still shows a slow push the clean that took its base",
+  (s) => new BehindStore(s, 3 * HOUR),
+);
+slowPushScene(
+  "guard: a wall clock set back hours during a slow push still shows it the clean that took its base",
+  (s) => s,
+  3 * HOUR,
+);

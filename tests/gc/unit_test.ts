@@ -134,7 +134,7 @@ Deno.test({
   fn: async () => {
     const store = MemoryStore.named(crypto.randomUUID());
     const { idx, shown } = await gitPack("sha1");
-    const since = Date.now();
+    const since = performance.now();
     // No clean since the push started: nothing to check (and no index read).
     await store.put(segmentIdxKey(id("a")), idx);
     await store.put(segmentPackKey(id("a")), new Uint8Array([1]));
