@@ -225,8 +225,12 @@ async function pushOn(
     const own = segment;
     const uploadStart = performance.now();
     // The GC guard's listing goes with the upload (it sees every clean up to then), unless
-    // the push is still within half the lease of its listing (see `withinHalfLease`).
-    const guardListing = withinHalfLease(trunk, ws) ? undefined : trunk.listSegmentKeys();
+    // the push is still within half the lease of its listing (see `withinHalfLease`). Not
+    // with a lease of 0: a clean with no grace during the upload, which that listing misses,
+    // may delete what the push builds on before its entries.
+    const guardListing = withinHalfLease(trunk, ws) || trunk.leaseMs === 0
+      ? undefined
+      : trunk.listSegmentKeys();
     guardListing?.catch(() => {});
     const [again] = await Promise.all([
       begun.verdict,
