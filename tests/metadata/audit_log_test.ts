@@ -37,7 +37,8 @@ const backends = e2eBackends().filter((b, i) => b.name === "local" || i === 1);
 
 /** What a terminal acts on (line breaks and tabs aside) or reorders text by. */
 // deno-lint-ignore no-control-regex
-const TERMINAL_CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
+const TERMINAL_CONTROL =
+  /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
 
 /** A repository pushing to a fresh trunk on `b` as `origin`. */
 async function pushedRepo(e: Env, url: string): Promise<string> {
@@ -119,8 +120,9 @@ Deno.test({
     const e = await makeEnv(local.env);
     const url = await trunkUrl(local, "c1");
     const a = await pushedRepo(e, url);
-    // git accepts C1 controls and bidi overrides in ref names; a terminal may act on them.
-    const ref = "refs/heads/x\u009b2J\u202egnp.exe";
+    // Bidirectional marks are the one thing both git and trunks accept in ref names that
+    // changes how text shows (C1 controls and overrides are refused: ref_format.ts).
+    const ref = "refs/heads/x\u200fgnp\u061c.exe\u200e";
     await git(e, a, "push", "-q", "origin", `main:${ref}`);
     const text = await ok(e, "trunks", ["log", "--trunk", url]);
     assert(!TERMINAL_CONTROL.test(text), JSON.stringify(text));
