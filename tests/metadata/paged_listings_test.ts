@@ -10,7 +10,9 @@
  *   maintenance is kept.
  * - Many pushes: 512 one-commit pushes by four library writers (no git) make `segments/`
  *   span two pages (MinIO, PostgreSQL; 60 pushes elsewhere) and each branch's log 128
- *   entries long; maintenance merges, snapshots and prunes them.
+ *   entries long; maintenance merges, snapshots and prunes them into an audit archive
+ *   written after a page of older ones (1,005 archives on MinIO and PostgreSQL), and
+ *   `trunks log` reads them all.
  * - `list(prefix, startAfter)` after the keys at a page edge, the last key, and markers
  *   between keys equals the full listing's tail.
  *
@@ -19,13 +21,17 @@
  */
 import { assert, assertEquals } from "../assert.ts";
 import { openStore } from "../../src/storage/registry.ts";
-import type { Store } from "../../src/storage/store.ts";
+import { getBytes, type Store } from "../../src/storage/store.ts";
+import { mapLimit } from "../../src/trunk/pool.ts";
+import { seal } from "../../src/trunk/seal.ts";
 import {
   parseReflogKey,
   parseSnapshotKey,
   REFLOG_PREFIX,
+  reflogKey,
   REFS_PREFIX,
   SEGMENTS_PREFIX,
+  TRUNK_JSON,
 } from "../../src/trunk/layout.ts";
 import { ConflictError, Trunk } from "../../mod.ts";
 import {
@@ -226,7 +232,11 @@ for (const backend of e2eBackends()) {
   // trunk's side of a long segments/ listing is the same on every backend, and GCS's
   // paging is crossed by refs/ above. SFTP pages its readdir at ~100 names; Azurite's page
   // is 5,000: fewer pushes elsewhere, for time.
-  const pushes = ["minio", "postgres"].includes(backend.name) ? 4 * 128 : 4 * 15;
+  const big = ["minio", "postgres"].includes(backend.name);
+  const pushes = big ? 4 * 128 : 4 * 15;
+  // Audit archives already there (a trunk pruned for years); each is read by `trunks log`
+  // and `check`: past a page where segments/ is, a few elsewhere (none on slow Azurite).
+  const archives = big ? PAGE + 5 : backend.name === "azurite" ? 0 : 105;
   Deno.test({
     name: `${backend.name}: ${pushes} pushes, segments/ over a page, merged, logs pruned`,
     ...opts,
@@ -271,6 +281,15 @@ for (const backend of e2eBackends()) {
       await withStore(backend, url, async (store) => {
         const segs = await startAfterEdges(store, SEGMENTS_PREFIX);
         assert(segs.length > 2 * pushes, `${segs.length} keys under segments/`);
+        // The prune's archive takes the seq after the last page's last, and its stamp is
+        // found past the page.
+        const { id } = JSON.parse(new TextDecoder().decode((await getBytes(store, TRUNK_JSON))!));
+        await mapLimit([...Array(archives).keys()], 32, async (i) => {
+          const time = new Date().toISOString();
+          const body = seal({ v: 1, trunk: id, seq: i + 1, time, entries: {} });
+          const bytes = new TextEncoder().encode(JSON.stringify(body));
+          assert(await store.create(reflogKey(i + 1), bytes));
+        });
       });
       const remote = `trunks::${url}`;
       const before = await mirrorClone(e, remote);
@@ -280,6 +299,8 @@ for (const backend of e2eBackends()) {
       const maint = await run(e, "trunks", ["maintenance", url]);
       assertEquals(maint.code, 0, maint.stderr);
       assert(/merged \d+ segments/.test(maint.stderr), maint.stderr);
+      const archive = reflogKey(archives + 1);
+      assert(maint.stderr.includes(`ref entries into ${archive}`), maint.stderr);
       await withStore(backend, url, async (store) => {
         const keys = (await store.list(REFS_PREFIX)).map((x) => x.key);
         // Each branch's, main's and HEAD's latest entry, and the snapshot.
