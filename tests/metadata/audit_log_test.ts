@@ -36,8 +36,8 @@ const local = e2eBackends().find((b) => b.name === "local")!;
 const backends = e2eBackends().filter((b, i) => b.name === "local" || i === 1);
 
 /** What a terminal acts on (line breaks and tabs aside) or reorders text by. */
-// deno-lint-ignore no-control-regex
 const TERMINAL_CONTROL =
+  // deno-lint-ignore no-control-regex
   /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
 
 /** A repository pushing to a fresh trunk on `b` as `origin`. */

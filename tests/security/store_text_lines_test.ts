@@ -81,8 +81,8 @@ Deno.test("a storage-map entry whose URL or setting holds what a terminal acts o
 });
 
 /** A line's own newline aside. */
-// deno-lint-ignore no-control-regex
 const UNSAFE_IN_LINES =
+  // deno-lint-ignore no-control-regex
   /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2028\u2029]/;
 
 Deno.test({
