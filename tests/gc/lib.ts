@@ -1,8 +1,8 @@
 /** Shared setup for the check/clean tests: a trunk on a backend, pushes, and check runs. */
-import { assertEquals } from "../assert.ts";
+import { assert, assertEquals, assertMatch } from "../assert.ts";
 import { openStore } from "../../src/storage/registry.ts";
 import { getBytes, type Store } from "../../src/storage/store.ts";
-import type { CheckReport } from "../../src/trunk/check.ts";
+import { type CheckReport, checkTrunk } from "../../src/trunk/check.ts";
 import type { CleanReport } from "../../src/trunk/gc.ts";
 import { LEASE_ENV } from "../../src/trunk/lease.ts";
 import { listSegmentKeys } from "../../src/trunk/replaces.ts";
@@ -158,4 +158,25 @@ export async function pushedThenDeleted(
   await git(e, dir, "push", "-q", "origin", `:${branch}`);
   await backdate(root, 3 * 3600e3);
   return x[0];
+}
+
+/**
+ * A push whose base cleans collected while it ran (`pushed`: its error, or null when it was
+ * acknowledged): refused as cleaned meanwhile, its ref not moved, and the trunk whole.
+ */
+export async function assertRefusedOnCollectedBase(
+  pushed: Error | null,
+  s: Setup,
+  inner: Store,
+  workDir: string,
+): Promise<void> {
+  const refs = await trunkRefs(s);
+  const { report } = await checkTrunk(inner, { workDir });
+  assert(
+    pushed !== null,
+    `the push landed on a collected base: ${JSON.stringify(report.problems)}`,
+  );
+  assertMatch(pushed.message, /cleaned meanwhile/);
+  assert(!refs.some((r) => r.endsWith("refs/heads/feature")), refs.join("\n"));
+  assert(report.ok, JSON.stringify(report.problems));
 }
