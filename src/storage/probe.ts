@@ -54,6 +54,18 @@ export async function storeClock(store: Store): Promise<number | null> {
   }
 }
 
+/**
+ * How far (ms, at least 0) the store's clock is behind this machine's (`storeClock`: three
+ * requests). Infinity when its listing does not show the probe: then no age may be judged
+ * by listed times, and whatever measures by them keeps everything. Ours less this is the
+ * latest moment the store's stamps can stand for: an age measured from it is never longer
+ * by either clock.
+ */
+export async function storeLag(store: Store): Promise<number> {
+  const now = await storeClock(store);
+  return now === null ? Infinity : Math.max(0, Date.now() - now);
+}
+
 export async function probeStore(store: Store): Promise<ProbeResult> {
   const started = performance.now();
   const problems: string[] = [];

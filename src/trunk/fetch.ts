@@ -138,11 +138,10 @@ export async function fetch(
       sink.has(wants.map((w) => w.oid)),
       storedBlobs(trunk.store),
     ]);
-  }
-  if (early?.listedEarly && blobs.size === 0 && early.pack?.namesOutside) {
+  } else if (early?.listedEarly && blobs.size === 0 && early.pack?.namesOutside) {
     // The large blobs too were listed beside the refs: a push that landed between stored a
     // large file's list before its segment, which the segments' listing showed and the
-    // blobs' did not (their pages answered first). Listed again, after the refs.
+    // blobs' did not (their pages answered first). Listed again, after the refs (as above).
     blobs = await storedBlobs(trunk.store);
   }
   if (blobs.size === 0 && wants.some((w) => !held.has(w.oid))) {

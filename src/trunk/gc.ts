@@ -39,7 +39,7 @@ import {
 } from "./layout.ts";
 import { mapLimit } from "./pool.ts";
 import { refuseShortGrace } from "./lease.ts";
-import { storeClock } from "../storage/probe.ts";
+import { storeLag } from "../storage/probe.ts";
 import { isDeleted } from "./refs.ts";
 import { readManifestBytes } from "./chunks.ts";
 import {
@@ -100,17 +100,16 @@ export async function cleanTrunk(
   // Listed times are the store's clock: one behind ours by more than the grace made a push
   // in flight's segment look old, its objects left out of the compaction that replaces it,
   // and clones of the ref it then moved missed them.
-  const storeNow = await storeClock(store);
-  const behind = storeNow === null ? Infinity : Math.max(0, Date.now() - storeNow);
+  const behind = await storeLag(store);
   const retained = await retainedObjects(inv, inv.listedAt - behind - grace);
   const compaction = await compact(store, inv, retained.keep, opts.workDir, log);
   report.compacted = compaction.compacted;
   // Listed times are the store's clock: one behind ours makes all it stamped look older
   // (a push's half-uploaded segment taken for an interrupted one, and deleted). A
-  // compaction read that clock from its sidecar; without one, a probe key tells it.
+  // compaction read that clock from its sidecar; without one, the probe above tells it.
   const serverNow = Number.isFinite(compaction.serverNow)
     ? compaction.serverNow
-    : (await storeClock(store)) ?? Infinity;
+    : Date.now() - behind;
   const cutoff = Math.min(Date.now(), serverNow) - grace;
   await deleteReplacedSegments(store, inv, compaction, retained.keep, cutoff, report);
   // Garbage found by its age alone is judged as of the check's listing, not as of now:

@@ -7,7 +7,7 @@
  * instead of writing a ref whose history is gone.
  */
 import type { Store } from "../storage/store.ts";
-import { storeClock } from "../storage/probe.ts";
+import { storeLag } from "../storage/probe.ts";
 import { PackIndex } from "../pack/pack_index.ts";
 import { segmentIdxKey } from "./layout.ts";
 import { mapLimit } from "./pool.ts";
@@ -43,7 +43,7 @@ export async function collectedBase(
   // The sidecars' listed times are the store's clock. The read's moment is our clock now
   // less the time since on the monotonic one (a wall clock stepped back mid-push made
   // every clean look older than the push); when that dismisses a sidecar, the store's
-  // clock (`storeClock`: three requests) less the same span (one behind ours by more than
+  // clock (`storeLag`: three requests) less the same span (one behind ours by more than
   // SKEW_MS did the same). A clock ahead only costs index reads.
   const elapsed = () => Math.max(0, performance.now() - readMono);
   let since = Date.now() - elapsed();
@@ -52,8 +52,7 @@ export async function collectedBase(
     if (cleanedSince(listing, since)) return true;
     if (probed || listing.sidecars.size === 0) return false;
     probed = true;
-    const storeNow = await storeClock(store);
-    since = storeNow === null ? -Infinity : Math.min(since, storeNow - elapsed());
+    since = Math.min(since, Date.now() - (await storeLag(store)) - elapsed());
     return cleanedSince(listing, since);
   };
   if (listed && !(await cleaned(listed))) return [];

@@ -14,7 +14,7 @@
  */
 import { indexPackInto, initScratch, packObjectList } from "../git/compact.ts";
 import type { Store } from "../storage/store.ts";
-import { storeClock } from "../storage/probe.ts";
+import { storeLag } from "../storage/probe.ts";
 import { PackIndex } from "../pack/pack_index.ts";
 import { mapLimit } from "./pool.ts";
 import {
@@ -56,7 +56,7 @@ export interface MergeReport {
  * Replaced segments go once replaced more than `graceMs` ago by the store's clock: every
  * listed time was stamped by it, and one behind ours by more than the grace made segments
  * replaced a moment ago look old enough (the clean and the ref log's pruning measure by it
- * too). Read (`storeClock`: three requests) only when `any` says something would go by our
+ * too). Read (`storeLag`: three requests) only when `any` says something would go by our
  * clock, the most any cutoff lets go when the store is behind; a store ahead changes nothing.
  */
 async function deletionCutoff(
@@ -66,8 +66,7 @@ async function deletionCutoff(
 ): Promise<number> {
   const now = Date.now();
   if (!any(now - graceMs)) return now - graceMs;
-  const storeNow = (await storeClock(store)) ?? Infinity;
-  return Math.min(Date.now(), storeNow) - graceMs;
+  return Date.now() - (await storeLag(store)) - graceMs;
 }
 
 /**

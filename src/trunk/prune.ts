@@ -12,7 +12,7 @@
  * live log a contiguous tail of every ref (and at worst archives entries twice).
  */
 import type { ListEntry, Store } from "../storage/store.ts";
-import { storeClock } from "../storage/probe.ts";
+import { storeLag } from "../storage/probe.ts";
 import { type TrunkCache, vouchedEntries } from "./cache.ts";
 import { faultPoint } from "./faults.ts";
 import { TrunkError } from "./errors.ts";
@@ -111,13 +111,12 @@ export async function pruneRefLog(
   const now = opts.now ?? Date.now();
   const max = opts.max ?? 5000;
   let perRef = prunableEntries(listed, layout, now - 2 * leaseMs, max);
-  // Judged by the store's clock (`storeClock`: three requests, only when something would go
+  // Judged by the store's clock (`storeLag`: three requests, only when something would go
   // by ours): entries one behind ours makes look prunable were archived, kept (below), and
   // archived again by every step until its clock caught up, the audit trail growing with
   // the square of a burst.
   if (perRef.length) {
-    const storeNow = await storeClock(store);
-    const lag = storeNow === null ? Infinity : Math.max(0, Date.now() - storeNow);
+    const lag = await storeLag(store);
     if (lag > 0) perRef = prunableEntries(listed, layout, now - lag - 2 * leaseMs, max);
   }
   const keys = perRef.flat().map((d) => d.key);
