@@ -366,7 +366,7 @@ export class ObjectReader {
         // would wait on itself forever.
         base = at !== undefined
           ? await this.#readAt(seg, idx, at, sequential, depth + 1)
-          : this.#cache.get(entry.baseOid) ?? await this.#readRelisting(entry.baseOid, [], false);
+          : this.#held(entry.baseOid) ?? await this.#readRelisting(entry.baseOid, [], false);
       }
       obj = {
         type: base.type,
@@ -421,13 +421,18 @@ export class ObjectReader {
     return found;
   }
 
+  /** An object at hand: made here and not yet pushed, or read recently. */
+  #held(oid: string): GitObject | undefined {
+    return this.local.get(oid) ?? this.#cache.get(oid);
+  }
+
   /**
    * A verified object. `hint` names segments likely to hold it (those of the ref entry
    * being read); `sequential` reads ahead (walks). A blob in no segment is looked up as
    * a large blob.
    */
   async read(oid: string, hint: string[] = [], sequential = false): Promise<GitObject> {
-    const mine = this.local.get(oid) ?? this.#cache.get(oid);
+    const mine = this.#held(oid);
     if (mine) return mine;
     // Concurrent reads of one object (the commit and trees every path of a burst goes
     // through) share one: a pack read by range would otherwise be read once for each.
@@ -528,7 +533,7 @@ export class ObjectReader {
           c.close();
         },
       });
-    const mine = this.local.get(oid) ?? this.#cache.get(oid);
+    const mine = this.#held(oid);
     if (mine) return whole(mine.data);
     if (!(await this.#locate(oid))) {
       const opened = await this.#openLargeBlob(oid);
