@@ -14,7 +14,7 @@ import {
 } from "../storage/registry.ts";
 import { isNamedUrl } from "../local/named_scheme.ts";
 import type { NamedTarget } from "../local/named_url.ts";
-import type { ListEntry, Store } from "../storage/store.ts";
+import type { Store } from "../storage/store.ts";
 import { isTrunkUrl, trunkNameOf } from "../storage/trunk_url.ts";
 import type { TrunkCache } from "../trunk/cache.ts";
 import { TrunkError } from "../trunk/errors.ts";
@@ -25,7 +25,7 @@ import { mirrorsPolicyFromEnv } from "../trunk/mirrors_policy.ts";
 import { say } from "./io.ts";
 import type { OnProgress } from "../trunk/progress.ts";
 import type { EarlyPlanListings } from "../trunk/plan_listing.ts";
-import { type Resolved, resolveStorages } from "../local/trunk_storages.ts";
+import { type RefsListing, type Resolved, resolveStorages } from "../local/trunk_storages.ts";
 
 export interface RemoteContext {
   url: string;
@@ -50,12 +50,12 @@ export interface RemoteContext {
    * The listing of `refs/` made as soon as the store was open, beside the storage map's
    * (`list` and `list for-push`, one storage), and when it started; given once.
    */
-  takeRefsListing(): { at: number; mono: number; entries: Promise<ListEntry[]> } | undefined;
+  takeRefsListing(): RefsListing | undefined;
   /**
    * Instead of that listing, on a fresh clone from local disk: starts it (resolveStorages
    * `refsLater`), to be called once the clone's prefetch is under way; given once.
    */
-  takeRefsLater(): (() => { at: number; mono: number; entries: Promise<ListEntry[]> }) | undefined;
+  takeRefsLater(): (() => RefsListing) | undefined;
   /** A fresh clone's plan listings, sent with the first ones (plan_listing.ts); given once. */
   takePlanListings(): Promise<EarlyPlanListings | undefined> | undefined;
   /**

@@ -43,6 +43,13 @@ import {
 } from "../trunk/storage_map.ts";
 import { describeError } from "../trunk/describe_error.ts";
 
+/** A listing of `refs/`: `at`, the wall clock when sent; `mono`, `performance.now()` then. */
+export interface RefsListing {
+  at: number;
+  mono: number;
+  entries: Promise<ListEntry[]>;
+}
+
 export interface Resolved {
   members: Member[];
   planned: Planned[];
@@ -58,13 +65,12 @@ export interface Resolved {
    * With `listRefs`: the listing of `refs/` on the URL's own storage, made beside the map's
    * (one round trip for both), when that storage is the only one.
    */
-  /** `at`: wall clock when sent; `mono`: `performance.now()` then (elapsed time). */
-  refsListing?: { at: number; mono: number; entries: Promise<ListEntry[]> };
+  refsListing?: RefsListing;
   /**
    * Instead of `refsListing` (a fresh clone from a store that answers within the call):
    * starts it, for the caller to call once its plan's pack is being indexed.
    */
-  refsLater?: () => { at: number; mono: number; entries: Promise<ListEntry[]> };
+  refsLater?: () => RefsListing;
   /**
    * With `listRefs`, on a first read of the trunk (nothing of it cached for this URL, neither
    * trunk.json nor the storage map: a fresh clone): trunk.json's bytes (null: none), read
@@ -264,7 +270,7 @@ export async function resolveStorages(
   // The check is a readdir.
   const later = firstRead && opts.planListings && self.store.copyToFile &&
     await opts.planListings().catch(() => false);
-  const listRefs = () => {
+  const listRefs = (): RefsListing => {
     const l = {
       at: Date.now(),
       mono: performance.now(),
