@@ -5,7 +5,7 @@
  * valid refs. The name rules agree with `git check-ref-format` itself.
  */
 import { assert, assertEquals, assertMatch } from "../assert.ts";
-import { commitFile, git, makeEnv, newRepo, ok, run } from "../e2e/harness.ts";
+import { commitFile, type Env, git, makeEnv, newRepo, ok, run } from "../e2e/harness.ts";
 import { openStore } from "../../src/storage/registry.ts";
 import { MemoryCache } from "../../src/trunk/cache.ts";
 import { readMeta } from "../../src/trunk/meta.ts";
@@ -218,17 +218,23 @@ async function plant(store: Store, trunkId: string, segments: string[], oid: str
   );
 }
 
+/** A repository whose main is pushed to a new trunk on local disk, its remote `origin`. */
+async function pushedLocal(): Promise<{ e: Env; url: string; repo: string }> {
+  const e = await makeEnv();
+  const root = await Deno.makeTempDir({ prefix: "trunks-store-" });
+  const url = `local://${root}/trunks/app.trunk`;
+  const repo = await newRepo(e);
+  await git(e, repo, "remote", "add", "origin", `trunks::${url}`);
+  await git(e, repo, "push", "-q", "origin", "main");
+  return { e, url, repo };
+}
+
 Deno.test({
   name:
     "ref names: crafted entries in a trunk never reach git (ls-remote, clone, fetch show only valid refs)",
   ...opts,
   fn: async () => {
-    const e = await makeEnv();
-    const root = await Deno.makeTempDir({ prefix: "trunks-store-" });
-    const url = `local://${root}/trunks/app.trunk`;
-    const repo = await newRepo(e);
-    await git(e, repo, "remote", "add", "origin", `trunks::${url}`);
-    await git(e, repo, "push", "-q", "origin", "main");
+    const { e, url, repo } = await pushedLocal();
     const first = (await git(e, repo, "rev-parse", "HEAD")).trim();
     await commitFile(e, repo, "b.txt", "two\n");
     await git(e, repo, "push", "-q", "origin", "main");
@@ -284,11 +290,7 @@ Deno.test({
     "ref names: a push of a branch whose name would spoof git's output is refused, nothing written",
   ...opts,
   fn: async () => {
-    const e = await makeEnv();
-    const root = await Deno.makeTempDir({ prefix: "trunks-store-" });
-    const url = `local://${root}/trunks/app.trunk`;
-    const repo = await newRepo(e);
-    await git(e, repo, "push", "-q", `trunks::${url}`, "main");
+    const { e, url, repo } = await pushedLocal();
     const store = await openStore(url);
     try {
       const before = (await store.list("refs/")).map((k) => k.key);
