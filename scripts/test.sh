@@ -39,4 +39,15 @@ if [ -n "$servers" ]; then
   # shellcheck disable=SC2086
   eval "$(bash scripts/test-servers.sh up $servers | sed 's/^/export /')"
 fi
-deno test -A --parallel "${@:-tests/}"
+rc=0
+deno test -A --parallel "${@:-tests/}" || rc=$?
+# A server that died mid-run fails every later test that uses it with ECONNREFUSED, far
+# from the cause; name it and show the end of its log while the log still exists.
+for n in $servers; do
+  if ! bash scripts/test-servers.sh env "$n" | grep -q .; then
+    echo "test: server $n is not running any more; the end of its log:" >&2
+    tail -n 40 "$TRUNKS_TEST_STATE/$n/log" >&2 2>/dev/null || true
+    if [ "$rc" = 0 ]; then rc=1; fi
+  fi
+done
+exit "$rc"

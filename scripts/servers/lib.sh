@@ -36,9 +36,15 @@ run_bg() {
   echo $! >"$dir/pid"
 }
 
+# A server that died is a zombie until something reaps it, and some sandboxes' init never
+# does: kill -0 still succeeds on a zombie, so its state is read too.
 server_running() {
-  local dir="$TRUNKS_TEST_STATE/$1"
-  [ -f "$dir/pid" ] && [ -f "$dir/env" ] && kill -0 "$(cat "$dir/pid")" 2>/dev/null
+  local dir="$TRUNKS_TEST_STATE/$1" pid state
+  [ -f "$dir/pid" ] && [ -f "$dir/env" ] || return 1
+  pid=$(cat "$dir/pid")
+  kill -0 "$pid" 2>/dev/null || return 1
+  state=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f1)
+  [ "$state" != Z ]
 }
 
 server_up() {

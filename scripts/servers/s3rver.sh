@@ -18,7 +18,9 @@ install() {
 start() {
   local dir=$1 port=$2
   mkdir -p "$dir/data"
-  run_bg "$dir" node "$TRUNKS_CACHE/s3rver-$S3RVER_VERSION/node_modules/.bin/s3rver" \
+  # Through a launcher that fixes a race which crashed the server (see the file).
+  run_bg "$dir" node "$(dirname "${BASH_SOURCE[0]}")/s3rver_launch.cjs" \
+    "$TRUNKS_CACHE/s3rver-$S3RVER_VERSION/node_modules/s3rver" \
     --directory "$dir/data" --address 127.0.0.1 --port "$port" --silent \
     --no-vhost-buckets --configure-bucket "$S3RVER_BUCKET"
   wait_port "$port" 60 || return 1
