@@ -7,15 +7,12 @@
  * instead of writing a ref whose history is gone.
  */
 import type { Store } from "../storage/store.ts";
-import { storeLag } from "../storage/probe.ts";
 import { PackIndex } from "../pack/pack_index.ts";
 import { segmentIdxKey } from "./layout.ts";
 import { mapLimit } from "./pool.ts";
 import { listSegmentKeys, type SegmentListing } from "./replaces.ts";
 import { readSegmentIndex, type SegmentInfo } from "./segments.ts";
 
-/** Store and local clocks may disagree by this much. */
-const SKEW_MS = 10 * 60 * 1000;
 /** Listings retried when a segment vanished while its index was read. */
 const RELISTS = 3;
 
@@ -26,40 +23,22 @@ export interface OwnSegment {
 }
 
 /**
- * Which of `base` a clean that ran since the push read the state (`readMono`, its
- * `performance.now()`) removed; empty when none ran. Puts `own` back first if that clean
- * deleted it. `listed`: a listing the push made beside its upload (saving the round trip);
- * when it shows a clean, the segments are listed again, after the upload, and checked as
- * always.
+ * Which of `base` no listed segment holds now (a clean since the push read the state
+ * removed them); puts `own` back first if a clean deleted it. Listed and read now, after
+ * the upload, whatever the clocks say: a clean that finds no ref reaching anything deletes
+ * every segment old enough without writing a sidecar, so a sidecar newer than the push's
+ * read is no sign that nothing was collected (the guard runs only for a push past half its
+ * lease, and the base is usually in the newest segment's index).
  */
 export async function collectedBase(
   store: Store,
   objectFormat: "sha1" | "sha256",
   base: string[],
-  readMono: number,
   own?: OwnSegment,
-  listed?: SegmentListing,
 ): Promise<string[]> {
-  // The sidecars' listed times are the store's clock. The read's moment is our clock now
-  // less the time since on the monotonic one (a wall clock stepped back mid-push made
-  // every clean look older than the push); when that dismisses a sidecar, the store's
-  // clock (`storeLag`: three requests) less the same span (one behind ours by more than
-  // SKEW_MS did the same). A clock ahead only costs index reads.
-  const elapsed = () => Math.max(0, performance.now() - readMono);
-  let since = Date.now() - elapsed();
-  let probed = false;
-  const cleaned = async (listing: SegmentListing) => {
-    if (cleanedSince(listing, since)) return true;
-    if (probed || listing.sidecars.size === 0) return false;
-    probed = true;
-    since = Math.min(since, Date.now() - (await storeLag(store)) - elapsed());
-    return cleanedSince(listing, since);
-  };
-  if (listed && !(await cleaned(listed))) return [];
   const ownId = own?.id;
   for (let attempt = 0;; attempt++) {
     const listing = await listSegmentKeys(store);
-    if (!(await cleaned(listing))) return [];
     const mine = own;
     if (mine && !listing.complete.some((s) => s.id === mine.id)) {
       await mine.reupload();
@@ -96,9 +75,4 @@ export async function collectedBase(
 function searchOrder(listing: SegmentListing, ownId?: string): SegmentInfo[] {
   const rank = (s: SegmentInfo) => s.id === ownId ? -Infinity : s.modified.getTime();
   return [...listing.complete].sort((a, b) => rank(b) - rank(a));
-}
-
-/** A clean wrote a sidecar since `since` (less the clocks' possible skew). */
-function cleanedSince(listing: SegmentListing, since: number): boolean {
-  return [...listing.sidecars.values()].some((e) => e.modified.getTime() >= since - SKEW_MS);
 }

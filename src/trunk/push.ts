@@ -126,11 +126,6 @@ interface Planned {
 }
 
 const FORCE_RETRIES = 5;
-/**
- * The GC guard's listing, taken beside the upload, stands for the state before the entries
- * only if the upload was short; after a longer one it is taken again (one more round trip).
- */
-const GUARD_LISTING_FRESH_MS = 5_000;
 /** Fast-forward checks run at once (each a git process in the helper). */
 const ANCESTRY_CHECKS = 4;
 /** Lease re-reads before giving up on a push that keeps running out of it. */
@@ -224,31 +219,18 @@ async function pushOn(
     segment = built.segment;
     const own = segment;
     const uploadStart = performance.now();
-    // The GC guard's listing goes with the upload (it sees every clean up to then), unless
-    // the push is still within half the lease of its listing (see `withinHalfLease`). Not
-    // with a lease of 0: a clean with no grace during the upload, which that listing misses,
-    // may delete what the push builds on before its entries.
-    const guardListing = withinHalfLease(trunk, ws) || trunk.leaseMs === 0
-      ? undefined
-      : trunk.listSegmentKeys();
-    guardListing?.catch(() => {});
     const [again] = await Promise.all([
       begun.verdict,
       own ? failingTransfers(opts.onProgress, (p) => uploadOwnSegment(trunk, own, p)) : undefined,
-      guardListing,
     ]);
     if (again) return { again };
     if (own) faultPoint("push:after-segments");
     const reupload = own
       ? { id: own.id, reupload: () => trunk.putSegment(own.id, own.pack, own.idx) }
       : undefined;
-    // A long upload leaves the listing old: the guard lists again after it, as it would.
-    const listed = !guardListing || performance.now() - uploadStart > GUARD_LISTING_FRESH_MS
-      ? undefined
-      : await guardListing;
     const collected = withinHalfLease(trunk, ws)
       ? []
-      : await trunk.collectedBase(exclude, ws.readMono, reupload, listed);
+      : await trunk.collectedBase(exclude, reupload);
     if (collected.length) {
       for (const p of planned.splice(0)) errors.set(p.spec.dst, CLEANED_MEANWHILE);
     } else {

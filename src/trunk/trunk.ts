@@ -34,7 +34,6 @@ import type { SegmentInfo } from "./segments.ts";
 import { MirroredStore, StorageFailure } from "./mirrors.ts";
 import { seal } from "./seal.ts";
 import type { OwnSegment } from "./gc_guard.ts";
-import type { SegmentListing } from "./replaces.ts";
 import { type MapEntry, type StorageMap, writeMap } from "./storage_map.ts";
 import type { MirrorReport, SyncOptions } from "./sync.ts";
 // Segments, garbage-collection guards and mirror sync are imported where used: with
@@ -463,23 +462,12 @@ export class Trunk {
   }
 
   /**
-   * Which of `base` a clean since the read at `readMono` removed (putting `own` back first);
+   * Which of `base` no listed segment holds now (putting `own` back first if it is gone);
    * see gc_guard.
-   * `listed`: the segments' listing, when the caller just made it.
    */
-  async collectedBase(
-    base: string[],
-    readMono: number,
-    own?: OwnSegment,
-    listed?: SegmentListing,
-  ): Promise<string[]> {
+  async collectedBase(base: string[], own?: OwnSegment): Promise<string[]> {
     const { collectedBase } = await import("./gc_guard.ts");
-    return await collectedBase(this.store, this.meta.objectFormat, base, readMono, own, listed);
-  }
-
-  /** Every key of `segments/`, sorted out (complete segments, sidecars, strays). */
-  async listSegmentKeys(): Promise<SegmentListing> {
-    return await (await import("./replaces.ts")).listSegmentKeys(this.store);
+    return await collectedBase(this.store, this.meta.objectFormat, base, own);
   }
 
   /** Segments this client's repository holds every object of. */
