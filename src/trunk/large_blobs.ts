@@ -8,6 +8,7 @@ import type { BlobManifest } from "./blob_manifest.ts";
 import { knownChunks, readLargeBlob, readManifest, storedBlobs, storeLargeBlob } from "./chunks.ts";
 import { TrunkError } from "./errors.ts";
 import { faultDelay, faultPoint } from "./faults.ts";
+import { elapsedSince, moment } from "./lease.ts";
 import { mapLimit } from "./pool.ts";
 import { claimReused, type Reused } from "./reuse_guard.ts";
 import type { Trunk } from "./trunk.ts";
@@ -76,7 +77,7 @@ export async function uploadLargeBlobs(
 ): Promise<LargeBlobStats> {
   const stats: LargeBlobStats = { blobs: 0, chunks: 0, bytes: 0 };
   if (oids.length === 0) return stats;
-  const listedAt = performance.now();
+  const listedAt = moment();
   const have = await storedBlobs(trunk.store);
   const wanted = [...new Set(oids)];
   const todo = wanted.filter((o) => !have.has(o));
@@ -119,7 +120,7 @@ export async function uploadLargeBlobs(
   // enough, as a clean lists it, to pass for garbage (no ref reaches it before this push's
   // entry): claimed as well, so no clean from now on deletes it, and one that did is
   // answered by uploading again.
-  if (trunk.leaseMs === 0 || performance.now() - listedAt > trunk.leaseMs / 2) {
+  if (trunk.leaseMs === 0 || elapsedSince(listedAt) > trunk.leaseMs / 2) {
     for (const o of todo) {
       reused.manifests.add(o);
       for (const c of chunksOf.get(o) ?? []) reused.chunks.add(c);

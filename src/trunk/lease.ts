@@ -7,6 +7,31 @@
 import { TrunkError } from "./errors.ts";
 
 export const LEASE_DEFAULT_SECONDS = 3600;
+/**
+ * A moment on both clocks: the wall clock (ms) and `performance.now()`. What a lease or a
+ * budget measures since it is `elapsedSince`.
+ */
+export interface Moment {
+  at: number;
+  mono: number;
+}
+
+export function moment(): Moment {
+  return { at: Date.now(), mono: performance.now() };
+}
+
+/**
+ * The time since `m`, the longer of the two clocks' spans: the monotonic one, which no
+ * wall-clock step moves (NTP, a resumed VM), does not count a suspension on Linux
+ * (CLOCK_MONOTONIC: a laptop asleep, a paused or snapshot-restored VM), which the wall
+ * clock, set right on resume, does. A push asleep past two leases before its entries
+ * skipped its re-read by the first alone. A wall clock stepped forward only makes a push
+ * read again or give up, and a clean stop early.
+ */
+export function elapsedSince(m: Moment): number {
+  return Math.max(0, performance.now() - m.mono, Date.now() - m.at);
+}
+
 /** Sets `leaseSeconds` in the trunk.json of trunks this process creates (tests shrink it). */
 export const LEASE_ENV = "TRUNKS_LEASE_SECONDS";
 

@@ -20,6 +20,7 @@ import { describeError } from "./describe_error.ts";
 import { faultPoint } from "./faults.ts";
 import { hasLiveBranch, initialHead } from "./head.ts";
 import { type BlobContent, type LargeBlobStats, uploadLargeBlobs } from "./large_blobs.ts";
+import { elapsedSince, moment } from "./lease.ts";
 import { mapLimit } from "./pool.ts";
 import { isDeleted, type RefEntry, type RefState } from "./refs.ts";
 import { type BegunWrite, MovedOnPrimaryOnly, Trunk, type WriteState } from "./trunk.ts";
@@ -218,7 +219,7 @@ async function pushOn(
     }
     segment = built.segment;
     const own = segment;
-    const uploadStart = performance.now();
+    const uploadStart = moment();
     const [again] = await Promise.all([
       begun.verdict,
       own ? failingTransfers(opts.onProgress, (p) => uploadOwnSegment(trunk, own, p)) : undefined,
@@ -239,7 +240,7 @@ async function pushOn(
       ws = reread;
       // A clean keeps a segment's objects while it is younger than two leases (its
       // grace): entries pointing at it must be created within one lease of its upload.
-      if (own && trunk.leaseMs > 0 && performance.now() - uploadStart > trunk.leaseMs) {
+      if (own && trunk.leaseMs > 0 && elapsedSince(uploadStart) > trunk.leaseMs) {
         for (const p of planned.splice(0)) errors.set(p.spec.dst, OUTLIVED_LEASE);
       }
     }
@@ -442,7 +443,7 @@ async function plan(
 
 /**
  * The GC guard is not needed while the push is within half the lease of its listing
- * (monotonic time): every deleter takes only what was superseded or replaced more than two
+ * (`elapsedSince`): every deleter takes only what was superseded or replaced more than two
  * leases ago (DESIGN.md "Lease and grace"). A clean listing between this push's listing and
  * its entries retains every tip the push listed (live then, or superseded less than half a
  * lease before) and every segment younger than two leases (the push's own); a segment
@@ -450,7 +451,11 @@ async function plan(
  * replacement holds all its objects). A lease of 0 (tests) always runs the guard.
  */
 function withinHalfLease(trunk: Trunk, ws: WriteState): boolean {
-  return trunk.leaseMs > 0 && performance.now() - ws.readMono < trunk.leaseMs / 2;
+  return trunk.leaseMs > 0 && sinceRead(ws) < trunk.leaseMs / 2;
+}
+
+function sinceRead(ws: WriteState): number {
+  return elapsedSince({ at: ws.readAt, mono: ws.readMono });
 }
 
 /**
@@ -464,9 +469,10 @@ async function keepLease(
   specs: PushSpec[],
   own?: { id: string; reupload(): Promise<void> },
 ): Promise<WriteState> {
-  // Monotonic: a wall clock stepped back (NTP, a resumed VM) skipped the re-read, and the
-  // entries were created on a base whose successor pruning had taken meanwhile.
-  for (let i = 0; i < LEASE_REREADS && performance.now() - ws.readMono > trunk.leaseMs / 2; i++) {
+  // On both clocks (`elapsedSince`): a wall clock stepped back (NTP) skipped the re-read,
+  // as did a machine suspended mid-push by the monotonic one alone, and the entries were
+  // created on a base whose successor pruning had taken meanwhile.
+  for (let i = 0; i < LEASE_REREADS && sinceRead(ws) > trunk.leaseMs / 2; i++) {
     ws = await trunk.stateForWrite(specs.map((s) => s.dst));
     if (own && !(await trunk.segments()).some((s) => s.id === own.id)) await own.reupload();
     if (trunk.leaseMs === 0) break;

@@ -25,6 +25,7 @@
 import type { ListEntry, Store } from "../storage/store.ts";
 import { blobKey, BLOBS_PREFIX, chunkKey, CHUNKS_PREFIX } from "./layout.ts";
 import { TrunkError } from "./errors.ts";
+import { elapsedSince, type Moment, moment } from "./lease.ts";
 import { getSmall, TOUCH_MAX_BYTES } from "./small_objects.ts";
 
 export const GC_PREFIX = "gc/";
@@ -50,14 +51,14 @@ export interface GuardOptions {
 
 /**
  * Make what a push reused safe from every clean, and return what a clean deleted
- * before the push could claim it (the caller uploads those again). `listedAt` is
- * `performance.now()` just before the push listed `chunks/` and `blobs/`: the time since is
- * measured on the monotonic clock, which no wall-clock step (NTP, a resumed VM) moves.
+ * before the push could claim it (the caller uploads those again). `listedAt`: just before
+ * the push listed `chunks/` and `blobs/`; the time since is `elapsedSince` (a wall clock
+ * stepped back, or a machine suspended meanwhile, does not shorten it).
  */
 export async function claimReused(
   store: Store,
   reused: Reused,
-  listedAt: number,
+  listedAt: Moment,
   opts: GuardOptions = {},
 ): Promise<Reused> {
   const none = { chunks: new Set<string>(), manifests: new Set<string>() };
@@ -71,7 +72,7 @@ export async function claimReused(
       manifests: [...reused.manifests],
     })),
   );
-  const wroteAt = performance.now();
+  const listedBefore = elapsedSince(listedAt);
   let waited = false;
   for (;;) {
     const listing = await store.list(GC_PREFIX);
@@ -90,7 +91,7 @@ export async function claimReused(
       continue;
     }
     // When the push listed the store, in the store's clock (a minute of slack).
-    const since = now - (wroteAt - listedAt) - 60_000;
+    const since = now - listedBefore - 60_000;
     const cleaned = listing.find((e) => e.key === CLEANED_KEY);
     const recent = cleaned !== undefined && cleaned.modified.getTime() >= since;
     if (!waited && markers.length === 0 && !recent) return none;
@@ -130,9 +131,10 @@ export async function beginCleaning(
   const marker = `${CLEANING_PREFIX}${crypto.randomUUID()}`;
   await store.put(marker, new TextEncoder().encode("{}"));
   const started = Date.now();
-  // The budget on the monotonic clock: a wall clock stepped back kept a clean deleting past
-  // it, after pushes had taken its marker for a crashed clean's and stopped waiting.
-  const startedMono = performance.now();
+  // The budget by `elapsedSince`: a wall clock stepped back (or, on the monotonic clock, a
+  // machine suspended) kept a clean deleting past it, after pushes had taken its marker for
+  // a crashed clean's and stopped waiting.
+  const startedAt = moment();
   const listing = await store.list(GC_PREFIX);
   const touched: Reused = { chunks: new Set(), manifests: new Set() };
   const stale: ListEntry[] = [];
@@ -156,7 +158,7 @@ export async function beginCleaning(
   for (const e of stale) await store.delete(e.key);
   return {
     touched,
-    inTime: () => performance.now() - startedMono < CLEAN_BUDGET_MS * MARGIN,
+    inTime: () => elapsedSince(startedAt) < CLEAN_BUDGET_MS * MARGIN,
     finish: async (deletedAny) => {
       if (deletedAny) await store.put(CLEANED_KEY, new TextEncoder().encode("{}"));
       await store.delete(marker);

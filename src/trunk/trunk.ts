@@ -57,7 +57,7 @@ export interface WriteState {
   state: RefState;
   /** Wall clock (ms), compared with the store's times. */
   readAt: number;
-  /** `performance.now()` then: the time elapsed since, whatever the wall clock does. */
+  /** `performance.now()` then; the time since is `elapsedSince` of both (lease.ts). */
   readMono: number;
 }
 

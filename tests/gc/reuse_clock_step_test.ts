@@ -119,3 +119,22 @@ Deno.test("reuse guard: a clean's budget ends on time when the wall clock steppe
     await clean.finish(false);
   }
 });
+
+Deno.test("reuse guard: a clean's budget ends on time when the machine was suspended", async () => {
+  const s = MemoryStore.named(`reuse-suspend-${crypto.randomUUID()}`);
+  const clean = await beginCleaning(s, () => true);
+  const wallClock = Date.now;
+  const monotonic = performance.now;
+  const at = monotonic.call(performance);
+  // Asleep past the budget: the wall clock, set right on resume, counts it; the monotonic
+  // clock (CLOCK_MONOTONIC on Linux) does not.
+  Date.now = () => wallClock() + CLEAN_BUDGET_MS;
+  performance.now = () => at;
+  try {
+    assert(!clean.inTime(), "still deleting past its budget");
+  } finally {
+    Date.now = wallClock;
+    performance.now = monotonic;
+    await clean.finish(false);
+  }
+});

@@ -7,6 +7,7 @@ import { assert, assertEquals } from "../assert.ts";
 import { MemoryStore } from "../../src/storage/memory.ts";
 import { beginCleaning, claimReused } from "../../src/trunk/reuse_guard.ts";
 import { blobKey, chunkKey } from "../../src/trunk/layout.ts";
+import { moment } from "../../src/trunk/lease.ts";
 
 const X = "a".repeat(64);
 const Y = "b".repeat(64);
@@ -26,7 +27,7 @@ Deno.test("reuse guard: a clean that starts after the claim spares what it names
   const lost = await claimReused(
     s,
     { chunks: new Set([X]), manifests: new Set([OID]) },
-    performance.now(),
+    moment(),
   );
   assertEquals(lost.chunks.size + lost.manifests.size, 0);
   const claim = await beginCleaning(s, none);
@@ -42,7 +43,7 @@ Deno.test("reuse guard: a clean that starts after the claim spares what it names
 
 Deno.test("reuse guard: a push listed, then a clean deleted: the claim names what to upload again", async () => {
   const s = await stored();
-  const listedAt = performance.now();
+  const listedAt = moment();
   const claim = await beginCleaning(s, all);
   assertEquals(claim.touched.chunks.size, 0);
   await s.delete(chunkKey(X));
@@ -64,7 +65,7 @@ Deno.test("reuse guard: a claim waits for a clean still deleting, then checks", 
   const pending = claimReused(
     s,
     { chunks: new Set([X]), manifests: new Set() },
-    performance.now(),
+    moment(),
     {
       pollMs: 20,
       onWait: () => waited = true,
@@ -84,14 +85,14 @@ Deno.test("reuse guard: nothing reused, or no clean since the listing: one put a
   const empty = await claimReused(
     s,
     { chunks: new Set(), manifests: new Set() },
-    performance.now(),
+    moment(),
   );
   assertEquals(empty.chunks.size, 0);
   assertEquals((await s.list("gc/")).length, 0, "nothing written when nothing is reused");
   const lost = await claimReused(
     s,
     { chunks: new Set([X]), manifests: new Set() },
-    performance.now(),
+    moment(),
   );
   assertEquals(lost.chunks.size, 0);
 });
