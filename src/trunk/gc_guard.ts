@@ -10,7 +10,13 @@ import type { Store } from "../storage/store.ts";
 import { PackIndex } from "../pack/pack_index.ts";
 import { segmentIdxKey } from "./layout.ts";
 import { mapLimit } from "./pool.ts";
-import { listSegmentKeys, type SegmentListing } from "./replaces.ts";
+import {
+  listSegmentKeys,
+  readSidecars,
+  replacedSegments,
+  type SegmentListing,
+  vouchedLists,
+} from "./replaces.ts";
 import { readSegmentIndex, type SegmentInfo } from "./segments.ts";
 
 /** Listings retried when a segment vanished while its index was read. */
@@ -23,12 +29,15 @@ export interface OwnSegment {
 }
 
 /**
- * Which of `base` no listed segment holds now (a clean since the push read the state
+ * Which of `base` no segment that stays holds now (a clean since the push read the state
  * removed them); puts `own` back first if a clean deleted it. Listed and read now, after
  * the upload, whatever the clocks say: a clean that finds no ref reaching anything deletes
  * every segment old enough without writing a sidecar, so a sidecar newer than the push's
  * read is no sign that nothing was collected (the guard runs only for a push past half its
- * lease, and the base is usually in the newest segment's index).
+ * lease, and the base is usually in the newest segment's index). A replaced segment does
+ * not count: one a clean's compaction replaced without the base (garbage then) stays
+ * listed for two leases, and a clean that listed before the push's entry deletes it; a
+ * merge's replacement holds all it replaced.
  */
 export async function collectedBase(
   store: Store,
@@ -60,7 +69,7 @@ export async function collectedBase(
     // while a burst with automatic maintenance writes a sidecar every few dozen pushes and
     // keeps thousands of segments listed (replaced ones stay two leases), so reading every
     // index made each push cost more than the last.
-    const order = searchOrder(listing, ownId);
+    const order = searchOrder(await staying(store, listing), ownId);
     for (let at = 0, wave = 2; at < order.length && left.size > 0; wave *= 2) {
       const n = Math.min(wave, store.capabilities.parallelism);
       await mapLimit(order.slice(at, at + n), n, readIndex);
@@ -71,8 +80,19 @@ export async function collectedBase(
   }
 }
 
+/**
+ * The listed segments no compacted one replaces (as a merge judges them: its sidecars, the
+ * newest carrying the older ones'). A sidecar that cannot be read replaces nothing here.
+ */
+async function staying(store: Store, listing: SegmentListing): Promise<SegmentInfo[]> {
+  if (listing.sidecars.size === 0) return listing.complete;
+  const replaces = await readSidecars(store, listing, () => {}, { trustNested: true });
+  const replaced = replacedSegments(listing, vouchedLists(listing, replaces));
+  return listing.complete.filter((s) => !replaced.has(s.id));
+}
+
 /** Newest first; the push's own segment last (it holds no base object: they were left out). */
-function searchOrder(listing: SegmentListing, ownId?: string): SegmentInfo[] {
+function searchOrder(segments: SegmentInfo[], ownId?: string): SegmentInfo[] {
   const rank = (s: SegmentInfo) => s.id === ownId ? -Infinity : s.modified.getTime();
-  return [...listing.complete].sort((a, b) => rank(b) - rank(a));
+  return [...segments].sort((a, b) => rank(b) - rank(a));
 }
