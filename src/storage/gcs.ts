@@ -10,6 +10,7 @@ import { type Auth, loadAuth } from "./gcs_auth.ts";
 import { type GcsConfig, gcsConfig } from "./gcs_config.ts";
 import { countBytes, countRequest } from "./metrics.ts";
 import { rangeBody } from "./range_answer.ts";
+import { serverText } from "./redact.ts";
 import type { Settings } from "./backend.ts";
 import {
   backoffMs,
@@ -182,7 +183,8 @@ export class GcsStore implements Store {
     } catch {
       reason = text;
     }
-    reason = reason.replace(/\s+/g, " ").trim().slice(0, 200);
+    // A server or proxy may echo the refused request, its Authorization header included.
+    reason = serverText(reason, this.#auth.secrets());
     const where = `gs://${this.#cfg.bucket}/${this.#cfg.prefix}${key}`;
     if (res.status === 404) return this.#bucketMissing();
     if (res.status === 401 || (res.status === 403 && this.#auth.anonymous)) {

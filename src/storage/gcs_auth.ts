@@ -7,6 +7,7 @@
 import type { GcsCredentials } from "./gcs_config.ts";
 import { countRequest } from "./metrics.ts";
 import { fetchWithRetry, networkReason, type RetryPolicy } from "./retry.ts";
+import { serverText } from "./redact.ts";
 import { StoreError } from "./store.ts";
 
 export const SCOPE = "https://www.googleapis.com/auth/devstorage.read_write";
@@ -36,6 +37,8 @@ export interface Auth {
   readonly who: string;
   readonly anonymous: boolean;
   headers(): Promise<Record<string, string>>;
+  /** What `headers` sends that is a credential: masked in any server text quoted. */
+  secrets(): string[];
 }
 
 function b64url(data: Uint8Array | string): string {
@@ -119,6 +122,10 @@ class TokenAuth implements Auth {
     }
     return { authorization: `Bearer ${this.#token.value}`, ...this.extra };
   }
+
+  secrets(): string[] {
+    return this.#token ? [this.#token.value] : [];
+  }
 }
 
 /** POST a token request; errors name the principal and Google's reason, never a secret. */
@@ -128,6 +135,8 @@ async function tokenRequest(
   who: string,
   op: string,
   retry?: RetryPolicy,
+  /** What the request carries that is a credential (an assertion, a refresh token). */
+  sent: string[] = [],
 ): Promise<Token> {
   let res: Response;
   try {
@@ -151,8 +160,10 @@ async function tokenRequest(
   if (!res.ok || typeof body.access_token !== "string") {
     const reason = [body.error, body.error_description].filter((x) => typeof x === "string")
       .join(": ") || `HTTP ${res.status}`;
+    // A token endpoint (a key file's own token_uri, a proxy) may echo the request.
+    const secrets = [...sent, typeof body.access_token === "string" ? body.access_token : ""];
     throw new StoreError(
-      `gcs: could not get an access token for ${who} (${reason.slice(0, 200)}); ` +
+      `gcs: could not get an access token for ${who} (${serverText(reason, secrets)}); ` +
         `check that the key is current and not disabled`,
       "access-denied",
     );
@@ -183,6 +194,7 @@ export function serviceAccountAuth(key: ServiceAccountKey, retry?: RetryPolicy):
       key.client_email,
       "oauth.token",
       retry,
+      [assertion],
     );
   });
 }
@@ -211,6 +223,7 @@ function authorizedUserAuth(u: AuthorizedUser, source: string, retry?: RetryPoli
         who,
         "oauth.token",
         retry,
+        [u.client_secret, u.refresh_token],
       ),
     extra,
   );
@@ -235,6 +248,7 @@ const anonymous = (who: string): Auth => ({
   who,
   anonymous: true,
   headers: () => Promise.resolve({}),
+  secrets: () => [],
 });
 
 /** Parse a JSON key file's text into an Auth (the path and source only name it in errors). */

@@ -216,6 +216,69 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "gcs: a server echoing the refused request puts no credential in the error " +
+    "(the access token, the signed assertion)",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const token = "ya29.SECRET-token-0123456789";
+    let shape = "json";
+    const echoed: string[] = [];
+    const server = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+      async (req) => {
+        const body = await req.text();
+        // What an echoing proxy or test server answers: the request, headers and body.
+        const echo = `${req.method} ${req.url} ${
+          [...req.headers].map(([k, v]) => `${k}: ${v}`).join("\n")
+        }\n${body}`;
+        echoed.push(echo);
+        if (new URL(req.url).pathname === "/token") {
+          if (shape === "token") {
+            return Response.json({ error: "invalid_grant", error_description: body }, {
+              status: 400,
+            });
+          }
+          return Response.json({ access_token: token, expires_in: 3600 });
+        }
+        // The header first: a long URL must not push it past the message's length cap.
+        const short = `authorization: ${req.headers.get("authorization")} ${echo}`;
+        if (shape === "json") return Response.json({ error: { message: short } }, { status: 400 });
+        if (shape === "403") return Response.json({ error: { message: short } }, { status: 403 });
+        return new Response(short, { status: 502 });
+      },
+    );
+    try {
+      const base = `http://127.0.0.1:${server.addr.port}`;
+      const sa = await serviceAccount(`${base}/token`);
+      const cfg = gcsConfig(url(`gs://bkt?endpoint=${base}`), {}, fakeEnv({}));
+      const auth = serviceAccountAuth(sa.key, FAST);
+      const store = new GcsStore(cfg, auth, { retry: FAST });
+      for (const s of ["json", "403", "text"]) {
+        shape = s;
+        const err = await assertRejects(() => store.get("x"), StoreError);
+        assert(echoed.some((e) => e.includes(token)), "the server saw the token");
+        assert(!err.message.includes(token), `${s}: ${err.message}`);
+        assert(!err.message.includes("\n"), err.message);
+      }
+      shape = "token";
+      echoed.length = 0;
+      const err = await assertRejects(
+        () => serviceAccountAuth(sa.key, FAST).headers(),
+        StoreError,
+      );
+      const assertion = new URLSearchParams(echoed[0].slice(echoed[0].lastIndexOf("\n") + 1))
+        .get("assertion")!;
+      assert(assertion.length > 100, "the server saw the assertion");
+      assert(!err.message.includes(assertion.slice(0, 40)), err.message);
+      assertStringIncludes(err.message, "invalid_grant");
+    } finally {
+      await server.shutdown();
+    }
+  },
+});
+
 Deno.test("gcs credentials files: unsupported kinds, bad JSON and missing files are one line", async () => {
   const ext = await assertRejects(
     () =>
@@ -350,6 +413,7 @@ function fakeGcs(
     who: "test",
     anonymous: true,
     headers: () => Promise.resolve({}),
+    secrets: () => [],
   }, {
     retry: FAST,
   });

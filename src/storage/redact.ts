@@ -1,0 +1,42 @@
+/**
+ * Text from outside trunks (a server's error answer, a library's message) made fit for an
+ * error message: credentials masked. A server or a proxy in front of it may echo the
+ * request it refused, headers and body included, so every backend that quotes such text
+ * passes it through here with the credentials it sent (the one rule, kept in one place).
+ */
+
+/**
+ * Shorter values are not masked: replacing every "ab" would mangle the message, and no
+ * real credential is that short.
+ */
+const MIN_SECRET = 4;
+
+/** `Bearer <token>` anywhere (an echoed Authorization header), known token or not. */
+const BEARER = /\b(Bearer)\s+[A-Za-z0-9._~+/=-]+/gi;
+
+/** `text` with each secret (as given and URL-encoded) and any bearer token as `***`. */
+export function scrubSecrets(text: string, secrets: Iterable<string | undefined>): string {
+  let out = text;
+  // Longest first: a secret containing another is masked whole.
+  const all = [...new Set([...secrets].filter((s): s is string => !!s && s.length >= MIN_SECRET))]
+    .flatMap((s) => [s, encodeURIComponent(s)])
+    .sort((a, b) => b.length - a.length);
+  for (const s of all) out = out.split(s).join("***");
+  return out.replace(BEARER, "$1 ***");
+}
+
+/**
+ * Server text for one line of a message: whitespace collapsed, secrets masked, then cut
+ * to `max` characters (masked before cutting, or a secret cut in half would show its
+ * start).
+ */
+export function serverText(
+  text: string,
+  secrets: Iterable<string | undefined>,
+  max = 200,
+): string {
+  // Masked before and after collapsing: a secret may hold a run of spaces or a newline.
+  const list = [...secrets];
+  const out = scrubSecrets(scrubSecrets(text, list).replace(/\s+/g, " ").trim(), list);
+  return out.length > max ? `${out.slice(0, max - 3)}...` : out;
+}
