@@ -49,14 +49,18 @@ export function parseConnectionString(cs: string): Record<string, string> {
   return out;
 }
 
-function cleanEndpoint(raw: string, what: string): string {
+/**
+ * `shown`: whether the value may be quoted. A connection string's BlobEndpoint may not: a
+ * missing `;` glues the next pair, AccountKey or SharedAccessSignature, into it.
+ */
+function cleanEndpoint(raw: string, what: string, shown = true): string {
   let u: URL;
   try {
     u = new URL(raw);
   } catch {
     fail(
-      `${what} ${
-        JSON.stringify(raw)
+      `${what}${
+        shown ? ` ${JSON.stringify(raw)}` : ""
       } is not a URL; expected e.g. http://127.0.0.1:10000/${DEV_ACCOUNT}`,
     );
   }
@@ -87,7 +91,9 @@ function fromConnectionString(cs: string, source: string): FromConnectionString 
     };
   }
   const account = kv.accountname?.toLowerCase();
-  let endpoint = kv.blobendpoint ? cleanEndpoint(kv.blobendpoint, "BlobEndpoint") : undefined;
+  let endpoint = kv.blobendpoint
+    ? cleanEndpoint(kv.blobendpoint, "the connection string's BlobEndpoint", false)
+    : undefined;
   if (!endpoint && account) {
     const proto = (kv.defaultendpointsprotocol ?? "https").toLowerCase();
     endpoint = `${proto}://${account}.blob.${kv.endpointsuffix ?? "core.windows.net"}`;

@@ -131,6 +131,20 @@ Deno.test("azure credentials: a key for another account is refused without showi
   }
 });
 
+Deno.test("azure credentials: a connection string missing a ';' does not quote the key glued into its BlobEndpoint", () => {
+  const secret = "c2VjcmV0LWdsdWVkLWtleQ==";
+  const cs = `AccountName=acct;BlobEndpoint=https://acct.example AccountKey=${secret}`;
+  let err: unknown;
+  try {
+    azureConfig(url("azure://acct/cnt"), { "connection-string": cs }, noEnv);
+  } catch (e) {
+    err = e;
+  }
+  assert(err instanceof StoreError);
+  assert(!err.message.includes(secret), err.message);
+  assertStringIncludes(err.message, "BlobEndpoint is not a URL");
+});
+
 Deno.test("azure rootUrl from storage add flags", () => {
   const spec = backendSpec("azure")!;
   assertEquals(spec.rootUrl({ account: "Acct", container: "repos" }), "azure://acct/repos");
