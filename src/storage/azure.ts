@@ -17,6 +17,7 @@ import { Readable } from "node:stream";
 import { type AzureConfig, azureConfig } from "./azure_config.ts";
 import { countBytes, countRequest } from "./metrics.ts";
 import { rangeBody } from "./range_answer.ts";
+import { scrubSecrets } from "./redact.ts";
 import type { Settings } from "./backend.ts";
 import {
   createExclusive,
@@ -313,7 +314,7 @@ export class AzureStore implements Store {
     const { account, container, endpoint, auth } = this.#cfg;
     const where = `${account}/${container} at ${endpoint}`;
     if (!r) {
-      const msg = e instanceof Error ? e.message : String(e);
+      const msg = scrubSecrets(e instanceof Error ? e.message : String(e), azureSecrets(auth));
       return new StoreError(`azure: ${op} ${key} in ${where}: ${msg}`, "io");
     }
     const status = r.statusCode;
@@ -357,6 +358,13 @@ export class AzureStore implements Store {
       "io",
     );
   }
+}
+
+/** What a message must never show of `auth`: the key, or the SAS and its signature alone. */
+function azureSecrets(auth: AzureConfig["auth"]): string[] {
+  if (auth.kind === "shared-key") return [auth.key];
+  if (auth.kind === "sas") return [auth.token, new URLSearchParams(auth.token).get("sig") ?? ""];
+  return [];
 }
 
 /** `azure://account/container/path[?endpoint=...]`. */

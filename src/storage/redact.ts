@@ -11,10 +11,13 @@
  */
 const MIN_SECRET = 4;
 
-/** `Bearer <token>` anywhere (an echoed Authorization header), known token or not. */
-const BEARER = /\b(Bearer)\s+[A-Za-z0-9._~+/=-]+/gi;
+/**
+ * Credentials whatever their value, as an echoed request shows them: a bearer token
+ * (Authorization), a session token (S3's header or query parameter).
+ */
+const BEARER = /\b(Bearer|x-amz-security-token)(\s*[:=]\s*|\s+)[A-Za-z0-9._~+/=%-]+/gi;
 
-/** `text` with each secret (as given and URL-encoded) and any bearer token as `***`. */
+/** `text` with each secret (as given and URL-encoded) and any bearer or session token as `***`. */
 export function scrubSecrets(text: string, secrets: Iterable<string | undefined>): string {
   let out = text;
   // Longest first: a secret containing another is masked whole.
@@ -22,7 +25,7 @@ export function scrubSecrets(text: string, secrets: Iterable<string | undefined>
     .flatMap((s) => [s, encodeURIComponent(s)])
     .sort((a, b) => b.length - a.length);
   for (const s of all) out = out.split(s).join("***");
-  return out.replace(BEARER, "$1 ***");
+  return out.replace(BEARER, "$1$2***");
 }
 
 /**

@@ -5,6 +5,7 @@
  * only fixed text, the bucket, key, endpoint and region, and as a last resort the
  * server's first message line with known secrets scrubbed.
  */
+import { serverText } from "./redact.ts";
 import { networkCode } from "./retry.ts";
 import { StoreError } from "./store.ts";
 
@@ -54,12 +55,6 @@ function header(e: unknown, name: string): string | undefined {
   return undefined;
 }
 
-function oneLine(s: string, secrets: string[]): string {
-  let out = s.replace(/\s+/g, " ").trim();
-  for (const sec of secrets) if (sec && sec.length >= 4) out = out.split(sec).join("***");
-  return out.length > 200 ? `${out.slice(0, 197)}...` : out;
-}
-
 /** The StoreError to throw for an SDK error (a StoreError passes through unchanged). */
 export function s3Error(e: unknown, c: ErrorContext): StoreError {
   if (e instanceof StoreError) return e;
@@ -69,7 +64,7 @@ export function s3Error(e: unknown, c: ErrorContext): StoreError {
   const bucket = `bucket '${c.bucket}'`;
   const what = c.key ? `${c.op} ${c.key}` : c.op;
   const mk = (msg: string, code: StoreError["code"]) =>
-    new StoreError(oneLine(msg, c.secrets), code, { cause: e });
+    new StoreError(serverText(msg, c.secrets), code, { cause: e });
 
   if (name === "NoSuchBucket") {
     return mk(

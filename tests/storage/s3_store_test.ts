@@ -389,4 +389,12 @@ Deno.test("error mapping: each failure class gets its code and a what-to-do mess
 Deno.test("error mapping scrubs secrets from a server's own message", () => {
   const m = mapped(Object.assign(new Error("odd\nthing TOPSECRETVALUE here"), { name: "Weird" }));
   assertStringIncludes(m.message, "odd thing *** here");
+  // Credentials from the SDK's default chain (a profile, SSO, a role) are not known here:
+  // an echoed request still shows no session token.
+  const echo = mapped(
+    Object.assign(new Error("refused: x-amz-security-token: IQoJb3JpZ2luX2VjEPROFILETOKEN"), {
+      name: "Weird",
+    }),
+  );
+  assert(!echo.message.includes("PROFILETOKEN"), echo.message);
 });
