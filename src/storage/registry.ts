@@ -97,20 +97,31 @@ export async function openStore(url: string, settings: Settings = {}): Promise<S
   return await open(u, settings);
 }
 
+/** `AccountKey`, `account_key`, `ACCOUNT-KEY`: one spelling to compare. */
+function squash(name: string): string {
+  return name.toLowerCase().replace(/[^a-z0-9]/g, "");
+}
+
 /**
- * Whether a URL query parameter carries a credential: some backend's secret setting, or
- * a name that says so. Not any name containing "key": `key-file` or libpq's `sslkey`
- * name files, not secrets.
+ * Whether a URL query parameter carries a credential: some backend's secret setting in
+ * any spelling (`accountKey`, `secret_key`: what a user copies from a provider's own
+ * docs), or a name that says so. Not any name containing "key": `key-file` or libpq's
+ * `sslkey` name files, not secrets.
  */
 export function isSecretParam(name: string): boolean {
-  return secretKeys().has(name) || /secret|password|token|credential|signature|^sig$/i.test(name);
+  const n = squash(name);
+  for (const k of secretKeys()) if (squash(k) === n) return true;
+  return /secret|password|passwd|passphrase|token|credential|signature|^sig$|^pwd$|accountkey|apikey|privatekey|connectionstring/
+    .test(n);
 }
 
 /** The credentials a URL carries ("a password", secret parameter names); empty when none. */
 export function secretsInUrl(u: URL): string[] {
   const found = [...new Set(u.searchParams.keys())].filter(isSecretParam);
   for (const [k, v] of u.searchParams) {
-    if (!isSecretParam(k) && innerUrlWithPassword(v)) found.push(`a password in ${k}=`);
+    if (isSecretParam(k)) continue;
+    if (innerUrlWithPassword(v)) found.push(`a password in ${k}=`);
+    else if (CONNECTION_STRING_SECRET.test(v)) found.push(`a connection string's key in ${k}=`);
   }
   if (u.password) found.unshift("a password");
   return [...new Set(found)];
@@ -125,6 +136,9 @@ function innerUrlWithPassword(value: string): boolean {
     return false;
   }
 }
+
+/** An Azure connection string given as a value (`?cs=AccountName=a;AccountKey=...`). */
+const CONNECTION_STRING_SECRET = /(^|;)\s*(AccountKey|SharedAccessSignature)\s*=/i;
 
 /** `scheme://user:password@` at the start of a value; the last `@` ends it, as in a URL. */
 const INNER_USERINFO = /^([A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#:@]*):[^/?#]*@/;
@@ -146,7 +160,7 @@ export function redactUrl(url: string): string {
         return piece;
       }
       if (at < 0) return piece;
-      if (isSecretParam(key)) return `${rawKey}=***`;
+      if (isSecretParam(key) || CONNECTION_STRING_SECRET.test(value)) return `${rawKey}=***`;
       if (innerUrlWithPassword(value)) {
         const masked = value.replace(INNER_USERINFO, "$1:***@");
         return `${rawKey}=${masked.replace(/[%&#+ ]/g, encodeURIComponent)}`;
