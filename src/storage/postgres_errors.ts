@@ -4,7 +4,7 @@
  * users meet has its own small explainer; the first that recognises the error wins.
  */
 import type { PgConfig } from "./postgres_config.ts";
-import { scrubSecrets } from "./redact.ts";
+import { scrubCauses, scrubSecrets } from "./redact.ts";
 import { type ErrorKind, networkKind } from "./retry.ts";
 import { StoreError } from "./store.ts";
 
@@ -145,6 +145,7 @@ const EXPLAINERS = [
 /** One line naming what failed and what to do; a StoreError passes through. */
 export function pgError(e: unknown, c: PgConfig, op: string, key: string): StoreError {
   if (e instanceof StoreError) return e;
+  scrubCauses(e, [c.password]);
   // Defence in depth: server messages carry no passwords, a proxy's or a library's might.
   const msg = scrubSecrets(errMessage(e), [c.password]);
   const f: Failure = {

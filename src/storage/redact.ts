@@ -43,3 +43,21 @@ export function serverText(
   const out = scrubSecrets(scrubSecrets(text, list).replace(/\s+/g, " ").trim(), list);
   return out.length > max ? `${out.slice(0, max - 3)}...` : out;
 }
+
+/**
+ * Mask secrets in `e` and the errors it was caused by, in place: trunks keeps a library's
+ * error as the `cause` of its own, and whoever prints that (console.error, an uncaught
+ * error, a library user's log) prints the cause's message too.
+ */
+export function scrubCauses(e: unknown, secrets: Iterable<string | undefined>): void {
+  const list = [...secrets];
+  let x = e;
+  for (let depth = 0; x instanceof Error && depth < 8; depth++, x = x.cause) {
+    try {
+      x.message = scrubSecrets(x.message, list);
+      if (typeof x.stack === "string") x.stack = scrubSecrets(x.stack, list);
+    } catch {
+      // a frozen error: nothing to do but leave it
+    }
+  }
+}

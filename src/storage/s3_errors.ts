@@ -5,7 +5,7 @@
  * only fixed text, the bucket, key, endpoint and region, and as a last resort the
  * server's first message line with known secrets scrubbed.
  */
-import { serverText } from "./redact.ts";
+import { scrubCauses, serverText } from "./redact.ts";
 import { networkCode } from "./retry.ts";
 import { StoreError } from "./store.ts";
 
@@ -58,6 +58,7 @@ function header(e: unknown, name: string): string | undefined {
 /** The StoreError to throw for an SDK error (a StoreError passes through unchanged). */
 export function s3Error(e: unknown, c: ErrorContext): StoreError {
   if (e instanceof StoreError) return e;
+  scrubCauses(e, c.secrets);
   const name = errorName(e);
   const status = httpStatus(e);
   const p = `${c.scheme}:`;

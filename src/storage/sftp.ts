@@ -11,7 +11,7 @@ import { Buffer } from "node:buffer";
 import { fixedParts, limitSize, sendBounded } from "./bytes.ts";
 import { createExclusive, type ErrorKind, networkKind, withRetry } from "./retry.ts";
 import { countBytes, countRequest } from "./metrics.ts";
-import { scrubSecrets } from "./redact.ts";
+import { scrubCauses, scrubSecrets } from "./redact.ts";
 import type { Settings } from "./backend.ts";
 import { type Env, resolveSftpConfig, type SftpConfig } from "./sftp_config.ts";
 import { knownKeysFor, verifyHostKey } from "./sftp_hosts.ts";
@@ -725,6 +725,7 @@ export class SftpStore implements Store {
   #wrap(e: unknown, op: string, what: string): Error {
     if (e instanceof StoreError) return e;
     const c = this.#cfg;
+    scrubCauses(e, c.secrets);
     const msg = scrubSecrets(e instanceof Error ? e.message : String(e), c.secrets);
     const level = (e as { level?: string } | null)?.level;
     const code = sftpCode(e) ?? (e as { code?: unknown } | null)?.code;

@@ -7,6 +7,7 @@ import { withProcessEnv } from "../../harness/process_env.ts";
 import pg from "pg";
 import { openPostgresWith, type PostgresStore } from "../../src/storage/postgres.ts";
 import { pgpassLookup, resolvePgConfig } from "../../src/storage/postgres_config.ts";
+import { pgError } from "../../src/storage/postgres_errors.ts";
 import { backendSpec, openStore, type Settings } from "../../src/storage/registry.ts";
 import { getBytes, type Store, StoreError } from "../../src/storage/store.ts";
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "../assert.ts";
@@ -71,6 +72,16 @@ Deno.test("postgres password: --password, then the URL, then PGPASSWORD, then th
     undefined,
   );
   await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("postgres errors: a message quoting the password shows it neither in the error nor in its cause", () => {
+  const pw = "pg-SECRET-password-42";
+  const c = resolvePgConfig(new URL("postgres://u@h/db"), { password: pw }, () => undefined);
+  for (const code of ["XX000", "28000", ""]) {
+    const raw = Object.assign(new Error(`proxy refused: password=${pw}`), { code });
+    const e = pgError(raw, c, "read", "k");
+    assert(!Deno.inspect(e).includes(pw), Deno.inspect(e));
+  }
 });
 
 Deno.test("postgres URL mistakes are one-line errors naming the fix", () => {

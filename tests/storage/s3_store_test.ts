@@ -389,6 +389,8 @@ Deno.test("error mapping: each failure class gets its code and a what-to-do mess
 Deno.test("error mapping scrubs secrets from a server's own message", () => {
   const m = mapped(Object.assign(new Error("odd\nthing TOPSECRETVALUE here"), { name: "Weird" }));
   assertStringIncludes(m.message, "odd thing *** here");
+  // The server's error is kept as the cause, which console.error and an uncaught error print.
+  assert(!Deno.inspect(m).includes("TOPSECRETVALUE"), Deno.inspect(m));
   // Credentials from the SDK's default chain (a profile, SSO, a role) are not known here:
   // an echoed request still shows no session token.
   const echo = mapped(
