@@ -10,7 +10,7 @@ import {
   parseStoreUrl,
   preloadBackend,
   redactUrl,
-  secretsInUrl,
+  secretInUrlProblem,
 } from "../storage/registry.ts";
 import { isNamedUrl } from "../local/named_scheme.ts";
 import type { NamedTarget } from "../local/named_url.ts";
@@ -90,14 +90,8 @@ export function writerName(): string {
  * it is refused with the places where it belongs instead.
  */
 function refuseSecretsInUrl(url: string): void {
-  const found = secretsInUrl(new URL(url));
-  if (found.length === 0) return;
-  throw new TrunkError(
-    `${redactUrl(url)} carries a secret (${
-      found.join(", ")
-    }); URLs are saved in git config and visible to other processes, so set it with TRUNKS_STORAGE_<NAME>_<KEY>, trunks storage add, or the provider's variables`,
-    "bad-input",
-  );
+  const problem = secretInUrlProblem(url);
+  if (problem) throw new TrunkError(problem, "bad-input");
 }
 
 /**

@@ -3,7 +3,7 @@
  * `TRUNKS_STORAGE_<NAME>_<KEY>`, then the inline value saved locally, then (inside
  * each backend) the provider's own variables.
  */
-import { backendSpec, type Settings } from "../storage/registry.ts";
+import { backendSpec, secretInUrlProblem, type Settings } from "../storage/registry.ts";
 import type { LocalDb } from "./db.ts";
 
 export interface StorageRow {
@@ -86,6 +86,10 @@ export function primaryStorage(db: LocalDb): StorageRow | undefined {
 
 /** Save a storage; the caller has checked the name is free and the role allowed. */
 export function insertStorage(db: LocalDb, row: Omit<StorageRow, "added">): StorageRow {
+  // Every saved row passes here, whichever command found its URL (a git remote that
+  // `trunks init` adopts included): a secret stays in `secrets`, never in the URL.
+  const problem = secretInUrlProblem(row.url);
+  if (problem) throw new Error(problem);
   const added = new Date().toISOString();
   db.db.prepare(
     `INSERT INTO storages (name, role, url, backend, settings, secrets, added) VALUES (?, ?, ?, ?, ?, ?, ?)`,

@@ -127,6 +127,24 @@ export function secretsInUrl(u: URL): string[] {
   return [...new Set(found)];
 }
 
+/**
+ * Why `url` may not be saved or used as given, or null: it carries a credential, and a
+ * URL is saved in git config and the local database and shown in process lists and
+ * output. The one refusal every entry point gives (the remote helper, a saved storage).
+ */
+export function secretInUrlProblem(url: string): string | null {
+  let found: string[];
+  try {
+    found = secretsInUrl(new URL(url));
+  } catch {
+    return null; // not a URL: whoever parses it says so
+  }
+  if (found.length === 0) return null;
+  return `${redactUrl(url)} carries a secret (${
+    found.join(", ")
+  }); URLs are saved in git config and visible to other processes, so set it with TRUNKS_STORAGE_<NAME>_<KEY>, trunks storage add, or the provider's variables`;
+}
+
 /** A query value that is itself a URL with a password (`endpoint=http://u:pw@h`). */
 function innerUrlWithPassword(value: string): boolean {
   if (!INNER_USERINFO.test(value)) return false;

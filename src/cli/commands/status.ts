@@ -162,7 +162,7 @@ export async function collectStatus(offline: boolean): Promise<StatusJson> {
     );
     const ref = branch ? `refs/heads/${branch}` : null;
     const trunk: StatusJson["trunk"] = {
-      url: primary?.url ?? null,
+      url: primary ? redactUrl(primary.url) : null,
       ref,
       oid: null,
       ahead: null,
