@@ -10,7 +10,7 @@
  * machine, hand over the backend URL (`trunks storage list --global`, or the remote a
  * `trunks clone trunks://NAME/REPO` saved), or add the same NAME there.
  */
-import { backendSpec, type Settings } from "../storage/registry.ts";
+import { backendSpec, redactUrl, type Settings } from "../storage/registry.ts";
 import { badRepoName, splitTrunkPath, trunkUrl } from "../storage/trunk_url.ts";
 import type { LocalDb } from "./db.ts";
 import { getStorage, resolveSettings, type StorageRow, validStorageName } from "./storages.ts";
@@ -37,20 +37,22 @@ export { isNamedUrl } from "./named_scheme.ts";
 
 /** NAME and REPO of `trunks://NAME/REPO[.trunk]`, or a one-line error saying what is wrong. */
 export function parseNamedUrl(url: string): { name: string; repo: string } {
+  // Shown masked: a mistaken URL may carry a password or a secret parameter.
+  const shown = redactUrl(url);
   if (/^trunks:\/\/[^/?#]*\/*$/i.test(url)) {
-    throw new Error(`${url}: trunks://NAME/REPO needs a repository name`);
+    throw new Error(`${shown}: trunks://NAME/REPO needs a repository name`);
   }
   const m = /^trunks:\/\/([^/?#]*)\/([^?#]*)$/i.exec(url);
   if (!m || url.includes("?") || url.includes("#")) {
     throw new Error(
-      `${url}: a storage-name URL is trunks://NAME/REPO (settings live in the storage's config, not in a query)`,
+      `${shown}: a storage-name URL is trunks://NAME/REPO (settings live in the storage's config, not in a query)`,
     );
   }
   const name = m[1];
   if (!validStorageName(name)) {
     throw new Error(
-      `${url}: ${
-        JSON.stringify(name)
+      `${shown}: ${
+        JSON.stringify(name.replace(/^([^:@]*):[^@]*@/, "$1:***@"))
       } is not a storage name (a letter, then letters, digits, - or _)`,
     );
   }
@@ -58,12 +60,12 @@ export function parseNamedUrl(url: string): { name: string; repo: string } {
   try {
     repo = decodeURIComponent(m[2].replace(/\/+$/, "").replace(/\.trunk$/, ""));
   } catch {
-    throw new Error(`${url}: the repository name has a broken %-escape`);
+    throw new Error(`${shown}: the repository name has a broken %-escape`);
   }
   const why = badRepoName(repo);
   if (why) {
     throw new Error(
-      `${url}: repository name ${
+      `${shown}: repository name ${
         JSON.stringify(repo)
       } ${why}; give one name: trunks://${name}/REPO`,
     );
@@ -82,7 +84,9 @@ export function rootOfTrunkUrl(url: string): string {
 /** The one line for a NAME configured nowhere. */
 export function unknownNameError(url: string, name: string, configPath: string): Error {
   return new Error(
-    `${url}: no storage named ${name} in this repository or in the per-user config (${configPath}); add it with: trunks storage add --global ${name} URL`,
+    `${
+      redactUrl(url)
+    }: no storage named ${name} in this repository or in the per-user config (${configPath}); add it with: trunks storage add --global ${name} URL`,
   );
 }
 

@@ -2,7 +2,8 @@
  * `trunks init` adopts the trunk URL of a remote made by plain git. A remote whose URL
  * carries a secret (added by hand: a plain `git clone` of it is refused) must not become
  * the saved primary: the URL was saved as is in the local database, copied into a second
- * git remote, and printed by init and by `trunks status --json`.
+ * git remote, and printed by init and by `trunks status --json`. Nor is a URL `trunks
+ * clone` refuses shown with its secret.
  */
 import { assert, assertMatch } from "../assert.ts";
 import { git, makeEnv, run } from "../../harness/env.ts";
@@ -37,4 +38,16 @@ Deno.test("trunks init refuses to adopt a remote whose URL carries a secret, and
     const bytes = new TextDecoder().decode(await Deno.readFile(`${dir}/.trunks/${f.name}`));
     assert(!bytes.includes(secret), `.trunks/${f.name} holds the secret`);
   }
+});
+
+Deno.test("trunks clone of a URL that names no trunk shows it masked", async () => {
+  const e = await makeEnv();
+  const secret = "SEKRET-token-0123456789";
+  const store = await Deno.makeTempDir();
+  const r = await run(e, "trunks", ["clone", `local://${store}/not-a-trunk?token=${secret}`], {
+    cwd: await Deno.makeTempDir(),
+  });
+  assert(r.code !== 0, "clone accepted it");
+  assertMatch(r.stderr, /does not name a trunk/);
+  assert(!(r.stdout + r.stderr).includes(secret), r.stderr);
 });

@@ -376,3 +376,23 @@ Deno.test("per-user config and names: malformed shapes, case twins, minio .., a 
   );
   assertEquals(userConfigDir((k) => k === "TRUNKS_CONFIG_DIR" ? "/abs/d" : undefined), "/abs/d");
 });
+
+Deno.test("named URL mistakes are shown with any password or secret parameter masked", () => {
+  const secret = "SEKRET-0123456789";
+  for (
+    const url of [
+      `trunks://primary/repo?secret-key=${secret}`,
+      `trunks://u:${secret}@primary/repo`,
+      `trunks://primary?token=${secret}`,
+    ]
+  ) {
+    let message = "";
+    try {
+      parseNamedUrl(url);
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    assert(message !== "", `${url} was accepted`);
+    assert(!message.includes(secret), message);
+  }
+});

@@ -81,7 +81,9 @@ export const command: Command = {
     const url = named?.url ?? canonicalStoreUrl(given);
     if (!isTrunkUrl(url)) {
       throw new UsageError(
-        `${url} does not name a trunk; give <root>/trunks/<name>.trunk, e.g. local:///srv/store/trunks/app.trunk`,
+        `${
+          redactUrl(url)
+        } does not name a trunk; give <root>/trunks/<name>.trunk, e.g. local:///srv/store/trunks/app.trunk`,
       );
     }
     const name = str(p, "name") ?? named?.name ?? "primary";
