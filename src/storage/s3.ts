@@ -104,6 +104,10 @@ export class S3Store implements Store {
       rangeReads: true,
       maxObjectSize: MAX_OBJECT,
       parallelism: 16,
+      // A push's ref entries: one small PUT each, as many as its refs. S3 takes thousands of
+      // PUTs a second per prefix; at 50 ms a request the corpus's first push (323 refs) went
+      // from 34-35 round trips and 2.4-2.7 s to 19-21 and 1.7-2.0 s.
+      createParallelism: 64,
     };
     this.#client = client;
     this.#bucket = opts.bucket;

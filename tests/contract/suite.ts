@@ -97,6 +97,9 @@ export function storeContract(
         await t.step("capabilities are what the store does", async () => {
           const c = store.capabilities;
           assert(c.parallelism >= 1 && Number.isInteger(c.parallelism), `${c.parallelism}`);
+          // A push's ref entries go this many at once: more than reads pay, never fewer.
+          const creates = c.createParallelism ?? c.parallelism;
+          assert(Number.isInteger(creates) && creates >= c.parallelism, `creates ${creates}`);
           assert(c.maxObjectSize > bigObject, `maxObjectSize ${c.maxObjectSize}`);
           // Every contract server is a real one: create-exclusive is claimed and holds.
           assertEquals(c.atomicCreate, true);
