@@ -3,6 +3,7 @@
  * and with which credential. Pure (no SDK, no I/O) so precedence is unit-tested.
  */
 import type { Settings } from "./backend.ts";
+import { maskUrlPasswords } from "./redact.ts";
 import { StoreError } from "./store.ts";
 
 /** Azurite's published development account (the emulator's default, not a secret). */
@@ -60,7 +61,7 @@ function cleanEndpoint(raw: string, what: string, shown = true): string {
   } catch {
     fail(
       `${what}${
-        shown ? ` ${JSON.stringify(raw)}` : ""
+        shown ? ` ${JSON.stringify(maskUrlPasswords(raw))}` : ""
       } is not a URL; expected e.g. http://127.0.0.1:10000/${DEV_ACCOUNT}`,
     );
   }

@@ -5,6 +5,7 @@
  * declaration lives in its own `<name>_backend.ts`; `registry.ts` is only the map.
  */
 import type { Store } from "./store.ts";
+import { maskUrlPasswords } from "./redact.ts";
 
 /**
  * Options for one storage: non-secret settings (endpoint, region, ...) and secrets
@@ -61,11 +62,11 @@ export function urlWithoutPassword(flags: Settings, schemes: string[]): URL {
   try {
     u = new URL(flags.url!);
   } catch {
-    throw new Error(`--url ${JSON.stringify(maskPassword(flags.url!))} is not a URL`);
+    throw new Error(`--url ${JSON.stringify(maskUrlPasswords(flags.url!))} is not a URL`);
   }
   if (!schemes.includes(u.protocol.replace(/:$/, ""))) {
     throw new Error(
-      `--url ${maskPassword(flags.url!)} is not a ${
+      `--url ${maskUrlPasswords(flags.url!)} is not a ${
         schemes.map((s) => `${s}://`).join(" or ")
       } URL`,
     );
@@ -75,11 +76,6 @@ export function urlWithoutPassword(flags: Settings, schemes: string[]): URL {
     u.password = "";
   }
   return u;
-}
-
-/** `user:***@host`: a URL fit for a message. */
-function maskPassword(url: string): string {
-  return url.replace(/\/\/([^/@:]*):[^/@]*@/, "//$1:***@");
 }
 
 /** `host` or `host:port`, brackets around IPv6 literals. */

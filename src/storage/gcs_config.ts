@@ -4,6 +4,7 @@
  * file checks are passed in) so precedence is unit-tested.
  */
 import type { Settings } from "./backend.ts";
+import { maskUrlPasswords } from "./redact.ts";
 import { StoreError } from "./store.ts";
 
 export const GCS_API = "https://storage.googleapis.com";
@@ -66,7 +67,11 @@ function cleanEndpoint(raw: string, what: string): string {
   try {
     u = new URL(withScheme);
   } catch {
-    fail(`${what} ${JSON.stringify(raw)} is not a URL; expected e.g. http://127.0.0.1:4443`);
+    fail(
+      `${what} ${
+        JSON.stringify(maskUrlPasswords(raw))
+      } is not a URL; expected e.g. http://127.0.0.1:4443`,
+    );
   }
   if (u.protocol !== "http:" && u.protocol !== "https:") {
     fail(`${what} must be an http(s) URL, got ${u.protocol}`);

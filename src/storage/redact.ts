@@ -61,3 +61,15 @@ export function scrubCauses(e: unknown, secrets: Iterable<string | undefined>): 
     }
   }
 }
+
+/**
+ * `scheme://user:` and everything up to the last `@` of the word: the password of a URL
+ * that does not parse, which may hold an unescaped `/`, `?` or `#` (a generated one often
+ * does), so a URL parser's idea of where it ends is no guide.
+ */
+const LOOSE_USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/[^\s"'/?#:@]*):[^\s"']*@/gi;
+
+/** Text that may hold a URL that did not parse, its password (if any) as `***`. */
+export function maskUrlPasswords(text: string): string {
+  return text.replace(LOOSE_USERINFO, "$1:***@");
+}

@@ -6,6 +6,7 @@
  */
 import type { BackendSpec, Settings } from "./backend.ts";
 import { BACKENDS } from "./backends.ts";
+import { maskUrlPasswords } from "./redact.ts";
 import { type Store, StoreError } from "./store.ts";
 import { refuseDotSegments } from "./trunk_url.ts";
 import { ALIAS_SCHEMES, expandStoreUrl } from "./url_alias.ts";
@@ -145,21 +146,20 @@ export function secretInUrlProblem(url: string): string | null {
   }); URLs are saved in git config and visible to other processes, so set it with TRUNKS_STORAGE_<NAME>_<KEY>, trunks storage add, or the provider's variables`;
 }
 
-/** A query value that is itself a URL with a password (`endpoint=http://u:pw@h`). */
+/**
+ * A query value that is itself a URL with a password (`endpoint=http://u:pw@h`), or
+ * one that does not parse but reads as one (`http://u:pw?x@h`).
+ */
 function innerUrlWithPassword(value: string): boolean {
-  if (!INNER_USERINFO.test(value)) return false;
   try {
     return new URL(value).password !== "";
   } catch {
-    return false;
+    return maskUrlPasswords(value) !== value;
   }
 }
 
 /** An Azure connection string given as a value (`?cs=AccountName=a;AccountKey=...`). */
 const CONNECTION_STRING_SECRET = /(^|;)\s*(AccountKey|SharedAccessSignature)\s*=/i;
-
-/** `scheme://user:password@` at the start of a value; the last `@` ends it, as in a URL. */
-const INNER_USERINFO = /^([A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#:@]*):[^/?#]*@/;
 
 /** The URL with any password or secret query parameter masked. */
 export function redactUrl(url: string): string {
@@ -180,7 +180,7 @@ export function redactUrl(url: string): string {
       if (at < 0) return piece;
       if (isSecretParam(key) || CONNECTION_STRING_SECRET.test(value)) return `${rawKey}=***`;
       if (innerUrlWithPassword(value)) {
-        const masked = value.replace(INNER_USERINFO, "$1:***@");
+        const masked = maskUrlPasswords(value);
         return `${rawKey}=${masked.replace(/[%&#+ ]/g, encodeURIComponent)}`;
       }
       return piece;
@@ -188,6 +188,6 @@ export function redactUrl(url: string): string {
     if (u.search) u.search = pieces.join("&");
     return u.toString();
   } catch {
-    return url.replace(/\/\/([^/@:?&=]*):[^/@?&]*@/g, "//$1:***@");
+    return maskUrlPasswords(url);
   }
 }

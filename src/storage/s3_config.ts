@@ -8,6 +8,7 @@
  * access key, never mixed across sources.
  */
 import type { Settings } from "./backend.ts";
+import { maskUrlPasswords } from "./redact.ts";
 import { StoreError } from "./store.ts";
 
 export type Env = (name: string) => string | undefined;
@@ -160,7 +161,10 @@ function checkEndpoint(scheme: string, raw: string): string {
   try {
     u = new URL(raw);
   } catch {
-    throw bad(scheme, `endpoint ${JSON.stringify(raw)} is not a URL; use e.g. http://host:9000`);
+    throw bad(
+      scheme,
+      `endpoint ${JSON.stringify(maskUrlPasswords(raw))} is not a URL; use e.g. http://host:9000`,
+    );
   }
   if (u.protocol !== "http:" && u.protocol !== "https:") {
     throw bad(scheme, `endpoint must start with http:// or https://, not ${u.protocol}//`);

@@ -34,3 +34,60 @@ Deno.test("secret URL parts: a backend's secret in another spelling, or a connec
   assertEquals(secretsInUrl(new URL(plain)), []);
   assertEquals(redactUrl(plain), plain);
 });
+
+Deno.test("secret URL parts: a password with an unescaped / ? or # (the URL then does not parse) is masked", async () => {
+  const secret = "SEKRET0123";
+  for (
+    const url of [
+      `postgres://u:pw/${secret}@h/db/trunks/x.trunk`,
+      `postgres://u:pw?${secret}@h/db/trunks/x.trunk`,
+      `sftp://u:pw#${secret}@h/x/trunks/x.trunk`,
+    ]
+  ) {
+    const shown = redactUrl(url);
+    assertEquals(shown.includes(secret), false, shown);
+  }
+  // Inside a query value: refused as a password, and masked.
+  const s3 = `s3://b/p/trunks/x.trunk?endpoint=http://u:pw?${secret}@h:9000`;
+  assertEquals(secretsInUrl(new URL(s3)), ["a password in endpoint="]);
+  assertEquals(redactUrl(s3).includes(secret), false, redactUrl(s3));
+  // Where a backend quotes a value it could not parse.
+  const { openStore } = await import("../../src/storage/registry.ts");
+  for (
+    const [url, settings] of [
+      ["s3://b/p", {
+        endpoint: `http://u:pw?${secret}@h:9000`,
+        "access-key": "a",
+        "secret-key": "bbbb",
+      }],
+      ["gcs://bkt/p", { endpoint: `http://u:pw?${secret}@h:9000` }],
+      ["azure://acct/cnt/p", {
+        endpoint: `http://u:pw?${secret}@h:9000/acct`,
+        "account-key": "a2V5",
+      }],
+    ] as const
+  ) {
+    let message = "";
+    try {
+      await (await openStore(url, settings)).close();
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    assertEquals(message.includes(secret), false, message);
+  }
+  const { backendSpec } = await import("../../src/storage/registry.ts");
+  for (
+    const [backend, url] of [["postgres", `postgres://u:pw/${secret}@h/db`], [
+      "sftp",
+      `sftp://u:pw/${secret}@h/x`,
+    ]]
+  ) {
+    let message = "";
+    try {
+      backendSpec(backend)!.rootUrl({ url });
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    assertEquals(message !== "" && !message.includes(secret), true, message);
+  }
+});
