@@ -20,12 +20,13 @@ import { describeError } from "./describe_error.ts";
 import { TrunkError } from "./errors.ts";
 import { faultPoint } from "./faults.ts";
 import { parseSnapshotKey, REFS_PREFIX, SNAPSHOT_PREFIX, snapshotKey } from "./layout.ts";
-import type { ListEntry } from "../storage/store.ts";
+import type { ListEntry, Store } from "../storage/store.ts";
 import { type MergeReport, mergeSmallSegments } from "./merge_segments.ts";
 import { leaseMs as leaseMsOf } from "./lease.ts";
 import { pruneRefLog, type PruneReport } from "./prune.ts";
 import { readLatest, type RefState, StaleCacheError } from "./refs.ts";
 import { writeSnapshot } from "./snapshots.ts";
+import { readLatestMap } from "./storage_map.ts";
 import type { Trunk } from "./trunk.ts";
 
 /** A push leaving at least this many entries newer than the newest snapshot starts a step. */
@@ -130,7 +131,8 @@ export interface MaintenanceReport {
 
 /**
  * One bounded maintenance step. Pruning and deleting replaced segments are skipped on
- * a trunk with mirrors: a mirror that missed the delete would look diverged.
+ * a trunk with mirrors (this client's, or any its storage map names): a mirror that
+ * missed the delete would look diverged.
  */
 export async function maintain(
   trunk: Trunk,
@@ -143,7 +145,10 @@ export async function maintain(
     prune: null,
     merge: null,
   };
-  const mirrored = trunk.mirrored !== null;
+  // Mirrored by the trunk's own map, not only by this client's view: a client that has not
+  // approved (or cannot reach) the mirrors sees the primary alone, and a prune there would
+  // leave every mirror holding entries the primary lacks, diverged for everyone.
+  const mirrored = trunk.mirrored !== null || await mapNamesMirrors(trunk.store);
   const leaseMs = leaseMsOf(trunk.meta);
   // One listing of refs/ serves the snapshot and the prune.
   const listed = await trunk.store.list(REFS_PREFIX);
@@ -179,6 +184,17 @@ export async function maintain(
     }
   }
   return report;
+}
+
+async function mapNamesMirrors(store: Store): Promise<boolean> {
+  try {
+    const latest = await readLatestMap(store);
+    return latest?.map.storages.some((s) => s.role === "mirror") ?? false;
+  } catch (e) {
+    // A map that cannot be read may name mirrors: keep every entry (trunks check names it).
+    if (e instanceof TrunkError && e.code === "corrupt") return true;
+    throw e;
+  }
 }
 
 function noGit(e: unknown): boolean {

@@ -13,6 +13,8 @@ import { MirroredStore } from "../../src/trunk/mirrors.ts";
 import { listSegmentKeys } from "../../src/trunk/replaces.ts";
 import { Trunk } from "../../src/trunk/trunk.ts";
 import { member } from "./harness.ts";
+import { writeMap } from "../../src/trunk/storage_map.ts";
+import { syncMirror } from "../../src/trunk/sync.ts";
 
 Deno.test("maintenance on a mirrored trunk merges segments and deletes none it replaced", async () => {
   const primary = member("primary", "primary");
@@ -43,4 +45,40 @@ Deno.test("maintenance on a mirrored trunk merges segments and deletes none it r
   } finally {
     await Deno.remove(workDir, { recursive: true });
   }
+});
+
+Deno.test("maintenance from a client that does not use the mirrors its storage map names prunes nothing", async () => {
+  const primary = member("primary", "primary");
+  const mirror = member("m", "mirror");
+  const set = new MirroredStore([primary, mirror]);
+  await withProcessEnv({ TRUNKS_AUTO_MAINTENANCE: "0" }, async () => {
+    await using lib = await Library.open({ store: set, create: true, leaseSeconds: 0 });
+    for (let i = 0; i < 4; i++) {
+      lib.write(`f${i}.txt`, `${i}\n`);
+      await lib.commit({ message: `c${i}`, branch: "main" });
+      await lib.push();
+    }
+  });
+  const entry = (m: typeof primary) => ({
+    name: m.name,
+    role: m.role,
+    url: `local:///nowhere/${m.name}/trunks/app.trunk`,
+    backend: "local",
+    settings: {},
+  });
+  await writeMap(set, [entry(primary), entry(mirror)], "t@test", 0);
+  // A machine that has not approved the mirror: its view of the trunk is the primary alone.
+  const alone = await Trunk.open(primary.store, new MemoryCache(), "maint@test", {
+    fromStore: true,
+  });
+  await new Promise((r) => setTimeout(r, 5));
+  const workDir = await Deno.makeTempDir();
+  try {
+    const report = await maintain(alone, { workDir, skip: { merge: true } });
+    assertEquals(report.prune, null, "no ref entry pruned on the primary alone");
+  } finally {
+    await Deno.remove(workDir, { recursive: true });
+  }
+  const sync = await syncMirror(primary, mirror, new MemoryCache(), alone.meta, { write: false });
+  assertEquals(sync.state, "in-sync", sync.detail);
 });
