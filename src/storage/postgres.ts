@@ -13,7 +13,14 @@ import { fixedParts, limitSize, prepend, sendBounded } from "./bytes.ts";
 import { countBytes, countRequest } from "./metrics.ts";
 import { type Env, type PgConfig, resolvePgConfig } from "./postgres_config.ts";
 import type { Settings } from "./backend.ts";
-import { errCode, errMessage, pgError, pgKind, pgWhere } from "./postgres_errors.ts";
+import {
+  CLEARTEXT_REFUSED,
+  errCode,
+  errMessage,
+  pgError,
+  pgKind,
+  pgWhere,
+} from "./postgres_errors.ts";
 import {
   createExclusive,
   DEFAULT_RETRY,
@@ -44,6 +51,32 @@ const SCHEMA_VERSION = 1;
 type PgPool = any;
 // deno-lint-ignore no-explicit-any
 type PgClient = any;
+/**
+ * A client that never sends the password in clear text over a connection without TLS.
+ * A server asking for it so (`password` in pg_hba.conf), or anyone in between who
+ * answered `sslmode=prefer`'s (the default's) TLS request with "no", would read it off
+ * the wire; SCRAM and MD5 never send it. node-postgres has no option for this (libpq's
+ * is require_auth), so the one handler that sends it checks first.
+ */
+class NoCleartextClient extends pg.Client {
+  // deno-lint-ignore no-explicit-any
+  _handleAuthCleartextPassword(msg: any): void {
+    // deno-lint-ignore no-explicit-any
+    const self = this as any;
+    if (self.connection?.stream?.encrypted !== true) {
+      self._handleErrorEvent(
+        Object.assign(new Error("the server asked for the password in clear text"), {
+          code: CLEARTEXT_REFUSED,
+        }),
+      );
+      self.connection?.end?.();
+      return;
+    }
+    // deno-lint-ignore no-explicit-any
+    (pg.Client.prototype as any)._handleAuthCleartextPassword.call(this, msg);
+  }
+}
+
 interface PgResult<R> {
   rows: R[];
   rowCount: number | null;
@@ -130,6 +163,7 @@ export class PostgresStore implements Store {
   #newPool(): PgPool {
     const c = this.#cfg;
     const pool = new pg.Pool({
+      Client: NoCleartextClient,
       host: c.host,
       port: c.port,
       user: c.user,

@@ -16,6 +16,9 @@ export function errMessage(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
+/** Our code for a server that asked for the password in clear text without TLS (postgres.ts). */
+export const CLEARTEXT_REFUSED = "TRUNKS_CLEARTEXT_PASSWORD";
+
 /** Messages of node-postgres's own connection failures, which carry no code. */
 const CONNECTION_LOST =
   /Connection terminated|connection timeout|Client has encountered a connection error/i;
@@ -65,6 +68,16 @@ function authFailed(f: Failure): Explained {
       "PGPASSWORD, or a ~/.pgpass line";
   return [
     `postgres: authentication failed for user "${f.c.user}" at ${f.server}; ${hint}`,
+    "access-denied",
+  ];
+}
+
+function cleartext(f: Failure): Explained {
+  if (f.code !== CLEARTEXT_REFUSED) return undefined;
+  return [
+    `postgres: ${f.server} asked for the password in clear text over a connection without ` +
+    `TLS; it was not sent: use ?sslmode=require (or verify-full), or have the server use ` +
+    `scram-sha-256`,
     "access-denied",
   ];
 }
@@ -132,6 +145,7 @@ function connectFailed(f: Failure): Explained {
 }
 
 const EXPLAINERS = [
+  cleartext,
   authFailed,
   refused,
   noDatabase,

@@ -84,6 +84,55 @@ Deno.test("postgres errors: a message quoting the password shows it neither in t
   }
 });
 
+Deno.test({
+  name: "postgres: a server asking for the password in clear text without TLS never gets it " +
+    "(sslmode=prefer, the default, falls back to plain TCP for anyone who says no TLS)",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const pw = "pg-CLEARTEXT-password-42";
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    let received = "";
+    (async () => {
+      for await (const conn of listener) {
+        (async () => {
+          const buf = new Uint8Array(8192);
+          let n = await conn.read(buf);
+          // An SSLRequest (8 bytes, code 80877103): no TLS here.
+          if (n === 8 && new DataView(buf.buffer).getInt32(4) === 80877103) {
+            await conn.write(new TextEncoder().encode("N"));
+            n = await conn.read(buf);
+          }
+          // AuthenticationCleartextPassword, then whatever the client answers.
+          await conn.write(new Uint8Array([82, 0, 0, 0, 8, 0, 0, 0, 3]));
+          n = await conn.read(buf);
+          received += new TextDecoder().decode(buf.subarray(0, n ?? 0));
+          conn.close();
+        })().catch(() => {});
+      }
+    })().catch(() => {});
+    try {
+      const port = (listener.addr as Deno.NetAddr).port;
+      const errors: StoreError[] = [];
+      for (const q of ["", "?sslmode=prefer", "?sslmode=disable"]) {
+        const store = await openStore(`postgres://u@127.0.0.1:${port}/db${q}`, { password: pw });
+        try {
+          errors.push(await assertRejects(() => store.get("x"), StoreError) as StoreError);
+        } finally {
+          await store.close();
+        }
+      }
+      assert(!received.includes(pw), "the password went over plain TCP");
+      for (const err of errors) {
+        assertStringIncludes(err.message, "clear text");
+        assertEquals(err.code, "access-denied");
+      }
+    } finally {
+      listener.close();
+    }
+  },
+});
+
 Deno.test("postgres URL mistakes are one-line errors naming the fix", () => {
   for (
     const [u, part] of [
