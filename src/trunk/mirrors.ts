@@ -23,7 +23,8 @@ import {
 } from "../storage/store.ts";
 import { escapeUnsafe } from "../storage/plain_text.ts";
 import { faultPoint } from "./faults.ts";
-import { REFS_PREFIX } from "./layout.ts";
+import { REFS_PREFIX, TRUNK_JSON } from "./layout.ts";
+import { TRUNK_JSON_MAX_BYTES } from "./small_objects.ts";
 
 export type Role = "primary" | "mirror";
 
@@ -170,6 +171,7 @@ export class MirroredStore implements Store {
   #reader: Member;
   #notice: (message: string) => void;
   #forWrite: boolean;
+  #trunkId: string | null = null;
 
   constructor(members: Member[], opts: MirroredStoreOptions = {}) {
     const primary = members.find((m) => m.role === "primary");
@@ -248,6 +250,35 @@ export class MirroredStore implements Store {
   }
 
   /**
+   * The id of the trunk these storages hold, as this client knows it (trunk.json, cached or
+   * read): a read fails over only to a mirror holding that trunk. A mirror path re-used
+   * for another trunk would otherwise hand a fetch that trunk's refs and objects.
+   */
+  set trunkId(id: string) {
+    this.#trunkId = id;
+  }
+
+  /** Why `m` cannot stand in for the primary: it holds another trunk, or no readable one. */
+  async #otherTrunk(m: Member): Promise<string | null> {
+    const want = this.#trunkId;
+    if (want === null || m === this.primary) return null;
+    const body = await getAtMost(m.store, TRUNK_JSON, TRUNK_JSON_MAX_BYTES);
+    const raw = body && await readUpTo(body, TRUNK_JSON_MAX_BYTES);
+    let id: unknown;
+    try {
+      id = raw && JSON.parse(new TextDecoder().decode(raw)).id;
+    } catch {
+      id = undefined;
+    }
+    if (id === want) return null;
+    return `${describeMember(m)} ${
+      typeof id === "string"
+        ? `holds another trunk (id ${id}, not ${want})`
+        : `holds no readable ${TRUNK_JSON}`
+    }, so reads do not use it (remove it with trunks storage remove ${m.name}, or empty it and run trunks storage sync)`;
+  }
+
+  /**
    * Make sure reads have a storage that answers: probe the reader with a one-key list
    * (a local path that is not mounted, a dead endpoint, refused credentials) and move
    * to the next storage when it does not. Used when nothing about the trunk is cached.
@@ -262,6 +293,11 @@ export class MirroredStore implements Store {
     const tried: string[] = [];
     for (const m of this.readOrder()) {
       try {
+        const other = m === this.#reader ? null : await this.#otherTrunk(m);
+        if (other) {
+          tried.push(other);
+          continue;
+        }
         const out = await op(m.store);
         if (m !== this.#reader) {
           this.#notice(

@@ -86,6 +86,7 @@ export class Trunk {
     writer: string,
   ) {
     this.writer = entryWriter(writer);
+    if (store instanceof MirroredStore) store.trunkId = meta.id;
   }
 
   /**
@@ -227,6 +228,7 @@ export class Trunk {
       this.#writable = undefined;
     }
     this.meta = meta;
+    if (this.store instanceof MirroredStore) this.store.trunkId = meta.id;
     this.cache.putMeta(this.store.location, JSON.stringify(meta));
   }
 
