@@ -52,10 +52,11 @@ type PgPool = any;
 // deno-lint-ignore no-explicit-any
 type PgClient = any;
 /**
- * A client that never sends the password in clear text over a connection without TLS.
- * A server asking for it so (`password` in pg_hba.conf), or anyone in between who
+ * A client that never sends the password in clear text over a network connection without
+ * TLS. A server asking for it so (`password` in pg_hba.conf), or anyone in between who
  * answered `sslmode=prefer`'s (the default's) TLS request with "no", would read it off
- * the wire; SCRAM and MD5 never send it. node-postgres has no option for this (libpq's
+ * the wire; SCRAM and MD5 never send it. A Unix socket (a host starting with `/`) is no
+ * wire: the server's own socket directory. node-postgres has no option for this (libpq's
  * is require_auth), so the one handler that sends it checks first.
  */
 class NoCleartextClient extends pg.Client {
@@ -63,7 +64,8 @@ class NoCleartextClient extends pg.Client {
   _handleAuthCleartextPassword(msg: any): void {
     // deno-lint-ignore no-explicit-any
     const self = this as any;
-    if (self.connection?.stream?.encrypted !== true) {
+    const socket = String(self.connectionParameters?.host ?? self.host ?? "").startsWith("/");
+    if (!socket && self.connection?.stream?.encrypted !== true) {
       self._handleErrorEvent(
         Object.assign(new Error("the server asked for the password in clear text"), {
           code: CLEARTEXT_REFUSED,

@@ -85,6 +85,48 @@ Deno.test("postgres errors: a message quoting the password shows it neither in t
 });
 
 Deno.test({
+  name:
+    "postgres: over a Unix socket (no wire) a server asking for the password in clear text gets it",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const pw = "pg-SOCKET-password-42";
+    const dir = await Deno.makeTempDir();
+    const listener = Deno.listen({ transport: "unix", path: `${dir}/.s.PGSQL.5432` });
+    let received = "";
+    (async () => {
+      for await (const conn of listener) {
+        (async () => {
+          const buf = new Uint8Array(8192);
+          let n = await conn.read(buf);
+          if (n === 8 && new DataView(buf.buffer).getInt32(4) === 80877103) {
+            await conn.write(new TextEncoder().encode("N"));
+            n = await conn.read(buf);
+          }
+          // AuthenticationCleartextPassword; the answer is read, then the connection closed.
+          await conn.write(new Uint8Array([82, 0, 0, 0, 8, 0, 0, 0, 3]));
+          n = await conn.read(buf);
+          received += new TextDecoder().decode(buf.subarray(0, n ?? 0));
+          conn.close();
+        })().catch(() => {});
+      }
+    })().catch(() => {});
+    try {
+      const store = await openStore(`postgres:///db?host=${dir}`, { password: pw });
+      try {
+        const err = await assertRejects(() => store.get("x"), StoreError);
+        assertStringIncludes(received, pw, (err as Error).message);
+      } finally {
+        await store.close();
+      }
+    } finally {
+      listener.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
   name: "postgres: a server asking for the password in clear text without TLS never gets it " +
     "(sslmode=prefer, the default, falls back to plain TCP for anyone who says no TLS)",
   sanitizeOps: false,
