@@ -135,6 +135,7 @@ export function buildTarget(
       })`,
     );
   }
+  flags = secretFromStdin(flags, secretKeys);
   const fromEnv: Settings = {};
   for (const k of accepted) {
     const v = name === null ? undefined : Deno.env.get(envKey(name, k));
@@ -212,6 +213,53 @@ function withSharedQuery(url: string, given: Settings, accepted: Set<string>): s
 
 function queryValue(v: string): string {
   return encodeURIComponent(v).replace(/%3A/gi, ":").replace(/%2F/gi, "/");
+}
+
+/**
+ * A secret flag given as `-` (`--secret-key -`) is read from standard input: a value on
+ * the command line is in every `ps` listing while the command runs, and in the shell's
+ * history. One flag at most (the input is read whole, one trailing newline dropped), and
+ * never from a terminal, which would echo it.
+ */
+export function secretFromStdin(
+  flags: Settings,
+  secretKeys: Set<string>,
+  stdin: Pick<typeof Deno.stdin, "readSync" | "isTerminal"> = Deno.stdin,
+): Settings {
+  const dashed = Object.keys(flags).filter((k) => secretKeys.has(k) && flags[k] === "-");
+  if (dashed.length === 0) return flags;
+  const flag = `--${dashed[0]} -`;
+  if (dashed.length > 1) {
+    throw new UsageError(
+      `only one secret can be read from standard input (${
+        dashed.map((k) => `--${k} -`).join(", ")
+      }); give the others in TRUNKS_STORAGE_<NAME>_<KEY> variables`,
+    );
+  }
+  if (stdin.isTerminal()) {
+    throw new UsageError(
+      `${flag} reads the secret from standard input, which is a terminal; pipe it in (printf '%s' "$SECRET" | trunks ...)`,
+    );
+  }
+  const chunks: Uint8Array[] = [];
+  const buf = new Uint8Array(4096);
+  let total = 0;
+  for (;;) {
+    const n = stdin.readSync(buf);
+    if (n === null || n === 0) break;
+    total += n;
+    if (total > 64 * 1024) throw new UsageError(`${flag}: standard input is over 64 KiB`);
+    chunks.push(buf.slice(0, n));
+  }
+  const bytes = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) {
+    bytes.set(c, at);
+    at += c.length;
+  }
+  const value = new TextDecoder().decode(bytes).replace(/\r?\n$/, "");
+  if (!value) throw new UsageError(`${flag}: standard input was empty`);
+  return { ...flags, [dashed[0]]: value };
 }
 
 /** A URL goes to git config and into the trunk's storage map: no password, no secret. */

@@ -859,7 +859,8 @@ Deno.test({
     );
     assertEquals(shown.env, ["TRUNKS_STORAGE_PRIMARY_SECRET_KEY"]);
 
-    // trunks clone with the credentials as flags: saved in the clone's .trunks only.
+    // trunks clone with the credentials as flags, the secret read from standard input
+    // (`--secret-key -`: on no command line): saved in the clone's .trunks only.
     const sandbox = await Deno.makeTempDir();
     const trunkUrl = JSON.parse(await t("storage", "show", "primary", "--json")).url;
     const cloned = await run(e, "trunks", [
@@ -868,8 +869,8 @@ Deno.test({
       "--access-key",
       m.TRUNKS_TEST_MINIO_ACCESS_KEY,
       "--secret-key",
-      secret,
-    ], { cwd: sandbox });
+      "-",
+    ], { cwd: sandbox, stdin: `${secret}\n` });
     assertEquals(cloned.code, 0, cloned.stderr);
     assert(!cloned.stdout.includes(secret) && !cloned.stderr.includes(secret));
     const clone = `${sandbox}/secretive`;

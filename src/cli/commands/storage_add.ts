@@ -66,7 +66,11 @@ function usage(): string {
     lines.push(`  ${spec.schemes.join(", ")}: ${spec.description}`);
     for (const s of spec.settings) {
       if (s.key === "single-writer") continue; // a general flag, above
-      lines.push(`      --${s.key.padEnd(18)} ${s.help}${s.secret ? " (secret)" : ""}`);
+      lines.push(
+        `      --${s.key.padEnd(18)} ${s.help}${
+          s.secret ? " (secret; - reads it from stdin)" : ""
+        }`,
+      );
     }
   }
   return lines.join("\n");
