@@ -63,7 +63,7 @@ export interface SyncOptions {
   progress?: (line: string) => void;
   /** Bytes copied onto each mirror as they move (`target` names the mirror). */
   onProgress?: OnProgress;
-  /** Also check what a push can skip (storage maps of a mirror with every entry). */
+  /** Also check what a push can skip (data and storage maps of a mirror with every entry). */
   thorough?: boolean;
   /** Other mirrors: where an object corrupt on the primary may be copied from. */
   alternates?: Member[];
@@ -206,8 +206,10 @@ async function syncInto(
     return;
   }
 
-  // 3. Data before entries, so a replayed entry never points at missing objects.
-  if (missing.length) {
+  // 3. Data before entries, so a replayed entry never points at missing objects. A mirror
+  // with every entry may still have lost data (a lifecycle rule, a cleanup by hand): an
+  // explicit sync (`thorough`) compares the data too, else it would call it in sync.
+  if (missing.length || opts.thorough) {
     const prefixes = [SEGMENTS_PREFIX, CHUNKS_PREFIX, BLOBS_PREFIX];
     const todos = await Promise.all(prefixes.map((p) => lacking(primary, mirror, p)));
     const all = todos.flat();
@@ -274,7 +276,7 @@ async function syncInto(
     cache.putEntries(mirrorCacheId(trunkId, mirror), replayed);
     opts.progress?.(`${mirror.name}: replayed ${entries(report.replayed)}`);
   }
-  report.state = report.replayed > 0 ? "caught-up" : "in-sync";
+  report.state = report.replayed > 0 || report.copied > 0 ? "caught-up" : "in-sync";
 }
 
 /**
@@ -581,6 +583,9 @@ export function describeReport(r: MirrorReport): string {
     case "behind":
       return `${r.name}: behind by ${r.behind} entr${r.behind === 1 ? "y" : "ies"}`;
     case "caught-up":
+      if (r.replayed === 0) {
+        return `${r.name}: had every entry; copied ${r.copied} missing object(s)`;
+      }
       return `${r.name}: caught up ${r.replayed} entr${r.replayed === 1 ? "y" : "ies"}${
         r.copied ? ` (copied ${r.copied} object(s))` : ""
       }`;
