@@ -11,6 +11,7 @@ import type { RemoteContext } from "./resolve.ts";
 import type { PushSpec } from "./push.ts";
 import type { RefState } from "../trunk/refs.ts";
 import type { Trunk, WriteState } from "../trunk/trunk.ts";
+import type { ListEntry } from "../storage/store.ts";
 import type { EarlyPlanListings } from "../trunk/plan_listing.ts";
 import { TrunkError } from "../trunk/errors.ts";
 import type { HelperOptions } from "./options.ts";
@@ -33,6 +34,9 @@ export async function runHelper(args: string[]): Promise<number> {
   };
   const lines = new LineReader(Deno.stdin);
   let listing: WriteState | undefined;
+  // `list for-push` to a location with no trunk yet: its listing of refs/, for the push that
+  // creates the trunk (Trunk.createdState).
+  let beforeCreate: { entries: ListEntry[]; readAt: number; readMono: number } | undefined;
   // A fetch's `list` holds its large cache writes until the fetch has answered (cache.ts).
   let releaseCache: (() => void) | undefined;
   let ctx: RemoteContext | undefined;
@@ -111,6 +115,7 @@ export async function runHelper(args: string[]): Promise<number> {
           const listed = trunk ? await trunk.refState(entries) : undefined;
           // The push that follows builds on this listing (and reads its refs' entries again).
           listing = forPush && listed ? { state: listed, readAt, readMono } : undefined;
+          beforeCreate = forPush && !trunk && entries ? { entries, readAt, readMono } : undefined;
           // Asked for by `option object-format`: git learns the hash (a sha256 clone).
           const format = !opts.objectFormat ? null : trunk?.objectFormat ??
             (forPush
@@ -172,8 +177,9 @@ export async function runHelper(args: string[]): Promise<number> {
           const { pushRefs } = await import("./push.ts");
           const skip = opts.mirrors === "skip" || mirrorsPolicyFromEnv() === "skip";
           const skipped = skip ? c.skipMirrors() : [];
-          const results = await pushRefs(c, specs, opts, listing);
+          const results = await pushRefs(c, specs, opts, listing, beforeCreate);
           listing = undefined;
+          beforeCreate = undefined;
           if (skipped.length && !opts.dryRun && results.some((r) => !r.error)) {
             say(`trunks: ${describeSkipped(skipped)}`);
           }

@@ -9,6 +9,7 @@ import { batchResolver, existingObjects, headSymref, isAncestor } from "../git/r
 import { largeBlobThreshold } from "../trunk/large_blobs.ts";
 import { push, type PushSource, type PushSpec } from "../trunk/push.ts";
 import type { Trunk, WriteState } from "../trunk/trunk.ts";
+import type { ListEntry } from "../storage/store.ts";
 import { sha256File } from "../trunk/segments.ts";
 import type { HelperOptions } from "./options.ts";
 import { progressMeter, say } from "./io.ts";
@@ -27,6 +28,7 @@ export async function pushRefs(
   specs: PushSpec[],
   opts: HelperOptions,
   listing?: WriteState,
+  beforeCreate?: { entries: ListEntry[]; readAt: number; readMono: number },
 ): Promise<PushResult[]> {
   const threshold = largeBlobThreshold(); // a bad setting fails before anything is written
   // Every src resolved by one git process, started first: it runs while the trunk opens for
@@ -34,6 +36,7 @@ export async function pushRefs(
   const resolving = batchResolver(specs.map((s) => s.src).filter(Boolean));
   resolving.catch(() => {}); // the engine's first `resolve` awaits it
   const trunk = await ctx.trunkForWrite();
+  if (!listing && beforeCreate) listing = await trunk.createdState(beforeCreate);
   const tmp = await Deno.makeTempDir({ dir: requireGitDir(ctx), prefix: "trunks-push-" });
   try {
     const { results, step } = await pushOnly(

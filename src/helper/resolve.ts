@@ -203,11 +203,21 @@ export async function resolveRemote(
   const trunkCode = () => import("../trunk/trunk.ts");
   // trunk.json as read beside the listings (a fresh clone), taken by the first open only.
   let early = storages.metaRead;
+  // That read found no trunk.json (this very store, a moment ago): creating the trunk does
+  // not read it again first.
+  let absent = false;
   const open = async () => {
     if (trunk) return trunk;
     const given = early;
     early = undefined;
-    return trunk ??= await (await trunkCode()).Trunk.open(store, cache, writer, { early: given });
+    try {
+      return trunk ??= await (await trunkCode()).Trunk.open(store, cache, writer, {
+        early: given,
+      });
+    } catch (e) {
+      absent = given !== undefined && e instanceof TrunkError && e.code === "not-a-trunk";
+      throw e;
+    }
   };
   const ifExists = async () => {
     try {
@@ -275,7 +285,8 @@ export async function resolveRemote(
         import("../git/repo.ts"),
       ]);
       const format = await objectFormat(dir ?? undefined);
-      trunk ??= await Trunk.openOrCreate(store, cache, writer, format);
+      trunk ??= await Trunk.openOrCreate(store, cache, writer, format, { absent });
+      absent = false;
       // `list for-push` opened it already: openOrCreate, which checks the format, was not run.
       trunk.requireFormat(format);
       await prepare(trunk);

@@ -29,14 +29,32 @@ export async function probeExclusiveCreate(
   store: Store,
   id = probeId(),
 ): Promise<"verified" | "ignored" | "refused"> {
+  const { result, removed } = await probeCreates(store, id);
+  await removed;
+  return result;
+}
+
+/**
+ * probeExclusiveCreate's two creates; the key's removal left running (`removed`), for a
+ * caller whose next write need not wait on it. Its failure is ignored as it always was:
+ * a probe key left behind under probe/ holds nothing anyone reads.
+ */
+async function probeCreates(
+  store: Store,
+  id: string,
+): Promise<{ result: "verified" | "ignored" | "refused"; removed: Promise<void> }> {
   const key = `${PROBE_PREFIX}${id}.cas`;
+  const remove = () => store.delete(key).catch(() => {});
+  let result: "verified" | "ignored" | "refused";
   try {
     const first = await store.create(key, new TextEncoder().encode(`trunks probe ${id}`));
     const second = await store.create(key, new TextEncoder().encode("overwrite"));
-    return !first ? "refused" : second ? "ignored" : "verified";
-  } finally {
-    await store.delete(key).catch(() => {});
+    result = !first ? "refused" : second ? "ignored" : "verified";
+  } catch (e) {
+    await remove();
+    throw e;
   }
+  return { result, removed: remove() };
 }
 
 /**
@@ -114,9 +132,26 @@ export async function probeStore(store: Store): Promise<ProbeResult> {
 export async function requireExclusiveCreate(
   store: Store,
 ): Promise<"verified" | "single-writer"> {
-  if (!store.capabilities.atomicCreate) return "single-writer";
-  const result = await probeExclusiveCreate(store);
-  if (result === "verified") return result;
+  const { verdict, removed } = await exclusiveCreateVerdict(store);
+  await removed;
+  return verdict;
+}
+
+/**
+ * requireExclusiveCreate, the probe key's removal left running (`removed`, never
+ * rejecting): the verdict is known once the second create was refused, so the first write
+ * it allows (a new trunk's trunk.json) goes out beside that DELETE, not after it. The
+ * caller awaits `removed` before it returns. A refusal waits for the removal first.
+ */
+export async function exclusiveCreateVerdict(
+  store: Store,
+): Promise<{ verdict: "verified" | "single-writer"; removed: Promise<void> }> {
+  if (!store.capabilities.atomicCreate) {
+    return { verdict: "single-writer", removed: Promise.resolve() };
+  }
+  const { result, removed } = await probeCreates(store, probeId());
+  if (result === "verified") return { verdict: result, removed };
+  await removed;
   const what = result === "ignored"
     ? "ignores create-exclusive (a second create of the same key also succeeded), so two writers could both win a ref update"
     : "refused the exclusive create of a new key";

@@ -1,5 +1,5 @@
 /** `trunk.json`: identity and format of a trunk, created once, exclusively. */
-import { requireExclusiveCreate } from "../storage/probe.ts";
+import { exclusiveCreateVerdict, requireExclusiveCreate } from "../storage/probe.ts";
 import type { Store } from "../storage/store.ts";
 import type { TrunkCache } from "./cache.ts";
 import { TrunkError } from "./errors.ts";
@@ -119,20 +119,21 @@ function checkFormat(meta: TrunkMeta, where: string): TrunkMeta {
 /**
  * trunk.json for a client about to write: the cached copy (unless `fromStore`), the stored
  * one, or a new one (recording how create-exclusive was verified) when the location is
- * empty; then `checkWritable`. Nothing is written to a store that fails.
+ * empty; then `checkWritable`. Nothing is written to a store that fails. `created`: this
+ * call created trunk.json (see `ensureMetaCreated`); `absent`: as there.
  */
 export async function metaForWrite(
   store: Store,
   cache: TrunkCache,
   objectFormat: "sha1" | "sha256",
-  settings: { leaseSeconds?: number; fromStore?: boolean } = {},
-): Promise<TrunkMeta> {
+  settings: { leaseSeconds?: number; fromStore?: boolean; absent?: boolean } = {},
+): Promise<{ meta: TrunkMeta; created: boolean }> {
   const cached = settings.fromStore ? undefined : cache.getMeta(store.location);
-  const meta = cached
-    ? parseMeta(cached, store.location)
-    : await ensureMeta(store, objectFormat, settings);
-  await checkWritable(store, cache, meta);
-  return meta;
+  const got = cached
+    ? { meta: parseMeta(cached, store.location), created: false }
+    : await ensureMetaCreated(store, objectFormat, settings);
+  await checkWritable(store, cache, got.meta);
+  return got;
 }
 
 /**
@@ -161,28 +162,47 @@ export async function ensureMeta(
   objectFormat: "sha1" | "sha256",
   settings: { leaseSeconds?: number } = {},
 ): Promise<TrunkMeta> {
-  const existing = await readMeta(store);
-  if (existing) return existing;
+  return (await ensureMetaCreated(store, objectFormat, settings)).meta;
+}
+
+/**
+ * ensureMeta, and whether this call created trunk.json: won its exclusive create, so the
+ * trunk was this process's and empty at that instant. `absent`: the caller read trunk.json
+ * from this very store a moment ago and found none, so it is not read again first; one
+ * created since makes the create lose and the winner is read, as after any lost race.
+ */
+export async function ensureMetaCreated(
+  store: Store,
+  objectFormat: "sha1" | "sha256",
+  settings: { leaseSeconds?: number; absent?: boolean } = {},
+): Promise<{ meta: TrunkMeta; created: boolean }> {
+  const existing = settings.absent ? null : await readMeta(store);
+  if (existing) return { meta: existing, created: false };
+  const lease = leaseForNewTrunk(settings.leaseSeconds);
+  const { verdict, removed } = await exclusiveCreateVerdict(store);
   const meta: TrunkMeta = {
     format: FORMAT,
     id: crypto.randomUUID(),
     objectFormat,
     created: new Date().toISOString(),
     generator: `trunks ${VERSION}`,
-    exclusiveCreate: await requireExclusiveCreate(store),
-    ...leaseForNewTrunk(settings.leaseSeconds),
+    exclusiveCreate: verdict,
+    ...lease,
   };
-  if (
-    await store.create(
+  let won: boolean;
+  try {
+    won = await store.create(
       TRUNK_JSON,
       new TextEncoder().encode(JSON.stringify(seal(meta), null, 2) + "\n"),
-    )
-  ) {
-    return meta;
+    );
+  } finally {
+    // The probe key's DELETE went out beside the create: both are done before this returns.
+    await removed;
   }
+  if (won) return { meta, created: true };
   const winner = await readMeta(store);
   if (!winner) {
     throw new TrunkError(`${store.location}/${TRUNK_JSON} vanished while creating it`, "corrupt");
   }
-  return winner;
+  return { meta: winner, created: false };
 }

@@ -76,6 +76,12 @@ export class Trunk {
   /** The create-exclusive check before this client's first write (meta.ts). */
   #writable: Promise<void> | undefined;
 
+  /** This process won trunk.json's exclusive create (openOrCreate): see `createdState`. */
+  #created = false;
+
+  /** The state `createdState` gave: its first verdict reads nothing (see there). */
+  #createdState: RefState | undefined;
+
   /** Who this client's ref entries name (refs.ts `entryWriter`). */
   readonly writer: string;
 
@@ -154,15 +160,41 @@ export class Trunk {
     cache: TrunkCache,
     writer: string,
     objectFormat: "sha1" | "sha256",
-    settings: { leaseSeconds?: number; fromStore?: boolean } = {},
+    settings: {
+      leaseSeconds?: number;
+      fromStore?: boolean;
+      /** trunk.json was just read from `store` and found absent (meta.ts `ensureMetaCreated`). */
+      absent?: boolean;
+    } = {},
   ): Promise<Trunk> {
     const held = cache.getMeta(store.location);
-    const meta = await metaForWrite(store, cache, objectFormat, settings);
+    const { meta, created } = await metaForWrite(store, cache, objectFormat, settings);
     Trunk.#cacheMeta(cache, store.location, meta, held);
     const trunk = new Trunk(store, meta, cache, writer);
     trunk.requireFormat(objectFormat);
     trunk.#writable = Promise.resolve();
+    trunk.#created = created;
     return trunk;
+  }
+
+  /**
+   * A first push's state, read from nothing more, when this process has just created the
+   * trunk (won trunk.json's exclusive create) and `before`, a listing of refs/ made before
+   * that create, was empty: the trunk was this process's and empty when created. Its
+   * verdict then reads neither refs/ nor trunk.json again: an entry a writer raced in since
+   * holds the key one of ours needs (ref entries are created exclusively), and trunk.json
+   * is the one just written. Undefined otherwise, or once asked: the push reads as ever.
+   */
+  async createdState(
+    before: { entries: ListEntry[]; readAt: number; readMono: number },
+  ): Promise<WriteState | undefined> {
+    const created = this.#created;
+    this.#created = false;
+    if (!created || before.entries.length > 0) return undefined;
+    const state = await this.refState([]);
+    if (state.latest.size > 0 || state.foreign) return undefined;
+    this.#createdState = state;
+    return { state, readAt: before.readAt, readMono: before.readMono };
   }
 
   /**
@@ -317,7 +349,9 @@ export class Trunk {
       await this.writable();
       return { ws, verdict: Promise.resolve(null) };
     }
-    const verdict = this.#verdict(listed, refs, readAt, readMono);
+    const created = listed === this.#createdState;
+    this.#createdState = undefined;
+    const verdict = created ? Promise.resolve(null) : this.#verdict(listed, refs, readAt, readMono);
     // Marked handled here; the caller awaits it before creating anything.
     verdict.catch(() => {});
     // Before the push writes anything (large-blob chunks included).

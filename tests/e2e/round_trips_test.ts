@@ -112,3 +112,31 @@ for (const backend of e2eBackends().filter((b) => b.name !== "local")) {
     },
   });
 }
+
+// The first push, which creates the trunk: trunk.json is read once (beside the first
+// listings: its absence is not asked again before the create), the create-exclusive probe
+// is two creates and a DELETE that goes out beside trunk.json's create, and a trunk this
+// push created exclusively is not listed or read again before its entries (each created
+// exclusively all the same). Then the segment's pack and index, HEAD's entry and main's:
+// 11 operations in 7 rounds (the entries chain: HEAD's names main's).
+for (const backend of e2eBackends()) {
+  Deno.test({
+    name: `e2e ${backend.name}: a first push reads trunk.json once and lists refs/ once`,
+    ...opts,
+    fn: async () => {
+      const e = await makeEnv(backend.env);
+      const remote = `trunks::${await trunkUrl(backend, "first")}`;
+      const a = await newRepo(e, "a");
+      const r = await run(e, "git", ["push", "-q", remote, "main"], {
+        cwd: a,
+        env: { TRUNKS_DEBUG_REQUESTS: "1" },
+      });
+      assertEquals(r.code, 0, r.stderr);
+      const c = storeOps(r.stderr);
+      const seen = JSON.stringify(c);
+      // Before: 3 GETs of trunk.json, 3 LISTs, 11 rounds.
+      assertEquals(c.ops, { create: 5, delete: 1, get: 1, list: 2, put: 2 }, seen);
+      assert(c.rounds <= 7, seen);
+    },
+  });
+}

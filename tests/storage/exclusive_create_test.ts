@@ -13,6 +13,7 @@ import { serverEnv } from "../servers.ts";
 import { git, makeEnv, newRepo, run } from "../e2e/harness.ts";
 import { Trunk as Core } from "../../src/trunk/trunk.ts";
 import { MemoryCache } from "../../src/trunk/cache.ts";
+import { ensureMetaCreated } from "../../src/trunk/meta.ts";
 
 const minio = serverEnv("minio", [
   "TRUNKS_TEST_MINIO_ENDPOINT",
@@ -187,4 +188,30 @@ Deno.test({
     assertEquals(await keysUnder(url, s3rverKeys()), ["trunk.json"]);
     assertEquals(await git(e, repos[0], "ls-remote", `trunks::${url}`), "");
   },
+});
+
+Deno.test("exclusive create: creators racing on a location each saw empty agree on one trunk.json; no probe key is left", async () => {
+  const inner = await openStore(`local://${await Deno.makeTempDir()}`);
+  // Deletes answer late: the probe keys' removal is still out when trunk.json is created.
+  const store = new Proxy(inner, {
+    get(t, p) {
+      if (p === "delete") {
+        return async (key: string) => {
+          await new Promise((r) => setTimeout(r, 30));
+          return await t.delete(key);
+        };
+      }
+      const v = Reflect.get(t, p);
+      return typeof v === "function" ? v.bind(t) : v;
+    },
+  });
+  // `absent`: each caller found no trunk.json a moment ago and does not read it again first.
+  const got = await Promise.all(
+    Array.from({ length: 6 }, () => ensureMetaCreated(store, "sha1", { absent: true })),
+  );
+  assertEquals(got.filter((g) => g.created).length, 1);
+  assertEquals(new Set(got.map((g) => g.meta.id)).size, 1);
+  assertEquals(got[0].meta.exclusiveCreate, "verified");
+  // The probe's DELETE went out beside the create, and was done before each returned.
+  assertEquals((await store.list("probe/")).map((e) => e.key), []);
 });
