@@ -26,6 +26,7 @@ import { say } from "./io.ts";
 import type { OnProgress } from "../trunk/progress.ts";
 import type { EarlyPlanListings } from "../trunk/plan_listing.ts";
 import { type RefsListing, type Resolved, resolveStorages } from "../local/trunk_storages.ts";
+import { namesMirror } from "../trunk/storage_map.ts";
 
 export interface RemoteContext {
   url: string;
@@ -201,6 +202,12 @@ export async function resolveRemote(
   // The trunk's code loads once the listing is under way: the LIST waits on no more code
   // than opening the store takes.
   const trunkCode = () => import("../trunk/trunk.ts");
+  // The map read for this push (or cached, for a fetch): its automatic maintenance counts
+  // no pruning on a trunk the map gives mirrors, even those not used here.
+  const known = (t: Trunk) => {
+    t.mapNamesMirrors = namesMirror(storages.map);
+    return t;
+  };
   // trunk.json as read beside the listings (a fresh clone), taken by the first open only.
   let early = storages.metaRead;
   // That read found no trunk.json (this very store, a moment ago): creating the trunk does
@@ -211,9 +218,9 @@ export async function resolveRemote(
     const given = early;
     early = undefined;
     try {
-      return trunk ??= await (await trunkCode()).Trunk.open(store, cache, writer, {
-        early: given,
-      });
+      return trunk ??= known(
+        await (await trunkCode()).Trunk.open(store, cache, writer, { early: given }),
+      );
     } catch (e) {
       absent = given !== undefined && e instanceof TrunkError && e.code === "not-a-trunk";
       throw e;
@@ -285,7 +292,7 @@ export async function resolveRemote(
         import("../git/repo.ts"),
       ]);
       const format = await objectFormat(dir ?? undefined);
-      trunk ??= await Trunk.openOrCreate(store, cache, writer, format, { absent });
+      trunk ??= known(await Trunk.openOrCreate(store, cache, writer, format, { absent }));
       absent = false;
       // `list for-push` opened it already: openOrCreate, which checks the format, was not run.
       trunk.requireFormat(format);

@@ -10,7 +10,7 @@ import { openStore, type Settings } from "../storage/registry.ts";
 import type { Store } from "../storage/store.ts";
 import { resolveStorages } from "../local/trunk_storages.ts";
 import { MirroredStore, StorageFailure } from "../trunk/mirrors.ts";
-import { readLatestMap } from "../trunk/storage_map.ts";
+import { namesMirror, readLatestMap } from "../trunk/storage_map.ts";
 import { MemoryCache, type TrunkCache } from "../trunk/cache.ts";
 import { TrunkError } from "../trunk/errors.ts";
 import { isDeleted, type RefEntry, type RefState } from "../trunk/refs.ts";
@@ -252,6 +252,8 @@ export class Trunk {
     checkReads(opts.reads);
     let store = opts.store;
     const owns = !store;
+    // Read from the trunk's map when this opens the storages (a given store: not known).
+    let mapNamesMirrors: boolean | undefined;
     let db: LocalDb | null = null;
     let settings = opts.settings ?? {};
     let url = opts.url;
@@ -276,9 +278,13 @@ export class Trunk {
           url = named.url;
           settings = { ...named.open, ...settings };
         }
-        store = await openMirrored(trunkUrlOf(opts, url), settings, db, opts.trustMirrors ?? [], {
-          named: named?.name,
-        });
+        ({ store, mapNamesMirrors } = await openMirrored(
+          trunkUrlOf(opts, url),
+          settings,
+          db,
+          opts.trustMirrors ?? [],
+          { named: named?.name },
+        ));
       } catch (e) {
         db?.close();
         throw e;
@@ -299,6 +305,7 @@ export class Trunk {
           fromStore: true,
         })
         : await CoreTrunk.open(store, cache, writer, { fromStore: true });
+      core.mapNamesMirrors = mapNamesMirrors;
       const reader = new ObjectReader(store, core.objectFormat, core.id, {
         ...opts.reads,
         cacheDir: opts.cacheDir ? `${opts.cacheDir}/segments` : undefined,
@@ -1210,12 +1217,15 @@ async function openMirrored(
   db: LocalDb | null,
   trust: string[],
   { named }: { named?: string } = {},
-): Promise<Store> {
+): Promise<{ store: Store; mapNamesMirrors: boolean | undefined }> {
   if (!db) {
     // Settings given here are for this URL; the map (if any) adds the mirrors.
     const plain = await openStore(url, settings);
     const map = await readLatestMap(plain).catch(() => null);
-    if (!map || map.map.storages.length < 2) return plain;
+    if (!map || map.map.storages.length < 2) {
+      // No map, or an unreadable one (null): not known; maintenance reads it before a delete.
+      return { store: plain, mapNamesMirrors: map ? namesMirror(map.map) : undefined };
+    }
     await plain.close();
   }
   const resolved = await resolveStorages(url, db, db ?? new MemoryCache(), {
@@ -1225,6 +1235,10 @@ async function openMirrored(
     named,
   });
   for (const u of resolved.unapproved) console.error(`trunks: ${u.line}`);
-  if (resolved.members.length < 2) return resolved.members[0].store;
-  return new MirroredStore(resolved.members, { notice: (m) => console.error(m) });
+  const mapNamesMirrors = namesMirror(resolved.map);
+  if (resolved.members.length < 2) return { store: resolved.members[0].store, mapNamesMirrors };
+  return {
+    store: new MirroredStore(resolved.members, { notice: (m) => console.error(m) }),
+    mapNamesMirrors,
+  };
 }

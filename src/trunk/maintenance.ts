@@ -26,7 +26,7 @@ import { leaseMs as leaseMsOf } from "./lease.ts";
 import { pruneRefLog, type PruneReport } from "./prune.ts";
 import { readLatest, type RefState, StaleCacheError } from "./refs.ts";
 import { writeSnapshot } from "./snapshots.ts";
-import { readLatestMap } from "./storage_map.ts";
+import { namesMirror, readLatestMap } from "./storage_map.ts";
 import type { Trunk } from "./trunk.ts";
 
 /** A push leaving at least this many entries newer than the newest snapshot starts a step. */
@@ -57,19 +57,20 @@ export function autoMode(): AutoMode {
 
 /**
  * Whether the state a push just built on (plus what it wrote) calls for a step: many
- * entries outside the newest snapshot, or many superseded entries of which the oldest
- * has become prunable (two leases old), so the listing shrinks back to the number of refs
- * after a burst of pushes, at the first push two leases later.
+ * entries outside the newest snapshot, or, on a trunk whose steps prune (`prunes`), many
+ * superseded entries of which the oldest has become prunable (two leases old), so the
+ * listing shrinks back to the number of refs after a burst of pushes, at the first push
+ * two leases later.
  */
 export function maintenanceDue(
   state: RefState,
   written: number,
   leaseMs: number,
-  now = Date.now(),
+  { prunes = true, now = Date.now() }: { prunes?: boolean; now?: number } = {},
 ): boolean {
   if (state.unsnapshotted + written >= SNAPSHOT_AFTER) return true;
   const since = state.supersededSince;
-  return (state.superseded ?? 0) + written >= SNAPSHOT_AFTER && since != null &&
+  return prunes && (state.superseded ?? 0) + written >= SNAPSHOT_AFTER && since != null &&
     since < now - 2 * leaseMs;
 }
 
@@ -84,8 +85,12 @@ export function autoStepAfterPush(
 ): Exclude<AutoMode, "off"> | null {
   if (written === 0) return null;
   const mode = autoMode();
-  if (mode === "off" || !maintenanceDue(state, written, leaseMsOf(trunk.meta))) return null;
-  return mode;
+  if (mode === "off") return null;
+  // A step prunes nothing on a mirrored trunk (`maintain`): counted there, its superseded
+  // entries, which only grow, would start a step after every push once there are 50. The
+  // map as the push read it (`Trunk.mapNamesMirrors`) says so without a request of its own.
+  const prunes = trunk.mirrored === null && trunk.mapNamesMirrors !== true;
+  return maintenanceDue(state, written, leaseMsOf(trunk.meta), { prunes }) ? mode : null;
 }
 
 /**
@@ -188,8 +193,7 @@ export async function maintain(
 
 async function mapNamesMirrors(store: Store): Promise<boolean> {
   try {
-    const latest = await readLatestMap(store);
-    return latest?.map.storages.some((s) => s.role === "mirror") ?? false;
+    return namesMirror((await readLatestMap(store))?.map);
   } catch (e) {
     // A map that cannot be read may name mirrors: keep every entry (trunks check names it).
     if (e instanceof TrunkError && e.code === "corrupt") return true;

@@ -201,6 +201,11 @@ export async function readLatestMap(
 }
 
 /** Same storages, roles, URLs and settings (order of mirrors does not matter). */
+/** Whether `map` names a mirror: maintenance then prunes and deletes nothing (maintenance.ts). */
+export function namesMirror(map: StorageMap | null | undefined): boolean {
+  return map?.storages.some((s) => s.role === "mirror") ?? false;
+}
+
 export function sameStorages(a: MapEntry[], b: MapEntry[]): boolean {
   const norm = (l: MapEntry[]) =>
     JSON.stringify(

@@ -85,6 +85,13 @@ export class Trunk {
   /** Who this client's ref entries name (refs.ts `entryWriter`). */
   readonly writer: string;
 
+  /**
+   * Whether the trunk's storage map names a mirror, as whoever opened this trunk read the
+   * map (a push reads it anyway); undefined when it was not read. Automatic maintenance
+   * counts no pruning work on such a trunk (maintenance.ts `autoStepAfterPush`).
+   */
+  mapNamesMirrors: boolean | undefined;
+
   constructor(
     readonly store: Store,
     public meta: TrunkMeta,
