@@ -35,23 +35,24 @@ export async function pushRefs(
   // writing and while the engine asks git which listed tips the repository holds.
   const resolving = batchResolver(specs.map((s) => s.src).filter(Boolean));
   resolving.catch(() => {}); // the engine's first `resolve` awaits it
-  const trunk = await ctx.trunkForWrite();
-  if (!listing && beforeCreate) listing = await trunk.createdState(beforeCreate);
   const tmp = await Deno.makeTempDir({ dir: requireGitDir(ctx), prefix: "trunks-push-" });
+  const source = gitSource(tmp, threshold, opts, resolving);
+  // No trunk at the location, refs/ listed empty: the push's pack is everything its srcs
+  // reach (the engine leaves out only what the trunk lists), so git builds it while the
+  // trunk is created (the probe and trunk.json's create), not after. Only built here:
+  // nothing reaches the store before the trunk is open for writing.
+  const ahead = beforeCreate?.entries.length === 0 && !opts.dryRun
+    ? source.packAhead(specs.map((s) => s.src).filter(Boolean))
+    : undefined;
   try {
-    const { results, step } = await pushOnly(
-      ctx,
-      trunk,
-      tmp,
-      threshold,
-      specs,
-      opts,
-      listing,
-      resolving,
-    );
+    const trunk = await ctx.trunkForWrite();
+    if (!listing && beforeCreate) listing = await trunk.createdState(beforeCreate);
+    const { results, step } = await pushOnly(ctx, trunk, source, specs, opts, listing);
     await step;
     return results;
   } finally {
+    // An unused or failed build is done before its files go.
+    await ahead;
     await Deno.remove(tmp, { recursive: true }).catch(() => {});
   }
 }
@@ -64,14 +65,11 @@ export async function pushRefs(
 async function pushOnly(
   ctx: RemoteContext,
   trunk: Trunk,
-  tmp: string,
-  threshold: number,
+  source: PushSource,
   specs: PushSpec[],
   opts: HelperOptions,
   listing: WriteState | undefined,
-  resolving: Promise<(src: string) => Promise<string>>,
 ): Promise<{ results: PushResult[]; step: Promise<void> }> {
-  const source = gitSource(tmp, threshold, opts, resolving);
   const report = await push(trunk, source, specs, {
     force: opts.force,
     dryRun: opts.dryRun,
@@ -94,7 +92,27 @@ function gitSource(
   threshold: number,
   opts: HelperOptions,
   resolving: Promise<(src: string) => Promise<string>>,
-): PushSource {
+): PushSource & { packAhead(srcs: string[]): Promise<void> } {
+  type Built = Awaited<ReturnType<PushSource["pack"]>>;
+  const build = async (tips: string[], exclude: string[]): Promise<Built> => {
+    const split = await buildSplitPack(tips, exclude, tmp, threshold, {
+      progress: opts.progress,
+    });
+    const built = split.pack;
+    if (!built) return { segment: null, largeBlobs: split.largeBlobs };
+    return {
+      segment: {
+        id: await sha256File(built.packPath),
+        pack: built.packPath,
+        idx: built.idxPath,
+        objects: built.objects,
+        bytes: (await Deno.stat(built.packPath)).size,
+      },
+      largeBlobs: split.largeBlobs,
+    };
+  };
+  // `packAhead`'s build: taken by the first `pack` asking for the same tips, nothing left out.
+  let ahead: Promise<{ tips: Set<string>; built: Built | null } | undefined> | undefined;
   return {
     keepsPushedObjects: true,
     // git failing as a whole is the push's error; a src naming nothing is that ref's.
@@ -102,22 +120,27 @@ function gitSource(
     has: existingObjects,
     isAncestor,
     localHead: headSymref,
+    packAhead(srcs) {
+      const settled = (async () => {
+        const resolve = await resolving;
+        const oids = await Promise.all(srcs.map((s) => resolve(s).catch(() => null)));
+        const tips = new Set(oids.filter((o): o is string => o !== null));
+        return { tips, built: tips.size ? await build([...tips], []) : null };
+      })().catch(() => undefined);
+      ahead = settled;
+      return settled.then(() => {});
+    },
     async pack(tips, exclude) {
-      const split = await buildSplitPack(tips, exclude, tmp, threshold, {
-        progress: opts.progress,
-      });
-      const built = split.pack;
-      if (!built) return { segment: null, largeBlobs: split.largeBlobs };
-      return {
-        segment: {
-          id: await sha256File(built.packPath),
-          pack: built.packPath,
-          idx: built.idxPath,
-          objects: built.objects,
-          bytes: (await Deno.stat(built.packPath)).size,
-        },
-        largeBlobs: split.largeBlobs,
-      };
+      // Settled first, used or not: a build for other tips (a racer's trunk had refs, a spec
+      // was refused) is only time lost, and its files share the directory.
+      const mine = await ahead;
+      ahead = undefined;
+      const wanted = new Set(tips);
+      if (
+        mine?.built && exclude.length === 0 && wanted.size === mine.tips.size &&
+        [...wanted].every((t) => mine.tips.has(t))
+      ) return mine.built;
+      return await build(tips, exclude);
     },
     readBlobs: catBlobs,
     blobSizes,

@@ -292,6 +292,8 @@ export async function resolveRemote(
         import("../git/repo.ts"),
       ]);
       const format = await objectFormat(dir ?? undefined);
+      // A test holds a trunk's creation here (a slow store's probe, deterministically).
+      if (!trunk) await (await import("../trunk/faults.ts")).faultDelay("push:before-create");
       trunk ??= known(await Trunk.openOrCreate(store, cache, writer, format, { absent }));
       absent = false;
       // `list for-push` opened it already: openOrCreate, which checks the format, was not run.
