@@ -84,6 +84,33 @@ Deno.test("postgres errors: a message quoting the password shows it neither in t
   }
 });
 
+/**
+ * A fake server that refuses TLS and asks every client for its password in clear text;
+ * `text` collects what the clients answered.
+ */
+function askCleartext(listener: Deno.Listener): { text: string } {
+  const received = { text: "" };
+  (async () => {
+    for await (const conn of listener) {
+      (async () => {
+        const buf = new Uint8Array(8192);
+        let n = await conn.read(buf);
+        // An SSLRequest (8 bytes, code 80877103): no TLS here.
+        if (n === 8 && new DataView(buf.buffer).getInt32(4) === 80877103) {
+          await conn.write(new TextEncoder().encode("N"));
+          n = await conn.read(buf);
+        }
+        // AuthenticationCleartextPassword, then whatever the client answers.
+        await conn.write(new Uint8Array([82, 0, 0, 0, 8, 0, 0, 0, 3]));
+        n = await conn.read(buf);
+        received.text += new TextDecoder().decode(buf.subarray(0, n ?? 0));
+        conn.close();
+      })().catch(() => {});
+    }
+  })().catch(() => {});
+  return received;
+}
+
 Deno.test({
   name:
     "postgres: over a Unix socket (no wire) a server asking for the password in clear text gets it",
@@ -93,29 +120,12 @@ Deno.test({
     const pw = "pg-SOCKET-password-42";
     const dir = await Deno.makeTempDir();
     const listener = Deno.listen({ transport: "unix", path: `${dir}/.s.PGSQL.5432` });
-    let received = "";
-    (async () => {
-      for await (const conn of listener) {
-        (async () => {
-          const buf = new Uint8Array(8192);
-          let n = await conn.read(buf);
-          if (n === 8 && new DataView(buf.buffer).getInt32(4) === 80877103) {
-            await conn.write(new TextEncoder().encode("N"));
-            n = await conn.read(buf);
-          }
-          // AuthenticationCleartextPassword; the answer is read, then the connection closed.
-          await conn.write(new Uint8Array([82, 0, 0, 0, 8, 0, 0, 0, 3]));
-          n = await conn.read(buf);
-          received += new TextDecoder().decode(buf.subarray(0, n ?? 0));
-          conn.close();
-        })().catch(() => {});
-      }
-    })().catch(() => {});
+    const received = askCleartext(listener);
     try {
       const store = await openStore(`postgres:///db?host=${dir}`, { password: pw });
       try {
         const err = await assertRejects(() => store.get("x"), StoreError);
-        assertStringIncludes(received, pw, (err as Error).message);
+        assertStringIncludes(received.text, pw, (err as Error).message);
       } finally {
         await store.close();
       }
@@ -134,25 +144,7 @@ Deno.test({
   fn: async () => {
     const pw = "pg-CLEARTEXT-password-42";
     const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    let received = "";
-    (async () => {
-      for await (const conn of listener) {
-        (async () => {
-          const buf = new Uint8Array(8192);
-          let n = await conn.read(buf);
-          // An SSLRequest (8 bytes, code 80877103): no TLS here.
-          if (n === 8 && new DataView(buf.buffer).getInt32(4) === 80877103) {
-            await conn.write(new TextEncoder().encode("N"));
-            n = await conn.read(buf);
-          }
-          // AuthenticationCleartextPassword, then whatever the client answers.
-          await conn.write(new Uint8Array([82, 0, 0, 0, 8, 0, 0, 0, 3]));
-          n = await conn.read(buf);
-          received += new TextDecoder().decode(buf.subarray(0, n ?? 0));
-          conn.close();
-        })().catch(() => {});
-      }
-    })().catch(() => {});
+    const received = askCleartext(listener);
     try {
       const port = (listener.addr as Deno.NetAddr).port;
       const errors: StoreError[] = [];
@@ -164,7 +156,7 @@ Deno.test({
           await store.close();
         }
       }
-      assert(!received.includes(pw), "the password went over plain TCP");
+      assert(!received.text.includes(pw), "the password went over plain TCP");
       for (const err of errors) {
         assertStringIncludes(err.message, "clear text");
         assertEquals(err.code, "access-denied");
