@@ -10,8 +10,7 @@ import { formatBytes, LineReader, progressMeter, say, writeOut } from "./io.ts";
 import type { RemoteContext } from "./resolve.ts";
 import type { PushSpec } from "./push.ts";
 import type { RefState } from "../trunk/refs.ts";
-import type { Trunk, WriteState } from "../trunk/trunk.ts";
-import type { ListEntry } from "../storage/store.ts";
+import type { ListedRefs, Trunk, WriteState } from "../trunk/trunk.ts";
 import type { EarlyPlanListings } from "../trunk/plan_listing.ts";
 import { TrunkError } from "../trunk/errors.ts";
 import type { HelperOptions } from "./options.ts";
@@ -36,7 +35,7 @@ export async function runHelper(args: string[]): Promise<number> {
   let listing: WriteState | undefined;
   // `list for-push` to a location with no trunk yet: its listing of refs/, for the push that
   // creates the trunk (Trunk.createdState).
-  let beforeCreate: { entries: ListEntry[]; readAt: number; readMono: number } | undefined;
+  let beforeCreate: ListedRefs | undefined;
   // A fetch's `list` holds its large cache writes until the fetch has answered (cache.ts).
   let releaseCache: (() => void) | undefined;
   let ctx: RemoteContext | undefined;

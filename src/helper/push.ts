@@ -8,8 +8,7 @@ import { buildSplitPack } from "../git/split_pack.ts";
 import { batchResolver, existingObjects, headSymref, isAncestor } from "../git/repo.ts";
 import { largeBlobThreshold } from "../trunk/large_blobs.ts";
 import { push, type PushSource, type PushSpec } from "../trunk/push.ts";
-import type { Trunk, WriteState } from "../trunk/trunk.ts";
-import type { ListEntry } from "../storage/store.ts";
+import type { ListedRefs, Trunk, WriteState } from "../trunk/trunk.ts";
 import { sha256File } from "../trunk/segments.ts";
 import type { HelperOptions } from "./options.ts";
 import { progressMeter, say } from "./io.ts";
@@ -28,7 +27,7 @@ export async function pushRefs(
   specs: PushSpec[],
   opts: HelperOptions,
   listing?: WriteState,
-  beforeCreate?: { entries: ListEntry[]; readAt: number; readMono: number },
+  beforeCreate?: ListedRefs,
 ): Promise<PushResult[]> {
   const threshold = largeBlobThreshold(); // a bad setting fails before anything is written
   // Every src resolved by one git process, started first: it runs while the trunk opens for

@@ -200,12 +200,12 @@ export async function readLatestMap(
   return { map, bytes, key: last.key };
 }
 
-/** Same storages, roles, URLs and settings (order of mirrors does not matter). */
 /** Whether `map` names a mirror: maintenance then prunes and deletes nothing (maintenance.ts). */
 export function namesMirror(map: StorageMap | null | undefined): boolean {
   return map?.storages.some((s) => s.role === "mirror") ?? false;
 }
 
+/** Same storages, roles, URLs and settings (order of mirrors does not matter). */
 export function sameStorages(a: MapEntry[], b: MapEntry[]): boolean {
   const norm = (l: MapEntry[]) =>
     JSON.stringify(

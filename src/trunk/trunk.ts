@@ -52,6 +52,13 @@ export interface RefUpdate {
   segments: string[];
 }
 
+/** A listing of refs/ and when it was read (as WriteState's `readAt` and `readMono`). */
+export interface ListedRefs {
+  entries: ListEntry[];
+  readAt: number;
+  readMono: number;
+}
+
 /** The state a write builds on, read from the store, and when that read started. */
 export interface WriteState {
   state: RefState;
@@ -193,7 +200,7 @@ export class Trunk {
    * is the one just written. Undefined otherwise, or once asked: the push reads as ever.
    */
   async createdState(
-    before: { entries: ListEntry[]; readAt: number; readMono: number },
+    before: ListedRefs,
   ): Promise<WriteState | undefined> {
     const created = this.#created;
     this.#created = false;
