@@ -24,7 +24,8 @@ import {
 import { escapeUnsafe } from "../storage/plain_text.ts";
 import { faultPoint } from "./faults.ts";
 import { REFS_PREFIX, TRUNK_JSON } from "./layout.ts";
-import { TRUNK_JSON_MAX_BYTES } from "./small_objects.ts";
+import { TrunkError } from "./errors.ts";
+import { readMeta } from "./meta.ts";
 
 export type Role = "primary" | "mirror";
 
@@ -262,13 +263,13 @@ export class MirroredStore implements Store {
   async #otherTrunk(m: Member): Promise<string | null> {
     const want = this.#trunkId;
     if (want === null || m === this.primary) return null;
-    const body = await getAtMost(m.store, TRUNK_JSON, TRUNK_JSON_MAX_BYTES);
-    const raw = body && await readUpTo(body, TRUNK_JSON_MAX_BYTES);
-    let id: unknown;
+    let id: string | undefined;
     try {
-      id = raw && JSON.parse(new TextDecoder().decode(raw)).id;
-    } catch {
-      id = undefined;
+      id = (await readMeta(m.store))?.id;
+    } catch (e) {
+      // Damaged, unsealed or of a newer format: no readable trunk.json. A store that cannot
+      // be read fails as any read of it does.
+      if (!(e instanceof TrunkError)) throw e;
     }
     if (id === want) return null;
     return `${describeMember(m)} ${
