@@ -153,7 +153,9 @@ export async function maintain(
   // Mirrored by the trunk's own map, not only by this client's view: a client that has not
   // approved (or cannot reach) the mirrors sees the primary alone, and a prune there would
   // leave every mirror holding entries the primary lacks, diverged for everyone.
-  const mirrored = trunk.mirrored !== null || await mapNamesMirrors(trunk.store);
+  // A map the opener read naming one is enough; "none" may be stale, so it is read then.
+  const mirrored = trunk.mirrored !== null || trunk.mapNamesMirrors === true ||
+    await readMapNamesMirrors(trunk.store);
   const leaseMs = leaseMsOf(trunk.meta);
   // One listing of refs/ serves the snapshot and the prune.
   const listed = await trunk.store.list(REFS_PREFIX);
@@ -191,7 +193,7 @@ export async function maintain(
   return report;
 }
 
-async function mapNamesMirrors(store: Store): Promise<boolean> {
+async function readMapNamesMirrors(store: Store): Promise<boolean> {
   try {
     return namesMirror((await readLatestMap(store))?.map);
   } catch (e) {
